@@ -1,0 +1,3 @@
+from seriespub.cli import main
+
+main()

@@ -1,0 +1,266 @@
+"""seriespub.toml → typed settings, validated once; secrets from the environment or `.env`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seriespub.errors import ConfigError
+
+CONFIG_NAME = "seriespub.toml"
+PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend", "ses")
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    title: str
+    from_: str
+    reply_to: str | None = None
+    unsubscribe_url: str | None = None
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class PostmarkSettings:
+    api_url: str = "https://api.postmarkapp.com"
+    message_stream: str = "broadcast"
+
+
+@dataclass(frozen=True)
+class SendgridSettings:
+    api_url: str = "https://api.sendgrid.com"
+    asm_group_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MailgunSettings:
+    domain: str = ""
+    region: str = "us"
+    api_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ResendSettings:
+    api_url: str = "https://api.resend.com"
+
+
+@dataclass(frozen=True)
+class SesSettings:
+    region: str = "us-east-1"
+    api_url: str | None = None
+    configuration_set: str | None = None
+    contact_list: str | None = None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    provider: str = "outbox"
+    batch_size: int | None = None
+    concurrency: int = 4
+    max_rate: float | None = None
+    timeout: float = 30.0
+    max_retry_seconds: float = 300.0
+    postmark: PostmarkSettings = field(default_factory=PostmarkSettings)
+    sendgrid: SendgridSettings = field(default_factory=SendgridSettings)
+    mailgun: MailgunSettings = field(default_factory=MailgunSettings)
+    resend: ResendSettings = field(default_factory=ResendSettings)
+    ses: SesSettings = field(default_factory=SesSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    first_release: dt.datetime | None = None
+    timezone: str = "UTC"
+    every_weeks: int = 1
+    skip: tuple[dt.date, ...] = ()
+    catch_up: str = "oldest"
+
+
+@dataclass(frozen=True)
+class Settings:
+    series: SeriesSettings
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "delivery.provider": PROVIDERS,
+    "delivery.smtp.security": ("starttls", "tls", "none"),
+    "delivery.mailgun.region": ("us", "eu"),
+    "schedule.catch_up": ("oldest", "all"),
+}
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate seriespub.toml; every problem names the file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if "series" not in raw:
+        raise ConfigError(f"{path}: missing [series] table")
+    try:
+        settings = _build(Settings, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    _check_values(settings)
+    return settings
+
+
+def _check_values(settings: Settings) -> None:
+    d = settings.delivery
+    for name, value in (("delivery.batch_size", d.batch_size), ("delivery.concurrency",
+                        d.concurrency), ("schedule.every_weeks", settings.schedule.every_weeks)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, not {value}")
+    url = settings.series.unsubscribe_url
+    if url and not url.startswith("https://"):
+        raise ConfigError("series.unsubscribe_url must be an https:// URL (RFC 8058)")
+
+
+def _key(table: str, name: str) -> str:
+    return name.rstrip("_")
+
+
+def _build(cls: Any, raw: Mapping[str, Any], where: str) -> Any:
+    """Build dataclass `cls` from a TOML table; unknown keys and wrong types are errors."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where or 'top level'} must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {_key(where, f.name): f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        dotted = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"unknown key '{dotted}'")
+    values: dict[str, Any] = {}
+    for key, f in fields.items():
+        dotted = f"{where}.{key}" if where else key
+        if key in raw:
+            values[f.name] = _convert(hints[f.name], raw[key], dotted)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required key '{dotted}'")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, dotted: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, dotted)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, dotted)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"'{dotted}' must be a list")
+        return tuple(_convert(args[0], v, dotted) for v in value)
+    converted = _scalar(hint, value, dotted)
+    choices = _CHOICES.get(dotted)
+    if choices and converted not in choices:
+        raise ConfigError(f"'{dotted}' must be one of {', '.join(choices)}, not {value!r}")
+    return converted
+
+
+def _scalar(hint: Any, value: Any, dotted: str) -> Any:
+    if hint is dt.datetime:
+        return _to_datetime(value, dotted)
+    if hint is dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"'{dotted}' must be a date like 2026-12-25") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"'{dotted}' must be {_type_name(hint)}, not {type(value).__name__}")
+    return value
+
+
+def _to_datetime(value: Any, dotted: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"'{dotted}' must be a date and time like 2026-12-01 09:00") from None
+
+
+def _type_name(hint: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
+class Secret:
+    """A secret value whose repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+class Secrets:
+    """Secrets from the process environment, falling back to `.env` beside seriespub.toml."""
+
+    def __init__(self, env: Mapping[str, str], dotenv_path: Path | None = None) -> None:
+        self._env = dict(env)
+        self._dotenv_path = dotenv_path
+        self._dotenv: dict[str, str] | None = None
+
+    def get(self, name: str) -> Secret | None:
+        value = self._env.get(name) or self._from_dotenv().get(name)
+        return Secret(value) if value else None
+
+    def require(self, name: str, why: str) -> Secret:
+        secret = self.get(name)
+        if secret is None:
+            raise ConfigError(f"{name} is not set: {why} needs it in the environment or in .env",
+                              hint=f"export {name}=… or add it to .env beside {CONFIG_NAME}")
+        return secret
+
+    def _from_dotenv(self) -> dict[str, str]:
+        if self._dotenv is None:
+            self._dotenv = {}
+            if self._dotenv_path is not None and self._dotenv_path.is_file():
+                from dotenv import dotenv_values
+
+                values = dotenv_values(self._dotenv_path)
+                self._dotenv = {k: v for k, v in values.items() if v is not None}
+        return self._dotenv
+
+
+def secrets_for(series_root: Path, env: Mapping[str, str] | None = None) -> Secrets:
+    """The secrets visible to a series: environment first, then `.env` in its folder."""
+    return Secrets(os.environ if env is None else env, series_root / ".env")

@@ -1,0 +1,89 @@
+"""The one exception tree of seriespub.
+
+    SeriespubError                 anything the user can act on; the CLI prints it on one line
+    ├── ConfigError                seriespub.toml, .env or a missing secret (names the key/variable)
+    ├── InputError                 a draft, subscriber file or template that cannot be used (file:line)
+    ├── SeriesNotFound             no series folder above the current directory
+    ├── LockHeld                   another seriespub run holds the series lock
+    ├── NothingToSend              not an error for the exit code: the CLI reports and exits 0
+    └── SendError                  a provider refused or failed (names provider and HTTP status)
+        ├── PermanentSendError     never retried (bad request, bad credentials, refused address)
+        ├── TransientSendError     retried with backoff (5xx, connection errors, SMTP 4xx)
+        │   └── RateLimited        retried after `retry_after` seconds (429)
+        └── AmbiguousSendError     the request may or may not have gone out (timeout after sending)
+"""
+
+from __future__ import annotations
+
+
+class SeriespubError(Exception):
+    """Base of every error a user can act on."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigError(SeriespubError):
+    """Invalid settings, or a secret that is missing."""
+
+
+class InputError(SeriespubError):
+    """A file the author wrote (draft, CSV, template) that cannot be used."""
+
+    def __init__(self, message: str, *, path: object = None, line: int | None = None,
+                 hint: str | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(f"{where}{message}", hint=hint)
+        self.path = path
+        self.line = line
+
+
+class SeriesNotFound(SeriespubError):
+    """No seriespub.toml in the current directory or any parent."""
+
+
+class LockHeld(SeriespubError):
+    """Another run is sending for this series."""
+
+
+class NothingToSend(SeriespubError):
+    """Every instalment has been delivered; not a failure."""
+
+
+class SendError(SeriespubError):
+    """A provider failed to take a batch."""
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 hint: str | None = None) -> None:
+        prefix = provider + (f" (HTTP {status})" if status else "")
+        super().__init__(f"{prefix}: {message}" if prefix else message, hint=hint)
+        self.provider = provider
+        self.status = status
+        self.reason = message
+
+
+class PermanentSendError(SendError):
+    """Retrying will not help."""
+
+
+class TransientSendError(SendError):
+    """Worth retrying after a pause."""
+
+
+class RateLimited(TransientSendError):
+    """The provider asked us to slow down; `retry_after` is in seconds when known."""
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = 429,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class AmbiguousSendError(SendError):
+    """The request was sent but no answer came back: the outcome is unknown."""

@@ -1,0 +1,251 @@
+"""The send ledger: a SQLite record of every delivery, written before and after each request.
+
+Each batch is recorded as `pending` *before* its request and settled *after* it, in separate
+transactions. After a kill at any instant, a `pending` row means "the outcome is unknown",
+never "not sent": the sending core settles it before anything is sent again.
+
+WAL with synchronous=NORMAL survives a killed process at any instant; closing the last
+connection checkpoints, so between runs the ledger is the single file `ledger.db` that a
+scheduled CI job can commit back to git.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from seriespub.errors import SeriespubError
+from seriespub.models import DeliveryStatus, Outcome, RecipientResult
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS instalments(
+    number INTEGER PRIMARY KEY, title TEXT, subject TEXT,
+    started_at TEXT, finished_at TEXT);
+CREATE TABLE IF NOT EXISTS batches(
+    key TEXT PRIMARY KEY, instalment INTEGER NOT NULL, provider TEXT NOT NULL,
+    created_at TEXT NOT NULL, send_at TEXT, settled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS deliveries(
+    instalment INTEGER NOT NULL, email TEXT NOT NULL, status TEXT NOT NULL,
+    batch_key TEXT, provider TEXT, message_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL, send_at TEXT,
+    PRIMARY KEY(instalment, email)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(instalment, status);
+CREATE INDEX IF NOT EXISTS deliveries_by_batch ON deliveries(batch_key);
+"""
+
+_OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED,
+                   Outcome.TRANSIENT: DeliveryStatus.DEFERRED}
+
+
+class LedgerError(SeriespubError):
+    """The ledger file cannot be used."""
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    instalment: int
+    email: str
+    status: DeliveryStatus
+    batch_key: str | None
+    provider: str | None
+    message_id: str
+    reason: str
+    attempts: int
+    updated_at: str
+    send_at: str | None
+
+
+@dataclass(frozen=True)
+class InstalmentRecord:
+    number: int
+    title: str
+    subject: str
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Ledger:
+    """Open with `Ledger.open(path)`; use as a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path}: cannot open the send ledger: {exc}") from None
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- instalments -------------------------------------------------------------------
+    def mark_started(self, number: int, title: str, subject: str, when: dt.datetime) -> None:
+        self._conn.execute(
+            "INSERT INTO instalments(number, title, subject, started_at) VALUES(?,?,?,?) "
+            "ON CONFLICT(number) DO UPDATE SET title=excluded.title, subject=excluded.subject, "
+            "started_at=COALESCE(instalments.started_at, excluded.started_at)",
+            (number, title, subject, when.isoformat(timespec="seconds")))
+
+    def mark_finished(self, number: int, when: dt.datetime | None) -> None:
+        value = when.isoformat(timespec="seconds") if when else None
+        self._conn.execute("UPDATE instalments SET finished_at=? WHERE number=?", (value, number))
+
+    def instalment_records(self) -> dict[int, InstalmentRecord]:
+        rows = self._conn.execute(
+            "SELECT number, title, subject, started_at, finished_at FROM instalments")
+        return {r[0]: InstalmentRecord(r[0], r[1] or "", r[2] or "", _parse(r[3]), _parse(r[4]))
+                for r in rows}
+
+    # -- batches -----------------------------------------------------------------------
+    def begin_batch(self, number: int, key: str, provider: str, emails: Sequence[str],
+                    send_at: dt.datetime | None = None) -> None:
+        """Record that `emails` are about to be sent in batch `key` (before the request)."""
+        now = _now()
+        when = send_at.isoformat(timespec="seconds") if send_at else None
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
+                         "send_at, settled) VALUES(?,?,?,?,?,0)",
+                         (key, number, provider, now, when))
+            conn.executemany(
+                "INSERT INTO deliveries(instalment, email, status, batch_key, provider, "
+                "attempts, updated_at, send_at) VALUES(?,?,'pending',?,?,1,?,?) "
+                "ON CONFLICT(instalment, email) DO UPDATE SET status='pending', "
+                "batch_key=excluded.batch_key, provider=excluded.provider, reason='', "
+                "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
+                "send_at=excluded.send_at",
+                [(number, e.lower(), key, provider, now, when) for e in emails])
+
+    def record_results(self, number: int, key: str, results: Iterable[RecipientResult],
+                       scheduled: bool = False) -> None:
+        """Settle a batch: one row per recipient result, then the batch itself."""
+        now = _now()
+        rows = []
+        for r in results:
+            status = _OUTCOME_STATUS[r.outcome]
+            if scheduled and status is DeliveryStatus.SENT:
+                status = DeliveryStatus.SCHEDULED
+            rows.append((status.value, r.message_id, r.reason, now, number, r.email.lower()))
+        with self._transaction() as conn:
+            conn.executemany("UPDATE deliveries SET status=?, message_id=?, reason=?, "
+                             "updated_at=? WHERE instalment=? AND email=?", rows)
+            conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
+
+    def unsettled_batches(self, number: int) -> list[tuple[str, list[str], str | None]]:
+        """Batches with rows still `pending`: (key, addresses, send_at)."""
+        rows = self._conn.execute(
+            "SELECT d.batch_key, d.email, b.send_at FROM deliveries d "
+            "LEFT JOIN batches b ON b.key = d.batch_key "
+            "WHERE d.instalment=? AND d.status='pending' ORDER BY d.batch_key, d.email",
+            (number,))
+        grouped: dict[str, tuple[list[str], str | None]] = {}
+        for key, address, send_at in rows:
+            grouped.setdefault(key or "", ([], send_at))[0].append(address)
+        return [(k, v[0], v[1]) for k, v in grouped.items()]
+
+    def set_status(self, number: int, emails: Sequence[str], status: DeliveryStatus,
+                   reason: str | None = None) -> None:
+        now = _now()
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE deliveries SET status=?, reason=COALESCE(?, reason), updated_at=? "
+                "WHERE instalment=? AND email=?",
+                [(status.value, reason, now, number, e.lower()) for e in emails])
+
+    def change_status(self, number: int, old: DeliveryStatus, new: DeliveryStatus) -> int:
+        cur = self._conn.execute(
+            "UPDATE deliveries SET status=?, updated_at=? WHERE instalment=? AND status=?",
+            (new.value, _now(), number, old.value))
+        return cur.rowcount
+
+    # -- queries -----------------------------------------------------------------------
+    def statuses(self, number: int, emails: Sequence[str]) -> dict[str, DeliveryStatus]:
+        """The recorded status of each address (lower-cased) that has a row."""
+        found: dict[str, DeliveryStatus] = {}
+        lowered = [e.lower() for e in emails]
+        for start in range(0, len(lowered), 500):
+            chunk = lowered[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for address, status in self._conn.execute(
+                    f"SELECT email, status FROM deliveries WHERE instalment=? "
+                    f"AND email IN ({marks})", (number, *chunk)):
+                found[address] = DeliveryStatus(status)
+        return found
+
+    def counts(self, number: int) -> dict[DeliveryStatus, int]:
+        rows = self._conn.execute("SELECT status, COUNT(*) FROM deliveries WHERE instalment=? "
+                                  "GROUP BY status", (number,))
+        return {DeliveryStatus(s): n for s, n in rows}
+
+    def all_counts(self) -> dict[int, dict[DeliveryStatus, int]]:
+        out: dict[int, dict[DeliveryStatus, int]] = {}
+        for number, status, n in self._conn.execute(
+                "SELECT instalment, status, COUNT(*) FROM deliveries GROUP BY 1, 2"):
+            out.setdefault(number, {})[DeliveryStatus(status)] = n
+        return out
+
+    def deliveries(self, number: int, statuses: Iterable[DeliveryStatus] | None = None,
+                   ) -> Iterator[DeliveryRow]:
+        sql = ("SELECT instalment, email, status, batch_key, provider, message_id, reason, "
+               "attempts, updated_at, send_at FROM deliveries WHERE instalment=?")
+        params: list[object] = [number]
+        if statuses is not None:
+            wanted = [s.value for s in statuses]
+            sql += f" AND status IN ({','.join('?' * len(wanted))})"
+            params += wanted
+        for row in self._conn.execute(sql + " ORDER BY email", params):
+            yield DeliveryRow(row[0], row[1], DeliveryStatus(row[2]), *row[3:])
+
+    def scheduled_batches(self, number: int) -> dict[str, list[str]]:
+        """Batch key → provider message ids of deliveries still scheduled."""
+        out: dict[str, list[str]] = {}
+        for key, message_id in self._conn.execute(
+                "SELECT batch_key, message_id FROM deliveries WHERE instalment=? AND "
+                "status='scheduled' ORDER BY batch_key", (number,)):
+            out.setdefault(key, []).append(message_id)
+        return out
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _parse(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None

@@ -1,0 +1,108 @@
+"""Plain data shared across the core: instalments, subscribers, recipients, delivery results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class DraftStatus(enum.StrEnum):
+    DRAFT = "draft"
+    READY = "ready"
+
+
+@dataclass(frozen=True)
+class Instalment:
+    """One Markdown draft: front matter plus body."""
+
+    number: int
+    title: str
+    subject: str
+    body: str
+    path: Path
+    status: DraftStatus = DraftStatus.DRAFT
+    preheader: str = ""
+    release: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    body_line: int = 1
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status is DraftStatus.READY
+
+
+class SubscriberStatus(enum.StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str
+    name: str = ""
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
+    subscribed_at: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The address as the ledger knows it: case-insensitive."""
+        return self.email.lower()
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"        # recorded before the request; unknown if found after a crash
+    SENT = "sent"              # the provider accepted it
+    FAILED = "failed"          # permanently refused; never retried
+    DEFERRED = "deferred"      # failed transiently; `send retry` or the next run resends
+    UNKNOWN = "unknown"        # outcome could not be settled; the author decides
+    SCHEDULED = "scheduled"    # handed to the provider to release at a later time
+    CANCELLED = "cancelled"    # a scheduled delivery withdrawn before release
+
+
+# Statuses that mean "this person has had, or will get, this instalment".
+SETTLED_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED,
+                              DeliveryStatus.SCHEDULED})
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One subscriber as a provider needs them for one instalment."""
+
+    email: str
+    name: str
+    delivery_id: str           # stable per (series, instalment, address): dedupe/metadata key
+    values: dict[str, str]     # merge fields, including unsubscribe_url
+    unsubscribe_url: str | None = None
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """What the provider said about one recipient of a batch."""
+
+    email: str
+    outcome: Outcome
+    message_id: str = ""
+    reason: str = ""
+    # Set when the refusal says the person should not be mailed again.
+    new_status: SubscriberStatus | None = None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A provider-side record that someone must not be mailed."""
+
+    email: str
+    status: SubscriberStatus
+    reason: str = ""

@@ -1,0 +1,89 @@
+"""The one interface every transport implements: outbox, SMTP and each HTTP mail API.
+
+A provider turns a `Batch` (one instalment, up to `max_batch` recipients, each getting
+their own message) into one `RecipientResult` per recipient, or raises one of the typed
+errors in `seriespub.errors`. Retries, backoff, rate limiting, concurrency and the ledger
+live once, in `seriespub.sending`; adapters only speak their provider's protocol.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from seriespub.message import PreparedMessage
+from seriespub.models import Recipient, RecipientResult, Suppression
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Recipients of one instalment sent in one provider request.
+
+    `key` is deterministic (series, instalment, first recipient, size) and is recorded in
+    the ledger before the request: it is the idempotency key where a provider has one.
+    """
+
+    key: str
+    message: PreparedMessage
+    recipients: Sequence[Recipient]
+    send_at: dt.datetime | None = None     # provider-side scheduling (aware, UTC)
+    test: bool = False                     # `send test`: mark the subject, record nothing
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What the sending core needs from a transport."""
+
+    name: str
+    max_batch: int
+    # True where the provider can tell afterwards whether an ambiguous batch went out
+    # (Postmark metadata search, Resend idempotency keys, the outbox's files).
+    can_settle: bool
+    # Latest time ahead the provider can hold a message; None = no provider-side scheduling.
+    max_schedule_ahead: dt.timedelta | None
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        """Send one message per recipient; one result per recipient, in order."""
+        ...
+
+    def settle(self, batch: Batch) -> list[RecipientResult] | None:
+        """For a batch whose outcome is unknown: results if knowable, else None."""
+        ...
+
+    def suppressions(self) -> list[Suppression]:
+        """Addresses the provider will not mail (unsubscribed, bounced, complained)."""
+        ...
+
+    def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
+        """Withdraw one scheduled batch (its ledger key and the provider's message ids)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class ProviderBase:
+    """Defaults for the optional parts of the interface."""
+
+    name = "provider"
+    max_batch = 100
+    can_settle = False
+    max_schedule_ahead: dt.timedelta | None = None
+
+    def settle(self, batch: Batch) -> list[RecipientResult] | None:
+        return None
+
+    def suppressions(self) -> list[Suppression]:
+        return []
+
+    def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
+        from seriespub.errors import PermanentSendError
+
+        raise PermanentSendError("this provider cannot cancel scheduled sends",
+                                 provider=self.name)
+
+    def close(self) -> None:
+        return None

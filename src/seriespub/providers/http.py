@@ -1,0 +1,112 @@
+"""What every HTTP mail API adapter shares: one httpx client, and errors mapped to our tree.
+
+Adapters call `request()`; it returns the response for 2xx and raises a typed error
+otherwise. Retrying is not done here: the sending core does it, once for all providers.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from seriespub import __version__
+from seriespub.errors import (
+    AmbiguousSendError,
+    PermanentSendError,
+    RateLimited,
+    TransientSendError,
+)
+
+USER_AGENT = f"seriespub/{__version__}"
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def make_client(timeout: float, transport: object | None = None,
+                **kwargs: Any) -> httpx.Client:
+    """An httpx client with our User-Agent; tests pass an httpx transport."""
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    headers.update(kwargs.pop("headers", {}))
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    return httpx.Client(timeout=timeout, headers=headers, limits=limits,
+                        transport=transport,  # type: ignore[arg-type]
+                        **kwargs)
+
+
+def request(client: httpx.Client, method: str, url: str, *, provider: str,
+            error_message: Any = None, **kwargs: Any) -> httpx.Response:
+    """Send one request; map transport failures and non-2xx answers to typed errors.
+
+    `error_message(response) -> str` extracts the provider's reason from an error body.
+    """
+    try:
+        response = client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        # Nothing reached the provider: safe to retry.
+        raise TransientSendError(f"cannot connect to {_host(url)}: {type(exc).__name__}",
+                                 provider=provider) from None
+    except httpx.TransportError as exc:
+        # The request may have been received: the outcome is unknown.
+        raise AmbiguousSendError(f"no answer from {_host(url)} ({type(exc).__name__}); the "
+                                 "request may have been accepted", provider=provider) from None
+    if response.is_success:
+        return response
+    reason = _reason(response, error_message)
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(reason, provider=provider, retry_after=retry_after(response.headers))
+    if status in RETRYABLE_STATUS:
+        raise TransientSendError(reason, provider=provider, status=status)
+    raise PermanentSendError(reason, provider=provider, status=status)
+
+
+def _reason(response: httpx.Response, error_message: Any) -> str:
+    try:
+        if error_message is not None:
+            text = error_message(response)
+            if text:
+                return str(text)[:500]
+        body = response.json()
+        if isinstance(body, dict):
+            for key in ("message", "Message", "error"):
+                if isinstance(body.get(key), str):
+                    return str(body[key])[:500]
+    except ValueError:
+        pass
+    return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from Retry-After, ratelimit-reset (seconds) or X-RateLimit-Reset (epoch)."""
+    now = time.time() if now is None else now
+    value = headers.get("retry-after")
+    if value:
+        if value.strip().isdigit():
+            return float(value)
+        parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
+        if parsed is not None:
+            return max(0.0, parsed.timestamp() - now)
+    value = headers.get("ratelimit-reset")
+    if value and _is_number(value):
+        return max(0.0, float(value))
+    value = headers.get("x-ratelimit-reset")
+    if value and _is_number(value):
+        reset = float(value)
+        # An epoch (SendGrid) or, from some gateways, seconds from now.
+        return max(0.0, reset - now) if reset > 1_000_000_000 else reset
+    return None
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host or url

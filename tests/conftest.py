@@ -1,0 +1,96 @@
+"""Shared fixtures: every test gets its own series folder and a clean environment."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+SECRET_VARS = ("SERIESPUB_SECRET", "POSTMARK_SERVER_TOKEN", "SENDGRID_API_KEY",
+               "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
+               "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SMTP_PASSWORD",
+               "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+
+DRAFT = """---
+title: {title}
+status: {status}
+preheader: A short line shown in the inbox
+---
+Hello {{{{ name | default("reader") }}}},
+
+This is **part {number}** of the series, with a [link](https://example.com/part-{number}).
+
+- one
+- two
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No secret or provider setting leaks in from the machine; HOME points at tmp."""
+    for name in SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("SERIESPUB_SECRET", "test-secret")
+
+
+def write_subscribers(path: Path, count: int, *, domain: str = "example.com",
+                      extra: list[dict[str, str]] | None = None) -> list[str]:
+    """Write `count` active subscribers (reader0001@…); returns their addresses."""
+    rows = [{"email": f"reader{i:04d}@{domain}", "name": f"Reader {i}", "status": "active",
+             "subscribed_at": "2026-01-01"} for i in range(1, count + 1)]
+    rows += extra or []
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["email", "name", "status", "subscribed_at"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return [r["email"] for r in rows]
+
+
+@pytest.fixture
+def make_series(tmp_path: Path) -> Callable[..., Path]:
+    """Build a series folder: seriespub.toml (+ extra TOML), N ready drafts, M subscribers."""
+
+    def build(*, drafts: int = 2, subscribers: int = 3, delivery: str = "",
+              extra_toml: str = "", ready: int | None = None, name: str = "series") -> Path:
+        root = tmp_path / name
+        (root / "drafts").mkdir(parents=True)
+        toml = ('[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
+                'unsubscribe_url = "https://example.com/unsubscribe?token={token}"\n\n'
+                + (delivery or '[delivery]\nprovider = "outbox"\n') + "\n" + extra_toml)
+        (root / "seriespub.toml").write_text(toml, encoding="utf-8")
+        ready = drafts if ready is None else ready
+        for n in range(1, drafts + 1):
+            status = "ready" if n <= ready else "draft"
+            (root / "drafts" / f"{n:02d}-part-{n}.md").write_text(
+                DRAFT.format(title=f"Part {n} title", status=status, number=n),
+                encoding="utf-8")
+        write_subscribers(root / "subscribers.csv", subscribers)
+        return root
+
+    return build
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+    """Run the real CLI in-process: cli(series_dir, "send", "next", "--yes")."""
+    from seriespub.cli import app
+
+    runner = CliRunner()
+
+    def invoke(series: Path, *args: str, input: str | None = None) -> object:
+        monkeypatch.chdir(series)
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def env_vars() -> Iterator[dict[str, str]]:
+    yield dict(os.environ)
