@@ -12,6 +12,7 @@ scheduled CI job can commit back to git.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ CREATE TABLE IF NOT EXISTS instalments(
     started_at TEXT, finished_at TEXT);
 CREATE TABLE IF NOT EXISTS batches(
     key TEXT PRIMARY KEY, instalment INTEGER NOT NULL, provider TEXT NOT NULL,
-    created_at TEXT NOT NULL, send_at TEXT, settled INTEGER NOT NULL DEFAULT 0);
+    created_at TEXT NOT NULL, send_at TEXT, settled INTEGER NOT NULL DEFAULT 0,
+    recipients TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS deliveries(
     instalment INTEGER NOT NULL, email TEXT NOT NULL, status TEXT NOT NULL,
     batch_key TEXT, provider TEXT, message_id TEXT NOT NULL DEFAULT '',
@@ -59,6 +61,14 @@ class DeliveryRow:
     attempts: int
     updated_at: str
     send_at: str | None
+
+
+@dataclass(frozen=True)
+class UnsettledBatch:
+    key: str
+    emails: list[str]          # as sent, in the order sent
+    send_at: dt.datetime | None
+    provider: str
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,8 @@ class Ledger:
         when = send_at.isoformat(timespec="seconds") if send_at else None
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
-                         "send_at, settled) VALUES(?,?,?,?,?,0)",
-                         (key, number, provider, now, when))
+                         "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
+                         (key, number, provider, now, when, json.dumps(list(emails))))
             conn.executemany(
                 "INSERT INTO deliveries(instalment, email, status, batch_key, provider, "
                 "attempts, updated_at, send_at) VALUES(?,?,'pending',?,?,1,?,?) "
@@ -140,6 +150,9 @@ class Ledger:
                 "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
                 "send_at=excluded.send_at",
                 [(number, e.lower(), key, provider, now, when) for e in emails])
+
+    def has_deliveries(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is not None
 
     def record_results(self, number: int, key: str, results: Iterable[RecipientResult],
                        scheduled: bool = False) -> None:
@@ -156,17 +169,22 @@ class Ledger:
                              "updated_at=? WHERE instalment=? AND email=?", rows)
             conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
 
-    def unsettled_batches(self, number: int) -> list[tuple[str, list[str], str | None]]:
-        """Batches with rows still `pending`: (key, addresses, send_at)."""
-        rows = self._conn.execute(
-            "SELECT d.batch_key, d.email, b.send_at FROM deliveries d "
-            "LEFT JOIN batches b ON b.key = d.batch_key "
-            "WHERE d.instalment=? AND d.status='pending' ORDER BY d.batch_key, d.email",
-            (number,))
-        grouped: dict[str, tuple[list[str], str | None]] = {}
-        for key, address, send_at in rows:
-            grouped.setdefault(key or "", ([], send_at))[0].append(address)
-        return [(k, v[0], v[1]) for k, v in grouped.items()]
+    def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
+        """Batches with rows still `pending`, with their recipients in the original order."""
+        pending: dict[str, set[str]] = {}
+        for key, address in self._conn.execute(
+                "SELECT batch_key, email FROM deliveries WHERE instalment=? AND "
+                "status='pending'", (number,)):
+            pending.setdefault(key or "", set()).add(address)
+        out = []
+        for key, waiting in pending.items():
+            row = self._conn.execute("SELECT recipients, send_at, provider FROM batches "
+                                     "WHERE key=?", (key,)).fetchone()
+            order = json.loads(row[0]) if row else sorted(waiting)
+            emails = [e for e in order if e.lower() in waiting]
+            out.append(UnsettledBatch(key, emails, _parse(row[1]) if row else None,
+                                      row[2] if row else ""))
+        return out
 
     def set_status(self, number: int, emails: Sequence[str], status: DeliveryStatus,
                    reason: str | None = None) -> None:

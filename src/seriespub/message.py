@@ -182,9 +182,16 @@ class PreparedMessage:
         return b"".join((lines.encode("utf-8"), head, text_qp.fill(values), middle,
                          html_qp.fill(escaped), tail))
 
+    def validate(self) -> None:
+        """Build the fixed part of the MIME form now, so a bad header fails before sending."""
+        self._mime_parts()
+
     def _mime_parts(self) -> tuple[bytes, _QPText, bytes, _QPText, bytes]:
         if self._mime is None:
             boundary = f"=_seriespub_{hashlib.sha1(self.html.literals[0].encode()).hexdigest()[:16]}"
+            for name, value in (("From", self.from_header), ("Subject", self.subject),
+                                ("Reply-To", self.reply_to or "")):
+                check_header_value(name, value)
             fixed = [("From", self.from_header), ("Subject", _encode_header(self.subject))]
             if self.reply_to:
                 fixed.append(("Reply-To", self.reply_to))
@@ -192,7 +199,7 @@ class PreparedMessage:
                       ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
             part = ('Content-Type: text/{}; charset="utf-8"\r\n'
                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
-            head = "".join(f"{k}: {check_header_value(k, v)}\r\n" for k, v in fixed)
+            head = "".join(f"{k}: {v}\r\n" for k, v in fixed)
             head += f"\r\n--{boundary}\r\n" + part.format("plain")
             middle = f"\r\n--{boundary}\r\n" + part.format("html")
             tail = f"\r\n--{boundary}--\r\n"
@@ -207,4 +214,4 @@ def _encode_header(value: str) -> str:
         return value
     from email.header import Header
 
-    return Header(value, "utf-8").encode()
+    return Header(value, "utf-8").encode(linesep="\r\n")

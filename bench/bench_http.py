@@ -1,0 +1,178 @@
+"""Throughput of the Postmark and SendGrid adapters against local fakes, and the ceiling.
+
+For each provider: start its fake (bench mode: counts recipients, keeps nothing), send one
+realistic instalment (~40 KB HTML) to N readers through the adapter in max_batch batches on a
+few threads, then post pre-built batch bodies (built before timing) with a bare httpx client
+to the same fake. Prints messages/s for both, their ratio and peak RSS.
+
+    python bench/bench_http.py --n 100000 --threads 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fakes.httpserver import FakeHandler, serve  # noqa: E402
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState  # noqa: E402
+from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState  # noqa: E402
+
+from seriespub.config import (  # noqa: E402
+    DeliverySettings,
+    PostmarkSettings,
+    Secrets,
+    SendgridSettings,
+    SeriesSettings,
+    Settings,
+)
+from seriespub.message import PreparedMessage, Slot, SlottedText  # noqa: E402
+from seriespub.models import Recipient, Subscriber  # noqa: E402
+from seriespub.providers import Provider, ProviderContext, make_provider  # noqa: E402
+from seriespub.providers.base import Batch  # noqa: E402
+
+PARAGRAPH = ("<tr><td style=\"padding:0 24px;font-family:Georgia,serif;font-size:17px;"
+             "line-height:1.6;color:#222\"><p>Lorem ipsum dolor sit amet, “consectetur” "
+             "adipiscing elit — sed do eiusmod tempor incididunt ut labore et dolore magna "
+             "aliqua. Ut enim ad minim veniam, quis nostrud exercitation.</p></td></tr>\n")
+
+
+def realistic_message() -> PreparedMessage:
+    """An instalment of about 40 KB of HTML and 8 KB of text, with name and link slots."""
+    body = PARAGRAPH * 120
+    html = (f"<!doctype html><html><body><table><tr><td>Hi %%SP0%%,</td></tr>{body}"
+            '<tr><td><a href="%%SP1%%">Unsubscribe</a></td></tr></table></body></html>')
+    text = "Hi %%SP0%%,\n\n" + "Lorem ipsum dolor sit amet. " * 300 + "\nUnsubscribe: %%SP1%%\n"
+    return PreparedMessage(
+        number=7, subject="Part seven: a benchmark", from_header="Author <author@example.com>",
+        reply_to=None, html=SlottedText.parse(html), text=SlottedText.parse(text),
+        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
+        unsubscribe_url="https://example.com/u?t={token}", secret=b"bench-secret")
+
+
+def _settings(name: str, url: str) -> Settings:
+    delivery = DeliverySettings(provider=name, timeout=120.0,
+                                postmark=PostmarkSettings(api_url=url, message_stream="outbound"),
+                                sendgrid=SendgridSettings(api_url=url))
+    return Settings(SeriesSettings("Bench", "Author <author@example.com>"), delivery)
+
+
+def _provider(name: str, url: str) -> Provider:
+    secrets = Secrets({"POSTMARK_SERVER_TOKEN": TOKEN, "SENDGRID_API_KEY": API_KEY})
+    context = ProviderContext(_settings(name, url), secrets, Path("."))
+    return make_provider(name, context)
+
+
+def _batches(message: PreparedMessage, recipients: list[Recipient], size: int) -> list[Batch]:
+    return [Batch(f"b{i}", message, recipients[i:i + size])
+            for i in range(0, len(recipients), size)]
+
+
+def _timed(threads: int, work: Callable[[Any], object], items: Sequence[Any]) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(work, items):
+            pass
+    return time.perf_counter() - start
+
+
+def _postmark_body(message: PreparedMessage, batch: Batch) -> bytes:
+    """The straightforward way: one dict per reader, one json.dumps (built before timing)."""
+    return json.dumps([{
+        "From": message.from_header, "To": message.to_header(r), "Subject": message.subject,
+        "HtmlBody": message.html_for(r), "TextBody": message.text_for(r),
+        "MessageStream": "outbound", "Tag": "part-7",
+        "Metadata": {"seriespub_delivery": r.delivery_id},
+        "Headers": [{"Name": k, "Value": v} for k, v in message.list_unsubscribe_headers(r)],
+    } for r in batch.recipients]).encode()
+
+
+def _sendgrid_body(message: PreparedMessage, batch: Batch) -> bytes:
+    from seriespub.providers.sendgrid import SendgridProvider
+
+    provider = _provider("sendgrid", "http://127.0.0.1:1")
+    assert isinstance(provider, SendgridProvider)
+    payload = dict(provider._build_common(message, False))
+    payload["personalizations"] = [provider._personalization(message, r)
+                                   for r in batch.recipients]
+    return json.dumps(payload).encode()
+
+
+CASES: dict[str, tuple[type[FakeHandler], Callable[[], Any], dict[str, str], str,
+                       Callable[[PreparedMessage, Batch], bytes]]] = {
+    "postmark": (PostmarkHandler, lambda: PostmarkState(bench=True),
+                 {"X-Postmark-Server-Token": TOKEN}, "/email/batch", _postmark_body),
+    "sendgrid": (SendgridHandler, lambda: SendgridState(bench=True),
+                 {"Authorization": f"Bearer {API_KEY}"}, "/v3/mail/send", _sendgrid_body),
+}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_one(name: str, message: PreparedMessage, recipients: list[Recipient],
+              threads: int) -> dict[str, Any]:
+    """Adapter vs ceiling for one provider; both against the same fake."""
+    handler, state_factory, auth, path, build = CASES[name]
+    with serve(handler, state_factory()) as (url, state):
+        provider = _provider(name, url)
+        batches = _batches(message, recipients, provider.max_batch)
+        provider.send_batch(batches[0])                  # warm: connection, stream lookup
+        state.bench_count = 0
+        adapter = _timed(threads, provider.send_batch, batches)
+        assert state.bench_count == len(recipients), (state.bench_count, len(recipients))
+        provider.close()
+        bodies = [build(message, b) for b in batches[:threads]]
+        headers = {**auth, "Content-Type": "application/json"}
+        with httpx.Client(base_url=url, headers=headers, timeout=120.0) as client:
+            client.post(path, content=bodies[0])
+            state.bench_count = 0
+
+            def post(i: int) -> None:
+                client.post(path, content=bodies[i % len(bodies)]).raise_for_status()
+
+            ceiling = _timed(threads, post, range(len(batches)))
+        sent = state.bench_count
+    return {"provider": name, "messages": len(recipients), "batches": len(batches),
+            "threads": threads, "adapter_msgs_per_s": len(recipients) / adapter,
+            "ceiling_msgs_per_s": sent / ceiling, "ratio": (len(recipients) / adapter)
+            / (sent / ceiling), "batch_body_mb": len(bodies[0]) / 1e6,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def run(n: int, threads: int = 4, providers: Sequence[str] = ("postmark", "sendgrid")
+        ) -> list[dict[str, Any]]:
+    """Run the benchmark for `n` readers; one dict of figures per provider."""
+    message = realistic_message()
+    recipients = [message.recipient(Subscriber(f"reader{i:06d}@example.com", f"Reader {i}"))
+                  for i in range(n)]
+    return [bench_one(name, message, recipients, threads) for name in providers]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="readers (default 100000)")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--provider", action="append", choices=sorted(CASES))
+    args = parser.parse_args(argv)
+    for row in run(args.n, args.threads, args.provider or ("postmark", "sendgrid")):
+        print(f"{row['provider']:9} n={row['messages']} batches={row['batches']} "
+              f"threads={row['threads']} body={row['batch_body_mb']:.1f} MB  "
+              f"adapter {row['adapter_msgs_per_s']:,.0f} msg/s  "
+              f"ceiling {row['ceiling_msgs_per_s']:,.0f} msg/s  "
+              f"ratio {row['ratio']:.2f}  peak RSS {row['peak_rss_mb']:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""SMTP throughput: the smtplib ceiling vs seriespub's SMTP adapter vs mailmerge.
+
+    python bench/bench_smtp.py [--n 2000]
+
+An aiosmtpd `Sink` server runs in its own process on 127.0.0.1, so its CPU does not share
+the client's GIL. Every contender sends the same `n` personalised multipart messages:
+
+  ceiling    messages serialised before the clock starts, one reused smtplib connection
+  seriespub  SmtpProvider.send_batch in batches (mime_for per recipient), 1 and 4 threads
+  mailmerge  its CLI (`--no-dry-run --no-limit`) on an equivalent template and CSV
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from seriespub.config import SmtpSettings
+from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.models import Outcome, Recipient, Subscriber
+from seriespub.providers.base import Batch
+from seriespub.providers.smtp import SmtpProvider
+
+FROM = "Author <author@example.com>"
+PARAGRAPH = ("This is a paragraph of the instalment, long enough to look like prose in a "
+             "real newsletter, with a <a href=\"https://example.com/read\">link</a> in it. ")
+HTML = ("<html><body><table role=\"presentation\"><tr><td><p>Hi {name},</p>"
+        + "".join(f"<p>{PARAGRAPH * 3}</p>" for _ in range(20))
+        + "<p><a href=\"{unsubscribe}\">Unsubscribe</a></p></td></tr></table></body></html>")
+TEXT = "Hi {name},\n\n" + "\n\n".join(PARAGRAPH * 3 for _ in range(10)) + "\n\nUnsubscribe: {unsubscribe}\n"
+
+
+def prepared() -> PreparedMessage:
+    slots = {"name": "%%SP0%%", "unsubscribe": "%%SP1%%"}
+    return PreparedMessage(
+        number=1, subject="Part 1: a benchmark", from_header=FROM, reply_to=None,
+        html=SlottedText.parse(HTML.format(**slots)), text=SlottedText.parse(TEXT.format(**slots)),
+        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
+        unsubscribe_url="https://example.com/u?t={token}", secret=b"bench")
+
+
+def make_recipients(message: PreparedMessage, n: int) -> list[Recipient]:
+    return [message.recipient(Subscriber(f"reader{i:05d}@example.com", f"Reader {i}"))
+            for i in range(n)]
+
+
+@contextmanager
+def sink_server() -> Iterator[int]:
+    """aiosmtpd's Sink handler in a subprocess on a free port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                             "-c", "aiosmtpd.handlers.Sink"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _wait_for(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as sock:
+                sock.recv(100)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the aiosmtpd sink did not start")
+
+
+def timed(fn: Callable[[], int]) -> tuple[int, float]:
+    start = time.perf_counter()
+    count = fn()
+    return count, time.perf_counter() - start
+
+
+def ceiling(port: int, message: PreparedMessage, recipients: list[Recipient]) -> float:
+    data = [(r.email, message.mime_for(r)) for r in recipients]    # before the clock
+
+    def send() -> int:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as conn:
+            for address, body in data:
+                conn.sendmail(message.from_email, [address], body)
+        return len(data)
+
+    return _rate(*timed(send))
+
+
+def seriespub(port: int, message: PreparedMessage, recipients: list[Recipient],
+              threads: int) -> float:
+    provider = SmtpProvider(SmtpSettings("127.0.0.1", port, "none", None, 30.0))
+    size = provider.max_batch
+    batches = [Batch(f"b{i}", message, recipients[i:i + size])
+               for i in range(0, len(recipients), size)]
+
+    def send() -> int:
+        with ThreadPoolExecutor(threads) as pool:
+            results = [r for rs in pool.map(provider.send_batch, batches) for r in rs]
+        provider.close()
+        assert all(r.outcome is Outcome.SENT for r in results), "a message was not sent"
+        return len(results)
+
+    return _rate(*timed(send))
+
+
+def mailmerge(port: int, recipients: list[Recipient], folder: Path) -> tuple[float, float]:
+    """Messages/s including its start-up, and excluding it (`mailmerge --version` time)."""
+    template, database, config = (folder / "template.txt", folder / "database.csv",
+                                  folder / "server.conf")
+    template.write_text(_mailmerge_template(), encoding="utf-8")
+    config.write_text(f"[smtp_server]\nhost = 127.0.0.1\nport = {port}\nratelimit = 0\n",
+                      encoding="utf-8")
+    with open(database, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "unsubscribe_url"])
+        writer.writerows([r.email, r.name, r.unsubscribe_url] for r in recipients)
+    command = ["mailmerge", "--no-dry-run", "--no-limit", "--output-format", "raw",
+               "--template", str(template), "--database", str(database), "--config", str(config)]
+    _, startup = timed(lambda: subprocess.run(["mailmerge", "--version"], check=True,
+                                              capture_output=True).returncode)
+    proc, elapsed = _run(command)
+    sent = proc.stdout.count(b" sent\n")
+    assert proc.returncode == 0 and sent == len(recipients), proc.stderr.decode()[-500:]
+    return sent / elapsed, sent / max(elapsed - startup, 1e-9)
+
+
+def _run(command: list[str]) -> tuple[subprocess.CompletedProcess[bytes], float]:
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, check=False)
+    return proc, time.perf_counter() - start
+
+
+def _mailmerge_template() -> str:
+    html = HTML.format(name="{{name}}", unsubscribe="{{unsubscribe_url}}")
+    text = TEXT.format(name="{{name}}", unsubscribe="{{unsubscribe_url}}")
+    return (f"TO: {{{{name}}}} <{{{{email}}}}>\nSUBJECT: Part 1: a benchmark\nFROM: {FROM}\n"
+            "List-Unsubscribe: <{{unsubscribe_url}}>\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+            "MIME-Version: 1.0\n"
+            'Content-Type: multipart/alternative; boundary="boundary"\n\n'
+            "--boundary\nContent-Type: text/plain; charset=utf-8\n\n"
+            f"{text}\n--boundary\nContent-Type: text/html; charset=utf-8\n\n"
+            f"{html}\n--boundary--\n")
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds
+
+
+def _peak_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024     # Linux reports KiB
+
+
+def run(n: int = 2000) -> dict[str, float]:
+    """Run every contender once against one sink; print and return the figures."""
+    message = prepared()
+    recipients = make_recipients(message, n)
+    size = len(message.mime_for(recipients[0]))
+    print(f"{n} messages of {size / 1024:.1f} KiB to an aiosmtpd Sink (separate process)")
+    figures: dict[str, float] = {}
+    with sink_server() as port, tempfile.TemporaryDirectory() as tmp:
+        figures["ceiling"] = ceiling(port, message, recipients)
+        figures["seriespub_1"] = seriespub(port, prepared(), recipients, 1)
+        figures["seriespub_4"] = seriespub(port, prepared(), recipients, 4)
+        figures["bench_rss_mb"] = _peak_rss_mb(resource.RUSAGE_SELF)
+        figures["mailmerge"], figures["mailmerge_no_startup"] = mailmerge(
+            port, recipients, Path(tmp))
+        # Children so far: the sink is still running, so this is mailmerge's peak.
+        figures["mailmerge_rss_mb"] = _peak_rss_mb(resource.RUSAGE_CHILDREN)
+    report(figures)
+    return figures
+
+
+def report(f: dict[str, float]) -> None:
+    best = max(f["seriespub_1"], f["seriespub_4"])
+    rows = [("ceiling (pre-serialised, 1 smtplib connection)", f["ceiling"]),
+            ("seriespub SmtpProvider, 1 thread", f["seriespub_1"]),
+            ("seriespub SmtpProvider, 4 threads", f["seriespub_4"]),
+            ("mailmerge CLI (incl. start-up)", f["mailmerge"]),
+            ("mailmerge CLI (excl. start-up)", f["mailmerge_no_startup"])]
+    for label, rate in rows:
+        print(f"  {label:<50} {rate:8.0f} msg/s")
+    print(f"  seriespub/mailmerge  1 thread {f['seriespub_1'] / f['mailmerge']:.1f}x, "
+          f"4 threads {f['seriespub_4'] / f['mailmerge']:.1f}x "
+          f"(vs excl. start-up {best / f['mailmerge_no_startup']:.1f}x)")
+    print(f"  seriespub/ceiling    1 thread {f['seriespub_1'] / f['ceiling']:.2f}, "
+          f"4 threads {f['seriespub_4'] / f['ceiling']:.2f}")
+    print(f"  peak RSS: bench process (ceiling + seriespub) {f['bench_rss_mb']:.0f} MB, "
+          f"mailmerge {f['mailmerge_rss_mb']:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="messages per contender")
+    run(parser.parse_args().n)
+
+
+if __name__ == "__main__":
+    main()

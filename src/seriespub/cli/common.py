@@ -1,0 +1,97 @@
+"""What every command shares: the series option, consoles, confirmation, one error handler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from seriespub.series import Series
+
+SeriesOption = Annotated[
+    Path | None,
+    typer.Option("--series", "-C", help="The series folder (default: found by walking up).",
+                 show_default=False),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """Turns seriespub's errors into a one-line message and exit 1 (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from seriespub.errors import NothingToSend, SeriespubError
+
+        try:
+            return super().invoke(ctx)
+        except NothingToSend as exc:
+            err().print(str(exc), markup=False, highlight=False)
+            raise typer.Exit(0) from None
+        except SeriespubError as exc:
+            fail(str(exc), exc.hint)
+
+
+def fail(message: str, hint: str | None = None, code: int = 1) -> None:
+    console = err()
+    console.print(f"[bold red]error:[/] {_escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint:[/] {_escape(hint)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+_consoles: dict[bool, Console] = {}
+
+
+def out() -> Console:
+    return _console(stderr=False)
+
+
+def err() -> Console:
+    return _console(stderr=True)
+
+
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    console = _consoles.get(stderr)
+    if console is None or console.file is not stream:   # CliRunner swaps the streams
+        console = Console(file=stream, stderr=stderr, highlight=False)
+        _consoles[stderr] = console
+    return console
+
+
+def load_series(path: Path | None) -> Series:
+    from seriespub.series import find_series
+
+    return find_series(explicit=path)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, `--yes` is required (exit 2 otherwise)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("not a terminal: pass --yes to confirm", code=2)
+    if not typer.confirm(question, default=False, err=True):
+        err().print("Nothing was sent.")
+        raise typer.Exit(1)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

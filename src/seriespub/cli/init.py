@@ -1,0 +1,41 @@
+"""`seriespub init DIR` and `seriespub new "Title"`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seriespub.cli.common import SeriesOption, load_series, out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("new")(new)
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for the new series.")] = Path("."),
+    title: Annotated[str, typer.Option(help="The series' name.")] = "My Series",
+    sender: Annotated[str, typer.Option("--from", help="From address.")] =
+        "Author <author@example.com>",
+) -> None:
+    """Create a series folder: seriespub.toml, drafts/, subscribers.csv (never overwrites)."""
+    from seriespub.series import init_series
+
+    created = init_series(folder, title, sender)
+    for path in created:
+        out().print(f"created {path}")
+    out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1")
+
+
+def new(
+    title: Annotated[str, typer.Argument(help="Title of the new instalment.")],
+    series: SeriesOption = None,
+) -> None:
+    """Write the next numbered draft in drafts/."""
+    from seriespub.drafts import new_draft
+
+    path = new_draft(load_series(series).drafts_dir, title)
+    out().print(f"created {path}")

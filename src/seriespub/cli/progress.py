@@ -1,0 +1,83 @@
+"""Progress while sending: a Rich bar on a terminal, plain lines otherwise (both on stderr)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import Any
+
+from seriespub.cli.common import err
+
+
+class PlainProgress:
+    """One line every `every` seconds and at the end; for cron logs and pipes."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.total = self.sent = self.failed = 0
+        self.every = every
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._started = self._last = time.monotonic()
+
+    def advance(self, sent: int, failed: int) -> None:
+        self.sent += sent
+        self.failed += failed
+        now = time.monotonic()
+        if now - self._last >= self.every or self.sent + self.failed >= self.total:
+            self._last = now
+            rate = self.sent / max(now - self._started, 1e-9)
+            print(f"sent {self.sent:,}/{self.total:,}, failed {self.failed:,}, "
+                  f"{rate:,.0f}/s", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class RichProgress:
+    """Sent, failed, rate and ETA on a live bar."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("failed {task.fields[failed]}"),
+                                  TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
+                                  console=err(), transient=False)
+        self._task: Any = None
+        self._failed = 0
+        self._started = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self._started = time.monotonic()
+        self._task = self._progress.add_task("send", total=total, failed=0, rate="0")
+
+    def advance(self, sent: int, failed: int) -> None:
+        self._failed += failed
+        done = self._progress.tasks[0].completed + sent + failed if self._progress.tasks else 0
+        rate = f"{done / max(time.monotonic() - self._started, 1e-9):,.0f}"
+        self._progress.update(self._task, advance=sent + failed, failed=self._failed, rate=rate)
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._progress.stop()
+
+
+def make_progress() -> PlainProgress | RichProgress:
+    return RichProgress() if err().is_terminal else PlainProgress()

@@ -1,0 +1,259 @@
+"""`seriespub send next|test|retry|settle`: the author's daily commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from seriespub.cli.common import (
+    JsonOption,
+    SeriesOption,
+    YesOption,
+    confirm,
+    err,
+    fail,
+    load_series,
+    out,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from seriespub.ledger import Ledger
+    from seriespub.message import PreparedMessage
+    from seriespub.models import DeliveryStatus, Instalment
+    from seriespub.providers import Provider
+    from seriespub.sending import SendPlan, SendReport
+    from seriespub.series import Series
+
+app = typer.Typer(help="Send instalments.", no_args_is_help=True)
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Render everything, send "
+                                            "nothing, change nothing.")]
+
+
+@app.command("next")
+def next_(
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    at: Annotated[str | None, typer.Option("--at", help="Let the provider release it at this "
+                                           "time ('2026-12-01 09:00', or 'slot').")] = None,
+    series: SeriesOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send the next instalment to every active subscriber who has not had it."""
+    s = load_series(series)
+    _send(s, "next", yes=yes, dry_run=dry_run, at=at, as_json=as_json, only=None)
+
+
+@app.command("retry")
+def retry(
+    number: Annotated[int | None, typer.Argument(help="Instalment (default: the one "
+                                                 "going out).")] = None,
+    unknown: Annotated[bool, typer.Option("--unknown", help="Also resend deliveries whose "
+                                          "outcome is unknown (may duplicate).")] = False,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    series: SeriesOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resend exactly the deliveries that failed transiently (and, with --unknown, those)."""
+    from seriespub.models import DeliveryStatus
+
+    only = {DeliveryStatus.DEFERRED, DeliveryStatus.CANCELLED}
+    if unknown:
+        only.add(DeliveryStatus.UNKNOWN)
+    s = load_series(series)
+    ref = str(number) if number is not None else "next"
+    _send(s, ref, yes=yes, dry_run=dry_run, at=None, as_json=as_json, only=frozenset(only))
+
+
+@app.command("settle")
+def settle(
+    number: Annotated[int, typer.Argument(help="The instalment.")],
+    assume_delivered: Annotated[bool, typer.Option(
+        "--assume-delivered", help="Record unknown deliveries as delivered.")] = False,
+    series: SeriesOption = None,
+) -> None:
+    """Decide about deliveries whose outcome is unknown."""
+    from seriespub import publishing
+    from seriespub.lock import series_lock
+    from seriespub.sending import assume_delivered as assume
+
+    if not assume_delivered:
+        fail("say what to do: --assume-delivered (or resend them: seriespub send retry "
+             f"{number} --unknown)", code=2)
+    s = load_series(series)
+    with series_lock(s.state_dir, "send settle"), publishing.open_ledger(s) as ledger:
+        changed = assume(ledger, number)
+    out().print(f"part {number}: {changed} unknown deliveries recorded as delivered")
+
+
+@app.command("test")
+def test(
+    to: Annotated[list[str], typer.Option("--to", help="Address to send to (repeatable).")],
+    ref: Annotated[str, typer.Argument(help="next, a number, or a draft file.")] = "next",
+    series: SeriesOption = None,
+) -> None:
+    """Send an instalment to the given addresses only; nothing is recorded as delivered."""
+    from seriespub import publishing
+    from seriespub.testsend import send_test
+
+    s = load_series(series)
+    drafts = publishing.drafts_of(s)
+    instalment = publishing.resolve(s, drafts, ref)
+    results = send_test(s, drafts, instalment, to)
+    for r in results:
+        line = f"{r.email}: {r.outcome.value}" + (f" ({r.reason})" if r.reason else "")
+        out().print(line, markup=False)
+    if any(r.outcome != "sent" for r in results):
+        raise typer.Exit(1)
+
+
+def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_json: bool,
+          only: frozenset[DeliveryStatus] | None) -> None:
+    from seriespub import publishing
+    from seriespub.lock import series_lock
+
+    with series_lock(s.state_dir, f"send {ref}"), publishing.open_ledger(s) as ledger:
+        drafts = publishing.drafts_of(s)
+        instalment = publishing.resolve(s, drafts, ref, ledger)
+        publishing.ensure_ready(instalment)
+        message = publishing.render(s, drafts, instalment)
+        provider = publishing.provider_for(s)
+        try:
+            send_at = _send_at(s, provider, instalment, at)
+            plan_and_run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json)
+            report = plan_and_run(instalment, message, only, send_at, yes)
+        finally:
+            provider.close()
+    if report is not None:
+        _exit_for(report)
+
+
+class _Run:
+    """Plan, show, confirm, send, summarise."""
+
+    def __init__(self, s: Series, ledger: Ledger, provider: Provider, *, dry_run: bool,
+                 as_json: bool) -> None:
+        self.s, self.ledger, self.provider = s, ledger, provider
+        self.dry_run, self.as_json = dry_run, as_json
+
+    def __call__(self, instalment: Instalment, message: PreparedMessage,
+                 only: frozenset[DeliveryStatus] | None, send_at: dt.datetime | None,
+                 yes: bool) -> SendReport | None:
+        from seriespub.cli.progress import make_progress
+        from seriespub.sending import Sender
+        from seriespub.suppressions import sync_suppressions
+
+        if not self.dry_run:
+            synced = sync_suppressions(self.s, self.provider)
+            if synced:
+                err().print(f"{synced} subscriber(s) marked from {self.provider.name}'s "
+                            "suppressions")
+        progress = make_progress()
+        sender = Sender(self.s, self.ledger, self.provider, progress=progress)
+        plan = sender.plan(instalment, message, only=only, send_at=send_at)
+        _show_plan(plan)
+        if plan.unknown and (only is None or "unknown" not in only):
+            _unknown_error(plan)
+        if plan.to_send == 0 and plan.pending == 0:
+            err().print("Nothing to send: everyone has had it.")
+            if self.as_json:
+                print_json({"instalment": instalment.number, "to_send": 0})
+            return None
+        if self.dry_run:
+            _dry_run(self.s, plan)
+            return None
+        confirm(f"Send part {instalment.number} to {plan.to_send:,} subscriber(s) via "
+                f"{plan.provider}?", yes)
+        with progress:
+            report = sender.run(plan)
+        _apply_status_changes(self.s, report)
+        _summary(report, self.as_json)
+        return report
+
+
+def _send_at(s: Series, provider: Provider, instalment: Instalment,
+             at: str | None) -> dt.datetime | None:
+    if at is None:
+        return None
+    from seriespub.scheduling import provider_send_time
+
+    return provider_send_time(s, provider, instalment, at)
+
+
+def _show_plan(plan: SendPlan) -> None:
+    i = plan.instalment
+    when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" \
+        if plan.send_at else ""
+    err().print(f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
+                f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)\n"
+                f"  provider: {plan.provider}{when}", markup=False, highlight=False,
+                soft_wrap=True)
+
+
+def _unknown_error(plan: SendPlan) -> None:
+    n = plan.instalment.number
+    fail(f"part {n} has {plan.unknown} deliveries whose outcome is unknown "
+         "(the provider may or may not have sent them)",
+         hint=f"see them: seriespub log {n} --unknown; then either seriespub send retry {n} "
+              f"--unknown (may duplicate) or seriespub send settle {n} --assume-delivered")
+
+
+def _dry_run(s: Series, plan: SendPlan) -> None:
+    from seriespub import subscribers
+
+    built = 0
+    for subscriber in subscribers.active(s.subscribers_path):
+        plan.message.mime_for(plan.message.recipient(subscriber))
+        built += 1
+    err().print(f"dry run: rendered {built:,} message(s); nothing was sent or recorded.")
+
+
+def _apply_status_changes(s: Series, report: SendReport) -> None:
+    from seriespub import subscribers
+
+    if report.status_changes:
+        subscribers.update_statuses(s.subscribers_path, report.status_changes)
+        err().print(f"{len(report.status_changes)} subscriber(s) marked bounced/unsubscribed "
+                    "in subscribers.csv")
+
+
+def _summary(report: SendReport, as_json: bool) -> None:
+    if as_json:
+        print_json({"instalment": report.number, "sent": report.sent, "failed": report.failed,
+                    "deferred": report.deferred, "unknown": report.unknown,
+                    "scheduled": report.scheduled, "settled": report.settled,
+                    "finished": report.finished, "interrupted": report.interrupted,
+                    "error": str(report.stopped_by) if report.stopped_by else None,
+                    "seconds": round(report.elapsed, 3)})
+        return
+    out().print(f"Part {report.number}: sent {report.sent:,}, scheduled {report.scheduled:,}, "
+                f"failed {report.failed:,}, deferred {report.deferred:,}, unknown "
+                f"{report.unknown:,} in {report.elapsed:.1f}s", highlight=False)
+    for f in report.failures[:10]:
+        out().print(f"  failed {f.email}: {f.reason}", markup=False)
+
+
+def _exit_for(report: SendReport) -> None:
+    n = report.number
+    if report.interrupted:
+        err().print(f"Interrupted; every batch in flight was recorded. Resume with: "
+                    "seriespub send next", markup=False)
+        raise typer.Exit(130)
+    if report.stopped_by is not None:
+        fail(f"stopped: {report.stopped_by}", hint="fix the cause, then resume with: "
+             "seriespub send next (only the missing recipients are sent)")
+    if report.unknown:
+        _unknown_error_report(n, report.unknown)
+    if report.deferred:
+        fail(f"{report.deferred} deliveries failed transiently",
+             hint=f"resend exactly those with: seriespub send retry {n}")
+
+
+def _unknown_error_report(n: int, count: int) -> None:
+    fail(f"part {n}: {count} deliveries have an unknown outcome",
+         hint=f"seriespub log {n} --unknown; then seriespub send retry {n} --unknown or "
+              f"seriespub send settle {n} --assume-delivered")

@@ -1,0 +1,118 @@
+"""Merge another CSV (a list exported from elsewhere) into subscribers.csv."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seriespub.errors import InputError
+from seriespub.models import Subscriber, SubscriberStatus
+from seriespub.subscribers import (
+    _HEADER_ALIASES,
+    COLUMNS,
+    RowProblem,
+    SubscriberFile,
+    _refuse_lossy_rewrite,
+    parse_row,
+    read_file,
+    write_atomically,
+)
+
+
+@dataclass
+class ImportReport:
+    """What an import did; `added` counts new subscribers."""
+
+    added_keys: set[str] = field(default_factory=set)
+    already_present: int = 0
+    kept_unsubscribed: int = 0
+    duplicates: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def added(self) -> int:
+        return len(self.added_keys)
+
+
+def import_csv(target: Path, source: Path, today: dt.date | None = None) -> ImportReport:
+    """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone."""
+    rows, columns = _read_source(source)
+    existing = read_file(target) if target.exists() else SubscriberFile(list(COLUMNS))
+    _refuse_lossy_rewrite(target, existing)
+    known = {s.key: s for s in existing.subscribers}
+    report = ImportReport()
+    added: list[Subscriber] = []
+    for line, row in rows:
+        _merge_row(row, line, known, added, report, today or dt.date.today())
+    if added:
+        new_columns = existing.columns + [c for c in columns if c not in existing.columns]
+        write_atomically(target, new_columns, [*existing.subscribers, *added])
+    return report
+
+
+def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscriber],
+               added: list[Subscriber], report: ImportReport, today: dt.date) -> None:
+    try:
+        subscriber = parse_row(row)
+    except ValueError as exc:
+        report.skipped.append(RowProblem(line, str(exc)))
+        return
+    previous = known.get(subscriber.key)
+    if previous is not None:
+        if previous.key in report.added_keys:
+            report.duplicates += 1
+        elif previous.status is not SubscriberStatus.ACTIVE:
+            report.kept_unsubscribed += 1
+        else:
+            report.already_present += 1
+        return
+    if not subscriber.subscribed_at:
+        subscriber = Subscriber(subscriber.email, subscriber.name, subscriber.status,
+                                today.isoformat(), subscriber.fields)
+    known[subscriber.key] = subscriber
+    added.append(subscriber)
+    report.added_keys.add(subscriber.key)
+
+
+def _read_source(source: Path) -> tuple[list[tuple[int, dict[str, str | None]]], list[str]]:
+    """Rows keyed by our column names; refuses a file with no address column."""
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=source) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=source) from None
+    first = text.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first.count)
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    try:
+        header = next(reader, [])
+        mapping = _map_header(header, source)
+        rows = [(reader.line_num, _row(values, mapping)) for values in reader if any(values)]
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", path=source, line=reader.line_num) from None
+    return rows, [c for c in mapping.values() if c != "last_name"]
+
+
+def _map_header(header: list[str], source: Path) -> dict[int, str]:
+    mapping: dict[int, str] = {}
+    for index, raw in enumerate(header):
+        name = raw.strip().lower()
+        ours = next((k for k, aliases in _HEADER_ALIASES.items() if name in aliases), None)
+        mapping[index] = ours or name.replace(" ", "_")
+    if "email" not in mapping.values():
+        raise InputError("no address column (looked for Email, Email Address, E-mail…)",
+                         path=source, line=1)
+    return mapping
+
+
+def _row(values: list[str], mapping: dict[int, str]) -> dict[str, str | None]:
+    row: dict[str, str | None] = {mapping[i]: v.strip() for i, v in enumerate(values)
+                                  if i in mapping}
+    if not row.get("name"):
+        full = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+        row["name"] = full
+    row.pop("last_name", None)
+    return row

@@ -1,0 +1,110 @@
+"""An exclusive lock on a series' state, so two overlapping runs never both send.
+
+`series_lock(state_dir, purpose)` takes `fcntl.flock(LOCK_EX | LOCK_NB)` on `<state_dir>/lock`
+(state_dir is the series' `.seriespub/` folder) and writes who holds it into the file. The
+kernel drops the lock when the holder's process dies, however it dies, so a stale file never
+blocks; the file itself is never deleted (deleting a lock file lets two processes lock two
+different inodes). A second run gets `LockHeld` naming the holder.
+
+The lock is per open file, not per process: taking it twice in one process fails too, so a
+command takes it once around all of its sending. flock is not reliable on network file systems.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from seriespub.errors import LockHeld
+
+LOCK_NAME = "lock"
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    host: str
+    purpose: str
+    started_at: str          # ISO 8601, UTC
+
+
+@contextmanager
+def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
+    """Hold the series lock for the block; LockHeld (naming the holder) if another run has it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(held_message(_read(fd))) from None
+        me = LockHolder(os.getpid(), socket.gethostname(), purpose,
+                        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        _write(fd, json.dumps(asdict(me)))
+        try:
+            yield me
+        finally:
+            _write(fd, "")
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def current_holder(state_dir: Path) -> LockHolder | None:
+    """Who holds the lock now, or None (for `status`); never blocks, never takes it."""
+    try:
+        fd = os.open(state_dir / LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read(fd)
+        return holder or LockHolder(0, "", "", "")
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def held_message(holder: LockHolder | None, here: str | None = None) -> str:
+    """'another seriespub run (pid 1234, send due, since 09:00:02) is sending ...'."""
+    if holder is None or not holder.pid:
+        who = "another seriespub run"
+    else:
+        where = "" if holder.host == (here or socket.gethostname()) else f" on {holder.host}"
+        who = (f"another seriespub run (pid {holder.pid}{where}, {holder.purpose}, "
+               f"since {_since(holder.started_at)})")
+    return f"{who} is sending for this series; try again when it finishes"
+
+
+def _since(started_at: str) -> str:
+    try:
+        when = dt.datetime.fromisoformat(started_at).astimezone()
+    except ValueError:
+        return started_at
+    today = dt.datetime.now().astimezone().date()
+    return when.strftime("%H:%M:%S" if when.date() == today else "%Y-%m-%d %H:%M:%S")
+
+
+def _write(fd: int, text: str) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode(), 0)
+
+
+def _read(fd: int) -> LockHolder | None:
+    """The holder's note; None while it is still being written or if it is not ours."""
+    try:
+        data = json.loads(os.pread(fd, 4096, 0).decode())
+        return LockHolder(int(data["pid"]), str(data["host"]), str(data["purpose"]),
+                          str(data["started_at"]))
+    except (ValueError, KeyError, TypeError):
+        return None

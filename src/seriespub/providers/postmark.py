@@ -1,0 +1,296 @@
+"""Postmark: `POST /email/batch`, one message per reader, up to 500 messages and 50 MB a call.
+
+The JSON body is built from pieces: each literal segment of the HTML and text parts is
+JSON-escaped once per instalment, and per reader only their (escaped) slot values are
+joined in. That keeps a 500 × 40 KB batch to a few string joins instead of 500 dumps.
+
+On a stream where Postmark manages unsubscribes (Broadcasts), the unsubscribe slot becomes
+Postmark's `{{{ pm:unsubscribe }}}` and our own List-Unsubscribe headers are left out;
+Postmark adds its own and will not let them be edited.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from seriespub.config import PostmarkSettings, Secret
+from seriespub.errors import (
+    AmbiguousSendError,
+    ConfigError,
+    PermanentSendError,
+    SendError,
+)
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
+from seriespub.models import (
+    Outcome,
+    Recipient,
+    RecipientResult,
+    SubscriberStatus,
+    Suppression,
+)
+from seriespub.providers import ProviderContext
+from seriespub.providers.base import Batch, ProviderBase
+from seriespub.providers.http import make_client, request
+
+NAME = "postmark"
+MAX_MESSAGES = 500
+MAX_REQUEST_BYTES = 50 * 1000 * 1000      # Postmark counts "50 MB"; stay under the decimal MB
+PM_UNSUBSCRIBE = "{{{ pm:unsubscribe }}}"
+METADATA_KEY = "seriespub_delivery"
+TRANSIENT_CODES = frozenset({100, 429})   # maintenance, rate limit: worth sending again
+SETTLE_THREADS = 4
+
+
+def _js(value: str) -> str:
+    """`value` as the inside of a JSON string literal."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+class _Part:
+    """One body part with its literals JSON-escaped once."""
+
+    def __init__(self, text: SlottedText) -> None:
+        self.literals = [_js(lit) for lit in text.literals]
+        self.slot_ids = text.slot_ids
+
+    def extend(self, out: list[str], values: Sequence[str]) -> None:
+        out.append(self.literals[0])
+        for slot_id, literal in zip(self.slot_ids, self.literals[1:], strict=True):
+            out.append(values[slot_id])
+            out.append(literal)
+
+
+class _Template:
+    """An instalment pre-encoded as Postmark batch JSON, minus what differs per reader."""
+
+    def __init__(self, message: PreparedMessage, stream: str, managed: bool, test: bool) -> None:
+        subject = ("[TEST] " if test else "") + message.subject
+        head = {"From": message.from_header, "Subject": subject, "MessageStream": stream,
+                "Tag": f"part-{message.number}"}
+        if message.reply_to:
+            head["ReplyTo"] = message.reply_to
+        self.message = message
+        self.managed = managed
+        self.head = json.dumps(head, ensure_ascii=False)[:-1]
+        self.html = _Part(message.html)
+        self.text = _Part(message.text)
+        self.overrides = {UNSUBSCRIBE_FIELD: PM_UNSUBSCRIBE} if managed else None
+
+    def encode(self, recipient: Recipient) -> bytes:
+        """One message object of the batch array, as UTF-8 JSON."""
+        values = self.message.slot_values(recipient, self.overrides)
+        out = [self.head, ',"To":', json.dumps(self.message.to_header(recipient),
+                                               ensure_ascii=False), ',"HtmlBody":"']
+        self.html.extend(out, [_js(html.escape(v)) for v in values])
+        out.append('","TextBody":"')
+        self.text.extend(out, [_js(v) for v in values])
+        out += ('","Metadata":{"', METADATA_KEY, '":', json.dumps(recipient.delivery_id), "}")
+        if not self.managed:
+            headers = [{"Name": k, "Value": v}
+                       for k, v in self.message.list_unsubscribe_headers(recipient)]
+            out += (',"Headers":', json.dumps(headers, ensure_ascii=False))
+        out.append("}")
+        return "".join(out).encode("utf-8")
+
+
+def _chunks(messages: list[bytes], limit: int) -> list[list[bytes]]:
+    """Split encoded messages into request bodies no larger than `limit` bytes."""
+    chunks: list[list[bytes]] = [[]]
+    size = 2
+    for data in messages:
+        if chunks[-1] and size + len(data) + 1 > limit:
+            chunks.append([])
+            size = 2
+        chunks[-1].append(data)
+        size += len(data) + 1
+    return chunks
+
+
+def _error_message(response: httpx.Response) -> str:
+    body = response.json()
+    if isinstance(body, dict) and "ErrorCode" in body:
+        return f"ErrorCode {body['ErrorCode']}: {body.get('Message', '')}"
+    return ""
+
+
+def _inactive_status(reason: str) -> SubscriberStatus:
+    """What a 406 says about the reader; Postmark's stock text names all three causes."""
+    if "SpamComplaint" in reason:
+        return SubscriberStatus.COMPLAINED
+    if "ManualSuppression" in reason or "unsubscribe" in reason.lower():
+        return SubscriberStatus.UNSUBSCRIBED
+    return SubscriberStatus.BOUNCED
+
+
+def _result(recipient: Recipient, entry: Any) -> RecipientResult:
+    """One entry of the batch answer → our result for that reader."""
+    if not isinstance(entry, dict):
+        return RecipientResult(recipient.email, Outcome.TRANSIENT, reason="no result entry")
+    code = entry.get("ErrorCode")
+    reason = str(entry.get("Message") or "")
+    message_id = str(entry.get("MessageID") or "")
+    if code == 0:
+        return RecipientResult(recipient.email, Outcome.SENT, message_id)
+    text = f"ErrorCode {code}: {reason}"
+    if code in TRANSIENT_CODES:
+        return RecipientResult(recipient.email, Outcome.TRANSIENT, reason=text)
+    status = _inactive_status(reason) if code == 406 else None
+    return RecipientResult(recipient.email, Outcome.FAILED, message_id, text, status)
+
+
+_SUPPRESSION_STATUS = {"SpamComplaint": SubscriberStatus.COMPLAINED,
+                       "HardBounce": SubscriberStatus.BOUNCED,
+                       "ManualSuppression": SubscriberStatus.UNSUBSCRIBED}
+
+
+class PostmarkProvider(ProviderBase):
+    """Postmark's batch API over one shared httpx client."""
+
+    name = NAME
+    max_batch = MAX_MESSAGES
+    can_settle = True
+
+    def __init__(self, settings: PostmarkSettings, token: Secret, client: httpx.Client,
+                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.settings = settings
+        self.client = client
+        self.max_request_bytes = max_request_bytes
+        self._token = token
+        self._lock = threading.Lock()
+        self._managed: bool | None = None
+        self._templates: dict[tuple[int, bool], _Template] = {}
+
+    def __repr__(self) -> str:
+        return f"PostmarkProvider(stream={self.settings.message_stream!r})"
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        if batch.send_at is not None:
+            raise PermanentSendError("Postmark cannot schedule sends", provider=NAME)
+        template = self._template(batch.message, batch.test)
+        encoded = [template.encode(r) for r in batch.recipients]
+        results: list[RecipientResult] = []
+        for chunk in _chunks(encoded, self.max_request_bytes):
+            recipients = batch.recipients[len(results):len(results) + len(chunk)]
+            try:
+                results += self._post_chunk(chunk, recipients, done=results)
+            except AmbiguousSendError as exc:
+                exc.partial_results = results  # type: ignore[attr-defined]  # the core reads it
+                raise
+        return results
+
+    def _post_chunk(self, chunk: list[bytes], recipients: Sequence[Recipient],
+                    done: list[RecipientResult]) -> list[RecipientResult]:
+        """Post one request. Once an earlier chunk has gone out (`done`), a clear failure
+        becomes per-reader results, so the core does not resend that chunk; an unknown
+        outcome still raises, carrying `done` as its `partial_results`."""
+        try:
+            return self._post(b"[" + b",".join(chunk) + b"]", recipients)
+        except AmbiguousSendError:
+            raise
+        except SendError as exc:
+            if not done:
+                raise
+            outcome = Outcome.FAILED if isinstance(exc, PermanentSendError) else Outcome.TRANSIENT
+            return [RecipientResult(r.email, outcome, reason=str(exc)) for r in recipients]
+
+    def _post(self, body: bytes, recipients: Sequence[Recipient]) -> list[RecipientResult]:
+        response = self._request("POST", "/email/batch", content=body,
+                                 headers={"Content-Type": "application/json"})
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, list) or len(answer) != len(recipients):
+            raise AmbiguousSendError("the batch answer does not list one result per message",
+                                     provider=NAME, status=response.status_code)
+        return [_result(r, entry) for r, entry in zip(recipients, answer, strict=True)]
+
+    def _template(self, message: PreparedMessage, test: bool) -> _Template:
+        key = (id(message), test)
+        with self._lock:
+            template = self._templates.get(key)
+        if template is None or template.message is not message:
+            template = _Template(message, self.settings.message_stream,
+                                 self._stream_managed(), test)
+            with self._lock:
+                if len(self._templates) > 8:
+                    self._templates.clear()
+                self._templates[key] = template
+        return template
+
+    def _stream_managed(self) -> bool:
+        """Whether Postmark handles unsubscribes on our stream (asked once)."""
+        if self._managed is None:
+            stream = self.settings.message_stream
+            try:
+                info = self._request("GET", f"/message-streams/{stream}").json()
+            except PermanentSendError as exc:
+                if exc.status == 404:
+                    raise ConfigError(f"Postmark has no message stream '{stream}'",
+                                      hint="check delivery.postmark.message_stream") from None
+                raise
+            config = info.get("SubscriptionManagementConfiguration") or {}
+            self._managed = config.get("UnsubscribeHandlingType") == "Postmark"
+        return self._managed
+
+    # -- settling, suppressions ----------------------------------------------------------
+
+    def settle(self, batch: Batch) -> list[RecipientResult]:
+        """Look each reader's delivery id up in Postmark's outbound message search."""
+        with ThreadPoolExecutor(SETTLE_THREADS) as pool:
+            return list(pool.map(self._settle_one, batch.recipients))
+
+    def _settle_one(self, recipient: Recipient) -> RecipientResult:
+        params = {"count": 500, "offset": 0, f"metadata_{METADATA_KEY}": recipient.delivery_id,
+                  "messagestream": self.settings.message_stream}
+        found = self._request("GET", "/messages/outbound", params=params).json()
+        messages = found.get("Messages") or []
+        if messages:
+            return RecipientResult(recipient.email, Outcome.SENT,
+                                   str(messages[0].get("MessageID", "")))
+        return RecipientResult(recipient.email, Outcome.TRANSIENT,
+                               reason="not found in Postmark's outbound messages")
+
+    def suppressions(self) -> list[Suppression]:
+        stream = self.settings.message_stream
+        dump = self._request("GET", f"/message-streams/{stream}/suppressions/dump").json()
+        out = []
+        for entry in dump.get("Suppressions") or []:
+            reason = str(entry.get("SuppressionReason", ""))
+            status = _SUPPRESSION_STATUS.get(reason, SubscriberStatus.BOUNCED)
+            out.append(Suppression(str(entry["EmailAddress"]), status,
+                                   f"{reason} ({entry.get('Origin', '?')})"))
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"X-Postmark-Server-Token": self._token.reveal(),
+                   **kwargs.pop("headers", {})}
+        try:
+            return request(self.client, method, path, provider=NAME,
+                           error_message=_error_message, headers=headers, **kwargs)
+        except PermanentSendError as exc:
+            if exc.status == 401:
+                exc.hint = "check POSTMARK_SERVER_TOKEN (a Server API token, not an Account one)"
+            raise
+
+
+def create(context: ProviderContext) -> PostmarkProvider:
+    """Build the adapter from `[delivery.postmark]` and POSTMARK_SERVER_TOKEN."""
+    settings = context.settings.delivery.postmark
+    token = context.secrets.require("POSTMARK_SERVER_TOKEN", "the postmark provider")
+    client = make_client(context.settings.delivery.timeout, context.http_transport,
+                         base_url=settings.api_url)
+    return PostmarkProvider(settings, token, client)
+

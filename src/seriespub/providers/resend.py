@@ -1,0 +1,212 @@
+"""Resend: `POST /emails/batch` (≤100) under an `Idempotency-Key` derived from the batch key.
+
+Resend replays the original answer for a repeated key within 24 h and sends nothing new, so
+an ambiguous batch is settled by sending the identical request again. Scheduled sends go
+one `POST /emails` per recipient, since the batch endpoint takes no `scheduled_at`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import httpx
+
+from seriespub.config import Secret
+from seriespub.errors import (
+    AmbiguousSendError,
+    PermanentSendError,
+    RateLimited,
+    SendError,
+    TransientSendError,
+)
+from seriespub.models import Outcome, Recipient, RecipientResult
+from seriespub.providers import ProviderContext
+from seriespub.providers.base import Batch, ProviderBase
+from seriespub.providers.http import make_client, request
+
+MAX_KEY = 256
+QUOTA_ERRORS = frozenset({"daily_quota_exceeded", "monthly_quota_exceeded"})
+QUOTA_WAIT = 24 * 3600.0     # a quota does not come back within any retry window
+PART_TAG = "seriespub_part"
+
+
+class ResendProvider(ProviderBase):
+    """One batch request per batch; errored indexes (permissive mode) fail alone."""
+
+    name = "resend"
+    max_batch = 100
+    can_settle = True
+    max_schedule_ahead = dt.timedelta(days=30)
+
+    def __init__(self, client: httpx.Client, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ResendProvider(base_url={self.base_url!r})"
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        if batch.send_at is not None:
+            return self._send_scheduled(batch)
+        headers = {"Idempotency-Key": idempotency_key(batch.key),
+                   "x-batch-validation": "permissive"}
+        body = self._post("/emails/batch", [email_payload(batch, r) for r in batch.recipients],
+                          headers)
+        return batch_results(batch.recipients, body)
+
+    def settle(self, batch: Batch) -> list[RecipientResult] | None:
+        """Replay the identical request: Resend answers from its record, sending nothing new."""
+        try:
+            return self.send_batch(batch)
+        except SendError:
+            return None
+
+    def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
+        """Cancel each scheduled email of one batch."""
+        for message_id in message_ids:
+            self._post(f"/emails/{message_id}/cancel", None, {})
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _send_scheduled(self, batch: Batch) -> list[RecipientResult]:
+        """One `POST /emails` per recipient, each under its own idempotency key."""
+        assert batch.send_at is not None
+        when = iso8601(batch.send_at)
+        results: list[RecipientResult] = []
+        for index, recipient in enumerate(batch.recipients):
+            payload = {**email_payload(batch, recipient), "scheduled_at": when}
+            key = idempotency_key(f"{batch.key}/{recipient.delivery_id}")
+            try:
+                body = self._post("/emails", payload, {"Idempotency-Key": key})
+            except AmbiguousSendError as exc:
+                # Only this one is in doubt (settle replays it under the same key).
+                rest = _transient(batch.recipients[index + 1:], "not attempted")
+                setattr(exc, "partial_results", results + rest)  # noqa: B010
+                raise
+            except (PermanentSendError, TransientSendError) as exc:
+                if exc.status == 422:     # this address or its payload was refused
+                    results.append(RecipientResult(recipient.email, Outcome.FAILED, "",
+                                                   exc.reason))
+                    continue
+                if index == 0:
+                    raise
+                # Those before were accepted; the rest may go again under their own keys.
+                return results + _transient(batch.recipients[index:], exc.reason)
+            results.append(RecipientResult(recipient.email, Outcome.SENT, str(body.get("id"))))
+        return results
+
+    def _post(self, path: str, payload: Any, headers: dict[str, str]) -> Any:
+        names: list[str] = []
+        try:
+            response = request(self.client, "POST", f"{self.base_url}{path}",
+                               provider=self.name, json=payload, headers=headers,
+                               error_message=_error_reader(names))
+        except SendError as exc:
+            raise _reclassify(exc, names[0] if names else "") from None
+        return response.json() if response.content else {}
+
+
+def email_payload(batch: Batch, recipient: Recipient) -> dict[str, Any]:
+    """One Resend email object for one recipient."""
+    message = batch.message
+    payload: dict[str, Any] = {
+        "from": message.from_header,
+        "to": [recipient.email],
+        "subject": ("[TEST] " if batch.test else "") + message.subject,
+        "html": message.html_for(recipient),
+        "text": message.text_for(recipient),
+        "headers": dict(message.list_unsubscribe_headers(recipient)),
+        "tags": [{"name": PART_TAG, "value": str(message.number)}],
+    }
+    if message.reply_to:
+        payload["reply_to"] = message.reply_to
+    return payload
+
+
+def batch_results(recipients: Sequence[Recipient], body: Any) -> list[RecipientResult]:
+    """Map `data` (created emails only, in order) and `errors[{index, message}]` back."""
+    errors = {int(e["index"]): str(e.get("message", "")) for e in body.get("errors") or []}
+    ids = iter(body.get("data") or [])
+    results = []
+    for index, recipient in enumerate(recipients):
+        if index in errors:
+            results.append(RecipientResult(recipient.email, Outcome.FAILED, "", errors[index]))
+            continue
+        created = next(ids, None)
+        if created is None:
+            results.append(RecipientResult(recipient.email, Outcome.TRANSIENT, "",
+                                           "missing from Resend's answer"))
+        else:
+            results.append(RecipientResult(recipient.email, Outcome.SENT, str(created["id"])))
+    return results
+
+
+def idempotency_key(seed: str) -> str:
+    """A deterministic key of at most 256 characters; long seeds are hashed."""
+    key = f"seriespub/{seed}"
+    if len(key) <= MAX_KEY:
+        return key
+    return f"seriespub/sha256/{hashlib.sha256(seed.encode()).hexdigest()}"
+
+
+def iso8601(when: dt.datetime) -> str:
+    if when.tzinfo is None:
+        raise PermanentSendError("scheduled time has no time zone", provider="resend")
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _error_reader(names: list[str]) -> Callable[[httpx.Response], str]:
+    """Read Resend's `{statusCode, name, message}` envelope, keeping `name` aside."""
+
+    def read(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        if not isinstance(body, dict):
+            return ""
+        names.append(str(body.get("name", "")))
+        return f"{body.get('message', '')} ({body.get('name', '')})"
+
+    return read
+
+
+def _reclassify(exc: SendError, name: str) -> SendError:
+    """Resend's error names refine the status: some 409s are retryable, quota 429s are not."""
+    if name == "concurrent_idempotent_requests":
+        return TransientSendError(exc.reason, provider=exc.provider, status=exc.status,
+                                  hint="the same batch is still being processed; retry")
+    if name in QUOTA_ERRORS:
+        return RateLimited(exc.reason, provider=exc.provider, status=exc.status,
+                           retry_after=QUOTA_WAIT)
+    if name == "invalid_idempotent_request":
+        return PermanentSendError(exc.reason, provider=exc.provider, status=exc.status,
+                                  hint="the batch changed since it was first sent; the "
+                                  "first version was delivered")
+    return exc
+
+
+def _transient(recipients: Sequence[Recipient], reason: str) -> list[RecipientResult]:
+    return [RecipientResult(r.email, Outcome.TRANSIENT, "", reason) for r in recipients]
+
+
+class BearerAuth(httpx.Auth):
+    """`Authorization: Bearer …`, revealed only while a request is being built."""
+
+    def __init__(self, key: Secret) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        yield request
+
+
+def create(context: ProviderContext) -> ResendProvider:
+    settings = context.settings.delivery
+    key = context.secrets.require("RESEND_API_KEY", "the resend provider")
+    client = make_client(settings.timeout, context.http_transport, auth=BearerAuth(key))
+    return ResendProvider(client, settings.resend.api_url)

@@ -1,0 +1,223 @@
+"""SendGrid v3: one `POST /v3/mail/send` per batch, the content once, readers as substitutions.
+
+Each slot i becomes `-sp{i}h-` in the HTML part and `-sp{i}t-` in the text part; every
+personalization (one envelope = one message) carries its reader's values, HTML-escaped for
+the HTML tokens. SendGrid answers a whole request at once (202 + X-Message-Id), so every
+reader of an accepted batch gets that id. With `send_at` the batch also gets a SendGrid
+batch id (from `POST /v3/mail/batch`), stored as each reader's message id so that
+`cancel_scheduled` can withdraw it through `/v3/user/scheduled_sends`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import html
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from seriespub.config import Secret, SendgridSettings
+from seriespub.errors import PermanentSendError
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.models import (
+    Outcome,
+    Recipient,
+    RecipientResult,
+    SubscriberStatus,
+    Suppression,
+)
+from seriespub.providers import ProviderContext
+from seriespub.providers.base import Batch, ProviderBase
+from seriespub.providers.http import make_client, request
+
+NAME = "sendgrid"
+MAX_PERSONALIZATIONS = 1000
+ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
+METADATA_KEY = "seriespub_delivery"
+PAGE = 500                                  # the suppression endpoints' largest page
+SUPPRESSION_LISTS = (("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
+                     ("bounces", SubscriberStatus.BOUNCED),
+                     ("spam_reports", SubscriberStatus.COMPLAINED))
+
+
+def html_token(slot: int) -> str:
+    return f"-sp{slot}h-"
+
+
+def text_token(slot: int) -> str:
+    return f"-sp{slot}t-"
+
+
+def _address(header: str) -> dict[str, str]:
+    name, addr = email.utils.parseaddr(header)
+    return {"email": addr, "name": name} if name else {"email": addr}
+
+
+def _to(recipient: Recipient) -> dict[str, str]:
+    # SendGrid refuses ';' and ',' in to.name (400); the name in the body is unaffected.
+    name = recipient.name.replace(",", " ").replace(";", " ").strip()
+    return {"email": recipient.email, "name": name} if name else {"email": recipient.email}
+
+
+def _error_message(response: httpx.Response) -> str:
+    body = response.json()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    parts = [f"{e.get('message', '')}" + (f" ({e['field']})" if e.get("field") else "")
+             for e in errors[:3] if isinstance(e, dict)]
+    return "; ".join(parts)
+
+
+class SendgridProvider(ProviderBase):
+    """SendGrid's Mail Send API over one shared httpx client."""
+
+    name = NAME
+    max_batch = MAX_PERSONALIZATIONS
+    can_settle = False
+    max_schedule_ahead = dt.timedelta(hours=72)
+
+    def __init__(self, settings: SendgridSettings, key: Secret, client: httpx.Client) -> None:
+        self.settings = settings
+        self.client = client
+        self._key = key
+        self._lock = threading.Lock()
+        self._bodies: dict[tuple[int, bool], tuple[PreparedMessage, dict[str, Any]]] = {}
+
+    def __repr__(self) -> str:
+        return f"SendgridProvider(api_url={self.settings.api_url!r})"
+
+    @property
+    def _asm(self) -> bool:
+        return self.settings.asm_group_id is not None
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        payload = dict(self._common(batch.message, batch.test))
+        payload["personalizations"] = [self._personalization(batch.message, r)
+                                       for r in batch.recipients]
+        scheduled_id = ""
+        if batch.send_at is not None:
+            scheduled_id = self._new_batch_id()
+            payload["send_at"] = int(batch.send_at.timestamp())
+            payload["batch_id"] = scheduled_id
+        response = self._request("POST", "/v3/mail/send", content=_json(payload),
+                                 headers={"Content-Type": "application/json"})
+        message_id = scheduled_id or response.headers.get("x-message-id", "")
+        return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
+
+    def _common(self, message: PreparedMessage, test: bool) -> dict[str, Any]:
+        """The part of the request shared by every reader, built once per instalment."""
+        key = (id(message), test)
+        with self._lock:
+            cached = self._bodies.get(key)
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        body = self._build_common(message, test)
+        with self._lock:
+            if len(self._bodies) > 8:
+                self._bodies.clear()
+            self._bodies[key] = (message, body)
+        return body
+
+    def _build_common(self, message: PreparedMessage, test: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "from": _address(message.from_header),
+            "subject": ("[TEST] " if test else "") + message.subject,
+            "content": [{"type": "text/plain", "value": message.text.with_tokens(text_token)},
+                        {"type": "text/html", "value": message.html.with_tokens(html_token)}],
+            "categories": [f"part-{message.number}"],
+        }
+        if message.reply_to:
+            body["reply_to"] = _address(message.reply_to)
+        if self.settings.asm_group_id is not None:
+            body["asm"] = {"group_id": self.settings.asm_group_id}
+        return body
+
+    def _personalization(self, message: PreparedMessage, recipient: Recipient
+                         ) -> dict[str, Any]:
+        overrides = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE} if self._asm else None
+        substitutions: dict[str, str] = {}
+        for i, value in enumerate(message.slot_values(recipient, overrides)):
+            substitutions[html_token(i)] = html.escape(value)
+            substitutions[text_token(i)] = value
+        item: dict[str, Any] = {"to": [_to(recipient)], "substitutions": substitutions,
+                                "custom_args": {METADATA_KEY: recipient.delivery_id}}
+        if not self._asm:
+            # With an unsubscribe group SendGrid writes List-Unsubscribe itself.
+            item["headers"] = dict(message.list_unsubscribe_headers(recipient))
+        return item
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def _new_batch_id(self) -> str:
+        answer = self._request("POST", "/v3/mail/batch").json()
+        batch_id = answer.get("batch_id") if isinstance(answer, dict) else None
+        if not isinstance(batch_id, str) or not batch_id:
+            raise PermanentSendError("no batch_id in the answer to POST /v3/mail/batch",
+                                     provider=NAME)
+        return batch_id
+
+    def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
+        """Cancel the SendGrid batch ids recorded for one scheduled batch."""
+        for batch_id in dict.fromkeys(m for m in message_ids if m):
+            self._request("POST", "/v3/user/scheduled_sends",
+                          content=_json({"batch_id": batch_id, "status": "cancel"}),
+                          headers={"Content-Type": "application/json"})
+
+    # -- suppressions --------------------------------------------------------------------
+
+    def suppressions(self) -> list[Suppression]:
+        out: list[Suppression] = []
+        for kind, status in SUPPRESSION_LISTS:
+            for entry in self._pages(f"/v3/suppression/{kind}"):
+                reason = str(entry.get("reason") or kind)
+                out.append(Suppression(str(entry["email"]), status, reason))
+        if self.settings.asm_group_id is not None:
+            path = f"/v3/asm/groups/{self.settings.asm_group_id}/suppressions"
+            for address in self._request("GET", path).json():
+                out.append(Suppression(str(address), SubscriberStatus.UNSUBSCRIBED,
+                                       "unsubscribe group"))
+        return out
+
+    def _pages(self, path: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        while True:
+            page = self._request("GET", path, params={"limit": PAGE,
+                                                      "offset": len(entries)}).json()
+            entries += [e for e in page if isinstance(e, dict)]
+            if len(page) < PAGE:
+                return entries
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._key.reveal()}",
+                   **kwargs.pop("headers", {})}
+        try:
+            return request(self.client, method, path, provider=NAME,
+                           error_message=_error_message, headers=headers, **kwargs)
+        except PermanentSendError as exc:
+            if exc.status in (401, 403):
+                exc.hint = ("check SENDGRID_API_KEY (Mail Send permission) and that the "
+                            "from address is a verified sender")
+            raise
+
+
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def create(context: ProviderContext) -> SendgridProvider:
+    """Build the adapter from `[delivery.sendgrid]` and SENDGRID_API_KEY."""
+    settings = context.settings.delivery.sendgrid
+    key = context.secrets.require("SENDGRID_API_KEY", "the sendgrid provider")
+    client = make_client(context.settings.delivery.timeout, context.http_transport,
+                         base_url=settings.api_url)
+    return SendgridProvider(settings, key, client)

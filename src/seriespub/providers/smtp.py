@@ -1,0 +1,279 @@
+"""SMTP: one message per recipient, over one reused connection per worker thread.
+
+Each recipient is one MAIL/RCPT/DATA transaction, so every reply maps to one person:
+
+- 2xx to the message → SENT; 4xx → TRANSIENT; 5xx → FAILED, and BOUNCED when the refusal is
+  about the address (enhanced code 5.1.x or 5.2.1, or 550/551/553 without an enhanced code);
+- MAIL FROM refused → the whole rest of the batch: 4xx TransientSendError, 5xx Permanent;
+- a reused connection found closed (or 421) before the message went out → reconnect once and
+  resend: nothing was delivered. On a fresh connection that is a TransientSendError;
+- cannot connect → TransientSendError; bad login or TLS problem → PermanentSendError;
+- connection lost during DATA → AmbiguousSendError: the server may have taken the message.
+
+A failure part way through a batch never hides what was already sent:
+
+- TransientSendError / PermanentSendError are raised only before any recipient of the call
+  has a result (`partial_results` is then empty); after that, `send_batch` returns the
+  results so far plus TRANSIENT results (the error as reason) for the rest, which the core
+  retries as single recipients;
+- AmbiguousSendError carries `partial_results`: a result for every recipient except the one
+  in doubt (SENT/FAILED/TRANSIENT before it, TRANSIENT "not attempted" after it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import re
+import smtplib
+import ssl
+import threading
+from collections.abc import Sequence
+
+from seriespub.config import Secret, SmtpSettings
+from seriespub.errors import (
+    AmbiguousSendError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
+from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus
+from seriespub.providers import ProviderContext
+from seriespub.providers.base import Batch, ProviderBase
+
+# RFC 3463 enhanced status code at the start of a reply, e.g. "5.1.1 <x>: user unknown".
+ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+ADDRESS_CODES = frozenset({550, 551, 553})       # refusals that usually mean "no such person"
+CLOSING = 421                                    # the server is closing this connection
+
+
+class _NotSent(Exception):
+    """The connection failed before the message data went out: safe to send again."""
+
+
+class SmtpProvider(ProviderBase):
+    """Sends through an SMTP server with smtplib; thread-safe, one connection per thread."""
+
+    name = "smtp"
+    max_batch = 50           # bounds the recipients an ambiguous failure can leave in doubt
+
+    def __init__(self, settings: SmtpSettings, password: Secret | None = None, *,
+                 tls_context: ssl.SSLContext | None = None) -> None:
+        self.settings = settings
+        self._password = password
+        self._tls_context = tls_context        # tests pass one that trusts their own CA
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[smtplib.SMTP] = set()
+        self._where = f"{settings.host}:{settings.port}"
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        message = batch.message
+        if batch.test:
+            # `_mime` caches the encoded headers: reset it so the new subject is used.
+            message = dataclasses.replace(message, subject="[TEST] " + message.subject,
+                                          _mime=None)
+        date = email.utils.formatdate(localtime=True)
+        results: list[RecipientResult] = []
+        for index, recipient in enumerate(batch.recipients):
+            message_id = message.message_id(recipient)
+            data = message.mime_for(recipient, date=date, message_id=message_id)
+            try:
+                results.append(self._send_one(message.from_email, recipient, data, message_id))
+            except AmbiguousSendError as exc:
+                rest = _not_sent(batch.recipients[index + 1:], "not attempted: " + exc.reason)
+                exc.partial_results = results + rest  # type: ignore[attr-defined]
+                raise
+            except SendError as exc:
+                if not results:
+                    exc.partial_results = []  # type: ignore[attr-defined]
+                    raise
+                return results + _not_sent(batch.recipients[index:], exc.reason)
+        return results
+
+    def close(self) -> None:
+        """QUIT every connection any thread opened."""
+        with self._lock:
+            connections, self._open = self._open, set()
+        for conn in connections:
+            _quit(conn)
+
+    def _send_one(self, sender: str, recipient: Recipient, data: bytes,
+                  message_id: str) -> RecipientResult:
+        while True:
+            conn, reused = self._connection()
+            try:
+                return self._transmit(conn, sender, recipient, data, message_id)
+            except _NotSent as exc:
+                self._discard(conn)
+                if not reused:
+                    raise TransientSendError(f"{self._where} closed the connection: {exc}",
+                                             provider=self.name) from None
+                # A connection idle since the last batch may have timed out: reconnect once.
+
+    def _transmit(self, conn: smtplib.SMTP, sender: str, recipient: Recipient, data: bytes,
+                  message_id: str) -> RecipientResult:
+        """One MAIL/RCPT/DATA transaction; the reply that ended it, as a result."""
+        to = recipient.email
+        options: list[str] = []
+        if not (sender + to).isascii():
+            if not conn.has_extn("smtputf8"):
+                return RecipientResult(to, Outcome.FAILED, reason="address is not ASCII and "
+                                       f"{self._where} does not offer SMTPUTF8")
+            options = ["SMTPUTF8"]
+        code, reply = self._envelope(conn, sender, to, options)
+        if code in (250, 251):
+            code, reply = self._data(conn, data)
+        if code == CLOSING:
+            raise _NotSent(f"{code} {_text(reply)}")
+        if not 200 <= code < 300:
+            _reset(conn)
+        return _result(to, code, _text(reply), message_id)
+
+    def _envelope(self, conn: smtplib.SMTP, sender: str, to: str,
+                  options: list[str]) -> tuple[int, bytes | str]:
+        try:
+            code, reply = conn.mail(sender, options)
+            if code == 250:
+                return conn.rcpt(to)
+        except OSError as exc:             # smtplib's errors are OSErrors too
+            raise _NotSent(str(exc) or type(exc).__name__) from None
+        if code == CLOSING:
+            raise _NotSent(f"{code} {_text(reply)}")
+        _reset(conn)
+        error = TransientSendError if code < 500 else PermanentSendError
+        raise error(f"{self._where} refused sender {sender}: {code} {_text(reply)}",
+                    provider=self.name)
+
+    def _data(self, conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
+        try:
+            return conn.data(data)
+        except smtplib.SMTPDataError as exc:      # DATA itself refused: nothing went out
+            return exc.smtp_code, exc.smtp_error
+        except OSError as exc:
+            self._discard(conn)
+            raise AmbiguousSendError(
+                f"connection to {self._where} lost while sending ({exc or type(exc).__name__});"
+                " the server may have accepted the message", provider=self.name) from None
+
+    def _connection(self) -> tuple[smtplib.SMTP, bool]:
+        """This thread's open connection and True, or a new one and False."""
+        conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.sock is not None:
+            return conn, True
+        conn = self._connect()
+        self._local.conn = conn
+        with self._lock:
+            self._open.add(conn)
+        return conn, False
+
+    def _discard(self, conn: smtplib.SMTP) -> None:
+        conn.close()
+        with self._lock:
+            self._open.discard(conn)
+
+    def _connect(self) -> smtplib.SMTP:
+        """A new connection, greeted, secured and logged in as the settings say."""
+        s = self.settings
+        conn: smtplib.SMTP | None = None
+        try:
+            if s.security == "tls":
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls())
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            conn.ehlo()
+            if s.security == "starttls":
+                conn.starttls(context=self._tls())
+                conn.ehlo()                    # TLS discards what the first EHLO learned
+            if s.username:
+                conn.login(s.username, self._secret())
+            return conn
+        except OSError as exc:                 # smtplib's and ssl's errors are OSErrors
+            if conn is not None:
+                conn.close()
+            raise self._connect_error(exc) from None
+
+    def _connect_error(self, exc: OSError) -> SendError:
+        where, name = self._where, self.name
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return PermanentSendError(
+                f"{where} refused the login of {self.settings.username!r}: {exc.smtp_code} "
+                f"{self._scrub(_text(exc.smtp_error))}", provider=name,
+                hint="check delivery.smtp.username and SMTP_PASSWORD")
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return PermanentSendError(f"{where}: {exc}", provider=name,
+                                      hint="check delivery.smtp.security")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return PermanentSendError(f"{where}: TLS certificate not trusted: "
+                                      f"{exc.verify_message}", provider=name)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            error = TransientSendError if exc.smtp_code < 500 else PermanentSendError
+            return error(f"{where}: {exc.smtp_code} {self._scrub(_text(exc.smtp_error))}",
+                         provider=name)
+        reason = self._scrub(str(exc)) or type(exc).__name__
+        return TransientSendError(f"cannot connect to {where}: {reason}", provider=name)
+
+    def _tls(self) -> ssl.SSLContext:
+        return self._tls_context or ssl.create_default_context()
+
+    def _secret(self) -> str:
+        if self._password is None:
+            raise PermanentSendError("SMTP_PASSWORD is not set", provider=self.name)
+        return self._password.reveal()
+
+    def _scrub(self, text: str) -> str:
+        """Server text never echoes the password into our messages, even if a server does."""
+        if self._password is not None and self._password.reveal():
+            return text.replace(self._password.reveal(), "***")
+        return text
+
+
+def _result(to: str, code: int, reply: str, message_id: str) -> RecipientResult:
+    if 200 <= code < 300:
+        return RecipientResult(to, Outcome.SENT, message_id)
+    reason = f"{code} {reply}".strip()
+    if code < 500:
+        return RecipientResult(to, Outcome.TRANSIENT, reason=reason)
+    bounced = SubscriberStatus.BOUNCED if _is_address_refusal(code, reply) else None
+    return RecipientResult(to, Outcome.FAILED, reason=reason, new_status=bounced)
+
+
+def _not_sent(recipients: Sequence[Recipient], reason: str) -> list[RecipientResult]:
+    return [RecipientResult(r.email, Outcome.TRANSIENT, reason=reason) for r in recipients]
+
+
+def _is_address_refusal(code: int, reply: str) -> bool:
+    """True when the refusal is about the mailbox, not the message (spam, policy)."""
+    enhanced = ENHANCED_CODE.match(reply)
+    if enhanced:
+        subject, detail = enhanced.group(2), enhanced.group(3)
+        return subject == "1" or (subject, detail) == ("2", "1")
+    return code in ADDRESS_CODES
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    """End a refused transaction so the connection can carry the next one."""
+    try:
+        conn.rset()
+    except OSError:
+        conn.close()
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except OSError:
+        conn.close()
+
+
+def create(context: ProviderContext) -> SmtpProvider:
+    settings = context.settings.delivery.smtp
+    password = None
+    if settings.username:
+        password = context.secrets.require("SMTP_PASSWORD", "delivery.smtp.username")
+    return SmtpProvider(settings, password)

@@ -1,0 +1,1 @@
+"""Instalment → HTML and text email, rendered once and addressed per recipient."""

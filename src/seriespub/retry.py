@@ -1,0 +1,91 @@
+"""Retries, backoff and rate limiting: written once, for every provider.
+
+Typed errors drive it: `RateLimited` waits `retry_after` (or backs off), other
+`TransientSendError`s back off exponentially with jitter, everything else is final.
+All waiting happens on a `threading.Event`, so Ctrl-C stops it at once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from seriespub.errors import RateLimited, TransientSendError
+from seriespub.models import Outcome, RecipientResult
+from seriespub.providers.base import Batch, Provider
+
+
+class Stopped(Exception):
+    """The run was asked to stop while waiting to retry."""
+
+
+@dataclass
+class RetryPolicy:
+    max_seconds: float = 300.0        # total time one batch may spend retrying
+    base: float = 1.0
+    cap: float = 60.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter on the upper half: base·2^n·[0.5, 1)."""
+        return min(self.cap, self.base * 2 ** attempt) * (0.5 + self.rng.random() / 2)
+
+
+class RateLimiter:
+    """Spaces requests so that, across threads, at most `rate` messages go out a second."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, messages: int, stop: threading.Event) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + messages / self.rate
+        if start > now and stop.wait(start - now):
+            raise Stopped
+
+
+def send_with_retries(provider: Provider, batch: Batch, policy: RetryPolicy,
+                      limiter: RateLimiter, stop: threading.Event) -> list[RecipientResult]:
+    """Send a batch, retrying transient failures of the whole batch and of single recipients."""
+    deadline = time.monotonic() + policy.max_seconds
+    attempt = 0
+    final: dict[str, RecipientResult] = {}
+    current = batch
+    while True:
+        limiter.wait(len(current.recipients), stop)
+        try:
+            results = provider.send_batch(current)
+        except TransientSendError as exc:
+            wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
+            _pause(wait if wait is not None else policy.backoff(attempt), deadline, stop, exc)
+            attempt += 1
+            continue
+        final.update((r.email.lower(), r) for r in results)
+        retry = [r for r in current.recipients
+                 if final[r.email.lower()].outcome is Outcome.TRANSIENT]
+        if not retry or time.monotonic() + policy.backoff(attempt) > deadline:
+            return [final[r.email.lower()] for r in batch.recipients]
+        if stop.wait(policy.backoff(attempt)):
+            return [final[r.email.lower()] for r in batch.recipients]
+        attempt += 1
+        # A smaller payload needs its own key: idempotency keys are bound to the payload.
+        current = Batch(f"{batch.key}.r{attempt}", batch.message, retry, batch.send_at,
+                        batch.test)
+
+
+def _pause(seconds: float, deadline: float, stop: threading.Event,
+           error: TransientSendError) -> None:
+    if time.monotonic() + seconds > deadline:
+        raise error
+    if stop.wait(seconds):
+        raise Stopped

@@ -1,0 +1,69 @@
+"""The unattended-run log: one JSON object per line in `.seriespub/log.jsonl`.
+
+Each event is written with one `write()` on a file opened for appending, so concurrent
+writers never interleave inside a line. A run killed mid-write leaves a torn last line:
+`append` starts on a fresh line when the file does not end in one, and `read` skips lines
+that are not JSON objects. Every event gets `ts` (ISO 8601, UTC) unless it carries one.
+
+Log only what an author wants to find later (what was due, what was sent, errors), not
+every idle tick: in a CI schedule this file is committed back after each run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+LOG_NAME = "log.jsonl"
+
+
+def log_path(state_dir: Path) -> Path:
+    """Where the run log of the series whose state is in `state_dir` lives."""
+    return state_dir / LOG_NAME
+
+
+def append(state_dir: Path, event: Mapping[str, Any], now: dt.datetime | None = None,
+           *, durable: bool = False) -> dict[str, Any]:
+    """Append `event` (with a `ts`) as one line; returns what was written."""
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    record = {"ts": stamp.isoformat(timespec="seconds"), **event}
+    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path(state_dir), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        prefix = "" if _ends_cleanly(fd) else "\n"
+        os.write(fd, (prefix + line).encode())
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return record
+
+
+def read(state_dir: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """The last `limit` events (all if None), oldest first; unreadable lines are skipped."""
+    try:
+        handle = log_path(state_dir).open(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    with handle:
+        events = (e for e in map(_parse, handle) if e is not None)
+        return list(deque(events, maxlen=limit))
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _ends_cleanly(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"

@@ -1,0 +1,330 @@
+"""instalment × active subscribers − ledger → provider, with retries, exactly once.
+
+Order of work for one instalment:
+1. settle batches left `pending` by an earlier run (killed or cut off mid-request);
+2. refuse to go on while deliveries are `unknown`: the author decides (`send retry --unknown`
+   or `send settle --assume-delivered`);
+3. stream active subscribers, skip those the ledger has settled, record each batch as
+   `pending` *before* its request and its per-recipient results *after* it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from seriespub import subscribers as subscriber_file
+from seriespub.errors import (
+    AmbiguousSendError,
+    NothingToSend,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
+from seriespub.ledger import Ledger, UnsettledBatch
+from seriespub.message import PreparedMessage
+from seriespub.models import (
+    DeliveryStatus,
+    Instalment,
+    Outcome,
+    Recipient,
+    RecipientResult,
+    Subscriber,
+    SubscriberStatus,
+)
+from seriespub.providers.base import Batch, Provider
+from seriespub.retry import RateLimiter, RetryPolicy, Stopped, send_with_retries
+from seriespub.series import Series
+
+# Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
+# has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
+RESENDABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.CANCELLED})
+
+
+class ProgressSink(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, sent: int, failed: int) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, sent: int, failed: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What a send would do, computed before anything is sent."""
+
+    instalment: Instalment
+    message: PreparedMessage
+    provider: str
+    active: int                # active subscribers in the list
+    to_send: int               # of those, how many this run will send to
+    done: int                  # already settled in the ledger
+    unknown: int               # outcome unknown: blocks the run until settled
+    pending: int               # left pending by an interrupted run: settled first
+    send_at: dt.datetime | None = None
+    only: frozenset[DeliveryStatus] | None = None
+
+
+@dataclass
+class SendReport:
+    number: int
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    scheduled: int = 0
+    settled: int = 0                   # pending deliveries from an earlier run, now settled
+    interrupted: bool = False
+    stopped_by: SendError | None = None
+    finished: bool = False
+    status_changes: dict[str, SubscriberStatus] = field(default_factory=dict)
+    failures: list[RecipientResult] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
+    """The lowest-numbered instalment that has not finished going out."""
+    records = ledger.instalment_records()
+    for instalment in instalments:
+        record = records.get(instalment.number)
+        if record is None or record.finished_at is None:
+            return instalment
+    raise NothingToSend("every instalment has been delivered; write the next one with: "
+                        "seriespub new \"Title\"")
+
+
+class Sender:
+    """Runs sends for one series through one provider; the CLI makes one per command."""
+
+    def __init__(self, series: Series, ledger: Ledger, provider: Provider, *,
+                 progress: ProgressSink | None = None, stop: threading.Event | None = None,
+                 clock: type[dt.datetime] = dt.datetime) -> None:
+        self.series = series
+        self.ledger = ledger
+        self.provider = provider
+        self.progress = progress or _NoProgress()
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        delivery = series.settings.delivery
+        self.batch_size = min(delivery.batch_size or provider.max_batch, provider.max_batch)
+        self.concurrency = delivery.concurrency
+        self.policy = RetryPolicy(max_seconds=delivery.max_retry_seconds)
+        self.limiter = RateLimiter(delivery.max_rate)
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(self, instalment: Instalment, message: PreparedMessage, *,
+             only: frozenset[DeliveryStatus] | None = None,
+             send_at: dt.datetime | None = None) -> SendPlan:
+        counts = self.ledger.counts(instalment.number)
+        active = to_send = 0
+        for chunk in _chunks(subscriber_file.active(self.series.subscribers_path), 500):
+            active += len(chunk)
+            to_send += len(self._wanted(instalment.number, chunk, only))
+        done = sum(counts.get(s, 0) for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
+                                              DeliveryStatus.SCHEDULED))
+        return SendPlan(instalment, message, self.provider.name, active, to_send, done,
+                        counts.get(DeliveryStatus.UNKNOWN, 0),
+                        counts.get(DeliveryStatus.PENDING, 0), send_at, only)
+
+    def _wanted(self, number: int, chunk: list[Subscriber],
+                only: frozenset[DeliveryStatus] | None) -> list[Subscriber]:
+        statuses = self.ledger.statuses(number, [s.email for s in chunk])
+        seen: set[str] = set()
+        wanted = []
+        for s in chunk:
+            status = statuses.get(s.key)
+            ok = (status in only) if only is not None else (status is None or status in RESENDABLE)
+            if ok and s.key not in seen:
+                seen.add(s.key)
+                wanted.append(s)
+        return wanted
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, plan: SendPlan) -> SendReport:
+        """Send `plan`; returns what happened. Never raises for a provider failure."""
+        started = time.monotonic()
+        report = SendReport(plan.instalment.number)
+        self.settle_pending(plan.instalment.number, plan.message, report)
+        unknown = self.ledger.counts(plan.instalment.number).get(DeliveryStatus.UNKNOWN, 0)
+        if unknown and (plan.only is None or DeliveryStatus.UNKNOWN not in plan.only):
+            report.unknown = unknown
+            return report
+        self.ledger.mark_started(plan.instalment.number, plan.instalment.title,
+                                 plan.instalment.subject, plan.send_at or self._now())
+        self.progress.start(plan.to_send)
+        self._send_all(plan, report)
+        report.finished = self._finish_if_complete(plan, report)
+        report.elapsed = time.monotonic() - started
+        return report
+
+    def _send_all(self, plan: SendPlan, report: SendReport) -> None:
+        inflight: dict[cf.Future[list[RecipientResult]], Batch] = {}
+        pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
+        try:
+            for batch in self._batches(plan):
+                if self.stop.is_set() or report.stopped_by is not None:
+                    break
+                self.ledger.begin_batch(plan.instalment.number, batch.key, self.provider.name,
+                                        [r.email for r in batch.recipients], batch.send_at)
+                inflight[pool.submit(send_with_retries, self.provider, batch, self.policy,
+                                     self.limiter, self.stop)] = batch
+                while len(inflight) >= self.concurrency * 2:
+                    self._collect(inflight, report, plan)
+            while inflight:
+                self._collect(inflight, report, plan)
+        except KeyboardInterrupt:
+            # Ctrl-C: send nothing new, but record every batch already in flight.
+            self.stop.set()
+            report.interrupted = True
+            while inflight:
+                self._collect(inflight, report, plan)
+        finally:
+            pool.shutdown(wait=True)
+
+    def _batches(self, plan: SendPlan) -> Iterator[Batch]:
+        number = plan.instalment.number
+        for chunk in _chunks(subscriber_file.active(self.series.subscribers_path),
+                             self.batch_size):
+            wanted = self._wanted(number, chunk, plan.only)
+            if wanted:
+                recipients = [plan.message.recipient(s) for s in wanted]
+                yield Batch(f"{number:03d}-{uuid.uuid4().hex[:20]}", plan.message, recipients,
+                            plan.send_at)
+
+    def _collect(self, inflight: dict[cf.Future[list[RecipientResult]], Batch],
+                 report: SendReport, plan: SendPlan) -> None:
+        done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            batch = inflight.pop(future)
+            try:
+                results = future.result()
+            except Exception as exc:  # typed outcomes below; anything else is a bug
+                results = self._after_failure(batch, exc, report)
+            if results:
+                self._record(batch, results, report, scheduled=plan.send_at is not None)
+
+    def _after_failure(self, batch: Batch, exc: BaseException,
+                       report: SendReport) -> list[RecipientResult]:
+        number, emails = batch.message.number, [r.email for r in batch.recipients]
+        if isinstance(exc, Stopped):
+            self.ledger.set_status(number, emails, DeliveryStatus.DEFERRED, "interrupted")
+            report.deferred += len(emails)
+        elif isinstance(exc, AmbiguousSendError):
+            return self._after_ambiguous(batch, exc, report)
+        elif isinstance(exc, TransientSendError | PermanentSendError):
+            # The whole request was refused: nobody got it, so nobody is marked failed.
+            self.ledger.set_status(number, emails, DeliveryStatus.DEFERRED, exc.reason)
+            report.deferred += len(emails)
+            report.stopped_by = report.stopped_by or exc
+        else:
+            raise exc
+        return []
+
+    def _after_ambiguous(self, batch: Batch, exc: AmbiguousSendError,
+                         report: SendReport) -> list[RecipientResult]:
+        partial: list[RecipientResult] = list(getattr(exc, "partial_results", []) or [])
+        known = {r.email.lower() for r in partial}
+        rest = [r for r in batch.recipients if r.email.lower() not in known]
+        if partial:
+            self._record(batch, partial, report, scheduled=batch.send_at is not None)
+        rest_batch = Batch(batch.key, batch.message, rest, batch.send_at, batch.test)
+        settled = self._try_settle(rest_batch) if rest else []
+        if settled is None:
+            self.ledger.set_status(batch.message.number, [r.email for r in rest],
+                                   DeliveryStatus.UNKNOWN, exc.reason)
+            report.unknown += len(rest)
+            return []
+        return settled
+
+    def _try_settle(self, batch: Batch) -> list[RecipientResult] | None:
+        if not self.provider.can_settle:
+            return None
+        try:
+            return self.provider.settle(batch)
+        except SendError:
+            return None
+
+    def _record(self, batch: Batch, results: list[RecipientResult], report: SendReport,
+                *, scheduled: bool) -> None:
+        self.ledger.record_results(batch.message.number, batch.key, results, scheduled)
+        sent = failed = 0
+        for r in results:
+            if r.outcome is Outcome.SENT:
+                sent += 1
+            elif r.outcome is Outcome.FAILED:
+                failed += 1
+                report.failures.append(r)
+                if r.new_status is not None:
+                    report.status_changes[r.email.lower()] = r.new_status
+            else:
+                report.deferred += 1
+        if scheduled:
+            report.scheduled += sent
+        else:
+            report.sent += sent
+        report.failed += failed
+        self.progress.advance(sent, failed)
+
+    # -- settling and finishing --------------------------------------------------------------
+    def settle_pending(self, number: int, message: PreparedMessage, report: SendReport) -> None:
+        """Settle deliveries an earlier run left `pending` (it stopped mid-request)."""
+        for unsettled in self.ledger.unsettled_batches(number):
+            batch = self._rebuild(unsettled, message)
+            results = self._try_settle(batch)
+            if results is None:
+                self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
+                                       "the run stopped before the provider answered")
+                continue
+            scheduled = unsettled.send_at is not None
+            self.ledger.record_results(number, unsettled.key, results, scheduled)
+            report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
+
+    def _rebuild(self, unsettled: UnsettledBatch, message: PreparedMessage) -> Batch:
+        wanted = {e.lower() for e in unsettled.emails}
+        found: dict[str, Recipient] = {}
+        for s in subscriber_file.iter_subscribers(self.series.subscribers_path):
+            if s.key in wanted and s.key not in found:
+                found[s.key] = message.recipient(s)
+        recipients = [found.get(e.lower()) or message.recipient(Subscriber(e))
+                      for e in unsettled.emails]
+        return Batch(unsettled.key, message, recipients, unsettled.send_at)
+
+    def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
+        if report.interrupted or report.stopped_by is not None:
+            return False
+        counts = self.ledger.counts(plan.instalment.number)
+        open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
+        if any(counts.get(s, 0) for s in open_):
+            return False
+        self.ledger.mark_finished(plan.instalment.number, self._now())
+        return True
+
+    def _now(self) -> dt.datetime:
+        return self.clock.now(dt.UTC)
+
+
+def _chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+    chunk: list[Subscriber] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def assume_delivered(ledger: Ledger, number: int) -> int:
+    """The author's decision for unknown deliveries: count them as delivered."""
+    return ledger.change_status(number, DeliveryStatus.UNKNOWN, DeliveryStatus.SENT)

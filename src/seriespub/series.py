@@ -1,0 +1,131 @@
+"""A series folder: where its files live, found by walking up from the current directory."""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from seriespub.config import CONFIG_NAME, Secrets, Settings, load_settings, secrets_for
+from seriespub.errors import InputError, SeriesNotFound
+
+STATE_DIR = ".seriespub"
+
+
+@dataclass
+class Series:
+    root: Path
+    settings: Settings
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def drafts_dir(self) -> Path:
+        return self.root / "drafts"
+
+    @property
+    def subscribers_path(self) -> Path:
+        return self.root / "subscribers.csv"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.db"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+    @property
+    def template_path(self) -> Path | None:
+        path = self.root / "templates" / "email.mjml"
+        return path if path.is_file() else None
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        return secrets_for(self.root)
+
+    def unsubscribe_secret(self) -> bytes:
+        """SERIESPUB_SECRET, else a key generated once into .seriespub/secret (mode 0600)."""
+        given = self.secrets.get("SERIESPUB_SECRET")
+        if given is not None:
+            return given.reveal().encode()
+        path = self.state_dir / "secret"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(_secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def find_series(start: Path | None = None, explicit: Path | None = None) -> Series:
+    """The series at `explicit`, or the nearest folder above `start` with seriespub.toml."""
+    if explicit is not None:
+        root = explicit.resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise SeriesNotFound(f"{root}: no {CONFIG_NAME} here",
+                                 hint=f"create one with: seriespub init {explicit}")
+        return Series(root, load_settings(root / CONFIG_NAME))
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return Series(folder, load_settings(folder / CONFIG_NAME))
+    raise SeriesNotFound(f"no {CONFIG_NAME} in {here} or any folder above it",
+                         hint="run it inside a series folder, pass --series DIR, "
+                              "or create one with: seriespub init DIR")
+
+
+CONFIG_TEMPLATE = '''[series]
+title = "{title}"
+from = "{sender}"
+# reply_to = "you@example.com"
+# unsubscribe_url = "https://example.com/unsubscribe?token={{token}}"
+
+[delivery]
+provider = "outbox"   # outbox | smtp | postmark | sendgrid | mailgun | resend | ses
+
+# [schedule]
+# first_release = 2027-01-05 09:00
+# timezone = "Europe/London"
+# every_weeks = 1
+'''
+
+FIRST_DRAFT = '''---
+title: "Welcome to {title}"
+status: draft
+preheader: "What this series is about"
+---
+
+Hello {{{{ name | default("there") }}}},
+
+In the coming weeks I will be writing about…
+'''
+
+
+def init_series(folder: Path, title: str, sender: str) -> list[Path]:
+    """Create a new series folder; refuses to overwrite anything that exists."""
+    for value, what in ((title, "title"), (sender, "from")):
+        if "\n" in value or '"' in value:
+            raise InputError(f"the {what} may not contain a line break or a double quote")
+    files = {
+        folder / CONFIG_NAME: CONFIG_TEMPLATE.format(title=title, sender=sender),
+        folder / "subscribers.csv": "email,name,status,subscribed_at\n",
+        folder / "drafts" / "01-welcome.md": FIRST_DRAFT.format(title=title),
+        folder / ".gitignore": f"{STATE_DIR}/\n.env\n",
+    }
+    existing = [p for p in files if p.exists()]
+    if existing:
+        raise InputError("already exists; nothing was changed", path=existing[0])
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    return list(files)

@@ -1,0 +1,224 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 in a thread, for SMTP provider and CLI tests.
+
+    with running_smtp_server() as server:
+        server.handler.refuse["gone@example.com"] = "550 5.1.1 <gone@example.com>: user unknown"
+        ...  # send to 127.0.0.1:server.port with security "none"
+        assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]
+
+`credentials` turns on AUTH (without requiring TLS); `tls` (from `make_tls_files`) turns on
+STARTTLS, required before anything else, or implicit TLS with `implicit_tls=True`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+
+@dataclass
+class Received:
+    """One message as the server took it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    peer: Any
+
+    def parsed(self) -> EmailMessage:
+        parsed: EmailMessage = email.message_from_bytes(self.data, policy=policy.default)
+        return parsed
+
+
+@dataclass
+class RecordingHandler:
+    """Records every message; refuses or drops chosen addresses (keys are lower-case)."""
+
+    received: list[Received] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)    # address → RCPT reply
+    drop_after_data: set[str] = field(default_factory=set)  # take DATA, then hang up
+    # After this many messages, answer MAIL FROM with `sender_reply` (throttling, policy).
+    sender_limit: int | None = None
+    sender_reply: str = "454 4.7.0 Throttling failure: Maximum sending rate exceeded"
+    peers: set[Any] = field(default_factory=set)            # one per TCP connection
+    logins: list[str] = field(default_factory=list)
+    sessions: list[SMTP] = field(default_factory=list)
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        self._seen(server, session)
+        return responses
+
+    async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str) -> str:
+        session.host_name = hostname
+        self._seen(server, session)
+        return f"250 {server.hostname}"
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.sender_limit is not None and len(self.received) >= self.sender_limit:
+            return self.sender_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        reply = self.refuse.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data,
+                                      session.peer))
+        if any(a.lower() in self.drop_after_data for a in envelope.rcpt_tos):
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()      # taken, but the client never hears "250"
+        return "250 Message accepted for delivery"
+
+    def _seen(self, server: SMTP, session: Session) -> None:
+        self.peers.add(session.peer)
+        if server not in self.sessions:
+            self.sessions.append(server)
+
+
+@dataclass
+class FakeSmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+    controller: Controller
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    @property
+    def connections(self) -> int:
+        """TCP connections that got as far as EHLO/HELO."""
+        return len(self.handler.peers)
+
+    def by_recipient(self) -> dict[str, list[Received]]:
+        out: dict[str, list[Received]] = {}
+        for message in self.received:
+            for address in message.rcpt_tos:
+                out.setdefault(address.lower(), []).append(message)
+        return out
+
+    def hang_up_all(self) -> None:
+        """Close every connection from the server side, like an idle timeout."""
+        def close() -> None:
+            for smtp in self.handler.sessions:
+                if smtp.transport is not None:
+                    smtp.transport.close()
+
+        self.controller.loop.call_soon_threadsafe(close)
+
+    def delivery_toml(self) -> str:
+        """A `[delivery]` block that points seriespub at this server."""
+        return (f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "{self.host}"\n'
+                f'port = {self.port}\nsecurity = "none"\n')
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """A default (verifying) client context that trusts this self-signed certificate."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(self.cert), str(self.key))
+        return context
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """A self-signed certificate for 127.0.0.1 and localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                       x509.DNSName("localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(san, critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(folder / "cert.pem", folder / "key.pem")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return files
+
+
+class _Authenticator:
+    def __init__(self, credentials: dict[str, str], handler: RecordingHandler) -> None:
+        self.credentials = credentials
+        self.handler = handler
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                 auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        ok = self.credentials.get(login) == password
+        if ok:
+            self.handler.logins.append(login)
+        return AuthResult(success=ok, handled=False)   # False: the server replies 535
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_smtp_server(*, credentials: dict[str, str] | None = None,
+                        tls: TlsFiles | None = None, implicit_tls: bool = False,
+                        handler: RecordingHandler | None = None) -> Iterator[FakeSmtpServer]:
+    """Start aiosmtpd on 127.0.0.1 in a thread; stop it on exit."""
+    handler = handler or RecordingHandler()
+    kwargs: dict[str, Any] = {}
+    if credentials is not None:
+        kwargs.update(authenticator=_Authenticator(credentials, handler), auth_require_tls=False)
+    if tls is not None and implicit_tls:
+        kwargs.update(ssl_context=tls.server_context())
+    elif tls is not None:
+        kwargs.update(tls_context=tls.server_context(), require_starttls=True)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
+    controller.start()
+    try:
+        yield FakeSmtpServer("127.0.0.1", controller.port, handler, controller)
+    finally:
+        controller.stop()

@@ -1,0 +1,313 @@
+"""The SMTP adapter against a real aiosmtpd server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakes.smtp import (
+    FakeSmtpServer,
+    TlsFiles,
+    free_port,
+    make_tls_files,
+    running_smtp_server,
+)
+from seriespub.config import (
+    DeliverySettings,
+    Secret,
+    Secrets,
+    SeriesSettings,
+    Settings,
+    SmtpSettings,
+)
+from seriespub.errors import (
+    AmbiguousSendError,
+    ConfigError,
+    PermanentSendError,
+    TransientSendError,
+)
+from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.models import Outcome, Recipient, Subscriber, SubscriberStatus
+from seriespub.providers import ProviderContext, make_provider
+from seriespub.providers.base import Batch
+from seriespub.providers.smtp import SmtpProvider
+
+
+def prepared() -> PreparedMessage:
+    return PreparedMessage(
+        number=1, subject="Part 1", from_header="Author <author@example.com>", reply_to=None,
+        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
+        text=SlottedText.parse("Hi %%SP0%%\n.a line that starts with a dot\n"
+                               "Unsubscribe: %%SP1%%"),
+        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
+        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+
+
+def recipients(message: PreparedMessage, *addresses: str) -> list[Recipient]:
+    return [message.recipient(Subscriber(a, f"Reader {a.split('@')[0]}")) for a in addresses]
+
+
+def batch(message: PreparedMessage, *addresses: str, test: bool = False) -> Batch:
+    return Batch(key="k", message=message, recipients=recipients(message, *addresses),
+                 test=test)
+
+
+def provider_for(server: FakeSmtpServer, **settings: object) -> SmtpProvider:
+    values: dict[str, object] = {"host": server.host, "port": server.port, "security": "none",
+                                 "timeout": 5.0, **settings}
+    password = values.pop("password", None)
+    tls_context = values.pop("tls_context", None)
+    return SmtpProvider(SmtpSettings(**values),  # type: ignore[arg-type]
+                        Secret(str(password)) if password else None,
+                        tls_context=tls_context)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeSmtpServer]:
+    with running_smtp_server() as running:
+        yield running
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> TlsFiles:
+    return make_tls_files(tmp_path / "tls")
+
+
+def test_each_recipient_gets_exactly_one_personal_message(server: FakeSmtpServer) -> None:
+    message = prepared()
+    sent = batch(message, "ann@example.com", "bob@example.com", "cy@example.org")
+    provider = provider_for(server)
+    results = provider.send_batch(sent)
+    provider.close()
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 3
+    assert [r.message_id for r in results] == [message.message_id(r) for r in sent.recipients]
+    by_address = server.by_recipient()
+    assert sorted(by_address) == ["ann@example.com", "bob@example.com", "cy@example.org"]
+    for recipient in sent.recipients:
+        [received] = by_address[recipient.email]
+        assert received.mail_from == "author@example.com"
+        assert received.rcpt_tos == [recipient.email]
+        parsed = received.parsed()
+        assert parsed["To"] == email.utils.formataddr((recipient.name, recipient.email))
+        assert parsed["Subject"] == "Part 1"
+        assert parsed["Message-ID"] == message.message_id(recipient)
+        assert parsed["List-Unsubscribe"] == f"<{recipient.unsubscribe_url}>"
+        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert parsed.get_content_type() == "multipart/alternative"
+        text = parsed.get_body(("plain",))
+        html = parsed.get_body(("html",))
+        assert text is not None and html is not None
+        plain = text.get_content().replace("\r\n", "\n")
+        assert f"Hi {recipient.name}\n.a line that starts with a dot\n" in plain
+        assert f"Unsubscribe: {recipient.unsubscribe_url}" in plain
+        assert f"<p>Hi {recipient.name}</p>" in html.get_content()
+
+
+def test_one_connection_is_reused_across_batches(server: FakeSmtpServer) -> None:
+    message = prepared()
+    provider = provider_for(server)
+    provider.send_batch(batch(message, "a@example.com", "b@example.com"))
+    provider.send_batch(batch(message, "c@example.com"))
+    provider.close()
+
+    assert server.connections == 1
+    assert len(server.received) == 3
+
+
+def test_refusals_map_to_failed_bounced_and_transient(server: FakeSmtpServer) -> None:
+    server.handler.refuse.update({
+        "gone@example.com": "550 5.1.1 <gone@example.com>: user unknown",
+        "later@example.com": "451 4.7.1 greylisted, try again later",
+        "spam@example.com": "550 5.7.1 message rejected as spam",
+        "old@example.com": "553 mailbox name not allowed",
+    })
+    addresses = ("gone@example.com", "later@example.com", "spam@example.com",
+                 "old@example.com", "ok@example.com")
+    provider = provider_for(server)
+    results = provider.send_batch(batch(prepared(), *addresses))
+    provider.close()
+
+    summary = [(r.outcome, r.new_status, r.reason[:3]) for r in results]
+    assert summary == [(Outcome.FAILED, SubscriberStatus.BOUNCED, "550"),
+                       (Outcome.TRANSIENT, None, "451"),
+                       (Outcome.FAILED, None, "550"),
+                       (Outcome.FAILED, SubscriberStatus.BOUNCED, "553"),
+                       (Outcome.SENT, None, "")]
+    assert results[0].reason == "550 5.1.1 <gone@example.com>: user unknown"
+    assert [m.rcpt_tos for m in server.received] == [["ok@example.com"]]
+    assert server.connections == 1          # RSET kept the session going
+
+
+def test_lost_during_data_is_ambiguous_with_results_so_far(server: FakeSmtpServer) -> None:
+    server.handler.drop_after_data.add("b@example.com")
+    provider = provider_for(server)
+    with pytest.raises(AmbiguousSendError) as caught:
+        provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
+                                  "c@example.com"))
+    provider.close()
+
+    partial = caught.value.partial_results  # type: ignore[attr-defined]
+    assert [(r.email, r.outcome) for r in partial] == [("a@example.com", Outcome.SENT),
+                                                       ("c@example.com", Outcome.TRANSIENT)]
+    assert partial[1].reason.startswith("not attempted: connection to 127.0.0.1")
+    assert "may have accepted" in str(caught.value)
+    assert sorted(server.by_recipient()) == ["a@example.com", "b@example.com"]
+
+
+def test_throttled_mid_batch_returns_what_was_sent(server: FakeSmtpServer) -> None:
+    server.handler.sender_limit = 2
+    provider = provider_for(server)
+    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
+                                        "c@example.com", "d@example.com"))
+    provider.close()
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 2 + [Outcome.TRANSIENT] * 2
+    assert "454 4.7.0 Throttling failure" in results[2].reason
+    assert sorted(server.by_recipient()) == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize(("reply", "error"), [
+    ("454 4.7.0 Throttling failure: Maximum sending rate exceeded", TransientSendError),
+    ("550 5.7.1 sender not allowed", PermanentSendError),
+])
+def test_sender_refused_before_anything_went_out_raises(
+        server: FakeSmtpServer, reply: str, error: type[Exception]) -> None:
+    server.handler.sender_limit, server.handler.sender_reply = 0, reply
+    provider = provider_for(server)
+    with pytest.raises(error, match=r"refused sender author@example\.com") as caught:
+        provider.send_batch(batch(prepared(), "a@example.com", "b@example.com"))
+    provider.close()
+    assert caught.value.partial_results == []  # type: ignore[attr-defined]
+    assert reply in str(caught.value)
+
+
+def test_reconnects_when_the_server_closed_an_idle_connection(server: FakeSmtpServer) -> None:
+    message = prepared()
+    provider = provider_for(server)
+    provider.send_batch(batch(message, "a@example.com"))
+    server.hang_up_all()
+    results = provider.send_batch(batch(message, "b@example.com", "c@example.com"))
+    provider.close()
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
+    assert server.connections == 2
+    assert sorted(server.by_recipient()) == ["a@example.com", "b@example.com", "c@example.com"]
+
+
+def test_no_server_is_a_transient_error() -> None:
+    settings = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout=5.0)
+    with pytest.raises(TransientSendError, match="cannot connect") as caught:
+        SmtpProvider(settings).send_batch(batch(prepared(), "a@example.com"))
+    assert caught.value.partial_results == []  # type: ignore[attr-defined]
+
+
+def test_each_thread_reuses_its_own_connection(server: FakeSmtpServer) -> None:
+    message = prepared()
+    provider = provider_for(server)
+    addresses = [f"r{i:03d}@example.com" for i in range(60)]
+    chunks = [addresses[i:i + 5] for i in range(0, 60, 5)]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker(mine: list[list[str]]) -> None:
+        barrier.wait()
+        try:
+            for chunk in mine:
+                provider.send_batch(batch(message, *chunk))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(chunks[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    provider.close()
+
+    assert errors == []
+    assert {a: len(m) for a, m in server.by_recipient().items()} == dict.fromkeys(addresses, 1)
+    assert server.connections == 4
+
+
+def test_test_batch_marks_the_subject_only_for_that_batch(server: FakeSmtpServer) -> None:
+    message = prepared()
+    provider = provider_for(server)
+    provider.send_batch(batch(message, "me@example.com", test=True))
+    provider.send_batch(batch(message, "a@example.com"))
+    provider.close()
+
+    subjects = {a: m[0].parsed()["Subject"] for a, m in server.by_recipient().items()}
+    assert subjects == {"me@example.com": "[TEST] Part 1", "a@example.com": "Part 1"}
+
+
+def test_login_with_username_and_password() -> None:
+    with running_smtp_server(credentials={"mailer": "right-pw"}) as server:
+        provider = provider_for(server, username="mailer", password="right-pw")
+        results = provider.send_batch(batch(prepared(), "a@example.com"))
+        provider.close()
+    assert [r.outcome for r in results] == [Outcome.SENT]
+    assert server.handler.logins == ["mailer"]
+
+
+def test_wrong_password_is_permanent_and_never_shown() -> None:
+    with running_smtp_server(credentials={"mailer": "right-pw"}) as server:
+        provider = provider_for(server, username="mailer", password="wrong-pw-7f3a")
+        with pytest.raises(PermanentSendError) as caught:
+            provider.send_batch(batch(prepared(), "a@example.com"))
+    error = caught.value
+    assert "535" in str(error) and "mailer" in str(error)
+    shown = " ".join([str(error), repr(error), error.hint or "", repr(error.__context__)])
+    assert "wrong-pw-7f3a" not in shown
+    assert error.__cause__ is None and error.__suppress_context__
+    assert server.received == []
+
+
+def test_starttls_with_a_trusted_certificate(tls_files: TlsFiles) -> None:
+    with running_smtp_server(tls=tls_files, credentials={"mailer": "pw"}) as server:
+        provider = provider_for(server, security="starttls", username="mailer", password="pw",
+                                tls_context=tls_files.client_context())
+        results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com"))
+        provider.close()
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
+    assert server.connections == 1          # EHLO after STARTTLS is the same connection
+
+
+def test_starttls_refuses_an_untrusted_certificate(tls_files: TlsFiles) -> None:
+    with running_smtp_server(tls=tls_files) as server:
+        provider = provider_for(server, security="starttls")   # system CAs only
+        with pytest.raises(PermanentSendError, match="certificate not trusted"):
+            provider.send_batch(batch(prepared(), "a@example.com"))
+    assert server.received == []
+
+
+def test_starttls_missing_on_the_server_is_permanent(server: FakeSmtpServer) -> None:
+    provider = provider_for(server, security="starttls")
+    with pytest.raises(PermanentSendError, match="STARTTLS") as caught:
+        provider.send_batch(batch(prepared(), "a@example.com"))
+    assert caught.value.hint == "check delivery.smtp.security"
+
+
+def test_implicit_tls(tls_files: TlsFiles) -> None:
+    with running_smtp_server(tls=tls_files, implicit_tls=True) as server:
+        provider = provider_for(server, security="tls", tls_context=tls_files.client_context())
+        results = provider.send_batch(batch(prepared(), "a@example.com"))
+        provider.close()
+    assert [r.outcome for r in results] == [Outcome.SENT]
+
+
+def test_create_requires_the_password_only_with_a_username(tmp_path: Path) -> None:
+    def context(env: dict[str, str], username: str | None) -> ProviderContext:
+        settings = Settings(SeriesSettings("T", "A <a@example.com>"),
+                            DeliverySettings(provider="smtp",
+                                             smtp=SmtpSettings(username=username)))
+        return ProviderContext(settings, Secrets(env), tmp_path)
+
+    assert make_provider("smtp", context({}, None)).name == "smtp"
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD"):
+        make_provider("smtp", context({}, "mailer"))
+    assert make_provider("smtp", context({"SMTP_PASSWORD": "pw"}, "mailer")).name == "smtp"
