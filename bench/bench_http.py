@@ -3,7 +3,10 @@
 For each provider: start its fake (bench mode: counts recipients, keeps nothing), send one
 realistic instalment (~40 KB HTML) to N readers through the adapter in max_batch batches on a
 few threads, then post pre-built batch bodies (built before timing) with a bare httpx client
-to the same fake. Prints messages/s for both, their ratio and peak RSS.
+to the same fake. Prints messages/s for both, their ratio and peak RSS (of this process).
+
+The fake runs in its own process, as a real provider would: in-process, its socket reads
+would queue behind the client's threads for the GIL and measure that contention instead.
 
     python bench/bench_http.py --n 100000 --threads 4
 """
@@ -12,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +30,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fakes.httpserver import FakeHandler, serve  # noqa: E402
-from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState  # noqa: E402
-from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState  # noqa: E402
-
-from seriespub.config import (  # noqa: E402
+from fakes.httpserver import FakeHandler, serve
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
+from seriespub.config import (
     DeliverySettings,
     PostmarkSettings,
     Secrets,
@@ -36,10 +41,10 @@ from seriespub.config import (  # noqa: E402
     SeriesSettings,
     Settings,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText  # noqa: E402
-from seriespub.models import Recipient, Subscriber  # noqa: E402
-from seriespub.providers import Provider, ProviderContext, make_provider  # noqa: E402
-from seriespub.providers.base import Batch  # noqa: E402
+from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.models import Recipient, Subscriber
+from seriespub.providers import Provider, ProviderContext, make_provider
+from seriespub.providers.base import Batch
 
 PARAGRAPH = ("<tr><td style=\"padding:0 24px;font-family:Georgia,serif;font-size:17px;"
              "line-height:1.6;color:#222\"><p>Lorem ipsum dolor sit amet, “consectetur” "
@@ -121,34 +126,66 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _fake_main(name: str, conn: Connection) -> None:
+    """Child process: serve the fake; answer 'count' and 'stop' over the pipe."""
+    handler, state_factory = CASES[name][0], CASES[name][1]
+    with serve(handler, state_factory()) as (url, state):
+        conn.send(url)
+        while (command := conn.recv()) != "stop":
+            conn.send(state.bench_count)
+            if command == "reset":
+                state.bench_count = 0
+
+
+@contextmanager
+def _fake(name: str) -> Iterator[tuple[str, Callable[[str], int]]]:
+    """Run provider `name`'s fake in a child process; yields (url, ask)."""
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("fork").Process(target=_fake_main,
+                                                          args=(name, child), daemon=True)
+    process.start()
+
+    def ask(command: str) -> int:
+        parent.send(command)
+        count: int = parent.recv()
+        return count
+
+    try:
+        yield parent.recv(), ask
+    finally:
+        parent.send("stop")
+        process.join(5)
+
+
 def bench_one(name: str, message: PreparedMessage, recipients: list[Recipient],
               threads: int) -> dict[str, Any]:
     """Adapter vs ceiling for one provider; both against the same fake."""
-    handler, state_factory, auth, path, build = CASES[name]
-    with serve(handler, state_factory()) as (url, state):
+    _, _, auth, path, build = CASES[name]
+    with _fake(name) as (url, ask):
         provider = _provider(name, url)
         batches = _batches(message, recipients, provider.max_batch)
         provider.send_batch(batches[0])                  # warm: connection, stream lookup
-        state.bench_count = 0
+        ask("reset")
         adapter = _timed(threads, provider.send_batch, batches)
-        assert state.bench_count == len(recipients), (state.bench_count, len(recipients))
+        sent = ask("reset")
+        assert sent == len(recipients), (sent, len(recipients))
         provider.close()
         bodies = [build(message, b) for b in batches[:threads]]
         headers = {**auth, "Content-Type": "application/json"}
         with httpx.Client(base_url=url, headers=headers, timeout=120.0) as client:
             client.post(path, content=bodies[0])
-            state.bench_count = 0
+            ask("reset")
 
             def post(i: int) -> None:
                 client.post(path, content=bodies[i % len(bodies)]).raise_for_status()
 
             ceiling = _timed(threads, post, range(len(batches)))
-        sent = state.bench_count
+        ceiling_sent = ask("count")
     return {"provider": name, "messages": len(recipients), "batches": len(batches),
             "threads": threads, "adapter_msgs_per_s": len(recipients) / adapter,
-            "ceiling_msgs_per_s": sent / ceiling, "ratio": (len(recipients) / adapter)
-            / (sent / ceiling), "batch_body_mb": len(bodies[0]) / 1e6,
-            "peak_rss_mb": _peak_rss_mb()}
+            "ceiling_msgs_per_s": ceiling_sent / ceiling,
+            "ratio": (len(recipients) / adapter) / (ceiling_sent / ceiling),
+            "batch_body_mb": len(bodies[0]) / 1e6, "peak_rss_mb": _peak_rss_mb()}
 
 
 def run(n: int, threads: int = 4, providers: Sequence[str] = ("postmark", "sendgrid")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.mailgun import MailgunState, fake_mailgun, parse_form
 
+from fakes.mailgun import MailgunState, fake_mailgun, parse_form
 from seriespub.config import (
     DeliverySettings,
     MailgunSettings,
@@ -186,9 +186,9 @@ def test_every_reader_gets_exactly_one_personal_message(tmp_path: Path) -> None:
 
 
 def test_wrong_key_is_permanent(tmp_path: Path) -> None:
-    with fake_mailgun(MailgunState(api_key="another")) as (url, state):
-        with pytest.raises(PermanentSendError) as caught:
-            make(tmp_path, api_url=url).send_batch(make_batch(("ann@example.com", "Ann")))
+    with (fake_mailgun(MailgunState(api_key="another")) as (url, state),
+          pytest.raises(PermanentSendError) as caught):
+        make(tmp_path, api_url=url).send_batch(make_batch(("ann@example.com", "Ann")))
     assert caught.value.status == 401 and KEY not in str(caught.value)
     assert not state.accepted
 
@@ -214,9 +214,9 @@ def test_server_error_is_transient_and_nothing_is_sent(tmp_path: Path) -> None:
 
 def test_invalid_address_refuses_the_whole_batch(tmp_path: Path) -> None:
     state = MailgunState(api_key=KEY, invalid_addresses={"bad@example.com"})
-    with fake_mailgun(state) as (url, _):
-        with pytest.raises(PermanentSendError, match="not a valid address"):
-            make(tmp_path, api_url=url).send_batch(
+    with (fake_mailgun(state) as (url, _),
+          pytest.raises(PermanentSendError, match="not a valid address")):
+        make(tmp_path, api_url=url).send_batch(
                 make_batch(("ann@example.com", "Ann"), ("bad@example.com", "Bad")))
     assert not state.accepted
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes.resend import ResendState, fake_resend
 
+from fakes.resend import ResendState, fake_resend
 from seriespub.config import DeliverySettings, ResendSettings, Secrets, SeriesSettings, Settings
 from seriespub.errors import (
     AmbiguousSendError,
@@ -212,9 +212,9 @@ def test_user_agent_is_required(tmp_path: Path) -> None:
 
 
 def test_wrong_key_is_permanent(tmp_path: Path) -> None:
-    with fake_resend(ResendState(api_key="re_other")) as (url, state):
-        with pytest.raises(PermanentSendError, match="invalid_api_key") as caught:
-            make(tmp_path, api_url=url).send_batch(make_batch(("ann@example.com", "Ann")))
+    with (fake_resend(ResendState(api_key="re_other")) as (url, state),
+          pytest.raises(PermanentSendError, match="invalid_api_key") as caught):
+        make(tmp_path, api_url=url).send_batch(make_batch(("ann@example.com", "Ann")))
     assert caught.value.status == 403 and KEY not in str(caught.value)
     assert not state.accepted
 
@@ -282,9 +282,9 @@ def test_concurrent_request_with_the_same_key_is_transient(tmp_path: Path) -> No
 
 
 def test_batch_over_the_limit_is_refused_by_the_fake(tmp_path: Path) -> None:
-    with fake_resend(ResendState(api_key=KEY)) as (url, state):
-        with pytest.raises(PermanentSendError, match="at most 100"):
-            make(tmp_path, api_url=url).send_batch(make_batch(*readers(101)))
+    with (fake_resend(ResendState(api_key=KEY)) as (url, state),
+          pytest.raises(PermanentSendError, match="at most 100")):
+        make(tmp_path, api_url=url).send_batch(make_batch(*readers(101)))
     assert not state.accepted
 
 

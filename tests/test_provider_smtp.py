@@ -108,6 +108,21 @@ def test_each_recipient_gets_exactly_one_personal_message(server: FakeSmtpServer
         assert f"<p>Hi {recipient.name}</p>" in html.get_content()
 
 
+def test_long_lines_reach_the_server_as_crlf_lines(server: FakeSmtpServer) -> None:
+    message = prepared()
+    message.html = SlottedText.parse("<p>" + "long words " * 300 + "%%SP0%%</p>")
+    provider = provider_for(server)
+    [result] = provider.send_batch(batch(message, "a@example.com"))
+    provider.close()
+
+    assert result.outcome is Outcome.SENT
+    [received] = server.received
+    assert b"\n" not in received.data.replace(b"\r\n", b"")
+    assert max(len(line) for line in received.data.split(b"\r\n")) <= 78
+    html = received.parsed().get_body(("html",))
+    assert html is not None and "long words " * 300 + "Reader a" in html.get_content()
+
+
 def test_one_connection_is_reused_across_batches(server: FakeSmtpServer) -> None:
     message = prepared()
     provider = provider_for(server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 from dataclasses import dataclass
@@ -348,8 +349,9 @@ def test_planned_releases_respect_the_cadence_after_each_send(tz: str, every: in
     for prev, cur in itertools.pairwise(releases):
         assert cur.release in grid
         assert prev.sent_at is not None
-        assert cur.release >= prev.sent_at + cadence - ON_TIME_GRACE
-        assert cur.release - cadence < prev.sent_at + cadence - ON_TIME_GRACE  # the first such
+        earliest = prev.sent_at.astimezone(UTC) + cadence - ON_TIME_GRACE   # UTC: absolute
+        assert cur.release >= earliest
+        assert max(s for s in grid if s < cur.release) < earliest          # the first such
     if all(dt.timedelta(minutes=m) <= ON_TIME_GRACE for m in delays):
         assert [p.release for p in releases] == slots(s, len(items))
 
@@ -369,14 +371,15 @@ def test_a_backlog_never_makes_more_than_one_due(on_time: int, days_off: int,
 
 
 @given(when=st.datetimes(min_value=dt.datetime(2026, 3, 4), max_value=dt.datetime(2040, 1, 1),
-                         timezones=st.sampled_from([ZoneInfo(z) for z in ZONES])))
+                         timezones=st.sampled_from([ZoneInfo(z) for z in ZONES]),
+                         allow_imaginary=False))
 def test_parse_when_round_trips_iso_with_offset(when: dt.datetime) -> None:
-    assert parse_when(when.isoformat(), "Europe/London", NOW) == when
+    parsed = parse_when(when.isoformat(), "Europe/London", NOW)
+    # compare in UTC: PEP 495 makes a time in a repeated hour unequal to any other zone's
+    assert parsed.astimezone(UTC) == when.astimezone(UTC)
 
 
 @given(text=st.text(max_size=30))
 def test_parse_when_never_raises_anything_but_input_error(text: str) -> None:
-    try:
+    with contextlib.suppress(InputError):
         parse_when(text, "Europe/London", NOW)
-    except InputError:
-        pass

@@ -254,7 +254,7 @@ def _order_problems(prev: PlannedRelease, cur: PlannedRelease) -> list[str]:
 
 
 # -- presentation helpers ----------------------------------------------------------------
-_UNITS = (("minute", 60, 90 * 60), ("hour", 3600, 36 * 3600), ("day", 86400, math.inf))
+_UNITS = (("minute", 60, 3570), ("hour", 3600, 36 * 3600), ("day", 86400, math.inf))
 
 
 def relative(when: dt.datetime, now: dt.datetime) -> str:

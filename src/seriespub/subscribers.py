@@ -138,7 +138,7 @@ def write_atomically(path: Path, columns: list[str], subscribers: list[Subscribe
     fd, tmp = tempfile.mkstemp(prefix=".subscribers-", suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(columns)
             for s in subscribers:
                 base = [s.email, s.name, s.status.value, s.subscribed_at]

@@ -45,6 +45,7 @@ from seriespub.providers.base import Batch, ProviderBase
 ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 ADDRESS_CODES = frozenset({550, 551, 553})       # refusals that usually mean "no such person"
 CLOSING = 421                                    # the server is closing this connection
+LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class _NotSent(Exception):
@@ -77,7 +78,7 @@ class SmtpProvider(ProviderBase):
         results: list[RecipientResult] = []
         for index, recipient in enumerate(batch.recipients):
             message_id = message.message_id(recipient)
-            data = message.mime_for(recipient, date=date, message_id=message_id)
+            data = _crlf(message.mime_for(recipient, date=date, message_id=message_id))
             try:
                 results.append(self._send_one(message.from_email, recipient, data, message_id))
             except AmbiguousSendError as exc:
@@ -236,6 +237,12 @@ def _result(to: str, code: int, reply: str, message_id: str) -> RecipientResult:
         return RecipientResult(to, Outcome.TRANSIENT, reason=reason)
     bounced = SubscriberStatus.BOUNCED if _is_address_refusal(code, reply) else None
     return RecipientResult(to, Outcome.FAILED, reason=reason, new_status=bounced)
+
+
+def _crlf(data: bytes) -> bytes:
+    """Every line ending as CRLF: smtplib sends bytes as they are, and servers refuse bare LF
+    (RFC 5321 2.3.8). The quoted-printable soft breaks from binascii can be bare LF."""
+    return LINE_END.sub(b"\r\n", data)
 
 
 def _not_sent(recipients: Sequence[Recipient], reason: str) -> list[RecipientResult]:

@@ -1,0 +1,105 @@
+"""The series lock against a real second process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seriespub.errors import LockHeld
+from seriespub.lock import LockHolder, current_holder, held_message, series_lock
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from seriespub.lock import series_lock
+
+    with series_lock(Path(sys.argv[1]), "send due"):
+        print("locked", flush=True)
+        sys.stdin.readline()          # hold until the test says so (or is killed)
+""")
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A second process holding the lock on tmp_path/.seriespub until its stdin closes."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / ".seriespub")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def test_a_second_run_is_told_who_holds_the_lock(tmp_path: Path,
+                                                 holder: subprocess.Popen[str]) -> None:
+    with pytest.raises(LockHeld) as caught, series_lock(tmp_path / ".seriespub", "send next"):
+        pytest.fail("took a lock that another process holds")
+    message = str(caught.value)
+    assert f"another seriespub run (pid {holder.pid}, send due, since " in message
+    assert message.endswith("is sending for this series; try again when it finishes")
+    found = current_holder(tmp_path / ".seriespub")
+    assert found is not None and (found.pid, found.purpose) == (holder.pid, "send due")
+
+
+def test_the_lock_is_free_once_the_holder_exits(tmp_path: Path,
+                                                holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    assert holder.wait(10) == 0
+    assert current_holder(tmp_path / ".seriespub") is None
+    with series_lock(tmp_path / ".seriespub", "send due") as me:
+        assert me.pid == os.getpid()
+        note = json.loads((tmp_path / ".seriespub" / "lock").read_text())
+        assert note["purpose"] == "send due" and note["pid"] == os.getpid()
+    assert (tmp_path / ".seriespub" / "lock").read_text() == ""
+
+
+def test_a_killed_holder_does_not_leave_the_lock_blocked(tmp_path: Path,
+                                                         holder: subprocess.Popen[str]) -> None:
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    assert json.loads((tmp_path / ".seriespub" / "lock").read_text())["pid"] == holder.pid
+    with series_lock(tmp_path / ".seriespub", "send due") as me:
+        assert me.purpose == "send due"
+
+
+def test_the_lock_is_exclusive_within_one_process_too(tmp_path: Path) -> None:
+    with (series_lock(tmp_path, "send due"), pytest.raises(LockHeld, match=str(os.getpid())),
+          series_lock(tmp_path, "send next")):
+        pytest.fail("took the lock twice")
+    with series_lock(tmp_path, "again"):
+        pass
+
+
+def test_a_failure_inside_the_block_releases_the_lock(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), series_lock(tmp_path, "send due"):
+        raise RuntimeError("provider down")
+    with series_lock(tmp_path, "send due"):
+        pass
+
+
+def test_message_names_another_host_and_copes_with_no_note() -> None:
+    other = LockHolder(42, "ci-runner", "send due", "2020-01-01T09:00:02+00:00")
+    text = held_message(other, here="laptop")
+    assert text.startswith(
+        "another seriespub run (pid 42 on ci-runner, send due, since 2020-01-01 ")
+    assert held_message(None).startswith("another seriespub run is sending")
+
+
+def test_holder_is_none_without_a_lock_file(tmp_path: Path) -> None:
+    assert current_holder(tmp_path) is None
+    started = time.monotonic()
+    with series_lock(tmp_path, "x"):
+        pass
+    assert time.monotonic() - started < 1
