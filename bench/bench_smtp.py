@@ -30,7 +30,7 @@ from seriespub.config import SmtpSettings
 from seriespub.message import PreparedMessage, Slot, SlottedText
 from seriespub.models import Outcome, Recipient, Subscriber
 from seriespub.providers.base import Batch
-from seriespub.providers.smtp import LINE_END, SmtpProvider
+from seriespub.providers.smtp import SmtpProvider, crlf
 
 FROM = "Author <author@example.com>"
 PARAGRAPH = ("This is a paragraph of the instalment, long enough to look like prose in a "
@@ -93,7 +93,7 @@ def timed(fn: Callable[[], int]) -> tuple[int, float]:
 
 def ceiling(port: int, message: PreparedMessage, recipients: list[Recipient]) -> float:
     # Before the clock, and with the CRLF line ends the adapter guarantees.
-    data = [(r.email, LINE_END.sub(b"\r\n", message.mime_for(r))) for r in recipients]
+    data = [(r.email, crlf(message.mime_for(r))) for r in recipients]
 
     def send() -> int:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as conn:

@@ -166,7 +166,7 @@ def test_lost_during_data_is_ambiguous_with_results_so_far(server: FakeSmtpServe
                                   "c@example.com"))
     provider.close()
 
-    partial = caught.value.partial_results  # type: ignore[attr-defined]
+    partial = caught.value.partial_results
     assert [(r.email, r.outcome) for r in partial] == [("a@example.com", Outcome.SENT),
                                                        ("c@example.com", Outcome.TRANSIENT)]
     assert partial[1].reason.startswith("not attempted: connection to 127.0.0.1")
@@ -197,7 +197,6 @@ def test_sender_refused_before_anything_went_out_raises(
     with pytest.raises(error, match=r"refused sender author@example\.com") as caught:
         provider.send_batch(batch(prepared(), "a@example.com", "b@example.com"))
     provider.close()
-    assert caught.value.partial_results == []  # type: ignore[attr-defined]
     assert reply in str(caught.value)
 
 
@@ -216,9 +215,8 @@ def test_reconnects_when_the_server_closed_an_idle_connection(server: FakeSmtpSe
 
 def test_no_server_is_a_transient_error() -> None:
     settings = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout=5.0)
-    with pytest.raises(TransientSendError, match="cannot connect") as caught:
+    with pytest.raises(TransientSendError, match="cannot connect"):
         SmtpProvider(settings).send_batch(batch(prepared(), "a@example.com"))
-    assert caught.value.partial_results == []  # type: ignore[attr-defined]
 
 
 def test_each_thread_reuses_its_own_connection(server: FakeSmtpServer) -> None:

@@ -349,7 +349,8 @@ def test_planned_releases_respect_the_cadence_after_each_send(tz: str, every: in
     for prev, cur in itertools.pairwise(releases):
         assert cur.release in grid
         assert prev.sent_at is not None
-        earliest = prev.sent_at.astimezone(UTC) + cadence - ON_TIME_GRACE   # UTC: absolute
+        local = prev.sent_at.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+        earliest = localize(local + cadence - ON_TIME_GRACE, ZoneInfo(tz))  # wall-clock
         assert cur.release >= earliest
         assert max(s for s in grid if s < cur.release) < earliest          # the first such
     if all(dt.timedelta(minutes=m) <= ON_TIME_GRACE for m in delays):

@@ -15,6 +15,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seriespub.models import RecipientResult
+
 
 class SeriespubError(Exception):
     """Base of every error a user can act on."""
@@ -86,4 +91,15 @@ class RateLimited(TransientSendError):
 
 
 class AmbiguousSendError(SendError):
-    """The request was sent but no answer came back: the outcome is unknown."""
+    """The request was sent but no answer came back: the outcome is unknown.
+
+    `partial_results` holds what is known for recipients answered before the connection
+    was lost (SMTP, SES send one request per recipient); the rest are unknown.
+    """
+
+    partial_results: list[RecipientResult]
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 partial_results: list[RecipientResult] | None = None) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.partial_results = list(partial_results or [])

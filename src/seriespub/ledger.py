@@ -69,6 +69,7 @@ class UnsettledBatch:
     emails: list[str]          # as sent, in the order sent
     send_at: dt.datetime | None
     provider: str
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -178,12 +179,12 @@ class Ledger:
             pending.setdefault(key or "", set()).add(address)
         out = []
         for key, waiting in pending.items():
-            row = self._conn.execute("SELECT recipients, send_at, provider FROM batches "
-                                     "WHERE key=?", (key,)).fetchone()
+            row = self._conn.execute("SELECT recipients, send_at, provider, created_at "
+                                     "FROM batches WHERE key=?", (key,)).fetchone()
             order = json.loads(row[0]) if row else sorted(waiting)
             emails = [e for e in order if e.lower() in waiting]
             out.append(UnsettledBatch(key, emails, _parse(row[1]) if row else None,
-                                      row[2] if row else ""))
+                                      row[2] if row else "", _parse(row[3]) if row else None))
         return out
 
     def set_status(self, number: int, emails: Sequence[str], status: DeliveryStatus,

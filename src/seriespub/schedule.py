@@ -16,10 +16,10 @@ Placing instalments (`plan`), in number order
       oldest is due and the rest follow in later slots. A send that needed more than
       STALLED_SEND to finish (laptop shut mid-send, resumed days later) counts from
       `finished_at`, so the next instalment does not follow on its heels.
-    "One cadence" allows ON_TIME_GRACE of slack: a send that starts within 12 h of its slot is
-    on time and the next instalment takes the next slot; a later one pushes the rest on by a
-    whole slot. Nothing is *planned* closer than cadence - grace to its predecessor; pins and
-    sends by hand are the author's choice.
+    "One cadence" is wall-clock time, like the grid, with ON_TIME_GRACE of slack: a send that
+    starts within 12 h of its slot is on time and the next instalment takes the next slot; a
+    later one pushes the rest on by a whole slot. Nothing is *planned* closer than cadence -
+    grace to its predecessor; pins and sends by hand are the author's choice.
 
 Public API
     zone(name) -> ZoneInfo                      the series zone, ConfigError if unknown
@@ -170,9 +170,12 @@ def _release(inst: Instalment, anchor: dt.datetime | None, settings: ScheduleSet
         return localize(inst.release, tz)
     if anchor is None:
         return next(slot_times(settings))
-    # In UTC: arithmetic between datetimes that share a zone is wall-clock arithmetic.
-    return first_slot_from(settings, anchor.astimezone(dt.UTC) + _cadence(settings)
-                           - ON_TIME_GRACE)
+    return first_slot_from(settings, _later(anchor, _cadence(settings) - ON_TIME_GRACE, tz))
+
+
+def _later(when: dt.datetime, delta: dt.timedelta, tz: ZoneInfo) -> dt.datetime:
+    """`when + delta` in the wall-clock time of `tz`, like the grid itself."""
+    return localize(when.astimezone(tz).replace(tzinfo=None) + delta, tz)
 
 
 def _went_out(release: dt.datetime, started: dt.datetime | None,

@@ -233,7 +233,7 @@ class Sender:
 
     def _after_ambiguous(self, batch: Batch, exc: AmbiguousSendError,
                          report: SendReport) -> list[RecipientResult]:
-        partial: list[RecipientResult] = list(getattr(exc, "partial_results", []) or [])
+        partial = exc.partial_results
         known = {r.email.lower() for r in partial}
         rest = [r for r in batch.recipients if r.email.lower() not in known]
         if partial:
@@ -281,7 +281,7 @@ class Sender:
         """Settle deliveries an earlier run left `pending` (it stopped mid-request)."""
         for unsettled in self.ledger.unsettled_batches(number):
             batch = self._rebuild(unsettled, message)
-            results = self._try_settle(batch)
+            results = self._try_settle(batch) if self._still_settleable(unsettled) else None
             if results is None:
                 self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
                                        "the run stopped before the provider answered")
@@ -289,6 +289,12 @@ class Sender:
             scheduled = unsettled.send_at is not None
             self.ledger.record_results(number, unsettled.key, results, scheduled)
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
+
+    def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
+        window = self.provider.settle_within
+        if window is None or unsettled.created_at is None:
+            return True
+        return self._now() - unsettled.created_at < window
 
     def _rebuild(self, unsettled: UnsettledBatch, message: PreparedMessage) -> Batch:
         wanted = {e.lower() for e in unsettled.emails}

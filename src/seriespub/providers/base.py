@@ -41,6 +41,8 @@ class Provider(Protocol):
     # True where the provider can tell afterwards whether an ambiguous batch went out
     # (Postmark metadata search, Resend idempotency keys, the outbox's files).
     can_settle: bool
+    # How long after a request `settle` can still tell (Resend forgets keys after 24 h).
+    settle_within: dt.timedelta | None
     # Latest time ahead the provider can hold a message; None = no provider-side scheduling.
     max_schedule_ahead: dt.timedelta | None
 
@@ -71,6 +73,7 @@ class ProviderBase:
     name = "provider"
     max_batch = 100
     can_settle = False
+    settle_within: dt.timedelta | None = None
     max_schedule_ahead: dt.timedelta | None = None
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:

@@ -39,6 +39,8 @@ class ResendProvider(ProviderBase):
     name = "resend"
     max_batch = 100
     can_settle = True
+    # Resend keeps idempotency keys for 24 h; leave a margin for clock skew.
+    settle_within = dt.timedelta(hours=23)
     max_schedule_ahead = dt.timedelta(days=30)
 
     def __init__(self, client: httpx.Client, base_url: str) -> None:
@@ -85,7 +87,7 @@ class ResendProvider(ProviderBase):
             except AmbiguousSendError as exc:
                 # Only this one is in doubt (settle replays it under the same key).
                 rest = _transient(batch.recipients[index + 1:], "not attempted")
-                setattr(exc, "partial_results", results + rest)  # noqa: B010
+                exc.partial_results = results + rest
                 raise
             except (PermanentSendError, TransientSendError) as exc:
                 if exc.status == 422:     # this address or its payload was refused

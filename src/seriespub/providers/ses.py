@@ -104,7 +104,7 @@ class SesProvider(ProviderBase):
             except AmbiguousSendError as exc:
                 # Only this one is in doubt: those before were accepted, none after was tried.
                 rest = _transient(batch.recipients[index + 1:], "not attempted")
-                setattr(exc, "partial_results", results + rest)  # noqa: B010
+                exc.partial_results = results + rest
                 raise
             except (PermanentSendError, TransientSendError) as exc:
                 if index == 0:

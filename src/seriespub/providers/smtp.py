@@ -13,7 +13,7 @@ Each recipient is one MAIL/RCPT/DATA transaction, so every reply maps to one per
 A failure part way through a batch never hides what was already sent:
 
 - TransientSendError / PermanentSendError are raised only before any recipient of the call
-  has a result (`partial_results` is then empty); after that, `send_batch` returns the
+  has a result; after that, `send_batch` returns the
   results so far plus TRANSIENT results (the error as reason) for the rest, which the core
   retries as single recipients;
 - AmbiguousSendError carries `partial_results`: a result for every recipient except the one
@@ -45,7 +45,6 @@ from seriespub.providers.base import Batch, ProviderBase
 ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 ADDRESS_CODES = frozenset({550, 551, 553})       # refusals that usually mean "no such person"
 CLOSING = 421                                    # the server is closing this connection
-LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class _NotSent(Exception):
@@ -78,16 +77,15 @@ class SmtpProvider(ProviderBase):
         results: list[RecipientResult] = []
         for index, recipient in enumerate(batch.recipients):
             message_id = message.message_id(recipient)
-            data = _crlf(message.mime_for(recipient, date=date, message_id=message_id))
+            data = crlf(message.mime_for(recipient, date=date, message_id=message_id))
             try:
                 results.append(self._send_one(message.from_email, recipient, data, message_id))
             except AmbiguousSendError as exc:
                 rest = _not_sent(batch.recipients[index + 1:], "not attempted: " + exc.reason)
-                exc.partial_results = results + rest  # type: ignore[attr-defined]
+                exc.partial_results = results + rest
                 raise
             except SendError as exc:
                 if not results:
-                    exc.partial_results = []  # type: ignore[attr-defined]
                     raise
                 return results + _not_sent(batch.recipients[index:], exc.reason)
         return results
@@ -239,10 +237,13 @@ def _result(to: str, code: int, reply: str, message_id: str) -> RecipientResult:
     return RecipientResult(to, Outcome.FAILED, reason=reason, new_status=bounced)
 
 
-def _crlf(data: bytes) -> bytes:
+def crlf(data: bytes) -> bytes:
     """Every line ending as CRLF: smtplib sends bytes as they are, and servers refuse bare LF
     (RFC 5321 2.3.8). The quoted-printable soft breaks from binascii can be bare LF."""
-    return LINE_END.sub(b"\r\n", data)
+    pairs = data.count(b"\r\n")
+    if data.count(b"\n") == pairs and data.count(b"\r") == pairs:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
 def _not_sent(recipients: Sequence[Recipient], reason: str) -> list[RecipientResult]:

@@ -48,5 +48,9 @@ def parser() -> MarkdownIt:
 
 
 def to_html(markdown: str) -> str:
-    """Render Markdown to an HTML fragment (XHTML-style void tags, as MJML wants)."""
-    return parser().render(markdown)
+    """Render Markdown to an HTML fragment (XHTML-style void tags, as MJML wants).
+
+    Content tables get a class so the template's table styles never reach MJML's own
+    layout tables.
+    """
+    return parser().render(markdown).replace("<table>", '<table class="sp-table">')

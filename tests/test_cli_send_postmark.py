@@ -1,0 +1,99 @@
+"""`seriespub send next` through the Postmark adapter against the fake Postmark API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+
+pytest.importorskip("seriespub.cli")
+
+READERS = [f"reader{i:04d}@example.com" for i in range(1, 4)]
+
+
+@pytest.fixture
+def postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkState]]:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    with serve(PostmarkHandler, PostmarkState()) as running:
+        yield running
+
+
+def series_for(make_series: Callable[..., Path], url: str, stream: str = "outbound") -> Path:
+    delivery = (f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
+                f'message_stream = "{stream}"\n')
+    return make_series(delivery=delivery, subscribers=len(READERS))
+
+
+def log(cli: Callable[..., Any], root: Path, number: int = 1) -> dict[str, dict[str, Any]]:
+    result = cli(root, "log", str(number), "--json")
+    assert result.exit_code == 0, result.output
+    return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}
+
+
+def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    root = series_for(make_series, url)
+    first = cli(root, "send", "next", "--yes")
+    assert first.exit_code == 0, first.output
+    assert all(len(state.to(a)) == 1 for a in READERS)
+    got = state.to(READERS[0])[0]
+    assert got["Tag"] == "part-1" and got["MessageStream"] == "outbound"
+    assert got["Headers"][0]["Name"] == "List-Unsubscribe"
+    assert got["Headers"][0]["Value"].startswith("<https://example.com/unsubscribe?")
+    assert "Reader 1" in got["HtmlBody"] and "Reader 1" in got["TextBody"]
+
+    second = cli(root, "send", "next", "--yes")       # part 2 goes out; part 1 is not resent
+    assert second.exit_code == 0, second.output
+    assert all(len(state.to(a)) == 2 for a in READERS)
+    assert {m["Tag"] for m in state.to(READERS[0])} == {"part-1", "part-2"}
+    sends = state.requests.count(("POST", "/email/batch"))
+    third = cli(root, "send", "next", "--yes")
+    assert third.exit_code == 0, third.output
+    assert all(len(state.to(a)) == 2 for a in READERS)
+    assert state.requests.count(("POST", "/email/batch")) == sends
+    assert {d["status"] for d in log(cli, root).values()} == {"sent"}
+
+
+def test_an_inactive_address_is_logged_as_failed(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    state.fail(READERS[1], 406)
+    root = series_for(make_series, url)
+    cli(root, "send", "next", "--yes")
+    deliveries = log(cli, root)
+    assert deliveries[READERS[1]]["status"] == "failed"
+    assert "406" in deliveries[READERS[1]]["reason"]
+    assert deliveries[READERS[0]]["status"] == "sent"
+    assert len(state.to(READERS[0])) == 1 and state.to(READERS[1]) == []
+
+
+def test_a_lost_answer_is_settled_without_a_duplicate(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    state.faults.drops = 1
+    root = series_for(make_series, url)
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output
+    assert all(len(state.to(a)) == 1 for a in READERS)
+    assert {d["status"] for d in log(cli, root).values()} == {"sent"}
+
+
+def test_broadcast_stream_uses_postmarks_unsubscribe_link(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    root = series_for(make_series, url, stream="broadcast")
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output
+    message = state.to(READERS[0])[0]
+    assert "Headers" not in message
