@@ -137,7 +137,7 @@ def test_session_token_is_signed_and_endpoint_env_is_used(tmp_path: Path) -> Non
     assert str(seen[0].url) == "http://sesv2.test/v2/email/outbound-emails"
     assert seen[0].headers["x-amz-security-token"] == "tok"
     raw = base64.b64decode(json.loads(seen[0].content)["Content"]["Raw"]["Data"])
-    assert email.message_from_bytes(raw)["Subject"] == "[TEST] Part 2"
+    assert email.message_from_bytes(raw)["Subject"] == "Part 2"  # the core marks test subjects
 
 
 def test_message_rejected_fails_that_recipient_only(tmp_path: Path) -> None:

@@ -247,10 +247,11 @@ def test_each_thread_reuses_its_own_connection(server: FakeSmtpServer) -> None:
     assert server.connections == 4
 
 
-def test_test_batch_marks_the_subject_only_for_that_batch(server: FakeSmtpServer) -> None:
+def test_a_changed_subject_is_used_only_for_that_message(server: FakeSmtpServer) -> None:
     message = prepared()
     provider = provider_for(server)
-    provider.send_batch(batch(message, "me@example.com", test=True))
+    provider.send_batch(batch(message.with_subject("[TEST] Part 1"), "me@example.com",
+                              test=True))
     provider.send_batch(batch(message, "a@example.com"))
     provider.close()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.memory import MemoryProvider
 from seriespub import publishing
 from seriespub.errors import AmbiguousSendError, PermanentSendError, RateLimited, SendError
 from seriespub.ledger import Ledger
@@ -14,7 +15,6 @@ from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.providers.base import Batch
 from seriespub.sending import Sender, SendReport
 from seriespub.series import find_series
-from fakes.memory import MemoryProvider
 
 
 def run(root: Path, provider: MemoryProvider, **settings: float) -> tuple[SendReport, Ledger]:
@@ -111,7 +111,7 @@ def test_lost_answer_is_unknown_and_blocks_until_settled(
     lost = AmbiguousSendError("timeout", provider="memory")
     lost.accepted = True  # type: ignore[attr-defined]
     provider = MemoryProvider(script=lambda b, c: lost if c == 1 else None)
-    report, ledger = run(root, provider)
+    report, _ = run(root, provider)
     assert report.unknown == 3 and not report.finished
     assert sum(provider.delivered.values()) == 3            # accepted, answer lost
     again, _ = run(root, provider)
@@ -165,3 +165,21 @@ def test_max_rate_spaces_the_batches(make_series: Callable[..., Path], rate: flo
     started = time.monotonic()
     sender.run(sender.plan(instalment, publishing.render(series, drafts, instalment)))
     assert time.monotonic() - started >= 10 / rate          # second batch waited 10 messages
+
+
+def test_a_failed_retry_keeps_what_the_first_attempt_delivered(
+        make_series: Callable[..., Path]) -> None:
+    """Readers accepted in attempt 1 must not be resent when the retry of others fails."""
+    from seriespub.errors import TransientSendError
+
+    root = make_series(subscribers=3)
+    down = TransientSendError("503", provider="memory", status=503)
+    provider = MemoryProvider(flaky={"reader0002@example.com": 1},
+                              script=lambda b, c: down if c >= 2 else None)
+    report, ledger = run(root, provider, max_seconds=0.3)
+    assert (report.sent, report.deferred) == (2, 1)
+    assert ledger.counts(1) == {DeliveryStatus.SENT: 2, DeliveryStatus.DEFERRED: 1}
+    provider.script = None
+    cli_report, _ = run(root, provider)
+    assert cli_report.sent == 1
+    assert provider.delivered == {f"reader000{i}@example.com": 1 for i in (1, 2, 3)}

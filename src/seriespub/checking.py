@@ -16,7 +16,7 @@ def check_series(series: Series) -> list[Finding]:
     drafts = publishing.drafts_of(series, strict=False)
     findings = [Finding(Level.ERROR, str(p.path or series.drafts_dir), _plain(p))
                 for p in drafts.problems]
-    numbers = [i.number for i in drafts.instalments] + _numbers_of_problems(drafts)
+    numbers = [i.number for i in drafts.instalments]
     findings += checks.check_numbers(numbers, str(series.drafts_dir))
     fields = set(_columns(series, findings))
     for instalment in drafts.instalments:
@@ -37,10 +37,6 @@ def _plain(problem: SeriespubError) -> str:
     path = getattr(problem, "path", None)
     prefix = f"{path}: "
     return text[len(prefix):] if path is not None and text.startswith(prefix) else text
-
-
-def _numbers_of_problems(drafts: publishing.DraftSet) -> list[int]:
-    return []
 
 
 def _columns(series: Series, findings: list[Finding]) -> list[str]:

@@ -122,7 +122,7 @@ def load_settings(path: Path) -> Settings:
     if "series" not in raw:
         raise ConfigError(f"{path}: missing [series] table")
     try:
-        settings = _build(Settings, raw, "")
+        settings: Settings = _build(Settings, raw, "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     _check_values(settings)
@@ -135,12 +135,24 @@ def _check_values(settings: Settings) -> None:
                         d.concurrency), ("schedule.every_weeks", settings.schedule.every_weeks)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, not {value}")
+    _check_timezone(settings.schedule.timezone)
     url = settings.series.unsubscribe_url
     if url and not url.startswith("https://"):
         raise ConfigError("series.unsubscribe_url must be an https:// URL (RFC 8058)")
 
 
-def _key(table: str, name: str) -> str:
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"'schedule.timezone': unknown time zone {name!r} "
+                          "(use an IANA name such as Europe/London)") from None
+
+
+def _key(name: str) -> str:
+    """`from_` in Python is `from` in TOML."""
     return name.rstrip("_")
 
 
@@ -149,7 +161,7 @@ def _build(cls: Any, raw: Mapping[str, Any], where: str) -> Any:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where or 'top level'} must be a table")
     hints = typing.get_type_hints(cls)
-    fields = {_key(where, f.name): f for f in dataclasses.fields(cls)}
+    fields = {_key(f.name): f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         dotted = f"{where}.{unknown[0]}" if where else unknown[0]

@@ -1,8 +1,8 @@
 """The one exception tree of seriespub.
 
     SeriespubError                 anything the user can act on; the CLI prints it on one line
-    ├── ConfigError                seriespub.toml, .env or a missing secret (names the key/variable)
-    ├── InputError                 a draft, subscriber file or template that cannot be used (file:line)
+    ├── ConfigError                seriespub.toml, .env or a missing secret (names key/variable)
+    ├── InputError                 a draft, subscriber file or template we cannot use (file:line)
     ├── SeriesNotFound             no series folder above the current directory
     ├── LockHeld                   another seriespub run holds the series lock
     ├── NothingToSend              not an error for the exit code: the CLI reports and exits 0

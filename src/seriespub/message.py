@@ -9,6 +9,7 @@ pre-encoded too (quoted-printable, segment by segment), so one message costs a j
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import email.utils
 import hashlib
 import hmac
@@ -73,8 +74,10 @@ class _QPText:
 
 
 def _qp(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    """Quoted-printable with CRLF line ends only: hard breaks and soft ones (`=` CRLF)."""
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", b"\r\n")
 
 
 def unsubscribe_token(secret: bytes, address: str) -> str:
@@ -104,7 +107,12 @@ class PreparedMessage:
     secret: bytes
     series_title: str = ""
     preheader: str = ""
-    _mime: tuple[bytes, _QPText, bytes, _QPText, bytes] | None = field(default=None, repr=False)
+    _mime: tuple[bytes, _QPText, bytes, _QPText, bytes] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def with_subject(self, subject: str) -> PreparedMessage:
+        """A copy with another subject (e.g. "[TEST] …"); the MIME form is rebuilt."""
+        return dataclasses.replace(self, subject=subject)
 
     @property
     def from_email(self) -> str:
@@ -188,7 +196,8 @@ class PreparedMessage:
 
     def _mime_parts(self) -> tuple[bytes, _QPText, bytes, _QPText, bytes]:
         if self._mime is None:
-            boundary = f"=_seriespub_{hashlib.sha1(self.html.literals[0].encode()).hexdigest()[:16]}"
+            digest = hashlib.sha1(self.html.literals[0].encode()).hexdigest()
+            boundary = f"=_seriespub_{digest[:16]}"  # "=_" never occurs in quoted-printable
             for name, value in (("From", self.from_header), ("Subject", self.subject),
                                 ("Reply-To", self.reply_to or "")):
                 check_header_value(name, value)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from seriespub.errors import RateLimited, TransientSendError
+from seriespub.errors import AmbiguousSendError, RateLimited, SendError, TransientSendError
 from seriespub.models import Outcome, RecipientResult
 from seriespub.providers.base import Batch, Provider
 
@@ -31,7 +31,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter on the upper half: base·2^n·[0.5, 1)."""
-        return min(self.cap, self.base * 2 ** attempt) * (0.5 + self.rng.random() / 2)
+        return float(min(self.cap, self.base * 2**attempt) * (0.5 + self.rng.random() / 2))
 
 
 class RateLimiter:
@@ -56,31 +56,59 @@ class RateLimiter:
 
 def send_with_retries(provider: Provider, batch: Batch, policy: RetryPolicy,
                       limiter: RateLimiter, stop: threading.Event) -> list[RecipientResult]:
-    """Send a batch, retrying transient failures of the whole batch and of single recipients."""
+    """Send a batch, retrying transient failures of the whole batch and of single recipients.
+
+    Results of earlier attempts are never lost: if a retry of some recipients fails, those
+    already accepted stay accepted and only the retried ones are reported as not sent.
+    """
     deadline = time.monotonic() + policy.max_seconds
-    attempt = 0
     final: dict[str, RecipientResult] = {}
-    current = batch
+    current, attempt = batch, 0
     while True:
-        limiter.wait(len(current.recipients), stop)
         try:
-            results = provider.send_batch(current)
-        except TransientSendError as exc:
-            wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
-            _pause(wait if wait is not None else policy.backoff(attempt), deadline, stop, exc)
-            attempt += 1
-            continue
+            results = _attempt(provider, current, policy, limiter, stop, deadline, attempt)
+        except (SendError, Stopped) as exc:
+            if not final:
+                raise
+            return _merge_after_failure(batch, current, final, exc)
         final.update((r.email.lower(), r) for r in results)
         retry = [r for r in current.recipients
                  if final[r.email.lower()].outcome is Outcome.TRANSIENT]
-        if not retry or time.monotonic() + policy.backoff(attempt) > deadline:
-            return [final[r.email.lower()] for r in batch.recipients]
-        if stop.wait(policy.backoff(attempt)):
+        wait = policy.backoff(attempt)
+        if not retry or time.monotonic() + wait > deadline or stop.wait(wait):
             return [final[r.email.lower()] for r in batch.recipients]
         attempt += 1
         # A smaller payload needs its own key: idempotency keys are bound to the payload.
         current = Batch(f"{batch.key}.r{attempt}", batch.message, retry, batch.send_at,
                         batch.test)
+
+
+def _attempt(provider: Provider, batch: Batch, policy: RetryPolicy, limiter: RateLimiter,
+             stop: threading.Event, deadline: float, attempt: int) -> list[RecipientResult]:
+    """One batch until the provider answers for it, retrying failures of the whole request."""
+    while True:
+        limiter.wait(len(batch.recipients), stop)
+        try:
+            return provider.send_batch(batch)
+        except TransientSendError as exc:
+            wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
+            _pause(wait if wait is not None else policy.backoff(attempt), deadline, stop, exc)
+            attempt += 1
+
+
+def _merge_after_failure(batch: Batch, current: Batch, final: dict[str, RecipientResult],
+                         exc: BaseException) -> list[RecipientResult]:
+    """Earlier results stand; the recipients of the failed retry are transient or unknown."""
+    retried = {r.email.lower() for r in current.recipients}
+    earlier = [final[r.email.lower()] for r in batch.recipients
+               if r.email.lower() not in retried]
+    if isinstance(exc, AmbiguousSendError):
+        exc.partial_results = earlier + exc.partial_results
+        raise exc
+    reason = exc.reason if isinstance(exc, SendError) else "interrupted"
+    rest = {e: RecipientResult(final[e].email, Outcome.TRANSIENT, reason=reason)
+            for e in retried}
+    return [rest.get(r.email.lower()) or final[r.email.lower()] for r in batch.recipients]
 
 
 def _pause(seconds: float, deadline: float, stop: threading.Event,

@@ -198,7 +198,7 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
 
 
 def remove(path: Path, address: str, *, forget: bool = False) -> None:
-    """Mark someone unsubscribed (the default, so an import never brings them back) or forget them."""
+    """Mark someone unsubscribed (so no import brings them back), or forget them."""
     data = read_file(path)
     _refuse_lossy_rewrite(path, data)
     if not any(s.key == address.lower() for s in data.subscribers):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import uuid
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ def send_test(series: Series, drafts: DraftSet, instalment: Instalment,
         if not subscribers.is_valid_address(address):
             raise InputError(f"invalid address {address!r}")
     message = publishing.render(series, drafts, instalment)
-    message = dataclasses.replace(message, subject=f"[TEST] {message.subject}", _mime=None)
+    message = message.with_subject(f"[TEST] {message.subject}")
     known = _known(series, addresses)
     recipients = [message.recipient(known.get(a.lower()) or Subscriber(a)) for a in addresses]
     provider = publishing.provider_for(series)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,7 +27,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 class ErrorHandlingGroup(TyperGroup):
     """Turns seriespub's errors into a one-line message and exit 1 (no traceback)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         from seriespub.errors import NothingToSend, SeriespubError
 
         try:

@@ -240,7 +240,7 @@ def _summary(report: SendReport, as_json: bool) -> None:
 def _exit_for(report: SendReport) -> None:
     n = report.number
     if report.interrupted:
-        err().print(f"Interrupted; every batch in flight was recorded. Resume with: "
+        err().print("Interrupted; every batch in flight was recorded. Resume with: "
                     "seriespub send next", markup=False)
         raise typer.Exit(130)
     if report.stopped_by is not None:

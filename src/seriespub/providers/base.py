@@ -29,7 +29,7 @@ class Batch:
     message: PreparedMessage
     recipients: Sequence[Recipient]
     send_at: dt.datetime | None = None     # provider-side scheduling (aware, UTC)
-    test: bool = False                     # `send test`: mark the subject, record nothing
+    test: bool = False                     # `send test`: the core has marked the subject
 
 
 @runtime_checkable

@@ -87,8 +87,7 @@ class MailgunProvider(ProviderBase):
 def build_form(batch: Batch) -> list[tuple[str, str]]:
     """The multipart form fields for one batch (repeated `to` and `o:tag`)."""
     message = batch.message
-    subject = ("[TEST] " if batch.test else "") + message.subject
-    fields = [("from", message.from_header), ("subject", subject)]
+    fields = [("from", message.from_header), ("subject", message.subject)]
     fields += [("to", r.email) for r in batch.recipients]
     fields += [("html", message.html.with_tokens(lambda i: f"%recipient.sp{i}h%")),
                ("text", message.text.with_tokens(lambda i: f"%recipient.sp{i}t%")),

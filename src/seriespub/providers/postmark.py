@@ -79,8 +79,7 @@ class _Template:
     """An instalment pre-encoded as Postmark batch JSON, minus what differs per reader."""
 
     def __init__(self, message: PreparedMessage, stream: str, managed: bool, test: bool) -> None:
-        subject = ("[TEST] " if test else "") + message.subject
-        head = {"From": message.from_header, "Subject": subject, "MessageStream": stream,
+        head = {"From": message.from_header, "Subject": message.subject, "MessageStream": stream,
                 "Tag": f"part-{message.number}"}
         if message.reply_to:
             head["ReplyTo"] = message.reply_to
@@ -218,7 +217,7 @@ class PostmarkProvider(ProviderBase):
             try:
                 results += self._post_chunk(body, recipients, done=results)
             except AmbiguousSendError as exc:
-                exc.partial_results = results  # type: ignore[attr-defined]  # the core reads it
+                exc.partial_results = results
                 raise
         return results
 

@@ -118,7 +118,7 @@ def email_payload(batch: Batch, recipient: Recipient) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "from": message.from_header,
         "to": [recipient.email],
-        "subject": ("[TEST] " if batch.test else "") + message.subject,
+        "subject": message.subject,
         "html": message.html_for(recipient),
         "text": message.text_for(recipient),
         "headers": dict(message.list_unsubscribe_headers(recipient)),

@@ -128,7 +128,7 @@ class SendgridProvider(ProviderBase):
     def _build_common(self, message: PreparedMessage, test: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "from": _address(message.from_header),
-            "subject": ("[TEST] " if test else "") + message.subject,
+            "subject": message.subject,
             "content": [{"type": "text/plain", "value": message.text.with_tokens(text_token)},
                         {"type": "text/html", "value": message.html.with_tokens(html_token)}],
             "categories": [f"part-{message.number}"],

@@ -150,10 +150,7 @@ class _Refused(SendError):
 
 
 def _for_batch(batch: Batch) -> PreparedMessage:
-    if not batch.test:
-        return batch.message
-    return dataclasses.replace(batch.message, subject="[TEST] " + batch.message.subject,
-                               _mime=None)
+    return batch.message
 
 
 def _error_reader(names: list[str]) -> Callable[[httpx.Response], str]:

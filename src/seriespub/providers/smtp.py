@@ -22,7 +22,6 @@ A failure part way through a batch never hides what was already sent:
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import re
 import smtplib
@@ -69,10 +68,6 @@ class SmtpProvider(ProviderBase):
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         message = batch.message
-        if batch.test:
-            # `_mime` caches the encoded headers: reset it so the new subject is used.
-            message = dataclasses.replace(message, subject="[TEST] " + message.subject,
-                                          _mime=None)
         date = email.utils.formatdate(localtime=True)
         results: list[RecipientResult] = []
         for index, recipient in enumerate(batch.recipients):

@@ -53,4 +53,5 @@ def to_html(markdown: str) -> str:
     Content tables get a class so the template's table styles never reach MJML's own
     layout tables.
     """
-    return parser().render(markdown).replace("<table>", '<table class="sp-table">')
+    html: str = parser().render(markdown)
+    return html.replace("<table>", '<table class="sp-table">')
