@@ -240,14 +240,19 @@ class Ledger:
         for row in self._conn.execute(sql + " ORDER BY email", params):
             yield DeliveryRow(row[0], row[1], DeliveryStatus(row[2]), *row[3:])
 
-    def scheduled_batches(self, number: int) -> dict[str, list[str]]:
-        """Batch key → provider message ids of deliveries still scheduled."""
-        out: dict[str, list[str]] = {}
-        for key, message_id in self._conn.execute(
-                "SELECT batch_key, message_id FROM deliveries WHERE instalment=? AND "
-                "status='scheduled' ORDER BY batch_key", (number,)):
-            out.setdefault(key, []).append(message_id)
+    def scheduled_batches(self, number: int) -> dict[str, list[tuple[str, str]]]:
+        """Batch key → (address, provider message id) of deliveries still scheduled."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for key, address, message_id in self._conn.execute(
+                "SELECT batch_key, email, message_id FROM deliveries WHERE instalment=? AND "
+                "status='scheduled' ORDER BY batch_key, email", (number,)):
+            out.setdefault(key, []).append((address, message_id))
         return out
+
+    def reset_instalment(self, number: int) -> None:
+        """Forget that an instalment went out (its scheduled send was withdrawn)."""
+        self._conn.execute("UPDATE instalments SET started_at=NULL, finished_at=NULL "
+                           "WHERE number=?", (number,))
 
     # -- plumbing ----------------------------------------------------------------------
     def _transaction(self) -> _Transaction:

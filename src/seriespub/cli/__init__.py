@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from seriespub import __version__
-from seriespub.cli import check, init, preview, schedule, send, status, subscribers
+from seriespub.cli import (
+    check,
+    init,
+    preview,
+    schedule,
+    send,
+    send_due,  # noqa: F401  (adds `send due` and `send cancel`)
+    status,
+    subscribers,
+)
 from seriespub.cli.common import ErrorHandlingGroup
 
 app = typer.Typer(

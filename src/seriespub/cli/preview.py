@@ -11,6 +11,7 @@ import typer
 from seriespub.cli.common import SeriesOption, err, load_series, out
 
 if TYPE_CHECKING:
+    from seriespub.drafts import DraftSet
     from seriespub.message import PreparedMessage
     from seriespub.models import Recipient
     from seriespub.series import Series
@@ -51,7 +52,8 @@ def preview(
         _open_in_browser(body_html)
     if html is None and not open_:
         reach = subscribers.count_active(s.subscribers_path)
-        _show(s, message, instalment.body, len(body_html.encode()), reach, recipient)
+        _show(s, message, instalment.body, len(body_html.encode()), reach, recipient,
+              _release_line(s, drafts, instalment.number))
 
 
 def _sample_recipient(s: Series, message: PreparedMessage, to: str | None) -> Recipient:
@@ -64,8 +66,23 @@ def _sample_recipient(s: Series, message: PreparedMessage, to: str | None) -> Re
     return message.recipient(Subscriber(to or "reader@example.com", ""))
 
 
+def _release_line(s: Series, drafts: DraftSet, number: int) -> str | None:
+    import datetime as dt
+
+    from seriespub import publishing, schedule
+    from seriespub.scheduling import releases_by_number
+
+    now = dt.datetime.now(dt.UTC)
+    with publishing.open_ledger(s) as ledger:
+        release = releases_by_number(s, drafts, ledger, now).get(number)
+    if release is None:
+        return None
+    return (f"{schedule.format_local(release.release)} "
+            f"({schedule.relative(release.release, now)}, {release.status.value})")
+
+
 def _show(s: Series, message: PreparedMessage, body: str, size: int, reach: int,
-          recipient: Recipient) -> None:
+          recipient: Recipient, release: str | None) -> None:
     from rich.markdown import Markdown
     from rich.panel import Panel
     from rich.table import Table
@@ -78,6 +95,8 @@ def _show(s: Series, message: PreparedMessage, body: str, size: int, reach: int,
     grid.add_row("Subject", message.subject)
     grid.add_row("Preheader", message.preheader or "[dim](none)[/]")
     grid.add_row("HTML size", _size_line(size))
+    if release:
+        grid.add_row("Release", release)
     console = out()
     console.print(Panel(grid, title=f"{s.settings.series.title} · Part {message.number}",
                         title_align="left"))

@@ -20,6 +20,7 @@ from seriespub.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from seriespub.drafts import DraftSet
     from seriespub.ledger import Ledger
     from seriespub.message import PreparedMessage
     from seriespub.models import DeliveryStatus, Instalment
@@ -117,19 +118,29 @@ def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_j
     from seriespub.lock import series_lock
 
     with series_lock(s.state_dir, f"send {ref}"), publishing.open_ledger(s) as ledger:
-        drafts = publishing.drafts_of(s)
-        instalment = publishing.resolve(s, drafts, ref, ledger)
-        publishing.ensure_ready(instalment)
-        message = publishing.render(s, drafts, instalment)
-        provider = publishing.provider_for(s)
-        try:
-            send_at = _send_at(s, provider, instalment, at)
-            plan_and_run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json)
-            report = plan_and_run(instalment, message, only, send_at, yes)
-        finally:
-            provider.close()
+        report = send_one(s, ledger, ref, yes=yes, dry_run=dry_run, at=at, as_json=as_json,
+                          only=only)
     if report is not None:
         _exit_for(report)
+
+
+def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = False,
+             at: str | None = None, as_json: bool = False,
+             only: frozenset[DeliveryStatus] | None = None) -> SendReport | None:
+    """Resolve, render and send one instalment; the caller holds the series lock."""
+    from seriespub import publishing
+
+    drafts = publishing.drafts_of(s)
+    instalment = publishing.resolve(s, drafts, ref, ledger)
+    publishing.ensure_ready(instalment)
+    message = publishing.render(s, drafts, instalment)
+    provider = publishing.provider_for(s)
+    try:
+        send_at = _send_at(s, provider, instalment, at, drafts, ledger)
+        run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json)
+        return run(instalment, message, only, send_at, yes)
+    finally:
+        provider.close()
 
 
 class _Run:
@@ -175,13 +186,15 @@ class _Run:
         return report
 
 
-def _send_at(s: Series, provider: Provider, instalment: Instalment,
-             at: str | None) -> dt.datetime | None:
+def _send_at(s: Series, provider: Provider, instalment: Instalment, at: str | None,
+             drafts: DraftSet, ledger: Ledger) -> dt.datetime | None:
     if at is None:
         return None
-    from seriespub.scheduling import provider_send_time
+    from seriespub.scheduling import provider_send_time, releases_by_number
 
-    return provider_send_time(s, provider, instalment, at)
+    now = dt.datetime.now(dt.UTC)
+    release = releases_by_number(s, drafts, ledger, now).get(instalment.number)
+    return provider_send_time(s, provider, instalment, at, release, now)
 
 
 def _show_plan(plan: SendPlan) -> None:
@@ -221,20 +234,29 @@ def _apply_status_changes(s: Series, report: SendReport) -> None:
                     "in subscribers.csv")
 
 
+def report_json(report: SendReport) -> dict[str, object]:
+    return {"instalment": report.number, "sent": report.sent, "failed": report.failed,
+            "deferred": report.deferred, "unknown": report.unknown,
+            "scheduled": report.scheduled, "settled": report.settled,
+            "finished": report.finished, "interrupted": report.interrupted,
+            "error": str(report.stopped_by) if report.stopped_by else None,
+            "seconds": round(report.elapsed, 3)}
+
+
 def _summary(report: SendReport, as_json: bool) -> None:
     if as_json:
-        print_json({"instalment": report.number, "sent": report.sent, "failed": report.failed,
-                    "deferred": report.deferred, "unknown": report.unknown,
-                    "scheduled": report.scheduled, "settled": report.settled,
-                    "finished": report.finished, "interrupted": report.interrupted,
-                    "error": str(report.stopped_by) if report.stopped_by else None,
-                    "seconds": round(report.elapsed, 3)})
+        print_json(report_json(report))
         return
     out().print(f"Part {report.number}: sent {report.sent:,}, scheduled {report.scheduled:,}, "
                 f"failed {report.failed:,}, deferred {report.deferred:,}, unknown "
                 f"{report.unknown:,} in {report.elapsed:.1f}s", highlight=False)
     for f in report.failures[:10]:
         out().print(f"  failed {f.email}: {f.reason}", markup=False)
+
+
+def exit_for(report: SendReport) -> None:
+    """Exit 130 after Ctrl-C, 1 when anything is left to do, else return."""
+    _exit_for(report)
 
 
 def _exit_for(report: SendReport) -> None:

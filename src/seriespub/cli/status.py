@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Annotated
 
 import typer
@@ -20,11 +22,16 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
 
     from seriespub import publishing
     from seriespub.overview import instalment_states
+    from seriespub.scheduling import releases_by_number
 
     s = load_series(series)
     drafts = publishing.drafts_of(s, strict=False)
+    now = dt.datetime.now(dt.UTC)
     with publishing.open_ledger(s) as ledger:
         states = instalment_states(drafts, ledger)
+        releases = releases_by_number(s, drafts, ledger, now)
+    states = [dataclasses.replace(st, release=releases[st.number].release)
+              if st.number in releases else st for st in states]
     upcoming = next((st for st in states if st.state not in ("sent", "scheduled")), None)
     if as_json:
         print_json({"series": s.settings.series.title, "provider":
@@ -32,12 +39,13 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
                     "next": upcoming.number if upcoming else None})
         return
     table = Table(title=s.settings.series.title, title_justify="left")
-    for column in ("#", "Title", "State", "Sent", "Delivered", "Failed", "Open"):
+    for column in ("#", "Title", "State", "Release", "Sent", "Delivered", "Failed", "Open"):
         table.add_column(column, justify="right" if column in ("#", "Delivered", "Failed",
                                                                 "Open") else "left")
     for st in states:
         when = st.sent_at.strftime("%Y-%m-%d %H:%M") if st.sent_at else ""
-        table.add_row(str(st.number), st.title, st.state, when, f"{st.delivered:,}",
+        slot = st.release.strftime("%a %Y-%m-%d %H:%M") if st.release else ""
+        table.add_row(str(st.number), st.title, st.state, slot, when, f"{st.delivered:,}",
                       f"{st.failed:,}", f"{st.open:,}")
     out().print(table)
     out().print(f"Next: part {upcoming.number}, {upcoming.title}" if upcoming
@@ -45,19 +53,23 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
 
 
 def log(
-    number: Annotated[int, typer.Argument(help="The instalment number.")],
+    number: Annotated[int | None, typer.Argument(
+        help="The instalment (default: the log of unattended runs).")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed deliveries.")] = False,
     unknown: Annotated[bool, typer.Option("--unknown", help="Only deliveries whose outcome "
                                           "is unknown.")] = False,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Every recipient of instalment N: status, provider message id, reason."""
+    """Every recipient of instalment N (status, message id, reason), or the run log."""
     from rich.table import Table
 
     from seriespub import publishing
     from seriespub.models import DeliveryStatus
 
+    if number is None:
+        _run_log(series, as_json)
+        return
     wanted: list[DeliveryStatus] | None = None
     if failed or unknown:
         wanted = ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
@@ -77,3 +89,19 @@ def log(
     for r in rows:
         table.add_row(r.email, r.status.value, r.message_id, r.reason)
     out().print(table)
+
+
+def _run_log(series: SeriesOption, as_json: bool) -> None:
+    from seriespub import runlog
+
+    events = runlog.read(load_series(series).state_dir, limit=200)
+    if as_json:
+        print_json({"events": events})
+        return
+    for event in events:
+        rest = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("ts", "event")
+                         and v not in (None, 0, False))
+        out().print(f"{event.get('ts', '')}  {event.get('event', '')}  {rest}", markup=False,
+                    soft_wrap=True)
+    if not events:
+        out().print("No unattended runs yet (`seriespub send due` writes here).")
