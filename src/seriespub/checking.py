@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from seriespub import publishing, subscribers
-from seriespub.errors import SeriespubError
+from seriespub.errors import InputError, SeriespubError
 from seriespub.render import checks
 from seriespub.render.checks import Finding, Level
 from seriespub.series import Series
@@ -14,7 +14,7 @@ from seriespub.series import Series
 def check_series(series: Series) -> list[Finding]:
     """Every finding, errors and warnings, in the order an author would fix them."""
     drafts = publishing.drafts_of(series, strict=False)
-    findings = [Finding(Level.ERROR, str(p.path or series.drafts_dir), _plain(p))
+    findings = [Finding(Level.ERROR, _where(p) or str(series.drafts_dir), _plain(p))
                 for p in drafts.problems]
     numbers = [i.number for i in drafts.instalments]
     findings += checks.check_numbers(numbers, str(series.drafts_dir))
@@ -32,11 +32,16 @@ def check_series(series: Series) -> list[Finding]:
     return findings
 
 
-def _plain(problem: SeriespubError) -> str:
-    text = str(problem)
-    path = getattr(problem, "path", None)
-    prefix = f"{path}: "
-    return text[len(prefix):] if path is not None and text.startswith(prefix) else text
+def _where(problem: InputError) -> str:
+    if problem.path is None:
+        return ""
+    return f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
+
+
+def _plain(problem: InputError) -> str:
+    """The message without the `path:line: ` prefix that `where` already shows."""
+    text, prefix = str(problem), f"{_where(problem)}: "
+    return text[len(prefix):] if problem.path is not None and text.startswith(prefix) else text
 
 
 def _columns(series: Series, findings: list[Finding]) -> list[str]:

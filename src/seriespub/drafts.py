@@ -68,8 +68,9 @@ def read_draft(path: Path) -> Instalment:
     try:
         meta, body = frontmatter.parse(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else None
+        # Where the broken construct starts (context) beats where the parser gave up.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None  # the YAML starts after "---"
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InputError(f"front matter: {problem}", path=path, line=line) from None
     body_line = text[: len(text) - len(body)].count("\n") + 1 if body else 1

@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS deliveries(
     updated_at TEXT NOT NULL, send_at TEXT,
     PRIMARY KEY(instalment, email)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(instalment, status);
-CREATE INDEX IF NOT EXISTS deliveries_by_batch ON deliveries(batch_key);
 """
 
 _OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED,

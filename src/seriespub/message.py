@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import email.utils
+import functools
 import hashlib
 import hmac
 import html
@@ -114,11 +115,11 @@ class PreparedMessage:
         """A copy with another subject (e.g. "[TEST] …"); the MIME form is rebuilt."""
         return dataclasses.replace(self, subject=subject)
 
-    @property
+    @functools.cached_property
     def from_email(self) -> str:
         return email.utils.parseaddr(self.from_header)[1]
 
-    @property
+    @functools.cached_property
     def domain(self) -> str:
         return self.from_email.rpartition("@")[2] or "localhost"
 
@@ -140,13 +141,18 @@ class PreparedMessage:
     def unsubscribe_url_for(self, address: str) -> str | None:
         if not self.unsubscribe_url:
             return None
-        token = unsubscribe_token(self.secret, address)
-        return self.unsubscribe_url.replace("{token}", token).replace(
-            "{email}", urllib.parse.quote(address, safe=""))
+        url = self.unsubscribe_url.replace("{token}", unsubscribe_token(self.secret, address))
+        if "{email}" in url:
+            url = url.replace("{email}", urllib.parse.quote(address, safe=""))
+        return url
 
-    def mailto_unsubscribe(self) -> str:
+    @functools.cached_property
+    def _mailto(self) -> str:
         target = email.utils.parseaddr(self.reply_to or "")[1] or self.from_email
         return f"mailto:{target}?subject=unsubscribe"
+
+    def mailto_unsubscribe(self) -> str:
+        return self._mailto
 
     def slot_values(self, recipient: Recipient, overrides: dict[str, str] | None = None,
                     ) -> list[str]:
@@ -189,6 +195,11 @@ class PreparedMessage:
         lines = "".join(f"{k}: {check_header_value(k, v)}\r\n" for k, v in headers)
         return b"".join((lines.encode("utf-8"), head, text_qp.fill(values), middle,
                          html_qp.fill(escaped), tail))
+
+    @property
+    def mime_tail(self) -> bytes:
+        """The closing boundary every complete MIME form of this message ends with."""
+        return self._mime_parts()[4]
 
     def validate(self) -> None:
         """Build the fixed part of the MIME form now, so a bad header fails before sending."""

@@ -93,7 +93,7 @@ from = "{sender}"
 provider = "outbox"   # outbox | smtp | postmark | sendgrid | mailgun | resend | ses
 
 # [schedule]
-# first_release = 2027-01-05 09:00
+# first_release = 2027-01-05T09:00:00
 # timezone = "Europe/London"
 # every_weeks = 1
 '''

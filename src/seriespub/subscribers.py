@@ -16,6 +16,8 @@ from seriespub.errors import InputError
 from seriespub.models import Subscriber, SubscriberStatus
 
 COLUMNS = ("email", "name", "status", "subscribed_at")
+_BASE = frozenset((*COLUMNS, ""))
+_STATUSES = {s.value: s for s in SubscriberStatus}
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _HEADER_ALIASES = {
@@ -54,7 +56,11 @@ def _open_csv(path: Path) -> tuple[csv.DictReader[str], io.TextIOWrapper]:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-    sample = handle.read(4096)
+    try:
+        sample = handle.read(4096)
+    except UnicodeDecodeError:
+        handle.close()
+        raise InputError("not UTF-8 text", path=path) from None
     handle.seek(0)
     delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") \
         else ","
@@ -64,14 +70,17 @@ def _open_csv(path: Path) -> tuple[csv.DictReader[str], io.TextIOWrapper]:
 def iter_subscribers(path: Path, problems: list[RowProblem] | None = None,
                      ) -> Iterator[Subscriber]:
     """Stream subscribers.csv; invalid rows are skipped and reported in `problems`."""
-    reader, handle = _open_csv(path)
+    dict_reader, handle = _open_csv(path)
+    reader = dict_reader.reader           # plain rows: a dict per row costs more than parsing
     with handle:
         try:
-            columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+            columns = [c.strip().lower() for c in next(reader, [])]
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
-            reader.fieldnames = columns
-            for row in reader:
+            for values in reader:
+                if not values:
+                    continue
+                row = dict(zip(columns, values, strict=False))
                 subscriber = _subscriber(row, reader.line_num, problems)
                 if subscriber is not None:
                     yield subscriber
@@ -100,11 +109,10 @@ def parse_row(row: Mapping[str, str | None]) -> Subscriber:
     if "\r" in name or "\n" in name:
         raise ValueError(f"line break in the name of {address} (header injection)")
     status_text = (row.get("status") or "active").strip().lower()
-    try:
-        status = SubscriberStatus(status_text)
-    except ValueError:
-        raise ValueError(f"unknown status {status_text!r} for {address}") from None
-    fields = {k: (v or "") for k, v in row.items() if k and k not in COLUMNS}
+    status = _STATUSES.get(status_text)
+    if status is None:
+        raise ValueError(f"unknown status {status_text!r} for {address}")
+    fields = {k: (v or "") for k, v in row.items() if k not in _BASE}
     return Subscriber(address, name, status, (row.get("subscribed_at") or "").strip(), fields)
 
 

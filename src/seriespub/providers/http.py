@@ -46,11 +46,11 @@ def request(client: httpx.Client, method: str, url: str, *, provider: str,
         response = client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         # Nothing reached the provider: safe to retry.
-        raise TransientSendError(f"cannot connect to {_host(url)}: {type(exc).__name__}",
+        raise TransientSendError(f"cannot connect to {_host(client, url)}: {type(exc).__name__}",
                                  provider=provider) from None
     except httpx.TransportError as exc:
         # The request may have been received: the outcome is unknown.
-        raise AmbiguousSendError(f"no answer from {_host(url)} ({type(exc).__name__}); the "
+        raise AmbiguousSendError(f"no answer from {_host(client, url)} ({type(exc).__name__}); the "
                                  "request may have been accepted", provider=provider) from None
     if response.is_success:
         return response
@@ -108,5 +108,9 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def _host(url: str) -> str:
-    return httpx.URL(url).host or url
+def _host(client: httpx.Client, url: str) -> str:
+    """The host a request went to, also for URLs relative to the client's base_url."""
+    full = httpx.URL(url)
+    if not full.is_absolute_url:
+        full = client.base_url.join(url)
+    return f"{full.host}:{full.port}" if full.port else full.host or url

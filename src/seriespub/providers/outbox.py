@@ -1,4 +1,8 @@
-"""The embedded default: one real `.eml` file per recipient under `.seriespub/outbox/NNN/`."""
+"""The embedded default: one real `.eml` file per recipient under `.seriespub/outbox/NNN/`.
+
+A complete file is a delivered message; its name is the delivery id, so a file can never be
+written twice under two names.
+"""
 
 from __future__ import annotations
 
@@ -27,21 +31,22 @@ class OutboxProvider(ProviderBase):
         date = email.utils.formatdate(localtime=True)
         results = []
         for recipient in batch.recipients:
-            data = batch.message.mime_for(recipient, date=date)
-            path = target / f"{recipient.delivery_id}.eml"
-            _write_atomically(path, data)
-            results.append(RecipientResult(recipient.email, Outcome.SENT, path.name))
+            name = f"{recipient.delivery_id}.eml"
+            _write(f"{target}/{name}", batch.message.mime_for(recipient, date=date))
+            results.append(RecipientResult(recipient.email, Outcome.SENT, name))
         return results
 
     def settle(self, batch: Batch) -> list[RecipientResult]:
-        """The outbox can always tell: the file is there (renamed whole) or it is not."""
+        """The outbox can always tell: a message is delivered when its file is complete."""
         target = self._instalment_folder(batch)
+        tail = batch.message.mime_tail
         results = []
         for recipient in batch.recipients:
             name = f"{recipient.delivery_id}.eml"
-            outcome = Outcome.SENT if (target / name).exists() else Outcome.TRANSIENT
-            results.append(RecipientResult(recipient.email, outcome, name,
-                                           "" if outcome is Outcome.SENT else "not written"))
+            whole = _ends_with(target / name, tail)
+            results.append(RecipientResult(recipient.email,
+                                           Outcome.SENT if whole else Outcome.TRANSIENT, name,
+                                           "" if whole else "not written"))
         return results
 
     def _instalment_folder(self, batch: Batch) -> Path:
@@ -49,11 +54,25 @@ class OutboxProvider(ProviderBase):
         return self.folder / f"{batch.message.number:03d}{suffix}"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+def _write(path: str, data: bytes) -> None:
+    # No temp file and rename: a message cut short by a kill lacks its closing MIME boundary,
+    # which is how `settle` tells it apart (and it is then rewritten whole).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(-len(tail), os.SEEK_END)
+            return handle.read() == tail
+    except OSError:   # missing, or shorter than the tail
+        return False
 
 
 def create(context: ProviderContext) -> OutboxProvider:

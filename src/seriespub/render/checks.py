@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from markdown_it.tree import SyntaxTreeNode
-
-from seriespub.render.markdown import MERGE_TAG, parser
+from seriespub.render.markdown import MERGE_TAG, Node, parse
 
 GMAIL_CLIP_BYTES = 102 * 1024
 LINK_SCHEMES = ("http://", "https://", "mailto:")
@@ -33,9 +31,8 @@ class Finding:
 
 def check_body(path: Path, body: str, body_line: int, fields: set[str]) -> Iterator[Finding]:
     """Links, images and merge fields of one draft's Markdown."""
-    tree = SyntaxTreeNode(parser().parse(body))
-    for node in tree.walk():
-        line = body_line + (node.map[0] if node.type != "root" and node.map else 0)
+    for node in parse(body, offsets=True).walk():
+        line = body_line + body.count("\n", 0, node.start)
         yield from _check_node(path, node, line)
     for number, text in enumerate(body.splitlines(), body_line):
         for match in MERGE_TAG.finditer(text):
@@ -45,16 +42,16 @@ def check_body(path: Path, body: str, body_line: int, fields: set[str]) -> Itera
                               "subscribers.csv)")
 
 
-def _check_node(path: Path, node: SyntaxTreeNode, line: int) -> Iterator[Finding]:
+def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
     where = f"{path}:{line}"
-    if node.type == "link":
-        href = str(node.attrs.get("href", ""))
+    if node.kind == "Link":
+        href = str(node.value.get("dest_url", ""))
         if not href.startswith(LINK_SCHEMES) and not href.startswith("#"):
             yield Finding(Level.ERROR, where, f"link {href!r} is not http(s) or mailto: "
                                               "it will not work in an email")
-    elif node.type == "image":
-        src = str(node.attrs.get("src", ""))
-        alt = node.content or str(node.attrs.get("alt", ""))
+    elif node.kind == "Image":
+        src = str(node.value.get("dest_url", ""))
+        alt = node.text()
         if not alt.strip():
             yield Finding(Level.WARNING, where, f"image {src!r} has no alt text")
         if not _SCHEME.match(src):

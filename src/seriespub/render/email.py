@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -79,17 +80,26 @@ def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
         source, where = _read_template(inputs.template_path), str(inputs.template_path)
     else:
         source, where = default_template(), "default template"
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
     try:
-        return env.from_string(source).render(
+        rendered: str = _compiled(source).render(
             series=inputs.series, instalment=instalment, next=inputs.next_instalment,
             content=Markup(content), unsubscribe_url=Markup(unsubscribe),
             subscriber=_SubscriberTokens(slots), **instalment.extra)
+        return rendered
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(f"template: {exc.message}", path=where, line=exc.lineno) from None
     except jinja2.UndefinedError as exc:
         raise InputError(f"template: {exc.message}", path=where) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(source: str) -> Any:
+    """Compile a template once per process: compiling costs more than rendering."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    return env.from_string(source)
 
 
 def _read_template(path: Path) -> str:

@@ -13,6 +13,7 @@ import re
 from seriespub.errors import InputError
 
 _ATTRIBUTE = re.compile(r'(\s[\w:.-]+)="([^"]*)"')
+_NEWLINE_IN_ATTRIBUTE = re.compile(r'="[^"\n]*\n')
 _IMAGE_NO_ALT = re.compile(r"<mj-image(?![^>]*\salt=)([^>]*?)(/?)>")
 _UNSUPPORTED = (("<mj-html-attributes", "mj-html-attributes is not supported by the engine"),
                 ("<![CDATA[", "CDATA sections are not supported by the engine"))
@@ -37,7 +38,8 @@ def compile_mjml(source: str, where: str = "template") -> str:
 
 def _guard(source: str) -> str:
     """Make attribute values safe for mrml's escaping and give every mj-image an alt."""
-    source = _ATTRIBUTE.sub(lambda m: f'{m.group(1)}="{_clean(m.group(2))}"', source)
+    if "\\" in source or _NEWLINE_IN_ATTRIBUTE.search(source):   # rare: skip the rewrite
+        source = _ATTRIBUTE.sub(lambda m: f'{m.group(1)}="{_clean(m.group(2))}"', source)
     return _IMAGE_NO_ALT.sub(r'<mj-image alt=""\1\2>', source)
 
 

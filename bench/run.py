@@ -1,0 +1,187 @@
+"""seriespub's speed and memory figures, each beside its reference measured in the same run.
+
+    python bench/run.py            # cold start, render time, outbox rate and memory (~1 min)
+    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, and
+                                   # memory at 1k vs 100k subscribers (~5 min)
+
+Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
+in ≤ 10 ms; the outbox sends ≥ 5,000 messages/s; peak memory at 100k subscribers ≤ 1.5× at 1k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+BARE_TYPER = """
+import typer
+app = typer.Typer()
+@app.command()
+def hello(name: str = "world") -> None:
+    '''Say hello.'''
+    print(name)
+app()
+"""
+WORDS = ["leadership", "systems", "care", "public", "transform", "norm", "exception",
+         "facing", "fitting", "teams", "practice", "partnership", "safety", "collective",
+         "boundaries", "habits", "conformity"]
+
+
+def median_seconds(command: list[str], runs: int = 9) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def cold_start() -> dict[str, float]:
+    """`seriespub --help` against a one-command Typer app, alternated to share the noise."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+        handle.write(BARE_TYPER)
+    bare = median_seconds([sys.executable, handle.name, "--help"])
+    ours = median_seconds([sys.executable, "-m", "seriespub", "--help"])
+    return {"bare_typer_ms": bare * 1000, "seriespub_ms": ours * 1000, "ratio": ours / bare}
+
+
+def article(words: int = 3000, seed: int = 1) -> str:
+    """A realistic long instalment: sections, paragraphs with links and emphasis, lists."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    section = 0
+    while len("\n".join(parts).split()) < words:
+        section += 1
+        parts.append(f"## Section {section}\n")
+        for p in range(6):
+            sentence = " ".join(rng.choice(WORDS) for _ in range(55))
+            parts.append(f"Hello {{{{ name }}}}, {sentence} [read more](https://example.com/"
+                         f"{section}/{p}) with **strong** and *emphasis*.\n")
+        parts.append("- one point\n- another point\n- a third point\n")
+        parts.append("> A quotation worth reading twice.\n")
+    return "\n".join(parts)
+
+
+def render_time() -> dict[str, float]:
+    from seriespub.config import SeriesSettings
+    from seriespub.models import DraftStatus, Instalment
+    from seriespub.render.email import RenderInputs, prepare
+
+    body = article()
+    instalment = Instalment(number=1, title="A long instalment", subject="Part 1", body=body,
+                            path=Path("drafts/01-long.md"), status=DraftStatus.READY)
+    inputs = RenderInputs(SeriesSettings(title="Bench", from_="A <a@example.com>",
+                                         unsubscribe_url="https://example.com/u?t={token}"),
+                          b"secret")
+    prepare(instalment, inputs)
+    times = []
+    for _ in range(50):
+        started = time.perf_counter()
+        prepare(instalment, inputs)
+        times.append(time.perf_counter() - started)
+    return {"words": len(body.split()), "median_ms": statistics.median(times) * 1000}
+
+
+EXAMPLE = BENCH.parent / "drafts" / "01-leading-across-systems.md"
+
+
+def make_series(folder: Path, subscribers: int, delivery: str) -> Path:
+    """A series with the repository's example instalment and `subscribers` readers."""
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "seriespub.toml").write_text(
+        '[series]\ntitle = "Bench"\nfrom = "Author <author@example.com>"\n'
+        'unsubscribe_url = "https://example.com/u?token={token}"\n' + delivery)
+    (folder / "drafts" / EXAMPLE.name).write_text(EXAMPLE.read_text(encoding="utf-8"),
+                                                  encoding="utf-8")
+    with open(folder / "subscribers.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "status", "subscribed_at"])
+        for i in range(subscribers):
+            writer.writerow([f"reader{i}@example.com", f"Reader {i}", "active", "2026-01-01"])
+    return folder
+
+
+def send_in_child(folder: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+    """`seriespub send next --yes --json` in a fresh process; its rate and peak memory."""
+    code = ("import json, resource, sys\nfrom seriespub.cli import app\n"
+            "try:\n    app(['send', 'next', '--yes', '--json'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps({'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF)"
+            ".ru_maxrss / 1024}), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
+                          text=True, env={**os.environ, "SERIESPUB_SECRET": "bench",
+                                          **(env or {})}, check=True)
+    report = json.loads(done.stdout)
+    memory = json.loads(done.stderr.strip().splitlines()[-1])
+    sent = report["sent"]
+    return {"sent": sent, "seconds": report["seconds"],
+            "per_second": sent / report["seconds"], "peak_rss_mb": memory["maxrss_mb"]}
+
+
+def outbox_rate(subscribers: int = 10_000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
+        folder = make_series(Path(tmp) / "series", subscribers,
+                             '[delivery]\nprovider = "outbox"\n')
+        return send_in_child(folder)
+
+
+def memory_flatness() -> dict[str, float]:
+    """Peak RSS sending to 1k and to 100k subscribers through the Postmark adapter."""
+    sys.path.insert(0, str(BENCH.parent / "tests"))
+    from bench_http import _fake  # type: ignore[import-not-found]
+    from fakes.postmark import TOKEN
+
+    peaks = {}
+    with _fake("postmark") as (url, _count):
+        for size in (1_000, 100_000):
+            with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
+                folder = make_series(Path(tmp) / "series", size, (
+                    f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = '
+                    f'"{url}"\nmessage_stream = "outbound"\n'))
+                result = send_in_child(folder, {"POSTMARK_SERVER_TOKEN": TOKEN})
+                peaks[size] = result
+    small, big = peaks[1_000]["peak_rss_mb"], peaks[100_000]["peak_rss_mb"]
+    return {"rss_1k_mb": small, "rss_100k_mb": big, "ratio": big / small,
+            "postmark_cli_per_second_100k": peaks[100_000]["per_second"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all", action="store_true", help="also the slow provider benches")
+    args = parser.parse_args()
+    start = cold_start()
+    print(f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
+          f"{start['bare_typer_ms']:.0f} ms: {start['ratio']:.2f}× (target ≤ 1.20×)")
+    render = render_time()
+    print(f"render       {render['words']:.0f}-word instalment: {render['median_ms']:.1f} ms "
+          "(Markdown + MJML + text; target ≤ 10 ms)")
+    outbox = outbox_rate()
+    print(f"outbox       example instalment to {outbox['sent']:,.0f} subscribers in "
+          f"{outbox['seconds']:.2f} s: "
+          f"{outbox['per_second']:,.0f}/s (target ≥ 5,000/s), peak RSS "
+          f"{outbox['peak_rss_mb']:.0f} MB")
+    if not args.all:
+        return
+    memory = memory_flatness()
+    print(f"memory       peak RSS 1k {memory['rss_1k_mb']:.0f} MB, 100k "
+          f"{memory['rss_100k_mb']:.0f} MB: {memory['ratio']:.2f}× (target ≤ 1.5×); "
+          f"postmark via CLI {memory['postmark_cli_per_second_100k']:,.0f}/s")
+    sys.path.insert(0, str(BENCH))
+    import bench_http
+    import bench_smtp
+
+    bench_http.main(["--n", "100000"])
+    bench_smtp.report(bench_smtp.run(2000))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Bad input: one clear line naming the file (and line), exit 1 (2 for misuse), no traceback,
+and nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Cli = Callable[..., Any]
+
+
+def one_line_error(result: Any, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: ")
+    return first
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    ("[series\ntitle = 1", "invalid TOML"),
+    ('[series]\ntitle = "T"\nfrom = "a@example.com"\ncolour = "red"\n',
+     "unknown key 'series.colour'"),
+    ('[series]\ntitle = 3\nfrom = "a@example.com"\n', "'series.title' must be a string, not int"),
+    ('[series]\ntitle = "T"\n', "missing required key 'series.from'"),
+    ('[series]\ntitle = "T"\nfrom = "a@example.com"\n[delivery]\nprovider = "pigeon"\n',
+     "'delivery.provider' must be one of outbox, smtp"),
+])
+def test_bad_config_names_the_key(make_series: Callable[..., Path], cli: Cli, toml: str,
+                                  expected: str) -> None:
+    root = make_series()
+    (root / "seriespub.toml").write_text(toml)
+    line = one_line_error(cli(root, "send", "next", "--yes"))
+    assert "seriespub.toml" in line and expected in line
+
+
+def test_malformed_front_matter_names_file_and_line(make_series: Callable[..., Path],
+                                                    cli: Cli) -> None:
+    root = make_series(drafts=1)
+    (root / "drafts" / "01-part-1.md").write_text("---\ntitle: ok\nstatus: [ready\n---\nBody\n")
+    line = one_line_error(cli(root, "send", "next", "--yes"))
+    assert "01-part-1.md:3: front matter:" in line
+
+
+def test_missing_draft_and_unknown_instalment(make_series: Callable[..., Path],
+                                              cli: Cli) -> None:
+    root = make_series(drafts=1)
+    assert "no such draft" in one_line_error(cli(root, "preview", "drafts/nope.md"))
+    assert "no instalment number 7" in one_line_error(cli(root, "preview", "7"))
+
+
+def test_line_break_in_subject_is_refused(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(drafts=1)
+    (root / "drafts" / "01-part-1.md").write_text(
+        '---\ntitle: T\nsubject: "Hi\\nBcc: victim@example.com"\nstatus: ready\n---\nBody\n')
+    assert "header injection" in one_line_error(cli(root, "send", "next", "--yes"))
+    assert not (root / ".seriespub" / "outbox").exists()
+
+
+def test_line_break_in_a_name_is_refused_and_the_csv_is_kept(
+        make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(subscribers=1)
+    path = root / "subscribers.csv"
+    path.write_text('email,name,status,subscribed_at\nx@example.com,"Eve\nBcc: a@b.c",active,\n')
+    before = path.read_bytes()
+    result = cli(root, "subscribers", "add", "new@example.com")
+    assert "header injection" in one_line_error(result)
+    assert path.read_bytes() == before
+
+
+def test_unreadable_subscriber_file(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series()
+    (root / "subscribers.csv").write_bytes(b"email,name\n\xff\xfe\x00bad\n")
+    assert "not UTF-8" in one_line_error(cli(root, "send", "next", "--yes"))
+
+
+def test_invalid_address_to_add_and_to_send_test(make_series: Callable[..., Path],
+                                                 cli: Cli) -> None:
+    root = make_series()
+    assert "invalid address 'nope'" in one_line_error(cli(root, "subscribers", "add", "nope"))
+    assert "invalid address" in one_line_error(cli(root, "send", "test", "--to", "x@"))
+
+
+def test_misuse_of_options_exits_2(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series()
+    result = cli(root, "send", "next", "--no-such-option")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    settle = cli(root, "send", "settle", "1")
+    assert settle.exit_code == 2 and "--assume-delivered" in settle.stderr
+
+
+def test_a_missing_secret_names_the_variable_and_secrets_never_leak(
+        make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_series(delivery='[delivery]\nprovider = "postmark"\n[delivery.postmark]\n'
+                                'api_url = "http://127.0.0.1:9"\n')
+    line = one_line_error(cli(root, "send", "next", "--yes"))
+    assert "POSTMARK_SERVER_TOKEN is not set" in line
+    (root / ".env").write_text("POSTMARK_SERVER_TOKEN=pm-secret-token-123\n")
+    result = cli(root, "send", "next", "--yes")      # port 9: nothing listens there
+    assert result.exit_code == 1
+    assert "pm-secret-token-123" not in result.output
+    assert "cannot connect to 127.0.0.1" in result.stderr

@@ -1,0 +1,72 @@
+"""Kill `seriespub send next` (SIGKILL, a real process) at random instants, then resume:
+no reader gets a duplicate, and none is skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+
+
+def send_until_done(root: Path, rng: random.Random, attempts: int = 40) -> int:
+    """Run `send next --yes` in a subprocess, killing it at random, until it finishes."""
+    kills = 0
+    for _ in range(attempts):
+        proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+                                cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            _, err = proc.communicate(timeout=rng.uniform(0.5, 1.8))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            kills += 1
+            continue
+        assert proc.returncode == 0, err.decode()
+        if b"every instalment has been delivered" in err:
+            return kills
+    raise AssertionError("the send never finished")
+
+
+def ledger_statuses(cli: Callable[..., Any], root: Path) -> Counter[str]:
+    result = cli(root, "log", "1", "--json")
+    return Counter(d["status"] for d in json.loads(result.stdout)["deliveries"])
+
+
+def test_postmark_killed_mid_send_delivers_exactly_once(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    state = PostmarkState()
+    state.faults.delay = 0.12          # answers arrive after the batch is recorded as accepted
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(drafts=1, subscribers=500, delivery=(
+            f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'))
+        kills = send_until_done(root, random.Random(20261126))
+        per_reader = Counter(m["_to"] for m in state.accepted)
+    assert kills >= 2, "the test must actually interrupt sends"
+    assert len(per_reader) == 500                      # nobody skipped
+    assert set(per_reader.values()) == {1}             # nobody twice
+    assert ledger_statuses(cli, root) == {"sent": 500}
+
+
+def test_outbox_killed_mid_send_leaves_one_file_per_reader(
+        make_series: Callable[..., Path], cli: Callable[..., Any]) -> None:
+    root = make_series(drafts=1, subscribers=12000)
+    kills = send_until_done(root, random.Random(7))
+    files = list((root / ".seriespub" / "outbox" / "001").iterdir())
+    assert kills >= 1
+    assert len([f for f in files if f.suffix == ".eml"]) == 12000
+    assert ledger_statuses(cli, root) == {"sent": 12000}
