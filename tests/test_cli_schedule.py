@@ -372,8 +372,6 @@ def test_send_due_logs_what_was_due_and_sent_and_an_idle_run_logs_nothing(
     assert "due" in text and "sent" in text
 
 
-@pytest.mark.xfail(strict=True, reason="send due writes its 'sent' events only after every "
-                   "due instalment went out; an error on a later one loses them; see the report")
 def test_catch_up_all_logs_what_was_sent_even_when_a_later_instalment_fails(
         make_series: MakeSeries, cli: Cli) -> None:
     root = make_series(drafts=3, ready=2, extra_toml=SCHEDULE + 'catch_up = "all"\n')
@@ -387,8 +385,6 @@ def test_catch_up_all_logs_what_was_sent_even_when_a_later_instalment_fails(
     assert sent == [1, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="send due --json prints the human 'Part 1: sent …' "
-                   "summary on stdout before the JSON document; see the report")
 def test_send_due_json_is_one_json_document_on_stdout(make_series: MakeSeries,
                                                       cli: Cli) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
@@ -400,8 +396,6 @@ def test_send_due_json_is_one_json_document_on_stdout(make_series: MakeSeries,
     assert data["next"]["release"] == "2026-12-08T09:00:00+00:00"
 
 
-@pytest.mark.xfail(strict=True, reason="send due logs 'due' but not the error when "
-                   "send_one raises (e.g. a missing API key); see the report")
 def test_send_due_logs_an_error_that_stopped_the_send(make_series: MakeSeries,
                                                       cli: Cli) -> None:
     delivery = '[delivery]\nprovider = "resend"\n'      # and no RESEND_API_KEY: a CI secret
@@ -615,8 +609,6 @@ def test_an_unknown_time_zone_is_a_one_line_error_naming_the_setting(
     assert emls(root) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the commented [schedule] example that `init` writes "
-                   "(first_release = 2027-01-05 09:00) is not TOML 1.0; see the report")
 def test_the_schedule_example_written_by_init_works_once_uncommented(cli: Cli,
                                                                      tmp_path: Path) -> None:
     ok(cli(tmp_path, "init", "letters", "--title", "Letters"))

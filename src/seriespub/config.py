@@ -123,9 +123,9 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: missing [series] table")
     try:
         settings: Settings = _build(Settings, raw, "")
+        _check_values(settings)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    _check_values(settings)
     return settings
 
 

@@ -126,7 +126,8 @@ def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_j
 
 def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = False,
              at: str | None = None, as_json: bool = False,
-             only: frozenset[DeliveryStatus] | None = None) -> SendReport | None:
+             only: frozenset[DeliveryStatus] | None = None,
+             summary: bool = True) -> SendReport | None:
     """Resolve, render and send one instalment; the caller holds the series lock."""
     from seriespub import publishing
 
@@ -137,7 +138,7 @@ def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = 
     provider = publishing.provider_for(s)
     try:
         send_at = _send_at(s, provider, instalment, at, drafts, ledger)
-        run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json)
+        run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json, summary=summary)
         return run(instalment, message, only, send_at, yes)
     finally:
         provider.close()
@@ -147,9 +148,9 @@ class _Run:
     """Plan, show, confirm, send, summarise."""
 
     def __init__(self, s: Series, ledger: Ledger, provider: Provider, *, dry_run: bool,
-                 as_json: bool) -> None:
+                 as_json: bool, summary: bool = True) -> None:
         self.s, self.ledger, self.provider = s, ledger, provider
-        self.dry_run, self.as_json = dry_run, as_json
+        self.dry_run, self.as_json, self.summary = dry_run, as_json, summary
 
     def __call__(self, instalment: Instalment, message: PreparedMessage,
                  only: frozenset[DeliveryStatus] | None, send_at: dt.datetime | None,
@@ -182,7 +183,8 @@ class _Run:
         with progress:
             report = sender.run(plan)
         _apply_status_changes(self.s, report)
-        _summary(report, self.as_json)
+        if self.summary:
+            _summary(report, self.as_json)
         return report
 
 

@@ -30,29 +30,31 @@ if TYPE_CHECKING:
 @app.command("due")
 def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     """Send what the calendar says is due now; safe to run every minute from cron."""
-    from seriespub import publishing, runlog
+    from seriespub import publishing
     from seriespub.lock import series_lock
 
     s = load_series(series)
     with series_lock(s.state_dir, "send due"), publishing.open_ledger(s) as ledger:
-        reports = _send_everything_due(s, ledger)
+        reports = _send_everything_due(s, ledger, summary=not as_json)
         upcoming = _next_release(s, ledger)
     if as_json:
         print_json({"sent": [report_json(r) for r in reports], "next": upcoming and {
             "number": upcoming.number, "title": upcoming.title,
             "release": upcoming.release.isoformat()}})
     if not reports:
-        runlog_line = _nothing_due_line(upcoming)
-        err().print(runlog_line, markup=False)
-        return
+        err().print(_nothing_due_line(upcoming), markup=False)
     for report in reports:
-        runlog.append(s.state_dir, {"event": "sent", **report_json(report)})
         exit_for(report)
 
 
-def _send_everything_due(s: Series, ledger: Ledger) -> list[SendReport]:
-    """The oldest due instalment (or, with catch_up = "all", every overdue one)."""
+def _send_everything_due(s: Series, ledger: Ledger, *, summary: bool) -> list[SendReport]:
+    """The oldest due instalment (or, with catch_up = "all", every overdue one).
+
+    Each step is written to the run log as it happens, so a failure part-way still leaves
+    the record of what went out before it.
+    """
     from seriespub import publishing, runlog, schedule
+    from seriespub.errors import SeriespubError
     from seriespub.scheduling import calendar
 
     reports: list[SendReport] = []
@@ -65,13 +67,16 @@ def _send_everything_due(s: Series, ledger: Ledger) -> list[SendReport]:
         last = release.number
         runlog.append(s.state_dir, {"event": "due", "instalment": release.number,
                                     "release": release.release.isoformat()})
-        if not release.ready:
+        try:
+            report = send_one(s, ledger, str(release.number), yes=True, summary=summary)
+        except SeriespubError as exc:
             runlog.append(s.state_dir, {"event": "error", "instalment": release.number,
-                                        "error": "still a draft"})
-        report = send_one(s, ledger, str(release.number), yes=True)
+                                        "error": str(exc)})
+            raise
         if report is None:
             return reports
         reports.append(report)
+        runlog.append(s.state_dir, {"event": "sent", **report_json(report)})
         if not report.finished:
             return reports
 
