@@ -41,28 +41,18 @@ from seriespub.config import (
     SeriesSettings,
     Settings,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.message import PreparedMessage
 from seriespub.models import Recipient, Subscriber
 from seriespub.providers import Provider, ProviderContext, make_provider
 from seriespub.providers.base import Batch
 
-PARAGRAPH = ("<tr><td style=\"padding:0 24px;font-family:Georgia,serif;font-size:17px;"
-             "line-height:1.6;color:#222\"><p>Lorem ipsum dolor sit amet, “consectetur” "
-             "adipiscing elit — sed do eiusmod tempor incididunt ut labore et dolore magna "
-             "aliqua. Ut enim ad minim veniam, quis nostrud exercitation.</p></td></tr>\n")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example import example_instalment
 
 
 def realistic_message() -> PreparedMessage:
-    """An instalment of about 40 KB of HTML and 8 KB of text, with name and link slots."""
-    body = PARAGRAPH * 120
-    html = (f"<!doctype html><html><body><table><tr><td>Hi %%SP0%%,</td></tr>{body}"
-            '<tr><td><a href="%%SP1%%">Unsubscribe</a></td></tr></table></body></html>')
-    text = "Hi %%SP0%%,\n\n" + "Lorem ipsum dolor sit amet. " * 300 + "\nUnsubscribe: %%SP1%%\n"
-    return PreparedMessage(
-        number=7, subject="Part seven: a benchmark", from_header="Author <author@example.com>",
-        reply_to=None, html=SlottedText.parse(html), text=SlottedText.parse(text),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"bench-secret")
+    """The repository's example instalment, rendered by the real pipeline (~12 KB HTML)."""
+    return example_instalment()
 
 
 def _settings(name: str, url: str) -> Settings:

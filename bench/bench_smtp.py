@@ -27,28 +27,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seriespub.config import SmtpSettings
-from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, Subscriber
 from seriespub.providers.base import Batch
 from seriespub.providers.smtp import SmtpProvider, crlf
 
-FROM = "Author <author@example.com>"
-PARAGRAPH = ("This is a paragraph of the instalment, long enough to look like prose in a "
-             "real newsletter, with a <a href=\"https://example.com/read\">link</a> in it. ")
-HTML = ("<html><body><table role=\"presentation\"><tr><td><p>Hi {name},</p>"
-        + "".join(f"\n<p>{PARAGRAPH * 3}</p>" for _ in range(20))
-        + "<p><a href=\"{unsubscribe}\">Unsubscribe</a></p></td></tr></table></body></html>")
-TEXT = ("Hi {name},\n\n" + "\n\n".join(PARAGRAPH * 3 for _ in range(10))
-        + "\n\nUnsubscribe: {unsubscribe}\n")
+FROM = "Impact4Health <blog@example.com>"
 
 
 def prepared() -> PreparedMessage:
-    slots = {"name": "%%SP0%%", "unsubscribe": "%%SP1%%"}
-    return PreparedMessage(
-        number=1, subject="Part 1: a benchmark", from_header=FROM, reply_to=None,
-        html=SlottedText.parse(HTML.format(**slots)), text=SlottedText.parse(TEXT.format(**slots)),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"bench")
+    """The repository's example instalment, as every bench sends it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from example import example_instalment
+
+    return example_instalment()
 
 
 def make_recipients(message: PreparedMessage, n: int) -> list[Recipient]:
@@ -149,9 +141,14 @@ def _run(command: list[str]) -> tuple[subprocess.CompletedProcess[bytes], float]
 
 
 def _mailmerge_template() -> str:
-    html = HTML.format(name="{{name}}", unsubscribe="{{unsubscribe_url}}")
-    text = TEXT.format(name="{{name}}", unsubscribe="{{unsubscribe_url}}")
-    return (f"TO: {{{{name}}}} <{{{{email}}}}>\nSUBJECT: Part 1: a benchmark\nFROM: {FROM}\n"
+    """The same instalment as a mailmerge (Jinja) template: each slot becomes a variable."""
+    message = prepared()
+
+    def variable(slot: int) -> str:
+        return "{{" + message.slots[slot].field + "}}"
+
+    html, text = message.html.with_tokens(variable), message.text.with_tokens(variable)
+    return (f"TO: {{{{name}}}} <{{{{email}}}}>\nSUBJECT: {message.subject}\nFROM: {FROM}\n"
             "List-Unsubscribe: <{{unsubscribe_url}}>\n"
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
             "MIME-Version: 1.0\n"

@@ -152,11 +152,19 @@ class PostmarkHandler(FakeHandler):
                 "SubmittedAt": now, "To": to[1]}
 
     def bench_batch(self, body: bytes) -> Reply:
-        count = body.count(b'"seriespub_delivery"')
+        """Parsed and checked like any batch, answered per message; only nothing is kept."""
+        try:
+            messages = json.loads(body)
+        except ValueError:
+            return _error(422, 402, "Received invalid JSON input.")
+        results = []
+        for message in messages:
+            invalid = _check(message, self.state.streams)
+            results.append({"ErrorCode": 300 if invalid else 0, "Message": invalid or "OK",
+                            "MessageID": str(uuid.uuid4()), "To": message.get("To", "")})
         with self.state.lock:
-            self.state.bench_count += count
-        entry = {"ErrorCode": 0, "Message": "OK", "MessageID": "bench", "To": ""}
-        return Reply.json(200, [entry] * count)
+            self.state.bench_count += len(messages)
+        return Reply.json(200, results)
 
     def search(self, query: dict[str, str]) -> Reply:
         count, offset = int(query.get("count", 0)), int(query.get("offset", 0))

@@ -7,6 +7,7 @@ otherwise. Retrying is not done here: the sending core does it, once for all pro
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,11 @@ def make_client(timeout: float, transport: object | None = None,
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     headers.update(kwargs.pop("headers", {}))
     limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    if transport is None:
+        # Bodies are written in pieces: without TCP_NODELAY, Nagle's algorithm holds the
+        # small ones back until the peer's delayed ACK (tens of milliseconds per request).
+        transport = httpx.HTTPTransport(limits=limits, socket_options=[
+            (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
     return httpx.Client(timeout=timeout, headers=headers, limits=limits,
                         transport=transport,  # type: ignore[arg-type]
                         **kwargs)
