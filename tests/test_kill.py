@@ -70,3 +70,33 @@ def test_outbox_killed_mid_send_leaves_one_file_per_reader(
     assert kills >= 1
     assert len([f for f in files if f.suffix == ".eml"]) == 12000
     assert ledger_statuses(cli, root) == {"sent": 12000}
+
+
+def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    state = PostmarkState()
+    state.faults.delay = 0.3
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(drafts=1, subscribers=200, delivery=(
+            f'[delivery]\nprovider = "postmark"\nbatch_size = 20\nconcurrency = 2\n'
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'))
+        proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+                                cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not state.accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        accepted = Counter(m["_to"] for m in state.accepted)
+    assert proc.returncode == 130, err.decode()
+    assert "Interrupted; every batch in flight was recorded" in err.decode()
+    assert "Traceback" not in err.decode()
+    statuses = ledger_statuses(cli, root)
+    assert "pending" not in statuses and "unknown" not in statuses
+    assert statuses["sent"] == len(accepted) < 200          # stopped early, all recorded
