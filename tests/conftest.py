@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -94,3 +96,11 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
 @pytest.fixture
 def env_vars() -> Iterator[dict[str, str]]:
     yield dict(os.environ)
+
+
+def delivery_log(cli: Callable[..., Any], root: Path, number: int = 1,
+                 ) -> dict[str, dict[str, Any]]:
+    """`seriespub log N --json` as address → delivery record."""
+    result = cli(root, "log", str(number), "--json")
+    assert result.exit_code == 0, result.output
+    return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}

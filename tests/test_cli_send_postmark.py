@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import delivery_log as log
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 
@@ -29,11 +29,6 @@ def series_for(make_series: Callable[..., Path], url: str, stream: str = "outbou
                 f'message_stream = "{stream}"\n')
     return make_series(delivery=delivery, subscribers=len(READERS))
 
-
-def log(cli: Callable[..., Any], root: Path, number: int = 1) -> dict[str, dict[str, Any]]:
-    result = cli(root, "log", str(number), "--json")
-    assert result.exit_code == 0, result.output
-    return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}
 
 
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(

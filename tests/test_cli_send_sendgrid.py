@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from conftest import delivery_log as log
 from fakes.httpserver import serve
 from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
 
@@ -29,11 +29,6 @@ def series_for(make_series: Callable[..., Path], url: str) -> Path:
     delivery = f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'
     return make_series(delivery=delivery, subscribers=len(READERS))
 
-
-def log(cli: Callable[..., Any], root: Path, number: int = 1) -> dict[str, dict[str, Any]]:
-    result = cli(root, "log", str(number), "--json")
-    assert result.exit_code == 0, result.output
-    return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}
 
 
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import delivery_log as log
 from fakes.ses import SesState, fake_ses
 
 pytest.importorskip("seriespub.cli")
@@ -31,11 +31,6 @@ def series_for(make_series: Callable[..., Path], url: str) -> Path:
                 f'region = "eu-west-1"\napi_url = "{url}"\n')
     return make_series(delivery=delivery, drafts=1)
 
-
-def log(cli: Callable[..., Any], root: Path) -> dict[str, dict[str, Any]]:
-    result = cli(root, "log", "1", "--json")
-    assert result.exit_code == 0, result.output
-    return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}
 
 
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(

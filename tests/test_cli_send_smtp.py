@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import delivery_log as log
 from fakes.smtp import FakeSmtpServer, running_smtp_server
 
 pytest.importorskip("seriespub.cli")
@@ -22,11 +22,6 @@ def server() -> Iterator[FakeSmtpServer]:
     with running_smtp_server() as running:
         yield running
 
-
-def log(cli: Callable[..., Any], root: Path, number: int = 1) -> dict[str, dict[str, Any]]:
-    result = cli(root, "log", str(number), "--json")
-    assert result.exit_code == 0, result.output
-    return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}
 
 
 def statuses(root: Path) -> dict[str, str]:
