@@ -11,13 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fakes.mailgun import MailgunState, fake_mailgun, parse_form
+from fakes.mailgun import MailgunState, fake_mailgun, parse_form, unsubscribe_url
 from seriespub.config import (
     DeliverySettings,
     MailgunSettings,
     Secrets,
     SeriesSettings,
     Settings,
+    load_settings,
 )
 from seriespub.errors import (
     AmbiguousSendError,
@@ -54,10 +55,12 @@ def make_batch(*people: tuple[str, str], test: bool = False,
 
 
 def make(tmp_path: Path, *, api_url: str | None = None, region: str = "us",
-         transport: httpx.BaseTransport | None = None, key: str = KEY) -> MailgunProvider:
+         transport: httpx.BaseTransport | None = None, key: str = KEY,
+         unsubscribe: str = "own") -> MailgunProvider:
     settings = Settings(SeriesSettings("T", "Author <author@example.com>"),
                         DeliverySettings(provider="mailgun", mailgun=MailgunSettings(
-                            domain="mg.example.com", region=region, api_url=api_url)))
+                            domain="mg.example.com", region=region, api_url=api_url,
+                            unsubscribe=unsubscribe)))
     context = ProviderContext(settings, Secrets({"MAILGUN_API_KEY": key}), tmp_path,
                               http_transport=transport)
     provider = make_provider("mailgun", context)
@@ -253,3 +256,96 @@ def test_suppressions_follow_paging_over_all_three_lists(
     assert by_address["c@example.com"].status is SubscriberStatus.COMPLAINED
     assert by_address["u0@example.com"].status is SubscriberStatus.UNSUBSCRIBED
     assert len(found) == 7
+
+
+# --- Mailgun-managed unsubscribes (unsubscribe = "mailgun") --------------------------------
+
+
+def tracking_answer(active: bool) -> httpx.Response:
+    return httpx.Response(200, json={"tracking": {
+        "open": {"active": False, "place_at_the_top": False}, "click": {"active": False},
+        "unsubscribe": {"active": active, "html_footer": "", "text_footer": ""},
+        "web_scheme": "https"}})
+
+
+def managed_transport(seen: list[httpx.Request], active: bool = True) -> httpx.MockTransport:
+    send = capture(seen)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            seen.append(request)
+            return tracking_answer(active)
+        return send(request)
+
+    return httpx.MockTransport(handler)
+
+
+def test_managed_unsubscribe_wire_format(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, unsubscribe="mailgun", transport=managed_transport(seen))
+    provider.send_batch(make_batch(("ann@example.com", NASTY), ("bo@example.com", "Bo")))
+    provider.send_batch(make_batch(("cy@example.com", "Cy")))
+
+    check, post, second = seen
+    assert (check.method, str(check.url)) == (
+        "GET", "https://api.mailgun.net/v3/domains/mg.example.com/tracking")
+    assert second.method == "POST"             # the domain is asked once, not per batch
+    fields = form(post)
+    assert fields["html"] == ['<p>Hi %recipient.sp0h%</p><a href="%unsubscribe_url%">'
+                              "unsubscribe</a>"]
+    assert fields["text"] == ["Hi %recipient.sp0t%\nUnsubscribe: %unsubscribe_url%"]
+    assert fields["o:tracking"] == ["yes"]
+    assert not [name for name in fields if name.startswith("h:List-Unsubscribe")]
+    variables = json.loads(fields["recipient-variables"][0])
+    assert set(variables["ann@example.com"]) == {"sp0h", "sp0t"}   # no own unsubscribe URL
+    assert "example.com/u?t=" not in post.content.decode()
+
+
+def test_managed_unsubscribe_refuses_a_domain_without_unsubscribe_tracking(
+        tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, unsubscribe="mailgun", transport=managed_transport(seen, False))
+    with pytest.raises(ConfigError, match="unsubscribe tracking is off") as caught:
+        provider.send_batch(make_batch(("ann@example.com", "Ann")))
+    assert caught.value.hint and 'unsubscribe = "own"' in caught.value.hint
+    assert [r.method for r in seen] == ["GET"]      # nothing was sent
+
+
+def test_managed_unsubscribe_end_to_end(tmp_path: Path) -> None:
+    with fake_mailgun(MailgunState(api_key=KEY, unsubscribe_tracking=True)) as (url, state):
+        provider = make(tmp_path, api_url=url, unsubscribe="mailgun")
+        people = [("ann@example.com", NASTY), ("bo@example.com", "Bo")]
+        batch = make_batch(*people)
+        results = provider.send_batch(batch)
+        provider.close()
+
+    assert {r.outcome for r in results} == {Outcome.SENT}
+    for (address, _), recipient in zip(people, batch.recipients, strict=True):
+        [got] = state.messages_to(address)
+        link = unsubscribe_url(state, address)
+        assert f'<a href="{link}">unsubscribe</a>' in got.html
+        assert got.text.endswith(f"Unsubscribe: {link}")
+        assert got.headers == {"List-Unsubscribe": f"<{link}>",       # Mailgun's, not ours
+                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        assert recipient.unsubscribe_url
+        assert recipient.unsubscribe_url not in got.html + got.text
+        assert "%" not in got.html + got.text
+    assert "&lt;b&gt;Ann &amp; &quot;Bo&quot;&lt;/b&gt;" in state.messages_to(people[0][0])[0].html
+
+
+def test_managed_unsubscribe_end_to_end_refuses_before_sending(tmp_path: Path) -> None:
+    with (fake_mailgun(MailgunState(api_key=KEY)) as (url, state),
+          pytest.raises(ConfigError, match=r"mg\.example\.com")):
+        make(tmp_path, api_url=url, unsubscribe="mailgun").send_batch(
+            make_batch(("ann@example.com", "Ann")))
+    assert not state.accepted
+
+
+def test_unsubscribe_setting_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "seriespub.toml"
+    head = '[series]\ntitle = "T"\nfrom = "a@example.com"\n[delivery.mailgun]\n'
+    path.write_text(head + 'unsubscribe = "mailgun"\n', encoding="utf-8")
+    assert load_settings(path).delivery.mailgun.unsubscribe == "mailgun"
+    path.write_text(head + 'unsubscribe = "list"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"delivery\.mailgun\.unsubscribe"):
+        load_settings(path)

@@ -21,7 +21,7 @@ from seriespub.errors import (
     TransientSendError,
 )
 from seriespub.message import PreparedMessage, Slot, SlottedText
-from seriespub.models import Outcome, Subscriber
+from seriespub.models import Outcome, Subscriber, SubscriberStatus
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.resend import ResendProvider, idempotency_key
@@ -315,3 +315,71 @@ def test_scheduled_drop_keeps_the_known_results(tmp_path: Path) -> None:
     assert settled is not None and settled[0].outcome is Outcome.SENT
     assert all(len(state.messages_to(e)) == 1 for e, _ in readers(2))
     assert not state.messages_to("reader2@example.com")
+
+
+# --- suppressions ---------------------------------------------------------------------------
+
+
+def suppression(i: int, origin: str) -> dict[str, Any]:
+    return {"object": "suppression", "id": f"sup-{i}", "email": f"s{i}@example.com",
+            "origin": origin, "source_id": None, "created_at": "2026-10-06T23:47:56.678Z"}
+
+
+def contact(i: int, unsubscribed: bool) -> dict[str, Any]:
+    return {"id": f"con-{i}", "email": f"c{i}@example.com", "first_name": "", "last_name": "",
+            "created_at": "2026-10-06T23:47:56.678Z", "unsubscribed": unsubscribed}
+
+
+def test_suppressions_request_shape(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    pages = {"/suppressions": [{"object": "list", "has_more": True,
+                                "data": [suppression(1, "bounce")]},
+                               {"object": "list", "has_more": False,
+                                "data": [suppression(2, "complaint")]}],
+             "/contacts": [{"object": "list", "has_more": False,
+                            "data": [contact(1, True), contact(2, False)]}]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=pages[request.url.path].pop(0))
+
+    found = make(tmp_path, transport=httpx.MockTransport(handler)).suppressions()
+
+    assert [(r.method, r.url.path, dict(r.url.params)) for r in seen] == [
+        ("GET", "/suppressions", {"limit": "100"}),
+        ("GET", "/suppressions", {"limit": "100", "after": "sup-1"}),
+        ("GET", "/contacts", {"limit": "100"})]
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+    assert [(s.email, s.status) for s in found] == [
+        ("s1@example.com", SubscriberStatus.BOUNCED),
+        ("s2@example.com", SubscriberStatus.COMPLAINED),
+        ("c1@example.com", SubscriberStatus.UNSUBSCRIBED)]
+
+
+def test_suppressions_follow_every_page_of_the_fake(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("seriespub.providers.resend.PAGE_LIMIT", 2)
+    origins = ["bounce", "complaint", "manual", "bounce", "bounce"]
+    state = ResendState(api_key=KEY,
+                        suppressions=[suppression(i, o) for i, o in enumerate(origins)],
+                        contacts=[contact(i, i % 2 == 0) for i in range(5)])
+    with fake_resend(state) as (url, _):
+        found = make(tmp_path, api_url=url).suppressions()
+
+    by_address = {s.email: s for s in found}
+    assert len(found) == 8
+    assert by_address["s0@example.com"].status is SubscriberStatus.BOUNCED
+    assert by_address["s1@example.com"].status is SubscriberStatus.COMPLAINED
+    assert by_address["s2@example.com"].status is SubscriberStatus.UNSUBSCRIBED
+    assert by_address["s2@example.com"].reason == "suppressed (manual)"
+    assert {a for a, s in by_address.items() if a.startswith("c")} == {
+        "c0@example.com", "c2@example.com", "c4@example.com"}
+
+
+def test_suppressions_with_a_sending_only_key_say_what_to_do(tmp_path: Path) -> None:
+    with (fake_resend(ResendState(api_key=KEY, sending_only=True)) as (url, _),
+          pytest.raises(PermanentSendError, match="restricted_api_key") as caught):
+        make(tmp_path, api_url=url).suppressions()
+    assert caught.value.status == 401
+    assert caught.value.hint and "Full access" in caught.value.hint
+    assert KEY not in str(caught.value)

@@ -45,6 +45,7 @@ class MailgunSettings:
     domain: str = ""
     region: str = "us"
     api_url: str | None = None
+    unsubscribe: str = "own"
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "delivery.provider": PROVIDERS,
     "delivery.smtp.security": ("starttls", "tls", "none"),
     "delivery.mailgun.region": ("us", "eu"),
+    "delivery.mailgun.unsubscribe": ("own", "mailgun"),
     "schedule.catch_up": ("oldest", "all"),
 }
 

@@ -307,7 +307,19 @@ class Sender:
         return Batch(unsettled.key, message, recipients, unsettled.send_at)
 
     def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
-        if report.interrupted or report.stopped_by is not None:
+        # Only a run over the whole list can tell that nobody is missing: `send retry`
+        # reaches only the readers the ledger already knows.
+        if report.interrupted or report.stopped_by is not None or plan.only is not None:
+            return False
+        return self.finish_if_complete(plan)
+
+    def finish_if_complete(self, plan: SendPlan) -> bool:
+        """Mark a whole-list plan's instalment finished when no delivery is left open.
+
+        Also for a plan with nothing to send: after `send settle` decided the last unknown
+        deliveries, the instalment is complete without another send.
+        """
+        if plan.only is not None:
             return False
         counts = self.ledger.counts(plan.instalment.number)
         open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)

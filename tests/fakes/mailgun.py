@@ -3,7 +3,10 @@
 `POST /v3/{domain}/messages` (multipart or urlencoded form, Basic auth `api:<key>`),
 recipient-variables substituted per address, `{"id","message"}` on success; plain-text 401,
 `{"message"}` 400s, a plain 429; `GET /v3/{domain}/{unsubscribes,bounces,complaints}`
-with `items` + `paging` pages. Every accepted message is recorded per recipient.
+with `items` + `paging` pages; `GET /v3/domains/{domain}/tracking`. With unsubscribe
+tracking on (the domain's `unsubscribe_tracking`, or per message `o:tracking`), every
+`%unsubscribe_url%` becomes a per-recipient fake link and Mailgun's own List-Unsubscribe /
+List-Unsubscribe-Post headers are added. Every accepted message is recorded per recipient.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import email.parser
 import email.policy
 import email.utils
+import hashlib
 import itertools
 import json
 import re
@@ -27,6 +31,8 @@ from fakes.httpserver import FakeHandler, Reply, serve
 
 MAX_RECIPIENTS = 1000
 VARIABLE_RE = re.compile(r"%recipient\.([A-Za-z0-9_-]+)%")
+MG_UNSUBSCRIBE = "%unsubscribe_url%"
+YES, NO = ("yes", "true"), ("no", "false")
 
 
 @dataclass
@@ -53,6 +59,7 @@ class MailgunState:
     suppressions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
         "unsubscribes": [], "bounces": [], "complaints": []})
     base_url: str = ""
+    unsubscribe_tracking: bool = False      # the domain's Tracking › Unsubscribes setting
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def messages_to(self, address: str) -> list[Sent]:
@@ -72,6 +79,8 @@ class MailgunHandler(FakeHandler):
         if state.faults.take("server_errors"):
             return Reply.json(state.faults.server_status, {"message": "Internal Server Error"})
         parts = url.path.strip("/").split("/")
+        if method == "GET" and parts == ["v3", "domains", state.domain, "tracking"]:
+            return _tracking(state)
         if len(parts) != 3 or parts[0] != "v3" or parts[1] != state.domain:
             return Reply.json(404, {"message": "Domain not found"})
         if method == "POST" and parts[2] == "messages":
@@ -113,10 +122,12 @@ def _messages(state: MailgunState, headers: dict[str, str], body: bytes) -> Repl
         return Reply.json(400, {"message": problem})
     message_id = f"<{next(state._ids):06d}.fake@{state.domain}>"
     variables = json.loads(fields.get("recipient-variables", ["{}"])[0])
+    unsubscribe = _unsubscribe_on(state, fields)
     for to in fields["to"]:
         address = email.utils.parseaddr(to)[1]
-        state.accepted[address.lower()].append(_render(fields, message_id, address,
-                                                       variables.get(address, {})))
+        state.accepted[address.lower()].append(_render(
+            fields, message_id, address, variables.get(address, {}),
+            unsubscribe_url(state, address) if unsubscribe else None))
     if state.faults.take("drops"):
         return Reply.dropped()
     return Reply.json(200, {"id": message_id, "message": "Queued. Thank you."})
@@ -142,16 +153,43 @@ def _validate(fields: dict[str, list[str]], state: MailgunState) -> str:
     return ""
 
 
+def _unsubscribe_on(state: MailgunState, fields: dict[str, list[str]]) -> bool:
+    """Per message `o:tracking` wins over the domain setting."""
+    option = (fields.get("o:tracking") or [""])[0].lower()
+    if option in YES or option in NO:
+        return option in YES
+    return state.unsubscribe_tracking
+
+
+def unsubscribe_url(state: MailgunState, address: str) -> str:
+    """The fake's stand-in for Mailgun's per-recipient unsubscribe link."""
+    token = hashlib.sha256(f"{state.domain}\0{address.lower()}".encode()).hexdigest()[:24]
+    return f"{state.base_url or 'https://mailgun.invalid'}/u/{token}"
+
+
 def _render(fields: dict[str, list[str]], message_id: str, address: str,
-            variables: dict[str, Any]) -> Sent:
+            variables: dict[str, Any], unsubscribe: str | None) -> Sent:
     def fill(text: str) -> str:
-        return VARIABLE_RE.sub(lambda m: str(variables.get(m.group(1), "")), text)
+        text = VARIABLE_RE.sub(lambda m: str(variables.get(m.group(1), "")), text)
+        return text.replace(MG_UNSUBSCRIBE, unsubscribe) if unsubscribe else text
 
     headers = {name[2:]: fill(values[0]) for name, values in fields.items()
                if name.startswith("h:")}
+    if unsubscribe:     # Mailgun adds its own one-click headers
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return Sent(id=message_id, to=address, subject=fill(fields["subject"][0]),
                 html=fill((fields.get("html") or [""])[0]),
                 text=fill((fields.get("text") or [""])[0]), headers=headers, fields=fields)
+
+
+def _tracking(state: MailgunState) -> Reply:
+    off = {"active": False}
+    return Reply.json(200, {"tracking": {
+        "open": {**off, "place_at_the_top": False}, "click": off,
+        "unsubscribe": {"active": state.unsubscribe_tracking, "html_footer": "",
+                        "text_footer": ""},
+        "web_scheme": "https"}})
 
 
 def _suppression_page(state: MailgunState, kind: str, query: dict[str, list[str]]) -> Reply:

@@ -5,6 +5,8 @@ no `scheduled_at`/`attachments`), `POST /emails/{id}/cancel`; Bearer auth, a req
 User-Agent (403), `Idempotency-Key` replay for 24 h with 409 `invalid_idempotent_request` /
 `concurrent_idempotent_requests`; the `{statusCode, name, message}` error envelope; 429 with
 `retry-after` and `ratelimit-*` headers. Every created email is recorded per recipient.
+`GET /suppressions` and `GET /contacts` page with `limit` (1-100) / `after` (an id) and
+answer `{object: "list", has_more, data}`; a sending-only key gets 401 `restricted_api_key`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import itertools
 import json
 import re
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,9 +46,13 @@ class ResendState:
     accepted: dict[str, list[Email]] = field(default_factory=lambda: defaultdict(list))
     emails: dict[str, Email] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    list_requests: list[dict[str, Any]] = field(default_factory=list)
     idempotency: dict[str, tuple[str, Reply]] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)   # keys answered with 409 concurrent
     invalid_addresses: set[str] = field(default_factory=set)
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    sending_only: bool = False      # the API key has "Sending access" only
     quota_next: str = ""            # "daily_quota_exceeded" or "monthly_quota_exceeded"
     faults: Faults = field(default_factory=Faults)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -62,11 +69,16 @@ class ResendHandler(FakeHandler):
     def handle_request(self, method: str, path: str, headers: dict[str, str],
                        body: bytes) -> Reply:
         state: ResendState = self.server.state
-        state.requests.append({"method": method, "path": path, "headers": headers,
-                               "body": body})
+        url = urllib.parse.urlsplit(path)
+        reads = method == "GET" and url.path in ("/suppressions", "/contacts")
+        # `requests` stays the log of email calls; list reads are kept apart.
+        log = state.list_requests if reads else state.requests
+        log.append({"method": method, "path": path, "headers": headers, "body": body})
         refusal = _gate(state, headers)
         if refusal is not None:
             return refusal
+        if reads:
+            return _list(state, url.path, urllib.parse.parse_qs(url.query))
         if method == "POST" and path.startswith("/emails/") and path.endswith("/cancel"):
             return _cancel(state, path.split("/")[2])
         if method != "POST" or path not in ("/emails", "/emails/batch"):
@@ -189,6 +201,26 @@ def _store(state: ResendState, item: dict[str, Any]) -> str:
     for address in to:
         state.accepted[address.lower()].append(record)
     return email_id
+
+
+def _list(state: ResendState, path: str, query: dict[str, list[str]]) -> Reply:
+    """One page of a cursor-paginated list (newest first in Resend; stored order here)."""
+    if state.sending_only:
+        return error(401, "restricted_api_key", "This API key is restricted to only send "
+                     "emails.")
+    items = state.suppressions if path == "/suppressions" else state.contacts
+    limit = int((query.get("limit") or ["20"])[0])
+    if not 1 <= limit <= 100:
+        return error(422, "validation_error", "The `limit` must be between 1 and 100.")
+    start = 0
+    if query.get("after"):
+        ids = [str(item["id"]) for item in items]
+        if query["after"][0] not in ids:
+            return error(422, "validation_error", "The `after` cursor is not a valid id.")
+        start = ids.index(query["after"][0]) + 1
+    page = items[start:start + limit]
+    return Reply.json(200, {"object": "list", "has_more": start + limit < len(items),
+                            "data": page})
 
 
 def _cancel(state: ResendState, email_id: str) -> Reply:

@@ -70,7 +70,8 @@ def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     console = _consoles.get(stderr)
     if console is None or console.file is not stream:   # CliRunner swaps the streams
-        console = Console(file=stream, stderr=stderr, highlight=False)
+        # soft_wrap: a message is one line however narrow the terminal (logs, grep, tests)
+        console = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
         _consoles[stderr] = console
     return console
 

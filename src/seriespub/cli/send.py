@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from seriespub.series import Series
 
 app = typer.Typer(help="Send instalments.", no_args_is_help=True)
+
+ALREADY_COMPLETE: Any = object()   # _Run's answer when the instalment needed nothing more
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Render everything, send "
                                             "nothing, change nothing.")]
@@ -132,16 +134,22 @@ def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = 
     from seriespub import publishing
 
     drafts = publishing.drafts_of(s)
-    instalment = publishing.resolve(s, drafts, ref, ledger)
-    publishing.ensure_ready(instalment)
-    message = publishing.render(s, drafts, instalment)
-    provider = publishing.provider_for(s)
-    try:
-        send_at = _send_at(s, provider, instalment, at, drafts, ledger)
-        run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json, summary=summary)
-        return run(instalment, message, only, send_at, yes)
-    finally:
-        provider.close()
+    for _ in range(len(drafts.instalments) + 1):
+        instalment = publishing.resolve(s, drafts, ref, ledger)
+        publishing.ensure_ready(instalment)
+        message = publishing.render(s, drafts, instalment)
+        provider = publishing.provider_for(s)
+        try:
+            send_at = _send_at(s, provider, instalment, at, drafts, ledger)
+            run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json, summary=summary)
+            report = run(instalment, message, only, send_at, yes)
+        finally:
+            provider.close()
+        # An instalment found complete (say after `send settle`) is marked finished; `next`
+        # then means the one after it.
+        if report is not ALREADY_COMPLETE or ref != "next":
+            return None if report is ALREADY_COMPLETE else report
+    return None
 
 
 class _Run:
@@ -171,6 +179,8 @@ class _Run:
         if plan.unknown and (only is None or "unknown" not in only):
             _unknown_error(plan)
         if plan.to_send == 0 and plan.pending == 0:
+            if only is None and not self.dry_run and sender.finish_if_complete(plan):
+                return ALREADY_COMPLETE
             err().print("Nothing to send: everyone has had it.")
             if self.as_json:
                 print_json({"instalment": instalment.number, "to_send": 0})

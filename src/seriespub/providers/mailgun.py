@@ -3,6 +3,17 @@
 Each slot becomes a recipient variable (`sp{i}h` HTML-escaped for the HTML part, `sp{i}t`
 raw for the text part); because `recipient-variables` is present, Mailgun sends every
 address its own message. Mailgun has no server-side idempotency, so `can_settle` is False.
+
+`[delivery.mailgun] unsubscribe` chooses who handles unsubscribes:
+- "own" (default): our unsubscribe URL (or mailto:) in the body and our own RFC 8058
+  List-Unsubscribe / List-Unsubscribe-Post headers.
+- "mailgun": the unsubscribe slot becomes Mailgun's `%unsubscribe_url%` in both parts, our
+  own List-Unsubscribe headers are left out (Mailgun adds its own), and each message carries
+  `o:tracking=yes`. Mailgun only substitutes the variable and adds the headers when
+  unsubscribe tracking is active for the sending domain, so that is checked once (via
+  `GET /v3/domains/{domain}/tracking`) before the first batch; an inactive domain is a
+  ConfigError rather than mail with a dead unsubscribe link. Unsubscribes then land in
+  the domain's unsubscribe list, which `suppressions()` already reads.
 """
 
 from __future__ import annotations
@@ -11,12 +22,14 @@ import datetime as dt
 import email.utils
 import html
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
 from seriespub.errors import ConfigError, PermanentSendError
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Outcome, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
@@ -29,6 +42,18 @@ SUPPRESSION_LISTS = (("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
                      ("bounces", SubscriberStatus.BOUNCED),
                      ("complaints", SubscriberStatus.COMPLAINED))
 PAGE_LIMIT = 1000
+# Mailgun's own per-recipient unsubscribe link; substituted only while unsubscribe tracking
+# is on. Variables: documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/
+# tracking-unsubscribes ("%unsubscribe_url%: link to unsubscribe recipient from all messages
+# sent by given domain"); Mailgun then adds List-Unsubscribe and List-Unsubscribe-Post
+# itself: help.mailgun.com/hc/en-us/articles/203306610-Unsubscribe-Handling-Links.
+MG_UNSUBSCRIBE = "%unsubscribe_url%"
+# The per-message tracking switch. The Sending API has no unsubscribe-only option (only
+# o:tracking, o:tracking-clicks, o:tracking-opens, o:tracking-pixel-location-top: mailgun/
+# mailgun-java `model/message/Message.java`, mailgun/documentation `source/api-sending.rst`);
+# mailgun/mailgun-go `messages.go` (SetTracking) documents that o:tracking covers
+# "opens, clicks, unsubscribes". Clicks and opens stay as the domain has them.
+MANAGED_OPTIONS = (("o:tracking", "yes"),)
 
 
 class MailgunProvider(ProviderBase):
@@ -39,18 +64,25 @@ class MailgunProvider(ProviderBase):
     can_settle = False
     max_schedule_ahead = dt.timedelta(days=3)
 
-    def __init__(self, client: httpx.Client, base_url: str, domain: str) -> None:
+    def __init__(self, client: httpx.Client, base_url: str, domain: str,
+                 managed: bool = False) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
         self.domain = domain
+        self.managed = managed
+        self._checked = False
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MailgunProvider(base_url={self.base_url!r}, domain={self.domain!r})"
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         """One request for the whole batch; Mailgun answers with a single queued id."""
+        if self.managed:
+            self._check_unsubscribe_tracking()
+        form = build_form(batch, managed=self.managed)
         response = request(self.client, "POST", f"{self.base_url}/v3/{self.domain}/messages",
-                           provider=self.name, files=_multipart(build_form(batch)))
+                           provider=self.name, files=_multipart(form))
         message_id = str(response.json().get("id", ""))
         return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
 
@@ -80,23 +112,45 @@ class MailgunProvider(ProviderBase):
             next_url = (body.get("paging") or {}).get("next")
             params = None
 
+    def _check_unsubscribe_tracking(self) -> None:
+        """Once: refuse to send with `%unsubscribe_url%` if the domain will not fill it in."""
+        with self._lock:
+            if self._checked:
+                return
+            url = f"{self.base_url}/v3/domains/{self.domain}/tracking"
+            try:
+                body = request(self.client, "GET", url, provider=self.name).json()
+            except PermanentSendError as exc:
+                if exc.status == 404:
+                    raise ConfigError(f"Mailgun has no domain '{self.domain}'",
+                                      hint="check delivery.mailgun.domain") from None
+                raise
+            tracking = (body.get("tracking") or {}).get("unsubscribe") or {}
+            if tracking.get("active") is not True:
+                raise ConfigError(
+                    f"unsubscribe tracking is off for the Mailgun domain '{self.domain}', so "
+                    "Mailgun would not fill in %unsubscribe_url%",
+                    hint="turn on Unsubscribes under the domain's Tracking settings in "
+                    'Mailgun, or set unsubscribe = "own" under [delivery.mailgun]')
+            self._checked = True
+
     def close(self) -> None:
         self.client.close()
 
 
-def build_form(batch: Batch) -> list[tuple[str, str]]:
+def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     """The multipart form fields for one batch (repeated `to` and `o:tag`)."""
     message = batch.message
     fields = [("from", message.from_header), ("subject", message.subject)]
     fields += [("to", r.email) for r in batch.recipients]
-    fields += [("html", message.html.with_tokens(lambda i: f"%recipient.sp{i}h%")),
-               ("text", message.text.with_tokens(lambda i: f"%recipient.sp{i}t%")),
-               ("recipient-variables", json.dumps(recipient_variables(batch))),
+    fields += [("html", message.html.with_tokens(_token(message, "h", managed))),
+               ("text", message.text.with_tokens(_token(message, "t", managed))),
+               ("recipient-variables", json.dumps(recipient_variables(batch, managed=managed))),
                ("v:seriespub-batch", batch.key),
                ("o:tag", TAG), ("o:tag", f"part-{message.number}")]
     if message.reply_to:
         fields.append(("h:Reply-To", message.reply_to))
-    fields += _unsubscribe_fields(batch)
+    fields += list(MANAGED_OPTIONS) if managed else _unsubscribe_fields(batch)
     if batch.send_at is not None:
         fields.append(("o:deliverytime", rfc2822(batch.send_at)))
     return fields
@@ -107,15 +161,34 @@ def _multipart(fields: list[tuple[str, str]]) -> list[tuple[str, tuple[None, str
     return [(name, (None, value)) for name, value in fields]
 
 
-def recipient_variables(batch: Batch) -> dict[str, dict[str, str]]:
-    """Per address: every slot value twice (escaped for HTML, raw for text) and the unsub URL."""
+def _token(message: PreparedMessage, part: str, managed: bool) -> Callable[[int], str]:
+    """Slot i → its recipient variable; with managed unsubscribes the unsubscribe slot is
+    Mailgun's own variable, written straight into the body rather than passed as a recipient
+    variable's value (nothing documents a second substitution pass over those values)."""
+    unsubscribe = _unsubscribe_slots(message) if managed else frozenset()
+
+    def token(i: int) -> str:
+        return MG_UNSUBSCRIBE if i in unsubscribe else f"%recipient.sp{i}{part}%"
+
+    return token
+
+
+def _unsubscribe_slots(message: PreparedMessage) -> frozenset[int]:
+    return frozenset(i for i, s in enumerate(message.slots) if s.field == UNSUBSCRIBE_FIELD)
+
+
+def recipient_variables(batch: Batch, *, managed: bool = False) -> dict[str, dict[str, str]]:
+    """Per address: every slot value twice (escaped for HTML, raw for text) and the unsub URL;
+    with managed unsubscribes, neither the unsubscribe slot nor our URL."""
+    skip = _unsubscribe_slots(batch.message) if managed else frozenset()
     variables: dict[str, dict[str, str]] = {}
     for recipient in batch.recipients:
         values = batch.message.slot_values(recipient)
-        mine = {f"sp{i}h": html.escape(v) for i, v in enumerate(values)}
-        mine.update({f"sp{i}t": v for i, v in enumerate(values)})
-        header = dict(batch.message.list_unsubscribe_headers(recipient))["List-Unsubscribe"]
-        mine["unsub"] = header.strip("<>")
+        mine = {f"sp{i}h": html.escape(v) for i, v in enumerate(values) if i not in skip}
+        mine.update({f"sp{i}t": v for i, v in enumerate(values) if i not in skip})
+        if not managed:
+            header = dict(batch.message.list_unsubscribe_headers(recipient))["List-Unsubscribe"]
+            mine["unsub"] = header.strip("<>")
         variables[recipient.email] = mine
     return variables
 
@@ -165,4 +238,5 @@ def create(context: ProviderContext) -> MailgunProvider:
     key = context.secrets.require("MAILGUN_API_KEY", "the mailgun provider")
     client = make_client(settings.timeout, context.http_transport,
                          auth=httpx.BasicAuth("api", key.reveal()))
-    return MailgunProvider(client, base_url_for(mailgun.region, mailgun.api_url), mailgun.domain)
+    return MailgunProvider(client, base_url_for(mailgun.region, mailgun.api_url), mailgun.domain,
+                           managed=mailgun.unsubscribe == "mailgun")

@@ -3,13 +3,17 @@
 Resend replays the original answer for a repeated key within 24 h and sends nothing new, so
 an ambiguous batch is settled by sending the identical request again. Scheduled sends go
 one `POST /emails` per recipient, since the batch endpoint takes no `scheduled_at`.
+
+Suppressions come from the team-wide `GET /suppressions` (hard bounces, complaints, manual
+entries) and `GET /contacts` (contacts marked `unsubscribed`), both paged with
+`limit`/`after`; neither needs an audience id. Reading them needs a full-access API key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -22,7 +26,7 @@ from seriespub.errors import (
     SendError,
     TransientSendError,
 )
-from seriespub.models import Outcome, Recipient, RecipientResult
+from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.http import make_client, request
@@ -31,6 +35,12 @@ MAX_KEY = 256
 QUOTA_ERRORS = frozenset({"daily_quota_exceeded", "monthly_quota_exceeded"})
 QUOTA_WAIT = 24 * 3600.0     # a quota does not come back within any retry window
 PART_TAG = "seriespub_part"
+PAGE_LIMIT = 100             # the maximum `limit` of Resend's paginated list endpoints
+# `origin` of a suppression → what it says about the reader (resend.com/docs/dashboard/
+# emails/email-suppressions: bounce, complaint, manual).
+SUPPRESSION_ORIGINS = {"bounce": SubscriberStatus.BOUNCED,
+                       "complaint": SubscriberStatus.COMPLAINED,
+                       "manual": SubscriberStatus.UNSUBSCRIBED}
 
 
 class ResendProvider(ProviderBase):
@@ -71,8 +81,48 @@ class ResendProvider(ProviderBase):
         for message_id in message_ids:
             self._post(f"/emails/{message_id}/cancel", None, {})
 
+    def suppressions(self) -> list[Suppression]:
+        """Suppressed addresses and unsubscribed contacts of the team, all pages."""
+        found = []
+        for item in self._pages("/suppressions"):
+            origin = str(item.get("origin", ""))
+            status = SUPPRESSION_ORIGINS.get(origin, SubscriberStatus.BOUNCED)
+            found.append(Suppression(str(item["email"]), status, f"suppressed ({origin})"))
+        for contact in self._pages("/contacts"):
+            if contact.get("unsubscribed") is True:
+                found.append(Suppression(str(contact["email"]), SubscriberStatus.UNSUBSCRIBED,
+                                         "unsubscribed contact"))
+        return found
+
+    def _pages(self, path: str) -> Iterator[dict[str, Any]]:
+        """Cursor pages: `after` = the last id, while `has_more` (resend.com/docs/
+        api-reference/pagination)."""
+        after: str | None = None
+        while True:
+            params = {"limit": PAGE_LIMIT, **({"after": after} if after else {})}
+            body = self._get(path, params)
+            items = body.get("data") or []
+            yield from items
+            last = str(items[-1].get("id", "")) if items else ""
+            if not body.get("has_more") or not last or last == after:
+                return
+            after = last
+
     def close(self) -> None:
         self.client.close()
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        names: list[str] = []
+        try:
+            response = request(self.client, "GET", f"{self.base_url}{path}",
+                               provider=self.name, params=params,
+                               error_message=_error_reader(names))
+        except PermanentSendError as exc:
+            if names and names[0] == "restricted_api_key":
+                exc.hint = ("RESEND_API_KEY may only send; reading suppressions needs a key "
+                            "with Full access")
+            raise
+        return response.json()
 
     def _send_scheduled(self, batch: Batch) -> list[RecipientResult]:
         """One `POST /emails` per recipient, each under its own idempotency key."""
