@@ -366,6 +366,7 @@ def test_suppressions_follow_every_page_of_the_fake(
     with fake_resend(state) as (url, _):
         found = make(tmp_path, api_url=url).suppressions()
 
+    assert len(state.list_requests) == 6 and not state.requests   # 3 pages of each list
     by_address = {s.email: s for s in found}
     assert len(found) == 8
     assert by_address["s0@example.com"].status is SubscriberStatus.BOUNCED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Send instalments.", no_args_is_help=True)
 
-ALREADY_COMPLETE: Any = object()   # _Run's answer when the instalment needed nothing more
+class _Complete:
+    """_Run's answer when the instalment needed nothing more and is now marked finished."""
+
+
+ALREADY_COMPLETE = _Complete()
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Render everything, send "
                                             "nothing, change nothing.")]
@@ -147,8 +151,10 @@ def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = 
             provider.close()
         # An instalment found complete (say after `send settle`) is marked finished; `next`
         # then means the one after it.
-        if report is not ALREADY_COMPLETE or ref != "next":
-            return None if report is ALREADY_COMPLETE else report
+        if not isinstance(report, _Complete):
+            return report
+        if ref != "next":
+            return None
     return None
 
 
@@ -162,7 +168,7 @@ class _Run:
 
     def __call__(self, instalment: Instalment, message: PreparedMessage,
                  only: frozenset[DeliveryStatus] | None, send_at: dt.datetime | None,
-                 yes: bool) -> SendReport | None:
+                 yes: bool) -> SendReport | _Complete | None:
         from seriespub.cli.progress import make_progress
         from seriespub.sending import Sender
         from seriespub.suppressions import sync_suppressions
