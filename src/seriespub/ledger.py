@@ -151,9 +151,6 @@ class Ledger:
                 "send_at=excluded.send_at",
                 [(number, e.lower(), key, provider, now, when) for e in emails])
 
-    def has_deliveries(self) -> bool:
-        return self._conn.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is not None
-
     def record_results(self, number: int, key: str, results: Iterable[RecipientResult],
                        scheduled: bool = False) -> None:
         """Settle a batch: one row per recipient result, then the batch itself."""

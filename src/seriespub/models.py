@@ -65,11 +65,6 @@ class DeliveryStatus(enum.StrEnum):
     CANCELLED = "cancelled"    # a scheduled delivery withdrawn before release
 
 
-# Statuses that mean "this person has had, or will get, this instalment".
-SETTLED_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED,
-                              DeliveryStatus.SCHEDULED})
-
-
 class Outcome(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
