@@ -117,3 +117,17 @@ def test_check_with_warnings_only_exits_0(make_series: Callable[..., Path], cli:
     result = cli(root, "check")
     assert result.exit_code == 0, result.output
     assert "0 error(s), 1 warning(s)" in result.stdout
+
+
+def test_preview_open_writes_the_html_and_opens_it(make_series: Callable[..., Path], cli: Cli,
+                                                   monkeypatch: Any) -> None:
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    root = make_series(subscribers=1)
+    result = cli(root, "preview", "1", "--open")
+    assert result.exit_code == 0, result.output
+    assert len(opened) == 1 and opened[0].startswith("file://")
+    html = Path(opened[0].removeprefix("file://")).read_text(encoding="utf-8")
+    assert "Part 1 title" in html and "Hello Reader 1," in html

@@ -29,6 +29,7 @@ def test_send_next_writes_one_eml_per_active_subscriber(make_series: Callable[..
     result = cli(root, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
     assert "Part 1: sent 4, scheduled 0, failed 0" in result.stdout
+    assert "sent 4/4, failed 0" in result.stderr          # plain progress off a terminal
     messages = outbox_messages(root)
     assert sorted(m["To"].addresses[0].addr_spec for m in messages) == [
         f"reader{i:04d}@example.com" for i in range(1, 5)]
