@@ -78,3 +78,17 @@ def test_a_lost_answer_is_settled_without_a_duplicate(
     for address in (f"reader{i:04d}@example.com" for i in range(1, 4)):
         assert len(state.messages_to(address)) == 1
     assert {d["status"] for d in log(cli, root).values()} == {"sent"}
+
+
+def test_a_sending_only_key_warns_about_suppressions_and_still_sends(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        resend: tuple[str, ResendState]) -> None:
+    url, state = resend
+    state.sending_only = True
+    root = series_for(make_series, url)
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "warning: could not read suppressions" in result.stderr
+    assert {d["status"] for d in log(cli, root).values()} == {"sent"}
+    synced = cli(root, "subscribers", "sync")           # asked for explicitly: an error
+    assert synced.exit_code == 1 and "Full access" in synced.stderr

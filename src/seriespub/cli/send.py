@@ -166,18 +166,30 @@ class _Run:
         self.s, self.ledger, self.provider = s, ledger, provider
         self.dry_run, self.as_json, self.summary = dry_run, as_json, summary
 
+    def _sync_suppressions(self) -> None:
+        """Pull the provider's unsubscribes and bounces first; if it will not tell (a
+        sending-only key), warn and go on: the provider still refuses those addresses."""
+        from seriespub.errors import SendError
+        from seriespub.suppressions import sync_suppressions
+
+        try:
+            synced = sync_suppressions(self.s, self.provider)
+        except SendError as exc:
+            err().print(f"warning: could not read suppressions: {exc}; sending anyway",
+                        markup=False, style="yellow")
+            return
+        if synced:
+            err().print(f"{synced} subscriber(s) marked from {self.provider.name}'s "
+                        "suppressions")
+
     def __call__(self, instalment: Instalment, message: PreparedMessage,
                  only: frozenset[DeliveryStatus] | None, send_at: dt.datetime | None,
                  yes: bool) -> SendReport | _Complete | None:
         from seriespub.cli.progress import make_progress
         from seriespub.sending import Sender
-        from seriespub.suppressions import sync_suppressions
 
         if not self.dry_run:
-            synced = sync_suppressions(self.s, self.provider)
-            if synced:
-                err().print(f"{synced} subscriber(s) marked from {self.provider.name}'s "
-                            "suppressions")
+            self._sync_suppressions()
         progress = make_progress()
         sender = Sender(self.s, self.ledger, self.provider, progress=progress)
         plan = sender.plan(instalment, message, only=only, send_at=send_at)
