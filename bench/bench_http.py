@@ -93,14 +93,26 @@ def _postmark_body(message: PreparedMessage, batch: Batch) -> bytes:
 
 
 def _sendgrid_body(message: PreparedMessage, batch: Batch) -> bytes:
-    from seriespub.providers.sendgrid import SendgridProvider
+    """The straightforward way: content once, one dict per reader, one json.dumps."""
+    import html
 
-    provider = _provider("sendgrid", "http://127.0.0.1:1")
-    assert isinstance(provider, SendgridProvider)
-    payload = dict(provider._build_common(message, False))
-    payload["personalizations"] = [provider._personalization(message, r)
-                                   for r in batch.recipients]
-    return json.dumps(payload).encode()
+    def token(kind: str) -> Callable[[int], str]:
+        return lambda i: f"-sp{i}{kind}-"
+
+    def personalization(r: Recipient) -> dict[str, Any]:
+        values = message.slot_values(r)
+        subs = {f"-sp{i}h-": html.escape(v) for i, v in enumerate(values)}
+        subs.update({f"-sp{i}t-": v for i, v in enumerate(values)})
+        return {"to": [{"email": r.email, "name": r.name}], "substitutions": subs,
+                "custom_args": {"seriespub_delivery": r.delivery_id},
+                "headers": dict(message.list_unsubscribe_headers(r))}
+
+    return json.dumps({
+        "from": {"email": "blog@example.com", "name": "Impact4Health"},
+        "subject": message.subject,
+        "content": [{"type": "text/plain", "value": message.text.with_tokens(token("t"))},
+                    {"type": "text/html", "value": message.html.with_tokens(token("h"))}],
+        "personalizations": [personalization(r) for r in batch.recipients]}).encode()
 
 
 CASES: dict[str, tuple[type[FakeHandler], Callable[[], Any], dict[str, str], str,

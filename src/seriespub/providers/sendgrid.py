@@ -16,6 +16,7 @@ import html
 import json
 import threading
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 import httpx
@@ -86,7 +87,8 @@ class SendgridProvider(ProviderBase):
         self.client = client
         self._key = key
         self._lock = threading.Lock()
-        self._bodies: dict[tuple[int, bool], tuple[PreparedMessage, dict[str, Any]]] = {}
+        self._bodies: dict[tuple[int, bool],
+                           tuple[PreparedMessage, tuple[str, list[tuple[str, str]]]]] = {}
 
     def __repr__(self) -> str:
         return f"SendgridProvider(api_url={self.settings.api_url!r})"
@@ -98,27 +100,33 @@ class SendgridProvider(ProviderBase):
     # -- sending -------------------------------------------------------------------------
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        payload = dict(self._common(batch.message, batch.test))
-        payload["personalizations"] = [self._personalization(batch.message, r)
-                                       for r in batch.recipients]
+        head, tokens = self._common(batch.message, batch.test)
+        parts = [head, ',"personalizations":[',
+                 ",".join(self._personalization(batch.message, r, tokens)
+                          for r in batch.recipients), "]"]
         scheduled_id = ""
         if batch.send_at is not None:
             scheduled_id = self._new_batch_id()
-            payload["send_at"] = int(batch.send_at.timestamp())
-            payload["batch_id"] = scheduled_id
-        response = self._request("POST", "/v3/mail/send", content=_json(payload),
+            parts.append(f',"send_at":{int(batch.send_at.timestamp())},'
+                         f'"batch_id":{_q(scheduled_id)}')
+        parts.append("}")
+        response = self._request("POST", "/v3/mail/send",
+                                 content="".join(parts).encode("ascii"),
                                  headers={"Content-Type": "application/json"})
         message_id = scheduled_id or response.headers.get("x-message-id", "")
         return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
 
-    def _common(self, message: PreparedMessage, test: bool) -> dict[str, Any]:
-        """The part of the request shared by every reader, built once per instalment."""
+    def _common(self, message: PreparedMessage, test: bool) -> tuple[str, list[tuple[str, str]]]:
+        """The request's shared JSON (open at the end) and the quoted slot tokens, built once
+        per instalment: per reader only the personalization is written."""
         key = (id(message), test)
         with self._lock:
             cached = self._bodies.get(key)
         if cached is not None and cached[0] is message:
             return cached[1]
-        body = self._build_common(message, test)
+        common = _json(self._build_common(message, test)).decode("ascii")[:-1]
+        tokens = [(_q(html_token(i)), _q(text_token(i))) for i in range(len(message.slots))]
+        body = (common, tokens)
         with self._lock:
             if len(self._bodies) > 8:
                 self._bodies.clear()
@@ -139,19 +147,24 @@ class SendgridProvider(ProviderBase):
             body["asm"] = {"group_id": self.settings.asm_group_id}
         return body
 
-    def _personalization(self, message: PreparedMessage, recipient: Recipient
-                         ) -> dict[str, Any]:
+    def _personalization(self, message: PreparedMessage, recipient: Recipient,
+                         tokens: list[tuple[str, str]]) -> str:
+        """One reader's personalization as JSON text, written directly: per-reader work is
+        the whole cost of a 1,000-reader request, and dicts plus json.dumps double it."""
         overrides = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE} if self._asm else None
-        substitutions: dict[str, str] = {}
-        for i, value in enumerate(message.slot_values(recipient, overrides)):
-            substitutions[html_token(i)] = html.escape(value)
-            substitutions[text_token(i)] = value
-        item: dict[str, Any] = {"to": [_to(recipient)], "substitutions": substitutions,
-                                "custom_args": {METADATA_KEY: recipient.delivery_id}}
+        values = message.slot_values(recipient, overrides)
+        subs = ",".join(f"{th}:{_q(html.escape(v))},{tt}:{_q(v)}"
+                        for (th, tt), v in zip(tokens, values, strict=True))
+        to = _to(recipient)
+        name = f',"name":{_q(to["name"])}' if "name" in to else ""
+        item = (f'{{"to":[{{"email":{_q(to["email"])}{name}}}],"substitutions":{{{subs}}},'
+                f'"custom_args":{{"{METADATA_KEY}":{_q(recipient.delivery_id)}}}')
         if not self._asm:
             # With an unsubscribe group SendGrid writes List-Unsubscribe itself.
-            item["headers"] = dict(message.list_unsubscribe_headers(recipient))
-        return item
+            headers = ",".join(f"{_q(k)}:{_q(v)}"
+                               for k, v in message.list_unsubscribe_headers(recipient))
+            item += f',"headers":{{{headers}}}'
+        return item + "}"
 
     # -- scheduling ----------------------------------------------------------------------
 
@@ -210,8 +223,14 @@ class SendgridProvider(ProviderBase):
             raise
 
 
+def _q(value: str) -> str:
+    """`value` as an ASCII JSON string literal (the C escaper, without dumps' setup)."""
+    return str(_quote(value))
+
+
 def _json(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # ASCII-only JSON (\u escapes): no charset questions, and the fastest form to parse.
+    return json.dumps(payload, separators=(",", ":")).encode("ascii")
 
 
 def create(context: ProviderContext) -> SendgridProvider:
