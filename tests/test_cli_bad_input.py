@@ -95,8 +95,8 @@ def test_misuse_of_options_exits_2(make_series: Callable[..., Path], cli: Cli) -
 
 def test_a_missing_secret_names_the_variable_and_secrets_never_leak(
         make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = make_series(delivery='[delivery]\nprovider = "postmark"\n[delivery.postmark]\n'
-                                'api_url = "http://127.0.0.1:9"\n')
+    root = make_series(delivery='[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0.5\n'
+                                '[delivery.postmark]\napi_url = "http://127.0.0.1:9"\n')
     line = one_line_error(cli(root, "send", "next", "--yes"))
     assert "POSTMARK_SERVER_TOKEN is not set" in line
     (root / ".env").write_text("POSTMARK_SERVER_TOKEN=pm-secret-token-123\n")
