@@ -24,6 +24,7 @@ from seriespub.errors import InputError
 from seriespub.models import Recipient, Subscriber
 
 SLOT_RE = re.compile(r"%%SP(\d+)%%")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 '-]{1,60}")   # atext and spaces: no quoting, no encoding
 UNSUBSCRIBE_FIELD = "unsubscribe_url"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -70,8 +71,19 @@ class _QPText:
     def fill(self, values: Sequence[str]) -> bytes:
         out = [self.encoded[0]]
         for slot_id, literal in zip(self.slot_ids, self.encoded[1:], strict=True):
-            out += (b"=\r\n", _qp(values[slot_id]), b"=\r\n", literal)
+            out += (b"=\r\n", _qp_value(values[slot_id]), b"=\r\n", literal)
         return b"".join(out)
+
+
+_QP_SAFE = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
+
+
+def _qp_value(value: str) -> bytes:
+    """A per-recipient value: most (names, URLs) are short printable ASCII without `=` or
+    edge spaces, which quoted-printable leaves as they are."""
+    if _QP_SAFE.fullmatch(value):
+        return value.encode("ascii")
+    return _qp(value)
 
 
 def _qp(text: str) -> bytes:
@@ -175,8 +187,12 @@ class PreparedMessage:
         return [("List-Unsubscribe", f"<{self.mailto_unsubscribe()}>")]
 
     def to_header(self, recipient: Recipient) -> str:
-        check_header_value("name", recipient.name)
-        return email.utils.formataddr((recipient.name, recipient.email), charset="utf-8")
+        name = check_header_value("name", recipient.name)
+        if not name:
+            return recipient.email
+        if _PLAIN_NAME.fullmatch(name):       # the common case, without formataddr's work
+            return f"{name} <{recipient.email}>"
+        return email.utils.formataddr((name, recipient.email), charset="utf-8")
 
     def message_id(self, recipient: Recipient) -> str:
         return f"<{recipient.delivery_id}.{self.number}@{self.domain}>"
@@ -191,8 +207,11 @@ class PreparedMessage:
         headers = [("To", self.to_header(recipient)),
                    ("Date", date or email.utils.formatdate(localtime=True)),
                    ("Message-ID", message_id or self.message_id(recipient)),
-                   *self.list_unsubscribe_headers(recipient), *extra_headers]
-        lines = "".join(f"{k}: {check_header_value(k, v)}\r\n" for k, v in headers)
+                   *self.list_unsubscribe_headers(recipient)]
+        # Only what comes from outside needs the line-break check: the name (in to_header)
+        # and extra headers; the rest is built here from checked parts.
+        headers += [(k, check_header_value(k, v)) for k, v in extra_headers]
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers)
         return b"".join((lines.encode("utf-8"), head, text_qp.fill(values), middle,
                          html_qp.fill(escaped), tail))
 

@@ -130,7 +130,10 @@ class Sender:
         active = to_send = 0
         for chunk in _chunks(subscriber_file.active(self.series.subscribers_path), 500):
             active += len(chunk)
-            to_send += len(self._wanted(instalment.number, chunk, only))
+            # A first send has nothing in the ledger to look up (duplicate addresses, which
+            # `check` reports, are still sent once: the ledger sees them while sending).
+            to_send += len(chunk) if not counts and only is None else len(
+                self._wanted(instalment.number, chunk, only))
         done = sum(counts.get(s, 0) for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
                                               DeliveryStatus.SCHEDULED))
         return SendPlan(instalment, message, self.provider.name, active, to_send, done,
