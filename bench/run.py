@@ -131,8 +131,10 @@ def send_in_child(folder: Path, env: dict[str, str] | None = None) -> dict[str, 
             "per_second": sent / report["seconds"], "peak_rss_mb": memory["maxrss_mb"]}
 
 
-def outbox_rate(subscribers: int = 10_000) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
+def outbox_rate(subscribers: int = 10_000, where: Path = BENCH) -> dict[str, float]:
+    """The outbox writes one file per reader: on a VM disk, the disk's metadata speed shows
+    through, so the same run on tmpfs (memory) shows seriespub's own rate."""
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
         folder = make_series(Path(tmp) / "series", subscribers,
                              '[delivery]\nprovider = "outbox"\n')
         return send_in_child(folder)
@@ -168,11 +170,12 @@ def main() -> None:
     render = render_time()
     print(f"render       {render['words']:.0f}-word instalment: {render['median_ms']:.1f} ms "
           "(Markdown + MJML + text; target ≤ 10 ms)")
-    outbox = outbox_rate()
-    print(f"outbox       example instalment to {outbox['sent']:,.0f} subscribers in "
-          f"{outbox['seconds']:.2f} s: "
-          f"{outbox['per_second']:,.0f}/s (target ≥ 5,000/s), peak RSS "
-          f"{outbox['peak_rss_mb']:.0f} MB")
+    places = [("tmpfs", Path("/dev/shm"))] if Path("/dev/shm").is_dir() else []
+    for label, where in [*places, ("disk", BENCH)]:
+        outbox = outbox_rate(where=where)
+        print(f"outbox       example instalment to {outbox['sent']:,.0f} subscribers "
+              f"({label}) in {outbox['seconds']:.2f} s: {outbox['per_second']:,.0f}/s "
+              f"(target ≥ 5,000/s), peak RSS {outbox['peak_rss_mb']:.0f} MB")
     if not args.all:
         return
     memory = memory_flatness()
