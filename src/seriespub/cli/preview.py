@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -113,6 +112,7 @@ def _size_line(size: int) -> str:
 
 
 def _open_in_browser(body_html: str) -> None:
+    import tempfile
     import webbrowser
 
     with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -74,6 +73,8 @@ def install(
     series: SeriesOption = None,
 ) -> None:
     """Print ready-to-use lines for cron, a systemd user timer and GitHub Actions."""
+    import shlex
+
     from seriespub import __version__, installers
 
     s = load_series(series)
