@@ -12,6 +12,9 @@ import httpx
 import pytest
 
 from fakes.mailgun import MailgunState, fake_mailgun, parse_form, unsubscribe_url
+from fakes.messages import NASTY
+from fakes.messages import make_batch as build_batch
+from fakes.messages import make_message as build_message
 from seriespub.config import (
     DeliverySettings,
     MailgunSettings,
@@ -27,31 +30,23 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
-from seriespub.models import Outcome, Subscriber, SubscriberStatus
+from seriespub.message import PreparedMessage
+from seriespub.models import Outcome, SubscriberStatus
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.mailgun import MailgunProvider
 
 KEY = "key-test"
-NASTY = '<b>Ann & "Bo"</b>'
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def make_message() -> PreparedMessage:
-    return PreparedMessage(
-        number=1, subject="Part 1", from_header="Author <author@example.com>", reply_to=None,
-        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
-        text=SlottedText.parse("Hi %%SP0%%\nUnsubscribe: %%SP1%%"),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+    return build_message(1, "Part 1")
 
 
 def make_batch(*people: tuple[str, str], test: bool = False,
                send_at: dt.datetime | None = None) -> Batch:
-    message = make_message()
-    recipients = [message.recipient(Subscriber(email, name)) for email, name in people]
-    return Batch("001-batchkey", message, recipients, send_at=send_at, test=test)
+    return build_batch(make_message(), *people, key="001-batchkey", test=test, send_at=send_at)
 
 
 def make(tmp_path: Path, *, api_url: str | None = None, region: str = "us",

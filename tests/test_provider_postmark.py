@@ -12,6 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.httpserver import serve
+from fakes.messages import NASTY
+from fakes.messages import make_batch as build_batch
+from fakes.messages import make_message as build_message
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from seriespub.config import (
     DeliverySettings,
@@ -27,30 +30,20 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
-from seriespub.models import Outcome, Subscriber, SubscriberStatus
+from seriespub.message import PreparedMessage, SlottedText
+from seriespub.models import Outcome, SubscriberStatus
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.postmark import PostmarkProvider
 
-NASTY = '<b>Ann & "Bo"</b>'
-
 
 def make_message(number: int = 1) -> PreparedMessage:
-    return PreparedMessage(
-        number=number, subject="Part one", from_header="Author <author@example.com>",
-        reply_to=None,
-        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
-        text=SlottedText.parse("Hi %%SP0%%\nUnsubscribe: %%SP1%%"),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+    return build_message(number, "Part one")
 
 
 def make_batch(*people: tuple[str, str], test: bool = False,
                message: PreparedMessage | None = None) -> Batch:
-    message = message or make_message()
-    recipients = [message.recipient(Subscriber(email, name)) for email, name in people]
-    return Batch("key-1", message, recipients, test=test)
+    return build_batch(message or make_message(), *people, test=test)
 
 
 def readers(n: int) -> list[tuple[str, str]]:

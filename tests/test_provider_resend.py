@@ -11,6 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.messages import NASTY
+from fakes.messages import make_batch as build_batch
+from fakes.messages import make_message as build_message
 from fakes.resend import ResendState, fake_resend
 from seriespub.config import DeliverySettings, ResendSettings, Secrets, SeriesSettings, Settings
 from seriespub.errors import (
@@ -20,33 +23,24 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
-from seriespub.models import Outcome, Subscriber, SubscriberStatus
+from seriespub.message import PreparedMessage
+from seriespub.models import Outcome, SubscriberStatus
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.resend import ResendProvider, idempotency_key
 
 KEY = "re_test_key"
-NASTY = '<b>Ann & "Bo"</b>'
 Handler = Callable[[httpx.Request], httpx.Response]
 SOON = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 
 def make_message() -> PreparedMessage:
-    return PreparedMessage(
-        number=3, subject="Part 3", from_header="Author <author@example.com>",
-        reply_to="Replies <replies@example.com>",
-        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
-        text=SlottedText.parse("Hi %%SP0%%\nUnsubscribe: %%SP1%%"),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+    return build_message(3, "Part 3", reply_to="Replies <replies@example.com>")
 
 
 def make_batch(*people: tuple[str, str], key: str = "003-batchkey", test: bool = False,
                send_at: dt.datetime | None = None) -> Batch:
-    message = make_message()
-    recipients = [message.recipient(Subscriber(email, name)) for email, name in people]
-    return Batch(key, message, recipients, send_at=send_at, test=test)
+    return build_batch(make_message(), *people, key=key, test=test, send_at=send_at)
 
 
 def readers(n: int) -> list[tuple[str, str]]:

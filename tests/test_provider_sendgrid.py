@@ -12,6 +12,9 @@ import httpx
 import pytest
 
 from fakes.httpserver import serve
+from fakes.messages import NASTY
+from fakes.messages import make_batch as build_batch
+from fakes.messages import make_message as build_message
 from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
 from seriespub.config import (
     DeliverySettings,
@@ -27,31 +30,21 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
-from seriespub.models import Outcome, Subscriber, SubscriberStatus
+from seriespub.message import PreparedMessage
+from seriespub.models import Outcome, SubscriberStatus
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.sendgrid import SendgridProvider
 
-NASTY = '<b>Ann & "Bo"</b>'
-
 
 def make_message(reply_to: str | None = None) -> PreparedMessage:
-    return PreparedMessage(
-        number=3, subject="Part three", from_header="Author <author@example.com>",
-        reply_to=reply_to,
-        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
-        text=SlottedText.parse("Hi %%SP0%%\nUnsubscribe: %%SP1%%"),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+    return build_message(3, "Part three", reply_to=reply_to)
 
 
 def make_batch(*people: tuple[str, str], test: bool = False,
                send_at: dt.datetime | None = None,
                message: PreparedMessage | None = None) -> Batch:
-    message = message or make_message()
-    recipients = [message.recipient(Subscriber(email, name)) for email, name in people]
-    return Batch("key-1", message, recipients, send_at=send_at, test=test)
+    return build_batch(message or make_message(), *people, test=test, send_at=send_at)
 
 
 def readers(n: int) -> list[tuple[str, str]]:

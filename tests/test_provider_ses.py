@@ -14,6 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.messages import NASTY
+from fakes.messages import make_batch as build_batch
+from fakes.messages import make_message as build_message
 from fakes.ses import SesState, fake_ses
 from seriespub.config import DeliverySettings, Secrets, SeriesSettings, SesSettings, Settings
 from seriespub.errors import (
@@ -23,7 +26,7 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Subscriber
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
@@ -31,25 +34,17 @@ from seriespub.providers.ses import SesProvider, SigV4
 
 KEY_ID = "AKIDEXAMPLE"
 SECRET = "fake-secret-key"
-NASTY = '<b>Ann & "Bo"</b>'
 Handler = Callable[[httpx.Request], httpx.Response]
 AUTH_SHAPE = re.compile(r"^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/eu-west-1/ses/"
                         r"aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$")
 
 
 def make_message() -> PreparedMessage:
-    return PreparedMessage(
-        number=2, subject="Part 2", from_header="Author <author@example.com>", reply_to=None,
-        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
-        text=SlottedText.parse("Hi %%SP0%%\nUnsubscribe: %%SP1%%"),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+    return build_message(2, "Part 2")
 
 
 def make_batch(*people: tuple[str, str], test: bool = False) -> Batch:
-    message = make_message()
-    recipients = [message.recipient(Subscriber(email, name)) for email, name in people]
-    return Batch("002-batchkey", message, recipients, test=test)
+    return build_batch(make_message(), *people, key="002-batchkey", test=test)
 
 
 def readers(n: int) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.messages import make_message as build_message
 from fakes.smtp import (
     FakeSmtpServer,
     TlsFiles,
@@ -30,7 +31,7 @@ from seriespub.errors import (
     PermanentSendError,
     TransientSendError,
 )
-from seriespub.message import PreparedMessage, Slot, SlottedText
+from seriespub.message import PreparedMessage, SlottedText
 from seriespub.models import Outcome, Recipient, Subscriber, SubscriberStatus
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
@@ -38,13 +39,8 @@ from seriespub.providers.smtp import SmtpProvider
 
 
 def prepared() -> PreparedMessage:
-    return PreparedMessage(
-        number=1, subject="Part 1", from_header="Author <author@example.com>", reply_to=None,
-        html=SlottedText.parse('<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'),
-        text=SlottedText.parse("Hi %%SP0%%\n.a line that starts with a dot\n"
-                               "Unsubscribe: %%SP1%%"),
-        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}", secret=b"k")
+    return build_message(text="Hi %%SP0%%\n.a line that starts with a dot\n"
+                              "Unsubscribe: %%SP1%%")
 
 
 def recipients(message: PreparedMessage, *addresses: str) -> list[Recipient]:
