@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from fakes.mailgun import MailgunState, fake_mailgun, parse_form, unsubscribe_url
-from fakes.messages import NASTY
+from fakes.messages import NASTY, build_provider
 from fakes.messages import make_batch as build_batch
 from fakes.messages import make_message as build_message
 from seriespub.config import (
@@ -52,13 +52,10 @@ def make_batch(*people: tuple[str, str], test: bool = False,
 def make(tmp_path: Path, *, api_url: str | None = None, region: str = "us",
          transport: httpx.BaseTransport | None = None, key: str = KEY,
          unsubscribe: str = "own") -> MailgunProvider:
-    settings = Settings(SeriesSettings("T", "Author <author@example.com>"),
-                        DeliverySettings(provider="mailgun", mailgun=MailgunSettings(
-                            domain="mg.example.com", region=region, api_url=api_url,
-                            unsubscribe=unsubscribe)))
-    context = ProviderContext(settings, Secrets({"MAILGUN_API_KEY": key}), tmp_path,
-                              http_transport=transport)
-    provider = make_provider("mailgun", context)
+    delivery = DeliverySettings(provider="mailgun", mailgun=MailgunSettings(
+        domain="mg.example.com", region=region, api_url=api_url, unsubscribe=unsubscribe))
+    provider = build_provider("mailgun", delivery, {"MAILGUN_API_KEY": key}, transport,
+                              tmp_path)
     assert isinstance(provider, MailgunProvider)
     return provider
 

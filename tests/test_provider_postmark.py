@@ -12,16 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.httpserver import serve
-from fakes.messages import NASTY
+from fakes.messages import NASTY, build_provider
 from fakes.messages import make_batch as build_batch
 from fakes.messages import make_message as build_message
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from seriespub.config import (
     DeliverySettings,
     PostmarkSettings,
-    Secrets,
-    SeriesSettings,
-    Settings,
 )
 from seriespub.errors import (
     AmbiguousSendError,
@@ -32,7 +29,6 @@ from seriespub.errors import (
 )
 from seriespub.message import PreparedMessage, SlottedText
 from seriespub.models import Outcome, SubscriberStatus
-from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.postmark import PostmarkProvider
 
@@ -55,11 +51,8 @@ def make(url: str = "https://api.postmarkapp.com", stream: str = "outbound",
          timeout: float = 10.0) -> PostmarkProvider:
     delivery = DeliverySettings(provider="postmark", timeout=timeout,
                                 postmark=PostmarkSettings(api_url=url, message_stream=stream))
-    settings = Settings(SeriesSettings("T", "Author <author@example.com>"), delivery)
     env = {"POSTMARK_SERVER_TOKEN": token} if token else {}
-    context = ProviderContext(settings, Secrets(env), state_dir=None,  # type: ignore[arg-type]
-                              http_transport=transport)
-    provider = make_provider("postmark", context)
+    provider = build_provider("postmark", delivery, env, transport)
     assert isinstance(provider, PostmarkProvider)
     return provider
 

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.messages import NASTY
+from fakes.messages import NASTY, build_provider
 from fakes.messages import make_batch as build_batch
 from fakes.messages import make_message as build_message
 from fakes.resend import ResendState, fake_resend
-from seriespub.config import DeliverySettings, ResendSettings, Secrets, SeriesSettings, Settings
+from seriespub.config import DeliverySettings, ResendSettings
 from seriespub.errors import (
     AmbiguousSendError,
     ConfigError,
@@ -25,7 +25,6 @@ from seriespub.errors import (
 )
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, SubscriberStatus
-from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.resend import ResendProvider, idempotency_key
 
@@ -49,12 +48,9 @@ def readers(n: int) -> list[tuple[str, str]]:
 
 def make(tmp_path: Path, *, api_url: str = "https://api.resend.com",
          transport: httpx.BaseTransport | None = None, key: str = KEY) -> ResendProvider:
-    settings = Settings(SeriesSettings("T", "Author <author@example.com>"),
-                        DeliverySettings(provider="resend",
-                                         resend=ResendSettings(api_url=api_url)))
-    context = ProviderContext(settings, Secrets({"RESEND_API_KEY": key}), tmp_path,
-                              http_transport=transport)
-    provider = make_provider("resend", context)
+    delivery = DeliverySettings(provider="resend", resend=ResendSettings(api_url=api_url))
+    provider = build_provider("resend", delivery, {"RESEND_API_KEY": key}, transport,
+                              tmp_path)
     assert isinstance(provider, ResendProvider)
     return provider
 

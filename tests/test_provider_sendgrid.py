@@ -12,16 +12,13 @@ import httpx
 import pytest
 
 from fakes.httpserver import serve
-from fakes.messages import NASTY
+from fakes.messages import NASTY, build_provider
 from fakes.messages import make_batch as build_batch
 from fakes.messages import make_message as build_message
 from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
 from seriespub.config import (
     DeliverySettings,
-    Secrets,
     SendgridSettings,
-    SeriesSettings,
-    Settings,
 )
 from seriespub.errors import (
     AmbiguousSendError,
@@ -32,7 +29,6 @@ from seriespub.errors import (
 )
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, SubscriberStatus
-from seriespub.providers import ProviderContext, make_provider
 from seriespub.providers.base import Batch
 from seriespub.providers.sendgrid import SendgridProvider
 
@@ -56,11 +52,8 @@ def make(url: str = "https://api.sendgrid.com", transport: object | None = None,
          timeout: float = 10.0) -> SendgridProvider:
     delivery = DeliverySettings(provider="sendgrid", timeout=timeout,
                                 sendgrid=SendgridSettings(api_url=url, asm_group_id=asm))
-    settings = Settings(SeriesSettings("T", "Author <author@example.com>"), delivery)
     env = {"SENDGRID_API_KEY": key} if key else {}
-    context = ProviderContext(settings, Secrets(env), state_dir=None,  # type: ignore[arg-type]
-                              http_transport=transport)
-    provider = make_provider("sendgrid", context)
+    provider = build_provider("sendgrid", delivery, env, transport)
     assert isinstance(provider, SendgridProvider)
     return provider
 

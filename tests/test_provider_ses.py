@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.messages import NASTY
+from fakes.messages import NASTY, build_provider
 from fakes.messages import make_batch as build_batch
 from fakes.messages import make_message as build_message
 from fakes.ses import SesState, fake_ses
@@ -57,11 +57,9 @@ def make(tmp_path: Path, *, api_url: str | None = None, region: str = "us-east-1
          ) -> SesProvider:
     ses = SesSettings(region=region, api_url=api_url, configuration_set=configuration_set,
                       contact_list=contact_list)
-    settings = Settings(SeriesSettings("T", "Author <author@example.com>"),
-                        DeliverySettings(provider="ses", ses=ses))
     secrets = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, **(env or {})}
-    context = ProviderContext(settings, Secrets(secrets), tmp_path, http_transport=transport)
-    provider = make_provider("ses", context)
+    provider = build_provider("ses", DeliverySettings(provider="ses", ses=ses), secrets,
+                              transport, tmp_path)
     assert isinstance(provider, SesProvider)
     return provider
 

@@ -1,11 +1,15 @@
-"""A small prepared instalment and batches of it, for provider tests without the renderer."""
+"""A small prepared instalment, batches of it, and providers built as the CLI builds them,
+for provider tests without the renderer."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from seriespub.config import DeliverySettings, Secrets, SeriesSettings, Settings
 from seriespub.message import PreparedMessage, Slot, SlottedText
 from seriespub.models import Subscriber
+from seriespub.providers import Provider, ProviderContext, make_provider
 from seriespub.providers.base import Batch
 
 NASTY = '<b>Ann & "Bo"</b>'          # a name that must be escaped in HTML, not in text
@@ -29,3 +33,11 @@ def make_batch(message: PreparedMessage, *people: tuple[str, str], key: str = "k
     """One batch of `message` to (address, name) pairs."""
     recipients = [message.recipient(Subscriber(email, name)) for email, name in people]
     return Batch(key, message, recipients, send_at=send_at, test=test)
+
+
+def build_provider(name: str, delivery: DeliverySettings, secrets: dict[str, str],
+                   transport: object | None = None, state_dir: Path = Path(".")) -> Provider:
+    """Provider `name` as the CLI would build it, with these settings and secrets."""
+    settings = Settings(SeriesSettings("T", "Author <author@example.com>"), delivery)
+    context = ProviderContext(settings, Secrets(secrets), state_dir, http_transport=transport)
+    return make_provider(name, context)
