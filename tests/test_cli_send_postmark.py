@@ -24,9 +24,10 @@ def postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkSta
         yield running
 
 
-def series_for(make_series: Callable[..., Path], url: str, stream: str = "outbound") -> Path:
+def series_for(make_series: Callable[..., Path], url: str, stream: str = "outbound",
+               settle_delay: float = 0.0) -> Path:
     delivery = (f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
-                f'message_stream = "{stream}"\n')
+                f'message_stream = "{stream}"\nsettle_delay = {settle_delay}\n')
     return make_series(delivery=delivery, subscribers=len(READERS))
 
 
@@ -76,11 +77,27 @@ def test_a_lost_answer_is_settled_without_a_duplicate(
         postmark: tuple[str, PostmarkState]) -> None:
     url, state = postmark
     state.faults.drops = 1
-    root = series_for(make_series, url)
+    state.search_lag = 0.4                # Postmark's search trails acceptance a little
+    root = series_for(make_series, url, settle_delay=0.8)
     result = cli(root, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
     assert all(len(state.to(a)) == 1 for a in READERS)
     assert {d["status"] for d in log(cli, root).values()} == {"sent"}
+
+
+def test_settling_too_early_would_duplicate(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        postmark: tuple[str, PostmarkState]) -> None:
+    """Why settle_delay exists: asked before the search shows the message, Postmark says
+    "not found" and the message is sent again."""
+    url, state = postmark
+    state.faults.drops = 1
+    state.search_lag = 0.4
+    root = series_for(make_series, url, settle_delay=0.0)
+    first = cli(root, "send", "next", "--yes")
+    assert first.exit_code == 1 and "failed transiently" in first.stderr   # "not found"
+    assert cli(root, "send", "retry", "1", "--yes").exit_code == 0
+    assert all(len(state.to(a)) == 2 for a in READERS)
 
 
 def test_broadcast_stream_uses_postmarks_unsubscribe_link(

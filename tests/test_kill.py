@@ -55,7 +55,8 @@ def test_postmark_killed_mid_send_delivers_exactly_once(
     with serve(PostmarkHandler, state) as (url, _):
         root = make_series(drafts=1, subscribers=500, delivery=(
             f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'))
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+            'settle_delay = 0.5\n'))
         kills = send_until_done(root, random.Random(20261126))
         per_reader = Counter(m["_to"] for m in state.accepted)
     assert kills >= 1, "the test must actually interrupt sends"
@@ -86,7 +87,8 @@ def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
     with serve(PostmarkHandler, state) as (url, _):
         root = make_series(drafts=1, subscribers=200, delivery=(
             f'[delivery]\nprovider = "postmark"\nbatch_size = 20\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'))
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+            'settle_delay = 0.5\n'))
         proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
                                 cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)

@@ -32,6 +32,9 @@ class SeriesSettings:
 class PostmarkSettings:
     api_url: str = "https://api.postmarkapp.com"
     message_stream: str = "broadcast"
+    # Seconds a sent message may take to show up in Postmark's outbound search: a lost
+    # answer is looked up no sooner, so "not found" really means "not sent".
+    settle_delay: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ class Sender:
         if partial:
             self._record(batch, partial, report, scheduled=batch.send_at is not None)
         rest_batch = Batch(batch.key, batch.message, rest, batch.send_at, batch.test)
-        settled = self._try_settle(rest_batch) if rest else []
+        settled = self._try_settle(rest_batch, self._now()) if rest else []
         if settled is None:
             self.ledger.set_status(batch.message.number, [r.email for r in rest],
                                    DeliveryStatus.UNKNOWN, exc.reason)
@@ -250,9 +250,15 @@ class Sender:
             return []
         return settled
 
-    def _try_settle(self, batch: Batch) -> list[RecipientResult] | None:
+    def _try_settle(self, batch: Batch, sent_at: dt.datetime | None,
+                    ) -> list[RecipientResult] | None:
+        """Ask the provider what became of a batch, once it can know (`settle_after`)."""
         if not self.provider.can_settle:
             return None
+        if sent_at is not None:
+            wait = (sent_at + self.provider.settle_after - self._now()).total_seconds()
+            if wait > 0 and self.stop.wait(wait):
+                return None
         try:
             return self.provider.settle(batch)
         except SendError:
@@ -284,7 +290,8 @@ class Sender:
         """Settle deliveries an earlier run left `pending` (it stopped mid-request)."""
         for unsettled in self.ledger.unsettled_batches(number):
             batch = self._rebuild(unsettled, message)
-            results = self._try_settle(batch) if self._still_settleable(unsettled) else None
+            results = (self._try_settle(batch, unsettled.created_at)
+                       if self._still_settleable(unsettled) else None)
             if results is None:
                 self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
                                        "the run stopped before the provider answered")

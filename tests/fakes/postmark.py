@@ -40,6 +40,7 @@ class PostmarkState:
     faults: Faults = field(default_factory=Faults)
     requests: list[tuple[str, str]] = field(default_factory=list)
     bench: bool = False          # count recipients, keep nothing
+    search_lag: float = 0.0      # seconds before an accepted message shows up in search
     bench_count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,7 +146,7 @@ class PostmarkHandler(FakeHandler):
         message_id = str(uuid.uuid4())
         if code == 0:
             record = {**message, "MessageID": message_id, "_to": address, "_name": to[0],
-                      "ReceivedAt": now}
+                      "ReceivedAt": now, "_accepted": time.monotonic()}
             with self.state.lock:
                 self.state.accepted.append(record)
         return {"ErrorCode": code, "Message": text, "MessageID": message_id,
@@ -174,8 +175,9 @@ class PostmarkHandler(FakeHandler):
                    if k.startswith("metadata_")}
         if len(filters) > 1:
             return _error(422, 300, "Only one metadata filter is allowed.")
-        found = [m for m in self.state.accepted
-                 if all(m.get("Metadata", {}).get(k) == v for k, v in filters.items())
+        visible_before = time.monotonic() - self.state.search_lag
+        found = [m for m in self.state.accepted if m["_accepted"] <= visible_before
+                 and all(m.get("Metadata", {}).get(k) == v for k, v in filters.items())
                  and query.get("messagestream", m.get("MessageStream")) == m.get(
                      "MessageStream", "outbound")]
         page = found[offset:offset + count]

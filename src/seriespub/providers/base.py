@@ -43,6 +43,8 @@ class Provider(Protocol):
     can_settle: bool
     # How long after a request `settle` can still tell (Resend forgets keys after 24 h).
     settle_within: dt.timedelta | None
+    # How long after a request `settle` can first tell (a search index that lags).
+    settle_after: dt.timedelta
     # Latest time ahead the provider can hold a message; None = no provider-side scheduling.
     max_schedule_ahead: dt.timedelta | None
 
@@ -74,6 +76,7 @@ class ProviderBase:
     max_batch = 100
     can_settle = False
     settle_within: dt.timedelta | None = None
+    settle_after = dt.timedelta(0)
     max_schedule_ahead: dt.timedelta | None = None
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:

@@ -11,6 +11,7 @@ Postmark adds its own and will not let them be edited.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import threading
@@ -198,6 +199,7 @@ class PostmarkProvider(ProviderBase):
         self.settings = settings
         self.client = client
         self.max_request_bytes = max_request_bytes
+        self.settle_after = dt.timedelta(seconds=settings.settle_delay)
         self._token = token
         self._lock = threading.Lock()
         self._managed: bool | None = None
