@@ -104,3 +104,13 @@ def test_remove_marks_unsubscribed_and_forget_deletes(tmp_path: Path) -> None:
     subscribers.remove(target, "b@example.com", forget=True)
     rows = list(subscribers.iter_subscribers(target))
     assert [(r.email, r.status.value) for r in rows] == [("a@example.com", "unsubscribed")]
+
+
+def test_import_keeps_quoted_line_breaks_in_extra_columns(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER)
+    source = write(tmp_path / "export.csv",
+                   'Email,Notes\na@example.com,"line one\nline two"\nb@example.com,x\n')
+    report = import_csv(target, source)
+    assert report.added == 2 and not report.skipped
+    rows = {r.email: r.fields["notes"] for r in subscribers.iter_subscribers(target)}
+    assert rows == {"a@example.com": "line one\nline two", "b@example.com": "x"}
