@@ -77,7 +77,7 @@ class SmtpSettings:
 class DeliverySettings:
     provider: str = "outbox"
     batch_size: int | None = None
-    concurrency: int = 4
+    concurrency: int | None = None        # requests in flight; default: the provider's
     max_rate: float | None = None
     timeout: float = 30.0
     max_retry_seconds: float = 300.0

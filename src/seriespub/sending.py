@@ -118,7 +118,7 @@ class Sender:
         self.clock = clock
         delivery = series.settings.delivery
         self.batch_size = min(delivery.batch_size or provider.max_batch, provider.max_batch)
-        self.concurrency = delivery.concurrency
+        self.concurrency = delivery.concurrency or provider.concurrency
         self.policy = RetryPolicy(max_seconds=delivery.max_retry_seconds)
         self.limiter = RateLimiter(delivery.max_rate)
 

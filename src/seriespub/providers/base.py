@@ -38,6 +38,8 @@ class Provider(Protocol):
 
     name: str
     max_batch: int
+    # Requests in flight when `[delivery] concurrency` is not set: what suits the transport.
+    concurrency: int
     # True where the provider can tell afterwards whether an ambiguous batch went out
     # (Postmark metadata search, Resend idempotency keys, the outbox's files).
     can_settle: bool
@@ -74,6 +76,7 @@ class ProviderBase:
 
     name = "provider"
     max_batch = 100
+    concurrency = 4
     can_settle = False
     settle_within: dt.timedelta | None = None
     settle_after = dt.timedelta(0)

@@ -20,6 +20,7 @@ class OutboxProvider(ProviderBase):
 
     name = "outbox"
     max_batch = 500
+    concurrency = 2           # one disk: more writers only queue on it
     can_settle = True
 
     def __init__(self, folder: Path) -> None:

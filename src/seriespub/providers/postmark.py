@@ -192,6 +192,7 @@ class PostmarkProvider(ProviderBase):
 
     name = NAME
     max_batch = MAX_MESSAGES
+    concurrency = 8           # large batch bodies: keep the connection pipe full
     can_settle = True
 
     def __init__(self, settings: PostmarkSettings, token: Secret, client: httpx.Client,

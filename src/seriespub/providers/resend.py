@@ -48,6 +48,7 @@ class ResendProvider(ProviderBase):
 
     name = "resend"
     max_batch = 100
+    concurrency = 2           # Resend allows a few requests per second per team
     can_settle = True
     # Resend keeps idempotency keys for 24 h; leave a margin for clock skew.
     settle_within = dt.timedelta(hours=23)

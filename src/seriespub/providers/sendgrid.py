@@ -79,6 +79,7 @@ class SendgridProvider(ProviderBase):
 
     name = NAME
     max_batch = MAX_PERSONALIZATIONS
+    concurrency = 8
     can_settle = False
     max_schedule_ahead = dt.timedelta(hours=72)
 
