@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from seriespub.overview import InstalmentState
 
 from seriespub.cli.common import JsonOption, SeriesOption, load_series, out, print_json
 
@@ -39,17 +42,24 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
                     "next": upcoming.number if upcoming else None})
         return
     table = Table(title=s.settings.series.title, title_justify="left")
-    for column in ("#", "Title", "State", "Release", "Sent", "Delivered", "Failed", "Open"):
-        table.add_column(column, justify="right" if column in ("#", "Delivered", "Failed",
-                                                                "Open") else "left")
+    table.add_column("#", justify="right")
+    table.add_column("Title", ratio=1, min_width=16)
+    table.add_column("State", no_wrap=True)
+    table.add_column("When", no_wrap=True)         # when it went out, else its release slot
+    for column in ("Delivered", "Failed", "Open"):
+        table.add_column(column, justify="right", no_wrap=True)
     for st in states:
-        when = st.sent_at.strftime("%Y-%m-%d %H:%M") if st.sent_at else ""
-        slot = st.release.strftime("%a %Y-%m-%d %H:%M") if st.release else ""
-        table.add_row(str(st.number), st.title, st.state, slot, when, f"{st.delivered:,}",
+        table.add_row(str(st.number), st.title, st.state, _when(st), f"{st.delivered:,}",
                       f"{st.failed:,}", f"{st.open:,}")
     out().print(table)
     out().print(f"Next: part {upcoming.number}, {upcoming.title}" if upcoming
                 else "Every instalment has gone out.")
+
+
+def _when(st: InstalmentState) -> str:
+    if st.sent_at is not None:
+        return st.sent_at.strftime("%a %Y-%m-%d %H:%M")
+    return st.release.strftime("%a %Y-%m-%d %H:%M") if st.release else ""
 
 
 def log(
