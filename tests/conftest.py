@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
+
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN as POSTMARK_TOKEN
+from fakes.postmark import PostmarkHandler, PostmarkState
+from fakes.resend import ResendState, fake_resend
+from fakes.sendgrid import API_KEY as SENDGRID_KEY
+from fakes.sendgrid import SendgridHandler, SendgridState
+
+RESEND_KEY = "re_cli_key"
 
 SECRET_VARS = ("SERIESPUB_SECRET", "POSTMARK_SERVER_TOKEN", "SENDGRID_API_KEY",
                "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
@@ -93,9 +101,26 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
     return invoke
 
 
+# Local fakes of the mail APIs, each with its secret set: (base_url, state).
 @pytest.fixture
-def env_vars() -> Iterator[dict[str, str]]:
-    yield dict(os.environ)
+def postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkState]]:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", POSTMARK_TOKEN)
+    with serve(PostmarkHandler, PostmarkState()) as running:
+        yield running
+
+
+@pytest.fixture
+def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SendgridState]]:
+    monkeypatch.setenv("SENDGRID_API_KEY", SENDGRID_KEY)
+    with serve(SendgridHandler, SendgridState()) as running:
+        yield running
+
+
+@pytest.fixture
+def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]:
+    monkeypatch.setenv("RESEND_API_KEY", RESEND_KEY)
+    with fake_resend(ResendState(api_key=RESEND_KEY)) as running:
+        yield running
 
 
 def delivery_log(cli: Callable[..., Any], root: Path, number: int = 1,

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import delivery_log
-from fakes.httpserver import serve
-from fakes.postmark import TOKEN as PM_TOKEN
-from fakes.postmark import PostmarkHandler, PostmarkState
-from fakes.sendgrid import API_KEY as SG_KEY
-from fakes.sendgrid import SendgridHandler, SendgridState
+from fakes.postmark import PostmarkState
+from fakes.sendgrid import SendgridState
 
 Cli = Callable[..., Any]
 
 
-@pytest.fixture
-def postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkState]]:
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", PM_TOKEN)
-    with serve(PostmarkHandler, PostmarkState()) as running:
-        yield running
-
-
-@pytest.fixture
-def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SendgridState]]:
-    monkeypatch.setenv("SENDGRID_API_KEY", SG_KEY)
-    with serve(SendgridHandler, SendgridState()) as running:
-        yield running
 
 
 def test_retry_resends_exactly_the_transient_failures(
@@ -133,7 +119,7 @@ def test_subscribers_commands(make_series: Callable[..., Path], cli: Cli,
     assert f"skipped {export}:4: invalid address 'bad'" in imported.stderr
     assert cli(root, "subscribers", "remove", "new@example.com").exit_code == 0
     listed = cli(root, "subscribers", "list", "--json")
-    rows = {r["email"]: r["status"] for r in __import__("json").loads(listed.stdout)}
+    rows = {r["email"]: r["status"] for r in json.loads(listed.stdout)}
     assert rows == {"reader0001@example.com": "active", "new@example.com": "unsubscribed",
                     "third@example.com": "active"}
     sent = cli(root, "send", "next", "--yes")

@@ -23,9 +23,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from fakes.httpserver import serve
-from fakes.resend import ResendState, fake_resend
-from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
+from fakes.resend import ResendState
+from fakes.sendgrid import SendgridState
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -34,7 +33,6 @@ LONDON = ZoneInfo("Europe/London")
 UTC = dt.UTC
 READERS = [f"reader{i:04d}@example.com" for i in range(1, 4)]
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
-RESEND_KEY = "re_schedule_key"
 
 
 def london(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
@@ -464,19 +462,6 @@ def test_schedule_install_prints_a_serialised_workflow_that_commits_the_real_led
 
 
 # -- 9. provider-side scheduling -------------------------------------------------------------
-@pytest.fixture
-def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]:
-    monkeypatch.setenv("RESEND_API_KEY", RESEND_KEY)
-    with fake_resend(ResendState(api_key=RESEND_KEY)) as running:
-        yield running
-
-
-@pytest.fixture
-def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SendgridState]]:
-    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-    with serve(SendgridHandler, SendgridState()) as running:
-        yield running
-
 
 def resend_series(make_series: MakeSeries, url: str, schedule: str = SCHEDULE) -> Path:
     delivery = f'[delivery]\nprovider = "resend"\n[delivery.resend]\napi_url = "{url}"\n'

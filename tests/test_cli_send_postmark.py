@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import delivery_log as log
-from fakes.httpserver import serve
-from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+from fakes.postmark import PostmarkState
 
 pytest.importorskip("seriespub.cli")
 
 READERS = [f"reader{i:04d}@example.com" for i in range(1, 4)]
 
-
-@pytest.fixture
-def postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkState]]:
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
-    with serve(PostmarkHandler, PostmarkState()) as running:
-        yield running
 
 
 def series_for(make_series: Callable[..., Path], url: str, stream: str = "outbound",

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import delivery_log as log
-from fakes.resend import ResendState, fake_resend
+from fakes.resend import ResendState
 
 pytest.importorskip("seriespub.cli")
 
-KEY = "re_cli_key"
 
-
-@pytest.fixture
-def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]:
-    monkeypatch.setenv("RESEND_API_KEY", KEY)
-    with fake_resend(ResendState(api_key=KEY)) as running:
-        yield running
 
 
 def series_for(make_series: Callable[..., Path], url: str, subscribers: int = 3) -> Path:

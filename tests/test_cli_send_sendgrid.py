@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import delivery_log as log
-from fakes.httpserver import serve
-from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
+from fakes.sendgrid import API_KEY, SendgridState
 
 pytest.importorskip("seriespub.cli")
 
 READERS = [f"reader{i:04d}@example.com" for i in range(1, 4)]
 
-
-@pytest.fixture
-def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SendgridState]]:
-    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-    with serve(SendgridHandler, SendgridState()) as running:
-        yield running
 
 
 def series_for(make_series: Callable[..., Path], url: str) -> Path:
