@@ -127,7 +127,7 @@ def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_j
         report = send_one(s, ledger, ref, yes=yes, dry_run=dry_run, at=at, as_json=as_json,
                           only=only)
     if report is not None:
-        _exit_for(report)
+        exit_for(report)
 
 
 def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = False,
@@ -195,7 +195,7 @@ class _Run:
         plan = sender.plan(instalment, message, only=only, send_at=send_at)
         _show_plan(plan)
         if plan.unknown and (only is None or "unknown" not in only):
-            _unknown_error(plan)
+            _unknown_error(instalment.number, plan.unknown)
         if plan.to_send == 0 and plan.pending == 0:
             if only is None and not self.dry_run and sender.finish_if_complete(plan):
                 return ALREADY_COMPLETE
@@ -237,12 +237,13 @@ def _show_plan(plan: SendPlan) -> None:
                 soft_wrap=True)
 
 
-def _unknown_error(plan: SendPlan) -> None:
-    n = plan.instalment.number
-    fail(f"part {n} has {plan.unknown} deliveries whose outcome is unknown "
+def _unknown_error(n: int, count: int) -> None:
+    """Before a send or after one: the author must decide about unknown deliveries."""
+    fail(f"part {n} has {count} deliveries whose outcome is unknown "
          "(the provider may or may not have sent them)",
-         hint=f"see them: seriespub log {n} --unknown; then either seriespub send retry {n} "
-              f"--unknown (may duplicate) or seriespub send settle {n} --assume-delivered")
+         hint=f"see the deliveries with an unknown outcome: seriespub log {n} --unknown; "
+              f"then either seriespub send retry {n} --unknown (may duplicate) or "
+              f"seriespub send settle {n} --assume-delivered")
 
 
 def _dry_run(s: Series, plan: SendPlan) -> None:
@@ -286,10 +287,6 @@ def _summary(report: SendReport, as_json: bool) -> None:
 
 def exit_for(report: SendReport) -> None:
     """Exit 130 after Ctrl-C, 1 when anything is left to do, else return."""
-    _exit_for(report)
-
-
-def _exit_for(report: SendReport) -> None:
     n = report.number
     if report.interrupted:
         err().print("Interrupted; every batch in flight was recorded. Resume with: "
@@ -299,13 +296,8 @@ def _exit_for(report: SendReport) -> None:
         fail(f"stopped: {report.stopped_by}", hint="fix the cause, then resume with: "
              "seriespub send next (only the missing recipients are sent)")
     if report.unknown:
-        _unknown_error_report(n, report.unknown)
+        _unknown_error(n, report.unknown)
     if report.deferred:
         fail(f"{report.deferred} deliveries failed transiently",
              hint=f"resend exactly those with: seriespub send retry {n}")
 
-
-def _unknown_error_report(n: int, count: int) -> None:
-    fail(f"part {n}: {count} deliveries have an unknown outcome",
-         hint=f"seriespub log {n} --unknown; then seriespub send retry {n} --unknown or "
-              f"seriespub send settle {n} --assume-delivered")
