@@ -75,6 +75,11 @@ class SendPlan:
     send_at: dt.datetime | None = None
     only: frozenset[DeliveryStatus] | None = None
 
+    @property
+    def resends_unknown(self) -> bool:
+        """The author chose to resend deliveries of unknown outcome (`retry --unknown`)."""
+        return self.only is not None and DeliveryStatus.UNKNOWN in self.only
+
 
 @dataclass
 class SendReport:
@@ -160,7 +165,7 @@ class Sender:
         report = SendReport(plan.instalment.number)
         self.settle_pending(plan.instalment.number, plan.message, report)
         unknown = self.ledger.counts(plan.instalment.number).get(DeliveryStatus.UNKNOWN, 0)
-        if unknown and (plan.only is None or DeliveryStatus.UNKNOWN not in plan.only):
+        if unknown and not plan.resends_unknown:
             report.unknown = unknown
             return report
         self.ledger.mark_started(plan.instalment.number, plan.instalment.title,
@@ -183,15 +188,15 @@ class Sender:
                 inflight[pool.submit(send_with_retries, self.provider, batch, self.policy,
                                      self.limiter, self.stop)] = batch
                 while len(inflight) >= self.concurrency * 2:
-                    self._collect(inflight, report, plan)
+                    self._collect(inflight, report)
             while inflight:
-                self._collect(inflight, report, plan)
+                self._collect(inflight, report)
         except KeyboardInterrupt:
             # Ctrl-C: send nothing new, but record every batch already in flight.
             self.stop.set()
             report.interrupted = True
             while inflight:
-                self._collect(inflight, report, plan)
+                self._collect(inflight, report)
         finally:
             pool.shutdown(wait=True)
 
@@ -206,7 +211,7 @@ class Sender:
                             plan.send_at)
 
     def _collect(self, inflight: dict[cf.Future[list[RecipientResult]], Batch],
-                 report: SendReport, plan: SendPlan) -> None:
+                 report: SendReport) -> None:
         done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
         for future in done:
             batch = inflight.pop(future)
@@ -215,7 +220,7 @@ class Sender:
             except Exception as exc:  # typed outcomes below; anything else is a bug
                 results = self._after_failure(batch, exc, report)
             if results:
-                self._record(batch, results, report, scheduled=plan.send_at is not None)
+                self._record(batch, results, report)
 
     def _after_failure(self, batch: Batch, exc: BaseException,
                        report: SendReport) -> list[RecipientResult]:
@@ -240,7 +245,7 @@ class Sender:
         known = {r.email.lower() for r in partial}
         rest = [r for r in batch.recipients if r.email.lower() not in known]
         if partial:
-            self._record(batch, partial, report, scheduled=batch.send_at is not None)
+            self._record(batch, partial, report)
         rest_batch = Batch(batch.key, batch.message, rest, batch.send_at, batch.test)
         settled = self._try_settle(rest_batch, self._now()) if rest else []
         if settled is None:
@@ -265,7 +270,8 @@ class Sender:
             return None
 
     def _record(self, batch: Batch, results: list[RecipientResult], report: SendReport,
-                *, scheduled: bool) -> None:
+                ) -> None:
+        scheduled = batch.send_at is not None
         self.ledger.record_results(batch.message.number, batch.key, results, scheduled)
         sent = failed = 0
         for r in results:

@@ -194,7 +194,7 @@ class _Run:
         sender = Sender(self.s, self.ledger, self.provider, progress=progress)
         plan = sender.plan(instalment, message, only=only, send_at=send_at)
         _show_plan(plan)
-        if plan.unknown and (only is None or "unknown" not in only):
+        if plan.unknown and not plan.resends_unknown:
             _unknown_error(instalment.number, plan.unknown)
         if plan.to_send == 0 and plan.pending == 0:
             if only is None and not self.dry_run and sender.finish_if_complete(plan):
