@@ -12,6 +12,7 @@ from typing import Any
 from seriespub.errors import InputError
 from seriespub.message import check_header_value
 from seriespub.models import DraftStatus, Instalment
+from seriespub.textfiles import read_text
 
 NUMBER_PREFIX = re.compile(r"^(\d+)[-_ ]")
 KNOWN_KEYS = {"title", "subject", "preheader", "number", "status", "release"}
@@ -59,12 +60,7 @@ def read_draft(path: Path) -> Instalment:
     import frontmatter
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
+    text = read_text(path)
     try:
         meta, body = frontmatter.parse(text)
     except yaml.YAMLError as exc:

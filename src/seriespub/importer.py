@@ -11,15 +11,27 @@ from pathlib import Path
 from seriespub.errors import InputError
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.subscribers import (
-    _HEADER_ALIASES,
     COLUMNS,
     RowProblem,
     SubscriberFile,
-    _refuse_lossy_rewrite,
     parse_row,
     read_file,
+    refuse_lossy_rewrite,
     write_atomically,
 )
+from seriespub.textfiles import csv_delimiter, read_text
+
+# Headers other tools export, mapped to ours.
+HEADER_ALIASES = {
+    "email": ("email", "e-mail", "email address", "e-mail address", "emailaddress", "mail",
+              "email_address", "subscriber email"),
+    "name": ("name", "full name", "fullname", "display name", "full_name"),
+    "first_name": ("first name", "firstname", "first_name", "given name"),
+    "last_name": ("last name", "lastname", "last_name", "surname", "family name"),
+    "status": ("status", "subscription status"),
+    "subscribed_at": ("subscribed_at", "subscribed at", "created", "created_at", "signup date",
+                      "optin_time", "date added"),
+}
 
 
 @dataclass
@@ -41,7 +53,7 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
     """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone."""
     rows, columns = _read_source(source)
     existing = read_file(target) if target.exists() else SubscriberFile(list(COLUMNS))
-    _refuse_lossy_rewrite(target, existing)
+    refuse_lossy_rewrite(target, existing)
     known = {s.key: s for s in existing.subscribers}
     report = ImportReport()
     added: list[Subscriber] = []
@@ -79,14 +91,8 @@ def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscribe
 
 def _read_source(source: Path) -> tuple[list[tuple[int, dict[str, str | None]]], list[str]]:
     """Rows keyed by our column names; refuses a file with no address column."""
-    try:
-        text = source.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=source) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=source) from None
-    first = text.split("\n", 1)[0]
-    delimiter = max((";", ",", "\t"), key=first.count)
+    text = read_text(source, encoding="utf-8-sig")
+    delimiter = csv_delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader, [])
@@ -101,7 +107,7 @@ def _map_header(header: list[str], source: Path) -> dict[int, str]:
     mapping: dict[int, str] = {}
     for index, raw in enumerate(header):
         name = raw.strip().lower()
-        ours = next((k for k, aliases in _HEADER_ALIASES.items() if name in aliases), None)
+        ours = next((k for k, aliases in HEADER_ALIASES.items() if name in aliases), None)
         mapping[index] = ours or name.replace(" ", "_")
     if "email" not in mapping.values():
         raise InputError("no address column (looked for Email, Email Address, E-mail…)",

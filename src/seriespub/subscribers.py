@@ -11,25 +11,17 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from seriespub.errors import InputError
 from seriespub.models import Subscriber, SubscriberStatus
+from seriespub.textfiles import csv_delimiter
 
 COLUMNS = ("email", "name", "status", "subscribed_at")
 _BASE = frozenset((*COLUMNS, ""))
 _STATUSES = {s.value: s for s in SubscriberStatus}
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_HEADER_ALIASES = {
-    "email": ("email", "e-mail", "email address", "e-mail address", "emailaddress", "mail",
-              "email_address", "subscriber email"),
-    "name": ("name", "full name", "fullname", "display name", "full_name"),
-    "first_name": ("first name", "firstname", "first_name", "given name"),
-    "last_name": ("last name", "lastname", "last_name", "surname", "family name"),
-    "status": ("status", "subscription status"),
-    "subscribed_at": ("subscribed_at", "subscribed at", "created", "created_at", "signup date",
-                      "optin_time", "date added"),
-}
 
 
 def is_valid_address(address: str) -> bool:
@@ -51,27 +43,25 @@ class SubscriberFile:
     problems: list[RowProblem] = field(default_factory=list)
 
 
-def _open_csv(path: Path) -> tuple[csv.DictReader[str], io.TextIOWrapper]:
+def _open_csv(path: Path) -> tuple[Any, io.TextIOWrapper]:
+    """A csv reader over the file (streamed), its delimiter guessed from the header."""
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
     try:
-        sample = handle.read(4096)
+        header = handle.readline()
     except UnicodeDecodeError:
         handle.close()
         raise InputError("not UTF-8 text", path=path) from None
     handle.seek(0)
-    delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") \
-        else ","
-    return csv.DictReader(handle, delimiter=delimiter), handle
+    return csv.reader(handle, delimiter=csv_delimiter(header)), handle
 
 
 def iter_subscribers(path: Path, problems: list[RowProblem] | None = None,
                      ) -> Iterator[Subscriber]:
     """Stream subscribers.csv; invalid rows are skipped and reported in `problems`."""
-    dict_reader, handle = _open_csv(path)
-    reader = dict_reader.reader           # plain rows: a dict per row costs more than parsing
+    reader, handle = _open_csv(path)
     with handle:
         try:
             columns = [c.strip().lower() for c in next(reader, [])]
@@ -126,11 +116,11 @@ def read_file(path: Path) -> SubscriberFile:
 def columns_of(path: Path) -> list[str]:
     reader, handle = _open_csv(path)
     with handle:
-        return [c.strip().lower() for c in (reader.fieldnames or [])]
+        return [c.strip().lower() for c in next(reader, [])]
 
 
 def active(path: Path) -> Iterator[Subscriber]:
-    """Active subscribers, streamed, each address once (first occurrence wins)."""
+    """Active subscribers, streamed in file order (duplicates are the ledger's to skip)."""
     for subscriber in iter_subscribers(path):
         if subscriber.status is SubscriberStatus.ACTIVE:
             yield subscriber
@@ -176,12 +166,12 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
             changed += 1
         rows.append(s)
     if changed:
-        _refuse_lossy_rewrite(path, data)
+        refuse_lossy_rewrite(path, data)
         write_atomically(path, data.columns, rows)
     return changed
 
 
-def _refuse_lossy_rewrite(path: Path, data: SubscriberFile) -> None:
+def refuse_lossy_rewrite(path: Path, data: SubscriberFile) -> None:
     """A rewrite keeps only valid rows: refuse rather than drop what the author wrote."""
     if data.problems:
         first = data.problems[0]
@@ -196,7 +186,7 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
     if "\r" in name or "\n" in name:
         raise InputError("line break in the name (header injection)")
     data = read_file(path) if path.exists() else SubscriberFile(list(COLUMNS))
-    _refuse_lossy_rewrite(path, data)
+    refuse_lossy_rewrite(path, data)
     if any(s.key == address.lower() for s in data.subscribers):
         raise InputError(f"{address} is already in the list", path=path)
     new = Subscriber(address, name, SubscriberStatus.ACTIVE,
@@ -208,7 +198,7 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
 def remove(path: Path, address: str, *, forget: bool = False) -> None:
     """Mark someone unsubscribed (so no import brings them back), or forget them."""
     data = read_file(path)
-    _refuse_lossy_rewrite(path, data)
+    refuse_lossy_rewrite(path, data)
     if not any(s.key == address.lower() for s in data.subscribers):
         raise InputError(f"{address} is not in the list", path=path)
     if forget:

@@ -13,6 +13,7 @@ from seriespub.errors import InputError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
 from seriespub.models import Instalment
 from seriespub.render import markdown, mjml, text
+from seriespub.textfiles import read_text
 
 TEMPLATE_NAME = "email.mjml"
 
@@ -77,7 +78,7 @@ def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
     from markupsafe import Markup
 
     if inputs.template_path is not None:
-        source, where = _read_template(inputs.template_path), str(inputs.template_path)
+        source, where = read_text(inputs.template_path), str(inputs.template_path)
     else:
         source, where = default_template(), "default template"
     try:
@@ -100,13 +101,6 @@ def _compiled(source: str) -> Any:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     return env.from_string(source)
-
-
-def _read_template(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read template: {exc}", path=path) from None
 
 
 def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: str) -> str:
