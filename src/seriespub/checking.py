@@ -27,6 +27,7 @@ def check_series(series: Series) -> list[Finding]:
         except SeriespubError as exc:
             findings.append(Finding(Level.ERROR, str(instalment.path), str(exc)))
             continue
+        # The size a reader gets: slots filled with a typical 40-character value.
         size = len(message.html.fill(["x" * 40] * len(message.slots)).encode())
         findings += checks.check_size(instalment.path, size)
     return findings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,7 +31,11 @@ class InstalmentState:
         return data
 
 
-def instalment_states(drafts: DraftSet, ledger: Ledger) -> list[InstalmentState]:
+def instalment_states(drafts: DraftSet, ledger: Ledger,
+                      releases: Mapping[int, dt.datetime] | None = None,
+                      ) -> list[InstalmentState]:
+    """Every instalment's state from the ledger, with its calendar slot where one is set."""
+    releases = releases or {}
     records = ledger.instalment_records()
     counts = ledger.all_counts()
     states = []
@@ -48,5 +53,6 @@ def instalment_states(drafts: DraftSet, ledger: Ledger) -> list[InstalmentState]
             state = i.status.value
         states.append(InstalmentState(
             i.number, i.title, state, record.started_at if record else None,
-            c.get(DeliveryStatus.SENT, 0), c.get(DeliveryStatus.FAILED, 0), open_, scheduled))
+            c.get(DeliveryStatus.SENT, 0), c.get(DeliveryStatus.FAILED, 0), open_, scheduled,
+            releases.get(i.number)))
     return states

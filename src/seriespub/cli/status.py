@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,10 +30,9 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     drafts = publishing.drafts_of(s, strict=False)
     now = dt.datetime.now(dt.UTC)
     with publishing.open_ledger(s) as ledger:
-        states = instalment_states(drafts, ledger)
         releases = releases_by_number(s, drafts, ledger, now)
-    states = [dataclasses.replace(st, release=releases[st.number].release)
-              if st.number in releases else st for st in states]
+        states = instalment_states(drafts, ledger,
+                                   {n: r.release for n, r in releases.items()})
     upcoming = next((st for st in states if st.state not in ("sent", "scheduled")), None)
     if as_json:
         print_json({"series": s.settings.series.title, "provider":
