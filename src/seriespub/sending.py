@@ -192,13 +192,15 @@ class Sender:
             while inflight:
                 self._collect(inflight, report)
         except KeyboardInterrupt:
-            # Ctrl-C: send nothing new, but record every batch already in flight.
+            # Ctrl-C raised here (the caller did not turn it into `stop`): send nothing new,
+            # record every batch still in flight. A batch whose bookkeeping the interrupt cut
+            # short stays `pending` and is settled by the next run.
             self.stop.set()
-            report.interrupted = True
             while inflight:
                 self._collect(inflight, report)
         finally:
             pool.shutdown(wait=True)
+        report.interrupted = self.stop.is_set()
 
     def _batches(self, plan: SendPlan) -> Iterator[Batch]:
         number = plan.instalment.number

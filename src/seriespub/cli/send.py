@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -208,12 +212,33 @@ class _Run:
             return None
         confirm(f"Send part {instalment.number} to {plan.to_send:,} subscriber(s) via "
                 f"{plan.provider}?", yes)
-        with progress:
+        with progress, _ctrl_c_stops(sender.stop):
             report = sender.run(plan)
         _apply_status_changes(self.s, report)
         if self.summary:
             _summary(report, self.as_json)
         return report
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the send to stop between batches (each one in flight is then
+    recorded whole); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_ctrl_c(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err().print("Stopping after the batches in flight (Ctrl-C again to quit now)…")
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _send_at(s: Series, provider: Provider, instalment: Instalment, at: str | None,
