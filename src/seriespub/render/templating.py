@@ -26,7 +26,7 @@ from typing import Any
 
 from seriespub.errors import InputError
 from seriespub.message import SLOT_RE
-from seriespub.render.markdown import MERGE_TAG, parse
+from seriespub.render.markdown import MERGE_TAG
 
 # The names the template is given; front-matter keys may not take them.
 TEMPLATE_VARIABLES = frozenset({"series", "instalment", "next", "content", "unsubscribe_url",
@@ -74,7 +74,8 @@ def _code_spans(body: str) -> list[tuple[int, int]]:
     import pyromark
 
     ranges = []
-    for event, where in pyromark.events_with_range(body):
+    events: Any = pyromark.events_with_range(body)
+    for event, where in events:
         kind = event if isinstance(event, str) else next(iter(event))
         payload = None if isinstance(event, str) else event[kind]
         if kind == "Code" or (kind == "Start" and _is_code_block(payload)):
@@ -83,7 +84,7 @@ def _code_spans(body: str) -> list[tuple[int, int]]:
 
 
 def _is_code_block(payload: Any) -> bool:
-    return isinstance(payload, dict) and "CodeBlock" in payload or payload == "CodeBlock"
+    return (isinstance(payload, dict) and "CodeBlock" in payload) or payload == "CodeBlock"
 
 
 class SubscriberTokens:
@@ -126,7 +127,8 @@ def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
 def environment() -> Any:
     """The one template environment: sandboxed, immutable, no loader, strict undefined."""
     import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class _Sandbox(ImmutableSandboxedEnvironment):
         # `9 ** 9 ** 9` or `"x" * 10 ** 12` would hang or exhaust memory before any error.
@@ -227,7 +229,7 @@ def render(template: Any, where: str, context: dict[str, Any], slot_count: Calla
         rendered: str = template.render(context)
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever a template raises is the author's
+    except Exception as exc:  # whatever a template raises is the author's to fix
         raise _template_error(exc, where) from None
     _check_tokens(rendered, where, slot_count())
     return rendered
