@@ -13,7 +13,7 @@ from collections import Counter
 from seriespub import publishing, subscribers
 from seriespub.errors import InputError, SeriespubError
 from seriespub.message import PreparedMessage
-from seriespub.models import Instalment, Subscriber
+from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
 from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
 from seriespub.series import Series
@@ -50,13 +50,15 @@ def check_series(series: Series) -> list[Finding]:
     return findings
 
 
-def sizes_as_sent(message: PreparedMessage, fields: list[str]) -> tuple[int, int]:
-    """Bytes of the HTML and text parts as they travel (encoded), for a typical reader:
-    every merge value 40 characters long."""
-    reader = Subscriber("reader@example.com", TYPICAL_VALUE,
-                        fields=dict.fromkeys(fields, TYPICAL_VALUE))
-    mime = message.mime_for(message.recipient(reader))
-    parsed = email.message_from_bytes(mime, policy=email.policy.compat32)
+def sizes_as_sent(message: PreparedMessage, fields: list[str],
+                  recipient: Recipient | None = None) -> tuple[int, int]:
+    """Bytes of the HTML and text parts as they travel (encoded) to `recipient`, by default
+    a typical reader: every merge value 40 characters long."""
+    if recipient is None:
+        reader = Subscriber("reader@example.com", TYPICAL_VALUE,
+                            fields=dict.fromkeys(fields, TYPICAL_VALUE))
+        recipient = message.recipient(reader)
+    parsed = email.message_from_bytes(message.mime_for(recipient), policy=email.policy.compat32)
     sizes = {part.get_content_subtype(): len(str(part.get_payload()).encode())
              for part in parsed.walk() if not part.is_multipart()}
     return sizes.get("html", 0), sizes.get("plain", 0)
