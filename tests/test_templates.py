@@ -72,6 +72,8 @@ def test_merge_tags_with_defaults_still_work() -> None:
 def test_a_typed_slot_token_is_refused_not_a_crash() -> None:
     with pytest.raises(InputError, match=r"drafts/01-x.md:6: '%%SP7%%' is reserved"):
         prepare(instalment("Hi\nsee %%SP7%% here\n"), RenderInputs(SERIES, b"k"))
+    with pytest.raises(InputError, match=r"drafts/01-x.md:5: '%%sp1%%' is reserved"):
+        prepare(instalment("`%%sp1%%`"), RenderInputs(SERIES, b"k"))
     # In the title it would have been filled with a reader's name:
     with pytest.raises(InputError, match=r"drafts/01-x.md: front matter: '%%SP0%%'"):
         prepare(instalment("Hi {{ name }}", title="%%SP0%%"), RenderInputs(SERIES, b"k"))

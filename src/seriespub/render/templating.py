@@ -38,18 +38,19 @@ TEMPLATE_RULE = ('per-reader values can only be printed: {{ subscriber.FIELD }} 
                  '{{ subscriber.FIELD | default("…") }}')
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
 _MANGLED_TOKEN = re.compile(r"%%\s*sp\s*\d", re.IGNORECASE)
+_TYPED_TOKEN = re.compile(r"%%sp\d+%%", re.IGNORECASE)     # SLOT_RE, and what a filter makes of it
 _MAX_POWER = 128
 _MAX_REPEAT = 1_000_000
 
 
 def slot_token_problem(text: str) -> tuple[int, str] | None:
     """(line offset, message) of the first `%%SPn%%` typed in `text`, or None."""
-    match = SLOT_RE.search(text)
+    match = _TYPED_TOKEN.search(text)
     if match is None:
         return None
     return (text.count("\n", 0, match.start()),
             f"{match.group(0)!r} is reserved for seriespub's per-reader values; "
-            "write it another way (e.g. `%% SP%%`)")
+            "write it another way")
 
 
 def draft_problems(body: str) -> Iterator[tuple[int, str]]:
