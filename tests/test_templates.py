@@ -166,4 +166,9 @@ def test_arithmetic_bombs_fail_fast(tmp_path: Path) -> None:
     for bomb in ("{{ 9 ** 99999999 }}", "{{ 'x' * 10 ** 10 }}", "{{ [1] * 10 ** 9 }}"):
         with pytest.raises(InputError, match=r"email.mjml:2: template: .*too large"):
             render(tmp_path, bomb)
+    loop = "{% for i in range(99999) %}{{ 'x' * 999999 }}{% endfor %}"
+    with pytest.raises(InputError, match=r"email.mjml: template: output is over 16 MB"):
+        render(tmp_path, loop)
+    with pytest.raises(InputError, match=r"email.mjml:2: template: 'lipsum' is undefined"):
+        render(tmp_path, "{{ lipsum(999999) }}")
     assert time.monotonic() - started < 5

@@ -41,6 +41,7 @@ _MANGLED_TOKEN = re.compile(r"%%\s*sp\s*\d", re.IGNORECASE)
 _TYPED_TOKEN = re.compile(r"%%sp\d+%%", re.IGNORECASE)     # SLOT_RE, and what a filter makes of it
 _MAX_POWER = 128
 _MAX_REPEAT = 1_000_000
+MAX_OUTPUT = 16 * 1024 * 1024     # characters; an email is under 102 KB to be read whole
 
 
 def slot_token_problem(text: str) -> tuple[int, str] | None:
@@ -155,6 +156,7 @@ def environment() -> Any:
 
     env = _Sandbox(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["default"] = env.filters["d"] = _default
+    del env.globals["lipsum"]          # `lipsum(999999)`: megabytes of nothing
     return env
 
 
@@ -227,13 +229,26 @@ def render(template: Any, where: str, context: dict[str, Any], slot_count: Calla
            ) -> str:
     """Render with every failure turned into an InputError naming `where` and the line."""
     try:
-        rendered: str = template.render(context)
+        rendered = _bounded(template.generate(context))
     except InputError:
         raise
     except Exception as exc:  # whatever a template raises is the author's to fix
         raise _template_error(exc, where) from None
     _check_tokens(rendered, where, slot_count())
     return rendered
+
+
+def _bounded(chunks: Iterator[str]) -> str:
+    """Join the output, stopping a runaway loop before it takes the machine's memory."""
+    from jinja2.exceptions import SecurityError
+
+    out, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise SecurityError(f"output is over {MAX_OUTPUT // (1024 * 1024)} MB")
+        out.append(chunk)
+    return "".join(out)
 
 
 def _template_error(exc: BaseException, where: str) -> InputError:
