@@ -95,14 +95,15 @@ def _refuse_typed_tokens(instalment: Instalment, inputs: RenderInputs, source: s
     found = templating.slot_token_problem(source)
     if found is not None:
         raise InputError(found[1], path=where, line=found[0] + 1)
-    texts = [instalment.title, instalment.subject, instalment.preheader,
-             *map(str, instalment.extra.values())]
+    texts = [(instalment.path, t) for t in (instalment.title, instalment.subject,
+                                             instalment.preheader,
+                                             *map(str, instalment.extra.values()))]
     if inputs.next_instalment is not None:
-        texts.append(inputs.next_instalment.title)
-    for text_ in texts:
+        texts.append((inputs.next_instalment.path, inputs.next_instalment.title))
+    for path, text_ in texts:
         found = templating.slot_token_problem(text_)
         if found is not None:
-            raise InputError(f"front matter: {found[1]}", path=instalment.path)
+            raise InputError(f"front matter: {found[1]}", path=path)
     for text_ in (inputs.series.title, inputs.series.from_):
         found = templating.slot_token_problem(text_)
         if found is not None:
