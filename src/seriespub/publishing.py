@@ -57,7 +57,11 @@ def render(series: Series, drafts: DraftSet, instalment: Instalment) -> Prepared
     """Render an instalment once, with the next instalment's title for the teaser."""
     inputs = RenderInputs(series.settings.series, series.unsubscribe_secret(),
                           drafts.after(instalment.number), series.template_path)
-    return prepare(instalment, inputs)
+    message = prepare(instalment, inputs)
+    from seriespub.checking import require_known_fields  # checking imports this module
+
+    require_known_fields(series, instalment, message)     # what `check` refuses, send does
+    return message
 
 
 def provider_for(series: Series, name: str | None = None) -> Provider:
