@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from seriespub import runlog
 from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
 from seriespub.ledger import Ledger
@@ -19,6 +20,7 @@ from seriespub.models import Instalment
 from seriespub.providers import Provider, ProviderContext, make_provider
 from seriespub.render.email import RenderInputs, prepare
 from seriespub.series import Series
+from seriespub.statefiles import not_a_folder
 
 
 def drafts_of(series: Series, strict: bool = True) -> DraftSet:
@@ -26,9 +28,43 @@ def drafts_of(series: Series, strict: bool = True) -> DraftSet:
 
 
 @contextmanager
-def open_ledger(series: Series) -> Iterator[Ledger]:
-    with Ledger.open(series.ledger_path) as ledger:
+def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
+    """The series' ledger; `readonly` for commands that only report (creates nothing).
+
+    A missing ledger starts a new series only when nothing shows that the series has sent
+    before: the run log records a due or sent instalment, or the outbox holds messages of a
+    real send (`NNN/`, not the `NNN-test/` of `send test`). The unsubscribe key and the lock
+    file are not evidence (`preview`, `send test` and a dry run make them without sending);
+    an *empty* ledger file is refused whatever the rest of the folder holds.
+    """
+    state = series.state_dir
+    if os.path.lexists(state) and not state.is_dir():
+        raise not_a_folder(state)
+    history = None if series.ledger_path.exists() else sent_before(series)
+    with Ledger.open(series.ledger_path, readonly=readonly, history=history) as ledger:
         yield ledger
+
+
+def sent_before(series: Series) -> str | None:
+    """What shows that this series has sent before (None when nothing does)."""
+    if Path(f"{series.ledger_path}-wal").exists():
+        return f"its write-ahead log {series.ledger_path.name}-wal is still there"
+    for event in runlog.read(series.state_dir):
+        if event.get("event") in ("due", "sent") and event.get("instalment") is not None:
+            return (f"the run log ({runlog.log_path(series.state_dir)}) records part "
+                    f"{event['instalment']} going out")
+    for folder in _outbox_parts(series.outbox_dir):
+        if any(f.name.endswith(".eml") for f in os.scandir(folder)):
+            return f"the outbox holds sent messages ({folder})"
+    return None
+
+
+def _outbox_parts(outbox: Path) -> list[Path]:
+    try:
+        return sorted(Path(e.path) for e in os.scandir(outbox) if e.name.isdigit()
+                      and e.is_dir())
+    except OSError:     # no outbox (another provider), or not a folder
+        return []
 
 
 def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = None,
@@ -38,7 +74,7 @@ def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = 
         from seriespub.sending import choose_next
 
         if ledger is None:
-            with open_ledger(series) as own:
+            with open_ledger(series, readonly=True) as own:
                 return choose_next(drafts.instalments, own)
         return choose_next(drafts.instalments, ledger)
     if ref.isdigit():
