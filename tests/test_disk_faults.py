@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import errno
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -197,6 +198,24 @@ def test_a_missing_ledger_reads_as_empty_on_a_read_only_series(
         result = cli(view, "status", "--json")
         assert result.exit_code == 0, result.output
         assert cli(view, "log", "1").exit_code == 0
+
+
+def test_unfolded_deliveries_that_a_read_only_series_cannot_read_are_one_line(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    """A copy taken while a send ran (a -wal with rows, no -shm) on a read-only mount:
+    refused, not shown without those rows."""
+    root = make_series(drafts=1, subscribers=2)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    conn = sqlite3.connect(root / ".seriespub" / "ledger.db", isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("UPDATE deliveries SET reason='late'")
+    snapshot = shutil.copytree(root, tmp_path / "copy")
+    conn.close()
+    (snapshot / ".seriespub" / "ledger.db-shm").unlink()
+    with read_only_view(snapshot, tmp_path / "ro") as view:
+        line = one_line(cli(view, "log", "1"))
+        assert "ledger.db-wal holds deliveries not yet folded into the ledger" in line
 
 
 def test_a_state_folder_that_is_a_file_is_one_line(

@@ -6,8 +6,7 @@ never "not sent": the sending core settles it before anything is sent again.
 
 WAL with synchronous=NORMAL survives a killed process at any instant; closing the last
 connection checkpoints, so between runs the ledger is the single file `ledger.db` that a
-scheduled CI job can commit back to git. An emptied, foreign or newer ledger is refused
-when opened, never taken for a new series (`seriespub.ledgerfile`).
+scheduled CI job can commit back to git.
 """
 
 from __future__ import annotations
@@ -65,7 +64,11 @@ def _now() -> str:
 
 
 class Ledger:
-    """Open with `Ledger.open(path)`; use as a context manager."""
+    """Open with `Ledger.open(path)`; use as a context manager.
+
+    An emptied, foreign or newer ledger is refused when opened, never taken for a new series
+    (`seriespub.ledgerfile`).
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn

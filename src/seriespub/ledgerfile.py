@@ -163,20 +163,37 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """`mode=ro`; on a read-only file system where SQLite cannot make its WAL index,
-    `immutable=1` (nothing can change the file there)."""
+    """`mode=ro`; where SQLite cannot open or make the WAL index beside a WAL ledger (a
+    read-only file system), `immutable=1`: nothing can change the file there. Never as a
+    way round a lock: a busy ledger is an error, not a reason to read it unguarded."""
     uri = path.absolute().as_uri()
-    for query in ("?mode=ro", "?mode=ro&immutable=1"):
-        conn = sqlite3.connect(uri + query, uri=True, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            conn.close()
-            if query.endswith("immutable=1"):
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _read_connection(uri + "?mode=ro")
+    except sqlite3.OperationalError as exc:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name != "SQLITE_CANTOPEN" and not name.startswith("SQLITE_READONLY"):
+            raise
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        # immutable=1 would read past them and show an older record without a word
+        raise LedgerError(
+            f"{wal} holds deliveries not yet folded into the ledger, and SQLite cannot read "
+            "them here (a read-only file system?)",
+            hint="fold them in where the series is writable: "
+            f"sqlite3 {_shown(path)} 'PRAGMA wal_checkpoint(TRUNCATE)'",
+        )
+    return _read_connection(uri + "?mode=ro&immutable=1")
+
+
+def _read_connection(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _db_hint(exc: sqlite3.Error) -> str | None:
@@ -192,9 +209,9 @@ def _create(path: Path) -> None:
     """A new ledger with its schema, linked into place whole (never seen half-made)."""
     private_dir(path.parent)
     temp = path.with_name(f".{path.name}.{os.getpid()}.new")
-    for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
-        leftover.unlink(missing_ok=True)
     try:
+        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+            leftover.unlink(missing_ok=True)  # of a creation killed under this pid
         conn = sqlite3.connect(temp, isolation_level=None)
         try:
             os.chmod(temp, FILE_MODE)
@@ -205,12 +222,22 @@ def _create(path: Path) -> None:
             conn.close()  # the last connection: the WAL is folded in and removed
         with contextlib.suppress(FileExistsError):  # another process made it first
             os.link(temp, path)
+        _fsync_folder(path.parent)  # the new name survives a power cut
     except sqlite3.DatabaseError as exc:
         raise LedgerError(f"{path}: cannot create the send ledger: {exc}") from None
     except OSError as exc:
         raise os_error(exc, path, "cannot create the send ledger") from None
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _empty_in_memory() -> sqlite3.Connection:
