@@ -133,3 +133,13 @@ def test_log_of_a_part_that_does_not_exist_exits_1(make_series: Callable[..., Pa
     assert "no instalment number 99" in one_line_error(cli(root, "log", "99", "--json"))
     result = cli(root, "log", "2")            # drafted, nothing sent yet: an empty table
     assert result.exit_code == 0 and "Part 2: 0 deliveries" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["missing/cal.ics", "drafts"])
+def test_schedule_ics_to_a_bad_path_is_one_line(make_series: Callable[..., Path], cli: Cli,
+                                                where: str) -> None:
+    root = make_series(extra_toml='[schedule]\nfirst_release = 2026-12-01T09:00:00\n'
+                                  'timezone = "Europe/London"\n')
+    line = one_line_error(cli(root, "schedule", "--ics", where))
+    assert where in line
+    assert not (root / "missing").exists()
