@@ -85,7 +85,7 @@ def _exactly_once(root: Path, readers: int) -> None:
 def _build_series_in(folder: Path, readers: int) -> Path:
     from conftest import DRAFT, write_subscribers
 
-    (folder / "drafts").mkdir(parents=True)
+    (folder / "drafts").mkdir(parents=True, exist_ok=True)
     (folder / "seriespub.toml").write_text(
         '[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
         '[delivery]\nprovider = "outbox"\nbatch_size = 20\n',
@@ -99,14 +99,26 @@ def _build_series_in(folder: Path, readers: int) -> Path:
     return folder
 
 
+@pytest.mark.parametrize(
+    ("full", "expected"),
+    [
+        ("series", "ledger.db (the send ledger): database or disk is full"),
+        ("outbox", ".eml: cannot write: the disk is full"),
+    ],
+)
 def test_a_full_disk_stops_the_send_in_one_line_and_the_resume_is_exact(
-    tmp_path: Path, cli: Cli
+    tmp_path: Path, cli: Cli, full: str, expected: str
 ) -> None:
-    with small_tmpfs(tmp_path / "disk", "1m") as disk:
-        root = _build_series_in(disk / "series", readers=150)
-        result = cli(root, "send", "next", "--yes")
-        line = one_line(result)
-        assert "disk is full" in line or "disk is full" in result.stderr, result.stderr
+    """A real small tmpfs under the whole series (the ledger fills first), or only under
+    the outbox (a message fills it)."""
+    if full == "series":
+        mount_at = tmp_path / "series"
+    else:
+        mount_at = tmp_path / "series" / ".seriespub" / "outbox"
+    with small_tmpfs(mount_at, "1m") as disk:
+        root = _build_series_in(tmp_path / "series", readers=150)
+        line = one_line(cli(root, "send", "next", "--yes"))
+        assert expected in line
         assert len(_outbox(root)) < 150
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         resumed = cli(root, "send", "next", "--yes")
