@@ -307,7 +307,8 @@ def test_state_files_are_private_and_loose_ones_are_tightened(
         return stat.S_IMODE(path.stat().st_mode)
 
     files = [state / "ledger.db", state / "lock", state / "log.jsonl", *_outbox(root)]
-    assert mode(state) == 0o700 and mode(state / "outbox" / "001") == 0o700
+    assert mode(state) == 0o700 and mode(state / "outbox") == 0o700
+    assert mode(state / "outbox" / "001") == 0o700
     assert {mode(p) for p in files} == {0o600}
     for path in [state, state / "outbox", *files]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -315,5 +316,19 @@ def test_state_files_are_private_and_loose_ones_are_tightened(
     assert mode(state) == 0o755
     assert cli(root, "send", "next", "--yes").exit_code == 0
     assert mode(state) == 0o700 and mode(state / "outbox" / "002") == 0o700
-    tightened = [state / "ledger.db", state / "lock", *_outbox(root, 2)]
+    tightened = [state / "ledger.db", state / "lock", state / "log.jsonl", *_outbox(root, 2)]
+    assert mode(state / "outbox") == 0o700
     assert {mode(p) for p in tightened} == {0o600}
+
+
+def test_the_ledger_and_its_wal_files_are_private(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from seriespub.ledger import Ledger
+
+    path = tmp_path / "state" / ".seriespub" / "ledger.db"
+    with Ledger.open(path) as ledger:
+        ledger.mark_started(1, "t", "s", dt.datetime.now(dt.UTC))
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    assert modes == {"ledger.db": 0o600, "ledger.db-wal": 0o600, "ledger.db-shm": 0o600}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -20,7 +20,7 @@ from seriespub.models import Instalment
 from seriespub.providers import Provider, ProviderContext, make_provider
 from seriespub.render.email import RenderInputs, prepare
 from seriespub.series import Series
-from seriespub.statefiles import not_a_folder
+from seriespub.statefiles import not_a_folder, tighten_folder
 
 
 def drafts_of(series: Series, strict: bool = True) -> DraftSet:
@@ -41,6 +41,8 @@ def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
     if os.path.lexists(state) and not state.is_dir():
         raise not_a_folder(state)
     history = None if series.ledger_path.exists() else sent_before(series)
+    if not readonly:
+        tighten_folder(state)       # a write is when loose modes of an older version go
     with Ledger.open(series.ledger_path, readonly=readonly, history=history) as ledger:
         yield ledger
 

@@ -25,8 +25,14 @@ class StateError(SeriespubError):
     """The state folder, or a file in it, cannot be written or read."""
 
 
-def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) as 0700, or tighten it; StateError if it is not a folder."""
+def private_dir(path: Path, *, within: Path | None = None) -> Path:
+    """Create `path` as 0700, or tighten it; StateError if it is not a folder.
+
+    Missing parents are made too: those from `within` down are private like `path`, any
+    above it get the usual mode (the series folder is the author's business).
+    """
+    if within is not None and path != within and within in path.parents:
+        private_dir(path.parent, within=within)
     try:
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except FileExistsError:
@@ -50,6 +56,18 @@ def open_private(path: Path, flags: int) -> int:
     except OSError:
         pass  # tightening is best effort; the file itself is usable
     return fd
+
+
+def tighten_folder(folder: Path) -> None:
+    """The folder and the files directly in it: owner only (what a write tightens)."""
+    tighten(folder, DIR_MODE)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.is_symlink():
+            tighten(Path(entry.path), DIR_MODE if entry.is_dir() else FILE_MODE)
 
 
 def tighten(path: Path, mode: int = FILE_MODE) -> None:

@@ -35,7 +35,7 @@ class OutboxProvider(ProviderBase):
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         target = self._instalment_folder(batch)
         try:
-            private_dir(target)
+            private_dir(target, within=self.folder.parent)
         except StateError as exc:
             raise PermanentSendError(str(exc), provider=self.name, hint=exc.hint) from None
         date = email.utils.formatdate(localtime=True)
