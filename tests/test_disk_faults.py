@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 Cli = Callable[..., Any]
+SCHEDULE = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
 
 
 def one_line(result: Any, code: int = 1) -> str:
@@ -332,3 +333,31 @@ def test_the_ledger_and_its_wal_files_are_private(tmp_path: Path) -> None:
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
     assert modes == {"ledger.db": 0o600, "ledger.db-wal": 0o600, "ledger.db-shm": 0o600}
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_reporting_commands_write_nothing_even_where_every_write_fails(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a mount (CI containers may not allow one): every write through os fails
+    with EROFS; the reporting commands still work and a send is one line."""
+    root = make_series(drafts=2, subscribers=3, extra_toml=SCHEDULE)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    real_open = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def read_only_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & writing:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[0]))
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    for name in ("mkdir", "chmod", "fchmod", "replace", "rename", "link", "unlink"):
+        monkeypatch.setattr(os, name, refuse)
+    for command in (["status"], ["log"], ["log", "1"], ["schedule"], ["send", "next", "--dry-run"]):
+        result = cli(root, *command)
+        assert result.exit_code == 0, (command, result.output)
+    line = one_line(cli(root, "send", "next", "--yes"))
+    assert "the file system is read-only" in line
