@@ -149,3 +149,12 @@ def test_a_ledger_is_never_left_half_made(tmp_path: Path) -> None:
         assert ledger.counts(1) == {}
     assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.db"]
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("1",)
+
+
+def test_a_damaged_ledger_is_one_line(sent_series: Path, cli: Cli) -> None:
+    ledger = sent_series / ".seriespub" / "ledger.db"
+    data = bytearray(ledger.read_bytes())
+    data[100:] = b"\xde\xad" * ((len(data) - 100) // 2)  # the header survives, the rest not
+    ledger.write_bytes(bytes(data))
+    for command in (["send", "next", "--yes"], ["status"]):
+        assert "ledger.db" in _refused(cli(sent_series, *command)).splitlines()[0]

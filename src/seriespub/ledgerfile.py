@@ -79,7 +79,8 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 def _restore_hint(path: Path) -> str:
     return (
         f"restore it from git (git checkout HEAD -- {_shown(path)}) or from a backup; "
-        f"if this series has really never sent anything, delete {_shown(path)}"
+        f"if this series has really never sent anything, delete {_shown(path)} "
+        "(and its -wal and -shm files)"
     )
 
 
@@ -124,9 +125,16 @@ def _check_schema(conn: sqlite3.Connection, path: Path, history: str | None) -> 
         row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
-            raise
+            raise LedgerError(
+                f"{path}: cannot read the send ledger: {exc}",
+                hint=_db_hint(exc) or _restore_hint(path),
+            ) from None
         row = None
-    if row is None:
+    except sqlite3.DatabaseError as exc:  # a damaged file: "database disk image is malformed"
+        raise LedgerError(
+            f"{path} is damaged ({exc}); nothing was sent", hint=_restore_hint(path)
+        ) from None
+    if row is None or not str(row[0]).isdigit():
         raise _lost(path, "has no seriespub tables", history)
     version = int(row[0])
     if version > SCHEMA_VERSION:
@@ -158,7 +166,8 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         return conn
     except sqlite3.DatabaseError as exc:
         raise LedgerError(
-            f"{path}: cannot open the send ledger: {exc}", hint=_db_hint(exc)
+            f"{path}: cannot open the send ledger: {exc}",
+            hint=_db_hint(exc) or (_restore_hint(path) if _damaged(exc) else None),
         ) from None
 
 
@@ -194,6 +203,10 @@ def _read_connection(uri: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    return "malformed" in str(exc) or "not a database" in str(exc)
 
 
 def _db_hint(exc: sqlite3.Error) -> str | None:

@@ -49,12 +49,13 @@ def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
 
 def sent_before(series: Series) -> str | None:
     """What shows that this series has sent before (None when nothing does)."""
-    if Path(f"{series.ledger_path}-wal").exists():
-        return f"its write-ahead log {series.ledger_path.name}-wal is still there"
+    wal = Path(f"{series.ledger_path}-wal")
+    if wal.exists() and wal.stat().st_size:     # an empty one is what a read leaves behind
+        return f"its write-ahead log {wal.name} still holds deliveries"
     for event in runlog.read(series.state_dir):
         if event.get("event") in ("due", "sent") and event.get("instalment") is not None:
             return (f"the run log ({runlog.log_path(series.state_dir)}) records part "
-                    f"{event['instalment']} going out")
+                    f"{event['instalment']} as {event['event']}")
     for folder in _outbox_parts(series.outbox_dir):
         if any(f.name.endswith(".eml") for f in os.scandir(folder)):
             return f"the outbox holds sent messages ({folder})"
