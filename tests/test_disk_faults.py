@@ -361,3 +361,27 @@ def test_reporting_commands_write_nothing_even_where_every_write_fails(
         assert result.exit_code == 0, (command, result.output)
     line = one_line(cli(root, "send", "next", "--yes"))
     assert "the file system is read-only" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(errno.EIO, "Input/output error", "/mnt/usb/drafts"), "/mnt/usb/drafts: "),
+        (sqlite3.OperationalError("disk I/O error"), "ledger.db (the send ledger): disk I/O"),
+    ],
+)
+def test_the_last_line_of_defence_turns_os_and_sqlite_errors_into_one_line(
+    make_series: Callable[..., Path],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    expected: str,
+) -> None:
+    from seriespub import publishing
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    root = make_series()
+    monkeypatch.setattr(publishing, "drafts_of", broken)
+    assert expected in one_line(cli(root, "status"))
