@@ -58,7 +58,9 @@ def connect(
             raise LedgerError(
                 f"{path} is missing, but {history}. Nothing was sent: without "
                 "the record every reader would get every part again",
-                hint=_restore_hint(path),
+                hint=f"restore it from git (git checkout HEAD -- {_shown(path)}) or from a "
+                "backup; if nothing real was ever sent from this series, move aside what "
+                "says it was",
             )
         if readonly:
             return _empty_in_memory()

@@ -7,7 +7,7 @@ them directly. Nothing here knows about the terminal.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,18 +56,27 @@ def sent_before(series: Series) -> str | None:
         if event.get("event") in ("due", "sent") and event.get("instalment") is not None:
             return (f"the run log ({runlog.log_path(series.state_dir)}) records part "
                     f"{event['instalment']} as {event['event']}")
-    for folder in _outbox_parts(series.outbox_dir):
-        if any(f.name.endswith(".eml") for f in os.scandir(folder)):
+    for folder in _entries(series.outbox_dir, lambda e: e.name.isdigit() and e.is_dir()):
+        if _entries(Path(folder), lambda e: e.name.endswith(".eml"), first=True):
             return f"the outbox holds sent messages ({folder})"
     return None
 
 
-def _outbox_parts(outbox: Path) -> list[Path]:
+def _entries(folder: Path, wanted: Callable[[os.DirEntry[str]], bool], *,
+             first: bool = False) -> list[str]:
+    """Paths in `folder` that are `wanted` (only the first with `first`); none if unreadable
+    (no outbox: another provider)."""
+    found = []
     try:
-        return sorted(Path(e.path) for e in os.scandir(outbox) if e.name.isdigit()
-                      and e.is_dir())
-    except OSError:     # no outbox (another provider), or not a folder
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if wanted(entry):
+                    found.append(entry.path)
+                    if first:
+                        break
+    except OSError:
         return []
+    return sorted(found)
 
 
 def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = None,
