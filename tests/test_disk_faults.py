@@ -103,15 +103,15 @@ def _build_series_in(folder: Path, readers: int) -> Path:
 @pytest.mark.parametrize(
     ("full", "expected"),
     [
-        ("series", "ledger.db (the send ledger): database or disk is full"),
-        ("outbox", ".eml: cannot write: the disk is full"),
+        # Whichever write meets the full disk first: the ledger's, as a rule, or a message's.
+        ("series", ("database or disk is full", ".eml: cannot write: the disk is full")),
+        ("outbox", (".eml: cannot write: the disk is full",)),
     ],
 )
 def test_a_full_disk_stops_the_send_in_one_line_and_the_resume_is_exact(
-    tmp_path: Path, cli: Cli, full: str, expected: str
+    tmp_path: Path, cli: Cli, full: str, expected: tuple[str, ...]
 ) -> None:
-    """A real small tmpfs under the whole series (the ledger fills first), or only under
-    the outbox (a message fills it)."""
+    """A real small tmpfs under the whole series, or only under the outbox."""
     if full == "series":
         mount_at = tmp_path / "series"
     else:
@@ -119,7 +119,7 @@ def test_a_full_disk_stops_the_send_in_one_line_and_the_resume_is_exact(
     with small_tmpfs(mount_at, "1m") as disk:
         root = _build_series_in(tmp_path / "series", readers=150)
         line = one_line(cli(root, "send", "next", "--yes"))
-        assert expected in line
+        assert any(text in line for text in expected), line
         assert len(_outbox(root)) < 150
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         resumed = cli(root, "send", "next", "--yes")
