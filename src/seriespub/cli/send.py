@@ -127,7 +127,9 @@ def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_j
     from seriespub import publishing
     from seriespub.lock import series_lock
 
-    with series_lock(s.state_dir, f"send {ref}"), publishing.open_ledger(s) as ledger:
+    # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
+    lock = contextlib.nullcontext() if dry_run else series_lock(s.state_dir, f"send {ref}")
+    with lock, publishing.open_ledger(s, readonly=dry_run) as ledger:
         report = send_one(s, ledger, ref, yes=yes, dry_run=dry_run, at=at, as_json=as_json,
                           only=only)
     if report is not None:
