@@ -7,6 +7,7 @@ relays nowhere (see fakes/postfix.py). Skipped, with the reason, where Postfix c
 from __future__ import annotations
 
 import email
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ status: ready
 ---
 Hello {{ name | default("there") }},
 
-From the ground up: a line that starts with "From ".
+From the ground up: this line starts with From and a space.
 
 From here on, every part is a week apart.
 """
@@ -189,9 +190,11 @@ def test_lines_starting_with_from_survive_mbox_delivery(
         postfix: Postfix, series_via_postfix: Path, cli: Callable[..., Any]) -> None:
     result = cli(series_via_postfix, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
+    [stored] = postfix.wait_for(READERS[0], 1)
+    assert not re.search(rb"^>+From ", stored.as_bytes(), re.MULTILINE)
     [message] = parsed(postfix, READERS[0])
     text, html = text_and_html(message)
     assert "\nFrom the ground up\n" in text                     # the title
-    assert '\nFrom the ground up: a line that starts with "From ".' in text
-    assert "From here on, every part" in text
-    assert ">From" not in text and ">From" not in html
+    assert "\nFrom the ground up: this line starts with From and a space.\n" in text
+    assert "\nFrom here on, every part" in text
+    assert ">From the ground up: this line" in html          # after <p>, not mbox-quoted
