@@ -148,6 +148,20 @@ def test_an_unknown_mailbox_bounces_and_the_others_arrive(postfix: Postfix) -> N
     assert len(parsed(postfix, "dee")) == len(parsed(postfix, "eve")) == 1
 
 
+def test_without_a_login_a_relay_refusal_stops_the_batch(postfix: Postfix) -> None:
+    smtp = provider(postfix, login=False)
+    message = make_message()
+    outside = [message.recipient(Subscriber(a)) for a in ("x@example.com", "y@example.com")]
+    with pytest.raises(PermanentSendError, match="Relay access denied") as caught:
+        smtp.send_batch(Batch("k", message, outside))
+    smtp.close()
+    assert "set username" in str(caught.value.hint)
+    log = postfix.log()
+    assert "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1" in log
+    assert "to=<x@example.com>, relay=" not in log           # never queued or delivered
+    assert "y@example.com" not in log                        # the batch stopped at once
+
+
 @pytest.fixture
 def series_via_postfix(postfix: Postfix, make_series: Callable[..., Path],
                        monkeypatch: pytest.MonkeyPatch) -> Path:

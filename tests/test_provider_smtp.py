@@ -457,3 +457,22 @@ def test_a_ca_file_that_cannot_be_loaded_is_a_config_error(
     with pytest.raises(ConfigError, match=f"delivery.smtp.ca_file.*{reason}") as caught:
         make_provider("smtp", smtp_context(tmp_path, ca_file="ca.pem"))
     assert str(tmp_path / "ca.pem") in str(caught.value)
+
+
+def test_a_relay_refusal_stops_the_batch_instead_of_failing_each_reader(
+        server: FakeSmtpServer) -> None:
+    # Without a login a server refuses every reader alike: that is the settings' fault, and
+    # marking each delivery failed would never send it.
+    server.handler.refuse.update({
+        "b@example.com": "554 5.7.1 <b@example.com>: Relay access denied",
+        "c@example.com": "554 5.7.1 <c@example.com>: Relay access denied"})
+    provider = provider_for(server)
+    with pytest.raises(PermanentSendError, match="Relay access denied") as caught:
+        provider.send_batch(batch(prepared(), "b@example.com", "c@example.com"))
+    assert "username" in str(caught.value.hint)
+    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
+                                        "c@example.com"))
+    provider.close()
+    assert [(r.outcome, r.reason[:3]) for r in results] == [
+        (Outcome.SENT, ""), (Outcome.TRANSIENT, "127"), (Outcome.TRANSIENT, "127")]
+    assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]

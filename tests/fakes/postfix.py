@@ -8,7 +8,9 @@
 
 Each of `mailboxes` (local parts) @seriespub.test is a mailbox, delivered by Postfix's own
 virtual(8) agent to an mbox file; any other address is refused (550 5.1.1). One SASL login
-exists: `USER` / `PASSWORD` (Cyrus SASL, sasldb2).
+exists: `USER` / `PASSWORD` (Cyrus SASL, sasldb2). No network is trusted (`mynetworks` is
+empty): mail for anyone else is refused with "Relay access denied" unless logged in, as a
+submission server does.
 
 Guarantees:
 - nothing leaves 127.0.0.1: the listeners bind 127.0.0.1 only; relayhost, mydestination and
@@ -112,7 +114,7 @@ mydomain = {domain}
 myorigin = {domain}
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+mynetworks =
 mydestination =
 relay_domains =
 relayhost =
@@ -129,7 +131,7 @@ virtual_mailbox_maps = texthash:{d}/etc/mailboxes
 virtual_uid_maps = static:{nobody}
 virtual_gid_maps = static:{nobody}
 virtual_minimum_uid = 100
-smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
 smtpd_tls_cert_file = {d}/etc/server.pem
 smtpd_tls_key_file = {d}/etc/server.key
 smtpd_tls_security_level = may

@@ -5,6 +5,8 @@ Each recipient is one MAIL/RCPT/DATA transaction, so every reply maps to one per
 - 2xx to the message → SENT; 4xx → TRANSIENT; 5xx → FAILED, and BOUNCED when the refusal is
   about the address (enhanced code 5.1.x or 5.2.1, or 550/551/553 without an enhanced code);
 - MAIL FROM refused → the whole rest of the batch: 4xx TransientSendError, 5xx Permanent;
+  so is a RCPT refusal that is about the sender's rights (530, "Relay access denied"):
+  every reader would be refused alike, and none of them is marked failed;
 - a reused connection found closed (or 421) before the message went out → reconnect once and
   resend: nothing was delivered. On a fresh connection that is a TransientSendError;
 - cannot connect → TransientSendError; bad login, TLS problem or wrong `security` for the
@@ -53,6 +55,8 @@ from seriespub.providers.smtp_connect import tls_context as tls_context_for
 ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 ADDRESS_CODES = frozenset({550, 551, 553})       # refusals that usually mean "no such person"
 CLOSING = 421                                    # the server is closing this connection
+RELAY_HINT = ("log in: set username under [delivery.smtp] and SMTP_PASSWORD in the "
+              "environment or .env (submission servers relay only for logged-in senders)")
 
 
 class _NotSent(Exception):
@@ -147,7 +151,13 @@ class SmtpProvider(ProviderBase):
         try:
             code, reply = conn.mail(sender, options)
             if code == 250:
-                return conn.rcpt(to)
+                code, reply = conn.rcpt(to)
+                if not _refuses_to_relay(code, _text(reply)):
+                    return code, reply
+                _reset(conn)
+                raise PermanentSendError(
+                    f"{self._where} will not relay for this connection: {code} "
+                    f"{_text(reply)}", provider=self.name, hint=RELAY_HINT)
         except OSError as exc:             # smtplib's errors are OSErrors too
             raise _NotSent(str(exc) or type(exc).__name__) from None
         if code == CLOSING:
@@ -209,13 +219,23 @@ def crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
+def _refuses_to_relay(code: int, reply: str) -> bool:
+    """A refusal of the sender's rights, not of the reader: 530 (log in first) or a 5xx
+    policy refusal that says "relay" (Postfix, Exim, Sendmail, Exchange all do)."""
+    if code == 530:
+        return True
+    enhanced = ENHANCED_CODE.match(reply)
+    policy = enhanced is None or enhanced.group(2) == "7"
+    return code >= 500 and policy and "relay" in reply.lower()
+
+
 def _sender_hint(code: int, reply: str) -> str | None:
     """What to change when MAIL FROM is refused for want of TLS or a login (530 5.7.0)."""
     if code != 530:
         return None
     if "starttls" in reply.lower() or "tls" in reply.lower().split():
         return 'set security = "starttls" under [delivery.smtp]'
-    return "set username under [delivery.smtp] and SMTP_PASSWORD in the environment or .env"
+    return RELAY_HINT
 
 
 def _not_sent(recipients: Sequence[Recipient], reason: str) -> list[RecipientResult]:
