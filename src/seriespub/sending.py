@@ -168,6 +168,11 @@ class Sender:
         if unknown and not plan.resends_unknown:
             report.unknown = unknown
             return report
+        try:
+            self.provider.open()      # a server that never answers leaves nothing pending
+        except SendError as exc:
+            report.stopped_by = exc
+            return report
         self.ledger.mark_started(plan.instalment.number, plan.instalment.title,
                                  plan.instalment.subject, plan.send_at or self._now())
         self.progress.start(plan.to_send)

@@ -320,7 +320,8 @@ def exit_for(report: SendReport) -> None:
                     "seriespub send next", markup=False)
         raise typer.Exit(130)
     if report.stopped_by is not None:
-        fail(f"stopped: {report.stopped_by}", hint="fix the cause, then resume with: "
+        cause = report.stopped_by.hint or "fix the cause"       # the provider's is specific
+        fail(f"stopped: {report.stopped_by}", hint=f"{cause}, then resume with: "
              "seriespub send next (only the missing recipients are sent)")
     if report.unknown:
         _unknown_error(n, report.unknown)
