@@ -78,7 +78,8 @@ def test_a_crash_during_rewrite_leaves_the_file_whole(tmp_path: Path,
     with pytest.raises(OSError):
         subscribers.add(target, "b@example.com", "B")
     assert target.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["subscribers.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".seriespub", "subscribers.csv"]
+    assert [p.name for p in (tmp_path / ".seriespub").iterdir()] == ["subscribers.lock"]
 
 
 def test_rewrites_refuse_to_drop_rows_they_cannot_read(tmp_path: Path) -> None:
