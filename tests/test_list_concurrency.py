@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import delivery_log, write_subscribers
-from fakes.smtp import FakeSmtpServer, running_smtp_server
+from fakes.smtp import running_smtp_server
 
 pytestmark = pytest.mark.slow
 SRC = str(Path(__file__).parents[1] / "src")
@@ -95,7 +96,8 @@ def test_bounces_written_back_by_a_send_survive_concurrent_adds(
     assert len(final) == 40 + len(joined)
 
 
-def _rewrite_in_place(path: Path, versions: list[bytes], stop: threading.Event) -> int:
+def _rewrite_in_place(path: Path, versions: list[bytes], stop: threading.Event,
+                      saves: list[int]) -> None:
     """What nano or `>` does: truncate the file, then write the new text into it."""
     count = 0
     while not stop.is_set():
@@ -107,8 +109,14 @@ def _rewrite_in_place(path: Path, versions: list[bytes], stop: threading.Event) 
             time.sleep(0.002)
             handle.write(data[len(data) // 2:])
         count += 1
+        saves.append(count)
         time.sleep(0.01)
-    return count
+
+
+def _finished(root: Path) -> bool:
+    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+        row = db.execute("SELECT finished_at FROM instalments WHERE number = 1").fetchone()
+    return row is not None and row[0] is not None
 
 
 def test_an_in_place_rewrite_during_a_send_skips_nobody(
@@ -126,9 +134,10 @@ def test_an_in_place_rewrite_during_a_send_skips_nobody(
         full = path.read_bytes()
         lines = full.splitlines(keepends=True)
         moved = b"".join(lines[:3] + lines[4:] + lines[3:4])
-        stop = threading.Event()
+        stop, saves = threading.Event(), []
         send = seriespub(root, "send", "next", "--yes")
-        editor = threading.Thread(target=_rewrite_in_place, args=(path, [moved, full], stop))
+        editor = threading.Thread(target=_rewrite_in_place,
+                                  args=(path, [moved, full], stop, saves))
         time.sleep(0.3)
         editor.start()
         first = finish([send])[0]
@@ -136,6 +145,9 @@ def test_an_in_place_rewrite_during_a_send_skips_nobody(
         editor.join()
         path.write_bytes(full)
         assert first[0] in (0, 1), first
+        assert len(saves) > 10                                 # the editor saved mid-send
+        if _finished(root):                                    # closed only when complete
+            assert len({r.rcpt_tos[0] for r in server.received}) == 1500
         second = cli(root, "send", "next", "--yes")
         per_reader = Counter(r.rcpt_tos[0] for r in server.received)
     assert "Traceback" not in first[2]

@@ -92,21 +92,23 @@ def _lines(handle: io.TextIOWrapper, path: Path) -> Iterator[str]:
         yield line
 
 
-def open_csv(path: Path) -> tuple[Any, io.TextIOWrapper]:
-    """A csv reader over the file (streamed), its delimiter guessed from the header."""
+def open_csv(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapper]:
+    """A csv reader over the file (streamed), its delimiter guessed from the header; errors
+    name `shown` (the author's file, when reading a copy of it)."""
+    shown = shown or path
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+        raise InputError(f"cannot read: {exc.strerror}", path=shown) from None
     try:
-        header = next(_lines(handle, path), "")
+        header = next(_lines(handle, shown), "")
     except (UnicodeDecodeError, InputError) as exc:
         handle.close()
         if isinstance(exc, InputError):
             raise
-        raise InputError("not UTF-8 text", path=path) from None
+        raise InputError("not UTF-8 text", path=shown) from None
     handle.seek(0)
-    return csv.reader(_lines(handle, path), delimiter=csv_delimiter(header)), handle
+    return csv.reader(_lines(handle, shown), delimiter=csv_delimiter(header)), handle
 
 
 def header_columns(values: list[str], path: Path) -> list[str]:
@@ -122,21 +124,25 @@ def header_columns(values: list[str], path: Path) -> list[str]:
     return columns
 
 
-def iter_subscribers(path: Path, problems: Problems | None = None) -> Iterator[Subscriber]:
-    """Stream subscribers.csv; invalid rows are skipped and reported in `problems`."""
-    reader, handle = open_csv(path)
+def iter_subscribers(path: Path, problems: Problems | None = None, shown: Path | None = None,
+                     ) -> Iterator[Subscriber]:
+    """Stream subscribers.csv; invalid rows are skipped and reported in `problems`. Errors
+    name `shown` when `path` is a snapshot of it."""
+    reader, handle = open_csv(path, shown)
+    path = shown or path
     with handle:
         try:
             columns = header_columns(next(reader, []), path)
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
+            start = reader.line_num + 1          # a row's first line (quoted line breaks)
             for values in reader:
-                if not values:
-                    continue
-                row = dict(zip(columns, values, strict=False))
-                subscriber = _subscriber(row, reader.line_num, problems)
-                if subscriber is not None:
-                    yield subscriber
+                if values:
+                    row = dict(zip(columns, values, strict=False))
+                    subscriber = _subscriber(row, start, problems)
+                    if subscriber is not None:
+                        yield subscriber
+                start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=path) from None
         except csv.Error as exc:
@@ -176,18 +182,20 @@ def read_file(path: Path) -> SubscriberFile:
     return SubscriberFile(columns_of(path), subscribers, problems)
 
 
-def columns_of(path: Path) -> list[str]:
-    reader, handle = open_csv(path)
+def columns_of(path: Path, shown: Path | None = None) -> list[str]:
+    """The header's column names; errors name `shown` (default: path)."""
+    reader, handle = open_csv(path, shown)
     with handle:
         try:
-            return header_columns(next(reader, []), path)
+            return header_columns(next(reader, []), shown or path)
         except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", path=path, line=1) from None
+            raise InputError(f"malformed CSV: {exc}", path=shown or path, line=1) from None
 
 
-def active(path: Path, problems: Problems | None = None) -> Iterator[Subscriber]:
+def active(path: Path, problems: Problems | None = None, shown: Path | None = None,
+           ) -> Iterator[Subscriber]:
     """Active subscribers, streamed in file order (duplicates are the ledger's to skip)."""
-    for subscriber in iter_subscribers(path, problems):
+    for subscriber in iter_subscribers(path, problems, shown):
         if subscriber.status is SubscriberStatus.ACTIVE:
             yield subscriber
 
@@ -396,7 +404,9 @@ def _copy_if_stable(path: Path, dest: Path) -> str:
             whole = copy.tell() == before[2]
         if not (whole and during == before == signature(path)):
             return "the file changed while it was copied"
-        columns_of(Path(tmp))    # a header we cannot use, in a file that is not changing
+        # A header we cannot use, in a file that is not changing: the author's to fix.
+        if "email" not in columns_of(Path(tmp), path):
+            raise InputError("no 'email' column in the header", path=path, line=1)
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)
