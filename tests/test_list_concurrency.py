@@ -82,17 +82,22 @@ def test_bounces_written_back_by_a_send_survive_concurrent_adds(
         root = make_series(drafts=1, subscribers=40, delivery=server.delivery_toml())
         send = seriespub(root, "send", "next", "--yes")
         joined: list[str] = []
+        left: list[str] = []
         while send.poll() is None and len(joined) < 60:
             batch = [f"new{len(joined) + i:03d}@example.com" for i in range(3)]
-            results = finish([seriespub(root, "subscribers", "add", a) for a in batch])
+            leaving = f"reader{40 - len(left):04d}@example.com"
+            results = finish([seriespub(root, "subscribers", "add", a) for a in batch]
+                             + [seriespub(root, "subscribers", "remove", leaving)])
             assert all(code == 0 for code, _, _ in results), results
             joined += batch
+            left.append(leaving)
         code, _, err = finish([send])[0]
     assert code == 0, err
     assert "10 subscriber(s) marked bounced/unsubscribed" in err
     final = rows(root)
     assert {a: final[a] for a in refused} == dict.fromkeys(refused, "bounced")
-    assert all(final[a] == "active" for a in joined)
+    assert all(final[a] == "active" for a in joined) and joined
+    assert all(final[a] == "unsubscribed" for a in left)
     assert len(final) == 40 + len(joined)
 
 

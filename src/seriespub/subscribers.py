@@ -86,7 +86,7 @@ def _lines(handle: io.TextIOWrapper, path: Path) -> Iterator[str]:
         if not line:
             return
         number += 1
-        if len(line) > MAX_LINE and not line.endswith("\n"):
+        if len(line) > MAX_LINE and line[-1] not in "\r\n":
             raise InputError(f"a line longer than {MAX_LINE:,} characters: not a subscriber "
                              "list", path=path, line=number)
         yield line
