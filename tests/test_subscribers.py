@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seriespub import subscribers
+from seriespub import listsnapshot, subscribers
 from seriespub.errors import InputError
 from seriespub.importer import import_csv
 from seriespub.models import SubscriberStatus
@@ -189,7 +189,7 @@ def test_a_line_without_end_is_refused_not_read_whole(tmp_path: Path) -> None:
 def test_snapshot_is_a_private_copy(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
     os.utime(target, (time.time() - 5, time.time() - 5))
-    copy = subscribers.snapshot(target)
+    copy = listsnapshot.snapshot(target)
     assert copy == tmp_path / ".seriespub" / "snapshot.csv"
     assert copy.read_bytes() == target.read_bytes()
     assert oct(copy.stat().st_mode & 0o777) == "0o600"
@@ -198,10 +198,10 @@ def test_snapshot_is_a_private_copy(tmp_path: Path) -> None:
 
 def test_snapshot_of_an_emptied_file_retries_then_refuses(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(subscribers, "SNAPSHOT_ATTEMPTS", 3)
+    monkeypatch.setattr(listsnapshot, "SNAPSHOT_ATTEMPTS", 3)
     target = write(tmp_path / "subscribers.csv", "")
     with pytest.raises(InputError, match=r"subscribers.csv: the file is empty \(tried 3 times\)"):
-        subscribers.snapshot(target)
+        listsnapshot.snapshot(target)
 
 
 def test_snapshot_waits_for_an_editor_to_finish_saving(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_snapshot_waits_for_an_editor_to_finish_saving(tmp_path: Path) -> None:
     editor = threading.Thread(target=save_slowly)
     editor.start()
     try:
-        copy = subscribers.snapshot(target)
+        copy = listsnapshot.snapshot(target)
     finally:
         editor.join()
     assert copy.read_bytes() == whole

@@ -35,6 +35,7 @@ from seriespub.errors import (
     TransientSendError,
 )
 from seriespub.ledger import Ledger, UnsettledBatch
+from seriespub.listsnapshot import snapshot
 from seriespub.message import PreparedMessage
 from seriespub.models import (
     DeliveryStatus,
@@ -170,7 +171,7 @@ class Sender:
 
     def _take_snapshot(self) -> Path:
         live = self.series.subscribers_path
-        return subscriber_file.snapshot(live) if self.use_snapshot else live
+        return snapshot(live) if self.use_snapshot else live
 
     def _wanted(self, number: int, chunk: list[Subscriber],
                 only: frozenset[DeliveryStatus] | None) -> list[Subscriber]:

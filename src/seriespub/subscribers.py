@@ -3,7 +3,8 @@
 Every read-modify-write (`add`, `remove`, `update_statuses`, `rewrite`, the importer) holds
 `locked(path)` (see listlock) and re-reads the file under it, then writes a temp file and
 renames it over the list; if an editor saved the file in place meanwhile, it starts again.
-A send reads a `snapshot` instead of the live file, so an editor cannot shift rows under it.
+A send reads a snapshot (listsnapshot) instead of the live file, so an editor cannot shift
+rows under it.
 Lines are capped at MAX_LINE characters, headers at MAX_COLUMNS names, each named once.
 """
 
@@ -14,9 +15,7 @@ import datetime as dt
 import io
 import os
 import re
-import shutil
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from seriespub.errors import InputError
-from seriespub.listlock import STATE_DIR, locked
+from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.textfiles import csv_delimiter
 
@@ -34,9 +33,6 @@ _STATUSES = {s.value: s for s in SubscriberStatus}
 MAX_LINE = 1 << 16            # characters in one line of the file
 MAX_COLUMNS = 1000
 ATTEMPTS = 5                  # re-reads when an editor saves the file during a rewrite
-SNAPSHOT_NAME = "snapshot.csv"
-SNAPSHOT_ATTEMPTS = 6         # ~3 s of retries in all
-QUIET_SECONDS = 0.2           # a file written more recently may be mid-save
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
@@ -368,46 +364,3 @@ def remove(path: Path, address: str, *, forget: bool = False) -> None:
                        s.fields) if s.key == key else s for s in data.subscribers]
 
     rewrite(path, edit)
-
-
-def snapshot(path: Path) -> Path:
-    """A consistent copy of the list in `.seriespub/snapshot.csv` (0600, replaced each run),
-    taken under the lock; a copy during which the file changed, or of a file just written,
-    empty or without a usable header (an editor mid-save) is retried, then refused."""
-    dest = path.parent / STATE_DIR / SNAPSHOT_NAME
-    problem = ""
-    with locked(path):
-        for attempt in range(SNAPSHOT_ATTEMPTS):
-            problem = _copy_if_stable(path, dest)
-            if not problem:
-                return dest
-            time.sleep(0.05 * 2**attempt)
-    raise InputError(f"{problem} (tried {SNAPSHOT_ATTEMPTS} times): an editor saving it?",
-                     path=path, hint="save it, close the editor and run the command again")
-
-
-def _copy_if_stable(path: Path, dest: Path) -> str:
-    """Copy path → dest; '' when done, else why the copy cannot be trusted yet."""
-    before = signature(path)
-    if before is None:
-        raise InputError("cannot read: No such file or directory", path=path)
-    if before[2] == 0:
-        return "the file is empty"
-    if 0 <= time.time() - before[3] / 1e9 < QUIET_SECONDS:
-        return "the file is being written"
-    fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".csv", dir=dest.parent)
-    try:
-        with open(path, "rb") as source, os.fdopen(fd, "wb") as copy:
-            shutil.copyfileobj(source, copy, 1 << 20)
-            st = os.fstat(source.fileno())
-            during = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            whole = copy.tell() == before[2]
-        if not (whole and during == before == signature(path)):
-            return "the file changed while it was copied"
-        # A header we cannot use, in a file that is not changing: the author's to fix.
-        if "email" not in columns_of(Path(tmp), path):
-            raise InputError("no 'email' column in the header", path=path, line=1)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return ""
