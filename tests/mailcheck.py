@@ -56,8 +56,9 @@ def _check_folding(head: list[bytes]) -> None:
         assert line.isascii(), f"non-ASCII header line {line[:60]!r}"
         if len(line) > 78:
             value = line if line[:1] in b" \t" else line.split(b":", 1)[1]
-            assert len(value.split()) == 1, \
+            assert len(value.split()) == 1, (
                 f"header line of {len(line)} octets could have been folded: {line[:80]!r}"
+            )
         assert line.strip() or line == b"", "a whitespace-only header line"
 
 

@@ -17,24 +17,45 @@ from seriespub.addresses import (
 )
 
 
-@pytest.mark.parametrize("address", [
-    "ann@example.com", "a.b+tag@mail.example.co.uk", "o'brien@example.ie", "x@a-b.example",
-    "ann@bücher.example", "ann@xn--bcher-kva.example", "a" * 64 + "@example.com",
-    "ann@пример.рф",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ann@example.com",
+        "a.b+tag@mail.example.co.uk",
+        "o'brien@example.ie",
+        "x@a-b.example",
+        "ann@bücher.example",
+        "ann@xn--bcher-kva.example",
+        "a" * 64 + "@example.com",
+        "ann@пример.рф",
+    ],
+)
 def test_accepted(address: str) -> None:
     assert is_valid_address(address), address_problem(address)
 
 
-@pytest.mark.parametrize(("address", "why"), [
-    ("a..b@example.com", "two dots"), (".a@example.com", "start or end"),
-    ("a.@example.com", "start or end"), ("a" * 65 + "@example.com", "over 64"),
-    ("ann", "'@'"), ("@example.com", "nothing before"), ("ann@example", "domain"),
-    ("ann@-x.com", "domain"), ("ann@x_y.com", "domain"), ("ann@1.2.3.4", "domain"),
-    ("a b@example.com", "space"), ("ann@example.com\x00", "control"), ("", "empty"),
-    ("ann@" + "a" * 250 + ".com", "domain"), ("ann@exa mple.com", "space"),
-    ("ann@xn--.com", "domain"), ("a\"b@example.com", "quoting"),
-])
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("a..b@example.com", "two dots"),
+        (".a@example.com", "start or end"),
+        ("a.@example.com", "start or end"),
+        ("a" * 65 + "@example.com", "over 64"),
+        ("ann", "'@'"),
+        ("@example.com", "nothing before"),
+        ("ann@example", "domain"),
+        ("ann@-x.com", "domain"),
+        ("ann@x_y.com", "domain"),
+        ("ann@1.2.3.4", "domain"),
+        ("a b@example.com", "space"),
+        ("ann@example.com\x00", "control"),
+        ("", "empty"),
+        ("ann@" + "a" * 250 + ".com", "domain"),
+        ("ann@exa mple.com", "space"),
+        ("ann@xn--.com", "domain"),
+        ('a"b@example.com', "quoting"),
+    ],
+)
 def test_refused_with_a_reason(address: str, why: str) -> None:
     assert not is_valid_address(address)
     assert why in (address_problem(address) or "")
@@ -46,29 +67,42 @@ def test_idn_domains_have_an_ascii_form() -> None:
     assert ascii_address("ann@пример.рф") == "ann@xn--e1afmkfd.xn--p1ai"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("ann@example.com", [Mailbox("", "ann@example.com")]),
-    ("Ann Writer <ann@example.com>", [Mailbox("Ann Writer", "ann@example.com")]),
-    ('"Ann, Writer" <ann@example.com>', [Mailbox("Ann, Writer", "ann@example.com")]),
-    ('"Ann \\"A\\" W." <a@example.com>', [Mailbox('Ann "A" W.', "a@example.com")]),
-    ("Chloé <c@bücher.example>", [Mailbox("Chloé", "c@bücher.example")]),
-    ("a@example.com, B <b@example.com>", [Mailbox("", "a@example.com"),
-                                          Mailbox("B", "b@example.com")]),
-    ("<ann@example.com>", [Mailbox("", "ann@example.com")]),
-])
-def test_mailboxes_parse_to_exactly_what_was_written(value: str,
-                                                     expected: list[Mailbox]) -> None:
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ann@example.com", [Mailbox("", "ann@example.com")]),
+        ("Ann Writer <ann@example.com>", [Mailbox("Ann Writer", "ann@example.com")]),
+        ('"Ann, Writer" <ann@example.com>', [Mailbox("Ann, Writer", "ann@example.com")]),
+        ('"Ann \\"A\\" W." <a@example.com>', [Mailbox('Ann "A" W.', "a@example.com")]),
+        ("Chloé <c@bücher.example>", [Mailbox("Chloé", "c@bücher.example")]),
+        (
+            "a@example.com, B <b@example.com>",
+            [Mailbox("", "a@example.com"), Mailbox("B", "b@example.com")],
+        ),
+        ("<ann@example.com>", [Mailbox("", "ann@example.com")]),
+    ],
+)
+def test_mailboxes_parse_to_exactly_what_was_written(value: str, expected: list[Mailbox]) -> None:
     assert parse_mailboxes(value) == expected
 
 
-@pytest.mark.parametrize(("value", "why"), [
-    ("Ann, Writer <a@example.com>", "2 addresses"), ("Ann", "'@'"), ("", "empty"),
-    ("=?utf-8?q?boss=40bank.com?= <a@example.com>", "encoded word"),
-    ("a@x, b@x", "2 addresses"), ("a@x", "invalid domain"), ("Ann <a@example.com", "stray"),
-    ("Ann <a@example.com> <b@example.com>", "double quotes"), ('"Ann <a@example.com>', "unbalanced"),
-    ("Ann (boss) <a@example.com>", "double quotes"), ("Ann\x00 <a@example.com>", "control"),
-    ("a@example.com,", "2 addresses"),
-])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("Ann, Writer <a@example.com>", "2 addresses"),
+        ("Ann", "'@'"),
+        ("", "empty"),
+        ("=?utf-8?q?boss=40bank.com?= <a@example.com>", "encoded word"),
+        ("a@x, b@x", "2 addresses"),
+        ("a@x", "invalid domain"),
+        ("Ann <a@example.com", "stray"),
+        ("Ann <a@example.com> <b@example.com>", "double quotes"),
+        ('"Ann <a@example.com>', "unbalanced"),
+        ("Ann (boss) <a@example.com>", "double quotes"),
+        ("Ann\x00 <a@example.com>", "control"),
+        ("a@example.com,", "2 addresses"),
+    ],
+)
 def test_a_from_that_is_not_one_mailbox_is_refused(value: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         parse_mailbox(value)
@@ -76,7 +110,9 @@ def test_a_from_that_is_not_one_mailbox_is_refused(value: str, why: str) -> None
 
 def test_reply_to_keeps_every_address() -> None:
     assert [m.address for m in parse_mailboxes("a@x.example, b@x.example")] == [
-        "a@x.example", "b@x.example"]
+        "a@x.example",
+        "b@x.example",
+    ]
     with pytest.raises(ValueError, match="empty entry"):
         parse_mailboxes("a@x.example,")
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailcheck import check_message
 from seriespub.errors import InputError
 from seriespub.message import PreparedMessage, Slot, SlottedText, unsubscribe_token
 from seriespub.models import Subscriber
-from mailcheck import check_message
 
 
 def make_message(html: str = "<p>Hi %%SP0%%</p><a href=\"%%SP1%%\">unsubscribe</a>",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*\.(?=[A-Za-z0-9-]*[A-Za-z]){_LABEL}"     # TLD: not all digits
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*\.(?=[A-Za-z0-9-]*[A-Za-z]){_LABEL}"  # TLD: not all digits
 # The common case in one match: ASCII, local part 1..64 octets, a host name with a TLD.
 _ASCII_ADDRESS = re.compile(rf"(?=[^@]{{1,64}}@){_LOCAL}@{_DOMAIN}")
 _LOCAL_RE = re.compile(_LOCAL)
@@ -63,8 +63,10 @@ def address_problem(address: str) -> str | None:
     if len(local.encode()) > MAX_LOCAL:
         return f"local part over {MAX_LOCAL} characters"
     if not _LOCAL_RE.fullmatch(local):
-        return ("dot at the start or end of the local part, two dots in a row, or a character "
-                "that needs quoting")
+        return (
+            "dot at the start or end of the local part, two dots in a row, or a character "
+            "that needs quoting"
+        )
     ascii_domain = _ascii_domain(domain)
     if ascii_domain is None or not _DOMAIN_RE.fullmatch(ascii_domain):
         return f"invalid domain {domain!r}"
@@ -128,8 +130,10 @@ def parse_mailbox(value: str) -> Mailbox:
     """Exactly one mailbox; a comma outside quotes makes two and is refused."""
     count = len(_split_commas(value))
     if count != 1:
-        raise ValueError(f"{count} addresses where one is expected (a name with a comma "
-                         'must be quoted: "Ann, Writer" <ann@example.com>)')
+        raise ValueError(
+            f"{count} addresses where one is expected (a name with a comma "
+            'must be quoted: "Ann, Writer" <ann@example.com>)'
+        )
     return parse_mailboxes(value)[0]
 
 
@@ -160,7 +164,7 @@ def _mailbox(piece: str) -> Mailbox:
         opening = _last_unquoted(piece, "<")
         if opening < 0:
             raise ValueError(f"'>' without '<' in {piece!r}")
-        name, address = _display_name(piece[:opening].strip()), piece[opening + 1:-1].strip()
+        name, address = _display_name(piece[:opening].strip()), piece[opening + 1 : -1].strip()
     if "<" in address or ">" in address:
         raise ValueError(f"stray '<' or '>' in {piece!r}")
     problem = address_problem(address)
@@ -190,11 +194,15 @@ def _display_name(raw: str) -> str:
             raise ValueError(f"a quote inside the quoted name {raw}")
         name = re.sub(r"\\(.)", r"\1", inner)
     elif _NAME_SPECIALS.intersection(raw):
-        raise ValueError(f"the name {raw!r} has one of {''.join(sorted(_NAME_SPECIALS))}: "
-                         "put it in double quotes")
+        raise ValueError(
+            f"the name {raw!r} has one of {''.join(sorted(_NAME_SPECIALS))}: "
+            "put it in double quotes"
+        )
     else:
         name = " ".join(raw.split())
     if "=?" in name:
-        raise ValueError(f"the name {name!r} looks like an RFC 2047 encoded word: write it as "
-                         "plain text (seriespub encodes it)")
+        raise ValueError(
+            f"the name {name!r} looks like an RFC 2047 encoded word: write it as "
+            "plain text (seriespub encodes it)"
+        )
     return name

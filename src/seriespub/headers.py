@@ -18,14 +18,14 @@ import re
 
 from seriespub.addresses import Mailbox, ascii_address
 
-LINE = 78                 # RFC 5322 §2.1.1: SHOULD be no more than 78 characters
-HARD_LINE = 998           # RFC 5322 §2.1.1: MUST be no more than 998
-ENCODED_WORD = 75         # RFC 2047 §2
+LINE = 78  # RFC 5322 §2.1.1: SHOULD be no more than 78 characters
+HARD_LINE = 998  # RFC 5322 §2.1.1: MUST be no more than 998
+ENCODED_WORD = 75  # RFC 2047 §2
 _PREFIX_Q, _PREFIX_B, _SUFFIX = "=?utf-8?q?", "=?utf-8?b?", "?="
 _Q_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
-_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")   # a phrase of atoms: no quoting
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")  # a phrase of atoms: no quoting
 _WORDS = re.compile(r"\s*\S+")
-_LONG_WORD = 900          # an ASCII word longer than this is encoded so that it can fold
+_LONG_WORD = 900  # an ASCII word longer than this is encoded so that it can fold
 
 
 def fold(name: str, tokens: list[str]) -> str:
@@ -114,7 +114,7 @@ def _q_words(text: str) -> list[str]:
 
 
 def _b_words(text: str) -> list[str]:
-    room = (ENCODED_WORD - len(_PREFIX_B) - len(_SUFFIX)) // 4 * 3    # bytes per word
+    room = (ENCODED_WORD - len(_PREFIX_B) - len(_SUFFIX)) // 4 * 3  # bytes per word
     chunks, current = [], b""
     for char in text:
         data = char.encode("utf-8")

@@ -111,7 +111,7 @@ def check_header_value(name: str, value: str, where: str = "") -> str:
     """Refuse CR, LF and other control characters in a header value (header injection)."""
     if "\r" in value or "\n" in value:
         raise InputError(f"line break in {name} {value!r} (header injection)", path=where or None)
-    if not value.isprintable() and any(c < " " and c != "\t" or c == "\x7f" for c in value):
+    if not value.isprintable() and any((c < " " and c != "\t") or c == "\x7f" for c in value):
         raise InputError(f"control character in {name} {value!r}", path=where or None)
     return value
 
@@ -292,10 +292,12 @@ class PreparedMessage:
                  headers.fold("To", self._to_tokens(recipient)),
                  f"Date: {date or email.utils.formatdate(localtime=True)}\r\n"
                  f"Message-ID: {message_id or self.message_id(recipient)}\r\n"]
-        unsubscribe = recipient.unsubscribe_url or self.mailto_unsubscribe()
-        lines.append(headers.fold("List-Unsubscribe", headers.angle_list([unsubscribe])))
+        # One URI: nowhere to fold, and config keeps the line under 998 (`_URL_MAX`).
         if recipient.unsubscribe_url:
-            lines.append(f"List-Unsubscribe-Post: {ONE_CLICK}\r\n")
+            lines.append(f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"
+                         f"List-Unsubscribe-Post: {ONE_CLICK}\r\n")
+        else:
+            lines.append(f"List-Unsubscribe: <{self._mailto}>\r\n")
         for k, v in extra_headers:
             lines.append(headers.fold(k, headers.unstructured(check_header_value(k, v))))
         return b"".join(("".join(lines).encode("ascii"), head, text_part.fill(values), middle,

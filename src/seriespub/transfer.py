@@ -23,7 +23,7 @@ from typing import Protocol
 CRLF = b"\r\n"
 _FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
 _QP_SAFE = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
-_B64_LINE = 57            # bytes per 76-character base64 line
+_B64_LINE = 57  # bytes per 76-character base64 line
 
 
 class EncodedPart(Protocol):
@@ -86,8 +86,10 @@ def _b64_lines(data: bytes) -> bytes:
     """`data` (a multiple of 3 bytes, or the last piece) as base64 lines of ≤ 76 characters."""
     if len(data) <= _B64_LINE:
         return binascii.b2a_base64(data, newline=False)
-    return CRLF.join(binascii.b2a_base64(data[i:i + _B64_LINE], newline=False)
-                     for i in range(0, len(data), _B64_LINE))
+    return CRLF.join(
+        binascii.b2a_base64(data[i : i + _B64_LINE], newline=False)
+        for i in range(0, len(data), _B64_LINE)
+    )
 
 
 class _Literal:
@@ -132,7 +134,7 @@ class Base64Part:
         if pending:
             group = pending + literal.data[:head]
             if len(group) < 3:
-                return group              # the literal was too short to complete the group
+                return group  # the literal was too short to complete the group
             out.append(binascii.b2a_base64(group, newline=False))
         if middle:
             out.append(middle)
