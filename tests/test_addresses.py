@@ -128,3 +128,10 @@ def test_names_with_control_characters_are_refused() -> None:
 def test_every_generated_address_is_judged_without_error(address: str) -> None:
     problem = address_problem(address)
     assert is_valid_address(address) == (problem is None)
+
+
+def test_a_recipient_envelope_is_ascii_for_an_idn_domain() -> None:
+    from seriespub.models import Recipient
+
+    assert Recipient("bo@münchen.example", "", "id", {}).envelope == "bo@xn--mnchen-3ya.example"
+    assert Recipient("bo@example.com", "", "id", {}).envelope == "bo@example.com"

@@ -177,7 +177,7 @@ class PreparedMessage:
 
     @functools.cached_property
     def reply_to_mailboxes(self) -> list[Mailbox]:
-        return _header_mailboxes(self.reply_to) if self.reply_to else []
+        return list(_header_mailboxes(self.reply_to)) if self.reply_to else []
 
     @functools.cached_property
     def from_email(self) -> str:
@@ -349,7 +349,8 @@ class PreparedMessage:
         return self._mime
 
 
-def _header_mailboxes(value: str) -> list[Mailbox]:
+@functools.lru_cache(maxsize=64)
+def _header_mailboxes(value: str) -> tuple[Mailbox, ...]:
     """Mailboxes of a header value this package formatted (encoded words decoded)."""
     from email.headerregistry import HeaderRegistry
 
@@ -357,7 +358,7 @@ def _header_mailboxes(value: str) -> list[Mailbox]:
     found = [Mailbox(a.display_name, a.addr_spec) for a in parsed.addresses]  # type: ignore[attr-defined]
     if not found or parsed.defects or any("@" not in m.address for m in found):
         raise InputError(f"not a valid address header: {value!r}")
-    return found
+    return tuple(found)
 
 
 def _slug(title: str, limit: int) -> str:
