@@ -3,9 +3,9 @@
 `check_message(data)` parses with `email.policy.default` and asserts what servers and clients
 rely on: no parser defects anywhere; exactly one recipient; no line over 998 octets; no line
 starting with "From " (mbox would mangle it); every header line ≤ 998 and ≤ 78 unless it is
-one unbreakable token (a long List-Unsubscribe URL); a well-formed Message-ID; a well-formed
-List-Unsubscribe (each URI in <…>, https or mailto, no spaces). It returns the parsed message
-so a test can go on to assert its content.
+one unbreakable token (a long List-Unsubscribe URL), and ≤ 76 when it holds an encoded
+word; a well-formed Message-ID; a well-formed List-Unsubscribe (each URI in <…>, https or
+mailto, no spaces). It returns the parsed message so a test can go on to assert its content.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def _check_folding(head: list[bytes]) -> None:
                 f"header line of {len(line)} octets could have been folded: {line[:80]!r}"
             )
         assert line.strip() or line == b"", "a whitespace-only header line"
+        if b"=?" in line:
+            assert len(line) <= 76, f"an encoded word on a line over 76 (RFC 2047): {line!r}"
 
 
 def _check_unsubscribe(msg: email.message.EmailMessage) -> None:

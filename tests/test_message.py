@@ -266,3 +266,18 @@ def test_base64_round_trips_any_text(name: str, before: str, middle: str, after:
     assert all(len(line) % 4 == 0 and 0 < len(line) <= 76 for line in body.split(b"\r\n"))
     assert html_part.get_content() == message.html_for(r).replace("\n", "\r\n")
     assert msg.get_body(("plain",)).get_content() == message.text_for(r).replace("\n", "\r\n")
+
+
+subjects = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=1500)
+
+
+@settings(max_examples=100, deadline=None)
+@given(subject=subjects)
+def test_any_subject_is_folded_and_reads_back(subject: str) -> None:
+    message = make_message(subject=subject)
+    msg = parse(message.mime_for(message.recipient(Subscriber("a@example.com"))))
+    assert msg["Subject"].split() == subject.split()
+
+
+def test_list_id_header_for_api_providers() -> None:
+    assert series_message("Series A").list_id_header == "Series A <series-a.example.com>"

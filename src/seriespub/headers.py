@@ -1,11 +1,12 @@
 """Header fields as RFC 5322 and RFC 2047 want them.
 
-Guarantees of `fold`: the field is ASCII; a line is at most 78 octets wherever the value has a
+Guarantees of `fold`: the field is ASCII; a line is at most 76 octets wherever the value has a
 place to fold (whitespace between words, between encoded words, after a comma between
 addresses) and never over 998 (a single token — a long URL in `List-Unsubscribe` — may pass 78
 but each caller keeps it under 998); no folded line is whitespace only. Non-ASCII text becomes
-`=?utf-8?q?…?=` or `=?utf-8?b?…?=` encoded words (whichever is shorter) of at most 75
-characters, never splitting a character.
+`=?utf-8?q?…?=` or `=?utf-8?b?…?=` encoded words (whichever is shorter) of at most 60
+characters (RFC 2047 allows 75), never splitting a character, so that every line holding one
+stays within RFC 2047's 76.
 
 A header value is built as *tokens*, each beginning with the whitespace before it, so folding
 is inserting CRLF before a token.
@@ -18,9 +19,12 @@ import re
 
 from seriespub.addresses import Mailbox, ascii_address
 
-LINE = 78  # RFC 5322 §2.1.1: SHOULD be no more than 78 characters
-HARD_LINE = 998  # RFC 5322 §2.1.1: MUST be no more than 998
-ENCODED_WORD = 75  # RFC 2047 §2
+# RFC 5322 §2.1.1: lines SHOULD be ≤ 78 and MUST be ≤ 998; RFC 2047 §2: a line holding an
+# encoded word ≤ 76. Folding at 76 meets all three.
+LINE = 76
+HARD_LINE = 998
+# RFC 2047 allows 75; 60 leaves room for "Reply-To: " on the first line within 76.
+ENCODED_WORD = 60
 _PREFIX_Q, _PREFIX_B, _SUFFIX = "=?utf-8?q?", "=?utf-8?b?", "?="
 _Q_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")  # a phrase of atoms: no quoting

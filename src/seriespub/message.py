@@ -202,6 +202,12 @@ class PreparedMessage:
         """RFC 2919 list id: `slug.domain`, from the series title and the sender's domain."""
         return f"{_slug(self.series_title, 250 - len(self.domain))}.{self.domain}"
 
+    @functools.cached_property
+    def list_id_header(self) -> str:
+        """The List-Id value on one line, for API providers that take extra headers."""
+        name = headers.phrase(self.series_title) if self.series_title else []
+        return headers.unfolded([*name, f" <{self.list_id}>"])
+
     def recipient(self, subscriber: Subscriber) -> Recipient:
         """The recipient record for one subscriber: delivery id, merge values, unsubscribe URL."""
         values = dict(subscriber.fields)
