@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -220,7 +221,8 @@ def test_list_id_names_the_series() -> None:
         "<developing-a-culture-of-teaming.example.com>"
     russian = series_message("Лидерство")
     msg = parse(russian.mime_for(russian.recipient(Subscriber("a@example.com"))))
-    assert msg["List-Id"].endswith("<series.example.com>")
+    assert re.search(r"<series-[0-9a-f]{10}\.example\.com>$", msg["List-Id"])
+    assert series_message("Лидерство").list_id != series_message("Команды").list_id
 
 
 def test_reply_to_with_several_addresses_keeps_every_one() -> None:

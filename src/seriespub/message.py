@@ -371,4 +371,6 @@ def _slug(title: str, limit: int) -> str:
     """The title as a dot-atom label: ASCII letters, digits and hyphens."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    return slug[:min(limit, 60)].strip("-") or "series"
+    # A title with no Latin letters (Лидерство) still needs its own, stable label.
+    fallback = "series-" + hashlib.sha256(title.encode()).hexdigest()[:10]
+    return slug[:min(limit, 60)].strip("-") or fallback
