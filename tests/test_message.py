@@ -283,3 +283,16 @@ def test_any_subject_is_folded_and_reads_back(subject: str) -> None:
 
 def test_list_id_header_for_api_providers() -> None:
     assert series_message("Series A").list_id_header == "Series A <series-a.example.com>"
+
+
+fragments = st.lists(st.sampled_from(["From ", "\n", "From", "x", " ", "=", "é", "Ж" * 30]),
+                     max_size=60).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=fragments, before=fragments, after=fragments)
+def test_no_line_starts_with_from_in_either_encoding(name: str, before: str, after: str) -> None:
+    message = make_message(html=f"{before}%%SP0%%{after}", text=f"{before}%%SP0%%{after}")
+    r = message.recipient(Subscriber("p@example.com", name.replace("\n", " ")))
+    msg = parse(message.mime_for(r))  # asserts no line starts with "From "
+    assert msg.get_body(("plain",)).get_content() == message.text_for(r).replace("\n", "\r\n")
