@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from conftest import write_subscribers
+from mailcheck import check_message
 
 Cli = Callable[..., Any]
 
 
-def outbox_messages(root: Path, number: int = 1) -> list[email.message.EmailMessage]:
-    folder = root / ".seriespub" / "outbox" / f"{number:03d}"
-    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+def outbox_messages(root: Path, number: int = 1,
+                    suffix: str = "") -> list[email.message.EmailMessage]:
+    """The messages the outbox wrote, each checked by `mailcheck` as it is read."""
+    folder = root / ".seriespub" / "outbox" / f"{number:03d}{suffix}"
+    return [check_message(p.read_bytes())
             for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
 
 
@@ -88,9 +91,7 @@ def test_send_test_reaches_only_the_given_addresses_and_records_nothing(
     root = make_series(subscribers=3)
     result = cli(root, "send", "test", "--to", "me@example.com", "--to", "reader0001@example.com")
     assert result.exit_code == 0, result.output
-    folder = root / ".seriespub" / "outbox" / "001-test"
-    messages = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-                for p in folder.glob("*.eml")]
+    messages = outbox_messages(root, 1, "-test")
     assert sorted(str(m["To"]) for m in messages) == ["Reader 1 <reader0001@example.com>",
                                                        "me@example.com"]
     assert all(str(m["Subject"]).startswith("[TEST] ") for m in messages)
@@ -125,3 +126,46 @@ def test_a_run_left_pending_by_a_kill_is_settled_from_the_outbox(
     assert result.exit_code == 0, result.output
     assert "sent 1," in result.stdout
     assert len(list((root / ".seriespub/outbox/001").glob("*.eml"))) == 3
+
+
+def test_a_test_copy_never_shares_a_message_id_with_the_real_one(
+        make_series: Callable[..., Path], cli: Cli) -> None:
+    """Gmail drops a second message whose Message-ID it holds: the real copy after a test."""
+    root = make_series(subscribers=1)
+    assert cli(root, "send", "test", "--to", "reader0001@example.com").exit_code == 0
+    assert cli(root, "send", "test", "--to", "reader0001@example.com").exit_code == 0
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    tests = outbox_messages(root, 1, "-test")
+    real = outbox_messages(root, 1)
+    ids = [str(m["Message-ID"]) for m in tests + real]
+    assert len(tests) == 2 and len(real) == 1 and len(set(ids)) == 3
+
+
+def test_two_series_by_one_author_send_different_message_ids(
+        make_series: Callable[..., Path], cli: Cli) -> None:
+    first = make_series(subscribers=1, name="one")
+    second = make_series(subscribers=1, name="two")
+    (second / "seriespub.toml").write_text((second / "seriespub.toml").read_text().replace(
+        "Test Series", "Another Series"))
+    for root in (first, second):
+        assert cli(root, "send", "next", "--yes").exit_code == 0
+    ids = {str(outbox_messages(root)[0]["Message-ID"]) for root in (first, second)}
+    assert len(ids) == 2
+    lists = {str(outbox_messages(root)[0]["List-Id"]) for root in (first, second)}
+    assert lists == {"Test Series <test-series.example.com>",
+                     "Another Series <another-series.example.com>"}
+
+
+def test_lines_starting_with_from_survive_an_mbox(make_series: Callable[..., Path],
+                                                  cli: Cli) -> None:
+    root = make_series(drafts=1, subscribers=2)
+    draft = root / "drafts" / "01-part-1.md"
+    draft.write_text(draft.read_text().replace(
+        "Hello {{ name", "From the Ground Up,\n\nFrom {{ name"))
+    write_subscribers(root / "subscribers.csv", 0, extra=[
+        {"email": "from@example.com", "name": "From Ann", "status": "active",
+         "subscribed_at": ""}])
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    [message] = outbox_messages(root)            # checked: no line starts with "From "
+    assert "From Ann" in message.get_body(("plain",)).get_content()
+    assert "From the Ground Up" in message.get_body(("html",)).get_content()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import tomllib
 import types
@@ -140,11 +141,69 @@ def _check_values(settings: Settings) -> None:
     for name, value in (("delivery.batch_size", d.batch_size), ("delivery.concurrency",
                         d.concurrency), ("schedule.every_weeks", settings.schedule.every_weeks)):
         if value is not None and value < 1:
-            raise ConfigError(f"{name} must be at least 1, not {value}")
+            raise ConfigError(f"'{name}' must be at least 1, not {value}")
+    _check_numbers(d)
     _check_timezone(settings.schedule.timezone)
-    url = settings.series.unsubscribe_url
-    if url and not url.startswith("https://"):
-        raise ConfigError("series.unsubscribe_url must be an https:// URL (RFC 8058)")
+    _check_series(settings.series)
+
+
+def _check_numbers(d: DeliverySettings) -> None:
+    """Zero, negative or NaN limits would turn rate limiting, retries or timeouts off."""
+    positive = (("delivery.max_rate", d.max_rate), ("delivery.timeout", d.timeout),
+                ("delivery.smtp.timeout", d.smtp.timeout))
+    for name, number in positive:
+        if number is not None and not number > 0:
+            raise ConfigError(f"'{name}' must be more than 0, not {number}")
+    for name, number in (("delivery.max_retry_seconds", d.max_retry_seconds),
+                         ("delivery.postmark.settle_delay", d.postmark.settle_delay)):
+        if not number >= 0:
+            raise ConfigError(f"'{name}' must be 0 or more, not {number}")
+    if not 1 <= d.smtp.port <= 65535:
+        raise ConfigError(f"'delivery.smtp.port' must be 1 to 65535, not {d.smtp.port}")
+    if d.sendgrid.asm_group_id is not None and d.sendgrid.asm_group_id < 1:
+        raise ConfigError("'delivery.sendgrid.asm_group_id' must be at least 1")
+
+
+def _check_series(series: SeriesSettings) -> None:
+    """Sender, reply address and unsubscribe URL: exactly what the author meant, or refused."""
+    from seriespub.addresses import parse_mailbox, parse_mailboxes
+
+    if not series.title.strip():
+        raise ConfigError("'series.title' must not be empty")
+    for key, value, parse in (("series.from", series.from_, parse_mailbox),
+                              ("series.reply_to", series.reply_to, parse_mailboxes)):
+        if value is None:
+            continue
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"'{key}': {exc}", hint=_ADDRESS_HINT) from None
+    if series.unsubscribe_url is not None:
+        _check_unsubscribe_url(series.unsubscribe_url)
+
+
+_ADDRESS_HINT = 'write it as "Ann Writer <ann@example.com>" or ann@example.com'
+# A URL goes into `List-Unsubscribe: <…>` and into links: these would end the `<…>` early,
+# start a second URI, or break the header or the link.
+_URL_FORBIDDEN = frozenset(' <>"\\^`{|}\x7f')
+_URL_MAX = 400    # with a 32-character token and an address of 254 (×3 once quoted) ≤ 998
+
+
+def _check_unsubscribe_url(url: str) -> None:
+    key = "'series.unsubscribe_url'"
+    if not url.startswith("https://") or len(url) <= len("https://"):
+        raise ConfigError(f"{key} must be an https:// URL (RFC 8058)")
+    bare = url.replace("{token}", "").replace("{email}", "")
+    bad = sorted({c for c in bare if c in _URL_FORBIDDEN or not c.isprintable()
+                  or not c.isascii()})
+    if bad:
+        raise ConfigError(f"{key} has {', '.join(repr(c) for c in bad)}: percent-encode it "
+                          "(a space or '>' would start a second URI in List-Unsubscribe)")
+    if "{token}" not in url and "{email}" not in url:
+        raise ConfigError(f"{key} must contain {{token}} (or {{email}}) so that each reader "
+                          "gets their own link")
+    if len(url) > _URL_MAX:
+        raise ConfigError(f"{key} is longer than {_URL_MAX} characters")
 
 
 def _check_timezone(name: str) -> None:
@@ -213,6 +272,8 @@ def _scalar(hint: Any, value: Any, dotted: str) -> Any:
             raise ConfigError(f"'{dotted}' must be a date like 2026-12-25") from None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"'{dotted}' must be a finite number, not {value}")
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"'{dotted}' must be {_type_name(hint)}, not {type(value).__name__}")
     return value

@@ -3,25 +3,37 @@
 Rendering (Markdown → MJML → HTML) happens once per instalment. What differs per reader —
 name, merge fields, unsubscribe link — sits in *slots* (`%%SPn%%` tokens) that are filled
 per recipient: HTML-escaped in the HTML part, raw in the text part. The MIME form is
-pre-encoded too (quoted-printable, segment by segment), so one message costs a join.
+pre-encoded too (`transfer`: quoted-printable or base64, whichever is smaller), so one message
+costs a join.
+
+Guarantees of `mime_for`: every header is folded (`headers`: ≤ 78 octets where it can fold,
+never over 998, non-ASCII as encoded words); no line in the body starts with "From "; the
+Message-ID is unique per series, instalment and reader, the same for a resend of that delivery
+and different for a `send test` copy; the unsubscribe key appears in no repr.
 """
 
 from __future__ import annotations
 
-import binascii
-import dataclasses
+import copy
 import email.utils
 import functools
 import hashlib
 import hmac
 import html
 import re
+import unicodedata
 import urllib.parse
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
+from typing import Any
 
+from seriespub import headers, transfer
+from seriespub.addresses import Mailbox, ascii_address, name_problem
 from seriespub.errors import InputError
+from seriespub.headers import LINE
 from seriespub.models import Recipient, Subscriber
+from seriespub.transfer import EncodedPart
 
 SLOT_RE = re.compile(r"%%SP(\d+)%%")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 '-]{1,60}")   # atext and spaces: no quoting, no encoding
@@ -61,53 +73,67 @@ class SlottedText:
         return self.fill([token(i) for i in range(max(self.slot_ids, default=-1) + 1)])
 
 
-class _QPText:
-    """A SlottedText pre-encoded as quoted-printable; slots are joined by soft line breaks."""
-
-    def __init__(self, text: SlottedText) -> None:
-        self.slot_ids = text.slot_ids
-        self.encoded = [_qp(lit) for lit in text.literals]
-
-    def fill(self, values: Sequence[str]) -> bytes:
-        out = [self.encoded[0]]
-        for slot_id, literal in zip(self.slot_ids, self.encoded[1:], strict=True):
-            out += (b"=\r\n", _qp_value(values[slot_id]), b"=\r\n", literal)
-        return b"".join(out)
-
-
-_QP_SAFE = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
-
-
-def _qp_value(value: str) -> bytes:
-    """A per-recipient value: most (names, URLs) are short printable ASCII without `=` or
-    edge spaces, which quoted-printable leaves as they are."""
-    if _QP_SAFE.fullmatch(value):
-        return value.encode("ascii")
-    return _qp(value)
-
-
-def _qp(text: str) -> bytes:
-    """Quoted-printable with CRLF line ends only: hard breaks and soft ones (`=` CRLF)."""
-    data = text.replace("\r\n", "\n").encode("utf-8")
-    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-    return encoded.replace(b"\n", b"\r\n")
-
-
 def unsubscribe_token(secret: bytes, address: str) -> str:
     """An unguessable per-address token: HMAC-SHA256 of the lower-cased address."""
     return hmac.new(secret, address.lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
+
+class UnsubscribeKey:
+    """The unsubscribe key as a keyed HMAC, so the key's bytes are held by no message.
+
+    Its repr shows nothing and it refuses to be pickled: a batch, a log line or a traceback
+    that prints a message cannot carry the secret.
+    """
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, secret: bytes) -> None:
+        self._mac = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def token(self, address: str) -> str:
+        """`unsubscribe_token(secret, address)`, without a new key schedule each time."""
+        return self.derive(address.lower())
+
+    def derive(self, label: str) -> str:
+        mac = self._mac.copy()
+        mac.update(label.encode())
+        return mac.hexdigest()[:32]
+
+    def __repr__(self) -> str:
+        return "UnsubscribeKey('***')"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("an UnsubscribeKey is not serialisable")
+
+
 def check_header_value(name: str, value: str, where: str = "") -> str:
-    """Refuse CR or LF in a header value: that would let input write its own headers."""
+    """Refuse CR, LF and other control characters in a header value (header injection)."""
     if "\r" in value or "\n" in value:
         raise InputError(f"line break in {name} {value!r} (header injection)", path=where or None)
+    if not value.isprintable() and any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        raise InputError(f"control character in {name} {value!r}", path=where or None)
     return value
+
+
+@dataclass(frozen=True)
+class SentSize:
+    """What one message weighs as sent: octets in all, and per part after its encoding."""
+
+    total: int
+    html: int
+    text: int
+    html_encoding: str
+    text_encoding: str
 
 
 @dataclass
 class PreparedMessage:
-    """One instalment, rendered once, ready to be addressed to any subscriber."""
+    """One instalment, rendered once, ready to be addressed to any subscriber.
+
+    `from_header` and `reply_to` are single-line header values (RFC 2047-encoded names,
+    IDNA domains), as API providers take them; the MIME form folds them.
+    """
 
     number: int
     subject: str
@@ -117,23 +143,70 @@ class PreparedMessage:
     text: SlottedText
     slots: tuple[Slot, ...]
     unsubscribe_url: str | None      # format string with {token} and {email}
-    secret: bytes
+    secret: InitVar[bytes]           # kept only as a keyed HMAC (UnsubscribeKey), never stored
     series_title: str = ""
     preheader: str = ""
-    _mime: tuple[bytes, _QPText, bytes, _QPText, bytes] | None = field(
+    # Empty for a real delivery; unique per `send test`, so a test copy has its own ids.
+    send_tag: str = ""
+    key: UnsubscribeKey = field(init=False, repr=False, compare=False)
+    _mime: tuple[bytes, EncodedPart, bytes, EncodedPart, bytes] | None = field(
         default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self, secret: bytes) -> None:
+        self.key = UnsubscribeKey(secret)
+
     def with_subject(self, subject: str) -> PreparedMessage:
-        """A copy with another subject (e.g. "[TEST] …"); the MIME form is rebuilt."""
-        return dataclasses.replace(self, subject=subject)
+        """A copy with another subject; the MIME form is rebuilt."""
+        return self._copy(subject=subject)
+
+    def for_test(self) -> PreparedMessage:
+        """The "[TEST]" copy for `send test`: its own delivery ids and Message-IDs, so no
+        provider or mailbox takes it for the real delivery (or the real one for it)."""
+        return self._copy(subject=f"[TEST] {self.subject}", send_tag=f"test-{uuid.uuid4().hex}")
+
+    def _copy(self, **changes: str) -> PreparedMessage:
+        new = copy.copy(self)
+        for name, value in changes.items():
+            setattr(new, name, value)
+        new._mime = None
+        return new
+
+    @functools.cached_property
+    def sender(self) -> Mailbox:
+        return _header_mailboxes(self.from_header)[0]
+
+    @functools.cached_property
+    def reply_to_mailboxes(self) -> list[Mailbox]:
+        return list(_header_mailboxes(self.reply_to)) if self.reply_to else []
 
     @functools.cached_property
     def from_email(self) -> str:
-        return email.utils.parseaddr(self.from_header)[1]
+        """The sender's address in its ASCII form: the envelope sender."""
+        return ascii_address(self.sender.address)
 
     @functools.cached_property
     def domain(self) -> str:
         return self.from_email.rpartition("@")[2] or "localhost"
+
+    @functools.cached_property
+    def series_id(self) -> str:
+        # What makes two series different for Message-IDs and delivery ids: their key (a
+        # generated one differs per series folder), their title and their sender. All three
+        # stay put between a crash and the resume that settles or resends it, so a resend of
+        # the same delivery keeps its id; a second series by the same author (even one that
+        # shares SERIESPUB_SECRET) gets other ids. Derived through the key: nothing guessable.
+        return self.key.derive(f"\0series-id\0{self.series_title}\0{self.from_email.lower()}")
+
+    @functools.cached_property
+    def list_id(self) -> str:
+        """RFC 2919 list id: `slug.domain`, from the series title and the sender's domain."""
+        return f"{_slug(self.series_title, 250 - len(self.domain))}.{self.domain}"
+
+    @functools.cached_property
+    def list_id_header(self) -> str:
+        """The List-Id value on one line, for API providers that take extra headers."""
+        name = headers.phrase(self.series_title) if self.series_title else []
+        return headers.unfolded([*name, f" <{self.list_id}>"])
 
     def recipient(self, subscriber: Subscriber) -> Recipient:
         """The recipient record for one subscriber: delivery id, merge values, unsubscribe URL."""
@@ -147,20 +220,22 @@ class PreparedMessage:
                          values=values, unsubscribe_url=url)
 
     def delivery_id(self, address: str) -> str:
-        seed = f"{self.from_email.lower()}\0{self.number}\0{address.lower()}".encode()
-        return hashlib.sha256(seed).hexdigest()[:32]
+        """Stable per (series, instalment, address), and per test send: see `series_id`."""
+        seed = f"{self.series_id}\0{self.number}\0{address.lower()}\0{self.send_tag}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
     def unsubscribe_url_for(self, address: str) -> str | None:
         if not self.unsubscribe_url:
             return None
-        url = self.unsubscribe_url.replace("{token}", unsubscribe_token(self.secret, address))
+        url = self.unsubscribe_url.replace("{token}", self.key.token(address))
         if "{email}" in url:
             url = url.replace("{email}", urllib.parse.quote(address, safe=""))
         return url
 
     @functools.cached_property
     def _mailto(self) -> str:
-        target = email.utils.parseaddr(self.reply_to or "")[1] or self.from_email
+        boxes = self.reply_to_mailboxes
+        target = ascii_address(boxes[0].address) if boxes else self.from_email
         return f"mailto:{target}?subject=unsubscribe"
 
     def mailto_unsubscribe(self) -> str:
@@ -187,12 +262,26 @@ class PreparedMessage:
         return [("List-Unsubscribe", f"<{self.mailto_unsubscribe()}>")]
 
     def to_header(self, recipient: Recipient) -> str:
-        name = check_header_value("name", recipient.name)
+        """The To value on one line (API providers take it so); `mime_for` folds it."""
+        address = recipient.email if recipient.email.isascii() else ascii_address(
+            recipient.email)
+        name = recipient.name
         if not name:
-            return recipient.email
-        if _PLAIN_NAME.fullmatch(name):       # the common case, without formataddr's work
-            return f"{name} <{recipient.email}>"
-        return email.utils.formataddr((name, recipient.email), charset="utf-8")
+            return address
+        if _PLAIN_NAME.fullmatch(name):       # the common case, without the general work
+            return f"{name} <{address}>"
+        return headers.unfolded(self._to_tokens(recipient))
+
+    def _to_tokens(self, recipient: Recipient) -> list[str]:
+        name = recipient.name
+        problem = name_problem(name)
+        if problem and ("\r" in name or "\n" in name):
+            raise InputError(f"{problem}: {name!r} <{recipient.email}>")
+        if problem:
+            # The list refuses such rows; one that got past them loses the characters here
+            # rather than stopping a send halfway.
+            name = "".join(c for c in name if c.isprintable() or c == " ")
+        return headers.mailbox(Mailbox(name, recipient.email))
 
     def message_id(self, recipient: Recipient) -> str:
         return f"<{recipient.delivery_id}.{self.number}@{self.domain}>"
@@ -201,19 +290,33 @@ class PreparedMessage:
                  message_id: str | None = None,
                  extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
         """A complete RFC 5322 multipart/alternative message for one recipient (CRLF)."""
-        head, text_qp, middle, html_qp, tail = self._mime_parts()
+        head, text_part, middle, html_part, tail = self._mime_parts()
         values = self.slot_values(recipient)
         escaped = [html.escape(v) for v in values]
-        headers = [("To", self.to_header(recipient)),
-                   ("Date", date or email.utils.formatdate(localtime=True)),
-                   ("Message-ID", message_id or self.message_id(recipient)),
-                   *self.list_unsubscribe_headers(recipient)]
-        # Only what comes from outside needs the line-break check: the name (in to_header)
-        # and extra headers; the rest is built here from checked parts.
-        headers += [(k, check_header_value(k, v)) for k, v in extra_headers]
-        lines = "".join(f"{k}: {v}\r\n" for k, v in headers)
-        return b"".join((lines.encode("utf-8"), head, text_qp.fill(values), middle,
-                         html_qp.fill(escaped), tail))
+        to = self.to_header(recipient)
+        lines = [f"To: {to}\r\n" if len(to) <= LINE - 4 and to.isascii() else
+                 headers.fold("To", self._to_tokens(recipient)),
+                 f"Date: {date or email.utils.formatdate(localtime=True)}\r\n"
+                 f"Message-ID: {message_id or self.message_id(recipient)}\r\n"]
+        # One URI: nowhere to fold, and config keeps the line under 998 (`_URL_MAX`).
+        if recipient.unsubscribe_url:
+            lines.append(f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"
+                         f"List-Unsubscribe-Post: {ONE_CLICK}\r\n")
+        else:
+            lines.append(f"List-Unsubscribe: <{self._mailto}>\r\n")
+        for k, v in extra_headers:
+            lines.append(headers.fold(k, headers.unstructured(check_header_value(k, v))))
+        return b"".join(("".join(lines).encode("ascii"), head, text_part.fill(values), middle,
+                         html_part.fill(escaped), tail))
+
+    def sent_size(self, recipient: Recipient | None = None) -> SentSize:
+        """Octets of the message as sent to `recipient` (default: a typical reader)."""
+        recipient = recipient or self.recipient(Subscriber("reader@example.com", "Reader"))
+        _, text_part, _, html_part, _ = self._mime_parts()
+        values = self.slot_values(recipient)
+        return SentSize(len(self.mime_for(recipient)),
+                        len(html_part.fill([html.escape(v) for v in values])),
+                        len(text_part.fill(values)), html_part.encoding, text_part.encoding)
 
     @property
     def mime_tail(self) -> bytes:
@@ -224,33 +327,50 @@ class PreparedMessage:
         """Build the fixed part of the MIME form now, so a bad header fails before sending."""
         self._mime_parts()
 
-    def _mime_parts(self) -> tuple[bytes, _QPText, bytes, _QPText, bytes]:
+    def _fixed_headers(self) -> str:
+        check_header_value("Subject", self.subject)
+        fields = [headers.fold("From", headers.mailbox(self.sender)),
+                  headers.fold("Subject", headers.unstructured(self.subject))]
+        if self.reply_to_mailboxes:
+            fields.append(headers.fold("Reply-To", headers.mailboxes(self.reply_to_mailboxes)))
+        list_name = headers.phrase(self.series_title) if self.series_title else []
+        fields.append(headers.fold("List-Id", [*list_name, f" <{self.list_id}>"]))
+        return "".join(fields)
+
+    def _mime_parts(self) -> tuple[bytes, EncodedPart, bytes, EncodedPart, bytes]:
         if self._mime is None:
             digest = hashlib.sha1(self.html.literals[0].encode()).hexdigest()
-            boundary = f"=_seriespub_{digest[:16]}"  # "=_" never occurs in quoted-printable
-            for name, value in (("From", self.from_header), ("Subject", self.subject),
-                                ("Reply-To", self.reply_to or "")):
-                check_header_value(name, value)
-            fixed = [("From", self.from_header), ("Subject", _encode_header(self.subject))]
-            if self.reply_to:
-                fixed.append(("Reply-To", self.reply_to))
-            fixed += [("MIME-Version", "1.0"),
-                      ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
+            boundary = f"=_seriespub_{digest[:16]}"  # "=_" occurs in neither encoding
+            text_part = transfer.choose(self.text.literals, self.text.slot_ids)
+            html_part = transfer.choose(self.html.literals, self.html.slot_ids)
             part = ('Content-Type: text/{}; charset="utf-8"\r\n'
-                    "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
-            head = "".join(f"{k}: {v}\r\n" for k, v in fixed)
-            head += f"\r\n--{boundary}\r\n" + part.format("plain")
-            middle = f"\r\n--{boundary}\r\n" + part.format("html")
+                    "Content-Transfer-Encoding: {}\r\n\r\n")
+            head = (self._fixed_headers() + "MIME-Version: 1.0\r\n"
+                    f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+                    f"\r\n--{boundary}\r\n" + part.format("plain", text_part.encoding))
+            middle = f"\r\n--{boundary}\r\n" + part.format("html", html_part.encoding)
             tail = f"\r\n--{boundary}--\r\n"
-            self._mime = (head.encode(), _QPText(self.text), middle.encode(),
-                          _QPText(self.html), tail.encode())
+            self._mime = (head.encode("ascii"), text_part, middle.encode(), html_part,
+                          tail.encode())
         return self._mime
 
 
-def _encode_header(value: str) -> str:
-    """RFC 2047-encode a header value only when it is not plain ASCII."""
-    if value.isascii():
-        return value
-    from email.header import Header
+@functools.lru_cache(maxsize=64)
+def _header_mailboxes(value: str) -> tuple[Mailbox, ...]:
+    """Mailboxes of a header value this package formatted (encoded words decoded)."""
+    from email.headerregistry import HeaderRegistry
 
-    return Header(value, "utf-8").encode(linesep="\r\n")
+    parsed = HeaderRegistry()("From", value)
+    found = [Mailbox(a.display_name, a.addr_spec) for a in parsed.addresses]  # type: ignore[attr-defined]
+    if not found or parsed.defects or any("@" not in m.address for m in found):
+        raise InputError(f"not a valid address header: {value!r}")
+    return tuple(found)
+
+
+def _slug(title: str, limit: int) -> str:
+    """The title as a dot-atom label: ASCII letters, digits and hyphens."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    # A title with no Latin letters (Лидерство) still needs its own, stable label.
+    fallback = "series-" + hashlib.sha256(title.encode()).hexdigest()[:10]
+    return slug[:min(limit, 60)].strip("-") or fallback

@@ -81,6 +81,15 @@ class Recipient:
     values: dict[str, str]     # merge fields, including unsubscribe_url
     unsubscribe_url: str | None = None
 
+    @property
+    def envelope(self) -> str:
+        """The address for RCPT TO and APIs: an IDN domain as IDNA A-labels (ASCII)."""
+        if self.email.isascii():
+            return self.email
+        from seriespub.addresses import ascii_address
+
+        return ascii_address(self.email)
+
 
 @dataclass(frozen=True)
 class RecipientResult:

@@ -38,7 +38,9 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0
 
 
 def is_valid_address(address: str) -> bool:
-    return len(address) <= 254 and bool(_ADDRESS.match(address))
+    from seriespub.addresses import is_valid_address as valid
+
+    return valid(address)
 
 
 @dataclass(frozen=True)

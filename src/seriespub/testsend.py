@@ -22,7 +22,7 @@ def send_test(series: Series, drafts: DraftSet, instalment: Instalment,
         if not subscribers.is_valid_address(address):
             raise InputError(f"invalid address {address!r}")
     message = publishing.render(series, drafts, instalment)
-    message = message.with_subject(f"[TEST] {message.subject}")
+    message = message.for_test()       # "[TEST] …", with its own delivery and Message-IDs
     known = _known(series, addresses)
     recipients = [message.recipient(known.get(a.lower()) or Subscriber(a)) for a in addresses]
     provider = publishing.provider_for(series)

@@ -130,14 +130,14 @@ class SmtpProvider(ProviderBase):
     def _transmit(self, conn: smtplib.SMTP, sender: str, recipient: Recipient, data: bytes,
                   message_id: str) -> RecipientResult:
         """One MAIL/RCPT/DATA transaction; the reply that ended it, as a result."""
-        to = recipient.email
+        to, envelope_to = recipient.email, recipient.envelope   # IDN domain: A-labels
         options: list[str] = []
-        if not (sender + to).isascii():
+        if not (sender + envelope_to).isascii():
             if not conn.has_extn("smtputf8"):
                 return RecipientResult(to, Outcome.FAILED, reason="address is not ASCII and "
                                        f"{self._where} does not offer SMTPUTF8")
             options = ["SMTPUTF8"]
-        code, reply = self._envelope(conn, sender, to, options)
+        code, reply = self._envelope(conn, sender, envelope_to, options)
         if code in (250, 251):
             code, reply = self._data(conn, data)
         if code == CLOSING:

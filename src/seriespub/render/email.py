@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from seriespub.config import SeriesSettings
-from seriespub.errors import InputError
+from seriespub.errors import ConfigError, InputError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
 from seriespub.models import Instalment
 from seriespub.render import markdown, mjml, templating, text
@@ -22,7 +22,7 @@ class RenderInputs:
     """What rendering needs besides the instalment itself."""
 
     series: SeriesSettings
-    secret: bytes
+    secret: bytes = field(repr=False)
     next_instalment: Instalment | None = None
     template_path: Path | None = None     # the series' templates/email.mjml, if any
 
@@ -43,8 +43,8 @@ def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
     plain = _text_part(instalment, inputs, text.to_text(body), unsubscribe)
     message = PreparedMessage(
         number=instalment.number, subject=instalment.subject,
-        from_header=_address(inputs.series.from_) or "",
-        reply_to=_address(inputs.series.reply_to), html=SlottedText.parse(html),
+        from_header=_address(inputs.series.from_, "series.from") or "",
+        reply_to=_address(inputs.series.reply_to, "series.reply_to"), html=SlottedText.parse(html),
         text=SlottedText.parse(plain), slots=tuple(slots.slots),
         unsubscribe_url=inputs.series.unsubscribe_url, secret=inputs.secret,
         series_title=inputs.series.title, preheader=instalment.preheader)
@@ -52,11 +52,21 @@ def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
     return message
 
 
-def _address(value: str | None) -> str | None:
-    """An address header value, its display name RFC 2047-encoded when not ASCII."""
-    from email.utils import formataddr, parseaddr
+def _address(value: str | None, key: str) -> str | None:
+    """An address header value on one line: names RFC 2047-encoded, domains as IDNA A-labels.
 
-    return formataddr(parseaddr(value), charset="utf-8") if value else None
+    The settings were validated on load (`addresses.parse_mailboxes`), so the value holds
+    exactly the mailboxes the author wrote.
+    """
+    from seriespub import headers
+    from seriespub.addresses import parse_mailboxes
+
+    if not value:
+        return None
+    try:
+        return headers.unfolded(headers.mailboxes(parse_mailboxes(value)))
+    except ValueError as exc:
+        raise ConfigError(f"'{key}': {exc}") from None
 
 
 class _SubscriberTokens(templating.SubscriberTokens):
