@@ -46,7 +46,7 @@ def test_send_refuses_a_list_with_unreadable_rows_and_shows_them(
     assert "unreadable rows: 3" in err
     assert "subscribers.csv:5: unknown status 'actve' for typo@example.com" in err
     assert "subscribers.csv:6: invalid address 'cat@example'" in err
-    assert "subscribers.csv:7: line break in the name of nl@example.com" in err
+    assert "subscribers.csv:7: nl@example.com: line break in the name" in err
     assert "3 row(s) of subscribers.csv cannot be read" in err and "--skip-invalid" in err
     assert "Traceback" not in err
     assert outbox(root) == []                                   # nothing sent

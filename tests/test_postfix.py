@@ -197,9 +197,6 @@ def test_send_next_through_postfix_lands_in_each_mbox_intact(
     assert {d["status"] for d in log.values()} == {"sent"}
 
 
-@pytest.mark.xfail(strict=True, reason="message.py does not yet encode a line starting with "
-                   "'From ' as =46rom (issue 8 item 3, fixed on another branch): Postfix's "
-                   "mbox delivery turns it into '>From'")
 def test_lines_starting_with_from_survive_mbox_delivery(
         postfix: Postfix, series_via_postfix: Path, cli: Callable[..., Any]) -> None:
     result = cli(series_via_postfix, "send", "next", "--yes")

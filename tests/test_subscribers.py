@@ -223,3 +223,16 @@ def test_snapshot_waits_for_an_editor_to_finish_saving(tmp_path: Path) -> None:
     finally:
         editor.join()
     assert copy.read_bytes() == whole
+
+
+@pytest.mark.parametrize("name", ["Ann\x00Lee", "Ann\x1bLee", "Ann\u2028Lee", "Ann\nLee"])
+def test_control_characters_in_a_name_are_refused(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "subscribers.csv"
+    path.write_text("email,name,status\nok@example.com,Ok,active\n"
+                    f'bad@example.com,"{name}",active\n', encoding="utf-8")
+    problems: list[subscribers.RowProblem] = []
+    rows = list(subscribers.iter_subscribers(path, problems))
+    assert [r.email for r in rows] == ["ok@example.com"]
+    assert "bad@example.com" in problems[0].message
+    with pytest.raises(InputError, match="name"):
+        subscribers.add(path, "new@example.com", name)

@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import os
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seriespub.addresses import is_valid_address, name_problem
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
@@ -33,14 +33,6 @@ _STATUSES = {s.value: s for s in SubscriberStatus}
 MAX_LINE = 1 << 16            # characters in one line of the file
 MAX_COLUMNS = 1000
 ATTEMPTS = 5                  # re-reads when an editor saves the file during a rewrite
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
-def is_valid_address(address: str) -> bool:
-    from seriespub.addresses import is_valid_address as valid
-
-    return valid(address)
 
 
 @dataclass(frozen=True)
@@ -163,8 +155,9 @@ def parse_row(row: Mapping[str, str | None]) -> Subscriber:
     if not is_valid_address(address):
         raise ValueError(f"invalid address {address!r}")
     name = (row.get("name") or "").strip()
-    if "\r" in name or "\n" in name:
-        raise ValueError(f"line break in the name of {address} (header injection)")
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(f"{address}: {problem}")
     status_text = (row.get("status") or "active").strip().lower()
     status = _STATUSES.get(status_text)
     if status is None:
@@ -336,8 +329,9 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
     """Add one active subscriber; an existing address is an error."""
     if not is_valid_address(address):
         raise InputError(f"invalid address {address!r}")
-    if "\r" in name or "\n" in name:
-        raise InputError("line break in the name (header injection)")
+    problem = name_problem(name)
+    if problem:
+        raise InputError(problem)
     new = Subscriber(address, name, SubscriberStatus.ACTIVE,
                      (today or dt.date.today()).isoformat())
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 from seriespub import publishing, subscribers
+from seriespub.addresses import is_valid_address
 from seriespub.drafts import DraftSet
 from seriespub.errors import InputError
 from seriespub.models import Instalment, RecipientResult, Subscriber
@@ -19,7 +20,7 @@ def send_test(series: Series, drafts: DraftSet, instalment: Instalment,
               addresses: Sequence[str]) -> list[RecipientResult]:
     """Send a "[TEST]" copy to `addresses` (names from the list where known)."""
     for address in addresses:
-        if not subscribers.is_valid_address(address):
+        if not is_valid_address(address):
             raise InputError(f"invalid address {address!r}")
     message = publishing.render(series, drafts, instalment)
     message = message.for_test()       # "[TEST] …", with its own delivery and Message-IDs
