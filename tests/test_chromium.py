@@ -38,6 +38,8 @@ if CHROMIUM is None:
     pytest.skip("Chromium is not installed (Debian: apt-get install chromium)",
                 allow_module_level=True)
 
+pytest.importorskip("websocket", reason="websocket-client is not installed (the dev extra)")
+
 MODES = ("light", "dark", "forced-dark")
 WIDTHS = (375, 600)
 MINIMUM = 4.5
