@@ -144,6 +144,19 @@ def test_preheader_is_hidden_without_colour_tricks_and_padded() -> None:
     assert html.count("Inbox preview line") == 1          # mrml's own white preview is gone
 
 
+def test_mj_preview_in_a_series_template_is_hidden_the_same_way(tmp_path: Path) -> None:
+    template = tmp_path / "email.mjml"
+    template.write_text("<mjml><mj-head><mj-preview>{{ instalment.preheader }}</mj-preview>"
+                        "</mj-head><mj-body><mj-section><mj-column><mj-text>{{ content }}"
+                        "</mj-text></mj-column></mj-section></mj-body></mjml>")
+    message = prepare(instalment(body="Hi"), RenderInputs(SERIES, b"k", template_path=template))
+    html = message.html.literals[0]
+    found = re.search(r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)<',
+                      html)
+    assert found and "color" not in found.group(1) and "mso-hide:all" in found.group(1)
+    assert found.group(2).count("\u034f\u200c&nbsp;") >= 50
+
+
 def test_no_preheader_block_without_a_preheader() -> None:
     message = prepare(Instalment(number=1, title="T", subject="S", body="x",
                                  path=Path("drafts/01-x.md"), status=DraftStatus.READY),
