@@ -155,7 +155,7 @@ def painted(browser: Browser, rect: dict[str, float]) -> tuple[tuple[int, ...], 
             "height": rect["height"]}
     pixels = [p for row in decode_png(browser.screenshot(clip, scale=2)) for p in row]
     background = collections.Counter(pixels).most_common(1)[0][0]
-    text = max(pixels, key=lambda p: contrast(p, background))
+    text = max(set(pixels), key=lambda p: contrast(p, background))
     return text, background
 
 
