@@ -116,7 +116,8 @@ def test_check_with_warnings_only_exits_0(make_series: Callable[..., Path], cli:
     (root / "drafts" / "03-x.md").write_text("---\ntitle: X\n---\nHello\n")
     result = cli(root, "check")
     assert result.exit_code == 0, result.output
-    assert "0 error(s), 1 warning(s)" in result.stdout
+    assert "series.unsubscribe_url points at 'example.com', a placeholder" in result.stdout
+    assert "0 error(s), 2 warning(s)" in result.stdout
 
 
 def test_preview_open_writes_the_html_and_opens_it(make_series: Callable[..., Path], cli: Cli,

@@ -80,7 +80,7 @@ def test_text_part_is_readable_and_numbers_links() -> None:
     assert "A heading\n---------" in text
     assert "> A quote worth reading." in text
     assert "1. first\n2. second" in text
-    assert "a | b\n1 | 2" in text
+    assert "a | b\n--+--\n1 | 2" in text              # aligned, header ruled
     assert text.rstrip().endswith("Links:\n[1] https://example.com/a")
 
 

@@ -1,36 +1,88 @@
-"""`check` for a whole series: drafts, rendering, size, subscribers."""
+"""`check` for a whole series: settings, drafts, rendering, size, subscribers.
+
+Whatever `check` calls an error in a draft or template also stops `preview` and `send`
+(the same rules run when rendering, see `require_known_fields`).
+"""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections import Counter
 
 from seriespub import publishing, subscribers
 from seriespub.errors import InputError, SeriespubError
+from seriespub.message import PreparedMessage
+from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
-from seriespub.render.checks import Finding, Level
+from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
 from seriespub.series import Series
+
+TYPICAL_VALUE = "x" * 40
 
 
 def check_series(series: Series) -> list[Finding]:
     """Every finding, errors and warnings, in the order an author would fix them."""
+    settings, where = series.settings, str(series.config_path)
+    findings = [*checks.check_unsubscribe(settings.series, settings.delivery, where),
+                *checks.check_api_urls(settings.delivery, where)]
     drafts = publishing.drafts_of(series, strict=False)
-    findings = [Finding(Level.ERROR, _where(p) or str(series.drafts_dir), _plain(p))
-                for p in drafts.problems]
+    findings += [Finding(Level.ERROR, _where(p) or str(series.drafts_dir), _plain(p))
+                 for p in drafts.problems]
     numbers = [i.number for i in drafts.instalments]
     findings += checks.check_numbers(numbers, str(series.drafts_dir))
     fields = set(_columns(series, findings))
     for instalment in drafts.instalments:
         findings += checks.check_body(instalment.path, instalment.body, instalment.body_line,
                                       fields)
+        findings += checks.check_subject(instalment.path, instalment.subject)
         try:
             message = publishing.render(series, drafts, instalment)
+        except InputError as exc:
+            _add_once(findings, Finding(Level.ERROR, _where(exc) or str(instalment.path),
+                                        _plain(exc)))
+            continue
         except SeriespubError as exc:
             findings.append(Finding(Level.ERROR, str(instalment.path), str(exc)))
             continue
-        # The size a reader gets: slots filled with a typical 40-character value.
-        size = len(message.html.fill(["x" * 40] * len(message.slots)).encode())
-        findings += checks.check_size(instalment.path, size)
+        html_size, text_size = sizes_as_sent(message, sorted(fields))
+        findings += checks.check_size(instalment.path, html_size, text_size)
     return findings
+
+
+def sizes_as_sent(message: PreparedMessage, fields: list[str],
+                  recipient: Recipient | None = None) -> tuple[int, int]:
+    """Bytes of the HTML and text parts as they travel (encoded) to `recipient`, by default
+    a typical reader: every merge value 40 characters long."""
+    if recipient is None:
+        reader = Subscriber("reader@example.com", TYPICAL_VALUE,
+                            fields=dict.fromkeys(fields, TYPICAL_VALUE))
+        recipient = message.recipient(reader)
+    parsed = email.message_from_bytes(message.mime_for(recipient), policy=email.policy.compat32)
+    sizes = {part.get_content_subtype(): len(str(part.get_payload()).encode())
+             for part in parsed.walk() if not part.is_multipart()}
+    return sizes.get("html", 0), sizes.get("plain", 0)
+
+
+def require_known_fields(series: Series, instalment: Instalment,
+                         message: PreparedMessage) -> None:
+    """Refuse a merge field no subscriber has: it would go out as its default, or blank."""
+    try:
+        known = set(subscribers.columns_of(series.subscribers_path)) | BUILTIN_FIELDS
+    except (SeriespubError, OSError):
+        return          # the send reports an unreadable list on its own
+    for line, field in checks.unknown_fields(instalment.body, instalment.body_line, known):
+        raise InputError(checks.unknown_field_message(field), path=instalment.path, line=line)
+    for slot in message.slots:
+        if slot.field not in known:
+            raise InputError(checks.unknown_field_message(slot.field),
+                             path=series.template_path or "default template")
+
+
+def _add_once(findings: list[Finding], finding: Finding) -> None:
+    """Rendering refuses what check_body already reported: say it once."""
+    if finding not in findings:
+        findings.append(finding)
 
 
 def _where(problem: InputError) -> str:
@@ -60,3 +112,5 @@ def _columns(series: Series, findings: list[Finding]) -> list[str]:
             findings.append(Finding(Level.ERROR, str(path),
                                     f"{address} appears {count} times"))
     return data.columns
+
+

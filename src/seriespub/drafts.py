@@ -70,7 +70,23 @@ def read_draft(path: Path) -> Instalment:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InputError(f"front matter: {problem}", path=path, line=line) from None
     body_line = text[: len(text) - len(body)].count("\n") + 1 if body else 1
+    _refuse_reserved_keys(path, text, meta)
     return _instalment(path, dict(meta), body, body_line)
+
+
+def _refuse_reserved_keys(path: Path, text: str, meta: dict[str, Any]) -> None:
+    """Extra front-matter keys reach the template as variables: its own names are taken."""
+    from seriespub.render.templating import TEMPLATE_VARIABLES
+
+    for key in meta:
+        if not isinstance(key, str):
+            raise InputError(f"front matter: key {key!r} must be a name", path=path)
+        if key in TEMPLATE_VARIABLES:
+            line = next((n for n, ln in enumerate(text.splitlines(), 1)
+                         if re.match(rf"{re.escape(key)}\s*:", ln)), None)
+            names = ", ".join(sorted(TEMPLATE_VARIABLES))
+            raise InputError(f"front matter: '{key}' is reserved for the template "
+                             f"({names}); rename it", path=path, line=line)
 
 
 def _instalment(path: Path, meta: dict[str, Any], body: str, body_line: int) -> Instalment:

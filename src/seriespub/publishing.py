@@ -59,7 +59,11 @@ def render(series: Series, drafts: DraftSet, instalment: Instalment) -> Prepared
     cadence = schedule.every_weeks if schedule.first_release is not None else None
     inputs = RenderInputs(series.settings.series, series.unsubscribe_secret(),
                           drafts.after(instalment.number), series.template_path, cadence)
-    return prepare(instalment, inputs)
+    message = prepare(instalment, inputs)
+    from seriespub.checking import require_known_fields  # checking imports this module
+
+    require_known_fields(series, instalment, message)     # what `check` refuses, send does
+    return message
 
 
 def provider_for(series: Series, name: str | None = None) -> Provider:

@@ -1,4 +1,9 @@
-"""`seriespub preview [next|N|PATH]`: the instalment as the author will send it."""
+"""`seriespub preview [next|N|PATH]`: the instalment as one reader will get it.
+
+The terminal view fills every merge field with that reader's values (the first active
+subscriber, or `--as EMAIL`) and wraps paragraphs at word boundaries on the terminal's width;
+the HTML size shown is the HTML part as it travels (encoded).
+"""
 
 from __future__ import annotations
 
@@ -29,40 +34,80 @@ def preview(
     html: Annotated[Path | None, typer.Option("--html", help="Write exactly the HTML part.",
                                               show_default=False)] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False,
-    to: Annotated[str | None, typer.Option("--to", help="Preview as this subscriber.")] = None,
+    as_: Annotated[str | None, typer.Option(
+        "--as", "--to", help="Preview as this subscriber (default: the first active one).",
+        show_default=False)] = None,
     series: SeriesOption = None,
 ) -> None:
     """Show an instalment: header, size, and the text, as a reader would get it."""
-    from seriespub import publishing, subscribers
+    from seriespub import checking, publishing, subscribers
 
     s = load_series(series)
     drafts = publishing.drafts_of(s)
     instalment = publishing.resolve(s, drafts, ref)
     message = publishing.render(s, drafts, instalment)
-    recipient = _sample_recipient(s, message, to)
+    recipient = _sample_recipient(s, message, as_)
     body_html = message.html_for(recipient)
     if text:
         out().file.write(message.text_for(recipient))
         return
     if html is not None:
-        html.write_text(body_html, encoding="utf-8")
-        err().print(f"wrote {html} ({len(body_html.encode()):,} bytes)")
+        _write_html(html, body_html)
     if open_:
         _open_in_browser(body_html)
     if html is None and not open_:
         reach = subscribers.count_active(s.subscribers_path)
-        _show(s, message, instalment.body, len(body_html.encode()), reach, recipient,
+        size = checking.sizes_as_sent(message, [], recipient)[0]
+        _show(s, message, _filled_body(instalment.body, recipient), size, reach, recipient,
               _release_line(s, drafts, instalment.number))
 
 
-def _sample_recipient(s: Series, message: PreparedMessage, to: str | None) -> Recipient:
+def _sample_recipient(s: Series, message: PreparedMessage, address: str | None) -> Recipient:
+    """`address`'s subscriber, or the first active one (a blank sample if there is none)."""
     from seriespub import subscribers
+    from seriespub.errors import InputError
     from seriespub.models import Subscriber
 
     for subscriber in subscribers.iter_subscribers(s.subscribers_path):
-        if (to and subscriber.key == to.lower()) or (not to and subscriber.status == "active"):
+        if subscriber.key == address.lower() if address else subscriber.status == "active":
             return message.recipient(subscriber)
-    return message.recipient(Subscriber(to or "reader@example.com", ""))
+    if address:
+        raise InputError(f"no subscriber {address}", path=s.subscribers_path,
+                         hint="seriespub subscribers list shows who is there")
+    return message.recipient(Subscriber("reader@example.com", ""))
+
+
+def _filled_body(body: str, recipient: Recipient) -> str:
+    """The draft's Markdown with each merge tag replaced by this reader's value (or its
+    default), escaped so that the value shows as typed."""
+    import re
+
+    from seriespub.message import SLOT_RE
+    from seriespub.render.markdown import SlotTable
+
+    slots = SlotTable()
+    tokens = slots.replace_tags(body)
+
+    def value(match: re.Match[str]) -> str:
+        slot = slots.slots[int(match.group(1))]
+        raw = recipient.values.get(slot.field) or slot.default
+        return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", raw)
+
+    return SLOT_RE.sub(value, tokens)
+
+
+def _write_html(path: Path, body_html: str) -> None:
+    from seriespub.errors import InputError
+
+    if path.is_dir():
+        raise InputError("is a folder: give a file name, e.g. part.html", path=path)
+    if not path.parent.is_dir():
+        raise InputError(f"no folder {path.parent}: create it first", path=path)
+    try:
+        path.write_text(body_html, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    err().print(f"wrote {path} ({len(body_html.encode()):,} bytes)", markup=False)
 
 
 def _release_line(s: Series, drafts: DraftSet, number: int) -> str | None:
@@ -99,16 +144,17 @@ def _show(s: Series, message: PreparedMessage, body: str, size: int, reach: int,
     console = out()
     console.print(Panel(grid, title=f"{s.settings.series.title} · Part {message.number}",
                         title_align="left"))
-    console.print(Markdown(body))
+    console.print(Markdown(body), soft_wrap=False)     # wrapped at words, to the terminal
 
 
 def _size_line(size: int) -> str:
     kb = size / 1024
     if size >= GMAIL_CLIP_BYTES:
-        return f"[bold red]{kb:.1f} KB: over Gmail's ~102 KB limit, the end will be clipped[/]"
+        return (f"[bold red]{kb:.1f} KB as sent: over Gmail's ~102 KB limit, the end will be "
+                "clipped[/]")
     if size >= GMAIL_CLIP_BYTES * 0.8:
-        return f"[yellow]{kb:.1f} KB: nearing Gmail's ~102 KB clipping limit[/]"
-    return f"{kb:.1f} KB"
+        return f"[yellow]{kb:.1f} KB as sent: nearing Gmail's ~102 KB clipping limit[/]"
+    return f"{kb:.1f} KB as sent"
 
 
 def _open_in_browser(body_html: str) -> None:

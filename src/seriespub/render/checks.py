@@ -9,9 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from seriespub.config import DeliverySettings, SeriesSettings
+from seriespub.render import templating
 from seriespub.render.markdown import MERGE_TAG, Node, parse
 
 GMAIL_CLIP_BYTES = 102 * 1024
+SUBJECT_MAX_OCTETS = 998          # RFC 5322's hard line limit
+SUBJECT_LONG_CHARS = 150          # inboxes show 40-70; past this it reads as spam
+PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net", "localhost", "127.0.0.1")
+PLACEHOLDER_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 LINK_SCHEMES = ("http://", "https://", "mailto:")
 BUILTIN_FIELDS = {"name", "email", "unsubscribe_url"}
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -34,12 +41,22 @@ def check_body(path: Path, body: str, body_line: int, fields: set[str]) -> Itera
     for node in parse(body, offsets=True).walk():
         line = body_line + body.count("\n", 0, node.start)
         yield from _check_node(path, node, line)
+    for offset, problem in templating.draft_problems(body):
+        yield Finding(Level.ERROR, f"{path}:{body_line + offset}", problem)
+    for number, field in unknown_fields(body, body_line, fields):
+        yield Finding(Level.ERROR, f"{path}:{number}", unknown_field_message(field))
+
+
+def unknown_fields(body: str, body_line: int, fields: set[str]) -> Iterator[tuple[int, str]]:
+    """(line, field) for each merge tag whose field no subscriber has."""
     for number, text in enumerate(body.splitlines(), body_line):
         for match in MERGE_TAG.finditer(text):
             if match.group(1) not in fields | BUILTIN_FIELDS:
-                yield Finding(Level.ERROR, f"{path}:{number}",
-                              f"unknown merge field '{match.group(1)}' (not a column of "
-                              "subscribers.csv)")
+                yield number, match.group(1)
+
+
+def unknown_field_message(field: str) -> str:
+    return f"unknown merge field '{field}' (not a column of subscribers.csv)"
 
 
 def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
@@ -65,13 +82,70 @@ def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
             yield Finding(Level.WARNING, where, f"image {src!r} is not served over https")
 
 
-def check_size(path: Path, size: int) -> Iterator[Finding]:
+def check_size(path: Path, size: int, text_size: int | None = None) -> Iterator[Finding]:
+    """`size`: the HTML part as sent (encoded); `text_size`: the text part, to report."""
+    sent = f"HTML is {size / 1024:.0f} KB as sent"
+    if text_size is not None:
+        sent += f" (text {text_size / 1024:.0f} KB)"
     if size >= GMAIL_CLIP_BYTES:
-        yield Finding(Level.ERROR, str(path), f"HTML is {size / 1024:.0f} KB: Gmail clips "
-                                              "messages over ~102 KB")
+        yield Finding(Level.ERROR, str(path), f"{sent}: Gmail clips messages over ~102 KB")
     elif size >= GMAIL_CLIP_BYTES * 0.8:
-        yield Finding(Level.WARNING, str(path), f"HTML is {size / 1024:.0f} KB: nearing "
-                                                "Gmail's ~102 KB clipping limit")
+        yield Finding(Level.WARNING, str(path), f"{sent}: nearing Gmail's ~102 KB "
+                                                "clipping limit")
+
+
+def check_subject(path: Path, subject: str) -> Iterator[Finding]:
+    octets = len(subject.encode())
+    if octets > SUBJECT_MAX_OCTETS:
+        yield Finding(Level.ERROR, str(path), f"subject is {octets} bytes: over the "
+                                              f"{SUBJECT_MAX_OCTETS}-byte line limit of mail")
+    elif len(subject) > SUBJECT_LONG_CHARS:
+        yield Finding(Level.WARNING, str(path), f"subject is {len(subject)} characters: "
+                                                "inboxes show about 60 and filters distrust "
+                                                f"more than {SUBJECT_LONG_CHARS}")
+
+
+def check_unsubscribe(series: SeriesSettings, delivery: DeliverySettings,
+                      where: str) -> Iterator[Finding]:
+    """One-click unsubscribe (RFC 8058), which Gmail and Yahoo require of bulk senders."""
+    if _provider_unsubscribes(delivery):
+        return
+    url = series.unsubscribe_url
+    if not url:
+        yield Finding(Level.WARNING, where, "no series.unsubscribe_url: List-Unsubscribe is "
+                                            "mailto: only, not RFC 8058 one-click, which Gmail "
+                                            "and Yahoo require of bulk senders")
+        return
+    host = _host(url)
+    if host in PLACEHOLDER_HOSTS or host.endswith(PLACEHOLDER_SUFFIXES) or \
+            host.endswith(tuple("." + h for h in PLACEHOLDER_HOSTS)):
+        yield Finding(Level.WARNING, where, f"series.unsubscribe_url points at {host!r}, a "
+                                            "placeholder: readers could not unsubscribe")
+
+
+def _provider_unsubscribes(delivery: DeliverySettings) -> bool:
+    """Postmark broadcast streams, SendGrid groups and Mailgun can own the unsubscribe."""
+    return ((delivery.provider == "postmark" and delivery.postmark.message_stream == "broadcast")
+            or (delivery.provider == "sendgrid" and delivery.sendgrid.asm_group_id is not None)
+            or (delivery.provider == "mailgun" and delivery.mailgun.unsubscribe == "mailgun"))
+
+
+def check_api_urls(delivery: DeliverySettings, where: str) -> Iterator[Finding]:
+    """An http:// API URL sends the provider's token in clear (loopback excepted)."""
+    for name in ("postmark", "sendgrid", "mailgun", "resend", "ses"):
+        url = getattr(getattr(delivery, name), "api_url", None)
+        if url and url.lower().startswith("http://") and _host(url) not in LOOPBACK_HOSTS:
+            yield Finding(Level.ERROR, where, f"delivery.{name}.api_url is http://: the API "
+                                              "token would travel in clear; use https://")
+
+
+def _host(url: str) -> str:
+    import urllib.parse
+
+    try:
+        return (urllib.parse.urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
 
 
 def check_numbers(numbers: list[int], where: str) -> Iterator[Finding]:

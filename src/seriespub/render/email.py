@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -12,7 +11,7 @@ from seriespub.config import SeriesSettings
 from seriespub.errors import InputError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
 from seriespub.models import Instalment
-from seriespub.render import markdown, mjml, text
+from seriespub.render import markdown, mjml, templating, text
 from seriespub.render.wording import Wording, wording
 from seriespub.textfiles import read_text
 
@@ -69,47 +68,61 @@ def _address(value: str | None) -> str | None:
     return formataddr(parseaddr(value), charset="utf-8") if value else None
 
 
-class _SubscriberTokens:
+class _SubscriberTokens(templating.SubscriberTokens):
     """`{{ subscriber.X }}` in a template: a slot filled per recipient."""
 
     def __init__(self, slots: markdown.SlotTable) -> None:
-        self._slots = slots
-
-    def __getattr__(self, field: str) -> Any:
-        from markupsafe import Markup
-
-        return Markup(self._slots.token(field))
+        super().__init__(slots.token)
 
 
 def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
                      slots: markdown.SlotTable, unsubscribe: str) -> str:
-    import jinja2
+    """The template rendered in the sandbox; refuses what templating's rules refuse."""
     from markupsafe import Markup
 
     if inputs.template_path is not None:
         source, where = read_text(inputs.template_path), str(inputs.template_path)
     else:
         source, where = default_template(), "default template"
-    try:
-        rendered: str = _compiled(source).render(
-            series=inputs.series, instalment=instalment, next=inputs.next_instalment,
-            content=Markup(content), unsubscribe_url=Markup(unsubscribe), words=inputs.words,
-            subscriber=_SubscriberTokens(slots), **instalment.extra)
-        return rendered
-    except jinja2.TemplateSyntaxError as exc:
-        raise InputError(f"template: {exc.message}", path=where, line=exc.lineno) from None
-    except jinja2.UndefinedError as exc:
-        raise InputError(f"template: {exc.message}", path=where) from None
+    _refuse_draft_constructs(instalment)
+    _refuse_typed_tokens(instalment, inputs, source, where)
+    context = {**instalment.extra, "series": inputs.series, "instalment": instalment,
+               "next": inputs.next_instalment, "content": Markup(content),
+               "unsubscribe_url": Markup(unsubscribe), "subscriber": _SubscriberTokens(slots),
+               "words": inputs.words}
+    return templating.render(_compiled(source, where), where, context,
+                             lambda: len(slots.slots))
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled(source: str) -> Any:
+def _refuse_draft_constructs(instalment: Instalment) -> None:
+    for offset, problem in templating.draft_problems(instalment.body):
+        raise InputError(problem, path=instalment.path, line=instalment.body_line + offset)
+
+
+def _refuse_typed_tokens(instalment: Instalment, inputs: RenderInputs, source: str,
+                         where: str) -> None:
+    """A `%%SPn%%` typed anywhere that reaches the message would be taken for a slot."""
+    found = templating.slot_token_problem(source)
+    if found is not None:
+        raise InputError(found[1], path=where, line=found[0] + 1)
+    texts = [(instalment.path, t) for t in (instalment.title, instalment.subject,
+                                             instalment.preheader,
+                                             *map(str, instalment.extra.values()))]
+    if inputs.next_instalment is not None:
+        texts.append((inputs.next_instalment.path, inputs.next_instalment.title))
+    for path, text_ in texts:
+        found = templating.slot_token_problem(text_)
+        if found is not None:
+            raise InputError(f"front matter: {found[1]}", path=path)
+    for text_ in (inputs.series.title, inputs.series.from_):
+        found = templating.slot_token_problem(text_)
+        if found is not None:
+            raise InputError(f"[series]: {found[1]}", path="seriespub.toml")
+
+
+def _compiled(source: str, where: str = "template") -> Any:
     """Compile a template once per process: compiling costs more than rendering."""
-    import jinja2
-
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
-    return env.from_string(source)
+    return templating.compile_template(source, where)
 
 
 def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: str) -> str:

@@ -1,33 +1,62 @@
-"""Markdown → the plain-text part: readable headings, lists and quotes; links as [n] references."""
+"""Markdown → the plain-text part: readable headings, lists, quotes and aligned tables;
+links as [n] references and footnotes as superscript numbers, each listed at the end.
+
+Guarantees: linear in the size of the document (links and notes are numbered through
+dicts), lines wrapped at WIDTH except words longer than it (URLs stay whole).
+"""
 
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from dataclasses import dataclass, field
 
 from seriespub.render.markdown import Node, parse
 
 WIDTH = 72
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 @dataclass
 class _Links:
-    urls: list[str] = field(default_factory=list)
+    """Links numbered in order of first use; footnotes likewise, by label."""
+
+    urls: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+    note_text: dict[str, str] = field(default_factory=dict)
 
     def number(self, url: str) -> int:
-        if url not in self.urls:
-            self.urls.append(url)
-        return self.urls.index(url) + 1
+        return self.urls.setdefault(url, len(self.urls) + 1)
+
+    def note(self, label: str) -> str:
+        return str(self.notes.setdefault(label, len(self.notes) + 1)).translate(_SUPERSCRIPT)
 
 
 def to_text(markdown: str) -> str:
-    """Plain text for the text/plain part, with a numbered list of links at the end."""
+    """Plain text for the text/plain part, with its notes and numbered links at the end."""
     links = _Links()
     text = _join(parse(markdown).children, links)
+    notes = _notes(links)
+    if notes:
+        text += "\n\nNotes:\n" + notes
     if links.urls:
-        refs = "\n".join(f"[{i}] {url}" for i, url in enumerate(links.urls, 1))
+        refs = "\n".join(f"[{i}] {url}" for url, i in links.urls.items())
         text += "\n\nLinks:\n" + refs
     return text.strip() + "\n"
+
+
+def _notes(links: _Links) -> str:
+    """Each referenced note, in the order of its first reference; then unreferenced ones."""
+    for label in links.note_text:
+        links.note(label)
+    out = []
+    for label, number in sorted(links.notes.items(), key=lambda item: item[1]):
+        marker = str(number).translate(_SUPERSCRIPT) + " "
+        body = links.note_text.get(label, "")
+        lines = body.splitlines() or [""]
+        pad = " " * len(marker)
+        out.append("\n".join([marker + lines[0], *(pad + ln if ln else ln for ln in lines[1:])]))
+    return "\n".join(out)
 
 
 def _join(nodes: list[Node], links: _Links) -> str:
@@ -52,12 +81,12 @@ def _block(node: Node, links: _Links) -> str:
     if kind == "Rule":
         return "-" * 24
     if kind == "Table":
-        return "\n".join(" | ".join(_inline(cell, links) for cell in row.children)
-                         for row in node.children)
+        return _table(node, links)
     if kind == "HtmlBlock":
         return ""      # raw HTML has no faithful plain-text form
-    if kind == "FootnoteDefinition":
-        return f"[^{node.value}] " + _join(node.children, links).strip()
+    if kind == "FootnoteDefinition":      # listed under "Notes:" at the end
+        links.note_text[str(node.value)] = _join(node.children, links).strip()
+        return ""
     return _wrap(_inline(node, links)) if _is_inline(node) else _join(node.children, links)
 
 
@@ -122,8 +151,50 @@ def _inline_node(node: Node, links: _Links) -> str:
     if kind in ("Html", "InlineHtml"):
         return ""
     if kind == "FootnoteReference":
-        return f"[^{node.value}]"
+        return links.note(str(node.value))
     return "".join(_inline_node(child, links) for child in node.children)
+
+
+def _table(node: Node, links: _Links) -> str:
+    """Columns padded to their width; a table too wide for WIDTH becomes one block per row,
+    each cell on its own line after its header."""
+    rows = [[_inline(cell, links).replace("\n", " ") for cell in row.children]
+            for row in node.children]
+    count = max((len(r) for r in rows), default=0)
+    rows = [r + [""] * (count - len(r)) for r in rows]
+    widths = [max(_width(r[i]) for r in rows) for i in range(count)]
+    if not rows or sum(widths) + 3 * (count - 1) > WIDTH:
+        return _records(rows)
+    aligns = list(node.value) if isinstance(node.value, list | tuple) else []
+    aligns += ["None"] * (count - len(aligns))
+    lines = [" | ".join(_pad(cell, w, a) for cell, w, a in zip(r, widths, aligns, strict=True))
+             .rstrip() for r in rows]
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([lines[0], rule, *lines[1:]])
+
+
+def _records(rows: list[list[str]]) -> str:
+    head, *body = rows
+    blocks = ["\n".join(_wrap(f"{h}: {c}" if h else c) for h, c in zip(head, row, strict=True)
+                        if c) for row in body]
+    return "\n\n".join(b for b in blocks if b) or " | ".join(head)
+
+
+def _pad(cell: str, width: int, align: str) -> str:
+    space = width - _width(cell)
+    if align == "Right":
+        return " " * space + cell
+    if align == "Center":
+        return " " * (space // 2) + cell + " " * (space - space // 2)
+    return cell + " " * space
+
+
+def _width(text: str) -> int:
+    """Terminal columns: East Asian wide characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _wrap(text: str) -> str:
