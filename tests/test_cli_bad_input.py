@@ -104,3 +104,42 @@ def test_a_missing_secret_names_the_variable_and_secrets_never_leak(
     assert result.exit_code == 1
     assert "pm-secret-token-123" not in result.output
     assert "cannot connect to 127.0.0.1" in result.stderr
+
+
+def test_init_onto_a_file_is_one_line(tmp_path: Path, cli: Cli) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    line = one_line_error(cli(tmp_path, "init", str(target)))
+    assert "notes.txt: is a file, not a folder" in line
+    assert target.read_text() == "mine\n"
+
+
+def test_init_in_a_repository_appends_to_its_gitignore(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / ".gitignore").write_text("__pycache__/\n.env")      # no final newline
+    result = cli(tmp_path, "init", ".")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".gitignore").read_text() == "__pycache__/\n.env\n.seriespub/\n"
+    assert "updated .gitignore" in result.stdout
+    assert (tmp_path / "seriespub.toml").is_file()
+    again = cli(tmp_path, "init", ".")
+    assert "seriespub.toml: already exists" in one_line_error(again)
+    assert (tmp_path / ".gitignore").read_text() == "__pycache__/\n.env\n.seriespub/\n"
+
+
+def test_log_of_a_part_that_does_not_exist_exits_1(make_series: Callable[..., Path],
+                                                   cli: Cli) -> None:
+    root = make_series(drafts=2)
+    assert "no instalment number 99" in one_line_error(cli(root, "log", "99"))
+    assert "no instalment number 99" in one_line_error(cli(root, "log", "99", "--json"))
+    result = cli(root, "log", "2")            # drafted, nothing sent yet: an empty table
+    assert result.exit_code == 0 and "Part 2: 0 deliveries" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["missing/cal.ics", "drafts"])
+def test_schedule_ics_to_a_bad_path_is_one_line(make_series: Callable[..., Path], cli: Cli,
+                                                where: str) -> None:
+    root = make_series(extra_toml='[schedule]\nfirst_release = 2026-12-01T09:00:00\n'
+                                  'timezone = "Europe/London"\n')
+    line = one_line_error(cli(root, "schedule", "--ics", where))
+    assert where in line
+    assert not (root / "missing").exists()

@@ -89,7 +89,7 @@ def test_systemd_escapes_specifiers() -> None:
 
 def test_crontab_line_changes_to_the_series_folder() -> None:
     line = crontab_line(SERIES, CMD)
-    assert line == ("*/5 * * * * cd '/home/ada/My Series' && mkdir -p .seriespub && "
+    assert line == ("*/5 * * * * cd '/home/ada/My Series' && mkdir -p -m 700 .seriespub && "
                     f"{CMD} send due >> .seriespub/cron.log 2>&1")
 
 

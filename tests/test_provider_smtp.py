@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from fakes.smtp import (
     FakeSmtpServer,
     TlsFiles,
     free_port,
+    make_private_ca,
     make_tls_files,
+    raw_smtp_server,
     running_smtp_server,
 )
 from seriespub.config import (
@@ -290,16 +293,17 @@ def test_starttls_with_a_trusted_certificate(tls_files: TlsFiles) -> None:
 def test_starttls_refuses_an_untrusted_certificate(tls_files: TlsFiles) -> None:
     with running_smtp_server(tls=tls_files) as server:
         provider = provider_for(server, security="starttls")   # system CAs only
-        with pytest.raises(PermanentSendError, match="certificate not trusted"):
+        with pytest.raises(PermanentSendError, match="certificate not trusted") as caught:
             provider.send_batch(batch(prepared(), "a@example.com"))
     assert server.received == []
+    assert 'ca_file = "ca.pem"' in str(caught.value.hint)
 
 
 def test_starttls_missing_on_the_server_is_permanent(server: FakeSmtpServer) -> None:
     provider = provider_for(server, security="starttls")
-    with pytest.raises(PermanentSendError, match="STARTTLS") as caught:
+    with pytest.raises(PermanentSendError, match="does not offer STARTTLS") as caught:
         provider.send_batch(batch(prepared(), "a@example.com"))
-    assert caught.value.hint == "check delivery.smtp.security"
+    assert 'security = "tls"' in str(caught.value.hint)
 
 
 def test_implicit_tls(tls_files: TlsFiles) -> None:
@@ -321,3 +325,154 @@ def test_create_requires_the_password_only_with_a_username(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="SMTP_PASSWORD"):
         make_provider("smtp", context({}, "mailer"))
     assert make_provider("smtp", context({"SMTP_PASSWORD": "pw"}, "mailer")).name == "smtp"
+
+
+# -- misconfiguration: fast, and explained ---------------------------------------------------
+def timed_open(provider: SmtpProvider, error: type[Exception], match: str,
+               ) -> tuple[pytest.ExceptionInfo[Exception], float]:
+    started = time.monotonic()
+    with pytest.raises(error, match=match) as caught:
+        provider.open()
+    return caught, time.monotonic() - started
+
+
+@pytest.mark.parametrize("security", ["starttls", "none"])
+def test_plain_smtp_on_an_implicit_tls_port_fails_fast_with_the_hint(
+        tls_files: TlsFiles, security: str) -> None:
+    # What port 465 with security = "starttls" does: the server waits for a TLS hello,
+    # the client for a greeting. It used to hang for the whole timeout, then retry.
+    with running_smtp_server(tls=tls_files, implicit_tls=True) as server:
+        provider = provider_for(server, security=security, timeout=30.0)
+        caught, elapsed = timed_open(provider, PermanentSendError,
+                                     "expects TLS from the first byte")
+    assert elapsed < 4
+    assert 'set security = "tls"' in str(caught.value.hint)
+    assert "465" in str(caught.value)
+    assert server.received == []
+
+
+def test_tls_on_a_plain_port_fails_fast_with_the_hint(server: FakeSmtpServer) -> None:
+    provider = provider_for(server, security="tls", timeout=30.0)
+    caught, elapsed = timed_open(provider, PermanentSendError, "greets in plain text")
+    assert elapsed < 4
+    assert 'set security = "starttls"' in str(caught.value.hint)
+    assert "'220 " in str(caught.value)
+
+
+def test_a_server_that_never_greets_gives_up_after_the_short_wait() -> None:
+    with raw_smtp_server(greet_after=None) as silent:
+        settings = SmtpSettings(host="127.0.0.1", port=silent.port, security="starttls",
+                                timeout=2.0)
+        caught, elapsed = timed_open(SmtpProvider(settings), TransientSendError,
+                                     "sent no greeting within 2 s")
+    assert 1.9 < elapsed < 4
+    assert "host and port" in str(caught.value.hint)
+    assert silent.connections == 2          # ours, and the probe that found no TLS
+
+
+def test_a_slow_greeting_is_still_accepted() -> None:
+    with raw_smtp_server(greet_after=1.5) as slow:
+        provider = SmtpProvider(SmtpSettings(host="127.0.0.1", port=slow.port,
+                                             security="none", timeout=5.0))
+        provider.open()
+        provider.close()
+    assert slow.connections == 2            # the probe got a plain greeting: not TLS
+
+
+def test_open_checks_the_server_and_its_connection_carries_the_first_batch(
+        server: FakeSmtpServer) -> None:
+    provider = provider_for(server)
+    provider.open()
+    assert server.connections == 1
+    results = provider.send_batch(batch(prepared(), "a@example.com"))
+    provider.close()
+    assert [r.outcome for r in results] == [Outcome.SENT]
+    assert server.connections == 1
+
+
+def test_auth_offered_only_after_starttls_has_its_own_hint(tls_files: TlsFiles) -> None:
+    with running_smtp_server(tls=tls_files, credentials={"mailer": "pw"},
+                             auth_require_tls=True) as server:
+        provider = provider_for(server, security="none", username="mailer", password="pw")
+        caught, _ = timed_open(provider, PermanentSendError, "AUTH only after STARTTLS")
+    assert caught.value.hint is not None and 'set security = "starttls"' in caught.value.hint
+    assert server.handler.logins == []
+
+
+def test_no_auth_offered_at_all_says_so(server: FakeSmtpServer) -> None:
+    provider = provider_for(server, username="mailer", password="pw")
+    caught, _ = timed_open(provider, PermanentSendError, "does not offer AUTH")
+    assert "remove delivery.smtp.username" in str(caught.value.hint)
+
+
+def test_sending_in_clear_to_a_server_that_wants_starttls_has_a_hint(
+        tls_files: TlsFiles) -> None:
+    with running_smtp_server(tls=tls_files) as server:
+        provider = provider_for(server, security="none")
+        with pytest.raises(PermanentSendError, match="530") as caught:
+            provider.send_batch(batch(prepared(), "a@example.com"))
+    assert 'set security = "starttls"' in str(caught.value.hint)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_sending_without_a_login_where_one_is_required_has_a_hint() -> None:
+    with running_smtp_server(credentials={"mailer": "pw"}, auth_required=True) as server:
+        provider = provider_for(server)
+        with pytest.raises(PermanentSendError, match="530") as caught:
+            provider.send_batch(batch(prepared(), "a@example.com"))
+    assert "username" in str(caught.value.hint) and "SMTP_PASSWORD" in str(caught.value.hint)
+
+
+# -- ca_file -----------------------------------------------------------------------------------
+def smtp_context(root: Path, **smtp: object) -> ProviderContext:
+    settings = Settings(SeriesSettings("T", "A <a@example.com>"),
+                        DeliverySettings(provider="smtp",
+                                         smtp=SmtpSettings(**smtp)))  # type: ignore[arg-type]
+    return ProviderContext(settings, Secrets({}), root / ".seriespub")
+
+
+def test_ca_file_trusts_a_private_ca_relative_to_the_series(tmp_path: Path) -> None:
+    root = tmp_path / "series"
+    ca = make_private_ca(root / "certs")
+    with running_smtp_server(tls=ca.server_files()) as server:
+        provider = make_provider("smtp", smtp_context(
+            root, host=server.host, port=server.port, security="starttls",
+            ca_file="certs/ca.pem"))
+        results = provider.send_batch(batch(prepared(), "a@example.com"))
+        provider.close()
+        untrusted = make_provider("smtp", smtp_context(
+            root, host=server.host, port=server.port, security="starttls"))
+        with pytest.raises(PermanentSendError, match="certificate not trusted"):
+            untrusted.open()
+    assert [r.outcome for r in results] == [Outcome.SENT]
+    assert len(server.received) == 1
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, "No such file"),
+                                                 ("not a certificate\n", "")])
+def test_a_ca_file_that_cannot_be_loaded_is_a_config_error(
+        tmp_path: Path, content: str | None, reason: str) -> None:
+    if content is not None:
+        (tmp_path / "ca.pem").write_text(content)
+    with pytest.raises(ConfigError, match=f"delivery.smtp.ca_file.*{reason}") as caught:
+        make_provider("smtp", smtp_context(tmp_path, ca_file="ca.pem"))
+    assert str(tmp_path / "ca.pem") in str(caught.value)
+
+
+def test_a_relay_refusal_stops_the_batch_instead_of_failing_each_reader(
+        server: FakeSmtpServer) -> None:
+    # Without a login a server refuses every reader alike: that is the settings' fault, and
+    # marking each delivery failed would never send it.
+    server.handler.refuse.update({
+        "b@example.com": "554 5.7.1 <b@example.com>: Relay access denied",
+        "c@example.com": "554 5.7.1 <c@example.com>: Relay access denied"})
+    provider = provider_for(server)
+    with pytest.raises(PermanentSendError, match="Relay access denied") as caught:
+        provider.send_batch(batch(prepared(), "b@example.com", "c@example.com"))
+    assert "username" in str(caught.value.hint)
+    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
+                                        "c@example.com"))
+    provider.close()
+    assert [(r.outcome, r.reason[:3]) for r in results] == [
+        (Outcome.SENT, ""), (Outcome.TRANSIENT, "127"), (Outcome.TRANSIENT, "127")]
+    assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -183,3 +184,46 @@ def test_a_failed_retry_keeps_what_the_first_attempt_delivered(
     cli_report, _ = run(root, provider)
     assert cli_report.sent == 1
     assert provider.delivered == {f"reader000{i}@example.com": 1 for i in (1, 2, 3)}
+
+
+def test_the_send_reads_its_snapshot_and_finishes_only_when_the_list_is_covered(
+        make_series: Callable[..., Path]) -> None:
+    """Rows rewritten after the plan change nothing mid-send; a reader added meanwhile keeps
+    the instalment open, and the next run sends to them alone."""
+    import time
+
+    from conftest import write_subscribers
+
+    root = make_series(subscribers=25)
+    path = root / "subscribers.csv"
+    os.utime(path, (time.time() - 5, time.time() - 5))
+    series = find_series(explicit=root)
+    drafts = publishing.drafts_of(series)
+    ledger = Ledger.open(series.ledger_path)
+    provider = MemoryProvider()
+    sender = Sender(series, ledger, provider)
+    instalment = drafts.by_number(1)
+    assert instalment is not None
+    plan = sender.plan(instalment, publishing.render(series, drafts, instalment))
+    assert oct((root / ".seriespub" / "snapshot.csv").stat().st_mode & 0o777) == "0o600"
+    write_subscribers(path, 3, extra=[{"email": "late@example.com", "name": "Late",
+                                       "status": "active", "subscribed_at": ""}])
+    os.utime(path, (time.time() - 5, time.time() - 5))
+    report = sender.run(plan)
+    assert report.sent == 25 and not report.finished          # the snapshot's 25, not 3
+    assert "late@example.com" not in provider.delivered
+    again, _ = run(root, provider)
+    assert again.sent == 1 and again.finished
+    assert provider.delivered["late@example.com"] == 1 and set(provider.delivered.values()) == {1}
+
+
+def test_unreadable_rows_keep_the_instalment_open(make_series: Callable[..., Path]) -> None:
+    from conftest import write_subscribers
+
+    root = make_series(subscribers=0)
+    write_subscribers(root / "subscribers.csv", 4, extra=[
+        {"email": "x@example.com", "name": "X", "status": "actve", "subscribed_at": ""}])
+    provider = MemoryProvider()
+    report, ledger = run(root, provider)
+    assert report.sent == 4 and not report.finished
+    assert ledger.instalment_records()[1].finished_at is None

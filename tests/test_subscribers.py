@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from seriespub import subscribers
+from seriespub import listsnapshot, subscribers
 from seriespub.errors import InputError
 from seriespub.importer import import_csv
 from seriespub.models import SubscriberStatus
@@ -78,7 +83,8 @@ def test_a_crash_during_rewrite_leaves_the_file_whole(tmp_path: Path,
     with pytest.raises(OSError):
         subscribers.add(target, "b@example.com", "B")
     assert target.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["subscribers.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".seriespub", "subscribers.csv"]
+    assert [p.name for p in (tmp_path / ".seriespub").iterdir()] == ["subscribers.lock"]
 
 
 def test_rewrites_refuse_to_drop_rows_they_cannot_read(tmp_path: Path) -> None:
@@ -114,3 +120,106 @@ def test_import_keeps_quoted_line_breaks_in_extra_columns(tmp_path: Path) -> Non
     assert report.added == 2 and not report.skipped
     rows = {r.email: r.fields["notes"] for r in subscribers.iter_subscribers(target)}
     assert rows == {"a@example.com": "line one\nline two", "b@example.com": "x"}
+
+
+# -- the lock, the snapshot, and what a file may hold ----------------------------------------
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from seriespub.subscribers import locked
+
+    with locked(Path(sys.argv[1])):
+        print("locked", flush=True)
+        sys.stdin.readline()          # hold until the test says so
+""")
+
+
+def test_a_busy_list_waits_then_names_who_holds_it(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)], text=True, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        with (pytest.raises(InputError, match=rf"pid {holder.pid}.*nothing was changed"),
+              subscribers.locked(target, timeout=0.3)):
+            pass
+        assert 0.3 <= time.monotonic() - started < 3
+        assert holder.stdin is not None
+        holder.stdin.close()                       # the holder lets go: we get it
+        with subscribers.locked(target, timeout=10):
+            subscribers.add(target, "b@example.com")   # re-entrant within a process
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [s.email for s in subscribers.iter_subscribers(target)] == ["a@example.com",
+                                                                       "b@example.com"]
+
+
+def test_status_write_back_keeps_rows_it_cannot_read(tmp_path: Path) -> None:
+    text = (HEADER + "a@example.com,A,active,\n" + 'nl@example.com,"New\nLine",active,\n'
+            + "cat@example,C,actve,\n")
+    target = write(tmp_path / "subscribers.csv", text)
+    assert subscribers.update_statuses(target, {"A@example.com": SubscriberStatus.BOUNCED}) == 1
+    assert target.read_text() == text.replace("a@example.com,A,active", "a@example.com,A,bounced")
+
+
+def test_duplicate_columns_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.csv", "email,name,status,Email\na@example.com,A,active,b@x.org\n")
+    with pytest.raises(InputError, match=r"s.csv:1: column 'email' appears more than once"):
+        list(subscribers.iter_subscribers(path))
+    target = write(tmp_path / "subscribers.csv", HEADER)
+    source = write(tmp_path / "export.csv", "Email,Name,Full Name\na@example.com,A,Ann A\n")
+    with pytest.raises(InputError, match="columns 'Name' and 'Full Name' both mean 'name'"):
+        import_csv(target, source)
+    assert target.read_text() == HEADER
+
+
+def test_a_line_without_end_is_refused_not_read_whole(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.csv", HEADER + "a@example.com,A,active,\n" + "b" * 200_000)
+    with pytest.raises(InputError, match=r"s.csv:3: a line longer than 65,536 characters"):
+        list(subscribers.iter_subscribers(path))
+    header_only = write(tmp_path / "h.csv", "email," * 100_000)
+    with pytest.raises(InputError, match=r"h.csv:1: a line longer"):
+        import_csv(write(tmp_path / "subscribers.csv", HEADER), header_only)
+
+
+def test_snapshot_is_a_private_copy(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
+    os.utime(target, (time.time() - 5, time.time() - 5))
+    copy = listsnapshot.snapshot(target)
+    assert copy == tmp_path / ".seriespub" / "snapshot.csv"
+    assert copy.read_bytes() == target.read_bytes()
+    assert oct(copy.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in copy.parent.iterdir() if p.name.startswith(".snapshot")] == []
+
+
+def test_snapshot_of_an_emptied_file_retries_then_refuses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listsnapshot, "SNAPSHOT_ATTEMPTS", 3)
+    target = write(tmp_path / "subscribers.csv", "")
+    with pytest.raises(InputError, match=r"subscribers.csv: the file is empty \(tried 3 times\)"):
+        listsnapshot.snapshot(target)
+
+
+def test_snapshot_waits_for_an_editor_to_finish_saving(tmp_path: Path) -> None:
+    """Truncate, then write in pieces for a while: the copy is taken only once it is whole."""
+    target = write(tmp_path / "subscribers.csv", "")
+    whole = (HEADER + "".join(f"r{i}@example.com,R,active,\n" for i in range(200))).encode()
+
+    def save_slowly() -> None:
+        with open(target, "r+b") as handle:
+            for start in range(0, len(whole), 500):
+                handle.write(whole[start:start + 500])
+                handle.flush()
+                time.sleep(0.05)
+
+    editor = threading.Thread(target=save_slowly)
+    editor.start()
+    try:
+        copy = listsnapshot.snapshot(target)
+    finally:
+        editor.join()
+    assert copy.read_bytes() == whole

@@ -72,6 +72,7 @@ class SmtpSettings:
     security: str = "starttls"
     username: str | None = None
     timeout: float = 30.0
+    ca_file: str | None = None      # PEM CA certificates to trust too; relative to the series
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,23 @@
-"""Merge another CSV (a list exported from elsewhere) into subscribers.csv."""
+"""Merge another CSV (a list exported from elsewhere) into subscribers.csv, under its lock."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seriespub.errors import InputError
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.subscribers import (
-    COLUMNS,
     RowProblem,
     SubscriberFile,
+    header_columns,
+    open_csv,
     parse_row,
-    read_file,
     refuse_lossy_rewrite,
-    write_atomically,
+    rewrite,
 )
-from seriespub.textfiles import csv_delimiter, read_text
 
 # Headers other tools export, mapped to ours.
 HEADER_ALIASES = {
@@ -50,19 +48,28 @@ class ImportReport:
 
 
 def import_csv(target: Path, source: Path, today: dt.date | None = None) -> ImportReport:
-    """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone."""
+    """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone.
+
+    The source is read first (streamed, lines capped), then merged under the list's lock
+    into what the list holds at that moment.
+    """
     rows, columns = _read_source(source)
-    existing = read_file(target) if target.exists() else SubscriberFile(list(COLUMNS))
-    refuse_lossy_rewrite(target, existing)
-    known = {s.key: s for s in existing.subscribers}
-    report = ImportReport()
-    added: list[Subscriber] = []
-    for line, row in rows:
-        _merge_row(row, line, known, added, report, today or dt.date.today())
-    if added:
+    reports = [ImportReport()]
+
+    def edit(existing: SubscriberFile) -> tuple[list[str], list[Subscriber]] | None:
+        refuse_lossy_rewrite(target, existing)
+        report = reports[0] = ImportReport()       # a re-read starts the tally again
+        known = {s.key: s for s in existing.subscribers}
+        added: list[Subscriber] = []
+        for line, row in rows:
+            _merge_row(row, line, known, added, report, today or dt.date.today())
+        if not added:
+            return None
         new_columns = existing.columns + [c for c in columns if c not in existing.columns]
-        write_atomically(target, new_columns, [*existing.subscribers, *added])
-    return report
+        return new_columns, [*existing.subscribers, *added]
+
+    rewrite(target, edit)
+    return reports[0]
 
 
 def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscriber],
@@ -91,24 +98,34 @@ def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscribe
 
 def _read_source(source: Path) -> tuple[list[tuple[int, dict[str, str | None]]], list[str]]:
     """Rows keyed by our column names; refuses a file with no address column."""
-    text = read_text(source, encoding="utf-8-sig")
-    delimiter = csv_delimiter(text.split("\n", 1)[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader, [])
-        mapping = _map_header(header, source)
-        rows = [(reader.line_num, _row(values, mapping)) for values in reader if any(values)]
-    except csv.Error as exc:
-        raise InputError(f"malformed CSV: {exc}", path=source, line=reader.line_num) from None
+    reader, handle = open_csv(source)
+    with handle:
+        try:
+            header: list[str] = next(reader, [])
+            mapping = _map_header(header, source)
+            rows = [(reader.line_num, _row(values, mapping)) for values in reader
+                    if any(values)]
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", path=source) from None
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", path=source,
+                             line=reader.line_num) from None
     return rows, [c for c in mapping.values() if c != "last_name"]
 
 
 def _map_header(header: list[str], source: Path) -> dict[int, str]:
+    header_columns(header, source)              # no name twice, not too many
     mapping: dict[int, str] = {}
+    origin: dict[str, str] = {}
     for index, raw in enumerate(header):
         name = raw.strip().lower()
         ours = next((k for k, aliases in HEADER_ALIASES.items() if name in aliases), None)
-        mapping[index] = ours or name.replace(" ", "_")
+        column = ours or name.replace(" ", "_")
+        if column and column in origin:
+            raise InputError(f"columns {origin[column]!r} and {raw.strip()!r} both mean "
+                             f"{column!r}; delete or rename one", path=source, line=1)
+        origin[column] = raw.strip()
+        mapping[index] = column
     if "email" not in mapping.values():
         raise InputError("no address column (looked for Email, Email Address, E-mail…)",
                          path=source, line=1)

@@ -40,7 +40,7 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 def crontab_line(series_dir: Path, seriespub_cmd: str,
                  every_minutes: int = LOCAL_EVERY_MINUTES) -> str:
     """One crontab line that runs `send due` in `series_dir`, output to .seriespub/cron.log."""
-    command = (f"cd {shlex.quote(str(series_dir))} && mkdir -p .seriespub && "
+    command = (f"cd {shlex.quote(str(series_dir))} && mkdir -p -m 700 .seriespub && "
                f"{seriespub_cmd} send due >> .seriespub/cron.log 2>&1")
     # cron turns an unescaped % into a newline.
     return f"*/{every_minutes} * * * * " + command.replace("%", r"\%")

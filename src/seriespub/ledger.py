@@ -18,34 +18,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seriespub.errors import SeriespubError
+from seriespub.ledgerfile import SCHEMA_VERSION, LedgerError, connect
 from seriespub.models import DeliveryStatus, Outcome, RecipientResult
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS instalments(
-    number INTEGER PRIMARY KEY, title TEXT, subject TEXT,
-    started_at TEXT, finished_at TEXT);
-CREATE TABLE IF NOT EXISTS batches(
-    key TEXT PRIMARY KEY, instalment INTEGER NOT NULL, provider TEXT NOT NULL,
-    created_at TEXT NOT NULL, send_at TEXT, settled INTEGER NOT NULL DEFAULT 0,
-    recipients TEXT NOT NULL DEFAULT '[]');
-CREATE TABLE IF NOT EXISTS deliveries(
-    instalment INTEGER NOT NULL, email TEXT NOT NULL, status TEXT NOT NULL,
-    batch_key TEXT, provider TEXT, message_id TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at TEXT NOT NULL, send_at TEXT,
-    PRIMARY KEY(instalment, email)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(instalment, status);
-"""
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 
 _OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED,
                    Outcome.TRANSIENT: DeliveryStatus.DEFERRED}
-
-
-class LedgerError(SeriespubError):
-    """The ledger file cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -85,25 +64,25 @@ def _now() -> str:
 
 
 class Ledger:
-    """Open with `Ledger.open(path)`; use as a context manager."""
+    """Open with `Ledger.open(path)`; use as a context manager.
+
+    An emptied, foreign or newer ledger is refused when opened, never taken for a new series
+    (`seriespub.ledgerfile`).
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{path}: cannot open the send ledger: {exc}") from None
-        return cls(conn, path)
+    def open(cls, path: Path, *, readonly: bool = False, history: str | None = None,
+             ) -> Ledger:
+        """Open the ledger, refusing one whose record was lost (see `seriespub.ledgerfile`).
+
+        `readonly` creates nothing (a missing ledger reads as empty); `history` says why this
+        series is believed to have sent before, which turns a missing ledger into an error.
+        """
+        return cls(connect(path, readonly=readonly, history=history), path)
 
     def close(self) -> None:
         self._conn.close()

@@ -8,10 +8,13 @@ different inodes). A second run gets `LockHeld` naming the holder.
 
 The lock is per open file, not per process: taking it twice in one process fails too, so a
 command takes it once around all of its sending. flock is not reliable on network file systems.
+The folder is made 0700 and the file 0600 (`seriespub.statefiles`); a state folder that cannot
+be used is one `StateError` line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -23,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from seriespub.errors import LockHeld
+from seriespub.statefiles import open_private, private_dir
 
 LOCK_NAME = "lock"
 
@@ -38,8 +42,8 @@ class LockHolder:
 @contextmanager
 def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
     """Hold the series lock for the block; LockHeld (naming the holder) if another run has it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(state_dir)
+    fd = open_private(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,8 +64,8 @@ def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
 def current_holder(state_dir: Path) -> LockHolder | None:
     """Who holds the lock now, or None (for `status`); never blocks, never takes it."""
     try:
-        fd = os.open(state_dir / LOCK_NAME, os.O_RDWR)
-    except FileNotFoundError:
+        fd = os.open(state_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:     # no lock file (nobody ever sent), or no state folder at all
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -96,8 +100,11 @@ def _since(started_at: str) -> str:
 
 
 def _write(fd: int, text: str) -> None:
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, text.encode(), 0)
+    # The note only names the holder; the flock is the lock. A full disk must not stop a
+    # run from taking or releasing it (the ledger's own writes report that).
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
 
 
 def _read(fd: int) -> LockHolder | None:

@@ -7,10 +7,11 @@ them directly. Nothing here knows about the terminal.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from seriespub import runlog
 from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
 from seriespub.ledger import Ledger
@@ -19,6 +20,7 @@ from seriespub.models import Instalment
 from seriespub.providers import Provider, ProviderContext, make_provider
 from seriespub.render.email import RenderInputs, prepare
 from seriespub.series import Series
+from seriespub.statefiles import not_a_folder, tighten_folder
 
 
 def drafts_of(series: Series, strict: bool = True) -> DraftSet:
@@ -26,9 +28,55 @@ def drafts_of(series: Series, strict: bool = True) -> DraftSet:
 
 
 @contextmanager
-def open_ledger(series: Series) -> Iterator[Ledger]:
-    with Ledger.open(series.ledger_path) as ledger:
+def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
+    """The series' ledger; `readonly` for commands that only report (creates nothing).
+
+    A missing ledger starts a new series only when nothing shows that the series has sent
+    before: the run log records a due or sent instalment, or the outbox holds messages of a
+    real send (`NNN/`, not the `NNN-test/` of `send test`). The unsubscribe key and the lock
+    file are not evidence (`preview`, `send test` and a dry run make them without sending);
+    an *empty* ledger file is refused whatever the rest of the folder holds.
+    """
+    state = series.state_dir
+    if os.path.lexists(state) and not state.is_dir():
+        raise not_a_folder(state)
+    history = None if series.ledger_path.exists() else sent_before(series)
+    if not readonly:
+        tighten_folder(state)       # a write is when loose modes of an older version go
+    with Ledger.open(series.ledger_path, readonly=readonly, history=history) as ledger:
         yield ledger
+
+
+def sent_before(series: Series) -> str | None:
+    """What shows that this series has sent before (None when nothing does)."""
+    wal = Path(f"{series.ledger_path}-wal")
+    if wal.exists() and wal.stat().st_size:     # an empty one is what a read leaves behind
+        return f"its write-ahead log {wal.name} still holds deliveries"
+    for event in runlog.read(series.state_dir):
+        if event.get("event") in ("due", "sent") and event.get("instalment") is not None:
+            return (f"the run log ({runlog.log_path(series.state_dir)}) records part "
+                    f"{event['instalment']} as {event['event']}")
+    for folder in _entries(series.outbox_dir, lambda e: e.name.isdigit() and e.is_dir()):
+        if _entries(Path(folder), lambda e: e.name.endswith(".eml"), first=True):
+            return f"the outbox holds sent messages ({folder})"
+    return None
+
+
+def _entries(folder: Path, wanted: Callable[[os.DirEntry[str]], bool], *,
+             first: bool = False) -> list[str]:
+    """Paths in `folder` that are `wanted` (only the first with `first`); none if unreadable
+    (no outbox: another provider)."""
+    found = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if wanted(entry):
+                    found.append(entry.path)
+                    if first:
+                        break
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = None,
@@ -38,7 +86,7 @@ def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = 
         from seriespub.sending import choose_next
 
         if ledger is None:
-            with open_ledger(series) as own:
+            with open_ledger(series, readonly=True) as own:
                 return choose_next(drafts.instalments, own)
         return choose_next(drafts.instalments, ledger)
     if ref.isdigit():

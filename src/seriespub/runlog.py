@@ -6,7 +6,8 @@ writers never interleave inside a line. A run killed mid-write leaves a torn las
 that are not JSON objects. Every event gets `ts` (ISO 8601, UTC) unless it carries one.
 
 Log only what an author wants to find later (what was due, what was sent, errors), not
-every idle tick: in a CI schedule this file is committed back after each run.
+every idle tick: in a CI schedule this file is committed back after each run. The file is
+the owner's only (0600, its folder 0700); a full disk is one `StateError` line naming it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from seriespub.statefiles import open_private, os_error, private_dir
 
 LOG_NAME = "log.jsonl"
 
@@ -33,13 +36,15 @@ def append(state_dir: Path, event: Mapping[str, Any], now: dt.datetime | None = 
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     record = {"ts": stamp.isoformat(timespec="seconds"), **event}
     line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_path(state_dir), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    private_dir(state_dir)
+    fd = open_private(log_path(state_dir), os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
         prefix = "" if _ends_cleanly(fd) else "\n"
         os.write(fd, (prefix + line).encode())
         if durable:
             os.fsync(fd)
+    except OSError as exc:
+        raise os_error(exc, log_path(state_dir), "cannot write the run log") from None
     finally:
         os.close(fd)
     return record
@@ -49,7 +54,7 @@ def read(state_dir: Path, limit: int | None = None) -> list[dict[str, Any]]:
     """The last `limit` events (all if None), oldest first; unreadable lines are skipped."""
     try:
         handle = log_path(state_dir).open(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     with handle:
         events = (e for e in map(_parse, handle) if e is not None)

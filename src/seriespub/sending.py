@@ -6,6 +6,11 @@ Order of work for one instalment:
    or `send settle --assume-delivered`);
 3. stream active subscribers, skip those the ledger has settled, record each batch as
    `pending` *before* its request and its per-recipient results *after* it.
+
+The list is read from a snapshot taken under the list's lock when the plan is made, never
+from the live file, which an editor may rewrite in place mid-send. An instalment is marked
+finished only when every active reader of that snapshot and of the list as it is at the end
+has a settled delivery (sent, failed, scheduled) and no row was skipped as unreadable.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from seriespub import subscribers as subscriber_file
@@ -25,9 +31,11 @@ from seriespub.errors import (
     NothingToSend,
     PermanentSendError,
     SendError,
+    SeriespubError,
     TransientSendError,
 )
 from seriespub.ledger import Ledger, UnsettledBatch
+from seriespub.listsnapshot import snapshot
 from seriespub.message import PreparedMessage
 from seriespub.models import (
     DeliveryStatus,
@@ -41,10 +49,12 @@ from seriespub.models import (
 from seriespub.providers.base import Batch, Provider
 from seriespub.retry import RateLimiter, RetryPolicy, Stopped, send_with_retries
 from seriespub.series import Series
+from seriespub.subscribers import ProblemTally, RowProblem
 
 # Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
 # has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
 RESENDABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.CANCELLED})
+SETTLED = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED})
 
 
 class ProgressSink(Protocol):
@@ -74,6 +84,8 @@ class SendPlan:
     pending: int               # left pending by an interrupted run: settled first
     send_at: dt.datetime | None = None
     only: frozenset[DeliveryStatus] | None = None
+    invalid: int = 0                              # rows of the list that cannot be read
+    invalid_rows: tuple[RowProblem, ...] = ()     # the first few of them
 
     @property
     def resends_unknown(self) -> bool:
@@ -114,8 +126,11 @@ class Sender:
 
     def __init__(self, series: Series, ledger: Ledger, provider: Provider, *,
                  progress: ProgressSink | None = None, stop: threading.Event | None = None,
-                 clock: type[dt.datetime] = dt.datetime) -> None:
+                 clock: type[dt.datetime] = dt.datetime, snapshot: bool = True) -> None:
         self.series = series
+        # snapshot=False (a dry run) reads the live list and writes nothing.
+        self.use_snapshot = snapshot
+        self.list_path = series.subscribers_path
         self.ledger = ledger
         self.provider = provider
         self.progress = progress or _NoProgress()
@@ -132,8 +147,10 @@ class Sender:
              only: frozenset[DeliveryStatus] | None = None,
              send_at: dt.datetime | None = None) -> SendPlan:
         counts = self.ledger.counts(instalment.number)
+        self.list_path = self._take_snapshot()
+        invalid = ProblemTally()
         active = to_send = 0
-        for chunk in _chunks(subscriber_file.active(self.series.subscribers_path), 500):
+        for chunk in _chunks(self._active(invalid), 500):
             active += len(chunk)
             # A first send has nothing in the ledger to look up (duplicate addresses, which
             # `check` reports, are still sent once: the ledger sees them while sending).
@@ -143,7 +160,18 @@ class Sender:
                                               DeliveryStatus.SCHEDULED))
         return SendPlan(instalment, message, self.provider.name, active, to_send, done,
                         counts.get(DeliveryStatus.UNKNOWN, 0),
-                        counts.get(DeliveryStatus.PENDING, 0), send_at, only)
+                        counts.get(DeliveryStatus.PENDING, 0), send_at, only, invalid.count,
+                        tuple(invalid.first))
+
+    def _active(self, problems: ProblemTally | None = None,
+                path: Path | None = None) -> Iterator[Subscriber]:
+        """Active readers of the run's snapshot (or `path`); errors name the author's file."""
+        return subscriber_file.active(path or self.list_path, problems,
+                                      shown=self.series.subscribers_path)
+
+    def _take_snapshot(self) -> Path:
+        live = self.series.subscribers_path
+        return snapshot(live) if self.use_snapshot else live
 
     def _wanted(self, number: int, chunk: list[Subscriber],
                 only: frozenset[DeliveryStatus] | None) -> list[Subscriber]:
@@ -167,6 +195,11 @@ class Sender:
         unknown = self.ledger.counts(plan.instalment.number).get(DeliveryStatus.UNKNOWN, 0)
         if unknown and not plan.resends_unknown:
             report.unknown = unknown
+            return report
+        try:
+            self.provider.open()      # a server that never answers leaves nothing pending
+        except SendError as exc:
+            report.stopped_by = exc
             return report
         self.ledger.mark_started(plan.instalment.number, plan.instalment.title,
                                  plan.instalment.subject, plan.send_at or self._now())
@@ -204,8 +237,7 @@ class Sender:
 
     def _batches(self, plan: SendPlan) -> Iterator[Batch]:
         number = plan.instalment.number
-        for chunk in _chunks(subscriber_file.active(self.series.subscribers_path),
-                             self.batch_size):
+        for chunk in _chunks(self._active(), self.batch_size):
             wanted = self._wanted(number, chunk, plan.only)
             if wanted:
                 recipients = [plan.message.recipient(s) for s in wanted]
@@ -317,7 +349,8 @@ class Sender:
     def _rebuild(self, unsettled: UnsettledBatch, message: PreparedMessage) -> Batch:
         wanted = {e.lower() for e in unsettled.emails}
         found: dict[str, Recipient] = {}
-        for s in subscriber_file.iter_subscribers(self.series.subscribers_path):
+        for s in subscriber_file.iter_subscribers(self.list_path,
+                                                  shown=self.series.subscribers_path):
             if s.key in wanted and s.key not in found:
                 found[s.key] = message.recipient(s)
         recipients = [found.get(e.lower()) or message.recipient(Subscriber(e))
@@ -335,16 +368,36 @@ class Sender:
         """Mark a whole-list plan's instalment finished when no delivery is left open.
 
         Also for a plan with nothing to send: after `send settle` decided the last unknown
-        deliveries, the instalment is complete without another send.
+        deliveries, the instalment is complete without another send. Never while a row of
+        the list was skipped as unreadable: that reader is still owed it.
         """
-        if plan.only is not None:
+        if plan.only is not None or plan.invalid:
             return False
         counts = self.ledger.counts(plan.instalment.number)
         open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
         if any(counts.get(s, 0) for s in open_):
             return False
+        if not self._everyone_settled(plan.instalment.number):
+            return False
         self.ledger.mark_finished(plan.instalment.number, self._now())
         return True
+
+    def _everyone_settled(self, number: int) -> bool:
+        """Every active reader of the run's list, and of the list as it is now (edited during
+        the send?), has a settled delivery; a list that cannot be read now settles nothing."""
+        try:
+            return (self._settled_in(self.list_path, number)
+                    and self._settled_in(self._take_snapshot(), number))
+        except SeriespubError:
+            return False
+
+    def _settled_in(self, path: Path, number: int) -> bool:
+        problems = ProblemTally()
+        for chunk in _chunks(self._active(problems, path), 500):
+            statuses = self.ledger.statuses(number, [s.email for s in chunk])
+            if any(statuses.get(s.key) not in SETTLED for s in chunk):
+                return False
+        return not problems.count
 
     def _now(self) -> dt.datetime:
         return self.clock.now(dt.UTC)

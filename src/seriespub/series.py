@@ -110,22 +110,53 @@ In the coming weeks I will be writing about…
 '''
 
 
+IGNORED = (f"{STATE_DIR}/", ".env")
+
+
 def init_series(folder: Path, title: str, sender: str) -> list[Path]:
-    """Create a new series folder; refuses to overwrite anything that exists."""
+    """Create a new series folder; refuses to overwrite anything that exists.
+
+    An existing `.gitignore` (`init .` in a repository) is kept and gets only the lines it
+    lacks; the paths returned are those created or changed.
+    """
     for value, what in ((title, "title"), (sender, "from")):
         if "\n" in value or '"' in value:
             raise InputError(f"the {what} may not contain a line break or a double quote")
+    if folder.exists() and not folder.is_dir():
+        raise InputError("is a file, not a folder; give a folder for the new series",
+                         path=folder)
     files = {
         folder / CONFIG_NAME: CONFIG_TEMPLATE.format(title=title, sender=sender),
         folder / "subscribers.csv": "email,name,status,subscribed_at\n",
         folder / "drafts" / "01-welcome.md": FIRST_DRAFT.format(title=title),
-        folder / ".gitignore": f"{STATE_DIR}/\n.env\n",
     }
-    existing = [p for p in files if p.exists()]
+    existing = [p for p in files if os.path.lexists(p)]
     if existing:
         raise InputError("already exists; nothing was changed", path=existing[0])
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "x", encoding="utf-8") as handle:
-            handle.write(text)
-    return list(files)
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text)
+        ignore = _ignore_state(folder / ".gitignore")
+    except OSError as exc:
+        raise InputError(f"cannot create the series: {exc.strerror}",
+                         path=exc.filename or folder) from None
+    return [*files, *ignore]
+
+
+def _ignore_state(path: Path) -> list[Path]:
+    """Make `.gitignore` list the state folder and `.env`; [path] if it was changed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    present = {line.strip().lstrip("/") for line in text.splitlines()}
+    missing = [line for line in IGNORED if line not in present
+               and line.rstrip("/") not in present]
+    if not missing:
+        return []
+    prefix = "\n" if text and not text.endswith("\n") else ""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(prefix + "".join(f"{line}\n" for line in missing))
+    return [path]

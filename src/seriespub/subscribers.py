@@ -1,4 +1,12 @@
-"""subscribers.csv: stream, validate, import, and rewrite atomically (temp file + rename)."""
+"""subscribers.csv: stream, validate, snapshot, and rewrite atomically under a lock.
+
+Every read-modify-write (`add`, `remove`, `update_statuses`, `rewrite`, the importer) holds
+`locked(path)` (see listlock) and re-reads the file under it, then writes a temp file and
+renames it over the list; if an editor saved the file in place meanwhile, it starts again.
+A send reads a snapshot (listsnapshot) instead of the live file, so an editor cannot shift
+rows under it.
+Lines are capped at MAX_LINE characters, headers at MAX_COLUMNS names, each named once.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +16,23 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from seriespub.errors import InputError
+from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.textfiles import csv_delimiter
 
 COLUMNS = ("email", "name", "status", "subscribed_at")
 _BASE = frozenset((*COLUMNS, ""))
 _STATUSES = {s.value: s for s in SubscriberStatus}
+MAX_LINE = 1 << 16            # characters in one line of the file
+MAX_COLUMNS = 1000
+ATTEMPTS = 5                  # re-reads when an editor saves the file during a rewrite
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
@@ -35,6 +48,23 @@ class RowProblem:
 
 
 @dataclass
+class ProblemTally:
+    """Counts invalid rows and keeps the first few (a broken file may have millions)."""
+
+    keep: int = 5
+    count: int = 0
+    first: list[RowProblem] = field(default_factory=list)
+
+    def append(self, problem: RowProblem) -> None:
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(problem)
+
+
+Problems = list[RowProblem] | ProblemTally
+
+
+@dataclass
 class SubscriberFile:
     """Rows and problems from reading a subscriber file."""
 
@@ -43,37 +73,72 @@ class SubscriberFile:
     problems: list[RowProblem] = field(default_factory=list)
 
 
-def _open_csv(path: Path) -> tuple[Any, io.TextIOWrapper]:
-    """A csv reader over the file (streamed), its delimiter guessed from the header."""
+def _lines(handle: io.TextIOWrapper, path: Path) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE (a file with no line breaks
+    would otherwise be read whole into memory)."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE and line[-1] not in "\r\n":
+            raise InputError(f"a line longer than {MAX_LINE:,} characters: not a subscriber "
+                             "list", path=path, line=number)
+        yield line
+
+
+def open_csv(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapper]:
+    """A csv reader over the file (streamed), its delimiter guessed from the header; errors
+    name `shown` (the author's file, when reading a copy of it)."""
+    shown = shown or path
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+        raise InputError(f"cannot read: {exc.strerror}", path=shown) from None
     try:
-        header = handle.readline()
-    except UnicodeDecodeError:
+        header = next(_lines(handle, shown), "")
+    except (UnicodeDecodeError, InputError) as exc:
         handle.close()
-        raise InputError("not UTF-8 text", path=path) from None
+        if isinstance(exc, InputError):
+            raise
+        raise InputError("not UTF-8 text", path=shown) from None
     handle.seek(0)
-    return csv.reader(handle, delimiter=csv_delimiter(header)), handle
+    return csv.reader(_lines(handle, shown), delimiter=csv_delimiter(header)), handle
 
 
-def iter_subscribers(path: Path, problems: list[RowProblem] | None = None,
+def header_columns(values: list[str], path: Path) -> list[str]:
+    """The header's column names (lower case); refuses one named twice or too many."""
+    if len(values) > MAX_COLUMNS:
+        raise InputError(f"{len(values):,} columns in the header (at most {MAX_COLUMNS:,})",
+                         path=path, line=1)
+    columns = [c.strip().lower() for c in values]
+    twice = sorted(c for c, n in Counter(columns).items() if c and n > 1)
+    if twice:
+        raise InputError(f"column {twice[0]!r} appears more than once in the header "
+                         "(rename or delete one)", path=path, line=1)
+    return columns
+
+
+def iter_subscribers(path: Path, problems: Problems | None = None, shown: Path | None = None,
                      ) -> Iterator[Subscriber]:
-    """Stream subscribers.csv; invalid rows are skipped and reported in `problems`."""
-    reader, handle = _open_csv(path)
+    """Stream subscribers.csv; invalid rows are skipped and reported in `problems`. Errors
+    name `shown` when `path` is a snapshot of it."""
+    reader, handle = open_csv(path, shown)
+    path = shown or path
     with handle:
         try:
-            columns = [c.strip().lower() for c in next(reader, [])]
+            columns = header_columns(next(reader, []), path)
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
+            start = reader.line_num + 1          # a row's first line (quoted line breaks)
             for values in reader:
-                if not values:
-                    continue
-                row = dict(zip(columns, values, strict=False))
-                subscriber = _subscriber(row, reader.line_num, problems)
-                if subscriber is not None:
-                    yield subscriber
+                if values:
+                    row = dict(zip(columns, values, strict=False))
+                    subscriber = _subscriber(row, start, problems)
+                    if subscriber is not None:
+                        yield subscriber
+                start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=path) from None
         except csv.Error as exc:
@@ -81,7 +146,7 @@ def iter_subscribers(path: Path, problems: list[RowProblem] | None = None,
 
 
 def _subscriber(row: Mapping[str, str | None], line: int,
-                problems: list[RowProblem] | None) -> Subscriber | None:
+                problems: Problems | None) -> Subscriber | None:
     try:
         return parse_row(row)
     except ValueError as exc:
@@ -113,15 +178,20 @@ def read_file(path: Path) -> SubscriberFile:
     return SubscriberFile(columns_of(path), subscribers, problems)
 
 
-def columns_of(path: Path) -> list[str]:
-    reader, handle = _open_csv(path)
+def columns_of(path: Path, shown: Path | None = None) -> list[str]:
+    """The header's column names; errors name `shown` (default: path)."""
+    reader, handle = open_csv(path, shown)
     with handle:
-        return [c.strip().lower() for c in next(reader, [])]
+        try:
+            return header_columns(next(reader, []), shown or path)
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", path=shown or path, line=1) from None
 
 
-def active(path: Path) -> Iterator[Subscriber]:
+def active(path: Path, problems: Problems | None = None, shown: Path | None = None,
+           ) -> Iterator[Subscriber]:
     """Active subscribers, streamed in file order (duplicates are the ledger's to skip)."""
-    for subscriber in iter_subscribers(path):
+    for subscriber in iter_subscribers(path, problems, shown):
         if subscriber.status is SubscriberStatus.ACTIVE:
             yield subscriber
 
@@ -130,44 +200,125 @@ def count_active(path: Path) -> int:
     return sum(1 for _ in active(path))
 
 
-def write_atomically(path: Path, columns: list[str], subscribers: list[Subscriber]) -> None:
-    """Rewrite the file via a temp file in the same folder and a rename: never half-written."""
+def write_atomically(path: Path, columns: list[str], subscribers: Iterable[Subscriber],
+                     expect: Signature | None = None) -> bool:
+    """Rewrite the file via a temp file in the same folder and a rename: never half-written.
+
+    With `expect` (the file's signature when it was read), nothing is written and False is
+    returned if the file changed since (an editor saved it in place); the caller re-reads.
+    """
     columns = list(COLUMNS) + [c for c in columns if c not in COLUMNS]
+    rows = ([s.email, s.name, s.status.value, s.subscribed_at]
+            + [s.fields.get(c, "") for c in columns[4:]] for s in subscribers)
+    return _write_rows(path, columns, rows, expect)
+
+
+def _write_rows(path: Path, header: list[str], rows: Iterable[list[str]],
+                expect: Signature | None) -> bool:
     fd, tmp = tempfile.mkstemp(prefix=".subscribers-", suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(columns)
-            for s in subscribers:
-                base = [s.email, s.name, s.status.value, s.subscribed_at]
-                writer.writerow(base + [s.fields.get(c, "") for c in columns[4:]])
+            writer.writerow(header)
+            writer.writerows(rows)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
+        if expect is not None and signature(path) != expect:
+            Path(tmp).unlink()
+            return False
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return True
+
+
+Signature = tuple[int, int, int, int] | None
+
+
+def signature(path: Path) -> Signature:
+    """What changes when anyone writes the file: inode, size, mtime (None: no file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+Edit = Callable[[SubscriberFile], tuple[list[str], list[Subscriber]] | None]
+
+
+def rewrite(path: Path, edit: Edit) -> None:
+    """Read-modify-write under the list's lock: `edit` gets the current file and returns
+    (columns, rows) to write, or None for no change. Re-run if an editor (who takes no
+    lock) saved the file meanwhile."""
+    with locked(path):
+        for _ in range(ATTEMPTS):
+            before = signature(path)
+            data = read_file(path) if before is not None else SubscriberFile(list(COLUMNS))
+            result = edit(data)
+            if result is None or write_atomically(path, *result, expect=before):
+                return
+    raise _kept_changing(path)
+
+
+def _kept_changing(path: Path) -> InputError:
+    return InputError("the file kept changing while seriespub rewrote it (an editor "
+                      "saving it?); nothing was changed", path=path,
+                      hint="save it, close the editor and run the command again")
 
 
 def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
-    """Set the status of the given addresses (case-insensitive); returns rows changed."""
+    """Set the status of the given addresses (case-insensitive); returns rows changed.
+
+    Works on the raw rows, so a row `check` rejects is kept as it is instead of refusing
+    the write-back of bounces after a send that skipped it.
+    """
     if not changes:
         return 0
-    data = read_file(path)
-    lowered = {k.lower(): v for k, v in changes.items()}
+    lowered = {k.lower(): v.value for k, v in changes.items()}
+    with locked(path):
+        for _ in range(ATTEMPTS):
+            before = signature(path)
+            header, rows = _raw(path)
+            changed = _set_statuses(header, rows, lowered)
+            if not changed or _write_rows(path, header, rows, before):
+                return changed
+    raise _kept_changing(path)
+
+
+def _raw(path: Path) -> tuple[list[str], list[list[str]]]:
+    reader, handle = open_csv(path)
+    with handle:
+        try:
+            header: list[str] = next(reader, [])
+            rows = list(reader)
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", path=path) from None
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    if "email" not in header_columns(header, path):
+        raise InputError("no 'email' column in the header", path=path, line=1)
+    return header, rows
+
+
+def _set_statuses(header: list[str], rows: list[list[str]], changes: dict[str, str]) -> int:
+    columns = [c.strip().lower() for c in header]
+    if "status" not in columns:
+        header.append("status")
+        columns.append("status")
+    email, status = columns.index("email"), columns.index("status")
     changed = 0
-    rows = []
-    for s in data.subscribers:
-        new = lowered.get(s.key)
-        if new is not None and new is not s.status:
-            s = Subscriber(s.email, s.name, new, s.subscribed_at, s.fields)
+    for row in rows:
+        new = changes.get(row[email].strip().lower()) if len(row) > email else None
+        if new is None:
+            continue
+        row.extend([""] * (status + 1 - len(row)))
+        if row[status].strip().lower() != new:
+            row[status] = new
             changed += 1
-        rows.append(s)
-    if changed:
-        refuse_lossy_rewrite(path, data)
-        write_atomically(path, data.columns, rows)
     return changed
 
 
@@ -185,26 +336,31 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
         raise InputError(f"invalid address {address!r}")
     if "\r" in name or "\n" in name:
         raise InputError("line break in the name (header injection)")
-    data = read_file(path) if path.exists() else SubscriberFile(list(COLUMNS))
-    refuse_lossy_rewrite(path, data)
-    if any(s.key == address.lower() for s in data.subscribers):
-        raise InputError(f"{address} is already in the list", path=path)
     new = Subscriber(address, name, SubscriberStatus.ACTIVE,
                      (today or dt.date.today()).isoformat())
-    write_atomically(path, data.columns, [*data.subscribers, new])
+
+    def edit(data: SubscriberFile) -> tuple[list[str], list[Subscriber]]:
+        refuse_lossy_rewrite(path, data)
+        if any(s.key == new.key for s in data.subscribers):
+            raise InputError(f"{address} is already in the list", path=path)
+        return data.columns, [*data.subscribers, new]
+
+    rewrite(path, edit)
     return new
 
 
 def remove(path: Path, address: str, *, forget: bool = False) -> None:
     """Mark someone unsubscribed (so no import brings them back), or forget them."""
-    data = read_file(path)
-    refuse_lossy_rewrite(path, data)
-    if not any(s.key == address.lower() for s in data.subscribers):
-        raise InputError(f"{address} is not in the list", path=path)
-    if forget:
-        rows = [s for s in data.subscribers if s.key != address.lower()]
-    else:
-        rows = [Subscriber(s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at,
-                           s.fields) if s.key == address.lower() else s
-                for s in data.subscribers]
-    write_atomically(path, data.columns, rows)
+    key = address.lower()
+
+    def edit(data: SubscriberFile) -> tuple[list[str], list[Subscriber]]:
+        refuse_lossy_rewrite(path, data)
+        if not any(s.key == key for s in data.subscribers):
+            raise InputError(f"{address} is not in the list", path=path)
+        if forget:
+            return data.columns, [s for s in data.subscribers if s.key != key]
+        return data.columns, [
+            Subscriber(s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at,
+                       s.fields) if s.key == key else s for s in data.subscribers]
+
+    rewrite(path, edit)

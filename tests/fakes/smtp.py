@@ -12,11 +12,13 @@ STARTTLS, required before anything else, or implicit TLS with `implicit_tls=True
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email
 import ipaddress
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -181,6 +183,82 @@ def make_tls_files(folder: Path) -> TlsFiles:
     return files
 
 
+@dataclass(frozen=True)
+class PrivateCa:
+    """A private certificate authority and a server certificate it signed for 127.0.0.1."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+    def server_files(self) -> TlsFiles:
+        return TlsFiles(self.server_cert, self.server_key)
+
+
+def make_private_ca(folder: Path) -> PrivateCa:
+    """A CA (not trusted by the system) and a server certificate for 127.0.0.1 and localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name("seriespub test CA")
+    ca_cert = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                       x509.DNSName("localhost")])
+    cert = _certificate(_name("127.0.0.1"), ca_name, key.public_key(), ca_key, ca=False,
+                        san=san)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = PrivateCa(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    _write_pem(files.ca_cert, ca_cert)
+    _write_pem(files.server_cert, cert)
+    _write_key(files.server_key, key)
+    return files
+
+
+def _name(common_name: str) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject: Any, issuer: Any, public_key: Any, signing_key: Any, *, ca: bool,
+                 san: Any = None) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+               .public_key(public_key).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5))
+               .not_valid_after(now + dt.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        usage = x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                              content_commitment=False, key_encipherment=False,
+                              data_encipherment=False, key_agreement=False,
+                              encipher_only=False, decipher_only=False)
+        builder = builder.add_extension(usage, critical=True)
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _write_pem(path: Path, cert: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_key(path: Path, key: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+
+
 class _Authenticator:
     def __init__(self, credentials: dict[str, str], handler: RecordingHandler) -> None:
         self.credentials = credentials
@@ -206,12 +284,18 @@ def free_port() -> int:
 @contextmanager
 def running_smtp_server(*, credentials: dict[str, str] | None = None,
                         tls: TlsFiles | None = None, implicit_tls: bool = False,
+                        auth_require_tls: bool = False, auth_required: bool = False,
                         handler: RecordingHandler | None = None) -> Iterator[FakeSmtpServer]:
-    """Start aiosmtpd on 127.0.0.1 in a thread; stop it on exit."""
+    """Start aiosmtpd on 127.0.0.1 in a thread; stop it on exit.
+
+    `auth_require_tls`: AUTH is offered only after STARTTLS; `auth_required`: MAIL FROM
+    before a login is refused with 530 5.7.0.
+    """
     handler = handler or RecordingHandler()
     kwargs: dict[str, Any] = {}
     if credentials is not None:
-        kwargs.update(authenticator=_Authenticator(credentials, handler), auth_require_tls=False)
+        kwargs.update(authenticator=_Authenticator(credentials, handler),
+                      auth_require_tls=auth_require_tls, auth_required=auth_required)
     if tls is not None and implicit_tls:
         kwargs.update(ssl_context=tls.server_context())
     elif tls is not None:
@@ -222,3 +306,62 @@ def running_smtp_server(*, credentials: dict[str, str] | None = None,
         yield FakeSmtpServer("127.0.0.1", controller.port, handler, controller)
     finally:
         controller.stop()
+
+
+@dataclass
+class RawServer:
+    """A TCP listener on 127.0.0.1 that greets late or never (`accepted`: connections)."""
+
+    port: int
+    accepted: threading.Event = field(default_factory=threading.Event)
+    connections: int = 0
+
+
+@contextmanager
+def raw_smtp_server(greet_after: float | None) -> Iterator[RawServer]:
+    """A minimal SMTP server that waits `greet_after` seconds before its 220 (None: never,
+    like a port that expects TLS or a hung server), then answers EHLO and QUIT."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)       # accept() notices `stop` soon
+    server = RawServer(listener.getsockname()[1])
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):     # the client may hang up at any point
+            _converse(conn)
+
+    def _converse(conn: socket.socket) -> None:
+        if greet_after is None or stop.wait(greet_after):
+            stop.wait()
+            return
+        conn.sendall(b"220 slow.example ESMTP\r\n")
+        for line in conn.makefile("rb"):
+            if line[:4].upper() in (b"EHLO", b"HELO"):
+                conn.sendall(b"250-slow.example\r\n250 8BITMIME\r\n")
+            elif line[:4].upper() == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"502 not here\r\n")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            server.connections += 1
+            server.accepted.set()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -24,7 +24,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 
 
 class ErrorHandlingGroup(TyperGroup):
-    """Turns seriespub's errors into a one-line message and exit 1 (no traceback)."""
+    """Turns seriespub's errors into a one-line message and exit 1 (no traceback).
+
+    The core wraps file and database errors where they happen, with a message that says
+    what it was doing; the last line of defence here turns any OSError or sqlite3 error
+    that slipped through into one line with its path, never a traceback.
+    """
 
     def invoke(self, ctx: Any) -> Any:
         from seriespub.errors import NothingToSend, SeriespubError
@@ -36,6 +41,30 @@ class ErrorHandlingGroup(TyperGroup):
             raise typer.Exit(0) from None
         except SeriespubError as exc:
             fail(str(exc), exc.hint)
+        except OSError as exc:
+            from seriespub.statefiles import os_error
+
+            error = os_error(exc, exc.filename, "cannot continue")
+            fail(str(error), error.hint)
+        except Exception as exc:
+            if not _is_sqlite_error(exc):
+                raise
+            fail(f".seriespub/ledger.db (the send ledger): {exc}", _sqlite_hint(exc))
+
+
+def _is_sqlite_error(exc: Exception) -> bool:
+    sqlite3 = sys.modules.get("sqlite3")   # not imported: cannot be its error
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
+
+
+def _sqlite_hint(exc: Exception) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return ("another program holds the ledger (a sqlite3 shell, a backup or sync tool?); "
+                "close it, then run the command again: a send resumes exactly where it stopped")
+    if "full" in text:
+        return "free some space, then resume with: seriespub send next"
+    return "the ledger was not changed by the failed step; run the command again"
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> None:

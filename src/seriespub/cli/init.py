@@ -24,9 +24,10 @@ def init(
     """Create a series folder: seriespub.toml, drafts/, subscribers.csv (never overwrites)."""
     from seriespub.series import init_series
 
-    created = init_series(folder, title, sender)
-    for path in created:
-        out().print(f"created {path}")
+    had_ignore = (folder / ".gitignore").is_file()
+    for path in init_series(folder, title, sender):
+        verb = "updated" if had_ignore and path.name == ".gitignore" else "created"
+        out().print(f"{verb} {path}", markup=False)
     out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1")
 
 

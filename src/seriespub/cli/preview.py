@@ -117,7 +117,7 @@ def _release_line(s: Series, drafts: DraftSet, number: int) -> str | None:
     from seriespub.scheduling import releases_by_number
 
     now = dt.datetime.now(dt.UTC)
-    with publishing.open_ledger(s) as ledger:
+    with publishing.open_ledger(s, readonly=True) as ledger:
         release = releases_by_number(s, drafts, ledger, now).get(number)
     if release is None:
         return None

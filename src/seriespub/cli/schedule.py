@@ -39,11 +39,11 @@ def calendar(
 
     s = load_series(series)
     now = dt.datetime.now(dt.UTC)
-    with publishing.open_ledger(s) as ledger:
+    with publishing.open_ledger(s, readonly=True) as ledger:
         plan = plan_of(s, publishing.drafts_of(s, strict=False), ledger, now)
     if ics is not None:
-        ics.write_bytes(export_ics(plan, s.settings.series.title, s.settings.schedule.timezone,
-                                   now))
+        _write_output(ics, export_ics(plan, s.settings.series.title,
+                                      s.settings.schedule.timezone, now))
         err().print(f"wrote {ics} ({len(plan)} releases)")
     for warning in schedule.warnings(plan, now):
         err().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
@@ -97,6 +97,18 @@ def install(
     names = ", ".join(dict.fromkeys(["SERIESPUB_SECRET", *secrets]))
     console.print(f"# add repository secrets: {names}", markup=False, soft_wrap=True)
     console.print(workflow, markup=False, soft_wrap=True)
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    """Write a file the author asked for; a bad path is one line naming it."""
+    from seriespub.errors import InputError
+
+    if path.is_dir():
+        raise InputError("is a folder; give a file name, e.g. calendar.ics", path=path)
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
 
 
 def _path_in_repo(root: Path) -> str:

@@ -42,6 +42,9 @@ ALREADY_COMPLETE = _Complete()
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Render everything, send "
                                             "nothing, change nothing.")]
+SkipInvalidOption = Annotated[bool, typer.Option(
+    "--skip-invalid", help="Send although some rows of subscribers.csv cannot be read; the "
+    "part stays open for those readers.")]
 
 
 @app.command("next")
@@ -50,12 +53,14 @@ def next_(
     dry_run: DryRunOption = False,
     at: Annotated[str | None, typer.Option("--at", help="Let the provider release it at this "
                                            "time ('2026-12-01 09:00', or 'slot').")] = None,
+    skip_invalid: SkipInvalidOption = False,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send the next instalment to every active subscriber who has not had it."""
     s = load_series(series)
-    _send(s, "next", yes=yes, dry_run=dry_run, at=at, as_json=as_json, only=None)
+    _send(s, "next", yes=yes, dry_run=dry_run, at=at, as_json=as_json, only=None,
+          skip_invalid=skip_invalid)
 
 
 @app.command("retry")
@@ -66,6 +71,7 @@ def retry(
                                           "outcome is unknown (may duplicate).")] = False,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
+    skip_invalid: SkipInvalidOption = False,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -77,7 +83,8 @@ def retry(
         only.add(DeliveryStatus.UNKNOWN)
     s = load_series(series)
     ref = str(number) if number is not None else "next"
-    _send(s, ref, yes=yes, dry_run=dry_run, at=None, as_json=as_json, only=frozenset(only))
+    _send(s, ref, yes=yes, dry_run=dry_run, at=None, as_json=as_json, only=frozenset(only),
+          skip_invalid=skip_invalid)
 
 
 @app.command("settle")
@@ -123,13 +130,15 @@ def test(
 
 
 def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_json: bool,
-          only: frozenset[DeliveryStatus] | None) -> None:
+          only: frozenset[DeliveryStatus] | None, skip_invalid: bool = False) -> None:
     from seriespub import publishing
     from seriespub.lock import series_lock
 
-    with series_lock(s.state_dir, f"send {ref}"), publishing.open_ledger(s) as ledger:
+    # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
+    lock = contextlib.nullcontext() if dry_run else series_lock(s.state_dir, f"send {ref}")
+    with lock, publishing.open_ledger(s, readonly=dry_run) as ledger:
         report = send_one(s, ledger, ref, yes=yes, dry_run=dry_run, at=at, as_json=as_json,
-                          only=only)
+                          only=only, skip_invalid=skip_invalid)
     if report is not None:
         exit_for(report)
 
@@ -137,7 +146,7 @@ def _send(s: Series, ref: str, *, yes: bool, dry_run: bool, at: str | None, as_j
 def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = False,
              at: str | None = None, as_json: bool = False,
              only: frozenset[DeliveryStatus] | None = None,
-             summary: bool = True) -> SendReport | None:
+             summary: bool = True, skip_invalid: bool = False) -> SendReport | None:
     """Resolve, render and send one instalment; the caller holds the series lock."""
     from seriespub import publishing
 
@@ -149,7 +158,8 @@ def send_one(s: Series, ledger: Ledger, ref: str, *, yes: bool, dry_run: bool = 
         provider = publishing.provider_for(s)
         try:
             send_at = _send_at(s, provider, instalment, at, drafts, ledger)
-            run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json, summary=summary)
+            run = _Run(s, ledger, provider, dry_run=dry_run, as_json=as_json, summary=summary,
+                       skip_invalid=skip_invalid)
             report = run(instalment, message, only, send_at, yes)
         finally:
             provider.close()
@@ -166,9 +176,10 @@ class _Run:
     """Plan, show, confirm, send, summarise."""
 
     def __init__(self, s: Series, ledger: Ledger, provider: Provider, *, dry_run: bool,
-                 as_json: bool, summary: bool = True) -> None:
+                 as_json: bool, summary: bool = True, skip_invalid: bool = False) -> None:
         self.s, self.ledger, self.provider = s, ledger, provider
         self.dry_run, self.as_json, self.summary = dry_run, as_json, summary
+        self.skip_invalid = skip_invalid
 
     def _sync_suppressions(self) -> None:
         """Pull the provider's unsubscribes and bounces first; if it will not tell (a
@@ -195,15 +206,21 @@ class _Run:
         if not self.dry_run:
             self._sync_suppressions()
         progress = make_progress()
-        sender = Sender(self.s, self.ledger, self.provider, progress=progress)
+        sender = Sender(self.s, self.ledger, self.provider, progress=progress,
+                        snapshot=not self.dry_run)
         plan = sender.plan(instalment, message, only=only, send_at=send_at)
         _show_plan(plan)
         if plan.unknown and not plan.resends_unknown:
             _unknown_error(instalment.number, plan.unknown)
+        if plan.invalid and not (self.skip_invalid or self.dry_run):
+            _refuse_invalid(plan)
         if plan.to_send == 0 and plan.pending == 0:
             if only is None and not self.dry_run and sender.finish_if_complete(plan):
                 return ALREADY_COMPLETE
-            err().print("Nothing to send: everyone has had it.")
+            err().print("Nothing to send: everyone has had it." if not plan.invalid else
+                        f"Nothing to send to the readers that can be read; part "
+                        f"{instalment.number} stays open for the {plan.invalid:,} row(s) "
+                        "that cannot.")
             if self.as_json:
                 print_json({"instalment": instalment.number, "to_send": 0})
             return None
@@ -260,6 +277,26 @@ def _show_plan(plan: SendPlan) -> None:
                 f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)\n"
                 f"  provider: {plan.provider}{when}", markup=False, highlight=False,
                 soft_wrap=True)
+    if plan.invalid:
+        err().print(f"  unreadable rows: {plan.invalid:,} (these readers get nothing)",
+                    markup=False, highlight=False, soft_wrap=True, style="yellow")
+        for problem in plan.invalid_rows:
+            err().print(f"    subscribers.csv:{problem.line}: {problem.message}",
+                        markup=False, highlight=False, soft_wrap=True)
+        if plan.invalid > len(plan.invalid_rows):
+            err().print(f"    … and {plan.invalid - len(plan.invalid_rows):,} more "
+                        "(seriespub check lists them all)", markup=False, soft_wrap=True)
+
+
+def _refuse_invalid(plan: SendPlan) -> None:
+    """An error, not typer.Exit: `send due` logs it in the run log."""
+    from seriespub.errors import InputError
+
+    n = plan.instalment.number
+    raise InputError(f"{plan.invalid:,} row(s) of subscribers.csv cannot be read, so those "
+                     f"readers would not get part {n}; nothing was sent",
+                     hint="fix them (seriespub check lists them), or send to everyone else "
+                          "with --skip-invalid (the part stays open for them)")
 
 
 def _unknown_error(n: int, count: int) -> None:
@@ -282,12 +319,22 @@ def _dry_run(s: Series, plan: SendPlan) -> None:
 
 
 def _apply_status_changes(s: Series, report: SendReport) -> None:
+    """Write refusals back to the list (under its lock); say only what was kept."""
     from seriespub import subscribers
+    from seriespub.errors import SeriespubError
 
-    if report.status_changes:
-        subscribers.update_statuses(s.subscribers_path, report.status_changes)
-        err().print(f"{len(report.status_changes)} subscriber(s) marked bounced/unsubscribed "
-                    "in subscribers.csv")
+    if not report.status_changes:
+        return
+    try:
+        changed = subscribers.update_statuses(s.subscribers_path, report.status_changes)
+    except SeriespubError as exc:
+        marks = ", ".join(f"{a} {st.value}" for a, st in list(report.status_changes.items())[:10])
+        err().print(f"error: {len(report.status_changes)} subscriber(s) NOT marked in "
+                    f"subscribers.csv ({exc}); mark them by hand: {marks}", markup=False,
+                    style="red", soft_wrap=True)
+        return
+    if changed:
+        err().print(f"{changed} subscriber(s) marked bounced/unsubscribed in subscribers.csv")
 
 
 def report_json(report: SendReport) -> dict[str, object]:
@@ -318,7 +365,8 @@ def exit_for(report: SendReport) -> None:
                     "seriespub send next", markup=False)
         raise typer.Exit(130)
     if report.stopped_by is not None:
-        fail(f"stopped: {report.stopped_by}", hint="fix the cause, then resume with: "
+        cause = report.stopped_by.hint or "fix the cause"       # the provider's is specific
+        fail(f"stopped: {report.stopped_by}", hint=f"{cause}, then resume with: "
              "seriespub send next (only the missing recipients are sent)")
     if report.unknown:
         _unknown_error(n, report.unknown)

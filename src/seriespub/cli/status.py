@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from seriespub.ledger import Ledger
     from seriespub.overview import InstalmentState
+    from seriespub.series import Series
 
 from seriespub.cli.common import JsonOption, SeriesOption, load_series, out, print_json
 
@@ -29,7 +31,7 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     s = load_series(series)
     drafts = publishing.drafts_of(s, strict=False)
     now = dt.datetime.now(dt.UTC)
-    with publishing.open_ledger(s) as ledger:
+    with publishing.open_ledger(s, readonly=True) as ledger:
         releases = releases_by_number(s, drafts, ledger, now)
         states = instalment_states(drafts, ledger,
                                    {n: r.release for n, r in releases.items()})
@@ -83,8 +85,10 @@ def log(
         wanted = ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
             [DeliveryStatus.UNKNOWN] if unknown else [])
     s = load_series(series)
-    with publishing.open_ledger(s) as ledger:
+    with publishing.open_ledger(s, readonly=True) as ledger:
         rows = list(ledger.deliveries(number, wanted))
+        if not rows:
+            _ensure_exists(s, ledger, number)
     if as_json:
         print_json({"instalment": number, "deliveries": [
             {"email": r.email, "status": r.status.value, "provider": r.provider,
@@ -97,6 +101,18 @@ def log(
     for r in rows:
         table.add_row(r.email, r.status.value, r.message_id, r.reason)
     out().print(table)
+
+
+def _ensure_exists(s: Series, ledger: Ledger, number: int) -> None:
+    """`log 99` names a part that has neither a draft nor a record: say so (exit 1)."""
+    from seriespub import publishing
+    from seriespub.errors import InputError
+
+    drafts = publishing.drafts_of(s, strict=False)
+    if drafts.by_number(number) is None and number not in ledger.instalment_records() \
+            and not ledger.counts(number):
+        raise InputError(f"no instalment number {number}: no draft in {s.drafts_dir} and no "
+                         "deliveries recorded", hint="seriespub status lists them")
 
 
 def _run_log(series: SeriesOption, as_json: bool) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriespub.cli.common import JsonOption, SeriesOption, err, load_series, out, print_json
+from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_series, out
 
-app = typer.Typer(help="Manage subscribers.csv (always rewritten atomically).",
+if TYPE_CHECKING:
+    from seriespub.models import Subscriber
+
+app = typer.Typer(help="Manage subscribers.csv (locked, always rewritten atomically).",
                   no_args_is_help=True)
 
 
@@ -49,24 +54,72 @@ def list_(
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List subscribers."""
-    from rich.table import Table
-
+    """List subscribers (streamed: any size of list, in file order)."""
     from seriespub import subscribers
+    from seriespub.models import SubscriberStatus
 
+    if status is not None and status not in {s.value for s in SubscriberStatus}:
+        fail(f"unknown status {status!r}: use one of "
+             f"{', '.join(s.value for s in SubscriberStatus)}", code=2)
     s = load_series(series)
-    rows = [r for r in subscribers.iter_subscribers(s.subscribers_path)
-            if status is None or r.status.value == status]
-    if as_json:
-        print_json([{"email": r.email, "name": r.name, "status": r.status.value,
-                     "subscribed_at": r.subscribed_at, **r.fields} for r in rows])
-        return
-    table = Table(title=f"{len(rows):,} subscribers", title_justify="left")
-    for column in ("Email", "Name", "Status", "Since"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r.email, r.name, r.status.value, r.subscribed_at)
-    out().print(table)
+    problems = subscribers.ProblemTally()
+    rows = (r for r in subscribers.iter_subscribers(s.subscribers_path, problems)
+            if status is None or r.status.value == status)
+    count = _stream_json(rows) if as_json else _stream_lines(rows)
+    sys.stdout.flush()                     # before the count on stderr
+    if not as_json:
+        err().print(f"{count:,} subscriber(s)", highlight=False)
+    if problems.count:
+        err().print(f"warning: {problems.count:,} row(s) cannot be read and are not listed "
+                    "(seriespub check lists them)", markup=False, style="yellow")
+
+
+def _stream_json(rows: Iterator[Subscriber]) -> int:
+    """One JSON array on stdout, written a row at a time."""
+    import json
+
+    count = 0
+    write = sys.stdout.write
+    write("[")
+    for count, r in enumerate(rows, 1):
+        write(("," if count > 1 else "") + "\n  " + json.dumps(
+            {"email": r.email, "name": r.name, "status": r.status.value,
+             "subscribed_at": r.subscribed_at, **r.fields}))
+    write("\n]\n" if count else "]\n")
+    return count
+
+
+def _stream_lines(rows: Iterator[Subscriber]) -> int:
+    """Plain aligned lines, a chunk at a time; columns widen (never narrow) as rows come."""
+    header = ("Email", "Name", "Status", "Since")
+    widths = [len(h) for h in header[:3]]
+    count = 0
+    for chunk in _chunks(rows, 1000):
+        cells = [(r.email, r.name, r.status.value, r.subscribed_at) for r in chunk]
+        widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
+        if not count:                      # the header, aligned with the first chunk
+            cells.insert(0, header)
+        sys.stdout.write("".join(_line(c, widths) for c in cells))
+        count += len(chunk)
+    if not count:
+        sys.stdout.write(_line(header, widths))
+    return count
+
+
+def _line(cells: tuple[str, str, str, str], widths: list[int]) -> str:
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+    return "  ".join([*padded, cells[3]]).rstrip() + "\n"
+
+
+def _chunks(rows: Iterator[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+    chunk: list[Subscriber] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @app.command("import")

@@ -50,6 +50,11 @@ class Provider(Protocol):
     # Latest time ahead the provider can hold a message; None = no provider-side scheduling.
     max_schedule_ahead: dt.timedelta | None
 
+    def open(self) -> None:
+        """Reach the provider before the core records anything (SMTP: connect, greet, log
+        in); raises a SendError when it cannot, so nothing is left pending."""
+        ...
+
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         """Send one message per recipient; one result per recipient, in order."""
         ...
@@ -81,6 +86,9 @@ class ProviderBase:
     settle_within: dt.timedelta | None = None
     settle_after = dt.timedelta(0)
     max_schedule_ahead: dt.timedelta | None = None
+
+    def open(self) -> None:
+        return None
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:
         return None

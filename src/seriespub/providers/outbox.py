@@ -1,7 +1,11 @@
 """The embedded default: one real `.eml` file per recipient under `.seriespub/outbox/NNN/`.
 
 A complete file is a delivered message; its name is the delivery id, so a file can never be
-written twice under two names.
+written twice under two names. Folders are made 0700 and files 0600 (mail is private). A file
+that cannot be written (a full disk, a read-only file system, an outbox symlink pointing
+nowhere) stops the send with one line naming the path: the batch is recorded as deferred, and
+the next `send next` writes exactly the messages still missing (a rewrite replaces a file,
+never adds one).
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ import email.utils
 import os
 from pathlib import Path
 
+from seriespub.errors import PermanentSendError
 from seriespub.models import Outcome, RecipientResult
 from seriespub.providers import ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
+from seriespub.statefiles import FILE_MODE, StateError, not_a_folder, os_error, private_dir
 
 
 class OutboxProvider(ProviderBase):
@@ -28,12 +34,21 @@ class OutboxProvider(ProviderBase):
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         target = self._instalment_folder(batch)
-        target.mkdir(parents=True, exist_ok=True)
+        try:
+            private_dir(target, within=self.folder.parent)
+        except StateError as exc:
+            raise PermanentSendError(str(exc), provider=self.name, hint=exc.hint) from None
         date = email.utils.formatdate(localtime=True)
         results = []
         for recipient in batch.recipients:
             name = f"{recipient.delivery_id}.eml"
-            _write(f"{target}/{name}", batch.message.mime_for(recipient, date=date))
+            path = f"{target}/{name}"
+            try:
+                _write(path, batch.message.mime_for(recipient, date=date))
+            except OSError as exc:
+                error = os_error(exc, path, "cannot write")
+                raise PermanentSendError(str(error), provider=self.name,
+                                         hint=error.hint) from None
             results.append(RecipientResult(recipient.email, Outcome.SENT, name))
         return results
 
@@ -58,7 +73,7 @@ class OutboxProvider(ProviderBase):
 def _write(path: str, data: bytes) -> None:
     # No temp file and rename: a message cut short by a kill lacks its closing MIME boundary,
     # which is how `settle` tells it apart (and it is then rewritten whole).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
         view = memoryview(data)
         while view:
@@ -77,4 +92,8 @@ def _ends_with(path: Path, tail: bytes) -> bool:
 
 
 def create(context: ProviderContext) -> OutboxProvider:
-    return OutboxProvider(context.state_dir / "outbox")
+    folder = context.state_dir / "outbox"
+    if folder.is_symlink() and not folder.exists():
+        # Checked before anything is recorded: otherwise the first batch finds it.
+        raise not_a_folder(folder)
+    return OutboxProvider(folder)

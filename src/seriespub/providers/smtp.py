@@ -5,10 +5,17 @@ Each recipient is one MAIL/RCPT/DATA transaction, so every reply maps to one per
 - 2xx to the message → SENT; 4xx → TRANSIENT; 5xx → FAILED, and BOUNCED when the refusal is
   about the address (enhanced code 5.1.x or 5.2.1, or 550/551/553 without an enhanced code);
 - MAIL FROM refused → the whole rest of the batch: 4xx TransientSendError, 5xx Permanent;
+  so is a RCPT refusal that is about the sender's rights (530, "Relay access denied"):
+  every reader would be refused alike, and none of them is marked failed;
 - a reused connection found closed (or 421) before the message went out → reconnect once and
   resend: nothing was delivered. On a fresh connection that is a TransientSendError;
-- cannot connect → TransientSendError; bad login or TLS problem → PermanentSendError;
+- cannot connect → TransientSendError; bad login, TLS problem or wrong `security` for the
+  port → PermanentSendError with a hint (see `smtp_connect`);
 - connection lost during DATA → AmbiguousSendError: the server may have taken the message.
+
+`open` (called by the core before it records anything) connects, greets, secures and logs
+in once, so a misconfigured server stops the run before any delivery is pending; that
+connection then carries the first batch.
 
 A failure part way through a batch never hides what was already sent:
 
@@ -28,10 +35,12 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import (
     AmbiguousSendError,
+    ConfigError,
     PermanentSendError,
     SendError,
     TransientSendError,
@@ -39,11 +48,15 @@ from seriespub.errors import (
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus
 from seriespub.providers import ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
+from seriespub.providers.smtp_connect import Connector
+from seriespub.providers.smtp_connect import tls_context as tls_context_for
 
 # RFC 3463 enhanced status code at the start of a reply, e.g. "5.1.1 <x>: user unknown".
 ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 ADDRESS_CODES = frozenset({550, 551, 553})       # refusals that usually mean "no such person"
 CLOSING = 421                                    # the server is closing this connection
+RELAY_HINT = ("log in: set username under [delivery.smtp] and SMTP_PASSWORD in the "
+              "environment or .env (submission servers relay only for logged-in senders)")
 
 
 class _NotSent(Exception):
@@ -59,12 +72,21 @@ class SmtpProvider(ProviderBase):
     def __init__(self, settings: SmtpSettings, password: Secret | None = None, *,
                  tls_context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
-        self._password = password
-        self._tls_context = tls_context        # tests pass one that trusts their own CA
+        self._connector = Connector(settings, password, tls_context or tls_context_for())
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[smtplib.SMTP] = set()
-        self._where = f"{settings.host}:{settings.port}"
+        self._spare: list[smtplib.SMTP] = []    # opened by `open`, for the first worker
+        self._where = self._connector.where
+
+    def open(self) -> None:
+        """Connect, greet, secure and log in once, before the core records any delivery:
+        a wrong host, port, security or password fails here, when nothing can have been
+        sent. The connection is kept for the first batch."""
+        conn = self._connector.open()
+        with self._lock:
+            self._open.add(conn)
+            self._spare.append(conn)
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         message = batch.message
@@ -88,7 +110,7 @@ class SmtpProvider(ProviderBase):
     def close(self) -> None:
         """QUIT every connection any thread opened."""
         with self._lock:
-            connections, self._open = self._open, set()
+            connections, self._open, self._spare = self._open, set(), []
         for conn in connections:
             _quit(conn)
 
@@ -129,7 +151,13 @@ class SmtpProvider(ProviderBase):
         try:
             code, reply = conn.mail(sender, options)
             if code == 250:
-                return conn.rcpt(to)
+                code, reply = conn.rcpt(to)
+                if not _refuses_to_relay(code, _text(reply)):
+                    return code, reply
+                _reset(conn)
+                raise PermanentSendError(
+                    f"{self._where} will not relay for this connection: {code} "
+                    f"{_text(reply)}", provider=self.name, hint=RELAY_HINT)
         except OSError as exc:             # smtplib's errors are OSErrors too
             raise _NotSent(str(exc) or type(exc).__name__) from None
         if code == CLOSING:
@@ -137,7 +165,7 @@ class SmtpProvider(ProviderBase):
         _reset(conn)
         error = TransientSendError if code < 500 else PermanentSendError
         raise error(f"{self._where} refused sender {sender}: {code} {_text(reply)}",
-                    provider=self.name)
+                    provider=self.name, hint=_sender_hint(code, _text(reply)))
 
     def _data(self, conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
         try:
@@ -155,7 +183,12 @@ class SmtpProvider(ProviderBase):
         conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
         if conn is not None and conn.sock is not None:
             return conn, True
-        conn = self._connect()
+        with self._lock:
+            spare = self._spare.pop() if self._spare else None
+        if spare is not None:
+            self._local.conn = spare
+            return spare, True      # may have idled: found closed, it is reopened once
+        conn = self._connector.open()
         self._local.conn = conn
         with self._lock:
             self._open.add(conn)
@@ -165,61 +198,6 @@ class SmtpProvider(ProviderBase):
         conn.close()
         with self._lock:
             self._open.discard(conn)
-
-    def _connect(self) -> smtplib.SMTP:
-        """A new connection, greeted, secured and logged in as the settings say."""
-        s = self.settings
-        conn: smtplib.SMTP | None = None
-        try:
-            if s.security == "tls":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls())
-            else:
-                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            conn.ehlo()
-            if s.security == "starttls":
-                conn.starttls(context=self._tls())
-                conn.ehlo()                    # TLS discards what the first EHLO learned
-            if s.username:
-                conn.login(s.username, self._secret())
-            return conn
-        except OSError as exc:                 # smtplib's and ssl's errors are OSErrors
-            if conn is not None:
-                conn.close()
-            raise self._connect_error(exc) from None
-
-    def _connect_error(self, exc: OSError) -> SendError:
-        where, name = self._where, self.name
-        if isinstance(exc, smtplib.SMTPAuthenticationError):
-            return PermanentSendError(
-                f"{where} refused the login of {self.settings.username!r}: {exc.smtp_code} "
-                f"{self._scrub(_text(exc.smtp_error))}", provider=name,
-                hint="check delivery.smtp.username and SMTP_PASSWORD")
-        if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return PermanentSendError(f"{where}: {exc}", provider=name,
-                                      hint="check delivery.smtp.security")
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return PermanentSendError(f"{where}: TLS certificate not trusted: "
-                                      f"{exc.verify_message}", provider=name)
-        if isinstance(exc, smtplib.SMTPResponseException):
-            error = TransientSendError if exc.smtp_code < 500 else PermanentSendError
-            return error(f"{where}: {exc.smtp_code} {self._scrub(_text(exc.smtp_error))}",
-                         provider=name)
-        reason = self._scrub(str(exc)) or type(exc).__name__
-        return TransientSendError(f"cannot connect to {where}: {reason}", provider=name)
-
-    def _tls(self) -> ssl.SSLContext:
-        return self._tls_context or ssl.create_default_context()
-
-    def _secret(self) -> str:
-        if self._password is None:
-            raise PermanentSendError("SMTP_PASSWORD is not set", provider=self.name)
-        return self._password.reveal()
-
-    def _scrub(self, text: str) -> str:
-        """Server text never echoes the password into our messages, even if a server does."""
-        if self._password is not None and self._password.reveal():
-            return text.replace(self._password.reveal(), "***")
-        return text
 
 
 def _result(to: str, code: int, reply: str, message_id: str) -> RecipientResult:
@@ -239,6 +217,25 @@ def crlf(data: bytes) -> bytes:
     if data.count(b"\n") == pairs and data.count(b"\r") == pairs:
         return data
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def _refuses_to_relay(code: int, reply: str) -> bool:
+    """A refusal of the sender's rights, not of the reader: 530 (log in first) or a 5xx
+    policy refusal that says "relay" (Postfix, Exim, Sendmail, Exchange all do)."""
+    if code == 530:
+        return True
+    enhanced = ENHANCED_CODE.match(reply)
+    policy = enhanced is None or enhanced.group(2) == "7"
+    return code >= 500 and policy and "relay" in reply.lower()
+
+
+def _sender_hint(code: int, reply: str) -> str | None:
+    """What to change when MAIL FROM is refused for want of TLS or a login (530 5.7.0)."""
+    if code != 530:
+        return None
+    if "starttls" in reply.lower() or "tls" in reply.lower().split():
+        return 'set security = "starttls" under [delivery.smtp]'
+    return RELAY_HINT
 
 
 def _not_sent(recipients: Sequence[Recipient], reason: str) -> list[RecipientResult]:
@@ -279,4 +276,17 @@ def create(context: ProviderContext) -> SmtpProvider:
     password = None
     if settings.username:
         password = context.secrets.require("SMTP_PASSWORD", "delivery.smtp.username")
-    return SmtpProvider(settings, password)
+    ca_file = None
+    if settings.ca_file:
+        ca_file = context.state_dir.parent / settings.ca_file   # relative to the series
+    return SmtpProvider(settings, password, tls_context=_context_with(ca_file))
+
+
+def _context_with(ca_file: Path | None) -> ssl.SSLContext:
+    try:
+        return tls_context_for(ca_file)
+    except (OSError, ssl.SSLError) as exc:     # missing, unreadable or not PEM
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(f"'delivery.smtp.ca_file': cannot load {ca_file}: {reason}",
+                          hint="give a PEM file of CA certificates, relative to the "
+                               "series folder") from None

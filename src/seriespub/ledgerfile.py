@@ -1,0 +1,268 @@
+"""Opening the ledger file without ever mistaking a lost record for a new series.
+
+`connect` refuses (LedgerError, with how to restore) a ledger that is empty, not SQLite,
+without seriespub's tables, or from a newer seriespub. seriespub itself never leaves an empty
+or half-made file: a new ledger is built under a temporary name and linked into place whole,
+so an empty `ledger.db` always means the record was lost (a failed copy, a full disk, a bad
+merge of the committed ledger), whatever else the state folder holds, and it is refused even
+when nothing else shows that the series has sent. A *missing* file is a new series unless the
+caller passes `history` (what shows that this series has sent before; see
+`publishing.open_ledger`). Read-only opens (`mode=ro`) create nothing, and a missing ledger
+then reads as an empty one, so reporting commands work on a read-only copy of a series.
+The ledger and its -wal/-shm files are owner-only (0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+
+from seriespub.errors import SeriespubError
+from seriespub.statefiles import FILE_MODE, os_error, private_dir, tighten
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS instalments(
+    number INTEGER PRIMARY KEY, title TEXT, subject TEXT,
+    started_at TEXT, finished_at TEXT);
+CREATE TABLE IF NOT EXISTS batches(
+    key TEXT PRIMARY KEY, instalment INTEGER NOT NULL, provider TEXT NOT NULL,
+    created_at TEXT NOT NULL, send_at TEXT, settled INTEGER NOT NULL DEFAULT 0,
+    recipients TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS deliveries(
+    instalment INTEGER NOT NULL, email TEXT NOT NULL, status TEXT NOT NULL,
+    batch_key TEXT, provider TEXT, message_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL, send_at TEXT,
+    PRIMARY KEY(instalment, email)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(instalment, status);
+"""
+
+
+class LedgerError(SeriespubError):
+    """The ledger file cannot be used."""
+
+
+def connect(
+    path: Path,
+    *,
+    readonly: bool = False,
+    history: str | None = None,
+) -> sqlite3.Connection:
+    """A connection to the checked ledger at `path` (see the module docstring)."""
+    if not path.exists():
+        if history:
+            raise LedgerError(
+                f"{path} is missing, but {history}. Nothing was sent: without "
+                "the record every reader would get every part again",
+                hint=f"restore it from git (git checkout HEAD -- {_shown(path)}) or from a "
+                "backup; if nothing real was ever sent from this series, move aside what "
+                "says it was",
+            )
+        if readonly:
+            return _empty_in_memory()
+        _create(path)
+    _check_file(path, history)
+    conn = _connect(path, readonly)
+    try:
+        _check_schema(conn, path, history)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _restore_hint(path: Path) -> str:
+    return (
+        f"restore it from git (git checkout HEAD -- {_shown(path)}) or from a backup; "
+        f"if this series has really never sent anything, delete {_shown(path)} "
+        "(and its -wal and -shm files)"
+    )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _lost(path: Path, what: str, history: str | None) -> LedgerError:
+    since = f"; {history}" if history else ""
+    return LedgerError(
+        f"{path} {what}: the record of who has had each instalment is gone "
+        f"(a failed copy, a full disk or a bad merge?){since}. Nothing was "
+        "sent: without it every reader would get every part again",
+        hint=_restore_hint(path),
+    )
+
+
+def _check_file(path: Path, history: str | None) -> None:
+    """Refuse an empty file or one that is not SQLite, before SQLite sees it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except IsADirectoryError:
+        raise LedgerError(
+            f"{path} is a folder, not the send ledger", hint=f"move {path} aside"
+        ) from None
+    except OSError as exc:
+        raise os_error(exc, path, "cannot read the send ledger") from None
+    if not head:
+        raise _lost(path, "is empty", history)
+    if head != _SQLITE_HEADER:
+        raise LedgerError(
+            f"{path} is not a SQLite database, so not a seriespub ledger", hint=_restore_hint(path)
+        )
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path, history: str | None) -> None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise LedgerError(
+                f"{path}: cannot read the send ledger: {exc}",
+                hint=_db_hint(exc) or _restore_hint(path),
+            ) from None
+        row = None
+    except sqlite3.DatabaseError as exc:  # a damaged file: "database disk image is malformed"
+        raise LedgerError(
+            f"{path} is damaged ({exc}); nothing was sent", hint=_restore_hint(path)
+        ) from None
+    if row is None or not str(row[0]).isdigit():
+        raise _lost(path, "has no seriespub tables", history)
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"{path} was written by a newer seriespub (ledger schema {version}; "
+            f"this one knows {SCHEMA_VERSION}); nothing was changed",
+            hint="upgrade seriespub: pip install -U seriespub",
+        )
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    try:
+        if readonly:
+            return _connect_readonly(path)
+        tighten_ledger(path)
+        conn = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(
+            f"{path}: cannot open the send ledger: {exc}",
+            hint=_db_hint(exc) or (_restore_hint(path) if _damaged(exc) else None),
+        ) from None
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """`mode=ro`; where SQLite cannot open or make the WAL index beside a WAL ledger (a
+    read-only file system), `immutable=1`: nothing can change the file there. Never as a
+    way round a lock: a busy ledger is an error, not a reason to read it unguarded."""
+    uri = path.absolute().as_uri()
+    try:
+        return _read_connection(uri + "?mode=ro")
+    except sqlite3.OperationalError as exc:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name != "SQLITE_CANTOPEN" and not name.startswith("SQLITE_READONLY"):
+            raise
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        # immutable=1 would read past them and show an older record without a word
+        raise LedgerError(
+            f"{wal} holds deliveries not yet folded into the ledger, and SQLite cannot read "
+            "them here (a read-only file system?)",
+            hint="fold them in where the series is writable: "
+            f"sqlite3 {_shown(path)} 'PRAGMA wal_checkpoint(TRUNCATE)'",
+        )
+    return _read_connection(uri + "?mode=ro&immutable=1")
+
+
+def _read_connection(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
+def _db_hint(exc: sqlite3.Error) -> str | None:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return (
+            "another program holds the ledger (a sqlite3 shell, a backup or sync tool?); "
+            "close it and run the command again"
+        )
+    return None
+
+
+def _create(path: Path) -> None:
+    """A new ledger with its schema, linked into place whole (never seen half-made)."""
+    private_dir(path.parent)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+            leftover.unlink(missing_ok=True)  # of a creation killed under this pid
+        conn = sqlite3.connect(temp, isolation_level=None)
+        try:
+            os.chmod(temp, FILE_MODE)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+        finally:
+            conn.close()  # the last connection: the WAL is folded in and removed
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(temp, path)
+        _fsync_folder(path.parent)  # the new name survives a power cut
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"{path}: cannot create the send ledger: {exc}") from None
+    except OSError as exc:
+        raise os_error(exc, path, "cannot create the send ledger") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _empty_in_memory() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def tighten_ledger(path: Path) -> None:
+    """The ledger and its -wal/-shm files: owner only (SQLite gives the latter the ledger's
+    mode when it creates them)."""
+    for name in ("", "-wal", "-shm"):
+        tighten(Path(f"{path}{name}"))

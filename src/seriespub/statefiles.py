@@ -1,0 +1,125 @@
+"""Files in a series' state folder (`.seriespub/`): private to their owner, errors in words.
+
+The state folder holds the delivery record, the run log, the lock, the outbox and the
+unsubscribe key, so it is created 0700 and every file in it 0600; an existing folder or file
+with looser modes is tightened the next time seriespub writes to it (never when it only
+reads, so reporting commands work on a read-only copy). A folder that cannot be used — a
+file where the folder should be, a dangling symlink, a read-only file system, a full disk —
+is reported as one `StateError` line that names the path, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from seriespub.errors import SeriespubError
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+class StateError(SeriespubError):
+    """The state folder, or a file in it, cannot be written or read."""
+
+
+def private_dir(path: Path, *, within: Path | None = None) -> Path:
+    """Create `path` as 0700, or tighten it; StateError if it is not a folder.
+
+    Missing parents are made too: those from `within` down are private like `path`, any
+    above it get the usual mode (the series folder is the author's business).
+    """
+    if within is not None and path != within and within in path.parents:
+        private_dir(path.parent, within=within)
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise not_a_folder(path) from None
+    except OSError as exc:
+        raise os_error(exc, path, "cannot create the folder") from None
+    tighten(path, DIR_MODE)
+    return path
+
+
+def open_private(path: Path, flags: int) -> int:
+    """os.open for a state file: created 0600, an existing one tightened to 0600."""
+    try:
+        fd = os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        raise os_error(exc, path, "cannot open") from None
+    try:
+        info = os.fstat(fd)
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o077)
+    except OSError:
+        pass  # tightening is best effort; the file itself is usable
+    return fd
+
+
+def tighten_folder(folder: Path) -> None:
+    """The folder and the files directly in it: owner only (what a write tightens)."""
+    tighten(folder, DIR_MODE)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.is_symlink():
+            tighten(Path(entry.path), DIR_MODE if entry.is_dir() else FILE_MODE)
+
+
+def tighten(path: Path, mode: int = FILE_MODE) -> None:
+    """Drop group and other permissions from an existing path we own (best effort)."""
+    try:
+        info = path.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            path.chmod(stat.S_IMODE(info.st_mode) & mode)
+    except OSError:
+        pass  # missing, or a read-only file system: nothing to tighten there
+
+
+def not_a_folder(path: Path) -> StateError:
+    if path.is_symlink() and not path.exists():
+        return StateError(
+            f"{path} is a symlink to {os.readlink(path)}, which does not exist",
+            hint="create that folder, or remove the symlink",
+        )
+    return StateError(
+        f"{path} is not a folder: seriespub keeps the series' state there",
+        hint=f"move {path} aside, then run the command again",
+    )
+
+
+_WORDS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of the path is not a folder",
+}
+
+
+def os_error(exc: OSError, path: Path | str | None, doing: str) -> StateError:
+    """`exc` as one line: '<path>: cannot write: the disk is full', with what to do."""
+    where = path if path is not None else exc.filename
+    words = _WORDS.get(exc.errno or 0) or exc.strerror or str(exc)
+    return StateError(
+        f"{where}: {doing}: {words}" if where else f"{doing}: {words}", hint=os_hint(exc)
+    )
+
+
+def os_hint(exc: OSError) -> str | None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            "free some space, then run the command again (a send resumes exactly where "
+            "it stopped: seriespub send next)"
+        )
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            "seriespub needs to write to the series' .seriespub/ folder to send; "
+            "status, log, schedule and send next --dry-run only read"
+        )
+    return None

@@ -1,0 +1,387 @@
+"""Disks that fail: one clear line and an exit code, never a traceback; the data survives and
+the resume is exact. A real small tmpfs and a read-only bind mount where the test may mount
+(root), else an injected ENOSPC; a real second process holding the ledger locked."""
+
+from __future__ import annotations
+
+import email
+import errno
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Cli = Callable[..., Any]
+SCHEDULE = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+
+
+def one_line(result: Any, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@contextmanager
+def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)):
+        pytest.skip("cannot mount a tmpfs here (not root, or not permitted)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@contextmanager
+def read_only_view(source: Path, view: Path) -> Iterator[Path]:
+    view.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or not _mount("--bind", str(source), str(view)):
+        pytest.skip("cannot bind-mount here (not root, or not permitted)")
+    try:
+        if not _mount("-o", "remount,ro,bind", str(view)):
+            pytest.skip("cannot remount read-only here")
+        yield view
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def _outbox(root: Path, part: int = 1) -> list[Path]:
+    return sorted((root / ".seriespub" / "outbox" / f"{part:03d}").glob("*.eml"))
+
+
+def _sent(root: Path, part: int = 1) -> dict[str, int]:
+    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+        rows = db.execute(
+            "SELECT status, COUNT(*) FROM deliveries WHERE instalment=? GROUP BY status", (part,)
+        ).fetchall()
+    db.close()
+    return dict(rows)
+
+
+def _exactly_once(root: Path, readers: int) -> None:
+    """Every reader has one complete message, and the ledger says sent for each."""
+    files = _outbox(root)
+    assert len(files) == readers
+    tos = {email.message_from_bytes(f.read_bytes())["To"] for f in files}
+    assert len(tos) == readers
+    assert all(f.read_bytes().rstrip().endswith(b"--") for f in files)
+    assert _sent(root) == {"sent": readers}
+
+
+def _build_series_in(folder: Path, readers: int) -> Path:
+    from conftest import DRAFT, write_subscribers
+
+    (folder / "drafts").mkdir(parents=True, exist_ok=True)
+    (folder / "seriespub.toml").write_text(
+        '[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
+        '[delivery]\nprovider = "outbox"\nbatch_size = 20\n',
+        encoding="utf-8",
+    )
+    (folder / "drafts" / "01-part-1.md").write_text(
+        DRAFT.format(title="Part 1 title", status="ready", number=1) + "padding " * 800,
+        encoding="utf-8",
+    )
+    write_subscribers(folder / "subscribers.csv", readers)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("full", "expected"),
+    [
+        # Whichever write meets the full disk first: the ledger's, as a rule, or a message's.
+        ("series", ("database or disk is full", ".eml: cannot write: the disk is full")),
+        ("outbox", (".eml: cannot write: the disk is full",)),
+    ],
+)
+def test_a_full_disk_stops_the_send_in_one_line_and_the_resume_is_exact(
+    tmp_path: Path, cli: Cli, full: str, expected: tuple[str, ...]
+) -> None:
+    """A real small tmpfs under the whole series, or only under the outbox."""
+    if full == "series":
+        mount_at = tmp_path / "series"
+    else:
+        mount_at = tmp_path / "series" / ".seriespub" / "outbox"
+    with small_tmpfs(mount_at, "1m") as disk:
+        root = _build_series_in(tmp_path / "series", readers=150)
+        line = one_line(cli(root, "send", "next", "--yes"))
+        assert any(text in line for text in expected), line
+        assert len(_outbox(root)) < 150
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        resumed = cli(root, "send", "next", "--yes")
+        assert resumed.exit_code == 0, resumed.output
+        _exactly_once(root, 150)
+        with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.close()
+
+
+def test_an_injected_enospc_in_the_outbox_is_one_line_and_resumes_exactly(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same without root: os.write fails with ENOSPC after a few messages."""
+    root = make_series(drafts=1, subscribers=30, extra_toml="")
+    real_write, calls = os.write, [0]
+
+    def full_after_ten(fd: int, data: Any) -> int:
+        calls[0] += 1
+        if calls[0] > 10:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_after_ten)
+    line = one_line(cli(root, "send", "next", "--yes"))
+    assert "cannot write: the disk is full" in line and ".eml" in line
+    monkeypatch.setattr(os, "write", real_write)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    _exactly_once(root, 30)
+
+
+def test_a_full_disk_for_the_run_log_is_one_line(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seriespub import runlog
+
+    root = make_series(
+        drafts=1,
+        subscribers=2,
+        extra_toml=(
+            '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+        ),
+    )
+
+    def full(*args: Any, **kwargs: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runlog.os, "write", full)
+    line = one_line(cli(root, "send", "due"))
+    assert "log.jsonl: cannot write the run log: the disk is full" in line
+    assert _outbox(root) == []
+
+
+def test_reporting_commands_work_on_a_read_only_series(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    root = make_series(
+        drafts=2,
+        subscribers=3,
+        extra_toml=(
+            '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+        ),
+    )
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    (root / ".seriespub" / "log.jsonl").write_text('{"event": "sent", "instalment": 1}\n')
+    before = sorted(p.name for p in (root / ".seriespub").iterdir())
+    with read_only_view(root, tmp_path / "ro") as view:
+        for command in (
+            ["status"],
+            ["status", "--json"],
+            ["log"],
+            ["log", "1"],
+            ["schedule"],
+            ["send", "next", "--dry-run"],
+        ):
+            result = cli(view, *command)
+            assert result.exit_code == 0, (command, result.output)
+        assert "sent" in cli(view, "log", "1").stdout
+        line = one_line(cli(view, "send", "next", "--yes"))
+        assert "read-only" in line
+    assert sorted(p.name for p in (root / ".seriespub").iterdir()) == before
+
+
+def test_a_missing_ledger_reads_as_empty_on_a_read_only_series(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    root = make_series()
+    with read_only_view(root, tmp_path / "ro") as view:
+        result = cli(view, "status", "--json")
+        assert result.exit_code == 0, result.output
+        assert cli(view, "log", "1").exit_code == 0
+
+
+def test_unfolded_deliveries_that_a_read_only_series_cannot_read_are_one_line(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    """A copy taken while a send ran (a -wal with rows, no -shm) on a read-only mount:
+    refused, not shown without those rows."""
+    root = make_series(drafts=1, subscribers=2)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    conn = sqlite3.connect(root / ".seriespub" / "ledger.db", isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("UPDATE deliveries SET reason='late'")
+    snapshot = shutil.copytree(root, tmp_path / "copy")
+    conn.close()
+    (snapshot / ".seriespub" / "ledger.db-shm").unlink()
+    with read_only_view(snapshot, tmp_path / "ro") as view:
+        line = one_line(cli(view, "log", "1"))
+        assert "ledger.db-wal holds deliveries not yet folded into the ledger" in line
+
+
+def test_a_state_folder_that_is_a_file_is_one_line(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series()
+    (root / ".seriespub").write_text("not a folder\n")
+    for command in (["send", "next", "--yes"], ["status"], ["send", "due"], ["log", "1"]):
+        assert ".seriespub is not a folder" in one_line(cli(root, *command)), command
+    assert (root / ".seriespub").read_text() == "not a folder\n"
+
+
+def test_a_dangling_outbox_symlink_is_one_line_and_nothing_is_recorded(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    root = make_series(drafts=1, subscribers=3)
+    (root / ".seriespub").mkdir()
+    (root / ".seriespub" / "outbox").symlink_to(tmp_path / "gone")
+    line = one_line(cli(root, "send", "next", "--yes"))
+    assert "outbox is a symlink to" in line and "which does not exist" in line
+    (tmp_path / "gone").mkdir()
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    _exactly_once(root, 3)
+
+
+HOLD = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+conn.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.slow
+def test_a_ledger_held_by_another_process_is_one_line_and_the_resume_is_exact(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    from seriespub.ledger import Ledger
+
+    root = make_series(drafts=1, subscribers=3)
+    Ledger.open(root / ".seriespub" / "ledger.db").close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root / ".seriespub/ledger.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        line = one_line(cli(root, "send", "next", "--yes"))
+        assert "database is locked" in line
+        assert cli(root, "status").exit_code == 0  # readers are not blocked (WAL)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    _exactly_once(root, 3)
+
+
+def test_state_files_are_private_and_loose_ones_are_tightened(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(
+        drafts=2,
+        subscribers=2,
+        extra_toml=(
+            '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+        ),
+    )
+    assert cli(root, "send", "due").exit_code == 0
+    state = root / ".seriespub"
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    files = [state / "ledger.db", state / "lock", state / "log.jsonl", *_outbox(root)]
+    assert mode(state) == 0o700 and mode(state / "outbox") == 0o700
+    assert mode(state / "outbox" / "001") == 0o700
+    assert {mode(p) for p in files} == {0o600}
+    for path in [state, state / "outbox", *files]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert cli(root, "status").exit_code == 0  # reading changes nothing
+    assert mode(state) == 0o755
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert mode(state) == 0o700 and mode(state / "outbox" / "002") == 0o700
+    tightened = [state / "ledger.db", state / "lock", state / "log.jsonl", *_outbox(root, 2)]
+    assert mode(state / "outbox") == 0o700
+    assert {mode(p) for p in tightened} == {0o600}
+
+
+def test_the_ledger_and_its_wal_files_are_private(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from seriespub.ledger import Ledger
+
+    path = tmp_path / "state" / ".seriespub" / "ledger.db"
+    with Ledger.open(path) as ledger:
+        ledger.mark_started(1, "t", "s", dt.datetime.now(dt.UTC))
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    assert modes == {"ledger.db": 0o600, "ledger.db-wal": 0o600, "ledger.db-shm": 0o600}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_reporting_commands_write_nothing_even_where_every_write_fails(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a mount (CI containers may not allow one): every write through os fails
+    with EROFS; the reporting commands still work and a send is one line."""
+    root = make_series(drafts=2, subscribers=3, extra_toml=SCHEDULE)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    real_open = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def read_only_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & writing:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[0]))
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    for name in ("mkdir", "chmod", "fchmod", "replace", "rename", "link", "unlink"):
+        monkeypatch.setattr(os, name, refuse)
+    for command in (["status"], ["log"], ["log", "1"], ["schedule"], ["send", "next", "--dry-run"]):
+        result = cli(root, *command)
+        assert result.exit_code == 0, (command, result.output)
+    line = one_line(cli(root, "send", "next", "--yes"))
+    assert "the file system is read-only" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(errno.EIO, "Input/output error", "/mnt/usb/drafts"), "/mnt/usb/drafts: "),
+        (sqlite3.OperationalError("disk I/O error"), "ledger.db (the send ledger): disk I/O"),
+    ],
+)
+def test_the_last_line_of_defence_turns_os_and_sqlite_errors_into_one_line(
+    make_series: Callable[..., Path],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    expected: str,
+) -> None:
+    from seriespub import publishing
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    root = make_series()
+    monkeypatch.setattr(publishing, "drafts_of", broken)
+    assert expected in one_line(cli(root, "status"))

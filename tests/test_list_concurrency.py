@@ -1,0 +1,178 @@
+"""subscribers.csv under concurrency: real processes add, remove and send at once, and an
+editor rewrites the file in place during a send. No change and no reader may be lost."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import delivery_log, write_subscribers
+from fakes.smtp import running_smtp_server
+
+pytestmark = pytest.mark.slow
+SRC = str(Path(__file__).parents[1] / "src")
+
+
+def environment() -> dict[str, str]:
+    """This checkout's sources first, whatever the subprocess's working folder."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
+
+
+def seriespub(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "seriespub", *args], cwd=root,
+                            env=environment(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def finish(procs: list[subprocess.Popen[bytes]]) -> list[tuple[int, str, str]]:
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        done.append((proc.returncode, out.decode(), err.decode()))
+    return done
+
+
+def rows(root: Path) -> dict[str, str]:
+    with open(root / "subscribers.csv", newline="", encoding="utf-8") as handle:
+        return {row["email"]: row["status"] for row in csv.DictReader(handle)}
+
+
+def test_twelve_concurrent_adds_keep_twelve_rows(make_series: Callable[..., Path]) -> None:
+    root = make_series(drafts=1, subscribers=0)
+    added = [f"new{i:02d}@example.com" for i in range(12)]
+    results = finish([seriespub(root, "subscribers", "add", a) for a in added])
+    assert all(code == 0 for code, _, _ in results), results
+    assert sorted(rows(root)) == added
+    assert oct((root / ".seriespub").stat().st_mode & 0o777) == "0o700"
+    lock = root / ".seriespub" / "subscribers.lock"
+    assert oct(lock.stat().st_mode & 0o777) == "0o600"
+
+
+def test_adds_and_removes_together_are_all_kept(make_series: Callable[..., Path]) -> None:
+    root = make_series(drafts=1, subscribers=6)
+    leaving = [f"reader{i:04d}@example.com" for i in range(1, 7)]
+    joining = [f"new{i:02d}@example.com" for i in range(6)]
+    procs = [seriespub(root, "subscribers", "remove", a) for a in leaving]
+    procs += [seriespub(root, "subscribers", "add", a) for a in joining]
+    results = finish(procs)
+    assert all(code == 0 for code, _, _ in results), results
+    final = rows(root)
+    assert {a: final[a] for a in leaving} == dict.fromkeys(leaving, "unsubscribed")
+    assert {a: final[a] for a in joining} == dict.fromkeys(joining, "active")
+
+
+def test_bounces_written_back_by_a_send_survive_concurrent_adds(
+        make_series: Callable[..., Path], cli: Callable[..., Any]) -> None:
+    with running_smtp_server() as server:
+        refused = [f"reader{i:04d}@example.com" for i in range(1, 11)]
+        for address in refused:
+            server.handler.refuse[address] = f"550 5.1.1 <{address}>: user unknown"
+        root = make_series(drafts=1, subscribers=40, delivery=server.delivery_toml())
+        send = seriespub(root, "send", "next", "--yes")
+        joined: list[str] = []
+        left: list[str] = []
+        while send.poll() is None and len(joined) < 60:
+            batch = [f"new{len(joined) + i:03d}@example.com" for i in range(3)]
+            leaving = f"reader{40 - len(left):04d}@example.com"
+            results = finish([seriespub(root, "subscribers", "add", a) for a in batch]
+                             + [seriespub(root, "subscribers", "remove", leaving)])
+            assert all(code == 0 for code, _, _ in results), results
+            joined += batch
+            left.append(leaving)
+        code, _, err = finish([send])[0]
+    assert code == 0, err
+    assert "10 subscriber(s) marked bounced/unsubscribed" in err
+    final = rows(root)
+    assert {a: final[a] for a in refused} == dict.fromkeys(refused, "bounced")
+    assert all(final[a] == "active" for a in joined) and joined
+    assert all(final[a] == "unsubscribed" for a in left)
+    assert len(final) == 40 + len(joined)
+
+
+def _rewrite_in_place(path: Path, versions: list[bytes], until: Callable[[], bool],
+                      saves: list[int]) -> None:
+    """What nano or `>` does: truncate the file, then write the new text into it."""
+    count = 0
+    while not until():
+        data = versions[count % len(versions)]
+        with open(path, "r+b") as handle:
+            handle.truncate(0)
+            handle.write(data[: len(data) // 2])
+            handle.flush()
+            time.sleep(0.002)
+            handle.write(data[len(data) // 2:])
+        count += 1
+        saves.append(count)
+        time.sleep(0.01)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def _finished(root: Path) -> bool:
+    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+        row = db.execute("SELECT finished_at FROM instalments WHERE number = 1").fetchone()
+    return row is not None and row[0] is not None
+
+
+@pytest.mark.parametrize("quiet_after", [1000, None], ids=["quiet-before-the-end",
+                                                          "saving-until-the-end"])
+def test_an_in_place_rewrite_during_a_send_skips_nobody(
+        make_series: Callable[..., Path], cli: Callable[..., Any],
+        quiet_after: int | None) -> None:
+    with running_smtp_server() as server:
+        delivery = server.delivery_toml() + "\n"
+        delivery = delivery.replace('provider = "smtp"\n',
+                                    'provider = "smtp"\nbatch_size = 40\nmax_rate = 600\n'
+                                    'concurrency = 2\n')
+        root = make_series(drafts=1, subscribers=0, delivery=delivery)
+        path = root / "subscribers.csv"
+        # Two orders of the same readers: an early row moves to the end, so every row after
+        # it moves up one line while the send reads the file.
+        readers = write_subscribers(path, 1500)
+        full = path.read_bytes()
+        lines = full.splitlines(keepends=True)
+        moved = b"".join(lines[:3] + lines[4:] + lines[3:4])
+        saves: list[int] = []
+        send = seriespub(root, "send", "next", "--yes")
+        # The editor saves again and again from the 100th message (the send is under way,
+        # its snapshot taken) to the 1,000th (the list is quiet again before the send ends)
+        # or to the end (the send cannot check the list it ends with: the part stays open).
+        last = quiet_after or 10**9
+        editor = threading.Thread(target=_rewrite_in_place, args=(
+            path, [moved, full], lambda: len(server.received) >= last or send.poll() is not None,
+            saves))
+        _wait_for(lambda: len(server.received) >= 100 or send.poll() is not None)
+        editor.start()
+        first = finish([send])[0]
+        editor.join()
+        path.write_bytes(full)
+        assert first[0] == 0, first
+        assert len(saves) > 10                                 # the editor saved mid-send
+        if _finished(root):                                    # closed only when complete
+            assert len({r.rcpt_tos[0] for r in server.received}) == 1500
+        assert _finished(root) == (quiet_after is not None)
+        second = cli(root, "send", "next", "--yes")
+        per_reader = Counter(r.rcpt_tos[0] for r in server.received)
+    assert "Traceback" not in first[2]
+    assert second.exit_code == 0, second.output
+    assert set(per_reader) == set(readers)                     # nobody skipped
+    assert set(per_reader.values()) == {1}                     # nobody twice
+    log = delivery_log(cli, root)
+    assert {d["status"] for d in log.values()} == {"sent"} and len(log) == 1500
