@@ -27,6 +27,7 @@ class SeriesSettings:
     reply_to: str | None = None
     unsubscribe_url: str | None = None
     language: str = "en"
+    postal_address: str | None = None     # the sender's postal address (CAN-SPAM), in the footer
 
 
 @dataclass(frozen=True)

@@ -103,8 +103,10 @@ def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = 
 
 def render(series: Series, drafts: DraftSet, instalment: Instalment) -> PreparedMessage:
     """Render an instalment once, with the next instalment's title for the teaser."""
+    schedule = series.settings.schedule
+    cadence = schedule.every_weeks if schedule.first_release is not None else None
     inputs = RenderInputs(series.settings.series, series.unsubscribe_secret(),
-                          drafts.after(instalment.number), series.template_path)
+                          drafts.after(instalment.number), series.template_path, cadence)
     message = prepare(instalment, inputs)
     from seriespub.checking import require_known_fields  # checking imports this module
 

@@ -12,6 +12,7 @@ from seriespub.errors import ConfigError, InputError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
 from seriespub.models import Instalment
 from seriespub.render import markdown, mjml, templating, text
+from seriespub.render.wording import Wording, wording
 from seriespub.textfiles import read_text
 
 TEMPLATE_NAME = "email.mjml"
@@ -25,6 +26,13 @@ class RenderInputs:
     secret: bytes = field(repr=False)
     next_instalment: Instalment | None = None
     template_path: Path | None = None     # the series' templates/email.mjml, if any
+    every_weeks: int | None = None        # the release cadence; None: no [schedule]
+
+    @property
+    def words(self) -> Wording:
+        """The phrases seriespub writes, in the series' language and cadence."""
+        s = self.series
+        return wording(s.language, s.title, self.every_weeks, s.postal_address)
 
 
 def default_template() -> str:
@@ -37,7 +45,8 @@ def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
     slots = markdown.SlotTable()
     body = slots.replace_tags(instalment.body)
     unsubscribe = slots.token(UNSUBSCRIBE_FIELD)
-    source = _render_template(instalment, inputs, markdown.to_html(body), slots, unsubscribe)
+    content = markdown.to_html(body, inputs.words.back)
+    source = _render_template(instalment, inputs, content, slots, unsubscribe)
     where = str(inputs.template_path or f"default template ({instalment.path.name})")
     html = mjml.compile_mjml(source, where)
     plain = _text_part(instalment, inputs, text.to_text(body), unsubscribe)
@@ -89,7 +98,8 @@ def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
     _refuse_typed_tokens(instalment, inputs, source, where)
     context = {**instalment.extra, "series": inputs.series, "instalment": instalment,
                "next": inputs.next_instalment, "content": Markup(content),
-               "unsubscribe_url": Markup(unsubscribe), "subscriber": _SubscriberTokens(slots)}
+               "unsubscribe_url": Markup(unsubscribe), "subscriber": _SubscriberTokens(slots),
+               "words": inputs.words}
     return templating.render(_compiled(source, where), where, context,
                              lambda: len(slots.slots))
 
@@ -126,11 +136,12 @@ def _compiled(source: str, where: str = "template") -> Any:
 
 
 def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: str) -> str:
-    series = inputs.series.title
-    lines = [f"{series} · Part {instalment.number}", "", instalment.title,
+    words, series = inputs.words, inputs.series
+    lines = [f"{series.title} · {words.part} {instalment.number}", "", instalment.title,
              "=" * min(len(instalment.title), 72), "", body.rstrip("\n")]
     if inputs.next_instalment is not None:
-        lines += ["", "-" * 24, f"Next week: {inputs.next_instalment.title}"]
-    lines += ["", "-- ", f"You receive {series} because you subscribed.",
-              f"Unsubscribe: {unsub}", ""]
-    return "\n".join(lines)
+        lines += ["", "-" * 24, f"{words.next_label}: {inputs.next_instalment.title}"]
+    lines += ["", "-- ", words.subscribed, f"{words.unsubscribe}: {unsub}"]
+    if words.postal:
+        lines += [words.postal]
+    return "\n".join([*lines, ""])

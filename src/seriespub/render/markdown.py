@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seriespub.message import Slot
+from seriespub.render import footnotes
 
 MERGE_TAG = re.compile(
     r"\{\{\s*(?:subscriber\.)?([A-Za-z_][A-Za-z0-9_]*)\s*"
@@ -48,16 +49,39 @@ def _options() -> Any:
         o.ENABLE_SMART_PUNCTUATION
 
 
-def to_html(markdown: str) -> str:
+def to_html(markdown: str, back_label: str = "Back to the text") -> str:
     """Render Markdown to an HTML fragment (XHTML-style void tags, as MJML wants).
 
     Content tables get a class so the template's table styles never reach MJML's own
-    layout tables.
+    layout tables; images get a width Outlook honours; footnotes move to the end, each with
+    a link back to where it was cited (`back_label` names that link for screen readers).
     """
     import pyromark
 
     html: str = pyromark.html(markdown, options=_options())
-    return html.replace("<table>", '<table class="sp-table">')
+    html = html.replace("<table>", '<table class="sp-table">')
+    return footnotes.rearrange(_IMAGE.sub(_sized_image, html), back_label)
+
+
+# pulldown-cmark writes every Markdown image exactly so; the title may carry `width=N`.
+_IMAGE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="([^"]*)")? />')
+_WIDTH = re.compile(r"(?:^|\s)width=(\d{1,4})(?:px)?(?=\s|$)")
+CONTENT_WIDTH = 552      # the 600 px layout less the text column's 2 × 24 px padding
+
+
+def _sized_image(match: re.Match[str]) -> str:
+    """A width attribute (Outlook for Windows ignores CSS max-width) and block display."""
+    src, alt, title = match.group(1), match.group(2), match.group(3) or ""
+    width = CONTENT_WIDTH
+    found = _WIDTH.search(title)
+    if found:
+        width = min(max(int(found.group(1)), 1), CONTENT_WIDTH)
+        title = (title[:found.start()] + title[found.end():]).strip()
+    title_attr = f' title="{title}"' if title else ""
+    # width:100% with a max-width, not max-width:100% alone: a blocked image keeps its
+    # width attribute and would push the column past a 375 px screen.
+    return (f'<img src="{src}" alt="{alt}"{title_attr} width="{width}" style="display:block;'
+            f'width:100%;max-width:{width}px;height:auto;border:0" />')
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""Footnotes in the HTML part: gathered at the end, numbered, each linking back to its citation.
+
+pulldown-cmark writes a definition where the author wrote it, as a bare `<div>` with a
+superscript label and no way back. `rearrange` moves every definition, in number order, into
+one `sp-footnotes` block after the text; a citation links to `#fn-N` and carries the id
+`fnref-N` (`fnref-N-2` for the second citation of the same note) that the note links back to.
+Ids are built from the numbers only, so no author text ever lands in an attribute.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+_DEFINITION = re.compile(r'<div class="footnote-definition" id="[^"]*">'
+                         r'<sup class="footnote-definition-label">(\d+)</sup>\n?')
+_REFERENCE = re.compile(r'<sup class="footnote-reference"><a href="#[^"]*">(\d+)</a></sup>')
+_DIV = re.compile(r"<div\b|</div>")
+BACK_ARROW = "&#8617;&#65038;"       # ↩ with VS15: text, never an emoji on iOS
+
+
+def rearrange(html: str, back_label: str) -> str:
+    """`html` with its footnote definitions moved to the end and linked both ways."""
+    html, notes = _take_definitions(html)
+    cited: dict[str, int] = {}
+    html = _REFERENCE.sub(lambda m: _citation(m.group(1), cited), html)
+    if not notes:
+        return html
+    body = "".join(_note(n, notes[n], n in cited, back_label) for n in sorted(notes, key=int))
+    return f'{html}<div class="sp-footnotes">\n{body}</div>\n'
+
+
+def _take_definitions(html: str) -> tuple[str, dict[str, str]]:
+    notes: dict[str, str] = {}
+    while (found := _DEFINITION.search(html)) is not None:
+        end = _closing_div(html, found.end())
+        notes[found.group(1)] = html[found.end():end].strip()
+        html = html[:found.start()] + html[end + len("</div>"):].lstrip("\n")
+    return html, notes
+
+
+def _closing_div(html: str, start: int) -> int:
+    """The offset of the `</div>` that closes a div whose content begins at `start`."""
+    depth = 1
+    for tag in _DIV.finditer(html, start):
+        depth += -1 if tag.group() == "</div>" else 1
+        if depth == 0:
+            return tag.start()
+    return len(html)          # unbalanced raw HTML from the author: take the rest
+
+
+def _citation(number: str, cited: dict[str, int]) -> str:
+    cited[number] = cited.get(number, 0) + 1
+    suffix = "" if cited[number] == 1 else f"-{cited[number]}"
+    return (f'<sup class="sp-fnref"><a href="#fn-{number}" id="fnref-{number}{suffix}">'
+            f"{number}</a></sup>")
+
+
+def _note(number: str, content: str, cited: bool, back_label: str) -> str:
+    mark = f'<span class="sp-fnnum">{number}.</span>&nbsp;'
+    content = content[:3] + mark + content[3:] if content.startswith("<p>") \
+        else f"<p>{mark}</p>{content}"
+    if cited:
+        back = (f'&nbsp;<a href="#fnref-{number}" class="sp-fnback" '
+                f'aria-label="{escape(back_label)}">{BACK_ARROW}</a>')
+        content = content[:-4] + back + "</p>" if content.endswith("</p>") \
+            else f"{content}<p>{back}</p>"
+    return f'<div class="sp-footnote" id="fn-{number}">{content}</div>\n'
