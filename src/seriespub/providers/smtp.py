@@ -29,6 +29,7 @@ import ssl
 import threading
 from collections.abc import Sequence
 
+from seriespub import redact
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import (
     AmbiguousSendError,
@@ -65,6 +66,9 @@ class SmtpProvider(ProviderBase):
         self._lock = threading.Lock()
         self._open: set[smtplib.SMTP] = set()
         self._where = f"{settings.host}:{settings.port}"
+        if password is not None and settings.username:
+            # AUTH PLAIN/LOGIN send it in base64, and some servers repeat what they were sent.
+            redact.register_sasl_plain(settings.username, password.reveal())
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         message = batch.message
@@ -217,9 +221,7 @@ class SmtpProvider(ProviderBase):
 
     def _scrub(self, text: str) -> str:
         """Server text never echoes the password into our messages, even if a server does."""
-        if self._password is not None and self._password.reveal():
-            return text.replace(self._password.reveal(), "***")
-        return text
+        return redact.scrub(text)
 
 
 def _result(to: str, code: int, reply: str, message_id: str) -> RecipientResult:
