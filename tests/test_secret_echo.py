@@ -19,6 +19,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,3 +250,26 @@ def test_an_smtp_server_echoing_credentials_leaks_nothing(
         root = make_series(delivery=delivery, drafts=1, extra_toml=SCHEDULE)
         printed = exercise(root)
     assert_nothing_leaked(root, printed)
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    """In-process runs share the registry: start each from nothing, as a new process does."""
+    from seriespub import redact
+
+    redact.forget_all()
+    yield
+    redact.forget_all()
+
+
+def test_in_process_a_401_echo_reaches_no_output_and_no_file(
+    make_series: MakeSeries, cli: Callable[..., Any], secrets_env: None, fresh_registry: None
+) -> None:
+    """The quick version of the matrix above (same CLI, in this process)."""
+    with echo_http(EchoState(status=401)) as (url, _):
+        root = http_series(make_series, "mailgun", url)
+        printed = []
+        for args in (["send", "next", "--yes"], ["send", "due", "--json"], ["log", "1", "--json"]):
+            result = cli(root, *args)
+            printed += [result.stdout, result.stderr]
+    assert_nothing_leaked(root, "\n".join(printed))

@@ -15,9 +15,10 @@ here: `SeriespubError` (message, hint, reason), `RecipientResult.reason`, the le
 reasons, the run log, and the CLI's `fail` and `--json` output as a last line of defence.
 
 Secrets shorter than `MIN_ANYWHERE` characters are scrubbed only where they stand alone
-(not inside a longer word), so a short password cannot garble every message. The registry
-is process-wide and thread-safe; `scrub` costs nothing while it is empty and is meant for
-error paths, not for every message sent.
+(not inside a longer word), so a short password cannot garble every message; one shorter
+than `MIN_DECODED` is not looked for inside decoded base64 (random bytes hold it too often).
+The registry is process-wide and thread-safe; `scrub` costs nothing while it is empty and is
+meant for error paths, not for every message sent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 MASK = "***"
 MIN_ANYWHERE = 8  # shorter forms are matched only as whole words
 MIN_TAIL = 8  # a cut-off secret is recognised from this many characters
+MIN_DECODED = 4  # shorter forms are not looked for inside decoded base64
 _MIN_RUN = 12  # base64 runs worth decoding: shorter ones hold at most 8 bytes
 _B64_RUN = re.compile(rf"[A-Za-z0-9+/_-]{{{_MIN_RUN},}}={{0,2}}")
 _B64_RUN_BYTES = re.compile(_B64_RUN.pattern.encode())
@@ -54,6 +56,9 @@ class _State:
     pattern: re.Pattern[str] | None = None
     # Cheap substring tests first: every match of `pattern` holds one of these.
     needles: tuple[str, ...] = ()
+    # What decoded base64 is searched for: forms of at least MIN_DECODED characters (random
+    # bytes hold a given 1-3 character word far too often).
+    deep: re.Pattern[str] | None = None
     byte_needles: tuple[bytes, ...] = ()
     percent: bool = False  # some form has a %XX escape, matched in either case
     tails: tuple[str, ...] = ()  # long forms, longest first, for cut-off secrets
@@ -73,16 +78,21 @@ def _add(secrets: Iterable[str], forms: Iterable[str]) -> None:
     global _state
     with _lock:
         all_forms = _state.forms | frozenset(f for f in forms if f)
-        needles = sorted({f[:MIN_ANYWHERE] for f in all_forms})
+        deep = frozenset(f for f in all_forms if len(f) >= MIN_DECODED)
         _state = _State(
             secrets=_state.secrets | frozenset(s for s in secrets if s),
             forms=all_forms,
             pattern=_compile(all_forms),
-            needles=tuple(needles),
-            byte_needles=tuple(n.encode() for n in needles),
+            needles=_needles(all_forms),
+            deep=_compile(deep),
+            byte_needles=tuple(n.encode() for n in _needles(deep)),
             percent=any("%" in f for f in all_forms),
             tails=tuple(sorted((f for f in all_forms if len(f) > MIN_TAIL), key=len, reverse=True)),
         )
+
+
+def _needles(forms: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted({f[:MIN_ANYWHERE] for f in forms}))
 
 
 def register(value: str) -> None:
@@ -222,8 +232,8 @@ def _hides_secret(run: bytes, state: _State, depth: int) -> bool:
 
 
 def _matches(decoded: bytes, state: _State) -> bool:
-    assert state.pattern is not None
-    return state.pattern.search(decoded.decode("utf-8", "replace")) is not None
+    text = decoded.decode("utf-8", "replace")
+    return state.deep is not None and state.deep.search(text) is not None
 
 
 def _decode(letters: bytes) -> bytes | None:
