@@ -54,20 +54,19 @@ class _State:
     secrets: frozenset[str] = frozenset()
     forms: frozenset[str] = frozenset()
     pattern: re.Pattern[str] | None = None
-    # Cheap substring tests first: every match of `pattern` holds one of these.
-    needles: tuple[str, ...] = ()
+    # A cheap test first: every match of `pattern` holds one of these forms' first characters.
+    needles: re.Pattern[str] | None = None
     # What decoded base64 is searched for: forms of at least MIN_DECODED characters (random
     # bytes hold a given 1-3 character word far too often).
     deep: re.Pattern[str] | None = None
-    byte_needles: tuple[bytes, ...] = ()
-    percent: bool = False  # some form has a %XX escape, matched in either case
+    deep_needles: re.Pattern[bytes] | None = None
     tails: tuple[str, ...] = ()  # long forms, longest first, for cut-off secrets
 
     def may_hold(self, text: str) -> bool:
-        return any(n in text for n in self.needles) or (self.percent and "%" in text)
+        return self.needles is not None and self.needles.search(text) is not None
 
     def may_hold_bytes(self, data: bytes) -> bool:
-        return any(n in data for n in self.byte_needles) or (self.percent and b"%" in data)
+        return self.deep_needles is not None and self.deep_needles.search(data) is not None
 
 
 _lock = threading.Lock()
@@ -85,14 +84,21 @@ def _add(secrets: Iterable[str], forms: Iterable[str]) -> None:
             pattern=_compile(all_forms),
             needles=_needles(all_forms),
             deep=_compile(deep),
-            byte_needles=tuple(n.encode() for n in _needles(deep)),
-            percent=any("%" in f for f in all_forms),
+            deep_needles=_byte_needles(deep),
             tails=tuple(sorted((f for f in all_forms if len(f) > MIN_TAIL), key=len, reverse=True)),
         )
 
 
-def _needles(forms: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted({f[:MIN_ANYWHERE] for f in forms}))
+def _needles(forms: frozenset[str]) -> re.Pattern[str] | None:
+    """Matches wherever a form may start (a `%XX` escape may be in either case: any `%`)."""
+    starts = {"%" if "%" in f[:MIN_ANYWHERE] else f[:MIN_ANYWHERE] for f in forms}
+    ordered = sorted(starts, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def _byte_needles(forms: frozenset[str]) -> re.Pattern[bytes] | None:
+    needles = _needles(forms)
+    return re.compile(needles.pattern.encode()) if needles else None
 
 
 def register(value: str) -> None:
