@@ -6,7 +6,7 @@ writers never interleave inside a line. A run killed mid-write leaves a torn las
 that are not JSON objects. Every event gets `ts` (ISO 8601, UTC) unless it carries one.
 
 Every string in an event is scrubbed of registered secrets before it is written
-(`seriespub.redact`): in a CI schedule this file is committed to the repository.
+(`seriespub.redact`).
 
 Log only what an author wants to find later (what was due, what was sent, errors), not
 every idle tick: in a CI schedule this file is committed back after each run.
