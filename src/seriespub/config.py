@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seriespub import redact
 from seriespub.errors import ConfigError
 
 CONFIG_NAME = "seriespub.toml"
@@ -295,12 +296,15 @@ def _type_name(hint: Any) -> str:
 
 
 class Secret:
-    """A secret value whose repr and str never show it."""
+    """A secret value whose repr and str never show it, and that `redact` scrubs from
+    everything printed or stored from the moment it exists (unless `scrub=False`)."""
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, scrub: bool = True) -> None:
         self._value = value
+        if scrub:
+            redact.register(value)
 
     def reveal(self) -> str:
         return self._value
@@ -311,6 +315,15 @@ class Secret:
     __str__ = __repr__
 
 
+# Read through Secrets for convenience, but not secret: never scrubbed from messages.
+NOT_SECRET = frozenset({"AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL"})
+# Every secret seriespub knows: all that are configured are scrubbed as soon as any is read,
+# whichever provider runs (a key left in .env for another provider is a secret too).
+KNOWN_SECRETS = ("SERIESPUB_SECRET", "SMTP_PASSWORD", "POSTMARK_SERVER_TOKEN",
+                 "SENDGRID_API_KEY", "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
 class Secrets:
     """Secrets from the process environment, falling back to `.env` beside seriespub.toml."""
 
@@ -318,10 +331,24 @@ class Secrets:
         self._env = dict(env)
         self._dotenv_path = dotenv_path
         self._dotenv: dict[str, str] | None = None
+        self._registered = False
+
+    def __repr__(self) -> str:
+        return f"Secrets(dotenv={self._dotenv_path!r})"
 
     def get(self, name: str) -> Secret | None:
+        if not self._registered:
+            self._registered = True
+            for known in KNOWN_SECRETS:
+                self._value(known)
+        value = self._value(name)
+        return Secret(value, scrub=name not in NOT_SECRET) if value else None
+
+    def _value(self, name: str) -> str | None:
         value = self._env.get(name) or self._from_dotenv().get(name)
-        return Secret(value) if value else None
+        if value and name not in NOT_SECRET:
+            redact.register(value)
+        return value
 
     def require(self, name: str, why: str) -> Secret:
         secret = self.get(name)

@@ -11,11 +11,17 @@
         ├── TransientSendError     retried with backoff (5xx, connection errors, SMTP 4xx)
         │   └── RateLimited        retried after `retry_after` seconds (429)
         └── AmbiguousSendError     the request may or may not have gone out (timeout after sending)
+
+Every message, hint and reason is scrubbed of registered secrets when the error is made
+(`seriespub.redact`): a provider that echoes credentials in its answer cannot get them
+printed, logged or stored through an error.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from seriespub.redact import scrub
 
 if TYPE_CHECKING:
     from seriespub.models import RecipientResult
@@ -27,9 +33,9 @@ class SeriespubError(Exception):
     hint: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(scrub(message))
         if hint is not None:
-            self.hint = hint
+            self.hint = scrub(hint)
 
 
 class ConfigError(SeriespubError):
@@ -70,7 +76,7 @@ class SendError(SeriespubError):
         super().__init__(f"{prefix}: {message}" if prefix else message, hint=hint)
         self.provider = provider
         self.status = status
-        self.reason = message
+        self.reason = scrub(message)
 
 
 class PermanentSendError(SendError):

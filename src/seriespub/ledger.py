@@ -6,7 +6,8 @@ never "not sent": the sending core settles it before anything is sent again.
 
 WAL with synchronous=NORMAL survives a killed process at any instant; closing the last
 connection checkpoints, so between runs the ledger is the single file `ledger.db` that a
-scheduled CI job can commit back to git.
+scheduled CI job can commit back to git. That is why every reason is scrubbed of registered
+secrets (`seriespub.redact`) before it is written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from seriespub.ledgerfile import SCHEMA_VERSION, LedgerError, connect
 from seriespub.models import DeliveryStatus, Outcome, RecipientResult
+from seriespub.redact import scrub
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 
@@ -139,7 +141,8 @@ class Ledger:
             status = _OUTCOME_STATUS[r.outcome]
             if scheduled and status is DeliveryStatus.SENT:
                 status = DeliveryStatus.SCHEDULED
-            rows.append((status.value, r.message_id, r.reason, now, number, r.email.lower()))
+            rows.append((status.value, r.message_id, scrub(r.reason), now, number,
+                         r.email.lower()))
         with self._transaction() as conn:
             conn.executemany("UPDATE deliveries SET status=?, message_id=?, reason=?, "
                              "updated_at=? WHERE instalment=? AND email=?", rows)
@@ -165,6 +168,7 @@ class Ledger:
     def set_status(self, number: int, emails: Sequence[str], status: DeliveryStatus,
                    reason: str | None = None) -> None:
         now = _now()
+        reason = None if reason is None else scrub(reason)   # the ledger is committed by CI
         with self._transaction() as conn:
             conn.executemany(
                 "UPDATE deliveries SET status=?, reason=COALESCE(?, reason), updated_at=? "

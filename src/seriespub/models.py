@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seriespub.redact import scrub
+
 
 class DraftStatus(enum.StrEnum):
     DRAFT = "draft"
@@ -101,6 +103,10 @@ class RecipientResult:
     reason: str = ""
     # Set when the refusal says the person should not be mailed again.
     new_status: SubscriberStatus | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason:   # provider text (an SMTP reply, an API's message) may echo a secret
+            object.__setattr__(self, "reason", scrub(self.reason))
 
 
 @dataclass(frozen=True)

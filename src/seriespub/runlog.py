@@ -5,6 +5,9 @@ writers never interleave inside a line. A run killed mid-write leaves a torn las
 `append` starts on a fresh line when the file does not end in one, and `read` skips lines
 that are not JSON objects. Every event gets `ts` (ISO 8601, UTC) unless it carries one.
 
+Every string in an event is scrubbed of registered secrets before it is written
+(`seriespub.redact`).
+
 Log only what an author wants to find later (what was due, what was sent, errors), not
 every idle tick: in a CI schedule this file is committed back after each run. The file is
 the owner's only (0600, its folder 0700); a full disk is one `StateError` line naming it.
@@ -20,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from seriespub.redact import scrub_data, scrub_default
 from seriespub.statefiles import open_private, os_error, private_dir
 
 LOG_NAME = "log.jsonl"
@@ -34,8 +38,8 @@ def append(state_dir: Path, event: Mapping[str, Any], now: dt.datetime | None = 
            *, durable: bool = False) -> dict[str, Any]:
     """Append `event` (with a `ts`) as one line; returns what was written."""
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    record = {"ts": stamp.isoformat(timespec="seconds"), **event}
-    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    record: dict[str, Any] = scrub_data({"ts": stamp.isoformat(timespec="seconds"), **event})
+    line = json.dumps(record, ensure_ascii=False, default=scrub_default) + "\n"
     private_dir(state_dir)
     fd = open_private(log_path(state_dir), os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:

@@ -68,6 +68,10 @@ def _sqlite_hint(exc: Exception) -> str:
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> None:
+    from seriespub.redact import scrub
+
+    # Errors are scrubbed when made; this is the last line of defence for anything else.
+    message, hint = scrub(message), scrub(hint) if hint else hint
     console = err()
     console.print(f"[bold red]error:[/] {_escape(message)}", highlight=False, soft_wrap=True)
     if hint:
@@ -122,6 +126,9 @@ def confirm(question: str, yes: bool) -> None:
 
 
 def print_json(data: Any) -> None:
+    """One JSON document on stdout, every string scrubbed of registered secrets."""
     import json
 
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    from seriespub.redact import scrub_data, scrub_default
+
+    sys.stdout.write(json.dumps(scrub_data(data), indent=2, default=scrub_default) + "\n")

@@ -21,6 +21,7 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
+from seriespub.redact import scrub
 
 USER_AGENT = f"seriespub/{__version__}"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -74,12 +75,12 @@ def _reason(response: httpx.Response, error_message: Any) -> str:
         if error_message is not None:
             text = error_message(response)
             if text:
-                return str(text)[:500]
+                return scrub(str(text))[:500]   # scrubbed before the cut splits a secret
         body = response.json()
         if isinstance(body, dict):
             for key in ("message", "Message", "error"):
                 if isinstance(body.get(key), str):
-                    return str(body[key])[:500]
+                    return scrub(str(body[key]))[:500]
     except ValueError:
         pass
     return response.reason_phrase or f"HTTP {response.status_code}"

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from seriespub import redact
 from seriespub.errors import ConfigError, PermanentSendError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Outcome, RecipientResult, SubscriberStatus, Suppression
@@ -236,6 +237,7 @@ def create(context: ProviderContext) -> MailgunProvider:
                           "the sending domain", hint='add domain = "mg.example.com" under '
                           "[delivery.mailgun] in seriespub.toml")
     key = context.secrets.require("MAILGUN_API_KEY", "the mailgun provider")
+    redact.register_basic_auth("api", key.reveal())     # a gateway may echo the header
     client = make_client(settings.timeout, context.http_transport,
                          auth=httpx.BasicAuth("api", key.reveal()))
     return MailgunProvider(client, base_url_for(mailgun.region, mailgun.api_url), mailgun.domain,

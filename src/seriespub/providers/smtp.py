@@ -37,6 +37,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from seriespub import redact
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import (
     AmbiguousSendError,
@@ -78,6 +79,9 @@ class SmtpProvider(ProviderBase):
         self._open: set[smtplib.SMTP] = set()
         self._spare: list[smtplib.SMTP] = []    # opened by `open`, for the first worker
         self._where = self._connector.where
+        if password is not None and settings.username:
+            # AUTH PLAIN/LOGIN send it in base64, and some servers repeat what they were sent.
+            redact.register_sasl_plain(settings.username, password.reveal())
 
     def open(self) -> None:
         """Connect, greet, secure and log in once, before the core records any delivery:

@@ -22,6 +22,7 @@ import ssl
 import time
 from pathlib import Path
 
+from seriespub import redact
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import PermanentSendError, SendError, TransientSendError
 
@@ -76,10 +77,9 @@ class Connector:
             raise self._error(exc) from None
 
     def scrub(self, text: str) -> str:
-        """Server text never echoes the password into our messages, even if a server does."""
-        if self._password is not None and self._password.reveal():
-            return text.replace(self._password.reveal(), "***")
-        return text
+        """Server text never echoes the password into our messages, even if a server does
+        (nor its AUTH PLAIN/LOGIN base64 forms: `seriespub.redact`)."""
+        return redact.scrub(text)
 
     # -- the steps ---------------------------------------------------------------------------
     def _greeted(self) -> smtplib.SMTP:
