@@ -91,6 +91,7 @@ class SendReport:
     scheduled: int = 0
     settled: int = 0                   # pending deliveries from an earlier run, now settled
     interrupted: bool = False
+    stop_signal: int | None = None     # the signal that asked the run to stop (set by the CLI)
     stopped_by: SendError | None = None
     finished: bool = False
     status_changes: dict[str, SubscriberStatus] = field(default_factory=dict)
