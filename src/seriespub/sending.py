@@ -98,6 +98,16 @@ class SendReport:
     failures: list[RecipientResult] = field(default_factory=list)
     elapsed: float = 0.0
 
+    @property
+    def attempted(self) -> int:
+        """Deliveries this run sent, or tried to."""
+        return self.sent + self.scheduled + self.failed + self.deferred + self.unknown
+
+    @property
+    def refused_all(self) -> bool:
+        """The provider refused every delivery this run made, permanently: none went out."""
+        return self.failed > 0 and self.failed == self.attempted and not self.settled
+
 
 def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
     """The lowest-numbered instalment that has not finished going out."""

@@ -98,6 +98,10 @@ def settle(
              f"{number} --unknown)", code=2)
     s = load_series(series)
     with series_lock(s.state_dir, "send settle"), publishing.open_ledger(s) as ledger:
+        if publishing.drafts_of(s, strict=False).by_number(number) is None and not (
+                ledger.counts(number) or number in ledger.instalment_records()):
+            fail(f"part {number} does not exist: no draft and nothing in the ledger",
+                 hint="seriespub status lists the instalments")
         changed = assume(ledger, number)
     out().print(f"part {number}: {changed} unknown deliveries recorded as delivered")
 
@@ -336,11 +340,16 @@ def _summary(report: SendReport, as_json: bool) -> None:
                 f"{report.unknown:,} in {report.elapsed:.1f}s", highlight=False)
     for f in report.failures[:10]:
         out().print(f"  failed {f.email}: {f.reason}", markup=False)
+    if report.failed and not report.refused_all:
+        err().print(f"warning: {report.failed:,} of {report.attempted:,} deliveries of part "
+                    f"{report.number} were refused permanently (see them with: seriespub log "
+                    f"{report.number} --failed)", markup=False, style="yellow")
 
 
 def exit_for(report: SendReport, resume: str = "seriespub send next") -> None:
-    """Exit 128 + the signal after SIGINT/SIGTERM/SIGHUP (130, 143, 129), 1 when anything is
-    left to do, else return."""
+    """Exit 128 + the signal after SIGINT/SIGTERM/SIGHUP (130, 143, 129); 1 when anything is
+    left to do or the provider refused every delivery; else return (some refusals are
+    recorded and listed, with a warning: the run did its job)."""
     n = report.number
     if report.interrupted:
         signum = report.stop_signal or signal.SIGINT
@@ -355,3 +364,6 @@ def exit_for(report: SendReport, resume: str = "seriespub send next") -> None:
     if report.deferred:
         fail(f"{report.deferred} deliveries failed transiently",
              hint=f"resend exactly those with: seriespub send retry {n}")
+    if report.refused_all:
+        fail(f"part {n}: all {report.failed:,} deliveries were refused permanently: "
+             f"{report.failures[0].reason}", hint=f"see them with: seriespub log {n} --failed")
