@@ -152,3 +152,26 @@ def test_a_second_signal_quits_at_once_and_the_next_run_settles_it(
     assert resumed.returncode == 0, err.decode()
     every = Counter(m["_to"] for m in state.accepted)
     assert len(every) == READERS and set(every.values()) == {1}  # settled, not resent
+
+
+@pytest.mark.slow
+def test_a_signal_ignored_by_the_caller_stays_ignored(
+    make_series: Callable[..., Path], cli: Cli, slow_postmark: tuple[str, PostmarkState]
+) -> None:
+    """`nohup seriespub send due &`: closing the terminal must not stop the send."""
+    url, state = slow_postmark
+    state.faults.delay = 0.1
+    root = postmark_series(make_series, url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    wait_for(lambda: bool(state.accepted))
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert statuses(cli, root) == {"sent": READERS}

@@ -255,7 +255,9 @@ def _signals_stop(stop: threading.Event) -> Iterator[_Received]:
         with contextlib.suppress(Exception):
             err().print(f"Stopping after the batches in flight ({again} again to quit now)…")
 
-    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
+    # A signal the caller ignores stays ignored (`nohup`, `cmd &` in a script).
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS
+                if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield received
     finally:
