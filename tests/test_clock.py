@@ -165,3 +165,26 @@ def test_the_clock_stepping_back_in_the_middle_of_the_settle_wait(
     assert SteppingBack.reads > 1
     assert took < SETTLE_AFTER + 1.5, took
     assert provider.settled_batches == 4 and report.settled == 8
+
+
+def test_a_stop_during_the_settle_wait_leaves_the_rows_pending_not_unknown(
+    make_series: Callable[..., Path],
+) -> None:
+    """SIGTERM while waiting to settle an earlier run's batch: the run ends at once, and the
+    batch stays `pending` for the next run to settle (`unknown` would ask the author)."""
+    root = make_series(drafts=1, subscribers=4)
+    left_pending(root, batches=1, shift=dt.timedelta(0))
+    series = find_series(explicit=root)
+    drafts = publishing.drafts_of(series)
+    instalment = drafts.by_number(1)
+    assert instalment is not None
+    message = publishing.render(series, drafts, instalment)
+    provider = SettlingProvider(settle_after=dt.timedelta(seconds=30))
+    with Ledger.open(series.ledger_path) as ledger:
+        sender = Sender(series, ledger, provider)
+        threading.Timer(0.3, sender.stop.set).start()
+        started = time.monotonic()
+        report = sender.run(sender.plan(instalment, message))
+        assert time.monotonic() - started < 5
+        assert report.interrupted and provider.settled_batches == 0
+        assert ledger.counts(1) == {DeliveryStatus.PENDING: 2}
