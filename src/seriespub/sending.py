@@ -198,7 +198,9 @@ class Sender:
                                         [r.email for r in batch.recipients], batch.send_at)
                 inflight[pool.submit(send_with_retries, self.provider, batch, self.policy,
                                      self.limiter, self.stop)] = batch
-                while len(inflight) >= self.concurrency * 2:
+                # No batch waits in the pool: one recorded `pending` but queued behind busy
+                # workers would, after a kill, be `unknown` though it never went out.
+                while len(inflight) >= self.concurrency:
                     self._collect(inflight, report)
             while inflight:
                 self._collect(inflight, report)
