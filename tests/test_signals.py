@@ -4,6 +4,7 @@ exit code (128 + the signal) and a resume hint say so. A second signal quits at 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,12 +25,20 @@ Cli = Callable[..., Any]
 READERS = 120
 
 
+class QuietPostmark(PostmarkHandler):
+    """The fake Postmark API; a client that died before its answer is no error here."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
+
 @pytest.fixture
 def slow_postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkState]]:
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
     state = PostmarkState()
     state.faults.delay = 0.4  # each answer comes after the messages were accepted
-    with serve(PostmarkHandler, state) as running:
+    with serve(QuietPostmark, state) as running:
         yield running
 
 
