@@ -148,3 +148,13 @@ def test_two_first_runs_at_once_agree_on_one_key(
     keys = {p.communicate(timeout=60)[0] for p in procs}
     assert len(keys) == 1 and len(next(iter(keys))) == 64
     assert (root / ".seriespub" / "secret").read_bytes().strip() == next(iter(keys))
+
+
+def test_a_key_path_that_is_a_folder_gives_one_clear_line(
+    make_series: Callable[..., Path], cli: Cli, no_env_key: None
+) -> None:
+    root = make_series(drafts=1, subscribers=1)
+    (root / ".seriespub" / "secret").mkdir(parents=True)
+    result = cli(root, "preview", "1", "--text")
+    assert result.exit_code == 1
+    assert "cannot read the unsubscribe key: Is a directory" in result.stderr

@@ -63,12 +63,14 @@ class Series:
         if given is not None:
             return _strong(given.reveal().encode(), "SERIESPUB_SECRET")
         path = self.state_dir / "secret"
+        doing = "write"
         try:
             if not path.exists():
                 _create_key(path)
+            doing = "read"
             key = path.read_bytes().strip()
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot write the unsubscribe key: {exc.strerror}",
+            raise ConfigError(f"{path}: cannot {doing} the unsubscribe key: {exc.strerror}",
                               hint="free some space (or fix the folder's permissions) and "
                                    "run again, or set SERIESPUB_SECRET; " + _NEW_KEY) from None
         return _strong(key, str(path))
