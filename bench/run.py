@@ -122,7 +122,7 @@ def send_in_child(folder: Path, env: dict[str, str] | None = None) -> dict[str, 
             "print(json.dumps({'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF)"
             ".ru_maxrss / 1024}), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
-                          text=True, env={**os.environ, "SERIESPUB_SECRET": "bench",
+                          text=True, env={**os.environ, "SERIESPUB_SECRET": "bench-" + "0" * 32,
                                           **(env or {})}, check=True)
     report = json.loads(done.stdout)
     memory = json.loads(done.stderr.strip().splitlines()[-1])

@@ -47,7 +47,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.setenv("SERIESPUB_SECRET", "test-secret")
+    monkeypatch.setenv("SERIESPUB_SECRET", "test-secret-" + "0123456789abcdef" * 2)
     # Secrets read by an earlier in-process test must not be scrubbed from this one's output.
     from seriespub import redact
 

@@ -99,7 +99,7 @@ def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
         _, err = proc.communicate(timeout=30)
         accepted = Counter(m["_to"] for m in state.accepted)
     assert proc.returncode == 130, err.decode()
-    assert "Interrupted; every batch in flight was recorded" in err.decode()
+    assert "Interrupted by SIGINT; every batch in flight was recorded" in err.decode()
     assert "Traceback" not in err.decode()
     statuses = ledger_statuses(cli, root)
     assert "pending" not in statuses and "unknown" not in statuses

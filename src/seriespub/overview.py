@@ -16,7 +16,7 @@ from seriespub.models import DeliveryStatus
 class InstalmentState:
     number: int
     title: str
-    state: str             # draft | ready | sending | scheduled | sent
+    state: str             # draft | ready | sending | scheduled | sent | failed
     sent_at: dt.datetime | None
     delivered: int
     failed: int
@@ -45,14 +45,18 @@ def instalment_states(drafts: DraftSet, ledger: Ledger,
         open_ = sum(c.get(s, 0) for s in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED,
                                           DeliveryStatus.UNKNOWN))
         scheduled = c.get(DeliveryStatus.SCHEDULED, 0)
+        delivered, failed = c.get(DeliveryStatus.SENT, 0), c.get(DeliveryStatus.FAILED, 0)
         if record is not None and record.finished_at is not None:
-            state = "scheduled" if scheduled else "sent"
+            # Finished with every delivery refused (say, a header SMTP would not take):
+            # nothing went out, so it is not "sent".
+            refused = failed and not (delivered or scheduled)
+            state = "scheduled" if scheduled else "failed" if refused else "sent"
         elif record is not None and record.started_at is not None:
             state = "sending"
         else:
             state = i.status.value
         states.append(InstalmentState(
             i.number, i.title, state, record.started_at if record else None,
-            c.get(DeliveryStatus.SENT, 0), c.get(DeliveryStatus.FAILED, 0), open_, scheduled,
+            delivered, failed, open_, scheduled,
             releases.get(i.number)))
     return states

@@ -103,11 +103,22 @@ class SendReport:
     scheduled: int = 0
     settled: int = 0                   # pending deliveries from an earlier run, now settled
     interrupted: bool = False
+    stop_signal: int | None = None     # the signal that asked the run to stop (set by the CLI)
     stopped_by: SendError | None = None
     finished: bool = False
     status_changes: dict[str, SubscriberStatus] = field(default_factory=dict)
     failures: list[RecipientResult] = field(default_factory=list)
     elapsed: float = 0.0
+
+    @property
+    def attempted(self) -> int:
+        """Deliveries this run sent, or tried to."""
+        return self.sent + self.scheduled + self.failed + self.deferred + self.unknown
+
+    @property
+    def refused_all(self) -> bool:
+        """The provider refused every delivery this run made, permanently: none went out."""
+        return self.failed > 0 and self.failed == self.attempted and not self.settled
 
 
 def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
@@ -220,7 +231,9 @@ class Sender:
                                         [r.email for r in batch.recipients], batch.send_at)
                 inflight[pool.submit(send_with_retries, self.provider, batch, self.policy,
                                      self.limiter, self.stop)] = batch
-                while len(inflight) >= self.concurrency * 2:
+                # No batch waits in the pool: one recorded `pending` but queued behind busy
+                # workers would, after a kill, be `unknown` though it never went out.
+                while len(inflight) >= self.concurrency:
                     self._collect(inflight, report)
             while inflight:
                 self._collect(inflight, report)
@@ -281,7 +294,9 @@ class Sender:
         if partial:
             self._record(batch, partial, report)
         rest_batch = Batch(batch.key, batch.message, rest, batch.send_at, batch.test)
-        settled = self._try_settle(rest_batch, self._now()) if rest else []
+        settled = self._try_settle(rest_batch, dt.timedelta(0)) if rest else []
+        if settled is None and self.stop.is_set() and self.provider.can_settle:
+            return []       # stopped while waiting to settle: left pending for the next run
         if settled is None:
             self.ledger.set_status(batch.message.number, [r.email for r in rest],
                                    DeliveryStatus.UNKNOWN, exc.reason)
@@ -289,13 +304,17 @@ class Sender:
             return []
         return settled
 
-    def _try_settle(self, batch: Batch, sent_at: dt.datetime | None,
+    def _try_settle(self, batch: Batch, age: dt.timedelta | None,
                     ) -> list[RecipientResult] | None:
-        """Ask the provider what became of a batch, once it can know (`settle_after`)."""
+        """Ask the provider what became of a batch whose request went out `age` ago, once it
+        can know (`settle_after`; None: long enough ago).
+
+        None when it cannot tell, or when the run was asked to stop while waiting.
+        """
         if not self.provider.can_settle:
             return None
-        if sent_at is not None:
-            wait = (sent_at + self.provider.settle_after - self._now()).total_seconds()
+        if age is not None:
+            wait = (self.provider.settle_after - age).total_seconds()
             if wait > 0 and self.stop.wait(wait):
                 return None
         try:
@@ -327,11 +346,20 @@ class Sender:
 
     # -- settling and finishing --------------------------------------------------------------
     def settle_pending(self, number: int, message: PreparedMessage, report: SendReport) -> None:
-        """Settle deliveries an earlier run left `pending` (it stopped mid-request)."""
+        """Settle deliveries an earlier run left `pending` (it stopped mid-request).
+
+        Waits at most one `settle_after` in all, whatever the wall clock does (see `_age`).
+        Asked to stop, it leaves the rest `pending` for the next run.
+        """
+        start, clock = self._now(), time.monotonic()
         for unsettled in self.ledger.unsettled_batches(number):
+            if self.stop.is_set():
+                return
             batch = self._rebuild(unsettled, message)
-            results = (self._try_settle(batch, unsettled.created_at)
+            results = (self._try_settle(batch, _age(unsettled.created_at, start, clock))
                        if self._still_settleable(unsettled) else None)
+            if results is None and self.stop.is_set() and self.provider.can_settle:
+                return
             if results is None:
                 self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
                                        "the run stopped before the provider answered")
@@ -341,6 +369,7 @@ class Sender:
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
+        """Within the provider's window (a request time in the future counts as now)."""
         window = self.provider.settle_within
         if window is None or unsettled.created_at is None:
             return True
@@ -401,6 +430,17 @@ class Sender:
 
     def _now(self) -> dt.datetime:
         return self.clock.now(dt.UTC)
+
+
+def _age(created_at: dt.datetime | None, start: dt.datetime, clock: float,
+         ) -> dt.timedelta | None:
+    """How long ago a request recorded at `created_at` went out: by the wall clock at `start`
+    (a time in the future, written before the clock stepped back, counts as `start`), plus
+    the monotonic time since `start`, which no change of the clock moves."""
+    if created_at is None:
+        return None
+    return max(dt.timedelta(0), start - created_at) + dt.timedelta(
+        seconds=time.monotonic() - clock)
 
 
 def _chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets as _secrets
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from seriespub.config import CONFIG_NAME, Secrets, Settings, load_settings, secrets_for
-from seriespub.errors import InputError, SeriesNotFound
+from seriespub.errors import ConfigError, InputError, SeriesNotFound
 
 STATE_DIR = ".seriespub"
 
@@ -53,17 +55,75 @@ class Series:
         return secrets_for(self.root)
 
     def unsubscribe_secret(self) -> bytes:
-        """SERIESPUB_SECRET, else a key generated once into .seriespub/secret (mode 0600)."""
+        """SERIESPUB_SECRET, else a key generated once into .seriespub/secret (mode 0600).
+
+        A key under MIN_SECRET_BYTES is refused: tokens made with it could be forged.
+        """
         given = self.secrets.get("SERIESPUB_SECRET")
         if given is not None:
-            return given.reveal().encode()
+            return _strong(given.reveal().encode(), "SERIESPUB_SECRET")
         path = self.state_dir / "secret"
-        if not path.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(_secrets.token_hex(32))
-        return path.read_text().strip().encode()
+        doing = "write"
+        try:
+            if not path.exists():
+                _create_key(path)
+            doing = "read"
+            key = path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot {doing} the unsubscribe key: {exc.strerror}",
+                              hint="free some space (or fix the folder's permissions) and "
+                                   "run again, or set SERIESPUB_SECRET; " + _NEW_KEY) from None
+        return _strong(key, str(path))
+
+
+MIN_SECRET_BYTES = 32
+_NEW_KEY = 'generate a key with: python -c "import secrets; print(secrets.token_hex(32))"'
+
+
+def _strong(key: bytes, where: str) -> bytes:
+    if len(key) < MIN_SECRET_BYTES:
+        fix = ("set it to a longer key" if where == "SERIESPUB_SECRET" else
+               "delete the file to have a new key generated (unsubscribe links already sent "
+               "stop working), or put a key in it or in SERIESPUB_SECRET")
+        raise ConfigError(f"{where}: the unsubscribe key has {len(key)} bytes; it must have at "
+                          f"least {MIN_SECRET_BYTES} bytes", hint=f"{fix}; {_NEW_KEY}")
+    return key
+
+
+def _create_key(path: Path) -> None:
+    """Write a new random key to `path` whole or not at all.
+
+    The key goes to a temp file in the same folder, is fsynced, then hard-linked into place:
+    a link never replaces, so when two first runs race, both use the key that won.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)     # mode 0600
+    try:
+        try:
+            _write_all(fd, _secrets.token_hex(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+        _fsync_folder(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def find_series(start: Path | None = None, explicit: Path | None = None) -> Series:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -104,6 +105,10 @@ def settle(
              f"{number} --unknown)", code=2)
     s = load_series(series)
     with series_lock(s.state_dir, "send settle"), publishing.open_ledger(s) as ledger:
+        if publishing.drafts_of(s, strict=False).by_number(number) is None and not (
+                ledger.counts(number) or number in ledger.instalment_records()):
+            fail(f"part {number} does not exist: no draft and nothing in the ledger",
+                 hint="seriespub status lists the instalments")
         changed = assume(ledger, number)
     out().print(f"part {number}: {changed} unknown deliveries recorded as delivered")
 
@@ -229,33 +234,62 @@ class _Run:
             return None
         confirm(f"Send part {instalment.number} to {plan.to_send:,} subscriber(s) via "
                 f"{plan.provider}?", yes)
-        with progress, _ctrl_c_stops(sender.stop):
+        with progress, _signals_stop(sender.stop) as received:
             report = sender.run(plan)
+        report.stop_signal = received.signum
         _apply_status_changes(self.s, report)
         if self.summary:
             _summary(report, self.as_json)
         return report
 
 
+# Ctrl-C; systemd, `timeout`, Docker and CI cancellation; the terminal going away.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Received:
+    """The signal that asked the run to stop, if any (the exit code is 128 + its number)."""
+
+    signum: int | None = None
+
+
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks the send to stop between batches (each one in flight is then
-    recorded whole); a second one interrupts at once."""
+def _signals_stop(stop: threading.Event) -> Iterator[_Received]:
+    """The first SIGINT, SIGTERM or SIGHUP asks the send to stop between batches (each one
+    in flight is then recorded whole); a second one quits at once."""
+    received = _Received()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
-    def on_ctrl_c(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            _quit_now(signum)
+        received.signum = signum
         stop.set()
-        err().print("Stopping after the batches in flight (Ctrl-C again to quit now)…")
+        again = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        # After SIGHUP the terminal may be gone: a failed print must not break the run.
+        with contextlib.suppress(Exception):
+            err().print(f"Stopping after the batches in flight ({again} again to quit now)…")
 
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    # A signal the caller ignores stays ignored (`nohup`, `cmd &` in a script).
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS
+                if signal.getsignal(s) is not signal.SIG_IGN}
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _quit_now(signum: int) -> None:
+    """Die by the signal itself, so the caller sees 128 + its number. What is in flight stays
+    `pending` in the ledger, and the next run settles it, as after a kill."""
+    with contextlib.suppress(Exception):
+        err().print("Quitting now; the next run settles what was in flight.")
+        err().show_cursor(True)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _send_at(s: Series, provider: Provider, instalment: Instalment, at: str | None,
@@ -355,22 +389,31 @@ def _summary(report: SendReport, as_json: bool) -> None:
                 f"{report.unknown:,} in {report.elapsed:.1f}s", highlight=False)
     for f in report.failures[:10]:
         out().print(f"  failed {f.email}: {f.reason}", markup=False)
+    if report.failed and not report.refused_all:
+        err().print(f"warning: {report.failed:,} of {report.attempted:,} deliveries of part "
+                    f"{report.number} were refused permanently (see them with: seriespub log "
+                    f"{report.number} --failed)", markup=False, style="yellow")
 
 
-def exit_for(report: SendReport) -> None:
-    """Exit 130 after Ctrl-C, 1 when anything is left to do, else return."""
+def exit_for(report: SendReport, resume: str = "seriespub send next") -> None:
+    """Exit 128 + the signal after SIGINT/SIGTERM/SIGHUP (130, 143, 129); 1 when anything is
+    left to do or the provider refused every delivery; else return (some refusals are
+    recorded and listed, with a warning: the run did its job)."""
     n = report.number
     if report.interrupted:
-        err().print("Interrupted; every batch in flight was recorded. Resume with: "
-                    "seriespub send next", markup=False)
-        raise typer.Exit(130)
+        signum = report.stop_signal or signal.SIGINT
+        err().print(f"Interrupted by {signal.Signals(signum).name}; every batch in flight was "
+                    f"recorded. Resume with: {resume}", markup=False)
+        raise typer.Exit(128 + signum)
     if report.stopped_by is not None:
         cause = report.stopped_by.hint or "fix the cause"       # the provider's is specific
         fail(f"stopped: {report.stopped_by}", hint=f"{cause}, then resume with: "
-             "seriespub send next (only the missing recipients are sent)")
+             f"{resume} (only the missing recipients are sent)")
     if report.unknown:
         _unknown_error(n, report.unknown)
     if report.deferred:
         fail(f"{report.deferred} deliveries failed transiently",
              hint=f"resend exactly those with: seriespub send retry {n}")
-
+    if report.refused_all:
+        fail(f"part {n}: all {report.failed:,} deliveries were refused permanently: "
+             f"{report.failures[0].reason}", hint=f"see them with: seriespub log {n} --failed")

@@ -44,7 +44,7 @@ def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     if not reports:
         err().print(_nothing_due_line(upcoming), markup=False)
     for report in reports:
-        exit_for(report)
+        exit_for(report, resume="seriespub send due")
 
 
 def _send_everything_due(s: Series, ledger: Ledger, *, summary: bool) -> list[SendReport]:

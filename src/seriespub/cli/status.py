@@ -35,7 +35,8 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
         releases = releases_by_number(s, drafts, ledger, now)
         states = instalment_states(drafts, ledger,
                                    {n: r.release for n, r in releases.items()})
-    upcoming = next((st for st in states if st.state not in ("sent", "scheduled")), None)
+    upcoming = next((st for st in states if st.state not in ("sent", "scheduled", "failed")),
+                    None)
     if as_json:
         print_json({"series": s.settings.series.title, "provider":
                     s.settings.delivery.provider, "instalments": [st.as_json() for st in states],

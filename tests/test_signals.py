@@ -1,0 +1,186 @@
+"""SIGTERM (systemd, `timeout`, Docker, CI cancellation) and SIGHUP (the terminal closed) stop
+a send the way the first Ctrl-C does: the batches in flight finish and are recorded, and the
+exit code (128 + the signal) and a resume hint say so. A second signal quits at once."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+
+Cli = Callable[..., Any]
+READERS = 120
+
+
+class QuietPostmark(PostmarkHandler):
+    """The fake Postmark API; a client that died before its answer is no error here."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
+
+@pytest.fixture
+def slow_postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, PostmarkState]]:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    state = PostmarkState()
+    state.faults.delay = 0.4  # each answer comes after the messages were accepted
+    with serve(QuietPostmark, state) as running:
+        yield running
+
+
+def postmark_series(make_series: Callable[..., Path], url: str, extra: str = "") -> Path:
+    return make_series(
+        drafts=1,
+        subscribers=READERS,
+        extra_toml=extra,
+        delivery=(
+            f'[delivery]\nprovider = "postmark"\nbatch_size = 10\nconcurrency = 2\n'
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+            "settle_delay = 0.5\n"
+        ),
+    )
+
+
+def start(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", *args],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def statuses(cli: Cli, root: Path) -> Counter[str]:
+    result = cli(root, "log", "1", "--json")
+    return Counter(d["status"] for d in json.loads(result.stdout)["deliveries"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_mid_send_records_what_is_in_flight_and_says_how_to_resume(
+    make_series: Callable[..., Path],
+    cli: Cli,
+    slow_postmark: tuple[str, PostmarkState],
+    signum: int,
+    code: int,
+) -> None:
+    url, state = slow_postmark
+    root = postmark_series(make_series, url)
+    proc = start(root, "next", "--yes")
+    wait_for(lambda: bool(state.accepted))  # a request is in flight
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    stderr = err.decode()
+    assert proc.returncode == code, stderr
+    assert f"Interrupted by {signal.Signals(signum).name}" in stderr
+    assert "every batch in flight was recorded" in stderr
+    assert "Resume with: seriespub send next" in stderr
+    assert "Traceback" not in stderr
+    accepted = Counter(m["_to"] for m in state.accepted)
+    recorded = statuses(cli, root)
+    assert "pending" not in recorded and "unknown" not in recorded
+    assert recorded["sent"] == len(accepted) < READERS  # stopped early, all recorded
+    state.faults.delay = 0.0
+    resumed = start(root, "next", "--yes")
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err.decode()
+    every = Counter(m["_to"] for m in state.accepted)
+    assert len(every) == READERS and set(every.values()) == {1}  # exactly the missing ones
+    assert statuses(cli, root) == {"sent": READERS}
+
+
+@pytest.mark.slow
+def test_send_due_stops_on_sigterm_too(
+    make_series: Callable[..., Path], cli: Cli, slow_postmark: tuple[str, PostmarkState]
+) -> None:
+    url, state = slow_postmark
+    root = postmark_series(
+        make_series,
+        url,
+        extra=('[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'),
+    )
+    proc = start(root, "due")
+    wait_for(lambda: bool(state.accepted))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err.decode()
+    assert "Resume with: seriespub send due" in err.decode()
+    recorded = statuses(cli, root)
+    assert "pending" not in recorded and "unknown" not in recorded
+    state.faults.delay = 0.0
+    resumed = start(root, "due")
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err.decode()
+    every = Counter(m["_to"] for m in state.accepted)
+    assert len(every) == READERS and set(every.values()) == {1}
+
+
+@pytest.mark.slow
+def test_a_second_signal_quits_at_once_and_the_next_run_settles_it(
+    make_series: Callable[..., Path], cli: Cli, slow_postmark: tuple[str, PostmarkState]
+) -> None:
+    url, state = slow_postmark
+    state.faults.delay = 5.0  # the answers would take long: the author will not wait
+    root = postmark_series(make_series, url)
+    proc = start(root, "next", "--yes")
+    wait_for(lambda: bool(state.accepted))
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 3, "the second signal did not quit at once"
+    assert proc.returncode == -signal.SIGTERM, err.decode()  # died by the signal
+    assert "Quitting now" in err.decode()
+    assert statuses(cli, root)["pending"] > 0  # in flight, not recorded
+    state.faults.delay = 0.0
+    resumed = start(root, "next", "--yes")
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err.decode()
+    every = Counter(m["_to"] for m in state.accepted)
+    assert len(every) == READERS and set(every.values()) == {1}  # settled, not resent
+
+
+@pytest.mark.slow
+def test_a_signal_ignored_by_the_caller_stays_ignored(
+    make_series: Callable[..., Path], cli: Cli, slow_postmark: tuple[str, PostmarkState]
+) -> None:
+    """`nohup seriespub send due &`: closing the terminal must not stop the send."""
+    url, state = slow_postmark
+    state.faults.delay = 0.1
+    root = postmark_series(make_series, url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    wait_for(lambda: bool(state.accepted))
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert statuses(cli, root) == {"sent": READERS}
