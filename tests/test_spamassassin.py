@@ -112,7 +112,8 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # The sources under test, whatever the working folder of the child process:
     source = str(Path(seriespub.__file__).resolve().parents[1])
     path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "SERIESPUB_SECRET": "spamassassin-test", "PYTHONPATH": path}
+    key = "spamassassin-test-" + "0123456789abcdef" * 2       # the 32-byte minimum
+    env = {**os.environ, "SERIESPUB_SECRET": key, "PYTHONPATH": path}
     for _ in (1, 2):
         done = subprocess.run([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
                               cwd=root, env=env, capture_output=True, text=True, timeout=120,
