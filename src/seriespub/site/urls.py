@@ -13,9 +13,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from seriespub.drafts import NUMBER_PREFIX, slugify
+from seriespub.drafts import NUMBER_PREFIX, DraftSet, slugify
 from seriespub.errors import InputError
 from seriespub.models import Instalment
+from seriespub.render.email import SiteLinks
 
 RECORD_NAME = "site.json"
 
@@ -66,3 +67,18 @@ def slug_for(instalment: Instalment, record: Mapping[int, str]) -> str:
 
 def page_url(base_url: str, number: int, slug: str) -> str:
     return f"{base_url}{page_dir(number, slug)}/"
+
+
+def email_links(
+    base_url: str | None, state_dir: Path, drafts: DraftSet, instalment: Instalment
+) -> SiteLinks | None:
+    """The "view in browser" URL and the earlier ready parts' URLs; None without `[site]`."""
+    if base_url is None:
+        return None
+    record = read_record(state_dir)
+    earlier = tuple(
+        (i.number, i.title, page_url(base_url, i.number, slug_for(i, record)))
+        for i in drafts.instalments
+        if i.number < instalment.number and i.is_ready
+    )
+    return SiteLinks(page_url(base_url, instalment.number, slug_for(instalment, record)), earlier)
