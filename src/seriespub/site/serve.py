@@ -56,7 +56,7 @@ def serve_site(out_dir: Path, base_path: str = "/", port: int = 8000) -> Server:
             super().__init__(*args, directory=str(out_dir), **kwargs)
 
         def do_GET(self) -> None:
-            path = urllib.parse.urlsplit(self.path).path
+            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             if path + "/" == prefix:
                 self._redirect(prefix)
                 return
@@ -70,7 +70,8 @@ def serve_site(out_dir: Path, base_path: str = "/", port: int = 8000) -> Server:
             ):
                 self._not_found()
                 return
-            self.path = "/" + rest + ("/" if path.endswith("/") and rest != "." else "")
+            self.path = "/" if rest == "." else "/" + urllib.parse.quote(rest) + (
+                "/" if path.endswith("/") else "")
             super().do_GET()
 
         def _redirect(self, where: str) -> None:
