@@ -12,7 +12,7 @@ import http.server
 import posixpath
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,11 @@ def serve_site(out_dir: Path, base_path: str = "/", port: int = 8000) -> Server:
             ):
                 self._not_found()
                 return
-            self.path = "/" if rest == "." else "/" + urllib.parse.quote(rest) + (
-                "/" if path.endswith("/") else "")
+            self.path = (
+                "/"
+                if rest == "."
+                else "/" + urllib.parse.quote(rest) + ("/" if path.endswith("/") else "")
+            )
             super().do_GET()
 
         def _redirect(self, where: str) -> None:
@@ -95,9 +98,9 @@ def serve_site(out_dir: Path, base_path: str = "/", port: int = 8000) -> Server:
 
 
 class LivePreview:
-    """Serve `render()` at / with live reload while `watched` changes."""
+    """Serve `render()` at / with live reload whenever one of the `watched` files changes."""
 
-    def __init__(self, render: Callable[[], str], watched: Path, port: int = 0) -> None:
+    def __init__(self, render: Callable[[], str], watched: Sequence[Path], port: int = 0) -> None:
         self._render = render
         self._watched = watched
         self._lock = threading.Lock()
@@ -108,10 +111,15 @@ class LivePreview:
         return f"http://{HOST}:{self.server.port}/"
 
     def version(self) -> str:
-        try:
-            return str(self._watched.stat().st_mtime_ns)
-        except OSError:
-            return "missing"
+        """Changes whenever a watched file is written, created or removed."""
+        stamps = []
+        for path in self._watched:
+            try:
+                stat = path.stat()
+                stamps.append(f"{stat.st_mtime_ns}:{stat.st_size}")
+            except OSError:
+                stamps.append("-")
+        return ",".join(stamps)
 
     def page(self) -> bytes:
         """The rendered page with the poll script; a render error is shown, not raised."""
