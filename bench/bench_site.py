@@ -34,15 +34,19 @@ catch_up = "all"
 [site]
 base_url = "https://example.org/long/"
 """
-PARAGRAPH = ("Leading across systems means working with people you do not manage, on problems "
-             "no one owns, with [evidence](https://example.com/evidence) that is *never* "
-             "complete. Hello {{ name | default('reader') }}, this is the **point**.\n\n")
+PARAGRAPH = (
+    "Leading across systems means working with people you do not manage, on problems "
+    "no one owns, with [evidence](https://example.com/evidence) that is *never* "
+    "complete. Hello {{ name | default('reader') }}, this is the **point**.\n\n"
+)
 
 
 def draft(number: int) -> str:
     body = "\n".join([f"## Section {k}\n\n" + PARAGRAPH * 3 for k in range(1, 6)])
-    return (f"---\ntitle: \"Part {number}: a title\"\nstatus: ready\npreheader: \"Part "
-            f"{number} in one line\"\n---\n\n{body}\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    return (
+        f'---\ntitle: "Part {number}: a title"\nstatus: ready\npreheader: "Part '
+        f'{number} in one line"\n---\n\n{body}\n| a | b |\n|---|---|\n| 1 | 2 |\n'
+    )
 
 
 def make_series(root: Path, parts: int) -> None:
@@ -70,13 +74,16 @@ def main() -> None:
         make_series(root, PARTS)
         full, result = timed(root)
         size = sum(p.stat().st_size for p in (root / "site").rglob("*") if p.is_file())
-        print(f"full build, {len(result.parts)} parts: {full:.2f} s "
-              f"({result.files} files, {size / 1e6:.1f} MB; target ≤ 2 s)")
+        print(
+            f"full build, {len(result.parts)} parts: {full:.2f} s "
+            f"({result.files} files, {size / 1e6:.1f} MB; target ≤ 2 s)"
+        )
         same, result = timed(root)
         print(f"rebuild, nothing new:        {same:.2f} s ({len(result.written)} written)")
         (root / "drafts" / f"{PARTS + 1:03d}-part-{PARTS + 1}.md").write_text(
             draft(PARTS + 1).replace("status: ready", "status: ready\nrelease: 2029-06-01"),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         more, result = timed(root)
         print(f"rebuild, one new instalment: {more:.2f} s ({len(result.written)} written)")
         if full > 2.0:
