@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from cdp import Browser
 from instalments import example_series, write_png
+from seriespub.ledger import Ledger
+from seriespub.ops import site
+from seriespub.series import find_series
 
 pytestmark = pytest.mark.slow
+# Skips this module with that module's reason when Chromium or websocket-client is missing.
 chromium = pytest.importorskip("test_chromium", reason="headless Chromium is not available")
-from cdp import Browser  # noqa: E402
-
-from seriespub.ledger import Ledger  # noqa: E402
-from seriespub.ops import site  # noqa: E402
-from seriespub.series import find_series  # noqa: E402
 
 WIDTHS = (375, 1280)
 MODES = ("light", "dark")
