@@ -55,8 +55,14 @@ def test_only_released_parts_are_published(series_root: Path) -> None:
 def test_no_draft_unsent_part_reader_or_token_reaches_any_file(series_root: Path) -> None:
     from seriespub.message import unsubscribe_token
 
+    second = series_root / "drafts" / "02-part-2.md"
+    second.write_text(second.read_text(encoding="utf-8") + "\nWritten to {{ email }} "
+                      "(leave: {{ unsubscribe_url }}), {{ name | default('<b>you</b>') }}.\n",
+                      encoding="utf-8")
     build(series_root)
     everything = b"".join(files_of(series_root / "site").values()).decode()
+    assert "Written to  (leave: ), &lt;b&gt;you&lt;/b&gt;." in everything
+    assert "%%SP" not in everything
     forbidden = [
         "SECRET-DRAFT-TEXT",
         "Part 4 title",

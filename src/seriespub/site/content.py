@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -83,8 +84,8 @@ def render_body(body: str, back_label: str) -> str:
     slots = markdown.SlotTable()
     rendered = markdown.to_html(slots.replace_tags(body), back_label)
 
-    def default(match: object) -> str:
-        slot = slots.slots[int(match.group(1))]  # type: ignore[attr-defined]
+    def default(match: re.Match[str]) -> str:
+        slot = slots.slots[int(match.group(1))]
         return "" if slot.field == UNSUBSCRIBE_FIELD else html.escape(slot.default)
 
     return SLOT_RE.sub(default, rendered)
