@@ -79,3 +79,12 @@ def test_serve_before_a_build_says_what_to_run(
     with pytest.raises(InputError, match="no site built here yet") as caught:
         site.serve(find_series(explicit=root), port=0)
     assert caught.value.hint == "run: seriespub site"
+
+
+def test_a_multi_line_install_is_refused_in_one_line(make_series: Callable[..., Path],
+                                                     cli: Callable[..., object]) -> None:
+    root = make_series(drafts=1, extra_toml='[schedule]\ninstall = """seriespub\nevil: 1"""\n')
+    result = cli(root, "schedule", "install")
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "'schedule.install' must be one line" in result.output  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]

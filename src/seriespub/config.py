@@ -160,6 +160,10 @@ def _check_values(settings: Settings) -> None:
     _check_timezone(settings.schedule.timezone)
     _check_series(settings.series)
     _check_site(settings.site)
+    install = settings.schedule.install
+    if install is not None and (not install.strip() or not install.isprintable()):
+        raise ConfigError("'schedule.install' must be one line: a pip requirement such as "
+                          '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"')
 
 
 def _check_numbers(d: DeliverySettings) -> None:
