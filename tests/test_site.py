@@ -56,9 +56,11 @@ def test_no_draft_unsent_part_reader_or_token_reaches_any_file(series_root: Path
     from seriespub.message import unsubscribe_token
 
     second = series_root / "drafts" / "02-part-2.md"
-    second.write_text(second.read_text(encoding="utf-8") + "\nWritten to {{ email }} "
-                      "(leave: {{ unsubscribe_url }}), {{ name | default('<b>you</b>') }}.\n",
-                      encoding="utf-8")
+    second.write_text(
+        second.read_text(encoding="utf-8") + "\nWritten to {{ email }} "
+        "(leave: {{ unsubscribe_url }}), {{ name | default('<b>you</b>') }}.\n",
+        encoding="utf-8",
+    )
     build(series_root)
     everything = b"".join(files_of(series_root / "site").values()).decode()
     assert "Written to  (leave: ), &lt;b&gt;you&lt;/b&gt;." in everything
@@ -283,3 +285,16 @@ def test_the_ledger_is_only_read(series_root: Path) -> None:
     before = ledger.read_bytes()
     build(series_root)
     assert ledger.read_bytes() == before
+
+
+def test_the_site_speaks_the_series_language(series_root: Path) -> None:
+    toml = series_root / "seriespub.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("[series]\n", '[series]\nlanguage = "de-CH"\n', 1),
+        encoding="utf-8",
+    )
+    build(series_root)
+    page = (series_root / "site" / "02-part-2" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="de-CH">' in page
+    assert "Teil 2 von 4" in page and "Zum Text springen" in page
+    assert "Seite nicht gefunden" in (series_root / "site" / "404.html").read_text(encoding="utf-8")

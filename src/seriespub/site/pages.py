@@ -25,19 +25,90 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 @dataclass(frozen=True)
 class SiteWords:
-    """What the site says besides the author's text (English; "Part" follows the language)."""
+    """What the site says besides the author's text, in the series' language."""
 
     part: str
-    of: str = "of"
-    skip: str = "Skip to the text"
-    subscribe: str = "Subscribe"
-    subscribe_by_email: str = "Subscribe by email"
-    email: str = "Your email address"
-    feed: str = "Atom feed"
-    parts: str = "The parts so far"
-    none_yet: str = "The first part has not been published yet."
-    not_found: str = "Page not found"
-    all_parts: str = "All parts of the series"
+    of: str
+    skip: str
+    subscribe: str
+    subscribe_by_email: str
+    email: str
+    feed: str
+    parts: str
+    none_yet: str
+    not_found: str
+    all_parts: str
+
+
+# language: of, skip, subscribe, by email, email, feed, parts, none yet, not found, all parts
+_WORDS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "of",
+        "Skip to the text",
+        "Subscribe",
+        "Subscribe by email",
+        "Your email address",
+        "Atom feed",
+        "The parts so far",
+        "The first part has not been published yet.",
+        "Page not found",
+        "All parts of the series",
+    ),
+    "de": (
+        "von",
+        "Zum Text springen",
+        "Abonnieren",
+        "Per E-Mail abonnieren",
+        "Ihre E-Mail-Adresse",
+        "Atom-Feed",
+        "Bisher erschienen",
+        "Der erste Teil ist noch nicht erschienen.",
+        "Seite nicht gefunden",
+        "Alle Teile der Serie",
+    ),
+    "fr": (
+        "sur",
+        "Aller au texte",
+        "S'abonner",
+        "S'abonner par e-mail",
+        "Votre adresse e-mail",
+        "Flux Atom",
+        "Les parties parues",
+        "La première partie n'est pas encore parue.",
+        "Page introuvable",
+        "Toutes les parties de la série",
+    ),
+    "es": (
+        "de",
+        "Ir al texto",
+        "Suscribirse",
+        "Suscribirse por correo",
+        "Tu correo electrónico",
+        "Canal Atom",
+        "Las partes publicadas",
+        "La primera parte aún no se ha publicado.",
+        "Página no encontrada",
+        "Todas las partes de la serie",
+    ),
+    "nl": (
+        "van",
+        "Naar de tekst",
+        "Abonneren",
+        "Abonneren per e-mail",
+        "Je e-mailadres",
+        "Atom-feed",
+        "De delen tot nu toe",
+        "Het eerste deel is nog niet verschenen.",
+        "Pagina niet gevonden",
+        "Alle delen van de serie",
+    ),
+}
+
+
+def site_words(language: str, part: str) -> SiteWords:
+    """The site's phrases in `language` (its base language; English if not in the table)."""
+    base = language.split("-")[0].split("_")[0].lower()
+    return SiteWords(part, *_WORDS.get(base, _WORDS["en"]))
 
 
 @dataclass(frozen=True)
@@ -100,7 +171,7 @@ def render_site(parts: list[Part], inputs: SiteInputs) -> dict[str, str]:
             root=_path_of(inputs.base_url),
             url=f"{inputs.base_url}404.html",
             og_type="website",
-            page_title=f"{SiteWords('').not_found} · {inputs.series.title}",
+            page_title=f"{common['words'].not_found} · {inputs.series.title}",
             og_title=inputs.series.title,
             published=None,
             description="",
@@ -140,7 +211,7 @@ def _common(parts: list[Part], inputs: SiteInputs) -> dict[str, Any]:
         "locale": s.language.replace("-", "_"),
         "series_title": s.title,
         "base_url": inputs.base_url,
-        "words": SiteWords(words.part),
+        "words": site_words(s.language, words.part),
         "parts": parts,
         "total": max(inputs.total, len(parts), *(p.number for p in parts), 0),
         "dates": {p.number: p.released.astimezone(tz).date().isoformat() for p in parts},
