@@ -114,3 +114,31 @@ def test_dark_mode_darkens_the_page(browser: Browser, pages: list[Path], mode: s
     background = browser.evaluate("getComputedStyle(document.body).backgroundColor")
     dark = chromium.luminance([float(v) for v in background[4:-1].split(",")]) < 0.05
     assert dark == (mode == "dark"), background
+
+
+@pytest.mark.parametrize("width", (375, 600))
+@pytest.mark.parametrize("mode", MODES)
+def test_email_site_links_keep_aa_contrast(
+    browser: Browser, pages: list[Path], mode: str, width: int
+) -> None:
+    from seriespub import publishing
+    from seriespub.models import Subscriber
+
+    series = find_series(explicit=pages[0].parents[1])
+    drafts = publishing.drafts_of(series, strict=False)
+    message = publishing.render(series, drafts, drafts.instalments[1])
+    html = message.html_for(message.recipient(Subscriber("ada@example.org", "Ada")))
+    path = pages[0].parents[1] / "email-2.html"
+    path.write_text(html, encoding="utf-8")
+    chromium.show(browser, chromium.Page("email", path), mode, width)
+    texts = {
+        "view in browser": ".sp-head a",
+        "previously": ".sp-muted p",
+        "previous part": ".sp-muted a",
+    }
+    found = browser.evaluate(f"{chromium.MEASURE}({json.dumps(texts)})")
+    assert set(found) == set(texts)
+    for name, m in found.items():
+        assert chromium.contrast(m["color"], m["background"]) >= chromium.MINIMUM, name
+        text, background = chromium.painted(browser, m["rect"])
+        assert chromium.contrast(text, background) >= chromium.MINIMUM, (name, text, background)
