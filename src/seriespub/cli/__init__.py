@@ -12,6 +12,7 @@ from seriespub.cli import (
     schedule,
     send,
     send_due,  # noqa: F401  (adds `send due` and `send cancel`)
+    site,
     status,
     subscribers,
 )
@@ -42,6 +43,7 @@ status.register(app)
 app.add_typer(subscribers.app, name="subscribers", cls=ErrorHandlingGroup)
 app.add_typer(send.app, name="send", cls=ErrorHandlingGroup)
 schedule.register(app)
+site.register(app)
 
 
 def main() -> None:

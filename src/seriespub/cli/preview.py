@@ -37,14 +37,22 @@ def preview(
     as_: Annotated[str | None, typer.Option(
         "--as", "--to", help="Preview as this subscriber (default: the first active one).",
         show_default=False)] = None,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="Serve the HTML on 127.0.0.1, reloading as you edit the draft.")]
+        = False,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="The port for --watch (0: any free one).")] = 8001,
     series: SeriesOption = None,
 ) -> None:
     """Show an instalment: header, size, and the text, as a reader would get it."""
     from seriespub import checking, publishing, subscribers
 
     s = load_series(series)
-    drafts = publishing.drafts_of(s)
+    drafts = publishing.drafts_of(s, strict=not watch)
     instalment = publishing.resolve(s, drafts, ref)
+    if watch:
+        _watch(s, instalment.path, as_, port)
+        return
     message = publishing.render(s, drafts, instalment)
     recipient = _sample_recipient(s, message, as_)
     body_html = message.html_for(recipient)
@@ -166,3 +174,34 @@ def _open_in_browser(body_html: str) -> None:
         handle.write(body_html)
     webbrowser.open(Path(handle.name).as_uri())
     err().print(f"opened {handle.name}")
+
+
+def _watch(s: Series, path: Path, address: str | None, port: int) -> None:
+    """Serve the draft at `path` as HTML with live reload until Ctrl-C."""
+    import time
+
+    from seriespub import publishing
+    from seriespub.drafts import read_draft
+    from seriespub.errors import InputError
+    from seriespub.site.serve import LivePreview
+
+    def render() -> str:
+        drafts = publishing.drafts_of(s, strict=False)
+        message = publishing.render(s, drafts, read_draft(path))
+        return message.html_for(_sample_recipient(s, message, address))
+
+    watched = [path, s.config_path, s.root / "templates" / "email.mjml"]
+    try:
+        live = LivePreview(render, watched, port)
+    except OSError as exc:
+        raise InputError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+                         hint="choose another with --port") from None
+    err().print(f"watching {path.name}: open {live.url} (Ctrl-C to stop)", markup=False,
+                soft_wrap=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        live.stop()

@@ -83,9 +83,11 @@ def install(
     secrets = installers.secret_names(s.settings.delivery.provider)
     cron = installers.github_cron(s.settings.schedule) if s.settings.schedule.first_release \
         else "0 * * * *"
+    spec = installers.installed_spec(s.settings.schedule.install, __version__)
+    site = s.settings.site
     workflow = installers.github_workflow(
         repo_path or _path_in_repo(s.root), secrets=secrets, cron=cron,
-        install=f"seriespub=={__version__}")
+        install=spec.requirement, site_dir=site.out_dir if site.base_url else None)
     console = out()
     console.print("# 1. cron (crontab -e):", markup=False)
     console.print(installers.crontab_line(s.root, command), markup=False, soft_wrap=True)
@@ -97,6 +99,13 @@ def install(
     names = ", ".join(dict.fromkeys(["SERIESPUB_SECRET", *secrets]))
     console.print(f"# add repository secrets: {names}", markup=False, soft_wrap=True)
     console.print(workflow, markup=False, soft_wrap=True)
+    if spec.requirement is None:
+        err().print(f"warning: {spec.problem}: set [schedule] install in seriespub.toml, e.g. "
+                    'install = "seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"',
+                    markup=False, soft_wrap=True)
+    else:
+        err().print(f"the workflow installs {spec.requirement} ({spec.source})", markup=False,
+                    soft_wrap=True)
 
 
 def _write_output(path: Path, data: bytes) -> None:

@@ -19,6 +19,14 @@ TEMPLATE_NAME = "email.mjml"
 
 
 @dataclass(frozen=True)
+class SiteLinks:
+    """The instalment's page on the series' site, and the earlier parts' pages."""
+
+    view: str
+    previously: tuple[tuple[int, str, str], ...] = ()    # (number, title, url)
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     """What rendering needs besides the instalment itself."""
 
@@ -27,6 +35,7 @@ class RenderInputs:
     next_instalment: Instalment | None = None
     template_path: Path | None = None     # the series' templates/email.mjml, if any
     every_weeks: int | None = None        # the release cadence; None: no [schedule]
+    site: SiteLinks | None = None         # with [site]: "view in browser", "previously"
 
     @property
     def words(self) -> Wording:
@@ -99,7 +108,7 @@ def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
     context = {**instalment.extra, "series": inputs.series, "instalment": instalment,
                "next": inputs.next_instalment, "content": Markup(content),
                "unsubscribe_url": Markup(unsubscribe), "subscriber": _SubscriberTokens(slots),
-               "words": inputs.words}
+               "words": inputs.words, "site": inputs.site}
     return templating.render(_compiled(source, where), where, context,
                              lambda: len(slots.slots))
 
@@ -120,6 +129,8 @@ def _refuse_typed_tokens(instalment: Instalment, inputs: RenderInputs, source: s
                                              *map(str, instalment.extra.values()))]
     if inputs.next_instalment is not None:
         texts.append((inputs.next_instalment.path, inputs.next_instalment.title))
+    texts += [(instalment.path, title) for _, title, _ in
+              (inputs.site.previously if inputs.site else ())]
     for path, text_ in texts:
         found = templating.slot_token_problem(text_)
         if found is not None:
@@ -139,6 +150,12 @@ def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: s
     words, series = inputs.words, inputs.series
     lines = [f"{series.title} · {words.part} {instalment.number}", "", instalment.title,
              "=" * min(len(instalment.title), 72), "", body.rstrip("\n")]
+    if inputs.site is not None:
+        lines[1:1] = [f"{words.view_in_browser}: {inputs.site.view}"]
+        if inputs.site.previously:
+            lines += ["", "-" * 24, f"{words.previously}:"]
+            lines += [f"- {words.part} {n}: {title}\n  {url}"
+                      for n, title, url in inputs.site.previously]
     if inputs.next_instalment is not None:
         lines += ["", "-" * 24, f"{words.next_label}: {inputs.next_instalment.title}"]
     lines += ["", "-- ", words.subscribed, f"{words.unsubscribe}: {unsub}"]

@@ -28,6 +28,14 @@ _TABLE: dict[str, tuple[str, str, str, str, str, str, str]] = {
            "Terug naar de tekst"),
 }
 LANGUAGES = tuple(_TABLE)
+# language: (view in browser, previously in this series): links to the series' site
+_SITE: dict[str, tuple[str, str]] = {
+    "en": ("View in browser", "Previously in this series"),
+    "de": ("Im Browser ansehen", "Bisher in dieser Serie"),
+    "fr": ("Voir dans le navigateur", "Précédemment dans cette série"),
+    "es": ("Ver en el navegador", "Anteriormente en esta serie"),
+    "nl": ("Bekijk in de browser", "Eerder in deze serie"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Wording:
     unsubscribe: str     # the unsubscribe link's label
     back: str            # a footnote's link back to its reference (for screen readers)
     postal: str = ""     # the sender's postal address on one line, or ""
+    view_in_browser: str = "View in browser"        # links to the site, with [site]
+    previously: str = "Previously in this series"
 
 
 def wording(language: str, series_title: str, every_weeks: int | None,
@@ -57,4 +67,4 @@ def wording(language: str, series_title: str, every_weeks: int | None,
     postal = ", ".join(line.strip() for line in (postal_address or "").splitlines()
                        if line.strip())
     return Wording(part, label, subscribed.format(series=series_title), unsubscribe, back,
-                   postal)
+                   postal, *_SITE[lang])

@@ -1,0 +1,14 @@
+"""The series on the web: a static archive, an Atom feed and "view in browser" URLs.
+
+Guarantees
+    - Only released parts are published: a ready draft whose send has started (the ledger
+      records it) or whose release slot has passed. A draft (`status: draft`) never is.
+    - Merge fields show their defaults; no subscriber data is read, so none can be written.
+    - A part's URL never changes once published: `NN-slug/`, the slug recorded in
+      `.seriespub/site.json` the first time (from the draft's file name, not its title).
+    - The same drafts, ledger and settings give byte-identical files: no build timestamps;
+      every date comes from the ledger or the calendar.
+
+Modules: `urls` (slugs and page URLs), `content` (what is released, rendered), `pages` (HTML),
+`feed` (Atom and sitemap), `build` (writes the folder), `serve` (127.0.0.1 only).
+"""

@@ -1,0 +1,134 @@
+"""`seriespub site`: the released parts → a folder of static files, written only where changed.
+
+A rebuild compares each file's bytes and rewrites only those that differ, and removes the
+files an earlier build wrote that the site no longer has (listed in `.seriespub/site.json`);
+anything else in the folder (a CNAME, a .nojekyll the author added) is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seriespub.drafts import DraftSet
+from seriespub.errors import ConfigError, InputError
+from seriespub.ledger import Ledger
+from seriespub.series import Series
+from seriespub.site import urls
+from seriespub.site.content import Part, released_parts
+from seriespub.site.pages import SiteInputs, render_site
+
+MANIFEST = "site-files.json"
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    parts: list[Part]
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def files(self) -> int:
+        return len(self.written) + self.unchanged
+
+
+def require_site(series: Series) -> str:
+    """The base URL, or a ConfigError saying how to set up `[site]`."""
+    base_url = series.settings.site.base_url
+    if base_url is None:
+        raise ConfigError(
+            f"{series.config_path}: no [site] base_url",
+            hint='add [site] with base_url = "https://example.org/series/"',
+        )
+    return base_url
+
+
+def out_dir_of(series: Series) -> Path:
+    return series.root / series.settings.site.out_dir
+
+
+def site_files(
+    series: Series, drafts: DraftSet, ledger: Ledger, now: dt.datetime
+) -> tuple[list[Part], dict[str, str]]:
+    """The released parts and every file of the site (nothing is written)."""
+    from seriespub.render.wording import wording
+    from seriespub.scheduling import releases_by_number
+
+    base_url = require_site(series)
+    settings = series.settings
+    releases = releases_by_number(series, drafts, ledger, now)
+    slugs = urls.read_record(series.state_dir)
+    back = wording(settings.series.language, settings.series.title, None).back
+    parts = released_parts(
+        drafts.instalments, ledger.instalment_records(), releases, slugs, now, back
+    )
+    inputs = SiteInputs(
+        settings.series,
+        base_url,
+        settings.site.subscribe,
+        settings.schedule.timezone,
+        len(drafts.instalments),
+    )
+    return parts, render_site(parts, inputs)
+
+
+def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> BuildResult:
+    """Write `files` into the out folder (changed ones only) and record the published URLs."""
+    out = out_dir_of(series)
+    result = BuildResult(out, parts)
+    slugs = urls.read_record(series.state_dir)
+    urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
+    for name in sorted(files):
+        if _write_if_changed(out / name, files[name].encode("utf-8")):
+            result.written.append(name)
+        else:
+            result.unchanged += 1
+    result.removed = _remove_stale(series, out, set(files))
+    return result
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    return True
+
+
+def _remove_stale(series: Series, out: Path, current: set[str]) -> list[str]:
+    """Files an earlier build wrote that this one did not; then the new list is recorded."""
+    manifest = series.state_dir / MANIFEST
+    try:
+        before = set(json.loads(manifest.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        before = set()
+    # Only names this build could have written: a tampered list removes nothing outside.
+    removed = sorted(
+        n
+        for n in before - current
+        if isinstance(n, str) and ".." not in Path(n).parts and not Path(n).is_absolute()
+    )
+    for name in removed:
+        path = out / name
+        path.unlink(missing_ok=True)
+        if path.parent != out and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    text = json.dumps(sorted(current), indent=0) + "\n"
+    if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
+        manifest.write_text(text, encoding="utf-8")
+    return removed

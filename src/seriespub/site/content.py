@@ -1,0 +1,91 @@
+"""What the site publishes: the released parts, each rendered once with its merge defaults.
+
+Pure: takes the drafts, the ledger's records, the calendar and `now`; reads no subscriber.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from seriespub.ledger import InstalmentRecord
+from seriespub.message import SLOT_RE, UNSUBSCRIBE_FIELD
+from seriespub.models import Instalment
+from seriespub.render import markdown
+from seriespub.schedule import PlannedRelease
+from seriespub.site.urls import page_dir, slug_for
+
+
+@dataclass(frozen=True)
+class Part:
+    """One released instalment as the site shows it."""
+
+    number: int
+    title: str
+    summary: str  # the preheader: meta description, feed summary
+    released: dt.datetime  # aware: when it went out, else its release slot
+    slug: str
+    content: str  # HTML fragment, merge fields filled with their defaults
+
+    @property
+    def path(self) -> str:
+        return page_dir(self.number, self.slug)
+
+
+def released_at(
+    instalment: Instalment,
+    record: InstalmentRecord | None,
+    release: PlannedRelease | None,
+    now: dt.datetime,
+) -> dt.datetime | None:
+    """When `instalment` was released, or None while it is not (drafts never are)."""
+    if not instalment.is_ready:
+        return None
+    if record is not None and record.started_at is not None:
+        return record.started_at
+    if release is not None and release.release <= now:
+        return release.release
+    return None
+
+
+def released_parts(
+    instalments: list[Instalment],
+    records: Mapping[int, InstalmentRecord],
+    releases: Mapping[int, PlannedRelease],
+    slugs: Mapping[int, str],
+    now: dt.datetime,
+    back_label: str,
+) -> list[Part]:
+    """The released parts in number order, rendered."""
+    parts = []
+    for instalment in instalments:
+        when = released_at(
+            instalment, records.get(instalment.number), releases.get(instalment.number), now
+        )
+        if when is not None:
+            parts.append(
+                Part(
+                    instalment.number,
+                    instalment.title,
+                    instalment.preheader,
+                    when,
+                    slug_for(instalment, slugs),
+                    render_body(instalment.body, back_label),
+                )
+            )
+    return parts
+
+
+def render_body(body: str, back_label: str) -> str:
+    """The draft's Markdown as HTML, every merge field replaced by its default (escaped)."""
+    slots = markdown.SlotTable()
+    rendered = markdown.to_html(slots.replace_tags(body), back_label)
+
+    def default(match: re.Match[str]) -> str:
+        slot = slots.slots[int(match.group(1))]
+        return "" if slot.field == UNSUBSCRIBE_FIELD else html.escape(slot.default)
+
+    return SLOT_RE.sub(default, rendered)
