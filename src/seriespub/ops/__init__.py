@@ -1,1 +1,4 @@
-"""Operations: one module per command group, each a library call the CLI renders (no typer, no rich)."""
+"""Operations: one module per command group, each a library call the CLI renders.
+
+Nothing here imports typer or rich.
+"""
