@@ -143,6 +143,9 @@ def _login_and_select(conn: imaplib.IMAP4, settings: InboxSettings, password: Se
     except imaplib.IMAP4.error as exc:
         raise InboxError(f"{where}: login as {settings.username} refused: {_reason(exc)}",
                          hint="check [inbox] username and IMAP_PASSWORD") from None
+    typ, caps = conn.capability()       # after login a server may offer more (MOVE)
+    if typ == "OK" and caps and isinstance(caps[0], bytes):
+        conn.capabilities = tuple(caps[0].decode(errors="replace").upper().split())
     typ, _data = conn.select(quote(settings.folder))
     if typ != "OK":
         raise InboxError(f"{where}: no folder {settings.folder!r}",
