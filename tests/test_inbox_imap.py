@@ -36,7 +36,7 @@ def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
     """An empty INBOX and no done folder; IMAP_PASSWORD set."""
     conn = dovecot.connect()
     try:
-        typ, data = conn.select("INBOX")
+        _, data = conn.select("INBOX")
         if data[0] != b"0":
             conn.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
             conn.expunge()

@@ -121,8 +121,8 @@ class Dovecot:
         """(Message-ID header, FLAGS) of each message in `folder`, read without \\Seen."""
         conn = self.connect()
         try:
-            typ, _ = conn.select(f'"{folder}"', readonly=True)
-            if typ != "OK":
+            typ, count = conn.select(f'"{folder}"', readonly=True)
+            if typ != "OK" or count[0] == b"0":
                 return []
             typ, data = conn.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
             found = []
