@@ -17,11 +17,13 @@ from conftest import delivery_log
 from fakes.dovecot import PASSWORD, USER, Dovecot, running_dovecot, unavailable
 from seriespub.message import UnsubscribeKey
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
+]
 
 CORPUS = Path(__file__).parent / "bounces"
-KEY = UnsubscribeKey(b"test-secret")        # conftest sets SERIESPUB_SECRET=test-secret
+KEY = UnsubscribeKey(b"test-secret")  # conftest sets SERIESPUB_SECRET=test-secret
 Cli = Callable[..., Any]
 
 
@@ -49,15 +51,23 @@ def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
 
 def inbox_toml(dovecot: Dovecot, security: str = "tls", ca: bool = True) -> str:
     port = dovecot.tls_port if security == "tls" else dovecot.port
-    return (f'[inbox]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\n'
-            f'username = "{USER}"\nfolder = "INBOX"\ndone_folder = "seriespub"\n'
-            + (f'ca_file = "{dovecot.ca.ca_cert}"\n' if ca else ""))
+    return (
+        f'[inbox]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\n'
+        f'username = "{USER}"\nfolder = "INBOX"\ndone_folder = "seriespub"\n'
+        + (f'ca_file = "{dovecot.ca.ca_cert}"\n' if ca else "")
+    )
 
 
-def series_with(make_series: Callable[..., Path], dovecot: Dovecot, readers: list[str],
-                security: str = "tls", delivery: str = "") -> Path:
-    root: Path = make_series(subscribers=0, extra_toml=inbox_toml(dovecot, security),
-                             delivery=delivery)
+def series_with(
+    make_series: Callable[..., Path],
+    dovecot: Dovecot,
+    readers: list[str],
+    security: str = "tls",
+    delivery: str = "",
+) -> Path:
+    root: Path = make_series(
+        subscribers=0, extra_toml=inbox_toml(dovecot, security), delivery=delivery
+    )
     with open(root / "subscribers.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["email", "name", "status"])
@@ -71,17 +81,27 @@ def statuses(root: Path) -> dict[str, str]:
 
 
 def unsubscribe_request(sender: str, token: str, mid: str) -> bytes:
-    return (f"From: {sender}\r\nTo: author@example.com\r\nSubject: unsubscribe {token}\r\n"
-            f"Message-ID: <{mid}@x>\r\n\r\n\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: author@example.com\r\nSubject: unsubscribe {token}\r\n"
+        f"Message-ID: <{mid}@x>\r\n\r\n\r\n"
+    ).encode()
 
 
 def note(mid: str) -> bytes:
-    return (f"From: friend@example.org\r\nTo: author@example.com\r\nSubject: Lunch?\r\n"
-            f"Message-ID: <{mid}@x>\r\n\r\nSee you.\r\n").encode()
+    return (
+        f"From: friend@example.org\r\nTo: author@example.com\r\nSubject: Lunch?\r\n"
+        f"Message-ID: <{mid}@x>\r\n\r\nSee you.\r\n"
+    ).encode()
 
 
-def dsn(address: str, *, status: str = "5.1.1", action: str = "failed", number: int = 1,
-        mid: str = "dsn") -> bytes:
+def dsn(
+    address: str,
+    *,
+    status: str = "5.1.1",
+    action: str = "failed",
+    number: int = 1,
+    mid: str = "dsn",
+) -> bytes:
     diagnostic = f"smtp; {status[0]}50 {status} test said no"
     return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
 To: author@example.com
@@ -121,14 +141,22 @@ def ids(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 @pytest.mark.parametrize("security", ["tls", "starttls", "none"])
 def test_sync_marks_readers_moves_what_it_used_and_leaves_the_rest(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, security: str) -> None:
-    readers = ["ann@example.com", "bob@example.com", "gone.reader@gmail.com",
-               "annoyed@isp.example", "cy@example.com"]
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, security: str
+) -> None:
+    readers = [
+        "ann@example.com",
+        "bob@example.com",
+        "gone.reader@gmail.com",
+        "annoyed@isp.example",
+        "cy@example.com",
+    ]
     root = series_with(make_series, inbox, readers, security)
     inbox.append(unsubscribe_request("ann@example.com", KEY.token("ann@example.com"), "u-ann"))
     inbox.append(unsubscribe_request("bob@example.com", "0" * 32, "u-forged"))
-    inbox.append(unsubscribe_request("mallory@evil.example", KEY.token("mallory@evil.example"),
-                                     "u-mallory"), flags=r"(\Seen)")
+    inbox.append(
+        unsubscribe_request("mallory@evil.example", KEY.token("mallory@evil.example"), "u-mallory"),
+        flags=r"(\Seen)",
+    )
     inbox.append((CORPUS / "gmail-nosuchuser.eml").read_bytes())
     inbox.append((CORPUS / "arf-complaint.eml").read_bytes(), flags=r"(\Seen)")
     inbox.append(note("n-read"), flags=r"(\Seen \Flagged)")
@@ -137,9 +165,13 @@ def test_sync_marks_readers_moves_what_it_used_and_leaves_the_rest(
     result = cli(root, "subscribers", "sync")
     assert result.exit_code == 0, result.output
     assert "3 subscriber(s) updated from the inbox" in result.stdout
-    assert statuses(root) == {"ann@example.com": "unsubscribed", "bob@example.com": "active",
-                              "gone.reader@gmail.com": "bounced",
-                              "annoyed@isp.example": "complained", "cy@example.com": "active"}
+    assert statuses(root) == {
+        "ann@example.com": "unsubscribed",
+        "bob@example.com": "active",
+        "gone.reader@gmail.com": "bounced",
+        "annoyed@isp.example": "complained",
+        "cy@example.com": "active",
+    }
     left = ids(inbox.folder_flags("INBOX"))
     assert set(left) == {"u-forged", "u-mallory", "n-read", "n-unread"}
     assert "\\Seen" not in left["u-forged"] and "\\Seen" not in left["n-unread"]
@@ -156,7 +188,8 @@ def test_sync_marks_readers_moves_what_it_used_and_leaves_the_rest(
 
 
 def test_a_permanent_bounce_fails_the_delivery_in_the_ledger(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli) -> None:
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
     root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"])
     sent = cli(root, "send", "next", "--yes")
     assert sent.exit_code == 0, sent.output
@@ -172,7 +205,8 @@ def test_a_permanent_bounce_fails_the_delivery_in_the_ledger(
 
 
 def test_send_reads_the_inbox_before_it_plans(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli) -> None:
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
     root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"])
     inbox.append(unsubscribe_request("x@y.example", KEY.token("bob@example.com"), "u-bob"))
     result = cli(root, "send", "next", "--yes")
@@ -182,12 +216,14 @@ def test_send_reads_the_inbox_before_it_plans(
 
 
 def test_three_instalments_bouncing_temporarily_mark_the_reader_bounced(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli) -> None:
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
     root = series_with(make_series, inbox, ["full@example.com"])
     # Postfix warns, then warns again about the same instalment: that is one, not two.
     for mid, number in (("d1", 1), ("d1b", 1), ("d2", 2)):
-        inbox.append(dsn("full@example.com", status="4.2.2", action="delayed", number=number,
-                         mid=mid))
+        inbox.append(
+            dsn("full@example.com", status="4.2.2", action="delayed", number=number, mid=mid)
+        )
     assert cli(root, "subscribers", "sync").exit_code == 0
     assert statuses(root)["full@example.com"] == "active"
     counts = json.loads((root / ".seriespub" / "soft-bounces.json").read_text())
@@ -199,7 +235,8 @@ def test_three_instalments_bouncing_temporarily_mark_the_reader_bounced(
 
 
 def test_a_malformed_dsn_is_skipped_with_a_warning_and_left(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli) -> None:
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
     root = series_with(make_series, inbox, ["ann@example.com"])
     inbox.append((CORPUS / "malformed-dsn.eml").read_bytes())
     result = cli(root, "subscribers", "sync")
@@ -210,8 +247,8 @@ def test_a_malformed_dsn_is_skipped_with_a_warning_and_left(
 
 
 def test_a_wrong_password_is_one_line_and_exit_1(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = series_with(make_series, inbox, ["ann@example.com"])
     monkeypatch.setenv("IMAP_PASSWORD", "wrong-password-x")
     result = cli(root, "subscribers", "sync")
@@ -221,16 +258,17 @@ def test_a_wrong_password_is_one_line_and_exit_1(
 
 
 def test_an_untrusted_certificate_is_refused(
-        make_series: Callable[..., Path], inbox: Dovecot, cli: Cli) -> None:
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
     root: Path = make_series(extra_toml=inbox_toml(inbox, "tls", ca=False))
     result = cli(root, "subscribers", "sync")
     assert result.exit_code == 1
     assert "certificate not trusted" in result.output
 
 
-def test_the_done_folder_is_found_when_it_exists(inbox: Dovecot,
-                                                 make_series: Callable[..., Path],
-                                                 cli: Cli) -> None:
+def test_the_done_folder_is_found_when_it_exists(
+    inbox: Dovecot, make_series: Callable[..., Path], cli: Cli
+) -> None:
     conn = inbox.connect()
     try:
         assert conn.create('"seriespub"')[0] == "OK"

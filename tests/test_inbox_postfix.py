@@ -35,8 +35,18 @@ def postfix() -> Iterator[Postfix]:
     and files `author+anything@` in the author's mailbox."""
     with running_postfix((*MAILBOXES, "author")) as running:
         config = str(running.config)
-        subprocess.run(["postconf", "-c", config, "-e", "smtpd_reject_unlisted_recipient = no",
-                        "recipient_delimiter = +"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "postconf",
+                "-c",
+                config,
+                "-e",
+                "smtpd_reject_unlisted_recipient = no",
+                "recipient_delimiter = +",
+            ],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["postfix", "-c", config, "reload"], check=True, capture_output=True)
         yield running
 
@@ -48,8 +58,11 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="module")
-def sent(postfix: Postfix, dovecot: Dovecot, tmp_path_factory: pytest.TempPathFactory,
-         ) -> tuple[Path, bytes]:
+def sent(
+    postfix: Postfix,
+    dovecot: Dovecot,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, bytes]:
     """A series that sent part 1 to LIVE and DEAD through Postfix; the DSN Postfix wrote."""
     from typer.testing import CliRunner
 
@@ -64,14 +77,20 @@ def sent(postfix: Postfix, dovecot: Dovecot, tmp_path_factory: pytest.TempPathFa
         f'port = {postfix.port}\nsecurity = "starttls"\nusername = "{USER}"\n'
         f'ca_file = "{postfix.ca.ca_cert}"\nbounce_address = "author+bounce-{{token}}@{DOMAIN}"\n'
         f'[inbox]\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "starttls"\n'
-        f'username = "{dovecot_fake.USER}"\nca_file = "{dovecot.ca.ca_cert}"\n')
+        f'username = "{dovecot_fake.USER}"\nca_file = "{dovecot.ca.ca_cert}"\n'
+    )
     with open(root / "subscribers.csv", "w", newline="") as handle:
-        csv.writer(handle).writerows([["email", "name", "status"], [LIVE, "Ann", "active"],
-                                      [DEAD, "Dead", "active"]])
-    env = {"SMTP_PASSWORD": PASSWORD, "SERIESPUB_SECRET": "test-secret",
-           "IMAP_PASSWORD": dovecot_fake.PASSWORD}
-    result = CliRunner().invoke(app, ["send", "next", "--yes", "--series", str(root)], env=env,
-                                catch_exceptions=False)
+        csv.writer(handle).writerows(
+            [["email", "name", "status"], [LIVE, "Ann", "active"], [DEAD, "Dead", "active"]]
+        )
+    env = {
+        "SMTP_PASSWORD": PASSWORD,
+        "SERIESPUB_SECRET": "test-secret",
+        "IMAP_PASSWORD": dovecot_fake.PASSWORD,
+    }
+    result = CliRunner().invoke(
+        app, ["send", "next", "--yes", "--series", str(root)], env=env, catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     [bounce] = postfix.wait_for("author", 1)
     return root, bounce.as_bytes()
@@ -85,11 +104,13 @@ def test_postfix_bounces_to_the_verp_address(sent: tuple[Path, bytes]) -> None:
     assert f"author+bounce-{token}@{DOMAIN}" in str(msg["To"])
 
 
-def test_the_real_dsn_names_the_reader_and_a_permanent_failure(sent: tuple[Path, bytes],
-                                                              ) -> None:
+def test_the_real_dsn_names_the_reader_and_a_permanent_failure(
+    sent: tuple[Path, bytes],
+) -> None:
     _, raw = sent
-    lookup = Lookup({KEY.token(a): a for a in (LIVE, DEAD)}.get,
-                    lambda a: a if a in (LIVE, DEAD) else None)
+    lookup = Lookup(
+        {KEY.token(a): a for a in (LIVE, DEAD)}.get, lambda a: a if a in (LIVE, DEAD) else None
+    )
     [outcome] = classify(raw, lookup)
     assert isinstance(outcome, Bounce)
     assert (outcome.email, outcome.permanent, outcome.instalment) == (DEAD, True, 1)
@@ -100,8 +121,11 @@ def test_a_mangled_real_dsn_still_maps_by_the_verp_token(sent: tuple[Path, bytes
     _, raw = sent
     head, _, _ = raw.partition(b"\n\n")
     # A relay that rewrote the report into one line of text and dropped the attachments.
-    lines = [line for line in head.split(b"\n") if not line.lower().startswith(
-        (b"content-type", b"mime-version", b"\t", b" "))]
+    lines = [
+        line
+        for line in head.split(b"\n")
+        if not line.lower().startswith((b"content-type", b"mime-version", b"\t", b" "))
+    ]
     mangled = b"\n".join(lines) + b"\n\nYour mail could not be delivered: 550 5.1.1 gone\n"
     lookup = Lookup({KEY.token(DEAD): DEAD}.get, lambda a: None)
     [outcome] = classify(mangled, lookup)
@@ -109,8 +133,11 @@ def test_a_mangled_real_dsn_still_maps_by_the_verp_token(sent: tuple[Path, bytes
 
 
 def test_sync_reads_the_postfix_dsn_from_dovecot(
-        sent: tuple[Path, bytes], dovecot: Dovecot, cli: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: tuple[Path, bytes],
+    dovecot: Dovecot,
+    cli: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     root, raw = sent
     dovecot.append(raw)
     monkeypatch.setenv("IMAP_PASSWORD", dovecot_fake.PASSWORD)

@@ -148,11 +148,17 @@ def running_dovecot() -> Iterator[Dovecot]:
         config = str(folder / "etc" / "dovecot.conf")
         # The daemon keeps inherited pipes open: its output goes to a file instead.
         with open(folder / "log" / "start.log", "wb") as output:
-            code = subprocess.run([DOVECOT, "-c", config], stdout=output, stderr=output,
-                                  stdin=subprocess.DEVNULL, timeout=30).returncode
+            code = subprocess.run(
+                [DOVECOT, "-c", config],
+                stdout=output,
+                stderr=output,
+                stdin=subprocess.DEVNULL,
+                timeout=30,
+            ).returncode
         if code != 0:
-            raise RuntimeError(f"dovecot failed to start: {_log(folder, 'start.log')}"
-                               f"{_log(folder)}")
+            raise RuntimeError(
+                f"dovecot failed to start: {_log(folder, 'start.log')}{_log(folder)}"
+            )
         try:
             _wait_listening(dovecot)
             yield dovecot
@@ -172,8 +178,9 @@ def _configure(folder: Path) -> Dovecot:
     shutil.copy(dovecot.ca.server_key, etc / "server.key")
     (etc / "server.key").chmod(0o600)
     (etc / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
-    (etc / "dovecot.conf").write_text(CONFIG.format(
-        d=folder, nobody=NOBODY, port=dovecot.port, tls_port=dovecot.tls_port))
+    (etc / "dovecot.conf").write_text(
+        CONFIG.format(d=folder, nobody=NOBODY, port=dovecot.port, tls_port=dovecot.tls_port)
+    )
     return dovecot
 
 
@@ -192,8 +199,9 @@ def _wait_listening(dovecot: Dovecot, timeout: float = 15.0) -> None:
 def _stop(folder: Path, config: str) -> None:
     pid_file = folder / "run" / "master.pid"
     pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-    subprocess.run(["/usr/bin/doveadm", "-c", config, "stop"], capture_output=True,
-                   timeout=30, check=False)
+    subprocess.run(
+        ["/usr/bin/doveadm", "-c", config, "stop"], capture_output=True, timeout=30, check=False
+    )
     deadline = time.monotonic() + 10
     while pid is not None and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -207,8 +215,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return Path(f"/proc/{pid}").exists() and b"zombie" not in Path(
-        f"/proc/{pid}/status").read_bytes().lower()
+    return (
+        Path(f"/proc/{pid}").exists()
+        and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()
+    )
 
 
 def _log(folder: Path, name: str = "dovecot.log") -> str:

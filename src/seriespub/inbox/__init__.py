@@ -42,14 +42,14 @@ Warn = Callable[[str], None]
 
 @dataclass
 class InboxReport:
-    changed: int = 0               # rows of subscribers.csv changed
+    changed: int = 0  # rows of subscribers.csv changed
     unsubscribed: int = 0
-    bounced: int = 0               # permanent bounces read
-    soft_bounced: int = 0          # temporary bounces read
+    bounced: int = 0  # permanent bounces read
+    soft_bounced: int = 0  # temporary bounces read
     complained: int = 0
-    failed_deliveries: int = 0     # ledger rows marked failed
+    failed_deliveries: int = 0  # ledger rows marked failed
     moved: int = 0
-    left: int = 0                  # candidates left in the folder
+    left: int = 0  # candidates left in the folder
     warnings: list[str] = field(default_factory=list)
 
 
@@ -65,8 +65,14 @@ def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
         uids = inbox.candidates()
         for fetched in inbox.fetch(uids):
             key = hashlib.sha256(fetched.raw).hexdigest()[:16]
-            if _take(classify(fetched.raw, lookup), marks, report, key,
-                     f"{inbox.where} UID {fetched.uid}", warn):
+            if _take(
+                classify(fetched.raw, lookup),
+                marks,
+                report,
+                key,
+                f"{inbox.where} UID {fetched.uid}",
+                warn,
+            ):
                 done.append(fetched.uid)
         applied = apply(series, marks)
         inbox.move(done)
@@ -75,8 +81,14 @@ def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
     return report
 
 
-def _take(outcomes: list[Outcome], marks: Marks, report: InboxReport, key: str, where: str,
-          warn: Warn | None) -> bool:
+def _take(
+    outcomes: list[Outcome],
+    marks: Marks,
+    report: InboxReport,
+    key: str,
+    where: str,
+    warn: Warn | None,
+) -> bool:
     """Add a message's outcomes to `marks`; True when it was processed (to be moved)."""
     processed = False
     for outcome in outcomes:
@@ -115,8 +127,9 @@ def _lookup(series: Series) -> Lookup:
         if addresses:
             return
         key = UnsubscribeKey(series.unsubscribe_secret())
-        for row in subscribers.iter_subscribers(series.subscribers_path,
-                                                subscribers.ProblemTally()):
+        for row in subscribers.iter_subscribers(
+            series.subscribers_path, subscribers.ProblemTally()
+        ):
             address = row.email.lower()
             addresses.add(address)
             tokens[key.token(address)] = address

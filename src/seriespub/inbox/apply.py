@@ -21,17 +21,20 @@ from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.series import Series
 from seriespub.statefiles import open_private, os_error, private_dir
 
-SOFT_BOUNCE_LIMIT = 3           # instalments that bounced temporarily → the reader is bounced
+SOFT_BOUNCE_LIMIT = 3  # instalments that bounced temporarily → the reader is bounced
 SOFT_FILE = "soft-bounces.json"
-_RANK = {SubscriberStatus.UNSUBSCRIBED: 1, SubscriberStatus.BOUNCED: 2,
-         SubscriberStatus.COMPLAINED: 3}
+_RANK = {
+    SubscriberStatus.UNSUBSCRIBED: 1,
+    SubscriberStatus.BOUNCED: 2,
+    SubscriberStatus.COMPLAINED: 3,
+}
 
 
 @dataclass
 class Marks:
     statuses: dict[str, SubscriberStatus] = field(default_factory=dict)
     failed: list[Bounce] = field(default_factory=list)
-    soft: list[tuple[str, str]] = field(default_factory=list)     # (address, key)
+    soft: list[tuple[str, str]] = field(default_factory=list)  # (address, key)
 
     def add(self, outcome: Outcome, key: str) -> None:
         if isinstance(outcome, Unsubscribe):
@@ -53,9 +56,9 @@ class Marks:
 
 @dataclass(frozen=True)
 class Applied:
-    changed: int                  # rows of subscribers.csv changed
-    failed_deliveries: int        # ledger rows marked failed
-    soft_bounced: list[str]       # readers marked bounced after SOFT_BOUNCE_LIMIT
+    changed: int  # rows of subscribers.csv changed
+    failed_deliveries: int  # ledger rows marked failed
+    soft_bounced: list[str]  # readers marked bounced after SOFT_BOUNCE_LIMIT
 
 
 def apply(series: Series, marks: Marks) -> Applied:
@@ -88,7 +91,7 @@ def _read_counts(path: Path) -> dict[str, list[str]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
-        return {}               # a damaged count restarts; the DSNs that made it are gone
+        return {}  # a damaged count restarts; the DSNs that made it are gone
     if not isinstance(data, dict):
         return {}
     return {str(k): [str(x) for x in v] for k, v in data.items() if isinstance(v, list)}
@@ -120,10 +123,10 @@ def _fail_deliveries(series: Series, bounces: list[Bounce]) -> int:
         for bounce in bounces:
             candidates = [bounce.instalment] if bounce.instalment in numbers else numbers
             for number in candidates:
-                if ledger.statuses(number, [bounce.email]).get(bounce.email) == \
-                        DeliveryStatus.SENT:
-                    ledger.set_status(number, [bounce.email], DeliveryStatus.FAILED,
-                                      f"bounced: {bounce.reason}")
+                if ledger.statuses(number, [bounce.email]).get(bounce.email) == DeliveryStatus.SENT:
+                    ledger.set_status(
+                        number, [bounce.email], DeliveryStatus.FAILED, f"bounced: {bounce.reason}"
+                    )
                     marked += 1
                     break
     return marked

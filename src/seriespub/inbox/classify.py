@@ -21,12 +21,14 @@ from seriespub.inbox import dsn
 
 HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
 _ORIGINAL_ID = re.compile(r"<[0-9a-f]{32}\.(\d+)@[^>\s]+>")
-_BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator",
-                          re.IGNORECASE)
+_BOUNCE_FROM = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail administrator", re.IGNORECASE
+)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (status|failure|has failed|notification)|failure notice|"
     r"returned mail|mail delivery failed|could not be delivered|delivery incomplete",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Bounce:
     email: str
     permanent: bool
     reason: str
-    instalment: int | None        # from the returned Message-ID, when the DSN has it
+    instalment: int | None  # from the returned Message-ID, when the DSN has it
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Unreadable:
 
 @dataclass(frozen=True)
 class Ignored:
-    why: str                      # "" for mail that is simply not ours
+    why: str  # "" for mail that is simply not ours
 
 
 Outcome = Unsubscribe | Bounce | Complaint | Unreadable | Ignored
@@ -90,7 +92,7 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
             return _bounces(msg, raw, lookup)
         if "unsubscribe" in _subject(msg).lower():
             return [_unsubscribe(msg, raw, lookup)]
-    except Exception as exc:   # a mangled message must never stop the others
+    except Exception as exc:  # a mangled message must never stop the others
         return [Unreadable(f"cannot be parsed ({type(exc).__name__}: {exc})")]
     return [Ignored("")]
 
@@ -99,15 +101,16 @@ def _is_report(msg: email.message.Message, kind: str) -> bool:
     if msg.get_content_type() == "multipart/report":
         report_type = msg.get_param("report-type")
         return (isinstance(report_type, str) and report_type.lower() == kind) or any(
-            p.get_content_type() == f"message/{kind}" for p in msg.walk())
+            p.get_content_type() == f"message/{kind}" for p in msg.walk()
+        )
     return False
 
 
 def _looks_like_bounce(msg: email.message.Message) -> bool:
     sender = str(msg.get("From", ""))
     return bool(_BOUNCE_FROM.search(sender) and _BOUNCE_SUBJECT.search(_subject(msg))) or (
-        msg.get("Return-Path", "").strip() == "<>" and bool(_BOUNCE_SUBJECT.search(
-            _subject(msg))))
+        msg.get("Return-Path", "").strip() == "<>" and bool(_BOUNCE_SUBJECT.search(_subject(msg)))
+    )
 
 
 def _subject(msg: email.message.Message) -> str:
@@ -131,13 +134,13 @@ def _unsubscribe(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outc
 def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Outcome]:
     reports = dsn.recipients(msg)
     instalment = _instalment(raw)
-    verp = lookup.token_in(raw)        # the VERP return path or List-Unsubscribe: exact
+    verp = lookup.token_in(raw)  # the VERP return path or List-Unsubscribe: exact
     found: list[Outcome] = []
     for report in reports or []:
         who = verp if verp and len(reports or []) == 1 else lookup.by_address(report.address)
         if who:
             found.append(Bounce(who, report.permanent, report.reason, instalment))
-    if not found and verp and reports != []:   # mangled: the token names the reader
+    if not found and verp and reports != []:  # mangled: the token names the reader
         permanent, reason = dsn.guess_status(msg)
         found.append(Bounce(verp, permanent, reason, instalment))
     if not found and reports is None:

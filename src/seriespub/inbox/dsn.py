@@ -17,9 +17,11 @@ from email.parser import HeaderParser
 _ENHANCED = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
 _SMTP_CODE = re.compile(r"(?<![\d.])([45])\d\d(?=[ :-])")
 # Where a bounce's own words end and the returned original begins.
-_ORIGINAL_STARTS = re.compile(r"^-+ ?(Below this line|This is a copy|Original message|"
-                              r"Forwarded message)|^Original-Recipient|^Received:",
-                              re.IGNORECASE | re.MULTILINE)
+_ORIGINAL_STARTS = re.compile(
+    r"^-+ ?(Below this line|This is a copy|Original message|"
+    r"Forwarded message)|^Original-Recipient|^Received:",
+    re.IGNORECASE | re.MULTILINE,
+)
 _REASON_MAX = 200
 
 
@@ -42,9 +44,10 @@ def _from_status(part: email.message.Message) -> list[Report] | None:
     blocks = _status_blocks(part)
     reports: list[Report] = []
     readable = False
-    for block in blocks[1:]:          # the first block is about the message, not a recipient
-        address = bare_address(block.get("Final-Recipient") or
-                               block.get("Original-Recipient") or "")
+    for block in blocks[1:]:  # the first block is about the message, not a recipient
+        address = bare_address(
+            block.get("Final-Recipient") or block.get("Original-Recipient") or ""
+        )
         if "@" not in address:
             continue
         readable = True
@@ -54,8 +57,9 @@ def _from_status(part: email.message.Message) -> list[Report] | None:
         status = (block.get("Status") or "").strip()
         permanent = status.startswith("5") or (action == "failed" and not status)
         diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())
-        reason = "; ".join(x for x in (status, diagnostic.partition(";")[2].strip()
-                                       or diagnostic) if x)
+        reason = "; ".join(
+            x for x in (status, diagnostic.partition(";")[2].strip() or diagnostic) if x
+        )
         reports.append(Report(address.lower(), permanent, _short(reason or action)))
     return reports if readable else None
 
@@ -64,7 +68,7 @@ def _status_blocks(part: email.message.Message) -> list[email.message.Message]:
     payload = part.get_payload()
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, email.message.Message)]
-    if isinstance(payload, str):      # left as text (encoded, or not parsed as blocks)
+    if isinstance(payload, str):  # left as text (encoded, or not parsed as blocks)
         text = part.get_payload(decode=True)
         body = text.decode(errors="replace") if isinstance(text, bytes) else payload
         parser = HeaderParser(policy=email.policy.compat32)
@@ -79,7 +83,7 @@ def _from_detectors(msg: email.message.Message) -> list[Report] | None:
     logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # we warn once, ourselves
     try:
         temporary, permanent = all_failures(msg)
-    except Exception:              # a detector tripping over a mangled message
+    except Exception:  # a detector tripping over a mangled message
         return None
     _, reason = guess_status(msg)
     reports = [Report(_text(a).lower(), True, reason) for a in sorted(permanent)]
@@ -95,7 +99,7 @@ def guess_status(msg: email.message.Message) -> tuple[bool, str]:
         if match:
             line_start = text.rfind("\n", 0, match.start()) + 1
             line_end = text.find("\n", match.end())
-            line = text[line_start:line_end if line_end >= 0 else None]
+            line = text[line_start : line_end if line_end >= 0 else None]
             return match.group(1) == "5", _short(line)
     permanent = "permanent" in text.lower()
     return permanent, "permanent error" if permanent else "bounce without a status"
@@ -105,10 +109,13 @@ def _notice_text(msg: email.message.Message) -> str:
     for part in msg.walk():
         if part.get_content_type() == "text/plain":
             data = part.get_payload(decode=True)
-            text = data.decode(part.get_content_charset() or "utf-8", errors="replace") \
-                if isinstance(data, bytes) else str(part.get_payload())
+            text = (
+                data.decode(part.get_content_charset() or "utf-8", errors="replace")
+                if isinstance(data, bytes)
+                else str(part.get_payload())
+            )
             cut = _ORIGINAL_STARTS.search(text)
-            return text[:cut.start()] if cut else text
+            return text[: cut.start()] if cut else text
     return ""
 
 
@@ -145,4 +152,4 @@ def _text(address: bytes | str) -> str:
 
 def _short(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _REASON_MAX else text[:_REASON_MAX - 1] + "…"
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"

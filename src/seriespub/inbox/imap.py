@@ -19,13 +19,20 @@ from seriespub.config import InboxSettings, Secret
 from seriespub.errors import SeriespubError
 
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
-_CHUNK = 100                     # messages per FETCH: bounded memory per round trip
+_CHUNK = 100  # messages per FETCH: bounded memory per round trip
 # What an unsubscribe request, a bounce or a complaint has; the rest is never fetched.
 _CANDIDATES = (
-    ("HEADER", "Content-Type", "report"), ("SUBJECT", "unsubscribe"),
-    ("FROM", "mailer-daemon"), ("FROM", "postmaster"), ("FROM", "mail delivery"),
-    ("SUBJECT", "undeliver"), ("SUBJECT", "delivery"), ("SUBJECT", "failure notice"),
-    ("SUBJECT", "returned mail"), ("SUBJECT", "abuse"), ("SUBJECT", "complaint"),
+    ("HEADER", "Content-Type", "report"),
+    ("SUBJECT", "unsubscribe"),
+    ("FROM", "mailer-daemon"),
+    ("FROM", "postmaster"),
+    ("FROM", "mail delivery"),
+    ("SUBJECT", "undeliver"),
+    ("SUBJECT", "delivery"),
+    ("SUBJECT", "failure notice"),
+    ("SUBJECT", "returned mail"),
+    ("SUBJECT", "abuse"),
+    ("SUBJECT", "complaint"),
 )
 
 
@@ -47,8 +54,12 @@ def quote(name: str) -> str:
 class ImapInbox:
     """One logged-in session on the folder named in `[inbox]`."""
 
-    def __init__(self, conn: imaplib.IMAP4, settings: InboxSettings,
-                 extra_terms: Sequence[tuple[str, ...]] = ()) -> None:
+    def __init__(
+        self,
+        conn: imaplib.IMAP4,
+        settings: InboxSettings,
+        extra_terms: Sequence[tuple[str, ...]] = (),
+    ) -> None:
         self._conn = conn
         self._settings = settings
         self._terms = (*_CANDIDATES, *extra_terms)
@@ -68,7 +79,7 @@ class ImapInbox:
     def fetch(self, uids: Sequence[str]) -> Iterator[Fetched]:
         """Whole messages, without setting \\Seen."""
         for start in range(0, len(uids), _CHUNK):
-            uid_set = ",".join(uids[start:start + _CHUNK])
+            uid_set = ",".join(uids[start : start + _CHUNK])
             data = self._ok(self._conn.uid("FETCH", uid_set, "(UID BODY.PEEK[])"), "fetch")
             for item in data:
                 if isinstance(item, tuple) and (m := _FETCH_UID.search(item[0])):
@@ -86,7 +97,7 @@ class ImapInbox:
             return
         self._ok(self._conn.uid("COPY", uid_set, target), "copy")
         self._ok(self._conn.uid("STORE", uid_set, "+FLAGS.SILENT", r"(\Deleted)"), "flag")
-        if self._has("UIDPLUS"):        # expunge these only, never another deleted message
+        if self._has("UIDPLUS"):  # expunge these only, never another deleted message
             self._ok(self._conn.uid("EXPUNGE", uid_set), "expunge")
 
     def _ensure_done_folder(self) -> None:
@@ -110,8 +121,7 @@ class ImapInbox:
 def _connect(settings: InboxSettings, context: ssl.SSLContext) -> imaplib.IMAP4:
     port = settings.port or (993 if settings.security == "tls" else 143)
     if settings.security == "tls":
-        return imaplib.IMAP4_SSL(settings.host, port, ssl_context=context,
-                                 timeout=settings.timeout)
+        return imaplib.IMAP4_SSL(settings.host, port, ssl_context=context, timeout=settings.timeout)
     conn = imaplib.IMAP4(settings.host, port, timeout=settings.timeout)
     if settings.security == "starttls":
         conn.starttls(ssl_context=context)
@@ -119,8 +129,12 @@ def _connect(settings: InboxSettings, context: ssl.SSLContext) -> imaplib.IMAP4:
 
 
 @contextmanager
-def open_inbox(settings: InboxSettings, password: Secret, context: ssl.SSLContext,
-               extra_terms: Sequence[tuple[str, ...]] = ()) -> Iterator[ImapInbox]:
+def open_inbox(
+    settings: InboxSettings,
+    password: Secret,
+    context: ssl.SSLContext,
+    extra_terms: Sequence[tuple[str, ...]] = (),
+) -> Iterator[ImapInbox]:
     """Connect, log in, select `folder` read-write; log out at the end."""
     where = f"IMAP {settings.host}:{settings.port or ''}".rstrip(":")
     try:
@@ -136,20 +150,25 @@ def open_inbox(settings: InboxSettings, password: Secret, context: ssl.SSLContex
         _logout(conn)
 
 
-def _login_and_select(conn: imaplib.IMAP4, settings: InboxSettings, password: Secret,
-                      where: str) -> None:
+def _login_and_select(
+    conn: imaplib.IMAP4, settings: InboxSettings, password: Secret, where: str
+) -> None:
     try:
         conn.login(settings.username, password.reveal())
     except imaplib.IMAP4.error as exc:
-        raise InboxError(f"{where}: login as {settings.username} refused: {_reason(exc)}",
-                         hint="check [inbox] username and IMAP_PASSWORD") from None
-    typ, caps = conn.capability()       # after login a server may offer more (MOVE)
+        raise InboxError(
+            f"{where}: login as {settings.username} refused: {_reason(exc)}",
+            hint="check [inbox] username and IMAP_PASSWORD",
+        ) from None
+    typ, caps = conn.capability()  # after login a server may offer more (MOVE)
     if typ == "OK" and caps and isinstance(caps[0], bytes):
         conn.capabilities = tuple(caps[0].decode(errors="replace").upper().split())
     typ, _data = conn.select(quote(settings.folder))
     if typ != "OK":
-        raise InboxError(f"{where}: no folder {settings.folder!r}",
-                         hint="set [inbox] folder to an existing folder, e.g. INBOX")
+        raise InboxError(
+            f"{where}: no folder {settings.folder!r}",
+            hint="set [inbox] folder to an existing folder, e.g. INBOX",
+        )
 
 
 def _logout(conn: imaplib.IMAP4) -> None:

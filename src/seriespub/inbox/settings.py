@@ -9,14 +9,18 @@ from seriespub.errors import ConfigError
 
 TOKEN = "{token}"
 _TOKEN_RE = r"([0-9a-f]{32})"
-_LOCAL_MAX = 64          # RFC 5321: octets in a local part
+_LOCAL_MAX = 64  # RFC 5321: octets in a local part
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 
 
 def check_inbox(inbox: InboxSettings) -> None:
     """Refuse values that could never connect or that IMAP cannot name."""
-    for key, value in (("inbox.host", inbox.host), ("inbox.username", inbox.username),
-                       ("inbox.folder", inbox.folder), ("inbox.done_folder", inbox.done_folder)):
+    for key, value in (
+        ("inbox.host", inbox.host),
+        ("inbox.username", inbox.username),
+        ("inbox.folder", inbox.folder),
+        ("inbox.done_folder", inbox.done_folder),
+    ):
         if not value.strip():
             raise ConfigError(f"'{key}' must not be empty")
         if not value.isascii() or not value.isprintable():
@@ -34,17 +38,21 @@ def check_bounce_address(address: str) -> None:
     key = "'delivery.smtp.bounce_address'"
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or "." not in domain.strip("."):
-        raise ConfigError(f"{key} must be an address like bounces@example.com, not {address!r}",
-                          hint='add "+{token}" to the local part if your host allows it: '
-                               '"you+bounce-{token}@example.com"')
+        raise ConfigError(
+            f"{key} must be an address like bounces@example.com, not {address!r}",
+            hint='add "+{token}" to the local part if your host allows it: '
+            '"you+bounce-{token}@example.com"',
+        )
     if TOKEN in domain or address.count(TOKEN) > 1:
         raise ConfigError(f"{key}: {{token}} may appear once, in the part before '@'")
     filled = local.replace(TOKEN, "0" * 32)
     if not _ATEXT.fullmatch(filled) or not domain.isascii() or not domain.isprintable():
         raise ConfigError(f"{key}: {address!r} is not a plain ASCII address")
     if len(filled) > _LOCAL_MAX:
-        raise ConfigError(f"{key}: the part before '@' is over {_LOCAL_MAX} characters "
-                          "once the 32-character token is in")
+        raise ConfigError(
+            f"{key}: the part before '@' is over {_LOCAL_MAX} characters "
+            "once the 32-character token is in"
+        )
 
 
 def envelope_sender(bounce_address: str, token: str) -> str:

@@ -30,5 +30,6 @@ def unsubscribe(series: Series, address: str, token: str) -> int:
     """Mark `address` unsubscribed if `token` is theirs; rows changed (0: already was)."""
     if not verify(series, address, token):
         raise TokenRefused(f"the token does not match {address}: nothing changed")
-    return subscribers.update_statuses(series.subscribers_path,
-                                       {address.strip(): SubscriberStatus.UNSUBSCRIBED})
+    return subscribers.update_statuses(
+        series.subscribers_path, {address.strip(): SubscriberStatus.UNSUBSCRIBED}
+    )
