@@ -278,3 +278,27 @@ def test_the_done_folder_is_found_when_it_exists(
     inbox.append(unsubscribe_request("a@x", KEY.token("ann@example.com"), "u1"))
     assert cli(root, "subscribers", "sync").exit_code == 0
     assert set(ids(inbox.folder_flags("seriespub"))) == {"u1"}
+
+
+@pytest.mark.parametrize("without", [("MOVE",), ("MOVE", "UIDPLUS")])
+def test_servers_without_move_get_copy_and_the_rest_is_untouched(
+    inbox: Dovecot, without: tuple[str, ...]
+) -> None:
+    from seriespub.config import InboxSettings, Secret
+    from seriespub.inbox.imap import open_inbox
+
+    inbox.append(note("keep"), flags=r"(\Deleted)")  # the author's own deleted mail
+    inbox.append(dsn("x@example.com", mid="processed"))
+    settings = InboxSettings(host="127.0.0.1", username=USER, port=inbox.port, security="none")
+    with open_inbox(settings, Secret(PASSWORD, scrub=False), inbox.ssl_context()) as box:
+        box._conn.capabilities = tuple(c for c in box._conn.capabilities if c not in without)
+        [uid] = box.candidates()
+        box.move([uid])
+        assert box.candidates() == []  # a copied, \Deleted one is not read again
+    assert set(ids(inbox.folder_flags("seriespub"))) == {"processed"}
+    left = ids(inbox.folder_flags("INBOX"))
+    assert "\\Deleted" in left["keep"]  # never expunged by us
+    if "UIDPLUS" in without:
+        assert "\\Deleted" in left["processed"]
+    else:
+        assert "processed" not in left

@@ -71,7 +71,9 @@ class ImapInbox:
     def candidates(self) -> list[str]:
         """UIDs of the messages that may be ours, oldest first."""
         terms = " ".join(f"{t[0]} " + " ".join(quote(a) for a in t[1:]) for t in self._terms)
-        criteria = "OR " * (len(self._terms) - 1) + terms
+        # UNDELETED: a message moved by COPY on a server without UIDPLUS stays behind,
+        # flagged \Deleted, and must not be read again.
+        criteria = "UNDELETED " + "OR " * (len(self._terms) - 1) + terms
         data = self._ok(self._conn.uid("SEARCH", criteria), "search")
         found = b" ".join(d for d in data if isinstance(d, bytes)).split()
         return sorted((u.decode() for u in found), key=int)
