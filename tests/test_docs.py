@@ -37,7 +37,8 @@ def test_the_cli_has_every_command_we_document() -> None:
     assert all_commands() == sorted([
         "init", "new", "preview", "check", "status", "log", "schedule", "schedule install",
         "subscribers add", "subscribers remove", "subscribers list", "subscribers import",
-        "subscribers sync", "send next", "send test", "send retry", "send settle",
+        "subscribers sync", "subscribers verify",
+        "subscribers unsubscribe-token", "send next", "send test", "send retry", "send settle",
         "send due", "send cancel", "site"])
 
 

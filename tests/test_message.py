@@ -54,7 +54,8 @@ def test_without_url_the_unsubscribe_is_mailto_the_reply_address() -> None:
     message = make_message()
     message.unsubscribe_url = None
     msg = parse(message.mime_for(message.recipient(Subscriber("ann@example.com"))))
-    assert msg["List-Unsubscribe"] == "<mailto:reply@example.com?subject=unsubscribe>"
+    token = message.key.token("ann@example.com")
+    assert msg["List-Unsubscribe"] == f"<mailto:reply@example.com?subject=unsubscribe%20{token}>"
     assert msg["List-Unsubscribe-Post"] is None
     assert "mailto:reply@example.com" in msg.get_body(("html",)).get_content()
 

@@ -76,6 +76,8 @@ class SmtpSettings:
     username: str | None = None
     timeout: float = 30.0
     ca_file: str | None = None      # PEM CA certificates to trust too; relative to the series
+    # Envelope sender; "{token}" becomes the reader's token (VERP), so a bounce names them.
+    bounce_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,26 @@ class SiteSettings:
 
 
 @dataclass(frozen=True)
+class InboxSettings:
+    """`[inbox]`: the author's mailbox, read over IMAP for unsubscribes and bounces."""
+
+    host: str
+    username: str
+    port: int | None = None               # default: 993 for tls, 143 otherwise
+    security: str = "tls"
+    folder: str = "INBOX"
+    done_folder: str = "seriespub"
+    timeout: float = 30.0
+    ca_file: str | None = None            # PEM CA certificates to trust too
+
+
+@dataclass(frozen=True)
 class Settings:
     series: SeriesSettings
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
+    inbox: InboxSettings | None = None
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -127,6 +144,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "delivery.mailgun.region": ("us", "eu"),
     "delivery.mailgun.unsubscribe": ("own", "mailgun"),
     "schedule.catch_up": ("oldest", "all"),
+    "inbox.security": ("tls", "starttls", "none"),
 }
 
 
@@ -164,6 +182,14 @@ def _check_values(settings: Settings) -> None:
     if install is not None and (not install.strip() or not install.isprintable()):
         raise ConfigError("'schedule.install' must be one line: a pip requirement such as "
                           '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"')
+    if settings.inbox is not None:
+        from seriespub.inbox.settings import check_inbox
+
+        check_inbox(settings.inbox)
+    if d.smtp.bounce_address is not None:
+        from seriespub.inbox.settings import check_bounce_address
+
+        check_bounce_address(d.smtp.bounce_address)
 
 
 def _check_numbers(d: DeliverySettings) -> None:
@@ -354,7 +380,7 @@ class Secret:
 NOT_SECRET = frozenset({"AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL"})
 # Every secret seriespub knows: all that are configured are scrubbed as soon as any is read,
 # whichever provider runs (a key left in .env for another provider is a secret too).
-KNOWN_SECRETS = ("SERIESPUB_SECRET", "SMTP_PASSWORD", "POSTMARK_SERVER_TOKEN",
+KNOWN_SECRETS = ("SERIESPUB_SECRET", "SMTP_PASSWORD", "IMAP_PASSWORD", "POSTMARK_SERVER_TOKEN",
                  "SENDGRID_API_KEY", "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
                  "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 

@@ -214,7 +214,7 @@ class PreparedMessage:
         values["name"] = subscriber.name
         values["email"] = subscriber.email
         url = self.unsubscribe_url_for(subscriber.email)
-        values[UNSUBSCRIBE_FIELD] = url or self.mailto_unsubscribe()
+        values[UNSUBSCRIBE_FIELD] = url or self.mailto_unsubscribe(subscriber.email)
         return Recipient(email=subscriber.email, name=subscriber.name,
                          delivery_id=self.delivery_id(subscriber.email),
                          values=values, unsubscribe_url=url)
@@ -233,13 +233,14 @@ class PreparedMessage:
         return url
 
     @functools.cached_property
-    def _mailto(self) -> str:
+    def _mailto_target(self) -> str:
         boxes = self.reply_to_mailboxes
-        target = ascii_address(boxes[0].address) if boxes else self.from_email
-        return f"mailto:{target}?subject=unsubscribe"
+        return ascii_address(boxes[0].address) if boxes else self.from_email
 
-    def mailto_unsubscribe(self) -> str:
-        return self._mailto
+    def mailto_unsubscribe(self, address: str) -> str:
+        """`mailto:` with the reader's token in the subject: `seriespub.inbox` unsubscribes
+        whoever the token belongs to, so a request without it (forged) changes nothing."""
+        return f"mailto:{self._mailto_target}?subject=unsubscribe%20{self.key.token(address)}"
 
     def slot_values(self, recipient: Recipient, overrides: dict[str, str] | None = None,
                     ) -> list[str]:
@@ -259,7 +260,7 @@ class PreparedMessage:
         if recipient.unsubscribe_url:
             return [("List-Unsubscribe", f"<{recipient.unsubscribe_url}>"),
                     ("List-Unsubscribe-Post", ONE_CLICK)]
-        return [("List-Unsubscribe", f"<{self.mailto_unsubscribe()}>")]
+        return [("List-Unsubscribe", f"<{self.mailto_unsubscribe(recipient.email)}>")]
 
     def to_header(self, recipient: Recipient) -> str:
         """The To value on one line (API providers take it so); `mime_for` folds it."""
@@ -303,7 +304,7 @@ class PreparedMessage:
             lines.append(f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"
                          f"List-Unsubscribe-Post: {ONE_CLICK}\r\n")
         else:
-            lines.append(f"List-Unsubscribe: <{self._mailto}>\r\n")
+            lines.append(f"List-Unsubscribe: <{self.mailto_unsubscribe(recipient.email)}>\r\n")
         for k, v in extra_headers:
             lines.append(headers.fold(k, headers.unstructured(check_header_value(k, v))))
         return b"".join(("".join(lines).encode("ascii"), head, text_part.fill(values), middle,

@@ -13,6 +13,7 @@ from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_serie
 
 if TYPE_CHECKING:
     from seriespub.models import Subscriber
+    from seriespub.series import Series
 
 app = typer.Typer(help="Manage subscribers.csv (locked, always rewritten atomically).",
                   no_args_is_help=True)
@@ -141,14 +142,62 @@ def import_(
 
 @app.command("sync")
 def sync(series: SeriesOption = None) -> None:
-    """Pull the provider's unsubscribes, bounces and complaints into subscribers.csv."""
+    """Pull the provider's unsubscribes, bounces and complaints into subscribers.csv (and
+    the inbox's, when [inbox] is configured)."""
     from seriespub import publishing
     from seriespub.suppressions import sync_suppressions
 
     s = load_series(series)
     provider = publishing.provider_for(s)
     try:
-        changed = sync_suppressions(s, provider)
+        changed = sync_suppressions(s, provider, inbox=False)
     finally:
         provider.close()
     out().print(f"{changed} subscriber(s) updated from {provider.name}")
+    if s.settings.inbox is not None:
+        _sync_inbox(s)
+
+
+def _sync_inbox(s: Series) -> None:
+    from seriespub.inbox import sync_inbox
+
+    def warn(line: str) -> None:
+        err().print(f"warning: {line}", markup=False, style="yellow")
+
+    report = sync_inbox(s, warn=warn)
+    if report is not None:
+        out().print(f"{report.changed} subscriber(s) updated from the inbox: "
+                    f"{report.unsubscribed} unsubscribe(s), {report.bounced} bounce(s), "
+                    f"{report.soft_bounced} temporary bounce(s), {report.complained} "
+                    f"complaint(s); {report.failed_deliveries} delivery(ies) marked failed; "
+                    f"{report.moved} message(s) moved to "
+                    f"{s.settings.inbox.done_folder if s.settings.inbox else ''}",
+                    highlight=False, markup=False)
+
+
+@app.command("verify")
+def verify(
+    address: Annotated[str, typer.Argument(help="The reader's email address.")],
+    token: Annotated[str, typer.Argument(help="The token from their unsubscribe link.")],
+    series: SeriesOption = None,
+) -> None:
+    """Exit 0 if TOKEN is this series' token for ADDRESS, else 1 (for unsubscribe endpoints)."""
+    from seriespub.inbox import tokens
+
+    if not tokens.verify(load_series(series), address, token):
+        fail(f"the token does not match {address}")
+    out().print(f"token matches {address}", highlight=False, markup=False)
+
+
+@app.command("unsubscribe-token")
+def unsubscribe_token(
+    address: Annotated[str, typer.Argument(help="The reader's email address.")],
+    token: Annotated[str, typer.Argument(help="The token from their unsubscribe link.")],
+    series: SeriesOption = None,
+) -> None:
+    """Verify TOKEN for ADDRESS and mark them unsubscribed; exit 1 (nothing changed) if not."""
+    from seriespub.inbox import tokens
+
+    changed = tokens.unsubscribe(load_series(series), address, token)
+    out().print(f"unsubscribed {address}" if changed else f"{address}: nothing to change",
+                highlight=False, markup=False)

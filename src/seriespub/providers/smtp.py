@@ -46,6 +46,7 @@ from seriespub.errors import (
     SendError,
     TransientSendError,
 )
+from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus
 from seriespub.providers import ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
@@ -100,7 +101,8 @@ class SmtpProvider(ProviderBase):
             message_id = message.message_id(recipient)
             data = crlf(message.mime_for(recipient, date=date, message_id=message_id))
             try:
-                results.append(self._send_one(message.from_email, recipient, data, message_id))
+                sender = self._envelope_sender(message, recipient)
+                results.append(self._send_one(sender, recipient, data, message_id))
             except AmbiguousSendError as exc:
                 rest = _not_sent(batch.recipients[index + 1:], "not attempted: " + exc.reason)
                 exc.partial_results = results + rest
@@ -110,6 +112,13 @@ class SmtpProvider(ProviderBase):
                     raise
                 return results + _not_sent(batch.recipients[index:], exc.reason)
         return results
+
+    def _envelope_sender(self, message: PreparedMessage, recipient: Recipient) -> str:
+        """`bounce_address` with the reader's token for `{token}` (VERP), else the sender."""
+        bounce = self.settings.bounce_address
+        if not bounce:
+            return message.from_email
+        return bounce.replace("{token}", message.key.token(recipient.email))
 
     def close(self) -> None:
         """QUIT every connection any thread opened."""

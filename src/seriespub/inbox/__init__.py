@@ -1,0 +1,165 @@
+"""Unsubscribe requests, bounces and complaints read from the author's inbox over IMAP.
+
+    report = sync_inbox(series, warn=print)   # None when [inbox] is not configured
+
+Guarantees:
+- only messages that changed or confirmed a reader's state are moved to `done_folder`;
+  everything else stays where it was, unread state included (all reads are BODY.PEEK);
+- a request or report names a reader only through their token or an address on the list: a
+  forged unsubscribe (no token, a wrong one) changes nothing and stays in the inbox;
+- marks are written before the messages are moved, and are idempotent, so a crash between
+  the two, or a second run, changes nothing more;
+- a message that cannot be read is skipped with a warning, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from seriespub import subscribers
+from seriespub.inbox.apply import Marks, apply
+from seriespub.inbox.classify import (
+    Bounce,
+    Complaint,
+    Ignored,
+    Lookup,
+    Outcome,
+    Unreadable,
+    Unsubscribe,
+    classify,
+)
+from seriespub.inbox.imap import InboxError, open_inbox
+from seriespub.inbox.settings import verp_pattern
+from seriespub.series import Series
+
+__all__ = ["InboxError", "InboxReport", "sync_inbox"]
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class InboxReport:
+    changed: int = 0  # rows of subscribers.csv changed
+    unsubscribed: int = 0
+    bounced: int = 0  # permanent bounces read
+    soft_bounced: int = 0  # temporary bounces read
+    complained: int = 0
+    failed_deliveries: int = 0  # ledger rows marked failed
+    moved: int = 0
+    left: int = 0  # candidates left in the folder
+    warnings: list[str] = field(default_factory=list)
+
+
+def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
+    """Read `[inbox]`, mark readers, move what was processed; None if not configured."""
+    settings = series.settings.inbox
+    if settings is None:
+        return None
+    password = series.secrets.require("IMAP_PASSWORD", "[inbox]")
+    lookup = _lookup(series)
+    report, marks, done = InboxReport(), Marks(), []
+    with open_inbox(settings, password, _tls(series), _extra_terms(series)) as inbox:
+        uids = inbox.candidates()
+        for fetched in inbox.fetch(uids):
+            key = hashlib.sha256(fetched.raw).hexdigest()[:16]
+            if _take(
+                classify(fetched.raw, lookup),
+                marks,
+                report,
+                key,
+                f"{inbox.where} UID {fetched.uid}",
+                warn,
+            ):
+                done.append(fetched.uid)
+        applied = apply(series, marks)
+        inbox.move(done)
+    report.changed, report.failed_deliveries = applied.changed, applied.failed_deliveries
+    report.moved, report.left = len(done), len(uids) - len(done)
+    return report
+
+
+def _take(
+    outcomes: list[Outcome],
+    marks: Marks,
+    report: InboxReport,
+    key: str,
+    where: str,
+    warn: Warn | None,
+) -> bool:
+    """Add a message's outcomes to `marks`; True when it was processed (to be moved)."""
+    processed = False
+    for outcome in outcomes:
+        if isinstance(outcome, Unreadable):
+            report.warnings.append(f"{where}: skipped: {outcome.why}")
+            if warn:
+                warn(report.warnings[-1])
+        elif isinstance(outcome, Unsubscribe | Complaint | Bounce):
+            marks.add(outcome, key)
+            processed = True
+            _count(outcome, report)
+        elif isinstance(outcome, Ignored) and outcome.why and warn:
+            warn(f"{where}: left in place: {outcome.why}")
+    return processed
+
+
+def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> None:
+    if isinstance(outcome, Unsubscribe):
+        report.unsubscribed += 1
+    elif isinstance(outcome, Complaint):
+        report.complained += 1
+    elif outcome.permanent:
+        report.bounced += 1
+    else:
+        report.soft_bounced += 1
+
+
+def _lookup(series: Series) -> Lookup:
+    """Token → address and address → address over the whole list, built on first use."""
+    from seriespub.message import UnsubscribeKey
+
+    tokens: dict[str, str] = {}
+    addresses: set[str] = set()
+
+    def load() -> None:
+        if addresses:
+            return
+        key = UnsubscribeKey(series.unsubscribe_secret())
+        for row in subscribers.iter_subscribers(
+            series.subscribers_path, subscribers.ProblemTally()
+        ):
+            address = row.email.lower()
+            addresses.add(address)
+            tokens[key.token(address)] = address
+
+    def by_token(token: str) -> str | None:
+        load()
+        return tokens.get(token)
+
+    def by_address(address: str) -> str | None:
+        load()
+        return address.lower() if address.lower() in addresses else None
+
+    return Lookup(by_token, by_address)
+
+
+def _tls(series: Series) -> ssl.SSLContext:
+    from seriespub.errors import ConfigError
+    from seriespub.providers.smtp_connect import tls_context
+
+    ca_file = series.settings.inbox.ca_file if series.settings.inbox else None
+    path = series.root / ca_file if ca_file else None
+    try:
+        return tls_context(path)
+    except OSError as exc:
+        raise ConfigError(f"'inbox.ca_file': cannot load {path}: {exc.strerror}") from None
+
+
+def _extra_terms(series: Series) -> tuple[tuple[str, ...], ...]:
+    """Bounces sent to the VERP address, whatever their subject says."""
+    bounce = series.settings.delivery.smtp.bounce_address
+    if not bounce or verp_pattern(bounce) is None:
+        return ()
+    return (("TO", bounce.partition("{token}")[0]),)

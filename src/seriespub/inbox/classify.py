@@ -1,0 +1,182 @@
+"""What a message in the author's inbox is: an unsubscribe request, a bounce, a complaint,
+or none of these (left alone).
+
+Readers are found by their token first (the `mailto:` subject, the VERP envelope sender, the
+List-Unsubscribe of a returned copy: only that reader ever had it), then by the addresses a
+DSN or a complaint names, and only ever among the subscribers (`lookup`). An unsubscribe
+request counts only with a valid token, so a forged one names nobody. Nothing here raises on
+a malformed message: it is `Unreadable`, with a reason for the warning.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.policy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.parser import BytesParser
+
+from seriespub.inbox import dsn
+
+HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
+_ORIGINAL_ID = re.compile(r"<[0-9a-f]{32}\.(\d+)@[^>\s]+>")
+_BOUNCE_FROM = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail administrator", re.IGNORECASE
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery (status|failure|has failed|notification)|failure notice|"
+    r"returned mail|mail delivery failed|could not be delivered|delivery incomplete",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    email: str
+
+
+@dataclass(frozen=True)
+class Bounce:
+    email: str
+    permanent: bool
+    reason: str
+    instalment: int | None  # from the returned Message-ID, when the DSN has it
+
+
+@dataclass(frozen=True)
+class Complaint:
+    email: str
+    feedback_type: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    why: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    why: str  # "" for mail that is simply not ours
+
+
+Outcome = Unsubscribe | Bounce | Complaint | Unreadable | Ignored
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Who a token or an address is, among the subscribers (lower-cased addresses)."""
+
+    by_token: Callable[[str], str | None]
+    by_address: Callable[[str], str | None]
+
+    def token_in(self, raw: bytes) -> str | None:
+        for match in HEX32.finditer(raw.lower()):
+            found = self.by_token(match.group(1).decode())
+            if found:
+                return found
+        return None
+
+
+def parse(raw: bytes) -> email.message.Message:
+    return BytesParser(policy=email.policy.compat32).parsebytes(raw)
+
+
+def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
+    """Outcomes for one message (a DSN may name several readers)."""
+    try:
+        msg = parse(raw)
+        if _is_report(msg, "feedback-report"):
+            return [_complaint(msg, raw, lookup)]
+        if _is_report(msg, "delivery-status") or _looks_like_bounce(msg):
+            return _bounces(msg, raw, lookup)
+        if "unsubscribe" in _subject(msg).lower():
+            return [_unsubscribe(msg, raw, lookup)]
+    except Exception as exc:  # a mangled message must never stop the others
+        return [Unreadable(f"cannot be parsed ({type(exc).__name__}: {exc})")]
+    return [Ignored("")]
+
+
+def _is_report(msg: email.message.Message, kind: str) -> bool:
+    if msg.get_content_type() == "multipart/report":
+        report_type = msg.get_param("report-type")
+        return (isinstance(report_type, str) and report_type.lower() == kind) or any(
+            p.get_content_type() == f"message/{kind}" for p in msg.walk()
+        )
+    return False
+
+
+def _looks_like_bounce(msg: email.message.Message) -> bool:
+    sender = str(msg.get("From", ""))
+    return bool(_BOUNCE_FROM.search(sender) and _BOUNCE_SUBJECT.search(_subject(msg))) or (
+        msg.get("Return-Path", "").strip() == "<>" and bool(_BOUNCE_SUBJECT.search(_subject(msg)))
+    )
+
+
+def _subject(msg: email.message.Message) -> str:
+    from email.header import decode_header, make_header
+
+    try:
+        return str(make_header(decode_header(msg.get("Subject", ""))))
+    except (ValueError, LookupError):
+        return str(msg.get("Subject", ""))
+
+
+def _unsubscribe(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outcome:
+    # The token is in the subject the mailto: set, or quoted in the body by a client that
+    # moved it; the From line proves nothing (anyone can write it).
+    who = lookup.token_in(_subject(msg).encode()) or lookup.token_in(raw)
+    if who is None:
+        return Ignored("an unsubscribe request without a valid token (left for you)")
+    return Unsubscribe(who)
+
+
+def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Outcome]:
+    reports = dsn.recipients(msg)
+    instalment = _instalment(raw)
+    verp = lookup.token_in(raw)  # the VERP return path or List-Unsubscribe: exact
+    found: list[Outcome] = []
+    for report in reports or []:
+        who = verp if verp and len(reports or []) == 1 else lookup.by_address(report.address)
+        if who:
+            found.append(Bounce(who, report.permanent, report.reason, instalment))
+    if not found and verp and reports != []:  # mangled: the token names the reader
+        permanent, reason = dsn.guess_status(msg)
+        found.append(Bounce(verp, permanent, reason, instalment))
+    if not found and reports is None:
+        return [Unreadable("a delivery report that names no recipient it can read")]
+    return found or [Ignored("a bounce for nobody on the list")]
+
+
+def _instalment(raw: bytes) -> int | None:
+    match = _ORIGINAL_ID.search(raw.decode("ascii", errors="replace"))
+    return int(match.group(1)) if match else None
+
+
+def _complaint(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outcome:
+    fields = dsn.feedback_fields(msg)
+    feedback_type = fields.get("feedback-type", "abuse").strip().lower() or "abuse"
+    who = lookup.token_in(raw)
+    for name in ("original-rcpt-to", "removal-recipient"):
+        if who is None and fields.get(name):
+            who = lookup.by_address(dsn.bare_address(fields[name]))
+    if who is None:
+        who = _original_to(msg, lookup)
+    if who is None:
+        return Ignored("a complaint about nobody on the list")
+    return Complaint(who, feedback_type)
+
+
+def _original_to(msg: email.message.Message, lookup: Lookup) -> str | None:
+    import email.utils
+
+    for part in msg.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            original = dsn.original_headers(part)
+            if original is None:
+                continue
+            for _, address in email.utils.getaddresses(original.get_all("To", [])):
+                who = lookup.by_address(address)
+                if who:
+                    return who
+    return None

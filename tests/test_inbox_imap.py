@@ -1,0 +1,304 @@
+"""`subscribers sync` and `send` reading a real Dovecot IMAP server on 127.0.0.1: the
+three security modes, what is moved and what is left (unread state included), idempotence,
+ledger marks, temporary bounces, forged requests and malformed reports. One Dovecot serves
+the module; each test empties its mailbox first. Skipped where Dovecot cannot run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import delivery_log
+from fakes.dovecot import PASSWORD, USER, Dovecot, running_dovecot, unavailable
+from seriespub.message import UnsubscribeKey
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
+]
+
+CORPUS = Path(__file__).parent / "bounces"
+KEY = UnsubscribeKey(b"test-secret")  # conftest sets SERIESPUB_SECRET=test-secret
+Cli = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as running:
+        yield running
+
+
+@pytest.fixture
+def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
+    """An empty INBOX and no done folder; IMAP_PASSWORD set."""
+    conn = dovecot.connect()
+    try:
+        _, data = conn.select("INBOX")
+        if data[0] != b"0":
+            conn.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+            conn.expunge()
+        conn.delete('"seriespub"')
+    finally:
+        conn.logout()
+    monkeypatch.setenv("IMAP_PASSWORD", PASSWORD)
+    return dovecot
+
+
+def inbox_toml(dovecot: Dovecot, security: str = "tls", ca: bool = True) -> str:
+    port = dovecot.tls_port if security == "tls" else dovecot.port
+    return (
+        f'[inbox]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\n'
+        f'username = "{USER}"\nfolder = "INBOX"\ndone_folder = "seriespub"\n'
+        + (f'ca_file = "{dovecot.ca.ca_cert}"\n' if ca else "")
+    )
+
+
+def series_with(
+    make_series: Callable[..., Path],
+    dovecot: Dovecot,
+    readers: list[str],
+    security: str = "tls",
+    delivery: str = "",
+) -> Path:
+    root: Path = make_series(
+        subscribers=0, extra_toml=inbox_toml(dovecot, security), delivery=delivery
+    )
+    with open(root / "subscribers.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "status"])
+        writer.writerows([r, r.split("@")[0], "active"] for r in readers)
+    return root
+
+
+def statuses(root: Path) -> dict[str, str]:
+    with open(root / "subscribers.csv", encoding="utf-8") as handle:
+        return {row["email"]: row["status"] for row in csv.DictReader(handle)}
+
+
+def unsubscribe_request(sender: str, token: str, mid: str) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: author@example.com\r\nSubject: unsubscribe {token}\r\n"
+        f"Message-ID: <{mid}@x>\r\n\r\n\r\n"
+    ).encode()
+
+
+def note(mid: str) -> bytes:
+    return (
+        f"From: friend@example.org\r\nTo: author@example.com\r\nSubject: Lunch?\r\n"
+        f"Message-ID: <{mid}@x>\r\n\r\nSee you.\r\n"
+    ).encode()
+
+
+def dsn(
+    address: str,
+    *,
+    status: str = "5.1.1",
+    action: str = "failed",
+    number: int = 1,
+    mid: str = "dsn",
+) -> bytes:
+    diagnostic = f"smtp; {status[0]}50 {status} test said no"
+    return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
+To: author@example.com
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{mid}@relay.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+It did not work.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+Final-Recipient: rfc822; {address}
+Action: {action}
+Status: {status}
+Diagnostic-Code: {diagnostic}
+
+--b
+Content-Type: text/rfc822-headers
+
+Message-ID: <{"ab" * 16}.{number}@example.com>
+To: {address}
+
+--b--
+""".replace("\n", "\r\n").encode()
+
+
+def ids(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {m.decode().split("<")[1].split("@")[0]: f.decode() for m, f in pairs}
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls", "none"])
+def test_sync_marks_readers_moves_what_it_used_and_leaves_the_rest(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, security: str
+) -> None:
+    readers = [
+        "ann@example.com",
+        "bob@example.com",
+        "gone.reader@gmail.com",
+        "annoyed@isp.example",
+        "cy@example.com",
+    ]
+    root = series_with(make_series, inbox, readers, security)
+    inbox.append(unsubscribe_request("ann@example.com", KEY.token("ann@example.com"), "u-ann"))
+    inbox.append(unsubscribe_request("bob@example.com", "0" * 32, "u-forged"))
+    inbox.append(
+        unsubscribe_request("mallory@evil.example", KEY.token("mallory@evil.example"), "u-mallory"),
+        flags=r"(\Seen)",
+    )
+    inbox.append((CORPUS / "gmail-nosuchuser.eml").read_bytes())
+    inbox.append((CORPUS / "arf-complaint.eml").read_bytes(), flags=r"(\Seen)")
+    inbox.append(note("n-read"), flags=r"(\Seen \Flagged)")
+    inbox.append(note("n-unread"))
+
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "3 subscriber(s) updated from the inbox" in result.stdout
+    assert statuses(root) == {
+        "ann@example.com": "unsubscribed",
+        "bob@example.com": "active",
+        "gone.reader@gmail.com": "bounced",
+        "annoyed@isp.example": "complained",
+        "cy@example.com": "active",
+    }
+    left = ids(inbox.folder_flags("INBOX"))
+    assert set(left) == {"u-forged", "u-mallory", "n-read", "n-unread"}
+    assert "\\Seen" not in left["u-forged"] and "\\Seen" not in left["n-unread"]
+    assert "\\Seen" in left["u-mallory"] and "\\Flagged" in left["n-read"]
+    done = ids(inbox.folder_flags("seriespub"))
+    assert set(done) == {"u-ann", "6543210.bounce", "arf-0001"}
+    assert "\\Seen" not in done["u-ann"] and "\\Seen" in done["arf-0001"]
+
+    again = cli(root, "subscribers", "sync")
+    assert again.exit_code == 0, again.output
+    assert "0 subscriber(s) updated from the inbox" in again.stdout
+    assert "0 message(s) moved" in again.stdout
+    assert set(ids(inbox.folder_flags("INBOX"))) == set(left)
+
+
+def test_a_permanent_bounce_fails_the_delivery_in_the_ledger(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"])
+    sent = cli(root, "send", "next", "--yes")
+    assert sent.exit_code == 0, sent.output
+    inbox.append(dsn("bob@example.com", number=1))
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "1 delivery(ies) marked failed" in result.stdout
+    log = delivery_log(cli, root)
+    assert log["bob@example.com"]["status"] == "failed"
+    assert "bounced: 5.1.1" in log["bob@example.com"]["reason"]
+    assert log["ann@example.com"]["status"] == "sent"
+    assert statuses(root)["bob@example.com"] == "bounced"
+
+
+def test_send_reads_the_inbox_before_it_plans(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"])
+    inbox.append(unsubscribe_request("x@y.example", KEY.token("bob@example.com"), "u-bob"))
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output
+    assert set(delivery_log(cli, root)) == {"ann@example.com"}
+    assert statuses(root)["bob@example.com"] == "unsubscribed"
+
+
+def test_three_instalments_bouncing_temporarily_mark_the_reader_bounced(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    root = series_with(make_series, inbox, ["full@example.com"])
+    # Postfix warns, then warns again about the same instalment: that is one, not two.
+    for mid, number in (("d1", 1), ("d1b", 1), ("d2", 2)):
+        inbox.append(
+            dsn("full@example.com", status="4.2.2", action="delayed", number=number, mid=mid)
+        )
+    assert cli(root, "subscribers", "sync").exit_code == 0
+    assert statuses(root)["full@example.com"] == "active"
+    counts = json.loads((root / ".seriespub" / "soft-bounces.json").read_text())
+    assert counts == {"full@example.com": ["#1", "#2"]}
+    inbox.append(dsn("full@example.com", status="4.2.2", action="delayed", number=3, mid="d3"))
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert statuses(root)["full@example.com"] == "bounced"
+
+
+def test_a_malformed_dsn_is_skipped_with_a_warning_and_left(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    inbox.append((CORPUS / "malformed-dsn.eml").read_bytes())
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "skipped" in result.output
+    assert "Traceback" not in result.output
+    assert len(inbox.folder_flags("INBOX")) == 1
+
+
+def test_a_wrong_password_is_one_line_and_exit_1(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    monkeypatch.setenv("IMAP_PASSWORD", "wrong-password-x")
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 1
+    assert "login as author@seriespub.test refused" in result.output
+    assert "wrong-password-x" not in result.output and "Traceback" not in result.output
+
+
+def test_an_untrusted_certificate_is_refused(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    root: Path = make_series(extra_toml=inbox_toml(inbox, "tls", ca=False))
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 1
+    assert "certificate not trusted" in result.output
+
+
+def test_the_done_folder_is_found_when_it_exists(
+    inbox: Dovecot, make_series: Callable[..., Path], cli: Cli
+) -> None:
+    conn = inbox.connect()
+    try:
+        assert conn.create('"seriespub"')[0] == "OK"
+    finally:
+        conn.logout()
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    inbox.append(unsubscribe_request("a@x", KEY.token("ann@example.com"), "u1"))
+    assert cli(root, "subscribers", "sync").exit_code == 0
+    assert set(ids(inbox.folder_flags("seriespub"))) == {"u1"}
+
+
+@pytest.mark.parametrize("without", [("MOVE",), ("MOVE", "UIDPLUS")])
+def test_servers_without_move_get_copy_and_the_rest_is_untouched(
+    inbox: Dovecot, without: tuple[str, ...]
+) -> None:
+    from seriespub.config import InboxSettings, Secret
+    from seriespub.inbox.imap import open_inbox
+
+    inbox.append(note("keep"), flags=r"(\Deleted)")  # the author's own deleted mail
+    inbox.append(dsn("x@example.com", mid="processed"))
+    settings = InboxSettings(host="127.0.0.1", username=USER, port=inbox.port, security="none")
+    with open_inbox(settings, Secret(PASSWORD, scrub=False), inbox.ssl_context()) as box:
+        box._conn.capabilities = tuple(c for c in box._conn.capabilities if c not in without)
+        [uid] = box.candidates()
+        box.move([uid])
+        assert box.candidates() == []  # a copied, \Deleted one is not read again
+    assert set(ids(inbox.folder_flags("seriespub"))) == {"processed"}
+    left = ids(inbox.folder_flags("INBOX"))
+    assert "\\Deleted" in left["keep"]  # never expunged by us
+    if "UIDPLUS" in without:
+        assert "\\Deleted" in left["processed"]
+    else:
+        assert "processed" not in left
