@@ -19,6 +19,7 @@ from fakes.sendgrid import API_KEY as SENDGRID_KEY
 from fakes.sendgrid import SendgridHandler, SendgridState
 
 RESEND_KEY = "re_cli_key"
+TEST_SECRET = "test-secret-" + "0123456789abcdef" * 2     # the unsubscribe key of every test
 
 SECRET_VARS = ("SERIESPUB_SECRET", "POSTMARK_SERVER_TOKEN", "SENDGRID_API_KEY",
                "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
@@ -47,7 +48,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.setenv("SERIESPUB_SECRET", "test-secret-" + "0123456789abcdef" * 2)
+    monkeypatch.setenv("SERIESPUB_SECRET", TEST_SECRET)
     # Secrets read by an earlier in-process test must not be scrubbed from this one's output.
     from seriespub import redact
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TEST_SECRET
 from seriespub.inbox.classify import (
     Bounce,
     Complaint,
@@ -20,7 +21,7 @@ from seriespub.inbox.classify import (
 from seriespub.message import UnsubscribeKey
 
 CORPUS = Path(__file__).parent / "bounces"
-KEY = UnsubscribeKey(b"test-secret")
+KEY = UnsubscribeKey(TEST_SECRET.encode())
 READERS = (
     "gone.reader@gmail.com",
     "old.reader@contoso.com",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import TEST_SECRET
 from fakes.messages import make_message
 from fakes.smtp import running_smtp_server
 from seriespub.config import SmtpSettings, load_settings
@@ -20,7 +21,7 @@ from seriespub.providers.base import Batch
 from seriespub.providers.smtp import SmtpProvider
 
 Cli = Callable[..., Any]
-TOKEN = UnsubscribeKey(b"test-secret").token("reader0002@example.com")
+TOKEN = UnsubscribeKey(TEST_SECRET.encode()).token("reader0002@example.com")
 
 
 def statuses(root: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import delivery_log
+from conftest import TEST_SECRET, delivery_log
 from fakes.dovecot import PASSWORD, USER, Dovecot, running_dovecot, unavailable
 from seriespub.message import UnsubscribeKey
 
@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 CORPUS = Path(__file__).parent / "bounces"
-KEY = UnsubscribeKey(b"test-secret")  # conftest sets SERIESPUB_SECRET=test-secret
+KEY = UnsubscribeKey(TEST_SECRET.encode())
 Cli = Callable[..., Any]
 
 

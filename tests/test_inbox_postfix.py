@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import delivery_log
+from conftest import TEST_SECRET, delivery_log
 from fakes import dovecot as dovecot_fake
 from fakes import postfix as postfix_fake
 from fakes.dovecot import Dovecot, running_dovecot
@@ -24,7 +24,7 @@ from seriespub.message import UnsubscribeKey
 _WHY = postfix_fake.unavailable() or dovecot_fake.unavailable()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_WHY is not None, reason=str(_WHY))]
 
-KEY = UnsubscribeKey(b"test-secret")
+KEY = UnsubscribeKey(TEST_SECRET.encode())
 DEAD = f"dead@{DOMAIN}"
 LIVE = f"ann@{DOMAIN}"
 
@@ -85,7 +85,7 @@ def sent(
         )
     env = {
         "SMTP_PASSWORD": PASSWORD,
-        "SERIESPUB_SECRET": "test-secret",
+        "SERIESPUB_SECRET": TEST_SECRET,
         "IMAP_PASSWORD": dovecot_fake.PASSWORD,
     }
     result = CliRunner().invoke(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TEST_SECRET
 from seriespub.ops import site
 from seriespub.series import find_series
 from sitehelp import Links, site_series
@@ -74,12 +75,12 @@ def test_no_draft_unsent_part_reader_or_token_reaches_any_file(series_root: Path
         "Reader 1",
         "Reader 2",
         "author@example.com>",
-        "test-secret",
+        TEST_SECRET,
         "unsubscribe?token",
         str(series_root),
     ]
     forbidden += [
-        unsubscribe_token(b"test-secret", f"reader{i:04d}@example.com") for i in range(1, 4)
+        unsubscribe_token(TEST_SECRET.encode(), f"reader{i:04d}@example.com") for i in range(1, 4)
     ]
     for text in forbidden:
         assert text not in everything, text
