@@ -17,13 +17,13 @@ from fakes.postmark import PostmarkHandler, PostmarkState
 from fakes.resend import ResendState, fake_resend
 from fakes.sendgrid import API_KEY as SENDGRID_KEY
 from fakes.sendgrid import SendgridHandler, SendgridState
+from seriespub.config import NOT_SECRET, known_secrets
 
 RESEND_KEY = "re_cli_key"
 
-SECRET_VARS = ("SERIESPUB_SECRET", "POSTMARK_SERVER_TOKEN", "SENDGRID_API_KEY",
-               "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
-               "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SMTP_PASSWORD",
-               "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+# Every provider's secrets (from the specs), the settings read from the environment too,
+# and what botocore would otherwise pick up from the machine.
+SECRET_VARS = (*known_secrets(), *sorted(NOT_SECRET), "AWS_PROFILE")
 
 DRAFT = """---
 title: {title}

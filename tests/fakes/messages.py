@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import httpx
+
 from seriespub.config import DeliverySettings, Secrets, SeriesSettings, Settings
 from seriespub.message import PreparedMessage, Slot, SlottedText
 from seriespub.models import Subscriber
@@ -36,7 +38,8 @@ def make_batch(message: PreparedMessage, *people: tuple[str, str], key: str = "k
 
 
 def build_provider(name: str, delivery: DeliverySettings, secrets: dict[str, str],
-                   transport: object | None = None, state_dir: Path = Path(".")) -> Provider:
+                   transport: httpx.BaseTransport | None = None,
+                   state_dir: Path = Path(".")) -> Provider:
     """Provider `name` as the CLI would build it, with these settings and secrets."""
     settings = Settings(SeriesSettings("T", "Author <author@example.com>"), delivery)
     context = ProviderContext(settings, Secrets(secrets), state_dir, http_transport=transport)

@@ -23,7 +23,7 @@ class ProviderSpec:
     """One provider: its name, settings table, secrets, capabilities and constructor."""
 
     name: str
-    summary: str                          # how it sends, for `init`'s template
+    summary: str  # how it sends, for `init`'s template
     # The dataclass of `[delivery.<name>]`; None when the provider has no table.
     settings: type | None = None
     # Environment variables (or `.env` entries) a run needs / reads when they are set.
@@ -40,8 +40,8 @@ class ProviderSpec:
     # Whether, with the right settings, the provider's own unsubscribe link and headers
     # replace ours (Postmark broadcast streams, SendGrid groups, Mailgun tracking).
     manages_unsubscribes: bool = False
-    concurrency: int = 4                  # requests in flight unless `[delivery] concurrency`
-    max_batch: int = 100                  # recipients per provider request at most
+    concurrency: int = 4  # requests in flight unless `[delivery] concurrency`
+    max_batch: int = 100  # recipients per provider request at most
 
     @property
     def module(self) -> str:
