@@ -32,6 +32,7 @@ from seriespub.errors import (
     AmbiguousSendError,
     ConfigError,
     PermanentSendError,
+    SendError,
     TransientSendError,
 )
 from seriespub.message import PreparedMessage, SlottedText
@@ -328,8 +329,8 @@ def test_create_requires_the_password_only_with_a_username(tmp_path: Path) -> No
 
 
 # -- misconfiguration: fast, and explained ---------------------------------------------------
-def timed_open(provider: SmtpProvider, error: type[Exception], match: str,
-               ) -> tuple[pytest.ExceptionInfo[Exception], float]:
+def timed_open(provider: SmtpProvider, error: type[SendError], match: str,
+               ) -> tuple[pytest.ExceptionInfo[SendError], float]:
     started = time.monotonic()
     with pytest.raises(error, match=match) as caught:
         provider.open()

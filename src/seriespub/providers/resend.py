@@ -49,7 +49,7 @@ class ResendProvider(ProviderBase, spec=SPEC):
     """One batch request per batch; errored indexes (permissive mode) fail alone."""
 
     # Resend keeps idempotency keys for 24 h; leave a margin for clock skew.
-    settle_within = dt.timedelta(hours=23)
+    settle_within: dt.timedelta | None = dt.timedelta(hours=23)
 
     def __init__(self, client: httpx.Client, base_url: str) -> None:
         self.client = client
