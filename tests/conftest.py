@@ -54,6 +54,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     redact.forget_all()
 
 
+@pytest.fixture(autouse=True)
+def close_providers() -> Iterator[None]:
+    """Every provider a test built with `build_provider` is closed after it."""
+    yield
+    from fakes.messages import BUILT
+
+    while BUILT:
+        BUILT.pop().close()
+
+
 def write_subscribers(path: Path, count: int, *, domain: str = "example.com",
                       extra: list[dict[str, str]] | None = None) -> list[str]:
     """Write `count` active subscribers (reader0001@…); returns their addresses."""

@@ -285,6 +285,7 @@ def test_a_ledger_held_by_another_process_is_one_line_and_the_resume_is_exact(
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(10)
+        holder.__exit__(None, None, None)  # closes its pipes
     assert cli(root, "send", "next", "--yes").exit_code == 0
     _exactly_once(root, 3)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.messages import BUILT
 from fakes.messages import make_message as build_message
 from fakes.smtp import (
     FakeSmtpServer,
@@ -61,9 +62,11 @@ def provider_for(server: FakeSmtpServer, **settings: object) -> SmtpProvider:
                                  "timeout": 5.0, **settings}
     password = values.pop("password", None)
     tls_context = values.pop("tls_context", None)
-    return SmtpProvider(SmtpSettings(**values),  # type: ignore[arg-type]
-                        Secret(str(password)) if password else None,
-                        tls_context=tls_context)  # type: ignore[arg-type]
+    provider = SmtpProvider(SmtpSettings(**values),  # type: ignore[arg-type]
+                            Secret(str(password)) if password else None,
+                            tls_context=tls_context)  # type: ignore[arg-type]
+    BUILT.append(provider)       # closed after the test, as the sending core closes it
+    return provider
 
 
 @pytest.fixture
@@ -445,6 +448,7 @@ def test_ca_file_trusts_a_private_ca_relative_to_the_series(tmp_path: Path) -> N
             root, host=server.host, port=server.port, security="starttls"))
         with pytest.raises(PermanentSendError, match="certificate not trusted"):
             untrusted.open()
+        untrusted.close()
     assert [r.outcome for r in results] == [Outcome.SENT]
     assert len(server.received) == 1
 

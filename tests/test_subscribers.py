@@ -153,7 +153,7 @@ def test_a_busy_list_waits_then_names_who_holds_it(tmp_path: Path) -> None:
             subscribers.add(target, "b@example.com")   # re-entrant within a process
     finally:
         holder.kill()
-        holder.wait()
+        holder.__exit__(None, None, None)          # waits and closes its pipes
     assert [s.email for s in subscribers.iter_subscribers(target)] == ["a@example.com",
                                                                        "b@example.com"]
 
