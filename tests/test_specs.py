@@ -249,12 +249,13 @@ def test_the_send_at_refusal_hints_at_the_providers_from_the_specs(
 
 
 def test_reading_the_specs_imports_no_adapter() -> None:
-    """Config validation and the registry stay cheap: no httpx, no botocore, no adapter."""
+    """Config validation and the registry stay cheap: no httpx, no botocore, no adapter,
+    not even the message machinery."""
     code = (
         "import sys, seriespub.config, seriespub.providers as p; "
         "p.provider_spec('ses'); seriespub.config.known_secrets(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'botocore') "
-        "or m in ('seriespub.providers.' + n for n in p.SPECS)))"
+        "or m == 'seriespub.message' or m in ('seriespub.providers.' + n for n in p.SPECS)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

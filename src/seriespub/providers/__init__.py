@@ -24,11 +24,12 @@ from seriespub.config import (
     SmtpSettings,
 )
 from seriespub.errors import ConfigError
-from seriespub.providers.base import Batch, Provider, ProviderBase
 from seriespub.providers.spec import ProviderSpec, describe_ahead
 
 if TYPE_CHECKING:
     import httpx
+
+    from seriespub.providers.base import Batch, Provider, ProviderBase
 
 __all__ = ["SPECS", "Batch", "Provider", "ProviderBase", "ProviderContext", "ProviderSpec",
            "make_provider", "provider_spec", "scheduling_hint"]
@@ -81,6 +82,16 @@ _SPECS = (
         optional_secrets=("AWS_SESSION_TOKEN",), max_batch=50),
 )
 SPECS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def __getattr__(name: str) -> object:
+    """`Batch`, `Provider` and `ProviderBase` on first use: validating a config file needs
+    the specs, not the message machinery `base` imports."""
+    if name in ("Batch", "Provider", "ProviderBase"):
+        from seriespub.providers import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def provider_spec(name: str) -> ProviderSpec:
