@@ -17,14 +17,14 @@ from fakes.postmark import PostmarkHandler, PostmarkState
 from fakes.resend import ResendState, fake_resend
 from fakes.sendgrid import API_KEY as SENDGRID_KEY
 from fakes.sendgrid import SendgridHandler, SendgridState
+from seriespub.config import NOT_SECRET, known_secrets
 
 RESEND_KEY = "re_cli_key"
 TEST_SECRET = "test-secret-" + "0123456789abcdef" * 2     # the unsubscribe key of every test
 
-SECRET_VARS = ("SERIESPUB_SECRET", "POSTMARK_SERVER_TOKEN", "SENDGRID_API_KEY",
-               "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
-               "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SMTP_PASSWORD",
-               "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+# Every provider's secrets (from the specs), the settings read from the environment too,
+# and what botocore would otherwise pick up from the machine.
+SECRET_VARS = (*known_secrets(), *sorted(NOT_SECRET), "AWS_PROFILE")
 
 DRAFT = """---
 title: {title}
@@ -53,6 +53,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from seriespub import redact
 
     redact.forget_all()
+
+
+@pytest.fixture(autouse=True)
+def close_providers() -> Iterator[None]:
+    """Every provider a test built with `build_provider` is closed after it."""
+    yield
+    from fakes.messages import BUILT
+
+    while BUILT:
+        BUILT.pop().close()
 
 
 def write_subscribers(path: Path, count: int, *, domain: str = "example.com",

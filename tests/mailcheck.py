@@ -34,7 +34,7 @@ def check_message(data: bytes) -> email.message.EmailMessage:
     for part in msg.walk():
         assert not part.defects, f"defects in {part.get_content_type()}: {part.defects}"
         for name, value in part.items():
-            assert not getattr(value, "defects", ()), f"{name}: {value.defects}"  # type: ignore[attr-defined]
+            assert not getattr(value, "defects", ()), f"{name}: {value.defects}"
     to = msg["To"]
     assert to is not None and len(to.addresses) == 1, f"To: {to!r}"
     assert msg["Cc"] is None and msg["Bcc"] is None
@@ -42,6 +42,26 @@ def check_message(data: bytes) -> email.message.EmailMessage:
     assert MESSAGE_ID.fullmatch(str(msg["Message-ID"])), f"Message-ID: {msg['Message-ID']!r}"
     _check_unsubscribe(msg)
     return msg
+
+
+def body_text(msg: email.message.EmailMessage, subtype: str) -> str:
+    """The decoded `text/<subtype>` body of `msg`; asserts there is one."""
+    content = _body(msg, subtype).get_content()
+    assert isinstance(content, str)
+    return content
+
+
+def body_bytes(msg: email.message.EmailMessage, subtype: str) -> bytes:
+    """The `text/<subtype>` body's octets, transfer encoding undone, charset not."""
+    payload = _body(msg, subtype).get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload
+
+
+def _body(msg: email.message.EmailMessage, subtype: str) -> email.message.EmailMessage:
+    part = msg.get_body((subtype,))
+    assert isinstance(part, email.message.EmailMessage), f"no text/{subtype} body"
+    return part
 
 
 def check_files(paths: Iterable[Path]) -> list[email.message.EmailMessage]:

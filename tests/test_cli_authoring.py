@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mailcheck import body_bytes
+
 Cli = Callable[..., Any]
 
 
@@ -67,8 +69,8 @@ def test_preview_text_and_html_are_exactly_what_is_sent(make_series: Callable[..
     assert cli(root, "send", "next", "--yes").exit_code == 0
     (eml,) = (root / ".seriespub/outbox/001").glob("*.eml")
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    sent_text = msg.get_body(("plain",)).get_payload(decode=True).decode()
-    sent_html = msg.get_body(("html",)).get_payload(decode=True).decode()
+    sent_text = body_bytes(msg, "plain").decode()
+    sent_html = body_bytes(msg, "html").decode()
     assert sent_text.replace("\r\n", "\n") == text
     assert sent_html.replace("\r\n", "\n") == html_file.read_text()
 
@@ -125,7 +127,12 @@ def test_preview_open_writes_the_html_and_opens_it(make_series: Callable[..., Pa
     import webbrowser
 
     opened: list[str] = []
-    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+
+    def fake_open(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", fake_open)
     root = make_series(subscribers=1)
     result = cli(root, "preview", "1", "--open")
     assert result.exit_code == 0, result.output

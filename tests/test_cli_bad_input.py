@@ -17,7 +17,7 @@ def one_line_error(result: Any, code: int = 1) -> str:
     assert "Traceback" not in result.output
     first = result.stderr.splitlines()[0]
     assert first.startswith("error: ")
-    return first
+    return str(first)
 
 
 @pytest.mark.parametrize(("toml", "expected"), [

@@ -325,6 +325,7 @@ def lock_holder() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+        proc.__exit__(None, None, None)            # closes its pipes
 
 
 def test_a_second_process_holding_the_lock_stops_send_due_and_send_next(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import write_subscribers
-from mailcheck import check_message
+from mailcheck import body_text, check_message
 
 Cli = Callable[..., Any]
 
@@ -39,8 +39,8 @@ def test_send_next_writes_one_eml_per_active_subscriber(make_series: Callable[..
         assert m["Subject"] == "Part 1 title"
         assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         name = m["To"].addresses[0].display_name
-        assert f"Hello {name}," in m.get_body(("plain",)).get_content()
-        assert f"Hello {name}," in m.get_body(("html",)).get_content()
+        assert f"Hello {name}," in body_text(m, "plain")
+        assert f"Hello {name}," in body_text(m, "html")
 
 
 def test_a_second_send_next_moves_on_and_never_repeats(make_series: Callable[..., Path],
@@ -167,5 +167,5 @@ def test_lines_starting_with_from_survive_an_mbox(make_series: Callable[..., Pat
          "subscribed_at": ""}])
     assert cli(root, "send", "next", "--yes").exit_code == 0
     [message] = outbox_messages(root)            # checked: no line starts with "From "
-    assert "From Ann" in message.get_body(("plain",)).get_content()
-    assert "From the Ground Up" in message.get_body(("html",)).get_content()
+    assert "From Ann" in body_text(message, "plain")
+    assert "From the Ground Up" in body_text(message, "html")

@@ -29,7 +29,7 @@ def one_line(result: Any, code: int = 1) -> str:
     lines = result.stderr.splitlines()
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, result.stderr
-    return errors[0]
+    return str(errors[0])
 
 
 def _mount(*args: str) -> bool:
@@ -154,8 +154,6 @@ def test_an_injected_enospc_in_the_outbox_is_one_line_and_resumes_exactly(
 def test_a_full_disk_for_the_run_log_is_one_line(
     make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from seriespub import runlog
-
     root = make_series(
         drafts=1,
         subscribers=2,
@@ -167,7 +165,7 @@ def test_a_full_disk_for_the_run_log_is_one_line(
     def full(*args: Any, **kwargs: Any) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runlog.os, "write", full)
+    monkeypatch.setattr("seriespub.runlog.os.write", full)
     line = one_line(cli(root, "send", "due"))
     assert "log.jsonl: cannot write the run log: the disk is full" in line
     assert _outbox(root) == []
@@ -287,6 +285,7 @@ def test_a_ledger_held_by_another_process_is_one_line_and_the_resume_is_exact(
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(10)
+        holder.__exit__(None, None, None)  # closes its pipes
     assert cli(root, "send", "next", "--yes").exit_code == 0
     _exactly_once(root, 3)
 

@@ -24,7 +24,7 @@ def _refused(result: Any) -> str:
     assert "Traceback" not in result.output
     lines = result.stderr.splitlines()
     assert lines[0].startswith("error: "), result.stderr
-    return result.stderr
+    return str(result.stderr)
 
 
 @pytest.fixture

@@ -32,13 +32,14 @@ HOLDER = textwrap.dedent("""
 def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """A second process holding the lock on tmp_path/.seriespub until its stdin closes."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / ".seriespub")],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
+    with subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / ".seriespub")],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                          env=env) as proc:           # closes its pipes at the end
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        yield proc
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
 
 
 def test_a_second_run_is_told_who_holds_the_lock(tmp_path: Path,

@@ -71,7 +71,7 @@ def send(smtp: SmtpProvider, *local_parts: str) -> list[Any]:
 def parsed(postfix: Postfix, local_part: str, count: int = 1) -> list[EmailMessage]:
     found = postfix.wait_for(local_part, count)
     assert len(found) == count, postfix.log()[-3000:]
-    return [email.message_from_bytes(m.as_bytes(), policy=policy.default)  # type: ignore[misc]
+    return [email.message_from_bytes(m.as_bytes(), policy=policy.default)
             for m in found]
 
 

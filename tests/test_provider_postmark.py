@@ -47,7 +47,7 @@ def readers(n: int) -> list[tuple[str, str]]:
 
 
 def make(url: str = "https://api.postmarkapp.com", stream: str = "outbound",
-         transport: object | None = None, token: str | None = TOKEN,
+         transport: httpx.BaseTransport | None = None, token: str | None = TOKEN,
          timeout: float = 10.0) -> PostmarkProvider:
     delivery = DeliverySettings(provider="postmark", timeout=timeout,
                                 postmark=PostmarkSettings(api_url=url, message_stream=stream))
@@ -400,5 +400,5 @@ def test_an_ambiguous_second_chunk_carries_the_first_chunks_results() -> None:
     provider.max_request_bytes = 1500
     with pytest.raises(AmbiguousSendError) as caught:
         provider.send_batch(make_batch(*readers(7)))
-    partial = caught.value.partial_results  # type: ignore[attr-defined]
+    partial = caught.value.partial_results
     assert [r.outcome for r in partial] == [Outcome.SENT] * calls[0]

@@ -298,7 +298,7 @@ def test_scheduled_drop_keeps_the_known_results(tmp_path: Path) -> None:
         state.faults.drops = 1            # the second recipient's answer is lost
         with pytest.raises(AmbiguousSendError) as caught:
             provider.send_batch(batch)
-        partial = caught.value.partial_results  # type: ignore[attr-defined]
+        partial = caught.value.partial_results
         assert [(r.email, r.outcome) for r in partial] == [
             ("reader0@example.com", Outcome.SENT), ("reader2@example.com", Outcome.TRANSIENT)]
         settled = provider.settle(Batch(batch.key, batch.message, batch.recipients[1:2], SOON))

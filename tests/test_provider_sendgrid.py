@@ -47,7 +47,7 @@ def readers(n: int) -> list[tuple[str, str]]:
     return [(f"reader{i}@example.com", f"Reader {i}") for i in range(n)]
 
 
-def make(url: str = "https://api.sendgrid.com", transport: object | None = None,
+def make(url: str = "https://api.sendgrid.com", transport: httpx.BaseTransport | None = None,
          key: str | None = API_KEY, asm: int | None = None,
          timeout: float = 10.0) -> SendgridProvider:
     delivery = DeliverySettings(provider="sendgrid", timeout=timeout,

@@ -235,7 +235,7 @@ def test_fake_drop_mid_batch_is_ambiguous_with_partial_results(tmp_path: Path) -
         state.faults.drops = 1
         with pytest.raises(AmbiguousSendError) as caught:
             provider.send_batch(make_batch(*readers(3)))
-    partial = caught.value.partial_results  # type: ignore[attr-defined]
+    partial = caught.value.partial_results
     assert [(r.email, r.outcome) for r in partial] == [
         ("reader1@example.com", Outcome.TRANSIENT), ("reader2@example.com", Outcome.TRANSIENT)]
     assert len(state.messages_to("reader0@example.com")) == 1      # accepted, answer lost

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.messages import BUILT
 from fakes.messages import make_message as build_message
 from fakes.smtp import (
     FakeSmtpServer,
@@ -32,6 +33,7 @@ from seriespub.errors import (
     AmbiguousSendError,
     ConfigError,
     PermanentSendError,
+    SendError,
     TransientSendError,
 )
 from seriespub.message import PreparedMessage, SlottedText
@@ -60,9 +62,11 @@ def provider_for(server: FakeSmtpServer, **settings: object) -> SmtpProvider:
                                  "timeout": 5.0, **settings}
     password = values.pop("password", None)
     tls_context = values.pop("tls_context", None)
-    return SmtpProvider(SmtpSettings(**values),  # type: ignore[arg-type]
-                        Secret(str(password)) if password else None,
-                        tls_context=tls_context)  # type: ignore[arg-type]
+    provider = SmtpProvider(SmtpSettings(**values),  # type: ignore[arg-type]
+                            Secret(str(password)) if password else None,
+                            tls_context=tls_context)  # type: ignore[arg-type]
+    BUILT.append(provider)       # closed after the test, as the sending core closes it
+    return provider
 
 
 @pytest.fixture
@@ -328,8 +332,8 @@ def test_create_requires_the_password_only_with_a_username(tmp_path: Path) -> No
 
 
 # -- misconfiguration: fast, and explained ---------------------------------------------------
-def timed_open(provider: SmtpProvider, error: type[Exception], match: str,
-               ) -> tuple[pytest.ExceptionInfo[Exception], float]:
+def timed_open(provider: SmtpProvider, error: type[SendError], match: str,
+               ) -> tuple[pytest.ExceptionInfo[SendError], float]:
     started = time.monotonic()
     with pytest.raises(error, match=match) as caught:
         provider.open()
@@ -444,6 +448,7 @@ def test_ca_file_trusts_a_private_ca_relative_to_the_series(tmp_path: Path) -> N
             root, host=server.host, port=server.port, security="starttls"))
         with pytest.raises(PermanentSendError, match="certificate not trusted"):
             untrusted.open()
+        untrusted.close()
     assert [r.outcome for r in results] == [Outcome.SENT]
     assert len(server.received) == 1
 

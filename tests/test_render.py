@@ -124,7 +124,7 @@ def test_engine_guards_against_its_silent_bugs() -> None:
 
 
 def html_of(body: str = BODY, **settings: object) -> str:
-    inputs = RenderInputs(SeriesSettings(**{**SERIES.__dict__, **settings}), b"k")  # type: ignore[arg-type]
+    inputs = RenderInputs(SeriesSettings(**{**SERIES.__dict__, **settings}), b"k")
     message = prepare(instalment(body=body), inputs)
     return message.html_for(message.recipient(Subscriber("x@example.com", "Xi")))
 

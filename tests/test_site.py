@@ -13,6 +13,7 @@ import pytest
 from conftest import TEST_SECRET
 from seriespub.ops import site
 from seriespub.series import find_series
+from seriespub.site.build import BuildResult
 from sitehelp import Links, site_series
 
 feedparser = pytest.importorskip("feedparser", reason="feedparser is not installed (dev extra)")
@@ -26,7 +27,7 @@ def series_root(make_series: Callable[..., Path]) -> Path:
     return site_series(make_series(drafts=4, ready=3, subscribers=3))
 
 
-def build(root: Path, now: dt.datetime = NOW) -> site.BuildResult:
+def build(root: Path, now: dt.datetime = NOW) -> BuildResult:
     return site.build(find_series(explicit=root), now)
 
 

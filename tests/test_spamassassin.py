@@ -69,7 +69,9 @@ def spam_statuses(messages: list[bytes], workdir: Path) -> list[tuple[float, set
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     (workdir / "out.mbox").write_bytes(done.stdout)
     # SpamAssassin may reorder an mbox (it sorts by date): match results by Message-ID.
-    out = {str(m["Message-ID"]): m for m in mailbox.mbox(workdir / "out.mbox")}
+    answered = mailbox.mbox(workdir / "out.mbox")
+    out = {str(m["Message-ID"]): m for m in answered}
+    answered.close()
     assert len(out) == len(messages), done.stderr.decode(errors="replace")
     return [_status(str(out[message_id(raw)]["X-Spam-Status"])) for raw in messages]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seriespub import listsnapshot, subscribers
+from seriespub import listlock, listsnapshot, subscribers
 from seriespub.errors import InputError
 from seriespub.importer import import_csv
 from seriespub.models import SubscriberStatus
@@ -144,16 +144,16 @@ def test_a_busy_list_waits_then_names_who_holds_it(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         started = time.monotonic()
         with (pytest.raises(InputError, match=rf"pid {holder.pid}.*nothing was changed"),
-              subscribers.locked(target, timeout=0.3)):
+              listlock.locked(target, timeout=0.3)):
             pass
         assert 0.3 <= time.monotonic() - started < 3
         assert holder.stdin is not None
         holder.stdin.close()                       # the holder lets go: we get it
-        with subscribers.locked(target, timeout=10):
+        with listlock.locked(target, timeout=10):
             subscribers.add(target, "b@example.com")   # re-entrant within a process
     finally:
         holder.kill()
-        holder.wait()
+        holder.__exit__(None, None, None)          # waits and closes its pipes
     assert [s.email for s in subscribers.iter_subscribers(target)] == ["a@example.com",
                                                                        "b@example.com"]
 

@@ -18,7 +18,6 @@ from seriespub import redact
 from seriespub.errors import ConfigError
 
 CONFIG_NAME = "seriespub.toml"
-PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend", "ses")
 
 
 @dataclass(frozen=True)
@@ -139,13 +138,22 @@ class Settings:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "delivery.provider": PROVIDERS,
-    "delivery.smtp.security": ("starttls", "tls", "none"),
-    "delivery.mailgun.region": ("us", "eu"),
-    "delivery.mailgun.unsubscribe": ("own", "mailgun"),
     "schedule.catch_up": ("oldest", "all"),
     "inbox.security": ("tls", "starttls", "none"),
 }
+
+
+def _choices(dotted: str) -> tuple[str, ...] | None:
+    """Allowed values of a key: the provider names and each provider's choices come from
+    its spec (imported here: `seriespub.providers` builds on this module)."""
+    from seriespub.providers import SPECS
+
+    if dotted == "delivery.provider":
+        return tuple(SPECS)
+    table, _, key = dotted.removeprefix("delivery.").partition(".")
+    if dotted.startswith("delivery.") and table in SPECS:
+        return SPECS[table].choices.get(key)
+    return _CHOICES.get(dotted)
 
 
 def load_settings(path: Path) -> Settings:
@@ -317,7 +325,7 @@ def _convert(hint: Any, value: Any, dotted: str) -> Any:
             raise ConfigError(f"'{dotted}' must be a list")
         return tuple(_convert(args[0], v, dotted) for v in value)
     converted = _scalar(hint, value, dotted)
-    choices = _CHOICES.get(dotted)
+    choices = _choices(dotted)
     if choices and converted not in choices:
         raise ConfigError(f"'{dotted}' must be one of {', '.join(choices)}, not {value!r}")
     return converted
@@ -378,11 +386,17 @@ class Secret:
 
 # Read through Secrets for convenience, but not secret: never scrubbed from messages.
 NOT_SECRET = frozenset({"AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL"})
-# Every secret seriespub knows: all that are configured are scrubbed as soon as any is read,
-# whichever provider runs (a key left in .env for another provider is a secret too).
-KNOWN_SECRETS = ("SERIESPUB_SECRET", "SMTP_PASSWORD", "IMAP_PASSWORD", "POSTMARK_SERVER_TOKEN",
-                 "SENDGRID_API_KEY", "MAILGUN_API_KEY", "RESEND_API_KEY", "AWS_ACCESS_KEY_ID",
-                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# Secrets that belong to no provider (the providers' own are in their specs).
+OTHER_SECRETS = ("SERIESPUB_SECRET", "IMAP_PASSWORD")
+
+
+def known_secrets() -> tuple[str, ...]:
+    """Every secret seriespub knows: all that are configured are scrubbed as soon as any is
+    read, whichever provider runs (a key left in .env for another provider is a secret too)."""
+    from seriespub.providers import SPECS
+
+    names = [*OTHER_SECRETS, *(n for spec in SPECS.values() for n in spec.secrets)]
+    return tuple(dict.fromkeys(names))
 
 
 class Secrets:
@@ -400,7 +414,7 @@ class Secrets:
     def get(self, name: str) -> Secret | None:
         if not self._registered:
             self._registered = True
-            for known in KNOWN_SECRETS:
+            for known in known_secrets():
                 self._value(known)
         value = self._value(name)
         return Secret(value, scrub=name not in NOT_SECRET) if value else None

@@ -19,21 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from seriespub.config import ScheduleSettings
+from seriespub.providers import SPECS
 from seriespub.schedule import localize, zone
 
 # Every 5 minutes: a release goes out at most 5 minutes after its slot, and a local tick
 # costs a fraction of a second; per minute would only add noise to cron.log.
 LOCAL_EVERY_MINUTES = 5
 
-PROVIDER_SECRETS: dict[str, tuple[str, ...]] = {
-    "outbox": (),
-    "smtp": ("SMTP_PASSWORD",),
-    "postmark": ("POSTMARK_SERVER_TOKEN",),
-    "sendgrid": ("SENDGRID_API_KEY",),
-    "mailgun": ("MAILGUN_API_KEY",),
-    "resend": ("RESEND_API_KEY",),
-    "ses": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-}
 # Keeps unsubscribe tokens stable: a runner has no `.seriespub/secret`, and it is never committed.
 ALWAYS_SECRETS = ("SERIESPUB_SECRET",)
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -91,8 +83,10 @@ def github_cron(settings: ScheduleSettings) -> str:
 
 
 def secret_names(provider: str) -> tuple[str, ...]:
-    """The environment variables a run with `provider` needs, SERIESPUB_SECRET first."""
-    return ALWAYS_SECRETS + PROVIDER_SECRETS.get(provider, ())
+    """The environment variables a run with `provider` needs (from its spec),
+    SERIESPUB_SECRET first."""
+    spec = SPECS.get(provider)
+    return ALWAYS_SECRETS + (spec.required_secrets if spec else ())
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from seriespub.config import CONFIG_NAME, Secrets, Settings, load_settings, secrets_for
 from seriespub.errors import ConfigError, InputError, SeriesNotFound
+from seriespub.providers import SPECS
 
 STATE_DIR = ".seriespub"
 
@@ -150,7 +151,7 @@ from = "{sender}"
 # unsubscribe_url = "https://example.com/unsubscribe?token={{token}}"
 
 [delivery]
-provider = "outbox"   # outbox | smtp | postmark | sendgrid | mailgun | resend | ses
+provider = "outbox"   # {providers}
 
 # [schedule]
 # first_release = 2027-01-05T09:00:00
@@ -186,7 +187,8 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
         raise InputError("is a file, not a folder; give a folder for the new series",
                          path=folder)
     files = {
-        folder / CONFIG_NAME: CONFIG_TEMPLATE.format(title=title, sender=sender),
+        folder / CONFIG_NAME: CONFIG_TEMPLATE.format(title=title, sender=sender,
+                                                     providers=" | ".join(SPECS)),
         folder / "subscribers.csv": "email,name,status,subscribed_at\n",
         folder / "drafts" / "01-welcome.md": FIRST_DRAFT.format(title=title),
     }

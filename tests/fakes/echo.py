@@ -124,7 +124,7 @@ class _EchoAuthenticator:
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
         echo = smtp_echo(login, password)
-        session.echo = echo  # type: ignore[attr-defined]   (read back by handle_RCPT)
+        session.echo = echo  # type: ignore[attr-defined]  # read back by handle_RCPT
         if not self.refuse:
             return AuthResult(success=True, auth_data=auth_data)
         message = f"535 5.7.8 {mechanism} refused: {echo}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import httpx
+
 from seriespub.config import DeliverySettings, Secrets, SeriesSettings, Settings
 from seriespub.message import PreparedMessage, Slot, SlottedText
 from seriespub.models import Subscriber
@@ -15,6 +17,9 @@ from seriespub.providers.base import Batch
 NASTY = '<b>Ann & "Bo"</b>'          # a name that must be escaped in HTML, not in text
 HTML = '<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>'
 TEXT = "Hi %%SP0%%\nUnsubscribe: %%SP1%%"
+# Providers `build_provider` made; conftest closes them after each test, as the CLI closes
+# the one it builds (an open httpx client is an open socket).
+BUILT: list[Provider] = []
 
 
 def make_message(number: int = 1, subject: str = "Part 1", *, reply_to: str | None = None,
@@ -36,8 +41,11 @@ def make_batch(message: PreparedMessage, *people: tuple[str, str], key: str = "k
 
 
 def build_provider(name: str, delivery: DeliverySettings, secrets: dict[str, str],
-                   transport: object | None = None, state_dir: Path = Path(".")) -> Provider:
+                   transport: httpx.BaseTransport | None = None,
+                   state_dir: Path = Path(".")) -> Provider:
     """Provider `name` as the CLI would build it, with these settings and secrets."""
     settings = Settings(SeriesSettings("T", "Author <author@example.com>"), delivery)
     context = ProviderContext(settings, Secrets(secrets), state_dir, http_transport=transport)
-    return make_provider(name, context)
+    provider = make_provider(name, context)
+    BUILT.append(provider)
+    return provider

@@ -159,7 +159,7 @@ def _create_batch(state: ResendState, payload: Any, mode: str) -> Reply:
     problems = [(i, _problem(state, item, batch=True)) for i, item in enumerate(payload)]
     errors = [{"index": i, "message": p} for i, p in problems if p]
     if errors and mode != "permissive":
-        return error(422, "validation_error", errors[0]["message"])
+        return error(422, "validation_error", str(errors[0]["message"]))
     data = [{"id": _store(state, item)} for (_, p), item in zip(problems, payload,
                                                                 strict=True) if not p]
     answer: dict[str, Any] = {"data": data}

@@ -109,7 +109,7 @@ def _signature(state: SesState, method: str, path: str, headers: dict[str, str],
     signer = SigV4Auth(Credentials(state.access_key, state.secret_key),
                        "ses", state.region)
     canonical = signer.canonical_request(request)
-    return signer.signature(signer.string_to_sign(request, canonical), request)
+    return str(signer.signature(signer.string_to_sign(request, canonical), request))
 
 
 def _fault(state: SesState) -> Reply | None:
@@ -164,7 +164,7 @@ def _validate(request: dict[str, Any], destination: list[str],
     mime = email.message_from_bytes(data, policy=email.policy.default)
     if not request.get("FromEmailAddress") and not mime["From"]:
         return "FromEmailAddress is required.", None
-    return "", mime  # type: ignore[return-value]
+    return "", mime
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from seriespub.message import PreparedMessage
 from seriespub.models import Recipient, RecipientResult, Suppression
+from seriespub.providers.spec import ProviderSpec
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,11 @@ class Provider(Protocol):
 
 
 class ProviderBase:
-    """Defaults for the optional parts of the interface."""
+    """Defaults for the optional parts of the interface.
+
+    An adapter names its spec, `class PostmarkProvider(ProviderBase, spec=SPEC)`, and takes
+    its name and capabilities from it.
+    """
 
     name = "provider"
     max_batch = 100
@@ -86,6 +91,15 @@ class ProviderBase:
     settle_within: dt.timedelta | None = None
     settle_after = dt.timedelta(0)
     max_schedule_ahead: dt.timedelta | None = None
+
+    def __init_subclass__(cls, spec: ProviderSpec | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if spec is not None:
+            cls.name = spec.name
+            cls.max_batch = spec.max_batch
+            cls.concurrency = spec.concurrency
+            cls.can_settle = spec.can_settle
+            cls.max_schedule_ahead = spec.max_schedule_ahead
 
     def open(self) -> None:
         return None

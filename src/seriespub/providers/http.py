@@ -27,7 +27,7 @@ USER_AGENT = f"seriespub/{__version__}"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def make_client(timeout: float, transport: object | None = None,
+def make_client(timeout: float, transport: httpx.BaseTransport | None = None,
                 **kwargs: Any) -> httpx.Client:
     """An httpx client with our User-Agent; tests pass an httpx transport."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -39,8 +39,7 @@ def make_client(timeout: float, transport: object | None = None,
         transport = httpx.HTTPTransport(limits=limits, socket_options=[
             (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
     return httpx.Client(timeout=timeout, headers=headers, limits=limits,
-                        transport=transport,  # type: ignore[arg-type]
-                        **kwargs)
+                        transport=transport, **kwargs)
 
 
 def request(client: httpx.Client, method: str, url: str, *, provider: str,

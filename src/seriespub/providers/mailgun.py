@@ -32,9 +32,11 @@ from seriespub import redact
 from seriespub.errors import ConfigError, PermanentSendError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Outcome, RecipientResult, SubscriberStatus, Suppression
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.http import make_client, request
+
+SPEC = SPECS["mailgun"]
 
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 TAG = "seriespub"
@@ -57,13 +59,9 @@ MG_UNSUBSCRIBE = "%unsubscribe_url%"
 MANAGED_OPTIONS = (("o:tracking", "yes"),)
 
 
-class MailgunProvider(ProviderBase):
+class MailgunProvider(ProviderBase, spec=SPEC):
     """Sends a batch as one Mailgun batch message; one queued id covers every recipient."""
 
-    name = "mailgun"
-    max_batch = 1000
-    can_settle = False
-    max_schedule_ahead = dt.timedelta(days=3)
 
     def __init__(self, client: httpx.Client, base_url: str, domain: str,
                  managed: bool = False) -> None:

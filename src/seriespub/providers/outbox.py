@@ -16,18 +16,16 @@ from pathlib import Path
 
 from seriespub.errors import PermanentSendError
 from seriespub.models import Outcome, RecipientResult
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.statefiles import FILE_MODE, StateError, not_a_folder, os_error, private_dir
 
+SPEC = SPECS["outbox"]
 
-class OutboxProvider(ProviderBase):
+
+class OutboxProvider(ProviderBase, spec=SPEC):
     """Writes messages to files; a file that exists is a message that was delivered."""
 
-    name = "outbox"
-    max_batch = 500
-    concurrency = 2           # one disk: more writers only queue on it
-    can_settle = True
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

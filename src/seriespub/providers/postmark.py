@@ -41,12 +41,13 @@ from seriespub.models import (
     SubscriberStatus,
     Suppression,
 )
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.http import make_client, request
 
-NAME = "postmark"
-MAX_MESSAGES = 500
+SPEC = SPECS["postmark"]
+NAME = SPEC.name
+MAX_MESSAGES = SPEC.max_batch
 MAX_REQUEST_BYTES = 50 * 1000 * 1000      # Postmark counts "50 MB"; stay under the decimal MB
 PM_UNSUBSCRIBE = "{{{ pm:unsubscribe }}}"
 METADATA_KEY = "seriespub_delivery"
@@ -187,13 +188,9 @@ _SUPPRESSION_STATUS = {"SpamComplaint": SubscriberStatus.COMPLAINED,
                        "ManualSuppression": SubscriberStatus.UNSUBSCRIBED}
 
 
-class PostmarkProvider(ProviderBase):
+class PostmarkProvider(ProviderBase, spec=SPEC):
     """Postmark's batch API over one shared httpx client."""
 
-    name = NAME
-    max_batch = MAX_MESSAGES
-    concurrency = 8           # large batch bodies: keep the connection pipe full
-    can_settle = True
 
     def __init__(self, settings: PostmarkSettings, token: Secret, client: httpx.Client,
                  max_request_bytes: int = MAX_REQUEST_BYTES) -> None:

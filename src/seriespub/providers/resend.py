@@ -27,9 +27,11 @@ from seriespub.errors import (
     TransientSendError,
 )
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus, Suppression
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.http import make_client, request
+
+SPEC = SPECS["resend"]
 
 MAX_KEY = 256
 QUOTA_ERRORS = frozenset({"daily_quota_exceeded", "monthly_quota_exceeded"})
@@ -43,16 +45,11 @@ SUPPRESSION_ORIGINS = {"bounce": SubscriberStatus.BOUNCED,
                        "manual": SubscriberStatus.UNSUBSCRIBED}
 
 
-class ResendProvider(ProviderBase):
+class ResendProvider(ProviderBase, spec=SPEC):
     """One batch request per batch; errored indexes (permissive mode) fail alone."""
 
-    name = "resend"
-    max_batch = 100
-    concurrency = 2           # Resend allows a few requests per second per team
-    can_settle = True
     # Resend keeps idempotency keys for 24 h; leave a margin for clock skew.
-    settle_within = dt.timedelta(hours=23)
-    max_schedule_ahead = dt.timedelta(days=30)
+    settle_within: dt.timedelta | None = dt.timedelta(hours=23)
 
     def __init__(self, client: httpx.Client, base_url: str) -> None:
         self.client = client

@@ -10,7 +10,6 @@ batch id (from `POST /v3/mail/batch`), stored as each reader's message id so tha
 
 from __future__ import annotations
 
-import datetime as dt
 import email.utils
 import html
 import json
@@ -31,12 +30,13 @@ from seriespub.models import (
     SubscriberStatus,
     Suppression,
 )
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.http import make_client, request
 
-NAME = "sendgrid"
-MAX_PERSONALIZATIONS = 1000
+SPEC = SPECS["sendgrid"]
+NAME = SPEC.name
+MAX_PERSONALIZATIONS = SPEC.max_batch
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 METADATA_KEY = "seriespub_delivery"
 PAGE = 500                                  # the suppression endpoints' largest page
@@ -74,14 +74,9 @@ def _error_message(response: httpx.Response) -> str:
     return "; ".join(parts)
 
 
-class SendgridProvider(ProviderBase):
+class SendgridProvider(ProviderBase, spec=SPEC):
     """SendGrid's Mail Send API over one shared httpx client."""
 
-    name = NAME
-    max_batch = MAX_PERSONALIZATIONS
-    concurrency = 8
-    can_settle = False
-    max_schedule_ahead = dt.timedelta(hours=72)
 
     def __init__(self, settings: SendgridSettings, key: Secret, client: httpx.Client) -> None:
         self.settings = settings

@@ -29,9 +29,11 @@ from seriespub.errors import (
 )
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, RecipientResult
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.http import make_client, request
+
+SPEC = SPECS["ses"]
 
 SIGNING_NAME = "ses"
 SEND_PATH = "/v2/email/outbound-emails"
@@ -75,13 +77,9 @@ class SigV4(httpx.Auth):
         yield request
 
 
-class SesProvider(ProviderBase):
+class SesProvider(ProviderBase, spec=SPEC):
     """SES v2 `SendEmail` with `Content.Raw`, one request per recipient."""
 
-    name = "ses"
-    max_batch = 50
-    can_settle = False
-    max_schedule_ahead = None
 
     def __init__(self, client: httpx.Client, base_url: str, options: SesOptions) -> None:
         self.client = client

@@ -48,10 +48,12 @@ from seriespub.errors import (
 )
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus
-from seriespub.providers import ProviderContext
+from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.providers.smtp_connect import Connector
 from seriespub.providers.smtp_connect import tls_context as tls_context_for
+
+SPEC = SPECS["smtp"]
 
 # RFC 3463 enhanced status code at the start of a reply, e.g. "5.1.1 <x>: user unknown".
 ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -65,11 +67,9 @@ class _NotSent(Exception):
     """The connection failed before the message data went out: safe to send again."""
 
 
-class SmtpProvider(ProviderBase):
+class SmtpProvider(ProviderBase, spec=SPEC):
     """Sends through an SMTP server with smtplib; thread-safe, one connection per thread."""
 
-    name = "smtp"
-    max_batch = 50           # bounds the recipients an ambiguous failure can leave in doubt
 
     def __init__(self, settings: SmtpSettings, password: Secret | None = None, *,
                  tls_context: ssl.SSLContext | None = None) -> None:
