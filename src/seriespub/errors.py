@@ -6,6 +6,7 @@
     ├── SeriesNotFound             no series folder above the current directory
     ├── LockHeld                   another seriespub run holds the series lock
     ├── NothingToSend              not an error for the exit code: the CLI reports and exits 0
+    ├── UnresolvedDeliveries       deliveries of unknown outcome: the author must decide first
     └── SendError                  a provider refused or failed (names provider and HTTP status)
         ├── PermanentSendError     never retried (bad request, bad credentials, refused address)
         ├── TransientSendError     retried with backoff (5xx, connection errors, SMTP 4xx)
@@ -65,6 +66,10 @@ class LockHeld(SeriespubError):
 
 class NothingToSend(SeriespubError):
     """Every instalment has been delivered; not a failure."""
+
+
+class UnresolvedDeliveries(SeriespubError):
+    """Deliveries of unknown outcome block the send until the author decides."""
 
 
 class SendError(SeriespubError):
