@@ -1,8 +1,8 @@
 """The import rule, checked over the source with `ast`.
 
 `cli/X.py` imports `ops/X.py` (and the shared `ops/session.py`) and `cli/*` only (plus typer,
-rich and the standard library); nothing in `ops/` or below imports typer or rich. A newcomer then finds the code of any command
-in one guess: the module with the command's name.
+rich and the standard library); nothing in `ops/` or below imports typer or rich. A newcomer
+then finds the code of any command in one guess: the module with the command's name.
 """
 
 from __future__ import annotations
