@@ -280,3 +280,19 @@ def test_send_test_records_nothing(make_series: Callable[..., Path]) -> None:
     assert [r.outcome.value for r in results] == ["sent"]
     assert dict(provider.delivered) == {"someone@example.org": 1}
     assert not (root / ".seriespub" / "ledger.db").exists()
+
+
+# -- send next --limit ---------------------------------------------------------------------
+def test_a_limited_send_leaves_the_rest_for_the_next_run(
+        make_series: Callable[..., Path]) -> None:
+    root = make_series(drafts=2, subscribers=7)
+    provider = MemoryProvider(max_batch=2)
+    runs = []
+    for _ in range(3):
+        with held(root, provider) as s:
+            outcome = ops.send(s, ops.SendOptions(limit=3), ops.SendHooks())
+        assert outcome.number == 1 and outcome.report is not None
+        runs.append((outcome.plan.to_send, outcome.plan.waiting, outcome.plan.left,
+                     outcome.report.sent, outcome.report.finished))
+    assert runs == [(3, 7, 4, 3, False), (3, 4, 1, 3, False), (1, 1, 0, 1, True)]
+    assert sorted(provider.delivered.values()) == [1] * 7

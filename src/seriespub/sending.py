@@ -86,6 +86,13 @@ class SendPlan:
     only: frozenset[DeliveryStatus] | None = None
     invalid: int = 0                              # rows of the list that cannot be read
     invalid_rows: tuple[RowProblem, ...] = ()     # the first few of them
+    limit: int | None = None                      # `--limit`: at most this many this run
+    waiting: int = 0                              # readers still owed it (to_send unlimited)
+
+    @property
+    def left(self) -> int:
+        """Readers this run leaves for the next one because of `limit`."""
+        return self.waiting - self.to_send
 
     @property
     def resends_unknown(self) -> bool:
@@ -156,7 +163,9 @@ class Sender:
     # -- planning ------------------------------------------------------------------------
     def plan(self, instalment: Instalment, message: PreparedMessage, *,
              only: frozenset[DeliveryStatus] | None = None,
-             send_at: dt.datetime | None = None) -> SendPlan:
+             send_at: dt.datetime | None = None, limit: int | None = None) -> SendPlan:
+        """What a run would do; with `limit`, it sends to at most that many readers (the
+        first in list order) and the instalment stays open for the rest."""
         counts = self.ledger.counts(instalment.number)
         self.list_path = self._take_snapshot()
         invalid = ProblemTally()
@@ -169,10 +178,11 @@ class Sender:
                 self._wanted(instalment.number, chunk, only))
         done = sum(counts.get(s, 0) for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
                                               DeliveryStatus.SCHEDULED))
+        waiting, to_send = to_send, to_send if limit is None else min(to_send, limit)
         return SendPlan(instalment, message, self.provider.name, active, to_send, done,
                         counts.get(DeliveryStatus.UNKNOWN, 0),
                         counts.get(DeliveryStatus.PENDING, 0), send_at, only, invalid.count,
-                        tuple(invalid.first))
+                        tuple(invalid.first), limit, waiting)
 
     def _active(self, problems: ProblemTally | None = None,
                 path: Path | None = None) -> Iterator[Subscriber]:
@@ -249,13 +259,17 @@ class Sender:
         report.interrupted = self.stop.is_set()
 
     def _batches(self, plan: SendPlan) -> Iterator[Batch]:
-        number = plan.instalment.number
+        number, room = plan.instalment.number, plan.limit
         for chunk in _chunks(self._active(), self.batch_size):
             wanted = self._wanted(number, chunk, plan.only)
+            if room is not None:
+                wanted, room = wanted[:room], room - len(wanted[:room])
             if wanted:
                 recipients = [plan.message.recipient(s) for s in wanted]
                 yield Batch(f"{number:03d}-{uuid.uuid4().hex[:20]}", plan.message, recipients,
                             plan.send_at)
+            if room == 0:
+                return
 
     def _collect(self, inflight: dict[cf.Future[list[RecipientResult]], Batch],
                  report: SendReport) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,8 +25,9 @@ from seriespub.cli.common import (
 )
 from seriespub.cli.progress import make_progress
 from seriespub.cli.signals import Received, signal_name, signals_stop
-from seriespub.ops import send as ops
-from seriespub.ops.session import session, utc_now
+
+if TYPE_CHECKING:       # imported where used: `seriespub --help` loads none of the core
+    from seriespub.ops import send as ops
 
 app = typer.Typer(help="Send instalments.", no_args_is_help=True)
 
@@ -52,6 +53,8 @@ def next_(
     as_json: JsonOption = False,
 ) -> None:
     """Send the next instalment to every active subscriber who has not had it."""
+    from seriespub.ops import send as ops
+
     _send(series, ops.SendOptions("next", dry_run, at, None, skip_invalid, limit), yes, as_json)
 
 
@@ -68,6 +71,8 @@ def retry(
     as_json: JsonOption = False,
 ) -> None:
     """Resend exactly the deliveries that failed transiently (and, with --unknown, those)."""
+    from seriespub.ops import send as ops
+
     ref = str(number) if number is not None else "next"
     options = ops.SendOptions(ref, dry_run, None, ops.retry_statuses(unknown), skip_invalid)
     _send(series, options, yes, as_json)
@@ -81,6 +86,9 @@ def settle(
     series: SeriesOption = None,
 ) -> None:
     """Decide about deliveries whose outcome is unknown."""
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
+
     if not assume_delivered:
         fail("say what to do: --assume-delivered (or resend them: seriespub send retry "
              f"{number} --unknown)", code=2)
@@ -96,6 +104,9 @@ def test(
     series: SeriesOption = None,
 ) -> None:
     """Send an instalment to the given addresses only; nothing is recorded as delivered."""
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
+
     with session(load_series(series), "send test", now=utc_now(), readonly=True) as held:
         results = ops.send_test(held, ref, to)
     for r in results:
@@ -106,6 +117,9 @@ def test(
 
 
 def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bool) -> None:
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
+
     s, hooks = load_series(series), hooks_for(yes)
     # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
     with session(s, f"send {options.ref}", now=utc_now(), readonly=options.dry_run) as held:
@@ -115,11 +129,16 @@ def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bo
         return
     summary(outcome.report, as_json)
     exit_for(outcome.report)
+    if outcome.plan.left:
+        err().print(f"{outcome.plan.left:,} reader(s) left for the next run: seriespub send "
+                    f"next --limit {options.limit}", markup=False)
 
 
 def hooks_for(yes: bool) -> ops.SendHooks:
     """Hooks that print the plan and notices on stderr, ask before sending, show progress,
     and turn Ctrl-C, SIGTERM and SIGHUP during a run into a stop between batches."""
+    from seriespub.ops import send as ops
+
     progress, stop, received = make_progress(), threading.Event(), Received()
 
     def ask(plan: ops.SendPlan) -> None:
@@ -155,9 +174,11 @@ def show_plan(plan: ops.SendPlan) -> None:
     i = plan.instalment
     when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" \
         if plan.send_at else ""
+    limited = f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)" \
+        if plan.left else ""
     err().print(f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
-                f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)\n"
-                f"  provider: {plan.provider}{when}", markup=False, highlight=False,
+                f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)"
+                f"{limited}\n  provider: {plan.provider}{when}", markup=False, highlight=False,
                 soft_wrap=True)
     if not plan.invalid:
         return
@@ -172,6 +193,8 @@ def show_plan(plan: ops.SendPlan) -> None:
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:
+    from seriespub.ops import send as ops
+
     if as_json:
         print_json(ops.report_json(report))
         return
@@ -190,6 +213,8 @@ def exit_for(report: ops.SendReport, resume: str = "seriespub send next") -> Non
     """Exit 128 + the signal after SIGINT/SIGTERM/SIGHUP (130, 143, 129); 1 when anything is
     left to do or the provider refused every delivery; else return (some refusals are
     recorded and listed, with a warning: the run did its job)."""
+    from seriespub.ops import send as ops
+
     n = report.number
     if report.interrupted:
         name, code = signal_name(report.stop_signal)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,13 +18,17 @@ from seriespub.cli.common import (
     print_json,
 )
 from seriespub.cli.send import app, exit_for, hooks_for, summary
-from seriespub.ops import send as ops
-from seriespub.ops.session import session, utc_now
+
+if TYPE_CHECKING:       # imported where used: `seriespub --help` loads none of the core
+    from seriespub.ops import send as ops
 
 
 @app.command("due")
 def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     """Send what the calendar says is due now; safe to run every minute from cron."""
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
+
     hooks = hooks_for(yes=True)
     if not as_json:
         hooks.sent = lambda report: summary(report, as_json=False)
@@ -43,6 +47,8 @@ def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
 
 
 def _nothing_due_line(upcoming: ops.PlannedRelease | None, now: dt.datetime) -> str:
+    from seriespub.ops import send as ops
+
     if upcoming is None:
         return "Nothing is due, and no release is planned: write the next instalment."
     return (f"Nothing is due. Next release: part {upcoming.number} ({upcoming.title}) on "
@@ -57,6 +63,9 @@ def cancel(
     series: SeriesOption = None,
 ) -> None:
     """Withdraw a send handed to the provider with `send next --at`, before its release."""
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
+
     def ask(count: int) -> None:
         confirm(f"Withdraw part {number} from {count:,} scheduled deliveries?", yes)
 

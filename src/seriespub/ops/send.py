@@ -145,7 +145,8 @@ def _send_instalment(session: Session, instalment: Instalment, options: SendOpti
         _sync_before_send(session, hooks)
     sender = Sender(session.series, session.ledger, session.provider, progress=hooks.progress,
                     stop=hooks.stop, snapshot=not options.dry_run)
-    plan = sender.plan(instalment, message, only=options.only, send_at=send_at)
+    plan = sender.plan(instalment, message, only=options.only, send_at=send_at,
+                       limit=options.limit)
     hooks.show_plan(plan)
     if plan.unknown and not plan.resends_unknown:
         raise unresolved(instalment.number, plan.unknown)
