@@ -20,12 +20,7 @@ printed, logged or stored through an error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from seriespub.redact import scrub
-
-if TYPE_CHECKING:
-    from seriespub.models import RecipientResult
 
 
 class SeriespubError(Exception):
@@ -102,15 +97,9 @@ class RateLimited(TransientSendError):
 
 
 class AmbiguousSendError(SendError):
-    """The request was sent but no answer came back: the outcome is unknown.
+    """The request was sent but no answer came back, and nothing of the batch is known.
 
-    `partial_results` holds what is known for recipients answered before the connection
-    was lost (SMTP, SES send one request per recipient); the rest are unknown.
+    Once anything is known (a provider that sends one request per recipient lost the answer
+    to the third), the provider returns one result per recipient instead, the doubtful ones
+    `Outcome.UNKNOWN`: an exception never carries results.
     """
-
-    partial_results: list[RecipientResult]
-
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
-                 partial_results: list[RecipientResult] | None = None) -> None:
-        super().__init__(message, provider=provider, status=status)
-        self.partial_results = list(partial_results or [])

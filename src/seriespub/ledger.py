@@ -26,7 +26,8 @@ from seriespub.redact import scrub
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 
 _OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED,
-                   Outcome.TRANSIENT: DeliveryStatus.DEFERRED}
+                   Outcome.TRANSIENT: DeliveryStatus.DEFERRED,
+                   Outcome.UNKNOWN: DeliveryStatus.UNKNOWN}
 
 
 @dataclass(frozen=True)

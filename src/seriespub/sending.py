@@ -281,7 +281,22 @@ class Sender:
             except Exception as exc:  # typed outcomes below; anything else is a bug
                 results = self._after_failure(batch, exc, report)
             if results:
-                self._record(batch, results, report)
+                self._record_or_settle(batch, results, report)
+
+    def _record_or_settle(self, batch: Batch, results: list[RecipientResult],
+                          report: SendReport) -> None:
+        """Record what the provider knows; ask it again about what may have gone out."""
+        doubtful = {r.email.lower(): r.reason for r in results if r.outcome is Outcome.UNKNOWN}
+        known = [r for r in results if r.outcome is not Outcome.UNKNOWN]
+        if known:
+            self._record(batch, known, report)
+        if doubtful:
+            rest = [r for r in batch.recipients if r.email.lower() in doubtful]
+            reason = next(iter(doubtful.values()))
+            in_doubt = Batch(batch.key, batch.message, rest, batch.send_at, batch.test)
+            settled = self._settle_doubtful(in_doubt, reason, report)
+            if settled:
+                self._record(batch, settled, report)
 
     def _after_failure(self, batch: Batch, exc: BaseException,
                        report: SendReport) -> list[RecipientResult]:
@@ -302,19 +317,20 @@ class Sender:
 
     def _after_ambiguous(self, batch: Batch, exc: AmbiguousSendError,
                          report: SendReport) -> list[RecipientResult]:
-        partial = exc.partial_results
-        known = {r.email.lower() for r in partial}
-        rest = [r for r in batch.recipients if r.email.lower() not in known]
-        if partial:
-            self._record(batch, partial, report)
-        rest_batch = Batch(batch.key, batch.message, rest, batch.send_at, batch.test)
-        settled = self._try_settle(rest_batch, dt.timedelta(0)) if rest else []
+        return self._settle_doubtful(batch, exc.reason, report)
+
+    def _settle_doubtful(self, batch: Batch, reason: str,
+                         report: SendReport) -> list[RecipientResult]:
+        """What became of `batch`, whose request may have gone out: the provider's answer,
+        or [] when it cannot tell (recorded `unknown`) or the run was asked to stop while
+        waiting (left `pending` for the next run)."""
+        settled = self._try_settle(batch, dt.timedelta(0))
         if settled is None and self.stop.is_set() and self.provider.can_settle:
-            return []       # stopped while waiting to settle: left pending for the next run
+            return []
         if settled is None:
-            self.ledger.set_status(batch.message.number, [r.email for r in rest],
-                                   DeliveryStatus.UNKNOWN, exc.reason)
-            report.unknown += len(rest)
+            self.ledger.set_status(batch.message.number, [r.email for r in batch.recipients],
+                                   DeliveryStatus.UNKNOWN, reason)
+            report.unknown += len(batch.recipients)
             return []
         return settled
 
@@ -349,6 +365,8 @@ class Sender:
                 report.failures.append(r)
                 if r.new_status is not None:
                     report.status_changes[r.email.lower()] = r.new_status
+            elif r.outcome is Outcome.UNKNOWN:
+                report.unknown += 1
             else:
                 report.deferred += 1
         if scheduled:
