@@ -151,6 +151,25 @@ def test_marks_lost_by_a_crash_are_written_by_the_next_run(
     assert outcome.number == 2 and outcome.report is not None and outcome.report.sent == 2
 
 
+def test_marks_owed_after_the_last_part_are_written_though_nothing_is_left(
+        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_series(drafts=1, subscribers=3)
+    provider = MemoryProvider(refuse={"reader0001@example.com": "550 no such user"})
+
+    def die(path: Path, changes: dict[str, SubscriberStatus]) -> int:
+        if changes:
+            raise Crash
+        return 0
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subscribers, "update_statuses", die)
+        with held(root, provider) as s, pytest.raises(Crash):
+            ops.send(s, ops.SendOptions(), ops.SendHooks())
+    with held(root) as s, pytest.raises(NothingToSend):
+        ops.send(s, ops.SendOptions(), ops.SendHooks())
+    assert statuses(root)["reader0001@example.com"] == "bounced"
+
+
 def test_a_list_that_cannot_be_written_keeps_the_marks_owed(
         make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from seriespub.errors import InputError

@@ -124,6 +124,8 @@ class SendOutcome:
 # -- send next / send retry ------------------------------------------------------------------
 def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcome:
     """Resolve, render and send one instalment (see the module docstring)."""
+    if not options.dry_run:
+        write_back(session, hooks)      # first: even when nothing is left to send
     drafts = session.drafts()
     instalment = publishing.resolve(session.series, drafts, options.ref, session.ledger)
     while True:
@@ -141,7 +143,6 @@ def _send_instalment(session: Session, instalment: Instalment, options: SendOpti
     message = publishing.render(session.series, drafts, instalment)
     send_at = _send_at(session, instalment, options.at)
     if not options.dry_run:
-        write_back(session, hooks)
         _sync_before_send(session, hooks)
     sender = Sender(session.series, session.ledger, session.provider, progress=hooks.progress,
                     stop=hooks.stop, snapshot=not options.dry_run)
@@ -256,6 +257,7 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
     Each step is written to the run log as it happens, so a failure part-way still leaves
     the record of what went out before it. `hooks.sent` sees each report as it is made.
     """
+    write_back(session, hooks)          # even when nothing is due
     reports: list[SendReport] = []
     last: int | None = None
     while True:
