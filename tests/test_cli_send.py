@@ -169,3 +169,28 @@ def test_lines_starting_with_from_survive_an_mbox(make_series: Callable[..., Pat
     [message] = outbox_messages(root)            # checked: no line starts with "From "
     assert "From Ann" in body_text(message, "plain")
     assert "From the Ground Up" in body_text(message, "html")
+
+
+def test_send_next_limit_sends_in_parts_until_everyone_has_it(
+        make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(subscribers=25)
+    first = cli(root, "send", "next", "--yes", "--limit", "10")
+    assert first.exit_code == 0, first.output
+    assert "(--limit 10: 10 of 25 waiting)" in first.stderr
+    assert "15 reader(s) left for the next run: seriespub send next --limit 10" in first.stderr
+    assert len(outbox_messages(root)) == 10
+    status = json.loads(cli(root, "status", "--json").stdout)
+    assert status["instalments"][0]["state"] == "sending", status
+    for sent in (20, 25):
+        again = cli(root, "send", "next", "--yes", "--limit", "10")
+        assert again.exit_code == 0, again.output
+        assert len(outbox_messages(root)) == sent          # still part 1, never a repeat
+    assert "left for the next run" not in again.stderr
+    assert len({m["To"].addresses[0].addr_spec for m in outbox_messages(root)}) == 25
+    after = cli(root, "send", "next", "--yes", "--limit", "10")
+    assert after.exit_code == 0 and len(outbox_messages(root, 2)) == 10
+
+
+def test_send_next_limit_must_be_positive(make_series: Callable[..., Path], cli: Cli) -> None:
+    result = cli(make_series(), "send", "next", "--yes", "--limit", "0")
+    assert result.exit_code == 2

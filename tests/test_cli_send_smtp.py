@@ -79,8 +79,9 @@ def test_a_connection_lost_during_data_leaves_only_that_reader_unknown(
     deliveries = log(cli, root)
     assert deliveries[READERS[0]]["status"] == "sent"
     assert deliveries[READERS[1]]["status"] == "unknown"
-    assert deliveries[READERS[2]]["status"] == "deferred"     # not attempted: resent later
-    assert deliveries[READERS[2]]["reason"].startswith("not attempted")
+    # Not attempted when the connection dropped: a plain transient result (no exception
+    # swallowed it), so the same run retried it on a new connection.
+    assert deliveries[READERS[2]]["status"] == "sent"
     assert all(len(m) == 1 for m in server.by_recipient().values())
 
 

@@ -142,13 +142,14 @@ def test_reading_commands_do_not_create_a_ledger(
 
 
 def test_a_ledger_is_never_left_half_made(tmp_path: Path) -> None:
-    from seriespub.ledger import Ledger
+    from seriespub.ledger import SCHEMA_VERSION, Ledger
 
     path = tmp_path / "state" / "ledger.db"
     with Ledger.open(path) as ledger:
         assert ledger.counts(1) == {}
     assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.db"]
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("1",)
+    row = sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()
+    assert row == (str(SCHEMA_VERSION),)
 
 
 def test_a_damaged_ledger_is_one_line(sent_series: Path, cli: Cli) -> None:

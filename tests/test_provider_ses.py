@@ -20,7 +20,6 @@ from fakes.messages import make_message as build_message
 from fakes.ses import SesState, fake_ses
 from seriespub.config import DeliverySettings, Secrets, SeriesSettings, SesSettings, Settings
 from seriespub.errors import (
-    AmbiguousSendError,
     ConfigError,
     PermanentSendError,
     RateLimited,
@@ -228,16 +227,15 @@ def test_fake_faults(tmp_path: Path) -> None:
     assert [len(state.messages_to(e)) for e, _ in readers(3)] == [1, 0, 1]
 
 
-def test_fake_drop_mid_batch_is_ambiguous_with_partial_results(tmp_path: Path) -> None:
+def test_fake_drop_mid_batch_is_one_result_per_recipient(tmp_path: Path) -> None:
     with fake_ses(SesState(access_key=KEY_ID, secret_key=SECRET)) as (url, state):
         provider = make(tmp_path, api_url=url)
         provider.send_batch(make_batch(("first@example.com", "First")))
         state.faults.drops = 1
-        with pytest.raises(AmbiguousSendError) as caught:
-            provider.send_batch(make_batch(*readers(3)))
-    partial = caught.value.partial_results
-    assert [(r.email, r.outcome) for r in partial] == [
-        ("reader1@example.com", Outcome.TRANSIENT), ("reader2@example.com", Outcome.TRANSIENT)]
+        results = provider.send_batch(make_batch(*readers(3)))
+    assert [(r.email, r.outcome) for r in results] == [
+        ("reader0@example.com", Outcome.UNKNOWN), ("reader1@example.com", Outcome.TRANSIENT),
+        ("reader2@example.com", Outcome.TRANSIENT)]
     assert len(state.messages_to("reader0@example.com")) == 1      # accepted, answer lost
     assert not state.messages_to("reader1@example.com")
 

@@ -30,7 +30,6 @@ from seriespub.config import (
     SmtpSettings,
 )
 from seriespub.errors import (
-    AmbiguousSendError,
     ConfigError,
     PermanentSendError,
     SendError,
@@ -161,19 +160,18 @@ def test_refusals_map_to_failed_bounced_and_transient(server: FakeSmtpServer) ->
     assert server.connections == 1          # RSET kept the session going
 
 
-def test_lost_during_data_is_ambiguous_with_results_so_far(server: FakeSmtpServer) -> None:
+def test_lost_during_data_is_unknown_beside_the_results_so_far(server: FakeSmtpServer) -> None:
     server.handler.drop_after_data.add("b@example.com")
     provider = provider_for(server)
-    with pytest.raises(AmbiguousSendError) as caught:
-        provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
-                                  "c@example.com"))
+    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
+                                        "c@example.com"))
     provider.close()
 
-    partial = caught.value.partial_results
-    assert [(r.email, r.outcome) for r in partial] == [("a@example.com", Outcome.SENT),
+    assert [(r.email, r.outcome) for r in results] == [("a@example.com", Outcome.SENT),
+                                                       ("b@example.com", Outcome.UNKNOWN),
                                                        ("c@example.com", Outcome.TRANSIENT)]
-    assert partial[1].reason.startswith("not attempted: connection to 127.0.0.1")
-    assert "may have accepted" in str(caught.value)
+    assert results[2].reason.startswith("not attempted: connection to 127.0.0.1")
+    assert "may have accepted" in results[1].reason
     assert sorted(server.by_recipient()) == ["a@example.com", "b@example.com"]
 
 

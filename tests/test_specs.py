@@ -142,7 +142,7 @@ def test_a_missing_required_secret_is_named(tmp_path: Path, spec: ProviderSpec) 
 
 
 def test_every_spec_secret_is_scrubbed() -> None:
-    assert set(known_secrets()) == {"SERIESPUB_SECRET"} | {
+    assert set(known_secrets()) == {"SERIESPUB_SECRET", "IMAP_PASSWORD"} | {
         name for spec in ALL_SPECS for name in spec.secrets
     }
 
@@ -236,11 +236,6 @@ def test_send_at_works_exactly_with_providers_that_can_schedule(
         ) in stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduling.py builds its hint from the specs once the "
-    "ops/ restructuring is merged; then drop this mark",
-)
 def test_the_send_at_refusal_hints_at_the_providers_from_the_specs(
     make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

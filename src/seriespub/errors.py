@@ -6,6 +6,7 @@
     ├── SeriesNotFound             no series folder above the current directory
     ├── LockHeld                   another seriespub run holds the series lock
     ├── NothingToSend              not an error for the exit code: the CLI reports and exits 0
+    ├── UnresolvedDeliveries       deliveries of unknown outcome: the author must decide first
     └── SendError                  a provider refused or failed (names provider and HTTP status)
         ├── PermanentSendError     never retried (bad request, bad credentials, refused address)
         ├── TransientSendError     retried with backoff (5xx, connection errors, SMTP 4xx)
@@ -19,12 +20,7 @@ printed, logged or stored through an error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from seriespub.redact import scrub
-
-if TYPE_CHECKING:
-    from seriespub.models import RecipientResult
 
 
 class SeriespubError(Exception):
@@ -67,6 +63,10 @@ class NothingToSend(SeriespubError):
     """Every instalment has been delivered; not a failure."""
 
 
+class UnresolvedDeliveries(SeriespubError):
+    """Deliveries of unknown outcome block the send until the author decides."""
+
+
 class SendError(SeriespubError):
     """A provider failed to take a batch."""
 
@@ -97,15 +97,9 @@ class RateLimited(TransientSendError):
 
 
 class AmbiguousSendError(SendError):
-    """The request was sent but no answer came back: the outcome is unknown.
+    """The request was sent but no answer came back, and nothing of the batch is known.
 
-    `partial_results` holds what is known for recipients answered before the connection
-    was lost (SMTP, SES send one request per recipient); the rest are unknown.
+    Once anything is known (a provider that sends one request per recipient lost the answer
+    to the third), the provider returns one result per recipient instead, the doubtful ones
+    `Outcome.UNKNOWN`: an exception never carries results.
     """
-
-    partial_results: list[RecipientResult]
-
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
-                 partial_results: list[RecipientResult] | None = None) -> None:
-        super().__init__(message, provider=provider, status=status)
-        self.partial_results = list(partial_results or [])

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seriespub.ledgerfile import SCHEMA_VERSION, LedgerError, connect
-from seriespub.models import DeliveryStatus, Outcome, RecipientResult
+from seriespub.models import DeliveryStatus, Outcome, RecipientResult, SubscriberStatus
 from seriespub.redact import scrub
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 
 _OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED,
-                   Outcome.TRANSIENT: DeliveryStatus.DEFERRED}
+                   Outcome.TRANSIENT: DeliveryStatus.DEFERRED,
+                   Outcome.UNKNOWN: DeliveryStatus.UNKNOWN}
 
 
 @dataclass(frozen=True)
@@ -141,11 +142,15 @@ class Ledger:
             status = _OUTCOME_STATUS[r.outcome]
             if scheduled and status is DeliveryStatus.SENT:
                 status = DeliveryStatus.SCHEDULED
-            rows.append((status.value, r.message_id, scrub(r.reason), now, number,
-                         r.email.lower()))
+            # What the refusal means for the reader goes in with the result, in the same
+            # transaction: a kill before the list is rewritten loses nothing.
+            marks = r.new_status.value if r.new_status is not None else None
+            rows.append((status.value, r.message_id, scrub(r.reason), now, marks,
+                         int(marks is None), number, r.email.lower()))
         with self._transaction() as conn:
             conn.executemany("UPDATE deliveries SET status=?, message_id=?, reason=?, "
-                             "updated_at=? WHERE instalment=? AND email=?", rows)
+                             "updated_at=?, subscriber_status=?, subscriber_applied=? "
+                             "WHERE instalment=? AND email=?", rows)
             conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
 
     def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
@@ -180,6 +185,23 @@ class Ledger:
             "UPDATE deliveries SET status=?, updated_at=? WHERE instalment=? AND status=?",
             (new.value, _now(), number, old.value))
         return cur.rowcount
+
+    # -- what the list still owes -------------------------------------------------------
+    def unapplied_status_changes(self) -> dict[str, SubscriberStatus]:
+        """Address → the status a refusal gave the reader, not yet in subscribers.csv
+        (the latest, when several instalments refused the same reader)."""
+        rows = self._conn.execute(
+            "SELECT email, subscriber_status FROM deliveries WHERE subscriber_applied=0 "
+            "AND subscriber_status IS NOT NULL ORDER BY updated_at, instalment")
+        return {email: SubscriberStatus(status) for email, status in rows}
+
+    def mark_status_changes_applied(self, changes: dict[str, SubscriberStatus]) -> None:
+        """Record that subscribers.csv now holds `changes` (from unapplied_status_changes)."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE deliveries SET subscriber_applied=1 WHERE email=? AND "
+                "subscriber_status=? AND subscriber_applied=0",
+                [(email, status.value) for email, status in changes.items()])
 
     # -- queries -----------------------------------------------------------------------
     def statuses(self, number: int, emails: Sequence[str]) -> dict[str, DeliveryStatus]:

@@ -22,7 +22,10 @@ from pathlib import Path
 from seriespub.errors import SeriespubError
 from seriespub.statefiles import FILE_MODE, os_error, private_dir, tighten
 
-SCHEMA_VERSION = 1
+# 2: deliveries remember what a refusal means for the reader (`subscriber_status`) and
+#    whether subscribers.csv holds it yet (`subscriber_applied`); a version-1 ledger is
+#    migrated in place when opened for writing (read-only opens see the old columns only).
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS instalments(
@@ -37,6 +40,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
     batch_key TEXT, provider TEXT, message_id TEXT NOT NULL DEFAULT '',
     reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL, send_at TEXT,
+    subscriber_status TEXT, subscriber_applied INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY(instalment, email)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(instalment, status);
 """
@@ -68,7 +72,9 @@ def connect(
     _check_file(path, history)
     conn = _connect(path, readonly)
     try:
-        _check_schema(conn, path, history)
+        version = _check_schema(conn, path, history)
+        if version < SCHEMA_VERSION and not readonly:
+            _migrate(conn, version)
     except BaseException:
         conn.close()
         raise
@@ -122,7 +128,7 @@ def _check_file(path: Path, history: str | None) -> None:
         )
 
 
-def _check_schema(conn: sqlite3.Connection, path: Path, history: str | None) -> None:
+def _check_schema(conn: sqlite3.Connection, path: Path, history: str | None) -> int:
     try:
         row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.OperationalError as exc:
@@ -145,6 +151,22 @@ def _check_schema(conn: sqlite3.Connection, path: Path, history: str | None) -> 
             f"this one knows {SCHEMA_VERSION}); nothing was changed",
             hint="upgrade seriespub: pip install -U seriespub",
         )
+    return version
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring an older ledger up to SCHEMA_VERSION in one transaction (all or nothing)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if version < 2:
+            conn.execute("ALTER TABLE deliveries ADD COLUMN subscriber_status TEXT")
+            conn.execute("ALTER TABLE deliveries ADD COLUMN subscriber_applied INTEGER "
+                         "NOT NULL DEFAULT 1")
+        conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:

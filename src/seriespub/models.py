@@ -71,6 +71,9 @@ class Outcome(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     TRANSIENT = "transient"
+    # The request went out but no answer came back: it may or may not have been delivered.
+    # The sending core settles it with the provider, else records it `unknown`.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -100,14 +100,10 @@ def _merge_after_failure(batch: Batch, current: Batch, final: dict[str, Recipien
                          exc: BaseException) -> list[RecipientResult]:
     """Earlier results stand; the recipients of the failed retry are transient or unknown."""
     retried = {r.email.lower() for r in current.recipients}
-    earlier = [final[r.email.lower()] for r in batch.recipients
-               if r.email.lower() not in retried]
-    if isinstance(exc, AmbiguousSendError):
-        exc.partial_results = earlier + exc.partial_results
-        raise exc
     reason = exc.reason if isinstance(exc, SendError) else "interrupted"
-    rest = {e: RecipientResult(final[e].email, Outcome.TRANSIENT, reason=reason)
-            for e in retried}
+    # A retry that may have gone out is in doubt; one that clearly failed is not sent.
+    outcome = Outcome.UNKNOWN if isinstance(exc, AmbiguousSendError) else Outcome.TRANSIENT
+    rest = {e: RecipientResult(final[e].email, outcome, reason=reason) for e in retried}
     return [rest.get(r.email.lower()) or final[r.email.lower()] for r in batch.recipients]
 
 

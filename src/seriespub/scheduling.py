@@ -9,7 +9,8 @@ from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import Ledger
 from seriespub.models import Instalment
-from seriespub.providers import Provider
+from seriespub.providers import Provider, scheduling_hint
+from seriespub.providers.spec import describe_ahead
 from seriespub.schedule import PlannedRelease
 from seriespub.series import Series
 
@@ -45,8 +46,8 @@ def provider_send_time(series: Series, provider: Provider, instalment: Instalmen
     ahead = provider.max_schedule_ahead
     if ahead is None:
         raise InputError(f"the {provider.name} provider cannot hold messages until a time",
-                         hint="providers that can: sendgrid (72 h), mailgun (3 days), "
-                              "resend (30 days); or run `seriespub send due` from cron")
+                         hint=f"providers that can: {scheduling_hint()}; "
+                              "or run `seriespub send due` from cron")
     if at == "slot":
         if release is None:
             raise InputError(f"part {instalment.number} has no slot: set up [schedule] first")
@@ -58,10 +59,6 @@ def provider_send_time(series: Series, provider: Provider, instalment: Instalmen
         when = schedule.parse_when(at, series.settings.schedule.timezone, now)
     if when - now > ahead:
         raise InputError(f"{schedule.format_local(when)} is too far ahead: {provider.name} "
-                         f"holds messages for at most {_days(ahead)}")
+                         f"holds messages for at most {describe_ahead(ahead)}")
     return when.astimezone(dt.UTC)
 
-
-def _days(delta: dt.timedelta) -> str:
-    hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24} days" if hours % 24 == 0 and hours >= 48 else f"{hours} hours"

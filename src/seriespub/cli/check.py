@@ -9,7 +9,7 @@ import typer
 from seriespub.cli.common import JsonOption, SeriesOption, load_series, out, print_json
 
 if TYPE_CHECKING:
-    from seriespub.render.checks import Finding
+    from seriespub.ops.check import CheckOutcome
 
 
 def register(app: typer.Typer) -> None:
@@ -18,28 +18,24 @@ def register(app: typer.Typer) -> None:
 
 def check(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     """Check drafts, links, images, size and the subscriber list before sending."""
-    from seriespub.checking import check_series
-    from seriespub.render.checks import Level
+    from seriespub.ops import check as ops
 
-    findings = check_series(load_series(series))
-    errors = sum(f.level is Level.ERROR for f in findings)
+    outcome = ops.check(load_series(series))
     if as_json:
-        print_json({"errors": errors, "warnings": len(findings) - errors,
-                    "findings": [{"level": f.level.value, "where": f.where,
-                                  "message": f.message} for f in findings]})
+        print_json(outcome.as_json())
     else:
-        _print(findings, errors)
-    if errors:
+        _print(outcome)
+    if outcome.errors:
         raise typer.Exit(1)
 
 
-def _print(findings: list[Finding], errors: int) -> None:
+def _print(outcome: CheckOutcome) -> None:
     from rich.markup import escape
 
     console = out()
-    for f in findings:
+    for f in outcome.findings:
         colour = "red" if f.level == "error" else "yellow"
         console.print(f"[{colour}]{f.level.value}[/] {escape(f.where)}: {escape(f.message)}",
                       soft_wrap=True)
-    warnings = len(findings) - errors
-    console.print(f"{errors} error(s), {warnings} warning(s)" if findings else "All good.")
+    console.print(f"{outcome.errors} error(s), {outcome.warnings} warning(s)"
+                  if outcome.findings else "All good.")

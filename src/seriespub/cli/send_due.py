@@ -13,91 +13,46 @@ from seriespub.cli.common import (
     YesOption,
     confirm,
     err,
-    fail,
     load_series,
     out,
     print_json,
 )
-from seriespub.cli.send import app, exit_for, report_json, send_one
+from seriespub.cli.send import app, exit_for, hooks_for, summary
 
-if TYPE_CHECKING:
-    from seriespub.ledger import Ledger
-    from seriespub.schedule import PlannedRelease
-    from seriespub.sending import SendReport
-    from seriespub.series import Series
+if TYPE_CHECKING:       # imported where used: `seriespub --help` loads none of the core
+    from seriespub.ops import send as ops
 
 
 @app.command("due")
 def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     """Send what the calendar says is due now; safe to run every minute from cron."""
-    from seriespub import publishing
-    from seriespub.lock import series_lock
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
 
-    s = load_series(series)
-    with series_lock(s.state_dir, "send due"), publishing.open_ledger(s) as ledger:
-        reports = _send_everything_due(s, ledger, summary=not as_json)
-        upcoming = _next_release(s, ledger)
+    hooks = hooks_for(yes=True)
+    if not as_json:
+        hooks.sent = lambda report: summary(report, as_json=False)
+    now = utc_now()
+    with session(load_series(series), "send due", now=now) as held:
+        outcome = ops.due(held, hooks)
+    upcoming = outcome.upcoming
     if as_json:
-        print_json({"sent": [report_json(r) for r in reports], "next": upcoming and {
+        print_json({"sent": [ops.report_json(r) for r in outcome.reports], "next": upcoming and {
             "number": upcoming.number, "title": upcoming.title,
             "release": upcoming.release.isoformat()}})
-    if not reports:
-        err().print(_nothing_due_line(upcoming), markup=False)
-    for report in reports:
+    if not outcome.reports:
+        err().print(_nothing_due_line(upcoming, now), markup=False)
+    for report in outcome.reports:
         exit_for(report, resume="seriespub send due")
 
 
-def _send_everything_due(s: Series, ledger: Ledger, *, summary: bool) -> list[SendReport]:
-    """The oldest due instalment (or, with catch_up = "all", every overdue one).
-
-    Each step is written to the run log as it happens, so a failure part-way still leaves
-    the record of what went out before it.
-    """
-    from seriespub import publishing, runlog, schedule
-    from seriespub.errors import SeriespubError
-    from seriespub.scheduling import calendar
-
-    reports: list[SendReport] = []
-    last: int | None = None
-    while True:
-        now = dt.datetime.now(dt.UTC)
-        release = schedule.due(calendar(s, publishing.drafts_of(s), ledger, now))
-        if release is None or release.number == last:
-            return reports
-        last = release.number
-        runlog.append(s.state_dir, {"event": "due", "instalment": release.number,
-                                    "release": release.release.isoformat()})
-        try:
-            report = send_one(s, ledger, str(release.number), yes=True, summary=summary)
-        except SeriespubError as exc:
-            runlog.append(s.state_dir, {"event": "error", "instalment": release.number,
-                                        "error": str(exc)})
-            raise
-        if report is None:
-            return reports
-        reports.append(report)
-        runlog.append(s.state_dir, {"event": "sent", **report_json(report)})
-        if not report.finished:
-            return reports
-
-
-def _next_release(s: Series, ledger: Ledger) -> PlannedRelease | None:
-    from seriespub import publishing, schedule
-    from seriespub.scheduling import calendar
-
-    now = dt.datetime.now(dt.UTC)
-    return schedule.next_release(calendar(s, publishing.drafts_of(s, strict=False), ledger, now))
-
-
-def _nothing_due_line(upcoming: PlannedRelease | None) -> str:
-    from seriespub import schedule
+def _nothing_due_line(upcoming: ops.PlannedRelease | None, now: dt.datetime) -> str:
+    from seriespub.ops import send as ops
 
     if upcoming is None:
         return "Nothing is due, and no release is planned: write the next instalment."
-    now = dt.datetime.now(dt.UTC)
     return (f"Nothing is due. Next release: part {upcoming.number} ({upcoming.title}) on "
-            f"{schedule.format_local(upcoming.release)}, "
-            f"{schedule.relative(upcoming.release, now)}.")
+            f"{ops.format_local(upcoming.release)}, {ops.relative(upcoming.release, now)}.")
 
 
 @app.command("cancel")
@@ -108,24 +63,12 @@ def cancel(
     series: SeriesOption = None,
 ) -> None:
     """Withdraw a send handed to the provider with `send next --at`, before its release."""
-    from seriespub import publishing
-    from seriespub.lock import series_lock
-    from seriespub.models import DeliveryStatus
+    from seriespub.ops import send as ops
+    from seriespub.ops.session import session, utc_now
 
-    s = load_series(series)
-    with series_lock(s.state_dir, "send cancel"), publishing.open_ledger(s) as ledger:
-        batches = ledger.scheduled_batches(number)
-        if not batches:
-            fail(f"part {number} has no scheduled deliveries")
-        count = sum(len(rows) for rows in batches.values())
+    def ask(count: int) -> None:
         confirm(f"Withdraw part {number} from {count:,} scheduled deliveries?", yes)
-        provider = publishing.provider_for(s)
-        try:
-            for key, rows in batches.items():
-                provider.cancel_scheduled(key, [message_id for _, message_id in rows])
-                ledger.set_status(number, [a for a, _ in rows], DeliveryStatus.CANCELLED,
-                                  "cancelled by the author")
-        finally:
-            provider.close()
-        ledger.reset_instalment(number)
+
+    with session(load_series(series), "send cancel", now=utc_now()) as held:
+        count = ops.cancel(held, number, ask)
     out().print(f"part {number}: {count:,} scheduled deliveries cancelled")

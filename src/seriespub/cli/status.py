@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from seriespub.ledger import Ledger
-    from seriespub.overview import InstalmentState
-    from seriespub.series import Series
-
 from seriespub.cli.common import JsonOption, SeriesOption, load_series, out, print_json
+
+if TYPE_CHECKING:
+    from seriespub.ops.status import DeliveryRow, InstalmentState, StatusOutcome
 
 
 def register(app: typer.Typer) -> None:
@@ -22,37 +19,32 @@ def register(app: typer.Typer) -> None:
 
 def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
     """A table of the series: each instalment's state and deliveries."""
+    from seriespub.ops import status as ops
+    from seriespub.ops.session import session, utc_now
+
+    with session(load_series(series), "status", now=utc_now(), readonly=True) as held:
+        outcome = ops.status(held)
+    if as_json:
+        print_json(outcome.as_json())
+    else:
+        _print_status(outcome)
+
+
+def _print_status(outcome: StatusOutcome) -> None:
     from rich.table import Table
 
-    from seriespub import publishing
-    from seriespub.overview import instalment_states
-    from seriespub.scheduling import releases_by_number
-
-    s = load_series(series)
-    drafts = publishing.drafts_of(s, strict=False)
-    now = dt.datetime.now(dt.UTC)
-    with publishing.open_ledger(s, readonly=True) as ledger:
-        releases = releases_by_number(s, drafts, ledger, now)
-        states = instalment_states(drafts, ledger,
-                                   {n: r.release for n, r in releases.items()})
-    upcoming = next((st for st in states if st.state not in ("sent", "scheduled", "failed")),
-                    None)
-    if as_json:
-        print_json({"series": s.settings.series.title, "provider":
-                    s.settings.delivery.provider, "instalments": [st.as_json() for st in states],
-                    "next": upcoming.number if upcoming else None})
-        return
-    table = Table(title=s.settings.series.title, title_justify="left")
+    table = Table(title=outcome.title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("Title", ratio=1, min_width=16)
     table.add_column("State", no_wrap=True)
     table.add_column("When", no_wrap=True)         # when it went out, else its release slot
     for column in ("Delivered", "Failed", "Open"):
         table.add_column(column, justify="right", no_wrap=True)
-    for st in states:
+    for st in outcome.states:
         table.add_row(str(st.number), st.title, st.state, _when(st), f"{st.delivered:,}",
                       f"{st.failed:,}", f"{st.open:,}")
     out().print(table)
+    upcoming = outcome.upcoming
     out().print(f"Next: part {upcoming.number}, {upcoming.title}" if upcoming
                 else "Every instalment has gone out.")
 
@@ -73,29 +65,26 @@ def log(
     as_json: JsonOption = False,
 ) -> None:
     """Every recipient of instalment N (status, message id, reason), or the run log."""
-    from rich.table import Table
-
-    from seriespub import publishing
-    from seriespub.models import DeliveryStatus
+    from seriespub.ops import status as ops
+    from seriespub.ops.session import session, utc_now
 
     if number is None:
-        _run_log(series, as_json)
+        _print_run_log(ops.run_log(load_series(series)), as_json)
         return
-    wanted: list[DeliveryStatus] | None = None
-    if failed or unknown:
-        wanted = ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
-            [DeliveryStatus.UNKNOWN] if unknown else [])
-    s = load_series(series)
-    with publishing.open_ledger(s, readonly=True) as ledger:
-        rows = list(ledger.deliveries(number, wanted))
-        if not rows:
-            _ensure_exists(s, ledger, number)
+    with session(load_series(series), "log", now=utc_now(), readonly=True) as held:
+        rows = ops.deliveries(held, number, failed=failed, unknown=unknown)
     if as_json:
         print_json({"instalment": number, "deliveries": [
             {"email": r.email, "status": r.status.value, "provider": r.provider,
              "message_id": r.message_id, "reason": r.reason, "attempts": r.attempts,
              "updated_at": r.updated_at} for r in rows]})
-        return
+    else:
+        _print_deliveries(number, rows)
+
+
+def _print_deliveries(number: int, rows: list[DeliveryRow]) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Part {number}: {len(rows):,} deliveries", title_justify="left")
     for column in ("Address", "Status", "Message id", "Reason"):
         table.add_column(column, overflow="fold")
@@ -104,22 +93,7 @@ def log(
     out().print(table)
 
 
-def _ensure_exists(s: Series, ledger: Ledger, number: int) -> None:
-    """`log 99` names a part that has neither a draft nor a record: say so (exit 1)."""
-    from seriespub import publishing
-    from seriespub.errors import InputError
-
-    drafts = publishing.drafts_of(s, strict=False)
-    if drafts.by_number(number) is None and number not in ledger.instalment_records() \
-            and not ledger.counts(number):
-        raise InputError(f"no instalment number {number}: no draft in {s.drafts_dir} and no "
-                         "deliveries recorded", hint="seriespub status lists them")
-
-
-def _run_log(series: SeriesOption, as_json: bool) -> None:
-    from seriespub import runlog
-
-    events = runlog.read(load_series(series).state_dir, limit=200)
+def _print_run_log(events: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print_json({"events": events})
         return

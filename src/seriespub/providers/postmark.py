@@ -219,15 +219,20 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
             try:
                 results += self._post_chunk(body, recipients, done=results)
             except AmbiguousSendError as exc:
-                exc.partial_results = results
-                raise
+                if not results:
+                    raise           # nothing is known: the whole batch is in doubt
+                # This chunk may have gone out; the ones after it were not tried, but are
+                # settled with it (one question to Postmark for all the doubtful).
+                doubt = batch.recipients[len(results):]
+                return results + [RecipientResult(r.email, Outcome.UNKNOWN, "", exc.reason)
+                                  for r in doubt]
         return results
 
     def _post_chunk(self, body: _Request, recipients: Sequence[Recipient],
                     done: list[RecipientResult]) -> list[RecipientResult]:
         """Post one request. Once an earlier chunk has gone out (`done`), a clear failure
         becomes per-reader results, so the core does not resend that chunk; an unknown
-        outcome still raises, carrying `done` as its `partial_results`."""
+        outcome still raises (`send_batch` turns it into unknown results after `done`)."""
         try:
             return self._post(body, recipients)
         except AmbiguousSendError:

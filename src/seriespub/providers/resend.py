@@ -134,9 +134,9 @@ class ResendProvider(ProviderBase, spec=SPEC):
                 body = self._post("/emails", payload, {"Idempotency-Key": key})
             except AmbiguousSendError as exc:
                 # Only this one is in doubt (settle replays it under the same key).
+                doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, "", exc.reason)
                 rest = _transient(batch.recipients[index + 1:], "not attempted")
-                exc.partial_results = results + rest
-                raise
+                return [*results, doubt, *rest]
             except (PermanentSendError, TransientSendError) as exc:
                 if exc.status == 422:     # this address or its payload was refused
                     results.append(RecipientResult(recipient.email, Outcome.FAILED, "",

@@ -101,9 +101,9 @@ class SesProvider(ProviderBase, spec=SPEC):
                 continue
             except AmbiguousSendError as exc:
                 # Only this one is in doubt: those before were accepted, none after was tried.
+                doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, "", exc.reason)
                 rest = _transient(batch.recipients[index + 1:], "not attempted")
-                exc.partial_results = results + rest
-                raise
+                return [*results, doubt, *rest]
             except (PermanentSendError, TransientSendError) as exc:
                 if index == 0:
                     raise

@@ -104,9 +104,10 @@ class SmtpProvider(ProviderBase, spec=SPEC):
                 sender = self._envelope_sender(message, recipient)
                 results.append(self._send_one(sender, recipient, data, message_id))
             except AmbiguousSendError as exc:
+                # This one may have gone out; none after it was tried.
+                doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, reason=exc.reason)
                 rest = _not_sent(batch.recipients[index + 1:], "not attempted: " + exc.reason)
-                exc.partial_results = results + rest
-                raise
+                return [*results, doubt, *rest]
             except SendError as exc:
                 if not results:
                     raise

@@ -1,0 +1,102 @@
+"""`seriespub schedule` as library calls: the release calendar, its iCalendar file, and the
+lines that run `send due` unattended (cron, a systemd user timer, GitHub Actions).
+
+The calendar is read through a read-only session (`ops.session`): it changes nothing. Only
+`write_ics` writes, and only the file the author named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from seriespub import __version__, installers, schedule
+from seriespub.errors import InputError
+from seriespub.ics import export_ics
+from seriespub.ops.session import Session
+from seriespub.schedule import PlannedRelease, format_local, relative
+from seriespub.scheduling import calendar as plan_of
+from seriespub.series import Series
+
+__all__ = ["Calendar", "Install", "PlannedRelease", "calendar", "format_local", "install",
+           "relative", "write_ics"]
+
+
+@dataclass(frozen=True)
+class Calendar:
+    title: str
+    timezone: str
+    releases: list[PlannedRelease]
+    now: dt.datetime
+    warnings: list[str]
+
+    def as_json(self) -> dict[str, object]:
+        return {"timezone": self.timezone, "releases": [
+            {"number": p.number, "title": p.title, "release": p.release.isoformat(),
+             "status": p.status.value, "pinned": p.pinned, "ready": p.ready,
+             "sent_at": p.sent_at.isoformat() if p.sent_at else None} for p in self.releases]}
+
+
+def calendar(session: Session) -> Calendar:
+    """Every instalment's release at the session's `now`, and what looks wrong with it."""
+    s = session.series
+    releases = plan_of(s, session.drafts(strict=False), session.ledger, session.now)
+    return Calendar(s.settings.series.title, s.settings.schedule.timezone, releases,
+                    session.now, schedule.warnings(releases, session.now))
+
+
+def write_ics(cal: Calendar, path: Path) -> None:
+    """Export the releases as an iCalendar file; a bad path is one line naming it."""
+    data = export_ics(cal.releases, cal.title, cal.timezone, cal.now)
+    if path.is_dir():
+        raise InputError("is a folder; give a file name, e.g. calendar.ics", path=path)
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+
+
+@dataclass(frozen=True)
+class Install:
+    """Ready-to-paste lines for each way of running `send due` unattended."""
+
+    crontab: str
+    units: dict[str, str]            # file name → text, for ~/.config/systemd/user/
+    enable_hint: str
+    workflow: str                    # .github/workflows/seriespub.yml
+    secrets: list[str]               # repository secrets the workflow needs
+    requirement: str | None          # what the workflow pip-installs; None: could not tell
+    source: str                      # where that came from, or why it could not be told
+
+
+def install(series: Series, repo_path: str | None = None,
+            python: str = sys.executable) -> Install:
+    """The lines for `series`; `repo_path` is its folder inside its git repository
+    (default: worked out from the nearest `.git`)."""
+    command = shlex.join([python, "-m", "seriespub"])
+    secrets = installers.secret_names(series.settings.delivery.provider)
+    cron = installers.github_cron(series.settings.schedule) \
+        if series.settings.schedule.first_release else "0 * * * *"
+    spec = installers.installed_spec(series.settings.schedule.install, __version__)
+    site = series.settings.site
+    workflow = installers.github_workflow(
+        repo_path or _path_in_repo(series.root), secrets=secrets, cron=cron,
+        install=spec.requirement, site_dir=site.out_dir if site.base_url else None)
+    source = spec.source if spec.requirement else (spec.problem or spec.source)
+    return Install(installers.crontab_line(series.root, command),
+                   installers.systemd_units(series.root, command),
+                   installers.systemd_enable_hint(series.root), workflow,
+                   list(dict.fromkeys(["SERIESPUB_SECRET", *secrets])),
+                   spec.requirement, source)
+
+
+def _path_in_repo(root: Path) -> str:
+    folder = root
+    while folder != folder.parent:
+        if (folder / ".git").exists():
+            return root.relative_to(folder).as_posix() or "."
+        folder = folder.parent
+    return "."

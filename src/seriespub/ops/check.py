@@ -1,0 +1,37 @@
+"""`seriespub check` as a library call: every finding about a series, counted.
+
+Reads only (settings, drafts, the rendered messages, the subscriber list); changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seriespub.checking import check_series
+from seriespub.render.checks import Finding, Level
+from seriespub.series import Series
+
+__all__ = ["CheckOutcome", "Finding", "Level", "check"]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> int:
+        return sum(f.level is Level.ERROR for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+    def as_json(self) -> dict[str, object]:
+        return {"errors": self.errors, "warnings": self.warnings,
+                "findings": [{"level": f.level.value, "where": f.where, "message": f.message}
+                             for f in self.findings]}
+
+
+def check(series: Series) -> CheckOutcome:
+    """Drafts, links, images, size and the subscriber list, in the order to fix them."""
+    return CheckOutcome(check_series(series))

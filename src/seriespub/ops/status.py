@@ -1,0 +1,130 @@
+"""`seriespub status` and `seriespub log` as library calls: read-only reports.
+
+Every function here reads the ledger, the drafts and the run log through a read-only session
+(`ops.session`, `readonly=True`): no lock, nothing created or changed, so a report works on a
+read-only copy of a series and beside a running send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from seriespub import runlog
+from seriespub.drafts import DraftSet
+from seriespub.errors import InputError
+from seriespub.ledger import DeliveryRow, Ledger
+from seriespub.models import DeliveryStatus
+from seriespub.ops.session import Session
+from seriespub.scheduling import releases_by_number
+from seriespub.series import Series
+
+__all__ = ["DeliveryRow", "InstalmentState", "StatusOutcome", "deliveries", "run_log",
+           "status"]
+
+
+@dataclass(frozen=True)
+class InstalmentState:
+    number: int
+    title: str
+    state: str             # draft | ready | sending | scheduled | sent | failed
+    sent_at: dt.datetime | None
+    delivered: int
+    failed: int
+    open: int              # pending, deferred or unknown: not finished
+    scheduled: int
+    release: dt.datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("sent_at", "release"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+def instalment_states(drafts: DraftSet, ledger: Ledger,
+                      releases: Mapping[int, dt.datetime] | None = None,
+                      ) -> list[InstalmentState]:
+    """Every instalment's state from the ledger, with its calendar slot where one is set."""
+    releases = releases or {}
+    records = ledger.instalment_records()
+    counts = ledger.all_counts()
+    states = []
+    for i in drafts.instalments:
+        c = counts.get(i.number, {})
+        record = records.get(i.number)
+        open_ = sum(c.get(s, 0) for s in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED,
+                                          DeliveryStatus.UNKNOWN))
+        scheduled = c.get(DeliveryStatus.SCHEDULED, 0)
+        delivered, failed = c.get(DeliveryStatus.SENT, 0), c.get(DeliveryStatus.FAILED, 0)
+        if record is not None and record.finished_at is not None:
+            # Finished with every delivery refused (say, a header SMTP would not take):
+            # nothing went out, so it is not "sent".
+            refused = failed and not (delivered or scheduled)
+            state = "scheduled" if scheduled else "failed" if refused else "sent"
+        elif record is not None and record.started_at is not None:
+            state = "sending"
+        else:
+            state = i.status.value
+        states.append(InstalmentState(
+            i.number, i.title, state, record.started_at if record else None,
+            delivered, failed, open_, scheduled,
+            releases.get(i.number)))
+    return states
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    title: str
+    provider: str
+    states: list[InstalmentState]
+
+    @property
+    def upcoming(self) -> InstalmentState | None:
+        """The first instalment that has not gone out."""
+        return next((st for st in self.states
+                     if st.state not in ("sent", "scheduled", "failed")), None)
+
+    def as_json(self) -> dict[str, Any]:
+        upcoming = self.upcoming
+        return {"series": self.title, "provider": self.provider,
+                "instalments": [st.as_json() for st in self.states],
+                "next": upcoming.number if upcoming else None}
+
+
+def status(session: Session) -> StatusOutcome:
+    """Each instalment's state and deliveries, with its calendar slot where one is set."""
+    s, drafts = session.series, session.drafts(strict=False)
+    releases = releases_by_number(s, drafts, session.ledger, session.now)
+    states = instalment_states(drafts, session.ledger,
+                               {n: r.release for n, r in releases.items()})
+    return StatusOutcome(s.settings.series.title, s.settings.delivery.provider, states)
+
+
+def deliveries(session: Session, number: int, *, failed: bool = False,
+               unknown: bool = False) -> list[DeliveryRow]:
+    """Every recipient of part `number` (only failed and/or unknown ones when asked);
+    an InputError when the part has neither a draft nor a record."""
+    wanted: list[DeliveryStatus] | None = None
+    if failed or unknown:
+        wanted = ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
+            [DeliveryStatus.UNKNOWN] if unknown else [])
+    rows = list(session.ledger.deliveries(number, wanted))
+    if not rows:
+        _ensure_exists(session, number)
+    return rows
+
+
+def _ensure_exists(session: Session, number: int) -> None:
+    ledger, s = session.ledger, session.series
+    if session.drafts(strict=False).by_number(number) is None and \
+            number not in ledger.instalment_records() and not ledger.counts(number):
+        raise InputError(f"no instalment number {number}: no draft in {s.drafts_dir} and no "
+                         "deliveries recorded", hint="seriespub status lists them")
+
+
+def run_log(series: Series, limit: int = 200) -> list[dict[str, Any]]:
+    """The last `limit` events of unattended runs (`send due`), oldest first."""
+    return runlog.read(series.state_dir, limit=limit)

@@ -1,0 +1,210 @@
+"""Planning a send: who is owed an instalment, counted before anything is sent.
+
+A plan reads the subscriber list from a snapshot taken under the list's lock (never the live
+file, which an editor may rewrite mid-send) and the ledger; it changes nothing but the
+snapshot. `SendPlan` and `SendReport` are the plain data a run starts from and ends with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from seriespub import subscribers as subscriber_file
+from seriespub.errors import (
+    NothingToSend,
+    SendError,
+)
+from seriespub.ledger import Ledger
+from seriespub.listsnapshot import snapshot
+from seriespub.message import PreparedMessage
+from seriespub.models import (
+    DeliveryStatus,
+    Instalment,
+    RecipientResult,
+    Subscriber,
+    SubscriberStatus,
+)
+from seriespub.providers.base import Provider
+from seriespub.retry import RateLimiter, RetryPolicy
+from seriespub.series import Series
+from seriespub.subscribers import ProblemTally, RowProblem
+
+# Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
+# has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
+RESENDABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.CANCELLED})
+SETTLED = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED})
+
+
+class ProgressSink(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, sent: int, failed: int) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, sent: int, failed: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What a send would do, computed before anything is sent."""
+
+    instalment: Instalment
+    message: PreparedMessage
+    provider: str
+    active: int                # active subscribers in the list
+    to_send: int               # of those, how many this run will send to
+    done: int                  # already settled in the ledger
+    unknown: int               # outcome unknown: blocks the run until settled
+    pending: int               # left pending by an interrupted run: settled first
+    send_at: dt.datetime | None = None
+    only: frozenset[DeliveryStatus] | None = None
+    invalid: int = 0                              # rows of the list that cannot be read
+    invalid_rows: tuple[RowProblem, ...] = ()     # the first few of them
+    limit: int | None = None                      # `--limit`: at most this many this run
+    waiting: int = 0                              # readers still owed it (to_send unlimited)
+
+    @property
+    def left(self) -> int:
+        """Readers this run leaves for the next one because of `limit`."""
+        return self.waiting - self.to_send
+
+    @property
+    def resends_unknown(self) -> bool:
+        """The author chose to resend deliveries of unknown outcome (`retry --unknown`)."""
+        return self.only is not None and DeliveryStatus.UNKNOWN in self.only
+
+
+@dataclass
+class SendReport:
+    number: int
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    scheduled: int = 0
+    settled: int = 0                   # pending deliveries from an earlier run, now settled
+    interrupted: bool = False
+    stop_signal: int | None = None     # the signal that asked the run to stop (set by the CLI)
+    stopped_by: SendError | None = None
+    finished: bool = False
+    status_changes: dict[str, SubscriberStatus] = field(default_factory=dict)
+    failures: list[RecipientResult] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def attempted(self) -> int:
+        """Deliveries this run sent, or tried to."""
+        return self.sent + self.scheduled + self.failed + self.deferred + self.unknown
+
+    @property
+    def refused_all(self) -> bool:
+        """The provider refused every delivery this run made, permanently: none went out."""
+        return self.failed > 0 and self.failed == self.attempted and not self.settled
+
+
+def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
+    """The lowest-numbered instalment that has not finished going out."""
+    records = ledger.instalment_records()
+    for instalment in instalments:
+        record = records.get(instalment.number)
+        if record is None or record.finished_at is None:
+            return instalment
+    raise NothingToSend("every instalment has been delivered; write the next one with: "
+                        "seriespub new \"Title\"")
+
+
+
+class Planner:
+    """The state one send works with, and the plan; `Sender` (sending.run) builds on it."""
+
+
+    def __init__(self, series: Series, ledger: Ledger, provider: Provider, *,
+                 progress: ProgressSink | None = None, stop: threading.Event | None = None,
+                 clock: type[dt.datetime] = dt.datetime, snapshot: bool = True) -> None:
+        self.series = series
+        # snapshot=False (a dry run) reads the live list and writes nothing.
+        self.use_snapshot = snapshot
+        self.list_path = series.subscribers_path
+        self.ledger = ledger
+        self.provider = provider
+        self.progress = progress or _NoProgress()
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        delivery = series.settings.delivery
+        self.batch_size = min(delivery.batch_size or provider.max_batch, provider.max_batch)
+        self.concurrency = delivery.concurrency or provider.concurrency
+        self.policy = RetryPolicy(max_seconds=delivery.max_retry_seconds)
+        self.limiter = RateLimiter(delivery.max_rate)
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(self, instalment: Instalment, message: PreparedMessage, *,
+             only: frozenset[DeliveryStatus] | None = None,
+             send_at: dt.datetime | None = None, limit: int | None = None) -> SendPlan:
+        """What a run would do; with `limit`, it sends to at most that many readers (the
+        first in list order) and the instalment stays open for the rest."""
+        counts = self.ledger.counts(instalment.number)
+        self.list_path = self._take_snapshot()
+        invalid = ProblemTally()
+        active = to_send = 0
+        for chunk in chunks(self._active(invalid), 500):
+            active += len(chunk)
+            # A first send has nothing in the ledger to look up (duplicate addresses, which
+            # `check` reports, are still sent once: the ledger sees them while sending).
+            to_send += len(chunk) if not counts and only is None else len(
+                self._wanted(instalment.number, chunk, only))
+        done = sum(counts.get(s, 0) for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
+                                              DeliveryStatus.SCHEDULED))
+        waiting, to_send = to_send, to_send if limit is None else min(to_send, limit)
+        return SendPlan(instalment, message, self.provider.name, active, to_send, done,
+                        counts.get(DeliveryStatus.UNKNOWN, 0),
+                        counts.get(DeliveryStatus.PENDING, 0), send_at, only, invalid.count,
+                        tuple(invalid.first), limit, waiting)
+
+    def _active(self, problems: ProblemTally | None = None,
+                path: Path | None = None) -> Iterator[Subscriber]:
+        """Active readers of the run's snapshot (or `path`); errors name the author's file."""
+        return subscriber_file.active(path or self.list_path, problems,
+                                      shown=self.series.subscribers_path)
+
+    def _take_snapshot(self) -> Path:
+        live = self.series.subscribers_path
+        return snapshot(live) if self.use_snapshot else live
+
+    def _wanted(self, number: int, chunk: list[Subscriber],
+                only: frozenset[DeliveryStatus] | None) -> list[Subscriber]:
+        statuses = self.ledger.statuses(number, [s.email for s in chunk])
+        seen: set[str] = set()
+        wanted = []
+        for s in chunk:
+            status = statuses.get(s.key)
+            ok = (status in only) if only is not None else (status is None or status in RESENDABLE)
+            if ok and s.key not in seen:
+                seen.add(s.key)
+                wanted.append(s)
+        return wanted
+
+    def _now(self) -> dt.datetime:
+        return self.clock.now(dt.UTC)
+
+
+
+def chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+    chunk: list[Subscriber] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+

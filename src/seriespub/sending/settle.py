@@ -1,0 +1,169 @@
+"""Settling: what became of requests whose answer was lost, and finishing an instalment.
+
+Deliveries left `pending` by an earlier run (killed or cut off mid-request) are settled with
+the provider before anything else is sent, waiting at most one `settle_after` in all whatever
+the wall clock does; what the provider cannot tell becomes `unknown`, for the author to decide
+(`assume_delivered`, or a resend). An instalment is marked finished only when every active
+reader of the run's snapshot and of the list as it is at the end has a settled delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from seriespub import subscribers as subscriber_file
+from seriespub.errors import (
+    SendError,
+    SeriespubError,
+)
+from seriespub.ledger import Ledger, UnsettledBatch
+from seriespub.message import PreparedMessage
+from seriespub.models import (
+    DeliveryStatus,
+    Outcome,
+    Recipient,
+    RecipientResult,
+    Subscriber,
+)
+from seriespub.providers.base import Batch
+from seriespub.sending.plan import SETTLED, Planner, SendPlan, SendReport, chunks
+from seriespub.subscribers import ProblemTally
+
+
+class Settler(Planner):
+    """Asks the provider about doubtful deliveries and decides when a part is finished."""
+
+    def _settle_doubtful(self, batch: Batch, reason: str,
+                         report: SendReport) -> list[RecipientResult]:
+        """What became of `batch`, whose request may have gone out: the provider's answer,
+        or [] when it cannot tell (recorded `unknown`) or the run was asked to stop while
+        waiting (left `pending` for the next run)."""
+        settled = self._try_settle(batch, dt.timedelta(0))
+        if settled is None and self.stop.is_set() and self.provider.can_settle:
+            return []
+        if settled is None:
+            self.ledger.set_status(batch.message.number, [r.email for r in batch.recipients],
+                                   DeliveryStatus.UNKNOWN, reason)
+            report.unknown += len(batch.recipients)
+            return []
+        return settled
+
+    def _try_settle(self, batch: Batch, age: dt.timedelta | None,
+                    ) -> list[RecipientResult] | None:
+        """Ask the provider what became of a batch whose request went out `age` ago, once it
+        can know (`settle_after`; None: long enough ago).
+
+        None when it cannot tell, or when the run was asked to stop while waiting.
+        """
+        if not self.provider.can_settle:
+            return None
+        if age is not None:
+            wait = (self.provider.settle_after - age).total_seconds()
+            if wait > 0 and self.stop.wait(wait):
+                return None
+        try:
+            return self.provider.settle(batch)
+        except SendError:
+            return None
+
+    def settle_pending(self, number: int, message: PreparedMessage, report: SendReport) -> None:
+        """Settle deliveries an earlier run left `pending` (it stopped mid-request).
+
+        Waits at most one `settle_after` in all, whatever the wall clock does (see `_age`).
+        Asked to stop, it leaves the rest `pending` for the next run.
+        """
+        start, clock = self._now(), time.monotonic()
+        for unsettled in self.ledger.unsettled_batches(number):
+            if self.stop.is_set():
+                return
+            batch = self._rebuild(unsettled, message)
+            results = (self._try_settle(batch, _age(unsettled.created_at, start, clock))
+                       if self._still_settleable(unsettled) else None)
+            if results is None and self.stop.is_set() and self.provider.can_settle:
+                return
+            if results is None:
+                self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
+                                       "the run stopped before the provider answered")
+                continue
+            scheduled = unsettled.send_at is not None
+            self.ledger.record_results(number, unsettled.key, results, scheduled)
+            report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
+
+    def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
+        """Within the provider's window (a request time in the future counts as now)."""
+        window = self.provider.settle_within
+        if window is None or unsettled.created_at is None:
+            return True
+        return self._now() - unsettled.created_at < window
+
+    def _rebuild(self, unsettled: UnsettledBatch, message: PreparedMessage) -> Batch:
+        wanted = {e.lower() for e in unsettled.emails}
+        found: dict[str, Recipient] = {}
+        for s in subscriber_file.iter_subscribers(self.list_path,
+                                                  shown=self.series.subscribers_path):
+            if s.key in wanted and s.key not in found:
+                found[s.key] = message.recipient(s)
+        recipients = [found.get(e.lower()) or message.recipient(Subscriber(e))
+                      for e in unsettled.emails]
+        return Batch(unsettled.key, message, recipients, unsettled.send_at)
+
+    def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
+        # Only a run over the whole list can tell that nobody is missing: `send retry`
+        # reaches only the readers the ledger already knows.
+        if report.interrupted or report.stopped_by is not None or plan.only is not None:
+            return False
+        return self.finish_if_complete(plan)
+
+    def finish_if_complete(self, plan: SendPlan) -> bool:
+        """Mark a whole-list plan's instalment finished when no delivery is left open.
+
+        Also for a plan with nothing to send: after `send settle` decided the last unknown
+        deliveries, the instalment is complete without another send. Never while a row of
+        the list was skipped as unreadable: that reader is still owed it.
+        """
+        if plan.only is not None or plan.invalid:
+            return False
+        counts = self.ledger.counts(plan.instalment.number)
+        open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
+        if any(counts.get(s, 0) for s in open_):
+            return False
+        if not self._everyone_settled(plan.instalment.number):
+            return False
+        self.ledger.mark_finished(plan.instalment.number, self._now())
+        return True
+
+    def _everyone_settled(self, number: int) -> bool:
+        """Every active reader of the run's list, and of the list as it is now (edited during
+        the send?), has a settled delivery; a list that cannot be read now settles nothing."""
+        try:
+            return (self._settled_in(self.list_path, number)
+                    and self._settled_in(self._take_snapshot(), number))
+        except SeriespubError:
+            return False
+
+    def _settled_in(self, path: Path, number: int) -> bool:
+        problems = ProblemTally()
+        for chunk in chunks(self._active(problems, path), 500):
+            statuses = self.ledger.statuses(number, [s.email for s in chunk])
+            if any(statuses.get(s.key) not in SETTLED for s in chunk):
+                return False
+        return not problems.count
+
+
+def _age(created_at: dt.datetime | None, start: dt.datetime, clock: float,
+         ) -> dt.timedelta | None:
+    """How long ago a request recorded at `created_at` went out: by the wall clock at `start`
+    (a time in the future, written before the clock stepped back, counts as `start`), plus
+    the monotonic time since `start`, which no change of the clock moves."""
+    if created_at is None:
+        return None
+    return max(dt.timedelta(0), start - created_at) + dt.timedelta(
+        seconds=time.monotonic() - clock)
+
+
+def assume_delivered(ledger: Ledger, number: int) -> int:
+    """The author's decision for unknown deliveries: count them as delivered."""
+    return ledger.change_status(number, DeliveryStatus.UNKNOWN, DeliveryStatus.SENT)
+
