@@ -69,4 +69,7 @@ def test_preview_watch_serves_the_draft_and_signals_each_edit(
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=10)
-        assert code == 0, proc.stderr.read() if proc.stderr else ""
+        rest = proc.stderr.read() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        assert code == 0, rest
