@@ -5,7 +5,7 @@ For each size it builds a series (the example instalment, the outbox as provider
 in order: check, status, subscribers list (and --json), send next --dry-run, subscribers
 add / remove / import (1,000 rows, half already present), send next (outbox, up to 100k:
 one file per reader), log 1 --failed, status. Peak RSS is the child's own
-(`resource.getrusage(RUSAGE_SELF)` at its exit, printed by a small wrapper), so a parent
+(VmHWM at its exit, printed by a small wrapper), so a parent
 that holds nothing does not blur it. Prints, per command, wall and peak RSS at each size,
 then the ratio at the largest size vs 1k for memory (target ≤ 1.5×) and time per reader
 (≤ 1 means no worse than linear; commands that do not read the whole list show their
@@ -36,13 +36,21 @@ from run import make_series  # noqa: E402
 WRAPPER = """
 import json, resource, sys
 from seriespub.cli import app
+def peak():
+    # VmHWM is this program's own high-water mark; ru_maxrss survives exec on Linux and
+    # would report a large parent's size
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 code = 0
 try:
     app(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 sys.stdout.flush()
-print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"maxrss_mb": peak(),
                   "code": code}), file=sys.stderr)
 """
 OUTBOX_LIMIT = 100_000      # the outbox writes one file per reader: beyond this, only disk

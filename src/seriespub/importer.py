@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seriespub.errors import InputError
-from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.listlock import locked
+from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.subscribers import (
     ATTEMPTS,
     COLUMNS,
