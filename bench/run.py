@@ -1,8 +1,11 @@
 """seriespub's speed and memory figures, each beside its reference measured in the same run.
 
     python bench/run.py            # cold start, render time, outbox rate and memory (~1 min)
-    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, and
-                                   # memory at 1k vs 100k subscribers (~5 min)
+    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, memory at
+                                   # 1k vs 100k subscribers, every command at 1k/10k/100k
+                                   # (bench_scale.py) and the whole `send next` per provider
+                                   # beside its ceiling (bench_e2e.py) (~10 min)
+    python bench/run.py --all --million   # the scale bench also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
 in ≤ 10 ms; the outbox sends ≥ 5,000 messages/s; peak memory at 100k subscribers ≤ 1.5× at 1k.
@@ -163,6 +166,8 @@ def memory_flatness() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="also the slow provider benches")
+    parser.add_argument("--million", action="store_true",
+                        help="with --all: the scale bench also at 1,000,000 readers (minutes)")
     args = parser.parse_args()
     start = cold_start()
     print(f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
@@ -185,6 +190,9 @@ def main() -> None:
     # Each in its own process, so each peak RSS is its own.
     subprocess.run([sys.executable, str(BENCH / "bench_http.py"), "--n", "100000"], check=True)
     subprocess.run([sys.executable, str(BENCH / "bench_smtp.py"), "--n", "2000"], check=True)
+    subprocess.run([sys.executable, str(BENCH / "bench_e2e.py")], check=True)
+    subprocess.run([sys.executable, str(BENCH / "bench_scale.py"),
+                    *(["--million"] if args.million else [])], check=True)
 
 
 if __name__ == "__main__":

@@ -321,3 +321,15 @@ def test_import_appends_new_readers_and_rewrites_only_for_new_columns(tmp_path: 
     assert rows == {"a@example.com": ("unsubscribed", {"city": ""}),
                     "b@example.com": ("active", {"city": ""}),
                     "c@example.com": ("active", {"city": "Leeds"})}
+
+
+def test_duplicate_addresses_are_found_exactly_with_a_bitmap_that_collides(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [f"r{i}@example.com,R,active,\n" for i in range(300)]
+    rows += ["R7@Example.com,Again,active,\n", "r9@example.com,Again,bounced,\n",
+             "r9@EXAMPLE.com,Third,active,\n"]
+    target = write(tmp_path / "subscribers.csv", HEADER + "".join(rows))
+    monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 64)     # most rows collide
+    assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
+    monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 1 << 26)
+    assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}

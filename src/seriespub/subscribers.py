@@ -221,6 +221,33 @@ def count_active(path: Path) -> int:
     return sum(1 for _ in active(path))
 
 
+DUPLICATE_BITS = 1 << 26     # 8 MB of bitmap: ~1.5 % of rows are re-checked at 1M readers
+
+
+def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[str, int]:
+    """Addresses that appear more than once (case-insensitive) → how often, in two streamed
+    passes and flat memory (a set of a million addresses would be ~100 MB).
+
+    Pass one sets a bit per address hash in a fixed bitmap; an address whose bit is already
+    set is a candidate (a real repeat or a bitmap collision) and its 64-bit hash is kept.
+    Pass two counts, exactly, only the rows whose hash is a candidate's: every repeat of an
+    address has the same hash, so none is missed, and collisions count once and drop out.
+    """
+    seen = bytearray(DUPLICATE_BITS // 8)
+    candidates: set[int] = set()
+    for subscriber in iter_subscribers(path, problems):
+        h = hash(subscriber.key)
+        bit = h % DUPLICATE_BITS
+        if seen[bit >> 3] & (1 << (bit & 7)):
+            candidates.add(h)
+        else:
+            seen[bit >> 3] |= 1 << (bit & 7)
+    if not candidates:
+        return {}
+    counts = Counter(s.key for s in iter_subscribers(path) if hash(s.key) in candidates)
+    return {key: n for key, n in counts.items() if n > 1}
+
+
 def write_atomically(path: Path, columns: list[str], subscribers: Iterable[Subscriber],
                      expect: Signature | None = None) -> bool:
     """Rewrite the file via a temp file in the same folder and a rename: never half-written.
