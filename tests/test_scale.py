@@ -16,8 +16,8 @@ import pytest
 from conftest import write_subscribers
 
 SRC = str(Path(__file__).parents[1] / "src")
-# Runs the CLI, then reports which of the heavy libraries it imported and its peak RSS.
-WRAPPER = """
+# Peak RSS of this program; the wrapper runs the CLI, then reports what it imported.
+PEAK = """
 import json, resource, runpy, sys
 def peak():
     # VmHWM is this program's own high-water mark; ru_maxrss survives exec on Linux and
@@ -27,6 +27,8 @@ def peak():
             return next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+WRAPPER = PEAK + """
 sys.argv = ["seriespub", *sys.argv[1:]]
 code = 0
 try:
@@ -67,6 +69,20 @@ def test_commands_on_an_outbox_series_do_not_import_what_they_do_not_use(
     assert absent.isdisjoint(modules), f"{' '.join(args)} imported {absent & set(modules)}"
 
 
+def bounce_back(root: Path) -> float:
+    """Peak RSS of writing one bounce back into the list, in a fresh process."""
+    script = (PEAK + "from pathlib import Path\nfrom seriespub import subscribers\n"
+              "from seriespub.models import SubscriberStatus\n"
+              "n = subscribers.update_statuses(Path('subscribers.csv'), "
+              "{'reader0003@example.com': SubscriberStatus.BOUNCED})\n"
+              "print(json.dumps({'changed': n, 'rss_mb': peak()}))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": SRC})
+    report = json.loads(done.stdout)
+    assert report["changed"] == 1, done.stderr
+    return float(report["rss_mb"])
+
+
 @pytest.mark.slow
 def test_list_edits_and_listing_keep_flat_memory_as_the_list_grows(
         make_series: Callable[..., Path], tmp_path: Path) -> None:
@@ -82,6 +98,7 @@ def test_list_edits_and_listing_keep_flat_memory_as_the_list_grows(
             "remove": run(root, "subscribers", "remove", "reader0002@example.com")["rss_mb"],
             "import": run(root, "subscribers", "import", str(source))["rss_mb"],
             "list": run(root, "subscribers", "list", "--json")["rss_mb"],
+            "statuses": bounce_back(root),       # what a send writes back after bounces
         }  # type: ignore[dict-item]
         lines = (root / "subscribers.csv").read_text().splitlines()
         assert len(lines) == 1 + size + 1 + 200

@@ -322,7 +322,8 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
     """Set the status of the given addresses (case-insensitive); returns rows changed.
 
     Works on the raw rows, so a row `check` rejects is kept as it is instead of refusing
-    the write-back of bounces after a send that skipped it.
+    the write-back of bounces after a send that skipped it. Streams: one pass counts what
+    would change (nothing: no rewrite), a second rewrites a row at a time.
     """
     if not changes:
         return 0
@@ -331,43 +332,62 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
         for _ in range(ATTEMPTS):
             before = signature(path)
             header, rows = _raw(path)
-            changed = _set_statuses(header, rows, lowered)
-            if not changed or _write_rows(path, header, rows, before):
+            changed = sum(1 for row in _with_statuses(header, rows, lowered, count=True))
+            if not changed:
+                return 0
+            header, rows = _raw(path)
+            if _write_rows(path, header, _with_statuses(header, rows, lowered), before):
                 return changed
     raise _kept_changing(path)
 
 
-def _raw(path: Path) -> tuple[list[str], list[list[str]]]:
+def _raw(path: Path) -> tuple[list[str], Iterator[list[str]]]:
+    """The header and the raw rows after it, streamed; errors name the file."""
     reader, handle = open_csv(path)
-    with handle:
-        try:
-            header: list[str] = next(reader, [])
-            rows = list(reader)
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", path=path) from None
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    try:
+        header: list[str] = next(reader, [])
+    except csv.Error as exc:
+        handle.close()
+        raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    except BaseException:
+        handle.close()
+        raise
     if "email" not in header_columns(header, path):
+        handle.close()
         raise InputError("no 'email' column in the header", path=path, line=1)
-    return header, rows
+
+    def rows() -> Iterator[list[str]]:
+        with handle:
+            try:
+                yield from reader
+            except UnicodeDecodeError:
+                raise InputError("not UTF-8 text", path=path) from None
+            except csv.Error as exc:
+                raise InputError(f"malformed CSV: {exc}", path=path,
+                                 line=reader.line_num) from None
+
+    return header, rows()
 
 
-def _set_statuses(header: list[str], rows: list[list[str]], changes: dict[str, str]) -> int:
+def _with_statuses(header: list[str], rows: Iterable[list[str]], changes: dict[str, str],
+                   count: bool = False) -> Iterator[list[str]]:
+    """Each row with its new status (a `status` column is added to `header` if missing);
+    with `count`, only the rows that change."""
     columns = [c.strip().lower() for c in header]
     if "status" not in columns:
         header.append("status")
         columns.append("status")
     email, status = columns.index("email"), columns.index("status")
-    changed = 0
     for row in rows:
         new = changes.get(row[email].strip().lower()) if len(row) > email else None
-        if new is None:
-            continue
-        row.extend([""] * (status + 1 - len(row)))
-        if row[status].strip().lower() != new:
-            row[status] = new
-            changed += 1
-    return changed
+        if new is not None:
+            row.extend([""] * (status + 1 - len(row)))
+            if row[status].strip().lower() != new:
+                row[status] = new
+                if count:
+                    yield row
+        if not count:
+            yield row
 
 
 def refuse_lossy_rewrite(path: Path, data: SubscriberFile) -> None:
