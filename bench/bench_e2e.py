@@ -42,7 +42,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
-from run import make_series  # noqa: E402
+from run import make_series, this_checkout  # noqa: E402
 
 KEEP = 16              # requests recorded for the replay (bodies of ~6 MB each for Postmark)
 SECRET = "bench-" + "0" * 40
@@ -139,7 +139,7 @@ def send_next(folder: Path, env: dict[str, str]) -> dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     done = subprocess.run([sys.executable, "-c", WRAPPER, "send", "next", "--yes", "--json"],
                           cwd=folder, capture_output=True, text=True,
-                          env={**environ, "SERIESPUB_SECRET": SECRET, **env})
+                          env=this_checkout({**environ, "SERIESPUB_SECRET": SECRET, **env}))
     timing = json.loads(done.stderr.strip().splitlines()[-1])
     if timing["code"] != 0:
         raise SystemExit(f"send next failed in {folder}:\n{done.stderr[-2000:]}")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from run import make_series  # noqa: E402
+from run import make_series, this_checkout  # noqa: E402
 
 # Runs the CLI in this process, then reports its own peak RSS on the last line of stderr.
 WRAPPER = """
@@ -60,6 +60,7 @@ def run(folder: Path, args: list[str]) -> dict[str, float]:
     """One command in a fresh process: its wall time (start-up included) and peak RSS."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["SERIESPUB_SECRET"] = "bench-" + "0" * 40
+    env = this_checkout(env)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=folder, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -26,6 +26,14 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+SRC = BENCH.parent / "src"
+
+
+def this_checkout(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this checkout's sources first on the path, absolute: the children run in
+    a series folder, where a relative PYTHONPATH (or none) would import another copy."""
+    paths = [str(SRC), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 BARE_TYPER = """
 import typer
 app = typer.Typer()
@@ -125,8 +133,9 @@ def send_in_child(folder: Path, env: dict[str, str] | None = None) -> dict[str, 
             "print(json.dumps({'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF)"
             ".ru_maxrss / 1024}), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
-                          text=True, env={**os.environ, "SERIESPUB_SECRET": "bench",
-                                          **(env or {})}, check=True)
+                          text=True, check=True, env=this_checkout(
+                              {**os.environ, "SERIESPUB_SECRET": "bench-" + "0" * 40,
+                               **(env or {})}))
     report = json.loads(done.stdout)
     memory = json.loads(done.stderr.strip().splitlines()[-1])
     sent = report["sent"]
