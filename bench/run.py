@@ -51,7 +51,7 @@ WORDS = ["leadership", "systems", "care", "public", "transform", "norm", "except
 def median_seconds(command: list[str], runs: int = 11) -> float:
     # As installed for a user: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE,
     # which would make every start recompile the package from source).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = this_checkout({k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)    # warm up
     times = []
     for _ in range(runs):
