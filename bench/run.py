@@ -27,6 +27,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 SRC = BENCH.parent / "src"
+sys.path.insert(0, str(SRC))           # this checkout, not whatever copy is installed
 
 
 def this_checkout(env: dict[str, str]) -> dict[str, str]:
@@ -197,11 +198,11 @@ def main() -> None:
           f"{memory['rss_100k_mb']:.0f} MB: {memory['ratio']:.2f}× (target ≤ 1.5×); "
           f"postmark via CLI {memory['postmark_cli_per_second_100k']:,.0f}/s")
     # Each in its own process, so each peak RSS is its own.
-    subprocess.run([sys.executable, str(BENCH / "bench_http.py"), "--n", "100000"], check=True)
-    subprocess.run([sys.executable, str(BENCH / "bench_smtp.py"), "--n", "2000"], check=True)
-    subprocess.run([sys.executable, str(BENCH / "bench_e2e.py")], check=True)
-    subprocess.run([sys.executable, str(BENCH / "bench_scale.py"),
-                    *(["--million"] if args.million else [])], check=True)
+    env = this_checkout(dict(os.environ))
+    for script, *flags in [("bench_http.py", "--n", "100000"), ("bench_smtp.py", "--n", "2000"),
+                           ("bench_e2e.py",),
+                           ("bench_scale.py", *(["--million"] if args.million else []))]:
+        subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
 
 
 if __name__ == "__main__":
