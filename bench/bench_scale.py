@@ -7,9 +7,9 @@ add / remove / import (1,000 rows, half already present), send next (outbox, up 
 one file per reader), log 1 --failed, status. Peak RSS is the child's own
 (VmHWM at its exit, printed by a small wrapper), so a parent
 that holds nothing does not blur it. Prints, per command, wall and peak RSS at each size,
-then the ratio at the largest size vs 1k for memory (target ≤ 1.5×) and time per reader
-(≤ 1 means no worse than linear; commands that do not read the whole list show their
-start-up instead, so their per-reader figure falls with size).
+then the ratio at the largest size vs 1k for memory (target ≤ 1.5×) and the time per reader
+at the largest size vs the size before it (≤ 1 means no worse than linear; commands that do
+not read the whole list are start-up only, so their per-reader figure falls with size).
 
     python bench/bench_scale.py                 # 1k, 10k, 100k (~2 min)
     python bench/bench_scale.py --million       # also 1M (several minutes, ~60 MB of CSV)
@@ -115,19 +115,24 @@ def measure(size: int, where: Path) -> dict[str, dict[str, float]]:
 
 
 def summary(table: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+    """Per command: wall and peak RSS at each size; peak RSS at the largest size vs the
+    smallest, and time per reader at the largest size vs the one before it (start-up
+    dominates small lists, so the smallest is no reference for time)."""
     sizes = sorted(table)
     small, lines = sizes[0], []
     lines.append(f"{'command':<26}" + "".join(f"{s:>17,}" for s in sizes)
-                 + "   memory ×   per-reader time ×")
+                 + "   memory × (vs first)   time per reader × (vs the size before)")
     for label in table[small]:
         cells = "".join(
             f"{table[s][label]['seconds']:8.2f}s {table[s][label]['rss_mb']:5.0f}MB"
             if label in table[s] else f"{'—':>17}" for s in sizes)
-        big = max(s for s in sizes if label in table[s])
+        have = [s for s in sizes if label in table[s]]
+        big, before = have[-1], have[-2] if len(have) > 1 else have[-1]
         memory = table[big][label]["rss_mb"] / table[small][label]["rss_mb"]
-        per_reader = (table[big][label]["seconds"] / big) / (table[small][label]["seconds"]
-                                                               / small)
-        lines.append(f"{label:<26}{cells}   {memory:6.2f}× ({big:,})  {per_reader:8.3f}×")
+        per_reader = ((table[big][label]["seconds"] / big)
+                      / (table[before][label]["seconds"] / before))
+        lines.append(f"{label:<26}{cells}   {memory:6.2f}× ({big:,})"
+                     f"   {per_reader:6.2f}× ({big:,} vs {before:,})")
     return lines
 
 
