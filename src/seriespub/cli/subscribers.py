@@ -14,7 +14,7 @@ from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_serie
 if TYPE_CHECKING:
     from seriespub.models import Subscriber
 
-app = typer.Typer(help="Manage subscribers.csv (locked, always rewritten atomically).",
+app = typer.Typer(help="Manage subscribers.csv (locked; a change is never half-written).",
                   no_args_is_help=True)
 
 
