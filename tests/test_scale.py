@@ -35,7 +35,7 @@ try:
     runpy.run_module("seriespub", run_name="__main__")
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
-heavy = ("httpx", "botocore", "icalendar", "jinja2", "mrml", "frontmatter", "sqlite3")
+heavy = ("httpx", "botocore", "icalendar", "jinja2", "mrml", "frontmatter", "sqlite3", "rich")
 sys.stdout.flush()
 print(json.dumps({"code": code, "modules": [m for m in heavy if m in sys.modules],
                   "rss_mb": peak()}),
@@ -54,8 +54,10 @@ def run(root: Path, *args: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("args", "absent"), [
-    (("subscribers", "list"), {"httpx", "botocore", "icalendar", "jinja2", "mrml", "sqlite3"}),
-    (("subscribers", "add", "new@example.com"), {"httpx", "botocore", "icalendar", "jinja2"}),
+    (("subscribers", "list"),
+     {"httpx", "botocore", "icalendar", "jinja2", "mrml", "sqlite3", "rich"}),
+    (("subscribers", "add", "new@example.com"),
+     {"httpx", "botocore", "icalendar", "jinja2", "rich"}),
     (("status",), {"httpx", "botocore", "icalendar", "jinja2", "mrml"}),
     (("send", "next", "--dry-run"), {"httpx", "botocore", "icalendar"}),
     (("send", "next", "--yes"), {"httpx", "botocore", "icalendar"}),
