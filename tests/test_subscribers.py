@@ -333,3 +333,13 @@ def test_duplicate_addresses_are_found_exactly_with_a_bitmap_that_collides(
     assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
     monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 1 << 26)
     assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
+
+
+def test_the_snapshot_reports_the_signature_it_copied(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
+    os.utime(target, (time.time() - 5, time.time() - 5))     # not "being written"
+    copy, copied = listsnapshot.snapshot_of(target)
+    assert copy.read_bytes() == target.read_bytes()
+    assert copied == subscribers.signature(target)
+    subscribers.add(target, "b@example.com")
+    assert subscribers.signature(target) != copied
