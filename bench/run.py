@@ -1,8 +1,11 @@
 """seriespub's speed and memory figures, each beside its reference measured in the same run.
 
     python bench/run.py            # cold start, render time, outbox rate and memory (~1 min)
-    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, and
-                                   # memory at 1k vs 100k subscribers (~5 min)
+    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, memory at
+                                   # 1k vs 100k subscribers, every command at 1k/10k/100k
+                                   # (bench_scale.py) and the whole `send next` per provider
+                                   # beside its ceiling (bench_e2e.py) (~10 min)
+    python bench/run.py --all --million   # the scale bench also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
 in ≤ 10 ms; the outbox sends ≥ 5,000 messages/s; peak memory at 100k subscribers ≤ 1.5× at 1k.
@@ -23,6 +26,15 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+SRC = BENCH.parent / "src"
+sys.path.insert(0, str(SRC))           # this checkout, not whatever copy is installed
+
+
+def this_checkout(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this checkout's sources first on the path, absolute: the children run in
+    a series folder, where a relative PYTHONPATH (or none) would import another copy."""
+    paths = [str(SRC), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 BARE_TYPER = """
 import typer
 app = typer.Typer()
@@ -40,7 +52,7 @@ WORDS = ["leadership", "systems", "care", "public", "transform", "norm", "except
 def median_seconds(command: list[str], runs: int = 11) -> float:
     # As installed for a user: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE,
     # which would make every start recompile the package from source).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = this_checkout({k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)    # warm up
     times = []
     for _ in range(runs):
@@ -122,8 +134,9 @@ def send_in_child(folder: Path, env: dict[str, str] | None = None) -> dict[str, 
             "print(json.dumps({'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF)"
             ".ru_maxrss / 1024}), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
-                          text=True, env={**os.environ, "SERIESPUB_SECRET": "bench-" + "0" * 32,
-                                          **(env or {})}, check=True)
+                          text=True, check=True, env=this_checkout(
+                              {**os.environ, "SERIESPUB_SECRET": "bench-" + "0" * 40,
+                               **(env or {})}))
     report = json.loads(done.stdout)
     memory = json.loads(done.stderr.strip().splitlines()[-1])
     sent = report["sent"]
@@ -163,6 +176,8 @@ def memory_flatness() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="also the slow provider benches")
+    parser.add_argument("--million", action="store_true",
+                        help="with --all: the scale bench also at 1,000,000 readers (minutes)")
     args = parser.parse_args()
     start = cold_start()
     print(f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
@@ -183,8 +198,11 @@ def main() -> None:
           f"{memory['rss_100k_mb']:.0f} MB: {memory['ratio']:.2f}× (target ≤ 1.5×); "
           f"postmark via CLI {memory['postmark_cli_per_second_100k']:,.0f}/s")
     # Each in its own process, so each peak RSS is its own.
-    subprocess.run([sys.executable, str(BENCH / "bench_http.py"), "--n", "100000"], check=True)
-    subprocess.run([sys.executable, str(BENCH / "bench_smtp.py"), "--n", "2000"], check=True)
+    env = this_checkout(dict(os.environ))
+    for script, *flags in [("bench_http.py", "--n", "100000"), ("bench_smtp.py", "--n", "2000"),
+                           ("bench_e2e.py",),
+                           ("bench_scale.py", *(["--million"] if args.million else []))]:
+        subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -80,8 +81,8 @@ def test_a_crash_during_rewrite_leaves_the_file_whole(tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        subscribers.add(target, "b@example.com", "B")
+    with pytest.raises(OSError):                 # remove rewrites; add appends (below)
+        subscribers.remove(target, "a@example.com")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".seriespub", "subscribers.csv"]
     assert [p.name for p in (tmp_path / ".seriespub").iterdir()] == ["subscribers.lock"]
@@ -236,3 +237,110 @@ def test_control_characters_in_a_name_are_refused(tmp_path: Path, name: str) -> 
     assert "bad@example.com" in problems[0].message
     with pytest.raises(InputError, match="name"):
         subscribers.add(path, "new@example.com", name)
+
+
+# -- add appends, remove rewrites only when it must (issue 13) -------------------------------
+
+
+def test_add_appends_one_line_without_rewriting_the_file(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv",
+                   "email;city;name;status;subscribed_at\r\na@example.com;Leeds;A;active;\r\n")
+    inode, before = target.stat().st_ino, target.read_bytes()
+    subscribers.add(target, "b@example.com", "B; Jr", dt.date(2026, 1, 2))
+    assert target.stat().st_ino == inode                     # same file: appended, not replaced
+    assert target.read_bytes() == before + b'b@example.com;;"B; Jr";active;2026-01-02\r\n'
+    with pytest.raises(InputError, match="already in the list"):
+        subscribers.add(target, "B@Example.com")
+
+
+def test_add_to_a_file_without_a_final_line_break_rewrites_it_whole(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", "email,name\na@example.com,A")
+    subscribers.add(target, "b@example.com", "B", dt.date(2026, 1, 2))
+    assert target.read_text() == (HEADER + "a@example.com,A,active,\n"
+                                  "b@example.com,B,active,2026-01-02\n")
+
+
+def test_a_short_append_is_cut_back_and_nothing_changes(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
+    before = target.read_bytes()
+    real_write = os.write
+
+    def half(fd: int, data: bytes) -> int:              # a disk that fills mid-line
+        return real_write(fd, bytes(data)[: len(data) // 2])
+
+    monkeypatch.setattr(os, "write", half)
+    with pytest.raises(OSError, match="disk full"):
+        subscribers.add(target, "b@example.com", "B")
+    assert target.read_bytes() == before
+
+
+def test_an_editor_save_between_scan_and_append_is_seen_and_retried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
+    real_scan = subscribers.scan_file
+    saves: list[int] = []
+
+    def scan_then_editor_saves(path: Path, keys: set[str]) -> subscribers.Scan:
+        scan = real_scan(path, keys)
+        if not saves:                                   # an editor replaces the file once
+            saves.append(1)
+            fresh = tmp_path / "editor.csv"
+            fresh.write_text(HEADER + "a@example.com,A,active,\nc@example.com,C,active,\n")
+            os.replace(fresh, path)
+        return scan
+
+    monkeypatch.setattr(subscribers, "scan_file", scan_then_editor_saves)
+    subscribers.add(target, "b@example.com", "B", dt.date(2026, 1, 2))
+    assert [s.email for s in subscribers.iter_subscribers(target)] == [
+        "a@example.com", "c@example.com", "b@example.com"]
+
+
+def test_remove_of_an_absent_or_already_unsubscribed_address_rewrites_nothing(
+        tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,unsubscribed,\n")
+    inode = target.stat().st_ino
+    with pytest.raises(InputError, match="not in the list"):
+        subscribers.remove(target, "z@example.com")
+    subscribers.remove(target, "A@example.com")
+    assert target.stat().st_ino == inode
+    subscribers.remove(target, "a@example.com", forget=True)
+    assert target.stat().st_ino != inode and target.read_text() == HEADER
+
+
+def test_import_appends_new_readers_and_rewrites_only_for_new_columns(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,unsubscribed,\n")
+    inode = target.stat().st_ino
+    source = write(tmp_path / "export.csv", "Email\nA@example.com\nb@example.com\nB@example.com\n")
+    report = import_csv(target, source, dt.date(2026, 1, 2))
+    assert (report.added, report.kept_unsubscribed, report.duplicates) == (1, 1, 1)
+    assert target.stat().st_ino == inode
+    assert target.read_text().endswith("b@example.com,,active,2026-01-02\n")
+    source = write(tmp_path / "export.csv", "Email,City\nc@example.com,Leeds\n")
+    assert import_csv(target, source, dt.date(2026, 1, 2)).added == 1
+    rows = {s.email: (s.status.value, s.fields) for s in subscribers.iter_subscribers(target)}
+    assert rows == {"a@example.com": ("unsubscribed", {"city": ""}),
+                    "b@example.com": ("active", {"city": ""}),
+                    "c@example.com": ("active", {"city": "Leeds"})}
+
+
+def test_duplicate_addresses_are_found_exactly_with_a_bitmap_that_collides(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [f"r{i}@example.com,R,active,\n" for i in range(300)]
+    rows += ["R7@Example.com,Again,active,\n", "r9@example.com,Again,bounced,\n",
+             "r9@EXAMPLE.com,Third,active,\n"]
+    target = write(tmp_path / "subscribers.csv", HEADER + "".join(rows))
+    monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 64)     # most rows collide
+    assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
+    monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 1 << 26)
+    assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
+
+
+def test_the_snapshot_reports_the_signature_it_copied(tmp_path: Path) -> None:
+    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
+    os.utime(target, (time.time() - 5, time.time() - 5))     # not "being written"
+    copy, copied = listsnapshot.snapshot_of(target)
+    assert copy.read_bytes() == target.read_bytes()
+    assert copied == subscribers.signature(target)
+    subscribers.add(target, "b@example.com")
+    assert subscribers.signature(target) != copied

@@ -1,4 +1,7 @@
-"""Merge another CSV (a list exported from elsewhere) into subscribers.csv, under its lock."""
+"""Merge another CSV (a list exported from elsewhere) into subscribers.csv, under its lock.
+
+Memory follows the file imported, not the list: the list is streamed, never held whole.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seriespub.errors import InputError
+from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.subscribers import (
+    ATTEMPTS,
+    COLUMNS,
+    ProblemTally,
     RowProblem,
-    SubscriberFile,
+    Scan,
+    Signature,
+    append,
     header_columns,
     open_csv,
     parse_row,
-    refuse_lossy_rewrite,
-    rewrite,
+    refuse_problems,
+    scan_file,
+    signature,
+    stream_rewrite,
+    write_atomically,
 )
 
 # Headers other tools export, mapped to ours.
@@ -51,25 +63,50 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
     """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone.
 
     The source is read first (streamed, lines capped), then merged under the list's lock
-    into what the list holds at that moment.
+    into what the list holds at that moment. The list itself is streamed, keeping only its
+    rows whose address the source names (memory grows with the source, not the list); new
+    readers are appended (see subscribers.append), or the list is rewritten a row at a time
+    when the source brings new columns.
     """
     rows, columns = _read_source(source)
-    reports = [ImportReport()]
+    keys = {(row.get("email") or "").strip().lower() for _, row in rows}
+    with locked(target):
+        for _ in range(ATTEMPTS):
+            before = signature(target)
+            if before is None:
+                existing = Scan(list(COLUMNS), ",", ProblemTally(keep=1))
+            else:
+                existing = scan_file(target, keys)
+                refuse_problems(target, existing.problems)
+            report, added = _merge(rows, existing, today or dt.date.today())
+            if not added:
+                return report
+            if _write(target, existing, columns, added, before):
+                return report
+    raise InputError("the file kept changing while seriespub rewrote it (an editor "
+                     "saving it?); nothing was changed", path=target,
+                     hint="save it, close the editor and run the command again")
 
-    def edit(existing: SubscriberFile) -> tuple[list[str], list[Subscriber]] | None:
-        refuse_lossy_rewrite(target, existing)
-        report = reports[0] = ImportReport()       # a re-read starts the tally again
-        known = {s.key: s for s in existing.subscribers}
-        added: list[Subscriber] = []
-        for line, row in rows:
-            _merge_row(row, line, known, added, report, today or dt.date.today())
-        if not added:
-            return None
-        new_columns = existing.columns + [c for c in columns if c not in existing.columns]
-        return new_columns, [*existing.subscribers, *added]
 
-    rewrite(target, edit)
-    return reports[0]
+def _merge(rows: list[tuple[int, dict[str, str | None]]], existing: Scan,
+           today: dt.date) -> tuple[ImportReport, list[Subscriber]]:
+    report = ImportReport()
+    known = {key: found[0] for key, found in existing.found.items()}
+    added: list[Subscriber] = []
+    for line, row in rows:
+        _merge_row(row, line, known, added, report, today)
+    return report, added
+
+
+def _write(target: Path, existing: Scan, columns: list[str], added: list[Subscriber],
+           before: Signature) -> bool:
+    new_columns = [c for c in columns if c not in existing.columns]
+    if before is None:
+        return write_atomically(target, existing.columns + new_columns, added, expect=None)
+    if new_columns:
+        return stream_rewrite(target, existing.columns + new_columns, lambda s: s, before,
+                              added)
+    return append(target, existing, added, before)
 
 
 def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscriber],

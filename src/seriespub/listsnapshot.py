@@ -18,7 +18,7 @@ from pathlib import Path
 
 from seriespub.errors import InputError
 from seriespub.listlock import STATE_DIR, locked
-from seriespub.subscribers import columns_of, signature
+from seriespub.subscribers import Signature, columns_of, signature
 
 SNAPSHOT_NAME = "snapshot.csv"
 SNAPSHOT_ATTEMPTS = 6         # ~3 s of retries in all
@@ -29,20 +29,28 @@ def snapshot(path: Path) -> Path:
     """A consistent copy of the list in `.seriespub/snapshot.csv` (0600, replaced each run),
     taken under the lock; a copy during which the file changed, or of a file just written,
     empty or without a usable header (an editor mid-save) is retried, then refused."""
+    return snapshot_of(path)[0]
+
+
+def snapshot_of(path: Path) -> tuple[Path, Signature]:
+    """`snapshot(path)` and the signature the list had while it was copied: while
+    `signature(path)` still equals it, the list is exactly the copy (a send can tell that
+    nobody was added without reading the list again)."""
     dest = path.parent / STATE_DIR / SNAPSHOT_NAME
-    problem = ""
+    problem: str | Signature = ""
     with locked(path):
         for attempt in range(SNAPSHOT_ATTEMPTS):
             problem = _copy_if_stable(path, dest)
-            if not problem:
-                return dest
+            if not isinstance(problem, str):
+                return dest, problem
             time.sleep(0.05 * 2**attempt)
     raise InputError(f"{problem} (tried {SNAPSHOT_ATTEMPTS} times): an editor saving it?",
                      path=path, hint="save it, close the editor and run the command again")
 
 
-def _copy_if_stable(path: Path, dest: Path) -> str:
-    """Copy path → dest; '' when done, else why the copy cannot be trusted yet."""
+def _copy_if_stable(path: Path, dest: Path) -> str | Signature:
+    """Copy path → dest; the signature it had when done, else why the copy cannot be
+    trusted yet."""
     before = signature(path)
     if before is None:
         raise InputError("cannot read: No such file or directory", path=path)
@@ -65,4 +73,4 @@ def _copy_if_stable(path: Path, dest: Path) -> str:
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return ""
+    return before

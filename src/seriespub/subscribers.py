@@ -125,13 +125,15 @@ def iter_subscribers(path: Path, problems: Problems | None = None, shown: Path |
             columns = header_columns(next(reader, []), path)
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
+            parse = _RowParser(columns)
             start = reader.line_num + 1          # a row's first line (quoted line breaks)
             for values in reader:
                 if values:
-                    row = dict(zip(columns, values, strict=False))
-                    subscriber = _subscriber(row, start, problems)
-                    if subscriber is not None:
-                        yield subscriber
+                    try:
+                        yield parse(values)
+                    except ValueError as exc:
+                        if problems is not None:
+                            problems.append(RowProblem(start, str(exc)))
                 start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=path) from None
@@ -139,14 +141,38 @@ def iter_subscribers(path: Path, problems: Problems | None = None, shown: Path |
             raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
 
 
-def _subscriber(row: Mapping[str, str | None], line: int,
-                problems: Problems | None) -> Subscriber | None:
-    try:
-        return parse_row(row)
-    except ValueError as exc:
-        if problems is not None:
-            problems.append(RowProblem(line, str(exc)))
-        return None
+class _RowParser:
+    """`parse_row` for the values of one CSV row, by column position: the same checks and
+    messages, without a dict per row (a send reads the list more than once; this is most of
+    the cost of reading it)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        def at(name: str) -> int:
+            return columns.index(name) if name in columns else MAX_COLUMNS
+
+        self.email, self.name, self.status, self.since = (at(c) for c in COLUMNS)
+        self.extra = [(i, c) for i, c in enumerate(columns) if c not in _BASE]
+
+    def __call__(self, values: list[str]) -> Subscriber:
+        n = len(values)
+        address = values[self.email].strip() if self.email < n else ""
+        if not is_valid_address(address):
+            raise ValueError(f"invalid address {address!r}")
+        name = values[self.name].strip() if self.name < n else ""
+        if not name.isprintable():           # printable text has no control character
+            problem = name_problem(name)
+            if problem:
+                raise ValueError(f"{address}: {problem}")
+        raw = values[self.status] if self.status < n else ""
+        status = _STATUSES.get(raw)
+        if status is None:
+            status_text = (raw or "active").strip().lower()
+            status = _STATUSES.get(status_text)
+            if status is None:
+                raise ValueError(f"unknown status {status_text!r} for {address}")
+        since = values[self.since].strip() if self.since < n else ""
+        fields = {c: values[i] for i, c in self.extra if i < n}
+        return Subscriber(address, name, status, since, fields)
 
 
 def parse_row(row: Mapping[str, str | None]) -> Subscriber:
@@ -193,6 +219,33 @@ def active(path: Path, problems: Problems | None = None, shown: Path | None = No
 
 def count_active(path: Path) -> int:
     return sum(1 for _ in active(path))
+
+
+DUPLICATE_BITS = 1 << 26     # 8 MB of bitmap: ~1.5 % of rows are re-checked at 1M readers
+
+
+def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[str, int]:
+    """Addresses that appear more than once (case-insensitive) → how often, in two streamed
+    passes and flat memory (a set of a million addresses would be ~100 MB).
+
+    Pass one sets a bit per address hash in a fixed bitmap; an address whose bit is already
+    set is a candidate (a real repeat or a bitmap collision) and its 64-bit hash is kept.
+    Pass two counts, exactly, only the rows whose hash is a candidate's: every repeat of an
+    address has the same hash, so none is missed, and collisions count once and drop out.
+    """
+    seen = bytearray(DUPLICATE_BITS // 8)
+    candidates: set[int] = set()
+    for subscriber in iter_subscribers(path, problems):
+        h = hash(subscriber.key)
+        bit = h % DUPLICATE_BITS
+        if seen[bit >> 3] & (1 << (bit & 7)):
+            candidates.add(h)
+        else:
+            seen[bit >> 3] |= 1 << (bit & 7)
+    if not candidates:
+        return {}
+    counts = Counter(s.key for s in iter_subscribers(path) if hash(s.key) in candidates)
+    return {key: n for key, n in counts.items() if n > 1}
 
 
 def write_atomically(path: Path, columns: list[str], subscribers: Iterable[Subscriber],
@@ -269,7 +322,8 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
     """Set the status of the given addresses (case-insensitive); returns rows changed.
 
     Works on the raw rows, so a row `check` rejects is kept as it is instead of refusing
-    the write-back of bounces after a send that skipped it.
+    the write-back of bounces after a send that skipped it. Streams: one pass counts what
+    would change (nothing: no rewrite), a second rewrites a row at a time.
     """
     if not changes:
         return 0
@@ -278,43 +332,62 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
         for _ in range(ATTEMPTS):
             before = signature(path)
             header, rows = _raw(path)
-            changed = _set_statuses(header, rows, lowered)
-            if not changed or _write_rows(path, header, rows, before):
+            changed = sum(1 for row in _with_statuses(header, rows, lowered, count=True))
+            if not changed:
+                return 0
+            header, rows = _raw(path)
+            if _write_rows(path, header, _with_statuses(header, rows, lowered), before):
                 return changed
     raise _kept_changing(path)
 
 
-def _raw(path: Path) -> tuple[list[str], list[list[str]]]:
+def _raw(path: Path) -> tuple[list[str], Iterator[list[str]]]:
+    """The header and the raw rows after it, streamed; errors name the file."""
     reader, handle = open_csv(path)
-    with handle:
-        try:
-            header: list[str] = next(reader, [])
-            rows = list(reader)
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", path=path) from None
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    try:
+        header: list[str] = next(reader, [])
+    except csv.Error as exc:
+        handle.close()
+        raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    except BaseException:
+        handle.close()
+        raise
     if "email" not in header_columns(header, path):
+        handle.close()
         raise InputError("no 'email' column in the header", path=path, line=1)
-    return header, rows
+
+    def rows() -> Iterator[list[str]]:
+        with handle:
+            try:
+                yield from reader
+            except UnicodeDecodeError:
+                raise InputError("not UTF-8 text", path=path) from None
+            except csv.Error as exc:
+                raise InputError(f"malformed CSV: {exc}", path=path,
+                                 line=reader.line_num) from None
+
+    return header, rows()
 
 
-def _set_statuses(header: list[str], rows: list[list[str]], changes: dict[str, str]) -> int:
+def _with_statuses(header: list[str], rows: Iterable[list[str]], changes: dict[str, str],
+                   count: bool = False) -> Iterator[list[str]]:
+    """Each row with its new status (a `status` column is added to `header` if missing);
+    with `count`, only the rows that change."""
     columns = [c.strip().lower() for c in header]
     if "status" not in columns:
         header.append("status")
         columns.append("status")
     email, status = columns.index("email"), columns.index("status")
-    changed = 0
     for row in rows:
         new = changes.get(row[email].strip().lower()) if len(row) > email else None
-        if new is None:
-            continue
-        row.extend([""] * (status + 1 - len(row)))
-        if row[status].strip().lower() != new:
-            row[status] = new
-            changed += 1
-    return changed
+        if new is not None:
+            row.extend([""] * (status + 1 - len(row)))
+            if row[status].strip().lower() != new:
+                row[status] = new
+                if count:
+                    yield row
+        if not count:
+            yield row
 
 
 def refuse_lossy_rewrite(path: Path, data: SubscriberFile) -> None:
@@ -326,7 +399,12 @@ def refuse_lossy_rewrite(path: Path, data: SubscriberFile) -> None:
 
 
 def add(path: Path, address: str, name: str = "", today: dt.date | None = None) -> Subscriber:
-    """Add one active subscriber; an existing address is an error."""
+    """Add one active subscriber; an existing address is an error.
+
+    Streams the list once (duplicates, unreadable rows), then appends one line under the
+    lock (see `append`); the whole file is rewritten only when it lacks a column the new
+    row needs or does not end with a line break.
+    """
     if not is_valid_address(address):
         raise InputError(f"invalid address {address!r}")
     problem = name_problem(name)
@@ -334,29 +412,158 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
         raise InputError(problem)
     new = Subscriber(address, name, SubscriberStatus.ACTIVE,
                      (today or dt.date.today()).isoformat())
-
-    def edit(data: SubscriberFile) -> tuple[list[str], list[Subscriber]]:
-        refuse_lossy_rewrite(path, data)
-        if any(s.key == new.key for s in data.subscribers):
-            raise InputError(f"{address} is already in the list", path=path)
-        return data.columns, [*data.subscribers, new]
-
-    rewrite(path, edit)
-    return new
+    with locked(path):
+        for _ in range(ATTEMPTS):
+            before = signature(path)
+            if before is None:
+                if write_atomically(path, list(COLUMNS), [new], expect=None):
+                    return new
+                continue
+            scan = scan_file(path, {new.key})
+            refuse_problems(path, scan.problems)
+            if scan.found:
+                raise InputError(f"{address} is already in the list", path=path)
+            if append(path, scan, [new], before):
+                return new
+    raise _kept_changing(path)
 
 
 def remove(path: Path, address: str, *, forget: bool = False) -> None:
-    """Mark someone unsubscribed (so no import brings them back), or forget them."""
+    """Mark someone unsubscribed (so no import brings them back), or forget them.
+
+    Streams the list to find them first: an address that is not there, or is already
+    unsubscribed, costs no rewrite; otherwise the file is rewritten a row at a time.
+    """
     key = address.lower()
+    with locked(path):
+        for _ in range(ATTEMPTS):
+            before = signature(path)
+            if before is None:
+                raise InputError("cannot read: No such file or directory", path=path)
+            scan = scan_file(path, {key})
+            refuse_problems(path, scan.problems)
+            if key not in scan.found:
+                raise InputError(f"{address} is not in the list", path=path)
+            if not forget and all(s.status is SubscriberStatus.UNSUBSCRIBED
+                                  for s in scan.found[key]):
+                return
 
-    def edit(data: SubscriberFile) -> tuple[list[str], list[Subscriber]]:
-        refuse_lossy_rewrite(path, data)
-        if not any(s.key == key for s in data.subscribers):
-            raise InputError(f"{address} is not in the list", path=path)
-        if forget:
-            return data.columns, [s for s in data.subscribers if s.key != key]
-        return data.columns, [
-            Subscriber(s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at,
-                       s.fields) if s.key == key else s for s in data.subscribers]
+            def edit(s: Subscriber) -> Subscriber | None:
+                if s.key != key:
+                    return s
+                return None if forget else Subscriber(
+                    s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at, s.fields)
 
-    rewrite(path, edit)
+            if stream_rewrite(path, scan.columns, edit, before):
+                return
+    raise _kept_changing(path)
+
+
+# -- edits without holding the list in memory ------------------------------------------------
+
+
+@dataclass
+class Scan:
+    """One streamed pass over the list: its header, unreadable rows (the first kept), and
+    the rows whose address is in the set asked about (memory: that set, not the list)."""
+
+    columns: list[str]
+    delimiter: str
+    problems: ProblemTally
+    found: dict[str, list[Subscriber]] = field(default_factory=dict)
+
+
+def scan_file(path: Path, keys: set[str]) -> Scan:
+    """Stream the list once, keeping only the rows whose (lower-case) address is in `keys`."""
+    reader, handle = open_csv(path)
+    delimiter = reader.dialect.delimiter
+    handle.close()
+    problems = ProblemTally(keep=1)
+    scan = Scan(columns_of(path), delimiter, problems)
+    for subscriber in iter_subscribers(path, problems):
+        if subscriber.key in keys:
+            scan.found.setdefault(subscriber.key, []).append(subscriber)
+    return scan
+
+
+def refuse_problems(path: Path, problems: ProblemTally) -> None:
+    """Refuse to edit a list with rows seriespub cannot read (a rewrite would drop them)."""
+    if problems.count:
+        first = problems.first[0]
+        raise InputError(f"{first.message}; fix it before seriespub rewrites this file",
+                         path=path, line=first.line)
+
+
+def stream_rewrite(path: Path, columns: list[str], edit: Callable[[Subscriber], Subscriber | None],
+                   before: Signature, extra: Iterable[Subscriber] = ()) -> bool:
+    """Rewrite the list a row at a time (atomically, as `write_atomically`): each row through
+    `edit` (None drops it), then `extra`. False if the file changed since `before`."""
+    def rows() -> Iterator[Subscriber]:
+        for subscriber in iter_subscribers(path):
+            edited = edit(subscriber)
+            if edited is not None:
+                yield edited
+        yield from extra
+
+    return write_atomically(path, columns, rows(), expect=before)
+
+
+def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> bool:
+    """Add rows at the end of the list without rewriting it; False if the file changed since
+    `before` (the caller re-reads). Falls back to a streamed rewrite when the header lacks one
+    of COLUMNS or the file does not end with a line break.
+
+    Why an append cannot leave a half-written row: the rows are encoded first and handed to
+    one `os.write` on an O_APPEND descriptor. A process killed in that call (even kill -9)
+    either made the call or did not; the kernel copies the whole buffer into the file before
+    the process dies. A short write (a full disk) is cut back with `ftruncate` to the size the
+    file had, as is any error up to and including the `fsync`, so the caller sees "nothing
+    changed" together with the error. After a power cut before the fsync returns, the journal
+    (data=ordered, the default on ext4) never shows the new size without its data. The file
+    must end with a line break before we append (checked with pread), so an editor's last
+    row without one is never glued to ours: that case takes the rewrite.
+    """
+    extra = [c for c in scan.columns if c not in COLUMNS]
+    if not set(COLUMNS) <= set(scan.columns):
+        return stream_rewrite(path, scan.columns, lambda s: s, before, new)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    try:
+        st = os.fstat(fd)
+        opened = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if opened != before or signature(path) != before:     # an editor saved meanwhile
+            return False
+        last = os.pread(fd, 2, st.st_size - 2) if st.st_size >= 2 else b""
+        if not last.endswith(b"\n"):
+            return stream_rewrite(path, scan.columns, lambda s: s, before, new)
+        data = _encode(scan, extra, new, "\r\n" if last == b"\r\n" else "\n")
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(28, f"wrote {written} of {len(data)} bytes (disk full?)")
+            os.fsync(fd)
+        except BaseException:
+            _cut_back(fd, st.st_size)
+            raise
+    finally:
+        os.close(fd)
+    return True
+
+
+def _encode(scan: Scan, extra: list[str], rows: list[Subscriber], newline: str) -> bytes:
+    """The rows as CSV lines in the file's own column order and delimiter."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=scan.delimiter, lineterminator=newline)
+    for s in rows:
+        values = {"email": s.email, "name": s.name, "status": s.status.value,
+                  "subscribed_at": s.subscribed_at, **{c: s.fields.get(c, "") for c in extra}}
+        writer.writerow([values.get(c, "") for c in scan.columns])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Undo a partial or unsynced append: the list is left as it was."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        pass

@@ -1,0 +1,262 @@
+"""The whole `seriespub send next`, per provider, beside the ceiling of the same server.
+
+For each HTTP provider (Postmark, SendGrid, Mailgun, Resend) its fake from tests/fakes runs in
+its own process and records the first few POST requests seriespub makes; a fresh process runs
+`seriespub send next --yes --json` on a series of N readers (the example instalment). The
+ceiling then replays the same requests (round-robin over those recorded, as many as seriespub
+made, on as many threads as the adapter uses) with a warm bare httpx client to the same fake.
+For SMTP, `send next` to an aiosmtpd Sink (own process) against pre-serialised messages sent
+over the same number of connections, and against mailmerge (as bench/bench_smtp.py runs it).
+
+seriespub's time excludes start-up (the interpreter and importing the CLI): from just before
+the command runs to its exit, so the lazy imports, the client, planning, the ledger and the
+list are all in it. Prints messages/s for both and their ratio (target ≥ 0.8; SMTP also
+≥ 5× mailmerge).
+
+    python bench/bench_e2e.py                   # 20,000 readers, SMTP 2,000 (~2 min)
+    python bench/bench_e2e.py --n 5000 --provider postmark
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
+
+from run import make_series, this_checkout  # noqa: E402
+
+KEEP = 16              # requests recorded for the replay (bodies of ~6 MB each for Postmark)
+SECRET = "bench-" + "0" * 40
+SKIP_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
+
+# The command, timed from just before it runs; the report and the time on stderr's last line.
+WRAPPER = """
+import json, sys, time
+from seriespub.cli import app
+started = time.perf_counter()
+code = 0
+try:
+    app(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 1
+sys.stdout.flush()
+print(json.dumps({"code": code, "seconds": time.perf_counter() - started}), file=sys.stderr)
+"""
+
+
+def _cases() -> dict[str, dict[str, Any]]:
+    from fakes.mailgun import MailgunHandler, MailgunState
+    from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+    from fakes.resend import ResendHandler, ResendState
+    from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
+
+    return {
+        "postmark": {"handler": PostmarkHandler, "state": lambda: PostmarkState(bench=True),
+                     "env": {"POSTMARK_SERVER_TOKEN": TOKEN},
+                     "toml": 'api_url = "{url}"\nmessage_stream = "outbound"\n'},
+        "sendgrid": {"handler": SendgridHandler, "state": lambda: SendgridState(bench=True),
+                     "env": {"SENDGRID_API_KEY": API_KEY}, "toml": 'api_url = "{url}"\n'},
+        "mailgun": {"handler": MailgunHandler,
+                    "state": lambda: MailgunState(api_key="key-bench", domain="mg.example.com"),
+                    "env": {"MAILGUN_API_KEY": "key-bench"},
+                    "toml": 'domain = "mg.example.com"\napi_url = "{url}"\n'},
+        "resend": {"handler": ResendHandler, "state": lambda: ResendState(api_key="re_bench"),
+                   "env": {"RESEND_API_KEY": "re_bench"}, "toml": 'api_url = "{url}"\n'},
+    }
+
+
+PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend")
+
+
+def _fake_main(name: str, conn: Connection) -> None:
+    """Child process: serve the fake, recording POSTs; answer 'take' (count, recorded)."""
+    from fakes.httpserver import serve
+
+    case = _cases()[name]
+    lock = threading.Lock()
+    seen: dict[str, Any] = {"count": 0, "kept": []}
+
+    class Recording(case["handler"]):  # type: ignore[misc,name-defined]
+        def handle_request(self, method: str, path: str, headers: dict[str, str],
+                           body: bytes) -> Any:
+            if method == "POST":
+                with lock:
+                    seen["count"] += 1
+                    if len(seen["kept"]) < KEEP:
+                        seen["kept"].append((path, headers, body))
+            return super().handle_request(method, path, headers, body)
+
+    with serve(Recording, case["state"]()) as (url, state):
+        if hasattr(state, "base_url"):
+            state.base_url = url
+        conn.send(url)
+        while conn.recv() != "stop":
+            with lock:
+                conn.send((seen["count"], seen["kept"]))
+                seen.update(count=0, kept=[])
+
+
+@contextmanager
+def _fake(name: str) -> Iterator[tuple[str, Callable[[], tuple[int, list[Any]]]]]:
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("fork").Process(target=_fake_main,
+                                                          args=(name, child), daemon=True)
+    process.start()
+
+    def take() -> tuple[int, list[Any]]:
+        parent.send("take")
+        answer: tuple[int, list[Any]] = parent.recv()
+        return answer
+
+    try:
+        yield parent.recv(), take
+    finally:
+        parent.send("stop")
+        process.join(10)
+
+
+def send_next(folder: Path, env: dict[str, str]) -> dict[str, Any]:
+    """`send next --yes --json` in a fresh process: its report and its time (no start-up)."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run([sys.executable, "-c", WRAPPER, "send", "next", "--yes", "--json"],
+                          cwd=folder, capture_output=True, text=True,
+                          env=this_checkout({**environ, "SERIESPUB_SECRET": SECRET, **env}))
+    timing = json.loads(done.stderr.strip().splitlines()[-1])
+    if timing["code"] != 0:
+        raise SystemExit(f"send next failed in {folder}:\n{done.stderr[-2000:]}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    report["whole_seconds"] = timing["seconds"]
+    return report
+
+
+def concurrency(name: str) -> int:
+    module = importlib.import_module(f"seriespub.providers.{name}")
+    adapter = next(v for v in vars(module).values()
+                   if isinstance(v, type) and getattr(v, "name", None) == name)
+    return int(adapter.concurrency)
+
+
+def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
+    """Seconds for a warm bare client to post `count` requests round-robin from `requests`."""
+    prepared = [(path, {k: v for k, v in headers.items() if k not in SKIP_HEADERS}, body)
+                for path, headers, body in requests]
+    serial = iter(range(1 << 62))
+    lock = threading.Lock()
+    with httpx.Client(base_url=url, timeout=120.0,
+                      limits=httpx.Limits(max_connections=threads)) as client:
+
+        def post(i: int) -> None:
+            path, headers, body = prepared[i % len(prepared)]
+            if "idempotency-key" in headers:       # the same key twice is a replay, not work
+                with lock:
+                    headers = {**headers, "idempotency-key": f"ceiling-{next(serial)}"}
+            client.post(path, content=body, headers=headers).raise_for_status()
+
+        with ThreadPoolExecutor(threads) as pool:             # warm every connection
+            list(pool.map(post, range(threads)))
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(post, range(count)))
+        return time.perf_counter() - start
+
+
+def bench_http(name: str, n: int, where: Path) -> dict[str, Any]:
+    case = _cases()[name]
+    with _fake(name) as (url, take), tempfile.TemporaryDirectory(dir=where) as tmp:
+        delivery = (f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n'
+                    + case["toml"].format(url=url))
+        folder = make_series(Path(tmp) / "series", n, delivery)
+        report = send_next(folder, case["env"])
+        count, requests = take()
+        assert report["sent"] == n, report
+        ceiling = replay(url, requests, count, concurrency(name))
+        take()
+    ours = n / report["whole_seconds"]
+    return {"provider": name, "n": n, "requests": count, "ours": ours,
+            "send_phase": n / report["seconds"], "ceiling": n / ceiling,
+            "ratio": ours / (n / ceiling)}
+
+
+# -- SMTP ---------------------------------------------------------------------------------------
+
+
+def bench_smtp(n: int, where: Path) -> dict[str, Any]:
+    import bench_smtp
+    from seriespub.message import PreparedMessage
+    from seriespub.providers.smtp import crlf
+
+    threads = concurrency("smtp")
+    with bench_smtp.sink_server() as port, tempfile.TemporaryDirectory(dir=where) as tmp:
+        folder = make_series(Path(tmp) / "series", n, (
+            f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+            f'port = {port}\nsecurity = "none"\n'))
+        report = send_next(folder, {})
+        assert report["sent"] == n, report
+        message: PreparedMessage = bench_smtp.prepared()
+        recipients = bench_smtp.make_recipients(message, n)
+        data = [(r.email, crlf(message.mime_for(r))) for r in recipients]
+
+        def connection(part: int) -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as conn:
+                for address, body in data[part::threads]:
+                    conn.sendmail(message.from_email, [address], body)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(connection, range(threads)))
+        ceiling = time.perf_counter() - start
+        mailmerge, _ = bench_smtp.mailmerge(port, recipients, Path(tmp))
+    ours = n / report["whole_seconds"]
+    return {"provider": "smtp", "n": n, "requests": n, "ours": ours,
+            "send_phase": n / report["seconds"], "ceiling": n / ceiling,
+            "ratio": ours / (n / ceiling), "mailmerge": mailmerge,
+            "vs_mailmerge": ours / mailmerge}
+
+
+def line(row: dict[str, Any]) -> str:
+    text = (f"e2e {row['provider']:<9} send next to {row['n']:,} ({row['requests']:,} requests):"
+            f" {row['ours']:,.0f} msg/s (send phase {row['send_phase']:,.0f}) vs ceiling "
+            f"{row['ceiling']:,.0f} msg/s: {row['ratio']:.2f} (target ≥ 0.8)")
+    if "mailmerge" in row:
+        text += (f"; mailmerge {row['mailmerge']:,.0f} msg/s: {row['vs_mailmerge']:.1f}× "
+                 "(target ≥ 5×)")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000, help="readers per HTTP provider")
+    parser.add_argument("--smtp-n", type=int, default=2_000, help="readers for SMTP")
+    parser.add_argument("--provider", action="append", choices=[*PROVIDERS, "smtp"])
+    args = parser.parse_args()
+    where = Path("/dev/shm") if Path("/dev/shm").is_dir() else BENCH
+    # mailmerge is installed beside this interpreter (a virtualenv need not be activated)
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
+                                          os.environ.get("PATH", "")])
+    for name in args.provider or [*PROVIDERS, "smtp"]:
+        row = bench_smtp(args.smtp_n, where) if name == "smtp" else bench_http(name, args.n,
+                                                                               where)
+        print(line(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
