@@ -1,4 +1,4 @@
-"""`seriespub init DIR` and `seriespub new "Title"`."""
+"""`seriespub init DIR` and `seriespub new "Title"`, over `ops/init.py`."""
 
 from __future__ import annotations
 
@@ -22,12 +22,11 @@ def init(
         "Author <author@example.com>",
 ) -> None:
     """Create a series folder: seriespub.toml, drafts/, subscribers.csv (never overwrites)."""
-    from seriespub.series import init_series
+    from seriespub.ops import init as ops
 
-    had_ignore = (folder / ".gitignore").is_file()
-    for path in init_series(folder, title, sender):
-        verb = "updated" if had_ignore and path.name == ".gitignore" else "created"
-        out().print(f"{verb} {path}", markup=False)
+    for created in ops.init(folder, title, sender):
+        out().print(f"{'updated' if created.updated else 'created'} {created.path}",
+                    markup=False)
     out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1")
 
 
@@ -36,7 +35,7 @@ def new(
     series: SeriesOption = None,
 ) -> None:
     """Write the next numbered draft in drafts/."""
-    from seriespub.drafts import new_draft
+    from seriespub.ops import init as ops
 
-    path = new_draft(load_series(series).drafts_dir, title)
+    path = ops.new(load_series(series), title)
     out().print(f"created {path}")

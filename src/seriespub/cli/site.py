@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from seriespub.series import Series
+    from seriespub.ops.site import Series
 
 from seriespub.cli.common import JsonOption, SeriesOption, err, load_series, out, print_json
 

@@ -1,4 +1,5 @@
-"""`seriespub subscribers add|remove|list|import|sync`."""
+"""`seriespub subscribers add|remove|list|import|sync|verify|unsubscribe-token`, over
+`ops/subscribers.py`: options in, one call, the outcome printed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import typer
 from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_series, out
 
 if TYPE_CHECKING:
-    from seriespub.models import Subscriber
-    from seriespub.series import Series
+    from seriespub.ops.subscribers import Subscriber, SyncOutcome
 
 app = typer.Typer(help="Manage subscribers.csv (locked; a change is never half-written).",
                   no_args_is_help=True)
@@ -26,10 +26,9 @@ def add(
     series: SeriesOption = None,
 ) -> None:
     """Add one active subscriber."""
-    from seriespub import subscribers
+    from seriespub.ops import subscribers as ops
 
-    s = load_series(series)
-    subscribers.add(s.subscribers_path, address, name)
+    ops.add(load_series(series), address, name)
     sys.stdout.write(f"added {address}\n")      # plain: no rich to import for one line
 
 
@@ -41,10 +40,9 @@ def remove(
     series: SeriesOption = None,
 ) -> None:
     """Unsubscribe someone (kept as 'unsubscribed' so no import brings them back)."""
-    from seriespub import subscribers
+    from seriespub.ops import subscribers as ops
 
-    s = load_series(series)
-    subscribers.remove(s.subscribers_path, address, forget=forget)
+    ops.remove(load_series(series), address, forget=forget)
     sys.stdout.write(f"{'forgot' if forget else 'unsubscribed'} {address}\n")
 
 
@@ -56,16 +54,12 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List subscribers (streamed: any size of list, in file order)."""
-    from seriespub import subscribers
-    from seriespub.models import SubscriberStatus
+    from seriespub.ops import subscribers as ops
 
-    if status is not None and status not in {s.value for s in SubscriberStatus}:
-        fail(f"unknown status {status!r}: use one of "
-             f"{', '.join(s.value for s in SubscriberStatus)}", code=2)
-    s = load_series(series)
-    problems = subscribers.ProblemTally()
-    rows = (r for r in subscribers.iter_subscribers(s.subscribers_path, problems)
-            if status is None or r.status.value == status)
+    if status is not None and status not in ops.STATUSES:
+        fail(f"unknown status {status!r}: use one of {', '.join(ops.STATUSES)}", code=2)
+    listing = ops.listing(load_series(series), status)
+    rows, problems = listing.rows, listing.problems
     count = _stream_json(rows) if as_json else _stream_lines(rows)
     sys.stdout.flush()                     # before the count on stderr
     if not as_json:                        # plain: rich costs ~25 ms to import
@@ -129,10 +123,9 @@ def import_(
     series: SeriesOption = None,
 ) -> None:
     """Merge another CSV: dedupe, validate, never resubscribe anyone who left."""
-    from seriespub.importer import import_csv
+    from seriespub.ops import subscribers as ops
 
-    s = load_series(series)
-    report = import_csv(s.subscribers_path, file)
+    report = ops.import_file(load_series(series), file)
     for problem in report.skipped:
         err().print(f"skipped {file}:{problem.line}: {problem.message}", markup=False)
     out().print(f"added {report.added}, already present {report.already_present}, "
@@ -144,34 +137,24 @@ def import_(
 def sync(series: SeriesOption = None) -> None:
     """Pull the provider's unsubscribes, bounces and complaints into subscribers.csv (and
     the inbox's, when [inbox] is configured)."""
-    from seriespub import publishing
-    from seriespub.suppressions import sync_suppressions
-
-    s = load_series(series)
-    provider = publishing.provider_for(s)
-    try:
-        changed = sync_suppressions(s, provider, inbox=False)
-    finally:
-        provider.close()
-    out().print(f"{changed} subscriber(s) updated from {provider.name}")
-    if s.settings.inbox is not None:
-        _sync_inbox(s)
-
-
-def _sync_inbox(s: Series) -> None:
-    from seriespub.inbox import sync_inbox
+    from seriespub.ops import subscribers as ops
 
     def warn(line: str) -> None:
         err().print(f"warning: {line}", markup=False, style="yellow")
 
-    report = sync_inbox(s, warn=warn)
+    outcome = ops.sync(load_series(series), warn=warn)
+    out().print(f"{outcome.changed} subscriber(s) updated from {outcome.provider}")
+    _print_inbox(outcome)
+
+
+def _print_inbox(outcome: SyncOutcome) -> None:
+    report = outcome.inbox
     if report is not None:
         out().print(f"{report.changed} subscriber(s) updated from the inbox: "
                     f"{report.unsubscribed} unsubscribe(s), {report.bounced} bounce(s), "
                     f"{report.soft_bounced} temporary bounce(s), {report.complained} "
                     f"complaint(s); {report.failed_deliveries} delivery(ies) marked failed; "
-                    f"{report.moved} message(s) moved to "
-                    f"{s.settings.inbox.done_folder if s.settings.inbox else ''}",
+                    f"{report.moved} message(s) moved to {outcome.done_folder}",
                     highlight=False, markup=False)
 
 
@@ -182,9 +165,9 @@ def verify(
     series: SeriesOption = None,
 ) -> None:
     """Exit 0 if TOKEN is this series' token for ADDRESS, else 1 (for unsubscribe endpoints)."""
-    from seriespub.inbox import tokens
+    from seriespub.ops import subscribers as ops
 
-    if not tokens.verify(load_series(series), address, token):
+    if not ops.verify_token(load_series(series), address, token):
         fail(f"the token does not match {address}")
     out().print(f"token matches {address}", highlight=False, markup=False)
 
@@ -196,8 +179,8 @@ def unsubscribe_token(
     series: SeriesOption = None,
 ) -> None:
     """Verify TOKEN for ADDRESS and mark them unsubscribed; exit 1 (nothing changed) if not."""
-    from seriespub.inbox import tokens
+    from seriespub.ops import subscribers as ops
 
-    changed = tokens.unsubscribe(load_series(series), address, token)
+    changed = ops.unsubscribe_with_token(load_series(series), address, token)
     out().print(f"unsubscribed {address}" if changed else f"{address}: nothing to change",
                 highlight=False, markup=False)

@@ -6,7 +6,7 @@ import datetime as dt
 import urllib.parse
 
 from seriespub import publishing
-from seriespub.series import Series
+from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.site.build import BuildResult, out_dir_of, require_site, site_files, write_site
 from seriespub.site.serve import Server, serve_site
 

@@ -1,0 +1,98 @@
+"""`subscribers …` as library calls: add, remove, list, import, sync, verify a token.
+
+Every change to subscribers.csv goes through `seriespub.subscribers` (locked, re-read under
+the lock, never half-written); listing streams the file, so any size of list costs the same
+memory. Nothing here knows about the terminal: the CLI prints what these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seriespub import subscribers
+from seriespub.errors import InputError
+from seriespub.models import Subscriber as Subscriber  # re-exported for the CLI's types
+from seriespub.models import SubscriberStatus
+from seriespub.series import Series
+
+if TYPE_CHECKING:          # the importer and the inbox load only for the commands using them
+    from seriespub.importer import ImportReport
+    from seriespub.inbox import InboxReport
+
+STATUSES = tuple(s.value for s in SubscriberStatus)
+
+
+def add(series: Series, address: str, name: str = "") -> Subscriber:
+    """Add one active subscriber (an existing address is an error)."""
+    return subscribers.add(series.subscribers_path, address, name)
+
+
+def remove(series: Series, address: str, *, forget: bool = False) -> None:
+    """Mark someone unsubscribed (so no import brings them back), or forget the row."""
+    subscribers.remove(series.subscribers_path, address, forget=forget)
+
+
+@dataclass
+class Listing:
+    """The rows of the list, streamed; `problems.count` is final once `rows` is exhausted."""
+
+    rows: Iterator[Subscriber]
+    problems: subscribers.ProblemTally
+
+
+def listing(series: Series, status: str | None = None) -> Listing:
+    """Subscribers in file order, optionally of one status (unknown status: InputError)."""
+    if status is not None and status not in STATUSES:
+        raise InputError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    problems = subscribers.ProblemTally()
+    rows = (r for r in subscribers.iter_subscribers(series.subscribers_path, problems)
+            if status is None or r.status.value == status)
+    return Listing(rows, problems)
+
+
+def import_file(series: Series, source: Path) -> ImportReport:
+    """Merge another CSV: dedupe case-insensitively, never resubscribe anyone who left."""
+    from seriespub.importer import import_csv
+
+    return import_csv(series.subscribers_path, source)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    provider: str
+    changed: int                      # rows changed from the provider's suppressions
+    inbox: InboxReport | None         # None when [inbox] is not configured
+    done_folder: str = ""             # where the inbox's processed messages went
+
+
+def sync(series: Series, warn: Callable[[str], None] | None = None) -> SyncOutcome:
+    """The provider's unsubscribes, bounces and complaints, then the inbox's, into the list."""
+    from seriespub import publishing
+    from seriespub.inbox import sync_inbox
+    from seriespub.suppressions import sync_suppressions
+
+    provider = publishing.provider_for(series)
+    try:
+        changed = sync_suppressions(series, provider, inbox=False)
+    finally:
+        provider.close()
+    inbox = series.settings.inbox
+    return SyncOutcome(provider.name, changed, sync_inbox(series, warn=warn),
+                       inbox.done_folder if inbox is not None else "")
+
+
+def verify_token(series: Series, address: str, token: str) -> bool:
+    """Whether `token` is this series' unsubscribe token for `address` (constant time)."""
+    from seriespub.inbox import tokens as inbox_tokens
+
+    return inbox_tokens.verify(series, address, token)
+
+
+def unsubscribe_with_token(series: Series, address: str, token: str) -> int:
+    """Mark `address` unsubscribed if `token` is theirs; rows changed (0: already was)."""
+    from seriespub.inbox import tokens as inbox_tokens
+
+    return inbox_tokens.unsubscribe(series, address, token)
