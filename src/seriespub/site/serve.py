@@ -110,6 +110,11 @@ class LivePreview:
     def url(self) -> str:
         return f"http://{HOST}:{self.server.port}/"
 
+    @property
+    def watched_name(self) -> str:
+        """The file being written (the first one watched), for the author."""
+        return self._watched[0].name
+
     def version(self) -> str:
         """Changes whenever a watched file is written, created or removed."""
         stamps = []
