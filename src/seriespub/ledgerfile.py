@@ -20,7 +20,7 @@ import sqlite3
 from pathlib import Path
 
 from seriespub.errors import SeriespubError
-from seriespub.statefiles import FILE_MODE, os_error, private_dir, tighten
+from seriespub.statefiles import FILE_MODE, fsync_folder, os_error, private_dir, tighten
 
 # 2: deliveries remember what a refusal means for the reader (`subscriber_status`) and
 #    whether subscribers.csv holds it yet (`subscriber_applied`); a version-1 ledger is
@@ -259,7 +259,7 @@ def _create(path: Path) -> None:
             conn.close()  # the last connection: the WAL is folded in and removed
         with contextlib.suppress(FileExistsError):  # another process made it first
             os.link(temp, path)
-        _fsync_folder(path.parent)  # the new name survives a power cut
+        fsync_folder(path.parent)  # the new name survives a power cut
     except sqlite3.DatabaseError as exc:
         raise LedgerError(f"{path}: cannot create the send ledger: {exc}") from None
     except OSError as exc:
@@ -267,14 +267,6 @@ def _create(path: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _empty_in_memory() -> sqlite3.Connection:

@@ -13,6 +13,7 @@ from pathlib import Path
 from seriespub.config import CONFIG_NAME, Secrets, Settings, load_settings, secrets_for
 from seriespub.errors import ConfigError, InputError, SeriesNotFound
 from seriespub.providers import SPECS
+from seriespub.statefiles import fsync_folder, private_dir
 
 STATE_DIR = ".seriespub"
 
@@ -97,7 +98,7 @@ def _create_key(path: Path) -> None:
     The key goes to a temp file in the same folder, is fsynced, then hard-linked into place:
     a link never replaces, so when two first runs race, both use the key that won.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)     # mode 0600
     try:
         try:
@@ -107,7 +108,7 @@ def _create_key(path: Path) -> None:
             os.close(fd)
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
-        _fsync_folder(path.parent)
+        fsync_folder(path.parent)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -117,14 +118,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def find_series(start: Path | None = None, explicit: Path | None = None) -> Series:

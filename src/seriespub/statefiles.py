@@ -123,3 +123,12 @@ def os_hint(exc: OSError) -> str | None:
             "status, log, schedule and send next --dry-run only read"
         )
     return None
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or link in `folder` survive a power cut (the entry itself is synced)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -390,14 +390,6 @@ def _with_statuses(header: list[str], rows: Iterable[list[str]], changes: dict[s
             yield row
 
 
-def refuse_lossy_rewrite(path: Path, data: SubscriberFile) -> None:
-    """A rewrite keeps only valid rows: refuse rather than drop what the author wrote."""
-    if data.problems:
-        first = data.problems[0]
-        raise InputError(f"{first.message}; fix it before seriespub rewrites this file",
-                         path=path, line=first.line)
-
-
 def add(path: Path, address: str, name: str = "", today: dt.date | None = None) -> Subscriber:
     """Add one active subscriber; an existing address is an error.
 

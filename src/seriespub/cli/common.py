@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -132,3 +133,16 @@ def print_json(data: Any) -> None:
     from seriespub.redact import scrub_data, scrub_default
 
     sys.stdout.write(json.dumps(scrub_data(data), indent=2, default=scrub_default) + "\n")
+
+
+def serve_until_ctrl_c(stop: Callable[[], None]) -> None:
+    """Keep a server (started by the caller) running until Ctrl-C, then `stop()` it."""
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()

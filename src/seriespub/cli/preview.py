@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriespub.cli.common import SeriesOption, err, load_series, out
+from seriespub.cli.common import SeriesOption, err, load_series, out, serve_until_ctrl_c
 
 if TYPE_CHECKING:
     from seriespub.ops.preview import Preview, Series
@@ -107,17 +107,9 @@ def _open_in_browser(body_html: str) -> None:
 
 def _watch(s: Series, ref: str, address: str | None, port: int) -> None:
     """Serve the draft as HTML with live reload until Ctrl-C."""
-    import time
-
     from seriespub.ops import preview as ops
 
     live = ops.watch(s, ref, address, port)
     err().print(f"watching {live.watched_name}: open {live.url} (Ctrl-C to stop)",
                 markup=False, soft_wrap=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        live.stop()
+    serve_until_ctrl_c(live.stop)

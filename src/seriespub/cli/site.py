@@ -9,7 +9,15 @@ import typer
 if TYPE_CHECKING:
     from seriespub.ops.site import Series
 
-from seriespub.cli.common import JsonOption, SeriesOption, err, load_series, out, print_json
+from seriespub.cli.common import (
+    JsonOption,
+    SeriesOption,
+    err,
+    load_series,
+    out,
+    print_json,
+    serve_until_ctrl_c,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -55,16 +63,8 @@ def site(
 
 
 def _serve(s: Series, port: int) -> None:
-    import time
-
     from seriespub.ops import site as ops
 
     server, url = ops.serve(s, port)
     err().print(f"serving {url} (Ctrl-C to stop)", markup=False, soft_wrap=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_ctrl_c(server.stop)
