@@ -75,20 +75,27 @@ class Settler(Planner):
         Asked to stop, it leaves the rest `pending` for the next run.
         """
         start, clock = self._now(), time.monotonic()
-        for unsettled in self.ledger.unsettled_batches(number):
+        unsettled = self.ledger.unsettled_batches(number)
+        # Decided before the list is read: a batch the provider cannot settle (or no longer
+        # can, past its window) needs no recipients, and those it can are rebuilt together
+        # in one pass over the list (once per batch was quadratic on a big resume).
+        askable = {u.key for u in unsettled
+                   if self.provider.can_settle and self._still_settleable(u)}
+        batches = self._rebuild([u for u in unsettled if u.key in askable], message)
+        for batch_of in unsettled:
             if self.stop.is_set():
                 return
-            batch = self._rebuild(unsettled, message)
-            results = (self._try_settle(batch, _age(unsettled.created_at, start, clock))
-                       if self._still_settleable(unsettled) else None)
+            results = (self._try_settle(batches[batch_of.key],
+                                        _age(batch_of.created_at, start, clock))
+                       if batch_of.key in askable else None)
             if results is None and self.stop.is_set() and self.provider.can_settle:
                 return
             if results is None:
-                self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
+                self.ledger.set_status(number, batch_of.emails, DeliveryStatus.UNKNOWN,
                                        "the run stopped before the provider answered")
                 continue
-            scheduled = unsettled.send_at is not None
-            self.ledger.record_results(number, unsettled.key, results, scheduled)
+            scheduled = batch_of.send_at is not None
+            self.ledger.record_results(number, batch_of.key, results, scheduled)
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
@@ -98,16 +105,22 @@ class Settler(Planner):
             return True
         return self._now() - unsettled.created_at < window
 
-    def _rebuild(self, unsettled: UnsettledBatch, message: PreparedMessage) -> Batch:
-        wanted = {e.lower() for e in unsettled.emails}
+    def _rebuild(self, unsettled: list[UnsettledBatch], message: PreparedMessage,
+                 ) -> dict[str, Batch]:
+        """The batches as they were sent (key → batch), their readers' fields from one pass
+        over the list (none when there is nothing to rebuild)."""
+        if not unsettled:
+            return {}
+        wanted = {e.lower() for u in unsettled for e in u.emails}
         found: dict[str, Recipient] = {}
         for s in subscriber_file.iter_subscribers(self.list_path,
                                                   shown=self.series.subscribers_path):
             if s.key in wanted and s.key not in found:
                 found[s.key] = message.recipient(s)
-        recipients = [found.get(e.lower()) or message.recipient(Subscriber(e))
-                      for e in unsettled.emails]
-        return Batch(unsettled.key, message, recipients, unsettled.send_at)
+        return {u.key: Batch(u.key, message,
+                             [found.get(e.lower()) or message.recipient(Subscriber(e))
+                              for e in u.emails], u.send_at)
+                for u in unsettled}
 
     def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
         # Only a run over the whole list can tell that nobody is missing: `send retry`
