@@ -29,7 +29,7 @@ from seriespub.models import (
 )
 from seriespub.providers.base import Batch
 from seriespub.sending.plan import SETTLED, Planner, SendPlan, SendReport, chunks
-from seriespub.subscribers import ProblemTally
+from seriespub.subscribers import ProblemTally, signature
 
 
 class Settler(Planner):
@@ -127,14 +127,17 @@ class Settler(Planner):
         # reaches only the readers the ledger already knows.
         if report.interrupted or report.stopped_by is not None or plan.only is not None:
             return False
-        return self.finish_if_complete(plan)
+        # The run's own pass met every reader of its snapshot (unless `--limit` cut it
+        # short): each was settled already, sent now, or open in the ledger.
+        return self.finish_if_complete(plan, covered=plan.limit is None)
 
-    def finish_if_complete(self, plan: SendPlan) -> bool:
+    def finish_if_complete(self, plan: SendPlan, *, covered: bool = False) -> bool:
         """Mark a whole-list plan's instalment finished when no delivery is left open.
 
         Also for a plan with nothing to send: after `send settle` decided the last unknown
         deliveries, the instalment is complete without another send. Never while a row of
-        the list was skipped as unreadable: that reader is still owed it.
+        the list was skipped as unreadable: that reader is still owed it. `covered`: a
+        whole pass over the snapshot sent to every reader it did not find settled.
         """
         if plan.only is not None or plan.invalid:
             return False
@@ -142,17 +145,24 @@ class Settler(Planner):
         open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
         if any(counts.get(s, 0) for s in open_):
             return False
-        if not self._everyone_settled(plan.instalment.number):
+        if not self._everyone_settled(plan.instalment.number, covered):
             return False
         self.ledger.mark_finished(plan.instalment.number, self._now())
         return True
 
-    def _everyone_settled(self, number: int) -> bool:
+    def _everyone_settled(self, number: int, covered: bool = False) -> bool:
         """Every active reader of the run's list, and of the list as it is now (edited during
-        the send?), has a settled delivery; a list that cannot be read now settles nothing."""
+        the send?), has a settled delivery; a list that cannot be read now settles nothing.
+
+        The live list is read again only if it changed since the snapshot: while its
+        signature is the one it had when copied, it is exactly the snapshot."""
         try:
-            return (self._settled_in(self.list_path, number)
-                    and self._settled_in(self._take_snapshot(), number))
+            if not covered and not self._settled_in(self.list_path, number):
+                return False
+            live = self.series.subscribers_path
+            if self.list_signature is not None and signature(live) == self.list_signature:
+                return True
+            return self._settled_in(self._take_snapshot(), number)
         except SeriespubError:
             return False
 
