@@ -139,7 +139,7 @@ class Ledger:
                 conn.executemany(_INSERT_DELIVERY + _RESEND, rows)
 
     def _insert_fresh(self, conn: sqlite3.Connection, number: int,
-                      rows: list[tuple[object, ...]]) -> bool:
+                      rows: Sequence[tuple[object, ...]]) -> bool:
         """Plain INSERTs while the instalment had no rows when this ledger first wrote to it
         (a first send: about half the cost of the upsert). Only a hint: a row that exists
         after all (a repeated address) undoes the inserts, and the caller upserts."""
