@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections import Counter
 
 from seriespub import publishing, subscribers
 from seriespub.errors import InputError, SeriespubError
@@ -17,6 +16,7 @@ from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
 from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
 from seriespub.series import Series
+from seriespub.subscribers import RowProblem
 
 TYPICAL_VALUE = "x" * 40
 
@@ -98,19 +98,18 @@ def _plain(problem: InputError) -> str:
 
 
 def _columns(series: Series, findings: list[Finding]) -> list[str]:
+    """The list's columns; its unreadable rows and repeated addresses become findings.
+    Streamed in flat memory: the list is never held whole (a million readers)."""
     path = series.subscribers_path
+    problems: list[RowProblem] = []
     try:
-        data = subscribers.read_file(path)
+        columns = subscribers.columns_of(path)
+        repeated = subscribers.duplicate_addresses(path, problems)
     except SeriespubError as exc:
         findings.append(Finding(Level.ERROR, str(path), str(exc)))
         return []
-    for problem in data.problems:
+    for problem in problems:
         findings.append(Finding(Level.ERROR, f"{path}:{problem.line}", problem.message))
-    seen = Counter(s.key for s in data.subscribers)
-    for address, count in seen.items():
-        if count > 1:
-            findings.append(Finding(Level.ERROR, str(path),
-                                    f"{address} appears {count} times"))
-    return data.columns
-
-
+    for address, count in repeated.items():
+        findings.append(Finding(Level.ERROR, str(path), f"{address} appears {count} times"))
+    return columns

@@ -160,8 +160,12 @@ def hooks_for(yes: bool) -> ops.SendHooks:
 def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
     plan = outcome.plan
     if outcome.built is not None:
-        err().print(f"dry run: rendered {outcome.built:,} message(s); nothing was sent or "
-                    "recorded.")
+        from seriespub.ops.send import DRY_RUN_FULL
+
+        more = outcome.built - DRY_RUN_FULL
+        rest = f" in full and counted {more:,} more" if more > 0 else ""
+        err().print(f"dry run: rendered {min(outcome.built, DRY_RUN_FULL):,} message(s){rest}; "
+                    "nothing was sent or recorded.")
         return
     err().print("Nothing to send: everyone has had it." if not plan.invalid else
                 f"Nothing to send to the readers that can be read; part {outcome.number} "

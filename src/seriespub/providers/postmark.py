@@ -138,14 +138,16 @@ def _requests(messages: list[list[bytes]], limit: int) -> Iterator[_Request]:
     """Group encoded messages into request bodies of at most `limit` bytes."""
     current = _Request()
     for message in messages:
-        length = sum(map(len, message)) + 1        # with the comma before it
+        # One piece per message: the body is then streamed from ~500 pieces, not ~10,000.
+        joined = b"".join(message)
+        length = len(joined) + 1                   # with the comma before it
         if current.count and current.size + length > limit:
             yield current
             current = _Request()
         if current.count:
             current.pieces.append(b",")
             current.size += 1
-        current.pieces += message
+        current.pieces.append(joined)
         current.size += length - 1
         current.count += 1
     yield current

@@ -11,10 +11,10 @@ batch id (from `POST /v3/mail/batch`), stored as each reader's message id so tha
 from __future__ import annotations
 
 import email.utils
-import html
 import json
 import threading
 from collections.abc import Sequence
+from html import escape
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
@@ -149,16 +149,17 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         the whole cost of a 1,000-reader request, and dicts plus json.dumps double it."""
         overrides = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE} if self._asm else None
         values = message.slot_values(recipient, overrides)
-        subs = ",".join(f"{th}:{_q(html.escape(v))},{tt}:{_q(v)}"
-                        for (th, tt), v in zip(tokens, values, strict=True))
+        # Lists, not generators, and the C escaper called directly: ~11 strings a reader.
+        subs = ",".join([f"{th}:{_quote(escape(v))},{tt}:{_quote(v)}"
+                         for (th, tt), v in zip(tokens, values, strict=True)])
         to = _to(recipient)
-        name = f',"name":{_q(to["name"])}' if "name" in to else ""
-        item = (f'{{"to":[{{"email":{_q(to["email"])}{name}}}],"substitutions":{{{subs}}},'
-                f'"custom_args":{{"{METADATA_KEY}":{_q(recipient.delivery_id)}}}')
+        name = f',"name":{_quote(to["name"])}' if "name" in to else ""
+        item = (f'{{"to":[{{"email":{_quote(to["email"])}{name}}}],"substitutions":{{{subs}}},'
+                f'"custom_args":{{"{METADATA_KEY}":{_quote(recipient.delivery_id)}}}')
         if not self._asm:
             # With an unsubscribe group SendGrid writes List-Unsubscribe itself.
-            headers = ",".join(f"{_q(k)}:{_q(v)}"
-                               for k, v in message.list_unsubscribe_headers(recipient))
+            headers = ",".join([f"{_quote(k)}:{_quote(v)}"
+                                for k, v in message.list_unsubscribe_headers(recipient)])
             item += f',"headers":{{{headers}}}'
         return item + "}"
 

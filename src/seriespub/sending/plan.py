@@ -20,7 +20,7 @@ from seriespub.errors import (
     SendError,
 )
 from seriespub.ledger import Ledger
-from seriespub.listsnapshot import snapshot
+from seriespub.listsnapshot import snapshot_of
 from seriespub.message import PreparedMessage
 from seriespub.models import (
     DeliveryStatus,
@@ -32,7 +32,7 @@ from seriespub.models import (
 from seriespub.providers.base import Provider
 from seriespub.retry import RateLimiter, RetryPolicy
 from seriespub.series import Series
-from seriespub.subscribers import ProblemTally, RowProblem
+from seriespub.subscribers import ProblemTally, RowProblem, Signature
 
 # Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
 # has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
@@ -134,6 +134,8 @@ class Planner:
         # snapshot=False (a dry run) reads the live list and writes nothing.
         self.use_snapshot = snapshot
         self.list_path = series.subscribers_path
+        self.list_signature: Signature = None     # the live list's while it was copied
+        self.repeats: set[int] | None = None      # a first send: hashes that may repeat
         self.ledger = ledger
         self.provider = provider
         self.progress = progress or _NoProgress()
@@ -155,12 +157,17 @@ class Planner:
         self.list_path = self._take_snapshot()
         invalid = ProblemTally()
         active = to_send = 0
+        first = not counts and only is None
+        repeats = _Repeats() if first else None
         for chunk in chunks(self._active(invalid), 500):
             active += len(chunk)
+            if repeats is not None:
+                repeats.add(chunk)
             # A first send has nothing in the ledger to look up (duplicate addresses, which
             # `check` reports, are still sent once: the ledger sees them while sending).
             to_send += len(chunk) if not counts and only is None else len(
                 self._wanted(instalment.number, chunk, only))
+        self.repeats = repeats.candidates if repeats is not None else None
         done = sum(counts.get(s, 0) for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
                                               DeliveryStatus.SCHEDULED))
         waiting, to_send = to_send, to_send if limit is None else min(to_send, limit)
@@ -177,11 +184,18 @@ class Planner:
 
     def _take_snapshot(self) -> Path:
         live = self.series.subscribers_path
-        return snapshot(live) if self.use_snapshot else live
+        if not self.use_snapshot:
+            return live
+        path, self.list_signature = snapshot_of(live)
+        return path
 
     def _wanted(self, number: int, chunk: list[Subscriber],
                 only: frozenset[DeliveryStatus] | None) -> list[Subscriber]:
-        statuses = self.ledger.statuses(number, [s.email for s in chunk])
+        # A first send asks the ledger only about addresses that may repeat in the list:
+        # nobody else can have a row yet.
+        ask = chunk if self.repeats is None else [
+            s for s in chunk if hash(s.key) in self.repeats]
+        statuses = self.ledger.statuses(number, [s.email for s in ask]) if ask else {}
         seen: set[str] = set()
         wanted = []
         for s in chunk:
@@ -195,6 +209,26 @@ class Planner:
     def _now(self) -> dt.datetime:
         return self.clock.now(dt.UTC)
 
+
+
+class _Repeats:
+    """Hashes of addresses that may appear twice in a list, in flat memory (as
+    `subscribers.duplicate_addresses`): a bit per hash; a hash whose bit is set already is
+    kept. An address whose hash is not kept appears once."""
+
+    def __init__(self) -> None:
+        self.seen = bytearray(subscriber_file.DUPLICATE_BITS // 8)
+        self.candidates: set[int] = set()
+
+    def add(self, chunk: list[Subscriber]) -> None:
+        seen, bits = self.seen, subscriber_file.DUPLICATE_BITS
+        for s in chunk:
+            h = hash(s.key)
+            bit = h % bits
+            if seen[bit >> 3] & (1 << (bit & 7)):
+                self.candidates.add(h)
+            else:
+                seen[bit >> 3] |= 1 << (bit & 7)
 
 
 def chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:

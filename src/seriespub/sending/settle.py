@@ -29,7 +29,7 @@ from seriespub.models import (
 )
 from seriespub.providers.base import Batch
 from seriespub.sending.plan import SETTLED, Planner, SendPlan, SendReport, chunks
-from seriespub.subscribers import ProblemTally
+from seriespub.subscribers import ProblemTally, signature
 
 
 class Settler(Planner):
@@ -75,20 +75,27 @@ class Settler(Planner):
         Asked to stop, it leaves the rest `pending` for the next run.
         """
         start, clock = self._now(), time.monotonic()
-        for unsettled in self.ledger.unsettled_batches(number):
+        unsettled = self.ledger.unsettled_batches(number)
+        # Decided before the list is read: a batch the provider cannot settle (or no longer
+        # can, past its window) needs no recipients, and those it can are rebuilt together
+        # in one pass over the list (once per batch was quadratic on a big resume).
+        askable = {u.key for u in unsettled
+                   if self.provider.can_settle and self._still_settleable(u)}
+        batches = self._rebuild([u for u in unsettled if u.key in askable], message)
+        for batch_of in unsettled:
             if self.stop.is_set():
                 return
-            batch = self._rebuild(unsettled, message)
-            results = (self._try_settle(batch, _age(unsettled.created_at, start, clock))
-                       if self._still_settleable(unsettled) else None)
+            results = (self._try_settle(batches[batch_of.key],
+                                        _age(batch_of.created_at, start, clock))
+                       if batch_of.key in askable else None)
             if results is None and self.stop.is_set() and self.provider.can_settle:
                 return
             if results is None:
-                self.ledger.set_status(number, unsettled.emails, DeliveryStatus.UNKNOWN,
+                self.ledger.set_status(number, batch_of.emails, DeliveryStatus.UNKNOWN,
                                        "the run stopped before the provider answered")
                 continue
-            scheduled = unsettled.send_at is not None
-            self.ledger.record_results(number, unsettled.key, results, scheduled)
+            scheduled = batch_of.send_at is not None
+            self.ledger.record_results(number, batch_of.key, results, scheduled)
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
@@ -98,30 +105,39 @@ class Settler(Planner):
             return True
         return self._now() - unsettled.created_at < window
 
-    def _rebuild(self, unsettled: UnsettledBatch, message: PreparedMessage) -> Batch:
-        wanted = {e.lower() for e in unsettled.emails}
+    def _rebuild(self, unsettled: list[UnsettledBatch], message: PreparedMessage,
+                 ) -> dict[str, Batch]:
+        """The batches as they were sent (key → batch), their readers' fields from one pass
+        over the list (none when there is nothing to rebuild)."""
+        if not unsettled:
+            return {}
+        wanted = {e.lower() for u in unsettled for e in u.emails}
         found: dict[str, Recipient] = {}
         for s in subscriber_file.iter_subscribers(self.list_path,
                                                   shown=self.series.subscribers_path):
             if s.key in wanted and s.key not in found:
                 found[s.key] = message.recipient(s)
-        recipients = [found.get(e.lower()) or message.recipient(Subscriber(e))
-                      for e in unsettled.emails]
-        return Batch(unsettled.key, message, recipients, unsettled.send_at)
+        return {u.key: Batch(u.key, message,
+                             [found.get(e.lower()) or message.recipient(Subscriber(e))
+                              for e in u.emails], u.send_at)
+                for u in unsettled}
 
     def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
         # Only a run over the whole list can tell that nobody is missing: `send retry`
         # reaches only the readers the ledger already knows.
         if report.interrupted or report.stopped_by is not None or plan.only is not None:
             return False
-        return self.finish_if_complete(plan)
+        # The run's own pass met every reader of its snapshot (unless `--limit` cut it
+        # short): each was settled already, sent now, or open in the ledger.
+        return self.finish_if_complete(plan, covered=plan.limit is None)
 
-    def finish_if_complete(self, plan: SendPlan) -> bool:
+    def finish_if_complete(self, plan: SendPlan, *, covered: bool = False) -> bool:
         """Mark a whole-list plan's instalment finished when no delivery is left open.
 
         Also for a plan with nothing to send: after `send settle` decided the last unknown
         deliveries, the instalment is complete without another send. Never while a row of
-        the list was skipped as unreadable: that reader is still owed it.
+        the list was skipped as unreadable: that reader is still owed it. `covered`: a
+        whole pass over the snapshot sent to every reader it did not find settled.
         """
         if plan.only is not None or plan.invalid:
             return False
@@ -129,17 +145,24 @@ class Settler(Planner):
         open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
         if any(counts.get(s, 0) for s in open_):
             return False
-        if not self._everyone_settled(plan.instalment.number):
+        if not self._everyone_settled(plan.instalment.number, covered):
             return False
         self.ledger.mark_finished(plan.instalment.number, self._now())
         return True
 
-    def _everyone_settled(self, number: int) -> bool:
+    def _everyone_settled(self, number: int, covered: bool = False) -> bool:
         """Every active reader of the run's list, and of the list as it is now (edited during
-        the send?), has a settled delivery; a list that cannot be read now settles nothing."""
+        the send?), has a settled delivery; a list that cannot be read now settles nothing.
+
+        The live list is read again only if it changed since the snapshot: while its
+        signature is the one it had when copied, it is exactly the snapshot."""
         try:
-            return (self._settled_in(self.list_path, number)
-                    and self._settled_in(self._take_snapshot(), number))
+            if not covered and not self._settled_in(self.list_path, number):
+                return False
+            live = self.series.subscribers_path
+            if self.list_signature is not None and signature(live) == self.list_signature:
+                return True
+            return self._settled_in(self._take_snapshot(), number)
         except SeriespubError:
             return False
 
