@@ -259,6 +259,25 @@ class Ledger:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
 
+    # -- per-reader tracks (seriespub.tracks) ------------------------------------------
+    def received(self, emails: Iterable[str]) -> dict[str, tuple[set[int], set[int], str]]:
+        """Address (lower-cased) → (parts settled for them, parts left open, the latest
+        `updated_at` of their deliveries), for those of `emails` that have any delivery."""
+        wanted = {e.lower() for e in emails}
+        out: dict[str, tuple[set[int], set[int], str]] = {}
+        if not wanted:
+            return out
+        settled = {"sent", "failed", "scheduled"}
+        for email, number, status, updated in self._conn.execute(
+                "SELECT email, instalment, status, updated_at FROM deliveries"):
+            if email not in wanted:
+                continue
+            has, open_, last = out.setdefault(email, (set(), set(), ""))
+            (has if status in settled else open_).add(number)
+            if updated > last:
+                out[email] = (has, open_, updated)
+        return out
+
 
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:

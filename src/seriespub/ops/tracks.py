@@ -1,0 +1,135 @@
+"""Per-reader tracks applied to a series: the readers, the released parts and the slot that
+`seriespub.tracks` plans from, read from the list, the drafts, the calendar and the ledger.
+
+Read-only: nothing here writes. A reader's position is the ledger's record of what they
+received (`Ledger.received`), never a second record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from seriespub import schedule, subscribers
+from seriespub.drafts import DraftSet
+from seriespub.errors import SeriespubError
+from seriespub.models import DeliveryStatus, Subscriber
+from seriespub.ops.session import Session
+from seriespub.scheduling import has_calendar, releases_by_number
+from seriespub.tracks import CURRENT, FROM_START, Reader, SlotPlan, parse_joined, plan_slot
+
+__all__ = ["FROM_START", "Inputs", "inputs", "mode", "readers", "slot_plan"]
+
+_SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
+
+
+def mode(session: Session) -> str:
+    return session.series.settings.series.late_joiners
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one slot is planned from."""
+
+    released: list[int]                 # sent to the front, not a draft
+    part_one: dt.datetime | None        # part 1's release (started_at, else its slot)
+    slot: dt.datetime | None            # when this slot began (None: no calendar, no send)
+
+
+def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
+    """The released parts, part 1's release and the current slot, at `session.now`."""
+    records = session.ledger.instalment_records()
+    ready = {i.number for i in drafts.instalments if i.is_ready}
+    released = sorted(n for n, r in records.items()
+                      if r.started_at is not None and n in ready and n != new)
+    part_one: dt.datetime | None = None
+    first = min((i.number for i in drafts.instalments), default=None)
+    if first is not None:
+        record = records.get(first)
+        if record is not None and record.started_at is not None:
+            part_one = _aware(record.started_at)
+        else:
+            planned = releases_by_number(session.series, drafts, session.ledger, session.now)
+            part_one = planned[first].release if first in planned else None
+            if part_one is not None and part_one > session.now:
+                part_one = None        # not released yet: everyone is on the front
+    return Inputs(released, part_one, current_slot(session, new))
+
+
+def current_slot(session: Session, new: int | None) -> dt.datetime | None:
+    """When this slot began: the latest calendar slot at or before now; without a calendar,
+    when the front's new part started going out (a resumed `send next` is the same round),
+    else now."""
+    settings = session.series.settings.schedule
+    if has_calendar(session.series):
+        latest = None
+        for when in schedule.slot_times(settings):
+            if when > session.now:
+                break
+            latest = when
+        return latest
+    if new is not None:
+        record = session.ledger.instalment_records().get(new)
+        if record is not None and record.started_at is not None and record.finished_at is None:
+            return _aware(record.started_at)
+    return session.now
+
+
+def readers(session: Session, new: int | None, part_one: dt.datetime | None,
+            people: Iterable[Subscriber] | None = None) -> list[Reader]:
+    """Every active reader (or `people`) with what the ledger holds for them."""
+    tz = schedule.zone(session.series.settings.schedule.timezone)
+    listed = people if people is not None else subscribers.active(
+        session.series.subscribers_path, subscribers.ProblemTally())
+    out: list[Reader] = []
+    seen: set[str] = set()
+    for s in listed:
+        if s.key in seen:
+            continue
+        seen.add(s.key)
+        out.append(Reader(s.key, parse_joined(s.subscribed_at, tz)))
+    late = [r.key for r in out
+            if part_one is not None and r.joined is not None and r.joined >= part_one]
+    received = session.ledger.received(late) if late and mode(session) != CURRENT else {}
+    front_has = _front_has(session, new, [r.key for r in out])
+    return [_with_ledger(r, received, front_has, new) for r in out]
+
+
+def _front_has(session: Session, new: int | None, keys: list[str]) -> set[str]:
+    if new is None:
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        statuses = session.ledger.statuses(new, keys[start:start + 500])
+        found.update(k for k, st in statuses.items() if st in _SETTLED)
+    return found
+
+
+def _with_ledger(reader: Reader, received: dict[str, tuple[set[int], set[int], str]],
+                 front_has: set[str], new: int | None) -> Reader:
+    if reader.key in received:
+        has, open_, last = received[reader.key]
+        return Reader(reader.key, reader.joined, frozenset(has), frozenset(open_),
+                      _aware(dt.datetime.fromisoformat(last)) if last else None)
+    mine = frozenset({new}) if new is not None and reader.key in front_has else frozenset()
+    return Reader(reader.key, reader.joined, mine)
+
+
+def slot_plan(session: Session, drafts: DraftSet, new: int | None,
+              people: Iterable[Subscriber] | None = None) -> tuple[SlotPlan, Inputs]:
+    """Who gets which part at the current slot, and what it was planned from."""
+    given = inputs(session, drafts, new)
+    try:
+        listed = readers(session, new, given.part_one, people)
+    except SeriespubError:
+        listed = []
+    plan = plan_slot(listed, released=given.released, new=new, slot=given.slot,
+                     part_one=given.part_one, mode=mode(session))
+    return plan, given
+
+
+def _aware(when: dt.datetime | None) -> dt.datetime | None:
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=dt.UTC)
