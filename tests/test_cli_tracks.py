@@ -1,0 +1,155 @@
+"""Per-reader tracks through the CLI (issue 10): `send due` week by week with a frozen clock.
+
+A front cohort and readers who join in different weeks; each reader receives part 1, 2, 3…
+exactly once, in order, at most one per slot, late joiners from the first slot after they
+joined, through the outbox and through the Postmark fake; `current` vs `from_start`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import time_machine
+
+from fakes.postmark import PostmarkState
+
+Cli = Callable[..., Any]
+MakeSeries = Callable[..., Path]
+LONDON = ZoneInfo("Europe/London")
+SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
+FRONT = ["reader0001@example.com", "reader0002@example.com"]
+# Who joins when (local dates); the clock is frozen at noon of each day to `subscribers add`.
+JOINS = {"w2@example.com": dt.date(2026, 12, 3), "w4@example.com": dt.date(2026, 12, 20),
+         "w7@example.com": dt.date(2027, 1, 13)}
+
+
+def slot(week: int) -> dt.datetime:
+    """Week 1 is part 1's slot, Tue 2026-12-01 09:00 London; a minute after, cron runs."""
+    return dt.datetime(2026, 12, 1, 9, 1, tzinfo=LONDON) + dt.timedelta(weeks=week - 1)
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def outbox(root: Path) -> dict[str, set[int]]:
+    """Address → the parts in the outbox addressed to it."""
+    got: dict[str, set[int]] = {}
+    for path in (root / ".seriespub" / "outbox").glob("*/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        address = message["To"].addresses[0].addr_spec.lower()
+        got.setdefault(address, set()).add(int(path.parent.name))
+    return got
+
+
+def play(cli: Cli, root: Path, weeks: int, received: Callable[[], dict[str, list[int]]],
+         ) -> dict[str, list[tuple[int, int]]]:
+    """Run `send due` at each weekly slot, adding the joiners on their days; returns each
+    reader's (week, part) in the order received, checking at most one per slot."""
+    history: dict[str, list[tuple[int, int]]] = {}
+    seen: dict[str, list[int]] = {}
+    with time_machine.travel(slot(1), tick=False) as clock:
+        for week in range(1, weeks + 1):
+            for address, day in JOINS.items():
+                joined = dt.datetime.combine(day, dt.time(12), LONDON)
+                if slot(week - 1) < joined <= slot(week):
+                    clock.move_to(joined)
+                    ok(cli(root, "subscribers", "add", address))
+            clock.move_to(slot(week))
+            ok(cli(root, "send", "due"))
+            now = received()
+            for address, parts in now.items():
+                new = parts[len(seen.get(address, [])):]
+                assert len(new) <= 1, f"{address} got {new} in week {week}"
+                history.setdefault(address, []).extend((week, p) for p in new)
+            seen = now
+    return history
+
+
+def outbox_parts(root: Path) -> Callable[[], dict[str, list[int]]]:
+    def read() -> dict[str, list[int]]:
+        return {a: sorted(parts) for a, parts in outbox(root).items()}
+    return read
+
+
+def test_from_start_late_joiners_read_from_part_one_one_part_a_week(
+        make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series(drafts=10, subscribers=2, extra_toml=SCHEDULE)
+    history = play(cli, root, 18, outbox_parts(root))
+    for address in FRONT:
+        assert history[address] == [(k, k) for k in range(1, 11)]
+    # w2 joined Thu 3 Dec (after part 1): part 1 on Tue 8 Dec, one behind the front.
+    assert history["w2@example.com"] == [(k + 1, k) for k in range(1, 11)]
+    # w4 joined Sun 20 Dec: from week 4 (22 Dec).
+    assert history["w4@example.com"] == [(k + 3, k) for k in range(1, 11)]
+    # w7 joined Wed 13 Jan: from week 8 (19 Jan), through the finished series (evergreen).
+    assert history["w7@example.com"] == [(k + 7, k) for k in range(1, 11)]
+    events = json.loads(ok(cli(root, "log", "--json")).stdout)["events"]
+    tracks = [e for e in events if e["event"] == "tracks"]
+    # Week 8: part 8 to the front, 7 to w2, 5 to w4, 1 to w7.
+    assert {"1": 1, "5": 1, "7": 1, "8": 2} in [e["parts"] for e in tracks]
+    sent = [e for e in events if e["event"] == "sent"]
+    assert {e["cohort"] for e in sent} == {"front", "late"}
+    assert sum(e["sent"] for e in sent) == 50         # 5 readers × 10 parts, once each
+
+
+def test_current_late_joiners_start_with_the_next_new_part(make_series: MakeSeries,
+                                                           cli: Cli) -> None:
+    root = make_series(drafts=10, subscribers=2, extra_toml=SCHEDULE)
+    toml = root / "seriespub.toml"
+    toml.write_text(toml.read_text().replace('[series]\n', '[series]\nlate_joiners = '
+                                             '"current"\n', 1), encoding="utf-8")
+    history = play(cli, root, 12, outbox_parts(root))
+    assert history["w2@example.com"] == [(k, k) for k in range(2, 11)]
+    assert history["w4@example.com"] == [(k, k) for k in range(4, 11)]
+    assert history["w7@example.com"] == [(k, k) for k in range(8, 11)]
+
+
+def test_status_and_the_readers_calendar_show_where_readers_stand(
+        make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series(drafts=6, subscribers=2, extra_toml=SCHEDULE)
+    play(cli, root, 4, outbox_parts(root))           # w2 has parts 1–3, w4 joined
+    with time_machine.travel(slot(4) + dt.timedelta(days=1), tick=False):
+        data = json.loads(ok(cli(root, "status", "--json")).stdout)
+        mine = ok(cli(root, "schedule", "--reader", "w2@example.com", "--json"))
+        text = ok(cli(root, "status")).stdout
+    readers = data["readers"]
+    assert (readers["front"], readers["catching_up"]) == (2, 2)
+    assert readers["next_slot"]["parts"] == {"5": 2, "4": 1, "2": 1}
+    assert "catching up" in text
+    coming = json.loads(mine.stdout)["parts"]
+    assert [(p["number"], p["release"][:10]) for p in coming] == [
+        (4, "2026-12-29"), (5, "2027-01-05"), (6, "2027-01-12")]
+
+
+def test_postmark_sends_each_group_through_its_batch_api(
+        make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    delivery = (f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
+                'message_stream = "outbound"\nsettle_delay = 0\n')
+    root = make_series(drafts=10, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
+
+    def received() -> dict[str, list[int]]:
+        got: dict[str, list[int]] = {}
+        for m in state.accepted:
+            got.setdefault(m["_to"], []).append(int(m["Tag"].split("-")[1]))
+        return got
+
+    history = play(cli, root, 12, received)
+    for address in FRONT:
+        assert history[address] == [(k, k) for k in range(1, 11)]
+    assert history["w2@example.com"] == [(k + 1, k) for k in range(1, 11)]
+    assert history["w7@example.com"] == [(k + 7, k) for k in range(1, 6)]
+    # One batch request per part sent in a week (week 8: parts 8, 7, 5 and 1).
+    per_week = [{p for h in history.values() for w, p in h if w == week}
+                for week in range(1, 13)]
+    assert per_week[7] == {8, 7, 5, 1}
+    assert state.requests.count(("POST", "/email/batch")) == sum(map(len, per_week))
