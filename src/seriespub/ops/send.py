@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seriespub import publishing, runlog, schedule, subscribers
+from seriespub import tracking as tracks_ops
 from seriespub.addresses import is_valid_address
 from seriespub.drafts import DraftSet
 from seriespub.errors import (
@@ -35,7 +36,6 @@ from seriespub.errors import (
     UnresolvedDeliveries,
 )
 from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
-from seriespub.ops import tracks as tracks_ops
 from seriespub.ops.session import Session
 from seriespub.providers.base import Batch
 from seriespub.retry import RateLimiter, RetryPolicy, send_with_retries

@@ -1,5 +1,6 @@
-"""Per-reader tracks applied to a series: the readers, the released parts and the slot that
-`seriespub.tracks` plans from, read from the list, the drafts, the calendar and the ledger.
+"""Per-reader tracks applied to a series, as `scheduling` is the calendar applied: the
+readers, the released parts and the slot that `seriespub.tracks` plans from, read from the
+list, the drafts, the calendar and the ledger.
 
 Read-only: nothing here writes. A reader's position is the ledger's record of what they
 received (`Ledger.received`), never a second record.
@@ -10,18 +11,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
 from seriespub.errors import SeriespubError
 from seriespub.models import DeliveryStatus, Subscriber
-from seriespub.ops.session import Session
 from seriespub.scheduling import has_calendar, releases_by_number
 from seriespub.tracks import CURRENT, FROM_START, Reader, SlotPlan, parse_joined, plan_slot
 
+if TYPE_CHECKING:
+    from seriespub.ops.session import Session
+
 __all__ = ["FROM_START", "Inputs", "inputs", "mode", "readers", "slot_plan"]
 
-_SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
+SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
 
 
 def mode(session: Session) -> str:
@@ -76,6 +80,40 @@ def current_slot(session: Session, new: int | None) -> dt.datetime | None:
     return session.now
 
 
+def next_slot(session: Session) -> dt.datetime | None:
+    """The first calendar slot after now; None without a calendar (the next `send next`)."""
+    if not has_calendar(session.series):
+        return None
+    return schedule.first_slot_from(session.series.settings.schedule,
+                                    session.now + dt.timedelta(seconds=1))
+
+
+def front_next(drafts: DraftSet, session: Session) -> int | None:
+    """The part the front gets next: the first not started, when it is ready."""
+    records = session.ledger.instalment_records()
+    for i in drafts.instalments:
+        record = records.get(i.number)
+        if record is None or record.started_at is None:
+            return i.number if i.is_ready else None
+    return None
+
+
+def find(session: Session, address: str) -> Subscriber | None:
+    key = address.strip().lower()
+    for s in subscribers.iter_subscribers(session.series.subscribers_path,
+                                          subscribers.ProblemTally()):
+        if s.key == key:
+            return s
+    return None
+
+
+def one_reader(session: Session, subscriber: Subscriber) -> Reader:
+    """One reader with everything the ledger holds for them, front or not."""
+    tz = schedule.zone(session.series.settings.schedule.timezone)
+    reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
+    return _with_ledger(reader, session.ledger.received([subscriber.key]), set(), None)
+
+
 def readers(session: Session, new: int | None, part_one: dt.datetime | None,
             people: Iterable[Subscriber] | None = None) -> list[Reader]:
     """Every active reader (or `people`) with what the ledger holds for them."""
@@ -102,7 +140,7 @@ def _front_has(session: Session, new: int | None, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), 500):
         statuses = session.ledger.statuses(new, keys[start:start + 500])
-        found.update(k for k, st in statuses.items() if st in _SETTLED)
+        found.update(k for k, st in statuses.items() if st in SETTLED)
     return found
 
 
@@ -117,9 +155,13 @@ def _with_ledger(reader: Reader, received: dict[str, tuple[set[int], set[int], s
 
 
 def slot_plan(session: Session, drafts: DraftSet, new: int | None,
-              people: Iterable[Subscriber] | None = None) -> tuple[SlotPlan, Inputs]:
-    """Who gets which part at the current slot, and what it was planned from."""
+              people: Iterable[Subscriber] | None = None, *, upcoming: bool = False,
+              ) -> tuple[SlotPlan, Inputs]:
+    """Who gets which part at the current slot (with `upcoming`, the next one), and what
+    it was planned from."""
     given = inputs(session, drafts, new)
+    if upcoming:
+        given = Inputs(given.released, given.part_one, next_slot(session))
     try:
         listed = readers(session, new, given.part_one, people)
     except SeriespubError:
