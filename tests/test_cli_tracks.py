@@ -11,14 +11,23 @@ import datetime as dt
 import email
 import email.policy
 import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 
-from fakes.postmark import PostmarkState
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN as POSTMARK_TOKEN
+from fakes.postmark import PostmarkHandler, PostmarkState
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -153,3 +162,50 @@ def test_postmark_sends_each_group_through_its_batch_api(
                 for week in range(1, 13)]
     assert per_week[7] == {8, 7, 5, 1}
     assert state.requests.count(("POST", "/email/batch")) == sum(map(len, per_week))
+
+
+# -- kill -9 mid-round and resume ------------------------------------------------------------
+@pytest.mark.slow
+def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
+        make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`send next` without a calendar: the front gets part 2 and 300 late joiners part 1,
+    killed with SIGKILL at random instants and resumed: each reader gets exactly the one
+    part, once; the resumed runs are the same round (nobody gets a second part)."""
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", POSTMARK_TOKEN)
+    state = PostmarkState()
+    state.faults.delay = 0.12
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(drafts=3, subscribers=300, delivery=(
+            f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+            'settle_delay = 0.5\n'))
+        ok(cli(root, "send", "next", "--yes"))                   # part 1 to the front
+        joined = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        late = [f"late{i:04d}@example.com" for i in range(300)]
+        with (root / "subscribers.csv").open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{a},Late,active,{joined}\n" for a in late)
+        time.sleep(1.1)                                          # join strictly before the round
+        rng, kills = random.Random(101), 0
+        for _ in range(12):
+            proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+                                    cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=rng.uniform(0.6, 1.6) if kills < 3 else 120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                kills += 1
+                states = json.loads(ok(cli(root, "status", "--json")).stdout)["instalments"]
+                if states[1]["state"] == "sent":
+                    break                                        # killed just after the end
+                continue
+            assert proc.returncode == 0, err.decode()
+            break
+        got = Counter((m["_to"], m["Tag"]) for m in state.accepted)
+    assert kills >= 1, "the test must actually interrupt sends"
+    assert set(got.values()) == {1}                               # nobody twice
+    front = [f"reader{i:04d}@example.com" for i in range(1, 301)]
+    assert {k for k in got if k[0] in front} == {(a, t) for a in front
+                                                for t in ("part-1", "part-2")}
+    assert {k for k in got if k[0] in late} == {(a, "part-1") for a in late}

@@ -84,8 +84,10 @@ def test_front_and_late_joiners_over_twelve_weeks_across_dst_and_a_skip() -> Non
         numbers = [n for n, _ in got[key]]
         assert numbers == list(range(1, 9)), key
         when = [w for _, w in got[key]]
+        joined = joins[key]
+        assert joined is not None
         assert len(set(when)) == len(when), "at most one per slot"
-        assert when[0] == next(s for s in slots if s > joins[key]), "first slot after joining"
+        assert when[0] == next(s for s in slots if s > joined), "first slot after joining"
         assert all(w.hour == 9 for w in when), "the series' own time, across DST"
     # week3 joined the day after part 3 went out: part 1 when the front gets part 4.
     assert got["week3@x"][0][1] == slots[3]
@@ -104,7 +106,7 @@ def test_a_finished_series_keeps_working_as_an_evergreen_course() -> None:
     joins = {"front@x": None, "new@x": dt.datetime(2027, 6, 1, tzinfo=LONDON)}
     got = simulate(joins, written=3, slots=slots[:30])
     assert [n for n, _ in got["new@x"]] == [1, 2, 3]
-    assert got["new@x"][0][1] > joins["new@x"]                     # type: ignore[operator]
+    assert got["new@x"][0][1] > dt.datetime(2027, 6, 1, tzinfo=LONDON)
 
 
 def test_a_draft_stops_the_front_and_late_joiners_never_get_it() -> None:
@@ -118,15 +120,18 @@ def test_a_draft_stops_the_front_and_late_joiners_never_get_it() -> None:
 def test_open_part_is_finished_first_and_a_served_reader_waits() -> None:
     slot = dt.datetime(2027, 2, 2, 9, tzinfo=LONDON)
     joined = dt.datetime(2027, 1, 20, tzinfo=LONDON)
-    kw = {"released": [1, 2, 3], "new": 4, "slot": slot,
-          "part_one": dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)}
-    assert decide(Reader("a", joined, frozenset({1}), frozenset({2}), slot), **kw) == 2
-    assert decide(Reader("a", joined, frozenset({1}), frozenset(), slot), **kw) is None
-    assert decide(Reader("a", joined, frozenset({1}), frozenset(),
-                         slot - dt.timedelta(days=7)), **kw) == 2
-    assert decide(Reader("a", slot, frozenset(), frozenset(), None), **kw) is None
-    assert decide(Reader("a", joined, frozenset({1, 2, 3}), frozenset(), None), **kw) == 4
-    assert decide(Reader("f", None, frozenset(), frozenset(), None), **kw) == 4
+    one = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)
+
+    def at(reader: Reader) -> int | None:
+        return decide(reader, released=[1, 2, 3], new=4, slot=slot, part_one=one)
+
+    assert at(Reader("a", joined, frozenset({1}), frozenset({2}), slot)) == 2
+    assert at(Reader("a", joined, frozenset({1}), frozenset(), slot)) is None
+    assert at(Reader("a", joined, frozenset({1}), frozenset(),
+                     slot - dt.timedelta(days=7))) == 2
+    assert at(Reader("a", slot, frozenset(), frozenset(), None)) is None
+    assert at(Reader("a", joined, frozenset({1, 2, 3}), frozenset(), None)) == 4
+    assert at(Reader("f", None, frozenset(), frozenset(), None)) == 4
 
 
 def test_parse_joined() -> None:
