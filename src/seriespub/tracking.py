@@ -144,11 +144,12 @@ def _front_has(session: Session, new: int | None, keys: list[str]) -> set[str]:
     return found
 
 
-def _with_ledger(reader: Reader, received: dict[str, tuple[set[int], set[int], str]],
+def _with_ledger(reader: Reader,
+                 received: dict[str, tuple[frozenset[int], frozenset[int], str]],
                  front_has: set[str], new: int | None) -> Reader:
     if reader.key in received:
         has, open_, last = received[reader.key]
-        return Reader(reader.key, reader.joined, frozenset(has), frozenset(open_),
+        return Reader(reader.key, reader.joined, has, open_,
                       _aware(dt.datetime.fromisoformat(last)) if last else None)
     mine = frozenset({new}) if new is not None and reader.key in front_has else frozenset()
     return Reader(reader.key, reader.joined, mine)
