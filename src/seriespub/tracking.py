@@ -49,7 +49,7 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
                       if r.started_at is not None and n in ready and n != new)
     part_one: dt.datetime | None = None
     first = min((i.number for i in drafts.instalments), default=None)
-    if first is not None:
+    if first is not None and first != new:      # part 1's own round: everyone is the front
         record = records.get(first)
         if record is not None and record.started_at is not None:
             part_one = _aware(record.started_at)
