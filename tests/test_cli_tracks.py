@@ -209,3 +209,56 @@ def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
     assert {k for k in got if k[0] in front} == {(a, t) for a in front
                                                 for t in ("part-1", "part-2")}
     assert {k for k in got if k[0] in late} == {(a, "part-1") for a in late}
+
+
+def test_a_late_joiners_refused_batch_is_retried_in_the_same_slot_once(
+        make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    delivery = (f'[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0\n'
+                f'[delivery.postmark]\napi_url = "{url}"\n'
+                'message_stream = "outbound"\nsettle_delay = 0\n')
+    root = make_series(drafts=4, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
+
+    def parts(address: str) -> list[str]:
+        return [m["Tag"] for m in state.to(address)]
+
+    with time_machine.travel(slot(1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
+        ok(cli(root, "subscribers", "add", "w2@example.com"))
+        clock.move_to(slot(2))
+        state.faults.server_errors = 1               # the first request (w2's part 1) fails
+        first = cli(root, "send", "due")
+        assert parts("w2@example.com") == []
+        assert parts(FRONT[0]) == ["part-1", "part-2"]
+        assert first.exit_code != 0                  # says the run did not deliver everything
+        clock.move_to(slot(2) + dt.timedelta(minutes=5))
+        ok(cli(root, "send", "due"))                 # cron's next tick: the same slot
+        ok(cli(root, "send", "due"))
+        assert parts("w2@example.com") == ["part-1"]
+        clock.move_to(slot(3))
+        ok(cli(root, "send", "due"))
+    assert parts("w2@example.com") == ["part-1", "part-2"]
+    assert parts(FRONT[0]) == ["part-1", "part-2", "part-3"]
+
+
+def test_send_next_without_a_calendar_moves_every_reader_one_part_on(
+        make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series(drafts=3, subscribers=2)
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
+    with time_machine.travel(start, tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(start + dt.timedelta(days=2))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+        clock.move_to(start + dt.timedelta(days=7))
+        dry = ok(cli(root, "send", "next", "--dry-run"))
+        assert "this slot: part 1 → 1 reader, part 2 → 2 readers" in dry.stderr
+        assert "rendered 3 message(s)" in dry.stderr
+        assert "late@example.com" not in outbox(root)
+        data = json.loads(ok(cli(root, "send", "next", "--yes", "--json")).stdout)
+        assert (data["instalment"], data["sent"]) == (2, 2)
+        assert [(r["instalment"], r["sent"]) for r in data["late_joiners"]] == [(1, 1)]
+        clock.move_to(start + dt.timedelta(days=14))
+        ok(cli(root, "send", "next", "--yes"))
+    got = {a: sorted(p) for a, p in outbox(root).items()}
+    assert got == {FRONT[0]: [1, 2, 3], FRONT[1]: [1, 2, 3], "late@example.com": [1, 2]}
