@@ -115,7 +115,8 @@ def one_reader(session: Session, subscriber: Subscriber) -> Reader:
 
 
 def readers(session: Session, new: int | None, part_one: dt.datetime | None,
-            people: Iterable[Subscriber] | None = None) -> list[Reader]:
+            people: Iterable[Subscriber] | None = None, *, exact: bool = True,
+            ) -> list[Reader]:
     """Every active reader (or `people`) with what the ledger holds for them."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
     listed = people if people is not None else subscribers.active(
@@ -130,7 +131,9 @@ def readers(session: Session, new: int | None, part_one: dt.datetime | None,
     late = [r.key for r in out
             if part_one is not None and r.joined is not None and r.joined >= part_one]
     received = session.ledger.received(late) if late and mode(session) != CURRENT else {}
-    front_has = _front_has(session, new, [r.key for r in out])
+    # Who on the front already has the new part only matters for the counts; a send with no
+    # late joiners skips the lookup (the Sender asks the ledger anyway).
+    front_has = _front_has(session, new, [r.key for r in out]) if late or exact else set()
     return [_with_ledger(r, received, front_has, new) for r in out]
 
 
@@ -157,14 +160,14 @@ def _with_ledger(reader: Reader,
 
 def slot_plan(session: Session, drafts: DraftSet, new: int | None,
               people: Iterable[Subscriber] | None = None, *, upcoming: bool = False,
-              ) -> tuple[SlotPlan, Inputs]:
+              exact: bool = True) -> tuple[SlotPlan, Inputs]:
     """Who gets which part at the current slot (with `upcoming`, the next one), and what
     it was planned from."""
     given = inputs(session, drafts, new)
     if upcoming:
         given = Inputs(given.released, given.part_one, next_slot(session))
     try:
-        listed = readers(session, new, given.part_one, people)
+        listed = readers(session, new, given.part_one, people, exact=exact)
     except SeriespubError:
         listed = []
     plan = plan_slot(listed, released=given.released, new=new, slot=given.slot,

@@ -179,7 +179,7 @@ def _round(session: Session, instalment: Instalment | None, options: SendOptions
         publishing.ensure_ready(instalment)
         session.ledger.mark_started(instalment.number, instalment.title, instalment.subject,
                                     session.now)
-    slot, _ = tracks_ops.slot_plan(session, drafts, new)
+    slot, _ = tracks_ops.slot_plan(session, drafts, new, exact=False)
     groups = {n: set(keys) for n, keys in slot.groups.items() if n != new and late}
     if groups or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
