@@ -262,3 +262,30 @@ def test_send_next_without_a_calendar_moves_every_reader_one_part_on(
         ok(cli(root, "send", "next", "--yes"))
     got = {a: sorted(p) for a, p in outbox(root).items()}
     assert got == {FRONT[0]: [1, 2, 3], FRONT[1]: [1, 2, 3], "late@example.com": [1, 2]}
+
+
+def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
+        make_series: MakeSeries, cli: Cli) -> None:
+    from seriespub.ops.session import session
+    from seriespub.series import find_series
+    from seriespub.tracking import draft_warnings
+
+    root = make_series(drafts=3, subscribers=2)
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
+    with time_machine.travel(start, tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(start + dt.timedelta(days=2))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+    series = find_series(explicit=root)
+    with session(series, "check", now=start + dt.timedelta(days=7), readonly=True) as held:
+        assert draft_warnings(held) == []
+    part1 = next((root / "drafts").glob("01-*.md"))
+    part1.write_text(part1.read_text().replace("status: ready", "status: draft"))
+    with session(series, "check", now=start + dt.timedelta(days=7), readonly=True) as held:
+        assert draft_warnings(held) == [
+            "part 1 is still a draft and is the next part of 1 late joiner(s): set status: "
+            "ready in its front matter"]
+    with time_machine.travel(start + dt.timedelta(days=7), tick=False):
+        ok(cli(root, "send", "next", "--yes"))           # part 2 to the front only
+    got = {a: sorted(p) for a, p in outbox(root).items()}
+    assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}    # the late joiner is held, not skipped

@@ -10,6 +10,7 @@ first slot after they joined, never a part before the front had it, never a draf
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -132,6 +133,17 @@ def test_open_part_is_finished_first_and_a_served_reader_waits() -> None:
     assert at(Reader("a", slot, frozenset(), frozenset(), None)) is None
     assert at(Reader("a", joined, frozenset({1, 2, 3}), frozenset(), None)) == 4
     assert at(Reader("f", None, frozenset(), frozenset(), None)) == 4
+
+
+def test_a_released_part_that_is_a_draft_again_holds_the_track_never_skips() -> None:
+    slot = dt.datetime(2027, 2, 2, 9, tzinfo=LONDON)
+    joined = dt.datetime(2027, 1, 20, tzinfo=LONDON)
+    one = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)
+    reader = Reader("a", joined, frozenset({1}))
+    kw: dict[str, Any] = {"released": [1, 2, 3], "new": 4, "slot": slot, "part_one": one}
+    assert decide(reader, **kw) == 2
+    assert decide(reader, held=frozenset({2}), **kw) is None
+    assert decide(reader, held=frozenset({3}), **kw) == 2
 
 
 def test_parse_joined() -> None:

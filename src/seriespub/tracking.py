@@ -9,6 +9,7 @@ received (`Ledger.received`), never a second record.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,12 +19,20 @@ from seriespub.drafts import DraftSet
 from seriespub.errors import SeriespubError
 from seriespub.models import DeliveryStatus, Subscriber
 from seriespub.scheduling import has_calendar, releases_by_number
-from seriespub.tracks import CURRENT, FROM_START, Reader, SlotPlan, parse_joined, plan_slot
+from seriespub.tracks import (
+    CURRENT,
+    FROM_START,
+    Reader,
+    SlotPlan,
+    is_front,
+    parse_joined,
+    plan_slot,
+)
 
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
 
-__all__ = ["FROM_START", "Inputs", "inputs", "mode", "readers", "slot_plan"]
+__all__ = ["FROM_START", "Inputs", "draft_warnings", "inputs", "mode", "readers", "slot_plan"]
 
 SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
 
@@ -36,7 +45,8 @@ def mode(session: Session) -> str:
 class Inputs:
     """What one slot is planned from."""
 
-    released: list[int]                 # sent to the front, not a draft
+    released: list[int]                 # sent to the front
+    held: frozenset[int]                # of those, drafts again: late joiners wait there
     part_one: dt.datetime | None        # part 1's release (started_at, else its slot)
     slot: dt.datetime | None            # when this slot began (None: no calendar, no send)
 
@@ -45,8 +55,10 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
     """The released parts, part 1's release and the current slot, at `session.now`."""
     records = session.ledger.instalment_records()
     ready = {i.number for i in drafts.instalments if i.is_ready}
+    on_disk = {i.number for i in drafts.instalments}
     released = sorted(n for n, r in records.items()
-                      if r.started_at is not None and n in ready and n != new)
+                      if r.started_at is not None and n in on_disk and n != new)
+    held = frozenset(n for n in released if n not in ready)
     part_one: dt.datetime | None = None
     first = min((i.number for i in drafts.instalments), default=None)
     if first is not None and first != new:      # part 1's own round: everyone is the front
@@ -58,7 +70,7 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
             part_one = planned[first].release if first in planned else None
             if part_one is not None and part_one > session.now:
                 part_one = None        # not released yet: everyone is on the front
-    return Inputs(released, part_one, current_slot(session, new))
+    return Inputs(released, held, part_one, current_slot(session, new))
 
 
 def current_slot(session: Session, new: int | None) -> dt.datetime | None:
@@ -165,13 +177,13 @@ def slot_plan(session: Session, drafts: DraftSet, new: int | None,
     it was planned from."""
     given = inputs(session, drafts, new)
     if upcoming:
-        given = Inputs(given.released, given.part_one, next_slot(session))
+        given = Inputs(given.released, given.held, given.part_one, next_slot(session))
     try:
         listed = readers(session, new, given.part_one, people, exact=exact)
     except SeriespubError:
         listed = []
     plan = plan_slot(listed, released=given.released, new=new, slot=given.slot,
-                     part_one=given.part_one, mode=mode(session))
+                     part_one=given.part_one, mode=mode(session), held=given.held)
     return plan, given
 
 
@@ -179,3 +191,25 @@ def _aware(when: dt.datetime | None) -> dt.datetime | None:
     if when is None or when.tzinfo is not None:
         return when
     return when.replace(tzinfo=dt.UTC)
+
+
+def draft_warnings(session: Session) -> list[str]:
+    """Late joiners whose next part is still a draft (the planner holds them until it is
+    ready): one line per part, for `seriespub check`."""
+    if mode(session) == CURRENT:
+        return []
+    drafts = session.drafts(strict=False)
+    records = session.ledger.instalment_records()
+    started = sorted(n for n, r in records.items() if r.started_at is not None)
+    unready = {i.number for i in drafts.instalments if not i.is_ready}
+    upcoming = next((i.number for i in drafts.instalments if i.number not in started), None)
+    given = inputs(session, drafts, None)
+    waiting: Counter[int] = Counter()
+    for reader in readers(session, None, given.part_one, exact=False):
+        if is_front(reader, given.part_one):
+            continue
+        part = next((n for n in started if n not in reader.has), upcoming)
+        if part in unready:
+            waiting[part] += 1
+    return [f"part {n} is still a draft and is the next part of {c:,} late joiner(s): "
+            f"set status: ready in its front matter" for n, c in sorted(waiting.items())]

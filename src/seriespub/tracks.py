@@ -75,8 +75,9 @@ def is_front(reader: Reader, part_one: dt.datetime | None, mode: str = FROM_STAR
 
 def decide(reader: Reader, *, released: Sequence[int], new: int | None,
            slot: dt.datetime | None, part_one: dt.datetime | None,
-           mode: str = FROM_START) -> int | None:
-    """The part `reader` gets at `slot`, or None. `released` is sorted ascending."""
+           mode: str = FROM_START, held: frozenset[int] = frozenset()) -> int | None:
+    """The part `reader` gets at `slot`, or None. `released` is sorted ascending; a part in
+    `held` (released, but a draft again) stops the track there: never a skip."""
     if is_front(reader, part_one, mode):
         return new if new is not None and new not in reader.has else None
     if reader.open:
@@ -87,7 +88,7 @@ def decide(reader: Reader, *, released: Sequence[int], new: int | None,
         return None
     for number in released:
         if number not in reader.has:
-            return number
+            return None if number in held else number
     if new is not None and new not in reader.has:
         return new
     return None
@@ -114,7 +115,7 @@ class SlotPlan:
 
 def plan_slot(readers: Iterable[Reader], *, released: Sequence[int], new: int | None,
               slot: dt.datetime | None, part_one: dt.datetime | None,
-              mode: str = FROM_START) -> SlotPlan:
+              mode: str = FROM_START, held: frozenset[int] = frozenset()) -> SlotPlan:
     """`decide` for every reader, grouped by part (one Sender run per group)."""
     released = sorted(set(released) - ({new} if new is not None else set()))
     everything = set(released) | ({new} if new is not None else set())
@@ -130,7 +131,7 @@ def plan_slot(readers: Iterable[Reader], *, released: Sequence[int], new: int | 
         else:
             tally["catching_up"] += 1
         part = decide(reader, released=released, new=new, slot=slot, part_one=part_one,
-                      mode=mode)
+                      mode=mode, held=held)
         if part is not None:
             groups.setdefault(part, []).append(reader.key)
         if not front and (part is None or part != new):
@@ -142,7 +143,8 @@ def plan_slot(readers: Iterable[Reader], *, released: Sequence[int], new: int | 
 def reader_calendar(reader: Reader, *, released: Sequence[int], upcoming: Sequence[int],
                     slots: Iterable[dt.datetime], now: dt.datetime,
                     part_one: dt.datetime | None, fronts: Mapping[int, dt.datetime],
-                    mode: str = FROM_START, limit: int = 52) -> list[tuple[int, dt.datetime]]:
+                    mode: str = FROM_START, limit: int = 52,
+                    held: frozenset[int] = frozenset()) -> list[tuple[int, dt.datetime]]:
     """One reader's coming parts and their slots, as if every send went as planned.
 
     `slots` are the grid's slots from now on; `fronts` maps each unreleased part to the
@@ -152,14 +154,14 @@ def reader_calendar(reader: Reader, *, released: Sequence[int], upcoming: Sequen
     last, opened = reader.last, reader.open
     order = sorted(set(released)) + [n for n in upcoming if n not in released]
     for slot in slots:
-        if len(out) >= limit or all(n in has for n in order):
+        if len(out) >= limit or all(n in has or n in held for n in order):
             break
         new = next((n for n in upcoming if fronts.get(n) == slot), None)
         done = [n for n in order if n in released or (fronts.get(n) is not None
                                                       and fronts[n] < slot)]
         current = Reader(reader.key, reader.joined, frozenset(has), opened, last)
         part = decide(current, released=done, new=new, slot=slot, part_one=part_one,
-                      mode=mode)
+                      mode=mode, held=held)
         if part is not None and slot >= now:
             out.append((part, slot))
             has.add(part)

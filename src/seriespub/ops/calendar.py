@@ -96,7 +96,7 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     coming = tracks.reader_calendar(
         reader, released=given.released, upcoming=[p.number for p in unsent], slots=slots,
         now=session.now, part_one=given.part_one or (releases[0].release if releases else None),
-        fronts=fronts, mode=tracks_ops.mode(session))
+        fronts=fronts, mode=tracks_ops.mode(session), held=given.held)
     if found.status.value != "active":
         coming = []             # unsubscribing stops the track
     return ReaderCalendar(found.key, cohort, received,
