@@ -29,6 +29,9 @@ class SeriesSettings:
     language: str = "en"
     postal_address: str | None = None     # the sender's postal address (CAN-SPAM), in the footer
     description: str | None = None        # Markdown: the series on its web page (`[site]`)
+    # Readers who subscribe after part 1: "from_start" (their own track from part 1, one part
+    # per slot) or "current" (join where the series stands). See seriespub.tracks.
+    late_joiners: str = "from_start"
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class Settings:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "schedule.catch_up": ("oldest", "all"),
+    "series.late_joiners": ("from_start", "current"),
     "inbox.security": ("tls", "starttls", "none"),
 }
 

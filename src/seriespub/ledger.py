@@ -285,6 +285,26 @@ class Ledger:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
 
+    # -- per-reader tracks (seriespub.tracks) ------------------------------------------
+    def received(self, emails: Iterable[str],
+                 ) -> dict[str, tuple[frozenset[int], frozenset[int], str]]:
+        """Address (lower-cased) → (parts settled for them, parts left open, the latest
+        `updated_at` of their deliveries), for those of `emails` that have any delivery."""
+        wanted = {e.lower() for e in emails}
+        out: dict[str, tuple[frozenset[int], frozenset[int], str]] = {}
+        if not wanted:
+            return out
+        # One row per address, aggregated by SQLite: a ledger of millions of deliveries is
+        # read as one row per reader.
+        for email, has, open_, last in self._conn.execute(
+                "SELECT email, group_concat(CASE WHEN status IN ('sent','failed','scheduled') "
+                "THEN instalment END), group_concat(CASE WHEN status NOT IN "
+                "('sent','failed','scheduled') THEN instalment END), max(updated_at) "
+                "FROM deliveries GROUP BY email"):
+            if email in wanted:
+                out[email] = (_numbers(has), _numbers(open_), last or "")
+        return out
+
 
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -296,6 +316,10 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _numbers(joined: str | None) -> frozenset[int]:
+    return frozenset(map(int, joined.split(","))) if joined else frozenset()
 
 
 def _parse(value: str | None) -> dt.datetime | None:

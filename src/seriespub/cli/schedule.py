@@ -32,6 +32,9 @@ def calendar(
     ctx: typer.Context,
     ics: Annotated[Path | None, typer.Option("--ics", help="Also export the releases as an "
                                              "iCalendar file.", show_default=False)] = None,
+    reader: Annotated[str | None, typer.Option("--reader", help="Show one reader's own "
+                                               "calendar: the parts they get next, and when.",
+                                               show_default=False)] = None,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -40,6 +43,21 @@ def calendar(
         return
     from seriespub.ops import calendar as ops
     from seriespub.ops.session import session, utc_now
+
+    if reader is not None:
+        with session(load_series(series), "schedule", now=utc_now(), readonly=True) as held:
+            mine = ops.reader_calendar(held, reader)
+        if as_json:
+            print_json(mine.as_json())
+            return
+        got = ", ".join(map(str, mine.received)) or "none yet"
+        out().print(f"{mine.email} ({'on the front' if mine.cohort == 'front' else 'catching up'}"
+                    f"; received: {got})", markup=False)
+        for number, title, when in mine.parts:
+            out().print(f"  part {number}  {ops.format_local(when)}  {title}", markup=False)
+        if not mine.parts:
+            out().print("  nothing planned", markup=False)
+        return
 
     with session(load_series(series), "schedule", now=utc_now(), readonly=True) as held:
         cal = ops.calendar(held)

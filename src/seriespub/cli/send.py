@@ -124,11 +124,21 @@ def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bo
     # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
     with session(s, f"send {options.ref}", now=utc_now(), readonly=options.dry_run) as held:
         outcome = ops.send(held, options, hooks)
-    if outcome.report is None:
+    # Per-reader tracks: late joiners' runs (one per part) come before the front's.
+    late = [o.report for o in outcome.groups if o.report is not None]
+    if outcome.report is None and not late:
         _nothing_sent(outcome, as_json)
         return
-    summary(outcome.report, as_json)
-    exit_for(outcome.report)
+    if as_json:
+        data = ops.report_json(outcome.report) if outcome.report is not None else {
+            "instalment": outcome.number, "to_send": 0}
+        print_json({**data, "late_joiners": [ops.report_json(r) for r in late]}
+                   if outcome.groups else data)
+    else:
+        for report in [*late, *([outcome.report] if outcome.report else [])]:
+            summary(report, as_json=False)
+    for report in [*late, *([outcome.report] if outcome.report else [])]:
+        exit_for(report)
     if outcome.plan.left:
         err().print(f"{outcome.plan.left:,} reader(s) left for the next run: seriespub send "
                     f"next --limit {options.limit}", markup=False)
@@ -162,9 +172,11 @@ def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
     if outcome.built is not None:
         from seriespub.ops.send import DRY_RUN_FULL
 
-        more = outcome.built - DRY_RUN_FULL
+        built = [o.built or 0 for o in outcome.outcomes]
+        full = sum(min(b, DRY_RUN_FULL) for b in built)
+        more = sum(built) - full
         rest = f" in full and counted {more:,} more" if more > 0 else ""
-        err().print(f"dry run: rendered {min(outcome.built, DRY_RUN_FULL):,} message(s){rest}; "
+        err().print(f"dry run: rendered {full:,} message(s){rest}; "
                     "nothing was sent or recorded.")
         return
     err().print("Nothing to send: everyone has had it." if not plan.invalid else

@@ -47,6 +47,14 @@ def _print_status(outcome: StatusOutcome) -> None:
     upcoming = outcome.upcoming
     out().print(f"Next: part {upcoming.number}, {upcoming.title}" if upcoming
                 else "Every instalment has gone out.")
+    readers = outcome.readers
+    if readers is not None:
+        when = readers.next_slot.strftime("%a %Y-%m-%d %H:%M") if readers.next_slot \
+            else "the next send"
+        parts = ", ".join(f"part {n} → {c:,}" for n, c in readers.parts.items()) or "nobody"
+        out().print(f"Readers: {readers.front:,} on the front, {readers.catching_up:,} "
+                    f"catching up, {readers.caught_up:,} caught up "
+                    f"(late_joiners = {readers.mode}). At {when}: {parts}.", markup=False)
 
 
 def _when(st: InstalmentState) -> str:

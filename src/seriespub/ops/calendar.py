@@ -8,12 +8,14 @@ The calendar is read through a read-only session (`ops.session`): it changes not
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from seriespub import __version__, installers, schedule
+from seriespub import __version__, installers, schedule, tracks
+from seriespub import tracking as tracks_ops
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
 from seriespub.ops.session import Session
@@ -21,8 +23,18 @@ from seriespub.schedule import PlannedRelease, format_local, relative
 from seriespub.scheduling import calendar as plan_of
 from seriespub.series import Series
 
-__all__ = ["Calendar", "Install", "PlannedRelease", "calendar", "format_local", "install",
-           "relative", "write_ics"]
+__all__ = [
+    "Calendar",
+    "Install",
+    "PlannedRelease",
+    "ReaderCalendar",
+    "calendar",
+    "format_local",
+    "install",
+    "reader_calendar",
+    "relative",
+    "write_ics",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,49 @@ def calendar(session: Session) -> Calendar:
     releases = plan_of(s, session.drafts(strict=False), session.ledger, session.now)
     return Calendar(s.settings.series.title, s.settings.schedule.timezone, releases,
                     session.now, schedule.warnings(releases, session.now))
+
+
+@dataclass(frozen=True)
+class ReaderCalendar:
+    """One reader's own coming parts (`seriespub.tracks`), as if every send goes as planned."""
+
+    email: str
+    cohort: str                              # front | late
+    received: list[int]
+    parts: list[tuple[int, str, dt.datetime]]      # number, title, slot
+
+    def as_json(self) -> dict[str, object]:
+        return {"email": self.email, "cohort": self.cohort, "received": self.received,
+                "parts": [{"number": n, "title": t, "release": w.isoformat()}
+                          for n, t, w in self.parts]}
+
+
+def reader_calendar(session: Session, address: str) -> ReaderCalendar:
+    """`schedule --reader`: the parts `address` gets next and when; InputError if unknown."""
+    s, drafts = session.series, session.drafts(strict=False)
+    found = tracks_ops.find(session, address)
+    if found is None:
+        raise InputError(f"{address} is not in {s.subscribers_path.name}",
+                         hint="seriespub subscribers list shows who is")
+    releases = plan_of(s, drafts, session.ledger, session.now)
+    given = tracks_ops.inputs(session, drafts, None)
+    reader = tracks_ops.one_reader(session, found)
+    received = sorted(reader.has)
+    cohort = "front" if tracks.is_front(reader, given.part_one, tracks_ops.mode(session)) \
+        else "late"
+    titles = {p.number: p.title for p in releases}
+    unsent = [p for p in releases if p.sent_at is None]
+    fronts = {p.number: p.release for p in unsent}
+    slots = itertools.islice(itertools.dropwhile(
+        lambda w: w < session.now, schedule.slot_times(s.settings.schedule)), 520)
+    coming = tracks.reader_calendar(
+        reader, released=given.released, upcoming=[p.number for p in unsent], slots=slots,
+        now=session.now, part_one=given.part_one or (releases[0].release if releases else None),
+        fronts=fronts, mode=tracks_ops.mode(session), held=given.held)
+    if found.status.value != "active":
+        coming = []             # unsubscribing stops the track
+    return ReaderCalendar(found.key, cohort, received,
+                          [(n, titles.get(n, ""), w) for n, w in coming])
 
 
 def write_ics(cal: Calendar, path: Path) -> None:

@@ -5,6 +5,7 @@ Reads only (settings, drafts, the rendered messages, the subscriber list); chang
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from seriespub.checking import check_series
@@ -32,6 +33,20 @@ class CheckOutcome:
                              for f in self.findings]}
 
 
-def check(series: Series) -> CheckOutcome:
-    """Drafts, links, images, size and the subscriber list, in the order to fix them."""
-    return CheckOutcome(check_series(series))
+def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
+    """Drafts, links, images, size and the subscriber list, in the order to fix them; then
+    the late joiners held back because their next part is still a draft."""
+    return CheckOutcome(check_series(series) + _held_late_joiners(series, now))
+
+
+def _held_late_joiners(series: Series, now: dt.datetime | None) -> list[Finding]:
+    from seriespub.errors import SeriespubError
+    from seriespub.ops.session import session, utc_now
+    from seriespub.tracking import draft_warnings
+
+    try:
+        with session(series, "check", now=now or utc_now(), readonly=True) as held:
+            lines = draft_warnings(held)
+    except SeriespubError:
+        return []           # an unreadable list or ledger is reported by the checks above
+    return [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]

@@ -26,14 +26,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seriespub import publishing, runlog, schedule, subscribers
+from seriespub import tracking as tracks_ops
 from seriespub.addresses import is_valid_address
-from seriespub.errors import InputError, SendError, SeriespubError, UnresolvedDeliveries
+from seriespub.drafts import DraftSet
+from seriespub.errors import (
+    InputError,
+    NothingToSend,
+    SendError,
+    SeriespubError,
+    UnresolvedDeliveries,
+)
 from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
 from seriespub.ops.session import Session
 from seriespub.providers.base import Batch
 from seriespub.retry import RateLimiter, RetryPolicy, send_with_retries
 from seriespub.schedule import PlannedRelease, format_local, relative
-from seriespub.scheduling import calendar, provider_send_time, releases_by_number
+from seriespub.scheduling import calendar, has_calendar, provider_send_time, releases_by_number
 from seriespub.sending import (
     ProgressSink,
     Sender,
@@ -43,6 +51,7 @@ from seriespub.sending import (
     choose_next,
 )
 from seriespub.suppressions import sync_suppressions
+from seriespub.tracks import SlotPlan
 
 __all__ = [
     "DueOutcome",
@@ -116,6 +125,13 @@ class SendOutcome:
     report: SendReport | None = None
     built: int | None = None             # dry run: messages rendered
     completed: bool = False              # found complete without sending; marked finished
+    groups: list[SendOutcome] = field(default_factory=list)    # late joiners' runs (tracks)
+    slot: SlotPlan | None = None         # who got which part this round (tracks)
+
+    @property
+    def outcomes(self) -> list[SendOutcome]:
+        """The late joiners' runs, then this one (the front's)."""
+        return [*self.groups, self]
 
     @property
     def number(self) -> int:
@@ -124,21 +140,96 @@ class SendOutcome:
 
 # -- send next / send retry ------------------------------------------------------------------
 def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcome:
-    """Resolve, render and send one instalment (see the module docstring)."""
+    """Resolve, render and send one instalment (see the module docstring).
+
+    With late_joiners = "from_start" (`seriespub.tracks`), a send is a *round*: each late
+    joiner also gets their next part, one Sender run per part, before the front's run.
+    """
     if not options.dry_run:
         write_back(session, hooks)      # first: even when nothing is left to send
     drafts = session.drafts()
-    instalment = publishing.resolve(session.series, drafts, options.ref, session.ledger)
+    tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
+    try:
+        instalment: Instalment | None = publishing.resolve(session.series, drafts, options.ref,
+                                                           session.ledger)
+    except NothingToSend:
+        if not tracked:
+            raise
+        instalment = None               # a finished series: late joiners still go through it
+    late = True                         # late joiners go once per round, not per part tried
     while True:
-        outcome = _send_instalment(session, instalment, options, hooks)
+        if tracked:
+            outcome = _round(session, instalment, options, hooks, late=late)
+            late = False
+        else:
+            assert instalment is not None
+            outcome = _send_instalment(session, instalment, options, hooks)
         if not outcome.completed or options.ref != "next":
             return outcome
         # NothingToSend when it was the last: every instalment has gone out.
         instalment = choose_next(drafts.instalments, session.ledger)
 
 
+def _round(session: Session, instalment: Instalment | None, options: SendOptions,
+           hooks: SendHooks, *, late: bool = True) -> SendOutcome:
+    """The front's new part and each late joiner's next one; late groups first, so a run
+    killed part-way resumes in the same round (the front's part is started, not finished)."""
+    drafts = session.drafts()
+    new = instalment.number if instalment is not None else None
+    if instalment is not None and not options.dry_run and not has_calendar(session.series):
+        publishing.ensure_ready(instalment)
+        session.ledger.mark_started(instalment.number, instalment.title, instalment.subject,
+                                    session.now)
+    slot, _ = tracks_ops.slot_plan(session, drafts, new, exact=False)
+    groups = {n: set(keys) for n, keys in slot.groups.items() if n != new and late}
+    if groups or slot.catching_up:
+        hooks.notice(tracks_line(slot), "info")
+    outcomes = [_send_instalment(session, _part(drafts, n), _late_options(options, n), hooks,
+                                 who=_in(keys), finish=False)
+                for n, keys in sorted(groups.items())]
+    if instalment is None:
+        if not outcomes:
+            raise NothingToSend("every instalment has been delivered and no late joiner is "
+                                "owed one now; write the next one with: seriespub new \"Title\"")
+        first, *rest = outcomes
+        first.groups, first.slot = rest, slot
+        return first
+    # Late joiners whose next part is not the new one are left out of the front's run.
+    others = slot.excluded
+    front = _send_instalment(session, instalment, options, hooks,
+                             who=_not_in(others) if others else None)
+    front.groups, front.slot = outcomes, slot
+    return front
+
+
+def _in(keys: set[str]) -> Callable[[Subscriber], bool]:
+    return lambda s: s.key in keys
+
+
+def _not_in(keys: frozenset[str]) -> Callable[[Subscriber], bool]:
+    return lambda s: s.key not in keys
+
+
+def _late_options(options: SendOptions, number: int) -> SendOptions:
+    return SendOptions(str(number), options.dry_run, None, None, options.skip_invalid)
+
+
+def _part(drafts: DraftSet, number: int) -> Instalment:
+    found = drafts.by_number(number)
+    assert found is not None        # released parts are drafts on disk (tracks_ops.inputs)
+    return found
+
+
+def tracks_line(slot: SlotPlan) -> str:
+    """'this slot: part 3 → 120 readers, part 1 → 4 readers (8 catching up)'."""
+    parts = ", ".join(f"part {n} → {c:,} reader{'' if c == 1 else 's'}"
+                      for n, c in slot.counts().items()) or "nobody"
+    return f"this slot: {parts} ({slot.front:,} on the front, {slot.catching_up:,} catching up)"
+
+
 def _send_instalment(session: Session, instalment: Instalment, options: SendOptions,
-                     hooks: SendHooks) -> SendOutcome:
+                     hooks: SendHooks, *, who: Callable[[Subscriber], bool] | None = None,
+                     finish: bool = True) -> SendOutcome:
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment)
@@ -146,7 +237,7 @@ def _send_instalment(session: Session, instalment: Instalment, options: SendOpti
     if not options.dry_run:
         _sync_before_send(session, hooks)
     sender = Sender(session.series, session.ledger, session.provider, progress=hooks.progress,
-                    stop=hooks.stop, snapshot=not options.dry_run)
+                    stop=hooks.stop, snapshot=not options.dry_run, who=who, finish=finish)
     plan = sender.plan(instalment, message, only=options.only, send_at=send_at,
                        limit=options.limit)
     hooks.show_plan(plan)
@@ -155,10 +246,11 @@ def _send_instalment(session: Session, instalment: Instalment, options: SendOpti
     if plan.invalid and not (options.skip_invalid or options.dry_run):
         raise _invalid_rows(plan)
     if plan.to_send == 0 and plan.pending == 0:
-        done = options.only is None and not options.dry_run and sender.finish_if_complete(plan)
+        done = (finish and options.only is None and not options.dry_run
+                and sender.finish_if_complete(plan))
         return SendOutcome(plan, completed=done)
     if options.dry_run:
-        return SendOutcome(plan, built=_render_all(session, plan))
+        return SendOutcome(plan, built=_render_all(session, plan, who))
     hooks.confirm(plan)
     with hooks.running():
         report = sender.run(plan)
@@ -215,13 +307,22 @@ def _invalid_rows(plan: SendPlan) -> InputError:
 DRY_RUN_FULL = 20      # a dry run builds this many messages in full and counts the rest
 
 
-def _render_all(session: Session, plan: SendPlan) -> int:
-    """Readers a send would build a message for (the plan counted them in the live list);
-    the first DRY_RUN_FULL are built in full, which is what can fail (a million took 129 s)."""
+def _render_all(session: Session, plan: SendPlan,
+                who: Callable[[Subscriber], bool] | None = None) -> int:
+    """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
+    which is what can fail (building a million took 129 s). Without `who`, the plan has
+    already counted them in the live list."""
     readers = subscribers.active(session.series.subscribers_path)
-    for subscriber in itertools.islice(readers, DRY_RUN_FULL):
-        plan.message.mime_for(plan.message.recipient(subscriber))
-    return plan.active
+    if who is None:
+        for subscriber in itertools.islice(readers, DRY_RUN_FULL):
+            plan.message.mime_for(plan.message.recipient(subscriber))
+        return plan.active
+    count = 0
+    for subscriber in filter(who, readers):
+        if count < DRY_RUN_FULL:
+            plan.message.mime_for(plan.message.recipient(subscriber))
+        count += 1
+    return count
 
 
 # -- writing refusals back to the list -------------------------------------------------------
@@ -257,7 +358,9 @@ class DueOutcome:
 
 
 def due(session: Session, hooks: SendHooks) -> DueOutcome:
-    """Send the oldest due instalment (with catch_up = "all", every overdue one).
+    """Send the oldest due instalment (with catch_up = "all", every overdue one), and with
+    late_joiners = "from_start" each late joiner's next part (`seriespub.tracks`), also in
+    a slot where no new part is due.
 
     Each step is written to the run log as it happens, so a failure part-way still leaves
     the record of what went out before it. `hooks.sent` sees each report as it is made.
@@ -271,30 +374,64 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
         if release is None or release.number == last:
             break
         last = release.number
-        report = _send_due(session, release, hooks)
-        if report is None:
+        step = _send_due(session, release, hooks)
+        if step is None:
             break
-        reports.append(report)
-        if not report.finished:
+        reports.extend(step)
+        if not step[-1].finished:
             break
+    if last is None and tracks_ops.mode(session) == tracks_ops.FROM_START:
+        reports.extend(_late_only(session, hooks))
     return DueOutcome(reports, next_release(session))
 
 
 def _send_due(session: Session, release: PlannedRelease,
-              hooks: SendHooks) -> SendReport | None:
+              hooks: SendHooks) -> list[SendReport] | None:
     state = session.series.state_dir
     runlog.append(state, {"event": "due", "instalment": release.number,
                           "release": release.release.isoformat()})
     try:
-        report = send(session, SendOptions(ref=str(release.number)), hooks).report
+        outcome = send(session, SendOptions(ref=str(release.number)), hooks)
     except SeriespubError as exc:
         runlog.append(state, {"event": "error", "instalment": release.number,
                               "error": str(exc)})
         raise
-    if report is not None:
-        hooks.sent(report)
-        runlog.append(state, {"event": "sent", **report_json(report)})
-    return report
+    return _log_round(session, outcome, hooks) or None
+
+
+def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
+    """A slot with no new part: the late joiners whose turn it is, if any."""
+    plan, given = tracks_ops.slot_plan(session, session.drafts(strict=False), None)
+    if given.slot is None or not plan.groups:
+        return []
+    state = session.series.state_dir
+    runlog.append(state, {"event": "due", "instalment": None,
+                          "release": given.slot.isoformat(), "late_joiners": True})
+    try:
+        outcome = _round(session, None, SendOptions(), hooks)
+    except SeriespubError as exc:
+        runlog.append(state, {"event": "error", "instalment": None, "error": str(exc)})
+        raise
+    return _log_round(session, outcome, hooks)
+
+
+def _log_round(session: Session, outcome: SendOutcome, hooks: SendHooks) -> list[SendReport]:
+    """Log who got which part (`tracks`), then each run's report; the front's last."""
+    state = session.series.state_dir
+    if outcome.slot is not None and (outcome.groups or outcome.slot.catching_up):
+        runlog.append(state, {"event": "tracks", "parts": {
+            str(n): c for n, c in outcome.slot.counts().items()},
+            "front": outcome.slot.front, "catching_up": outcome.slot.catching_up})
+    reports = []
+    for step in outcome.outcomes:
+        if step.report is None:
+            continue
+        hooks.sent(step.report)
+        front = outcome.slot is None or outcome.slot.new == step.number
+        cohort = "front" if step is outcome and front else "late"
+        runlog.append(state, {"event": "sent", "cohort": cohort, **report_json(step.report)})
+        reports.append(step.report)
+    return reports
 
 
 def next_release(session: Session) -> PlannedRelease | None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from seriespub import runlog
+from seriespub import tracking as tracks_ops
 from seriespub.drafts import DraftSet
 from seriespub.errors import InputError
 from seriespub.ledger import DeliveryRow, Ledger
@@ -21,8 +22,8 @@ from seriespub.ops.session import Session
 from seriespub.scheduling import releases_by_number
 from seriespub.series import Series
 
-__all__ = ["DeliveryRow", "InstalmentState", "StatusOutcome", "deliveries", "run_log",
-           "status"]
+__all__ = ["DeliveryRow", "InstalmentState", "ReadersState", "StatusOutcome", "deliveries",
+           "run_log", "status"]
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,29 @@ def instalment_states(drafts: DraftSet, ledger: Ledger,
 
 
 @dataclass(frozen=True)
+class ReadersState:
+    """Where readers stand (`seriespub.tracks`), and who gets which part at the next slot."""
+
+    mode: str
+    front: int
+    catching_up: int
+    caught_up: int
+    next_slot: dt.datetime | None        # None: no calendar (the next `send next`)
+    parts: dict[int, int]                # part → readers who get it then
+
+    def as_json(self) -> dict[str, Any]:
+        return {"late_joiners": self.mode, "front": self.front,
+                "catching_up": self.catching_up, "caught_up": self.caught_up,
+                "next_slot": {"at": self.next_slot.isoformat() if self.next_slot else None,
+                              "parts": {str(n): c for n, c in self.parts.items()}}}
+
+
+@dataclass(frozen=True)
 class StatusOutcome:
     title: str
     provider: str
     states: list[InstalmentState]
+    readers: ReadersState | None = None
 
     @property
     def upcoming(self) -> InstalmentState | None:
@@ -91,7 +111,8 @@ class StatusOutcome:
         upcoming = self.upcoming
         return {"series": self.title, "provider": self.provider,
                 "instalments": [st.as_json() for st in self.states],
-                "next": upcoming.number if upcoming else None}
+                "next": upcoming.number if upcoming else None,
+                "readers": self.readers.as_json() if self.readers else None}
 
 
 def status(session: Session) -> StatusOutcome:
@@ -100,7 +121,16 @@ def status(session: Session) -> StatusOutcome:
     releases = releases_by_number(s, drafts, session.ledger, session.now)
     states = instalment_states(drafts, session.ledger,
                                {n: r.release for n, r in releases.items()})
-    return StatusOutcome(s.settings.series.title, s.settings.delivery.provider, states)
+    return StatusOutcome(s.settings.series.title, s.settings.delivery.provider, states,
+                         readers_state(session, drafts))
+
+
+def readers_state(session: Session, drafts: DraftSet) -> ReadersState:
+    """How many readers are on the front and catching up; who gets which part next slot."""
+    plan, given = tracks_ops.slot_plan(session, drafts, tracks_ops.front_next(drafts, session),
+                                       upcoming=True)
+    return ReadersState(tracks_ops.mode(session), plan.front, plan.catching_up,
+                        plan.caught_up, given.slot, plan.counts())
 
 
 def deliveries(session: Session, number: int, *, failed: bool = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -129,8 +129,13 @@ class Planner:
 
     def __init__(self, series: Series, ledger: Ledger, provider: Provider, *,
                  progress: ProgressSink | None = None, stop: threading.Event | None = None,
-                 clock: type[dt.datetime] = dt.datetime, snapshot: bool = True) -> None:
+                 clock: type[dt.datetime] = dt.datetime, snapshot: bool = True,
+                 who: Callable[[Subscriber], bool] | None = None, finish: bool = True) -> None:
         self.series = series
+        # Per-reader tracks (seriespub.tracks): this run is for the readers `who` accepts
+        # only, and with finish=False (a late joiners' run) it never marks the part finished.
+        self.who = who
+        self.may_finish = finish
         # snapshot=False (a dry run) reads the live list and writes nothing.
         self.use_snapshot = snapshot
         self.list_path = series.subscribers_path
@@ -179,8 +184,9 @@ class Planner:
     def _active(self, problems: ProblemTally | None = None,
                 path: Path | None = None) -> Iterator[Subscriber]:
         """Active readers of the run's snapshot (or `path`); errors name the author's file."""
-        return subscriber_file.active(path or self.list_path, problems,
-                                      shown=self.series.subscribers_path)
+        readers = subscriber_file.active(path or self.list_path, problems,
+                                         shown=self.series.subscribers_path)
+        return readers if self.who is None else filter(self.who, readers)
 
     def _take_snapshot(self) -> Path:
         live = self.series.subscribers_path

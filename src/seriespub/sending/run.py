@@ -58,6 +58,11 @@ class Sender(Settler):
         report.elapsed = time.monotonic() - started
         return report
 
+    def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
+        # A late joiners' run (seriespub.tracks) sends a part the front already has: its
+        # record (started, finished) is the front's, and stays as it is.
+        return self.may_finish and super()._finish_if_complete(plan, report)
+
     def _send_all(self, plan: SendPlan, report: SendReport) -> None:
         inflight: dict[cf.Future[list[RecipientResult]], Batch] = {}
         pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")

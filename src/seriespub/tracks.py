@@ -1,0 +1,169 @@
+"""Per-reader tracks through a series: who gets which part at one release slot. Pure.
+
+A reader's position is what the ledger holds for them (`Reader.has`, `Reader.open`): there
+is no second record. Every function takes its inputs, including `now` and the slot; no
+clock, disk or network.
+
+Cohorts
+    The *front* are readers whose `subscribed_at` is empty, unparseable, or before part 1's
+    release (the ledger's `started_at` for part 1, else its calendar slot; no release yet:
+    everyone). They get the new instalment of the slot, and nothing else: for them nothing
+    changes. Everyone else is a *late joiner*.
+
+Guarantees of `decide` (late_joiners = "from_start")
+    - a late joiner gets at most one part per slot: nothing when the ledger shows any
+      delivery of theirs at or after the slot began (`Reader.last >= slot`), except
+      that a part left open for them (pending, deferred, unknown: a run killed or refused
+      mid-way) is always theirs to finish first;
+    - they start at the first slot after they joined (`joined < slot`);
+    - they get their lowest-numbered part they have not had, among the `released` parts
+      (already sent to the front and not a draft) and the slot's `new` instalment (which
+      goes out to the front in the same run): never a draft, never before the front;
+    - with no `new` instalment (a finished series) they still go through the released
+      parts: an evergreen course.
+    With late_joiners = "current" everyone is the front (join where the series stands).
+
+Dates: a `subscribed_at` with a time (ISO 8601) is read in the series' zone unless it
+carries an offset; a bare date (what `subscribers add` writes) counts from the *end* of that
+day, so a reader who joined on release day after the send is never taken for the front
+(which would skip part 1): at worst they get part 1 one slot later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+FROM_START = "from_start"
+CURRENT = "current"
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """One active reader as the planner sees them."""
+
+    key: str                                  # lower-cased address
+    joined: dt.datetime | None                # aware; None: empty or unparseable
+    has: frozenset[int] = frozenset()         # parts settled for them (sent, scheduled, failed)
+    open: frozenset[int] = frozenset()        # parts left pending/deferred/unknown/cancelled
+    last: dt.datetime | None = None           # their latest delivery activity in the ledger
+
+
+def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
+    """`subscribed_at` as an aware time, or None (empty or unparseable: the front)."""
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        if len(value) == 10:                          # a bare date: the end of that day
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
+
+
+def is_front(reader: Reader, part_one: dt.datetime | None, mode: str = FROM_START) -> bool:
+    """Whether `reader` is on the front (see the module docstring)."""
+    return (mode == CURRENT or part_one is None or reader.joined is None
+            or reader.joined < part_one)
+
+
+def decide(reader: Reader, *, released: Sequence[int], new: int | None,
+           slot: dt.datetime | None, part_one: dt.datetime | None,
+           mode: str = FROM_START, held: frozenset[int] = frozenset()) -> int | None:
+    """The part `reader` gets at `slot`, or None. `released` is sorted ascending; a part in
+    `held` (released, but a draft again) stops the track there: never a skip."""
+    if is_front(reader, part_one, mode):
+        return new if new is not None and new not in reader.has else None
+    if reader.open:
+        return min(reader.open)               # finish what a run left open first
+    assert reader.joined is not None
+    if slot is not None and (reader.joined >= slot
+                             or (reader.last is not None and reader.last >= slot)):
+        return None
+    for number in released:
+        if number not in reader.has:
+            return None if number in held else number
+    if new is not None and new not in reader.has:
+        return new
+    return None
+
+
+@dataclass(frozen=True)
+class SlotPlan:
+    """Who gets which part at one slot."""
+
+    new: int | None
+    groups: dict[int, list[str]]          # part → reader keys, in the readers' order
+    front: int                            # readers on the front
+    catching_up: int                      # late joiners not (yet) caught up
+    caught_up: int                        # late joiners with every released part
+    excluded: frozenset[str] = frozenset()   # late joiners who do not get `new` this slot
+
+    def counts(self) -> dict[int, int]:
+        """Part → how many readers get it, in part order."""
+        return {n: len(keys) for n, keys in sorted(self.groups.items())}
+
+    def late_keys(self, number: int) -> set[str]:
+        return set(self.groups.get(number, ()))
+
+
+def plan_slot(readers: Iterable[Reader], *, released: Sequence[int], new: int | None,
+              slot: dt.datetime | None, part_one: dt.datetime | None,
+              mode: str = FROM_START, held: frozenset[int] = frozenset()) -> SlotPlan:
+    """`decide` for every reader, grouped by part (one Sender run per group)."""
+    released = sorted(set(released) - ({new} if new is not None else set()))
+    everything = set(released) | ({new} if new is not None else set())
+    groups: dict[int, list[str]] = {}
+    excluded: set[str] = set()
+    tally: Counter[str] = Counter()
+    for reader in readers:
+        front = is_front(reader, part_one, mode)
+        if front:
+            tally["front"] += 1
+        elif everything <= reader.has:
+            tally["caught_up"] += 1
+        else:
+            tally["catching_up"] += 1
+        part = decide(reader, released=released, new=new, slot=slot, part_one=part_one,
+                      mode=mode, held=held)
+        if part is not None:
+            groups.setdefault(part, []).append(reader.key)
+        if not front and (part is None or part != new):
+            excluded.add(reader.key)
+    return SlotPlan(new, groups, tally["front"], tally["catching_up"], tally["caught_up"],
+                    frozenset(excluded))
+
+
+def reader_calendar(reader: Reader, *, released: Sequence[int], upcoming: Sequence[int],
+                    slots: Iterable[dt.datetime], now: dt.datetime,
+                    part_one: dt.datetime | None, fronts: Mapping[int, dt.datetime],
+                    mode: str = FROM_START, limit: int = 52,
+                    held: frozenset[int] = frozenset()) -> list[tuple[int, dt.datetime]]:
+    """One reader's coming parts and their slots, as if every send went as planned.
+
+    `slots` are the grid's slots from now on; `fronts` maps each unreleased part to the
+    slot the front gets it; `upcoming` are those parts in order.
+    """
+    has, out = set(reader.has), list[tuple[int, dt.datetime]]()
+    last, opened = reader.last, reader.open
+    order = sorted(set(released)) + [n for n in upcoming if n not in released]
+    for slot in slots:
+        if len(out) >= limit or all(n in has or n in held for n in order):
+            break
+        new = next((n for n in upcoming if fronts.get(n) == slot), None)
+        done = [n for n in order if n in released or (fronts.get(n) is not None
+                                                      and fronts[n] < slot)]
+        current = Reader(reader.key, reader.joined, frozenset(has), opened, last)
+        part = decide(current, released=done, new=new, slot=slot, part_one=part_one,
+                      mode=mode, held=held)
+        if part is not None and slot >= now:
+            out.append((part, slot))
+            has.add(part)
+            last, opened = slot, frozenset()
+    return out

@@ -1,0 +1,294 @@
+"""Per-reader tracks through the CLI (issue 10): `send due` week by week with a frozen clock.
+
+A front cohort and readers who join in different weeks; each reader receives part 1, 2, 3…
+exactly once, in order, at most one per slot, late joiners from the first slot after they
+joined, through the outbox and through the Postmark fake; `current` vs `from_start`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN as POSTMARK_TOKEN
+from fakes.postmark import PostmarkHandler, PostmarkState
+
+Cli = Callable[..., Any]
+MakeSeries = Callable[..., Path]
+LONDON = ZoneInfo("Europe/London")
+SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
+FRONT = ["reader0001@example.com", "reader0002@example.com"]
+# Who joins when (local dates); the clock is frozen at noon of each day to `subscribers add`.
+JOINS = {"w2@example.com": dt.date(2026, 12, 3), "w4@example.com": dt.date(2026, 12, 20),
+         "w7@example.com": dt.date(2027, 1, 13)}
+
+
+def slot(week: int) -> dt.datetime:
+    """Week 1 is part 1's slot, Tue 2026-12-01 09:00 London; a minute after, cron runs."""
+    return dt.datetime(2026, 12, 1, 9, 1, tzinfo=LONDON) + dt.timedelta(weeks=week - 1)
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def outbox(root: Path) -> dict[str, set[int]]:
+    """Address → the parts in the outbox addressed to it."""
+    got: dict[str, set[int]] = {}
+    for path in (root / ".seriespub" / "outbox").glob("*/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        address = message["To"].addresses[0].addr_spec.lower()
+        got.setdefault(address, set()).add(int(path.parent.name))
+    return got
+
+
+def play(cli: Cli, root: Path, weeks: int, received: Callable[[], dict[str, list[int]]],
+         ) -> dict[str, list[tuple[int, int]]]:
+    """Run `send due` at each weekly slot, adding the joiners on their days; returns each
+    reader's (week, part) in the order received, checking at most one per slot."""
+    history: dict[str, list[tuple[int, int]]] = {}
+    seen: dict[str, list[int]] = {}
+    with time_machine.travel(slot(1), tick=False) as clock:
+        for week in range(1, weeks + 1):
+            for address, day in JOINS.items():
+                joined = dt.datetime.combine(day, dt.time(12), LONDON)
+                if slot(week - 1) < joined <= slot(week):
+                    clock.move_to(joined)
+                    ok(cli(root, "subscribers", "add", address))
+            clock.move_to(slot(week))
+            ok(cli(root, "send", "due"))
+            now = received()
+            for address, parts in now.items():
+                new = parts[len(seen.get(address, [])):]
+                assert len(new) <= 1, f"{address} got {new} in week {week}"
+                history.setdefault(address, []).extend((week, p) for p in new)
+            seen = now
+    return history
+
+
+def outbox_parts(root: Path) -> Callable[[], dict[str, list[int]]]:
+    def read() -> dict[str, list[int]]:
+        return {a: sorted(parts) for a, parts in outbox(root).items()}
+    return read
+
+
+def test_from_start_late_joiners_read_from_part_one_one_part_a_week(
+        make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series(drafts=10, subscribers=2, extra_toml=SCHEDULE)
+    history = play(cli, root, 18, outbox_parts(root))
+    for address in FRONT:
+        assert history[address] == [(k, k) for k in range(1, 11)]
+    # w2 joined Thu 3 Dec (after part 1): part 1 on Tue 8 Dec, one behind the front.
+    assert history["w2@example.com"] == [(k + 1, k) for k in range(1, 11)]
+    # w4 joined Sun 20 Dec: from week 4 (22 Dec).
+    assert history["w4@example.com"] == [(k + 3, k) for k in range(1, 11)]
+    # w7 joined Wed 13 Jan: from week 8 (19 Jan), through the finished series (evergreen).
+    assert history["w7@example.com"] == [(k + 7, k) for k in range(1, 11)]
+    events = json.loads(ok(cli(root, "log", "--json")).stdout)["events"]
+    tracks = [e for e in events if e["event"] == "tracks"]
+    # Week 8: part 8 to the front, 7 to w2, 5 to w4, 1 to w7.
+    assert {"1": 1, "5": 1, "7": 1, "8": 2} in [e["parts"] for e in tracks]
+    sent = [e for e in events if e["event"] == "sent"]
+    assert {e["cohort"] for e in sent} == {"front", "late"}
+    assert sum(e["sent"] for e in sent) == 50         # 5 readers × 10 parts, once each
+
+
+def test_current_late_joiners_start_with_the_next_new_part(make_series: MakeSeries,
+                                                           cli: Cli) -> None:
+    root = make_series(drafts=10, subscribers=2, extra_toml=SCHEDULE)
+    toml = root / "seriespub.toml"
+    toml.write_text(toml.read_text().replace('[series]\n', '[series]\nlate_joiners = '
+                                             '"current"\n', 1), encoding="utf-8")
+    history = play(cli, root, 12, outbox_parts(root))
+    assert history["w2@example.com"] == [(k, k) for k in range(2, 11)]
+    assert history["w4@example.com"] == [(k, k) for k in range(4, 11)]
+    assert history["w7@example.com"] == [(k, k) for k in range(8, 11)]
+
+
+def test_status_and_the_readers_calendar_show_where_readers_stand(
+        make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series(drafts=6, subscribers=2, extra_toml=SCHEDULE)
+    play(cli, root, 4, outbox_parts(root))           # w2 has parts 1–3, w4 joined
+    with time_machine.travel(slot(4) + dt.timedelta(days=1), tick=False):
+        data = json.loads(ok(cli(root, "status", "--json")).stdout)
+        mine = ok(cli(root, "schedule", "--reader", "w2@example.com", "--json"))
+        text = ok(cli(root, "status")).stdout
+    readers = data["readers"]
+    assert (readers["front"], readers["catching_up"]) == (2, 2)
+    assert readers["next_slot"]["parts"] == {"5": 2, "4": 1, "2": 1}
+    assert "catching up" in text
+    coming = json.loads(mine.stdout)["parts"]
+    assert [(p["number"], p["release"][:10]) for p in coming] == [
+        (4, "2026-12-29"), (5, "2027-01-05"), (6, "2027-01-12")]
+
+
+def test_postmark_sends_each_group_through_its_batch_api(
+        make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    delivery = (f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
+                'message_stream = "outbound"\nsettle_delay = 0\n')
+    root = make_series(drafts=10, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
+
+    def received() -> dict[str, list[int]]:
+        got: dict[str, list[int]] = {}
+        for m in state.accepted:
+            got.setdefault(m["_to"], []).append(int(m["Tag"].split("-")[1]))
+        return got
+
+    history = play(cli, root, 12, received)
+    for address in FRONT:
+        assert history[address] == [(k, k) for k in range(1, 11)]
+    assert history["w2@example.com"] == [(k + 1, k) for k in range(1, 11)]
+    assert history["w7@example.com"] == [(k + 7, k) for k in range(1, 6)]
+    # One batch request per part sent in a week (week 8: parts 8, 7, 5 and 1).
+    per_week = [{p for h in history.values() for w, p in h if w == week}
+                for week in range(1, 13)]
+    assert per_week[7] == {8, 7, 5, 1}
+    assert state.requests.count(("POST", "/email/batch")) == sum(map(len, per_week))
+
+
+# -- kill -9 mid-round and resume ------------------------------------------------------------
+@pytest.mark.slow
+def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
+        make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`send next` without a calendar: the front gets part 2 and 300 late joiners part 1,
+    killed with SIGKILL at random instants and resumed: each reader gets exactly the one
+    part, once; the resumed runs are the same round (nobody gets a second part)."""
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", POSTMARK_TOKEN)
+    state = PostmarkState()
+    state.faults.delay = 0.12
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(drafts=3, subscribers=300, delivery=(
+            f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
+            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+            'settle_delay = 0.5\n'))
+        ok(cli(root, "send", "next", "--yes"))                   # part 1 to the front
+        joined = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        late = [f"late{i:04d}@example.com" for i in range(300)]
+        with (root / "subscribers.csv").open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{a},Late,active,{joined}\n" for a in late)
+        time.sleep(1.1)                                          # join strictly before the round
+        rng, kills = random.Random(101), 0
+        for _ in range(12):
+            proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+                                    cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=rng.uniform(0.6, 1.6) if kills < 3 else 120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                kills += 1
+                states = json.loads(ok(cli(root, "status", "--json")).stdout)["instalments"]
+                if states[1]["state"] == "sent":
+                    break                                        # killed just after the end
+                continue
+            assert proc.returncode == 0, err.decode()
+            break
+        got = Counter((m["_to"], m["Tag"]) for m in state.accepted)
+    assert kills >= 1, "the test must actually interrupt sends"
+    assert set(got.values()) == {1}                               # nobody twice
+    front = [f"reader{i:04d}@example.com" for i in range(1, 301)]
+    assert {k for k in got if k[0] in front} == {(a, t) for a in front
+                                                for t in ("part-1", "part-2")}
+    assert {k for k in got if k[0] in late} == {(a, "part-1") for a in late}
+
+
+def test_a_late_joiners_refused_batch_is_retried_in_the_same_slot_once(
+        make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]) -> None:
+    url, state = postmark
+    delivery = (f'[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0\n'
+                f'[delivery.postmark]\napi_url = "{url}"\n'
+                'message_stream = "outbound"\nsettle_delay = 0\n')
+    root = make_series(drafts=4, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
+
+    def parts(address: str) -> list[str]:
+        return [m["Tag"] for m in state.to(address)]
+
+    with time_machine.travel(slot(1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
+        ok(cli(root, "subscribers", "add", "w2@example.com"))
+        clock.move_to(slot(2))
+        state.faults.server_errors = 1               # the first request (w2's part 1) fails
+        first = cli(root, "send", "due")
+        assert parts("w2@example.com") == []
+        assert parts(FRONT[0]) == ["part-1", "part-2"]
+        assert first.exit_code != 0                  # says the run did not deliver everything
+        clock.move_to(slot(2) + dt.timedelta(minutes=5))
+        ok(cli(root, "send", "due"))                 # cron's next tick: the same slot
+        ok(cli(root, "send", "due"))
+        assert parts("w2@example.com") == ["part-1"]
+        clock.move_to(slot(3))
+        ok(cli(root, "send", "due"))
+    assert parts("w2@example.com") == ["part-1", "part-2"]
+    assert parts(FRONT[0]) == ["part-1", "part-2", "part-3"]
+
+
+def test_send_next_without_a_calendar_moves_every_reader_one_part_on(
+        make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series(drafts=3, subscribers=2)
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
+    with time_machine.travel(start, tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(start + dt.timedelta(days=2))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+        clock.move_to(start + dt.timedelta(days=7))
+        dry = ok(cli(root, "send", "next", "--dry-run"))
+        assert "this slot: part 1 → 1 reader, part 2 → 2 readers" in dry.stderr
+        assert "rendered 3 message(s)" in dry.stderr
+        assert "late@example.com" not in outbox(root)
+        data = json.loads(ok(cli(root, "send", "next", "--yes", "--json")).stdout)
+        assert (data["instalment"], data["sent"]) == (2, 2)
+        assert [(r["instalment"], r["sent"]) for r in data["late_joiners"]] == [(1, 1)]
+        clock.move_to(start + dt.timedelta(days=14))
+        ok(cli(root, "send", "next", "--yes"))
+    got = {a: sorted(p) for a, p in outbox(root).items()}
+    assert got == {FRONT[0]: [1, 2, 3], FRONT[1]: [1, 2, 3], "late@example.com": [1, 2]}
+
+
+def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
+        make_series: MakeSeries, cli: Cli) -> None:
+    from seriespub.ops.session import session
+    from seriespub.series import find_series
+    from seriespub.tracking import draft_warnings
+
+    root = make_series(drafts=3, subscribers=2)
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
+    with time_machine.travel(start, tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(start + dt.timedelta(days=2))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+    series = find_series(explicit=root)
+    with session(series, "check", now=start + dt.timedelta(days=7), readonly=True) as held:
+        assert draft_warnings(held) == []
+    part1 = next((root / "drafts").glob("01-*.md"))
+    part1.write_text(part1.read_text().replace("status: ready", "status: draft"))
+    with session(series, "check", now=start + dt.timedelta(days=7), readonly=True) as held:
+        assert draft_warnings(held) == [
+            "part 1 is still a draft and is the next part of 1 late joiner(s): set status: "
+            "ready in its front matter"]
+    with time_machine.travel(start + dt.timedelta(days=7), tick=False):
+        checked = cli(root, "check")
+    assert "part 1 is still a draft and is the next part of 1 late joiner(s)" in checked.output
+    with time_machine.travel(start + dt.timedelta(days=7), tick=False):
+        ok(cli(root, "send", "next", "--yes"))           # part 2 to the front only
+    got = {a: sorted(p) for a, p in outbox(root).items()}
+    assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}    # the late joiner is held, not skipped
