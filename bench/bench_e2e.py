@@ -44,7 +44,7 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
 from run import make_series, this_checkout  # noqa: E402
 
-KEEP = 16              # requests recorded for the replay (bodies of ~6 MB each for Postmark)
+KEEP = 16  # requests recorded for the replay (bodies of ~6 MB each for Postmark)
 SECRET = "bench-" + "0" * 40
 SKIP_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
 
@@ -70,17 +70,30 @@ def _cases() -> dict[str, dict[str, Any]]:
     from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
 
     return {
-        "postmark": {"handler": PostmarkHandler, "state": lambda: PostmarkState(bench=True),
-                     "env": {"POSTMARK_SERVER_TOKEN": TOKEN},
-                     "toml": 'api_url = "{url}"\nmessage_stream = "outbound"\n'},
-        "sendgrid": {"handler": SendgridHandler, "state": lambda: SendgridState(bench=True),
-                     "env": {"SENDGRID_API_KEY": API_KEY}, "toml": 'api_url = "{url}"\n'},
-        "mailgun": {"handler": MailgunHandler,
-                    "state": lambda: MailgunState(api_key="key-bench", domain="mg.example.com"),
-                    "env": {"MAILGUN_API_KEY": "key-bench"},
-                    "toml": 'domain = "mg.example.com"\napi_url = "{url}"\n'},
-        "resend": {"handler": ResendHandler, "state": lambda: ResendState(api_key="re_bench"),
-                   "env": {"RESEND_API_KEY": "re_bench"}, "toml": 'api_url = "{url}"\n'},
+        "postmark": {
+            "handler": PostmarkHandler,
+            "state": lambda: PostmarkState(bench=True),
+            "env": {"POSTMARK_SERVER_TOKEN": TOKEN},
+            "toml": 'api_url = "{url}"\nmessage_stream = "outbound"\n',
+        },
+        "sendgrid": {
+            "handler": SendgridHandler,
+            "state": lambda: SendgridState(bench=True),
+            "env": {"SENDGRID_API_KEY": API_KEY},
+            "toml": 'api_url = "{url}"\n',
+        },
+        "mailgun": {
+            "handler": MailgunHandler,
+            "state": lambda: MailgunState(api_key="key-bench", domain="mg.example.com"),
+            "env": {"MAILGUN_API_KEY": "key-bench"},
+            "toml": 'domain = "mg.example.com"\napi_url = "{url}"\n',
+        },
+        "resend": {
+            "handler": ResendHandler,
+            "state": lambda: ResendState(api_key="re_bench"),
+            "env": {"RESEND_API_KEY": "re_bench"},
+            "toml": 'api_url = "{url}"\n',
+        },
     }
 
 
@@ -96,8 +109,9 @@ def _fake_main(name: str, conn: Connection) -> None:
     seen: dict[str, Any] = {"count": 0, "kept": []}
 
     class Recording(case["handler"]):  # type: ignore[misc,name-defined]
-        def handle_request(self, method: str, path: str, headers: dict[str, str],
-                           body: bytes) -> Any:
+        def handle_request(
+            self, method: str, path: str, headers: dict[str, str], body: bytes
+        ) -> Any:
             if method == "POST":
                 with lock:
                     seen["count"] += 1
@@ -118,8 +132,9 @@ def _fake_main(name: str, conn: Connection) -> None:
 @contextmanager
 def _fake(name: str) -> Iterator[tuple[str, Callable[[], tuple[int, list[Any]]]]]:
     parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(target=_fake_main,
-                                                          args=(name, child), daemon=True)
+    process = multiprocessing.get_context("fork").Process(
+        target=_fake_main, args=(name, child), daemon=True
+    )
     process.start()
 
     def take() -> tuple[int, list[Any]]:
@@ -137,9 +152,13 @@ def _fake(name: str) -> Iterator[tuple[str, Callable[[], tuple[int, list[Any]]]]
 def send_next(folder: Path, env: dict[str, str]) -> dict[str, Any]:
     """`send next --yes --json` in a fresh process: its report and its time (no start-up)."""
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    done = subprocess.run([sys.executable, "-c", WRAPPER, "send", "next", "--yes", "--json"],
-                          cwd=folder, capture_output=True, text=True,
-                          env=this_checkout({**environ, "SERIESPUB_SECRET": SECRET, **env}))
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, "send", "next", "--yes", "--json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=this_checkout({**environ, "SERIESPUB_SECRET": SECRET, **env}),
+    )
     timing = json.loads(done.stderr.strip().splitlines()[-1])
     if timing["code"] != 0:
         raise SystemExit(f"send next failed in {folder}:\n{done.stderr[-2000:]}")
@@ -150,28 +169,32 @@ def send_next(folder: Path, env: dict[str, str]) -> dict[str, Any]:
 
 def concurrency(name: str) -> int:
     module = importlib.import_module(f"seriespub.providers.{name}")
-    adapter = next(v for v in vars(module).values()
-                   if isinstance(v, type) and getattr(v, "name", None) == name)
+    adapter = next(
+        v for v in vars(module).values() if isinstance(v, type) and getattr(v, "name", None) == name
+    )
     return int(adapter.concurrency)
 
 
 def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
     """Seconds for a warm bare client to post `count` requests round-robin from `requests`."""
-    prepared = [(path, {k: v for k, v in headers.items() if k not in SKIP_HEADERS}, body)
-                for path, headers, body in requests]
+    prepared = [
+        (path, {k: v for k, v in headers.items() if k not in SKIP_HEADERS}, body)
+        for path, headers, body in requests
+    ]
     serial = iter(range(1 << 62))
     lock = threading.Lock()
-    with httpx.Client(base_url=url, timeout=120.0,
-                      limits=httpx.Limits(max_connections=threads)) as client:
+    with httpx.Client(
+        base_url=url, timeout=120.0, limits=httpx.Limits(max_connections=threads)
+    ) as client:
 
         def post(i: int) -> None:
             path, headers, body = prepared[i % len(prepared)]
-            if "idempotency-key" in headers:       # the same key twice is a replay, not work
+            if "idempotency-key" in headers:  # the same key twice is a replay, not work
                 with lock:
                     headers = {**headers, "idempotency-key": f"ceiling-{next(serial)}"}
             client.post(path, content=body, headers=headers).raise_for_status()
 
-        with ThreadPoolExecutor(threads) as pool:             # warm every connection
+        with ThreadPoolExecutor(threads) as pool:  # warm every connection
             list(pool.map(post, range(threads)))
         start = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
@@ -182,8 +205,9 @@ def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
 def bench_http(name: str, n: int, where: Path) -> dict[str, Any]:
     case = _cases()[name]
     with _fake(name) as (url, take), tempfile.TemporaryDirectory(dir=where) as tmp:
-        delivery = (f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n'
-                    + case["toml"].format(url=url))
+        delivery = f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n' + case["toml"].format(
+            url=url
+        )
         folder = make_series(Path(tmp) / "series", n, delivery)
         report = send_next(folder, case["env"])
         count, requests = take()
@@ -191,9 +215,15 @@ def bench_http(name: str, n: int, where: Path) -> dict[str, Any]:
         ceiling = replay(url, requests, count, concurrency(name))
         take()
     ours = n / report["whole_seconds"]
-    return {"provider": name, "n": n, "requests": count, "ours": ours,
-            "send_phase": n / report["seconds"], "ceiling": n / ceiling,
-            "ratio": ours / (n / ceiling)}
+    return {
+        "provider": name,
+        "n": n,
+        "requests": count,
+        "ours": ours,
+        "send_phase": n / report["seconds"],
+        "ceiling": n / ceiling,
+        "ratio": ours / (n / ceiling),
+    }
 
 
 # -- SMTP ---------------------------------------------------------------------------------------
@@ -206,9 +236,14 @@ def bench_smtp(n: int, where: Path) -> dict[str, Any]:
 
     threads = concurrency("smtp")
     with bench_smtp.sink_server() as port, tempfile.TemporaryDirectory(dir=where) as tmp:
-        folder = make_series(Path(tmp) / "series", n, (
-            f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
-            f'port = {port}\nsecurity = "none"\n'))
+        folder = make_series(
+            Path(tmp) / "series",
+            n,
+            (
+                f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+                f'port = {port}\nsecurity = "none"\n'
+            ),
+        )
         report = send_next(folder, {})
         assert report["sent"] == n, report
         message: PreparedMessage = bench_smtp.prepared()
@@ -226,19 +261,29 @@ def bench_smtp(n: int, where: Path) -> dict[str, Any]:
         ceiling = time.perf_counter() - start
         mailmerge, _ = bench_smtp.mailmerge(port, recipients, Path(tmp))
     ours = n / report["whole_seconds"]
-    return {"provider": "smtp", "n": n, "requests": n, "ours": ours,
-            "send_phase": n / report["seconds"], "ceiling": n / ceiling,
-            "ratio": ours / (n / ceiling), "mailmerge": mailmerge,
-            "vs_mailmerge": ours / mailmerge}
+    return {
+        "provider": "smtp",
+        "n": n,
+        "requests": n,
+        "ours": ours,
+        "send_phase": n / report["seconds"],
+        "ceiling": n / ceiling,
+        "ratio": ours / (n / ceiling),
+        "mailmerge": mailmerge,
+        "vs_mailmerge": ours / mailmerge,
+    }
 
 
 def line(row: dict[str, Any]) -> str:
-    text = (f"e2e {row['provider']:<9} send next to {row['n']:,} ({row['requests']:,} requests):"
-            f" {row['ours']:,.0f} msg/s (send phase {row['send_phase']:,.0f}) vs ceiling "
-            f"{row['ceiling']:,.0f} msg/s: {row['ratio']:.2f} (target ≥ 0.8)")
+    text = (
+        f"e2e {row['provider']:<9} send next to {row['n']:,} ({row['requests']:,} requests):"
+        f" {row['ours']:,.0f} msg/s (send phase {row['send_phase']:,.0f}) vs ceiling "
+        f"{row['ceiling']:,.0f} msg/s: {row['ratio']:.2f} (target ≥ 0.8)"
+    )
     if "mailmerge" in row:
-        text += (f"; mailmerge {row['mailmerge']:,.0f} msg/s: {row['vs_mailmerge']:.1f}× "
-                 "(target ≥ 5×)")
+        text += (
+            f"; mailmerge {row['mailmerge']:,.0f} msg/s: {row['vs_mailmerge']:.1f}× (target ≥ 5×)"
+        )
     return text
 
 
@@ -250,11 +295,11 @@ def main() -> None:
     args = parser.parse_args()
     where = Path("/dev/shm") if Path("/dev/shm").is_dir() else BENCH
     # mailmerge is installed beside this interpreter (a virtualenv need not be activated)
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
-                                          os.environ.get("PATH", "")])
+    os.environ["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    )
     for name in args.provider or [*PROVIDERS, "smtp"]:
-        row = bench_smtp(args.smtp_n, where) if name == "smtp" else bench_http(name, args.n,
-                                                                               where)
+        row = bench_smtp(args.smtp_n, where) if name == "smtp" else bench_http(name, args.n, where)
         print(line(row), flush=True)
 
 

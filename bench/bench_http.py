@@ -56,9 +56,12 @@ def realistic_message() -> PreparedMessage:
 
 
 def _settings(name: str, url: str) -> Settings:
-    delivery = DeliverySettings(provider=name, timeout=120.0,
-                                postmark=PostmarkSettings(api_url=url, message_stream="outbound"),
-                                sendgrid=SendgridSettings(api_url=url))
+    delivery = DeliverySettings(
+        provider=name,
+        timeout=120.0,
+        postmark=PostmarkSettings(api_url=url, message_stream="outbound"),
+        sendgrid=SendgridSettings(api_url=url),
+    )
     return Settings(SeriesSettings("Bench", "Author <author@example.com>"), delivery)
 
 
@@ -69,8 +72,9 @@ def _provider(name: str, url: str) -> Provider:
 
 
 def _batches(message: PreparedMessage, recipients: list[Recipient], size: int) -> list[Batch]:
-    return [Batch(f"b{i}", message, recipients[i:i + size])
-            for i in range(0, len(recipients), size)]
+    return [
+        Batch(f"b{i}", message, recipients[i : i + size]) for i in range(0, len(recipients), size)
+    ]
 
 
 def _timed(threads: int, work: Callable[[Any], object], items: Sequence[Any]) -> float:
@@ -83,13 +87,24 @@ def _timed(threads: int, work: Callable[[Any], object], items: Sequence[Any]) ->
 
 def _postmark_body(message: PreparedMessage, batch: Batch) -> bytes:
     """The straightforward way: one dict per reader, one json.dumps (built before timing)."""
-    return json.dumps([{
-        "From": message.from_header, "To": message.to_header(r), "Subject": message.subject,
-        "HtmlBody": message.html_for(r), "TextBody": message.text_for(r),
-        "MessageStream": "outbound", "Tag": "part-7",
-        "Metadata": {"seriespub_delivery": r.delivery_id},
-        "Headers": [{"Name": k, "Value": v} for k, v in message.list_unsubscribe_headers(r)],
-    } for r in batch.recipients]).encode()
+    return json.dumps(
+        [
+            {
+                "From": message.from_header,
+                "To": message.to_header(r),
+                "Subject": message.subject,
+                "HtmlBody": message.html_for(r),
+                "TextBody": message.text_for(r),
+                "MessageStream": "outbound",
+                "Tag": "part-7",
+                "Metadata": {"seriespub_delivery": r.delivery_id},
+                "Headers": [
+                    {"Name": k, "Value": v} for k, v in message.list_unsubscribe_headers(r)
+                ],
+            }
+            for r in batch.recipients
+        ]
+    ).encode()
 
 
 def _sendgrid_body(message: PreparedMessage, batch: Batch) -> bytes:
@@ -103,24 +118,50 @@ def _sendgrid_body(message: PreparedMessage, batch: Batch) -> bytes:
         values = message.slot_values(r)
         subs = {f"-sp{i}h-": html.escape(v) for i, v in enumerate(values)}
         subs.update({f"-sp{i}t-": v for i, v in enumerate(values)})
-        return {"to": [{"email": r.email, "name": r.name}], "substitutions": subs,
-                "custom_args": {"seriespub_delivery": r.delivery_id},
-                "headers": dict(message.list_unsubscribe_headers(r))}
+        return {
+            "to": [{"email": r.email, "name": r.name}],
+            "substitutions": subs,
+            "custom_args": {"seriespub_delivery": r.delivery_id},
+            "headers": dict(message.list_unsubscribe_headers(r)),
+        }
 
-    return json.dumps({
-        "from": {"email": "blog@example.com", "name": "Impact4Health"},
-        "subject": message.subject,
-        "content": [{"type": "text/plain", "value": message.text.with_tokens(token("t"))},
-                    {"type": "text/html", "value": message.html.with_tokens(token("h"))}],
-        "personalizations": [personalization(r) for r in batch.recipients]}).encode()
+    return json.dumps(
+        {
+            "from": {"email": "blog@example.com", "name": "Impact4Health"},
+            "subject": message.subject,
+            "content": [
+                {"type": "text/plain", "value": message.text.with_tokens(token("t"))},
+                {"type": "text/html", "value": message.html.with_tokens(token("h"))},
+            ],
+            "personalizations": [personalization(r) for r in batch.recipients],
+        }
+    ).encode()
 
 
-CASES: dict[str, tuple[type[FakeHandler], Callable[[], Any], dict[str, str], str,
-                       Callable[[PreparedMessage, Batch], bytes]]] = {
-    "postmark": (PostmarkHandler, lambda: PostmarkState(bench=True),
-                 {"X-Postmark-Server-Token": TOKEN}, "/email/batch", _postmark_body),
-    "sendgrid": (SendgridHandler, lambda: SendgridState(bench=True),
-                 {"Authorization": f"Bearer {API_KEY}"}, "/v3/mail/send", _sendgrid_body),
+CASES: dict[
+    str,
+    tuple[
+        type[FakeHandler],
+        Callable[[], Any],
+        dict[str, str],
+        str,
+        Callable[[PreparedMessage, Batch], bytes],
+    ],
+] = {
+    "postmark": (
+        PostmarkHandler,
+        lambda: PostmarkState(bench=True),
+        {"X-Postmark-Server-Token": TOKEN},
+        "/email/batch",
+        _postmark_body,
+    ),
+    "sendgrid": (
+        SendgridHandler,
+        lambda: SendgridState(bench=True),
+        {"Authorization": f"Bearer {API_KEY}"},
+        "/v3/mail/send",
+        _sendgrid_body,
+    ),
 }
 
 
@@ -143,8 +184,9 @@ def _fake_main(name: str, conn: Connection) -> None:
 def _fake(name: str) -> Iterator[tuple[str, Callable[[str], int]]]:
     """Run provider `name`'s fake in a child process; yields (url, ask)."""
     parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(target=_fake_main,
-                                                          args=(name, child), daemon=True)
+    process = multiprocessing.get_context("fork").Process(
+        target=_fake_main, args=(name, child), daemon=True
+    )
     process.start()
 
     def ask(command: str) -> int:
@@ -159,14 +201,15 @@ def _fake(name: str) -> Iterator[tuple[str, Callable[[str], int]]]:
         process.join(5)
 
 
-def bench_one(name: str, message: PreparedMessage, recipients: list[Recipient],
-              threads: int) -> dict[str, Any]:
+def bench_one(
+    name: str, message: PreparedMessage, recipients: list[Recipient], threads: int
+) -> dict[str, Any]:
     """Adapter vs ceiling for one provider; both against the same fake."""
     _, _, auth, path, build = CASES[name]
     with _fake(name) as (url, ask):
         provider = _provider(name, url)
         batches = _batches(message, recipients, provider.max_batch)
-        provider.send_batch(batches[0])                  # warm: connection, stream lookup
+        provider.send_batch(batches[0])  # warm: connection, stream lookup
         ask("reset")
         adapter = _timed(threads, provider.send_batch, batches)
         sent = ask("reset")
@@ -183,24 +226,34 @@ def bench_one(name: str, message: PreparedMessage, recipients: list[Recipient],
 
             ceiling = _timed(threads, post, range(len(batches)))
         ceiling_sent = ask("count")
-    return {"provider": name, "messages": len(recipients), "batches": len(batches),
-            "threads": threads, "adapter_msgs_per_s": len(recipients) / adapter,
-            "ceiling_msgs_per_s": ceiling_sent / ceiling,
-            "ratio": (len(recipients) / adapter) / (ceiling_sent / ceiling),
-            "batch_body_mb": len(bodies[0]) / 1e6, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "provider": name,
+        "messages": len(recipients),
+        "batches": len(batches),
+        "threads": threads,
+        "adapter_msgs_per_s": len(recipients) / adapter,
+        "ceiling_msgs_per_s": ceiling_sent / ceiling,
+        "ratio": (len(recipients) / adapter) / (ceiling_sent / ceiling),
+        "batch_body_mb": len(bodies[0]) / 1e6,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
-def run(n: int, threads: int = 8, providers: Sequence[str] = ("postmark", "sendgrid"),
-        repeat: int = 3) -> list[dict[str, Any]]:
+def run(
+    n: int, threads: int = 8, providers: Sequence[str] = ("postmark", "sendgrid"), repeat: int = 3
+) -> list[dict[str, Any]]:
     """Run the benchmark for `n` readers `repeat` times; per provider, the run with the
     median ratio (a shared 2-core machine swings ±15 % between runs)."""
     message = realistic_message()
-    recipients = [message.recipient(Subscriber(f"reader{i:06d}@example.com", f"Reader {i}"))
-                  for i in range(n)]
+    recipients = [
+        message.recipient(Subscriber(f"reader{i:06d}@example.com", f"Reader {i}")) for i in range(n)
+    ]
     rows = []
     for name in providers:
-        runs = sorted((bench_one(name, message, recipients, threads) for _ in range(repeat)),
-                      key=lambda row: row["ratio"])
+        runs = sorted(
+            (bench_one(name, message, recipients, threads) for _ in range(repeat)),
+            key=lambda row: row["ratio"],
+        )
         row = runs[len(runs) // 2]
         row["ratios"] = [round(r["ratio"], 2) for r in runs]
         rows.append(row)
@@ -210,19 +263,24 @@ def run(n: int, threads: int = 8, providers: Sequence[str] = ("postmark", "sendg
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="readers (default 100000)")
-    parser.add_argument("--threads", type=int, default=8,
-                        help="requests in flight (8: the Postmark and SendGrid default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="requests in flight (8: the Postmark and SendGrid default)",
+    )
     parser.add_argument("--provider", action="append", choices=sorted(CASES))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    for row in run(args.n, args.threads, args.provider or ("postmark", "sendgrid"),
-                   args.repeat):
-        print(f"{row['provider']:9} n={row['messages']} batches={row['batches']} "
-              f"threads={row['threads']} body={row['batch_body_mb']:.1f} MB  "
-              f"adapter {row['adapter_msgs_per_s']:,.0f} msg/s  "
-              f"ceiling {row['ceiling_msgs_per_s']:,.0f} msg/s  "
-              f"ratio {row['ratio']:.2f} (runs {row['ratios']})  "
-              f"peak RSS {row['peak_rss_mb']:,.0f} MB")
+    for row in run(args.n, args.threads, args.provider or ("postmark", "sendgrid"), args.repeat):
+        print(
+            f"{row['provider']:9} n={row['messages']} batches={row['batches']} "
+            f"threads={row['threads']} body={row['batch_body_mb']:.1f} MB  "
+            f"adapter {row['adapter_msgs_per_s']:,.0f} msg/s  "
+            f"ceiling {row['ceiling_msgs_per_s']:,.0f} msg/s  "
+            f"ratio {row['ratio']:.2f} (runs {row['ratios']})  "
+            f"peak RSS {row['peak_rss_mb']:,.0f} MB"
+        )
 
 
 if __name__ == "__main__":

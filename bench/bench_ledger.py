@@ -30,10 +30,16 @@ def write(path: Path, n: int) -> float:
             emails = [f"reader{i:07d}@example.com" for i in range(start, min(n, start + BATCH))]
             key = f"001-{start:09d}"
             ledger.begin_batch(1, key, "postmark", emails)
-            ledger.record_results(1, key, [
-                RecipientResult(e, Outcome.FAILED, reason="550 no such user")
-                if i % 100 == 7 else RecipientResult(e, Outcome.SENT, f"id-{i}")
-                for i, e in enumerate(emails, start)])
+            ledger.record_results(
+                1,
+                key,
+                [
+                    RecipientResult(e, Outcome.FAILED, reason="550 no such user")
+                    if i % 100 == 7
+                    else RecipientResult(e, Outcome.SENT, f"id-{i}")
+                    for i, e in enumerate(emails, start)
+                ],
+            )
     return (time.perf_counter() - started) / n
 
 
@@ -53,13 +59,18 @@ def main() -> None:
         size = path.stat().st_size
         with Ledger.open(path, readonly=True) as ledger:
             status = timed(lambda: (ledger.instalment_records(), ledger.all_counts()))
-            failed = timed(lambda: list(ledger.deliveries(
-                1, [DeliveryStatus.FAILED, DeliveryStatus.DEFERRED])))
+            failed = timed(
+                lambda: list(ledger.deliveries(1, [DeliveryStatus.FAILED, DeliveryStatus.DEFERRED]))
+            )
             counts = timed(lambda: ledger.counts(1))
-        print(f"{args.n:,} deliveries: writes {per * 1e6:.1f} µs/reader, "
-              f"ledger {size / 1e6:.0f} MB ({size / args.n:.0f} B/delivery)")
-        print(f"status (all counts) {status:.3f} s; log 1 --failed {failed:.3f} s; "
-              f"counts(1) {counts:.3f} s")
+        print(
+            f"{args.n:,} deliveries: writes {per * 1e6:.1f} µs/reader, "
+            f"ledger {size / 1e6:.0f} MB ({size / args.n:.0f} B/delivery)"
+        )
+        print(
+            f"status (all counts) {status:.3f} s; log 1 --failed {failed:.3f} s; "
+            f"counts(1) {counts:.3f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -44,17 +44,22 @@ def main() -> None:
         message = publishing.render(series, drafts, instalment)
         with Ledger.open(series.ledger_path) as ledger:
             for start in range(0, n // 2, BATCH):
-                ledger.begin_batch(instalment.number, f"killed-{start}", "memory",
-                                   [f"reader{i}@example.com"
-                                    for i in range(start, min(n // 2, start + BATCH))])
+                ledger.begin_batch(
+                    instalment.number,
+                    f"killed-{start}",
+                    "memory",
+                    [f"reader{i}@example.com" for i in range(start, min(n // 2, start + BATCH))],
+                )
             sender = Sender(series, ledger, MemoryProvider(max_batch=BATCH))
             started = time.perf_counter()
             sender.settle_pending(instalment.number, message, SendReport(instalment.number))
             took = time.perf_counter() - started
             unknown = ledger.counts(instalment.number)
         batches = -(-(n // 2) // BATCH)
-        print(f"resume: {n:,} readers, {batches:,} pending batches, provider cannot settle: "
-              f"settle_pending {took:.2f} s ({sum(unknown.values()):,} now unknown)")
+        print(
+            f"resume: {n:,} readers, {batches:,} pending batches, provider cannot settle: "
+            f"settle_pending {took:.2f} s ({sum(unknown.values()):,} now unknown)"
+        )
 
 
 if __name__ == "__main__":

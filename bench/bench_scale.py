@@ -53,7 +53,7 @@ sys.stdout.flush()
 print(json.dumps({"maxrss_mb": peak(),
                   "code": code}), file=sys.stderr)
 """
-OUTBOX_LIMIT = 100_000      # the outbox writes one file per reader: beyond this, only disk
+OUTBOX_LIMIT = 100_000  # the outbox writes one file per reader: beyond this, only disk
 
 
 def run(folder: Path, args: list[str]) -> dict[str, float]:
@@ -62,11 +62,17 @@ def run(folder: Path, args: list[str]) -> dict[str, float]:
     env["SERIESPUB_SECRET"] = "bench-" + "0" * 40
     env = this_checkout(env)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=folder, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wall = time.perf_counter() - started
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    if report["code"] not in (0, None) and args[0] != "check":   # check exits 1 on warnings
+    if report["code"] not in (0, None) and args[0] != "check":  # check exits 1 on warnings
         raise SystemExit(f"{' '.join(args)} failed in {folder}:\n{done.stderr[-2000:]}")
     return {"seconds": wall, "rss_mb": report["maxrss_mb"]}
 
@@ -107,8 +113,11 @@ def measure(size: int, where: Path) -> dict[str, dict[str, float]]:
         results = {}
         for label, args in commands(size, source):
             results[label] = run(folder, args)
-            print(f"  {size:>9,}  {label:<26} {results[label]['seconds']:7.2f} s "
-                  f"{results[label]['rss_mb']:7.0f} MB", flush=True)
+            print(
+                f"  {size:>9,}  {label:<26} {results[label]['seconds']:7.2f} s "
+                f"{results[label]['rss_mb']:7.0f} MB",
+                flush=True,
+            )
             if label == "send next (outbox)":
                 shutil.rmtree(folder / ".seriespub" / "outbox", ignore_errors=True)
         return results
@@ -120,19 +129,28 @@ def summary(table: dict[int, dict[str, dict[str, float]]]) -> list[str]:
     dominates small lists, so the smallest is no reference for time)."""
     sizes = sorted(table)
     small, lines = sizes[0], []
-    lines.append(f"{'command':<26}" + "".join(f"{s:>17,}" for s in sizes)
-                 + "   memory × (vs first)   time per reader × (vs the size before)")
+    lines.append(
+        f"{'command':<26}"
+        + "".join(f"{s:>17,}" for s in sizes)
+        + "   memory × (vs first)   time per reader × (vs the size before)"
+    )
     for label in table[small]:
         cells = "".join(
             f"{table[s][label]['seconds']:8.2f}s {table[s][label]['rss_mb']:5.0f}MB"
-            if label in table[s] else f"{'—':>17}" for s in sizes)
+            if label in table[s]
+            else f"{'—':>17}"
+            for s in sizes
+        )
         have = [s for s in sizes if label in table[s]]
         big, before = have[-1], have[-2] if len(have) > 1 else have[-1]
         memory = table[big][label]["rss_mb"] / table[small][label]["rss_mb"]
-        per_reader = ((table[big][label]["seconds"] / big)
-                      / (table[before][label]["seconds"] / before))
-        lines.append(f"{label:<26}{cells}   {memory:6.2f}× ({big:,})"
-                     f"   {per_reader:6.2f}× ({big:,} vs {before:,})")
+        per_reader = (table[big][label]["seconds"] / big) / (
+            table[before][label]["seconds"] / before
+        )
+        lines.append(
+            f"{label:<26}{cells}   {memory:6.2f}× ({big:,})"
+            f"   {per_reader:6.2f}× ({big:,} vs {before:,})"
+        )
     return lines
 
 

@@ -44,8 +44,9 @@ def prepared() -> PreparedMessage:
 
 
 def make_recipients(message: PreparedMessage, n: int) -> list[Recipient]:
-    return [message.recipient(Subscriber(f"reader{i:05d}@example.com", f"Reader {i}"))
-            for i in range(n)]
+    return [
+        message.recipient(Subscriber(f"reader{i:05d}@example.com", f"Reader {i}")) for i in range(n)
+    ]
 
 
 @contextmanager
@@ -54,9 +55,20 @@ def sink_server() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                             "-c", "aiosmtpd.handlers.Sink"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for(port)
         yield port
@@ -96,12 +108,14 @@ def ceiling(port: int, message: PreparedMessage, recipients: list[Recipient]) ->
     return _rate(*timed(send))
 
 
-def seriespub(port: int, message: PreparedMessage, recipients: list[Recipient],
-              threads: int) -> float:
+def seriespub(
+    port: int, message: PreparedMessage, recipients: list[Recipient], threads: int
+) -> float:
     provider = SmtpProvider(SmtpSettings("127.0.0.1", port, "none", None, 30.0))
     size = provider.max_batch
-    batches = [Batch(f"b{i}", message, recipients[i:i + size])
-               for i in range(0, len(recipients), size)]
+    batches = [
+        Batch(f"b{i}", message, recipients[i : i + size]) for i in range(0, len(recipients), size)
+    ]
 
     def send() -> int:
         with ThreadPoolExecutor(threads) as pool:
@@ -115,19 +129,37 @@ def seriespub(port: int, message: PreparedMessage, recipients: list[Recipient],
 
 def mailmerge(port: int, recipients: list[Recipient], folder: Path) -> tuple[float, float]:
     """Messages/s including its start-up, and excluding it (`mailmerge --version` time)."""
-    template, database, config = (folder / "template.txt", folder / "database.csv",
-                                  folder / "server.conf")
+    template, database, config = (
+        folder / "template.txt",
+        folder / "database.csv",
+        folder / "server.conf",
+    )
     template.write_text(_mailmerge_template(), encoding="utf-8")
-    config.write_text(f"[smtp_server]\nhost = 127.0.0.1\nport = {port}\nratelimit = 0\n",
-                      encoding="utf-8")
+    config.write_text(
+        f"[smtp_server]\nhost = 127.0.0.1\nport = {port}\nratelimit = 0\n", encoding="utf-8"
+    )
     with open(database, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["email", "name", "unsubscribe_url"])
         writer.writerows([r.email, r.name, r.unsubscribe_url] for r in recipients)
-    command = ["mailmerge", "--no-dry-run", "--no-limit", "--output-format", "raw",
-               "--template", str(template), "--database", str(database), "--config", str(config)]
-    _, startup = timed(lambda: subprocess.run(["mailmerge", "--version"], check=True,
-                                              capture_output=True).returncode)
+    command = [
+        "mailmerge",
+        "--no-dry-run",
+        "--no-limit",
+        "--output-format",
+        "raw",
+        "--template",
+        str(template),
+        "--database",
+        str(database),
+        "--config",
+        str(config),
+    ]
+    _, startup = timed(
+        lambda: (
+            subprocess.run(["mailmerge", "--version"], check=True, capture_output=True).returncode
+        )
+    )
     proc, elapsed = _run(command)
     sent = proc.stdout.count(b" sent\n")
     assert proc.returncode == 0 and sent == len(recipients), proc.stderr.decode()[-500:]
@@ -148,14 +180,16 @@ def _mailmerge_template() -> str:
         return "{{" + message.slots[slot].field + "}}"
 
     html, text = message.html.with_tokens(variable), message.text.with_tokens(variable)
-    return (f"TO: {{{{name}}}} <{{{{email}}}}>\nSUBJECT: {message.subject}\nFROM: {FROM}\n"
-            "List-Unsubscribe: <{{unsubscribe_url}}>\n"
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
-            "MIME-Version: 1.0\n"
-            'Content-Type: multipart/alternative; boundary="boundary"\n\n'
-            "--boundary\nContent-Type: text/plain; charset=utf-8\n\n"
-            f"{text}\n--boundary\nContent-Type: text/html; charset=utf-8\n\n"
-            f"{html}\n--boundary--\n")
+    return (
+        f"TO: {{{{name}}}} <{{{{email}}}}>\nSUBJECT: {message.subject}\nFROM: {FROM}\n"
+        "List-Unsubscribe: <{{unsubscribe_url}}>\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/alternative; boundary="boundary"\n\n'
+        "--boundary\nContent-Type: text/plain; charset=utf-8\n\n"
+        f"{text}\n--boundary\nContent-Type: text/html; charset=utf-8\n\n"
+        f"{html}\n--boundary--\n"
+    )
 
 
 def _rate(count: int, seconds: float) -> float:
@@ -163,7 +197,7 @@ def _rate(count: int, seconds: float) -> float:
 
 
 def _peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024     # Linux reports KiB
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
 def run(n: int = 2000) -> dict[str, float]:
@@ -180,7 +214,8 @@ def run(n: int = 2000) -> dict[str, float]:
         figures["bench_rss_mb"] = _peak_rss_mb(resource.RUSAGE_SELF)
         figures["ceiling"] = ceiling(port, message, recipients)
         figures["mailmerge"], figures["mailmerge_no_startup"] = mailmerge(
-            port, recipients, Path(tmp))
+            port, recipients, Path(tmp)
+        )
         # Children so far: the sink is still running, so this is mailmerge's peak.
         figures["mailmerge_rss_mb"] = _peak_rss_mb(resource.RUSAGE_CHILDREN)
     report(figures)
@@ -189,20 +224,28 @@ def run(n: int = 2000) -> dict[str, float]:
 
 def report(f: dict[str, float]) -> None:
     best = max(f["seriespub_1"], f["seriespub_4"])
-    rows = [("ceiling (pre-serialised, 1 smtplib connection)", f["ceiling"]),
-            ("seriespub SmtpProvider, 1 thread", f["seriespub_1"]),
-            ("seriespub SmtpProvider, 4 threads", f["seriespub_4"]),
-            ("mailmerge CLI (incl. start-up)", f["mailmerge"]),
-            ("mailmerge CLI (excl. start-up)", f["mailmerge_no_startup"])]
+    rows = [
+        ("ceiling (pre-serialised, 1 smtplib connection)", f["ceiling"]),
+        ("seriespub SmtpProvider, 1 thread", f["seriespub_1"]),
+        ("seriespub SmtpProvider, 4 threads", f["seriespub_4"]),
+        ("mailmerge CLI (incl. start-up)", f["mailmerge"]),
+        ("mailmerge CLI (excl. start-up)", f["mailmerge_no_startup"]),
+    ]
     for label, rate in rows:
         print(f"  {label:<50} {rate:8.0f} msg/s")
-    print(f"  seriespub/mailmerge  1 thread {f['seriespub_1'] / f['mailmerge']:.1f}x, "
-          f"4 threads {f['seriespub_4'] / f['mailmerge']:.1f}x "
-          f"(vs excl. start-up {best / f['mailmerge_no_startup']:.1f}x)")
-    print(f"  seriespub/ceiling    1 thread {f['seriespub_1'] / f['ceiling']:.2f}, "
-          f"4 threads {f['seriespub_4'] / f['ceiling']:.2f}")
-    print(f"  peak RSS: bench process with seriespub {f['bench_rss_mb']:.0f} MB, "
-          f"mailmerge {f['mailmerge_rss_mb']:.0f} MB")
+    print(
+        f"  seriespub/mailmerge  1 thread {f['seriespub_1'] / f['mailmerge']:.1f}x, "
+        f"4 threads {f['seriespub_4'] / f['mailmerge']:.1f}x "
+        f"(vs excl. start-up {best / f['mailmerge_no_startup']:.1f}x)"
+    )
+    print(
+        f"  seriespub/ceiling    1 thread {f['seriespub_1'] / f['ceiling']:.2f}, "
+        f"4 threads {f['seriespub_4'] / f['ceiling']:.2f}"
+    )
+    print(
+        f"  peak RSS: bench process with seriespub {f['bench_rss_mb']:.0f} MB, "
+        f"mailmerge {f['mailmerge_rss_mb']:.0f} MB"
+    )
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from seriespub.tracks import Reader, plan_slot
 PARTS = 20
 UTC = dt.UTC
 FIRST = dt.datetime(2026, 1, 6, 9, tzinfo=UTC)
-NOW = FIRST + dt.timedelta(weeks=PARTS, minutes=1)         # the slot after part 20: evergreen
+NOW = FIRST + dt.timedelta(weeks=PARTS, minutes=1)  # the slot after part 20: evergreen
 SLOT = FIRST + dt.timedelta(weeks=PARTS)
 
 
@@ -54,13 +54,19 @@ def joined(i: int) -> dt.datetime | None:
 def readers(n: int) -> Iterator[Reader]:
     for i in range(n):
         p = position(i) if i % 5 else PARTS
-        yield Reader(f"reader{i:07d}@example.com", joined(i), frozenset(range(1, p + 1)),
-                     frozenset(), FIRST + dt.timedelta(weeks=max(p - 1, 0)))
+        yield Reader(
+            f"reader{i:07d}@example.com",
+            joined(i),
+            frozenset(range(1, p + 1)),
+            frozenset(),
+            FIRST + dt.timedelta(weeks=max(p - 1, 0)),
+        )
 
 
 def planner(n: int) -> Any:
-    return plan_slot(readers(n), released=list(range(1, PARTS + 1)), new=None, slot=SLOT,
-                     part_one=FIRST)
+    return plan_slot(
+        readers(n), released=list(range(1, PARTS + 1)), new=None, slot=SLOT, part_one=FIRST
+    )
 
 
 def build_series(root: Path, n: int) -> None:
@@ -70,29 +76,61 @@ def build_series(root: Path, n: int) -> None:
         'unsubscribe_url = "https://example.com/u?t={token}"\n'
         '[delivery]\nprovider = "outbox"\n'
         '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "UTC"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     for k in range(1, PARTS + 1):
         (root / "drafts" / f"{k:02d}-part.md").write_text(
-            f"---\ntitle: Part {k}\nstatus: ready\n---\nHello {k}\n", encoding="utf-8")
+            f"---\ntitle: Part {k}\nstatus: ready\n---\nHello {k}\n", encoding="utf-8"
+        )
     with (root / "subscribers.csv").open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(["email", "name", "status", "subscribed_at"])
         for i in range(n):
             when = joined(i)
-            out.writerow([f"reader{i:07d}@example.com", "", "active",
-                          "2025-12-01" if when is None else when.isoformat()])
+            out.writerow(
+                [
+                    f"reader{i:07d}@example.com",
+                    "",
+                    "active",
+                    "2025-12-01" if when is None else when.isoformat(),
+                ]
+            )
     series = find_series(explicit=root)
     with session(series, "bench", now=NOW):
-        pass                                                   # creates the ledger
+        pass  # creates the ledger
     conn = sqlite3.connect(series.state_dir / "ledger.db")
     with conn:
-        conn.executemany("INSERT INTO instalments VALUES(?,?,?,?,?)", [
-            (k, f"Part {k}", f"Part {k}", (FIRST + dt.timedelta(weeks=k - 1)).isoformat(),
-             (FIRST + dt.timedelta(weeks=k - 1, minutes=5)).isoformat())
-            for k in range(1, PARTS + 1)])
-        rows = ((k, f"reader{i:07d}@example.com", "sent", "b", "outbox", "", "", 1,
-                 (FIRST + dt.timedelta(weeks=k - 1)).isoformat(), None, None, 1)
-                for i in range(n) for k in range(1, (position(i) if i % 5 else PARTS) + 1))
+        conn.executemany(
+            "INSERT INTO instalments VALUES(?,?,?,?,?)",
+            [
+                (
+                    k,
+                    f"Part {k}",
+                    f"Part {k}",
+                    (FIRST + dt.timedelta(weeks=k - 1)).isoformat(),
+                    (FIRST + dt.timedelta(weeks=k - 1, minutes=5)).isoformat(),
+                )
+                for k in range(1, PARTS + 1)
+            ],
+        )
+        rows = (
+            (
+                k,
+                f"reader{i:07d}@example.com",
+                "sent",
+                "b",
+                "outbox",
+                "",
+                "",
+                1,
+                (FIRST + dt.timedelta(weeks=k - 1)).isoformat(),
+                None,
+                None,
+                1,
+            )
+            for i in range(n)
+            for k in range(1, (position(i) if i % 5 else PARTS) + 1)
+        )
         conn.executemany("INSERT INTO deliveries VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     conn.close()
 
@@ -103,6 +141,7 @@ def applied(root: Path) -> Callable[[], Any]:
     def run() -> Any:
         with session(series, "bench", now=NOW, readonly=True) as held:
             return slot_plan(held, drafts_of(series), None)[0]
+
     return run
 
 
@@ -124,17 +163,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for count in (1_000, n):
             s, mb, plan = measure(lambda c=count: planner(c))
-            print(f"planner  {count:>8,} readers: {s:6.3f} s, peak {mb:7.1f} MiB, "
-                  f"{sum(plan.counts().values()):,} get a part "
-                  f"({len(plan.counts())} parts)")
+            print(
+                f"planner  {count:>8,} readers: {s:6.3f} s, peak {mb:7.1f} MiB, "
+                f"{sum(plan.counts().values()):,} get a part "
+                f"({len(plan.counts())} parts)"
+            )
             root = Path(tmp) / f"s{count}"
             started = time.perf_counter()
             build_series(root, count)
             built = time.perf_counter() - started
             s, mb, plan = measure(applied(root))
-            print(f"applied  {count:>8,} readers: {s:6.3f} s, peak {mb:7.1f} MiB "
-                  f"(series built in {built:.1f} s), {sum(plan.counts().values()):,} get "
-                  f"a part")
+            print(
+                f"applied  {count:>8,} readers: {s:6.3f} s, peak {mb:7.1f} MiB "
+                f"(series built in {built:.1f} s), {sum(plan.counts().values()):,} get "
+                f"a part"
+            )
 
 
 if __name__ == "__main__":

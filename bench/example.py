@@ -13,7 +13,9 @@ DRAFT = Path(__file__).resolve().parents[1] / "drafts" / "01-leading-across-syst
 
 
 def example_instalment() -> PreparedMessage:
-    series = SeriesSettings(title="Developing a culture of 'Teaming'",
-                            from_="Impact4Health <blog@example.com>",
-                            unsubscribe_url="https://example.com/unsubscribe?token={token}")
+    series = SeriesSettings(
+        title="Developing a culture of 'Teaming'",
+        from_="Impact4Health <blog@example.com>",
+        unsubscribe_url="https://example.com/unsubscribe?token={token}",
+    )
     return prepare(read_draft(DRAFT), RenderInputs(series, b"bench-secret"))

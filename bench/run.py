@@ -27,7 +27,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 SRC = BENCH.parent / "src"
-sys.path.insert(0, str(SRC))           # this checkout, not whatever copy is installed
+sys.path.insert(0, str(SRC))  # this checkout, not whatever copy is installed
 
 
 def this_checkout(env: dict[str, str]) -> dict[str, str]:
@@ -35,6 +35,8 @@ def this_checkout(env: dict[str, str]) -> dict[str, str]:
     a series folder, where a relative PYTHONPATH (or none) would import another copy."""
     paths = [str(SRC), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 BARE_TYPER = """
 import typer
 app = typer.Typer()
@@ -44,16 +46,32 @@ def hello(name: str = "world") -> None:
     print(name)
 app()
 """
-WORDS = ["leadership", "systems", "care", "public", "transform", "norm", "exception",
-         "facing", "fitting", "teams", "practice", "partnership", "safety", "collective",
-         "boundaries", "habits", "conformity"]
+WORDS = [
+    "leadership",
+    "systems",
+    "care",
+    "public",
+    "transform",
+    "norm",
+    "exception",
+    "facing",
+    "fitting",
+    "teams",
+    "practice",
+    "partnership",
+    "safety",
+    "collective",
+    "boundaries",
+    "habits",
+    "conformity",
+]
 
 
 def median_seconds(command: list[str], runs: int = 11) -> float:
     # As installed for a user: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE,
     # which would make every start recompile the package from source).
     env = this_checkout({k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)    # warm up
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)  # warm up
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -81,8 +99,10 @@ def article(words: int = 3000, seed: int = 1) -> str:
         parts.append(f"## Section {section}\n")
         for p in range(6):
             sentence = " ".join(rng.choice(WORDS) for _ in range(55))
-            parts.append(f"Hello {{{{ name }}}}, {sentence} [read more](https://example.com/"
-                         f"{section}/{p}) with **strong** and *emphasis*.\n")
+            parts.append(
+                f"Hello {{{{ name }}}}, {sentence} [read more](https://example.com/"
+                f"{section}/{p}) with **strong** and *emphasis*.\n"
+            )
         parts.append("- one point\n- another point\n- a third point\n")
         parts.append("> A quotation worth reading twice.\n")
     return "\n".join(parts)
@@ -94,11 +114,22 @@ def render_time() -> dict[str, float]:
     from seriespub.render.email import RenderInputs, prepare
 
     body = article()
-    instalment = Instalment(number=1, title="A long instalment", subject="Part 1", body=body,
-                            path=Path("drafts/01-long.md"), status=DraftStatus.READY)
-    inputs = RenderInputs(SeriesSettings(title="Bench", from_="A <a@example.com>",
-                                         unsubscribe_url="https://example.com/u?t={token}"),
-                          b"secret")
+    instalment = Instalment(
+        number=1,
+        title="A long instalment",
+        subject="Part 1",
+        body=body,
+        path=Path("drafts/01-long.md"),
+        status=DraftStatus.READY,
+    )
+    inputs = RenderInputs(
+        SeriesSettings(
+            title="Bench",
+            from_="A <a@example.com>",
+            unsubscribe_url="https://example.com/u?t={token}",
+        ),
+        b"secret",
+    )
     prepare(instalment, inputs)
     times = []
     for _ in range(50):
@@ -116,9 +147,11 @@ def make_series(folder: Path, subscribers: int, delivery: str) -> Path:
     (folder / "drafts").mkdir(parents=True)
     (folder / "seriespub.toml").write_text(
         '[series]\ntitle = "Bench"\nfrom = "Author <author@example.com>"\n'
-        'unsubscribe_url = "https://example.com/u?token={token}"\n' + delivery)
-    (folder / "drafts" / EXAMPLE.name).write_text(EXAMPLE.read_text(encoding="utf-8"),
-                                                  encoding="utf-8")
+        'unsubscribe_url = "https://example.com/u?token={token}"\n' + delivery
+    )
+    (folder / "drafts" / EXAMPLE.name).write_text(
+        EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     with open(folder / "subscribers.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["email", "name", "status", "subscribed_at"])
@@ -129,27 +162,36 @@ def make_series(folder: Path, subscribers: int, delivery: str) -> Path:
 
 def send_in_child(folder: Path, env: dict[str, str] | None = None) -> dict[str, float]:
     """`seriespub send next --yes --json` in a fresh process; its rate and peak memory."""
-    code = ("import json, resource, sys\nfrom seriespub.cli import app\n"
-            "try:\n    app(['send', 'next', '--yes', '--json'])\nexcept SystemExit:\n    pass\n"
-            "print(json.dumps({'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF)"
-            ".ru_maxrss / 1024}), file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
-                          text=True, check=True, env=this_checkout(
-                              {**os.environ, "SERIESPUB_SECRET": "bench-" + "0" * 40,
-                               **(env or {})}))
+    code = (
+        "import json, resource, sys\nfrom seriespub.cli import app\n"
+        "try:\n    app(['send', 'next', '--yes', '--json'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps({'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF)"
+        ".ru_maxrss / 1024}), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=this_checkout({**os.environ, "SERIESPUB_SECRET": "bench-" + "0" * 40, **(env or {})}),
+    )
     report = json.loads(done.stdout)
     memory = json.loads(done.stderr.strip().splitlines()[-1])
     sent = report["sent"]
-    return {"sent": sent, "seconds": report["seconds"],
-            "per_second": sent / report["seconds"], "peak_rss_mb": memory["maxrss_mb"]}
+    return {
+        "sent": sent,
+        "seconds": report["seconds"],
+        "per_second": sent / report["seconds"],
+        "peak_rss_mb": memory["maxrss_mb"],
+    }
 
 
 def outbox_rate(subscribers: int = 10_000, where: Path = BENCH) -> dict[str, float]:
     """The outbox writes one file per reader: on a VM disk, the disk's metadata speed shows
     through, so the same run on tmpfs (memory) shows seriespub's own rate."""
     with tempfile.TemporaryDirectory(dir=where) as tmp:
-        folder = make_series(Path(tmp) / "series", subscribers,
-                             '[delivery]\nprovider = "outbox"\n')
+        folder = make_series(Path(tmp) / "series", subscribers, '[delivery]\nprovider = "outbox"\n')
         return send_in_child(folder)
 
 
@@ -163,45 +205,68 @@ def memory_flatness() -> dict[str, float]:
     with _fake("postmark") as (url, _count):
         for size in (1_000, 100_000):
             with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
-                folder = make_series(Path(tmp) / "series", size, (
-                    f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = '
-                    f'"{url}"\nmessage_stream = "outbound"\n'))
+                folder = make_series(
+                    Path(tmp) / "series",
+                    size,
+                    (
+                        f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = '
+                        f'"{url}"\nmessage_stream = "outbound"\n'
+                    ),
+                )
                 result = send_in_child(folder, {"POSTMARK_SERVER_TOKEN": TOKEN})
                 peaks[size] = result
     small, big = peaks[1_000]["peak_rss_mb"], peaks[100_000]["peak_rss_mb"]
-    return {"rss_1k_mb": small, "rss_100k_mb": big, "ratio": big / small,
-            "postmark_cli_per_second_100k": peaks[100_000]["per_second"]}
+    return {
+        "rss_1k_mb": small,
+        "rss_100k_mb": big,
+        "ratio": big / small,
+        "postmark_cli_per_second_100k": peaks[100_000]["per_second"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="also the slow provider benches")
-    parser.add_argument("--million", action="store_true",
-                        help="with --all: the scale bench also at 1,000,000 readers (minutes)")
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        help="with --all: the scale bench also at 1,000,000 readers (minutes)",
+    )
     args = parser.parse_args()
     start = cold_start()
-    print(f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
-          f"{start['bare_typer_ms']:.0f} ms: {start['ratio']:.2f}× (target ≤ 1.20×)")
+    print(
+        f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
+        f"{start['bare_typer_ms']:.0f} ms: {start['ratio']:.2f}× (target ≤ 1.20×)"
+    )
     render = render_time()
-    print(f"render       {render['words']:.0f}-word instalment: {render['median_ms']:.1f} ms "
-          "(Markdown + MJML + text; target ≤ 10 ms)")
+    print(
+        f"render       {render['words']:.0f}-word instalment: {render['median_ms']:.1f} ms "
+        "(Markdown + MJML + text; target ≤ 10 ms)"
+    )
     places = [("tmpfs", Path("/dev/shm"))] if Path("/dev/shm").is_dir() else []
     for label, where in [*places, ("disk", BENCH)]:
         outbox = outbox_rate(where=where)
-        print(f"outbox       example instalment to {outbox['sent']:,.0f} subscribers "
-              f"({label}) in {outbox['seconds']:.2f} s: {outbox['per_second']:,.0f}/s "
-              f"(target ≥ 5,000/s), peak RSS {outbox['peak_rss_mb']:.0f} MB")
+        print(
+            f"outbox       example instalment to {outbox['sent']:,.0f} subscribers "
+            f"({label}) in {outbox['seconds']:.2f} s: {outbox['per_second']:,.0f}/s "
+            f"(target ≥ 5,000/s), peak RSS {outbox['peak_rss_mb']:.0f} MB"
+        )
     if not args.all:
         return
     memory = memory_flatness()
-    print(f"memory       peak RSS 1k {memory['rss_1k_mb']:.0f} MB, 100k "
-          f"{memory['rss_100k_mb']:.0f} MB: {memory['ratio']:.2f}× (target ≤ 1.5×); "
-          f"postmark via CLI {memory['postmark_cli_per_second_100k']:,.0f}/s")
+    print(
+        f"memory       peak RSS 1k {memory['rss_1k_mb']:.0f} MB, 100k "
+        f"{memory['rss_100k_mb']:.0f} MB: {memory['ratio']:.2f}× (target ≤ 1.5×); "
+        f"postmark via CLI {memory['postmark_cli_per_second_100k']:,.0f}/s"
+    )
     # Each in its own process, so each peak RSS is its own.
     env = this_checkout(dict(os.environ))
-    for script, *flags in [("bench_http.py", "--n", "100000"), ("bench_smtp.py", "--n", "2000"),
-                           ("bench_e2e.py",),
-                           ("bench_scale.py", *(["--million"] if args.million else []))]:
+    for script, *flags in [
+        ("bench_http.py", "--n", "100000"),
+        ("bench_smtp.py", "--n", "2000"),
+        ("bench_e2e.py",),
+        ("bench_scale.py", *(["--million"] if args.million else [])),
+    ]:
         subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
 
 

@@ -20,11 +20,22 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--hide-scrollbars", "--mute-audio",
-         "--host-resolver-rules=MAP * ~NOTFOUND", "--remote-debugging-address=127.0.0.1",
-         "--remote-debugging-port=0")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+)
 
 
 def find_chromium() -> str | None:
@@ -40,15 +51,17 @@ class Browser:
         self._profile = Path(tempfile.mkdtemp(prefix="seriespub-chromium-"))
         self._process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._ids = 0
         try:
             url = self._devtools_url(timeout)
-            self._socket = websocket.create_connection(url, timeout=timeout,
-                                                       suppress_origin=True)
+            self._socket = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
             target = self.send("Target.createTarget", url="about:blank")["targetId"]
-            self._session = self.send("Target.attachToTarget", targetId=target,
-                                      flatten=True)["sessionId"]
+            self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
+                "sessionId"
+            ]
         except BaseException:
             self.close()
             raise
@@ -90,8 +103,9 @@ class Browser:
         return self.send(method, session=True, **params)
 
     def evaluate(self, expression: str) -> Any:
-        result = self.page("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.page(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -140,8 +154,9 @@ def decode_png(data: bytes) -> list[list[tuple[int, int, int]]]:
     previous = bytearray(stride)
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = _unfilter(kind, bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)]),
-                         previous, step)
+        line = _unfilter(
+            kind, bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]), previous, step
+        )
         rows.append([(line[i], line[i + 1], line[i + 2]) for i in range(0, stride, step)])
         previous = line
     return rows
@@ -156,9 +171,9 @@ def _png_header(data: bytes) -> tuple[int, int, int, int, int]:
 def _png_chunks(data: bytes, wanted: bytes) -> list[bytes]:
     found, at = [], 8
     while at < len(data):
-        (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
+        (length,), kind = struct.unpack(">I", data[at : at + 4]), data[at + 4 : at + 8]
         if kind == wanted:
-            found.append(data[at + 8:at + 8 + length])
+            found.append(data[at + 8 : at + 8 + length])
         at += 12 + length
     return found
 

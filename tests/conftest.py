@@ -20,7 +20,7 @@ from fakes.sendgrid import SendgridHandler, SendgridState
 from seriespub.config import NOT_SECRET, known_secrets
 
 RESEND_KEY = "re_cli_key"
-TEST_SECRET = "test-secret-" + "0123456789abcdef" * 2     # the unsubscribe key of every test
+TEST_SECRET = "test-secret-" + "0123456789abcdef" * 2  # the unsubscribe key of every test
 
 # Every provider's secrets (from the specs), the settings read from the environment too,
 # and what botocore would otherwise pick up from the machine.
@@ -65,11 +65,23 @@ def close_providers() -> Iterator[None]:
         BUILT.pop().close()
 
 
-def write_subscribers(path: Path, count: int, *, domain: str = "example.com",
-                      extra: list[dict[str, str]] | None = None) -> list[str]:
+def write_subscribers(
+    path: Path,
+    count: int,
+    *,
+    domain: str = "example.com",
+    extra: list[dict[str, str]] | None = None,
+) -> list[str]:
     """Write `count` active subscribers (reader0001@…); returns their addresses."""
-    rows = [{"email": f"reader{i:04d}@{domain}", "name": f"Reader {i}", "status": "active",
-             "subscribed_at": "2026-01-01"} for i in range(1, count + 1)]
+    rows = [
+        {
+            "email": f"reader{i:04d}@{domain}",
+            "name": f"Reader {i}",
+            "status": "active",
+            "subscribed_at": "2026-01-01",
+        }
+        for i in range(1, count + 1)
+    ]
     rows += extra or []
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, ["email", "name", "status", "subscribed_at"])
@@ -82,20 +94,31 @@ def write_subscribers(path: Path, count: int, *, domain: str = "example.com",
 def make_series(tmp_path: Path) -> Callable[..., Path]:
     """Build a series folder: seriespub.toml (+ extra TOML), N ready drafts, M subscribers."""
 
-    def build(*, drafts: int = 2, subscribers: int = 3, delivery: str = "",
-              extra_toml: str = "", ready: int | None = None, name: str = "series") -> Path:
+    def build(
+        *,
+        drafts: int = 2,
+        subscribers: int = 3,
+        delivery: str = "",
+        extra_toml: str = "",
+        ready: int | None = None,
+        name: str = "series",
+    ) -> Path:
         root = tmp_path / name
         (root / "drafts").mkdir(parents=True)
-        toml = ('[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
-                'unsubscribe_url = "https://example.com/unsubscribe?token={token}"\n\n'
-                + (delivery or '[delivery]\nprovider = "outbox"\n') + "\n" + extra_toml)
+        toml = (
+            '[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
+            'unsubscribe_url = "https://example.com/unsubscribe?token={token}"\n\n'
+            + (delivery or '[delivery]\nprovider = "outbox"\n')
+            + "\n"
+            + extra_toml
+        )
         (root / "seriespub.toml").write_text(toml, encoding="utf-8")
         ready = drafts if ready is None else ready
         for n in range(1, drafts + 1):
             status = "ready" if n <= ready else "draft"
             (root / "drafts" / f"{n:02d}-part-{n}.md").write_text(
-                DRAFT.format(title=f"Part {n} title", status=status, number=n),
-                encoding="utf-8")
+                DRAFT.format(title=f"Part {n} title", status=status, number=n), encoding="utf-8"
+            )
         write_subscribers(root / "subscribers.csv", subscribers)
         return root
 
@@ -138,8 +161,11 @@ def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]
         yield running
 
 
-def delivery_log(cli: Callable[..., Any], root: Path, number: int = 1,
-                 ) -> dict[str, dict[str, Any]]:
+def delivery_log(
+    cli: Callable[..., Any],
+    root: Path,
+    number: int = 1,
+) -> dict[str, dict[str, Any]]:
     """`seriespub log N --json` as address → delivery record."""
     result = cli(root, "log", str(number), "--json")
     assert result.exit_code == 0, result.output

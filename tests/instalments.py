@@ -67,10 +67,12 @@ def example_series(root: Path, image: str = "https://example.com/photos/table.jp
     (root / "seriespub.toml").write_text(config, encoding="utf-8")
     shutil.copy(REPO / "drafts" / EXAMPLE_DRAFT, root / "drafts" / EXAMPLE_DRAFT)
     (root / "drafts" / "02-what-the-teams-told-us.md").write_text(
-        RICH.format(image=image), encoding="utf-8")
+        RICH.format(image=image), encoding="utf-8"
+    )
     (root / "subscribers.csv").write_text(
         "email,name,status,subscribed_at\nada@example.org,Ada Lovelace,active,2026-01-01\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return root
 
 
@@ -78,13 +80,22 @@ def write_png(path: Path, width: int, height: int) -> Path:
     """A real RGB PNG (a colour gradient) of the given size, written without any library."""
     rows = b"".join(
         b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, 110, y * 255 // height))
-        for y in range(height))
+        for y in range(height)
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
     return path

@@ -27,8 +27,11 @@ def set_toml(root: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def write_draft(root: Path, body: str, front: str = "title: Part 1 title\nstatus: ready\n",
-                ) -> Path:
+def write_draft(
+    root: Path,
+    body: str,
+    front: str = "title: Part 1 title\nstatus: ready\n",
+) -> Path:
     path = root / "drafts" / "01-part-1.md"
     path.write_text(f"---\n{front}---\n{body}")
     return path
@@ -45,19 +48,23 @@ def test_the_example_series_checks_clean(make_series: Callable[..., Path], cli: 
     assert (code, found) == (0, set())
 
 
-@pytest.mark.parametrize(("body", "line", "text"), [
-    ("Hello {{ name | title }},\n", 5, "template syntax '{{ name | title }},'"),
-    ("Hi\n\n{% if name %}x{% endif %}\n", 7, "template syntax '{% if name %}x{% endif %}'"),
-    ("Hi %%SP7%%\n", 5, "'%%SP7%%' is reserved for seriespub's per-reader values"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "text"),
+    [
+        ("Hello {{ name | title }},\n", 5, "template syntax '{{ name | title }},'"),
+        ("Hi\n\n{% if name %}x{% endif %}\n", 7, "template syntax '{% if name %}x{% endif %}'"),
+        ("Hi %%SP7%%\n", 5, "'%%SP7%%' is reserved for seriespub's per-reader values"),
+    ],
+)
 def test_a_bad_draft_construct_is_an_error_in_check_and_stops_send(
-        make_series: Callable[..., Path], cli: Cli, body: str, line: int, text: str) -> None:
+    make_series: Callable[..., Path], cli: Cli, body: str, line: int, text: str
+) -> None:
     root = make_series(drafts=1)
     draft = write_draft(root, body)
     code, found = findings(cli, root)
     assert code == 1
     errors = [f for f in found if f[0] == "error"]
-    assert len(errors) == 1, found            # reported once, not again by the render
+    assert len(errors) == 1, found  # reported once, not again by the render
     assert errors[0][1] == f"{draft}:{line}" and errors[0][2].startswith(text)
     sent = cli(root, "send", "next", "--yes")
     assert sent.exit_code == 1 and sent.stderr.count("\n") == 1, sent.output
@@ -65,96 +72,134 @@ def test_a_bad_draft_construct_is_an_error_in_check_and_stops_send(
     assert outbox(root) == []
 
 
-def test_an_unknown_merge_field_stops_send_preview_and_test(make_series: Callable[..., Path],
-                                                            cli: Cli) -> None:
+def test_an_unknown_merge_field_stops_send_preview_and_test(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1)
     draft = write_draft(root, "Hello {{ name }},\n\nfrom {{ nmae }}\n")
     code, found = findings(cli, root)
     message = "unknown merge field 'nmae' (not a column of subscribers.csv)"
     assert code == 1 and ("error", f"{draft}:7", message) in found
     assert len([f for f in found if f[0] == "error"]) == 1
-    for args in (("send", "next", "--yes"), ("preview", "1"),
-                 ("send", "test", "--to", "me@example.com", "1")):
+    for args in (
+        ("send", "next", "--yes"),
+        ("preview", "1"),
+        ("send", "test", "--to", "me@example.com", "1"),
+    ):
         result = cli(root, *args)
         assert result.exit_code == 1, (args, result.output)
         assert result.stderr == f"error: {draft}:7: {message}\n"
     assert outbox(root) == []
 
 
-def test_an_unknown_field_in_the_template_stops_send(make_series: Callable[..., Path],
-                                                     cli: Cli) -> None:
+def test_an_unknown_field_in_the_template_stops_send(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1)
     (root / "templates").mkdir()
     template = root / "templates" / "email.mjml"
-    template.write_text("<mjml><mj-body><mj-section><mj-column><mj-text>{{ content }} "
-                        "{{ subscriber.cty }} <a href=\"{{ unsubscribe_url }}\">u</a>"
-                        "</mj-text></mj-column></mj-section></mj-body></mjml>")
+    template.write_text(
+        "<mjml><mj-body><mj-section><mj-column><mj-text>{{ content }} "
+        '{{ subscriber.cty }} <a href="{{ unsubscribe_url }}">u</a>'
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
     code, found = findings(cli, root)
-    assert code == 1 and ("error", str(template), "unknown merge field 'cty' (not a column "
-                                                  "of subscribers.csv)") in found
+    assert (
+        code == 1
+        and ("error", str(template), "unknown merge field 'cty' (not a column of subscribers.csv)")
+        in found
+    )
     sent = cli(root, "send", "next", "--yes")
     assert sent.exit_code == 1 and "unknown merge field 'cty'" in sent.stderr
     assert outbox(root) == []
 
 
-def test_a_template_refusal_is_one_line_in_check_and_send(make_series: Callable[..., Path],
-                                                          cli: Cli) -> None:
+def test_a_template_refusal_is_one_line_in_check_and_send(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=2)
     (root / "templates").mkdir()
     template = root / "templates" / "email.mjml"
-    template.write_text("<mjml><mj-body><mj-section><mj-column>\n<mj-text>"
-                        "{% if subscriber.name %}Dear{% endif %}{{ content }}</mj-text>\n"
-                        "</mj-column></mj-section></mj-body></mjml>")
+    template.write_text(
+        "<mjml><mj-body><mj-section><mj-column>\n<mj-text>"
+        "{% if subscriber.name %}Dear{% endif %}{{ content }}</mj-text>\n"
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
     code, found = findings(cli, root)
     errors = [f for f in found if f[0] == "error"]
     assert code == 1 and len(errors) == 1 and errors[0][1] == f"{template}:2"
     sent = cli(root, "send", "next", "--yes")
     assert sent.exit_code == 1
-    assert sent.stderr.startswith(f"error: {template}:2: template: 'subscriber' is used in an "
-                                  "expression; per-reader values can only be printed")
+    assert sent.stderr.startswith(
+        f"error: {template}:2: template: 'subscriber' is used in an "
+        "expression; per-reader values can only be printed"
+    )
     assert outbox(root) == []
 
 
-def test_a_reserved_front_matter_key_is_named(make_series: Callable[..., Path],
-                                              cli: Cli) -> None:
+def test_a_reserved_front_matter_key_is_named(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series(drafts=1)
     draft = write_draft(root, "Hi\n", front="title: T\nstatus: ready\nnext: soon\n")
     code, found = findings(cli, root)
     assert code == 1
-    assert any(f[1] == f"{draft}:4" and f[2].startswith("front matter: 'next' is reserved")
-               for f in found)
+    assert any(
+        f[1] == f"{draft}:4" and f[2].startswith("front matter: 'next' is reserved") for f in found
+    )
 
 
 def test_unsubscribe_that_is_not_one_click_or_a_placeholder_warns(
-        make_series: Callable[..., Path], cli: Cli) -> None:
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1)
     config = str(root / "seriespub.toml")
     code, found = findings(cli, root)
-    placeholder = ("series.unsubscribe_url points at 'example.com', a placeholder: readers "
-                   "could not unsubscribe")
+    placeholder = (
+        "series.unsubscribe_url points at 'example.com', a placeholder: readers "
+        "could not unsubscribe"
+    )
     assert code == 0 and ("warning", config, placeholder) in found
     set_toml(root, PLACEHOLDER_URL + "\n", "")
     code, found = findings(cli, root)
-    assert code == 0 and ("warning", config, "no series.unsubscribe_url: List-Unsubscribe is "
-                                             "mailto: only, not RFC 8058 one-click, which Gmail "
-                                             "and Yahoo require of bulk senders") in found
+    assert (
+        code == 0
+        and (
+            "warning",
+            config,
+            "no series.unsubscribe_url: List-Unsubscribe is "
+            "mailto: only, not RFC 8058 one-click, which Gmail "
+            "and Yahoo require of bulk senders",
+        )
+        in found
+    )
     # A Postmark broadcast stream brings its own one-click unsubscribe:
     set_toml(root, 'provider = "outbox"', 'provider = "postmark"')
     assert findings(cli, root) == (0, set())
 
 
-@pytest.mark.parametrize(("url", "bad"), [
-    ("http://api.postmarkapp.com", True), ("HTTP://proxy.internal:8080", True),
-    ("http://127.0.0.1:8025", False), ("http://localhost:8025", False),
-    ("https://api.postmarkapp.com", False),
-])
-def test_an_http_api_url_is_an_error(make_series: Callable[..., Path], cli: Cli, url: str,
-                                     bad: bool) -> None:
+@pytest.mark.parametrize(
+    ("url", "bad"),
+    [
+        ("http://api.postmarkapp.com", True),
+        ("HTTP://proxy.internal:8080", True),
+        ("http://127.0.0.1:8025", False),
+        ("http://localhost:8025", False),
+        ("https://api.postmarkapp.com", False),
+    ],
+)
+def test_an_http_api_url_is_an_error(
+    make_series: Callable[..., Path], cli: Cli, url: str, bad: bool
+) -> None:
     root = make_series(drafts=1, extra_toml=f'[delivery.postmark]\napi_url = "{url}"\n')
     set_toml(root, PLACEHOLDER_URL, REAL_URL)
     code, found = findings(cli, root)
-    expected = {("error", str(root / "seriespub.toml"), "delivery.postmark.api_url is http://: "
-                 "the API token would travel in clear; use https://")}
+    expected = {
+        (
+            "error",
+            str(root / "seriespub.toml"),
+            "delivery.postmark.api_url is http://: "
+            "the API token would travel in clear; use https://",
+        )
+    }
     assert (code, found) == ((1, expected) if bad else (0, set()))
 
 
@@ -163,17 +208,26 @@ def test_subject_length(make_series: Callable[..., Path], cli: Cli) -> None:
     set_toml(root, PLACEHOLDER_URL, REAL_URL)
     draft = write_draft(root, "Hi\n", front=f"title: T\nstatus: ready\nsubject: {'w' * 151}\n")
     code, found = findings(cli, root)
-    assert code == 0 and found == {("warning", str(draft), "subject is 151 characters: inboxes "
-                                    "show about 60 and filters distrust more than 150")}
+    assert code == 0 and found == {
+        (
+            "warning",
+            str(draft),
+            "subject is 151 characters: inboxes show about 60 and filters distrust more than 150",
+        )
+    }
     write_draft(root, "Hi\n", front=f"title: T\nstatus: ready\nsubject: {'é' * 500}\n")
     code, found = findings(cli, root)
     assert code == 1
-    assert ("error", str(draft), "subject is 1000 bytes: over the 998-byte line limit of "
-                                 "mail") in found
+    assert (
+        "error",
+        str(draft),
+        "subject is 1000 bytes: over the 998-byte line limit of mail",
+    ) in found
 
 
-def test_size_is_measured_as_sent_not_as_written(make_series: Callable[..., Path],
-                                                 cli: Cli) -> None:
+def test_size_is_measured_as_sent_not_as_written(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     """Cyrillic is 2 bytes in UTF-8 but 6 in quoted-printable (3 in base64 lines, ~2.7):
     an instalment well under 102 KB as written is clipped as sent."""
     root = make_series(drafts=1)
@@ -181,11 +235,11 @@ def test_size_is_measured_as_sent_not_as_written(make_series: Callable[..., Path
     draft = write_draft(root, "Привет, мир. " * 3400 + "\n")
     html = root / "part.html"
     assert cli(root, "preview", "1", "--html", str(html)).exit_code == 0
-    assert len(html.read_bytes()) < 102 * 1024        # as written: not clipped
+    assert len(html.read_bytes()) < 102 * 1024  # as written: not clipped
     code, found = findings(cli, root)
     assert code == 1
     (error,) = found
     assert error[:2] == ("error", str(draft))
     assert error[2].startswith("HTML is ") and "KB as sent (text " in error[2]
     assert error[2].endswith("KB): Gmail clips messages over ~102 KB")
-    assert int(error[2].split()[2]) > 102            # the figure itself is the encoded size
+    assert int(error[2].split()[2]) > 102  # the figure itself is the encoded size

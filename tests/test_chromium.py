@@ -35,8 +35,9 @@ from seriespub.series import find_series
 pytestmark = pytest.mark.slow
 CHROMIUM = find_chromium()
 if CHROMIUM is None:
-    pytest.skip("Chromium is not installed (Debian: apt-get install chromium)",
-                allow_module_level=True)
+    pytest.skip(
+        "Chromium is not installed (Debian: apt-get install chromium)", allow_module_level=True
+    )
 
 pytest.importorskip("websocket", reason="websocket-client is not installed (the dev extra)")
 
@@ -47,15 +48,28 @@ MINIMUM = 4.5
 # What a reader reads, by where it sits in the default template. Each must be found in at
 # least one of the two instalments.
 TEXTS = {
-    "kicker": ".sp-head div", "title": ".sp-title div", "body": ".sp-card p",
-    "h2": ".sp-card h2", "h3": ".sp-card h3", "link": ".sp-card p a",
-    "bold": ".sp-card p strong", "inline code": ".sp-card p code", "pre": ".sp-card pre code",
-    "blockquote": ".sp-card blockquote p", "blockquote link": ".sp-card blockquote a",
-    "list": ".sp-card li", "table head": ".sp-table th", "table cell": ".sp-table td",
-    "footnote mark": ".sp-fnref a", "footnote": ".sp-footnote p",
-    "footnote link": ".sp-footnote a", "footnote back": ".sp-fnback",
-    "next week": ".sp-muted div", "next title": ".sp-muted strong",
-    "footer": ".sp-foot div", "unsubscribe": ".sp-foot a",
+    "kicker": ".sp-head div",
+    "title": ".sp-title div",
+    "body": ".sp-card p",
+    "h2": ".sp-card h2",
+    "h3": ".sp-card h3",
+    "link": ".sp-card p a",
+    "bold": ".sp-card p strong",
+    "inline code": ".sp-card p code",
+    "pre": ".sp-card pre code",
+    "blockquote": ".sp-card blockquote p",
+    "blockquote link": ".sp-card blockquote a",
+    "list": ".sp-card li",
+    "table head": ".sp-table th",
+    "table cell": ".sp-table td",
+    "footnote mark": ".sp-fnref a",
+    "footnote": ".sp-footnote p",
+    "footnote link": ".sp-footnote a",
+    "footnote back": ".sp-fnback",
+    "next week": ".sp-muted div",
+    "next title": ".sp-muted strong",
+    "footer": ".sp-foot div",
+    "unsubscribe": ".sp-foot a",
 }
 
 MEASURE = """
@@ -137,22 +151,37 @@ def browser() -> Iterator[Browser]:
 
 
 def show(browser: Browser, page: Page, mode: str, width: int) -> None:
-    browser.page("Emulation.setDeviceMetricsOverride", width=width, height=900,
-                 deviceScaleFactor=1, mobile=False)
+    browser.page(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
     scheme = "dark" if mode == "dark" else "light"
-    browser.page("Emulation.setEmulatedMedia",
-                 features=[{"name": "prefers-color-scheme", "value": scheme}])
+    browser.page(
+        "Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}]
+    )
     browser.page("Emulation.setAutoDarkModeOverride", enabled=mode == "forced-dark")
     browser.open(page.path)
     height = browser.evaluate("document.documentElement.scrollHeight")
-    browser.page("Emulation.setDeviceMetricsOverride", width=width, height=height + 300,
-                 deviceScaleFactor=1, mobile=False)
+    browser.page(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=height + 300,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
 
 
 def painted(browser: Browser, rect: dict[str, float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(text, background) as painted in `rect`: the background is the commonest pixel."""
-    clip = {"x": rect["x"] - 2, "y": rect["y"], "width": rect["width"] + 4,
-            "height": rect["height"]}
+    clip = {
+        "x": rect["x"] - 2,
+        "y": rect["y"],
+        "width": rect["width"] + 4,
+        "height": rect["height"],
+    }
     pixels = [p for row in decode_png(browser.screenshot(clip, scale=2)) for p in row]
     background = collections.Counter(pixels).most_common(1)[0][0]
     text = max(set(pixels), key=lambda p: contrast(p, background))
@@ -161,8 +190,9 @@ def painted(browser: Browser, rect: dict[str, float]) -> tuple[tuple[int, ...], 
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("mode", MODES)
-def test_every_text_keeps_aa_contrast(browser: Browser, pages: list[Page], mode: str,
-                                      width: int) -> None:
+def test_every_text_keeps_aa_contrast(
+    browser: Browser, pages: list[Page], mode: str, width: int
+) -> None:
     seen: set[str] = set()
     failures = []
     for page in pages:
@@ -173,43 +203,53 @@ def test_every_text_keeps_aa_contrast(browser: Browser, pages: list[Page], mode:
             if mode != "forced-dark":
                 ratio = contrast(m["color"], m["background"])
                 if ratio < MINIMUM:
-                    failures.append(f"{page.name} {name}: computed {m['color'][:3]} on "
-                                    f"{m['background'][:3]} = {ratio:.2f}:1")
+                    failures.append(
+                        f"{page.name} {name}: computed {m['color'][:3]} on "
+                        f"{m['background'][:3]} = {ratio:.2f}:1"
+                    )
             text, background = painted(browser, m["rect"])
             ratio = contrast(text, background)
             if ratio < MINIMUM:
-                failures.append(f"{page.name} {name}: painted {text} on {background} "
-                                f"= {ratio:.2f}:1")
+                failures.append(
+                    f"{page.name} {name}: painted {text} on {background} = {ratio:.2f}:1"
+                )
     assert seen == set(TEXTS), f"not found in either page: {set(TEXTS) - seen}"
     assert not failures, f"{mode} at {width} px:\n" + "\n".join(failures)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_page_background_fills_the_window_below_a_short_email(browser: Browser,
-                                                              pages: list[Page],
-                                                              mode: str) -> None:
+def test_page_background_fills_the_window_below_a_short_email(
+    browser: Browser, pages: list[Page], mode: str
+) -> None:
     rich = pages[1]
     show(browser, rich, mode, 600)
     height = browser.evaluate("document.documentElement.scrollHeight")
-    browser.page("Emulation.setDeviceMetricsOverride", width=600, height=height + 600,
-                 deviceScaleFactor=1, mobile=False)
-    [[below]] = decode_png(browser.screenshot({"x": 300, "y": height + 500, "width": 1,
-                                               "height": 1}))
+    browser.page(
+        "Emulation.setDeviceMetricsOverride",
+        width=600,
+        height=height + 600,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    [[below]] = decode_png(
+        browser.screenshot({"x": 300, "y": height + 500, "width": 1, "height": 1})
+    )
     [[beside]] = decode_png(browser.screenshot({"x": 2, "y": 40, "width": 1, "height": 1}))
-    assert below == beside                       # one page colour, all the way down
+    assert below == beside  # one page colour, all the way down
     dark = luminance(below) < 0.05
     assert dark == (mode != "light"), f"{mode}: the page below the email is {below}"
 
 
 @pytest.mark.parametrize("image", ["table.png", "missing.png"])
 def test_nothing_overflows_a_phone_screen_even_with_images_blocked(
-        browser: Browser, pages: list[Page], image: str) -> None:
+    browser: Browser, pages: list[Page], image: str
+) -> None:
     rich = pages[1]
     blocked = rich.path.with_name(f"rich-{image}.html")
-    blocked.write_text(rich.path.read_text(encoding="utf-8").replace("table.png", image),
-                       encoding="utf-8")
+    blocked.write_text(
+        rich.path.read_text(encoding="utf-8").replace("table.png", image), encoding="utf-8"
+    )
     show(browser, Page("rich", blocked), "light", 375)
     assert browser.evaluate("document.documentElement.scrollWidth") <= 375
-    shown = browser.evaluate("document.querySelector('.sp-card img').getBoundingClientRect()"
-                             ".width")
+    shown = browser.evaluate("document.querySelector('.sp-card img').getBoundingClientRect().width")
     assert shown <= 375 - 2 * 24

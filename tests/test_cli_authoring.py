@@ -16,8 +16,9 @@ Cli = Callable[..., Any]
 
 def test_init_creates_a_working_series_and_never_overwrites(tmp_path: Path, cli: Cli) -> None:
     target = tmp_path / "new-series"
-    result = cli(tmp_path, "init", str(target), "--title", "Leading", "--from",
-                 "Ann <ann@example.com>")
+    result = cli(
+        tmp_path, "init", str(target), "--title", "Leading", "--from", "Ann <ann@example.com>"
+    )
     assert result.exit_code == 0, result.output
     assert (target / "seriespub.toml").is_file() and (target / "drafts/01-welcome.md").is_file()
     assert (target / ".gitignore").read_text() == ".seriespub/\n.env\n"
@@ -37,7 +38,8 @@ def test_new_writes_the_next_numbered_draft(make_series: Callable[..., Path], cl
 
 
 def test_commands_find_the_series_from_a_subfolder_or_take_series(
-        make_series: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
     root = make_series()
     assert cli(root / "drafts", "status", "--json").exit_code == 0
     elsewhere = cli(tmp_path, "status", "--series", str(root), "--json")
@@ -60,8 +62,9 @@ def test_preview_shows_header_and_body(make_series: Callable[..., Path], cli: Cl
     assert "This is part 1 of the series" in lines
 
 
-def test_preview_text_and_html_are_exactly_what_is_sent(make_series: Callable[..., Path],
-                                                        cli: Cli, tmp_path: Path) -> None:
+def test_preview_text_and_html_are_exactly_what_is_sent(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
     root = make_series(subscribers=1)
     text = cli(root, "preview", "1", "--text").stdout
     html_file = tmp_path / "part1.html"
@@ -75,8 +78,7 @@ def test_preview_text_and_html_are_exactly_what_is_sent(make_series: Callable[..
     assert sent_html.replace("\r\n", "\n") == html_file.read_text()
 
 
-def test_preview_warns_near_the_clipping_limit(make_series: Callable[..., Path],
-                                               cli: Cli) -> None:
+def test_preview_warns_near_the_clipping_limit(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series(drafts=1)
     draft = root / "drafts" / "01-part-1.md"
     draft.write_text(draft.read_text() + "\n" + ("A long paragraph of words. " * 3900))
@@ -86,12 +88,14 @@ def test_preview_warns_near_the_clipping_limit(make_series: Callable[..., Path],
     assert checked.exit_code == 1 and "Gmail clips messages over ~102 KB" in checked.stdout
 
 
-def test_check_reports_what_would_embarrass_the_author(make_series: Callable[..., Path],
-                                                      cli: Cli) -> None:
+def test_check_reports_what_would_embarrass_the_author(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1, subscribers=2)
     (root / "drafts" / "03-third.md").write_text(
         "---\ntitle: Third\n---\n![](missing.png) ![Logo](https://example.com/l.png)\n"
-        "[home](/relative) [files](ftp://example.com/f) {{ nmae }}\n")
+        "[home](/relative) [files](ftp://example.com/f) {{ nmae }}\n"
+    )
     (root / "drafts" / "04-broken.md").write_text("---\ntitle: [unclosed\n---\nx\n")
     with open(root / "subscribers.csv", "a") as handle:
         handle.write("not-an-address,X,active,\nREADER0001@example.com,Dup,active,\n")
@@ -100,10 +104,14 @@ def test_check_reports_what_would_embarrass_the_author(make_series: Callable[...
     found = {(f["level"], f["message"]) for f in json.loads(result.stdout)["findings"]}
     assert ("error", "image 'missing.png' does not exist") in found
     assert ("warning", "image 'missing.png' has no alt text") in found
-    assert ("error", "link '/relative' is not http(s) or mailto: it will not work in an "
-                     "email") in found
-    assert ("error", "link 'ftp://example.com/f' is not http(s) or mailto: it will not work "
-                     "in an email") in found
+    assert (
+        "error",
+        "link '/relative' is not http(s) or mailto: it will not work in an email",
+    ) in found
+    assert (
+        "error",
+        "link 'ftp://example.com/f' is not http(s) or mailto: it will not work in an email",
+    ) in found
     assert ("error", "unknown merge field 'nmae' (not a column of subscribers.csv)") in found
     assert ("warning", "no instalment number 2") in found
     assert ("error", "invalid address 'not-an-address'") in found
@@ -122,8 +130,9 @@ def test_check_with_warnings_only_exits_0(make_series: Callable[..., Path], cli:
     assert "0 error(s), 2 warning(s)" in result.stdout
 
 
-def test_preview_open_writes_the_html_and_opens_it(make_series: Callable[..., Path], cli: Cli,
-                                                   monkeypatch: Any) -> None:
+def test_preview_open_writes_the_html_and_opens_it(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: Any
+) -> None:
     import webbrowser
 
     opened: list[str] = []

@@ -20,33 +20,44 @@ def one_line_error(result: Any, code: int = 1) -> str:
     return str(first)
 
 
-@pytest.mark.parametrize(("toml", "expected"), [
-    ("[series\ntitle = 1", "invalid TOML"),
-    ('[series]\ntitle = "T"\nfrom = "a@example.com"\ncolour = "red"\n',
-     "unknown key 'series.colour'"),
-    ('[series]\ntitle = 3\nfrom = "a@example.com"\n', "'series.title' must be a string, not int"),
-    ('[series]\ntitle = "T"\n', "missing required key 'series.from'"),
-    ('[series]\ntitle = "T"\nfrom = "a@example.com"\n[delivery]\nprovider = "pigeon"\n',
-     "'delivery.provider' must be one of outbox, smtp"),
-])
-def test_bad_config_names_the_key(make_series: Callable[..., Path], cli: Cli, toml: str,
-                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[series\ntitle = 1", "invalid TOML"),
+        (
+            '[series]\ntitle = "T"\nfrom = "a@example.com"\ncolour = "red"\n',
+            "unknown key 'series.colour'",
+        ),
+        (
+            '[series]\ntitle = 3\nfrom = "a@example.com"\n',
+            "'series.title' must be a string, not int",
+        ),
+        ('[series]\ntitle = "T"\n', "missing required key 'series.from'"),
+        (
+            '[series]\ntitle = "T"\nfrom = "a@example.com"\n[delivery]\nprovider = "pigeon"\n',
+            "'delivery.provider' must be one of outbox, smtp",
+        ),
+    ],
+)
+def test_bad_config_names_the_key(
+    make_series: Callable[..., Path], cli: Cli, toml: str, expected: str
+) -> None:
     root = make_series()
     (root / "seriespub.toml").write_text(toml)
     line = one_line_error(cli(root, "send", "next", "--yes"))
     assert "seriespub.toml" in line and expected in line
 
 
-def test_malformed_front_matter_names_file_and_line(make_series: Callable[..., Path],
-                                                    cli: Cli) -> None:
+def test_malformed_front_matter_names_file_and_line(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1)
     (root / "drafts" / "01-part-1.md").write_text("---\ntitle: ok\nstatus: [ready\n---\nBody\n")
     line = one_line_error(cli(root, "send", "next", "--yes"))
     assert "01-part-1.md:3: front matter:" in line
 
 
-def test_missing_draft_and_unknown_instalment(make_series: Callable[..., Path],
-                                              cli: Cli) -> None:
+def test_missing_draft_and_unknown_instalment(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series(drafts=1)
     assert "no such draft" in one_line_error(cli(root, "preview", "drafts/nope.md"))
     assert "no instalment number 7" in one_line_error(cli(root, "preview", "7"))
@@ -55,13 +66,15 @@ def test_missing_draft_and_unknown_instalment(make_series: Callable[..., Path],
 def test_line_break_in_subject_is_refused(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series(drafts=1)
     (root / "drafts" / "01-part-1.md").write_text(
-        '---\ntitle: T\nsubject: "Hi\\nBcc: victim@example.com"\nstatus: ready\n---\nBody\n')
+        '---\ntitle: T\nsubject: "Hi\\nBcc: victim@example.com"\nstatus: ready\n---\nBody\n'
+    )
     assert "header injection" in one_line_error(cli(root, "send", "next", "--yes"))
     assert not (root / ".seriespub" / "outbox").exists()
 
 
 def test_line_break_in_a_name_is_refused_and_the_csv_is_kept(
-        make_series: Callable[..., Path], cli: Cli) -> None:
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(subscribers=1)
     path = root / "subscribers.csv"
     path.write_text('email,name,status,subscribed_at\nx@example.com,"Eve\nBcc: a@b.c",active,\n')
@@ -77,8 +90,9 @@ def test_unreadable_subscriber_file(make_series: Callable[..., Path], cli: Cli) 
     assert "not UTF-8" in one_line_error(cli(root, "send", "next", "--yes"))
 
 
-def test_invalid_address_to_add_and_to_send_test(make_series: Callable[..., Path],
-                                                 cli: Cli) -> None:
+def test_invalid_address_to_add_and_to_send_test(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series()
     assert "invalid address 'nope'" in one_line_error(cli(root, "subscribers", "add", "nope"))
     assert "invalid address" in one_line_error(cli(root, "send", "test", "--to", "x@"))
@@ -94,13 +108,16 @@ def test_misuse_of_options_exits_2(make_series: Callable[..., Path], cli: Cli) -
 
 
 def test_a_missing_secret_names_the_variable_and_secrets_never_leak(
-        make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = make_series(delivery='[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0.5\n'
-                                '[delivery.postmark]\napi_url = "http://127.0.0.1:9"\n')
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_series(
+        delivery='[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0.5\n'
+        '[delivery.postmark]\napi_url = "http://127.0.0.1:9"\n'
+    )
     line = one_line_error(cli(root, "send", "next", "--yes"))
     assert "POSTMARK_SERVER_TOKEN is not set" in line
     (root / ".env").write_text("POSTMARK_SERVER_TOKEN=pm-secret-token-123\n")
-    result = cli(root, "send", "next", "--yes")      # port 9: nothing listens there
+    result = cli(root, "send", "next", "--yes")  # port 9: nothing listens there
     assert result.exit_code == 1
     assert "pm-secret-token-123" not in result.output
     assert "cannot connect to 127.0.0.1" in result.stderr
@@ -115,7 +132,7 @@ def test_init_onto_a_file_is_one_line(tmp_path: Path, cli: Cli) -> None:
 
 
 def test_init_in_a_repository_appends_to_its_gitignore(tmp_path: Path, cli: Cli) -> None:
-    (tmp_path / ".gitignore").write_text("__pycache__/\n.env")      # no final newline
+    (tmp_path / ".gitignore").write_text("__pycache__/\n.env")  # no final newline
     result = cli(tmp_path, "init", ".")
     assert result.exit_code == 0, result.output
     assert (tmp_path / ".gitignore").read_text() == "__pycache__/\n.env\n.seriespub/\n"
@@ -126,20 +143,23 @@ def test_init_in_a_repository_appends_to_its_gitignore(tmp_path: Path, cli: Cli)
     assert (tmp_path / ".gitignore").read_text() == "__pycache__/\n.env\n.seriespub/\n"
 
 
-def test_log_of_a_part_that_does_not_exist_exits_1(make_series: Callable[..., Path],
-                                                   cli: Cli) -> None:
+def test_log_of_a_part_that_does_not_exist_exits_1(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=2)
     assert "no instalment number 99" in one_line_error(cli(root, "log", "99"))
     assert "no instalment number 99" in one_line_error(cli(root, "log", "99", "--json"))
-    result = cli(root, "log", "2")            # drafted, nothing sent yet: an empty table
+    result = cli(root, "log", "2")  # drafted, nothing sent yet: an empty table
     assert result.exit_code == 0 and "Part 2: 0 deliveries" in result.stdout
 
 
 @pytest.mark.parametrize("where", ["missing/cal.ics", "drafts"])
-def test_schedule_ics_to_a_bad_path_is_one_line(make_series: Callable[..., Path], cli: Cli,
-                                                where: str) -> None:
-    root = make_series(extra_toml='[schedule]\nfirst_release = 2026-12-01T09:00:00\n'
-                                  'timezone = "Europe/London"\n')
+def test_schedule_ics_to_a_bad_path_is_one_line(
+    make_series: Callable[..., Path], cli: Cli, where: str
+) -> None:
+    root = make_series(
+        extra_toml='[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
+    )
     line = one_line_error(cli(root, "schedule", "--ics", where))
     assert where in line
     assert not (root / "missing").exists()

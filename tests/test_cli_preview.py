@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 Cli = Callable[..., Any]
-LONG = ("Teams that work across systems need a shared picture of the patient, and the "
-        "habits that make it possible are learnt slowly, meeting by meeting, in the "
-        "ordinary business of the week rather than in workshops.")
+LONG = (
+    "Teams that work across systems need a shared picture of the patient, and the "
+    "habits that make it possible are learnt slowly, meeting by meeting, in the "
+    "ordinary business of the week rather than in workshops."
+)
 
 
 def add_subscriber(root: Path, address: str, name: str, status: str = "active") -> None:
@@ -25,8 +27,9 @@ def body_lines(stdout: str) -> list[str]:
     return stdout.split("╯\n", 1)[1].splitlines()
 
 
-def test_the_preview_is_filled_for_the_reader_it_names(make_series: Callable[..., Path],
-                                                       cli: Cli) -> None:
+def test_the_preview_is_filled_for_the_reader_it_names(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1, subscribers=2)
     result = cli(root, "preview", "1")
     assert result.exit_code == 0, result.output
@@ -36,7 +39,8 @@ def test_the_preview_is_filled_for_the_reader_it_names(make_series: Callable[...
 
 
 def test_as_picks_another_subscriber_and_shows_values_as_typed(
-        make_series: Callable[..., Path], cli: Cli) -> None:
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(drafts=1, subscribers=2)
     add_subscriber(root, "bo@example.com", "Bo *Admin* <b> [x](y) & Co")
     add_subscriber(root, "nameless@example.com", "")
@@ -45,24 +49,26 @@ def test_as_picks_another_subscriber_and_shows_values_as_typed(
     assert "(shown as bo@example.com)" in result.stdout
     assert body_lines(result.stdout)[0].rstrip() == "Hello Bo *Admin* <b> [x](y) & Co,"
     nameless = cli(root, "preview", "1", "--as", "nameless@example.com")
-    assert body_lines(nameless.stdout)[0].rstrip() == "Hello reader,"      # the default
+    assert body_lines(nameless.stdout)[0].rstrip() == "Hello reader,"  # the default
     text = cli(root, "preview", "1", "--text", "--as", "reader0002@example.com")
     assert "\nHello Reader 2,\n" in text.stdout
 
 
-def test_an_unknown_address_is_a_clear_error(make_series: Callable[..., Path],
-                                             cli: Cli) -> None:
+def test_an_unknown_address_is_a_clear_error(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series(drafts=1, subscribers=2)
     result = cli(root, "preview", "1", "--as", "nobody@example.com")
     assert result.exit_code == 1
-    assert result.stderr == (f"error: {root / 'subscribers.csv'}: no subscriber "
-                             "nobody@example.com\nhint: seriespub subscribers list shows who "
-                             "is there\n")
+    assert result.stderr == (
+        f"error: {root / 'subscribers.csv'}: no subscriber "
+        "nobody@example.com\nhint: seriespub subscribers list shows who "
+        "is there\n"
+    )
     assert result.stdout == ""
 
 
 def test_paragraphs_wrap_at_words_on_the_terminal_width(
-        make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(drafts=1)
     draft = root / "drafts" / "01-part-1.md"
     draft.write_text(draft.read_text() + "\n" + LONG + "\n")
@@ -71,14 +77,15 @@ def test_paragraphs_wrap_at_words_on_the_terminal_width(
     assert result.exit_code == 0, result.output
     lines = [*(line.rstrip() for line in body_lines(result.stdout)), ""]
     start = next(i for i, line in enumerate(lines) if line.startswith("Teams that"))
-    paragraph = lines[start:lines.index("", start)]
+    paragraph = lines[start : lines.index("", start)]
     assert len(paragraph) > 2 and all(len(line) <= 60 for line in paragraph)
-    assert " ".join(paragraph) == LONG                    # no word cut in two
+    assert " ".join(paragraph) == LONG  # no word cut in two
 
 
 @pytest.mark.parametrize("target", ["missing/part.html", "."])
 def test_html_into_a_missing_folder_or_onto_a_folder_is_one_line(
-        make_series: Callable[..., Path], cli: Cli, target: str) -> None:
+    make_series: Callable[..., Path], cli: Cli, target: str
+) -> None:
     root = make_series(drafts=1)
     result = cli(root, "preview", "1", "--html", target)
     assert result.exit_code == 1
@@ -87,8 +94,7 @@ def test_html_into_a_missing_folder_or_onto_a_folder_is_one_line(
     assert not (root / "missing").exists()
 
 
-def test_the_size_shown_is_the_size_as_sent(make_series: Callable[..., Path],
-                                            cli: Cli) -> None:
+def test_the_size_shown_is_the_size_as_sent(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series(drafts=1)
     draft = root / "drafts" / "01-part-1.md"
     draft.write_text(draft.read_text() + "\n" + "Привет, мир. " * 3400 + "\n")

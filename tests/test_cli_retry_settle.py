@@ -18,44 +18,51 @@ from fakes.sendgrid import SendgridState
 Cli = Callable[..., Any]
 
 
-
-
 def test_retry_resends_exactly_the_transient_failures(
-        make_series: Callable[..., Path], cli: Cli,
-        postmark: tuple[str, PostmarkState]) -> None:
+    make_series: Callable[..., Path], cli: Cli, postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
-    root = make_series(drafts=2, subscribers=6, delivery=(
-        '[delivery]\nprovider = "postmark"\nbatch_size = 2\nconcurrency = 1\n'
-        f'max_retry_seconds = 0.5\n[delivery.postmark]\napi_url = "{url}"\n'
-        'message_stream = "outbound"\n'))
-    state.faults.server_errors = 1000                 # the provider is down…
+    root = make_series(
+        drafts=2,
+        subscribers=6,
+        delivery=(
+            '[delivery]\nprovider = "postmark"\nbatch_size = 2\nconcurrency = 1\n'
+            f'max_retry_seconds = 0.5\n[delivery.postmark]\napi_url = "{url}"\n'
+            'message_stream = "outbound"\n'
+        ),
+    )
+    state.faults.server_errors = 1000  # the provider is down…
     first = cli(root, "send", "next", "--yes")
     assert first.exit_code == 1
     assert "stopped:" in first.stderr and "seriespub send next" in first.stderr
     assert set(d["status"] for d in delivery_log(cli, root).values()) == {"deferred"}
-    state.faults.server_errors = 0                     # …and back
+    state.faults.server_errors = 0  # …and back
     retried = cli(root, "send", "retry", "1", "--yes")
     assert retried.exit_code == 0, retried.output
     retried_only = Counter(m["_to"] for m in state.accepted)
     assert set(retried_only.values()) == {1} and len(retried_only) < 6  # only the failures
     status = cli(root, "status", "--json").stdout
-    assert '"state": "sending"' in status               # the rest are still to come
+    assert '"state": "sending"' in status  # the rest are still to come
     rest = cli(root, "send", "next", "--yes")
     assert rest.exit_code == 0, rest.output
     assert Counter(m["_to"] for m in state.accepted) == {
-        f"reader{i:04d}@example.com": 1 for i in range(1, 7)}
+        f"reader{i:04d}@example.com": 1 for i in range(1, 7)
+    }
     assert set(d["status"] for d in delivery_log(cli, root).values()) == {"sent"}
     nothing = cli(root, "send", "retry", "1", "--yes")
     assert nothing.exit_code == 0 and "Nothing to send" in nothing.stderr
 
 
 def test_unknown_outcomes_block_until_the_author_decides(
-        make_series: Callable[..., Path], cli: Cli,
-        sendgrid: tuple[str, SendgridState]) -> None:
+    make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
     url, state = sendgrid
-    root = make_series(drafts=2, subscribers=3, delivery=(
-        f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'))
-    state.faults.drops = 1                             # accepted, then the answer is lost
+    root = make_series(
+        drafts=2,
+        subscribers=3,
+        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+    )
+    state.faults.drops = 1  # accepted, then the answer is lost
     first = cli(root, "send", "next", "--yes")
     assert first.exit_code == 1
     assert "unknown outcome" in first.stderr and "--assume-delivered" in first.stderr
@@ -63,7 +70,7 @@ def test_unknown_outcomes_block_until_the_author_decides(
     assert {d["status"] for d in unknown.values()} == {"unknown"}
     listed = cli(root, "log", "1", "--unknown", "--json")
     assert listed.exit_code == 0 and len(delivery_log(cli, root)) == 3
-    again = cli(root, "send", "next", "--yes")         # no silent resend, no next instalment
+    again = cli(root, "send", "next", "--yes")  # no silent resend, no next instalment
     assert again.exit_code == 1 and "outcome is unknown" in again.stderr
     accepted_before = len(state.accepted)
     settled = cli(root, "send", "settle", "1", "--assume-delivered")
@@ -75,44 +82,50 @@ def test_unknown_outcomes_block_until_the_author_decides(
     assert '"instalment": 2' in nxt.stdout
     new = state.accepted[accepted_before:]
     assert sorted(m["to"] for m in new) == [f"reader000{i}@example.com" for i in (1, 2, 3)]
-    assert {m["subject"] for m in new} == {"Part 2 title"}      # part 1 was not resent
+    assert {m["subject"] for m in new} == {"Part 2 title"}  # part 1 was not resent
 
 
-def test_retry_unknown_resends_them(make_series: Callable[..., Path], cli: Cli,
-                                    sendgrid: tuple[str, SendgridState]) -> None:
+def test_retry_unknown_resends_them(
+    make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
     url, state = sendgrid
-    root = make_series(drafts=1, subscribers=2, delivery=(
-        f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'))
+    root = make_series(
+        drafts=1,
+        subscribers=2,
+        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+    )
     state.faults.drops = 1
     assert cli(root, "send", "next", "--yes").exit_code == 1
     retried = cli(root, "send", "retry", "1", "--unknown", "--yes")
     assert retried.exit_code == 0, retried.output
     assert {d["status"] for d in delivery_log(cli, root).values()} == {"sent"}
-    assert len(state.accepted) == 4                    # the author chose the duplicates
+    assert len(state.accepted) == 4  # the author chose the duplicates
 
 
 def test_the_unsubscribe_key_is_generated_once_owner_only(
-        make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SERIESPUB_SECRET")
     root = make_series(drafts=1, subscribers=1)
     first = cli(root, "preview", "1", "--text").stdout
     key = root / ".seriespub" / "secret"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert cli(root, "preview", "1", "--text").stdout == first    # stable tokens
+    assert cli(root, "preview", "1", "--text").stdout == first  # stable tokens
     assert key.read_text() not in first
     monkeypatch.setenv("SERIESPUB_SECRET", "another-key-" + "fedcba9876543210" * 2)
-    assert cli(root, "preview", "1", "--text").stdout != first    # the env wins
+    assert cli(root, "preview", "1", "--text").stdout != first  # the env wins
 
 
-def test_subscribers_commands(make_series: Callable[..., Path], cli: Cli,
-                              tmp_path: Path) -> None:
+def test_subscribers_commands(make_series: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
     root = make_series(subscribers=1)
     assert cli(root, "subscribers", "add", "new@example.com", "--name", "Nia").exit_code == 0
     duplicate = cli(root, "subscribers", "add", "NEW@example.com")
     assert duplicate.exit_code == 1 and "already in the list" in duplicate.stderr
     export = tmp_path / "export.csv"
-    export.write_text("Email Address;First Name\nnew@example.com;N\nthird@example.com;T\n"
-                      "bad;B\n", encoding="utf-8")
+    export.write_text(
+        "Email Address;First Name\nnew@example.com;N\nthird@example.com;T\nbad;B\n",
+        encoding="utf-8",
+    )
     imported = cli(root, "subscribers", "import", str(export))
     assert imported.exit_code == 0, imported.output
     assert "added 1, already present 1" in imported.stdout
@@ -120,7 +133,10 @@ def test_subscribers_commands(make_series: Callable[..., Path], cli: Cli,
     assert cli(root, "subscribers", "remove", "new@example.com").exit_code == 0
     listed = cli(root, "subscribers", "list", "--json")
     rows = {r["email"]: r["status"] for r in json.loads(listed.stdout)}
-    assert rows == {"reader0001@example.com": "active", "new@example.com": "unsubscribed",
-                    "third@example.com": "active"}
+    assert rows == {
+        "reader0001@example.com": "active",
+        "new@example.com": "unsubscribed",
+        "third@example.com": "active",
+    }
     sent = cli(root, "send", "next", "--yes")
-    assert "sent 2," in sent.stdout                    # the unsubscribed reader is skipped
+    assert "sent 2," in sent.stdout  # the unsubscribed reader is skipped

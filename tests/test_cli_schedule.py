@@ -85,20 +85,23 @@ def pin(root: Path, number: int, release: str) -> None:
 
 
 # -- 1. the calendar ----------------------------------------------------------------------
-def test_schedule_json_lists_each_release_with_offset_and_status(make_series: MakeSeries,
-                                                                 cli: Cli) -> None:
+def test_schedule_json_lists_each_release_with_offset_and_status(
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=3, ready=2, extra_toml=SCHEDULE)
     with frozen(london(2026, 11, 20, 12)):
         got = releases(cli, root)
     assert [(r["number"], r["release"], r["status"], r["ready"]) for r in got] == [
         (1, "2026-12-01T09:00:00+00:00", "upcoming", True),
         (2, "2026-12-08T09:00:00+00:00", "upcoming", True),
-        (3, "2026-12-15T09:00:00+00:00", "upcoming", False)]
+        (3, "2026-12-15T09:00:00+00:00", "upcoming", False),
+    ]
     assert [r["title"] for r in got] == ["Part 1 title", "Part 2 title", "Part 3 title"]
 
 
-def test_nine_o_clock_holds_across_both_daylight_saving_changes(make_series: MakeSeries,
-                                                                cli: Cli) -> None:
+def test_nine_o_clock_holds_across_both_daylight_saving_changes(
+    make_series: MakeSeries, cli: Cli
+) -> None:
     # Sundays from 2027-02-21: the clocks change on Sun 2027-03-28 and Sun 2027-10-31.
     toml = '[schedule]\nfirst_release = 2027-02-21T09:00:00\ntimezone = "Europe/London"\n'
     root = make_series(drafts=38, subscribers=1, extra_toml=toml)
@@ -114,17 +117,22 @@ def test_nine_o_clock_holds_across_both_daylight_saving_changes(make_series: Mak
         assert (local.hour, local.minute, local.weekday()) == (9, 0, 6)
 
 
-def test_skip_dates_are_left_out_and_the_rhythm_continues(make_series: MakeSeries,
-                                                          cli: Cli) -> None:
+def test_skip_dates_are_left_out_and_the_rhythm_continues(
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=3, extra_toml=SCHEDULE + "skip = [2026-12-08, 2026-12-22]\n")
     with frozen(london(2026, 11, 20)):
         got = [r["release"] for r in releases(cli, root)]
-    assert got == ["2026-12-01T09:00:00+00:00", "2026-12-15T09:00:00+00:00",
-                   "2026-12-29T09:00:00+00:00"]
+    assert got == [
+        "2026-12-01T09:00:00+00:00",
+        "2026-12-15T09:00:00+00:00",
+        "2026-12-29T09:00:00+00:00",
+    ]
 
 
 def test_a_pinned_release_overrides_its_slot_and_the_next_follows_it(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=3, extra_toml=SCHEDULE)
     pin(root, 2, "2026-12-20 18:00")
     with frozen(london(2026, 11, 20)):
@@ -133,26 +141,28 @@ def test_a_pinned_release_overrides_its_slot_and_the_next_follows_it(
     assert [(r["release"], r["pinned"]) for r in got] == [
         ("2026-12-01T09:00:00+00:00", False),
         ("2026-12-20T18:00:00+00:00", True),
-        ("2026-12-29T09:00:00+00:00", False)]     # a cadence after the pin, back on the grid
+        ("2026-12-29T09:00:00+00:00", False),
+    ]  # a cadence after the pin, back on the grid
     assert [i["release"] for i in status["instalments"]] == [r["release"] for r in got]
 
 
 def test_schedule_json_keeps_stdout_pure_when_it_warns_about_a_draft(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=2, ready=1, extra_toml=SCHEDULE)
     with frozen(london(2026, 12, 1, 9)) as clock:
         ok(cli(root, "send", "due"))
-        clock.move_to(london(2026, 12, 7, 9))             # part 2, a draft, is due in 24 h
+        clock.move_to(london(2026, 12, 7, 9))  # part 2, a draft, is due in 24 h
         result = ok(cli(root, "schedule", "--json"))
     data = json.loads(result.stdout)
     assert [r["status"] for r in data["releases"]] == ["sent", "upcoming"]
-    assert "part 2 is still a draft and goes out in 24 hours" in result.stderr.replace(
-        "\n", " ")
+    assert "part 2 is still a draft and goes out in 24 hours" in result.stderr.replace("\n", " ")
 
 
 # -- 2. iCalendar export -------------------------------------------------------------------
 def test_schedule_ics_writes_one_event_per_instalment_at_its_release(
-        make_series: MakeSeries, cli: Cli, tmp_path: Path) -> None:
+    make_series: MakeSeries, cli: Cli, tmp_path: Path
+) -> None:
     from icalendar import Calendar
 
     toml = '[schedule]\nfirst_release = 2027-03-21T09:00:00\ntimezone = "Europe/London"\n'
@@ -165,15 +175,17 @@ def test_schedule_ics_writes_one_event_per_instalment_at_its_release(
     starts = {str(e["SUMMARY"]): e.decoded("DTSTART") for e in events}
     assert {k: v.astimezone(UTC) for k, v in starts.items()} == {
         "Part 1: Part 1 title": dt.datetime(2027, 3, 21, 9, 0, tzinfo=UTC),
-        "Part 2: Part 2 title": dt.datetime(2027, 3, 28, 8, 0, tzinfo=UTC),   # BST
-        "Part 3: Part 3 title": dt.datetime(2027, 4, 4, 8, 0, tzinfo=UTC)}
-    assert all(v.hour == 9 for v in starts.values())          # local wall clock
+        "Part 2: Part 2 title": dt.datetime(2027, 3, 28, 8, 0, tzinfo=UTC),  # BST
+        "Part 3: Part 3 title": dt.datetime(2027, 4, 4, 8, 0, tzinfo=UTC),
+    }
+    assert all(v.hour == 9 for v in starts.values())  # local wall clock
     assert len({str(e["UID"]) for e in events}) == 3
 
 
 # -- 3. send due ---------------------------------------------------------------------------
-def test_send_due_before_the_first_slot_sends_nothing_and_says_when(make_series: MakeSeries,
-                                                                    cli: Cli) -> None:
+def test_send_due_before_the_first_slot_sends_nothing_and_says_when(
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
     with frozen(london(2026, 11, 30, 9)):
         result = ok(cli(root, "send", "due"))
@@ -181,11 +193,13 @@ def test_send_due_before_the_first_slot_sends_nothing_and_says_when(make_series:
     assert result.stdout == ""
     assert result.stderr.replace("\n", " ").strip() == (
         "Nothing is due. Next release: part 1 (Part 1 title) on Tue 2026-12-01 09:00 GMT, "
-        "in 24 hours.")
+        "in 24 hours."
+    )
 
 
 def test_send_due_at_the_slot_sends_part_1_once_to_every_active_reader(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=2, subscribers=3, extra_toml=SCHEDULE)
     with open(root / "subscribers.csv", "a") as handle:
         handle.write("gone@example.com,Gone,unsubscribed,2026-01-01\n")
@@ -194,21 +208,34 @@ def test_send_due_at_the_slot_sends_part_1_once_to_every_active_reader(
         assert recipients(root) == READERS
         again = ok(cli(root, "send", "due"))
     assert recipients(root) == READERS and emls(root, 2) == []
-    assert "Next release: part 2 (Part 2 title) on Tue 2026-12-08 09:00 GMT" in \
-        again.stderr.replace("\n", " ")
+    assert (
+        "Next release: part 2 (Part 2 title) on Tue 2026-12-08 09:00 GMT"
+        in again.stderr.replace("\n", " ")
+    )
 
 
-@pytest.mark.parametrize(("first", "early", "slot", "shown"), [
-    # spring forward: 09:00 BST is 08:00 UTC, an hour earlier in UTC than the week before
-    ("2027-03-21T09:00:00", dt.datetime(2027, 3, 28, 7, 59, tzinfo=UTC),
-     dt.datetime(2027, 3, 28, 8, 0, tzinfo=UTC), "Sun 2027-03-28 09:00 BST"),
-    # fall back: 09:00 GMT is 09:00 UTC; exactly 168 h after the last slot is still too early
-    ("2027-10-24T09:00:00", dt.datetime(2027, 10, 31, 8, 30, tzinfo=UTC),
-     dt.datetime(2027, 10, 31, 9, 0, tzinfo=UTC), "Sun 2027-10-31 09:00 GMT"),
-])
+@pytest.mark.parametrize(
+    ("first", "early", "slot", "shown"),
+    [
+        # spring forward: 09:00 BST is 08:00 UTC, an hour earlier in UTC than the week before
+        (
+            "2027-03-21T09:00:00",
+            dt.datetime(2027, 3, 28, 7, 59, tzinfo=UTC),
+            dt.datetime(2027, 3, 28, 8, 0, tzinfo=UTC),
+            "Sun 2027-03-28 09:00 BST",
+        ),
+        # fall back: 09:00 GMT is 09:00 UTC; exactly 168 h after the last slot is still too early
+        (
+            "2027-10-24T09:00:00",
+            dt.datetime(2027, 10, 31, 8, 30, tzinfo=UTC),
+            dt.datetime(2027, 10, 31, 9, 0, tzinfo=UTC),
+            "Sun 2027-10-31 09:00 GMT",
+        ),
+    ],
+)
 def test_send_due_keeps_the_local_hour_across_a_clock_change(
-        make_series: MakeSeries, cli: Cli, first: str, early: dt.datetime,
-        slot: dt.datetime, shown: str) -> None:
+    make_series: MakeSeries, cli: Cli, first: str, early: dt.datetime, slot: dt.datetime, shown: str
+) -> None:
     toml = f'[schedule]\nfirst_release = {first}\ntimezone = "Europe/London"\n'
     root = make_series(drafts=3, extra_toml=toml)
     with frozen(dt.datetime.fromisoformat(first).replace(tzinfo=LONDON)) as clock:
@@ -225,12 +252,13 @@ def test_send_due_keeps_the_local_hour_across_a_clock_change(
 
 # -- 4. a missed backlog -------------------------------------------------------------------
 def test_a_missed_backlog_sends_only_the_oldest_and_the_rest_follow_weekly(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=3, extra_toml=SCHEDULE)
-    with frozen(london(2026, 12, 22, 10)) as clock:      # three weeks late, nothing sent
+    with frozen(london(2026, 12, 22, 10)) as clock:  # three weeks late, nothing sent
         ok(cli(root, "send", "due"))
         assert recipients(root, 1) == READERS and emls(root, 2) == emls(root, 3) == []
-        ok(cli(root, "send", "due"))                       # the next tick the same day
+        ok(cli(root, "send", "due"))  # the next tick the same day
         assert emls(root, 2) == []
         clock.move_to(london(2026, 12, 29, 10))
         ok(cli(root, "send", "due"))
@@ -238,24 +266,30 @@ def test_a_missed_backlog_sends_only_the_oldest_and_the_rest_follow_weekly(
     assert recipients(root, 1) == READERS
 
 
-def test_catch_up_all_sends_every_overdue_instalment_in_one_run(make_series: MakeSeries,
-                                                                 cli: Cli) -> None:
+def test_catch_up_all_sends_every_overdue_instalment_in_one_run(
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=5, extra_toml=SCHEDULE + 'catch_up = "all"\n')
-    with frozen(london(2026, 12, 22, 10)):               # slots 1-4 have passed
+    with frozen(london(2026, 12, 22, 10)):  # slots 1-4 have passed
         ok(cli(root, "send", "due"))
         got = releases(cli, root)
         ok(cli(root, "send", "due"))
     for number in (1, 2, 3, 4):
-        assert recipients(root, number) == READERS            # once each, not twice
+        assert recipients(root, number) == READERS  # once each, not twice
     assert emls(root, 5) == []
     assert [(r["release"][:10], r["status"]) for r in got] == [
-        ("2026-12-01", "sent"), ("2026-12-08", "sent"), ("2026-12-15", "sent"),
-        ("2026-12-22", "sent"), ("2026-12-29", "upcoming")]     # slot N kept for part N
+        ("2026-12-01", "sent"),
+        ("2026-12-08", "sent"),
+        ("2026-12-15", "sent"),
+        ("2026-12-22", "sent"),
+        ("2026-12-29", "upcoming"),
+    ]  # slot N kept for part N
 
 
 # -- 5. a partial send resumed -------------------------------------------------------------
 def test_send_due_finishes_an_interrupted_send_for_exactly_the_missing_readers(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     from seriespub.ledger import Ledger
 
     root = make_series(drafts=2, subscribers=4, extra_toml=SCHEDULE)
@@ -266,7 +300,8 @@ def test_send_due_finishes_an_interrupted_send_for_exactly_the_missing_readers(
     # the last batch is pending in the ledger and the instalment is not finished.
     for path in emls(root):
         if str(email.message_from_bytes(path.read_bytes())["To"]).endswith(
-                ("reader0003@example.com>", "reader0004@example.com>")):
+            ("reader0003@example.com>", "reader0004@example.com>")
+        ):
             path.unlink()
     assert recipients(root) == readers[:2]
     with Ledger.open(root / ".seriespub/ledger.db") as ledger:
@@ -275,13 +310,14 @@ def test_send_due_finishes_an_interrupted_send_for_exactly_the_missing_readers(
     with frozen(london(2026, 12, 1, 10)):
         assert [r["status"] for r in releases(cli, root)] == ["sending", "upcoming"]
         ok(cli(root, "send", "due"))
-    assert recipients(root) == readers                      # each exactly once
+    assert recipients(root) == readers  # each exactly once
     assert deliveries(cli, root) == dict.fromkeys(readers, "sent")
-    assert emls(root, 2) == []                               # part 2 keeps its own slot
+    assert emls(root, 2) == []  # part 2 keeps its own slot
 
 
 def test_send_due_resends_a_batch_that_died_before_anything_was_written(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     from seriespub.ledger import Ledger
 
     root = make_series(drafts=2, extra_toml=SCHEDULE)
@@ -313,9 +349,13 @@ def lock_holder() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
     def start(root: Path) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(root / ".seriespub")],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=dict(os.environ))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(root / ".seriespub")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
         started.append(proc)
         assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
         return proc
@@ -325,12 +365,12 @@ def lock_holder() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
-        proc.__exit__(None, None, None)            # closes its pipes
+        proc.__exit__(None, None, None)  # closes its pipes
 
 
 def test_a_second_process_holding_the_lock_stops_send_due_and_send_next(
-        make_series: MakeSeries, cli: Cli,
-        lock_holder: Callable[[Path], subprocess.Popen[str]]) -> None:
+    make_series: MakeSeries, cli: Cli, lock_holder: Callable[[Path], subprocess.Popen[str]]
+) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
     holder = lock_holder(root)
     with frozen(london(2026, 12, 1, 9, 5)):
@@ -351,17 +391,18 @@ def test_a_second_process_holding_the_lock_stops_send_due_and_send_next(
 
 # -- 7. the unattended run log --------------------------------------------------------------
 def test_send_due_logs_what_was_due_and_sent_and_an_idle_run_logs_nothing(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
     with frozen(london(2026, 11, 30, 9)):
-        ok(cli(root, "send", "due"))                       # too early: idle
+        ok(cli(root, "send", "due"))  # too early: idle
         assert run_log(cli, root) == []
     with frozen(london(2026, 12, 1, 9, 5)):
         ok(cli(root, "send", "due"))
         events = run_log(cli, root)
         log_file = root / ".seriespub" / "log.jsonl"
         before = log_file.read_bytes()
-        ok(cli(root, "send", "due"))                       # part 1 done, part 2 not due
+        ok(cli(root, "send", "due"))  # part 1 done, part 2 not due
         assert log_file.read_bytes() == before
         text = ok(cli(root, "log")).stdout
     assert [(e["event"], e["instalment"]) for e in events] == [("due", 1), ("sent", 1)]
@@ -372,20 +413,22 @@ def test_send_due_logs_what_was_due_and_sent_and_an_idle_run_logs_nothing(
 
 
 def test_catch_up_all_logs_what_was_sent_even_when_a_later_instalment_fails(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=3, ready=2, extra_toml=SCHEDULE + 'catch_up = "all"\n')
     with frozen(london(2026, 12, 22, 10)):
         result = cli(root, "send", "due")
-        assert result.exit_code == 1 and "part 3 ('Part 3 title') is still a draft" in \
-            result.stderr.replace("\n", " ")
-        assert recipients(root, 1) == recipients(root, 2) == READERS   # these did go out
+        assert (
+            result.exit_code == 1
+            and "part 3 ('Part 3 title') is still a draft" in result.stderr.replace("\n", " ")
+        )
+        assert recipients(root, 1) == recipients(root, 2) == READERS  # these did go out
         events = run_log(cli, root)
     sent = [e["instalment"] for e in events if e["event"] == "sent"]
     assert sent == [1, 2]
 
 
-def test_send_due_json_is_one_json_document_on_stdout(make_series: MakeSeries,
-                                                      cli: Cli) -> None:
+def test_send_due_json_is_one_json_document_on_stdout(make_series: MakeSeries, cli: Cli) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
     with frozen(london(2026, 12, 1, 9, 5)):
         result = ok(cli(root, "send", "due", "--json"))
@@ -395,10 +438,9 @@ def test_send_due_json_is_one_json_document_on_stdout(make_series: MakeSeries,
     assert data["next"]["release"] == "2026-12-08T09:00:00+00:00"
 
 
-def test_send_due_logs_an_error_that_stopped_the_send(make_series: MakeSeries,
-                                                      cli: Cli) -> None:
-    delivery = '[delivery]\nprovider = "resend"\n'      # and no RESEND_API_KEY: a CI secret
-    root = make_series(drafts=2, delivery=delivery, extra_toml=SCHEDULE)   # never added
+def test_send_due_logs_an_error_that_stopped_the_send(make_series: MakeSeries, cli: Cli) -> None:
+    delivery = '[delivery]\nprovider = "resend"\n'  # and no RESEND_API_KEY: a CI secret
+    root = make_series(drafts=2, delivery=delivery, extra_toml=SCHEDULE)  # never added
     with frozen(london(2026, 12, 1, 9, 5)):
         result = cli(root, "send", "due")
         assert result.exit_code == 1 and "RESEND_API_KEY" in result.stderr
@@ -413,25 +455,26 @@ def workflow_text(cli: Cli, root: Path) -> str:
 
 
 def test_a_fresh_checkout_with_the_committed_record_picks_up_where_the_last_run_left(
-        make_series: MakeSeries, cli: Cli, tmp_path: Path) -> None:
+    make_series: MakeSeries, cli: Cli, tmp_path: Path
+) -> None:
     a = make_series(drafts=3, extra_toml=SCHEDULE, name="run-a")
     with frozen(london(2026, 12, 1, 9, 5)):
         ok(cli(a, "send", "due"))
         installed = workflow_text(cli, a)
     assert recipients(a) == READERS
     state = a / ".seriespub"
-    assert not list(state.glob("ledger.db-*"))             # one file between runs: no -wal/-shm
+    assert not list(state.glob("ledger.db-*"))  # one file between runs: no -wal/-shm
     add_line = next(line for line in installed.splitlines() if "git add -f" in line)
     committed = [".seriespub/ledger.db", ".seriespub/log.jsonl"]
     assert all(name in add_line for name in committed)
 
-    b = tmp_path / "run-b"                                  # what `actions/checkout` gives
+    b = tmp_path / "run-b"  # what `actions/checkout` gives
     b.mkdir()
     for name in ("seriespub.toml", "subscribers.csv", "drafts", *committed):
         source, target = a / name, b / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
-    with frozen(london(2026, 12, 1, 10, 5)):               # the next hourly run
+    with frozen(london(2026, 12, 1, 10, 5)):  # the next hourly run
         ok(cli(b, "send", "due"))
         assert not (b / ".seriespub" / "outbox" / "001").exists()
     with frozen(london(2026, 12, 8, 9, 5)):
@@ -447,7 +490,8 @@ def test_a_fresh_checkout_with_the_committed_record_picks_up_where_the_last_run_
 
 
 def test_schedule_install_prints_a_serialised_workflow_that_commits_the_real_ledger(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     from seriespub.series import find_series
 
     root = make_series(extra_toml=SCHEDULE)
@@ -455,7 +499,7 @@ def test_schedule_install_prints_a_serialised_workflow_that_commits_the_real_led
         text = workflow_text(cli, root)
     assert "concurrency:" in text and "cancel-in-progress: false" in text
     assert "seriespub send due" in text
-    assert "- cron: \"0 * * * *\"" in text                  # 09:00 GMT is minute 0 UTC
+    assert '- cron: "0 * * * *"' in text  # 09:00 GMT is minute 0 UTC
     ledger = find_series(explicit=root).ledger_path
     assert ledger == root / ".seriespub" / "ledger.db"
     add_line = next(line for line in text.splitlines() if "git add -f" in line)
@@ -464,18 +508,23 @@ def test_schedule_install_prints_a_serialised_workflow_that_commits_the_real_led
 
 # -- 9. provider-side scheduling -------------------------------------------------------------
 
+
 def resend_series(make_series: MakeSeries, url: str, schedule: str = SCHEDULE) -> Path:
     delivery = f'[delivery]\nprovider = "resend"\n[delivery.resend]\napi_url = "{url}"\n'
     return make_series(drafts=2, delivery=delivery, extra_toml=schedule)
 
 
 def scheduled_posts(state: ResendState) -> list[dict[str, Any]]:
-    return [json.loads(r["body"]) for r in state.requests
-            if r["method"] == "POST" and r["path"] == "/emails"]
+    return [
+        json.loads(r["body"])
+        for r in state.requests
+        if r["method"] == "POST" and r["path"] == "/emails"
+    ]
 
 
 def test_send_next_at_hands_the_send_to_resend_and_cancel_withdraws_it(
-        make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]) -> None:
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     root = resend_series(make_series, url)
     with frozen(london(2026, 11, 30, 9)) as clock:
@@ -505,7 +554,8 @@ def test_send_next_at_hands_the_send_to_resend_and_cancel_withdraws_it(
 
 
 def test_send_next_at_slot_uses_the_calendar_slot_in_summer_time(
-        make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]) -> None:
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     summer = '[schedule]\nfirst_release = 2027-06-01T09:00:00\ntimezone = "Europe/London"\n'
     root = resend_series(make_series, url, summer)
@@ -515,14 +565,22 @@ def test_send_next_at_slot_uses_the_calendar_slot_in_summer_time(
     assert len(scheduled_posts(state)) == len(READERS)
 
 
-@pytest.mark.parametrize(("now", "at", "expected"), [
-    (london(2027, 5, 31), "2027-06-01 09:00", "2027-06-01T08:00:00Z"),     # series zone, BST
-    (london(2026, 11, 30), "2026-12-01T09:00+01:00", "2026-12-01T08:00:00Z"),  # own offset
-    (london(2026, 11, 30), "2026-12-01T09:00:00Z", "2026-12-01T09:00:00Z"),
-])
+@pytest.mark.parametrize(
+    ("now", "at", "expected"),
+    [
+        (london(2027, 5, 31), "2027-06-01 09:00", "2027-06-01T08:00:00Z"),  # series zone, BST
+        (london(2026, 11, 30), "2026-12-01T09:00+01:00", "2026-12-01T08:00:00Z"),  # own offset
+        (london(2026, 11, 30), "2026-12-01T09:00:00Z", "2026-12-01T09:00:00Z"),
+    ],
+)
 def test_send_next_at_reads_the_time_in_the_series_zone_unless_it_has_an_offset(
-        make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState],
-        now: dt.datetime, at: str, expected: str) -> None:
+    make_series: MakeSeries,
+    cli: Cli,
+    resend: tuple[str, ResendState],
+    now: dt.datetime,
+    at: str,
+    expected: str,
+) -> None:
     url, state = resend
     root = resend_series(make_series, url)
     with frozen(now):
@@ -531,7 +589,8 @@ def test_send_next_at_reads_the_time_in_the_series_zone_unless_it_has_an_offset(
 
 
 def test_send_due_leaves_a_send_the_provider_holds_alone(
-        make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]) -> None:
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     root = resend_series(make_series, url)
     with frozen(london(2026, 11, 30, 9)) as clock:
@@ -539,14 +598,15 @@ def test_send_due_leaves_a_send_the_provider_holds_alone(
         for when in (london(2026, 11, 30, 10), london(2026, 12, 1, 9), london(2026, 12, 1, 10)):
             clock.move_to(when)
             result = ok(cli(root, "send", "due"))
-            assert "Next release: part 2 (Part 2 title) on Tue 2026-12-08 09:00 GMT" in \
-                result.stderr.replace("\n", " ")
-    assert len(state.requests) == len(READERS)              # the three scheduled POSTs only
+            assert (
+                "Next release: part 2 (Part 2 title) on Tue 2026-12-08 09:00 GMT"
+                in result.stderr.replace("\n", " ")
+            )
+    assert len(state.requests) == len(READERS)  # the three scheduled POSTs only
     assert all(len(state.messages_to(a)) == 1 for a in READERS)
 
 
-def test_the_outbox_cannot_hold_a_send_until_a_time(make_series: MakeSeries,
-                                                    cli: Cli) -> None:
+def test_the_outbox_cannot_hold_a_send_until_a_time(make_series: MakeSeries, cli: Cli) -> None:
     root = make_series(extra_toml=SCHEDULE)
     with frozen(london(2026, 11, 30, 9)):
         result = cli(root, "send", "next", "--yes", "--at", "2026-12-01 09:00")
@@ -556,7 +616,8 @@ def test_the_outbox_cannot_hold_a_send_until_a_time(make_series: MakeSeries,
 
 
 def test_send_at_beyond_the_providers_limit_is_refused_naming_it(
-        make_series: MakeSeries, cli: Cli, sendgrid: tuple[str, SendgridState]) -> None:
+    make_series: MakeSeries, cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
     url, state = sendgrid
     delivery = f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'
     root = make_series(delivery=delivery, extra_toml=SCHEDULE)
@@ -568,8 +629,9 @@ def test_send_at_beyond_the_providers_limit_is_refused_naming_it(
     assert state.accepted == []
 
 
-def test_send_at_that_is_not_a_date_is_refused(make_series: MakeSeries, cli: Cli,
-                                               resend: tuple[str, ResendState]) -> None:
+def test_send_at_that_is_not_a_date_is_refused(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     root = resend_series(make_series, url)
     with frozen(london(2026, 11, 30, 9)):
@@ -582,7 +644,8 @@ def test_send_at_that_is_not_a_date_is_refused(make_series: MakeSeries, cli: Cli
 # -- 10. bad input ---------------------------------------------------------------------------
 @pytest.mark.parametrize("args", [("schedule",), ("send", "due"), ("status",)])
 def test_an_unknown_time_zone_is_a_one_line_error_naming_the_setting(
-        make_series: MakeSeries, cli: Cli, args: tuple[str, ...]) -> None:
+    make_series: MakeSeries, cli: Cli, args: tuple[str, ...]
+) -> None:
     toml = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Mars/Olympus"\n'
     root = make_series(extra_toml=toml)
     with frozen(london(2026, 12, 1, 9)):
@@ -595,16 +658,16 @@ def test_an_unknown_time_zone_is_a_one_line_error_naming_the_setting(
     assert emls(root) == []
 
 
-def test_the_schedule_example_written_by_init_works_once_uncommented(cli: Cli,
-                                                                     tmp_path: Path) -> None:
+def test_the_schedule_example_written_by_init_works_once_uncommented(
+    cli: Cli, tmp_path: Path
+) -> None:
     ok(cli(tmp_path, "init", "letters", "--title", "Letters"))
     config = tmp_path / "letters" / "seriespub.toml"
     lines = config.read_text(encoding="utf-8").splitlines()
     start = lines.index("# [schedule]")
-    example = [line.removeprefix("# ") for line in lines[start:start + 4]]
+    example = [line.removeprefix("# ") for line in lines[start : start + 4]]
     config.write_text("\n".join(lines[:start] + example) + "\n", encoding="utf-8")
     with frozen(london(2026, 12, 1)):
         result = cli(tmp_path / "letters", "schedule", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["releases"][0]["release"] == "2027-01-05T09:00:00+00:00"
-

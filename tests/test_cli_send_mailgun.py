@@ -25,15 +25,16 @@ def mailgun(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MailgunState
 
 
 def series_for(make_series: Callable[..., Path], url: str) -> Path:
-    delivery = ('[delivery]\nprovider = "mailgun"\n[delivery.mailgun]\n'
-                f'domain = "mg.example.com"\napi_url = "{url}"\n')
+    delivery = (
+        '[delivery]\nprovider = "mailgun"\n[delivery.mailgun]\n'
+        f'domain = "mg.example.com"\napi_url = "{url}"\n'
+    )
     return make_series(delivery=delivery, drafts=1)
 
 
-
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        mailgun: tuple[str, MailgunState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], mailgun: tuple[str, MailgunState]
+) -> None:
     url, state = mailgun
     root = series_for(make_series, url)
     first = cli(root, "send", "next", "--yes")
@@ -42,7 +43,7 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
         [got] = state.messages_to(address)
         assert got.headers["List-Unsubscribe"].startswith("<https://example.com/unsubscribe?")
         assert "%recipient." not in got.html + got.text
-    assert len(state.requests) == 1                 # one batch request for all readers
+    assert len(state.requests) == 1  # one batch request for all readers
 
     second = cli(root, "send", "next", "--yes")
     assert second.exit_code == 0, second.output
@@ -52,8 +53,8 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
 
 
 def test_a_refused_batch_is_deferred_and_logged(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        mailgun: tuple[str, MailgunState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], mailgun: tuple[str, MailgunState]
+) -> None:
     url, state = mailgun
     state.invalid_addresses.add("reader0002@example.com")
     root = series_for(make_series, url)

@@ -16,18 +16,19 @@ pytest.importorskip("seriespub.cli")
 READERS = [f"reader{i:04d}@example.com" for i in range(1, 4)]
 
 
-
-def series_for(make_series: Callable[..., Path], url: str, stream: str = "outbound",
-               settle_delay: float = 0.0) -> Path:
-    delivery = (f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
-                f'message_stream = "{stream}"\nsettle_delay = {settle_delay}\n')
+def series_for(
+    make_series: Callable[..., Path], url: str, stream: str = "outbound", settle_delay: float = 0.0
+) -> Path:
+    delivery = (
+        f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
+        f'message_stream = "{stream}"\nsettle_delay = {settle_delay}\n'
+    )
     return make_series(delivery=delivery, subscribers=len(READERS))
 
 
-
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        postmark: tuple[str, PostmarkState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
     root = series_for(make_series, url)
     first = cli(root, "send", "next", "--yes")
@@ -39,7 +40,7 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
     assert got["Headers"][0]["Value"].startswith("<https://example.com/unsubscribe?")
     assert "Reader 1" in got["HtmlBody"] and "Reader 1" in got["TextBody"]
 
-    second = cli(root, "send", "next", "--yes")       # part 2 goes out; part 1 is not resent
+    second = cli(root, "send", "next", "--yes")  # part 2 goes out; part 1 is not resent
     assert second.exit_code == 0, second.output
     assert all(len(state.to(a)) == 2 for a in READERS)
     assert {m["Tag"] for m in state.to(READERS[0])} == {"part-1", "part-2"}
@@ -52,8 +53,8 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
 
 
 def test_an_inactive_address_is_logged_as_failed(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        postmark: tuple[str, PostmarkState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
     state.fail(READERS[1], 406)
     root = series_for(make_series, url)
@@ -66,11 +67,11 @@ def test_an_inactive_address_is_logged_as_failed(
 
 
 def test_a_lost_answer_is_settled_without_a_duplicate(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        postmark: tuple[str, PostmarkState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
     state.faults.drops = 1
-    state.search_lag = 0.4                # Postmark's search trails acceptance a little
+    state.search_lag = 0.4  # Postmark's search trails acceptance a little
     root = series_for(make_series, url, settle_delay=0.8)
     result = cli(root, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
@@ -79,8 +80,8 @@ def test_a_lost_answer_is_settled_without_a_duplicate(
 
 
 def test_settling_too_early_would_duplicate(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        postmark: tuple[str, PostmarkState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], postmark: tuple[str, PostmarkState]
+) -> None:
     """Why settle_delay exists: asked before the search shows the message, Postmark says
     "not found" and the message is sent again."""
     url, state = postmark
@@ -88,14 +89,14 @@ def test_settling_too_early_would_duplicate(
     state.search_lag = 0.4
     root = series_for(make_series, url, settle_delay=0.0)
     first = cli(root, "send", "next", "--yes")
-    assert first.exit_code == 1 and "failed transiently" in first.stderr   # "not found"
+    assert first.exit_code == 1 and "failed transiently" in first.stderr  # "not found"
     assert cli(root, "send", "retry", "1", "--yes").exit_code == 0
     assert all(len(state.to(a)) == 2 for a in READERS)
 
 
 def test_broadcast_stream_uses_postmarks_unsubscribe_link(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        postmark: tuple[str, PostmarkState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
     root = series_for(make_series, url, stream="broadcast")
     result = cli(root, "send", "next", "--yes")

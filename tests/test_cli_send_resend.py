@@ -14,17 +14,14 @@ from fakes.resend import ResendState
 pytest.importorskip("seriespub.cli")
 
 
-
-
 def series_for(make_series: Callable[..., Path], url: str, subscribers: int = 3) -> Path:
     delivery = f'[delivery]\nprovider = "resend"\n[delivery.resend]\napi_url = "{url}"\n'
     return make_series(delivery=delivery, subscribers=subscribers)
 
 
-
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        resend: tuple[str, ResendState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     root = series_for(make_series, url)
     first = cli(root, "send", "next", "--yes")
@@ -36,7 +33,7 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
     assert got["tags"] == [{"name": "seriespub_part", "value": "1"}]
 
     count = len(state.requests)
-    second = cli(root, "send", "next", "--yes")       # part 2 goes out; part 1 is not resent
+    second = cli(root, "send", "next", "--yes")  # part 2 goes out; part 1 is not resent
     assert second.exit_code == 0, second.output
     assert all(len(state.messages_to(a)) == 2 for a in addresses)
     assert {m.payload["tags"][0]["value"] for m in state.messages_to(addresses[0])} == {"1", "2"}
@@ -47,8 +44,8 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
 
 
 def test_a_refused_address_is_logged_as_failed(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        resend: tuple[str, ResendState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     state.invalid_addresses.add("reader0002@example.com")
     root = series_for(make_series, url)
@@ -61,8 +58,8 @@ def test_a_refused_address_is_logged_as_failed(
 
 
 def test_a_lost_answer_is_settled_without_a_duplicate(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        resend: tuple[str, ResendState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     state.faults.drops = 1
     root = series_for(make_series, url)
@@ -74,8 +71,8 @@ def test_a_lost_answer_is_settled_without_a_duplicate(
 
 
 def test_a_sending_only_key_warns_about_suppressions_and_still_sends(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        resend: tuple[str, ResendState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], resend: tuple[str, ResendState]
+) -> None:
     url, state = resend
     state.sending_only = True
     root = series_for(make_series, url)
@@ -83,5 +80,5 @@ def test_a_sending_only_key_warns_about_suppressions_and_still_sends(
     assert result.exit_code == 0, result.output
     assert "warning: could not read suppressions" in result.stderr
     assert {d["status"] for d in log(cli, root).values()} == {"sent"}
-    synced = cli(root, "subscribers", "sync")           # asked for explicitly: an error
+    synced = cli(root, "subscribers", "sync")  # asked for explicitly: an error
     assert synced.exit_code == 1 and "Full access" in synced.stderr

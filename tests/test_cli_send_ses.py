@@ -27,15 +27,15 @@ def ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SesState]]:
 
 
 def series_for(make_series: Callable[..., Path], url: str) -> Path:
-    delivery = ('[delivery]\nprovider = "ses"\n[delivery.ses]\n'
-                f'region = "eu-west-1"\napi_url = "{url}"\n')
+    delivery = (
+        f'[delivery]\nprovider = "ses"\n[delivery.ses]\nregion = "eu-west-1"\napi_url = "{url}"\n'
+    )
     return make_series(delivery=delivery, drafts=1)
 
 
-
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        ses: tuple[str, SesState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], ses: tuple[str, SesState]
+) -> None:
     url, state = ses
     root = series_for(make_series, url)
     first = cli(root, "send", "next", "--yes")
@@ -51,12 +51,13 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
     deliveries = log(cli, root)
     assert {d["status"] for d in deliveries.values()} == {"sent"}
     assert {d["message_id"] for d in deliveries.values()} == {
-        state.messages_to(a)[0].message_id for a in READERS}
+        state.messages_to(a)[0].message_id for a in READERS
+    }
 
 
 def test_a_rejected_address_is_logged_as_failed(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        ses: tuple[str, SesState]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], ses: tuple[str, SesState]
+) -> None:
     url, state = ses
     state.rejected_addresses.add("reader0002@example.com")
     root = series_for(make_series, url)

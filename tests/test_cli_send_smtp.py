@@ -33,8 +33,8 @@ def statuses(root: Path) -> dict[str, str]:
 
 
 def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        server: FakeSmtpServer) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], server: FakeSmtpServer
+) -> None:
     root = make_series(delivery=server.delivery_toml(), drafts=1)
     first = cli(root, "send", "next", "--yes")
     assert first.exit_code == 0, first.output
@@ -52,8 +52,8 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
 
 
 def test_a_refused_address_is_failed_and_marked_bounced(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        server: FakeSmtpServer) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], server: FakeSmtpServer
+) -> None:
     server.handler.refuse[READERS[1]] = f"550 5.1.1 <{READERS[1]}>: user unknown"
     root = make_series(delivery=server.delivery_toml(), drafts=1)
     result = cli(root, "send", "next", "--yes")
@@ -69,8 +69,8 @@ def test_a_refused_address_is_failed_and_marked_bounced(
 
 
 def test_a_connection_lost_during_data_leaves_only_that_reader_unknown(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        server: FakeSmtpServer) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], server: FakeSmtpServer
+) -> None:
     server.handler.drop_after_data.add(READERS[1])
     root = make_series(delivery=server.delivery_toml(), drafts=1)
     result = cli(root, "send", "next", "--yes")
@@ -86,34 +86,41 @@ def test_a_connection_lost_during_data_leaves_only_that_reader_unknown(
 
 
 def test_a_run_killed_before_any_server_greeted_leaves_nothing_unknown(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        server: FakeSmtpServer) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], server: FakeSmtpServer
+) -> None:
     # Port 465 with security = "starttls" used to hang with every batch recorded pending;
     # killed then, the next run called them unknown although nothing could have been sent.
     with raw_smtp_server(greet_after=None) as silent:
-        root = make_series(delivery=server.delivery_toml().replace(
-            f"port = {server.port}", f"port = {silent.port}"), drafts=1)
-        proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-                                cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        root = make_series(
+            delivery=server.delivery_toml().replace(
+                f"port = {server.port}", f"port = {silent.port}"
+            ),
+            drafts=1,
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+            cwd=root,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert silent.accepted.wait(30), "seriespub never connected"
-            proc.send_signal(signal.SIGKILL)    # while it waits for a greeting
+            proc.send_signal(signal.SIGKILL)  # while it waits for a greeting
         finally:
             proc.communicate(timeout=30)
-    assert log(cli, root) == {}                # nothing pending, nothing unknown
+    assert log(cli, root) == {}  # nothing pending, nothing unknown
 
     config = root / "seriespub.toml"
-    config.write_text(config.read_text().replace(f"port = {silent.port}",
-                                                 f"port = {server.port}"))
+    config.write_text(config.read_text().replace(f"port = {silent.port}", f"port = {server.port}"))
     result = cli(root, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
     assert {a: len(m) for a, m in server.by_recipient().items()} == dict.fromkeys(READERS, 1)
 
 
 def test_a_wrong_password_keeps_its_specific_hint(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SMTP_PASSWORD", "wrong-pw")
     with running_smtp_server(credentials={"mailer": "right-pw"}) as server:
         root = make_series(delivery=server.delivery_toml() + 'username = "mailer"\n', drafts=1)
@@ -122,18 +129,20 @@ def test_a_wrong_password_keeps_its_specific_hint(
     assert "refused the login of 'mailer': 535" in result.stderr
     assert "hint: check delivery.smtp.username and SMTP_PASSWORD" in result.stderr
     assert "wrong-pw" not in result.output
-    assert log(cli, root) == {}                # checked before anything was recorded
+    assert log(cli, root) == {}  # checked before anything was recorded
     assert server.received == []
 
 
 def test_port_465_with_starttls_stops_at_once_with_the_hint(
-        make_series: Callable[..., Path], cli: Callable[..., Any], tmp_path: Path) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], tmp_path: Path
+) -> None:
     from fakes.smtp import make_tls_files
 
     tls = make_tls_files(tmp_path / "tls")
     with running_smtp_server(tls=tls, implicit_tls=True) as server:
-        root = make_series(delivery=server.delivery_toml().replace('"none"', '"starttls"'),
-                           drafts=1)
+        root = make_series(
+            delivery=server.delivery_toml().replace('"none"', '"starttls"'), drafts=1
+        )
         result = cli(root, "send", "next", "--yes")
     assert result.exit_code == 1
     assert "expects TLS from the first byte" in result.stderr

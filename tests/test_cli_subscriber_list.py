@@ -27,8 +27,9 @@ BAD_ROWS = [  # what `check` rejects: an unknown status, an address without a do
 
 def finished(root: Path, number: int = 1) -> bool:
     with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
-        row = db.execute("SELECT finished_at FROM instalments WHERE number = ?",
-                         (number,)).fetchone()
+        row = db.execute(
+            "SELECT finished_at FROM instalments WHERE number = ?", (number,)
+        ).fetchone()
     return row is not None and row[0] is not None
 
 
@@ -37,7 +38,8 @@ def outbox(root: Path, number: int = 1) -> list[Path]:
 
 
 def test_send_refuses_a_list_with_unreadable_rows_and_shows_them(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=1)
     write_subscribers(root / "subscribers.csv", 3, extra=BAD_ROWS)
     result = cli(root, "send", "next", "--yes")
@@ -49,11 +51,12 @@ def test_send_refuses_a_list_with_unreadable_rows_and_shows_them(
     assert "subscribers.csv:7: nl@example.com: line break in the name" in err
     assert "3 row(s) of subscribers.csv cannot be read" in err and "--skip-invalid" in err
     assert "Traceback" not in err
-    assert outbox(root) == []                                   # nothing sent
+    assert outbox(root) == []  # nothing sent
 
 
 def test_skip_invalid_sends_the_rest_and_keeps_the_part_open_for_the_skipped(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=2)
     readers = write_subscribers(root / "subscribers.csv", 3, extra=BAD_ROWS)
     result = cli(root, "send", "next", "--yes", "--skip-invalid")
@@ -63,24 +66,36 @@ def test_skip_invalid_sends_the_rest_and_keeps_the_part_open_for_the_skipped(
     assert again.exit_code == 0, again.output
     assert "stays open for the 3 row(s)" in again.stderr and not finished(root)
     assert outbox(root, 2) == []
-    fixed = [dict(r, status="active", name=r["name"].replace("\n", " "),
-                  email=r["email"].replace("@example", "@example.org")
-                  if r["email"] == "cat@example" else r["email"]) for r in BAD_ROWS]
+    fixed = [
+        dict(
+            r,
+            status="active",
+            name=r["name"].replace("\n", " "),
+            email=r["email"].replace("@example", "@example.org")
+            if r["email"] == "cat@example"
+            else r["email"],
+        )
+        for r in BAD_ROWS
+    ]
     write_subscribers(root / "subscribers.csv", 3, extra=fixed)
     done = cli(root, "send", "next", "--yes")
     assert done.exit_code == 0, done.output
     assert finished(root) and len(outbox(root)) == 6
-    assert set(delivery_log(cli, root)) == {*readers[:3], "typo@example.com",
-                                            "cat@example.org", "nl@example.com"}
+    assert set(delivery_log(cli, root)) == {
+        *readers[:3],
+        "typo@example.com",
+        "cat@example.org",
+        "nl@example.com",
+    }
 
 
-def test_send_due_refuses_unreadable_rows_and_logs_why(make_series: MakeSeries,
-                                                      cli: Cli) -> None:
+def test_send_due_refuses_unreadable_rows_and_logs_why(make_series: MakeSeries, cli: Cli) -> None:
     schedule = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
     root = make_series(drafts=1, extra_toml=schedule)
     write_subscribers(root / "subscribers.csv", 2, extra=BAD_ROWS[:1])
-    with time_machine.travel(dt.datetime(2026, 12, 1, 9, 5, tzinfo=ZoneInfo("Europe/London")),
-                             tick=False):
+    with time_machine.travel(
+        dt.datetime(2026, 12, 1, 9, 5, tzinfo=ZoneInfo("Europe/London")), tick=False
+    ):
         result = cli(root, "send", "due")
         log = cli(root, "log", "--json")
     assert result.exit_code == 1 and "1 row(s) of subscribers.csv cannot be read" in result.stderr
@@ -89,23 +104,27 @@ def test_send_due_refuses_unreadable_rows_and_logs_why(make_series: MakeSeries,
     assert events[-1]["event"] == "error" and "cannot be read" in events[-1]["error"]
 
 
-def test_dry_run_shows_unreadable_rows_without_refusing(make_series: MakeSeries,
-                                                       cli: Cli) -> None:
+def test_dry_run_shows_unreadable_rows_without_refusing(make_series: MakeSeries, cli: Cli) -> None:
     root = make_series(drafts=1)
     write_subscribers(root / "subscribers.csv", 2, extra=BAD_ROWS[:1])
     result = cli(root, "send", "next", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "unreadable rows: 1" in result.stderr and "dry run: rendered 2" in result.stderr
-    assert not (root / ".seriespub" / "snapshot.csv").exists()        # a dry run writes nothing
+    assert not (root / ".seriespub" / "snapshot.csv").exists()  # a dry run writes nothing
 
 
-def test_duplicate_column_names_are_refused(make_series: MakeSeries, cli: Cli,
-                                            tmp_path: Path) -> None:
+def test_duplicate_column_names_are_refused(
+    make_series: MakeSeries, cli: Cli, tmp_path: Path
+) -> None:
     root = make_series(drafts=1)
     (root / "subscribers.csv").write_text(
-        "email,name,status,email\na@example.com,A,active,b@example.com\n", encoding="utf-8")
-    for args in (("send", "next", "--yes"), ("subscribers", "list"),
-                 ("subscribers", "add", "c@example.com")):
+        "email,name,status,email\na@example.com,A,active,b@example.com\n", encoding="utf-8"
+    )
+    for args in (
+        ("send", "next", "--yes"),
+        ("subscribers", "list"),
+        ("subscribers", "add", "c@example.com"),
+    ):
         result = cli(root, *args)
         assert result.exit_code == 1, args
         assert "subscribers.csv:1: column 'email' appears more than once" in result.stderr
@@ -133,18 +152,21 @@ def test_list_prints_aligned_rows_and_valid_json(make_series: MakeSeries, cli: C
     assert plain.stdout.splitlines() == [
         "Email                   Name      Status  Since",
         "reader0001@example.com  Reader 1  active  2026-01-01",
-        "reader0002@example.com  Reader 2  active  2026-01-01"]
+        "reader0002@example.com  Reader 2  active  2026-01-01",
+    ]
     assert "2 subscriber(s)" in plain.stderr and "1 row(s) cannot be read" in plain.stderr
     listed = cli(root, "subscribers", "list", "--json", "--status", "active")
-    assert [r["email"] for r in json.loads(listed.stdout)] == ["reader0001@example.com",
-                                                             "reader0002@example.com"]
+    assert [r["email"] for r in json.loads(listed.stdout)] == [
+        "reader0001@example.com",
+        "reader0002@example.com",
+    ]
     none = cli(root, "subscribers", "list", "--json", "--status", "bounced")
     assert json.loads(none.stdout) == []
 
 
-def test_import_of_a_file_without_line_breaks_is_refused_quickly(make_series: MakeSeries,
-                                                                 cli: Cli,
-                                                                 tmp_path: Path) -> None:
+def test_import_of_a_file_without_line_breaks_is_refused_quickly(
+    make_series: MakeSeries, cli: Cli, tmp_path: Path
+) -> None:
     root = make_series(drafts=1)
     before = (root / "subscribers.csv").read_bytes()
     endless = tmp_path / "endless.csv"

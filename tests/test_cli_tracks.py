@@ -35,8 +35,11 @@ LONDON = ZoneInfo("Europe/London")
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
 FRONT = ["reader0001@example.com", "reader0002@example.com"]
 # Who joins when (local dates); the clock is frozen at noon of each day to `subscribers add`.
-JOINS = {"w2@example.com": dt.date(2026, 12, 3), "w4@example.com": dt.date(2026, 12, 20),
-         "w7@example.com": dt.date(2027, 1, 13)}
+JOINS = {
+    "w2@example.com": dt.date(2026, 12, 3),
+    "w4@example.com": dt.date(2026, 12, 20),
+    "w7@example.com": dt.date(2027, 1, 13),
+}
 
 
 def slot(week: int) -> dt.datetime:
@@ -59,8 +62,12 @@ def outbox(root: Path) -> dict[str, set[int]]:
     return got
 
 
-def play(cli: Cli, root: Path, weeks: int, received: Callable[[], dict[str, list[int]]],
-         ) -> dict[str, list[tuple[int, int]]]:
+def play(
+    cli: Cli,
+    root: Path,
+    weeks: int,
+    received: Callable[[], dict[str, list[int]]],
+) -> dict[str, list[tuple[int, int]]]:
     """Run `send due` at each weekly slot, adding the joiners on their days; returns each
     reader's (week, part) in the order received, checking at most one per slot."""
     history: dict[str, list[tuple[int, int]]] = {}
@@ -76,7 +83,7 @@ def play(cli: Cli, root: Path, weeks: int, received: Callable[[], dict[str, list
             ok(cli(root, "send", "due"))
             now = received()
             for address, parts in now.items():
-                new = parts[len(seen.get(address, [])):]
+                new = parts[len(seen.get(address, [])) :]
                 assert len(new) <= 1, f"{address} got {new} in week {week}"
                 history.setdefault(address, []).extend((week, p) for p in new)
             seen = now
@@ -86,11 +93,13 @@ def play(cli: Cli, root: Path, weeks: int, received: Callable[[], dict[str, list
 def outbox_parts(root: Path) -> Callable[[], dict[str, list[int]]]:
     def read() -> dict[str, list[int]]:
         return {a: sorted(parts) for a, parts in outbox(root).items()}
+
     return read
 
 
 def test_from_start_late_joiners_read_from_part_one_one_part_a_week(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=10, subscribers=2, extra_toml=SCHEDULE)
     history = play(cli, root, 18, outbox_parts(root))
     for address in FRONT:
@@ -107,15 +116,18 @@ def test_from_start_late_joiners_read_from_part_one_one_part_a_week(
     assert {"1": 1, "5": 1, "7": 1, "8": 2} in [e["parts"] for e in tracks]
     sent = [e for e in events if e["event"] == "sent"]
     assert {e["cohort"] for e in sent} == {"front", "late"}
-    assert sum(e["sent"] for e in sent) == 50         # 5 readers × 10 parts, once each
+    assert sum(e["sent"] for e in sent) == 50  # 5 readers × 10 parts, once each
 
 
-def test_current_late_joiners_start_with_the_next_new_part(make_series: MakeSeries,
-                                                           cli: Cli) -> None:
+def test_current_late_joiners_start_with_the_next_new_part(
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=10, subscribers=2, extra_toml=SCHEDULE)
     toml = root / "seriespub.toml"
-    toml.write_text(toml.read_text().replace('[series]\n', '[series]\nlate_joiners = '
-                                             '"current"\n', 1), encoding="utf-8")
+    toml.write_text(
+        toml.read_text().replace("[series]\n", '[series]\nlate_joiners = "current"\n', 1),
+        encoding="utf-8",
+    )
     history = play(cli, root, 12, outbox_parts(root))
     assert history["w2@example.com"] == [(k, k) for k in range(2, 11)]
     assert history["w4@example.com"] == [(k, k) for k in range(4, 11)]
@@ -123,9 +135,10 @@ def test_current_late_joiners_start_with_the_next_new_part(make_series: MakeSeri
 
 
 def test_status_and_the_readers_calendar_show_where_readers_stand(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=6, subscribers=2, extra_toml=SCHEDULE)
-    play(cli, root, 4, outbox_parts(root))           # w2 has parts 1–3, w4 joined
+    play(cli, root, 4, outbox_parts(root))  # w2 has parts 1–3, w4 joined
     with time_machine.travel(slot(4) + dt.timedelta(days=1), tick=False):
         data = json.loads(ok(cli(root, "status", "--json")).stdout)
         mine = ok(cli(root, "schedule", "--reader", "w2@example.com", "--json"))
@@ -136,14 +149,20 @@ def test_status_and_the_readers_calendar_show_where_readers_stand(
     assert "catching up" in text
     coming = json.loads(mine.stdout)["parts"]
     assert [(p["number"], p["release"][:10]) for p in coming] == [
-        (4, "2026-12-29"), (5, "2027-01-05"), (6, "2027-01-12")]
+        (4, "2026-12-29"),
+        (5, "2027-01-05"),
+        (6, "2027-01-12"),
+    ]
 
 
 def test_postmark_sends_each_group_through_its_batch_api(
-        make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]) -> None:
+    make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
-    delivery = (f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
-                'message_stream = "outbound"\nsettle_delay = 0\n')
+    delivery = (
+        f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
+        'message_stream = "outbound"\nsettle_delay = 0\n'
+    )
     root = make_series(drafts=10, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
 
     def received() -> dict[str, list[int]]:
@@ -158,8 +177,7 @@ def test_postmark_sends_each_group_through_its_batch_api(
     assert history["w2@example.com"] == [(k + 1, k) for k in range(1, 11)]
     assert history["w7@example.com"] == [(k + 7, k) for k in range(1, 6)]
     # One batch request per part sent in a week (week 8: parts 8, 7, 5 and 1).
-    per_week = [{p for h in history.values() for w, p in h if w == week}
-                for week in range(1, 13)]
+    per_week = [{p for h in history.values() for w, p in h if w == week} for week in range(1, 13)]
     assert per_week[7] == {8, 7, 5, 1}
     assert state.requests.count(("POST", "/email/batch")) == sum(map(len, per_week))
 
@@ -167,7 +185,8 @@ def test_postmark_sends_each_group_through_its_batch_api(
 # -- kill -9 mid-round and resume ------------------------------------------------------------
 @pytest.mark.slow
 def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
-        make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`send next` without a calendar: the front gets part 2 and 300 late joiners part 1,
     killed with SIGKILL at random instants and resumed: each reader gets exactly the one
     part, once; the resumed runs are the same round (nobody gets a second part)."""
@@ -175,21 +194,30 @@ def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
     state = PostmarkState()
     state.faults.delay = 0.12
     with serve(PostmarkHandler, state) as (url, _):
-        root = make_series(drafts=3, subscribers=300, delivery=(
-            f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-            'settle_delay = 0.5\n'))
-        ok(cli(root, "send", "next", "--yes"))                   # part 1 to the front
+        root = make_series(
+            drafts=3,
+            subscribers=300,
+            delivery=(
+                f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
+                f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+                "settle_delay = 0.5\n"
+            ),
+        )
+        ok(cli(root, "send", "next", "--yes"))  # part 1 to the front
         joined = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         late = [f"late{i:04d}@example.com" for i in range(300)]
         with (root / "subscribers.csv").open("a", encoding="utf-8") as handle:
             handle.writelines(f"{a},Late,active,{joined}\n" for a in late)
-        time.sleep(1.1)                                          # join strictly before the round
+        time.sleep(1.1)  # join strictly before the round
         rng, kills = random.Random(101), 0
         for _ in range(12):
-            proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-                                    cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+                cwd=root,
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             try:
                 _, err = proc.communicate(timeout=rng.uniform(0.6, 1.6) if kills < 3 else 120)
             except subprocess.TimeoutExpired:
@@ -198,25 +226,29 @@ def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
                 kills += 1
                 states = json.loads(ok(cli(root, "status", "--json")).stdout)["instalments"]
                 if states[1]["state"] == "sent":
-                    break                                        # killed just after the end
+                    break  # killed just after the end
                 continue
             assert proc.returncode == 0, err.decode()
             break
         got = Counter((m["_to"], m["Tag"]) for m in state.accepted)
     assert kills >= 1, "the test must actually interrupt sends"
-    assert set(got.values()) == {1}                               # nobody twice
+    assert set(got.values()) == {1}  # nobody twice
     front = [f"reader{i:04d}@example.com" for i in range(1, 301)]
-    assert {k for k in got if k[0] in front} == {(a, t) for a in front
-                                                for t in ("part-1", "part-2")}
+    assert {k for k in got if k[0] in front} == {
+        (a, t) for a in front for t in ("part-1", "part-2")
+    }
     assert {k for k in got if k[0] in late} == {(a, "part-1") for a in late}
 
 
 def test_a_late_joiners_refused_batch_is_retried_in_the_same_slot_once(
-        make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]) -> None:
+    make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
+) -> None:
     url, state = postmark
-    delivery = (f'[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0\n'
-                f'[delivery.postmark]\napi_url = "{url}"\n'
-                'message_stream = "outbound"\nsettle_delay = 0\n')
+    delivery = (
+        f'[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0\n'
+        f'[delivery.postmark]\napi_url = "{url}"\n'
+        'message_stream = "outbound"\nsettle_delay = 0\n'
+    )
     root = make_series(drafts=4, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
 
     def parts(address: str) -> list[str]:
@@ -227,13 +259,13 @@ def test_a_late_joiners_refused_batch_is_retried_in_the_same_slot_once(
         clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
         ok(cli(root, "subscribers", "add", "w2@example.com"))
         clock.move_to(slot(2))
-        state.faults.server_errors = 1               # the first request (w2's part 1) fails
+        state.faults.server_errors = 1  # the first request (w2's part 1) fails
         first = cli(root, "send", "due")
         assert parts("w2@example.com") == []
         assert parts(FRONT[0]) == ["part-1", "part-2"]
-        assert first.exit_code != 0                  # says the run did not deliver everything
+        assert first.exit_code != 0  # says the run did not deliver everything
         clock.move_to(slot(2) + dt.timedelta(minutes=5))
-        ok(cli(root, "send", "due"))                 # cron's next tick: the same slot
+        ok(cli(root, "send", "due"))  # cron's next tick: the same slot
         ok(cli(root, "send", "due"))
         assert parts("w2@example.com") == ["part-1"]
         clock.move_to(slot(3))
@@ -243,7 +275,8 @@ def test_a_late_joiners_refused_batch_is_retried_in_the_same_slot_once(
 
 
 def test_send_next_without_a_calendar_moves_every_reader_one_part_on(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     root = make_series(drafts=3, subscribers=2)
     start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
     with time_machine.travel(start, tick=False) as clock:
@@ -265,7 +298,8 @@ def test_send_next_without_a_calendar_moves_every_reader_one_part_on(
 
 
 def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
-        make_series: MakeSeries, cli: Cli) -> None:
+    make_series: MakeSeries, cli: Cli
+) -> None:
     from seriespub.ops.session import session
     from seriespub.series import find_series
     from seriespub.tracking import draft_warnings
@@ -284,11 +318,12 @@ def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
     with session(series, "check", now=start + dt.timedelta(days=7), readonly=True) as held:
         assert draft_warnings(held) == [
             "part 1 is still a draft and is the next part of 1 late joiner(s): set status: "
-            "ready in its front matter"]
+            "ready in its front matter"
+        ]
     with time_machine.travel(start + dt.timedelta(days=7), tick=False):
         checked = cli(root, "check")
     assert "part 1 is still a draft and is the next part of 1 late joiner(s)" in checked.output
     with time_machine.travel(start + dt.timedelta(days=7), tick=False):
-        ok(cli(root, "send", "next", "--yes"))           # part 2 to the front only
+        ok(cli(root, "send", "next", "--yes"))  # part 2 to the front only
     got = {a: sorted(p) for a, p in outbox(root).items()}
-    assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}    # the late joiner is held, not skipped
+    assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}  # the late joiner is held, not skipped

@@ -21,7 +21,7 @@ def all_commands() -> list[str]:
     found = []
 
     def walk(command: Any, prefix: list[str]) -> None:
-        if hasattr(command, "commands"):       # a group (Typer ships its own click)
+        if hasattr(command, "commands"):  # a group (Typer ships its own click)
             for name, sub in command.commands.items():
                 walk(sub, [*prefix, name])
             if not getattr(command, "invoke_without_command", False):
@@ -34,12 +34,32 @@ def all_commands() -> list[str]:
 
 
 def test_the_cli_has_every_command_we_document() -> None:
-    assert all_commands() == sorted([
-        "init", "new", "preview", "check", "status", "log", "schedule", "schedule install",
-        "subscribers add", "subscribers remove", "subscribers list", "subscribers import",
-        "subscribers sync", "subscribers verify",
-        "subscribers unsubscribe-token", "send next", "send test", "send retry", "send settle",
-        "send due", "send cancel", "site"])
+    assert all_commands() == sorted(
+        [
+            "init",
+            "new",
+            "preview",
+            "check",
+            "status",
+            "log",
+            "schedule",
+            "schedule install",
+            "subscribers add",
+            "subscribers remove",
+            "subscribers list",
+            "subscribers import",
+            "subscribers sync",
+            "subscribers verify",
+            "subscribers unsubscribe-token",
+            "send next",
+            "send test",
+            "send retry",
+            "send settle",
+            "send due",
+            "send cancel",
+            "site",
+        ]
+    )
 
 
 @pytest.mark.parametrize("command", all_commands())

@@ -19,7 +19,8 @@ Cli = Callable[..., Any]
 
 
 def test_a_dry_run_builds_twenty_in_full_and_counts_the_rest(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(subscribers=45)
     built: list[str] = []
     real = PreparedMessage.mime_for
@@ -29,8 +30,13 @@ def test_a_dry_run_builds_twenty_in_full_and_counts_the_rest(
         return real(self, recipient, *args, **kwargs)
 
     monkeypatch.setattr(PreparedMessage, "mime_for", counting)
-    with session(find_series(explicit=root), "test", now=dt.datetime.now(dt.UTC),
-                 readonly=True, provider=MemoryProvider()) as s:
+    with session(
+        find_series(explicit=root),
+        "test",
+        now=dt.datetime.now(dt.UTC),
+        readonly=True,
+        provider=MemoryProvider(),
+    ) as s:
         outcome = ops.send(s, ops.SendOptions(dry_run=True), ops.SendHooks())
     assert outcome.built == 45 and outcome.report is None
     assert built == [f"reader{n:04d}@example.com" for n in range(1, ops.DRY_RUN_FULL + 1)]
@@ -38,7 +44,8 @@ def test_a_dry_run_builds_twenty_in_full_and_counts_the_rest(
 
 
 def test_the_dry_run_says_what_it_built_and_what_it_counted(
-        make_series: Callable[..., Path], cli: Cli) -> None:
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
     root = make_series(subscribers=45)
     result = cli(root, "send", "next", "--dry-run")
     assert result.exit_code == 0, result.output

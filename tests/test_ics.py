@@ -17,12 +17,25 @@ SENT_AT = dt.datetime(2026, 3, 17, 9, 2, tzinfo=dt.UTC)
 
 def releases() -> list[PlannedRelease]:
     return [
-        PlannedRelease(1, "The Beginning", dt.datetime(2026, 3, 17, 9, tzinfo=LONDON),
-                       ReleaseStatus.SENT, sent_at=SENT_AT, finished_at=SENT_AT),
-        PlannedRelease(2, "Spring, Forward", dt.datetime(2026, 3, 24, 9, tzinfo=LONDON),
-                       ReleaseStatus.UPCOMING),
-        PlannedRelease(3, "After the change", dt.datetime(2026, 3, 31, 9, tzinfo=LONDON),
-                       ReleaseStatus.UPCOMING, pinned=True, ready=False),
+        PlannedRelease(
+            1,
+            "The Beginning",
+            dt.datetime(2026, 3, 17, 9, tzinfo=LONDON),
+            ReleaseStatus.SENT,
+            sent_at=SENT_AT,
+            finished_at=SENT_AT,
+        ),
+        PlannedRelease(
+            2, "Spring, Forward", dt.datetime(2026, 3, 24, 9, tzinfo=LONDON), ReleaseStatus.UPCOMING
+        ),
+        PlannedRelease(
+            3,
+            "After the change",
+            dt.datetime(2026, 3, 31, 9, tzinfo=LONDON),
+            ReleaseStatus.UPCOMING,
+            pinned=True,
+            ready=False,
+        ),
     ]
 
 
@@ -33,10 +46,15 @@ def parsed() -> Calendar:
 def test_one_event_per_release_with_stable_uid_and_summary() -> None:
     events = parsed().walk("VEVENT")
     assert [str(e["UID"]) for e in events] == [
-        "part-1@my-series-vol-1.seriespub", "part-2@my-series-vol-1.seriespub",
-        "part-3@my-series-vol-1.seriespub"]
+        "part-1@my-series-vol-1.seriespub",
+        "part-2@my-series-vol-1.seriespub",
+        "part-3@my-series-vol-1.seriespub",
+    ]
     assert [str(e["SUMMARY"]) for e in events] == [
-        "Part 1: The Beginning", "Part 2: Spring, Forward", "Part 3: After the change"]
+        "Part 1: The Beginning",
+        "Part 2: Spring, Forward",
+        "Part 3: After the change",
+    ]
     assert event_uid(2, "My Series: Vol. 1") == str(events[1]["UID"])
 
 
@@ -45,8 +63,11 @@ def test_times_carry_the_series_zone_across_dst() -> None:
     starts = [e.decoded("DTSTART") for e in events]
     assert [e["DTSTART"].params["TZID"] for e in events] == ["Europe/London"] * 3
     assert [s.strftime("%Y-%m-%d %H:%M") for s in starts] == [
-        "2026-03-17 09:02", "2026-03-24 09:00", "2026-03-31 09:00"]     # sent: when it went
-    assert starts[2].astimezone(dt.UTC).hour == 8                       # 09:00 BST
+        "2026-03-17 09:02",
+        "2026-03-24 09:00",
+        "2026-03-31 09:00",
+    ]  # sent: when it went
+    assert starts[2].astimezone(dt.UTC).hour == 8  # 09:00 BST
     assert all(e.decoded("DURATION") == dt.timedelta(minutes=30) for e in events)
     assert all(e.decoded("DTSTAMP") == NOW for e in events)
 

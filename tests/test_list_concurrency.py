@@ -26,14 +26,22 @@ SRC = str(Path(__file__).parents[1] / "src")
 
 def environment() -> dict[str, str]:
     """This checkout's sources first, whatever the subprocess's working folder."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        ),
+    }
 
 
 def seriespub(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "seriespub", *args], cwd=root,
-                            env=environment(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "seriespub", *args],
+        cwd=root,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(procs: list[subprocess.Popen[bytes]]) -> list[tuple[int, str, str]]:
@@ -74,7 +82,8 @@ def test_adds_and_removes_together_are_all_kept(make_series: Callable[..., Path]
 
 
 def test_bounces_written_back_by_a_send_survive_concurrent_adds(
-        make_series: Callable[..., Path], cli: Callable[..., Any]) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
     with running_smtp_server() as server:
         refused = [f"reader{i:04d}@example.com" for i in range(1, 11)]
         for address in refused:
@@ -86,8 +95,10 @@ def test_bounces_written_back_by_a_send_survive_concurrent_adds(
         while send.poll() is None and len(joined) < 60:
             batch = [f"new{len(joined) + i:03d}@example.com" for i in range(3)]
             leaving = f"reader{40 - len(left):04d}@example.com"
-            results = finish([seriespub(root, "subscribers", "add", a) for a in batch]
-                             + [seriespub(root, "subscribers", "remove", leaving)])
+            results = finish(
+                [seriespub(root, "subscribers", "add", a) for a in batch]
+                + [seriespub(root, "subscribers", "remove", leaving)]
+            )
             assert all(code == 0 for code, _, _ in results), results
             joined += batch
             left.append(leaving)
@@ -101,8 +112,9 @@ def test_bounces_written_back_by_a_send_survive_concurrent_adds(
     assert len(final) == 40 + len(joined)
 
 
-def _rewrite_in_place(path: Path, versions: list[bytes], until: Callable[[], bool],
-                      saves: list[int]) -> None:
+def _rewrite_in_place(
+    path: Path, versions: list[bytes], until: Callable[[], bool], saves: list[int]
+) -> None:
     """What nano or `>` does: truncate the file, then write the new text into it."""
     count = 0
     while not until():
@@ -112,7 +124,7 @@ def _rewrite_in_place(path: Path, versions: list[bytes], until: Callable[[], boo
             handle.write(data[: len(data) // 2])
             handle.flush()
             time.sleep(0.002)
-            handle.write(data[len(data) // 2:])
+            handle.write(data[len(data) // 2 :])
         count += 1
         saves.append(count)
         time.sleep(0.01)
@@ -131,16 +143,18 @@ def _finished(root: Path) -> bool:
     return row is not None and row[0] is not None
 
 
-@pytest.mark.parametrize("quiet_after", [1000, None], ids=["quiet-before-the-end",
-                                                          "saving-until-the-end"])
+@pytest.mark.parametrize(
+    "quiet_after", [1000, None], ids=["quiet-before-the-end", "saving-until-the-end"]
+)
 def test_an_in_place_rewrite_during_a_send_skips_nobody(
-        make_series: Callable[..., Path], cli: Callable[..., Any],
-        quiet_after: int | None) -> None:
+    make_series: Callable[..., Path], cli: Callable[..., Any], quiet_after: int | None
+) -> None:
     with running_smtp_server() as server:
         delivery = server.delivery_toml() + "\n"
-        delivery = delivery.replace('provider = "smtp"\n',
-                                    'provider = "smtp"\nbatch_size = 40\nmax_rate = 600\n'
-                                    'concurrency = 2\n')
+        delivery = delivery.replace(
+            'provider = "smtp"\n',
+            'provider = "smtp"\nbatch_size = 40\nmax_rate = 600\nconcurrency = 2\n',
+        )
         root = make_series(drafts=1, subscribers=0, delivery=delivery)
         path = root / "subscribers.csv"
         # Two orders of the same readers: an early row moves to the end, so every row after
@@ -155,24 +169,30 @@ def test_an_in_place_rewrite_during_a_send_skips_nobody(
         # its snapshot taken) to the 1,000th (the list is quiet again before the send ends)
         # or to the end (the send cannot check the list it ends with: the part stays open).
         last = quiet_after or 10**9
-        editor = threading.Thread(target=_rewrite_in_place, args=(
-            path, [moved, full], lambda: len(server.received) >= last or send.poll() is not None,
-            saves))
+        editor = threading.Thread(
+            target=_rewrite_in_place,
+            args=(
+                path,
+                [moved, full],
+                lambda: len(server.received) >= last or send.poll() is not None,
+                saves,
+            ),
+        )
         _wait_for(lambda: len(server.received) >= 100 or send.poll() is not None)
         editor.start()
         first = finish([send])[0]
         editor.join()
         path.write_bytes(full)
         assert first[0] == 0, first
-        assert len(saves) > 10                                 # the editor saved mid-send
-        if _finished(root):                                    # closed only when complete
+        assert len(saves) > 10  # the editor saved mid-send
+        if _finished(root):  # closed only when complete
             assert len({r.rcpt_tos[0] for r in server.received}) == 1500
         assert _finished(root) == (quiet_after is not None)
         second = cli(root, "send", "next", "--yes")
         per_reader = Counter(r.rcpt_tos[0] for r in server.received)
     assert "Traceback" not in first[2]
     assert second.exit_code == 0, second.output
-    assert set(per_reader) == set(readers)                     # nobody skipped
-    assert set(per_reader.values()) == {1}                     # nobody twice
+    assert set(per_reader) == set(readers)  # nobody skipped
+    assert set(per_reader.values()) == {1}  # nobody twice
     log = delivery_log(cli, root)
     assert {d["status"] for d in log.values()} == {"sent"} and len(log) == 1500

@@ -32,9 +32,13 @@ HOLDER = textwrap.dedent("""
 def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """A second process holding the lock on tmp_path/.seriespub until its stdin closes."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    with subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / ".seriespub")],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                          env=env) as proc:           # closes its pipes at the end
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / ".seriespub")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:  # closes its pipes at the end
         assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
         yield proc
         if proc.poll() is None:
@@ -42,8 +46,9 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
         proc.wait(10)
 
 
-def test_a_second_run_is_told_who_holds_the_lock(tmp_path: Path,
-                                                 holder: subprocess.Popen[str]) -> None:
+def test_a_second_run_is_told_who_holds_the_lock(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
     with pytest.raises(LockHeld) as caught, series_lock(tmp_path / ".seriespub", "send next"):
         pytest.fail("took a lock that another process holds")
     message = str(caught.value)
@@ -53,8 +58,9 @@ def test_a_second_run_is_told_who_holds_the_lock(tmp_path: Path,
     assert found is not None and (found.pid, found.purpose) == (holder.pid, "send due")
 
 
-def test_the_lock_is_free_once_the_holder_exits(tmp_path: Path,
-                                                holder: subprocess.Popen[str]) -> None:
+def test_the_lock_is_free_once_the_holder_exits(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
     assert holder.stdin is not None
     holder.stdin.close()
     assert holder.wait(10) == 0
@@ -66,8 +72,9 @@ def test_the_lock_is_free_once_the_holder_exits(tmp_path: Path,
     assert (tmp_path / ".seriespub" / "lock").read_text() == ""
 
 
-def test_a_killed_holder_does_not_leave_the_lock_blocked(tmp_path: Path,
-                                                         holder: subprocess.Popen[str]) -> None:
+def test_a_killed_holder_does_not_leave_the_lock_blocked(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
     holder.send_signal(signal.SIGKILL)
     holder.wait(10)
     assert json.loads((tmp_path / ".seriespub" / "lock").read_text())["pid"] == holder.pid
@@ -76,8 +83,11 @@ def test_a_killed_holder_does_not_leave_the_lock_blocked(tmp_path: Path,
 
 
 def test_the_lock_is_exclusive_within_one_process_too(tmp_path: Path) -> None:
-    with (series_lock(tmp_path, "send due"), pytest.raises(LockHeld, match=str(os.getpid())),
-          series_lock(tmp_path, "send next")):
+    with (
+        series_lock(tmp_path, "send due"),
+        pytest.raises(LockHeld, match=str(os.getpid())),
+        series_lock(tmp_path, "send next"),
+    ):
         pytest.fail("took the lock twice")
     with series_lock(tmp_path, "again"):
         pass
@@ -94,7 +104,8 @@ def test_message_names_another_host_and_copes_with_no_note() -> None:
     other = LockHolder(42, "ci-runner", "send due", "2020-01-01T09:00:02+00:00")
     text = held_message(other, here="laptop")
     assert text.startswith(
-        "another seriespub run (pid 42 on ci-runner, send due, since 2020-01-01 ")
+        "another seriespub run (pid 42 on ci-runner, send due, since 2020-01-01 "
+    )
     assert held_message(None).startswith("another seriespub run is sending")
 
 

@@ -17,14 +17,22 @@ from seriespub.message import PreparedMessage, Slot, SlottedText, unsubscribe_to
 from seriespub.models import Subscriber
 
 
-def make_message(html: str = "<p>Hi %%SP0%%</p><a href=\"%%SP1%%\">unsubscribe</a>",
-                 text: str = "Hi %%SP0%%\nUnsubscribe: %%SP1%%",
-                 subject: str = "Part 1: Hello") -> PreparedMessage:
+def make_message(
+    html: str = '<p>Hi %%SP0%%</p><a href="%%SP1%%">unsubscribe</a>',
+    text: str = "Hi %%SP0%%\nUnsubscribe: %%SP1%%",
+    subject: str = "Part 1: Hello",
+) -> PreparedMessage:
     return PreparedMessage(
-        number=1, subject=subject, from_header="Author <author@example.com>",
-        reply_to="reply@example.com", html=SlottedText.parse(html),
-        text=SlottedText.parse(text), slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
-        unsubscribe_url="https://example.com/u?t={token}&e={email}", secret=b"k")
+        number=1,
+        subject=subject,
+        from_header="Author <author@example.com>",
+        reply_to="reply@example.com",
+        html=SlottedText.parse(html),
+        text=SlottedText.parse(text),
+        slots=(Slot("name", "reader"), Slot("unsubscribe_url")),
+        unsubscribe_url="https://example.com/u?t={token}&e={email}",
+        secret=b"k",
+    )
 
 
 def parse(data: bytes) -> email.message.EmailMessage:
@@ -45,8 +53,10 @@ def test_mime_has_every_header_and_both_parts() -> None:
     assert msg["List-Unsubscribe"] == f"<{url}>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg.get_content_type() == "multipart/alternative"
-    assert body_text(msg, "plain") == f"Hi Ann\r\nUnsubscribe: {url}" \
+    assert (
+        body_text(msg, "plain") == f"Hi Ann\r\nUnsubscribe: {url}"
         or body_text(msg, "plain") == f"Hi Ann\nUnsubscribe: {url}"
+    )
     html = body_text(msg, "html")
     assert html == f'<p>Hi Ann</p><a href="{url.replace("&", "&amp;")}">unsubscribe</a>'
 
@@ -90,8 +100,9 @@ def test_non_ascii_subject_and_name_are_encoded() -> None:
 
 names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=120)
 SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
-bodies = st.text(st.characters(blacklist_categories=SURROGATES, blacklist_characters="\r"),
-                 max_size=400)
+bodies = st.text(
+    st.characters(blacklist_categories=SURROGATES, blacklist_characters="\r"), max_size=400
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -101,7 +112,7 @@ def test_quoted_printable_round_trips_any_text(name: str, before: str, after: st
     message = make_message(html=f"{before}%%SP0%%{after}", text=f"{before}%%SP0%%{after}")
     r = message.recipient(Subscriber("p@example.com", name.strip()))
     data = message.mime_for(r)
-    assert b"\n" not in data.replace(b"\r\n", b"")       # CRLF line ends only (RFC 5322)
+    assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF line ends only (RFC 5322)
     msg = parse(data)
     html = body_bytes(msg, "html").decode("utf-8")
     text = body_bytes(msg, "plain").decode("utf-8")
@@ -112,13 +123,25 @@ def test_quoted_printable_round_trips_any_text(name: str, before: str, after: st
         assert len(line.rstrip(b"\r")) <= 998
 
 
-def series_message(title: str = "Series A", secret: bytes = b"k", number: int = 1,
-                   from_header: str = "Author <author@example.com>") -> PreparedMessage:
+def series_message(
+    title: str = "Series A",
+    secret: bytes = b"k",
+    number: int = 1,
+    from_header: str = "Author <author@example.com>",
+) -> PreparedMessage:
     message = make_message()
     return PreparedMessage(
-        number=number, subject="Part", from_header=from_header, reply_to=None,
-        html=message.html, text=message.text, slots=message.slots,
-        unsubscribe_url=message.unsubscribe_url, secret=secret, series_title=title)
+        number=number,
+        subject="Part",
+        from_header=from_header,
+        reply_to=None,
+        html=message.html,
+        text=message.text,
+        slots=message.slots,
+        unsubscribe_url=message.unsubscribe_url,
+        secret=secret,
+        series_title=title,
+    )
 
 
 def message_id(message: PreparedMessage, address: str = "ann@example.com") -> str:
@@ -133,7 +156,7 @@ def test_two_series_by_one_author_give_a_reader_different_message_ids() -> None:
 
 
 def test_a_resend_of_the_same_delivery_keeps_its_ids() -> None:
-    first, again = series_message(), series_message()      # e.g. a run, then its resume
+    first, again = series_message(), series_message()  # e.g. a run, then its resume
     ann = Subscriber("ann@example.com", "Ann")
     assert first.recipient(ann).delivery_id == again.recipient(ann).delivery_id
     assert message_id(first) == message_id(again)
@@ -159,9 +182,14 @@ def test_the_secret_is_in_no_repr() -> None:
     secret = b"s3cr3t-unsubscribe-key-0123456789abcdef"
     message = series_message(secret=secret)
     recipient = message.recipient(Subscriber("ann@example.com", "Ann"))
-    objects = [message, recipient, Batch("k", message, [recipient]), message.key,
-               Settings(SeriesSettings("T", "a@example.com")),
-               RenderInputs(SeriesSettings("T", "a@example.com"), secret)]
+    objects = [
+        message,
+        recipient,
+        Batch("k", message, [recipient]),
+        message.key,
+        Settings(SeriesSettings("T", "a@example.com")),
+        RenderInputs(SeriesSettings("T", "a@example.com"), secret),
+    ]
     for thing in objects:
         assert secret.decode() not in repr(thing) and secret.hex() not in repr(thing)
     assert not any(v == secret for v in vars(message).values())
@@ -184,7 +212,7 @@ def test_lines_starting_with_from_are_encoded_in_literals_and_values() -> None:
 
 
 def test_a_long_subject_is_folded_and_reads_back_whole() -> None:
-    subject = " ".join(f"word{i}" for i in range(400))            # ~3,600 octets
+    subject = " ".join(f"word{i}" for i in range(400))  # ~3,600 octets
     for text in (subject, "Résumé " + subject, "Х" * 700, "x" * 1200, "a =?utf-8?q?b?= c"):
         message = make_message(subject=text)
         msg = parse(message.mime_for(message.recipient(Subscriber("a@example.com"))))
@@ -193,21 +221,30 @@ def test_a_long_subject_is_folded_and_reads_back_whole() -> None:
 
 def test_long_and_unusual_names_are_folded_quoted_or_encoded() -> None:
     message = make_message()
-    for name in ("Ann " * 400, "Ann, the \"Writer\" (Esq.)", "Zoë " * 300, "Ann.B", "x" * 1500,
-                 "Bob =?utf-8?q?evil?= ", "Ann\x00Bee"):
+    for name in (
+        "Ann " * 400,
+        'Ann, the "Writer" (Esq.)',
+        "Zoë " * 300,
+        "Ann.B",
+        "x" * 1500,
+        "Bob =?utf-8?q?evil?= ",
+        "Ann\x00Bee",
+    ):
         msg = parse(message.mime_for(message.recipient(Subscriber("a@example.com", name))))
         to = msg["To"].addresses[0]
         assert to.addr_spec == "a@example.com"
         # Python's parser keeps the space between adjacent encoded words in a display name
         # (RFC 2047 §6.2 says to drop it, as mail clients do): compare without spaces.
-        assert to.display_name.split() == name.replace("\x00", "").split() or \
-            "".join(to.display_name.split()) == "".join(name.split())
+        assert to.display_name.split() == name.replace("\x00", "").split() or "".join(
+            to.display_name.split()
+        ) == "".join(name.split())
 
 
 def test_idn_addresses_go_out_as_a_labels() -> None:
     message = series_message(from_header="Ann <ann@bücher.example>")
-    msg = parse(message.mime_for(message.recipient(Subscriber("zoë@example.com".replace(
-        "ë", "e"), "Zoë"))))
+    msg = parse(
+        message.mime_for(message.recipient(Subscriber("zoë@example.com".replace("ë", "e"), "Zoë")))
+    )
     assert msg["From"].addresses[0].addr_spec == "ann@xn--bcher-kva.example"
     assert message.from_email == "ann@xn--bcher-kva.example"
     other = parse(message.mime_for(message.recipient(Subscriber("bo@münchen.example", "Bo"))))
@@ -218,10 +255,12 @@ def test_idn_addresses_go_out_as_a_labels() -> None:
 def test_list_id_names_the_series() -> None:
     message = series_message("Developing a culture of 'Teaming'")
     msg = parse(message.mime_for(message.recipient(Subscriber("a@example.com"))))
-    assert str(msg["List-Id"]) == ("\"Developing a culture of 'Teaming'\" "
-                                   "<developing-a-culture-of-teaming.example.com>") or \
-        msg["List-Id"] == "Developing a culture of 'Teaming' " \
-        "<developing-a-culture-of-teaming.example.com>"
+    assert (
+        str(msg["List-Id"])
+        == ("\"Developing a culture of 'Teaming'\" <developing-a-culture-of-teaming.example.com>")
+        or msg["List-Id"]
+        == "Developing a culture of 'Teaming' <developing-a-culture-of-teaming.example.com>"
+    )
     russian = series_message("Лидерство")
     msg = parse(russian.mime_for(russian.recipient(Subscriber("a@example.com"))))
     assert re.search(r"<series-[0-9a-f]{10}\.example\.com>$", msg["List-Id"])
@@ -236,13 +275,14 @@ def test_reply_to_with_several_addresses_keeps_every_one() -> None:
 
 
 def test_base64_is_chosen_where_it_is_smaller_and_fills_correctly() -> None:
-    russian = ("Привет, %%SP0%%! " + "Это длинный текст о лидерстве и командах. " * 400
-               + "\n%%SP1%%\n")
+    russian = (
+        "Привет, %%SP0%%! " + "Это длинный текст о лидерстве и командах. " * 400 + "\n%%SP1%%\n"
+    )
     message = make_message(html=f"<p>{russian}</p>", text=russian)
     size = message.sent_size()
     assert (size.html_encoding, size.text_encoding) == ("base64", "base64")
     literal = len(message.html.literals[0].encode()) + len(message.html.literals[1].encode())
-    assert size.html < literal * 1.4                       # quoted-printable: ~3×
+    assert size.html < literal * 1.4  # quoted-printable: ~3×
     r = message.recipient(Subscriber("a@example.com", "Аня"))
     msg = parse(message.mime_for(r))
     assert body_text(msg, "plain").replace("\r\n", "\n") == message.text_for(r)
@@ -251,8 +291,9 @@ def test_base64_is_chosen_where_it_is_smaller_and_fills_correctly() -> None:
     assert english.sent_size().html_encoding == "quoted-printable"
 
 
-cyrillic = st.text(st.characters(whitelist_categories=("Ll", "Lu", "Zs"), max_codepoint=0x4FF),
-                   max_size=300)
+cyrillic = st.text(
+    st.characters(whitelist_categories=("Ll", "Lu", "Zs"), max_codepoint=0x4FF), max_size=300
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -289,8 +330,9 @@ def test_list_id_header_for_api_providers() -> None:
     assert series_message("Series A").list_id_header == "Series A <series-a.example.com>"
 
 
-fragments = st.lists(st.sampled_from(["From ", "\n", "From", "x", " ", "=", "é", "Ж" * 30]),
-                     max_size=60).map("".join)
+fragments = st.lists(
+    st.sampled_from(["From ", "\n", "From", "x", " ", "=", "é", "Ж" * 30]), max_size=60
+).map("".join)
 
 
 @settings(max_examples=150, deadline=None)

@@ -42,8 +42,9 @@ def test_status_and_log_after_a_send(make_series: Callable[..., Path]) -> None:
     assert [r.status.value for r in rows] == ["sent"] * 3
 
 
-def test_the_calendar_is_computed_at_the_sessions_now(make_series: Callable[..., Path],
-                                                      tmp_path: Path) -> None:
+def test_the_calendar_is_computed_at_the_sessions_now(
+    make_series: Callable[..., Path], tmp_path: Path
+) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
     with session(find_series(explicit=root), "schedule", now=NOW, readonly=True) as s:
         cal = calendar.calendar(s)

@@ -28,10 +28,16 @@ NOW = dt.datetime(2027, 1, 5, 12, 0, tzinfo=dt.UTC)
 
 
 @contextmanager
-def held(root: Path, provider: MemoryProvider | None = None, *,
-         readonly: bool = False) -> Iterator[Session]:
-    with session(find_series(explicit=root), "test", now=NOW, readonly=readonly,
-                 provider=provider or MemoryProvider()) as s:
+def held(
+    root: Path, provider: MemoryProvider | None = None, *, readonly: bool = False
+) -> Iterator[Session]:
+    with session(
+        find_series(explicit=root),
+        "test",
+        now=NOW,
+        readonly=readonly,
+        provider=provider or MemoryProvider(),
+    ) as s:
         yield s
 
 
@@ -68,7 +74,7 @@ def test_next_moves_past_an_instalment_found_complete(make_series: Callable[...,
     root = make_series(drafts=2, subscribers=3)
     with held(root) as s:
         ops.send(s, ops.SendOptions(), ops.SendHooks())
-        s.ledger.mark_finished(1, None)      # as if the run had died before finishing it
+        s.ledger.mark_finished(1, None)  # as if the run had died before finishing it
         outcome = ops.send(s, ops.SendOptions(), ops.SendHooks())
     assert outcome.number == 2 and outcome.report is not None and outcome.report.sent == 3
     with held(root) as s, pytest.raises(NothingToSend):
@@ -89,7 +95,8 @@ def test_unknown_deliveries_block_until_settled(make_series: Callable[..., Path]
 
 
 def test_a_dry_run_builds_every_message_and_records_nothing(
-        make_series: Callable[..., Path]) -> None:
+    make_series: Callable[..., Path],
+) -> None:
     root = make_series(subscribers=4)
     with held(root, readonly=True) as s:
         outcome = ops.send(s, ops.SendOptions(dry_run=True), ops.SendHooks())
@@ -98,8 +105,9 @@ def test_a_dry_run_builds_every_message_and_records_nothing(
 
 
 def test_retry_resends_exactly_the_deferred(make_series: Callable[..., Path]) -> None:
-    root = make_series(subscribers=3, delivery=(
-        '[delivery]\nprovider = "outbox"\nmax_retry_seconds = 0\n'))
+    root = make_series(
+        subscribers=3, delivery=('[delivery]\nprovider = "outbox"\nmax_retry_seconds = 0\n')
+    )
     provider = MemoryProvider(flaky={"reader0002@example.com": 99})
     with held(root, provider) as s:
         s_policy = ops.send(s, ops.SendOptions(), ops.SendHooks())
@@ -128,12 +136,13 @@ def test_a_refusal_is_written_back_to_the_list(make_series: Callable[..., Path])
 
 
 def test_marks_lost_by_a_crash_are_written_by_the_next_run(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(drafts=2, subscribers=3)
     provider = MemoryProvider(refuse={"reader0002@example.com": "550 no such user"})
 
     def die(path: Path, changes: dict[str, SubscriberStatus]) -> int:
-        if changes:             # (the suppression sync before the send has nothing to mark)
+        if changes:  # (the suppression sync before the send has nothing to mark)
             raise Crash
         return 0
 
@@ -141,10 +150,11 @@ def test_marks_lost_by_a_crash_are_written_by_the_next_run(
         patch.setattr(subscribers, "update_statuses", die)
         with held(root, provider) as s, pytest.raises(Crash):
             ops.send(s, ops.SendOptions(), ops.SendHooks())
-    assert statuses(root)["reader0002@example.com"] == "active"       # the crash lost it
+    assert statuses(root)["reader0002@example.com"] == "active"  # the crash lost it
     with Ledger.open(root / ".seriespub" / "ledger.db") as ledger:
         assert ledger.unapplied_status_changes() == {
-            "reader0002@example.com": SubscriberStatus.BOUNCED}
+            "reader0002@example.com": SubscriberStatus.BOUNCED
+        }
     with held(root) as s:
         outcome = ops.send(s, ops.SendOptions(), ops.SendHooks())
     assert statuses(root)["reader0002@example.com"] == "bounced"
@@ -152,7 +162,8 @@ def test_marks_lost_by_a_crash_are_written_by_the_next_run(
 
 
 def test_marks_owed_after_the_last_part_are_written_though_nothing_is_left(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(drafts=1, subscribers=3)
     provider = MemoryProvider(refuse={"reader0001@example.com": "550 no such user"})
 
@@ -171,7 +182,8 @@ def test_marks_owed_after_the_last_part_are_written_though_nothing_is_left(
 
 
 def test_a_list_that_cannot_be_written_keeps_the_marks_owed(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from seriespub.errors import InputError
 
     root = make_series(subscribers=3)
@@ -185,8 +197,11 @@ def test_a_list_that_cannot_be_written_keeps_the_marks_owed(
     notices: list[tuple[str, str]] = []
     monkeypatch.setattr(subscribers, "update_statuses", refuse)
     with held(root, provider) as s:
-        ops.send(s, ops.SendOptions(),
-                 ops.SendHooks(notice=lambda text, level: notices.append((level, text))))
+        ops.send(
+            s,
+            ops.SendOptions(),
+            ops.SendHooks(notice=lambda text, level: notices.append((level, text))),
+        )
         assert s.ledger.unapplied_status_changes()
     assert notices[-1][0] == "error" and "reader0001@example.com bounced" in notices[-1][1]
 
@@ -218,8 +233,14 @@ def test_a_real_sigkill_after_the_answer_loses_no_mark(make_series: Callable[...
     root = make_series(drafts=2, subscribers=3)
     code = KILLED_RUN.format(tests=str(Path(__file__).parent), root=str(root))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert statuses(root)["reader0003@example.com"] == "active"
     with held(root) as s:
@@ -255,12 +276,12 @@ def _v1_ledger(path: Path) -> None:
 def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     _v1_ledger(path)
-    with Ledger.open(path, readonly=True) as ledger:       # a report changes nothing
+    with Ledger.open(path, readonly=True) as ledger:  # a report changes nothing
         assert ledger.counts(1) == {DeliveryStatus.FAILED: 1}
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("1",)
     with Ledger.open(path) as ledger:
         assert ledger.counts(1) == {DeliveryStatus.FAILED: 1}
-        assert ledger.unapplied_status_changes() == {}     # the old run wrote its own marks
+        assert ledger.unapplied_status_changes() == {}  # the old run wrote its own marks
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("2",)
 
 
@@ -279,11 +300,13 @@ def test_a_newer_ledger_is_still_refused(tmp_path: Path) -> None:
 def test_due_sends_what_the_calendar_says(make_series: Callable[..., Path]) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     first = (now - dt.timedelta(hours=3)).replace(tzinfo=None).isoformat()
-    root = make_series(drafts=2, subscribers=2, extra_toml=(
-        f'[schedule]\nfirst_release = {first}\ntimezone = "UTC"\n'))
+    root = make_series(
+        drafts=2,
+        subscribers=2,
+        extra_toml=(f'[schedule]\nfirst_release = {first}\ntimezone = "UTC"\n'),
+    )
     seen: list[int] = []
-    with session(find_series(explicit=root), "send due", now=now,
-                 provider=MemoryProvider()) as s:
+    with session(find_series(explicit=root), "send due", now=now, provider=MemoryProvider()) as s:
         outcome = ops.due(s, ops.SendHooks(sent=lambda report: seen.append(report.number)))
     assert [r.number for r in outcome.reports] == seen == [1]
     assert outcome.upcoming is not None and outcome.upcoming.number == 2
@@ -302,8 +325,7 @@ def test_send_test_records_nothing(make_series: Callable[..., Path]) -> None:
 
 
 # -- send next --limit ---------------------------------------------------------------------
-def test_a_limited_send_leaves_the_rest_for_the_next_run(
-        make_series: Callable[..., Path]) -> None:
+def test_a_limited_send_leaves_the_rest_for_the_next_run(make_series: Callable[..., Path]) -> None:
     root = make_series(drafts=2, subscribers=7)
     provider = MemoryProvider(max_batch=2)
     runs = []
@@ -311,7 +333,14 @@ def test_a_limited_send_leaves_the_rest_for_the_next_run(
         with held(root, provider) as s:
             outcome = ops.send(s, ops.SendOptions(limit=3), ops.SendHooks())
         assert outcome.number == 1 and outcome.report is not None
-        runs.append((outcome.plan.to_send, outcome.plan.waiting, outcome.plan.left,
-                     outcome.report.sent, outcome.report.finished))
+        runs.append(
+            (
+                outcome.plan.to_send,
+                outcome.plan.waiting,
+                outcome.plan.left,
+                outcome.report.sent,
+                outcome.report.finished,
+            )
+        )
     assert runs == [(3, 7, 4, 3, False), (3, 4, 1, 3, False), (1, 1, 0, 1, True)]
     assert sorted(provider.delivered.values()) == [1] * 7

@@ -28,8 +28,10 @@ from seriespub.providers.base import Batch
 from seriespub.providers.smtp import SmtpProvider
 from seriespub.providers.smtp_connect import tls_context
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
+]
 
 READERS = ("reader0001", "reader0002", "reader0003")
 
@@ -51,10 +53,22 @@ def postfix() -> Iterator[Postfix]:
         yield running
 
 
-def provider(postfix: Postfix, *, port: int | None = None, security: str = "starttls",
-             login: bool = True, password: str = PASSWORD, trust: bool = True) -> SmtpProvider:
-    settings = SmtpSettings(host="127.0.0.1", port=port or postfix.port, security=security,
-                            username=USER if login else None, timeout=10.0)
+def provider(
+    postfix: Postfix,
+    *,
+    port: int | None = None,
+    security: str = "starttls",
+    login: bool = True,
+    password: str = PASSWORD,
+    trust: bool = True,
+) -> SmtpProvider:
+    settings = SmtpSettings(
+        host="127.0.0.1",
+        port=port or postfix.port,
+        security=security,
+        username=USER if login else None,
+        timeout=10.0,
+    )
     context = tls_context(postfix.ca.ca_cert if trust else None)
     return SmtpProvider(settings, Secret(password) if login else None, tls_context=context)
 
@@ -71,8 +85,7 @@ def send(smtp: SmtpProvider, *local_parts: str) -> list[Any]:
 def parsed(postfix: Postfix, local_part: str, count: int = 1) -> list[EmailMessage]:
     found = postfix.wait_for(local_part, count)
     assert len(found) == count, postfix.log()[-3000:]
-    return [email.message_from_bytes(m.as_bytes(), policy=policy.default)
-            for m in found]
+    return [email.message_from_bytes(m.as_bytes(), policy=policy.default) for m in found]
 
 
 def text_and_html(message: EmailMessage) -> tuple[str, str]:
@@ -89,7 +102,7 @@ def test_starttls_with_a_private_ca_and_a_login(postfix: Postfix) -> None:
         assert message["Delivered-To"] == f"{name}@{DOMAIN}"
         received = " ".join(message.get_all("Received", []))
         assert f"Authenticated sender: {USER}@{DOMAIN}" in received
-        assert "with ESMTPSA" in received              # S: TLS, A: authenticated
+        assert "with ESMTPSA" in received  # S: TLS, A: authenticated
         assert message["Subject"] == "Through Postfix"
         assert message["Message-ID"] == results[0 if name == "ann" else 1].message_id
         text, html = text_and_html(message)
@@ -142,9 +155,11 @@ def test_a_wrong_password_is_refused_with_the_login_hint(postfix: Postfix) -> No
 def test_an_unknown_mailbox_bounces_and_the_others_arrive(postfix: Postfix) -> None:
     results = send(provider(postfix), "dee", "no.such.reader", "eve")
     summary = [(r.outcome, r.new_status, r.reason[:9]) for r in results]
-    assert summary == [(Outcome.SENT, None, ""),
-                       (Outcome.FAILED, SubscriberStatus.BOUNCED, "550 5.1.1"),
-                       (Outcome.SENT, None, "")]
+    assert summary == [
+        (Outcome.SENT, None, ""),
+        (Outcome.FAILED, SubscriberStatus.BOUNCED, "550 5.1.1"),
+        (Outcome.SENT, None, ""),
+    ]
     assert len(parsed(postfix, "dee")) == len(parsed(postfix, "eve")) == 1
 
 
@@ -158,18 +173,21 @@ def test_without_a_login_a_relay_refusal_stops_the_batch(postfix: Postfix) -> No
     assert "set username" in str(caught.value.hint)
     log = postfix.log()
     assert "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1" in log
-    assert "to=<x@example.com>, relay=" not in log           # never queued or delivered
-    assert "y@example.com" not in log                        # the batch stopped at once
+    assert "to=<x@example.com>, relay=" not in log  # never queued or delivered
+    assert "y@example.com" not in log  # the batch stopped at once
 
 
 @pytest.fixture
-def series_via_postfix(postfix: Postfix, make_series: Callable[..., Path],
-                       monkeypatch: pytest.MonkeyPatch) -> Path:
+def series_via_postfix(
+    postfix: Postfix, make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """`seriespub.toml` sending through Postfix with STARTTLS, a login and `ca_file`."""
-    delivery = (f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
-                f'port = {postfix.port}\nsecurity = "starttls"\nusername = "{USER}"\n'
-                'ca_file = "certs/ca.pem"\n')
-    for name in READERS:                    # each test starts with empty mailboxes
+    delivery = (
+        f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+        f'port = {postfix.port}\nsecurity = "starttls"\nusername = "{USER}"\n'
+        'ca_file = "certs/ca.pem"\n'
+    )
+    for name in READERS:  # each test starts with empty mailboxes
         postfix.mbox_path(name).unlink(missing_ok=True)
     root = make_series(delivery=delivery, drafts=0)
     (root / "certs").mkdir()
@@ -181,7 +199,8 @@ def series_via_postfix(postfix: Postfix, make_series: Callable[..., Path],
 
 
 def test_send_next_through_postfix_lands_in_each_mbox_intact(
-        postfix: Postfix, series_via_postfix: Path, cli: Callable[..., Any]) -> None:
+    postfix: Postfix, series_via_postfix: Path, cli: Callable[..., Any]
+) -> None:
     result = cli(series_via_postfix, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
     log = delivery_log(cli, series_via_postfix)
@@ -198,14 +217,15 @@ def test_send_next_through_postfix_lands_in_each_mbox_intact(
 
 
 def test_lines_starting_with_from_survive_mbox_delivery(
-        postfix: Postfix, series_via_postfix: Path, cli: Callable[..., Any]) -> None:
+    postfix: Postfix, series_via_postfix: Path, cli: Callable[..., Any]
+) -> None:
     result = cli(series_via_postfix, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
     [stored] = postfix.wait_for(READERS[0], 1)
     assert not re.search(rb"^>+From ", stored.as_bytes(), re.MULTILINE)
     [message] = parsed(postfix, READERS[0])
     text, html = text_and_html(message)
-    assert "\nFrom the ground up\n" in text                     # the title
+    assert "\nFrom the ground up\n" in text  # the title
     assert "\nFrom the ground up: this line starts with From and a space.\n" in text
     assert "\nFrom here on, every part" in text
-    assert ">From the ground up: this line" in html          # after <p>, not mbox-quoted
+    assert ">From the ground up: this line" in html  # after <p>, not mbox-quoted

@@ -44,18 +44,28 @@ def make_message() -> PreparedMessage:
     return build_message(1, "Part 1")
 
 
-def make_batch(*people: tuple[str, str], test: bool = False,
-               send_at: dt.datetime | None = None) -> Batch:
+def make_batch(
+    *people: tuple[str, str], test: bool = False, send_at: dt.datetime | None = None
+) -> Batch:
     return build_batch(make_message(), *people, key="001-batchkey", test=test, send_at=send_at)
 
 
-def make(tmp_path: Path, *, api_url: str | None = None, region: str = "us",
-         transport: httpx.BaseTransport | None = None, key: str = KEY,
-         unsubscribe: str = "own") -> MailgunProvider:
-    delivery = DeliverySettings(provider="mailgun", mailgun=MailgunSettings(
-        domain="mg.example.com", region=region, api_url=api_url, unsubscribe=unsubscribe))
-    provider = build_provider("mailgun", delivery, {"MAILGUN_API_KEY": key}, transport,
-                              tmp_path)
+def make(
+    tmp_path: Path,
+    *,
+    api_url: str | None = None,
+    region: str = "us",
+    transport: httpx.BaseTransport | None = None,
+    key: str = KEY,
+    unsubscribe: str = "own",
+) -> MailgunProvider:
+    delivery = DeliverySettings(
+        provider="mailgun",
+        mailgun=MailgunSettings(
+            domain="mg.example.com", region=region, api_url=api_url, unsubscribe=unsubscribe
+        ),
+    )
+    provider = build_provider("mailgun", delivery, {"MAILGUN_API_KEY": key}, transport, tmp_path)
     assert isinstance(provider, MailgunProvider)
     return provider
 
@@ -84,16 +94,21 @@ def test_one_multipart_request_with_basic_auth_and_recipient_variables(tmp_path:
     results = provider.send_batch(batch)
 
     assert [(r.email, r.outcome, r.message_id) for r in results] == [
-        ("ann@example.com", Outcome.SENT, "<1@mg>"), ("bo@example.com", Outcome.SENT, "<1@mg>")]
+        ("ann@example.com", Outcome.SENT, "<1@mg>"),
+        ("bo@example.com", Outcome.SENT, "<1@mg>"),
+    ]
     [request] = seen
     assert str(request.url) == "https://api.mailgun.net/v3/mg.example.com/messages"
-    assert request.headers["authorization"] == "Basic " + base64.b64encode(
-        f"api:{KEY}".encode()).decode()
+    assert (
+        request.headers["authorization"]
+        == "Basic " + base64.b64encode(f"api:{KEY}".encode()).decode()
+    )
     assert request.headers["content-type"].startswith("multipart/form-data")
     fields = form(request)
     assert fields["to"] == ["ann@example.com", "bo@example.com"]
-    assert fields["html"] == ['<p>Hi %recipient.sp0h%</p><a href="%recipient.sp1h%">'
-                              "unsubscribe</a>"]
+    assert fields["html"] == [
+        '<p>Hi %recipient.sp0h%</p><a href="%recipient.sp1h%">unsubscribe</a>'
+    ]
     assert fields["text"] == ["Hi %recipient.sp0t%\nUnsubscribe: %recipient.sp1t%"]
     assert fields["h:List-Unsubscribe"] == ["<%recipient.unsub%>"]
     assert fields["h:List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
@@ -132,12 +147,18 @@ def test_eu_region_test_prefix_and_scheduling(tmp_path: Path) -> None:
     assert provider.can_settle is False
 
 
-@pytest.mark.parametrize(("status", "error"), [(400, PermanentSendError),
-                                               (401, PermanentSendError),
-                                               (429, RateLimited),
-                                               (503, TransientSendError)])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, PermanentSendError),
+        (401, PermanentSendError),
+        (429, RateLimited),
+        (503, TransientSendError),
+    ],
+)
 def test_whole_request_failures_are_typed_and_never_show_the_key(
-        tmp_path: Path, status: int, error: type[Exception]) -> None:
+    tmp_path: Path, status: int, error: type[Exception]
+) -> None:
     reply = httpx.Response(status, json={"message": "to parameter is not a valid address"})
     provider = make(tmp_path, transport=httpx.MockTransport(capture([], reply)))
 
@@ -150,11 +171,11 @@ def test_whole_request_failures_are_typed_and_never_show_the_key(
 
 
 def test_missing_settings_and_secret_are_config_errors(tmp_path: Path) -> None:
-    settings = Settings(SeriesSettings("T", "a@example.com"),
-                        DeliverySettings(provider="mailgun"))
+    settings = Settings(SeriesSettings("T", "a@example.com"), DeliverySettings(provider="mailgun"))
     with pytest.raises(ConfigError, match="domain"):
-        make_provider("mailgun", ProviderContext(settings, Secrets({"MAILGUN_API_KEY": "x"}),
-                                                 tmp_path))
+        make_provider(
+            "mailgun", ProviderContext(settings, Secrets({"MAILGUN_API_KEY": "x"}), tmp_path)
+        )
     with pytest.raises(ConfigError, match="MAILGUN_API_KEY"):
         make(tmp_path, key="")
 
@@ -181,8 +202,10 @@ def test_every_reader_gets_exactly_one_personal_message(tmp_path: Path) -> None:
 
 
 def test_wrong_key_is_permanent(tmp_path: Path) -> None:
-    with (fake_mailgun(MailgunState(api_key="another")) as (url, state),
-          pytest.raises(PermanentSendError) as caught):
+    with (
+        fake_mailgun(MailgunState(api_key="another")) as (url, state),
+        pytest.raises(PermanentSendError) as caught,
+    ):
         make(tmp_path, api_url=url).send_batch(make_batch(("ann@example.com", "Ann")))
     assert caught.value.status == 401 and KEY not in str(caught.value)
     assert not state.accepted
@@ -209,10 +232,13 @@ def test_server_error_is_transient_and_nothing_is_sent(tmp_path: Path) -> None:
 
 def test_invalid_address_refuses_the_whole_batch(tmp_path: Path) -> None:
     state = MailgunState(api_key=KEY, invalid_addresses={"bad@example.com"})
-    with (fake_mailgun(state) as (url, _),
-          pytest.raises(PermanentSendError, match="not a valid address")):
+    with (
+        fake_mailgun(state) as (url, _),
+        pytest.raises(PermanentSendError, match="not a valid address"),
+    ):
         make(tmp_path, api_url=url).send_batch(
-                make_batch(("ann@example.com", "Ann"), ("bad@example.com", "Bad")))
+            make_batch(("ann@example.com", "Ann"), ("bad@example.com", "Bad"))
+        )
     assert not state.accepted
 
 
@@ -227,15 +253,19 @@ def test_dropped_connection_after_acceptance_is_ambiguous(tmp_path: Path) -> Non
 
 
 def test_suppressions_follow_paging_over_all_three_lists(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("seriespub.providers.mailgun.PAGE_LIMIT", 2)
     state = MailgunState(api_key=KEY)
     state.suppressions["unsubscribes"] = [
-        {"address": f"u{i}@example.com", "tags": ["*"], "created_at": "x"} for i in range(5)]
+        {"address": f"u{i}@example.com", "tags": ["*"], "created_at": "x"} for i in range(5)
+    ]
     state.suppressions["unsubscribes"].append(
-        {"address": "other-tag@example.com", "tags": ["promo"], "created_at": "x"})
-    state.suppressions["bounces"] = [{"address": "b@example.com", "code": "550",
-                                      "error": "No such user", "created_at": "x"}]
+        {"address": "other-tag@example.com", "tags": ["promo"], "created_at": "x"}
+    )
+    state.suppressions["bounces"] = [
+        {"address": "b@example.com", "code": "550", "error": "No such user", "created_at": "x"}
+    ]
     state.suppressions["complaints"] = [{"address": "c@example.com", "created_at": "x"}]
     with fake_mailgun(state) as (url, _):
         found = make(tmp_path, api_url=url).suppressions()
@@ -254,10 +284,17 @@ def test_suppressions_follow_paging_over_all_three_lists(
 
 
 def tracking_answer(active: bool) -> httpx.Response:
-    return httpx.Response(200, json={"tracking": {
-        "open": {"active": False, "place_at_the_top": False}, "click": {"active": False},
-        "unsubscribe": {"active": active, "html_footer": "", "text_footer": ""},
-        "web_scheme": "https"}})
+    return httpx.Response(
+        200,
+        json={
+            "tracking": {
+                "open": {"active": False, "place_at_the_top": False},
+                "click": {"active": False},
+                "unsubscribe": {"active": active, "html_footer": "", "text_footer": ""},
+                "web_scheme": "https",
+            }
+        },
+    )
 
 
 def managed_transport(seen: list[httpx.Request], active: bool = True) -> httpx.MockTransport:
@@ -280,27 +317,29 @@ def test_managed_unsubscribe_wire_format(tmp_path: Path) -> None:
 
     check, post, second = seen
     assert (check.method, str(check.url)) == (
-        "GET", "https://api.mailgun.net/v3/domains/mg.example.com/tracking")
-    assert second.method == "POST"             # the domain is asked once, not per batch
+        "GET",
+        "https://api.mailgun.net/v3/domains/mg.example.com/tracking",
+    )
+    assert second.method == "POST"  # the domain is asked once, not per batch
     fields = form(post)
-    assert fields["html"] == ['<p>Hi %recipient.sp0h%</p><a href="%unsubscribe_url%">'
-                              "unsubscribe</a>"]
+    assert fields["html"] == [
+        '<p>Hi %recipient.sp0h%</p><a href="%unsubscribe_url%">unsubscribe</a>'
+    ]
     assert fields["text"] == ["Hi %recipient.sp0t%\nUnsubscribe: %unsubscribe_url%"]
     assert fields["o:tracking"] == ["yes"]
     assert not [name for name in fields if name.startswith("h:List-Unsubscribe")]
     variables = json.loads(fields["recipient-variables"][0])
-    assert set(variables["ann@example.com"]) == {"sp0h", "sp0t"}   # no own unsubscribe URL
+    assert set(variables["ann@example.com"]) == {"sp0h", "sp0t"}  # no own unsubscribe URL
     assert "example.com/u?t=" not in post.content.decode()
 
 
-def test_managed_unsubscribe_refuses_a_domain_without_unsubscribe_tracking(
-        tmp_path: Path) -> None:
+def test_managed_unsubscribe_refuses_a_domain_without_unsubscribe_tracking(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
     provider = make(tmp_path, unsubscribe="mailgun", transport=managed_transport(seen, False))
     with pytest.raises(ConfigError, match="unsubscribe tracking is off") as caught:
         provider.send_batch(make_batch(("ann@example.com", "Ann")))
     assert caught.value.hint and 'unsubscribe = "own"' in caught.value.hint
-    assert [r.method for r in seen] == ["GET"]      # nothing was sent
+    assert [r.method for r in seen] == ["GET"]  # nothing was sent
 
 
 def test_managed_unsubscribe_end_to_end(tmp_path: Path) -> None:
@@ -317,8 +356,10 @@ def test_managed_unsubscribe_end_to_end(tmp_path: Path) -> None:
         link = unsubscribe_url(state, address)
         assert f'<a href="{link}">unsubscribe</a>' in got.html
         assert got.text.endswith(f"Unsubscribe: {link}")
-        assert got.headers == {"List-Unsubscribe": f"<{link}>",       # Mailgun's, not ours
-                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        assert got.headers == {
+            "List-Unsubscribe": f"<{link}>",  # Mailgun's, not ours
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
         assert recipient.unsubscribe_url
         assert recipient.unsubscribe_url not in got.html + got.text
         assert "%" not in got.html + got.text
@@ -326,10 +367,13 @@ def test_managed_unsubscribe_end_to_end(tmp_path: Path) -> None:
 
 
 def test_managed_unsubscribe_end_to_end_refuses_before_sending(tmp_path: Path) -> None:
-    with (fake_mailgun(MailgunState(api_key=KEY)) as (url, state),
-          pytest.raises(ConfigError, match=r"mg\.example\.com")):
+    with (
+        fake_mailgun(MailgunState(api_key=KEY)) as (url, state),
+        pytest.raises(ConfigError, match=r"mg\.example\.com"),
+    ):
         make(tmp_path, api_url=url, unsubscribe="mailgun").send_batch(
-            make_batch(("ann@example.com", "Ann")))
+            make_batch(("ann@example.com", "Ann"))
+        )
     assert not state.accepted
 
 

@@ -37,8 +37,9 @@ def make_message(number: int = 1) -> PreparedMessage:
     return build_message(number, "Part one")
 
 
-def make_batch(*people: tuple[str, str], test: bool = False,
-               message: PreparedMessage | None = None) -> Batch:
+def make_batch(
+    *people: tuple[str, str], test: bool = False, message: PreparedMessage | None = None
+) -> Batch:
     return build_batch(message or make_message(), *people, test=test)
 
 
@@ -46,11 +47,18 @@ def readers(n: int) -> list[tuple[str, str]]:
     return [(f"reader{i}@example.com", f"Reader {i}") for i in range(n)]
 
 
-def make(url: str = "https://api.postmarkapp.com", stream: str = "outbound",
-         transport: httpx.BaseTransport | None = None, token: str | None = TOKEN,
-         timeout: float = 10.0) -> PostmarkProvider:
-    delivery = DeliverySettings(provider="postmark", timeout=timeout,
-                                postmark=PostmarkSettings(api_url=url, message_stream=stream))
+def make(
+    url: str = "https://api.postmarkapp.com",
+    stream: str = "outbound",
+    transport: httpx.BaseTransport | None = None,
+    token: str | None = TOKEN,
+    timeout: float = 10.0,
+) -> PostmarkProvider:
+    delivery = DeliverySettings(
+        provider="postmark",
+        timeout=timeout,
+        postmark=PostmarkSettings(api_url=url, message_stream=stream),
+    )
     env = {"POSTMARK_SERVER_TOKEN": token} if token else {}
     provider = build_provider("postmark", delivery, env, transport)
     assert isinstance(provider, PostmarkProvider)
@@ -61,12 +69,18 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def stream_info(handling: str = "None") -> dict[str, Any]:
-    return {"ID": "outbound", "MessageStreamType": "Transactional",
-            "SubscriptionManagementConfiguration": {"UnsubscribeHandlingType": handling}}
+    return {
+        "ID": "outbound",
+        "MessageStreamType": "Transactional",
+        "SubscriptionManagementConfiguration": {"UnsubscribeHandlingType": handling},
+    }
 
 
-def mock(batch_answer: Callable[[list[Any]], httpx.Response], handling: str = "None",
-         seen: list[httpx.Request] | None = None) -> httpx.MockTransport:
+def mock(
+    batch_answer: Callable[[list[Any]], httpx.Response],
+    handling: str = "None",
+    seen: list[httpx.Request] | None = None,
+) -> httpx.MockTransport:
     """A transport answering the stream lookup and passing batch bodies to `batch_answer`."""
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -80,8 +94,13 @@ def mock(batch_answer: Callable[[list[Any]], httpx.Response], handling: str = "N
 
 
 def ok(messages: list[Any]) -> httpx.Response:
-    return httpx.Response(200, json=[{"ErrorCode": 0, "Message": "OK", "MessageID": f"id-{i}",
-                                      "To": m["To"]} for i, m in enumerate(messages)])
+    return httpx.Response(
+        200,
+        json=[
+            {"ErrorCode": 0, "Message": "OK", "MessageID": f"id-{i}", "To": m["To"]}
+            for i, m in enumerate(messages)
+        ],
+    )
 
 
 # -- over the wire ---------------------------------------------------------------------------
@@ -106,14 +125,15 @@ def test_batch_request_carries_one_personal_message_per_reader() -> None:
     assert body[0]["HtmlBody"] == batch.message.html_for(ann)
     assert "&lt;b&gt;Ann &amp; &quot;Bo&quot;&lt;/b&gt;" in body[0]["HtmlBody"]
     assert body[0]["TextBody"].startswith(f"Hi {NASTY}\n")
-    assert body[1]["TextBody"] == batch.message.text_for(bo)   # empty name → slot default
+    assert body[1]["TextBody"] == batch.message.text_for(bo)  # empty name → slot default
     assert body[0]["Metadata"] == {"seriespub_delivery": ann.delivery_id}
     assert body[0]["Tag"] == "part-1" and body[0]["MessageStream"] == "outbound"
     assert body[0]["Subject"] == "Part one"
     assert body[0]["From"] == "Author <author@example.com>"
     assert body[0]["Headers"] == [
         {"Name": "List-Unsubscribe", "Value": f"<{ann.unsubscribe_url}>"},
-        {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"}]
+        {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+    ]
 
 
 def test_broadcast_stream_lets_postmark_manage_unsubscribes() -> None:
@@ -136,8 +156,7 @@ def test_test_send_keeps_the_subject_it_is_given() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.text().filter(lambda s: "\r" not in s and "\n" not in s),
-       extra=st.text())
+@given(name=st.text().filter(lambda s: "\r" not in s and "\n" not in s), extra=st.text())
 def test_hand_built_json_matches_rendered_bodies(name: str, extra: str) -> None:
     message = make_message()
     message.html = SlottedText.parse(f"<p>{extra}%%SP0%%</p>%%SP1%%\u2028")
@@ -151,25 +170,48 @@ def test_hand_built_json_matches_rendered_bodies(name: str, extra: str) -> None:
 
 
 def test_per_message_errors_map_to_outcomes() -> None:
-    answers = [(0, "OK"), (406, "Found inactive addresses: b@example.com. Inactive "
-                "recipients are ones that have generated a hard bounce, a spam complaint, "
-                "or a manual suppression."),
-               (406, "Inactive recipient (SpamComplaint)"),
-               (406, "Inactive recipient (ManualSuppression)"),
-               (300, "Invalid 'To' address"), (429, "Rate limit"), (100, "Maintenance"),
-               (405, "Not allowed to send")]
+    answers = [
+        (0, "OK"),
+        (
+            406,
+            "Found inactive addresses: b@example.com. Inactive "
+            "recipients are ones that have generated a hard bounce, a spam complaint, "
+            "or a manual suppression.",
+        ),
+        (406, "Inactive recipient (SpamComplaint)"),
+        (406, "Inactive recipient (ManualSuppression)"),
+        (300, "Invalid 'To' address"),
+        (429, "Rate limit"),
+        (100, "Maintenance"),
+        (405, "Not allowed to send"),
+    ]
 
     def answer(messages: list[Any]) -> httpx.Response:
         pairs = zip(answers, messages, strict=True)
-        return httpx.Response(200, json=[{"ErrorCode": c, "Message": t, "MessageID": "m",
-                                          "To": m["To"]} for (c, t), m in pairs])
+        return httpx.Response(
+            200,
+            json=[
+                {"ErrorCode": c, "Message": t, "MessageID": "m", "To": m["To"]}
+                for (c, t), m in pairs
+            ],
+        )
 
     results = make(transport=mock(answer)).send_batch(make_batch(*readers(len(answers))))
     assert [r.outcome for r in results] == [
-        Outcome.SENT, Outcome.FAILED, Outcome.FAILED, Outcome.FAILED, Outcome.FAILED,
-        Outcome.TRANSIENT, Outcome.TRANSIENT, Outcome.FAILED]
+        Outcome.SENT,
+        Outcome.FAILED,
+        Outcome.FAILED,
+        Outcome.FAILED,
+        Outcome.FAILED,
+        Outcome.TRANSIENT,
+        Outcome.TRANSIENT,
+        Outcome.FAILED,
+    ]
     assert [r.new_status for r in results[1:4]] == [
-        SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED, SubscriberStatus.UNSUBSCRIBED]
+        SubscriberStatus.BOUNCED,
+        SubscriberStatus.COMPLAINED,
+        SubscriberStatus.UNSUBSCRIBED,
+    ]
     assert results[4].new_status is None and "ErrorCode 300" in results[4].reason
 
 
@@ -194,19 +236,23 @@ def test_missing_token_is_a_config_error() -> None:
         make(token=None)
 
 
-@pytest.mark.parametrize(("status", "payload", "error"), [
-    (422, {"ErrorCode": 410, "Message": "Too many batch messages"}, PermanentSendError),
-    (429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, RateLimited),
-    (500, {"ErrorCode": 100, "Message": "Maintenance"}, TransientSendError),
-    (200, {"ErrorCode": 0, "Message": "not a list"}, AmbiguousSendError),
-])
-def test_whole_request_failures_raise_typed_errors(status: int, payload: Any,
-                                                   error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "payload", "error"),
+    [
+        (422, {"ErrorCode": 410, "Message": "Too many batch messages"}, PermanentSendError),
+        (429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, RateLimited),
+        (500, {"ErrorCode": 100, "Message": "Maintenance"}, TransientSendError),
+        (200, {"ErrorCode": 0, "Message": "not a list"}, AmbiguousSendError),
+    ],
+)
+def test_whole_request_failures_raise_typed_errors(
+    status: int, payload: Any, error: type[Exception]
+) -> None:
     provider = make(transport=mock(lambda _: httpx.Response(status, json=payload)))
     with pytest.raises(error) as caught:
         provider.send_batch(make_batch(("ann@example.com", "Ann")))
     if isinstance(caught.value, RateLimited):
-        assert caught.value.retry_after is None     # Postmark sends no Retry-After
+        assert caught.value.retry_after is None  # Postmark sends no Retry-After
 
 
 def test_a_timeout_after_sending_is_ambiguous() -> None:
@@ -218,8 +264,9 @@ def test_a_timeout_after_sending_is_ambiguous() -> None:
 
 
 def test_unknown_stream_is_a_config_error() -> None:
-    transport = httpx.MockTransport(lambda r: httpx.Response(
-        404, json={"ErrorCode": 1226, "Message": "not found"}))
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(404, json={"ErrorCode": 1226, "Message": "not found"})
+    )
     with pytest.raises(ConfigError, match="message stream 'nope'"):
         make(stream="nope", transport=transport).send_batch(make_batch(("a@example.com", "")))
 
@@ -245,8 +292,8 @@ def test_a_failed_second_chunk_does_not_resend_the_first() -> None:
     provider = make(transport=mock(answer))
     provider.max_request_bytes = 1500
     results = provider.send_batch(make_batch(*readers(7)))
-    assert [r.outcome for r in results[:calls[0]]] == [Outcome.SENT] * calls[0]
-    assert {r.outcome for r in results[calls[0]:]} == {Outcome.TRANSIENT}
+    assert [r.outcome for r in results[: calls[0]]] == [Outcome.SENT] * calls[0]
+    assert {r.outcome for r in results[calls[0] :]} == {Outcome.TRANSIENT}
 
 
 def test_settle_searches_by_delivery_metadata() -> None:
@@ -262,19 +309,38 @@ def test_settle_searches_by_delivery_metadata() -> None:
 
     results = make(transport=httpx.MockTransport(handler)).settle(batch)
     assert [(r.outcome, r.message_id) for r in results] == [
-        (Outcome.SENT, "pm-1"), (Outcome.TRANSIENT, "")]
-    assert all(q["count"] == "500" and q["offset"] == "0" and q["messagestream"] == "outbound"
-               for q in queries)
+        (Outcome.SENT, "pm-1"),
+        (Outcome.TRANSIENT, ""),
+    ]
+    assert all(
+        q["count"] == "500" and q["offset"] == "0" and q["messagestream"] == "outbound"
+        for q in queries
+    )
 
 
 def test_suppressions_dump_maps_reasons() -> None:
-    dump = {"Suppressions": [
-        {"EmailAddress": "a@example.com", "SuppressionReason": "HardBounce",
-         "Origin": "Recipient", "CreatedAt": "2026-01-01T00:00:00Z"},
-        {"EmailAddress": "b@example.com", "SuppressionReason": "SpamComplaint",
-         "Origin": "Recipient", "CreatedAt": "2026-01-01T00:00:00Z"},
-        {"EmailAddress": "c@example.com", "SuppressionReason": "ManualSuppression",
-         "Origin": "Customer", "CreatedAt": "2026-01-01T00:00:00Z"}]}
+    dump = {
+        "Suppressions": [
+            {
+                "EmailAddress": "a@example.com",
+                "SuppressionReason": "HardBounce",
+                "Origin": "Recipient",
+                "CreatedAt": "2026-01-01T00:00:00Z",
+            },
+            {
+                "EmailAddress": "b@example.com",
+                "SuppressionReason": "SpamComplaint",
+                "Origin": "Recipient",
+                "CreatedAt": "2026-01-01T00:00:00Z",
+            },
+            {
+                "EmailAddress": "c@example.com",
+                "SuppressionReason": "ManualSuppression",
+                "Origin": "Customer",
+                "CreatedAt": "2026-01-01T00:00:00Z",
+            },
+        ]
+    }
     paths: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -286,7 +352,8 @@ def test_suppressions_dump_maps_reasons() -> None:
     assert [(s.email, s.status) for s in found] == [
         ("a@example.com", SubscriberStatus.BOUNCED),
         ("b@example.com", SubscriberStatus.COMPLAINED),
-        ("c@example.com", SubscriberStatus.UNSUBSCRIBED)]
+        ("c@example.com", SubscriberStatus.UNSUBSCRIBED),
+    ]
     assert found[2].reason == "ManualSuppression (Customer)"
 
 
@@ -316,8 +383,9 @@ def test_fake_per_address_failures(fake: tuple[str, PostmarkState]) -> None:
     url, state = fake
     state.fail("gone@example.com", 406)
     state.fail("bad@example.com", 300)
-    results = make(url).send_batch(make_batch(("gone@example.com", ""), ("bad@example.com", ""),
-                                              ("ok@example.com", "")))
+    results = make(url).send_batch(
+        make_batch(("gone@example.com", ""), ("bad@example.com", ""), ("ok@example.com", ""))
+    )
     assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.FAILED, Outcome.SENT]
     assert results[0].new_status is SubscriberStatus.BOUNCED
     assert [m["_to"] for m in state.accepted] == ["ok@example.com"]
@@ -361,7 +429,7 @@ def test_dropped_connection_is_ambiguous_then_settled(fake: tuple[str, PostmarkS
 def test_slow_answer_past_the_timeout_is_ambiguous(fake: tuple[str, PostmarkState]) -> None:
     url, state = fake
     provider = make(url, timeout=0.3)
-    provider.send_batch(make_batch(("warm@example.com", "")))   # stream lookup done
+    provider.send_batch(make_batch(("warm@example.com", "")))  # stream lookup done
     state.faults.delay = 1.0
     with pytest.raises(AmbiguousSendError):
         provider.send_batch(make_batch(("ann@example.com", "")))
@@ -369,15 +437,21 @@ def test_slow_answer_past_the_timeout_is_ambiguous(fake: tuple[str, PostmarkStat
 
 def test_fake_broadcast_stream_and_suppressions(fake: tuple[str, PostmarkState]) -> None:
     url, state = fake
-    state.suppressions.append({"EmailAddress": "x@example.com",
-                               "SuppressionReason": "SpamComplaint", "Origin": "Recipient",
-                               "CreatedAt": "2026-01-01T00:00:00Z"})
+    state.suppressions.append(
+        {
+            "EmailAddress": "x@example.com",
+            "SuppressionReason": "SpamComplaint",
+            "Origin": "Recipient",
+            "CreatedAt": "2026-01-01T00:00:00Z",
+        }
+    )
     provider = make(url, stream="broadcast")
     provider.send_batch(make_batch(("ann@example.com", "Ann")))
     assert "{{{ pm:unsubscribe }}}" in state.accepted[0]["HtmlBody"]
     assert "Headers" not in state.accepted[0]
     assert [(s.email, s.status) for s in provider.suppressions()] == [
-        ("x@example.com", SubscriberStatus.COMPLAINED)]
+        ("x@example.com", SubscriberStatus.COMPLAINED)
+    ]
 
 
 def test_fake_rejects_a_wrong_token(fake: tuple[str, PostmarkState]) -> None:
@@ -400,5 +474,6 @@ def test_an_ambiguous_second_chunk_is_unknown_after_the_first_chunks_results() -
     provider.max_request_bytes = 1500
     results = provider.send_batch(make_batch(*readers(7)))
     assert [r.outcome for r in results] == [Outcome.SENT] * calls[0] + [Outcome.UNKNOWN] * (
-        7 - calls[0])
+        7 - calls[0]
+    )
     assert [r.email for r in results] == [e for e, _ in readers(7)]

@@ -37,8 +37,12 @@ def make_message() -> PreparedMessage:
     return build_message(3, "Part 3", reply_to="Replies <replies@example.com>")
 
 
-def make_batch(*people: tuple[str, str], key: str = "003-batchkey", test: bool = False,
-               send_at: dt.datetime | None = None) -> Batch:
+def make_batch(
+    *people: tuple[str, str],
+    key: str = "003-batchkey",
+    test: bool = False,
+    send_at: dt.datetime | None = None,
+) -> Batch:
     return build_batch(make_message(), *people, key=key, test=test, send_at=send_at)
 
 
@@ -46,25 +50,34 @@ def readers(n: int) -> list[tuple[str, str]]:
     return [(f"reader{i}@example.com", f"Reader {i}") for i in range(n)]
 
 
-def make(tmp_path: Path, *, api_url: str = "https://api.resend.com",
-         transport: httpx.BaseTransport | None = None, key: str = KEY) -> ResendProvider:
+def make(
+    tmp_path: Path,
+    *,
+    api_url: str = "https://api.resend.com",
+    transport: httpx.BaseTransport | None = None,
+    key: str = KEY,
+) -> ResendProvider:
     delivery = DeliverySettings(provider="resend", resend=ResendSettings(api_url=api_url))
-    provider = build_provider("resend", delivery, {"RESEND_API_KEY": key}, transport,
-                              tmp_path)
+    provider = build_provider("resend", delivery, {"RESEND_API_KEY": key}, transport, tmp_path)
     assert isinstance(provider, ResendProvider)
     return provider
 
 
-def answering(seen: list[httpx.Request], status: int = 200, body: Any = None,
-              headers: dict[str, str] | None = None) -> Handler:
+def answering(
+    seen: list[httpx.Request],
+    status: int = 200,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         request.read()
         seen.append(request)
         if body is not None:
             return httpx.Response(status, json=body, headers=headers)
         items = json.loads(request.content)
-        return httpx.Response(200, json={"data": [{"id": f"id-{i}"} for i in range(
-            len(items))], "errors": []})
+        return httpx.Response(
+            200, json={"data": [{"id": f"id-{i}"} for i in range(len(items))], "errors": []}
+        )
 
     return handler
 
@@ -79,8 +92,10 @@ def test_batch_request_shape(tmp_path: Path) -> None:
 
     results = provider.send_batch(batch)
 
-    assert [(r.outcome, r.message_id) for r in results] == [(Outcome.SENT, "id-0"),
-                                                            (Outcome.SENT, "id-1")]
+    assert [(r.outcome, r.message_id) for r in results] == [
+        (Outcome.SENT, "id-0"),
+        (Outcome.SENT, "id-1"),
+    ]
     [request] = seen
     assert str(request.url) == "https://api.resend.com/emails/batch"
     assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -95,8 +110,10 @@ def test_batch_request_shape(tmp_path: Path) -> None:
     assert ann["html"].startswith("<p>Hi &lt;b&gt;Ann &amp; &quot;Bo&quot;&lt;/b&gt;</p>")
     assert ann["text"].startswith(f"Hi {NASTY}\n")
     url = batch.recipients[0].unsubscribe_url
-    assert ann["headers"] == {"List-Unsubscribe": f"<{url}>",
-                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert ann["headers"] == {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
     assert ann["tags"] == [{"name": "seriespub_part", "value": "3"}]
     assert "scheduled_at" not in ann
 
@@ -116,30 +133,38 @@ def test_idempotency_key_is_stable_and_bounded(tmp_path: Path) -> None:
 
 
 def test_permissive_errors_fail_only_their_index(tmp_path: Path) -> None:
-    body = {"data": [{"id": "a"}, {"id": "c"}],
-            "errors": [{"index": 1, "message": "Invalid `to` field"}]}
+    body = {
+        "data": [{"id": "a"}, {"id": "c"}],
+        "errors": [{"index": 1, "message": "Invalid `to` field"}],
+    }
     provider = make(tmp_path, transport=httpx.MockTransport(answering([], 200, body)))
     results = provider.send_batch(make_batch(*readers(3)))
     assert [(r.outcome, r.message_id) for r in results] == [
-        (Outcome.SENT, "a"), (Outcome.FAILED, ""), (Outcome.SENT, "c")]
+        (Outcome.SENT, "a"),
+        (Outcome.FAILED, ""),
+        (Outcome.SENT, "c"),
+    ]
     assert results[1].reason == "Invalid `to` field"
 
 
-@pytest.mark.parametrize(("status", "name", "error"), [
-    (409, "concurrent_idempotent_requests", TransientSendError),
-    (409, "invalid_idempotent_request", PermanentSendError),
-    (429, "rate_limit_exceeded", RateLimited),
-    (429, "daily_quota_exceeded", RateLimited),
-    (403, "invalid_api_key", PermanentSendError),
-    (422, "validation_error", PermanentSendError),
-    (500, "internal_server_error", TransientSendError),
-])
-def test_error_names_refine_the_status(tmp_path: Path, status: int, name: str,
-                                       error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "name", "error"),
+    [
+        (409, "concurrent_idempotent_requests", TransientSendError),
+        (409, "invalid_idempotent_request", PermanentSendError),
+        (429, "rate_limit_exceeded", RateLimited),
+        (429, "daily_quota_exceeded", RateLimited),
+        (403, "invalid_api_key", PermanentSendError),
+        (422, "validation_error", PermanentSendError),
+        (500, "internal_server_error", TransientSendError),
+    ],
+)
+def test_error_names_refine_the_status(
+    tmp_path: Path, status: int, name: str, error: type[Exception]
+) -> None:
     body = {"statusCode": status, "name": name, "message": "nope"}
     headers = {"retry-after": "2"} if name == "rate_limit_exceeded" else None
-    provider = make(tmp_path, transport=httpx.MockTransport(
-        answering([], status, body, headers)))
+    provider = make(tmp_path, transport=httpx.MockTransport(answering([], status, body, headers)))
     with pytest.raises(error) as caught:
         provider.send_batch(make_batch(("ann@example.com", "Ann")))
     assert type(caught.value) is error
@@ -147,7 +172,7 @@ def test_error_names_refine_the_status(tmp_path: Path, status: int, name: str,
     assert KEY not in repr(provider)
     if name == "rate_limit_exceeded":
         assert isinstance(caught.value, RateLimited) and caught.value.retry_after == 2
-    if name == "daily_quota_exceeded":   # far beyond any retry window: deferred, not failed
+    if name == "daily_quota_exceeded":  # far beyond any retry window: deferred, not failed
         assert isinstance(caught.value, RateLimited) and caught.value.retry_after == 86400
 
 
@@ -196,14 +221,17 @@ def test_every_reader_gets_exactly_one_message(tmp_path: Path) -> None:
 
 def test_user_agent_is_required(tmp_path: Path) -> None:
     with fake_resend(ResendState(api_key=KEY)) as (url, state):
-        reply = httpx.post(f"{url}/emails", headers={"User-Agent": "",
-                                                     "Authorization": f"Bearer {KEY}"}, json={})
+        reply = httpx.post(
+            f"{url}/emails", headers={"User-Agent": "", "Authorization": f"Bearer {KEY}"}, json={}
+        )
     assert reply.status_code == 403 and not state.accepted
 
 
 def test_wrong_key_is_permanent(tmp_path: Path) -> None:
-    with (fake_resend(ResendState(api_key="re_other")) as (url, state),
-          pytest.raises(PermanentSendError, match="invalid_api_key") as caught):
+    with (
+        fake_resend(ResendState(api_key="re_other")) as (url, state),
+        pytest.raises(PermanentSendError, match="invalid_api_key") as caught,
+    ):
         make(tmp_path, api_url=url).send_batch(make_batch(("ann@example.com", "Ann")))
     assert caught.value.status == 403 and KEY not in str(caught.value)
     assert not state.accepted
@@ -217,7 +245,7 @@ def test_dropped_answer_is_settled_by_replaying_the_same_key(tmp_path: Path) -> 
         with pytest.raises(AmbiguousSendError):
             provider.send_batch(batch)
         settled = provider.settle(batch)
-        again = provider.send_batch(batch)      # a later retry is a replay too
+        again = provider.send_batch(batch)  # a later retry is a replay too
     assert settled is not None and {r.outcome for r in settled} == {Outcome.SENT}
     assert [r.message_id for r in again] == [r.message_id for r in settled]
     for email, _ in readers(3):
@@ -272,8 +300,10 @@ def test_concurrent_request_with_the_same_key_is_transient(tmp_path: Path) -> No
 
 
 def test_batch_over_the_limit_is_refused_by_the_fake(tmp_path: Path) -> None:
-    with (fake_resend(ResendState(api_key=KEY)) as (url, state),
-          pytest.raises(PermanentSendError, match="at most 100")):
+    with (
+        fake_resend(ResendState(api_key=KEY)) as (url, state),
+        pytest.raises(PermanentSendError, match="at most 100"),
+    ):
         make(tmp_path, api_url=url).send_batch(make_batch(*readers(101)))
     assert not state.accepted
 
@@ -283,7 +313,7 @@ def test_schedule_then_cancel(tmp_path: Path) -> None:
         provider = make(tmp_path, api_url=url)
         batch = make_batch(*readers(2), send_at=SOON)
         results = provider.send_batch(batch)
-        assert provider.send_batch(batch) == results      # replayed, not scheduled twice
+        assert provider.send_batch(batch) == results  # replayed, not scheduled twice
         assert all(len(state.messages_to(e)) == 1 for e, _ in readers(2))
         assert state.messages_to("reader0@example.com")[0].scheduled_at == "2026-11-02T09:00:00Z"
         provider.cancel_scheduled(batch.key, [r.message_id for r in results])
@@ -295,11 +325,13 @@ def test_scheduled_drop_keeps_the_known_results(tmp_path: Path) -> None:
         provider = make(tmp_path, api_url=url)
         batch = make_batch(*readers(3), send_at=SOON)
         provider.send_batch(Batch(batch.key, batch.message, batch.recipients[:1], SOON))
-        state.faults.drops = 1            # the second recipient's answer is lost
+        state.faults.drops = 1  # the second recipient's answer is lost
         results = provider.send_batch(batch)
         assert [(r.email, r.outcome) for r in results] == [
-            ("reader0@example.com", Outcome.SENT), ("reader1@example.com", Outcome.UNKNOWN),
-            ("reader2@example.com", Outcome.TRANSIENT)]
+            ("reader0@example.com", Outcome.SENT),
+            ("reader1@example.com", Outcome.UNKNOWN),
+            ("reader2@example.com", Outcome.TRANSIENT),
+        ]
         settled = provider.settle(Batch(batch.key, batch.message, batch.recipients[1:2], SOON))
     assert settled is not None and settled[0].outcome is Outcome.SENT
     assert all(len(state.messages_to(e)) == 1 for e, _ in readers(2))
@@ -310,23 +342,38 @@ def test_scheduled_drop_keeps_the_known_results(tmp_path: Path) -> None:
 
 
 def suppression(i: int, origin: str) -> dict[str, Any]:
-    return {"object": "suppression", "id": f"sup-{i}", "email": f"s{i}@example.com",
-            "origin": origin, "source_id": None, "created_at": "2026-10-06T23:47:56.678Z"}
+    return {
+        "object": "suppression",
+        "id": f"sup-{i}",
+        "email": f"s{i}@example.com",
+        "origin": origin,
+        "source_id": None,
+        "created_at": "2026-10-06T23:47:56.678Z",
+    }
 
 
 def contact(i: int, unsubscribed: bool) -> dict[str, Any]:
-    return {"id": f"con-{i}", "email": f"c{i}@example.com", "first_name": "", "last_name": "",
-            "created_at": "2026-10-06T23:47:56.678Z", "unsubscribed": unsubscribed}
+    return {
+        "id": f"con-{i}",
+        "email": f"c{i}@example.com",
+        "first_name": "",
+        "last_name": "",
+        "created_at": "2026-10-06T23:47:56.678Z",
+        "unsubscribed": unsubscribed,
+    }
 
 
 def test_suppressions_request_shape(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
-    pages = {"/suppressions": [{"object": "list", "has_more": True,
-                                "data": [suppression(1, "bounce")]},
-                               {"object": "list", "has_more": False,
-                                "data": [suppression(2, "complaint")]}],
-             "/contacts": [{"object": "list", "has_more": False,
-                            "data": [contact(1, True), contact(2, False)]}]}
+    pages = {
+        "/suppressions": [
+            {"object": "list", "has_more": True, "data": [suppression(1, "bounce")]},
+            {"object": "list", "has_more": False, "data": [suppression(2, "complaint")]},
+        ],
+        "/contacts": [
+            {"object": "list", "has_more": False, "data": [contact(1, True), contact(2, False)]}
+        ],
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -337,25 +384,30 @@ def test_suppressions_request_shape(tmp_path: Path) -> None:
     assert [(r.method, r.url.path, dict(r.url.params)) for r in seen] == [
         ("GET", "/suppressions", {"limit": "100"}),
         ("GET", "/suppressions", {"limit": "100", "after": "sup-1"}),
-        ("GET", "/contacts", {"limit": "100"})]
+        ("GET", "/contacts", {"limit": "100"}),
+    ]
     assert seen[0].headers["authorization"] == f"Bearer {KEY}"
     assert [(s.email, s.status) for s in found] == [
         ("s1@example.com", SubscriberStatus.BOUNCED),
         ("s2@example.com", SubscriberStatus.COMPLAINED),
-        ("c1@example.com", SubscriberStatus.UNSUBSCRIBED)]
+        ("c1@example.com", SubscriberStatus.UNSUBSCRIBED),
+    ]
 
 
 def test_suppressions_follow_every_page_of_the_fake(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("seriespub.providers.resend.PAGE_LIMIT", 2)
     origins = ["bounce", "complaint", "manual", "bounce", "bounce"]
-    state = ResendState(api_key=KEY,
-                        suppressions=[suppression(i, o) for i, o in enumerate(origins)],
-                        contacts=[contact(i, i % 2 == 0) for i in range(5)])
+    state = ResendState(
+        api_key=KEY,
+        suppressions=[suppression(i, o) for i, o in enumerate(origins)],
+        contacts=[contact(i, i % 2 == 0) for i in range(5)],
+    )
     with fake_resend(state) as (url, _):
         found = make(tmp_path, api_url=url).suppressions()
 
-    assert len(state.list_requests) == 6 and not state.requests   # 3 pages of each list
+    assert len(state.list_requests) == 6 and not state.requests  # 3 pages of each list
     by_address = {s.email: s for s in found}
     assert len(found) == 8
     assert by_address["s0@example.com"].status is SubscriberStatus.BOUNCED
@@ -363,12 +415,17 @@ def test_suppressions_follow_every_page_of_the_fake(
     assert by_address["s2@example.com"].status is SubscriberStatus.UNSUBSCRIBED
     assert by_address["s2@example.com"].reason == "suppressed (manual)"
     assert {a for a, s in by_address.items() if a.startswith("c")} == {
-        "c0@example.com", "c2@example.com", "c4@example.com"}
+        "c0@example.com",
+        "c2@example.com",
+        "c4@example.com",
+    }
 
 
 def test_suppressions_with_a_sending_only_key_say_what_to_do(tmp_path: Path) -> None:
-    with (fake_resend(ResendState(api_key=KEY, sending_only=True)) as (url, _),
-          pytest.raises(PermanentSendError, match="restricted_api_key") as caught):
+    with (
+        fake_resend(ResendState(api_key=KEY, sending_only=True)) as (url, _),
+        pytest.raises(PermanentSendError, match="restricted_api_key") as caught,
+    ):
         make(tmp_path, api_url=url).suppressions()
     assert caught.value.status == 401
     assert caught.value.hint and "Full access" in caught.value.hint

@@ -37,9 +37,12 @@ def make_message(reply_to: str | None = None) -> PreparedMessage:
     return build_message(3, "Part three", reply_to=reply_to)
 
 
-def make_batch(*people: tuple[str, str], test: bool = False,
-               send_at: dt.datetime | None = None,
-               message: PreparedMessage | None = None) -> Batch:
+def make_batch(
+    *people: tuple[str, str],
+    test: bool = False,
+    send_at: dt.datetime | None = None,
+    message: PreparedMessage | None = None,
+) -> Batch:
     return build_batch(message or make_message(), *people, test=test, send_at=send_at)
 
 
@@ -47,19 +50,30 @@ def readers(n: int) -> list[tuple[str, str]]:
     return [(f"reader{i}@example.com", f"Reader {i}") for i in range(n)]
 
 
-def make(url: str = "https://api.sendgrid.com", transport: httpx.BaseTransport | None = None,
-         key: str | None = API_KEY, asm: int | None = None,
-         timeout: float = 10.0) -> SendgridProvider:
-    delivery = DeliverySettings(provider="sendgrid", timeout=timeout,
-                                sendgrid=SendgridSettings(api_url=url, asm_group_id=asm))
+def make(
+    url: str = "https://api.sendgrid.com",
+    transport: httpx.BaseTransport | None = None,
+    key: str | None = API_KEY,
+    asm: int | None = None,
+    timeout: float = 10.0,
+) -> SendgridProvider:
+    delivery = DeliverySettings(
+        provider="sendgrid",
+        timeout=timeout,
+        sendgrid=SendgridSettings(api_url=url, asm_group_id=asm),
+    )
     env = {"SENDGRID_API_KEY": key} if key else {}
     provider = build_provider("sendgrid", delivery, env, transport)
     assert isinstance(provider, SendgridProvider)
     return provider
 
 
-def recording(seen: list[httpx.Request], status: int = 202, payload: Any = None,
-              headers: dict[str, str] | None = None) -> httpx.MockTransport:
+def recording(
+    seen: list[httpx.Request],
+    status: int = 202,
+    payload: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.url.path == "/v3/mail/batch":
@@ -90,24 +104,33 @@ def test_one_request_with_content_once_and_substitutions() -> None:
     assert body["subject"] == "Part three"
     assert body["content"] == [
         {"type": "text/plain", "value": "Hi -sp0t-\nUnsubscribe: -sp1t-"},
-        {"type": "text/html", "value": '<p>Hi -sp0h-</p><a href="-sp1h-">unsubscribe</a>'}]
+        {"type": "text/html", "value": '<p>Hi -sp0h-</p><a href="-sp1h-">unsubscribe</a>'},
+    ]
     ann = batch.recipients[0]
     first = body["personalizations"][0]
     assert first["to"] == [{"email": "ann@example.com", "name": NASTY}]
     assert first["substitutions"] == {
-        "-sp0h-": "&lt;b&gt;Ann &amp; &quot;Bo&quot;&lt;/b&gt;", "-sp0t-": NASTY,
-        "-sp1h-": ann.unsubscribe_url, "-sp1t-": ann.unsubscribe_url}
+        "-sp0h-": "&lt;b&gt;Ann &amp; &quot;Bo&quot;&lt;/b&gt;",
+        "-sp0t-": NASTY,
+        "-sp1h-": ann.unsubscribe_url,
+        "-sp1t-": ann.unsubscribe_url,
+    }
     assert first["custom_args"] == {"seriespub_delivery": ann.delivery_id}
-    assert first["headers"] == {"List-Unsubscribe": f"<{ann.unsubscribe_url}>",
-                                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert first["headers"] == {
+        "List-Unsubscribe": f"<{ann.unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
     assert body["personalizations"][1]["to"] == [{"email": "bo@example.com", "name": "Smith  Bo"}]
     assert "asm" not in body and "send_at" not in body
 
 
 def test_test_send_and_reply_to() -> None:
     seen: list[httpx.Request] = []
-    batch = make_batch(("ann@example.com", "Ann"), test=True,
-                       message=make_message(reply_to="Desk <desk@example.com>"))
+    batch = make_batch(
+        ("ann@example.com", "Ann"),
+        test=True,
+        message=make_message(reply_to="Desk <desk@example.com>"),
+    )
     make(transport=recording(seen)).send_batch(batch)
     body = json.loads(seen[0].content)
     assert body["subject"] == "Part three"  # the core marks test subjects
@@ -139,7 +162,8 @@ def test_scheduled_send_gets_a_batch_id_and_can_be_cancelled() -> None:
     provider.cancel_scheduled("key-1", [r.message_id for r in results] * 2)
     cancels = [r for r in seen if r.url.path == "/v3/user/scheduled_sends"]
     assert [json.loads(r.content) for r in cancels] == [
-        {"batch_id": "sg-batch-1", "status": "cancel"}]
+        {"batch_id": "sg-batch-1", "status": "cancel"}
+    ]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413])
@@ -166,7 +190,8 @@ def test_rate_limit_waits_until_the_reset_epoch() -> None:
 def test_server_error_is_transient_and_timeout_ambiguous() -> None:
     with pytest.raises(TransientSendError):
         make(transport=recording([], 503, {"errors": []})).send_batch(
-            make_batch(("ann@example.com", "")))
+            make_batch(("ann@example.com", ""))
+        )
 
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow")
@@ -228,7 +253,7 @@ def test_fake_rate_limit_server_error_and_drop(fake: tuple[str, SendgridState]) 
         provider.send_batch(make_batch(("ann@example.com", "")))
     with pytest.raises(AmbiguousSendError):
         provider.send_batch(make_batch(("ann@example.com", "")))
-    assert len(state.accepted) == 1          # the dropped answer still delivered
+    assert len(state.accepted) == 1  # the dropped answer still delivered
     assert provider.settle(make_batch(("ann@example.com", ""))) is None
 
 
@@ -246,12 +271,15 @@ def test_fake_schedule_and_cancel(fake: tuple[str, SendgridState]) -> None:
 
 def test_fake_suppressions(fake: tuple[str, SendgridState]) -> None:
     url, state = fake
-    state.suppressions["unsubscribes"] = [{"created": 1, "email": f"u{i}@example.com"}
-                                          for i in range(501)]
-    state.suppressions["bounces"] = [{"created": 1, "email": "b@example.com",
-                                      "reason": "550 no such user", "status": "5.1.1"}]
-    state.suppressions["spam_reports"] = [{"created": 1, "email": "s@example.com",
-                                           "ip": "10.0.0.1"}]
+    state.suppressions["unsubscribes"] = [
+        {"created": 1, "email": f"u{i}@example.com"} for i in range(501)
+    ]
+    state.suppressions["bounces"] = [
+        {"created": 1, "email": "b@example.com", "reason": "550 no such user", "status": "5.1.1"}
+    ]
+    state.suppressions["spam_reports"] = [
+        {"created": 1, "email": "s@example.com", "ip": "10.0.0.1"}
+    ]
     state.group_suppressions[7] = ["g@example.com"]
     found = make(url, asm=7).suppressions()
     statuses = {s.email: s.status for s in found}

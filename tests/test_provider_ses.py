@@ -34,8 +34,10 @@ from seriespub.providers.ses import SesProvider, SigV4
 KEY_ID = "AKIDEXAMPLE"
 SECRET = "fake-secret-key"
 Handler = Callable[[httpx.Request], httpx.Response]
-AUTH_SHAPE = re.compile(r"^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/eu-west-1/ses/"
-                        r"aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$")
+AUTH_SHAPE = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/eu-west-1/ses/"
+    r"aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$"
+)
 
 
 def make_message() -> PreparedMessage:
@@ -50,21 +52,34 @@ def readers(n: int) -> list[tuple[str, str]]:
     return [(f"reader{i}@example.com", f"Reader {i}") for i in range(n)]
 
 
-def make(tmp_path: Path, *, api_url: str | None = None, region: str = "us-east-1",
-         transport: httpx.BaseTransport | None = None, env: dict[str, str] | None = None,
-         configuration_set: str | None = None, contact_list: str | None = None,
-         ) -> SesProvider:
-    ses = SesSettings(region=region, api_url=api_url, configuration_set=configuration_set,
-                      contact_list=contact_list)
+def make(
+    tmp_path: Path,
+    *,
+    api_url: str | None = None,
+    region: str = "us-east-1",
+    transport: httpx.BaseTransport | None = None,
+    env: dict[str, str] | None = None,
+    configuration_set: str | None = None,
+    contact_list: str | None = None,
+) -> SesProvider:
+    ses = SesSettings(
+        region=region,
+        api_url=api_url,
+        configuration_set=configuration_set,
+        contact_list=contact_list,
+    )
     secrets = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, **(env or {})}
-    provider = build_provider("ses", DeliverySettings(provider="ses", ses=ses), secrets,
-                              transport, tmp_path)
+    provider = build_provider(
+        "ses", DeliverySettings(provider="ses", ses=ses), secrets, transport, tmp_path
+    )
     assert isinstance(provider, SesProvider)
     return provider
 
 
-def answering(seen: list[httpx.Request], replies: list[httpx.Response] | None = None,
-              ) -> Handler:
+def answering(
+    seen: list[httpx.Request],
+    replies: list[httpx.Response] | None = None,
+) -> Handler:
     queue = list(replies or [])
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -78,8 +93,11 @@ def answering(seen: list[httpx.Request], replies: list[httpx.Response] | None = 
 
 
 def aws_error(status: int, code: str, message: str = "no") -> httpx.Response:
-    return httpx.Response(status, json={"message": message},
-                          headers={"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/"})
+    return httpx.Response(
+        status,
+        json={"message": message},
+        headers={"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/"},
+    )
 
 
 # --- over the wire -------------------------------------------------------------------------
@@ -87,16 +105,24 @@ def aws_error(status: int, code: str, message: str = "no") -> httpx.Response:
 
 def test_signed_raw_send_per_recipient(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
-    provider = make(tmp_path, region="eu-west-1", transport=httpx.MockTransport(answering(seen)),
-                    configuration_set="newsletter", contact_list="readers")
+    provider = make(
+        tmp_path,
+        region="eu-west-1",
+        transport=httpx.MockTransport(answering(seen)),
+        configuration_set="newsletter",
+        contact_list="readers",
+    )
     batch = make_batch(("ann@example.com", NASTY), ("bo@example.com", "Bo"))
 
     results = provider.send_batch(batch)
 
-    assert [(r.outcome, r.message_id) for r in results] == [(Outcome.SENT, "m1"),
-                                                            (Outcome.SENT, "m2")]
+    assert [(r.outcome, r.message_id) for r in results] == [
+        (Outcome.SENT, "m1"),
+        (Outcome.SENT, "m2"),
+    ]
     assert [str(r.url) for r in seen] == [
-        "https://email.eu-west-1.amazonaws.com/v2/email/outbound-emails"] * 2
+        "https://email.eu-west-1.amazonaws.com/v2/email/outbound-emails"
+    ] * 2
     request = seen[0]
     assert AUTH_SHAPE.match(request.headers["authorization"]), request.headers["authorization"]
     assert "host" in request.headers["authorization"] and "x-amz-date" in request.headers
@@ -107,9 +133,11 @@ def test_signed_raw_send_per_recipient(tmp_path: Path) -> None:
     assert body["ListManagementOptions"] == {"ContactListName": "readers"}
     assert body["EmailTags"] == [{"Name": "seriespub_part", "Value": "2"}]
     assert base64.b64decode(body["Content"]["Raw"]["Data"]) == batch.message.mime_for(
-        batch.recipients[0], date=_date(body))
-    mime = email.message_from_bytes(base64.b64decode(body["Content"]["Raw"]["Data"]),
-                                    policy=email.policy.default)
+        batch.recipients[0], date=_date(body)
+    )
+    mime = email.message_from_bytes(
+        base64.b64decode(body["Content"]["Raw"]["Data"]), policy=email.policy.default
+    )
     assert mime["List-Unsubscribe"] == f"<{batch.recipients[0].unsubscribe_url}>"
     html = mime.get_body(("html",))
     assert html is not None
@@ -123,8 +151,11 @@ def _date(body: dict[str, Any]) -> str:
 
 def test_session_token_is_signed_and_endpoint_env_is_used(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
-    provider = make(tmp_path, transport=httpx.MockTransport(answering(seen)),
-                    env={"AWS_SESSION_TOKEN": "tok", "AWS_ENDPOINT_URL_SESV2": "http://sesv2.test"})
+    provider = make(
+        tmp_path,
+        transport=httpx.MockTransport(answering(seen)),
+        env={"AWS_SESSION_TOKEN": "tok", "AWS_ENDPOINT_URL_SESV2": "http://sesv2.test"},
+    )
     provider.send_batch(make_batch(("ann@example.com", "Ann"), test=True))
     assert str(seen[0].url) == "http://sesv2.test/v2/email/outbound-emails"
     assert seen[0].headers["x-amz-security-token"] == "tok"
@@ -133,26 +164,35 @@ def test_session_token_is_signed_and_endpoint_env_is_used(tmp_path: Path) -> Non
 
 
 def test_message_rejected_fails_that_recipient_only(tmp_path: Path) -> None:
-    replies = [httpx.Response(200, json={"MessageId": "m1"}),
-               aws_error(400, "MessageRejected", "Email address is not verified.")]
+    replies = [
+        httpx.Response(200, json={"MessageId": "m1"}),
+        aws_error(400, "MessageRejected", "Email address is not verified."),
+    ]
     provider = make(tmp_path, transport=httpx.MockTransport(answering([], replies)))
     results = provider.send_batch(make_batch(*readers(3)))
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED, Outcome.SENT]
     assert "not verified" in results[1].reason
 
 
-@pytest.mark.parametrize(("reply", "error"), [
-    (aws_error(429, "TooManyRequestsException"), RateLimited),
-    (aws_error(400, "LimitExceededException"), RateLimited),
-    (httpx.Response(400, json={"__type": "com.amazon#Throttling", "message": "x"}), RateLimited),
-    (aws_error(400, "SendingPausedException"), PermanentSendError),
-    (aws_error(400, "AccountSuspendedException"), PermanentSendError),
-    (aws_error(400, "MailFromDomainNotVerifiedException"), PermanentSendError),
-    (aws_error(403, "InvalidSignatureException"), PermanentSendError),
-    (aws_error(503, "ServiceUnavailable"), TransientSendError),
-])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (aws_error(429, "TooManyRequestsException"), RateLimited),
+        (aws_error(400, "LimitExceededException"), RateLimited),
+        (
+            httpx.Response(400, json={"__type": "com.amazon#Throttling", "message": "x"}),
+            RateLimited,
+        ),
+        (aws_error(400, "SendingPausedException"), PermanentSendError),
+        (aws_error(400, "AccountSuspendedException"), PermanentSendError),
+        (aws_error(400, "MailFromDomainNotVerifiedException"), PermanentSendError),
+        (aws_error(403, "InvalidSignatureException"), PermanentSendError),
+        (aws_error(503, "ServiceUnavailable"), TransientSendError),
+    ],
+)
 def test_request_level_errors_on_the_first_recipient_raise(
-        tmp_path: Path, reply: httpx.Response, error: type[Exception]) -> None:
+    tmp_path: Path, reply: httpx.Response, error: type[Exception]
+) -> None:
     provider = make(tmp_path, transport=httpx.MockTransport(answering([], [reply])))
     with pytest.raises(error) as caught:
         provider.send_batch(make_batch(*readers(2)))
@@ -162,8 +202,10 @@ def test_request_level_errors_on_the_first_recipient_raise(
 
 
 def test_a_throttle_mid_batch_keeps_what_was_sent(tmp_path: Path) -> None:
-    replies = [httpx.Response(200, json={"MessageId": "m1"}),
-               aws_error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")]
+    replies = [
+        httpx.Response(200, json={"MessageId": "m1"}),
+        aws_error(429, "TooManyRequestsException", "Maximum sending rate exceeded."),
+    ]
     provider = make(tmp_path, transport=httpx.MockTransport(answering([], replies)))
     results = provider.send_batch(make_batch(*readers(3)))
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.TRANSIENT, Outcome.TRANSIENT]
@@ -180,8 +222,9 @@ def test_secrets_never_leak_through_repr(tmp_path: Path) -> None:
 def test_missing_credentials_are_config_errors(tmp_path: Path) -> None:
     settings = Settings(SeriesSettings("T", "a@example.com"), DeliverySettings(provider="ses"))
     with pytest.raises(ConfigError, match="AWS_SECRET_ACCESS_KEY"):
-        make_provider("ses", ProviderContext(settings, Secrets({"AWS_ACCESS_KEY_ID": "a"}),
-                                             tmp_path))
+        make_provider(
+            "ses", ProviderContext(settings, Secrets({"AWS_ACCESS_KEY_ID": "a"}), tmp_path)
+        )
 
 
 # --- end to end against the fake -----------------------------------------------------------
@@ -202,15 +245,18 @@ def test_fake_verifies_the_signature_and_records_each_reader_once(tmp_path: Path
 
 
 def test_fake_refuses_a_bad_signature(tmp_path: Path) -> None:
-    with (fake_ses(SesState(access_key=KEY_ID, secret_key="something-else")) as (url, state),
-          pytest.raises(PermanentSendError, match="InvalidSignatureException")):
+    with (
+        fake_ses(SesState(access_key=KEY_ID, secret_key="something-else")) as (url, state),
+        pytest.raises(PermanentSendError, match="InvalidSignatureException"),
+    ):
         make(tmp_path, api_url=url).send_batch(make_batch(*readers(1)))
     assert not state.accepted
 
 
 def test_fake_faults(tmp_path: Path) -> None:
-    state = SesState(access_key=KEY_ID, secret_key=SECRET,
-                     rejected_addresses={"reader1@example.com"})
+    state = SesState(
+        access_key=KEY_ID, secret_key=SECRET, rejected_addresses={"reader1@example.com"}
+    )
     with fake_ses(state) as (url, _):
         provider = make(tmp_path, api_url=url)
         state.faults.rate_limited = 1
@@ -234,9 +280,11 @@ def test_fake_drop_mid_batch_is_one_result_per_recipient(tmp_path: Path) -> None
         state.faults.drops = 1
         results = provider.send_batch(make_batch(*readers(3)))
     assert [(r.email, r.outcome) for r in results] == [
-        ("reader0@example.com", Outcome.UNKNOWN), ("reader1@example.com", Outcome.TRANSIENT),
-        ("reader2@example.com", Outcome.TRANSIENT)]
-    assert len(state.messages_to("reader0@example.com")) == 1      # accepted, answer lost
+        ("reader0@example.com", Outcome.UNKNOWN),
+        ("reader1@example.com", Outcome.TRANSIENT),
+        ("reader2@example.com", Outcome.TRANSIENT),
+    ]
+    assert len(state.messages_to("reader0@example.com")) == 1  # accepted, answer lost
     assert not state.messages_to("reader1@example.com")
 
 
@@ -262,8 +310,9 @@ def moto(moto_url: str) -> Iterator[str]:
     from seriespub.config import Secret
 
     auth = SigV4(Secret(KEY_ID), Secret(SECRET), None, "us-east-1")
-    reply = httpx.post(f"{moto_url}/v2/email/identities", auth=auth,
-                       json={"EmailIdentity": "example.com"})
+    reply = httpx.post(
+        f"{moto_url}/v2/email/identities", auth=auth, json={"EmailIdentity": "example.com"}
+    )
     assert reply.status_code == 200, reply.text
     yield moto_url
 
@@ -281,8 +330,7 @@ def test_moto_receives_one_raw_message_per_reader(tmp_path: Path, moto: str) -> 
 
     assert {r.outcome for r in results} == {Outcome.SENT}
     stored = moto_raw_messages(moto)
-    assert sorted(m["destinations"][0] for m in stored) == sorted(
-        r.email for r in batch.recipients)
+    assert sorted(m["destinations"][0] for m in stored) == sorted(r.email for r in batch.recipients)
     assert {m["id"] for m in stored} == {r.message_id for r in results}
     for recipient in batch.recipients:
         # moto lists the envelope recipient first, then what it parses from the To header.

@@ -43,8 +43,7 @@ from seriespub.providers.smtp import SmtpProvider
 
 
 def prepared() -> PreparedMessage:
-    return build_message(text="Hi %%SP0%%\n.a line that starts with a dot\n"
-                              "Unsubscribe: %%SP1%%")
+    return build_message(text="Hi %%SP0%%\n.a line that starts with a dot\nUnsubscribe: %%SP1%%")
 
 
 def recipients(message: PreparedMessage, *addresses: str) -> list[Recipient]:
@@ -52,19 +51,25 @@ def recipients(message: PreparedMessage, *addresses: str) -> list[Recipient]:
 
 
 def batch(message: PreparedMessage, *addresses: str, test: bool = False) -> Batch:
-    return Batch(key="k", message=message, recipients=recipients(message, *addresses),
-                 test=test)
+    return Batch(key="k", message=message, recipients=recipients(message, *addresses), test=test)
 
 
 def provider_for(server: FakeSmtpServer, **settings: object) -> SmtpProvider:
-    values: dict[str, object] = {"host": server.host, "port": server.port, "security": "none",
-                                 "timeout": 5.0, **settings}
+    values: dict[str, object] = {
+        "host": server.host,
+        "port": server.port,
+        "security": "none",
+        "timeout": 5.0,
+        **settings,
+    }
     password = values.pop("password", None)
     tls_context = values.pop("tls_context", None)
-    provider = SmtpProvider(SmtpSettings(**values),  # type: ignore[arg-type]
-                            Secret(str(password)) if password else None,
-                            tls_context=tls_context)  # type: ignore[arg-type]
-    BUILT.append(provider)       # closed after the test, as the sending core closes it
+    provider = SmtpProvider(
+        SmtpSettings(**values),  # type: ignore[arg-type]
+        Secret(str(password)) if password else None,
+        tls_context=tls_context,
+    )  # type: ignore[arg-type]
+    BUILT.append(provider)  # closed after the test, as the sending core closes it
     return provider
 
 
@@ -137,39 +142,51 @@ def test_one_connection_is_reused_across_batches(server: FakeSmtpServer) -> None
 
 
 def test_refusals_map_to_failed_bounced_and_transient(server: FakeSmtpServer) -> None:
-    server.handler.refuse.update({
-        "gone@example.com": "550 5.1.1 <gone@example.com>: user unknown",
-        "later@example.com": "451 4.7.1 greylisted, try again later",
-        "spam@example.com": "550 5.7.1 message rejected as spam",
-        "old@example.com": "553 mailbox name not allowed",
-    })
-    addresses = ("gone@example.com", "later@example.com", "spam@example.com",
-                 "old@example.com", "ok@example.com")
+    server.handler.refuse.update(
+        {
+            "gone@example.com": "550 5.1.1 <gone@example.com>: user unknown",
+            "later@example.com": "451 4.7.1 greylisted, try again later",
+            "spam@example.com": "550 5.7.1 message rejected as spam",
+            "old@example.com": "553 mailbox name not allowed",
+        }
+    )
+    addresses = (
+        "gone@example.com",
+        "later@example.com",
+        "spam@example.com",
+        "old@example.com",
+        "ok@example.com",
+    )
     provider = provider_for(server)
     results = provider.send_batch(batch(prepared(), *addresses))
     provider.close()
 
     summary = [(r.outcome, r.new_status, r.reason[:3]) for r in results]
-    assert summary == [(Outcome.FAILED, SubscriberStatus.BOUNCED, "550"),
-                       (Outcome.TRANSIENT, None, "451"),
-                       (Outcome.FAILED, None, "550"),
-                       (Outcome.FAILED, SubscriberStatus.BOUNCED, "553"),
-                       (Outcome.SENT, None, "")]
+    assert summary == [
+        (Outcome.FAILED, SubscriberStatus.BOUNCED, "550"),
+        (Outcome.TRANSIENT, None, "451"),
+        (Outcome.FAILED, None, "550"),
+        (Outcome.FAILED, SubscriberStatus.BOUNCED, "553"),
+        (Outcome.SENT, None, ""),
+    ]
     assert results[0].reason == "550 5.1.1 <gone@example.com>: user unknown"
     assert [m.rcpt_tos for m in server.received] == [["ok@example.com"]]
-    assert server.connections == 1          # RSET kept the session going
+    assert server.connections == 1  # RSET kept the session going
 
 
 def test_lost_during_data_is_unknown_beside_the_results_so_far(server: FakeSmtpServer) -> None:
     server.handler.drop_after_data.add("b@example.com")
     provider = provider_for(server)
-    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
-                                        "c@example.com"))
+    results = provider.send_batch(
+        batch(prepared(), "a@example.com", "b@example.com", "c@example.com")
+    )
     provider.close()
 
-    assert [(r.email, r.outcome) for r in results] == [("a@example.com", Outcome.SENT),
-                                                       ("b@example.com", Outcome.UNKNOWN),
-                                                       ("c@example.com", Outcome.TRANSIENT)]
+    assert [(r.email, r.outcome) for r in results] == [
+        ("a@example.com", Outcome.SENT),
+        ("b@example.com", Outcome.UNKNOWN),
+        ("c@example.com", Outcome.TRANSIENT),
+    ]
     assert results[2].reason.startswith("not attempted: connection to 127.0.0.1")
     assert "may have accepted" in results[1].reason
     assert sorted(server.by_recipient()) == ["a@example.com", "b@example.com"]
@@ -178,8 +195,9 @@ def test_lost_during_data_is_unknown_beside_the_results_so_far(server: FakeSmtpS
 def test_throttled_mid_batch_returns_what_was_sent(server: FakeSmtpServer) -> None:
     server.handler.sender_limit = 2
     provider = provider_for(server)
-    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
-                                        "c@example.com", "d@example.com"))
+    results = provider.send_batch(
+        batch(prepared(), "a@example.com", "b@example.com", "c@example.com", "d@example.com")
+    )
     provider.close()
 
     assert [r.outcome for r in results] == [Outcome.SENT] * 2 + [Outcome.TRANSIENT] * 2
@@ -187,12 +205,16 @@ def test_throttled_mid_batch_returns_what_was_sent(server: FakeSmtpServer) -> No
     assert sorted(server.by_recipient()) == ["a@example.com", "b@example.com"]
 
 
-@pytest.mark.parametrize(("reply", "error"), [
-    ("454 4.7.0 Throttling failure: Maximum sending rate exceeded", TransientSendError),
-    ("550 5.7.1 sender not allowed", PermanentSendError),
-])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("454 4.7.0 Throttling failure: Maximum sending rate exceeded", TransientSendError),
+        ("550 5.7.1 sender not allowed", PermanentSendError),
+    ],
+)
 def test_sender_refused_before_anything_went_out_raises(
-        server: FakeSmtpServer, reply: str, error: type[Exception]) -> None:
+    server: FakeSmtpServer, reply: str, error: type[Exception]
+) -> None:
     server.handler.sender_limit, server.handler.sender_reply = 0, reply
     provider = provider_for(server)
     with pytest.raises(error, match=r"refused sender author@example\.com") as caught:
@@ -224,7 +246,7 @@ def test_each_thread_reuses_its_own_connection(server: FakeSmtpServer) -> None:
     message = prepared()
     provider = provider_for(server)
     addresses = [f"r{i:03d}@example.com" for i in range(60)]
-    chunks = [addresses[i:i + 5] for i in range(0, 60, 5)]
+    chunks = [addresses[i : i + 5] for i in range(0, 60, 5)]
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -251,8 +273,7 @@ def test_each_thread_reuses_its_own_connection(server: FakeSmtpServer) -> None:
 def test_a_changed_subject_is_used_only_for_that_message(server: FakeSmtpServer) -> None:
     message = prepared()
     provider = provider_for(server)
-    provider.send_batch(batch(message.with_subject("[TEST] Part 1"), "me@example.com",
-                              test=True))
+    provider.send_batch(batch(message.with_subject("[TEST] Part 1"), "me@example.com", test=True))
     provider.send_batch(batch(message, "a@example.com"))
     provider.close()
 
@@ -284,17 +305,22 @@ def test_wrong_password_is_permanent_and_never_shown() -> None:
 
 def test_starttls_with_a_trusted_certificate(tls_files: TlsFiles) -> None:
     with running_smtp_server(tls=tls_files, credentials={"mailer": "pw"}) as server:
-        provider = provider_for(server, security="starttls", username="mailer", password="pw",
-                                tls_context=tls_files.client_context())
+        provider = provider_for(
+            server,
+            security="starttls",
+            username="mailer",
+            password="pw",
+            tls_context=tls_files.client_context(),
+        )
         results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com"))
         provider.close()
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
-    assert server.connections == 1          # EHLO after STARTTLS is the same connection
+    assert server.connections == 1  # EHLO after STARTTLS is the same connection
 
 
 def test_starttls_refuses_an_untrusted_certificate(tls_files: TlsFiles) -> None:
     with running_smtp_server(tls=tls_files) as server:
-        provider = provider_for(server, security="starttls")   # system CAs only
+        provider = provider_for(server, security="starttls")  # system CAs only
         with pytest.raises(PermanentSendError, match="certificate not trusted") as caught:
             provider.send_batch(batch(prepared(), "a@example.com"))
     assert server.received == []
@@ -318,9 +344,10 @@ def test_implicit_tls(tls_files: TlsFiles) -> None:
 
 def test_create_requires_the_password_only_with_a_username(tmp_path: Path) -> None:
     def context(env: dict[str, str], username: str | None) -> ProviderContext:
-        settings = Settings(SeriesSettings("T", "A <a@example.com>"),
-                            DeliverySettings(provider="smtp",
-                                             smtp=SmtpSettings(username=username)))
+        settings = Settings(
+            SeriesSettings("T", "A <a@example.com>"),
+            DeliverySettings(provider="smtp", smtp=SmtpSettings(username=username)),
+        )
         return ProviderContext(settings, Secrets(env), tmp_path)
 
     assert make_provider("smtp", context({}, None)).name == "smtp"
@@ -330,8 +357,11 @@ def test_create_requires_the_password_only_with_a_username(tmp_path: Path) -> No
 
 
 # -- misconfiguration: fast, and explained ---------------------------------------------------
-def timed_open(provider: SmtpProvider, error: type[SendError], match: str,
-               ) -> tuple[pytest.ExceptionInfo[SendError], float]:
+def timed_open(
+    provider: SmtpProvider,
+    error: type[SendError],
+    match: str,
+) -> tuple[pytest.ExceptionInfo[SendError], float]:
     started = time.monotonic()
     with pytest.raises(error, match=match) as caught:
         provider.open()
@@ -340,13 +370,15 @@ def timed_open(provider: SmtpProvider, error: type[SendError], match: str,
 
 @pytest.mark.parametrize("security", ["starttls", "none"])
 def test_plain_smtp_on_an_implicit_tls_port_fails_fast_with_the_hint(
-        tls_files: TlsFiles, security: str) -> None:
+    tls_files: TlsFiles, security: str
+) -> None:
     # What port 465 with security = "starttls" does: the server waits for a TLS hello,
     # the client for a greeting. It used to hang for the whole timeout, then retry.
     with running_smtp_server(tls=tls_files, implicit_tls=True) as server:
         provider = provider_for(server, security=security, timeout=30.0)
-        caught, elapsed = timed_open(provider, PermanentSendError,
-                                     "expects TLS from the first byte")
+        caught, elapsed = timed_open(
+            provider, PermanentSendError, "expects TLS from the first byte"
+        )
     assert elapsed < 4
     assert 'set security = "tls"' in str(caught.value.hint)
     assert "465" in str(caught.value)
@@ -363,26 +395,30 @@ def test_tls_on_a_plain_port_fails_fast_with_the_hint(server: FakeSmtpServer) ->
 
 def test_a_server_that_never_greets_gives_up_after_the_short_wait() -> None:
     with raw_smtp_server(greet_after=None) as silent:
-        settings = SmtpSettings(host="127.0.0.1", port=silent.port, security="starttls",
-                                timeout=2.0)
-        caught, elapsed = timed_open(SmtpProvider(settings), TransientSendError,
-                                     "sent no greeting within 2 s")
+        settings = SmtpSettings(
+            host="127.0.0.1", port=silent.port, security="starttls", timeout=2.0
+        )
+        caught, elapsed = timed_open(
+            SmtpProvider(settings), TransientSendError, "sent no greeting within 2 s"
+        )
     assert 1.9 < elapsed < 4
     assert "host and port" in str(caught.value.hint)
-    assert silent.connections == 2          # ours, and the probe that found no TLS
+    assert silent.connections == 2  # ours, and the probe that found no TLS
 
 
 def test_a_slow_greeting_is_still_accepted() -> None:
     with raw_smtp_server(greet_after=1.5) as slow:
-        provider = SmtpProvider(SmtpSettings(host="127.0.0.1", port=slow.port,
-                                             security="none", timeout=5.0))
+        provider = SmtpProvider(
+            SmtpSettings(host="127.0.0.1", port=slow.port, security="none", timeout=5.0)
+        )
         provider.open()
         provider.close()
-    assert slow.connections == 2            # the probe got a plain greeting: not TLS
+    assert slow.connections == 2  # the probe got a plain greeting: not TLS
 
 
 def test_open_checks_the_server_and_its_connection_carries_the_first_batch(
-        server: FakeSmtpServer) -> None:
+    server: FakeSmtpServer,
+) -> None:
     provider = provider_for(server)
     provider.open()
     assert server.connections == 1
@@ -393,8 +429,9 @@ def test_open_checks_the_server_and_its_connection_carries_the_first_batch(
 
 
 def test_auth_offered_only_after_starttls_has_its_own_hint(tls_files: TlsFiles) -> None:
-    with running_smtp_server(tls=tls_files, credentials={"mailer": "pw"},
-                             auth_require_tls=True) as server:
+    with running_smtp_server(
+        tls=tls_files, credentials={"mailer": "pw"}, auth_require_tls=True
+    ) as server:
         provider = provider_for(server, security="none", username="mailer", password="pw")
         caught, _ = timed_open(provider, PermanentSendError, "AUTH only after STARTTLS")
     assert caught.value.hint is not None and 'set security = "starttls"' in caught.value.hint
@@ -407,8 +444,7 @@ def test_no_auth_offered_at_all_says_so(server: FakeSmtpServer) -> None:
     assert "remove delivery.smtp.username" in str(caught.value.hint)
 
 
-def test_sending_in_clear_to_a_server_that_wants_starttls_has_a_hint(
-        tls_files: TlsFiles) -> None:
+def test_sending_in_clear_to_a_server_that_wants_starttls_has_a_hint(tls_files: TlsFiles) -> None:
     with running_smtp_server(tls=tls_files) as server:
         provider = provider_for(server, security="none")
         with pytest.raises(PermanentSendError, match="530") as caught:
@@ -427,9 +463,10 @@ def test_sending_without_a_login_where_one_is_required_has_a_hint() -> None:
 
 # -- ca_file -----------------------------------------------------------------------------------
 def smtp_context(root: Path, **smtp: object) -> ProviderContext:
-    settings = Settings(SeriesSettings("T", "A <a@example.com>"),
-                        DeliverySettings(provider="smtp",
-                                         smtp=SmtpSettings(**smtp)))  # type: ignore[arg-type]
+    settings = Settings(
+        SeriesSettings("T", "A <a@example.com>"),
+        DeliverySettings(provider="smtp", smtp=SmtpSettings(**smtp)),
+    )  # type: ignore[arg-type]
     return ProviderContext(settings, Secrets({}), root / ".seriespub")
 
 
@@ -437,13 +474,21 @@ def test_ca_file_trusts_a_private_ca_relative_to_the_series(tmp_path: Path) -> N
     root = tmp_path / "series"
     ca = make_private_ca(root / "certs")
     with running_smtp_server(tls=ca.server_files()) as server:
-        provider = make_provider("smtp", smtp_context(
-            root, host=server.host, port=server.port, security="starttls",
-            ca_file="certs/ca.pem"))
+        provider = make_provider(
+            "smtp",
+            smtp_context(
+                root,
+                host=server.host,
+                port=server.port,
+                security="starttls",
+                ca_file="certs/ca.pem",
+            ),
+        )
         results = provider.send_batch(batch(prepared(), "a@example.com"))
         provider.close()
-        untrusted = make_provider("smtp", smtp_context(
-            root, host=server.host, port=server.port, security="starttls"))
+        untrusted = make_provider(
+            "smtp", smtp_context(root, host=server.host, port=server.port, security="starttls")
+        )
         with pytest.raises(PermanentSendError, match="certificate not trusted"):
             untrusted.open()
         untrusted.close()
@@ -451,10 +496,12 @@ def test_ca_file_trusts_a_private_ca_relative_to_the_series(tmp_path: Path) -> N
     assert len(server.received) == 1
 
 
-@pytest.mark.parametrize(("content", "reason"), [(None, "No such file"),
-                                                 ("not a certificate\n", "")])
+@pytest.mark.parametrize(
+    ("content", "reason"), [(None, "No such file"), ("not a certificate\n", "")]
+)
 def test_a_ca_file_that_cannot_be_loaded_is_a_config_error(
-        tmp_path: Path, content: str | None, reason: str) -> None:
+    tmp_path: Path, content: str | None, reason: str
+) -> None:
     if content is not None:
         (tmp_path / "ca.pem").write_text(content)
     with pytest.raises(ConfigError, match=f"delivery.smtp.ca_file.*{reason}") as caught:
@@ -463,19 +510,27 @@ def test_a_ca_file_that_cannot_be_loaded_is_a_config_error(
 
 
 def test_a_relay_refusal_stops_the_batch_instead_of_failing_each_reader(
-        server: FakeSmtpServer) -> None:
+    server: FakeSmtpServer,
+) -> None:
     # Without a login a server refuses every reader alike: that is the settings' fault, and
     # marking each delivery failed would never send it.
-    server.handler.refuse.update({
-        "b@example.com": "554 5.7.1 <b@example.com>: Relay access denied",
-        "c@example.com": "554 5.7.1 <c@example.com>: Relay access denied"})
+    server.handler.refuse.update(
+        {
+            "b@example.com": "554 5.7.1 <b@example.com>: Relay access denied",
+            "c@example.com": "554 5.7.1 <c@example.com>: Relay access denied",
+        }
+    )
     provider = provider_for(server)
     with pytest.raises(PermanentSendError, match="Relay access denied") as caught:
         provider.send_batch(batch(prepared(), "b@example.com", "c@example.com"))
     assert "username" in str(caught.value.hint)
-    results = provider.send_batch(batch(prepared(), "a@example.com", "b@example.com",
-                                        "c@example.com"))
+    results = provider.send_batch(
+        batch(prepared(), "a@example.com", "b@example.com", "c@example.com")
+    )
     provider.close()
     assert [(r.outcome, r.reason[:3]) for r in results] == [
-        (Outcome.SENT, ""), (Outcome.TRANSIENT, "127"), (Outcome.TRANSIENT, "127")]
+        (Outcome.SENT, ""),
+        (Outcome.TRANSIENT, "127"),
+        (Outcome.TRANSIENT, "127"),
+    ]
     assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]

@@ -15,8 +15,11 @@ from seriespub.render.email import RenderInputs, prepare
 from seriespub.render.mjml import compile_mjml
 from seriespub.render.text import to_text
 
-SERIES = SeriesSettings(title="Teaming", from_="Ann Author <ann@example.com>",
-                        unsubscribe_url="https://example.com/u?t={token}")
+SERIES = SeriesSettings(
+    title="Teaming",
+    from_="Ann Author <ann@example.com>",
+    unsubscribe_url="https://example.com/u?t={token}",
+)
 BODY = """Hello {{ name | default("reader") }} from {{ organisation }},
 
 Some **bold** text and a [link](https://example.com/a).
@@ -35,25 +38,32 @@ Some **bold** text and a [link](https://example.com/a).
 
 
 def instalment(number: int = 1, body: str = BODY, title: str = "The first part") -> Instalment:
-    return Instalment(number=number, title=title, subject=f"Part {number}", body=body,
-                      path=Path(f"drafts/{number:02d}-x.md"), status=DraftStatus.READY,
-                      preheader="Inbox preview line")
+    return Instalment(
+        number=number,
+        title=title,
+        subject=f"Part {number}",
+        body=body,
+        path=Path(f"drafts/{number:02d}-x.md"),
+        status=DraftStatus.READY,
+        preheader="Inbox preview line",
+    )
 
 
 def test_default_template_renders_a_complete_responsive_email() -> None:
     nxt = instalment(2, "Next body", "What comes next")
     message = prepare(instalment(), RenderInputs(SERIES, b"k", nxt))
-    r = message.recipient(Subscriber("bo@example.com", "Bo <Admin> & Co",
-                                     fields={"organisation": "NHS"}))
+    r = message.recipient(
+        Subscriber("bo@example.com", "Bo <Admin> & Co", fields={"organisation": "NHS"})
+    )
     html = message.html_for(r)
     assert html.lower().startswith("<!doctype html>")
     assert "<title>Part 1</title>" in html
-    assert "@media only screen and (min-width:480px)" in html          # responsive columns
-    assert "prefers-color-scheme: dark" in html                        # dark mode
-    assert 'class="sp-preheader"' in html                              # preheader
+    assert "@media only screen and (min-width:480px)" in html  # responsive columns
+    assert "prefers-color-scheme: dark" in html  # dark mode
+    assert 'class="sp-preheader"' in html  # preheader
     assert re.search(r'text-transform:uppercase;[^"]*">Teaming · Part 1<', html)
     assert "The first part" in html
-    assert "Next time: <strong>What comes next</strong>" in html       # no [schedule]
+    assert "Next time: <strong>What comes next</strong>" in html  # no [schedule]
     # CSS inlined by the engine, not left in a <style> block only:
     assert re.search(r'<h2 style="[^"]*font-size: 23px', html)
     assert re.search(r'<a href="https://example.com/a" style="[^"]*color: #1a5fb4', html)
@@ -80,7 +90,7 @@ def test_text_part_is_readable_and_numbers_links() -> None:
     assert "A heading\n---------" in text
     assert "> A quote worth reading." in text
     assert "1. first\n2. second" in text
-    assert "a | b\n--+--\n1 | 2" in text              # aligned, header ruled
+    assert "a | b\n--+--\n1 | 2" in text  # aligned, header ruled
     assert text.rstrip().endswith("Links:\n[1] https://example.com/a")
 
 
@@ -95,11 +105,12 @@ def test_text_part_of_message_has_header_teaser_and_unsubscribe() -> None:
 
 def test_series_template_overrides_the_default(tmp_path: Path) -> None:
     template = tmp_path / "email.mjml"
-    template.write_text("<mjml><mj-body><mj-section><mj-column><mj-text>{{ series.title }}: "
-                        "{{ content }} {{ subscriber.name }} <a href=\"{{ unsubscribe_url }}\">"
-                        "u</a></mj-text></mj-column></mj-section></mj-body></mjml>")
-    message = prepare(instalment(body="Hi"), RenderInputs(SERIES, b"k",
-                                                          template_path=template))
+    template.write_text(
+        "<mjml><mj-body><mj-section><mj-column><mj-text>{{ series.title }}: "
+        '{{ content }} {{ subscriber.name }} <a href="{{ unsubscribe_url }}">'
+        "u</a></mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    message = prepare(instalment(body="Hi"), RenderInputs(SERIES, b"k", template_path=template))
     html = message.html_for(message.recipient(Subscriber("z@example.com", "Zed")))
     assert "Teaming: <p>Hi</p>" in html and "Zed" in html
 
@@ -116,10 +127,12 @@ def test_engine_guards_against_its_silent_bugs() -> None:
         compile_mjml("<mjml><mj-head><mj-html-attributes/></mj-head><mj-body/></mjml>")
     with pytest.raises(InputError, match="CDATA"):
         compile_mjml("<mjml><mj-body><mj-text><![CDATA[x]]></mj-text></mj-body></mjml>")
-    html = compile_mjml('<mjml><mj-body><mj-section><mj-column><mj-image src="https://e.com/a.png"'
-                        ' /><mj-text><p style="color:red;\nfont-size:20px">x</p></mj-text>'
-                        "</mj-column></mj-section></mj-body></mjml>")
-    assert 'alt=""' in html                              # images always get alt
+    html = compile_mjml(
+        '<mjml><mj-body><mj-section><mj-column><mj-image src="https://e.com/a.png"'
+        ' /><mj-text><p style="color:red;\nfont-size:20px">x</p></mj-text>'
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    assert 'alt=""' in html  # images always get alt
     assert "\\n" not in html and "font-size:20px" in html  # newline in attribute kept safe
 
 
@@ -131,8 +144,9 @@ def html_of(body: str = BODY, **settings: object) -> str:
 
 def test_preheader_is_hidden_without_colour_tricks_and_padded() -> None:
     html = html_of()
-    found = re.search(r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)</div>',
-                      html)
+    found = re.search(
+        r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)</div>', html
+    )
     assert found, html[:3000]
     style, padding = found.groups()
     for rule in ("display:none", "max-height:0", "overflow:hidden", "mso-hide:all"):
@@ -141,26 +155,35 @@ def test_preheader_is_hidden_without_colour_tricks_and_padded() -> None:
     # &#847;&zwnj;&nbsp; repeated, so the inbox snippet stops after the preheader:
     assert padding.count("\u034f\u200c&nbsp;") >= 50
     assert padding.replace("\u034f\u200c&nbsp;", "") == ""
-    assert html.count("Inbox preview line") == 1          # mrml's own white preview is gone
+    assert html.count("Inbox preview line") == 1  # mrml's own white preview is gone
 
 
 def test_mj_preview_in_a_series_template_is_hidden_the_same_way(tmp_path: Path) -> None:
     template = tmp_path / "email.mjml"
-    template.write_text("<mjml><mj-head><mj-preview>{{ instalment.preheader }}</mj-preview>"
-                        "</mj-head><mj-body><mj-section><mj-column><mj-text>{{ content }}"
-                        "</mj-text></mj-column></mj-section></mj-body></mjml>")
+    template.write_text(
+        "<mjml><mj-head><mj-preview>{{ instalment.preheader }}</mj-preview>"
+        "</mj-head><mj-body><mj-section><mj-column><mj-text>{{ content }}"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
     message = prepare(instalment(body="Hi"), RenderInputs(SERIES, b"k", template_path=template))
     html = message.html.literals[0]
-    found = re.search(r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)<',
-                      html)
+    found = re.search(r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)<', html)
     assert found and "color" not in found.group(1) and "mso-hide:all" in found.group(1)
     assert found.group(2).count("\u034f\u200c&nbsp;") >= 50
 
 
 def test_no_preheader_block_without_a_preheader() -> None:
-    message = prepare(Instalment(number=1, title="T", subject="S", body="x",
-                                 path=Path("drafts/01-x.md"), status=DraftStatus.READY),
-                      RenderInputs(SERIES, b"k"))
+    message = prepare(
+        Instalment(
+            number=1,
+            title="T",
+            subject="S",
+            body="x",
+            path=Path("drafts/01-x.md"),
+            status=DraftStatus.READY,
+        ),
+        RenderInputs(SERIES, b"k"),
+    )
     assert "sp-preheader" not in message.html.literals[0]
     assert "display:none" not in message.html.literals[0].split("<body", 1)[1]
 
@@ -168,17 +191,23 @@ def test_no_preheader_block_without_a_preheader() -> None:
 def test_kicker_is_uppercased_by_css_not_in_the_text() -> None:
     html = html_of()
     assert "TEAMING" not in html and "PART 1" not in html
-    assert re.search(r'<div style="[^"]*text-transform:uppercase;[^"]*">Teaming · Part 1</div>',
-                     html)
+    assert re.search(
+        r'<div style="[^"]*text-transform:uppercase;[^"]*">Teaming · Part 1</div>', html
+    )
 
 
 def test_images_get_a_width_for_outlook_and_block_display() -> None:
-    html = html_of('![Wide](https://example.com/w.jpg)\n\n'
-                   '![Small](https://example.com/s.png "A caption width=120")\n\n'
-                   '![Huge](https://example.com/h.png "width=2000")\n')
+    html = html_of(
+        "![Wide](https://example.com/w.jpg)\n\n"
+        '![Small](https://example.com/s.png "A caption width=120")\n\n'
+        '![Huge](https://example.com/h.png "width=2000")\n'
+    )
     style = "display:block;width:100%;max-width:{}px;height:auto;border:0"
-    assert re.search(r'<img src="https://example.com/w.jpg" alt="Wide" width="552" '
-                     r'style="[^"]*"', html)
+    assert re.search(
+        r'<img src="https://example.com/w.jpg" alt="Wide" width="552" '
+        r'style="[^"]*"',
+        html,
+    )
     for name, width in (("w.jpg", 552), ("s.png", 120), ("h.png", 552)):
         tag = re.search(rf'<img src="https://example.com/{re.escape(name)}"[^>]*>', html)
         assert tag and f'width="{width}"' in tag.group()
@@ -188,14 +217,16 @@ def test_images_get_a_width_for_outlook_and_block_display() -> None:
 
 
 def test_footnotes_gather_at_the_end_and_link_both_ways() -> None:
-    html = html_of("First[^a] and second[^b], again[^a].\n\n[^b]: Note B.\n\n"
-                   "[^a]: Note A, see [x](https://example.com/x).\n\nLast paragraph.\n")
+    html = html_of(
+        "First[^a] and second[^b], again[^a].\n\n[^b]: Note B.\n\n"
+        "[^a]: Note A, see [x](https://example.com/x).\n\nLast paragraph.\n"
+    )
     text_end = html.index("Last paragraph.")
     notes = html.index('class="sp-footnotes"')
-    assert text_end < notes                                   # after the text, not where written
+    assert text_end < notes  # after the text, not where written
     assert html.index('id="fn-1"') < html.index('id="fn-2"')  # in number order
     assert re.search(r'<a href="#fn-1" id="fnref-1"[^>]*>1</a>', html)
-    assert re.search(r'<a href="#fn-1" id="fnref-1-2"[^>]*>1</a>', html)   # ids stay unique
+    assert re.search(r'<a href="#fn-1" id="fnref-1-2"[^>]*>1</a>', html)  # ids stay unique
     back = re.search(r'<a [^>]*href="#fnref-1"[^>]*>', html)
     assert back and 'class="sp-fnback"' in back.group()
     assert 'aria-label="Back to the text"' in back.group()
@@ -204,29 +235,35 @@ def test_footnotes_gather_at_the_end_and_link_both_ways() -> None:
 
 
 def test_footer_carries_the_postal_address_in_html_and_text() -> None:
-    settings = SeriesSettings(**{**SERIES.__dict__,
-                                 "postal_address": "Ann Ltd\n 1 High St, Leeds LS1 1AA\n"})
+    settings = SeriesSettings(
+        **{**SERIES.__dict__, "postal_address": "Ann Ltd\n 1 High St, Leeds LS1 1AA\n"}
+    )
     message = prepare(instalment(), RenderInputs(settings, b"k"))
     r = message.recipient(Subscriber("x@example.com", "Xi"))
     assert "<br />Ann Ltd, 1 High St, Leeds LS1 1AA</div>" in message.html_for(r).replace(
-        "<br>", "<br />")
+        "<br>", "<br />"
+    )
     assert message.text_for(r).rstrip().endswith("Ann Ltd, 1 High St, Leeds LS1 1AA")
     assert "Ann Ltd" not in html_of()
 
 
-@pytest.mark.parametrize(("language", "weeks", "label", "footer"), [
-    ("en", 1, "Next week", "You receive Teaming because you subscribed."),
-    ("en", 2, "In two weeks", "Unsubscribe"),
-    ("en", 3, "In 3 weeks", "Unsubscribe"),
-    ("en", None, "Next time", "Unsubscribe"),
-    ("de-CH", 2, "In zwei Wochen", "Sie erhalten Teaming, weil Sie sich angemeldet haben."),
-    ("fr", 1, "La semaine prochaine", "Se désabonner"),
-    ("es", None, "La próxima vez", "Darse de baja"),
-    ("nl", 2, "Over twee weken", "Je ontvangt Teaming omdat je je hebt aangemeld."),
-    ("ja", 1, "Next week", "You receive Teaming because you subscribed."),   # falls back
-])
+@pytest.mark.parametrize(
+    ("language", "weeks", "label", "footer"),
+    [
+        ("en", 1, "Next week", "You receive Teaming because you subscribed."),
+        ("en", 2, "In two weeks", "Unsubscribe"),
+        ("en", 3, "In 3 weeks", "Unsubscribe"),
+        ("en", None, "Next time", "Unsubscribe"),
+        ("de-CH", 2, "In zwei Wochen", "Sie erhalten Teaming, weil Sie sich angemeldet haben."),
+        ("fr", 1, "La semaine prochaine", "Se désabonner"),
+        ("es", None, "La próxima vez", "Darse de baja"),
+        ("nl", 2, "Over twee weken", "Je ontvangt Teaming omdat je je hebt aangemeld."),
+        ("ja", 1, "Next week", "You receive Teaming because you subscribed."),  # falls back
+    ],
+)
 def test_teaser_and_footer_follow_cadence_and_language(
-        language: str, weeks: int | None, label: str, footer: str) -> None:
+    language: str, weeks: int | None, label: str, footer: str
+) -> None:
     settings = SeriesSettings(**{**SERIES.__dict__, "language": language})
     nxt = instalment(2, "x", "What comes next")
     message = prepare(instalment(), RenderInputs(settings, b"k", nxt, every_weeks=weeks))
@@ -242,8 +279,10 @@ def test_publishing_passes_the_cadence_of_the_calendar(make_series: Callable[...
     from seriespub import publishing
     from seriespub.series import find_series
 
-    for extra, label in (("", "Next time"), ("[schedule]\nfirst_release = 2026-12-01T09:00:00\n"
-                                             "every_weeks = 2\n", "In two weeks")):
+    for extra, label in (
+        ("", "Next time"),
+        ("[schedule]\nfirst_release = 2026-12-01T09:00:00\nevery_weeks = 2\n", "In two weeks"),
+    ):
         root = make_series(extra_toml=extra, name=f"s{len(extra)}")
         series = find_series(explicit=root)
         drafts = publishing.drafts_of(series)

@@ -14,13 +14,15 @@ T = dt.datetime(2026, 3, 3, 9, 0, 2, tzinfo=dt.UTC)
 def test_append_then_read(tmp_path: Path) -> None:
     state = tmp_path / ".seriespub"
     runlog.append(state, {"event": "due", "instalment": 3}, T)
-    runlog.append(state, {"event": "sent", "instalment": 3, "count": 120},
-                  T + dt.timedelta(minutes=1))
+    runlog.append(
+        state, {"event": "sent", "instalment": 3, "count": 120}, T + dt.timedelta(minutes=1)
+    )
     lines = (state / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["due", "sent"]
     assert runlog.read(state) == [
         {"ts": "2026-03-03T09:00:02+00:00", "event": "due", "instalment": 3},
-        {"ts": "2026-03-03T09:01:02+00:00", "event": "sent", "instalment": 3, "count": 120}]
+        {"ts": "2026-03-03T09:01:02+00:00", "event": "sent", "instalment": 3, "count": 120},
+    ]
 
 
 def test_read_limit_keeps_the_latest(tmp_path: Path) -> None:
@@ -36,7 +38,7 @@ def test_read_without_a_log_is_empty(tmp_path: Path) -> None:
 def test_a_torn_last_line_is_skipped_and_the_next_append_starts_clean(tmp_path: Path) -> None:
     runlog.append(tmp_path, {"event": "due"}, T)
     with (tmp_path / "log.jsonl").open("a") as handle:
-        handle.write('{"ts": "2026-03-03T09:00:03+00:00", "event": "se')    # killed mid-write
+        handle.write('{"ts": "2026-03-03T09:00:03+00:00", "event": "se')  # killed mid-write
     assert [e["event"] for e in runlog.read(tmp_path)] == ["due"]
     runlog.append(tmp_path, {"event": "error", "message": "boom"}, T)
     assert [e["event"] for e in runlog.read(tmp_path)] == ["due", "error"]

@@ -29,7 +29,9 @@ def peak():
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
-WRAPPER = PEAK + """
+WRAPPER = (
+    PEAK
+    + """
 sys.argv = ["seriespub", *sys.argv[1:]]
 code = 0
 try:
@@ -42,29 +44,49 @@ print(json.dumps({"code": code, "modules": [m for m in heavy if m in sys.modules
                   "rss_mb": peak()}),
       file=sys.stderr)
 """
+)
 
 
 def run(root: Path, *args: str) -> dict[str, Any]:
-    env = {**os.environ, "SERIESPUB_SECRET": "k" * 64, "PYTHONPATH": os.pathsep.join(
-        [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
-    done = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "SERIESPUB_SECRET": "k" * 64,
+        "PYTHONPATH": os.pathsep.join(
+            [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        ),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
     assert report["code"] == 0, done.stderr
     return report
 
 
-@pytest.mark.parametrize(("args", "absent"), [
-    (("subscribers", "list"),
-     {"httpx", "botocore", "icalendar", "jinja2", "mrml", "sqlite3", "rich"}),
-    (("subscribers", "add", "new@example.com"),
-     {"httpx", "botocore", "icalendar", "jinja2", "rich"}),
-    (("status",), {"httpx", "botocore", "icalendar", "jinja2", "mrml"}),
-    (("send", "next", "--dry-run"), {"httpx", "botocore", "icalendar"}),
-    (("send", "next", "--yes"), {"httpx", "botocore", "icalendar"}),
-])
+@pytest.mark.parametrize(
+    ("args", "absent"),
+    [
+        (
+            ("subscribers", "list"),
+            {"httpx", "botocore", "icalendar", "jinja2", "mrml", "sqlite3", "rich"},
+        ),
+        (
+            ("subscribers", "add", "new@example.com"),
+            {"httpx", "botocore", "icalendar", "jinja2", "rich"},
+        ),
+        (("status",), {"httpx", "botocore", "icalendar", "jinja2", "mrml"}),
+        (("send", "next", "--dry-run"), {"httpx", "botocore", "icalendar"}),
+        (("send", "next", "--yes"), {"httpx", "botocore", "icalendar"}),
+    ],
+)
 def test_commands_on_an_outbox_series_do_not_import_what_they_do_not_use(
-        make_series: Callable[..., Path], args: tuple[str, ...], absent: set[str]) -> None:
+    make_series: Callable[..., Path], args: tuple[str, ...], absent: set[str]
+) -> None:
     root = make_series(drafts=1, subscribers=3)
     report = run(root, *args)
     modules = report["modules"]
@@ -74,13 +96,21 @@ def test_commands_on_an_outbox_series_do_not_import_what_they_do_not_use(
 
 def bounce_back(root: Path) -> float:
     """Peak RSS of writing one bounce back into the list, in a fresh process."""
-    script = (PEAK + "from pathlib import Path\nfrom seriespub import subscribers\n"
-              "from seriespub.models import SubscriberStatus\n"
-              "n = subscribers.update_statuses(Path('subscribers.csv'), "
-              "{'reader0003@example.com': SubscriberStatus.BOUNCED})\n"
-              "print(json.dumps({'changed': n, 'rss_mb': peak()}))\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": SRC})
+    script = (
+        PEAK + "from pathlib import Path\nfrom seriespub import subscribers\n"
+        "from seriespub.models import SubscriberStatus\n"
+        "n = subscribers.update_statuses(Path('subscribers.csv'), "
+        "{'reader0003@example.com': SubscriberStatus.BOUNCED})\n"
+        "print(json.dumps({'changed': n, 'rss_mb': peak()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
     report = json.loads(done.stdout)
     assert report["changed"] == 1, done.stderr
     return float(report["rss_mb"])
@@ -88,7 +118,8 @@ def bounce_back(root: Path) -> float:
 
 @pytest.mark.slow
 def test_list_edits_and_listing_keep_flat_memory_as_the_list_grows(
-        make_series: Callable[..., Path], tmp_path: Path) -> None:
+    make_series: Callable[..., Path], tmp_path: Path
+) -> None:
     """add, remove, import and list at 200,000 readers peak within 1.5× of 1,000 readers."""
     source = tmp_path / "export.csv"
     source.write_text("Email\n" + "".join(f"import{i}@example.org\n" for i in range(200)))
@@ -101,7 +132,7 @@ def test_list_edits_and_listing_keep_flat_memory_as_the_list_grows(
             "remove": run(root, "subscribers", "remove", "reader0002@example.com")["rss_mb"],
             "import": run(root, "subscribers", "import", str(source))["rss_mb"],
             "list": run(root, "subscribers", "list", "--json")["rss_mb"],
-            "statuses": bounce_back(root),       # what a send writes back after bounces
+            "statuses": bounce_back(root),  # what a send writes back after bounces
         }
         lines = (root / "subscribers.csv").read_text().splitlines()
         assert len(lines) == 1 + size + 1 + 200

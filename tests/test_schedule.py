@@ -36,7 +36,7 @@ from seriespub.schedule import (
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC
-TUESDAY = dt.datetime(2026, 3, 3, 9, 0)          # a Tuesday, before the March DST change
+TUESDAY = dt.datetime(2026, 3, 3, 9, 0)  # a Tuesday, before the March DST change
 WEEK = dt.timedelta(weeks=1)
 
 
@@ -46,15 +46,17 @@ class Rec:
     finished_at: dt.datetime | None = None
 
 
-def sched(first: dt.datetime | None = TUESDAY, tz: str = "Europe/London",
-          **kw: object) -> ScheduleSettings:
+def sched(
+    first: dt.datetime | None = TUESDAY, tz: str = "Europe/London", **kw: object
+) -> ScheduleSettings:
     return ScheduleSettings(first_release=first, timezone=tz, **kw)  # type: ignore[arg-type]
 
 
 def inst(n: int, *, ready: bool = True, release: dt.datetime | None = None) -> Instalment:
     status = DraftStatus.READY if ready else DraftStatus.DRAFT
-    return Instalment(n, f"Title {n}", f"Subject {n}", "body", Path(f"{n:02d}.md"), status,
-                      release=release)
+    return Instalment(
+        n, f"Title {n}", f"Subject {n}", "body", Path(f"{n:02d}.md"), status, release=release
+    )
 
 
 def parts(count: int) -> list[Instalment]:
@@ -77,17 +79,22 @@ def by_number(releases: list[PlannedRelease]) -> dict[int, PlannedRelease]:
 def test_grid_is_weekly_at_the_first_release_time() -> None:
     grid = slots(sched(), 3)
     assert [g.isoformat() for g in grid] == [
-        "2026-03-03T09:00:00+00:00", "2026-03-10T09:00:00+00:00", "2026-03-17T09:00:00+00:00"]
+        "2026-03-03T09:00:00+00:00",
+        "2026-03-10T09:00:00+00:00",
+        "2026-03-17T09:00:00+00:00",
+    ]
 
 
-@pytest.mark.parametrize(("tz", "first", "offsets"), [
-    ("Europe/London", dt.datetime(2026, 3, 24, 9), (0, 1)),      # spring forward 29 March
-    ("Europe/London", dt.datetime(2026, 10, 20, 9), (1, 0)),     # fall back 25 October
-    ("America/New_York", dt.datetime(2026, 3, 1, 9), (-5, -4)),  # spring forward 8 March
-    ("America/New_York", dt.datetime(2026, 10, 25, 9), (-4, -5)),  # fall back 1 November
-])
-def test_wall_clock_holds_across_dst(tz: str, first: dt.datetime,
-                                     offsets: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("tz", "first", "offsets"),
+    [
+        ("Europe/London", dt.datetime(2026, 3, 24, 9), (0, 1)),  # spring forward 29 March
+        ("Europe/London", dt.datetime(2026, 10, 20, 9), (1, 0)),  # fall back 25 October
+        ("America/New_York", dt.datetime(2026, 3, 1, 9), (-5, -4)),  # spring forward 8 March
+        ("America/New_York", dt.datetime(2026, 10, 25, 9), (-4, -5)),  # fall back 1 November
+    ],
+)
+def test_wall_clock_holds_across_dst(tz: str, first: dt.datetime, offsets: tuple[int, int]) -> None:
     before, after = slots(sched(first, tz), 2)
     assert (before.hour, before.minute, after.hour, after.minute) == (9, 0, 9, 0)
     assert after.date() - before.date() == dt.timedelta(days=7)
@@ -100,7 +107,10 @@ def test_wall_clock_holds_across_dst(tz: str, first: dt.datetime,
 def test_a_time_in_the_spring_gap_moves_forward_and_returns_the_week_after() -> None:
     grid = slots(sched(dt.datetime(2026, 3, 1, 2, 30), "America/New_York"), 3)
     assert [g.strftime("%m-%d %H:%M %Z") for g in grid] == [
-        "03-01 02:30 EST", "03-08 03:30 EDT", "03-15 02:30 EDT"]
+        "03-01 02:30 EST",
+        "03-08 03:30 EDT",
+        "03-15 02:30 EDT",
+    ]
 
 
 def test_a_repeated_autumn_time_takes_its_first_occurrence() -> None:
@@ -120,8 +130,11 @@ def test_skipping_the_first_release_starts_a_week_later() -> None:
 def test_every_two_weeks_and_an_aware_first_release() -> None:
     first = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     grid = slots(sched(first, every_weeks=2), 3)
-    assert [g.strftime("%m-%d %H:%M") for g in grid] == ["03-03 09:00", "03-17 09:00",
-                                                         "03-31 09:00"]
+    assert [g.strftime("%m-%d %H:%M") for g in grid] == [
+        "03-03 09:00",
+        "03-17 09:00",
+        "03-31 09:00",
+    ]
 
 
 def test_first_slot_from_finds_the_next_slot_far_ahead() -> None:
@@ -168,7 +181,7 @@ def test_catch_up_all_keeps_slot_n_however_late() -> None:
 
 def test_missed_backlog_sends_only_the_oldest_and_the_rest_follow() -> None:
     grid = slots(sched(), 6)
-    now = grid[3] + dt.timedelta(days=1)             # machine off since just after slot 1
+    now = grid[3] + dt.timedelta(days=1)  # machine off since just after slot 1
     releases = plan(parts(5), {1: sent(grid[0])}, sched(), now)
     assert [p.number for p in overdue(releases)] == [2]
     assert [p.release for p in releases[2:]] == [grid[5], grid[5] + WEEK, grid[5] + 2 * WEEK]
@@ -188,7 +201,7 @@ def test_missed_backlog_with_catch_up_all_sends_everything_overdue_in_order() ->
 
 def test_nothing_is_planned_closer_than_a_cadence_after_a_send_by_hand() -> None:
     grid = slots(sched(), 4)
-    by_hand = grid[0] + dt.timedelta(days=3)      # part 2 sent by hand on Friday
+    by_hand = grid[0] + dt.timedelta(days=3)  # part 2 sent by hand on Friday
     releases = plan(parts(3), {1: sent(grid[0]), 2: sent(by_hand)}, sched(), by_hand)
     assert releases[2].release == grid[2]
     assert releases[2].release - by_hand >= WEEK - ON_TIME_GRACE
@@ -247,8 +260,10 @@ def test_warnings_for_drafts_near_or_past_their_slot() -> None:
     now = grid[1] - dt.timedelta(hours=20)
     items = [inst(1), inst(2, ready=False), inst(3, ready=False)]
     found = warnings(plan(items, {}, sched(), now - WEEK), now)
-    assert found == ["part 2 is still a draft and goes out in 20 hours "
-                     "(Tue 2026-03-10 09:00 GMT): set status: ready in its front matter"]
+    assert found == [
+        "part 2 is still a draft and goes out in 20 hours "
+        "(Tue 2026-03-10 09:00 GMT): set status: ready in its front matter"
+    ]
     later = warnings(plan(items, {1: sent(grid[0])}, sched(), grid[1]), grid[1] + WEEK)
     assert any("part 2 is still a draft and was due 7 days ago" in w for w in later)
 
@@ -265,13 +280,21 @@ def test_warnings_for_missing_numbers_and_out_of_order_sends() -> None:
 NOW = dt.datetime(2026, 3, 3, 9, 0, tzinfo=LONDON)
 
 
-@pytest.mark.parametrize(("delta", "text"), [
-    (dt.timedelta(seconds=30), "now"), (dt.timedelta(seconds=-59), "now"),
-    (dt.timedelta(minutes=1), "in 1 minute"), (dt.timedelta(minutes=45), "in 45 minutes"),
-    (dt.timedelta(hours=5), "in 5 hours"), (dt.timedelta(hours=-1), "1 hour ago"),
-    (dt.timedelta(days=3), "in 3 days"), (dt.timedelta(days=2, hours=20), "in 3 days"),
-    (dt.timedelta(days=-2), "2 days ago"), (dt.timedelta(days=1, hours=1), "in 25 hours"),
-])
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (dt.timedelta(seconds=30), "now"),
+        (dt.timedelta(seconds=-59), "now"),
+        (dt.timedelta(minutes=1), "in 1 minute"),
+        (dt.timedelta(minutes=45), "in 45 minutes"),
+        (dt.timedelta(hours=5), "in 5 hours"),
+        (dt.timedelta(hours=-1), "1 hour ago"),
+        (dt.timedelta(days=3), "in 3 days"),
+        (dt.timedelta(days=2, hours=20), "in 3 days"),
+        (dt.timedelta(days=-2), "2 days ago"),
+        (dt.timedelta(days=1, hours=1), "in 25 hours"),
+    ],
+)
 def test_relative(delta: dt.timedelta, text: str) -> None:
     assert relative(NOW + delta, NOW) == text
 
@@ -280,13 +303,16 @@ def test_format_local() -> None:
     assert format_local(dt.datetime(2026, 3, 31, 9, tzinfo=LONDON)) == "Tue 2026-03-31 09:00 BST"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-12-01 09:00", dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)),
-    ("2026-12-01T09:00:30", dt.datetime(2026, 12, 1, 9, 0, 30, tzinfo=LONDON)),
-    ("2026-12-01T09:00+01:00", dt.datetime(2026, 12, 1, 8, tzinfo=UTC)),
-    ("2026-12-01T09:00Z", dt.datetime(2026, 12, 1, 9, tzinfo=UTC)),
-    ("  2026-07-01 09:00 ", dt.datetime(2026, 7, 1, 8, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-01 09:00", dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)),
+        ("2026-12-01T09:00:30", dt.datetime(2026, 12, 1, 9, 0, 30, tzinfo=LONDON)),
+        ("2026-12-01T09:00+01:00", dt.datetime(2026, 12, 1, 8, tzinfo=UTC)),
+        ("2026-12-01T09:00Z", dt.datetime(2026, 12, 1, 9, tzinfo=UTC)),
+        ("  2026-07-01 09:00 ", dt.datetime(2026, 7, 1, 8, tzinfo=UTC)),
+    ],
+)
 def test_parse_when(text: str, expected: dt.datetime) -> None:
     parsed = parse_when(text, "Europe/London", NOW)
     assert parsed == expected and parsed.tzinfo is not None
@@ -297,27 +323,45 @@ def test_parse_when_in_a_dst_gap_moves_forward() -> None:
     assert parsed.strftime("%H:%M %Z") == "02:30 BST"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("tomorrow", "not a date and time"), ("2026-12-01", "not a date and time"),
-    ("2026-13-01 09:00", "not a date and time"), ("", "not a date and time"),
-    ("2026-12-01 25:00", "not a date and time"), ("2026-03-01 09:00", "in the past"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tomorrow", "not a date and time"),
+        ("2026-12-01", "not a date and time"),
+        ("2026-13-01 09:00", "not a date and time"),
+        ("", "not a date and time"),
+        ("2026-12-01 25:00", "not a date and time"),
+        ("2026-03-01 09:00", "in the past"),
+    ],
+)
 def test_parse_when_rejects_bad_input(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse_when(text, "Europe/London", NOW)
 
 
 # -- properties --------------------------------------------------------------------------
-ZONES = ("Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC",
-         "America/St_Johns", "Pacific/Chatham")
+ZONES = (
+    "Europe/London",
+    "America/New_York",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "UTC",
+    "America/St_Johns",
+    "Pacific/Chatham",
+)
 firsts = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2035, 12, 31))
 
 
 @settings(max_examples=200, deadline=None)
-@given(first=firsts, tz=st.sampled_from(ZONES), every=st.integers(1, 4),
-       skip_weeks=st.sets(st.integers(0, 40), max_size=6))
-def test_slots_keep_wall_clock_cadence_and_skips(first: dt.datetime, tz: str, every: int,
-                                                 skip_weeks: set[int]) -> None:
+@given(
+    first=firsts,
+    tz=st.sampled_from(ZONES),
+    every=st.integers(1, 4),
+    skip_weeks=st.sets(st.integers(0, 40), max_size=6),
+)
+def test_slots_keep_wall_clock_cadence_and_skips(
+    first: dt.datetime, tz: str, every: int, skip_weeks: set[int]
+) -> None:
     cadence = dt.timedelta(weeks=every)
     skip = tuple((first + k * cadence).date() for k in skip_weeks)
     grid = slots(sched(first, tz, every_weeks=every, skip=skip), 30)
@@ -326,17 +370,21 @@ def test_slots_keep_wall_clock_cadence_and_skips(first: dt.datetime, tz: str, ev
         k, rest = divmod(when.replace(tzinfo=None) - first, cadence)
         wall = first + k * cadence
         if localize(wall, ZoneInfo(tz)).replace(tzinfo=None) == wall:
-            assert rest == dt.timedelta(0)               # exactly on the wall-clock grid
+            assert rest == dt.timedelta(0)  # exactly on the wall-clock grid
         else:
-            assert dt.timedelta(0) < rest <= dt.timedelta(hours=1)   # pushed past a gap
+            assert dt.timedelta(0) < rest <= dt.timedelta(hours=1)  # pushed past a gap
     assert grid == sorted(grid) and len(set(grid)) == len(grid)
 
 
 @settings(max_examples=150, deadline=None)
-@given(tz=st.sampled_from(ZONES), every=st.integers(1, 3),
-       delays=st.lists(st.integers(0, 12 * 24 * 60), min_size=1, max_size=8))
-def test_planned_releases_respect_the_cadence_after_each_send(tz: str, every: int,
-                                                              delays: list[int]) -> None:
+@given(
+    tz=st.sampled_from(ZONES),
+    every=st.integers(1, 3),
+    delays=st.lists(st.integers(0, 12 * 24 * 60), min_size=1, max_size=8),
+)
+def test_planned_releases_respect_the_cadence_after_each_send(
+    tz: str, every: int, delays: list[int]
+) -> None:
     s = sched(TUESDAY, tz, every_weeks=every)
     cadence = dt.timedelta(weeks=every)
     items = parts(len(delays) + 1)
@@ -352,15 +400,14 @@ def test_planned_releases_respect_the_cadence_after_each_send(tz: str, every: in
         local = prev.sent_at.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
         earliest = localize(local + cadence - ON_TIME_GRACE, ZoneInfo(tz))  # wall-clock
         assert cur.release >= earliest
-        assert max(s for s in grid if s < cur.release) < earliest          # the first such
+        assert max(s for s in grid if s < cur.release) < earliest  # the first such
     if all(dt.timedelta(minutes=m) <= ON_TIME_GRACE for m in delays):
         assert [p.release for p in releases] == slots(s, len(items))
 
 
 @settings(max_examples=150, deadline=None)
 @given(on_time=st.integers(0, 5), days_off=st.integers(0, 60), count=st.integers(1, 10))
-def test_a_backlog_never_makes_more_than_one_due(on_time: int, days_off: int,
-                                                 count: int) -> None:
+def test_a_backlog_never_makes_more_than_one_due(on_time: int, days_off: int, count: int) -> None:
     grid = slots(sched(), count + 20)
     records = {n: sent(grid[n - 1]) for n in range(1, min(on_time, count) + 1)}
     now = grid[0] + dt.timedelta(days=days_off, hours=3)
@@ -371,9 +418,14 @@ def test_a_backlog_never_makes_more_than_one_due(on_time: int, days_off: int,
     assert [p.release for p in everything] == grid[:count]
 
 
-@given(when=st.datetimes(min_value=dt.datetime(2026, 3, 4), max_value=dt.datetime(2040, 1, 1),
-                         timezones=st.sampled_from([ZoneInfo(z) for z in ZONES]),
-                         allow_imaginary=False))
+@given(
+    when=st.datetimes(
+        min_value=dt.datetime(2026, 3, 4),
+        max_value=dt.datetime(2040, 1, 1),
+        timezones=st.sampled_from([ZoneInfo(z) for z in ZONES]),
+        allow_imaginary=False,
+    )
+)
 def test_parse_when_round_trips_iso_with_offset(when: dt.datetime) -> None:
     parsed = parse_when(when.isoformat(), "Europe/London", NOW)
     # compare in UTC: PEP 495 makes a time in a repeated hour unequal to any other zone's

@@ -39,7 +39,7 @@ def test_every_active_subscriber_gets_exactly_one_copy(make_series: Callable[...
     assert report.sent == 25 and report.finished
     assert len(provider.delivered) == 25 and set(provider.delivered.values()) == {1}
     again, _ = run(root, provider)
-    assert again.sent == 0 and provider.calls == 3          # 25 in batches of 10, then none
+    assert again.sent == 0 and provider.calls == 3  # 25 in batches of 10, then none
     assert ledger.counts(1) == {DeliveryStatus.SENT: 25}
 
 
@@ -69,7 +69,8 @@ def test_single_transient_recipients_are_retried_alone(make_series: Callable[...
 
 
 def test_permanent_refusal_fails_that_delivery_and_marks_the_subscriber(
-        make_series: Callable[..., Path]) -> None:
+    make_series: Callable[..., Path],
+) -> None:
     root = make_series(subscribers=3)
     provider = MemoryProvider(refuse={"reader0002@example.com": "550 no such user"})
     report, ledger = run(root, provider)
@@ -78,11 +79,12 @@ def test_permanent_refusal_fails_that_delivery_and_marks_the_subscriber(
     row = next(ledger.deliveries(1, [DeliveryStatus.FAILED]))
     assert row.reason == "550 no such user"
     again, _ = run(root, provider)
-    assert again.sent == again.failed == 0                  # never retried
+    assert again.sent == again.failed == 0  # never retried
 
 
 def test_a_refused_request_stops_the_run_and_nobody_is_marked_failed(
-        make_series: Callable[..., Path]) -> None:
+    make_series: Callable[..., Path],
+) -> None:
     root = make_series(subscribers=15)
     bad = PermanentSendError("invalid token", provider="memory", status=401)
     provider = MemoryProvider(script=lambda b, c: bad if c == 2 else None)
@@ -106,17 +108,16 @@ def test_exhausted_retries_stop_cleanly(make_series: Callable[..., Path]) -> Non
     assert ledger.counts(1) == {DeliveryStatus.DEFERRED: 3}
 
 
-def test_lost_answer_is_unknown_and_blocks_until_settled(
-        make_series: Callable[..., Path]) -> None:
+def test_lost_answer_is_unknown_and_blocks_until_settled(make_series: Callable[..., Path]) -> None:
     root = make_series(subscribers=3)
     lost = AmbiguousSendError("timeout", provider="memory")
     lost.accepted = True  # type: ignore[attr-defined]
     provider = MemoryProvider(script=lambda b, c: lost if c == 1 else None)
     report, _ = run(root, provider)
     assert report.unknown == 3 and not report.finished
-    assert sum(provider.delivered.values()) == 3            # accepted, answer lost
+    assert sum(provider.delivered.values()) == 3  # accepted, answer lost
     again, _ = run(root, provider)
-    assert again.unknown == 3 and again.sent == 0           # no silent resend
+    assert again.unknown == 3 and again.sent == 0  # no silent resend
     assert sum(provider.delivered.values()) == 3
 
 
@@ -129,8 +130,12 @@ def test_a_settling_provider_resolves_lost_answers(make_series: Callable[..., Pa
         def settle(self, batch: Batch) -> list:  # type: ignore[type-arg]
             from seriespub.models import Outcome, RecipientResult
 
-            return [RecipientResult(r.email, Outcome.SENT if self.delivered[r.email]
-                                    else Outcome.TRANSIENT) for r in batch.recipients]
+            return [
+                RecipientResult(
+                    r.email, Outcome.SENT if self.delivered[r.email] else Outcome.TRANSIENT
+                )
+                for r in batch.recipients
+            ]
 
     provider = Settling(script=lambda b, c: lost if c == 1 else None, can_settle=True)
     report, _ = run(root, provider)
@@ -138,17 +143,17 @@ def test_a_settling_provider_resolves_lost_answers(make_series: Callable[..., Pa
     assert set(provider.delivered.values()) == {1}
 
 
-def test_pending_rows_from_a_killed_run_are_settled_first(
-        make_series: Callable[..., Path]) -> None:
+def test_pending_rows_from_a_killed_run_are_settled_first(make_series: Callable[..., Path]) -> None:
     root = make_series(subscribers=3)
     series = find_series(explicit=root)
-    with Ledger.open(series.ledger_path) as ledger:   # what a kill mid-request leaves
+    with Ledger.open(series.ledger_path) as ledger:  # what a kill mid-request leaves
         ledger.begin_batch(1, "001-killed", "memory", ["reader0001@example.com"])
     provider = MemoryProvider()
     report, ledger = run(root, provider)
     assert report.unknown == 1 and report.sent == 0
     assert [r.email for r in ledger.deliveries(1, [DeliveryStatus.UNKNOWN])] == [
-        "reader0001@example.com"]
+        "reader0001@example.com"
+    ]
 
 
 @pytest.mark.parametrize("rate", [50.0])
@@ -165,18 +170,20 @@ def test_max_rate_spaces_the_batches(make_series: Callable[..., Path], rate: flo
     instalment = drafts.instalments[0]
     started = time.monotonic()
     sender.run(sender.plan(instalment, publishing.render(series, drafts, instalment)))
-    assert time.monotonic() - started >= 10 / rate          # second batch waited 10 messages
+    assert time.monotonic() - started >= 10 / rate  # second batch waited 10 messages
 
 
 def test_a_failed_retry_keeps_what_the_first_attempt_delivered(
-        make_series: Callable[..., Path]) -> None:
+    make_series: Callable[..., Path],
+) -> None:
     """Readers accepted in attempt 1 must not be resent when the retry of others fails."""
     from seriespub.errors import TransientSendError
 
     root = make_series(subscribers=3)
     down = TransientSendError("503", provider="memory", status=503)
-    provider = MemoryProvider(flaky={"reader0002@example.com": 1},
-                              script=lambda b, c: down if c >= 2 else None)
+    provider = MemoryProvider(
+        flaky={"reader0002@example.com": 1}, script=lambda b, c: down if c >= 2 else None
+    )
     report, ledger = run(root, provider, max_seconds=0.3)
     assert (report.sent, report.deferred) == (2, 1)
     assert ledger.counts(1) == {DeliveryStatus.SENT: 2, DeliveryStatus.DEFERRED: 1}
@@ -187,7 +194,8 @@ def test_a_failed_retry_keeps_what_the_first_attempt_delivered(
 
 
 def test_the_send_reads_its_snapshot_and_finishes_only_when_the_list_is_covered(
-        make_series: Callable[..., Path]) -> None:
+    make_series: Callable[..., Path],
+) -> None:
     """Rows rewritten after the plan change nothing mid-send; a reader added meanwhile keeps
     the instalment open, and the next run sends to them alone."""
     import time
@@ -206,11 +214,16 @@ def test_the_send_reads_its_snapshot_and_finishes_only_when_the_list_is_covered(
     assert instalment is not None
     plan = sender.plan(instalment, publishing.render(series, drafts, instalment))
     assert oct((root / ".seriespub" / "snapshot.csv").stat().st_mode & 0o777) == "0o600"
-    write_subscribers(path, 3, extra=[{"email": "late@example.com", "name": "Late",
-                                       "status": "active", "subscribed_at": ""}])
+    write_subscribers(
+        path,
+        3,
+        extra=[
+            {"email": "late@example.com", "name": "Late", "status": "active", "subscribed_at": ""}
+        ],
+    )
     os.utime(path, (time.time() - 5, time.time() - 5))
     report = sender.run(plan)
-    assert report.sent == 25 and not report.finished          # the snapshot's 25, not 3
+    assert report.sent == 25 and not report.finished  # the snapshot's 25, not 3
     assert "late@example.com" not in provider.delivered
     again, _ = run(root, provider)
     assert again.sent == 1 and again.finished
@@ -221,8 +234,11 @@ def test_unreadable_rows_keep_the_instalment_open(make_series: Callable[..., Pat
     from conftest import write_subscribers
 
     root = make_series(subscribers=0)
-    write_subscribers(root / "subscribers.csv", 4, extra=[
-        {"email": "x@example.com", "name": "X", "status": "actve", "subscribed_at": ""}])
+    write_subscribers(
+        root / "subscribers.csv",
+        4,
+        extra=[{"email": "x@example.com", "name": "X", "status": "actve", "subscribed_at": ""}],
+    )
     provider = MemoryProvider()
     report, ledger = run(root, provider)
     assert report.sent == 4 and not report.finished

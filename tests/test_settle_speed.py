@@ -17,15 +17,14 @@ from seriespub.providers.base import Batch
 from seriespub.sending import Sender, SendReport
 from seriespub.series import find_series
 
-READERS = 60          # 30 pending batches of 2
+READERS = 60  # 30 pending batches of 2
 
 
 class Settling(MemoryProvider):
     """Knows what became of every request: the readers it delivered to were sent."""
 
     def settle(self, batch: Batch) -> list[RecipientResult]:
-        return [RecipientResult(r.email, Outcome.SENT, f"id-{r.email}")
-                for r in batch.recipients]
+        return [RecipientResult(r.email, Outcome.SENT, f"id-{r.email}") for r in batch.recipients]
 
 
 def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
@@ -46,9 +45,13 @@ def settle(root: Path, provider: MemoryProvider) -> tuple[SendReport, Ledger]:
     instalment = drafts.by_number(1)
     assert instalment is not None
     ledger = Ledger.open(series.ledger_path)
-    for start in range(0, READERS, 2):      # what a kill mid-send leaves: many pending batches
-        ledger.begin_batch(1, f"001-killed-{start}", provider.name,
-                           [f"reader{n:04d}@example.com" for n in range(start + 1, start + 3)])
+    for start in range(0, READERS, 2):  # what a kill mid-send leaves: many pending batches
+        ledger.begin_batch(
+            1,
+            f"001-killed-{start}",
+            provider.name,
+            [f"reader{n:04d}@example.com" for n in range(start + 1, start + 3)],
+        )
     sender = Sender(series, ledger, provider)
     report = SendReport(1)
     sender.settle_pending(1, publishing.render(series, drafts, instalment), report)
@@ -56,7 +59,8 @@ def settle(root: Path, provider: MemoryProvider) -> tuple[SendReport, Ledger]:
 
 
 def test_a_provider_that_cannot_settle_reads_no_list(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(subscribers=READERS)
     reads = counted_reads(monkeypatch)
     report, ledger = settle(root, MemoryProvider())
@@ -65,18 +69,21 @@ def test_a_provider_that_cannot_settle_reads_no_list(
 
 
 def test_a_settling_provider_rebuilds_every_batch_in_one_pass(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(subscribers=READERS)
     reads = counted_reads(monkeypatch)
     report, ledger = settle(root, Settling(can_settle=True))
     assert len(reads) == 1
     assert ledger.counts(1) == {DeliveryStatus.SENT: READERS} and report.settled == READERS
     assert {r.message_id for r in ledger.deliveries(1)} == {
-        f"id-reader{n:04d}@example.com" for n in range(1, READERS + 1)}
+        f"id-reader{n:04d}@example.com" for n in range(1, READERS + 1)
+    }
 
 
 def test_a_send_reads_its_snapshot_twice_and_the_unchanged_list_not_again(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Planning and sending each read the snapshot once; finishing reads nothing more while
     the live list is as it was copied (tests/test_list_concurrency.py: edited, it is read)."""
     root = make_series(subscribers=25)
@@ -87,14 +94,14 @@ def test_a_send_reads_its_snapshot_twice_and_the_unchanged_list_not_again(
     reads = counted_reads(monkeypatch)
     with Ledger.open(series.ledger_path) as ledger:
         sender = Sender(series, ledger, MemoryProvider())
-        report = sender.run(sender.plan(instalment,
-                                        publishing.render(series, drafts, instalment)))
+        report = sender.run(sender.plan(instalment, publishing.render(series, drafts, instalment)))
     assert report.sent == 25 and report.finished
     assert len(reads) == 2 and series.subscribers_path not in reads
 
 
 def test_a_reader_added_during_the_send_keeps_the_part_open(
-        make_series: Callable[..., Path]) -> None:
+    make_series: Callable[..., Path],
+) -> None:
     root = make_series(subscribers=5)
     series = find_series(explicit=root)
     drafts = publishing.drafts_of(series)
@@ -109,14 +116,15 @@ def test_a_reader_added_during_the_send_keeps_the_part_open(
 
     with Ledger.open(series.ledger_path) as ledger:
         sender = Sender(series, ledger, Adding())
-        report = sender.run(sender.plan(instalment,
-                                        publishing.render(series, drafts, instalment)))
+        report = sender.run(sender.plan(instalment, publishing.render(series, drafts, instalment)))
         assert report.sent == 5 and not report.finished
         assert ledger.instalment_records()[1].finished_at is None
 
 
-def first_send(root: Path, monkeypatch: pytest.MonkeyPatch,
-               ) -> tuple[SendReport, MemoryProvider, list[int]]:
+def first_send(
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[SendReport, MemoryProvider, list[int]]:
     """A first send, counting the addresses the run asks the ledger about."""
     series = find_series(explicit=root)
     drafts = publishing.drafts_of(series)
@@ -133,23 +141,23 @@ def first_send(root: Path, monkeypatch: pytest.MonkeyPatch,
     provider = MemoryProvider()
     with Ledger.open(series.ledger_path) as ledger:
         sender = Sender(series, ledger, provider)
-        report = sender.run(sender.plan(instalment,
-                                        publishing.render(series, drafts, instalment)))
+        report = sender.run(sender.plan(instalment, publishing.render(series, drafts, instalment)))
     return report, provider, asked
 
 
 def test_a_first_send_to_a_list_without_repeats_asks_the_ledger_nothing(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_series(subscribers=45)
     report, provider, asked = first_send(root, monkeypatch)
     assert report.sent == 45 and report.finished and sum(asked) == 0
     assert set(provider.delivered.values()) == {1}
 
 
-@pytest.mark.parametrize("bits", [None, 8])      # 8 bits: every address collides
+@pytest.mark.parametrize("bits", [None, 8])  # 8 bits: every address collides
 def test_a_first_send_sends_a_repeated_address_once(
-        make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
-        bits: int | None) -> None:
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, bits: int | None
+) -> None:
     if bits is not None:
         monkeypatch.setattr(subscriber_file, "DUPLICATE_BITS", bits)
     root = make_series(subscribers=45)

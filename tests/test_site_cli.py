@@ -81,8 +81,9 @@ def test_serve_before_a_build_says_what_to_run(
     assert caught.value.hint == "run: seriespub site"
 
 
-def test_a_multi_line_install_is_refused_in_one_line(make_series: Callable[..., Path],
-                                                     cli: Callable[..., object]) -> None:
+def test_a_multi_line_install_is_refused_in_one_line(
+    make_series: Callable[..., Path], cli: Callable[..., object]
+) -> None:
     root = make_series(drafts=1, extra_toml='[schedule]\ninstall = """seriespub\nevil: 1"""\n')
     result = cli(root, "schedule", "install")
     assert result.exit_code == 1  # type: ignore[attr-defined]

@@ -28,8 +28,10 @@ from instalments import example_series
 pytestmark = pytest.mark.slow
 SPAMASSASSIN = shutil.which("spamassassin")
 if SPAMASSASSIN is None:
-    pytest.skip("SpamAssassin is not installed (Debian: apt-get install spamassassin)",
-                allow_module_level=True)
+    pytest.skip(
+        "SpamAssassin is not installed (Debian: apt-get install spamassassin)",
+        allow_module_level=True,
+    )
 
 RULES = Path("/usr/share/spamassassin")
 PLUGINS = Path("/etc/spamassassin")
@@ -52,20 +54,33 @@ def spam_statuses(messages: list[bytes], workdir: Path) -> list[tuple[float, set
     site, home = workdir / "site", workdir / "home"
     site.mkdir(parents=True)
     home.mkdir()
-    for pre in PLUGINS.glob("*.pre"):                # the plugin lists, not local.cf
+    for pre in PLUGINS.glob("*.pre"):  # the plugin lists, not local.cf
         shutil.copy(pre, site)
     (workdir / "prefs").write_text("use_bayes 0\nbayes_auto_learn 0\nuse_auto_whitelist 0\n")
     box = mailbox.mbox(workdir / "in.mbox")
     for raw in messages:
         box.add(mailbox.mboxMessage(raw))
     box.close()
-    args = [SPAMASSASSIN or "spamassassin", "-L", "-t", "--mbox", f"--siteconfigpath={site}",
-            "-p", str(workdir / "prefs")]
+    args = [
+        SPAMASSASSIN or "spamassassin",
+        "-L",
+        "-t",
+        "--mbox",
+        f"--siteconfigpath={site}",
+        "-p",
+        str(workdir / "prefs"),
+    ]
     if RULES.is_dir():
         args.append(f"--configpath={RULES}")
     with open(workdir / "in.mbox", "rb") as given:
-        done = subprocess.run(args, stdin=given, capture_output=True, timeout=300,
-                              env={**os.environ, "HOME": str(home)}, check=False)
+        done = subprocess.run(
+            args,
+            stdin=given,
+            capture_output=True,
+            timeout=300,
+            env={**os.environ, "HOME": str(home)},
+            check=False,
+        )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     (workdir / "out.mbox").write_bytes(done.stdout)
     # SpamAssassin may reorder an mbox (it sorts by date): match results by Message-ID.
@@ -81,7 +96,7 @@ def message_id(raw: bytes) -> str:
 
 
 def _status(header: str) -> tuple[float, set[str]]:
-    status = re.sub(r",\s+", ",", " ".join(header.split()))      # unfold the rule list
+    status = re.sub(r",\s+", ",", " ".join(header.split()))  # unfold the rule list
     found = re.search(r"score=(-?[\d.]+) .*tests=(\S*)", status)
     assert found, f"no X-Spam-Status in SpamAssassin's output: {status!r}"
     return float(found.group(1)), {r for r in found.group(2).split(",") if r and r != "none"}
@@ -99,8 +114,11 @@ def with_old_preheader(raw: bytes) -> bytes:
     """The message as the old template sent it: the preheader white on the light page."""
     message, html = html_part(raw)
     content = html.get_content()
-    old = content.replace('class="sp-preheader" style="display:none;',
-                          'class="sp-preheader" style="display:none;color:#ffffff;', 1)
+    old = content.replace(
+        'class="sp-preheader" style="display:none;',
+        'class="sp-preheader" style="display:none;color:#ffffff;',
+        1,
+    )
     assert old != content
     html.set_content(old, subtype="html", charset="utf-8")
     message.replace_header("Message-ID", "<old-preheader@example.com>")
@@ -114,21 +132,31 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # The sources under test, whatever the working folder of the child process:
     source = str(Path(seriespub.__file__).resolve().parents[1])
     path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
-    key = "spamassassin-test-" + "0123456789abcdef" * 2       # the 32-byte minimum
+    key = "spamassassin-test-" + "0123456789abcdef" * 2  # the 32-byte minimum
     env = {**os.environ, "SERIESPUB_SECRET": key, "PYTHONPATH": path}
     for _ in (1, 2):
-        done = subprocess.run([sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-                              cwd=root, env=env, capture_output=True, text=True, timeout=120,
-                              check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     outbox = root / ".seriespub" / "outbox"
-    return {name: next((outbox / folder).glob("*.eml"))
-            for name, folder in (("example", "001"), ("rich", "002"))}
+    return {
+        name: next((outbox / folder).glob("*.eml"))
+        for name, folder in (("example", "001"), ("rich", "002"))
+    }
 
 
 @pytest.fixture(scope="module")
-def scores(sent: dict[str, Path], tmp_path_factory: pytest.TempPathFactory,
-           ) -> dict[str, tuple[float, set[str]]]:
+def scores(
+    sent: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[float, set[str]]]:
     """Every message scored in one SpamAssassin run (its start-up is most of the time)."""
     messages = {name: path.read_bytes() for name, path in sent.items()}
     messages["old preheader"] = with_old_preheader(messages["example"])
@@ -138,7 +166,8 @@ def scores(sent: dict[str, Path], tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.mark.parametrize("name", ["example", "rich"])
 def test_instalment_scores_below_one_with_only_allowed_rules(
-        scores: dict[str, tuple[float, set[str]]], name: str) -> None:
+    scores: dict[str, tuple[float, set[str]]], name: str
+) -> None:
     score, rules = scores[name]
     assert rules - ALLOWED == set(), f"{name}: unexpected rules {sorted(rules - ALLOWED)}"
     assert score < MAXIMUM, f"{name}: score {score}, rules {sorted(rules)}"
@@ -146,8 +175,19 @@ def test_instalment_scores_below_one_with_only_allowed_rules(
 
 def test_the_rich_instalment_holds_every_element(sent: dict[str, Path]) -> None:
     html = html_part(sent["rich"].read_bytes())[1].get_content()
-    for needle in ("<h2", "<h3", "sp-table", "<pre", "<code", "<img", "sp-footnotes",
-                   "<blockquote", "<ol", "sp-preheader", "Impact4Health Ltd"):
+    for needle in (
+        "<h2",
+        "<h3",
+        "sp-table",
+        "<pre",
+        "<code",
+        "<img",
+        "sp-footnotes",
+        "<blockquote",
+        "<ol",
+        "sp-preheader",
+        "Impact4Health Ltd",
+    ):
         assert needle in html, needle
 
 

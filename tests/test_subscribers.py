@@ -27,13 +27,17 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 
 def test_stream_skips_and_reports_invalid_rows(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.csv", HEADER + "a@example.com,A,active,\nnot-an-address,B,active,\n"
-                 "c@example.com,C,bogus,\n")
+    path = write(
+        tmp_path / "s.csv",
+        HEADER + "a@example.com,A,active,\nnot-an-address,B,active,\nc@example.com,C,bogus,\n",
+    )
     problems: list[subscribers.RowProblem] = []
     rows = list(subscribers.iter_subscribers(path, problems))
     assert [r.email for r in rows] == ["a@example.com"]
     assert [(p.line, p.message) for p in problems] == [
-        (3, "invalid address 'not-an-address'"), (4, "unknown status 'bogus' for c@example.com")]
+        (3, "invalid address 'not-an-address'"),
+        (4, "unknown status 'bogus' for c@example.com"),
+    ]
 
 
 def test_a_file_without_an_email_column_is_an_error(tmp_path: Path) -> None:
@@ -43,18 +47,27 @@ def test_a_file_without_an_email_column_is_an_error(tmp_path: Path) -> None:
 
 
 def test_import_maps_headers_bom_and_semicolons(tmp_path: Path) -> None:
-    target = write(tmp_path / "subscribers.csv", HEADER + "old@example.com,Old,active,2026-01-01\n"
-                   "gone@example.com,Gone,unsubscribed,2026-01-01\n")
-    source = write(tmp_path / "export.csv",
-                   "\ufeffEmail Address;First Name;Last Name;Company\n"
-                   "New@Example.com;Nia;Long;ACME\n"
-                   "GONE@example.com;Gone;Again;X\n"
-                   "old@example.com;Old;One;Y\n"
-                   "new@example.com;Nia;Dup;Z\n"
-                   "broken;Bad;Row;Q\n")
+    target = write(
+        tmp_path / "subscribers.csv",
+        HEADER + "old@example.com,Old,active,2026-01-01\n"
+        "gone@example.com,Gone,unsubscribed,2026-01-01\n",
+    )
+    source = write(
+        tmp_path / "export.csv",
+        "\ufeffEmail Address;First Name;Last Name;Company\n"
+        "New@Example.com;Nia;Long;ACME\n"
+        "GONE@example.com;Gone;Again;X\n"
+        "old@example.com;Old;One;Y\n"
+        "new@example.com;Nia;Dup;Z\n"
+        "broken;Bad;Row;Q\n",
+    )
     report = import_csv(target, source)
-    assert (report.added, report.kept_unsubscribed, report.already_present,
-            report.duplicates) == (1, 1, 1, 1)
+    assert (report.added, report.kept_unsubscribed, report.already_present, report.duplicates) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert [(p.line, p.message) for p in report.skipped] == [(6, "invalid address 'broken'")]
     rows = {r.key: r for r in subscribers.iter_subscribers(target)}
     assert rows["new@example.com"].name == "Nia Long"
@@ -72,8 +85,9 @@ def test_import_of_a_file_with_no_address_column_changes_nothing(tmp_path: Path)
     assert target.read_bytes() == before
 
 
-def test_a_crash_during_rewrite_leaves_the_file_whole(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_during_rewrite_leaves_the_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
     before = target.read_bytes()
 
@@ -81,7 +95,7 @@ def test_a_crash_during_rewrite_leaves_the_file_whole(tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):                 # remove rewrites; add appends (below)
+    with pytest.raises(OSError):  # remove rewrites; add appends (below)
         subscribers.remove(target, "a@example.com")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".seriespub", "subscribers.csv"]
@@ -97,16 +111,20 @@ def test_rewrites_refuse_to_drop_rows_they_cannot_read(tmp_path: Path) -> None:
 
 
 def test_update_statuses_is_case_insensitive_and_keeps_extra_columns(tmp_path: Path) -> None:
-    target = write(tmp_path / "subscribers.csv",
-                   "email,name,status,subscribed_at,city\nA@Example.com,A,active,,Leeds\n")
+    target = write(
+        tmp_path / "subscribers.csv",
+        "email,name,status,subscribed_at,city\nA@Example.com,A,active,,Leeds\n",
+    )
     assert subscribers.update_statuses(target, {"a@example.com": SubscriberStatus.BOUNCED}) == 1
-    assert target.read_bytes() == (b"email,name,status,subscribed_at,city\n"
-                                   b"A@Example.com,A,bounced,,Leeds\n")
+    assert target.read_bytes() == (
+        b"email,name,status,subscribed_at,city\nA@Example.com,A,bounced,,Leeds\n"
+    )
 
 
 def test_remove_marks_unsubscribed_and_forget_deletes(tmp_path: Path) -> None:
-    target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n"
-                   "b@example.com,B,active,\n")
+    target = write(
+        tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\nb@example.com,B,active,\n"
+    )
     subscribers.remove(target, "A@example.com")
     subscribers.remove(target, "b@example.com", forget=True)
     rows = list(subscribers.iter_subscribers(target))
@@ -115,8 +133,10 @@ def test_remove_marks_unsubscribed_and_forget_deletes(tmp_path: Path) -> None:
 
 def test_import_keeps_quoted_line_breaks_in_extra_columns(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER)
-    source = write(tmp_path / "export.csv",
-                   'Email,Notes\na@example.com,"line one\nline two"\nb@example.com,x\n')
+    source = write(
+        tmp_path / "export.csv",
+        'Email,Notes\na@example.com,"line one\nline two"\nb@example.com,x\n',
+    )
     report = import_csv(target, source)
     assert report.added == 2 and not report.skipped
     rows = {r.email: r.fields["notes"] for r in subscribers.iter_subscribers(target)}
@@ -139,29 +159,42 @@ HOLDER = textwrap.dedent("""
 def test_a_busy_list_waits_then_names_who_holds_it(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)], text=True, env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(target)],
+        text=True,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         started = time.monotonic()
-        with (pytest.raises(InputError, match=rf"pid {holder.pid}.*nothing was changed"),
-              listlock.locked(target, timeout=0.3)):
+        with (
+            pytest.raises(InputError, match=rf"pid {holder.pid}.*nothing was changed"),
+            listlock.locked(target, timeout=0.3),
+        ):
             pass
         assert 0.3 <= time.monotonic() - started < 3
         assert holder.stdin is not None
-        holder.stdin.close()                       # the holder lets go: we get it
+        holder.stdin.close()  # the holder lets go: we get it
         with listlock.locked(target, timeout=10):
-            subscribers.add(target, "b@example.com")   # re-entrant within a process
+            subscribers.add(target, "b@example.com")  # re-entrant within a process
     finally:
         holder.kill()
-        holder.__exit__(None, None, None)          # waits and closes its pipes
-    assert [s.email for s in subscribers.iter_subscribers(target)] == ["a@example.com",
-                                                                       "b@example.com"]
+        holder.__exit__(None, None, None)  # waits and closes its pipes
+    assert [s.email for s in subscribers.iter_subscribers(target)] == [
+        "a@example.com",
+        "b@example.com",
+    ]
 
 
 def test_status_write_back_keeps_rows_it_cannot_read(tmp_path: Path) -> None:
-    text = (HEADER + "a@example.com,A,active,\n" + 'nl@example.com,"New\nLine",active,\n'
-            + "cat@example,C,actve,\n")
+    text = (
+        HEADER
+        + "a@example.com,A,active,\n"
+        + 'nl@example.com,"New\nLine",active,\n'
+        + "cat@example,C,actve,\n"
+    )
     target = write(tmp_path / "subscribers.csv", text)
     assert subscribers.update_statuses(target, {"A@example.com": SubscriberStatus.BOUNCED}) == 1
     assert target.read_text() == text.replace("a@example.com,A,active", "a@example.com,A,bounced")
@@ -198,7 +231,8 @@ def test_snapshot_is_a_private_copy(tmp_path: Path) -> None:
 
 
 def test_snapshot_of_an_emptied_file_retries_then_refuses(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(listsnapshot, "SNAPSHOT_ATTEMPTS", 3)
     target = write(tmp_path / "subscribers.csv", "")
     with pytest.raises(InputError, match=r"subscribers.csv: the file is empty \(tried 3 times\)"):
@@ -213,7 +247,7 @@ def test_snapshot_waits_for_an_editor_to_finish_saving(tmp_path: Path) -> None:
     def save_slowly() -> None:
         with open(target, "r+b") as handle:
             for start in range(0, len(whole), 500):
-                handle.write(whole[start:start + 500])
+                handle.write(whole[start : start + 500])
                 handle.flush()
                 time.sleep(0.05)
 
@@ -229,8 +263,10 @@ def test_snapshot_waits_for_an_editor_to_finish_saving(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["Ann\x00Lee", "Ann\x1bLee", "Ann\u2028Lee", "Ann\nLee"])
 def test_control_characters_in_a_name_are_refused(tmp_path: Path, name: str) -> None:
     path = tmp_path / "subscribers.csv"
-    path.write_text("email,name,status\nok@example.com,Ok,active\n"
-                    f'bad@example.com,"{name}",active\n', encoding="utf-8")
+    path.write_text(
+        f'email,name,status\nok@example.com,Ok,active\nbad@example.com,"{name}",active\n',
+        encoding="utf-8",
+    )
     problems: list[subscribers.RowProblem] = []
     rows = list(subscribers.iter_subscribers(path, problems))
     assert [r.email for r in rows] == ["ok@example.com"]
@@ -243,11 +279,13 @@ def test_control_characters_in_a_name_are_refused(tmp_path: Path, name: str) -> 
 
 
 def test_add_appends_one_line_without_rewriting_the_file(tmp_path: Path) -> None:
-    target = write(tmp_path / "subscribers.csv",
-                   "email;city;name;status;subscribed_at\r\na@example.com;Leeds;A;active;\r\n")
+    target = write(
+        tmp_path / "subscribers.csv",
+        "email;city;name;status;subscribed_at\r\na@example.com;Leeds;A;active;\r\n",
+    )
     inode, before = target.stat().st_ino, target.read_bytes()
     subscribers.add(target, "b@example.com", "B; Jr", dt.date(2026, 1, 2))
-    assert target.stat().st_ino == inode                     # same file: appended, not replaced
+    assert target.stat().st_ino == inode  # same file: appended, not replaced
     assert target.read_bytes() == before + b'b@example.com;;"B; Jr";active;2026-01-02\r\n'
     with pytest.raises(InputError, match="already in the list"):
         subscribers.add(target, "B@Example.com")
@@ -256,17 +294,19 @@ def test_add_appends_one_line_without_rewriting_the_file(tmp_path: Path) -> None
 def test_add_to_a_file_without_a_final_line_break_rewrites_it_whole(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", "email,name\na@example.com,A")
     subscribers.add(target, "b@example.com", "B", dt.date(2026, 1, 2))
-    assert target.read_text() == (HEADER + "a@example.com,A,active,\n"
-                                  "b@example.com,B,active,2026-01-02\n")
+    assert target.read_text() == (
+        HEADER + "a@example.com,A,active,\nb@example.com,B,active,2026-01-02\n"
+    )
 
 
-def test_a_short_append_is_cut_back_and_nothing_changes(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_short_append_is_cut_back_and_nothing_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
     before = target.read_bytes()
     real_write = os.write
 
-    def half(fd: int, data: bytes) -> int:              # a disk that fills mid-line
+    def half(fd: int, data: bytes) -> int:  # a disk that fills mid-line
         return real_write(fd, bytes(data)[: len(data) // 2])
 
     monkeypatch.setattr(os, "write", half)
@@ -276,14 +316,15 @@ def test_a_short_append_is_cut_back_and_nothing_changes(tmp_path: Path,
 
 
 def test_an_editor_save_between_scan_and_append_is_seen_and_retried(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
     real_scan = subscribers.scan_file
     saves: list[int] = []
 
     def scan_then_editor_saves(path: Path, keys: set[str]) -> subscribers.Scan:
         scan = real_scan(path, keys)
-        if not saves:                                   # an editor replaces the file once
+        if not saves:  # an editor replaces the file once
             saves.append(1)
             fresh = tmp_path / "editor.csv"
             fresh.write_text(HEADER + "a@example.com,A,active,\nc@example.com,C,active,\n")
@@ -293,11 +334,15 @@ def test_an_editor_save_between_scan_and_append_is_seen_and_retried(
     monkeypatch.setattr(subscribers, "scan_file", scan_then_editor_saves)
     subscribers.add(target, "b@example.com", "B", dt.date(2026, 1, 2))
     assert [s.email for s in subscribers.iter_subscribers(target)] == [
-        "a@example.com", "c@example.com", "b@example.com"]
+        "a@example.com",
+        "c@example.com",
+        "b@example.com",
+    ]
 
 
 def test_remove_of_an_absent_or_already_unsubscribed_address_rewrites_nothing(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,unsubscribed,\n")
     inode = target.stat().st_ino
     with pytest.raises(InputError, match="not in the list"):
@@ -319,18 +364,24 @@ def test_import_appends_new_readers_and_rewrites_only_for_new_columns(tmp_path: 
     source = write(tmp_path / "export.csv", "Email,City\nc@example.com,Leeds\n")
     assert import_csv(target, source, dt.date(2026, 1, 2)).added == 1
     rows = {s.email: (s.status.value, s.fields) for s in subscribers.iter_subscribers(target)}
-    assert rows == {"a@example.com": ("unsubscribed", {"city": ""}),
-                    "b@example.com": ("active", {"city": ""}),
-                    "c@example.com": ("active", {"city": "Leeds"})}
+    assert rows == {
+        "a@example.com": ("unsubscribed", {"city": ""}),
+        "b@example.com": ("active", {"city": ""}),
+        "c@example.com": ("active", {"city": "Leeds"}),
+    }
 
 
 def test_duplicate_addresses_are_found_exactly_with_a_bitmap_that_collides(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = [f"r{i}@example.com,R,active,\n" for i in range(300)]
-    rows += ["R7@Example.com,Again,active,\n", "r9@example.com,Again,bounced,\n",
-             "r9@EXAMPLE.com,Third,active,\n"]
+    rows += [
+        "R7@Example.com,Again,active,\n",
+        "r9@example.com,Again,bounced,\n",
+        "r9@EXAMPLE.com,Third,active,\n",
+    ]
     target = write(tmp_path / "subscribers.csv", HEADER + "".join(rows))
-    monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 64)     # most rows collide
+    monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 64)  # most rows collide
     assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
     monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 1 << 26)
     assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
@@ -338,7 +389,7 @@ def test_duplicate_addresses_are_found_exactly_with_a_bitmap_that_collides(
 
 def test_the_snapshot_reports_the_signature_it_copied(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
-    os.utime(target, (time.time() - 5, time.time() - 5))     # not "being written"
+    os.utime(target, (time.time() - 5, time.time() - 5))  # not "being written"
     copy, copied = listsnapshot.snapshot_of(target)
     assert copy.read_bytes() == target.read_bytes()
     assert copied == subscribers.signature(target)

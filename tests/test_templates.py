@@ -14,26 +14,40 @@ from seriespub.message import PreparedMessage
 from seriespub.models import DraftStatus, Instalment, Subscriber
 from seriespub.render.email import RenderInputs, prepare
 
-SERIES = SeriesSettings(title="Teaming", from_="Ann Author <ann@example.com>",
-                        unsubscribe_url="https://example.com/u?t={token}")
+SERIES = SeriesSettings(
+    title="Teaming",
+    from_="Ann Author <ann@example.com>",
+    unsubscribe_url="https://example.com/u?t={token}",
+)
 
 
 def instalment(body: str = "Hi", title: str = "T", **extra: object) -> Instalment:
-    return Instalment(number=1, title=title, subject="S", body=body,
-                      path=Path("drafts/01-x.md"), status=DraftStatus.READY, body_line=5,
-                      extra=dict(extra))
+    return Instalment(
+        number=1,
+        title=title,
+        subject="S",
+        body=body,
+        path=Path("drafts/01-x.md"),
+        status=DraftStatus.READY,
+        body_line=5,
+        extra=dict(extra),
+    )
 
 
 def template(tmp_path: Path, inner: str) -> Path:
     path = tmp_path / "email.mjml"
-    path.write_text("<mjml><mj-body><mj-section><mj-column>\n<mj-text>"
-                    + inner + "</mj-text>\n</mj-column></mj-section></mj-body></mjml>\n")
+    path.write_text(
+        "<mjml><mj-body><mj-section><mj-column>\n<mj-text>"
+        + inner
+        + "</mj-text>\n</mj-column></mj-section></mj-body></mjml>\n"
+    )
     return path
 
 
 def render(tmp_path: Path, inner: str, body: str = "Hi") -> PreparedMessage:
-    return prepare(instalment(body), RenderInputs(SERIES, b"k",
-                                                  template_path=template(tmp_path, inner)))
+    return prepare(
+        instalment(body), RenderInputs(SERIES, b"k", template_path=template(tmp_path, inner))
+    )
 
 
 def html_for(message: PreparedMessage, name: str) -> str:
@@ -42,18 +56,23 @@ def html_for(message: PreparedMessage, name: str) -> str:
 
 # Drafts: only merge tags.
 
-@pytest.mark.parametrize(("body", "line", "shown"), [
-    ("Hello {{ name | title }},\n", 5, "{{ name | title }}"),
-    ("Hello,\n\n{% if name %}Dear {{ name }}{% endif %}\n", 7, "{% if name %}"),
-    ("Hi\n{# a note to self #}\n", 6, "{# a note to self #}"),
-])
-def test_a_draft_with_template_logic_is_refused_with_its_line(body: str, line: int,
-                                                              shown: str) -> None:
+
+@pytest.mark.parametrize(
+    ("body", "line", "shown"),
+    [
+        ("Hello {{ name | title }},\n", 5, "{{ name | title }}"),
+        ("Hello,\n\n{% if name %}Dear {{ name }}{% endif %}\n", 7, "{% if name %}"),
+        ("Hi\n{# a note to self #}\n", 6, "{# a note to self #}"),
+    ],
+)
+def test_a_draft_with_template_logic_is_refused_with_its_line(
+    body: str, line: int, shown: str
+) -> None:
     with pytest.raises(InputError) as caught:
         prepare(instalment(body), RenderInputs(SERIES, b"k"))
     assert str(caught.value).startswith(f"drafts/01-x.md:{line}: template syntax ")
     assert shown[:10] in str(caught.value)
-    assert 'only merge tags are allowed in a draft' in str(caught.value)
+    assert "only merge tags are allowed in a draft" in str(caught.value)
 
 
 def test_template_syntax_inside_code_is_kept_as_text() -> None:
@@ -64,8 +83,10 @@ def test_template_syntax_inside_code_is_kept_as_text() -> None:
 
 
 def test_merge_tags_with_defaults_still_work() -> None:
-    message = prepare(instalment('Hi {{ name | default("you") }} {{ subscriber.email }}.'),
-                      RenderInputs(SERIES, b"k"))
+    message = prepare(
+        instalment('Hi {{ name | default("you") }} {{ subscriber.email }}.'),
+        RenderInputs(SERIES, b"k"),
+    )
     assert "Hi you r@example.com." in html_for(message, "")
 
 
@@ -94,26 +115,32 @@ def test_a_front_matter_key_named_like_a_template_variable_is_refused(tmp_path: 
 
 # Templates: per-reader values may only be printed.
 
+
 def test_subscriber_fields_print_with_or_without_a_default(tmp_path: Path) -> None:
-    message = render(tmp_path, '{{ subscriber.name | default("friend") }}/'
-                               '{{ subscriber.name }}/{{ series.title | upper }}')
+    message = render(
+        tmp_path,
+        '{{ subscriber.name | default("friend") }}/'
+        "{{ subscriber.name }}/{{ series.title | upper }}",
+    )
     assert "friend//TEAMING" in html_for(message, "")
     assert "Bo &amp; Co/Bo &amp; Co/TEAMING" in html_for(message, "Bo & Co")
 
 
-@pytest.mark.parametrize("inner", [
-    "{{ subscriber.name | upper }}",
-    "{{ subscriber.name | title }}",
-    "{% if subscriber.name %}x{% endif %}",
-    "{{ subscriber.name ~ '!' }}",
-    "{{ subscriber['name'] }}",
-    "{% set n = subscriber.name %}{{ n }}",
-    "{% filter upper %}{{ subscriber.name }}{% endfilter %}",
-    "{{ unsubscribe_url | lower }}",
-    "{{ subscriber.name | default(series.title) }}",
-])
-def test_logic_on_a_per_reader_value_is_refused_with_the_line(tmp_path: Path,
-                                                              inner: str) -> None:
+@pytest.mark.parametrize(
+    "inner",
+    [
+        "{{ subscriber.name | upper }}",
+        "{{ subscriber.name | title }}",
+        "{% if subscriber.name %}x{% endif %}",
+        "{{ subscriber.name ~ '!' }}",
+        "{{ subscriber['name'] }}",
+        "{% set n = subscriber.name %}{{ n }}",
+        "{% filter upper %}{{ subscriber.name }}{% endfilter %}",
+        "{{ unsubscribe_url | lower }}",
+        "{{ subscriber.name | default(series.title) }}",
+    ],
+)
+def test_logic_on_a_per_reader_value_is_refused_with_the_line(tmp_path: Path, inner: str) -> None:
     with pytest.raises(InputError) as caught:
         render(tmp_path, inner)
     assert str(caught.value).startswith(f"{tmp_path / 'email.mjml'}:2: template: ")
@@ -126,23 +153,30 @@ def test_a_filter_that_mangles_a_merge_field_in_content_is_refused(tmp_path: Pat
 
 
 def test_template_logic_on_everything_else_still_works(tmp_path: Path) -> None:
-    message = render(tmp_path, "{% if next %}n{% else %}none{% endif %} "
-                               "{{ instalment.title | lower }} {{ content }}")
+    message = render(
+        tmp_path,
+        "{% if next %}n{% else %}none{% endif %} {{ instalment.title | lower }} {{ content }}",
+    )
     assert "none t <p>Hi</p>" in html_for(message, "R")
 
 
 # Runtime errors and the sandbox.
 
-@pytest.mark.parametrize(("inner", "message"), [
-    ("{{ 1/0 }}", "template: ZeroDivisionError: division by zero"),
-    ("{% macro r() %}{{ r() }}{% endmacro %}{{ r() }}", "template: recursion too deep"),
-    ("{% include 'other.mjml' %}", "template: include, extends and import are not allowed"),
-    ("{% import 'm.mjml' as m %}", "template: include, extends and import are not allowed"),
-    ("{{ nothing.here }}", "template: 'nothing' is undefined"),
-    ("{{ 'x'.center(10**9) }}", "template: argument 1000000000 is too large"),
-])
-def test_runtime_errors_name_the_template_and_line(tmp_path: Path, inner: str,
-                                                   message: str) -> None:
+
+@pytest.mark.parametrize(
+    ("inner", "message"),
+    [
+        ("{{ 1/0 }}", "template: ZeroDivisionError: division by zero"),
+        ("{% macro r() %}{{ r() }}{% endmacro %}{{ r() }}", "template: recursion too deep"),
+        ("{% include 'other.mjml' %}", "template: include, extends and import are not allowed"),
+        ("{% import 'm.mjml' as m %}", "template: include, extends and import are not allowed"),
+        ("{{ nothing.here }}", "template: 'nothing' is undefined"),
+        ("{{ 'x'.center(10**9) }}", "template: argument 1000000000 is too large"),
+    ],
+)
+def test_runtime_errors_name_the_template_and_line(
+    tmp_path: Path, inner: str, message: str
+) -> None:
     with pytest.raises(InputError) as caught:
         render(tmp_path, inner)
     assert str(caught.value).startswith(f"{tmp_path / 'email.mjml'}:2: {message}")
@@ -153,7 +187,7 @@ def test_the_sandbox_refuses_python_internals(tmp_path: Path, monkeypatch: objec
     attacks = [
         f"{{{{ cycler.__init__.__globals__.os.system('touch {marker}') }}}}",
         f"{{{{ series.__class__.__init__.__globals__['os'].system('touch {marker}') }}}}",
-        "{{ instalment.extra.update({'a': 1}) }}",           # immutable: no mutation
+        "{{ instalment.extra.update({'a': 1}) }}",  # immutable: no mutation
     ]
     for attack in attacks:
         with pytest.raises(InputError, match=r"email.mjml:2: template: "):

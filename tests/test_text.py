@@ -8,16 +8,21 @@ from seriespub.render.text import WIDTH, _Links, to_text
 
 
 def test_footnotes_become_numbered_notes_at_the_end() -> None:
-    text = to_text("A claim[^src] and a second[^1], the first again[^src].\n\n"
-                   "[^1]: Second note, with a [link](https://example.com/n).\n"
-                   "[^src]: The source: a long note that has to wrap because it keeps going "
-                   "well past the width of a line.\n\nAfter the notes, [home](https://e.com).\n")
-    assert text.startswith("A claim¹ and a second², the first again¹.\n\n"
-                           "After the notes, home [2].\n\nNotes:\n")
+    text = to_text(
+        "A claim[^src] and a second[^1], the first again[^src].\n\n"
+        "[^1]: Second note, with a [link](https://example.com/n).\n"
+        "[^src]: The source: a long note that has to wrap because it keeps going "
+        "well past the width of a line.\n\nAfter the notes, [home](https://e.com).\n"
+    )
+    assert text.startswith(
+        "A claim¹ and a second², the first again¹.\n\nAfter the notes, home [2].\n\nNotes:\n"
+    )
     notes = text.split("Notes:\n")[1].split("\n\nLinks:")[0]
-    assert notes == ("¹ The source: a long note that has to wrap because it keeps going well\n"
-                     "  past the width of a line.\n"
-                     "² Second note, with a link [1].")
+    assert notes == (
+        "¹ The source: a long note that has to wrap because it keeps going well\n"
+        "  past the width of a line.\n"
+        "² Second note, with a link [1]."
+    )
     assert text.endswith("Links:\n[1] https://example.com/n\n[2] https://e.com\n")
     assert "[^" not in text
 
@@ -31,13 +36,17 @@ def test_a_note_numbered_past_nine_and_one_never_referenced() -> None:
 
 
 def test_tables_are_aligned_by_column() -> None:
-    text = to_text("| Name | Count | Where |\n|:--|--:|:-:|\n| Ann | 1 | Leeds |\n"
-                   "| Bartholomew | 1234 | 東京 |\n| Cy |\n")
-    assert ("Name        | Count | Where\n"
-            "------------+-------+------\n"
-            "Ann         |     1 | Leeds\n"
-            "Bartholomew |  1234 | 東京\n"
-            "Cy          |       |") in text
+    text = to_text(
+        "| Name | Count | Where |\n|:--|--:|:-:|\n| Ann | 1 | Leeds |\n"
+        "| Bartholomew | 1234 | 東京 |\n| Cy |\n"
+    )
+    assert (
+        "Name        | Count | Where\n"
+        "------------+-------+------\n"
+        "Ann         |     1 | Leeds\n"
+        "Bartholomew |  1234 | 東京\n"
+        "Cy          |       |"
+    ) in text
 
 
 def test_a_table_too_wide_for_the_line_becomes_one_block_per_row() -> None:
@@ -45,10 +54,12 @@ def test_a_table_too_wide_for_the_line_becomes_one_block_per_row() -> None:
     row1 = "| Northern Health Trust | Community services | Dr. Amelia Okonkwo | 0113 496 0000 |"
     row2 = "| Leeds Council | Housing | | 0113 496 0001 |"
     text = to_text(f"{head}\n|---|---|---|---|\n{row1}\n{row2}\n")
-    assert text == ("Organisation: Northern Health Trust\nResponsibility: Community services\n"
-                    "Contact person: Dr. Amelia Okonkwo\nTelephone number: 0113 496 0000\n\n"
-                    "Organisation: Leeds Council\nResponsibility: Housing\n"
-                    "Telephone number: 0113 496 0001\n")
+    assert text == (
+        "Organisation: Northern Health Trust\nResponsibility: Community services\n"
+        "Contact person: Dr. Amelia Okonkwo\nTelephone number: 0113 496 0000\n\n"
+        "Organisation: Leeds Council\nResponsibility: Housing\n"
+        "Telephone number: 0113 496 0001\n"
+    )
     assert max(len(line) for line in text.splitlines()) <= WIDTH
 
 

@@ -31,15 +31,20 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def grid(skip: tuple[dt.date, ...] = ()) -> list[dt.datetime]:
-    settings = ScheduleSettings(first_release=dt.datetime(2027, 1, 5, 9, 0),
-                                timezone="Europe/London", skip=skip)
+    settings = ScheduleSettings(
+        first_release=dt.datetime(2027, 1, 5, 9, 0), timezone="Europe/London", skip=skip
+    )
     slots = schedule.slot_times(settings)
     return [next(slots) for _ in range(40)]
 
 
-def simulate(joins: dict[str, dt.datetime | None], written: int, slots: list[dt.datetime],
-             mode: str = FROM_START, drafts: frozenset[int] = frozenset(),
-             ) -> dict[str, list[tuple[int, dt.datetime]]]:
+def simulate(
+    joins: dict[str, dt.datetime | None],
+    written: int,
+    slots: list[dt.datetime],
+    mode: str = FROM_START,
+    drafts: frozenset[int] = frozenset(),
+) -> dict[str, list[tuple[int, dt.datetime]]]:
     """Play `slots`: the front gets part k at slot k (while parts are written and ready);
     returns each reader's deliveries (part, slot) in order."""
     got: dict[str, list[tuple[int, dt.datetime]]] = {k: [] for k in joins}
@@ -53,12 +58,13 @@ def simulate(joins: dict[str, dt.datetime | None], written: int, slots: list[dt.
         readers = []
         for key, joined in joins.items():
             if joined is not None and joined > slot:
-                continue                     # not subscribed yet
+                continue  # not subscribed yet
             has = frozenset(n for n, _ in got[key])
             last = got[key][-1][1] if got[key] else None
             readers.append(Reader(key, joined, has, frozenset(), last))
-        plan = plan_slot(readers, released=released, new=new, slot=slot, part_one=part_one,
-                         mode=mode)
+        plan = plan_slot(
+            readers, released=released, new=new, slot=slot, part_one=part_one, mode=mode
+        )
         for number, keys in plan.groups.items():
             assert number == new or number in released, "never before the front"
             for key in keys:
@@ -69,13 +75,13 @@ def simulate(joins: dict[str, dt.datetime | None], written: int, slots: list[dt.
 
 
 def test_front_and_late_joiners_over_twelve_weeks_across_dst_and_a_skip() -> None:
-    slots = grid(skip=(dt.date(2027, 3, 30),))       # BST starts 2027-03-28
+    slots = grid(skip=(dt.date(2027, 3, 30),))  # BST starts 2027-03-28
     assert dt.date(2027, 3, 30) not in {s.date() for s in slots}
     joins = {
         "front@x": None,
         "early@x": dt.datetime(2027, 1, 1, 12, tzinfo=LONDON),
         "week3@x": parse_joined("2027-01-20", LONDON),
-        "dst@x": dt.datetime(2027, 3, 27, 23, 30, tzinfo=LONDON),   # the night before BST
+        "dst@x": dt.datetime(2027, 3, 27, 23, 30, tzinfo=LONDON),  # the night before BST
         "late@x": parse_joined("2027-04-07", LONDON),
     }
     got = simulate(joins, written=8, slots=slots[:24])
@@ -128,8 +134,7 @@ def test_open_part_is_finished_first_and_a_served_reader_waits() -> None:
 
     assert at(Reader("a", joined, frozenset({1}), frozenset({2}), slot)) == 2
     assert at(Reader("a", joined, frozenset({1}), frozenset(), slot)) is None
-    assert at(Reader("a", joined, frozenset({1}), frozenset(),
-                     slot - dt.timedelta(days=7))) == 2
+    assert at(Reader("a", joined, frozenset({1}), frozenset(), slot - dt.timedelta(days=7))) == 2
     assert at(Reader("a", slot, frozenset(), frozenset(), None)) is None
     assert at(Reader("a", joined, frozenset({1, 2, 3}), frozenset(), None)) == 4
     assert at(Reader("f", None, frozenset(), frozenset(), None)) == 4
@@ -150,26 +155,29 @@ def test_parse_joined() -> None:
     assert parse_joined("", LONDON) is None
     assert parse_joined("last tuesday", LONDON) is None
     assert parse_joined("2027-01-20", LONDON) == dt.datetime(2027, 1, 21, tzinfo=LONDON)
-    assert parse_joined("2027-01-20T10:00:00Z", LONDON) == dt.datetime(2027, 1, 20, 10,
-                                                                       tzinfo=dt.UTC)
-    assert parse_joined("2027-07-20 10:00", LONDON) == dt.datetime(2027, 7, 20, 10,
-                                                                   tzinfo=LONDON)
+    assert parse_joined("2027-01-20T10:00:00Z", LONDON) == dt.datetime(
+        2027, 1, 20, 10, tzinfo=dt.UTC
+    )
+    assert parse_joined("2027-07-20 10:00", LONDON) == dt.datetime(2027, 7, 20, 10, tzinfo=LONDON)
 
 
 @settings(max_examples=60, deadline=None)
-@given(joins=st.lists(st.one_of(st.none(), st.integers(-20, 40 * 7 * 24)), min_size=1,
-                      max_size=6),
-       written=st.integers(1, 12),
-       skips=st.lists(st.integers(1, 30), max_size=4),
-       drafts=st.frozensets(st.integers(1, 12), max_size=2))
+@given(
+    joins=st.lists(st.one_of(st.none(), st.integers(-20, 40 * 7 * 24)), min_size=1, max_size=6),
+    written=st.integers(1, 12),
+    skips=st.lists(st.integers(1, 30), max_size=4),
+    drafts=st.frozensets(st.integers(1, 12), max_size=2),
+)
 def test_every_reader_gets_each_part_once_in_order_one_per_slot(
-        joins: list[int | None], written: int, skips: list[int],
-        drafts: frozenset[int]) -> None:
+    joins: list[int | None], written: int, skips: list[int], drafts: frozenset[int]
+) -> None:
     start = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)
     skip = tuple(sorted({(start + dt.timedelta(weeks=k)).date() for k in skips}))
     slots = grid(skip)
-    when = {f"r{i}@x": (None if h is None else start + dt.timedelta(hours=h))
-            for i, h in enumerate(joins)}
+    when = {
+        f"r{i}@x": (None if h is None else start + dt.timedelta(hours=h))
+        for i, h in enumerate(joins)
+    }
     got = simulate(when, written, slots, drafts=drafts)
     front_got = {}
     for key, deliveries in got.items():
@@ -195,10 +203,13 @@ def test_every_reader_gets_each_part_once_in_order_one_per_slot(
 def test_plan_slot_counts_and_excludes() -> None:
     slot = dt.datetime(2027, 2, 2, 9, tzinfo=LONDON)
     one = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)
-    readers = [Reader("f1", None), Reader("f2", None, frozenset({4})),
-               Reader("l1", dt.datetime(2027, 1, 20, tzinfo=LONDON), frozenset({1})),
-               Reader("l2", dt.datetime(2027, 1, 7, tzinfo=LONDON), frozenset({1, 2, 3})),
-               Reader("l3", dt.datetime(2027, 2, 3, tzinfo=LONDON))]
+    readers = [
+        Reader("f1", None),
+        Reader("f2", None, frozenset({4})),
+        Reader("l1", dt.datetime(2027, 1, 20, tzinfo=LONDON), frozenset({1})),
+        Reader("l2", dt.datetime(2027, 1, 7, tzinfo=LONDON), frozenset({1, 2, 3})),
+        Reader("l3", dt.datetime(2027, 2, 3, tzinfo=LONDON)),
+    ]
     plan = plan_slot(readers, released=[1, 2, 3], new=4, slot=slot, part_one=one)
     assert plan.counts() == {2: 1, 4: 2}
     assert (plan.front, plan.catching_up, plan.caught_up) == (2, 3, 0)

@@ -24,23 +24,29 @@ TYPICAL_VALUE = "x" * 40
 def check_series(series: Series) -> list[Finding]:
     """Every finding, errors and warnings, in the order an author would fix them."""
     settings, where = series.settings, str(series.config_path)
-    findings = [*checks.check_unsubscribe(settings.series, settings.delivery, where),
-                *checks.check_api_urls(settings.delivery, where)]
+    findings = [
+        *checks.check_unsubscribe(settings.series, settings.delivery, where),
+        *checks.check_api_urls(settings.delivery, where),
+    ]
     drafts = publishing.drafts_of(series, strict=False)
-    findings += [Finding(Level.ERROR, _where(p) or str(series.drafts_dir), _plain(p))
-                 for p in drafts.problems]
+    findings += [
+        Finding(Level.ERROR, _where(p) or str(series.drafts_dir), _plain(p))
+        for p in drafts.problems
+    ]
     numbers = [i.number for i in drafts.instalments]
     findings += checks.check_numbers(numbers, str(series.drafts_dir))
     fields = set(_columns(series, findings))
     for instalment in drafts.instalments:
-        findings += checks.check_body(instalment.path, instalment.body, instalment.body_line,
-                                      fields)
+        findings += checks.check_body(
+            instalment.path, instalment.body, instalment.body_line, fields
+        )
         findings += checks.check_subject(instalment.path, instalment.subject)
         try:
             message = publishing.render(series, drafts, instalment)
         except InputError as exc:
-            _add_once(findings, Finding(Level.ERROR, _where(exc) or str(instalment.path),
-                                        _plain(exc)))
+            _add_once(
+                findings, Finding(Level.ERROR, _where(exc) or str(instalment.path), _plain(exc))
+            )
             continue
         except SeriespubError as exc:
             findings.append(Finding(Level.ERROR, str(instalment.path), str(exc)))
@@ -50,33 +56,39 @@ def check_series(series: Series) -> list[Finding]:
     return findings
 
 
-def sizes_as_sent(message: PreparedMessage, fields: list[str],
-                  recipient: Recipient | None = None) -> tuple[int, int]:
+def sizes_as_sent(
+    message: PreparedMessage, fields: list[str], recipient: Recipient | None = None
+) -> tuple[int, int]:
     """Bytes of the HTML and text parts as they travel (encoded) to `recipient`, by default
     a typical reader: every merge value 40 characters long."""
     if recipient is None:
-        reader = Subscriber("reader@example.com", TYPICAL_VALUE,
-                            fields=dict.fromkeys(fields, TYPICAL_VALUE))
+        reader = Subscriber(
+            "reader@example.com", TYPICAL_VALUE, fields=dict.fromkeys(fields, TYPICAL_VALUE)
+        )
         recipient = message.recipient(reader)
     parsed = email.message_from_bytes(message.mime_for(recipient), policy=email.policy.compat32)
-    sizes = {part.get_content_subtype(): len(str(part.get_payload()).encode())
-             for part in parsed.walk() if not part.is_multipart()}
+    sizes = {
+        part.get_content_subtype(): len(str(part.get_payload()).encode())
+        for part in parsed.walk()
+        if not part.is_multipart()
+    }
     return sizes.get("html", 0), sizes.get("plain", 0)
 
 
-def require_known_fields(series: Series, instalment: Instalment,
-                         message: PreparedMessage) -> None:
+def require_known_fields(series: Series, instalment: Instalment, message: PreparedMessage) -> None:
     """Refuse a merge field no subscriber has: it would go out as its default, or blank."""
     try:
         known = set(subscribers.columns_of(series.subscribers_path)) | BUILTIN_FIELDS
     except (SeriespubError, OSError):
-        return          # the send reports an unreadable list on its own
+        return  # the send reports an unreadable list on its own
     for line, field in checks.unknown_fields(instalment.body, instalment.body_line, known):
         raise InputError(checks.unknown_field_message(field), path=instalment.path, line=line)
     for slot in message.slots:
         if slot.field not in known:
-            raise InputError(checks.unknown_field_message(slot.field),
-                             path=series.template_path or "default template")
+            raise InputError(
+                checks.unknown_field_message(slot.field),
+                path=series.template_path or "default template",
+            )
 
 
 def _add_once(findings: list[Finding], finding: Finding) -> None:
@@ -94,7 +106,7 @@ def _where(problem: InputError) -> str:
 def _plain(problem: InputError) -> str:
     """The message without the `path:line: ` prefix that `where` already shows."""
     text, prefix = str(problem), f"{_where(problem)}: "
-    return text[len(prefix):] if problem.path is not None and text.startswith(prefix) else text
+    return text[len(prefix) :] if problem.path is not None and text.startswith(prefix) else text
 
 
 def _columns(series: Series, findings: list[Finding]) -> list[str]:

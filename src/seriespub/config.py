@@ -27,8 +27,8 @@ class SeriesSettings:
     reply_to: str | None = None
     unsubscribe_url: str | None = None
     language: str = "en"
-    postal_address: str | None = None     # the sender's postal address (CAN-SPAM), in the footer
-    description: str | None = None        # Markdown: the series on its web page (`[site]`)
+    postal_address: str | None = None  # the sender's postal address (CAN-SPAM), in the footer
+    description: str | None = None  # Markdown: the series on its web page (`[site]`)
     # Readers who subscribe after part 1: "from_start" (their own track from part 1, one part
     # per slot) or "current" (join where the series stands). See seriespub.tracks.
     late_joiners: str = "from_start"
@@ -77,7 +77,7 @@ class SmtpSettings:
     security: str = "starttls"
     username: str | None = None
     timeout: float = 30.0
-    ca_file: str | None = None      # PEM CA certificates to trust too; relative to the series
+    ca_file: str | None = None  # PEM CA certificates to trust too; relative to the series
     # Envelope sender; "{token}" becomes the reader's token (VERP), so a bounce names them.
     bounce_address: str | None = None
 
@@ -86,7 +86,7 @@ class SmtpSettings:
 class DeliverySettings:
     provider: str = "outbox"
     batch_size: int | None = None
-    concurrency: int | None = None        # requests in flight; default: the provider's
+    concurrency: int | None = None  # requests in flight; default: the provider's
     max_rate: float | None = None
     timeout: float = 30.0
     max_retry_seconds: float = 300.0
@@ -105,16 +105,16 @@ class ScheduleSettings:
     every_weeks: int = 1
     skip: tuple[dt.date, ...] = ()
     catch_up: str = "oldest"
-    install: str | None = None      # how CI installs seriespub: a pip requirement or git URL
+    install: str | None = None  # how CI installs seriespub: a pip requirement or git URL
 
 
 @dataclass(frozen=True)
 class SiteSettings:
     """`[site]`: the series on the web. Without `base_url` there is no site."""
 
-    base_url: str | None = None     # where the site is served from, ending in /
-    out_dir: str = "site"           # relative to the series folder
-    subscribe: str | None = None    # a mailto: or https:// form action on the index page
+    base_url: str | None = None  # where the site is served from, ending in /
+    out_dir: str = "site"  # relative to the series folder
+    subscribe: str | None = None  # a mailto: or https:// form action on the index page
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,12 @@ class InboxSettings:
 
     host: str
     username: str
-    port: int | None = None               # default: 993 for tls, 143 otherwise
+    port: int | None = None  # default: 993 for tls, 143 otherwise
     security: str = "tls"
     folder: str = "INBOX"
     done_folder: str = "seriespub"
     timeout: float = 30.0
-    ca_file: str | None = None            # PEM CA certificates to trust too
+    ca_file: str | None = None  # PEM CA certificates to trust too
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,11 @@ def load_settings(path: Path) -> Settings:
 
 def _check_values(settings: Settings) -> None:
     d = settings.delivery
-    for name, value in (("delivery.batch_size", d.batch_size), ("delivery.concurrency",
-                        d.concurrency), ("schedule.every_weeks", settings.schedule.every_weeks)):
+    for name, value in (
+        ("delivery.batch_size", d.batch_size),
+        ("delivery.concurrency", d.concurrency),
+        ("schedule.every_weeks", settings.schedule.every_weeks),
+    ):
         if value is not None and value < 1:
             raise ConfigError(f"'{name}' must be at least 1, not {value}")
     _check_numbers(d)
@@ -192,8 +195,10 @@ def _check_values(settings: Settings) -> None:
     _check_site(settings.site)
     install = settings.schedule.install
     if install is not None and (not install.strip() or not install.isprintable()):
-        raise ConfigError("'schedule.install' must be one line: a pip requirement such as "
-                          '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"')
+        raise ConfigError(
+            "'schedule.install' must be one line: a pip requirement such as "
+            '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"'
+        )
     if settings.inbox is not None:
         from seriespub.inbox.settings import check_inbox
 
@@ -206,13 +211,18 @@ def _check_values(settings: Settings) -> None:
 
 def _check_numbers(d: DeliverySettings) -> None:
     """Zero, negative or NaN limits would turn rate limiting, retries or timeouts off."""
-    positive = (("delivery.max_rate", d.max_rate), ("delivery.timeout", d.timeout),
-                ("delivery.smtp.timeout", d.smtp.timeout))
+    positive = (
+        ("delivery.max_rate", d.max_rate),
+        ("delivery.timeout", d.timeout),
+        ("delivery.smtp.timeout", d.smtp.timeout),
+    )
     for name, number in positive:
         if number is not None and not number > 0:
             raise ConfigError(f"'{name}' must be more than 0, not {number}")
-    for name, number in (("delivery.max_retry_seconds", d.max_retry_seconds),
-                         ("delivery.postmark.settle_delay", d.postmark.settle_delay)):
+    for name, number in (
+        ("delivery.max_retry_seconds", d.max_retry_seconds),
+        ("delivery.postmark.settle_delay", d.postmark.settle_delay),
+    ):
         if not number >= 0:
             raise ConfigError(f"'{name}' must be 0 or more, not {number}")
     if not 1 <= d.smtp.port <= 65535:
@@ -227,8 +237,10 @@ def _check_series(series: SeriesSettings) -> None:
 
     if not series.title.strip():
         raise ConfigError("'series.title' must not be empty")
-    for key, value, parse in (("series.from", series.from_, parse_mailbox),
-                              ("series.reply_to", series.reply_to, parse_mailboxes)):
+    for key, value, parse in (
+        ("series.from", series.from_, parse_mailbox),
+        ("series.reply_to", series.reply_to, parse_mailboxes),
+    ):
         if value is None:
             continue
         try:
@@ -243,7 +255,7 @@ _ADDRESS_HINT = 'write it as "Ann Writer <ann@example.com>" or ann@example.com'
 # A URL goes into `List-Unsubscribe: <…>` and into links: these would end the `<…>` early,
 # start a second URI, or break the header or the link.
 _URL_FORBIDDEN = frozenset(' <>"\\^`{|}\x7f')
-_URL_MAX = 400    # with a 32-character token and an address of 254 (×3 once quoted) ≤ 998
+_URL_MAX = 400  # with a 32-character token and an address of 254 (×3 once quoted) ≤ 998
 
 
 def _check_unsubscribe_url(url: str) -> None:
@@ -251,14 +263,16 @@ def _check_unsubscribe_url(url: str) -> None:
     if not url.startswith("https://") or len(url) <= len("https://"):
         raise ConfigError(f"{key} must be an https:// URL (RFC 8058)")
     bare = url.replace("{token}", "").replace("{email}", "")
-    bad = sorted({c for c in bare if c in _URL_FORBIDDEN or not c.isprintable()
-                  or not c.isascii()})
+    bad = sorted({c for c in bare if c in _URL_FORBIDDEN or not c.isprintable() or not c.isascii()})
     if bad:
-        raise ConfigError(f"{key} has {', '.join(repr(c) for c in bad)}: percent-encode it "
-                          "(a space or '>' would start a second URI in List-Unsubscribe)")
+        raise ConfigError(
+            f"{key} has {', '.join(repr(c) for c in bad)}: percent-encode it "
+            "(a space or '>' would start a second URI in List-Unsubscribe)"
+        )
     if "{token}" not in url and "{email}" not in url:
-        raise ConfigError(f"{key} must contain {{token}} (or {{email}}) so that each reader "
-                          "gets their own link")
+        raise ConfigError(
+            f"{key} must contain {{token}} (or {{email}}) so that each reader gets their own link"
+        )
     if len(url) > _URL_MAX:
         raise ConfigError(f"{key} is longer than {_URL_MAX} characters")
 
@@ -267,18 +281,28 @@ def _check_site(site: SiteSettings) -> None:
     """A URL that lands in every page, feed entry and email: absolute, plain, ending in /."""
     if site.base_url is not None:
         url = site.base_url
-        if not url.startswith(("https://", "http://")) or not url.endswith("/") or \
-                any(c in _URL_FORBIDDEN or not c.isprintable() for c in url) or "{" in url:
-            raise ConfigError("'site.base_url' must be an http(s):// URL ending in /, "
-                              f"not {url!r}")
+        if (
+            not url.startswith(("https://", "http://"))
+            or not url.endswith("/")
+            or any(c in _URL_FORBIDDEN or not c.isprintable() for c in url)
+            or "{" in url
+        ):
+            raise ConfigError(f"'site.base_url' must be an http(s):// URL ending in /, not {url!r}")
     if site.subscribe is not None and not site.subscribe.startswith(
-            ("mailto:", "https://", "http://")):
+        ("mailto:", "https://", "http://")
+    ):
         raise ConfigError("'site.subscribe' must be a mailto: address or an http(s):// URL")
     out = Path(site.out_dir)
-    if not out.parts or out.is_absolute() or ".." in out.parts or \
-            out.parts[0] in (".seriespub", "drafts", "templates"):
-        raise ConfigError("'site.out_dir' must be a folder inside the series folder, such as "
-                          f"\"site\", not {site.out_dir!r}")
+    if (
+        not out.parts
+        or out.is_absolute()
+        or ".." in out.parts
+        or out.parts[0] in (".seriespub", "drafts", "templates")
+    ):
+        raise ConfigError(
+            "'site.out_dir' must be a folder inside the series folder, such as "
+            f'"site", not {site.out_dir!r}'
+        )
 
 
 def _check_timezone(name: str) -> None:
@@ -287,8 +311,10 @@ def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"'schedule.timezone': unknown time zone {name!r} "
-                          "(use an IANA name such as Europe/London)") from None
+        raise ConfigError(
+            f"'schedule.timezone': unknown time zone {name!r} "
+            "(use an IANA name such as Europe/London)"
+        ) from None
 
 
 def _key(name: str) -> str:
@@ -365,7 +391,8 @@ def _to_datetime(value: Any, dotted: str) -> dt.datetime:
 
 def _type_name(hint: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
-        hint, getattr(hint, "__name__", str(hint)))
+        hint, getattr(hint, "__name__", str(hint))
+    )
 
 
 class Secret:
@@ -432,8 +459,10 @@ class Secrets:
     def require(self, name: str, why: str) -> Secret:
         secret = self.get(name)
         if secret is None:
-            raise ConfigError(f"{name} is not set: {why} needs it in the environment or in .env",
-                              hint=f"export {name}=… or add it to .env beside {CONFIG_NAME}")
+            raise ConfigError(
+                f"{name} is not set: {why} needs it in the environment or in .env",
+                hint=f"export {name}=… or add it to .env beside {CONFIG_NAME}",
+            )
         return secret
 
     def _from_dotenv(self) -> dict[str, str]:

@@ -36,15 +36,20 @@ def load_drafts(folder: Path, *, strict: bool = True) -> DraftSet:
     """Read every draft; strict mode raises the first problem, else they are collected."""
     result = DraftSet()
     if not folder.is_dir():
-        raise InputError("no drafts folder", path=folder,
-                         hint="create it, or write one with: seriespub new \"Title\"")
+        raise InputError(
+            "no drafts folder",
+            path=folder,
+            hint='create it, or write one with: seriespub new "Title"',
+        )
     seen: dict[int, Path] = {}
     for path in sorted(folder.glob("*.md")):
         try:
             instalment = read_draft(path)
             if instalment.number in seen:
-                raise InputError(f"number {instalment.number} is also used by "
-                                 f"{seen[instalment.number].name}", path=path)
+                raise InputError(
+                    f"number {instalment.number} is also used by {seen[instalment.number].name}",
+                    path=path,
+                )
             seen[instalment.number] = path
             result.instalments.append(instalment)
         except InputError as problem:
@@ -82,11 +87,20 @@ def _refuse_reserved_keys(path: Path, text: str, meta: dict[str, Any]) -> None:
         if not isinstance(key, str):
             raise InputError(f"front matter: key {key!r} must be a name", path=path)
         if key in TEMPLATE_VARIABLES:
-            line = next((n for n, ln in enumerate(text.splitlines(), 1)
-                         if re.match(rf"{re.escape(key)}\s*:", ln)), None)
+            line = next(
+                (
+                    n
+                    for n, ln in enumerate(text.splitlines(), 1)
+                    if re.match(rf"{re.escape(key)}\s*:", ln)
+                ),
+                None,
+            )
             names = ", ".join(sorted(TEMPLATE_VARIABLES))
-            raise InputError(f"front matter: '{key}' is reserved for the template "
-                             f"({names}); rename it", path=path, line=line)
+            raise InputError(
+                f"front matter: '{key}' is reserved for the template ({names}); rename it",
+                path=path,
+                line=line,
+            )
 
 
 def _instalment(path: Path, meta: dict[str, Any], body: str, body_line: int) -> Instalment:
@@ -99,13 +113,21 @@ def _instalment(path: Path, meta: dict[str, Any], body: str, body_line: int) -> 
     try:
         status = DraftStatus(status_text)
     except ValueError:
-        raise InputError(f"status must be 'draft' or 'ready', not {status_text!r}",
-                         path=path) from None
+        raise InputError(
+            f"status must be 'draft' or 'ready', not {status_text!r}", path=path
+        ) from None
     return Instalment(
-        number=_number(path, meta), title=title.strip(), subject=subject, body=body,
-        path=path, status=status, preheader=str(meta.get("preheader") or "").strip(),
-        release=_release(path, meta.get("release")), body_line=body_line,
-        extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS})
+        number=_number(path, meta),
+        title=title.strip(),
+        subject=subject,
+        body=body,
+        path=path,
+        status=status,
+        preheader=str(meta.get("preheader") or "").strip(),
+        release=_release(path, meta.get("release")),
+        body_line=body_line,
+        extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
+    )
 
 
 def _number(path: Path, meta: dict[str, Any]) -> int:
@@ -113,8 +135,9 @@ def _number(path: Path, meta: dict[str, Any]) -> int:
     if value is None:
         match = NUMBER_PREFIX.match(path.name)
         if not match:
-            raise InputError("no 'number' in front matter and no NN- prefix in the file name",
-                             path=path)
+            raise InputError(
+                "no 'number' in front matter and no NN- prefix in the file name", path=path
+            )
         return int(match.group(1))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"'number' must be a whole number from 1, not {value!r}", path=path)
@@ -129,8 +152,9 @@ def _release(path: Path, value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
-        raise InputError(f"'release' must be a date and time like 2026-12-01 09:00, "
-                         f"not {value!r}", path=path) from None
+        raise InputError(
+            f"'release' must be a date and time like 2026-12-01 09:00, not {value!r}", path=path
+        ) from None
 
 
 def slugify(title: str) -> str:
@@ -146,6 +170,9 @@ def new_draft(folder: Path, title: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{number:02d}-{slugify(title)}.md"
     safe_title = title.replace('"', '\\"')
-    path.write_text(f'---\ntitle: "{safe_title}"\nstatus: draft\npreheader: ""\n---\n\n'
-                    "Write the instalment here.\n", encoding="utf-8")
+    path.write_text(
+        f'---\ntitle: "{safe_title}"\nstatus: draft\npreheader: ""\n---\n\n'
+        "Write the instalment here.\n",
+        encoding="utf-8",
+    )
     return path

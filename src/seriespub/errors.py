@@ -41,8 +41,9 @@ class ConfigError(SeriespubError):
 class InputError(SeriespubError):
     """A file the author wrote (draft, CSV, template) that cannot be used."""
 
-    def __init__(self, message: str, *, path: object = None, line: int | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: object = None, line: int | None = None, hint: str | None = None
+    ) -> None:
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line else f"{path}: "
@@ -70,8 +71,14 @@ class UnresolvedDeliveries(SeriespubError):
 class SendError(SeriespubError):
     """A provider failed to take a batch."""
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
         prefix = provider + (f" (HTTP {status})" if status else "")
         super().__init__(f"{prefix}: {message}" if prefix else message, hint=hint)
         self.provider = provider
@@ -90,8 +97,14 @@ class TransientSendError(SendError):
 class RateLimited(TransientSendError):
     """The provider asked us to slow down; `retry_after` is in seconds when known."""
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = 429,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.retry_after = retry_after
 

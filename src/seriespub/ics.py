@@ -30,8 +30,9 @@ def event_uid(number: int, series_title: str) -> str:
     return f"part-{number}@{slug(series_title)}.seriespub"
 
 
-def export_ics(releases: Sequence[PlannedRelease], series_title: str, tz: str,
-               now: dt.datetime) -> bytes:
+def export_ics(
+    releases: Sequence[PlannedRelease], series_title: str, tz: str, now: dt.datetime
+) -> bytes:
     """The calendar as bytes; `now` becomes every event's DTSTAMP."""
     tzinfo = zone(tz)
     cal = Calendar()
@@ -43,13 +44,13 @@ def export_ics(releases: Sequence[PlannedRelease], series_title: str, tz: str,
         cal.add_component(_event(release, series_title, tzinfo, now))
     starts = [(r.sent_at or r.release).date() for r in releases] or [now.date()]
     # The VTIMEZONE only needs the years the releases span (icalendar's default is 1970-2038).
-    cal.add_missing_timezones(first_date=dt.date(min(starts).year, 1, 1),
-                              last_date=dt.date(max(starts).year + 2, 1, 1))
+    cal.add_missing_timezones(
+        first_date=dt.date(min(starts).year, 1, 1), last_date=dt.date(max(starts).year + 2, 1, 1)
+    )
     return bytes(cal.to_ical())
 
 
-def _event(release: PlannedRelease, series_title: str, tzinfo: ZoneInfo,
-           now: dt.datetime) -> Event:
+def _event(release: PlannedRelease, series_title: str, tzinfo: ZoneInfo, now: dt.datetime) -> Event:
     event = Event()
     event.add("uid", event_uid(release.number, series_title))
     event.add("dtstamp", now.astimezone(dt.UTC))
@@ -57,11 +58,12 @@ def _event(release: PlannedRelease, series_title: str, tzinfo: ZoneInfo,
     event.add("duration", DURATION)
     event.add("summary", f"Part {release.number}: {release.title}")
     event.add("description", _description(release, series_title))
-    event.add("transp", "TRANSPARENT")       # a release does not make the author busy
+    event.add("transp", "TRANSPARENT")  # a release does not make the author busy
     return event
 
 
 def _description(release: PlannedRelease, series_title: str) -> str:
     state = {ReleaseStatus.SENT: "sent", ReleaseStatus.SENDING: "being sent"}.get(
-        release.status, "scheduled" if release.ready else "scheduled, still a draft")
+        release.status, "scheduled" if release.ready else "scheduled, still a draft"
+    )
     return f"{series_title}, part {release.number} ({state})"

@@ -33,14 +33,29 @@ from seriespub.subscribers import (
 
 # Headers other tools export, mapped to ours.
 HEADER_ALIASES = {
-    "email": ("email", "e-mail", "email address", "e-mail address", "emailaddress", "mail",
-              "email_address", "subscriber email"),
+    "email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "emailaddress",
+        "mail",
+        "email_address",
+        "subscriber email",
+    ),
     "name": ("name", "full name", "fullname", "display name", "full_name"),
     "first_name": ("first name", "firstname", "first_name", "given name"),
     "last_name": ("last name", "lastname", "last_name", "surname", "family name"),
     "status": ("status", "subscription status"),
-    "subscribed_at": ("subscribed_at", "subscribed at", "created", "created_at", "signup date",
-                      "optin_time", "date added"),
+    "subscribed_at": (
+        "subscribed_at",
+        "subscribed at",
+        "created",
+        "created_at",
+        "signup date",
+        "optin_time",
+        "date added",
+    ),
 }
 
 
@@ -83,13 +98,17 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
                 return report
             if _write(target, existing, columns, added, before):
                 return report
-    raise InputError("the file kept changing while seriespub rewrote it (an editor "
-                     "saving it?); nothing was changed", path=target,
-                     hint="save it, close the editor and run the command again")
+    raise InputError(
+        "the file kept changing while seriespub rewrote it (an editor "
+        "saving it?); nothing was changed",
+        path=target,
+        hint="save it, close the editor and run the command again",
+    )
 
 
-def _merge(rows: list[tuple[int, dict[str, str | None]]], existing: Scan,
-           today: dt.date) -> tuple[ImportReport, list[Subscriber]]:
+def _merge(
+    rows: list[tuple[int, dict[str, str | None]]], existing: Scan, today: dt.date
+) -> tuple[ImportReport, list[Subscriber]]:
     report = ImportReport()
     known = {key: found[0] for key, found in existing.found.items()}
     added: list[Subscriber] = []
@@ -98,19 +117,25 @@ def _merge(rows: list[tuple[int, dict[str, str | None]]], existing: Scan,
     return report, added
 
 
-def _write(target: Path, existing: Scan, columns: list[str], added: list[Subscriber],
-           before: Signature) -> bool:
+def _write(
+    target: Path, existing: Scan, columns: list[str], added: list[Subscriber], before: Signature
+) -> bool:
     new_columns = [c for c in columns if c not in existing.columns]
     if before is None:
         return write_atomically(target, existing.columns + new_columns, added, expect=None)
     if new_columns:
-        return stream_rewrite(target, existing.columns + new_columns, lambda s: s, before,
-                              added)
+        return stream_rewrite(target, existing.columns + new_columns, lambda s: s, before, added)
     return append(target, existing, added, before)
 
 
-def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscriber],
-               added: list[Subscriber], report: ImportReport, today: dt.date) -> None:
+def _merge_row(
+    row: dict[str, str | None],
+    line: int,
+    known: dict[str, Subscriber],
+    added: list[Subscriber],
+    report: ImportReport,
+    today: dt.date,
+) -> None:
     try:
         subscriber = parse_row(row)
     except ValueError as exc:
@@ -126,8 +151,13 @@ def _merge_row(row: dict[str, str | None], line: int, known: dict[str, Subscribe
             report.already_present += 1
         return
     if not subscriber.subscribed_at:
-        subscriber = Subscriber(subscriber.email, subscriber.name, subscriber.status,
-                                today.isoformat(), subscriber.fields)
+        subscriber = Subscriber(
+            subscriber.email,
+            subscriber.name,
+            subscriber.status,
+            today.isoformat(),
+            subscriber.fields,
+        )
     known[subscriber.key] = subscriber
     added.append(subscriber)
     report.added_keys.add(subscriber.key)
@@ -140,18 +170,16 @@ def _read_source(source: Path) -> tuple[list[tuple[int, dict[str, str | None]]],
         try:
             header: list[str] = next(reader, [])
             mapping = _map_header(header, source)
-            rows = [(reader.line_num, _row(values, mapping)) for values in reader
-                    if any(values)]
+            rows = [(reader.line_num, _row(values, mapping)) for values in reader if any(values)]
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=source) from None
         except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", path=source,
-                             line=reader.line_num) from None
+            raise InputError(f"malformed CSV: {exc}", path=source, line=reader.line_num) from None
     return rows, [c for c in mapping.values() if c != "last_name"]
 
 
 def _map_header(header: list[str], source: Path) -> dict[int, str]:
-    header_columns(header, source)              # no name twice, not too many
+    header_columns(header, source)  # no name twice, not too many
     mapping: dict[int, str] = {}
     origin: dict[str, str] = {}
     for index, raw in enumerate(header):
@@ -159,19 +187,25 @@ def _map_header(header: list[str], source: Path) -> dict[int, str]:
         ours = next((k for k, aliases in HEADER_ALIASES.items() if name in aliases), None)
         column = ours or name.replace(" ", "_")
         if column and column in origin:
-            raise InputError(f"columns {origin[column]!r} and {raw.strip()!r} both mean "
-                             f"{column!r}; delete or rename one", path=source, line=1)
+            raise InputError(
+                f"columns {origin[column]!r} and {raw.strip()!r} both mean "
+                f"{column!r}; delete or rename one",
+                path=source,
+                line=1,
+            )
         origin[column] = raw.strip()
         mapping[index] = column
     if "email" not in mapping.values():
-        raise InputError("no address column (looked for Email, Email Address, E-mail…)",
-                         path=source, line=1)
+        raise InputError(
+            "no address column (looked for Email, Email Address, E-mail…)", path=source, line=1
+        )
     return mapping
 
 
 def _row(values: list[str], mapping: dict[int, str]) -> dict[str, str | None]:
-    row: dict[str, str | None] = {mapping[i]: v.strip() for i, v in enumerate(values)
-                                  if i in mapping}
+    row: dict[str, str | None] = {
+        mapping[i]: v.strip() for i, v in enumerate(values) if i in mapping
+    }
     if not row.get("name"):
         full = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
         row["name"] = full

@@ -31,11 +31,14 @@ ALWAYS_SECRETS = ("SERIESPUB_SECRET",)
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
-def crontab_line(series_dir: Path, seriespub_cmd: str,
-                 every_minutes: int = LOCAL_EVERY_MINUTES) -> str:
+def crontab_line(
+    series_dir: Path, seriespub_cmd: str, every_minutes: int = LOCAL_EVERY_MINUTES
+) -> str:
     """One crontab line that runs `send due` in `series_dir`, output to .seriespub/cron.log."""
-    command = (f"cd {shlex.quote(str(series_dir))} && mkdir -p -m 700 .seriespub && "
-               f"{seriespub_cmd} send due >> .seriespub/cron.log 2>&1")
+    command = (
+        f"cd {shlex.quote(str(series_dir))} && mkdir -p -m 700 .seriespub && "
+        f"{seriespub_cmd} send due >> .seriespub/cron.log 2>&1"
+    )
     # cron turns an unescaped % into a newline.
     return f"*/{every_minutes} * * * * " + command.replace("%", r"\%")
 
@@ -46,27 +49,34 @@ def unit_name(series_dir: Path) -> str:
     return f"seriespub-{slug}"
 
 
-def systemd_units(series_dir: Path, seriespub_cmd: str,
-                  every_minutes: int = LOCAL_EVERY_MINUTES) -> dict[str, str]:
+def systemd_units(
+    series_dir: Path, seriespub_cmd: str, every_minutes: int = LOCAL_EVERY_MINUTES
+) -> dict[str, str]:
     """A user service + timer (file name → text) for ~/.config/systemd/user/."""
     name = unit_name(series_dir)
     where = _systemd_escape(str(series_dir))
-    service = (f"[Unit]\nDescription=seriespub: send the due instalment in {where}\n\n"
-               f"[Service]\nType=oneshot\nWorkingDirectory={where}\n"
-               f"ExecStart={_systemd_escape(seriespub_cmd)} send due\n")
-    timer = (f"[Unit]\nDescription=seriespub: check {where} every {every_minutes} minutes\n\n"
-             f"[Timer]\nOnCalendar=*:0/{every_minutes}\n"
-             "# Persistent: a tick missed while the machine was off or asleep runs at wake-up.\n"
-             "Persistent=true\n\n[Install]\nWantedBy=timers.target\n")
+    service = (
+        f"[Unit]\nDescription=seriespub: send the due instalment in {where}\n\n"
+        f"[Service]\nType=oneshot\nWorkingDirectory={where}\n"
+        f"ExecStart={_systemd_escape(seriespub_cmd)} send due\n"
+    )
+    timer = (
+        f"[Unit]\nDescription=seriespub: check {where} every {every_minutes} minutes\n\n"
+        f"[Timer]\nOnCalendar=*:0/{every_minutes}\n"
+        "# Persistent: a tick missed while the machine was off or asleep runs at wake-up.\n"
+        "Persistent=true\n\n[Install]\nWantedBy=timers.target\n"
+    )
     return {f"{name}.service": service, f"{name}.timer": timer}
 
 
 def systemd_enable_hint(series_dir: Path) -> str:
     """The commands that install the units printed by `systemd_units`."""
     name = unit_name(series_dir)
-    return ("systemctl --user daemon-reload && "
-            f"systemctl --user enable --now {name}.timer\n"
-            "# to keep running while you are logged out: loginctl enable-linger")
+    return (
+        "systemctl --user daemon-reload && "
+        f"systemctl --user enable --now {name}.timer\n"
+        "# to keep running while you are logged out: loginctl enable-linger"
+    )
 
 
 def _systemd_escape(text: str) -> str:
@@ -94,12 +104,16 @@ class InstallSpec:
     """How the CI runner installs seriespub: a pip requirement, or None with the reason."""
 
     requirement: str | None
-    source: str            # where it came from, for the author: "[schedule] install", …
+    source: str  # where it came from, for the author: "[schedule] install", …
     problem: str | None = None
 
 
-def install_spec(configured: str | None, direct_url: Mapping[str, Any] | None, version: str,
-                 git_origin: Callable[[Path], tuple[str, str] | None]) -> InstallSpec:
+def install_spec(
+    configured: str | None,
+    direct_url: Mapping[str, Any] | None,
+    version: str,
+    git_origin: Callable[[Path], tuple[str, str] | None],
+) -> InstallSpec:
     """The requirement that installs *this* seriespub on a runner (PEP 610 direct_url.json).
 
     `[schedule] install` wins. Else: installed from git → that URL at the installed commit;
@@ -114,18 +128,26 @@ def install_spec(configured: str | None, direct_url: Mapping[str, Any] | None, v
     vcs = direct_url.get("vcs_info")
     if isinstance(vcs, Mapping) and vcs.get("vcs") == "git":
         sha = vcs.get("commit_id") or vcs.get("requested_revision")
-        return InstallSpec(_git_requirement(url, str(sha) if sha else None, direct_url),
-                           "the git commit it was installed from")
+        return InstallSpec(
+            _git_requirement(url, str(sha) if sha else None, direct_url),
+            "the git commit it was installed from",
+        )
     if "archive_info" in direct_url and url.startswith(("https://", "http://")):
         return InstallSpec(f"seriespub @ {url}", "the archive it was installed from")
     if url.startswith("file://"):
         folder = Path(url.removeprefix("file://"))
         origin = git_origin(folder)
         if origin is not None:
-            return InstallSpec(_git_requirement(origin[0], origin[1], direct_url),
-                               f"the git origin and commit of {folder}")
-        return InstallSpec(None, "", f"seriespub was installed from {folder}, which a runner "
-                           "cannot reach and which has no git origin")
+            return InstallSpec(
+                _git_requirement(origin[0], origin[1], direct_url),
+                f"the git origin and commit of {folder}",
+            )
+        return InstallSpec(
+            None,
+            "",
+            f"seriespub was installed from {folder}, which a runner "
+            "cannot reach and which has no git origin",
+        )
     return InstallSpec(None, "", f"seriespub was installed from {url or 'an unknown place'}")
 
 
@@ -148,8 +170,13 @@ def local_git_origin(folder: Path) -> tuple[str, str] | None:
     import subprocess
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(folder), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
 
     try:
         return git("remote", "get-url", "origin"), git("rev-parse", "HEAD")
@@ -166,14 +193,21 @@ def installed_spec(configured: str | None, version: str) -> InstallSpec:
     except importlib.metadata.PackageNotFoundError:
         raw = None
     direct = json.loads(raw) if raw else None
-    return install_spec(configured, direct if isinstance(direct, dict) else None, version,
-                        local_git_origin)
+    return install_spec(
+        configured, direct if isinstance(direct, dict) else None, version, local_git_origin
+    )
 
 
-def github_workflow(series_path: str = ".", *, secrets: Sequence[str] = ALWAYS_SECRETS,
-                    cron: str = "0 * * * *", ledger_name: str = "ledger.db",
-                    install: str | None = "seriespub", python_version: str = "3.12",
-                    site_dir: str | None = None) -> str:
+def github_workflow(
+    series_path: str = ".",
+    *,
+    secrets: Sequence[str] = ALWAYS_SECRETS,
+    cron: str = "0 * * * *",
+    ledger_name: str = "ledger.db",
+    install: str | None = "seriespub",
+    python_version: str = "3.12",
+    site_dir: str | None = None,
+) -> str:
     """.github/workflows/seriespub.yml: scheduled `send due`, then the record committed back.
 
     `install` None: the install step fails with a message saying to set `[schedule] install`.
@@ -187,8 +221,13 @@ def github_workflow(series_path: str = ".", *, secrets: Sequence[str] = ALWAYS_S
         raise ValueError(f"not a pip requirement: {install!r}")
     env = "".join(f"          {n}: ${{{{ secrets.{n} }}}}\n" for n in names)
     text = _WORKFLOW.format(
-        cron=json.dumps(cron), path=json.dumps(series_path), python=json.dumps(python_version),
-        install=_install_command(install), env=env, keep=_keep_record(ledger_name))
+        cron=json.dumps(cron),
+        path=json.dumps(series_path),
+        python=json.dumps(python_version),
+        install=_install_command(install),
+        env=env,
+        keep=_keep_record(ledger_name),
+    )
     if site_dir is None:
         return text
     folder = f"{series_path.rstrip('/')}/{site_dir}" if series_path != "." else site_dir
@@ -197,9 +236,11 @@ def github_workflow(series_path: str = ".", *, secrets: Sequence[str] = ALWAYS_S
 
 def _install_command(install: str | None) -> str:
     if install is None:
-        return json.dumps('echo "::error::set [schedule] install in seriespub.toml (how this '
-                          'runner installs seriespub, e.g. a git URL at a commit), then run '
-                          'seriespub schedule install again" && exit 1')
+        return json.dumps(
+            'echo "::error::set [schedule] install in seriespub.toml (how this '
+            "runner installs seriespub, e.g. a git URL at a commit), then run "
+            'seriespub schedule install again" && exit 1'
+        )
     return json.dumps(f"pip install {shlex.quote(install)}")
 
 
@@ -207,7 +248,7 @@ def _keep_record(ledger_name: str) -> str:
     ledger = shlex.quote(f".seriespub/{ledger_name}")
     lines = [
         # A run killed mid-send may leave committed rows in the -wal file: fold them in.
-        f"if [ -f {ledger} ]; then python -c \"import sqlite3, sys; c = sqlite3.connect("
+        f'if [ -f {ledger} ]; then python -c "import sqlite3, sys; c = sqlite3.connect('
         f"sys.argv[1]); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()\" {ledger}; fi",
         'git config user.name "github-actions[bot]"',
         'git config user.email "41898282+github-actions[bot]@users.noreply.github.com"',

@@ -25,9 +25,12 @@ from seriespub.redact import scrub
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError"]
 
-_OUTCOME_STATUS = {Outcome.SENT: DeliveryStatus.SENT, Outcome.FAILED: DeliveryStatus.FAILED,
-                   Outcome.TRANSIENT: DeliveryStatus.DEFERRED,
-                   Outcome.UNKNOWN: DeliveryStatus.UNKNOWN}
+_OUTCOME_STATUS = {
+    Outcome.SENT: DeliveryStatus.SENT,
+    Outcome.FAILED: DeliveryStatus.FAILED,
+    Outcome.TRANSIENT: DeliveryStatus.DEFERRED,
+    Outcome.UNKNOWN: DeliveryStatus.UNKNOWN,
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class DeliveryRow:
 @dataclass(frozen=True)
 class UnsettledBatch:
     key: str
-    emails: list[str]          # as sent, in the order sent
+    emails: list[str]  # as sent, in the order sent
     send_at: dt.datetime | None
     provider: str
     created_at: dt.datetime | None = None
@@ -62,12 +65,16 @@ class InstalmentRecord:
     finished_at: dt.datetime | None
 
 
-_INSERT_DELIVERY = ("INSERT INTO deliveries(instalment, email, status, batch_key, provider, "
-                    "attempts, updated_at, send_at) VALUES(?,?,'pending',?,?,1,?,?)")
-_RESEND = (" ON CONFLICT(instalment, email) DO UPDATE SET status='pending', "
-           "batch_key=excluded.batch_key, provider=excluded.provider, reason='', "
-           "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
-           "send_at=excluded.send_at")
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries(instalment, email, status, batch_key, provider, "
+    "attempts, updated_at, send_at) VALUES(?,?,'pending',?,?,1,?,?)"
+)
+_RESEND = (
+    " ON CONFLICT(instalment, email) DO UPDATE SET status='pending', "
+    "batch_key=excluded.batch_key, provider=excluded.provider, reason='', "
+    "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
+    "send_at=excluded.send_at"
+)
 
 
 def _now() -> str:
@@ -84,12 +91,17 @@ class Ledger:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
-        self._fresh: set[int] = set()       # instalments with no rows before this ledger's
-        self._written: set[int] = set()     # instalments that had rows: always upsert
+        self._fresh: set[int] = set()  # instalments with no rows before this ledger's
+        self._written: set[int] = set()  # instalments that had rows: always upsert
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False, history: str | None = None,
-             ) -> Ledger:
+    def open(
+        cls,
+        path: Path,
+        *,
+        readonly: bool = False,
+        history: str | None = None,
+    ) -> Ledger:
         """Open the ledger, refusing one whose record was lost (see `seriespub.ledgerfile`).
 
         `readonly` creates nothing (a missing ledger reads as empty); `history` says why this
@@ -112,7 +124,8 @@ class Ledger:
             "INSERT INTO instalments(number, title, subject, started_at) VALUES(?,?,?,?) "
             "ON CONFLICT(number) DO UPDATE SET title=excluded.title, subject=excluded.subject, "
             "started_at=COALESCE(instalments.started_at, excluded.started_at)",
-            (number, title, subject, when.isoformat(timespec="seconds")))
+            (number, title, subject, when.isoformat(timespec="seconds")),
+        )
 
     def mark_finished(self, number: int, when: dt.datetime | None) -> None:
         value = when.isoformat(timespec="seconds") if when else None
@@ -120,32 +133,48 @@ class Ledger:
 
     def instalment_records(self) -> dict[int, InstalmentRecord]:
         rows = self._conn.execute(
-            "SELECT number, title, subject, started_at, finished_at FROM instalments")
-        return {r[0]: InstalmentRecord(r[0], r[1] or "", r[2] or "", _parse(r[3]), _parse(r[4]))
-                for r in rows}
+            "SELECT number, title, subject, started_at, finished_at FROM instalments"
+        )
+        return {
+            r[0]: InstalmentRecord(r[0], r[1] or "", r[2] or "", _parse(r[3]), _parse(r[4]))
+            for r in rows
+        }
 
     # -- batches -----------------------------------------------------------------------
-    def begin_batch(self, number: int, key: str, provider: str, emails: Sequence[str],
-                    send_at: dt.datetime | None = None) -> None:
+    def begin_batch(
+        self,
+        number: int,
+        key: str,
+        provider: str,
+        emails: Sequence[str],
+        send_at: dt.datetime | None = None,
+    ) -> None:
         """Record that `emails` are about to be sent in batch `key` (before the request)."""
         now = _now()
         when = send_at.isoformat(timespec="seconds") if send_at else None
         rows = [(number, e.lower(), key, provider, now, when) for e in emails]
         with self._transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
-                         "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
-                         (key, number, provider, now, when, json.dumps(list(emails))))
+            conn.execute(
+                "INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
+                "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
+                (key, number, provider, now, when, json.dumps(list(emails))),
+            )
             if not self._insert_fresh(conn, number, rows):
                 conn.executemany(_INSERT_DELIVERY + _RESEND, rows)
 
-    def _insert_fresh(self, conn: sqlite3.Connection, number: int,
-                      rows: Sequence[tuple[object, ...]]) -> bool:
+    def _insert_fresh(
+        self, conn: sqlite3.Connection, number: int, rows: Sequence[tuple[object, ...]]
+    ) -> bool:
         """Plain INSERTs while the instalment had no rows when this ledger first wrote to it
         (a first send: about half the cost of the upsert). Only a hint: a row that exists
         after all (a repeated address) undoes the inserts, and the caller upserts."""
         if number not in self._fresh:
-            if number in self._written or conn.execute(
-                    "SELECT 1 FROM deliveries WHERE instalment=? LIMIT 1", (number,)).fetchone():
+            if (
+                number in self._written
+                or conn.execute(
+                    "SELECT 1 FROM deliveries WHERE instalment=? LIMIT 1", (number,)
+                ).fetchone()
+            ):
                 self._written.add(number)
                 return False
             self._fresh.add(number)
@@ -159,8 +188,9 @@ class Ledger:
             conn.execute("RELEASE fresh")
         return True
 
-    def record_results(self, number: int, key: str, results: Iterable[RecipientResult],
-                       scheduled: bool = False) -> None:
+    def record_results(
+        self, number: int, key: str, results: Iterable[RecipientResult], scheduled: bool = False
+    ) -> None:
         """Settle a batch: one row per recipient result, then the batch itself."""
         now = _now()
         rows = []
@@ -171,45 +201,70 @@ class Ledger:
             # What the refusal means for the reader goes in with the result, in the same
             # transaction: a kill before the list is rewritten loses nothing.
             marks = r.new_status.value if r.new_status is not None else None
-            rows.append((status.value, r.message_id, scrub(r.reason), now, marks,
-                         int(marks is None), number, r.email.lower()))
+            rows.append(
+                (
+                    status.value,
+                    r.message_id,
+                    scrub(r.reason),
+                    now,
+                    marks,
+                    int(marks is None),
+                    number,
+                    r.email.lower(),
+                )
+            )
         with self._transaction() as conn:
-            conn.executemany("UPDATE deliveries SET status=?, message_id=?, reason=?, "
-                             "updated_at=?, subscriber_status=?, subscriber_applied=? "
-                             "WHERE instalment=? AND email=?", rows)
+            conn.executemany(
+                "UPDATE deliveries SET status=?, message_id=?, reason=?, "
+                "updated_at=?, subscriber_status=?, subscriber_applied=? "
+                "WHERE instalment=? AND email=?",
+                rows,
+            )
             conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
 
     def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
         """Batches with rows still `pending`, with their recipients in the original order."""
         pending: dict[str, set[str]] = {}
         for key, address in self._conn.execute(
-                "SELECT batch_key, email FROM deliveries WHERE instalment=? AND "
-                "status='pending'", (number,)):
+            "SELECT batch_key, email FROM deliveries WHERE instalment=? AND status='pending'",
+            (number,),
+        ):
             pending.setdefault(key or "", set()).add(address)
         out = []
         for key, waiting in pending.items():
-            row = self._conn.execute("SELECT recipients, send_at, provider, created_at "
-                                     "FROM batches WHERE key=?", (key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT recipients, send_at, provider, created_at FROM batches WHERE key=?", (key,)
+            ).fetchone()
             order = json.loads(row[0]) if row else sorted(waiting)
             emails = [e for e in order if e.lower() in waiting]
-            out.append(UnsettledBatch(key, emails, _parse(row[1]) if row else None,
-                                      row[2] if row else "", _parse(row[3]) if row else None))
+            out.append(
+                UnsettledBatch(
+                    key,
+                    emails,
+                    _parse(row[1]) if row else None,
+                    row[2] if row else "",
+                    _parse(row[3]) if row else None,
+                )
+            )
         return out
 
-    def set_status(self, number: int, emails: Sequence[str], status: DeliveryStatus,
-                   reason: str | None = None) -> None:
+    def set_status(
+        self, number: int, emails: Sequence[str], status: DeliveryStatus, reason: str | None = None
+    ) -> None:
         now = _now()
-        reason = None if reason is None else scrub(reason)   # the ledger is committed by CI
+        reason = None if reason is None else scrub(reason)  # the ledger is committed by CI
         with self._transaction() as conn:
             conn.executemany(
                 "UPDATE deliveries SET status=?, reason=COALESCE(?, reason), updated_at=? "
                 "WHERE instalment=? AND email=?",
-                [(status.value, reason, now, number, e.lower()) for e in emails])
+                [(status.value, reason, now, number, e.lower()) for e in emails],
+            )
 
     def change_status(self, number: int, old: DeliveryStatus, new: DeliveryStatus) -> int:
         cur = self._conn.execute(
             "UPDATE deliveries SET status=?, updated_at=? WHERE instalment=? AND status=?",
-            (new.value, _now(), number, old.value))
+            (new.value, _now(), number, old.value),
+        )
         return cur.rowcount
 
     # -- what the list still owes -------------------------------------------------------
@@ -218,7 +273,8 @@ class Ledger:
         (the latest, when several instalments refused the same reader)."""
         rows = self._conn.execute(
             "SELECT email, subscriber_status FROM deliveries WHERE subscriber_applied=0 "
-            "AND subscriber_status IS NOT NULL ORDER BY updated_at, instalment")
+            "AND subscriber_status IS NOT NULL ORDER BY updated_at, instalment"
+        )
         return {email: SubscriberStatus(status) for email, status in rows}
 
     def mark_status_changes_applied(self, changes: dict[str, SubscriberStatus]) -> None:
@@ -227,7 +283,8 @@ class Ledger:
             conn.executemany(
                 "UPDATE deliveries SET subscriber_applied=1 WHERE email=? AND "
                 "subscriber_status=? AND subscriber_applied=0",
-                [(email, status.value) for email, status in changes.items()])
+                [(email, status.value) for email, status in changes.items()],
+            )
 
     # -- queries -----------------------------------------------------------------------
     def statuses(self, number: int, emails: Sequence[str]) -> dict[str, DeliveryStatus]:
@@ -235,30 +292,38 @@ class Ledger:
         found: dict[str, DeliveryStatus] = {}
         lowered = [e.lower() for e in emails]
         for start in range(0, len(lowered), 500):
-            chunk = lowered[start:start + 500]
+            chunk = lowered[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for address, status in self._conn.execute(
-                    f"SELECT email, status FROM deliveries WHERE instalment=? "
-                    f"AND email IN ({marks})", (number, *chunk)):
+                f"SELECT email, status FROM deliveries WHERE instalment=? AND email IN ({marks})",
+                (number, *chunk),
+            ):
                 found[address] = DeliveryStatus(status)
         return found
 
     def counts(self, number: int) -> dict[DeliveryStatus, int]:
-        rows = self._conn.execute("SELECT status, COUNT(*) FROM deliveries WHERE instalment=? "
-                                  "GROUP BY status", (number,))
+        rows = self._conn.execute(
+            "SELECT status, COUNT(*) FROM deliveries WHERE instalment=? GROUP BY status", (number,)
+        )
         return {DeliveryStatus(s): n for s, n in rows}
 
     def all_counts(self) -> dict[int, dict[DeliveryStatus, int]]:
         out: dict[int, dict[DeliveryStatus, int]] = {}
         for number, status, n in self._conn.execute(
-                "SELECT instalment, status, COUNT(*) FROM deliveries GROUP BY 1, 2"):
+            "SELECT instalment, status, COUNT(*) FROM deliveries GROUP BY 1, 2"
+        ):
             out.setdefault(number, {})[DeliveryStatus(status)] = n
         return out
 
-    def deliveries(self, number: int, statuses: Iterable[DeliveryStatus] | None = None,
-                   ) -> Iterator[DeliveryRow]:
-        sql = ("SELECT instalment, email, status, batch_key, provider, message_id, reason, "
-               "attempts, updated_at, send_at FROM deliveries WHERE instalment=?")
+    def deliveries(
+        self,
+        number: int,
+        statuses: Iterable[DeliveryStatus] | None = None,
+    ) -> Iterator[DeliveryRow]:
+        sql = (
+            "SELECT instalment, email, status, batch_key, provider, message_id, reason, "
+            "attempts, updated_at, send_at FROM deliveries WHERE instalment=?"
+        )
         params: list[object] = [number]
         if statuses is not None:
             wanted = [s.value for s in statuses]
@@ -271,23 +336,28 @@ class Ledger:
         """Batch key → (address, provider message id) of deliveries still scheduled."""
         out: dict[str, list[tuple[str, str]]] = {}
         for key, address, message_id in self._conn.execute(
-                "SELECT batch_key, email, message_id FROM deliveries WHERE instalment=? AND "
-                "status='scheduled' ORDER BY batch_key, email", (number,)):
+            "SELECT batch_key, email, message_id FROM deliveries WHERE instalment=? AND "
+            "status='scheduled' ORDER BY batch_key, email",
+            (number,),
+        ):
             out.setdefault(key, []).append((address, message_id))
         return out
 
     def reset_instalment(self, number: int) -> None:
         """Forget that an instalment went out (its scheduled send was withdrawn)."""
-        self._conn.execute("UPDATE instalments SET started_at=NULL, finished_at=NULL "
-                           "WHERE number=?", (number,))
+        self._conn.execute(
+            "UPDATE instalments SET started_at=NULL, finished_at=NULL WHERE number=?", (number,)
+        )
 
     # -- plumbing ----------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
 
     # -- per-reader tracks (seriespub.tracks) ------------------------------------------
-    def received(self, emails: Iterable[str],
-                 ) -> dict[str, tuple[frozenset[int], frozenset[int], str]]:
+    def received(
+        self,
+        emails: Iterable[str],
+    ) -> dict[str, tuple[frozenset[int], frozenset[int], str]]:
         """Address (lower-cased) → (parts settled for them, parts left open, the latest
         `updated_at` of their deliveries), for those of `emails` that have any delivery."""
         wanted = {e.lower() for e in emails}
@@ -297,10 +367,11 @@ class Ledger:
         # One row per address, aggregated by SQLite: a ledger of millions of deliveries is
         # read as one row per reader.
         for email, has, open_, last in self._conn.execute(
-                "SELECT email, group_concat(CASE WHEN status IN ('sent','failed','scheduled') "
-                "THEN instalment END), group_concat(CASE WHEN status NOT IN "
-                "('sent','failed','scheduled') THEN instalment END), max(updated_at) "
-                "FROM deliveries GROUP BY email"):
+            "SELECT email, group_concat(CASE WHEN status IN ('sent','failed','scheduled') "
+            "THEN instalment END), group_concat(CASE WHEN status NOT IN "
+            "('sent','failed','scheduled') THEN instalment END), max(updated_at) "
+            "FROM deliveries GROUP BY email"
+        ):
             if email in wanted:
                 out[email] = (_numbers(has), _numbers(open_), last or "")
         return out

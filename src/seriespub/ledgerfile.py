@@ -160,8 +160,9 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     try:
         if version < 2:
             conn.execute("ALTER TABLE deliveries ADD COLUMN subscriber_status TEXT")
-            conn.execute("ALTER TABLE deliveries ADD COLUMN subscriber_applied INTEGER "
-                         "NOT NULL DEFAULT 1")
+            conn.execute(
+                "ALTER TABLE deliveries ADD COLUMN subscriber_applied INTEGER NOT NULL DEFAULT 1"
+            )
         conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
     except BaseException:
         conn.execute("ROLLBACK")

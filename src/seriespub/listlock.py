@@ -34,7 +34,7 @@ TIMEOUT = 30.0
 
 _guard = threading.Lock()
 _process_locks: dict[str, threading.RLock] = {}
-_held: dict[str, int] = {}          # lock path → our fd, while this process holds it
+_held: dict[str, int] = {}  # lock path → our fd, while this process holds it
 
 
 def lock_path(path: Path) -> Path:
@@ -53,7 +53,7 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
     if not local.acquire(timeout=wait):
         raise InputError(f"{path.name} is busy in another thread of this process", path=path)
     try:
-        if key in _held:                 # this thread already holds it
+        if key in _held:  # this thread already holds it
             yield
             return
         _held[key] = _acquire(where, path, wait)
@@ -77,13 +77,24 @@ def _acquire(where: Path, path: Path, timeout: float) -> int:
             if time.monotonic() >= deadline:
                 holder = _holder(fd)
                 os.close(fd)
-                raise InputError(f"{holder} has been changing this list for more than "
-                                 f"{timeout:g} s; nothing was changed", path=path,
-                                 hint="try again when it finishes") from None
+                raise InputError(
+                    f"{holder} has been changing this list for more than "
+                    f"{timeout:g} s; nothing was changed",
+                    path=path,
+                    hint="try again when it finishes",
+                ) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
-    _note(fd, json.dumps({"pid": os.getpid(), "command": _command(),
-                          "since": dt.datetime.now().astimezone().strftime("%H:%M:%S")}))
+    _note(
+        fd,
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "command": _command(),
+                "since": dt.datetime.now().astimezone().strftime("%H:%M:%S"),
+            }
+        ),
+    )
     return fd
 
 
@@ -92,8 +103,9 @@ def _open(where: Path, path: Path) -> int:
         where.parent.mkdir(mode=0o700, exist_ok=True)
         return os.open(where, os.O_RDWR | os.O_CREAT, 0o600)
     except FileExistsError:
-        raise InputError(f"{where.parent} is a file, not seriespub's state folder",
-                         path=path) from None
+        raise InputError(
+            f"{where.parent} is a file, not seriespub's state folder", path=path
+        ) from None
     except OSError as exc:
         raise InputError(f"cannot lock the list ({where}: {exc.strerror})", path=path) from None
 
@@ -110,15 +122,17 @@ def _note(fd: int, text: str) -> None:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, text.encode(), 0)
-    except OSError:       # only the busy message needs it; the lock itself holds
+    except OSError:  # only the busy message needs it; the lock itself holds
         pass
 
 
 def _holder(fd: int) -> str:
     try:
         note = json.loads(os.pread(fd, 4096, 0).decode())
-        return f"another seriespub process (pid {int(note['pid'])}, {note['command']}, " \
-               f"since {note['since']})"
+        return (
+            f"another seriespub process (pid {int(note['pid'])}, {note['command']}, "
+            f"since {note['since']})"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return "another seriespub process"
 

@@ -21,8 +21,8 @@ from seriespub.listlock import STATE_DIR, locked
 from seriespub.subscribers import Signature, columns_of, signature
 
 SNAPSHOT_NAME = "snapshot.csv"
-SNAPSHOT_ATTEMPTS = 6         # ~3 s of retries in all
-QUIET_SECONDS = 0.2           # a file written more recently may be mid-save
+SNAPSHOT_ATTEMPTS = 6  # ~3 s of retries in all
+QUIET_SECONDS = 0.2  # a file written more recently may be mid-save
 
 
 def snapshot(path: Path) -> Path:
@@ -44,8 +44,11 @@ def snapshot_of(path: Path) -> tuple[Path, Signature]:
             if not isinstance(problem, str):
                 return dest, problem
             time.sleep(0.05 * 2**attempt)
-    raise InputError(f"{problem} (tried {SNAPSHOT_ATTEMPTS} times): an editor saving it?",
-                     path=path, hint="save it, close the editor and run the command again")
+    raise InputError(
+        f"{problem} (tried {SNAPSHOT_ATTEMPTS} times): an editor saving it?",
+        path=path,
+        hint="save it, close the editor and run the command again",
+    )
 
 
 def _copy_if_stable(path: Path, dest: Path) -> str | Signature:

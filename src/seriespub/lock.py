@@ -36,7 +36,7 @@ class LockHolder:
     pid: int
     host: str
     purpose: str
-    started_at: str          # ISO 8601, UTC
+    started_at: str  # ISO 8601, UTC
 
 
 @contextmanager
@@ -49,8 +49,12 @@ def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LockHeld(held_message(_read(fd))) from None
-        me = LockHolder(os.getpid(), socket.gethostname(), purpose,
-                        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        me = LockHolder(
+            os.getpid(),
+            socket.gethostname(),
+            purpose,
+            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         _write(fd, json.dumps(asdict(me)))
         try:
             yield me
@@ -65,7 +69,7 @@ def current_holder(state_dir: Path) -> LockHolder | None:
     """Who holds the lock now, or None (for `status`); never blocks, never takes it."""
     try:
         fd = os.open(state_dir / LOCK_NAME, os.O_RDONLY)
-    except OSError:     # no lock file (nobody ever sent), or no state folder at all
+    except OSError:  # no lock file (nobody ever sent), or no state folder at all
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -85,8 +89,10 @@ def held_message(holder: LockHolder | None, here: str | None = None) -> str:
         who = "another seriespub run"
     else:
         where = "" if holder.host == (here or socket.gethostname()) else f" on {holder.host}"
-        who = (f"another seriespub run (pid {holder.pid}{where}, {holder.purpose}, "
-               f"since {_since(holder.started_at)})")
+        who = (
+            f"another seriespub run (pid {holder.pid}{where}, {holder.purpose}, "
+            f"since {_since(holder.started_at)})"
+        )
     return f"{who} is sending for this series; try again when it finishes"
 
 
@@ -111,7 +117,8 @@ def _read(fd: int) -> LockHolder | None:
     """The holder's note; None while it is still being written or if it is not ours."""
     try:
         data = json.loads(os.pread(fd, 4096, 0).decode())
-        return LockHolder(int(data["pid"]), str(data["host"]), str(data["purpose"]),
-                          str(data["started_at"]))
+        return LockHolder(
+            int(data["pid"]), str(data["host"]), str(data["purpose"]), str(data["started_at"])
+        )
     except (ValueError, KeyError, TypeError):
         return None

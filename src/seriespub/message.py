@@ -36,7 +36,7 @@ from seriespub.models import Recipient, Subscriber
 from seriespub.transfer import EncodedPart
 
 SLOT_RE = re.compile(r"%%SP(\d+)%%")
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9 '-]{1,60}")   # atext and spaces: no quoting, no encoding
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 '-]{1,60}")  # atext and spaces: no quoting, no encoding
 UNSUBSCRIBE_FIELD = "unsubscribe_url"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -76,7 +76,6 @@ class SlottedText:
 def unsubscribe_token(secret: bytes, address: str) -> str:
     """An unguessable per-address token: HMAC-SHA256 of the lower-cased address."""
     return hmac.new(secret, address.lower().encode(), hashlib.sha256).hexdigest()[:32]
-
 
 
 class UnsubscribeKey:
@@ -142,15 +141,16 @@ class PreparedMessage:
     html: SlottedText
     text: SlottedText
     slots: tuple[Slot, ...]
-    unsubscribe_url: str | None      # format string with {token} and {email}
-    secret: InitVar[bytes]           # kept only as a keyed HMAC (UnsubscribeKey), never stored
+    unsubscribe_url: str | None  # format string with {token} and {email}
+    secret: InitVar[bytes]  # kept only as a keyed HMAC (UnsubscribeKey), never stored
     series_title: str = ""
     preheader: str = ""
     # Empty for a real delivery; unique per `send test`, so a test copy has its own ids.
     send_tag: str = ""
     key: UnsubscribeKey = field(init=False, repr=False, compare=False)
     _mime: tuple[bytes, EncodedPart, bytes, EncodedPart, bytes] | None = field(
-        default=None, init=False, repr=False, compare=False)
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self, secret: bytes) -> None:
         self.key = UnsubscribeKey(secret)
@@ -215,9 +215,13 @@ class PreparedMessage:
         values["email"] = subscriber.email
         url = self.unsubscribe_url_for(subscriber.email)
         values[UNSUBSCRIBE_FIELD] = url or self.mailto_unsubscribe(subscriber.email)
-        return Recipient(email=subscriber.email, name=subscriber.name,
-                         delivery_id=self.delivery_id(subscriber.email),
-                         values=values, unsubscribe_url=url)
+        return Recipient(
+            email=subscriber.email,
+            name=subscriber.name,
+            delivery_id=self.delivery_id(subscriber.email),
+            values=values,
+            unsubscribe_url=url,
+        )
 
     def delivery_id(self, address: str) -> str:
         """Stable per (series, instalment, address), and per test send: see `series_id`."""
@@ -242,8 +246,11 @@ class PreparedMessage:
         whoever the token belongs to, so a request without it (forged) changes nothing."""
         return f"mailto:{self._mailto_target}?subject=unsubscribe%20{self.key.token(address)}"
 
-    def slot_values(self, recipient: Recipient, overrides: dict[str, str] | None = None,
-                    ) -> list[str]:
+    def slot_values(
+        self,
+        recipient: Recipient,
+        overrides: dict[str, str] | None = None,
+    ) -> list[str]:
         """Raw per-recipient values, one per slot; `overrides` wins (e.g. provider tags)."""
         merged = recipient.values if not overrides else {**recipient.values, **overrides}
         return [merged.get(s.field) or s.default for s in self.slots]
@@ -258,18 +265,19 @@ class PreparedMessage:
     def list_unsubscribe_headers(self, recipient: Recipient) -> list[tuple[str, str]]:
         """RFC 8058 one-click headers when an https URL exists, else a mailto: header."""
         if recipient.unsubscribe_url:
-            return [("List-Unsubscribe", f"<{recipient.unsubscribe_url}>"),
-                    ("List-Unsubscribe-Post", ONE_CLICK)]
+            return [
+                ("List-Unsubscribe", f"<{recipient.unsubscribe_url}>"),
+                ("List-Unsubscribe-Post", ONE_CLICK),
+            ]
         return [("List-Unsubscribe", f"<{self.mailto_unsubscribe(recipient.email)}>")]
 
     def to_header(self, recipient: Recipient) -> str:
         """The To value on one line (API providers take it so); `mime_for` folds it."""
-        address = recipient.email if recipient.email.isascii() else ascii_address(
-            recipient.email)
+        address = recipient.email if recipient.email.isascii() else ascii_address(recipient.email)
         name = recipient.name
         if not name:
             return address
-        if _PLAIN_NAME.fullmatch(name):       # the common case, without the general work
+        if _PLAIN_NAME.fullmatch(name):  # the common case, without the general work
             return f"{name} <{address}>"
         return headers.unfolded(self._to_tokens(recipient))
 
@@ -287,37 +295,59 @@ class PreparedMessage:
     def message_id(self, recipient: Recipient) -> str:
         return f"<{recipient.delivery_id}.{self.number}@{self.domain}>"
 
-    def mime_for(self, recipient: Recipient, *, date: str | None = None,
-                 message_id: str | None = None,
-                 extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    def mime_for(
+        self,
+        recipient: Recipient,
+        *,
+        date: str | None = None,
+        message_id: str | None = None,
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> bytes:
         """A complete RFC 5322 multipart/alternative message for one recipient (CRLF)."""
         head, text_part, middle, html_part, tail = self._mime_parts()
         values = self.slot_values(recipient)
         escaped = [html.escape(v) for v in values]
         to = self.to_header(recipient)
-        lines = [f"To: {to}\r\n" if len(to) <= LINE - 4 and to.isascii() else
-                 headers.fold("To", self._to_tokens(recipient)),
-                 f"Date: {date or email.utils.formatdate(localtime=True)}\r\n"
-                 f"Message-ID: {message_id or self.message_id(recipient)}\r\n"]
+        lines = [
+            f"To: {to}\r\n"
+            if len(to) <= LINE - 4 and to.isascii()
+            else headers.fold("To", self._to_tokens(recipient)),
+            f"Date: {date or email.utils.formatdate(localtime=True)}\r\n"
+            f"Message-ID: {message_id or self.message_id(recipient)}\r\n",
+        ]
         # One URI: nowhere to fold, and config keeps the line under 998 (`_URL_MAX`).
         if recipient.unsubscribe_url:
-            lines.append(f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"
-                         f"List-Unsubscribe-Post: {ONE_CLICK}\r\n")
+            lines.append(
+                f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"
+                f"List-Unsubscribe-Post: {ONE_CLICK}\r\n"
+            )
         else:
             lines.append(f"List-Unsubscribe: <{self.mailto_unsubscribe(recipient.email)}>\r\n")
         for k, v in extra_headers:
             lines.append(headers.fold(k, headers.unstructured(check_header_value(k, v))))
-        return b"".join(("".join(lines).encode("ascii"), head, text_part.fill(values), middle,
-                         html_part.fill(escaped), tail))
+        return b"".join(
+            (
+                "".join(lines).encode("ascii"),
+                head,
+                text_part.fill(values),
+                middle,
+                html_part.fill(escaped),
+                tail,
+            )
+        )
 
     def sent_size(self, recipient: Recipient | None = None) -> SentSize:
         """Octets of the message as sent to `recipient` (default: a typical reader)."""
         recipient = recipient or self.recipient(Subscriber("reader@example.com", "Reader"))
         _, text_part, _, html_part, _ = self._mime_parts()
         values = self.slot_values(recipient)
-        return SentSize(len(self.mime_for(recipient)),
-                        len(html_part.fill([html.escape(v) for v in values])),
-                        len(text_part.fill(values)), html_part.encoding, text_part.encoding)
+        return SentSize(
+            len(self.mime_for(recipient)),
+            len(html_part.fill([html.escape(v) for v in values])),
+            len(text_part.fill(values)),
+            html_part.encoding,
+            text_part.encoding,
+        )
 
     @property
     def mime_tail(self) -> bytes:
@@ -330,8 +360,10 @@ class PreparedMessage:
 
     def _fixed_headers(self) -> str:
         check_header_value("Subject", self.subject)
-        fields = [headers.fold("From", headers.mailbox(self.sender)),
-                  headers.fold("Subject", headers.unstructured(self.subject))]
+        fields = [
+            headers.fold("From", headers.mailbox(self.sender)),
+            headers.fold("Subject", headers.unstructured(self.subject)),
+        ]
         if self.reply_to_mailboxes:
             fields.append(headers.fold("Reply-To", headers.mailboxes(self.reply_to_mailboxes)))
         list_name = headers.phrase(self.series_title) if self.series_title else []
@@ -344,15 +376,21 @@ class PreparedMessage:
             boundary = f"=_seriespub_{digest[:16]}"  # "=_" occurs in neither encoding
             text_part = transfer.choose(self.text.literals, self.text.slot_ids)
             html_part = transfer.choose(self.html.literals, self.html.slot_ids)
-            part = ('Content-Type: text/{}; charset="utf-8"\r\n'
-                    "Content-Transfer-Encoding: {}\r\n\r\n")
-            head = (self._fixed_headers() + "MIME-Version: 1.0\r\n"
-                    f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
-                    f"\r\n--{boundary}\r\n" + part.format("plain", text_part.encoding))
+            part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: {}\r\n\r\n'
+            head = (
+                self._fixed_headers() + "MIME-Version: 1.0\r\n"
+                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+                f"\r\n--{boundary}\r\n" + part.format("plain", text_part.encoding)
+            )
             middle = f"\r\n--{boundary}\r\n" + part.format("html", html_part.encoding)
             tail = f"\r\n--{boundary}--\r\n"
-            self._mime = (head.encode("ascii"), text_part, middle.encode(), html_part,
-                          tail.encode())
+            self._mime = (
+                head.encode("ascii"),
+                text_part,
+                middle.encode(),
+                html_part,
+                tail.encode(),
+            )
         return self._mime
 
 
@@ -374,4 +412,4 @@ def _slug(title: str, limit: int) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     # A title with no Latin letters (Лидерство) still needs its own, stable label.
     fallback = "series-" + hashlib.sha256(title.encode()).hexdigest()[:10]
-    return slug[:min(limit, 60)].strip("-") or fallback
+    return slug[: min(limit, 60)].strip("-") or fallback

@@ -58,13 +58,13 @@ class Subscriber:
 
 
 class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"        # recorded before the request; unknown if found after a crash
-    SENT = "sent"              # the provider accepted it
-    FAILED = "failed"          # permanently refused; never retried
-    DEFERRED = "deferred"      # failed transiently; `send retry` or the next run resends
-    UNKNOWN = "unknown"        # outcome could not be settled; the author decides
-    SCHEDULED = "scheduled"    # handed to the provider to release at a later time
-    CANCELLED = "cancelled"    # a scheduled delivery withdrawn before release
+    PENDING = "pending"  # recorded before the request; unknown if found after a crash
+    SENT = "sent"  # the provider accepted it
+    FAILED = "failed"  # permanently refused; never retried
+    DEFERRED = "deferred"  # failed transiently; `send retry` or the next run resends
+    UNKNOWN = "unknown"  # outcome could not be settled; the author decides
+    SCHEDULED = "scheduled"  # handed to the provider to release at a later time
+    CANCELLED = "cancelled"  # a scheduled delivery withdrawn before release
 
 
 class Outcome(enum.StrEnum):
@@ -82,8 +82,8 @@ class Recipient:
 
     email: str
     name: str
-    delivery_id: str           # stable per (series, instalment, address): dedupe/metadata key
-    values: dict[str, str]     # merge fields, including unsubscribe_url
+    delivery_id: str  # stable per (series, instalment, address): dedupe/metadata key
+    values: dict[str, str]  # merge fields, including unsubscribe_url
     unsubscribe_url: str | None = None
 
     @property
@@ -108,7 +108,7 @@ class RecipientResult:
     new_status: SubscriberStatus | None = None
 
     def __post_init__(self) -> None:
-        if self.reason:   # provider text (an SMTP reply, an API's message) may echo a secret
+        if self.reason:  # provider text (an SMTP reply, an API's message) may echo a secret
             object.__setattr__(self, "reason", scrub(self.reason))
 
 

@@ -42,7 +42,7 @@ def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
         raise not_a_folder(state)
     history = None if series.ledger_path.exists() else sent_before(series)
     if not readonly:
-        tighten_folder(state)       # a write is when loose modes of an older version go
+        tighten_folder(state)  # a write is when loose modes of an older version go
     with Ledger.open(series.ledger_path, readonly=readonly, history=history) as ledger:
         yield ledger
 
@@ -50,20 +50,23 @@ def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
 def sent_before(series: Series) -> str | None:
     """What shows that this series has sent before (None when nothing does)."""
     wal = Path(f"{series.ledger_path}-wal")
-    if wal.exists() and wal.stat().st_size:     # an empty one is what a read leaves behind
+    if wal.exists() and wal.stat().st_size:  # an empty one is what a read leaves behind
         return f"its write-ahead log {wal.name} still holds deliveries"
     for event in runlog.read(series.state_dir):
         if event.get("event") in ("due", "sent") and event.get("instalment") is not None:
-            return (f"the run log ({runlog.log_path(series.state_dir)}) records part "
-                    f"{event['instalment']} as {event['event']}")
+            return (
+                f"the run log ({runlog.log_path(series.state_dir)}) records part "
+                f"{event['instalment']} as {event['event']}"
+            )
     for folder in _entries(series.outbox_dir, lambda e: e.name.isdigit() and e.is_dir()):
         if _entries(Path(folder), lambda e: e.name.endswith(".eml"), first=True):
             return f"the outbox holds sent messages ({folder})"
     return None
 
 
-def _entries(folder: Path, wanted: Callable[[os.DirEntry[str]], bool], *,
-             first: bool = False) -> list[str]:
+def _entries(
+    folder: Path, wanted: Callable[[os.DirEntry[str]], bool], *, first: bool = False
+) -> list[str]:
     """Paths in `folder` that are `wanted` (only the first with `first`); none if unreadable
     (no outbox: another provider)."""
     found = []
@@ -79,8 +82,12 @@ def _entries(folder: Path, wanted: Callable[[os.DirEntry[str]], bool], *,
     return sorted(found)
 
 
-def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = None,
-            ) -> Instalment:
+def resolve(
+    series: Series,
+    drafts: DraftSet,
+    ref: str,
+    ledger: Ledger | None = None,
+) -> Instalment:
     """`next`, a number, or a path to a draft → the instalment it names."""
     if ref == "next":
         from seriespub.sending import choose_next
@@ -92,8 +99,10 @@ def resolve(series: Series, drafts: DraftSet, ref: str, ledger: Ledger | None = 
     if ref.isdigit():
         found = drafts.by_number(int(ref))
         if found is None:
-            raise InputError(f"no instalment number {ref} in {series.drafts_dir}",
-                             hint="seriespub status lists them")
+            raise InputError(
+                f"no instalment number {ref} in {series.drafts_dir}",
+                hint="seriespub status lists them",
+            )
         return found
     path = Path(ref)
     if not path.is_file():
@@ -108,12 +117,18 @@ def render(series: Series, drafts: DraftSet, instalment: Instalment) -> Prepared
     from seriespub.site.urls import email_links
 
     links = email_links(series.settings.site.base_url, series.state_dir, drafts, instalment)
-    inputs = RenderInputs(series.settings.series, series.unsubscribe_secret(),
-                          drafts.after(instalment.number), series.template_path, cadence, links)
+    inputs = RenderInputs(
+        series.settings.series,
+        series.unsubscribe_secret(),
+        drafts.after(instalment.number),
+        series.template_path,
+        cadence,
+        links,
+    )
     message = prepare(instalment, inputs)
     from seriespub.checking import require_known_fields  # checking imports this module
 
-    require_known_fields(series, instalment, message)     # what `check` refuses, send does
+    require_known_fields(series, instalment, message)  # what `check` refuses, send does
     return message
 
 
@@ -130,4 +145,5 @@ def ensure_ready(instalment: Instalment) -> None:
             f"part {instalment.number} ({instalment.title!r}) is still a draft",
             path=instalment.path,
             hint=f"when it is ready, set 'status: ready' in its front matter "
-                 f"({os.path.relpath(instalment.path)})")
+            f"({os.path.relpath(instalment.path)})",
+        )

@@ -24,7 +24,7 @@ class Stopped(Exception):
 
 @dataclass
 class RetryPolicy:
-    max_seconds: float = 300.0        # total time one batch may spend retrying
+    max_seconds: float = 300.0  # total time one batch may spend retrying
     base: float = 1.0
     cap: float = 60.0
     rng: random.Random = field(default_factory=random.Random)
@@ -54,8 +54,13 @@ class RateLimiter:
             raise Stopped
 
 
-def send_with_retries(provider: Provider, batch: Batch, policy: RetryPolicy,
-                      limiter: RateLimiter, stop: threading.Event) -> list[RecipientResult]:
+def send_with_retries(
+    provider: Provider,
+    batch: Batch,
+    policy: RetryPolicy,
+    limiter: RateLimiter,
+    stop: threading.Event,
+) -> list[RecipientResult]:
     """Send a batch, retrying transient failures of the whole batch and of single recipients.
 
     Results of earlier attempts are never lost: if a retry of some recipients fails, those
@@ -72,19 +77,26 @@ def send_with_retries(provider: Provider, batch: Batch, policy: RetryPolicy,
                 raise
             return _merge_after_failure(batch, current, final, exc)
         final.update((r.email.lower(), r) for r in results)
-        retry = [r for r in current.recipients
-                 if final[r.email.lower()].outcome is Outcome.TRANSIENT]
+        retry = [
+            r for r in current.recipients if final[r.email.lower()].outcome is Outcome.TRANSIENT
+        ]
         wait = policy.backoff(attempt)
         if not retry or time.monotonic() + wait > deadline or stop.wait(wait):
             return [final[r.email.lower()] for r in batch.recipients]
         attempt += 1
         # A smaller payload needs its own key: idempotency keys are bound to the payload.
-        current = Batch(f"{batch.key}.r{attempt}", batch.message, retry, batch.send_at,
-                        batch.test)
+        current = Batch(f"{batch.key}.r{attempt}", batch.message, retry, batch.send_at, batch.test)
 
 
-def _attempt(provider: Provider, batch: Batch, policy: RetryPolicy, limiter: RateLimiter,
-             stop: threading.Event, deadline: float, attempt: int) -> list[RecipientResult]:
+def _attempt(
+    provider: Provider,
+    batch: Batch,
+    policy: RetryPolicy,
+    limiter: RateLimiter,
+    stop: threading.Event,
+    deadline: float,
+    attempt: int,
+) -> list[RecipientResult]:
     """One batch until the provider answers for it, retrying failures of the whole request."""
     while True:
         limiter.wait(len(batch.recipients), stop)
@@ -96,8 +108,9 @@ def _attempt(provider: Provider, batch: Batch, policy: RetryPolicy, limiter: Rat
             attempt += 1
 
 
-def _merge_after_failure(batch: Batch, current: Batch, final: dict[str, RecipientResult],
-                         exc: BaseException) -> list[RecipientResult]:
+def _merge_after_failure(
+    batch: Batch, current: Batch, final: dict[str, RecipientResult], exc: BaseException
+) -> list[RecipientResult]:
     """Earlier results stand; the recipients of the failed retry are transient or unknown."""
     retried = {r.email.lower() for r in current.recipients}
     reason = exc.reason if isinstance(exc, SendError) else "interrupted"
@@ -107,8 +120,9 @@ def _merge_after_failure(batch: Batch, current: Batch, final: dict[str, Recipien
     return [rest.get(r.email.lower()) or final[r.email.lower()] for r in batch.recipients]
 
 
-def _pause(seconds: float, deadline: float, stop: threading.Event,
-           error: TransientSendError) -> None:
+def _pause(
+    seconds: float, deadline: float, stop: threading.Event, error: TransientSendError
+) -> None:
     if time.monotonic() + seconds > deadline:
         raise error
     if stop.wait(seconds):

@@ -34,8 +34,13 @@ def log_path(state_dir: Path) -> Path:
     return state_dir / LOG_NAME
 
 
-def append(state_dir: Path, event: Mapping[str, Any], now: dt.datetime | None = None,
-           *, durable: bool = False) -> dict[str, Any]:
+def append(
+    state_dir: Path,
+    event: Mapping[str, Any],
+    now: dt.datetime | None = None,
+    *,
+    durable: bool = False,
+) -> dict[str, Any]:
     """Append `event` (with a `ts`) as one line; returns what was written."""
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     record: dict[str, Any] = scrub_data({"ts": stamp.isoformat(timespec="seconds"), **event})

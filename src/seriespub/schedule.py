@@ -55,11 +55,11 @@ DRAFT_WARNING = dt.timedelta(hours=48)
 
 
 class ReleaseStatus(enum.StrEnum):
-    SENT = "sent"            # started and finished
-    SENDING = "sending"      # started, not finished: running now, or interrupted (resume it)
-    DUE = "due"              # its release has passed: `send due` sends it now
-    WAITING = "waiting"      # its (pinned) release has passed, but an earlier one goes first
-    UPCOMING = "upcoming"    # release still ahead
+    SENT = "sent"  # started and finished
+    SENDING = "sending"  # started, not finished: running now, or interrupted (resume it)
+    DUE = "due"  # its release has passed: `send due` sends it now
+    WAITING = "waiting"  # its (pinned) release has passed, but an earlier one goes first
+    UPCOMING = "upcoming"  # release still ahead
 
 
 class SendRecord(Protocol):
@@ -76,7 +76,7 @@ class SendRecord(Protocol):
 class PlannedRelease:
     number: int
     title: str
-    release: dt.datetime            # aware, in the series' zone
+    release: dt.datetime  # aware, in the series' zone
     status: ReleaseStatus
     pinned: bool = False
     ready: bool = True
@@ -94,8 +94,10 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"'schedule.timezone': unknown time zone {name!r}",
-                          hint="use an IANA name such as Europe/London") from None
+        raise ConfigError(
+            f"'schedule.timezone': unknown time zone {name!r}",
+            hint="use an IANA name such as Europe/London",
+        ) from None
 
 
 def localize(when: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -132,9 +134,10 @@ def _slots_from(settings: ScheduleSettings, start: int) -> Iterator[dt.datetime]
 def _first_local(settings: ScheduleSettings, tz: ZoneInfo) -> dt.datetime:
     first = settings.first_release
     if first is None:
-        raise ConfigError("no release calendar: 'schedule.first_release' is not set",
-                          hint="add [schedule] first_release = 2026-01-06T09:00:00 to "
-                               "seriespub.toml")
+        raise ConfigError(
+            "no release calendar: 'schedule.first_release' is not set",
+            hint="add [schedule] first_release = 2026-01-06T09:00:00 to seriespub.toml",
+        )
     return first.astimezone(tz).replace(tzinfo=None) if first.tzinfo else first
 
 
@@ -143,29 +146,44 @@ def _cadence(settings: ScheduleSettings) -> dt.timedelta:
 
 
 # -- placing instalments -----------------------------------------------------------------
-def plan(instalments: Sequence[Instalment], records: Mapping[int, SendRecord],
-         settings: ScheduleSettings, now: dt.datetime) -> list[PlannedRelease]:
+def plan(
+    instalments: Sequence[Instalment],
+    records: Mapping[int, SendRecord],
+    settings: ScheduleSettings,
+    now: dt.datetime,
+) -> list[PlannedRelease]:
     """Each instalment's release and status at `now` (see the module docstring)."""
     tz, now = zone(settings.timezone), now.astimezone(dt.UTC)
     keep_slots = settings.catch_up == "all"
     out: list[PlannedRelease] = []
-    anchor: dt.datetime | None = None       # when the previous one went (or will go) out
-    pending = False                         # an earlier instalment is not finished
+    anchor: dt.datetime | None = None  # when the previous one went (or will go) out
+    pending = False  # an earlier instalment is not finished
     for inst in sorted(instalments, key=lambda i: i.number):
         record = records.get(inst.number)
         started = _aware(record.started_at) if record else None
         finished = _aware(record.finished_at) if record and started else None
         release = _release(inst, anchor, settings, tz)
         status = _status(release, started, finished, now, pending and not keep_slots)
-        out.append(PlannedRelease(inst.number, inst.title, release, status,
-                                  inst.release is not None, inst.is_ready, started, finished))
+        out.append(
+            PlannedRelease(
+                inst.number,
+                inst.title,
+                release,
+                status,
+                inst.release is not None,
+                inst.is_ready,
+                started,
+                finished,
+            )
+        )
         anchor = release if keep_slots else _went_out(release, started, finished, now)
         pending = pending or finished is None
     return out
 
 
-def _release(inst: Instalment, anchor: dt.datetime | None, settings: ScheduleSettings,
-             tz: ZoneInfo) -> dt.datetime:
+def _release(
+    inst: Instalment, anchor: dt.datetime | None, settings: ScheduleSettings, tz: ZoneInfo
+) -> dt.datetime:
     if inst.release is not None:
         return localize(inst.release, tz)
     if anchor is None:
@@ -178,8 +196,12 @@ def _later(when: dt.datetime, delta: dt.timedelta, tz: ZoneInfo) -> dt.datetime:
     return localize(when.astimezone(tz).replace(tzinfo=None) + delta, tz)
 
 
-def _went_out(release: dt.datetime, started: dt.datetime | None,
-              finished: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+def _went_out(
+    release: dt.datetime,
+    started: dt.datetime | None,
+    finished: dt.datetime | None,
+    now: dt.datetime,
+) -> dt.datetime:
     if started is None:
         return max(release, now)
     if finished is None:
@@ -187,8 +209,13 @@ def _went_out(release: dt.datetime, started: dt.datetime | None,
     return finished if finished - started > STALLED_SEND else started
 
 
-def _status(release: dt.datetime, started: dt.datetime | None, finished: dt.datetime | None,
-            now: dt.datetime, behind_earlier: bool) -> ReleaseStatus:
+def _status(
+    release: dt.datetime,
+    started: dt.datetime | None,
+    finished: dt.datetime | None,
+    now: dt.datetime,
+    behind_earlier: bool,
+) -> ReleaseStatus:
     if started is not None:
         return ReleaseStatus.SENT if finished is not None else ReleaseStatus.SENDING
     if release > now:
@@ -230,9 +257,11 @@ def warnings(releases: Sequence[PlannedRelease], now: dt.datetime) -> list[str]:
     for p in releases:
         if p.unsent and not p.ready and p.release - now <= DRAFT_WARNING:
             when = "was due" if p.release <= now else "goes out"
-            out.append(f"part {p.number} is still a draft and {when} "
-                       f"{relative(p.release, now)} ({format_local(p.release)}): "
-                       f"set status: ready in its front matter")
+            out.append(
+                f"part {p.number} is still a draft and {when} "
+                f"{relative(p.release, now)} ({format_local(p.release)}): "
+                f"set status: ready in its front matter"
+            )
     return out
 
 
@@ -248,11 +277,15 @@ def _gaps(numbers: Sequence[int]) -> list[str]:
 def _order_problems(prev: PlannedRelease, cur: PlannedRelease) -> list[str]:
     out = []
     if cur.pinned and cur.unsent and cur.release < prev.release:
-        out.append(f"part {cur.number} is pinned to {format_local(cur.release)}, before part "
-                   f"{prev.number} ({format_local(prev.release)}): it will go out after it")
+        out.append(
+            f"part {cur.number} is pinned to {format_local(cur.release)}, before part "
+            f"{prev.number} ({format_local(prev.release)}): it will go out after it"
+        )
     if prev.unsent and not cur.unsent:
-        out.append(f"part {cur.number} went out but part {prev.number} has not: "
-                   f"part {prev.number} will be sent next")
+        out.append(
+            f"part {cur.number} went out but part {prev.number} has not: "
+            f"part {prev.number} will be sent next"
+        )
     return out
 
 
@@ -292,6 +325,5 @@ def parse_when(text: str, tz: str, now: dt.datetime) -> dt.datetime:
         raise InputError(f"{text!r} is not a date and time: {example}") from None
     when = localize(parsed, zone(tz))
     if when <= now:
-        raise InputError(f"{text!r} is in the past ({format_local(when)}, "
-                         f"{relative(when, now)})")
+        raise InputError(f"{text!r} is in the past ({format_local(when)}, {relative(when, now)})")
     return when

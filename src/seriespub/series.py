@@ -72,9 +72,11 @@ class Series:
             doing = "read"
             key = path.read_bytes().strip()
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot {doing} the unsubscribe key: {exc.strerror}",
-                              hint="free some space (or fix the folder's permissions) and "
-                                   "run again, or set SERIESPUB_SECRET; " + _NEW_KEY) from None
+            raise ConfigError(
+                f"{path}: cannot {doing} the unsubscribe key: {exc.strerror}",
+                hint="free some space (or fix the folder's permissions) and "
+                "run again, or set SERIESPUB_SECRET; " + _NEW_KEY,
+            ) from None
         return _strong(key, str(path))
 
 
@@ -84,11 +86,17 @@ _NEW_KEY = 'generate a key with: python -c "import secrets; print(secrets.token_
 
 def _strong(key: bytes, where: str) -> bytes:
     if len(key) < MIN_SECRET_BYTES:
-        fix = ("set it to a longer key" if where == "SERIESPUB_SECRET" else
-               "delete the file to have a new key generated (unsubscribe links already sent "
-               "stop working), or put a key in it or in SERIESPUB_SECRET")
-        raise ConfigError(f"{where}: the unsubscribe key has {len(key)} bytes; it must have at "
-                          f"least {MIN_SECRET_BYTES} bytes", hint=f"{fix}; {_NEW_KEY}")
+        fix = (
+            "set it to a longer key"
+            if where == "SERIESPUB_SECRET"
+            else "delete the file to have a new key generated (unsubscribe links already sent "
+            "stop working), or put a key in it or in SERIESPUB_SECRET"
+        )
+        raise ConfigError(
+            f"{where}: the unsubscribe key has {len(key)} bytes; it must have at "
+            f"least {MIN_SECRET_BYTES} bytes",
+            hint=f"{fix}; {_NEW_KEY}",
+        )
     return key
 
 
@@ -99,7 +107,7 @@ def _create_key(path: Path) -> None:
     a link never replaces, so when two first runs race, both use the key that won.
     """
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)     # mode 0600
+    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
     try:
         try:
             _write_all(fd, _secrets.token_hex(32).encode())
@@ -117,7 +125,7 @@ def _create_key(path: Path) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def find_series(start: Path | None = None, explicit: Path | None = None) -> Series:
@@ -125,19 +133,22 @@ def find_series(start: Path | None = None, explicit: Path | None = None) -> Seri
     if explicit is not None:
         root = explicit.resolve()
         if not (root / CONFIG_NAME).is_file():
-            raise SeriesNotFound(f"{root}: no {CONFIG_NAME} here",
-                                 hint=f"create one with: seriespub init {explicit}")
+            raise SeriesNotFound(
+                f"{root}: no {CONFIG_NAME} here", hint=f"create one with: seriespub init {explicit}"
+            )
         return Series(root, load_settings(root / CONFIG_NAME))
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_NAME).is_file():
             return Series(folder, load_settings(folder / CONFIG_NAME))
-    raise SeriesNotFound(f"no {CONFIG_NAME} in {here} or any folder above it",
-                         hint="run it inside a series folder, pass --series DIR, "
-                              "or create one with: seriespub init DIR")
+    raise SeriesNotFound(
+        f"no {CONFIG_NAME} in {here} or any folder above it",
+        hint="run it inside a series folder, pass --series DIR, "
+        "or create one with: seriespub init DIR",
+    )
 
 
-CONFIG_TEMPLATE = '''[series]
+CONFIG_TEMPLATE = """[series]
 title = "{title}"
 from = "{sender}"
 # reply_to = "you@example.com"
@@ -150,9 +161,9 @@ provider = "outbox"   # {providers}
 # first_release = 2027-01-05T09:00:00
 # timezone = "Europe/London"
 # every_weeks = 1
-'''
+"""
 
-FIRST_DRAFT = '''---
+FIRST_DRAFT = """---
 title: "Welcome to {title}"
 status: draft
 preheader: "What this series is about"
@@ -161,7 +172,7 @@ preheader: "What this series is about"
 Hello {{{{ name | default("there") }}}},
 
 In the coming weeks I will be writing about…
-'''
+"""
 
 
 IGNORED = (f"{STATE_DIR}/", ".env")
@@ -177,11 +188,11 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
         if "\n" in value or '"' in value:
             raise InputError(f"the {what} may not contain a line break or a double quote")
     if folder.exists() and not folder.is_dir():
-        raise InputError("is a file, not a folder; give a folder for the new series",
-                         path=folder)
+        raise InputError("is a file, not a folder; give a folder for the new series", path=folder)
     files = {
-        folder / CONFIG_NAME: CONFIG_TEMPLATE.format(title=title, sender=sender,
-                                                     providers=" | ".join(SPECS)),
+        folder / CONFIG_NAME: CONFIG_TEMPLATE.format(
+            title=title, sender=sender, providers=" | ".join(SPECS)
+        ),
         folder / "subscribers.csv": "email,name,status,subscribed_at\n",
         folder / "drafts" / "01-welcome.md": FIRST_DRAFT.format(title=title),
     }
@@ -195,8 +206,9 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
                 handle.write(text)
         ignore = _ignore_state(folder / ".gitignore")
     except OSError as exc:
-        raise InputError(f"cannot create the series: {exc.strerror}",
-                         path=exc.filename or folder) from None
+        raise InputError(
+            f"cannot create the series: {exc.strerror}", path=exc.filename or folder
+        ) from None
     return [*files, *ignore]
 
 
@@ -207,8 +219,7 @@ def _ignore_state(path: Path) -> list[Path]:
     except FileNotFoundError:
         text = ""
     present = {line.strip().lstrip("/") for line in text.splitlines()}
-    missing = [line for line in IGNORED if line not in present
-               and line.rstrip("/") not in present]
+    missing = [line for line in IGNORED if line not in present and line.rstrip("/") not in present]
     if not missing:
         return []
     prefix = "\n" if text and not text.endswith("\n") else ""

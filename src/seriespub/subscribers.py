@@ -30,9 +30,9 @@ from seriespub.textfiles import csv_delimiter
 COLUMNS = ("email", "name", "status", "subscribed_at")
 _BASE = frozenset((*COLUMNS, ""))
 _STATUSES = {s.value: s for s in SubscriberStatus}
-MAX_LINE = 1 << 16            # characters in one line of the file
+MAX_LINE = 1 << 16  # characters in one line of the file
 MAX_COLUMNS = 1000
-ATTEMPTS = 5                  # re-reads when an editor saves the file during a rewrite
+ATTEMPTS = 5  # re-reads when an editor saves the file during a rewrite
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,11 @@ def _lines(handle: io.TextIOWrapper, path: Path) -> Iterator[str]:
             return
         number += 1
         if len(line) > MAX_LINE and line[-1] not in "\r\n":
-            raise InputError(f"a line longer than {MAX_LINE:,} characters: not a subscriber "
-                             "list", path=path, line=number)
+            raise InputError(
+                f"a line longer than {MAX_LINE:,} characters: not a subscriber list",
+                path=path,
+                line=number,
+            )
         yield line
 
 
@@ -104,18 +107,25 @@ def open_csv(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapp
 def header_columns(values: list[str], path: Path) -> list[str]:
     """The header's column names (lower case); refuses one named twice or too many."""
     if len(values) > MAX_COLUMNS:
-        raise InputError(f"{len(values):,} columns in the header (at most {MAX_COLUMNS:,})",
-                         path=path, line=1)
+        raise InputError(
+            f"{len(values):,} columns in the header (at most {MAX_COLUMNS:,})", path=path, line=1
+        )
     columns = [c.strip().lower() for c in values]
     twice = sorted(c for c, n in Counter(columns).items() if c and n > 1)
     if twice:
-        raise InputError(f"column {twice[0]!r} appears more than once in the header "
-                         "(rename or delete one)", path=path, line=1)
+        raise InputError(
+            f"column {twice[0]!r} appears more than once in the header (rename or delete one)",
+            path=path,
+            line=1,
+        )
     return columns
 
 
-def iter_subscribers(path: Path, problems: Problems | None = None, shown: Path | None = None,
-                     ) -> Iterator[Subscriber]:
+def iter_subscribers(
+    path: Path,
+    problems: Problems | None = None,
+    shown: Path | None = None,
+) -> Iterator[Subscriber]:
     """Stream subscribers.csv; invalid rows are skipped and reported in `problems`. Errors
     name `shown` when `path` is a snapshot of it."""
     reader, handle = open_csv(path, shown)
@@ -126,7 +136,7 @@ def iter_subscribers(path: Path, problems: Problems | None = None, shown: Path |
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
             parse = _RowParser(columns)
-            start = reader.line_num + 1          # a row's first line (quoted line breaks)
+            start = reader.line_num + 1  # a row's first line (quoted line breaks)
             for values in reader:
                 if values:
                     try:
@@ -159,7 +169,7 @@ class _RowParser:
         if not is_valid_address(address):
             raise ValueError(f"invalid address {address!r}")
         name = values[self.name].strip() if self.name < n else ""
-        if not name.isprintable():           # printable text has no control character
+        if not name.isprintable():  # printable text has no control character
             problem = name_problem(name)
             if problem:
                 raise ValueError(f"{address}: {problem}")
@@ -209,8 +219,11 @@ def columns_of(path: Path, shown: Path | None = None) -> list[str]:
             raise InputError(f"malformed CSV: {exc}", path=shown or path, line=1) from None
 
 
-def active(path: Path, problems: Problems | None = None, shown: Path | None = None,
-           ) -> Iterator[Subscriber]:
+def active(
+    path: Path,
+    problems: Problems | None = None,
+    shown: Path | None = None,
+) -> Iterator[Subscriber]:
     """Active subscribers, streamed in file order (duplicates are the ledger's to skip)."""
     for subscriber in iter_subscribers(path, problems, shown):
         if subscriber.status is SubscriberStatus.ACTIVE:
@@ -221,7 +234,7 @@ def count_active(path: Path) -> int:
     return sum(1 for _ in active(path))
 
 
-DUPLICATE_BITS = 1 << 26     # 8 MB of bitmap: ~1.5 % of rows are re-checked at 1M readers
+DUPLICATE_BITS = 1 << 26  # 8 MB of bitmap: ~1.5 % of rows are re-checked at 1M readers
 
 
 def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[str, int]:
@@ -248,21 +261,29 @@ def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[st
     return {key: n for key, n in counts.items() if n > 1}
 
 
-def write_atomically(path: Path, columns: list[str], subscribers: Iterable[Subscriber],
-                     expect: Signature | None = None) -> bool:
+def write_atomically(
+    path: Path,
+    columns: list[str],
+    subscribers: Iterable[Subscriber],
+    expect: Signature | None = None,
+) -> bool:
     """Rewrite the file via a temp file in the same folder and a rename: never half-written.
 
     With `expect` (the file's signature when it was read), nothing is written and False is
     returned if the file changed since (an editor saved it in place); the caller re-reads.
     """
     columns = list(COLUMNS) + [c for c in columns if c not in COLUMNS]
-    rows = ([s.email, s.name, s.status.value, s.subscribed_at]
-            + [s.fields.get(c, "") for c in columns[4:]] for s in subscribers)
+    rows = (
+        [s.email, s.name, s.status.value, s.subscribed_at]
+        + [s.fields.get(c, "") for c in columns[4:]]
+        for s in subscribers
+    )
     return _write_rows(path, columns, rows, expect)
 
 
-def _write_rows(path: Path, header: list[str], rows: Iterable[list[str]],
-                expect: Signature | None) -> bool:
+def _write_rows(
+    path: Path, header: list[str], rows: Iterable[list[str]], expect: Signature | None
+) -> bool:
     fd, tmp = tempfile.mkstemp(prefix=".subscribers-", suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
@@ -313,9 +334,12 @@ def rewrite(path: Path, edit: Edit) -> None:
 
 
 def _kept_changing(path: Path) -> InputError:
-    return InputError("the file kept changing while seriespub rewrote it (an editor "
-                      "saving it?); nothing was changed", path=path,
-                      hint="save it, close the editor and run the command again")
+    return InputError(
+        "the file kept changing while seriespub rewrote it (an editor "
+        "saving it?); nothing was changed",
+        path=path,
+        hint="save it, close the editor and run the command again",
+    )
 
 
 def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
@@ -363,14 +387,14 @@ def _raw(path: Path) -> tuple[list[str], Iterator[list[str]]]:
             except UnicodeDecodeError:
                 raise InputError("not UTF-8 text", path=path) from None
             except csv.Error as exc:
-                raise InputError(f"malformed CSV: {exc}", path=path,
-                                 line=reader.line_num) from None
+                raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
 
     return header, rows()
 
 
-def _with_statuses(header: list[str], rows: Iterable[list[str]], changes: dict[str, str],
-                   count: bool = False) -> Iterator[list[str]]:
+def _with_statuses(
+    header: list[str], rows: Iterable[list[str]], changes: dict[str, str], count: bool = False
+) -> Iterator[list[str]]:
     """Each row with its new status (a `status` column is added to `header` if missing);
     with `count`, only the rows that change."""
     columns = [c.strip().lower() for c in header]
@@ -402,8 +426,7 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
     problem = name_problem(name)
     if problem:
         raise InputError(problem)
-    new = Subscriber(address, name, SubscriberStatus.ACTIVE,
-                     (today or dt.date.today()).isoformat())
+    new = Subscriber(address, name, SubscriberStatus.ACTIVE, (today or dt.date.today()).isoformat())
     with locked(path):
         for _ in range(ATTEMPTS):
             before = signature(path)
@@ -436,15 +459,21 @@ def remove(path: Path, address: str, *, forget: bool = False) -> None:
             refuse_problems(path, scan.problems)
             if key not in scan.found:
                 raise InputError(f"{address} is not in the list", path=path)
-            if not forget and all(s.status is SubscriberStatus.UNSUBSCRIBED
-                                  for s in scan.found[key]):
+            if not forget and all(
+                s.status is SubscriberStatus.UNSUBSCRIBED for s in scan.found[key]
+            ):
                 return
 
             def edit(s: Subscriber) -> Subscriber | None:
                 if s.key != key:
                     return s
-                return None if forget else Subscriber(
-                    s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at, s.fields)
+                return (
+                    None
+                    if forget
+                    else Subscriber(
+                        s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at, s.fields
+                    )
+                )
 
             if stream_rewrite(path, scan.columns, edit, before):
                 return
@@ -482,14 +511,23 @@ def refuse_problems(path: Path, problems: ProblemTally) -> None:
     """Refuse to edit a list with rows seriespub cannot read (a rewrite would drop them)."""
     if problems.count:
         first = problems.first[0]
-        raise InputError(f"{first.message}; fix it before seriespub rewrites this file",
-                         path=path, line=first.line)
+        raise InputError(
+            f"{first.message}; fix it before seriespub rewrites this file",
+            path=path,
+            line=first.line,
+        )
 
 
-def stream_rewrite(path: Path, columns: list[str], edit: Callable[[Subscriber], Subscriber | None],
-                   before: Signature, extra: Iterable[Subscriber] = ()) -> bool:
+def stream_rewrite(
+    path: Path,
+    columns: list[str],
+    edit: Callable[[Subscriber], Subscriber | None],
+    before: Signature,
+    extra: Iterable[Subscriber] = (),
+) -> bool:
     """Rewrite the list a row at a time (atomically, as `write_atomically`): each row through
     `edit` (None drops it), then `extra`. False if the file changed since `before`."""
+
     def rows() -> Iterator[Subscriber]:
         for subscriber in iter_subscribers(path):
             edited = edit(subscriber)
@@ -522,7 +560,7 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
     try:
         st = os.fstat(fd)
         opened = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if opened != before or signature(path) != before:     # an editor saved meanwhile
+        if opened != before or signature(path) != before:  # an editor saved meanwhile
             return False
         last = os.pread(fd, 2, st.st_size - 2) if st.st_size >= 2 else b""
         if not last.endswith(b"\n"):
@@ -546,8 +584,13 @@ def _encode(scan: Scan, extra: list[str], rows: list[Subscriber], newline: str) 
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=scan.delimiter, lineterminator=newline)
     for s in rows:
-        values = {"email": s.email, "name": s.name, "status": s.status.value,
-                  "subscribed_at": s.subscribed_at, **{c: s.fields.get(c, "") for c in extra}}
+        values = {
+            "email": s.email,
+            "name": s.name,
+            "status": s.status.value,
+            "subscribed_at": s.subscribed_at,
+            **{c: s.fields.get(c, "") for c in extra},
+        }
         writer.writerow([values.get(c, "") for c in scan.columns])
     return buffer.getvalue().encode("utf-8")
 

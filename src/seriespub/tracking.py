@@ -45,10 +45,10 @@ def mode(session: Session) -> str:
 class Inputs:
     """What one slot is planned from."""
 
-    released: list[int]                 # sent to the front
-    held: frozenset[int]                # of those, drafts again: late joiners wait there
-    part_one: dt.datetime | None        # part 1's release (started_at, else its slot)
-    slot: dt.datetime | None            # when this slot began (None: no calendar, no send)
+    released: list[int]  # sent to the front
+    held: frozenset[int]  # of those, drafts again: late joiners wait there
+    part_one: dt.datetime | None  # part 1's release (started_at, else its slot)
+    slot: dt.datetime | None  # when this slot began (None: no calendar, no send)
 
 
 def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
@@ -56,12 +56,13 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
     records = session.ledger.instalment_records()
     ready = {i.number for i in drafts.instalments if i.is_ready}
     on_disk = {i.number for i in drafts.instalments}
-    released = sorted(n for n, r in records.items()
-                      if r.started_at is not None and n in on_disk and n != new)
+    released = sorted(
+        n for n, r in records.items() if r.started_at is not None and n in on_disk and n != new
+    )
     held = frozenset(n for n in released if n not in ready)
     part_one: dt.datetime | None = None
     first = min((i.number for i in drafts.instalments), default=None)
-    if first is not None and first != new:      # part 1's own round: everyone is the front
+    if first is not None and first != new:  # part 1's own round: everyone is the front
         record = records.get(first)
         if record is not None and record.started_at is not None:
             part_one = _aware(record.started_at)
@@ -69,7 +70,7 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
             planned = releases_by_number(session.series, drafts, session.ledger, session.now)
             part_one = planned[first].release if first in planned else None
             if part_one is not None and part_one > session.now:
-                part_one = None        # not released yet: everyone is on the front
+                part_one = None  # not released yet: everyone is on the front
     return Inputs(released, held, part_one, current_slot(session, new))
 
 
@@ -96,8 +97,9 @@ def next_slot(session: Session) -> dt.datetime | None:
     """The first calendar slot after now; None without a calendar (the next `send next`)."""
     if not has_calendar(session.series):
         return None
-    return schedule.first_slot_from(session.series.settings.schedule,
-                                    session.now + dt.timedelta(seconds=1))
+    return schedule.first_slot_from(
+        session.series.settings.schedule, session.now + dt.timedelta(seconds=1)
+    )
 
 
 def front_next(drafts: DraftSet, session: Session) -> int | None:
@@ -112,8 +114,9 @@ def front_next(drafts: DraftSet, session: Session) -> int | None:
 
 def find(session: Session, address: str) -> Subscriber | None:
     key = address.strip().lower()
-    for s in subscribers.iter_subscribers(session.series.subscribers_path,
-                                          subscribers.ProblemTally()):
+    for s in subscribers.iter_subscribers(
+        session.series.subscribers_path, subscribers.ProblemTally()
+    ):
         if s.key == key:
             return s
     return None
@@ -126,13 +129,21 @@ def one_reader(session: Session, subscriber: Subscriber) -> Reader:
     return _with_ledger(reader, session.ledger.received([subscriber.key]), set(), None)
 
 
-def readers(session: Session, new: int | None, part_one: dt.datetime | None,
-            people: Iterable[Subscriber] | None = None, *, exact: bool = True,
-            ) -> list[Reader]:
+def readers(
+    session: Session,
+    new: int | None,
+    part_one: dt.datetime | None,
+    people: Iterable[Subscriber] | None = None,
+    *,
+    exact: bool = True,
+) -> list[Reader]:
     """Every active reader (or `people`) with what the ledger holds for them."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
-    listed = people if people is not None else subscribers.active(
-        session.series.subscribers_path, subscribers.ProblemTally())
+    listed = (
+        people
+        if people is not None
+        else subscribers.active(session.series.subscribers_path, subscribers.ProblemTally())
+    )
     out: list[Reader] = []
     seen: set[str] = set()
     for s in listed:
@@ -140,8 +151,9 @@ def readers(session: Session, new: int | None, part_one: dt.datetime | None,
             continue
         seen.add(s.key)
         out.append(Reader(s.key, parse_joined(s.subscribed_at, tz)))
-    late = [r.key for r in out
-            if part_one is not None and r.joined is not None and r.joined >= part_one]
+    late = [
+        r.key for r in out if part_one is not None and r.joined is not None and r.joined >= part_one
+    ]
     received = session.ledger.received(late) if late and mode(session) != CURRENT else {}
     # Who on the front already has the new part only matters for the counts; a send with no
     # late joiners skips the lookup (the Sender asks the ledger anyway).
@@ -154,25 +166,39 @@ def _front_has(session: Session, new: int | None, keys: list[str]) -> set[str]:
         return set()
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        statuses = session.ledger.statuses(new, keys[start:start + 500])
+        statuses = session.ledger.statuses(new, keys[start : start + 500])
         found.update(k for k, st in statuses.items() if st in SETTLED)
     return found
 
 
-def _with_ledger(reader: Reader,
-                 received: dict[str, tuple[frozenset[int], frozenset[int], str]],
-                 front_has: set[str], new: int | None) -> Reader:
+def _with_ledger(
+    reader: Reader,
+    received: dict[str, tuple[frozenset[int], frozenset[int], str]],
+    front_has: set[str],
+    new: int | None,
+) -> Reader:
     if reader.key in received:
         has, open_, last = received[reader.key]
-        return Reader(reader.key, reader.joined, has, open_,
-                      _aware(dt.datetime.fromisoformat(last)) if last else None)
+        return Reader(
+            reader.key,
+            reader.joined,
+            has,
+            open_,
+            _aware(dt.datetime.fromisoformat(last)) if last else None,
+        )
     mine = frozenset({new}) if new is not None and reader.key in front_has else frozenset()
     return Reader(reader.key, reader.joined, mine)
 
 
-def slot_plan(session: Session, drafts: DraftSet, new: int | None,
-              people: Iterable[Subscriber] | None = None, *, upcoming: bool = False,
-              exact: bool = True) -> tuple[SlotPlan, Inputs]:
+def slot_plan(
+    session: Session,
+    drafts: DraftSet,
+    new: int | None,
+    people: Iterable[Subscriber] | None = None,
+    *,
+    upcoming: bool = False,
+    exact: bool = True,
+) -> tuple[SlotPlan, Inputs]:
     """Who gets which part at the current slot (with `upcoming`, the next one), and what
     it was planned from."""
     given = inputs(session, drafts, new)
@@ -182,8 +208,15 @@ def slot_plan(session: Session, drafts: DraftSet, new: int | None,
         listed = readers(session, new, given.part_one, people, exact=exact)
     except SeriespubError:
         listed = []
-    plan = plan_slot(listed, released=given.released, new=new, slot=given.slot,
-                     part_one=given.part_one, mode=mode(session), held=given.held)
+    plan = plan_slot(
+        listed,
+        released=given.released,
+        new=new,
+        slot=given.slot,
+        part_one=given.part_one,
+        mode=mode(session),
+        held=given.held,
+    )
     return plan, given
 
 
@@ -211,5 +244,8 @@ def draft_warnings(session: Session) -> list[str]:
         part = next((n for n in started if n not in reader.has), upcoming)
         if part in unready:
             waiting[part] += 1
-    return [f"part {n} is still a draft and is the next part of {c:,} late joiner(s): "
-            f"set status: ready in its front matter" for n, c in sorted(waiting.items())]
+    return [
+        f"part {n} is still a draft and is the next part of {c:,} late joiner(s): "
+        f"set status: ready in its front matter"
+        for n, c in sorted(waiting.items())
+    ]

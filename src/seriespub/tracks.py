@@ -45,11 +45,11 @@ CURRENT = "current"
 class Reader:
     """One active reader as the planner sees them."""
 
-    key: str                                  # lower-cased address
-    joined: dt.datetime | None                # aware; None: empty or unparseable
-    has: frozenset[int] = frozenset()         # parts settled for them (sent, scheduled, failed)
-    open: frozenset[int] = frozenset()        # parts left pending/deferred/unknown/cancelled
-    last: dt.datetime | None = None           # their latest delivery activity in the ledger
+    key: str  # lower-cased address
+    joined: dt.datetime | None  # aware; None: empty or unparseable
+    has: frozenset[int] = frozenset()  # parts settled for them (sent, scheduled, failed)
+    open: frozenset[int] = frozenset()  # parts left pending/deferred/unknown/cancelled
+    last: dt.datetime | None = None  # their latest delivery activity in the ledger
 
 
 def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
@@ -58,7 +58,7 @@ def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
     if not value:
         return None
     try:
-        if len(value) == 10:                          # a bare date: the end of that day
+        if len(value) == 10:  # a bare date: the end of that day
             day = dt.date.fromisoformat(value)
             return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -69,22 +69,29 @@ def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
 
 def is_front(reader: Reader, part_one: dt.datetime | None, mode: str = FROM_START) -> bool:
     """Whether `reader` is on the front (see the module docstring)."""
-    return (mode == CURRENT or part_one is None or reader.joined is None
-            or reader.joined < part_one)
+    return mode == CURRENT or part_one is None or reader.joined is None or reader.joined < part_one
 
 
-def decide(reader: Reader, *, released: Sequence[int], new: int | None,
-           slot: dt.datetime | None, part_one: dt.datetime | None,
-           mode: str = FROM_START, held: frozenset[int] = frozenset()) -> int | None:
+def decide(
+    reader: Reader,
+    *,
+    released: Sequence[int],
+    new: int | None,
+    slot: dt.datetime | None,
+    part_one: dt.datetime | None,
+    mode: str = FROM_START,
+    held: frozenset[int] = frozenset(),
+) -> int | None:
     """The part `reader` gets at `slot`, or None. `released` is sorted ascending; a part in
     `held` (released, but a draft again) stops the track there: never a skip."""
     if is_front(reader, part_one, mode):
         return new if new is not None and new not in reader.has else None
     if reader.open:
-        return min(reader.open)               # finish what a run left open first
+        return min(reader.open)  # finish what a run left open first
     assert reader.joined is not None
-    if slot is not None and (reader.joined >= slot
-                             or (reader.last is not None and reader.last >= slot)):
+    if slot is not None and (
+        reader.joined >= slot or (reader.last is not None and reader.last >= slot)
+    ):
         return None
     for number in released:
         if number not in reader.has:
@@ -99,11 +106,11 @@ class SlotPlan:
     """Who gets which part at one slot."""
 
     new: int | None
-    groups: dict[int, list[str]]          # part → reader keys, in the readers' order
-    front: int                            # readers on the front
-    catching_up: int                      # late joiners not (yet) caught up
-    caught_up: int                        # late joiners with every released part
-    excluded: frozenset[str] = frozenset()   # late joiners who do not get `new` this slot
+    groups: dict[int, list[str]]  # part → reader keys, in the readers' order
+    front: int  # readers on the front
+    catching_up: int  # late joiners not (yet) caught up
+    caught_up: int  # late joiners with every released part
+    excluded: frozenset[str] = frozenset()  # late joiners who do not get `new` this slot
 
     def counts(self) -> dict[int, int]:
         """Part → how many readers get it, in part order."""
@@ -113,9 +120,16 @@ class SlotPlan:
         return set(self.groups.get(number, ()))
 
 
-def plan_slot(readers: Iterable[Reader], *, released: Sequence[int], new: int | None,
-              slot: dt.datetime | None, part_one: dt.datetime | None,
-              mode: str = FROM_START, held: frozenset[int] = frozenset()) -> SlotPlan:
+def plan_slot(
+    readers: Iterable[Reader],
+    *,
+    released: Sequence[int],
+    new: int | None,
+    slot: dt.datetime | None,
+    part_one: dt.datetime | None,
+    mode: str = FROM_START,
+    held: frozenset[int] = frozenset(),
+) -> SlotPlan:
     """`decide` for every reader, grouped by part (one Sender run per group)."""
     released = sorted(set(released) - ({new} if new is not None else set()))
     everything = set(released) | ({new} if new is not None else set())
@@ -130,21 +144,31 @@ def plan_slot(readers: Iterable[Reader], *, released: Sequence[int], new: int | 
             tally["caught_up"] += 1
         else:
             tally["catching_up"] += 1
-        part = decide(reader, released=released, new=new, slot=slot, part_one=part_one,
-                      mode=mode, held=held)
+        part = decide(
+            reader, released=released, new=new, slot=slot, part_one=part_one, mode=mode, held=held
+        )
         if part is not None:
             groups.setdefault(part, []).append(reader.key)
         if not front and (part is None or part != new):
             excluded.add(reader.key)
-    return SlotPlan(new, groups, tally["front"], tally["catching_up"], tally["caught_up"],
-                    frozenset(excluded))
+    return SlotPlan(
+        new, groups, tally["front"], tally["catching_up"], tally["caught_up"], frozenset(excluded)
+    )
 
 
-def reader_calendar(reader: Reader, *, released: Sequence[int], upcoming: Sequence[int],
-                    slots: Iterable[dt.datetime], now: dt.datetime,
-                    part_one: dt.datetime | None, fronts: Mapping[int, dt.datetime],
-                    mode: str = FROM_START, limit: int = 52,
-                    held: frozenset[int] = frozenset()) -> list[tuple[int, dt.datetime]]:
+def reader_calendar(
+    reader: Reader,
+    *,
+    released: Sequence[int],
+    upcoming: Sequence[int],
+    slots: Iterable[dt.datetime],
+    now: dt.datetime,
+    part_one: dt.datetime | None,
+    fronts: Mapping[int, dt.datetime],
+    mode: str = FROM_START,
+    limit: int = 52,
+    held: frozenset[int] = frozenset(),
+) -> list[tuple[int, dt.datetime]]:
     """One reader's coming parts and their slots, as if every send went as planned.
 
     `slots` are the grid's slots from now on; `fronts` maps each unreleased part to the
@@ -157,11 +181,13 @@ def reader_calendar(reader: Reader, *, released: Sequence[int], upcoming: Sequen
         if len(out) >= limit or all(n in has or n in held for n in order):
             break
         new = next((n for n in upcoming if fronts.get(n) == slot), None)
-        done = [n for n in order if n in released or (fronts.get(n) is not None
-                                                      and fronts[n] < slot)]
+        done = [
+            n for n in order if n in released or (fronts.get(n) is not None and fronts[n] < slot)
+        ]
         current = Reader(reader.key, reader.joined, frozenset(has), opened, last)
-        part = decide(current, released=done, new=new, slot=slot, part_one=part_one,
-                      mode=mode, held=held)
+        part = decide(
+            current, released=done, new=new, slot=slot, part_one=part_one, mode=mode, held=held
+        )
         if part is not None and slot >= now:
             out.append((part, slot))
             has.add(part)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 class Faults:
     """Set a count to make the next N send requests misbehave in that way."""
 
-    rate_limited: int = 0      # answer 429
-    server_errors: int = 0     # answer `server_status`
+    rate_limited: int = 0  # answer 429
+    server_errors: int = 0  # answer `server_status`
     server_status: int = 500
-    drops: int = 0             # record the messages as accepted, then drop the connection
-    delay: float = 0.0         # seconds to wait before answering (after recording)
+    drops: int = 0  # record the messages as accepted, then drop the connection
+    delay: float = 0.0  # seconds to wait before answering (after recording)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, name: str) -> bool:

@@ -22,7 +22,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False   # close the connection without answering
+    drop: bool = False  # close the connection without answering
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -47,8 +47,7 @@ class FakeHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def handle_request(self, method: str, path: str, headers: dict[str, str],
-                       body: bytes) -> Reply:
+    def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         raise NotImplementedError
 
     def _dispatch(self) -> None:

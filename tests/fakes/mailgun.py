@@ -56,10 +56,11 @@ class MailgunState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     invalid_addresses: set[str] = field(default_factory=set)
     faults: Faults = field(default_factory=Faults)
-    suppressions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
-        "unsubscribes": [], "bounces": [], "complaints": []})
+    suppressions: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"unsubscribes": [], "bounces": [], "complaints": []}
+    )
     base_url: str = ""
-    unsubscribe_tracking: bool = False      # the domain's Tracking › Unsubscribes setting
+    unsubscribe_tracking: bool = False  # the domain's Tracking › Unsubscribes setting
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def messages_to(self, address: str) -> list[Sent]:
@@ -67,15 +68,17 @@ class MailgunState:
 
 
 class MailgunHandler(FakeHandler):
-    def handle_request(self, method: str, path: str, headers: dict[str, str],
-                       body: bytes) -> Reply:
+    def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         state: MailgunState = self.server.state
         url = urllib.parse.urlsplit(path)
         if not _authorised(headers, state.api_key):
             return Reply(401, b"Forbidden", {"Content-Type": "text/plain"})
         if state.faults.take("rate_limited"):
-            return Reply(429, b"Too many requests - An API request limit has been reached",
-                         {"Content-Type": "text/plain"})
+            return Reply(
+                429,
+                b"Too many requests - An API request limit has been reached",
+                {"Content-Type": "text/plain"},
+            )
         if state.faults.take("server_errors"):
             return Reply.json(state.faults.server_status, {"message": "Internal Server Error"})
         parts = url.path.strip("/").split("/")
@@ -105,7 +108,8 @@ def parse_form(content_type: str, body: bytes) -> dict[str, list[str]]:
     if content_type.startswith("application/x-www-form-urlencoded"):
         return urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
     fields: dict[str, list[str]] = defaultdict(list)
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -125,9 +129,15 @@ def _messages(state: MailgunState, headers: dict[str, str], body: bytes) -> Repl
     unsubscribe = _unsubscribe_on(state, fields)
     for to in fields["to"]:
         address = email.utils.parseaddr(to)[1]
-        state.accepted[address.lower()].append(_render(
-            fields, message_id, address, variables.get(address, {}),
-            unsubscribe_url(state, address) if unsubscribe else None))
+        state.accepted[address.lower()].append(
+            _render(
+                fields,
+                message_id,
+                address,
+                variables.get(address, {}),
+                unsubscribe_url(state, address) if unsubscribe else None,
+            )
+        )
     if state.faults.take("drops"):
         return Reply.dropped()
     return Reply.json(200, {"id": message_id, "message": "Queued. Thank you."})
@@ -167,42 +177,71 @@ def unsubscribe_url(state: MailgunState, address: str) -> str:
     return f"{state.base_url or 'https://mailgun.invalid'}/u/{token}"
 
 
-def _render(fields: dict[str, list[str]], message_id: str, address: str,
-            variables: dict[str, Any], unsubscribe: str | None) -> Sent:
+def _render(
+    fields: dict[str, list[str]],
+    message_id: str,
+    address: str,
+    variables: dict[str, Any],
+    unsubscribe: str | None,
+) -> Sent:
     def fill(text: str) -> str:
         text = VARIABLE_RE.sub(lambda m: str(variables.get(m.group(1), "")), text)
         return text.replace(MG_UNSUBSCRIBE, unsubscribe) if unsubscribe else text
 
-    headers = {name[2:]: fill(values[0]) for name, values in fields.items()
-               if name.startswith("h:")}
-    if unsubscribe:     # Mailgun adds its own one-click headers
+    headers = {
+        name[2:]: fill(values[0]) for name, values in fields.items() if name.startswith("h:")
+    }
+    if unsubscribe:  # Mailgun adds its own one-click headers
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return Sent(id=message_id, to=address, subject=fill(fields["subject"][0]),
-                html=fill((fields.get("html") or [""])[0]),
-                text=fill((fields.get("text") or [""])[0]), headers=headers, fields=fields)
+    return Sent(
+        id=message_id,
+        to=address,
+        subject=fill(fields["subject"][0]),
+        html=fill((fields.get("html") or [""])[0]),
+        text=fill((fields.get("text") or [""])[0]),
+        headers=headers,
+        fields=fields,
+    )
 
 
 def _tracking(state: MailgunState) -> Reply:
     off = {"active": False}
-    return Reply.json(200, {"tracking": {
-        "open": {**off, "place_at_the_top": False}, "click": off,
-        "unsubscribe": {"active": state.unsubscribe_tracking, "html_footer": "",
-                        "text_footer": ""},
-        "web_scheme": "https"}})
+    return Reply.json(
+        200,
+        {
+            "tracking": {
+                "open": {**off, "place_at_the_top": False},
+                "click": off,
+                "unsubscribe": {
+                    "active": state.unsubscribe_tracking,
+                    "html_footer": "",
+                    "text_footer": "",
+                },
+                "web_scheme": "https",
+            }
+        },
+    )
 
 
 def _suppression_page(state: MailgunState, kind: str, query: dict[str, list[str]]) -> Reply:
     items = state.suppressions[kind]
     limit = int((query.get("limit") or ["100"])[0])
     start = int((query.get("skip") or ["0"])[0])
-    page = items[start:start + limit]
+    page = items[start : start + limit]
     base = f"{state.base_url}/v3/{state.domain}/{kind}"
-    return Reply.json(200, {"items": page, "paging": {
-        "first": f"{base}?limit={limit}",
-        "next": f"{base}?page=next&limit={limit}&skip={start + limit}",
-        "previous": f"{base}?page=previous&limit={limit}",
-        "last": f"{base}?page=last&limit={limit}"}})
+    return Reply.json(
+        200,
+        {
+            "items": page,
+            "paging": {
+                "first": f"{base}?limit={limit}",
+                "next": f"{base}?page=next&limit={limit}&skip={start + limit}",
+                "previous": f"{base}?page=previous&limit={limit}",
+                "last": f"{base}?page=last&limit={limit}",
+            },
+        },
+    )
 
 
 @contextmanager

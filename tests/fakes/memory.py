@@ -22,8 +22,8 @@ class MemoryProvider(ProviderBase):
     max_batch: int = 10
     can_settle: bool = False
     script: Script | None = None
-    refuse: dict[str, str] = field(default_factory=dict)       # address → permanent reason
-    flaky: dict[str, int] = field(default_factory=dict)        # address → transient failures
+    refuse: dict[str, str] = field(default_factory=dict)  # address → permanent reason
+    flaky: dict[str, int] = field(default_factory=dict)  # address → transient failures
     suppressed: list[Suppression] = field(default_factory=list)
     delivered: Counter[str] = field(default_factory=Counter)
     calls: int = 0
@@ -37,14 +37,18 @@ class MemoryProvider(ProviderBase):
         if error is not None and not getattr(error, "accepted", False):
             raise error
         results = [self._one(r.email) for r in batch.recipients]
-        if error is not None:   # accepted, then the answer was lost
+        if error is not None:  # accepted, then the answer was lost
             raise error
         return results
 
     def _one(self, address: str) -> RecipientResult:
         if address in self.refuse:
-            return RecipientResult(address, Outcome.FAILED, reason=self.refuse[address],
-                                   new_status=SubscriberStatus.BOUNCED)
+            return RecipientResult(
+                address,
+                Outcome.FAILED,
+                reason=self.refuse[address],
+                new_status=SubscriberStatus.BOUNCED,
+            )
         with self.lock:
             if self.flaky.get(address, 0) > 0:
                 self.flaky[address] -= 1

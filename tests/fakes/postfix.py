@@ -85,8 +85,12 @@ class Postfix:
         finally:
             box.close()
 
-    def wait_for(self, local_part: str, count: int, timeout: float = 20.0,
-                 ) -> list[mailbox.mboxMessage]:
+    def wait_for(
+        self,
+        local_part: str,
+        count: int,
+        timeout: float = 20.0,
+    ) -> list[mailbox.mboxMessage]:
         """The mailbox's messages once it holds `count` (delivery is asynchronous)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -186,7 +190,7 @@ def running_postfix(mailboxes: Iterable[str] = MAILBOXES) -> Iterator[Postfix]:
     try:
         postfix = _configure(folder, mailboxes)
         try:
-            _postfix(postfix, "start")     # returns once master listens (master -w)
+            _postfix(postfix, "start")  # returns once master listens (master -w)
             yield postfix
         finally:
             _stop(postfix)
@@ -205,11 +209,16 @@ def _configure(folder: Path, mailboxes: Iterable[str]) -> Postfix:
     shutil.copy(postfix.ca.server_cert, etc / "server.pem")
     shutil.copy(postfix.ca.server_key, etc / "server.key")
     (etc / "server.key").chmod(0o600)
-    values = {"d": folder, "domain": DOMAIN, "nobody": NOBODY, "port": postfix.port,
-              "tls_port": postfix.tls_port}
+    values = {
+        "d": folder,
+        "domain": DOMAIN,
+        "nobody": NOBODY,
+        "port": postfix.port,
+        "tls_port": postfix.tls_port,
+    }
     (etc / "main.cf").write_text(MAIN_CF.format(**values))
     (etc / "master.cf").write_text(MASTER_CF.format(**values))
-    (etc / "sasl").mkdir()       # Debian's Postfix reads $config_directory/sasl/smtpd.conf
+    (etc / "sasl").mkdir()  # Debian's Postfix reads $config_directory/sasl/smtpd.conf
     (etc / "sasl" / "smtpd.conf").write_text(SASL_CONF.format(**values))
     (etc / "mailboxes").write_text("".join(f"{name}@{DOMAIN} {name}\n" for name in mailboxes))
     _add_login(etc / "sasldb2")
@@ -217,22 +226,28 @@ def _configure(folder: Path, mailboxes: Iterable[str]) -> Postfix:
 
 
 def _add_login(sasldb: Path) -> None:
-    subprocess.run([SASLPASSWD, "-f", str(sasldb), "-c", "-p", "-u", DOMAIN, USER],
-                   input=PASSWORD.encode(), check=True, capture_output=True, timeout=30)
-    sasldb.chmod(0o644)           # smtpd reads it as the postfix user
+    subprocess.run(
+        [SASLPASSWD, "-f", str(sasldb), "-c", "-p", "-u", DOMAIN, USER],
+        input=PASSWORD.encode(),
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    sasldb.chmod(0o644)  # smtpd reads it as the postfix user
 
 
 def _postfix(postfix: Postfix, command: str) -> None:
-    result = subprocess.run([POSTFIX, "-c", str(postfix.config), command],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [POSTFIX, "-c", str(postfix.config), command], capture_output=True, text=True, timeout=60
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"postfix {command} failed: {result.stderr.strip()}\n"
-                           f"{postfix.log()}")
+        raise RuntimeError(f"postfix {command} failed: {result.stderr.strip()}\n{postfix.log()}")
 
 
 def _stop(postfix: Postfix) -> None:
-    subprocess.run([POSTFIX, "-c", str(postfix.config), "stop"], capture_output=True,
-                   timeout=60, check=False)
+    subprocess.run(
+        [POSTFIX, "-c", str(postfix.config), "stop"], capture_output=True, timeout=60, check=False
+    )
     deadline = time.monotonic() + 10
     while _instance_pids(postfix) and time.monotonic() < deadline:
         time.sleep(0.05)

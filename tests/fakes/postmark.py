@@ -24,30 +24,34 @@ from .httpserver import FakeHandler, Reply
 TOKEN = "pm-test-token"
 MAX_MESSAGES = 500
 MAX_BYTES = 50 * 1000 * 1000
-INACTIVE = ("You tried to send to recipient(s) that have been marked as inactive. Found "
-            "inactive addresses: {}. Inactive recipients are ones that have generated a hard "
-            "bounce, a spam complaint, or a manual suppression.")
+INACTIVE = (
+    "You tried to send to recipient(s) that have been marked as inactive. Found "
+    "inactive addresses: {}. Inactive recipients are ones that have generated a hard "
+    "bounce, a spam complaint, or a manual suppression."
+)
 
 
 @dataclass
 class PostmarkState:
     token: str = TOKEN
-    streams: dict[str, str] = field(default_factory=lambda: {
-        "outbound": "None", "broadcast": "Postmark"})   # stream id → UnsubscribeHandlingType
+    streams: dict[str, str] = field(
+        default_factory=lambda: {"outbound": "None", "broadcast": "Postmark"}
+    )  # stream id → UnsubscribeHandlingType
     accepted: list[dict[str, Any]] = field(default_factory=list)
-    failures: dict[str, tuple[int, str]] = field(default_factory=dict)   # address → code, text
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)  # address → code, text
     suppressions: list[dict[str, str]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    bench: bool = False          # count recipients, keep nothing
-    search_lag: float = 0.0      # seconds before an accepted message shows up in search
+    bench: bool = False  # count recipients, keep nothing
+    search_lag: float = 0.0  # seconds before an accepted message shows up in search
     bench_count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, address: str, code: int = 406, message: str = "") -> None:
         """Make every message to `address` come back with ErrorCode `code`."""
-        text = message or (INACTIVE.format(address) if code == 406 else
-                           f"Invalid 'To' address: '{address}'.")
+        text = message or (
+            INACTIVE.format(address) if code == 406 else f"Invalid 'To' address: '{address}'."
+        )
         self.failures[address.lower()] = (code, text)
 
     def to(self, address: str) -> list[dict[str, Any]]:
@@ -90,8 +94,7 @@ class PostmarkHandler(FakeHandler):
         state: PostmarkState = self.server.state
         return state
 
-    def handle_request(self, method: str, path: str, headers: dict[str, str],
-                       body: bytes) -> Reply:
+    def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urllib.parse.urlsplit(path)
         self.state.requests.append((method, url.path))
         if headers.get("x-postmark-server-token") != self.state.token:
@@ -104,16 +107,20 @@ class PostmarkHandler(FakeHandler):
             return self.search(query)
         if method == "GET" and parts[0] == "message-streams" and len(parts) == 2:
             return self.stream(parts[1])
-        if method == "GET" and parts[0] == "message-streams" and parts[2:] == [
-                "suppressions", "dump"]:
+        if (
+            method == "GET"
+            and parts[0] == "message-streams"
+            and parts[2:] == ["suppressions", "dump"]
+        ):
             return Reply.json(200, {"Suppressions": self.state.suppressions})
         return _error(404, 404, f"No route for {method} {url.path}")
 
     def batch(self, body: bytes) -> Reply:
         faults = self.state.faults
         if faults.take("rate_limited"):
-            return _error(429, 429, "Rate limit exceeded, reduce the rate at which you "
-                          "query the API.")
+            return _error(
+                429, 429, "Rate limit exceeded, reduce the rate at which you query the API."
+            )
         if faults.take("server_errors"):
             return _error(faults.server_status, 100, "Internal server error.")
         if len(body) > MAX_BYTES:
@@ -127,8 +134,9 @@ class PostmarkHandler(FakeHandler):
         if not isinstance(messages, list):
             return _error(422, 403, "The batch endpoint expects a JSON array of messages.")
         if len(messages) > MAX_MESSAGES:
-            return _error(422, 410, f"Too many batch messages ({len(messages)}); the limit "
-                          f"is {MAX_MESSAGES}.")
+            return _error(
+                422, 410, f"Too many batch messages ({len(messages)}); the limit is {MAX_MESSAGES}."
+            )
         results = [self.one(m) for m in messages]
         return self.answer(Reply.json(200, results))
 
@@ -145,12 +153,23 @@ class PostmarkHandler(FakeHandler):
         code, text = (300, invalid) if invalid else self.state.failures.get(address, (0, "OK"))
         message_id = str(uuid.uuid4())
         if code == 0:
-            record = {**message, "MessageID": message_id, "_to": address, "_name": to[0],
-                      "ReceivedAt": now, "_accepted": time.monotonic()}
+            record = {
+                **message,
+                "MessageID": message_id,
+                "_to": address,
+                "_name": to[0],
+                "ReceivedAt": now,
+                "_accepted": time.monotonic(),
+            }
             with self.state.lock:
                 self.state.accepted.append(record)
-        return {"ErrorCode": code, "Message": text, "MessageID": message_id,
-                "SubmittedAt": now, "To": to[1]}
+        return {
+            "ErrorCode": code,
+            "Message": text,
+            "MessageID": message_id,
+            "SubmittedAt": now,
+            "To": to[1],
+        }
 
     def bench_batch(self, body: bytes) -> Reply:
         """Parsed and checked like any batch, answered per message; only nothing is kept."""
@@ -161,8 +180,14 @@ class PostmarkHandler(FakeHandler):
         results = []
         for message in messages:
             invalid = _check(message, self.state.streams)
-            results.append({"ErrorCode": 300 if invalid else 0, "Message": invalid or "OK",
-                            "MessageID": str(uuid.uuid4()), "To": message.get("To", "")})
+            results.append(
+                {
+                    "ErrorCode": 300 if invalid else 0,
+                    "Message": invalid or "OK",
+                    "MessageID": str(uuid.uuid4()),
+                    "To": message.get("To", ""),
+                }
+            )
         with self.state.lock:
             self.state.bench_count += len(messages)
         return Reply.json(200, results)
@@ -171,28 +196,53 @@ class PostmarkHandler(FakeHandler):
         count, offset = int(query.get("count", 0)), int(query.get("offset", 0))
         if not 0 < count <= 500 or count + offset > 10000:
             return _error(422, 300, "count must be 1..500 and count + offset ≤ 10000.")
-        filters = {k[len("metadata_"):]: v for k, v in query.items()
-                   if k.startswith("metadata_")}
+        filters = {k[len("metadata_") :]: v for k, v in query.items() if k.startswith("metadata_")}
         if len(filters) > 1:
             return _error(422, 300, "Only one metadata filter is allowed.")
         visible_before = time.monotonic() - self.state.search_lag
-        found = [m for m in self.state.accepted if m["_accepted"] <= visible_before
-                 and all(m.get("Metadata", {}).get(k) == v for k, v in filters.items())
-                 and query.get("messagestream", m.get("MessageStream")) == m.get(
-                     "MessageStream", "outbound")]
-        page = found[offset:offset + count]
-        return Reply.json(200, {"TotalCount": len(found), "Messages": [
-            {"MessageID": m["MessageID"], "To": [{"Email": m["_to"], "Name": m["_name"]}],
-             "Recipients": [m["_to"]], "Subject": m.get("Subject", ""), "From": m["From"],
-             "Tag": m.get("Tag", ""), "MessageStream": m.get("MessageStream", "outbound"),
-             "Metadata": m.get("Metadata", {}), "Status": "Sent",
-             "ReceivedAt": m["ReceivedAt"]} for m in page]})
+        found = [
+            m
+            for m in self.state.accepted
+            if m["_accepted"] <= visible_before
+            and all(m.get("Metadata", {}).get(k) == v for k, v in filters.items())
+            and query.get("messagestream", m.get("MessageStream"))
+            == m.get("MessageStream", "outbound")
+        ]
+        page = found[offset : offset + count]
+        return Reply.json(
+            200,
+            {
+                "TotalCount": len(found),
+                "Messages": [
+                    {
+                        "MessageID": m["MessageID"],
+                        "To": [{"Email": m["_to"], "Name": m["_name"]}],
+                        "Recipients": [m["_to"]],
+                        "Subject": m.get("Subject", ""),
+                        "From": m["From"],
+                        "Tag": m.get("Tag", ""),
+                        "MessageStream": m.get("MessageStream", "outbound"),
+                        "Metadata": m.get("Metadata", {}),
+                        "Status": "Sent",
+                        "ReceivedAt": m["ReceivedAt"],
+                    }
+                    for m in page
+                ],
+            },
+        )
 
     def stream(self, stream_id: str) -> Reply:
         handling = self.state.streams.get(stream_id)
         if handling is None:
             return _error(404, 1226, "The message stream for the provided 'ID' was not found.")
         kind = "Broadcasts" if handling == "Postmark" else "Transactional"
-        return Reply.json(200, {"ID": stream_id, "ServerID": 1, "Name": stream_id,
-                                "MessageStreamType": kind, "SubscriptionManagementConfiguration":
-                                {"UnsubscribeHandlingType": handling}})
+        return Reply.json(
+            200,
+            {
+                "ID": stream_id,
+                "ServerID": 1,
+                "Name": stream_id,
+                "MessageStreamType": kind,
+                "SubscriptionManagementConfiguration": {"UnsubscribeHandlingType": handling},
+            },
+        )

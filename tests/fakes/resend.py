@@ -48,12 +48,12 @@ class ResendState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     list_requests: list[dict[str, Any]] = field(default_factory=list)
     idempotency: dict[str, tuple[str, Reply]] = field(default_factory=dict)
-    in_flight: set[str] = field(default_factory=set)   # keys answered with 409 concurrent
+    in_flight: set[str] = field(default_factory=set)  # keys answered with 409 concurrent
     invalid_addresses: set[str] = field(default_factory=set)
     suppressions: list[dict[str, Any]] = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
-    sending_only: bool = False      # the API key has "Sending access" only
-    quota_next: str = ""            # "daily_quota_exceeded" or "monthly_quota_exceeded"
+    sending_only: bool = False  # the API key has "Sending access" only
+    quota_next: str = ""  # "daily_quota_exceeded" or "monthly_quota_exceeded"
     faults: Faults = field(default_factory=Faults)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -66,8 +66,7 @@ def error(status: int, name: str, message: str, headers: dict[str, str] | None =
 
 
 class ResendHandler(FakeHandler):
-    def handle_request(self, method: str, path: str, headers: dict[str, str],
-                       body: bytes) -> Reply:
+    def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         state: ResendState = self.server.state
         url = urllib.parse.urlsplit(path)
         reads = method == "GET" and url.path in ("/suppressions", "/contacts")
@@ -86,7 +85,7 @@ class ResendHandler(FakeHandler):
         before = len(state.emails)
         reply = _idempotent(state, headers, body, path)
         if len(state.emails) > before and state.faults.take("drops"):
-            return Reply.dropped()      # the emails were created; the answer never arrives
+            return Reply.dropped()  # the emails were created; the answer never arrives
         return reply
 
 
@@ -100,15 +99,24 @@ def _gate(state: ResendState, headers: dict[str, str]) -> Reply | None:
     if auth[7:] != state.api_key:
         return error(403, "invalid_api_key", "API key is invalid")
     if state.faults.take("rate_limited"):
-        return error(429, "rate_limit_exceeded", "Too many requests. You can only make 5 "
-                     "requests per second.", {"retry-after": "1", "ratelimit-limit": "5",
-                                              "ratelimit-remaining": "0", "ratelimit-reset": "1"})
+        return error(
+            429,
+            "rate_limit_exceeded",
+            "Too many requests. You can only make 5 requests per second.",
+            {
+                "retry-after": "1",
+                "ratelimit-limit": "5",
+                "ratelimit-remaining": "0",
+                "ratelimit-reset": "1",
+            },
+        )
     if state.quota_next:
         name, state.quota_next = state.quota_next, ""
         return error(429, name, "You have reached your sending quota.")
     if state.faults.take("server_errors"):
-        return error(state.faults.server_status, "internal_server_error",
-                     "An unexpected error occurred.")
+        return error(
+            state.faults.server_status, "internal_server_error", "An unexpected error occurred."
+        )
     return None
 
 
@@ -119,14 +127,20 @@ def _idempotent(state: ResendState, headers: dict[str, str], body: bytes, path: 
     if len(key) > 256 or not key:
         return error(400, "invalid_idempotency_key", "The key must be 1-256 characters.")
     if key in state.in_flight:
-        return error(409, "concurrent_idempotent_requests", "Same idempotency key request "
-                     "is still in progress.")
+        return error(
+            409,
+            "concurrent_idempotent_requests",
+            "Same idempotency key request is still in progress.",
+        )
     digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
     if key in state.idempotency:
         seen, reply = state.idempotency[key]
         if seen != digest:
-            return error(409, "invalid_idempotent_request", "Same idempotency key used with "
-                         "a different request payload.")
+            return error(
+                409,
+                "invalid_idempotent_request",
+                "Same idempotency key used with a different request payload.",
+            )
         return reply
     reply = _create(state, headers, body, path)
     if reply.status == 200:
@@ -160,8 +174,9 @@ def _create_batch(state: ResendState, payload: Any, mode: str) -> Reply:
     errors = [{"index": i, "message": p} for i, p in problems if p]
     if errors and mode != "permissive":
         return error(422, "validation_error", str(errors[0]["message"]))
-    data = [{"id": _store(state, item)} for (_, p), item in zip(problems, payload,
-                                                                strict=True) if not p]
+    data = [
+        {"id": _store(state, item)} for (_, p), item in zip(problems, payload, strict=True) if not p
+    ]
     answer: dict[str, Any] = {"data": data}
     if mode == "permissive":
         answer["errors"] = errors
@@ -186,7 +201,8 @@ def _problem(state: ResendState, item: Any, *, batch: bool) -> str:
             return f"Invalid `to` field: {address}"
     for tag in item.get("tags") or []:
         if not TAG_RE.match(str(tag.get("name", ""))) or not TAG_RE.match(
-                str(tag.get("value", ""))):
+            str(tag.get("value", ""))
+        ):
             return "Tags should only contain ASCII letters, numbers, underscores, or dashes."
     if not isinstance(item.get("headers", {}), dict):
         return "The `headers` field must be an object."
@@ -206,8 +222,7 @@ def _store(state: ResendState, item: dict[str, Any]) -> str:
 def _list(state: ResendState, path: str, query: dict[str, list[str]]) -> Reply:
     """One page of a cursor-paginated list (newest first in Resend; stored order here)."""
     if state.sending_only:
-        return error(401, "restricted_api_key", "This API key is restricted to only send "
-                     "emails.")
+        return error(401, "restricted_api_key", "This API key is restricted to only send emails.")
     items = state.suppressions if path == "/suppressions" else state.contacts
     limit = int((query.get("limit") or ["20"])[0])
     if not 1 <= limit <= 100:
@@ -218,9 +233,8 @@ def _list(state: ResendState, path: str, query: dict[str, list[str]]) -> Reply:
         if query["after"][0] not in ids:
             return error(422, "validation_error", "The `after` cursor is not a valid id.")
         start = ids.index(query["after"][0]) + 1
-    page = items[start:start + limit]
-    return Reply.json(200, {"object": "list", "has_more": start + limit < len(items),
-                            "data": page})
+    page = items[start : start + limit]
+    return Reply.json(200, {"object": "list", "has_more": start + limit < len(items), "data": page})
 
 
 def _cancel(state: ResendState, email_id: str) -> Reply:

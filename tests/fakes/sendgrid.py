@@ -29,15 +29,16 @@ MAX_SUBSTITUTION_BYTES = 10_000
 @dataclass
 class SendgridState:
     key: str = API_KEY
-    accepted: list[dict[str, Any]] = field(default_factory=list)   # one per reader
-    requests: list[dict[str, Any]] = field(default_factory=list)   # accepted mail/send bodies
+    accepted: list[dict[str, Any]] = field(default_factory=list)  # one per reader
+    requests: list[dict[str, Any]] = field(default_factory=list)  # accepted mail/send bodies
     batch_ids: set[str] = field(default_factory=set)
-    cancelled: dict[str, str] = field(default_factory=dict)        # batch id → status
-    suppressions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
-        "unsubscribes": [], "bounces": [], "spam_reports": []})
+    cancelled: dict[str, str] = field(default_factory=dict)  # batch id → status
+    suppressions: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"unsubscribes": [], "bounces": [], "spam_reports": []}
+    )
     group_suppressions: dict[int, list[str]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
-    reset_in: int = 2              # seconds until X-RateLimit-Reset on a 429
+    reset_in: int = 2  # seconds until X-RateLimit-Reset on a 429
     bench: bool = False
     bench_count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,10 +51,12 @@ class SendgridState:
         return self.bench_count if self.bench else len(self.accepted)
 
 
-def _errors(status: int, message: str, field_name: str | None = None,
-            headers: dict[str, str] | None = None) -> Reply:
-    return Reply.json(status, {"errors": [{"message": message, "field": field_name,
-                                           "help": None}]}, headers)
+def _errors(
+    status: int, message: str, field_name: str | None = None, headers: dict[str, str] | None = None
+) -> Reply:
+    return Reply.json(
+        status, {"errors": [{"message": message, "field": field_name, "help": None}]}, headers
+    )
 
 
 def _substitute(text: str, substitutions: dict[str, str]) -> str:
@@ -72,8 +75,10 @@ def _check_personalization(item: Any, i: int, seen: set[str], now: float) -> str
         if "@" not in address:
             return f"{where}.to: Does not contain a valid address."
         if address in seen:
-            return f"{where}.to: Each email address in the personalization block should be " \
-                   "unique between to, cc, and bcc."
+            return (
+                f"{where}.to: Each email address in the personalization block should be "
+                "unique between to, cc, and bcc."
+            )
         seen.add(address)
         if any(c in to.get("name", "") for c in ",;"):
             return f"{where}.to.name: name may not contain ';' or ','"
@@ -121,12 +126,10 @@ class SendgridHandler(FakeHandler):
         state: SendgridState = self.server.state
         return state
 
-    def handle_request(self, method: str, path: str, headers: dict[str, str],
-                       body: bytes) -> Reply:
+    def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urllib.parse.urlsplit(path)
         if headers.get("authorization") != f"Bearer {self.state.key}":
-            return _errors(401, "The provided authorization grant is invalid, expired, or "
-                           "revoked")
+            return _errors(401, "The provided authorization grant is invalid, expired, or revoked")
         query = dict(urllib.parse.parse_qsl(url.query))
         parts = url.path.strip("/").split("/")
         if method == "POST" and url.path == "/v3/mail/send":
@@ -137,8 +140,11 @@ class SendgridHandler(FakeHandler):
             return self.cancel(body)
         if method == "GET" and parts[:2] == ["v3", "suppression"] and len(parts) == 3:
             return self.suppression_page(parts[2], query)
-        if method == "GET" and parts[:3] == ["v3", "asm", "groups"] and parts[4:] == [
-                "suppressions"]:
+        if (
+            method == "GET"
+            and parts[:3] == ["v3", "asm", "groups"]
+            and parts[4:] == ["suppressions"]
+        ):
             return Reply.json(200, self.state.group_suppressions.get(int(parts[3]), []))
         return _errors(404, f"no route for {method} {url.path}")
 
@@ -146,9 +152,16 @@ class SendgridHandler(FakeHandler):
         faults = self.state.faults
         if faults.take("rate_limited"):
             reset = str(int(time.time()) + self.state.reset_in)
-            return _errors(429, "too many requests", None, {
-                "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": reset})
+            return _errors(
+                429,
+                "too many requests",
+                None,
+                {
+                    "X-RateLimit-Limit": "600",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset,
+                },
+            )
         if faults.take("server_errors"):
             return _errors(faults.server_status, "internal server error")
         if len(body) >= 30 * 1024 * 1024:
@@ -162,7 +175,7 @@ class SendgridHandler(FakeHandler):
         field_name, reason = _check_request(request, self.state.batch_ids, time.time())
         if reason:
             return _errors(400, reason, field_name)
-        if self.state.bench:   # parsed and validated like any request; only not stored
+        if self.state.bench:  # parsed and validated like any request; only not stored
             with self.state.lock:
                 self.state.bench_count += len(request["personalizations"])
             return self.answer()
@@ -182,17 +195,25 @@ class SendgridHandler(FakeHandler):
         rows = []
         for item in request["personalizations"]:
             subs = item.get("substitutions", {})
-            rows += [{"to": to["email"], "name": to.get("name", ""),
-                      "subject": _substitute(item.get("subject", request.get("subject", "")),
-                                             subs),
-                      "html": _substitute(content.get("text/html", ""), subs),
-                      "text": _substitute(content.get("text/plain", ""), subs),
-                      "headers": {**request.get("headers", {}), **item.get("headers", {})},
-                      "custom_args": {**request.get("custom_args", {}),
-                                      **item.get("custom_args", {})},
-                      "send_at": request.get("send_at"), "batch_id": request.get("batch_id"),
-                      "asm": request.get("asm"), "message_id": message_id}
-                     for to in item["to"]]
+            rows += [
+                {
+                    "to": to["email"],
+                    "name": to.get("name", ""),
+                    "subject": _substitute(item.get("subject", request.get("subject", "")), subs),
+                    "html": _substitute(content.get("text/html", ""), subs),
+                    "text": _substitute(content.get("text/plain", ""), subs),
+                    "headers": {**request.get("headers", {}), **item.get("headers", {})},
+                    "custom_args": {
+                        **request.get("custom_args", {}),
+                        **item.get("custom_args", {}),
+                    },
+                    "send_at": request.get("send_at"),
+                    "batch_id": request.get("batch_id"),
+                    "asm": request.get("asm"),
+                    "message_id": message_id,
+                }
+                for to in item["to"]
+            ]
         with self.state.lock:
             self.state.requests.append(request)
             self.state.accepted += rows
@@ -218,4 +239,4 @@ class SendgridHandler(FakeHandler):
             return _errors(404, f"unknown suppression list {kind}")
         limit = min(int(query.get("limit", 500)), 500)
         offset = int(query.get("offset", 0))
-        return Reply.json(200, self.state.suppressions[kind][offset:offset + limit])
+        return Reply.json(200, self.state.suppressions[kind][offset : offset + limit])

@@ -30,9 +30,11 @@ from botocore.credentials import Credentials
 from fakes.faults import Faults
 from fakes.httpserver import FakeHandler, Reply, serve
 
-AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/"
-                     r"(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
-                     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})$")
+AUTH_RE = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/"
+    r"(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})$"
+)
 MAX_RECIPIENTS = 50
 
 
@@ -62,13 +64,15 @@ class SesState:
 
 
 def aws_error(status: int, code: str, message: str) -> Reply:
-    return Reply.json(status, {"__type": code, "message": message},
-                      {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/"})
+    return Reply.json(
+        status,
+        {"__type": code, "message": message},
+        {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/"},
+    )
 
 
 class SesHandler(FakeHandler):
-    def handle_request(self, method: str, path: str, headers: dict[str, str],
-                       body: bytes) -> Reply:
+    def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         state: SesState = self.server.state
         refusal = _check_signature(state, method, path, headers, body)
         if refusal is not None:
@@ -81,33 +85,47 @@ class SesHandler(FakeHandler):
         return _send(state, body)
 
 
-def _check_signature(state: SesState, method: str, path: str, headers: dict[str, str],
-                     body: bytes) -> Reply | None:
+def _check_signature(
+    state: SesState, method: str, path: str, headers: dict[str, str], body: bytes
+) -> Reply | None:
     match = AUTH_RE.match(headers.get("authorization", ""))
     if match is None:
-        return aws_error(403, "MissingAuthenticationTokenException",
-                         "Missing Authentication Token")
+        return aws_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
     if match["key"] != state.access_key:
-        return aws_error(403, "UnrecognizedClientException",
-                         "The security token included in the request is invalid.")
+        return aws_error(
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
     if match["service"] != "ses" or match["region"] != state.region:
-        return aws_error(403, "InvalidSignatureException", "Credential should be scoped "
-                         f"to a valid region and service ses, not {match['service']}.")
+        return aws_error(
+            403,
+            "InvalidSignatureException",
+            "Credential should be scoped "
+            f"to a valid region and service ses, not {match['service']}.",
+        )
     if _signature(state, method, path, headers, body, match["signed"]) != match["sig"]:
-        return aws_error(403, "InvalidSignatureException", "The request signature we "
-                         "calculated does not match the signature you provided.")
+        return aws_error(
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        )
     return None
 
 
-def _signature(state: SesState, method: str, path: str, headers: dict[str, str],
-               body: bytes, signed: str) -> str:
+def _signature(
+    state: SesState, method: str, path: str, headers: dict[str, str], body: bytes, signed: str
+) -> str:
     """Recompute the SigV4 signature over exactly the headers the client said it signed."""
     names = signed.split(";")
-    request = AWSRequest(method=method, url=f"http://{headers.get('host', '')}{path}",
-                         data=body, headers={n: headers.get(n, "") for n in names})
+    request = AWSRequest(
+        method=method,
+        url=f"http://{headers.get('host', '')}{path}",
+        data=body,
+        headers={n: headers.get(n, "") for n in names},
+    )
     request.context["timestamp"] = headers.get("x-amz-date", "")
-    signer = SigV4Auth(Credentials(state.access_key, state.secret_key),
-                       "ses", state.region)
+    signer = SigV4Auth(Credentials(state.access_key, state.secret_key), "ses", state.region)
     canonical = signer.canonical_request(request)
     return str(signer.signature(signer.string_to_sign(request, canonical), request))
 
@@ -116,8 +134,9 @@ def _fault(state: SesState) -> Reply | None:
     if state.faults.take("rate_limited"):
         return aws_error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
     if state.faults.take("server_errors"):
-        return aws_error(state.faults.server_status, "InternalFailure",
-                         "We encountered an internal error.")
+        return aws_error(
+            state.faults.server_status, "InternalFailure", "We encountered an internal error."
+        )
     if state.sending_paused:
         return aws_error(400, "SendingPausedException", "Sending is paused for this account.")
     return None
@@ -129,8 +148,11 @@ def _send(state: SesState, body: bytes) -> Reply:
     except ValueError:
         return aws_error(400, "BadRequestException", "Invalid JSON.")
     state.requests.append(request)
-    destination = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses")
-                   for a in (request.get("Destination") or {}).get(key, [])]
+    destination = [
+        a
+        for key in ("ToAddresses", "CcAddresses", "BccAddresses")
+        for a in (request.get("Destination") or {}).get(key, [])
+    ]
     problem, mime = _validate(request, destination)
     if problem:
         return aws_error(400, "BadRequestException", problem)
@@ -145,8 +167,10 @@ def _send(state: SesState, body: bytes) -> Reply:
     return Reply.json(200, {"MessageId": message.message_id})
 
 
-def _validate(request: dict[str, Any], destination: list[str],
-              ) -> tuple[str, email.message.EmailMessage | None]:
+def _validate(
+    request: dict[str, Any],
+    destination: list[str],
+) -> tuple[str, email.message.EmailMessage | None]:
     content = request.get("Content") or {}
     kinds = [k for k in ("Simple", "Raw", "Template") if k in content]
     if len(kinds) != 1:

@@ -50,37 +50,56 @@ class RecordingHandler:
     """Records every message; refuses or drops chosen addresses (keys are lower-case)."""
 
     received: list[Received] = field(default_factory=list)
-    refuse: dict[str, str] = field(default_factory=dict)    # address → RCPT reply
+    refuse: dict[str, str] = field(default_factory=dict)  # address → RCPT reply
     drop_after_data: set[str] = field(default_factory=set)  # take DATA, then hang up
     # After this many messages, answer MAIL FROM with `sender_reply` (throttling, policy).
     sender_limit: int | None = None
     sender_reply: str = "454 4.7.0 Throttling failure: Maximum sending rate exceeded"
-    peers: set[Any] = field(default_factory=set)            # one per TCP connection
+    peers: set[Any] = field(default_factory=set)  # one per TCP connection
     logins: list[str] = field(default_factory=list)
     sessions: list[SMTP] = field(default_factory=list)
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
-                          hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
         session.host_name = hostname
         self._seen(server, session)
         return responses
 
-    async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope,
-                          hostname: str) -> str:
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
         session.host_name = hostname
         self._seen(server, session)
         return f"250 {server.hostname}"
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
         if self.sender_limit is not None and len(self.received) >= self.sender_limit:
             return self.sender_reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         reply = self.refuse.get(address.lower())
         if reply:
             return reply
@@ -89,11 +108,12 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
-        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data,
-                                      session.peer))
+        self.received.append(
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), data, session.peer)
+        )
         if any(a.lower() in self.drop_after_data for a in envelope.rcpt_tos):
             assert isinstance(server.transport, asyncio.Transport)
-            server.transport.abort()      # taken, but the client never hears "250"
+            server.transport.abort()  # taken, but the client never hears "250"
         return "250 Message accepted for delivery"
 
     def _seen(self, server: SMTP, session: Session) -> None:
@@ -127,6 +147,7 @@ class FakeSmtpServer:
 
     def hang_up_all(self) -> None:
         """Close every connection from the server side, like an idle timeout."""
+
         def close() -> None:
             for smtp in self.handler.sessions:
                 if smtp.transport is not None:
@@ -136,8 +157,10 @@ class FakeSmtpServer:
 
     def delivery_toml(self) -> str:
         """A `[delivery]` block that points seriespub at this server."""
-        return (f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "{self.host}"\n'
-                f'port = {self.port}\nsecurity = "none"\n')
+        return (
+            f'[delivery]\nprovider = "smtp"\n[delivery.smtp]\nhost = "{self.host}"\n'
+            f'port = {self.port}\nsecurity = "none"\n'
+        )
 
 
 @dataclass(frozen=True)
@@ -165,21 +188,31 @@ def make_tls_files(folder: Path) -> TlsFiles:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
-    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                       x509.DNSName("localhost")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(san, critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    san = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(san, critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     folder.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(folder / "cert.pem", folder / "key.pem")
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return files
 
 
@@ -204,10 +237,10 @@ def make_private_ca(folder: Path) -> PrivateCa:
     ca_name = _name("seriespub test CA")
     ca_cert = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                       x509.DNSName("localhost")])
-    cert = _certificate(_name("127.0.0.1"), ca_name, key.public_key(), ca_key, ca=False,
-                        san=san)
+    san = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    )
+    cert = _certificate(_name("127.0.0.1"), ca_name, key.public_key(), ca_key, ca=False, san=san)
     folder.mkdir(parents=True, exist_ok=True)
     files = PrivateCa(folder / "ca.pem", folder / "server.pem", folder / "server.key")
     _write_pem(files.ca_cert, ca_cert)
@@ -223,22 +256,35 @@ def _name(common_name: str) -> Any:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _certificate(subject: Any, issuer: Any, public_key: Any, signing_key: Any, *, ca: bool,
-                 san: Any = None) -> Any:
+def _certificate(
+    subject: Any, issuer: Any, public_key: Any, signing_key: Any, *, ca: bool, san: Any = None
+) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
     now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-               .public_key(public_key).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if ca:
-        usage = x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                              content_commitment=False, key_encipherment=False,
-                              data_encipherment=False, key_agreement=False,
-                              encipher_only=False, decipher_only=False)
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            key_cert_sign=True,
+            crl_sign=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            encipher_only=False,
+            decipher_only=False,
+        )
         builder = builder.add_extension(usage, critical=True)
     if san is not None:
         builder = builder.add_extension(san, critical=False)
@@ -254,9 +300,13 @@ def _write_pem(path: Path, cert: Any) -> None:
 def _write_key(path: Path, key: Any) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 class _Authenticator:
@@ -264,15 +314,16 @@ class _Authenticator:
         self.credentials = credentials
         self.handler = handler
 
-    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                 auth_data: Any) -> AuthResult:
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
         ok = self.credentials.get(login) == password
         if ok:
             self.handler.logins.append(login)
-        return AuthResult(success=ok, handled=False)   # False: the server replies 535
+        return AuthResult(success=ok, handled=False)  # False: the server replies 535
 
 
 def free_port() -> int:
@@ -282,10 +333,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_smtp_server(*, credentials: dict[str, str] | None = None,
-                        tls: TlsFiles | None = None, implicit_tls: bool = False,
-                        auth_require_tls: bool = False, auth_required: bool = False,
-                        handler: RecordingHandler | None = None) -> Iterator[FakeSmtpServer]:
+def running_smtp_server(
+    *,
+    credentials: dict[str, str] | None = None,
+    tls: TlsFiles | None = None,
+    implicit_tls: bool = False,
+    auth_require_tls: bool = False,
+    auth_required: bool = False,
+    handler: RecordingHandler | None = None,
+) -> Iterator[FakeSmtpServer]:
     """Start aiosmtpd on 127.0.0.1 in a thread; stop it on exit.
 
     `auth_require_tls`: AUTH is offered only after STARTTLS; `auth_required`: MAIL FROM
@@ -294,8 +350,11 @@ def running_smtp_server(*, credentials: dict[str, str] | None = None,
     handler = handler or RecordingHandler()
     kwargs: dict[str, Any] = {}
     if credentials is not None:
-        kwargs.update(authenticator=_Authenticator(credentials, handler),
-                      auth_require_tls=auth_require_tls, auth_required=auth_required)
+        kwargs.update(
+            authenticator=_Authenticator(credentials, handler),
+            auth_require_tls=auth_require_tls,
+            auth_required=auth_required,
+        )
     if tls is not None and implicit_tls:
         kwargs.update(ssl_context=tls.server_context())
     elif tls is not None:
@@ -322,12 +381,12 @@ def raw_smtp_server(greet_after: float | None) -> Iterator[RawServer]:
     """A minimal SMTP server that waits `greet_after` seconds before its 220 (None: never,
     like a port that expects TLS or a hung server), then answers EHLO and QUIT."""
     listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)       # accept() notices `stop` soon
+    listener.settimeout(0.05)  # accept() notices `stop` soon
     server = RawServer(listener.getsockname()[1])
     stop = threading.Event()
 
     def serve(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):     # the client may hang up at any point
+        with conn, contextlib.suppress(OSError):  # the client may hang up at any point
             _converse(conn)
 
     def _converse(conn: socket.socket) -> None:

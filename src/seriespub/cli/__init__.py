@@ -19,9 +19,13 @@ from seriespub.cli import (
 from seriespub.cli.common import ErrorHandlingGroup
 
 app = typer.Typer(
-    name="seriespub", cls=ErrorHandlingGroup, no_args_is_help=True,
-    pretty_exceptions_enable=False, add_completion=False,
-    help="Publish a newsletter series: Markdown drafts → email, weekly, exactly once per reader.")
+    name="seriespub",
+    cls=ErrorHandlingGroup,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Publish a newsletter series: Markdown drafts → email, weekly, exactly once per reader.",
+)
 
 
 def _version(value: bool) -> None:
@@ -31,8 +35,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Show the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
     """Publish a newsletter series."""
 
 

@@ -35,7 +35,11 @@ def _print(outcome: CheckOutcome) -> None:
     console = out()
     for f in outcome.findings:
         colour = "red" if f.level == "error" else "yellow"
-        console.print(f"[{colour}]{f.level.value}[/] {escape(f.where)}: {escape(f.message)}",
-                      soft_wrap=True)
-    console.print(f"{outcome.errors} error(s), {outcome.warnings} warning(s)"
-                  if outcome.findings else "All good.")
+        console.print(
+            f"[{colour}]{f.level.value}[/] {escape(f.where)}: {escape(f.message)}", soft_wrap=True
+        )
+    console.print(
+        f"{outcome.errors} error(s), {outcome.warnings} warning(s)"
+        if outcome.findings
+        else "All good."
+    )

@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 
 SeriesOption = Annotated[
     Path | None,
-    typer.Option("--series", "-C", help="The series folder (default: found by walking up).",
-                 show_default=False),
+    typer.Option(
+        "--series",
+        "-C",
+        help="The series folder (default: found by walking up).",
+        show_default=False,
+    ),
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -54,15 +58,17 @@ class ErrorHandlingGroup(TyperGroup):
 
 
 def _is_sqlite_error(exc: Exception) -> bool:
-    sqlite3 = sys.modules.get("sqlite3")   # not imported: cannot be its error
+    sqlite3 = sys.modules.get("sqlite3")  # not imported: cannot be its error
     return sqlite3 is not None and isinstance(exc, sqlite3.Error)
 
 
 def _sqlite_hint(exc: Exception) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return ("another program holds the ledger (a sqlite3 shell, a backup or sync tool?); "
-                "close it, then run the command again: a send resumes exactly where it stopped")
+        return (
+            "another program holds the ledger (a sqlite3 shell, a backup or sync tool?); "
+            "close it, then run the command again: a send resumes exactly where it stopped"
+        )
     if "full" in text:
         return "free some space, then resume with: seriespub send next"
     return "the ledger was not changed by the failed step; run the command again"
@@ -102,7 +108,7 @@ def _console(stderr: bool) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     console = _consoles.get(stderr)
-    if console is None or console.file is not stream:   # CliRunner swaps the streams
+    if console is None or console.file is not stream:  # CliRunner swaps the streams
         # soft_wrap: a message is one line however narrow the terminal (logs, grep, tests)
         console = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
         _consoles[stderr] = console

@@ -18,15 +18,15 @@ def register(app: typer.Typer) -> None:
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder for the new series.")] = Path("."),
     title: Annotated[str, typer.Option(help="The series' name.")] = "My Series",
-    sender: Annotated[str, typer.Option("--from", help="From address.")] =
-        "Author <author@example.com>",
+    sender: Annotated[
+        str, typer.Option("--from", help="From address.")
+    ] = "Author <author@example.com>",
 ) -> None:
     """Create a series folder: seriespub.toml, drafts/, subscribers.csv (never overwrites)."""
     from seriespub.ops import init as ops
 
     for created in ops.init(folder, title, sender):
-        out().print(f"{'updated' if created.updated else 'created'} {created.path}",
-                    markup=False)
+        out().print(f"{'updated' if created.updated else 'created'} {created.path}", markup=False)
     out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1")
 
 

@@ -24,20 +24,33 @@ def register(app: typer.Typer) -> None:
 
 
 def preview(
-    ref: Annotated[str, typer.Argument(help="next, an instalment number, or a draft file.")]
-        = "next",
+    ref: Annotated[
+        str, typer.Argument(help="next, an instalment number, or a draft file.")
+    ] = "next",
     text: Annotated[bool, typer.Option("--text", help="Print exactly the text part.")] = False,
-    html: Annotated[Path | None, typer.Option("--html", help="Write exactly the HTML part.",
-                                              show_default=False)] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write exactly the HTML part.", show_default=False)
+    ] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False,
-    as_: Annotated[str | None, typer.Option(
-        "--as", "--to", help="Preview as this subscriber (default: the first active one).",
-        show_default=False)] = None,
-    watch: Annotated[bool, typer.Option(
-        "--watch", help="Serve the HTML on 127.0.0.1, reloading as you edit the draft.")]
-        = False,
-    port: Annotated[int, typer.Option("--port", min=0, max=65535,
-                                      help="The port for --watch (0: any free one).")] = 8001,
+    as_: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            "--to",
+            help="Preview as this subscriber (default: the first active one).",
+            show_default=False,
+        ),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Serve the HTML on 127.0.0.1, reloading as you edit the draft."
+        ),
+    ] = False,
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="The port for --watch (0: any free one)."),
+    ] = 8001,
     series: SeriesOption = None,
 ) -> None:
     """Show an instalment: header, size, and the text, as a reader would get it."""
@@ -77,9 +90,10 @@ def _show(shown: Preview) -> None:
     if shown.release:
         grid.add_row("Release", shown.release)
     console = out()
-    console.print(Panel(grid, title=f"{shown.series_title} · Part {message.number}",
-                        title_align="left"))
-    console.print(Markdown(shown.body), soft_wrap=False)   # wrapped at words, to the terminal
+    console.print(
+        Panel(grid, title=f"{shown.series_title} · Part {message.number}", title_align="left")
+    )
+    console.print(Markdown(shown.body), soft_wrap=False)  # wrapped at words, to the terminal
 
 
 def _size_line(size: int) -> str:
@@ -87,8 +101,9 @@ def _size_line(size: int) -> str:
 
     kb = size / 1024
     if size >= GMAIL_CLIP_BYTES:
-        return (f"[bold red]{kb:.1f} KB as sent: over Gmail's ~102 KB limit, the end will be "
-                "clipped[/]")
+        return (
+            f"[bold red]{kb:.1f} KB as sent: over Gmail's ~102 KB limit, the end will be clipped[/]"
+        )
     if size >= GMAIL_CLIP_BYTES * 0.8:
         return f"[yellow]{kb:.1f} KB as sent: nearing Gmail's ~102 KB clipping limit[/]"
     return f"{kb:.1f} KB as sent"
@@ -98,8 +113,7 @@ def _open_in_browser(body_html: str) -> None:
     import tempfile
     import webbrowser
 
-    with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False,
-                                     encoding="utf-8") as handle:
+    with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False, encoding="utf-8") as handle:
         handle.write(body_html)
     webbrowser.open(Path(handle.name).as_uri())
     err().print(f"opened {handle.name}")
@@ -110,6 +124,9 @@ def _watch(s: Series, ref: str, address: str | None, port: int) -> None:
     from seriespub.ops import preview as ops
 
     live = ops.watch(s, ref, address, port)
-    err().print(f"watching {live.watched_name}: open {live.url} (Ctrl-C to stop)",
-                markup=False, soft_wrap=True)
+    err().print(
+        f"watching {live.watched_name}: open {live.url} (Ctrl-C to stop)",
+        markup=False,
+        soft_wrap=True,
+    )
     serve_until_ctrl_c(live.stop)

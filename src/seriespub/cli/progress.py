@@ -30,8 +30,11 @@ class PlainProgress:
         if now - self._last >= self.every or self.sent + self.failed >= self.total:
             self._last = now
             rate = self.sent / max(now - self._started, 1e-9)
-            print(f"sent {self.sent:,}/{self.total:,}, failed {self.failed:,}, "
-                  f"{rate:,.0f}/s", file=sys.stderr, flush=True)
+            print(
+                f"sent {self.sent:,}/{self.total:,}, failed {self.failed:,}, {rate:,.0f}/s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -52,10 +55,16 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
-        self._progress = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("failed {task.fields[failed]}"),
-                                  TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
-                                  console=err(), transient=False)
+        self._progress = Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]}"),
+            TextColumn("{task.fields[rate]}/s"),
+            TimeRemainingColumn(),
+            console=err(),
+            transient=False,
+        )
         self._task: Any = None
         self._failed = 0
         self._started = time.monotonic()
@@ -74,8 +83,12 @@ class RichProgress:
         self._progress.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._progress.stop()
 
 

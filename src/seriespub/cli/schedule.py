@@ -30,11 +30,20 @@ def register(root: typer.Typer) -> None:
 @app.callback()
 def calendar(
     ctx: typer.Context,
-    ics: Annotated[Path | None, typer.Option("--ics", help="Also export the releases as an "
-                                             "iCalendar file.", show_default=False)] = None,
-    reader: Annotated[str | None, typer.Option("--reader", help="Show one reader's own "
-                                               "calendar: the parts they get next, and when.",
-                                               show_default=False)] = None,
+    ics: Annotated[
+        Path | None,
+        typer.Option(
+            "--ics", help="Also export the releases as an iCalendar file.", show_default=False
+        ),
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            "--reader",
+            help="Show one reader's own calendar: the parts they get next, and when.",
+            show_default=False,
+        ),
+    ] = None,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -51,8 +60,11 @@ def calendar(
             print_json(mine.as_json())
             return
         got = ", ".join(map(str, mine.received)) or "none yet"
-        out().print(f"{mine.email} ({'on the front' if mine.cohort == 'front' else 'catching up'}"
-                    f"; received: {got})", markup=False)
+        out().print(
+            f"{mine.email} ({'on the front' if mine.cohort == 'front' else 'catching up'}"
+            f"; received: {got})",
+            markup=False,
+        )
         for number, title, when in mine.parts:
             out().print(f"  part {number}  {ops.format_local(when)}  {title}", markup=False)
         if not mine.parts:
@@ -82,16 +94,26 @@ def _print(cal: Calendar) -> None:
         table.add_column(column, justify="right" if column == "#" else "left")
     for p in cal.releases:
         status = p.status.value + ("" if p.ready or p.sent_at else " (draft)")
-        table.add_row(str(p.number), p.title, format_local(p.release) +
-                      (" (pinned)" if p.pinned else ""), relative(p.release, cal.now), status)
+        table.add_row(
+            str(p.number),
+            p.title,
+            format_local(p.release) + (" (pinned)" if p.pinned else ""),
+            relative(p.release, cal.now),
+            status,
+        )
     out().print(table)
 
 
 @app.command("install")
 def install(
-    repo_path: Annotated[str | None, typer.Option(
-        "--repo-path", help="The series folder relative to its git repository, for the "
-        "GitHub Actions workflow (default: worked out with git).")] = None,
+    repo_path: Annotated[
+        str | None,
+        typer.Option(
+            "--repo-path",
+            help="The series folder relative to its git repository, for the "
+            "GitHub Actions workflow (default: worked out with git).",
+        ),
+    ] = None,
     series: SeriesOption = None,
 ) -> None:
     """Print ready-to-use lines for cron, a systemd user timer and GitHub Actions."""
@@ -109,13 +131,20 @@ def _print_install(lines: Install) -> None:
         console.print(f"# ~/.config/systemd/user/{name}\n{text}", markup=False, soft_wrap=True)
     console.print(lines.enable_hint, markup=False, soft_wrap=True)
     console.print("\n# 3. GitHub Actions: .github/workflows/seriespub.yml", markup=False)
-    console.print(f"# add repository secrets: {', '.join(lines.secrets)}", markup=False,
-                  soft_wrap=True)
+    console.print(
+        f"# add repository secrets: {', '.join(lines.secrets)}", markup=False, soft_wrap=True
+    )
     console.print(lines.workflow, markup=False, soft_wrap=True)
     if lines.requirement is None:
-        err().print(f"warning: {lines.source}: set [schedule] install in seriespub.toml, e.g. "
-                    'install = "seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"',
-                    markup=False, soft_wrap=True)
+        err().print(
+            f"warning: {lines.source}: set [schedule] install in seriespub.toml, e.g. "
+            'install = "seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"',
+            markup=False,
+            soft_wrap=True,
+        )
     else:
-        err().print(f"the workflow installs {lines.requirement} ({lines.source})",
-                    markup=False, soft_wrap=True)
+        err().print(
+            f"the workflow installs {lines.requirement} ({lines.source})",
+            markup=False,
+            soft_wrap=True,
+        )

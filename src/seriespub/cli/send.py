@@ -26,16 +26,22 @@ from seriespub.cli.common import (
 from seriespub.cli.progress import make_progress
 from seriespub.cli.signals import Received, signal_name, signals_stop
 
-if TYPE_CHECKING:       # imported where used: `seriespub --help` loads none of the core
+if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
     from seriespub.ops import send as ops
 
 app = typer.Typer(help="Send instalments.", no_args_is_help=True)
 
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Render everything, send "
-                                            "nothing, change nothing.")]
-SkipInvalidOption = Annotated[bool, typer.Option(
-    "--skip-invalid", help="Send although some rows of subscribers.csv cannot be read; the "
-    "part stays open for those readers.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Render everything, send nothing, change nothing.")
+]
+SkipInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-invalid",
+        help="Send although some rows of subscribers.csv cannot be read; the "
+        "part stays open for those readers.",
+    ),
+]
 STYLES = {"info": None, "warning": "yellow", "error": "red"}
 
 
@@ -43,11 +49,20 @@ STYLES = {"info": None, "warning": "yellow", "error": "red"}
 def next_(
     yes: YesOption = False,
     dry_run: DryRunOption = False,
-    at: Annotated[str | None, typer.Option("--at", help="Let the provider release it at this "
-                                           "time ('2026-12-01 09:00', or 'slot').")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Send to at most this "
-                                              "many readers this run; the rest go out on the "
-                                              "next run.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", help="Let the provider release it at this time ('2026-12-01 09:00', or 'slot')."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Send to at most this many readers this run; the rest go out on the next run.",
+        ),
+    ] = None,
     skip_invalid: SkipInvalidOption = False,
     series: SeriesOption = None,
     as_json: JsonOption = False,
@@ -60,10 +75,15 @@ def next_(
 
 @app.command("retry")
 def retry(
-    number: Annotated[int | None, typer.Argument(help="Instalment (default: the one "
-                                                 "going out).")] = None,
-    unknown: Annotated[bool, typer.Option("--unknown", help="Also resend deliveries whose "
-                                          "outcome is unknown (may duplicate).")] = False,
+    number: Annotated[
+        int | None, typer.Argument(help="Instalment (default: the one going out).")
+    ] = None,
+    unknown: Annotated[
+        bool,
+        typer.Option(
+            "--unknown", help="Also resend deliveries whose outcome is unknown (may duplicate)."
+        ),
+    ] = False,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     skip_invalid: SkipInvalidOption = False,
@@ -81,8 +101,9 @@ def retry(
 @app.command("settle")
 def settle(
     number: Annotated[int, typer.Argument(help="The instalment.")],
-    assume_delivered: Annotated[bool, typer.Option(
-        "--assume-delivered", help="Record unknown deliveries as delivered.")] = False,
+    assume_delivered: Annotated[
+        bool, typer.Option("--assume-delivered", help="Record unknown deliveries as delivered.")
+    ] = False,
     series: SeriesOption = None,
 ) -> None:
     """Decide about deliveries whose outcome is unknown."""
@@ -90,8 +111,11 @@ def settle(
     from seriespub.ops.session import session, utc_now
 
     if not assume_delivered:
-        fail("say what to do: --assume-delivered (or resend them: seriespub send retry "
-             f"{number} --unknown)", code=2)
+        fail(
+            "say what to do: --assume-delivered (or resend them: seriespub send retry "
+            f"{number} --unknown)",
+            code=2,
+        )
     with session(load_series(series), "send settle", now=utc_now()) as held:
         changed = ops.settle(held, number)
     out().print(f"part {number}: {changed} unknown deliveries recorded as delivered")
@@ -130,18 +154,25 @@ def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bo
         _nothing_sent(outcome, as_json)
         return
     if as_json:
-        data = ops.report_json(outcome.report) if outcome.report is not None else {
-            "instalment": outcome.number, "to_send": 0}
-        print_json({**data, "late_joiners": [ops.report_json(r) for r in late]}
-                   if outcome.groups else data)
+        data = (
+            ops.report_json(outcome.report)
+            if outcome.report is not None
+            else {"instalment": outcome.number, "to_send": 0}
+        )
+        print_json(
+            {**data, "late_joiners": [ops.report_json(r) for r in late]} if outcome.groups else data
+        )
     else:
         for report in [*late, *([outcome.report] if outcome.report else [])]:
             summary(report, as_json=False)
     for report in [*late, *([outcome.report] if outcome.report else [])]:
         exit_for(report)
     if outcome.plan.left:
-        err().print(f"{outcome.plan.left:,} reader(s) left for the next run: seriespub send "
-                    f"next --limit {options.limit}", markup=False)
+        err().print(
+            f"{outcome.plan.left:,} reader(s) left for the next run: seriespub send "
+            f"next --limit {options.limit}",
+            markup=False,
+        )
 
 
 def hooks_for(yes: bool) -> ops.SendHooks:
@@ -152,8 +183,11 @@ def hooks_for(yes: bool) -> ops.SendHooks:
     progress, stop, received = make_progress(), threading.Event(), Received()
 
     def ask(plan: ops.SendPlan) -> None:
-        confirm(f"Send part {plan.instalment.number} to {plan.to_send:,} subscriber(s) via "
-                f"{plan.provider}?", yes)
+        confirm(
+            f"Send part {plan.instalment.number} to {plan.to_send:,} subscriber(s) via "
+            f"{plan.provider}?",
+            yes,
+        )
 
     def notice(text: str, level: ops.Level) -> None:
         err().print(text, markup=False, style=STYLES[level], soft_wrap=True)
@@ -163,8 +197,15 @@ def hooks_for(yes: bool) -> ops.SendHooks:
         with progress, signals_stop(stop, received):
             yield
 
-    return ops.SendHooks(confirm=ask, show_plan=show_plan, notice=notice, progress=progress,
-                         stop=stop, running=running, stop_signal=lambda: received.signum)
+    return ops.SendHooks(
+        confirm=ask,
+        show_plan=show_plan,
+        notice=notice,
+        progress=progress,
+        stop=stop,
+        running=running,
+        stop_signal=lambda: received.signum,
+    )
 
 
 def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
@@ -176,36 +217,57 @@ def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
         full = sum(min(b, DRY_RUN_FULL) for b in built)
         more = sum(built) - full
         rest = f" in full and counted {more:,} more" if more > 0 else ""
-        err().print(f"dry run: rendered {full:,} message(s){rest}; "
-                    "nothing was sent or recorded.")
+        err().print(f"dry run: rendered {full:,} message(s){rest}; nothing was sent or recorded.")
         return
-    err().print("Nothing to send: everyone has had it." if not plan.invalid else
-                f"Nothing to send to the readers that can be read; part {outcome.number} "
-                f"stays open for the {plan.invalid:,} row(s) that cannot.")
+    err().print(
+        "Nothing to send: everyone has had it."
+        if not plan.invalid
+        else f"Nothing to send to the readers that can be read; part {outcome.number} "
+        f"stays open for the {plan.invalid:,} row(s) that cannot."
+    )
     if as_json:
         print_json({"instalment": outcome.number, "to_send": 0})
 
 
 def show_plan(plan: ops.SendPlan) -> None:
     i = plan.instalment
-    when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" \
-        if plan.send_at else ""
-    limited = f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)" \
-        if plan.left else ""
-    err().print(f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
-                f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)"
-                f"{limited}\n  provider: {plan.provider}{when}", markup=False, highlight=False,
-                soft_wrap=True)
+    when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" if plan.send_at else ""
+    limited = (
+        f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)"
+        if plan.left
+        else ""
+    )
+    err().print(
+        f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
+        f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)"
+        f"{limited}\n  provider: {plan.provider}{when}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     if not plan.invalid:
         return
-    err().print(f"  unreadable rows: {plan.invalid:,} (these readers get nothing)",
-                markup=False, highlight=False, soft_wrap=True, style="yellow")
+    err().print(
+        f"  unreadable rows: {plan.invalid:,} (these readers get nothing)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+        style="yellow",
+    )
     for problem in plan.invalid_rows:
-        err().print(f"    subscribers.csv:{problem.line}: {problem.message}",
-                    markup=False, highlight=False, soft_wrap=True)
+        err().print(
+            f"    subscribers.csv:{problem.line}: {problem.message}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if plan.invalid > len(plan.invalid_rows):
-        err().print(f"    … and {plan.invalid - len(plan.invalid_rows):,} more "
-                    "(seriespub check lists them all)", markup=False, soft_wrap=True)
+        err().print(
+            f"    … and {plan.invalid - len(plan.invalid_rows):,} more "
+            "(seriespub check lists them all)",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:
@@ -214,15 +276,22 @@ def summary(report: ops.SendReport, as_json: bool) -> None:
     if as_json:
         print_json(ops.report_json(report))
         return
-    out().print(f"Part {report.number}: sent {report.sent:,}, scheduled {report.scheduled:,}, "
-                f"failed {report.failed:,}, deferred {report.deferred:,}, unknown "
-                f"{report.unknown:,} in {report.elapsed:.1f}s", highlight=False)
+    out().print(
+        f"Part {report.number}: sent {report.sent:,}, scheduled {report.scheduled:,}, "
+        f"failed {report.failed:,}, deferred {report.deferred:,}, unknown "
+        f"{report.unknown:,} in {report.elapsed:.1f}s",
+        highlight=False,
+    )
     for f in report.failures[:10]:
         out().print(f"  failed {f.email}: {f.reason}", markup=False)
     if report.failed and not report.refused_all:
-        err().print(f"warning: {report.failed:,} of {report.attempted:,} deliveries of part "
-                    f"{report.number} were refused permanently (see them with: seriespub log "
-                    f"{report.number} --failed)", markup=False, style="yellow")
+        err().print(
+            f"warning: {report.failed:,} of {report.attempted:,} deliveries of part "
+            f"{report.number} were refused permanently (see them with: seriespub log "
+            f"{report.number} --failed)",
+            markup=False,
+            style="yellow",
+        )
 
 
 def exit_for(report: ops.SendReport, resume: str = "seriespub send next") -> None:
@@ -234,19 +303,28 @@ def exit_for(report: ops.SendReport, resume: str = "seriespub send next") -> Non
     n = report.number
     if report.interrupted:
         name, code = signal_name(report.stop_signal)
-        err().print(f"Interrupted by {name}; every batch in flight was recorded. Resume with: "
-                    f"{resume}", markup=False)
+        err().print(
+            f"Interrupted by {name}; every batch in flight was recorded. Resume with: {resume}",
+            markup=False,
+        )
         raise typer.Exit(code)
     if report.stopped_by is not None:
-        cause = report.stopped_by.hint or "fix the cause"       # the provider's is specific
-        fail(f"stopped: {report.stopped_by}", hint=f"{cause}, then resume with: "
-             f"{resume} (only the missing recipients are sent)")
+        cause = report.stopped_by.hint or "fix the cause"  # the provider's is specific
+        fail(
+            f"stopped: {report.stopped_by}",
+            hint=f"{cause}, then resume with: {resume} (only the missing recipients are sent)",
+        )
     if report.unknown:
         error = ops.unresolved(n, report.unknown)
         fail(str(error), error.hint)
     if report.deferred:
-        fail(f"{report.deferred} deliveries failed transiently",
-             hint=f"resend exactly those with: seriespub send retry {n}")
+        fail(
+            f"{report.deferred} deliveries failed transiently",
+            hint=f"resend exactly those with: seriespub send retry {n}",
+        )
     if report.refused_all:
-        fail(f"part {n}: all {report.failed:,} deliveries were refused permanently: "
-             f"{report.failures[0].reason}", hint=f"see them with: seriespub log {n} --failed")
+        fail(
+            f"part {n}: all {report.failed:,} deliveries were refused permanently: "
+            f"{report.failures[0].reason}",
+            hint=f"see them with: seriespub log {n} --failed",
+        )

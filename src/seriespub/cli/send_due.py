@@ -19,7 +19,7 @@ from seriespub.cli.common import (
 )
 from seriespub.cli.send import app, exit_for, hooks_for, summary
 
-if TYPE_CHECKING:       # imported where used: `seriespub --help` loads none of the core
+if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
     from seriespub.ops import send as ops
 
 
@@ -37,9 +37,17 @@ def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
         outcome = ops.due(held, hooks)
     upcoming = outcome.upcoming
     if as_json:
-        print_json({"sent": [ops.report_json(r) for r in outcome.reports], "next": upcoming and {
-            "number": upcoming.number, "title": upcoming.title,
-            "release": upcoming.release.isoformat()}})
+        print_json(
+            {
+                "sent": [ops.report_json(r) for r in outcome.reports],
+                "next": upcoming
+                and {
+                    "number": upcoming.number,
+                    "title": upcoming.title,
+                    "release": upcoming.release.isoformat(),
+                },
+            }
+        )
     if not outcome.reports:
         err().print(_nothing_due_line(upcoming, now), markup=False)
     for report in outcome.reports:
@@ -51,14 +59,15 @@ def _nothing_due_line(upcoming: ops.PlannedRelease | None, now: dt.datetime) -> 
 
     if upcoming is None:
         return "Nothing is due, and no release is planned: write the next instalment."
-    return (f"Nothing is due. Next release: part {upcoming.number} ({upcoming.title}) on "
-            f"{ops.format_local(upcoming.release)}, {ops.relative(upcoming.release, now)}.")
+    return (
+        f"Nothing is due. Next release: part {upcoming.number} ({upcoming.title}) on "
+        f"{ops.format_local(upcoming.release)}, {ops.relative(upcoming.release, now)}."
+    )
 
 
 @app.command("cancel")
 def cancel(
-    number: Annotated[int, typer.Argument(help="The instalment whose scheduled send to "
-                                          "withdraw.")],
+    number: Annotated[int, typer.Argument(help="The instalment whose scheduled send to withdraw.")],
     yes: YesOption = False,
     series: SeriesOption = None,
 ) -> None:

@@ -42,8 +42,11 @@ def signals_stop(stop: threading.Event, received: Received) -> Iterator[Received
             err().print(f"Stopping after the batches in flight ({again} again to quit now)…")
 
     # A signal the caller ignores stays ignored (`nohup`, `cmd &` in a script).
-    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS
-                if signal.getsignal(s) is not signal.SIG_IGN}
+    previous = {
+        s: signal.signal(s, on_signal)
+        for s in STOP_SIGNALS
+        if signal.getsignal(s) is not signal.SIG_IGN
+    }
     try:
         yield received
     finally:

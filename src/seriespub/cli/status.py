@@ -37,24 +37,40 @@ def _print_status(outcome: StatusOutcome) -> None:
     table.add_column("#", justify="right")
     table.add_column("Title", ratio=1, min_width=16)
     table.add_column("State", no_wrap=True)
-    table.add_column("When", no_wrap=True)         # when it went out, else its release slot
+    table.add_column("When", no_wrap=True)  # when it went out, else its release slot
     for column in ("Delivered", "Failed", "Open"):
         table.add_column(column, justify="right", no_wrap=True)
     for st in outcome.states:
-        table.add_row(str(st.number), st.title, st.state, _when(st), f"{st.delivered:,}",
-                      f"{st.failed:,}", f"{st.open:,}")
+        table.add_row(
+            str(st.number),
+            st.title,
+            st.state,
+            _when(st),
+            f"{st.delivered:,}",
+            f"{st.failed:,}",
+            f"{st.open:,}",
+        )
     out().print(table)
     upcoming = outcome.upcoming
-    out().print(f"Next: part {upcoming.number}, {upcoming.title}" if upcoming
-                else "Every instalment has gone out.")
+    out().print(
+        f"Next: part {upcoming.number}, {upcoming.title}"
+        if upcoming
+        else "Every instalment has gone out."
+    )
     readers = outcome.readers
     if readers is not None:
-        when = readers.next_slot.strftime("%a %Y-%m-%d %H:%M") if readers.next_slot \
+        when = (
+            readers.next_slot.strftime("%a %Y-%m-%d %H:%M")
+            if readers.next_slot
             else "the next send"
+        )
         parts = ", ".join(f"part {n} → {c:,}" for n, c in readers.parts.items()) or "nobody"
-        out().print(f"Readers: {readers.front:,} on the front, {readers.catching_up:,} "
-                    f"catching up, {readers.caught_up:,} caught up "
-                    f"(late_joiners = {readers.mode}). At {when}: {parts}.", markup=False)
+        out().print(
+            f"Readers: {readers.front:,} on the front, {readers.catching_up:,} "
+            f"catching up, {readers.caught_up:,} caught up "
+            f"(late_joiners = {readers.mode}). At {when}: {parts}.",
+            markup=False,
+        )
 
 
 def _when(st: InstalmentState) -> str:
@@ -64,11 +80,13 @@ def _when(st: InstalmentState) -> str:
 
 
 def log(
-    number: Annotated[int | None, typer.Argument(
-        help="The instalment (default: the log of unattended runs).")] = None,
+    number: Annotated[
+        int | None, typer.Argument(help="The instalment (default: the log of unattended runs).")
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed deliveries.")] = False,
-    unknown: Annotated[bool, typer.Option("--unknown", help="Only deliveries whose outcome "
-                                          "is unknown.")] = False,
+    unknown: Annotated[
+        bool, typer.Option("--unknown", help="Only deliveries whose outcome is unknown.")
+    ] = False,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -82,10 +100,23 @@ def log(
     with session(load_series(series), "log", now=utc_now(), readonly=True) as held:
         rows = ops.deliveries(held, number, failed=failed, unknown=unknown)
     if as_json:
-        print_json({"instalment": number, "deliveries": [
-            {"email": r.email, "status": r.status.value, "provider": r.provider,
-             "message_id": r.message_id, "reason": r.reason, "attempts": r.attempts,
-             "updated_at": r.updated_at} for r in rows]})
+        print_json(
+            {
+                "instalment": number,
+                "deliveries": [
+                    {
+                        "email": r.email,
+                        "status": r.status.value,
+                        "provider": r.provider,
+                        "message_id": r.message_id,
+                        "reason": r.reason,
+                        "attempts": r.attempts,
+                        "updated_at": r.updated_at,
+                    }
+                    for r in rows
+                ],
+            }
+        )
     else:
         _print_deliveries(number, rows)
 
@@ -106,9 +137,13 @@ def _print_run_log(events: list[dict[str, Any]], as_json: bool) -> None:
         print_json({"events": events})
         return
     for event in events:
-        rest = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("ts", "event")
-                         and v not in (None, 0, False))
-        out().print(f"{event.get('ts', '')}  {event.get('event', '')}  {rest}", markup=False,
-                    soft_wrap=True)
+        rest = ", ".join(
+            f"{k}={v}"
+            for k, v in event.items()
+            if k not in ("ts", "event") and v not in (None, 0, False)
+        )
+        out().print(
+            f"{event.get('ts', '')}  {event.get('event', '')}  {rest}", markup=False, soft_wrap=True
+        )
     if not events:
         out().print("No unattended runs yet (`seriespub send due` writes here).")

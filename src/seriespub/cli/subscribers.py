@@ -15,8 +15,9 @@ from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_serie
 if TYPE_CHECKING:
     from seriespub.ops.subscribers import Subscriber, SyncOutcome
 
-app = typer.Typer(help="Manage subscribers.csv (locked; a change is never half-written).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Manage subscribers.csv (locked; a change is never half-written).", no_args_is_help=True
+)
 
 
 @app.command("add")
@@ -29,14 +30,15 @@ def add(
     from seriespub.ops import subscribers as ops
 
     ops.add(load_series(series), address, name)
-    sys.stdout.write(f"added {address}\n")      # plain: no rich to import for one line
+    sys.stdout.write(f"added {address}\n")  # plain: no rich to import for one line
 
 
 @app.command("remove")
 def remove(
     address: Annotated[str, typer.Argument(help="Email address.")],
-    forget: Annotated[bool, typer.Option("--forget", help="Delete the row instead of marking "
-                                         "it unsubscribed.")] = False,
+    forget: Annotated[
+        bool, typer.Option("--forget", help="Delete the row instead of marking it unsubscribed.")
+    ] = False,
     series: SeriesOption = None,
 ) -> None:
     """Unsubscribe someone (kept as 'unsubscribed' so no import brings them back)."""
@@ -48,8 +50,10 @@ def remove(
 
 @app.command("list")
 def list_(
-    status: Annotated[str | None, typer.Option(help="Only this status (active, "
-                                               "unsubscribed, bounced, complained).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status (active, unsubscribed, bounced, complained)."),
+    ] = None,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -61,12 +65,16 @@ def list_(
     listing = ops.listing(load_series(series), status)
     rows, problems = listing.rows, listing.problems
     count = _stream_json(rows) if as_json else _stream_lines(rows)
-    sys.stdout.flush()                     # before the count on stderr
-    if not as_json:                        # plain: rich costs ~25 ms to import
+    sys.stdout.flush()  # before the count on stderr
+    if not as_json:  # plain: rich costs ~25 ms to import
         sys.stderr.write(f"{count:,} subscriber(s)\n")
     if problems.count:
-        err().print(f"warning: {problems.count:,} row(s) cannot be read and are not listed "
-                    "(seriespub check lists them)", markup=False, style="yellow")
+        err().print(
+            f"warning: {problems.count:,} row(s) cannot be read and are not listed "
+            "(seriespub check lists them)",
+            markup=False,
+            style="yellow",
+        )
 
 
 def _stream_json(rows: Iterator[Subscriber]) -> int:
@@ -77,9 +85,19 @@ def _stream_json(rows: Iterator[Subscriber]) -> int:
     write = sys.stdout.write
     write("[")
     for count, r in enumerate(rows, 1):
-        write(("," if count > 1 else "") + "\n  " + json.dumps(
-            {"email": r.email, "name": r.name, "status": r.status.value,
-             "subscribed_at": r.subscribed_at, **r.fields}))
+        write(
+            ("," if count > 1 else "")
+            + "\n  "
+            + json.dumps(
+                {
+                    "email": r.email,
+                    "name": r.name,
+                    "status": r.status.value,
+                    "subscribed_at": r.subscribed_at,
+                    **r.fields,
+                }
+            )
+        )
     write("\n]\n" if count else "]\n")
     return count
 
@@ -92,7 +110,7 @@ def _stream_lines(rows: Iterator[Subscriber]) -> int:
     for chunk in _chunks(rows, 1000):
         cells = [(r.email, r.name, r.status.value, r.subscribed_at) for r in chunk]
         widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
-        if not count:                      # the header, aligned with the first chunk
+        if not count:  # the header, aligned with the first chunk
             cells.insert(0, header)
         sys.stdout.write("".join(_line(c, widths) for c in cells))
         count += len(chunk)
@@ -128,9 +146,11 @@ def import_(
     report = ops.import_file(load_series(series), file)
     for problem in report.skipped:
         err().print(f"skipped {file}:{problem.line}: {problem.message}", markup=False)
-    out().print(f"added {report.added}, already present {report.already_present}, "
-                f"kept unsubscribed {report.kept_unsubscribed}, duplicates "
-                f"{report.duplicates}, skipped {len(report.skipped)}")
+    out().print(
+        f"added {report.added}, already present {report.already_present}, "
+        f"kept unsubscribed {report.kept_unsubscribed}, duplicates "
+        f"{report.duplicates}, skipped {len(report.skipped)}"
+    )
 
 
 @app.command("sync")
@@ -150,12 +170,15 @@ def sync(series: SeriesOption = None) -> None:
 def _print_inbox(outcome: SyncOutcome) -> None:
     report = outcome.inbox
     if report is not None:
-        out().print(f"{report.changed} subscriber(s) updated from the inbox: "
-                    f"{report.unsubscribed} unsubscribe(s), {report.bounced} bounce(s), "
-                    f"{report.soft_bounced} temporary bounce(s), {report.complained} "
-                    f"complaint(s); {report.failed_deliveries} delivery(ies) marked failed; "
-                    f"{report.moved} message(s) moved to {outcome.done_folder}",
-                    highlight=False, markup=False)
+        out().print(
+            f"{report.changed} subscriber(s) updated from the inbox: "
+            f"{report.unsubscribed} unsubscribe(s), {report.bounced} bounce(s), "
+            f"{report.soft_bounced} temporary bounce(s), {report.complained} "
+            f"complaint(s); {report.failed_deliveries} delivery(ies) marked failed; "
+            f"{report.moved} message(s) moved to {outcome.done_folder}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command("verify")
@@ -182,5 +205,8 @@ def unsubscribe_token(
     from seriespub.ops import subscribers as ops
 
     changed = ops.unsubscribe_with_token(load_series(series), address, token)
-    out().print(f"unsubscribed {address}" if changed else f"{address}: nothing to change",
-                highlight=False, markup=False)
+    out().print(
+        f"unsubscribed {address}" if changed else f"{address}: nothing to change",
+        highlight=False,
+        markup=False,
+    )

@@ -46,18 +46,34 @@ class Calendar:
     warnings: list[str]
 
     def as_json(self) -> dict[str, object]:
-        return {"timezone": self.timezone, "releases": [
-            {"number": p.number, "title": p.title, "release": p.release.isoformat(),
-             "status": p.status.value, "pinned": p.pinned, "ready": p.ready,
-             "sent_at": p.sent_at.isoformat() if p.sent_at else None} for p in self.releases]}
+        return {
+            "timezone": self.timezone,
+            "releases": [
+                {
+                    "number": p.number,
+                    "title": p.title,
+                    "release": p.release.isoformat(),
+                    "status": p.status.value,
+                    "pinned": p.pinned,
+                    "ready": p.ready,
+                    "sent_at": p.sent_at.isoformat() if p.sent_at else None,
+                }
+                for p in self.releases
+            ],
+        }
 
 
 def calendar(session: Session) -> Calendar:
     """Every instalment's release at the session's `now`, and what looks wrong with it."""
     s = session.series
     releases = plan_of(s, session.drafts(strict=False), session.ledger, session.now)
-    return Calendar(s.settings.series.title, s.settings.schedule.timezone, releases,
-                    session.now, schedule.warnings(releases, session.now))
+    return Calendar(
+        s.settings.series.title,
+        s.settings.schedule.timezone,
+        releases,
+        session.now,
+        schedule.warnings(releases, session.now),
+    )
 
 
 @dataclass(frozen=True)
@@ -65,14 +81,19 @@ class ReaderCalendar:
     """One reader's own coming parts (`seriespub.tracks`), as if every send goes as planned."""
 
     email: str
-    cohort: str                              # front | late
+    cohort: str  # front | late
     received: list[int]
-    parts: list[tuple[int, str, dt.datetime]]      # number, title, slot
+    parts: list[tuple[int, str, dt.datetime]]  # number, title, slot
 
     def as_json(self) -> dict[str, object]:
-        return {"email": self.email, "cohort": self.cohort, "received": self.received,
-                "parts": [{"number": n, "title": t, "release": w.isoformat()}
-                          for n, t, w in self.parts]}
+        return {
+            "email": self.email,
+            "cohort": self.cohort,
+            "received": self.received,
+            "parts": [
+                {"number": n, "title": t, "release": w.isoformat()} for n, t, w in self.parts
+            ],
+        }
 
 
 def reader_calendar(session: Session, address: str) -> ReaderCalendar:
@@ -80,27 +101,40 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     s, drafts = session.series, session.drafts(strict=False)
     found = tracks_ops.find(session, address)
     if found is None:
-        raise InputError(f"{address} is not in {s.subscribers_path.name}",
-                         hint="seriespub subscribers list shows who is")
+        raise InputError(
+            f"{address} is not in {s.subscribers_path.name}",
+            hint="seriespub subscribers list shows who is",
+        )
     releases = plan_of(s, drafts, session.ledger, session.now)
     given = tracks_ops.inputs(session, drafts, None)
     reader = tracks_ops.one_reader(session, found)
     received = sorted(reader.has)
-    cohort = "front" if tracks.is_front(reader, given.part_one, tracks_ops.mode(session)) \
-        else "late"
+    cohort = (
+        "front" if tracks.is_front(reader, given.part_one, tracks_ops.mode(session)) else "late"
+    )
     titles = {p.number: p.title for p in releases}
     unsent = [p for p in releases if p.sent_at is None]
     fronts = {p.number: p.release for p in unsent}
-    slots = itertools.islice(itertools.dropwhile(
-        lambda w: w < session.now, schedule.slot_times(s.settings.schedule)), 520)
+    slots = itertools.islice(
+        itertools.dropwhile(lambda w: w < session.now, schedule.slot_times(s.settings.schedule)),
+        520,
+    )
     coming = tracks.reader_calendar(
-        reader, released=given.released, upcoming=[p.number for p in unsent], slots=slots,
-        now=session.now, part_one=given.part_one or (releases[0].release if releases else None),
-        fronts=fronts, mode=tracks_ops.mode(session), held=given.held)
+        reader,
+        released=given.released,
+        upcoming=[p.number for p in unsent],
+        slots=slots,
+        now=session.now,
+        part_one=given.part_one or (releases[0].release if releases else None),
+        fronts=fronts,
+        mode=tracks_ops.mode(session),
+        held=given.held,
+    )
     if found.status.value != "active":
-        coming = []             # unsubscribing stops the track
-    return ReaderCalendar(found.key, cohort, received,
-                          [(n, titles.get(n, ""), w) for n, w in coming])
+        coming = []  # unsubscribing stops the track
+    return ReaderCalendar(
+        found.key, cohort, received, [(n, titles.get(n, ""), w) for n, w in coming]
+    )
 
 
 def write_ics(cal: Calendar, path: Path) -> None:
@@ -119,33 +153,43 @@ class Install:
     """Ready-to-paste lines for each way of running `send due` unattended."""
 
     crontab: str
-    units: dict[str, str]            # file name → text, for ~/.config/systemd/user/
+    units: dict[str, str]  # file name → text, for ~/.config/systemd/user/
     enable_hint: str
-    workflow: str                    # .github/workflows/seriespub.yml
-    secrets: list[str]               # repository secrets the workflow needs
-    requirement: str | None          # what the workflow pip-installs; None: could not tell
-    source: str                      # where that came from, or why it could not be told
+    workflow: str  # .github/workflows/seriespub.yml
+    secrets: list[str]  # repository secrets the workflow needs
+    requirement: str | None  # what the workflow pip-installs; None: could not tell
+    source: str  # where that came from, or why it could not be told
 
 
-def install(series: Series, repo_path: str | None = None,
-            python: str = sys.executable) -> Install:
+def install(series: Series, repo_path: str | None = None, python: str = sys.executable) -> Install:
     """The lines for `series`; `repo_path` is its folder inside its git repository
     (default: worked out from the nearest `.git`)."""
     command = shlex.join([python, "-m", "seriespub"])
     secrets = installers.secret_names(series.settings.delivery.provider)
-    cron = installers.github_cron(series.settings.schedule) \
-        if series.settings.schedule.first_release else "0 * * * *"
+    cron = (
+        installers.github_cron(series.settings.schedule)
+        if series.settings.schedule.first_release
+        else "0 * * * *"
+    )
     spec = installers.installed_spec(series.settings.schedule.install, __version__)
     site = series.settings.site
     workflow = installers.github_workflow(
-        repo_path or _path_in_repo(series.root), secrets=secrets, cron=cron,
-        install=spec.requirement, site_dir=site.out_dir if site.base_url else None)
+        repo_path or _path_in_repo(series.root),
+        secrets=secrets,
+        cron=cron,
+        install=spec.requirement,
+        site_dir=site.out_dir if site.base_url else None,
+    )
     source = spec.source if spec.requirement else (spec.problem or spec.source)
-    return Install(installers.crontab_line(series.root, command),
-                   installers.systemd_units(series.root, command),
-                   installers.systemd_enable_hint(series.root), workflow,
-                   list(dict.fromkeys(["SERIESPUB_SECRET", *secrets])),
-                   spec.requirement, source)
+    return Install(
+        installers.crontab_line(series.root, command),
+        installers.systemd_units(series.root, command),
+        installers.systemd_enable_hint(series.root),
+        workflow,
+        list(dict.fromkeys(["SERIESPUB_SECRET", *secrets])),
+        spec.requirement,
+        source,
+    )
 
 
 def _path_in_repo(root: Path) -> str:

@@ -28,9 +28,14 @@ class CheckOutcome:
         return len(self.findings) - self.errors
 
     def as_json(self) -> dict[str, object]:
-        return {"errors": self.errors, "warnings": self.warnings,
-                "findings": [{"level": f.level.value, "where": f.where, "message": f.message}
-                             for f in self.findings]}
+        return {
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "findings": [
+                {"level": f.level.value, "where": f.where, "message": f.message}
+                for f in self.findings
+            ],
+        }
 
 
 def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
@@ -48,5 +53,5 @@ def _held_late_joiners(series: Series, now: dt.datetime | None) -> list[Finding]
         with session(series, "check", now=now or utc_now(), readonly=True) as held:
             lines = draft_warnings(held)
     except SeriespubError:
-        return []           # an unreadable list or ledger is reported by the checks above
+        return []  # an unreadable list or ledger is reported by the checks above
     return [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]

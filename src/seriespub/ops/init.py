@@ -16,14 +16,16 @@ from seriespub.series import Series, init_series
 @dataclass(frozen=True)
 class Created:
     path: Path
-    updated: bool = False      # an existing file that was appended to (.gitignore)
+    updated: bool = False  # an existing file that was appended to (.gitignore)
 
 
 def init(folder: Path, title: str, sender: str) -> list[Created]:
     """Create a series folder: seriespub.toml, drafts/, subscribers.csv, .gitignore."""
     had_ignore = (folder / ".gitignore").is_file()
-    return [Created(path, had_ignore and path.name == ".gitignore")
-            for path in init_series(folder, title, sender)]
+    return [
+        Created(path, had_ignore and path.name == ".gitignore")
+        for path in init_series(folder, title, sender)
+    ]
 
 
 def new(series: Series, title: str) -> Path:

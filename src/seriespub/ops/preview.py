@@ -34,38 +34,46 @@ class Preview:
     series_title: str
     message: PreparedMessage
     recipient: Recipient
-    html: str                  # the HTML part for this reader
-    text: str                  # the text part for this reader
-    body: str                  # the draft's Markdown with this reader's values filled in
-    size_as_sent: int          # bytes of the HTML part, encoded as it travels
-    reach: int                 # active subscribers
-    release: str | None        # "Tue 2026-12-01 09:00 GMT (in 3 days, planned)", if scheduled
+    html: str  # the HTML part for this reader
+    text: str  # the text part for this reader
+    body: str  # the draft's Markdown with this reader's values filled in
+    size_as_sent: int  # bytes of the HTML part, encoded as it travels
+    reach: int  # active subscribers
+    release: str | None  # "Tue 2026-12-01 09:00 GMT (in 3 days, planned)", if scheduled
 
 
-def prepare(series: Series, ref: str, address: str | None = None,
-            now: dt.datetime | None = None) -> Preview:
+def prepare(
+    series: Series, ref: str, address: str | None = None, now: dt.datetime | None = None
+) -> Preview:
     """Render `ref` (next, a number or a draft file) for `address` or the first active reader."""
     drafts = publishing.drafts_of(series)
     instalment = publishing.resolve(series, drafts, ref)
     message = publishing.render(series, drafts, instalment)
     recipient = sample_recipient(series, message, address)
-    return Preview(series.settings.series.title, message, recipient,
-                   message.html_for(recipient), message.text_for(recipient),
-                   filled_body(instalment.body, recipient),
-                   checking.sizes_as_sent(message, [], recipient)[0],
-                   subscribers.count_active(series.subscribers_path),
-                   release_line(series, instalment.number, now or dt.datetime.now(dt.UTC)))
+    return Preview(
+        series.settings.series.title,
+        message,
+        recipient,
+        message.html_for(recipient),
+        message.text_for(recipient),
+        filled_body(instalment.body, recipient),
+        checking.sizes_as_sent(message, [], recipient)[0],
+        subscribers.count_active(series.subscribers_path),
+        release_line(series, instalment.number, now or dt.datetime.now(dt.UTC)),
+    )
 
 
-def sample_recipient(series: Series, message: PreparedMessage,
-                     address: str | None) -> Recipient:
+def sample_recipient(series: Series, message: PreparedMessage, address: str | None) -> Recipient:
     """`address`'s subscriber, or the first active one (a blank sample if there is none)."""
     for subscriber in subscribers.iter_subscribers(series.subscribers_path):
         if subscriber.key == address.lower() if address else subscriber.status == "active":
             return message.recipient(subscriber)
     if address:
-        raise InputError(f"no subscriber {address}", path=series.subscribers_path,
-                         hint="seriespub subscribers list shows who is there")
+        raise InputError(
+            f"no subscriber {address}",
+            path=series.subscribers_path,
+            hint="seriespub subscribers list shows who is there",
+        )
     return message.recipient(Subscriber("reader@example.com", ""))
 
 
@@ -92,8 +100,10 @@ def release_line(series: Series, number: int, now: dt.datetime) -> str | None:
         release = releases_by_number(series, drafts, ledger, now).get(number)
     if release is None:
         return None
-    return (f"{schedule.format_local(release.release)} "
-            f"({schedule.relative(release.release, now)}, {release.status.value})")
+    return (
+        f"{schedule.format_local(release.release)} "
+        f"({schedule.relative(release.release, now)}, {release.status.value})"
+    )
 
 
 def write_html(path: Path, html: str) -> int:
@@ -127,5 +137,6 @@ def watch(series: Series, ref: str, address: str | None, port: int) -> LivePrevi
     try:
         return LivePreview(render, watched, port)
     except OSError as exc:
-        raise InputError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
-                         hint="choose another with --port") from None
+        raise InputError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", hint="choose another with --port"
+        ) from None

@@ -87,12 +87,12 @@ def _ignore(*_: object) -> None:
 class SendOptions:
     """What `send next` and `send retry` were asked to do."""
 
-    ref: str = "next"                                   # next, a number, or a draft file
+    ref: str = "next"  # next, a number, or a draft file
     dry_run: bool = False
-    at: str | None = None                               # let the provider release it then
-    only: frozenset[DeliveryStatus] | None = None       # `retry`: resend just these
+    at: str | None = None  # let the provider release it then
+    only: frozenset[DeliveryStatus] | None = None  # `retry`: resend just these
     skip_invalid: bool = False
-    limit: int | None = None                            # at most this many readers this run
+    limit: int | None = None  # at most this many readers this run
 
 
 def retry_statuses(unknown: bool) -> frozenset[DeliveryStatus]:
@@ -105,14 +105,14 @@ def retry_statuses(unknown: bool) -> frozenset[DeliveryStatus]:
 class SendHooks:
     """How an operation talks to its caller; every hook is optional."""
 
-    confirm: Callable[[SendPlan], None] = _ignore       # raise to refuse
+    confirm: Callable[[SendPlan], None] = _ignore  # raise to refuse
     show_plan: Callable[[SendPlan], None] = _ignore
     notice: Callable[[str, Level], None] = _ignore
-    sent: Callable[[SendReport], None] = _ignore        # after each instalment's run
+    sent: Callable[[SendReport], None] = _ignore  # after each instalment's run
     # Entered around each run (not the plan or the prompt): a progress display, signals that
     # set `stop` rather than raise.
     running: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext
-    stop_signal: Callable[[], int | None] = lambda: None    # which signal set `stop`
+    stop_signal: Callable[[], int | None] = lambda: None  # which signal set `stop`
     progress: ProgressSink | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -123,10 +123,10 @@ class SendOutcome:
 
     plan: SendPlan
     report: SendReport | None = None
-    built: int | None = None             # dry run: messages rendered
-    completed: bool = False              # found complete without sending; marked finished
-    groups: list[SendOutcome] = field(default_factory=list)    # late joiners' runs (tracks)
-    slot: SlotPlan | None = None         # who got which part this round (tracks)
+    built: int | None = None  # dry run: messages rendered
+    completed: bool = False  # found complete without sending; marked finished
+    groups: list[SendOutcome] = field(default_factory=list)  # late joiners' runs (tracks)
+    slot: SlotPlan | None = None  # who got which part this round (tracks)
 
     @property
     def outcomes(self) -> list[SendOutcome]:
@@ -146,17 +146,18 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     joiner also gets their next part, one Sender run per part, before the front's run.
     """
     if not options.dry_run:
-        write_back(session, hooks)      # first: even when nothing is left to send
+        write_back(session, hooks)  # first: even when nothing is left to send
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
-        instalment: Instalment | None = publishing.resolve(session.series, drafts, options.ref,
-                                                           session.ledger)
+        instalment: Instalment | None = publishing.resolve(
+            session.series, drafts, options.ref, session.ledger
+        )
     except NothingToSend:
         if not tracked:
             raise
-        instalment = None               # a finished series: late joiners still go through it
-    late = True                         # late joiners go once per round, not per part tried
+        instalment = None  # a finished series: late joiners still go through it
+    late = True  # late joiners go once per round, not per part tried
     while True:
         if tracked:
             outcome = _round(session, instalment, options, hooks, late=late)
@@ -170,34 +171,47 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
         instalment = choose_next(drafts.instalments, session.ledger)
 
 
-def _round(session: Session, instalment: Instalment | None, options: SendOptions,
-           hooks: SendHooks, *, late: bool = True) -> SendOutcome:
+def _round(
+    session: Session,
+    instalment: Instalment | None,
+    options: SendOptions,
+    hooks: SendHooks,
+    *,
+    late: bool = True,
+) -> SendOutcome:
     """The front's new part and each late joiner's next one; late groups first, so a run
     killed part-way resumes in the same round (the front's part is started, not finished)."""
     drafts = session.drafts()
     new = instalment.number if instalment is not None else None
     if instalment is not None and not options.dry_run and not has_calendar(session.series):
         publishing.ensure_ready(instalment)
-        session.ledger.mark_started(instalment.number, instalment.title, instalment.subject,
-                                    session.now)
+        session.ledger.mark_started(
+            instalment.number, instalment.title, instalment.subject, session.now
+        )
     slot, _ = tracks_ops.slot_plan(session, drafts, new, exact=False)
     groups = {n: set(keys) for n, keys in slot.groups.items() if n != new and late}
     if groups or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
-    outcomes = [_send_instalment(session, _part(drafts, n), _late_options(options, n), hooks,
-                                 who=_in(keys), finish=False)
-                for n, keys in sorted(groups.items())]
+    outcomes = [
+        _send_instalment(
+            session, _part(drafts, n), _late_options(options, n), hooks, who=_in(keys), finish=False
+        )
+        for n, keys in sorted(groups.items())
+    ]
     if instalment is None:
         if not outcomes:
-            raise NothingToSend("every instalment has been delivered and no late joiner is "
-                                "owed one now; write the next one with: seriespub new \"Title\"")
+            raise NothingToSend(
+                "every instalment has been delivered and no late joiner is "
+                'owed one now; write the next one with: seriespub new "Title"'
+            )
         first, *rest = outcomes
         first.groups, first.slot = rest, slot
         return first
     # Late joiners whose next part is not the new one are left out of the front's run.
     others = slot.excluded
-    front = _send_instalment(session, instalment, options, hooks,
-                             who=_not_in(others) if others else None)
+    front = _send_instalment(
+        session, instalment, options, hooks, who=_not_in(others) if others else None
+    )
     front.groups, front.slot = outcomes, slot
     return front
 
@@ -216,38 +230,59 @@ def _late_options(options: SendOptions, number: int) -> SendOptions:
 
 def _part(drafts: DraftSet, number: int) -> Instalment:
     found = drafts.by_number(number)
-    assert found is not None        # released parts are drafts on disk (tracks_ops.inputs)
+    assert found is not None  # released parts are drafts on disk (tracks_ops.inputs)
     return found
 
 
 def tracks_line(slot: SlotPlan) -> str:
     """'this slot: part 3 → 120 readers, part 1 → 4 readers (8 catching up)'."""
-    parts = ", ".join(f"part {n} → {c:,} reader{'' if c == 1 else 's'}"
-                      for n, c in slot.counts().items()) or "nobody"
+    parts = (
+        ", ".join(
+            f"part {n} → {c:,} reader{'' if c == 1 else 's'}" for n, c in slot.counts().items()
+        )
+        or "nobody"
+    )
     return f"this slot: {parts} ({slot.front:,} on the front, {slot.catching_up:,} catching up)"
 
 
-def _send_instalment(session: Session, instalment: Instalment, options: SendOptions,
-                     hooks: SendHooks, *, who: Callable[[Subscriber], bool] | None = None,
-                     finish: bool = True) -> SendOutcome:
+def _send_instalment(
+    session: Session,
+    instalment: Instalment,
+    options: SendOptions,
+    hooks: SendHooks,
+    *,
+    who: Callable[[Subscriber], bool] | None = None,
+    finish: bool = True,
+) -> SendOutcome:
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment)
     send_at = _send_at(session, instalment, options.at)
     if not options.dry_run:
         _sync_before_send(session, hooks)
-    sender = Sender(session.series, session.ledger, session.provider, progress=hooks.progress,
-                    stop=hooks.stop, snapshot=not options.dry_run, who=who, finish=finish)
-    plan = sender.plan(instalment, message, only=options.only, send_at=send_at,
-                       limit=options.limit)
+    sender = Sender(
+        session.series,
+        session.ledger,
+        session.provider,
+        progress=hooks.progress,
+        stop=hooks.stop,
+        snapshot=not options.dry_run,
+        who=who,
+        finish=finish,
+    )
+    plan = sender.plan(instalment, message, only=options.only, send_at=send_at, limit=options.limit)
     hooks.show_plan(plan)
     if plan.unknown and not plan.resends_unknown:
         raise unresolved(instalment.number, plan.unknown)
     if plan.invalid and not (options.skip_invalid or options.dry_run):
         raise _invalid_rows(plan)
     if plan.to_send == 0 and plan.pending == 0:
-        done = (finish and options.only is None and not options.dry_run
-                and sender.finish_if_complete(plan))
+        done = (
+            finish
+            and options.only is None
+            and not options.dry_run
+            and sender.finish_if_complete(plan)
+        )
         return SendOutcome(plan, completed=done)
     if options.dry_run:
         return SendOutcome(plan, built=_render_all(session, plan, who))
@@ -264,8 +299,14 @@ def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.dat
         return None
     drafts = session.drafts()
     release = releases_by_number(session.series, drafts, session.ledger, session.now)
-    return provider_send_time(session.series, session.provider, instalment, at,
-                              release.get(instalment.number), session.now)
+    return provider_send_time(
+        session.series,
+        session.provider,
+        instalment,
+        at,
+        release.get(instalment.number),
+        session.now,
+    )
 
 
 def _sync_before_send(session: Session, hooks: SendHooks) -> None:
@@ -277,8 +318,9 @@ def _sync_before_send(session: Session, hooks: SendHooks) -> None:
         hooks.notice(f"warning: could not read suppressions: {exc}; sending anyway", "warning")
         return
     if synced:
-        hooks.notice(f"{synced} subscriber(s) marked from {session.provider.name}'s "
-                     "suppressions", "info")
+        hooks.notice(
+            f"{synced} subscriber(s) marked from {session.provider.name}'s suppressions", "info"
+        )
 
 
 def sync(session: Session) -> int:
@@ -292,23 +334,27 @@ def unresolved(number: int, count: int) -> UnresolvedDeliveries:
         f"part {number} has {count} deliveries whose outcome is unknown "
         "(the provider may or may not have sent them)",
         hint=f"see the deliveries with an unknown outcome: seriespub log {number} --unknown; "
-             f"then either seriespub send retry {number} --unknown (may duplicate) or "
-             f"seriespub send settle {number} --assume-delivered")
+        f"then either seriespub send retry {number} --unknown (may duplicate) or "
+        f"seriespub send settle {number} --assume-delivered",
+    )
 
 
 def _invalid_rows(plan: SendPlan) -> InputError:
     n = plan.instalment.number
-    return InputError(f"{plan.invalid:,} row(s) of subscribers.csv cannot be read, so those "
-                      f"readers would not get part {n}; nothing was sent",
-                      hint="fix them (seriespub check lists them), or send to everyone else "
-                           "with --skip-invalid (the part stays open for them)")
+    return InputError(
+        f"{plan.invalid:,} row(s) of subscribers.csv cannot be read, so those "
+        f"readers would not get part {n}; nothing was sent",
+        hint="fix them (seriespub check lists them), or send to everyone else "
+        "with --skip-invalid (the part stays open for them)",
+    )
 
 
-DRY_RUN_FULL = 20      # a dry run builds this many messages in full and counts the rest
+DRY_RUN_FULL = 20  # a dry run builds this many messages in full and counts the rest
 
 
-def _render_all(session: Session, plan: SendPlan,
-                who: Callable[[Subscriber], bool] | None = None) -> int:
+def _render_all(
+    session: Session, plan: SendPlan, who: Callable[[Subscriber], bool] | None = None
+) -> int:
     """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
     which is what can fail (building a million took 129 s). Without `who`, the plan has
     already counted them in the live list."""
@@ -340,13 +386,17 @@ def write_back(session: Session, hooks: SendHooks) -> int:
         changed = subscribers.update_statuses(session.series.subscribers_path, owed)
     except SeriespubError as exc:
         marks = ", ".join(f"{a} {st.value}" for a, st in list(owed.items())[:10])
-        hooks.notice(f"error: {len(owed)} subscriber(s) NOT marked in subscribers.csv "
-                     f"({exc}); mark them by hand: {marks}", "error")
+        hooks.notice(
+            f"error: {len(owed)} subscriber(s) NOT marked in subscribers.csv "
+            f"({exc}); mark them by hand: {marks}",
+            "error",
+        )
         return 0
     session.ledger.mark_status_changes_applied(owed)
     if changed:
-        hooks.notice(f"{changed} subscriber(s) marked bounced/unsubscribed in subscribers.csv",
-                     "info")
+        hooks.notice(
+            f"{changed} subscriber(s) marked bounced/unsubscribed in subscribers.csv", "info"
+        )
     return changed
 
 
@@ -365,12 +415,13 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
     Each step is written to the run log as it happens, so a failure part-way still leaves
     the record of what went out before it. `hooks.sent` sees each report as it is made.
     """
-    write_back(session, hooks)          # even when nothing is due
+    write_back(session, hooks)  # even when nothing is due
     reports: list[SendReport] = []
     last: int | None = None
     while True:
-        release = schedule.due(calendar(session.series, session.drafts(), session.ledger,
-                                        session.now))
+        release = schedule.due(
+            calendar(session.series, session.drafts(), session.ledger, session.now)
+        )
         if release is None or release.number == last:
             break
         last = release.number
@@ -385,16 +436,18 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
     return DueOutcome(reports, next_release(session))
 
 
-def _send_due(session: Session, release: PlannedRelease,
-              hooks: SendHooks) -> list[SendReport] | None:
+def _send_due(
+    session: Session, release: PlannedRelease, hooks: SendHooks
+) -> list[SendReport] | None:
     state = session.series.state_dir
-    runlog.append(state, {"event": "due", "instalment": release.number,
-                          "release": release.release.isoformat()})
+    runlog.append(
+        state,
+        {"event": "due", "instalment": release.number, "release": release.release.isoformat()},
+    )
     try:
         outcome = send(session, SendOptions(ref=str(release.number)), hooks)
     except SeriespubError as exc:
-        runlog.append(state, {"event": "error", "instalment": release.number,
-                              "error": str(exc)})
+        runlog.append(state, {"event": "error", "instalment": release.number, "error": str(exc)})
         raise
     return _log_round(session, outcome, hooks) or None
 
@@ -405,8 +458,15 @@ def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
     if given.slot is None or not plan.groups:
         return []
     state = session.series.state_dir
-    runlog.append(state, {"event": "due", "instalment": None,
-                          "release": given.slot.isoformat(), "late_joiners": True})
+    runlog.append(
+        state,
+        {
+            "event": "due",
+            "instalment": None,
+            "release": given.slot.isoformat(),
+            "late_joiners": True,
+        },
+    )
     try:
         outcome = _round(session, None, SendOptions(), hooks)
     except SeriespubError as exc:
@@ -419,9 +479,15 @@ def _log_round(session: Session, outcome: SendOutcome, hooks: SendHooks) -> list
     """Log who got which part (`tracks`), then each run's report; the front's last."""
     state = session.series.state_dir
     if outcome.slot is not None and (outcome.groups or outcome.slot.catching_up):
-        runlog.append(state, {"event": "tracks", "parts": {
-            str(n): c for n, c in outcome.slot.counts().items()},
-            "front": outcome.slot.front, "catching_up": outcome.slot.catching_up})
+        runlog.append(
+            state,
+            {
+                "event": "tracks",
+                "parts": {str(n): c for n, c in outcome.slot.counts().items()},
+                "front": outcome.slot.front,
+                "catching_up": outcome.slot.catching_up,
+            },
+        )
     reports = []
     for step in outcome.outcomes:
         if step.report is None:
@@ -441,21 +507,31 @@ def next_release(session: Session) -> PlannedRelease | None:
 
 def report_json(report: SendReport) -> dict[str, object]:
     """A report as the stable keys of `--json` and the run log."""
-    return {"instalment": report.number, "sent": report.sent, "failed": report.failed,
-            "deferred": report.deferred, "unknown": report.unknown,
-            "scheduled": report.scheduled, "settled": report.settled,
-            "finished": report.finished, "interrupted": report.interrupted,
-            "error": str(report.stopped_by) if report.stopped_by else None,
-            "seconds": round(report.elapsed, 3)}
+    return {
+        "instalment": report.number,
+        "sent": report.sent,
+        "failed": report.failed,
+        "deferred": report.deferred,
+        "unknown": report.unknown,
+        "scheduled": report.scheduled,
+        "settled": report.settled,
+        "finished": report.finished,
+        "interrupted": report.interrupted,
+        "error": str(report.stopped_by) if report.stopped_by else None,
+        "seconds": round(report.elapsed, 3),
+    }
 
 
 # -- settle, cancel --------------------------------------------------------------------------
 def settle(session: Session, number: int) -> int:
     """Record part `number`'s unknown deliveries as delivered; how many."""
     if session.drafts(strict=False).by_number(number) is None and not (
-            session.ledger.counts(number) or number in session.ledger.instalment_records()):
-        raise InputError(f"part {number} does not exist: no draft and nothing in the ledger",
-                         hint="seriespub status lists the instalments")
+        session.ledger.counts(number) or number in session.ledger.instalment_records()
+    ):
+        raise InputError(
+            f"part {number} does not exist: no draft and nothing in the ledger",
+            hint="seriespub status lists the instalments",
+        )
     return assume_delivered(session.ledger, number)
 
 
@@ -471,8 +547,9 @@ def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int
     confirm(count)
     for key, rows in batches.items():
         session.provider.cancel_scheduled(key, [message_id for _, message_id in rows])
-        session.ledger.set_status(number, [a for a, _ in rows], DeliveryStatus.CANCELLED,
-                                  "cancelled by the author")
+        session.ledger.set_status(
+            number, [a for a, _ in rows], DeliveryStatus.CANCELLED, "cancelled by the author"
+        )
     session.ledger.reset_instalment(number)
     return count
 
@@ -487,13 +564,12 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
     series, drafts = session.series, session.drafts()
     instalment = publishing.resolve(series, drafts, ref, session.ledger)
     message = publishing.render(series, drafts, instalment)
-    message = message.for_test()       # "[TEST] …", with its own delivery and Message-IDs
+    message = message.for_test()  # "[TEST] …", with its own delivery and Message-IDs
     known = _known(session, addresses)
     recipients = [message.recipient(known.get(a.lower()) or Subscriber(a)) for a in addresses]
     batch = Batch(f"test-{uuid.uuid4().hex[:16]}", message, recipients, test=True)
     policy = RetryPolicy(max_seconds=series.settings.delivery.max_retry_seconds)
-    return send_with_retries(session.provider, batch, policy, RateLimiter(None),
-                             threading.Event())
+    return send_with_retries(session.provider, batch, policy, RateLimiter(None), threading.Event())
 
 
 def _known(session: Session, addresses: Sequence[str]) -> dict[str, Subscriber]:

@@ -53,8 +53,14 @@ class Session:
 
 
 @contextlib.contextmanager
-def session(series: Series, purpose: str, *, now: dt.datetime, readonly: bool = False,
-            provider: Provider | None = None) -> Iterator[Session]:
+def session(
+    series: Series,
+    purpose: str,
+    *,
+    now: dt.datetime,
+    readonly: bool = False,
+    provider: Provider | None = None,
+) -> Iterator[Session]:
     """Hold `series` for one command (see the module docstring); `provider`, when given,
     is used instead of the configured one (a library caller's or a test's), and closed too."""
     lock = contextlib.nullcontext() if readonly else series_lock(series.state_dir, purpose)

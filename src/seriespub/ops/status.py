@@ -22,19 +22,26 @@ from seriespub.ops.session import Session
 from seriespub.scheduling import releases_by_number
 from seriespub.series import Series
 
-__all__ = ["DeliveryRow", "InstalmentState", "ReadersState", "StatusOutcome", "deliveries",
-           "run_log", "status"]
+__all__ = [
+    "DeliveryRow",
+    "InstalmentState",
+    "ReadersState",
+    "StatusOutcome",
+    "deliveries",
+    "run_log",
+    "status",
+]
 
 
 @dataclass(frozen=True)
 class InstalmentState:
     number: int
     title: str
-    state: str             # draft | ready | sending | scheduled | sent | failed
+    state: str  # draft | ready | sending | scheduled | sent | failed
     sent_at: dt.datetime | None
     delivered: int
     failed: int
-    open: int              # pending, deferred or unknown: not finished
+    open: int  # pending, deferred or unknown: not finished
     scheduled: int
     release: dt.datetime | None = None
 
@@ -45,9 +52,11 @@ class InstalmentState:
         return data
 
 
-def instalment_states(drafts: DraftSet, ledger: Ledger,
-                      releases: Mapping[int, dt.datetime] | None = None,
-                      ) -> list[InstalmentState]:
+def instalment_states(
+    drafts: DraftSet,
+    ledger: Ledger,
+    releases: Mapping[int, dt.datetime] | None = None,
+) -> list[InstalmentState]:
     """Every instalment's state from the ledger, with its calendar slot where one is set."""
     releases = releases or {}
     records = ledger.instalment_records()
@@ -56,8 +65,10 @@ def instalment_states(drafts: DraftSet, ledger: Ledger,
     for i in drafts.instalments:
         c = counts.get(i.number, {})
         record = records.get(i.number)
-        open_ = sum(c.get(s, 0) for s in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED,
-                                          DeliveryStatus.UNKNOWN))
+        open_ = sum(
+            c.get(s, 0)
+            for s in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
+        )
         scheduled = c.get(DeliveryStatus.SCHEDULED, 0)
         delivered, failed = c.get(DeliveryStatus.SENT, 0), c.get(DeliveryStatus.FAILED, 0)
         if record is not None and record.finished_at is not None:
@@ -69,10 +80,19 @@ def instalment_states(drafts: DraftSet, ledger: Ledger,
             state = "sending"
         else:
             state = i.status.value
-        states.append(InstalmentState(
-            i.number, i.title, state, record.started_at if record else None,
-            delivered, failed, open_, scheduled,
-            releases.get(i.number)))
+        states.append(
+            InstalmentState(
+                i.number,
+                i.title,
+                state,
+                record.started_at if record else None,
+                delivered,
+                failed,
+                open_,
+                scheduled,
+                releases.get(i.number),
+            )
+        )
     return states
 
 
@@ -84,14 +104,20 @@ class ReadersState:
     front: int
     catching_up: int
     caught_up: int
-    next_slot: dt.datetime | None        # None: no calendar (the next `send next`)
-    parts: dict[int, int]                # part → readers who get it then
+    next_slot: dt.datetime | None  # None: no calendar (the next `send next`)
+    parts: dict[int, int]  # part → readers who get it then
 
     def as_json(self) -> dict[str, Any]:
-        return {"late_joiners": self.mode, "front": self.front,
-                "catching_up": self.catching_up, "caught_up": self.caught_up,
-                "next_slot": {"at": self.next_slot.isoformat() if self.next_slot else None,
-                              "parts": {str(n): c for n, c in self.parts.items()}}}
+        return {
+            "late_joiners": self.mode,
+            "front": self.front,
+            "catching_up": self.catching_up,
+            "caught_up": self.caught_up,
+            "next_slot": {
+                "at": self.next_slot.isoformat() if self.next_slot else None,
+                "parts": {str(n): c for n, c in self.parts.items()},
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -104,43 +130,59 @@ class StatusOutcome:
     @property
     def upcoming(self) -> InstalmentState | None:
         """The first instalment that has not gone out."""
-        return next((st for st in self.states
-                     if st.state not in ("sent", "scheduled", "failed")), None)
+        return next(
+            (st for st in self.states if st.state not in ("sent", "scheduled", "failed")), None
+        )
 
     def as_json(self) -> dict[str, Any]:
         upcoming = self.upcoming
-        return {"series": self.title, "provider": self.provider,
-                "instalments": [st.as_json() for st in self.states],
-                "next": upcoming.number if upcoming else None,
-                "readers": self.readers.as_json() if self.readers else None}
+        return {
+            "series": self.title,
+            "provider": self.provider,
+            "instalments": [st.as_json() for st in self.states],
+            "next": upcoming.number if upcoming else None,
+            "readers": self.readers.as_json() if self.readers else None,
+        }
 
 
 def status(session: Session) -> StatusOutcome:
     """Each instalment's state and deliveries, with its calendar slot where one is set."""
     s, drafts = session.series, session.drafts(strict=False)
     releases = releases_by_number(s, drafts, session.ledger, session.now)
-    states = instalment_states(drafts, session.ledger,
-                               {n: r.release for n, r in releases.items()})
-    return StatusOutcome(s.settings.series.title, s.settings.delivery.provider, states,
-                         readers_state(session, drafts))
+    states = instalment_states(drafts, session.ledger, {n: r.release for n, r in releases.items()})
+    return StatusOutcome(
+        s.settings.series.title,
+        s.settings.delivery.provider,
+        states,
+        readers_state(session, drafts),
+    )
 
 
 def readers_state(session: Session, drafts: DraftSet) -> ReadersState:
     """How many readers are on the front and catching up; who gets which part next slot."""
-    plan, given = tracks_ops.slot_plan(session, drafts, tracks_ops.front_next(drafts, session),
-                                       upcoming=True)
-    return ReadersState(tracks_ops.mode(session), plan.front, plan.catching_up,
-                        plan.caught_up, given.slot, plan.counts())
+    plan, given = tracks_ops.slot_plan(
+        session, drafts, tracks_ops.front_next(drafts, session), upcoming=True
+    )
+    return ReadersState(
+        tracks_ops.mode(session),
+        plan.front,
+        plan.catching_up,
+        plan.caught_up,
+        given.slot,
+        plan.counts(),
+    )
 
 
-def deliveries(session: Session, number: int, *, failed: bool = False,
-               unknown: bool = False) -> list[DeliveryRow]:
+def deliveries(
+    session: Session, number: int, *, failed: bool = False, unknown: bool = False
+) -> list[DeliveryRow]:
     """Every recipient of part `number` (only failed and/or unknown ones when asked);
     an InputError when the part has neither a draft nor a record."""
     wanted: list[DeliveryStatus] | None = None
     if failed or unknown:
         wanted = ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
-            [DeliveryStatus.UNKNOWN] if unknown else [])
+            [DeliveryStatus.UNKNOWN] if unknown else []
+        )
     rows = list(session.ledger.deliveries(number, wanted))
     if not rows:
         _ensure_exists(session, number)
@@ -149,10 +191,15 @@ def deliveries(session: Session, number: int, *, failed: bool = False,
 
 def _ensure_exists(session: Session, number: int) -> None:
     ledger, s = session.ledger, session.series
-    if session.drafts(strict=False).by_number(number) is None and \
-            number not in ledger.instalment_records() and not ledger.counts(number):
-        raise InputError(f"no instalment number {number}: no draft in {s.drafts_dir} and no "
-                         "deliveries recorded", hint="seriespub status lists them")
+    if (
+        session.drafts(strict=False).by_number(number) is None
+        and number not in ledger.instalment_records()
+        and not ledger.counts(number)
+    ):
+        raise InputError(
+            f"no instalment number {number}: no draft in {s.drafts_dir} and no deliveries recorded",
+            hint="seriespub status lists them",
+        )
 
 
 def run_log(series: Series, limit: int = 200) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from seriespub.models import Subscriber as Subscriber  # re-exported for the CLI
 from seriespub.models import SubscriberStatus
 from seriespub.series import Series
 
-if TYPE_CHECKING:          # the importer and the inbox load only for the commands using them
+if TYPE_CHECKING:  # the importer and the inbox load only for the commands using them
     from seriespub.importer import ImportReport
     from seriespub.inbox import InboxReport
 
@@ -48,8 +48,11 @@ def listing(series: Series, status: str | None = None) -> Listing:
     if status is not None and status not in STATUSES:
         raise InputError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
     problems = subscribers.ProblemTally()
-    rows = (r for r in subscribers.iter_subscribers(series.subscribers_path, problems)
-            if status is None or r.status.value == status)
+    rows = (
+        r
+        for r in subscribers.iter_subscribers(series.subscribers_path, problems)
+        if status is None or r.status.value == status
+    )
     return Listing(rows, problems)
 
 
@@ -63,9 +66,9 @@ def import_file(series: Series, source: Path) -> ImportReport:
 @dataclass(frozen=True)
 class SyncOutcome:
     provider: str
-    changed: int                      # rows changed from the provider's suppressions
-    inbox: InboxReport | None         # None when [inbox] is not configured
-    done_folder: str = ""             # where the inbox's processed messages went
+    changed: int  # rows changed from the provider's suppressions
+    inbox: InboxReport | None  # None when [inbox] is not configured
+    done_folder: str = ""  # where the inbox's processed messages went
 
 
 def sync(series: Series, warn: Callable[[str], None] | None = None) -> SyncOutcome:
@@ -80,8 +83,12 @@ def sync(series: Series, warn: Callable[[str], None] | None = None) -> SyncOutco
     finally:
         provider.close()
     inbox = series.settings.inbox
-    return SyncOutcome(provider.name, changed, sync_inbox(series, warn=warn),
-                       inbox.done_folder if inbox is not None else "")
+    return SyncOutcome(
+        provider.name,
+        changed,
+        sync_inbox(series, warn=warn),
+        inbox.done_folder if inbox is not None else "",
+    )
 
 
 def verify_token(series: Series, address: str, token: str) -> bool:

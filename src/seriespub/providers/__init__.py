@@ -31,8 +31,17 @@ if TYPE_CHECKING:
 
     from seriespub.providers.base import Batch, Provider, ProviderBase
 
-__all__ = ["SPECS", "Batch", "Provider", "ProviderBase", "ProviderContext", "ProviderSpec",
-           "make_provider", "provider_spec", "scheduling_hint"]
+__all__ = [
+    "SPECS",
+    "Batch",
+    "Provider",
+    "ProviderBase",
+    "ProviderContext",
+    "ProviderSpec",
+    "make_provider",
+    "provider_spec",
+    "scheduling_hint",
+]
 
 
 @dataclass(frozen=True)
@@ -41,45 +50,79 @@ class ProviderContext:
 
     settings: Settings
     secrets: Secrets
-    state_dir: Path        # the series' .seriespub/ folder
+    state_dir: Path  # the series' .seriespub/ folder
     # Tests hand HTTP adapters an httpx transport (MockTransport) instead of the network.
     http_transport: httpx.BaseTransport | None = None
 
 
 _SPECS = (
     ProviderSpec(
-        "outbox", "one .eml file per reader in .seriespub/outbox/, nothing sent",
-        max_batch=500, concurrency=2,     # one disk: more writers only queue on it
-        can_settle=True),                 # the files say what was written
+        "outbox",
+        "one .eml file per reader in .seriespub/outbox/, nothing sent",
+        max_batch=500,
+        concurrency=2,  # one disk: more writers only queue on it
+        can_settle=True,
+    ),  # the files say what was written
     ProviderSpec(
-        "smtp", "your mail server", settings=SmtpSettings,
-        required_secrets=("SMTP_PASSWORD",),            # needed once `username` is set
+        "smtp",
+        "your mail server",
+        settings=SmtpSettings,
+        required_secrets=("SMTP_PASSWORD",),  # needed once `username` is set
         choices={"security": ("starttls", "tls", "none")},
-        max_batch=50),     # bounds the recipients an ambiguous failure can leave in doubt
+        max_batch=50,
+    ),  # bounds the recipients an ambiguous failure can leave in doubt
     ProviderSpec(
-        "postmark", "Postmark's batch API", settings=PostmarkSettings,
-        required_secrets=("POSTMARK_SERVER_TOKEN",), can_settle=True, syncs_suppressions=True,
-        manages_unsubscribes=True, max_batch=500,
-        concurrency=8),    # large batch bodies: keep the connection pipe full
+        "postmark",
+        "Postmark's batch API",
+        settings=PostmarkSettings,
+        required_secrets=("POSTMARK_SERVER_TOKEN",),
+        can_settle=True,
+        syncs_suppressions=True,
+        manages_unsubscribes=True,
+        max_batch=500,
+        concurrency=8,
+    ),  # large batch bodies: keep the connection pipe full
     ProviderSpec(
-        "sendgrid", "SendGrid's v3 mail API", settings=SendgridSettings,
-        required_secrets=("SENDGRID_API_KEY",), max_schedule_ahead=dt.timedelta(hours=72),
-        syncs_suppressions=True, manages_unsubscribes=True, max_batch=1000, concurrency=8),
+        "sendgrid",
+        "SendGrid's v3 mail API",
+        settings=SendgridSettings,
+        required_secrets=("SENDGRID_API_KEY",),
+        max_schedule_ahead=dt.timedelta(hours=72),
+        syncs_suppressions=True,
+        manages_unsubscribes=True,
+        max_batch=1000,
+        concurrency=8,
+    ),
     ProviderSpec(
-        "mailgun", "Mailgun's messages API", settings=MailgunSettings,
+        "mailgun",
+        "Mailgun's messages API",
+        settings=MailgunSettings,
         required_secrets=("MAILGUN_API_KEY",),
         choices={"region": ("us", "eu"), "unsubscribe": ("own", "mailgun")},
-        max_schedule_ahead=dt.timedelta(days=3), syncs_suppressions=True,
-        manages_unsubscribes=True, max_batch=1000),
+        max_schedule_ahead=dt.timedelta(days=3),
+        syncs_suppressions=True,
+        manages_unsubscribes=True,
+        max_batch=1000,
+    ),
     ProviderSpec(
-        "resend", "Resend's batch API", settings=ResendSettings,
-        required_secrets=("RESEND_API_KEY",), max_schedule_ahead=dt.timedelta(days=30),
-        can_settle=True, syncs_suppressions=True, max_batch=100,
-        concurrency=2),    # Resend allows a few requests per second per team
+        "resend",
+        "Resend's batch API",
+        settings=ResendSettings,
+        required_secrets=("RESEND_API_KEY",),
+        max_schedule_ahead=dt.timedelta(days=30),
+        can_settle=True,
+        syncs_suppressions=True,
+        max_batch=100,
+        concurrency=2,
+    ),  # Resend allows a few requests per second per team
     ProviderSpec(
-        "ses", "Amazon SES v2", settings=SesSettings,
+        "ses",
+        "Amazon SES v2",
+        settings=SesSettings,
         required_secrets=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-        optional_secrets=("AWS_SESSION_TOKEN",), max_batch=50),
+        optional_secrets=("AWS_SESSION_TOKEN",),
+        max_batch=50,
+    ),
 )
 SPECS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -109,5 +152,8 @@ def make_provider(name: str, context: ProviderContext) -> Provider:
 
 def scheduling_hint() -> str:
     """The providers `send --at` works with: "sendgrid (72 hours), mailgun (3 days), …"."""
-    return ", ".join(f"{spec.name} ({describe_ahead(spec.max_schedule_ahead)})"
-                     for spec in SPECS.values() if spec.max_schedule_ahead is not None)
+    return ", ".join(
+        f"{spec.name} ({describe_ahead(spec.max_schedule_ahead)})"
+        for spec in SPECS.values()
+        if spec.max_schedule_ahead is not None
+    )

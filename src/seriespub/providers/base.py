@@ -29,8 +29,8 @@ class Batch:
     key: str
     message: PreparedMessage
     recipients: Sequence[Recipient]
-    send_at: dt.datetime | None = None     # provider-side scheduling (aware, UTC)
-    test: bool = False                     # `send test`: the core has marked the subject
+    send_at: dt.datetime | None = None  # provider-side scheduling (aware, UTC)
+    test: bool = False  # `send test`: the core has marked the subject
 
 
 @runtime_checkable
@@ -113,8 +113,7 @@ class ProviderBase:
     def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
         from seriespub.errors import PermanentSendError
 
-        raise PermanentSendError("this provider cannot cancel scheduled sends",
-                                 provider=self.name)
+        raise PermanentSendError("this provider cannot cancel scheduled sends", provider=self.name)
 
     def close(self) -> None:
         return None

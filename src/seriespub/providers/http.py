@@ -27,8 +27,9 @@ USER_AGENT = f"seriespub/{__version__}"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def make_client(timeout: float, transport: httpx.BaseTransport | None = None,
-                **kwargs: Any) -> httpx.Client:
+def make_client(
+    timeout: float, transport: httpx.BaseTransport | None = None, **kwargs: Any
+) -> httpx.Client:
     """An httpx client with our User-Agent; tests pass an httpx transport."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     headers.update(kwargs.pop("headers", {}))
@@ -36,14 +37,23 @@ def make_client(timeout: float, transport: httpx.BaseTransport | None = None,
     if transport is None:
         # Bodies are written in pieces: without TCP_NODELAY, Nagle's algorithm holds the
         # small ones back until the peer's delayed ACK (tens of milliseconds per request).
-        transport = httpx.HTTPTransport(limits=limits, socket_options=[
-            (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    return httpx.Client(timeout=timeout, headers=headers, limits=limits,
-                        transport=transport, **kwargs)
+        transport = httpx.HTTPTransport(
+            limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
+    return httpx.Client(
+        timeout=timeout, headers=headers, limits=limits, transport=transport, **kwargs
+    )
 
 
-def request(client: httpx.Client, method: str, url: str, *, provider: str,
-            error_message: Any = None, **kwargs: Any) -> httpx.Response:
+def request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    error_message: Any = None,
+    **kwargs: Any,
+) -> httpx.Response:
     """Send one request; map transport failures and non-2xx answers to typed errors.
 
     `error_message(response) -> str` extracts the provider's reason from an error body.
@@ -52,12 +62,16 @@ def request(client: httpx.Client, method: str, url: str, *, provider: str,
         response = client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         # Nothing reached the provider: safe to retry.
-        raise TransientSendError(f"cannot connect to {_host(client, url)}: {type(exc).__name__}",
-                                 provider=provider) from None
+        raise TransientSendError(
+            f"cannot connect to {_host(client, url)}: {type(exc).__name__}", provider=provider
+        ) from None
     except httpx.TransportError as exc:
         # The request may have been received: the outcome is unknown.
-        raise AmbiguousSendError(f"no answer from {_host(client, url)} ({type(exc).__name__}); the "
-                                 "request may have been accepted", provider=provider) from None
+        raise AmbiguousSendError(
+            f"no answer from {_host(client, url)} ({type(exc).__name__}); the "
+            "request may have been accepted",
+            provider=provider,
+        ) from None
     if response.is_success:
         return response
     reason = _reason(response, error_message)
@@ -74,7 +88,7 @@ def _reason(response: httpx.Response, error_message: Any) -> str:
         if error_message is not None:
             text = error_message(response)
             if text:
-                return scrub(str(text))[:500]   # scrubbed before the cut splits a secret
+                return scrub(str(text))[:500]  # scrubbed before the cut splits a secret
         body = response.json()
         if isinstance(body, dict):
             for key in ("message", "Message", "error"):

@@ -41,9 +41,11 @@ SPEC = SPECS["mailgun"]
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 TAG = "seriespub"
 # Suppression list → the subscriber status it implies.
-SUPPRESSION_LISTS = (("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
-                     ("bounces", SubscriberStatus.BOUNCED),
-                     ("complaints", SubscriberStatus.COMPLAINED))
+SUPPRESSION_LISTS = (
+    ("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
+    ("bounces", SubscriberStatus.BOUNCED),
+    ("complaints", SubscriberStatus.COMPLAINED),
+)
 PAGE_LIMIT = 1000
 # Mailgun's own per-recipient unsubscribe link; substituted only while unsubscribe tracking
 # is on. Variables: documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/
@@ -62,9 +64,9 @@ MANAGED_OPTIONS = (("o:tracking", "yes"),)
 class MailgunProvider(ProviderBase, spec=SPEC):
     """Sends a batch as one Mailgun batch message; one queued id covers every recipient."""
 
-
-    def __init__(self, client: httpx.Client, base_url: str, domain: str,
-                 managed: bool = False) -> None:
+    def __init__(
+        self, client: httpx.Client, base_url: str, domain: str, managed: bool = False
+    ) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
         self.domain = domain
@@ -80,8 +82,13 @@ class MailgunProvider(ProviderBase, spec=SPEC):
         if self.managed:
             self._check_unsubscribe_tracking()
         form = build_form(batch, managed=self.managed)
-        response = request(self.client, "POST", f"{self.base_url}/v3/{self.domain}/messages",
-                           provider=self.name, files=_multipart(form))
+        response = request(
+            self.client,
+            "POST",
+            f"{self.base_url}/v3/{self.domain}/messages",
+            provider=self.name,
+            files=_multipart(form),
+        )
         message_id = str(response.json().get("id", ""))
         return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
 
@@ -102,8 +109,7 @@ class MailgunProvider(ProviderBase, spec=SPEC):
         seen: set[str] = set()
         while next_url and next_url not in seen:
             seen.add(next_url)
-            body = request(self.client, "GET", next_url, provider=self.name,
-                           params=params).json()
+            body = request(self.client, "GET", next_url, provider=self.name, params=params).json()
             items = body.get("items") or []
             if not items:
                 return
@@ -121,8 +127,10 @@ class MailgunProvider(ProviderBase, spec=SPEC):
                 body = request(self.client, "GET", url, provider=self.name).json()
             except PermanentSendError as exc:
                 if exc.status == 404:
-                    raise ConfigError(f"Mailgun has no domain '{self.domain}'",
-                                      hint="check delivery.mailgun.domain") from None
+                    raise ConfigError(
+                        f"Mailgun has no domain '{self.domain}'",
+                        hint="check delivery.mailgun.domain",
+                    ) from None
                 raise
             tracking = (body.get("tracking") or {}).get("unsubscribe") or {}
             if tracking.get("active") is not True:
@@ -130,7 +138,8 @@ class MailgunProvider(ProviderBase, spec=SPEC):
                     f"unsubscribe tracking is off for the Mailgun domain '{self.domain}', so "
                     "Mailgun would not fill in %unsubscribe_url%",
                     hint="turn on Unsubscribes under the domain's Tracking settings in "
-                    'Mailgun, or set unsubscribe = "own" under [delivery.mailgun]')
+                    'Mailgun, or set unsubscribe = "own" under [delivery.mailgun]',
+                )
             self._checked = True
 
     def close(self) -> None:
@@ -142,11 +151,14 @@ def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     message = batch.message
     fields = [("from", message.from_header), ("subject", message.subject)]
     fields += [("to", r.email) for r in batch.recipients]
-    fields += [("html", message.html.with_tokens(_token(message, "h", managed))),
-               ("text", message.text.with_tokens(_token(message, "t", managed))),
-               ("recipient-variables", json.dumps(recipient_variables(batch, managed=managed))),
-               ("v:seriespub-batch", batch.key),
-               ("o:tag", TAG), ("o:tag", f"part-{message.number}")]
+    fields += [
+        ("html", message.html.with_tokens(_token(message, "h", managed))),
+        ("text", message.text.with_tokens(_token(message, "t", managed))),
+        ("recipient-variables", json.dumps(recipient_variables(batch, managed=managed))),
+        ("v:seriespub-batch", batch.key),
+        ("o:tag", TAG),
+        ("o:tag", f"part-{message.number}"),
+    ]
     if message.reply_to:
         fields.append(("h:Reply-To", message.reply_to))
     fields += list(MANAGED_OPTIONS) if managed else _unsubscribe_fields(batch)
@@ -231,12 +243,18 @@ def create(context: ProviderContext) -> MailgunProvider:
     settings = context.settings.delivery
     mailgun = settings.mailgun
     if not mailgun.domain:
-        raise ConfigError("'delivery.mailgun.domain' is not set: the mailgun provider needs "
-                          "the sending domain", hint='add domain = "mg.example.com" under '
-                          "[delivery.mailgun] in seriespub.toml")
+        raise ConfigError(
+            "'delivery.mailgun.domain' is not set: the mailgun provider needs the sending domain",
+            hint='add domain = "mg.example.com" under [delivery.mailgun] in seriespub.toml',
+        )
     key = context.secrets.require("MAILGUN_API_KEY", "the mailgun provider")
-    redact.register_basic_auth("api", key.reveal())     # a gateway may echo the header
-    client = make_client(settings.timeout, context.http_transport,
-                         auth=httpx.BasicAuth("api", key.reveal()))
-    return MailgunProvider(client, base_url_for(mailgun.region, mailgun.api_url), mailgun.domain,
-                           managed=mailgun.unsubscribe == "mailgun")
+    redact.register_basic_auth("api", key.reveal())  # a gateway may echo the header
+    client = make_client(
+        settings.timeout, context.http_transport, auth=httpx.BasicAuth("api", key.reveal())
+    )
+    return MailgunProvider(
+        client,
+        base_url_for(mailgun.region, mailgun.api_url),
+        mailgun.domain,
+        managed=mailgun.unsubscribe == "mailgun",
+    )

@@ -26,7 +26,6 @@ SPEC = SPECS["outbox"]
 class OutboxProvider(ProviderBase, spec=SPEC):
     """Writes messages to files; a file that exists is a message that was delivered."""
 
-
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
@@ -45,8 +44,7 @@ class OutboxProvider(ProviderBase, spec=SPEC):
                 _write(path, batch.message.mime_for(recipient, date=date))
             except OSError as exc:
                 error = os_error(exc, path, "cannot write")
-                raise PermanentSendError(str(error), provider=self.name,
-                                         hint=error.hint) from None
+                raise PermanentSendError(str(error), provider=self.name, hint=error.hint) from None
             results.append(RecipientResult(recipient.email, Outcome.SENT, name))
         return results
 
@@ -58,9 +56,14 @@ class OutboxProvider(ProviderBase, spec=SPEC):
         for recipient in batch.recipients:
             name = f"{recipient.delivery_id}.eml"
             whole = _ends_with(target / name, tail)
-            results.append(RecipientResult(recipient.email,
-                                           Outcome.SENT if whole else Outcome.TRANSIENT, name,
-                                           "" if whole else "not written"))
+            results.append(
+                RecipientResult(
+                    recipient.email,
+                    Outcome.SENT if whole else Outcome.TRANSIENT,
+                    name,
+                    "" if whole else "not written",
+                )
+            )
         return results
 
     def _instalment_folder(self, batch: Batch) -> Path:
@@ -75,7 +78,7 @@ def _write(path: str, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -85,7 +88,7 @@ def _ends_with(path: Path, tail: bytes) -> bool:
         with open(path, "rb") as handle:
             handle.seek(-len(tail), os.SEEK_END)
             return handle.read() == tail
-    except OSError:   # missing, or shorter than the tail
+    except OSError:  # missing, or shorter than the tail
         return False
 
 

@@ -48,12 +48,12 @@ from seriespub.providers.http import make_client, request
 SPEC = SPECS["postmark"]
 NAME = SPEC.name
 MAX_MESSAGES = SPEC.max_batch
-MAX_REQUEST_BYTES = 50 * 1000 * 1000      # Postmark counts "50 MB"; stay under the decimal MB
+MAX_REQUEST_BYTES = 50 * 1000 * 1000  # Postmark counts "50 MB"; stay under the decimal MB
 PM_UNSUBSCRIBE = "{{{ pm:unsubscribe }}}"
 METADATA_KEY = "seriespub_delivery"
-TRANSIENT_CODES = frozenset({100, 429})   # maintenance, rate limit: worth sending again
+TRANSIENT_CODES = frozenset({100, 429})  # maintenance, rate limit: worth sending again
 SETTLE_THREADS = 4
-CHUNK = 1 << 18                            # bytes per socket write of a batch body
+CHUNK = 1 << 18  # bytes per socket write of a batch body
 
 
 def _js(value: str) -> bytes:
@@ -84,8 +84,12 @@ class _Template:
     """An instalment pre-encoded as Postmark batch JSON, minus what differs per reader."""
 
     def __init__(self, message: PreparedMessage, stream: str, managed: bool, test: bool) -> None:
-        head = {"From": message.from_header, "Subject": message.subject, "MessageStream": stream,
-                "Tag": f"part-{message.number}"}
+        head = {
+            "From": message.from_header,
+            "Subject": message.subject,
+            "MessageStream": stream,
+            "Tag": f"part-{message.number}",
+        }
         if message.reply_to:
             head["ReplyTo"] = message.reply_to
         self.message = message
@@ -102,12 +106,18 @@ class _Template:
         self.html.extend(out, [_js(html.escape(v)) for v in values])
         out.append(b'","TextBody":"')
         self.text.extend(out, [_js(v) for v in values])
-        out += (b'","Metadata":{"' + METADATA_KEY.encode() + b'":',
-                _jv(recipient.delivery_id), b"}")
+        out += (
+            b'","Metadata":{"' + METADATA_KEY.encode() + b'":',
+            _jv(recipient.delivery_id),
+            b"}",
+        )
         if not self.managed:
             headers = self.message.list_unsubscribe_headers(recipient)
-            out += (b',"Headers":[', b",".join(b'{"Name":' + _jv(k) + b',"Value":' + _jv(v)
-                                             + b"}" for k, v in headers), b"]")
+            out += (
+                b',"Headers":[',
+                b",".join(b'{"Name":' + _jv(k) + b',"Value":' + _jv(v) + b"}" for k, v in headers),
+                b"]",
+            )
         out.append(b"}")
         return out
 
@@ -140,7 +150,7 @@ def _requests(messages: list[list[bytes]], limit: int) -> Iterator[_Request]:
     for message in messages:
         # One piece per message: the body is then streamed from ~500 pieces, not ~10,000.
         joined = b"".join(message)
-        length = len(joined) + 1                   # with the comma before it
+        length = len(joined) + 1  # with the comma before it
         if current.count and current.size + length > limit:
             yield current
             current = _Request()
@@ -185,17 +195,23 @@ def _result(recipient: Recipient, entry: Any) -> RecipientResult:
     return RecipientResult(recipient.email, Outcome.FAILED, message_id, text, status)
 
 
-_SUPPRESSION_STATUS = {"SpamComplaint": SubscriberStatus.COMPLAINED,
-                       "HardBounce": SubscriberStatus.BOUNCED,
-                       "ManualSuppression": SubscriberStatus.UNSUBSCRIBED}
+_SUPPRESSION_STATUS = {
+    "SpamComplaint": SubscriberStatus.COMPLAINED,
+    "HardBounce": SubscriberStatus.BOUNCED,
+    "ManualSuppression": SubscriberStatus.UNSUBSCRIBED,
+}
 
 
 class PostmarkProvider(ProviderBase, spec=SPEC):
     """Postmark's batch API over one shared httpx client."""
 
-
-    def __init__(self, settings: PostmarkSettings, token: Secret, client: httpx.Client,
-                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(
+        self,
+        settings: PostmarkSettings,
+        token: Secret,
+        client: httpx.Client,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.max_request_bytes = max_request_bytes
@@ -217,21 +233,23 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         encoded = [template.encode(r) for r in batch.recipients]
         results: list[RecipientResult] = []
         for body in _requests(encoded, self.max_request_bytes):
-            recipients = batch.recipients[len(results):len(results) + body.count]
+            recipients = batch.recipients[len(results) : len(results) + body.count]
             try:
                 results += self._post_chunk(body, recipients, done=results)
             except AmbiguousSendError as exc:
                 if not results:
-                    raise           # nothing is known: the whole batch is in doubt
+                    raise  # nothing is known: the whole batch is in doubt
                 # This chunk may have gone out; the ones after it were not tried, but are
                 # settled with it (one question to Postmark for all the doubtful).
-                doubt = batch.recipients[len(results):]
-                return results + [RecipientResult(r.email, Outcome.UNKNOWN, "", exc.reason)
-                                  for r in doubt]
+                doubt = batch.recipients[len(results) :]
+                return results + [
+                    RecipientResult(r.email, Outcome.UNKNOWN, "", exc.reason) for r in doubt
+                ]
         return results
 
-    def _post_chunk(self, body: _Request, recipients: Sequence[Recipient],
-                    done: list[RecipientResult]) -> list[RecipientResult]:
+    def _post_chunk(
+        self, body: _Request, recipients: Sequence[Recipient], done: list[RecipientResult]
+    ) -> list[RecipientResult]:
         """Post one request. Once an earlier chunk has gone out (`done`), a clear failure
         becomes per-reader results, so the core does not resend that chunk; an unknown
         outcome still raises (`send_batch` turns it into unknown results after `done`)."""
@@ -247,16 +265,22 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
 
     def _post(self, body: _Request, recipients: Sequence[Recipient]) -> list[RecipientResult]:
         # Streamed with an explicit length: no chunked encoding, and no 25 MB join.
-        response = self._request("POST", "/email/batch", content=body.stream(),
-                                 headers={"Content-Type": "application/json",
-                                          "Content-Length": str(body.size)})
+        response = self._request(
+            "POST",
+            "/email/batch",
+            content=body.stream(),
+            headers={"Content-Type": "application/json", "Content-Length": str(body.size)},
+        )
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if not isinstance(answer, list) or len(answer) != len(recipients):
-            raise AmbiguousSendError("the batch answer does not list one result per message",
-                                     provider=NAME, status=response.status_code)
+            raise AmbiguousSendError(
+                "the batch answer does not list one result per message",
+                provider=NAME,
+                status=response.status_code,
+            )
         return [_result(r, entry) for r, entry in zip(recipients, answer, strict=True)]
 
     def _template(self, message: PreparedMessage, test: bool) -> _Template:
@@ -264,8 +288,9 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         with self._lock:
             template = self._templates.get(key)
         if template is None or template.message is not message:
-            template = _Template(message, self.settings.message_stream,
-                                 self._stream_managed(), test)
+            template = _Template(
+                message, self.settings.message_stream, self._stream_managed(), test
+            )
             with self._lock:
                 if len(self._templates) > 8:
                     self._templates.clear()
@@ -280,8 +305,10 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
                 info = self._request("GET", f"/message-streams/{stream}").json()
             except PermanentSendError as exc:
                 if exc.status == 404:
-                    raise ConfigError(f"Postmark has no message stream '{stream}'",
-                                      hint="check delivery.postmark.message_stream") from None
+                    raise ConfigError(
+                        f"Postmark has no message stream '{stream}'",
+                        hint="check delivery.postmark.message_stream",
+                    ) from None
                 raise
             config = info.get("SubscriptionManagementConfiguration") or {}
             self._managed = config.get("UnsubscribeHandlingType") == "Postmark"
@@ -295,15 +322,21 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
             return list(pool.map(self._settle_one, batch.recipients))
 
     def _settle_one(self, recipient: Recipient) -> RecipientResult:
-        params = {"count": 500, "offset": 0, f"metadata_{METADATA_KEY}": recipient.delivery_id,
-                  "messagestream": self.settings.message_stream}
+        params = {
+            "count": 500,
+            "offset": 0,
+            f"metadata_{METADATA_KEY}": recipient.delivery_id,
+            "messagestream": self.settings.message_stream,
+        }
         found = self._request("GET", "/messages/outbound", params=params).json()
         messages = found.get("Messages") or []
         if messages:
-            return RecipientResult(recipient.email, Outcome.SENT,
-                                   str(messages[0].get("MessageID", "")))
-        return RecipientResult(recipient.email, Outcome.TRANSIENT,
-                               reason="not found in Postmark's outbound messages")
+            return RecipientResult(
+                recipient.email, Outcome.SENT, str(messages[0].get("MessageID", ""))
+            )
+        return RecipientResult(
+            recipient.email, Outcome.TRANSIENT, reason="not found in Postmark's outbound messages"
+        )
 
     def suppressions(self) -> list[Suppression]:
         stream = self.settings.message_stream
@@ -312,19 +345,28 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         for entry in dump.get("Suppressions") or []:
             reason = str(entry.get("SuppressionReason", ""))
             status = _SUPPRESSION_STATUS.get(reason, SubscriberStatus.BOUNCED)
-            out.append(Suppression(str(entry["EmailAddress"]), status,
-                                   f"{reason} ({entry.get('Origin', '?')})"))
+            out.append(
+                Suppression(
+                    str(entry["EmailAddress"]), status, f"{reason} ({entry.get('Origin', '?')})"
+                )
+            )
         return out
 
     def close(self) -> None:
         self.client.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Postmark-Server-Token": self._token.reveal(),
-                   **kwargs.pop("headers", {})}
+        headers = {"X-Postmark-Server-Token": self._token.reveal(), **kwargs.pop("headers", {})}
         try:
-            return request(self.client, method, path, provider=NAME,
-                           error_message=_error_message, headers=headers, **kwargs)
+            return request(
+                self.client,
+                method,
+                path,
+                provider=NAME,
+                error_message=_error_message,
+                headers=headers,
+                **kwargs,
+            )
         except PermanentSendError as exc:
             if exc.status == 401:
                 exc.hint = "check POSTMARK_SERVER_TOKEN (a Server API token, not an Account one)"
@@ -335,7 +377,7 @@ def create(context: ProviderContext) -> PostmarkProvider:
     """Build the adapter from `[delivery.postmark]` and POSTMARK_SERVER_TOKEN."""
     settings = context.settings.delivery.postmark
     token = context.secrets.require("POSTMARK_SERVER_TOKEN", "the postmark provider")
-    client = make_client(context.settings.delivery.timeout, context.http_transport,
-                         base_url=settings.api_url)
+    client = make_client(
+        context.settings.delivery.timeout, context.http_transport, base_url=settings.api_url
+    )
     return PostmarkProvider(settings, token, client)
-

@@ -35,14 +35,16 @@ SPEC = SPECS["resend"]
 
 MAX_KEY = 256
 QUOTA_ERRORS = frozenset({"daily_quota_exceeded", "monthly_quota_exceeded"})
-QUOTA_WAIT = 24 * 3600.0     # a quota does not come back within any retry window
+QUOTA_WAIT = 24 * 3600.0  # a quota does not come back within any retry window
 PART_TAG = "seriespub_part"
-PAGE_LIMIT = 100             # the maximum `limit` of Resend's paginated list endpoints
+PAGE_LIMIT = 100  # the maximum `limit` of Resend's paginated list endpoints
 # `origin` of a suppression → what it says about the reader (resend.com/docs/dashboard/
 # emails/email-suppressions: bounce, complaint, manual).
-SUPPRESSION_ORIGINS = {"bounce": SubscriberStatus.BOUNCED,
-                       "complaint": SubscriberStatus.COMPLAINED,
-                       "manual": SubscriberStatus.UNSUBSCRIBED}
+SUPPRESSION_ORIGINS = {
+    "bounce": SubscriberStatus.BOUNCED,
+    "complaint": SubscriberStatus.COMPLAINED,
+    "manual": SubscriberStatus.UNSUBSCRIBED,
+}
 
 
 class ResendProvider(ProviderBase, spec=SPEC):
@@ -61,10 +63,13 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         if batch.send_at is not None:
             return self._send_scheduled(batch)
-        headers = {"Idempotency-Key": idempotency_key(batch.key),
-                   "x-batch-validation": "permissive"}
-        body = self._post("/emails/batch", [email_payload(batch, r) for r in batch.recipients],
-                          headers)
+        headers = {
+            "Idempotency-Key": idempotency_key(batch.key),
+            "x-batch-validation": "permissive",
+        }
+        body = self._post(
+            "/emails/batch", [email_payload(batch, r) for r in batch.recipients], headers
+        )
         return batch_results(batch.recipients, body)
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:
@@ -88,8 +93,11 @@ class ResendProvider(ProviderBase, spec=SPEC):
             found.append(Suppression(str(item["email"]), status, f"suppressed ({origin})"))
         for contact in self._pages("/contacts"):
             if contact.get("unsubscribed") is True:
-                found.append(Suppression(str(contact["email"]), SubscriberStatus.UNSUBSCRIBED,
-                                         "unsubscribed contact"))
+                found.append(
+                    Suppression(
+                        str(contact["email"]), SubscriberStatus.UNSUBSCRIBED, "unsubscribed contact"
+                    )
+                )
         return found
 
     def _pages(self, path: str) -> Iterator[dict[str, Any]]:
@@ -112,13 +120,20 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         names: list[str] = []
         try:
-            response = request(self.client, "GET", f"{self.base_url}{path}",
-                               provider=self.name, params=params,
-                               error_message=_error_reader(names))
+            response = request(
+                self.client,
+                "GET",
+                f"{self.base_url}{path}",
+                provider=self.name,
+                params=params,
+                error_message=_error_reader(names),
+            )
         except PermanentSendError as exc:
             if names and names[0] == "restricted_api_key":
-                exc.hint = ("RESEND_API_KEY may only send; reading suppressions needs a key "
-                            "with Full access")
+                exc.hint = (
+                    "RESEND_API_KEY may only send; reading suppressions needs a key "
+                    "with Full access"
+                )
             raise
         return response.json()
 
@@ -135,12 +150,11 @@ class ResendProvider(ProviderBase, spec=SPEC):
             except AmbiguousSendError as exc:
                 # Only this one is in doubt (settle replays it under the same key).
                 doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, "", exc.reason)
-                rest = _transient(batch.recipients[index + 1:], "not attempted")
+                rest = _transient(batch.recipients[index + 1 :], "not attempted")
                 return [*results, doubt, *rest]
             except (PermanentSendError, TransientSendError) as exc:
-                if exc.status == 422:     # this address or its payload was refused
-                    results.append(RecipientResult(recipient.email, Outcome.FAILED, "",
-                                                   exc.reason))
+                if exc.status == 422:  # this address or its payload was refused
+                    results.append(RecipientResult(recipient.email, Outcome.FAILED, "", exc.reason))
                     continue
                 if index == 0:
                     raise
@@ -152,9 +166,15 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def _post(self, path: str, payload: Any, headers: dict[str, str]) -> Any:
         names: list[str] = []
         try:
-            response = request(self.client, "POST", f"{self.base_url}{path}",
-                               provider=self.name, json=payload, headers=headers,
-                               error_message=_error_reader(names))
+            response = request(
+                self.client,
+                "POST",
+                f"{self.base_url}{path}",
+                provider=self.name,
+                json=payload,
+                headers=headers,
+                error_message=_error_reader(names),
+            )
         except SendError as exc:
             raise _reclassify(exc, names[0] if names else "") from None
         return response.json() if response.content else {}
@@ -188,8 +208,11 @@ def batch_results(recipients: Sequence[Recipient], body: Any) -> list[RecipientR
             continue
         created = next(ids, None)
         if created is None:
-            results.append(RecipientResult(recipient.email, Outcome.TRANSIENT, "",
-                                           "missing from Resend's answer"))
+            results.append(
+                RecipientResult(
+                    recipient.email, Outcome.TRANSIENT, "", "missing from Resend's answer"
+                )
+            )
         else:
             results.append(RecipientResult(recipient.email, Outcome.SENT, str(created["id"])))
     return results
@@ -228,15 +251,23 @@ def _error_reader(names: list[str]) -> Callable[[httpx.Response], str]:
 def _reclassify(exc: SendError, name: str) -> SendError:
     """Resend's error names refine the status: some 409s are retryable, quota 429s are not."""
     if name == "concurrent_idempotent_requests":
-        return TransientSendError(exc.reason, provider=exc.provider, status=exc.status,
-                                  hint="the same batch is still being processed; retry")
+        return TransientSendError(
+            exc.reason,
+            provider=exc.provider,
+            status=exc.status,
+            hint="the same batch is still being processed; retry",
+        )
     if name in QUOTA_ERRORS:
-        return RateLimited(exc.reason, provider=exc.provider, status=exc.status,
-                           retry_after=QUOTA_WAIT)
+        return RateLimited(
+            exc.reason, provider=exc.provider, status=exc.status, retry_after=QUOTA_WAIT
+        )
     if name == "invalid_idempotent_request":
-        return PermanentSendError(exc.reason, provider=exc.provider, status=exc.status,
-                                  hint="the batch changed since it was first sent; the "
-                                  "first version was delivered")
+        return PermanentSendError(
+            exc.reason,
+            provider=exc.provider,
+            status=exc.status,
+            hint="the batch changed since it was first sent; the first version was delivered",
+        )
     return exc
 
 

@@ -39,10 +39,12 @@ NAME = SPEC.name
 MAX_PERSONALIZATIONS = SPEC.max_batch
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 METADATA_KEY = "seriespub_delivery"
-PAGE = 500                                  # the suppression endpoints' largest page
-SUPPRESSION_LISTS = (("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
-                     ("bounces", SubscriberStatus.BOUNCED),
-                     ("spam_reports", SubscriberStatus.COMPLAINED))
+PAGE = 500  # the suppression endpoints' largest page
+SUPPRESSION_LISTS = (
+    ("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
+    ("bounces", SubscriberStatus.BOUNCED),
+    ("spam_reports", SubscriberStatus.COMPLAINED),
+)
 
 
 def html_token(slot: int) -> str:
@@ -69,22 +71,25 @@ def _error_message(response: httpx.Response) -> str:
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list):
         return ""
-    parts = [f"{e.get('message', '')}" + (f" ({e['field']})" if e.get("field") else "")
-             for e in errors[:3] if isinstance(e, dict)]
+    parts = [
+        f"{e.get('message', '')}" + (f" ({e['field']})" if e.get("field") else "")
+        for e in errors[:3]
+        if isinstance(e, dict)
+    ]
     return "; ".join(parts)
 
 
 class SendgridProvider(ProviderBase, spec=SPEC):
     """SendGrid's Mail Send API over one shared httpx client."""
 
-
     def __init__(self, settings: SendgridSettings, key: Secret, client: httpx.Client) -> None:
         self.settings = settings
         self.client = client
         self._key = key
         self._lock = threading.Lock()
-        self._bodies: dict[tuple[int, bool],
-                           tuple[PreparedMessage, tuple[str, list[tuple[str, str]]]]] = {}
+        self._bodies: dict[
+            tuple[int, bool], tuple[PreparedMessage, tuple[str, list[tuple[str, str]]]]
+        ] = {}
 
     def __repr__(self) -> str:
         return f"SendgridProvider(api_url={self.settings.api_url!r})"
@@ -97,18 +102,25 @@ class SendgridProvider(ProviderBase, spec=SPEC):
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         head, tokens = self._common(batch.message, batch.test)
-        parts = [head, ',"personalizations":[',
-                 ",".join(self._personalization(batch.message, r, tokens)
-                          for r in batch.recipients), "]"]
+        parts = [
+            head,
+            ',"personalizations":[',
+            ",".join(self._personalization(batch.message, r, tokens) for r in batch.recipients),
+            "]",
+        ]
         scheduled_id = ""
         if batch.send_at is not None:
             scheduled_id = self._new_batch_id()
-            parts.append(f',"send_at":{int(batch.send_at.timestamp())},'
-                         f'"batch_id":{_q(scheduled_id)}')
+            parts.append(
+                f',"send_at":{int(batch.send_at.timestamp())},"batch_id":{_q(scheduled_id)}'
+            )
         parts.append("}")
-        response = self._request("POST", "/v3/mail/send",
-                                 content="".join(parts).encode("ascii"),
-                                 headers={"Content-Type": "application/json"})
+        response = self._request(
+            "POST",
+            "/v3/mail/send",
+            content="".join(parts).encode("ascii"),
+            headers={"Content-Type": "application/json"},
+        )
         message_id = scheduled_id or response.headers.get("x-message-id", "")
         return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
 
@@ -133,8 +145,10 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         body: dict[str, Any] = {
             "from": _address(message.from_header),
             "subject": message.subject,
-            "content": [{"type": "text/plain", "value": message.text.with_tokens(text_token)},
-                        {"type": "text/html", "value": message.html.with_tokens(html_token)}],
+            "content": [
+                {"type": "text/plain", "value": message.text.with_tokens(text_token)},
+                {"type": "text/html", "value": message.html.with_tokens(html_token)},
+            ],
             "categories": [f"part-{message.number}"],
         }
         if message.reply_to:
@@ -143,23 +157,31 @@ class SendgridProvider(ProviderBase, spec=SPEC):
             body["asm"] = {"group_id": self.settings.asm_group_id}
         return body
 
-    def _personalization(self, message: PreparedMessage, recipient: Recipient,
-                         tokens: list[tuple[str, str]]) -> str:
+    def _personalization(
+        self, message: PreparedMessage, recipient: Recipient, tokens: list[tuple[str, str]]
+    ) -> str:
         """One reader's personalization as JSON text, written directly: per-reader work is
         the whole cost of a 1,000-reader request, and dicts plus json.dumps double it."""
         overrides = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE} if self._asm else None
         values = message.slot_values(recipient, overrides)
         # Lists, not generators, and the C escaper called directly: ~11 strings a reader.
-        subs = ",".join([f"{th}:{_quote(escape(v))},{tt}:{_quote(v)}"
-                         for (th, tt), v in zip(tokens, values, strict=True)])
+        subs = ",".join(
+            [
+                f"{th}:{_quote(escape(v))},{tt}:{_quote(v)}"
+                for (th, tt), v in zip(tokens, values, strict=True)
+            ]
+        )
         to = _to(recipient)
         name = f',"name":{_quote(to["name"])}' if "name" in to else ""
-        item = (f'{{"to":[{{"email":{_quote(to["email"])}{name}}}],"substitutions":{{{subs}}},'
-                f'"custom_args":{{"{METADATA_KEY}":{_quote(recipient.delivery_id)}}}')
+        item = (
+            f'{{"to":[{{"email":{_quote(to["email"])}{name}}}],"substitutions":{{{subs}}},'
+            f'"custom_args":{{"{METADATA_KEY}":{_quote(recipient.delivery_id)}}}'
+        )
         if not self._asm:
             # With an unsubscribe group SendGrid writes List-Unsubscribe itself.
-            headers = ",".join([f"{_quote(k)}:{_quote(v)}"
-                                for k, v in message.list_unsubscribe_headers(recipient)])
+            headers = ",".join(
+                [f"{_quote(k)}:{_quote(v)}" for k, v in message.list_unsubscribe_headers(recipient)]
+            )
             item += f',"headers":{{{headers}}}'
         return item + "}"
 
@@ -169,16 +191,20 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         answer = self._request("POST", "/v3/mail/batch").json()
         batch_id = answer.get("batch_id") if isinstance(answer, dict) else None
         if not isinstance(batch_id, str) or not batch_id:
-            raise PermanentSendError("no batch_id in the answer to POST /v3/mail/batch",
-                                     provider=NAME)
+            raise PermanentSendError(
+                "no batch_id in the answer to POST /v3/mail/batch", provider=NAME
+            )
         return batch_id
 
     def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
         """Cancel the SendGrid batch ids recorded for one scheduled batch."""
         for batch_id in dict.fromkeys(m for m in message_ids if m):
-            self._request("POST", "/v3/user/scheduled_sends",
-                          content=_json({"batch_id": batch_id, "status": "cancel"}),
-                          headers={"Content-Type": "application/json"})
+            self._request(
+                "POST",
+                "/v3/user/scheduled_sends",
+                content=_json({"batch_id": batch_id, "status": "cancel"}),
+                headers={"Content-Type": "application/json"},
+            )
 
     # -- suppressions --------------------------------------------------------------------
 
@@ -191,15 +217,15 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         if self.settings.asm_group_id is not None:
             path = f"/v3/asm/groups/{self.settings.asm_group_id}/suppressions"
             for address in self._request("GET", path).json():
-                out.append(Suppression(str(address), SubscriberStatus.UNSUBSCRIBED,
-                                       "unsubscribe group"))
+                out.append(
+                    Suppression(str(address), SubscriberStatus.UNSUBSCRIBED, "unsubscribe group")
+                )
         return out
 
     def _pages(self, path: str) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
         while True:
-            page = self._request("GET", path, params={"limit": PAGE,
-                                                      "offset": len(entries)}).json()
+            page = self._request("GET", path, params={"limit": PAGE, "offset": len(entries)}).json()
             entries += [e for e in page if isinstance(e, dict)]
             if len(page) < PAGE:
                 return entries
@@ -208,15 +234,23 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         self.client.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._key.reveal()}",
-                   **kwargs.pop("headers", {})}
+        headers = {"Authorization": f"Bearer {self._key.reveal()}", **kwargs.pop("headers", {})}
         try:
-            return request(self.client, method, path, provider=NAME,
-                           error_message=_error_message, headers=headers, **kwargs)
+            return request(
+                self.client,
+                method,
+                path,
+                provider=NAME,
+                error_message=_error_message,
+                headers=headers,
+                **kwargs,
+            )
         except PermanentSendError as exc:
             if exc.status in (401, 403):
-                exc.hint = ("check SENDGRID_API_KEY (Mail Send permission) and that the "
-                            "from address is a verified sender")
+                exc.hint = (
+                    "check SENDGRID_API_KEY (Mail Send permission) and that the "
+                    "from address is a verified sender"
+                )
             raise
 
 
@@ -234,6 +268,7 @@ def create(context: ProviderContext) -> SendgridProvider:
     """Build the adapter from `[delivery.sendgrid]` and SENDGRID_API_KEY."""
     settings = context.settings.delivery.sendgrid
     key = context.secrets.require("SENDGRID_API_KEY", "the sendgrid provider")
-    client = make_client(context.settings.delivery.timeout, context.http_transport,
-                         base_url=settings.api_url)
+    client = make_client(
+        context.settings.delivery.timeout, context.http_transport, base_url=settings.api_url
+    )
     return SendgridProvider(settings, key, client)

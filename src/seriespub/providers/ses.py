@@ -37,11 +37,11 @@ SPEC = SPECS["ses"]
 
 SIGNING_NAME = "ses"
 SEND_PATH = "/v2/email/outbound-emails"
-THROTTLING = frozenset({"TooManyRequestsException", "LimitExceededException", "Throttling",
-                        "ThrottlingException"})
+THROTTLING = frozenset(
+    {"TooManyRequestsException", "LimitExceededException", "Throttling", "ThrottlingException"}
+)
 # Refusals of this one message or address; anything else about the account stops the batch.
-RECIPIENT_ERRORS = frozenset({"MessageRejected", "BadRequestException",
-                              "InvalidParameterValue"})
+RECIPIENT_ERRORS = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
 PART_TAG = "seriespub_part"
 
 
@@ -56,8 +56,7 @@ class SigV4(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, key_id: Secret, secret: Secret, token: Secret | None,
-                 region: str) -> None:
+    def __init__(self, key_id: Secret, secret: Secret, token: Secret | None, region: str) -> None:
         self._key_id, self._secret, self._token = key_id, secret, token
         self.region = region
 
@@ -65,11 +64,17 @@ class SigV4(httpx.Auth):
         return f"SigV4(region={self.region!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        credentials = Credentials(self._key_id.reveal(), self._secret.reveal(),
-                                  self._token.reveal() if self._token else None)
-        signed = AWSRequest(method=request.method, url=str(request.url),
-                            data=request.content,
-                            headers={"Content-Type": request.headers.get("Content-Type", "")})
+        credentials = Credentials(
+            self._key_id.reveal(),
+            self._secret.reveal(),
+            self._token.reveal() if self._token else None,
+        )
+        signed = AWSRequest(
+            method=request.method,
+            url=str(request.url),
+            data=request.content,
+            headers={"Content-Type": request.headers.get("Content-Type", "")},
+        )
         SigV4Auth(credentials, SIGNING_NAME, self.region).add_auth(signed)
         for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
             if name in signed.headers:
@@ -79,7 +84,6 @@ class SigV4(httpx.Auth):
 
 class SesProvider(ProviderBase, spec=SPEC):
     """SES v2 `SendEmail` with `Content.Raw`, one request per recipient."""
-
 
     def __init__(self, client: httpx.Client, base_url: str, options: SesOptions) -> None:
         self.client = client
@@ -96,13 +100,12 @@ class SesProvider(ProviderBase, spec=SPEC):
             try:
                 message_id = self._send_one(message, recipient)
             except _Refused as refused:
-                results.append(RecipientResult(recipient.email, Outcome.FAILED, "",
-                                               refused.reason))
+                results.append(RecipientResult(recipient.email, Outcome.FAILED, "", refused.reason))
                 continue
             except AmbiguousSendError as exc:
                 # Only this one is in doubt: those before were accepted, none after was tried.
                 doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, "", exc.reason)
-                rest = _transient(batch.recipients[index + 1:], "not attempted")
+                rest = _transient(batch.recipients[index + 1 :], "not attempted")
                 return [*results, doubt, *rest]
             except (PermanentSendError, TransientSendError) as exc:
                 if index == 0:
@@ -119,10 +122,15 @@ class SesProvider(ProviderBase, spec=SPEC):
         body = json.dumps(self.payload(message, recipient))
         names: list[str] = []
         try:
-            response = request(self.client, "POST", f"{self.base_url}{SEND_PATH}",
-                               provider=self.name, content=body.encode(),
-                               headers={"Content-Type": "application/json"},
-                               error_message=_error_reader(names))
+            response = request(
+                self.client,
+                "POST",
+                f"{self.base_url}{SEND_PATH}",
+                provider=self.name,
+                content=body.encode(),
+                headers={"Content-Type": "application/json"},
+                error_message=_error_reader(names),
+            )
         except SendError as exc:
             raise _reclassify(exc, names[0] if names else "") from None
         return str(response.json().get("MessageId", ""))
@@ -171,8 +179,12 @@ def _error_reader(names: list[str]) -> Callable[[httpx.Response], str]:
 
 def _reclassify(exc: SendError, code: str) -> SendError:
     if code in THROTTLING:
-        return RateLimited(exc.reason, provider=exc.provider, status=exc.status,
-                           retry_after=exc.retry_after if isinstance(exc, RateLimited) else None)
+        return RateLimited(
+            exc.reason,
+            provider=exc.provider,
+            status=exc.status,
+            retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
+        )
     if code in RECIPIENT_ERRORS:
         return _Refused(exc.reason, provider=exc.provider, status=exc.status)
     return exc
@@ -194,10 +206,12 @@ def endpoint(context: ProviderContext) -> str:
 def create(context: ProviderContext) -> SesProvider:
     settings = context.settings.delivery
     why = "the ses provider"
-    auth = SigV4(context.secrets.require("AWS_ACCESS_KEY_ID", why),
-                 context.secrets.require("AWS_SECRET_ACCESS_KEY", why),
-                 context.secrets.get("AWS_SESSION_TOKEN"), settings.ses.region)
+    auth = SigV4(
+        context.secrets.require("AWS_ACCESS_KEY_ID", why),
+        context.secrets.require("AWS_SECRET_ACCESS_KEY", why),
+        context.secrets.get("AWS_SESSION_TOKEN"),
+        settings.ses.region,
+    )
     client = make_client(settings.timeout, context.http_transport, auth=auth)
     options = SesOptions(settings.ses.configuration_set, settings.ses.contact_list)
     return SesProvider(client, endpoint(context), options)
-

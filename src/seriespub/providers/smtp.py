@@ -57,10 +57,12 @@ SPEC = SPECS["smtp"]
 
 # RFC 3463 enhanced status code at the start of a reply, e.g. "5.1.1 <x>: user unknown".
 ENHANCED_CODE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
-ADDRESS_CODES = frozenset({550, 551, 553})       # refusals that usually mean "no such person"
-CLOSING = 421                                    # the server is closing this connection
-RELAY_HINT = ("log in: set username under [delivery.smtp] and SMTP_PASSWORD in the "
-              "environment or .env (submission servers relay only for logged-in senders)")
+ADDRESS_CODES = frozenset({550, 551, 553})  # refusals that usually mean "no such person"
+CLOSING = 421  # the server is closing this connection
+RELAY_HINT = (
+    "log in: set username under [delivery.smtp] and SMTP_PASSWORD in the "
+    "environment or .env (submission servers relay only for logged-in senders)"
+)
 
 
 class _NotSent(Exception):
@@ -70,15 +72,19 @@ class _NotSent(Exception):
 class SmtpProvider(ProviderBase, spec=SPEC):
     """Sends through an SMTP server with smtplib; thread-safe, one connection per thread."""
 
-
-    def __init__(self, settings: SmtpSettings, password: Secret | None = None, *,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        password: Secret | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.settings = settings
         self._connector = Connector(settings, password, tls_context or tls_context_for())
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[smtplib.SMTP] = set()
-        self._spare: list[smtplib.SMTP] = []    # opened by `open`, for the first worker
+        self._spare: list[smtplib.SMTP] = []  # opened by `open`, for the first worker
         self._where = self._connector.where
         if password is not None and settings.username:
             # AUTH PLAIN/LOGIN send it in base64, and some servers repeat what they were sent.
@@ -106,7 +112,7 @@ class SmtpProvider(ProviderBase, spec=SPEC):
             except AmbiguousSendError as exc:
                 # This one may have gone out; none after it was tried.
                 doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, reason=exc.reason)
-                rest = _not_sent(batch.recipients[index + 1:], "not attempted: " + exc.reason)
+                rest = _not_sent(batch.recipients[index + 1 :], "not attempted: " + exc.reason)
                 return [*results, doubt, *rest]
             except SendError as exc:
                 if not results:
@@ -128,8 +134,9 @@ class SmtpProvider(ProviderBase, spec=SPEC):
         for conn in connections:
             _quit(conn)
 
-    def _send_one(self, sender: str, recipient: Recipient, data: bytes,
-                  message_id: str) -> RecipientResult:
+    def _send_one(
+        self, sender: str, recipient: Recipient, data: bytes, message_id: str
+    ) -> RecipientResult:
         while True:
             conn, reused = self._connection()
             try:
@@ -137,19 +144,24 @@ class SmtpProvider(ProviderBase, spec=SPEC):
             except _NotSent as exc:
                 self._discard(conn)
                 if not reused:
-                    raise TransientSendError(f"{self._where} closed the connection: {exc}",
-                                             provider=self.name) from None
+                    raise TransientSendError(
+                        f"{self._where} closed the connection: {exc}", provider=self.name
+                    ) from None
                 # A connection idle since the last batch may have timed out: reconnect once.
 
-    def _transmit(self, conn: smtplib.SMTP, sender: str, recipient: Recipient, data: bytes,
-                  message_id: str) -> RecipientResult:
+    def _transmit(
+        self, conn: smtplib.SMTP, sender: str, recipient: Recipient, data: bytes, message_id: str
+    ) -> RecipientResult:
         """One MAIL/RCPT/DATA transaction; the reply that ended it, as a result."""
-        to, envelope_to = recipient.email, recipient.envelope   # IDN domain: A-labels
+        to, envelope_to = recipient.email, recipient.envelope  # IDN domain: A-labels
         options: list[str] = []
         if not (sender + envelope_to).isascii():
             if not conn.has_extn("smtputf8"):
-                return RecipientResult(to, Outcome.FAILED, reason="address is not ASCII and "
-                                       f"{self._where} does not offer SMTPUTF8")
+                return RecipientResult(
+                    to,
+                    Outcome.FAILED,
+                    reason=f"address is not ASCII and {self._where} does not offer SMTPUTF8",
+                )
             options = ["SMTPUTF8"]
         code, reply = self._envelope(conn, sender, envelope_to, options)
         if code in (250, 251):
@@ -160,8 +172,9 @@ class SmtpProvider(ProviderBase, spec=SPEC):
             _reset(conn)
         return _result(to, code, _text(reply), message_id)
 
-    def _envelope(self, conn: smtplib.SMTP, sender: str, to: str,
-                  options: list[str]) -> tuple[int, bytes | str]:
+    def _envelope(
+        self, conn: smtplib.SMTP, sender: str, to: str, options: list[str]
+    ) -> tuple[int, bytes | str]:
         try:
             code, reply = conn.mail(sender, options)
             if code == 250:
@@ -170,27 +183,34 @@ class SmtpProvider(ProviderBase, spec=SPEC):
                     return code, reply
                 _reset(conn)
                 raise PermanentSendError(
-                    f"{self._where} will not relay for this connection: {code} "
-                    f"{_text(reply)}", provider=self.name, hint=RELAY_HINT)
-        except OSError as exc:             # smtplib's errors are OSErrors too
+                    f"{self._where} will not relay for this connection: {code} {_text(reply)}",
+                    provider=self.name,
+                    hint=RELAY_HINT,
+                )
+        except OSError as exc:  # smtplib's errors are OSErrors too
             raise _NotSent(str(exc) or type(exc).__name__) from None
         if code == CLOSING:
             raise _NotSent(f"{code} {_text(reply)}")
         _reset(conn)
         error = TransientSendError if code < 500 else PermanentSendError
-        raise error(f"{self._where} refused sender {sender}: {code} {_text(reply)}",
-                    provider=self.name, hint=_sender_hint(code, _text(reply)))
+        raise error(
+            f"{self._where} refused sender {sender}: {code} {_text(reply)}",
+            provider=self.name,
+            hint=_sender_hint(code, _text(reply)),
+        )
 
     def _data(self, conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
         try:
             return conn.data(data)
-        except smtplib.SMTPDataError as exc:      # DATA itself refused: nothing went out
+        except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing went out
             return exc.smtp_code, exc.smtp_error
         except OSError as exc:
             self._discard(conn)
             raise AmbiguousSendError(
                 f"connection to {self._where} lost while sending ({exc or type(exc).__name__});"
-                " the server may have accepted the message", provider=self.name) from None
+                " the server may have accepted the message",
+                provider=self.name,
+            ) from None
 
     def _connection(self) -> tuple[smtplib.SMTP, bool]:
         """This thread's open connection and True, or a new one and False."""
@@ -201,7 +221,7 @@ class SmtpProvider(ProviderBase, spec=SPEC):
             spare = self._spare.pop() if self._spare else None
         if spare is not None:
             self._local.conn = spare
-            return spare, True      # may have idled: found closed, it is reopened once
+            return spare, True  # may have idled: found closed, it is reopened once
         conn = self._connector.open()
         self._local.conn = conn
         with self._lock:
@@ -292,15 +312,16 @@ def create(context: ProviderContext) -> SmtpProvider:
         password = context.secrets.require("SMTP_PASSWORD", "delivery.smtp.username")
     ca_file = None
     if settings.ca_file:
-        ca_file = context.state_dir.parent / settings.ca_file   # relative to the series
+        ca_file = context.state_dir.parent / settings.ca_file  # relative to the series
     return SmtpProvider(settings, password, tls_context=_context_with(ca_file))
 
 
 def _context_with(ca_file: Path | None) -> ssl.SSLContext:
     try:
         return tls_context_for(ca_file)
-    except (OSError, ssl.SSLError) as exc:     # missing, unreadable or not PEM
+    except (OSError, ssl.SSLError) as exc:  # missing, unreadable or not PEM
         reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
-        raise ConfigError(f"'delivery.smtp.ca_file': cannot load {ca_file}: {reason}",
-                          hint="give a PEM file of CA certificates, relative to the "
-                               "series folder") from None
+        raise ConfigError(
+            f"'delivery.smtp.ca_file': cannot load {ca_file}: {reason}",
+            hint="give a PEM file of CA certificates, relative to the series folder",
+        ) from None

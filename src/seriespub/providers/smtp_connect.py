@@ -26,10 +26,10 @@ from seriespub import redact
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import PermanentSendError, SendError, TransientSendError
 
-CONNECT_WAIT = 10.0        # connect, greeting, handshake: a healthy server answers at once
-PROBE_AFTER = 1.0          # silent this long: is it a TLS port waiting for our hello?
+CONNECT_WAIT = 10.0  # connect, greeting, handshake: a healthy server answers at once
+PROBE_AFTER = 1.0  # silent this long: is it a TLS port waiting for our hello?
 NAME = "smtp"
-SECURITY_KEYS = ('"tls" is for implicit TLS (port 465); "starttls" for ports 587 and 25')
+SECURITY_KEYS = '"tls" is for implicit TLS (port 465); "starttls" for ports 587 and 25'
 
 
 class _SpeaksTls(OSError):
@@ -51,8 +51,9 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
 class Connector:
     """Opens connections that are greeted, secured and logged in as the settings say."""
 
-    def __init__(self, settings: SmtpSettings, password: Secret | None,
-                 context: ssl.SSLContext) -> None:
+    def __init__(
+        self, settings: SmtpSettings, password: Secret | None, context: ssl.SSLContext
+    ) -> None:
         self.settings = settings
         self._password = password
         self._context = context
@@ -69,7 +70,7 @@ class Connector:
             if self.settings.username:
                 self._login(conn)
             return conn
-        except (OSError, SendError) as exc:     # smtplib's and ssl's errors are OSErrors
+        except (OSError, SendError) as exc:  # smtplib's and ssl's errors are OSErrors
             if conn is not None:
                 conn.close()
             if isinstance(exc, SendError):
@@ -97,11 +98,13 @@ class Connector:
     def _starttls(self, conn: smtplib.SMTP) -> None:
         if not conn.has_extn("starttls"):
             raise PermanentSendError(
-                f"{self.where} does not offer STARTTLS", provider=NAME,
+                f"{self.where} does not offer STARTTLS",
+                provider=NAME,
                 hint='if this port speaks TLS from the start (465), set security = "tls"; '
-                     'only on a trusted network, security = "none" sends without TLS')
+                'only on a trusted network, security = "none" sends without TLS',
+            )
         conn.starttls(context=self._context)
-        conn.ehlo()                    # TLS discards what the first EHLO learned
+        conn.ehlo()  # TLS discards what the first EHLO learned
 
     def _login(self, conn: smtplib.SMTP) -> None:
         if not conn.has_extn("auth"):
@@ -109,24 +112,30 @@ class Connector:
         try:
             conn.login(str(self.settings.username), self._secret())
         except smtplib.SMTPResponseException:
-            raise                      # refused: explained by _error
+            raise  # refused: explained by _error
         except smtplib.SMTPException:
             offered = conn.esmtp_features.get("auth", "").strip()
             raise PermanentSendError(
                 f"{self.where} offers no login method seriespub knows (AUTH {offered}; "
-                "seriespub speaks PLAIN, LOGIN and CRAM-MD5)", provider=NAME,
-                hint="ask the mail host for PLAIN or LOGIN over TLS") from None
+                "seriespub speaks PLAIN, LOGIN and CRAM-MD5)",
+                provider=NAME,
+                hint="ask the mail host for PLAIN or LOGIN over TLS",
+            ) from None
 
     def _no_auth(self, conn: smtplib.SMTP) -> PermanentSendError:
         if self.settings.security == "none" and conn.has_extn("starttls"):
             return PermanentSendError(
-                f"{self.where} offers AUTH only after STARTTLS, and security is \"none\"",
-                provider=NAME, hint='set security = "starttls" under [delivery.smtp], so '
-                                    "the password travels encrypted")
+                f'{self.where} offers AUTH only after STARTTLS, and security is "none"',
+                provider=NAME,
+                hint='set security = "starttls" under [delivery.smtp], so '
+                "the password travels encrypted",
+            )
         return PermanentSendError(
             f"{self.where} does not offer AUTH (login), but delivery.smtp.username is set",
-            provider=NAME, hint="remove delivery.smtp.username if this server needs no "
-                                "login, or check host and port (submission is port 587)")
+            provider=NAME,
+            hint="remove delivery.smtp.username if this server needs no "
+            "login, or check host and port (submission is port 587)",
+        )
 
     def _secret(self) -> str:
         if self._password is None:
@@ -138,14 +147,18 @@ class Connector:
         if isinstance(exc, _SpeaksTls):
             return PermanentSendError(
                 f"{self.where} expects TLS from the first byte (implicit TLS, as on port "
-                f"465), but security = \"{self.settings.security}\" waits for a plain-text "
-                "greeting", provider=NAME,
-                hint=f'set security = "tls" under [delivery.smtp]; {SECURITY_KEYS}')
+                f'465), but security = "{self.settings.security}" waits for a plain-text '
+                "greeting",
+                provider=NAME,
+                hint=f'set security = "tls" under [delivery.smtp]; {SECURITY_KEYS}',
+            )
         if isinstance(exc, ssl.SSLCertVerificationError):
             return PermanentSendError(
                 f"{self.where}: TLS certificate not trusted: {exc.verify_message}",
-                provider=NAME, hint="if the server's certificate comes from a private CA, "
-                                    'set ca_file = "ca.pem" under [delivery.smtp]')
+                provider=NAME,
+                hint="if the server's certificate comes from a private CA, "
+                'set ca_file = "ca.pem" under [delivery.smtp]',
+            )
         if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
             return self._handshake_error(exc)
         if isinstance(exc, smtplib.SMTPResponseException):
@@ -159,32 +172,41 @@ class Connector:
             if greeting:
                 return PermanentSendError(
                     f"{self.where} greets in plain text ({greeting!r}), not TLS, and "
-                    'security is "tls"', provider=NAME,
-                    hint=f'set security = "starttls" under [delivery.smtp]; {SECURITY_KEYS}')
-        return PermanentSendError(f"{self.where}: TLS handshake failed: {reason}",
-                                  provider=NAME, hint=f"check delivery.smtp.security and "
-                                                      f"port: {SECURITY_KEYS}")
+                    'security is "tls"',
+                    provider=NAME,
+                    hint=f'set security = "starttls" under [delivery.smtp]; {SECURITY_KEYS}',
+                )
+        return PermanentSendError(
+            f"{self.where}: TLS handshake failed: {reason}",
+            provider=NAME,
+            hint=f"check delivery.smtp.security and port: {SECURITY_KEYS}",
+        )
 
     def _response_error(self, exc: smtplib.SMTPResponseException) -> SendError:
         code, text = exc.smtp_code, self.scrub(_text(exc.smtp_error))
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             error = TransientSendError if code < 500 else PermanentSendError
-            return error(f"{self.where} refused the login of {self.settings.username!r}: "
-                         f"{code} {text}", provider=NAME,
-                         hint="check delivery.smtp.username and SMTP_PASSWORD")
+            return error(
+                f"{self.where} refused the login of {self.settings.username!r}: {code} {text}",
+                provider=NAME,
+                hint="check delivery.smtp.username and SMTP_PASSWORD",
+            )
         error = TransientSendError if code < 500 else PermanentSendError
         return error(f"{self.where}: {code} {text}", provider=NAME)
 
     def _transient(self, exc: OSError) -> TransientSendError:
         if isinstance(exc, _NoGreeting):
             return TransientSendError(
-                f"{self.where} accepted the connection but sent no greeting within "
-                f"{self.wait:g} s", provider=NAME,
-                hint="check delivery.smtp.host and port: is an SMTP server listening there?")
+                f"{self.where} accepted the connection but sent no greeting within {self.wait:g} s",
+                provider=NAME,
+                hint="check delivery.smtp.host and port: is an SMTP server listening there?",
+            )
         if isinstance(exc, TimeoutError):
-            return TransientSendError(f"cannot connect to {self.where}: no answer within "
-                                      f"{self.wait:g} s", provider=NAME,
-                                      hint="check delivery.smtp.host and port")
+            return TransientSendError(
+                f"cannot connect to {self.where}: no answer within {self.wait:g} s",
+                provider=NAME,
+                hint="check delivery.smtp.host and port",
+            )
         reason = self.scrub(str(exc)) or type(exc).__name__
         return TransientSendError(f"cannot connect to {self.where}: {reason}", provider=NAME)
 
@@ -228,8 +250,10 @@ def _speaks_tls(host: str, port: int, greeting: socket.socket, deadline: float) 
     probe.verify_mode = ssl.CERT_NONE
     wait = max(deadline - time.monotonic(), 0.01)
     try:
-        with (socket.create_connection((host, port), wait) as raw,
-              probe.wrap_socket(raw, do_handshake_on_connect=False) as tls):
+        with (
+            socket.create_connection((host, port), wait) as raw,
+            probe.wrap_socket(raw, do_handshake_on_connect=False) as tls,
+        ):
             return _handshake(tls, greeting, deadline)
     except OSError:
         return False
@@ -248,7 +272,7 @@ def _handshake(tls: ssl.SSLSocket, greeting: socket.socket, deadline: float) -> 
             return False
         readable, _, _ = select.select([tls, greeting], [], [], remaining)
         if greeting in readable or not readable:
-            return False         # the plain greeting came first, or time ran out
+            return False  # the plain greeting came first, or time ran out
 
 
 def _plain_greeting(host: str, port: int, seconds: float) -> str | None:

@@ -14,8 +14,8 @@ from seriespub.render import templating
 from seriespub.render.markdown import MERGE_TAG, Node, parse
 
 GMAIL_CLIP_BYTES = 102 * 1024
-SUBJECT_MAX_OCTETS = 998          # RFC 5322's hard line limit
-SUBJECT_LONG_CHARS = 150          # inboxes show 40-70; past this it reads as spam
+SUBJECT_MAX_OCTETS = 998  # RFC 5322's hard line limit
+SUBJECT_LONG_CHARS = 150  # inboxes show 40-70; past this it reads as spam
 PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net", "localhost", "127.0.0.1")
 PLACEHOLDER_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -64,8 +64,11 @@ def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
     if node.kind == "Link":
         href = str(node.value.get("dest_url", ""))
         if not href.startswith(LINK_SCHEMES) and not href.startswith("#"):
-            yield Finding(Level.ERROR, where, f"link {href!r} is not http(s) or mailto: "
-                                              "it will not work in an email")
+            yield Finding(
+                Level.ERROR,
+                where,
+                f"link {href!r} is not http(s) or mailto: it will not work in an email",
+            )
     elif node.kind == "Image":
         src = str(node.value.get("dest_url", ""))
         alt = node.text()
@@ -76,8 +79,11 @@ def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
             if not local.exists():
                 yield Finding(Level.ERROR, where, f"image {src!r} does not exist")
             else:
-                yield Finding(Level.WARNING, where, f"image {src!r} is a local file: readers "
-                                                    "cannot see it; use an https:// URL")
+                yield Finding(
+                    Level.WARNING,
+                    where,
+                    f"image {src!r} is a local file: readers cannot see it; use an https:// URL",
+                )
         elif not src.startswith("https://"):
             yield Finding(Level.WARNING, where, f"image {src!r} is not served over https")
 
@@ -90,44 +96,64 @@ def check_size(path: Path, size: int, text_size: int | None = None) -> Iterator[
     if size >= GMAIL_CLIP_BYTES:
         yield Finding(Level.ERROR, str(path), f"{sent}: Gmail clips messages over ~102 KB")
     elif size >= GMAIL_CLIP_BYTES * 0.8:
-        yield Finding(Level.WARNING, str(path), f"{sent}: nearing Gmail's ~102 KB "
-                                                "clipping limit")
+        yield Finding(Level.WARNING, str(path), f"{sent}: nearing Gmail's ~102 KB clipping limit")
 
 
 def check_subject(path: Path, subject: str) -> Iterator[Finding]:
     octets = len(subject.encode())
     if octets > SUBJECT_MAX_OCTETS:
-        yield Finding(Level.ERROR, str(path), f"subject is {octets} bytes: over the "
-                                              f"{SUBJECT_MAX_OCTETS}-byte line limit of mail")
+        yield Finding(
+            Level.ERROR,
+            str(path),
+            f"subject is {octets} bytes: over the {SUBJECT_MAX_OCTETS}-byte line limit of mail",
+        )
     elif len(subject) > SUBJECT_LONG_CHARS:
-        yield Finding(Level.WARNING, str(path), f"subject is {len(subject)} characters: "
-                                                "inboxes show about 60 and filters distrust "
-                                                f"more than {SUBJECT_LONG_CHARS}")
+        yield Finding(
+            Level.WARNING,
+            str(path),
+            f"subject is {len(subject)} characters: "
+            "inboxes show about 60 and filters distrust "
+            f"more than {SUBJECT_LONG_CHARS}",
+        )
 
 
-def check_unsubscribe(series: SeriesSettings, delivery: DeliverySettings,
-                      where: str) -> Iterator[Finding]:
+def check_unsubscribe(
+    series: SeriesSettings, delivery: DeliverySettings, where: str
+) -> Iterator[Finding]:
     """One-click unsubscribe (RFC 8058), which Gmail and Yahoo require of bulk senders."""
     if _provider_unsubscribes(delivery):
         return
     url = series.unsubscribe_url
     if not url:
-        yield Finding(Level.WARNING, where, "no series.unsubscribe_url: List-Unsubscribe is "
-                                            "mailto: only, not RFC 8058 one-click, which Gmail "
-                                            "and Yahoo require of bulk senders")
+        yield Finding(
+            Level.WARNING,
+            where,
+            "no series.unsubscribe_url: List-Unsubscribe is "
+            "mailto: only, not RFC 8058 one-click, which Gmail "
+            "and Yahoo require of bulk senders",
+        )
         return
     host = _host(url)
-    if host in PLACEHOLDER_HOSTS or host.endswith(PLACEHOLDER_SUFFIXES) or \
-            host.endswith(tuple("." + h for h in PLACEHOLDER_HOSTS)):
-        yield Finding(Level.WARNING, where, f"series.unsubscribe_url points at {host!r}, a "
-                                            "placeholder: readers could not unsubscribe")
+    if (
+        host in PLACEHOLDER_HOSTS
+        or host.endswith(PLACEHOLDER_SUFFIXES)
+        or host.endswith(tuple("." + h for h in PLACEHOLDER_HOSTS))
+    ):
+        yield Finding(
+            Level.WARNING,
+            where,
+            f"series.unsubscribe_url points at {host!r}, a "
+            "placeholder: readers could not unsubscribe",
+        )
 
 
 def _provider_unsubscribes(delivery: DeliverySettings) -> bool:
     """Postmark broadcast streams, SendGrid groups and Mailgun can own the unsubscribe."""
-    return ((delivery.provider == "postmark" and delivery.postmark.message_stream == "broadcast")
-            or (delivery.provider == "sendgrid" and delivery.sendgrid.asm_group_id is not None)
-            or (delivery.provider == "mailgun" and delivery.mailgun.unsubscribe == "mailgun"))
+    return (
+        (delivery.provider == "postmark" and delivery.postmark.message_stream == "broadcast")
+        or (delivery.provider == "sendgrid" and delivery.sendgrid.asm_group_id is not None)
+        or (delivery.provider == "mailgun" and delivery.mailgun.unsubscribe == "mailgun")
+    )
 
 
 def check_api_urls(delivery: DeliverySettings, where: str) -> Iterator[Finding]:
@@ -135,8 +161,12 @@ def check_api_urls(delivery: DeliverySettings, where: str) -> Iterator[Finding]:
     for name in ("postmark", "sendgrid", "mailgun", "resend", "ses"):
         url = getattr(getattr(delivery, name), "api_url", None)
         if url and url.lower().startswith("http://") and _host(url) not in LOOPBACK_HOSTS:
-            yield Finding(Level.ERROR, where, f"delivery.{name}.api_url is http://: the API "
-                                              "token would travel in clear; use https://")
+            yield Finding(
+                Level.ERROR,
+                where,
+                f"delivery.{name}.api_url is http://: the API "
+                "token would travel in clear; use https://",
+            )
 
 
 def _host(url: str) -> str:

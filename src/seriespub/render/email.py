@@ -23,7 +23,7 @@ class SiteLinks:
     """The instalment's page on the series' site, and the earlier parts' pages."""
 
     view: str
-    previously: tuple[tuple[int, str, str], ...] = ()    # (number, title, url)
+    previously: tuple[tuple[int, str, str], ...] = ()  # (number, title, url)
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,9 @@ class RenderInputs:
     series: SeriesSettings
     secret: bytes = field(repr=False)
     next_instalment: Instalment | None = None
-    template_path: Path | None = None     # the series' templates/email.mjml, if any
-    every_weeks: int | None = None        # the release cadence; None: no [schedule]
-    site: SiteLinks | None = None         # with [site]: "view in browser", "previously"
+    template_path: Path | None = None  # the series' templates/email.mjml, if any
+    every_weeks: int | None = None  # the release cadence; None: no [schedule]
+    site: SiteLinks | None = None  # with [site]: "view in browser", "previously"
 
     @property
     def words(self) -> Wording:
@@ -46,7 +46,8 @@ class RenderInputs:
 
 def default_template() -> str:
     return (resources.files("seriespub.render") / "templates" / TEMPLATE_NAME).read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
 
 
 def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
@@ -60,12 +61,18 @@ def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
     html = mjml.compile_mjml(source, where)
     plain = _text_part(instalment, inputs, text.to_text(body), unsubscribe)
     message = PreparedMessage(
-        number=instalment.number, subject=instalment.subject,
+        number=instalment.number,
+        subject=instalment.subject,
         from_header=_address(inputs.series.from_, "series.from") or "",
-        reply_to=_address(inputs.series.reply_to, "series.reply_to"), html=SlottedText.parse(html),
-        text=SlottedText.parse(plain), slots=tuple(slots.slots),
-        unsubscribe_url=inputs.series.unsubscribe_url, secret=inputs.secret,
-        series_title=inputs.series.title, preheader=instalment.preheader)
+        reply_to=_address(inputs.series.reply_to, "series.reply_to"),
+        html=SlottedText.parse(html),
+        text=SlottedText.parse(plain),
+        slots=tuple(slots.slots),
+        unsubscribe_url=inputs.series.unsubscribe_url,
+        secret=inputs.secret,
+        series_title=inputs.series.title,
+        preheader=instalment.preheader,
+    )
     message.validate()
     return message
 
@@ -94,8 +101,13 @@ class _SubscriberTokens(templating.SubscriberTokens):
         super().__init__(slots.token)
 
 
-def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
-                     slots: markdown.SlotTable, unsubscribe: str) -> str:
+def _render_template(
+    instalment: Instalment,
+    inputs: RenderInputs,
+    content: str,
+    slots: markdown.SlotTable,
+    unsubscribe: str,
+) -> str:
     """The template rendered in the sandbox; refuses what templating's rules refuse."""
     from markupsafe import Markup
 
@@ -105,12 +117,18 @@ def _render_template(instalment: Instalment, inputs: RenderInputs, content: str,
         source, where = default_template(), "default template"
     _refuse_draft_constructs(instalment)
     _refuse_typed_tokens(instalment, inputs, source, where)
-    context = {**instalment.extra, "series": inputs.series, "instalment": instalment,
-               "next": inputs.next_instalment, "content": Markup(content),
-               "unsubscribe_url": Markup(unsubscribe), "subscriber": _SubscriberTokens(slots),
-               "words": inputs.words, "site": inputs.site}
-    return templating.render(_compiled(source, where), where, context,
-                             lambda: len(slots.slots))
+    context = {
+        **instalment.extra,
+        "series": inputs.series,
+        "instalment": instalment,
+        "next": inputs.next_instalment,
+        "content": Markup(content),
+        "unsubscribe_url": Markup(unsubscribe),
+        "subscriber": _SubscriberTokens(slots),
+        "words": inputs.words,
+        "site": inputs.site,
+    }
+    return templating.render(_compiled(source, where), where, context, lambda: len(slots.slots))
 
 
 def _refuse_draft_constructs(instalment: Instalment) -> None:
@@ -118,19 +136,27 @@ def _refuse_draft_constructs(instalment: Instalment) -> None:
         raise InputError(problem, path=instalment.path, line=instalment.body_line + offset)
 
 
-def _refuse_typed_tokens(instalment: Instalment, inputs: RenderInputs, source: str,
-                         where: str) -> None:
+def _refuse_typed_tokens(
+    instalment: Instalment, inputs: RenderInputs, source: str, where: str
+) -> None:
     """A `%%SPn%%` typed anywhere that reaches the message would be taken for a slot."""
     found = templating.slot_token_problem(source)
     if found is not None:
         raise InputError(found[1], path=where, line=found[0] + 1)
-    texts = [(instalment.path, t) for t in (instalment.title, instalment.subject,
-                                             instalment.preheader,
-                                             *map(str, instalment.extra.values()))]
+    texts = [
+        (instalment.path, t)
+        for t in (
+            instalment.title,
+            instalment.subject,
+            instalment.preheader,
+            *map(str, instalment.extra.values()),
+        )
+    ]
     if inputs.next_instalment is not None:
         texts.append((inputs.next_instalment.path, inputs.next_instalment.title))
-    texts += [(instalment.path, title) for _, title, _ in
-              (inputs.site.previously if inputs.site else ())]
+    texts += [
+        (instalment.path, title) for _, title, _ in (inputs.site.previously if inputs.site else ())
+    ]
     for path, text_ in texts:
         found = templating.slot_token_problem(text_)
         if found is not None:
@@ -148,14 +174,21 @@ def _compiled(source: str, where: str = "template") -> Any:
 
 def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: str) -> str:
     words, series = inputs.words, inputs.series
-    lines = [f"{series.title} · {words.part} {instalment.number}", "", instalment.title,
-             "=" * min(len(instalment.title), 72), "", body.rstrip("\n")]
+    lines = [
+        f"{series.title} · {words.part} {instalment.number}",
+        "",
+        instalment.title,
+        "=" * min(len(instalment.title), 72),
+        "",
+        body.rstrip("\n"),
+    ]
     if inputs.site is not None:
         lines[1:1] = [f"{words.view_in_browser}: {inputs.site.view}"]
         if inputs.site.previously:
             lines += ["", "-" * 24, f"{words.previously}:"]
-            lines += [f"- {words.part} {n}: {title}\n  {url}"
-                      for n, title, url in inputs.site.previously]
+            lines += [
+                f"- {words.part} {n}: {title}\n  {url}" for n, title, url in inputs.site.previously
+            ]
     if inputs.next_instalment is not None:
         lines += ["", "-" * 24, f"{words.next_label}: {inputs.next_instalment.title}"]
     lines += ["", "-- ", words.subscribed, f"{words.unsubscribe}: {unsub}"]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from html import escape
 
-_DEFINITION = re.compile(r'<div class="footnote-definition" id="[^"]*">'
-                         r'<sup class="footnote-definition-label">(\d+)</sup>\n?')
+_DEFINITION = re.compile(
+    r'<div class="footnote-definition" id="[^"]*">'
+    r'<sup class="footnote-definition-label">(\d+)</sup>\n?'
+)
 _REFERENCE = re.compile(r'<sup class="footnote-reference"><a href="#[^"]*">(\d+)</a></sup>')
 _DIV = re.compile(r"<div\b|</div>")
-BACK_ARROW = "&#8617;&#65038;"       # ↩ with VS15: text, never an emoji on iOS
+BACK_ARROW = "&#8617;&#65038;"  # ↩ with VS15: text, never an emoji on iOS
 
 
 def rearrange(html: str, back_label: str) -> str:
@@ -34,8 +36,8 @@ def _take_definitions(html: str) -> tuple[str, dict[str, str]]:
     notes: dict[str, str] = {}
     while (found := _DEFINITION.search(html)) is not None:
         end = _closing_div(html, found.end())
-        notes[found.group(1)] = html[found.end():end].strip()
-        html = html[:found.start()] + html[end + len("</div>"):].lstrip("\n")
+        notes[found.group(1)] = html[found.end() : end].strip()
+        html = html[: found.start()] + html[end + len("</div>") :].lstrip("\n")
     return html, notes
 
 
@@ -46,23 +48,29 @@ def _closing_div(html: str, start: int) -> int:
         depth += -1 if tag.group() == "</div>" else 1
         if depth == 0:
             return tag.start()
-    return len(html)          # unbalanced raw HTML from the author: take the rest
+    return len(html)  # unbalanced raw HTML from the author: take the rest
 
 
 def _citation(number: str, cited: dict[str, int]) -> str:
     cited[number] = cited.get(number, 0) + 1
     suffix = "" if cited[number] == 1 else f"-{cited[number]}"
-    return (f'<sup class="sp-fnref"><a href="#fn-{number}" id="fnref-{number}{suffix}">'
-            f"{number}</a></sup>")
+    return (
+        f'<sup class="sp-fnref"><a href="#fn-{number}" id="fnref-{number}{suffix}">'
+        f"{number}</a></sup>"
+    )
 
 
 def _note(number: str, content: str, cited: bool, back_label: str) -> str:
     mark = f'<span class="sp-fnnum">{number}.</span>&nbsp;'
-    content = content[:3] + mark + content[3:] if content.startswith("<p>") \
-        else f"<p>{mark}</p>{content}"
+    content = (
+        content[:3] + mark + content[3:] if content.startswith("<p>") else f"<p>{mark}</p>{content}"
+    )
     if cited:
-        back = (f'&nbsp;<a href="#fnref-{number}" class="sp-fnback" '
-                f'aria-label="{escape(back_label)}">{BACK_ARROW}</a>')
-        content = content[:-4] + back + "</p>" if content.endswith("</p>") \
-            else f"{content}<p>{back}</p>"
+        back = (
+            f'&nbsp;<a href="#fnref-{number}" class="sp-fnback" '
+            f'aria-label="{escape(back_label)}">{BACK_ARROW}</a>'
+        )
+        content = (
+            content[:-4] + back + "</p>" if content.endswith("</p>") else f"{content}<p>{back}</p>"
+        )
     return f'<div class="sp-footnote" id="fn-{number}">{content}</div>\n'

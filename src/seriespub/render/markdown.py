@@ -21,7 +21,8 @@ from seriespub.render import footnotes
 
 MERGE_TAG = re.compile(
     r"\{\{\s*(?:subscriber\.)?([A-Za-z_][A-Za-z0-9_]*)\s*"
-    r"(?:\|\s*default\(\s*(?P<q>['\"])(?P<default>.*?)(?P=q)\s*\)\s*)?\}\}")
+    r"(?:\|\s*default\(\s*(?P<q>['\"])(?P<default>.*?)(?P=q)\s*\)\s*)?\}\}"
+)
 
 
 class SlotTable:
@@ -45,8 +46,9 @@ def _options() -> Any:
     import pyromark
 
     o = pyromark.Options
-    return o.ENABLE_TABLES | o.ENABLE_FOOTNOTES | o.ENABLE_STRIKETHROUGH | \
-        o.ENABLE_SMART_PUNCTUATION
+    return (
+        o.ENABLE_TABLES | o.ENABLE_FOOTNOTES | o.ENABLE_STRIKETHROUGH | o.ENABLE_SMART_PUNCTUATION
+    )
 
 
 def to_html(markdown: str, back_label: str = "Back to the text") -> str:
@@ -66,7 +68,7 @@ def to_html(markdown: str, back_label: str = "Back to the text") -> str:
 # pulldown-cmark writes every Markdown image exactly so; the title may carry `width=N`.
 _IMAGE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="([^"]*)")? />')
 _WIDTH = re.compile(r"(?:^|\s)width=(\d{1,4})(?:px)?(?=\s|$)")
-CONTENT_WIDTH = 552      # the 600 px layout less the text column's 2 × 24 px padding
+CONTENT_WIDTH = 552  # the 600 px layout less the text column's 2 × 24 px padding
 
 
 def _sized_image(match: re.Match[str]) -> str:
@@ -76,12 +78,14 @@ def _sized_image(match: re.Match[str]) -> str:
     found = _WIDTH.search(title)
     if found:
         width = min(max(int(found.group(1)), 1), CONTENT_WIDTH)
-        title = (title[:found.start()] + title[found.end():]).strip()
+        title = (title[: found.start()] + title[found.end() :]).strip()
     title_attr = f' title="{title}"' if title else ""
     # width:100% with a max-width, not max-width:100% alone: a blocked image keeps its
     # width attribute and would push the column past a 375 px screen.
-    return (f'<img src="{src}" alt="{alt}"{title_attr} width="{width}" style="display:block;'
-            f'width:100%;max-width:{width}px;height:auto;border:0" />')
+    return (
+        f'<img src="{src}" alt="{alt}"{title_attr} width="{width}" style="display:block;'
+        f'width:100%;max-width:{width}px;height:auto;border:0" />'
+    )
 
 
 @dataclass
@@ -90,7 +94,7 @@ class Node:
 
     kind: str
     value: Any = None
-    start: int = 0                        # offset in the source, where known
+    start: int = 0  # offset in the source, where known
     children: list[Node] = field(default_factory=list)
 
     def walk(self) -> Iterator[Node]:
@@ -124,10 +128,10 @@ def _tree(events: Iterable[tuple[Any, int]]) -> Node:
     root = Node("Document")
     stack = [root]
     for event, start in events:
-        if isinstance(event, str):                       # SoftBreak, HardBreak, Rule
+        if isinstance(event, str):  # SoftBreak, HardBreak, Rule
             stack[-1].children.append(Node(event, start=start))
             continue
-        (what, payload), = event.items()
+        ((what, payload),) = event.items()
         if what == "End":
             stack.pop()
         elif what == "Start":
@@ -135,7 +139,7 @@ def _tree(events: Iterable[tuple[Any, int]]) -> Node:
             node = Node(kind, value, start)
             stack[-1].children.append(node)
             stack.append(node)
-        else:                                            # Text, Code, Html, Footnote…
+        else:  # Text, Code, Html, Footnote…
             stack[-1].children.append(Node(what, payload, start))
     return root
 
@@ -143,5 +147,5 @@ def _tree(events: Iterable[tuple[Any, int]]) -> Node:
 def _tag(payload: Any) -> tuple[str, Any]:
     if isinstance(payload, str):
         return payload, None
-    (kind, value), = payload.items()
+    ((kind, value),) = payload.items()
     return str(kind), value

@@ -16,15 +16,18 @@ from seriespub.errors import InputError
 _ATTRIBUTE = re.compile(r'(\s[\w:.-]+)="([^"]*)"')
 _NEWLINE_IN_ATTRIBUTE = re.compile(r'="[^"\n]*\n')
 _IMAGE_NO_ALT = re.compile(r"<mj-image(?![^>]*\salt=)([^>]*?)(/?)>")
-_UNSUPPORTED = (("<mj-html-attributes", "mj-html-attributes is not supported by the engine"),
-                ("<![CDATA[", "CDATA sections are not supported by the engine"))
+_UNSUPPORTED = (
+    ("<mj-html-attributes", "mj-html-attributes is not supported by the engine"),
+    ("<![CDATA[", "CDATA sections are not supported by the engine"),
+)
 _JINJA_LT = re.compile(r"\{%[^%]*<[^%]*%\}")
 # mrml writes <mj-preview> as white 1 px text (SpamAssassin: HTML_FONT_LOW_CONTRAST), unpadded.
 _MRML_PREVIEW = re.compile(
     r'<div style="display:none;font-size:1px;color:#ffffff;line-height:1px;max-height:0px;'
-    r'max-width:0px;opacity:0;overflow:hidden;">([^<]*)</div>')
+    r'max-width:0px;opacity:0;overflow:hidden;">([^<]*)</div>'
+)
 PREHEADER_STYLE = "display:none;max-height:0;max-width:0;overflow:hidden;mso-hide:all;"
-PREHEADER_PADDING = "\u034f\u200c&nbsp;" * 60     # &#847;&zwnj;&nbsp;: ends the inbox snippet
+PREHEADER_PADDING = "\u034f\u200c&nbsp;" * 60  # &#847;&zwnj;&nbsp;: ends the inbox snippet
 
 
 def compile_mjml(source: str, where: str = "template") -> str:
@@ -45,13 +48,15 @@ def compile_mjml(source: str, where: str = "template") -> str:
 
 def _preheader(match: re.Match[str]) -> str:
     """A preheader hidden the way well-behaved templates hide it, and padded."""
-    return (f'<div class="sp-preheader" style="{PREHEADER_STYLE}">{match.group(1)}'
-            f"{PREHEADER_PADDING}</div>")
+    return (
+        f'<div class="sp-preheader" style="{PREHEADER_STYLE}">{match.group(1)}'
+        f"{PREHEADER_PADDING}</div>"
+    )
 
 
 def _guard(source: str) -> str:
     """Make attribute values safe for mrml's escaping and give every mj-image an alt."""
-    if "\\" in source or _NEWLINE_IN_ATTRIBUTE.search(source):   # rare: skip the rewrite
+    if "\\" in source or _NEWLINE_IN_ATTRIBUTE.search(source):  # rare: skip the rewrite
         source = _ATTRIBUTE.sub(lambda m: f'{m.group(1)}="{_clean(m.group(2))}"', source)
     return _IMAGE_NO_ALT.sub(r'<mj-image alt=""\1\2>', source)
 

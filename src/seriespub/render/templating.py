@@ -29,19 +29,21 @@ from seriespub.message import SLOT_RE
 from seriespub.render.markdown import MERGE_TAG
 
 # The names the template is given; front-matter keys may not take them.
-TEMPLATE_VARIABLES = frozenset({"series", "instalment", "next", "content", "unsubscribe_url",
-                                "subscriber", "words"})
+TEMPLATE_VARIABLES = frozenset(
+    {"series", "instalment", "next", "content", "unsubscribe_url", "subscriber", "words"}
+)
 PER_READER = ("subscriber", "unsubscribe_url")
-DRAFT_RULE = ('only merge tags are allowed in a draft: {{ field }} or '
-              '{{ field | default("…") }}')
-TEMPLATE_RULE = ('per-reader values can only be printed: {{ subscriber.FIELD }} or '
-                 '{{ subscriber.FIELD | default("…") }}')
+DRAFT_RULE = 'only merge tags are allowed in a draft: {{ field }} or {{ field | default("…") }}'
+TEMPLATE_RULE = (
+    "per-reader values can only be printed: {{ subscriber.FIELD }} or "
+    '{{ subscriber.FIELD | default("…") }}'
+)
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
 _MANGLED_TOKEN = re.compile(r"%%\s*sp\s*\d", re.IGNORECASE)
-_TYPED_TOKEN = re.compile(r"%%sp\d+%%", re.IGNORECASE)     # SLOT_RE, and what a filter makes of it
+_TYPED_TOKEN = re.compile(r"%%sp\d+%%", re.IGNORECASE)  # SLOT_RE, and what a filter makes of it
 _MAX_POWER = 128
 _MAX_REPEAT = 1_000_000
-MAX_OUTPUT = 16 * 1024 * 1024     # characters; an email is under 102 KB to be read whole
+MAX_OUTPUT = 16 * 1024 * 1024  # characters; an email is under 102 KB to be read whole
 
 
 def slot_token_problem(text: str) -> tuple[int, str] | None:
@@ -49,9 +51,10 @@ def slot_token_problem(text: str) -> tuple[int, str] | None:
     match = _TYPED_TOKEN.search(text)
     if match is None:
         return None
-    return (text.count("\n", 0, match.start()),
-            f"{match.group(0)!r} is reserved for seriespub's per-reader values; "
-            "write it another way")
+    return (
+        text.count("\n", 0, match.start()),
+        f"{match.group(0)!r} is reserved for seriespub's per-reader values; write it another way",
+    )
 
 
 def draft_problems(body: str) -> Iterator[tuple[int, str]]:
@@ -65,9 +68,11 @@ def draft_problems(body: str) -> Iterator[tuple[int, str]]:
     code = _code_spans(body)
     for match in _TEMPLATE_SYNTAX.finditer(rest):
         if not any(start <= match.start() < end for start, end in code):
-            snippet = rest[match.start():match.start() + 40].split("\n")[0].strip()
-            yield (body.count("\n", 0, match.start()),
-                   f"template syntax {snippet!r} is not evaluated in a draft; " + DRAFT_RULE)
+            snippet = rest[match.start() : match.start() + 40].split("\n")[0].strip()
+            yield (
+                body.count("\n", 0, match.start()),
+                f"template syntax {snippet!r} is not evaluated in a draft; " + DRAFT_RULE,
+            )
             return
 
 
@@ -142,8 +147,11 @@ def environment() -> Any:
                     raise SecurityError(f"exponent {right} is too large")
                 return operator.pow(left, right)
             for count, other in ((left, right), (right, left)):
-                if isinstance(count, int) and isinstance(other, str | list | tuple) \
-                        and count * len(other) > _MAX_REPEAT:
+                if (
+                    isinstance(count, int)
+                    and isinstance(other, str | list | tuple)
+                    and count * len(other) > _MAX_REPEAT
+                ):
                     raise SecurityError("repetition is too large")
             return operator.mul(left, right)
 
@@ -156,7 +164,7 @@ def environment() -> Any:
 
     env = _Sandbox(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["default"] = env.filters["d"] = _default
-    del env.globals["lipsum"]          # `lipsum(999999)`: megabytes of nothing
+    del env.globals["lipsum"]  # `lipsum(999999)`: megabytes of nothing
     return env
 
 
@@ -178,16 +186,22 @@ def _check_tree(tree: Any, where: str) -> None:
     from jinja2 import nodes
 
     for node in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
-        raise InputError("template: include, extends and import are not allowed (a template "
-                         "is one file)", path=where, line=node.lineno)
+        raise InputError(
+            "template: include, extends and import are not allowed (a template is one file)",
+            path=where,
+            line=node.lineno,
+        )
     printed = _printed_per_reader(tree)
     for block in tree.find_all((nodes.FilterBlock, nodes.AssignBlock)):
         for name in _per_reader_names(block):
             printed.discard(id(name))
     for name in _per_reader_names(tree):
         if id(name) not in printed:
-            raise InputError(f"template: '{name.name}' is used in an expression; "
-                             + TEMPLATE_RULE, path=where, line=name.lineno)
+            raise InputError(
+                f"template: '{name.name}' is used in an expression; " + TEMPLATE_RULE,
+                path=where,
+                line=name.lineno,
+            )
 
 
 def _per_reader_names(tree: Any) -> Iterator[Any]:
@@ -207,8 +221,11 @@ def _printed_per_reader(tree: Any) -> set[int]:
         for expr in output.nodes:
             if _is_plain_default(expr):
                 expr = expr.node
-            if isinstance(expr, nodes.Getattr) and isinstance(expr.node, nodes.Name) \
-                    and expr.node.name == "subscriber":
+            if (
+                isinstance(expr, nodes.Getattr)
+                and isinstance(expr.node, nodes.Name)
+                and expr.node.name == "subscriber"
+            ):
                 allowed.add(id(expr.node))
             elif isinstance(expr, nodes.Name) and expr.name == "unsubscribe_url":
                 allowed.add(id(expr))
@@ -219,14 +236,23 @@ def _is_plain_default(expr: Any) -> bool:
     """`x | default("text")`: one constant string argument, nothing else."""
     from jinja2 import nodes
 
-    return (isinstance(expr, nodes.Filter) and expr.name in ("default", "d")
-            and len(expr.args) <= 1 and not expr.kwargs and expr.dyn_args is None
-            and expr.dyn_kwargs is None
-            and all(isinstance(a, nodes.Const) and isinstance(a.value, str) for a in expr.args))
+    return (
+        isinstance(expr, nodes.Filter)
+        and expr.name in ("default", "d")
+        and len(expr.args) <= 1
+        and not expr.kwargs
+        and expr.dyn_args is None
+        and expr.dyn_kwargs is None
+        and all(isinstance(a, nodes.Const) and isinstance(a.value, str) for a in expr.args)
+    )
 
 
-def render(template: Any, where: str, context: dict[str, Any], slot_count: Callable[[], int],
-           ) -> str:
+def render(
+    template: Any,
+    where: str,
+    context: dict[str, Any],
+    slot_count: Callable[[], int],
+) -> str:
     """Render with every failure turned into an InputError naming `where` and the line."""
     try:
         rendered = _bounded(template.generate(context))
@@ -276,7 +302,9 @@ def _template_line(exc: BaseException) -> int | None:
 def _check_tokens(rendered: str, where: str, slot_count: int) -> None:
     """Every slot token in the output must be one this render made, and left whole."""
     tokens = SLOT_RE.findall(rendered)
-    if len(_MANGLED_TOKEN.findall(rendered)) != len(tokens) or \
-            any(int(n) >= slot_count for n in tokens):
-        raise InputError("template: a per-reader value was changed by a filter; "
-                         + TEMPLATE_RULE, path=where)
+    if len(_MANGLED_TOKEN.findall(rendered)) != len(tokens) or any(
+        int(n) >= slot_count for n in tokens
+    ):
+        raise InputError(
+            "template: a per-reader value was changed by a filter; " + TEMPLATE_RULE, path=where
+        )

@@ -83,8 +83,8 @@ def _block(node: Node, links: _Links) -> str:
     if kind == "Table":
         return _table(node, links)
     if kind == "HtmlBlock":
-        return ""      # raw HTML has no faithful plain-text form
-    if kind == "FootnoteDefinition":      # listed under "Notes:" at the end
+        return ""  # raw HTML has no faithful plain-text form
+    if kind == "FootnoteDefinition":  # listed under "Notes:" at the end
         links.note_text[str(node.value)] = _join(node.children, links).strip()
         return ""
     return _wrap(_inline(node, links)) if _is_inline(node) else _join(node.children, links)
@@ -119,8 +119,21 @@ def _item_body(item: Node, links: _Links) -> str:
     return "\n".join(p for p in parts if p.strip())
 
 
-_INLINE = {"Text", "Code", "SoftBreak", "HardBreak", "Emphasis", "Strong", "Strikethrough",
-           "Link", "Image", "Html", "InlineHtml", "FootnoteReference", "Span"}
+_INLINE = {
+    "Text",
+    "Code",
+    "SoftBreak",
+    "HardBreak",
+    "Emphasis",
+    "Strong",
+    "Strikethrough",
+    "Link",
+    "Image",
+    "Html",
+    "InlineHtml",
+    "FootnoteReference",
+    "Span",
+}
 
 
 def _is_inline(node: Node) -> bool:
@@ -158,8 +171,9 @@ def _inline_node(node: Node, links: _Links) -> str:
 def _table(node: Node, links: _Links) -> str:
     """Columns padded to their width; a table too wide for WIDTH becomes one block per row,
     each cell on its own line after its header."""
-    rows = [[_inline(cell, links).replace("\n", " ") for cell in row.children]
-            for row in node.children]
+    rows = [
+        [_inline(cell, links).replace("\n", " ") for cell in row.children] for row in node.children
+    ]
     count = max((len(r) for r in rows), default=0)
     rows = [r + [""] * (count - len(r)) for r in rows]
     widths = [max(_width(r[i]) for r in rows) for i in range(count)]
@@ -167,16 +181,20 @@ def _table(node: Node, links: _Links) -> str:
         return _records(rows)
     aligns = list(node.value) if isinstance(node.value, list | tuple) else []
     aligns += ["None"] * (count - len(aligns))
-    lines = [" | ".join(_pad(cell, w, a) for cell, w, a in zip(r, widths, aligns, strict=True))
-             .rstrip() for r in rows]
+    lines = [
+        " | ".join(_pad(cell, w, a) for cell, w, a in zip(r, widths, aligns, strict=True)).rstrip()
+        for r in rows
+    ]
     rule = "-+-".join("-" * w for w in widths)
     return "\n".join([lines[0], rule, *lines[1:]])
 
 
 def _records(rows: list[list[str]]) -> str:
     head, *body = rows
-    blocks = ["\n".join(_wrap(f"{h}: {c}" if h else c) for h, c in zip(head, row, strict=True)
-                        if c) for row in body]
+    blocks = [
+        "\n".join(_wrap(f"{h}: {c}" if h else c) for h, c in zip(head, row, strict=True) if c)
+        for row in body
+    ]
     return "\n\n".join(b for b in blocks if b) or " | ".join(head)
 
 
@@ -193,8 +211,10 @@ def _width(text: str) -> int:
     """Terminal columns: East Asian wide characters take two, combining marks none."""
     if text.isascii():
         return len(text)
-    return sum(0 if unicodedata.combining(ch) else
-               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
 
 
 def _wrap(text: str) -> str:

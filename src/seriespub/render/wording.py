@@ -13,19 +13,51 @@ _NUMBERS = {"en": "two", "de": "zwei", "fr": "deux", "es": "dos", "nl": "twee"}
 
 # language: (part, next time, next week, in {n} weeks, footer sentence, unsubscribe, back)
 _TABLE: dict[str, tuple[str, str, str, str, str, str, str]] = {
-    "en": ("Part", "Next time", "Next week", "In {n} weeks",
-           "You receive {series} because you subscribed.", "Unsubscribe", "Back to the text"),
-    "de": ("Teil", "Beim nächsten Mal", "Nächste Woche", "In {n} Wochen",
-           "Sie erhalten {series}, weil Sie sich angemeldet haben.", "Abmelden",
-           "Zurück zum Text"),
-    "fr": ("Partie", "La prochaine fois", "La semaine prochaine", "Dans {n} semaines",
-           "Vous recevez {series} car vous vous êtes abonné.", "Se désabonner",
-           "Retour au texte"),
-    "es": ("Parte", "La próxima vez", "La próxima semana", "Dentro de {n} semanas",
-           "Recibes {series} porque te suscribiste.", "Darse de baja", "Volver al texto"),
-    "nl": ("Deel", "Volgende keer", "Volgende week", "Over {n} weken",
-           "Je ontvangt {series} omdat je je hebt aangemeld.", "Afmelden",
-           "Terug naar de tekst"),
+    "en": (
+        "Part",
+        "Next time",
+        "Next week",
+        "In {n} weeks",
+        "You receive {series} because you subscribed.",
+        "Unsubscribe",
+        "Back to the text",
+    ),
+    "de": (
+        "Teil",
+        "Beim nächsten Mal",
+        "Nächste Woche",
+        "In {n} Wochen",
+        "Sie erhalten {series}, weil Sie sich angemeldet haben.",
+        "Abmelden",
+        "Zurück zum Text",
+    ),
+    "fr": (
+        "Partie",
+        "La prochaine fois",
+        "La semaine prochaine",
+        "Dans {n} semaines",
+        "Vous recevez {series} car vous vous êtes abonné.",
+        "Se désabonner",
+        "Retour au texte",
+    ),
+    "es": (
+        "Parte",
+        "La próxima vez",
+        "La próxima semana",
+        "Dentro de {n} semanas",
+        "Recibes {series} porque te suscribiste.",
+        "Darse de baja",
+        "Volver al texto",
+    ),
+    "nl": (
+        "Deel",
+        "Volgende keer",
+        "Volgende week",
+        "Over {n} weken",
+        "Je ontvangt {series} omdat je je hebt aangemeld.",
+        "Afmelden",
+        "Terug naar de tekst",
+    ),
 }
 LANGUAGES = tuple(_TABLE)
 # language: (view in browser, previously in this series): links to the series' site
@@ -42,18 +74,19 @@ _SITE: dict[str, tuple[str, str]] = {
 class Wording:
     """The phrases of one rendered instalment."""
 
-    part: str            # "Part" in the kicker "SERIES · PART 3"
-    next_label: str      # "Next week", "In two weeks", "Next time"
-    subscribed: str      # the footer sentence, series title filled in
-    unsubscribe: str     # the unsubscribe link's label
-    back: str            # a footnote's link back to its reference (for screen readers)
-    postal: str = ""     # the sender's postal address on one line, or ""
-    view_in_browser: str = "View in browser"        # links to the site, with [site]
+    part: str  # "Part" in the kicker "SERIES · PART 3"
+    next_label: str  # "Next week", "In two weeks", "Next time"
+    subscribed: str  # the footer sentence, series title filled in
+    unsubscribe: str  # the unsubscribe link's label
+    back: str  # a footnote's link back to its reference (for screen readers)
+    postal: str = ""  # the sender's postal address on one line, or ""
+    view_in_browser: str = "View in browser"  # links to the site, with [site]
     previously: str = "Previously in this series"
 
 
-def wording(language: str, series_title: str, every_weeks: int | None,
-            postal_address: str | None = None) -> Wording:
+def wording(
+    language: str, series_title: str, every_weeks: int | None, postal_address: str | None = None
+) -> Wording:
     """The phrases for `language`; `every_weeks` is the cadence, None without a calendar."""
     base = language.split("-")[0].split("_")[0].lower()
     lang = base if base in _TABLE else "en"
@@ -64,7 +97,7 @@ def wording(language: str, series_title: str, every_weeks: int | None,
         label = week
     else:
         label = weeks.format(n=_NUMBERS[lang] if every_weeks == 2 else every_weeks)
-    postal = ", ".join(line.strip() for line in (postal_address or "").splitlines()
-                       if line.strip())
-    return Wording(part, label, subscribed.format(series=series_title), unsubscribe, back,
-                   postal, *_SITE[lang])
+    postal = ", ".join(line.strip() for line in (postal_address or "").splitlines() if line.strip())
+    return Wording(
+        part, label, subscribed.format(series=series_title), unsubscribe, back, postal, *_SITE[lang]
+    )

@@ -7,15 +7,23 @@ one series and one provider.
 """
 
 from seriespub.sending.plan import (
-           RESENDABLE,
-           SETTLED,
-           ProgressSink,
-           SendPlan,
-           SendReport,
-           choose_next,
+    RESENDABLE,
+    SETTLED,
+    ProgressSink,
+    SendPlan,
+    SendReport,
+    choose_next,
 )
 from seriespub.sending.run import Sender
 from seriespub.sending.settle import assume_delivered
 
-__all__ = ["RESENDABLE", "SETTLED", "ProgressSink", "SendPlan", "SendReport", "Sender",
-           "assume_delivered", "choose_next"]
+__all__ = [
+    "RESENDABLE",
+    "SETTLED",
+    "ProgressSink",
+    "SendPlan",
+    "SendReport",
+    "Sender",
+    "assume_delivered",
+    "choose_next",
+]

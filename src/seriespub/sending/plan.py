@@ -60,17 +60,17 @@ class SendPlan:
     instalment: Instalment
     message: PreparedMessage
     provider: str
-    active: int                # active subscribers in the list
-    to_send: int               # of those, how many this run will send to
-    done: int                  # already settled in the ledger
-    unknown: int               # outcome unknown: blocks the run until settled
-    pending: int               # left pending by an interrupted run: settled first
+    active: int  # active subscribers in the list
+    to_send: int  # of those, how many this run will send to
+    done: int  # already settled in the ledger
+    unknown: int  # outcome unknown: blocks the run until settled
+    pending: int  # left pending by an interrupted run: settled first
     send_at: dt.datetime | None = None
     only: frozenset[DeliveryStatus] | None = None
-    invalid: int = 0                              # rows of the list that cannot be read
-    invalid_rows: tuple[RowProblem, ...] = ()     # the first few of them
-    limit: int | None = None                      # `--limit`: at most this many this run
-    waiting: int = 0                              # readers still owed it (to_send unlimited)
+    invalid: int = 0  # rows of the list that cannot be read
+    invalid_rows: tuple[RowProblem, ...] = ()  # the first few of them
+    limit: int | None = None  # `--limit`: at most this many this run
+    waiting: int = 0  # readers still owed it (to_send unlimited)
 
     @property
     def left(self) -> int:
@@ -91,9 +91,9 @@ class SendReport:
     deferred: int = 0
     unknown: int = 0
     scheduled: int = 0
-    settled: int = 0                   # pending deliveries from an earlier run, now settled
+    settled: int = 0  # pending deliveries from an earlier run, now settled
     interrupted: bool = False
-    stop_signal: int | None = None     # the signal that asked the run to stop (set by the CLI)
+    stop_signal: int | None = None  # the signal that asked the run to stop (set by the CLI)
     stopped_by: SendError | None = None
     finished: bool = False
     status_changes: dict[str, SubscriberStatus] = field(default_factory=dict)
@@ -118,19 +118,27 @@ def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment
         record = records.get(instalment.number)
         if record is None or record.finished_at is None:
             return instalment
-    raise NothingToSend("every instalment has been delivered; write the next one with: "
-                        "seriespub new \"Title\"")
-
+    raise NothingToSend(
+        'every instalment has been delivered; write the next one with: seriespub new "Title"'
+    )
 
 
 class Planner:
     """The state one send works with, and the plan; `Sender` (sending.run) builds on it."""
 
-
-    def __init__(self, series: Series, ledger: Ledger, provider: Provider, *,
-                 progress: ProgressSink | None = None, stop: threading.Event | None = None,
-                 clock: type[dt.datetime] = dt.datetime, snapshot: bool = True,
-                 who: Callable[[Subscriber], bool] | None = None, finish: bool = True) -> None:
+    def __init__(
+        self,
+        series: Series,
+        ledger: Ledger,
+        provider: Provider,
+        *,
+        progress: ProgressSink | None = None,
+        stop: threading.Event | None = None,
+        clock: type[dt.datetime] = dt.datetime,
+        snapshot: bool = True,
+        who: Callable[[Subscriber], bool] | None = None,
+        finish: bool = True,
+    ) -> None:
         self.series = series
         # Per-reader tracks (seriespub.tracks): this run is for the readers `who` accepts
         # only, and with finish=False (a late joiners' run) it never marks the part finished.
@@ -139,8 +147,8 @@ class Planner:
         # snapshot=False (a dry run) reads the live list and writes nothing.
         self.use_snapshot = snapshot
         self.list_path = series.subscribers_path
-        self.list_signature: Signature = None     # the live list's while it was copied
-        self.repeats: set[int] | None = None      # a first send: hashes that may repeat
+        self.list_signature: Signature = None  # the live list's while it was copied
+        self.repeats: set[int] | None = None  # a first send: hashes that may repeat
         self.ledger = ledger
         self.provider = provider
         self.progress = progress or _NoProgress()
@@ -153,9 +161,15 @@ class Planner:
         self.limiter = RateLimiter(delivery.max_rate)
 
     # -- planning ------------------------------------------------------------------------
-    def plan(self, instalment: Instalment, message: PreparedMessage, *,
-             only: frozenset[DeliveryStatus] | None = None,
-             send_at: dt.datetime | None = None, limit: int | None = None) -> SendPlan:
+    def plan(
+        self,
+        instalment: Instalment,
+        message: PreparedMessage,
+        *,
+        only: frozenset[DeliveryStatus] | None = None,
+        send_at: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> SendPlan:
         """What a run would do; with `limit`, it sends to at most that many readers (the
         first in list order) and the instalment stays open for the rest."""
         counts = self.ledger.counts(instalment.number)
@@ -170,22 +184,41 @@ class Planner:
                 repeats.add(chunk)
             # A first send has nothing in the ledger to look up (duplicate addresses, which
             # `check` reports, are still sent once: the ledger sees them while sending).
-            to_send += len(chunk) if not counts and only is None else len(
-                self._wanted(instalment.number, chunk, only))
+            to_send += (
+                len(chunk)
+                if not counts and only is None
+                else len(self._wanted(instalment.number, chunk, only))
+            )
         self.repeats = repeats.candidates if repeats is not None else None
-        done = sum(counts.get(s, 0) for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED,
-                                              DeliveryStatus.SCHEDULED))
+        done = sum(
+            counts.get(s, 0)
+            for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED)
+        )
         waiting, to_send = to_send, to_send if limit is None else min(to_send, limit)
-        return SendPlan(instalment, message, self.provider.name, active, to_send, done,
-                        counts.get(DeliveryStatus.UNKNOWN, 0),
-                        counts.get(DeliveryStatus.PENDING, 0), send_at, only, invalid.count,
-                        tuple(invalid.first), limit, waiting)
+        return SendPlan(
+            instalment,
+            message,
+            self.provider.name,
+            active,
+            to_send,
+            done,
+            counts.get(DeliveryStatus.UNKNOWN, 0),
+            counts.get(DeliveryStatus.PENDING, 0),
+            send_at,
+            only,
+            invalid.count,
+            tuple(invalid.first),
+            limit,
+            waiting,
+        )
 
-    def _active(self, problems: ProblemTally | None = None,
-                path: Path | None = None) -> Iterator[Subscriber]:
+    def _active(
+        self, problems: ProblemTally | None = None, path: Path | None = None
+    ) -> Iterator[Subscriber]:
         """Active readers of the run's snapshot (or `path`); errors name the author's file."""
-        readers = subscriber_file.active(path or self.list_path, problems,
-                                         shown=self.series.subscribers_path)
+        readers = subscriber_file.active(
+            path or self.list_path, problems, shown=self.series.subscribers_path
+        )
         return readers if self.who is None else filter(self.who, readers)
 
     def _take_snapshot(self) -> Path:
@@ -195,12 +228,12 @@ class Planner:
         path, self.list_signature = snapshot_of(live)
         return path
 
-    def _wanted(self, number: int, chunk: list[Subscriber],
-                only: frozenset[DeliveryStatus] | None) -> list[Subscriber]:
+    def _wanted(
+        self, number: int, chunk: list[Subscriber], only: frozenset[DeliveryStatus] | None
+    ) -> list[Subscriber]:
         # A first send asks the ledger only about addresses that may repeat in the list:
         # nobody else can have a row yet.
-        ask = chunk if self.repeats is None else [
-            s for s in chunk if hash(s.key) in self.repeats]
+        ask = chunk if self.repeats is None else [s for s in chunk if hash(s.key) in self.repeats]
         statuses = self.ledger.statuses(number, [s.email for s in ask]) if ask else {}
         seen: set[str] = set()
         wanted = []
@@ -214,7 +247,6 @@ class Planner:
 
     def _now(self) -> dt.datetime:
         return self.clock.now(dt.UTC)
-
 
 
 class _Repeats:
@@ -246,5 +278,3 @@ def chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]
             chunk = []
     if chunk:
         yield chunk
-
-

@@ -46,12 +46,16 @@ class Sender(Settler):
             report.unknown = unknown
             return report
         try:
-            self.provider.open()      # a server that never answers leaves nothing pending
+            self.provider.open()  # a server that never answers leaves nothing pending
         except SendError as exc:
             report.stopped_by = exc
             return report
-        self.ledger.mark_started(plan.instalment.number, plan.instalment.title,
-                                 plan.instalment.subject, plan.send_at or self._now())
+        self.ledger.mark_started(
+            plan.instalment.number,
+            plan.instalment.title,
+            plan.instalment.subject,
+            plan.send_at or self._now(),
+        )
         self.progress.start(plan.to_send)
         self._send_all(plan, report)
         report.finished = self._finish_if_complete(plan, report)
@@ -70,10 +74,23 @@ class Sender(Settler):
             for batch in self._batches(plan):
                 if self.stop.is_set() or report.stopped_by is not None:
                     break
-                self.ledger.begin_batch(plan.instalment.number, batch.key, self.provider.name,
-                                        [r.email for r in batch.recipients], batch.send_at)
-                inflight[pool.submit(send_with_retries, self.provider, batch, self.policy,
-                                     self.limiter, self.stop)] = batch
+                self.ledger.begin_batch(
+                    plan.instalment.number,
+                    batch.key,
+                    self.provider.name,
+                    [r.email for r in batch.recipients],
+                    batch.send_at,
+                )
+                inflight[
+                    pool.submit(
+                        send_with_retries,
+                        self.provider,
+                        batch,
+                        self.policy,
+                        self.limiter,
+                        self.stop,
+                    )
+                ] = batch
                 # No batch waits in the pool: one recorded `pending` but queued behind busy
                 # workers would, after a kill, be `unknown` though it never went out.
                 while len(inflight) >= self.concurrency:
@@ -99,13 +116,15 @@ class Sender(Settler):
                 wanted, room = wanted[:room], room - len(wanted[:room])
             if wanted:
                 recipients = [plan.message.recipient(s) for s in wanted]
-                yield Batch(f"{number:03d}-{uuid.uuid4().hex[:20]}", plan.message, recipients,
-                            plan.send_at)
+                yield Batch(
+                    f"{number:03d}-{uuid.uuid4().hex[:20]}", plan.message, recipients, plan.send_at
+                )
             if room == 0:
                 return
 
-    def _collect(self, inflight: dict[cf.Future[list[RecipientResult]], Batch],
-                 report: SendReport) -> None:
+    def _collect(
+        self, inflight: dict[cf.Future[list[RecipientResult]], Batch], report: SendReport
+    ) -> None:
         done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
         for future in done:
             batch = inflight.pop(future)
@@ -116,8 +135,9 @@ class Sender(Settler):
             if results:
                 self._record_or_settle(batch, results, report)
 
-    def _record_or_settle(self, batch: Batch, results: list[RecipientResult],
-                          report: SendReport) -> None:
+    def _record_or_settle(
+        self, batch: Batch, results: list[RecipientResult], report: SendReport
+    ) -> None:
         """Record what the provider knows; ask it again about what may have gone out."""
         doubtful = {r.email.lower(): r.reason for r in results if r.outcome is Outcome.UNKNOWN}
         known = [r for r in results if r.outcome is not Outcome.UNKNOWN]
@@ -131,8 +151,9 @@ class Sender(Settler):
             if settled:
                 self._record(batch, settled, report)
 
-    def _after_failure(self, batch: Batch, exc: BaseException,
-                       report: SendReport) -> list[RecipientResult]:
+    def _after_failure(
+        self, batch: Batch, exc: BaseException, report: SendReport
+    ) -> list[RecipientResult]:
         number, emails = batch.message.number, [r.email for r in batch.recipients]
         if isinstance(exc, Stopped):
             self.ledger.set_status(number, emails, DeliveryStatus.DEFERRED, "interrupted")
@@ -148,12 +169,17 @@ class Sender(Settler):
             raise exc
         return []
 
-    def _after_ambiguous(self, batch: Batch, exc: AmbiguousSendError,
-                         report: SendReport) -> list[RecipientResult]:
+    def _after_ambiguous(
+        self, batch: Batch, exc: AmbiguousSendError, report: SendReport
+    ) -> list[RecipientResult]:
         return self._settle_doubtful(batch, exc.reason, report)
 
-    def _record(self, batch: Batch, results: list[RecipientResult], report: SendReport,
-                ) -> None:
+    def _record(
+        self,
+        batch: Batch,
+        results: list[RecipientResult],
+        report: SendReport,
+    ) -> None:
         scheduled = batch.send_at is not None
         self.ledger.record_results(batch.message.number, batch.key, results, scheduled)
         sent = failed = 0
@@ -175,4 +201,3 @@ class Sender(Settler):
             report.sent += sent
         report.failed += failed
         self.progress.advance(sent, failed)
-

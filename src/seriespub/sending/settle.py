@@ -35,8 +35,9 @@ from seriespub.subscribers import ProblemTally, signature
 class Settler(Planner):
     """Asks the provider about doubtful deliveries and decides when a part is finished."""
 
-    def _settle_doubtful(self, batch: Batch, reason: str,
-                         report: SendReport) -> list[RecipientResult]:
+    def _settle_doubtful(
+        self, batch: Batch, reason: str, report: SendReport
+    ) -> list[RecipientResult]:
         """What became of `batch`, whose request may have gone out: the provider's answer,
         or [] when it cannot tell (recorded `unknown`) or the run was asked to stop while
         waiting (left `pending` for the next run)."""
@@ -44,14 +45,21 @@ class Settler(Planner):
         if settled is None and self.stop.is_set() and self.provider.can_settle:
             return []
         if settled is None:
-            self.ledger.set_status(batch.message.number, [r.email for r in batch.recipients],
-                                   DeliveryStatus.UNKNOWN, reason)
+            self.ledger.set_status(
+                batch.message.number,
+                [r.email for r in batch.recipients],
+                DeliveryStatus.UNKNOWN,
+                reason,
+            )
             report.unknown += len(batch.recipients)
             return []
         return settled
 
-    def _try_settle(self, batch: Batch, age: dt.timedelta | None,
-                    ) -> list[RecipientResult] | None:
+    def _try_settle(
+        self,
+        batch: Batch,
+        age: dt.timedelta | None,
+    ) -> list[RecipientResult] | None:
         """Ask the provider what became of a batch whose request went out `age` ago, once it
         can know (`settle_after`; None: long enough ago).
 
@@ -79,20 +87,27 @@ class Settler(Planner):
         # Decided before the list is read: a batch the provider cannot settle (or no longer
         # can, past its window) needs no recipients, and those it can are rebuilt together
         # in one pass over the list (once per batch was quadratic on a big resume).
-        askable = {u.key for u in unsettled
-                   if self.provider.can_settle and self._still_settleable(u)}
+        askable = {
+            u.key for u in unsettled if self.provider.can_settle and self._still_settleable(u)
+        }
         batches = self._rebuild([u for u in unsettled if u.key in askable], message)
         for batch_of in unsettled:
             if self.stop.is_set():
                 return
-            results = (self._try_settle(batches[batch_of.key],
-                                        _age(batch_of.created_at, start, clock))
-                       if batch_of.key in askable else None)
+            results = (
+                self._try_settle(batches[batch_of.key], _age(batch_of.created_at, start, clock))
+                if batch_of.key in askable
+                else None
+            )
             if results is None and self.stop.is_set() and self.provider.can_settle:
                 return
             if results is None:
-                self.ledger.set_status(number, batch_of.emails, DeliveryStatus.UNKNOWN,
-                                       "the run stopped before the provider answered")
+                self.ledger.set_status(
+                    number,
+                    batch_of.emails,
+                    DeliveryStatus.UNKNOWN,
+                    "the run stopped before the provider answered",
+                )
                 continue
             scheduled = batch_of.send_at is not None
             self.ledger.record_results(number, batch_of.key, results, scheduled)
@@ -105,22 +120,31 @@ class Settler(Planner):
             return True
         return self._now() - unsettled.created_at < window
 
-    def _rebuild(self, unsettled: list[UnsettledBatch], message: PreparedMessage,
-                 ) -> dict[str, Batch]:
+    def _rebuild(
+        self,
+        unsettled: list[UnsettledBatch],
+        message: PreparedMessage,
+    ) -> dict[str, Batch]:
         """The batches as they were sent (key → batch), their readers' fields from one pass
         over the list (none when there is nothing to rebuild)."""
         if not unsettled:
             return {}
         wanted = {e.lower() for u in unsettled for e in u.emails}
         found: dict[str, Recipient] = {}
-        for s in subscriber_file.iter_subscribers(self.list_path,
-                                                  shown=self.series.subscribers_path):
+        for s in subscriber_file.iter_subscribers(
+            self.list_path, shown=self.series.subscribers_path
+        ):
             if s.key in wanted and s.key not in found:
                 found[s.key] = message.recipient(s)
-        return {u.key: Batch(u.key, message,
-                             [found.get(e.lower()) or message.recipient(Subscriber(e))
-                              for e in u.emails], u.send_at)
-                for u in unsettled}
+        return {
+            u.key: Batch(
+                u.key,
+                message,
+                [found.get(e.lower()) or message.recipient(Subscriber(e)) for e in u.emails],
+                u.send_at,
+            )
+            for u in unsettled
+        }
 
     def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
         # Only a run over the whole list can tell that nobody is missing: `send retry`
@@ -175,18 +199,19 @@ class Settler(Planner):
         return not problems.count
 
 
-def _age(created_at: dt.datetime | None, start: dt.datetime, clock: float,
-         ) -> dt.timedelta | None:
+def _age(
+    created_at: dt.datetime | None,
+    start: dt.datetime,
+    clock: float,
+) -> dt.timedelta | None:
     """How long ago a request recorded at `created_at` went out: by the wall clock at `start`
     (a time in the future, written before the clock stepped back, counts as `start`), plus
     the monotonic time since `start`, which no change of the clock moves."""
     if created_at is None:
         return None
-    return max(dt.timedelta(0), start - created_at) + dt.timedelta(
-        seconds=time.monotonic() - clock)
+    return max(dt.timedelta(0), start - created_at) + dt.timedelta(seconds=time.monotonic() - clock)
 
 
 def assume_delivered(ledger: Ledger, number: int) -> int:
     """The author's decision for unknown deliveries: count them as delivered."""
     return ledger.change_status(number, DeliveryStatus.UNKNOWN, DeliveryStatus.SENT)
-
