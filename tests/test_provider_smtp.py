@@ -67,8 +67,8 @@ def provider_for(server: FakeSmtpServer, **settings: object) -> SmtpProvider:
     provider = SmtpProvider(
         SmtpSettings(**values),  # type: ignore[arg-type]
         Secret(str(password)) if password else None,
-        tls_context=tls_context,
-    )  # type: ignore[arg-type]
+        tls_context=tls_context,  # type: ignore[arg-type]
+    )
     BUILT.append(provider)  # closed after the test, as the sending core closes it
     return provider
 
@@ -465,8 +465,8 @@ def test_sending_without_a_login_where_one_is_required_has_a_hint() -> None:
 def smtp_context(root: Path, **smtp: object) -> ProviderContext:
     settings = Settings(
         SeriesSettings("T", "A <a@example.com>"),
-        DeliverySettings(provider="smtp", smtp=SmtpSettings(**smtp)),
-    )  # type: ignore[arg-type]
+        DeliverySettings(provider="smtp", smtp=SmtpSettings(**smtp)),  # type: ignore[arg-type]
+    )
     return ProviderContext(settings, Secrets({}), root / ".seriespub")
 
 
