@@ -155,6 +155,28 @@ def test_status_and_the_readers_calendar_show_where_readers_stand(
     ]
 
 
+def test_subscribers_list_shows_each_readers_next_part_and_when(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = make_series(drafts=6, subscribers=2, extra_toml=SCHEDULE)
+    play(cli, root, 4, outbox_parts(root))  # w2 has parts 1–3, w4 has part 1
+    with time_machine.travel(slot(4) + dt.timedelta(days=1), tick=False):
+        rows = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
+        text = ok(cli(root, "subscribers", "list", "--next")).stdout
+        plain = ok(cli(root, "subscribers", "list")).stdout
+    coming = {r["email"]: (r["next_part"], (r["next_at"] or "")[:16]) for r in rows}
+    at = "2026-12-29T09:00"
+    assert coming == {
+        FRONT[0]: (5, at),
+        FRONT[1]: (5, at),
+        "w2@example.com": (4, at),
+        "w4@example.com": (2, at),
+    }
+    line = next(x for x in text.splitlines() if x.startswith("w2@example.com"))
+    assert line.endswith("part 4, Tue 2026-12-29 09:00 GMT")
+    assert "Next" in text.splitlines()[0] and "Next" not in plain.splitlines()[0]
+
+
 def test_postmark_sends_each_group_through_its_batch_api(
     make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
 ) -> None:

@@ -13,7 +13,7 @@ import typer
 from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_series, out
 
 if TYPE_CHECKING:
-    from seriespub.ops.subscribers import Subscriber, SyncOutcome
+    from seriespub.ops.subscribers import NextParts, Subscriber, SyncOutcome
 
 app = typer.Typer(
     help="Manage subscribers.csv (locked; a change is never half-written).", no_args_is_help=True
@@ -54,6 +54,14 @@ def list_(
         str | None,
         typer.Option(help="Only this status (active, unsubscribed, bounced, complained)."),
     ] = None,
+    next_: Annotated[
+        bool,
+        typer.Option(
+            "--next",
+            help="Add each reader's next part and when it goes out (holds the readers of "
+            "the next slot in memory).",
+        ),
+    ] = False,
     series: SeriesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -62,9 +70,11 @@ def list_(
 
     if status is not None and status not in ops.STATUSES:
         fail(f"unknown status {status!r}: use one of {', '.join(ops.STATUSES)}", code=2)
-    listing = ops.listing(load_series(series), status)
+    s = load_series(series)
+    coming = ops.next_parts(s) if next_ else None
+    listing = ops.listing(s, status)
     rows, problems = listing.rows, listing.problems
-    count = _stream_json(rows) if as_json else _stream_lines(rows)
+    count = _stream_json(rows, coming) if as_json else _stream_lines(rows, coming)
     sys.stdout.flush()  # before the count on stderr
     if not as_json:  # plain: rich costs ~25 ms to import
         sys.stderr.write(f"{count:,} subscriber(s)\n")
@@ -77,38 +87,44 @@ def list_(
         )
 
 
-def _stream_json(rows: Iterator[Subscriber]) -> int:
+def _stream_json(rows: Iterator[Subscriber], coming: NextParts | None) -> int:
     """One JSON array on stdout, written a row at a time."""
     import json
+
+    when = coming.at.isoformat() if coming is not None and coming.at is not None else None
 
     count = 0
     write = sys.stdout.write
     write("[")
     for count, r in enumerate(rows, 1):
-        write(
-            ("," if count > 1 else "")
-            + "\n  "
-            + json.dumps(
-                {
-                    "email": r.email,
-                    "name": r.name,
-                    "status": r.status.value,
-                    "subscribed_at": r.subscribed_at,
-                    **r.fields,
-                }
-            )
-        )
+        write(("," if count > 1 else "") + "\n  " + json.dumps(_json_row(r, coming, when)))
     write("\n]\n" if count else "]\n")
     return count
 
 
-def _stream_lines(rows: Iterator[Subscriber]) -> int:
+def _json_row(r: Subscriber, coming: NextParts | None, when: str | None) -> dict[str, object]:
+    row: dict[str, object] = {
+        "email": r.email,
+        "name": r.name,
+        "status": r.status.value,
+        "subscribed_at": r.subscribed_at,
+        **r.fields,
+    }
+    if coming is not None:
+        part = coming.part_of(r)
+        row["next_part"], row["next_at"] = part, when if part is not None else None
+    return row
+
+
+def _stream_lines(rows: Iterator[Subscriber], coming: NextParts | None) -> int:
     """Plain aligned lines, a chunk at a time; columns widen (never narrow) as rows come."""
-    header = ("Email", "Name", "Status", "Since")
-    widths = [len(h) for h in header[:3]]
+    header: tuple[str, ...] = ("Email", "Name", "Status", "Since")
+    if coming is not None:
+        header += ("Next",)
+    widths = [len(h) for h in header[:-1]]
     count = 0
     for chunk in _chunks(rows, 1000):
-        cells = [(r.email, r.name, r.status.value, r.subscribed_at) for r in chunk]
+        cells = [_cells(r, coming) for r in chunk]
         widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
         if not count:  # the header, aligned with the first chunk
             cells.insert(0, header)
@@ -119,9 +135,17 @@ def _stream_lines(rows: Iterator[Subscriber]) -> int:
     return count
 
 
-def _line(cells: tuple[str, str, str, str], widths: list[int]) -> str:
+def _cells(r: Subscriber, coming: NextParts | None) -> tuple[str, ...]:
+    cells: tuple[str, ...] = (r.email, r.name, r.status.value, r.subscribed_at)
+    if coming is None:
+        return cells
+    part = coming.part_of(r)
+    return (*cells, f"part {part}, {coming.when()}" if part is not None else "")
+
+
+def _line(cells: tuple[str, ...], widths: list[int]) -> str:
     padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
-    return "  ".join([*padded, cells[3]]).rstrip() + "\n"
+    return "  ".join([*padded, cells[-1]]).rstrip() + "\n"
 
 
 def _chunks(rows: Iterator[Subscriber], size: int) -> Iterator[list[Subscriber]]:

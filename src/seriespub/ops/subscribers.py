@@ -7,8 +7,9 @@ memory. Nothing here knows about the terminal: the CLI prints what these return.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,38 @@ def listing(series: Series, status: str | None = None) -> Listing:
         if status is None or r.status.value == status
     )
     return Listing(rows, problems)
+
+
+@dataclass(frozen=True)
+class NextParts:
+    """Which part each active reader gets at the next slot (`seriespub.tracks`)."""
+
+    at: dt.datetime | None  # the next slot; None: no calendar, the next `send next`
+    parts: dict[str, int] = field(default_factory=dict)  # reader key → part
+
+    def part_of(self, subscriber: Subscriber) -> int | None:
+        return self.parts.get(subscriber.key)
+
+    def when(self) -> str:
+        """The next slot in the series' zone, or "next send" without a calendar."""
+        from seriespub import schedule
+
+        return schedule.format_local(self.at) if self.at is not None else "next send"
+
+
+def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
+    """Each active reader's part at the next slot: the front's new part, or a late joiner's
+    next missing one (read-only; holds the readers of that slot in memory)."""
+    from seriespub import tracking
+    from seriespub.ops.session import session, utc_now
+
+    with session(series, "subscribers list", now=now or utc_now(), readonly=True) as held:
+        drafts = held.drafts(strict=False)
+        plan, given = tracking.slot_plan(
+            held, drafts, tracking.front_next(drafts, held), upcoming=True
+        )
+    parts = {key: part for part, keys in plan.groups.items() for key in keys}
+    return NextParts(given.slot, parts)
 
 
 def import_file(series: Series, source: Path) -> ImportReport:
