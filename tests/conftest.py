@@ -65,6 +65,18 @@ def close_providers() -> Iterator[None]:
         BUILT.pop().close()
 
 
+def postmark_delivery(url: str, settle_delay: float | None = 0, **delivery: object) -> str:
+    """The `[delivery]` tables of a series sending through the Postmark fake at `url`
+    (the outbound stream, so no unsubscribe-stream look-up); `delivery` adds settings such
+    as batch_size, concurrency or max_retry_seconds."""
+    extra = "".join(f"{key} = {value}\n" for key, value in delivery.items())
+    settle = "" if settle_delay is None else f"settle_delay = {settle_delay}\n"
+    return (
+        f'[delivery]\nprovider = "postmark"\n{extra}[delivery.postmark]\napi_url = "{url}"\n'
+        f'message_stream = "outbound"\n{settle}'
+    )
+
+
 def write_subscribers(
     path: Path,
     count: int,

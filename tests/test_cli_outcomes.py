@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import delivery_log
+from conftest import delivery_log, postmark_delivery
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -19,10 +19,7 @@ def postmark_series(make_series: Callable[..., Path], url: str, drafts: int = 2)
     return make_series(
         drafts=drafts,
         subscribers=len(READERS),
-        delivery=(
-            f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
-            'message_stream = "outbound"\nsettle_delay = 0\n'
-        ),
+        delivery=postmark_delivery(url),
     )
 
 

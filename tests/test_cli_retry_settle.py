@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import delivery_log
+from conftest import delivery_log, postmark_delivery
 from fakes.postmark import PostmarkState
 from fakes.sendgrid import SendgridState
 
@@ -25,10 +25,8 @@ def test_retry_resends_exactly_the_transient_failures(
     root = make_series(
         drafts=2,
         subscribers=6,
-        delivery=(
-            '[delivery]\nprovider = "postmark"\nbatch_size = 2\nconcurrency = 1\n'
-            f'max_retry_seconds = 0.5\n[delivery.postmark]\napi_url = "{url}"\n'
-            'message_stream = "outbound"\n'
+        delivery=postmark_delivery(
+            url, settle_delay=None, batch_size=2, concurrency=1, max_retry_seconds=0.5
         ),
     )
     state.faults.server_errors = 1000  # the provider is down…

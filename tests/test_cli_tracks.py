@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN as POSTMARK_TOKEN
 from fakes.postmark import PostmarkHandler, PostmarkState
@@ -181,10 +182,7 @@ def test_postmark_sends_each_group_through_its_batch_api(
     make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
 ) -> None:
     url, state = postmark
-    delivery = (
-        f'[delivery]\nprovider = "postmark"\n[delivery.postmark]\napi_url = "{url}"\n'
-        'message_stream = "outbound"\nsettle_delay = 0\n'
-    )
+    delivery = postmark_delivery(url)
     root = make_series(drafts=10, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
 
     def received() -> dict[str, list[int]]:
@@ -219,11 +217,7 @@ def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
         root = make_series(
             drafts=3,
             subscribers=300,
-            delivery=(
-                f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
-                f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-                "settle_delay = 0.5\n"
-            ),
+            delivery=postmark_delivery(url, settle_delay=0.5, batch_size=25, concurrency=2),
         )
         ok(cli(root, "send", "next", "--yes"))  # part 1 to the front
         joined = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -266,11 +260,7 @@ def test_a_late_joiners_refused_batch_is_retried_in_the_same_slot_once(
     make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
 ) -> None:
     url, state = postmark
-    delivery = (
-        f'[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0\n'
-        f'[delivery.postmark]\napi_url = "{url}"\n'
-        'message_stream = "outbound"\nsettle_delay = 0\n'
-    )
+    delivery = postmark_delivery(url, max_retry_seconds=0)
     root = make_series(drafts=4, subscribers=2, delivery=delivery, extra_toml=SCHEDULE)
 
     def parts(address: str) -> list[str]:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from fakes.resend import ResendHandler, ResendState
@@ -110,10 +111,8 @@ class PostmarkTarget:
         self.url, self.state = url, state
 
     def delivery(self) -> str:
-        return (
-            f'[delivery]\nprovider = "postmark"\nbatch_size = {BATCH}\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{self.url}"\nmessage_stream = "outbound"\n'
-            f"settle_delay = {SETTLE_DELAY}\n"
+        return postmark_delivery(
+            self.url, settle_delay=SETTLE_DELAY, batch_size=BATCH, concurrency=2
         )
 
     def received(self) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 
@@ -60,11 +61,7 @@ def test_postmark_killed_mid_send_delivers_exactly_once(
         root = make_series(
             drafts=1,
             subscribers=500,
-            delivery=(
-                f'[delivery]\nprovider = "postmark"\nbatch_size = 25\nconcurrency = 2\n'
-                f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-                "settle_delay = 0.5\n"
-            ),
+            delivery=postmark_delivery(url, settle_delay=0.5, batch_size=25, concurrency=2),
         )
         kills = send_until_done(root, random.Random(20261126))
         per_reader = Counter(m["_to"] for m in state.accepted)
@@ -98,11 +95,7 @@ def test_ctrl_c_records_the_batches_in_flight_and_says_how_to_resume(
         root = make_series(
             drafts=1,
             subscribers=200,
-            delivery=(
-                f'[delivery]\nprovider = "postmark"\nbatch_size = 20\nconcurrency = 2\n'
-                f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-                "settle_delay = 0.5\n"
-            ),
+            delivery=postmark_delivery(url, settle_delay=0.5, batch_size=20, concurrency=2),
         )
         proc = subprocess.Popen(
             [sys.executable, "-m", "seriespub", "send", "next", "--yes"],

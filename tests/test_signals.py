@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 
@@ -47,11 +48,7 @@ def postmark_series(make_series: Callable[..., Path], url: str, extra: str = "")
         drafts=1,
         subscribers=READERS,
         extra_toml=extra,
-        delivery=(
-            f'[delivery]\nprovider = "postmark"\nbatch_size = 10\nconcurrency = 2\n'
-            f'[delivery.postmark]\napi_url = "{url}"\nmessage_stream = "outbound"\n'
-            "settle_delay = 0.5\n"
-        ),
+        delivery=postmark_delivery(url, settle_delay=0.5, batch_size=10, concurrency=2),
     )
 
 
