@@ -309,6 +309,25 @@ def test_send_next_without_a_calendar_moves_every_reader_one_part_on(
     assert got == {FRONT[0]: [1, 2, 3], FRONT[1]: [1, 2, 3], "late@example.com": [1, 2]}
 
 
+def test_readers_added_on_release_day_who_got_part_one_get_every_next_part(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """A new series without a calendar: readers added today (a bare date, which counts from
+    the end of the day) received part 1 with everyone, so part 2, sent the same day, reaches
+    them too; it used to go to nobody and be marked delivered."""
+    root = make_series(drafts=2, subscribers=0)
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
+    with time_machine.travel(start, tick=False) as clock:
+        ok(cli(root, "subscribers", "add", "ann@example.com"))
+        ok(cli(root, "subscribers", "add", "bo@example.com"))
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(start + dt.timedelta(hours=1))
+        second = ok(cli(root, "send", "next", "--yes", "--json"))
+    assert json.loads(second.stdout)["sent"] == 2
+    got = {a: sorted(p) for a, p in outbox(root).items()}
+    assert got == {"ann@example.com": [1, 2], "bo@example.com": [1, 2]}
+
+
 def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
     make_series: MakeSeries, cli: Cli
 ) -> None:

@@ -89,8 +89,12 @@ def decide(
     if reader.open:
         return min(reader.open)  # finish what a run left open first
     assert reader.joined is not None
+    # The track starts at the first slot after joining; once a reader has received a part
+    # (a bare `subscribed_at` date counts from the end of that day, so someone added on
+    # release day before the send got part 1 with everyone), only one part per slot holds.
+    started = bool(reader.has)
     if slot is not None and (
-        reader.joined >= slot or (reader.last is not None and reader.last >= slot)
+        (not started and reader.joined >= slot) or (reader.last is not None and reader.last >= slot)
     ):
         return None
     for number in released:
