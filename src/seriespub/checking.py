@@ -6,9 +6,6 @@ Whatever `check` calls an error in a draft or template also stops `preview` and 
 
 from __future__ import annotations
 
-import email
-import email.policy
-
 from seriespub import publishing, subscribers
 from seriespub.errors import InputError, SeriespubError
 from seriespub.message import PreparedMessage
@@ -66,13 +63,8 @@ def sizes_as_sent(
             "reader@example.com", TYPICAL_VALUE, fields=dict.fromkeys(fields, TYPICAL_VALUE)
         )
         recipient = message.recipient(reader)
-    parsed = email.message_from_bytes(message.mime_for(recipient), policy=email.policy.compat32)
-    sizes = {
-        part.get_content_subtype(): len(str(part.get_payload()).encode())
-        for part in parsed.walk()
-        if not part.is_multipart()
-    }
-    return sizes.get("html", 0), sizes.get("plain", 0)
+    size = message.sent_size(recipient)
+    return size.html, size.text
 
 
 def require_known_fields(series: Series, instalment: Instalment, message: PreparedMessage) -> None:
