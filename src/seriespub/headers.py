@@ -87,11 +87,6 @@ def mailboxes(boxes: list[Mailbox]) -> list[str]:
     return tokens
 
 
-def angle_list(items: list[str]) -> list[str]:
-    """`<a>, <b>` (List-Unsubscribe): folded between items only."""
-    return [f" <{item}>" + ("," if i < len(items) - 1 else "") for i, item in enumerate(items)]
-
-
 def encoded_words(text: str) -> list[str]:
     """`text` as RFC 2047 encoded words of ≤ 75 characters, Q or B, whichever is shorter."""
     q = _q_words(text)

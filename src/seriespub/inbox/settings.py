@@ -55,10 +55,6 @@ def check_bounce_address(address: str) -> None:
         )
 
 
-def envelope_sender(bounce_address: str, token: str) -> str:
-    return bounce_address.replace(TOKEN, token)
-
-
 def verp_pattern(bounce_address: str) -> re.Pattern[str] | None:
     """A regex whose group 1 is the token in an address made from `bounce_address`."""
     if TOKEN not in bounce_address:
