@@ -211,11 +211,7 @@ def hooks_for(yes: bool) -> ops.SendHooks:
 def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
     plan = outcome.plan
     if outcome.built is not None:
-        from seriespub.ops.send import DRY_RUN_FULL
-
-        built = [o.built or 0 for o in outcome.outcomes]
-        full = sum(min(b, DRY_RUN_FULL) for b in built)
-        more = sum(built) - full
+        full, more = outcome.dry_run_counts()
         rest = f" in full and counted {more:,} more" if more > 0 else ""
         err().print(f"dry run: rendered {full:,} message(s){rest}; nothing was sent or recorded.")
         return

@@ -137,6 +137,13 @@ class SendOutcome:
     def number(self) -> int:
         return self.plan.instalment.number
 
+    def dry_run_counts(self) -> tuple[int, int]:
+        """A dry run's messages (this run's and the late joiners'): built in full, and only
+        counted (past DRY_RUN_FULL per run)."""
+        built = [o.built or 0 for o in self.outcomes]
+        full = sum(min(b, DRY_RUN_FULL) for b in built)
+        return full, sum(built) - full
+
 
 # -- send next / send retry ------------------------------------------------------------------
 def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcome:
