@@ -19,13 +19,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from seriespub.addresses import is_valid_address, name_problem
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.textfiles import csv_delimiter
+
+_T = TypeVar("_T")
 
 COLUMNS = ("email", "name", "status", "subscribed_at")
 _BASE = frozenset((*COLUMNS, ""))
@@ -128,6 +130,34 @@ def iter_subscribers(
 ) -> Iterator[Subscriber]:
     """Stream subscribers.csv; invalid rows are skipped and reported in `problems`. Errors
     name `shown` when `path` is a snapshot of it."""
+    return _rows(path, problems, shown, lambda parse: parse)
+
+
+def active_keys(
+    path: Path,
+    problems: Problems | None = None,
+    shown: Path | None = None,
+) -> Iterator[str]:
+    """The ledger key (lower-cased address) of each active subscriber, in file order, with
+    the same checks and problems as `active` but no record built per row: for a pass that
+    only counts (planning a first send)."""
+    return _rows(path, problems, shown, _active_key)
+
+
+def _active_key(parse: _RowParser) -> Callable[[list[str]], str | None]:
+    def key(values: list[str]) -> str | None:
+        address, status = parse.checked(values)
+        return address.lower() if status is SubscriberStatus.ACTIVE else None
+
+    return key
+
+
+def _rows(
+    path: Path,
+    problems: Problems | None,
+    shown: Path | None,
+    make: Callable[[_RowParser], Callable[[list[str]], _T | None]],
+) -> Iterator[_T]:
     reader, handle = open_csv(path, shown)
     path = shown or path
     with handle:
@@ -135,15 +165,18 @@ def iter_subscribers(
             columns = header_columns(next(reader, []), path)
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
-            parse = _RowParser(columns)
+            parse = make(_RowParser(columns))
             start = reader.line_num + 1  # a row's first line (quoted line breaks)
             for values in reader:
                 if values:
                     try:
-                        yield parse(values)
+                        item = parse(values)
                     except ValueError as exc:
                         if problems is not None:
                             problems.append(RowProblem(start, str(exc)))
+                    else:
+                        if item is not None:
+                            yield item
                 start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=path) from None
@@ -163,14 +196,15 @@ class _RowParser:
         self.email, self.name, self.status, self.since = (at(c) for c in COLUMNS)
         self.extra = [(i, c) for i, c in enumerate(columns) if c not in _BASE]
 
-    def __call__(self, values: list[str]) -> Subscriber:
+    def checked(self, values: list[str]) -> tuple[str, SubscriberStatus]:
+        """The row's address and status, after every check `__call__` makes (ValueError)."""
         n = len(values)
         address = values[self.email].strip() if self.email < n else ""
         if not is_valid_address(address):
             raise ValueError(f"invalid address {address!r}")
-        name = values[self.name].strip() if self.name < n else ""
-        if not name.isprintable():  # printable text has no control character
-            problem = name_problem(name)
+        if self.name < n and not values[self.name].isprintable():
+            # printable text has no control character; only then is the name looked at
+            problem = name_problem(values[self.name].strip())
             if problem:
                 raise ValueError(f"{address}: {problem}")
         raw = values[self.status] if self.status < n else ""
@@ -180,6 +214,12 @@ class _RowParser:
             status = _STATUSES.get(status_text)
             if status is None:
                 raise ValueError(f"unknown status {status_text!r} for {address}")
+        return address, status
+
+    def __call__(self, values: list[str]) -> Subscriber:
+        address, status = self.checked(values)
+        n = len(values)
+        name = values[self.name].strip() if self.name < n else ""
         since = values[self.since].strip() if self.since < n else ""
         fields = {c: values[i] for i, c in self.extra if i < n}
         return Subscriber(address, name, status, since, fields)
