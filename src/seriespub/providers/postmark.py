@@ -12,12 +12,12 @@ Postmark adds its own and will not let them be edited.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from html import escape
 
 # The C escaper without dumps' setup. ASCII-only JSON (\u escapes): no charset questions on
 # the way, and parsers read pure-ASCII text fastest.
@@ -103,23 +103,23 @@ class _Template:
         """One message object of the batch array, as pieces of UTF-8 JSON."""
         values = self.message.slot_values(recipient, self.overrides)
         out = [self.head, _jv(self.message.to_header(recipient)), b',"HtmlBody":"']
-        self.html.extend(out, [_js(html.escape(v)) for v in values])
+        self.html.extend(out, [_js(escape(v)) for v in values])
         out.append(b'","TextBody":"')
         self.text.extend(out, [_js(v) for v in values])
-        out += (
-            b'","Metadata":{"' + METADATA_KEY.encode() + b'":',
-            _jv(recipient.delivery_id),
-            b"}",
-        )
+        out += (_METADATA, _jv(recipient.delivery_id))
         if not self.managed:
             headers = self.message.list_unsubscribe_headers(recipient)
-            out += (
-                b',"Headers":[',
-                b",".join(b'{"Name":' + _jv(k) + b',"Value":' + _jv(v) + b"}" for k, v in headers),
-                b"]",
+            out.append(b'},"Headers":[')
+            out.append(
+                b",".join([b'{"Name":' + _jv(k) + b',"Value":' + _jv(v) + b"}" for k, v in headers])
             )
-        out.append(b"}")
+            out.append(b"]}")
+        else:
+            out.append(b"}}")
         return out
+
+
+_METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'
 
 
 @dataclass
