@@ -112,6 +112,7 @@ def test_one_multipart_request_with_basic_auth_and_recipient_variables(tmp_path:
     assert fields["text"] == ["Hi %recipient.sp0t%\nUnsubscribe: %recipient.sp1t%"]
     assert fields["h:List-Unsubscribe"] == ["<%recipient.unsub%>"]
     assert fields["h:List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
+    assert fields["h:List-Id"] == [batch.message.list_id_header]
     assert fields["v:seriespub-batch"] == ["001-batchkey"]
     assert fields["o:tag"] == ["seriespub", "part-1"]
     assert fields["subject"] == ["Part 1"]
@@ -357,6 +358,7 @@ def test_managed_unsubscribe_end_to_end(tmp_path: Path) -> None:
         assert f'<a href="{link}">unsubscribe</a>' in got.html
         assert got.text.endswith(f"Unsubscribe: {link}")
         assert got.headers == {
+            "List-Id": batch.message.list_id_header,
             "List-Unsubscribe": f"<{link}>",  # Mailgun's, not ours
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }

@@ -111,6 +111,7 @@ def test_batch_request_shape(tmp_path: Path) -> None:
     assert ann["text"].startswith(f"Hi {NASTY}\n")
     url = batch.recipients[0].unsubscribe_url
     assert ann["headers"] == {
+        "List-Id": batch.message.list_id_header,
         "List-Unsubscribe": f"<{url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

@@ -122,6 +122,7 @@ def test_one_request_with_content_once_and_substitutions() -> None:
     }
     assert body["personalizations"][1]["to"] == [{"email": "bo@example.com", "name": "Smith  Bo"}]
     assert "asm" not in body and "send_at" not in body
+    assert body["headers"] == {"List-Id": batch.message.list_id_header}  # every message's
 
 
 def test_test_send_and_reply_to() -> None:

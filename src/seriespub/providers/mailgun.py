@@ -161,6 +161,7 @@ def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     ]
     if message.reply_to:
         fields.append(("h:Reply-To", message.reply_to))
+    fields.append(("h:List-Id", message.list_id_header))
     fields += list(MANAGED_OPTIONS) if managed else _unsubscribe_fields(batch)
     if batch.send_at is not None:
         fields.append(("o:deliverytime", rfc2822(batch.send_at)))

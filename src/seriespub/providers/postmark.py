@@ -98,6 +98,7 @@ class _Template:
         self.html = _Part(message.html)
         self.text = _Part(message.text)
         self.overrides = {UNSUBSCRIBE_FIELD: PM_UNSUBSCRIBE} if managed else None
+        self.list_id = _header("List-Id", message.list_id_header)
 
     def encode(self, recipient: Recipient) -> list[bytes]:
         """One message object of the batch array, as pieces of UTF-8 JSON."""
@@ -107,16 +108,18 @@ class _Template:
         out.append(b'","TextBody":"')
         self.text.extend(out, [_js(v) for v in values])
         out += (_METADATA, _jv(recipient.delivery_id))
-        if not self.managed:
-            headers = self.message.list_unsubscribe_headers(recipient)
-            out.append(b'},"Headers":[')
-            out.append(
-                b",".join([b'{"Name":' + _jv(k) + b',"Value":' + _jv(v) + b"}" for k, v in headers])
-            )
-            out.append(b"]}")
-        else:
+        if self.managed:  # Postmark writes the list headers itself and lets no one edit them
             out.append(b"}}")
+            return out
+        headers = self.message.list_unsubscribe_headers(recipient)
+        out += (b'},"Headers":[', self.list_id)
+        out.append(b"".join([b"," + _header(k, v) for k, v in headers]))
+        out.append(b"]}")
         return out
+
+
+def _header(name: str, value: str) -> bytes:
+    return b'{"Name":' + _jv(name) + b',"Value":' + _jv(value) + b"}"
 
 
 _METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'

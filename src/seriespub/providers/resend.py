@@ -189,7 +189,10 @@ def email_payload(batch: Batch, recipient: Recipient) -> dict[str, Any]:
         "subject": message.subject,
         "html": message.html_for(recipient),
         "text": message.text_for(recipient),
-        "headers": dict(message.list_unsubscribe_headers(recipient)),
+        "headers": {
+            "List-Id": message.list_id_header,
+            **dict(message.list_unsubscribe_headers(recipient)),
+        },
         "tags": [{"name": PART_TAG, "value": str(message.number)}],
     }
     if message.reply_to:

@@ -150,6 +150,8 @@ class SendgridProvider(ProviderBase, spec=SPEC):
                 {"type": "text/html", "value": message.html.with_tokens(html_token)},
             ],
             "categories": [f"part-{message.number}"],
+            # Every message's List-Id; a personalization's own headers add to these.
+            "headers": {"List-Id": message.list_id_header},
         }
         if message.reply_to:
             body["reply_to"] = _address(message.reply_to)
