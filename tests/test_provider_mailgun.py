@@ -387,3 +387,13 @@ def test_unsubscribe_setting_is_validated(tmp_path: Path) -> None:
     path.write_text(head + 'unsubscribe = "list"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"delivery\.mailgun\.unsubscribe"):
         load_settings(path)
+
+
+def test_an_idn_domain_goes_to_mailgun_as_its_a_label_with_its_variables(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, transport=httpx.MockTransport(capture(seen)))
+    provider.send_batch(make_batch(("ann@bücher.example", "Ann")))
+    fields = form(seen[0])
+    assert fields["to"] == ["ann@xn--bcher-kva.example"]
+    # Mailgun finds a reader's variables by the address "to" names
+    assert list(json.loads(fields["recipient-variables"][0])) == ["ann@xn--bcher-kva.example"]

@@ -431,3 +431,12 @@ def test_suppressions_with_a_sending_only_key_say_what_to_do(tmp_path: Path) -> 
     assert caught.value.status == 401
     assert caught.value.hint and "Full access" in caught.value.hint
     assert KEY not in str(caught.value)
+
+
+def test_an_idn_domain_goes_to_resend_as_its_a_label(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, transport=httpx.MockTransport(answering(seen)))
+    results = provider.send_batch(make_batch(("ann@bücher.example", "Ann")))
+    assert [(r.email, r.outcome) for r in results] == [("ann@bücher.example", Outcome.SENT)]
+    [request] = seen
+    assert json.loads(request.content)[0]["to"] == ["ann@xn--bcher-kva.example"]

@@ -150,7 +150,7 @@ def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     """The multipart form fields for one batch (repeated `to` and `o:tag`)."""
     message = batch.message
     fields = [("from", message.from_header), ("subject", message.subject)]
-    fields += [("to", r.email) for r in batch.recipients]
+    fields += [("to", r.envelope) for r in batch.recipients]  # IDN domains as A-labels
     fields += [
         ("html", message.html.with_tokens(_token(message, "h", managed))),
         ("text", message.text.with_tokens(_token(message, "t", managed))),
@@ -201,7 +201,7 @@ def recipient_variables(batch: Batch, *, managed: bool = False) -> dict[str, dic
         if not managed:
             header = dict(batch.message.list_unsubscribe_headers(recipient))["List-Unsubscribe"]
             mine["unsub"] = header.strip("<>")
-        variables[recipient.email] = mine
+        variables[recipient.envelope] = mine  # keyed as "to" names them
     return variables
 
 

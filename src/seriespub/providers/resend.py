@@ -185,7 +185,7 @@ def email_payload(batch: Batch, recipient: Recipient) -> dict[str, Any]:
     message = batch.message
     payload: dict[str, Any] = {
         "from": message.from_header,
-        "to": [recipient.email],
+        "to": [recipient.envelope],  # IDN domains as A-labels
         "subject": message.subject,
         "html": message.html_for(recipient),
         "text": message.text_for(recipient),
