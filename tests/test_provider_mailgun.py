@@ -397,3 +397,17 @@ def test_an_idn_domain_goes_to_mailgun_as_its_a_label_with_its_variables(tmp_pat
     assert fields["to"] == ["ann@xn--bcher-kva.example"]
     # Mailgun finds a reader's variables by the address "to" names
     assert list(json.loads(fields["recipient-variables"][0])) == ["ann@xn--bcher-kva.example"]
+
+
+def test_the_form_carries_non_ascii_text_and_values_that_look_like_parts(tmp_path: Path) -> None:
+    """Our own multipart body: UTF-8 values, CR LF inside a value and a line that looks like
+    a boundary reach Mailgun's form parser as they were."""
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, transport=httpx.MockTransport(capture(seen)))
+    text = "Grüße — 日本語\r\n--notaboundary\r\nContent-Disposition: form-data\r\n\r\nend"
+    message = build_message(1, "Café — part 1", text=text)
+    provider.send_batch(build_batch(message, ("ann@example.com", "Ann"), key="001-k"))
+    fields = form(seen[0])
+    assert fields["subject"] == ["Café — part 1"]
+    assert fields["text"] == [text]
+    assert seen[0].headers["content-type"].startswith("multipart/form-data; boundary=")

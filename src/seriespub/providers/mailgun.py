@@ -23,6 +23,7 @@ import email.utils
 import html
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -81,13 +82,14 @@ class MailgunProvider(ProviderBase, spec=SPEC):
         """One request for the whole batch; Mailgun answers with a single queued id."""
         if self.managed:
             self._check_unsubscribe_tracking()
-        form = build_form(batch, managed=self.managed)
+        content_type, body = multipart(build_form(batch, managed=self.managed))
         response = request(
             self.client,
             "POST",
             f"{self.base_url}/v3/{self.domain}/messages",
             provider=self.name,
-            files=_multipart(form),
+            content=body,
+            headers={"Content-Type": content_type},
         )
         message_id = str(response.json().get("id", ""))
         return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
@@ -168,9 +170,22 @@ def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     return fields
 
 
-def _multipart(fields: list[tuple[str, str]]) -> list[tuple[str, tuple[None, str]]]:
-    """Plain multipart form fields (no file name); keeps repeated names and their order."""
-    return [(name, (None, value)) for name, value in fields]
+def multipart(fields: list[tuple[str, str]]) -> tuple[str, bytes]:
+    """The fields as one multipart/form-data body (RFC 7578), repeated names in order: its
+    Content-Type and its bytes. Built in one piece: httpx's multipart writer sends each of a
+    thousand `to` fields as its own write (a quarter of a Mailgun send's CPU)."""
+    values = [(name, value.encode()) for name, value in fields]
+    boundary = uuid.uuid4().hex
+    while any(boundary.encode() in value for _, value in values):  # never, but cheap to check
+        boundary = uuid.uuid4().hex
+    dash = b"--" + boundary.encode()
+    parts = [
+        b'%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (dash, name.encode("ascii"), value)
+        for name, value in values
+    ]
+    parts.append(dash + b"--\r\n")
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
 def _token(message: PreparedMessage, part: str, managed: bool) -> Callable[[int], str]:
