@@ -101,3 +101,23 @@ def test_log_of_a_part_keeps_flat_memory_as_the_ledger_grows(
         }
     for command, small in peaks[1_000].items():
         assert peaks[40_000][command] <= 1.5 * small, (command, peaks)
+
+
+def test_a_reason_over_several_lines_stays_on_its_row(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(drafts=1, subscribers=0)
+    fill_ledger(root, 1, 3)
+    with Ledger.open(root / ".seriespub" / "ledger.db") as ledger:
+        ledger.begin_batch(1, "001-late", "smtp", ["late@example.com"])
+        reply = (
+            "550-5.1.1 The email account that you tried to reach does not exist.\r\n550 5.1.1 Bye"
+        )
+        ledger.record_results(
+            1, "001-late", [RecipientResult("late@example.com", Outcome.FAILED, reason=reply)]
+        )
+    lines = cli(root, "log", "1", "--failed").stdout.splitlines()
+    assert lines[0] == "Part 1: 1 deliveries" and len(lines) == 3
+    assert lines[2].split(None, 2) == ["late@example.com", "failed", " ".join(reply.split())]
+    data = json.loads(cli(root, "log", "1", "--failed", "--json").stdout)
+    assert data["deliveries"][0]["reason"] == reply  # the record as kept

@@ -130,12 +130,13 @@ def _stream_json(listing: DeliveryListing) -> None:
 
     write = sys.stdout.write
     write(f'{{\n  "instalment": {listing.number},\n  "deliveries": [')
-    for i, r in enumerate(listing.rows):
+    count = 0
+    for count, r in enumerate(listing.rows, 1):
         data = {k: getattr(r, k) for k in FIELDS}
         data["status"] = r.status.value
         row = json.dumps(scrub_data(data), default=scrub_default)
-        write(("," if i else "") + "\n    " + row)
-    write("\n  ]\n}\n" if listing.count else "]\n}\n")
+        write(("," if count > 1 else "") + "\n    " + row)
+    write("\n  ]\n}\n" if count else "]\n}\n")
 
 
 def _stream_lines(listing: DeliveryListing) -> None:
@@ -144,7 +145,7 @@ def _stream_lines(listing: DeliveryListing) -> None:
     widths = [len(h) for h in HEADER[:-1]]
     first = True
     for chunk in _chunks(listing.rows, CHUNK):
-        cells = [(r.email, r.status.value, r.message_id, r.reason) for r in chunk]
+        cells = [(r.email, r.status.value, r.message_id, _one_line(r.reason)) for r in chunk]
         widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
         if first:  # the header, aligned with the first chunk
             cells.insert(0, HEADER)
@@ -152,6 +153,11 @@ def _stream_lines(listing: DeliveryListing) -> None:
         sys.stdout.write("".join(_line(c, widths) for c in cells))
     if first:
         sys.stdout.write(_line(HEADER, widths))
+
+
+def _one_line(text: str) -> str:
+    """A reason on one line (an SMTP reply can span several), so every row is one line."""
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text
 
 
 def _line(cells: tuple[str, ...], widths: list[int]) -> str:
