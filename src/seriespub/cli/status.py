@@ -116,7 +116,6 @@ def log(
             _stream_lines(listing)
 
 
-FIELDS = ("email", "status", "provider", "message_id", "reason", "attempts", "updated_at")
 HEADER = ("Address", "Status", "Message id", "Reason")
 CHUNK = 1000  # rows formatted at a time: columns widen (never narrow) as rows come
 
@@ -126,16 +125,13 @@ def _stream_json(listing: DeliveryListing) -> None:
     registered secrets, as `print_json` does)."""
     import json
 
-    from seriespub.redact import scrub_data, scrub_default
+    from seriespub.ops.status import delivery_json
 
     write = sys.stdout.write
     write(f'{{\n  "instalment": {listing.number},\n  "deliveries": [')
     count = 0
     for count, r in enumerate(listing.rows, 1):
-        data = {k: getattr(r, k) for k in FIELDS}
-        data["status"] = r.status.value
-        row = json.dumps(scrub_data(data), default=scrub_default)
-        write(("," if count > 1 else "") + "\n    " + row)
+        write(("," if count > 1 else "") + "\n    " + json.dumps(delivery_json(r)))
     write("\n  ]\n}\n" if count else "]\n}\n")
 
 

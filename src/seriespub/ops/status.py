@@ -29,6 +29,7 @@ __all__ = [
     "ReadersState",
     "StatusOutcome",
     "deliveries",
+    "delivery_json",
     "delivery_listing",
     "run_log",
     "status",
@@ -198,6 +199,20 @@ def delivery_listing(
     if not counts:
         _ensure_exists(session, number)
     return DeliveryListing(number, count, session.ledger.deliveries(number, wanted))
+
+
+JSON_FIELDS = ("email", "status", "provider", "message_id", "reason", "attempts", "updated_at")
+
+
+def delivery_json(row: DeliveryRow) -> dict[str, Any]:
+    """One delivery as `log N --json` shows it, every string scrubbed of registered secrets
+    (as the CLI's other JSON is)."""
+    from seriespub.redact import scrub_data
+
+    data: dict[str, Any] = {k: getattr(row, k) for k in JSON_FIELDS}
+    data["status"] = row.status.value
+    scrubbed: dict[str, Any] = scrub_data(data)
+    return scrubbed
 
 
 def deliveries(
