@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,11 +326,26 @@ class Ledger:
         )
         params: list[object] = [number]
         if statuses is not None:
+            # Found through the status index (a few failed among a million), then read in
+            # address order by primary key: no scan of the part, no sort.
             wanted = [s.value for s in statuses]
-            sql += f" AND status IN ({','.join('?' * len(wanted))})"
-            params += wanted
+            sql += (
+                " AND email IN (SELECT email FROM deliveries WHERE instalment=? AND "
+                f"status IN ({','.join('?' * len(wanted))}))"
+            )
+            params += [number, *wanted]
         for row in self._conn.execute(sql + " ORDER BY email", params):
             yield DeliveryRow(row[0], row[1], DeliveryStatus(row[2]), *row[3:])
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same ledger, even beside a
+        running send (a count, then the rows it counted)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
 
     def scheduled_batches(self, number: int) -> dict[str, list[tuple[str, str]]]:
         """Batch key → (address, provider message id) of deliveries still scheduled."""
