@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -279,6 +280,29 @@ def test_suppressions_follow_paging_over_all_three_lists(
     assert by_address["c@example.com"].status is SubscriberStatus.COMPLAINED
     assert by_address["u0@example.com"].status is SubscriberStatus.UNSUBSCRIBED
     assert len(found) == 7
+
+
+def test_the_three_suppression_lists_are_asked_for_together(tmp_path: Path) -> None:
+    """Each first page is held until all three requests are in flight: asked one after
+    another, the first would wait alone and time out."""
+    together = threading.Barrier(3, timeout=5)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        kind = request.url.path.rsplit("/", 1)[-1]
+        if "page" in request.url.params:
+            return httpx.Response(200, json={"items": []})
+        together.wait()
+        item = {"address": f"{kind}@example.com", "tags": ["*"], "created_at": "x"}
+        return httpx.Response(
+            200, json={"items": [item], "paging": {"next": f"{request.url}&page=2"}}
+        )
+
+    found = make(tmp_path, transport=httpx.MockTransport(handler)).suppressions()
+    assert [(s.email, s.status) for s in found] == [
+        ("unsubscribes@example.com", SubscriberStatus.UNSUBSCRIBED),
+        ("bounces@example.com", SubscriberStatus.BOUNCED),
+        ("complaints@example.com", SubscriberStatus.COMPLAINED),
+    ]
 
 
 # --- Mailgun-managed unsubscribes (unsubscribe = "mailgun") --------------------------------

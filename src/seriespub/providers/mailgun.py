@@ -35,7 +35,7 @@ from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Outcome, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
-from seriespub.providers.http import make_client, request
+from seriespub.providers.http import at_once, make_client, request
 
 SPEC = SPECS["mailgun"]
 
@@ -97,8 +97,10 @@ class MailgunProvider(ProviderBase, spec=SPEC):
     def suppressions(self) -> list[Suppression]:
         """Unsubscribes, bounces and complaints of the sending domain, all pages."""
         found: list[Suppression] = []
-        for list_name, status in SUPPRESSION_LISTS:
-            for item in self._pages(f"{self.base_url}/v3/{self.domain}/{list_name}"):
+        urls = [f"{self.base_url}/v3/{self.domain}/{name}" for name, _ in SUPPRESSION_LISTS]
+        lists = at_once(lambda url: list(self._pages(url)), urls)  # together, not in turn
+        for (list_name, status), items in zip(SUPPRESSION_LISTS, lists, strict=True):
+            for item in items:
                 if list_name == "unsubscribes" and not _unsubscribed_from_us(item):
                     continue
                 found.append(Suppression(str(item["address"]), status, _reason(item)))

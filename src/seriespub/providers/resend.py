@@ -35,7 +35,7 @@ from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
-from seriespub.providers.http import make_client, request
+from seriespub.providers.http import at_once, make_client, request
 
 SPEC = SPECS["resend"]
 
@@ -96,11 +96,14 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def suppressions(self) -> list[Suppression]:
         """Suppressed addresses and unsubscribed contacts of the team, all pages."""
         found = []
-        for item in self._pages("/suppressions"):
+        suppressed, contacts = at_once(
+            lambda path: list(self._pages(path)), ["/suppressions", "/contacts"]
+        )
+        for item in suppressed:
             origin = str(item.get("origin", ""))
             status = SUPPRESSION_ORIGINS.get(origin, SubscriberStatus.BOUNCED)
             found.append(Suppression(str(item["email"]), status, f"suppressed ({origin})"))
-        for contact in self._pages("/contacts"):
+        for contact in contacts:
             if contact.get("unsubscribed") is True:
                 found.append(
                     Suppression(
