@@ -2,10 +2,10 @@
 
 Runs `send next --yes` to N readers (the example instalment) through a provider's fake from
 tests/fakes, in its own process like bench/bench_e2e.py, in a fresh process that times the
-steps of the send path by wrapping them (wall clock, start-up excluded: from just before the
-command runs). Prints each phase's start and duration, then the CPU the process used and the
-send phase's share of the whole; beside it the ceiling of bench_e2e (a warm bare client
-posting the same requests), so the gap is visible per phase.
+steps of the send path by wrapping them (wall clock, start-up excluded as in bench_e2e: from
+just before the command runs, its module imported). Prints each phase's start and duration,
+then the CPU the process used and the send phase's share of the whole; beside it the ceiling
+of bench_e2e (a warm bare client posting the same requests), so the gap is visible per phase.
 
     python bench/bench_phases.py                          # Postmark, 20,000 readers
     python bench/bench_phases.py --provider sendgrid --n 100000
@@ -45,8 +45,8 @@ PHASES = [
 CHILD = """
 import functools, importlib, json, resource, sys, time
 from seriespub.cli import app
+import seriespub.cli.send  # the command's module: start-up, as in bench_e2e
 spans = []
-started = time.perf_counter()
 def wrap(module, path, label):
     owner = importlib.import_module(module)
     *parents, name = path.split(".")
@@ -63,6 +63,7 @@ def wrap(module, path, label):
     setattr(owner, name, timed)
 for module, path, label in json.loads(sys.argv[1]):
     wrap(module, path, label)
+started = time.perf_counter()
 code = 0
 try:
     app(sys.argv[2:])
