@@ -3,14 +3,20 @@ readers, the released parts and the slot that `seriespub.tracks` plans from, rea
 list, the drafts, the calendar and the ledger.
 
 Read-only: nothing here writes. A reader's position is the ledger's record of what they
-received (`Ledger.received`), never a second record.
+received (`Ledger.received_by`), never a second record.
+
+Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
+never held; late joiners are held as key → part (about 200 bytes each: 20 MB for 100,000
+late joiners in an evergreen course), plus a fixed 8 MB bitmap for repeated addresses. A
+send that no reader can be a late joiner for (part 1 not out yet) does not read the list.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +25,7 @@ from seriespub.drafts import DraftSet
 from seriespub.errors import SeriespubError
 from seriespub.models import DeliveryStatus, Subscriber
 from seriespub.scheduling import has_calendar, releases_by_number
+from seriespub.sending.plan import _Repeats, chunks
 from seriespub.tracks import (
     CURRENT,
     FROM_START,
@@ -32,7 +39,16 @@ from seriespub.tracks import (
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
 
-__all__ = ["FROM_START", "Inputs", "draft_warnings", "inputs", "mode", "readers", "slot_plan"]
+__all__ = [
+    "FROM_START",
+    "Inputs",
+    "draft_warnings",
+    "inputs",
+    "mode",
+    "readers",
+    "settled_keys",
+    "slot_plan",
+]
 
 SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
 
@@ -126,98 +142,167 @@ def one_reader(session: Session, subscriber: Subscriber) -> Reader:
     """One reader with everything the ledger holds for them, front or not."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
     reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
-    return _with_ledger(reader, session.ledger.received([subscriber.key]), set(), None)
+    return _with_ledger(reader, session.ledger.received_by([subscriber.key]))
 
 
-def readers(
-    session: Session,
-    new: int | None,
-    part_one: dt.datetime | None,
-    people: Iterable[Subscriber] | None = None,
-    *,
-    exact: bool = True,
-) -> list[Reader]:
-    """Every active reader (or `people`) with what the ledger holds for them."""
-    tz = schedule.zone(session.series.settings.schedule.timezone)
-    listed = (
-        people
-        if people is not None
-        else subscribers.active(session.series.subscribers_path, subscribers.ProblemTally())
-    )
-    out: list[Reader] = []
-    seen: set[str] = set()
-    for s in listed:
-        if s.key in seen:
-            continue
-        seen.add(s.key)
-        out.append(Reader(s.key, parse_joined(s.subscribed_at, tz)))
-    late = [
-        r.key for r in out if part_one is not None and r.joined is not None and r.joined >= part_one
-    ]
-    received = session.ledger.received(late) if late and mode(session) != CURRENT else {}
-    # Who on the front already has the new part only matters for the counts; a send with no
-    # late joiners skips the lookup (the Sender asks the ledger anyway).
-    front_has = _front_has(session, new, [r.key for r in out]) if late or exact else set()
-    return [_with_ledger(r, received, front_has, new) for r in out]
+def readers(session: Session, new: int | None, part_one: dt.datetime | None) -> Iterator[Reader]:
+    """Every active reader once (the first row of a repeated address wins), with what the
+    ledger holds for them, streamed in flat memory (see `_Readers`)."""
+    return iter(_Readers(session, new, part_one))
 
 
-def _front_has(session: Session, new: int | None, keys: list[str]) -> set[str]:
-    if new is None:
-        return set()
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        statuses = session.ledger.statuses(new, keys[start : start + 500])
-        found.update(k for k, st in statuses.items() if st in SETTLED)
-    return found
+CHUNK = 500  # readers per ledger query
+
+
+class _Readers:
+    """One streamed pass over the active readers: the front is yielded a chunk at a time
+    (with the new part if the ledger has settled it for them) and never kept; late joiners
+    are kept as keys, to drop their repeats, and looked up in the ledger 500 at a time.
+
+    Repeated addresses without a set of every key (~100 MB at a million readers): a row
+    whose address hash may have been seen (`sending.plan._Repeats`, a fixed 8 MB bitmap)
+    is set aside as a *suspect*, unless its key is a late joiner's or a suspect's already
+    (then it is a repeat for sure). After the pass, suspects are settled exactly: one
+    that follows an earlier row of the same address is a repeat of a front reader (a late
+    row would have been kept) and is dropped; the others are yielded. That takes a second
+    read of the list up to the last suspect, only when there are suspects (at 1,000,000
+    readers about 1 % of rows, mostly bitmap collisions).
+    """
+
+    def __init__(self, session: Session, new: int | None, part_one: dt.datetime | None) -> None:
+        self.session, self.new, self.part_one = session, new, part_one
+        self.mode = mode(session)
+        self.tz = schedule.zone(session.series.settings.schedule.timezone)
+        self.path = session.series.subscribers_path
+        # Who on the front already has the new part only matters for the counts, and only
+        # after a run that was stopped part-way: otherwise nobody does and nothing is asked.
+        counts = session.ledger.counts(new) if new is not None else {}
+        self.ask_front = any(counts.get(status) for status in SETTLED)
+        self.late_seen: set[str] = set()
+        self.suspects: dict[str, tuple[int, Reader]] = {}  # key → (its row, the reader)
+
+    def __iter__(self) -> Iterator[Reader]:
+        repeats = _Repeats()
+        late: list[Reader] = []
+        index = 0
+        for chunk in chunks(subscribers.active(self.path, subscribers.ProblemTally()), CHUNK):
+            repeats.add(chunk)
+            front: list[Reader] = []
+            for s in chunk:
+                index += 1
+                if s.key in self.late_seen or s.key in self.suspects:
+                    continue  # a repeat: the first row counts
+                reader = Reader(s.key, parse_joined(s.subscribed_at, self.tz))
+                if hash(s.key) in repeats.candidates:
+                    self.suspects[s.key] = (index, reader)
+                elif is_front(reader, self.part_one, self.mode):
+                    front.append(reader)
+                else:
+                    self.late_seen.add(s.key)
+                    late.append(reader)
+            yield from self._front(front)
+            if len(late) >= CHUNK:
+                yield from self._late(late)
+                late = []
+        yield from self._late(late)
+        yield from self._settled_suspects()
+
+    def _front(self, front: list[Reader]) -> Iterator[Reader]:
+        if not self.ask_front or self.new is None or not front:
+            yield from front
+            return
+        statuses = self.session.ledger.statuses(self.new, [r.key for r in front])
+        mine = frozenset({self.new})
+        for r in front:
+            yield Reader(r.key, r.joined, mine) if statuses.get(r.key) in SETTLED else r
+
+    def _late(self, late: list[Reader]) -> Iterator[Reader]:
+        if not late:
+            return
+        received = self.session.ledger.received_by([r.key for r in late])
+        for r in late:
+            yield _with_ledger(r, received)
+
+    def _settled_suspects(self) -> Iterator[Reader]:
+        if not self.suspects:
+            return
+        repeated = self._repeated()
+        first = [r for key, (_, r) in self.suspects.items() if key not in repeated]
+        front = [r for r in first if is_front(r, self.part_one, self.mode)]
+        for start in range(0, len(front), CHUNK):
+            yield from self._front(front[start : start + CHUNK])
+        late = [r for r in first if not is_front(r, self.part_one, self.mode)]
+        for start in range(0, len(late), CHUNK):
+            yield from self._late(late[start : start + CHUNK])
+
+    def _repeated(self) -> set[str]:
+        """Suspects with an earlier row of the same address (read again up to the last)."""
+        hashes = {hash(key) for key in self.suspects}
+        last = max(index for index, _ in self.suspects.values())
+        repeated: set[str] = set()
+        # Stops before the last suspect's row (the generator closes the file when dropped).
+        rows = itertools.islice(subscribers.active(self.path, subscribers.ProblemTally()), last)
+        for index, s in enumerate(rows, start=1):
+            if hash(s.key) in hashes and s.key in self.suspects and index < self.suspects[s.key][0]:
+                repeated.add(s.key)
+        return repeated
 
 
 def _with_ledger(
-    reader: Reader,
-    received: dict[str, tuple[frozenset[int], frozenset[int], str]],
-    front_has: set[str],
-    new: int | None,
+    reader: Reader, received: dict[str, tuple[frozenset[int], frozenset[int], str]]
 ) -> Reader:
-    if reader.key in received:
-        has, open_, last = received[reader.key]
-        return Reader(
-            reader.key,
-            reader.joined,
-            has,
-            open_,
-            _aware(dt.datetime.fromisoformat(last)) if last else None,
-        )
-    mine = frozenset({new}) if new is not None and reader.key in front_has else frozenset()
-    return Reader(reader.key, reader.joined, mine)
+    if reader.key not in received:
+        return reader
+    has, open_, last = received[reader.key]
+    when = _aware(dt.datetime.fromisoformat(last)) if last else None
+    return Reader(reader.key, reader.joined, has, open_, when)
 
 
 def slot_plan(
     session: Session,
     drafts: DraftSet,
     new: int | None,
-    people: Iterable[Subscriber] | None = None,
     *,
     upcoming: bool = False,
-    exact: bool = True,
+    count_front: bool = True,
 ) -> tuple[SlotPlan, Inputs]:
     """Who gets which part at the current slot (with `upcoming`, the next one), and what
-    it was planned from."""
+    it was planned from. One streamed pass over the list; with count_front=False (a send)
+    and nobody who can be a late joiner (part 1 not released yet, or late_joiners =
+    "current"), none at all: the plan is then empty and `counted` is False."""
     given = inputs(session, drafts, new)
     if upcoming:
         given = Inputs(given.released, given.held, given.part_one, next_slot(session))
+    how = mode(session)
+    if not count_front and (given.part_one is None or how == CURRENT):
+        return SlotPlan(new, {}, 0, 0, 0, counted=False), given
+
+    def plan(listed: Iterable[Reader]) -> SlotPlan:
+        return plan_slot(
+            listed,
+            released=given.released,
+            new=new,
+            slot=given.slot,
+            part_one=given.part_one,
+            mode=how,
+            held=given.held,
+        )
+
     try:
-        listed = readers(session, new, given.part_one, people, exact=exact)
+        return plan(readers(session, new, given.part_one)), given
     except SeriespubError:
-        listed = []
-    plan = plan_slot(
-        listed,
-        released=given.released,
-        new=new,
-        slot=given.slot,
-        part_one=given.part_one,
-        mode=mode(session),
-        held=given.held,
-    )
-    return plan, given
+        return plan(()), given  # an unreadable list: nobody (check and send say why)
+
+
+def settled_keys(session: Session, new: int | None) -> frozenset[str]:
+    """Readers the ledger has settled part `new` for (empty unless a run of it stopped
+    part-way, or it went out already)."""
+    if new is None:
+        return frozenset()
+    counts = session.ledger.counts(new)
+    if not any(counts.get(status) for status in SETTLED):
+        return frozenset()
+    return frozenset(row.email.lower() for row in session.ledger.deliveries(new, list(SETTLED)))
 
 
 def _aware(when: dt.datetime | None) -> dt.datetime | None:
@@ -237,8 +322,10 @@ def draft_warnings(session: Session) -> list[str]:
     unready = {i.number for i in drafts.instalments if not i.is_ready}
     upcoming = next((i.number for i in drafts.instalments if i.number not in started), None)
     given = inputs(session, drafts, None)
+    if given.part_one is None:
+        return []  # nobody is a late joiner before part 1 is out: the list is not read
     waiting: Counter[int] = Counter()
-    for reader in readers(session, None, given.part_one, exact=False):
+    for reader in readers(session, None, given.part_one):
         if is_front(reader, given.part_one):
             continue
         part = next((n for n in started if n not in reader.has), upcoming)
