@@ -107,9 +107,9 @@ def outbox(root: Path) -> Counter[tuple[str, int]]:
     return got
 
 
-def append_rows(root: Path, rows: list[tuple[str, str]]) -> None:
+def append_rows(root: Path, rows: list[tuple[str, str]], status: str = "active") -> None:
     with (root / "subscribers.csv").open("a", encoding="utf-8") as handle:
-        handle.writelines(f"{address},,active,{joined}\n" for address, joined in rows)
+        handle.writelines(f"{address},,{status},{joined}\n" for address, joined in rows)
 
 
 @pytest.mark.parametrize("bits", [None, 8], ids=["bitmap", "every-row-collides"])
@@ -202,6 +202,11 @@ def test_the_streamed_plan_is_the_in_memory_plan_with_repeats_and_collisions(
         rows = [(a, joined) for a in fresh]
         rows += [(rng.choice(pool + fresh).upper(), rng.choice(["", joined])) for _ in range(30)]
         rng.shuffle(rows)
+        if week == 2:  # invalid rows (numbered too; a send would refuse them), then a front
+            # reader repeated at once with a late date: front, by the first row
+            append_rows(root, [("not an address", joined)] * 3)
+            append_rows(root, [("near@example.com", ""), ("NEAR@example.com", joined)])
+        append_rows(root, [(a.upper(), "") for a in rng.sample(fresh, 3)], "unsubscribed")
         append_rows(root, rows)
         pool += fresh
         if week == 1:
@@ -210,11 +215,13 @@ def test_the_streamed_plan_is_the_in_memory_plan_with_repeats_and_collisions(
     with held(root, now, readonly=True) as s:
         want = naive_plan(s, 3)
         got, _ = tracking.slot_plan(s, s.drafts(), 3)
+        monkeypatch.setattr(tracking, "CHUNK", 1)  # a repeat is always in a later chunk
+        one_by_one, _ = tracking.slot_plan(s, s.drafts(), 3)
         monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 8)
         monkeypatch.setattr(tracking, "CHUNK", 3)
         collided, _ = tracking.slot_plan(s, s.drafts(), 3)
     assert want.late and want.front
-    for plan in (got, collided):
+    for plan in (got, one_by_one, collided):
         assert dict(plan.late) == dict(want.late)
         assert plan.counts() == want.counts()
         assert (plan.front, plan.catching_up, plan.caught_up, plan.front_new) == (

@@ -13,6 +13,7 @@ send that no reader can be a late joiner for (part 1 not out yet) does not read 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import itertools
 from collections import Counter
@@ -22,10 +23,10 @@ from typing import TYPE_CHECKING
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
-from seriespub.errors import SeriespubError
-from seriespub.models import DeliveryStatus, Subscriber
+from seriespub.errors import InputError, SeriespubError
+from seriespub.models import DeliveryStatus, Subscriber, SubscriberStatus
 from seriespub.scheduling import has_calendar, releases_by_number
-from seriespub.sending.plan import _Repeats, chunks
+from seriespub.sending.plan import _Repeats
 from seriespub.tracks import (
     CURRENT,
     FROM_START,
@@ -163,10 +164,10 @@ class _Readers:
     whose address hash may have been seen (`sending.plan._Repeats`, a fixed 8 MB bitmap)
     is set aside as a *suspect*, unless its key is a late joiner's or a suspect's already
     (then it is a repeat for sure). After the pass, suspects are settled exactly: one
-    that follows an earlier row of the same address is a repeat of a front reader (a late
-    row would have been kept) and is dropped; the others are yielded. That takes a second
-    read of the list up to the last suspect, only when there are suspects (at 1,000,000
-    readers about 1 % of rows, mostly bitmap collisions).
+    with an earlier active row of the same address repeats a front reader (a late row
+    would have been kept) and is dropped; the others are yielded. That takes a second,
+    raw read of the list (the address column only, up to the last suspect's row), only
+    when there are suspects: at 100,000 readers a few dozen, mostly bitmap collisions.
     """
 
     def __init__(self, session: Session, new: int | None, part_one: dt.datetime | None) -> None:
@@ -179,22 +180,20 @@ class _Readers:
         counts = session.ledger.counts(new) if new is not None else {}
         self.ask_front = any(counts.get(status) for status in SETTLED)
         self.late_seen: set[str] = set()
-        self.suspects: dict[str, tuple[int, Reader]] = {}  # key → (its row, the reader)
+        self.suspects: dict[str, tuple[int, Reader]] = {}  # key → (its data row, reader)
 
     def __iter__(self) -> Iterator[Reader]:
         repeats = _Repeats()
         late: list[Reader] = []
-        index = 0
-        for chunk in chunks(subscribers.active(self.path, subscribers.ProblemTally()), CHUNK):
-            repeats.add(chunk)
+        for rows in _batches(self._active(), CHUNK):
+            repeats.add([s for _, s in rows])
             front: list[Reader] = []
-            for s in chunk:
-                index += 1
+            for row, s in rows:
                 if s.key in self.late_seen or s.key in self.suspects:
                     continue  # a repeat: the first row counts
                 reader = Reader(s.key, parse_joined(s.subscribed_at, self.tz))
                 if hash(s.key) in repeats.candidates:
-                    self.suspects[s.key] = (index, reader)
+                    self.suspects[s.key] = (row, reader)
                 elif is_front(reader, self.part_one, self.mode):
                     front.append(reader)
                 else:
@@ -206,6 +205,14 @@ class _Readers:
                 late = []
         yield from self._late(late)
         yield from self._settled_suspects()
+
+    def _active(self) -> Iterator[tuple[int, Subscriber]]:
+        """Active readers with their data row's number (invalid rows count too: a raw
+        read numbers rows the same way)."""
+        problems = subscribers.ProblemTally()
+        for read, s in enumerate(subscribers.iter_subscribers(self.path, problems), start=1):
+            if s.status is SubscriberStatus.ACTIVE:
+                yield read + problems.count, s
 
     def _front(self, front: list[Reader]) -> Iterator[Reader]:
         if not self.ask_front or self.new is None or not front:
@@ -236,16 +243,47 @@ class _Readers:
             yield from self._late(late[start : start + CHUNK])
 
     def _repeated(self) -> set[str]:
-        """Suspects with an earlier row of the same address (read again up to the last)."""
+        """Suspects with an earlier active row of the same address: the list read raw (the
+        address column), each row parsed only when its address is a suspect's."""
         hashes = {hash(key) for key in self.suspects}
-        last = max(index for index, _ in self.suspects.values())
+        last = max(row for row, _ in self.suspects.values())
         repeated: set[str] = set()
-        # Stops before the last suspect's row (the generator closes the file when dropped).
-        rows = itertools.islice(subscribers.active(self.path, subscribers.ProblemTally()), last)
-        for index, s in enumerate(rows, start=1):
-            if hash(s.key) in hashes and s.key in self.suspects and index < self.suspects[s.key][0]:
-                repeated.add(s.key)
+        reader, handle = subscribers.open_csv(self.path)
+        with handle:
+            try:
+                columns = subscribers.header_columns(next(reader, []), self.path)
+                at, row = columns.index("email"), 0
+                for values in reader:
+                    if not values:
+                        continue
+                    row += 1
+                    if row >= last:
+                        break
+                    key = values[at].strip().lower() if at < len(values) else ""
+                    if (
+                        hash(key) in hashes
+                        and key in self.suspects
+                        and row < self.suspects[key][0]
+                        and _is_active(dict(zip(columns, values, strict=False)))
+                    ):
+                        repeated.add(key)
+            except (csv.Error, UnicodeDecodeError, ValueError) as exc:
+                raise InputError(f"cannot read: {exc}", path=self.path) from None
         return repeated
+
+
+def _batches(
+    rows: Iterator[tuple[int, Subscriber]], size: int
+) -> Iterator[list[tuple[int, Subscriber]]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+def _is_active(row: dict[str, str]) -> bool:
+    try:
+        return subscribers.parse_row(row).status is SubscriberStatus.ACTIVE
+    except ValueError:
+        return False
 
 
 def _with_ledger(
