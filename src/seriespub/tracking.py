@@ -155,6 +155,10 @@ def readers(session: Session, new: int | None, part_one: dt.datetime | None) -> 
 CHUNK = 500  # readers per ledger query
 
 
+class ListChanged(InputError):
+    """The list was rewritten between the pass and the settling of its suspects."""
+
+
 class _Readers:
     """One streamed pass over the active readers: the front is yielded a chunk at a time
     (with the new part if the ledger has settled it for them) and never kept; late joiners
@@ -181,6 +185,9 @@ class _Readers:
         self.ask_front = any(counts.get(status) for status in SETTLED)
         self.late_seen: set[str] = set()
         self.suspects: dict[str, tuple[int, Reader]] = {}  # key → (its data row, reader)
+        # The second read must see the file the pass read: a rewrite (a rename) between
+        # them is found here and the plan made again (`slot_plan`).
+        self.signature = subscribers.signature(self.path)
 
     def __iter__(self) -> Iterator[Reader]:
         repeats = _Repeats()
@@ -248,6 +255,8 @@ class _Readers:
         hashes = {hash(key) for key in self.suspects}
         last = max(row for row, _ in self.suspects.values())
         repeated: set[str] = set()
+        if subscribers.signature(self.path) != self.signature:
+            raise ListChanged("subscribers.csv changed while planning who gets which part")
         reader, handle = subscribers.open_csv(self.path)
         with handle:
             try:
@@ -326,10 +335,17 @@ def slot_plan(
             held=given.held,
         )
 
-    try:
-        return plan(readers(session, new, given.part_one)), given
-    except SeriespubError:
-        return plan(()), given  # an unreadable list: nobody (check and send say why)
+    for _ in range(3):
+        try:
+            return plan(readers(session, new, given.part_one)), given
+        except ListChanged:
+            continue  # rewritten mid-plan (an import, a sync): plan again from the new file
+        except SeriespubError:
+            return plan(()), given  # an unreadable list: nobody (check and send say why)
+    raise ListChanged(
+        "subscribers.csv kept changing while planning who gets which part",
+        hint="run the command again when nothing else is editing the list",
+    )
 
 
 def settled_keys(session: Session, new: int | None) -> frozenset[str]:
