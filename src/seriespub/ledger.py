@@ -389,21 +389,22 @@ class Ledger:
             row = self._conn.execute(
                 "SELECT min(instalment) FROM deliveries WHERE instalment > ?", (row[0],)
             ).fetchone()
-        found: dict[str, tuple[set[int], set[int], str]] = {}
-        for start in range(0, len(wanted), 500):
+        out: dict[str, tuple[frozenset[int], frozenset[int], str]] = {}
+        parts = ",".join("?" * len(numbers))
+        for start in range(0, len(wanted) if numbers else 0, 500):
             chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for number in numbers:
-                for email, status, updated in self._conn.execute(
-                    "SELECT email, status, updated_at FROM deliveries "
-                    f"WHERE instalment=? AND email IN ({marks})",
-                    (number, *chunk),
-                ):
-                    has, open_, last = found.setdefault(email, (set(), set(), ""))
-                    (has if status in ("sent", "failed", "scheduled") else open_).add(number)
-                    if (updated or "") > last:
-                        found[email] = (has, open_, updated)
-        return {e: (frozenset(h), frozenset(o), last) for e, (h, o, last) in found.items()}
+            # Aggregated by SQLite, one row per reader; (instalment, email) pairs are looked up
+            # in the primary key.
+            for email, has, open_, last in self._conn.execute(
+                "SELECT email, group_concat(CASE WHEN status IN ('sent','failed','scheduled') "
+                "THEN instalment END), group_concat(CASE WHEN status NOT IN "
+                "('sent','failed','scheduled') THEN instalment END), max(updated_at) "
+                f"FROM deliveries WHERE instalment IN ({parts}) "
+                f"AND email IN ({','.join('?' * len(chunk))}) GROUP BY email",
+                (*numbers, *chunk),
+            ):
+                out[email] = (_numbers(has), _numbers(open_), last or "")
+        return out
 
 
 class _Transaction:
