@@ -17,7 +17,7 @@ import csv
 import datetime as dt
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -146,10 +146,16 @@ def one_reader(session: Session, subscriber: Subscriber) -> Reader:
     return _with_ledger(reader, session.ledger.received_by([subscriber.key]))
 
 
-def readers(session: Session, new: int | None, part_one: dt.datetime | None) -> Iterator[Reader]:
+def readers(
+    session: Session,
+    new: int | None,
+    part_one: dt.datetime | None,
+    known: Mapping[str, object] | None = None,
+) -> Iterator[Reader]:
     """Every active reader once (the first row of a repeated address wins), with what the
-    ledger holds for them, streamed in flat memory (see `_Readers`)."""
-    return iter(_Readers(session, new, part_one))
+    ledger holds for them, streamed in flat memory (see `_Readers`). `known`: the late
+    joiners yielded so far, if the caller keeps them (the plan's map)."""
+    return iter(_Readers(session, new, part_one, known))
 
 
 CHUNK = 500  # readers per ledger query
@@ -174,7 +180,13 @@ class _Readers:
     when there are suspects: at 100,000 readers a few dozen, mostly bitmap collisions.
     """
 
-    def __init__(self, session: Session, new: int | None, part_one: dt.datetime | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        new: int | None,
+        part_one: dt.datetime | None,
+        known: Mapping[str, object] | None = None,
+    ) -> None:
         self.session, self.new, self.part_one = session, new, part_one
         self.mode = mode(session)
         self.tz = schedule.zone(session.series.settings.schedule.timezone)
@@ -183,6 +195,10 @@ class _Readers:
         # after a run that was stopped part-way: otherwise nobody does and nothing is asked.
         counts = session.ledger.counts(new) if new is not None else {}
         self.ask_front = any(counts.get(status) for status in SETTLED)
+        # Late joiners read so far: those yielded are in `known` when the caller keeps them
+        # (no second copy of a key); `late_seen` holds the rest.
+        self.known: Mapping[str, object] = known if known is not None else {}
+        self.forget = known is not None
         self.late_seen: set[str] = set()
         self.suspects: dict[str, tuple[int, Reader]] = {}  # key → (its data row, reader)
         # The second read must see the file the pass read: a rewrite (a rename) between
@@ -196,20 +212,27 @@ class _Readers:
             repeats.add([s for _, s in rows])
             front: list[Reader] = []
             for row, s in rows:
-                if s.key in self.late_seen or s.key in self.suspects:
+                key = s.key
+                # A key seen before has its bit set: only a candidate's is looked up.
+                candidate = hash(key) in repeats.candidates
+                if candidate and (
+                    key in self.late_seen or key in self.known or key in self.suspects
+                ):
                     continue  # a repeat: the first row counts
-                reader = Reader(s.key, parse_joined(s.subscribed_at, self.tz))
-                if hash(s.key) in repeats.candidates:
-                    self.suspects[s.key] = (row, reader)
+                reader = Reader(key, parse_joined(s.subscribed_at, self.tz))
+                if candidate:
+                    self.suspects[key] = (row, reader)
                 elif is_front(reader, self.part_one, self.mode):
                     front.append(reader)
                 else:
-                    self.late_seen.add(s.key)
+                    self.late_seen.add(key)
                     late.append(reader)
             yield from self._front(front)
             if len(late) >= CHUNK:
                 yield from self._late(late)
                 late = []
+                if self.forget:
+                    self.late_seen.clear()  # yielded: in `known` now
         yield from self._late(late)
         yield from self._settled_suspects()
 
@@ -324,7 +347,7 @@ def slot_plan(
     if not count_front and (given.part_one is None or how == CURRENT):
         return SlotPlan(new, {}, 0, 0, 0, counted=False), given
 
-    def plan(listed: Iterable[Reader]) -> SlotPlan:
+    def plan(listed: Iterable[Reader], late: dict[str, int | None]) -> SlotPlan:
         return plan_slot(
             listed,
             released=given.released,
@@ -333,15 +356,17 @@ def slot_plan(
             part_one=given.part_one,
             mode=how,
             held=given.held,
+            late=late,
         )
 
     for _ in range(3):
+        late: dict[str, int | None] = {}
         try:
-            return plan(readers(session, new, given.part_one)), given
+            return plan(readers(session, new, given.part_one, late), late), given
         except ListChanged:
             continue  # rewritten mid-plan (an import, a sync): plan again from the new file
         except SeriespubError:
-            return plan(()), given  # an unreadable list: nobody (check and send say why)
+            return plan((), {}), given  # an unreadable list: nobody (check and send say why)
     raise ListChanged(
         "subscribers.csv kept changing while planning who gets which part",
         hint="run the command again when nothing else is editing the list",

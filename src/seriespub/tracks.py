@@ -160,12 +160,14 @@ def plan_slot(
     part_one: dt.datetime | None,
     mode: str = FROM_START,
     held: frozenset[int] = frozenset(),
+    late: dict[str, int | None] | None = None,
 ) -> SlotPlan:
     """`decide` for every reader of a stream (each once: duplicates are the caller's to
-    drop), keeping only the late joiners' parts; the front is counted."""
+    drop), keeping only the late joiners' parts; the front is counted. `late` is the map
+    to fill (a streaming caller asks it who is in already, rather than keep a copy)."""
     released = sorted(set(released) - ({new} if new is not None else set()))
     everything = set(released) | ({new} if new is not None else set())
-    late: dict[str, int | None] = {}
+    late = {} if late is None else late
     tally: Counter[str] = Counter()
     for reader in readers:
         part = decide(
