@@ -9,7 +9,9 @@ with a ledger holding every delivery:
 - `new part, all front`: part 21 is due and nobody is a late joiner.
 For each: `pure` is `seriespub.tracks.plan_slot` over a stream of readers; `status` is
 `seriespub.tracking.slot_plan` on the series folder (list + ledger + plan, the front's
-counts exact); `send` is the same as a send asks for it (count_front=False). Time is
+counts exact); `send` is the same as a send asks for it (count_front=False); `round` is a
+whole `send next --dry-run` (the plan, then each part's run plans and counts its readers:
+one run per part, each reading the list). Time is
 wall-clock without tracing; peak memory is tracemalloc's peak in a second run (Python
 allocations: the fixed 8 MB bitmap for repeated addresses is in every figure). Each line
 ends with N vs 1,000: the peak-memory ratio (target ≤ 1.5×) and time per reader (≤ 1: no
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seriespub.ops import send
 from seriespub.ops.session import session
 from seriespub.publishing import drafts_of
 from seriespub.series import find_series
@@ -175,6 +178,20 @@ def applied(root: Path, new: int | None, *, count_front: bool) -> Callable[[], S
     return run
 
 
+def dry_round(root: Path) -> Callable[[], SlotPlan]:
+    """`send next --dry-run` as a library call: the plan, then each run's own plan and count
+    (late joiners' parts, then the front's), nothing sent."""
+    series = find_series(explicit=root)
+
+    def run() -> SlotPlan:
+        with session(series, "bench", now=NOW, readonly=True) as held:
+            outcome = send.send(held, send.SendOptions(dry_run=True), send.SendHooks())
+        assert outcome.slot is not None
+        return outcome.slot
+
+    return run
+
+
 def measure(run: Callable[[], Any]) -> tuple[float, float, Any]:
     start = time.perf_counter()
     result = run()
@@ -215,8 +232,13 @@ def main() -> None:
                 started = time.perf_counter()
                 build_series(root, case, count)
                 built = time.perf_counter() - started
-                for label, count_front in (("status", True), ("send", False)):
-                    figures = measure(applied(root, case.new, count_front=count_front))
+                runs = {
+                    "status": applied(root, case.new, count_front=True),
+                    "send": applied(root, case.new, count_front=False),
+                    "round": dry_round(root),
+                }
+                for label, run in runs.items():
+                    figures = measure(run)
                     base.setdefault(label, figures[:2])
                     print(line(label, count, figures, base[label]))
                 print(f"  (series of {count:,} built in {built:.1f} s)")
