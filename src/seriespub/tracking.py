@@ -6,9 +6,10 @@ Read-only: nothing here writes. A reader's position is the ledger's record of wh
 received (`Ledger.received_by`), never a second record.
 
 Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
-never held; late joiners are held as key → part (about 200 bytes each: 20 MB for 100,000
-late joiners in an evergreen course), plus a fixed 8 MB bitmap for repeated addresses. A
-send that no reader can be a late joiner for (part 1 not out yet) does not read the list.
+never held; late joiners are held once, as key → part (about 100 bytes each: 7 MB for
+76,000 late joiners in an evergreen course, 100 MB for a million), plus a fixed 8 MB bitmap
+for repeated addresses. A send that no reader can be a late joiner for (part 1 not out yet)
+does not read the list.
 """
 
 from __future__ import annotations
