@@ -19,6 +19,7 @@ worse than linear).
 
     PYTHONPATH=$PWD/src python bench/bench_tracks.py            # 1,000 and 100,000
     PYTHONPATH=$PWD/src python bench/bench_tracks.py --n 20000
+    PYTHONPATH=$PWD/src python bench/bench_tracks.py --case 0 --spill 0   # late joiners on disk
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seriespub import tracking
 from seriespub.ops import send
 from seriespub.ops.session import session
 from seriespub.publishing import drafts_of
@@ -219,9 +221,14 @@ def line(label: str, n: int, figures: tuple[float, float, Any], base: tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
-    n = parser.parse_args().n
+    parser.add_argument("--case", type=int, choices=range(len(CASES)), help="only this case")
+    parser.add_argument("--spill", type=int, help="late joiners kept in memory (default: SPILL)")
+    args = parser.parse_args()
+    n = args.n
+    if args.spill is not None:
+        tracking.SPILL = args.spill
     with tempfile.TemporaryDirectory() as tmp:
-        for case in CASES:
+        for case in CASES if args.case is None else [CASES[args.case]]:
             print(case.name)
             base: dict[str, tuple[float, float]] = {}
             for count in (1_000, n):

@@ -112,13 +112,19 @@ def append_rows(root: Path, rows: list[tuple[str, str]], status: str = "active")
         handle.writelines(f"{address},,{status},{joined}\n" for address, joined in rows)
 
 
-@pytest.mark.parametrize("bits", [None, 8], ids=["bitmap", "every-row-collides"])
+@pytest.mark.parametrize(
+    ("bits", "spill"),
+    [(None, None), (8, None), (None, 0)],
+    ids=["bitmap", "every-row-collides", "late-joiners-on-disk"],
+)
 def test_repeated_late_joiners_get_one_part_per_slot_and_each_part_once(
-    make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, bits: int | None
+    make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, bits: int | None, spill: int | None
 ) -> None:
     if bits is not None:  # and small chunks: a repeat is mostly found in a later chunk
         monkeypatch.setattr(subscribers, "DUPLICATE_BITS", bits)
         monkeypatch.setattr(tracking, "CHUNK", 2)
+    if spill is not None:
+        monkeypatch.setattr(tracking, "SPILL", spill)
     root = make_series(drafts=3, subscribers=2)
     send_next(root, T0)  # part 1 to the front
     joined = (T0 + dt.timedelta(days=1)).isoformat()
@@ -220,8 +226,11 @@ def test_the_streamed_plan_is_the_in_memory_plan_with_repeats_and_collisions(
         monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 8)
         monkeypatch.setattr(tracking, "CHUNK", 3)
         collided, _ = tracking.slot_plan(s, s.drafts(), 3)
+        monkeypatch.setattr(tracking, "SPILL", 5)  # the late joiners move to disk mid-pass
+        on_disk, _ = tracking.slot_plan(s, s.drafts(), 3)
     assert want.late and want.front
-    for plan in (got, one_by_one, collided):
+    assert isinstance(on_disk.late, tracking.LateParts) and on_disk.late.spilled
+    for plan in (got, one_by_one, collided, on_disk):
         assert dict(plan.late) == dict(want.late)
         assert plan.counts() == want.counts()
         assert (plan.front, plan.catching_up, plan.caught_up, plan.front_new) == (
@@ -270,3 +279,26 @@ def test_a_list_rewritten_mid_plan_is_planned_again_from_the_new_file(
     assert attempts == 2
     assert dict(plan.late) == {"late@example.com": 1}
     assert (plan.front, plan.counts()) == (2, {1: 1, 2: 2})
+
+
+@pytest.mark.parametrize("spill", [3, 0])
+def test_late_parts_on_disk_behave_as_a_dict(spill: int) -> None:
+    late, plain = tracking.LateParts(spill), dict[str, int | None]()
+    for i in range(12):
+        late[f"r{i}@x"] = plain[f"r{i}@x"] = None if i % 4 == 0 else i % 3
+    assert late.spilled
+    assert dict(late) == plain and len(late) == 12
+    assert sorted(late.items(), key=str) == sorted(plain.items(), key=str)
+    assert sorted(late.values(), key=str) == sorted(plain.values(), key=str)
+    assert "r0@x" in late and late["r0@x"] is None and late.get("front@x", -1) == -1
+    with pytest.raises(KeyError):
+        late["front@x"]
+    del late["r1@x"], plain["r1@x"]
+    assert "r1@x" not in late and len(late) == 11
+    plan = SlotPlan(2, late, front=3, catching_up=11, caught_up=0, front_new=3)
+    want = SlotPlan(2, plain, front=3, catching_up=11, caught_up=0, front_new=3)
+    assert plan.counts() == want.counts() and plan.late_parts() == want.late_parts()
+    assert plan.excluded == want.excluded and plan.any_excluded == want.any_excluded
+    for key in [*plain, "front@x"]:
+        assert plan.excludes(key) == want.excludes(key)
+        assert [plan.gets(key, n) for n in (1, 2)] == [want.gets(key, n) for n in (1, 2)]

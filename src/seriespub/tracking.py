@@ -17,8 +17,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
+import sqlite3
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -319,6 +321,127 @@ def _is_active(row: dict[str, str]) -> bool:
         return False
 
 
+SPILL = 100_000  # late joiners kept in a dict (~10 MB); beyond, in a temporary database
+
+
+class LateParts(MutableMapping[str, "int | None"]):
+    """Late joiner's key → their part (None: nothing this slot): a dict up to SPILL
+    entries, then SQLite's private temporary database, which SQLite deletes itself (the
+    file is unlinked as soon as it is open, so not even a kill leaves it behind), behind a
+    fixed bitmap of the keys' hashes so that the front's rows are answered without a
+    query. A million late joiners (an evergreen course) then cost about 10 MB, not 100."""
+
+    def __init__(self, spill: int | None = None) -> None:
+        self.spill = SPILL if spill is None else spill
+        self.memory: dict[str, int | None] = {}
+        self.db: sqlite3.Connection | None = None
+        self.bits = bytearray()
+        self.pending: dict[str, int | None] = {}  # written in batches
+
+    @property
+    def spilled(self) -> bool:
+        return self.db is not None
+
+    def __setitem__(self, key: str, part: int | None) -> None:
+        if self.db is None:
+            self.memory[key] = part
+            if len(self.memory) > self.spill:
+                self._move()
+            return
+        self._mark(key)
+        self.pending[key] = part
+        if len(self.pending) >= 5_000:
+            self._flush()
+
+    def __getitem__(self, key: str) -> int | None:
+        if self.db is None:
+            return self.memory[key]
+        if key in self.pending:
+            return self.pending[key]
+        h = hash(key) % (len(self.bits) * 8)
+        if not self.bits[h >> 3] & (1 << (h & 7)):
+            raise KeyError(key)  # the front, mostly: no query
+        row = self.db.execute("SELECT part FROM late WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        part: int | None = row[0]
+        return part
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[str(key)]
+        except KeyError:
+            return False
+        return True
+
+    def __delitem__(self, key: str) -> None:
+        if self.db is None:
+            del self.memory[key]
+            return
+        self[key]  # KeyError if absent
+        self._flush()
+        self.db.execute("DELETE FROM late WHERE key=?", (key,))
+
+    def __len__(self) -> int:
+        if self.db is None:
+            return len(self.memory)
+        self._flush()
+        count: int = self.db.execute("SELECT count(*) FROM late").fetchone()[0]
+        return count
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._rows())
+
+    def items(self) -> ItemsView[str, int | None]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[int | None]:
+        return _Values(self)
+
+    def _rows(self) -> Iterator[tuple[str, int | None]]:
+        if self.db is None:
+            yield from self.memory.items()
+            return
+        self._flush()
+        yield from self.db.execute("SELECT key, part FROM late")
+
+    def _move(self) -> None:
+        self.db = sqlite3.connect("", check_same_thread=False)  # "": private, temporary
+        weakref.finalize(self, self.db.close)  # the plan is dropped: SQLite deletes the file
+        self.db.execute("CREATE TABLE late(key TEXT PRIMARY KEY, part INTEGER) WITHOUT ROWID")
+        self.bits = bytearray(subscribers.DUPLICATE_BITS // 8)
+        for key in self.memory:
+            self._mark(key)
+        self.pending, self.memory = self.memory, {}
+        self._flush()
+
+    def _mark(self, key: str) -> None:
+        h = hash(key) % (len(self.bits) * 8)
+        self.bits[h >> 3] |= 1 << (h & 7)
+
+    def _flush(self) -> None:
+        if self.db is not None and self.pending:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO late VALUES(?, ?)", self.pending.items()
+                )
+            self.pending = {}
+
+
+class _Items(ItemsView[str, "int | None"]):
+    _mapping: LateParts
+
+    def __iter__(self) -> Iterator[tuple[str, int | None]]:
+        return self._mapping._rows()
+
+
+class _Values(ValuesView["int | None"]):
+    _mapping: LateParts
+
+    def __iter__(self) -> Iterator[int | None]:
+        return (part for _, part in self._mapping._rows())
+
+
 def _with_ledger(
     reader: Reader, received: dict[str, tuple[frozenset[int], frozenset[int], str]]
 ) -> Reader:
@@ -348,7 +471,7 @@ def slot_plan(
     if not count_front and (given.part_one is None or how == CURRENT):
         return SlotPlan(new, {}, 0, 0, 0, counted=False), given
 
-    def plan(listed: Iterable[Reader], late: dict[str, int | None]) -> SlotPlan:
+    def plan(listed: Iterable[Reader], late: MutableMapping[str, int | None]) -> SlotPlan:
         return plan_slot(
             listed,
             released=given.released,
@@ -361,7 +484,7 @@ def slot_plan(
         )
 
     for _ in range(3):
-        late: dict[str, int | None] = {}
+        late = LateParts()
         try:
             return plan(readers(session, new, given.part_one, late), late), given
         except ListChanged:

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 FROM_START = "from_start"
@@ -105,6 +106,9 @@ def decide(
     return None
 
 
+_FRONT: Any = object()  # `SlotPlan.late.get`'s default: not a late joiner
+
+
 @dataclass(frozen=True)
 class SlotPlan:
     """Who gets which part at one slot, in memory that follows the late joiners only: the
@@ -135,11 +139,12 @@ class SlotPlan:
 
     def gets(self, key: str, number: int) -> bool:
         """Whether the late joiner `key` gets part `number` this slot (False: the front)."""
-        return key in self.late and self.late[key] == number
+        return bool(self.late.get(key, _FRONT) == number)
 
     def excludes(self, key: str) -> bool:
         """Whether the front's run leaves `key` out: a late joiner whose part is not `new`."""
-        return key in self.late and (self.late[key] is None or self.late[key] != self.new)
+        part = self.late.get(key, _FRONT)
+        return part is not _FRONT and (part is None or part != self.new)
 
     @property
     def excluded(self) -> frozenset[str]:
@@ -160,7 +165,7 @@ def plan_slot(
     part_one: dt.datetime | None,
     mode: str = FROM_START,
     held: frozenset[int] = frozenset(),
-    late: dict[str, int | None] | None = None,
+    late: MutableMapping[str, int | None] | None = None,
 ) -> SlotPlan:
     """`decide` for every reader of a stream (each once: duplicates are the caller's to
     drop), keeping only the late joiners' parts; the front is counted. `late` is the map
