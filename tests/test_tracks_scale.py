@@ -302,3 +302,24 @@ def test_late_parts_on_disk_behave_as_a_dict(spill: int) -> None:
     for key in [*plain, "front@x"]:
         assert plan.excludes(key) == want.excludes(key)
         assert [plan.gets(key, n) for n in (1, 2)] == [want.gets(key, n) for n in (1, 2)]
+
+
+@pytest.mark.parametrize("spill", [None, 0])
+def test_check_counts_a_repeated_late_joiner_once(
+    make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, spill: int | None
+) -> None:
+    if spill is not None:
+        monkeypatch.setattr(tracking, "SPILL", spill)
+    monkeypatch.setattr(tracking, "CHUNK", 1)  # the repeat is checked against what check kept
+    root = make_series(drafts=3, subscribers=2)
+    send_next(root, T0)
+    joined = (T0 + dt.timedelta(days=1)).isoformat()
+    rows = [("late@example.com", joined), ("b@x.org", joined), ("LATE@example.com", joined)]
+    append_rows(root, rows)
+    part1 = next((root / "drafts").glob("01-*.md"))
+    part1.write_text(part1.read_text().replace("status: ready", "status: draft"))
+    with held(root, T0 + WEEK, readonly=True) as s:
+        assert tracking.draft_warnings(s) == [
+            "part 1 is still a draft and is the next part of 2 late joiner(s): set status: "
+            "ready in its front matter"
+        ]

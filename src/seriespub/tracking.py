@@ -528,10 +528,12 @@ def draft_warnings(session: Session) -> list[str]:
     if given.part_one is None:
         return []  # nobody is a late joiner before part 1 is out: the list is not read
     waiting: Counter[int] = Counter()
-    for reader in readers(session, None, given.part_one):
+    late = LateParts()  # the late joiners seen, to drop their repeats (on disk past SPILL)
+    for reader in readers(session, None, given.part_one, late):
         if is_front(reader, given.part_one):
             continue
         part = next((n for n in started if n not in reader.has), upcoming)
+        late[reader.key] = part
         if part in unready:
             waiting[part] += 1
     return [
