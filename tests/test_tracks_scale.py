@@ -299,6 +299,8 @@ def test_late_parts_on_disk_behave_as_a_dict(spill: int) -> None:
     want = SlotPlan(2, plain, front=3, catching_up=11, caught_up=0, front_new=3)
     assert plan.counts() == want.counts() and plan.late_parts() == want.late_parts()
     assert plan.excluded == want.excluded and plan.any_excluded == want.any_excluded
+    for n in (1, 2):
+        assert late.keys_for(n) == want.late_keys(n) == {k for k, p in plain.items() if p == n}
     for key in [*plain, "front@x"]:
         assert plan.excludes(key) == want.excludes(key)
         assert [plan.gets(key, n) for n in (1, 2)] == [want.gets(key, n) for n in (1, 2)]

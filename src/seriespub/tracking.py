@@ -398,6 +398,13 @@ class LateParts(MutableMapping[str, "int | None"]):
     def values(self) -> ValuesView[int | None]:
         return _Values(self)
 
+    def keys_for(self, part: int) -> set[str]:
+        """The late joiners who get `part` (one run's readers), in one query."""
+        if self.db is None:
+            return {key for key, p in self.memory.items() if p == part}
+        self._flush()
+        return {key for (key,) in self.db.execute("SELECT key FROM late WHERE part=?", (part,))}
+
     def _rows(self) -> Iterator[tuple[str, int | None]]:
         if self.db is None:
             yield from self.memory.items()

@@ -234,7 +234,13 @@ def _round(
 
 
 def _in(slot: SlotPlan, number: int) -> Callable[[Subscriber], bool]:
-    """The late joiners who get part `number` this slot (every row of their address)."""
+    """The late joiners who get part `number` this slot (every row of their address). With
+    the late joiners on disk (`tracking.LateParts`), this run's are read into a set once
+    rather than asked for row by row."""
+    late = slot.late
+    if isinstance(late, tracks_ops.LateParts) and late.spilled:
+        keys = late.keys_for(number)
+        return lambda s: s.key in keys
     return lambda s: slot.gets(s.key, number)
 
 
