@@ -6,10 +6,10 @@ Read-only: nothing here writes. A reader's position is the ledger's record of wh
 received (`Ledger.received_by`), never a second record.
 
 Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
-never held; late joiners are held once, as key → part (about 100 bytes each: 7 MB for
-76,000 late joiners in an evergreen course, 100 MB for a million), plus a fixed 8 MB bitmap
-for repeated addresses. A send that no reader can be a late joiner for (part 1 not out yet)
-does not read the list.
+never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
+memory up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a
+fixed 8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
+(part 1 not out yet) does not read the list.
 """
 
 from __future__ import annotations
@@ -321,7 +321,8 @@ def _is_active(row: dict[str, str]) -> bool:
         return False
 
 
-SPILL = 100_000  # late joiners kept in a dict (~10 MB); beyond, in a temporary database
+SPILL = 10_000  # late joiners kept in a dict (~1 MB); beyond, in a temporary database
+LATE_BITS = 1 << 23  # 1 MB: a filter in front of it (a false hit costs one query)
 
 
 class LateParts(MutableMapping[str, "int | None"]):
@@ -329,7 +330,8 @@ class LateParts(MutableMapping[str, "int | None"]):
     entries, then SQLite's private temporary database, which SQLite deletes itself (the
     file is unlinked as soon as it is open, so not even a kill leaves it behind), behind a
     fixed bitmap of the keys' hashes so that the front's rows are answered without a
-    query. A million late joiners (an evergreen course) then cost about 10 MB, not 100."""
+    query. A million late joiners (an evergreen course) then cost about 3 MB (the filter
+    and SQLite's page cache), not 100."""
 
     def __init__(self, spill: int | None = None) -> None:
         self.spill = SPILL if spill is None else spill
@@ -416,7 +418,7 @@ class LateParts(MutableMapping[str, "int | None"]):
         self.db = sqlite3.connect("", check_same_thread=False)  # "": private, temporary
         weakref.finalize(self, self.db.close)  # the plan is dropped: SQLite deletes the file
         self.db.execute("CREATE TABLE late(key TEXT PRIMARY KEY, part INTEGER) WITHOUT ROWID")
-        self.bits = bytearray(subscribers.DUPLICATE_BITS // 8)
+        self.bits = bytearray(LATE_BITS // 8)
         for key in self.memory:
             self._mark(key)
         self.pending, self.memory = self.memory, {}
