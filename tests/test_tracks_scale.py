@@ -325,3 +325,30 @@ def test_check_counts_a_repeated_late_joiner_once(
             "part 1 is still a draft and is the next part of 2 late joiner(s): set status: "
             "ready in its front matter"
         ]
+
+
+@pytest.mark.parametrize("spill", [None, 0])
+def test_next_parts_hold_the_late_joiners_only(
+    make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, spill: int | None
+) -> None:
+    from seriespub.ops.subscribers import next_parts
+
+    if spill is not None:
+        monkeypatch.setattr(tracking, "SPILL", spill)
+    root = make_series(drafts=3, subscribers=2)
+    send_next(root, T0)
+    joined = (T0 + dt.timedelta(days=1)).isoformat()
+    append_rows(root, [("late@example.com", joined), ("gone@example.com", "")], "active")
+    append_rows(root, [("left@example.com", "")], "unsubscribed")
+    coming = next_parts(find_series(explicit=root), now=T0 + dt.timedelta(days=2))
+    assert dict(coming.late) == {"late@example.com": 1} and coming.new == 2
+    parts = {
+        s.key: coming.part_of(s) for s in subscribers.iter_subscribers(root / "subscribers.csv")
+    }
+    assert parts == {
+        "reader0001@example.com": 2,
+        "reader0002@example.com": 2,
+        "late@example.com": 1,
+        "gone@example.com": 2,
+        "left@example.com": None,
+    }

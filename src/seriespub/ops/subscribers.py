@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seriespub import subscribers
 from seriespub.errors import InputError
@@ -57,6 +57,9 @@ def listing(series: Series, status: str | None = None) -> Listing:
     return Listing(rows, problems)
 
 
+_FRONT: Any = object()  # not a late joiner
+
+
 @dataclass(frozen=True)
 class NextParts:
     """Which part each active reader gets at the next slot (`seriespub.tracks`), in memory
@@ -69,8 +72,9 @@ class NextParts:
 
     def part_of(self, subscriber: Subscriber) -> int | None:
         key = subscriber.key
-        if key in self.late:
-            return self.late[key]
+        late: int | None = self.late.get(key, _FRONT)
+        if late is not _FRONT:
+            return late
         if subscriber.status is not SubscriberStatus.ACTIVE or key in self.front_has:
             return None
         return self.new
