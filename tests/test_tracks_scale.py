@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from seriespub import schedule, subscribers, tracking
 from seriespub.ops import send as ops
@@ -86,6 +87,26 @@ def test_part_one_reads_the_list_no_extra_time_and_part_two_once(
     assert one_plain > 0, "the counter must see the send's own reads"
     assert one_tracked == one_plain  # part 1: nobody can be a late joiner, no pass
     assert two_tracked == two_plain + 1  # part 2: one streamed pass for the plan
+
+
+SCHEDULE = '[schedule]\nfirst_release = 2027-01-05T09:00:00\ntimezone = "UTC"\n'
+
+
+def test_send_due_of_part_one_reads_the_list_no_extra_time(
+    make_series: MakeSeries, list_reads: Counter[str]
+) -> None:
+    tracked = make_series(drafts=3, subscribers=5, name="tracked", extra_toml=SCHEDULE)
+    plain = make_series(drafts=3, subscribers=5, name="plain", extra_toml=SCHEDULE)
+    current_mode(plain)
+    reads = []
+    now = T0 + dt.timedelta(minutes=1)
+    for root in (tracked, plain):
+        list_reads.clear()
+        with time_machine.travel(now, tick=False), held(root, now) as s:
+            outcome = ops.due(s, ops.SendHooks())
+        assert [r.sent for r in outcome.reports] == [5]
+        reads.append(sum(list_reads.values()))
+    assert reads[1] > 0 and reads[0] == reads[1]
 
 
 def test_a_send_nobody_can_be_late_for_plans_without_the_list(make_series: MakeSeries) -> None:
