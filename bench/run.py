@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,22 +72,43 @@ def median_seconds(command: list[str], runs: int = 11) -> float:
     # As installed for a user: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE,
     # which would make every start recompile the package from source).
     env = this_checkout({k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)  # warm up
+    subprocess.run(
+        command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+        subprocess.run(
+            command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
 def cold_start() -> dict[str, float]:
-    """`seriespub --help` against a one-command Typer app, alternated to share the noise."""
+    """`seriespub --help`, `status` and `send next --dry-run` on a copy of this repository's
+    example series, each against a one-command Typer app that parses an option and runs
+    (`hello --name x`): the floor any Typer CLI pays. Medians of 11 runs each."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(BARE_TYPER)
-    bare = median_seconds([sys.executable, handle.name, "--help"])
-    ours = median_seconds([sys.executable, "-m", "seriespub", "--help"])
-    return {"bare_typer_ms": bare * 1000, "seriespub_ms": ours * 1000, "ratio": ours / bare}
+    bare_help = median_seconds([sys.executable, handle.name, "--help"])
+    bare_run = median_seconds([sys.executable, handle.name, "--name", "x"])
+    out = {
+        "bare_typer_ms": bare_help * 1000,
+        "bare_typer_run_ms": bare_run * 1000,
+        "seriespub_ms": median_seconds([sys.executable, "-m", "seriespub", "--help"]) * 1000,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        series = Path(tmp) / "example"
+        series.mkdir()
+        shutil.copytree(BENCH.parent / "drafts", series / "drafts")
+        for name in ("seriespub.toml", "subscribers.csv"):
+            shutil.copy(BENCH.parent / name, series / name)
+        for label, args in [("status", ["status"]), ("dry_run", ["send", "next", "--dry-run"])]:
+            command = [sys.executable, "-m", "seriespub", *args, "--series", str(series)]
+            out[f"{label}_ms"] = median_seconds(command) * 1000
+    out["ratio"] = out["seriespub_ms"] / out["bare_typer_ms"]
+    return out
 
 
 def article(words: int = 3000, seed: int = 1) -> str:
@@ -238,6 +260,12 @@ def main() -> None:
         f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
         f"{start['bare_typer_ms']:.0f} ms: {start['ratio']:.2f}× (target ≤ 1.20×)"
     )
+    floor = start["bare_typer_run_ms"]
+    for label, key in [("status", "status_ms"), ("send next --dry-run", "dry_run_ms")]:
+        print(
+            f"cold start   seriespub {label} (example series) {start[key]:.0f} ms vs a bare "
+            f"Typer command {floor:.0f} ms: {start[key] / floor:.2f}×"
+        )
     render = render_time()
     print(
         f"render       {render['words']:.0f}-word instalment: {render['median_ms']:.1f} ms "

@@ -36,8 +36,9 @@ def test_send_next_mails_everyone_once_and_a_second_run_sends_nothing(
     assert all(len(state.to(a)) == 1 for a in READERS)
     got = state.to(READERS[0])[0]
     assert got["Tag"] == "part-1" and got["MessageStream"] == "outbound"
-    assert got["Headers"][0]["Name"] == "List-Unsubscribe"
-    assert got["Headers"][0]["Value"].startswith("<https://example.com/unsubscribe?")
+    headers = {h["Name"]: h["Value"] for h in got["Headers"]}
+    assert headers["List-Unsubscribe"].startswith("<https://example.com/unsubscribe?")
+    assert headers["List-Id"] == "Test Series <test-series.example.com>"  # RFC 2919
     assert "Reader 1" in got["HtmlBody"] and "Reader 1" in got["TextBody"]
 
     second = cli(root, "send", "next", "--yes")  # part 2 goes out; part 1 is not resent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,6 +113,7 @@ def test_one_multipart_request_with_basic_auth_and_recipient_variables(tmp_path:
     assert fields["text"] == ["Hi %recipient.sp0t%\nUnsubscribe: %recipient.sp1t%"]
     assert fields["h:List-Unsubscribe"] == ["<%recipient.unsub%>"]
     assert fields["h:List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
+    assert fields["h:List-Id"] == [batch.message.list_id_header]
     assert fields["v:seriespub-batch"] == ["001-batchkey"]
     assert fields["o:tag"] == ["seriespub", "part-1"]
     assert fields["subject"] == ["Part 1"]
@@ -280,6 +282,29 @@ def test_suppressions_follow_paging_over_all_three_lists(
     assert len(found) == 7
 
 
+def test_the_three_suppression_lists_are_asked_for_together(tmp_path: Path) -> None:
+    """Each first page is held until all three requests are in flight: asked one after
+    another, the first would wait alone and time out."""
+    together = threading.Barrier(3, timeout=5)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        kind = request.url.path.rsplit("/", 1)[-1]
+        if "page" in request.url.params:
+            return httpx.Response(200, json={"items": []})
+        together.wait()
+        item = {"address": f"{kind}@example.com", "tags": ["*"], "created_at": "x"}
+        return httpx.Response(
+            200, json={"items": [item], "paging": {"next": f"{request.url}&page=2"}}
+        )
+
+    found = make(tmp_path, transport=httpx.MockTransport(handler)).suppressions()
+    assert [(s.email, s.status) for s in found] == [
+        ("unsubscribes@example.com", SubscriberStatus.UNSUBSCRIBED),
+        ("bounces@example.com", SubscriberStatus.BOUNCED),
+        ("complaints@example.com", SubscriberStatus.COMPLAINED),
+    ]
+
+
 # --- Mailgun-managed unsubscribes (unsubscribe = "mailgun") --------------------------------
 
 
@@ -357,6 +382,7 @@ def test_managed_unsubscribe_end_to_end(tmp_path: Path) -> None:
         assert f'<a href="{link}">unsubscribe</a>' in got.html
         assert got.text.endswith(f"Unsubscribe: {link}")
         assert got.headers == {
+            "List-Id": batch.message.list_id_header,
             "List-Unsubscribe": f"<{link}>",  # Mailgun's, not ours
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
@@ -385,3 +411,27 @@ def test_unsubscribe_setting_is_validated(tmp_path: Path) -> None:
     path.write_text(head + 'unsubscribe = "list"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"delivery\.mailgun\.unsubscribe"):
         load_settings(path)
+
+
+def test_an_idn_domain_goes_to_mailgun_as_its_a_label_with_its_variables(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, transport=httpx.MockTransport(capture(seen)))
+    provider.send_batch(make_batch(("ann@bücher.example", "Ann")))
+    fields = form(seen[0])
+    assert fields["to"] == ["ann@xn--bcher-kva.example"]
+    # Mailgun finds a reader's variables by the address "to" names
+    assert list(json.loads(fields["recipient-variables"][0])) == ["ann@xn--bcher-kva.example"]
+
+
+def test_the_form_carries_non_ascii_text_and_values_that_look_like_parts(tmp_path: Path) -> None:
+    """Our own multipart body: UTF-8 values, CR LF inside a value and a line that looks like
+    a boundary reach Mailgun's form parser as they were."""
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, transport=httpx.MockTransport(capture(seen)))
+    text = "Grüße — 日本語\r\n--notaboundary\r\nContent-Disposition: form-data\r\n\r\nend"
+    message = build_message(1, "Café — part 1", text=text)
+    provider.send_batch(build_batch(message, ("ann@example.com", "Ann"), key="001-k"))
+    fields = form(seen[0])
+    assert fields["subject"] == ["Café — part 1"]
+    assert fields["text"] == [text]
+    assert seen[0].headers["content-type"].startswith("multipart/form-data; boundary=")

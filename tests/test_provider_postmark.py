@@ -131,6 +131,7 @@ def test_batch_request_carries_one_personal_message_per_reader() -> None:
     assert body[0]["Subject"] == "Part one"
     assert body[0]["From"] == "Author <author@example.com>"
     assert body[0]["Headers"] == [
+        {"Name": "List-Id", "Value": batch.message.list_id_header},
         {"Name": "List-Unsubscribe", "Value": f"<{ann.unsubscribe_url}>"},
         {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
     ]

@@ -24,9 +24,9 @@ from seriespub.errors import (
     TransientSendError,
 )
 from seriespub.message import PreparedMessage
-from seriespub.models import Outcome, SubscriberStatus
+from seriespub.models import Outcome, Recipient, SubscriberStatus
 from seriespub.providers.base import Batch
-from seriespub.providers.resend import ResendProvider, idempotency_key
+from seriespub.providers.resend import Emails, ResendProvider, idempotency_key
 
 KEY = "re_test_key"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -111,6 +111,7 @@ def test_batch_request_shape(tmp_path: Path) -> None:
     assert ann["text"].startswith(f"Hi {NASTY}\n")
     url = batch.recipients[0].unsubscribe_url
     assert ann["headers"] == {
+        "List-Id": batch.message.list_id_header,
         "List-Unsubscribe": f"<{url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
@@ -430,3 +431,56 @@ def test_suppressions_with_a_sending_only_key_say_what_to_do(tmp_path: Path) -> 
     assert caught.value.status == 401
     assert caught.value.hint and "Full access" in caught.value.hint
     assert KEY not in str(caught.value)
+
+
+def test_an_idn_domain_goes_to_resend_as_its_a_label(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    provider = make(tmp_path, transport=httpx.MockTransport(answering(seen)))
+    results = provider.send_batch(make_batch(("ann@bücher.example", "Ann")))
+    assert [(r.email, r.outcome) for r in results] == [("ann@bücher.example", Outcome.SENT)]
+    [request] = seen
+    assert json.loads(request.content)[0]["to"] == ["ann@xn--bcher-kva.example"]
+
+
+def _as_httpx_would_send(message: PreparedMessage, recipient: Recipient) -> str:
+    """The email object as a dict, encoded the way httpx's `json=` does (the reference)."""
+    email: dict[str, Any] = {
+        "from": message.from_header,
+        "to": [recipient.envelope],
+        "subject": message.subject,
+        "html": message.html_for(recipient),
+        "text": message.text_for(recipient),
+        "headers": {
+            "List-Id": message.list_id_header,
+            **dict(message.list_unsubscribe_headers(recipient)),
+        },
+        "tags": [{"name": "seriespub_part", "value": str(message.number)}],
+    }
+    if message.reply_to:
+        email["reply_to"] = message.reply_to
+    return json.dumps(email, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("reply_to", [None, "Réponses <replies@example.com>"])
+@pytest.mark.parametrize("unsubscribe_url", ["https://example.com/u?t={token}", ""])
+def test_emails_are_the_json_text_httpx_would_send_byte_for_byte(
+    reply_to: str | None, unsubscribe_url: str
+) -> None:
+    """Spliced from pieces escaped once, yet exactly `json.dumps` of the email object: an
+    idempotent replay (settling) repeats the very request, whichever version sent it."""
+    message = build_message(
+        3,
+        'Part "3" — ünïcode </script>',
+        reply_to=reply_to,
+        unsubscribe_url=unsubscribe_url,
+        html='<p class="x">Hi \\\u2028 %%SP0%%</p>\n\t<a href="%%SP1%%">unsubscribe</a>',
+    )
+    batch = build_batch(
+        message,
+        ("nasty@example.com", NASTY),
+        ("ann@bücher.example", 'Ann "Q" \\ ü'),
+        ("bo@example.com", ""),
+    )
+    emails = Emails(message)
+    for recipient in batch.recipients:
+        assert emails.encode(recipient) == _as_httpx_would_send(message, recipient)

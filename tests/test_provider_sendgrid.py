@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -122,6 +123,7 @@ def test_one_request_with_content_once_and_substitutions() -> None:
     }
     assert body["personalizations"][1]["to"] == [{"email": "bo@example.com", "name": "Smith  Bo"}]
     assert "asm" not in body and "send_at" not in body
+    assert body["headers"] == {"List-Id": batch.message.list_id_header}  # every message's
 
 
 def test_test_send_and_reply_to() -> None:
@@ -295,3 +297,28 @@ def test_fake_rejects_a_wrong_key(fake: tuple[str, SendgridState]) -> None:
     with pytest.raises(PermanentSendError) as caught:
         make(url, key="SG.wrong").send_batch(make_batch(("ann@example.com", "")))
     assert caught.value.status == 401 and "SG.wrong" not in str(caught.value)
+
+
+def test_the_suppression_lists_are_asked_for_together() -> None:
+    """Three lists and the unsubscribe group in one round trip of waiting: each answer is
+    held until all four requests are in flight (one after another, the first would wait
+    alone and time out)."""
+    together = threading.Barrier(4, timeout=5)
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        together.wait()
+        if "/asm/" in request.url.path:
+            return httpx.Response(200, json=["g@example.com"])
+        kind = request.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json=[{"email": f"{kind}@example.com"}])
+
+    found = make(asm=7, transport=httpx.MockTransport(handler)).suppressions()
+    assert len(paths) == 4
+    assert [(s.email, s.status) for s in found] == [
+        ("unsubscribes@example.com", SubscriberStatus.UNSUBSCRIBED),
+        ("bounces@example.com", SubscriberStatus.BOUNCED),
+        ("spam_reports@example.com", SubscriberStatus.COMPLAINED),
+        ("g@example.com", SubscriberStatus.UNSUBSCRIBED),
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from conftest import TEST_SECRET, postmark_delivery
 from fakes.messages import build_provider
 from seriespub.config import DeliverySettings, Settings, known_secrets, load_settings
 from seriespub.errors import ConfigError
@@ -256,3 +258,37 @@ def test_reading_the_specs_imports_no_adapter() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_building_an_http_provider_leaves_httpxs_own_command_line_tool_unloaded(
+    make_series: Callable[..., Path],
+) -> None:
+    """httpx imports its CLI (click, rich.syntax, pygments) whenever click is installed;
+    a send never runs it, so building a provider does not load it, and `httpx.main` still
+    loads the real one when called."""
+    pytest.importorskip("click")  # without click httpx skips its CLI anyway
+    root = make_series(delivery=postmark_delivery("http://127.0.0.1:9"))
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from seriespub import publishing\n"
+        "from seriespub.series import find_series\n"
+        f"provider = publishing.provider_for(find_series(explicit=Path({str(root)!r})))\n"
+        "print(type(provider).__name__, 'pygments' in sys.modules, 'click' in sys.modules)\n"
+        "import httpx\n"
+        "try:\n"
+        "    httpx.main(['--help'], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('pygments' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "POSTMARK_SERVER_TOKEN": "token", "SERIESPUB_SECRET": TEST_SECRET},
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[0] == "PostmarkProvider False False"
+    assert out[-1] == "True"  # httpx's own CLI, loaded on demand, ran (and printed its help)

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,15 +66,33 @@ class InstalmentRecord:
     finished_at: dt.datetime | None
 
 
+# A batch goes to SQLite as one JSON array and one statement (`json_each`), not a row at a
+# time: a statement per row costs a Python round trip and a GIL release per reader, and the
+# send's worker threads then hold the main thread up at every one.
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries(instalment, email, status, batch_key, provider, "
-    "attempts, updated_at, send_at) VALUES(?,?,'pending',?,?,1,?,?)"
+    "attempts, updated_at, send_at) SELECT ?, value, 'pending', ?, ?, 1, ?, ? "
+    "FROM json_each(?) WHERE true"  # `WHERE true`: SQLite's rule for an upsert after a SELECT
 )
 _RESEND = (
     " ON CONFLICT(instalment, email) DO UPDATE SET status='pending', "
     "batch_key=excluded.batch_key, provider=excluded.provider, reason='', "
     "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
     "send_at=excluded.send_at"
+)
+# Results: [email, status, message_id, reason, subscriber_status] per reader, applied to the
+# rows begin_batch wrote (an address the batch did not hold is ignored, as an UPDATE would).
+_RECORD_RESULTS = (
+    "INSERT INTO deliveries(instalment, email, status, message_id, reason, updated_at, "
+    "subscriber_status, subscriber_applied) SELECT ?1, json_extract(r.value, '$[0]'), "
+    "json_extract(r.value, '$[1]'), json_extract(r.value, '$[2]'), "
+    "json_extract(r.value, '$[3]'), ?2, json_extract(r.value, '$[4]'), "
+    "json_extract(r.value, '$[4]') IS NULL FROM json_each(?3) AS r WHERE EXISTS("
+    "SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=json_extract(r.value, '$[0]'))"
+    " ON CONFLICT(instalment, email) DO UPDATE SET status=excluded.status, "
+    "message_id=excluded.message_id, reason=excluded.reason, updated_at=excluded.updated_at, "
+    "subscriber_status=excluded.subscriber_status, "
+    "subscriber_applied=excluded.subscriber_applied"
 )
 
 
@@ -152,19 +171,17 @@ class Ledger:
         """Record that `emails` are about to be sent in batch `key` (before the request)."""
         now = _now()
         when = send_at.isoformat(timespec="seconds") if send_at else None
-        rows = [(number, e.lower(), key, provider, now, when) for e in emails]
+        row = (number, key, provider, now, when, json.dumps([e.lower() for e in emails]))
         with self._transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
                 "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
                 (key, number, provider, now, when, json.dumps(list(emails))),
             )
-            if not self._insert_fresh(conn, number, rows):
-                conn.executemany(_INSERT_DELIVERY + _RESEND, rows)
+            if not self._insert_fresh(conn, number, row):
+                conn.execute(_INSERT_DELIVERY + _RESEND, row)
 
-    def _insert_fresh(
-        self, conn: sqlite3.Connection, number: int, rows: Sequence[tuple[object, ...]]
-    ) -> bool:
+    def _insert_fresh(self, conn: sqlite3.Connection, number: int, row: tuple[object, ...]) -> bool:
         """Plain INSERTs while the instalment had no rows when this ledger first wrote to it
         (a first send: about half the cost of the upsert). Only a hint: a row that exists
         after all (a repeated address) undoes the inserts, and the caller upserts."""
@@ -180,7 +197,7 @@ class Ledger:
             self._fresh.add(number)
         conn.execute("SAVEPOINT fresh")
         try:
-            conn.executemany(_INSERT_DELIVERY, rows)
+            conn.execute(_INSERT_DELIVERY, row)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO fresh")
             return False
@@ -192,7 +209,6 @@ class Ledger:
         self, number: int, key: str, results: Iterable[RecipientResult], scheduled: bool = False
     ) -> None:
         """Settle a batch: one row per recipient result, then the batch itself."""
-        now = _now()
         rows = []
         for r in results:
             status = _OUTCOME_STATUS[r.outcome]
@@ -201,25 +217,9 @@ class Ledger:
             # What the refusal means for the reader goes in with the result, in the same
             # transaction: a kill before the list is rewritten loses nothing.
             marks = r.new_status.value if r.new_status is not None else None
-            rows.append(
-                (
-                    status.value,
-                    r.message_id,
-                    scrub(r.reason),
-                    now,
-                    marks,
-                    int(marks is None),
-                    number,
-                    r.email.lower(),
-                )
-            )
+            rows.append((r.email.lower(), status.value, r.message_id, scrub(r.reason), marks))
         with self._transaction() as conn:
-            conn.executemany(
-                "UPDATE deliveries SET status=?, message_id=?, reason=?, "
-                "updated_at=?, subscriber_status=?, subscriber_applied=? "
-                "WHERE instalment=? AND email=?",
-                rows,
-            )
+            conn.execute(_RECORD_RESULTS, (number, _now(), json.dumps(rows)))
             conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
 
     def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
@@ -326,11 +326,26 @@ class Ledger:
         )
         params: list[object] = [number]
         if statuses is not None:
+            # Found through the status index (a few failed among a million), then read in
+            # address order by primary key: no scan of the part, no sort.
             wanted = [s.value for s in statuses]
-            sql += f" AND status IN ({','.join('?' * len(wanted))})"
-            params += wanted
+            sql += (
+                " AND email IN (SELECT email FROM deliveries WHERE instalment=? AND "
+                f"status IN ({','.join('?' * len(wanted))}))"
+            )
+            params += [number, *wanted]
         for row in self._conn.execute(sql + " ORDER BY email", params):
             yield DeliveryRow(row[0], row[1], DeliveryStatus(row[2]), *row[3:])
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same ledger, even beside a
+        running send (a count, then the rows it counted)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
 
     def scheduled_batches(self, number: int) -> dict[str, list[tuple[str, str]]]:
         """Batch key → (address, provider message id) of deliveries still scheduled."""

@@ -19,13 +19,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 from seriespub.addresses import is_valid_address, name_problem
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.textfiles import csv_delimiter
+
+_T = TypeVar("_T")
 
 COLUMNS = ("email", "name", "status", "subscribed_at")
 _BASE = frozenset((*COLUMNS, ""))
@@ -128,6 +130,37 @@ def iter_subscribers(
 ) -> Iterator[Subscriber]:
     """Stream subscribers.csv; invalid rows are skipped and reported in `problems`. Errors
     name `shown` when `path` is a snapshot of it."""
+    return _rows(path, problems, shown, lambda parse: parse)
+
+
+def active_keys(
+    path: Path,
+    problems: Problems | None = None,
+    shown: Path | None = None,
+) -> Iterator[str]:
+    """The ledger key (lower-cased address) of each active subscriber, in file order, with
+    the same checks and problems as `active` but no record built per row: for a pass that
+    only counts (planning a first send)."""
+    return _rows(path, problems, shown, _active_key)
+
+
+def _active_key(parse: _RowParser) -> Callable[[list[str]], str | None]:
+    def key(values: list[str]) -> str | None:
+        address, status = parse.checked(values)
+        return address.lower() if status is SubscriberStatus.ACTIVE else None
+
+    return key
+
+
+def _rows(
+    path: Path,
+    problems: Problems | None,
+    shown: Path | None,
+    make: Callable[[_RowParser], Callable[[list[str]], _T | None]],
+    lines: list[int] | None = None,
+) -> Iterator[_T]:
+    """Each row through `make(parser)`; with `lines`, its (first, last) line numbers are
+    in lines[0], lines[1] when the row is yielded."""
     reader, handle = open_csv(path, shown)
     path = shown or path
     with handle:
@@ -135,15 +168,20 @@ def iter_subscribers(
             columns = header_columns(next(reader, []), path)
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
-            parse = _RowParser(columns)
+            parse = make(_RowParser(columns))
             start = reader.line_num + 1  # a row's first line (quoted line breaks)
             for values in reader:
                 if values:
                     try:
-                        yield parse(values)
+                        item = parse(values)
                     except ValueError as exc:
                         if problems is not None:
                             problems.append(RowProblem(start, str(exc)))
+                    else:
+                        if item is not None:
+                            if lines is not None:
+                                lines[0], lines[1] = start, reader.line_num
+                            yield item
                 start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=path) from None
@@ -163,14 +201,15 @@ class _RowParser:
         self.email, self.name, self.status, self.since = (at(c) for c in COLUMNS)
         self.extra = [(i, c) for i, c in enumerate(columns) if c not in _BASE]
 
-    def __call__(self, values: list[str]) -> Subscriber:
+    def checked(self, values: list[str]) -> tuple[str, SubscriberStatus]:
+        """The row's address and status, after every check `__call__` makes (ValueError)."""
         n = len(values)
         address = values[self.email].strip() if self.email < n else ""
         if not is_valid_address(address):
             raise ValueError(f"invalid address {address!r}")
-        name = values[self.name].strip() if self.name < n else ""
-        if not name.isprintable():  # printable text has no control character
-            problem = name_problem(name)
+        if self.name < n and not values[self.name].isprintable():
+            # printable text has no control character; only then is the name looked at
+            problem = name_problem(values[self.name].strip())
             if problem:
                 raise ValueError(f"{address}: {problem}")
         raw = values[self.status] if self.status < n else ""
@@ -180,6 +219,12 @@ class _RowParser:
             status = _STATUSES.get(status_text)
             if status is None:
                 raise ValueError(f"unknown status {status_text!r} for {address}")
+        return address, status
+
+    def __call__(self, values: list[str]) -> Subscriber:
+        address, status = self.checked(values)
+        n = len(values)
+        name = values[self.name].strip() if self.name < n else ""
         since = values[self.since].strip() if self.since < n else ""
         fields = {c: values[i] for i, c in self.extra if i < n}
         return Subscriber(address, name, status, since, fields)
@@ -284,12 +329,31 @@ def write_atomically(
 def _write_rows(
     path: Path, header: list[str], rows: Iterable[list[str]], expect: Signature | None
 ) -> bool:
+    def fill(out: BinaryIO) -> bool:
+        text = io.TextIOWrapper(out, newline="", encoding="utf-8")
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        text.flush()
+        text.detach()  # `out` stays open: the caller fsyncs and closes it
+        return True
+
+    return bool(_replace_atomically(path, expect, fill))
+
+
+def _replace_atomically(
+    path: Path, expect: Signature | None, fill: Callable[[BinaryIO], bool]
+) -> bool | None:
+    """Replace the file with what `fill` writes, via a temp file in the same folder, fsync
+    and a rename: never half-written. With `expect` (the file's signature when it was
+    read), nothing is replaced and False is returned if the file changed since (an editor
+    saved it in place); None, with nothing replaced, if `fill` declined (returned False)."""
     fd, tmp = tempfile.mkstemp(prefix=".subscribers-", suffix=".csv", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
+        with os.fdopen(fd, "wb") as handle:
+            if not fill(handle):
+                Path(tmp).unlink()
+                return None
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
@@ -355,6 +419,15 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
     with locked(path):
         for _ in range(ATTEMPTS):
             before = signature(path)
+            edits = _status_edits(path, lowered)
+            if edits is not None:  # the file has a status column: edit those rows only
+                if not edits:
+                    return 0
+                spliced = splice(path, edits, before)
+                if spliced is not None:
+                    if spliced:
+                        return len(edits)
+                    continue
             header, rows = _raw(path)
             changed = sum(1 for row in _with_statuses(header, rows, lowered, count=True))
             if not changed:
@@ -363,6 +436,35 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
             if _write_rows(path, header, _with_statuses(header, rows, lowered), before):
                 return changed
     raise _kept_changing(path)
+
+
+def _status_edits(path: Path, changes: dict[str, str]) -> dict[int, Splice] | None:
+    """The rows whose status changes, as splices (raw rows: unreadable ones are kept as
+    they are); None when the header has no status column (a rewrite adds one)."""
+    reader, handle = open_csv(path)
+    with handle:
+        try:
+            header: list[str] = next(reader, [])
+            columns = header_columns(header, path)
+            if "email" not in columns:
+                raise InputError("no 'email' column in the header", path=path, line=1)
+            if "status" not in columns:
+                return None
+            email, status = columns.index("email"), columns.index("status")
+            edits: dict[int, Splice] = {}
+            start = reader.line_num + 1
+            for row in reader:
+                new = changes.get(row[email].strip().lower()) if len(row) > email else None
+                if new is not None and (len(row) <= status or row[status].strip().lower() != new):
+                    row.extend([""] * (status + 1 - len(row)))
+                    row[status] = new
+                    edits[start] = Splice(reader.line_num, _csv_line(row, reader.dialect))
+                start = reader.line_num + 1
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", path=path) from None
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    return edits
 
 
 def _raw(path: Path) -> tuple[list[str], Iterator[list[str]]]:
@@ -475,7 +577,19 @@ def remove(path: Path, address: str, *, forget: bool = False) -> None:
                     )
                 )
 
-            if stream_rewrite(path, scan.columns, edit, before):
+            # Only their rows change: the rest of the file is copied byte for byte.
+            spliced = None
+            if forget or set(COLUMNS) <= set(scan.columns):
+                extra = [c for c in scan.columns if c not in COLUMNS]
+                edits = {}
+                for (start, end), s in scan.spans[key]:
+                    edited = edit(s)
+                    row = [] if edited is None else [edited]
+                    edits[start] = Splice(end, _encode(scan, extra, row, "\n"))
+                spliced = splice(path, edits, before)
+            if spliced is None:
+                spliced = stream_rewrite(path, scan.columns, edit, before)
+            if spliced:
                 return
     raise _kept_changing(path)
 
@@ -492,6 +606,8 @@ class Scan:
     delimiter: str
     problems: ProblemTally
     found: dict[str, list[Subscriber]] = field(default_factory=dict)
+    # their rows' (first, last) line numbers: a quoted line break makes a row span lines
+    spans: dict[str, list[tuple[tuple[int, int], Subscriber]]] = field(default_factory=dict)
 
 
 def scan_file(path: Path, keys: set[str]) -> Scan:
@@ -501,10 +617,66 @@ def scan_file(path: Path, keys: set[str]) -> Scan:
     handle.close()
     problems = ProblemTally(keep=1)
     scan = Scan(columns_of(path), delimiter, problems)
-    for subscriber in iter_subscribers(path, problems):
+    lines = [0, 0]
+
+    def matching(parse: _RowParser) -> Callable[[list[str]], Subscriber | None]:
+        def row(values: list[str]) -> Subscriber | None:
+            address, _ = parse.checked(values)  # every row checked, few built
+            return parse(values) if address.lower() in keys else None
+
+        return row
+
+    for subscriber in _rows(path, problems, None, matching, lines):
         if subscriber.key in keys:
             scan.found.setdefault(subscriber.key, []).append(subscriber)
+            scan.spans.setdefault(subscriber.key, []).append(((lines[0], lines[1]), subscriber))
     return scan
+
+
+@dataclass(frozen=True)
+class Splice:
+    """A row to replace: its last line, and what takes its lines' place (b"": nothing)."""
+
+    last: int
+    data: bytes
+
+
+def splice(path: Path, edits: Mapping[int, Splice], before: Signature) -> bool | None:
+    """Write the list with the rows starting at the lines in `edits` replaced, every other
+    byte copied as it is (atomically, as `write_atomically`): a few rows edited in a list
+    of a million cost a copy of its bytes, not a million rows parsed and written again.
+
+    A replacement keeps the line break its row ended with. False if the file changed since
+    `before`; None if it cannot be cut by lines as the csv reader counted them (a CR that
+    is not part of a CR LF): the caller rewrites it row by row.
+    """
+
+    def fill(out: BinaryIO) -> bool:
+        with open(path, "rb") as source:
+            editing: Splice | None = None
+            for number, line in enumerate(source, 1):
+                if b"\r" in line and (line.count(b"\r") > 1 or not line.endswith(b"\r\n")):
+                    return False
+                if editing is None:
+                    editing = edits.get(number)
+                    if editing is None:
+                        out.write(line)
+                        continue
+                if number == editing.last:
+                    if editing.data:
+                        ending = line[len(line.rstrip(b"\r\n")) :]
+                        out.write(editing.data.rstrip(b"\r\n") + ending)
+                    editing = None
+        return True
+
+    return _replace_atomically(path, before, fill)
+
+
+def _csv_line(row: list[str], dialect: Any) -> bytes:
+    """One raw row as a CSV line in the file's own delimiter (its line break is the row's)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=dialect.delimiter, lineterminator="\n").writerow(row)
+    return buffer.getvalue().encode("utf-8")
 
 
 def refuse_problems(path: Path, problems: ProblemTally) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +48,13 @@ class ErrorHandlingGroup(TyperGroup):
             raise typer.Exit(0) from None
         except SeriespubError as exc:
             fail(str(exc), exc.hint)
+        except BrokenPipeError as exc:
+            if not _stdout_gone():
+                fail(f"cannot continue: {exc.strerror}")
+            # Whoever read our output stopped (`| head`): end quietly, as Unix tools do
+            # (128 + SIGPIPE), without Python's own complaint when it flushes at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except OSError as exc:
             from seriespub.statefiles import os_error
 
@@ -55,6 +64,16 @@ class ErrorHandlingGroup(TyperGroup):
             if not _is_sqlite_error(exc):
                 raise
             fail(f".seriespub/ledger.db (the send ledger): {exc}", _sqlite_hint(exc))
+
+
+def _stdout_gone() -> bool:
+    """Standard output is a pipe whose reader has closed it (a write there fails EPIPE)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        return False
 
 
 def _is_sqlite_error(exc: Exception) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -9,7 +11,12 @@ import typer
 from seriespub.cli.common import JsonOption, SeriesOption, load_series, out, print_json
 
 if TYPE_CHECKING:
-    from seriespub.ops.status import DeliveryRow, InstalmentState, StatusOutcome
+    from seriespub.ops.status import (
+        DeliveryListing,
+        DeliveryRow,
+        InstalmentState,
+        StatusOutcome,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -97,39 +104,72 @@ def log(
     if number is None:
         _print_run_log(ops.run_log(load_series(series)), as_json)
         return
-    with session(load_series(series), "log", now=utc_now(), readonly=True) as held:
-        rows = ops.deliveries(held, number, failed=failed, unknown=unknown)
-    if as_json:
-        print_json(
-            {
-                "instalment": number,
-                "deliveries": [
-                    {
-                        "email": r.email,
-                        "status": r.status.value,
-                        "provider": r.provider,
-                        "message_id": r.message_id,
-                        "reason": r.reason,
-                        "attempts": r.attempts,
-                        "updated_at": r.updated_at,
-                    }
-                    for r in rows
-                ],
-            }
-        )
-    else:
-        _print_deliveries(number, rows)
+    # One snapshot of the ledger: the count, then the rows it counted.
+    with (
+        session(load_series(series), "log", now=utc_now(), readonly=True) as held,
+        held.ledger.snapshot(),
+    ):
+        listing = ops.delivery_listing(held, number, failed=failed, unknown=unknown)
+        if as_json:
+            _stream_json(listing)
+        else:
+            _stream_lines(listing)
 
 
-def _print_deliveries(number: int, rows: list[DeliveryRow]) -> None:
-    from rich.table import Table
+HEADER = ("Address", "Status", "Message id", "Reason")
+CHUNK = 1000  # rows formatted at a time: columns widen (never narrow) as rows come
 
-    table = Table(title=f"Part {number}: {len(rows):,} deliveries", title_justify="left")
-    for column in ("Address", "Status", "Message id", "Reason"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(r.email, r.status.value, r.message_id, r.reason)
-    out().print(table)
+
+def _stream_json(listing: DeliveryListing) -> None:
+    """One JSON document on stdout, written a delivery at a time (each scrubbed of
+    registered secrets, as `print_json` does)."""
+    import json
+
+    from seriespub.ops.status import delivery_json
+
+    write = sys.stdout.write
+    write(f'{{\n  "instalment": {listing.number},\n  "deliveries": [')
+    count = 0
+    for count, r in enumerate(listing.rows, 1):
+        write(("," if count > 1 else "") + "\n    " + json.dumps(delivery_json(r)))
+    write("\n  ]\n}\n" if count else "]\n}\n")
+
+
+def _stream_lines(listing: DeliveryListing) -> None:
+    """A title with the count, then plain aligned lines, a chunk at a time."""
+    sys.stdout.write(f"Part {listing.number}: {listing.count:,} deliveries\n")
+    widths = [len(h) for h in HEADER[:-1]]
+    first = True
+    for chunk in _chunks(listing.rows, CHUNK):
+        cells = [(r.email, r.status.value, r.message_id, _one_line(r.reason)) for r in chunk]
+        widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
+        if first:  # the header, aligned with the first chunk
+            cells.insert(0, HEADER)
+            first = False
+        sys.stdout.write("".join(_line(c, widths) for c in cells))
+    if first:
+        sys.stdout.write(_line(HEADER, widths))
+
+
+def _one_line(text: str) -> str:
+    """A reason on one line (an SMTP reply can span several), so every row is one line."""
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text
+
+
+def _line(cells: tuple[str, ...], widths: list[int]) -> str:
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+    return "  ".join([*padded, cells[-1]]).rstrip() + "\n"
+
+
+def _chunks(rows: Iterator[DeliveryRow], size: int) -> Iterator[list[DeliveryRow]]:
+    chunk: list[DeliveryRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _print_run_log(events: list[dict[str, Any]], as_json: bool) -> None:

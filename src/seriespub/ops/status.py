@@ -8,7 +8,7 @@ read-only copy of a series and beside a running send.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,11 +23,14 @@ from seriespub.scheduling import releases_by_number
 from seriespub.series import Series
 
 __all__ = [
+    "DeliveryListing",
     "DeliveryRow",
     "InstalmentState",
     "ReadersState",
     "StatusOutcome",
     "deliveries",
+    "delivery_json",
+    "delivery_listing",
     "run_log",
     "status",
 ]
@@ -173,20 +176,58 @@ def readers_state(session: Session, drafts: DraftSet) -> ReadersState:
     )
 
 
+@dataclass(frozen=True)
+class DeliveryListing:
+    """The recipients of one part, streamed: `count` first, then `rows` in address order,
+    read while the session is open (inside `Ledger.snapshot`, so the count is of these rows).
+    """
+
+    number: int
+    count: int
+    rows: Iterator[DeliveryRow]
+
+
+def delivery_listing(
+    session: Session, number: int, *, failed: bool = False, unknown: bool = False
+) -> DeliveryListing:
+    """Every recipient of part `number` (only failed and/or unknown ones when asked), one
+    row at a time: a million deliveries cost the memory of a few. An InputError when the
+    part has neither a draft nor a record."""
+    wanted = _wanted(failed, unknown)
+    counts = session.ledger.counts(number)  # from the status index, not the rows
+    count = sum(n for st, n in counts.items() if wanted is None or st in wanted)
+    if not counts:
+        _ensure_exists(session, number)
+    return DeliveryListing(number, count, session.ledger.deliveries(number, wanted))
+
+
+JSON_FIELDS = ("email", "status", "provider", "message_id", "reason", "attempts", "updated_at")
+
+
+def delivery_json(row: DeliveryRow) -> dict[str, Any]:
+    """One delivery as `log N --json` shows it, every string scrubbed of registered secrets
+    (as the CLI's other JSON is)."""
+    from seriespub.redact import scrub
+
+    data: dict[str, Any] = {k: getattr(row, k) for k in JSON_FIELDS}
+    data["status"] = row.status.value
+    # Each string value scrubbed once; the keys are constants (no walk of the whole row).
+    return {k: scrub(v) if isinstance(v, str) else v for k, v in data.items()}
+
+
 def deliveries(
     session: Session, number: int, *, failed: bool = False, unknown: bool = False
 ) -> list[DeliveryRow]:
-    """Every recipient of part `number` (only failed and/or unknown ones when asked);
-    an InputError when the part has neither a draft nor a record."""
-    wanted: list[DeliveryStatus] | None = None
-    if failed or unknown:
-        wanted = ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
-            [DeliveryStatus.UNKNOWN] if unknown else []
-        )
-    rows = list(session.ledger.deliveries(number, wanted))
-    if not rows:
-        _ensure_exists(session, number)
-    return rows
+    """`delivery_listing`'s rows as a list (for a few; the CLI streams)."""
+    return list(delivery_listing(session, number, failed=failed, unknown=unknown).rows)
+
+
+def _wanted(failed: bool, unknown: bool) -> list[DeliveryStatus] | None:
+    if not (failed or unknown):
+        return None
+    return ([DeliveryStatus.FAILED, DeliveryStatus.DEFERRED] if failed else []) + (
+        [DeliveryStatus.UNKNOWN] if unknown else []
+    )
 
 
 def _ensure_exists(session: Session, number: int) -> None:

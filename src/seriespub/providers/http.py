@@ -9,8 +9,9 @@ from __future__ import annotations
 import email.utils
 import socket
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 
@@ -25,6 +26,20 @@ from seriespub.redact import scrub
 
 USER_AGENT = f"seriespub/{__version__}"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def at_once(fetch: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """`[fetch(i) for i in items]` with the requests in flight together (a provider's
+    suppression lists: one round trip of waiting instead of one per list); the first
+    error is raised."""
+    if len(items) < 2:
+        return [fetch(i) for i in items]
+    with ThreadPoolExecutor(len(items), thread_name_prefix="fetch") as pool:
+        return list(pool.map(fetch, items))
 
 
 def make_client(

@@ -23,6 +23,7 @@ import email.utils
 import html
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,7 +35,7 @@ from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Outcome, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
-from seriespub.providers.http import make_client, request
+from seriespub.providers.http import at_once, make_client, request
 
 SPEC = SPECS["mailgun"]
 
@@ -81,13 +82,14 @@ class MailgunProvider(ProviderBase, spec=SPEC):
         """One request for the whole batch; Mailgun answers with a single queued id."""
         if self.managed:
             self._check_unsubscribe_tracking()
-        form = build_form(batch, managed=self.managed)
+        content_type, body = multipart(build_form(batch, managed=self.managed))
         response = request(
             self.client,
             "POST",
             f"{self.base_url}/v3/{self.domain}/messages",
             provider=self.name,
-            files=_multipart(form),
+            content=body,
+            headers={"Content-Type": content_type},
         )
         message_id = str(response.json().get("id", ""))
         return [RecipientResult(r.email, Outcome.SENT, message_id) for r in batch.recipients]
@@ -95,8 +97,10 @@ class MailgunProvider(ProviderBase, spec=SPEC):
     def suppressions(self) -> list[Suppression]:
         """Unsubscribes, bounces and complaints of the sending domain, all pages."""
         found: list[Suppression] = []
-        for list_name, status in SUPPRESSION_LISTS:
-            for item in self._pages(f"{self.base_url}/v3/{self.domain}/{list_name}"):
+        urls = [f"{self.base_url}/v3/{self.domain}/{name}" for name, _ in SUPPRESSION_LISTS]
+        lists = at_once(lambda url: list(self._pages(url)), urls)  # together, not in turn
+        for (list_name, status), items in zip(SUPPRESSION_LISTS, lists, strict=True):
+            for item in items:
                 if list_name == "unsubscribes" and not _unsubscribed_from_us(item):
                     continue
                 found.append(Suppression(str(item["address"]), status, _reason(item)))
@@ -150,7 +154,7 @@ def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     """The multipart form fields for one batch (repeated `to` and `o:tag`)."""
     message = batch.message
     fields = [("from", message.from_header), ("subject", message.subject)]
-    fields += [("to", r.email) for r in batch.recipients]
+    fields += [("to", r.envelope) for r in batch.recipients]  # IDN domains as A-labels
     fields += [
         ("html", message.html.with_tokens(_token(message, "h", managed))),
         ("text", message.text.with_tokens(_token(message, "t", managed))),
@@ -161,15 +165,29 @@ def build_form(batch: Batch, *, managed: bool = False) -> list[tuple[str, str]]:
     ]
     if message.reply_to:
         fields.append(("h:Reply-To", message.reply_to))
+    fields.append(("h:List-Id", message.list_id_header))
     fields += list(MANAGED_OPTIONS) if managed else _unsubscribe_fields(batch)
     if batch.send_at is not None:
         fields.append(("o:deliverytime", rfc2822(batch.send_at)))
     return fields
 
 
-def _multipart(fields: list[tuple[str, str]]) -> list[tuple[str, tuple[None, str]]]:
-    """Plain multipart form fields (no file name); keeps repeated names and their order."""
-    return [(name, (None, value)) for name, value in fields]
+def multipart(fields: list[tuple[str, str]]) -> tuple[str, bytes]:
+    """The fields as one multipart/form-data body (RFC 7578), repeated names in order: its
+    Content-Type and its bytes. Built in one piece: httpx's multipart writer sends each of a
+    thousand `to` fields as its own write (a quarter of a Mailgun send's CPU)."""
+    values = [(name, value.encode()) for name, value in fields]
+    boundary = uuid.uuid4().hex
+    while any(boundary.encode() in value for _, value in values):  # never, but cheap to check
+        boundary = uuid.uuid4().hex
+    dash = b"--" + boundary.encode()
+    parts = [
+        b'%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (dash, name.encode("ascii"), value)
+        for name, value in values
+    ]
+    parts.append(dash + b"--\r\n")
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
 def _token(message: PreparedMessage, part: str, managed: bool) -> Callable[[int], str]:
@@ -200,7 +218,7 @@ def recipient_variables(batch: Batch, *, managed: bool = False) -> dict[str, dic
         if not managed:
             header = dict(batch.message.list_unsubscribe_headers(recipient))["List-Unsubscribe"]
             mine["unsub"] = header.strip("<>")
-        variables[recipient.email] = mine
+        variables[recipient.envelope] = mine  # keyed as "to" names them
     return variables
 
 

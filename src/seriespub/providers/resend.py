@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Callable, Generator, Iterator, Sequence
+from html import escape
+
+# The C escaper, non-ASCII kept: the form httpx's json= sends (and Resend has always had).
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 import httpx
@@ -26,10 +31,11 @@ from seriespub.errors import (
     SendError,
     TransientSendError,
 )
+from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
-from seriespub.providers.http import make_client, request
+from seriespub.providers.http import at_once, make_client, request
 
 SPEC = SPECS["resend"]
 
@@ -67,8 +73,11 @@ class ResendProvider(ProviderBase, spec=SPEC):
             "Idempotency-Key": idempotency_key(batch.key),
             "x-batch-validation": "permissive",
         }
+        emails = Emails(batch.message)
         body = self._post(
-            "/emails/batch", [email_payload(batch, r) for r in batch.recipients], headers
+            "/emails/batch",
+            headers,
+            ("[" + ",".join([emails.encode(r) for r in batch.recipients]) + "]").encode(),
         )
         return batch_results(batch.recipients, body)
 
@@ -82,16 +91,19 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
         """Cancel each scheduled email of one batch."""
         for message_id in message_ids:
-            self._post(f"/emails/{message_id}/cancel", None, {})
+            self._post(f"/emails/{message_id}/cancel", {})
 
     def suppressions(self) -> list[Suppression]:
         """Suppressed addresses and unsubscribed contacts of the team, all pages."""
         found = []
-        for item in self._pages("/suppressions"):
+        suppressed, contacts = at_once(
+            lambda path: list(self._pages(path)), ["/suppressions", "/contacts"]
+        )
+        for item in suppressed:
             origin = str(item.get("origin", ""))
             status = SUPPRESSION_ORIGINS.get(origin, SubscriberStatus.BOUNCED)
             found.append(Suppression(str(item["email"]), status, f"suppressed ({origin})"))
-        for contact in self._pages("/contacts"):
+        for contact in contacts:
             if contact.get("unsubscribed") is True:
                 found.append(
                     Suppression(
@@ -140,13 +152,14 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def _send_scheduled(self, batch: Batch) -> list[RecipientResult]:
         """One `POST /emails` per recipient, each under its own idempotency key."""
         assert batch.send_at is not None
-        when = iso8601(batch.send_at)
+        scheduled = ',"scheduled_at":' + _quote(iso8601(batch.send_at))
+        emails = Emails(batch.message)
         results: list[RecipientResult] = []
         for index, recipient in enumerate(batch.recipients):
-            payload = {**email_payload(batch, recipient), "scheduled_at": when}
+            payload = emails.encode(recipient, scheduled).encode()
             key = idempotency_key(f"{batch.key}/{recipient.delivery_id}")
             try:
-                body = self._post("/emails", payload, {"Idempotency-Key": key})
+                body = self._post("/emails", {"Idempotency-Key": key}, payload)
             except AmbiguousSendError as exc:
                 # Only this one is in doubt (settle replays it under the same key).
                 doubt = RecipientResult(recipient.email, Outcome.UNKNOWN, "", exc.reason)
@@ -163,15 +176,18 @@ class ResendProvider(ProviderBase, spec=SPEC):
             results.append(RecipientResult(recipient.email, Outcome.SENT, str(body.get("id"))))
         return results
 
-    def _post(self, path: str, payload: Any, headers: dict[str, str]) -> Any:
+    def _post(self, path: str, headers: dict[str, str], body: bytes | None = None) -> Any:
+        """POST `body` (JSON text, or nothing)."""
         names: list[str] = []
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
         try:
             response = request(
                 self.client,
                 "POST",
                 f"{self.base_url}{path}",
                 provider=self.name,
-                json=payload,
+                content=body,
                 headers=headers,
                 error_message=_error_reader(names),
             )
@@ -180,21 +196,56 @@ class ResendProvider(ProviderBase, spec=SPEC):
         return response.json() if response.content else {}
 
 
-def email_payload(batch: Batch, recipient: Recipient) -> dict[str, Any]:
-    """One Resend email object for one recipient."""
-    message = batch.message
-    payload: dict[str, Any] = {
-        "from": message.from_header,
-        "to": [recipient.email],
-        "subject": message.subject,
-        "html": message.html_for(recipient),
-        "text": message.text_for(recipient),
-        "headers": dict(message.list_unsubscribe_headers(recipient)),
-        "tags": [{"name": PART_TAG, "value": str(message.number)}],
-    }
-    if message.reply_to:
-        payload["reply_to"] = message.reply_to
-    return payload
+class Emails:
+    """An instalment's Resend email objects as JSON text, its fixed parts escaped once.
+
+    Per reader only their own values are escaped and spliced in; a 100-email batch of a long
+    instalment was otherwise mostly `json.dumps` of the same HTML a hundred times. The text
+    is exactly what `json.dumps(email, ensure_ascii=False, separators=(",", ":"))` gives
+    for the object below (httpx's own `json=` form), so an idempotent replay of a batch is
+    byte for byte the request it repeats:
+
+        {"from", "to": [address], "subject", "html", "text",
+         "headers": {"List-Id", "List-Unsubscribe", …}, "tags": [{"name", "value"}],
+         "reply_to"?}
+    """
+
+    def __init__(self, message: PreparedMessage) -> None:
+        self.message = message
+        self.html = [_inner(literal) for literal in message.html.literals]
+        self.text = [_inner(literal) for literal in message.text.literals]
+        self.head = '{"from":' + _quote(message.from_header) + ',"to":['
+        self.subject = '],"subject":' + _quote(message.subject) + ',"html":"'
+        self.list_id = '","headers":{"List-Id":' + _quote(message.list_id_header)
+        tags = [{"name": PART_TAG, "value": str(message.number)}]
+        self.tail = '},"tags":' + json.dumps(tags, ensure_ascii=False, separators=(",", ":"))
+        if message.reply_to:
+            self.tail += ',"reply_to":' + _quote(message.reply_to)
+
+    def encode(self, recipient: Recipient, extra: str = "") -> str:
+        """One email object; `extra` adds members at its end (`,"scheduled_at":…`)."""
+        message = self.message
+        values = message.slot_values(recipient)
+        out = [self.head, _quote(recipient.envelope), self.subject]  # IDN domains as A-labels
+        _fill(out, self.html, message.html.slot_ids, [_inner(escape(v)) for v in values])
+        out.append('","text":"')
+        _fill(out, self.text, message.text.slot_ids, [_inner(v) for v in values])
+        out.append(self.list_id)
+        out += [f",{_quote(k)}:{_quote(v)}" for k, v in message.list_unsubscribe_headers(recipient)]
+        out += (self.tail, extra, "}")
+        return "".join(out)
+
+
+def _inner(value: str) -> str:
+    """`value` as the inside of a JSON string, non-ASCII kept (the C escaper)."""
+    return _quote(value)[1:-1]
+
+
+def _fill(out: list[str], literals: list[str], slot_ids: Sequence[int], values: list[str]) -> None:
+    out.append(literals[0])
+    for slot_id, literal in zip(slot_ids, literals[1:], strict=True):
+        out.append(values[slot_id])
+        out.append(literal)
 
 
 def batch_results(recipients: Sequence[Recipient], body: Any) -> list[RecipientResult]:

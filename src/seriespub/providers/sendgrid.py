@@ -32,7 +32,7 @@ from seriespub.models import (
 )
 from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
-from seriespub.providers.http import make_client, request
+from seriespub.providers.http import at_once, make_client, request
 
 SPEC = SPECS["sendgrid"]
 NAME = SPEC.name
@@ -150,6 +150,8 @@ class SendgridProvider(ProviderBase, spec=SPEC):
                 {"type": "text/html", "value": message.html.with_tokens(html_token)},
             ],
             "categories": [f"part-{message.number}"],
+            # Every message's List-Id; a personalization's own headers add to these.
+            "headers": {"List-Id": message.list_id_header},
         }
         if message.reply_to:
             body["reply_to"] = _address(message.reply_to)
@@ -210,17 +212,28 @@ class SendgridProvider(ProviderBase, spec=SPEC):
 
     def suppressions(self) -> list[Suppression]:
         out: list[Suppression] = []
-        for kind, status in SUPPRESSION_LISTS:
-            for entry in self._pages(f"/v3/suppression/{kind}"):
+        paths = [f"/v3/suppression/{kind}" for kind, _ in SUPPRESSION_LISTS]
+        group = self.settings.asm_group_id
+        if group is not None:
+            paths.append(f"/v3/asm/groups/{group}/suppressions")
+        found = at_once(self._list, paths)  # the lists together, not one after another
+        for (kind, status), entries in zip(SUPPRESSION_LISTS, found, strict=False):
+            for entry in entries:
                 reason = str(entry.get("reason") or kind)
                 out.append(Suppression(str(entry["email"]), status, reason))
-        if self.settings.asm_group_id is not None:
-            path = f"/v3/asm/groups/{self.settings.asm_group_id}/suppressions"
-            for address in self._request("GET", path).json():
+        if group is not None:
+            for address in found[-1]:
                 out.append(
                     Suppression(str(address), SubscriberStatus.UNSUBSCRIBED, "unsubscribe group")
                 )
         return out
+
+    def _list(self, path: str) -> list[Any]:
+        """A suppression list in all its pages; the unsubscribe group's is one page of
+        addresses."""
+        if "/asm/groups/" in path:
+            return list(self._request("GET", path).json())
+        return self._pages(path)
 
     def _pages(self, path: str) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []

@@ -140,7 +140,7 @@ class SesProvider(ProviderBase, spec=SPEC):
         raw = base64.b64encode(message.mime_for(recipient)).decode("ascii")
         body: dict[str, Any] = {
             "FromEmailAddress": message.from_email,
-            "Destination": {"ToAddresses": [recipient.email]},
+            "Destination": {"ToAddresses": [recipient.envelope]},  # IDN domains as A-labels
             "Content": {"Raw": {"Data": raw}},
             "EmailTags": [{"Name": PART_TAG, "Value": str(message.number)}],
         }

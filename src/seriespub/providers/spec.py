@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import sys
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from seriespub.providers import ProviderContext
@@ -54,9 +56,31 @@ class ProviderSpec:
 
     def build(self, context: ProviderContext) -> Provider:
         """Import the adapter (only now) and build it from the series' settings and secrets."""
+        _without_httpx_cli()
         adapter = importlib.import_module(self.module)
         provider: Provider = adapter.create(context)
         return provider
+
+
+def _without_httpx_cli() -> None:
+    """Keep httpx from loading its own command-line tool with it.
+
+    `import httpx` imports `httpx._main` (click, rich.syntax, pygments: about half the cost of
+    importing httpx, ~70 ms a command) whenever click happens to be installed; seriespub
+    never runs it. A stand-in takes its place until someone calls `httpx.main`, which then
+    loads the real one. Nothing changes once httpx is imported.
+    """
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main")
+
+    def main(*args: Any, **kwargs: Any) -> Any:
+        del sys.modules["httpx._main"]
+        real = importlib.import_module("httpx._main")
+        return real.main(*args, **kwargs)
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
 
 
 def describe_ahead(delta: dt.timedelta) -> str:

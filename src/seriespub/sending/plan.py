@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from seriespub import subscribers as subscriber_file
 from seriespub.errors import (
@@ -33,6 +33,8 @@ from seriespub.providers.base import Provider
 from seriespub.retry import RateLimiter, RetryPolicy
 from seriespub.series import Series
 from seriespub.subscribers import ProblemTally, RowProblem, Signature
+
+_T = TypeVar("_T")
 
 # Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
 # has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
@@ -178,17 +180,26 @@ class Planner:
         active = to_send = 0
         first = not counts and only is None
         repeats = _Repeats() if first else None
-        for chunk in chunks(self._active(invalid), 500):
-            active += len(chunk)
-            if repeats is not None:
-                repeats.add(chunk)
+        if first and self.who is None:
             # A first send has nothing in the ledger to look up (duplicate addresses, which
-            # `check` reports, are still sent once: the ledger sees them while sending).
-            to_send += (
-                len(chunk)
-                if not counts and only is None
-                else len(self._wanted(instalment.number, chunk, only))
+            # `check` reports, are still sent once: the ledger sees them while sending), so
+            # the pass only counts: keys, no record per reader.
+            keys = subscriber_file.active_keys(
+                self.list_path, invalid, shown=self.series.subscribers_path
             )
+            for batch in chunks(keys, 500):
+                assert repeats is not None
+                repeats.add(batch)
+                active += len(batch)
+            to_send = active
+        else:
+            for chunk in chunks(self._active(invalid), 500):
+                active += len(chunk)
+                if repeats is not None:
+                    repeats.add([s.key for s in chunk])
+                to_send += (
+                    len(chunk) if first else len(self._wanted(instalment.number, chunk, only))
+                )
         self.repeats = repeats.candidates if repeats is not None else None
         done = sum(
             counts.get(s, 0)
@@ -258,10 +269,10 @@ class _Repeats:
         self.seen = bytearray(subscriber_file.DUPLICATE_BITS // 8)
         self.candidates: set[int] = set()
 
-    def add(self, chunk: list[Subscriber]) -> None:
+    def add(self, keys: Iterable[str]) -> None:
         seen, bits = self.seen, subscriber_file.DUPLICATE_BITS
-        for s in chunk:
-            h = hash(s.key)
+        for key in keys:
+            h = hash(key)
             bit = h % bits
             if seen[bit >> 3] & (1 << (bit & 7)):
                 self.candidates.add(h)
@@ -269,8 +280,8 @@ class _Repeats:
                 seen[bit >> 3] |= 1 << (bit & 7)
 
 
-def chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
-    chunk: list[Subscriber] = []
+def chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:

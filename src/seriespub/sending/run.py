@@ -72,6 +72,12 @@ class Sender(Settler):
         pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
         try:
             for batch in self._batches(plan):
+                # The next batch is built while the workers are busy; it is recorded
+                # `pending` and submitted only when one is free. No batch waits in the
+                # pool: one recorded `pending` but queued behind busy workers would, after
+                # a kill, be `unknown` though it never went out.
+                while len(inflight) >= self.concurrency:
+                    self._collect(inflight, report)
                 if self.stop.is_set() or report.stopped_by is not None:
                     break
                 self.ledger.begin_batch(
@@ -91,10 +97,6 @@ class Sender(Settler):
                         self.stop,
                     )
                 ] = batch
-                # No batch waits in the pool: one recorded `pending` but queued behind busy
-                # workers would, after a kill, be `unknown` though it never went out.
-                while len(inflight) >= self.concurrency:
-                    self._collect(inflight, report)
             while inflight:
                 self._collect(inflight, report)
         except KeyboardInterrupt:
