@@ -212,7 +212,7 @@ class _Readers:
         repeats = _Repeats()
         late: list[Reader] = []
         for rows in _batches(self._active(), CHUNK):
-            repeats.add([s for _, s in rows])
+            repeats.add([s.key for _, s in rows])
             front: list[Reader] = []
             for row, s in rows:
                 key = s.key
