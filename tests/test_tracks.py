@@ -10,6 +10,7 @@ first slot after they joined, never a part before the front had it, never a draf
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,10 +66,17 @@ def simulate(
         plan = plan_slot(
             readers, released=released, new=new, slot=slot, part_one=part_one, mode=mode
         )
-        for number, keys in plan.groups.items():
+        # The plan holds the late joiners' parts; the front (only counted) gets `new`.
+        delivered: list[int] = []
+        for reader in readers:
+            front = reader.key not in plan.late
+            number = plan.late.get(reader.key) if not front else new
+            if number is None or (front and number in reader.has):
+                continue
             assert number == new or number in released, "never before the front"
-            for key in keys:
-                got[key].append((number, slot))
+            got[reader.key].append((number, slot))
+            delivered.append(number)
+        assert plan.counts() == dict(sorted(Counter(delivered).items()))
         if new is not None:
             released.append(new)
     return got

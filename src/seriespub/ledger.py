@@ -391,6 +391,36 @@ class Ledger:
                 out[email] = (_numbers(has), _numbers(open_), last or "")
         return out
 
+    def received_by(
+        self, emails: Iterable[str]
+    ) -> dict[str, tuple[frozenset[int], frozenset[int], str]]:
+        """`received` for a few addresses (the late joiners of a slot), by primary key: the
+        cost follows the addresses asked about and the parts, not the size of the ledger."""
+        wanted = sorted({e.lower() for e in emails})
+        numbers: list[int] = []  # each instalment with deliveries, found by the primary key
+        row = self._conn.execute("SELECT min(instalment) FROM deliveries").fetchone()
+        while wanted and row[0] is not None:
+            numbers.append(row[0])
+            row = self._conn.execute(
+                "SELECT min(instalment) FROM deliveries WHERE instalment > ?", (row[0],)
+            ).fetchone()
+        out: dict[str, tuple[frozenset[int], frozenset[int], str]] = {}
+        parts = ",".join("?" * len(numbers))
+        for start in range(0, len(wanted) if numbers else 0, 500):
+            chunk = wanted[start : start + 500]
+            # Aggregated by SQLite, one row per reader; (instalment, email) pairs are looked up
+            # in the primary key.
+            for email, has, open_, last in self._conn.execute(
+                "SELECT email, group_concat(CASE WHEN status IN ('sent','failed','scheduled') "
+                "THEN instalment END), group_concat(CASE WHEN status NOT IN "
+                "('sent','failed','scheduled') THEN instalment END), max(updated_at) "
+                f"FROM deliveries WHERE instalment IN ({parts}) "
+                f"AND email IN ({','.join('?' * len(chunk))}) GROUP BY email",
+                (*numbers, *chunk),
+            ):
+                out[email] = (_numbers(has), _numbers(open_), last or "")
+        return out
+
 
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:

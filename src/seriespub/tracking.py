@@ -3,22 +3,33 @@ readers, the released parts and the slot that `seriespub.tracks` plans from, rea
 list, the drafts, the calendar and the ledger.
 
 Read-only: nothing here writes. A reader's position is the ledger's record of what they
-received (`Ledger.received`), never a second record.
+received (`Ledger.received_by`), never a second record.
+
+Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
+never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
+memory up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a
+fixed 8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
+(part 1 not out yet) does not read the list.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import itertools
+import sqlite3
+import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
-from seriespub.errors import SeriespubError
-from seriespub.models import DeliveryStatus, Subscriber
+from seriespub.errors import InputError, SeriespubError
+from seriespub.models import DeliveryStatus, Subscriber, SubscriberStatus
 from seriespub.scheduling import has_calendar, releases_by_number
+from seriespub.sending.plan import _Repeats
 from seriespub.tracks import (
     CURRENT,
     FROM_START,
@@ -32,7 +43,16 @@ from seriespub.tracks import (
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
 
-__all__ = ["FROM_START", "Inputs", "draft_warnings", "inputs", "mode", "readers", "slot_plan"]
+__all__ = [
+    "FROM_START",
+    "Inputs",
+    "draft_warnings",
+    "inputs",
+    "mode",
+    "readers",
+    "settled_keys",
+    "slot_plan",
+]
 
 SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
 
@@ -126,98 +146,375 @@ def one_reader(session: Session, subscriber: Subscriber) -> Reader:
     """One reader with everything the ledger holds for them, front or not."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
     reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
-    return _with_ledger(reader, session.ledger.received([subscriber.key]), set(), None)
+    return _with_ledger(reader, session.ledger.received_by([subscriber.key]))
 
 
 def readers(
     session: Session,
     new: int | None,
     part_one: dt.datetime | None,
-    people: Iterable[Subscriber] | None = None,
-    *,
-    exact: bool = True,
-) -> list[Reader]:
-    """Every active reader (or `people`) with what the ledger holds for them."""
-    tz = schedule.zone(session.series.settings.schedule.timezone)
-    listed = (
-        people
-        if people is not None
-        else subscribers.active(session.series.subscribers_path, subscribers.ProblemTally())
-    )
-    out: list[Reader] = []
-    seen: set[str] = set()
-    for s in listed:
-        if s.key in seen:
-            continue
-        seen.add(s.key)
-        out.append(Reader(s.key, parse_joined(s.subscribed_at, tz)))
-    late = [
-        r.key for r in out if part_one is not None and r.joined is not None and r.joined >= part_one
-    ]
-    received = session.ledger.received(late) if late and mode(session) != CURRENT else {}
-    # Who on the front already has the new part only matters for the counts; a send with no
-    # late joiners skips the lookup (the Sender asks the ledger anyway).
-    front_has = _front_has(session, new, [r.key for r in out]) if late or exact else set()
-    return [_with_ledger(r, received, front_has, new) for r in out]
+    known: Mapping[str, object] | None = None,
+) -> Iterator[Reader]:
+    """Every active reader once (the first row of a repeated address wins), with what the
+    ledger holds for them, streamed in flat memory (see `_Readers`). `known`: the late
+    joiners yielded so far, if the caller keeps them (the plan's map)."""
+    return iter(_Readers(session, new, part_one, known))
 
 
-def _front_has(session: Session, new: int | None, keys: list[str]) -> set[str]:
-    if new is None:
-        return set()
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        statuses = session.ledger.statuses(new, keys[start : start + 500])
-        found.update(k for k, st in statuses.items() if st in SETTLED)
-    return found
+CHUNK = 500  # readers per ledger query
+
+
+class ListChanged(InputError):
+    """The list was rewritten between the pass and the settling of its suspects."""
+
+
+class _Readers:
+    """One streamed pass over the active readers: the front is yielded a chunk at a time
+    (with the new part if the ledger has settled it for them) and never kept; late joiners
+    are kept as keys, to drop their repeats, and looked up in the ledger 500 at a time.
+
+    Repeated addresses without a set of every key (~100 MB at a million readers): a row
+    whose address hash may have been seen (`sending.plan._Repeats`, a fixed 8 MB bitmap)
+    is set aside as a *suspect*, unless its key is a late joiner's or a suspect's already
+    (then it is a repeat for sure). After the pass, suspects are settled exactly: one
+    with an earlier active row of the same address repeats a front reader (a late row
+    would have been kept) and is dropped; the others are yielded. That takes a second,
+    raw read of the list (the address column only, up to the last suspect's row), only
+    when there are suspects: at 100,000 readers a few dozen, mostly bitmap collisions.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        new: int | None,
+        part_one: dt.datetime | None,
+        known: Mapping[str, object] | None = None,
+    ) -> None:
+        self.session, self.new, self.part_one = session, new, part_one
+        self.mode = mode(session)
+        self.tz = schedule.zone(session.series.settings.schedule.timezone)
+        self.path = session.series.subscribers_path
+        # Who on the front already has the new part only matters for the counts, and only
+        # after a run that was stopped part-way: otherwise nobody does and nothing is asked.
+        counts = session.ledger.counts(new) if new is not None else {}
+        self.ask_front = any(counts.get(status) for status in SETTLED)
+        # Late joiners read so far: those yielded are in `known` when the caller keeps them
+        # (no second copy of a key); `late_seen` holds the rest.
+        self.known: Mapping[str, object] = known if known is not None else {}
+        self.forget = known is not None
+        self.late_seen: set[str] = set()
+        self.suspects: dict[str, tuple[int, Reader]] = {}  # key → (its data row, reader)
+        # The second read must see the file the pass read: a rewrite (a rename) between
+        # them is found here and the plan made again (`slot_plan`).
+        self.signature = subscribers.signature(self.path)
+
+    def __iter__(self) -> Iterator[Reader]:
+        repeats = _Repeats()
+        late: list[Reader] = []
+        for rows in _batches(self._active(), CHUNK):
+            repeats.add([s.key for _, s in rows])
+            front: list[Reader] = []
+            for row, s in rows:
+                key = s.key
+                # A key seen before has its bit set: only a candidate's is looked up.
+                candidate = hash(key) in repeats.candidates
+                if candidate and (
+                    key in self.late_seen or key in self.known or key in self.suspects
+                ):
+                    continue  # a repeat: the first row counts
+                reader = Reader(key, parse_joined(s.subscribed_at, self.tz))
+                if candidate:
+                    self.suspects[key] = (row, reader)
+                elif is_front(reader, self.part_one, self.mode):
+                    front.append(reader)
+                else:
+                    self.late_seen.add(key)
+                    late.append(reader)
+            yield from self._front(front)
+            if len(late) >= CHUNK:
+                yield from self._late(late)
+                late = []
+                if self.forget:
+                    self.late_seen.clear()  # yielded: in `known` now
+        yield from self._late(late)
+        yield from self._settled_suspects()
+
+    def _active(self) -> Iterator[tuple[int, Subscriber]]:
+        """Active readers with their data row's number (invalid rows count too: a raw
+        read numbers rows the same way)."""
+        problems = subscribers.ProblemTally()
+        for read, s in enumerate(subscribers.iter_subscribers(self.path, problems), start=1):
+            if s.status is SubscriberStatus.ACTIVE:
+                yield read + problems.count, s
+
+    def _front(self, front: list[Reader]) -> Iterator[Reader]:
+        if not self.ask_front or self.new is None or not front:
+            yield from front
+            return
+        statuses = self.session.ledger.statuses(self.new, [r.key for r in front])
+        mine = frozenset({self.new})
+        for r in front:
+            yield Reader(r.key, r.joined, mine) if statuses.get(r.key) in SETTLED else r
+
+    def _late(self, late: list[Reader]) -> Iterator[Reader]:
+        if not late:
+            return
+        received = self.session.ledger.received_by([r.key for r in late])
+        for r in late:
+            yield _with_ledger(r, received)
+
+    def _settled_suspects(self) -> Iterator[Reader]:
+        if not self.suspects:
+            return
+        repeated = self._repeated()
+        first = [r for key, (_, r) in self.suspects.items() if key not in repeated]
+        front = [r for r in first if is_front(r, self.part_one, self.mode)]
+        for start in range(0, len(front), CHUNK):
+            yield from self._front(front[start : start + CHUNK])
+        late = [r for r in first if not is_front(r, self.part_one, self.mode)]
+        for start in range(0, len(late), CHUNK):
+            yield from self._late(late[start : start + CHUNK])
+
+    def _repeated(self) -> set[str]:
+        """Suspects with an earlier active row of the same address: the list read raw (the
+        address column), each row parsed only when its address is a suspect's."""
+        hashes = {hash(key) for key in self.suspects}
+        last = max(row for row, _ in self.suspects.values())
+        repeated: set[str] = set()
+        if subscribers.signature(self.path) != self.signature:
+            raise ListChanged("subscribers.csv changed while planning who gets which part")
+        reader, handle = subscribers.open_csv(self.path)
+        with handle:
+            try:
+                columns = subscribers.header_columns(next(reader, []), self.path)
+                at, row = columns.index("email"), 0
+                for values in reader:
+                    if not values:
+                        continue
+                    row += 1
+                    if row >= last:
+                        break
+                    key = values[at].strip().lower() if at < len(values) else ""
+                    if (
+                        hash(key) in hashes
+                        and key in self.suspects
+                        and row < self.suspects[key][0]
+                        and _is_active(dict(zip(columns, values, strict=False)))
+                    ):
+                        repeated.add(key)
+            except (csv.Error, UnicodeDecodeError, ValueError) as exc:
+                raise InputError(f"cannot read: {exc}", path=self.path) from None
+        return repeated
+
+
+def _batches(
+    rows: Iterator[tuple[int, Subscriber]], size: int
+) -> Iterator[list[tuple[int, Subscriber]]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+def _is_active(row: dict[str, str]) -> bool:
+    try:
+        return subscribers.parse_row(row).status is SubscriberStatus.ACTIVE
+    except ValueError:
+        return False
+
+
+SPILL = 10_000  # late joiners kept in a dict (~1 MB); beyond, in a temporary database
+LATE_BITS = 1 << 23  # 1 MB: a filter in front of it (a false hit costs one query)
+
+
+class LateParts(MutableMapping[str, "int | None"]):
+    """Late joiner's key → their part (None: nothing this slot): a dict up to SPILL
+    entries, then SQLite's private temporary database, which SQLite deletes itself (the
+    file is unlinked as soon as it is open, so not even a kill leaves it behind), behind a
+    fixed bitmap of the keys' hashes so that the front's rows are answered without a
+    query. A million late joiners (an evergreen course) then cost about 3 MB (the filter
+    and SQLite's page cache), not 100."""
+
+    def __init__(self, spill: int | None = None) -> None:
+        self.spill = SPILL if spill is None else spill
+        self.memory: dict[str, int | None] = {}
+        self.db: sqlite3.Connection | None = None
+        self.bits = bytearray()
+        self.pending: dict[str, int | None] = {}  # written in batches
+
+    @property
+    def spilled(self) -> bool:
+        return self.db is not None
+
+    def __setitem__(self, key: str, part: int | None) -> None:
+        if self.db is None:
+            self.memory[key] = part
+            if len(self.memory) > self.spill:
+                self._move()
+            return
+        self._mark(key)
+        self.pending[key] = part
+        if len(self.pending) >= 5_000:
+            self._flush()
+
+    def __getitem__(self, key: str) -> int | None:
+        if self.db is None:
+            return self.memory[key]
+        if key in self.pending:
+            return self.pending[key]
+        h = hash(key) % (len(self.bits) * 8)
+        if not self.bits[h >> 3] & (1 << (h & 7)):
+            raise KeyError(key)  # the front, mostly: no query
+        row = self.db.execute("SELECT part FROM late WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        part: int | None = row[0]
+        return part
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[str(key)]
+        except KeyError:
+            return False
+        return True
+
+    def __delitem__(self, key: str) -> None:
+        if self.db is None:
+            del self.memory[key]
+            return
+        self[key]  # KeyError if absent
+        self._flush()
+        self.db.execute("DELETE FROM late WHERE key=?", (key,))
+
+    def __len__(self) -> int:
+        if self.db is None:
+            return len(self.memory)
+        self._flush()
+        count: int = self.db.execute("SELECT count(*) FROM late").fetchone()[0]
+        return count
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._rows())
+
+    def items(self) -> ItemsView[str, int | None]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[int | None]:
+        return _Values(self)
+
+    def keys_for(self, part: int) -> set[str]:
+        """The late joiners who get `part` (one run's readers), in one query."""
+        if self.db is None:
+            return {key for key, p in self.memory.items() if p == part}
+        self._flush()
+        return {key for (key,) in self.db.execute("SELECT key FROM late WHERE part=?", (part,))}
+
+    def _rows(self) -> Iterator[tuple[str, int | None]]:
+        if self.db is None:
+            yield from self.memory.items()
+            return
+        self._flush()
+        yield from self.db.execute("SELECT key, part FROM late")
+
+    def _move(self) -> None:
+        self.db = sqlite3.connect("", check_same_thread=False)  # "": private, temporary
+        weakref.finalize(self, self.db.close)  # the plan is dropped: SQLite deletes the file
+        self.db.execute("CREATE TABLE late(key TEXT PRIMARY KEY, part INTEGER) WITHOUT ROWID")
+        self.bits = bytearray(LATE_BITS // 8)
+        for key in self.memory:
+            self._mark(key)
+        self.pending, self.memory = self.memory, {}
+        self._flush()
+
+    def _mark(self, key: str) -> None:
+        h = hash(key) % (len(self.bits) * 8)
+        self.bits[h >> 3] |= 1 << (h & 7)
+
+    def _flush(self) -> None:
+        if self.db is not None and self.pending:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO late VALUES(?, ?)", self.pending.items()
+                )
+            self.pending = {}
+
+
+class _Items(ItemsView[str, "int | None"]):
+    _mapping: LateParts
+
+    def __iter__(self) -> Iterator[tuple[str, int | None]]:
+        return self._mapping._rows()
+
+
+class _Values(ValuesView["int | None"]):
+    _mapping: LateParts
+
+    def __iter__(self) -> Iterator[int | None]:
+        return (part for _, part in self._mapping._rows())
 
 
 def _with_ledger(
-    reader: Reader,
-    received: dict[str, tuple[frozenset[int], frozenset[int], str]],
-    front_has: set[str],
-    new: int | None,
+    reader: Reader, received: dict[str, tuple[frozenset[int], frozenset[int], str]]
 ) -> Reader:
-    if reader.key in received:
-        has, open_, last = received[reader.key]
-        return Reader(
-            reader.key,
-            reader.joined,
-            has,
-            open_,
-            _aware(dt.datetime.fromisoformat(last)) if last else None,
-        )
-    mine = frozenset({new}) if new is not None and reader.key in front_has else frozenset()
-    return Reader(reader.key, reader.joined, mine)
+    if reader.key not in received:
+        return reader
+    has, open_, last = received[reader.key]
+    when = _aware(dt.datetime.fromisoformat(last)) if last else None
+    return Reader(reader.key, reader.joined, has, open_, when)
 
 
 def slot_plan(
     session: Session,
     drafts: DraftSet,
     new: int | None,
-    people: Iterable[Subscriber] | None = None,
     *,
     upcoming: bool = False,
-    exact: bool = True,
+    count_front: bool = True,
 ) -> tuple[SlotPlan, Inputs]:
     """Who gets which part at the current slot (with `upcoming`, the next one), and what
-    it was planned from."""
+    it was planned from. One streamed pass over the list; with count_front=False (a send)
+    and nobody who can be a late joiner (part 1 not released yet, or late_joiners =
+    "current"), none at all: the plan is then empty and `counted` is False."""
     given = inputs(session, drafts, new)
     if upcoming:
         given = Inputs(given.released, given.held, given.part_one, next_slot(session))
-    try:
-        listed = readers(session, new, given.part_one, people, exact=exact)
-    except SeriespubError:
-        listed = []
-    plan = plan_slot(
-        listed,
-        released=given.released,
-        new=new,
-        slot=given.slot,
-        part_one=given.part_one,
-        mode=mode(session),
-        held=given.held,
+    how = mode(session)
+    if not count_front and (given.part_one is None or how == CURRENT):
+        return SlotPlan(new, {}, 0, 0, 0, counted=False), given
+
+    def plan(listed: Iterable[Reader], late: MutableMapping[str, int | None]) -> SlotPlan:
+        return plan_slot(
+            listed,
+            released=given.released,
+            new=new,
+            slot=given.slot,
+            part_one=given.part_one,
+            mode=how,
+            held=given.held,
+            late=late,
+        )
+
+    for _ in range(3):
+        late = LateParts()
+        try:
+            return plan(readers(session, new, given.part_one, late), late), given
+        except ListChanged:
+            continue  # rewritten mid-plan (an import, a sync): plan again from the new file
+        except SeriespubError:
+            return plan((), {}), given  # an unreadable list: nobody (check and send say why)
+    raise ListChanged(
+        "subscribers.csv kept changing while planning who gets which part",
+        hint="run the command again when nothing else is editing the list",
     )
-    return plan, given
+
+
+def settled_keys(session: Session, new: int | None) -> frozenset[str]:
+    """Readers the ledger has settled part `new` for (empty unless a run of it stopped
+    part-way, or it went out already)."""
+    if new is None:
+        return frozenset()
+    counts = session.ledger.counts(new)
+    if not any(counts.get(status) for status in SETTLED):
+        return frozenset()
+    return frozenset(row.email.lower() for row in session.ledger.deliveries(new, list(SETTLED)))
 
 
 def _aware(when: dt.datetime | None) -> dt.datetime | None:
@@ -237,11 +534,15 @@ def draft_warnings(session: Session) -> list[str]:
     unready = {i.number for i in drafts.instalments if not i.is_ready}
     upcoming = next((i.number for i in drafts.instalments if i.number not in started), None)
     given = inputs(session, drafts, None)
+    if given.part_one is None:
+        return []  # nobody is a late joiner before part 1 is out: the list is not read
     waiting: Counter[int] = Counter()
-    for reader in readers(session, None, given.part_one, exact=False):
+    late = LateParts()  # the late joiners seen, to drop their repeats (on disk past SPILL)
+    for reader in readers(session, None, given.part_one, late):
         if is_front(reader, given.part_one):
             continue
         part = next((n for n in started if n not in reader.has), upcoming)
+        late[reader.key] = part
         if part in unready:
             waiting[part] += 1
     return [

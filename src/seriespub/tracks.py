@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 FROM_START = "from_start"
@@ -105,23 +106,54 @@ def decide(
     return None
 
 
+_FRONT: Any = object()  # `SlotPlan.late.get`'s default: not a late joiner
+
+
 @dataclass(frozen=True)
 class SlotPlan:
-    """Who gets which part at one slot."""
+    """Who gets which part at one slot, in memory that follows the late joiners only: the
+    front is counted, never held (a million readers would be hundreds of MB of keys); each
+    late joiner is one entry, their key → their part (None: nothing this slot)."""
 
     new: int | None
-    groups: dict[int, list[str]]  # part → reader keys, in the readers' order
+    late: Mapping[str, int | None]  # late joiner's key → their part this slot, or None
     front: int  # readers on the front
     catching_up: int  # late joiners not (yet) caught up
     caught_up: int  # late joiners with every released part
-    excluded: frozenset[str] = frozenset()  # late joiners who do not get `new` this slot
+    front_new: int = 0  # of the front, how many get `new` (the others have it already)
+    counted: bool = True  # False: nobody can be a late joiner, the list was not read
 
     def counts(self) -> dict[int, int]:
         """Part → how many readers get it, in part order."""
-        return {n: len(keys) for n, keys in sorted(self.groups.items())}
+        tally = Counter(part for part in self.late.values() if part is not None)
+        if self.new is not None and self.front_new:
+            tally[self.new] += self.front_new
+        return dict(sorted(tally.items()))
+
+    def late_parts(self) -> list[int]:
+        """The parts late joiners get this slot besides `new`, in order: one run each."""
+        return sorted({p for p in self.late.values() if p is not None and p != self.new})
 
     def late_keys(self, number: int) -> set[str]:
-        return set(self.groups.get(number, ()))
+        return {key for key, part in self.late.items() if part == number}
+
+    def gets(self, key: str, number: int) -> bool:
+        """Whether the late joiner `key` gets part `number` this slot (False: the front)."""
+        return bool(self.late.get(key, _FRONT) == number)
+
+    def excludes(self, key: str) -> bool:
+        """Whether the front's run leaves `key` out: a late joiner whose part is not `new`."""
+        part = self.late.get(key, _FRONT)
+        return part is not _FRONT and (part is None or part != self.new)
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        """The late joiners who do not get `new` this slot."""
+        return frozenset(k for k, p in self.late.items() if p is None or p != self.new)
+
+    @property
+    def any_excluded(self) -> bool:
+        return any(p is None or p != self.new for p in self.late.values())
 
 
 def plan_slot(
@@ -133,30 +165,27 @@ def plan_slot(
     part_one: dt.datetime | None,
     mode: str = FROM_START,
     held: frozenset[int] = frozenset(),
+    late: MutableMapping[str, int | None] | None = None,
 ) -> SlotPlan:
-    """`decide` for every reader, grouped by part (one Sender run per group)."""
+    """`decide` for every reader of a stream (each once: duplicates are the caller's to
+    drop), keeping only the late joiners' parts; the front is counted. `late` is the map
+    to fill (a streaming caller asks it who is in already, rather than keep a copy)."""
     released = sorted(set(released) - ({new} if new is not None else set()))
     everything = set(released) | ({new} if new is not None else set())
-    groups: dict[int, list[str]] = {}
-    excluded: set[str] = set()
+    late = {} if late is None else late
     tally: Counter[str] = Counter()
     for reader in readers:
-        front = is_front(reader, part_one, mode)
-        if front:
-            tally["front"] += 1
-        elif everything <= reader.has:
-            tally["caught_up"] += 1
-        else:
-            tally["catching_up"] += 1
         part = decide(
             reader, released=released, new=new, slot=slot, part_one=part_one, mode=mode, held=held
         )
-        if part is not None:
-            groups.setdefault(part, []).append(reader.key)
-        if not front and (part is None or part != new):
-            excluded.add(reader.key)
+        if is_front(reader, part_one, mode):
+            tally["front"] += 1
+            tally["front_new"] += part is not None
+            continue
+        tally["caught_up" if everything <= reader.has else "catching_up"] += 1
+        late[reader.key] = part
     return SlotPlan(
-        new, groups, tally["front"], tally["catching_up"], tally["caught_up"], frozenset(excluded)
+        new, late, tally["front"], tally["catching_up"], tally["caught_up"], tally["front_new"]
     )
 
 

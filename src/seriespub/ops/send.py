@@ -185,9 +185,14 @@ def _round(
     hooks: SendHooks,
     *,
     late: bool = True,
+    slot: SlotPlan | None = None,
 ) -> SendOutcome:
     """The front's new part and each late joiner's next one; late groups first, so a run
-    killed part-way resumes in the same round (the front's part is started, not finished)."""
+    killed part-way resumes in the same round (the front's part is started, not finished).
+    `slot`: the plan already made for this round (`send due` in a slot with no new part).
+
+    The plan reads the list once, and not at all while nobody can be a late joiner (part
+    1's own round): the front is only counted; each run picks its readers by key."""
     drafts = session.drafts()
     new = instalment.number if instalment is not None else None
     if instalment is not None and not options.dry_run and not has_calendar(session.series):
@@ -195,15 +200,21 @@ def _round(
         session.ledger.mark_started(
             instalment.number, instalment.title, instalment.subject, session.now
         )
-    slot, _ = tracks_ops.slot_plan(session, drafts, new, exact=False)
-    groups = {n: set(keys) for n, keys in slot.groups.items() if n != new and late}
-    if groups or slot.catching_up:
+    if slot is None:
+        slot, _ = tracks_ops.slot_plan(session, drafts, new, count_front=False)
+    parts = slot.late_parts() if late else []
+    if parts or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
     outcomes = [
         _send_instalment(
-            session, _part(drafts, n), _late_options(options, n), hooks, who=_in(keys), finish=False
+            session,
+            _part(drafts, n),
+            _late_options(options, n),
+            hooks,
+            who=_in(slot, n),
+            finish=False,
         )
-        for n, keys in sorted(groups.items())
+        for n in parts
     ]
     if instalment is None:
         if not outcomes:
@@ -215,20 +226,27 @@ def _round(
         first.groups, first.slot = rest, slot
         return first
     # Late joiners whose next part is not the new one are left out of the front's run.
-    others = slot.excluded
     front = _send_instalment(
-        session, instalment, options, hooks, who=_not_in(others) if others else None
+        session, instalment, options, hooks, who=_not_in(slot) if slot.any_excluded else None
     )
     front.groups, front.slot = outcomes, slot
     return front
 
 
-def _in(keys: set[str]) -> Callable[[Subscriber], bool]:
-    return lambda s: s.key in keys
+def _in(slot: SlotPlan, number: int) -> Callable[[Subscriber], bool]:
+    """The late joiners who get part `number` this slot (every row of their address). With
+    the late joiners on disk (`tracking.LateParts`), this run's are read into a set once
+    rather than asked for row by row."""
+    late = slot.late
+    if isinstance(late, tracks_ops.LateParts) and late.spilled:
+        keys = late.keys_for(number)
+        return lambda s: s.key in keys
+    return lambda s: slot.gets(s.key, number)
 
 
-def _not_in(keys: frozenset[str]) -> Callable[[Subscriber], bool]:
-    return lambda s: s.key not in keys
+def _not_in(slot: SlotPlan) -> Callable[[Subscriber], bool]:
+    """The front's run: everyone but the late joiners whose part is not the new one."""
+    return lambda s: not slot.excludes(s.key)
 
 
 def _late_options(options: SendOptions, number: int) -> SendOptions:
@@ -461,8 +479,10 @@ def _send_due(
 
 def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
     """A slot with no new part: the late joiners whose turn it is, if any."""
-    plan, given = tracks_ops.slot_plan(session, session.drafts(strict=False), None)
-    if given.slot is None or not plan.groups:
+    plan, given = tracks_ops.slot_plan(
+        session, session.drafts(strict=False), None, count_front=False
+    )
+    if given.slot is None or not plan.late_parts():
         return []
     state = session.series.state_dir
     runlog.append(
@@ -475,7 +495,7 @@ def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
         },
     )
     try:
-        outcome = _round(session, None, SendOptions(), hooks)
+        outcome = _round(session, None, SendOptions(), hooks, slot=plan)
     except SeriespubError as exc:
         runlog.append(state, {"event": "error", "instalment": None, "error": str(exc)})
         raise

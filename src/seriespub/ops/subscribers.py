@@ -8,10 +8,10 @@ memory. Nothing here knows about the terminal: the CLI prints what these return.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seriespub import subscribers
 from seriespub.errors import InputError
@@ -57,15 +57,27 @@ def listing(series: Series, status: str | None = None) -> Listing:
     return Listing(rows, problems)
 
 
+_FRONT: Any = object()  # not a late joiner
+
+
 @dataclass(frozen=True)
 class NextParts:
-    """Which part each active reader gets at the next slot (`seriespub.tracks`)."""
+    """Which part each active reader gets at the next slot (`seriespub.tracks`), in memory
+    that follows the late joiners only: the front's part is one number."""
 
     at: dt.datetime | None  # the next slot; None: no calendar, the next `send next`
-    parts: dict[str, int] = field(default_factory=dict)  # reader key → part
+    new: int | None = None  # the front's part then
+    late: Mapping[str, int | None] = field(default_factory=dict)  # late joiner → part
+    front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
 
     def part_of(self, subscriber: Subscriber) -> int | None:
-        return self.parts.get(subscriber.key)
+        key = subscriber.key
+        late: int | None = self.late.get(key, _FRONT)
+        if late is not _FRONT:
+            return late
+        if subscriber.status is not SubscriberStatus.ACTIVE or key in self.front_has:
+            return None
+        return self.new
 
     def when(self) -> str:
         """The next slot in the series' zone, or "next send" without a calendar."""
@@ -76,17 +88,18 @@ class NextParts:
 
 def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
     """Each active reader's part at the next slot: the front's new part, or a late joiner's
-    next missing one (read-only; holds the readers of that slot in memory)."""
+    next missing one (read-only; one streamed pass, holding the late joiners only)."""
     from seriespub import tracking
     from seriespub.ops.session import session, utc_now
 
     with session(series, "subscribers list", now=now or utc_now(), readonly=True) as held:
         drafts = held.drafts(strict=False)
-        plan, given = tracking.slot_plan(
-            held, drafts, tracking.front_next(drafts, held), upcoming=True
-        )
-    parts = {key: part for part, keys in plan.groups.items() for key in keys}
-    return NextParts(given.slot, parts)
+        new = tracking.front_next(drafts, held)
+        plan, given = tracking.slot_plan(held, drafts, new, upcoming=True)
+        front_has = tracking.settled_keys(held, new)
+    if not plan.front:  # nobody on the front (or an unreadable list): no front part
+        new = None
+    return NextParts(given.slot, new, plan.late, front_has)
 
 
 def import_file(series: Series, source: Path) -> ImportReport:
