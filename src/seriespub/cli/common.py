@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -171,3 +171,39 @@ def serve_until_ctrl_c(stop: Callable[[], None]) -> None:
         pass
     finally:
         stop()
+
+
+def write_aligned(
+    header: tuple[str, ...], rows: Iterable[tuple[str, ...]], chunk: int = 1000
+) -> int:
+    """Plain aligned lines on stdout, a chunk at a time (flat memory at any size): the header
+    aligned with the first chunk, columns widening (never narrowing) as rows come, the last
+    column not padded. Returns how many rows were written."""
+    widths = [len(h) for h in header[:-1]]
+    count = 0
+    cells: list[tuple[str, ...]] = []
+    for row in rows:
+        cells.append(row)
+        if len(cells) == chunk:
+            widths = _write_chunk(header if not count else None, cells, widths)
+            count += len(cells)
+            cells = []
+    if cells or not count:
+        widths = _write_chunk(header if not count else None, cells, widths)
+        count += len(cells)
+    return count
+
+
+def _write_chunk(
+    header: tuple[str, ...] | None, cells: list[tuple[str, ...]], widths: list[int]
+) -> list[int]:
+    if cells:
+        widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
+    lines = [header, *cells] if header is not None else cells
+    sys.stdout.write("".join(_aligned(c, widths) for c in lines))
+    return widths
+
+
+def _aligned(cells: tuple[str, ...], widths: list[int]) -> str:
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+    return "  ".join([*padded, cells[-1]]).rstrip() + "\n"

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seriespub.cli.common import JsonOption, SeriesOption, load_series, out, print_json
+from seriespub.cli.common import (
+    JsonOption,
+    SeriesOption,
+    load_series,
+    out,
+    print_json,
+    write_aligned,
+)
 
 if TYPE_CHECKING:
     from seriespub.ops.status import (
         DeliveryListing,
-        DeliveryRow,
         InstalmentState,
         StatusOutcome,
     )
@@ -138,38 +143,13 @@ def _stream_json(listing: DeliveryListing) -> None:
 def _stream_lines(listing: DeliveryListing) -> None:
     """A title with the count, then plain aligned lines, a chunk at a time."""
     sys.stdout.write(f"Part {listing.number}: {listing.count:,} deliveries\n")
-    widths = [len(h) for h in HEADER[:-1]]
-    first = True
-    for chunk in _chunks(listing.rows, CHUNK):
-        cells = [(r.email, r.status.value, r.message_id, _one_line(r.reason)) for r in chunk]
-        widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
-        if first:  # the header, aligned with the first chunk
-            cells.insert(0, HEADER)
-            first = False
-        sys.stdout.write("".join(_line(c, widths) for c in cells))
-    if first:
-        sys.stdout.write(_line(HEADER, widths))
+    cells = ((r.email, r.status.value, r.message_id, _one_line(r.reason)) for r in listing.rows)
+    write_aligned(HEADER, cells, CHUNK)
 
 
 def _one_line(text: str) -> str:
     """A reason on one line (an SMTP reply can span several), so every row is one line."""
     return " ".join(text.split()) if "\n" in text or "\r" in text else text
-
-
-def _line(cells: tuple[str, ...], widths: list[int]) -> str:
-    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
-    return "  ".join([*padded, cells[-1]]).rstrip() + "\n"
-
-
-def _chunks(rows: Iterator[DeliveryRow], size: int) -> Iterator[list[DeliveryRow]]:
-    chunk: list[DeliveryRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _print_run_log(events: list[dict[str, Any]], as_json: bool) -> None:

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriespub.cli.common import JsonOption, SeriesOption, err, fail, load_series, out
+from seriespub.cli.common import (
+    JsonOption,
+    SeriesOption,
+    err,
+    fail,
+    load_series,
+    out,
+    write_aligned,
+)
 
 if TYPE_CHECKING:
     from seriespub.ops.subscribers import NextParts, Subscriber, SyncOutcome
@@ -121,18 +129,7 @@ def _stream_lines(rows: Iterator[Subscriber], coming: NextParts | None) -> int:
     header: tuple[str, ...] = ("Email", "Name", "Status", "Since")
     if coming is not None:
         header += ("Next",)
-    widths = [len(h) for h in header[:-1]]
-    count = 0
-    for chunk in _chunks(rows, 1000):
-        cells = [_cells(r, coming) for r in chunk]
-        widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
-        if not count:  # the header, aligned with the first chunk
-            cells.insert(0, header)
-        sys.stdout.write("".join(_line(c, widths) for c in cells))
-        count += len(chunk)
-    if not count:
-        sys.stdout.write(_line(header, widths))
-    return count
+    return write_aligned(header, (_cells(r, coming) for r in rows))
 
 
 def _cells(r: Subscriber, coming: NextParts | None) -> tuple[str, ...]:
@@ -141,22 +138,6 @@ def _cells(r: Subscriber, coming: NextParts | None) -> tuple[str, ...]:
         return cells
     part = coming.part_of(r)
     return (*cells, f"part {part}, {coming.when()}" if part is not None else "")
-
-
-def _line(cells: tuple[str, ...], widths: list[int]) -> str:
-    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
-    return "  ".join([*padded, cells[-1]]).rstrip() + "\n"
-
-
-def _chunks(rows: Iterator[Subscriber], size: int) -> Iterator[list[Subscriber]]:
-    chunk: list[Subscriber] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @app.command("import")
