@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from seriespub.errors import InputError
-from seriespub.message import check_header_value
+from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
 from seriespub.textfiles import read_text
 

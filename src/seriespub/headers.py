@@ -18,6 +18,7 @@ import base64
 import re
 
 from seriespub.addresses import Mailbox, ascii_address
+from seriespub.errors import InputError
 
 # RFC 5322 §2.1.1: lines SHOULD be ≤ 78 and MUST be ≤ 998; RFC 2047 §2: a line holding an
 # encoded word ≤ 76. Folding at 76 meets all three.
@@ -123,3 +124,12 @@ def _b_words(text: str) -> list[str]:
         current += data
     chunks.append(current)
     return [f"{_PREFIX_B}{base64.b64encode(c).decode('ascii')}{_SUFFIX}" for c in chunks if c]
+
+
+def check_header_value(name: str, value: str, where: str = "") -> str:
+    """Refuse CR, LF and other control characters in a header value (header injection)."""
+    if "\r" in value or "\n" in value:
+        raise InputError(f"line break in {name} {value!r} (header injection)", path=where or None)
+    if not value.isprintable() and any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        raise InputError(f"control character in {name} {value!r}", path=where or None)
+    return value

@@ -31,7 +31,7 @@ from typing import Any
 from seriespub import headers, transfer
 from seriespub.addresses import Mailbox, ascii_address, name_problem
 from seriespub.errors import InputError
-from seriespub.headers import LINE
+from seriespub.headers import LINE, check_header_value
 from seriespub.models import Recipient, Subscriber
 from seriespub.transfer import EncodedPart
 
@@ -108,15 +108,6 @@ class UnsubscribeKey:
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("an UnsubscribeKey is not serialisable")
-
-
-def check_header_value(name: str, value: str, where: str = "") -> str:
-    """Refuse CR, LF and other control characters in a header value (header injection)."""
-    if "\r" in value or "\n" in value:
-        raise InputError(f"line break in {name} {value!r} (header injection)", path=where or None)
-    if not value.isprintable() and any((c < " " and c != "\t") or c == "\x7f" for c in value):
-        raise InputError(f"control character in {name} {value!r}", path=where or None)
-    return value
 
 
 @dataclass(frozen=True)

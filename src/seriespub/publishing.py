@@ -10,17 +10,19 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seriespub import runlog
 from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
 from seriespub.ledger import Ledger
-from seriespub.message import PreparedMessage
 from seriespub.models import Instalment
 from seriespub.providers import Provider, ProviderContext, make_provider
-from seriespub.render.email import RenderInputs, prepare
 from seriespub.series import Series
 from seriespub.statefiles import not_a_folder, tighten_folder
+
+if TYPE_CHECKING:
+    from seriespub.message import PreparedMessage
 
 
 def drafts_of(series: Series, strict: bool = True) -> DraftSet:
@@ -112,6 +114,8 @@ def resolve(
 
 def render(series: Series, drafts: DraftSet, instalment: Instalment) -> PreparedMessage:
     """Render an instalment once, with the next instalment's title for the teaser."""
+    from seriespub.render.email import RenderInputs, prepare  # not for reports
+
     schedule = series.settings.schedule
     cadence = schedule.every_weeks if schedule.first_release is not None else None
     from seriespub.site.urls import email_links

@@ -282,6 +282,26 @@ def count_active(path: Path) -> int:
 DUPLICATE_BITS = 1 << 26  # 8 MB of bitmap: ~1.5 % of rows are re-checked at 1M readers
 
 
+class Repeats:
+    """Hashes of addresses that may appear twice in a list, in flat memory (as
+    `duplicate_addresses`): a bit per hash; a hash whose bit is set already is kept. An
+    address whose hash is not kept appears once."""
+
+    def __init__(self) -> None:
+        self.seen = bytearray(DUPLICATE_BITS // 8)
+        self.candidates: set[int] = set()
+
+    def add(self, keys: Iterable[str]) -> None:
+        seen, bits = self.seen, DUPLICATE_BITS
+        for key in keys:
+            h = hash(key)
+            bit = h % bits
+            if seen[bit >> 3] & (1 << (bit & 7)):
+                self.candidates.add(h)
+            else:
+                seen[bit >> 3] |= 1 << (bit & 7)
+
+
 def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[str, int]:
     """Addresses that appear more than once (case-insensitive) → how often, in two streamed
     passes and flat memory (a set of a million addresses would be ~100 MB).

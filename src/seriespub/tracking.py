@@ -29,7 +29,6 @@ from seriespub.drafts import DraftSet
 from seriespub.errors import InputError, SeriespubError
 from seriespub.models import DeliveryStatus, Subscriber, SubscriberStatus
 from seriespub.scheduling import has_calendar, releases_by_number
-from seriespub.sending.plan import _Repeats
 from seriespub.tracks import (
     CURRENT,
     FROM_START,
@@ -174,7 +173,7 @@ class _Readers:
     are kept as keys, to drop their repeats, and looked up in the ledger 500 at a time.
 
     Repeated addresses without a set of every key (~100 MB at a million readers): a row
-    whose address hash may have been seen (`sending.plan._Repeats`, a fixed 8 MB bitmap)
+    whose address hash may have been seen (`subscribers.Repeats`, a fixed 8 MB bitmap)
     is set aside as a *suspect*, unless its key is a late joiner's or a suspect's already
     (then it is a repeat for sure). After the pass, suspects are settled exactly: one
     with an earlier active row of the same address repeats a front reader (a late row
@@ -209,7 +208,7 @@ class _Readers:
         self.signature = subscribers.signature(self.path)
 
     def __iter__(self) -> Iterator[Reader]:
-        repeats = _Repeats()
+        repeats = subscribers.Repeats()
         late: list[Reader] = []
         for rows in _batches(self._active(), CHUNK):
             repeats.add([s.key for _, s in rows])

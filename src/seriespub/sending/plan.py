@@ -179,7 +179,7 @@ class Planner:
         invalid = ProblemTally()
         active = to_send = 0
         first = not counts and only is None
-        repeats = _Repeats() if first else None
+        repeats = subscriber_file.Repeats() if first else None
         if first and self.who is None:
             # A first send has nothing in the ledger to look up (duplicate addresses, which
             # `check` reports, are still sent once: the ledger sees them while sending), so
@@ -258,26 +258,6 @@ class Planner:
 
     def _now(self) -> dt.datetime:
         return self.clock.now(dt.UTC)
-
-
-class _Repeats:
-    """Hashes of addresses that may appear twice in a list, in flat memory (as
-    `subscribers.duplicate_addresses`): a bit per hash; a hash whose bit is set already is
-    kept. An address whose hash is not kept appears once."""
-
-    def __init__(self) -> None:
-        self.seen = bytearray(subscriber_file.DUPLICATE_BITS // 8)
-        self.candidates: set[int] = set()
-
-    def add(self, keys: Iterable[str]) -> None:
-        seen, bits = self.seen, subscriber_file.DUPLICATE_BITS
-        for key in keys:
-            h = hash(key)
-            bit = h % bits
-            if seen[bit >> 3] & (1 << (bit & 7)):
-                self.candidates.add(h)
-            else:
-                seen[bit >> 3] |= 1 << (bit & 7)
 
 
 def chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
