@@ -370,32 +370,12 @@ class Ledger:
 
     # -- per-reader tracks (seriespub.tracks) ------------------------------------------
     def received(
-        self,
-        emails: Iterable[str],
-    ) -> dict[str, tuple[frozenset[int], frozenset[int], str]]:
-        """Address (lower-cased) → (parts settled for them, parts left open, the latest
-        `updated_at` of their deliveries), for those of `emails` that have any delivery."""
-        wanted = {e.lower() for e in emails}
-        out: dict[str, tuple[frozenset[int], frozenset[int], str]] = {}
-        if not wanted:
-            return out
-        # One row per address, aggregated by SQLite: a ledger of millions of deliveries is
-        # read as one row per reader.
-        for email, has, open_, last in self._conn.execute(
-            "SELECT email, group_concat(CASE WHEN status IN ('sent','failed','scheduled') "
-            "THEN instalment END), group_concat(CASE WHEN status NOT IN "
-            "('sent','failed','scheduled') THEN instalment END), max(updated_at) "
-            "FROM deliveries GROUP BY email"
-        ):
-            if email in wanted:
-                out[email] = (_numbers(has), _numbers(open_), last or "")
-        return out
-
-    def received_by(
         self, emails: Iterable[str]
     ) -> dict[str, tuple[frozenset[int], frozenset[int], str]]:
-        """`received` for a few addresses (the late joiners of a slot), by primary key: the
-        cost follows the addresses asked about and the parts, not the size of the ledger."""
+        """Address (lower-cased) → (parts settled for them, parts left open, the latest
+        `updated_at` of their deliveries), for those of `emails` that have any delivery.
+        Looked up by primary key: the cost follows the addresses asked about and the parts,
+        not the size of the ledger."""
         wanted = sorted({e.lower() for e in emails})
         numbers: list[int] = []  # each instalment with deliveries, found by the primary key
         row = self._conn.execute("SELECT min(instalment) FROM deliveries").fetchone()

@@ -3,7 +3,7 @@ readers, the released parts and the slot that `seriespub.tracks` plans from, rea
 list, the drafts, the calendar and the ledger.
 
 Read-only: nothing here writes. A reader's position is the ledger's record of what they
-received (`Ledger.received_by`), never a second record.
+received (`Ledger.received`), never a second record.
 
 Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
 never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
@@ -145,7 +145,7 @@ def one_reader(session: Session, subscriber: Subscriber) -> Reader:
     """One reader with everything the ledger holds for them, front or not."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
     reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
-    return _with_ledger(reader, session.ledger.received_by([subscriber.key]))
+    return _with_ledger(reader, session.ledger.received([subscriber.key]))
 
 
 def readers(
@@ -258,7 +258,7 @@ class _Readers:
     def _late(self, late: list[Reader]) -> Iterator[Reader]:
         if not late:
             return
-        received = self.session.ledger.received_by([r.key for r in late])
+        received = self.session.ledger.received([r.key for r in late])
         for r in late:
             yield _with_ledger(r, received)
 
