@@ -291,15 +291,18 @@ class Repeats:
         self.seen = bytearray(DUPLICATE_BITS // 8)
         self.candidates: set[int] = set()
 
-    def add(self, keys: Iterable[str]) -> None:
-        seen, bits = self.seen, DUPLICATE_BITS
+    def add(self, keys: Iterable[str]) -> int:
+        """Take `keys` in; returns how many there were."""
+        seen, bits, count = self.seen, DUPLICATE_BITS, 0
         for key in keys:
+            count += 1
             h = hash(key)
             bit = h % bits
             if seen[bit >> 3] & (1 << (bit & 7)):
                 self.candidates.add(h)
             else:
                 seen[bit >> 3] |= 1 << (bit & 7)
+        return count
 
 
 def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[str, int]:
@@ -602,10 +605,10 @@ def remove(path: Path, address: str, *, forget: bool = False) -> None:
             if forget or set(COLUMNS) <= set(scan.columns):
                 extra = [c for c in scan.columns if c not in COLUMNS]
                 edits = {}
-                for (start, end), s in scan.spans[key]:
+                for (start, end), s in zip(scan.spans[key], scan.found[key], strict=True):
                     edited = edit(s)
-                    row = [] if edited is None else [edited]
-                    edits[start] = Splice(end, _encode(scan, extra, row, "\n"))
+                    data = b"" if edited is None else _encode(scan, extra, [edited], "\n")
+                    edits[start] = Splice(end, data)
                 spliced = splice(path, edits, before)
             if spliced is None:
                 spliced = stream_rewrite(path, scan.columns, edit, before)
@@ -626,8 +629,9 @@ class Scan:
     delimiter: str
     problems: ProblemTally
     found: dict[str, list[Subscriber]] = field(default_factory=dict)
-    # their rows' (first, last) line numbers: a quoted line break makes a row span lines
-    spans: dict[str, list[tuple[tuple[int, int], Subscriber]]] = field(default_factory=dict)
+    # each found row's (first, last) line numbers, in `found`'s order: a quoted line break
+    # makes a row span lines
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def scan_file(path: Path, keys: set[str]) -> Scan:
@@ -647,9 +651,8 @@ def scan_file(path: Path, keys: set[str]) -> Scan:
         return row
 
     for subscriber in _rows(path, problems, None, matching, lines):
-        if subscriber.key in keys:
-            scan.found.setdefault(subscriber.key, []).append(subscriber)
-            scan.spans.setdefault(subscriber.key, []).append(((lines[0], lines[1]), subscriber))
+        scan.found.setdefault(subscriber.key, []).append(subscriber)
+        scan.spans.setdefault(subscriber.key, []).append((lines[0], lines[1]))
     return scan
 
 

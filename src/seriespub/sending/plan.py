@@ -180,18 +180,14 @@ class Planner:
         active = to_send = 0
         first = not counts and only is None
         repeats = subscriber_file.Repeats() if first else None
-        if first and self.who is None:
+        if repeats is not None and self.who is None:
             # A first send has nothing in the ledger to look up (duplicate addresses, which
             # `check` reports, are still sent once: the ledger sees them while sending), so
             # the pass only counts: keys, no record per reader.
             keys = subscriber_file.active_keys(
                 self.list_path, invalid, shown=self.series.subscribers_path
             )
-            for batch in chunks(keys, 500):
-                assert repeats is not None
-                repeats.add(batch)
-                active += len(batch)
-            to_send = active
+            active = to_send = repeats.add(keys)
         else:
             for chunk in chunks(self._active(invalid), 500):
                 active += len(chunk)
