@@ -84,3 +84,20 @@ def test_every_ops_module_has_a_command_module() -> None:
     ops = {p.stem for p in (SRC / "ops").glob("*.py")} - {"__init__", "session"}
     cli = {p.stem for p in (SRC / "cli").glob("*.py")}
     assert ops - cli <= {"calendar"}, ops - cli  # calendar: see OPS_OF
+
+
+def test_the_lazy_command_table_names_what_the_modules_register_in_order() -> None:
+    """`cli.COMMANDS` (read without importing the modules) against an eager build of every
+    module: the same top-level commands, in the same order, each from the module named."""
+    import typer
+
+    from seriespub import cli
+
+    modules = dict.fromkeys(m for names in cli.COMMANDS.values() for m in names)
+    eager = typer.Typer()
+    for module in modules:
+        __import__(f"seriespub.cli.{module}", fromlist=["register"]).register(eager)
+    built = typer.main.get_group(eager).commands
+    assert list(built) == list(cli.COMMANDS)
+    for name, owners in cli.COMMANDS.items():
+        assert name in cli.build(owners), (name, owners)

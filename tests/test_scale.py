@@ -38,7 +38,8 @@ try:
     runpy.run_module("seriespub", run_name="__main__")
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
-heavy = ("httpx", "botocore", "icalendar", "jinja2", "mrml", "frontmatter", "sqlite3", "rich")
+heavy = ("httpx", "botocore", "icalendar", "jinja2", "mrml", "frontmatter", "sqlite3", "rich",
+         *(f"seriespub.cli.{m}" for m in ("send", "subscribers", "site", "preview", "schedule")))
 sys.stdout.flush()
 print(json.dumps({"code": code, "modules": [m for m in heavy if m in sys.modules],
                   "rss_mb": peak()}),
@@ -79,8 +80,15 @@ def run(root: Path, *args: str) -> dict[str, Any]:
             ("subscribers", "add", "new@example.com"),
             {"httpx", "botocore", "icalendar", "jinja2", "rich"},
         ),
-        (("status",), {"httpx", "botocore", "icalendar", "jinja2", "mrml"}),
-        (("send", "next", "--dry-run"), {"httpx", "botocore", "icalendar"}),
+        (
+            ("status",),
+            {"httpx", "botocore", "icalendar", "jinja2", "mrml", "seriespub.cli.send"}
+            | {"seriespub.cli.subscribers", "seriespub.cli.site", "seriespub.cli.preview"},
+        ),
+        (
+            ("send", "next", "--dry-run"),
+            {"httpx", "botocore", "icalendar", "seriespub.cli.subscribers", "seriespub.cli.site"},
+        ),
         (("send", "next", "--yes"), {"httpx", "botocore", "icalendar"}),
     ],
 )

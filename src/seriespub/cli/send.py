@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from seriespub.cli.common import (
+    ErrorHandlingGroup,
     JsonOption,
     SeriesOption,
     YesOption,
@@ -30,6 +31,13 @@ if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the c
     from seriespub.ops import send as ops
 
 app = typer.Typer(help="Send instalments.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    from seriespub.cli import send_due  # noqa: F401  (adds `send due` and `send cancel`)
+
+    root.add_typer(app, name="send", cls=ErrorHandlingGroup)
+
 
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Render everything, send nothing, change nothing.")

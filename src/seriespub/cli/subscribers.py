@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from seriespub.cli.common import (
+    ErrorHandlingGroup,
     JsonOption,
     SeriesOption,
     err,
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Manage subscribers.csv (locked; a change is never half-written).", no_args_is_help=True
 )
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="subscribers", cls=ErrorHandlingGroup)
 
 
 @app.command("add")
