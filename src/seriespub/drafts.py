@@ -12,6 +12,7 @@ from typing import Any
 from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
+from seriespub.render import TEMPLATE_VARIABLES
 from seriespub.textfiles import read_text
 
 NUMBER_PREFIX = re.compile(r"^(\d+)[-_ ]")
@@ -81,8 +82,6 @@ def read_draft(path: Path) -> Instalment:
 
 def _refuse_reserved_keys(path: Path, text: str, meta: dict[str, Any]) -> None:
     """Extra front-matter keys reach the template as variables: its own names are taken."""
-    from seriespub.render.templating import TEMPLATE_VARIABLES
-
     for key in meta:
         if not isinstance(key, str):
             raise InputError(f"front matter: key {key!r} must be a name", path=path)

@@ -19,7 +19,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -51,7 +50,7 @@ def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
             raise LockHeld(held_message(_read(fd))) from None
         me = LockHolder(
             os.getpid(),
-            socket.gethostname(),
+            _host(),
             purpose,
             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
@@ -88,7 +87,7 @@ def held_message(holder: LockHolder | None, here: str | None = None) -> str:
     if holder is None or not holder.pid:
         who = "another seriespub run"
     else:
-        where = "" if holder.host == (here or socket.gethostname()) else f" on {holder.host}"
+        where = "" if holder.host == (here or _host()) else f" on {holder.host}"
         who = (
             f"another seriespub run (pid {holder.pid}{where}, {holder.purpose}, "
             f"since {_since(holder.started_at)})"
@@ -122,3 +121,8 @@ def _read(fd: int) -> LockHolder | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _host() -> str:
+    # What socket.gethostname() returns on POSIX, without importing socket at start-up.
+    return os.uname().nodename

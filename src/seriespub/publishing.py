@@ -17,12 +17,13 @@ from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
 from seriespub.ledger import Ledger
 from seriespub.models import Instalment
-from seriespub.providers import Provider, ProviderContext, make_provider
+from seriespub.providers import ProviderContext, make_provider
 from seriespub.series import Series
 from seriespub.statefiles import not_a_folder, tighten_folder
 
 if TYPE_CHECKING:
     from seriespub.message import PreparedMessage
+    from seriespub.providers import Provider
 
 
 def drafts_of(series: Series, strict: bool = True) -> DraftSet:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 import re
 import threading
@@ -158,6 +157,8 @@ def scrub_default(value: Any) -> str:
 
 def forms_of(value: str) -> set[str]:
     """How `value` may come back from a server: raw, URL-, JSON-, HTML-escaped, base64."""
+    import html  # here: `seriespub.errors` imports this module, every command imports that
+
     forms = {
         value,
         urllib.parse.quote(value, safe=""),  # matched with either case of hex digits

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from seriespub import schedule
 from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import Ledger
 from seriespub.models import Instalment
-from seriespub.providers import Provider, scheduling_hint
+from seriespub.providers import scheduling_hint
 from seriespub.providers.spec import describe_ahead
 from seriespub.schedule import PlannedRelease
 from seriespub.series import Series
+
+if TYPE_CHECKING:
+    from seriespub.providers import Provider
 
 
 def has_calendar(series: Series) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets as _secrets
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -110,7 +109,7 @@ def _create_key(path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
     try:
         try:
-            _write_all(fd, _secrets.token_hex(32).encode())
+            _write_all(fd, os.urandom(32).hex().encode())  # as secrets.token_hex(32)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -4,10 +4,13 @@ when `[inbox]` is configured, the ones read from the author's inbox (`seriespub.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from seriespub import subscribers
-from seriespub.providers import Provider
 from seriespub.series import Series
+
+if TYPE_CHECKING:
+    from seriespub.providers import Provider
 
 
 def sync_suppressions(series: Series, provider: Provider, *, inbox: bool = True) -> int:

@@ -13,13 +13,16 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from seriespub import publishing
 from seriespub.drafts import DraftSet
 from seriespub.ledger import Ledger
 from seriespub.lock import series_lock
-from seriespub.providers import Provider
 from seriespub.series import Series
+
+if TYPE_CHECKING:
+    from seriespub.providers import Provider
 
 
 @dataclass

@@ -28,10 +28,6 @@ from seriespub.errors import InputError
 from seriespub.message import SLOT_RE
 from seriespub.render.markdown import MERGE_TAG
 
-# The names the template is given; front-matter keys may not take them.
-TEMPLATE_VARIABLES = frozenset(
-    {"series", "instalment", "next", "content", "unsubscribe_url", "subscriber", "words"}
-)
 PER_READER = ("subscriber", "unsubscribe_url")
 DRAFT_RULE = 'only merge tags are allowed in a draft: {{ field }} or {{ field | default("…") }}'
 TEMPLATE_RULE = (
