@@ -84,3 +84,26 @@ def test_settle_of_a_real_instalment_with_nothing_unknown_succeeds(
     result = cli(root, "send", "settle", "1", "--assume-delivered")
     assert result.exit_code == 0, result.output
     assert "part 1: 0 unknown deliveries recorded as delivered" in result.stdout
+
+
+def test_status_prints_titles_as_written_in_aligned_columns(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Square brackets in a title are text, not terminal markup; one line per part, each
+    column starting where its header does."""
+    root = make_series(drafts=2)
+    first = root / "drafts" / "01-part-1.md"
+    first.write_text(
+        first.read_text().replace("title: Part 1 title", "title: '[bold]Teams[/bold] at work'")
+    )
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    result = cli(root, "status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Test Series"
+    header, one, two = lines[1:4]
+    assert header.split() == ["#", "Title", "State", "When", "Delivered", "Failed", "Open"]
+    assert one.index("[bold]Teams[/bold] at work") == header.index("Title")
+    assert one[header.index("State") :].startswith("sent ")
+    assert one.endswith(" 3       0     0") and two.split()[-3:] == ["0", "0", "0"]
+    assert lines[4] == "Next: part 2, Part 2 title"

@@ -39,7 +39,8 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 heavy = ("httpx", "botocore", "icalendar", "jinja2", "mrml", "frontmatter", "sqlite3", "rich",
-         *(f"seriespub.cli.{m}" for m in ("send", "subscribers", "site", "preview", "schedule")))
+         *(f"seriespub.cli.{m}" for m in ("send", "subscribers", "site", "preview", "schedule")),
+         "seriespub.message", "socket", "hmac")
 sys.stdout.flush()
 print(json.dumps({"code": code, "modules": [m for m in heavy if m in sys.modules],
                   "rss_mb": peak()}),
@@ -82,8 +83,9 @@ def run(root: Path, *args: str) -> dict[str, Any]:
         ),
         (
             ("status",),
-            {"httpx", "botocore", "icalendar", "jinja2", "mrml", "seriespub.cli.send"}
-            | {"seriespub.cli.subscribers", "seriespub.cli.site", "seriespub.cli.preview"},
+            {"httpx", "botocore", "icalendar", "jinja2", "mrml", "seriespub.cli.send", "rich"}
+            | {"seriespub.cli.subscribers", "seriespub.cli.site", "seriespub.cli.preview"}
+            | {"seriespub.message", "socket", "hmac"},  # the message machinery: sends only
         ),
         (
             ("send", "next", "--dry-run"),
