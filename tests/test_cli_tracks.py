@@ -200,6 +200,10 @@ def test_postmark_sends_each_group_through_its_batch_api(
     per_week = [{p for h in history.values() for w, p in h if w == week} for week in range(1, 13)]
     assert per_week[7] == {8, 7, 5, 1}
     assert state.requests.count(("POST", "/email/batch")) == sum(map(len, per_week))
+    # The suppressions are pulled once per run (12 runs, each sent something), not once per
+    # part: week 8 pulled them as often as week 1.
+    dumps = [path for method, path in state.requests if path.endswith("/suppressions/dump")]
+    assert dumps and len(dumps) == 12 * len(set(dumps))
 
 
 # -- kill -9 mid-round and resume ------------------------------------------------------------

@@ -335,8 +335,11 @@ def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.dat
 
 
 def _sync_before_send(session: Session, hooks: SendHooks) -> None:
-    """Pull the provider's unsubscribes and bounces first; if it will not tell (a sending-only
-    key), warn and go on: the provider still refuses those addresses."""
+    """Pull the provider's unsubscribes and bounces first, once per command; if it will not
+    tell (a sending-only key), warn and go on: the provider still refuses those addresses."""
+    if session.suppressions_pulled:
+        return
+    session.suppressions_pulled = True
     try:
         synced = sync(session)
     except SendError as exc:

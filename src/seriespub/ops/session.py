@@ -34,6 +34,9 @@ class Session:
     now: dt.datetime
     readonly: bool = False
     _provider: Provider | None = field(default=None, repr=False)
+    # The provider's suppressions were pulled (or tried) in this command: a round of several
+    # parts pulls them once, not once per part.
+    suppressions_pulled: bool = False
 
     @property
     def provider(self) -> Provider:
