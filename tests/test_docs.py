@@ -21,13 +21,9 @@ def all_commands() -> list[str]:
     found = []
 
     def walk(command: Any, prefix: list[str]) -> None:
-        if hasattr(command, "list_commands"):  # a group (Typer ships its own click)
-            # click's API, as help asks: the root builds a command when it is asked for
-            ctx = command.make_context(
-                prefix[-1] if prefix else "seriespub", [], resilient_parsing=True
-            )
-            for name in command.list_commands(ctx):
-                walk(command.get_command(ctx, name), [*prefix, name])
+        if hasattr(command, "commands"):  # a group (Typer ships its own click)
+            for name, sub in command.commands.items():
+                walk(sub, [*prefix, name])
             if not getattr(command, "invoke_without_command", False):
                 return
         if prefix:

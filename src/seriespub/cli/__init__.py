@@ -6,8 +6,8 @@ A command's module is imported, and its click command built, only when that comm
 
 from __future__ import annotations
 
-import difflib
 import importlib
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
@@ -39,23 +39,40 @@ def build(modules: tuple[str, ...]) -> dict[str, Any]:
     return dict(typer.main.get_group(holder).commands)
 
 
+class Commands(MutableMapping[str, Any]):
+    """The root's `commands`: every name known up front (help, suggestions, anything that
+    walks the group sees them all), each command built the first time it is looked up."""
+
+    def __init__(self, built: dict[str, Any]) -> None:
+        self._built = built
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in COMMANDS:
+            self._built.update(build(COMMANDS[name]))
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*COMMANDS, *(name for name in self._built if name not in COMMANDS)])
+
+    def __len__(self) -> int:
+        return len(COMMANDS.keys() | self._built.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or name in self._built
+
+
 class LazyCommands(ErrorHandlingGroup):
-    """The root group: knows its commands' names; builds a command when it is asked for."""
+    """The root group, its commands built on demand (`Commands`)."""
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.commands.update(build(COMMANDS[cmd_name]))
-        return self.commands.get(cmd_name)
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and args[0] not in COMMANDS:
-            # A typo: Typer suggests close names among the commands built, so build those.
-            for name in difflib.get_close_matches(args[0], COMMANDS):
-                self.get_command(ctx, name)
-        return super().resolve_command(ctx, args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = Commands(dict(self.commands))
 
 
 app = typer.Typer(
