@@ -671,3 +671,18 @@ def test_the_schedule_example_written_by_init_works_once_uncommented(
         result = cli(tmp_path / "letters", "schedule", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["releases"][0]["release"] == "2027-01-05T09:00:00+00:00"
+
+
+def test_the_calendar_prints_as_plain_aligned_columns(make_series: MakeSeries, cli: Cli) -> None:
+    """One line per part under a header, each column starting where its header does."""
+    root = make_series(drafts=2, ready=1, extra_toml=SCHEDULE)
+    with frozen(london(2026, 11, 28, 12)):
+        result = ok(cli(root, "schedule"))
+    title, header, *rows = result.stdout.splitlines()
+    assert title == "Test Series (Europe/London)"
+    assert header.split() == ["#", "Title", "Release", "When", "Status"]
+    assert [row[header.index("Release") :].split("  ")[0] for row in rows] == [
+        "Tue 2026-12-01 09:00 GMT",
+        "Tue 2026-12-08 09:00 GMT",
+    ]
+    assert rows[1].endswith("upcoming (draft)") and rows[0].endswith("upcoming")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import select
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -192,6 +192,20 @@ def write_aligned(
         widths = _write_chunk(header if not count else None, cells, widths)
         count += len(cells)
     return count
+
+
+def write_table(
+    title: str, header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: frozenset[int]
+) -> None:
+    """A title line, then `header` and `rows` as plain aligned columns (`right`: the columns
+    aligned right, numbers). Plain text: no Rich table to import, and greppable."""
+    lines = [header, *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    head, *cells = [
+        tuple(c.rjust(widths[i]) if i in right else c for i, c in enumerate(line)) for line in lines
+    ]
+    sys.stdout.write(f"{title}\n")
+    write_aligned(head, cells)
 
 
 def _write_chunk(

@@ -15,6 +15,7 @@ from seriespub.cli.common import (
     load_series,
     out,
     print_json,
+    write_table,
 )
 
 if TYPE_CHECKING:
@@ -85,23 +86,20 @@ def calendar(
 
 
 def _print(cal: Calendar) -> None:
-    from rich.table import Table
-
     from seriespub.ops.calendar import format_local, relative
 
-    table = Table(title=f"{cal.title} ({cal.timezone})", title_justify="left")
-    for column in ("#", "Title", "Release", "When", "Status"):
-        table.add_column(column, justify="right" if column == "#" else "left")
-    for p in cal.releases:
-        status = p.status.value + ("" if p.ready or p.sent_at else " (draft)")
-        table.add_row(
+    rows = [
+        (
             str(p.number),
             p.title,
             format_local(p.release) + (" (pinned)" if p.pinned else ""),
             relative(p.release, cal.now),
-            status,
+            p.status.value + ("" if p.ready or p.sent_at else " (draft)"),
         )
-    out().print(table)
+        for p in cal.releases
+    ]
+    header = ("#", "Title", "Release", "When", "Status")
+    write_table(f"{cal.title} ({cal.timezone})", header, rows, right=frozenset({0}))
 
 
 @app.command("install")

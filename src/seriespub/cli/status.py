@@ -14,6 +14,7 @@ from seriespub.cli.common import (
     out,
     print_json,
     write_aligned,
+    write_table,
 )
 
 if TYPE_CHECKING:
@@ -43,14 +44,10 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
 
 
 STATUS_HEADER = ("#", "Title", "State", "When", "Delivered", "Failed", "Open")
-NUMBERS = frozenset({0, 4, 5, 6})  # right-aligned columns
 
 
 def _print_status(outcome: StatusOutcome) -> None:
-    """The series' title, one aligned line per instalment, then what comes next. Plain
-    text, as `log N` prints: Rich's table cost a quarter of this command's start-up."""
-    write = sys.stdout.write
-    write(f"{outcome.title}\n")
+    """The series' title, one aligned line per instalment, then what comes next."""
     rows = [
         (
             str(st.number),
@@ -63,13 +60,8 @@ def _print_status(outcome: StatusOutcome) -> None:
         )
         for st in outcome.states
     ]
-    lines = [STATUS_HEADER, *rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(STATUS_HEADER))]
-    header, *cells = [
-        tuple(c.rjust(widths[i]) if i in NUMBERS else c for i, c in enumerate(line))
-        for line in lines
-    ]
-    write_aligned(header, cells)
+    write_table(outcome.title, STATUS_HEADER, rows, right=frozenset({0, 4, 5, 6}))
+    write = sys.stdout.write
     upcoming = outcome.upcoming
     write(
         f"Next: part {upcoming.number}, {upcoming.title}\n"
