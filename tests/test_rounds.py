@@ -1,0 +1,169 @@
+"""A round with late joiners on many parts (issue 13): the list is read a fixed number of times
+whatever the number of parts, and every guarantee of a round holds.
+
+Reads are counted through `open` in `seriespub.subscribers` (`list_reads`, from
+test_tracks_scale): the live list, the send's snapshot and its temporary copy are the
+*whole-list* reads; the files a round picks each late part's rows into are named part-*.csv
+and hold the late joiners' rows only.
+
+The scenario: three readers on the front from part 1; one reader joins after each part, so
+the round after part k has late joiners on k - 1 different parts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from seriespub import tracking
+from seriespub.errors import InputError
+from seriespub.ops import send as ops
+from test_tracks_scale import (
+    T0,
+    WEEK,
+    MakeSeries,
+    append_rows,
+    held,
+    list_reads,  # noqa: F401 (a fixture)
+    outbox,
+    send_next,
+)
+
+JOINERS = [f"late{k}@example.com" for k in range(1, 6)]
+
+
+def whole_list_reads(reads: Counter[str]) -> int:
+    return sum(n for name, n in reads.items() if not name.startswith("part-"))
+
+
+def state_files(root: Path) -> list[str]:
+    """The series' state folder (the ledger's own files aside: a reader may leave them)."""
+    return sorted(p.name for p in (root / ".seriespub").iterdir() if "ledger.db" not in p.name)
+
+
+def join(root: Path, week: int) -> None:
+    """The reader who joins the day after week `week`'s round."""
+    append_rows(root, [(JOINERS[week], (T0 + week * WEEK + dt.timedelta(days=1)).isoformat())])
+
+
+def play_rounds(root: Path, weeks: int) -> None:
+    """Rounds at weeks 0 .. weeks-1, a reader joining after each."""
+    for week in range(weeks):
+        send_next(root, T0 + week * WEEK)
+        join(root, week)
+
+
+@pytest.mark.parametrize("spill", [None, 0], ids=["in-memory", "late-joiners-on-disk"])
+def test_a_round_reads_the_whole_list_as_often_with_three_late_parts_as_with_one(
+    make_series: MakeSeries,
+    monkeypatch: pytest.MonkeyPatch,
+    list_reads: Counter[str],  # noqa: F811
+    spill: int | None,
+) -> None:
+    if spill is not None:
+        monkeypatch.setattr(tracking, "SPILL", spill)
+    root = make_series(drafts=6, subscribers=3)
+    reads, late_parts = [], []
+    for week in range(4):
+        list_reads.clear()
+        outcome = send_next(root, T0 + week * WEEK)
+        reads.append(whole_list_reads(list_reads))
+        late_parts.append([g.number for g in outcome.groups])
+        join(root, week)
+    assert late_parts == [[], [1], [1, 2], [1, 2, 3]]
+    assert reads[1] > reads[0], "a round with late joiners plans them: one pass more"
+    assert reads[3] == reads[2] == reads[1], f"whole-list reads per round: {reads}"
+    got = outbox(root)
+    assert set(got.values()) == {1}, "nobody gets a part twice"
+    assert {p for a, p in got if a == "late1@example.com"} == {1, 2, 3}
+    assert {p for a, p in got if a == "late2@example.com"} == {1, 2}
+    assert {p for a, p in got if a == "late3@example.com"} == {1}
+    assert {p for a, p in got if a == "reader0001@example.com"} == {1, 2, 3, 4}
+
+
+def test_a_dry_run_round_counts_what_the_send_sends_and_leaves_no_file(
+    make_series: MakeSeries,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    list_reads: Counter[str],  # noqa: F811
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    root = make_series(drafts=6, subscribers=3)
+    play_rounds(root, 3)
+    state = state_files(root)
+    now = T0 + 3 * WEEK
+    dry_reads = []
+    for _ in range(2):
+        list_reads.clear()
+        with held(root, now, readonly=True) as s:
+            dry = ops.send(s, ops.SendOptions(dry_run=True), ops.SendHooks())
+        dry_reads.append(whole_list_reads(list_reads))
+    assert state_files(root) == state
+    assert dry_reads[0] == dry_reads[1] > 0
+    assert list(scratch.iterdir()) == [], "the dry run's picked rows are removed"
+    assert [(o.number, o.built) for o in dry.outcomes] == [(1, 1), (2, 1), (3, 1), (4, 3)]
+    sent = send_next(root, now)
+    assert [(o.number, o.report and o.report.sent) for o in sent.outcomes] == [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 3),
+    ]
+    assert not list((root / ".seriespub").glob("round-*")), "the round's rows are removed"
+
+
+def test_an_unreadable_row_stops_every_late_run_unless_skipped(
+    make_series: MakeSeries,
+) -> None:
+    root = make_series(drafts=6, subscribers=3)
+    play_rounds(root, 3)
+    append_rows(root, [("not-an-address", "")])
+    before = outbox(root)
+    with pytest.raises(InputError, match="1 row"):
+        send_next(root, T0 + 3 * WEEK)
+    assert outbox(root) == before, "nothing was sent"
+    assert not list((root / ".seriespub").glob("round-*"))
+    with held(root, T0 + 3 * WEEK) as s:
+        outcome = ops.send(s, ops.SendOptions(skip_invalid=True), ops.SendHooks())
+        assert [o.plan.invalid for o in outcome.outcomes] == [1, 1, 1, 1]
+        assert [o.report and o.report.sent for o in outcome.outcomes] == [1, 1, 1, 3]
+        assert s.ledger.instalment_records()[4].finished_at is None, "still owed to a row"
+
+
+def test_an_editor_saving_the_list_mid_round_skips_nobody_and_sends_nobody_twice(
+    make_series: MakeSeries,
+) -> None:
+    root = make_series(drafts=6, subscribers=3)
+    play_rounds(root, 3)
+    listed = root / "subscribers.csv"
+    runs: list[int] = []
+
+    def edit(plan: ops.SendPlan) -> None:
+        # Between runs: rows reversed (every row moves) and a new front reader added.
+        runs.append(plan.instalment.number)
+        header, *rows = listed.read_text(encoding="utf-8").splitlines()
+        rows = [*reversed(rows), f"new{len(runs)}@example.com,,active,"]
+        listed.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    with held(root, T0 + 3 * WEEK) as s:
+        outcome = ops.send(s, ops.SendOptions(), ops.SendHooks(confirm=edit))
+    assert runs == [1, 2, 3, 4]
+    assert [o.report and o.report.sent for o in outcome.outcomes][:3] == [1, 1, 1]
+    got = outbox(root)
+    assert set(got.values()) == {1}, "nobody gets a part twice"
+    assert {(a, p) for a, p in got if a.startswith("late")} == {
+        ("late1@example.com", 1),
+        ("late1@example.com", 2),
+        ("late1@example.com", 3),
+        ("late2@example.com", 1),
+        ("late2@example.com", 2),
+        ("late3@example.com", 1),
+    }
+    front = {f"reader{i:04d}@example.com" for i in (1, 2, 3)}
+    assert {a for a, p in got if p == 4} >= front
