@@ -1,42 +1,80 @@
 """A round with late joiners on many parts (issue 13): the list is read a fixed number of times
 whatever the number of parts, and every guarantee of a round holds.
 
-Reads are counted through `open` in `seriespub.subscribers` (`list_reads`, from
-test_tracks_scale): the live list, the send's snapshot and its temporary copy are the
-*whole-list* reads; the files a round picks each late part's rows into are named part-*.csv
-and hold the late joiners' rows only.
+Reads are counted in lines, through `open` in `seriespub.subscribers` (`lines_read`): the
+live list, the send's snapshot and its temporary copy are the *whole list*; the files a round
+picks each late part's rows into are named part-*.csv and hold its late joiners' rows only.
+A read of the header alone (rendering checks the columns a template uses) is two lines.
 
-The scenario: three readers on the front from part 1; one reader joins after each part, so
+The scenario: forty readers on the front from part 1; one reader joins after each part, so
 the round after part k has late joiners on k - 1 different parts.
 """
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from seriespub import tracking
+from seriespub import subscribers, tracking
 from seriespub.errors import InputError
 from seriespub.ops import send as ops
-from test_tracks_scale import (
-    T0,
-    WEEK,
-    MakeSeries,
-    append_rows,
-    held,
-    list_reads,  # noqa: F401 (a fixture)
-    outbox,
-    send_next,
-)
+from test_tracks_scale import T0, WEEK, MakeSeries, append_rows, held, outbox, send_next
+
+FRONT = 40
+
+
+class _Counted:
+    """A text file that counts the lines read from it."""
+
+    def __init__(self, handle: Any, name: str, tally: Counter[str]) -> None:
+        self.handle, self.name, self.tally = handle, name, tally
+
+    def readline(self, *args: Any) -> Any:
+        line = self.handle.readline(*args)
+        self.tally[self.name] += bool(line)
+        return line
+
+    def __iter__(self) -> Iterator[Any]:
+        for line in self.handle:
+            self.tally[self.name] += 1
+            yield line
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.handle, attr)
+
+    def __enter__(self) -> _Counted:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+@pytest.fixture
+def lines_read(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Lines `seriespub.subscribers` read from each CSV file, by name."""
+    tally: Counter[str] = Counter()
+
+    def counting(file: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = builtins.open(file, *args, **kwargs)  # noqa: SIM115 (closed by its reader)
+        if not str(file).endswith(".csv") or "b" in (args[0] if args else "r"):
+            return handle
+        return _Counted(handle, Path(file).name, tally)
+
+    monkeypatch.setattr(subscribers, "open", counting, raising=False)
+    return tally
+
 
 JOINERS = [f"late{k}@example.com" for k in range(1, 6)]
 
 
-def whole_list_reads(reads: Counter[str]) -> int:
+def whole_list_lines(reads: Counter[str]) -> int:
     return sum(n for name, n in reads.items() if not name.startswith("part-"))
 
 
@@ -58,25 +96,26 @@ def play_rounds(root: Path, weeks: int) -> None:
 
 
 @pytest.mark.parametrize("spill", [None, 0], ids=["in-memory", "late-joiners-on-disk"])
-def test_a_round_reads_the_whole_list_as_often_with_three_late_parts_as_with_one(
+def test_a_round_with_three_late_parts_reads_the_list_no_more_than_with_one(
     make_series: MakeSeries,
     monkeypatch: pytest.MonkeyPatch,
-    list_reads: Counter[str],  # noqa: F811
+    lines_read: Counter[str],
     spill: int | None,
 ) -> None:
     if spill is not None:
         monkeypatch.setattr(tracking, "SPILL", spill)
-    root = make_series(drafts=6, subscribers=3)
+    root = make_series(drafts=6, subscribers=FRONT)
     reads, late_parts = [], []
     for week in range(4):
-        list_reads.clear()
+        lines_read.clear()
         outcome = send_next(root, T0 + week * WEEK)
-        reads.append(whole_list_reads(list_reads))
+        reads.append(whole_list_lines(lines_read))
         late_parts.append([g.number for g in outcome.groups])
         join(root, week)
     assert late_parts == [[], [1], [1, 2], [1, 2, 3]]
-    assert reads[1] > reads[0], "a round with late joiners plans them: one pass more"
-    assert reads[3] == reads[2] == reads[1], f"whole-list reads per round: {reads}"
+    assert reads[1] > reads[0] + FRONT, "a round with late joiners plans them: a pass more"
+    # Two more late parts than week 1's round: less than one more pass over the list.
+    assert reads[3] - reads[1] < FRONT, f"lines of the whole list read per round: {reads}"
     got = outbox(root)
     assert set(got.values()) == {1}, "nobody gets a part twice"
     assert {p for a, p in got if a == "late1@example.com"} == {1, 2, 3}
@@ -89,31 +128,31 @@ def test_a_dry_run_round_counts_what_the_send_sends_and_leaves_no_file(
     make_series: MakeSeries,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    list_reads: Counter[str],  # noqa: F811
+    lines_read: Counter[str],
 ) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    root = make_series(drafts=6, subscribers=3)
+    root = make_series(drafts=6, subscribers=FRONT)
     play_rounds(root, 3)
     state = state_files(root)
     now = T0 + 3 * WEEK
     dry_reads = []
     for _ in range(2):
-        list_reads.clear()
+        lines_read.clear()
         with held(root, now, readonly=True) as s:
             dry = ops.send(s, ops.SendOptions(dry_run=True), ops.SendHooks())
-        dry_reads.append(whole_list_reads(list_reads))
+        dry_reads.append(whole_list_lines(lines_read))
     assert state_files(root) == state
     assert dry_reads[0] == dry_reads[1] > 0
     assert list(scratch.iterdir()) == [], "the dry run's picked rows are removed"
-    assert [(o.number, o.built) for o in dry.outcomes] == [(1, 1), (2, 1), (3, 1), (4, 3)]
+    assert [(o.number, o.built) for o in dry.outcomes] == [(1, 1), (2, 1), (3, 1), (4, FRONT)]
     sent = send_next(root, now)
     assert [(o.number, o.report and o.report.sent) for o in sent.outcomes] == [
         (1, 1),
         (2, 1),
         (3, 1),
-        (4, 3),
+        (4, FRONT),
     ]
     assert not list((root / ".seriespub").glob("round-*")), "the round's rows are removed"
 
@@ -121,7 +160,7 @@ def test_a_dry_run_round_counts_what_the_send_sends_and_leaves_no_file(
 def test_an_unreadable_row_stops_every_late_run_unless_skipped(
     make_series: MakeSeries,
 ) -> None:
-    root = make_series(drafts=6, subscribers=3)
+    root = make_series(drafts=6, subscribers=FRONT)
     play_rounds(root, 3)
     append_rows(root, [("not-an-address", "")])
     before = outbox(root)
@@ -132,14 +171,14 @@ def test_an_unreadable_row_stops_every_late_run_unless_skipped(
     with held(root, T0 + 3 * WEEK) as s:
         outcome = ops.send(s, ops.SendOptions(skip_invalid=True), ops.SendHooks())
         assert [o.plan.invalid for o in outcome.outcomes] == [1, 1, 1, 1]
-        assert [o.report and o.report.sent for o in outcome.outcomes] == [1, 1, 1, 3]
+        assert [o.report and o.report.sent for o in outcome.outcomes] == [1, 1, 1, FRONT]
         assert s.ledger.instalment_records()[4].finished_at is None, "still owed to a row"
 
 
 def test_an_editor_saving_the_list_mid_round_skips_nobody_and_sends_nobody_twice(
     make_series: MakeSeries,
 ) -> None:
-    root = make_series(drafts=6, subscribers=3)
+    root = make_series(drafts=6, subscribers=FRONT)
     play_rounds(root, 3)
     listed = root / "subscribers.csv"
     runs: list[int] = []
@@ -165,5 +204,5 @@ def test_an_editor_saving_the_list_mid_round_skips_nobody_and_sends_nobody_twice
         ("late2@example.com", 2),
         ("late3@example.com", 1),
     }
-    front = {f"reader{i:04d}@example.com" for i in (1, 2, 3)}
+    front = {f"reader{i:04d}@example.com" for i in range(1, FRONT + 1)}
     assert {a for a, p in got if p == 4} >= front

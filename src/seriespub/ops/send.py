@@ -50,6 +50,7 @@ from seriespub.sending import (
     assume_delivered,
     choose_next,
 )
+from seriespub.sending.plan import Picked
 from seriespub.suppressions import sync_suppressions
 from seriespub.tracks import SlotPlan
 
@@ -205,17 +206,7 @@ def _round(
     parts = slot.late_parts() if late else []
     if parts or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
-    outcomes = [
-        _send_instalment(
-            session,
-            _part(drafts, n),
-            _late_options(options, n),
-            hooks,
-            who=_in(slot, n),
-            finish=False,
-        )
-        for n in parts
-    ]
+    outcomes = _late_runs(session, drafts, slot, parts, options, hooks) if parts else []
     if instalment is None:
         if not outcomes:
             raise NothingToSend(
@@ -231,6 +222,33 @@ def _round(
     )
     front.groups, front.slot = outcomes, slot
     return front
+
+
+def _late_runs(
+    session: Session,
+    drafts: DraftSet,
+    slot: SlotPlan,
+    parts: list[int],
+    options: SendOptions,
+    hooks: SendHooks,
+) -> list[SendOutcome]:
+    """One run per late part, each over its own readers' rows, picked out of one snapshot
+    in one pass (a run over the whole list per part read it parts × 2 times)."""
+    if not options.dry_run:
+        _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
+    with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
+        return [
+            _send_instalment(
+                session,
+                _part(drafts, n),
+                _late_options(options, n),
+                hooks,
+                who=_in(slot, n),
+                finish=False,
+                picked=Picked(rows.source, rows.paths[n], rows.problems),
+            )
+            for n in parts
+        ]
 
 
 def _in(slot: SlotPlan, number: int) -> Callable[[Subscriber], bool]:
@@ -278,6 +296,7 @@ def _send_instalment(
     *,
     who: Callable[[Subscriber], bool] | None = None,
     finish: bool = True,
+    picked: Picked | None = None,
 ) -> SendOutcome:
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
@@ -294,6 +313,7 @@ def _send_instalment(
         snapshot=not options.dry_run,
         who=who,
         finish=finish,
+        picked=picked,
     )
     plan = sender.plan(instalment, message, only=options.only, send_at=send_at, limit=options.limit)
     hooks.show_plan(plan)
@@ -310,7 +330,7 @@ def _send_instalment(
         )
         return SendOutcome(plan, completed=done)
     if options.dry_run:
-        return SendOutcome(plan, built=_render_all(session, plan, who))
+        return SendOutcome(plan, built=_render_all(session, plan, who, picked))
     hooks.confirm(plan)
     with hooks.running():
         report = sender.run(plan)
@@ -381,12 +401,16 @@ DRY_RUN_FULL = 20  # a dry run builds this many messages in full and counts the 
 
 
 def _render_all(
-    session: Session, plan: SendPlan, who: Callable[[Subscriber], bool] | None = None
+    session: Session,
+    plan: SendPlan,
+    who: Callable[[Subscriber], bool] | None = None,
+    picked: Picked | None = None,
 ) -> int:
     """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
     which is what can fail (building a million took 129 s). Without `who`, the plan has
-    already counted them in the live list."""
-    readers = subscribers.active(session.series.subscribers_path)
+    already counted them in the live list; with `picked`, they are in its rows."""
+    listed = session.series.subscribers_path if picked is None else picked.rows
+    readers = subscribers.active(listed, shown=session.series.subscribers_path)
     if who is None:
         for subscriber in itertools.islice(readers, DRY_RUN_FULL):
             plan.message.mime_for(plan.message.recipient(subscriber))
