@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import email
+import email.policy
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -206,3 +208,49 @@ def test_an_editor_saving_the_list_mid_round_skips_nobody_and_sends_nobody_twice
     }
     front = {f"reader{i:04d}@example.com" for i in range(1, FRONT + 1)}
     assert {a for a, p in got if p == 4} >= front
+
+
+def test_picked_rows_keep_a_late_joiners_fields_in_a_semicolon_list_with_a_bom(
+    make_series: MakeSeries,
+) -> None:
+    root = make_series(drafts=3, subscribers=2)
+    listed = root / "subscribers.csv"
+    rows = listed.read_text(encoding="utf-8").replace(",", ";")
+    listed.write_text("\ufeff" + rows, encoding="utf-8")
+    send_next(root, T0)
+    joined = (T0 + dt.timedelta(days=1)).isoformat()
+    with listed.open("a", encoding="utf-8") as handle:
+        handle.write(f'late@example.com;"Ann ""A"" Lee; Esq";active;{joined}\n')
+    send_next(root, T0 + WEEK)
+    outcome = send_next(root, T0 + 2 * WEEK)
+    assert [g.number for g in outcome.groups] == [2] and outcome.number == 3
+    got = {}
+    for path in (root / ".seriespub" / "outbox").glob("*/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        to = message["To"].addresses[0]
+        got[to.addr_spec.lower(), int(path.parent.name)] = to.display_name
+    assert {p for a, p in got if a == "late@example.com"} == {1, 2}
+    assert got["late@example.com", 2] == 'Ann "A" Lee; Esq'
+
+
+def test_a_round_killed_after_picking_leaves_rows_the_next_send_removes(
+    make_series: MakeSeries,
+) -> None:
+    root = make_series(drafts=6, subscribers=3)
+    play_rounds(root, 2)
+    stale = root / ".seriespub" / "round-stale"
+    stale.mkdir()
+    (stale / "part-0001.csv").write_text("email\nlate0@example.com\n", encoding="utf-8")
+    outcome = send_next(root, T0 + 2 * WEEK)
+    assert [g.number for g in outcome.groups] == [1, 2]
+    assert not list((root / ".seriespub").glob("round-*"))
+
+
+@pytest.mark.parametrize("spill", [None, 0], ids=["in-memory", "on-disk"])
+def test_late_parts_answer_many_keys_at_once_as_one_by_one(spill: int | None) -> None:
+    late = tracking.LateParts(spill)
+    for k in range(2_000):
+        late[f"r{k}@example.com"] = None if k % 7 == 0 else k % 5
+    keys = [f"r{k}@example.com" for k in range(0, 4_000, 3)]
+    assert late.parts_of(keys) == {key: late[key] for key in keys if key in late}
+    assert late.spilled is (spill == 0)

@@ -193,7 +193,8 @@ def _round(
     `slot`: the plan already made for this round (`send due` in a slot with no new part).
 
     The plan reads the list once, and not at all while nobody can be a late joiner (part
-    1's own round): the front is only counted; each run picks its readers by key."""
+    1's own round): the front is only counted. The late parts' runs read their own rows,
+    picked out of one snapshot (`_late_runs`); the front's run reads the whole list."""
     drafts = session.drafts()
     new = instalment.number if instalment is not None else None
     if instalment is not None and not options.dry_run and not has_calendar(session.series):
