@@ -3,7 +3,8 @@
 A plan reads the subscriber list from a snapshot taken under the list's lock (never the live
 file, which an editor may rewrite mid-send) and the ledger; it changes nothing but the
 snapshot. A run that never finishes its part (a round's late joiners) may instead read only
-its readers' rows, picked out of such a snapshot by an earlier pass (`Picked`). `SendPlan` and `SendReport` are the plain data a run starts from and ends with.
+its readers' rows, picked out of such a snapshot by an earlier pass (`Picked`). `SendPlan`
+and `SendReport` are the plain data a run starts from and ends with.
 """
 
 from __future__ import annotations
