@@ -408,20 +408,15 @@ def _render_all(
     picked: Picked | None = None,
 ) -> int:
     """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
-    which is what can fail (building a million took 129 s). Without `who`, the plan has
-    already counted them in the live list; with `picked`, they are in its rows."""
+    which is what can fail (building a million took 129 s). The plan has counted them
+    already (the readers `who` accepts, in the live list or in `picked`'s rows): the list
+    is read only as far as the messages built."""
     listed = session.series.subscribers_path if picked is None else picked.rows
     readers = subscribers.active(listed, shown=session.series.subscribers_path)
-    if who is None:
-        for subscriber in itertools.islice(readers, DRY_RUN_FULL):
-            plan.message.mime_for(plan.message.recipient(subscriber))
-        return plan.active
-    count = 0
-    for subscriber in filter(who, readers):
-        if count < DRY_RUN_FULL:
-            plan.message.mime_for(plan.message.recipient(subscriber))
-        count += 1
-    return count
+    chosen = readers if who is None else filter(who, readers)
+    for subscriber in itertools.islice(chosen, DRY_RUN_FULL):
+        plan.message.mime_for(plan.message.recipient(subscriber))
+    return plan.active
 
 
 # -- writing refusals back to the list -------------------------------------------------------
