@@ -237,6 +237,7 @@ def _late_runs(
     in one pass (a run over the whole list per part read it parts × 2 times)."""
     if not options.dry_run:
         _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
+    # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
     with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
         return [
             _send_instalment(
@@ -244,23 +245,11 @@ def _late_runs(
                 _part(drafts, n),
                 _late_options(options, n),
                 hooks,
-                who=_in(slot, n),
                 finish=False,
                 picked=Picked(rows.source, rows.paths[n], rows.problems),
             )
             for n in parts
         ]
-
-
-def _in(slot: SlotPlan, number: int) -> Callable[[Subscriber], bool]:
-    """The late joiners who get part `number` this slot (every row of their address). With
-    the late joiners on disk (`tracking.LateParts`), this run's are read into a set once
-    rather than asked for row by row."""
-    late = slot.late
-    if isinstance(late, tracks_ops.LateParts) and late.spilled:
-        keys = late.keys_for(number)
-        return lambda s: s.key in keys
-    return lambda s: slot.gets(s.key, number)
 
 
 def _not_in(slot: SlotPlan) -> Callable[[Subscriber], bool]:

@@ -206,7 +206,7 @@ class Planner:
             # `check` reports, are still sent once: the ledger sees them while sending), so
             # the pass only counts: keys, no record per reader.
             keys = subscriber_file.active_keys(
-                self.list_path, invalid, shown=self.series.subscribers_path
+                self._rows_path(), invalid, shown=self.series.subscribers_path
             )
             active = to_send = repeats.add(keys)
         else:
@@ -247,10 +247,14 @@ class Planner:
     ) -> Iterator[Subscriber]:
         """Active readers of the run's snapshot, or of its picked rows (or of `path`);
         errors name the author's file."""
-        if path is None:
-            path = self.list_path if self.picked is None else self.picked.rows
-        readers = subscriber_file.active(path, problems, shown=self.series.subscribers_path)
+        readers = subscriber_file.active(
+            path or self._rows_path(), problems, shown=self.series.subscribers_path
+        )
         return readers if self.who is None else filter(self.who, readers)
+
+    def _rows_path(self) -> Path:
+        """What this run reads its readers from: its picked rows, else its snapshot."""
+        return self.list_path if self.picked is None else self.picked.rows
 
     def _take_snapshot(self) -> Path:
         live = self.series.subscribers_path
