@@ -2,9 +2,9 @@
 readers, the released parts and the slot that `seriespub.tracks` plans from, read from the
 list, the drafts, the calendar and the ledger.
 
-Read-only: nothing here writes to the series but `late_rows`' scratch files. A reader's
-position is the ledger's record of what they received (`Ledger.received`), never a second
-record.
+Read-only, but for a send's `late_rows` (the list's snapshot and scratch files in the state
+folder). A reader's position is the ledger's record of what they received
+(`Ledger.received`), never a second record.
 
 Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
 never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
@@ -14,9 +14,10 @@ fixed 8 MB bitmap for repeated addresses. A send that no reader can be a late jo
 
 A round's late parts (`late_rows`): one more pass, over the send's snapshot of the list
 (taken under the list's lock), copies every row of each late joiner's address into that
-part's file (on disk, in the series' state folder, removed after the round), so each part's
-run reads its own readers' rows rather than the whole list twice: a round costs two passes
-plus work in proportion to its late joiners, whatever the number of parts.
+part's file (on disk, in the series' state folder, removed after the round; in memory, a
+chunk of rows at a time), so each part's run reads its own readers' rows rather than the
+whole list twice: a round costs two passes plus work in proportion to its late joiners,
+whatever the number of parts.
 """
 
 from __future__ import annotations
