@@ -10,8 +10,9 @@ with a ledger holding every delivery:
 For each: `pure` is `seriespub.tracks.plan_slot` over a stream of readers; `status` is
 `seriespub.tracking.slot_plan` on the series folder (list + ledger + plan, the front's
 counts exact); `send` is the same as a send asks for it (count_front=False); `round` is a
-whole `send next --dry-run` (the plan, then each part's run plans and counts its readers:
-one run per part, each reading the list). Time is
+whole `send next --dry-run` (the plan, then one run per part, each planning and counting its
+readers: the late parts' runs read only their own rows, picked out of the list in one more
+pass; the front's run reads the whole list). Time is
 wall-clock without tracing; peak memory is tracemalloc's peak in a second run (Python
 allocations: the fixed 8 MB bitmap for repeated addresses is in every figure). Each line
 ends with N vs 1,000: the peak-memory ratio (target ≤ 1.5×) and time per reader (≤ 1: no

@@ -144,6 +144,24 @@ def active_keys(
     return _rows(path, problems, shown, _active_key)
 
 
+def keyed_rows(
+    path: Path,
+    problems: Problems | None = None,
+    shown: Path | None = None,
+) -> Iterator[tuple[str, list[str]]]:
+    """Each readable row's ledger key (whatever its status) and its raw values, in file
+    order, with the same checks and problems as `iter_subscribers` but no record built per
+    row: for a pass that copies some rows elsewhere (a round picking its late joiners)."""
+    return _rows(path, problems, shown, _keyed)
+
+
+def _keyed(parse: _RowParser) -> Callable[[list[str]], tuple[str, list[str]]]:
+    def keyed(values: list[str]) -> tuple[str, list[str]]:
+        return parse.checked(values)[0].lower(), values
+
+    return keyed
+
+
 def _active_key(parse: _RowParser) -> Callable[[list[str]], str | None]:
     def key(values: list[str]) -> str | None:
         address, status = parse.checked(values)

@@ -2,27 +2,39 @@
 readers, the released parts and the slot that `seriespub.tracks` plans from, read from the
 list, the drafts, the calendar and the ledger.
 
-Read-only: nothing here writes. A reader's position is the ledger's record of what they
-received (`Ledger.received`), never a second record.
+Read-only, but for a send's `late_rows` (the list's snapshot and scratch files in the state
+folder). A reader's position is the ledger's record of what they received
+(`Ledger.received`), never a second record.
 
 Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
 never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
 memory up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a
 fixed 8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
 (part 1 not out yet) does not read the list.
+
+A round's late parts (`late_rows`): one more pass, over the send's snapshot of the list
+(taken under the list's lock), copies every row of each late joiner's address into that
+part's file (on disk, in the series' state folder, removed after the round; in memory, a
+chunk of rows at a time), so each part's run reads its own readers' rows rather than the
+whole list twice: a round costs two passes plus work in proportion to its late joiners,
+whatever the number of parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import itertools
+import shutil
 import sqlite3
+import tempfile
 import weakref
 from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
@@ -359,8 +371,7 @@ class LateParts(MutableMapping[str, "int | None"]):
             return self.memory[key]
         if key in self.pending:
             return self.pending[key]
-        h = hash(key) % (len(self.bits) * 8)
-        if not self.bits[h >> 3] & (1 << (h & 7)):
+        if not self._marked(key):
             raise KeyError(key)  # the front, mostly: no query
         row = self.db.execute("SELECT part FROM late WHERE key=?", (key,)).fetchone()
         if row is None:
@@ -406,6 +417,20 @@ class LateParts(MutableMapping[str, "int | None"]):
         self._flush()
         return {key for (key,) in self.db.execute("SELECT key FROM late WHERE part=?", (part,))}
 
+    def parts_of(self, keys: Iterable[str]) -> dict[str, int | None]:
+        """The late joiners among `keys` → their part: the front answered by the filter,
+        the rest in one query per 500 (a round's pass asks for every row of the list)."""
+        if self.db is None:
+            return {key: self.memory[key] for key in keys if key in self.memory}
+        self._flush()
+        maybe = [key for key in keys if self._marked(key)]
+        found: dict[str, int | None] = {}
+        for start in range(0, len(maybe), 500):
+            some = maybe[start : start + 500]
+            query = f"SELECT key, part FROM late WHERE key IN ({','.join('?' * len(some))})"
+            found.update(self.db.execute(query, some))
+        return found
+
     def _rows(self) -> Iterator[tuple[str, int | None]]:
         if self.db is None:
             yield from self.memory.items()
@@ -422,6 +447,10 @@ class LateParts(MutableMapping[str, "int | None"]):
             self._mark(key)
         self.pending, self.memory = self.memory, {}
         self._flush()
+
+    def _marked(self, key: str) -> bool:
+        h = hash(key) % (len(self.bits) * 8)
+        return bool(self.bits[h >> 3] & (1 << (h & 7)))
 
     def _mark(self, key: str) -> None:
         h = hash(key) % (len(self.bits) * 8)
@@ -503,6 +532,91 @@ def slot_plan(
         "subscribers.csv kept changing while planning who gets which part",
         hint="run the command again when nothing else is editing the list",
     )
+
+
+ROUND_PREFIX = "round-"  # the folder a send's round picks its late joiners' rows into
+
+
+@dataclass(frozen=True)
+class LateRows:
+    """Each late part's readers, picked out of one copy of the list in one pass: a run per
+    part reads its own file (its late joiners' rows only), not the whole list again."""
+
+    source: Path  # the copy they were picked from: the send's snapshot (a dry run: the list)
+    problems: subscribers.ProblemTally  # its unreadable rows (every run reports them)
+    paths: dict[int, Path]  # part → a CSV of every row of its late joiners' addresses
+
+
+@contextlib.contextmanager
+def late_rows(
+    session: Session, late: Mapping[str, int | None], parts: Iterable[int], *, snapshot: bool
+) -> Iterator[LateRows]:
+    """The rows of the late joiners `late` gives one of `parts`, one file per part, taken
+    from a snapshot of the list (`listsnapshot`, under the list's lock) when `snapshot`,
+    else from the live list (a dry run, which writes nothing in the series). The files are
+    removed on the way out; a send killed meanwhile leaves them in the series' state folder
+    (0700), and the next send removes them (it holds the series lock: none is in use)."""
+    live = session.series.subscribers_path
+    if snapshot:
+        from seriespub.listsnapshot import snapshot_of  # a send's: not on a report's path
+
+        state = session.series.state_dir
+        for old in state.glob(ROUND_PREFIX + "*"):
+            shutil.rmtree(old, ignore_errors=True)
+        source = snapshot_of(live)[0]
+        folder = Path(tempfile.mkdtemp(prefix=ROUND_PREFIX, dir=state))
+    else:
+        source, folder = live, Path(tempfile.mkdtemp(prefix="seriespub-" + ROUND_PREFIX))
+    try:
+        yield _pick(source, live, late, sorted(set(parts)), folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pick(
+    source: Path, shown: Path, late: Mapping[str, int | None], parts: list[int], folder: Path
+) -> LateRows:
+    """One pass over `source`: each row whose address is a late joiner's with one of
+    `parts` is copied to that part's file (every row of the address, whatever its status,
+    in file order, as a run would have read them); unreadable rows are tallied."""
+    problems = subscribers.ProblemTally()
+    paths = {n: folder / f"part-{n:04d}.csv" for n in parts}
+    header, delimiter = _header(source, shown)
+    with contextlib.ExitStack() as files:
+        out: dict[int | None, Any] = {}
+        for n, path in paths.items():
+            handle = files.enter_context(path.open("w", newline="", encoding="utf-8"))
+            handle.write(header)
+            out[n] = csv.writer(handle, delimiter=delimiter)
+        rows = subscribers.keyed_rows(source, problems, shown)
+        while chunk := list(itertools.islice(rows, CHUNK)):
+            found = _parts_of(late, [key for key, _ in chunk])
+            for key, values in chunk:
+                writer = out.get(found.get(key))
+                if writer is not None:
+                    writer.writerow(values)
+    return LateRows(source, problems, paths)
+
+
+def _header(path: Path, shown: Path) -> tuple[str, str]:
+    """The list's header as it is written (so a copy's delimiter is guessed the same) and
+    its delimiter."""
+    reader, handle = subscribers.open_csv(path, shown)
+    with handle:
+        try:
+            subscribers.header_columns(next(reader, []), shown)
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", path=shown, line=1) from None
+        lines, delimiter = reader.line_num, reader.dialect.delimiter
+        handle.seek(0)
+        text = "".join(handle.readline() for _ in range(lines))
+    return text if text.endswith(("\n", "\r")) else text + "\r\n", delimiter
+
+
+def _parts_of(late: Mapping[str, int | None], keys: list[str]) -> dict[str, int | None]:
+    if isinstance(late, LateParts):
+        return late.parts_of(keys)
+    return {key: late[key] for key in keys if key in late}
 
 
 def settled_keys(session: Session, new: int | None) -> frozenset[str]:

@@ -50,6 +50,7 @@ from seriespub.sending import (
     assume_delivered,
     choose_next,
 )
+from seriespub.sending.plan import Picked
 from seriespub.suppressions import sync_suppressions
 from seriespub.tracks import SlotPlan
 
@@ -192,7 +193,8 @@ def _round(
     `slot`: the plan already made for this round (`send due` in a slot with no new part).
 
     The plan reads the list once, and not at all while nobody can be a late joiner (part
-    1's own round): the front is only counted; each run picks its readers by key."""
+    1's own round): the front is only counted. The late parts' runs read their own rows,
+    picked out of one snapshot (`_late_runs`); the front's run reads the whole list."""
     drafts = session.drafts()
     new = instalment.number if instalment is not None else None
     if instalment is not None and not options.dry_run and not has_calendar(session.series):
@@ -205,17 +207,7 @@ def _round(
     parts = slot.late_parts() if late else []
     if parts or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
-    outcomes = [
-        _send_instalment(
-            session,
-            _part(drafts, n),
-            _late_options(options, n),
-            hooks,
-            who=_in(slot, n),
-            finish=False,
-        )
-        for n in parts
-    ]
+    outcomes = _late_runs(session, drafts, slot, parts, options, hooks) if parts else []
     if instalment is None:
         if not outcomes:
             raise NothingToSend(
@@ -233,15 +225,31 @@ def _round(
     return front
 
 
-def _in(slot: SlotPlan, number: int) -> Callable[[Subscriber], bool]:
-    """The late joiners who get part `number` this slot (every row of their address). With
-    the late joiners on disk (`tracking.LateParts`), this run's are read into a set once
-    rather than asked for row by row."""
-    late = slot.late
-    if isinstance(late, tracks_ops.LateParts) and late.spilled:
-        keys = late.keys_for(number)
-        return lambda s: s.key in keys
-    return lambda s: slot.gets(s.key, number)
+def _late_runs(
+    session: Session,
+    drafts: DraftSet,
+    slot: SlotPlan,
+    parts: list[int],
+    options: SendOptions,
+    hooks: SendHooks,
+) -> list[SendOutcome]:
+    """One run per late part, each over its own readers' rows, picked out of one snapshot
+    in one pass (a run over the whole list per part read it parts × 2 times)."""
+    if not options.dry_run:
+        _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
+    # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
+    with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
+        return [
+            _send_instalment(
+                session,
+                _part(drafts, n),
+                _late_options(options, n),
+                hooks,
+                finish=False,
+                picked=Picked(rows.source, rows.paths[n], rows.problems),
+            )
+            for n in parts
+        ]
 
 
 def _not_in(slot: SlotPlan) -> Callable[[Subscriber], bool]:
@@ -278,6 +286,7 @@ def _send_instalment(
     *,
     who: Callable[[Subscriber], bool] | None = None,
     finish: bool = True,
+    picked: Picked | None = None,
 ) -> SendOutcome:
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
@@ -294,6 +303,7 @@ def _send_instalment(
         snapshot=not options.dry_run,
         who=who,
         finish=finish,
+        picked=picked,
     )
     plan = sender.plan(instalment, message, only=options.only, send_at=send_at, limit=options.limit)
     hooks.show_plan(plan)
@@ -310,7 +320,7 @@ def _send_instalment(
         )
         return SendOutcome(plan, completed=done)
     if options.dry_run:
-        return SendOutcome(plan, built=_render_all(session, plan, who))
+        return SendOutcome(plan, built=_render_all(session, plan, who, picked))
     hooks.confirm(plan)
     with hooks.running():
         report = sender.run(plan)
@@ -381,22 +391,21 @@ DRY_RUN_FULL = 20  # a dry run builds this many messages in full and counts the 
 
 
 def _render_all(
-    session: Session, plan: SendPlan, who: Callable[[Subscriber], bool] | None = None
+    session: Session,
+    plan: SendPlan,
+    who: Callable[[Subscriber], bool] | None = None,
+    picked: Picked | None = None,
 ) -> int:
     """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
-    which is what can fail (building a million took 129 s). Without `who`, the plan has
-    already counted them in the live list."""
-    readers = subscribers.active(session.series.subscribers_path)
-    if who is None:
-        for subscriber in itertools.islice(readers, DRY_RUN_FULL):
-            plan.message.mime_for(plan.message.recipient(subscriber))
-        return plan.active
-    count = 0
-    for subscriber in filter(who, readers):
-        if count < DRY_RUN_FULL:
-            plan.message.mime_for(plan.message.recipient(subscriber))
-        count += 1
-    return count
+    which is what can fail (building a million took 129 s). The plan has counted them
+    already (the readers `who` accepts, in the live list or in `picked`'s rows): the list
+    is read only as far as the messages built."""
+    listed = session.series.subscribers_path if picked is None else picked.rows
+    readers = subscribers.active(listed, shown=session.series.subscribers_path)
+    chosen = readers if who is None else filter(who, readers)
+    for subscriber in itertools.islice(chosen, DRY_RUN_FULL):
+        plan.message.mime_for(plan.message.recipient(subscriber))
+    return plan.active
 
 
 # -- writing refusals back to the list -------------------------------------------------------

@@ -2,7 +2,9 @@
 
 A plan reads the subscriber list from a snapshot taken under the list's lock (never the live
 file, which an editor may rewrite mid-send) and the ledger; it changes nothing but the
-snapshot. `SendPlan` and `SendReport` are the plain data a run starts from and ends with.
+snapshot. A run that never finishes its part (a round's late joiners) may instead read only
+its readers' rows, picked out of such a snapshot by an earlier pass (`Picked`). `SendPlan`
+and `SendReport` are the plain data a run starts from and ends with.
 """
 
 from __future__ import annotations
@@ -113,6 +115,19 @@ class SendReport:
         return self.failed > 0 and self.failed == self.attempted and not self.settled
 
 
+@dataclass(frozen=True)
+class Picked:
+    """A run's readers picked by an earlier pass over a copy of the list (a round's late
+    joiners, `tracking.late_rows`), so that the run reads its own rows, not the whole list:
+    `rows` holds every row of their addresses in the copy's order, `source` is the whole
+    copy (read only to rebuild batches left pending) and `problems` its unreadable rows,
+    which the run reports as its own."""
+
+    source: Path
+    rows: Path
+    problems: ProblemTally
+
+
 def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
     """The lowest-numbered instalment that has not finished going out."""
     records = ledger.instalment_records()
@@ -140,12 +155,18 @@ class Planner:
         snapshot: bool = True,
         who: Callable[[Subscriber], bool] | None = None,
         finish: bool = True,
+        picked: Picked | None = None,
     ) -> None:
         self.series = series
         # Per-reader tracks (seriespub.tracks): this run is for the readers `who` accepts
         # only, and with finish=False (a late joiners' run) it never marks the part finished.
+        # `picked`: those readers' rows, already copied out of a snapshot (a round's late
+        # joiners): only a run that never finishes may skip the rest of the list.
+        if picked is not None and finish:
+            raise ValueError("a run of picked readers cannot tell that a part is finished")
         self.who = who
         self.may_finish = finish
+        self.picked = picked
         # snapshot=False (a dry run) reads the live list and writes nothing.
         self.use_snapshot = snapshot
         self.list_path = series.subscribers_path
@@ -185,7 +206,7 @@ class Planner:
             # `check` reports, are still sent once: the ledger sees them while sending), so
             # the pass only counts: keys, no record per reader.
             keys = subscriber_file.active_keys(
-                self.list_path, invalid, shown=self.series.subscribers_path
+                self._rows_path(), invalid, shown=self.series.subscribers_path
             )
             active = to_send = repeats.add(keys)
         else:
@@ -196,6 +217,8 @@ class Planner:
                 to_send += (
                     len(chunk) if first else len(self._wanted(instalment.number, chunk, only))
                 )
+        if self.picked is not None:
+            invalid = self.picked.problems  # the copy's: its rows were read before
         self.repeats = repeats.candidates if repeats is not None else None
         done = sum(
             counts.get(s, 0)
@@ -222,14 +245,21 @@ class Planner:
     def _active(
         self, problems: ProblemTally | None = None, path: Path | None = None
     ) -> Iterator[Subscriber]:
-        """Active readers of the run's snapshot (or `path`); errors name the author's file."""
+        """Active readers of the run's snapshot, or of its picked rows (or of `path`);
+        errors name the author's file."""
         readers = subscriber_file.active(
-            path or self.list_path, problems, shown=self.series.subscribers_path
+            path or self._rows_path(), problems, shown=self.series.subscribers_path
         )
         return readers if self.who is None else filter(self.who, readers)
 
+    def _rows_path(self) -> Path:
+        """What this run reads its readers from: its picked rows, else its snapshot."""
+        return self.list_path if self.picked is None else self.picked.rows
+
     def _take_snapshot(self) -> Path:
         live = self.series.subscribers_path
+        if self.picked is not None:
+            return self.picked.source  # taken once for the round
         if not self.use_snapshot:
             return live
         path, self.list_signature = snapshot_of(live)
