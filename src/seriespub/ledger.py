@@ -80,20 +80,33 @@ _RESEND = (
     "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
     "send_at=excluded.send_at"
 )
-# Results: [email, status, message_id, reason, subscriber_status] per reader, applied to the
-# rows begin_batch wrote (an address the batch did not hold is ignored, as an UPDATE would).
-_RECORD_RESULTS = (
+# Results go in as a JSON *object* per (status, reason, new status) shared by many readers:
+# {address: message id}. `json_each` yields each pair as `key` and `value` straight from one
+# parse, where an array per reader cost five `json_extract`s (a render and a re-parse each).
+# An address the batch did not hold is ignored (the EXISTS guard), as an UPDATE would.
+_RESULTS_HEAD = (
     "INSERT INTO deliveries(instalment, email, status, message_id, reason, updated_at, "
-    "subscriber_status, subscriber_applied) SELECT ?1, json_extract(r.value, '$[0]'), "
-    "json_extract(r.value, '$[1]'), json_extract(r.value, '$[2]'), "
-    "json_extract(r.value, '$[3]'), ?2, json_extract(r.value, '$[4]'), "
-    "json_extract(r.value, '$[4]') IS NULL FROM json_each(?3) AS r WHERE EXISTS("
-    "SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=json_extract(r.value, '$[0]'))"
+    "subscriber_status, subscriber_applied) "
+)
+_RESULTS_TAIL = (
     " ON CONFLICT(instalment, email) DO UPDATE SET status=excluded.status, "
     "message_id=excluded.message_id, reason=excluded.reason, updated_at=excluded.updated_at, "
     "subscriber_status=excluded.subscriber_status, "
     "subscriber_applied=excluded.subscriber_applied"
 )
+_RECORD_SHARED = (
+    _RESULTS_HEAD + "SELECT ?1, key, ?3, value, ?4, ?2, ?5, ?5 IS NULL FROM json_each(?6) "
+    "WHERE EXISTS(SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=key)"
+    + _RESULTS_TAIL
+)
+# The rest (a reason or a new status of their own, usually the few refusals): one array each,
+# [email, status, message_id, reason, subscriber_status].
+_RECORD_EACH = (
+    _RESULTS_HEAD + "SELECT ?1, r.value->>0, r.value->>1, r.value->>2, r.value->>3, ?2, "
+    "r.value->>4, (r.value->>4) IS NULL FROM json_each(?3) AS r WHERE EXISTS("
+    "SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=r.value->>0)" + _RESULTS_TAIL
+)
+_OWN_GROUP = 8  # readers sharing a reason and a new status that are worth a statement of their own
 
 
 def _now() -> str:
@@ -209,7 +222,8 @@ class Ledger:
         self, number: int, key: str, results: Iterable[RecipientResult], scheduled: bool = False
     ) -> None:
         """Settle a batch: one row per recipient result, then the batch itself."""
-        rows = []
+        # The last result for an address wins, as it did when each was upserted in turn.
+        latest: dict[str, tuple[str, str, str, str | None]] = {}
         for r in results:
             status = _OUTCOME_STATUS[r.outcome]
             if scheduled and status is DeliveryStatus.SENT:
@@ -217,9 +231,22 @@ class Ledger:
             # What the refusal means for the reader goes in with the result, in the same
             # transaction: a kill before the list is rewritten loses nothing.
             marks = r.new_status.value if r.new_status is not None else None
-            rows.append((r.email.lower(), status.value, r.message_id, scrub(r.reason), marks))
+            latest[r.email.lower()] = (status.value, r.message_id, scrub(r.reason), marks)
+        groups: dict[tuple[str, str, str | None], dict[str, str]] = {}
+        for email, (status_, message_id, reason, marks) in latest.items():
+            groups.setdefault((status_, reason, marks), {})[email] = message_id
+        each = []
+        now = _now()
         with self._transaction() as conn:
-            conn.execute(_RECORD_RESULTS, (number, _now(), json.dumps(rows)))
+            for (status_, reason, marks), ids in groups.items():
+                if len(ids) < _OWN_GROUP:
+                    each += [(e, status_, m, reason, marks) for e, m in ids.items()]
+                else:
+                    conn.execute(
+                        _RECORD_SHARED, (number, now, status_, reason, marks, json.dumps(ids))
+                    )
+            if each:
+                conn.execute(_RECORD_EACH, (number, now, json.dumps(each)))
             conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
 
     def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
