@@ -83,7 +83,8 @@ _RESEND = (
 # Results go in as a JSON *object* per (status, reason, new status) shared by many readers:
 # {address: message id}. `json_each` yields each pair as `key` and `value` straight from one
 # parse, where an array per reader cost five `json_extract`s (a render and a re-parse each).
-# An address the batch did not hold is ignored (the EXISTS guard), as an UPDATE would.
+# Only for addresses this ledger wrote `pending` in the batch (rows are never deleted, so they
+# exist): no EXISTS guard, which cost a correlated look-up per reader.
 _RESULTS_HEAD = (
     "INSERT INTO deliveries(instalment, email, status, message_id, reason, updated_at, "
     "subscriber_status, subscriber_applied) "
@@ -96,11 +97,11 @@ _RESULTS_TAIL = (
 )
 _RECORD_SHARED = (
     _RESULTS_HEAD + "SELECT ?1, key, ?3, value, ?4, ?2, ?5, ?5 IS NULL FROM json_each(?6) "
-    "WHERE EXISTS(SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=key)"
-    + _RESULTS_TAIL
+    "WHERE true" + _RESULTS_TAIL  # `WHERE true`: SQLite's rule for an upsert after a SELECT
 )
-# The rest (a reason or a new status of their own, usually the few refusals): one array each,
-# [email, status, message_id, reason, subscriber_status].
+# The rest (a reason or a new status of their own, usually the few refusals, and any address
+# not known to be in the batch): one array each, [email, status, message_id, reason,
+# subscriber_status]. An address with no row is ignored (the EXISTS guard), as an UPDATE would.
 _RECORD_EACH = (
     _RESULTS_HEAD + "SELECT ?1, r.value->>0, r.value->>1, r.value->>2, r.value->>3, ?2, "
     "r.value->>4, (r.value->>4) IS NULL FROM json_each(?3) AS r WHERE EXISTS("
@@ -125,6 +126,8 @@ class Ledger:
         self.path = path
         self._fresh: set[int] = set()  # instalments with no rows before this ledger's
         self._written: set[int] = set()  # instalments that had rows: always upsert
+        # batch key -> (instalment, the addresses it wrote `pending`), until it is settled
+        self._held: dict[str, tuple[int, set[str]]] = {}
 
     @classmethod
     def open(
@@ -184,15 +187,27 @@ class Ledger:
         """Record that `emails` are about to be sent in batch `key` (before the request)."""
         now = _now()
         when = send_at.isoformat(timespec="seconds") if send_at else None
-        row = (number, key, provider, now, when, json.dumps([e.lower() for e in emails]))
+        lowered = [e.lower() for e in emails]
+        recipients = json.dumps(list(emails))
+        # No escape in the text: every address is plain ASCII, so lowering the text is
+        # lowering each address (one encoding instead of two).
+        row = (
+            number,
+            key,
+            provider,
+            now,
+            when,
+            recipients.lower() if "\\" not in recipients else json.dumps(lowered),
+        )
         with self._transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
                 "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
-                (key, number, provider, now, when, json.dumps(list(emails))),
+                (key, number, provider, now, when, recipients),
             )
             if not self._insert_fresh(conn, number, row):
                 conn.execute(_INSERT_DELIVERY + _RESEND, row)
+        self._held[key] = (number, set(lowered))
 
     def _insert_fresh(self, conn: sqlite3.Connection, number: int, row: tuple[object, ...]) -> bool:
         """Plain INSERTs while the instalment had no rows when this ledger first wrote to it
@@ -222,6 +237,8 @@ class Ledger:
         self, number: int, key: str, results: Iterable[RecipientResult], scheduled: bool = False
     ) -> None:
         """Settle a batch: one row per recipient result, then the batch itself."""
+        held = self._held.pop(key, None)
+        known = held[1] if held is not None and held[0] == number else set()
         # The last result for an address wins, as it did when each was upserted in turn.
         latest: dict[str, tuple[str, str, str, str | None]] = {}
         for r in results:
@@ -231,11 +248,15 @@ class Ledger:
             # What the refusal means for the reader goes in with the result, in the same
             # transaction: a kill before the list is rewritten loses nothing.
             marks = r.new_status.value if r.new_status is not None else None
-            latest[r.email.lower()] = (status.value, r.message_id, scrub(r.reason), marks)
+            reason = scrub(r.reason) if r.reason else ""
+            latest[r.email.lower()] = (status.value, r.message_id, reason, marks)
         groups: dict[tuple[str, str, str | None], dict[str, str]] = {}
-        for email, (status_, message_id, reason, marks) in latest.items():
-            groups.setdefault((status_, reason, marks), {})[email] = message_id
         each = []
+        for email, (status_, message_id, reason, marks) in latest.items():
+            if email in known:
+                groups.setdefault((status_, reason, marks), {})[email] = message_id
+            else:
+                each.append((email, status_, message_id, reason, marks))
         now = _now()
         with self._transaction() as conn:
             for (status_, reason, marks), ids in groups.items():
