@@ -32,6 +32,8 @@ _OUTCOME_STATUS = {
     Outcome.TRANSIENT: DeliveryStatus.DEFERRED,
     Outcome.UNKNOWN: DeliveryStatus.UNKNOWN,
 }
+_STATUS_TEXT = {o: s.value for o, s in _OUTCOME_STATUS.items()}
+_SCHEDULED_TEXT = {**_STATUS_TEXT, Outcome.SENT: DeliveryStatus.SCHEDULED.value}
 
 
 @dataclass(frozen=True)
@@ -239,24 +241,19 @@ class Ledger:
         """Settle a batch: one row per recipient result, then the batch itself."""
         held = self._held.pop(key, None)
         known = held[1] if held is not None and held[0] == number else set()
+        status_of = _SCHEDULED_TEXT if scheduled else _STATUS_TEXT
+        groups: dict[tuple[str, str, str | None], dict[str, str]] = {}
+        each: list[tuple[str, str, str, str, str | None]] = []
         # The last result for an address wins, as it did when each was upserted in turn.
-        latest: dict[str, tuple[str, str, str, str | None]] = {}
-        for r in results:
-            status = _OUTCOME_STATUS[r.outcome]
-            if scheduled and status is DeliveryStatus.SENT:
-                status = DeliveryStatus.SCHEDULED
+        for email, r in {r.email.lower(): r for r in results}.items():
             # What the refusal means for the reader goes in with the result, in the same
             # transaction: a kill before the list is rewritten loses nothing.
             marks = r.new_status.value if r.new_status is not None else None
-            reason = scrub(r.reason) if r.reason else ""
-            latest[r.email.lower()] = (status.value, r.message_id, reason, marks)
-        groups: dict[tuple[str, str, str | None], dict[str, str]] = {}
-        each = []
-        for email, (status_, message_id, reason, marks) in latest.items():
+            shape = (status_of[r.outcome], scrub(r.reason) if r.reason else "", marks)
             if email in known:
-                groups.setdefault((status_, reason, marks), {})[email] = message_id
+                groups.setdefault(shape, {})[email] = r.message_id
             else:
-                each.append((email, status_, message_id, reason, marks))
+                each.append((email, shape[0], r.message_id, shape[1], marks))
         now = _now()
         with self._transaction() as conn:
             for (status_, reason, marks), ids in groups.items():
