@@ -223,3 +223,34 @@ def test_the_write_path_stores_what_the_reference_statements_stored(
         finally:
             for ledger in pair:
                 ledger.close()
+
+
+def test_results_go_to_rows_that_exist_only_whichever_batch_wrote_them(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as ledger:
+        ledger.begin_batch(1, "k1", "memory", ["a@example.com"])
+        ledger.begin_batch(1, "k2", "memory", [f"r{i}@example.com" for i in range(20)])
+        ledger.record_results(
+            1,
+            "k2",
+            [RecipientResult(f"R{i}@example.com", Outcome.SENT, f"id-{i}") for i in range(20)]
+            # a row of another batch is settled; an address with no row is not invented
+            + [
+                RecipientResult("a@example.com", Outcome.FAILED, reason="550 gone"),
+                RecipientResult("stranger@example.com", Outcome.SENT, "id-x"),
+            ],
+        )
+        rows = {
+            r.email: (r.status, r.message_id, r.reason, r.batch_key) for r in ledger.deliveries(1)
+        }
+    assert "stranger@example.com" not in rows
+    assert rows["a@example.com"] == (DeliveryStatus.FAILED, "", "550 gone", "k1")
+    assert rows["r7@example.com"] == (DeliveryStatus.SENT, "id-7", "", "k2")
+    assert len(rows) == 21
+    with Ledger.open(path) as ledger:  # a later run settles what an earlier one wrote
+        ledger.begin_batch(2, "k3", "memory", [f"r{i}@example.com" for i in range(20)])
+    with Ledger.open(path) as ledger:
+        ledger.record_results(
+            2, "k3", [RecipientResult(f"r{i}@example.com", Outcome.SENT, "s") for i in range(20)]
+        )
+        assert ledger.counts(2) == {DeliveryStatus.SENT: 20}
