@@ -193,7 +193,7 @@ _STEP: st.SearchStrategy[tuple[str, int, list[Any], bool]] = st.one_of(
 # Readers sharing a result go in together above a threshold, one by one below it: both ways,
 # and their mixture, are held to the reference.
 @pytest.mark.parametrize("own_group", [1, 3, 1_000_000])
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(_STEP, min_size=1, max_size=12))
 def test_the_write_path_stores_what_the_reference_statements_stored(
     own_group: int, steps: list[tuple[str, int, list[Any], bool]]
