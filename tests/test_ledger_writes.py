@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import seriespub.ledger as ledger_module
 from seriespub.ledger import Ledger
-from seriespub.models import DeliveryStatus, Outcome, RecipientResult
+from seriespub.models import DeliveryStatus, Outcome, RecipientResult, SubscriberStatus
 
 
 def attempts(ledger: Ledger, number: int) -> dict[str, tuple[DeliveryStatus, int, str | None]]:
@@ -48,3 +60,197 @@ def test_an_instalment_with_rows_from_an_earlier_run_is_upserted(tmp_path: Path)
             "d@example.com": (DeliveryStatus.PENDING, 1, "k2"),
         }
         assert [b.key for b in ledger.unsettled_batches(1)] == ["k2"]
+
+
+# -- the write path against its reference ------------------------------------------------
+# The statements begin_batch and record_results used before they were made cheaper, kept
+# verbatim as the reference: whatever the faster path does, the ledger must hold exactly what
+# these would have written, after every step.
+_REF_INSERT = (
+    "INSERT INTO deliveries(instalment, email, status, batch_key, provider, "
+    "attempts, updated_at, send_at) SELECT ?, value, 'pending', ?, ?, 1, ?, ? "
+    "FROM json_each(?) WHERE true"
+    " ON CONFLICT(instalment, email) DO UPDATE SET status='pending', "
+    "batch_key=excluded.batch_key, provider=excluded.provider, reason='', "
+    "attempts=deliveries.attempts+1, updated_at=excluded.updated_at, "
+    "send_at=excluded.send_at"
+)
+_REF_RESULTS = (
+    "INSERT INTO deliveries(instalment, email, status, message_id, reason, updated_at, "
+    "subscriber_status, subscriber_applied) SELECT ?1, json_extract(r.value, '$[0]'), "
+    "json_extract(r.value, '$[1]'), json_extract(r.value, '$[2]'), "
+    "json_extract(r.value, '$[3]'), ?2, json_extract(r.value, '$[4]'), "
+    "json_extract(r.value, '$[4]') IS NULL FROM json_each(?3) AS r WHERE EXISTS("
+    "SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=json_extract(r.value, '$[0]'))"
+    " ON CONFLICT(instalment, email) DO UPDATE SET status=excluded.status, "
+    "message_id=excluded.message_id, reason=excluded.reason, updated_at=excluded.updated_at, "
+    "subscriber_status=excluded.subscriber_status, "
+    "subscriber_applied=excluded.subscriber_applied"
+)
+_REF_STATUS = {
+    Outcome.SENT: "sent",
+    Outcome.FAILED: "failed",
+    Outcome.TRANSIENT: "deferred",
+    Outcome.UNKNOWN: "unknown",
+}
+
+
+class ReferenceLedger(Ledger):
+    """The old write path: every batch upserted, results as one `json_extract` upsert."""
+
+    def begin_batch(
+        self,
+        number: int,
+        key: str,
+        provider: str,
+        emails: Sequence[str],
+        send_at: dt.datetime | None = None,
+    ) -> None:
+        now = ledger_module._now()
+        when = send_at.isoformat(timespec="seconds") if send_at else None
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
+                "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
+                (key, number, provider, now, when, json.dumps(list(emails))),
+            )
+            conn.execute(
+                _REF_INSERT,
+                (number, key, provider, now, when, json.dumps([e.lower() for e in emails])),
+            )
+
+    def record_results(
+        self, number: int, key: str, results: Iterable[RecipientResult], scheduled: bool = False
+    ) -> None:
+        rows = []
+        for r in results:
+            status = _REF_STATUS[r.outcome]
+            if scheduled and status == "sent":
+                status = "scheduled"
+            marks = r.new_status.value if r.new_status is not None else None
+            rows.append((r.email.lower(), status, r.message_id, r.reason, marks))
+        with self._transaction() as conn:
+            conn.execute(_REF_RESULTS, (number, ledger_module._now(), json.dumps(rows)))
+            conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
+
+
+def dump(path: Path) -> tuple[list[tuple[object, ...]], ...]:
+    with sqlite3.connect(path) as conn:
+        tables = (
+            list(conn.execute("SELECT * FROM deliveries ORDER BY instalment, email")),
+            list(conn.execute("SELECT * FROM batches ORDER BY key")),
+            # the index holds the same entries as the table (no stale `pending` left behind)
+            list(
+                conn.execute(
+                    "SELECT instalment, status, email FROM deliveries "
+                    "INDEXED BY deliveries_by_status ORDER BY 1, 2, 3"
+                )
+            ),
+        )
+    conn.close()
+    return tables
+
+
+_ADDRESSES = st.sampled_from(
+    [
+        "a@example.com",
+        "A@example.com",
+        "b@example.com",
+        "c@EXAMPLE.com",
+        "é@example.com",
+        "É@example.com",
+        'q"uote@example.com',
+        "back\\slash@example.com",
+        *(f"r{i}@example.com" for i in range(12)),
+    ]
+)
+_RESULT = st.builds(
+    RecipientResult,
+    st.one_of(_ADDRESSES, st.just("stranger@example.com")),
+    # mostly alike (sent, no reason): the shape most results have
+    st.sampled_from([Outcome.SENT] * 4 + list(Outcome)),
+    st.sampled_from(["", "id-1", "id-2"]),
+    st.sampled_from(["", "", "", "550 no such user", "421 try later"]),
+    st.one_of(st.none(), st.none(), st.sampled_from(list(SubscriberStatus))),
+)
+_STEP: st.SearchStrategy[tuple[str, int, list[Any], bool]] = st.one_of(
+    st.tuples(
+        st.just("begin"),
+        st.integers(1, 2),
+        st.lists(_ADDRESSES, min_size=1, max_size=20),
+        st.booleans(),
+    ),
+    st.tuples(
+        st.just("results"),
+        st.integers(1, 2),
+        st.lists(_RESULT, max_size=20),
+        st.booleans(),
+    ),
+    st.tuples(st.just("reopen"), st.just(0), st.just([]), st.just(False)),
+)
+
+
+# Readers sharing a result go in together above a threshold, one by one below it: both ways,
+# and their mixture, are held to the reference.
+@pytest.mark.parametrize("own_group", [1, 3, 1_000_000])
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_STEP, min_size=1, max_size=12))
+def test_the_write_path_stores_what_the_reference_statements_stored(
+    own_group: int, steps: list[tuple[str, int, list[Any], bool]]
+) -> None:
+    clock = ["2026-11-28T08:00:00+00:00"]  # both ledgers see the same time at each step
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch.object(ledger_module, "_now", lambda: clock[0]),
+        mock.patch.object(ledger_module, "_OWN_GROUP", own_group),
+    ):
+        ours, theirs = Path(tmp) / "ours.db", Path(tmp) / "theirs.db"
+        pair = [Ledger.open(ours), ReferenceLedger.open(theirs)]
+        try:
+            for step, (what, number, items, flag) in enumerate(steps):
+                key, clock[0] = f"k{step}", f"2026-11-28T08:{step:02d}:00+00:00"
+                for ledger in pair:
+                    if what == "begin":
+                        when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC) if flag else None
+                        ledger.begin_batch(number, key, "memory", items, when)
+                    elif what == "results":
+                        ledger.record_results(number, f"k{step - 1}", items, scheduled=flag)
+                if what == "reopen":
+                    for ledger in pair:
+                        ledger.close()
+                    pair = [Ledger.open(ours), ReferenceLedger.open(theirs)]
+                assert dump(ours) == dump(theirs), (step, what)
+        finally:
+            for ledger in pair:
+                ledger.close()
+
+
+def test_results_go_to_rows_that_exist_only_whichever_batch_wrote_them(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as ledger:
+        ledger.begin_batch(1, "k1", "memory", ["a@example.com"])
+        ledger.begin_batch(1, "k2", "memory", [f"r{i}@example.com" for i in range(20)])
+        ledger.record_results(
+            1,
+            "k2",
+            [RecipientResult(f"R{i}@example.com", Outcome.SENT, f"id-{i}") for i in range(20)]
+            # a row of another batch is settled; an address with no row is not invented
+            + [
+                RecipientResult("a@example.com", Outcome.FAILED, reason="550 gone"),
+                RecipientResult("stranger@example.com", Outcome.SENT, "id-x"),
+            ],
+        )
+        rows = {
+            r.email: (r.status, r.message_id, r.reason, r.batch_key) for r in ledger.deliveries(1)
+        }
+    assert "stranger@example.com" not in rows
+    assert rows["a@example.com"] == (DeliveryStatus.FAILED, "", "550 gone", "k1")
+    assert rows["r7@example.com"] == (DeliveryStatus.SENT, "id-7", "", "k2")
+    assert len(rows) == 21
+    with Ledger.open(path) as ledger:  # a later run settles what an earlier one wrote
+        ledger.begin_batch(2, "k3", "memory", [f"r{i}@example.com" for i in range(20)])
+    with Ledger.open(path) as ledger:
+        ledger.record_results(
+            2, "k3", [RecipientResult(f"r{i}@example.com", Outcome.SENT, "s") for i in range(20)]
+        )
+        assert ledger.counts(2) == {DeliveryStatus.SENT: 20}
