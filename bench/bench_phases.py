@@ -61,9 +61,12 @@ def wrap(module, path, label):
         finally:
             spans.append((label, begin - started, time.perf_counter() - begin))
     setattr(owner, name, timed)
+# Timed from here, as bench_e2e times the command: importing the send path (which the
+# wrapping does first) is part of what the author waits for.
+started = time.perf_counter()
 for module, path, label in json.loads(sys.argv[1]):
     wrap(module, path, label)
-started = time.perf_counter()
+spans.append(("import the send path (ops.send and the core)", 0.0, time.perf_counter() - started))
 code = 0
 try:
     app(sys.argv[2:])
