@@ -104,10 +104,13 @@ _RECORD_SHARED = (
 # The rest (a reason or a new status of their own, usually the few refusals, and any address
 # not known to be in the batch): one array each, [email, status, message_id, reason,
 # subscriber_status]. An address with no row is ignored (the EXISTS guard), as an UPDATE would.
+# (json_extract, not `->>`: that operator needs SQLite 3.38, and Python may link an older one.)
 _RECORD_EACH = (
-    _RESULTS_HEAD + "SELECT ?1, r.value->>0, r.value->>1, r.value->>2, r.value->>3, ?2, "
-    "r.value->>4, (r.value->>4) IS NULL FROM json_each(?3) AS r WHERE EXISTS("
-    "SELECT 1 FROM deliveries AS d WHERE d.instalment=?1 AND d.email=r.value->>0)" + _RESULTS_TAIL
+    _RESULTS_HEAD + "SELECT ?1, json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), "
+    "json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'), ?2, "
+    "json_extract(r.value, '$[4]'), json_extract(r.value, '$[4]') IS NULL "
+    "FROM json_each(?3) AS r WHERE EXISTS(SELECT 1 FROM deliveries AS d "
+    "WHERE d.instalment=?1 AND d.email=json_extract(r.value, '$[0]'))" + _RESULTS_TAIL
 )
 _OWN_GROUP = 8  # readers sharing a reason and a new status that are worth a statement of their own
 
