@@ -16,6 +16,9 @@ import builtins
 import datetime as dt
 import email
 import email.policy
+import os
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -254,3 +257,29 @@ def test_late_parts_answer_many_keys_at_once_as_one_by_one(spill: int | None) ->
     keys = [f"r{k}@example.com" for k in range(0, 4_000, 3)]
     assert late.parts_of(keys) == {key: late[key] for key in keys if key in late}
     assert late.spilled is (spill == 0)
+
+
+def test_a_dry_run_removes_what_a_killed_dry_run_left_and_only_that(
+    make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A dry run killed mid-round leaves readers' rows in the temp folder; the next dry run
+    removes a folder whose process is gone, and leaves a running one's alone."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    stale = scratch / f"{tracking.DRY_ROUND_PREFIX}{gone.stdout.strip()}-abc"
+    running = scratch / f"{tracking.DRY_ROUND_PREFIX}{os.getpid()}-def"
+    for folder in (stale, running):
+        folder.mkdir()
+        (folder / "part-0002.csv").write_text("email\nlate@example.com\n")
+    root = make_series(drafts=6, subscribers=FRONT)
+    play_rounds(root, 3)
+    with held(root, T0 + 3 * WEEK, readonly=True) as s:
+        ops.send(s, ops.SendOptions(dry_run=True), ops.SendHooks())
+    assert sorted(scratch.iterdir()) == [running]

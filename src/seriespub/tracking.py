@@ -26,6 +26,7 @@ import contextlib
 import csv
 import datetime as dt
 import itertools
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -535,6 +536,7 @@ def slot_plan(
 
 
 ROUND_PREFIX = "round-"  # the folder a send's round picks its late joiners' rows into
+DRY_ROUND_PREFIX = "seriespub-" + ROUND_PREFIX  # a dry run's, in the system's temp folder
 
 
 @dataclass(frozen=True)
@@ -566,11 +568,28 @@ def late_rows(
         source = snapshot_of(live)[0]
         folder = Path(tempfile.mkdtemp(prefix=ROUND_PREFIX, dir=state))
     else:
-        source, folder = live, Path(tempfile.mkdtemp(prefix="seriespub-" + ROUND_PREFIX))
+        _sweep_dry_runs()
+        prefix = f"{DRY_ROUND_PREFIX}{os.getpid()}-"
+        source, folder = live, Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield _pick(source, live, late, sorted(set(parts)), folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_dry_runs() -> None:
+    """Remove the folders of dry runs that were killed mid-round (readers' rows, 0700, in
+    the system's temp folder): each is named after its process, and a folder whose process
+    is gone is nobody's. Another dry run's, still running, is left alone."""
+    for old in Path(tempfile.gettempdir()).glob(DRY_ROUND_PREFIX + "*"):
+        pid = old.name.removeprefix(DRY_ROUND_PREFIX).split("-", 1)[0]
+        try:
+            if pid.isdigit() and old.stat().st_uid == os.getuid():
+                os.kill(int(pid), 0)  # only asks whether it exists
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # removed meanwhile, or a process that is alive
 
 
 def _pick(
