@@ -411,13 +411,6 @@ class LateParts(MutableMapping[str, "int | None"]):
     def values(self) -> ValuesView[int | None]:
         return _Values(self)
 
-    def keys_for(self, part: int) -> set[str]:
-        """The late joiners who get `part` (one run's readers), in one query."""
-        if self.db is None:
-            return {key for key, p in self.memory.items() if p == part}
-        self._flush()
-        return {key for (key,) in self.db.execute("SELECT key FROM late WHERE part=?", (part,))}
-
     def parts_of(self, keys: Iterable[str]) -> dict[str, int | None]:
         """The late joiners among `keys` → their part: the front answered by the filter,
         the rest in one query per 500 (a round's pass asks for every row of the list)."""

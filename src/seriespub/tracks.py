@@ -134,22 +134,10 @@ class SlotPlan:
         """The parts late joiners get this slot besides `new`, in order: one run each."""
         return sorted({p for p in self.late.values() if p is not None and p != self.new})
 
-    def late_keys(self, number: int) -> set[str]:
-        return {key for key, part in self.late.items() if part == number}
-
-    def gets(self, key: str, number: int) -> bool:
-        """Whether the late joiner `key` gets part `number` this slot (False: the front)."""
-        return bool(self.late.get(key, _FRONT) == number)
-
     def excludes(self, key: str) -> bool:
         """Whether the front's run leaves `key` out: a late joiner whose part is not `new`."""
         part = self.late.get(key, _FRONT)
         return part is not _FRONT and (part is None or part != self.new)
-
-    @property
-    def excluded(self) -> frozenset[str]:
-        """The late joiners who do not get `new` this slot."""
-        return frozenset(k for k, p in self.late.items() if p is None or p != self.new)
 
     @property
     def any_excluded(self) -> bool:
