@@ -154,6 +154,7 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     joiner also gets their next part, one Sender run per part, before the front's run.
     """
     if not options.dry_run:
+        session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START

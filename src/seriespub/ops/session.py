@@ -19,6 +19,7 @@ from seriespub import publishing
 from seriespub.drafts import DraftSet
 from seriespub.ledger import Ledger
 from seriespub.lock import series_lock
+from seriespub.providers import SPECS
 from seriespub.series import Series
 
 if TYPE_CHECKING:
@@ -44,6 +45,14 @@ class Session:
         if self._provider is None:
             self._provider = publishing.provider_for(self.series)
         return self._provider
+
+    def load_provider_ahead(self) -> None:
+        """Start loading in the background what building the configured provider will wait
+        for (an HTTPS adapter's TLS context), so it overlaps the work before the send."""
+        if self._provider is None:
+            spec = SPECS.get(self.series.settings.delivery.provider)
+            if spec is not None:  # an unknown name is reported when the provider is built
+                spec.load_ahead()
 
     @property
     def has_provider(self) -> bool:

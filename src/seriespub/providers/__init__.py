@@ -79,6 +79,7 @@ _SPECS = (
         can_settle=True,
         syncs_suppressions=True,
         manages_unsubscribes=True,
+        https=True,
         max_batch=500,
         concurrency=8,
     ),  # large batch bodies: keep the connection pipe full
@@ -90,6 +91,7 @@ _SPECS = (
         max_schedule_ahead=dt.timedelta(hours=72),
         syncs_suppressions=True,
         manages_unsubscribes=True,
+        https=True,
         max_batch=1000,
         concurrency=8,
     ),
@@ -102,6 +104,7 @@ _SPECS = (
         max_schedule_ahead=dt.timedelta(days=3),
         syncs_suppressions=True,
         manages_unsubscribes=True,
+        https=True,
         max_batch=1000,
     ),
     ProviderSpec(
@@ -112,6 +115,7 @@ _SPECS = (
         max_schedule_ahead=dt.timedelta(days=30),
         can_settle=True,
         syncs_suppressions=True,
+        https=True,
         max_batch=100,
         concurrency=2,
     ),  # Resend allows a few requests per second per team
@@ -121,6 +125,7 @@ _SPECS = (
         settings=SesSettings,
         required_secrets=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         optional_secrets=("AWS_SESSION_TOKEN",),
+        https=True,
         max_batch=50,
     ),
 )

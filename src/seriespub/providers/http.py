@@ -22,6 +22,7 @@ from seriespub.errors import (
     RateLimited,
     TransientSendError,
 )
+from seriespub.providers import tls
 from seriespub.redact import scrub
 
 USER_AGENT = f"seriespub/{__version__}"
@@ -53,7 +54,9 @@ def make_client(
         # Bodies are written in pieces: without TCP_NODELAY, Nagle's algorithm holds the
         # small ones back until the peer's delayed ACK (tens of milliseconds per request).
         transport = httpx.HTTPTransport(
-            limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            verify=tls.context(),  # httpx's default, loaded ahead when the send asked
+            limits=limits,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
     return httpx.Client(
         timeout=timeout, headers=headers, limits=limits, transport=transport, **kwargs

@@ -43,6 +43,8 @@ class ProviderSpec:
     # replace ours (Postmark broadcast streams, SendGrid groups, Mailgun tracking).
     manages_unsubscribes: bool = False
     concurrency: int = 4  # requests in flight unless `[delivery] concurrency`
+    # Whether the adapter talks HTTPS through httpx: its TLS context can load ahead.
+    https: bool = False
     max_batch: int = 100  # recipients per provider request at most
 
     @property
@@ -54,15 +56,23 @@ class ProviderSpec:
         """Every secret the provider reads, required first."""
         return self.required_secrets + self.optional_secrets
 
+    def load_ahead(self) -> None:
+        """Start loading, in the background, what building the adapter will wait for: the
+        TLS context of an HTTPS adapter (`seriespub.providers.tls`)."""
+        if self.https:
+            from seriespub.providers import tls
+
+            tls.load_ahead()
+
     def build(self, context: ProviderContext) -> Provider:
         """Import the adapter (only now) and build it from the series' settings and secrets."""
-        _without_httpx_cli()
+        without_httpx_cli()
         adapter = importlib.import_module(self.module)
         provider: Provider = adapter.create(context)
         return provider
 
 
-def _without_httpx_cli() -> None:
+def without_httpx_cli() -> None:
     """Keep httpx from loading its own command-line tool with it.
 
     `import httpx` imports `httpx._main` (click, rich.syntax, pygments: about half the cost of
