@@ -270,15 +270,21 @@ class Planner:
     ) -> list[Subscriber]:
         # A first send asks the ledger only about addresses that may repeat in the list:
         # nobody else can have a row yet.
-        ask = chunk if self.repeats is None else [s for s in chunk if hash(s.key) in self.repeats]
+        keys = [s.key for s in chunk]  # each lower-cased once, not four times
+        repeats = self.repeats
+        ask = (
+            chunk
+            if repeats is None
+            else [s for s, key in zip(chunk, keys, strict=True) if hash(key) in repeats]
+        )
         statuses = self.ledger.statuses(number, [s.email for s in ask]) if ask else {}
         seen: set[str] = set()
         wanted = []
-        for s in chunk:
-            status = statuses.get(s.key)
+        for s, key in zip(chunk, keys, strict=True):
+            status = statuses.get(key)
             ok = (status in only) if only is not None else (status is None or status in RESENDABLE)
-            if ok and s.key not in seen:
-                seen.add(s.key)
+            if ok and key not in seen:
+                seen.add(key)
                 wanted.append(s)
         return wanted
 
