@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import postmark_delivery
+from conftest import delivery_log, postmark_delivery
 from fakes.postmark import PostmarkState
 from seriespub.providers import tls
 from seriespub.providers.http import make_client
@@ -97,3 +97,4 @@ def test_an_unreadable_bundle_is_one_line_naming_the_variable(
     assert "hint: point SSL_CERT_FILE at a readable PEM bundle" in result.stderr
     assert "Traceback" not in result.output
     assert state.accepted == []
+    assert delivery_log(cli, root) == {}  # nothing recorded, not even pending
