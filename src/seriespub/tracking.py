@@ -528,6 +528,34 @@ def slot_plan(
     )
 
 
+@dataclass(frozen=True)
+class Upcoming:
+    """What the next calendar slot brings (`plan`, at `inputs.slot`), and the front's next
+    part: in that plan when the calendar releases it by then, else at `front_at`."""
+
+    plan: SlotPlan
+    inputs: Inputs
+    front_part: int | None  # the part the front gets next (None: none ready)
+    front_at: dt.datetime | None  # its release, when later than the next slot
+
+
+def upcoming(session: Session, drafts: DraftSet) -> Upcoming:
+    """Who gets which part at the next slot (`slot_plan(upcoming=True)`), as `send due` will
+    send it: after a part went out late the next ones move to later slots (`schedule`), so
+    the front's next part is planned for the next slot only when the calendar releases it
+    by then; that slot may bring only late joiners' parts, or nothing."""
+    new = front_next(drafts, session)
+    slot = next_slot(session)
+    later: dt.datetime | None = None
+    if new is not None and slot is not None:
+        planned = releases_by_number(session.series, drafts, session.ledger, session.now)
+        release = planned[new].release if new in planned else None
+        if release is not None and release > slot:
+            later = release
+    plan, given = slot_plan(session, drafts, None if later else new, upcoming=True)
+    return Upcoming(plan, given, new, later)
+
+
 ROUND_PREFIX = "round-"  # the folder a send's round picks its late joiners' rows into
 DRY_ROUND_PREFIX = "seriespub-" + ROUND_PREFIX  # a dry run's, in the system's temp folder
 

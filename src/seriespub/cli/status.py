@@ -76,6 +76,9 @@ def _print_status(outcome: StatusOutcome) -> None:
             else "the next send"
         )
         parts = ", ".join(f"part {n} → {c:,}" for n, c in readers.parts.items()) or "nobody"
+        if readers.front_later is not None:
+            part, count, at = readers.front_later
+            parts += f"; part {part} → {count:,} at {at.strftime('%a %Y-%m-%d %H:%M')}"
         write(
             f"Readers: {readers.front:,} on the front, {readers.catching_up:,} "
             f"catching up, {readers.caught_up:,} caught up "

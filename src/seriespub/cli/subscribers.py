@@ -104,18 +104,16 @@ def _stream_json(rows: Iterator[Subscriber], coming: NextParts | None) -> int:
     """One JSON array on stdout, written a row at a time."""
     import json
 
-    when = coming.at.isoformat() if coming is not None and coming.at is not None else None
-
     count = 0
     write = sys.stdout.write
     write("[")
     for count, r in enumerate(rows, 1):
-        write(("," if count > 1 else "") + "\n  " + json.dumps(_json_row(r, coming, when)))
+        write(("," if count > 1 else "") + "\n  " + json.dumps(_json_row(r, coming)))
     write("\n]\n" if count else "]\n")
     return count
 
 
-def _json_row(r: Subscriber, coming: NextParts | None, when: str | None) -> dict[str, object]:
+def _json_row(r: Subscriber, coming: NextParts | None) -> dict[str, object]:
     row: dict[str, object] = {
         "email": r.email,
         "name": r.name,
@@ -124,8 +122,9 @@ def _json_row(r: Subscriber, coming: NextParts | None, when: str | None) -> dict
         **r.fields,
     }
     if coming is not None:
-        part = coming.part_of(r)
-        row["next_part"], row["next_at"] = part, when if part is not None else None
+        part, at = coming.part_of(r), coming.at_of(r)
+        row["next_part"] = part
+        row["next_at"] = at.isoformat() if part is not None and at is not None else None
     return row
 
 
@@ -142,7 +141,7 @@ def _cells(r: Subscriber, coming: NextParts | None) -> tuple[str, ...]:
     if coming is None:
         return cells
     part = coming.part_of(r)
-    return (*cells, f"part {part}, {coming.when()}" if part is not None else "")
+    return (*cells, f"part {part}, {coming.when(r)}" if part is not None else "")
 
 
 @app.command("import")

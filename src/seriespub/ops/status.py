@@ -109,8 +109,12 @@ class ReadersState:
     caught_up: int
     next_slot: dt.datetime | None  # None: no calendar (the next `send next`)
     parts: dict[int, int]  # part → readers who get it then
+    # The front's next part when the calendar releases it after the next slot (a part went
+    # out late): (part, readers on the front, release).
+    front_later: tuple[int, int, dt.datetime] | None = None
 
     def as_json(self) -> dict[str, Any]:
+        later = self.front_later
         return {
             "late_joiners": self.mode,
             "front": self.front,
@@ -120,6 +124,11 @@ class ReadersState:
                 "at": self.next_slot.isoformat() if self.next_slot else None,
                 "parts": {str(n): c for n, c in self.parts.items()},
             },
+            "front_next": (
+                {"part": later[0], "readers": later[1], "at": later[2].isoformat()}
+                if later
+                else None
+            ),
         }
 
 
@@ -162,17 +171,21 @@ def status(session: Session) -> StatusOutcome:
 
 
 def readers_state(session: Session, drafts: DraftSet) -> ReadersState:
-    """How many readers are on the front and catching up; who gets which part next slot."""
-    plan, given = tracks_ops.slot_plan(
-        session, drafts, tracks_ops.front_next(drafts, session), upcoming=True
-    )
+    """How many readers are on the front and catching up; who gets which part next slot,
+    and when the front's next part goes out if that is later."""
+    coming = tracks_ops.upcoming(session, drafts)
+    plan = coming.plan
+    later = None
+    if coming.front_part is not None and coming.front_at is not None and plan.front:
+        later = (coming.front_part, plan.front, coming.front_at)
     return ReadersState(
         tracks_ops.mode(session),
         plan.front,
         plan.catching_up,
         plan.caught_up,
-        given.slot,
+        coming.inputs.slot,
         plan.counts(),
+        later,
     )
 
 

@@ -66,9 +66,10 @@ class NextParts:
     that follows the late joiners only: the front's part is one number."""
 
     at: dt.datetime | None  # the next slot; None: no calendar, the next `send next`
-    new: int | None = None  # the front's part then
+    new: int | None = None  # the front's next part
     late: Mapping[str, int | None] = field(default_factory=dict)  # late joiner → part
     front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
+    front_at: dt.datetime | None = None  # when `new` goes out, if later than `at`
 
     def part_of(self, subscriber: Subscriber) -> int | None:
         key = subscriber.key
@@ -79,11 +80,19 @@ class NextParts:
             return None
         return self.new
 
-    def when(self) -> str:
-        """The next slot in the series' zone, or "next send" without a calendar."""
+    def at_of(self, subscriber: Subscriber) -> dt.datetime | None:
+        """When `subscriber` gets `part_of(subscriber)`: the next slot, or for the front,
+        the later release of its next part (after a part went out late)."""
+        if self.front_at is not None and subscriber.key not in self.late:
+            return self.front_at
+        return self.at
+
+    def when(self, subscriber: Subscriber) -> str:
+        """`at_of` in the series' zone, or "next send" without a calendar."""
         from seriespub import schedule
 
-        return schedule.format_local(self.at) if self.at is not None else "next send"
+        at = self.at_of(subscriber)
+        return schedule.format_local(at) if at is not None else "next send"
 
 
 def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
@@ -94,12 +103,12 @@ def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
 
     with session(series, "subscribers list", now=now or utc_now(), readonly=True) as held:
         drafts = held.drafts(strict=False)
-        new = tracking.front_next(drafts, held)
-        plan, given = tracking.slot_plan(held, drafts, new, upcoming=True)
+        coming = tracking.upcoming(held, drafts)
+        new, plan = coming.front_part, coming.plan
         front_has = tracking.settled_keys(held, new)
     if not plan.front:  # nobody on the front (or an unreadable list): no front part
         new = None
-    return NextParts(given.slot, new, plan.late, front_has)
+    return NextParts(coming.inputs.slot, new, plan.late, front_has, coming.front_at)
 
 
 def import_file(series: Series, source: Path) -> ImportReport:
