@@ -77,22 +77,24 @@ def _show(shown: Preview) -> None:
     from rich.markdown import Markdown
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
+    # What the author wrote is Text: `[Newsletter] …` is a subject, not Rich markup.
     message = shown.message
+    reach = f"{shown.reach:,} active subscriber{'' if shown.reach == 1 else 's'}"
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("From", message.from_header)
-    grid.add_row("To", f"{shown.reach:,} active subscribers (shown as {shown.recipient.email})")
-    grid.add_row("Subject", message.subject)
-    grid.add_row("Preheader", message.preheader or "[dim](none)[/]")
+    grid.add_row("From", Text(message.from_header))
+    grid.add_row("To", Text(f"{reach} (shown as {shown.recipient.email})"))
+    grid.add_row("Subject", Text(message.subject))
+    grid.add_row("Preheader", Text(message.preheader) if message.preheader else "[dim](none)[/]")
     grid.add_row("HTML size", _size_line(shown.size_as_sent))
     if shown.release:
-        grid.add_row("Release", shown.release)
+        grid.add_row("Release", Text(shown.release))
     console = out()
-    console.print(
-        Panel(grid, title=f"{shown.series_title} · Part {message.number}", title_align="left")
-    )
+    title = Text(f"{shown.series_title} · Part {message.number}")
+    console.print(Panel(grid, title=title, title_align="left"))
     console.print(Markdown(shown.body), soft_wrap=False)  # wrapped at words, to the terminal
 
 

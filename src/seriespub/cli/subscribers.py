@@ -165,7 +165,7 @@ def import_(
 @app.command("sync")
 def sync(series: SeriesOption = None) -> None:
     """Pull the provider's unsubscribes, bounces and complaints into subscribers.csv (and
-    the inbox's, when [inbox] is configured)."""
+    the inbox's, when seriespub.toml has an \\[inbox] table)."""
     from seriespub.ops import subscribers as ops
 
     def warn(line: str) -> None:
