@@ -131,6 +131,15 @@ def find_series(start: Path | None = None, explicit: Path | None = None) -> Seri
     """The series at `explicit`, or the nearest folder above `start` with seriespub.toml."""
     if explicit is not None:
         root = explicit.resolve()
+        if root.name == CONFIG_NAME and root.is_file():
+            root = root.parent  # the config file itself: its folder is the series
+        elif root.exists() and not root.is_dir():
+            raise SeriesNotFound(f"{explicit}: a file; --series takes the series folder")
+        elif not root.exists():
+            raise SeriesNotFound(
+                f"{explicit}: no such folder",
+                hint=f"create a series there with: seriespub init {explicit}",
+            )
         if not (root / CONFIG_NAME).is_file():
             raise SeriesNotFound(
                 f"{root}: no {CONFIG_NAME} here", hint=f"create one with: seriespub init {explicit}"

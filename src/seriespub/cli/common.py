@@ -90,6 +90,11 @@ def _sqlite_hint(exc: Exception) -> str:
         )
     if "full" in text:
         return "free some space, then resume with: seriespub send next"
+    if "readonly" in text:
+        return (
+            "the ledger or its folder .seriespub/ is read-only: make both writable (a copy "
+            "mounted read-only still serves status, log, schedule and send next --dry-run)"
+        )
     return "the ledger was not changed by the failed step; run the command again"
 
 
