@@ -64,7 +64,7 @@ def test_the_write_back_of_bounces_changes_only_those_rows(series: Path) -> None
         {"cat@example.com": SubscriberStatus.BOUNCED, "ann@example.com": SubscriberStatus.ACTIVE},
     )
     assert changed == 1  # Ann is active already
-    cat = 'bounced;cat@example.com;x;"Cat ""C"" Smith";\r\n'
+    cat = 'bounced;"cat@example.com";x;"Cat ""C"" Smith";\r\n'  # her quotes kept
     expected = HEAD + BEN + cat + "active;dan@example.com;;Dan\r\n"
     assert path.read_bytes().decode("utf-8") == expected
 

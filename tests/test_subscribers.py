@@ -294,8 +294,8 @@ def test_add_appends_one_line_without_rewriting_the_file(tmp_path: Path) -> None
 def test_add_to_a_file_without_a_final_line_break_rewrites_it_whole(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", "email,name\na@example.com,A")
     subscribers.add(target, "b@example.com", "B", dt.date(2026, 1, 2))
-    assert target.read_text() == (
-        HEADER + "a@example.com,A,active,\nb@example.com,B,active,2026-01-02\n"
+    assert target.read_text() == (  # the missing columns are added, empty for a
+        HEADER + "a@example.com,A,,\nb@example.com,B,active,2026-01-02\n"
     )
 
 

@@ -106,9 +106,10 @@ def _columns(series: Series, findings: list[Finding]) -> list[str]:
     Streamed in flat memory: the list is never held whole (a million readers)."""
     path = series.subscribers_path
     problems: list[RowProblem] = []
+    wide = subscribers.ProblemTally()  # the first few: a shifted export may have millions
     try:
         columns = subscribers.columns_of(path)
-        repeated = subscribers.duplicate_addresses(path, problems)
+        repeated = subscribers.duplicate_addresses(path, problems, wide)
     except SeriespubError as exc:
         findings.append(Finding(Level.ERROR, str(path), str(exc)))
         return []
@@ -116,4 +117,16 @@ def _columns(series: Series, findings: list[Finding]) -> list[str]:
         findings.append(Finding(Level.ERROR, f"{path}:{problem.line}", problem.message))
     for address, count in repeated.items():
         findings.append(Finding(Level.ERROR, str(path), f"{address} appears {count} times"))
+    findings += _wide_rows(path, wide)
     return columns
+
+
+def _wide_rows(path: object, wide: subscribers.ProblemTally) -> list[Finding]:
+    """Cells past the header: no column names them (kept by every rewrite, never merged)."""
+    found = [Finding(Level.WARNING, f"{path}:{p.line}", p.message) for p in wide.first]
+    if wide.count > len(found):
+        more = wide.count - len(found)
+        found.append(
+            Finding(Level.WARNING, str(path), f"{more:,} more row(s) with cells past the header")
+        )
+    return found

@@ -16,18 +16,19 @@ from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.subscribers import (
     ATTEMPTS,
     COLUMNS,
+    UNCLOSED,
     ProblemTally,
     RowProblem,
     Scan,
     Signature,
     append,
     header_columns,
-    open_csv,
+    open_rows,
     parse_row,
     refuse_problems,
+    rewrite_rows,
     scan_file,
     signature,
-    stream_rewrite,
     write_atomically,
 )
 
@@ -59,9 +60,15 @@ HEADER_ALIASES = {
 }
 
 
+Row = dict[str, str | None]  # a source row by our column names
+
+
 @dataclass
 class ImportReport:
-    """What an import did; `added` counts new subscribers."""
+    """What an import did, a count per row of the source: added (new subscribers), already
+    present (active in the list), kept unsubscribed (in the list, not active), duplicates
+    (an address an earlier row of the source has) and skipped (unreadable) add up to its
+    rows."""
 
     added_keys: set[str] = field(default_factory=set)
     already_present: int = 0
@@ -84,7 +91,7 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
     when the source brings new columns.
     """
     rows, columns = _read_source(source)
-    keys = {(row.get("email") or "").strip().lower() for _, row in rows}
+    keys = {(row.get("email") or "").strip().lower() for _, row in rows if isinstance(row, dict)}
     with locked(target):
         for _ in range(ATTEMPTS):
             before = signature(target)
@@ -107,13 +114,17 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
 
 
 def _merge(
-    rows: list[tuple[int, dict[str, str | None]]], existing: Scan, today: dt.date
+    rows: list[tuple[int, Row | RowProblem]], existing: Scan, today: dt.date
 ) -> tuple[ImportReport, list[Subscriber]]:
     report = ImportReport()
     known = {key: found[0] for key, found in existing.found.items()}
+    seen: set[str] = set()
     added: list[Subscriber] = []
     for line, row in rows:
-        _merge_row(row, line, known, added, report, today)
+        if isinstance(row, RowProblem):
+            report.skipped.append(row)
+        else:
+            _merge_row(row, line, known, seen, added, report, today)
     return report, added
 
 
@@ -124,14 +135,15 @@ def _write(
     if before is None:
         return write_atomically(target, existing.columns + new_columns, added, expect=None)
     if new_columns:
-        return stream_rewrite(target, existing.columns + new_columns, lambda s: s, before, added)
+        return rewrite_rows(target, before, add=[*COLUMNS, *new_columns], new=added)
     return append(target, existing, added, before)
 
 
 def _merge_row(
-    row: dict[str, str | None],
+    row: Row,
     line: int,
     known: dict[str, Subscriber],
+    seen: set[str],
     added: list[Subscriber],
     report: ImportReport,
     today: dt.date,
@@ -141,11 +153,13 @@ def _merge_row(
     except ValueError as exc:
         report.skipped.append(RowProblem(line, str(exc)))
         return
+    if subscriber.key in seen:  # a repeat within the source, whatever the list holds
+        report.duplicates += 1
+        return
+    seen.add(subscriber.key)
     previous = known.get(subscriber.key)
     if previous is not None:
-        if previous.key in report.added_keys:
-            report.duplicates += 1
-        elif previous.status is not SubscriberStatus.ACTIVE:
+        if previous.status is not SubscriberStatus.ACTIVE:
             report.kept_unsubscribed += 1
         else:
             report.already_present += 1
@@ -158,24 +172,42 @@ def _merge_row(
             today.isoformat(),
             subscriber.fields,
         )
-    known[subscriber.key] = subscriber
     added.append(subscriber)
     report.added_keys.add(subscriber.key)
 
 
-def _read_source(source: Path) -> tuple[list[tuple[int, dict[str, str | None]]], list[str]]:
-    """Rows keyed by our column names; refuses a file with no address column."""
-    reader, handle = open_csv(source)
+def _read_source(source: Path) -> tuple[list[tuple[int, Row | RowProblem]], list[str]]:
+    """Rows keyed by our column names, or why one cannot be taken (cells past the header:
+    a delimiter inside an unquoted value shifts the row); refuses a file with no address
+    column, or whose last row runs to its end inside a quote."""
+    reader, handle, ended = open_rows(source)
+    rows: list[tuple[int, Row | RowProblem]] = []
     with handle:
         try:
             header: list[str] = next(reader, [])
             mapping = _map_header(header, source)
-            rows = [(reader.line_num, _row(values, mapping)) for values in reader if any(values)]
+            start = reader.line_num + 1
+            for values in reader:
+                if ended[0]:
+                    raise InputError(UNCLOSED, path=source, line=start)
+                if any(values):
+                    rows.append((reader.line_num, _row_or_problem(values, mapping, start)))
+                start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=source) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=source, line=reader.line_num) from None
     return rows, [c for c in mapping.values() if c != "last_name"]
+
+
+def _row_or_problem(values: list[str], mapping: dict[int, str], start: int) -> Row | RowProblem:
+    if len(values) > len(mapping) and any(v.strip() for v in values[len(mapping) :]):
+        return RowProblem(
+            start,
+            f"{len(values)} cells, the header has {len(mapping)} "
+            "(a delimiter inside an unquoted value?)",
+        )
+    return _row(values, mapping)
 
 
 def _map_header(header: list[str], source: Path) -> dict[int, str]:
@@ -202,10 +234,8 @@ def _map_header(header: list[str], source: Path) -> dict[int, str]:
     return mapping
 
 
-def _row(values: list[str], mapping: dict[int, str]) -> dict[str, str | None]:
-    row: dict[str, str | None] = {
-        mapping[i]: v.strip() for i, v in enumerate(values) if i in mapping
-    }
+def _row(values: list[str], mapping: dict[int, str]) -> Row:
+    row: Row = {mapping[i]: v.strip() for i, v in enumerate(values) if i in mapping}
     if not row.get("name"):
         full = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
         row["name"] = full

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import os
 import tempfile
 from collections import Counter
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from seriespub.addresses import is_valid_address, name_problem
+from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
@@ -69,13 +71,20 @@ class SubscriberFile:
     problems: list[RowProblem] = field(default_factory=list)
 
 
-def _lines(handle: io.TextIOWrapper, path: Path) -> Iterator[str]:
+UNCLOSED = "unclosed quote (the row runs to the end of the file)"
+
+
+def _lines(handle: io.TextIOWrapper, path: Path, ended: list[bool] | None = None) -> Iterator[str]:
     """The file's lines, refusing one longer than MAX_LINE (a file with no line breaks
-    would otherwise be read whole into memory)."""
+    would otherwise be read whole into memory). At the end, `ended[0]` turns True: a row
+    the csv reader gives after that ran into the end of the file inside a quoted value
+    (the reader, not strict, yields it instead of failing)."""
     number = 0
     while True:
         line = handle.readline(MAX_LINE + 1)
         if not line:
+            if ended is not None:
+                ended[0] = True
             return
         number += 1
         if len(line) > MAX_LINE and line[-1] not in "\r\n":
@@ -90,6 +99,13 @@ def _lines(handle: io.TextIOWrapper, path: Path) -> Iterator[str]:
 def open_csv(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapper]:
     """A csv reader over the file (streamed), its delimiter guessed from the header; errors
     name `shown` (the author's file, when reading a copy of it)."""
+    reader, handle, _ = open_rows(path, shown)
+    return reader, handle
+
+
+def open_rows(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapper, list[bool]]:
+    """`open_csv`, and a flag that is True once the file is read to its end: a row read
+    while it is True is unclosed (see `_lines`)."""
     shown = shown or path
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
@@ -103,7 +119,9 @@ def open_csv(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapp
             raise
         raise InputError("not UTF-8 text", path=shown) from None
     handle.seek(0)
-    return csv.reader(_lines(handle, shown), delimiter=csv_delimiter(header)), handle
+    ended = [False]
+    reader = csv.reader(_lines(handle, shown, ended), delimiter=csv_delimiter(header))
+    return reader, handle, ended
 
 
 def header_columns(values: list[str], path: Path) -> list[str]:
@@ -179,7 +197,7 @@ def _rows(
 ) -> Iterator[_T]:
     """Each row through `make(parser)`; with `lines`, its (first, last) line numbers are
     in lines[0], lines[1] when the row is yielded."""
-    reader, handle = open_csv(path, shown)
+    reader, handle, ended = open_rows(path, shown)
     path = shown or path
     with handle:
         try:
@@ -190,6 +208,10 @@ def _rows(
             start = reader.line_num + 1  # a row's first line (quoted line breaks)
             for values in reader:
                 if values:
+                    if ended[0]:
+                        if problems is not None:
+                            problems.append(RowProblem(start, UNCLOSED))
+                        break
                     try:
                         item = parse(values)
                     except ValueError as exc:
@@ -217,6 +239,7 @@ class _RowParser:
             return columns.index(name) if name in columns else MAX_COLUMNS
 
         self.email, self.name, self.status, self.since = (at(c) for c in COLUMNS)
+        self.width = len(columns)
         self.extra = [(i, c) for i, c in enumerate(columns) if c not in _BASE]
 
     def checked(self, values: list[str]) -> tuple[str, SubscriberStatus]:
@@ -323,7 +346,9 @@ class Repeats:
         return count
 
 
-def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[str, int]:
+def duplicate_addresses(
+    path: Path, problems: Problems | None = None, wide: Problems | None = None
+) -> dict[str, int]:
     """Addresses that appear more than once (case-insensitive) → how often, in two streamed
     passes and flat memory (a set of a million addresses would be ~100 MB).
 
@@ -331,11 +356,17 @@ def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[st
     set is a candidate (a real repeat or a bitmap collision) and its 64-bit hash is kept.
     Pass two counts, exactly, only the rows whose hash is a candidate's: every repeat of an
     address has the same hash, so none is missed, and collisions count once and drop out.
+
+    With `wide`, pass one also notes the rows with cells past the header's columns (a
+    non-empty one: a trailing delimiter is nothing), which no column names.
     """
     seen = bytearray(DUPLICATE_BITS // 8)
     candidates: set[int] = set()
-    for subscriber in iter_subscribers(path, problems):
-        h = hash(subscriber.key)
+    lines, width = [0, 0], len(columns_of(path))
+    for key, cells in _rows(path, problems, None, _key_and_width, lines):
+        if cells and wide is not None:
+            wide.append(RowProblem(lines[0], f"{cells} cells, the header has {width}"))
+        h = hash(key)
         bit = h % DUPLICATE_BITS
         if seen[bit >> 3] & (1 << (bit & 7)):
             candidates.add(h)
@@ -345,6 +376,18 @@ def duplicate_addresses(path: Path, problems: Problems | None = None) -> dict[st
         return {}
     counts = Counter(s.key for s in iter_subscribers(path) if hash(s.key) in candidates)
     return {key: n for key, n in counts.items() if n > 1}
+
+
+def _key_and_width(parse: _RowParser) -> Callable[[list[str]], tuple[str, int]]:
+    """A row's key, and its number of cells if it has a non-empty one past the header."""
+    width = parse.width
+
+    def row(values: list[str]) -> tuple[str, int]:
+        key = parse.checked(values)[0].lower()
+        cells = len(values)
+        return key, cells if cells > width and any(values[width:]) else 0
+
+    return row
 
 
 def write_atomically(
@@ -364,16 +407,22 @@ def write_atomically(
         + [s.fields.get(c, "") for c in columns[4:]]
         for s in subscribers
     )
-    return _write_rows(path, columns, rows, expect)
+    return _write_rows(path, itertools.chain([columns], rows), expect)
 
 
 def _write_rows(
-    path: Path, header: list[str], rows: Iterable[list[str]], expect: Signature | None
+    path: Path,
+    rows: Iterable[list[str]],
+    expect: Signature | None,
+    delimiter: str = ",",
+    newline: str = "\n",
+    encoding: str = "utf-8",
 ) -> bool:
+    """The rows (the header first) as the file, atomically (see `_replace_atomically`)."""
+
     def fill(out: BinaryIO) -> bool:
-        text = io.TextIOWrapper(out, newline="", encoding="utf-8")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(header)
+        text = io.TextIOWrapper(out, newline="", encoding=encoding)
+        writer = csv.writer(text, delimiter=delimiter, lineterminator=newline)
         writer.writerows(rows)
         text.flush()
         text.detach()  # `out` stays open: the caller fsyncs and closes it
@@ -451,8 +500,10 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
     """Set the status of the given addresses (case-insensitive); returns rows changed.
 
     Works on the raw rows, so a row `check` rejects is kept as it is instead of refusing
-    the write-back of bounces after a send that skipped it. Streams: one pass counts what
-    would change (nothing: no rewrite), a second rewrites a row at a time.
+    the write-back of bounces after a send that skipped it, and every cell of a changed
+    row is kept (those past the header too). One pass finds the rows that change (none:
+    no rewrite); only their bytes are replaced (see `splice`), or, for a list without a
+    status column, it is rewritten a row at a time with one added.
     """
     if not changes:
         return 0
@@ -460,101 +511,108 @@ def update_statuses(path: Path, changes: Mapping[str, SubscriberStatus]) -> int:
     with locked(path):
         for _ in range(ATTEMPTS):
             before = signature(path)
-            edits = _status_edits(path, lowered)
-            if edits is not None:  # the file has a status column: edit those rows only
-                if not edits:
-                    return 0
-                spliced = splice(path, edits, before)
-                if spliced is not None:
-                    if spliced:
-                        return len(edits)
-                    continue
-            header, rows = _raw(path)
-            changed = sum(1 for row in _with_statuses(header, rows, lowered, count=True))
-            if not changed:
+            edits, has_status = _status_edits(path, lowered)
+            if not edits:
                 return 0
-            header, rows = _raw(path)
-            if _write_rows(path, header, _with_statuses(header, rows, lowered), before):
-                return changed
+            done = splice(path, edits, before) if has_status else None
+            if done is None:
+                done = rewrite_rows(path, before, add=["status"], edit=_setting(lowered))
+            if done:
+                return len(edits)
     raise _kept_changing(path)
 
 
-def _status_edits(path: Path, changes: dict[str, str]) -> dict[int, Splice] | None:
+def _status_edits(path: Path, changes: dict[str, str]) -> tuple[dict[int, Splice], bool]:
     """The rows whose status changes, as splices (raw rows: unreadable ones are kept as
-    they are); None when the header has no status column (a rewrite adds one)."""
-    reader, handle = open_csv(path)
+    they are), and whether the header has a status column (if not, a rewrite adds one
+    and these splices only count the rows). An unclosed last row that would change is
+    refused: writing it would close its quote on whatever the quote swallowed."""
+    reader, handle, ended = open_rows(path)
     with handle:
         try:
             header: list[str] = next(reader, [])
             columns = header_columns(header, path)
             if "email" not in columns:
                 raise InputError("no 'email' column in the header", path=path, line=1)
-            if "status" not in columns:
-                return None
-            email, status = columns.index("email"), columns.index("status")
+            email = columns.index("email")
+            status = columns.index("status") if "status" in columns else len(columns)
             edits: dict[int, Splice] = {}
             start = reader.line_num + 1
             for row in reader:
                 new = changes.get(row[email].strip().lower()) if len(row) > email else None
-                if new is not None and (len(row) <= status or row[status].strip().lower() != new):
-                    row.extend([""] * (status + 1 - len(row)))
-                    row[status] = new
-                    edits[start] = Splice(reader.line_num, _csv_line(row, reader.dialect))
+                if new is not None:
+                    edited = _with_status(row, status, new)
+                    if edited is not None:
+                        if ended[0]:
+                            raise _unclosed(path, start)
+                        edits[start] = Splice(reader.line_num, edited, reader.dialect.delimiter)
                 start = reader.line_num + 1
         except UnicodeDecodeError:
             raise InputError("not UTF-8 text", path=path) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
-    return edits
+    return edits, "status" in columns
 
 
-def _raw(path: Path) -> tuple[list[str], Iterator[list[str]]]:
-    """The header and the raw rows after it, streamed; errors name the file."""
-    reader, handle = open_csv(path)
-    try:
-        header: list[str] = next(reader, [])
-    except csv.Error as exc:
-        handle.close()
-        raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
-    except BaseException:
-        handle.close()
-        raise
-    if "email" not in header_columns(header, path):
-        handle.close()
-        raise InputError("no 'email' column in the header", path=path, line=1)
-
-    def rows() -> Iterator[list[str]]:
-        with handle:
-            try:
-                yield from reader
-            except UnicodeDecodeError:
-                raise InputError("not UTF-8 text", path=path) from None
-            except csv.Error as exc:
-                raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
-
-    return header, rows()
+def _with_status(row: list[str], status: int, new: str) -> list[str] | None:
+    """A copy of the raw row with `new` in its status cell; None if it has that already."""
+    if status < len(row) and row[status].strip().lower() == new:
+        return None
+    edited = row + [""] * (status + 1 - len(row))
+    edited[status] = new
+    return edited
 
 
-def _with_statuses(
-    header: list[str], rows: Iterable[list[str]], changes: dict[str, str], count: bool = False
-) -> Iterator[list[str]]:
-    """Each row with its new status (a `status` column is added to `header` if missing);
-    with `count`, only the rows that change."""
-    columns = [c.strip().lower() for c in header]
-    if "status" not in columns:
-        header.append("status")
-        columns.append("status")
-    email, status = columns.index("email"), columns.index("status")
-    for row in rows:
-        new = changes.get(row[email].strip().lower()) if len(row) > email else None
-        if new is not None:
-            row.extend([""] * (status + 1 - len(row)))
-            if row[status].strip().lower() != new:
-                row[status] = new
-                if count:
-                    yield row
-        if not count:
-            yield row
+def _setting(changes: dict[str, str]) -> Callable[[list[str]], RowEdit]:
+    """For `rewrite_rows`: each raw row whose address is in `changes` gets its new status."""
+
+    def edit_for(columns: list[str]) -> RowEdit:
+        email, status = columns.index("email"), columns.index("status")
+
+        def edit(row: list[str]) -> list[str]:
+            new = changes.get(row[email].strip().lower()) if len(row) > email else None
+            return row if new is None else (_with_status(row, status, new) or row)
+
+        return edit
+
+    return edit_for
+
+
+def _dropping(key: str) -> Callable[[list[str]], RowEdit]:
+    """For `rewrite_rows`: the raw rows of the address `key` are left out."""
+
+    def edit_for(columns: list[str]) -> RowEdit:
+        email = columns.index("email")
+
+        def edit(row: list[str]) -> list[str] | None:
+            return None if len(row) > email and row[email].strip().lower() == key else row
+
+        return edit
+
+    return edit_for
+
+
+def _unclosed(path: Path, line: int) -> InputError:
+    return InputError(
+        f"{UNCLOSED}; fix it before seriespub rewrites this file", path=path, line=line
+    )
+
+
+def _already_there(address: str, rows: list[Subscriber]) -> InputError:
+    """Why `add` will not add someone the list has: active, or gone (and how they return)."""
+    statuses = {s.status for s in rows}
+    shown = rows[0].email
+    if SubscriberStatus.ACTIVE in statuses:
+        return InputError(f"{address} is already in the list")
+    if SubscriberStatus.UNSUBSCRIBED in statuses:
+        return InputError(
+            f"{shown} is in the list as unsubscribed; they left, so seriespub will not add "
+            "them back (edit subscribers.csv if they asked to return)"
+        )
+    return InputError(
+        f"{shown} is in the list as {rows[0].status.value}; seriespub will not add them back "
+        "(edit subscribers.csv if their address works again)"
+    )
 
 
 def add(path: Path, address: str, name: str = "", today: dt.date | None = None) -> Subscriber:
@@ -580,7 +638,9 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
             scan = scan_file(path, {new.key})
             refuse_problems(path, scan.problems)
             if scan.found:
-                raise InputError(f"{address} is already in the list", path=path)
+                error = _already_there(address, scan.found[new.key])
+                error.path = path
+                raise error
             if append(path, scan, [new], before):
                 return new
     raise _kept_changing(path)
@@ -590,7 +650,9 @@ def remove(path: Path, address: str, *, forget: bool = False) -> None:
     """Mark someone unsubscribed (so no import brings them back), or forget them.
 
     Streams the list to find them first: an address that is not there, or is already
-    unsubscribed, costs no rewrite; otherwise the file is rewritten a row at a time.
+    unsubscribed, costs no rewrite; otherwise only their rows' bytes are replaced (every
+    cell kept, and the quotes the author put on them), or, when the file cannot be cut by
+    lines or has no status column, it is rewritten a row at a time.
     """
     key = address.lower()
     with locked(path):
@@ -606,33 +668,27 @@ def remove(path: Path, address: str, *, forget: bool = False) -> None:
                 s.status is SubscriberStatus.UNSUBSCRIBED for s in scan.found[key]
             ):
                 return
-
-            def edit(s: Subscriber) -> Subscriber | None:
-                if s.key != key:
-                    return s
-                return (
-                    None
-                    if forget
-                    else Subscriber(
-                        s.email, s.name, SubscriberStatus.UNSUBSCRIBED, s.subscribed_at, s.fields
-                    )
-                )
-
-            # Only their rows change: the rest of the file is copied byte for byte.
-            spliced = None
-            if forget or set(COLUMNS) <= set(scan.columns):
-                extra = [c for c in scan.columns if c not in COLUMNS]
-                edits = {}
-                for (start, end), s in zip(scan.spans[key], scan.found[key], strict=True):
-                    edited = edit(s)
-                    data = b"" if edited is None else _encode(scan, extra, [edited], "\n")
-                    edits[start] = Splice(end, data)
-                spliced = splice(path, edits, before)
-            if spliced is None:
-                spliced = stream_rewrite(path, scan.columns, edit, before)
-            if spliced:
+            if _remove_rows(path, scan, key, forget, before):
                 return
     raise _kept_changing(path)
+
+
+def _remove_rows(path: Path, scan: Scan, key: str, forget: bool, before: Signature) -> bool:
+    """Their rows dropped (`forget`) or marked unsubscribed; False if the file changed."""
+    gone = SubscriberStatus.UNSUBSCRIBED.value
+    spliced = None
+    if forget or "status" in scan.columns:
+        status = scan.columns.index("status") if "status" in scan.columns else 0
+        edits = {}
+        for (start, end), row in zip(scan.spans[key], scan.raws[key], strict=True):
+            edited = None if forget else _with_status(row, status, gone)
+            if forget or edited is not None:
+                edits[start] = Splice(end, edited, scan.delimiter)
+        spliced = splice(path, edits, before)
+    if spliced is None:
+        edit = _dropping(key) if forget else _setting({key: gone})
+        spliced = rewrite_rows(path, before, add=[] if forget else ["status"], edit=edit)
+    return spliced
 
 
 # -- edits without holding the list in memory ------------------------------------------------
@@ -650,6 +706,7 @@ class Scan:
     # each found row's (first, last) line numbers, in `found`'s order: a quoted line break
     # makes a row span lines
     spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    raws: dict[str, list[list[str]]] = field(default_factory=dict)  # their cells, as read
 
 
 def scan_file(path: Path, keys: set[str]) -> Scan:
@@ -661,25 +718,30 @@ def scan_file(path: Path, keys: set[str]) -> Scan:
     scan = Scan(columns_of(path), delimiter, problems)
     lines = [0, 0]
 
-    def matching(parse: _RowParser) -> Callable[[list[str]], Subscriber | None]:
-        def row(values: list[str]) -> Subscriber | None:
+    def matching(
+        parse: _RowParser,
+    ) -> Callable[[list[str]], tuple[Subscriber, list[str]] | None]:
+        def row(values: list[str]) -> tuple[Subscriber, list[str]] | None:
             address, _ = parse.checked(values)  # every row checked, few built
-            return parse(values) if address.lower() in keys else None
+            return (parse(values), values) if address.lower() in keys else None
 
         return row
 
-    for subscriber in _rows(path, problems, None, matching, lines):
+    for subscriber, values in _rows(path, problems, None, matching, lines):
         scan.found.setdefault(subscriber.key, []).append(subscriber)
         scan.spans.setdefault(subscriber.key, []).append((lines[0], lines[1]))
+        scan.raws.setdefault(subscriber.key, []).append(values)
     return scan
 
 
 @dataclass(frozen=True)
 class Splice:
-    """A row to replace: its last line, and what takes its lines' place (b"": nothing)."""
+    """A row to replace: its last line, and the cells that take its lines' place (None:
+    nothing), written with `delimiter` and the row's own quoting."""
 
     last: int
-    data: bytes
+    row: list[str] | None
+    delimiter: str = ","
 
 
 def splice(path: Path, edits: Mapping[int, Splice], before: Signature) -> bool | None:
@@ -687,14 +749,16 @@ def splice(path: Path, edits: Mapping[int, Splice], before: Signature) -> bool |
     byte copied as it is (atomically, as `write_atomically`): a few rows edited in a list
     of a million cost a copy of its bytes, not a million rows parsed and written again.
 
-    A replacement keeps the line break its row ended with. False if the file changed since
-    `before`; None if it cannot be cut by lines as the csv reader counted them (a CR that
-    is not part of a CR LF): the caller rewrites it row by row.
+    A replacement keeps the line break its row ended with, and the quotes on the cells the
+    author quoted. False if the file changed since `before`; None if it cannot be cut by
+    lines as the csv reader counted them (a CR that is not part of a CR LF): the caller
+    rewrites it row by row.
     """
 
     def fill(out: BinaryIO) -> bool:
         with open(path, "rb") as source:
             editing: Splice | None = None
+            original: list[bytes] = []
             for number, line in enumerate(source, 1):
                 if b"\r" in line and (line.count(b"\r") > 1 or not line.endswith(b"\r\n")):
                     return False
@@ -703,21 +767,22 @@ def splice(path: Path, edits: Mapping[int, Splice], before: Signature) -> bool |
                     if editing is None:
                         out.write(line)
                         continue
+                original.append(line)
                 if number == editing.last:
-                    if editing.data:
-                        ending = line[len(line.rstrip(b"\r\n")) :]
-                        out.write(editing.data.rstrip(b"\r\n") + ending)
-                    editing = None
+                    out.write(_replacement(b"".join(original), editing))
+                    editing, original = None, []
         return True
 
     return _replace_atomically(path, before, fill)
 
 
-def _csv_line(row: list[str], dialect: Any) -> bytes:
-    """One raw row as a CSV line in the file's own delimiter (its line break is the row's)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=dialect.delimiter, lineterminator="\n").writerow(row)
-    return buffer.getvalue().encode("utf-8")
+def _replacement(original: bytes, edit: Splice) -> bytes:
+    """The bytes that replace a row's `original` bytes (its line break kept)."""
+    if edit.row is None:
+        return b""
+    text = original.decode("utf-8")
+    body = text.rstrip("\r\n")
+    return (encode_like(body, edit.row, edit.delimiter) + text[len(body) :]).encode("utf-8")
 
 
 def refuse_problems(path: Path, problems: ProblemTally) -> None:
@@ -731,30 +796,81 @@ def refuse_problems(path: Path, problems: ProblemTally) -> None:
         )
 
 
-def stream_rewrite(
+RowEdit = Callable[[list[str]], list[str] | None]
+
+
+def rewrite_rows(
     path: Path,
-    columns: list[str],
-    edit: Callable[[Subscriber], Subscriber | None],
     before: Signature,
-    extra: Iterable[Subscriber] = (),
+    *,
+    add: Iterable[str] = (),
+    edit: Callable[[list[str]], RowEdit] | None = None,
+    new: Iterable[Subscriber] = (),
 ) -> bool:
-    """Rewrite the list a row at a time (atomically, as `write_atomically`): each row through
-    `edit` (None drops it), then `extra`. False if the file changed since `before`."""
+    """Rewrite the list a raw row at a time (atomically, as `write_atomically`).
 
-    def rows() -> Iterator[Subscriber]:
-        for subscriber in iter_subscribers(path):
-            edited = edit(subscriber)
-            if edited is not None:
-                yield edited
-        yield from extra
+    The columns of `add` the header lacks are added at its end, each row widened to match
+    (see `_widen`); each row goes through
+    `edit(columns)` (None drops it); then the `new` readers. Every cell is kept, and the
+    file's delimiter, column order, line break and byte-order mark; only quoting becomes
+    minimal. An unclosed last row is refused. False if the file changed since `before`.
+    """
+    reader, handle, ended = open_rows(path)
+    with handle:
+        try:
+            header: list[str] = next(reader, [])
+            columns = header_columns(header, path)
+            if "email" not in columns:
+                raise InputError("no 'email' column in the header", path=path, line=1)
+            added = [c for c in dict.fromkeys(add) if c not in columns]
+            columns += added
+            change = edit(columns) if edit is not None else None
+            width = len(header)
 
-    return write_atomically(path, columns, rows(), expect=before)
+            def rows() -> Iterator[list[str]]:
+                yield header + added
+                start = reader.line_num + 1
+                for row in reader:
+                    if ended[0]:
+                        raise _unclosed(path, start)
+                    if added and row:
+                        _widen(row, width, len(columns))
+                    edited = change(row) if change is not None and row else row
+                    if edited is not None:
+                        yield edited
+                    start = reader.line_num + 1
+                yield from (_cells(columns, s) for s in new)
+
+            style = _style(path)
+            return _write_rows(path, rows(), before, reader.dialect.delimiter, *style)
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", path=path) from None
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+
+
+def _widen(row: list[str], width: int, wider: int) -> None:
+    """Make room in a row for the columns added after the header's first `width`: empty
+    cells there, those past the old header moved after them (none taken for a new one)."""
+    if len(row) > width:
+        row[width:width] = [""] * (wider - width)
+    else:
+        row.extend([""] * (wider - len(row)))
+
+
+def _style(path: Path) -> tuple[str, str]:
+    """The file's line break (that of its first line) and encoding (with a byte-order mark
+    or without)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        first = handle.readline(MAX_LINE)
+    ending = first[len(first.rstrip("\r\n")) :] or "\n"
+    return ending, "utf-8-sig" if first.startswith("\ufeff") else "utf-8"
 
 
 def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> bool:
     """Add rows at the end of the list without rewriting it; False if the file changed since
-    `before` (the caller re-reads). Falls back to a streamed rewrite when the header lacks one
-    of COLUMNS or the file does not end with a line break.
+    `before` (the caller re-reads). Falls back to a streamed rewrite (`rewrite_rows`) when
+    the header lacks one of COLUMNS or the file does not end with a line break.
 
     Why an append cannot leave a half-written row: the rows are encoded first and handed to
     one `os.write` on an O_APPEND descriptor. A process killed in that call (even kill -9)
@@ -764,11 +880,11 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
     changed" together with the error. After a power cut before the fsync returns, the journal
     (data=ordered, the default on ext4) never shows the new size without its data. The file
     must end with a line break before we append (checked with pread), so an editor's last
-    row without one is never glued to ours: that case takes the rewrite.
+    row without one is never glued to ours: that case takes the rewrite. A last row left
+    inside an open quote is one of the scan's problems: the caller refuses before this.
     """
-    extra = [c for c in scan.columns if c not in COLUMNS]
     if not set(COLUMNS) <= set(scan.columns):
-        return stream_rewrite(path, scan.columns, lambda s: s, before, new)
+        return rewrite_rows(path, before, add=COLUMNS, new=new)
     fd = os.open(path, os.O_RDWR | os.O_APPEND)
     try:
         st = os.fstat(fd)
@@ -777,8 +893,8 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
             return False
         last = os.pread(fd, 2, st.st_size - 2) if st.st_size >= 2 else b""
         if not last.endswith(b"\n"):
-            return stream_rewrite(path, scan.columns, lambda s: s, before, new)
-        data = _encode(scan, extra, new, "\r\n" if last == b"\r\n" else "\n")
+            return rewrite_rows(path, before, new=new)
+        data = _encode(scan, new, "\r\n" if last == b"\r\n" else "\n")
         try:
             written = os.write(fd, data)
             if written != len(data):
@@ -792,20 +908,24 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
     return True
 
 
-def _encode(scan: Scan, extra: list[str], rows: list[Subscriber], newline: str) -> bytes:
+def _encode(scan: Scan, rows: list[Subscriber], newline: str) -> bytes:
     """The rows as CSV lines in the file's own column order and delimiter."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=scan.delimiter, lineterminator=newline)
-    for s in rows:
-        values = {
-            "email": s.email,
-            "name": s.name,
-            "status": s.status.value,
-            "subscribed_at": s.subscribed_at,
-            **{c: s.fields.get(c, "") for c in extra},
-        }
-        writer.writerow([values.get(c, "") for c in scan.columns])
+    writer.writerows(_cells(scan.columns, s) for s in rows)
     return buffer.getvalue().encode("utf-8")
+
+
+def _cells(columns: list[str], s: Subscriber) -> list[str]:
+    """A new reader's row, its cells in the order of `columns`."""
+    values = {
+        "email": s.email,
+        "name": s.name,
+        "status": s.status.value,
+        "subscribed_at": s.subscribed_at,
+        **{c: v for c, v in s.fields.items() if c not in COLUMNS},
+    }
+    return [values.get(c, "") for c in columns]
 
 
 def _cut_back(fd: int, size: int) -> None:
