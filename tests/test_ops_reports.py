@@ -46,13 +46,14 @@ def test_the_calendar_is_computed_at_the_sessions_now(
     make_series: Callable[..., Path], tmp_path: Path
 ) -> None:
     root = make_series(drafts=2, extra_toml=SCHEDULE)
-    with session(find_series(explicit=root), "schedule", now=NOW, readonly=True) as s:
+    series = find_series(explicit=root)
+    with session(series, "schedule", now=NOW, readonly=True) as s:
         cal = calendar.calendar(s)
     assert [p.status.value for p in cal.releases] == ["due", "upcoming"]
-    calendar.write_ics(cal, tmp_path / "c.ics")
+    calendar.write_ics(series, cal, tmp_path / "c.ics")
     assert (tmp_path / "c.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")
     with pytest.raises(InputError, match="is a folder"):
-        calendar.write_ics(cal, tmp_path)
+        calendar.write_ics(series, cal, tmp_path)
 
 
 def test_install_names_the_secrets(make_series: Callable[..., Path]) -> None:

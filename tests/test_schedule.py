@@ -436,3 +436,11 @@ def test_parse_when_round_trips_iso_with_offset(when: dt.datetime) -> None:
 def test_parse_when_never_raises_anything_but_input_error(text: str) -> None:
     with contextlib.suppress(InputError):
         parse_when(text, "Europe/London", NOW)
+
+
+def test_the_grid_ends_with_the_year_8999_whatever_the_settings() -> None:
+    # Built directly (the config refuses these): the grid stops instead of overflowing.
+    far = ScheduleSettings(first_release=dt.datetime(8990, 1, 1, 9), every_weeks=420000)
+    assert list(slot_times(far)) == [dt.datetime(8990, 1, 1, 9, tzinfo=dt.UTC)]
+    weekly = ScheduleSettings(first_release=dt.datetime(8999, 12, 20, 9))
+    assert [s.day for s in slot_times(weekly)] == [20, 27]

@@ -190,7 +190,7 @@ def _check_values(settings: Settings) -> None:
         if value is not None and value < 1:
             raise ConfigError(f"'{name}' must be at least 1, not {value}")
     _check_numbers(d)
-    _check_timezone(settings.schedule.timezone)
+    _check_calendar(settings.schedule)
     _check_series(settings.series)
     _check_site(settings.site)
     install = settings.schedule.install
@@ -303,6 +303,30 @@ def _check_site(site: SiteSettings) -> None:
             "'site.out_dir' must be a folder inside the series folder, such as "
             f'"site", not {site.out_dir!r}'
         )
+
+
+# A calendar must fit in a datetime (up to the year 9999) with room for its arithmetic
+# (a cadence, a zone's offset): ten-year cadences and dates within these years leave it.
+MAX_EVERY_WEEKS = 520
+FIRST_YEAR, LAST_YEAR = 1970, 8999
+YEARS = f"between the years {FIRST_YEAR} and {LAST_YEAR}"
+
+
+def in_calendar_years(when: dt.datetime) -> bool:
+    """Whether `when` is a date the release calendar can work with (FIRST_YEAR..LAST_YEAR)."""
+    return FIRST_YEAR <= when.year <= LAST_YEAR
+
+
+def _check_calendar(schedule: ScheduleSettings) -> None:
+    if schedule.every_weeks > MAX_EVERY_WEEKS:
+        raise ConfigError(
+            f"'schedule.every_weeks' must be at most {MAX_EVERY_WEEKS} (ten years), "
+            f"not {schedule.every_weeks}"
+        )
+    first = schedule.first_release
+    if first is not None and not in_calendar_years(first):
+        raise ConfigError(f"'schedule.first_release' must be {YEARS}, not {first}")
+    _check_timezone(schedule.timezone)
 
 
 def _check_timezone(name: str) -> None:

@@ -5,6 +5,9 @@ The grid
     zone, so 09:00 stays 09:00 across daylight-saving changes. A wall-clock time that does not
     exist on a slot's date (spring-forward gap) moves forward by the gap (02:30 → 03:30); one
     that happens twice (autumn) is its first occurrence. Slots on a `skip` date are left out.
+    The grid ends with the year 8999 (`config.LAST_YEAR`), so that a cadence added to any
+    slot still fits in a datetime; a part that would need a later slot, or a pinned release
+    outside 1970..8999, is one error naming the setting or the draft, never an overflow.
 
 Placing instalments (`plan`), in number order
     - A pinned `release:` wins (a naive value is read in the series' zone).
@@ -24,7 +27,7 @@ Placing instalments (`plan`), in number order
 Public API
     zone(name) -> ZoneInfo                      the series zone, ConfigError if unknown
     localize(naive, tz) -> datetime             wall-clock → aware, gap/fold rules above
-    slot_times(settings) -> Iterator[datetime]  the grid (infinite)
+    slot_times(settings) -> Iterator[datetime]  the grid (up to the year 8999)
     first_slot_from(settings, earliest)         the first slot at or after `earliest`
     plan(instalments, records, settings, now)   -> list[PlannedRelease], in number order
     due(plan) / overdue(plan) / next_release(plan)
@@ -45,13 +48,14 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from seriespub.config import ScheduleSettings
+from seriespub.config import LAST_YEAR, YEARS, ScheduleSettings, in_calendar_years
 from seriespub.errors import ConfigError, InputError
 from seriespub.models import Instalment
 
 ON_TIME_GRACE = dt.timedelta(hours=12)
 STALLED_SEND = dt.timedelta(days=1)
 DRAFT_WARNING = dt.timedelta(hours=48)
+CALENDAR_END = dt.datetime(LAST_YEAR + 1, 1, 1)  # wall-clock: the grid has no slot from here
 
 
 class ReleaseStatus(enum.StrEnum):
@@ -115,20 +119,39 @@ def slot_times(settings: ScheduleSettings) -> Iterator[dt.datetime]:
 
 
 def first_slot_from(settings: ScheduleSettings, earliest: dt.datetime) -> dt.datetime:
-    """The first slot at or after the aware datetime `earliest`."""
+    """The first slot at or after the aware datetime `earliest`; ConfigError past the grid."""
+    slot = _first_slot(settings, earliest)
+    if slot is None:
+        raise _calendar_ended(f"no slot after {format_local(earliest)}")
+    return slot
+
+
+def _first_slot(settings: ScheduleSettings, earliest: dt.datetime | None) -> dt.datetime | None:
+    """The first slot at or after `earliest` (None: the first of all); None past the grid."""
+    if earliest is None:
+        return next(slot_times(settings), None)
     tz, earliest = zone(settings.timezone), earliest.astimezone(dt.UTC)
     local = earliest.astimezone(tz).replace(tzinfo=None)
     start = max(0, (local - _first_local(settings, tz)) // _cadence(settings) - 1)
-    return next(s for s in _slots_from(settings, start) if s >= earliest)
+    return next((s for s in _slots_from(settings, start) if s >= earliest), None)
 
 
 def _slots_from(settings: ScheduleSettings, start: int) -> Iterator[dt.datetime]:
     tz = zone(settings.timezone)
     first, cadence, skip = _first_local(settings, tz), _cadence(settings), set(settings.skip)
     for k in itertools.count(start):
+        if k * cadence >= CALENDAR_END - first:  # compared, not added: it may not fit
+            return
         when = localize(first + k * cadence, tz)
         if when.date() not in skip:
             yield when
+
+
+def _calendar_ended(what: str) -> ConfigError:
+    return ConfigError(
+        f"the release calendar ends with the year {LAST_YEAR}: {what}",
+        hint="lower 'schedule.every_weeks', or set an earlier 'schedule.first_release'",
+    )
 
 
 def _first_local(settings: ScheduleSettings, tz: ZoneInfo) -> dt.datetime:
@@ -185,14 +208,25 @@ def _release(
     inst: Instalment, anchor: dt.datetime | None, settings: ScheduleSettings, tz: ZoneInfo
 ) -> dt.datetime:
     if inst.release is not None:
-        return localize(inst.release, tz)
-    if anchor is None:
-        return next(slot_times(settings))
-    return first_slot_from(settings, _later(anchor, _cadence(settings) - ON_TIME_GRACE, tz))
+        return _pinned(inst, tz)
+    earliest = None if anchor is None else _later(anchor, _cadence(settings) - ON_TIME_GRACE, tz)
+    slot = _first_slot(settings, earliest)
+    if slot is None:
+        raise _calendar_ended(f"part {inst.number} has no slot")
+    return slot
+
+
+def _pinned(inst: Instalment, tz: ZoneInfo) -> dt.datetime:
+    """A draft's own `release:`, within the calendar's years (or one line naming the draft)."""
+    assert inst.release is not None
+    if not in_calendar_years(inst.release):
+        raise InputError(f"'release' must be {YEARS}, not {inst.release}", path=inst.path)
+    return localize(inst.release, tz)
 
 
 def _later(when: dt.datetime, delta: dt.timedelta, tz: ZoneInfo) -> dt.datetime:
-    """`when + delta` in the wall-clock time of `tz`, like the grid itself."""
+    """`when + delta` in the wall-clock time of `tz`, like the grid itself (`when` is in
+    the calendar's years and `delta` at most ten years, so this fits in a datetime)."""
     return localize(when.astimezone(tz).replace(tzinfo=None) + delta, tz)
 
 
@@ -323,6 +357,9 @@ def parse_when(text: str, tz: str, now: dt.datetime) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         raise InputError(f"{text!r} is not a date and time: {example}") from None
+    if not in_calendar_years(parsed):  # before converting it: the year 9999 may not convert
+        which = "in the past" if parsed.year < now.year else "too far ahead"
+        raise InputError(f"{text!r} is {which}: it must be {YEARS}")
     when = localize(parsed, zone(tz))
     if when <= now:
         raise InputError(f"{text!r} is in the past ({format_local(when)}, {relative(when, now)})")

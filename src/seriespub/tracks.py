@@ -61,6 +61,8 @@ def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
     try:
         if len(value) == 10:  # a bare date: the end of that day
             day = dt.date.fromisoformat(value)
+            if day == dt.date.max:  # its end is past what a datetime holds
+                return dt.datetime.max.replace(tzinfo=tz)
             return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

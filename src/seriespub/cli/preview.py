@@ -65,7 +65,7 @@ def preview(
         out().file.write(shown.text)
         return
     if html is not None:
-        size = ops.write_html(html, shown.html)
+        size = ops.write_html(s, html, shown.html)
         err().print(f"wrote {html} ({size:,} bytes)", markup=False)
     if open_:
         _open_in_browser(shown.html)

@@ -72,10 +72,11 @@ def calendar(
             out().print("  nothing planned", markup=False)
         return
 
-    with session(load_series(series), "schedule", now=utc_now(), readonly=True) as held:
+    s = load_series(series)
+    with session(s, "schedule", now=utc_now(), readonly=True) as held:
         cal = ops.calendar(held)
     if ics is not None:
-        ops.write_ics(cal, ics)
+        ops.write_ics(s, cal, ics)
         err().print(f"wrote {ics} ({len(cal.releases)} releases)")
     for warning in cal.warnings:
         err().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)

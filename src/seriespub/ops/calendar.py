@@ -2,7 +2,7 @@
 lines that run `send due` unattended (cron, a systemd user timer, GitHub Actions).
 
 The calendar is read through a read-only session (`ops.session`): it changes nothing. Only
-`write_ics` writes, and only the file the author named.
+`write_ics` writes, and only the file the author named, under `seriespub.outputs`' rules.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from seriespub import __version__, installers, schedule, tracks
+from seriespub import __version__, installers, outputs, schedule, tracks
 from seriespub import tracking as tracks_ops
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
@@ -137,15 +137,11 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     )
 
 
-def write_ics(cal: Calendar, path: Path) -> None:
-    """Export the releases as an iCalendar file; a bad path is one line naming it."""
+def write_ics(series: Series, cal: Calendar, path: Path) -> None:
+    """Export the releases as an iCalendar file (`seriespub.outputs`: never over the
+    series' own files, nor over a file that is not a calendar); a bad path is one line."""
     data = export_ics(cal.releases, cal.title, cal.timezone, cal.now)
-    if path.is_dir():
-        raise InputError("is a folder; give a file name, e.g. calendar.ics", path=path)
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    outputs.write_output(series, path, data, outputs.CALENDAR)
 
 
 @dataclass(frozen=True)

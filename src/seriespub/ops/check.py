@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seriespub.checking import check_series
 from seriespub.render.checks import Finding, Level
 from seriespub.series import Series
+
+if TYPE_CHECKING:
+    from seriespub.ops.session import Session
 
 __all__ = ["CheckOutcome", "Finding", "Level", "check"]
 
@@ -40,18 +44,38 @@ class CheckOutcome:
 
 def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
     """Drafts, links, images, size and the subscriber list, in the order to fix them; then
-    the late joiners held back because their next part is still a draft."""
-    return CheckOutcome(check_series(series) + _held_late_joiners(series, now))
+    a release calendar that cannot be worked out, and the late joiners held back because
+    their next part is still a draft."""
+    return CheckOutcome(check_series(series) + _session_findings(series, now))
 
 
-def _held_late_joiners(series: Series, now: dt.datetime | None) -> list[Finding]:
+def _session_findings(series: Series, now: dt.datetime | None) -> list[Finding]:
     from seriespub.errors import SeriespubError
     from seriespub.ops.session import session, utc_now
     from seriespub.tracking import draft_warnings
 
     try:
         with session(series, "check", now=now or utc_now(), readonly=True) as held:
-            lines = draft_warnings(held)
+            problems = _calendar_problems(held)
+            lines = [] if problems else draft_warnings(held)
     except SeriespubError:
         return []  # an unreadable list or ledger is reported by the checks above
-    return [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]
+    held_back = [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]
+    return problems + held_back
+
+
+def _calendar_problems(held: Session) -> list[Finding]:
+    """The calendar's own error (a draft's release out of range, a grid that ends) as a
+    finding: every command that plans releases would stop on it."""
+    from seriespub.errors import ConfigError, InputError
+    from seriespub.scheduling import releases_by_number
+
+    s = held.series
+    try:
+        releases_by_number(s, held.drafts(strict=False), held.ledger, held.now)
+    except InputError as exc:
+        where = str(exc.path or s.drafts_dir)
+        return [Finding(Level.ERROR, where, str(exc).removeprefix(f"{where}: "))]
+    except ConfigError as exc:
+        return [Finding(Level.ERROR, str(s.config_path), str(exc))]
+    return []

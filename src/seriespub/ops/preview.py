@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seriespub import checking, publishing, schedule, subscribers
+from seriespub import checking, outputs, publishing, schedule, subscribers
 from seriespub.errors import InputError
 from seriespub.message import SLOT_RE, PreparedMessage
 from seriespub.models import Recipient, Subscriber
@@ -106,17 +106,11 @@ def release_line(series: Series, number: int, now: dt.datetime) -> str | None:
     )
 
 
-def write_html(path: Path, html: str) -> int:
-    """Write the HTML part to `path`; bytes written. A bad path is one line naming it."""
-    if path.is_dir():
-        raise InputError("is a folder: give a file name, e.g. part.html", path=path)
-    if not path.parent.is_dir():
-        raise InputError(f"no folder {path.parent}: create it first", path=path)
+def write_html(series: Series, path: Path, html: str) -> int:
+    """Write the HTML part to `path` (`seriespub.outputs`: never over the series' own
+    files, nor over a file that is not HTML); bytes written. A bad path is one line."""
     data = html.encode()
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    outputs.write_output(series, path, data, outputs.HTML)
     return len(data)
 
 

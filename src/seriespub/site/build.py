@@ -16,6 +16,7 @@ from pathlib import Path
 from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import Ledger
+from seriespub.outputs import check_not_own
 from seriespub.series import Series
 from seriespub.site import urls
 from seriespub.site.content import Part, released_parts
@@ -49,7 +50,14 @@ def require_site(series: Series) -> str:
 
 
 def out_dir_of(series: Series) -> Path:
-    return series.root / series.settings.site.out_dir
+    """The `[site] out_dir`; InputError if it leads (through a symlink) to the series' own
+    files or folders (`seriespub.outputs`)."""
+    out = series.root / series.settings.site.out_dir
+    check_not_own(series, out, hint=_OUT_HINT)
+    return out
+
+
+_OUT_HINT = "make [site] out_dir a folder of its own (not a symlink into the series' folders)"
 
 
 def site_files(
@@ -84,6 +92,7 @@ def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> Buil
     slugs = urls.read_record(series.state_dir)
     urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
     for name in sorted(files):
+        check_not_own(series, out / name, hint=_OUT_HINT)  # a symlinked subfolder, too
         if _write_if_changed(out / name, files[name].encode("utf-8")):
             result.written.append(name)
         else:
@@ -125,6 +134,7 @@ def _remove_stale(series: Series, out: Path, current: set[str]) -> list[str]:
     )
     for name in removed:
         path = out / name
+        check_not_own(series, path, hint=_OUT_HINT)
         path.unlink(missing_ok=True)
         if path.parent != out and not any(path.parent.iterdir()):
             path.parent.rmdir()
