@@ -77,9 +77,9 @@ def calendar(
         cal = ops.calendar(held)
     if ics is not None:
         ops.write_ics(s, cal, ics)
-        err().print(f"wrote {ics} ({len(cal.releases)} releases)")
+        err().print(f"wrote {ics} ({len(cal.releases)} releases)", markup=False)
     for warning in cal.warnings:
-        err().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        err().print(f"warning: {warning}", markup=False, style="yellow", soft_wrap=True)
     if as_json:
         print_json(cal.as_json())
     else:
