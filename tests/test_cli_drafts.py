@@ -13,6 +13,7 @@ from seriespub.drafts import read_draft
 from seriespub.series import find_series
 
 Cli = Callable[..., Any]
+SCHEDULE = '[schedule]\nfirst_release = 2027-01-05T09:00:00\ntimezone = "Europe/London"\n'
 BROKEN = '---\ntitle: "Foo: my third part\nstatus: draft\n---\n\nThree weeks of writing.\n'
 
 
@@ -182,7 +183,7 @@ def test_check_warns_once_per_gap_in_the_numbering(
 def test_reports_warn_about_each_draft_they_leave_out(
     make_series: Callable[..., Path], cli: Cli, args: tuple[str, ...]
 ) -> None:
-    root = make_series(drafts=3)
+    root = make_series(drafts=3, extra_toml=SCHEDULE)
     empty = root / "drafts" / "01-part-1.md"
     empty.write_text("", encoding="utf-8")
     broken = root / "drafts" / "03-part-3.md"
