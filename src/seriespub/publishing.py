@@ -112,6 +112,8 @@ def resolve(
                 hint="seriespub status lists them",
             )
         return found
+    if not ref.strip():
+        raise InputError("no instalment given", hint="give next, a number, or a draft file")
     path = Path(ref)
     if not path.is_file():
         raise InputError("no such draft", path=ref, hint="give next, a number, or a draft file")
