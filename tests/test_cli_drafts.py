@@ -271,6 +271,7 @@ def test_init_escapes_what_it_writes(tmp_path: Path, cli: Cli, title: str) -> No
         ("--title", "", "'series.title' must not be empty"),
         ("--title", "two\nlines", "'series.title'"),
         ("--from", "not an address", "'series.from'"),
+        ("--title", "a\udcffb", "not UTF-8 text"),  # bytes the shell could not decode
     ],
 )
 def test_init_refuses_what_the_config_loader_refuses(
@@ -280,3 +281,9 @@ def test_init_refuses_what_the_config_loader_refuses(
     line = one_error_line(cli(tmp_path, "init", str(target), option, value))
     assert message in line
     assert not target.exists()
+
+
+def test_new_refuses_a_title_that_is_not_utf8(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(drafts=1)
+    assert "not UTF-8 text" in one_error_line(cli(root, "new", "a\udcffb"))
+    assert [p.name for p in (root / "drafts").iterdir()] == ["01-part-1.md"]

@@ -19,7 +19,7 @@ from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
 from seriespub.render import TEMPLATE_VARIABLES
-from seriespub.textfiles import read_text, yaml_string
+from seriespub.textfiles import is_utf8, read_text, yaml_string
 
 if TYPE_CHECKING:
     import yaml
@@ -277,10 +277,8 @@ def _new_title(title: str) -> str:
     if not title:
         raise InputError('the title is empty: give one, e.g. seriespub new "Part two"')
     check_header_value("title", title)
-    try:
-        title.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(f"the title {title!r} is not valid text") from None
+    if not is_utf8(title):
+        raise InputError(f"the title {title!r} is not UTF-8 text")
     return title
 
 

@@ -24,6 +24,15 @@ def csv_delimiter(header_line: str) -> str:
     return max((",", ";", "\t"), key=header_line.count)
 
 
+def is_utf8(text: str) -> bool:
+    """`text` can be written as UTF-8 (no lone surrogates: bytes a shell could not decode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def yaml_string(text: str) -> str:
     """`text` as one double-quoted YAML scalar on one line that loads back as exactly `text`."""
     import yaml
