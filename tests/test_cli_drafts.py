@@ -52,7 +52,14 @@ def test_new_never_overwrites_a_draft_that_does_not_load(
 
 @pytest.mark.parametrize(
     "title",
-    ["back\\slash", 'say "hi": now', "tab\there", "#hash & *star", "ünïcode 😀", "[bracket] {brace} ---"],
+    [
+        "back\\slash",
+        'say "hi": now',
+        "tab\there",
+        "#hash & *star",
+        "ünïcode 😀",
+        "[bracket] {brace} ---",
+    ],
 )
 def test_new_writes_front_matter_that_loads_back(
     make_series: Callable[..., Path], cli: Cli, title: str

@@ -129,7 +129,7 @@ def _text(path: Path, meta: dict[str, Any], pairs: Pairs, key: str) -> str | Non
     value = meta.get(key)
     if value is None or isinstance(value, str):
         return value
-    key_node, value_node = pairs.get(key, (None, None))
+    _, value_node = pairs.get(key, (None, None))
     if isinstance(value_node, yaml.ScalarNode):
         return str(value_node.value)  # `subject: 1.10` means "1.10", not the float 1.1
     raise InputError(f"'{key}' must be text", path=path, line=_line(pairs, key))
@@ -259,7 +259,7 @@ def new_draft(folder: Path, title: str) -> Path:
     """Write the next numbered draft (status: draft) and return its path; never replaces."""
     title = _new_title(title)
     text = (
-        f"---\ntitle: {yaml_string(title)}\nstatus: draft\npreheader: \"\"\n---\n\n"
+        f'---\ntitle: {yaml_string(title)}\nstatus: draft\npreheader: ""\n---\n\n'
         "Write the instalment here.\n"
     )
     path = folder / f"{_next_number(folder):02d}-{slugify(title)}.md"
