@@ -19,7 +19,13 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "seriespub"
 # finding the series folder), never an operation.
 PLUMBING = {
     "__init__": {"seriespub", "seriespub.__version__"},
-    "common": {"seriespub.errors", "seriespub.redact", "seriespub.series", "seriespub.statefiles"},
+    "common": {
+        "seriespub.errors",
+        "seriespub.notices",
+        "seriespub.redact",
+        "seriespub.series",
+        "seriespub.statefiles",
+    },
     "progress": set(),
 }
 # cli modules over an ops module of another name: `send due` lives in its own file, and

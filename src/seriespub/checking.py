@@ -7,6 +7,7 @@ Whatever `check` calls an error in a draft or template also stops `preview` and 
 from __future__ import annotations
 
 from seriespub import publishing, subscribers
+from seriespub.drafts import load_drafts
 from seriespub.errors import InputError, SeriespubError
 from seriespub.message import PreparedMessage
 from seriespub.models import Instalment, Recipient, Subscriber
@@ -25,7 +26,7 @@ def check_series(series: Series) -> list[Finding]:
         *checks.check_unsubscribe(settings.series, settings.delivery, where),
         *checks.check_api_urls(settings.delivery, where),
     ]
-    drafts = publishing.drafts_of(series, strict=False)
+    drafts = load_drafts(series.drafts_dir, strict=False)  # its problems are findings here
     findings += [
         Finding(Level.ERROR, _where(p) or str(series.drafts_dir), _plain(p))
         for p in drafts.problems

@@ -163,11 +163,18 @@ def _choices(dotted: str) -> tuple[str, ...] | None:
 def load_settings(path: Path) -> Settings:
     """Read and validate seriespub.toml; every problem names the file and key."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse_settings(text, path)
+
+
+def parse_settings(text: str, path: Path) -> Settings:
+    """Validate the text of seriespub.toml (to be) at `path`, as `load_settings` does."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     if "series" not in raw:
@@ -237,6 +244,9 @@ def _check_series(series: SeriesSettings) -> None:
 
     if not series.title.strip():
         raise ConfigError("'series.title' must not be empty")
+    if any((c < " " and c != "\t") or c == "\x7f" for c in series.title):
+        # It names the series in From, List-Id and every page: one line of text.
+        raise ConfigError("'series.title' must be one line, without control characters")
     for key, value, parse in (
         ("series.from", series.from_, parse_mailbox),
         ("series.reply_to", series.reply_to, parse_mailboxes),

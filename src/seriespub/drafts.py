@@ -1,4 +1,10 @@
-"""drafts/*.md → ordered instalments (Markdown with YAML front matter)."""
+"""drafts/*.md → ordered instalments (Markdown with YAML front matter).
+
+A draft that loads has a title, subject and preheader that are text (a number, date or `yes`
+is taken as written; a list or table is refused with its line), a status of draft or ready,
+and a part number from 1 to MAX_NUMBER. `new_draft` never replaces a file, numbers after
+every `NN-*.md` whether it loads or not, and writes front matter that reads back as given.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,23 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
 from seriespub.render import TEMPLATE_VARIABLES
-from seriespub.textfiles import read_text
+from seriespub.textfiles import is_utf8, read_text, yaml_string
+
+if TYPE_CHECKING:
+    import yaml
 
 NUMBER_PREFIX = re.compile(r"^(\d+)[-_ ]")
 KNOWN_KEYS = {"title", "subject", "preheader", "number", "status", "release"}
+# Part numbers stay far inside SQLite's integers, and a gap in them is something to warn of.
+MAX_NUMBER = 99_999
+SHAPE = "a draft starts with front matter: a '---' line, 'title: ...', then a closing '---' line"
+Pairs = dict[str, tuple["yaml.Node", "yaml.Node"]]  # front-matter key → (key node, value node)
 
 
 @dataclass
@@ -63,21 +76,73 @@ def load_drafts(folder: Path, *, strict: bool = True) -> DraftSet:
 
 def read_draft(path: Path) -> Instalment:
     """Parse one draft; errors name the file and, where known, the line."""
-    import frontmatter
+    text = read_text(path).removeprefix("\ufeff")  # the byte order mark Notepad writes
+    front, body = _split(path, text)
+    meta, pairs = _parse_front(path, front)
+    body_line = text[: len(text) - len(body)].count("\n") + 1 if body else 1
+    _refuse_reserved_keys(path, text, meta)
+    return _instalment(path, meta, pairs, body, body_line)
+
+
+def _split(path: Path, text: str) -> tuple[str, str]:
+    """The front matter's YAML (its line 1 is the file's line 2) and the body, split by
+    python-frontmatter's YAML handler (as `frontmatter.parse` does); its YAML is loaded
+    here, keeping the nodes, so errors have lines and text fields stay as written."""
+    from frontmatter.default_handlers import YAMLHandler
+
+    stripped = text.strip()
+    if not stripped:
+        raise InputError(f"empty file: {SHAPE}", path=path)
+    handler = YAMLHandler()
+    if not handler.detect(stripped):
+        raise InputError(f"no front matter: {SHAPE}", path=path, line=1)
+    try:
+        front, body = handler.split(stripped)
+    except ValueError:
+        raise InputError("front matter has no closing '---' line", path=path, line=1) from None
+    return front, body.strip()
+
+
+def _parse_front(path: Path, front: str) -> tuple[dict[str, Any], Pairs]:
+    """The front matter as values, and as YAML nodes (lines, and scalars as written)."""
     import yaml
 
-    text = read_text(path)
+    loader = yaml.SafeLoader(front)
     try:
-        meta, body = frontmatter.parse(text)
+        node = loader.get_single_node()
+        meta = loader.construct_document(node) if node is not None else {}
     except yaml.YAMLError as exc:
         # Where the broken construct starts (context) beats where the parser gave up.
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None  # the YAML starts after "---"
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InputError(f"front matter: {problem}", path=path, line=line) from None
-    body_line = text[: len(text) - len(body)].count("\n") + 1 if body else 1
-    _refuse_reserved_keys(path, text, meta)
-    return _instalment(path, dict(meta), body, body_line)
+    finally:
+        loader.dispose()
+    if not isinstance(meta, dict):
+        raise InputError("front matter must be 'key: value' lines", path=path, line=2)
+    pairs: Pairs = {}
+    if isinstance(node, yaml.MappingNode):
+        pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    return meta, pairs
+
+
+def _text(path: Path, meta: dict[str, Any], pairs: Pairs, key: str) -> str | None:
+    """A text field: a string; a number, date or yes/no as written; None when absent."""
+    import yaml
+
+    value = meta.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    _, value_node = pairs.get(key, (None, None))
+    if isinstance(value_node, yaml.ScalarNode):
+        return str(value_node.value)  # `subject: 1.10` means "1.10", not the float 1.1
+    raise InputError(f"'{key}' must be text", path=path, line=_line(pairs, key))
+
+
+def _line(pairs: Pairs, key: str) -> int | None:
+    found = pairs.get(key)
+    return found[0].start_mark.line + 1 if found else None
 
 
 def _refuse_reserved_keys(path: Path, text: str, meta: dict[str, Any]) -> None:
@@ -102,34 +167,48 @@ def _refuse_reserved_keys(path: Path, text: str, meta: dict[str, Any]) -> None:
             )
 
 
-def _instalment(path: Path, meta: dict[str, Any], body: str, body_line: int) -> Instalment:
-    title = meta.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise InputError("front matter needs a 'title'", path=path, line=2)
-    subject = str(meta.get("subject") or title).strip()
+def _instalment(
+    path: Path, meta: dict[str, Any], pairs: Pairs, body: str, body_line: int
+) -> Instalment:
+    title = _title(path, meta, pairs)
+    subject = (_text(path, meta, pairs, "subject") or "").strip() or title
     check_header_value("subject", subject, str(path))
-    status_text = str(meta.get("status", "draft")).strip().lower()
-    try:
-        status = DraftStatus(status_text)
-    except ValueError:
-        raise InputError(
-            f"status must be 'draft' or 'ready', not {status_text!r}", path=path
-        ) from None
     return Instalment(
-        number=_number(path, meta),
-        title=title.strip(),
+        number=_number(path, meta, pairs),
+        title=title,
         subject=subject,
         body=body,
         path=path,
-        status=status,
-        preheader=str(meta.get("preheader") or "").strip(),
+        status=_status(path, meta, pairs),
+        preheader=(_text(path, meta, pairs, "preheader") or "").strip(),
         release=_release(path, meta.get("release")),
         body_line=body_line,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
     )
 
 
-def _number(path: Path, meta: dict[str, Any]) -> int:
+def _title(path: Path, meta: dict[str, Any], pairs: Pairs) -> str:
+    if "title" not in meta:
+        raise InputError("front matter needs a 'title'", path=path, line=2)
+    title = (_text(path, meta, pairs, "title") or "").strip()
+    if not title:
+        raise InputError("'title' is empty", path=path, line=_line(pairs, "title"))
+    return title
+
+
+def _status(path: Path, meta: dict[str, Any], pairs: Pairs) -> DraftStatus:
+    given = _text(path, meta, pairs, "status") if "status" in meta else "draft"
+    try:
+        return DraftStatus((given or "").strip().lower())
+    except ValueError:
+        raise InputError(
+            f"'status' must be draft or ready, not {given or ''!r}",
+            path=path,
+            line=_line(pairs, "status"),
+        ) from None
+
+
+def _number(path: Path, meta: dict[str, Any], pairs: Pairs) -> int:
     value = meta.get("number")
     if value is None:
         match = NUMBER_PREFIX.match(path.name)
@@ -137,10 +216,30 @@ def _number(path: Path, meta: dict[str, Any]) -> int:
             raise InputError(
                 "no 'number' in front matter and no NN- prefix in the file name", path=path
             )
-        return int(match.group(1))
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"'number' must be a whole number from 1, not {value!r}", path=path)
+        number = int(match.group(1))
+        if not 1 <= number <= MAX_NUMBER:
+            raise InputError(
+                f"the number in the file name must be from 1 to {MAX_NUMBER}, not {number}",
+                path=path,
+            )
+        return number
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NUMBER:
+        raise InputError(
+            f"'number' must be a whole number from 1 to {MAX_NUMBER}, not {value!r}",
+            path=path,
+            line=_line(pairs, "number"),
+        )
     return value
+
+
+def require_part_number(number: int) -> int:
+    """`number` if a part can have it; else the error a command given it reports."""
+    if not 1 <= number <= MAX_NUMBER:
+        raise InputError(
+            f"no instalment number {number}: parts are numbered from 1 to {MAX_NUMBER}",
+            hint="seriespub status lists them",
+        )
+    return number
 
 
 def _release(path: Path, value: Any) -> dt.datetime | None:
@@ -162,16 +261,40 @@ def slugify(title: str) -> str:
 
 
 def new_draft(folder: Path, title: str) -> Path:
-    """Write the next numbered draft (status: draft) and return its path."""
-    check_header_value("title", title)
-    existing = load_drafts(folder, strict=False).instalments if folder.is_dir() else []
-    number = max((i.number for i in existing), default=0) + 1
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{number:02d}-{slugify(title)}.md"
-    safe_title = title.replace('"', '\\"')
-    path.write_text(
-        f'---\ntitle: "{safe_title}"\nstatus: draft\npreheader: ""\n---\n\n'
-        "Write the instalment here.\n",
-        encoding="utf-8",
+    """Write the next numbered draft (status: draft) and return its path; never replaces."""
+    title = _new_title(title)
+    text = (
+        f'---\ntitle: {yaml_string(title)}\nstatus: draft\npreheader: ""\n---\n\n'
+        "Write the instalment here.\n"
     )
+    path = folder / f"{_next_number(folder):02d}-{slugify(title)}.md"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "x", encoding="utf-8") as handle:  # exclusive: a race loses, not a draft
+            handle.write(text)
+    except FileExistsError:
+        raise InputError("already exists; nothing was changed", path=path) from None
     return path
+
+
+def _new_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise InputError('the title is empty: give one, e.g. seriespub new "Part two"')
+    check_header_value("title", title)
+    if not is_utf8(title):
+        raise InputError(f"the title {title!r} is not UTF-8 text")
+    return title
+
+
+def _next_number(folder: Path) -> int:
+    """One past every draft: those that load (their own `number:` counts) and every NN- file,
+    loading or not, so that a broken draft is never numbered over."""
+    if not folder.is_dir():
+        return 1
+    prefixed = [int(m.group(1)) for p in folder.glob("*.md") if (m := NUMBER_PREFIX.match(p.name))]
+    loaded = [i.number for i in load_drafts(folder, strict=False).instalments]
+    number = max([*prefixed, *loaded], default=0) + 1
+    if number > MAX_NUMBER:
+        raise InputError(f"no number left: parts are numbered from 1 to {MAX_NUMBER}", path=folder)
+    return number

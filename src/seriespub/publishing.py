@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seriespub import runlog
+from seriespub import notices, runlog
 from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
 from seriespub.ledger import Ledger
@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 
 
 def drafts_of(series: Series, strict: bool = True) -> DraftSet:
-    return load_drafts(series.drafts_dir, strict=strict)
+    """The series' drafts. Not `strict` (a report): those that do not load are left out, and
+    a warning names each one with why, so that a part never silently takes another's place."""
+    drafts = load_drafts(series.drafts_dir, strict=strict)
+    for problem in drafts.problems:
+        notices.warn(f"{problem} (left out)")
+    return drafts
 
 
 @contextmanager
@@ -107,6 +112,8 @@ def resolve(
                 hint="seriespub status lists them",
             )
         return found
+    if not ref.strip():
+        raise InputError("no instalment given", hint="give next, a number, or a draft file")
     path = Path(ref)
     if not path.is_file():
         raise InputError("no such draft", path=ref, hint="give next, a number, or a draft file")

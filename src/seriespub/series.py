@@ -9,10 +9,18 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from seriespub.config import CONFIG_NAME, Secrets, Settings, load_settings, secrets_for
+from seriespub.config import (
+    CONFIG_NAME,
+    Secrets,
+    Settings,
+    load_settings,
+    parse_settings,
+    secrets_for,
+)
 from seriespub.errors import ConfigError, InputError, SeriesNotFound
 from seriespub.providers import SPECS
 from seriespub.statefiles import fsync_folder, private_dir
+from seriespub.textfiles import is_utf8, toml_string, yaml_string
 
 STATE_DIR = ".seriespub"
 
@@ -157,8 +165,8 @@ def find_series(start: Path | None = None, explicit: Path | None = None) -> Seri
 
 
 CONFIG_TEMPLATE = """[series]
-title = "{title}"
-from = "{sender}"
+title = {title}
+from = {sender}
 # reply_to = "you@example.com"
 # unsubscribe_url = "https://example.com/unsubscribe?token={{token}}"
 
@@ -172,7 +180,7 @@ provider = "outbox"   # {providers}
 """
 
 FIRST_DRAFT = """---
-title: "Welcome to {title}"
+title: {title}
 status: draft
 preheader: "What this series is about"
 ---
@@ -192,17 +200,21 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
     An existing `.gitignore` (`init .` in a repository) is kept and gets only the lines it
     lacks; the paths returned are those created or changed.
     """
-    for value, what in ((title, "title"), (sender, "from")):
-        if "\n" in value or '"' in value:
-            raise InputError(f"the {what} may not contain a line break or a double quote")
     if folder.exists() and not folder.is_dir():
         raise InputError("is a file, not a folder; give a folder for the new series", path=folder)
+    for value, what in ((title, "title"), (sender, "from address")):
+        if not is_utf8(value):
+            raise InputError(f"the {what} {value!r} is not UTF-8 text")
+    config = CONFIG_TEMPLATE.format(
+        title=toml_string(title), sender=toml_string(sender), providers=" | ".join(SPECS)
+    )
+    parse_settings(config, folder / CONFIG_NAME)  # what every later command will load
     files = {
-        folder / CONFIG_NAME: CONFIG_TEMPLATE.format(
-            title=title, sender=sender, providers=" | ".join(SPECS)
-        ),
+        folder / CONFIG_NAME: config,
         folder / "subscribers.csv": "email,name,status,subscribed_at\n",
-        folder / "drafts" / "01-welcome.md": FIRST_DRAFT.format(title=title),
+        folder / "drafts" / "01-welcome.md": FIRST_DRAFT.format(
+            title=yaml_string(f"Welcome to {title}")
+        ),
     }
     existing = [p for p in files if os.path.lexists(p)]
     if existing:

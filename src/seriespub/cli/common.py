@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -42,7 +43,8 @@ class ErrorHandlingGroup(TyperGroup):
         from seriespub.errors import NothingToSend, SeriespubError
 
         try:
-            return super().invoke(ctx)
+            with _warnings_on_stderr():
+                return super().invoke(ctx)
         except NothingToSend as exc:
             err().print(str(exc), markup=False, highlight=False)
             raise typer.Exit(0) from None
@@ -64,6 +66,21 @@ class ErrorHandlingGroup(TyperGroup):
             if not _is_sqlite_error(exc):
                 raise
             fail(f".seriespub/ledger.db (the send ledger): {exc}", _sqlite_hint(exc))
+
+
+def _warnings_on_stderr() -> contextlib.AbstractContextManager[None]:
+    """The core's warnings (`seriespub.notices`) as `warning: …` lines on stderr, each once
+    per command (a report may load the drafts more than once)."""
+    from seriespub.notices import listening
+
+    seen: set[str] = set()
+
+    def show(text: str) -> None:
+        if text not in seen:
+            seen.add(text)
+            err().print(f"warning: {text}", markup=False, style="yellow", highlight=False)
+
+    return listening(show)
 
 
 def _stdout_gone() -> bool:

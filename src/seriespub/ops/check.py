@@ -50,12 +50,14 @@ def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
 
 
 def _session_findings(series: Series, now: dt.datetime | None) -> list[Finding]:
+    from seriespub import notices
     from seriespub.errors import SeriespubError
     from seriespub.ops.session import session, utc_now
     from seriespub.tracking import draft_warnings
 
     try:
-        with session(series, "check", now=now or utc_now(), readonly=True) as held:
+        # A draft that does not load is already an error above: no warning about it too.
+        with notices.muted(), session(series, "check", now=now or utc_now(), readonly=True) as held:
             problems = _calendar_problems(held)
             lines = [] if problems else draft_warnings(held)
     except SeriespubError:

@@ -28,7 +28,7 @@ from typing import Literal
 from seriespub import publishing, runlog, schedule, subscribers
 from seriespub import tracking as tracks_ops
 from seriespub.addresses import is_valid_address
-from seriespub.drafts import DraftSet
+from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import (
     InputError,
     NothingToSend,
@@ -565,6 +565,7 @@ def report_json(report: SendReport) -> dict[str, object]:
 # -- settle, cancel --------------------------------------------------------------------------
 def settle(session: Session, number: int) -> int:
     """Record part `number`'s unknown deliveries as delivered; how many."""
+    require_part_number(number)  # before the ledger: SQLite takes no number past 2**63
     if session.drafts(strict=False).by_number(number) is None and not (
         session.ledger.counts(number) or number in session.ledger.instalment_records()
     ):
@@ -580,6 +581,7 @@ def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int
 
     `confirm(count)` is asked first and raises to refuse.
     """
+    require_part_number(number)
     batches = session.ledger.scheduled_batches(number)
     if not batches:
         raise InputError(f"part {number} has no scheduled deliveries")

@@ -14,7 +14,7 @@ from typing import Any
 
 from seriespub import runlog
 from seriespub import tracking as tracks_ops
-from seriespub.drafts import DraftSet
+from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import InputError
 from seriespub.ledger import DeliveryRow, Ledger
 from seriespub.models import DeliveryStatus
@@ -207,6 +207,7 @@ def delivery_listing(
     row at a time: a million deliveries cost the memory of a few. An InputError when the
     part has neither a draft nor a record."""
     wanted = _wanted(failed, unknown)
+    require_part_number(number)  # before the ledger: SQLite takes no number past 2**63
     counts = session.ledger.counts(number)  # from the status index, not the rows
     count = sum(n for st, n in counts.items() if wanted is None or st in wanted)
     if not counts:

@@ -182,7 +182,10 @@ def check_numbers(numbers: list[int], where: str) -> Iterator[Finding]:
     for number, count in Counter(numbers).items():
         if count > 1:
             yield Finding(Level.ERROR, where, f"instalment number {number} is used {count} times")
-    present = set(numbers)
-    for missing in range(1, max(present, default=0)):
-        if missing not in present:
-            yield Finding(Level.WARNING, where, f"no instalment number {missing}")
+    present = sorted(set(numbers))
+    # One warning per gap, however wide: `number: 500` is one slip, not 498 of them.
+    for before, after in zip([0, *present], present, strict=False):
+        if after - before == 2:
+            yield Finding(Level.WARNING, where, f"no instalment number {before + 1}")
+        elif after - before > 2:
+            yield Finding(Level.WARNING, where, f"no instalment numbers {before + 1}–{after - 1}")
