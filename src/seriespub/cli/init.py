@@ -27,7 +27,7 @@ def init(
 
     for created in ops.init(folder, title, sender):
         out().print(f"{'updated' if created.updated else 'created'} {created.path}", markup=False)
-    out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1")
+    out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1", markup=False)
 
 
 def new(
@@ -38,4 +38,4 @@ def new(
     from seriespub.ops import init as ops
 
     path = ops.new(load_series(series), title)
-    out().print(f"created {path}")
+    out().print(f"created {path}", markup=False)
