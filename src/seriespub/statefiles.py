@@ -102,22 +102,38 @@ _WORDS = {
 }
 
 
+STATE_DIR = ".seriespub"
+TEMP_PREFIXES = (".subscribers-", ".snapshot-", ".secret-")  # temp files we make beside a file
+
+
 def os_error(exc: OSError, path: Path | str | None, doing: str) -> StateError:
-    """`exc` as one line: '<path>: cannot write: the disk is full', with what to do."""
+    """`exc` as one line: '<path>: cannot write: the disk is full', with what to do. A temp
+    file of ours being made beside a file is named by its folder (the author never saw it)."""
     where = path if path is not None else exc.filename
+    if where and _is_temp(Path(where).name):
+        where = Path(where).parent
     words = _WORDS.get(exc.errno or 0) or exc.strerror or str(exc)
     return StateError(
-        f"{where}: {doing}: {words}" if where else f"{doing}: {words}", hint=os_hint(exc)
+        f"{where}: {doing}: {words}" if where else f"{doing}: {words}",
+        hint=os_hint(exc, where),
     )
 
 
-def os_hint(exc: OSError) -> str | None:
+def _is_temp(name: str) -> bool:
+    return name.startswith(TEMP_PREFIXES) or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def os_hint(exc: OSError, where: Path | str | None = None) -> str | None:
+    """What to do about `exc` on `where` (default: the file it names)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return (
             "free some space, then run the command again (a send resumes exactly where "
             "it stopped: seriespub send next)"
         )
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        where = where if where is not None else exc.filename
+        if where and STATE_DIR not in Path(where).parts:
+            return f"make {where} writable for seriespub (and its folder, which gets a temp file)"
         return (
             "seriespub needs to write to the series' .seriespub/ folder to send; "
             "status, log, schedule and send next --dry-run only read"
