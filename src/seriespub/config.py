@@ -247,6 +247,15 @@ def _check_series(series: SeriesSettings) -> None:
     if any((c < " " and c != "\t") or c == "\x7f" for c in series.title):
         # It names the series in From, List-Id and every page: one line of text.
         raise ConfigError("'series.title' must be one line, without control characters")
+    for key, text in (
+        ("series.postal_address", series.postal_address),
+        ("series.description", series.description),
+    ):
+        # Lines are fine (an address has several); other control characters break the
+        # email's markup far from here (MJML: "unable to parse next template").
+        bad = next((c for c in text or "" if (c < " " and c not in "\t\n\r") or c == "\x7f"), None)
+        if bad is not None:
+            raise ConfigError(f"'{key}' has a control character (U+{ord(bad):04X})")
     for key, value, parse in (
         ("series.from", series.from_, parse_mailbox),
         ("series.reply_to", series.reply_to, parse_mailboxes),
