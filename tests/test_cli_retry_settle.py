@@ -105,6 +105,7 @@ def test_the_unsubscribe_key_is_generated_once_owner_only(
 ) -> None:
     monkeypatch.delenv("SERIESPUB_SECRET")
     root = make_series(drafts=1, subscribers=1)
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # a send makes it; a preview not
     first = cli(root, "preview", "1", "--text").stdout
     key = root / ".seriespub" / "secret"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600

@@ -120,7 +120,7 @@ def os_hint(exc: OSError) -> str | None:
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return (
             "seriespub needs to write to the series' .seriespub/ folder to send; "
-            "status, log, schedule and send next --dry-run only read"
+            "status, log, schedule, check, preview and send next --dry-run only read"
         )
     return None
 

@@ -61,6 +61,7 @@ def preview(
         _watch(s, ref, as_, port)
         return
     shown = ops.prepare(s, ref, as_)
+    _note_throwaway_key(s)
     if text:
         out().file.write(shown.text)
         return
@@ -71,6 +72,13 @@ def preview(
         _open_in_browser(shown.html)
     if html is None and not open_:
         _show(shown)
+
+
+def _note_throwaway_key(s: Series) -> None:
+    from seriespub.series import no_key_note
+
+    if not s.has_unsubscribe_key():  # preview renders with a throwaway key, writes none
+        err().print("note: " + no_key_note("the preview's"), markup=False, soft_wrap=True)
 
 
 def _show(shown: Preview) -> None:

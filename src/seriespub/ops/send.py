@@ -51,6 +51,7 @@ from seriespub.sending import (
     choose_next,
 )
 from seriespub.sending.plan import Picked
+from seriespub.series import no_key_note
 from seriespub.suppressions import sync_suppressions
 from seriespub.tracks import SlotPlan
 
@@ -65,6 +66,7 @@ __all__ = [
     "SendPlan",
     "SendReport",
     "cancel",
+    "dry_run_json",
     "due",
     "format_local",
     "next_release",
@@ -156,6 +158,8 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     if not options.dry_run:
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
+    elif not session.series.has_unsubscribe_key():
+        hooks.notice("note: " + no_key_note("the dry run's"), "info")
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -291,7 +295,7 @@ def _send_instalment(
 ) -> SendOutcome:
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
-    message = publishing.render(session.series, drafts, instalment)
+    message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
     send_at = _send_at(session, instalment, options.at)
     if not options.dry_run:
         _sync_before_send(session, hooks)
@@ -559,6 +563,37 @@ def report_json(report: SendReport) -> dict[str, object]:
         "interrupted": report.interrupted,
         "error": str(report.stopped_by) if report.stopped_by else None,
         "seconds": round(report.elapsed, 3),
+    }
+
+
+def dry_run_json(outcome: SendOutcome) -> dict[str, object]:
+    """A dry run as the stable keys of `--dry-run --json`: the front's plan, and one plan per
+    late joiners' part (`late_joiners`, first to go, as in a real run's report)."""
+    return {
+        **plan_json(outcome.plan, outcome.built),
+        "late_joiners": [plan_json(o.plan, o.built) for o in outcome.groups],
+    }
+
+
+def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
+    """One run's plan; `built`: the messages it rendered in full, `counted`: the rest."""
+    full = min(built or 0, DRY_RUN_FULL)
+    return {
+        "dry_run": True,
+        "instalment": plan.instalment.number,
+        "title": plan.instalment.title,
+        "subject": plan.instalment.subject,
+        "provider": plan.provider,
+        "send_at": plan.send_at.isoformat() if plan.send_at else None,
+        "active": plan.active,
+        "to_send": plan.to_send,
+        "done": plan.done,
+        "left": plan.left,
+        "unknown": plan.unknown,
+        "pending": plan.pending,
+        "invalid": plan.invalid,
+        "built": full,
+        "counted": (built or 0) - full,
     }
 
 
