@@ -14,6 +14,7 @@ import pytest
 from conftest import delivery_log, postmark_delivery
 from fakes.postmark import PostmarkState
 from fakes.sendgrid import SendgridState
+from fakes.smtp import running_smtp_server
 
 Cli = Callable[..., Any]
 
@@ -139,3 +140,66 @@ def test_subscribers_commands(make_series: Callable[..., Path], cli: Cli, tmp_pa
     }
     sent = cli(root, "send", "next", "--yes")
     assert "sent 2," in sent.stdout  # the unsubscribed reader is skipped
+
+
+def _part_state(cli: Cli, root: Path, number: int = 1) -> str:
+    status = cli(root, "status", "--json")
+    assert status.exit_code == 0, status.output
+    (found,) = [p for p in json.loads(status.stdout)["instalments"] if p["number"] == number]
+    return str(found["state"])
+
+
+def test_a_retry_that_delivers_the_last_reader_finishes_the_part(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """A reader whose server says 451 once: the retry delivers it and the part is sent,
+    without another `send next`."""
+    with running_smtp_server() as server:
+        delivery = server.delivery_toml().replace(
+            "[delivery]\n", "[delivery]\nmax_retry_seconds = 0\n", 1
+        )
+        root = make_series(drafts=2, subscribers=4, delivery=delivery)
+        server.handler.refuse["reader0002@example.com"] = "451 4.3.0 try again later"
+        assert cli(root, "send", "next", "--yes").exit_code == 1
+        assert _part_state(cli, root) == "sending"
+        server.handler.refuse.clear()
+        retried = cli(root, "send", "retry", "1", "--yes", "--json")
+        assert retried.exit_code == 0, retried.output
+        assert json.loads(retried.stdout)["finished"] is True
+        assert _part_state(cli, root) == "sent"
+        assert len(server.by_recipient()) == 4
+
+
+def test_a_settle_that_decides_the_last_deliveries_finishes_the_part(
+    make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
+    url, state = sendgrid
+    root = make_series(
+        drafts=2,
+        subscribers=3,
+        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+    )
+    state.faults.drops = 1
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    settled = cli(root, "send", "settle", "1", "--assume-delivered")
+    assert settled.exit_code == 0, settled.output
+    assert "part 1 is complete" in settled.stdout
+    assert _part_state(cli, root) == "sent"
+
+
+def test_a_settle_that_leaves_a_reader_owed_does_not_finish_the_part(
+    make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
+    url, state = sendgrid
+    root = make_series(
+        drafts=2,
+        subscribers=3,
+        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+    )
+    state.faults.drops = 1
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    assert cli(root, "subscribers", "add", "new@example.com").exit_code == 0  # owed part 1
+    settled = cli(root, "send", "settle", "1", "--assume-delivered")
+    assert settled.exit_code == 0, settled.output
+    assert "complete" not in settled.stdout
+    assert _part_state(cli, root) == "sending"

@@ -138,8 +138,10 @@ def settle(
             code=2,
         )
     with session(load_series(series), "send settle", now=utc_now()) as held:
-        changed = ops.settle(held, number)
-    out().print(f"part {number}: {changed} unknown deliveries recorded as delivered")
+        settled = ops.settle(held, number)
+    out().print(f"part {number}: {settled.changed} unknown deliveries recorded as delivered")
+    if settled.finished:
+        out().print(f"part {number} is complete: every active reader has had it")
 
 
 @app.command("test")

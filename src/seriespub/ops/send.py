@@ -49,6 +49,7 @@ from seriespub.sending import (
     SendReport,
     assume_delivered,
     choose_next,
+    finish_if_settled,
 )
 from seriespub.sending.plan import Picked
 from seriespub.series import no_key_note
@@ -65,6 +66,7 @@ __all__ = [
     "SendOutcome",
     "SendPlan",
     "SendReport",
+    "Settled",
     "cancel",
     "dry_run_json",
     "due",
@@ -598,8 +600,15 @@ def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
 
 
 # -- settle, cancel --------------------------------------------------------------------------
-def settle(session: Session, number: int) -> int:
-    """Record part `number`'s unknown deliveries as delivered; how many."""
+@dataclass(frozen=True)
+class Settled:
+    changed: int  # unknown deliveries now recorded as delivered
+    finished: bool  # that decided the last open ones: the part is marked finished
+
+
+def settle(session: Session, number: int) -> Settled:
+    """Record part `number`'s unknown deliveries as delivered; when no reader is then left
+    owed it, the part is finished (the rule a send uses: `sending.finish_if_settled`)."""
     if session.drafts(strict=False).by_number(number) is None and not (
         session.ledger.counts(number) or number in session.ledger.instalment_records()
     ):
@@ -607,7 +616,9 @@ def settle(session: Session, number: int) -> int:
             f"part {number} does not exist: no draft and nothing in the ledger",
             hint="seriespub status lists the instalments",
         )
-    return assume_delivered(session.ledger, number)
+    changed = assume_delivered(session.ledger, number)
+    finished = finish_if_settled(session.series, session.ledger, number, session.now)
+    return Settled(changed, finished)
 
 
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
