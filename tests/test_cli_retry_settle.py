@@ -203,3 +203,45 @@ def test_a_settle_that_leaves_a_reader_owed_does_not_finish_the_part(
     assert settled.exit_code == 0, settled.output
     assert "complete" not in settled.stdout
     assert _part_state(cli, root) == "sending"
+
+
+def test_the_plan_says_what_each_number_counts(
+    make_series: Callable[..., Path], cli: Cli, postmark: tuple[str, PostmarkState]
+) -> None:
+    url, state = postmark
+    root = make_series(
+        drafts=1,
+        subscribers=4,
+        delivery=postmark_delivery(
+            url, settle_delay=None, batch_size=2, concurrency=1, max_retry_seconds=0.2
+        ),
+    )
+    assert cli(root, "send", "next", "--yes", "--limit", "2").exit_code == 0
+    assert cli(root, "subscribers", "remove", "reader0001@example.com").exit_code == 0
+    planned = cli(root, "send", "next", "--dry-run")
+    assert planned.exit_code == 0, planned.output
+    # 3 active now: reader 2 had it, readers 3 and 4 are owed it (reader 1 left the list).
+    assert "  recipients: 2 of 3 active readers (1 already had it)\n" in planned.stderr
+    state.faults.server_errors = 1000
+    # Batches of two over readers 2-4: reader 3 is deferred, then the run stops.
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    state.faults.server_errors = 0
+    retried = cli(root, "send", "retry", "1", "--yes")
+    assert retried.exit_code == 0, retried.output
+    assert (
+        "  recipients: 1 of 3 active readers (those whose delivery was cancelled or deferred)\n"
+        in retried.stderr
+    )
+    assert _part_state(cli, root) == "sending"  # reader 4 is still owed it
+
+
+def test_log_of_some_deliveries_says_of_how_many(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(drafts=1, subscribers=3)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert cli(root, "log", "1").stdout.splitlines()[0] == "Part 1: 3 deliveries"
+    unknown = cli(root, "log", "1", "--unknown").stdout.splitlines()
+    assert unknown == ["Part 1: 0 unknown of 3 deliveries", "Address  Status  Message id  Reason"]
+    failed = cli(root, "log", "1", "--failed", "--unknown").stdout.splitlines()
+    assert failed[0] == "Part 1: 0 failed or unknown of 3 deliveries"

@@ -271,15 +271,9 @@ def _nothing_line(plan: ops.SendPlan, number: int) -> None:
 def show_plan(plan: ops.SendPlan) -> None:
     i = plan.instalment
     when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" if plan.send_at else ""
-    limited = (
-        f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)"
-        if plan.left
-        else ""
-    )
     err().print(
         f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
-        f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)"
-        f"{limited}\n  provider: {plan.provider}{when}",
+        f"{_recipients(plan)}\n  provider: {plan.provider}{when}",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -307,6 +301,22 @@ def show_plan(plan: ops.SendPlan) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def _recipients(plan: ops.SendPlan) -> str:
+    """'3 of 5 active readers (2 already had it)': every number counts readers of the list
+    as it is now, so they add up (the ledger's count of deliveries also holds readers who
+    have left it since)."""
+    readers = f"{plan.to_send:,} of {plan.active:,} active readers"
+    if plan.only is not None:  # `send retry`: the others are not its business
+        which = sorted(status.value for status in plan.only)
+        return f"{readers} (those whose delivery was {', '.join(which[:-1])} or {which[-1]})"
+    limited = (
+        f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)"
+        if plan.left
+        else ""
+    )
+    return f"{readers} ({plan.active - plan.waiting:,} already had it){limited}"
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:
