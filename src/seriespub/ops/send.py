@@ -31,11 +31,13 @@ from seriespub.addresses import is_valid_address
 from seriespub.drafts import DraftSet
 from seriespub.errors import (
     InputError,
+    LockHeld,
     NothingToSend,
     SendError,
     SeriespubError,
     UnresolvedDeliveries,
 )
+from seriespub.lock import LockHolder, alive_here
 from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
 from seriespub.ops.session import Session
 from seriespub.providers.base import Batch
@@ -74,6 +76,7 @@ __all__ = [
     "next_release",
     "relative",
     "retry_statuses",
+    "running_send",
     "send",
     "send_test",
     "settle",
@@ -478,6 +481,23 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
     if last is None and tracks_ops.mode(session) == tracks_ops.FROM_START:
         reports.extend(_late_only(session, hooks))
     return DueOutcome(reports, next_release(session))
+
+
+# What a command that holds the lock names itself (`session(..., purpose)`): `send next`,
+# `send retry` and `send due` send ("send next", "send 3", "send due"); these do not.
+NOT_SENDING = frozenset({"send settle", "send cancel"})
+
+
+def running_send(held: LockHeld) -> LockHolder | None:
+    """Who holds the lock, when it is another send of this series alive on this host:
+    what `send due` from cron waits out quietly. None for any other holder, one on
+    another host, one whose process is gone, or one that cannot be told."""
+    holder = held.holder
+    if holder is None or not holder.purpose.startswith("send "):
+        return None
+    if holder.purpose in NOT_SENDING or not alive_here(holder):
+        return None
+    return holder
 
 
 def _send_due(
