@@ -92,20 +92,22 @@ class Series:
         """SERIESPUB_SECRET is set or the key file exists: links made now are the real ones."""
         return self.secrets.get("SERIESPUB_SECRET") is not None or self.key_path.exists()
 
+    def throwaway_key_note(self, whose: str) -> str | None:
+        """With no key yet, what to tell the author about `whose` links ("the preview's"),
+        made with the throwaway key; None when there is a key."""
+        if self.has_unsubscribe_key():
+            return None
+        return (
+            f"no unsubscribe key yet ({STATE_DIR}/secret): {whose} unsubscribe links use a "
+            "throwaway key; the first real send creates it"
+        )
+
     @cached_property
     def _throwaway_key(self) -> bytes:
         return os.urandom(32).hex().encode()
 
 
 MIN_SECRET_BYTES = 32
-
-
-def no_key_note(whose: str) -> str:
-    """What to tell the author when `whose` links were made with the throwaway key."""
-    return (
-        f"no unsubscribe key yet ({STATE_DIR}/secret): {whose} unsubscribe links use a "
-        "throwaway key; the first real send creates it"
-    )
 
 
 _NEW_KEY = 'generate a key with: python -c "import secrets; print(secrets.token_hex(32))"'

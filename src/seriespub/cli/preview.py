@@ -75,10 +75,9 @@ def preview(
 
 
 def _note_throwaway_key(s: Series) -> None:
-    from seriespub.series import no_key_note
-
-    if not s.has_unsubscribe_key():  # preview renders with a throwaway key, writes none
-        err().print("note: " + no_key_note("the preview's"), markup=False, soft_wrap=True)
+    # With no key yet, preview renders with a throwaway one and writes none.
+    if note := s.throwaway_key_note("the preview's"):
+        err().print(f"note: {note}", markup=False, soft_wrap=True)
 
 
 def _show(shown: Preview) -> None:

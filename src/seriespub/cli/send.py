@@ -164,7 +164,6 @@ def test(
 
 
 def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bool) -> None:
-    from seriespub.errors import NothingToSend
     from seriespub.ops import send as ops
     from seriespub.ops.session import session, utc_now
 
@@ -173,7 +172,7 @@ def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bo
         # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
         with session(s, f"send {options.ref}", now=utc_now(), readonly=options.dry_run) as held:
             outcome = ops.send(held, options, hooks)
-    except NothingToSend:
+    except ops.NothingToSend:
         if as_json:  # every part has gone out: still one document (the words on stderr)
             print_json({"instalment": None, "to_send": 0})
         raise

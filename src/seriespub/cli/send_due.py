@@ -20,9 +20,7 @@ from seriespub.cli.common import (
 from seriespub.cli.send import app, exit_for, hooks_for, summary
 
 if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
-    from seriespub.lock import LockHolder
     from seriespub.ops import send as ops
-    from seriespub.series import Series
 
 
 @app.command("due")
@@ -43,7 +41,6 @@ def due(
     While another send of this series runs on this host (a long, rate-limited one), it
     says so in one line and exits 0.
     """
-    from seriespub.errors import LockHeld
     from seriespub.ops import send as ops
     from seriespub.ops.session import session, utc_now
 
@@ -54,7 +51,7 @@ def due(
     try:
         with session(s, "send due", now=now) as held:
             outcome = ops.due(held, hooks)
-    except LockHeld as exc:
+    except ops.LockHeld as exc:
         running = ops.running_send(exc)
         if running is None:
             raise
@@ -68,25 +65,23 @@ def due(
         exit_for(report, resume="seriespub send due")
 
 
-def _beside(s: Series, running: LockHolder, now: dt.datetime, as_json: bool) -> None:
+def _beside(s: ops.Series, running: ops.LockHolder, now: dt.datetime, as_json: bool) -> None:
     """Another send of this series is running here: nothing to do this tick."""
-    from seriespub.lock import since
+    from seriespub.ops import send as ops
 
     if as_json:
-        from seriespub.ops import send as ops
         from seriespub.ops.session import session
 
         with session(s, "send due", now=now, readonly=True) as held:  # reads beside it
             upcoming = ops.next_release(held)
         print_json(_due_json([], upcoming, running))
-    err().print(
-        f"another send (pid {running.pid}, since {since(running)}) is running: nothing to do",
-        markup=False,
-    )
+    err().print(ops.running_line(running), markup=False)
 
 
 def _due_json(
-    reports: list[ops.SendReport], upcoming: ops.PlannedRelease | None, running: LockHolder | None
+    reports: list[ops.SendReport],
+    upcoming: ops.PlannedRelease | None,
+    running: ops.LockHolder | None,
 ) -> dict[str, object]:
     from seriespub.ops import send as ops
 

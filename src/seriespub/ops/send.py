@@ -37,7 +37,7 @@ from seriespub.errors import (
     SeriespubError,
     UnresolvedDeliveries,
 )
-from seriespub.lock import LockHolder, alive_here
+from seriespub.lock import LockHolder, alive_here, since
 from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
 from seriespub.ops.session import Session
 from seriespub.providers.base import Batch
@@ -54,13 +54,16 @@ from seriespub.sending import (
     finish_if_settled,
 )
 from seriespub.sending.plan import Picked
-from seriespub.series import no_key_note
+from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.suppressions import sync_suppressions
 from seriespub.tracks import SlotPlan
 
 __all__ = [
     "DueOutcome",
     "Level",
+    "LockHeld",
+    "LockHolder",
+    "NothingToSend",
     "PlannedRelease",
     "ProgressSink",
     "SendHooks",
@@ -76,6 +79,7 @@ __all__ = [
     "next_release",
     "relative",
     "retry_statuses",
+    "running_line",
     "running_send",
     "send",
     "send_test",
@@ -163,8 +167,8 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     if not options.dry_run:
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
-    elif not session.series.has_unsubscribe_key():
-        hooks.notice("note: " + no_key_note("the dry run's"), "info")
+    elif note := session.series.throwaway_key_note("the dry run's"):
+        hooks.notice(f"note: {note}", "info")
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -486,6 +490,11 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
 # What a command that holds the lock names itself (`session(..., purpose)`): `send next`,
 # `send retry` and `send due` send ("send next", "send 3", "send due"); these do not.
 NOT_SENDING = frozenset({"send settle", "send cancel"})
+
+
+def running_line(holder: LockHolder) -> str:
+    """What `send due` says when it leaves a running send alone."""
+    return f"another send (pid {holder.pid}, since {since(holder)}) is running: nothing to do"
 
 
 def running_send(held: LockHeld) -> LockHolder | None:
