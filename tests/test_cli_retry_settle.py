@@ -14,6 +14,7 @@ import pytest
 from conftest import delivery_log, postmark_delivery
 from fakes.postmark import PostmarkState
 from fakes.sendgrid import SendgridState
+from fakes.smtp import running_smtp_server
 
 Cli = Callable[..., Any]
 
@@ -105,6 +106,7 @@ def test_the_unsubscribe_key_is_generated_once_owner_only(
 ) -> None:
     monkeypatch.delenv("SERIESPUB_SECRET")
     root = make_series(drafts=1, subscribers=1)
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # a send makes it; a preview not
     first = cli(root, "preview", "1", "--text").stdout
     key = root / ".seriespub" / "secret"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -138,3 +140,108 @@ def test_subscribers_commands(make_series: Callable[..., Path], cli: Cli, tmp_pa
     }
     sent = cli(root, "send", "next", "--yes")
     assert "sent 2," in sent.stdout  # the unsubscribed reader is skipped
+
+
+def _part_state(cli: Cli, root: Path, number: int = 1) -> str:
+    status = cli(root, "status", "--json")
+    assert status.exit_code == 0, status.output
+    (found,) = [p for p in json.loads(status.stdout)["instalments"] if p["number"] == number]
+    return str(found["state"])
+
+
+def test_a_retry_that_delivers_the_last_reader_finishes_the_part(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """A reader whose server says 451 once: the retry delivers it and the part is sent,
+    without another `send next`."""
+    with running_smtp_server() as server:
+        delivery = server.delivery_toml().replace(
+            "[delivery]\n", "[delivery]\nmax_retry_seconds = 0\n", 1
+        )
+        root = make_series(drafts=2, subscribers=4, delivery=delivery)
+        server.handler.refuse["reader0002@example.com"] = "451 4.3.0 try again later"
+        assert cli(root, "send", "next", "--yes").exit_code == 1
+        assert _part_state(cli, root) == "sending"
+        server.handler.refuse.clear()
+        retried = cli(root, "send", "retry", "1", "--yes", "--json")
+        assert retried.exit_code == 0, retried.output
+        assert json.loads(retried.stdout)["finished"] is True
+        assert _part_state(cli, root) == "sent"
+        assert len(server.by_recipient()) == 4
+
+
+def test_a_settle_that_decides_the_last_deliveries_finishes_the_part(
+    make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
+    url, state = sendgrid
+    root = make_series(
+        drafts=2,
+        subscribers=3,
+        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+    )
+    state.faults.drops = 1
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    settled = cli(root, "send", "settle", "1", "--assume-delivered")
+    assert settled.exit_code == 0, settled.output
+    assert "part 1 is complete" in settled.stdout
+    assert _part_state(cli, root) == "sent"
+
+
+def test_a_settle_that_leaves_a_reader_owed_does_not_finish_the_part(
+    make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
+) -> None:
+    url, state = sendgrid
+    root = make_series(
+        drafts=2,
+        subscribers=3,
+        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+    )
+    state.faults.drops = 1
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    assert cli(root, "subscribers", "add", "new@example.com").exit_code == 0  # owed part 1
+    settled = cli(root, "send", "settle", "1", "--assume-delivered")
+    assert settled.exit_code == 0, settled.output
+    assert "complete" not in settled.stdout
+    assert _part_state(cli, root) == "sending"
+
+
+def test_the_plan_says_what_each_number_counts(
+    make_series: Callable[..., Path], cli: Cli, postmark: tuple[str, PostmarkState]
+) -> None:
+    url, state = postmark
+    root = make_series(
+        drafts=1,
+        subscribers=4,
+        delivery=postmark_delivery(
+            url, settle_delay=None, batch_size=2, concurrency=1, max_retry_seconds=0.2
+        ),
+    )
+    assert cli(root, "send", "next", "--yes", "--limit", "2").exit_code == 0
+    assert cli(root, "subscribers", "remove", "reader0001@example.com").exit_code == 0
+    planned = cli(root, "send", "next", "--dry-run")
+    assert planned.exit_code == 0, planned.output
+    # 3 active now: reader 2 had it, readers 3 and 4 are owed it (reader 1 left the list).
+    assert "  recipients: 2 of 3 active readers (1 already had it)\n" in planned.stderr
+    state.faults.server_errors = 1000
+    # Batches of two over readers 2-4: reader 3 is deferred, then the run stops.
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    state.faults.server_errors = 0
+    retried = cli(root, "send", "retry", "1", "--yes")
+    assert retried.exit_code == 0, retried.output
+    assert (
+        "  recipients: 1 of 3 active readers (those whose delivery was cancelled or deferred)\n"
+        in retried.stderr
+    )
+    assert _part_state(cli, root) == "sending"  # reader 4 is still owed it
+
+
+def test_log_of_some_deliveries_says_of_how_many(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(drafts=1, subscribers=3)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert cli(root, "log", "1").stdout.splitlines()[0] == "Part 1: 3 deliveries"
+    unknown = cli(root, "log", "1", "--unknown").stdout.splitlines()
+    assert unknown == ["Part 1: 0 unknown of 3 deliveries", "Address  Status  Message id  Reason"]
+    failed = cli(root, "log", "1", "--failed", "--unknown").stdout.splitlines()
+    assert failed[0] == "Part 1: 0 failed or unknown of 3 deliveries"

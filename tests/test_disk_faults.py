@@ -201,6 +201,29 @@ def test_reporting_commands_work_on_a_read_only_series(
     assert sorted(p.name for p in (root / ".seriespub").iterdir()) == before
 
 
+def test_a_fresh_series_with_no_key_is_looked_at_on_a_read_only_mount(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No .seriespub/ and no SERIESPUB_SECRET: what only looks needs no key written."""
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = make_series(drafts=2, subscribers=3, extra_toml=SCHEDULE)
+    with read_only_view(root, tmp_path / "ro") as view:
+        for command in (
+            ["send", "next", "--dry-run"],
+            ["send", "next", "--dry-run", "--json"],
+            ["send", "retry", "--dry-run"],
+            ["preview", "1", "--text"],
+            ["check"],
+            ["status"],
+            ["schedule"],
+        ):
+            result = cli(view, *command)
+            assert result.exit_code == 0, (command, result.output)
+        line = one_line(cli(view, "send", "next", "--yes"))
+        assert "read-only" in line
+    assert not (root / ".seriespub").exists()
+
+
 def test_a_missing_ledger_reads_as_empty_on_a_read_only_series(
     make_series: Callable[..., Path], cli: Cli, tmp_path: Path
 ) -> None:

@@ -9,13 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from seriespub.errors import LockHeld
 from seriespub.lock import LockHolder, current_holder, held_message, series_lock
+
+Cli = Callable[..., Any]
+SCHEDULE = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
 
 HOLDER = textwrap.dedent("""
     import sys
@@ -115,3 +120,100 @@ def test_holder_is_none_without_a_lock_file(tmp_path: Path) -> None:
     with series_lock(tmp_path, "x"):
         pass
     assert time.monotonic() - started < 1
+
+
+# -- `send due` beside another send (cron ticks during a long, rate-limited send) -----------
+HOLD_AS = textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from seriespub.lock import series_lock
+
+    state, purpose, note = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    with series_lock(state, purpose):
+        if note:  # what another host, or a process that is gone, would have written
+            fd = os.open(state / "lock", os.O_WRONLY)
+            os.ftruncate(fd, 0)
+            os.write(fd, note.encode())
+            os.close(fd)
+        print("locked", flush=True)
+        sys.stdin.readline()
+""")
+
+
+@contextmanager
+def held_as(root: Path, purpose: str, note: str = "") -> Iterator[subprocess.Popen[str]]:
+    """Another process holding `root`'s series lock as `purpose` (its note replaced by
+    `note` when given) until the block ends."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_AS, str(root / ".seriespub"), purpose, note],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        try:
+            yield proc
+        finally:
+            proc.kill()
+            proc.wait(10)
+
+
+def _exited_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(10)
+    return proc.pid
+
+
+@pytest.mark.parametrize("purpose", ["send due", "send next", "send 2"])
+def test_send_due_beside_another_send_here_has_nothing_to_do(
+    make_series: Callable[..., Path], cli: Cli, purpose: str
+) -> None:
+    root = make_series(drafts=1, subscribers=2, extra_toml=SCHEDULE)
+    with held_as(root, purpose) as other:
+        result = cli(root, "send", "due")
+        assert result.exit_code == 0, result.output
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"another send (pid {other.pid}, since ")
+        assert lines[0].endswith(") is running: nothing to do")
+        assert result.stdout == ""
+        as_json = cli(root, "send", "due", "--json")
+        assert as_json.exit_code == 0, as_json.output
+        data = json.loads(as_json.stdout)
+    assert data["sent"] == [] and data["running"]["pid"] == other.pid
+    assert data["running"]["purpose"] == purpose
+    assert not (root / ".seriespub" / "outbox").exists()
+
+
+@pytest.mark.parametrize(
+    ("purpose", "note"),
+    [
+        ("send settle", ""),  # not a send
+        ("send cancel", ""),
+        ("send due", '{"pid": PID, "host": "HOST", "purpose": "send due", "started_at": "x"}'),
+        ("send due", '{"pid": 1, "host": "elsewhere", "purpose": "send due", "started_at": "x"}'),
+        ("send due", "{}"),  # a note that names nobody
+    ],
+)
+def test_send_due_beside_anything_else_fails_as_before(
+    make_series: Callable[..., Path], cli: Cli, purpose: str, note: str
+) -> None:
+    """Not a send, a holder whose process is gone (PID: one that has exited), one on
+    another host, or one that cannot be told."""
+    root = make_series(drafts=1, subscribers=2, extra_toml=SCHEDULE)
+    note = note.replace("PID", str(_exited_pid())).replace("HOST", os.uname().nodename)
+    with held_as(root, purpose, note):
+        result = cli(root, "send", "due")
+    assert result.exit_code == 1, result.output
+    assert "is sending for this series; try again when it finishes" in result.stderr
+
+
+def test_only_send_due_waits_out_another_send(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(drafts=1, subscribers=2, extra_toml=SCHEDULE)
+    with held_as(root, "send due"):
+        for command in (["send", "next", "--yes"], ["send", "retry", "1", "--yes"]):
+            result = cli(root, *command)
+            assert result.exit_code == 1, result.output
+            assert "is sending for this series" in result.stderr

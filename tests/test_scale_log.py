@@ -60,7 +60,7 @@ def test_log_lists_every_delivery_once_aligned_under_its_count(
 
     failed = cli(root, "log", "1", "--failed")
     lines = failed.stdout.splitlines()
-    assert lines[0] == "Part 1: 25 deliveries" and len(lines) == 2 + 25
+    assert lines[0] == "Part 1: 25 failed of 2,500 deliveries" and len(lines) == 2 + 25
 
 
 def test_log_json_is_one_document_with_every_delivery(
@@ -117,7 +117,7 @@ def test_a_reason_over_several_lines_stays_on_its_row(
             1, "001-late", [RecipientResult("late@example.com", Outcome.FAILED, reason=reply)]
         )
     lines = cli(root, "log", "1", "--failed").stdout.splitlines()
-    assert lines[0] == "Part 1: 1 deliveries" and len(lines) == 3
+    assert lines[0] == "Part 1: 1 failed of 4 deliveries" and len(lines) == 3
     assert lines[2].split(None, 2) == ["late@example.com", "failed", " ".join(reply.split())]
     data = json.loads(cli(root, "log", "1", "--failed", "--json").stdout)
     assert data["deliveries"][0]["reason"] == reply  # the record as kept

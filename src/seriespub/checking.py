@@ -40,7 +40,7 @@ def check_series(series: Series) -> list[Finding]:
         )
         findings += checks.check_subject(instalment.path, instalment.subject)
         try:
-            message = publishing.render(series, drafts, instalment)
+            message = publishing.render(series, drafts, instalment, create_key=False)
         except InputError as exc:
             _add_once(
                 findings, Finding(Level.ERROR, _where(exc) or str(instalment.path), _plain(exc))

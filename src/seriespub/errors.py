@@ -20,7 +20,12 @@ printed, logged or stored through an error.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from seriespub.redact import scrub
+
+if TYPE_CHECKING:
+    from seriespub.lock import LockHolder
 
 
 class SeriespubError(Exception):
@@ -57,7 +62,11 @@ class SeriesNotFound(SeriespubError):
 
 
 class LockHeld(SeriespubError):
-    """Another run is sending for this series."""
+    """Another run is sending for this series; `holder` is who, when its note says."""
+
+    def __init__(self, message: str, *, holder: LockHolder | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class NothingToSend(SeriespubError):

@@ -47,7 +47,8 @@ def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockHeld(held_message(_read(fd))) from None
+            holder = _read(fd)
+            raise LockHeld(held_message(holder), holder=holder) from None
         me = LockHolder(
             os.getpid(),
             _host(),
@@ -80,6 +81,24 @@ def current_holder(state_dir: Path) -> LockHolder | None:
         return None
     finally:
         os.close(fd)
+
+
+def alive_here(holder: LockHolder) -> bool:
+    """The holder's note names a process of this host that is still running."""
+    if holder.pid <= 0 or holder.host != _host():
+        return False
+    try:
+        os.kill(holder.pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def since(holder: LockHolder) -> str:
+    """When the holder took the lock, in local time ('09:00:02', or with the date)."""
+    return _since(holder.started_at)
 
 
 def held_message(holder: LockHolder | None, here: str | None = None) -> str:

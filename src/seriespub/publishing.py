@@ -42,7 +42,8 @@ def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
     A missing ledger starts a new series only when nothing shows that the series has sent
     before: the run log records a due or sent instalment, or the outbox holds messages of a
     real send (`NNN/`, not the `NNN-test/` of `send test`). The unsubscribe key and the lock
-    file are not evidence (`preview`, `send test` and a dry run make them without sending);
+    file are not evidence (`send test` makes the key without sending, as `preview` and a dry
+    run of earlier versions did);
     an *empty* ledger file is refused whatever the rest of the folder holds.
     """
     state = series.state_dir
@@ -120,8 +121,15 @@ def resolve(
     return read_draft(path)
 
 
-def render(series: Series, drafts: DraftSet, instalment: Instalment) -> PreparedMessage:
-    """Render an instalment once, with the next instalment's title for the teaser."""
+def render(
+    series: Series, drafts: DraftSet, instalment: Instalment, *, create_key: bool = True
+) -> PreparedMessage:
+    """Render an instalment once, with the next instalment's title for the teaser.
+
+    `create_key=False` for what only looks (a dry run, `preview`, `check`): with no
+    unsubscribe key yet, the links use a throwaway one and nothing is written
+    (`Series.unsubscribe_secret`). What sends keeps the default.
+    """
     from seriespub.render.email import RenderInputs, prepare  # not for reports
 
     schedule = series.settings.schedule
@@ -131,7 +139,7 @@ def render(series: Series, drafts: DraftSet, instalment: Instalment) -> Prepared
     links = email_links(series.settings.site.base_url, series.state_dir, drafts, instalment)
     inputs = RenderInputs(
         series.settings.series,
-        series.unsubscribe_secret(),
+        series.unsubscribe_secret(create=create_key),
         drafts.after(instalment.number),
         series.template_path,
         cadence,

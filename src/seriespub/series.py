@@ -63,15 +63,20 @@ class Series:
     def secrets(self) -> Secrets:
         return secrets_for(self.root)
 
-    def unsubscribe_secret(self) -> bytes:
+    def unsubscribe_secret(self, *, create: bool = True) -> bytes:
         """SERIESPUB_SECRET, else a key generated once into .seriespub/secret (mode 0600).
 
         A key under MIN_SECRET_BYTES is refused: tokens made with it could be forged.
+        `create=False` is for what only looks (a dry run, `preview`, `check`): with no key
+        yet it writes nothing and returns a throwaway key, random and held by this object
+        only, so links made with it match no key a real send will ever use.
         """
         given = self.secrets.get("SERIESPUB_SECRET")
         if given is not None:
             return _strong(given.reveal().encode(), "SERIESPUB_SECRET")
-        path = self.state_dir / "secret"
+        path = self.key_path
+        if not create and not path.exists():
+            return self._throwaway_key
         doing = "write"
         try:
             if not path.exists():
@@ -86,8 +91,33 @@ class Series:
             ) from None
         return _strong(key, str(path))
 
+    @property
+    def key_path(self) -> Path:
+        """Where the generated unsubscribe key lives (when SERIESPUB_SECRET is not set)."""
+        return self.state_dir / "secret"
+
+    def has_unsubscribe_key(self) -> bool:
+        """SERIESPUB_SECRET is set or the key file exists: links made now are the real ones."""
+        return self.secrets.get("SERIESPUB_SECRET") is not None or self.key_path.exists()
+
+    def throwaway_key_note(self, whose: str) -> str | None:
+        """With no key yet, what to tell the author about `whose` links ("the preview's"),
+        made with the throwaway key; None when there is a key."""
+        if self.has_unsubscribe_key():
+            return None
+        return (
+            f"no unsubscribe key yet ({STATE_DIR}/secret): {whose} unsubscribe links use a "
+            "throwaway key; the first real send creates it"
+        )
+
+    @cached_property
+    def _throwaway_key(self) -> bytes:
+        return os.urandom(32).hex().encode()
+
 
 MIN_SECRET_BYTES = 32
+
+
 _NEW_KEY = 'generate a key with: python -c "import secrets; print(secrets.token_hex(32))"'
 
 

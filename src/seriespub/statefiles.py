@@ -136,7 +136,7 @@ def os_hint(exc: OSError, where: Path | str | None = None) -> str | None:
             return f"make {where} writable for seriespub (and its folder, which gets a temp file)"
         return (
             "seriespub needs to write to the series' .seriespub/ folder to send; "
-            "status, log, schedule and send next --dry-run only read"
+            "status, log, schedule, check, preview and send next --dry-run only read"
         )
     return None
 

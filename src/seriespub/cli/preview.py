@@ -61,6 +61,7 @@ def preview(
         _watch(s, ref, as_, port)
         return
     shown = ops.prepare(s, ref, as_)
+    _note_throwaway_key(s)
     if text:
         out().file.write(shown.text)
         return
@@ -71,6 +72,12 @@ def preview(
         _open_in_browser(shown.html)
     if html is None and not open_:
         _show(shown)
+
+
+def _note_throwaway_key(s: Series) -> None:
+    # With no key yet, preview renders with a throwaway one and writes none.
+    if note := s.throwaway_key_note("the preview's"):
+        err().print(f"note: {note}", markup=False, soft_wrap=True)
 
 
 def _show(shown: Preview) -> None:

@@ -14,7 +14,6 @@ import typer
 
 from seriespub.cli.common import (
     ErrorHandlingGroup,
-    JsonOption,
     SeriesOption,
     YesOption,
     confirm,
@@ -50,6 +49,20 @@ SkipInvalidOption = Annotated[
         "part stays open for those readers.",
     ),
 ]
+SendJsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON document on stdout: the run's report (instalment, sent, failed, "
+        "deferred, unknown, scheduled, settled, finished, interrupted, error, seconds; "
+        "late_joiners: one report per late joiners' part); with nothing to send, instalment "
+        "and to_send 0 (instalment null when every part has gone out). With --dry-run, the "
+        "plan: dry_run, instalment, title, subject, provider, send_at, active (readers in the "
+        "list), to_send (of them, this run), done (deliveries already settled), left (for "
+        "the next run: --limit), unknown, pending, invalid (unreadable rows), built "
+        "(messages rendered in full), counted (the rest), late_joiners (one plan per part).",
+    ),
+]
 STYLES = {"info": None, "warning": "yellow", "error": "red"}
 
 
@@ -73,7 +86,7 @@ def next_(
     ] = None,
     skip_invalid: SkipInvalidOption = False,
     series: SeriesOption = None,
-    as_json: JsonOption = False,
+    as_json: SendJsonOption = False,
 ) -> None:
     """Send the next instalment to every active subscriber who has not had it."""
     from seriespub.ops import send as ops
@@ -96,7 +109,7 @@ def retry(
     dry_run: DryRunOption = False,
     skip_invalid: SkipInvalidOption = False,
     series: SeriesOption = None,
-    as_json: JsonOption = False,
+    as_json: SendJsonOption = False,
 ) -> None:
     """Resend exactly the deliveries that failed transiently (and, with --unknown, those)."""
     from seriespub.ops import send as ops
@@ -125,8 +138,10 @@ def settle(
             code=2,
         )
     with session(load_series(series), "send settle", now=utc_now()) as held:
-        changed = ops.settle(held, number)
-    out().print(f"part {number}: {changed} unknown deliveries recorded as delivered")
+        settled = ops.settle(held, number)
+    out().print(f"part {number}: {settled.changed} unknown deliveries recorded as delivered")
+    if settled.finished:
+        out().print(f"part {number} is complete: every active reader has had it")
 
 
 @app.command("test")
@@ -153,9 +168,17 @@ def _send(series: SeriesOption, options: ops.SendOptions, yes: bool, as_json: bo
     from seriespub.ops.session import session, utc_now
 
     s, hooks = load_series(series), hooks_for(yes)
-    # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
-    with session(s, f"send {options.ref}", now=utc_now(), readonly=options.dry_run) as held:
-        outcome = ops.send(held, options, hooks)
+    try:
+        # A dry run changes nothing, so it takes no lock and opens the ledger read-only.
+        with session(s, f"send {options.ref}", now=utc_now(), readonly=options.dry_run) as held:
+            outcome = ops.send(held, options, hooks)
+    except ops.NothingToSend:
+        if as_json:  # every part has gone out: still one document (the words on stderr)
+            print_json({"instalment": None, "to_send": 0})
+        raise
+    if options.dry_run:
+        _dry_run_done(outcome, as_json)
+        return
     # Per-reader tracks: late joiners' runs (one per part) come before the front's.
     late = [o.report for o in outcome.groups if o.report is not None]
     if outcome.report is None and not late:
@@ -216,35 +239,40 @@ def hooks_for(yes: bool) -> ops.SendHooks:
     )
 
 
-def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
-    plan = outcome.plan
-    if outcome.built is not None:
-        full, more = outcome.dry_run_counts()
+def _dry_run_done(outcome: ops.SendOutcome, as_json: bool) -> None:
+    from seriespub.ops import send as ops
+
+    full, more = outcome.dry_run_counts()
+    if full or more:
         rest = f" in full and counted {more:,} more" if more > 0 else ""
         err().print(f"dry run: rendered {full:,} message(s){rest}; nothing was sent or recorded.")
-        return
+    else:
+        _nothing_line(outcome.plan, outcome.number)
+    if as_json:
+        print_json(ops.dry_run_json(outcome))
+
+
+def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
+    _nothing_line(outcome.plan, outcome.number)
+    if as_json:
+        print_json({"instalment": outcome.number, "to_send": 0})
+
+
+def _nothing_line(plan: ops.SendPlan, number: int) -> None:
     err().print(
         "Nothing to send: everyone has had it."
         if not plan.invalid
-        else f"Nothing to send to the readers that can be read; part {outcome.number} "
+        else f"Nothing to send to the readers that can be read; part {number} "
         f"stays open for the {plan.invalid:,} row(s) that cannot."
     )
-    if as_json:
-        print_json({"instalment": outcome.number, "to_send": 0})
 
 
 def show_plan(plan: ops.SendPlan) -> None:
     i = plan.instalment
     when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" if plan.send_at else ""
-    limited = (
-        f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)"
-        if plan.left
-        else ""
-    )
     err().print(
         f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
-        f"{plan.to_send:,} of {plan.active:,} active ({plan.done:,} already done)"
-        f"{limited}\n  provider: {plan.provider}{when}",
+        f"{_recipients(plan)}\n  provider: {plan.provider}{when}",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -272,6 +300,22 @@ def show_plan(plan: ops.SendPlan) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def _recipients(plan: ops.SendPlan) -> str:
+    """'3 of 5 active readers (2 already had it)': every number counts readers of the list
+    as it is now, so they add up (the ledger's count of deliveries also holds readers who
+    have left it since)."""
+    readers = f"{plan.to_send:,} of {plan.active:,} active readers"
+    if plan.only is not None:  # `send retry`: the others are not its business
+        which = sorted(status.value for status in plan.only)
+        return f"{readers} (those whose delivery was {', '.join(which[:-1])} or {which[-1]})"
+    limited = (
+        f" (--limit {plan.limit}: {plan.to_send:,} of {plan.waiting:,} waiting)"
+        if plan.left
+        else ""
+    )
+    return f"{readers} ({plan.active - plan.waiting:,} already had it){limited}"
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:

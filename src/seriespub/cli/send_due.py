@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seriespub.cli.common import (
-    JsonOption,
     SeriesOption,
     YesOption,
     confirm,
@@ -24,34 +24,77 @@ if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the c
 
 
 @app.command("due")
-def due(series: SeriesOption = None, as_json: JsonOption = False) -> None:
-    """Send what the calendar says is due now; safe to run every minute from cron."""
+def due(
+    series: SeriesOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document on stdout: sent (one report per run, as send "
+            "next --json), next (the next planned release: number, title, release) and "
+            "running (the other send this run left alone: pid, host, purpose, started_at).",
+        ),
+    ] = False,
+) -> None:
+    """Send what the calendar says is due now; safe to run every minute from cron.
+
+    While another send of this series runs on this host (a long, rate-limited one), it
+    says so in one line and exits 0.
+    """
     from seriespub.ops import send as ops
     from seriespub.ops.session import session, utc_now
 
     hooks = hooks_for(yes=True)
     if not as_json:
         hooks.sent = lambda report: summary(report, as_json=False)
-    now = utc_now()
-    with session(load_series(series), "send due", now=now) as held:
-        outcome = ops.due(held, hooks)
-    upcoming = outcome.upcoming
+    now, s = utc_now(), load_series(series)
+    try:
+        with session(s, "send due", now=now) as held:
+            outcome = ops.due(held, hooks)
+    except ops.LockHeld as exc:
+        running = ops.running_send(exc)
+        if running is None:
+            raise
+        _beside(s, running, now, as_json)
+        return
     if as_json:
-        print_json(
-            {
-                "sent": [ops.report_json(r) for r in outcome.reports],
-                "next": upcoming
-                and {
-                    "number": upcoming.number,
-                    "title": upcoming.title,
-                    "release": upcoming.release.isoformat(),
-                },
-            }
-        )
+        print_json(_due_json(outcome.reports, outcome.upcoming, None))
     if not outcome.reports:
-        err().print(_nothing_due_line(upcoming, now), markup=False)
+        err().print(_nothing_due_line(outcome.upcoming, now), markup=False)
     for report in outcome.reports:
         exit_for(report, resume="seriespub send due")
+
+
+def _beside(s: ops.Series, running: ops.LockHolder, now: dt.datetime, as_json: bool) -> None:
+    """Another send of this series is running here: nothing to do this tick."""
+    from seriespub.ops import send as ops
+
+    if as_json:
+        from seriespub.ops.session import session
+
+        with session(s, "send due", now=now, readonly=True) as held:  # reads beside it
+            upcoming = ops.next_release(held)
+        print_json(_due_json([], upcoming, running))
+    err().print(ops.running_line(running), markup=False)
+
+
+def _due_json(
+    reports: list[ops.SendReport],
+    upcoming: ops.PlannedRelease | None,
+    running: ops.LockHolder | None,
+) -> dict[str, object]:
+    from seriespub.ops import send as ops
+
+    return {
+        "sent": [ops.report_json(r) for r in reports],
+        "next": upcoming
+        and {
+            "number": upcoming.number,
+            "title": upcoming.title,
+            "release": upcoming.release.isoformat(),
+        },
+        "running": running and asdict(running),
+    }
 
 
 def _nothing_due_line(upcoming: ops.PlannedRelease | None, now: dt.datetime) -> str:

@@ -48,7 +48,7 @@ def prepare(
     """Render `ref` (next, a number or a draft file) for `address` or the first active reader."""
     drafts = publishing.drafts_of(series)
     instalment = publishing.resolve(series, drafts, ref)
-    message = publishing.render(series, drafts, instalment)
+    message = publishing.render(series, drafts, instalment, create_key=False)
     recipient = sample_recipient(series, message, address)
     return Preview(
         series.settings.series.title,
@@ -124,7 +124,7 @@ def watch(series: Series, ref: str, address: str | None, port: int) -> LivePrevi
 
     def render() -> str:
         drafts = publishing.drafts_of(series, strict=False)
-        message = publishing.render(series, drafts, read_draft(path))
+        message = publishing.render(series, drafts, read_draft(path), create_key=False)
         return message.html_for(sample_recipient(series, message, address))
 
     watched = [path, series.config_path, series.root / "templates" / "email.mjml"]

@@ -31,11 +31,13 @@ from seriespub.addresses import is_valid_address
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import (
     InputError,
+    LockHeld,
     NothingToSend,
     SendError,
     SeriespubError,
     UnresolvedDeliveries,
 )
+from seriespub.lock import LockHolder, alive_here, since
 from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
 from seriespub.ops.session import Session
 from seriespub.providers.base import Batch
@@ -49,14 +51,19 @@ from seriespub.sending import (
     SendReport,
     assume_delivered,
     choose_next,
+    finish_if_settled,
 )
 from seriespub.sending.plan import Picked
+from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.suppressions import sync_suppressions
 from seriespub.tracks import SlotPlan
 
 __all__ = [
     "DueOutcome",
     "Level",
+    "LockHeld",
+    "LockHolder",
+    "NothingToSend",
     "PlannedRelease",
     "ProgressSink",
     "SendHooks",
@@ -64,12 +71,16 @@ __all__ = [
     "SendOutcome",
     "SendPlan",
     "SendReport",
+    "Settled",
     "cancel",
+    "dry_run_json",
     "due",
     "format_local",
     "next_release",
     "relative",
     "retry_statuses",
+    "running_line",
+    "running_send",
     "send",
     "send_test",
     "settle",
@@ -156,6 +167,8 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     if not options.dry_run:
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
+    elif note := session.series.throwaway_key_note("the dry run's"):
+        hooks.notice(f"note: {note}", "info")
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -291,7 +304,7 @@ def _send_instalment(
 ) -> SendOutcome:
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
-    message = publishing.render(session.series, drafts, instalment)
+    message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
     send_at = _send_at(session, instalment, options.at)
     if not options.dry_run:
         _sync_before_send(session, hooks)
@@ -474,6 +487,28 @@ def due(session: Session, hooks: SendHooks) -> DueOutcome:
     return DueOutcome(reports, next_release(session))
 
 
+# What a command that holds the lock names itself (`session(..., purpose)`): `send next`,
+# `send retry` and `send due` send ("send next", "send 3", "send due"); these do not.
+NOT_SENDING = frozenset({"send settle", "send cancel"})
+
+
+def running_line(holder: LockHolder) -> str:
+    """What `send due` says when it leaves a running send alone."""
+    return f"another send (pid {holder.pid}, since {since(holder)}) is running: nothing to do"
+
+
+def running_send(held: LockHeld) -> LockHolder | None:
+    """Who holds the lock, when it is another send of this series alive on this host:
+    what `send due` from cron waits out quietly. None for any other holder, one on
+    another host, one whose process is gone, or one that cannot be told."""
+    holder = held.holder
+    if holder is None or not holder.purpose.startswith("send "):
+        return None
+    if holder.purpose in NOT_SENDING or not alive_here(holder):
+        return None
+    return holder
+
+
 def _send_due(
     session: Session, release: PlannedRelease, hooks: SendHooks
 ) -> list[SendReport] | None:
@@ -562,9 +597,47 @@ def report_json(report: SendReport) -> dict[str, object]:
     }
 
 
+def dry_run_json(outcome: SendOutcome) -> dict[str, object]:
+    """A dry run as the stable keys of `--dry-run --json`: the front's plan, and one plan per
+    late joiners' part (`late_joiners`, first to go, as in a real run's report)."""
+    return {
+        **plan_json(outcome.plan, outcome.built),
+        "late_joiners": [plan_json(o.plan, o.built) for o in outcome.groups],
+    }
+
+
+def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
+    """One run's plan; `built`: the messages it rendered in full, `counted`: the rest."""
+    full = min(built or 0, DRY_RUN_FULL)
+    return {
+        "dry_run": True,
+        "instalment": plan.instalment.number,
+        "title": plan.instalment.title,
+        "subject": plan.instalment.subject,
+        "provider": plan.provider,
+        "send_at": plan.send_at.isoformat() if plan.send_at else None,
+        "active": plan.active,
+        "to_send": plan.to_send,
+        "done": plan.done,
+        "left": plan.left,
+        "unknown": plan.unknown,
+        "pending": plan.pending,
+        "invalid": plan.invalid,
+        "built": full,
+        "counted": (built or 0) - full,
+    }
+
+
 # -- settle, cancel --------------------------------------------------------------------------
-def settle(session: Session, number: int) -> int:
-    """Record part `number`'s unknown deliveries as delivered; how many."""
+@dataclass(frozen=True)
+class Settled:
+    changed: int  # unknown deliveries now recorded as delivered
+    finished: bool  # that decided the last open ones: the part is marked finished
+
+
+def settle(session: Session, number: int) -> Settled:
+    """Record part `number`'s unknown deliveries as delivered; when no reader is then left
+    owed it, the part is finished (the rule a send uses: `sending.finish_if_settled`)."""
     require_part_number(number)  # before the ledger: SQLite takes no number past 2**63
     if session.drafts(strict=False).by_number(number) is None and not (
         session.ledger.counts(number) or number in session.ledger.instalment_records()
@@ -573,7 +646,9 @@ def settle(session: Session, number: int) -> int:
             f"part {number} does not exist: no draft and nothing in the ledger",
             hint="seriespub status lists the instalments",
         )
-    return assume_delivered(session.ledger, number)
+    changed = assume_delivered(session.ledger, number)
+    finished = finish_if_settled(session.series, session.ledger, number, session.now)
+    return Settled(changed, finished)
 
 
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:

@@ -198,6 +198,8 @@ class DeliveryListing:
     number: int
     count: int
     rows: Iterator[DeliveryRow]
+    total: int = 0  # every delivery of the part, whatever `only` picks
+    only: tuple[str, ...] = ()  # what was asked for: "failed" (and deferred), "unknown"
 
 
 def delivery_listing(
@@ -212,7 +214,9 @@ def delivery_listing(
     count = sum(n for st, n in counts.items() if wanted is None or st in wanted)
     if not counts:
         _ensure_exists(session, number)
-    return DeliveryListing(number, count, session.ledger.deliveries(number, wanted))
+    only = tuple(name for name, asked in (("failed", failed), ("unknown", unknown)) if asked)
+    rows = session.ledger.deliveries(number, wanted)
+    return DeliveryListing(number, count, rows, sum(counts.values()), only)
 
 
 JSON_FIELDS = ("email", "status", "provider", "message_id", "reason", "attempts", "updated_at")

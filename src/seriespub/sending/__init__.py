@@ -15,7 +15,7 @@ from seriespub.sending.plan import (
     choose_next,
 )
 from seriespub.sending.run import Sender
-from seriespub.sending.settle import assume_delivered
+from seriespub.sending.settle import assume_delivered, finish_if_settled
 
 __all__ = [
     "RESENDABLE",
@@ -26,4 +26,5 @@ __all__ = [
     "Sender",
     "assume_delivered",
     "choose_next",
+    "finish_if_settled",
 ]

@@ -3,14 +3,17 @@
 Deliveries left `pending` by an earlier run (killed or cut off mid-request) are settled with
 the provider before anything else is sent, waiting at most one `settle_after` in all whatever
 the wall clock does; what the provider cannot tell becomes `unknown`, for the author to decide
-(`assume_delivered`, or a resend). An instalment is marked finished only when every active
-reader of the run's snapshot and of the list as it is at the end has a settled delivery.
+(`assume_delivered`, or a resend). An instalment is marked finished only when none of its
+deliveries is open and every active reader of the run's snapshot and of the list as it is at
+the end has a settled delivery; `send retry` and `send settle` apply the same rule, so the
+one that decides the last open delivery finishes the part.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from seriespub import subscribers as subscriber_file
@@ -29,7 +32,11 @@ from seriespub.models import (
 )
 from seriespub.providers.base import Batch
 from seriespub.sending.plan import SETTLED, Planner, SendPlan, SendReport, chunks
+from seriespub.series import Series
 from seriespub.subscribers import ProblemTally, signature
+
+# A delivery left open: the part is not finished while any of its deliveries is one of these.
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
 
 
 class Settler(Planner):
@@ -147,31 +154,29 @@ class Settler(Planner):
         }
 
     def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
-        # Only a run over the whole list can tell that nobody is missing: `send retry`
-        # reaches only the readers the ledger already knows.
-        if report.interrupted or report.stopped_by is not None or plan.only is not None:
+        if report.interrupted or report.stopped_by is not None:
             return False
         # The run's own pass met every reader of its snapshot (unless `--limit` cut it
-        # short): each was settled already, sent now, or open in the ledger.
-        return self.finish_if_complete(plan, covered=plan.limit is None)
+        # short): each was settled already, sent now, or open in the ledger. `send retry`
+        # reaches only the readers the ledger already knows: a pass over the whole snapshot
+        # tells whether anyone else is missing.
+        return self.finish_if_complete(plan, covered=plan.limit is None and plan.only is None)
 
     def finish_if_complete(self, plan: SendPlan, *, covered: bool = False) -> bool:
-        """Mark a whole-list plan's instalment finished when no delivery is left open.
+        """Mark a plan's instalment finished when no delivery is left open (`none_open`)
+        and every active reader has a settled one.
 
         Also for a plan with nothing to send: after `send settle` decided the last unknown
         deliveries, the instalment is complete without another send. Never while a row of
         the list was skipped as unreadable: that reader is still owed it. `covered`: a
         whole pass over the snapshot sent to every reader it did not find settled.
         """
-        if plan.only is not None or plan.invalid:
+        number = plan.instalment.number
+        if plan.invalid or not none_open(self.ledger, number):
             return False
-        counts = self.ledger.counts(plan.instalment.number)
-        open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
-        if any(counts.get(s, 0) for s in open_):
+        if not self._everyone_settled(number, covered):
             return False
-        if not self._everyone_settled(plan.instalment.number, covered):
-            return False
-        self.ledger.mark_finished(plan.instalment.number, self._now())
+        self.ledger.mark_finished(number, self._now())
         return True
 
     def _everyone_settled(self, number: int, covered: bool = False) -> bool:
@@ -192,11 +197,45 @@ class Settler(Planner):
 
     def _settled_in(self, path: Path, number: int) -> bool:
         problems = ProblemTally()
-        for chunk in chunks(self._active(problems, path), 500):
-            statuses = self.ledger.statuses(number, [s.email for s in chunk])
-            if any(statuses.get(s.key) not in SETTLED for s in chunk):
-                return False
-        return not problems.count
+        return all_settled(self.ledger, number, self._active(problems, path), problems)
+
+
+def none_open(ledger: Ledger, number: int) -> bool:
+    """No delivery of part `number` is pending, deferred or of unknown outcome."""
+    counts = ledger.counts(number)
+    return not any(counts.get(s, 0) for s in OPEN)
+
+
+def all_settled(
+    ledger: Ledger, number: int, readers: Iterable[Subscriber], problems: ProblemTally
+) -> bool:
+    """Every one of `readers` has a settled delivery of part `number`, and no row was
+    unreadable (`problems`, filled as `readers` is read): that reader is still owed it."""
+    for chunk in chunks(readers, 500):
+        statuses = ledger.statuses(number, [s.email for s in chunk])
+        if any(statuses.get(s.key) not in SETTLED for s in chunk):
+            return False
+    return not problems.count
+
+
+def finish_if_settled(series: Series, ledger: Ledger, number: int, now: dt.datetime) -> bool:
+    """After `send settle` decided part `number`'s last open deliveries: mark it finished
+    by the rule a send uses (`Settler.finish_if_complete`), over the list as it is now.
+    A part never started, or already finished, is left as it is."""
+    record = ledger.instalment_records().get(number)
+    if record is None or record.started_at is None or record.finished_at is not None:
+        return False
+    if not none_open(ledger, number):
+        return False
+    problems = ProblemTally()
+    try:
+        readers = subscriber_file.active(series.subscribers_path, problems)
+        if not all_settled(ledger, number, readers, problems):
+            return False
+    except SeriespubError:  # a list that cannot be read settles nothing
+        return False
+    ledger.mark_finished(number, now)
+    return True
 
 
 def _age(
