@@ -77,6 +77,11 @@ def postmark_delivery(url: str, settle_delay: float | None = 0, **delivery: obje
     )
 
 
+def sendgrid_delivery(url: str) -> str:
+    """The `[delivery]` tables of a series sending through the SendGrid fake at `url`."""
+    return f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'
+
+
 def write_subscribers(
     path: Path,
     count: int,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import delivery_log, postmark_delivery
+from conftest import delivery_log, postmark_delivery, sendgrid_delivery
 from fakes.postmark import PostmarkState
 from fakes.sendgrid import SendgridState
 from fakes.smtp import running_smtp_server
@@ -59,7 +59,7 @@ def test_unknown_outcomes_block_until_the_author_decides(
     root = make_series(
         drafts=2,
         subscribers=3,
-        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+        delivery=sendgrid_delivery(url),
     )
     state.faults.drops = 1  # accepted, then the answer is lost
     first = cli(root, "send", "next", "--yes")
@@ -91,7 +91,7 @@ def test_retry_unknown_resends_them(
     root = make_series(
         drafts=1,
         subscribers=2,
-        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+        delivery=sendgrid_delivery(url),
     )
     state.faults.drops = 1
     assert cli(root, "send", "next", "--yes").exit_code == 1
@@ -177,7 +177,7 @@ def test_a_settle_that_decides_the_last_deliveries_finishes_the_part(
     root = make_series(
         drafts=2,
         subscribers=3,
-        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+        delivery=sendgrid_delivery(url),
     )
     state.faults.drops = 1
     assert cli(root, "send", "next", "--yes").exit_code == 1
@@ -194,7 +194,7 @@ def test_a_settle_that_leaves_a_reader_owed_does_not_finish_the_part(
     root = make_series(
         drafts=2,
         subscribers=3,
-        delivery=(f'[delivery]\nprovider = "sendgrid"\n[delivery.sendgrid]\napi_url = "{url}"\n'),
+        delivery=sendgrid_delivery(url),
     )
     state.faults.drops = 1
     assert cli(root, "send", "next", "--yes").exit_code == 1

@@ -141,6 +141,16 @@ def header_columns(values: list[str], path: Path) -> list[str]:
     return columns
 
 
+def list_header(reader: Any, path: Path) -> tuple[list[str], list[str]]:
+    """The header row as written and its column names (lower case); an InputError when
+    it has no `email` column (`header_columns` refuses the rest)."""
+    header: list[str] = next(reader, [])
+    columns = header_columns(header, path)
+    if "email" not in columns:
+        raise InputError("no 'email' column in the header", path=path, line=1)
+    return header, columns
+
+
 def iter_subscribers(
     path: Path,
     problems: Problems | None = None,
@@ -201,9 +211,7 @@ def _rows(
     path = shown or path
     with handle:
         try:
-            columns = header_columns(next(reader, []), path)
-            if "email" not in columns:
-                raise InputError("no 'email' column in the header", path=path, line=1)
+            _, columns = list_header(reader, path)
             parse = make(_RowParser(columns))
             start = reader.line_num + 1  # a row's first line (quoted line breaks)
             for values in reader:
@@ -530,10 +538,7 @@ def _status_edits(path: Path, changes: dict[str, str]) -> tuple[dict[int, Splice
     reader, handle, ended = open_rows(path)
     with handle:
         try:
-            header: list[str] = next(reader, [])
-            columns = header_columns(header, path)
-            if "email" not in columns:
-                raise InputError("no 'email' column in the header", path=path, line=1)
+            _, columns = list_header(reader, path)
             email = columns.index("email")
             status = columns.index("status") if "status" in columns else len(columns)
             edits: dict[int, Splice] = {}
@@ -818,10 +823,7 @@ def rewrite_rows(
     reader, handle, ended = open_rows(path)
     with handle:
         try:
-            header: list[str] = next(reader, [])
-            columns = header_columns(header, path)
-            if "email" not in columns:
-                raise InputError("no 'email' column in the header", path=path, line=1)
+            header, columns = list_header(reader, path)
             added = [c for c in dict.fromkeys(add) if c not in columns]
             columns += added
             change = edit(columns) if edit is not None else None
