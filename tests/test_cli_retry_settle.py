@@ -19,6 +19,23 @@ from fakes.smtp import running_smtp_server
 Cli = Callable[..., Any]
 
 
+def dropped_answer(
+    make_series: Callable[..., Path],
+    cli: Cli,
+    sendgrid: tuple[str, SendgridState],
+    *,
+    drafts: int,
+    subscribers: int,
+) -> Path:
+    """A series whose first `send next` through SendGrid lost one answer: that batch is
+    unknown, and the command exited 1."""
+    url, state = sendgrid
+    root = make_series(drafts=drafts, subscribers=subscribers, delivery=sendgrid_delivery(url))
+    state.faults.drops = 1
+    assert cli(root, "send", "next", "--yes").exit_code == 1
+    return root
+
+
 def test_retry_resends_exactly_the_transient_failures(
     make_series: Callable[..., Path], cli: Cli, postmark: tuple[str, PostmarkState]
 ) -> None:
@@ -87,18 +104,11 @@ def test_unknown_outcomes_block_until_the_author_decides(
 def test_retry_unknown_resends_them(
     make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
 ) -> None:
-    url, state = sendgrid
-    root = make_series(
-        drafts=1,
-        subscribers=2,
-        delivery=sendgrid_delivery(url),
-    )
-    state.faults.drops = 1
-    assert cli(root, "send", "next", "--yes").exit_code == 1
+    root = dropped_answer(make_series, cli, sendgrid, drafts=1, subscribers=2)
     retried = cli(root, "send", "retry", "1", "--unknown", "--yes")
     assert retried.exit_code == 0, retried.output
     assert {d["status"] for d in delivery_log(cli, root).values()} == {"sent"}
-    assert len(state.accepted) == 4  # the author chose the duplicates
+    assert len(sendgrid[1].accepted) == 4  # the author chose the duplicates
 
 
 def test_the_unsubscribe_key_is_generated_once_owner_only(
@@ -173,14 +183,7 @@ def test_a_retry_that_delivers_the_last_reader_finishes_the_part(
 def test_a_settle_that_decides_the_last_deliveries_finishes_the_part(
     make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
 ) -> None:
-    url, state = sendgrid
-    root = make_series(
-        drafts=2,
-        subscribers=3,
-        delivery=sendgrid_delivery(url),
-    )
-    state.faults.drops = 1
-    assert cli(root, "send", "next", "--yes").exit_code == 1
+    root = dropped_answer(make_series, cli, sendgrid, drafts=2, subscribers=3)
     settled = cli(root, "send", "settle", "1", "--assume-delivered")
     assert settled.exit_code == 0, settled.output
     assert "part 1 is complete" in settled.stdout
@@ -190,14 +193,7 @@ def test_a_settle_that_decides_the_last_deliveries_finishes_the_part(
 def test_a_settle_that_leaves_a_reader_owed_does_not_finish_the_part(
     make_series: Callable[..., Path], cli: Cli, sendgrid: tuple[str, SendgridState]
 ) -> None:
-    url, state = sendgrid
-    root = make_series(
-        drafts=2,
-        subscribers=3,
-        delivery=sendgrid_delivery(url),
-    )
-    state.faults.drops = 1
-    assert cli(root, "send", "next", "--yes").exit_code == 1
+    root = dropped_answer(make_series, cli, sendgrid, drafts=2, subscribers=3)
     assert cli(root, "subscribers", "add", "new@example.com").exit_code == 0  # owed part 1
     settled = cli(root, "send", "settle", "1", "--assume-delivered")
     assert settled.exit_code == 0, settled.output
