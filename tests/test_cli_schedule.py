@@ -333,24 +333,28 @@ def test_send_due_resends_a_batch_that_died_before_anything_was_written(
 
 # -- 6. the lock against a real second process ----------------------------------------------
 HOLDER = textwrap.dedent("""
-    import sys
+    import contextlib, sys
     from pathlib import Path
+    import time_machine
     from seriespub.lock import series_lock
 
-    with series_lock(Path(sys.argv[1]), "send due"):
+    # On the test's clock when it gives one (the lock notes when it was taken).
+    clock = time_machine.travel(sys.argv[2]) if len(sys.argv) > 2 else contextlib.nullcontext()
+    with clock, series_lock(Path(sys.argv[1]), "send due"):
         print("locked", flush=True)
         sys.stdin.readline()
 """)
 
 
 @pytest.fixture
-def lock_holder() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
+def lock_holder() -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start a real second process that holds the series lock until its stdin closes."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(root: Path) -> subprocess.Popen[str]:
+    def start(root: Path, at: dt.datetime | None = None) -> subprocess.Popen[str]:
+        clock = [at.isoformat()] if at is not None else []
         proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(root / ".seriespub")],
+            [sys.executable, "-c", HOLDER, str(root / ".seriespub"), *clock],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -369,12 +373,12 @@ def lock_holder() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
 
 
 def test_a_second_process_holding_the_lock_stops_send_due_and_send_next(
-    make_series: MakeSeries, cli: Cli, lock_holder: Callable[[Path], subprocess.Popen[str]]
+    make_series: MakeSeries, cli: Cli, lock_holder: Callable[..., subprocess.Popen[str]]
 ) -> None:
     """Beside another send (`send due` here), a cron tick's `send due` has nothing to do
     (exit 0, one line); `send next` by hand is refused."""
     root = make_series(drafts=2, extra_toml=SCHEDULE)
-    holder = lock_holder(root)
+    holder = lock_holder(root, london(2026, 12, 1, 9, 0))
     with frozen(london(2026, 12, 1, 9, 5)):
         for args, code, words in (
             (("send", "due"), 0, f"another send (pid {holder.pid}, since "),

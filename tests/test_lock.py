@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -129,6 +130,7 @@ HOLD_AS = textwrap.dedent("""
     from seriespub.lock import series_lock
 
     state, purpose, note = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    note = note.replace("SELF", str(os.getpid()))  # this process: alive while it holds
     with series_lock(state, purpose):
         if note:  # what another host, or a process that is gone, would have written
             fd = os.open(state / "lock", os.O_WRONLY)
@@ -217,3 +219,18 @@ def test_only_send_due_waits_out_another_send(make_series: Callable[..., Path], 
             result = cli(root, *command)
             assert result.exit_code == 1, result.output
             assert "is sending for this series" in result.stderr
+
+
+def test_send_due_beside_a_send_running_for_over_a_day_reports_it(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """A send that has held the lock for more than a day may be stuck: cron should hear."""
+    root = make_series(drafts=1, subscribers=2, extra_toml=SCHEDULE)
+    started = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)).isoformat()
+    note = json.dumps(
+        {"pid": 0, "host": os.uname().nodename, "purpose": "send next", "started_at": started}
+    ).replace('"pid": 0', '"pid": SELF')
+    with held_as(root, "send next", note):
+        result = cli(root, "send", "due")
+    assert result.exit_code == 1, result.output
+    assert "is sending for this series" in result.stderr

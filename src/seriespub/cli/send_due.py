@@ -52,7 +52,7 @@ def due(
         with session(s, "send due", now=now) as held:
             outcome = ops.due(held, hooks)
     except ops.LockHeld as exc:
-        running = ops.running_send(exc)
+        running = ops.running_send(exc, now)
         if running is None:
             raise
         _beside(s, running, now, as_json)

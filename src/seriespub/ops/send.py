@@ -497,14 +497,25 @@ def running_line(holder: LockHolder) -> str:
     return f"another send (pid {holder.pid}, since {since(holder)}) is running: nothing to do"
 
 
-def running_send(held: LockHeld) -> LockHolder | None:
-    """Who holds the lock, when it is another send of this series alive on this host:
-    what `send due` from cron waits out quietly. None for any other holder, one on
-    another host, one whose process is gone, or one that cannot be told."""
+# A send holding the lock longer than this may be stuck: `send due` reports it again.
+QUIET_FOR = dt.timedelta(days=1)
+
+
+def running_send(held: LockHeld, now: dt.datetime) -> LockHolder | None:
+    """Who holds the lock, when it is another send of this series alive on this host and
+    started less than QUIET_FOR before `now`: what `send due` from cron waits out quietly.
+    None for any other holder, one on another host, one whose process is gone, one that
+    has run for longer, or one that cannot be told."""
     holder = held.holder
     if holder is None or not holder.purpose.startswith("send "):
         return None
     if holder.purpose in NOT_SENDING or not alive_here(holder):
+        return None
+    try:
+        started = dt.datetime.fromisoformat(holder.started_at)
+    except (TypeError, ValueError):
+        return None
+    if started.tzinfo is None or now - started > QUIET_FOR:
         return None
     return holder
 
