@@ -11,7 +11,7 @@ from pathlib import Path
 
 from seriespub.config import DeliverySettings, SeriesSettings
 from seriespub.render import templating
-from seriespub.render.markdown import MERGE_TAG, Node, parse
+from seriespub.render.markdown import Node, merge_tags, parse
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SUBJECT_MAX_OCTETS = 998  # RFC 5322's hard line limit
@@ -48,11 +48,11 @@ def check_body(path: Path, body: str, body_line: int, fields: set[str]) -> Itera
 
 
 def unknown_fields(body: str, body_line: int, fields: set[str]) -> Iterator[tuple[int, str]]:
-    """(line, field) for each merge tag whose field no subscriber has."""
-    for number, text in enumerate(body.splitlines(), body_line):
-        for match in MERGE_TAG.finditer(text):
-            if match.group(1) not in fields | BUILTIN_FIELDS:
-                yield number, match.group(1)
+    """(line, field) for each merge tag (outside code) whose field no subscriber has."""
+    known = fields | BUILTIN_FIELDS
+    for match in merge_tags(body):
+        if match.group(1) not in known:
+            yield body_line + body.count("\n", 0, match.start()), match.group(1)
 
 
 def unknown_field_message(field: str) -> str:

@@ -6,7 +6,8 @@ keeps a 3,000-word instalment well inside the render budget.
 
 Authors write `{{ name }}` or `{{ name | default("reader") }}` in a draft; each tag becomes a
 slot token (`%%SPn%%`) before parsing, so the parser and the MJML engine pass it through
-untouched and the value is filled in per recipient afterwards.
+untouched and the value is filled in per recipient afterwards. Inside inline code and code
+blocks a tag is text and stays as written.
 """
 
 from __future__ import annotations
@@ -38,8 +39,42 @@ class SlotTable:
         return f"%%SP{self.slots.index(slot)}%%"
 
     def replace_tags(self, text: str) -> str:
-        """Turn every merge tag in `text` into its slot token."""
-        return MERGE_TAG.sub(lambda m: self.token(m.group(1), m.group("default") or ""), text)
+        """Turn every merge tag of `text` outside code into its slot token."""
+        out, at = [], 0
+        for m in merge_tags(text):
+            out += [text[at : m.start()], self.token(m.group(1), m.group("default") or "")]
+            at = m.end()
+        return "".join(out) + text[at:] if out else text
+
+
+def merge_tags(text: str) -> Iterator[re.Match[str]]:
+    """The merge tags of a draft's Markdown, outside inline code and code blocks: there
+    braces are text, shown as written (a post about templates can show `{{ name }}`)."""
+    found = list(MERGE_TAG.finditer(text))
+    if not found:
+        return
+    code = code_spans(text)
+    for m in found:
+        if not any(start <= m.start() < end for start, end in code):
+            yield m
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """Source ranges of code blocks and inline code in Markdown `text`."""
+    import pyromark
+
+    ranges = []
+    events: Any = pyromark.events_with_range(text)
+    for event, where in events:
+        kind = event if isinstance(event, str) else next(iter(event))
+        payload = None if isinstance(event, str) else event[kind]
+        if kind == "Code" or (kind == "Start" and _is_code_block(payload)):
+            ranges.append((where["start"], where["end"]))
+    return ranges
+
+
+def _is_code_block(payload: Any) -> bool:
+    return (isinstance(payload, dict) and "CodeBlock" in payload) or payload == "CodeBlock"
 
 
 def _options() -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 
 from seriespub.errors import InputError
 from seriespub.message import SLOT_RE
-from seriespub.render.markdown import MERGE_TAG
+from seriespub.render.markdown import MERGE_TAG, code_spans
 
 PER_READER = ("subscriber", "unsubscribe_url")
 DRAFT_RULE = 'only merge tags are allowed in a draft: {{ field }} or {{ field | default("…") }}'
@@ -61,7 +61,7 @@ def draft_problems(body: str) -> Iterator[tuple[int, str]]:
     rest = MERGE_TAG.sub(lambda m: " " * len(m.group(0)), body)  # offsets stay the same
     if not _TEMPLATE_SYNTAX.search(rest):
         return
-    code = _code_spans(body)
+    code = code_spans(body)
     for match in _TEMPLATE_SYNTAX.finditer(rest):
         if not any(start <= match.start() < end for start, end in code):
             snippet = rest[match.start() : match.start() + 40].split("\n")[0].strip()
@@ -70,24 +70,6 @@ def draft_problems(body: str) -> Iterator[tuple[int, str]]:
                 f"template syntax {snippet!r} is not evaluated in a draft; " + DRAFT_RULE,
             )
             return
-
-
-def _code_spans(body: str) -> list[tuple[int, int]]:
-    """Source ranges of code blocks and inline code, where braces are just text."""
-    import pyromark
-
-    ranges = []
-    events: Any = pyromark.events_with_range(body)
-    for event, where in events:
-        kind = event if isinstance(event, str) else next(iter(event))
-        payload = None if isinstance(event, str) else event[kind]
-        if kind == "Code" or (kind == "Start" and _is_code_block(payload)):
-            ranges.append((where["start"], where["end"]))
-    return ranges
-
-
-def _is_code_block(payload: Any) -> bool:
-    return (isinstance(payload, dict) and "CodeBlock" in payload) or payload == "CodeBlock"
 
 
 class SubscriberTokens:
