@@ -164,9 +164,7 @@ def _remove_stale(series: Series, out: Path, before: set[str], current: set[str]
     """Files an earlier build wrote that this one did not; then the new list is recorded."""
     # Only names this build could have written: a tampered list removes nothing outside.
     removed = sorted(
-        n
-        for n in before - current
-        if ".." not in Path(n).parts and not Path(n).is_absolute()
+        n for n in before - current if ".." not in Path(n).parts and not Path(n).is_absolute()
     )
     for name in removed:
         path = out / name
