@@ -195,8 +195,12 @@ def test_workflow_quotes_the_requirement() -> None:
 def test_workflow_builds_the_site_and_publishes_it_to_pages() -> None:
     flow = workflow(site_dir="site")
     steps = flow["jobs"]["send"]["steps"]
-    assert [s.get("name") for s in steps[-2:]] == ["Build the site", "Upload the site"]
-    assert steps[-2]["run"] == "seriespub site"
+    assert [s.get("name") for s in steps[-3:]] == [
+        "Build the site",
+        "Keep the delivery record",
+        "Upload the site",
+    ]
+    assert steps[-3]["run"] == "seriespub site"
     assert steps[-1]["with"]["path"] == "letters/site"  # uses: steps ignore working-directory
     pages = flow["jobs"]["pages"]
     assert pages["needs"] == "send"
@@ -273,3 +277,12 @@ def test_actionlint_finds_a_real_mistake() -> None:
 def test_generated_workflows_pass_actionlint(kw: dict[str, Any]) -> None:
     text = github_workflow("letters", secrets=secret_names("ses"), cron="7 * * * *", **kw)
     assert lint(text) == []
+
+
+def test_workflow_commits_the_urls_the_site_build_records() -> None:
+    """`seriespub site` records a new part's slug in site.json: the commit must come after it,
+    or the runner forgets it and a renamed draft moves a published page (and its feed id)."""
+    names = [s.get("name") for s in workflow(site_dir="site")["jobs"]["send"]["steps"]]
+    assert names.index("Build the site") < names.index("Keep the delivery record")
+    assert names.index("Send what is due") < names.index("Build the site")
+    assert names[-1] == "Upload the site"

@@ -300,3 +300,37 @@ def test_the_site_speaks_the_series_language(series_root: Path) -> None:
     assert '<html lang="de-CH">' in page
     assert "Teil 2 von 4" in page and "Zum Text springen" in page
     assert "Seite nicht gefunden" in (series_root / "site" / "404.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["index.html", "style.css", "feed.xml"])
+def test_a_file_of_the_authors_in_out_dir_is_refused_not_replaced(
+    series_root: Path, cli: Callable[..., object], name: str
+) -> None:
+    mine = series_root / "site" / name
+    mine.parent.mkdir()
+    mine.write_text("my own work\n", encoding="utf-8")
+    result = cli(series_root, "site")
+    assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+    assert "not a file seriespub wrote" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    assert mine.read_text(encoding="utf-8") == "my own work\n"
+
+
+def test_a_build_cut_short_is_finished_by_the_next_one(series_root: Path) -> None:
+    """Files written before a build stopped are still the site's: the next build replaces
+    them (the list of written files is extended before the first write)."""
+    from seriespub.errors import InputError
+
+    build(series_root)
+    third = series_root / "drafts" / "03-part-3.md"
+    third.write_text(third.read_text(encoding="utf-8").replace("2099-01-01", "2026-02-01"))
+    style = series_root / "site" / "style.css"
+    style.unlink()
+    (style / "x").mkdir(parents=True)  # written after 03-part-3/index.html: the build stops
+    with pytest.raises(InputError, match="cannot read"):
+        build(series_root)
+    assert (series_root / "site" / "03-part-3" / "index.html").exists()
+    shutil.rmtree(style)
+    third.write_text(third.read_text(encoding="utf-8").replace("Part 3 title", "Retitled"))
+    result = build(series_root)
+    assert "03-part-3/index.html" in result.written

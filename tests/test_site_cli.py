@@ -89,3 +89,21 @@ def test_a_multi_line_install_is_refused_in_one_line(
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert "'schedule.install' must be one line" in result.output  # type: ignore[attr-defined]
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_serve_redirects_a_part_without_its_slash_inside_the_base_path(
+    make_series: Callable[..., Path],
+) -> None:
+    root = site_series(make_series(drafts=4, ready=3))
+    series = find_series(explicit=root)
+    site.build(series, NOW)
+    server, _ = site.serve(series, port=0)
+    try:
+        for method in ("GET", "HEAD"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            conn.request(method, "/teaming/02-part-2?x=1")
+            answer = conn.getresponse()
+            assert answer.status == 301, method
+            assert answer.getheader("Location") == "/teaming/02-part-2/?x=1", method
+    finally:
+        server.stop()

@@ -211,7 +211,8 @@ def github_workflow(
     """.github/workflows/seriespub.yml: scheduled `send due`, then the record committed back.
 
     `install` None: the install step fails with a message saying to set `[schedule] install`.
-    `site_dir` (the `[site] out_dir`): also build the site and publish it to GitHub Pages.
+    `site_dir` (the `[site] out_dir`): also build the site (before the record is committed,
+    so the URL it fixes for a new part is kept) and publish it to GitHub Pages.
     """
     names = list(dict.fromkeys([*ALWAYS_SECRETS, *secrets]))
     bad = [n for n in names if not _ENV_NAME.fullmatch(n)]
@@ -226,12 +227,13 @@ def github_workflow(
         python=json.dumps(python_version),
         install=_install_command(install),
         env=env,
+        build=_SITE_BUILD if site_dir is not None else "",
         keep=_keep_record(ledger_name),
     )
     if site_dir is None:
         return text
     folder = f"{series_path.rstrip('/')}/{site_dir}" if series_path != "." else site_dir
-    return text + _SITE_STEPS.format(artifact=json.dumps(folder))
+    return text + _SITE_PUBLISH.format(artifact=json.dumps(folder))
 
 
 def _install_command(install: str | None) -> str:
@@ -296,15 +298,20 @@ jobs:
         run: seriespub send due
         env:
 {env}\
+{build}\
       - name: Keep the delivery record
         if: always()
         run: |
 {keep}"""
 
-_SITE_STEPS = """\
+# Before the record is committed: the build fixes a newly published part's URL in site.json.
+_SITE_BUILD = """\
       - name: Build the site
-        if: ${{{{ !cancelled() }}}}
+        if: ${{ !cancelled() }}
         run: seriespub site
+"""
+
+_SITE_PUBLISH = """\
       - name: Upload the site
         if: ${{{{ !cancelled() }}}}
         uses: actions/upload-pages-artifact@v3

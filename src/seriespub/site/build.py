@@ -1,8 +1,11 @@
 """`seriespub site`: the released parts → a folder of static files, written only where changed.
 
 A rebuild compares each file's bytes and rewrites only those that differ, and removes the
-files an earlier build wrote that the site no longer has (listed in `.seriespub/site.json`);
-anything else in the folder (a CNAME, a .nojekyll the author added) is left alone.
+files an earlier build wrote that the site no longer has (listed in `.seriespub/site-files.json`);
+anything else in the folder (a CNAME, a .nojekyll the author added) is left alone. A file the
+site needs that exists, is not empty and was not written by a build (the author's own
+`style.css`) is refused before anything is written. The list is extended before the first
+write, so files of a build cut short are still known as ours.
 """
 
 from __future__ import annotations
@@ -89,16 +92,38 @@ def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> Buil
     """Write `files` into the out folder (changed ones only) and record the published URLs."""
     out = out_dir_of(series)
     result = BuildResult(out, parts)
-    slugs = urls.read_record(series.state_dir)
-    urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
+    before = _written_before(series)
     for name in sorted(files):
         check_not_own(series, out / name, hint=_OUT_HINT)  # a symlinked subfolder, too
+        if name not in before:
+            _refuse_if_authors(out / name, files[name].encode("utf-8"))
+    slugs = urls.read_record(series.state_dir)
+    urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
+    _record_written(series, before | set(files))
+    for name in sorted(files):
         if _write_if_changed(out / name, files[name].encode("utf-8")):
             result.written.append(name)
         else:
             result.unchanged += 1
-    result.removed = _remove_stale(series, out, set(files))
+    result.removed = _remove_stale(series, out, before, set(files))
     return result
+
+
+def _refuse_if_authors(path: Path, data: bytes) -> None:
+    """InputError if `path` holds something of the author's that writing `data` would lose."""
+    try:
+        held = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if held and held != data:
+        raise InputError(
+            "already exists and is not a file seriespub wrote",
+            path=path,
+            hint="move it out of the way (the site has a file of this name), "
+            "or set [site] out_dir to a folder of its own",
+        )
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
@@ -119,18 +144,27 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def _remove_stale(series: Series, out: Path, current: set[str]) -> list[str]:
-    """Files an earlier build wrote that this one did not; then the new list is recorded."""
-    manifest = series.state_dir / MANIFEST
+def _written_before(series: Series) -> set[str]:
+    """The files earlier builds wrote (empty if the list is missing or unreadable)."""
     try:
-        before = set(json.loads(manifest.read_text(encoding="utf-8")))
+        names = json.loads((series.state_dir / MANIFEST).read_text(encoding="utf-8"))
+        return {n for n in names if isinstance(n, str)}
     except (OSError, ValueError, TypeError):
-        before = set()
+        return set()
+
+
+def _record_written(series: Series, names: set[str]) -> None:
+    manifest = series.state_dir / MANIFEST
+    text = json.dumps(sorted(names), indent=0) + "\n"
+    if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
+        manifest.write_text(text, encoding="utf-8")
+
+
+def _remove_stale(series: Series, out: Path, before: set[str], current: set[str]) -> list[str]:
+    """Files an earlier build wrote that this one did not; then the new list is recorded."""
     # Only names this build could have written: a tampered list removes nothing outside.
     removed = sorted(
-        n
-        for n in before - current
-        if isinstance(n, str) and ".." not in Path(n).parts and not Path(n).is_absolute()
+        n for n in before - current if ".." not in Path(n).parts and not Path(n).is_absolute()
     )
     for name in removed:
         path = out / name
@@ -138,7 +172,5 @@ def _remove_stale(series: Series, out: Path, current: set[str]) -> list[str]:
         path.unlink(missing_ok=True)
         if path.parent != out and not any(path.parent.iterdir()):
             path.parent.rmdir()
-    text = json.dumps(sorted(current), indent=0) + "\n"
-    if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
-        manifest.write_text(text, encoding="utf-8")
+    _record_written(series, current)
     return removed

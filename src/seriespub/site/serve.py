@@ -56,10 +56,21 @@ def serve_site(out_dir: Path, base_path: str = "/", port: int = 8000) -> Server:
             super().__init__(*args, directory=str(out_dir), **kwargs)
 
         def do_GET(self) -> None:
-            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+            if self._route():
+                super().do_GET()
+
+        def do_HEAD(self) -> None:
+            if self._route():
+                super().do_HEAD()
+
+        def _route(self) -> bool:
+            """Point self.path into out_dir; False once a redirect or the 404 is answered."""
+            asked = urllib.parse.urlsplit(self.path)
+            path = urllib.parse.unquote(asked.path)
+            query = f"?{asked.query}" if asked.query else ""
             if path + "/" == prefix:
-                self._redirect(prefix)
-                return
+                self._redirect(prefix + query)
+                return False
             inside = path.startswith(prefix)
             rest = posixpath.normpath(path[len(prefix) :]) if inside else ".."
             target = out_dir / rest
@@ -69,13 +80,17 @@ def serve_site(out_dir: Path, base_path: str = "/", port: int = 8000) -> Server:
                 or not (target.is_file() or (target / "index.html").is_file())
             ):
                 self._not_found()
-                return
+                return False
+            if target.is_dir() and not path.endswith("/"):
+                # Here, not in SimpleHTTPRequestHandler, which would drop the base path.
+                self._redirect(asked.path + "/" + query)
+                return False
             self.path = (
                 "/"
                 if rest == "."
                 else "/" + urllib.parse.quote(rest) + ("/" if path.endswith("/") else "")
             )
-            super().do_GET()
+            return True
 
         def _redirect(self, where: str) -> None:
             self.send_response(301)
