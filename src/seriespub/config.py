@@ -499,6 +499,11 @@ class Secrets:
             redact.register(value)
         return value
 
+    def only_in_environment(self, names: list[str]) -> list[str]:
+        """Those of `names` set in the process environment but not in `.env`: what a
+        command started by cron or systemd (which see neither) would not have."""
+        return [n for n in names if self._env.get(n) and not self._from_dotenv().get(n)]
+
     def require(self, name: str, why: str) -> Secret:
         secret = self.get(name)
         if secret is None:

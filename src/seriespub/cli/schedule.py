@@ -122,6 +122,15 @@ def install(
 
 
 def _print_install(lines: Install) -> None:
+    if lines.shell_only:
+        err().print(
+            f"warning: {', '.join(lines.shell_only)} set only in this shell: cron and systemd "
+            "see neither its environment nor its profile; add them to .env beside "
+            "seriespub.toml, or unattended runs use another unsubscribe key (every reader's "
+            "link changes) or cannot send",
+            markup=False,
+            soft_wrap=True,
+        )
     console = out()
     console.print("# 1. cron (crontab -e):", markup=False)
     console.print(lines.crontab, markup=False, soft_wrap=True)

@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seriespub import __version__, installers, outputs, schedule, tracks
@@ -155,6 +155,8 @@ class Install:
     secrets: list[str]  # repository secrets the workflow needs
     requirement: str | None  # what the workflow pip-installs; None: could not tell
     source: str  # where that came from, or why it could not be told
+    # Secrets set in this shell's environment but not in .env: cron and systemd miss them.
+    shell_only: list[str] = field(default_factory=list)
 
 
 def install(series: Series, repo_path: str | None = None, python: str = sys.executable) -> Install:
@@ -177,14 +179,16 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
         site_dir=site.out_dir if site.base_url else None,
     )
     source = spec.source if spec.requirement else (spec.problem or spec.source)
+    names = list(dict.fromkeys(["SERIESPUB_SECRET", *secrets]))
     return Install(
         installers.crontab_line(series.root, command),
         installers.systemd_units(series.root, command),
         installers.systemd_enable_hint(series.root),
         workflow,
-        list(dict.fromkeys(["SERIESPUB_SECRET", *secrets])),
+        names,
         spec.requirement,
         source,
+        series.secrets.only_in_environment(names),
     )
 
 

@@ -1,0 +1,39 @@
+"""`schedule install`: cron and systemd see neither the shell's environment nor its profile.
+A secret set only there is named, or the unattended run would use another unsubscribe key
+(every reader's token changes) or could not send at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Cli = Callable[..., Any]
+SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
+POSTMARK = '[delivery]\nprovider = "postmark"\n[delivery.postmark]\nmessage_stream = "outbound"\n'
+
+
+def test_secrets_set_only_in_the_shell_are_named(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_series(drafts=1, delivery=POSTMARK, extra_toml=SCHEDULE)
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "shell-token")  # SERIESPUB_SECRET: conftest
+    result = cli(root, "schedule", "install", "--repo-path", "letters")
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.stderr.splitlines() if "only in this shell" in line)
+    assert "SERIESPUB_SECRET" in warning and "POSTMARK_SERVER_TOKEN" in warning
+    assert ".env" in warning
+    assert "shell-token" not in result.output
+
+
+def test_secrets_in_dotenv_need_no_warning(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_series(drafts=1, delivery=POSTMARK, extra_toml=SCHEDULE)
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    (root / ".env").write_text("SERIESPUB_SECRET=" + "k" * 40 + "\nPOSTMARK_SERVER_TOKEN=t\n")
+    result = cli(root, "schedule", "install", "--repo-path", "letters")
+    assert result.exit_code == 0, result.output
+    assert "only in this shell" not in result.stderr
