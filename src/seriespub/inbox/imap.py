@@ -142,7 +142,9 @@ def open_inbox(
     try:
         conn = _connect(settings, context)
     except (OSError, imaplib.IMAP4.error) as exc:
-        raise InboxError(f"{where}: cannot connect: {_reason(exc)}") from None
+        raise InboxError(
+            f"{where}: cannot connect: {_reason(exc)}", hint=_port_hint(settings, exc)
+        ) from None
     try:
         _login_and_select(conn, settings, password, where)
         yield ImapInbox(conn, settings, extra_terms)
@@ -176,6 +178,17 @@ def _login_and_select(
 def _logout(conn: imaplib.IMAP4) -> None:
     with suppress(OSError, imaplib.IMAP4.error):
         conn.logout()
+
+
+def _port_hint(settings: InboxSettings, exc: BaseException) -> str | None:
+    """The usual mix-ups of port and `security`: TLS spoken to a port that greets in plain
+    text (143), or a plain greeting awaited from one that waits for TLS (993)."""
+    port = settings.port or (993 if settings.security == "tls" else 143)
+    if settings.security == "tls" and isinstance(exc, ssl.SSLError) and "WRONG_VERSION" in str(exc):
+        return f'port {port} greets in plain text: set security = "starttls" (or the TLS port)'
+    if settings.security != "tls" and isinstance(exc, socket.timeout | TimeoutError):
+        return f'no greeting from port {port}: if it is the TLS port (993), set security = "tls"'
+    return None
 
 
 def _reason(exc: BaseException) -> str:
