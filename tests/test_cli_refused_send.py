@@ -64,12 +64,11 @@ def test_a_provider_that_cannot_schedule_leaves_the_part_unreleased(
     result = cli(root, "send", "next", "--yes", "--at", in_hours(2))
     assert result.exit_code == 1, result.output
     assert "cannot hold messages until a time" in result.stderr
+    assert state.accepted == []
     assert unreleased(part_state(cli, root))
 
 
-def test_a_send_not_confirmed_leaves_the_part_unreleased(
-    make_series: MakeSeries, cli: Cli
-) -> None:
+def test_a_send_not_confirmed_leaves_the_part_unreleased(make_series: MakeSeries, cli: Cli) -> None:
     root = make_series(drafts=1)
     result = cli(root, "send", "next")  # no terminal, no --yes
     assert result.exit_code == 2, result.output
