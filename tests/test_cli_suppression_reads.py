@@ -91,3 +91,25 @@ def test_a_send_reads_the_unsubscribes_through_a_rate_limit(
     assert state.messages_to(LEFT) == []
     assert status_of(root, LEFT) == "unsubscribed"
     assert len(state.messages_to("reader0001@example.com")) == 1
+
+
+@pytest.mark.parametrize("provider", ["outbox", "ses"])
+def test_sync_says_so_when_the_provider_tells_nothing(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    """SES and the outbox report no unsubscribes or bounces to seriespub: `sync` must not
+    read as if it had asked them ("0 updated from ses"), and it points at `[inbox]`."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSYNC")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sync-secret")
+    delivery = (
+        '[delivery]\nprovider = "ses"\n[delivery.ses]\nregion = "eu-west-1"\n'
+        'api_url = "http://127.0.0.1:9"\n'  # never asked
+        if provider == "ses"
+        else ""
+    )
+    root = make_series(delivery=delivery, drafts=1)
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "updated from" not in result.stdout
+    assert f"{provider} reports no unsubscribes or bounces to seriespub" in result.stdout
+    assert "[inbox]" in result.stderr
