@@ -177,9 +177,7 @@ def sync(series: SeriesOption = None) -> None:
 
 
 def _print_provider(outcome: SyncOutcome) -> None:
-    from seriespub.providers import SPECS
-
-    if SPECS[outcome.provider].syncs_suppressions:
+    if outcome.asked_provider:
         out().print(f"{outcome.changed} subscriber(s) updated from {outcome.provider}")
         return
     # Nothing was asked: "0 updated from ses" would read as if it had been.
