@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from seriespub import publishing, subscribers
 from seriespub.drafts import load_drafts
-from seriespub.errors import InputError, SeriespubError
+from seriespub.errors import ConfigError, InputError, SeriespubError
 from seriespub.message import PreparedMessage
 from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
@@ -25,6 +25,7 @@ def check_series(series: Series) -> list[Finding]:
     findings = [
         *checks.check_unsubscribe(settings.series, settings.delivery, where),
         *checks.check_api_urls(settings.delivery, where),
+        *_delivery_findings(series, where),
     ]
     drafts = load_drafts(series.drafts_dir, strict=False)  # its problems are findings here
     findings += [
@@ -51,6 +52,32 @@ def check_series(series: Series) -> list[Finding]:
             continue
         html_size, text_size = sizes_as_sent(message, sorted(fields))
         findings += checks.check_size(instalment.path, html_size, text_size)
+    return findings
+
+
+def _delivery_findings(series: Series, where: str) -> list[Finding]:
+    """What would stop a send before its first request: the provider's secrets that are
+    not set (environment or .env), Mailgun without its sending domain. Nothing is asked
+    of the provider: `check` works offline."""
+    from seriespub.providers import SPECS
+
+    delivery = series.settings.delivery
+    spec = SPECS[delivery.provider]
+    findings = []
+    for name in spec.required_secrets:
+        try:
+            series.secrets.require(name, f"the {spec.name} provider")
+        except ConfigError as exc:
+            findings.append(Finding(Level.ERROR, where, str(exc)))
+    if spec.name == "mailgun" and not delivery.mailgun.domain:
+        findings.append(
+            Finding(
+                Level.ERROR,
+                where,
+                "'delivery.mailgun.domain' is not set: the mailgun provider needs the "
+                "sending domain",
+            )
+        )
     return findings
 
 

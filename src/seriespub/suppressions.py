@@ -1,15 +1,22 @@
 """Provider-side suppressions (unsubscribes, bounces, complaints) → subscribers.csv, and,
-when `[inbox]` is configured, the ones read from the author's inbox (`seriespub.inbox`)."""
+when `[inbox]` is configured, the ones read from the author's inbox (`seriespub.inbox`).
+
+Reading changes nothing at the provider, so a passing failure (429, 5xx, a lost answer) is
+retried like a send, honouring the provider's wait, for at most `max_retry_seconds`.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from seriespub import subscribers
+from seriespub.errors import AmbiguousSendError, RateLimited, TransientSendError
 from seriespub.series import Series
 
 if TYPE_CHECKING:
+    from seriespub.models import Suppression
     from seriespub.providers import Provider
 
 
@@ -17,9 +24,29 @@ def sync_suppressions(series: Series, provider: Provider, *, inbox: bool = True)
     """Mark everyone the provider suppresses; returns how many rows changed (and were kept:
     update_statuses re-reads and rewrites the list under its lock). With `inbox`, the
     inbox is read too (`sync_inbox_before_send`)."""
-    changes = {s.email.lower(): s.status for s in provider.suppressions()}
+    found = read_suppressions(provider, series.settings.delivery.max_retry_seconds)
+    changes = {s.email.lower(): s.status for s in found}
     changed = subscribers.update_statuses(series.subscribers_path, changes)
     return changed + (sync_inbox_before_send(series) if inbox else 0)
+
+
+def read_suppressions(provider: Provider, max_seconds: float) -> list[Suppression]:
+    """`provider.suppressions()`, retried through passing failures for `max_seconds`."""
+    from seriespub.retry import RetryPolicy
+
+    policy = RetryPolicy(max_seconds=max_seconds)
+    deadline = time.monotonic() + max_seconds
+    attempt = 0
+    while True:
+        try:
+            return provider.suppressions()
+        except (TransientSendError, AmbiguousSendError) as exc:
+            asked = exc.retry_after if isinstance(exc, RateLimited) else None
+            wait = asked if asked is not None else policy.backoff(attempt)
+            if time.monotonic() + wait > deadline:
+                raise
+            time.sleep(wait)
+            attempt += 1
 
 
 def sync_inbox_before_send(series: Series) -> int:

@@ -172,8 +172,22 @@ def sync(series: SeriesOption = None) -> None:
         err().print(f"warning: {line}", markup=False, style="yellow")
 
     outcome = ops.sync(load_series(series), warn=warn)
-    out().print(f"{outcome.changed} subscriber(s) updated from {outcome.provider}")
+    _print_provider(outcome)
     _print_inbox(outcome)
+
+
+def _print_provider(outcome: SyncOutcome) -> None:
+    if outcome.asked_provider:
+        out().print(f"{outcome.changed} subscriber(s) updated from {outcome.provider}")
+        return
+    # Nothing was asked: "0 updated from ses" would read as if it had been.
+    out().print(f"{outcome.provider} reports no unsubscribes or bounces to seriespub")
+    if outcome.inbox is None:
+        err().print(
+            "hint: they come back to your mailbox: point [inbox] at it "
+            "(README: Unsubscribes and bounces from your inbox)",
+            markup=False,
+        )
 
 
 def _print_inbox(outcome: SyncOutcome) -> None:

@@ -211,14 +211,11 @@ def _round(
     picked out of one snapshot (`_late_runs`); the front's run reads the whole list."""
     drafts = session.drafts()
     new = instalment.number if instalment is not None else None
-    if instalment is not None and not options.dry_run and not has_calendar(session.series):
-        publishing.ensure_ready(instalment)
-        session.ledger.mark_started(
-            instalment.number, instalment.title, instalment.subject, session.now
-        )
     if slot is None:
         slot, _ = tracks_ops.slot_plan(session, drafts, new, count_front=False)
     parts = slot.late_parts() if late else []
+    if parts and instalment is not None and not options.dry_run:
+        _start_round(session, instalment, options)
     if parts or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
     outcomes = _late_runs(session, drafts, slot, parts, options, hooks) if parts else []
@@ -237,6 +234,21 @@ def _round(
     )
     front.groups, front.slot = outcomes, slot
     return front
+
+
+def _start_round(session: Session, instalment: Instalment, options: SendOptions) -> None:
+    """Record the front's part as started before the late joiners' runs, so a run killed
+    among them resumes in the same round. Only once the front's part and its `--at` are
+    known to be sendable: a start is a release (status, the site, late joiners' tracks),
+    and a part refused here must stay unreleased. Without late joiners the front's run
+    records its own start, just before its first batch (`Sender.run`)."""
+    if has_calendar(session.series):
+        return  # the round is the calendar's slot, not the front's start
+    publishing.ensure_ready(instalment)
+    _send_at(session, instalment, options.at)  # raises for an --at the provider refuses
+    session.ledger.mark_started(
+        instalment.number, instalment.title, instalment.subject, session.now
+    )
 
 
 def _late_runs(

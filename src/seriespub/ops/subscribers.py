@@ -124,12 +124,14 @@ class SyncOutcome:
     changed: int  # rows changed from the provider's suppressions
     inbox: InboxReport | None  # None when [inbox] is not configured
     done_folder: str = ""  # where the inbox's processed messages went
+    asked_provider: bool = True  # False: the provider reports no suppressions (SES, SMTP)
 
 
 def sync(series: Series, warn: Callable[[str], None] | None = None) -> SyncOutcome:
     """The provider's unsubscribes, bounces and complaints, then the inbox's, into the list."""
     from seriespub import publishing
     from seriespub.inbox import sync_inbox
+    from seriespub.providers import SPECS
     from seriespub.suppressions import sync_suppressions
 
     provider = publishing.provider_for(series)
@@ -143,6 +145,7 @@ def sync(series: Series, warn: Callable[[str], None] | None = None) -> SyncOutco
         changed,
         sync_inbox(series, warn=warn),
         inbox.done_folder if inbox is not None else "",
+        SPECS[provider.name].syncs_suppressions,
     )
 
 

@@ -98,7 +98,20 @@ def request(
         raise RateLimited(reason, provider=provider, retry_after=retry_after(response.headers))
     if status in RETRYABLE_STATUS:
         raise TransientSendError(reason, provider=provider, status=status)
-    raise PermanentSendError(reason, provider=provider, status=status)
+    raise PermanentSendError(
+        reason, provider=provider, status=status, hint=_auth_hint(provider, status)
+    )
+
+
+def _auth_hint(provider: str, status: int) -> str | None:
+    """For a refused key (401, 403): the variables to check. Adapters that know their
+    provider's usual mix-ups (Postmark's Account token) replace it with their own."""
+    from seriespub.providers import SPECS
+
+    spec = SPECS.get(provider)
+    if status not in (401, 403) or spec is None or not spec.required_secrets:
+        return None
+    return f"check {' and '.join(spec.required_secrets)}: the key, and what it is allowed to do"
 
 
 def _reason(response: httpx.Response, error_message: Any) -> str:

@@ -176,7 +176,11 @@ class Settler(Planner):
             return False
         if not self._everyone_settled(number, covered):
             return False
-        self.ledger.mark_finished(number, self._now())
+        # A part nobody was owed (every reader left) was never started by a send; a
+        # finished part without a start would stay "next" and be planned again forever.
+        now = self._now()
+        self.ledger.mark_started(number, plan.instalment.title, plan.instalment.subject, now)
+        self.ledger.mark_finished(number, now)
         return True
 
     def _everyone_settled(self, number: int, covered: bool = False) -> bool:
