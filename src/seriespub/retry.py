@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from seriespub.errors import AmbiguousSendError, RateLimited, SendError, TransientSendError
 from seriespub.models import Outcome, RecipientResult
 from seriespub.providers.base import Batch, Provider
+
+_T = TypeVar("_T")
 
 
 class Stopped(Exception):
@@ -98,11 +101,32 @@ def _attempt(
     attempt: int,
 ) -> list[RecipientResult]:
     """One batch until the provider answers for it, retrying failures of the whole request."""
-    while True:
+
+    def send() -> list[RecipientResult]:
         limiter.wait(len(batch.recipients), stop)
+        return provider.send_batch(batch)
+
+    return retry_passing(send, policy, stop, deadline, attempt)
+
+
+def retry_passing(
+    call: Callable[[], _T],
+    policy: RetryPolicy,
+    stop: threading.Event,
+    deadline: float,
+    attempt: int = 0,
+    *,
+    lost_answers_too: bool = False,
+) -> _T:
+    """`call()`, retried through passing failures until `deadline`: `RateLimited` waits its
+    `retry_after`, other `TransientSendError`s back off. With `lost_answers_too`, also an
+    `AmbiguousSendError`: only for calls that change nothing (a read), never a send."""
+    while True:
         try:
-            return provider.send_batch(batch)
-        except TransientSendError as exc:
+            return call()
+        except (TransientSendError, AmbiguousSendError) as exc:
+            if isinstance(exc, AmbiguousSendError) and not lost_answers_too:
+                raise
             wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
             _pause(wait if wait is not None else policy.backoff(attempt), deadline, stop, exc)
             attempt += 1
@@ -120,9 +144,7 @@ def _merge_after_failure(
     return [rest.get(r.email.lower()) or final[r.email.lower()] for r in batch.recipients]
 
 
-def _pause(
-    seconds: float, deadline: float, stop: threading.Event, error: TransientSendError
-) -> None:
+def _pause(seconds: float, deadline: float, stop: threading.Event, error: SendError) -> None:
     if time.monotonic() + seconds > deadline:
         raise error
     if stop.wait(seconds):

@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING
 
 from seriespub import subscribers
-from seriespub.errors import AmbiguousSendError, RateLimited, TransientSendError
 from seriespub.series import Series
 
 if TYPE_CHECKING:
@@ -32,21 +31,18 @@ def sync_suppressions(series: Series, provider: Provider, *, inbox: bool = True)
 
 def read_suppressions(provider: Provider, max_seconds: float) -> list[Suppression]:
     """`provider.suppressions()`, retried through passing failures for `max_seconds`."""
-    from seriespub.retry import RetryPolicy
+    import threading
 
-    policy = RetryPolicy(max_seconds=max_seconds)
+    from seriespub.retry import RetryPolicy, retry_passing
+
     deadline = time.monotonic() + max_seconds
-    attempt = 0
-    while True:
-        try:
-            return provider.suppressions()
-        except (TransientSendError, AmbiguousSendError) as exc:
-            asked = exc.retry_after if isinstance(exc, RateLimited) else None
-            wait = asked if asked is not None else policy.backoff(attempt)
-            if time.monotonic() + wait > deadline:
-                raise
-            time.sleep(wait)
-            attempt += 1
+    return retry_passing(
+        provider.suppressions,
+        RetryPolicy(max_seconds=max_seconds),
+        threading.Event(),
+        deadline,
+        lost_answers_too=True,  # a read: asking again changes nothing
+    )
 
 
 def sync_inbox_before_send(series: Series) -> int:
