@@ -152,9 +152,8 @@ class SendOutcome:
     def dry_run_counts(self) -> tuple[int, int]:
         """A dry run's messages (this run's and the late joiners'): built in full, and only
         counted (past DRY_RUN_FULL per run)."""
-        built = [o.built or 0 for o in self.outcomes]
-        full = sum(min(b, DRY_RUN_FULL) for b in built)
-        return full, sum(built) - full
+        split = [built_split(o.built) for o in self.outcomes]
+        return sum(full for full, _ in split), sum(counted for _, counted in split)
 
 
 # -- send next / send retry ------------------------------------------------------------------
@@ -631,7 +630,7 @@ def dry_run_json(outcome: SendOutcome) -> dict[str, object]:
 
 def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
     """One run's plan; `built`: the messages it rendered in full, `counted`: the rest."""
-    full = min(built or 0, DRY_RUN_FULL)
+    full, counted = built_split(built)
     return {
         "dry_run": True,
         "instalment": plan.instalment.number,
@@ -647,8 +646,14 @@ def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
         "pending": plan.pending,
         "invalid": plan.invalid,
         "built": full,
-        "counted": (built or 0) - full,
+        "counted": counted,
     }
+
+
+def built_split(built: int | None) -> tuple[int, int]:
+    """A dry run's `built` messages as (rendered in full, only counted: past DRY_RUN_FULL)."""
+    full = min(built or 0, DRY_RUN_FULL)
+    return full, (built or 0) - full
 
 
 # -- settle, cancel --------------------------------------------------------------------------
