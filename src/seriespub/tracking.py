@@ -54,6 +54,7 @@ from seriespub.tracks import (
 
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
+    from seriespub.schedule import PlannedRelease
 
 __all__ = [
     "FROM_START",
@@ -539,16 +540,20 @@ class Upcoming:
     front_at: dt.datetime | None  # its release, when later than the next slot
 
 
-def upcoming(session: Session, drafts: DraftSet) -> Upcoming:
+def upcoming(
+    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease] | None = None
+) -> Upcoming:
     """Who gets which part at the next slot (`slot_plan(upcoming=True)`), as `send due` will
     send it: after a part went out late the next ones move to later slots (`schedule`), so
     the front's next part is planned for the next slot only when the calendar releases it
-    by then; that slot may bring only late joiners' parts, or nothing."""
+    by then; that slot may bring only late joiners' parts, or nothing. `planned`: the
+    calendar (`releases_by_number`) when the caller has it already."""
     new = front_next(drafts, session)
     slot = next_slot(session)
     later: dt.datetime | None = None
     if new is not None and slot is not None:
-        planned = releases_by_number(session.series, drafts, session.ledger, session.now)
+        if planned is None:
+            planned = releases_by_number(session.series, drafts, session.ledger, session.now)
         release = planned[new].release if new in planned else None
         if release is not None and release > slot:
             later = release

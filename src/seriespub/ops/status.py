@@ -19,6 +19,7 @@ from seriespub.errors import InputError
 from seriespub.ledger import DeliveryRow, Ledger
 from seriespub.models import DeliveryStatus
 from seriespub.ops.session import Session
+from seriespub.schedule import PlannedRelease
 from seriespub.scheduling import releases_by_number
 from seriespub.series import Series
 
@@ -166,14 +167,16 @@ def status(session: Session) -> StatusOutcome:
         s.settings.series.title,
         s.settings.delivery.provider,
         states,
-        readers_state(session, drafts),
+        readers_state(session, drafts, releases),
     )
 
 
-def readers_state(session: Session, drafts: DraftSet) -> ReadersState:
+def readers_state(
+    session: Session, drafts: DraftSet, releases: Mapping[int, PlannedRelease] | None = None
+) -> ReadersState:
     """How many readers are on the front and catching up; who gets which part next slot,
     and when the front's next part goes out if that is later."""
-    coming = tracks_ops.upcoming(session, drafts)
+    coming = tracks_ops.upcoming(session, drafts, releases)
     plan = coming.plan
     later = None
     if coming.front_part is not None and coming.front_at is not None and plan.front:
