@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seriespub import exported_status
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
@@ -29,6 +31,7 @@ from seriespub.subscribers import (
     rewrite_rows,
     scan_file,
     signature,
+    update_statuses,
     write_atomically,
 )
 
@@ -80,6 +83,11 @@ class ImportReport:
     def added(self) -> int:
         return len(self.added_keys)
 
+    # Of those added, the ones the source says left (added with that status, so a later
+    # import cannot make them active); and readers active in the list the source says left.
+    added_not_active: Counter[SubscriberStatus] = field(default_factory=Counter)
+    now_not_active: Counter[SubscriberStatus] = field(default_factory=Counter)
+
 
 def import_csv(target: Path, source: Path, today: dt.date | None = None) -> ImportReport:
     """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone.
@@ -100,11 +108,12 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
             else:
                 existing = scan_file(target, keys)
                 refuse_problems(target, existing.problems)
-            report, added = _merge(rows, existing, today or dt.date.today())
-            if not added:
-                return report
-            if _write(target, existing, columns, added, before):
-                return report
+            report, added, left = _merge(rows, existing, today or dt.date.today())
+            if added and not _write(target, existing, columns, added, before):
+                continue
+            # Readers the source says left since: their rows' status only (under the lock).
+            update_statuses(target, left)
+            return report
     raise InputError(
         "the file kept changing while seriespub rewrote it (an editor "
         "saving it?); nothing was changed",
@@ -115,17 +124,18 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
 
 def _merge(
     rows: list[tuple[int, Row | RowProblem]], existing: Scan, today: dt.date
-) -> tuple[ImportReport, list[Subscriber]]:
+) -> tuple[ImportReport, list[Subscriber], dict[str, SubscriberStatus]]:
     report = ImportReport()
     known = {key: found[0] for key, found in existing.found.items()}
     seen: set[str] = set()
     added: list[Subscriber] = []
+    left: dict[str, SubscriberStatus] = {}
     for line, row in rows:
         if isinstance(row, RowProblem):
             report.skipped.append(row)
         else:
-            _merge_row(row, line, known, seen, added, report, today)
-    return report, added
+            _merge_row(row, line, known, seen, added, left, report, today)
+    return report, added, left
 
 
 def _write(
@@ -145,6 +155,7 @@ def _merge_row(
     known: dict[str, Subscriber],
     seen: set[str],
     added: list[Subscriber],
+    left: dict[str, SubscriberStatus],
     report: ImportReport,
     today: dt.date,
 ) -> None:
@@ -161,6 +172,9 @@ def _merge_row(
     if previous is not None:
         if previous.status is not SubscriberStatus.ACTIVE:
             report.kept_unsubscribed += 1
+        elif subscriber.status is not SubscriberStatus.ACTIVE:
+            left[subscriber.key] = subscriber.status
+            report.now_not_active[subscriber.status] += 1
         else:
             report.already_present += 1
         return
@@ -174,6 +188,8 @@ def _merge_row(
         )
     added.append(subscriber)
     report.added_keys.add(subscriber.key)
+    if subscriber.status is not SubscriberStatus.ACTIVE:
+        report.added_not_active[subscriber.status] += 1
 
 
 def _read_source(source: Path) -> tuple[list[tuple[int, Row | RowProblem]], list[str]]:
@@ -197,7 +213,27 @@ def _read_source(source: Path) -> tuple[list[tuple[int, Row | RowProblem]], list
             raise InputError("not UTF-8 text", path=source) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=source, line=reader.line_num) from None
-    return rows, [c for c in mapping.values() if c != "last_name"]
+    return _with_standing(rows, list(mapping.values())), [
+        c for c in mapping.values() if c != "last_name"
+    ]
+
+
+def _with_standing(
+    rows: list[tuple[int, Row | RowProblem]], columns: list[str]
+) -> list[tuple[int, Row | RowProblem]]:
+    """Each row with the status every sign in it gives (`seriespub.exported_status`), or
+    why it cannot be taken (a status word not known, a reader who never confirmed)."""
+    readable = [row for _, row in rows if isinstance(row, dict)]
+    status_columns = exported_status.status_columns(columns, readable)
+    out: list[tuple[int, Row | RowProblem]] = []
+    for line, row in rows:
+        if isinstance(row, dict):
+            try:
+                row = {**row, "status": exported_status.standing(row, status_columns).value}
+            except ValueError as exc:
+                row = RowProblem(line, str(exc))
+        out.append((line, row))
+    return out
 
 
 def _row_or_problem(values: list[str], mapping: dict[int, str], start: int) -> Row | RowProblem:

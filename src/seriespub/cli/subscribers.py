@@ -22,6 +22,9 @@ from seriespub.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from collections import Counter
+
+    from seriespub.models import SubscriberStatus
     from seriespub.ops.subscribers import NextParts, Subscriber, SyncOutcome
 
 app = typer.Typer(
@@ -155,11 +158,23 @@ def import_(
     report = ops.import_file(load_series(series), file)
     for problem in report.skipped:
         err().print(f"skipped {file}:{problem.line}: {problem.message}", markup=False)
+    # Readers the source says left are added with that status (never mailed, never made
+    # active by a later import); active ones it says left are marked so.
+    added = f"added {report.added}" + _not_active(" (not active: {})", report.added_not_active)
+    left = _not_active(", now not active: {}", report.now_not_active)
     out().print(
-        f"added {report.added}, already present {report.already_present}, "
+        f"{added}, already present {report.already_present}, "
         f"kept unsubscribed {report.kept_unsubscribed}, duplicates "
-        f"{report.duplicates}, skipped {len(report.skipped)}"
+        f"{report.duplicates}, skipped {len(report.skipped)}{left}",
+        markup=False,
     )
+
+
+def _not_active(form: str, counts: Counter[SubscriberStatus]) -> str:
+    """`form` filled with 'unsubscribed 2, bounced 1', or '' when there are none."""
+    if not counts:
+        return ""
+    return form.format(", ".join(f"{s.value} {n}" for s, n in sorted(counts.items())))
 
 
 @app.command("sync")
