@@ -39,7 +39,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def one_error(result: object) -> str:
     """The error line, after asserting the run failed with one error line and no traceback."""
-    output = result.output  # type: ignore[attr-defined]
+    output: str = result.output  # type: ignore[attr-defined]
     assert result.exit_code == 1, output  # type: ignore[attr-defined]
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if line.startswith("error:")]
