@@ -197,7 +197,8 @@ def test_kicker_is_uppercased_by_css_not_in_the_text() -> None:
     html = html_of()
     assert "TEAMING" not in html and "PART 1" not in html
     assert re.search(
-        r'<div style="[^"]*text-transform:uppercase;[^"]*"><span dir="auto">Teaming</span> · Part 1</div>',
+        r'<div style="[^"]*text-transform:uppercase;[^"]*">'
+        r'<span dir="auto">Teaming</span> · Part 1</div>',
         html,
     )
 
