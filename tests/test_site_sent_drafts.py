@@ -135,3 +135,23 @@ def test_check_reports_a_sent_part_without_its_draft_as_an_error(
     errors = [f for f in report["findings"] if f["level"] == "error"]
     assert len(errors) == 1, report
     assert "part 2" in errors[0]["message"] and f"{BASE}02-part-2/" in errors[0]["message"]
+
+
+@pytest.mark.parametrize("command", [("status",), ("schedule",), ("schedule", "--ics", "cal.ics")])
+def test_reports_say_a_sent_part_without_its_draft_is_left_out(
+    make_series: Callable[..., Path], cli: Cli, command: tuple[str, ...]
+) -> None:
+    root = sent_series(make_series, cli)
+    toml = root / "seriespub.toml"
+    calendar = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+    toml.write_text(toml.read_text(encoding="utf-8") + calendar, encoding="utf-8")
+    (root / "drafts" / "02-part-2.md").unlink()
+    result = cli(root, *command)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    warnings = [
+        line
+        for line in result.stderr.splitlines()  # type: ignore[attr-defined]
+        if line.startswith("warning:") and "was sent" in line
+    ]
+    assert len(warnings) == 1, result.stderr  # type: ignore[attr-defined]
+    assert 'part 2 "Part 2 title"' in warnings[0]
