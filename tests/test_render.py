@@ -61,9 +61,11 @@ def test_default_template_renders_a_complete_responsive_email() -> None:
     assert "@media only screen and (min-width:480px)" in html  # responsive columns
     assert "prefers-color-scheme: dark" in html  # dark mode
     assert 'class="sp-preheader"' in html  # preheader
-    assert re.search(r'text-transform:uppercase;[^"]*">Teaming · Part 1<', html)
+    assert re.search(
+        r'text-transform:uppercase;[^"]*"><span dir="auto">Teaming</span> · Part 1<', html
+    )
     assert "The first part" in html
-    assert "Next time: <strong>What comes next</strong>" in html  # no [schedule]
+    assert 'Next time: <strong dir="auto">What comes next</strong>' in html  # no [schedule]
     # CSS inlined by the engine, not left in a <style> block only:
     assert re.search(r'<h2 style="[^"]*font-size: 23px', html)
     assert re.search(r'<a href="https://example.com/a" style="[^"]*color: #1a5fb4', html)
@@ -145,7 +147,8 @@ def html_of(body: str = BODY, **settings: object) -> str:
 def test_preheader_is_hidden_without_colour_tricks_and_padded() -> None:
     html = html_of()
     found = re.search(
-        r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)</div>', html
+        r'<div class="sp-preheader" style="([^"]*)" dir="auto">Inbox preview line([^<]*)</div>',
+        html,
     )
     assert found, html[:3000]
     style, padding = found.groups()
@@ -167,7 +170,9 @@ def test_mj_preview_in_a_series_template_is_hidden_the_same_way(tmp_path: Path) 
     )
     message = prepare(instalment(body="Hi"), RenderInputs(SERIES, b"k", template_path=template))
     html = message.html.literals[0]
-    found = re.search(r'<div class="sp-preheader" style="([^"]*)">Inbox preview line([^<]*)<', html)
+    found = re.search(
+        r'<div class="sp-preheader" style="([^"]*)" dir="auto">Inbox preview line([^<]*)<', html
+    )
     assert found and "color" not in found.group(1) and "mso-hide:all" in found.group(1)
     assert found.group(2).count("\u034f\u200c&nbsp;") >= 50
 
@@ -192,7 +197,9 @@ def test_kicker_is_uppercased_by_css_not_in_the_text() -> None:
     html = html_of()
     assert "TEAMING" not in html and "PART 1" not in html
     assert re.search(
-        r'<div style="[^"]*text-transform:uppercase;[^"]*">Teaming · Part 1</div>', html
+        r'<div style="[^"]*text-transform:uppercase;[^"]*">'
+        r'<span dir="auto">Teaming</span> · Part 1</div>',
+        html,
     )
 
 
@@ -269,7 +276,7 @@ def test_teaser_and_footer_follow_cadence_and_language(
     message = prepare(instalment(), RenderInputs(settings, b"k", nxt, every_weeks=weeks))
     r = message.recipient(Subscriber("x@example.com", "Xi"))
     html, text = message.html_for(r), message.text_for(r)
-    assert f"{label}: <strong>What comes next</strong>" in html
+    assert f'{label}: <strong dir="auto">What comes next</strong>' in html
     assert f"{label}: What comes next" in text
     assert footer in html and footer in text
     assert f'lang="{language}"' in html
@@ -288,4 +295,4 @@ def test_publishing_passes_the_cadence_of_the_calendar(make_series: Callable[...
         drafts = publishing.drafts_of(series)
         message = publishing.render(series, drafts, drafts.instalments[0])
         html = message.html_for(message.recipient(Subscriber("x@example.com", "Xi")))
-        assert f"{label}: <strong>" in html
+        assert f'{label}: <strong dir="auto">' in html

@@ -159,7 +159,7 @@ def test_index_has_description_subscribe_and_parts_with_dates(series_root: Path)
     index = (series_root / "site" / "index.html").read_text(encoding="utf-8")
     assert "<em>leading</em>" in index  # the description, as Markdown
     assert 'href="mailto:author@example.com?subject=Subscribe"' in index
-    assert '<a href="01-part-1/">Part 1: Part 1 title</a>' in index
+    assert '<a href="01-part-1/">Part 1: <span dir="auto">Part 1 title</span></a>' in index
     assert ">2026-01-06</time>" in index and ">2026-01-13</time>" in index
 
 

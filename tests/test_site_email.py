@@ -26,7 +26,9 @@ def test_part_two_links_to_its_page_and_to_part_one(make_series: Callable[..., P
     html, text = parts_of(root, 2)
     assert f'<a href="{BASE}02-part-2/"' in html and "View in browser</a>" in html
     assert "Previously in this series:" in html
-    assert re.search(rf'<a href="{BASE}01-part-1/"[^>]*>Part 1: Part 1 title</a>', html)
+    assert re.search(
+        rf'<a href="{BASE}01-part-1/"[^>]*>Part 1: <span dir="auto">Part 1 title</span></a>', html
+    )
     assert f"{BASE}03-part-3/" not in html  # not the later parts
     assert f"View in browser: {BASE}02-part-2/\n" in text
     assert f"Previously in this series:\n- Part 1: Part 1 title\n  {BASE}01-part-1/\n" in text

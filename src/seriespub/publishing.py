@@ -35,6 +35,18 @@ def drafts_of(series: Series, strict: bool = True) -> DraftSet:
     return drafts
 
 
+def warn_sent_without_draft(series: Series, drafts: DraftSet, ledger: Ledger) -> None:
+    """A warning for each part the ledger records as sent (or partly) that has no loaded
+    draft: a report leaves it out, and should not do so silently."""
+    from seriespub.site.content import sent_without_draft
+
+    for record in sent_without_draft(drafts.instalments, ledger.instalment_records()):
+        notices.warn(
+            f'part {record.number} "{record.title}" was sent but has no draft in '
+            f"{series.drafts_dir} (left out; restore it, e.g. from git)"
+        )
+
+
 @contextmanager
 def open_ledger(series: Series, *, readonly: bool = False) -> Iterator[Ledger]:
     """The series' ledger; `readonly` for commands that only report (creates nothing).

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seriespub import __version__, installers, outputs, schedule, tracks
+from seriespub import __version__, installers, outputs, publishing, schedule, tracks
 from seriespub import tracking as tracks_ops
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
@@ -65,8 +65,9 @@ class Calendar:
 
 def calendar(session: Session) -> Calendar:
     """Every instalment's release at the session's `now`, and what looks wrong with it."""
-    s = session.series
-    releases = plan_of(s, session.drafts(strict=False), session.ledger, session.now)
+    s, drafts = session.series, session.drafts(strict=False)
+    publishing.warn_sent_without_draft(s, drafts, session.ledger)
+    releases = plan_of(s, drafts, session.ledger, session.now)
     return Calendar(
         s.settings.series.title,
         s.settings.schedule.timezone,

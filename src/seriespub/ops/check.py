@@ -60,10 +60,27 @@ def _session_findings(series: Series, now: dt.datetime | None) -> list[Finding]:
         with notices.muted(), session(series, "check", now=now or utc_now(), readonly=True) as held:
             problems = _calendar_problems(held)
             lines = [] if problems else draft_warnings(held)
+            problems = _lost_pages(held) + problems
     except SeriespubError:
         return []  # an unreadable list or ledger is reported by the checks above
     held_back = [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]
     return problems + held_back
+
+
+def _lost_pages(held: Session) -> list[Finding]:
+    """Sent parts without a draft, with `[site]`: the build refuses them (`site.build`)."""
+    from seriespub.site.build import lost_pages
+    from seriespub.site.urls import read_record
+
+    s = held.series
+    if s.settings.site.base_url is None:
+        return []
+    records = held.ledger.instalment_records()
+    lost = lost_pages(s, held.drafts(strict=False), records, read_record(s.state_dir))
+    if lost is None:
+        return []
+    where = str(s.drafts_dir)
+    return [Finding(Level.ERROR, where, str(lost).removeprefix(f"{where}: "))]
 
 
 def _calendar_problems(held: Session) -> list[Finding]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from seriespub import runlog
+from seriespub import publishing, runlog
 from seriespub import tracking as tracks_ops
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import InputError
@@ -161,6 +161,7 @@ class StatusOutcome:
 def status(session: Session) -> StatusOutcome:
     """Each instalment's state and deliveries, with its calendar slot where one is set."""
     s, drafts = session.series, session.drafts(strict=False)
+    publishing.warn_sent_without_draft(s, drafts, session.ledger)
     releases = releases_by_number(s, drafts, session.ledger, session.now)
     states = instalment_states(drafts, session.ledger, {n: r.release for n, r in releases.items()})
     return StatusOutcome(

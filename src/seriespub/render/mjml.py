@@ -49,7 +49,7 @@ def compile_mjml(source: str, where: str = "template") -> str:
 def _preheader(match: re.Match[str]) -> str:
     """A preheader hidden the way well-behaved templates hide it, and padded."""
     return (
-        f'<div class="sp-preheader" style="{PREHEADER_STYLE}">{match.group(1)}'
+        f'<div class="sp-preheader" style="{PREHEADER_STYLE}" dir="auto">{match.group(1)}'
         f"{PREHEADER_PADDING}</div>"
     )
 

@@ -6,6 +6,8 @@ Guarantees
     - Merge fields show their defaults; no subscriber data is read, so none can be written.
     - A part's URL never changes once published: `NN-slug/`, the slug recorded in
       `.seriespub/site.json` the first time (from the draft's file name, not its title).
+    - A sent part's page never goes silently: a part the ledger records as started (fully or
+      partly sent) whose draft is missing stops the build before anything is written.
     - The same drafts, ledger and settings give byte-identical files: no build timestamps;
       every date comes from the ledger or the calendar.
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
-from seriespub.ledger import Ledger
+from seriespub.ledger import InstalmentRecord, Ledger
 from seriespub.outputs import check_not_own
 from seriespub.series import Series
 from seriespub.site import urls
-from seriespub.site.content import Part, released_parts
+from seriespub.site.content import Part, released_parts, sent_without_draft
 from seriespub.site.pages import SiteInputs, render_site
 
 MANIFEST = "site-files.json"
@@ -74,10 +74,12 @@ def site_files(
     settings = series.settings
     releases = releases_by_number(series, drafts, ledger, now)
     slugs = urls.read_record(series.state_dir)
+    records = ledger.instalment_records()
+    lost = lost_pages(series, drafts, records, slugs)
+    if lost is not None:
+        raise lost
     back = wording(settings.series.language, settings.series.title, None).back
-    parts = released_parts(
-        drafts.instalments, ledger.instalment_records(), releases, slugs, now, back
-    )
+    parts = released_parts(drafts.instalments, records, releases, slugs, now, back)
     inputs = SiteInputs(
         settings.series,
         base_url,
@@ -86,6 +88,33 @@ def site_files(
         len(drafts.instalments),
     )
     return parts, render_site(parts, inputs)
+
+
+def lost_pages(
+    series: Series,
+    drafts: DraftSet,
+    records: dict[int, InstalmentRecord],
+    slugs: dict[int, str],
+) -> InputError | None:
+    """The error for sent parts (per the ledger) without a draft, or None: building without
+    them would drop their pages and break the links every reader of theirs was sent."""
+    missing = sent_without_draft(drafts.instalments, records)
+    if not missing:
+        return None
+    base_url = require_site(series)
+    named = "; ".join(_sent_part(base_url, r, slugs.get(r.number)) for r in missing)
+    return InputError(
+        f"sent, but no draft here: {named}; a build would drop "
+        f"{'its page' if len(missing) == 1 else 'their pages'} and break readers' links",
+        path=series.drafts_dir,
+        hint="restore the draft under the same number (e.g. git checkout -- drafts/), "
+        "or fix it if it does not load; a new file name keeps the URL",
+    )
+
+
+def _sent_part(base_url: str, record: InstalmentRecord, slug: str | None) -> str:
+    where = urls.page_url(base_url, record.number, slug) if slug else "URL not recorded yet"
+    return f'part {record.number} "{record.title}" ({where})'
 
 
 def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> BuildResult:

@@ -1,0 +1,102 @@
+"""Right-to-left titles and preheaders: every element holding them declares `dir="auto"`,
+in the sent email (the outbox's .eml) and on the site, so the reader's browser or mail
+client orders their punctuation by the text's own direction, not the page's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+from mailcheck import body_text, check_message
+
+HEBREW = "שלום, עולם!"
+ARABIC = "مرحبا، يا عالم؟"
+ARABIC_PREHEADER = "سطر قصير، في البريد."
+SITE = '[site]\nbase_url = "https://example.org/teaming/"\n'
+
+Cli = Callable[..., object]
+
+
+class Holders(HTMLParser):
+    """For each text node in the body holding one of `needles`: the innermost element's tag
+    and its `dir` attribute."""
+
+    def __init__(self, needles: tuple[str, ...]) -> None:
+        super().__init__()
+        self.needles = needles
+        self.stack: list[tuple[str, str | None]] = []
+        self.found: list[tuple[str, str, str | None]] = []  # needle, tag, dir
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("br", "img", "meta", "link", "input", "hr"):
+            self.stack.append((tag, dict(attrs).get("dir")))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if any(tag in ("head", "title") for tag, _ in self.stack):
+            return
+        for needle in self.needles:
+            if needle in data and self.stack:
+                self.found.append((needle, *self.stack[-1]))
+
+
+def holders(html: str, *needles: str) -> list[tuple[str, str, str | None]]:
+    parser = Holders(needles)
+    parser.feed(html)
+    return parser.found
+
+
+def rtl_series(make_series: Callable[..., Path]) -> Path:
+    root = make_series(drafts=3, extra_toml=SITE)
+    for number, title, preheader in ((1, HEBREW, ARABIC_PREHEADER), (2, ARABIC, None)):
+        draft = root / "drafts" / f"{number:02d}-part-{number}.md"
+        text = draft.read_text(encoding="utf-8").replace(f"Part {number} title", title)
+        if preheader:
+            text = text.replace("A short line shown in the inbox", preheader)
+        draft.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_sent_email_marks_rtl_title_and_preheader_dir_auto(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = rtl_series(make_series)
+    for _ in range(2):
+        result = cli(root, "send", "next", "--yes")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    outbox = root / ".seriespub" / "outbox"
+    first = check_message(sorted((outbox / "001").glob("*.eml"))[0].read_bytes())
+    found = holders(body_text(first, "html"), HEBREW, ARABIC_PREHEADER, ARABIC)
+    # The heading, the preheader and the "next" teaser (part 2's title).
+    assert {n for n, _, _ in found} == {HEBREW, ARABIC_PREHEADER, ARABIC}, found
+    assert all(d == "auto" for _, _, d in found), found
+    second = check_message(sorted((outbox / "002").glob("*.eml"))[0].read_bytes())
+    found = holders(body_text(second, "html"), HEBREW, ARABIC)
+    # Its heading, and part 1 under "Previously in this series".
+    assert {n for n, _, _ in found} == {HEBREW, ARABIC}, found
+    assert all(d == "auto" for _, _, d in found), found
+
+
+def test_site_pages_mark_rtl_titles_dir_auto(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = rtl_series(make_series)
+    for _ in range(2):
+        assert cli(root, "send", "next", "--yes").exit_code == 0  # type: ignore[attr-defined]
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    site = root / "site"
+    pages = {
+        "index": (site / "index.html", 2),  # each title in the list of parts
+        "part 1": (site / "01-part-1" / "index.html", 2),  # its heading, "next"
+        "part 2": (site / "02-part-2" / "index.html", 2),  # its heading, "previous"
+    }
+    for name, (page, count) in pages.items():
+        found = holders(page.read_text(encoding="utf-8"), HEBREW, ARABIC)
+        assert len(found) == count, (name, found)
+        assert all(d == "auto" for _, _, d in found), (name, found)
+    part = holders((site / "01-part-1" / "index.html").read_text(encoding="utf-8"), HEBREW)
+    assert part == [(HEBREW, "h1", "auto")]

@@ -1,0 +1,157 @@
+"""A part that was sent keeps its page: every reader's "View in browser" link points there.
+
+The ledger of each test is made by real sends to the outbox; the drafts folder is then
+changed the way an author would (a file deleted, moved out, renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+BASE = "https://example.org/teaming/"
+SITE = f'[site]\nbase_url = "{BASE}"\n'
+
+Cli = Callable[..., object]
+
+
+def sent_series(make_series: Callable[..., Path], cli: Cli, sends: int = 2) -> Path:
+    """Three ready parts, the first `sends` sent to the outbox, then the site built once."""
+    root = make_series(drafts=3, extra_toml=SITE)
+    for _ in range(sends):
+        result = cli(root, "send", "next", "--yes")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    return root
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of the built site and the site's records."""
+    state = root / ".seriespub"
+    files = [*sorted((root / "site").rglob("*")), state / "site.json", state / "site-files.json"]
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in files if p.is_file()}
+
+
+def one_error(result: object) -> str:
+    """The error line, after asserting the run failed with one error line and no traceback."""
+    output: str = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 1, output  # type: ignore[attr-defined]
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved out"])
+def test_site_refuses_to_drop_a_sent_parts_page_and_writes_nothing(
+    make_series: Callable[..., Path], cli: Cli, how: str
+) -> None:
+    root = sent_series(make_series, cli)
+    before = snapshot(root)
+    draft = root / "drafts" / "02-part-2.md"
+    if how == "deleted":
+        draft.unlink()
+    else:
+        (root / "drafts" / "old").mkdir()
+        shutil.move(draft, root / "drafts" / "old" / draft.name)
+    result = cli(root, "site")
+    line = one_error(result)
+    assert "part 2" in line and "Part 2 title" in line
+    assert f"{BASE}02-part-2/" in line
+    assert "hint:" in result.output and "restore" in result.output  # type: ignore[attr-defined]
+    assert "git" in result.output  # type: ignore[attr-defined]
+    assert snapshot(root) == before
+    assert (root / "site" / "02-part-2" / "index.html").is_file()
+
+
+def test_several_missing_sent_drafts_are_named_in_one_line(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = sent_series(make_series, cli)
+    (root / "drafts" / "01-part-1.md").unlink()
+    (root / "drafts" / "02-part-2.md").unlink()
+    line = one_error(cli(root, "site"))
+    assert f"{BASE}01-part-1/" in line and f"{BASE}02-part-2/" in line
+
+
+def test_a_partly_sent_part_counts_as_sent(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(drafts=3, subscribers=3, extra_toml=SITE)
+    result = cli(root, "send", "next", "--yes", "--limit", "1")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert cli(root, "site").exit_code == 0  # type: ignore[attr-defined]
+    before = snapshot(root)
+    (root / "drafts" / "01-part-1.md").unlink()
+    line = one_error(cli(root, "site"))
+    assert f"{BASE}01-part-1/" in line
+    assert snapshot(root) == before
+
+
+def test_a_sent_part_never_built_is_still_named(make_series: Callable[..., Path], cli: Cli) -> None:
+    """Sent, then its draft deleted before any build: no URL was recorded, the part is still
+    named and nothing is written."""
+    root = make_series(drafts=2, extra_toml=SITE)
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # type: ignore[attr-defined]
+    (root / "drafts" / "01-part-1.md").unlink()
+    line = one_error(cli(root, "site"))
+    assert "part 1" in line and "Part 1 title" in line
+    assert not (root / "site").exists()
+    assert not (root / ".seriespub" / "site.json").exists()
+
+
+def test_a_renamed_sent_draft_keeps_its_page(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = sent_series(make_series, cli)
+    old = root / "drafts" / "02-part-2.md"
+    old.rename(root / "drafts" / "02-a-better-name.md")
+    result = cli(root, "site", "--json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert json.loads(result.stdout)["parts"] == [1, 2]  # type: ignore[attr-defined]
+    assert (root / "site" / "02-part-2" / "index.html").is_file()
+    assert not (root / "site" / "02-a-better-name").exists()
+
+
+def test_an_unsent_drafts_removal_still_just_drops_it(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = sent_series(make_series, cli, sends=1)
+    (root / "drafts" / "03-part-3.md").unlink()
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+
+
+def test_check_reports_a_sent_part_without_its_draft_as_an_error(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = sent_series(make_series, cli)
+    assert cli(root, "check").exit_code == 0  # type: ignore[attr-defined]
+    (root / "drafts" / "02-part-2.md").unlink()
+    result = cli(root, "check", "--json")
+    assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    errors = [f for f in report["findings"] if f["level"] == "error"]
+    assert len(errors) == 1, report
+    assert "part 2" in errors[0]["message"] and f"{BASE}02-part-2/" in errors[0]["message"]
+
+
+@pytest.mark.parametrize("command", [("status",), ("schedule",), ("schedule", "--ics", "cal.ics")])
+def test_reports_say_a_sent_part_without_its_draft_is_left_out(
+    make_series: Callable[..., Path], cli: Cli, command: tuple[str, ...]
+) -> None:
+    root = sent_series(make_series, cli)
+    toml = root / "seriespub.toml"
+    calendar = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+    toml.write_text(toml.read_text(encoding="utf-8") + calendar, encoding="utf-8")
+    (root / "drafts" / "02-part-2.md").unlink()
+    result = cli(root, *command)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    warnings = [
+        line
+        for line in result.stderr.splitlines()  # type: ignore[attr-defined]
+        if line.startswith("warning:") and "was sent" in line
+    ]
+    assert len(warnings) == 1, result.stderr  # type: ignore[attr-defined]
+    assert 'part 2 "Part 2 title"' in warnings[0]
