@@ -92,15 +92,16 @@ def test_a_partly_sent_part_counts_as_sent(make_series: Callable[..., Path], cli
 
 
 def test_a_sent_part_never_built_is_still_named(make_series: Callable[..., Path], cli: Cli) -> None:
-    """Sent, then its draft deleted before any build: no URL was recorded, the part is still
-    named and nothing is written."""
+    """Sent, then its draft deleted before any build: the part is still named, with the URL
+    its send pinned, and nothing is written."""
     root = make_series(drafts=2, extra_toml=SITE)
     assert cli(root, "send", "next", "--yes").exit_code == 0  # type: ignore[attr-defined]
+    pinned = (root / ".seriespub" / "site.json").read_bytes()
     (root / "drafts" / "01-part-1.md").unlink()
     line = one_error(cli(root, "site"))
-    assert "part 1" in line and "Part 1 title" in line
+    assert "part 1" in line and "Part 1 title" in line and f"{BASE}01-part-1/" in line
     assert not (root / "site").exists()
-    assert not (root / ".seriespub" / "site.json").exists()
+    assert (root / ".seriespub" / "site.json").read_bytes() == pinned
 
 
 def test_a_renamed_sent_draft_keeps_its_page(make_series: Callable[..., Path], cli: Cli) -> None:
@@ -155,3 +156,27 @@ def test_reports_say_a_sent_part_without_its_draft_is_left_out(
     ]
     assert len(warnings) == 1, result.stderr  # type: ignore[attr-defined]
     assert 'part 2 "Part 2 title"' in warnings[0]
+
+
+def test_a_part_renamed_after_its_send_but_before_any_build_keeps_the_emails_link(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """The "View in browser" URL is pinned when the part is sent, not at the next build:
+    renaming the draft in between used to move the page away from every reader's link."""
+    root = make_series(drafts=2, extra_toml=SITE)
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    sent = next((root / ".seriespub" / "outbox" / "001").glob("*.eml")).read_text("utf-8")
+    assert f"{BASE}01-part-1/" in sent
+    (root / "drafts" / "01-part-1.md").rename(root / "drafts" / "01-a-better-name.md")
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert (root / "site" / "01-part-1" / "index.html").is_file()
+    assert not (root / "site" / "01-a-better-name").exists()
+
+
+def test_a_dry_run_pins_no_url(make_series: Callable[..., Path], cli: Cli) -> None:
+    root = make_series(drafts=2, extra_toml=SITE)
+    result = cli(root, "send", "next", "--dry-run")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert not (root / ".seriespub" / "site.json").exists()

@@ -140,7 +140,8 @@ def render(
 
     `create_key=False` for what only looks (a dry run, `preview`, `check`): with no
     unsubscribe key yet, the links use a throwaway one and nothing is written
-    (`Series.unsubscribe_secret`). What sends keeps the default.
+    (`Series.unsubscribe_secret`). What sends keeps the default, which also pins the
+    site URLs the email links to (`site.urls.email_links`).
     """
     from seriespub.render.email import RenderInputs, prepare  # not for reports
 
@@ -148,7 +149,8 @@ def render(
     cadence = schedule.every_weeks if schedule.first_release is not None else None
     from seriespub.site.urls import email_links
 
-    links = email_links(series.settings.site.base_url, series.state_dir, drafts, instalment)
+    base_url = series.settings.site.base_url
+    links = email_links(base_url, series.state_dir, drafts, instalment, pin=create_key)
     inputs = RenderInputs(
         series.settings.series,
         series.unsubscribe_secret(create=create_key),

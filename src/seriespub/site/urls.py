@@ -70,15 +70,25 @@ def page_url(base_url: str, number: int, slug: str) -> str:
 
 
 def email_links(
-    base_url: str | None, state_dir: Path, drafts: DraftSet, instalment: Instalment
+    base_url: str | None,
+    state_dir: Path,
+    drafts: DraftSet,
+    instalment: Instalment,
+    *,
+    pin: bool = False,
 ) -> SiteLinks | None:
-    """The "view in browser" URL and the earlier ready parts' URLs; None without `[site]`."""
+    """The "view in browser" URL and the earlier ready parts' URLs; None without `[site]`.
+
+    `pin` (what sends): the URLs given to readers are recorded now, not at the next build,
+    so a draft renamed before that build keeps the page where readers' links point."""
     if base_url is None:
         return None
     record = read_record(state_dir)
+    linked = [i for i in drafts.instalments if i.number < instalment.number and i.is_ready]
+    slugs = {i.number: slug_for(i, record) for i in [*linked, instalment]}
+    if pin and not slugs.items() <= record.items():
+        write_record(state_dir, {**record, **slugs})
     earlier = tuple(
-        (i.number, i.title, page_url(base_url, i.number, slug_for(i, record)))
-        for i in drafts.instalments
-        if i.number < instalment.number and i.is_ready
+        (i.number, i.title, page_url(base_url, i.number, slugs[i.number])) for i in linked
     )
-    return SiteLinks(page_url(base_url, instalment.number, slug_for(instalment, record)), earlier)
+    return SiteLinks(page_url(base_url, instalment.number, slugs[instalment.number]), earlier)
