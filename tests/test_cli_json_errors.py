@@ -132,7 +132,7 @@ def test_after_the_report_a_failed_run_adds_no_second_document(
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert report["instalment"] == 1 and report["unknown"] == 2
-    assert "unknown outcome" in human_error(result)
+    assert "outcome is unknown" in human_error(result)
 
 
 def test_without_json_stdout_stays_empty_on_error(tmp_path: Path, cli: Cli) -> None:
