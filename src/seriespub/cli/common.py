@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from contextvars import ContextVar
 import select
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
