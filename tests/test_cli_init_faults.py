@@ -15,8 +15,17 @@ from test_disk_faults import small_tmpfs
 SOURCES = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def init_process(cwd: Path, *args: str, fsize: int | None = None) -> subprocess.CompletedProcess[str]:
-    """`seriespub init` in its own process, its files limited to `fsize` bytes (a real EFBIG:
+def init_process(
+    cwd: Path, *args: str, fsize: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`seriespub init ARGS` (see `seriespub_process`)."""
+    return seriespub_process(cwd, "init", *args, fsize=fsize)
+
+
+def seriespub_process(
+    cwd: Path, *args: str, fsize: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in its own process, its files limited to `fsize` bytes (a real EFBIG:
     Python ignores SIGXFSZ)."""
 
     def limit() -> None:
@@ -25,7 +34,7 @@ def init_process(cwd: Path, *args: str, fsize: int | None = None) -> subprocess.
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SOURCES, os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
-        [sys.executable, "-m", "seriespub", "init", *args],
+        [sys.executable, "-m", "seriespub", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -79,3 +88,12 @@ def test_a_full_disk_part_way_removes_what_init_made(tmp_path: Path) -> None:
         assert list(disk.iterdir()) == []
         again = init_process(disk, "series/book")
         assert "01-welcome.md" in one_error_line(again)  # the same, not "already exists"
+
+
+def test_new_that_cannot_write_its_draft_leaves_none(tmp_path: Path) -> None:
+    """A half-written draft would break every later command (no front matter)."""
+    assert init_process(tmp_path, "book").returncode == 0
+    before = tree(tmp_path / "book")
+    done = seriespub_process(tmp_path / "book", "new", "Part two", fsize=20)
+    assert "02-part-two.md" in one_error_line(done)
+    assert tree(tmp_path / "book") == before

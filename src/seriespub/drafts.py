@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from seriespub.errors import InputError
 from seriespub.headers import check_header_value
@@ -271,10 +271,25 @@ def new_draft(folder: Path, title: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with open(path, "x", encoding="utf-8") as handle:  # exclusive: a race loses, not a draft
-            handle.write(text)
+            _write_or_remove(handle, path, text)
     except FileExistsError:
         raise InputError("already exists; nothing was changed", path=path) from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the draft: {exc.strerror}; nothing was left behind", path=path
+        ) from None
     return path
+
+
+def _write_or_remove(handle: TextIO, path: Path, text: str) -> None:
+    """Write the new draft whole, or remove it: a half-written one (a full disk) would
+    break every later command that reads the drafts."""
+    try:
+        handle.write(text)
+        handle.flush()
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _new_title(title: str) -> str:
