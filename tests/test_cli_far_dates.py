@@ -91,6 +91,37 @@ def pin_part_one(root: Path, when: str) -> Path:
     return draft
 
 
+@pytest.mark.parametrize("when", ["9500-01-01 09:00", "0001-01-01 00:00", "1969-12-31"])
+def test_without_a_calendar_check_refuses_a_release_out_of_the_years_at_its_line(
+    make_series: MakeSeries, cli: Cli, when: str
+) -> None:
+    """The drafts are where `release:` is read: no calendar needed to refuse it."""
+    root = make_series()
+    draft = pin_part_one(root, when)
+    result = run(cli, root, "check")
+    assert result.exit_code == 1, result.output
+    assert f"error {draft}:2: 'release' must be between the years 1970 and 8999, not " in (
+        result.stdout.replace("\n", " ")
+    )
+
+
+@pytest.mark.parametrize("when", ["9500-01-01 09:00", "0001-01-01 00:00"])
+def test_without_a_calendar_preview_refuses_a_release_out_of_the_years_at_its_line(
+    make_series: MakeSeries, cli: Cli, when: str
+) -> None:
+    root = make_series()
+    draft = pin_part_one(root, when)
+    line = one_line_error(run(cli, root, "preview", "1"))
+    assert line.startswith(f"error: {draft}:2: 'release' must be between the years 1970 and 8999")
+
+
+def test_a_release_that_is_not_a_date_names_its_line(make_series: MakeSeries, cli: Cli) -> None:
+    root = make_series()
+    draft = pin_part_one(root, "next tuesday")
+    line = one_line_error(run(cli, root, "preview", "1"))
+    assert line.startswith(f"error: {draft}:2: 'release' must be a date and time like")
+
+
 @pytest.mark.parametrize("command", PLANNING, ids=" ".join)
 @pytest.mark.parametrize(
     ("when", "tz"),
