@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from seriespub.config import YEARS, in_calendar_years
 from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
@@ -181,7 +182,7 @@ def _instalment(
         path=path,
         status=_status(path, meta, pairs),
         preheader=(_text(path, meta, pairs, "preheader") or "").strip(),
-        release=_release(path, meta.get("release")),
+        release=_release(path, meta.get("release"), _line(pairs, "release")),
         body_line=body_line,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
     )
@@ -242,7 +243,16 @@ def require_part_number(number: int) -> int:
     return number
 
 
-def _release(path: Path, value: Any) -> dt.datetime | None:
+def _release(path: Path, value: Any, line: int | None) -> dt.datetime | None:
+    """A pinned `release:`, refused here (file:line) unless within the calendar's years: the
+    one check, so no command that reads drafts, calendar or not, takes one it cannot plan."""
+    when = _release_time(path, value, line)
+    if when is not None and not in_calendar_years(when):
+        raise InputError(f"'release' must be {YEARS}, not {when}", path=path, line=line)
+    return when
+
+
+def _release_time(path: Path, value: Any, line: int | None) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
@@ -251,7 +261,9 @@ def _release(path: Path, value: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
         raise InputError(
-            f"'release' must be a date and time like 2026-12-01 09:00, not {value!r}", path=path
+            f"'release' must be a date and time like 2026-12-01 09:00, not {value!r}",
+            path=path,
+            line=line,
         ) from None
 
 
