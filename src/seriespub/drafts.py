@@ -13,8 +13,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from seriespub.config import YEARS, in_calendar_years
 from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
@@ -181,7 +182,7 @@ def _instalment(
         path=path,
         status=_status(path, meta, pairs),
         preheader=(_text(path, meta, pairs, "preheader") or "").strip(),
-        release=_release(path, meta.get("release")),
+        release=_release(path, meta.get("release"), _line(pairs, "release")),
         body_line=body_line,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
     )
@@ -242,7 +243,16 @@ def require_part_number(number: int) -> int:
     return number
 
 
-def _release(path: Path, value: Any) -> dt.datetime | None:
+def _release(path: Path, value: Any, line: int | None) -> dt.datetime | None:
+    """A pinned `release:`, refused here (file:line) unless within the calendar's years: the
+    one check, so no command that reads drafts, calendar or not, takes one it cannot plan."""
+    when = _release_time(path, value, line)
+    if when is not None and not in_calendar_years(when):
+        raise InputError(f"'release' must be {YEARS}, not {when}", path=path, line=line)
+    return when
+
+
+def _release_time(path: Path, value: Any, line: int | None) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
@@ -251,7 +261,9 @@ def _release(path: Path, value: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
         raise InputError(
-            f"'release' must be a date and time like 2026-12-01 09:00, not {value!r}", path=path
+            f"'release' must be a date and time like 2026-12-01 09:00, not {value!r}",
+            path=path,
+            line=line,
         ) from None
 
 
@@ -271,10 +283,25 @@ def new_draft(folder: Path, title: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with open(path, "x", encoding="utf-8") as handle:  # exclusive: a race loses, not a draft
-            handle.write(text)
+            _write_or_remove(handle, path, text)
     except FileExistsError:
         raise InputError("already exists; nothing was changed", path=path) from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the draft: {exc.strerror}; nothing was left behind", path=path
+        ) from None
     return path
+
+
+def _write_or_remove(handle: TextIO, path: Path, text: str) -> None:
+    """Write the new draft whole, or remove it: a half-written one (a full disk) would
+    break every later command that reads the drafts."""
+    try:
+        handle.write(text)
+        handle.flush()
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _new_title(title: str) -> str:

@@ -27,7 +27,7 @@ class Instalment:
     path: Path
     status: DraftStatus = DraftStatus.DRAFT
     preheader: str = ""
-    release: dt.datetime | None = None
+    release: dt.datetime | None = None  # within 1970..8999 (drafts.py refuses others)
     extra: dict[str, Any] = field(default_factory=dict)
     body_line: int = 1
 

@@ -6,8 +6,9 @@ The grid
     exist on a slot's date (spring-forward gap) moves forward by the gap (02:30 → 03:30); one
     that happens twice (autumn) is its first occurrence. Slots on a `skip` date are left out.
     The grid ends with the year 8999 (`config.LAST_YEAR`), so that a cadence added to any
-    slot still fits in a datetime; a part that would need a later slot, or a pinned release
-    outside 1970..8999, is one error naming the setting or the draft, never an overflow.
+    slot still fits in a datetime; a part that would need a later slot is one error naming
+    the setting, never an overflow (a pinned release outside 1970..8999 never gets here:
+    `drafts.py` refuses it, file:line, where it reads the draft).
 
 Placing instalments (`plan`), in number order
     - A pinned `release:` wins (a naive value is read in the series' zone).
@@ -217,10 +218,9 @@ def _release(
 
 
 def _pinned(inst: Instalment, tz: ZoneInfo) -> dt.datetime:
-    """A draft's own `release:`, within the calendar's years (or one line naming the draft)."""
+    """A draft's own `release:`, in the series' zone (within the calendar's years: drafts.py
+    refuses any other where it reads the draft)."""
     assert inst.release is not None
-    if not in_calendar_years(inst.release):
-        raise InputError(f"'release' must be {YEARS}, not {inst.release}", path=inst.path)
     return localize(inst.release, tz)
 
 

@@ -228,7 +228,9 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
     """Create a new series folder; refuses to overwrite anything that exists.
 
     An existing `.gitignore` (`init .` in a repository) is kept and gets only the lines it
-    lacks; the paths returned are those created or changed.
+    lacks; the paths returned are those created or changed. All or nothing: when a write
+    fails part-way (a full disk), every file and folder this call made is removed again and
+    `.gitignore` cut back to what it was, so the next `init` starts afresh.
     """
     if folder.exists() and not folder.is_dir():
         raise InputError("is a file, not a folder; give a folder for the new series", path=folder)
@@ -249,17 +251,53 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
     existing = [p for p in files if os.path.lexists(p)]
     if existing:
         raise InputError("already exists; nothing was changed", path=existing[0])
+    ignore = folder / ".gitignore"
+    ignore_size = ignore.stat().st_size if ignore.is_file() else None
+    made: list[Path] = []  # in the order made, to be removed newest first on failure
+    writing = folder
     try:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "x", encoding="utf-8") as handle:
-                handle.write(text)
-        ignore = _ignore_state(folder / ".gitignore")
+        _make_folders(folder / "drafts", made)
+        for writing, text in files.items():
+            _write_new(writing, text, made)
+        writing = ignore
+        if ignore_size is None:
+            made.append(ignore)
+        changed = _ignore_state(ignore)
     except OSError as exc:
+        _undo(made, ignore, ignore_size)
         raise InputError(
-            f"cannot create the series: {exc.strerror}", path=exc.filename or folder
+            f"cannot create the series: {exc.strerror}; nothing was left behind",
+            path=exc.filename or writing,
         ) from None
-    return [*files, *ignore]
+    return [*files, *changed]
+
+
+def _make_folders(path: Path, made: list[Path]) -> None:
+    """`mkdir -p path`, noting each folder made."""
+    for missing in reversed([p for p in (path, *path.parents) if not os.path.lexists(p)]):
+        missing.mkdir()
+        made.append(missing)
+
+
+def _write_new(path: Path, text: str, made: list[Path]) -> None:
+    """Write a file that must not exist yet, noted as made once it does."""
+    with open(path, "x", encoding="utf-8") as handle:
+        made.append(path)
+        handle.write(text)
+
+
+def _undo(made: list[Path], ignore: Path, ignore_size: int | None) -> None:
+    """Remove what a failed init made, newest first, and cut `.gitignore` back to its size:
+    never anything that was there before (a folder someone filled meanwhile stays)."""
+    if ignore_size is not None:
+        with contextlib.suppress(OSError):
+            os.truncate(ignore, ignore_size)
+    for path in reversed(made):
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _ignore_state(path: Path) -> list[Path]:

@@ -1,4 +1,10 @@
-"""What every command shares: the series option, consoles, confirmation, one error handler."""
+"""What every command shares: the series option, consoles, confirmation, one error handler.
+
+With `--json`, stdout carries exactly one JSON document whatever happens: the command's own,
+or, when it fails before writing one, `{"error", "hint", "exit_code"}` (the `error:` line
+stays on stderr, the exit code is unchanged). Misuse of options (click's usage errors, exit
+2) gets the same document when the command takes `--json` and it was typed.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ import contextlib
 import os
 import select
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -30,6 +37,12 @@ SeriesOption = Annotated[
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
+# The root context of the run in progress; its meta holds what was typed (_WORDS) and
+# whether a JSON document has begun on stdout (_JSON_BEGUN).
+_ROOT: ContextVar[Any] = ContextVar("seriespub_root", default=None)
+_WORDS, _JSON_BEGUN = "seriespub.words", "seriespub.json_begun"
+T = TypeVar("T")
+
 
 class ErrorHandlingGroup(TyperGroup):
     """Turns seriespub's errors into a one-line message and exit 1 (no traceback).
@@ -39,12 +52,28 @@ class ErrorHandlingGroup(TyperGroup):
     that slipped through into one line with its path, never a traceback.
     """
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta.setdefault(_WORDS, tuple(args))  # the root's: every word after `seriespub`
+        return list(super().parse_args(ctx, args))
+
     def invoke(self, ctx: Any) -> Any:
+        if ctx.parent is not None:
+            return self._invoke_handled(ctx)
+        root = _ROOT.set(ctx)  # for `fail`, wherever it is called: was --json asked?
+        try:
+            return self._invoke_handled(ctx)
+        finally:
+            _ROOT.reset(root)
+
+    def _invoke_handled(self, ctx: Any) -> Any:
         from seriespub.errors import NothingToSend, SeriespubError
 
         try:
             with _warnings_on_stderr():
                 return super().invoke(ctx)
+        except typer.TyperException as exc:  # misuse: click prints it on stderr, as always
+            _json_error(exc.format_message(), _usage_hint(exc), exc.exit_code)
+            raise
         except NothingToSend as exc:
             err().print(str(exc), markup=False, highlight=False)
             raise typer.Exit(0) from None
@@ -116,6 +145,7 @@ def _sqlite_hint(exc: Exception) -> str:
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> None:
+    """`error: message` (and `hint: …`) on stderr, the JSON error under --json, exit `code`."""
     from seriespub.redact import scrub
 
     # Errors are scrubbed when made; this is the last line of defence for anything else.
@@ -124,7 +154,55 @@ def fail(message: str, hint: str | None = None, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {_escape(message)}", highlight=False, soft_wrap=True)
     if hint:
         console.print(f"[dim]hint:[/] {_escape(hint)}", highlight=False, soft_wrap=True)
+    _json_error(message, hint or None, code)
     raise typer.Exit(code)
+
+
+def _json_error(message: str, hint: str | None, code: int) -> None:
+    """Under --json, the failure as the run's one document, unless one has begun already
+    (a send's report: its exit code and stderr tell the rest)."""
+    ctx = _ROOT.get()
+    if ctx is None or ctx.meta.get(_JSON_BEGUN) or not _json_asked(ctx):
+        return
+    with contextlib.suppress(OSError):  # stdout itself failing: stderr has said it all
+        print_json({"error": message, "hint": hint, "exit_code": code})
+
+
+def _json_asked(ctx: Any) -> bool:
+    """`--json` was typed (before any `--`) for a command that takes it."""
+    words = list(ctx.meta.get(_WORDS, ()))
+    words = words[: words.index("--")] if "--" in words else words
+    if "--json" not in words:
+        return False
+    command = ctx.command
+    names = [word for word in words if not word.startswith("-")]
+    while isinstance(command, TyperGroup) and names:
+        command = command.get_command(ctx, names.pop(0))
+    return command is not None and any("--json" in p.opts for p in command.params)
+
+
+def _usage_hint(exc: typer.TyperException) -> str | None:
+    """Click's own second line under a usage error: where the help is."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None or not ctx.help_option_names:
+        return None
+    return f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help."
+
+
+def json_begun() -> None:
+    """A command has begun its JSON document on stdout: an error adds no second one."""
+    ctx = _ROOT.get()
+    if ctx is not None:
+        ctx.meta[_JSON_BEGUN] = True
+
+
+def peeked(rows: Iterator[T]) -> Iterator[T]:
+    """`rows` with the first already read, so that a file that cannot be read fails
+    before a streamed document has begun."""
+    import itertools
+
+    first = next(rows, None)
+    return rows if first is None else itertools.chain([first], rows)
 
 
 def _escape(text: str) -> str:
@@ -170,6 +248,7 @@ def confirm(question: str, yes: bool) -> None:
         fail("not a terminal: pass --yes to confirm", code=2)
     if not typer.confirm(question, default=False, err=True):
         err().print("Nothing was sent.")
+        _json_error("not confirmed: nothing was sent", None, 1)
         raise typer.Exit(1)
 
 
@@ -179,6 +258,7 @@ def print_json(data: Any) -> None:
 
     from seriespub.redact import scrub_data, scrub_default
 
+    json_begun()
     sys.stdout.write(json.dumps(scrub_data(data), indent=2, default=scrub_default) + "\n")
 
 

@@ -10,8 +10,10 @@ import typer
 from seriespub.cli.common import (
     JsonOption,
     SeriesOption,
+    json_begun,
     load_series,
     out,
+    peeked,
     print_json,
     write_aligned,
     write_table,
@@ -133,10 +135,12 @@ def _stream_json(listing: DeliveryListing) -> None:
 
     from seriespub.ops.status import delivery_json
 
+    rows = peeked(listing.rows)
+    json_begun()
     write = sys.stdout.write
     write(f'{{\n  "instalment": {listing.number},\n  "deliveries": [')
     count = 0
-    for count, r in enumerate(listing.rows, 1):
+    for count, r in enumerate(rows, 1):
         write(("," if count > 1 else "") + "\n    " + json.dumps(delivery_json(r)))
     write("\n  ]\n}\n" if count else "]\n}\n")
 

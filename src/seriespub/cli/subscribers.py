@@ -16,8 +16,10 @@ from seriespub.cli.common import (
     SeriesOption,
     err,
     fail,
+    json_begun,
     load_series,
     out,
+    peeked,
     write_aligned,
 )
 
@@ -104,10 +106,12 @@ def list_(
 
 
 def _stream_json(rows: Iterator[Subscriber], coming: NextParts | None) -> int:
-    """One JSON array on stdout, written a row at a time."""
+    """One JSON array on stdout, written a row at a time (begun once the file reads)."""
     import json
 
     count = 0
+    rows = peeked(rows)
+    json_begun()
     write = sys.stdout.write
     write("[")
     for count, r in enumerate(rows, 1):

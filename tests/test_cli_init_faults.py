@@ -1,0 +1,99 @@
+"""`seriespub init` is all or nothing: a write that fails part-way (a full disk, a file size
+limit) removes exactly what this init created, keeps what was there before, and says so on
+one line; a second `init` then starts afresh."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from test_disk_faults import small_tmpfs
+
+SOURCES = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def init_process(
+    cwd: Path, *args: str, fsize: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`seriespub init ARGS` (see `seriespub_process`)."""
+    return seriespub_process(cwd, "init", *args, fsize=fsize)
+
+
+def seriespub_process(
+    cwd: Path, *args: str, fsize: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in its own process, its files limited to `fsize` bytes (a real EFBIG:
+    Python ignores SIGXFSZ)."""
+
+    def limit() -> None:
+        if fsize is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SOURCES, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "seriespub", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None: a folder)."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
+def test_a_write_refused_at_the_last_step_leaves_the_folder_as_it_was(tmp_path: Path) -> None:
+    """A `.gitignore` already over the size limit: its append fails after every file of the
+    series was written; they go, the `.gitignore` and the author's own files stay."""
+    folder = tmp_path / "book"
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "drafts" / "notes.txt").write_text("mine\n")
+    (folder / ".gitignore").write_text("# mine\n" + "x" * 20_000 + "\n")
+    before = tree(folder)
+    done = init_process(tmp_path, "book", fsize=16_000)
+    line = one_error_line(done)
+    assert ".gitignore" in line and "cannot create the series" in line
+    assert tree(folder) == before
+    again = init_process(tmp_path, "book")
+    assert again.returncode == 0, again.stderr
+    assert (folder / "seriespub.toml").is_file() and (folder / "drafts" / "notes.txt").is_file()
+
+
+def test_a_full_disk_part_way_removes_what_init_made(tmp_path: Path) -> None:
+    """Two pages of tmpfs: seriespub.toml and subscribers.csv fit, the first draft does not.
+    The folders init made go too; the mount point (there before) stays."""
+    with small_tmpfs(tmp_path / "disk", "8k") as disk:
+        done = init_process(disk, "series/book")
+        line = one_error_line(done)
+        assert "01-welcome.md" in line
+        assert list(disk.iterdir()) == []
+        again = init_process(disk, "series/book")
+        assert "01-welcome.md" in one_error_line(again)  # the same, not "already exists"
+
+
+def test_new_that_cannot_write_its_draft_leaves_none(tmp_path: Path) -> None:
+    """A half-written draft would break every later command (no front matter)."""
+    assert init_process(tmp_path, "book").returncode == 0
+    before = tree(tmp_path / "book")
+    done = seriespub_process(tmp_path / "book", "new", "Part two", fsize=20)
+    assert "02-part-two.md" in one_error_line(done)
+    assert tree(tmp_path / "book") == before
