@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -213,12 +213,8 @@ def hooks_for(yes: bool) -> ops.SendHooks:
 
     progress, stop, received = make_progress(), threading.Event(), Received()
 
-    def ask(plan: ops.SendPlan) -> None:
-        confirm(
-            f"Send part {plan.instalment.number} to {plan.to_send:,} subscriber(s) via "
-            f"{plan.provider}?",
-            yes,
-        )
+    def ask(plans: Sequence[ops.SendPlan]) -> None:
+        confirm(send_question(plans), yes)
 
     def notice(text: str, level: ops.Level) -> None:
         err().print(text, markup=False, style=STYLES[level], soft_wrap=True)
@@ -229,7 +225,8 @@ def hooks_for(yes: bool) -> ops.SendHooks:
             yield
 
     return ops.SendHooks(
-        confirm=ask,
+        confirm=lambda plan: ask([plan]),
+        confirm_round=ask,  # a round (late joiners' parts, the front's): one question
         show_plan=show_plan,
         notice=notice,
         progress=progress,
@@ -237,6 +234,13 @@ def hooks_for(yes: bool) -> ops.SendHooks:
         running=running,
         stop_signal=lambda: received.signum,
     )
+
+
+def send_question(plans: Sequence[ops.SendPlan]) -> str:
+    """'Send part 1 to 3, part 2 to 1 and part 4 to 120 subscriber(s) via postmark?'"""
+    each = [f"part {p.instalment.number} to {p.to_send:,}" for p in plans]
+    listed = each[-1] if len(each) == 1 else f"{', '.join(each[:-1])} and {each[-1]}"
+    return f"Send {listed} subscriber(s) via {plans[-1].provider}?"
 
 
 def _dry_run_done(outcome: ops.SendOutcome, as_json: bool) -> None:
