@@ -686,6 +686,7 @@ def report_json(report: SendReport) -> dict[str, object]:
         "deferred": report.deferred,
         "unknown": report.unknown,
         "scheduled": report.scheduled,
+        "send_at": report.send_at.isoformat() if report.send_at else None,
         "settled": report.settled,
         "finished": report.finished,
         "interrupted": report.interrupted,

@@ -45,7 +45,7 @@ class Sender(Settler):
     def run(self, plan: SendPlan) -> SendReport:
         """Send `plan`; returns what happened. Never raises for a provider failure."""
         started = time.monotonic()
-        report = SendReport(plan.instalment.number)
+        report = SendReport(plan.instalment.number, send_at=plan.send_at)
         self.settle_pending(plan.instalment.number, plan.message, report)
         unknown = self.ledger.counts(plan.instalment.number).get(DeliveryStatus.UNKNOWN, 0)
         if unknown and not plan.resends_unknown:
@@ -65,7 +65,7 @@ class Sender(Settler):
         if self.also_starts is not None:
             part, when = self.also_starts
             self.ledger.mark_started(part.number, part.title, part.subject, when)
-        self.progress.start(plan.to_send)
+        self.progress.start(plan.to_send, plan.send_at)
         self._send_all(plan, report)
         report.finished = self._finish_if_complete(plan, report)
         report.elapsed = time.monotonic() - started
