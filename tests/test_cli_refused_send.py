@@ -259,3 +259,19 @@ def test_a_round_whose_provider_cannot_be_reached_leaves_the_front_part_unreleas
         assert len(server.received) == 2
     assert ledger_rows(root) == before
     assert unreleased(part_state(cli, root, 2))
+
+
+def test_a_part_nobody_is_owed_is_not_released_without_yes(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Finishing a part never started releases it (status, the site): as a send, it is
+    asked about; without a terminal and --yes nothing is recorded."""
+    root = make_series(drafts=2, subscribers=1)
+    assert cli(root, "subscribers", "remove", "reader0001@example.com").exit_code == 0
+    result = cli(root, "send", "next")  # no terminal, no --yes
+    assert result.exit_code == 2, result.output
+    assert "pass --yes" in result.stderr
+    assert unreleased(part_state(cli, root, 1)) and unreleased(part_state(cli, root, 2))
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output
+    assert part_state(cli, root, 1)["state"] == "sent"

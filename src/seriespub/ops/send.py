@@ -299,7 +299,7 @@ def _late_runs(
             for n in parts
         ]
         front = None if instalment is None else _front(session, instalment, options, hooks, slot)
-        _confirm(hooks, [s.plan for s in [*steps, front] if isinstance(s, _Step) and s.sends])
+        _confirm(hooks, [s.plan for s in [*steps, front] if isinstance(s, _Step) and s.asks])
         starts = _round_start(session, front)
         return [_carry_out(session, step, hooks, starts) for step in steps], front
 
@@ -337,6 +337,12 @@ class _Step:
     sender: Sender
     plan: SendPlan
     sends: bool = True  # False: nobody to send to; carried out, it may finish the part
+    # Finishing it would also release it (nobody was owed a part never started): asked too.
+    releases: bool = False
+
+    @property
+    def asks(self) -> bool:
+        return self.sends or self.releases
 
 
 def _send_instalment(
@@ -348,7 +354,7 @@ def _send_instalment(
 
 def _confirmed(session: Session, step: SendOutcome | _Step, hooks: SendHooks) -> SendOutcome:
     """Ask about one planned run, then carry it out."""
-    if isinstance(step, _Step) and step.sends:
+    if isinstance(step, _Step) and step.asks:
         _confirm(hooks, [step.plan])
     return _carry_out(session, step, hooks)
 
@@ -393,7 +399,11 @@ def _prepare(
         nothing = plan.to_send == 0 and plan.pending == 0
         return SendOutcome(plan, built=None if nothing else _render_all(session, plan, who, picked))
     if plan.to_send == 0 and plan.pending == 0:
-        return _Step(sender, plan, sends=False)
+        record = session.ledger.instalment_records().get(instalment.number)
+        unreleased = record is None or record.started_at is None
+        return _Step(
+            sender, plan, sends=False, releases=finish and options.only is None and unreleased
+        )
     return _Step(sender, plan)
 
 
