@@ -562,6 +562,42 @@ def test_send_next_at_hands_the_send_to_resend_and_cancel_withdraws_it(
     assert deliveries(cli, root) == dict.fromkeys(READERS, "sent")
 
 
+def test_a_held_send_says_scheduled_for_its_time_not_sent(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    """The provider holds the mail: progress, summary and report say it is scheduled, and
+    for when; nothing says it was sent."""
+    url, _ = resend
+    root = resend_series(make_series, url)
+    with frozen(london(2026, 11, 30, 9)):
+        result = ok(cli(root, "send", "next", "--yes", "--at", "2026-12-01 09:00"))
+        assert "scheduled 3/3 for 2026-12-01 09:00 UTC, failed 0" in result.stderr
+        assert "sent 3/3" not in result.stderr
+        assert result.stdout.startswith("Part 1: scheduled 3 for 2026-12-01 09:00 UTC, failed 0")
+        assert "sent" not in result.stdout
+        ok(cli(root, "send", "cancel", "1", "--yes"))
+        result = ok(cli(root, "send", "next", "--yes", "--at", "2026-12-01 09:00", "--json"))
+    report = json.loads(result.stdout)
+    assert (report["sent"], report["scheduled"]) == (0, 3)
+    assert dt.datetime.fromisoformat(report["send_at"]) == london(2026, 12, 1, 9)
+    assert "scheduled 3/3 for" in result.stderr
+
+
+def test_a_held_send_on_a_terminal_shows_scheduling_for_its_time(
+    make_series: MakeSeries, resend: tuple[str, ResendState]
+) -> None:
+    from test_cli_refused_send import answer_on_a_terminal, in_hours
+
+    url, state = resend
+    root = resend_series(make_series, url, schedule="")
+    at = in_hours(2)
+    code, output = answer_on_a_terminal(root, "y", "send", "next", "--at", at)
+    assert code == 0, output
+    assert f"scheduling for {at[:10]} {at[11:16]} UTC" in output
+    assert "sending" not in output
+    assert len(scheduled_posts(state)) == len(READERS)
+
+
 def test_send_next_at_slot_uses_the_calendar_slot_in_summer_time(
     make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
 ) -> None:

@@ -13,6 +13,7 @@ the round after part k has late joiners on k - 1 different parts.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime as dt
 import email
 import email.policy
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,15 +189,17 @@ def test_an_editor_saving_the_list_mid_round_skips_nobody_and_sends_nobody_twice
     listed = root / "subscribers.csv"
     runs: list[int] = []
 
-    def edit(plan: ops.SendPlan) -> None:
-        # Between runs: rows reversed (every row moves) and a new front reader added.
-        runs.append(plan.instalment.number)
+    @contextlib.contextmanager
+    def edit() -> Iterator[None]:
+        # Before each run: rows reversed (every row moves) and a new front reader added.
+        runs.append(len(runs) + 1)
         header, *rows = listed.read_text(encoding="utf-8").splitlines()
         rows = [*reversed(rows), f"new{len(runs)}@example.com,,active,"]
         listed.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+        yield
 
     with held(root, T0 + 3 * WEEK) as s:
-        outcome = ops.send(s, ops.SendOptions(), ops.SendHooks(confirm=edit))
+        outcome = ops.send(s, ops.SendOptions(), ops.SendHooks(running=edit))
     assert runs == [1, 2, 3, 4]
     assert [o.report and o.report.sent for o in outcome.outcomes][:3] == [1, 1, 1]
     got = outbox(root)
@@ -283,3 +286,61 @@ def test_a_dry_run_removes_what_a_killed_dry_run_left_and_only_that(
     with held(root, T0 + 3 * WEEK, readonly=True) as s:
         ops.send(s, ops.SendOptions(dry_run=True), ops.SendHooks())
     assert sorted(scratch.iterdir()) == [running]
+
+
+class Declined(Exception):
+    pass
+
+
+def test_a_round_is_asked_about_once_before_anything_is_sent_or_recorded(
+    make_series: MakeSeries,
+) -> None:
+    """The author sees every run's plan at once; saying no leaves the ledger, the outbox
+    and the front's part (not started: not released) as they were."""
+    root = make_series(drafts=6, subscribers=FRONT)
+    play_rounds(root, 3)
+    before = outbox(root)
+    asked: list[list[int]] = []
+
+    def decline(plans: Sequence[ops.SendPlan]) -> None:
+        asked.append([p.instalment.number for p in plans])
+        assert outbox(root) == before, "asked before anything is sent"
+        raise Declined
+
+    with held(root, T0 + 3 * WEEK) as s:
+        counts = {n: s.ledger.counts(n) for n in range(1, 5)}
+        with pytest.raises(Declined):
+            ops.send(s, ops.SendOptions(), ops.SendHooks(confirm_round=decline))
+        assert {n: s.ledger.counts(n) for n in range(1, 5)} == counts
+        assert 4 not in s.ledger.instalment_records(), "part 4 not released"
+    assert asked == [[1, 2, 3, 4]]
+    assert outbox(root) == before
+    assert not list((root / ".seriespub").glob("round-*"))
+    sent = send_next(root, T0 + 3 * WEEK)  # asked again, the author says yes
+    assert [(o.number, o.report and o.report.sent) for o in sent.outcomes] == [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, FRONT),
+    ]
+
+
+def test_without_confirm_round_each_runs_plan_is_confirmed_before_any_is_sent(
+    make_series: MakeSeries,
+) -> None:
+    root = make_series(drafts=6, subscribers=FRONT)
+    play_rounds(root, 2)
+    before = outbox(root)
+    asked: list[int] = []
+
+    def confirm(plan: ops.SendPlan) -> None:
+        asked.append(plan.instalment.number)
+        assert outbox(root) == before
+        if plan.instalment.number == 3:
+            raise Declined
+
+    with held(root, T0 + 2 * WEEK) as s, pytest.raises(Declined):
+        ops.send(s, ops.SendOptions(), ops.SendHooks(confirm=confirm))
+    assert asked == [1, 2, 3]
+    with held(root, T0 + 2 * WEEK, readonly=True) as s:
+        assert 3 not in s.ledger.instalment_records()

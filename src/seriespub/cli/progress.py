@@ -1,13 +1,22 @@
-"""Progress while sending: a Rich bar on a terminal, plain lines otherwise (both on stderr)."""
+"""Progress while sending: a Rich bar on a terminal, plain lines otherwise (both on stderr).
+
+A run the provider holds until a time (`send next --at`) says "scheduled … for <time>",
+never "sent": nothing has reached a reader yet."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from types import TracebackType
 from typing import Any
 
 from seriespub.cli.common import err
+
+
+def release_time(when: dt.datetime) -> str:
+    """When the provider releases a held send, as the plan shows it."""
+    return f"{when:%Y-%m-%d %H:%M %Z}"
 
 
 class PlainProgress:
@@ -18,9 +27,10 @@ class PlainProgress:
         self.every = every
         self._last = 0.0
         self._started = time.monotonic()
+        self._send_at: dt.datetime | None = None
 
-    def start(self, total: int) -> None:
-        self.total = total
+    def start(self, total: int, send_at: dt.datetime | None = None) -> None:
+        self.total, self._send_at = total, send_at
         self._started = self._last = time.monotonic()
 
     def advance(self, sent: int, failed: int) -> None:
@@ -30,11 +40,14 @@ class PlainProgress:
         if now - self._last >= self.every or self.sent + self.failed >= self.total:
             self._last = now
             rate = self.sent / max(now - self._started, 1e-9)
-            print(
-                f"sent {self.sent:,}/{self.total:,}, failed {self.failed:,}, {rate:,.0f}/s",
-                file=sys.stderr,
-                flush=True,
-            )
+            line = f"{self._done()}, failed {self.failed:,}, {rate:,.0f}/s"
+            print(line, file=sys.stderr, flush=True)
+
+    def _done(self) -> str:
+        """'sent 3/5', or for a held send 'scheduled 3/5 for 2026-12-01 09:00 UTC'."""
+        if self._send_at is None:
+            return f"sent {self.sent:,}/{self.total:,}"
+        return f"scheduled {self.sent:,}/{self.total:,} for {release_time(self._send_at)}"
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -56,7 +69,7 @@ class RichProgress:
         )
 
         self._progress = Progress(
-            TextColumn("sending"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("failed {task.fields[failed]}"),
@@ -69,9 +82,10 @@ class RichProgress:
         self._failed = 0
         self._started = time.monotonic()
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, send_at: dt.datetime | None = None) -> None:
         self._started = time.monotonic()
-        self._task = self._progress.add_task("send", total=total, failed=0, rate="0")
+        what = "sending" if send_at is None else f"scheduling for {release_time(send_at)}"
+        self._task = self._progress.add_task(what, total=total, failed=0, rate="0")
 
     def advance(self, sent: int, failed: int) -> None:
         self._failed += failed

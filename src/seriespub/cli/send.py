@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,7 +23,7 @@ from seriespub.cli.common import (
     out,
     print_json,
 )
-from seriespub.cli.progress import make_progress
+from seriespub.cli.progress import make_progress, release_time
 from seriespub.cli.signals import Received, signal_name, signals_stop
 
 if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
@@ -54,7 +54,8 @@ SendJsonOption = Annotated[
     typer.Option(
         "--json",
         help="Print one JSON document on stdout: the run's report (instalment, sent, failed, "
-        "deferred, unknown, scheduled, settled, finished, interrupted, error, seconds; "
+        "deferred, unknown, scheduled, send_at (when the provider releases the scheduled "
+        "ones; null: sent now), settled, finished, interrupted, error, seconds; "
         "late_joiners: one report per late joiners' part); with nothing to send, instalment "
         "and to_send 0 (instalment null when every part has gone out). With --dry-run, the "
         "plan: dry_run, instalment, title, subject, provider, send_at, active (readers in the "
@@ -213,12 +214,8 @@ def hooks_for(yes: bool) -> ops.SendHooks:
 
     progress, stop, received = make_progress(), threading.Event(), Received()
 
-    def ask(plan: ops.SendPlan) -> None:
-        confirm(
-            f"Send part {plan.instalment.number} to {plan.to_send:,} subscriber(s) via "
-            f"{plan.provider}?",
-            yes,
-        )
+    def ask(plans: Sequence[ops.SendPlan]) -> None:
+        confirm(send_question(plans), yes)
 
     def notice(text: str, level: ops.Level) -> None:
         err().print(text, markup=False, style=STYLES[level], soft_wrap=True)
@@ -229,7 +226,8 @@ def hooks_for(yes: bool) -> ops.SendHooks:
             yield
 
     return ops.SendHooks(
-        confirm=ask,
+        confirm=lambda plan: ask([plan]),
+        confirm_round=ask,  # a round (late joiners' parts, the front's): one question
         show_plan=show_plan,
         notice=notice,
         progress=progress,
@@ -237,6 +235,13 @@ def hooks_for(yes: bool) -> ops.SendHooks:
         running=running,
         stop_signal=lambda: received.signum,
     )
+
+
+def send_question(plans: Sequence[ops.SendPlan]) -> str:
+    """'Send part 1 to 3, part 2 to 1 and part 4 to 120 subscriber(s) via postmark?'"""
+    each = [f"part {p.instalment.number} to {p.to_send:,}" for p in plans]
+    listed = each[-1] if len(each) == 1 else f"{', '.join(each[:-1])} and {each[-1]}"
+    return f"Send {listed} subscriber(s) via {plans[-1].provider}?"
 
 
 def _dry_run_done(outcome: ops.SendOutcome, as_json: bool) -> None:
@@ -269,7 +274,7 @@ def _nothing_line(plan: ops.SendPlan, number: int) -> None:
 
 def show_plan(plan: ops.SendPlan) -> None:
     i = plan.instalment
-    when = f", released by the provider at {plan.send_at:%Y-%m-%d %H:%M %Z}" if plan.send_at else ""
+    when = f", released by the provider at {release_time(plan.send_at)}" if plan.send_at else ""
     err().print(
         f"Part {i.number}: {i.title!r}\n  subject: {i.subject}\n  recipients: "
         f"{_recipients(plan)}\n  provider: {plan.provider}{when}",
@@ -324,10 +329,15 @@ def summary(report: ops.SendReport, as_json: bool) -> None:
     if as_json:
         print_json(ops.report_json(report))
         return
+    # A held send (--at) has sent nothing yet: it says what the provider holds, and until when.
+    done = (
+        f"sent {report.sent:,}, scheduled {report.scheduled:,}"
+        if report.send_at is None
+        else f"scheduled {report.scheduled:,} for {release_time(report.send_at)}"
+    )
     out().print(
-        f"Part {report.number}: sent {report.sent:,}, scheduled {report.scheduled:,}, "
-        f"failed {report.failed:,}, deferred {report.deferred:,}, unknown "
-        f"{report.unknown:,} in {report.elapsed:.1f}s",
+        f"Part {report.number}: {done}, failed {report.failed:,}, deferred "
+        f"{report.deferred:,}, unknown {report.unknown:,} in {report.elapsed:.1f}s",
         highlight=False,
     )
     for f in report.failures[:10]:

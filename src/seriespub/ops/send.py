@@ -7,6 +7,9 @@ and turns `SeriespubError`s into one line. A library caller, a cron wrapper or a
 next instalment with `send(session, SendOptions(), SendHooks(confirm=...))`.
 
 Guarantees, on top of `seriespub.sending`'s (exactly once per reader, resumable):
+- nothing is recorded before the author says yes: every run of a round (late joiners' parts,
+  the front's) is planned and asked about at once, and the front's part is started (released)
+  by the round's first batch, not before;
 - deliveries of unknown outcome block a send until the author decides (`UnresolvedDeliveries`);
 - an instalment found complete (say after `send settle`) is marked finished, and `next` then
   means the one after it;
@@ -118,6 +121,9 @@ class SendHooks:
     """How an operation talks to its caller; every hook is optional."""
 
     confirm: Callable[[SendPlan], None] = _ignore  # raise to refuse
+    # A round's runs (late joiners' parts first, the front's last), asked once before any
+    # is sent or recorded; None: `confirm` each of them.
+    confirm_round: Callable[[Sequence[SendPlan]], None] | None = None
     show_plan: Callable[[SendPlan], None] = _ignore
     notice: Callable[[str, Level], None] = _ignore
     sent: Callable[[SendReport], None] = _ignore  # after each instalment's run
@@ -205,6 +211,9 @@ def _round(
     killed part-way resumes in the same round (the front's part is started, not finished).
     `slot`: the plan already made for this round (`send due` in a slot with no new part).
 
+    Every run is planned, and the author asked once about all of them, before any is sent
+    or recorded: a round refused at the prompt leaves the ledger as it was.
+
     The plan reads the list once, and not at all while nobody can be a late joiner (part
     1's own round): the front is only counted. The late parts' runs read their own rows,
     picked out of one snapshot (`_late_runs`); the front's run reads the whole list."""
@@ -213,41 +222,53 @@ def _round(
     if slot is None:
         slot, _ = tracks_ops.slot_plan(session, drafts, new, count_front=False)
     parts = slot.late_parts() if late else []
-    if parts and instalment is not None and not options.dry_run:
-        _start_round(session, instalment, options)
     if parts or slot.catching_up:
         hooks.notice(tracks_line(slot), "info")
-    outcomes = _late_runs(session, drafts, slot, parts, options, hooks) if parts else []
-    if instalment is None:
-        if not outcomes:
+    if not parts:
+        if instalment is None:
             raise NothingToSend(
                 "every instalment has been delivered and no late joiner is "
                 'owed one now; write the next one with: seriespub new "Title"'
             )
+        alone = _front(session, instalment, options, hooks, slot)
+        return _with_groups(_confirmed(session, alone, hooks), [], slot)
+    outcomes, front = _late_runs(session, drafts, slot, parts, instalment, options, hooks)
+    if front is None:
         first, *rest = outcomes
-        first.groups, first.slot = rest, slot
-        return first
-    # Late joiners whose next part is not the new one are left out of the front's run.
-    front = _send_instalment(
-        session, instalment, options, hooks, who=_not_in(slot) if slot.any_excluded else None
-    )
-    front.groups, front.slot = outcomes, slot
-    return front
+        return _with_groups(first, rest, slot)
+    return _with_groups(_carry_out(session, front, hooks), outcomes, slot)
 
 
-def _start_round(session: Session, instalment: Instalment, options: SendOptions) -> None:
-    """Record the front's part as started before the late joiners' runs, so a run killed
-    among them resumes in the same round. Only once the front's part and its `--at` are
-    known to be sendable: a start is a release (status, the site, late joiners' tracks),
-    and a part refused here must stay unreleased. Without late joiners the front's run
-    records its own start, just before its first batch (`Sender.run`)."""
-    if has_calendar(session.series):
-        return  # the round is the calendar's slot, not the front's start
-    publishing.ensure_ready(instalment)
-    _send_at(session, instalment, options.at)  # raises for an --at the provider refuses
-    session.ledger.mark_started(
-        instalment.number, instalment.title, instalment.subject, session.now
-    )
+def _with_groups(outcome: SendOutcome, groups: list[SendOutcome], slot: SlotPlan) -> SendOutcome:
+    outcome.groups, outcome.slot = groups, slot
+    return outcome
+
+
+def _front(
+    session: Session,
+    instalment: Instalment,
+    options: SendOptions,
+    hooks: SendHooks,
+    slot: SlotPlan,
+) -> SendOutcome | _Step:
+    """The front's run, planned: late joiners whose next part is not the new one are left
+    out of it."""
+    who = _not_in(slot) if slot.any_excluded else None
+    return _prepare(session, instalment, options, hooks, who=who)
+
+
+def _round_start(
+    session: Session, front: SendOutcome | _Step | None
+) -> tuple[Instalment, dt.datetime] | None:
+    """The front's part, started by the round's first batch (whichever run sends it), so a
+    run killed among the late joiners' runs resumes in the same round. A start is a
+    release (status, the site, late joiners' tracks): recorded only once the author said
+    yes and a batch is going out, never for a round refused or stopped before that.
+    Without late joiners the front's run records its own start (`Sender.run`)."""
+    if not isinstance(front, _Step) or has_calendar(session.series):
+        return None  # with a calendar the round is its slot, not the front's start
+    plan = front.plan
+    return plan.instalment, plan.send_at or session.now
 
 
 def _late_runs(
@@ -255,17 +276,19 @@ def _late_runs(
     drafts: DraftSet,
     slot: SlotPlan,
     parts: list[int],
+    instalment: Instalment | None,
     options: SendOptions,
     hooks: SendHooks,
-) -> list[SendOutcome]:
+) -> tuple[list[SendOutcome], SendOutcome | _Step | None]:
     """One run per late part, each over its own readers' rows, picked out of one snapshot
-    in one pass (a run over the whole list per part read it parts × 2 times)."""
+    in one pass (a run over the whole list per part read it parts × 2 times); and the
+    front's run, planned and confirmed with them but not yet carried out."""
     if not options.dry_run:
         _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
     # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
     with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
-        return [
-            _send_instalment(
+        steps = [
+            _prepare(
                 session,
                 _part(drafts, n),
                 _late_options(options, n),
@@ -275,6 +298,10 @@ def _late_runs(
             )
             for n in parts
         ]
+        front = None if instalment is None else _front(session, instalment, options, hooks, slot)
+        _confirm(hooks, [s.plan for s in [*steps, front] if isinstance(s, _Step) and s.asks])
+        starts = _round_start(session, front)
+        return [_carry_out(session, step, hooks, starts) for step in steps], front
 
 
 def _not_in(slot: SlotPlan) -> Callable[[Subscriber], bool]:
@@ -303,7 +330,36 @@ def tracks_line(slot: SlotPlan) -> str:
     return f"this slot: {parts} ({slot.front:,} on the front, {slot.catching_up:,} catching up)"
 
 
+@dataclass(frozen=True)
+class _Step:
+    """A run planned and checked, not yet confirmed: its sender and plan."""
+
+    sender: Sender
+    plan: SendPlan
+    sends: bool = True  # False: nobody to send to; carried out, it may finish the part
+    # Finishing it would also release it (nobody was owed a part never started): asked too.
+    releases: bool = False
+
+    @property
+    def asks(self) -> bool:
+        return self.sends or self.releases
+
+
 def _send_instalment(
+    session: Session, instalment: Instalment, options: SendOptions, hooks: SendHooks
+) -> SendOutcome:
+    """Plan one run, ask, send."""
+    return _confirmed(session, _prepare(session, instalment, options, hooks), hooks)
+
+
+def _confirmed(session: Session, step: SendOutcome | _Step, hooks: SendHooks) -> SendOutcome:
+    """Ask about one planned run, then carry it out."""
+    if isinstance(step, _Step) and step.asks:
+        _confirm(hooks, [step.plan])
+    return _carry_out(session, step, hooks)
+
+
+def _prepare(
     session: Session,
     instalment: Instalment,
     options: SendOptions,
@@ -312,7 +368,10 @@ def _send_instalment(
     who: Callable[[Subscriber], bool] | None = None,
     finish: bool = True,
     picked: Picked | None = None,
-) -> SendOutcome:
+) -> SendOutcome | _Step:
+    """Render and plan one run and check it can go (unknown deliveries, unreadable rows):
+    a `_Step` to confirm and carry out, or the outcome of a run with nothing to send (to
+    carry out too: it may find the part complete) or of a dry run. Records nothing."""
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
@@ -336,17 +395,43 @@ def _send_instalment(
         raise unresolved(instalment.number, plan.unknown)
     if plan.invalid and not (options.skip_invalid or options.dry_run):
         raise _invalid_rows(plan)
-    if plan.to_send == 0 and plan.pending == 0:
-        done = (
-            finish
-            and options.only is None
-            and not options.dry_run
-            and sender.finish_if_complete(plan)
-        )
-        return SendOutcome(plan, completed=done)
     if options.dry_run:
-        return SendOutcome(plan, built=_render_all(session, plan, who, picked))
-    hooks.confirm(plan)
+        nothing = plan.to_send == 0 and plan.pending == 0
+        return SendOutcome(plan, built=None if nothing else _render_all(session, plan, who, picked))
+    if plan.to_send == 0 and plan.pending == 0:
+        record = session.ledger.instalment_records().get(instalment.number)
+        unreleased = record is None or record.started_at is None
+        return _Step(
+            sender, plan, sends=False, releases=finish and options.only is None and unreleased
+        )
+    return _Step(sender, plan)
+
+
+def _confirm(hooks: SendHooks, plans: list[SendPlan]) -> None:
+    """Ask once about every run that will send (raises to refuse); none: nothing to ask."""
+    if not plans:
+        return
+    if hooks.confirm_round is not None:
+        hooks.confirm_round(plans)
+        return
+    for plan in plans:
+        hooks.confirm(plan)
+
+
+def _carry_out(
+    session: Session,
+    step: SendOutcome | _Step,
+    hooks: SendHooks,
+    starts: tuple[Instalment, dt.datetime] | None = None,
+) -> SendOutcome:
+    """Run a confirmed step; `starts`: a round's front part, released by its first batch."""
+    if isinstance(step, SendOutcome):
+        return step
+    sender, plan = step.sender, step.plan
+    if not step.sends:
+        done = sender.may_finish and plan.only is None and sender.finish_if_complete(plan)
+        return SendOutcome(plan, completed=done)
+    sender.also_starts = starts
     with hooks.running():
         report = sender.run(plan)
     report.stop_signal = hooks.stop_signal()
@@ -611,6 +696,7 @@ def report_json(report: SendReport) -> dict[str, object]:
         "deferred": report.deferred,
         "unknown": report.unknown,
         "scheduled": report.scheduled,
+        "send_at": report.send_at.isoformat() if report.send_at else None,
         "settled": report.settled,
         "finished": report.finished,
         "interrupted": report.interrupted,

@@ -45,12 +45,13 @@ SETTLED = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.
 
 
 class ProgressSink(Protocol):
-    def start(self, total: int) -> None: ...
+    # `send_at`: the provider holds the run's mail until then (advance's `sent`: scheduled).
+    def start(self, total: int, send_at: dt.datetime | None = None) -> None: ...
     def advance(self, sent: int, failed: int) -> None: ...
 
 
 class _NoProgress:
-    def start(self, total: int) -> None:
+    def start(self, total: int, send_at: dt.datetime | None = None) -> None:
         pass
 
     def advance(self, sent: int, failed: int) -> None:
@@ -95,6 +96,7 @@ class SendReport:
     deferred: int = 0
     unknown: int = 0
     scheduled: int = 0
+    send_at: dt.datetime | None = None  # the provider holds this run's mail until then
     settled: int = 0  # pending deliveries from an earlier run, now settled
     interrupted: bool = False
     stop_signal: int | None = None  # the signal that asked the run to stop (set by the CLI)

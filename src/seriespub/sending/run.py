@@ -12,6 +12,7 @@ Order of work for one instalment:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from seriespub.errors import (
 )
 from seriespub.models import (
     DeliveryStatus,
+    Instalment,
     Outcome,
     RecipientResult,
 )
@@ -36,10 +38,14 @@ from seriespub.sending.settle import Settler
 class Sender(Settler):
     """Runs sends for one series through one provider; `ops.send` makes one per instalment."""
 
+    # Another part this run's first batch also releases, and when: a round's front part,
+    # started by whichever of the round's runs sends first (`ops.send`).
+    also_starts: tuple[Instalment, dt.datetime] | None = None
+
     def run(self, plan: SendPlan) -> SendReport:
         """Send `plan`; returns what happened. Never raises for a provider failure."""
         started = time.monotonic()
-        report = SendReport(plan.instalment.number)
+        report = SendReport(plan.instalment.number, send_at=plan.send_at)
         self.settle_pending(plan.instalment.number, plan.message, report)
         unknown = self.ledger.counts(plan.instalment.number).get(DeliveryStatus.UNKNOWN, 0)
         if unknown and not plan.resends_unknown:
@@ -56,7 +62,10 @@ class Sender(Settler):
             plan.instalment.subject,
             plan.send_at or self._now(),
         )
-        self.progress.start(plan.to_send)
+        if self.also_starts is not None:
+            part, when = self.also_starts
+            self.ledger.mark_started(part.number, part.title, part.subject, when)
+        self.progress.start(plan.to_send, plan.send_at)
         self._send_all(plan, report)
         report.finished = self._finish_if_complete(plan, report)
         report.elapsed = time.monotonic() - started
