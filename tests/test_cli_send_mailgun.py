@@ -64,3 +64,34 @@ def test_a_refused_batch_is_deferred_and_logged(
     assert {d["status"] for d in deliveries.values()} == {"deferred"}
     assert "not a valid address" in deliveries["reader0002@example.com"]["reason"]
     assert not state.accepted
+
+
+def test_a_held_send_warns_that_mailgun_cannot_withdraw_it_before_asking(
+    make_series: Callable[..., Path], cli: Callable[..., Any], mailgun: tuple[str, MailgunState]
+) -> None:
+    """`send cancel` cannot reach a send Mailgun holds: the author hears so before the
+    question, and declining then sends and records nothing."""
+    import datetime as dt
+
+    url, state = mailgun
+    root = series_for(make_series, url)
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M%z")
+    refused = cli(root, "send", "next", "--at", at, input="n\n")
+    assert refused.exit_code != 0
+    assert "mailgun cannot withdraw a held send" in refused.stderr
+    assert "delete it in Mailgun" in refused.stderr
+    assert state.requests == []
+    done = cli(root, "send", "next", "--yes", "--at", at)
+    assert done.exit_code == 0, done.output
+    assert "mailgun cannot withdraw a held send" in done.stderr
+    assert len(state.requests) == 1
+
+
+def test_a_send_now_has_no_such_warning(
+    make_series: Callable[..., Path], cli: Callable[..., Any], mailgun: tuple[str, MailgunState]
+) -> None:
+    url, _ = mailgun
+    root = series_for(make_series, url)
+    done = cli(root, "send", "next", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "withdraw" not in done.output

@@ -43,6 +43,7 @@ from seriespub.errors import (
 from seriespub.lock import LockHolder, alive_here, since
 from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
 from seriespub.ops.session import Session
+from seriespub.providers import SPECS
 from seriespub.providers.base import Batch
 from seriespub.retry import RateLimiter, RetryPolicy, send_with_retries
 from seriespub.schedule import PlannedRelease, format_local, relative
@@ -376,6 +377,8 @@ def _prepare(
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
     send_at = _send_at(session, instalment, options.at)
+    if send_at is not None and not SPECS[session.provider.name].can_cancel:
+        hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
     if not options.dry_run:
         _sync_before_send(session, hooks)
     sender = Sender(
@@ -451,6 +454,15 @@ def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.dat
         at,
         release.get(instalment.number),
         session.now,
+    )
+
+
+def _cannot_withdraw(provider: str, send_at: dt.datetime) -> str:
+    """Said before the question: once handed over, `send cancel` cannot stop it."""
+    when = send_at.strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        f"warning: {provider} cannot withdraw a held send: once handed over it goes out at "
+        f"{when} unless you delete it in {provider.capitalize()} (send cancel cannot reach it)"
     )
 
 

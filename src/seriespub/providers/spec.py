@@ -35,6 +35,8 @@ class ProviderSpec:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # How far ahead the provider can hold a message (`send --at`); None = it cannot.
     max_schedule_ahead: dt.timedelta | None = None
+    # Whether a held send can be withdrawn (`send cancel`); Mailgun has no call for one.
+    can_cancel: bool = False
     # Whether an unknown outcome can be looked up afterwards (`send settle`).
     can_settle: bool = False
     # Whether it reads the provider's unsubscribes, bounces and complaints (`subscribers sync`).
