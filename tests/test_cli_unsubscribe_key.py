@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import TEST_SECRET
+from seriespub.message import UnsubscribeKey
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -182,3 +183,33 @@ def test_the_fingerprint_is_not_the_key_and_never_shown(
     for args in (("send", "next", "--yes"), ("send", "next", "--dry-run"), ("check",)):
         result = cli(root, *args)
         assert recorded[:8] not in result.output
+
+
+# -- the tokens of an unsubscribe endpoint ----------------------------------------------------
+def test_an_old_token_under_another_key_is_refused_saying_why(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = sent_with_key_a(make_series, cli)
+    token = UnsubscribeKey(TEST_SECRET.encode()).token("reader0002@example.com")
+    assert cli(root, "subscribers", "verify", "reader0002@example.com", token).exit_code == 0
+    monkeypatch.setenv("SERIESPUB_SECRET", KEY_B)
+    before = (root / "subscribers.csv").read_text()
+    for command in ("verify", "unsubscribe-token"):
+        result = cli(root, "subscribers", command, "reader0002@example.com", token)
+        assert result.exit_code == 1, result.output
+        assert (
+            "error: the token does not match reader0002@example.com: the unsubscribe key "
+            "(SERIESPUB_SECRET) differs from the one part 1 was sent with" in result.stderr
+        )
+        assert "hint: set the key the series sent with" in result.stderr
+    assert (root / "subscribers.csv").read_text() == before
+
+
+def test_verifying_a_token_makes_no_key(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = make_series()
+    result = cli(root, "subscribers", "verify", "reader0002@example.com", "0" * 32)
+    assert result.exit_code == 1 and "does not match" in result.output
+    assert not (root / ".seriespub" / "secret").exists()  # a new key matches no token sent

@@ -12,12 +12,15 @@ Guarantees:
   readers hold links, is refused before anything is written, sent or generated;
 - keys change only on purpose (`accept_new`: `--new-unsubscribe-key`), recorded at once;
 - while no reader holds a link (nothing has gone out), the key in use is simply recorded;
-- `problem` only reads: for `check` and a dry run.
+- `problem` and `key_changed` only read: for `check`, a dry run, and the tokens an
+  unsubscribe endpoint or the inbox brings (which fail to match under another key: they
+  say why, and the inbox's stay there). Tokens made with an earlier key are not accepted:
+  only its fingerprint is kept, and that verifies nothing.
 """
 
 from __future__ import annotations
 
-from seriespub.errors import ConfigError
+from seriespub.errors import ConfigError, SeriespubError
 from seriespub.ledger import Ledger
 from seriespub.message import UnsubscribeKey
 from seriespub.series import STATE_DIR, Series
@@ -50,18 +53,34 @@ def refuse_other_key(series: Series, ledger: Ledger) -> None:
     only and creates no key (`send test` records nothing)."""
     found = problem(series, ledger)
     if found is not None:
-        raise ConfigError(f"{found}; nothing was sent", hint=_hint(series))
+        raise ConfigError(f"{found}; nothing was sent", hint=hint(series))
 
 
 def problem(series: Series, ledger: Ledger) -> str | None:
     """What a real send would be refused for (reads only, creates no key), or None."""
     recorded = ledger.key_fingerprint()
-    return None if recorded is None else _mismatch(series, ledger, recorded)
+    found = None if recorded is None else _mismatch(series, ledger, recorded)
+    return None if found is None else ": ".join(found)
 
 
-def _mismatch(series: Series, ledger: Ledger, recorded: str) -> str | None:
-    """Why the key here is not `recorded` while readers hold links; None when it is, or
-    when no reader holds a link yet."""
+def key_changed(series: Series) -> str | None:
+    """Why no token sent can match here ("the unsubscribe key … differs from the one part 1
+    was sent with"), from the series' ledger opened read-only; None when the key is the
+    one recorded, or when the ledger cannot be read (the commands that send say so)."""
+    if not series.ledger_path.exists():
+        return None
+    try:
+        with Ledger.open(series.ledger_path, readonly=True) as ledger:
+            recorded = ledger.key_fingerprint()
+            found = None if recorded is None else _mismatch(series, ledger, recorded)
+    except SeriespubError:
+        return None
+    return None if found is None else found[0]
+
+
+def _mismatch(series: Series, ledger: Ledger, recorded: str) -> tuple[str, str] | None:
+    """(why the key here is not `recorded`, what that does to a send) while readers hold
+    links; None when it is, or when no reader holds a link yet."""
     here = series.has_unsubscribe_key()
     if here and UnsubscribeKey(series.unsubscribe_secret()).fingerprint() == recorded:
         return None
@@ -72,16 +91,17 @@ def _mismatch(series: Series, ledger: Ledger, recorded: str) -> str | None:
     if not here:
         return (
             f"no unsubscribe key here (SERIESPUB_SECRET is not set and {STATE_DIR}/secret "
-            f"is missing), but {sent} one: a new key would stop readers' unsubscribe links "
-            "working"
+            f"is missing), but {sent} one",
+            "a new key would stop readers' unsubscribe links working",
         )
     return (
-        f"the unsubscribe key ({_source(series)}) differs from the one {sent}: readers' "
-        "unsubscribe links would stop working"
+        f"the unsubscribe key ({_source(series)}) differs from the one {sent}",
+        "readers' unsubscribe links would stop working",
     )
 
 
-def _hint(series: Series) -> str:
+def hint(series: Series) -> str:
+    """What to do about a `problem`."""
     where = "SERIESPUB_SECRET (e.g. in .env or the CI job's secrets)"
     if series.secrets.get("SERIESPUB_SECRET") is None:
         where += f" or restore {STATE_DIR}/secret"
