@@ -213,3 +213,20 @@ def test_verifying_a_token_makes_no_key(
     result = cli(root, "subscribers", "verify", "reader0002@example.com", "0" * 32)
     assert result.exit_code == 1 and "does not match" in result.output
     assert not (root / ".seriespub" / "secret").exists()  # a new key matches no token sent
+
+
+def test_cron_changes_keys_with_send_due_even_when_nothing_is_due(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    far = '[schedule]\nfirst_release = 2099-01-06T09:00:00\ntimezone = "UTC"\n'
+    root = make_series(drafts=2, subscribers=2, extra_toml=far)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    monkeypatch.setenv("SERIESPUB_SECRET", KEY_B)
+    result = cli(root, "send", "due")
+    assert result.exit_code == 1
+    assert "hint:" in result.stderr and "seriespub send due --new-unsubscribe-key" in result.stderr
+    accepted = cli(root, "send", "due", "--new-unsubscribe-key")
+    assert accepted.exit_code == 0, accepted.output
+    assert "Nothing is due" in accepted.stderr
+    assert "unsubscribe key changed on purpose" in accepted.stderr
+    assert cli(root, "send", "due").exit_code == 0  # the next tick: the new key is the key

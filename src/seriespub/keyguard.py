@@ -28,12 +28,14 @@ from seriespub.series import STATE_DIR, Series
 ACCEPT_OPTION = "--new-unsubscribe-key"
 
 
-def require_same_key(series: Series, ledger: Ledger, *, accept_new: bool = False) -> str | None:
+def require_same_key(
+    series: Series, ledger: Ledger, command: str, *, accept_new: bool = False
+) -> str | None:
     """Refuse (`refuse_other_key`) a send whose key is not the one recorded, unless
     `accept_new`; then record the key in use. Returns what to tell the author when a key
     that readers' links were made with was replaced (None otherwise)."""
     if not accept_new:
-        refuse_other_key(series, ledger)
+        refuse_other_key(series, ledger, command)
     recorded = ledger.key_fingerprint()
     current = UnsubscribeKey(series.unsubscribe_secret()).fingerprint()
     if current == recorded:
@@ -48,12 +50,13 @@ def require_same_key(series: Series, ledger: Ledger, *, accept_new: bool = False
     )
 
 
-def refuse_other_key(series: Series, ledger: Ledger) -> None:
-    """ConfigError, with what to do, when a real send would break readers' links; reads
-    only and creates no key (`send test` records nothing)."""
+def refuse_other_key(series: Series, ledger: Ledger, command: str = "send next") -> None:
+    """ConfigError, with what to do (`command`: the send to repeat with ACCEPT_OPTION),
+    when a real send would break readers' links; reads only and creates no key (`send
+    test` records nothing)."""
     found = problem(series, ledger)
     if found is not None:
-        raise ConfigError(f"{found}; nothing was sent", hint=hint(series))
+        raise ConfigError(f"{found}; nothing was sent", hint=hint(series, command))
 
 
 def problem(series: Series, ledger: Ledger) -> str | None:
@@ -100,14 +103,14 @@ def _mismatch(series: Series, ledger: Ledger, recorded: str) -> tuple[str, str] 
     )
 
 
-def hint(series: Series) -> str:
-    """What to do about a `problem`."""
+def hint(series: Series, command: str = "send next") -> str:
+    """What to do about a `problem`; `command`: the send that accepts a new key."""
     where = "SERIESPUB_SECRET (e.g. in .env or the CI job's secrets)"
     if series.secrets.get("SERIESPUB_SECRET") is None:
         where += f" or restore {STATE_DIR}/secret"
     return (
         f"set the key the series sent with: {where}; to change keys on purpose (links "
-        f"already sent stop working): seriespub send next {ACCEPT_OPTION}"
+        f"already sent stop working): seriespub {command} {ACCEPT_OPTION}"
     )
 
 

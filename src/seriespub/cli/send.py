@@ -67,8 +67,9 @@ NewKeyOption = Annotated[
     bool,
     typer.Option(
         "--new-unsubscribe-key",
-        help="Send with the unsubscribe key in use although the series sent with another, "
-        "and make it the series' key: the unsubscribe links already sent stop working.",
+        help="Make the unsubscribe key in use the series' key, although it sent with "
+        "another: the unsubscribe links already sent stop working. Recorded at once, even "
+        "if nothing is then sent.",
     ),
 ]
 STYLES = {"info": None, "warning": "yellow", "error": "red"}

@@ -167,7 +167,8 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     joiner also gets their next part, one Sender run per part, before the front's run.
     """
     if not options.dry_run:
-        same_key(session, hooks, options.new_key)  # before anything is written or sent
+        command = "send next" if options.only is None else "send retry"
+        same_key(session, hooks, command, options.new_key)  # before anything is written
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
     else:
@@ -196,10 +197,12 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
         instalment = choose_next(drafts.instalments, session.ledger)
 
 
-def same_key(session: Session, hooks: SendHooks, new_key: bool = False) -> None:
-    """Refuse to send with another unsubscribe key than the series sent with (`keyguard`);
-    record the key in use (with `new_key`, in place of the recorded one)."""
-    changed = keyguard.require_same_key(session.series, session.ledger, accept_new=new_key)
+def same_key(session: Session, hooks: SendHooks, command: str, new_key: bool) -> None:
+    """Refuse to send with another unsubscribe key than the series sent with (`keyguard`;
+    the hint names `command`); record the key in use (with `new_key`, in place of the
+    recorded one, before any prompt: the option is the author's decision)."""
+    series, ledger = session.series, session.ledger
+    changed = keyguard.require_same_key(series, ledger, command, accept_new=new_key)
     if changed:
         hooks.notice(f"warning: {changed}", "warning")
 
@@ -500,7 +503,7 @@ def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutc
     the record of what went out before it. `hooks.sent` sees each report as it is made.
     `new_key`: the unsubscribe key in use replaces the recorded one (`keyguard`).
     """
-    same_key(session, hooks, new_key)  # also when nothing is due: cron reports it now
+    same_key(session, hooks, "send due", new_key)  # also when nothing is due: cron says it now
     write_back(session, hooks)  # even when nothing is due
     reports: list[SendReport] = []
     last: int | None = None
