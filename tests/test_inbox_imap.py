@@ -302,3 +302,21 @@ def test_servers_without_move_get_copy_and_the_rest_is_untouched(
         assert "\\Deleted" in left["processed"]
     else:
         assert "processed" not in left
+
+
+def test_sync_under_another_key_says_why_token_unsubscribes_are_left(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    monkeypatch.setenv("SERIESPUB_SECRET", "another-key-" + "0" * 32)
+    inbox.append(unsubscribe_request("ann@example.com", KEY.token("ann@example.com"), "u-ann"))
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: the unsubscribe key (SERIESPUB_SECRET) differs from the one part 1 was "
+        "sent with" in result.stderr
+    )
+    assert "token unsubscribes are left in the inbox" in result.stderr
+    assert statuses(root) == {"ann@example.com": "active"}
+    assert set(ids(inbox.folder_flags("INBOX"))) == {"u-ann"}  # kept for the right key

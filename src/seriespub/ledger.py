@@ -115,6 +115,10 @@ _RECORD_EACH = (
 _OWN_GROUP = 8  # readers sharing a reason and a new status that are worth a statement of their own
 
 
+# A row of `meta`, added without a new schema version: older versions ignore it.
+_KEY_ROW = "unsubscribe_key"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -179,6 +183,39 @@ class Ledger:
             r[0]: InstalmentRecord(r[0], r[1] or "", r[2] or "", _parse(r[3]), _parse(r[4]))
             for r in rows
         }
+
+    # -- the unsubscribe key (seriespub.keyguard) ---------------------------------------
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the unsubscribe key this series sends with (None: not yet
+        recorded, or a ledger from before it was)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (_KEY_ROW,)).fetchone()
+        return str(row[0]) if row else None
+
+    def record_key_fingerprint(self, fingerprint: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (_KEY_ROW, fingerprint),
+            )
+
+    def parts_with_links(self) -> list[int]:
+        """Instalments that readers may hold (sent, scheduled, or of unknown outcome): their
+        unsubscribe links are out there. Each instalment found by the primary key, then one
+        index look-up: no scan of the deliveries."""
+        parts: list[int] = []
+        row = self._conn.execute("SELECT min(instalment) FROM deliveries").fetchone()
+        while row[0] is not None:
+            if self._conn.execute(
+                "SELECT 1 FROM deliveries WHERE instalment=? AND status IN "
+                "('sent', 'scheduled', 'unknown', 'pending') LIMIT 1",
+                (row[0],),
+            ).fetchone():
+                parts.append(row[0])
+            row = self._conn.execute(
+                "SELECT min(instalment) FROM deliveries WHERE instalment > ?", (row[0],)
+            ).fetchone()
+        return parts
 
     # -- batches -----------------------------------------------------------------------
     def begin_batch(

@@ -25,6 +25,9 @@ from seriespub.statefiles import FILE_MODE, fsync_folder, os_error, private_dir,
 # 2: deliveries remember what a refusal means for the reader (`subscriber_status`) and
 #    whether subscribers.csv holds it yet (`subscriber_applied`); a version-1 ledger is
 #    migrated in place when opened for writing (read-only opens see the old columns only).
+# `meta` rows other than `schema` need no new version: a ledger without one reads as "not
+# recorded yet", and an older seriespub ignores them. `unsubscribe_key`: the fingerprint of
+# the key the series sends with (`seriespub.keyguard`), written by the first real send.
 SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -103,6 +103,12 @@ class UnsubscribeKey:
         token: str = mac.hexdigest()[:32]
         return token
 
+    def fingerprint(self) -> str:
+        """64 bits that tell this key from another and reveal nothing of it: the HMAC of a
+        label of its own (a token's is an address, which holds no NUL; the series id's
+        differs), so it is no reader's token and helps forge none."""
+        return self.derive("\0unsubscribe-key-fingerprint\0")[:16]
+
     def __repr__(self) -> str:
         return "UnsubscribeKey('***')"
 

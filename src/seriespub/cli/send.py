@@ -64,6 +64,15 @@ SendJsonOption = Annotated[
         "(messages rendered in full), counted (the rest), late_joiners (one plan per part).",
     ),
 ]
+NewKeyOption = Annotated[
+    bool,
+    typer.Option(
+        "--new-unsubscribe-key",
+        help="Make the unsubscribe key in use the series' key, although it sent with "
+        "another: the unsubscribe links already sent stop working. Recorded at once, even "
+        "if nothing is then sent.",
+    ),
+]
 STYLES = {"info": None, "warning": "yellow", "error": "red"}
 
 
@@ -86,13 +95,15 @@ def next_(
         ),
     ] = None,
     skip_invalid: SkipInvalidOption = False,
+    new_key: NewKeyOption = False,
     series: SeriesOption = None,
     as_json: SendJsonOption = False,
 ) -> None:
     """Send the next instalment to every active subscriber who has not had it."""
     from seriespub.ops import send as ops
 
-    _send(series, ops.SendOptions("next", dry_run, at, None, skip_invalid, limit), yes, as_json)
+    options = ops.SendOptions("next", dry_run, at, None, skip_invalid, limit, new_key)
+    _send(series, options, yes, as_json)
 
 
 @app.command("retry")
@@ -109,6 +120,7 @@ def retry(
     yes: YesOption = False,
     dry_run: DryRunOption = False,
     skip_invalid: SkipInvalidOption = False,
+    new_key: NewKeyOption = False,
     series: SeriesOption = None,
     as_json: SendJsonOption = False,
 ) -> None:
@@ -116,7 +128,8 @@ def retry(
     from seriespub.ops import send as ops
 
     ref = str(number) if number is not None else "next"
-    options = ops.SendOptions(ref, dry_run, None, ops.retry_statuses(unknown), skip_invalid)
+    only = ops.retry_statuses(unknown)
+    options = ops.SendOptions(ref, dry_run, None, only, skip_invalid, new_key=new_key)
     _send(series, options, yes, as_json)
 
 

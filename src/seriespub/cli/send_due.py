@@ -17,7 +17,7 @@ from seriespub.cli.common import (
     out,
     print_json,
 )
-from seriespub.cli.send import app, exit_for, hooks_for, summary
+from seriespub.cli.send import NewKeyOption, app, exit_for, hooks_for, summary
 
 if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
     from seriespub.ops import send as ops
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the c
 
 @app.command("due")
 def due(
+    new_key: NewKeyOption = False,
     series: SeriesOption = None,
     as_json: Annotated[
         bool,
@@ -50,7 +51,7 @@ def due(
     now, s = utc_now(), load_series(series)
     try:
         with session(s, "send due", now=now) as held:
-            outcome = ops.due(held, hooks)
+            outcome = ops.due(held, hooks, new_key=new_key)
     except ops.LockHeld as exc:
         running = ops.running_send(exc, now)
         if running is None:

@@ -9,7 +9,10 @@ Guarantees:
   forged unsubscribe (no token, a wrong one) changes nothing and stays in the inbox;
 - marks are written before the messages are moved, and are idempotent, so a crash between
   the two, or a second run, changes nothing more;
-- a message that cannot be read is skipped with a warning, never a traceback.
+- a message that cannot be read is skipped with a warning, never a traceback;
+- under another unsubscribe key than the series sent with (`seriespub.keyguard`), a warning
+  says so: readers' tokens cannot match, and their requests stay in the inbox. Reading the
+  inbox never makes a key.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
     password = series.secrets.require("IMAP_PASSWORD", "[inbox]")
     lookup = _lookup(series)
     report, marks, done = InboxReport(), Marks(), []
+    _warn_of_key(series, report, warn)
     with open_inbox(settings, password, _tls(series), _extra_terms(series)) as inbox:
         uids = inbox.candidates()
         for fetched in inbox.fetch(uids):
@@ -105,6 +109,16 @@ def _take(
     return processed
 
 
+def _warn_of_key(series: Series, report: InboxReport, warn: Warn | None) -> None:
+    from seriespub import keyguard
+
+    changed = keyguard.key_changed(series)
+    if changed is not None:
+        report.warnings.append(f"{changed}: token unsubscribes are left in the inbox")
+        if warn:
+            warn(report.warnings[-1])
+
+
 def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> None:
     if isinstance(outcome, Unsubscribe):
         report.unsubscribed += 1
@@ -126,7 +140,7 @@ def _lookup(series: Series) -> Lookup:
     def load() -> None:
         if addresses:
             return
-        key = UnsubscribeKey(series.unsubscribe_secret())
+        key = UnsubscribeKey(series.unsubscribe_secret(create=False))  # a new one matches none
         for row in subscribers.iter_subscribers(
             series.subscribers_path, subscribers.ProblemTally()
         ):

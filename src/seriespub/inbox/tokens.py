@@ -1,14 +1,16 @@
 """Verify a reader's token, for an unsubscribe endpoint to call (RFC 8058 one-click).
 
 The token is the one in the reader's `unsubscribe_url` and `mailto:`: an HMAC of their
-address under the series key, compared in constant time.
+address under the series key, compared in constant time. Verifying never makes a key (a new
+one matches no token ever sent), and a token refused while the key is not the one the series
+sent with says so (`seriespub.keyguard`).
 """
 
 from __future__ import annotations
 
 import hmac
 
-from seriespub import subscribers
+from seriespub import keyguard, subscribers
 from seriespub.errors import SeriespubError
 from seriespub.message import UnsubscribeKey
 from seriespub.models import SubscriberStatus
@@ -22,14 +24,24 @@ class TokenRefused(SeriespubError):
 def verify(series: Series, address: str, token: str) -> bool:
     if not token.isascii():
         return False
-    expected = UnsubscribeKey(series.unsubscribe_secret()).token(address.strip())
-    return hmac.compare_digest(expected, token.strip().lower())
+    key = UnsubscribeKey(series.unsubscribe_secret(create=False))
+    return hmac.compare_digest(key.token(address.strip()), token.strip().lower())
+
+
+def refused(series: Series, address: str, then: str = "") -> TokenRefused:
+    """The error for a token that does not match `address`; `then`: what follows."""
+    why = keyguard.key_changed(series)
+    if why is None:
+        return TokenRefused(f"the token does not match {address}{then}")
+    return TokenRefused(
+        f"the token does not match {address}: {why}{then}", hint=keyguard.hint(series)
+    )
 
 
 def unsubscribe(series: Series, address: str, token: str) -> int:
     """Mark `address` unsubscribed if `token` is theirs; rows changed (0: already was)."""
     if not verify(series, address, token):
-        raise TokenRefused(f"the token does not match {address}: nothing changed")
+        raise refused(series, address, ": nothing changed")
     return subscribers.update_statuses(
         series.subscribers_path, {address.strip(): SubscriberStatus.UNSUBSCRIBED}
     )

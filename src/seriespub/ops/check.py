@@ -44,8 +44,9 @@ class CheckOutcome:
 
 def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
     """Drafts, links, images, size and the subscriber list, in the order to fix them; then
-    a release calendar that cannot be worked out, and the late joiners held back because
-    their next part is still a draft."""
+    a release calendar that cannot be worked out, an unsubscribe key that is not the one
+    the series sent with, and the late joiners held back because their next part is still
+    a draft."""
     return CheckOutcome(check_series(series) + _session_findings(series, now))
 
 
@@ -61,6 +62,7 @@ def _session_findings(series: Series, now: dt.datetime | None) -> list[Finding]:
             problems = _calendar_problems(held)
             lines = [] if problems else draft_warnings(held)
             problems = _lost_pages(held) + problems
+            problems += _key_problems(held)
     except SeriespubError:
         return []  # an unreadable list or ledger is reported by the checks above
     held_back = [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]
@@ -81,6 +83,15 @@ def _lost_pages(held: Session) -> list[Finding]:
         return []
     where = str(s.drafts_dir)
     return [Finding(Level.ERROR, where, str(lost).removeprefix(f"{where}: "))]
+
+
+def _key_problems(held: Session) -> list[Finding]:
+    """A send would be refused: the key in use is not the one readers' links were made
+    with (`seriespub.keyguard`)."""
+    from seriespub import keyguard
+
+    found = keyguard.problem(held.series, held.ledger)
+    return [] if found is None else [Finding(Level.ERROR, str(held.series.ledger_path), found)]
 
 
 def _calendar_problems(held: Session) -> list[Finding]:

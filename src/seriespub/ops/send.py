@@ -7,9 +7,11 @@ and turns `SeriespubError`s into one line. A library caller, a cron wrapper or a
 next instalment with `send(session, SendOptions(), SendHooks(confirm=...))`.
 
 Guarantees, on top of `seriespub.sending`'s (exactly once per reader, resumable):
-- nothing is recorded before the author says yes: every run of a round (late joiners' parts,
-  the front's) is planned and asked about at once, and the front's part is started (released)
-  by the round's first batch, not before;
+- no delivery or release is recorded before the author says yes: every run of a round (late
+  joiners' parts, the front's) is planned and asked about at once, and the front's part is
+  started (released) by the round's first batch, not before;
+- a send with another unsubscribe key than the series sent with is refused before anything
+  is written or sent, unless the author changes keys on purpose (`seriespub.keyguard`);
 - deliveries of unknown outcome block a send until the author decides (`UnresolvedDeliveries`);
 - an instalment found complete (say after `send settle`) is marked finished, and `next` then
   means the one after it;
@@ -28,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from seriespub import publishing, runlog, schedule, subscribers
+from seriespub import keyguard, publishing, runlog, schedule, subscribers
 from seriespub import tracking as tracks_ops
 from seriespub.addresses import is_valid_address
 from seriespub.drafts import DraftSet, require_part_number
@@ -109,6 +111,7 @@ class SendOptions:
     only: frozenset[DeliveryStatus] | None = None  # `retry`: resend just these
     skip_invalid: bool = False
     limit: int | None = None  # at most this many readers this run
+    new_key: bool = False  # the unsubscribe key in use replaces the recorded one
 
 
 def retry_statuses(unknown: bool) -> frozenset[DeliveryStatus]:
@@ -171,10 +174,12 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     joiner also gets their next part, one Sender run per part, before the front's run.
     """
     if not options.dry_run:
+        command = "send next" if options.only is None else "send retry"
+        same_key(session, hooks, command, options.new_key)  # before anything is written
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
-    elif note := session.series.throwaway_key_note("the dry run's"):
-        hooks.notice(f"note: {note}", "info")
+    else:
+        _dry_run_key_notes(session, hooks, options.new_key)
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -197,6 +202,26 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
             return outcome
         # NothingToSend when it was the last: every instalment has gone out.
         instalment = choose_next(drafts.instalments, session.ledger)
+
+
+def same_key(session: Session, hooks: SendHooks, command: str, new_key: bool) -> None:
+    """Refuse to send with another unsubscribe key than the series sent with (`keyguard`;
+    the hint names `command`); record the key in use (with `new_key`, in place of the
+    recorded one, before any prompt: the option is the author's decision)."""
+    series, ledger = session.series, session.ledger
+    changed = keyguard.require_same_key(series, ledger, command, accept_new=new_key)
+    if changed:
+        hooks.notice(f"warning: {changed}", "warning")
+
+
+def _dry_run_key_notes(session: Session, hooks: SendHooks, new_key: bool) -> None:
+    """What a real send would say about the unsubscribe key, as a warning or a note."""
+    series = session.series
+    problem = None if new_key else keyguard.problem(series, session.ledger)
+    if problem is not None:
+        hooks.notice(f"warning: {problem}; a real send would be refused", "warning")
+    elif note := series.throwaway_key_note("the dry run's"):
+        hooks.notice(f"note: {note}", "info")
 
 
 def _round(
@@ -566,14 +591,16 @@ class DueOutcome:
     upcoming: PlannedRelease | None
 
 
-def due(session: Session, hooks: SendHooks) -> DueOutcome:
+def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutcome:
     """Send the oldest due instalment (with catch_up = "all", every overdue one), and with
     late_joiners = "from_start" each late joiner's next part (`seriespub.tracks`), also in
     a slot where no new part is due.
 
     Each step is written to the run log as it happens, so a failure part-way still leaves
     the record of what went out before it. `hooks.sent` sees each report as it is made.
+    `new_key`: the unsubscribe key in use replaces the recorded one (`keyguard`).
     """
+    same_key(session, hooks, "send due", new_key)  # also when nothing is due: cron says it now
     write_back(session, hooks)  # even when nothing is due
     reports: list[SendReport] = []
     last: int | None = None
@@ -805,6 +832,7 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
         if not is_valid_address(address):
             raise InputError(f"invalid address {address!r}")
     series, drafts = session.series, session.drafts()
+    keyguard.refuse_other_key(series, session.ledger)  # before render makes a key
     instalment = publishing.resolve(series, drafts, ref, session.ledger)
     message = publishing.render(series, drafts, instalment)
     message = message.for_test()  # "[TEST] …", with its own delivery and Message-IDs

@@ -149,11 +149,13 @@ def sync(series: Series, warn: Callable[[str], None] | None = None) -> SyncOutco
     )
 
 
-def verify_token(series: Series, address: str, token: str) -> bool:
-    """Whether `token` is this series' unsubscribe token for `address` (constant time)."""
+def verify_token(series: Series, address: str, token: str) -> None:
+    """Refuse (`TokenRefused`, saying why when the key is not the one the series sent
+    with) unless `token` is this series' unsubscribe token for `address` (constant time)."""
     from seriespub.inbox import tokens as inbox_tokens
 
-    return inbox_tokens.verify(series, address, token)
+    if not inbox_tokens.verify(series, address, token):
+        raise inbox_tokens.refused(series, address)
 
 
 def unsubscribe_with_token(series: Series, address: str, token: str) -> int:

@@ -1,0 +1,135 @@
+"""The unsubscribe key a series sends with, as its ledger remembers it.
+
+Every reader's unsubscribe links, and the tokens the inbox matches, verify only under the key
+they were made with. The ledger keeps the key's fingerprint (`UnsubscribeKey.fingerprint`: 64
+bits of an HMAC under the key, of a label of its own). It reveals nothing of the key and
+forges no token; a guess at the key can be checked against it, but as well against any
+reader's own token. It is never shown.
+
+Guarantees:
+- the first real send records it; a ledger from before this record, its next real send;
+- a real send (`send next|retry|due|test`) with another key, or with no key at all while
+  readers hold links, is refused before anything is written, sent or generated;
+- keys change only on purpose (`accept_new`: `--new-unsubscribe-key`), recorded at once;
+- while no reader holds a link (nothing has gone out), the key in use is simply recorded;
+- `problem` and `key_changed` only read: for `check`, a dry run, and the tokens an
+  unsubscribe endpoint or the inbox brings (which fail to match under another key: they
+  say why, and the inbox's stay there). Tokens made with an earlier key are not accepted:
+  only its fingerprint is kept, and that verifies nothing.
+"""
+
+from __future__ import annotations
+
+from seriespub.errors import ConfigError, SeriespubError
+from seriespub.ledger import Ledger
+from seriespub.message import UnsubscribeKey
+from seriespub.series import STATE_DIR, Series
+
+ACCEPT_OPTION = "--new-unsubscribe-key"
+
+
+def require_same_key(
+    series: Series, ledger: Ledger, command: str, *, accept_new: bool = False
+) -> str | None:
+    """Refuse (`refuse_other_key`) a send whose key is not the one recorded, unless
+    `accept_new`; then record the key in use. Returns what to tell the author when a key
+    that readers' links were made with was replaced (None otherwise)."""
+    if not accept_new:
+        refuse_other_key(series, ledger, command)
+    recorded = ledger.key_fingerprint()
+    current = UnsubscribeKey(series.unsubscribe_secret()).fingerprint()
+    if current == recorded:
+        return None
+    ledger.record_key_fingerprint(current)
+    parts = ledger.parts_with_links() if recorded is not None else []
+    if not parts:
+        return None
+    return (
+        f"unsubscribe key changed on purpose ({_source(series)}): the unsubscribe links in "
+        f"{_parts(parts)} no longer work"
+    )
+
+
+def refuse_other_key(series: Series, ledger: Ledger, command: str = "send next") -> None:
+    """ConfigError, with what to do (`command`: the send to repeat with ACCEPT_OPTION),
+    when a real send would break readers' links; reads only and creates no key (`send
+    test` records nothing)."""
+    found = problem(series, ledger)
+    if found is not None:
+        raise ConfigError(f"{found}; nothing was sent", hint=hint(series, command))
+
+
+def problem(series: Series, ledger: Ledger) -> str | None:
+    """What a real send would be refused for (reads only, creates no key), or None."""
+    recorded = ledger.key_fingerprint()
+    found = None if recorded is None else _mismatch(series, ledger, recorded)
+    return None if found is None else ": ".join(found)
+
+
+def key_changed(series: Series) -> str | None:
+    """Why no token sent can match here ("the unsubscribe key … differs from the one part 1
+    was sent with"), from the series' ledger opened read-only; None when the key is the
+    one recorded, or when the ledger cannot be read (the commands that send say so)."""
+    if not series.ledger_path.exists():
+        return None
+    try:
+        with Ledger.open(series.ledger_path, readonly=True) as ledger:
+            recorded = ledger.key_fingerprint()
+            found = None if recorded is None else _mismatch(series, ledger, recorded)
+    except SeriespubError:
+        return None
+    return None if found is None else found[0]
+
+
+def _mismatch(series: Series, ledger: Ledger, recorded: str) -> tuple[str, str] | None:
+    """(why the key here is not `recorded`, what that does to a send) while readers hold
+    links; None when it is, or when no reader holds a link yet."""
+    here = series.has_unsubscribe_key()
+    if here and UnsubscribeKey(series.unsubscribe_secret()).fingerprint() == recorded:
+        return None
+    parts = ledger.parts_with_links()
+    if not parts:
+        return None
+    sent = f"{_parts(parts)} {'was' if len(parts) == 1 else 'were'} sent with"
+    if not here:
+        return (
+            f"no unsubscribe key here (SERIESPUB_SECRET is not set and {STATE_DIR}/secret "
+            f"is missing), but {sent} one",
+            "a new key would stop readers' unsubscribe links working",
+        )
+    return (
+        f"the unsubscribe key ({_source(series)}) differs from the one {sent}",
+        "readers' unsubscribe links would stop working",
+    )
+
+
+def hint(series: Series, command: str = "send next") -> str:
+    """What to do about a `problem`; `command`: the send that accepts a new key."""
+    where = "SERIESPUB_SECRET (e.g. in .env or the CI job's secrets)"
+    if series.secrets.get("SERIESPUB_SECRET") is None:
+        where += f" or restore {STATE_DIR}/secret"
+    return (
+        f"set the key the series sent with: {where}; to change keys on purpose (links "
+        f"already sent stop working): seriespub {command} {ACCEPT_OPTION}"
+    )
+
+
+def _source(series: Series) -> str:
+    if series.secrets.get("SERIESPUB_SECRET") is not None:
+        return "SERIESPUB_SECRET"
+    return f"{STATE_DIR}/secret"
+
+
+def _parts(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] → 'parts 1–3 and 5'; [2] → 'part 2'."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    shown = [f"{r[0]}–{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+    if len(numbers) == 1:
+        return f"part {shown[0]}"
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    return f"parts {listed}"
