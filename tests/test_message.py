@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import quopri
 import re
 from typing import Literal
 
@@ -331,7 +332,7 @@ def test_list_id_header_for_api_providers() -> None:
 
 
 fragments = st.lists(
-    st.sampled_from(["From ", "\n", "From", "x", " ", "=", "é", "Ж" * 30]), max_size=60
+    st.sampled_from(["From ", "\n", "From", ">", "x", " ", "=", "é", "Ж" * 30]), max_size=60
 ).map("".join)
 
 
@@ -342,3 +343,25 @@ def test_no_line_starts_with_from_in_either_encoding(name: str, before: str, aft
     r = message.recipient(Subscriber("p@example.com", name.replace("\n", " ")))
     msg = parse(message.mime_for(r))  # asserts no line starts with "From "
     assert body_text(msg, "plain") == message.text_for(r).replace("\n", "\r\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "From here",
+        ">From here",
+        ">>From here",
+        "x" * 75 + "\n>From x",
+        "a" * 75 + "From " + "b" * 90,
+        "a" * 75 + ">From " + "b" * 90,
+    ],
+)
+def test_a_quoted_printable_line_never_starts_with_from_even_after_quote_marks(text: str) -> None:
+    """Postfix and other mboxrd deliveries turn ">From " into ">>From " as well."""
+    from seriespub.transfer import qp
+
+    encoded = qp(text)
+    for line in encoded.split(b"\r\n"):
+        assert not line.lstrip(b">").startswith(b"From "), line
+        assert len(line) <= 76, line
+    assert quopri.decodestring(encoded).replace(b"\r\n", b"\n") == text.encode()

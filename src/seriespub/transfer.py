@@ -6,8 +6,10 @@ text in other scripts (quoted-printable triples Cyrillic: 83 KB became 224 KB).
 
 Guarantees, for any literals and any per-recipient values:
 - the encoded part decodes to exactly the filled-in text, with CRLF line breaks;
-- every line is at most 76 characters and ends in CRLF; no line starts with "From " (RFC 2049
-  §3: it is written `=46rom`, so an mbox delivery cannot turn it into ">From");
+- every line is at most 76 characters and ends in CRLF; no line starts with "From ", nor with
+  ">From ", ">>From "… (RFC 2049 §3: its first character is written `=46` or `=3E`, so an mbox
+  delivery, which quotes those as ">From " and, as mboxrd (Postfix), ">>From ", changes
+  nothing);
 - base64 lines hold whole 4-character groups, so decoders that work line by line agree; the
   literal text is encoded once, and a recipient's values only re-align the 0–2 bytes around
   them (a 3-byte group never straddles a pre-encoded literal).
@@ -21,7 +23,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 CRLF = b"\r\n"
-_FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
+_FROM_LINE = re.compile(rb"^>*From ", re.MULTILINE)
+_QP_LINE = 76
 _QP_SAFE = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
 _B64_LINE = 57  # bytes per 76-character base64 line
 
@@ -62,8 +65,8 @@ class QPPart:
 def qp_value(value: str) -> bytes:
     """A per-recipient value: most (names, URLs) are short printable ASCII without `=` or
     edge spaces, which quoted-printable leaves as they are. It starts a line (after a soft
-    break), so a value starting "From " takes the slow path."""
-    if _QP_SAFE.fullmatch(value) and not value.startswith("From "):
+    break), so a value starting "From " (or ">From "…) takes the slow path."""
+    if _QP_SAFE.fullmatch(value) and not value.lstrip(">").startswith("From "):
         return value.encode("ascii")
     return qp(value)
 
@@ -73,8 +76,26 @@ def qp(text: str) -> bytes:
     data = text.replace("\r\n", "\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     if b"From " in encoded:
-        encoded = _FROM_LINE.sub(b"=46rom ", encoded)
+        encoded = b"\n".join(part for line in encoded.split(b"\n") for part in _unquotable(line))
     return encoded.replace(b"\n", b"\r\n")
+
+
+def _unquotable(line: bytes) -> list[bytes]:
+    """One encoded line as lines an mbox delivery leaves alone: the first character of a
+    line starting ">*From " encoded; a line that grows past 76 characters so is broken
+    softly (never inside an `=XX`), and its rest checked in turn."""
+    out = []
+    while _FROM_LINE.match(line):
+        line = b"=%02X" % line[0] + line[1:]
+        if len(line) <= _QP_LINE:
+            break
+        cut = _QP_LINE - 1  # room for the soft break's "="
+        escape = line.rfind(b"=", cut - 2, cut)
+        cut = escape if escape != -1 else cut
+        out.append(line[:cut] + b"=")
+        line = line[cut:]
+    out.append(line)
+    return out
 
 
 def _canonical(text: str) -> bytes:
