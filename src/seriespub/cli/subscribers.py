@@ -26,8 +26,7 @@ from seriespub.cli.common import (
 if TYPE_CHECKING:
     from collections import Counter
 
-    from seriespub.models import SubscriberStatus
-    from seriespub.ops.subscribers import NextParts, Subscriber, SyncOutcome
+    from seriespub.ops.subscribers import NextParts, Subscriber, SubscriberStatus, SyncOutcome
 
 app = typer.Typer(
     help="Manage subscribers.csv (locked; a change is never half-written).", no_args_is_help=True

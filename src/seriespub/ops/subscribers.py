@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from seriespub import subscribers
 from seriespub.errors import InputError
 from seriespub.models import Subscriber as Subscriber  # re-exported for the CLI's types
-from seriespub.models import SubscriberStatus
+from seriespub.models import SubscriberStatus as SubscriberStatus  # re-exported, as Subscriber
 from seriespub.series import Series
 
 if TYPE_CHECKING:  # the importer and the inbox load only for the commands using them

@@ -20,9 +20,10 @@ from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import InstalmentRecord, Ledger
 from seriespub.outputs import check_not_own
+from seriespub.publishing import sent_without_draft
 from seriespub.series import Series
 from seriespub.site import urls
-from seriespub.site.content import Part, released_parts, sent_without_draft
+from seriespub.site.content import Part, released_parts
 from seriespub.site.pages import SiteInputs, render_site
 
 MANIFEST = "site-files.json"

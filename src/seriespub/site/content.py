@@ -79,18 +79,6 @@ def released_parts(
     return parts
 
 
-def sent_without_draft(
-    instalments: list[Instalment], records: Mapping[int, InstalmentRecord]
-) -> list[InstalmentRecord]:
-    """The parts the ledger records as started (fully or partly sent: readers have their
-    link) that have no loaded draft, in number order."""
-    on_disk = {i.number for i in instalments}
-    return sorted(
-        (r for r in records.values() if r.started_at is not None and r.number not in on_disk),
-        key=lambda r: r.number,
-    )
-
-
 def render_body(body: str, back_label: str) -> str:
     """The draft's Markdown as HTML, every merge field replaced by its default (escaped)."""
     slots = markdown.SlotTable()
