@@ -91,7 +91,9 @@ def test_real_accents_emoji_and_rtl_names_are_not_taken_for_garbled(
     series = make_series(subscribers=0)
     names = ["Ãngel Ñúñez", "Zoë Åström", "Emo 🎉", "מרים כהן", "محمد", '"Pepe" Ôté', "Ÿves ©"]
     out = io.StringIO()
-    csv.writer(out).writerows([["Email", "Name"], *([f"r{i}@example.com", n] for i, n in enumerate(names))])
+    csv.writer(out).writerows(
+        [["Email", "Name"], *([f"r{i}@example.com", n] for i, n in enumerate(names))]
+    )
     text = out.getvalue()
     result = _import_bytes(cli, series, text.encode())
     assert result.exit_code == 0, result.output

@@ -138,6 +138,10 @@ def _columns(series: Series, findings: list[Finding]) -> list[str]:
     try:
         columns = subscribers.columns_of(path)
         repeated = subscribers.duplicate_addresses(path, problems, wide)
+    except InputError as exc:  # said once where it is, with how to fix it
+        hint = f" ({exc.hint})" if exc.hint else ""
+        findings.append(Finding(Level.ERROR, _where(exc) or str(path), _plain(exc) + hint))
+        return []
     except SeriespubError as exc:
         findings.append(Finding(Level.ERROR, str(path), str(exc)))
         return []
