@@ -179,3 +179,16 @@ def test_a_list_export_imports_into_a_fresh_series_unchanged(
     result = cli(new, "subscribers", "import", str(old / "subscribers.csv"))
     assert result.exit_code == 0, result.output
     assert _rows(new) == _rows(old)
+
+
+def test_check_warns_about_a_garbled_name_in_the_list(
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    series = make_series(subscribers=1)
+    path = series / "subscribers.csv"
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write("jose@example.com,JosÃ©,active,2026-01-01\nzoe@example.com,Zoë,active,\n")
+    result = cli(series, "check")
+    assert "subscribers.csv:3: 'JosÃ©' looks garbled" in result.output, result.output
+    assert "'José'" in result.output
+    assert "subscribers.csv:4" not in result.output

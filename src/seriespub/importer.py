@@ -37,10 +37,10 @@ from seriespub.subscribers import (
 )
 from seriespub.textfiles import (
     SAVE_AS_UTF8,
+    garbled,
     is_sep_line,
     not_utf8,
     source_encoding,
-    undone_mojibake,
 )
 
 # Headers other tools export, mapped to ours.
@@ -233,17 +233,15 @@ def _read_source(source: Path) -> tuple[list[tuple[int, Row | RowProblem]], list
 def refuse_garbled(values: list[str], source: Path, line: int) -> None:
     """Refuse the file when a cell is UTF-8 that was read as Windows-1252 and saved again
     ("JosÃ©"): every name of it would reach the readers so. Nothing is imported."""
-    for value in values:
-        before = undone_mojibake(value)
-        if before is not None:
-            raise InputError(
-                f"{value.strip()!r} looks garbled: UTF-8 read as Windows-1252 (it was "
-                f"probably {before.strip()!r}); nothing was imported",
-                path=source,
-                line=line,
-                hint="export the list again and import that file as it is, or "
-                + SAVE_AS_UTF8.replace("save it as", "open it as UTF-8 and save it as"),
-            )
+    problem = garbled(values)
+    if problem:
+        raise InputError(
+            f"{problem}; nothing was imported",
+            path=source,
+            line=line,
+            hint="export the list again and import that file as it is, or "
+            + SAVE_AS_UTF8.replace("save it as", "open it as UTF-8 and save it as"),
+        )
 
 
 def _with_standing(

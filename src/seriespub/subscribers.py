@@ -27,7 +27,7 @@ from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
-from seriespub.textfiles import csv_delimiter, is_sep_line, not_utf8
+from seriespub.textfiles import csv_delimiter, garbled, is_sep_line, not_utf8
 
 _T = TypeVar("_T")
 
@@ -365,7 +365,10 @@ class Repeats:
 
 
 def duplicate_addresses(
-    path: Path, problems: Problems | None = None, wide: Problems | None = None
+    path: Path,
+    problems: Problems | None = None,
+    wide: Problems | None = None,
+    garbled: Problems | None = None,
 ) -> dict[str, int]:
     """Addresses that appear more than once (case-insensitive) → how often, in two streamed
     passes and flat memory (a set of a million addresses would be ~100 MB).
@@ -376,14 +379,17 @@ def duplicate_addresses(
     address has the same hash, so none is missed, and collisions count once and drop out.
 
     With `wide`, pass one also notes the rows with cells past the header's columns (a
-    non-empty one: a trailing delimiter is nothing), which no column names.
+    non-empty one: a trailing delimiter is nothing), which no column names. With `garbled`,
+    the rows with a cell that reads as UTF-8 taken for Windows-1252 ("JosÃ©").
     """
     seen = bytearray(DUPLICATE_BITS // 8)
     candidates: set[int] = set()
     lines, width = [0, 0], len(columns_of(path))
-    for key, cells in _rows(path, problems, None, _key_and_width, lines):
+    for key, cells, undone in _rows(path, problems, None, _key_and_width, lines):
         if cells and wide is not None:
             wide.append(RowProblem(lines[0], f"{cells} cells, the header has {width}"))
+        if undone and garbled is not None:
+            garbled.append(RowProblem(lines[0], undone))
         h = hash(key)
         bit = h % DUPLICATE_BITS
         if seen[bit >> 3] & (1 << (bit & 7)):
@@ -396,14 +402,15 @@ def duplicate_addresses(
     return {key: n for key, n in counts.items() if n > 1}
 
 
-def _key_and_width(parse: _RowParser) -> Callable[[list[str]], tuple[str, int]]:
-    """A row's key, and its number of cells if it has a non-empty one past the header."""
+def _key_and_width(parse: _RowParser) -> Callable[[list[str]], tuple[str, int, str]]:
+    """A row's key, its number of cells if it has a non-empty one past the header, and
+    what is garbled in it ('' when nothing is)."""
     width = parse.width
 
-    def row(values: list[str]) -> tuple[str, int]:
+    def row(values: list[str]) -> tuple[str, int, str]:
         key = parse.checked(values)[0].lower()
         cells = len(values)
-        return key, cells if cells > width and any(values[width:]) else 0
+        return key, cells if cells > width and any(values[width:]) else 0, garbled(values)
 
     return row
 

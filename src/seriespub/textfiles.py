@@ -86,6 +86,17 @@ def not_utf8(path: Path, shown: Path | None = None) -> InputError:
     return InputError("not UTF-8 text", path=shown, hint=SAVE_AS_UTF8)
 
 
+def garbled(values: list[str]) -> str:
+    """Why a row's cells look garbled (the first such cell), or '' when none does."""
+    for value in values:
+        if not value.isascii() and (before := undone_mojibake(value)) is not None:
+            return (
+                f"{value.strip()!r} looks garbled: UTF-8 read as Windows-1252 and saved "
+                f"again (it was probably {before.strip()!r})"
+            )
+    return ""
+
+
 def undone_mojibake(text: str) -> str | None:
     """What `text` read as before its UTF-8 bytes were taken for Windows-1252 or Latin-1
     ("JosÃ©" for "José"), or None when it does not look so. Real text almost never does:
