@@ -135,9 +135,14 @@ def _columns(series: Series, findings: list[Finding]) -> list[str]:
     path = series.subscribers_path
     problems: list[RowProblem] = []
     wide = subscribers.ProblemTally()  # the first few: a shifted export may have millions
+    garbled = subscribers.ProblemTally()
     try:
         columns = subscribers.columns_of(path)
-        repeated = subscribers.duplicate_addresses(path, problems, wide)
+        repeated = subscribers.duplicate_addresses(path, problems, wide, garbled)
+    except InputError as exc:  # said once where it is, with how to fix it
+        hint = f" ({exc.hint})" if exc.hint else ""
+        findings.append(Finding(Level.ERROR, _where(exc) or str(path), _plain(exc) + hint))
+        return []
     except SeriespubError as exc:
         findings.append(Finding(Level.ERROR, str(path), str(exc)))
         return []
@@ -146,15 +151,19 @@ def _columns(series: Series, findings: list[Finding]) -> list[str]:
     for address, count in repeated.items():
         findings.append(Finding(Level.ERROR, str(path), f"{address} appears {count} times"))
     findings += _wide_rows(path, wide)
+    findings += _tallied(path, garbled, "garbled row(s)")
     return columns
 
 
 def _wide_rows(path: object, wide: subscribers.ProblemTally) -> list[Finding]:
     """Cells past the header: no column names them (kept by every rewrite, never merged)."""
-    found = [Finding(Level.WARNING, f"{path}:{p.line}", p.message) for p in wide.first]
-    if wide.count > len(found):
-        more = wide.count - len(found)
-        found.append(
-            Finding(Level.WARNING, str(path), f"{more:,} more row(s) with cells past the header")
-        )
+    return _tallied(path, wide, "row(s) with cells past the header")
+
+
+def _tallied(path: object, tally: subscribers.ProblemTally, what: str) -> list[Finding]:
+    """The first few rows of a tally as warnings, and how many more there are."""
+    found = [Finding(Level.WARNING, f"{path}:{p.line}", p.message) for p in tally.first]
+    if tally.count > len(found):
+        more = tally.count - len(found)
+        found.append(Finding(Level.WARNING, str(path), f"{more:,} more {what}"))
     return found

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seriespub import exported_status
+from seriespub.addresses import parse_mailbox
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
@@ -33,6 +34,13 @@ from seriespub.subscribers import (
     signature,
     update_statuses,
     write_atomically,
+)
+from seriespub.textfiles import (
+    SAVE_AS_UTF8,
+    garbled,
+    is_sep_line,
+    not_utf8,
+    source_encoding,
 )
 
 # Headers other tools export, mapped to ours.
@@ -196,26 +204,44 @@ def _read_source(source: Path) -> tuple[list[tuple[int, Row | RowProblem]], list
     """Rows keyed by our column names, or why one cannot be taken (cells past the header:
     a delimiter inside an unquoted value shifts the row); refuses a file with no address
     column, or whose last row runs to its end inside a quote."""
-    reader, handle, ended = open_rows(source)
+    reader, handle, ended = open_rows(source, encoding=source_encoding(source))
     rows: list[tuple[int, Row | RowProblem]] = []
     with handle:
         try:
             header: list[str] = next(reader, [])
+            if header and is_sep_line(header):  # Excel's `sep=;`: the delimiter, then the header
+                header = next(reader, [])
             mapping = _map_header(header, source)
             start = reader.line_num + 1
             for values in reader:
                 if ended[0]:
                     raise InputError(UNCLOSED, path=source, line=start)
                 if any(values):
+                    refuse_garbled(values, source, start)
                     rows.append((reader.line_num, _row_or_problem(values, mapping, start)))
                 start = reader.line_num + 1
         except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", path=source) from None
+            raise not_utf8(source) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=source, line=reader.line_num) from None
+    # A column with no name (a trailing delimiter) is no merge field: not added to the list.
     return _with_standing(rows, list(mapping.values())), [
-        c for c in mapping.values() if c != "last_name"
+        c for c in mapping.values() if c and c != "last_name"
     ]
+
+
+def refuse_garbled(values: list[str], source: Path, line: int) -> None:
+    """Refuse the file when a cell is UTF-8 that was read as Windows-1252 and saved again
+    ("JosÃ©"): every name of it would reach the readers so. Nothing is imported."""
+    problem = garbled(values)
+    if problem:
+        raise InputError(
+            f"{problem}; nothing was imported",
+            path=source,
+            line=line,
+            hint="export the list again and import that file as it is, or "
+            + SAVE_AS_UTF8.replace("save it as", "open it as UTF-8 and save it as"),
+        )
 
 
 def _with_standing(
@@ -272,8 +298,26 @@ def _map_header(header: list[str], source: Path) -> dict[int, str]:
 
 def _row(values: list[str], mapping: dict[int, str]) -> Row:
     row: Row = {mapping[i]: v.strip() for i, v in enumerate(values) if i in mapping}
+    row["email"], shown_name = _address_of(row.get("email") or "")
+    if not row.get("name") and shown_name:
+        row["name"] = shown_name
     if not row.get("name"):
         full = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
         row["name"] = full
     row.pop("last_name", None)
     return row
+
+
+def _address_of(cell: str) -> tuple[str, str]:
+    """The address in an address cell, and the name written with it: `mailto:a@b` (a link
+    copied from a page) and `Name <a@b>` (copied from a mail client) give `a@b`. Anything
+    else, or a cell that does not parse as one mailbox, is kept as written (and checked)."""
+    if cell[:7].lower() == "mailto:":
+        cell = cell[7:].strip()
+    if not cell.endswith(">"):
+        return cell, ""
+    try:
+        mailbox = parse_mailbox(cell)
+    except ValueError:
+        return cell, ""
+    return mailbox.address, mailbox.name

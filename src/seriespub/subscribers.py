@@ -27,7 +27,7 @@ from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
-from seriespub.textfiles import csv_delimiter
+from seriespub.textfiles import csv_delimiter, garbled, is_sep_line, not_utf8
 
 _T = TypeVar("_T")
 
@@ -103,12 +103,15 @@ def open_csv(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapp
     return reader, handle
 
 
-def open_rows(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrapper, list[bool]]:
+def open_rows(
+    path: Path, shown: Path | None = None, encoding: str = "utf-8-sig"
+) -> tuple[Any, io.TextIOWrapper, list[bool]]:
     """`open_csv`, and a flag that is True once the file is read to its end: a row read
-    while it is True is unclosed (see `_lines`)."""
-    shown = shown or path
+    while it is True is unclosed (see `_lines`). `encoding` is for a file only read (an
+    import's source); the list is UTF-8, as every edit writes it."""
+    real, shown = path, shown or path
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+        handle = open(path, newline="", encoding=encoding)  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=shown) from None
     try:
@@ -117,7 +120,7 @@ def open_rows(path: Path, shown: Path | None = None) -> tuple[Any, io.TextIOWrap
         handle.close()
         if isinstance(exc, InputError):
             raise
-        raise InputError("not UTF-8 text", path=shown) from None
+        raise not_utf8(real, shown) from None
     handle.seek(0)
     ended = [False]
     reader = csv.reader(_lines(handle, shown, ended), delimiter=csv_delimiter(header))
@@ -146,6 +149,13 @@ def list_header(reader: Any, path: Path) -> tuple[list[str], list[str]]:
     it has no `email` column (`header_columns` refuses the rest)."""
     header: list[str] = next(reader, [])
     columns = header_columns(header, path)
+    if header and is_sep_line(header):
+        raise InputError(
+            "the first line is Excel's 'sep=' line, not the header",
+            path=path,
+            line=1,
+            hint="delete that line (the delimiter is read from the header)",
+        )
     if "email" not in columns:
         raise InputError("no 'email' column in the header", path=path, line=1)
     return header, columns
@@ -208,7 +218,7 @@ def _rows(
     """Each row through `make(parser)`; with `lines`, its (first, last) line numbers are
     in lines[0], lines[1] when the row is yielded."""
     reader, handle, ended = open_rows(path, shown)
-    path = shown or path
+    real, path = path, shown or path
     with handle:
         try:
             _, columns = list_header(reader, path)
@@ -232,7 +242,7 @@ def _rows(
                             yield item
                 start = reader.line_num + 1
         except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", path=path) from None
+            raise not_utf8(real, path) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
 
@@ -355,7 +365,10 @@ class Repeats:
 
 
 def duplicate_addresses(
-    path: Path, problems: Problems | None = None, wide: Problems | None = None
+    path: Path,
+    problems: Problems | None = None,
+    wide: Problems | None = None,
+    garbled: Problems | None = None,
 ) -> dict[str, int]:
     """Addresses that appear more than once (case-insensitive) → how often, in two streamed
     passes and flat memory (a set of a million addresses would be ~100 MB).
@@ -366,14 +379,17 @@ def duplicate_addresses(
     address has the same hash, so none is missed, and collisions count once and drop out.
 
     With `wide`, pass one also notes the rows with cells past the header's columns (a
-    non-empty one: a trailing delimiter is nothing), which no column names.
+    non-empty one: a trailing delimiter is nothing), which no column names. With `garbled`,
+    the rows with a cell that reads as UTF-8 taken for Windows-1252 ("JosÃ©").
     """
     seen = bytearray(DUPLICATE_BITS // 8)
     candidates: set[int] = set()
     lines, width = [0, 0], len(columns_of(path))
-    for key, cells in _rows(path, problems, None, _key_and_width, lines):
+    for key, cells, undone in _rows(path, problems, None, _key_and_width, lines):
         if cells and wide is not None:
             wide.append(RowProblem(lines[0], f"{cells} cells, the header has {width}"))
+        if undone and garbled is not None:
+            garbled.append(RowProblem(lines[0], undone))
         h = hash(key)
         bit = h % DUPLICATE_BITS
         if seen[bit >> 3] & (1 << (bit & 7)):
@@ -386,14 +402,15 @@ def duplicate_addresses(
     return {key: n for key, n in counts.items() if n > 1}
 
 
-def _key_and_width(parse: _RowParser) -> Callable[[list[str]], tuple[str, int]]:
-    """A row's key, and its number of cells if it has a non-empty one past the header."""
+def _key_and_width(parse: _RowParser) -> Callable[[list[str]], tuple[str, int, str]]:
+    """A row's key, its number of cells if it has a non-empty one past the header, and
+    what is garbled in it ('' when nothing is)."""
     width = parse.width
 
-    def row(values: list[str]) -> tuple[str, int]:
+    def row(values: list[str]) -> tuple[str, int, str]:
         key = parse.checked(values)[0].lower()
         cells = len(values)
-        return key, cells if cells > width and any(values[width:]) else 0
+        return key, cells if cells > width and any(values[width:]) else 0, garbled(values)
 
     return row
 
@@ -553,7 +570,7 @@ def _status_edits(path: Path, changes: dict[str, str]) -> tuple[dict[int, Splice
                         edits[start] = Splice(reader.line_num, edited, reader.dialect.delimiter)
                 start = reader.line_num + 1
         except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", path=path) from None
+            raise not_utf8(path) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
     return edits, "status" in columns
@@ -846,7 +863,7 @@ def rewrite_rows(
             style = _style(path)
             return _write_rows(path, rows(), before, reader.dialect.delimiter, *style)
         except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", path=path) from None
+            raise not_utf8(path) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
 

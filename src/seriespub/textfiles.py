@@ -1,9 +1,14 @@
 """Reading the files an author writes: one error for an unreadable file, one CSV dialect guess;
 and quoting values into the files seriespub writes for the author (YAML, TOML) so that they
-read back exactly as given."""
+read back exactly as given.
+
+A CSV that is not UTF-8 is refused with what it is (UTF-16, a workbook, or the line of its
+first byte that is not UTF-8) and how to save it from the spreadsheet that wrote it."""
 
 from __future__ import annotations
 
+import codecs
+import re
 from pathlib import Path
 
 from seriespub.errors import InputError
@@ -19,9 +24,93 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         raise InputError("not UTF-8 text", path=path) from None
 
 
+SAVE_AS_UTF8 = (
+    "save it as UTF-8 text: in Excel, Save As 'CSV UTF-8 (Comma delimited)'; in Numbers, "
+    "Export To › CSV with Text Encoding 'Unicode (UTF-8)'; Google Sheets' Download › CSV is UTF-8"
+)
+_SEP_LINE = re.compile(r"\ufeff?sep=(.)\r?\n?")  # Excel's first line naming the delimiter
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Zip (xlsx, Numbers, ods) and OLE2 (xls): a workbook saved under a .csv name.
+_WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
 def csv_delimiter(header_line: str) -> str:
-    """`,` unless the header is clearly split by `;` or tabs (spreadsheet exports)."""
+    """`,` unless the header is clearly split by `;` or tabs (spreadsheet exports), or is
+    Excel's `sep=X` line, which names it."""
+    sep = _SEP_LINE.fullmatch(header_line)
+    if sep:
+        return sep.group(1)
     return max((",", ";", "\t"), key=header_line.count)
+
+
+def is_sep_line(values: list[str]) -> bool:
+    """The first row is Excel's `sep=X` line (split by X: `sep=` and an empty cell)."""
+    return len(values) <= 2 and values[0].lstrip("\ufeff") == "sep=" and not "".join(values[1:])
+
+
+def source_encoding(path: Path) -> str:
+    """The encoding to read an exported list with: UTF-16 when it starts with a byte-order
+    mark (Excel's "Unicode Text"), else UTF-8 (a BOM skipped); a workbook is refused."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if head.startswith(_WORKBOOKS):
+        raise InputError("a spreadsheet workbook, not CSV text", path=path, hint=SAVE_AS_UTF8)
+    return "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8-sig"
+
+
+def not_utf8(path: Path, shown: Path | None = None) -> InputError:
+    """The error for a CSV that does not decode as UTF-8: what it is, and where."""
+    shown = shown or path
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4).startswith(_UTF16_BOMS):
+                return InputError("UTF-16 text", path=shown, hint=SAVE_AS_UTF8)
+            handle.seek(0)
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    byte = line[exc.start]
+                    return InputError(
+                        f"not UTF-8 text (byte 0x{byte:02X}: Windows-1252 or Mac Roman, as "
+                        "Excel's 'CSV (Comma delimited)' saves?)",
+                        path=shown,
+                        line=number,
+                        hint=SAVE_AS_UTF8,
+                    )
+    except OSError:
+        pass
+    return InputError("not UTF-8 text", path=shown, hint=SAVE_AS_UTF8)
+
+
+def garbled(values: list[str]) -> str:
+    """Why a row's cells look garbled (the first such cell), or '' when none does."""
+    for value in values:
+        if not value.isascii() and (before := undone_mojibake(value)) is not None:
+            return (
+                f"{value.strip()!r} looks garbled: UTF-8 read as Windows-1252 and saved "
+                f"again (it was probably {before.strip()!r})"
+            )
+    return ""
+
+
+def undone_mojibake(text: str) -> str | None:
+    """What `text` read as before its UTF-8 bytes were taken for Windows-1252 or Latin-1
+    ("JosÃ©" for "José"), or None when it does not look so. Real text almost never does:
+    every non-ASCII character would have to pair into a valid UTF-8 sequence."""
+    if text.isascii():
+        return None
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            before = text.encode(encoding).decode("utf-8")
+        except UnicodeError:
+            continue
+        if before != text:
+            return before
+    return None
 
 
 def is_utf8(text: str) -> bool:
