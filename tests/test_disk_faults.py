@@ -407,3 +407,32 @@ def test_the_last_line_of_defence_turns_os_and_sqlite_errors_into_one_line(
     root = make_series()
     monkeypatch.setattr(publishing, "drafts_of", broken)
     assert expected in one_line(cli(root, "status"))
+
+
+def _fill(disk: Path, leave_kib: int) -> Path:
+    """Fill the file system at `disk` but for about `leave_kib` KiB; returns the filler."""
+    info = os.statvfs(disk)
+    filler = disk / "filler"
+    with filler.open("wb") as handle:
+        handle.write(b"x" * max(0, info.f_bavail * info.f_frsize - leave_kib * 1024))
+    return filler
+
+
+def test_a_disk_that_fills_while_the_ledger_is_made_never_leaves_a_broken_one(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The first send on a nearly full disk, for each amount left free around what making
+    the ledger takes: one line, and once space is freed the send runs (the ledger it left,
+    if any, is whole: never a 'malformed' one that only a manual delete gets past)."""
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        for leave_kib in range(64, 176, 8):
+            root = _build_series_in(disk / "series", readers=3)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "send", "next", "--yes")
+            if first.exit_code != 0:
+                one_line(first)
+            filler.unlink()
+            resumed = cli(root, "send", "next", "--yes")
+            assert resumed.exit_code == 0, (leave_kib, first.output, resumed.output)
+            assert sorted(p.name for p in (root / ".seriespub").iterdir() if ".new" in p.name) == []
+            shutil.rmtree(root)
