@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -435,4 +436,42 @@ def test_a_disk_that_fills_while_the_ledger_is_made_never_leaves_a_broken_one(
             resumed = cli(root, "send", "next", "--yes")
             assert resumed.exit_code == 0, (leave_kib, first.output, resumed.output)
             assert sorted(p.name for p in (root / ".seriespub").iterdir() if ".new" in p.name) == []
+            shutil.rmtree(root)
+
+
+def test_a_disk_full_while_the_site_list_grows_leaves_a_site_that_builds_again(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """`.seriespub/site-files.json` (what earlier builds wrote) grows past a page of a full
+    tmpfs: the build stops in one line, and once space is freed it builds (a torn list
+    would make every earlier page look like the author's own file, refused for good)."""
+    pristine = _build_series_in(tmp_path / "pristine", readers=3)
+    (pristine / "drafts" / "02-part-2.md").write_text(
+        (pristine / "drafts" / "01-part-1.md").read_text().replace("Part 1", "Part 2")
+    )
+    with (pristine / "seriespub.toml").open("a", encoding="utf-8") as toml:
+        toml.write(SCHEDULE + '[site]\nbase_url = "https://example.org/s/"\n')
+    assert cli(pristine, "send", "next", "--yes").exit_code == 0
+    assert cli(pristine, "site").exit_code == 0
+    # Files an earlier build wrote (a layout since dropped): the list nearly fills a page.
+    manifest = pristine / ".seriespub" / "site-files.json"
+    names = json.loads(manifest.read_text())
+    while (short := 4090 - len(json.dumps(names, indent=0))) > 0:  # part 2's line crosses
+        names.append(f"old-{len(names):02d}-".ljust(min(180, short - 4), "x"))
+        (pristine / "site" / names[-1]).write_text("<!doctype html>\n")
+    manifest.write_text(json.dumps(sorted(names), indent=0) + "\n")
+    assert 4096 - 24 < manifest.stat().st_size <= 4096
+    assert cli(pristine, "send", "next", "--yes").exit_code == 0  # part 2's slug recorded
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        for leave_kib in range(0, 72, 4):  # around what opening the ledger takes
+            root = shutil.copytree(pristine, disk / "series", symlinks=True)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "site")
+            if first.exit_code != 0:
+                one_line(first)
+            filler.unlink()
+            rebuilt = cli(root, "site")
+            assert rebuilt.exit_code == 0, (leave_kib, first.output, rebuilt.output)
+            left = [p.name for p in (root / "site").iterdir() if p.name.startswith(("old", "."))]
+            assert left == []
             shutil.rmtree(root)
