@@ -475,3 +475,44 @@ def test_a_disk_full_while_the_site_list_grows_leaves_a_site_that_builds_again(
             left = [p.name for p in (root / "site").iterdir() if p.name.startswith(("old", "."))]
             assert left == []
             shutil.rmtree(root)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["subscribers", "remove", "reader0005@example.com"], ["subscribers", "import", "IMPORT"]],
+)
+def test_a_full_disk_under_the_list_names_it_and_keeps_every_byte(
+    tmp_path: Path, cli: Cli, command: list[str]
+) -> None:
+    from conftest import write_subscribers
+
+    extra = tmp_path / "export.csv"
+    write_subscribers(extra, 500, domain="elsewhere.org")
+    command = [str(extra) if word == "IMPORT" else word for word in command]
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        root = _build_series_in(disk / "series", readers=2000)
+        before = (root / "subscribers.csv").read_bytes()
+        filler = _fill(disk, 0)
+        line = one_line(cli(root, *command))
+        assert "subscribers.csv: cannot write: the disk is full" in line, line
+        assert (root / "subscribers.csv").read_bytes() == before
+        assert [p.name for p in root.iterdir() if p.name.startswith(".sub")] == []
+        filler.unlink()
+        assert cli(root, *command).exit_code == 0
+        assert (root / "subscribers.csv").read_bytes() != before
+
+
+def test_a_full_disk_under_an_added_reader_names_the_list_and_keeps_every_byte(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The append path (one os.write): a short write is cut back, and the line says where."""
+    root = make_series(subscribers=3)
+    before = (root / "subscribers.csv").read_bytes()
+
+    def full(fd: int, data: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("seriespub.subscribers.os.write", full)
+    line = one_line(cli(root, "subscribers", "add", "new@example.org"))
+    assert "subscribers.csv: cannot write: the disk is full" in line, line
+    assert (root / "subscribers.csv").read_bytes() == before

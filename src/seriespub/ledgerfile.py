@@ -279,8 +279,7 @@ def _write_schema(temp: Path) -> None:
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(
-            f"BEGIN IMMEDIATE;{SCHEMA}"
-            f"INSERT INTO meta VALUES('schema', '{SCHEMA_VERSION}');COMMIT;"
+            f"BEGIN IMMEDIATE;{SCHEMA}INSERT INTO meta VALUES('schema', '{SCHEMA_VERSION}');COMMIT;"
         )
     finally:
         conn.close()
