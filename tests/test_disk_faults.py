@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -407,3 +408,111 @@ def test_the_last_line_of_defence_turns_os_and_sqlite_errors_into_one_line(
     root = make_series()
     monkeypatch.setattr(publishing, "drafts_of", broken)
     assert expected in one_line(cli(root, "status"))
+
+
+def _fill(disk: Path, leave_kib: int) -> Path:
+    """Fill the file system at `disk` but for about `leave_kib` KiB; returns the filler."""
+    info = os.statvfs(disk)
+    filler = disk / "filler"
+    with filler.open("wb") as handle:
+        handle.write(b"x" * max(0, info.f_bavail * info.f_frsize - leave_kib * 1024))
+    return filler
+
+
+def test_a_disk_that_fills_while_the_ledger_is_made_never_leaves_a_broken_one(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The first send on a nearly full disk, for each amount left free around what making
+    the ledger takes: one line, and once space is freed the send runs (the ledger it left,
+    if any, is whole: never a 'malformed' one that only a manual delete gets past)."""
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        for leave_kib in range(64, 176, 8):
+            root = _build_series_in(disk / "series", readers=3)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "send", "next", "--yes")
+            if first.exit_code != 0:
+                one_line(first)
+            filler.unlink()
+            resumed = cli(root, "send", "next", "--yes")
+            assert resumed.exit_code == 0, (leave_kib, first.output, resumed.output)
+            assert sorted(p.name for p in (root / ".seriespub").iterdir() if ".new" in p.name) == []
+            shutil.rmtree(root)
+
+
+def test_a_disk_full_while_the_site_list_grows_leaves_a_site_that_builds_again(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """`.seriespub/site-files.json` (what earlier builds wrote) grows past a page of a full
+    tmpfs: the build stops in one line, and once space is freed it builds (a torn list
+    would make every earlier page look like the author's own file, refused for good)."""
+    pristine = _build_series_in(tmp_path / "pristine", readers=3)
+    (pristine / "drafts" / "02-part-2.md").write_text(
+        (pristine / "drafts" / "01-part-1.md").read_text().replace("Part 1", "Part 2")
+    )
+    with (pristine / "seriespub.toml").open("a", encoding="utf-8") as toml:
+        toml.write(SCHEDULE + '[site]\nbase_url = "https://example.org/s/"\n')
+    assert cli(pristine, "send", "next", "--yes").exit_code == 0
+    assert cli(pristine, "site").exit_code == 0
+    # Files an earlier build wrote (a layout since dropped): the list nearly fills a page.
+    manifest = pristine / ".seriespub" / "site-files.json"
+    names = json.loads(manifest.read_text())
+    while (short := 4090 - len(json.dumps(names, indent=0))) > 0:  # part 2's line crosses
+        names.append(f"old-{len(names):02d}-".ljust(min(180, short - 4), "x"))
+        (pristine / "site" / names[-1]).write_text("<!doctype html>\n")
+    manifest.write_text(json.dumps(sorted(names), indent=0) + "\n")
+    assert 4096 - 24 < manifest.stat().st_size <= 4096
+    assert cli(pristine, "send", "next", "--yes").exit_code == 0  # part 2's slug recorded
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        for leave_kib in range(0, 72, 4):  # around what opening the ledger takes
+            root = shutil.copytree(pristine, disk / "series", symlinks=True)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "site")
+            if first.exit_code != 0:
+                one_line(first)
+            filler.unlink()
+            rebuilt = cli(root, "site")
+            assert rebuilt.exit_code == 0, (leave_kib, first.output, rebuilt.output)
+            left = [p.name for p in (root / "site").iterdir() if p.name.startswith(("old", "."))]
+            assert left == []
+            shutil.rmtree(root)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["subscribers", "remove", "reader0005@example.com"], ["subscribers", "import", "IMPORT"]],
+)
+def test_a_full_disk_under_the_list_names_it_and_keeps_every_byte(
+    tmp_path: Path, cli: Cli, command: list[str]
+) -> None:
+    from conftest import write_subscribers
+
+    extra = tmp_path / "export.csv"
+    write_subscribers(extra, 500, domain="elsewhere.org")
+    command = [str(extra) if word == "IMPORT" else word for word in command]
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        root = _build_series_in(disk / "series", readers=2000)
+        before = (root / "subscribers.csv").read_bytes()
+        filler = _fill(disk, 0)
+        line = one_line(cli(root, *command))
+        assert "subscribers.csv: cannot write: the disk is full" in line, line
+        assert (root / "subscribers.csv").read_bytes() == before
+        assert [p.name for p in root.iterdir() if p.name.startswith(".sub")] == []
+        filler.unlink()
+        assert cli(root, *command).exit_code == 0
+        assert (root / "subscribers.csv").read_bytes() != before
+
+
+def test_a_full_disk_under_an_added_reader_names_the_list_and_keeps_every_byte(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The append path (one os.write): a short write is cut back, and the line says where."""
+    root = make_series(subscribers=3)
+    before = (root / "subscribers.csv").read_bytes()
+
+    def full(fd: int, data: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("seriespub.subscribers.os.write", full)
+    line = one_line(cli(root, "subscribers", "add", "new@example.org"))
+    assert "subscribers.csv: cannot write: the disk is full" in line, line
+    assert (root / "subscribers.csv").read_bytes() == before

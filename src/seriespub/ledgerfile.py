@@ -254,17 +254,11 @@ def _create(path: Path) -> None:
     """A new ledger with its schema, linked into place whole (never seen half-made)."""
     private_dir(path.parent)
     temp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    companions = [Path(f"{temp}{suffix}") for suffix in ("-journal", "-wal", "-shm")]
     try:
-        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+        for leftover in (temp, *companions):
             leftover.unlink(missing_ok=True)  # of a creation killed under this pid
-        conn = sqlite3.connect(temp, isolation_level=None)
-        try:
-            os.chmod(temp, FILE_MODE)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
-        finally:
-            conn.close()  # the last connection: the WAL is folded in and removed
+        _write_schema(temp)
         with contextlib.suppress(FileExistsError):  # another process made it first
             os.link(temp, path)
         fsync_folder(path.parent)  # the new name survives a power cut
@@ -273,8 +267,25 @@ def _create(path: Path) -> None:
     except OSError as exc:
         raise os_error(exc, path, "cannot create the send ledger") from None
     finally:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
+        for made in (temp, *companions):
+            with contextlib.suppress(OSError):
+                made.unlink(missing_ok=True)
+
+
+def _write_schema(temp: Path) -> None:
+    """The schema in `temp`, committed in the file itself. A rollback journal, not WAL: a
+    full disk then fails the COMMIT, where a WAL's closing checkpoint fails silently and
+    leaves a file that holds nothing without its -wal. The ledger turns to WAL when opened."""
+    conn = sqlite3.connect(temp, isolation_level=None)
+    try:
+        os.chmod(temp, FILE_MODE)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(
+            f"BEGIN IMMEDIATE;{SCHEMA}INSERT INTO meta VALUES('schema', '{SCHEMA_VERSION}');COMMIT;"
+        )
+    finally:
+        conn.close()
 
 
 def _empty_in_memory() -> sqlite3.Connection:

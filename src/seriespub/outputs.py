@@ -16,6 +16,7 @@ Every refusal or failure is one InputError naming the path as the user gave it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from seriespub.errors import InputError
 from seriespub.series import Series
-from seriespub.statefiles import fsync_folder
+from seriespub.statefiles import fsync_folder, os_hint
 
 OWN_FOLDERS = (".seriespub", "drafts", "templates")
 OWN_FILES = ("seriespub.toml", "subscribers.csv", ".env")
@@ -113,7 +114,16 @@ def _write_through(real: Path, data: bytes, shown: Path) -> None:
         raise InputError(f"cannot write: {exc.strerror}", path=shown) from None
 
 
-def _replace(real: Path, data: bytes, mode: int | None, shown: Path) -> None:
+def write_whole(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """`data` as the file at `path`, whole or not at all: a temp file beside it, renamed
+    over it (fsynced first when `durable`); on failure the temp file is gone and an
+    InputError names `path`. For files seriespub owns (the site, its records)."""
+    _replace(path, data, None, path, durable=durable)
+
+
+def _replace(
+    real: Path, data: bytes, mode: int | None, shown: Path, *, durable: bool = True
+) -> None:
     """Temp file beside `real` (created 0666 less the umask, or `mode`), fsynced, renamed."""
     tmp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -123,10 +133,16 @@ def _replace(real: Path, data: bytes, mode: int | None, shown: Path) -> None:
             handle.flush()
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, real)
-        fsync_folder(real.parent)
+        if durable:
+            fsync_folder(real.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise InputError(f"cannot write: {exc.strerror}", path=shown) from None
+        raise InputError(f"cannot write: {_words(exc)}", path=shown, hint=os_hint(exc)) from None
+
+
+def _words(exc: OSError) -> str:
+    return "the disk is full" if exc.errno == errno.ENOSPC else str(exc.strerror)

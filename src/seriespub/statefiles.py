@@ -125,13 +125,15 @@ def _is_temp(name: str) -> bool:
 
 def os_hint(exc: OSError, where: Path | str | None = None) -> str | None:
     """What to do about `exc` on `where` (default: the file it names)."""
+    where = where if where is not None else exc.filename
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if where and STATE_DIR not in Path(where).parts:  # not a send's record: no resume
+            return "free some space, then run the command again"
         return (
             "free some space, then run the command again (a send resumes exactly where "
             "it stopped: seriespub send next)"
         )
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        where = where if where is not None else exc.filename
         if where and STATE_DIR not in Path(where).parts:
             return f"make {where} writable for seriespub (and its folder, which gets a temp file)"
         return (

@@ -27,6 +27,7 @@ from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
 from seriespub.listlock import locked
 from seriespub.models import Subscriber, SubscriberStatus
+from seriespub.statefiles import os_error
 from seriespub.textfiles import csv_delimiter, garbled, is_sep_line, not_utf8
 
 _T = TypeVar("_T")
@@ -477,8 +478,10 @@ def _replace_atomically(
             Path(tmp).unlink()
             return False
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # the list is untouched: say which file, in words
+            raise os_error(exc, path, "cannot write") from None
         raise
     return True
 
@@ -919,8 +922,10 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
             if written != len(data):
                 raise OSError(28, f"wrote {written} of {len(data)} bytes (disk full?)")
             os.fsync(fd)
-        except BaseException:
+        except BaseException as exc:
             _cut_back(fd, st.st_size)
+            if isinstance(exc, OSError):  # cut back to what it was: say which file
+                raise os_error(exc, path, "cannot write") from None
             raise
     finally:
         os.close(fd)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import InstalmentRecord, Ledger
-from seriespub.outputs import check_not_own
+from seriespub.outputs import check_not_own, write_whole
 from seriespub.publishing import sent_without_draft
 from seriespub.series import Series
 from seriespub.site import urls
@@ -166,11 +165,9 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
     except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+        raise InputError(f"cannot create the folder: {exc.strerror}", path=path.parent) from None
+    write_whole(path, data, durable=False)  # a page lost to a power cut is rebuilt next time
     return True
 
 
@@ -187,7 +184,9 @@ def _record_written(series: Series, names: set[str]) -> None:
     manifest = series.state_dir / MANIFEST
     text = json.dumps(sorted(names), indent=0) + "\n"
     if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
-        manifest.write_text(text, encoding="utf-8")
+        # Whole or not at all: a torn list would make every earlier page look like the
+        # author's own file, refused by every later build.
+        write_whole(manifest, text.encode("utf-8"))
 
 
 def _remove_stale(series: Series, out: Path, before: set[str], current: set[str]) -> list[str]:

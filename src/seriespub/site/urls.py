@@ -9,13 +9,13 @@ build.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from seriespub.drafts import NUMBER_PREFIX, DraftSet, slugify
 from seriespub.errors import InputError
 from seriespub.models import Instalment
+from seriespub.outputs import write_whole
 from seriespub.render.email import SiteLinks
 
 RECORD_NAME = "site.json"
@@ -56,9 +56,7 @@ def write_record(state_dir: Path, slugs: Mapping[int, str]) -> None:
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{RECORD_NAME}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_whole(path, text.encode("utf-8"))
 
 
 def slug_for(instalment: Instalment, record: Mapping[int, str]) -> str:
