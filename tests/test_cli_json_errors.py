@@ -54,7 +54,11 @@ def test_status_json_outside_a_series(tmp_path: Path, cli: Cli) -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(b"\xff\xfe,bad\n", "not UTF-8 text"), (b"name,foo\nx,y\n", "no 'email' column")],
+    [
+        (b"email\nJos\xe9@example.com\n", "not UTF-8 text"),
+        (b"\xff\xfe,bad\n", "UTF-16 text"),
+        (b"name,foo\nx,y\n", "no 'email' column"),
+    ],
 )
 def test_subscribers_list_json_with_an_unreadable_csv(
     make_series: MakeSeries, cli: Cli, content: bytes, expected: str
