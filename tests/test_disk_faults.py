@@ -74,14 +74,14 @@ def _sent(root: Path, part: int = 1) -> dict[str, int]:
     return dict(rows)
 
 
-def _exactly_once(root: Path, readers: int) -> None:
+def _exactly_once(root: Path, readers: int, part: int = 1) -> None:
     """Every reader has one complete message, and the ledger says sent for each."""
-    files = _outbox(root)
+    files = _outbox(root, part)
     assert len(files) == readers
     tos = {email.message_from_bytes(f.read_bytes())["To"] for f in files}
     assert len(tos) == readers
     assert all(f.read_bytes().rstrip().endswith(b"--") for f in files)
-    assert _sent(root) == {"sent": readers}
+    assert _sent(root, part) == {"sent": readers}
 
 
 def _build_series_in(folder: Path, readers: int) -> Path:
@@ -516,3 +516,50 @@ def test_a_full_disk_under_an_added_reader_names_the_list_and_keeps_every_byte(
     line = one_line(cli(root, "subscribers", "add", "new@example.org"))
     assert "subscribers.csv: cannot write: the disk is full" in line, line
     assert (root / "subscribers.csv").read_bytes() == before
+
+
+def test_a_full_disk_when_the_ledger_is_opened_says_so_and_never_says_restore_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A series that has sent part 1; the disk fills before part 2. SQLite cannot grow the
+    ledger's -shm ('disk I/O error', SQLITE_IOERR_SHMSIZE) or write it: the line says the
+    disk is full and to free space, never that the record is lost (restore it, delete it)."""
+    pristine = _build_series_in(tmp_path / "pristine", readers=30)
+    (pristine / "drafts" / "02-part-2.md").write_text(
+        (pristine / "drafts" / "01-part-1.md").read_text().replace("Part 1", "Part 2")
+    )
+    assert cli(pristine, "send", "next", "--yes").exit_code == 0
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
+        for leave_kib in (0, 8, 16, 32):
+            root = shutil.copytree(pristine, disk / "series", symlinks=True)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "send", "next", "--yes")
+            if first.exit_code != 0:
+                line = one_line(first)
+                assert "the disk is full" in line, (leave_kib, line)
+                assert "free some space" in first.stderr, (leave_kib, first.stderr)
+                assert "restore" not in first.stderr and "delete" not in first.stderr
+            filler.unlink()
+            resumed = cli(root, "send", "next", "--yes")
+            assert resumed.exit_code == 0, (leave_kib, first.output, resumed.output)
+            _exactly_once(root, 30, part=2)
+            shutil.rmtree(root)
+
+
+def test_a_full_disk_when_a_new_ledger_is_first_read_never_says_restore_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The first send: the ledger is made whole, then its first read cannot grow the -shm.
+    Nothing was ever recorded, so 'restore it from git … or delete it' is wrong advice."""
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        for leave_kib in range(40, 88, 8):
+            root = _build_series_in(disk / "series", readers=3)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "send", "next", "--yes")
+            if first.exit_code != 0:
+                one_line(first)
+                assert "free some space" in first.stderr, (leave_kib, first.stderr)
+                assert "restore" not in first.stderr and "delete" not in first.stderr
+            filler.unlink()
+            assert cli(root, "send", "next", "--yes").exit_code == 0
+            shutil.rmtree(root)
