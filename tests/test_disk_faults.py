@@ -563,3 +563,20 @@ def test_a_full_disk_when_a_new_ledger_is_first_read_never_says_restore_it(
             filler.unlink()
             assert cli(root, "send", "next", "--yes").exit_code == 0
             shutil.rmtree(root)
+
+
+def test_a_full_disk_under_the_send_snapshot_names_it(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy of the list a send works from cannot be written: the line names it (it used
+    to say only 'cannot continue: the disk is full'), and nothing is sent or recorded."""
+    root = make_series(subscribers=3)
+
+    def full(source: Any, target: Any, length: int = 0) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("seriespub.listsnapshot.shutil.copyfileobj", full)
+    line = one_line(cli(root, "send", "next", "--yes"))
+    assert "snapshot.csv: cannot write: the disk is full" in line, line
+    assert [p.name for p in (root / ".seriespub").iterdir() if p.name.startswith(".snap")] == []
+    assert _outbox(root) == []
