@@ -580,3 +580,46 @@ def test_a_full_disk_under_the_send_snapshot_names_it(
     assert "snapshot.csv: cannot write: the disk is full" in line, line
     assert [p.name for p in (root / ".seriespub").iterdir() if p.name.startswith(".snap")] == []
     assert _outbox(root) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leave_kib", [128, 176, 224])
+def test_the_ledger_filling_mid_send_through_postmark_resumes_with_one_copy_each(
+    tmp_path: Path, cli: Cli, postmark: tuple[str, Any], leave_kib: int
+) -> None:
+    """`.seriespub/` on a real tmpfs that fills after some batches of a send through the
+    Postmark fake (three requests in flight): one line, and once space is freed the resume
+    settles what was in flight by asking Postmark, never by sending it again. Every reader
+    has exactly one message at the provider and the ledger says sent for each."""
+    from collections import Counter
+
+    from conftest import postmark_delivery, write_subscribers
+
+    url, state = postmark
+    root = tmp_path / "series"
+    (root / "drafts").mkdir(parents=True)
+    (root / "seriespub.toml").write_text(
+        '[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
+        + postmark_delivery(url, settle_delay=0.05, batch_size=7, concurrency=3),
+        encoding="utf-8",
+    )
+    (_build_series_in(tmp_path / "drafts-from", readers=1) / "drafts" / "01-part-1.md").rename(
+        root / "drafts" / "01-part-1.md"
+    )
+    readers = write_subscribers(root / "subscribers.csv", 400)
+    with small_tmpfs(root / ".seriespub", "16m") as disk:
+        filler = _fill(disk, leave_kib)
+        line = one_line(cli(root, "send", "next", "--yes"))
+        assert "ledger.db" in line and "disk is full" in line, line
+        assert 0 < len(state.accepted) < 400  # it stopped mid-send
+        # What went out but could not be recorded stays pending: the resume must ask.
+        left = _sent(root)
+        assert left.get("pending", 0) > 0, left
+        assert sum(left.values()) == len(state.accepted), left
+        filler.unlink()
+        resumed = cli(root, "send", "next", "--yes")
+        assert resumed.exit_code == 0, resumed.output
+        copies = Counter(message["_to"] for message in state.accepted)
+        assert sorted(copies) == sorted(readers)
+        assert set(copies.values()) == {1}
+        assert _sent(root) == {"sent": 400}
