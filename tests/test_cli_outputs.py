@@ -212,3 +212,23 @@ def test_a_page_left_half_written_by_a_killed_build_is_not_published_by_the_next
     assert cli(root, "site").exit_code == 0
     assert [temp for temp in torn if temp.exists()] == []
     assert [kept.read_text() for kept in authors] == ["mine\n", "mine\n"]
+
+
+def test_ctrl_c_while_a_file_is_written_leaves_no_temp_file_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) between the temp file's write and its rename: the old file
+    stays as it was and no `.NAME.<hex>.tmp` is left to be published."""
+    from seriespub import outputs
+
+    page = tmp_path / "index.html"
+    page.write_text("<!doctype html>old\n")
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_whole(page, b"<!doctype html>new\n")
+    assert page.read_text() == "<!doctype html>old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]
