@@ -256,3 +256,36 @@ def test_commands_beside_a_slow_send_are_refused_or_kept_and_nobody_gets_two(
     copies = Counter(message["_to"] for message in state.accepted)
     assert set(copies.values()) == {1}
     assert len(copies) == 450 and set(imported) <= set(copies)
+
+
+def test_an_import_stopped_by_sigterm_at_any_instant_leaves_the_old_or_the_new_list(
+    make_series: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`subscribers import` of 30,000 rows, SIGTERM at instants spread over its run (no
+    handler: the process dies where it is): subscribers.csv is byte for byte the old list
+    or the whole new one, never a part, and running the import again completes it."""
+    import shutil
+    import signal
+
+    export = tmp_path / "export.csv"
+    write_subscribers(export, 30000, domain="elsewhere.org")
+    pristine = make_series(drafts=1, subscribers=500, name="pristine")
+    reference = shutil.copytree(pristine, tmp_path / "reference")
+    started = time.monotonic()
+    assert finish([seriespub(reference, "subscribers", "import", str(export))])[0][0] == 0
+    took = time.monotonic() - started
+    old = (pristine / "subscribers.csv").read_bytes()
+    new = (reference / "subscribers.csv").read_bytes()
+    seen = []
+    for step in range(6):
+        root = shutil.copytree(pristine, tmp_path / f"trial{step}")
+        proc = seriespub(root, "subscribers", "import", str(export))
+        time.sleep(took * (0.5 + 0.1 * step))  # the last third: parsing done, writing
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = finish([proc])[0]
+        now = (root / "subscribers.csv").read_bytes()
+        seen.append((code, "old" if now == old else "new" if now == new else "torn"))
+        assert "Traceback" not in err
+        assert finish([seriespub(root, "subscribers", "import", str(export))])[0][0] == 0
+        assert (root / "subscribers.csv").read_bytes() == new
+    assert all(state != "torn" for _, state in seen), seen
