@@ -227,7 +227,7 @@ def test_ctrl_c_while_a_file_is_written_leaves_no_temp_file_beside_it(
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs.os, "fsync", interrupted)
+    monkeypatch.setattr("seriespub.outputs.os.fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         outputs.write_whole(page, b"<!doctype html>new\n")
     assert page.read_text() == "<!doctype html>old\n"

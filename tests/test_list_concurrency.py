@@ -243,7 +243,7 @@ def test_commands_beside_a_slow_send_are_refused_or_kept_and_nobody_gets_two(
         assert send.poll() is None  # all of that happened mid-send
         first = finish([send])[0]
         second = cli(root, "send", "next", "--yes")
-    for code, _, err in [first, *results]:
+    for _, _, err in [first, *results]:
         assert "Traceback" not in err
     assert first[0] == 0, first
     for (code, _, err), words in zip(results[:2], beside, strict=False):
