@@ -191,3 +191,44 @@ def test_a_site_subfolder_that_links_into_the_series_is_refused(
     line = one_line_error(cli(root, "site"))
     assert page.name in line and "the series' own" in line
     assert snapshot(root) == before
+
+
+def test_a_page_left_half_written_by_a_killed_build_is_not_published_by_the_next(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """`site` killed (SIGTERM, SIGKILL: no clean-up runs) while a page's temp file was being
+    written leaves `.index.html.<8 hex>.tmp` beside it; the next build removes it rather than
+    leave it in the folder that is uploaded. A file of the author's with a like name stays."""
+    root = make_series(drafts=2, extra_toml=SCHEDULE + SITE)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert cli(root, "site").exit_code == 0
+    page = next(p for p in (root / "site").iterdir() if p.name.startswith("01-"))
+    torn = [page / ".index.html.0badc0de.tmp", root / "site" / ".index.html.12ab34cd.tmp"]
+    for temp in torn:
+        temp.write_bytes(b"<!doctype html>\n<html><body><p>Hello")  # a page cut short
+    authors = [root / "site" / ".index.html.tmp", root / "site" / ".notes.0badc0de.tmp"]
+    for kept in authors:
+        kept.write_text("mine\n")
+    assert cli(root, "site").exit_code == 0
+    assert [temp for temp in torn if temp.exists()] == []
+    assert [kept.read_text() for kept in authors] == ["mine\n", "mine\n"]
+
+
+def test_ctrl_c_while_a_file_is_written_leaves_no_temp_file_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) between the temp file's write and its rename: the old file
+    stays as it was and no `.NAME.<hex>.tmp` is left to be published."""
+    from seriespub import outputs
+
+    page = tmp_path / "index.html"
+    page.write_text("<!doctype html>old\n")
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("seriespub.outputs.os.fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_whole(page, b"<!doctype html>new\n")
+    assert page.read_text() == "<!doctype html>old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]

@@ -74,14 +74,14 @@ def _sent(root: Path, part: int = 1) -> dict[str, int]:
     return dict(rows)
 
 
-def _exactly_once(root: Path, readers: int) -> None:
+def _exactly_once(root: Path, readers: int, part: int = 1) -> None:
     """Every reader has one complete message, and the ledger says sent for each."""
-    files = _outbox(root)
+    files = _outbox(root, part)
     assert len(files) == readers
     tos = {email.message_from_bytes(f.read_bytes())["To"] for f in files}
     assert len(tos) == readers
     assert all(f.read_bytes().rstrip().endswith(b"--") for f in files)
-    assert _sent(root) == {"sent": readers}
+    assert _sent(root, part) == {"sent": readers}
 
 
 def _build_series_in(folder: Path, readers: int) -> Path:
@@ -516,3 +516,110 @@ def test_a_full_disk_under_an_added_reader_names_the_list_and_keeps_every_byte(
     line = one_line(cli(root, "subscribers", "add", "new@example.org"))
     assert "subscribers.csv: cannot write: the disk is full" in line, line
     assert (root / "subscribers.csv").read_bytes() == before
+
+
+def test_a_full_disk_when_the_ledger_is_opened_says_so_and_never_says_restore_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A series that has sent part 1; the disk fills before part 2. SQLite cannot grow the
+    ledger's -shm ('disk I/O error', SQLITE_IOERR_SHMSIZE) or write it: the line says the
+    disk is full and to free space, never that the record is lost (restore it, delete it)."""
+    pristine = _build_series_in(tmp_path / "pristine", readers=30)
+    (pristine / "drafts" / "02-part-2.md").write_text(
+        (pristine / "drafts" / "01-part-1.md").read_text().replace("Part 1", "Part 2")
+    )
+    assert cli(pristine, "send", "next", "--yes").exit_code == 0
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
+        for leave_kib in (0, 8, 16, 32):
+            root = shutil.copytree(pristine, disk / "series", symlinks=True)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "send", "next", "--yes")
+            if first.exit_code != 0:
+                line = one_line(first)
+                assert "the disk is full" in line, (leave_kib, line)
+                assert "free some space" in first.stderr, (leave_kib, first.stderr)
+                assert "restore" not in first.stderr and "delete" not in first.stderr
+            filler.unlink()
+            resumed = cli(root, "send", "next", "--yes")
+            assert resumed.exit_code == 0, (leave_kib, first.output, resumed.output)
+            _exactly_once(root, 30, part=2)
+            shutil.rmtree(root)
+
+
+def test_a_full_disk_when_a_new_ledger_is_first_read_never_says_restore_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The first send: the ledger is made whole, then its first read cannot grow the -shm.
+    Nothing was ever recorded, so 'restore it from git … or delete it' is wrong advice."""
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        for leave_kib in range(40, 88, 8):
+            root = _build_series_in(disk / "series", readers=3)
+            filler = _fill(disk, leave_kib)
+            first = cli(root, "send", "next", "--yes")
+            if first.exit_code != 0:
+                one_line(first)
+                assert "free some space" in first.stderr, (leave_kib, first.stderr)
+                assert "restore" not in first.stderr and "delete" not in first.stderr
+            filler.unlink()
+            assert cli(root, "send", "next", "--yes").exit_code == 0
+            shutil.rmtree(root)
+
+
+def test_a_full_disk_under_the_send_snapshot_names_it(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy of the list a send works from cannot be written: the line names it (it used
+    to say only 'cannot continue: the disk is full'), and nothing is sent or recorded."""
+    root = make_series(subscribers=3)
+
+    def full(source: Any, target: Any, length: int = 0) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("seriespub.listsnapshot.shutil.copyfileobj", full)
+    line = one_line(cli(root, "send", "next", "--yes"))
+    assert "snapshot.csv: cannot write: the disk is full" in line, line
+    assert [p.name for p in (root / ".seriespub").iterdir() if p.name.startswith(".snap")] == []
+    assert _outbox(root) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leave_kib", [128, 176, 224])
+def test_the_ledger_filling_mid_send_through_postmark_resumes_with_one_copy_each(
+    tmp_path: Path, cli: Cli, postmark: tuple[str, Any], leave_kib: int
+) -> None:
+    """`.seriespub/` on a real tmpfs that fills after some batches of a send through the
+    Postmark fake (three requests in flight): one line, and once space is freed the resume
+    settles what was in flight by asking Postmark, never by sending it again. Every reader
+    has exactly one message at the provider and the ledger says sent for each."""
+    from collections import Counter
+
+    from conftest import postmark_delivery, write_subscribers
+
+    url, state = postmark
+    root = tmp_path / "series"
+    (root / "drafts").mkdir(parents=True)
+    (root / "seriespub.toml").write_text(
+        '[series]\ntitle = "Test Series"\nfrom = "Author <author@example.com>"\n'
+        + postmark_delivery(url, settle_delay=0.05, batch_size=7, concurrency=3),
+        encoding="utf-8",
+    )
+    (_build_series_in(tmp_path / "drafts-from", readers=1) / "drafts" / "01-part-1.md").rename(
+        root / "drafts" / "01-part-1.md"
+    )
+    readers = write_subscribers(root / "subscribers.csv", 400)
+    with small_tmpfs(root / ".seriespub", "16m") as disk:
+        filler = _fill(disk, leave_kib)
+        line = one_line(cli(root, "send", "next", "--yes"))
+        assert "ledger.db" in line and "disk is full" in line, line
+        assert 0 < len(state.accepted) < 400  # it stopped mid-send
+        # What went out but could not be recorded stays pending: the resume must ask.
+        left = _sent(root)
+        assert left.get("pending", 0) > 0, left
+        assert sum(left.values()) == len(state.accepted), left
+        filler.unlink()
+        resumed = cli(root, "send", "next", "--yes")
+        assert resumed.exit_code == 0, resumed.output
+        copies = Counter(message["_to"] for message in state.accepted)
+        assert sorted(copies) == sorted(readers)
+        assert set(copies.values()) == {1}
+        assert _sent(root) == {"sent": 400}

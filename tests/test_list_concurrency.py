@@ -196,3 +196,96 @@ def test_an_in_place_rewrite_during_a_send_skips_nobody(
     assert set(per_reader.values()) == {1}  # nobody twice
     log = delivery_log(cli, root)
     assert {d["status"] for d in log.values()} == {"sent"} and len(log) == 1500
+
+
+def test_commands_beside_a_slow_send_are_refused_or_kept_and_nobody_gets_two(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a send through a slow Postmark runs, real processes: a second send and a
+    retry are refused in one line; a removal and an import are kept whole; status and the
+    site work. The send goes on from its snapshot (the reader removed mid-send still gets
+    this part, once); the next run sends only to the imported readers."""
+    import contextlib
+
+    from conftest import postmark_delivery
+    from fakes.httpserver import serve
+    from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+
+    class Quiet(PostmarkHandler):
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):
+                super().handle()
+
+    state = PostmarkState()
+    state.faults.delay = 0.15  # 40 requests one at a time: about 6 s
+    export = tmp_path / "export.csv"
+    imported = write_subscribers(export, 50, domain="elsewhere.org")
+    with serve(Quiet, state) as (url, _):
+        delivery = postmark_delivery(url, settle_delay=0.05, batch_size=10, concurrency=1)
+        root = make_series(drafts=1, subscribers=400, delivery=delivery)
+        with (root / "seriespub.toml").open("a", encoding="utf-8") as toml:
+            toml.write('[site]\nbase_url = "https://example.org/s/"\n')
+        monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+        send = seriespub(root, "send", "next", "--yes")
+        _wait_for(lambda: len(state.accepted) >= 50 or send.poll() is not None)
+        beside = [
+            ["send", "next", "--yes"],
+            ["send", "retry", "1", "--yes"],
+            ["subscribers", "remove", "reader0250@example.com"],
+            ["subscribers", "import", str(export)],
+            ["status"],
+            ["site"],
+        ]
+        results = finish([seriespub(root, *words) for words in beside])
+        assert send.poll() is None  # all of that happened mid-send
+        first = finish([send])[0]
+        second = cli(root, "send", "next", "--yes")
+    for _, _, err in [first, *results]:
+        assert "Traceback" not in err
+    assert first[0] == 0, first
+    for (code, _, err), words in zip(results[:2], beside, strict=False):
+        assert code == 1 and err.count("error: ") == 1, (words, err)
+        assert "another seriespub run" in err, err
+    assert [code for code, _, _ in results[2:]] == [0, 0, 0, 0], results[2:]
+    listed = rows(root)
+    assert len(listed) == 450 and listed["reader0250@example.com"] == "unsubscribed"
+    assert second.exit_code == 0, second.output
+    copies = Counter(message["_to"] for message in state.accepted)
+    assert set(copies.values()) == {1}
+    assert len(copies) == 450 and set(imported) <= set(copies)
+
+
+def test_an_import_stopped_by_sigterm_at_any_instant_leaves_the_old_or_the_new_list(
+    make_series: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`subscribers import` of 30,000 rows, SIGTERM at instants spread over its run (no
+    handler: the process dies where it is): subscribers.csv is byte for byte the old list
+    or the whole new one, never a part, and running the import again completes it."""
+    import shutil
+    import signal
+
+    export = tmp_path / "export.csv"
+    write_subscribers(export, 30000, domain="elsewhere.org")
+    pristine = make_series(drafts=1, subscribers=500, name="pristine")
+    reference = shutil.copytree(pristine, tmp_path / "reference")
+    started = time.monotonic()
+    assert finish([seriespub(reference, "subscribers", "import", str(export))])[0][0] == 0
+    took = time.monotonic() - started
+    old = (pristine / "subscribers.csv").read_bytes()
+    new = (reference / "subscribers.csv").read_bytes()
+    seen = []
+    for step in range(6):
+        root = shutil.copytree(pristine, tmp_path / f"trial{step}")
+        proc = seriespub(root, "subscribers", "import", str(export))
+        time.sleep(took * (0.5 + 0.1 * step))  # the last third: parsing done, writing
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = finish([proc])[0]
+        now = (root / "subscribers.csv").read_bytes()
+        seen.append((code, "old" if now == old else "new" if now == new else "torn"))
+        assert "Traceback" not in err
+        assert finish([seriespub(root, "subscribers", "import", str(export))])[0][0] == 0
+        assert (root / "subscribers.csv").read_bytes() == new
+    assert all(state != "torn" for _, state in seen), seen

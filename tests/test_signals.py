@@ -181,3 +181,32 @@ def test_a_signal_ignored_by_the_caller_stays_ignored(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert statuses(cli, root) == {"sent": READERS}
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_command_line_starts_ends_quietly(
+    make_series: Callable[..., Path],
+) -> None:
+    """Ctrl-C at instants across start-up (Python importing the command line, then the
+    command running): never a traceback through seriespub's code; 130, or death by the
+    signal itself. (Python's own start-up, before any of our code, may print one: `site`,
+    `runpy`; nothing of ours can catch that.)"""
+    root = make_series(drafts=1, subscribers=3)
+    source = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    seen = []
+    for step in range(24):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "seriespub", "status"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.015 * step)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        seen.append((round(0.015 * step, 3), proc.returncode, err.decode()))
+    ours = [s for s in seen if "Traceback" in s[2] and f"seriespub{os.sep}" in s[2]]
+    assert not ours, ours
+    assert {code for _, code, err in seen if "Traceback" not in err} <= {130, -2, 0}, seen

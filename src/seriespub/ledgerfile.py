@@ -137,8 +137,8 @@ def _check_schema(conn: sqlite3.Connection, path: Path, history: str | None) -> 
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise LedgerError(
-                f"{path}: cannot read the send ledger: {exc}",
-                hint=_db_hint(exc) or _restore_hint(path),
+                f"{path}: cannot read the send ledger: {_words(exc, path)}",
+                hint=_db_hint(exc, path) or _restore_hint(path),
             ) from None
         row = None
     except sqlite3.DatabaseError as exc:  # a damaged file: "database disk image is malformed"
@@ -198,8 +198,8 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         return conn
     except sqlite3.DatabaseError as exc:
         raise LedgerError(
-            f"{path}: cannot open the send ledger: {exc}",
-            hint=_db_hint(exc) or (_restore_hint(path) if _damaged(exc) else None),
+            f"{path}: cannot open the send ledger: {_words(exc, path)}",
+            hint=_db_hint(exc, path) or (_restore_hint(path) if _damaged(exc) else None),
         ) from None
 
 
@@ -241,7 +241,34 @@ def _damaged(exc: sqlite3.Error) -> bool:
     return "malformed" in str(exc) or "not a database" in str(exc)
 
 
-def _db_hint(exc: sqlite3.Error) -> str | None:
+def _disk_full(exc: sqlite3.Error, path: Path) -> bool:
+    """SQLite's own 'database or disk is full', or an I/O error where the file system has
+    no room left: growing the -shm it maps fails as 'disk I/O error' (SQLITE_IOERR_SHMSIZE)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return True
+    if not name.startswith("SQLITE_IOERR"):
+        return False
+    try:
+        info = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < _ROOM_NEEDED
+
+
+_ROOM_NEEDED = 1 << 20  # less free space than this: an I/O error is taken for a full disk
+
+
+def _words(exc: sqlite3.Error, path: Path) -> str:
+    return "the disk is full" if _disk_full(exc, path) else str(exc)
+
+
+def _db_hint(exc: sqlite3.Error, path: Path) -> str | None:
+    if _disk_full(exc, path):  # nothing is lost: the record is whole, only unwritable
+        return (
+            "free some space, then run the command again (a send resumes exactly where "
+            "it stopped: seriespub send next)"
+        )
     if "locked" in str(exc) or "busy" in str(exc):
         return (
             "another program holds the ledger (a sqlite3 shell, a backup or sync tool?); "
@@ -263,7 +290,10 @@ def _create(path: Path) -> None:
             os.link(temp, path)
         fsync_folder(path.parent)  # the new name survives a power cut
     except sqlite3.DatabaseError as exc:
-        raise LedgerError(f"{path}: cannot create the send ledger: {exc}") from None
+        raise LedgerError(
+            f"{path}: cannot create the send ledger: {_words(exc, path)}",
+            hint=_db_hint(exc, path),
+        ) from None
     except OSError as exc:
         raise os_error(exc, path, "cannot create the send ledger") from None
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from seriespub.errors import InputError
 from seriespub.listlock import STATE_DIR, locked
+from seriespub.statefiles import os_error
 from seriespub.subscribers import Signature, columns_of, signature
 
 SNAPSHOT_NAME = "snapshot.csv"
@@ -61,13 +62,20 @@ def _copy_if_stable(path: Path, dest: Path) -> str | Signature:
         return "the file is empty"
     if 0 <= time.time() - before[3] / 1e9 < QUIET_SECONDS:
         return "the file is being written"
-    fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".csv", dir=dest.parent)
     try:
-        with open(path, "rb") as source, os.fdopen(fd, "wb") as copy:
-            shutil.copyfileobj(source, copy, 1 << 20)
+        fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".csv", dir=dest.parent)
+    except OSError as exc:
+        raise os_error(exc, dest, "cannot write") from None
+    try:
+        with open(path, "rb") as source:
+            try:
+                with os.fdopen(fd, "wb") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
+                    whole = copy.tell() == before[2]
+            except OSError as exc:  # a full disk: name the copy, not 'cannot continue'
+                raise os_error(exc, dest, "cannot write") from None
             st = os.fstat(source.fileno())
             during = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            whole = copy.tell() == before[2]
         if not (whole and during == before == signature(path)):
             return "the file changed while it was copied"
         # A header we cannot use, in a file that is not changing: the author's to fix.

@@ -8,7 +8,8 @@ The guarantee, for every such write:
       a calendar for `--ics`, an HTML file for `--html`) or is empty; anything else is
       refused with a hint to delete it or give a new name.
     - The file is written whole or not at all: a temp file in the same folder, fsynced, then
-      renamed over the target (which keeps a replaced file's mode). A device such as
+      renamed over the target (which keeps a replaced file's mode); a temp file that a
+      killed process left is removed by `remove_cut_short`. A device such as
       /dev/null or /dev/stdout, which holds nothing to lose, is written straight through.
 Every refusal or failure is one InputError naming the path as the user gave it.
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
@@ -125,7 +128,7 @@ def _replace(
     real: Path, data: bytes, mode: int | None, shown: Path, *, durable: bool = True
 ) -> None:
     """Temp file beside `real` (created 0666 less the umask, or `mode`), fsynced, renamed."""
-    tmp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.tmp")
+    tmp = real.with_name(f".{real.name}.{secrets.token_hex(_TEMP_TOKEN_BYTES)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         with os.fdopen(fd, "wb") as handle:
@@ -138,10 +141,25 @@ def _replace(
         os.replace(tmp, real)
         if durable:
             fsync_folder(real.parent)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C too: no temp file left beside the target
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if not isinstance(exc, OSError):
+            raise
         raise InputError(f"cannot write: {_words(exc)}", path=shown, hint=os_hint(exc)) from None
+
+
+_TEMP_TOKEN_BYTES = 4  # `.NAME.<8 hex>.tmp`
+
+
+def remove_cut_short(path: Path) -> None:
+    """Remove the temp files `write_whole(path)` left when its process was killed mid-write
+    (SIGTERM and SIGKILL run no clean-up): in a site folder they would be published."""
+    ours = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{{2 * _TEMP_TOKEN_BYTES}}}\.tmp")
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if ours.fullmatch(temp.name):
+            with contextlib.suppress(OSError):
+                temp.unlink()
 
 
 def _words(exc: OSError) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import InstalmentRecord, Ledger
-from seriespub.outputs import check_not_own, write_whole
+from seriespub.outputs import check_not_own, remove_cut_short, write_whole
 from seriespub.publishing import sent_without_draft
 from seriespub.series import Series
 from seriespub.site import urls
@@ -130,6 +130,7 @@ def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> Buil
     urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
     _record_written(series, before | set(files))
     for name in sorted(files):
+        remove_cut_short(out / name)  # of a build killed mid-write: never published
         if _write_if_changed(out / name, files[name].encode("utf-8")):
             result.written.append(name)
         else:
