@@ -334,3 +334,13 @@ def test_a_build_cut_short_is_finished_by_the_next_one(series_root: Path) -> Non
     third.write_text(third.read_text(encoding="utf-8").replace("Part 3 title", "Retitled"))
     result = build(series_root)
     assert "03-part-3/index.html" in result.written
+
+
+def test_one_part_published_is_said_in_the_singular(
+    make_series: Callable[..., Path], cli: Callable[..., object]
+) -> None:
+    root = make_series(drafts=1, extra_toml='[site]\nbase_url = "https://example.org/s/"\n')
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # type: ignore[attr-defined]
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "1 part published in" in result.output  # type: ignore[attr-defined]

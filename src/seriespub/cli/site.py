@@ -52,7 +52,8 @@ def site(
         )
     else:
         out().print(
-            f"{len(result.parts)} parts published in {result.out_dir} "
+            f"{len(result.parts)} part{'' if len(result.parts) == 1 else 's'} published in "
+            f"{result.out_dir} "
             f"({len(result.written)} files written, {result.unchanged} unchanged, "
             f"{len(result.removed)} removed)",
             markup=False,
