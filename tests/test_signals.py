@@ -210,3 +210,47 @@ def test_ctrl_c_while_the_command_line_starts_ends_quietly(
     ours = [s for s in seen if "Traceback" in s[2] and f"seriespub{os.sep}" in s[2]]
     assert not ours, ours
     assert {code for _, code, err in seen if "Traceback" not in err} <= {130, -2, 0}, seen
+
+
+CTRL_C_INSIDE_IMPORT = """
+import builtins, sys
+real = builtins.__import__
+def importing(name, globals=None, locals=None, fromlist=(), level=0):
+    wanted = {{name, *(name + "." + f for f in fromlist or ())}}
+    if {target!r} in wanted:
+        # What Python makes of a Ctrl-C inside a class body's __set_name__ (seen: a
+        # cached_property of ipaddress): a RuntimeError whose cause is the KeyboardInterrupt.
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'cached_property'") from exc
+    return real(name, globals, locals, fromlist, level)
+builtins.__import__ = importing
+sys.argv = ["seriespub", *{argv!r}]
+from seriespub.__main__ import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "argv"),
+    [
+        ("seriespub.cli", ["status"]),  # while the command line is imported
+        ("seriespub.ops.status", ["status"]),  # while the command imports its own module
+    ],
+)
+def test_a_ctrl_c_that_python_wraps_in_another_error_still_ends_quietly(
+    make_series: Callable[..., Path], target: str, argv: list[str]
+) -> None:
+    root = make_series(drafts=1, subscribers=1)
+    source = str(Path(__file__).parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_INSIDE_IMPORT.format(target=target, argv=argv)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": source},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 130, done.stderr

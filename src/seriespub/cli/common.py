@@ -92,9 +92,13 @@ class ErrorHandlingGroup(TyperGroup):
             error = os_error(exc, exc.filename, "cannot continue")
             fail(str(error), error.hint)
         except Exception as exc:
-            if not _is_sqlite_error(exc):
-                raise
-            fail(f".seriespub/ledger.db (the send ledger): {exc}", _sqlite_hint(exc))
+            if _is_sqlite_error(exc):
+                fail(f".seriespub/ledger.db (the send ledger): {exc}", _sqlite_hint(exc))
+            from seriespub.__main__ import interrupted
+
+            if interrupted(exc):  # a Ctrl-C Python wrapped (while a module was imported)
+                raise typer.Exit(130) from None
+            raise
 
 
 def _warnings_on_stderr() -> contextlib.AbstractContextManager[None]:
