@@ -125,3 +125,17 @@ class AmbiguousSendError(SendError):
     to the third), the provider returns one result per recipient instead, the doubtful ones
     `Outcome.UNKNOWN`: an exception never carries results.
     """
+
+
+def interrupted(exc: BaseException) -> bool:
+    """`exc` is a Ctrl-C, or an error Python raised because of one: a KeyboardInterrupt
+    inside a class body's `__set_name__` (a cached_property being created) comes out as a
+    RuntimeError whose cause is the interrupt."""
+    seen: BaseException | None = exc
+    for _ in range(16):  # chains are short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

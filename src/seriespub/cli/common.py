@@ -94,7 +94,7 @@ class ErrorHandlingGroup(TyperGroup):
         except Exception as exc:
             if _is_sqlite_error(exc):
                 fail(f".seriespub/ledger.db (the send ledger): {exc}", _sqlite_hint(exc))
-            from seriespub.__main__ import interrupted
+            from seriespub.errors import interrupted
 
             if interrupted(exc):  # a Ctrl-C Python wrapped (while a module was imported)
                 raise typer.Exit(130) from None
