@@ -71,7 +71,9 @@ class Lookup:
     by_address: Callable[[str], str | None]
 
     def token_in(self, raw: bytes) -> str | None:
-        for match in HEX32.finditer(raw.lower()):
+        # A mailto: List-Unsubscribe (ours) has `unsubscribe%20TOKEN`: the "0" of %20 would
+        # otherwise join the token and hide it.
+        for match in HEX32.finditer(raw.lower().replace(b"%20", b" ")):
             found = self.by_token(match.group(1).decode())
             if found:
                 return found
@@ -137,7 +139,7 @@ def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Out
     verp = lookup.token_in(raw)  # the VERP return path or List-Unsubscribe: exact
     found: list[Outcome] = []
     for report in reports or []:
-        who = verp if verp and len(reports or []) == 1 else lookup.by_address(report.address)
+        who = verp if verp and len(reports or []) == 1 else _listed(report, lookup)
         if who:
             found.append(Bounce(who, report.permanent, report.reason, instalment))
     if not found and verp and reports != []:  # mangled: the token names the reader
@@ -146,6 +148,13 @@ def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Out
     if not found and reports is None:
         return [Unreadable("a delivery report that names no recipient it can read")]
     return found or [Ignored("a bounce for nobody on the list")]
+
+
+def _listed(report: dsn.Report, lookup: Lookup) -> str | None:
+    """The address we sent to (Original-Recipient) first: a forward's target is not listed."""
+    return (report.original and lookup.by_address(report.original)) or lookup.by_address(
+        report.address
+    )
 
 
 def _instalment(raw: bytes) -> int | None:
@@ -175,7 +184,10 @@ def _original_to(msg: email.message.Message, lookup: Lookup) -> str | None:
             original = dsn.original_headers(part)
             if original is None:
                 continue
-            for _, address in email.utils.getaddresses(original.get_all("To", [])):
+            # Microsoft (JMRP) replaces To but names the recipient in a field of its own.
+            fields = original.get_all("X-HmXmrOriginalRecipient", [])
+            fields += original.get_all("To", [])
+            for _, address in email.utils.getaddresses(fields):
                 who = lookup.by_address(address)
                 if who:
                     return who

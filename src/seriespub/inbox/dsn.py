@@ -30,6 +30,7 @@ class Report:
     address: str
     permanent: bool
     reason: str
+    original: str = ""  # Original-Recipient, when it differs (a forward)
 
 
 def recipients(msg: email.message.Message) -> list[Report] | None:
@@ -45,9 +46,8 @@ def _from_status(part: email.message.Message) -> list[Report] | None:
     reports: list[Report] = []
     readable = False
     for block in blocks[1:]:  # the first block is about the message, not a recipient
-        address = bare_address(
-            block.get("Final-Recipient") or block.get("Original-Recipient") or ""
-        )
+        original = bare_address(block.get("Original-Recipient") or "")
+        address = bare_address(block.get("Final-Recipient") or "") or original
         if "@" not in address:
             continue
         readable = True
@@ -60,7 +60,8 @@ def _from_status(part: email.message.Message) -> list[Report] | None:
         reason = "; ".join(
             x for x in (status, diagnostic.partition(";")[2].strip() or diagnostic) if x
         )
-        reports.append(Report(address.lower(), permanent, _short(reason or action)))
+        also = original if original != address and "@" in original else ""
+        reports.append(Report(address.lower(), permanent, _short(reason or action), also))
     return reports if readable else None
 
 
