@@ -116,3 +116,19 @@ def test_new_on_a_full_disk_says_the_disk_is_full_and_leaves_no_draft(tmp_path: 
         assert "02-part-two.md" in line and "the disk is full" in line, line
         assert "hint: free some space, then run the command again" in done.stderr
         assert tree(book) == before
+
+
+def test_an_export_on_a_full_disk_does_not_talk_of_resuming_a_send(tmp_path: Path) -> None:
+    """`preview --html` and `schedule --ics` write the author's own file: a full disk there
+    says so with the plain hint, not the send's "resumes exactly" one."""
+    with small_tmpfs(tmp_path / "disk", "16k") as disk:
+        assert init_process(disk, "book").returncode == 0
+        book = disk / "book"
+        with contextlib.suppress(OSError), (disk / "filler").open("wb") as handle:
+            handle.write(b"x" * 65_536)
+        done = seriespub_process(book, "preview", "1", "--html", "part1.html")
+        line = one_error_line(done)
+        assert "part1.html" in line and "the disk is full" in line, line
+        assert "hint: free some space, then run the command again\n" in done.stderr
+        assert "send next" not in done.stderr
+        assert not (book / "part1.html").exists()
