@@ -4,6 +4,7 @@ one line; a second `init` then starts afresh."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import subprocess
@@ -85,6 +86,8 @@ def test_a_full_disk_part_way_removes_what_init_made(tmp_path: Path) -> None:
         done = init_process(disk, "series/book")
         line = one_error_line(done)
         assert "01-welcome.md" in line
+        assert "the disk is full" in line  # as every other command words it (README)
+        assert "hint: free some space, then run the command again" in done.stderr
         assert list(disk.iterdir()) == []
         again = init_process(disk, "series/book")
         assert "01-welcome.md" in one_error_line(again)  # the same, not "already exists"
@@ -97,3 +100,35 @@ def test_new_that_cannot_write_its_draft_leaves_none(tmp_path: Path) -> None:
     done = seriespub_process(tmp_path / "book", "new", "Part two", fsize=20)
     assert "02-part-two.md" in one_error_line(done)
     assert tree(tmp_path / "book") == before
+
+
+def test_new_on_a_full_disk_says_the_disk_is_full_and_leaves_no_draft(tmp_path: Path) -> None:
+    """The words every command uses for ENOSPC, not the OS's "No space left on device"."""
+    with small_tmpfs(tmp_path / "disk", "16k") as disk:
+        assert init_process(disk, "book").returncode == 0
+        book = disk / "book"
+        before = tree(book)
+        filler = disk / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as handle:
+            handle.write(b"x" * 65_536)
+        done = seriespub_process(book, "new", "Part two")
+        line = one_error_line(done)
+        assert "02-part-two.md" in line and "the disk is full" in line, line
+        assert "hint: free some space, then run the command again" in done.stderr
+        assert tree(book) == before
+
+
+def test_an_export_on_a_full_disk_does_not_talk_of_resuming_a_send(tmp_path: Path) -> None:
+    """`preview --html` and `schedule --ics` write the author's own file: a full disk there
+    says so with the plain hint, not the send's "resumes exactly" one."""
+    with small_tmpfs(tmp_path / "disk", "16k") as disk:
+        assert init_process(disk, "book").returncode == 0
+        book = disk / "book"
+        with contextlib.suppress(OSError), (disk / "filler").open("wb") as handle:
+            handle.write(b"x" * 65_536)
+        done = seriespub_process(book, "preview", "1", "--html", "part1.html")
+        line = one_error_line(done)
+        assert "part1.html" in line and "the disk is full" in line, line
+        assert "hint: free some space, then run the command again\n" in done.stderr
+        assert "send next" not in done.stderr
+        assert not (book / "part1.html").exists()

@@ -232,3 +232,13 @@ def test_ctrl_c_while_a_file_is_written_leaves_no_temp_file_beside_it(
         outputs.write_whole(page, b"<!doctype html>new\n")
     assert page.read_text() == "<!doctype html>old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]
+
+
+@pytest.mark.parametrize(("drafts", "said"), [(1, "(1 release)"), (2, "(2 releases)")])
+def test_schedule_ics_counts_its_releases_in_words(
+    make_series: MakeSeries, cli: Cli, drafts: int, said: str
+) -> None:
+    root = make_series(drafts=drafts, extra_toml=SCHEDULE)
+    result = cli(root, "schedule", "--ics", "cal.ics")
+    assert result.exit_code == 0, result.output
+    assert f"wrote cal.ics {said}" in result.stderr

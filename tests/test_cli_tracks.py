@@ -362,3 +362,23 @@ def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
         ok(cli(root, "send", "next", "--yes"))  # part 2 to the front only
     got = {a: sorted(p) for a, p in outbox(root).items()}
     assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}  # the late joiner is held, not skipped
+
+
+def test_status_without_a_calendar_predicts_what_send_next_would_send_now(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Without a calendar "the next send" is a `send next` typed now: a reader added today
+    (a bare date, from the end of the day) joins after part 1 and gets nothing yet, so
+    `status` must not promise them part 1 (it did: it planned with no slot at all)."""
+    root = make_series(drafts=2, subscribers=1)
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
+    with time_machine.travel(start, tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(start + dt.timedelta(hours=1))
+        ok(cli(root, "subscribers", "add", "ben@example.com"))
+        status = ok(cli(root, "status"))
+        plan = json.loads(ok(cli(root, "send", "next", "--dry-run", "--json")).stdout)
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+    assert plan["late_joiners"] == [] and plan["to_send"] == 1
+    assert "At the next send: part 2 → 1." in status.stdout
+    assert readers["next_slot"]["parts"] == {"2": 1}

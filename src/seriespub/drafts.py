@@ -20,6 +20,7 @@ from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
 from seriespub.render import TEMPLATE_VARIABLES
+from seriespub.statefiles import os_hint, os_words
 from seriespub.textfiles import is_utf8, read_text, yaml_string
 
 if TYPE_CHECKING:
@@ -288,7 +289,9 @@ def new_draft(folder: Path, title: str) -> Path:
         raise InputError("already exists; nothing was changed", path=path) from None
     except OSError as exc:
         raise InputError(
-            f"cannot write the draft: {exc.strerror}; nothing was left behind", path=path
+            f"cannot write the draft: {os_words(exc)}; nothing was left behind",
+            path=path,
+            hint=os_hint(exc, path),
         ) from None
     return path
 

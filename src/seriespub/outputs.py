@@ -17,7 +17,6 @@ Every refusal or failure is one InputError naming the path as the user gave it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import os
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from seriespub.errors import InputError
 from seriespub.series import Series
-from seriespub.statefiles import fsync_folder, os_hint
+from seriespub.statefiles import fsync_folder, os_hint, os_words
 
 OWN_FOLDERS = (".seriespub", "drafts", "templates")
 OWN_FILES = ("seriespub.toml", "subscribers.csv", ".env")
@@ -146,7 +145,10 @@ def _replace(
             tmp.unlink()
         if not isinstance(exc, OSError):
             raise
-        raise InputError(f"cannot write: {_words(exc)}", path=shown, hint=os_hint(exc)) from None
+        # named by the target, not its temp file: only a write under .seriespub/ has a send
+        # to resume
+        hint = os_hint(exc, real)
+        raise InputError(f"cannot write: {os_words(exc)}", path=shown, hint=hint) from None
 
 
 _TEMP_TOKEN_BYTES = 4  # `.NAME.<8 hex>.tmp`
@@ -160,7 +162,3 @@ def remove_cut_short(path: Path) -> None:
         if ours.fullmatch(temp.name):
             with contextlib.suppress(OSError):
                 temp.unlink()
-
-
-def _words(exc: OSError) -> str:
-    return "the disk is full" if exc.errno == errno.ENOSPC else str(exc.strerror)

@@ -19,7 +19,7 @@ from seriespub.config import (
 )
 from seriespub.errors import ConfigError, InputError, SeriesNotFound
 from seriespub.providers import SPECS
-from seriespub.statefiles import fsync_folder, private_dir
+from seriespub.statefiles import fsync_folder, os_hint, os_words, private_dir
 from seriespub.textfiles import is_utf8, toml_string, yaml_string
 
 STATE_DIR = ".seriespub"
@@ -265,9 +265,11 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
         changed = _ignore_state(ignore)
     except OSError as exc:
         _undo(made, ignore, ignore_size)
+        where = exc.filename or writing
         raise InputError(
-            f"cannot create the series: {exc.strerror}; nothing was left behind",
-            path=exc.filename or writing,
+            f"cannot create the series: {os_words(exc)}; nothing was left behind",
+            path=where,
+            hint=os_hint(exc, where),
         ) from None
     return [*files, *changed]
 

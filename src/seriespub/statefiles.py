@@ -112,11 +112,16 @@ def os_error(exc: OSError, path: Path | str | None, doing: str) -> StateError:
     where = path if path is not None else exc.filename
     if where and _is_temp(Path(where).name):
         where = Path(where).parent
-    words = _WORDS.get(exc.errno or 0) or exc.strerror or str(exc)
+    words = os_words(exc)
     return StateError(
         f"{where}: {doing}: {words}" if where else f"{doing}: {words}",
         hint=os_hint(exc, where),
     )
+
+
+def os_words(exc: OSError) -> str:
+    """What went wrong, as every command words it ("the disk is full"), else the OS's words."""
+    return _WORDS.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def _is_temp(name: str) -> bool:

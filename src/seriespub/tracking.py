@@ -497,8 +497,13 @@ def slot_plan(
     and nobody who can be a late joiner (part 1 not released yet, or late_joiners =
     "current"), none at all: the plan is then empty and `counted` is False."""
     given = inputs(session, drafts, new)
+    at = given.slot
     if upcoming:
         given = Inputs(given.released, given.held, given.part_one, next_slot(session))
+        if has_calendar(session.series):
+            at = given.slot
+        # else the next send is a `send next` typed now: planned at the current slot, as it
+        # will be (`inputs.slot` stays None: "the next send")
     how = mode(session)
     if not count_front and (given.part_one is None or how == CURRENT):
         return SlotPlan(new, {}, 0, 0, 0, counted=False), given
@@ -508,7 +513,7 @@ def slot_plan(
             listed,
             released=given.released,
             new=new,
-            slot=given.slot,
+            slot=at,
             part_one=given.part_one,
             mode=how,
             held=given.held,

@@ -77,7 +77,8 @@ def calendar(
         cal = ops.calendar(held)
     if ics is not None:
         ops.write_ics(s, cal, ics)
-        err().print(f"wrote {ics} ({len(cal.releases)} releases)", markup=False)
+        count = len(cal.releases)
+        err().print(f"wrote {ics} ({count} release{'' if count == 1 else 's'})", markup=False)
     for warning in cal.warnings:
         err().print(f"warning: {warning}", markup=False, style="yellow", soft_wrap=True)
     if as_json:
