@@ -731,3 +731,22 @@ def test_the_calendar_prints_as_plain_aligned_columns(make_series: MakeSeries, c
         "Tue 2026-12-08 09:00 GMT",
     ]
     assert rows[1].endswith("upcoming (draft)") and rows[0].endswith("upcoming")
+
+
+def test_status_does_not_say_every_part_went_out_while_one_is_held(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    url, _ = resend
+    delivery = f'[delivery]\nprovider = "resend"\n[delivery.resend]\napi_url = "{url}"\n'
+    root = make_series(drafts=1, delivery=delivery, extra_toml=SCHEDULE)
+    with frozen(london(2026, 11, 30, 9)):
+        ok(cli(root, "send", "next", "--yes", "--at", "2026-12-01 09:00"))
+        status = ok(cli(root, "status")).stdout
+    assert "Every instalment has gone out" not in status
+    assert (
+        "Every instalment is handed over; part 1 is held by the provider until Tue 2026-12-01 09:00"
+        in status
+    )
+    with frozen(london(2026, 12, 2, 9)):
+        status = ok(cli(root, "status")).stdout
+    assert "Every instalment has gone out." in status

@@ -65,11 +65,7 @@ def _print_status(outcome: StatusOutcome) -> None:
     write_table(outcome.title, STATUS_HEADER, rows, right=frozenset({0, 4, 5, 6}))
     write = sys.stdout.write
     upcoming = outcome.upcoming
-    write(
-        f"Next: part {upcoming.number}, {upcoming.title}\n"
-        if upcoming
-        else "Every instalment has gone out.\n"
-    )
+    write(f"Next: part {upcoming.number}, {upcoming.title}\n" if upcoming else _all_out(outcome))
     readers = outcome.readers
     if readers is not None:
         when = (
@@ -86,6 +82,15 @@ def _print_status(outcome: StatusOutcome) -> None:
             f"catching up, {readers.caught_up:,} caught up "
             f"(late_joiners = {readers.mode}). At {when}: {parts}.\n"
         )
+
+
+def _all_out(outcome: StatusOutcome) -> str:
+    """Every part is past: sent, or handed to a provider that holds some until their time."""
+    held = outcome.held
+    if not held:
+        return "Every instalment has gone out.\n"
+    parts = ", ".join(f"part {st.number} is held by the provider until {_when(st)}" for st in held)
+    return f"Every instalment is handed over; {parts}.\n"
 
 
 def _when(st: InstalmentState) -> str:

@@ -139,6 +139,19 @@ class StatusOutcome:
     provider: str
     states: list[InstalmentState]
     readers: ReadersState | None = None
+    now: dt.datetime | None = None
+
+    @property
+    def held(self) -> list[InstalmentState]:
+        """Parts the provider still holds for a release time to come (`send --at`)."""
+        now = self.now
+        return [
+            st
+            for st in self.states
+            if st.state == "scheduled"
+            and st.sent_at is not None
+            and (now is None or st.sent_at > now)
+        ]
 
     @property
     def upcoming(self) -> InstalmentState | None:
@@ -169,6 +182,7 @@ def status(session: Session) -> StatusOutcome:
         s.settings.delivery.provider,
         states,
         readers_state(session, drafts, releases),
+        session.now,
     )
 
 
