@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from fakes.dovecot import PASSWORD as IMAP_PASSWORD
+from fakes.dovecot import Dovecot, running_dovecot
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN as POSTMARK_TOKEN
 from fakes.postmark import PostmarkHandler, PostmarkState
@@ -187,3 +189,26 @@ def delivery_log(
     result = cli(root, "log", str(number), "--json")
     assert result.exit_code == 0, result.output
     return {d["email"]: d for d in json.loads(result.stdout)["deliveries"]}
+
+
+# A real Dovecot for the inbox tests (started once per module that asks).
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as running:
+        yield running
+
+
+@pytest.fixture
+def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
+    """An empty INBOX and no done folder; IMAP_PASSWORD set."""
+    conn = dovecot.connect()
+    try:
+        _, data = conn.select("INBOX")
+        if data[0] != b"0":
+            conn.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+            conn.expunge()
+        conn.delete('"seriespub"')
+    finally:
+        conn.logout()
+    monkeypatch.setenv("IMAP_PASSWORD", IMAP_PASSWORD)
+    return dovecot

@@ -6,14 +6,14 @@ processed. Skipped where Dovecot cannot run."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import TEST_SECRET
-from fakes.dovecot import PASSWORD, Dovecot, running_dovecot, unavailable
+from fakes.dovecot import Dovecot, unavailable
 from seriespub.message import UnsubscribeKey
 from test_inbox_imap import ids, inbox_toml, statuses
 
@@ -80,27 +80,6 @@ NAMES = [
     "no-parts.eml",
     "broken-mime.eml",
 ]
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with running_dovecot() as running:
-        yield running
-
-
-@pytest.fixture
-def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
-    conn = dovecot.connect()
-    try:
-        _, data = conn.select("INBOX")
-        if data[0] != b"0":
-            conn.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
-            conn.expunge()
-        conn.delete('"seriespub"')
-    finally:
-        conn.logout()
-    monkeypatch.setenv("IMAP_PASSWORD", PASSWORD)
-    return dovecot
 
 
 def test_the_corpus_marks_exactly_the_right_readers_and_moves_only_those_messages(

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import TEST_SECRET, delivery_log
-from fakes.dovecot import PASSWORD, USER, Dovecot, running_dovecot, unavailable
+from fakes.dovecot import PASSWORD, USER, Dovecot, unavailable
 from seriespub.message import UnsubscribeKey
 
 pytestmark = [
@@ -25,28 +25,6 @@ pytestmark = [
 CORPUS = Path(__file__).parent / "bounces"
 KEY = UnsubscribeKey(TEST_SECRET.encode())
 Cli = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with running_dovecot() as running:
-        yield running
-
-
-@pytest.fixture
-def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
-    """An empty INBOX and no done folder; IMAP_PASSWORD set."""
-    conn = dovecot.connect()
-    try:
-        _, data = conn.select("INBOX")
-        if data[0] != b"0":
-            conn.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
-            conn.expunge()
-        conn.delete('"seriespub"')
-    finally:
-        conn.logout()
-    monkeypatch.setenv("IMAP_PASSWORD", PASSWORD)
-    return dovecot
 
 
 def inbox_toml(dovecot: Dovecot, security: str = "tls", ca: bool = True) -> str:
