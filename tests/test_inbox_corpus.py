@@ -5,6 +5,7 @@ complaints name the reader even when the provider redacted the address. Pure: no
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,36 @@ def test_unreadable_messages_say_why_in_one_line() -> None:
     for name in ("no-parts.eml", "broken-mime.eml"):
         [outcome] = classify(corpus(name), LOOKUP)
         assert isinstance(outcome, Unreadable) and "\n" not in outcome.why
+
+
+OURS = "test-series.example.com"  # this list's List-Id (RFC 2919), as the sync passes it
+FOR_US = Lookup(LOOKUP.by_token, LOOKUP.by_address, list_id=OURS)
+
+
+def _with_list_id(raw: bytes, list_id: str) -> bytes:
+    """The report with a List-Id in the returned message's headers (after its Message-ID)."""
+    return re.sub(
+        rb"(\nMessage-I[Dd]: <[0-9a-f]{32}\.\d+@[^>]+>\n)",
+        lambda m: m.group(1) + f"List-Id: A series <{list_id}>\n".encode(),
+        raw,
+        count=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("postfix-nouser.eml", "left.company@corp.example"),
+        ("yahoo-arf.eml", "sore.reader@yahoo.com"),
+    ],
+)
+def test_a_report_about_another_lists_message_is_left_for_that_list(name: str, reader: str) -> None:
+    """Two series sharing an inbox, a reader on both lists: a bounce or a complaint about the
+    other series' message is the other series' to read (it is left where it is), not this
+    list's to apply."""
+    raw = corpus(name)
+    other = _with_list_id(raw, "another-series.example.com")
+    assert other != raw, "the returned headers carry no Message-ID to put the List-Id after"
+    assert kinds(classify(other, FOR_US)) == [("ignored", "", None)]
+    assert [k[1] for k in kinds(classify(_with_list_id(raw, OURS), FOR_US))] == [reader]
+    assert [k[1] for k in kinds(classify(raw, FOR_US))] == [reader]  # no List-Id returned

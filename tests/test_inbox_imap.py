@@ -79,8 +79,10 @@ def dsn(
     action: str = "failed",
     number: int = 1,
     mid: str = "dsn",
+    list_id: str | None = None,
 ) -> bytes:
     diagnostic = f"smtp; {status[0]}50 {status} test said no"
+    returned_list = f"List-Id: A series <{list_id}>\n" if list_id else ""
     return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
 To: author@example.com
 Subject: Undelivered Mail Returned to Sender
@@ -107,7 +109,7 @@ Diagnostic-Code: {diagnostic}
 Content-Type: text/rfc822-headers
 
 Message-ID: <{"ab" * 16}.{number}@example.com>
-To: {address}
+{returned_list}To: {address}
 
 --b--
 """.replace("\n", "\r\n").encode()
@@ -180,6 +182,26 @@ def test_a_permanent_bounce_fails_the_delivery_in_the_ledger(
     assert "bounced: 5.1.1" in log["bob@example.com"]["reason"]
     assert log["ann@example.com"]["status"] == "sent"
     assert statuses(root)["bob@example.com"] == "bounced"
+
+
+def test_a_bounce_of_another_series_message_is_left_for_that_series(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    """Two series sharing one inbox, readers on both lists: each bounce is applied by the
+    series whose List-Id its returned message carries, and left in the inbox for the other."""
+    root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"])
+    inbox.append(dsn("ann@example.com", mid="ours", list_id="test-series.example.com"))
+    inbox.append(dsn("bob@example.com", mid="theirs", list_id="another-series.example.com"))
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert statuses(root) == {"ann@example.com": "bounced", "bob@example.com": "active"}
+    conn = inbox.connect()
+    try:
+        conn.select("INBOX")
+        _, found = conn.search(None, "HEADER", "Message-ID", "theirs@relay.example")
+    finally:
+        conn.logout()
+    assert found[0].split(), "the other series' bounce was moved out of the inbox"
 
 
 def test_send_reads_the_inbox_before_it_plans(

@@ -201,7 +201,7 @@ class PreparedMessage:
     @functools.cached_property
     def list_id(self) -> str:
         """RFC 2919 list id: `slug.domain`, from the series title and the sender's domain."""
-        return f"{_slug(self.series_title, 250 - len(self.domain))}.{self.domain}"
+        return list_id_of(self.series_title, self.domain)
 
     @functools.cached_property
     def list_id_header(self) -> str:
@@ -407,6 +407,18 @@ def _header_mailboxes(value: str) -> tuple[Mailbox, ...]:
     if not found or parsed.defects or any("@" not in m.address for m in found):
         raise InputError(f"not a valid address header: {value!r}")
     return tuple(found)
+
+
+def list_id_of(series_title: str, domain: str) -> str:
+    """A series' List-Id (`slug.domain`): every message's, and what a report names."""
+    return f"{_slug(series_title, 250 - len(domain))}.{domain}"
+
+
+def sender_domain(from_header: str) -> str:
+    """The domain of a `from` header's address, in its ASCII form (as `PreparedMessage`)."""
+    return (
+        ascii_address(_header_mailboxes(from_header)[0].address).rpartition("@")[2] or "localhost"
+    )
 
 
 def _slug(title: str, limit: int) -> str:

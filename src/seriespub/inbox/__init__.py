@@ -132,7 +132,7 @@ def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> No
 
 def _lookup(series: Series) -> Lookup:
     """Token → address and address → address over the whole list, built on first use."""
-    from seriespub.message import UnsubscribeKey
+    from seriespub.message import UnsubscribeKey, list_id_of, sender_domain
 
     tokens: dict[str, str] = {}
     addresses: set[str] = set()
@@ -156,7 +156,8 @@ def _lookup(series: Series) -> Lookup:
         load()
         return address.lower() if address.lower() in addresses else None
 
-    return Lookup(by_token, by_address)
+    about = series.settings.series
+    return Lookup(by_token, by_address, list_id_of(about.title, sender_domain(about.from_)))
 
 
 def _tls(series: Series) -> ssl.SSLContext:

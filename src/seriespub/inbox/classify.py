@@ -21,6 +21,7 @@ from seriespub.inbox import dsn
 
 HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
 _ORIGINAL_ID = re.compile(r"<[0-9a-f]{32}\.(\d+)@[^>\s]+>")
+_LIST_ID = re.compile(r"<([^<>\s]+)>")  # RFC 2919: `Title <id>`, the id in angle brackets
 _BOUNCE_FROM = re.compile(
     r"mailer-daemon|postmaster|mail delivery|mail administrator", re.IGNORECASE
 )
@@ -69,6 +70,9 @@ class Lookup:
 
     by_token: Callable[[str], str | None]
     by_address: Callable[[str], str | None]
+    # This series' List-Id (`slug.domain`): a report whose returned message carries another
+    # one is about another list's mail (two series sharing an inbox), and left for it.
+    list_id: str | None = None
 
     def token_in(self, raw: bytes) -> str | None:
         # A mailto: List-Unsubscribe (ours) has `unsubscribe%20TOKEN`: the "0" of %20 would
@@ -88,6 +92,8 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
     """Outcomes for one message (a DSN may name several readers)."""
     try:
         msg = parse(raw)
+        if _about_another_list(msg, lookup):
+            return [Ignored("")]  # the other series' sync reads it
         if _is_report(msg, "feedback-report"):
             return [_complaint(msg, raw, lookup)]
         if _is_report(msg, "delivery-status") or _looks_like_bounce(msg):
@@ -97,6 +103,37 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
     except Exception as exc:  # a mangled message must never stop the others
         return [Unreadable(f"cannot be parsed ({type(exc).__name__}: {exc})")]
     return [Ignored("")]
+
+
+def _about_another_list(msg: email.message.Message, lookup: Lookup) -> bool:
+    """A report (bounce, complaint) whose returned message names another List-Id. Without a
+    returned List-Id (many reports keep no headers) the report is this list's to read."""
+    if lookup.list_id is None or not _is_report_or_bounce(msg):
+        return False
+    for part in _returned(msg):
+        found = _LIST_ID.search(str(part.get("List-Id", "")))
+        if found:
+            return found.group(1).strip().lower() != lookup.list_id.lower()
+    return False
+
+
+def _is_report_or_bounce(msg: email.message.Message) -> bool:
+    return (
+        _is_report(msg, "feedback-report")
+        or _is_report(msg, "delivery-status")
+        or _looks_like_bounce(msg)
+    )
+
+
+def _returned(msg: email.message.Message) -> list[email.message.Message]:
+    """The headers of the message a report returns (its message/rfc822 or headers part)."""
+    found = []
+    for part in msg.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            original = dsn.original_headers(part)
+            if original is not None:
+                found.append(original)
+    return found
 
 
 def _is_report(msg: email.message.Message, kind: str) -> bool:
@@ -179,16 +216,12 @@ def _complaint(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outcom
 def _original_to(msg: email.message.Message, lookup: Lookup) -> str | None:
     import email.utils
 
-    for part in msg.walk():
-        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
-            original = dsn.original_headers(part)
-            if original is None:
-                continue
-            # Microsoft (JMRP) replaces To but names the recipient in a field of its own.
-            fields = original.get_all("X-HmXmrOriginalRecipient", [])
-            fields += original.get_all("To", [])
-            for _, address in email.utils.getaddresses(fields):
-                who = lookup.by_address(address)
-                if who:
-                    return who
+    for original in _returned(msg):
+        # Microsoft (JMRP) replaces To but names the recipient in a field of its own.
+        fields = original.get_all("X-HmXmrOriginalRecipient", [])
+        fields += original.get_all("To", [])
+        for _, address in email.utils.getaddresses(fields):
+            who = lookup.by_address(address)
+            if who:
+                return who
     return None
