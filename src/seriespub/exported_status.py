@@ -18,7 +18,7 @@ Guarantees (for `subscribers import`):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from seriespub.models import SubscriberStatus
 
@@ -117,17 +117,9 @@ _NO = frozenset({"false", "no", "n", "0", "f", "none", "null", "never"})
 _RANK = {ACTIVE: 0, UNSUBSCRIBED: 1, BOUNCED: 2, COMPLAINED: 3}
 
 
-class NeverConfirmed(ValueError):
-    """The export lists a reader who never confirmed their subscription."""
-
-
 def word(text: str) -> str:
+    """A status word as WORDS spells it: lower case, `-` and `_` as spaces."""
     return " ".join(re.split(r"[\s_-]+", text.strip().lower()))
-
-
-def column_key(header: str) -> str:
-    """A header as the rules above name columns: lower case, words joined by `_`."""
-    return "_".join(re.split(r"[^0-9a-z]+", header.strip().lower())).strip("_")
 
 
 def _left_on(column: str) -> SubscriberStatus | None:
@@ -142,10 +134,9 @@ def _left_on(column: str) -> SubscriberStatus | None:
     return COMPLAINED
 
 
-def status_columns(columns: Iterable[str], values: Iterable[Mapping[str, str | None]]) -> list[str]:
-    """The columns of an export (by `column_key`) that hold status words: the named ones,
-    and `state` when every value in it is one (else it is a postal address's)."""
-    rows = list(values)
+def status_columns(columns: Sequence[str], rows: Sequence[Mapping[str, str | None]]) -> list[str]:
+    """The columns of an export (as the importer names them) that hold status words: the
+    named ones, and `state` when every value in it is one (else it is a postal address's)."""
     found = [c for c in columns if c in STATUS_COLUMNS]
     for column in columns:
         if column in MAYBE_STATUS_COLUMNS:
@@ -157,7 +148,7 @@ def status_columns(columns: Iterable[str], values: Iterable[Mapping[str, str | N
 
 def standing(row: Mapping[str, str | None], status_cols: Iterable[str]) -> SubscriberStatus:
     """The strictest status the row's signs give (ACTIVE when none says otherwise).
-    ValueError for a status word not known; NeverConfirmed for a pending reader."""
+    ValueError for a status word not known, or for a reader who never confirmed."""
     address = (row.get("email") or "").strip()
     found = ACTIVE
     for column in status_cols:
@@ -165,7 +156,7 @@ def standing(row: Mapping[str, str | None], status_cols: Iterable[str]) -> Subsc
         if not text:
             continue
         if text in NEVER_CONFIRMED:
-            raise NeverConfirmed(f"{address} never confirmed (status {text!r})")
+            raise ValueError(f"{address} never confirmed (status {text!r})")
         status = WORDS.get(text)
         if status is None:
             raise ValueError(f"unknown status {text!r} for {address}")
