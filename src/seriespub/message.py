@@ -187,7 +187,7 @@ class PreparedMessage:
 
     @functools.cached_property
     def domain(self) -> str:
-        return self.from_email.rpartition("@")[2] or "localhost"
+        return _domain_of(self.from_email)
 
     @functools.cached_property
     def series_id(self) -> str:
@@ -415,10 +415,13 @@ def list_id_of(series_title: str, domain: str) -> str:
 
 
 def sender_domain(from_header: str) -> str:
-    """The domain of a `from` header's address, in its ASCII form (as `PreparedMessage`)."""
-    return (
-        ascii_address(_header_mailboxes(from_header)[0].address).rpartition("@")[2] or "localhost"
-    )
+    """The domain of a `from` header's address, in its ASCII form (`PreparedMessage.domain`
+    without a message: the inbox names the series' List-Id with it)."""
+    return _domain_of(ascii_address(_header_mailboxes(from_header)[0].address))
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"
 
 
 def _slug(title: str, limit: int) -> str:
