@@ -33,9 +33,15 @@ READERS = (
     "ann@example.com",
     "bob@example.com",
 )
-LOOKUP = Lookup(
-    {KEY.token(a): a for a in READERS}.get, lambda a: a.lower() if a.lower() in READERS else None
-)
+
+
+def lookup_for(readers: tuple[str, ...]) -> Lookup:
+    """Who a token or an address is among `readers`, as the sync's own lookup answers."""
+    tokens = {KEY.token(a): a for a in readers}
+    return Lookup(tokens.get, lambda a: a.lower() if a.lower() in readers else None)
+
+
+LOOKUP = lookup_for(READERS)
 
 
 @pytest.mark.parametrize(

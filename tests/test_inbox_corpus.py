@@ -6,11 +6,9 @@ complaints name the reader even when the provider redacted the address. Pure: no
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from conftest import TEST_SECRET
 from seriespub.inbox.classify import (
     Bounce,
     Complaint,
@@ -21,10 +19,8 @@ from seriespub.inbox.classify import (
     Unsubscribe,
     classify,
 )
-from seriespub.message import UnsubscribeKey
+from test_inbox_classify import CORPUS, KEY, lookup_for
 
-CORPUS = Path(__file__).parent / "bounces"
-KEY = UnsubscribeKey(TEST_SECRET.encode())
 READERS = (
     "left.company@corp.example",
     "old.friend@uni.example.edu",
@@ -40,9 +36,7 @@ READERS = (
     "gone.twin@isp.example",
     "here.twin@isp.example",
 )
-LOOKUP = Lookup(
-    {KEY.token(a): a for a in READERS}.get, lambda a: a.lower() if a.lower() in READERS else None
-)
+LOOKUP = lookup_for(READERS)
 
 
 def corpus(name: str) -> bytes:
