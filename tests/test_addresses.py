@@ -54,6 +54,8 @@ def test_accepted(address: str) -> None:
         ("ann@exa mple.com", "space"),
         ("ann@xn--.com", "domain"),
         ('a"b@example.com', "quoting"),
+        ("josé@example.com", "non-ASCII character before '@'"),
+        ("ann@bücher.example.com.", "domain"),
     ],
 )
 def test_refused_with_a_reason(address: str, why: str) -> None:

@@ -114,7 +114,7 @@ def test_check_reports_what_would_embarrass_the_author(
     ) in found
     assert ("error", "unknown merge field 'nmae' (not a column of subscribers.csv)") in found
     assert ("warning", "no instalment number 2") in found
-    assert ("error", "invalid address 'not-an-address'") in found
+    assert ("error", "invalid address 'not-an-address': no local part and '@'") in found
     assert ("error", "reader0001@example.com appears 2 times") in found
     assert any(level == "error" and msg.startswith("front matter:") for level, msg in found)
     wheres = {f["where"] for f in json.loads(result.stdout)["findings"]}

@@ -98,6 +98,21 @@ def test_invalid_address_to_add_and_to_send_test(
     assert "invalid address" in one_line_error(cli(root, "send", "test", "--to", "x@"))
 
 
+def test_an_invalid_address_says_why(make_series: Callable[..., Path], cli: Cli) -> None:
+    """ "invalid address" alone leaves the author guessing: the line says what is wrong,
+    wherever the address came from (a command, a row of the list, `send test`)."""
+    root = make_series()
+    added = one_line_error(cli(root, "subscribers", "add", "josé@example.com"))
+    assert "invalid address 'josé@example.com': a non-ASCII character before '@'" in added
+    assert "SMTPUTF8" in added
+    tested = one_line_error(cli(root, "send", "test", "--to", "ann@example"))
+    assert "invalid address 'ann@example': invalid domain 'example'" in tested
+    with (root / "subscribers.csv").open("a", encoding="utf-8") as f:
+        f.write("two..dots@example.com,Two\n")
+    checked = cli(root, "check")
+    assert "invalid address 'two..dots@example.com': dot at the start or end" in checked.output
+
+
 def test_misuse_of_options_exits_2(make_series: Callable[..., Path], cli: Cli) -> None:
     root = make_series()
     result = cli(root, "send", "next", "--no-such-option")

@@ -36,7 +36,7 @@ def test_stream_skips_and_reports_invalid_rows(tmp_path: Path) -> None:
     rows = list(subscribers.iter_subscribers(path, problems))
     assert [r.email for r in rows] == ["a@example.com"]
     assert [(p.line, p.message) for p in problems] == [
-        (3, "invalid address 'not-an-address'"),
+        (3, "invalid address 'not-an-address': no local part and '@'"),
         (4, "unknown status 'bogus' for c@example.com"),
     ]
 
@@ -69,7 +69,9 @@ def test_import_maps_headers_bom_and_semicolons(tmp_path: Path) -> None:
         1,
         1,
     )
-    assert [(p.line, p.message) for p in report.skipped] == [(6, "invalid address 'broken'")]
+    assert [(p.line, p.message) for p in report.skipped] == [
+        (6, "invalid address 'broken': no local part and '@'")
+    ]
     rows = {r.key: r for r in subscribers.iter_subscribers(target)}
     assert rows["new@example.com"].name == "Nia Long"
     assert rows["new@example.com"].fields["company"] == "ACME"

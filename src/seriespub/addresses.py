@@ -51,6 +51,11 @@ def is_valid_address(address: str) -> bool:
     return address_problem(address) is None
 
 
+def invalid_address(address: str) -> str:
+    """The one line that refuses `address`: what it is and why."""
+    return f"invalid address {address!r}: {address_problem(address) or 'not an address'}"
+
+
 def address_problem(address: str) -> str | None:
     """Why `address` is refused, or None when it is fine."""
     if not address:
@@ -62,6 +67,10 @@ def address_problem(address: str) -> str | None:
         return "no local part and '@'" if not at else "nothing before '@'"
     if len(local.encode()) > MAX_LOCAL:
         return f"local part over {MAX_LOCAL} characters"
+    if not local.isascii():
+        # Only the domain has an ASCII form (IDNA); such a local part needs SMTPUTF8 end
+        # to end, which the providers' APIs and most servers do not offer.
+        return "a non-ASCII character before '@' (such an address needs SMTPUTF8, not supported)"
     if not _LOCAL_RE.fullmatch(local):
         return (
             "dot at the start or end of the local part, two dots in a row, or a character "

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from seriespub.addresses import is_valid_address, name_problem
+from seriespub.addresses import invalid_address, is_valid_address, name_problem
 from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
 from seriespub.listlock import locked
@@ -266,7 +266,7 @@ class _RowParser:
         n = len(values)
         address = values[self.email].strip() if self.email < n else ""
         if not is_valid_address(address):
-            raise ValueError(f"invalid address {address!r}")
+            raise ValueError(invalid_address(address))
         if self.name < n and not values[self.name].isprintable():
             # printable text has no control character; only then is the name looked at
             problem = name_problem(values[self.name].strip())
@@ -294,7 +294,7 @@ def parse_row(row: Mapping[str, str | None]) -> Subscriber:
     """One CSV row → Subscriber; ValueError says what is wrong with it."""
     address = (row.get("email") or "").strip()
     if not is_valid_address(address):
-        raise ValueError(f"invalid address {address!r}")
+        raise ValueError(invalid_address(address))
     name = (row.get("name") or "").strip()
     problem = name_problem(name)
     if problem:
@@ -648,7 +648,7 @@ def add(path: Path, address: str, name: str = "", today: dt.date | None = None) 
     row needs or does not end with a line break.
     """
     if not is_valid_address(address):
-        raise InputError(f"invalid address {address!r}")
+        raise InputError(invalid_address(address))
     problem = name_problem(name)
     if problem:
         raise InputError(problem)

@@ -32,7 +32,7 @@ from typing import Literal
 
 from seriespub import keyguard, publishing, runlog, schedule, subscribers
 from seriespub import tracking as tracks_ops
-from seriespub.addresses import is_valid_address
+from seriespub.addresses import invalid_address, is_valid_address
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import (
     InputError,
@@ -830,7 +830,7 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
     nothing is recorded as delivered."""
     for address in addresses:
         if not is_valid_address(address):
-            raise InputError(f"invalid address {address!r}")
+            raise InputError(invalid_address(address))
     series, drafts = session.series, session.drafts()
     keyguard.refuse_other_key(series, session.ledger)  # before render makes a key
     instalment = publishing.resolve(series, drafts, ref, session.ledger)
