@@ -115,8 +115,9 @@ _RECORD_EACH = (
 _OWN_GROUP = 8  # readers sharing a reason and a new status that are worth a statement of their own
 
 
-# A row of `meta`, added without a new schema version: older versions ignore it.
+# Rows of `meta`, added without a new schema version: older versions ignore them.
 _KEY_ROW = "unsubscribe_key"
+_SERIES_ID_ROW = "series_id"
 
 
 def _now() -> str:
@@ -188,15 +189,29 @@ class Ledger:
     def key_fingerprint(self) -> str | None:
         """The fingerprint of the unsubscribe key this series sends with (None: not yet
         recorded, or a ledger from before it was)."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (_KEY_ROW,)).fetchone()
-        return str(row[0]) if row else None
+        return self._meta(_KEY_ROW)
 
     def record_key_fingerprint(self, fingerprint: str) -> None:
+        self._set_meta(_KEY_ROW, fingerprint)
+
+    # -- the series id its delivery ids derive from (seriespub.sending.run) -------------
+    def series_id(self) -> str | None:
+        """The series id of the first real send (None: nothing sent since it was kept)."""
+        return self._meta(_SERIES_ID_ROW)
+
+    def record_series_id(self, series_id: str) -> None:
+        self._set_meta(_SERIES_ID_ROW, series_id)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES(?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (_KEY_ROW, fingerprint),
+                (key, value),
             )
 
     def parts_with_links(self) -> list[int]:

@@ -165,6 +165,14 @@ class PreparedMessage:
         provider or mailbox takes it for the real delivery (or the real one for it)."""
         return self._copy(subject=f"[TEST] {self.subject}", send_tag=f"test-{uuid.uuid4().hex}")
 
+    def with_series_id(self, series_id: str) -> PreparedMessage:
+        """A copy whose delivery ids and Message-IDs derive from `series_id` (the one the
+        ledger kept from the first send) rather than from the settings as they are now."""
+        new = self._copy()
+        new.__dict__["series_id"] = series_id  # the cached_property's own slot
+        new.__dict__.pop("_delivery_prefix", None)
+        return new
+
     def _copy(self, **changes: str) -> PreparedMessage:
         new = copy.copy(self)
         for name, value in changes.items():
@@ -192,10 +200,10 @@ class PreparedMessage:
     @functools.cached_property
     def series_id(self) -> str:
         # What makes two series different for Message-IDs and delivery ids: their key (a
-        # generated one differs per series folder), their title and their sender. All three
-        # stay put between a crash and the resume that settles or resends it, so a resend of
-        # the same delivery keeps its id; a second series by the same author (even one that
-        # shares SERIESPUB_SECRET) gets other ids. Derived through the key: nothing guessable.
+        # generated one differs per series folder), their title and their sender; a second
+        # series by the same author (even one that shares SERIESPUB_SECRET) gets other ids.
+        # Derived through the key: nothing guessable. The ledger keeps the first send's
+        # (`with_series_id`), so an edit between a crash and its resume changes no id.
         return self.key.derive(f"\0series-id\0{self.series_title}\0{self.from_email.lower()}")
 
     @functools.cached_property

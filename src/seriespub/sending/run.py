@@ -12,6 +12,7 @@ Order of work for one instalment:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -45,6 +46,7 @@ class Sender(Settler):
     def run(self, plan: SendPlan) -> SendReport:
         """Send `plan`; returns what happened. Never raises for a provider failure."""
         started = time.monotonic()
+        plan = self._with_kept_series_id(plan)
         report = SendReport(plan.instalment.number, send_at=plan.send_at)
         self.settle_pending(plan.instalment.number, plan.message, report)
         unknown = self.ledger.counts(plan.instalment.number).get(DeliveryStatus.UNKNOWN, 0)
@@ -70,6 +72,19 @@ class Sender(Settler):
         report.finished = self._finish_if_complete(plan, report)
         report.elapsed = time.monotonic() - started
         return report
+
+    def _with_kept_series_id(self, plan: SendPlan) -> SendPlan:
+        """`plan` sending with the delivery ids of the series' first send. They derive from
+        the key, title and sender as they were then: a resume that settles a killed run's
+        batches after the author edited one of them must ask about the ids that went out
+        (and a resend keep them), or the provider finds nothing and the batch goes twice."""
+        kept = self.ledger.series_id()
+        if kept is None:
+            self.ledger.record_series_id(plan.message.series_id)
+            return plan
+        if kept == plan.message.series_id:
+            return plan
+        return dataclasses.replace(plan, message=plan.message.with_series_id(kept))
 
     def _finish_if_complete(self, plan: SendPlan, report: SendReport) -> bool:
         # A late joiners' run (seriespub.tracks) sends a part the front already has: its

@@ -1,0 +1,115 @@
+"""A send killed mid-request, then the series settings edited before the resume.
+
+The resume settles the batches the killed run left `pending` by asking the provider (or the
+outbox) about each reader's delivery id. Those ids must be the ones the killed run sent
+with, whatever the author changed in between (a typo in the series title fixed, the key
+replaced on purpose): otherwise the provider finds nothing and the batch goes out twice.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import postmark_delivery
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+
+
+def _kill_once_accepted(root: Path, state: PostmarkState) -> None:
+    """Start `send next`, SIGKILL it once the fake has taken its first request (whose
+    answer is held back), so that request's batch is left `pending`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not state.accepted and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert state.accepted, "the killed run never reached the provider"
+
+
+def _same(toml: str) -> str:
+    return toml
+
+
+@pytest.mark.parametrize(
+    ("edit", "secret", "args"),
+    [
+        pytest.param(
+            lambda toml: toml.replace('title = "Test Series"', 'title = "Test Series, fixed"'),
+            "s" * 40,
+            (),
+            id="title",
+        ),
+        pytest.param(
+            lambda toml: toml.replace("author@example.com", "news@example.com"),
+            "s" * 40,
+            (),
+            id="from",
+        ),
+        pytest.param(_same, "t" * 40, ("--new-unsubscribe-key",), id="key"),
+    ],
+)
+def test_a_resume_after_the_settings_changed_sends_nobody_twice(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    edit: Callable[[str], str],
+    secret: str,
+    args: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    monkeypatch.setenv("SERIESPUB_SECRET", "s" * 40)
+    state = PostmarkState()
+    state.faults.delay = 30.0  # the first answer never arrives before the kill
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(
+            drafts=1,
+            subscribers=40,
+            delivery=postmark_delivery(url, settle_delay=0, batch_size=10, concurrency=1),
+        )
+        _kill_once_accepted(root, state)
+        config = root / "seriespub.toml"
+        config.write_text(edit(config.read_text(encoding="utf-8")), encoding="utf-8")
+        monkeypatch.setenv("SERIESPUB_SECRET", secret)
+        state.faults.delay = 0.0
+        result = cli(root, "send", "next", "--yes", *args)
+        assert result.exit_code == 0, result.output
+        per_reader = Counter(m["_to"] for m in state.accepted)
+    assert len(per_reader) == 40
+    assert set(per_reader.values()) == {1}, "a reader of the pending batch got it twice"
+
+
+def test_the_first_send_keeps_its_series_id_and_a_dry_run_keeps_none(
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    from seriespub.ledger import Ledger
+
+    root = make_series(drafts=2, subscribers=3)
+    assert cli(root, "send", "next", "--dry-run").exit_code == 0
+    with Ledger.open(root / ".seriespub" / "ledger.db", readonly=True) as ledger:
+        assert ledger.series_id() is None
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    with Ledger.open(root / ".seriespub" / "ledger.db", readonly=True) as ledger:
+        kept = ledger.series_id()
+    assert kept and len(kept) == 32
+    # Another title before part 2: the kept id stays the series' id.
+    config = root / "seriespub.toml"
+    config.write_text(config.read_text().replace("Test Series", "Renamed"), encoding="utf-8")
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    with Ledger.open(root / ".seriespub" / "ledger.db", readonly=True) as ledger:
+        assert ledger.series_id() == kept
