@@ -8,6 +8,7 @@ replaced on purpose): otherwise the provider finds nothing and the batch goes ou
 
 from __future__ import annotations
 
+import email.utils
 import os
 import subprocess
 import sys
@@ -113,3 +114,38 @@ def test_the_first_send_keeps_its_series_id_and_a_dry_run_keeps_none(
     assert cli(root, "send", "next", "--yes").exit_code == 0
     with Ledger.open(root / ".seriespub" / "ledger.db", readonly=True) as ledger:
         assert ledger.series_id() == kept
+
+
+def test_a_batch_pending_with_another_provider_is_not_settled_by_this_one(
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Switched from Postmark to the outbox between a kill and the resume: the outbox
+    cannot know what Postmark sent, so the pending batch becomes unknown (the author
+    decides), and none of its readers gets a second copy from the outbox."""
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    monkeypatch.setenv("SERIESPUB_SECRET", "s" * 40)
+    state = PostmarkState()
+    state.faults.delay = 30.0
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(
+            drafts=1,
+            subscribers=40,
+            delivery=postmark_delivery(url, settle_delay=0, batch_size=10, concurrency=1),
+        )
+        _kill_once_accepted(root, state)
+        took = {m["_to"] for m in state.accepted}
+    config = root / "seriespub.toml"
+    toml = config.read_text(encoding="utf-8")
+    config.write_text(toml[: toml.index("[delivery]")] + '[delivery]\nprovider = "outbox"\n')
+    result = cli(root, "send", "next", "--yes")
+    sent_again = {
+        email.utils.parseaddr(line.split(" ", 1)[1])[1]
+        for eml in (root / ".seriespub" / "outbox").rglob("*.eml")
+        for line in eml.read_text(encoding="utf-8").splitlines()
+        if line.startswith("To: ")
+    }
+    assert took and not took & sent_again, "the outbox resent what Postmark had taken"
+    assert "(10 already had it, 10 of them pending from a stopped run)" in result.output
+    assert "10 deliveries whose outcome is unknown" in result.output
+    logged = cli(root, "log", "1", "--unknown")
+    assert all(address in logged.output for address in took)

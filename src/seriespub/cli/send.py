@@ -333,7 +333,10 @@ def _recipients(plan: ops.SendPlan) -> str:
         if plan.left
         else ""
     )
-    return f"{readers} ({plan.active - plan.waiting:,} already had it){limited}"
+    # Deliveries a stopped run left pending count as had: they are settled before any
+    # send, and said so, as "already had it" alone would be taken for settled.
+    pending = f", {plan.pending:,} of them pending from a stopped run" if plan.pending else ""
+    return f"{readers} ({plan.active - plan.waiting:,} already had it{pending}){limited}"
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:

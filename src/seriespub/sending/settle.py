@@ -95,7 +95,9 @@ class Settler(Planner):
         # can, past its window) needs no recipients, and those it can are rebuilt together
         # in one pass over the list (once per batch was quadratic on a big resume).
         askable = {
-            u.key for u in unsettled if self.provider.can_settle and self._still_settleable(u)
+            u.key
+            for u in unsettled
+            if self.provider.can_settle and self._ours(u) and self._still_settleable(u)
         }
         batches = self._rebuild([u for u in unsettled if u.key in askable], message)
         for batch_of in unsettled:
@@ -110,15 +112,25 @@ class Settler(Planner):
                 return
             if results is None:
                 self.ledger.set_status(
-                    number,
-                    batch_of.emails,
-                    DeliveryStatus.UNKNOWN,
-                    "the run stopped before the provider answered",
+                    number, batch_of.emails, DeliveryStatus.UNKNOWN, self._why_unknown(batch_of)
                 )
                 continue
             scheduled = batch_of.send_at is not None
             self.ledger.record_results(number, batch_of.key, results, scheduled)
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
+
+    def _ours(self, unsettled: UnsettledBatch) -> bool:
+        """Sent through this run's provider: another (the series switched providers after a
+        kill) cannot tell what became of it, and its "not found" would resend it."""
+        return not unsettled.provider or unsettled.provider == self.provider.name
+
+    def _why_unknown(self, unsettled: UnsettledBatch) -> str:
+        if not self._ours(unsettled):
+            return (
+                f"the run stopped before {unsettled.provider} answered, and this series "
+                f"now sends through {self.provider.name}, which cannot tell"
+            )
+        return "the run stopped before the provider answered"
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
         """Within the provider's window (a request time in the future counts as now)."""
