@@ -12,7 +12,6 @@ import pytest
 from seriespub.inbox.classify import (
     Bounce,
     Complaint,
-    Ignored,
     Lookup,
     Outcome,
     Unreadable,
@@ -259,6 +258,17 @@ def test_a_report_about_another_lists_message_is_left_for_that_list(name: str, r
     assert kinds(classify(other, FOR_US)) == [("ignored", "", None)]
     assert [k[1] for k in kinds(classify(_with_list_id(raw, OURS), FOR_US))] == [reader]
     assert [k[1] for k in kinds(classify(raw, FOR_US))] == [reader]  # no List-Id returned
+
+
+def test_an_ses_delivery_delay_event_counts_as_temporary() -> None:
+    # Event publishing's DeliveryDelay is SES still trying, as a "delayed" DSN is.
+    raw = _ses(
+        "DeliveryDelay",
+        '"deliveryDelay":{"delayType":"MailboxFull","delayedRecipients":[{"emailAddress":'
+        '"ses.full@isp.example","status":"4.2.2","diagnosticCode":"smtp; 452 4.2.2 Full"}]}',
+    ).replace(b"notificationType", b"eventType")
+    [outcome] = classify(raw, LOOKUP)
+    assert outcome == Bounce("ses.full@isp.example", False, "4.2.2; 452 4.2.2 Full", None)
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ or none of these (left alone).
 Readers are found by their token first (the `mailto:` subject, the VERP envelope sender, the
 List-Unsubscribe of a returned copy: only that reader ever had it), then by the addresses a
 DSN or a complaint names, and only ever among the subscribers (`lookup`). An unsubscribe
-request counts only with a valid token, so a forged one names nobody. Nothing here raises on
-a malformed message: it is `Unreadable`, with a reason for the warning.
+request counts only with a valid token, so a forged one names nobody. Amazon SES's own
+notifications (mailed through SNS, `seriespub.inbox.ses`) name readers by address as a DSN
+does. Nothing here raises on a malformed message: it is `Unreadable`, with a reason for the
+warning.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesParser
 
-from seriespub.inbox import dsn
+from seriespub.inbox import dsn, ses
 
 HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
 _ORIGINAL_ID = re.compile(r"<[0-9a-f]{32}\.(\d+)@[^>\s]+>")
@@ -92,6 +94,9 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
     """Outcomes for one message (a DSN may name several readers)."""
     try:
         msg = parse(raw)
+        notice = ses.notification(msg)
+        if notice is not None:
+            return _from_ses(notice, lookup)
         if _about_another_list(msg, lookup):
             return [Ignored("")]  # the other series' sync reads it
         if _is_report(msg, "feedback-report"):
@@ -108,10 +113,17 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
 def _about_another_list(msg: email.message.Message, lookup: Lookup) -> bool:
     """A report (bounce, complaint) whose returned message names another List-Id. Without a
     returned List-Id (many reports keep no headers) the report is this list's to read."""
-    if lookup.list_id is None or not _is_report_or_bounce(msg):
+    if not _is_report_or_bounce(msg):
         return False
-    for part in _returned(msg):
-        found = _LIST_ID.search(str(part.get("List-Id", "")))
+    return _names_another_list(_returned(msg), lookup)
+
+
+def _names_another_list(returned: list[email.message.Message], lookup: Lookup) -> bool:
+    """The first List-Id among the returned headers is not this series'."""
+    if lookup.list_id is None:
+        return False
+    for headers in returned:
+        found = _LIST_ID.search(str(headers.get("List-Id", "")))
         if found:
             return found.group(1).strip().lower() != lookup.list_id.lower()
     return False
@@ -185,6 +197,27 @@ def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Out
     if not found and reports is None:
         return [Unreadable("a delivery report that names no recipient it can read")]
     return found or [Ignored("a bounce for nobody on the list")]
+
+
+def _from_ses(notice: ses.Notification, lookup: Lookup) -> list[Outcome]:
+    """Bounces and complaints SES reported by email; a delivery is nobody's status."""
+    if notice.kind not in ("Bounce", "Complaint"):
+        return [Ignored("")]
+    returned = [notice.headers] if notice.headers is not None else []
+    if _names_another_list(returned, lookup):
+        return [Ignored("")]  # the other series' sync reads it
+    if not notice.recipients:
+        return [Unreadable("an Amazon SES notification that names no recipient it can read")]
+    sent_id = str(returned[0].get("Message-ID", "")) if returned else ""
+    instalment = _instalment(sent_id.encode())
+    found: list[Outcome] = []
+    for recipient in notice.recipients:
+        who = lookup.by_address(recipient.address)
+        if who and notice.kind == "Bounce":
+            found.append(Bounce(who, notice.permanent, recipient.reason, instalment))
+        elif who:
+            found.append(Complaint(who, notice.feedback_type))
+    return found or [Ignored(f"an Amazon SES {notice.kind.lower()} for nobody on the list")]
 
 
 def _listed(report: dsn.Report, lookup: Lookup) -> str | None:
