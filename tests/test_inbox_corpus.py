@@ -286,3 +286,51 @@ def test_an_ses_notification_about_another_lists_message_is_left_for_that_list(
     other = raw.replace(OURS.encode(), b"another-series.example.com")
     assert kinds(classify(other, FOR_US)) == [("ignored", "", None)]
     assert [k[1] for k in kinds(classify(raw, FOR_US))] == [reader]
+
+
+def _minted(title: str, number: int, address: str) -> str:
+    """The Message-ID series `title` (by author@example.com, the test key) gives `address`."""
+    from seriespub.message import delivery_id_of, series_id_of
+
+    series_id = series_id_of(KEY, title, "author@example.com")
+    return f"<{delivery_id_of(series_id, number, address)}.{number}@example.com>"
+
+
+def _ours_by_message_id(number: int, address: str) -> str:
+    """What the sync's lookup answers for this list ("Test Series")."""
+    from seriespub.message import delivery_id_of, series_id_of
+
+    return delivery_id_of(series_id_of(KEY, "Test Series", "author@example.com"), number, address)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent_id", "address"),
+    [
+        (
+            "exim-failed.eml",
+            b"<aabbccddeeff00112233445566778899.1@example.com>",
+            "moved.away@hosting.example",
+        ),
+        (
+            "qmail-failed.eml",
+            b"<0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f.1@example.com>",
+            "no.mailbox@qmail.example.org",
+        ),
+    ],
+)
+def test_a_report_without_returned_headers_is_read_by_the_series_whose_message_id_it_cites(
+    name: str, sent_id: bytes, address: str
+) -> None:
+    """Exim and qmail quote the original in their text, not as headers (no List-Id is
+    read): the Message-ID there was derived for one series (`message.series_id`), so it
+    tells whose the report is."""
+    readers = lookup_for((address,))
+    by_id = Lookup(readers.by_token, readers.by_address, OURS, _ours_by_message_id)
+    raw = (CORPUS / name).read_bytes()
+    assert sent_id in raw
+    ours = raw.replace(sent_id, _minted("Test Series", 1, address).encode())
+    theirs = raw.replace(sent_id, _minted("Other Series", 1, address).encode())
+    assert kinds(classify(ours, by_id)) == [("bounce", address, True)]
+    assert kinds(classify(theirs, by_id)) == [("ignored", "", None)]
+    # No Message-ID of seriespub's form: nothing tells, the list that has the reader reads it.
+    assert kinds(classify(raw.replace(sent_id, b"<x@y>"), by_id)) == [("bounce", address, True)]
