@@ -391,3 +391,19 @@ def test_a_headerless_bounce_is_read_by_the_series_whose_message_id_it_cites(
     assert statuses(theirs) == {"ann@example.com": "active", "bob@example.com": "bounced"}
     assert set(ids(inbox.folder_flags("INBOX"))) == set()
     assert delivery_log(cli, theirs)["bob@example.com"]["status"] == "failed"
+
+
+def test_under_another_key_a_headerless_bounce_is_still_read(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under another key no delivery id of the series' own matches: the Message-ID it
+    quotes cannot tell, so the report is read as one that quotes none (the key warning
+    says why tokens fail)."""
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    inbox.append(headerless_dsn("ann@example.com", sent_message_ids(root)["ann@example.com"], "a"))
+    monkeypatch.setenv("SERIESPUB_SECRET", "another-key-" + "0" * 32)
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "differs from the one part 1 was sent with" in result.stderr
+    assert statuses(root) == {"ann@example.com": "bounced"}

@@ -22,7 +22,8 @@ from email.parser import BytesParser
 from seriespub.inbox import dsn, ses
 
 HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
-_ORIGINAL_ID = re.compile(r"<[0-9a-f]{32}\.(\d+)@[^>\s]+>")
+# A Message-ID seriespub makes: `<delivery id.instalment@domain>` (`message.message_id`).
+_ORIGINAL_ID = re.compile(r"<([0-9a-f]{32})\.(\d+)@[^>\s]+>")
 _LIST_ID = re.compile(r"<([^<>\s]+)>")  # RFC 2919: `Title <id>`, the id in angle brackets
 _BOUNCE_FROM = re.compile(
     r"mailer-daemon|postmaster|mail delivery|mail administrator", re.IGNORECASE
@@ -75,6 +76,10 @@ class Lookup:
     # This series' List-Id (`slug.domain`): a report whose returned message carries another
     # one is about another list's mail (two series sharing an inbox), and left for it.
     list_id: str | None = None
+    # The delivery id (a Message-ID's left part) this series gives an address for part N: a
+    # report that returns no headers (so no List-Id) but quotes a Message-ID of ours is read
+    # by the series that sent it.
+    delivery_id: Callable[[int, str], str] | None = None
 
     def token_in(self, raw: bytes) -> str | None:
         # A mailto: List-Unsubscribe (ours) has `unsubscribe%20TOKEN`: the "0" of %20 would
@@ -100,9 +105,9 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
         if _about_another_list(msg, lookup):
             return [Ignored("")]  # the other series' sync reads it
         if _is_report(msg, "feedback-report"):
-            return [_complaint(msg, raw, lookup)]
+            return _sent_by_this_series(msg, raw, lookup, [_complaint(msg, raw, lookup)])
         if _is_report(msg, "delivery-status") or _looks_like_bounce(msg):
-            return _bounces(msg, raw, lookup)
+            return _sent_by_this_series(msg, raw, lookup, _bounces(msg, raw, lookup))
         if "unsubscribe" in _subject(msg).lower():
             return [_unsubscribe(msg, raw, lookup)]
     except Exception as exc:  # a mangled message must never stop the others
@@ -127,6 +132,38 @@ def _names_another_list(returned: list[email.message.Message], lookup: Lookup) -
         if found:
             return found.group(1).strip().lower() != lookup.list_id.lower()
     return False
+
+
+def _sent_by_this_series(
+    msg: email.message.Message, raw: bytes, lookup: Lookup, outcomes: list[Outcome]
+) -> list[Outcome]:
+    """Without returned headers, the Message-IDs a report quotes tell whose it is: a reader
+    is marked only when one of them is the id this series gave them. A report that quotes
+    none of seriespub's form is read as before (nothing tells)."""
+    if lookup.delivery_id is None or any(h.keys() for h in _returned(msg)):
+        return outcomes  # the List-Id rule (`_about_another_list`) has decided
+    cited = _quoted_ids(msg, raw)
+    if not cited:
+        return outcomes
+    check = lookup.delivery_id
+    kept = [
+        o
+        for o in outcomes
+        if not isinstance(o, Bounce | Complaint)
+        or any(check(number, o.email) == hex_id for hex_id, number in cited)
+    ]
+    return kept or [Ignored("")]  # the other series' sync reads it
+
+
+def _quoted_ids(msg: email.message.Message, raw: bytes) -> set[tuple[str, int]]:
+    """(delivery id, part) of each Message-ID of seriespub's form in the report, as sent or
+    in a part's decoded text (quoted-printable or base64)."""
+    texts = [raw.decode("ascii", errors="replace")]
+    for part in msg.walk():
+        data = None if part.is_multipart() else part.get_payload(decode=True)
+        if isinstance(data, bytes):
+            texts.append(data.decode("utf-8", errors="replace"))
+    return {(m.group(1), int(m.group(2))) for t in texts for m in _ORIGINAL_ID.finditer(t)}
 
 
 def _is_report_or_bounce(msg: email.message.Message) -> bool:
@@ -229,7 +266,7 @@ def _listed(report: dsn.Report, lookup: Lookup) -> str | None:
 
 def _instalment(raw: bytes) -> int | None:
     match = _ORIGINAL_ID.search(raw.decode("ascii", errors="replace"))
-    return int(match.group(1)) if match else None
+    return int(match.group(2)) if match else None
 
 
 def _complaint(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outcome:
