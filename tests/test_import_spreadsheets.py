@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def _rows(series: Path) -> list[dict[str, str]]:
     with open(series / "subscribers.csv", newline="", encoding="utf-8-sig") as handle:
@@ -34,6 +36,69 @@ def test_excel_unicode_text_utf16_with_tabs_imports(
     result = _import_bytes(cli, series, text.encode("utf-16"))
     assert result.exit_code == 0, result.output
     assert [(r["email"], r["name"]) for r in _rows(series)] == [("jose@example.com", "José Núñez")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Email Address\tFirst Name\tLast Name\r\njose@example.com\tJosé\tNúñez\r\n",
+            [("jose@example.com", "José Núñez")],
+        ),
+        ("Email Address,First Name\r\nann@example.com,Ann\r\n", [("ann@example.com", "Ann")]),
+        # Mostly not Latin: the addresses and the header still put a NUL in every other byte.
+        (
+            "email\tname\r\nivan@example.com\tИван Петров\r\nli@example.com\t李小龍\r\n",
+            [("ivan@example.com", "Иван Петров"), ("li@example.com", "李小龍")],
+        ),
+    ],
+)
+def test_utf16_without_a_byte_order_mark_imports(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    encoding: str,
+    text: str,
+    expected: list[tuple[str, str]],
+) -> None:
+    """Some tools save "Unicode Text" without the byte-order mark Excel writes: a NUL in
+    every other byte of the first KB says it is UTF-16, and on which side."""
+    series = make_series(subscribers=0)
+    result = _import_bytes(cli, series, text.encode(encoding))
+    assert result.exit_code == 0, result.output
+    assert [(r["email"], r["name"]) for r in _rows(series)] == expected
+
+
+def test_nul_bytes_in_no_certain_byte_order_are_refused_with_what_the_file_is(
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    series = make_series(subscribers=1)
+    before = (series / "subscribers.csv").read_bytes()
+    # UTF-32 (no BOM): NULs on both sides of every pair, so no UTF-16 byte order fits.
+    result = _import_bytes(cli, series, "email\r\nann@example.com\r\n".encode("utf-32-le"))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "x.csv: UTF-16 or UTF-32 text without a byte-order mark" in result.output
+    assert "CSV UTF-8" in result.output
+    assert (series / "subscribers.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_list_saved_as_utf16_is_refused_with_how_to_save_it(
+    make_series: Callable[..., Path], cli: Callable[..., Any], encoding: str
+) -> None:
+    """subscribers.csv itself is UTF-8, as every edit writes it: a UTF-16 one (with or
+    without its byte-order mark) is named so, never 'not UTF-8' at some byte."""
+    series = make_series(subscribers=2)
+    path = series / "subscribers.csv"
+    path.write_bytes(path.read_text(encoding="utf-8").encode(encoding))
+    for args in (("check",), ("subscribers", "list"), ("send", "next", "--yes")):
+        result = cli(series, *args)
+        assert result.exit_code == 1, args
+        assert "subscribers.csv: UTF-16 text" in result.output, result.output
+        assert "CSV UTF-8" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not (series / ".seriespub" / "outbox").exists()
 
 
 def test_excel_sep_line_names_the_delimiter(

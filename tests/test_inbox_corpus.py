@@ -12,7 +12,6 @@ import pytest
 from seriespub.inbox.classify import (
     Bounce,
     Complaint,
-    Ignored,
     Lookup,
     Outcome,
     Unreadable,
@@ -35,6 +34,10 @@ READERS = (
     "hot.reader@hotmail.com",
     "gone.twin@isp.example",
     "here.twin@isp.example",
+    "ses.gone@isp.example",
+    "ses.full@isp.example",
+    "ses.annoyed@isp.example",
+    "ses.fine@isp.example",
 )
 LOOKUP = lookup_for(READERS)
 
@@ -81,6 +84,13 @@ def kinds(outcomes: list[Outcome]) -> list[tuple[str, str, bool | None]]:
         ("yahoo-arf.eml", [("complaint", "sore.reader@yahoo.com", None)]),
         ("aol-arf-redacted.eml", [("complaint", "aol.reader@aol.com", None)]),
         ("microsoft-jmrp.eml", [("complaint", "hot.reader@hotmail.com", None)]),
+        # Amazon SES through SNS by email: the envelope (email-json) or the bare notification
+        # (email). A Transient bounce counts as temporary; a Delivery changes nothing.
+        ("ses-sns-bounce.eml", [("bounce", "ses.gone@isp.example", True)]),
+        ("ses-notification-bounce.eml", [("bounce", "nobody.here@isp.example", True)]),
+        ("ses-sns-transient.eml", [("bounce", "ses.full@isp.example", False)]),
+        ("ses-sns-complaint.eml", [("complaint", "ses.annoyed@isp.example", None)]),
+        ("ses-sns-delivery.eml", [("ignored", "", None)]),
         # Unreadable: one warning, left in place.
         ("no-parts.eml", [("unreadable", "", None)]),
         ("broken-mime.eml", [("unreadable", "", None)]),
@@ -92,9 +102,88 @@ def test_the_corpus_names_exactly_the_right_reader(
     assert kinds(classify(corpus(name), LOOKUP)) == expected
 
 
-def test_an_ses_notification_by_email_changes_nothing() -> None:
-    # SNS's JSON notifications are for a webhook; by email they are left for the author.
-    assert classify(corpus("ses-notification-bounce.eml"), LOOKUP) == [Ignored("")]
+def test_an_ses_bounce_names_the_instalment_and_the_reason() -> None:
+    [outcome] = classify(corpus("ses-sns-bounce.eml"), LOOKUP)
+    assert outcome == Bounce(
+        "ses.gone@isp.example",
+        True,
+        "5.1.1; 550 5.1.1 <ses.gone@isp.example>... User unknown",
+        2,
+    )
+    assert classify(corpus("ses-sns-complaint.eml"), LOOKUP) == [
+        Complaint("ses.annoyed@isp.example", "abuse")
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["quoted-printable", "base64"])
+def test_an_ses_notification_in_a_transfer_encoding_reads_the_same(encoding: str) -> None:
+    import base64
+    import quopri
+
+    head, _, body = corpus("ses-sns-bounce.eml").partition(b"\n\n")
+    encoded = base64.encodebytes(body) if encoding == "base64" else quopri.encodestring(body)
+    head = head.replace(b"Transfer-Encoding: 7bit", f"Transfer-Encoding: {encoding}".encode())
+    raw = head + b"\n\n" + encoded
+    assert b'"Permanent' not in raw  # the JSON is not readable as it stands
+    assert kinds(classify(raw, LOOKUP)) == [("bounce", "ses.gone@isp.example", True)]
+
+
+def _ses(kind: str, body: str) -> bytes:
+    """A bare SES notification by email (an SNS `email` subscription)."""
+    return (
+        "From: AWS Notifications <no-reply@sns.amazonaws.com>\r\nTo: author@example.com\r\n"
+        f"Subject: AWS Notification Message\r\n\r\n"
+        f'{{"notificationType":"{kind}",{body},"mail":{{"messageId":"0100-x"}}}}\r\n'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Undetermined: SES could not tell why; counted as temporary, never bounced outright.
+        (
+            _ses(
+                "Bounce",
+                '"bounce":{"bounceType":"Undetermined","bouncedRecipients":'
+                '[{"emailAddress":"ses.full@isp.example"}]}',
+            ),
+            [("bounce", "ses.full@isp.example", False)],
+        ),
+        # A recipient written with a name, two recipients, one of them not on the list.
+        (
+            _ses(
+                "Bounce",
+                '"bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":'
+                '"Gone <SES.Gone@isp.example>"},{"emailAddress":"stranger@isp.example"}]}',
+            ),
+            [("bounce", "ses.gone@isp.example", True)],
+        ),
+        (
+            _ses("Bounce", '"bounce":{"bounceType":"Permanent","bouncedRecipients":[]}'),
+            [("unreadable", "", None)],
+        ),
+        (_ses("Bounce", '"bounce":"mangled"'), [("unreadable", "", None)]),
+        (
+            _ses(
+                "Bounce",
+                '"bounce":{"bounceType":"Permanent","bouncedRecipients":'
+                '[{"emailAddress":"stranger@isp.example"}]}',
+            ),
+            [("ignored", "", None)],
+        ),
+        # Event publishing's other events (opens, clicks, sends) are nobody's status.
+        (_ses("Open", '"open":{}'), [("ignored", "", None)]),
+        # Text that merely starts with a brace is not a notification.
+        (
+            b"From: friend@example.org\r\nSubject: json\r\n\r\n{not json} ses.gone@isp.example\r\n",
+            [("ignored", "", None)],
+        ),
+    ],
+)
+def test_ses_notifications_that_name_nobody_or_are_mangled(
+    raw: bytes, expected: list[tuple[str, str, bool | None]]
+) -> None:
+    assert kinds(classify(raw, LOOKUP)) == expected
 
 
 def test_the_token_of_a_mailto_list_unsubscribe_is_found_after_its_percent_20() -> None:
@@ -169,3 +258,79 @@ def test_a_report_about_another_lists_message_is_left_for_that_list(name: str, r
     assert kinds(classify(other, FOR_US)) == [("ignored", "", None)]
     assert [k[1] for k in kinds(classify(_with_list_id(raw, OURS), FOR_US))] == [reader]
     assert [k[1] for k in kinds(classify(raw, FOR_US))] == [reader]  # no List-Id returned
+
+
+def test_an_ses_delivery_delay_event_counts_as_temporary() -> None:
+    # Event publishing's DeliveryDelay is SES still trying, as a "delayed" DSN is.
+    raw = _ses(
+        "DeliveryDelay",
+        '"deliveryDelay":{"delayType":"MailboxFull","delayedRecipients":[{"emailAddress":'
+        '"ses.full@isp.example","status":"4.2.2","diagnosticCode":"smtp; 452 4.2.2 Full"}]}',
+    ).replace(b"notificationType", b"eventType")
+    [outcome] = classify(raw, LOOKUP)
+    assert outcome == Bounce("ses.full@isp.example", False, "4.2.2; 452 4.2.2 Full", None)
+
+
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("ses-sns-bounce.eml", "ses.gone@isp.example"),
+        ("ses-sns-complaint.eml", "ses.annoyed@isp.example"),
+    ],
+)
+def test_an_ses_notification_about_another_lists_message_is_left_for_that_list(
+    name: str, reader: str
+) -> None:
+    raw = corpus(name)
+    assert OURS.encode() in raw
+    other = raw.replace(OURS.encode(), b"another-series.example.com")
+    assert kinds(classify(other, FOR_US)) == [("ignored", "", None)]
+    assert [k[1] for k in kinds(classify(raw, FOR_US))] == [reader]
+
+
+def _minted(title: str, number: int, address: str) -> str:
+    """The Message-ID series `title` (by author@example.com, the test key) gives `address`."""
+    from seriespub.message import delivery_id_of, series_id_of
+
+    series_id = series_id_of(KEY, title, "author@example.com")
+    return f"<{delivery_id_of(series_id, number, address)}.{number}@example.com>"
+
+
+def _ours_by_message_id(number: int, address: str) -> str:
+    """What the sync's lookup answers for this list ("Test Series")."""
+    from seriespub.message import delivery_id_of, series_id_of
+
+    return delivery_id_of(series_id_of(KEY, "Test Series", "author@example.com"), number, address)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent_id", "address"),
+    [
+        (
+            "exim-failed.eml",
+            b"<aabbccddeeff00112233445566778899.1@example.com>",
+            "moved.away@hosting.example",
+        ),
+        (
+            "qmail-failed.eml",
+            b"<0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f.1@example.com>",
+            "no.mailbox@qmail.example.org",
+        ),
+    ],
+)
+def test_a_report_without_returned_headers_is_read_by_the_series_whose_message_id_it_cites(
+    name: str, sent_id: bytes, address: str
+) -> None:
+    """Exim and qmail quote the original in their text, not as headers (no List-Id is
+    read): the Message-ID there was derived for one series (`message.series_id`), so it
+    tells whose the report is."""
+    readers = lookup_for((address,))
+    by_id = Lookup(readers.by_token, readers.by_address, OURS, _ours_by_message_id)
+    raw = (CORPUS / name).read_bytes()
+    assert sent_id in raw
+    ours = raw.replace(sent_id, _minted("Test Series", 1, address).encode())
+    theirs = raw.replace(sent_id, _minted("Other Series", 1, address).encode())
+    assert kinds(classify(ours, by_id)) == [("bounce", address, True)]
+    assert kinds(classify(theirs, by_id)) == [("ignored", "", None)]
+    # No Message-ID of seriespub's form: nothing tells, the list that has the reader reads it.
+    assert kinds(classify(raw.replace(sent_id, b"<x@y>"), by_id)) == [("bounce", address, True)]

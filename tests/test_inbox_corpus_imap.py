@@ -41,6 +41,11 @@ READERS = {
     "gone.twin@isp.example": "bounced",  # postfix-two-recipients
     "here.twin@isp.example": "active",  # postfix-two-recipients (delivered)
     "quiet@example.com": "active",  # named by nothing
+    "ses.gone@isp.example": "bounced",  # ses-sns-bounce
+    "ses.full@isp.example": "active",  # ses-sns-transient (soft)
+    "ses.annoyed@isp.example": "complained",  # ses-sns-complaint
+    "ses.fine@isp.example": "active",  # ses-sns-delivery
+    "ses.both@isp.example": "active",  # ses-sns-bounce about another series' message
 }
 MOVED = {
     "20261111080003.4Tq1Zt2abcz9sW",
@@ -53,12 +58,17 @@ MOVED = {
     "yahoo.cfl.1",
     "jmrp.1",
     "20261115080003.4TwoRcpt",
+    "0100018c2a3b4c5e-sns-0001",
+    "0100018d00000000-sns-bounce",
+    "0100018d00000000-sns-transient",
+    "0100018d00000000-sns-complaint",
 }
 LEFT = {
     "E1tAbCd-000XyZ-7Q",
     "DB9PR01MB0001.autoreply",
     "vacation.1",
-    "0100018c2a3b4c5e-sns-0001",
+    "0100018d00000000-sns-delivery",
+    "0100018d00000000-sns-other",
     "empty.1",
     "broken.1",
 }
@@ -71,6 +81,10 @@ NAMES = [
     "gmail-delayed.eml",
     "ses-dsn.eml",
     "ses-notification-bounce.eml",
+    "ses-sns-bounce.eml",
+    "ses-sns-transient.eml",
+    "ses-sns-complaint.eml",
+    "ses-sns-delivery.eml",
     "outlook-autoreply.eml",
     "vacation-autoreply.eml",
     "aol-arf-redacted.eml",
@@ -80,6 +94,13 @@ NAMES = [
     "no-parts.eml",
     "broken-mime.eml",
 ]
+
+
+def _about_another_series(raw: bytes) -> bytes:
+    """The SES bounce about another series' message (its List-Id) to ses.both."""
+    raw = raw.replace(b"test-series.example.com", b"another-series.example.com")
+    raw = raw.replace(b"ses.gone@", b"ses.both@").replace(b"-sns-bounce@", b"-sns-other@")
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def test_the_corpus_marks_exactly_the_right_readers_and_moves_only_those_messages(
@@ -94,6 +115,7 @@ def test_the_corpus_marks_exactly_the_right_readers_and_moves_only_those_message
     for name in NAMES:
         raw = (CORPUS / name).read_bytes().replace(b"@TOKEN@", token)
         inbox.append(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    inbox.append(_about_another_series((CORPUS / "ses-sns-bounce.eml").read_bytes()))
 
     result = cli(root, "subscribers", "sync")
     assert result.exit_code == 0, result.output

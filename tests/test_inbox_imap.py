@@ -320,3 +320,106 @@ def test_sync_under_another_key_says_why_token_unsubscribes_are_left(
     assert "token unsubscribes are left in the inbox" in result.stderr
     assert statuses(root) == {"ann@example.com": "active"}
     assert set(ids(inbox.folder_flags("INBOX"))) == {"u-ann"}  # kept for the right key
+
+
+def sent_message_ids(root: Path, number: int = 1) -> dict[str, str]:
+    """Reader → the Message-ID the outbox sent them instalment `number` with."""
+    from email.parser import BytesHeaderParser
+
+    found = {}
+    for path in (root / ".seriespub" / "outbox" / f"{number:03d}").glob("*.eml"):
+        headers = BytesHeaderParser().parsebytes(path.read_bytes())
+        found[str(headers["To"]).rpartition("<")[2].strip(">")] = str(headers["Message-ID"])
+    return found
+
+
+def headerless_dsn(address: str, message_id: str, mid: str) -> bytes:
+    """A delivery report that returns no headers: the sent Message-ID only in its text."""
+    return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
+To: author@example.com
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{mid}@relay.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message {message_id} could not be delivered to {address}.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+Final-Recipient: rfc822; {address}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 no such user
+
+--b--
+""".replace("\n", "\r\n").encode()
+
+
+def test_a_headerless_bounce_is_read_by_the_series_whose_message_id_it_cites(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    """Two series sharing an inbox, both readers on both lists. A report that returns no
+    headers (no List-Id) still quotes the Message-ID it is about: only the series that sent
+    that Message-ID reads it; the other leaves it in the inbox."""
+    readers = ["ann@example.com", "bob@example.com"]
+    ours = series_with(make_series, inbox, readers)
+    theirs: Path = make_series(name="other", subscribers=0, extra_toml=inbox_toml(inbox))
+    toml = theirs / "seriespub.toml"
+    toml.write_text(toml.read_text().replace("Test Series", "Other Series"), encoding="utf-8")
+    (theirs / "subscribers.csv").write_text(
+        "email,name,status\n" + "".join(f"{r},,active\n" for r in readers), encoding="utf-8"
+    )
+    for root in (ours, theirs):
+        sent = cli(root, "send", "next", "--yes")
+        assert sent.exit_code == 0, sent.output
+    inbox.append(headerless_dsn("ann@example.com", sent_message_ids(ours)["ann@example.com"], "a"))
+    theirs_id = sent_message_ids(theirs)["bob@example.com"]
+    inbox.append(headerless_dsn("bob@example.com", theirs_id, "b"))
+
+    result = cli(ours, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert statuses(ours) == {"ann@example.com": "bounced", "bob@example.com": "active"}
+    assert set(ids(inbox.folder_flags("INBOX"))) == {"b"}
+    result = cli(theirs, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert statuses(theirs) == {"ann@example.com": "active", "bob@example.com": "bounced"}
+    assert set(ids(inbox.folder_flags("INBOX"))) == set()
+    assert delivery_log(cli, theirs)["bob@example.com"]["status"] == "failed"
+
+
+def test_a_headerless_bounce_is_read_after_the_series_title_changed(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    """The Message-IDs derive from the series id the ledger kept from the first send: a
+    report quoting one is still this series' after the title (or sender) was edited."""
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    inbox.append(headerless_dsn("ann@example.com", sent_message_ids(root)["ann@example.com"], "a"))
+    toml = root / "seriespub.toml"
+    toml.write_text(toml.read_text().replace("Test Series", "Renamed Series"), encoding="utf-8")
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert statuses(root) == {"ann@example.com": "bounced"}
+    assert set(ids(inbox.folder_flags("INBOX"))) == set()
+
+
+def test_under_another_key_a_headerless_bounce_is_still_read(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under another key no delivery id of the series' own matches: the Message-ID it
+    quotes cannot tell, so the report is read as one that quotes none (the key warning
+    says why tokens fail)."""
+    root = series_with(make_series, inbox, ["ann@example.com"])
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    inbox.append(headerless_dsn("ann@example.com", sent_message_ids(root)["ann@example.com"], "a"))
+    monkeypatch.setenv("SERIESPUB_SECRET", "another-key-" + "0" * 32)
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "differs from the one part 1 was sent with" in result.stderr
+    assert statuses(root) == {"ann@example.com": "bounced"}

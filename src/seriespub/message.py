@@ -204,7 +204,7 @@ class PreparedMessage:
         # series by the same author (even one that shares SERIESPUB_SECRET) gets other ids.
         # Derived through the key: nothing guessable. The ledger keeps the first send's
         # (`with_series_id`), so an edit between a crash and its resume changes no id.
-        return self.key.derive(f"\0series-id\0{self.series_title}\0{self.from_email.lower()}")
+        return series_id_of(self.key, self.series_title, self.from_email)
 
     @functools.cached_property
     def list_id(self) -> str:
@@ -237,7 +237,7 @@ class PreparedMessage:
 
     @functools.cached_property
     def _delivery_prefix(self) -> Any:
-        return hashlib.sha256(f"{self.series_id}\0{self.number}\0".encode())
+        return _delivery_digest(self.series_id, self.number)
 
     def unsubscribe_url_for(self, address: str) -> str | None:
         if not self.unsubscribe_url:
@@ -417,6 +417,24 @@ def _header_mailboxes(value: str) -> tuple[Mailbox, ...]:
     return tuple(found)
 
 
+def series_id_of(key: UnsubscribeKey, series_title: str, from_email: str) -> str:
+    """`PreparedMessage.series_id` without a message (the inbox tells its own reports by it)."""
+    return key.derive(f"\0series-id\0{series_title}\0{from_email.lower()}")
+
+
+def delivery_id_of(series_id: str, number: int, address: str) -> str:
+    """`PreparedMessage.delivery_id` of a real delivery (no test send): the Message-ID's
+    left part, so a report that quotes it says which series sent it."""
+    digest = _delivery_digest(series_id, number)
+    digest.update(f"{address.lower()}\0".encode())
+    found: str = digest.hexdigest()[:32]
+    return found
+
+
+def _delivery_digest(series_id: str, number: int) -> Any:
+    return hashlib.sha256(f"{series_id}\0{number}\0".encode())
+
+
 def list_id_of(series_title: str, domain: str) -> str:
     """A series' List-Id (`slug.domain`): every message's, and what a report names."""
     return f"{_slug(series_title, 250 - len(domain))}.{domain}"
@@ -425,7 +443,12 @@ def list_id_of(series_title: str, domain: str) -> str:
 def sender_domain(from_header: str) -> str:
     """The domain of a `from` header's address, in its ASCII form (`PreparedMessage.domain`
     without a message: the inbox names the series' List-Id with it)."""
-    return _domain_of(ascii_address(_header_mailboxes(from_header)[0].address))
+    return _domain_of(sender_address(from_header))
+
+
+def sender_address(from_header: str) -> str:
+    """A `from` header's address in its ASCII form (`PreparedMessage.from_email`)."""
+    return ascii_address(_header_mailboxes(from_header)[0].address)
 
 
 def _domain_of(address: str) -> str:

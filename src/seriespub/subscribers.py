@@ -122,6 +122,9 @@ def open_rows(
         if isinstance(exc, InputError):
             raise
         raise not_utf8(real, shown) from None
+    if "\0" in header:  # UTF-16 without a byte-order mark decodes as UTF-8, NULs and all
+        handle.close()
+        raise not_utf8(real, shown)
     handle.seek(0)
     ended = [False]
     reader = csv.reader(_lines(handle, shown, ended), delimiter=csv_delimiter(header))

@@ -3,7 +3,9 @@ and quoting values into the files seriespub writes for the author (YAML, TOML) s
 read back exactly as given.
 
 A CSV that is not UTF-8 is refused with what it is (UTF-16, a workbook, or the line of its
-first byte that is not UTF-8) and how to save it from the spreadsheet that wrote it."""
+first byte that is not UTF-8) and how to save it from the spreadsheet that wrote it. An
+exported list in UTF-16 is imported, with its byte-order mark or, when a NUL in every other
+byte of its first KB says which side its high bytes are on, without one."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ SAVE_AS_UTF8 = (
 )
 _SEP_LINE = re.compile(r"\ufeff?sep=(.)\r?\n?")  # Excel's first line naming the delimiter
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_HEAD = 1024  # what tells UTF-16 without a byte-order mark: NULs in every other byte
 # Zip (xlsx, Numbers, ods) and OLE2 (xls): a workbook saved under a .csv name.
 _WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
@@ -50,20 +53,74 @@ def is_sep_line(values: list[str]) -> bool:
 
 def source_encoding(path: Path) -> str:
     """The encoding to read an exported list with: UTF-16 when it starts with a byte-order
-    mark (Excel's "Unicode Text"), else UTF-8 (a BOM skipped); a workbook is refused."""
+    mark (Excel's "Unicode Text") or, without one, when its NULs say the byte order; else
+    UTF-8 (a BOM skipped). A workbook, or NULs in no certain order, is refused."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            head = handle.read(_HEAD)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
     if head.startswith(_WORKBOOKS):
         raise InputError("a spreadsheet workbook, not CSV text", path=path, hint=SAVE_AS_UTF8)
-    return "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8-sig"
+    if head.startswith(_UTF16_BOMS):
+        return "utf-16"
+    order = _utf16_order(head)
+    if order == "":
+        raise _unordered(path)
+    return order or "utf-8-sig"
+
+
+def _utf16_order(head: bytes) -> str | None:
+    """`utf-16-le` or `utf-16-be` when NULs fill one side of the byte pairs (the high bytes
+    of ASCII in UTF-16 without a byte-order mark), "" when they fill both (UTF-32, or no
+    order that can be told), None when the text has no such NULs (UTF-8 has none)."""
+    pairs = len(head) // 2
+    even, odd = head[0 : pairs * 2 : 2].count(0), head[1 : pairs * 2 : 2].count(0)
+    if pairs == 0 or max(even, odd) * 4 < pairs:
+        return None
+    if even * 10 <= odd:
+        return "utf-16-le"  # low byte first: "E\0m\0…"
+    if odd * 10 <= even:
+        return "utf-16-be"
+    return ""
+
+
+def _unordered(path: Path) -> InputError:
+    return InputError(
+        "UTF-16 or UTF-32 text without a byte-order mark (NUL bytes on both sides of its "
+        "byte pairs: its byte order cannot be told)",
+        path=path,
+        hint=SAVE_AS_UTF8,
+    )
+
+
+def _nul_text(path: Path, shown: Path | None = None) -> InputError | None:
+    """The error for a file read as UTF-8 that is UTF-16 without a byte-order mark (its NULs
+    decode, so nothing else would say so); None when it is not."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_HEAD)
+    except OSError:
+        return None
+    order = _utf16_order(head)
+    if order is None or head.startswith(_UTF16_BOMS):
+        return None
+    if order == "":
+        return _unordered(shown or path)
+    side = "little" if order == "utf-16-le" else "big"
+    return InputError(
+        f"UTF-16 text ({side}-endian, without a byte-order mark)",
+        path=shown or path,
+        hint=SAVE_AS_UTF8,
+    )
 
 
 def not_utf8(path: Path, shown: Path | None = None) -> InputError:
     """The error for a CSV that does not decode as UTF-8: what it is, and where."""
     shown = shown or path
+    nul = _nul_text(path, shown)
+    if nul is not None:
+        return nul
     try:
         with open(path, "rb") as handle:
             if handle.read(4).startswith(_UTF16_BOMS):

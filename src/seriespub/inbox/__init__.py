@@ -7,6 +7,9 @@ Guarantees:
   everything else stays where it was, unread state included (all reads are BODY.PEEK);
 - a request or report names a reader only through their token or an address on the list: a
   forged unsubscribe (no token, a wrong one) changes nothing and stays in the inbox;
+- a bounce or complaint about another series' message is left for that series: its
+  returned List-Id says so, or, when it returns no headers, the Message-IDs it quotes
+  (derived per series) are none this series gave the reader;
 - marks are written before the messages are moved, and are idempotent, so a crash between
   the two, or a second run, changes nothing more;
 - a message that cannot be read is skipped with a warning, never a traceback;
@@ -21,6 +24,7 @@ import hashlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from seriespub import subscribers
 from seriespub.inbox.apply import Marks, apply
@@ -37,6 +41,9 @@ from seriespub.inbox.classify import (
 from seriespub.inbox.imap import InboxError, open_inbox
 from seriespub.inbox.settings import verp_pattern
 from seriespub.series import Series
+
+if TYPE_CHECKING:
+    from seriespub.message import UnsubscribeKey
 
 __all__ = ["InboxError", "InboxReport", "sync_inbox"]
 
@@ -62,9 +69,10 @@ def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
     if settings is None:
         return None
     password = series.secrets.require("IMAP_PASSWORD", "[inbox]")
-    lookup = _lookup(series)
     report, marks, done = InboxReport(), Marks(), []
-    _warn_of_key(series, report, warn)
+    key_changed = _warn_of_key(series, report, warn)
+    kept = _kept_series_id(series)
+    lookup = _lookup(series, by_message_id=kept is not None or not key_changed, series_id=kept)
     with open_inbox(settings, password, _tls(series), _extra_terms(series)) as inbox:
         uids = inbox.candidates()
         for fetched in inbox.fetch(uids):
@@ -109,7 +117,8 @@ def _take(
     return processed
 
 
-def _warn_of_key(series: Series, report: InboxReport, warn: Warn | None) -> None:
+def _warn_of_key(series: Series, report: InboxReport, warn: Warn | None) -> bool:
+    """Warn when the key differs from the one the series sent with; True if it does."""
     from seriespub import keyguard
 
     changed = keyguard.key_changed(series)
@@ -117,6 +126,7 @@ def _warn_of_key(series: Series, report: InboxReport, warn: Warn | None) -> None
         report.warnings.append(f"{changed}: token unsubscribes are left in the inbox")
         if warn:
             warn(report.warnings[-1])
+    return changed is not None
 
 
 def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> None:
@@ -130,23 +140,46 @@ def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> No
         report.soft_bounced += 1
 
 
-def _lookup(series: Series) -> Lookup:
-    """Token → address and address → address over the whole list, built on first use."""
+def _kept_series_id(series: Series) -> str | None:
+    """The series id its ledger kept from the first send (its Message-IDs derive from it
+    whatever the title, sender or key are now); None: none kept, or no readable ledger."""
+    from seriespub.errors import SeriespubError
+    from seriespub.ledger import Ledger
+
+    if not series.ledger_path.exists():
+        return None
+    try:
+        with Ledger.open(series.ledger_path, readonly=True) as ledger:
+            return ledger.series_id()
+    except SeriespubError:
+        return None
+
+
+def _lookup(series: Series, by_message_id: bool, series_id: str | None = None) -> Lookup:
+    """Token → address and address → address over the whole list, built on first use; the
+    series' List-Id; its delivery ids unless `by_message_id` is False (under another key
+    than the series sent with, none would match: reports are read as if they quoted none),
+    from `series_id` when the ledger kept one."""
     from seriespub.message import UnsubscribeKey, list_id_of, sender_domain
 
     tokens: dict[str, str] = {}
     addresses: set[str] = set()
+    keys: list[UnsubscribeKey] = []
+
+    def key() -> UnsubscribeKey:
+        if not keys:  # a new key matches no token and no delivery id
+            keys.append(UnsubscribeKey(series.unsubscribe_secret(create=False)))
+        return keys[0]
 
     def load() -> None:
         if addresses:
             return
-        key = UnsubscribeKey(series.unsubscribe_secret(create=False))  # a new one matches none
         for row in subscribers.iter_subscribers(
             series.subscribers_path, subscribers.ProblemTally()
         ):
             address = row.email.lower()
             addresses.add(address)
-            tokens[key.token(address)] = address
+            tokens[key().token(address)] = address
 
     def by_token(token: str) -> str | None:
         load()
@@ -157,7 +190,26 @@ def _lookup(series: Series) -> Lookup:
         return address.lower() if address.lower() in addresses else None
 
     about = series.settings.series
-    return Lookup(by_token, by_address, list_id_of(about.title, sender_domain(about.from_)))
+    list_id = list_id_of(about.title, sender_domain(about.from_))
+    delivery_id = _delivery_ids(series, key, series_id) if by_message_id else None
+    return Lookup(by_token, by_address, list_id, delivery_id)
+
+
+def _delivery_ids(
+    series: Series, key: Callable[[], UnsubscribeKey], kept: str | None
+) -> Callable[[int, str], str]:
+    """The delivery id (`message.delivery_id_of`) this series gives an address for part N."""
+    from seriespub.message import delivery_id_of, sender_address, series_id_of
+
+    about = series.settings.series
+    ids: list[str] = [kept] if kept else []
+
+    def delivery_id(number: int, address: str) -> str:
+        if not ids:
+            ids.append(series_id_of(key(), about.title, sender_address(about.from_)))
+        return delivery_id_of(ids[0], number, address)
+
+    return delivery_id
 
 
 def _tls(series: Series) -> ssl.SSLContext:

@@ -4,8 +4,10 @@ or none of these (left alone).
 Readers are found by their token first (the `mailto:` subject, the VERP envelope sender, the
 List-Unsubscribe of a returned copy: only that reader ever had it), then by the addresses a
 DSN or a complaint names, and only ever among the subscribers (`lookup`). An unsubscribe
-request counts only with a valid token, so a forged one names nobody. Nothing here raises on
-a malformed message: it is `Unreadable`, with a reason for the warning.
+request counts only with a valid token, so a forged one names nobody. Amazon SES's own
+notifications (mailed through SNS, `seriespub.inbox.ses`) name readers by address as a DSN
+does. Nothing here raises on a malformed message: it is `Unreadable`, with a reason for the
+warning.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesParser
 
-from seriespub.inbox import dsn
+from seriespub.inbox import dsn, ses
 
 HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
-_ORIGINAL_ID = re.compile(r"<[0-9a-f]{32}\.(\d+)@[^>\s]+>")
+# A Message-ID seriespub makes: `<delivery id.instalment@domain>` (`message.message_id`).
+_ORIGINAL_ID = re.compile(r"<([0-9a-f]{32})\.(\d+)@[^>\s]+>")
 _LIST_ID = re.compile(r"<([^<>\s]+)>")  # RFC 2919: `Title <id>`, the id in angle brackets
 _BOUNCE_FROM = re.compile(
     r"mailer-daemon|postmaster|mail delivery|mail administrator", re.IGNORECASE
@@ -73,6 +76,10 @@ class Lookup:
     # This series' List-Id (`slug.domain`): a report whose returned message carries another
     # one is about another list's mail (two series sharing an inbox), and left for it.
     list_id: str | None = None
+    # The delivery id (a Message-ID's left part) this series gives an address for part N: a
+    # report that returns no headers (so no List-Id) but quotes a Message-ID of ours is read
+    # by the series that sent it.
+    delivery_id: Callable[[int, str], str] | None = None
 
     def token_in(self, raw: bytes) -> str | None:
         # A mailto: List-Unsubscribe (ours) has `unsubscribe%20TOKEN`: the "0" of %20 would
@@ -92,12 +99,15 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
     """Outcomes for one message (a DSN may name several readers)."""
     try:
         msg = parse(raw)
+        notice = ses.notification(msg)
+        if notice is not None:
+            return _from_ses(notice, lookup)
         if _about_another_list(msg, lookup):
             return [Ignored("")]  # the other series' sync reads it
         if _is_report(msg, "feedback-report"):
-            return [_complaint(msg, raw, lookup)]
+            return _sent_by_this_series(msg, raw, lookup, [_complaint(msg, raw, lookup)])
         if _is_report(msg, "delivery-status") or _looks_like_bounce(msg):
-            return _bounces(msg, raw, lookup)
+            return _sent_by_this_series(msg, raw, lookup, _bounces(msg, raw, lookup))
         if "unsubscribe" in _subject(msg).lower():
             return [_unsubscribe(msg, raw, lookup)]
     except Exception as exc:  # a mangled message must never stop the others
@@ -108,13 +118,52 @@ def classify(raw: bytes, lookup: Lookup) -> list[Outcome]:
 def _about_another_list(msg: email.message.Message, lookup: Lookup) -> bool:
     """A report (bounce, complaint) whose returned message names another List-Id. Without a
     returned List-Id (many reports keep no headers) the report is this list's to read."""
-    if lookup.list_id is None or not _is_report_or_bounce(msg):
+    if not _is_report_or_bounce(msg):
         return False
-    for part in _returned(msg):
-        found = _LIST_ID.search(str(part.get("List-Id", "")))
+    return _names_another_list(_returned(msg), lookup)
+
+
+def _names_another_list(returned: list[email.message.Message], lookup: Lookup) -> bool:
+    """The first List-Id among the returned headers is not this series'."""
+    if lookup.list_id is None:
+        return False
+    for headers in returned:
+        found = _LIST_ID.search(str(headers.get("List-Id", "")))
         if found:
             return found.group(1).strip().lower() != lookup.list_id.lower()
     return False
+
+
+def _sent_by_this_series(
+    msg: email.message.Message, raw: bytes, lookup: Lookup, outcomes: list[Outcome]
+) -> list[Outcome]:
+    """Without returned headers, the Message-IDs a report quotes tell whose it is: a reader
+    is marked only when one of them is the id this series gave them. A report that quotes
+    none of seriespub's form is read as before (nothing tells)."""
+    if lookup.delivery_id is None or any(h.keys() for h in _returned(msg)):
+        return outcomes  # the List-Id rule (`_about_another_list`) has decided
+    cited = _quoted_ids(msg, raw)
+    if not cited:
+        return outcomes
+    check = lookup.delivery_id
+    kept = [
+        o
+        for o in outcomes
+        if not isinstance(o, Bounce | Complaint)
+        or any(check(number, o.email) == hex_id for hex_id, number in cited)
+    ]
+    return kept or [Ignored("")]  # the other series' sync reads it
+
+
+def _quoted_ids(msg: email.message.Message, raw: bytes) -> set[tuple[str, int]]:
+    """(delivery id, part) of each Message-ID of seriespub's form in the report, as sent or
+    in a part's decoded text (quoted-printable or base64)."""
+    texts = [raw.decode("ascii", errors="replace")]
+    for part in msg.walk():
+        data = None if part.is_multipart() else part.get_payload(decode=True)
+        if isinstance(data, bytes):
+            texts.append(data.decode("utf-8", errors="replace"))
+    return {(m.group(1), int(m.group(2))) for t in texts for m in _ORIGINAL_ID.finditer(t)}
 
 
 def _is_report_or_bounce(msg: email.message.Message) -> bool:
@@ -187,6 +236,27 @@ def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Out
     return found or [Ignored("a bounce for nobody on the list")]
 
 
+def _from_ses(notice: ses.Notification, lookup: Lookup) -> list[Outcome]:
+    """Bounces and complaints SES reported by email; a delivery is nobody's status."""
+    if notice.kind not in ("Bounce", "Complaint"):
+        return [Ignored("")]
+    returned = [notice.headers] if notice.headers is not None else []
+    if _names_another_list(returned, lookup):
+        return [Ignored("")]  # the other series' sync reads it
+    if not notice.recipients:
+        return [Unreadable("an Amazon SES notification that names no recipient it can read")]
+    sent_id = str(returned[0].get("Message-ID", "")) if returned else ""
+    instalment = _instalment(sent_id.encode())
+    found: list[Outcome] = []
+    for recipient in notice.recipients:
+        who = lookup.by_address(recipient.address)
+        if who and notice.kind == "Bounce":
+            found.append(Bounce(who, notice.permanent, recipient.reason, instalment))
+        elif who:
+            found.append(Complaint(who, notice.feedback_type))
+    return found or [Ignored(f"an Amazon SES {notice.kind.lower()} for nobody on the list")]
+
+
 def _listed(report: dsn.Report, lookup: Lookup) -> str | None:
     """The address we sent to (Original-Recipient) first: a forward's target is not listed."""
     return (report.original and lookup.by_address(report.original)) or lookup.by_address(
@@ -196,7 +266,7 @@ def _listed(report: dsn.Report, lookup: Lookup) -> str | None:
 
 def _instalment(raw: bytes) -> int | None:
     match = _ORIGINAL_ID.search(raw.decode("ascii", errors="replace"))
-    return int(match.group(1)) if match else None
+    return int(match.group(2)) if match else None
 
 
 def _complaint(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outcome:

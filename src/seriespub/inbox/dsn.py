@@ -56,13 +56,19 @@ def _from_status(part: email.message.Message) -> list[Report] | None:
             continue
         status = (block.get("Status") or "").strip()
         permanent = status.startswith("5") or (action == "failed" and not status)
-        diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())
-        reason = "; ".join(
-            x for x in (status, diagnostic.partition(";")[2].strip() or diagnostic) if x
-        )
+        reason = status_reason(status, block.get("Diagnostic-Code") or "", action)
         also = original if original != address and "@" in original else ""
-        reports.append(Report(address.lower(), permanent, _short(reason or action), also))
+        reports.append(Report(address.lower(), permanent, reason, also))
     return reports if readable else None
+
+
+def status_reason(status: str, diagnostic_code: str, fallback: str) -> str:
+    """`5.1.1; 550 5.1.1 User unknown`: the status and the diagnostic without its type."""
+    diagnostic = " ".join(diagnostic_code.split())
+    reason = "; ".join(
+        x for x in (status.strip(), diagnostic.partition(";")[2].strip() or diagnostic) if x
+    )
+    return _short(reason or fallback)
 
 
 def _status_blocks(part: email.message.Message) -> list[email.message.Message]:

@@ -33,6 +33,7 @@ _CANDIDATES = (
     ("SUBJECT", "returned mail"),
     ("SUBJECT", "abuse"),
     ("SUBJECT", "complaint"),
+    ("FROM", "sns.amazonaws.com"),  # Amazon SES notifications by email (no-reply@sns.…)
 )
 
 
