@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from seriespub import keyguard, publishing, runlog, schedule, subscribers
+from seriespub import keyguard, publishing, runlog, schedule, subscribers, upstream
 from seriespub import tracking as tracks_ops
 from seriespub.addresses import invalid_address, is_valid_address
 from seriespub.drafts import DraftSet, require_part_number
@@ -176,6 +176,7 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     if not options.dry_run:
         command = "send next" if options.only is None else "send retry"
         same_key(session, hooks, command, options.new_key)  # before anything is written
+        require_newest_record(session, hooks)
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
     else:
@@ -212,6 +213,29 @@ def same_key(session: Session, hooks: SendHooks, command: str, new_key: bool) ->
     changed = keyguard.require_same_key(series, ledger, command, accept_new=new_key)
     if changed:
         hooks.notice(f"warning: {changed}", "warning")
+
+
+def require_newest_record(session: Session, hooks: SendHooks) -> None:
+    """Refuse to send from a checkout behind its upstream's committed ledger
+    (`seriespub.upstream`); warn when that could not be checked. Once per command."""
+    if session.upstream_checked:
+        return
+    session.upstream_checked = True
+    series = session.series
+    warning = upstream.require_newest(series.root, series.ledger_path)
+    if warning:
+        hooks.notice(f"warning: {warning}", "warning")
+
+
+def _tell_to_push(session: Session, hooks: SendHooks) -> None:
+    """After a send that went out from a checkout whose ledger is committed."""
+    if session.push_told:
+        return
+    session.push_told = True
+    series = session.series
+    warning = upstream.unpushed_warning(series.root, series.ledger_path)
+    if warning:
+        hooks.notice(f"warning: {warning}", "warning")
 
 
 def _dry_run_key_notes(session: Session, hooks: SendHooks, new_key: bool) -> None:
@@ -464,6 +488,8 @@ def _carry_out(
         report = sender.run(plan)
     report.stop_signal = hooks.stop_signal()
     write_back(session, hooks)
+    if report.sent or report.scheduled or report.failed:
+        _tell_to_push(session, hooks)
     return SendOutcome(plan, report)
 
 
@@ -688,6 +714,7 @@ def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
             "late_joiners": True,
         },
     )
+    require_newest_record(session, hooks)
     try:
         outcome = _round(session, None, SendOptions(), hooks, slot=plan)
     except SeriespubError as exc:

@@ -38,6 +38,10 @@ class Session:
     # The provider's suppressions were pulled (or tried) in this command: a round of several
     # parts pulls them once, not once per part.
     suppressions_pulled: bool = False
+    # A committed ledger's upstream was checked, and a send from here was told to push
+    # (`seriespub.upstream`): once per command, not once per part.
+    upstream_checked: bool = False
+    push_told: bool = False
 
     @property
     def provider(self) -> Provider:
