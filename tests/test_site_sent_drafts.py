@@ -208,6 +208,8 @@ def test_check_and_reports_name_a_sent_part_set_back_to_draft(
     make_series: Callable[..., Path], cli: Cli
 ) -> None:
     root = sent_series(make_series, cli)
+    with (root / "seriespub.toml").open("a", encoding="utf-8") as toml:
+        toml.write(CALENDAR)
     set_back_to_draft(root / "drafts" / "01-part-1.md")
     result = cli(root, "check", "--json")
     assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
@@ -236,22 +238,23 @@ def web_series(make_series: Callable[..., Path], cli: Cli) -> Path:
     return root
 
 
-@pytest.mark.parametrize("how", ["deleted", "set back to draft"])
-def test_a_part_on_the_site_by_its_slot_keeps_its_page(
-    make_series: Callable[..., Path], cli: Cli, how: str
+def test_a_part_on_the_site_by_its_slot_keeps_its_page_when_its_draft_goes(
+    make_series: Callable[..., Path], cli: Cli
 ) -> None:
     """Never sent, but its page and feed entry went up when its slot passed: web and
     feed readers hold the link as mail readers do."""
     root = web_series(make_series, cli)
     before = snapshot(root)
-    draft = root / "drafts" / "01-part-1.md"
-    if how == "deleted":
-        draft.unlink()
-    else:
-        set_back_to_draft(draft)
-    line = one_error(cli(root, "site"))
-    assert "part 1" in line and f"{BASE}01-part-1/" in line
+    (root / "drafts" / "01-part-1.md").unlink()
+    result = cli(root, "site")
+    line = one_error(result)
+    assert 'part 1 "Part 1 title"' not in line  # no ledger record holds its title
+    assert "part 1" in line and f"{BASE}01-part-1/" in line and "on the site" in line
+    assert "status: draft" in result.output  # type: ignore[attr-defined]  # how to take it down
     assert snapshot(root) == before
+    result = cli(root, "status")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "warning: part 1 is on the site but has no draft" in result.stderr  # type: ignore[attr-defined]
     result = cli(root, "check")
     assert result.exit_code == 1 and f"{BASE}01-part-1/" in result.output  # type: ignore[attr-defined]
 
@@ -265,3 +268,14 @@ def test_a_part_whose_slot_has_not_come_is_dropped_freely(
     set_back_to_draft(root / "drafts" / "02-part-2.md")
     result = cli(root, "site")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+
+
+def test_an_unsent_part_on_the_site_set_back_to_draft_is_taken_down(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """`status: draft` is how an author withdraws a page on purpose: no email links to it."""
+    root = web_series(make_series, cli)
+    set_back_to_draft(root / "drafts" / "01-part-1.md")
+    result = cli(root, "site", "--json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert json.loads(result.stdout)["removed"] == ["01-part-1/index.html"]  # type: ignore[attr-defined]
