@@ -141,8 +141,8 @@ def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> Buil
         check_not_own(series, out / name, hint=_OUT_HINT)  # a symlinked subfolder, too
         if name not in before:
             _refuse_if_authors(out / name, files[name].encode("utf-8"))
-    slugs = urls.read_record(series.state_dir)
-    urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
+    urls.record_slugs(series.state_dir, {p.number: p.slug for p in parts})
+    remove_cut_short(series.state_dir / MANIFEST)  # only a build writes it, under its lock
     _record_written(series, before | set(files))
     for name in sorted(files):
         remove_cut_short(out / name)  # of a build killed mid-write: never published
@@ -205,6 +205,7 @@ def _remove_stale(series: Series, out: Path, before: set[str], current: set[str]
     for name in removed:
         path = out / name
         check_not_own(series, path, hint=_OUT_HINT)
+        remove_cut_short(path)  # or a killed build's temp keeps the folder (and is published)
         path.unlink(missing_ok=True)
         if path.parent != out and not any(path.parent.iterdir()):
             path.parent.rmdir()
