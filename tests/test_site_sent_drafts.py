@@ -180,3 +180,102 @@ def test_a_dry_run_pins_no_url(make_series: Callable[..., Path], cli: Cli) -> No
     result = cli(root, "send", "next", "--dry-run")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert not (root / ".seriespub" / "site.json").exists()
+
+
+def set_back_to_draft(draft: Path) -> None:
+    text = draft.read_text(encoding="utf-8")
+    assert "status: ready" in text
+    draft.write_text(text.replace("status: ready", "status: draft"), encoding="utf-8")
+
+
+def test_site_refuses_to_drop_a_sent_part_set_back_to_draft(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Readers hold the link whatever the draft's status says: there is no way to withdraw
+    a page, so the build refuses and says how to go on."""
+    root = sent_series(make_series, cli)
+    before = snapshot(root)
+    set_back_to_draft(root / "drafts" / "02-part-2.md")
+    result = cli(root, "site")
+    line = one_error(result)
+    assert 'part 2 "Part 2 title"' in line and f"{BASE}02-part-2/" in line
+    assert "status: draft" in line
+    assert "status: ready" in result.output  # type: ignore[attr-defined]
+    assert snapshot(root) == before
+
+
+def test_check_and_reports_name_a_sent_part_set_back_to_draft(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = sent_series(make_series, cli)
+    with (root / "seriespub.toml").open("a", encoding="utf-8") as toml:
+        toml.write(CALENDAR)
+    set_back_to_draft(root / "drafts" / "01-part-1.md")
+    result = cli(root, "check", "--json")
+    assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    errors = [f for f in report["findings"] if f["level"] == "error"]
+    assert len(errors) == 1 and f"{BASE}01-part-1/" in errors[0]["message"], report
+    for command in ("status", "schedule"):
+        result = cli(root, command)
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        stderr: str = result.stderr  # type: ignore[attr-defined]
+        warnings = [w for w in stderr.splitlines() if w.startswith("warning:")]
+        assert len(warnings) == 1 and 'part 1 "Part 1 title"' in warnings[0], stderr
+        assert "status: draft" in warnings[0], stderr
+
+
+CALENDAR = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
+
+
+def web_series(make_series: Callable[..., Path], cli: Cli) -> Path:
+    """Three ready parts, the first one's release slot passed (the others wait for its
+    send), built once, none sent."""
+    root = make_series(drafts=3, extra_toml=SITE + CALENDAR)
+    result = cli(root, "site", "--json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert json.loads(result.stdout)["parts"] == [1]  # type: ignore[attr-defined]
+    return root
+
+
+def test_a_part_on_the_site_by_its_slot_keeps_its_page_when_its_draft_goes(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Never sent, but its page and feed entry went up when its slot passed: web and
+    feed readers hold the link as mail readers do."""
+    root = web_series(make_series, cli)
+    before = snapshot(root)
+    (root / "drafts" / "01-part-1.md").unlink()
+    result = cli(root, "site")
+    line = one_error(result)
+    assert 'part 1 "Part 1 title"' not in line  # no ledger record holds its title
+    assert "part 1" in line and f"{BASE}01-part-1/" in line and "on the site" in line
+    assert "status: draft" in result.output  # type: ignore[attr-defined]  # how to take it down
+    assert snapshot(root) == before
+    result = cli(root, "status")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "warning: part 1 is on the site but has no draft" in result.stderr  # type: ignore[attr-defined]
+    result = cli(root, "check")
+    assert result.exit_code == 1 and f"{BASE}01-part-1/" in result.output  # type: ignore[attr-defined]
+
+
+def test_a_part_whose_slot_has_not_come_is_dropped_freely(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(drafts=3, extra_toml=SITE + CALENDAR.replace("2026-01-06", "2099-01-06"))
+    assert cli(root, "site").exit_code == 0  # type: ignore[attr-defined]
+    (root / "drafts" / "01-part-1.md").unlink()
+    set_back_to_draft(root / "drafts" / "02-part-2.md")
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+
+
+def test_an_unsent_part_on_the_site_set_back_to_draft_is_taken_down(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """`status: draft` is how an author withdraws a page on purpose: no email links to it."""
+    root = web_series(make_series, cli)
+    set_back_to_draft(root / "drafts" / "01-part-1.md")
+    result = cli(root, "site", "--json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert json.loads(result.stdout)["removed"] == ["01-part-1/index.html"]  # type: ignore[attr-defined]

@@ -6,6 +6,10 @@ raises InputError naming the process that holds it. Whoever holds it re-reads th
 before changing it, so two writers never start from the same old copy and lose each other's
 change. The holder writes its pid and command into the file for that message.
 
+Whoever takes it first removes the temp files that a writer of the list killed mid-write
+left (`.subscribers-XXXXXXXX.csv` beside the list, `.seriespub/.snapshot-XXXXXXXX.csv`):
+every writer of those holds this lock, so none of them is still being written.
+
 The lock is re-entrant within a process (a send that holds it may call `update_statuses`);
 threads of one process take turns. The kernel drops it when its holder dies, however it
 dies; the file is never deleted (two processes would then lock two different inodes).
@@ -27,9 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seriespub.errors import InputError
+from seriespub.statefiles import remove_leftovers
 
 STATE_DIR = ".seriespub"
 LOCK_NAME = "subscribers.lock"
+REWRITE_PREFIX = ".subscribers-"  # tempfile.mkstemp's prefixes, with suffix .csv
+SNAPSHOT_PREFIX = ".snapshot-"
 TIMEOUT = 30.0
 
 _guard = threading.Lock()
@@ -58,6 +65,7 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
             return
         _held[key] = _acquire(where, path, wait)
         try:
+            _remove_cut_short(path)
             yield
         finally:
             _release(_held.pop(key))
@@ -96,6 +104,13 @@ def _acquire(where: Path, path: Path, timeout: float) -> int:
         ),
     )
     return fd
+
+
+def _remove_cut_short(path: Path) -> None:
+    """The temp files of the list's rewrite (subscribers) and of a send's copy of it
+    (listsnapshot) that a killed holder of this lock left."""
+    remove_leftovers(path.parent, REWRITE_PREFIX, ".csv")
+    remove_leftovers(path.parent / STATE_DIR, SNAPSHOT_PREFIX, ".csv")
 
 
 def _open(where: Path, path: Path) -> int:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from seriespub.errors import InputError
-from seriespub.listlock import STATE_DIR, locked
+from seriespub.listlock import SNAPSHOT_PREFIX, STATE_DIR, locked
 from seriespub.statefiles import os_error
 from seriespub.subscribers import Signature, columns_of, signature
 
@@ -63,7 +63,7 @@ def _copy_if_stable(path: Path, dest: Path) -> str | Signature:
     if 0 <= time.time() - before[3] / 1e9 < QUIET_SECONDS:
         return "the file is being written"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".csv", dir=dest.parent)
+        fd, tmp = tempfile.mkstemp(prefix=SNAPSHOT_PREFIX, suffix=".csv", dir=dest.parent)
     except OSError as exc:
         raise os_error(exc, dest, "cannot write") from None
     try:

@@ -6,6 +6,10 @@ kernel drops the lock when the holder's process dies, however it dies, so a stal
 blocks; the file itself is never deleted (deleting a lock file lets two processes lock two
 different inodes). A second run gets `LockHeld` naming the holder.
 
+`site_lock(state_dir)` is the same lock on `<state_dir>/site.lock`, held by a `site` build from
+before it reads the drafts until its last file is written: two builds never write the same
+folder at once, and a build still runs beside a send (it only reads the ledger).
+
 The lock is per open file, not per process: taking it twice in one process fails too, so a
 command takes it once around all of its sending. flock is not reliable on network file systems.
 The folder is made 0700 and the file 0600 (`seriespub.statefiles`); a state folder that cannot
@@ -28,6 +32,9 @@ from seriespub.errors import LockHeld
 from seriespub.statefiles import open_private, private_dir
 
 LOCK_NAME = "lock"
+SITE_LOCK_NAME = "site.lock"
+SENDING = "is sending for this series"
+BUILDING = "is building the site"
 
 
 @dataclass(frozen=True)
@@ -38,17 +45,27 @@ class LockHolder:
     started_at: str  # ISO 8601, UTC
 
 
-@contextmanager
-def series_lock(state_dir: Path, purpose: str) -> Iterator[LockHolder]:
+def series_lock(state_dir: Path, purpose: str) -> contextlib.AbstractContextManager[LockHolder]:
     """Hold the series lock for the block; LockHeld (naming the holder) if another run has it."""
+    return _locked(state_dir, LOCK_NAME, purpose, SENDING)
+
+
+def site_lock(state_dir: Path) -> contextlib.AbstractContextManager[LockHolder]:
+    """Hold the site build's lock for the block; LockHeld (naming the holder) if another
+    build has it."""
+    return _locked(state_dir, SITE_LOCK_NAME, "site", BUILDING)
+
+
+@contextmanager
+def _locked(state_dir: Path, name: str, purpose: str, doing: str) -> Iterator[LockHolder]:
     private_dir(state_dir)
-    fd = open_private(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fd = open_private(state_dir / name, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read(fd)
-            raise LockHeld(held_message(holder), holder=holder) from None
+            raise LockHeld(held_message(holder, doing=doing), holder=holder) from None
         me = LockHolder(
             os.getpid(),
             _host(),
@@ -101,7 +118,9 @@ def since(holder: LockHolder) -> str:
     return _since(holder.started_at)
 
 
-def held_message(holder: LockHolder | None, here: str | None = None) -> str:
+def held_message(
+    holder: LockHolder | None, here: str | None = None, *, doing: str = SENDING
+) -> str:
     """'another seriespub run (pid 1234, send due, since 09:00:02) is sending ...'."""
     if holder is None or not holder.pid:
         who = "another seriespub run"
@@ -111,7 +130,7 @@ def held_message(holder: LockHolder | None, here: str | None = None) -> str:
             f"another seriespub run (pid {holder.pid}{where}, {holder.purpose}, "
             f"since {_since(holder.started_at)})"
         )
-    return f"{who} is sending for this series; try again when it finishes"
+    return f"{who} {doing}; try again when it finishes"
 
 
 def _since(started_at: str) -> str:

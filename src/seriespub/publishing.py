@@ -7,7 +7,7 @@ them directly. Nothing here knows about the terminal.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from seriespub import notices, runlog
 from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
-from seriespub.ledger import InstalmentRecord, Ledger
+from seriespub.ledger import Ledger
 from seriespub.models import Instalment
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.series import Series
@@ -35,26 +35,23 @@ def drafts_of(series: Series, strict: bool = True) -> DraftSet:
     return drafts
 
 
-def sent_without_draft(
-    instalments: list[Instalment], records: Mapping[int, InstalmentRecord]
-) -> list[InstalmentRecord]:
-    """The parts the ledger records as started (fully or partly sent: readers have their
-    link) that have no loaded draft, in number order."""
-    on_disk = {i.number for i in instalments}
-    return sorted(
-        (r for r in records.values() if r.started_at is not None and r.number not in on_disk),
-        key=lambda r: r.number,
-    )
-
-
 def warn_sent_without_draft(series: Series, drafts: DraftSet, ledger: Ledger) -> None:
-    """A warning for each part the ledger records as sent (or partly) that has no loaded
-    draft: a report leaves it out, and should not do so silently."""
-    for record in sent_without_draft(drafts.instalments, ledger.instalment_records()):
-        notices.warn(
-            f'part {record.number} "{record.title}" was sent but has no draft in '
-            f"{series.drafts_dir} (left out; restore it, e.g. from git)"
-        )
+    """A warning for each published part (`site.published`: sent, or on the site) that has
+    no loaded draft or whose draft is set back to `status: draft`: a report leaves the
+    first out, and `site` refuses to build over either; neither should pass silently."""
+    from seriespub.site import published
+    from seriespub.site.urls import read_record
+
+    on_site = published.on_the_site(series.state_dir, read_record(series.state_dir))
+    for part in published.stranded(drafts.instalments, ledger.instalment_records(), on_site):
+        done = "was sent" if part.sent else "is on the site"
+        notices.warn(f"{part.named()} {done} but {_why_warned(series, part.missing)}")
+
+
+def _why_warned(series: Series, missing: bool) -> str:
+    if missing:
+        return f"has no draft in {series.drafts_dir} (left out; restore it, e.g. from git)"
+    return "is set back to status: draft (site keeps its page; set 'status: ready')"
 
 
 @contextmanager

@@ -10,8 +10,10 @@ is reported as one `StateError` line that names the path, instead of a traceback
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -146,6 +148,22 @@ def os_hint(exc: OSError, where: Path | str | None = None) -> str | None:
             "status, log, schedule, check, preview and send next --dry-run only read"
         )
     return None
+
+
+def remove_leftovers(folder: Path, prefix: str, suffix: str = "") -> None:
+    """Remove the files in `folder` named `prefix` + tempfile.mkstemp's 8 random characters +
+    `suffix`: what a writer killed between its mkstemp and its rename left (SIGKILL runs no
+    clean-up). Call it only under the lock every such writer holds, so that no live writer's
+    file goes; a file of another shape (the author's `.subscribers-old.csv`) stays."""
+    ours = re.compile(re.escape(prefix) + "[a-z0-9_]{8}" + re.escape(suffix))
+    try:
+        with os.scandir(folder) as entries:
+            leftovers = [e.path for e in entries if ours.fullmatch(e.name) and e.is_file()]
+    except OSError:  # no folder yet, or unreadable: nothing of ours to remove
+        return
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
 
 
 def fsync_folder(folder: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, TypeVar
 from seriespub.addresses import invalid_address, is_valid_address, name_problem
 from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
-from seriespub.listlock import locked
+from seriespub.listlock import REWRITE_PREFIX, locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.statefiles import os_error
 from seriespub.textfiles import csv_delimiter, garbled, is_sep_line, not_utf8
@@ -467,7 +467,7 @@ def _replace_atomically(
     and a rename: never half-written. With `expect` (the file's signature when it was
     read), nothing is replaced and False is returned if the file changed since (an editor
     saved it in place); None, with nothing replaced, if `fill` declined (returned False)."""
-    fd, tmp = tempfile.mkstemp(prefix=".subscribers-", suffix=".csv", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=REWRITE_PREFIX, suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             if not fill(handle):

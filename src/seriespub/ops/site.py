@@ -6,19 +6,22 @@ import datetime as dt
 import urllib.parse
 
 from seriespub import publishing
+from seriespub.lock import site_lock
 from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.site.build import BuildResult, out_dir_of, require_site, site_files, write_site
 from seriespub.site.serve import Server, serve_site
 
 
 def build(series: Series, now: dt.datetime | None = None) -> BuildResult:
-    """Build the site of `series` into its `[site] out_dir`; the ledger is only read."""
+    """Build the site of `series` into its `[site] out_dir`; the ledger is only read. One
+    build at a time (`lock.site_lock`): a second is refused with LockHeld, naming the first."""
     require_site(series)
     now = now or dt.datetime.now(dt.UTC)
-    drafts = publishing.drafts_of(series, strict=False)
-    with publishing.open_ledger(series, readonly=True) as ledger:
-        parts, files = site_files(series, drafts, ledger, now)
-    return write_site(series, parts, files)
+    with site_lock(series.state_dir):
+        drafts = publishing.drafts_of(series, strict=False)
+        with publishing.open_ledger(series, readonly=True) as ledger:
+            parts, files = site_files(series, drafts, ledger, now)
+        return write_site(series, parts, files)
 
 
 def serve(series: Series, port: int = 8000) -> tuple[Server, str]:

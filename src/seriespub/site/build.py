@@ -19,13 +19,12 @@ from seriespub.drafts import DraftSet
 from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import InstalmentRecord, Ledger
 from seriespub.outputs import check_not_own, remove_cut_short, write_whole
-from seriespub.publishing import sent_without_draft
 from seriespub.series import Series
-from seriespub.site import urls
+from seriespub.site import published, urls
 from seriespub.site.content import Part, released_parts
 from seriespub.site.pages import SiteInputs, render_site
 
-MANIFEST = "site-files.json"
+MANIFEST = published.MANIFEST
 
 
 @dataclass
@@ -96,38 +95,54 @@ def lost_pages(
     records: dict[int, InstalmentRecord],
     slugs: dict[int, str],
 ) -> InputError | None:
-    """The error for sent parts (per the ledger) without a draft, or None: building without
-    them would drop their pages and break the links every reader of theirs was sent."""
-    missing = sent_without_draft(drafts.instalments, records)
-    if not missing:
+    """The error for published parts (`site.published`) the drafts no longer publish, or
+    None: building without them would drop their pages and break every reader's link."""
+    on_site = published.on_the_site(series.state_dir, slugs)
+    lost = published.stranded(drafts.instalments, records, on_site)
+    if not lost:
         return None
     base_url = require_site(series)
-    named = "; ".join(_sent_part(base_url, r, slugs.get(r.number)) for r in missing)
+    named = "; ".join(_lost_part(base_url, p, slugs.get(p.number)) for p in lost)
     return InputError(
-        f"sent, but no draft here: {named}; a build would drop "
-        f"{'its page' if len(missing) == 1 else 'their pages'} and break readers' links",
+        f"{named}: a build would drop {'its page' if len(lost) == 1 else 'their pages'} "
+        "and break readers' links",
         path=series.drafts_dir,
-        hint="restore the draft under the same number (e.g. git checkout -- drafts/), "
-        "or fix it if it does not load; a new file name keeps the URL",
+        hint=_lost_hint(lost),
     )
 
 
-def _sent_part(base_url: str, record: InstalmentRecord, slug: str | None) -> str:
-    where = urls.page_url(base_url, record.number, slug) if slug else "URL not recorded yet"
-    return f'part {record.number} "{record.title}" ({where})'
+def _lost_part(base_url: str, part: published.Stranded, slug: str | None) -> str:
+    where = urls.page_url(base_url, part.number, slug) if slug else "URL not recorded yet"
+    return f"{part.named()} ({where}) {part.why}"
+
+
+def _lost_hint(lost: list[published.Stranded]) -> str:
+    fixes = []
+    if any(p.missing for p in lost):
+        fixes.append(
+            "restore the draft under the same number (e.g. git checkout -- drafts/), "
+            "or fix it if it does not load; a new file name keeps the URL; to take down a "
+            "page no email links to, restore it with 'status: draft'"
+        )
+    if not all(p.missing for p in lost):
+        fixes.append(
+            "set 'status: ready' again: its emails cannot be recalled, so its page "
+            "stays; change its text if it must say something else"
+        )
+    return "; ".join(fixes)
 
 
 def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> BuildResult:
     """Write `files` into the out folder (changed ones only) and record the published URLs."""
     out = out_dir_of(series)
     result = BuildResult(out, parts)
-    before = _written_before(series)
+    before = published.written_before(series.state_dir)
     for name in sorted(files):
         check_not_own(series, out / name, hint=_OUT_HINT)  # a symlinked subfolder, too
         if name not in before:
             _refuse_if_authors(out / name, files[name].encode("utf-8"))
-    slugs = urls.read_record(series.state_dir)
-    urls.write_record(series.state_dir, {**slugs, **{p.number: p.slug for p in parts}})
+    urls.record_slugs(series.state_dir, {p.number: p.slug for p in parts})
+    remove_cut_short(series.state_dir / MANIFEST)  # only a build writes it, under its lock
     _record_written(series, before | set(files))
     for name in sorted(files):
         remove_cut_short(out / name)  # of a build killed mid-write: never published
@@ -172,15 +187,6 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def _written_before(series: Series) -> set[str]:
-    """The files earlier builds wrote (empty if the list is missing or unreadable)."""
-    try:
-        names = json.loads((series.state_dir / MANIFEST).read_text(encoding="utf-8"))
-        return {n for n in names if isinstance(n, str)}
-    except (OSError, ValueError, TypeError):
-        return set()
-
-
 def _record_written(series: Series, names: set[str]) -> None:
     manifest = series.state_dir / MANIFEST
     text = json.dumps(sorted(names), indent=0) + "\n"
@@ -199,6 +205,7 @@ def _remove_stale(series: Series, out: Path, before: set[str], current: set[str]
     for name in removed:
         path = out / name
         check_not_own(series, path, hint=_OUT_HINT)
+        remove_cut_short(path)  # or a killed build's temp keeps the folder (and is published)
         path.unlink(missing_ok=True)
         if path.parent != out and not any(path.parent.iterdir()):
             path.parent.rmdir()

@@ -3,22 +3,29 @@
 The slug comes from the draft's file name (`03-what-teams-told-us.md` → `what-teams-told-us`),
 which authors rarely rename; once recorded in `.seriespub/site.json` a renamed file or a new
 title changes nothing. Emails ask here too, so "view in browser" names the page the site will
-build.
+build. A send pins its URLs while a build may record its own: both change the record under
+`.seriespub/site.json.lock` (held for a read and a small write; a second waits), where a slug
+already recorded always wins, and where the temp file of a writer killed mid-write goes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from seriespub.drafts import NUMBER_PREFIX, DraftSet, slugify
 from seriespub.errors import InputError
 from seriespub.models import Instalment
-from seriespub.outputs import write_whole
+from seriespub.outputs import remove_cut_short, write_whole
 from seriespub.render.email import SiteLinks
+from seriespub.statefiles import open_private, private_dir
 
 RECORD_NAME = "site.json"
+RECORD_LOCK_NAME = "site.json.lock"
 
 
 def slug_from_file(instalment: Instalment) -> str:
@@ -49,14 +56,29 @@ def read_record(state_dir: Path) -> dict[int, str]:
     return {int(k): str(v) for k, v in slugs.items() if str(k).isdigit()}
 
 
-def write_record(state_dir: Path, slugs: Mapping[int, str]) -> None:
-    """Record the slugs atomically; unchanged content leaves the file untouched."""
+def record_slugs(state_dir: Path, slugs: Mapping[int, str]) -> dict[int, str]:
+    """Add `slugs` to the record atomically, a slug already recorded winning; the record
+    as it now is. Unchanged content leaves the file untouched."""
     path = state_dir / RECORD_NAME
-    text = json.dumps({"slugs": {str(k): slugs[k] for k in sorted(slugs)}}, indent=1) + "\n"
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
-    state_dir.mkdir(parents=True, exist_ok=True)
-    write_whole(path, text.encode("utf-8"))
+    with _record_locked(state_dir):
+        remove_cut_short(path)  # of a writer killed mid-write: every writer holds this lock
+        record = read_record(state_dir)
+        merged = {**slugs, **record}
+        if merged != record:
+            text = json.dumps({"slugs": {str(k): merged[k] for k in sorted(merged)}}, indent=1)
+            write_whole(path, (text + "\n").encode("utf-8"))
+    return merged
+
+
+@contextmanager
+def _record_locked(state_dir: Path) -> Iterator[None]:
+    private_dir(state_dir)
+    fd = open_private(state_dir / RECORD_LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel drops it when its holder dies
+        yield
+    finally:
+        os.close(fd)
 
 
 def slug_for(instalment: Instalment, record: Mapping[int, str]) -> str:
@@ -85,7 +107,8 @@ def email_links(
     linked = [i for i in drafts.instalments if i.number < instalment.number and i.is_ready]
     slugs = {i.number: slug_for(i, record) for i in [*linked, instalment]}
     if pin and not slugs.items() <= record.items():
-        write_record(state_dir, {**record, **slugs})
+        record = record_slugs(state_dir, slugs)
+        slugs = {n: record[n] for n in slugs}  # a build may have recorded one meanwhile
     earlier = tuple(
         (i.number, i.title, page_url(base_url, i.number, slugs[i.number])) for i in linked
     )
