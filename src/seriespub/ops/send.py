@@ -256,7 +256,8 @@ def _round(
                 "every instalment has been delivered and no late joiner is "
                 'owed one now; write the next one with: seriespub new "Title"'
             )
-        alone = _front(session, instalment, options, hooks, slot)
+        send_at = _resolve_send_at(session, instalment, options, hooks)
+        alone = _front(session, instalment, options, hooks, slot, send_at)
         return _with_groups(_confirmed(session, alone, hooks), [], slot)
     outcomes, front = _late_runs(session, drafts, slot, parts, instalment, options, hooks)
     if front is None:
@@ -276,11 +277,12 @@ def _front(
     options: SendOptions,
     hooks: SendHooks,
     slot: SlotPlan,
+    send_at: dt.datetime | None,
 ) -> SendOutcome | _Step:
     """The front's run, planned: late joiners whose next part is not the new one are left
     out of it."""
     who = _not_in(slot) if slot.any_excluded else None
-    return _prepare(session, instalment, options, hooks, who=who)
+    return _prepare(session, instalment, options, hooks, send_at, who=who)
 
 
 def _round_start(
@@ -308,7 +310,12 @@ def _late_runs(
 ) -> tuple[list[SendOutcome], SendOutcome | _Step | None]:
     """One run per late part, each over its own readers' rows, picked out of one snapshot
     in one pass (a run over the whole list per part read it parts × 2 times); and the
-    front's run, planned and confirmed with them but not yet carried out."""
+    front's run, planned and confirmed with them but not yet carried out.
+
+    A held send (`--at`) holds the whole round: every run goes with the same `send_at`, so
+    what the author scheduled arrives at the time they said, late joiners' parts too."""
+    held = _part(drafts, parts[0]) if instalment is None else instalment
+    send_at = _resolve_send_at(session, held, options, hooks)  # a bad --at: nothing written
     if not options.dry_run:
         _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
     # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
@@ -319,12 +326,17 @@ def _late_runs(
                 _part(drafts, n),
                 _late_options(options, n),
                 hooks,
+                send_at,
                 finish=False,
                 picked=Picked(rows.source, rows.paths[n], rows.problems),
             )
             for n in parts
         ]
-        front = None if instalment is None else _front(session, instalment, options, hooks, slot)
+        front = (
+            None
+            if instalment is None
+            else _front(session, instalment, options, hooks, slot, send_at)
+        )
         _confirm(hooks, [s.plan for s in [*steps, front] if isinstance(s, _Step) and s.asks])
         starts = _round_start(session, front)
         return [_carry_out(session, step, hooks, starts) for step in steps], front
@@ -375,7 +387,8 @@ def _send_instalment(
     session: Session, instalment: Instalment, options: SendOptions, hooks: SendHooks
 ) -> SendOutcome:
     """Plan one run, ask, send."""
-    return _confirmed(session, _prepare(session, instalment, options, hooks), hooks)
+    send_at = _resolve_send_at(session, instalment, options, hooks)
+    return _confirmed(session, _prepare(session, instalment, options, hooks, send_at), hooks)
 
 
 def _confirmed(session: Session, step: SendOutcome | _Step, hooks: SendHooks) -> SendOutcome:
@@ -390,6 +403,7 @@ def _prepare(
     instalment: Instalment,
     options: SendOptions,
     hooks: SendHooks,
+    send_at: dt.datetime | None,
     *,
     who: Callable[[Subscriber], bool] | None = None,
     finish: bool = True,
@@ -397,13 +411,11 @@ def _prepare(
 ) -> SendOutcome | _Step:
     """Render and plan one run and check it can go (unknown deliveries, unreadable rows):
     a `_Step` to confirm and carry out, or the outcome of a run with nothing to send (to
-    carry out too: it may find the part complete) or of a dry run. Records nothing."""
+    carry out too: it may find the part complete) or of a dry run. Records nothing.
+    `send_at`: the provider holds the run's mail until then (`_resolve_send_at`)."""
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
-    send_at = _send_at(session, instalment, options.at)
-    if send_at is not None and not SPECS[session.provider.name].can_cancel:
-        hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
     if not options.dry_run:
         _sync_before_send(session, hooks)
     sender = Sender(
@@ -465,6 +477,17 @@ def _carry_out(
     report.stop_signal = hooks.stop_signal()
     write_back(session, hooks)
     return SendOutcome(plan, report)
+
+
+def _resolve_send_at(
+    session: Session, instalment: Instalment, options: SendOptions, hooks: SendHooks
+) -> dt.datetime | None:
+    """`--at` as the time the provider holds a run (a round: all its runs) until; once per
+    command, with the warning when the provider cannot withdraw it."""
+    send_at = _send_at(session, instalment, options.at)
+    if send_at is not None and not SPECS[session.provider.name].can_cancel:
+        hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
+    return send_at
 
 
 def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.datetime | None:
@@ -805,7 +828,8 @@ def settle(session: Session, number: int) -> Settled:
 
 
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
-    """Withdraw a send held by the provider (`send next --at`); how many deliveries.
+    """Withdraw a send held by the provider (`send next --at`); how many deliveries. The
+    part is unreleased again unless some reader had it already (`_went_out`).
 
     `confirm(count)` is asked first and raises to refuse.
     """
@@ -820,8 +844,17 @@ def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int
         session.ledger.set_status(
             number, [a for a, _ in rows], DeliveryStatus.CANCELLED, "cancelled by the author"
         )
-    session.ledger.reset_instalment(number)
+    if not _went_out(session, number):
+        session.ledger.reset_instalment(number)  # withdrawn before anyone had it: unreleased
     return count
+
+
+def _went_out(session: Session, number: int) -> bool:
+    """Whether some reader has (or may have) had part `number`: a late joiners' held part
+    withdrawn leaves the release of a part the front received as it was."""
+    counts = session.ledger.counts(number)
+    reached = (DeliveryStatus.SENT, DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
+    return any(counts.get(status, 0) for status in reached)
 
 
 # -- send test -------------------------------------------------------------------------------
