@@ -43,7 +43,13 @@ from seriespub.errors import (
     UnresolvedDeliveries,
 )
 from seriespub.lock import LockHolder, alive_here, since
-from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
+from seriespub.models import (
+    DeliveryStatus,
+    Instalment,
+    RecipientResult,
+    Subscriber,
+    SubscriberStatus,
+)
 from seriespub.ops.session import Session
 from seriespub.providers import SPECS
 from seriespub.providers.base import Batch
@@ -61,7 +67,7 @@ from seriespub.sending import (
 )
 from seriespub.sending.plan import Picked
 from seriespub.series import Series as Series  # re-exported for the CLI's types
-from seriespub.suppressions import sync_suppressions
+from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
 from seriespub.tracks import SlotPlan
 
 __all__ = [
@@ -316,8 +322,7 @@ def _late_runs(
     what the author scheduled arrives at the time they said, late joiners' parts too."""
     held = _part(drafts, parts[0]) if instalment is None else instalment
     send_at = _resolve_send_at(session, held, options, hooks)  # a bad --at: nothing written
-    if not options.dry_run:
-        _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
+    _pull_before_send(session, hooks, dry_run=options.dry_run)
     # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
     with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
         steps = [
@@ -338,6 +343,8 @@ def _late_runs(
             else _front(session, instalment, options, hooks, slot, send_at)
         )
         _confirm(hooks, [s.plan for s in [*steps, front] if isinstance(s, _Step) and s.asks])
+        if not options.dry_run:
+            _write_pulled(session, hooks)  # the author said yes (or was asked nothing)
         starts = _round_start(session, front)
         return [_carry_out(session, step, hooks, starts) for step in steps], front
 
@@ -393,8 +400,10 @@ def _send_instalment(
 
 def _confirmed(session: Session, step: SendOutcome | _Step, hooks: SendHooks) -> SendOutcome:
     """Ask about one planned run, then carry it out."""
-    if isinstance(step, _Step) and step.asks:
-        _confirm(hooks, [step.plan])
+    if isinstance(step, _Step):
+        if step.asks:
+            _confirm(hooks, [step.plan])
+        _write_pulled(session, hooks)  # the author said yes (or was asked nothing)
     return _carry_out(session, step, hooks)
 
 
@@ -416,8 +425,8 @@ def _prepare(
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
-    if not options.dry_run:
-        _sync_before_send(session, hooks)
+    _pull_before_send(session, hooks, dry_run=options.dry_run)
+    who = _not_suppressed(session, who)
     sender = Sender(
         session.series,
         session.ledger,
@@ -514,20 +523,48 @@ def _cannot_withdraw(provider: str, send_at: dt.datetime) -> str:
     )
 
 
-def _sync_before_send(session: Session, hooks: SendHooks) -> None:
-    """Pull the provider's unsubscribes and bounces first, once per command; if it will not
-    tell (a sending-only key), warn and go on: the provider still refuses those addresses."""
+def _pull_before_send(session: Session, hooks: SendHooks, *, dry_run: bool) -> None:
+    """Pull the provider's unsubscribes and bounces first, once per command, into
+    `session.suppressed`: the plan (and so the question's count) leaves them out, and they
+    are written to the list only once the author says yes (`_write_pulled`). If the
+    provider will not tell (a sending-only key), warn and go on: it still refuses them.
+    The inbox (`[inbox]`) is read and applied here, except by a dry run."""
     if session.suppressions_pulled:
         return
     session.suppressions_pulled = True
     try:
-        synced = sync(session)
+        session.suppressed = pull_suppressions(session.series, session.provider)
     except SendError as exc:
         hooks.notice(f"warning: could not read suppressions: {exc}; sending anyway", "warning")
+    if not dry_run and (inboxed := sync_inbox_before_send(session.series)):
+        hooks.notice(f"{inboxed} subscriber(s) marked from the inbox", "info")
+
+
+def _not_suppressed(
+    session: Session, who: Callable[[Subscriber], bool] | None
+) -> Callable[[Subscriber], bool] | None:
+    """`who`, leaving out the readers the provider's suppressions mark (not yet written)."""
+    gone = {a for a, st in session.suppressed.items() if st is not SubscriberStatus.ACTIVE}
+    if not gone:
+        return who
+    if who is None:
+        return lambda s: s.key not in gone
+    return lambda s: s.key not in gone and who(s)
+
+
+def _write_pulled(session: Session, hooks: SendHooks) -> None:
+    """Write the pulled suppressions to subscribers.csv, once; the author has said yes. A
+    list that cannot be written is an error notice: the plan leaves them out anyway, and
+    the next send pulls them again."""
+    pulled, session.suppressed = session.suppressed, {}
+    try:
+        changed = subscribers.update_statuses(session.series.subscribers_path, pulled)
+    except SeriespubError as exc:
+        hooks.notice(f"error: suppressions NOT marked in subscribers.csv ({exc})", "error")
         return
-    if synced:
+    if changed:
         hooks.notice(
-            f"{synced} subscriber(s) marked from {session.provider.name}'s suppressions", "info"
+            f"{changed} subscriber(s) marked from {session.provider.name}'s suppressions", "info"
         )
 
 
