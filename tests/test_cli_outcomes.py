@@ -102,8 +102,8 @@ def test_status_prints_titles_as_written_in_aligned_columns(
     lines = result.stdout.splitlines()
     assert lines[0] == "Test Series"
     header, one, two = lines[1:4]
-    assert header.split() == ["#", "Title", "State", "When", "Delivered", "Failed", "Open"]
+    assert header.split() == ["#", "Title", "State", "When", "Delivered", "Failed", "Waiting"]
     assert one.index("[bold]Teams[/bold] at work") == header.index("Title")
     assert one[header.index("State") :].startswith("sent ")
-    assert one.endswith(" 3       0     0") and two.split()[-3:] == ["0", "0", "0"]
+    assert one.endswith(" 3       0        0") and two.split()[-3:] == ["0", "0", "0"]
     assert lines[4] == "Next: part 2, Part 2 title"

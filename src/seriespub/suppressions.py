@@ -1,5 +1,7 @@
 """Provider-side suppressions (unsubscribes, bounces, complaints) → subscribers.csv, and,
 when `[inbox]` is configured, the ones read from the author's inbox (`seriespub.inbox`).
+Reading them (`pull_suppressions`) and writing them are apart, so a send can plan with
+them and write them only once the author says yes.
 
 Reading changes nothing at the provider, so a passing failure (429, 5xx, a lost answer) is
 retried like a send, honouring the provider's wait, for at most `max_retry_seconds`.
@@ -15,7 +17,7 @@ from seriespub import subscribers
 from seriespub.series import Series
 
 if TYPE_CHECKING:
-    from seriespub.models import Suppression
+    from seriespub.models import SubscriberStatus, Suppression
     from seriespub.providers import Provider
 
 
@@ -23,10 +25,16 @@ def sync_suppressions(series: Series, provider: Provider, *, inbox: bool = True)
     """Mark everyone the provider suppresses; returns how many rows changed (and were kept:
     update_statuses re-reads and rewrites the list under its lock). With `inbox`, the
     inbox is read too (`sync_inbox_before_send`)."""
-    found = read_suppressions(provider, series.settings.delivery.max_retry_seconds)
-    changes = {s.email.lower(): s.status for s in found}
+    changes = pull_suppressions(series, provider)
     changed = subscribers.update_statuses(series.subscribers_path, changes)
     return changed + (sync_inbox_before_send(series) if inbox else 0)
+
+
+def pull_suppressions(series: Series, provider: Provider) -> dict[str, SubscriberStatus]:
+    """Address (lower-cased) → the status the provider's suppressions give it; nothing is
+    written (a send writes them once the author said yes: `ops.send`)."""
+    found = read_suppressions(provider, series.settings.delivery.max_retry_seconds)
+    return {s.email.lower(): s.status for s in found}
 
 
 def read_suppressions(provider: Provider, max_seconds: float) -> list[Suppression]:

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
-    """A table of the series: each instalment's state and deliveries."""
+    """A table of the series: each instalment's state, deliveries, and readers waiting."""
     from seriespub.ops import status as ops
     from seriespub.ops.session import session, utc_now
 
@@ -45,7 +45,9 @@ def status(series: SeriesOption = None, as_json: JsonOption = False) -> None:
         _print_status(outcome)
 
 
-STATUS_HEADER = ("#", "Title", "State", "When", "Delivered", "Failed", "Open")
+# "Waiting": readers a part going out has still to reach (`InstalmentState.open`), as a
+# send's plan says "100 of 2,500 waiting"; not "Open", which reads as opened mail.
+STATUS_HEADER = ("#", "Title", "State", "When", "Delivered", "Failed", "Waiting")
 
 
 def _print_status(outcome: StatusOutcome) -> None:

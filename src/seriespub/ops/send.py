@@ -43,7 +43,13 @@ from seriespub.errors import (
     UnresolvedDeliveries,
 )
 from seriespub.lock import LockHolder, alive_here, since
-from seriespub.models import DeliveryStatus, Instalment, RecipientResult, Subscriber
+from seriespub.models import (
+    DeliveryStatus,
+    Instalment,
+    RecipientResult,
+    Subscriber,
+    SubscriberStatus,
+)
 from seriespub.ops.session import Session
 from seriespub.providers import SPECS
 from seriespub.providers.base import Batch
@@ -61,7 +67,7 @@ from seriespub.sending import (
 )
 from seriespub.sending.plan import Picked
 from seriespub.series import Series as Series  # re-exported for the CLI's types
-from seriespub.suppressions import sync_suppressions
+from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
 from seriespub.tracks import SlotPlan
 
 __all__ = [
@@ -280,7 +286,8 @@ def _round(
                 "every instalment has been delivered and no late joiner is "
                 'owed one now; write the next one with: seriespub new "Title"'
             )
-        alone = _front(session, instalment, options, hooks, slot)
+        send_at = _resolve_send_at(session, instalment, options, hooks)
+        alone = _front(session, instalment, options, hooks, slot, send_at)
         return _with_groups(_confirmed(session, alone, hooks), [], slot)
     outcomes, front = _late_runs(session, drafts, slot, parts, instalment, options, hooks)
     if front is None:
@@ -300,11 +307,12 @@ def _front(
     options: SendOptions,
     hooks: SendHooks,
     slot: SlotPlan,
+    send_at: dt.datetime | None,
 ) -> SendOutcome | _Step:
     """The front's run, planned: late joiners whose next part is not the new one are left
     out of it."""
     who = _not_in(slot) if slot.any_excluded else None
-    return _prepare(session, instalment, options, hooks, who=who)
+    return _prepare(session, instalment, options, hooks, send_at, who=who)
 
 
 def _round_start(
@@ -332,9 +340,13 @@ def _late_runs(
 ) -> tuple[list[SendOutcome], SendOutcome | _Step | None]:
     """One run per late part, each over its own readers' rows, picked out of one snapshot
     in one pass (a run over the whole list per part read it parts × 2 times); and the
-    front's run, planned and confirmed with them but not yet carried out."""
-    if not options.dry_run:
-        _sync_before_send(session, hooks)  # first: the snapshot then holds its marks
+    front's run, planned and confirmed with them but not yet carried out.
+
+    A held send (`--at`) holds the whole round: every run goes with the same `send_at`, so
+    what the author scheduled arrives at the time they said, late joiners' parts too."""
+    held = _part(drafts, parts[0]) if instalment is None else instalment
+    send_at = _resolve_send_at(session, held, options, hooks)  # a bad --at: nothing written
+    _pull_before_send(session, hooks, dry_run=options.dry_run)
     # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
     with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
         steps = [
@@ -343,13 +355,20 @@ def _late_runs(
                 _part(drafts, n),
                 _late_options(options, n),
                 hooks,
+                send_at,
                 finish=False,
                 picked=Picked(rows.source, rows.paths[n], rows.problems),
             )
             for n in parts
         ]
-        front = None if instalment is None else _front(session, instalment, options, hooks, slot)
+        front = (
+            None
+            if instalment is None
+            else _front(session, instalment, options, hooks, slot, send_at)
+        )
         _confirm(hooks, [s.plan for s in [*steps, front] if isinstance(s, _Step) and s.asks])
+        if not options.dry_run:
+            _write_pulled(session, hooks)  # the author said yes (or was asked nothing)
         starts = _round_start(session, front)
         return [_carry_out(session, step, hooks, starts) for step in steps], front
 
@@ -399,13 +418,16 @@ def _send_instalment(
     session: Session, instalment: Instalment, options: SendOptions, hooks: SendHooks
 ) -> SendOutcome:
     """Plan one run, ask, send."""
-    return _confirmed(session, _prepare(session, instalment, options, hooks), hooks)
+    send_at = _resolve_send_at(session, instalment, options, hooks)
+    return _confirmed(session, _prepare(session, instalment, options, hooks, send_at), hooks)
 
 
 def _confirmed(session: Session, step: SendOutcome | _Step, hooks: SendHooks) -> SendOutcome:
     """Ask about one planned run, then carry it out."""
-    if isinstance(step, _Step) and step.asks:
-        _confirm(hooks, [step.plan])
+    if isinstance(step, _Step):
+        if step.asks:
+            _confirm(hooks, [step.plan])
+        _write_pulled(session, hooks)  # the author said yes (or was asked nothing)
     return _carry_out(session, step, hooks)
 
 
@@ -414,6 +436,7 @@ def _prepare(
     instalment: Instalment,
     options: SendOptions,
     hooks: SendHooks,
+    send_at: dt.datetime | None,
     *,
     who: Callable[[Subscriber], bool] | None = None,
     finish: bool = True,
@@ -421,15 +444,13 @@ def _prepare(
 ) -> SendOutcome | _Step:
     """Render and plan one run and check it can go (unknown deliveries, unreadable rows):
     a `_Step` to confirm and carry out, or the outcome of a run with nothing to send (to
-    carry out too: it may find the part complete) or of a dry run. Records nothing."""
+    carry out too: it may find the part complete) or of a dry run. Records nothing.
+    `send_at`: the provider holds the run's mail until then (`_resolve_send_at`)."""
     publishing.ensure_ready(instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
-    send_at = _send_at(session, instalment, options.at)
-    if send_at is not None and not SPECS[session.provider.name].can_cancel:
-        hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
-    if not options.dry_run:
-        _sync_before_send(session, hooks)
+    _pull_before_send(session, hooks, dry_run=options.dry_run)
+    who = _not_suppressed(session, who)
     sender = Sender(
         session.series,
         session.ledger,
@@ -493,6 +514,17 @@ def _carry_out(
     return SendOutcome(plan, report)
 
 
+def _resolve_send_at(
+    session: Session, instalment: Instalment, options: SendOptions, hooks: SendHooks
+) -> dt.datetime | None:
+    """`--at` as the time the provider holds a run (a round: all its runs) until; once per
+    command, with the warning when the provider cannot withdraw it."""
+    send_at = _send_at(session, instalment, options.at)
+    if send_at is not None and not SPECS[session.provider.name].can_cancel:
+        hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
+    return send_at
+
+
 def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.datetime | None:
     if at is None:
         return None
@@ -517,20 +549,48 @@ def _cannot_withdraw(provider: str, send_at: dt.datetime) -> str:
     )
 
 
-def _sync_before_send(session: Session, hooks: SendHooks) -> None:
-    """Pull the provider's unsubscribes and bounces first, once per command; if it will not
-    tell (a sending-only key), warn and go on: the provider still refuses those addresses."""
+def _pull_before_send(session: Session, hooks: SendHooks, *, dry_run: bool) -> None:
+    """Pull the provider's unsubscribes and bounces first, once per command, into
+    `session.suppressed`: the plan (and so the question's count) leaves them out, and they
+    are written to the list only once the author says yes (`_write_pulled`). If the
+    provider will not tell (a sending-only key), warn and go on: it still refuses them.
+    The inbox (`[inbox]`) is read and applied here, except by a dry run."""
     if session.suppressions_pulled:
         return
     session.suppressions_pulled = True
     try:
-        synced = sync(session)
+        session.suppressed = pull_suppressions(session.series, session.provider)
     except SendError as exc:
         hooks.notice(f"warning: could not read suppressions: {exc}; sending anyway", "warning")
+    if not dry_run and (inboxed := sync_inbox_before_send(session.series)):
+        hooks.notice(f"{inboxed} subscriber(s) marked from the inbox", "info")
+
+
+def _not_suppressed(
+    session: Session, who: Callable[[Subscriber], bool] | None
+) -> Callable[[Subscriber], bool] | None:
+    """`who`, leaving out the readers the provider's suppressions mark (not yet written)."""
+    gone = {a for a, st in session.suppressed.items() if st is not SubscriberStatus.ACTIVE}
+    if not gone:
+        return who
+    if who is None:
+        return lambda s: s.key not in gone
+    return lambda s: s.key not in gone and who(s)
+
+
+def _write_pulled(session: Session, hooks: SendHooks) -> None:
+    """Write the pulled suppressions to subscribers.csv, once; the author has said yes. A
+    list that cannot be written is an error notice: the plan leaves them out anyway, and
+    the next send pulls them again."""
+    pulled, session.suppressed = session.suppressed, {}
+    try:
+        changed = subscribers.update_statuses(session.series.subscribers_path, pulled)
+    except SeriespubError as exc:
+        hooks.notice(f"error: suppressions NOT marked in subscribers.csv ({exc})", "error")
         return
-    if synced:
+    if changed:
         hooks.notice(
-            f"{synced} subscriber(s) marked from {session.provider.name}'s suppressions", "info"
+            f"{changed} subscriber(s) marked from {session.provider.name}'s suppressions", "info"
         )
 
 
@@ -832,7 +892,8 @@ def settle(session: Session, number: int) -> Settled:
 
 
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
-    """Withdraw a send held by the provider (`send next --at`); how many deliveries.
+    """Withdraw a send held by the provider (`send next --at`); how many deliveries. The
+    part is unreleased again unless some reader had it already (`_went_out`).
 
     `confirm(count)` is asked first and raises to refuse.
     """
@@ -847,8 +908,17 @@ def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int
         session.ledger.set_status(
             number, [a for a, _ in rows], DeliveryStatus.CANCELLED, "cancelled by the author"
         )
-    session.ledger.reset_instalment(number)
+    if not _went_out(session, number):
+        session.ledger.reset_instalment(number)  # withdrawn before anyone had it: unreleased
     return count
+
+
+def _went_out(session: Session, number: int) -> bool:
+    """Whether some reader has (or may have) had part `number`: a late joiners' held part
+    withdrawn leaves the release of a part the front received as it was."""
+    counts = session.ledger.counts(number)
+    reached = (DeliveryStatus.SENT, DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
+    return any(counts.get(status, 0) for status in reached)
 
 
 # -- send test -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from seriespub import publishing
 from seriespub.drafts import DraftSet
 from seriespub.ledger import Ledger
 from seriespub.lock import series_lock
+from seriespub.models import SubscriberStatus
 from seriespub.providers import SPECS
 from seriespub.series import Series
 
@@ -38,6 +39,9 @@ class Session:
     # The provider's suppressions were pulled (or tried) in this command: a round of several
     # parts pulls them once, not once per part.
     suppressions_pulled: bool = False
+    # What they say (address → status), planned with at once but written to the list only
+    # once the author said yes (`ops.send`): declining changes nothing.
+    suppressed: dict[str, SubscriberStatus] = field(default_factory=dict)
     # A committed ledger's upstream was checked, and a send from here was told to push
     # (`seriespub.upstream`): once per command, not once per part.
     upstream_checked: bool = False

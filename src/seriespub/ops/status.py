@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from seriespub import publishing, runlog
+from seriespub import publishing, runlog, subscribers
 from seriespub import tracking as tracks_ops
 from seriespub.drafts import DraftSet, require_part_number
-from seriespub.errors import InputError
+from seriespub.errors import InputError, SeriespubError
 from seriespub.ledger import DeliveryRow, Ledger
 from seriespub.models import DeliveryStatus
 from seriespub.ops.session import Session
 from seriespub.schedule import PlannedRelease
 from seriespub.scheduling import releases_by_number
 from seriespub.series import Series
+from seriespub.subscribers import ProblemTally
 
 __all__ = [
     "DeliveryListing",
@@ -45,7 +46,11 @@ class InstalmentState:
     sent_at: dt.datetime | None
     delivered: int
     failed: int
-    open: int  # pending, deferred or unknown: not finished
+    # Readers the part still has to reach: for a part going out (started, not finished),
+    # the active readers its run owes it and who have no settled delivery of it (none yet,
+    # pending, deferred, cancelled or unknown; `--limit` left them; unreadable rows count);
+    # 0 for a part not started or finished (late joiners catching up: `readers`).
+    open: int
     scheduled: int
     release: dt.datetime | None = None
 
@@ -177,6 +182,7 @@ def status(session: Session) -> StatusOutcome:
     publishing.warn_sent_without_draft(s, drafts, session.ledger)
     releases = releases_by_number(s, drafts, session.ledger, session.now)
     states = instalment_states(drafts, session.ledger, {n: r.release for n, r in releases.items()})
+    states = [_with_owed(session, drafts, st) for st in states]
     return StatusOutcome(
         s.settings.series.title,
         s.settings.delivery.provider,
@@ -184,6 +190,40 @@ def status(session: Session) -> StatusOutcome:
         readers_state(session, drafts, releases),
         session.now,
     )
+
+
+def _with_owed(session: Session, drafts: DraftSet, st: InstalmentState) -> InstalmentState:
+    """`st` with its `open` count (the status table's Waiting): readers still owed it,
+    for a part going out."""
+    if st.state != "sending":
+        return replace(st, open=0)
+    try:
+        return replace(st, open=owed(session, drafts, st.number))
+    except SeriespubError:  # a list that cannot be read: what the ledger holds open
+        return st
+
+
+def owed(session: Session, drafts: DraftSet, number: int) -> int:
+    """Active readers the run of part `number` still owes it (those a `send next` of it
+    would send to, without `--limit`), and unreadable rows of the list (readers too)."""
+    # Here, not at the top: `status` of a series with no part going out never loads the
+    # message machinery `seriespub.sending` imports.
+    from seriespub.sending.plan import SETTLED, chunks
+
+    slot, _ = tracks_ops.slot_plan(session, drafts, number, count_front=False)
+    problems = ProblemTally()
+    readers = subscribers.active(session.series.subscribers_path, problems)
+    if slot.any_excluded:  # late joiners whose own part this slot is another one
+        readers = (s for s in readers if not slot.excludes(s.key))
+    seen: set[str] = set()
+    count = 0
+    for chunk in chunks(readers, 500):
+        statuses = session.ledger.statuses(number, [s.email for s in chunk])
+        for s in chunk:
+            if s.key not in seen and statuses.get(s.key) not in SETTLED:
+                count += 1
+            seen.add(s.key)
+    return count + problems.count
 
 
 def readers_state(
