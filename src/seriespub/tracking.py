@@ -136,11 +136,14 @@ def next_slot(session: Session) -> dt.datetime | None:
 
 
 def front_next(drafts: DraftSet, session: Session) -> int | None:
-    """The part the front gets next: the first not started, when it is ready."""
+    """The part the front gets next, as `send next` and `send due` choose it
+    (`sending.choose_next`): the first not finished, when it is ready. One going out but
+    not finished (`--limit`, a stopped run) is finished first: its readers who lack it get
+    it, the others nothing."""
     records = session.ledger.instalment_records()
     for i in drafts.instalments:
         record = records.get(i.number)
-        if record is None or record.started_at is None:
+        if record is None or record.finished_at is None:
             return i.number if i.is_ready else None
     return None
 
