@@ -340,3 +340,34 @@ def test_a_generated_key_replaced_on_purpose_is_kept_for_old_links(
     assert cli(root, "subscribers", "unsubscribe-token", READER, old).exit_code == 0
     assert statuses(root)[READER] == "unsubscribed"
     assert cli(root, "send", "next", "--yes").exit_code == 0  # the new key is the key now
+
+
+# -- send test: its links are real, so it records the key as any real send ------------------
+def test_a_send_test_before_anything_else_records_the_key(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = make_series(drafts=2, subscribers=2)
+    result = cli(root, "send", "test", "--to", "author@example.com")
+    assert result.exit_code == 0, result.output
+    key = (root / ".seriespub" / "secret").read_bytes().strip()
+    assert recorded_print(root) == UnsubscribeKey(key).fingerprint()
+    token = UnsubscribeKey(key).token("author@example.com")
+    sent = "".join(p.read_text() for p in (root / ".seriespub" / "outbox").rglob("*.eml"))
+    assert token in sent  # the test's links are the real ones
+    assert cli(root, "subscribers", "verify", "author@example.com", token).exit_code == 0
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert recorded_print(root) == UnsubscribeKey(key).fingerprint()  # the same key, kept
+
+
+def test_a_send_test_beside_a_running_send_still_goes_out(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    from seriespub.lock import series_lock
+
+    root = make_series(drafts=2, subscribers=2)
+    with series_lock(root / ".seriespub", "send next"):  # a long send holds the series
+        result = cli(root, "send", "test", "--to", "author@example.com")
+    assert result.exit_code == 0, result.output
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert recorded_print(root) == UnsubscribeKey(TEST_SECRET.encode()).fingerprint()

@@ -7,7 +7,8 @@ forges no token; a guess at the key can be checked against it, but as well again
 reader's own token. It is never shown.
 
 Guarantees:
-- the first real send records it; a ledger from before this record, its next real send;
+- the first real send records it (`send test` too: its links are real); a ledger from
+  before this record, its next real send;
 - a real send (`send next|retry|due|test`) with another key, or with no key at all while
   readers hold links, is refused before anything is written, sent or generated;
 - keys change only on purpose (`accept_new`: `--new-unsubscribe-key`), recorded at once;
@@ -92,7 +93,7 @@ def _previous_prints(series: Series) -> set[str]:
 def refuse_other_key(series: Series, ledger: Ledger, command: str = "send next") -> None:
     """ConfigError, with what to do (`command`: the send to repeat with ACCEPT_OPTION),
     when a real send would break readers' links; reads only and creates no key (`send
-    test` records nothing)."""
+    test` calls it first, and records the key only when none is recorded yet)."""
     found = problem(series, ledger)
     if found is not None:
         raise ConfigError(f"{found}; nothing was sent", hint=hint(series, command))
