@@ -371,3 +371,14 @@ def test_a_send_test_beside_a_running_send_still_goes_out(
     assert result.exit_code == 0, result.output
     assert cli(root, "send", "next", "--yes").exit_code == 0
     assert recorded_print(root) == UnsubscribeKey(TEST_SECRET.encode()).fingerprint()
+
+
+def test_check_reports_a_weak_previous_key_without_showing_it(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = sent_with_key_a(make_series, cli)
+    monkeypatch.setenv("SERIESPUB_SECRET_PREVIOUS", "shortkey1")
+    result = cli(root, "check")
+    assert result.exit_code == 1, result.output
+    assert "error SERIESPUB_SECRET_PREVIOUS: key 1 has 9 bytes" in result.output
+    assert "shortkey1" not in result.output and "Traceback" not in result.output
