@@ -295,6 +295,7 @@ def test_without_the_old_key_an_old_token_is_refused_saying_how_to_keep_it(
     assert refused.exit_code == 1
     assert "the unsubscribe key was changed on purpose" in refused.stderr
     assert "SERIESPUB_SECRET_PREVIOUS" in refused.stderr
+    assert "hint: set the key the series sent with" not in refused.stderr  # it is set
     assert statuses(root) == before
 
 

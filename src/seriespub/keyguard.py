@@ -139,11 +139,6 @@ def earlier_key_missing(series: Series) -> str | None:
     )
 
 
-def token_problem(series: Series) -> str | None:
-    """Why a token sent may fail to match here (`key_changed`, `earlier_key_missing`)."""
-    return key_changed(series) or earlier_key_missing(series)
-
-
 @contextlib.contextmanager
 def _read_ledger(series: Series) -> Iterator[Ledger | None]:
     """The ledger opened read-only, None when there is none (nothing was sent)."""

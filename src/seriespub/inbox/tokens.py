@@ -36,12 +36,13 @@ def verify(series: Series, address: str, token: str) -> bool:
 
 def refused(series: Series, address: str, then: str = "") -> TokenRefused:
     """The error for a token that does not match `address`; `then`: what follows."""
-    why = keyguard.token_problem(series)
-    if why is None:
-        return TokenRefused(f"the token does not match {address}{then}")
-    return TokenRefused(
-        f"the token does not match {address}: {why}{then}", hint=keyguard.hint(series)
-    )
+    changed = keyguard.key_changed(series)
+    if changed is not None:
+        return TokenRefused(
+            f"the token does not match {address}: {changed}{then}", hint=keyguard.hint(series)
+        )
+    why = keyguard.earlier_key_missing(series)  # says itself what to do
+    return TokenRefused(f"the token does not match {address}{f': {why}' if why else ''}{then}")
 
 
 def unsubscribe(series: Series, address: str, token: str) -> int:
