@@ -230,3 +230,156 @@ def test_cron_changes_keys_with_send_due_even_when_nothing_is_due(
     assert "Nothing is due" in accepted.stderr
     assert "unsubscribe key changed on purpose" in accepted.stderr
     assert cli(root, "send", "due").exit_code == 0  # the next tick: the new key is the key
+
+
+# -- old links after a key change: SERIESPUB_SECRET_PREVIOUS, .seriespub/secret.previous ------
+READER = "reader0002@example.com"
+
+
+def rotated_to_b(make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Part 1 sent under TEST_SECRET (key A), part 2 under KEY_B after the explicit change."""
+    root = sent_with_key_a(make_series, cli)
+    monkeypatch.setenv("SERIESPUB_SECRET", KEY_B)
+    result = cli(root, "send", "next", "--yes", "--new-unsubscribe-key")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def statuses(root: Path) -> dict[str, str]:
+    lines = (root / "subscribers.csv").read_text().splitlines()[1:]
+    return {ln.split(",")[0]: ln.split(",")[2] for ln in lines}
+
+
+def test_an_old_token_unsubscribes_after_a_change_with_the_old_key_as_previous(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = rotated_to_b(make_series, cli, monkeypatch)
+    old = UnsubscribeKey(TEST_SECRET.encode()).token(READER)
+    other = "spare-old-key-" + "5" * 40
+    monkeypatch.setenv("SERIESPUB_SECRET_PREVIOUS", f"{other}, {TEST_SECRET}")
+    assert cli(root, "subscribers", "verify", READER, old).exit_code == 0
+    new = UnsubscribeKey(KEY_B.encode()).token(READER)
+    assert cli(root, "subscribers", "verify", READER, new).exit_code == 0
+    forged = cli(root, "subscribers", "verify", "reader0001@example.com", old)
+    assert forged.exit_code == 1  # an old key verifies its own reader's token only
+    result = cli(root, "subscribers", "unsubscribe-token", READER, old)
+    assert result.exit_code == 0, result.output
+    assert statuses(root)[READER] == "unsubscribed"
+    assert TEST_SECRET not in result.output and other not in result.output
+
+
+def test_previous_keys_come_from_dotenv_too_and_never_make_a_token(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = rotated_to_b(make_series, cli, monkeypatch)
+    (root / ".env").write_text(f"SERIESPUB_SECRET_PREVIOUS={TEST_SECRET}\n")
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # part 3, under B
+    sent = "".join(p.read_text() for p in (root / ".seriespub" / "outbox" / "003").rglob("*.eml"))
+    assert UnsubscribeKey(KEY_B.encode()).token(READER) in sent
+    assert UnsubscribeKey(TEST_SECRET.encode()).token(READER) not in sent
+    old = UnsubscribeKey(TEST_SECRET.encode()).token(READER)
+    assert cli(root, "subscribers", "verify", READER, old).exit_code == 0
+
+
+def test_without_the_old_key_an_old_token_is_refused_saying_how_to_keep_it(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = sent_with_key_a(make_series, cli)
+    monkeypatch.setenv("SERIESPUB_SECRET", KEY_B)
+    result = cli(root, "send", "next", "--yes", "--new-unsubscribe-key")
+    assert result.exit_code == 0, result.output
+    assert "SERIESPUB_SECRET_PREVIOUS" in result.stderr  # the warning says how to keep them
+    old = UnsubscribeKey(TEST_SECRET.encode()).token(READER)
+    before = statuses(root)
+    refused = cli(root, "subscribers", "unsubscribe-token", READER, old)
+    assert refused.exit_code == 1
+    assert "the unsubscribe key was changed on purpose" in refused.stderr
+    assert "SERIESPUB_SECRET_PREVIOUS" in refused.stderr
+    assert "hint: set the key the series sent with" not in refused.stderr  # it is set
+    assert statuses(root) == before
+
+
+def test_the_refusal_of_another_key_says_how_to_keep_old_links(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = sent_with_key_a(make_series, cli)
+    monkeypatch.setenv("SERIESPUB_SECRET", KEY_B)
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 1
+    assert "SERIESPUB_SECRET_PREVIOUS" in result.stderr.split("hint:")[1]
+
+
+def test_a_weak_previous_key_is_refused_by_name_without_showing_it(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = sent_with_key_a(make_series, cli)
+    monkeypatch.setenv("SERIESPUB_SECRET_PREVIOUS", f"{TEST_SECRET} shortkey1")
+    result = cli(root, "subscribers", "verify", READER, "0" * 32)
+    assert result.exit_code == 1
+    assert "error: SERIESPUB_SECRET_PREVIOUS: key 2 has 9 bytes" in result.stderr
+    assert "shortkey1" not in result.output and "Traceback" not in result.output
+
+
+def test_a_generated_key_replaced_on_purpose_is_kept_for_old_links(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = sent_with_key_a(make_series, cli)
+    key_file = root / ".seriespub" / "secret"
+    old_key = key_file.read_bytes().strip()
+    result = cli(root, "send", "next", "--yes", "--new-unsubscribe-key")
+    assert result.exit_code == 0, result.output
+    new_key = key_file.read_bytes().strip()
+    assert new_key != old_key and len(new_key) >= 32  # a new key, really
+    kept = root / ".seriespub" / "secret.previous"
+    assert kept.read_bytes().split() == [old_key]
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert old_key.decode() not in result.output and new_key.decode() not in result.output
+    sent = "".join(p.read_text() for p in (root / ".seriespub" / "outbox" / "002").rglob("*.eml"))
+    assert UnsubscribeKey(new_key).token(READER) in sent
+    old = UnsubscribeKey(old_key).token(READER)
+    assert cli(root, "subscribers", "unsubscribe-token", READER, old).exit_code == 0
+    assert statuses(root)[READER] == "unsubscribed"
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # the new key is the key now
+
+
+# -- send test: its links are real, so it records the key as any real send ------------------
+def test_a_send_test_before_anything_else_records_the_key(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = make_series(drafts=2, subscribers=2)
+    result = cli(root, "send", "test", "--to", "author@example.com")
+    assert result.exit_code == 0, result.output
+    key = (root / ".seriespub" / "secret").read_bytes().strip()
+    assert recorded_print(root) == UnsubscribeKey(key).fingerprint()
+    token = UnsubscribeKey(key).token("author@example.com")
+    sent = "".join(p.read_text() for p in (root / ".seriespub" / "outbox").rglob("*.eml"))
+    assert token in sent  # the test's links are the real ones
+    assert cli(root, "subscribers", "verify", "author@example.com", token).exit_code == 0
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert recorded_print(root) == UnsubscribeKey(key).fingerprint()  # the same key, kept
+
+
+def test_a_send_test_beside_a_running_send_still_goes_out(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    from seriespub.lock import series_lock
+
+    root = make_series(drafts=2, subscribers=2)
+    with series_lock(root / ".seriespub", "send next"):  # a long send holds the series
+        result = cli(root, "send", "test", "--to", "author@example.com")
+    assert result.exit_code == 0, result.output
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    assert recorded_print(root) == UnsubscribeKey(TEST_SECRET.encode()).fingerprint()
+
+
+def test_check_reports_a_weak_previous_key_without_showing_it(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = sent_with_key_a(make_series, cli)
+    monkeypatch.setenv("SERIESPUB_SECRET_PREVIOUS", "shortkey1")
+    result = cli(root, "check")
+    assert result.exit_code == 1, result.output
+    assert "error SERIESPUB_SECRET_PREVIOUS: key 1 has 9 bytes" in result.output
+    assert "shortkey1" not in result.output and "Traceback" not in result.output

@@ -423,3 +423,26 @@ def test_under_another_key_a_headerless_bounce_is_still_read(
     assert result.exit_code == 0, result.output
     assert "differs from the one part 1 was sent with" in result.stderr
     assert statuses(root) == {"ann@example.com": "bounced"}
+
+
+def test_after_a_key_change_an_old_token_unsubscribes_with_the_old_key_as_previous(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"])
+    assert cli(root, "send", "next", "--yes").exit_code == 0  # part 1 under TEST_SECRET
+    monkeypatch.setenv("SERIESPUB_SECRET", "another-key-" + "0" * 32)
+    assert cli(root, "send", "next", "--yes", "--new-unsubscribe-key").exit_code == 0
+    inbox.append(unsubscribe_request("ann@example.com", KEY.token("ann@example.com"), "u-ann"))
+    without = cli(root, "subscribers", "sync")
+    assert without.exit_code == 0, without.output
+    assert "the unsubscribe key was changed on purpose" in without.stderr
+    assert "SERIESPUB_SECRET_PREVIOUS" in without.stderr  # how to keep old links working
+    assert statuses(root)["ann@example.com"] == "active"
+    assert set(ids(inbox.folder_flags("INBOX"))) == {"u-ann"}  # left for the old key
+    monkeypatch.setenv("SERIESPUB_SECRET_PREVIOUS", TEST_SECRET)
+    result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "unsubscribe key" not in result.stderr
+    assert statuses(root) == {"ann@example.com": "unsubscribed", "bob@example.com": "active"}
+    assert set(ids(inbox.folder_flags("seriespub"))) == {"u-ann"}
+    assert TEST_SECRET not in result.output

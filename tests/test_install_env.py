@@ -37,3 +37,18 @@ def test_secrets_in_dotenv_need_no_warning(
     result = cli(root, "schedule", "install", "--repo-path", "letters")
     assert result.exit_code == 0, result.output
     assert "only in this shell" not in result.stderr
+
+
+def test_previous_keys_set_only_in_the_shell_are_named(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unattended `send` reads the inbox first: without the previous keys, the requests
+    of readers holding links made with them would be left there."""
+    root = make_series(drafts=1, extra_toml=SCHEDULE)
+    (root / ".env").write_text("SERIESPUB_SECRET=" + "k" * 40 + "\n")
+    monkeypatch.setenv("SERIESPUB_SECRET_PREVIOUS", "p" * 40)
+    result = cli(root, "schedule", "install", "--repo-path", "letters")
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.stderr.splitlines() if "only in this shell" in line)
+    assert "SERIESPUB_SECRET_PREVIOUS" in warning
+    assert "p" * 40 not in result.output

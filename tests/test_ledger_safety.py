@@ -119,7 +119,12 @@ def test_a_new_series_starts_fresh_after_preview_and_a_test_send(
     assert cli(root, "preview", "1").exit_code == 0
     assert cli(root, "send", "test", "--to", "me@example.com", "1").exit_code == 0
     assert (root / ".seriespub" / "secret").exists()
-    assert not (root / ".seriespub" / "ledger.db").exists()
+    # The test's links are real: the ledger records the key, and nothing as delivered.
+    conn = sqlite3.connect(root / ".seriespub" / "ledger.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM deliveries").fetchone() == (0,)
+    finally:
+        conn.close()
     result = cli(root, "send", "next", "--yes")
     assert result.exit_code == 0, result.output
     assert _eml_count(root) == 2

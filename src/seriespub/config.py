@@ -461,7 +461,7 @@ class Secret:
 # Read through Secrets for convenience, but not secret: never scrubbed from messages.
 NOT_SECRET = frozenset({"AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL"})
 # Secrets that belong to no provider (the providers' own are in their specs).
-OTHER_SECRETS = ("SERIESPUB_SECRET", "IMAP_PASSWORD")
+OTHER_SECRETS = ("SERIESPUB_SECRET", "SERIESPUB_SECRET_PREVIOUS", "IMAP_PASSWORD")
 
 
 def known_secrets() -> tuple[str, ...]:

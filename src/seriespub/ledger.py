@@ -118,6 +118,8 @@ _OWN_GROUP = 8  # readers sharing a reason and a new status that are worth a sta
 # Rows of `meta`, added without a new schema version: older versions ignore them.
 _KEY_ROW = "unsubscribe_key"
 _SERIES_ID_ROW = "series_id"
+# Fingerprints of keys replaced while readers held links made with them, comma-separated.
+_EARLIER_KEYS_ROW = "unsubscribe_keys_earlier"
 
 
 def _now() -> str:
@@ -191,8 +193,17 @@ class Ledger:
         recorded, or a ledger from before it was)."""
         return self._meta(_KEY_ROW)
 
-    def record_key_fingerprint(self, fingerprint: str) -> None:
+    def record_key_fingerprint(self, fingerprint: str, *, replaced: str | None = None) -> None:
+        """Record the key in use; `replaced`: the fingerprint of a key it replaces whose
+        links readers hold, remembered (first) so that a token it made can be explained."""
+        earlier = self.earlier_key_fingerprints()
+        if replaced is not None and replaced not in earlier:
+            self._set_meta(_EARLIER_KEYS_ROW, ",".join([*earlier, replaced]))
         self._set_meta(_KEY_ROW, fingerprint)
+
+    def earlier_key_fingerprints(self) -> list[str]:
+        """Fingerprints of the keys replaced on purpose while readers held their links."""
+        return [f for f in (self._meta(_EARLIER_KEYS_ROW) or "").split(",") if f]
 
     # -- the series id its delivery ids derive from (seriespub.sending.run) -------------
     def series_id(self) -> str | None:

@@ -18,6 +18,7 @@ from seriespub.config import (
     secrets_for,
 )
 from seriespub.errors import ConfigError, InputError, SeriesNotFound
+from seriespub.previouskeys import MIN_SECRET_BYTES, PREVIOUS_ENV, previous_secrets
 from seriespub.providers import SPECS
 from seriespub.statefiles import fsync_folder, os_hint, os_words, private_dir
 from seriespub.textfiles import is_utf8, toml_string, yaml_string
@@ -91,6 +92,12 @@ class Series:
             ) from None
         return _strong(key, str(path))
 
+    def previous_unsubscribe_secrets(self) -> list[bytes]:
+        """Keys replaced on purpose whose tokens still verify (`seriespub.previouskeys`):
+        SERIESPUB_SECRET_PREVIOUS, then .seriespub/secret.previous. Never make a token."""
+        given = self.secrets.get(PREVIOUS_ENV)
+        return previous_secrets(self.state_dir, given.reveal() if given else None)
+
     @property
     def key_path(self) -> Path:
         """Where the generated unsubscribe key lives (when SERIESPUB_SECRET is not set)."""
@@ -113,9 +120,6 @@ class Series:
     @cached_property
     def _throwaway_key(self) -> bytes:
         return os.urandom(32).hex().encode()
-
-
-MIN_SECRET_BYTES = 32
 
 
 _NEW_KEY = 'generate a key with: python -c "import secrets; print(secrets.token_hex(32))"'

@@ -69,8 +69,10 @@ NewKeyOption = Annotated[
     typer.Option(
         "--new-unsubscribe-key",
         help="Make the unsubscribe key in use the series' key, although it sent with "
-        "another: the unsubscribe links already sent stop working. Recorded at once, even "
-        "if nothing is then sent.",
+        "another. Recorded at once, even if nothing is then sent. Links already sent keep "
+        "working while the old key is in SERIESPUB_SECRET_PREVIOUS; a generated "
+        ".seriespub/secret is kept in .seriespub/secret.previous (and, with no "
+        "SERIESPUB_SECRET, replaced by a new key).",
     ),
 ]
 STYLES = {"info": None, "warning": "yellow", "error": "red"}

@@ -13,9 +13,11 @@ Guarantees:
 - marks are written before the messages are moved, and are idempotent, so a crash between
   the two, or a second run, changes nothing more;
 - a message that cannot be read is skipped with a warning, never a traceback;
+- tokens match under the key in use and every previous key (`keyguard.verifying_keys`);
 - under another unsubscribe key than the series sent with (`seriespub.keyguard`), a warning
-  says so: readers' tokens cannot match, and their requests stay in the inbox. Reading the
-  inbox never makes a key.
+  says so: readers' tokens cannot match, and their requests stay in the inbox; when a request
+  is left after a change of keys whose old key is not kept, a warning says how to keep it.
+  Reading the inbox never makes a key.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 from seriespub import subscribers
 from seriespub.inbox.apply import Marks, apply
 from seriespub.inbox.classify import (
+    NO_VALID_TOKEN,
     Bounce,
     Complaint,
     Ignored,
@@ -60,6 +63,7 @@ class InboxReport:
     failed_deliveries: int = 0  # ledger rows marked failed
     moved: int = 0
     left: int = 0  # candidates left in the folder
+    refused_requests: int = 0  # unsubscribe requests left: no token of a reader's matched
     warnings: list[str] = field(default_factory=list)
 
 
@@ -88,6 +92,8 @@ def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
                 done.append(fetched.uid)
         applied = apply(series, marks)
         inbox.move(done)
+    if report.refused_requests and not key_changed:  # else said before reading
+        _warn_of_earlier_key(series, report, warn)
     report.changed, report.failed_deliveries = applied.changed, applied.failed_deliveries
     report.moved, report.left = len(done), len(uids) - len(done)
     return report
@@ -112,8 +118,11 @@ def _take(
             marks.add(outcome, key)
             processed = True
             _count(outcome, report)
-        elif isinstance(outcome, Ignored) and outcome.why and warn:
-            warn(f"{where}: left in place: {outcome.why}")
+        elif isinstance(outcome, Ignored) and outcome.why:
+            if outcome.why == NO_VALID_TOKEN:
+                report.refused_requests += 1
+            if warn:
+                warn(f"{where}: left in place: {outcome.why}")
     return processed
 
 
@@ -127,6 +136,17 @@ def _warn_of_key(series: Series, report: InboxReport, warn: Warn | None) -> bool
         if warn:
             warn(report.warnings[-1])
     return changed is not None
+
+
+def _warn_of_earlier_key(series: Series, report: InboxReport, warn: Warn | None) -> None:
+    """Requests were left: say so when a key replaced on purpose, not kept, may be why."""
+    from seriespub import keyguard
+
+    missing = keyguard.earlier_key_missing(series)
+    if missing is not None:
+        report.warnings.append(f"{missing}: their unsubscribe requests are left in the inbox")
+        if warn:
+            warn(report.warnings[-1])
 
 
 def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> None:
@@ -160,15 +180,17 @@ def _lookup(series: Series, by_message_id: bool, series_id: str | None = None) -
     series' List-Id; its delivery ids unless `by_message_id` is False (under another key
     than the series sent with, none would match: reports are read as if they quoted none),
     from `series_id` when the ledger kept one."""
-    from seriespub.message import UnsubscribeKey, list_id_of, sender_domain
+    from seriespub.keyguard import verifying_keys
+    from seriespub.message import list_id_of, sender_domain
 
     tokens: dict[str, str] = {}
     addresses: set[str] = set()
-    keys: list[UnsubscribeKey] = []
+    # The key in use (never made here: a new key matches no token and no delivery id), then
+    # the previous ones, whose tokens match too; read now, so that a bad previous key is one
+    # error before the inbox is opened, not a warning per message.
+    keys = verifying_keys(series)
 
     def key() -> UnsubscribeKey:
-        if not keys:  # a new key matches no token and no delivery id
-            keys.append(UnsubscribeKey(series.unsubscribe_secret(create=False)))
         return keys[0]
 
     def load() -> None:
@@ -179,7 +201,7 @@ def _lookup(series: Series, by_message_id: bool, series_id: str | None = None) -
         ):
             address = row.email.lower()
             addresses.add(address)
-            tokens[key().token(address)] = address
+            tokens.update((k.token(address), address) for k in keys)
 
     def by_token(token: str) -> str | None:
         load()

@@ -25,6 +25,7 @@ HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
 # A Message-ID seriespub makes: `<delivery id.instalment@domain>` (`message.message_id`).
 _ORIGINAL_ID = re.compile(r"<([0-9a-f]{32})\.(\d+)@[^>\s]+>")
 _LIST_ID = re.compile(r"<([^<>\s]+)>")  # RFC 2919: `Title <id>`, the id in angle brackets
+NO_VALID_TOKEN = "an unsubscribe request without a valid token (left for you)"
 _BOUNCE_FROM = re.compile(
     r"mailer-daemon|postmaster|mail delivery|mail administrator", re.IGNORECASE
 )
@@ -215,7 +216,7 @@ def _unsubscribe(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outc
     # moved it; the From line proves nothing (anyone can write it).
     who = lookup.token_in(_subject(msg).encode()) or lookup.token_in(raw)
     if who is None:
-        return Ignored("an unsubscribe request without a valid token (left for you)")
+        return Ignored(NO_VALID_TOKEN)
     return Unsubscribe(who)
 
 

@@ -1,9 +1,11 @@
 """Verify a reader's token, for an unsubscribe endpoint to call (RFC 8058 one-click).
 
 The token is the one in the reader's `unsubscribe_url` and `mailto:`: an HMAC of their
-address under the series key, compared in constant time. Verifying never makes a key (a new
-one matches no token ever sent), and a token refused while the key is not the one the series
-sent with says so (`seriespub.keyguard`).
+address under the series key, compared in constant time. A token made with a previous key
+(`seriespub.previouskeys`: SERIESPUB_SECRET_PREVIOUS, .seriespub/secret.previous) verifies
+too. Verifying never makes a key (a new one matches no token ever sent), and a token refused
+while the key is not the one the series sent with, or was made with a replaced key that is
+not kept, says so (`seriespub.keyguard`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import hmac
 
 from seriespub import keyguard, subscribers
 from seriespub.errors import SeriespubError
-from seriespub.message import UnsubscribeKey
 from seriespub.models import SubscriberStatus
 from seriespub.series import Series
 
@@ -24,18 +25,24 @@ class TokenRefused(SeriespubError):
 def verify(series: Series, address: str, token: str) -> bool:
     if not token.isascii():
         return False
-    key = UnsubscribeKey(series.unsubscribe_secret(create=False))
-    return hmac.compare_digest(key.token(address.strip()), token.strip().lower())
+    given = token.strip().lower().encode()
+    # Every key compared, in constant time each: which one matched is not for a timer to see.
+    matches = [
+        hmac.compare_digest(key.token(address.strip()).encode(), given)
+        for key in keyguard.verifying_keys(series)
+    ]
+    return any(matches)
 
 
 def refused(series: Series, address: str, then: str = "") -> TokenRefused:
     """The error for a token that does not match `address`; `then`: what follows."""
-    why = keyguard.key_changed(series)
-    if why is None:
-        return TokenRefused(f"the token does not match {address}{then}")
-    return TokenRefused(
-        f"the token does not match {address}: {why}{then}", hint=keyguard.hint(series)
-    )
+    changed = keyguard.key_changed(series)
+    if changed is not None:
+        return TokenRefused(
+            f"the token does not match {address}: {changed}{then}", hint=keyguard.hint(series)
+        )
+    why = keyguard.earlier_key_missing(series)  # says itself what to do
+    return TokenRefused(f"the token does not match {address}{f': {why}' if why else ''}{then}")
 
 
 def unsubscribe(series: Series, address: str, token: str) -> int:

@@ -19,6 +19,7 @@ from seriespub import tracking as tracks_ops
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
 from seriespub.ops.session import Session
+from seriespub.previouskeys import PREVIOUS_ENV
 from seriespub.schedule import PlannedRelease, format_local, relative
 from seriespub.scheduling import calendar as plan_of
 from seriespub.series import Series
@@ -189,7 +190,8 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
         names,
         spec.requirement,
         source,
-        series.secrets.only_in_environment(names),
+        # The previous keys too: an unattended send reads the inbox, where old tokens come.
+        series.secrets.only_in_environment([*names, PREVIOUS_ENV]),
     )
 
 

@@ -87,9 +87,15 @@ def _lost_pages(held: Session) -> list[Finding]:
 
 def _key_problems(held: Session) -> list[Finding]:
     """A send would be refused: the key in use is not the one readers' links were made
-    with (`seriespub.keyguard`)."""
+    with (`seriespub.keyguard`); or a previous key is too short to verify tokens with."""
     from seriespub import keyguard
+    from seriespub.errors import ConfigError
 
+    try:
+        held.series.previous_unsubscribe_secrets()
+    except ConfigError as exc:
+        where, _, what = str(exc).partition(": ")  # the variable, or the file that holds it
+        return [Finding(Level.ERROR, where, what)]
     found = keyguard.problem(held.series, held.ledger)
     return [] if found is None else [Finding(Level.ERROR, str(held.series.ledger_path), found)]
 

@@ -42,7 +42,7 @@ from seriespub.errors import (
     SeriespubError,
     UnresolvedDeliveries,
 )
-from seriespub.lock import LockHolder, alive_here, since
+from seriespub.lock import LockHolder, alive_here, series_lock, since
 from seriespub.models import (
     DeliveryStatus,
     Instalment,
@@ -930,6 +930,8 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
             raise InputError(invalid_address(address))
     series, drafts = session.series, session.drafts()
     keyguard.refuse_other_key(series, session.ledger)  # before render makes a key
+    if session.ledger.key_fingerprint() is None:
+        _record_key_of_test(series)
     instalment = publishing.resolve(series, drafts, ref, session.ledger)
     message = publishing.render(series, drafts, instalment)
     message = message.for_test()  # "[TEST] …", with its own delivery and Message-IDs
@@ -938,6 +940,20 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
     batch = Batch(f"test-{uuid.uuid4().hex[:16]}", message, recipients, test=True)
     policy = RetryPolicy(max_seconds=series.settings.delivery.max_retry_seconds)
     return send_with_retries(session.provider, batch, policy, RateLimiter(None), threading.Event())
+
+
+def _record_key_of_test(series: Series) -> None:
+    """A test's links are real: record the key in use as any real send does (`keyguard`).
+    `send test` only reads the ledger, so that it can run beside a send; it records under
+    the lock, and not while a send holds it (that send records its key itself). The key
+    is made first: on a full disk, that is the one error, and nothing is left behind."""
+    series.unsubscribe_secret()
+    with (
+        contextlib.suppress(LockHeld),
+        series_lock(series.state_dir, "send test"),
+        publishing.open_ledger(series) as ledger,
+    ):
+        keyguard.require_same_key(series, ledger, "send next")
 
 
 def _known(session: Session, addresses: Sequence[str]) -> dict[str, Subscriber]:
