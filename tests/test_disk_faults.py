@@ -583,7 +583,9 @@ def test_a_full_disk_under_the_send_snapshot_names_it(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("leave_kib", [128, 176, 224])
+# KiB left free: the new ledger's schema and first records take about 130 of them, so each
+# amount fills it at another batch of the send (never before the first request).
+@pytest.mark.parametrize("leave_kib", [144, 176, 224])
 def test_the_ledger_filling_mid_send_through_postmark_resumes_with_one_copy_each(
     tmp_path: Path, cli: Cli, postmark: tuple[str, Any], leave_kib: int
 ) -> None:

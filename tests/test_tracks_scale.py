@@ -27,6 +27,7 @@ import pytest
 import time_machine
 
 from seriespub import schedule, subscribers, tracking
+from seriespub.models import SETTLED
 from seriespub.ops import send as ops
 from seriespub.ops.session import Session, session
 from seriespub.series import find_series
@@ -212,7 +213,7 @@ def naive_plan(s: Session, new: int | None, upcoming: bool = False) -> SlotPlan:
     if new is not None:
         keys = list(listed)
         statuses = s.ledger.statuses(new, keys)
-        front_has = {k for k, st in statuses.items() if st in tracking.SETTLED}
+        front_has = {k for k, st in statuses.items() if st in SETTLED}
     readers = []
     for r in listed.values():
         if r.key in received:

@@ -67,6 +67,11 @@ class DeliveryStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # a scheduled delivery withdrawn before release
 
 
+# A reader whose delivery is one of these has the part (or was refused it for good): no run
+# sends it to them again.
+SETTLED = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED})
+
+
 class Outcome(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"

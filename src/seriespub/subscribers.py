@@ -962,3 +962,15 @@ def _cut_back(fd: int, size: int) -> None:
         os.fsync(fd)
     except OSError:
         pass
+
+
+def chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    """`items` in lists of `size` (the last may be shorter): readers a batch at a time."""
+    chunk: list[_T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
 from seriespub.errors import InputError, SeriespubError
-from seriespub.models import DeliveryStatus, Subscriber, SubscriberStatus
+from seriespub.models import SETTLED, Subscriber, SubscriberStatus
 from seriespub.scheduling import has_calendar, releases_by_number
 from seriespub.tracks import (
     CURRENT,
@@ -66,8 +66,6 @@ __all__ = [
     "settled_keys",
     "slot_plan",
 ]
-
-SETTLED = {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED}
 
 
 def mode(session: Session) -> str:

@@ -17,7 +17,7 @@ from seriespub import tracking as tracks_ops
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import InputError, SeriespubError
 from seriespub.ledger import DeliveryRow, Ledger
-from seriespub.models import DeliveryStatus
+from seriespub.models import SETTLED, DeliveryStatus
 from seriespub.ops.session import Session
 from seriespub.schedule import PlannedRelease
 from seriespub.scheduling import releases_by_number
@@ -206,10 +206,6 @@ def _with_owed(session: Session, drafts: DraftSet, st: InstalmentState) -> Insta
 def owed(session: Session, drafts: DraftSet, number: int) -> int:
     """Active readers the run of part `number` still owes it (those a `send next` of it
     would send to, without `--limit`), and unreadable rows of the list (readers too)."""
-    # Here, not at the top: `status` of a series with no part going out never loads the
-    # message machinery `seriespub.sending` imports.
-    from seriespub.sending.plan import SETTLED, chunks
-
     slot, _ = tracks_ops.slot_plan(session, drafts, number, count_front=False)
     problems = ProblemTally()
     readers = subscribers.active(session.series.subscribers_path, problems)
@@ -217,7 +213,7 @@ def owed(session: Session, drafts: DraftSet, number: int) -> int:
         readers = (s for s in readers if not slot.excludes(s.key))
     seen: set[str] = set()
     count = 0
-    for chunk in chunks(readers, 500):
+    for chunk in subscribers.chunks(readers, 500):
         statuses = session.ledger.statuses(number, [s.email for s in chunk])
         for s in chunk:
             if s.key not in seen and statuses.get(s.key) not in SETTLED:

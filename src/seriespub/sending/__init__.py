@@ -6,9 +6,9 @@ requests whose answer was lost; when an instalment is finished). `Sender` does a
 one series and one provider.
 """
 
+from seriespub.models import SETTLED
 from seriespub.sending.plan import (
     RESENDABLE,
-    SETTLED,
     ProgressSink,
     SendPlan,
     SendReport,

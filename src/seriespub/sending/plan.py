@@ -34,14 +34,13 @@ from seriespub.models import (
 from seriespub.providers.base import Provider
 from seriespub.retry import RateLimiter, RetryPolicy
 from seriespub.series import Series
-from seriespub.subscribers import ProblemTally, RowProblem, Signature
+from seriespub.subscribers import ProblemTally, RowProblem, Signature, chunks
 
 _T = TypeVar("_T")
 
 # Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
 # has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
 RESENDABLE = frozenset({DeliveryStatus.DEFERRED, DeliveryStatus.CANCELLED})
-SETTLED = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED})
 
 
 class ProgressSink(Protocol):
@@ -292,14 +291,3 @@ class Planner:
 
     def _now(self) -> dt.datetime:
         return self.clock.now(dt.UTC)
-
-
-def chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    chunk: list[_T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

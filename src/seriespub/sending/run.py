@@ -32,8 +32,9 @@ from seriespub.models import (
 )
 from seriespub.providers.base import Batch
 from seriespub.retry import Stopped, send_with_retries
-from seriespub.sending.plan import SendPlan, SendReport, chunks
+from seriespub.sending.plan import SendPlan, SendReport
 from seriespub.sending.settle import Settler
+from seriespub.subscribers import chunks
 
 
 class Sender(Settler):

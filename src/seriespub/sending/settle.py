@@ -24,6 +24,7 @@ from seriespub.errors import (
 from seriespub.ledger import Ledger, UnsettledBatch
 from seriespub.message import PreparedMessage
 from seriespub.models import (
+    SETTLED,
     DeliveryStatus,
     Outcome,
     Recipient,
@@ -31,9 +32,9 @@ from seriespub.models import (
     Subscriber,
 )
 from seriespub.providers.base import Batch
-from seriespub.sending.plan import SETTLED, Planner, SendPlan, SendReport, chunks
+from seriespub.sending.plan import Planner, SendPlan, SendReport
 from seriespub.series import Series
-from seriespub.subscribers import ProblemTally, signature
+from seriespub.subscribers import ProblemTally, chunks, signature
 
 # A delivery left open: the part is not finished while any of its deliveries is one of these.
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)

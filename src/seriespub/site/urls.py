@@ -16,13 +16,18 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seriespub.drafts import NUMBER_PREFIX, DraftSet, slugify
 from seriespub.errors import InputError
 from seriespub.models import Instalment
-from seriespub.outputs import remove_cut_short, write_whole
-from seriespub.render.email import SiteLinks
 from seriespub.statefiles import open_private, private_dir
+
+if TYPE_CHECKING:
+    from seriespub.render.email import SiteLinks
+
+# Writing the record and making emails' links import what reading it does not (the message
+# machinery, `secrets`): `status` and `check` only read it.
 
 RECORD_NAME = "site.json"
 RECORD_LOCK_NAME = "site.json.lock"
@@ -59,6 +64,8 @@ def read_record(state_dir: Path) -> dict[int, str]:
 def record_slugs(state_dir: Path, slugs: Mapping[int, str]) -> dict[int, str]:
     """Add `slugs` to the record atomically, a slug already recorded winning; the record
     as it now is. Unchanged content leaves the file untouched."""
+    from seriespub.outputs import remove_cut_short, write_whole
+
     path = state_dir / RECORD_NAME
     with _record_locked(state_dir):
         remove_cut_short(path)  # of a writer killed mid-write: every writer holds this lock
@@ -112,4 +119,6 @@ def email_links(
     earlier = tuple(
         (i.number, i.title, page_url(base_url, i.number, slugs[i.number])) for i in linked
     )
+    from seriespub.render.email import SiteLinks
+
     return SiteLinks(page_url(base_url, instalment.number, slugs[instalment.number]), earlier)
