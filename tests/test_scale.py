@@ -104,6 +104,18 @@ def test_commands_on_an_outbox_series_do_not_import_what_they_do_not_use(
     assert absent.isdisjoint(modules), f"{' '.join(args)} imported {absent & set(modules)}"
 
 
+def test_status_of_a_part_going_out_does_not_import_the_message_machinery(
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """A part part-way out (`--limit`): `status` counts who is still owed it, and the site's
+    published pages, from the list, the ledger and the records alone."""
+    root = make_series(drafts=2, subscribers=5)
+    assert cli(root, "send", "next", "--yes", "--limit", "2").exit_code == 0
+    modules = set(run(root, "status")["modules"])
+    machinery = {"seriespub.message", "seriespub.sending", "socket", "hmac", "jinja2"}
+    assert not machinery & modules, f"status imported {machinery & modules}"
+
+
 def bounce_back(root: Path) -> float:
     """Peak RSS of writing one bounce back into the list, in a fresh process."""
     script = (
