@@ -314,14 +314,18 @@ def test_due_sends_what_the_calendar_says(make_series: Callable[..., Path]) -> N
     assert events == ["due", "sent"]
 
 
-def test_send_test_records_nothing(make_series: Callable[..., Path]) -> None:
+def test_send_test_records_no_delivery_only_the_key(make_series: Callable[..., Path]) -> None:
+    """A test copy is no delivery; its links are real, so the key they were made with is
+    recorded as a real send's would be (`keyguard`)."""
     root = make_series(subscribers=2)
     provider = MemoryProvider()
     with held(root, provider, readonly=True) as s:
         results = ops.send_test(s, "next", ["someone@example.org"])
     assert [r.outcome.value for r in results] == ["sent"]
     assert dict(provider.delivered) == {"someone@example.org": 1}
-    assert not (root / ".seriespub" / "ledger.db").exists()
+    with Ledger.open(root / ".seriespub" / "ledger.db", readonly=True) as ledger:
+        assert ledger.counts(1) == {} and ledger.instalment_records() == {}
+        assert ledger.key_fingerprint() is not None
 
 
 # -- send next --limit ---------------------------------------------------------------------
