@@ -629,16 +629,16 @@ def _render_all(
     who: Callable[[Subscriber], bool] | None = None,
     picked: Picked | None = None,
 ) -> int:
-    """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
-    which is what can fail (building a million took 129 s). The plan has counted them
-    already (the readers `who` accepts, in the live list or in `picked`'s rows): the list
-    is read only as far as the messages built."""
+    """Messages the send would build: the plan's `to_send` (not every active reader: a
+    part partly sent, or a `--limit`, sends fewer). Up to DRY_RUN_FULL of them are built in
+    full, which is what can fail (building a million took 129 s), from the readers `who`
+    accepts in the live list or in `picked`'s rows: the list is read only that far."""
     listed = session.series.subscribers_path if picked is None else picked.rows
     readers = subscribers.active(listed, shown=session.series.subscribers_path)
     chosen = readers if who is None else filter(who, readers)
-    for subscriber in itertools.islice(chosen, DRY_RUN_FULL):
+    for subscriber in itertools.islice(chosen, min(plan.to_send, DRY_RUN_FULL)):
         plan.message.mime_for(plan.message.recipient(subscriber))
-    return plan.active
+    return plan.to_send
 
 
 # -- writing refusals back to the list -------------------------------------------------------
