@@ -187,6 +187,7 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
         write_back(session, hooks)  # first: even when nothing is left to send
     else:
         _dry_run_key_notes(session, hooks, options.new_key)
+        _dry_run_record_note(session, hooks)
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -231,6 +232,15 @@ def require_newest_record(session: Session, hooks: SendHooks) -> None:
     warning = upstream.require_newest(series.root, series.ledger_path)
     if warning:
         hooks.notice(f"warning: {warning}", "warning")
+
+
+def _dry_run_record_note(session: Session, hooks: SendHooks) -> None:
+    """A dry run checks the upstream's record as the send would (`require_newest_record`),
+    and warns instead of refusing: its plan comes from this checkout's older ledger."""
+    try:
+        require_newest_record(session, hooks)
+    except InputError as exc:
+        hooks.notice(f"warning: {exc}; a real send is refused: {exc.hint}", "warning")
 
 
 def _tell_to_push(session: Session, hooks: SendHooks) -> None:
