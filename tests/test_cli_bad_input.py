@@ -110,7 +110,29 @@ def test_an_invalid_address_says_why(make_series: Callable[..., Path], cli: Cli)
     with (root / "subscribers.csv").open("a", encoding="utf-8") as f:
         f.write("two..dots@example.com,Two\n")
     checked = cli(root, "check")
-    assert "invalid address 'two..dots@example.com': dot at the start or end" in checked.output
+    assert "invalid address 'two..dots@example.com': two dots in a row" in checked.output
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("ivy@@example.com", "more than one '@'"),
+        ("ann@bo@example.com", "more than one '@'"),
+        ("two..dots@example.com", "two dots in a row before '@'"),
+        (".ann@example.com", "a dot at the start of the part before '@'"),
+        ("ann.@example.com", "a dot at the end of the part before '@'"),
+        ("ann,bo@example.com", "',' before '@'"),
+        ('"ann"@example.com', "'\"' before '@'"),
+    ],
+)
+def test_a_bad_local_part_says_exactly_what_is_wrong(
+    make_series: Callable[..., Path], cli: Cli, address: str, why: str
+) -> None:
+    """One reason, the one that applies: not a list of three an author must check by hand."""
+    root = make_series()
+    line = one_line_error(cli(root, "subscribers", "add", address))
+    assert f"invalid address {address!r}: {why}" in line
+    assert " or " not in line.split(": ", 2)[-1]
 
 
 def test_misuse_of_options_exits_2(make_series: Callable[..., Path], cli: Cli) -> None:

@@ -78,6 +78,18 @@ def test_a_series_own_file_or_folder_is_never_overwritten(
     assert snapshot(root) == before
 
 
+@pytest.mark.parametrize("target", ["seriespub.toml", "subscribers.csv", ".env"])
+def test_refusing_a_series_file_the_hint_names_that_file_not_only_folders(
+    make_series: MakeSeries, cli: Cli, target: str
+) -> None:
+    """`--html seriespub.toml` is refused; a hint that says only "outside .seriespub/,
+    drafts/ and templates/" does not say what was wrong with a name in none of them."""
+    root = sent_series(make_series, cli)
+    result = cli(root, "preview", "1", "--html", target)
+    hint = next(line for line in result.stderr.splitlines() if line.startswith("hint: "))
+    assert target in hint and "another file name" in hint
+
+
 @pytest.mark.parametrize("writer", WRITERS, ids=["ics", "html"])
 def test_a_symlink_to_a_series_file_is_refused_by_its_real_path(
     make_series: MakeSeries, cli: Cli, writer: tuple[str, ...], tmp_path: Path

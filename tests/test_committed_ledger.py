@@ -116,3 +116,31 @@ def test_an_untracked_ledger_is_not_checked(
     assert result.exit_code == 0, result.output
     assert "could not check" not in result.output
     assert "commit and push" not in result.output
+
+
+def test_a_dry_run_behind_the_jobs_ledger_warns_that_the_send_would_be_refused(
+    two_checkouts: tuple[Path, Path], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The dry run shows the plan of the older ledger (part 2 to everyone): it must say that
+    the job already sent more and that the real send will refuse, not present it as is."""
+    job, origin = two_checkouts
+    assert cli(job, "send", "next", "--yes").exit_code == 0
+    commit_ledger(job, "part 1")
+    laptop = tmp_path / "laptop"
+    subprocess.run(["git", "clone", "-q", str(origin), str(laptop)], check=True)
+    assert cli(job, "send", "next", "--yes").exit_code == 0
+    commit_ledger(job, "part 2")
+
+    dry = cli(laptop, "send", "next", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    warning = next(line for line in dry.stderr.splitlines() if "newer delivery record" in line)
+    assert warning.startswith("warning: origin/main has a newer delivery record")
+    assert "git pull" in warning
+    assert outbox_count(laptop) == 0
+    assert git(laptop, "status", "--porcelain") == ""  # the checkout itself is untouched
+
+    git(laptop, "pull", "-q")
+    fresh = cli(laptop, "send", "next", "--dry-run")
+    assert fresh.exit_code == 0, fresh.output
+    assert "newer delivery record" not in fresh.output
+    assert "Part 3" in fresh.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,32 @@ def test_the_dry_run_says_what_it_built_and_what_it_counted(
     result = cli(root, "send", "next", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "dry run: rendered 20 message(s) in full and counted 25 more" in result.stderr
+
+
+def test_a_dry_run_counts_only_the_readers_it_would_send_to(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """A part half sent (here by --limit) or a --limit on the dry run itself: the figures are
+    the messages this run would build, not every active reader."""
+    root = make_series(subscribers=45)
+    first = cli(root, "send", "next", "--limit", "30", "--yes")
+    assert first.exit_code == 0, first.output
+    resumed = cli(root, "send", "next", "--dry-run", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    data = json.loads(resumed.stdout)
+    assert (data["to_send"], data["built"], data["counted"]) == (15, 15, 0)
+    assert "dry run: rendered 15 message(s); nothing was sent" in resumed.stderr
+    limited = cli(root, "send", "next", "--dry-run", "--limit", "10")
+    assert limited.exit_code == 0, limited.output
+    assert "dry run: rendered 10 message(s); nothing was sent" in limited.stderr
+
+
+def test_a_large_resumed_dry_run_builds_twenty_and_counts_the_rest_it_would_send(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(subscribers=45)
+    first = cli(root, "send", "next", "--limit", "5", "--yes")
+    assert first.exit_code == 0, first.output
+    result = cli(root, "send", "next", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run: rendered 20 message(s) in full and counted 20 more" in result.stderr

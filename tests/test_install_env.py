@@ -52,3 +52,24 @@ def test_previous_keys_set_only_in_the_shell_are_named(
     warning = next(line for line in result.stderr.splitlines() if "only in this shell" in line)
     assert "SERIESPUB_SECRET_PREVIOUS" in warning
     assert "p" * 40 not in result.output
+
+
+def test_a_generated_key_is_named_as_the_value_of_the_ci_secret(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A series that sent with the key generated into .seriespub/secret: the workflow's
+    SERIESPUB_SECRET must be that key (a new one is refused: links would change), and
+    nothing else tells the author where it is."""
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = make_series(drafts=1, extra_toml=SCHEDULE)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    result = cli(root, "schedule", "install", "--repo-path", "letters")
+    assert result.exit_code == 0, result.output
+    line = next(out for out in result.stdout.splitlines() if "SERIESPUB_SECRET:" in out)
+    assert line.startswith("# ") and "the content of .seriespub/secret" in line
+    key = (root / ".seriespub" / "secret").read_text(encoding="utf-8").strip()
+    assert key not in result.output
+
+    monkeypatch.setenv("SERIESPUB_SECRET", "k" * 40)
+    given = cli(root, "schedule", "install", "--repo-path", "letters")
+    assert "the content of .seriespub/secret" not in given.output

@@ -32,7 +32,10 @@ from seriespub.statefiles import fsync_folder, os_hint, os_words
 OWN_FOLDERS = (".seriespub", "drafts", "templates")
 OWN_FILES = ("seriespub.toml", "subscribers.csv", ".env")
 SNIFF_BYTES = 512
-_HINT = "give a name outside the series' .seriespub/, drafts/ and templates/ folders"
+_HINT = (
+    "give another file name: not seriespub.toml, subscribers.csv or .env, and outside the "
+    "series' .seriespub/, drafts/ and templates/ folders"
+)
 
 
 @dataclass(frozen=True)

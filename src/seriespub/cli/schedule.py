@@ -143,6 +143,14 @@ def _print_install(lines: Install) -> None:
     console.print(
         f"# add repository secrets: {', '.join(lines.secrets)}", markup=False, soft_wrap=True
     )
+    if lines.generated_key is not None:
+        console.print(
+            f"# SERIESPUB_SECRET: the content of {lines.generated_key}, the key "
+            "this series sends with (a new key would be refused: readers' unsubscribe links "
+            "would stop working)",
+            markup=False,
+            soft_wrap=True,
+        )
     console.print(lines.workflow, markup=False, soft_wrap=True)
     if lines.requirement is None:
         err().print(

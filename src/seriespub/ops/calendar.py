@@ -159,6 +159,9 @@ class Install:
     source: str  # where that came from, or why it could not be told
     # Secrets set in this shell's environment but not in .env: cron and systemd miss them.
     shell_only: list[str] = field(default_factory=list)
+    # The series' unsubscribe key is the one generated into .seriespub/secret: the job's
+    # SERIESPUB_SECRET must be that key, which is never committed.
+    generated_key: str | None = None  # its path in the series folder
 
 
 def install(series: Series, repo_path: str | None = None, python: str = sys.executable) -> Install:
@@ -192,7 +195,16 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
         source,
         # The previous keys too: an unattended send reads the inbox, where old tokens come.
         series.secrets.only_in_environment([*names, PREVIOUS_ENV]),
+        _generated_key(series),
     )
+
+
+def _generated_key(series: Series) -> str | None:
+    """The generated key file (relative to the series), when it is the key the series
+    sends with."""
+    if series.secrets.get("SERIESPUB_SECRET") is None and series.key_path.exists():
+        return series.key_path.relative_to(series.root).as_posix()
+    return None
 
 
 def _path_in_repo(root: Path) -> str:

@@ -187,6 +187,7 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
         write_back(session, hooks)  # first: even when nothing is left to send
     else:
         _dry_run_key_notes(session, hooks, options.new_key)
+        _dry_run_record_note(session, hooks)
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -231,6 +232,15 @@ def require_newest_record(session: Session, hooks: SendHooks) -> None:
     warning = upstream.require_newest(series.root, series.ledger_path)
     if warning:
         hooks.notice(f"warning: {warning}", "warning")
+
+
+def _dry_run_record_note(session: Session, hooks: SendHooks) -> None:
+    """A dry run checks the upstream's record as the send would (`require_newest_record`),
+    and warns instead of refusing: its plan comes from this checkout's older ledger."""
+    try:
+        require_newest_record(session, hooks)
+    except InputError as exc:
+        hooks.notice(f"warning: {exc}; a real send is refused: {exc.hint}", "warning")
 
 
 def _tell_to_push(session: Session, hooks: SendHooks) -> None:
@@ -629,16 +639,16 @@ def _render_all(
     who: Callable[[Subscriber], bool] | None = None,
     picked: Picked | None = None,
 ) -> int:
-    """Readers a send would build a message for; the first DRY_RUN_FULL are built in full,
-    which is what can fail (building a million took 129 s). The plan has counted them
-    already (the readers `who` accepts, in the live list or in `picked`'s rows): the list
-    is read only as far as the messages built."""
+    """Messages the send would build: the plan's `to_send` (not every active reader: a
+    part partly sent, or a `--limit`, sends fewer). Up to DRY_RUN_FULL of them are built in
+    full, which is what can fail (building a million took 129 s), from the readers `who`
+    accepts in the live list or in `picked`'s rows: the list is read only that far."""
     listed = session.series.subscribers_path if picked is None else picked.rows
     readers = subscribers.active(listed, shown=session.series.subscribers_path)
     chosen = readers if who is None else filter(who, readers)
-    for subscriber in itertools.islice(chosen, DRY_RUN_FULL):
+    for subscriber in itertools.islice(chosen, min(plan.to_send, DRY_RUN_FULL)):
         plan.message.mime_for(plan.message.recipient(subscriber))
-    return plan.active
+    return plan.to_send
 
 
 # -- writing refusals back to the list -------------------------------------------------------
