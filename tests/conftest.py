@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -212,3 +215,18 @@ def inbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Dovecot:
         conn.logout()
     monkeypatch.setenv("IMAP_PASSWORD", IMAP_PASSWORD)
     return dovecot
+
+
+def seriespub_process(root: Path, *args: str, output: bool = False) -> subprocess.Popen[bytes]:
+    """`seriespub ARGS` as a real process in `root`, running this checkout's sources
+    (stdout and stderr piped with `output`, else discarded)."""
+    src = str(Path(__file__).parents[1] / "src")
+    path = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH", "")]))
+    stream = subprocess.PIPE if output else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "seriespub", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=stream,
+        stderr=stream,
+    )

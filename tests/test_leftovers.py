@@ -10,17 +10,14 @@ names of the writer's own exact pattern: a file of the author's with a like name
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import write_subscribers
+from conftest import seriespub_process, write_subscribers
 
-SRC = str(Path(__file__).parents[1] / "src")
 Cli = Callable[..., object]
 SITE = '[site]\nbase_url = "https://example.org/teaming/"\n'
 CALENDAR = (
@@ -30,14 +27,7 @@ CALENDAR = (
 
 
 def seriespub(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "seriespub", *args],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": path},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return seriespub_process(root, *args)
 
 
 def list_temps(root: Path) -> list[Path]:

@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import DRAFT
+from conftest import DRAFT, seriespub_process
 
-SRC = str(Path(__file__).parents[1] / "src")
 SITE = '[site]\nbase_url = "https://example.org/teaming/"\n'
 
 
 def seriespub(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "seriespub", *args],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": path},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return seriespub_process(root, *args, output=True)
 
 
 def test_a_second_site_build_at_once_is_refused_in_one_line(

@@ -132,9 +132,7 @@ def _warn_of_key(series: Series, report: InboxReport, warn: Warn | None) -> bool
 
     changed = keyguard.key_changed(series)
     if changed is not None:
-        report.warnings.append(f"{changed}: token unsubscribes are left in the inbox")
-        if warn:
-            warn(report.warnings[-1])
+        _warning(report, warn, f"{changed}: token unsubscribes are left in the inbox")
     return changed is not None
 
 
@@ -144,9 +142,13 @@ def _warn_of_earlier_key(series: Series, report: InboxReport, warn: Warn | None)
 
     missing = keyguard.earlier_key_missing(series)
     if missing is not None:
-        report.warnings.append(f"{missing}: their unsubscribe requests are left in the inbox")
-        if warn:
-            warn(report.warnings[-1])
+        _warning(report, warn, f"{missing}: their unsubscribe requests are left in the inbox")
+
+
+def _warning(report: InboxReport, warn: Warn | None, text: str) -> None:
+    report.warnings.append(text)
+    if warn:
+        warn(text)
 
 
 def _count(outcome: Unsubscribe | Complaint | Bounce, report: InboxReport) -> None:

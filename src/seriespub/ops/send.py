@@ -28,6 +28,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from seriespub import keyguard, publishing, runlog, schedule, subscribers, upstream
@@ -225,13 +226,7 @@ def same_key(session: Session, hooks: SendHooks, command: str, new_key: bool) ->
 def require_newest_record(session: Session, hooks: SendHooks) -> None:
     """Refuse to send from a checkout behind its upstream's committed ledger
     (`seriespub.upstream`); warn when that could not be checked. Once per command."""
-    if session.upstream_checked:
-        return
-    session.upstream_checked = True
-    series = session.series
-    warning = upstream.require_newest(series.root, series.ledger_path)
-    if warning:
-        hooks.notice(f"warning: {warning}", "warning")
+    _upstream_once(session, hooks, upstream.require_newest)
 
 
 def _dry_run_record_note(session: Session, hooks: SendHooks) -> None:
@@ -245,11 +240,18 @@ def _dry_run_record_note(session: Session, hooks: SendHooks) -> None:
 
 def _tell_to_push(session: Session, hooks: SendHooks) -> None:
     """After a send that went out from a checkout whose ledger is committed."""
-    if session.push_told:
+    _upstream_once(session, hooks, upstream.unpushed_warning)
+
+
+def _upstream_once(
+    session: Session, hooks: SendHooks, check: Callable[[Path, Path], str | None]
+) -> None:
+    """`check` (of `seriespub.upstream`) once per command, its warning shown: a round of
+    several parts fetches and reminds once."""
+    if check in session.upstream_done:
         return
-    session.push_told = True
-    series = session.series
-    warning = upstream.unpushed_warning(series.root, series.ledger_path)
+    session.upstream_done.add(check)
+    warning = check(session.series.root, session.series.ledger_path)
     if warning:
         hooks.notice(f"warning: {warning}", "warning")
 

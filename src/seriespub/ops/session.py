@@ -42,10 +42,9 @@ class Session:
     # What they say (address → status), planned with at once but written to the list only
     # once the author said yes (`ops.send`): declining changes nothing.
     suppressed: dict[str, SubscriberStatus] = field(default_factory=dict)
-    # A committed ledger's upstream was checked, and a send from here was told to push
-    # (`seriespub.upstream`): once per command, not once per part.
-    upstream_checked: bool = False
-    push_told: bool = False
+    # The checks of a committed ledger's upstream made in this command (`seriespub.upstream`:
+    # fetched, told to push): once per command, not once per part.
+    upstream_done: set[object] = field(default_factory=set)
 
     @property
     def provider(self) -> Provider:
