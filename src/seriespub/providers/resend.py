@@ -62,6 +62,7 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def __init__(self, client: httpx.Client, base_url: str) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+        self.route = self.base_url  # idempotency keys are the API's: replayed where sent
 
     def __repr__(self) -> str:
         return f"ResendProvider(base_url={self.base_url!r})"

@@ -120,17 +120,27 @@ class Settler(Planner):
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
 
     def _ours(self, unsettled: UnsettledBatch) -> bool:
-        """Sent through this run's provider: another (the series switched providers after a
-        kill) cannot tell what became of it, and its "not found" would resend it."""
-        return not unsettled.provider or unsettled.provider == self.provider.name
+        """Sent through this run's provider, along its route: another provider (the series
+        switched after a kill), or another server or Postmark stream, cannot tell what
+        became of it, and its "not found" would resend it. Batches recorded without a
+        provider or route are taken as this run's (ledgers from before they were kept)."""
+        provider, route = unsettled.provider, unsettled.route
+        same_provider = not provider or provider == self.provider.name
+        return same_provider and (not route or route == self.provider.route)
 
     def _why_unknown(self, unsettled: UnsettledBatch) -> str:
-        if not self._ours(unsettled):
+        if self._ours(unsettled):
+            return "the run stopped before the provider answered"
+        if unsettled.provider and unsettled.provider != self.provider.name:
             return (
                 f"the run stopped before {unsettled.provider} answered, and this series "
                 f"now sends through {self.provider.name}, which cannot tell"
             )
-        return "the run stopped before the provider answered"
+        return (
+            f"the run stopped before {unsettled.provider} answered; it went to "
+            f"{unsettled.route}, and the series now sends to {self.provider.route}, "
+            "which cannot tell"
+        )
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
         """Within the provider's window (a request time in the future counts as now)."""
