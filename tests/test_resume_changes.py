@@ -8,6 +8,7 @@ fake), nobody is skipped, and what the resume cannot make safe it says in one li
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -20,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+from fakes.resend import ResendHandler, ResendState
 
 READERS = 40
 
@@ -341,3 +344,81 @@ def test_send_due_resumes_a_half_sent_part_after_a_schedule_was_added(
         counts = part_counts(state)
     assert result.exit_code == 0, result.output
     assert len(counts) == READERS and set(counts.values()) == {1}
+
+
+@contextmanager
+def killed_resend_send(
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, ResendState, set[str]]]:
+    """As `killed_send`, through the Resend fake (whose idempotency keys settle)."""
+    state = ResendState()
+    monkeypatch.setenv("RESEND_API_KEY", state.api_key)
+    state.faults.delay = 30.0
+    with serve(ResendHandler, state) as (url, _):
+        delivery = (
+            '[delivery]\nprovider = "resend"\nbatch_size = 10\nconcurrency = 1\n'
+            f'[delivery.resend]\napi_url = "{url}"\n'
+        )
+        root = make_series(drafts=2, subscribers=READERS, delivery=delivery)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+            cwd=root,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not state.emails and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # its key is kept once the whole batch is created
+        proc.kill()
+        proc.wait()
+        state.faults.delay = 0.0
+        yield root, state, {e.to[0] for e in state.emails.values()}
+
+
+def resend_counts(state: ResendState) -> Counter[str]:
+    return Counter(e.to[0] for e in state.emails.values())
+
+
+def test_a_resend_batch_is_settled_by_replaying_it(
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held: Resend answers the replayed request from its record, sending nothing new."""
+    with killed_resend_send(make_series, monkeypatch) as (root, state, pending):
+        result = cli(root, "send", "next", "--yes")
+        counts = resend_counts(state)
+    assert len(pending) == 10 and result.exit_code == 0, result.output
+    assert len(counts) == READERS and set(counts.values()) == {1}
+
+
+def test_a_resend_batch_whose_message_changed_is_unknown_and_says_why(
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draft edited: the replay is another request, which Resend refuses. Nobody gets
+    it twice, and the log says Resend could not tell, and why (not just "stopped")."""
+    with killed_resend_send(make_series, monkeypatch) as (root, state, pending):
+        _edit(root / "drafts" / "01-part-1.md", "- one", "- one, edited")
+        result = cli(root, "send", "next", "--yes")
+        counts = resend_counts(state)
+    logged = cli(root, "log", "1", "--unknown").output
+    assert set(counts.values()) == {1}
+    assert "10 deliveries whose outcome is unknown" in result.output
+    assert all(address in logged for address in pending)
+    assert "could not tell" in logged and "different request payload" in logged, logged
+
+
+def test_a_resend_batch_resumed_a_day_later_is_unknown_and_says_why(
+    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resend forgets a request's key after 24 h: a replay then would send it again. The
+    batch is unknown (nothing resent), and the log says it was past Resend's window."""
+    with killed_resend_send(make_series, monkeypatch) as (root, state, _):
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
+        with time_machine.travel(later, tick=True):
+            result = cli(root, "send", "next", "--yes")
+            logged = cli(root, "log", "1", "--unknown").output
+        counts = resend_counts(state)
+    assert set(counts.values()) == {1}
+    assert "10 deliveries whose outcome is unknown" in result.output
+    assert "resend can tell only within 23 h of a request" in logged, logged

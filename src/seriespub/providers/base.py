@@ -64,7 +64,8 @@ class Provider(Protocol):
         ...
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:
-        """For a batch whose outcome is unknown: results if knowable, else None."""
+        """For a batch whose outcome is unknown: results if knowable, else None (or a
+        SendError saying why it cannot tell, which the core records with the batch)."""
         ...
 
     def suppressions(self) -> list[Suppression]:
