@@ -422,3 +422,33 @@ def test_a_resend_batch_resumed_a_day_later_is_unknown_and_says_why(
     assert set(counts.values()) == {1}
     assert "10 deliveries whose outcome is unknown" in result.output
     assert "resend can tell only within 23 h of a request" in logged, logged
+
+
+def test_an_outbox_moved_away_after_a_kill_leaves_its_pending_batches_unknown(
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """The author moved .seriespub/outbox away (to hand the messages over) between the
+    kill and the resume: the new, empty outbox cannot tell which messages of a pending
+    batch were written, and rewriting them gave some readers two files. They become
+    unknown, and the log says the outbox is gone."""
+    root = make_series(drafts=1, subscribers=20000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    folder = root / ".seriespub" / "outbox" / "001"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not folder.exists() or len(os.listdir(folder)) < 3000):
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    (root / ".seriespub" / "outbox").rename(root / "handed-over")
+    result = cli(root, "send", "next", "--yes")
+    per_reader = Counter(path.name for path in root.rglob("*.eml"))
+    logged = cli(root, "log", "1", "--unknown").output
+    assert set(per_reader.values()) == {1}, "a reader has two files"
+    assert "deliveries whose outcome is unknown" in result.output, result.output
+    assert ".seriespub/outbox is gone" in logged, logged
