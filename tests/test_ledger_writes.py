@@ -105,6 +105,7 @@ class ReferenceLedger(Ledger):
         provider: str,
         emails: Sequence[str],
         send_at: dt.datetime | None = None,
+        route: str = "",  # the reference keeps the provider's name only
     ) -> None:
         now = ledger_module._now()
         when = send_at.isoformat(timespec="seconds") if send_at else None

@@ -50,6 +50,10 @@ class DeliveryRow:
     send_at: str | None
 
 
+# Between a batch's provider and its route in `batches.provider` (`begin_batch`).
+_VIA = " via "
+
+
 @dataclass(frozen=True)
 class UnsettledBatch:
     key: str
@@ -57,6 +61,7 @@ class UnsettledBatch:
     send_at: dt.datetime | None
     provider: str
     created_at: dt.datetime | None = None
+    route: str = ""  # where its request went (`Provider.route`); "" when not recorded
 
 
 @dataclass(frozen=True)
@@ -251,8 +256,11 @@ class Ledger:
         provider: str,
         emails: Sequence[str],
         send_at: dt.datetime | None = None,
+        route: str = "",
     ) -> None:
-        """Record that `emails` are about to be sent in batch `key` (before the request)."""
+        """Record that `emails` are about to be sent in batch `key` (before the request),
+        through `provider` along `route` (`Provider.route`; kept in the batch's provider
+        text as "name via route", which a ledger of any version can hold)."""
         now = _now()
         when = send_at.isoformat(timespec="seconds") if send_at else None
         lowered = [e.lower() for e in emails]
@@ -271,7 +279,7 @@ class Ledger:
             conn.execute(
                 "INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
                 "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
-                (key, number, provider, now, when, recipients),
+                (key, number, _VIA.join(filter(None, (provider, route))), now, when, recipients),
             )
             if not self._insert_fresh(conn, number, row):
                 conn.execute(_INSERT_DELIVERY + _RESEND, row)
@@ -348,13 +356,15 @@ class Ledger:
             ).fetchone()
             order = json.loads(row[0]) if row else sorted(waiting)
             emails = [e for e in order if e.lower() in waiting]
+            provider, _, route = (row[2] if row else "").partition(_VIA)
             out.append(
                 UnsettledBatch(
                     key,
                     emails,
                     _parse(row[1]) if row else None,
-                    row[2] if row else "",
+                    provider,
                     _parse(row[3]) if row else None,
+                    route,
                 )
             )
         return out

@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import re
+import time
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterator
@@ -86,6 +87,8 @@ class ResendHandler(FakeHandler):
         reply = _idempotent(state, headers, body, path)
         if len(state.emails) > before and state.faults.take("drops"):
             return Reply.dropped()  # the emails were created; the answer never arrives
+        if state.faults.delay:
+            time.sleep(state.faults.delay)  # recorded (and its key kept); the answer waits
         return reply
 
 

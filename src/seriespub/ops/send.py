@@ -66,7 +66,7 @@ from seriespub.sending import (
     choose_next,
     finish_if_settled,
 )
-from seriespub.sending.plan import Picked
+from seriespub.sending.plan import Picked, require_same_part
 from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
 from seriespub.tracks import SlotPlan
@@ -459,6 +459,7 @@ def _prepare(
     carry out too: it may find the part complete) or of a dry run. Records nothing.
     `send_at`: the provider holds the run's mail until then (`_resolve_send_at`)."""
     publishing.ensure_ready(instalment)
+    require_same_part(session.ledger, instalment)
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
     _pull_before_send(session, hooks, dry_run=options.dry_run)

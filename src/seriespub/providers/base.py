@@ -50,6 +50,9 @@ class Provider(Protocol):
     settle_after: dt.timedelta
     # Latest time ahead the provider can hold a message; None = no provider-side scheduling.
     max_schedule_ahead: dt.timedelta | None
+    # Where requests go, as far as `settle` depends on it (Postmark: the API and the
+    # message stream): a batch sent along another route cannot be settled along this one.
+    route: str
 
     def open(self) -> None:
         """Reach the provider before the core records anything (SMTP: connect, greet, log
@@ -61,7 +64,8 @@ class Provider(Protocol):
         ...
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:
-        """For a batch whose outcome is unknown: results if knowable, else None."""
+        """For a batch whose outcome is unknown: results if knowable, else None (or a
+        SendError saying why it cannot tell, which the core records with the batch)."""
         ...
 
     def suppressions(self) -> list[Suppression]:
@@ -91,6 +95,7 @@ class ProviderBase:
     settle_within: dt.timedelta | None = None
     settle_after = dt.timedelta(0)
     max_schedule_ahead: dt.timedelta | None = None
+    route = ""
 
     def __init_subclass__(cls, spec: ProviderSpec | None = None, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -29,6 +29,14 @@ class OutboxProvider(ProviderBase, spec=SPEC):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    def open(self) -> None:
+        """Make the outbox before the core records a batch: an outbox missing when a
+        pending batch is settled was moved away since, not yet to be made (`settle`)."""
+        try:
+            private_dir(self.folder, within=self.folder.parent)
+        except StateError as exc:
+            raise PermanentSendError(str(exc), provider=self.name, hint=exc.hint) from None
+
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         target = self._instalment_folder(batch)
         try:
@@ -49,7 +57,14 @@ class OutboxProvider(ProviderBase, spec=SPEC):
         return results
 
     def settle(self, batch: Batch) -> list[RecipientResult]:
-        """The outbox can always tell: a message is delivered when its file is complete."""
+        """A message is delivered when its file is complete. The outbox moved away (handed
+        over?) since the batch was begun cannot tell: rewriting would give readers two."""
+        if not self.folder.is_dir():
+            raise PermanentSendError(
+                f"{os.path.relpath(self.folder)} is gone (moved or renamed since the run "
+                "stopped?), so which of the batch's messages were written is not known",
+                provider=self.name,
+            )
         target = self._instalment_folder(batch)
         tail = batch.message.mime_tail
         results = []

@@ -219,6 +219,8 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         self.client = client
         self.max_request_bytes = max_request_bytes
         self.settle_after = dt.timedelta(seconds=settings.settle_delay)
+        # Settling searches one stream of one server: a batch is found only along its own.
+        self.route = f"{settings.api_url} stream {settings.message_stream}"
         self._token = token
         self._lock = threading.Lock()
         self._managed: bool | None = None

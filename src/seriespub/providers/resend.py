@@ -62,6 +62,7 @@ class ResendProvider(ProviderBase, spec=SPEC):
     def __init__(self, client: httpx.Client, base_url: str) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+        self.route = self.base_url  # idempotency keys are the API's: replayed where sent
 
     def __repr__(self) -> str:
         return f"ResendProvider(base_url={self.base_url!r})"
@@ -82,11 +83,9 @@ class ResendProvider(ProviderBase, spec=SPEC):
         return batch_results(batch.recipients, body)
 
     def settle(self, batch: Batch) -> list[RecipientResult] | None:
-        """Replay the identical request: Resend answers from its record, sending nothing new."""
-        try:
-            return self.send_batch(batch)
-        except SendError:
-            return None
+        """Replay the identical request: Resend answers from its record, sending nothing new.
+        Its refusal (a message changed since: another payload) is raised, for the reason."""
+        return self.send_batch(batch)
 
     def cancel_scheduled(self, batch_key: str, message_ids: Sequence[str]) -> None:
         """Cancel each scheduled email of one batch."""

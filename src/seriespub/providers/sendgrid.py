@@ -84,6 +84,7 @@ class SendgridProvider(ProviderBase, spec=SPEC):
 
     def __init__(self, settings: SendgridSettings, key: Secret, client: httpx.Client) -> None:
         self.settings = settings
+        self.route = settings.api_url
         self.client = client
         self._key = key
         self._lock = threading.Lock()

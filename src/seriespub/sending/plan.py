@@ -10,6 +10,7 @@ and `SendReport` are the plain data a run starts from and ends with.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from typing import Protocol, TypeVar
 
 from seriespub import subscribers as subscriber_file
 from seriespub.errors import (
+    InputError,
     NothingToSend,
     SendError,
 )
-from seriespub.ledger import Ledger
+from seriespub.ledger import InstalmentRecord, Ledger
 from seriespub.listsnapshot import snapshot_of
 from seriespub.message import PreparedMessage
 from seriespub.models import (
@@ -129,15 +131,72 @@ class Picked:
     problems: ProblemTally
 
 
+# Deliveries that mean a reader had a part, or may have: a part with any is half sent.
+REACHED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.SCHEDULED,
+    DeliveryStatus.PENDING,
+    DeliveryStatus.UNKNOWN,
+)
+
+
+def reached(ledger: Ledger, number: int) -> int:
+    """How many readers had part `number`, or may have (pending, unknown)."""
+    counts = ledger.counts(number)
+    return sum(counts.get(status, 0) for status in REACHED)
+
+
 def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
-    """The lowest-numbered instalment that has not finished going out."""
+    """The lowest-numbered instalment that has not finished going out.
+
+    Refuses while a half-sent part has no draft (renumbered since): "next" would skip the
+    readers still owed it, and send its text again under its new number."""
+    instalments = list(instalments)
     records = ledger.instalment_records()
+    _require_drafted(ledger, records, {i.number for i in instalments})
     for instalment in instalments:
         record = records.get(instalment.number)
         if record is None or record.finished_at is None:
             return instalment
     raise NothingToSend(
         'every instalment has been delivered; write the next one with: seriespub new "Title"'
+    )
+
+
+def _require_drafted(
+    ledger: Ledger, records: dict[int, InstalmentRecord], drafted: set[int]
+) -> None:
+    """Refuse while a part some reader had (or may have) is unfinished and has no draft."""
+    for number, record in sorted(records.items()):
+        if number not in drafted and _half_sent(record) and reached(ledger, number):
+            raise InputError(
+                f'part {number} ("{record.title}") is half sent, but no draft is part {number} now',
+                hint=f"give its draft number {number} again (the NN- of its file name, or "
+                "'number:' in its front matter) so that the readers still owed it get it "
+                "and nobody gets it twice",
+            )
+
+
+def _half_sent(record: InstalmentRecord) -> bool:
+    return record.started_at is not None and record.finished_at is None
+
+
+def require_same_part(ledger: Ledger, instalment: Instalment) -> None:
+    """Refuse to go on with a half-sent part whose draft has another title than it went
+    out with: another draft may have taken its number (a new part written before it), and
+    its readers still owed it would get that one. A retitle cannot be told apart."""
+    record = ledger.instalment_records().get(instalment.number)
+    if record is None or not _half_sent(record) or record.title in ("", instalment.title):
+        return
+    had = reached(ledger, instalment.number)
+    if not had:
+        return
+    raise InputError(
+        f'part {instalment.number} went out to {had} reader(s) as "{record.title}", but its '
+        f'draft is now "{instalment.title}" ({os.path.relpath(instalment.path)})',
+        hint=f'if another draft took number {instalment.number}, give "{record.title}" its '
+        "number back; if you retitled it, set its title back until every reader has it, "
+        "then change it",
     )
 
 

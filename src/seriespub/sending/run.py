@@ -111,6 +111,7 @@ class Sender(Settler):
                     self.provider.name,
                     [r.email for r in batch.recipients],
                     batch.send_at,
+                    self.provider.route,
                 )
                 inflight[
                     pool.submit(

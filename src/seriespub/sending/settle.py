@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from seriespub import subscribers as subscriber_file
 from seriespub.errors import (
@@ -42,6 +43,13 @@ OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.UNKNOWN)
 
 class Settler(Planner):
     """Asks the provider about doubtful deliveries and decides when a part is finished."""
+
+    # Batch key → the provider's answer when asked about it failed (see `_why_unknown`).
+    settle_errors: dict[str, SendError]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settle_errors = {}
 
     def _settle_doubtful(
         self, batch: Batch, reason: str, report: SendReport
@@ -81,7 +89,8 @@ class Settler(Planner):
                 return None
         try:
             return self.provider.settle(batch)
-        except SendError:
+        except SendError as exc:
+            self.settle_errors[batch.key] = exc  # why it could not tell, for the ledger
             return None
 
     def settle_pending(self, number: int, message: PreparedMessage, report: SendReport) -> None:
@@ -121,17 +130,40 @@ class Settler(Planner):
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
 
     def _ours(self, unsettled: UnsettledBatch) -> bool:
-        """Sent through this run's provider: another (the series switched providers after a
-        kill) cannot tell what became of it, and its "not found" would resend it."""
-        return not unsettled.provider or unsettled.provider == self.provider.name
+        """Sent through this run's provider, along its route: another provider (the series
+        switched after a kill), or another server or Postmark stream, cannot tell what
+        became of it, and its "not found" would resend it. Batches recorded without a
+        provider or route are taken as this run's (ledgers from before they were kept)."""
+        provider, route = unsettled.provider, unsettled.route
+        same_provider = not provider or provider == self.provider.name
+        return same_provider and (not route or route == self.provider.route)
 
     def _why_unknown(self, unsettled: UnsettledBatch) -> str:
+        """What the ledger says of a pending batch that could not be settled: why not."""
         if not self._ours(unsettled):
+            return self._why_elsewhere(unsettled)
+        stopped = "the run stopped before the provider answered"
+        name, window = self.provider.name, self.provider.settle_within
+        if window is not None and not self._still_settleable(unsettled):
+            hours = int(window.total_seconds() // 3600)
+            return f"{stopped}; {name} can tell only within {hours} h of a request"
+        error = self.settle_errors.get(unsettled.key)
+        if error is not None:
+            return f"{stopped}; asked since, {name} could not tell: {error}"
+        return stopped
+
+    def _why_elsewhere(self, unsettled: UnsettledBatch) -> str:
+        """A batch sent through another provider, or along another route of this one."""
+        if unsettled.provider != self.provider.name:
             return (
                 f"the run stopped before {unsettled.provider} answered, and this series "
                 f"now sends through {self.provider.name}, which cannot tell"
             )
-        return "the run stopped before the provider answered"
+        return (
+            f"the run stopped before {unsettled.provider} answered; it went to "
+            f"{unsettled.route}, and the series now sends to {self.provider.route}, "
+            "which cannot tell"
+        )
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
         """Within the provider's window (a request time in the future counts as now)."""
