@@ -15,7 +15,7 @@ import pytest
 
 from seriespub import listlock, listsnapshot, subscribers
 from seriespub.errors import InputError
-from seriespub.importer import import_csv
+from seriespub.importer import Dating, import_csv
 from seriespub.models import SubscriberStatus
 from seriespub.statefiles import StateError
 
@@ -360,12 +360,12 @@ def test_import_appends_new_readers_and_rewrites_only_for_new_columns(tmp_path: 
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,unsubscribed,\n")
     inode = target.stat().st_ino
     source = write(tmp_path / "export.csv", "Email\nA@example.com\nb@example.com\nB@example.com\n")
-    report = import_csv(target, source, dt.date(2026, 1, 2))
+    report = import_csv(target, source, Dating(dt.date(2026, 1, 2)))
     assert (report.added, report.kept_unsubscribed, report.duplicates) == (1, 1, 1)
     assert target.stat().st_ino == inode
     assert target.read_text().endswith("b@example.com,,active,2026-01-02\n")
     source = write(tmp_path / "export.csv", "Email,City\nc@example.com,Leeds\n")
-    assert import_csv(target, source, dt.date(2026, 1, 2)).added == 1
+    assert import_csv(target, source, Dating(dt.date(2026, 1, 2))).added == 1
     rows = {s.email: (s.status.value, s.fields) for s in subscribers.iter_subscribers(target)}
     assert rows == {
         "a@example.com": ("unsubscribed", {"city": ""}),

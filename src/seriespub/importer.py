@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,9 +96,23 @@ class ImportReport:
     # import cannot make them active); and readers active in the list the source says left.
     added_not_active: Counter[SubscriberStatus] = field(default_factory=Counter)
     now_not_active: Counter[SubscriberStatus] = field(default_factory=Counter)
+    # Active readers added with a date the source gives that `Dating.early` finds before
+    # part 1 went out: taken for the front, they never get the parts already sent.
+    added_early: int = 0
 
 
-def import_csv(target: Path, source: Path, today: dt.date | None = None) -> ImportReport:
+@dataclass(frozen=True)
+class Dating:
+    """The `subscribed_at` an added reader gets: the source's, else `today`; `restamp`:
+    `today` whatever the source says. `early`: whether a date is before part 1 went out
+    (None: nothing went out yet, or late joiners start where the series stands)."""
+
+    today: dt.date
+    restamp: bool = False
+    early: Callable[[str], bool] | None = None
+
+
+def import_csv(target: Path, source: Path, dating: Dating | None = None) -> ImportReport:
     """Merge `source` into `target`: dedupe case-insensitively, never resubscribe anyone.
 
     The source is read first (streamed, lines capped), then merged under the list's lock
@@ -116,7 +131,7 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
             else:
                 existing = scan_file(target, keys)
                 refuse_problems(target, existing.problems)
-            report, added, left = _merge(rows, existing, today or dt.date.today())
+            report, added, left = _merge(rows, existing, dating or Dating(dt.date.today()))
             if added and not _write(target, existing, columns, added, before):
                 continue
             # Readers the source says left since: their rows' status only (under the lock).
@@ -131,7 +146,7 @@ def import_csv(target: Path, source: Path, today: dt.date | None = None) -> Impo
 
 
 def _merge(
-    rows: list[tuple[int, Row | RowProblem]], existing: Scan, today: dt.date
+    rows: list[tuple[int, Row | RowProblem]], existing: Scan, dating: Dating
 ) -> tuple[ImportReport, list[Subscriber], dict[str, SubscriberStatus]]:
     report = ImportReport()
     known = {key: found[0] for key, found in existing.found.items()}
@@ -142,7 +157,7 @@ def _merge(
         if isinstance(row, RowProblem):
             report.skipped.append(row)
         else:
-            _merge_row(row, line, known, seen, added, left, report, today)
+            _merge_row(row, line, known, seen, added, left, report, dating)
     return report, added, left
 
 
@@ -165,7 +180,7 @@ def _merge_row(
     added: list[Subscriber],
     left: dict[str, SubscriberStatus],
     report: ImportReport,
-    today: dt.date,
+    dating: Dating,
 ) -> None:
     try:
         subscriber = parse_row(row)
@@ -186,14 +201,16 @@ def _merge_row(
         else:
             report.already_present += 1
         return
-    if not subscriber.subscribed_at:
+    if dating.restamp or not subscriber.subscribed_at:
         subscriber = Subscriber(
             subscriber.email,
             subscriber.name,
             subscriber.status,
-            today.isoformat(),
+            dating.today.isoformat(),
             subscriber.fields,
         )
+    elif subscriber.status is SubscriberStatus.ACTIVE and dating.early is not None:
+        report.added_early += dating.early(subscriber.subscribed_at)
     added.append(subscriber)
     report.added_keys.add(subscriber.key)
     if subscriber.status is not SubscriberStatus.ACTIVE:

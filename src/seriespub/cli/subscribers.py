@@ -153,12 +153,20 @@ def _cells(r: Subscriber, coming: NextParts | None) -> tuple[str, ...]:
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="A CSV exported from elsewhere.")],
+    joined_today: Annotated[
+        bool,
+        typer.Option(
+            "--joined-today",
+            help="Date every added reader today, whatever the file says: after part 1 went "
+            "out, they then start the series at part 1.",
+        ),
+    ] = False,
     series: SeriesOption = None,
 ) -> None:
     """Merge another CSV: dedupe, validate, never resubscribe anyone who left."""
     from seriespub.ops import subscribers as ops
 
-    report = ops.import_file(load_series(series), file)
+    report = ops.import_file(load_series(series), file, joined_today=joined_today)
     for problem in report.skipped:
         err().print(f"skipped {file}:{problem.line}: {problem.message}", markup=False)
     # Readers the source says left are added with that status (never mailed, never made
@@ -171,6 +179,15 @@ def import_(
         f"{report.duplicates}, skipped {len(report.skipped)}{left}",
         markup=False,
     )
+    if report.added_early:
+        err().print(
+            f"warning: {report.added_early:,} added reader(s) joined, by the file's dates, "
+            "before part 1 went out: they get the next new part, not the parts already "
+            "sent (late_joiners = from_start takes them for readers who had those); to "
+            f"start them at part 1, date them today (import with --joined-today, or edit "
+            "their subscribed_at)",
+            markup=False,
+        )
 
 
 def _not_active(form: str, counts: Counter[SubscriberStatus]) -> str:

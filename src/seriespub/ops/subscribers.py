@@ -111,11 +111,40 @@ def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
     return NextParts(coming.inputs.slot, new, plan.late, front_has, coming.front_at)
 
 
-def import_file(series: Series, source: Path) -> ImportReport:
-    """Merge another CSV: dedupe case-insensitively, never resubscribe anyone who left."""
-    from seriespub.importer import import_csv
+def import_file(
+    series: Series, source: Path, *, joined_today: bool = False, today: dt.date | None = None
+) -> ImportReport:
+    """Merge another CSV: dedupe case-insensitively, never resubscribe anyone who left.
+    Added readers keep the source's date, or get `today` (always, with `joined_today`);
+    the report counts those whose date makes them the front though part 1 went out."""
+    from seriespub.importer import Dating, import_csv
 
-    return import_csv(series.subscribers_path, source)
+    early = None if joined_today else _before_part_one(series)
+    dating = Dating(today or dt.date.today(), joined_today, early)
+    return import_csv(series.subscribers_path, source, dating)
+
+
+def _before_part_one(series: Series) -> Callable[[str], bool] | None:
+    """Whether a `subscribed_at` makes its reader the front (`tracks.is_front`) once part 1
+    went out: its date (or an unreadable one) is before that. None while part 1 has not
+    gone out, or when late joiners start where the series stands (everyone is the front)."""
+    from seriespub import publishing, schedule
+    from seriespub.tracks import FROM_START, parse_joined
+
+    if series.settings.series.late_joiners != FROM_START:
+        return None
+    with publishing.open_ledger(series, readonly=True) as ledger:
+        record = ledger.instalment_records().get(1)
+    released = record.started_at if record is not None else None
+    if released is None:
+        return None
+    zone = schedule.zone(series.settings.schedule.timezone)
+
+    def early(text: str) -> bool:
+        joined = parse_joined(text, zone)
+        return joined is None or joined < released
+
+    return early
 
 
 @dataclass(frozen=True)
