@@ -13,7 +13,7 @@ import pytest
 
 from seriespub import subscribers
 from seriespub.errors import InputError
-from seriespub.importer import import_csv
+from seriespub.importer import Dating, import_csv
 from seriespub.models import SubscriberStatus
 
 Cli = Callable[..., Any]
@@ -158,7 +158,7 @@ def test_add_that_rewrites_the_list_keeps_cells_past_the_header(root: Path) -> N
 def test_import_with_new_columns_keeps_cells_past_the_header(root: Path) -> None:
     path = write(root, WIDE)
     source = write(root, "Email,City\nben@example.com,Leeds\n", "export.csv")
-    assert import_csv(path, source, dt.date(2026, 10, 3)).added == 1
+    assert import_csv(path, source, Dating(dt.date(2026, 10, 3))).added == 1
     rows = list(subscribers.iter_subscribers(path))
     assert [(s.email, s.fields) for s in rows] == [
         ("ada@example.com", {"city": ""}),
@@ -170,7 +170,7 @@ def test_import_with_new_columns_keeps_cells_past_the_header(root: Path) -> None
 def test_import_skips_a_row_with_cells_past_the_source_header(root: Path) -> None:
     path = write(root, HEADER)
     source = write(root, "Email,Name\nann@example.com,Smith, Ann\nbo@example.com,Bo,\n", "x.csv")
-    report = import_csv(path, source, dt.date(2026, 10, 3))
+    report = import_csv(path, source, Dating(dt.date(2026, 10, 3)))
     assert report.added == 1  # Bo: an empty cell past the header is nothing lost
     assert [(p.line, p.message) for p in report.skipped] == [
         (2, "3 cells, the header has 2 (a delimiter inside an unquoted value?)")
