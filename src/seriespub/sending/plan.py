@@ -99,6 +99,9 @@ class SendReport:
     scheduled: int = 0
     send_at: dt.datetime | None = None  # the provider holds this run's mail until then
     settled: int = 0  # pending deliveries from an earlier run, now settled
+    # Readers of an earlier run's pending batch that never went out, sent by this run
+    # (counted in `sent` and the rest; the plan had counted them as had).
+    resent: int = 0
     interrupted: bool = False
     stop_signal: int | None = None  # the signal that asked the run to stop (set by the CLI)
     stopped_by: SendError | None = None
