@@ -628,9 +628,21 @@ def _invalid_rows(plan: SendPlan) -> InputError:
     return InputError(
         f"{plan.invalid:,} row(s) of subscribers.csv cannot be read, so those "
         f"readers would not get part {n}; nothing was sent",
-        hint="fix them (seriespub check lists them), or send to everyone else "
-        "with --skip-invalid (the part stays open for them)",
+        hint=f"fix them (seriespub check lists them){_skip_invalid_would(plan)}",
     )
+
+
+def _skip_invalid_would(plan: SendPlan) -> str:
+    """What `--skip-invalid` would do, for the refusal's hint: offered only when it would
+    send to someone (a reader to send to, or a stopped run's pending batch to settle)."""
+    if plan.to_send or plan.pending:
+        return (
+            f", or send to the {plan.to_send:,} other reader(s) with --skip-invalid "
+            "(the part stays open for them)"
+        )
+    if not plan.active:
+        return ": no reader of subscribers.csv can be read, so there is nobody else to send to"
+    return f": every reader that can be read has had part {plan.instalment.number}"
 
 
 DRY_RUN_FULL = 20  # a dry run builds this many messages in full and counts the rest
