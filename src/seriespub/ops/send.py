@@ -903,6 +903,14 @@ class Settled:
 def settle(session: Session, number: int) -> Settled:
     """Record part `number`'s unknown deliveries as delivered; when no reader is then left
     owed it, the part is finished (the rule a send uses: `sending.finish_if_settled`)."""
+    require_part_exists(session, number)
+    changed = assume_delivered(session.ledger, number)
+    finished = finish_if_settled(session.series, session.ledger, number, session.now)
+    return Settled(changed, finished)
+
+
+def require_part_exists(session: Session, number: int) -> None:
+    """Refuse a part number with no draft and nothing in the ledger (a typo)."""
     require_part_number(number)  # before the ledger: SQLite takes no number past 2**63
     if session.drafts(strict=False).by_number(number) is None and not (
         session.ledger.counts(number) or number in session.ledger.instalment_records()
@@ -911,21 +919,19 @@ def settle(session: Session, number: int) -> Settled:
             f"part {number} does not exist: no draft and nothing in the ledger",
             hint="seriespub status lists the instalments",
         )
-    changed = assume_delivered(session.ledger, number)
-    finished = finish_if_settled(session.series, session.ledger, number, session.now)
-    return Settled(changed, finished)
 
 
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
-    """Withdraw a send held by the provider (`send next --at`); how many deliveries. The
-    part is unreleased again unless some reader had it already (`_went_out`).
+    """Withdraw a send held by the provider (`send next --at`); how many deliveries (0:
+    nothing is held, nothing to do, nothing asked). The part is unreleased again unless
+    some reader had it already (`_went_out`).
 
     `confirm(count)` is asked first and raises to refuse.
     """
-    require_part_number(number)
+    require_part_exists(session, number)
     batches = session.ledger.scheduled_batches(number)
     if not batches:
-        raise InputError(f"part {number} has no scheduled deliveries")
+        return 0
     count = sum(len(rows) for rows in batches.values())
     confirm(count)
     for key, rows in batches.items():
