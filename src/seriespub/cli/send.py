@@ -60,7 +60,8 @@ SendJsonOption = Annotated[
         "and to_send 0 (instalment null when every part has gone out). With --dry-run, the "
         "plan: dry_run, instalment, title, subject, provider, send_at, active (readers in the "
         "list), to_send (of them, this run), done (deliveries already settled), left (for "
-        "the next run: --limit), unknown, pending, invalid (unreadable rows), built "
+        "the next run: --limit), unknown, pending, invalid (unreadable rows), suppressed "
+        "(active readers the provider suppresses, left out of active), built "
         "(messages rendered in full), counted (the rest), late_joiners (one plan per part).",
     ),
 ]
@@ -347,7 +348,11 @@ def _recipients(plan: ops.SendPlan) -> str:
         if plan.pending
         else ""
     )
-    return f"{readers} ({plan.active - plan.waiting:,} already had it{pending}){limited}"
+    left_out = (
+        f"; {plan.suppressed:,} left out: suppressed by {plan.provider}" if plan.suppressed else ""
+    )
+    had = f"{plan.active - plan.waiting:,} already had it{pending}{left_out}"
+    return f"{readers} ({had}){limited}"
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:

@@ -463,7 +463,7 @@ def _prepare(
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
     _pull_before_send(session, hooks, dry_run=options.dry_run)
-    who = _not_suppressed(session, who)
+    gone = _suppressed_keys(session)
     sender = Sender(
         session.series,
         session.ledger,
@@ -474,6 +474,7 @@ def _prepare(
         who=who,
         finish=finish,
         picked=picked,
+        suppressed=gone,
     )
     plan = sender.plan(instalment, message, only=options.only, send_at=send_at, limit=options.limit)
     hooks.show_plan(plan)
@@ -483,7 +484,8 @@ def _prepare(
         raise _invalid_rows(plan)
     if options.dry_run:
         nothing = plan.to_send == 0 and plan.pending == 0
-        return SendOutcome(plan, built=None if nothing else _render_all(session, plan, who, picked))
+        built = None if nothing else _render_all(session, plan, _not_in_set(gone, who), picked)
+        return SendOutcome(plan, built=built)
     if plan.to_send == 0 and plan.pending == 0:
         record = session.ledger.instalment_records().get(instalment.number)
         unreleased = record is None or record.started_at is None
@@ -579,11 +581,16 @@ def _pull_before_send(session: Session, hooks: SendHooks, *, dry_run: bool) -> N
         hooks.notice(f"{inboxed} subscriber(s) marked from the inbox", "info")
 
 
-def _not_suppressed(
-    session: Session, who: Callable[[Subscriber], bool] | None
+def _suppressed_keys(session: Session) -> frozenset[str]:
+    """The readers the provider's suppressions mark (not yet written to the list): each
+    run leaves them out, and its plan says how many."""
+    return frozenset(a for a, st in session.suppressed.items() if st is not SubscriberStatus.ACTIVE)
+
+
+def _not_in_set(
+    gone: frozenset[str], who: Callable[[Subscriber], bool] | None
 ) -> Callable[[Subscriber], bool] | None:
-    """`who`, leaving out the readers the provider's suppressions mark (not yet written)."""
-    gone = {a for a, st in session.suppressed.items() if st is not SubscriberStatus.ACTIVE}
+    """`who`, leaving out the readers in `gone` (a dry run's messages are built so)."""
     if not gone:
         return who
     if who is None:
@@ -882,6 +889,7 @@ def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
         "unknown": plan.unknown,
         "pending": plan.pending,
         "invalid": plan.invalid,
+        "suppressed": plan.suppressed,
         "built": full,
         "counted": counted,
     }
