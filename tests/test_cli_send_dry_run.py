@@ -122,6 +122,7 @@ def test_a_dry_run_with_json_prints_one_document_describing_the_run(
         "unknown": 0,
         "pending": 0,
         "invalid": 0,
+        "suppressed": 0,
         "built": 3,
         "counted": 0,
         "late_joiners": [],

@@ -145,7 +145,9 @@ def test_a_batch_pending_with_another_provider_is_not_settled_by_this_one(
         if line.startswith("To: ")
     }
     assert took and not took & sent_again, "the outbox resent what Postmark had taken"
-    assert "(10 already had it, 10 of them pending from a stopped run)" in result.output
+    assert (
+        "(10 already had it, 10 of them pending from a stopped run: checked first" in result.output
+    )
     assert "10 deliveries whose outcome is unknown" in result.output
     logged = cli(root, "log", "1", "--unknown")
     assert all(address in logged.output for address in took)

@@ -358,9 +358,20 @@ def parse_when(text: str, tz: str, now: dt.datetime) -> dt.datetime:
     except ValueError:
         raise InputError(f"{text!r} is not a date and time: {example}") from None
     if not in_calendar_years(parsed):  # before converting it: the year 9999 may not convert
-        which = "in the past" if parsed.year < now.year else "too far ahead"
-        raise InputError(f"{text!r} is {which}: it must be {YEARS}")
+        past = parsed.year < now.year
+        raise InputError(
+            f"{text!r} is {'in the past' if past else 'too far ahead'}: it must be {YEARS}",
+            hint=PAST_HINT if past else None,
+        )
     when = localize(parsed, zone(tz))
     if when <= now:
-        raise InputError(f"{text!r} is in the past ({format_local(when)}, {relative(when, now)})")
+        raise InputError(
+            f"{text!r} is in the past ({format_local(when)}, {relative(when, now)})",
+            hint=PAST_HINT,
+        )
     return when
+
+
+# What a refused `--at` in the past (or a calendar slot gone by) says to type instead.
+SEND_NOW = "seriespub send next"
+PAST_HINT = f"send it now with: {SEND_NOW}, or give a later time"

@@ -65,18 +65,24 @@ def provider_send_time(
         )
     if at == "slot":
         if release is None:
-            raise InputError(f"part {instalment.number} has no slot: set up [schedule] first")
+            raise InputError(
+                f"part {instalment.number} has no slot: set up [schedule] first",
+                hint="add [schedule] with first_release and timezone to seriespub.toml, or "
+                "give a time: seriespub send next --at '2026-12-01 09:00'",
+            )
         when = release.release
         if when <= now:
             raise InputError(
-                f"part {instalment.number}'s slot "
-                f"({schedule.format_local(when)}) has passed; send it now instead"
+                f"part {instalment.number}'s slot ({schedule.format_local(when)}) has passed",
+                hint=f"send it now with: {schedule.SEND_NOW}",
             )
     else:
         when = schedule.parse_when(at, series.settings.schedule.timezone, now)
     if when - now > ahead:
         raise InputError(
             f"{schedule.format_local(when)} is too far ahead: {provider.name} "
-            f"holds messages for at most {describe_ahead(ahead)}"
+            f"holds messages for at most {describe_ahead(ahead)}",
+            hint="give a nearer time, or send it when it is due: seriespub send next then "
+            "(or seriespub send due from cron)",
         )
     return when.astimezone(dt.UTC)

@@ -60,7 +60,8 @@ SendJsonOption = Annotated[
         "and to_send 0 (instalment null when every part has gone out). With --dry-run, the "
         "plan: dry_run, instalment, title, subject, provider, send_at, active (readers in the "
         "list), to_send (of them, this run), done (deliveries already settled), left (for "
-        "the next run: --limit), unknown, pending, invalid (unreadable rows), built "
+        "the next run: --limit), unknown, pending, invalid (unreadable rows), suppressed "
+        "(active readers the provider suppresses, left out of active), built "
         "(messages rendered in full), counted (the rest), late_joiners (one plan per part).",
     ),
 ]
@@ -253,10 +254,13 @@ def hooks_for(yes: bool) -> ops.SendHooks:
 
 
 def send_question(plans: Sequence[ops.SendPlan]) -> str:
-    """'Send part 1 to 3, part 2 to 1 and part 4 to 120 subscriber(s) via postmark?'"""
+    """'Send part 1 to 3, part 2 to 1 and part 4 to 120 subscriber(s) via postmark?'; and
+    with deliveries a stopped run left pending, that those it never sent go too."""
     each = [f"part {p.instalment.number} to {p.to_send:,}" for p in plans]
     listed = each[-1] if len(each) == 1 else f"{', '.join(each[:-1])} and {each[-1]}"
-    return f"Send {listed} subscriber(s) via {plans[-1].provider}?"
+    pending = sum(p.pending for p in plans)
+    also = f" (and to those of the {pending:,} pending that never went out)" if pending else ""
+    return f"Send {listed} subscriber(s){also} via {plans[-1].provider}?"
 
 
 def _dry_run_done(outcome: ops.SendOutcome, as_json: bool) -> None:
@@ -336,9 +340,19 @@ def _recipients(plan: ops.SendPlan) -> str:
         else ""
     )
     # Deliveries a stopped run left pending count as had: they are settled before any
-    # send, and said so, as "already had it" alone would be taken for settled.
-    pending = f", {plan.pending:,} of them pending from a stopped run" if plan.pending else ""
-    return f"{readers} ({plan.active - plan.waiting:,} already had it{pending}){limited}"
+    # send, and said so, as "already had it" alone would be taken for settled; those that
+    # never went out are sent by this run, on top of its count.
+    pending = (
+        f", {plan.pending:,} of them pending from a stopped run: checked first, sent if "
+        "they never went out"
+        if plan.pending
+        else ""
+    )
+    left_out = (
+        f"; {plan.suppressed:,} left out: suppressed by {plan.provider}" if plan.suppressed else ""
+    )
+    had = f"{plan.active - plan.waiting:,} already had it{pending}{left_out}"
+    return f"{readers} ({had}){limited}"
 
 
 def summary(report: ops.SendReport, as_json: bool) -> None:
@@ -358,6 +372,8 @@ def summary(report: ops.SendReport, as_json: bool) -> None:
         f"{report.deferred:,}, unknown {report.unknown:,} in {report.elapsed:.1f}s",
         highlight=False,
     )
+    if report.resent:
+        out().print(f"  {report.resent:,} of them a stopped run had left pending and not sent")
     for f in report.failures[:10]:
         out().print(f"  failed {f.email}: {f.reason}", markup=False)
     if report.failed and not report.refused_all:

@@ -115,7 +115,11 @@ def cancel(
     yes: YesOption = False,
     series: SeriesOption = None,
 ) -> None:
-    """Withdraw a send handed to the provider with `send next --at`, before its release."""
+    """Withdraw a send handed to the provider with `send next --at`, before its release.
+
+    With nothing held (never held, released, or cancelled already) there is nothing to do:
+    it says so and exits 0.
+    """
     from seriespub.ops import send as ops
     from seriespub.ops.session import session, utc_now
 
@@ -124,4 +128,10 @@ def cancel(
 
     with session(load_series(series), "send cancel", now=utc_now()) as held:
         count = ops.cancel(held, number, ask)
+    if not count:
+        err().print(
+            f"Nothing to cancel: part {number} has no deliveries held by the provider.",
+            markup=False,
+        )
+        return
     out().print(f"part {number}: {count:,} scheduled deliveries cancelled")

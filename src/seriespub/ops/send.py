@@ -463,7 +463,7 @@ def _prepare(
     drafts = session.drafts()
     message = publishing.render(session.series, drafts, instalment, create_key=not options.dry_run)
     _pull_before_send(session, hooks, dry_run=options.dry_run)
-    who = _not_suppressed(session, who)
+    gone = _suppressed_keys(session)
     sender = Sender(
         session.series,
         session.ledger,
@@ -474,6 +474,7 @@ def _prepare(
         who=who,
         finish=finish,
         picked=picked,
+        suppressed=gone,
     )
     plan = sender.plan(instalment, message, only=options.only, send_at=send_at, limit=options.limit)
     hooks.show_plan(plan)
@@ -483,7 +484,8 @@ def _prepare(
         raise _invalid_rows(plan)
     if options.dry_run:
         nothing = plan.to_send == 0 and plan.pending == 0
-        return SendOutcome(plan, built=None if nothing else _render_all(session, plan, who, picked))
+        built = None if nothing else _render_all(session, plan, _not_in_set(gone, who), picked)
+        return SendOutcome(plan, built=built)
     if plan.to_send == 0 and plan.pending == 0:
         record = session.ledger.instalment_records().get(instalment.number)
         unreleased = record is None or record.started_at is None
@@ -579,11 +581,16 @@ def _pull_before_send(session: Session, hooks: SendHooks, *, dry_run: bool) -> N
         hooks.notice(f"{inboxed} subscriber(s) marked from the inbox", "info")
 
 
-def _not_suppressed(
-    session: Session, who: Callable[[Subscriber], bool] | None
+def _suppressed_keys(session: Session) -> frozenset[str]:
+    """The readers the provider's suppressions mark (not yet written to the list): each
+    run leaves them out, and its plan says how many."""
+    return frozenset(a for a, st in session.suppressed.items() if st is not SubscriberStatus.ACTIVE)
+
+
+def _not_in_set(
+    gone: frozenset[str], who: Callable[[Subscriber], bool] | None
 ) -> Callable[[Subscriber], bool] | None:
-    """`who`, leaving out the readers the provider's suppressions mark (not yet written)."""
-    gone = {a for a, st in session.suppressed.items() if st is not SubscriberStatus.ACTIVE}
+    """`who`, leaving out the readers in `gone` (a dry run's messages are built so)."""
     if not gone:
         return who
     if who is None:
@@ -628,9 +635,21 @@ def _invalid_rows(plan: SendPlan) -> InputError:
     return InputError(
         f"{plan.invalid:,} row(s) of subscribers.csv cannot be read, so those "
         f"readers would not get part {n}; nothing was sent",
-        hint="fix them (seriespub check lists them), or send to everyone else "
-        "with --skip-invalid (the part stays open for them)",
+        hint=f"fix them (seriespub check lists them){_skip_invalid_would(plan)}",
     )
+
+
+def _skip_invalid_would(plan: SendPlan) -> str:
+    """What `--skip-invalid` would do, for the refusal's hint: offered only when it would
+    send to someone (a reader to send to, or a stopped run's pending batch to settle)."""
+    if plan.to_send or plan.pending:
+        return (
+            f", or send to the {plan.to_send:,} other reader(s) with --skip-invalid "
+            "(the part stays open for them)"
+        )
+    if not plan.active:
+        return ": no reader of subscribers.csv can be read, so there is nobody else to send to"
+    return f": every reader that can be read has had part {plan.instalment.number}"
 
 
 DRY_RUN_FULL = 20  # a dry run builds this many messages in full and counts the rest
@@ -870,6 +889,7 @@ def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
         "unknown": plan.unknown,
         "pending": plan.pending,
         "invalid": plan.invalid,
+        "suppressed": plan.suppressed,
         "built": full,
         "counted": counted,
     }
@@ -891,6 +911,14 @@ class Settled:
 def settle(session: Session, number: int) -> Settled:
     """Record part `number`'s unknown deliveries as delivered; when no reader is then left
     owed it, the part is finished (the rule a send uses: `sending.finish_if_settled`)."""
+    require_part_exists(session, number)
+    changed = assume_delivered(session.ledger, number)
+    finished = finish_if_settled(session.series, session.ledger, number, session.now)
+    return Settled(changed, finished)
+
+
+def require_part_exists(session: Session, number: int) -> None:
+    """Refuse a part number with no draft and nothing in the ledger (a typo)."""
     require_part_number(number)  # before the ledger: SQLite takes no number past 2**63
     if session.drafts(strict=False).by_number(number) is None and not (
         session.ledger.counts(number) or number in session.ledger.instalment_records()
@@ -899,21 +927,19 @@ def settle(session: Session, number: int) -> Settled:
             f"part {number} does not exist: no draft and nothing in the ledger",
             hint="seriespub status lists the instalments",
         )
-    changed = assume_delivered(session.ledger, number)
-    finished = finish_if_settled(session.series, session.ledger, number, session.now)
-    return Settled(changed, finished)
 
 
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
-    """Withdraw a send held by the provider (`send next --at`); how many deliveries. The
-    part is unreleased again unless some reader had it already (`_went_out`).
+    """Withdraw a send held by the provider (`send next --at`); how many deliveries (0:
+    nothing is held, nothing to do, nothing asked). The part is unreleased again unless
+    some reader had it already (`_went_out`).
 
     `confirm(count)` is asked first and raises to refuse.
     """
-    require_part_number(number)
+    require_part_exists(session, number)
     batches = session.ledger.scheduled_batches(number)
     if not batches:
-        raise InputError(f"part {number} has no scheduled deliveries")
+        return 0
     count = sum(len(rows) for rows in batches.values())
     confirm(count)
     for key, rows in batches.items():

@@ -77,6 +77,9 @@ class SendPlan:
     invalid_rows: tuple[RowProblem, ...] = ()  # the first few of them
     limit: int | None = None  # `--limit`: at most this many this run
     waiting: int = 0  # readers still owed it (to_send unlimited)
+    # Active readers of the run left out because the provider suppresses them (not yet
+    # written to the list: that happens once the author says yes); not in `active`.
+    suppressed: int = 0
 
     @property
     def left(self) -> int:
@@ -99,6 +102,9 @@ class SendReport:
     scheduled: int = 0
     send_at: dt.datetime | None = None  # the provider holds this run's mail until then
     settled: int = 0  # pending deliveries from an earlier run, now settled
+    # Readers of an earlier run's pending batch that never went out, sent by this run
+    # (counted in `sent` and the rest; the plan had counted them as had).
+    resent: int = 0
     interrupted: bool = False
     stop_signal: int | None = None  # the signal that asked the run to stop (set by the CLI)
     stopped_by: SendError | None = None
@@ -216,8 +222,11 @@ class Planner:
         who: Callable[[Subscriber], bool] | None = None,
         finish: bool = True,
         picked: Picked | None = None,
+        suppressed: frozenset[str] = frozenset(),
     ) -> None:
         self.series = series
+        # Keys of readers the provider suppresses: left out of the run, and counted.
+        self.suppressed = suppressed
         # Per-reader tracks (seriespub.tracks): this run is for the readers `who` accepts
         # only, and with finish=False (a late joiners' run) it never marks the part finished.
         # `picked`: those readers' rows, already copied out of a snapshot (a round's late
@@ -261,7 +270,8 @@ class Planner:
         active = to_send = 0
         first = not counts and only is None
         repeats = subscriber_file.Repeats() if first else None
-        if repeats is not None and self.who is None:
+        left_out = 0
+        if repeats is not None and self.who is None and not self.suppressed:
             # A first send has nothing in the ledger to look up (duplicate addresses, which
             # `check` reports, are still sent once: the ledger sees them while sending), so
             # the pass only counts: keys, no record per reader.
@@ -270,7 +280,9 @@ class Planner:
             )
             active = to_send = repeats.add(keys)
         else:
-            for chunk in chunks(self._active(invalid), 500):
+            for listed in chunks(self._active(invalid, keep_suppressed=True), 500):
+                chunk = self._without_suppressed(listed)
+                left_out += len(listed) - len(chunk)
                 active += len(chunk)
                 if repeats is not None:
                     repeats.add([s.key for s in chunk])
@@ -300,17 +312,32 @@ class Planner:
             tuple(invalid.first),
             limit,
             waiting,
+            left_out,
         )
 
     def _active(
-        self, problems: ProblemTally | None = None, path: Path | None = None
+        self,
+        problems: ProblemTally | None = None,
+        path: Path | None = None,
+        *,
+        keep_suppressed: bool = False,
     ) -> Iterator[Subscriber]:
-        """Active readers of the run's snapshot, or of its picked rows (or of `path`);
-        errors name the author's file."""
+        """Active readers of the run's snapshot, or of its picked rows (or of `path`),
+        without those the provider suppresses unless `keep_suppressed` (the plan counts
+        them); errors name the author's file."""
         readers = subscriber_file.active(
             path or self._rows_path(), problems, shown=self.series.subscribers_path
         )
-        return readers if self.who is None else filter(self.who, readers)
+        if self.who is not None:
+            readers = filter(self.who, readers)
+        if self.suppressed and not keep_suppressed:
+            readers = filter(lambda s: s.key not in self.suppressed, readers)
+        return readers
+
+    def _without_suppressed(self, chunk: list[Subscriber]) -> list[Subscriber]:
+        if not self.suppressed:
+            return chunk
+        return [s for s in chunk if s.key not in self.suppressed]
 
     def _rows_path(self) -> Path:
         """What this run reads its readers from: its picked rows, else its snapshot."""

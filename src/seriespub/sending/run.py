@@ -68,11 +68,17 @@ class Sender(Settler):
         if self.also_starts is not None:
             part, when = self.also_starts
             self.ledger.mark_started(part.number, part.title, part.subject, when)
-        self.progress.start(plan.to_send, plan.send_at)
+        self.progress.start(self._total(plan), plan.send_at)
         self._send_all(plan, report)
         report.finished = self._finish_if_complete(plan, report)
         report.elapsed = time.monotonic() - started
         return report
+
+    def _total(self, plan: SendPlan) -> int:
+        """What the progress counts to: the plan's readers, and those a stopped run's pending
+        batch turned out not to have reached (the plan counted them as had), within `--limit`."""
+        total = plan.to_send + len(self.returned)
+        return total if plan.limit is None else min(total, plan.limit)
 
     def _with_kept_series_id(self, plan: SendPlan) -> SendPlan:
         """`plan` sending with the delivery ids of the series' first send. They derive from
@@ -96,7 +102,7 @@ class Sender(Settler):
         inflight: dict[cf.Future[list[RecipientResult]], Batch] = {}
         pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
         try:
-            for batch in self._batches(plan):
+            for batch in self._batches(plan, report):
                 # The next batch is built while the workers are busy; it is recorded
                 # `pending` and submitted only when one is free. No batch waits in the
                 # pool: one recorded `pending` but queued behind busy workers would, after
@@ -136,12 +142,14 @@ class Sender(Settler):
             pool.shutdown(wait=True)
         report.interrupted = self.stop.is_set()
 
-    def _batches(self, plan: SendPlan) -> Iterator[Batch]:
+    def _batches(self, plan: SendPlan, report: SendReport) -> Iterator[Batch]:
         number, room = plan.instalment.number, plan.limit
         for chunk in chunks(self._active(), self.batch_size):
             wanted = self._wanted(number, chunk, plan.only)
             if room is not None:
                 wanted, room = wanted[:room], room - len(wanted[:room])
+            if self.returned:
+                report.resent += sum(s.key in self.returned for s in wanted)
             if wanted:
                 recipients = [plan.message.recipient(s) for s in wanted]
                 yield Batch(

@@ -46,10 +46,14 @@ class Settler(Planner):
 
     # Batch key → the provider's answer when asked about it failed (see `_why_unknown`).
     settle_errors: dict[str, SendError]
+    # Readers of pending batches the provider says never went out (`settle_pending`): the
+    # plan counted them as had, and this run sends them with the rest.
+    returned: set[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settle_errors = {}
+        self.returned = set()
 
     def _settle_doubtful(
         self, batch: Batch, reason: str, report: SendReport
@@ -128,6 +132,7 @@ class Settler(Planner):
             scheduled = batch_of.send_at is not None
             self.ledger.record_results(number, batch_of.key, results, scheduled)
             report.settled += sum(r.outcome is not Outcome.TRANSIENT for r in results)
+            self.returned.update(r.email.lower() for r in results if r.outcome is Outcome.TRANSIENT)
 
     def _ours(self, unsettled: UnsettledBatch) -> bool:
         """Sent through this run's provider, along its route: another provider (the series
