@@ -8,13 +8,14 @@ replaced on purpose): otherwise the provider finds nothing and the batch goes ou
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,27 @@ def _kill_once_accepted(root: Path, state: PostmarkState) -> None:
     proc.kill()
     proc.wait()
     assert state.accepted, "the killed run never reached the provider"
+
+
+@contextlib.contextmanager
+def _killed_mid_send(
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, PostmarkState]]:
+    """A series of 40 readers sending through the Postmark fake in batches of 10, its
+    `send next` killed with its first batch pending; the fake answers again after."""
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    monkeypatch.setenv("SERIESPUB_SECRET", "s" * 40)
+    state = PostmarkState()
+    state.faults.delay = 30.0  # the first answer never arrives before the kill
+    with serve(PostmarkHandler, state) as (url, _):
+        root = make_series(
+            drafts=1,
+            subscribers=40,
+            delivery=postmark_delivery(url, settle_delay=0, batch_size=10, concurrency=1),
+        )
+        _kill_once_accepted(root, state)
+        state.faults.delay = 0.0
+        yield root, state
 
 
 def _same(toml: str) -> str:
@@ -73,21 +95,10 @@ def test_a_resume_after_the_settings_changed_sends_nobody_twice(
     secret: str,
     args: tuple[str, ...],
 ) -> None:
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
-    monkeypatch.setenv("SERIESPUB_SECRET", "s" * 40)
-    state = PostmarkState()
-    state.faults.delay = 30.0  # the first answer never arrives before the kill
-    with serve(PostmarkHandler, state) as (url, _):
-        root = make_series(
-            drafts=1,
-            subscribers=40,
-            delivery=postmark_delivery(url, settle_delay=0, batch_size=10, concurrency=1),
-        )
-        _kill_once_accepted(root, state)
+    with _killed_mid_send(make_series, monkeypatch) as (root, state):
         config = root / "seriespub.toml"
         config.write_text(edit(config.read_text(encoding="utf-8")), encoding="utf-8")
         monkeypatch.setenv("SERIESPUB_SECRET", secret)
-        state.faults.delay = 0.0
         result = cli(root, "send", "next", "--yes", *args)
         assert result.exit_code == 0, result.output
         per_reader = Counter(m["_to"] for m in state.accepted)
@@ -122,17 +133,7 @@ def test_a_batch_pending_with_another_provider_is_not_settled_by_this_one(
     """Switched from Postmark to the outbox between a kill and the resume: the outbox
     cannot know what Postmark sent, so the pending batch becomes unknown (the author
     decides), and none of its readers gets a second copy from the outbox."""
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
-    monkeypatch.setenv("SERIESPUB_SECRET", "s" * 40)
-    state = PostmarkState()
-    state.faults.delay = 30.0
-    with serve(PostmarkHandler, state) as (url, _):
-        root = make_series(
-            drafts=1,
-            subscribers=40,
-            delivery=postmark_delivery(url, settle_delay=0, batch_size=10, concurrency=1),
-        )
-        _kill_once_accepted(root, state)
+    with _killed_mid_send(make_series, monkeypatch) as (root, state):
         took = {m["_to"] for m in state.accepted}
     config = root / "seriespub.toml"
     toml = config.read_text(encoding="utf-8")
