@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,47 +17,17 @@ from typing import Any
 
 import pytest
 
-from conftest import postmark_delivery
-from fakes.httpserver import serve
-from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
-
-
-def _kill_once_accepted(root: Path, state: PostmarkState) -> None:
-    """Start `send next`, SIGKILL it once the fake has taken its first request (whose
-    answer is held back), so that request's batch is left `pending`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not state.accepted and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
-    assert state.accepted, "the killed run never reached the provider"
+from fakes.postmark import PostmarkState
+from killed import killed_send
 
 
 @contextlib.contextmanager
 def _killed_mid_send(
     make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Path, PostmarkState]]:
-    """A series of 40 readers sending through the Postmark fake in batches of 10, its
-    `send next` killed with its first batch pending; the fake answers again after."""
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    """One part to 40 readers, its `send next` killed with its first batch pending."""
     monkeypatch.setenv("SERIESPUB_SECRET", "s" * 40)
-    state = PostmarkState()
-    state.faults.delay = 30.0  # the first answer never arrives before the kill
-    with serve(PostmarkHandler, state) as (url, _):
-        root = make_series(
-            drafts=1,
-            subscribers=40,
-            delivery=postmark_delivery(url, settle_delay=0, batch_size=10, concurrency=1),
-        )
-        _kill_once_accepted(root, state)
-        state.faults.delay = 0.0
+    with killed_send(make_series, monkeypatch, drafts=1) as (root, state, _):
         yield root, state
 
 

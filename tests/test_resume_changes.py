@@ -23,50 +23,10 @@ from typing import Any
 import pytest
 import time_machine
 
-from conftest import postmark_delivery
 from fakes.httpserver import serve
-from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+from fakes.postmark import PostmarkHandler, PostmarkState
 from fakes.resend import ResendHandler, ResendState
-
-READERS = 40
-
-
-def _kill_once_accepted(root: Path, state: PostmarkState) -> set[str]:
-    """Start `send next`, SIGKILL it once the fake has taken its first request (whose
-    answer is held back): that batch is left `pending`. Returns its readers."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not state.accepted and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
-    assert state.accepted, "the killed run never reached the provider"
-    return {m["_to"] for m in state.accepted}
-
-
-@contextmanager
-def killed_send(
-    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, **delivery: object
-) -> Iterator[tuple[Path, PostmarkState, set[str]]]:
-    """A series of READERS readers whose first send was killed with one batch pending;
-    the fake keeps serving (with no delay) while the test resumes."""
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
-    state = PostmarkState()
-    state.faults.delay = 30.0
-    with serve(PostmarkHandler, state) as (url, _):
-        settings = {"batch_size": 10, "concurrency": 1, **delivery}
-        root = make_series(
-            drafts=2, subscribers=READERS, delivery=postmark_delivery(url, 0, **settings)
-        )
-        pending = _kill_once_accepted(root, state)
-        state.faults.delay = 0.0
-        yield root, state, pending
+from killed import READERS, killed_send
 
 
 def part_counts(state: PostmarkState, subject_word: str = "") -> Counter[str]:

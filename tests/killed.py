@@ -1,0 +1,66 @@
+"""A send killed mid-request with its batch pending: the arrangement the resume tests share.
+
+`killed_send` makes a series sending through the Postmark fake in batches of 10, starts a
+real `seriespub send next`, and SIGKILLs it once the fake has taken its first request (whose
+answer is held back), so that batch is left `pending`; the fake then answers at once again
+while the test edits something and resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import postmark_delivery
+from fakes.httpserver import serve
+from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+
+READERS = 40
+
+
+def kill_once_accepted(root: Path, state: PostmarkState) -> set[str]:
+    """Start `send next`, SIGKILL it once the fake has taken its first request: that batch
+    is left `pending`. Returns its readers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not state.accepted and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert state.accepted, "the killed run never reached the provider"
+    return {m["_to"] for m in state.accepted}
+
+
+@contextmanager
+def killed_send(
+    make_series: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    drafts: int = 2,
+    **delivery: object,
+) -> Iterator[tuple[Path, PostmarkState, set[str]]]:
+    """(the series, the fake's state, the pending batch's readers); READERS readers."""
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+    state = PostmarkState()
+    state.faults.delay = 30.0  # the first answer never arrives before the kill
+    with serve(PostmarkHandler, state) as (url, _):
+        settings = {"batch_size": 10, "concurrency": 1, **delivery}
+        root = make_series(
+            drafts=drafts, subscribers=READERS, delivery=postmark_delivery(url, 0, **settings)
+        )
+        pending = kill_once_accepted(root, state)
+        state.faults.delay = 0.0
+        yield root, state, pending
