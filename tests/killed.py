@@ -28,6 +28,14 @@ READERS = 40
 def kill_once_accepted(root: Path, state: PostmarkState) -> set[str]:
     """Start `send next`, SIGKILL it once the fake has taken its first request: that batch
     is left `pending`. Returns its readers."""
+    kill_when(root, lambda: bool(state.accepted))
+    assert state.accepted, "the killed run never reached the provider"
+    return {m["_to"] for m in state.accepted}
+
+
+def kill_when(root: Path, taken: Callable[[], bool], after: float = 0.0) -> None:
+    """Start `send next` in `root` and SIGKILL it `after` seconds once `taken()` is true
+    (a fake has the request), or after a minute."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
         cwd=root,
@@ -36,12 +44,11 @@ def kill_once_accepted(root: Path, state: PostmarkState) -> set[str]:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not state.accepted and time.monotonic() < deadline:
+    while not taken() and time.monotonic() < deadline:
         time.sleep(0.02)
+    time.sleep(after)
     proc.kill()
     proc.wait()
-    assert state.accepted, "the killed run never reached the provider"
-    return {m["_to"] for m in state.accepted}
 
 
 @contextmanager

@@ -26,7 +26,7 @@ import time_machine
 from fakes.httpserver import serve
 from fakes.postmark import PostmarkHandler, PostmarkState
 from fakes.resend import ResendHandler, ResendState
-from killed import READERS, killed_send
+from killed import READERS, kill_when, killed_send
 
 
 def part_counts(state: PostmarkState, subject_word: str = "") -> Counter[str]:
@@ -210,38 +210,42 @@ def test_a_resume_refuses_when_another_draft_took_the_half_sent_parts_number(
     assert "Traceback" not in refused.output
 
 
-def test_a_resume_refuses_a_retitled_half_sent_part_until_the_title_is_back(
-    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("line", "edited", "said"),
+    [
+        # A retitle cannot be told from another draft taking the number: refused too, and
+        # the hint says how to finish the part and retitle it afterwards.
+        pytest.param(
+            "title: Part 1 title", "title: Part 1, retitled", "set its title back", id="retitled"
+        ),
+        # Held as it was: `status: draft` refuses in one line.
+        pytest.param(
+            "status: ready",
+            "status: draft",
+            "part 1 ('Part 1 title') is still a draft",
+            id="set-back-to-draft",
+        ),
+    ],
+)
+def test_a_resume_refuses_an_edited_half_sent_part_until_it_is_back(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    line: str,
+    edited: str,
+    said: str,
 ) -> None:
-    """A retitle cannot be told from another draft taking the number: refused too, and
-    the hint says how to finish the part and retitle it afterwards."""
+    """Refused while edited; put back, the resume settles the pending batch and sends the
+    rest once."""
     with killed_send(make_series, monkeypatch) as (root, state, _):
         draft = root / "drafts" / "01-part-1.md"
-        _edit(draft, "title: Part 1 title", "title: Part 1, retitled")
+        _edit(draft, line, edited)
         refused = cli(root, "send", "next", "--yes")
-        _edit(draft, "title: Part 1, retitled", "title: Part 1 title")
+        _edit(draft, edited, line)
         resumed = cli(root, "send", "next", "--yes")
         counts = part_counts(state)
     assert refused.exit_code == 1
-    assert "set its title back" in refused.output
-    assert resumed.exit_code == 0, resumed.output
-    assert len(counts) == READERS and set(counts.values()) == {1}
-
-
-def test_a_resume_refuses_a_half_sent_part_set_back_to_draft(
-    make_series: Callable[..., Path], cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Held as it was: `status: draft` refuses in one line; set ready again, the resume
-    settles the pending batch and sends the rest once."""
-    with killed_send(make_series, monkeypatch) as (root, state, _):
-        draft = root / "drafts" / "01-part-1.md"
-        _edit(draft, "status: ready", "status: draft")
-        refused = cli(root, "send", "next", "--yes")
-        _edit(draft, "status: draft", "status: ready")
-        resumed = cli(root, "send", "next", "--yes")
-        counts = part_counts(state)
-    assert refused.exit_code == 1
-    assert "part 1 ('Part 1 title') is still a draft" in refused.output
+    assert said in refused.output
     assert resumed.exit_code == 0, resumed.output
     assert len(counts) == READERS and set(counts.values()) == {1}
 
@@ -320,19 +324,8 @@ def killed_resend_send(
             f'[delivery.resend]\napi_url = "{url}"\n'
         )
         root = make_series(drafts=2, subscribers=READERS, delivery=delivery)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-            cwd=root,
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while not state.emails and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)  # its key is kept once the whole batch is created
-        proc.kill()
-        proc.wait()
+        # Its key is kept once the whole batch is created: killed a little after.
+        kill_when(root, lambda: bool(state.emails), after=0.2)
         state.faults.delay = 0.0
         yield root, state, {e.to[0] for e in state.emails.values()}
 
