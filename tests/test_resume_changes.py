@@ -11,9 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -385,19 +382,8 @@ def test_an_outbox_moved_away_after_a_kill_leaves_its_pending_batches_unknown(
     batch were written, and rewriting them gave some readers two files. They become
     unknown, and the log says the outbox is gone."""
     root = make_series(drafts=1, subscribers=20000)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     folder = root / ".seriespub" / "outbox" / "001"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not folder.exists() or len(os.listdir(folder)) < 3000):
-        time.sleep(0.01)
-    proc.kill()
-    proc.wait()
+    kill_when(root, lambda: folder.exists() and len(os.listdir(folder)) >= 3000)
     (root / ".seriespub" / "outbox").rename(root / "handed-over")
     result = cli(root, "send", "next", "--yes")
     per_reader = Counter(path.name for path in root.rglob("*.eml"))
