@@ -178,6 +178,43 @@ def test_subscribers_list_shows_each_readers_next_part_and_when(
     assert "Next" in text.splitlines()[0] and "Next" not in plain.splitlines()[0]
 
 
+def set_status(root: Path, address: str, old: str, new: str) -> None:
+    """Edit a reader's row by hand, as an author does for someone who asked to return."""
+    path = root / "subscribers.csv"
+    text = path.read_text(encoding="utf-8")
+    assert f"{address},Reader 2,{old}," in text
+    path.write_text(text.replace(f"{address},Reader 2,{old},", f"{address},Reader 2,{new},"))
+
+
+def test_a_front_reader_who_left_and_returned_resumes_where_they_left_off(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Reader 2 (the front) leaves after part 1 and is set active again after part 2 went
+    out: they get part 2 next, then part 3, one a slot (as a late joiner would), never a
+    gap; `status` and `subscribers list --next` say so beforehand."""
+    root = make_series(drafts=4, subscribers=2, extra_toml=SCHEDULE)
+    with time_machine.travel(slot(1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
+        ok(cli(root, "subscribers", "remove", FRONT[1]))
+        clock.move_to(slot(2))
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 10, 12, tzinfo=LONDON))
+        set_status(root, FRONT[1], "unsubscribed", "active")
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+        rows = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
+        weekly = []
+        for week in (3, 4, 5):
+            clock.move_to(slot(week))
+            ok(cli(root, "send", "due"))
+            weekly.append(sorted(outbox(root)[FRONT[1]]))
+    assert (readers["front"], readers["catching_up"]) == (1, 1)
+    assert readers["next_slot"]["parts"] == {"2": 1, "3": 1}
+    assert {r["email"]: r["next_part"] for r in rows} == {FRONT[0]: 3, FRONT[1]: 2}
+    assert weekly == [[1, 2], [1, 2, 3], [1, 2, 3, 4]]  # one a slot, in order, no gap
+    assert sorted(outbox(root)[FRONT[0]]) == [1, 2, 3, 4]
+
+
 def test_postmark_sends_each_group_through_its_batch_api(
     make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
 ) -> None:
