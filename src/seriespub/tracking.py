@@ -574,6 +574,8 @@ class Upcoming:
     inputs: Inputs
     front_part: int | None  # the part the front gets next (None: none ready)
     front_at: dt.datetime | None  # its release, when later than the next slot
+    # With catch_up = "all", the parts after `front_part` the same slot sends the front.
+    also: tuple[int, ...] = ()
 
 
 def upcoming(
@@ -594,7 +596,30 @@ def upcoming(
         if release is not None and release > slot:
             later = release
     plan, given = slot_plan(session, drafts, None if later else new, upcoming=True)
-    return Upcoming(plan, given, new, later)
+    also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
+    return Upcoming(plan, given, new, later, also)
+
+
+def _caught_up(
+    session: Session,
+    drafts: DraftSet,
+    planned: Mapping[int, PlannedRelease],
+    new: int | None,
+    slot: dt.datetime | None,
+) -> tuple[int, ...]:
+    """With catch_up = "all", the ready parts after `new` whose release is by `slot`:
+    `send due` sends each to the front after `new`, in the same slot."""
+    if new is None or slot is None or session.series.settings.schedule.catch_up != "all":
+        return ()
+    out: list[int] = []
+    for i in drafts.instalments:
+        if i.number <= new:
+            continue
+        release = planned.get(i.number)
+        if not i.is_ready or release is None or release.release > slot:
+            break
+        out.append(i.number)
+    return tuple(out)
 
 
 ROUND_PREFIX = "round-"  # the folder a send's round picks its late joiners' rows into
