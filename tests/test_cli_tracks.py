@@ -401,6 +401,45 @@ def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
     assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}  # the late joiner is held, not skipped
 
 
+def test_check_names_a_returned_readers_own_next_part_not_one_before_they_joined(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """A reader imported with an old date after part 1 (the front from part 2) leaves and
+    returns after part 3: their next part is 3, so a part 1 set back to draft holds
+    nobody, and a part 3 set back to draft holds them."""
+    from seriespub.ops.session import session
+    from seriespub.series import find_series
+    from seriespub.tracking import draft_warnings
+
+    root = make_series(drafts=4, subscribers=2)
+    ok(cli(root, "send", "next", "--yes"))
+    imported = root.parent / "old.csv"
+    imported.write_text("email,name,subscribed_at\nold@example.com,Old,2025-06-01\n")
+    ok(cli(root, "subscribers", "import", str(imported)))
+    ok(cli(root, "send", "next", "--yes"))
+    ok(cli(root, "subscribers", "remove", "old@example.com"))
+    ok(cli(root, "send", "next", "--yes"))
+    csv_path = root / "subscribers.csv"
+    csv_path.write_text(csv_path.read_text().replace(",unsubscribed,", ",active,"))
+    assert sorted(outbox(root)["old@example.com"]) == [2]
+
+    def warnings_with_draft(number: int) -> list[str]:
+        draft = next((root / "drafts").glob(f"0{number}-*.md"))
+        draft.write_text(draft.read_text().replace("status: ready", "status: draft"))
+        try:
+            series, now = find_series(explicit=root), dt.datetime.now(dt.UTC)
+            with session(series, "check", now=now, readonly=True) as held:
+                return draft_warnings(held)
+        finally:
+            draft.write_text(draft.read_text().replace("status: draft", "status: ready"))
+
+    assert warnings_with_draft(1) == []
+    assert warnings_with_draft(3) == [
+        "part 3 is still a draft and is the next part of 1 late joiner(s): set status: "
+        "ready in its front matter"
+    ]
+
+
 def test_status_without_a_calendar_predicts_what_send_next_would_send_now(
     make_series: MakeSeries, cli: Cli
 ) -> None:

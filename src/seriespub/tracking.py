@@ -48,6 +48,7 @@ from seriespub.tracks import (
     Reader,
     SlotPlan,
     fell_behind,
+    first_owed,
     is_front,
     parse_joined,
     plan_slot,
@@ -760,7 +761,8 @@ def draft_warnings(session: Session) -> list[str]:
     for reader in readers(session, None, given.part_one, late, given.latest):
         if is_front(reader, given.part_one):
             continue
-        part = next((n for n in started if n not in reader.has), upcoming)
+        first = first_owed(reader)  # a returned reader never had the parts before theirs
+        part = next((n for n in started if n >= first and n not in reader.has), upcoming)
         late[reader.key] = part
         if part in unready:
             waiting[part] += 1

@@ -89,7 +89,7 @@ def fell_behind(has: frozenset[int], open_: frozenset[int], latest: int | None) 
     return latest is not None and bool(has or open_) and latest not in has | open_
 
 
-def _first_owed(reader: Reader) -> int:
+def first_owed(reader: Reader) -> int:
     """The lowest part a reader can be owed: a returned front reader never had the parts
     before their first (they joined the front later), so those are not theirs."""
     return min(reader.has | reader.open, default=0) if reader.returned else 0
@@ -119,7 +119,7 @@ def decide(
         waiting = not reader.has and reader.joined is not None and reader.joined >= slot
         if waiting or (reader.last is not None and reader.last >= slot):
             return None
-    first = _first_owed(reader)
+    first = first_owed(reader)
     for number in released:
         if number >= first and number not in reader.has:
             return None if number in held else number
@@ -219,7 +219,7 @@ def reader_calendar(
     """
     has, out = set(reader.has), list[tuple[int, dt.datetime]]()
     last, opened = reader.last, reader.open
-    first = _first_owed(reader)
+    first = first_owed(reader)
     order = [n for n in sorted(set(released)) if n >= first]
     order += [n for n in upcoming if n not in released]
     for slot in slots:
