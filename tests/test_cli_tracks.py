@@ -203,6 +203,7 @@ def test_a_front_reader_who_left_and_returned_resumes_where_they_left_off(
         set_status(root, FRONT[1], "unsubscribed", "active")
         readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
         rows = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
+        mine = json.loads(ok(cli(root, "schedule", "--reader", FRONT[1], "--json")).stdout)
         weekly = []
         for week in (3, 4, 5):
             clock.move_to(slot(week))
@@ -211,6 +212,11 @@ def test_a_front_reader_who_left_and_returned_resumes_where_they_left_off(
     assert (readers["front"], readers["catching_up"]) == (1, 1)
     assert readers["next_slot"]["parts"] == {"2": 1, "3": 1}
     assert {r["email"]: r["next_part"] for r in rows} == {FRONT[0]: 3, FRONT[1]: 2}
+    assert [(p["number"], p["release"][:10]) for p in mine["parts"]] == [
+        (2, "2026-12-15"),
+        (3, "2026-12-22"),
+        (4, "2026-12-29"),
+    ]
     assert weekly == [[1, 2], [1, 2, 3], [1, 2, 3, 4]]  # one a slot, in order, no gap
     assert sorted(outbox(root)[FRONT[0]]) == [1, 2, 3, 4]
 
