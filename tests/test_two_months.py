@@ -170,9 +170,11 @@ def between_slots(cli: Cli, root: Path, state: PostmarkState, clock: Any, week: 
         clock.move_to(day(12, 3))
         ok(cli(root, "subscribers", "add", BEN))
         clock.move_to(day(12, 5))
-        ok(cli(root, "subscribers", "import", str(write_import(root, "old.csv", OLD))))
+        kept = ok(cli(root, "subscribers", "import", str(write_import(root, "old.csv", OLD))))
+        assert "1 added reader(s) joined, by the file's dates, " in kept.stderr
         joined = write_import(root, "cat.csv", CAT)
-        ok(cli(root, "subscribers", "import", str(joined), "--joined-today"))
+        restamped = ok(cli(root, "subscribers", "import", str(joined), "--joined-today"))
+        assert "joined, by the file's dates" not in restamped.stderr
     if week == 3:
         clock.move_to(day(12, 10))
         ok(cli(root, "subscribers", "remove", R2))
@@ -261,6 +263,12 @@ def test_two_months_of_a_weekly_series_send_each_reader_what_they_are_owed(
         monkeypatch.delenv("SERIESPUB_SECRET_PREVIOUS")
         assert cli(root, "subscribers", "verify", R1, old_token).exit_code != 0
     assert old_token != new_token
+    for address, got in history.items():
+        parts = [p for _, p in got]
+        assert parts == sorted(set(parts)), f"{address}: each part once, in order: {parts}"
+    for address in (DAN, BEN, CAT, R2):  # on a track: one part a slot
+        weeks = [w for w, _ in history[address]]
+        assert len(weeks) == len(set(weeks)), f"{address}: {history[address]}"
     every = [(w, w) for w in (1, 2, 3)] + [(5, 4), (5, 5), (6, 6), (7, 7), (8, 8)]
     behind = [(w + 1, w) for w in (1, 2)] + [(w + 2, w) for w in range(3, PARTS + 1)]
     assert (
