@@ -284,8 +284,7 @@ class _Readers:
         statuses = self.session.ledger.statuses(self.new, [r.key for r in front])
         mine = frozenset({self.new})
         for r in front:
-            settled = not r.returned and statuses.get(r.key) in SETTLED  # returned: all known
-            yield Reader(r.key, r.joined, mine) if settled else r
+            yield Reader(r.key, r.joined, mine) if statuses.get(r.key) in SETTLED else r
 
     def _returning(self, front: list[Reader]) -> Iterator[Reader]:
         """The front by date, with those who fell behind it (they left and came back) as
