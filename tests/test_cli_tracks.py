@@ -178,6 +178,49 @@ def test_subscribers_list_shows_each_readers_next_part_and_when(
     assert "Next" in text.splitlines()[0] and "Next" not in plain.splitlines()[0]
 
 
+def set_status(root: Path, address: str, old: str, new: str) -> None:
+    """Edit a reader's row by hand, as an author does for someone who asked to return."""
+    path = root / "subscribers.csv"
+    text = path.read_text(encoding="utf-8")
+    assert f"{address},Reader 2,{old}," in text
+    path.write_text(text.replace(f"{address},Reader 2,{old},", f"{address},Reader 2,{new},"))
+
+
+def test_a_front_reader_who_left_and_returned_resumes_where_they_left_off(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Reader 2 (the front) leaves after part 1 and is set active again after part 2 went
+    out: they get part 2 next, then part 3, one a slot (as a late joiner would), never a
+    gap; `status` and `subscribers list --next` say so beforehand."""
+    root = make_series(drafts=4, subscribers=2, extra_toml=SCHEDULE)
+    with time_machine.travel(slot(1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
+        ok(cli(root, "subscribers", "remove", FRONT[1]))
+        clock.move_to(slot(2))
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 10, 12, tzinfo=LONDON))
+        set_status(root, FRONT[1], "unsubscribed", "active")
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+        rows = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
+        mine = json.loads(ok(cli(root, "schedule", "--reader", FRONT[1], "--json")).stdout)
+        weekly = []
+        for week in (3, 4, 5):
+            clock.move_to(slot(week))
+            ok(cli(root, "send", "due"))
+            weekly.append(sorted(outbox(root)[FRONT[1]]))
+    assert (readers["front"], readers["catching_up"]) == (1, 1)
+    assert readers["next_slot"]["parts"] == {"2": 1, "3": 1}
+    assert {r["email"]: r["next_part"] for r in rows} == {FRONT[0]: 3, FRONT[1]: 2}
+    assert [(p["number"], p["release"][:10]) for p in mine["parts"]] == [
+        (2, "2026-12-15"),
+        (3, "2026-12-22"),
+        (4, "2026-12-29"),
+    ]
+    assert weekly == [[1, 2], [1, 2, 3], [1, 2, 3, 4]]  # one a slot, in order, no gap
+    assert sorted(outbox(root)[FRONT[0]]) == [1, 2, 3, 4]
+
+
 def test_postmark_sends_each_group_through_its_batch_api(
     make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
 ) -> None:
@@ -362,6 +405,45 @@ def test_check_warning_when_a_late_joiners_next_part_is_a_draft(
         ok(cli(root, "send", "next", "--yes"))  # part 2 to the front only
     got = {a: sorted(p) for a, p in outbox(root).items()}
     assert got == {FRONT[0]: [1, 2], FRONT[1]: [1, 2]}  # the late joiner is held, not skipped
+
+
+def test_check_names_a_returned_readers_own_next_part_not_one_before_they_joined(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """A reader imported with an old date after part 1 (the front from part 2) leaves and
+    returns after part 3: their next part is 3, so a part 1 set back to draft holds
+    nobody, and a part 3 set back to draft holds them."""
+    from seriespub.ops.session import session
+    from seriespub.series import find_series
+    from seriespub.tracking import draft_warnings
+
+    root = make_series(drafts=4, subscribers=2)
+    ok(cli(root, "send", "next", "--yes"))
+    imported = root.parent / "old.csv"
+    imported.write_text("email,name,subscribed_at\nold@example.com,Old,2025-06-01\n")
+    ok(cli(root, "subscribers", "import", str(imported)))
+    ok(cli(root, "send", "next", "--yes"))
+    ok(cli(root, "subscribers", "remove", "old@example.com"))
+    ok(cli(root, "send", "next", "--yes"))
+    csv_path = root / "subscribers.csv"
+    csv_path.write_text(csv_path.read_text().replace(",unsubscribed,", ",active,"))
+    assert sorted(outbox(root)["old@example.com"]) == [2]
+
+    def warnings_with_draft(number: int) -> list[str]:
+        draft = next((root / "drafts").glob(f"0{number}-*.md"))
+        draft.write_text(draft.read_text().replace("status: ready", "status: draft"))
+        try:
+            series, now = find_series(explicit=root), dt.datetime.now(dt.UTC)
+            with session(series, "check", now=now, readonly=True) as held:
+                return draft_warnings(held)
+        finally:
+            draft.write_text(draft.read_text().replace("status: draft", "status: ready"))
+
+    assert warnings_with_draft(1) == []
+    assert warnings_with_draft(3) == [
+        "part 3 is still a draft and is the next part of 1 late joiner(s): set status: "
+        "ready in its front matter"
+    ]
 
 
 def test_status_without_a_calendar_predicts_what_send_next_would_send_now(

@@ -24,6 +24,7 @@ from seriespub.tracks import (
     FROM_START,
     Reader,
     decide,
+    fell_behind,
     parse_joined,
     plan_slot,
 )
@@ -146,6 +147,25 @@ def test_open_part_is_finished_first_and_a_served_reader_waits() -> None:
     assert at(Reader("a", slot, frozenset(), frozenset(), None)) is None
     assert at(Reader("a", joined, frozenset({1, 2, 3}), frozenset(), None)) == 4
     assert at(Reader("f", None, frozenset(), frozenset(), None)) == 4
+
+
+def test_a_front_reader_who_returned_resumes_at_the_first_part_they_missed() -> None:
+    slot = dt.datetime(2027, 2, 2, 9, tzinfo=LONDON)
+    one = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)
+    kw: dict[str, Any] = {"released": [1, 2, 3, 4], "new": 5, "slot": slot, "part_one": one}
+    # Left after part 2, back now: part 3 next (not 5, which left a gap), one a slot.
+    assert fell_behind(frozenset({1, 2}), frozenset(), 4)
+    back = Reader("a", None, frozenset({1, 2}), returned=True)
+    assert decide(back, **kw) == 3
+    assert decide(Reader("a", None, frozenset({1, 2}), last=slot, returned=True), **kw) is None
+    # Joined the front at part 3 (an old date after part 1): parts 1-2 were never theirs.
+    assert decide(Reader("b", None, frozenset({3}), returned=True), **kw) == 4
+    # New (no delivery at all) or not behind: the front, as before.
+    assert not fell_behind(frozenset(), frozenset(), 4)
+    assert not fell_behind(frozenset({1, 2, 3, 4}), frozenset(), 4)
+    assert not fell_behind(frozenset({3}), frozenset({4}), 4)
+    assert decide(Reader("c", None, frozenset({1, 2, 3, 4})), **kw) == 5
+    assert decide(back, mode=CURRENT, **kw) == 5
 
 
 def test_a_released_part_that_is_a_draft_again_holds_the_track_never_skips() -> None:

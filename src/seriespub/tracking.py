@@ -47,6 +47,8 @@ from seriespub.tracks import (
     FROM_START,
     Reader,
     SlotPlan,
+    fell_behind,
+    first_owed,
     is_front,
     parse_joined,
     plan_slot,
@@ -80,6 +82,7 @@ class Inputs:
     held: frozenset[int]  # of those, drafts again: late joiners wait there
     part_one: dt.datetime | None  # part 1's release (started_at, else its slot)
     slot: dt.datetime | None  # when this slot began (None: no calendar, no send)
+    latest: int | None = None  # the last part the front finished: who lacks it fell behind
 
 
 def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
@@ -102,7 +105,9 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
             part_one = planned[first].release if first in planned else None
             if part_one is not None and part_one > session.now:
                 part_one = None  # not released yet: everyone is on the front
-    return Inputs(released, held, part_one, current_slot(session, new))
+    finished = [n for n in released if records[n].finished_at is not None]
+    latest = max(finished, default=None)
+    return Inputs(released, held, part_one, current_slot(session, new), latest)
 
 
 def current_slot(session: Session, new: int | None) -> dt.datetime | None:
@@ -156,11 +161,17 @@ def find(session: Session, address: str) -> Subscriber | None:
     return None
 
 
-def one_reader(session: Session, subscriber: Subscriber) -> Reader:
-    """One reader with everything the ledger holds for them, front or not."""
+def one_reader(session: Session, subscriber: Subscriber, latest: int | None = None) -> Reader:
+    """One reader with everything the ledger holds for them, front or not; `latest`: the
+    last part the front finished (`Inputs.latest`), to tell who fell behind it."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
     reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
-    return _with_ledger(reader, session.ledger.received([subscriber.key]))
+    found = _with_ledger(reader, session.ledger.received([subscriber.key]))
+    return _returned(found) if fell_behind(found.has, found.open, latest) else found
+
+
+def _returned(reader: Reader) -> Reader:
+    return Reader(reader.key, reader.joined, reader.has, reader.open, reader.last, True)
 
 
 def readers(
@@ -168,11 +179,13 @@ def readers(
     new: int | None,
     part_one: dt.datetime | None,
     known: Mapping[str, object] | None = None,
+    latest: int | None = None,
 ) -> Iterator[Reader]:
     """Every active reader once (the first row of a repeated address wins), with what the
     ledger holds for them, streamed in flat memory (see `_Readers`). `known`: the late
-    joiners yielded so far, if the caller keeps them (the plan's map)."""
-    return iter(_Readers(session, new, part_one, known))
+    joiners yielded so far, if the caller keeps them (the plan's map); `latest`: the last
+    part the front finished (a front reader without it who had others fell behind)."""
+    return iter(_Readers(session, new, part_one, known, latest))
 
 
 CHUNK = 500  # readers per ledger query
@@ -203,8 +216,10 @@ class _Readers:
         new: int | None,
         part_one: dt.datetime | None,
         known: Mapping[str, object] | None = None,
+        latest: int | None = None,
     ) -> None:
         self.session, self.new, self.part_one = session, new, part_one
+        self.latest = latest
         self.mode = mode(session)
         self.tz = schedule.zone(session.series.settings.schedule.timezone)
         self.path = session.series.subscribers_path
@@ -262,6 +277,7 @@ class _Readers:
                 yield read + problems.count, s
 
     def _front(self, front: list[Reader]) -> Iterator[Reader]:
+        front = list(self._returning(front))
         if not self.ask_front or self.new is None or not front:
             yield from front
             return
@@ -269,6 +285,20 @@ class _Readers:
         mine = frozenset({self.new})
         for r in front:
             yield Reader(r.key, r.joined, mine) if statuses.get(r.key) in SETTLED else r
+
+    def _returning(self, front: list[Reader]) -> Iterator[Reader]:
+        """The front by date, with those who fell behind it (they left and came back) as
+        returned readers with their history: one look-up of the latest part by primary key
+        for the chunk, and the ledger's history only of those who lack it."""
+        if self.latest is None or self.mode == CURRENT or not front:
+            yield from front
+            return
+        had = self.session.ledger.statuses(self.latest, [r.key for r in front])
+        lacking = [r.key for r in front if r.key not in had]
+        received = self.session.ledger.received(lacking) if lacking else {}
+        for r in front:
+            found = _with_ledger(r, received)
+            yield _returned(found) if fell_behind(found.has, found.open, self.latest) else r
 
     def _late(self, late: list[Reader]) -> Iterator[Reader]:
         if not late:
@@ -500,7 +530,7 @@ def slot_plan(
     given = inputs(session, drafts, new)
     at = given.slot
     if upcoming:
-        given = Inputs(given.released, given.held, given.part_one, next_slot(session))
+        given = Inputs(given.released, given.held, given.part_one, next_slot(session), given.latest)
         if has_calendar(session.series):
             at = given.slot
         # else the next send is a `send next` typed now: planned at the current slot, as it
@@ -524,7 +554,8 @@ def slot_plan(
     for _ in range(3):
         late = LateParts()
         try:
-            return plan(readers(session, new, given.part_one, late), late), given
+            listed = readers(session, new, given.part_one, late, given.latest)
+            return plan(listed, late), given
         except ListChanged:
             continue  # rewritten mid-plan (an import, a sync): plan again from the new file
         except SeriespubError:
@@ -544,6 +575,8 @@ class Upcoming:
     inputs: Inputs
     front_part: int | None  # the part the front gets next (None: none ready)
     front_at: dt.datetime | None  # its release, when later than the next slot
+    # With catch_up = "all", the parts after `front_part` the same slot sends the front.
+    also: tuple[int, ...] = ()
 
 
 def upcoming(
@@ -564,7 +597,30 @@ def upcoming(
         if release is not None and release > slot:
             later = release
     plan, given = slot_plan(session, drafts, None if later else new, upcoming=True)
-    return Upcoming(plan, given, new, later)
+    also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
+    return Upcoming(plan, given, new, later, also)
+
+
+def _caught_up(
+    session: Session,
+    drafts: DraftSet,
+    planned: Mapping[int, PlannedRelease],
+    new: int | None,
+    slot: dt.datetime | None,
+) -> tuple[int, ...]:
+    """With catch_up = "all", the ready parts after `new` whose release is by `slot`:
+    `send due` sends each to the front after `new`, in the same slot."""
+    if new is None or slot is None or session.series.settings.schedule.catch_up != "all":
+        return ()
+    out: list[int] = []
+    for i in drafts.instalments:
+        if i.number <= new:
+            continue
+        release = planned.get(i.number)
+        if not i.is_ready or release is None or release.release > slot:
+            break
+        out.append(i.number)
+    return tuple(out)
 
 
 ROUND_PREFIX = "round-"  # the folder a send's round picks its late joiners' rows into
@@ -702,10 +758,11 @@ def draft_warnings(session: Session) -> list[str]:
         return []  # nobody is a late joiner before part 1 is out: the list is not read
     waiting: Counter[int] = Counter()
     late = LateParts()  # the late joiners seen, to drop their repeats (on disk past SPILL)
-    for reader in readers(session, None, given.part_one, late):
+    for reader in readers(session, None, given.part_one, late, given.latest):
         if is_front(reader, given.part_one):
             continue
-        part = next((n for n in started if n not in reader.has), upcoming)
+        first = first_owed(reader)  # a returned reader never had the parts before theirs
+        part = next((n for n in started if n >= first and n not in reader.has), upcoming)
         late[reader.key] = part
         if part in unready:
             waiting[part] += 1

@@ -8,7 +8,9 @@ Cohorts
     The *front* are readers whose `subscribed_at` is empty, unparseable, or before part 1's
     release (the ledger's `started_at` for part 1, else its calendar slot; no release yet:
     everyone). They get the new instalment of the slot, and nothing else: for them nothing
-    changes. Everyone else is a *late joiner*.
+    changes. Everyone else is a *late joiner*. A front reader who *returned* (the ledger
+    shows a part they had, but not the latest part the front got: they left and came back)
+    is on a track too, from the first part they missed: never a gap.
 
 Guarantees of `decide` (late_joiners = "from_start")
     - a late joiner gets at most one part per slot: nothing when the ledger shows any
@@ -51,6 +53,7 @@ class Reader:
     has: frozenset[int] = frozenset()  # parts settled for them (sent, scheduled, failed)
     open: frozenset[int] = frozenset()  # parts left pending/deferred/unknown/cancelled
     last: dt.datetime | None = None  # their latest delivery activity in the ledger
+    returned: bool = False  # the front by date, but behind the front (`fell_behind`)
 
 
 def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
@@ -72,7 +75,24 @@ def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
 
 def is_front(reader: Reader, part_one: dt.datetime | None, mode: str = FROM_START) -> bool:
     """Whether `reader` is on the front (see the module docstring)."""
-    return mode == CURRENT or part_one is None or reader.joined is None or reader.joined < part_one
+    if mode == CURRENT:
+        return True
+    if reader.returned:
+        return False
+    return part_one is None or reader.joined is None or reader.joined < part_one
+
+
+def fell_behind(has: frozenset[int], open_: frozenset[int], latest: int | None) -> bool:
+    """Whether a reader the ledger shows with deliveries (`has`, `open_`) lacks `latest`,
+    the last part the front got: they left and came back, and resume where they left off.
+    (A reader with no delivery at all is new, and the front if their date says so.)"""
+    return latest is not None and bool(has or open_) and latest not in has | open_
+
+
+def first_owed(reader: Reader) -> int:
+    """The lowest part a reader can be owed: a returned front reader never had the parts
+    before their first (they joined the front later), so those are not theirs."""
+    return min(reader.has | reader.open, default=0) if reader.returned else 0
 
 
 def decide(
@@ -91,17 +111,17 @@ def decide(
         return new if new is not None and new not in reader.has else None
     if reader.open:
         return min(reader.open)  # finish what a run left open first
-    assert reader.joined is not None
     # The track starts at the first slot after joining; once a reader has received a part
     # (a bare `subscribed_at` date counts from the end of that day, so someone added on
     # release day before the send got part 1 with everyone), only one part per slot holds.
-    started = bool(reader.has)
-    if slot is not None and (
-        (not started and reader.joined >= slot) or (reader.last is not None and reader.last >= slot)
-    ):
-        return None
+    # A returned front reader may have no date at all: they have started.
+    if slot is not None:
+        waiting = not reader.has and reader.joined is not None and reader.joined >= slot
+        if waiting or (reader.last is not None and reader.last >= slot):
+            return None
+    first = first_owed(reader)
     for number in released:
-        if number not in reader.has:
+        if number >= first and number not in reader.has:
             return None if number in held else number
     if new is not None and new not in reader.has:
         return new
@@ -199,7 +219,9 @@ def reader_calendar(
     """
     has, out = set(reader.has), list[tuple[int, dt.datetime]]()
     last, opened = reader.last, reader.open
-    order = sorted(set(released)) + [n for n in upcoming if n not in released]
+    first = first_owed(reader)
+    order = [n for n in sorted(set(released)) if n >= first]
+    order += [n for n in upcoming if n not in released]
     for slot in slots:
         if len(out) >= limit or all(n in has or n in held for n in order):
             break
@@ -207,7 +229,7 @@ def reader_calendar(
         done = [
             n for n in order if n in released or (fronts.get(n) is not None and fronts[n] < slot)
         ]
-        current = Reader(reader.key, reader.joined, frozenset(has), opened, last)
+        current = Reader(reader.key, reader.joined, frozenset(has), opened, last, reader.returned)
         part = decide(
             current, released=done, new=new, slot=slot, part_one=part_one, mode=mode, held=held
         )

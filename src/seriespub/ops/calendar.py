@@ -109,7 +109,7 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
         )
     releases = plan_of(s, drafts, session.ledger, session.now)
     given = tracks_ops.inputs(session, drafts, None)
-    reader = tracks_ops.one_reader(session, found)
+    reader = tracks_ops.one_reader(session, found, given.latest)
     received = sorted(reader.has)
     cohort = (
         "front" if tracks.is_front(reader, given.part_one, tracks_ops.mode(session)) else "late"

@@ -232,13 +232,16 @@ def readers_state(
     later = None
     if coming.front_part is not None and coming.front_at is not None and plan.front:
         later = (coming.front_part, plan.front, coming.front_at)
+    parts = plan.counts()
+    for number in coming.also:  # catch_up = "all": every overdue part goes to the front
+        parts[number] = parts.get(number, 0) + plan.front
     return ReadersState(
         tracks_ops.mode(session),
         plan.front,
         plan.catching_up,
         plan.caught_up,
         coming.inputs.slot,
-        plan.counts(),
+        {n: c for n, c in parts.items() if c},
         later,
     )
 
