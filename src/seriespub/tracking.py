@@ -33,7 +33,7 @@ import tempfile
 import weakref
 from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -530,7 +530,7 @@ def slot_plan(
     given = inputs(session, drafts, new)
     at = given.slot
     if upcoming:
-        given = Inputs(given.released, given.held, given.part_one, next_slot(session), given.latest)
+        given = replace(given, slot=next_slot(session))
         if has_calendar(session.series):
             at = given.slot
         # else the next send is a `send next` typed now: planned at the current slot, as it
