@@ -66,7 +66,7 @@ from seriespub.sending import (
     choose_next,
     finish_if_settled,
 )
-from seriespub.sending.plan import Picked, require_same_part
+from seriespub.sending.plan import Picked, reached, require_same_part
 from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
 from seriespub.tracks import SlotPlan
@@ -932,7 +932,7 @@ def require_part_exists(session: Session, number: int) -> None:
 def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
     """Withdraw a send held by the provider (`send next --at`); how many deliveries (0:
     nothing is held, nothing to do, nothing asked). The part is unreleased again unless
-    some reader had it already (`_went_out`).
+    some reader had it already (`sending.plan.reached`).
 
     `confirm(count)` is asked first and raises to refuse.
     """
@@ -947,17 +947,11 @@ def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int
         session.ledger.set_status(
             number, [a for a, _ in rows], DeliveryStatus.CANCELLED, "cancelled by the author"
         )
-    if not _went_out(session, number):
-        session.ledger.reset_instalment(number)  # withdrawn before anyone had it: unreleased
+    # Withdrawn before anyone had it: unreleased. A late joiners' held part withdrawn leaves
+    # the release of a part the front received as it was.
+    if not reached(session.ledger, number):
+        session.ledger.reset_instalment(number)
     return count
-
-
-def _went_out(session: Session, number: int) -> bool:
-    """Whether some reader has (or may have) had part `number`: a late joiners' held part
-    withdrawn leaves the release of a part the front received as it was."""
-    counts = session.ledger.counts(number)
-    reached = (DeliveryStatus.SENT, DeliveryStatus.PENDING, DeliveryStatus.UNKNOWN)
-    return any(counts.get(status, 0) for status in reached)
 
 
 # -- send test -------------------------------------------------------------------------------
