@@ -42,18 +42,26 @@ def error_lines(result: Any) -> list[str]:
 
 
 # -- 1. a resume that resends a pending batch never counts past its total ----------------------
+def two_sent_two_pending(make_series: MakeSeries, cli: Cli) -> Path:
+    """Six readers: 1 and 2 sent part 1 (`--limit 2`); 3 and 4 in a batch a killed run left
+    pending, its files never written."""
+    from seriespub.ledger import Ledger
+
+    root = make_series(drafts=1, subscribers=6)
+    ok(cli(root, "send", "next", "--yes", "--limit", "2"))
+    with Ledger.open(root / ".seriespub/ledger.db") as ledger:
+        ledger.begin_batch(1, "001-killed", "outbox", [reader(3), reader(4)])
+    return root
+
+
 def test_a_resume_that_resends_a_pending_batch_counts_it_in_its_total(
     make_series: MakeSeries, cli: Cli
 ) -> None:
     """Readers 3 and 4 were in a batch a killed run left pending, whose files were never
     written: the resume settles them as not sent and sends them with the rest. The plan
     says so, and the progress counts to 4 of 4, never 4 of 2."""
-    from seriespub.ledger import Ledger
 
-    root = make_series(drafts=1, subscribers=6)
-    ok(cli(root, "send", "next", "--yes", "--limit", "2"))  # readers 1 and 2
-    with Ledger.open(root / ".seriespub/ledger.db") as ledger:
-        ledger.begin_batch(1, "001-killed", "outbox", [reader(3), reader(4)])
+    root = two_sent_two_pending(make_series, cli)
     result = ok(cli(root, "send", "next", "--yes"))
     assert "2 of them pending from a stopped run" in result.stderr
     assert "checked first, sent if they never went out" in result.stderr
@@ -67,13 +75,9 @@ def test_a_resume_that_resends_a_pending_batch_counts_it_in_its_total(
 def test_the_question_of_a_resume_says_the_pending_readers_may_go_too(
     make_series: MakeSeries, cli: Cli
 ) -> None:
-    from seriespub.ledger import Ledger
     from test_cli_refused_send import answer_on_a_terminal
 
-    root = make_series(drafts=1, subscribers=6)
-    ok(cli(root, "send", "next", "--yes", "--limit", "2"))
-    with Ledger.open(root / ".seriespub/ledger.db") as ledger:
-        ledger.begin_batch(1, "001-killed", "outbox", [reader(3), reader(4)])
+    root = two_sent_two_pending(make_series, cli)
     code, output = answer_on_a_terminal(root, "n", "send", "next")
     assert code == 1, output
     assert (
@@ -85,12 +89,8 @@ def test_the_question_of_a_resume_says_the_pending_readers_may_go_too(
 def test_a_resume_within_a_limit_counts_no_further_than_the_limit(
     make_series: MakeSeries, cli: Cli
 ) -> None:
-    from seriespub.ledger import Ledger
 
-    root = make_series(drafts=1, subscribers=6)
-    ok(cli(root, "send", "next", "--yes", "--limit", "2"))
-    with Ledger.open(root / ".seriespub/ledger.db") as ledger:
-        ledger.begin_batch(1, "001-killed", "outbox", [reader(3), reader(4)])
+    root = two_sent_two_pending(make_series, cli)
     result = ok(cli(root, "send", "next", "--yes", "--limit", "3"))
     assert counts_past_their_total(result.stderr) == [], result.stderr
     assert "sent 3/3" in result.stderr
