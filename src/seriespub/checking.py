@@ -7,6 +7,7 @@ Whatever `check` calls an error in a draft or template also stops `preview` and 
 from __future__ import annotations
 
 from seriespub import publishing, subscribers
+from seriespub.config import INBOX_PASSWORD
 from seriespub.drafts import load_drafts
 from seriespub.errors import ConfigError, InputError, SeriespubError
 from seriespub.message import PreparedMessage
@@ -69,6 +70,16 @@ def _delivery_findings(series: Series, where: str) -> list[Finding]:
             series.secrets.require(name, f"the {spec.name} provider")
         except ConfigError as exc:
             findings.append(Finding(Level.ERROR, where, str(exc)))
+    if series.settings.inbox is not None and series.secrets.get(INBOX_PASSWORD) is None:
+        # A send then goes out without reading the inbox (a warning); `subscribers sync` fails.
+        findings.append(
+            Finding(
+                Level.WARNING,
+                where,
+                f"{INBOX_PASSWORD} is not set (environment or .env): [inbox] is not read "
+                "before a send, and subscribers sync fails",
+            )
+        )
     if spec.name == "mailgun" and not delivery.mailgun.domain:
         findings.append(
             Finding(

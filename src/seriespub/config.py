@@ -461,7 +461,8 @@ class Secret:
 # Read through Secrets for convenience, but not secret: never scrubbed from messages.
 NOT_SECRET = frozenset({"AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL"})
 # Secrets that belong to no provider (the providers' own are in their specs).
-OTHER_SECRETS = ("SERIESPUB_SECRET", "SERIESPUB_SECRET_PREVIOUS", "IMAP_PASSWORD")
+INBOX_PASSWORD = "IMAP_PASSWORD"  # `[inbox]`'s login
+OTHER_SECRETS = ("SERIESPUB_SECRET", "SERIESPUB_SECRET_PREVIOUS", INBOX_PASSWORD)
 
 
 def known_secrets() -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from seriespub import subscribers
+from seriespub.config import INBOX_PASSWORD
 from seriespub.series import Series
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ def sync_inbox_before_send(series: Series) -> int:
     """Read `[inbox]` if configured; an unreachable inbox warns and never stops a send
     (the next run reads it). Returns rows changed."""
     if series.settings.inbox is None:
+        return 0
+    if series.secrets.get(INBOX_PASSWORD) is None:  # cron or a CI job without it
+        _warn(
+            f"{INBOX_PASSWORD} is not set: the inbox was not read (set it in .env or the "
+            "job's secrets); sending anyway"
+        )
         return 0
     from seriespub.inbox import InboxError, sync_inbox
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from seriespub import subscribers
+from seriespub.config import INBOX_PASSWORD
 from seriespub.inbox.apply import Marks, apply
 from seriespub.inbox.classify import (
     NO_VALID_TOKEN,
@@ -72,7 +73,7 @@ def sync_inbox(series: Series, warn: Warn | None = None) -> InboxReport | None:
     settings = series.settings.inbox
     if settings is None:
         return None
-    password = series.secrets.require("IMAP_PASSWORD", "[inbox]")
+    password = series.secrets.require(INBOX_PASSWORD, "[inbox]")
     report, marks, done = InboxReport(), Marks(), []
     key_changed = _warn_of_key(series, report, warn)
     kept = _kept_series_id(series)

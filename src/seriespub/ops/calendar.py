@@ -16,6 +16,7 @@ from pathlib import Path
 
 from seriespub import __version__, installers, outputs, publishing, schedule, tracks
 from seriespub import tracking as tracks_ops
+from seriespub.config import INBOX_PASSWORD
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
 from seriespub.ops.session import Session
@@ -168,7 +169,12 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
     """The lines for `series`; `repo_path` is its folder inside its git repository
     (default: worked out from the nearest `.git`)."""
     command = shlex.join([python, "-m", "seriespub"])
-    secrets = installers.secret_names(series.settings.delivery.provider)
+    secrets = [
+        *installers.secret_names(series.settings.delivery.provider),
+        # A send reads the inbox first, where tokens made with replaced keys come too.
+        *([INBOX_PASSWORD] if series.settings.inbox is not None else []),
+        *([PREVIOUS_ENV] if series.secrets.get(PREVIOUS_ENV) is not None else []),
+    ]
     cron = (
         installers.github_cron(series.settings.schedule)
         if series.settings.schedule.first_release
