@@ -80,9 +80,24 @@ def dsn(
     number: int = 1,
     mid: str = "dsn",
     list_id: str | None = None,
+    text: str = "It did not work.",
+    returned: bool = True,
 ) -> bytes:
+    """A delivery report for `address`; `returned`: with the sent message's headers (its
+    Message-ID, and `list_id`'s List-Id), else none (what `text` says is all there is)."""
     diagnostic = f"smtp; {status[0]}50 {status} test said no"
     returned_list = f"List-Id: A series <{list_id}>\n" if list_id else ""
+    headers = (
+        f"""--b
+Content-Type: text/rfc822-headers
+
+Message-ID: <{"ab" * 16}.{number}@example.com>
+{returned_list}To: {address}
+
+"""
+        if returned
+        else ""
+    )
     return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
 To: author@example.com
 Subject: Undelivered Mail Returned to Sender
@@ -93,7 +108,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary="b"
 --b
 Content-Type: text/plain
 
-It did not work.
+{text}
 
 --b
 Content-Type: message/delivery-status
@@ -105,13 +120,7 @@ Action: {action}
 Status: {status}
 Diagnostic-Code: {diagnostic}
 
---b
-Content-Type: text/rfc822-headers
-
-Message-ID: <{"ab" * 16}.{number}@example.com>
-{returned_list}To: {address}
-
---b--
+{headers}--b--
 """.replace("\n", "\r\n").encode()
 
 
@@ -335,30 +344,8 @@ def sent_message_ids(root: Path, number: int = 1) -> dict[str, str]:
 
 def headerless_dsn(address: str, message_id: str, mid: str) -> bytes:
     """A delivery report that returns no headers: the sent Message-ID only in its text."""
-    return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
-To: author@example.com
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <{mid}@relay.example>
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: text/plain
-
-Your message {message_id} could not be delivered to {address}.
-
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; relay.example
-
-Final-Recipient: rfc822; {address}
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 no such user
-
---b--
-""".replace("\n", "\r\n").encode()
+    text = f"Your message {message_id} could not be delivered to {address}."
+    return dsn(address, mid=mid, text=text, returned=False)
 
 
 def test_a_headerless_bounce_is_read_by_the_series_whose_message_id_it_cites(
