@@ -44,8 +44,7 @@ def warn_sent_without_draft(series: Series, drafts: DraftSet, ledger: Ledger) ->
 
     on_site = published.on_the_site(series.state_dir, read_record(series.state_dir))
     for part in published.stranded(drafts.instalments, ledger.instalment_records(), on_site):
-        done = "was sent" if part.sent else "is on the site"
-        notices.warn(f"{part.named()} {done} but {_why_warned(series, part.missing)}")
+        notices.warn(f"{part.named()} {part.done} but {_why_warned(series, part.missing)}")
 
 
 def _why_warned(series: Series, missing: bool) -> str:

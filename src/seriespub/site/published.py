@@ -33,9 +33,14 @@ class Stranded:
     missing: bool  # no loaded draft (else its draft is set back to `status: draft`)
 
     @property
+    def done(self) -> str:
+        """What makes it published: "was sent" or "is on the site"."""
+        return "was sent" if self.sent else "is on the site"
+
+    @property
     def why(self) -> str:
-        done = "was sent" if self.sent else "is on the site"
-        return f"{done} but {'has no draft here' if self.missing else 'is set to status: draft'}"
+        missing = "has no draft here" if self.missing else "is set to status: draft"
+        return f"{self.done} but {missing}"
 
     def named(self) -> str:
         return f'part {self.number} "{self.title}"' if self.title else f"part {self.number}"
