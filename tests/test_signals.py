@@ -254,3 +254,34 @@ def test_a_ctrl_c_that_python_wraps_in_another_error_still_ends_quietly(
     )
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 130, done.stderr
+
+
+CTRL_C_WHILE_TYPER_BUILDS = """
+import sys
+import typer.main
+def building(*args, **kwargs):
+    raise KeyboardInterrupt  # the instant after import, before any command's own handler
+typer.main.get_command = building
+sys.argv = ["seriespub", "status"]
+from seriespub.__main__ import run
+run()
+"""
+
+
+def test_ctrl_c_while_typer_builds_the_command_line_ends_quietly(
+    make_series: Callable[..., Path],
+) -> None:
+    """Seen in CI: a Ctrl-C 75 ms into `seriespub status`, inside typing.get_origin while
+    typer built the root group, printed a traceback through seriespub/__main__.py."""
+    root = make_series(drafts=1, subscribers=1)
+    source = str(Path(__file__).parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_TYPER_BUILDS],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": source},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 130, done.stderr

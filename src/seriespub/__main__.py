@@ -1,6 +1,7 @@
 """`python -m seriespub`, and `run`, the `seriespub` script. A Ctrl-C while Python is still
-importing the command line (its first tenth of a second) ends as one during a command does:
-exit 130, no traceback. Nothing has been read or written by then."""
+importing the command line (its first tenth of a second), or while typer builds it before any
+command's own handler is in place, ends as one during a command does: exit 130, no traceback.
+Nothing has been read or written by then."""
 
 import sys
 
@@ -9,13 +10,16 @@ def run() -> None:
     """Import the command line and run it."""
     try:
         from seriespub.cli import main
+
+        main()
+    except SystemExit:
+        raise  # the command's own exit, Ctrl-C included, already decided
     except BaseException as exc:
         from seriespub.errors import interrupted
 
         if interrupted(exc):
             sys.exit(130)
         raise
-    main()
 
 
 if __name__ == "__main__":
