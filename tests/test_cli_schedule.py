@@ -754,3 +754,78 @@ def test_status_does_not_say_every_part_went_out_while_one_is_held(
     with frozen(london(2026, 12, 2, 9)):
         status = ok(cli(root, "status")).stdout
     assert "Every instalment has gone out." in status
+
+
+# -- a calendar changed mid-series ---------------------------------------------------------
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def change_calendar(root: Path, old: str, new: str) -> None:
+    toml = root / "seriespub.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert old in text
+    toml.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def two_sent_then_moved(make_series: MakeSeries, cli: Cli) -> Path:
+    """Parts 1 and 2 sent at their London slots, then the calendar moved to New York,
+    starting 2027-01-05 (a slot that part 1 and 2 never had)."""
+    root = make_series(drafts=4, extra_toml=SCHEDULE)
+    for day in (1, 8):
+        with frozen(london(2026, 12, day, 9)):
+            ok(cli(root, "send", "due"))
+    change_calendar(root, "2026-12-01T09:00:00", "2027-01-05T09:00:00")
+    change_calendar(root, "Europe/London", "America/New_York")
+    return root
+
+
+def test_after_a_calendar_change_schedule_shows_when_sent_parts_went_out(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = two_sent_then_moved(make_series, cli)
+    with frozen(london(2026, 12, 10, 12)):
+        data = json.loads(ok(cli(root, "schedule", "--json")).stdout)
+        text = ok(cli(root, "schedule")).stdout
+    sent = [r for r in data["releases"] if r["status"] == "sent"]
+    assert [dt.datetime.fromisoformat(r["sent_at"]) for r in sent] == [
+        london(2026, 12, 1, 9),
+        london(2026, 12, 8, 9),
+    ]
+    rows = {line.split()[0]: line for line in text.splitlines() if line[:1].isdigit()}
+    assert "Tue 2026-12-01 04:00 EST" in rows["1"] and "9 days ago" in rows["1"]
+    assert "Tue 2026-12-08 04:00 EST" in rows["2"] and "2 days ago" in rows["2"]
+    assert "Tue 2027-01-05 09:00 EST" in rows["3"]  # the new calendar's first slot
+
+
+def test_status_shows_sent_times_in_the_series_zone_as_schedule_does(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = two_sent_then_moved(make_series, cli)
+    with frozen(london(2026, 12, 10, 12)):
+        status = ok(cli(root, "status")).stdout
+        idle = ok(cli(root, "send", "due"))
+    rows = {line.split()[0]: line for line in status.splitlines() if line[:1].isdigit()}
+    assert "Tue 2026-12-01 04:00" in rows["1"] and "Tue 2026-12-08 04:00" in rows["2"]
+    assert "Tue 2027-01-05 09:00" in rows["3"]
+    assert "part 3 (Part 3 title) on Tue 2027-01-05 09:00 EST" in idle.stderr.replace("\n", " ")
+
+
+def test_a_calendar_change_neither_resends_nor_skips_a_part(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = two_sent_then_moved(make_series, cli)
+    with frozen(dt.datetime(2027, 1, 5, 9, tzinfo=NEW_YORK)) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2027, 1, 12, 9, tzinfo=NEW_YORK))
+        ok(cli(root, "send", "due"))
+    for number in (1, 2, 3, 4):
+        assert recipients(root, number) == READERS, number
+
+
+def test_preview_of_a_sent_part_says_when_it_went_out_after_a_calendar_change(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = two_sent_then_moved(make_series, cli)
+    with frozen(london(2026, 12, 10, 12)):
+        shown = ok(cli(root, "preview", "1")).stdout
+    assert "Tue 2026-12-01 04:00 EST (9 days ago, sent)" in shown, shown

@@ -88,3 +88,25 @@ def test_output_is_stable_for_the_same_input() -> None:
 def test_an_empty_plan_is_a_valid_calendar() -> None:
     cal = Calendar.from_ical(export_ics([], "S", "UTC", NOW))
     assert cal.walk("VEVENT") == []
+
+
+def test_a_time_in_the_repeated_hour_reads_back_as_the_same_instant() -> None:
+    """01:30 happens twice when the clocks go back: a TZID time means the first, so a part
+    sent (or pinned) in the second must not move an hour earlier in the author's calendar."""
+    first = dt.datetime(2027, 10, 31, 0, 30, tzinfo=dt.UTC)  # 01:30 BST
+    second = dt.datetime(2027, 10, 31, 1, 30, tzinfo=dt.UTC)  # 01:30 GMT
+    plan = [
+        PlannedRelease(1, "First", first.astimezone(LONDON), ReleaseStatus.UPCOMING),
+        PlannedRelease(
+            2,
+            "Second",
+            second.astimezone(LONDON),
+            ReleaseStatus.SENT,
+            sent_at=second,
+            finished_at=second,
+        ),
+        PlannedRelease(3, "Pinned", second.astimezone(LONDON), ReleaseStatus.UPCOMING, True),
+    ]
+    cal = Calendar.from_ical(export_ics(plan, "Series", "Europe/London", NOW))
+    starts = [e.decoded("dtstart").astimezone(dt.UTC) for e in cal.walk("VEVENT")]
+    assert starts == [first, second, second]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from seriespub.installers import (
     secret_names,
     systemd_units,
 )
+from seriespub.schedule import slot_times
 
 SERIES = Path("/home/ada/My Series")
 CMD = "/home/ada/.local/bin/seriespub"
@@ -73,6 +75,25 @@ def test_workflow_refuses_a_bad_secret_name() -> None:
 def test_github_cron_runs_hourly_at_the_slot_minute_in_utc() -> None:
     india = ScheduleSettings(first_release=dt.datetime(2026, 3, 3, 9, 0), timezone="Asia/Kolkata")
     assert github_cron(india) == "30 * * * *"  # 09:00 IST is 03:30 UTC
+
+
+def cron_minutes(line: str) -> set[int]:
+    """The minutes of an hourly crontab(5) schedule `M[,M…] * * * *`, checked field by field."""
+    minute, *rest = line.split()
+    assert rest == ["*", "*", "*", "*"], line
+    minutes = {int(m) for m in minute.split(",")}
+    assert all(0 <= m <= 59 for m in minutes), line
+    return minutes
+
+
+@pytest.mark.parametrize("tz", ["Europe/London", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_github_cron_runs_at_every_slots_minute_all_year(tz: str) -> None:
+    """Lord Howe Island moves its clocks by 30 minutes: 09:00 is 22:00 UTC in summer and
+    22:30 in winter, so an hourly run at one minute would send half the year's parts late."""
+    settings = ScheduleSettings(first_release=dt.datetime(2027, 1, 5, 9, 0), timezone=tz)
+    minutes = cron_minutes(github_cron(settings))
+    slots = list(itertools.islice(slot_times(settings), 60))
+    assert {s.astimezone(dt.UTC).minute for s in slots} == minutes
 
 
 def test_systemd_units_name_the_series_folder() -> None:
@@ -286,3 +307,12 @@ def test_workflow_commits_the_urls_the_site_build_records() -> None:
     assert names.index("Build the site") < names.index("Keep the delivery record")
     assert names.index("Send what is due") < names.index("Build the site")
     assert names[-1] == "Upload the site"
+
+
+def test_a_workflow_with_two_cron_minutes_passes_actionlint() -> None:
+    howe = ScheduleSettings(
+        first_release=dt.datetime(2027, 1, 5, 9, 0), timezone="Australia/Lord_Howe"
+    )
+    text = github_workflow("letters", cron=github_cron(howe))
+    assert 'cron: "0,30 * * * *"' in text
+    assert lint(text) == []

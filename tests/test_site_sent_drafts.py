@@ -279,3 +279,23 @@ def test_an_unsent_part_on_the_site_set_back_to_draft_is_taken_down(
     result = cli(root, "site", "--json")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert json.loads(result.stdout)["removed"] == ["01-part-1/index.html"]  # type: ignore[attr-defined]
+
+
+def test_a_calendar_change_keeps_an_unsent_parts_page_that_went_up_by_its_slot(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Its page and feed entry were public when its slot passed: moving the calendar on
+    (its slot now ahead) keeps them, with the date readers saw, until it is sent."""
+    root = web_series(make_series, cli)
+    page = root / "site" / "01-part-1" / "index.html"
+    feed_before = (root / "site" / "feed.xml").read_text(encoding="utf-8")
+    assert page.is_file() and "2026-01-06" in page.read_text(encoding="utf-8")
+    toml = root / "seriespub.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("2026-01-06", "2099-01-06"), encoding="utf-8"
+    )
+    result = cli(root, "site", "--json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert json.loads(result.stdout)["removed"] == []  # type: ignore[attr-defined]
+    assert "2026-01-06" in page.read_text(encoding="utf-8")
+    assert (root / "site" / "feed.xml").read_text(encoding="utf-8") == feed_before

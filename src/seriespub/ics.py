@@ -3,6 +3,8 @@
 One VEVENT per instalment: UID `part-N@<series-slug>.seriespub` (stable, so re-importing
 updates events instead of duplicating them), DTSTART with TZID plus the VTIMEZONE it needs,
 a 30-minute duration, SUMMARY "Part N: Title". A sent instalment is placed when it went out.
+A time in the hour that happens twice when the clocks go back is written in UTC instead: a
+TZID time names the first of the two (RFC 5545 3.3.5), so it reads back as the same instant.
 """
 
 from __future__ import annotations
@@ -54,12 +56,20 @@ def _event(release: PlannedRelease, series_title: str, tzinfo: ZoneInfo, now: dt
     event = Event()
     event.add("uid", event_uid(release.number, series_title))
     event.add("dtstamp", now.astimezone(dt.UTC))
-    event.add("dtstart", (release.sent_at or release.release).astimezone(tzinfo))
+    event.add("dtstart", _start((release.sent_at or release.release).astimezone(tzinfo)))
     event.add("duration", DURATION)
     event.add("summary", f"Part {release.number}: {release.title}")
     event.add("description", _description(release, series_title))
     event.add("transp", "TRANSPARENT")  # a release does not make the author busy
     return event
+
+
+def _start(local: dt.datetime) -> dt.datetime:
+    """`local`, or the same instant in UTC when its wall-clock time is the second of two."""
+    first = local.replace(fold=0)
+    if local.fold == 1 and first.utcoffset() != local.utcoffset():
+        return local.astimezone(dt.UTC)
+    return local
 
 
 def _description(release: PlannedRelease, series_title: str) -> str:

@@ -10,6 +10,7 @@ Secrets come from `.env` in the series folder there; in CI from repository secre
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import shlex
@@ -20,7 +21,7 @@ from typing import Any
 
 from seriespub.config import ScheduleSettings
 from seriespub.providers import SPECS
-from seriespub.schedule import localize, zone
+from seriespub.schedule import slot_times
 
 # Every 5 minutes: a release goes out at most 5 minutes after its slot, and a local tick
 # costs a fraction of a second; per minute would only add noise to cron.log.
@@ -85,11 +86,15 @@ def _systemd_escape(text: str) -> str:
 
 
 def github_cron(settings: ScheduleSettings) -> str:
-    """Hourly at the slot's minute in UTC: a run lands right after each release, and an
-    hourly schedule stays well inside the free Actions minutes of a private repository."""
-    first = settings.first_release or dt.datetime(2000, 1, 1)
-    minute = localize(first, zone(settings.timezone)).astimezone(dt.UTC).minute
-    return f"{minute} * * * *"
+    """Hourly at the slots' minutes in UTC: a run lands right after each release, and an
+    hourly schedule stays well inside the free Actions minutes of a private repository.
+    A year of slots gives every UTC minute a slot falls on (a zone whose clocks move by
+    30 minutes, as Lord Howe Island's do, has two)."""
+    if settings.first_release is None:
+        return "0 * * * *"
+    year = itertools.islice(slot_times(settings), 53)
+    minutes = sorted({slot.astimezone(dt.UTC).minute for slot in year}) or [0]
+    return f"{','.join(map(str, minutes))} * * * *"
 
 
 def secret_names(provider: str) -> tuple[str, ...]:

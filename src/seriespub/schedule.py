@@ -92,6 +92,14 @@ class PlannedRelease:
     def unsent(self) -> bool:
         return self.sent_at is None
 
+    @property
+    def shown(self) -> dt.datetime:
+        """When it went out (in the series' zone), else its release: what people are shown,
+        as `status` does; a calendar changed after a send moves only its slot."""
+        if self.sent_at is None:
+            return self.release
+        return self.sent_at.astimezone(self.release.tzinfo)
+
 
 # -- the grid ----------------------------------------------------------------------------
 def zone(name: str) -> ZoneInfo:

@@ -94,8 +94,8 @@ def _print(cal: Calendar) -> None:
         (
             str(p.number),
             p.title,
-            format_local(p.release) + (" (pinned)" if p.pinned else ""),
-            relative(p.release, cal.now),
+            format_local(p.shown) + (" (pinned)" if p.pinned else ""),
+            relative(p.shown, cal.now),
             p.status.value + ("" if p.ready or p.sent_at else " (draft)"),
         )
         for p in cal.releases

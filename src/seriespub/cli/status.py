@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -52,12 +54,13 @@ STATUS_HEADER = ("#", "Title", "State", "When", "Delivered", "Failed", "Waiting"
 
 def _print_status(outcome: StatusOutcome) -> None:
     """The series' title, one aligned line per instalment, then what comes next."""
+    zone = ZoneInfo(outcome.timezone)
     rows = [
         (
             str(st.number),
             st.title,
             st.state,
-            _when(st),  # when it went out, else its release slot
+            _when(st, zone),  # when it went out, else its release slot
             f"{st.delivered:,}",
             f"{st.failed:,}",
             f"{st.open:,}",
@@ -91,13 +94,18 @@ def _all_out(outcome: StatusOutcome) -> str:
     held = outcome.held
     if not held:
         return "Every instalment has gone out.\n"
-    parts = ", ".join(f"part {st.number} is held by the provider until {_when(st)}" for st in held)
+    zone = ZoneInfo(outcome.timezone)
+    parts = ", ".join(
+        f"part {st.number} is held by the provider until {_when(st, zone)}" for st in held
+    )
     return f"Every instalment is handed over; {parts}.\n"
 
 
-def _when(st: InstalmentState) -> str:
+def _when(st: InstalmentState, zone: ZoneInfo) -> str:
+    """When it went out (the ledger's UTC, shown in the series' zone), else its slot."""
     if st.sent_at is not None:
-        return st.sent_at.strftime("%a %Y-%m-%d %H:%M")
+        sent = st.sent_at if st.sent_at.tzinfo else st.sent_at.replace(tzinfo=dt.UTC)
+        return sent.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
     return st.release.strftime("%a %Y-%m-%d %H:%M") if st.release else ""
 
 

@@ -101,8 +101,8 @@ def release_line(series: Series, number: int, now: dt.datetime) -> str | None:
     if release is None:
         return None
     return (
-        f"{schedule.format_local(release.release)} "
-        f"({schedule.relative(release.release, now)}, {release.status.value})"
+        f"{schedule.format_local(release.shown)} "
+        f"({schedule.relative(release.shown, now)}, {release.status.value})"
     )
 
 

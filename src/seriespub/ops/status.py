@@ -145,6 +145,7 @@ class StatusOutcome:
     states: list[InstalmentState]
     readers: ReadersState | None = None
     now: dt.datetime | None = None
+    timezone: str = "UTC"  # the series' zone: times are shown in it, as `schedule` does
 
     @property
     def held(self) -> list[InstalmentState]:
@@ -189,6 +190,7 @@ def status(session: Session) -> StatusOutcome:
         states,
         readers_state(session, drafts, releases),
         session.now,
+        s.settings.schedule.timezone,
     )
 
 

@@ -78,7 +78,9 @@ def site_files(
     if lost is not None:
         raise lost
     back = wording(settings.series.language, settings.series.title, None).back
-    parts = released_parts(drafts.instalments, records, releases, slugs, now, back)
+    parts = released_parts(
+        drafts.instalments, records, releases, slugs, now, back, _kept(series, slugs)
+    )
     inputs = SiteInputs(
         settings.series,
         base_url,
@@ -87,6 +89,13 @@ def site_files(
         len(drafts.instalments),
     )
     return parts, render_site(parts, inputs)
+
+
+def _kept(series: Series, slugs: dict[int, str]) -> dict[int, dt.datetime]:
+    """The pages up now and when each first went up: a calendar change that moves an unsent
+    part's slot ahead must not take down a page readers may hold a link to."""
+    on_site = published.on_the_site(series.state_dir, slugs)
+    return {n: w for n, w in urls.read_released(series.state_dir).items() if n in on_site}
 
 
 def lost_pages(
@@ -141,7 +150,9 @@ def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> Buil
         check_not_own(series, out / name, hint=_OUT_HINT)  # a symlinked subfolder, too
         if name not in before:
             _refuse_if_authors(out / name, files[name].encode("utf-8"))
-    urls.record_slugs(series.state_dir, {p.number: p.slug for p in parts})
+    urls.record_slugs(
+        series.state_dir, {p.number: p.slug for p in parts}, {p.number: p.released for p in parts}
+    )
     remove_cut_short(series.state_dir / MANIFEST)  # only a build writes it, under its lock
     _record_written(series, before | set(files))
     for name in sorted(files):

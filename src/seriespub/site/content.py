@@ -40,15 +40,17 @@ def released_at(
     record: InstalmentRecord | None,
     release: PlannedRelease | None,
     now: dt.datetime,
+    went_up: dt.datetime | None = None,
 ) -> dt.datetime | None:
-    """When `instalment` was released, or None while it is not (drafts never are)."""
+    """When `instalment` was released, or None while it is not (drafts never are).
+    `went_up`: when its page, still on the site, first went up (it stays released)."""
     if not instalment.is_ready:
         return None
     if record is not None and record.started_at is not None:
         return record.started_at
     if release is not None and release.release <= now:
         return release.release
-    return None
+    return went_up
 
 
 def released_parts(
@@ -58,12 +60,19 @@ def released_parts(
     slugs: Mapping[int, str],
     now: dt.datetime,
     back_label: str,
+    went_up: Mapping[int, dt.datetime] | None = None,
 ) -> list[Part]:
-    """The released parts in number order, rendered."""
+    """The released parts in number order, rendered; `went_up`: pages on the site now and
+    when each first went up (see `released_at`)."""
     parts = []
     for instalment in instalments:
+        number = instalment.number
         when = released_at(
-            instalment, records.get(instalment.number), releases.get(instalment.number), now
+            instalment,
+            records.get(number),
+            releases.get(number),
+            now,
+            (went_up or {}).get(number),
         )
         if when is not None:
             parts.append(

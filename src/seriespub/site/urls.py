@@ -6,10 +6,13 @@ title changes nothing. Emails ask here too, so "view in browser" names the page 
 build. A send pins its URLs while a build may record its own: both change the record under
 `.seriespub/site.json.lock` (held for a read and a small write; a second waits), where a slug
 already recorded always wins, and where the temp file of a writer killed mid-write goes.
+The record also keeps the date each page first went up (`released`), so a page stays dated
+as readers saw it even if a calendar change later moves its unsent part's slot ahead.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -46,6 +49,23 @@ def page_dir(number: int, slug: str) -> str:
 
 def read_record(state_dir: Path) -> dict[int, str]:
     """The slugs published so far (number → slug); empty before the first build."""
+    return _numbered(_read_raw(state_dir), "slugs")
+
+
+def read_released(state_dir: Path) -> dict[int, dt.datetime]:
+    """When each page first went up (number → aware time); unreadable values are left out."""
+    dates = {}
+    for number, text in _numbered(_read_raw(state_dir), "released").items():
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            continue
+        if when.tzinfo is not None:
+            dates[number] = when
+    return dates
+
+
+def _read_raw(state_dir: Path) -> dict[str, object]:
     path = state_dir / RECORD_NAME
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -57,23 +77,37 @@ def read_record(state_dir: Path) -> dict[int, str]:
             path=path,
             hint="restore it from git; deleting it may change published URLs",
         ) from None
-    slugs = raw.get("slugs", {}) if isinstance(raw, dict) else {}
-    return {int(k): str(v) for k, v in slugs.items() if str(k).isdigit()}
+    return raw if isinstance(raw, dict) else {}
 
 
-def record_slugs(state_dir: Path, slugs: Mapping[int, str]) -> dict[int, str]:
-    """Add `slugs` to the record atomically, a slug already recorded winning; the record
-    as it now is. Unchanged content leaves the file untouched."""
+def _numbered(raw: Mapping[str, object], key: str) -> dict[int, str]:
+    values = raw.get(key)
+    if not isinstance(values, dict):
+        return {}
+    return {int(k): str(v) for k, v in values.items() if str(k).isdigit()}
+
+
+def record_slugs(
+    state_dir: Path,
+    slugs: Mapping[int, str],
+    released: Mapping[int, dt.datetime] | None = None,
+) -> dict[int, str]:
+    """Add `slugs` (and first `released` dates) to the record atomically, a value already
+    recorded winning; the slugs as they now are. Unchanged content leaves the file untouched."""
     from seriespub.outputs import remove_cut_short, write_whole
 
     path = state_dir / RECORD_NAME
     with _record_locked(state_dir):
         remove_cut_short(path)  # of a writer killed mid-write: every writer holds this lock
-        record = read_record(state_dir)
+        raw = _read_raw(state_dir)
+        record, dates = _numbered(raw, "slugs"), _numbered(raw, "released")
         merged = {**slugs, **record}
-        if merged != record:
-            text = json.dumps({"slugs": {str(k): merged[k] for k in sorted(merged)}}, indent=1)
-            write_whole(path, (text + "\n").encode("utf-8"))
+        new_dates = {**{n: w.isoformat() for n, w in (released or {}).items()}, **dates}
+        if merged != record or new_dates != dates:
+            data: dict[str, object] = {"slugs": {str(k): merged[k] for k in sorted(merged)}}
+            if new_dates:
+                data["released"] = {str(k): new_dates[k] for k in sorted(new_dates)}
+            write_whole(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
     return merged
 
 
