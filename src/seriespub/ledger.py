@@ -422,6 +422,24 @@ class Ledger:
                 found[address] = DeliveryStatus(status)
         return found
 
+    def batch_times(self, number: int, emails: Sequence[str]) -> dict[str, dt.datetime]:
+        """Address (lower-cased) → when the batch that holds its delivery of part `number`
+        was created, for those of `emails` whose delivery has a recorded batch."""
+        found: dict[str, dt.datetime] = {}
+        lowered = sorted({e.lower() for e in emails})
+        for start in range(0, len(lowered), 500):
+            chunk = lowered[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for address, created in self._conn.execute(
+                "SELECT d.email, b.created_at FROM deliveries d JOIN batches b "
+                f"ON b.key = d.batch_key WHERE d.instalment=? AND d.email IN ({marks})",
+                (number, *chunk),
+            ):
+                when = _parse(created)
+                if when is not None:
+                    found[address] = when
+        return found
+
     def counts(self, number: int) -> dict[DeliveryStatus, int]:
         rows = self._conn.execute(
             "SELECT status, COUNT(*) FROM deliveries WHERE instalment=? GROUP BY status", (number,)
