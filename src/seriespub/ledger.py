@@ -497,6 +497,22 @@ class Ledger:
             out.setdefault(key, []).append((address, message_id))
         return out
 
+    def held_with(self, number: int) -> dict[int, dict[str, list[tuple[str, str]]]]:
+        """The other parts' deliveries still scheduled for a time part `number`'s scheduled
+        deliveries are held for (one `send next --at` round): part → `scheduled_batches`."""
+        out: dict[int, dict[str, list[tuple[str, str]]]] = {}
+        for part, key, address, message_id in self._conn.execute(
+            "SELECT d.instalment, d.batch_key, d.email, d.message_id FROM deliveries d "
+            "JOIN batches b ON b.key = d.batch_key WHERE d.status='scheduled' "
+            "AND d.instalment != ? AND b.send_at IN (SELECT h.send_at FROM batches h "
+            "JOIN deliveries s ON s.batch_key = h.key WHERE s.instalment=? "
+            "AND s.status='scheduled' AND h.send_at IS NOT NULL) "
+            "ORDER BY d.instalment, d.batch_key, d.email",
+            (number, number),
+        ):
+            out.setdefault(part, {}).setdefault(key, []).append((address, message_id))
+        return out
+
     def reset_instalment(self, number: int) -> None:
         """Forget that an instalment went out (its scheduled send was withdrawn)."""
         self._conn.execute(
