@@ -14,6 +14,7 @@ most one a slot; the reader added before part 1's send moved with the front thro
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -114,7 +115,7 @@ def events_before(
 ) -> None:
     """What happens between two slots (`start` < t ≤ `end`), in time order."""
     happenings: list[tuple[dt.datetime, Callable[[], Any]]] = [
-        (at, lambda a=address: ok(cli(root, "subscribers", "add", a)))
+        (at, functools.partial(cli, root, "subscribers", "add", address))
         for address, at in JOINS.items()
     ]
     happenings += [
@@ -126,7 +127,8 @@ def events_before(
     for at, act in sorted(happenings, key=lambda h: h[0]):
         if start < at <= end:
             clock.move_to(at)
-            act()
+            result = act()
+            assert getattr(result, "exit_code", 0) == 0, result.output
 
 
 def _bounce(address: str) -> dict[str, str]:
