@@ -106,3 +106,49 @@ def test_withdrawing_a_late_joiners_held_part_keeps_the_parts_release(
     assert len(state.messages_to(FRONT[0])) == 2  # part 1, held part 2
     assert before["sent_at"] is not None
     assert (after["state"], after["sent_at"]) == ("sent", before["sent_at"])
+
+
+def test_status_shows_a_released_part_as_sent_while_late_joiners_copies_are_held(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    """Part 1 reached the front on 1 Dec: a late joiner's copy held for 8 Dec does not make
+    it "scheduled" again; part 2, held for the front, is."""
+    url, _ = resend
+    root = resend_series(make_series, url)
+    with time_machine.travel(london(1, 9), tick=False) as clock:
+        part_one_then_a_late_joiner(cli, root, clock)
+        ok(cli(root, "send", "next", "--yes", "--at", AT))
+        states = {n: part_state(cli, root, n)["state"] for n in (1, 2, 3)}
+        table = ok(cli(root, "status")).stdout
+    assert states == {1: "sent", 2: "scheduled", 3: "ready"}
+    [part_one] = [line for line in table.splitlines() if "Part 1 title" in line]
+    assert "scheduled" not in part_one, table
+
+
+def test_cancelling_the_fronts_held_part_withdraws_the_whole_round(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    """`send cancel 2` undoes the `send next --at` that held part 2 for the front and part 1
+    for a late joiner: both are withdrawn (nothing goes out at the time the author
+    cancelled), it says so, and the next round sends each again, once."""
+    url, state = resend
+    root = resend_series(make_series, url)
+    with time_machine.travel(london(1, 9), tick=False) as clock:
+        part_one_then_a_late_joiner(cli, root, clock)
+        ok(cli(root, "send", "next", "--yes", "--at", AT))
+        result = ok(cli(root, "send", "cancel", "2", "--yes"))
+        late_log = {d["email"]: d["status"] for d in _log(cli, root, 1)}
+        after = {n: part_state(cli, root, n)["state"] for n in (1, 2)}
+        ok(cli(root, "send", "next", "--yes"))
+    assert "part 2: 3 scheduled deliveries cancelled" in result.stdout
+    assert "part 1: 1 scheduled delivery held in the same round cancelled" in result.stdout
+    assert state.messages_to(LATE)[0].scheduled_at is None  # the resend, not the held one
+    assert late_log[LATE] == "cancelled"
+    assert after == {1: "sent", 2: "ready"}
+    assert [len(state.messages_to(a)) for a in FRONT] == [2, 2, 2]
+    assert [m.scheduled_at for m in state.messages_to(FRONT[0])] == [None, None]
+    assert len(state.messages_to(LATE)) == 1
+
+
+def _log(cli: Cli, root: Path, number: int) -> list[dict[str, Any]]:
+    return list(json.loads(ok(cli(root, "log", str(number), "--json")).stdout)["deliveries"])

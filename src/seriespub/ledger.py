@@ -422,6 +422,24 @@ class Ledger:
                 found[address] = DeliveryStatus(status)
         return found
 
+    def batch_times(self, number: int, emails: Sequence[str]) -> dict[str, dt.datetime]:
+        """Address (lower-cased) → when the batch that holds its delivery of part `number`
+        was created, for those of `emails` whose delivery has a recorded batch."""
+        found: dict[str, dt.datetime] = {}
+        lowered = sorted({e.lower() for e in emails})
+        for start in range(0, len(lowered), 500):
+            chunk = lowered[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for address, created in self._conn.execute(
+                "SELECT d.email, b.created_at FROM deliveries d JOIN batches b "
+                f"ON b.key = d.batch_key WHERE d.instalment=? AND d.email IN ({marks})",
+                (number, *chunk),
+            ):
+                when = _parse(created)
+                if when is not None:
+                    found[address] = when
+        return found
+
     def counts(self, number: int) -> dict[DeliveryStatus, int]:
         rows = self._conn.execute(
             "SELECT status, COUNT(*) FROM deliveries WHERE instalment=? GROUP BY status", (number,)
@@ -477,6 +495,22 @@ class Ledger:
             (number,),
         ):
             out.setdefault(key, []).append((address, message_id))
+        return out
+
+    def held_with(self, number: int) -> dict[int, dict[str, list[tuple[str, str]]]]:
+        """The other parts' deliveries still scheduled for a time part `number`'s scheduled
+        deliveries are held for (one `send next --at` round): part → `scheduled_batches`."""
+        out: dict[int, dict[str, list[tuple[str, str]]]] = {}
+        for part, key, address, message_id in self._conn.execute(
+            "SELECT d.instalment, d.batch_key, d.email, d.message_id FROM deliveries d "
+            "JOIN batches b ON b.key = d.batch_key WHERE d.status='scheduled' "
+            "AND d.instalment != ? AND b.send_at IN (SELECT h.send_at FROM batches h "
+            "JOIN deliveries s ON s.batch_key = h.key WHERE s.instalment=? "
+            "AND s.status='scheduled' AND h.send_at IS NOT NULL) "
+            "ORDER BY d.instalment, d.batch_key, d.email",
+            (number, number),
+        ):
+            out.setdefault(part, {}).setdefault(key, []).append((address, message_id))
         return out
 
     def reset_instalment(self, number: int) -> None:

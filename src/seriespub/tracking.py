@@ -167,7 +167,38 @@ def one_reader(session: Session, subscriber: Subscriber, latest: int | None = No
     tz = schedule.zone(session.series.settings.schedule.timezone)
     reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
     found = _with_ledger(reader, session.ledger.received([subscriber.key]))
+    [found] = _with_front(session, [found], first_round(session))
     return _returned(found) if fell_behind(found.has, found.open, latest) else found
+
+
+def first_round(session: Session) -> tuple[int, dt.datetime | None] | None:
+    """The first part the front got and when its own round finished (None: it has not),
+    or None before any part went out."""
+    records = session.ledger.instalment_records()
+    started = [n for n, r in records.items() if r.started_at is not None]
+    if not started:
+        return None
+    first = min(started)
+    return first, _aware(records[first].finished_at)
+
+
+def _with_front(
+    session: Session, late: list[Reader], round_: tuple[int, dt.datetime | None] | None
+) -> list[Reader]:
+    """`late` (late by date, with their ledger), those who had the first part in the front's
+    own round marked `with_front`: a late joiner gets it only after that round finished (a
+    batch created later), so an earlier batch is the front's."""
+    if round_ is None:
+        return late
+    first, finished = round_
+    holders = [r.key for r in late if first in r.has | r.open]
+    made = session.ledger.batch_times(first, holders) if holders else {}
+    return [
+        replace(r, with_front=True)
+        if r.key in made and (finished is None or made[r.key] <= finished)
+        else r
+        for r in late
+    ]
 
 
 def _returned(reader: Reader) -> Reader:
@@ -220,6 +251,7 @@ class _Readers:
     ) -> None:
         self.session, self.new, self.part_one = session, new, part_one
         self.latest = latest
+        self.first_round = first_round(session)
         self.mode = mode(session)
         self.tz = schedule.zone(session.series.settings.schedule.timezone)
         self.path = session.series.subscribers_path
@@ -304,8 +336,12 @@ class _Readers:
         if not late:
             return
         received = self.session.ledger.received([r.key for r in late])
-        for r in late:
-            yield _with_ledger(r, received)
+        found = [_with_ledger(r, received) for r in late]
+        for r in _with_front(self.session, found, self.first_round):
+            yield _returned(r) if r.with_front and self._behind(r) else r
+
+    def _behind(self, reader: Reader) -> bool:
+        return self.mode != CURRENT and fell_behind(reader.has, reader.open, self.latest)
 
     def _settled_suspects(self) -> Iterator[Reader]:
         if not self.suspects:

@@ -7,10 +7,11 @@ clock, disk or network.
 Cohorts
     The *front* are readers whose `subscribed_at` is empty, unparseable, or before part 1's
     release (the ledger's `started_at` for part 1, else its calendar slot; no release yet:
-    everyone). They get the new instalment of the slot, and nothing else: for them nothing
-    changes. Everyone else is a *late joiner*. A front reader who *returned* (the ledger
-    shows a part they had, but not the latest part the front got: they left and came back)
-    is on a track too, from the first part they missed: never a gap.
+    everyone), or who had part 1 in the front's own round (`Reader.with_front`). They get
+    the new instalment of the slot, and nothing else: for them nothing changes. Everyone
+    else is a *late joiner*. A front reader who *returned* (the ledger shows a part they
+    had, but not the latest part the front got: they left and came back) is on a track
+    too, from the first part they missed: never a gap.
 
 Guarantees of `decide` (late_joiners = "from_start")
     - a late joiner gets at most one part per slot: nothing when the ledger shows any
@@ -29,6 +30,8 @@ Dates: a `subscribed_at` with a time (ISO 8601) is read in the series' zone unle
 carries an offset; a bare date (what `subscribers add` writes) counts from the *end* of that
 day, so a reader who joined on release day after the send is never taken for the front
 (which would skip part 1): at worst they get part 1 one slot later.
+A reader added on release day before the send had part 1 with everyone: the ledger shows
+it (`Reader.with_front`), and they are the front from then on.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +57,9 @@ class Reader:
     open: frozenset[int] = frozenset()  # parts left pending/deferred/unknown/cancelled
     last: dt.datetime | None = None  # their latest delivery activity in the ledger
     returned: bool = False  # the front by date, but behind the front (`fell_behind`)
+    # Late by date, but had part 1 in the front's own round (added on release day before
+    # the send): the front from then on.
+    with_front: bool = False
 
 
 def parse_joined(text: str, tz: ZoneInfo) -> dt.datetime | None:
@@ -79,6 +85,8 @@ def is_front(reader: Reader, part_one: dt.datetime | None, mode: str = FROM_STAR
         return True
     if reader.returned:
         return False
+    if reader.with_front:
+        return True
     return part_one is None or reader.joined is None or reader.joined < part_one
 
 
@@ -229,7 +237,7 @@ def reader_calendar(
         done = [
             n for n in order if n in released or (fronts.get(n) is not None and fronts[n] < slot)
         ]
-        current = Reader(reader.key, reader.joined, frozenset(has), opened, last, reader.returned)
+        current = replace(reader, has=frozenset(has), open=opened, last=last)
         part = decide(
             current, released=done, new=new, slot=slot, part_one=part_one, mode=mode, held=held
         )

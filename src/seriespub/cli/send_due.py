@@ -117,21 +117,28 @@ def cancel(
 ) -> None:
     """Withdraw a send handed to the provider with `send next --at`, before its release.
 
-    With nothing held (never held, released, or cancelled already) there is nothing to do:
-    it says so and exits 0.
+    The front's held part takes its round with it: the late joiners' parts held for the
+    same time are withdrawn too. A late joiner's held copy of a part the front has is
+    withdrawn alone. With nothing held (never held, released, or cancelled already) there
+    is nothing to do: it says so and exits 0.
     """
     from seriespub.ops import send as ops
     from seriespub.ops.session import session, utc_now
 
-    def ask(count: int) -> None:
-        confirm(f"Withdraw part {number} from {count:,} scheduled deliveries?", yes)
+    def ask(count: int, with_round: dict[int, int]) -> None:
+        also = "".join(f", part {n} to {c:,}" for n, c in with_round.items())
+        also = f" (and the late joiners' parts held with it{also})" if also else ""
+        confirm(f"Withdraw part {number} from {count:,} scheduled deliveries{also}?", yes)
 
     with session(load_series(series), "send cancel", now=utc_now()) as held:
-        count = ops.cancel(held, number, ask)
-    if not count:
+        done = ops.cancel(held, number, ask)
+    if not done.count:
         err().print(
             f"Nothing to cancel: part {number} has no deliveries held by the provider.",
             markup=False,
         )
         return
-    out().print(f"part {number}: {count:,} scheduled deliveries cancelled")
+    out().print(f"part {number}: {done.count:,} scheduled deliveries cancelled")
+    for part, count in done.with_round.items():
+        noun = "delivery" if count == 1 else "deliveries"
+        out().print(f"part {part}: {count:,} scheduled {noun} held in the same round cancelled")

@@ -929,19 +929,53 @@ def require_part_exists(session: Session, number: int) -> None:
         )
 
 
-def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int:
-    """Withdraw a send held by the provider (`send next --at`); how many deliveries (0:
-    nothing is held, nothing to do, nothing asked). The part is unreleased again unless
-    some reader had it already (`sending.plan.reached`).
+@dataclass(frozen=True)
+class Cancelled:
+    """What `send cancel N` withdrew."""
 
-    `confirm(count)` is asked first and raises to refuse.
+    count: int  # part N's held deliveries (0: nothing held, nothing done)
+    # Late joiners' parts held in the same round as the front's part N: part → deliveries.
+    with_round: dict[int, int] = field(default_factory=dict)
+
+
+HeldBatches = dict[str, list[tuple[str, str]]]  # batch key → (address, provider message id)
+
+
+def cancel(
+    session: Session, number: int, confirm: Callable[[int, dict[int, int]], None]
+) -> Cancelled:
+    """Withdraw a send held by the provider (`send next --at`). The part is unreleased again
+    unless some reader had it already (`sending.plan.reached`).
+
+    Withdrawing the front's held part withdraws its round: the late joiners' parts that
+    `send next --at` held with it, for the same time. The author called off that release;
+    a late joiner's mail going out alone at that time would be a send they cancelled (and
+    the next round plans those readers again). A late joiner's held copy of a part the
+    front has (`send cancel` of that part) is withdrawn alone.
+
+    `confirm(count, with_round)` is asked first and raises to refuse.
     """
     require_part_exists(session, number)
     batches = session.ledger.scheduled_batches(number)
     if not batches:
-        return 0
+        return Cancelled(0)
     count = sum(len(rows) for rows in batches.values())
-    confirm(count)
+    others = session.ledger.held_with(number) if _fronts_held_part(session, number, count) else {}
+    with_round = {n: sum(len(rows) for rows in held.values()) for n, held in others.items()}
+    confirm(count, with_round)
+    _withdraw(session, number, batches)
+    for part, held in others.items():
+        _withdraw(session, part, held)
+    return Cancelled(count, with_round)
+
+
+def _fronts_held_part(session: Session, number: int, held: int) -> bool:
+    """Whether part `number`'s `held` scheduled deliveries are all it reached: nobody has it
+    yet, so this is the front's part of a held round, not a late joiner's copy."""
+    return reached(session.ledger, number) == held
+
+
+def _withdraw(session: Session, number: int, batches: HeldBatches) -> None:
     for key, rows in batches.items():
         session.provider.cancel_scheduled(key, [message_id for _, message_id in rows])
         session.ledger.set_status(
@@ -951,7 +985,6 @@ def cancel(session: Session, number: int, confirm: Callable[[int], None]) -> int
     # the release of a part the front received as it was.
     if not reached(session.ledger, number):
         session.ledger.reset_instalment(number)
-    return count
 
 
 # -- send test -------------------------------------------------------------------------------

@@ -83,8 +83,11 @@ def instalment_states(
         if record is not None and record.finished_at is not None:
             # Finished with every delivery refused (say, a header SMTP would not take):
             # nothing went out, so it is not "sent".
+            # Held for the front (`send --at`) only while nobody has it: a released part
+            # with late joiners' copies held stays "sent".
             refused = failed and not (delivered or scheduled)
-            state = "scheduled" if scheduled else "failed" if refused else "sent"
+            held = scheduled and not delivered
+            state = "scheduled" if held else "failed" if refused else "sent"
         elif record is not None and record.started_at is not None:
             state = "sending"
         else:
