@@ -1,0 +1,114 @@
+"""A series begun with an older seriespub carries on with this one, and state this one has
+written is refused, not misread, by an older one (an author who downgrades by mistake).
+
+The old state is written here as the older code wrote it: the ledger DDL and rows below are
+copied from `seriespub/ledgerfile.py` and `ledger.py` at commit 5a91ce0 (the same schema 2 as
+d21bc2d). CI has no git history to run the old code from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from seriespub.ledger import Ledger
+
+Cli = Callable[..., Any]
+MakeSeries = Callable[..., Path]
+
+# 5a91ce0 and d21bc2d know schema 2 and refuse a ledger above it ("written by a newer
+# seriespub ... nothing was changed"); everything else in the ledger they take at its word.
+OLDEST_REFUSAL = 2
+
+# ledgerfile.SCHEMA at 5a91ce0, and the row its _write_schema adds.
+SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS instalments(
+    number INTEGER PRIMARY KEY, title TEXT, subject TEXT,
+    started_at TEXT, finished_at TEXT);
+CREATE TABLE IF NOT EXISTS batches(
+    key TEXT PRIMARY KEY, instalment INTEGER NOT NULL, provider TEXT NOT NULL,
+    created_at TEXT NOT NULL, send_at TEXT, settled INTEGER NOT NULL DEFAULT 0,
+    recipients TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS deliveries(
+    instalment INTEGER NOT NULL, email TEXT NOT NULL, status TEXT NOT NULL,
+    batch_key TEXT, provider TEXT, message_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL, send_at TEXT,
+    subscriber_status TEXT, subscriber_applied INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY(instalment, email)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(instalment, status);
+INSERT INTO meta VALUES('schema', '2');
+"""
+# Part 1 sent to the three readers of `make_series` through the outbox, one settled batch,
+# as 5a91ce0's begin_batch / record_results / mark_finished left it (no series_id row).
+PART_1_SENT = """
+INSERT INTO instalments VALUES(1, 'Part 1 title', 'Part 1 title',
+    '2026-11-20T09:00:00+00:00', '2026-11-20T09:00:01+00:00');
+INSERT INTO batches VALUES('001-0123456789abcdef0123', 1, 'outbox',
+    '2026-11-20T09:00:00+00:00', NULL, 1,
+    '["reader0001@example.com","reader0002@example.com","reader0003@example.com"]');
+INSERT INTO deliveries(instalment, email, status, batch_key, provider, message_id, attempts,
+    updated_at) SELECT 1, 'reader000' || value || '@example.com', 'sent',
+    '001-0123456789abcdef0123', 'outbox', 'outbox-' || value, 1, '2026-11-20T09:00:01+00:00'
+    FROM json_each('[1,2,3]');
+"""
+
+
+def old_ledger(root: Path) -> Path:
+    """`.seriespub/ledger.db` as 5a91ce0 left it after sending part 1."""
+    path = root / ".seriespub" / "ledger.db"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_2 + PART_1_SENT)
+    conn.close()
+    return path
+
+
+def schema_of(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_an_old_ledger_carries_on_with_the_next_part_only(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = make_series(drafts=2, subscribers=3)
+    path = old_ledger(root)
+    assert "Part 2 title" in ok(cli(root, "status")).stdout
+    assert schema_of(path) == 2  # a report changes nothing
+    result = ok(cli(root, "send", "next", "--yes"))
+    assert "Part 2: sent 3" in result.stdout
+    with Ledger.open(path, readonly=True) as ledger:
+        assert ledger.all_counts() == {1: {"sent": 3}, 2: {"sent": 3}}  # part 1 never again
+
+
+def test_a_ledger_this_seriespub_wrote_is_refused_by_an_older_one(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    # It keeps what the older ones ignore and would misread: the first send's series id (an
+    # older one derives other delivery ids after a key, title or sender change, and resends
+    # a pending batch the provider then cannot find) and the replaced keys whose links still
+    # unsubscribe (an older one refuses them).
+    root = make_series(drafts=2, subscribers=3)
+    path = old_ledger(root)
+    ok(cli(root, "send", "next", "--yes"))
+    assert schema_of(path) > OLDEST_REFUSAL
+
+
+def test_a_new_series_ledger_is_refused_by_an_older_seriespub(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = make_series(drafts=1, subscribers=3)
+    ok(cli(root, "send", "next", "--yes"))
+    assert schema_of(root / ".seriespub" / "ledger.db") > OLDEST_REFUSAL
