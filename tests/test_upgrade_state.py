@@ -8,11 +8,16 @@ d21bc2d). CI has no git history to run the old code from.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import TEST_SECRET, postmark_delivery
+from fakes.postmark import PostmarkState
 from seriespub.ledger import Ledger
 
 Cli = Callable[..., Any]
@@ -57,14 +62,53 @@ INSERT INTO deliveries(instalment, email, status, batch_key, provider, message_i
 """
 
 
-def old_ledger(root: Path) -> Path:
-    """`.seriespub/ledger.db` as 5a91ce0 left it after sending part 1."""
+# Part 1 begun through Postmark and killed mid-request: one batch `pending`, no route in its
+# provider text (5a91ce0's begin_batch wrote the provider's name alone).
+PART_1_PENDING = """
+INSERT INTO instalments VALUES(1, 'Part 1 title', 'Part 1 title',
+    '2026-11-20T09:00:00+00:00', NULL);
+INSERT INTO batches VALUES('001-0123456789abcdef0123', 1, 'postmark',
+    '2026-11-20T09:00:00+00:00', NULL, 0,
+    '["reader0001@example.com","reader0002@example.com","reader0003@example.com"]');
+INSERT INTO deliveries(instalment, email, status, batch_key, provider, attempts, updated_at)
+    SELECT 1, 'reader000' || value || '@example.com', 'pending', '001-0123456789abcdef0123',
+    'postmark', 1, '2026-11-20T09:00:00+00:00' FROM json_each('[1,2,3]');
+"""
+
+
+def old_ledger(root: Path, rows: str = PART_1_SENT) -> Path:
+    """`.seriespub/ledger.db` as 5a91ce0 left it (`rows`: after sending part 1)."""
     path = root / ".seriespub" / "ledger.db"
     path.parent.mkdir(mode=0o700, exist_ok=True)
     conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA_2 + PART_1_SENT)
+    conn.executescript(SCHEMA_2 + rows)
     conn.close()
     return path
+
+
+def old_delivery_id(number: int, address: str) -> str:
+    """5a91ce0's `PreparedMessage.delivery_id` for the series `make_series` writes: sha256 of
+    series id, part, address; the series id an HMAC of title and sender under the key."""
+    label = "\0series-id\0Test Series\0author@example.com"
+    series_id = hmac.new(TEST_SECRET.encode(), label.encode(), hashlib.sha256).hexdigest()[:32]
+    seed = f"{series_id}\0{number}\0{address}\0"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+def accepted_before(state: PostmarkState, address: str) -> None:
+    """What the killed run's request left at Postmark for `address`."""
+    state.accepted.append(
+        {
+            "MessageID": f"old-{address}",
+            "_to": address,
+            "_name": "",
+            "From": "Author <author@example.com>",
+            "ReceivedAt": "2026-11-20T09:00:00Z",
+            "_accepted": time.monotonic() - 60,
+            "MessageStream": "outbound",
+            "Metadata": {"seriespub_delivery": old_delivery_id(1, address)},
+        }
+    )
 
 
 def schema_of(path: Path) -> int:
@@ -112,3 +156,19 @@ def test_a_new_series_ledger_is_refused_by_an_older_seriespub(
     root = make_series(drafts=1, subscribers=3)
     ok(cli(root, "send", "next", "--yes"))
     assert schema_of(root / ".seriespub" / "ledger.db") > OLDEST_REFUSAL
+
+
+def test_a_run_an_older_seriespub_left_pending_is_settled_not_sent_twice(
+    make_series: MakeSeries, cli: Cli, postmark: tuple[str, PostmarkState]
+) -> None:
+    url, state = postmark
+    root = make_series(drafts=1, subscribers=3, delivery=postmark_delivery(url))
+    old_ledger(root, PART_1_PENDING)
+    accepted_before(state, "reader0001@example.com")
+    accepted_before(state, "reader0002@example.com")
+    ok(cli(root, "send", "next", "--yes"))
+    assert [m["_to"] for m in state.accepted[2:]] == ["reader0003@example.com"]
+    with Ledger.open(root / ".seriespub" / "ledger.db", readonly=True) as ledger:
+        ids = {d.email: d.message_id for d in ledger.deliveries(1)}
+    assert ids["reader0001@example.com"] == "old-reader0001@example.com"  # found, not resent
+    assert ids["reader0002@example.com"] == "old-reader0002@example.com"
