@@ -18,6 +18,7 @@ from typing import Any
 
 from conftest import TEST_SECRET, postmark_delivery
 from fakes.postmark import PostmarkState
+from fakes.resend import Email, ResendState
 from seriespub.ledger import Ledger
 
 Cli = Callable[..., Any]
@@ -74,6 +75,23 @@ INSERT INTO deliveries(instalment, email, status, batch_key, provider, attempts,
     SELECT 1, 'reader000' || value || '@example.com', 'pending', '001-0123456789abcdef0123',
     'postmark', 1, '2026-11-20T09:00:00+00:00' FROM json_each('[1,2,3]');
 """
+
+# Part 1 sent, then part 2 held at Resend (`send next --at`): one settled batch with its
+# send_at, its rows `scheduled` with Resend's email ids (5a91ce0's record_results, scheduled).
+PART_2_HELD = (
+    PART_1_SENT.replace("'outbox'", "'resend'")
+    + """
+INSERT INTO instalments VALUES(2, 'Part 2 title', 'Part 2 title',
+    '2026-12-08T09:00:00+00:00', '2026-12-08T09:00:00+00:00');
+INSERT INTO batches VALUES('002-0123456789abcdef0123', 2, 'resend',
+    '2026-11-28T09:00:00+00:00', '2026-12-08T09:00:00+00:00', 1,
+    '["reader0001@example.com","reader0002@example.com","reader0003@example.com"]');
+INSERT INTO deliveries(instalment, email, status, batch_key, provider, message_id, attempts,
+    updated_at, send_at) SELECT 2, 'reader000' || value || '@example.com', 'scheduled',
+    '002-0123456789abcdef0123', 'resend', 'held-' || value, 1, '2026-11-28T09:00:00+00:00',
+    '2026-12-08T09:00:00+00:00' FROM json_each('[1,2,3]');
+"""
+)
 
 
 def old_ledger(root: Path, rows: str = PART_1_SENT) -> Path:
@@ -172,3 +190,24 @@ def test_a_run_an_older_seriespub_left_pending_is_settled_not_sent_twice(
         ids = {d.email: d.message_id for d in ledger.deliveries(1)}
     assert ids["reader0001@example.com"] == "old-reader0001@example.com"  # found, not resent
     assert ids["reader0002@example.com"] == "old-reader0002@example.com"
+
+
+def test_a_round_an_older_seriespub_held_is_withdrawn_and_sent_again(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    url, state = resend
+    delivery = f'[delivery]\nprovider = "resend"\n[delivery.resend]\napi_url = "{url}"\n'
+    root = make_series(drafts=2, subscribers=3, delivery=delivery)
+    old_ledger(root, PART_2_HELD)
+    for n in (1, 2, 3):
+        address = f"reader000{n}@example.com"
+        held = Email(f"held-{n}", [address], {}, scheduled_at="2026-12-08T09:00:00Z")
+        state.emails[held.id] = held
+        state.accepted[address].append(held)
+    ok(cli(root, "send", "cancel", "2", "--yes"))
+    assert all(e.cancelled for e in state.emails.values())
+    ok(cli(root, "send", "next", "--yes"))
+    sent = [m for e in list(state.accepted.values()) for m in e if not m.cancelled]
+    assert sorted(m.to[0] for m in sent) == [f"reader000{n}@example.com" for n in (1, 2, 3)]
+    assert all(m.scheduled_at is None for m in sent)  # now, once each
+    assert {t["value"] for m in sent for t in m.payload["tags"]} == {"2"}  # part 2, not 1
