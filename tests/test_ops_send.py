@@ -18,7 +18,7 @@ import pytest
 from fakes.memory import MemoryProvider
 from seriespub import runlog, subscribers
 from seriespub.errors import NothingToSend, UnresolvedDeliveries
-from seriespub.ledger import Ledger, LedgerError
+from seriespub.ledger import SCHEMA_VERSION, Ledger, LedgerError
 from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.ops import send as ops
 from seriespub.ops.session import Session, session
@@ -282,14 +282,16 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     with Ledger.open(path) as ledger:
         assert ledger.counts(1) == {DeliveryStatus.FAILED: 1}
         assert ledger.unapplied_status_changes() == {}  # the old run wrote its own marks
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("2",)
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
 
 
 def test_a_newer_ledger_is_still_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     _v1_ledger(path)
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value='3'")
+    conn.execute("UPDATE meta SET value=?", (str(SCHEMA_VERSION + 1),))
     conn.commit()
     conn.close()
     with pytest.raises(LedgerError, match="newer seriespub"):

@@ -120,7 +120,8 @@ _RECORD_EACH = (
 _OWN_GROUP = 8  # readers sharing a reason and a new status that are worth a statement of their own
 
 
-# Rows of `meta`, added without a new schema version: older versions ignore them.
+# Rows of `meta`. An older seriespub that would misread one refuses the ledger by its schema
+# version (`seriespub.ledgerfile.SCHEMA_VERSION`).
 _KEY_ROW = "unsubscribe_key"
 _SERIES_ID_ROW = "series_id"
 # Fingerprints of keys replaced while readers held links made with them, comma-separated.

@@ -25,10 +25,16 @@ from seriespub.statefiles import FILE_MODE, fsync_folder, os_error, private_dir,
 # 2: deliveries remember what a refusal means for the reader (`subscriber_status`) and
 #    whether subscribers.csv holds it yet (`subscriber_applied`); a version-1 ledger is
 #    migrated in place when opened for writing (read-only opens see the old columns only).
-# `meta` rows other than `schema` need no new version: a ledger without one reads as "not
-# recorded yet", and an older seriespub ignores them. `unsubscribe_key`: the fingerprint of
-# the key the series sends with (`seriespub.keyguard`), written by the first real send.
-SCHEMA_VERSION = 2
+# 3: no new column; `meta` keeps what a schema-2 seriespub ignores and would misread, so it
+#    must refuse the ledger (it refuses any newer schema): `series_id`, the first send's
+#    (it would derive other delivery ids after a key, title or sender change, and resend a
+#    pending batch the provider cannot find), and `unsubscribe_keys_earlier` with
+#    secret.previous (it would refuse the links of a replaced key). A schema-2 ledger is
+#    brought to 3 when opened for writing, like a version-1 one.
+# A ledger without a `meta` row reads as "not recorded yet". `unsubscribe_key`: the
+# fingerprint of the key the series sends with (`seriespub.keyguard`), written by the first
+# real send. A new row that an older seriespub would misread needs a new version.
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS instalments(
@@ -166,6 +172,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
             conn.execute(
                 "ALTER TABLE deliveries ADD COLUMN subscriber_applied INTEGER NOT NULL DEFAULT 1"
             )
+        # 2 -> 3 is the version alone: what it guards is in `meta` (see SCHEMA_VERSION).
         conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
     except BaseException:
         conn.execute("ROLLBACK")
