@@ -251,6 +251,35 @@ def _install_command(install: str | None) -> str:
     return json.dumps(f"pip install {shlex.quote(install)}")
 
 
+_WORKFLOW_LINE = re.compile(r'^\s*(working-directory|run):\s*("(?:[^"\\]|\\.)*")\s*$', re.M)
+
+
+def workflow_install(path: Path, series_path: str) -> str | None:
+    """The pip requirement a workflow `github_workflow` wrote for the series at `series_path`
+    (its folder in the repository) installs; None for any other file or one unreadable."""
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(256 * 1024).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "seriespub send due" not in text:
+        return None
+    found: dict[str, str] = {}
+    for key, quoted in _WORKFLOW_LINE.findall(text):
+        try:
+            found.setdefault(key, json.loads(quoted))
+        except ValueError:
+            return None
+    where, run = found.get("working-directory"), found.get("run", "")
+    if where is None or where.rstrip("/") != series_path.rstrip("/"):
+        return None
+    try:
+        words = shlex.split(run)
+    except ValueError:
+        return None
+    return " ".join(words[2:]) if words[:2] == ["pip", "install"] and words[2:] else None
+
+
 def _keep_record(ledger_name: str) -> str:
     ledger = shlex.quote(f".seriespub/{ledger_name}")
     lines = [

@@ -213,10 +213,16 @@ def _generated_key(series: Series) -> str | None:
     return None
 
 
-def _path_in_repo(root: Path) -> str:
+def repository_of(root: Path) -> Path:
+    """The git repository holding the series folder `root` (the nearest `.git`), else
+    `root` itself."""
     folder = root
     while folder != folder.parent:
         if (folder / ".git").exists():
-            return root.relative_to(folder).as_posix() or "."
+            return folder
         folder = folder.parent
-    return "."
+    return root
+
+
+def _path_in_repo(root: Path) -> str:
+    return root.relative_to(repository_of(root)).as_posix() or "."

@@ -45,9 +45,40 @@ class CheckOutcome:
 def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
     """Drafts, links, images, size and the subscriber list, in the order to fix them; then
     a release calendar that cannot be worked out, an unsubscribe key that is not the one
-    the series sent with, and the late joiners held back because their next part is still
-    a draft."""
-    return CheckOutcome(check_series(series) + _session_findings(series, now))
+    the series sent with, the late joiners held back because their next part is still
+    a draft, and a GitHub Actions workflow that installs another seriespub."""
+    return CheckOutcome(
+        check_series(series) + _session_findings(series, now) + _workflow_findings(series)
+    )
+
+
+def _workflow_findings(series: Series) -> list[Finding]:
+    """A workflow of the series' repository that installs another seriespub than the one
+    `schedule install` would write now (an upgrade since): an older one refuses a ledger
+    this one has written (its schema), so the job stops at its next release."""
+    from seriespub import __version__, installers
+    from seriespub.ops.calendar import repository_of
+
+    repo = repository_of(series.root)
+    flows = repo / ".github" / "workflows"
+    found = sorted([*flows.glob("*.yml"), *flows.glob("*.yaml")]) if flows.is_dir() else []
+    if not found:
+        return []
+    wanted = installers.installed_spec(series.settings.schedule.install, __version__).requirement
+    problems = []
+    for path in found:
+        installed = installers.workflow_install(path, series.root.relative_to(repo).as_posix())
+        if installed is not None and wanted is not None and installed != wanted:
+            problems.append(
+                Finding(
+                    Level.WARNING,
+                    str(path),
+                    f"its runner installs {installed}, not this seriespub ({wanted}): once "
+                    "this one writes the ledger an older one refuses it; run `seriespub "
+                    "schedule install` again and commit the workflow",
+                )
+            )
+    return problems
 
 
 def _session_findings(series: Series, now: dt.datetime | None) -> list[Finding]:
