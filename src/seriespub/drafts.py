@@ -4,6 +4,8 @@ A draft that loads has a title, subject and preheader that are text (a number, d
 is taken as written; a list or table is refused with its line), a status of draft or ready,
 and a part number from 1 to MAX_NUMBER. `new_draft` never replaces a file, numbers after
 every `NN-*.md` whether it loads or not, and writes front matter that reads back as given.
+Front matter with aliases, nesting past YAML's recursion or a value YAML cannot build, and
+a body nested past MAX_NESTING, are refused with file:line before anything renders them.
 """
 
 from __future__ import annotations
