@@ -200,3 +200,34 @@ def test_schedule_ics_to_a_bad_path_is_one_line(
     line = one_line_error(cli(root, "schedule", "--ics", where))
     assert where in line
     assert not (root / "missing").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "dangling", "loop"])
+def test_a_seriespub_toml_that_is_not_a_file_is_named_not_passed_over(
+    make_series: Callable[..., Path], cli: Cli, kind: str
+) -> None:
+    """A folder whose seriespub.toml cannot be read stops there: the walk up never lands
+    on an enclosing series and runs the command on it instead."""
+    outer = make_series(drafts=1)
+    inner = outer / "book"
+    inner.mkdir()
+    config = inner / "seriespub.toml"
+    if kind == "directory":
+        config.mkdir()
+    else:
+        config.symlink_to("seriespub.toml" if kind == "loop" else "gone.toml")
+    result = cli(inner, "status")
+    line = one_line_error(result)
+    assert str(config) in line and "cannot read" in line, line
+
+
+def test_a_seriespub_toml_saved_with_a_byte_order_mark_is_read(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Notepad writes UTF-8 with a BOM; TOML calls it an invalid statement at 1:1."""
+    root = make_series(drafts=1)
+    config = root / "seriespub.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())
+    result = cli(root, "status")
+    assert result.exit_code == 0, result.output
+    assert "Part 1 title" in result.stdout

@@ -625,3 +625,31 @@ def test_the_ledger_filling_mid_send_through_postmark_resumes_with_one_copy_each
         assert sorted(copies) == sorted(readers)
         assert set(copies.values()) == {1}
         assert _sent(root) == {"sent": 400}
+
+
+def test_a_full_disk_during_site_says_to_run_it_again_not_to_send_next(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The site opens the ledger and keeps its record in .seriespub/: the hint for a full disk
+    there must not send the author to `seriespub send next` after a site build."""
+    with small_tmpfs(tmp_path / "series", "300k") as disk:
+        root = _build_series_in(disk, readers=3)
+        (root / "seriespub.toml").write_text(
+            (root / "seriespub.toml").read_text(encoding="utf-8")
+            + '[site]\nbase_url = "https://example.org/s/"\n',
+            encoding="utf-8",
+        )
+        assert cli(root, "send", "next", "--yes").exit_code == 0
+        filler = root / "filler"
+        with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):
+            while True:
+                handle.write(b"\0" * 4096)
+        result = cli(root, "site")
+        line = one_line(result)
+        assert "the disk is full" in line, line
+        assert "seriespub send next" not in result.stderr, result.stderr
+        assert "run the command again" in result.stderr, result.stderr
+        filler.unlink()
+        result = cli(root, "site")
+        assert result.exit_code == 0, result.output
+        assert "1 part published" in result.stdout

@@ -168,7 +168,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    return parse_settings(text, path)
+    return parse_settings(text.removeprefix("\ufeff"), path)  # the byte order mark Notepad writes
 
 
 def parse_settings(text: str, path: Path) -> Settings:

@@ -4,6 +4,8 @@ A draft that loads has a title, subject and preheader that are text (a number, d
 is taken as written; a list or table is refused with its line), a status of draft or ready,
 and a part number from 1 to MAX_NUMBER. `new_draft` never replaces a file, numbers after
 every `NN-*.md` whether it loads or not, and writes front matter that reads back as given.
+Front matter with aliases, nesting past YAML's recursion or a value YAML cannot build, and
+a body nested past MAX_NESTING, are refused with file:line before anything renders them.
 """
 
 from __future__ import annotations
@@ -83,7 +85,21 @@ def read_draft(path: Path) -> Instalment:
     meta, pairs = _parse_front(path, front)
     body_line = text[: len(text) - len(body)].count("\n") + 1 if body else 1
     _refuse_reserved_keys(path, text, meta)
+    _refuse_deep_nesting(path, body, body_line)
     return _instalment(path, meta, pairs, body, body_line)
+
+
+def _refuse_deep_nesting(path: Path, body: str, body_line: int) -> None:
+    """Every command that reads the draft stops here, before a renderer recurses on it."""
+    from seriespub.render.markdown import MAX_NESTING, too_deep_at
+
+    offset = too_deep_at(body)
+    if offset is not None:
+        raise InputError(
+            f"the text is nested too deeply (more than {MAX_NESTING} levels of quotes or lists)",
+            path=path,
+            line=body_line + body[:offset].count("\n"),
+        )
 
 
 def _split(path: Path, text: str) -> tuple[str, str]:
@@ -112,7 +128,10 @@ def _parse_front(path: Path, front: str) -> tuple[dict[str, Any], Pairs]:
     loader = yaml.SafeLoader(front)
     try:
         node = loader.get_single_node()
-        meta = loader.construct_document(node) if node is not None else {}
+        _refuse_aliases(path, node)
+        meta = _construct(path, loader, node)
+    except RecursionError:
+        raise InputError("front matter: nested too deeply", path=path, line=2) from None
     except yaml.YAMLError as exc:
         # Where the broken construct starts (context) beats where the parser gave up.
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
@@ -127,6 +146,59 @@ def _parse_front(path: Path, front: str) -> tuple[dict[str, Any], Pairs]:
     if isinstance(node, yaml.MappingNode):
         pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
     return meta, pairs
+
+
+def _refuse_aliases(path: Path, node: yaml.Node | None) -> None:
+    """Front matter holds a few fields: an alias there is never needed, and aliases of
+    aliases grow exponentially when built (the billion laughs)."""
+    seen: set[int] = set()
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:  # the composer hands an alias back as the anchored node
+            raise InputError(
+                "front matter: anchors and aliases (&name, *name) are not supported",
+                path=path,
+                line=current.start_mark.line + 1,
+            )
+        seen.add(id(current))
+        if isinstance(current.value, list):
+            stack.extend(_children(current.value))
+
+
+def _children(value: list[Any]) -> list[yaml.Node]:
+    return [n for item in value for n in (item if isinstance(item, tuple) else (item,))]
+
+
+def _construct(path: Path, loader: yaml.SafeLoader, node: yaml.Node | None) -> Any:
+    """The values of the front matter; a scalar YAML cannot build (a date 2026-13-45)
+    is named with its line."""
+    if node is None:
+        return {}
+    try:
+        return loader.construct_document(node)
+    except ValueError as exc:
+        bad = _first_unbuildable(node)
+        line = bad.start_mark.line + 1 if bad is not None else None
+        value = f" {bad.value!r}" if bad is not None else ""
+        raise InputError(f"front matter: cannot read{value}: {exc}", path=path, line=line) from None
+
+
+def _first_unbuildable(node: yaml.Node) -> yaml.ScalarNode | None:
+    import yaml
+
+    loader = yaml.SafeLoader("")  # the failed one is left mid-build
+    stack: list[yaml.Node] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                loader.construct_object(current)
+            except ValueError:
+                return current
+        elif isinstance(current.value, list):
+            stack.extend(reversed(_children(current.value)))
+    return None
 
 
 def _text(path: Path, meta: dict[str, Any], pairs: Pairs, key: str) -> str | None:

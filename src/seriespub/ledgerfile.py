@@ -274,7 +274,7 @@ def _db_hint(exc: sqlite3.Error, path: Path) -> str | None:
     if _disk_full(exc, path):  # nothing is lost: the record is whole, only unwritable
         return (
             "free some space, then run the command again (a send resumes exactly where "
-            "it stopped: seriespub send next)"
+            "it stopped)"  # the same command: after `site` or `import` it is not `send next`
         )
     if "locked" in str(exc) or "busy" in str(exc):
         return (

@@ -182,14 +182,16 @@ def find_series(start: Path | None = None, explicit: Path | None = None) -> Seri
                 f"{explicit}: no such folder",
                 hint=f"create a series there with: seriespub init {explicit}",
             )
-        if not (root / CONFIG_NAME).is_file():
+        if not os.path.lexists(root / CONFIG_NAME):
             raise SeriesNotFound(
                 f"{root}: no {CONFIG_NAME} here", hint=f"create one with: seriespub init {explicit}"
             )
         return Series(root, load_settings(root / CONFIG_NAME))
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file():
+        # Any entry by that name ends the walk: one that cannot be read (a folder, a broken
+        # link) is reported, never passed over for an enclosing series.
+        if os.path.lexists(folder / CONFIG_NAME):
             return Series(folder, load_settings(folder / CONFIG_NAME))
     raise SeriesNotFound(
         f"no {CONFIG_NAME} in {here} or any folder above it",

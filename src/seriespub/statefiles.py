@@ -138,7 +138,7 @@ def os_hint(exc: OSError, where: Path | str | None = None) -> str | None:
             return "free some space, then run the command again"
         return (
             "free some space, then run the command again (a send resumes exactly where "
-            "it stopped: seriespub send next)"
+            "it stopped)"  # the same command: after `site` or `import` it is not `send next`
         )
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         if where and STATE_DIR not in Path(where).parts:

@@ -73,6 +73,26 @@ def code_spans(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
+# Deeper than any real text; past some thousands the MJML engine's stack overflows (a crash).
+MAX_NESTING = 100
+
+
+def too_deep_at(text: str) -> int | None:
+    """The source offset where Markdown `text` nests blocks or spans past MAX_NESTING, or None."""
+    import pyromark
+
+    depth = 0
+    events: Any = pyromark.events_with_range(text, options=_options())
+    for event, where in events:
+        if isinstance(event, dict) and "Start" in event:
+            depth += 1
+            if depth > MAX_NESTING:
+                return int(where["start"])
+        elif isinstance(event, dict) and "End" in event:
+            depth -= 1
+    return None
+
+
 def _is_code_block(payload: Any) -> bool:
     return (isinstance(payload, dict) and "CodeBlock" in payload) or payload == "CodeBlock"
 
