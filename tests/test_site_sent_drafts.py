@@ -182,6 +182,24 @@ def test_a_dry_run_pins_no_url(make_series: Callable[..., Path], cli: Cli) -> No
     assert not (root / ".seriespub" / "site.json").exists()
 
 
+def test_a_test_send_pins_no_url_so_a_rename_before_the_real_send_counts(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Only the author gets a `send test`: a draft renamed after it and before the part goes
+    out gives readers the new name, not the working one the test copy carried."""
+    root = make_series(drafts=2, extra_toml=SITE)
+    result = cli(root, "send", "test", "1", "--to", "author@example.com")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (root / "drafts" / "01-part-1.md").rename(root / "drafts" / "01-a-better-name.md")
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    sent = next((root / ".seriespub" / "outbox" / "001").glob("*.eml")).read_text("utf-8")
+    assert f"{BASE}01-a-better-name/" in sent and f"{BASE}01-part-1/" not in sent
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert (root / "site" / "01-a-better-name" / "index.html").is_file()
+
+
 def set_back_to_draft(draft: Path) -> None:
     text = draft.read_text(encoding="utf-8")
     assert "status: ready" in text

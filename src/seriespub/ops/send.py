@@ -999,7 +999,7 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
     if session.ledger.key_fingerprint() is None:
         _record_key_of_test(series)
     instalment = publishing.resolve(series, drafts, ref, session.ledger)
-    message = publishing.render(series, drafts, instalment)
+    message = publishing.render(series, drafts, instalment, pin_urls=False)
     message = message.for_test()  # "[TEST] …", with its own delivery and Message-IDs
     known = _known(session, addresses)
     recipients = [message.recipient(known.get(a.lower()) or Subscriber(a)) for a in addresses]
