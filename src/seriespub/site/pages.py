@@ -2,7 +2,8 @@
 
 Pure: `render_site` takes the released parts and the settings and returns {path: text};
 no clock, no disk beyond the package's own templates. Links between pages are relative, so
-the folder works wherever it is served; the 404 page, shown at any depth, links absolutely.
+the folder works wherever it is served; the 404 page, shown at any depth, links absolutely,
+and so does each feed entry's content, which feed readers show away from its page.
 """
 
 from __future__ import annotations
