@@ -234,3 +234,23 @@ def test_the_plan_says_how_many_readers_the_providers_suppressions_left_out(
         in result.stderr
     )
     assert sorted(m["_to"] for m in state.accepted) == [reader(1), reader(3)]
+
+
+# -- a round's progress: each part's run counts from zero to its own total --------------------
+def test_each_run_of_a_round_counts_only_its_own_readers(make_series: MakeSeries, cli: Cli) -> None:
+    """A late joiner's part 1 goes out in its own run before the front's part 2: the front's
+    run says "sent 2/2", not "sent 3/2" carried over from the run before it."""
+    import datetime as dt
+
+    import time_machine
+
+    root = make_series(drafts=2, subscribers=2)
+    with time_machine.travel(dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC), tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+        clock.move_to(dt.datetime(2026, 12, 8, 9, tzinfo=dt.UTC))
+        result = ok(cli(root, "send", "next", "--yes"))
+    assert "Part 1: sent 1," in result.stdout and "Part 2: sent 2," in result.stdout
+    assert counts_past_their_total(result.stderr) == [], result.stderr
+    assert "sent 1/1, failed 0" in result.stderr and "sent 2/2, failed 0" in result.stderr

@@ -6,12 +6,14 @@ changed the way an author would (a file deleted, moved out, renamed).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import time_machine
 
 BASE = "https://example.org/teaming/"
 SITE = f'[site]\nbase_url = "{BASE}"\n'
@@ -180,6 +182,46 @@ def test_a_dry_run_pins_no_url(make_series: Callable[..., Path], cli: Cli) -> No
     result = cli(root, "send", "next", "--dry-run")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert not (root / ".seriespub" / "site.json").exists()
+
+
+@pytest.mark.parametrize("command", [("send", "next", "--yes"), ("send", "due")])
+def test_a_send_refuses_while_the_site_cannot_be_built(
+    make_series: Callable[..., Path], cli: Cli, command: tuple[str, ...]
+) -> None:
+    """With a sent part's draft gone, `site` refuses: part 3's emails would link to a page
+    no build makes (and leave part 2 out of "Previously"), so nothing is sent."""
+    root = sent_series(make_series, cli)
+    toml = root / "seriespub.toml"
+    today = dt.datetime.now(dt.UTC).date()
+    toml.write_text(toml.read_text() + f"[schedule]\nfirst_release = {today}T00:00:00\n")
+    (root / "drafts" / "02-part-2.md").unlink()
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=15)):  # 3 is due
+        line = one_error(cli(root, *command))
+        dry = cli(root, "send", "next", "--dry-run")
+    assert 'part 2 "Part 2 title"' in line and f"{BASE}02-part-2/" in line
+    assert "View in browser" in line
+    assert not (root / ".seriespub" / "outbox" / "003").exists()
+    assert dry.exit_code == 0, dry.output  # type: ignore[attr-defined]
+    warned = [w for w in dry.output.splitlines() if w.startswith("warning:")]  # type: ignore[attr-defined]
+    assert any('part 2 "Part 2 title"' in w and "would be refused" in w for w in warned)
+
+
+def test_a_test_send_pins_no_url_so_a_rename_before_the_real_send_counts(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Only the author gets a `send test`: a draft renamed after it and before the part goes
+    out gives readers the new name, not the working one the test copy carried."""
+    root = make_series(drafts=2, extra_toml=SITE)
+    result = cli(root, "send", "test", "1", "--to", "author@example.com")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (root / "drafts" / "01-part-1.md").rename(root / "drafts" / "01-a-better-name.md")
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    sent = next((root / ".seriespub" / "outbox" / "001").glob("*.eml")).read_text("utf-8")
+    assert f"{BASE}01-a-better-name/" in sent and f"{BASE}01-part-1/" not in sent
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert (root / "site" / "01-a-better-name" / "index.html").is_file()
 
 
 def set_back_to_draft(draft: Path) -> None:

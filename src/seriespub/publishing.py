@@ -140,14 +140,20 @@ def resolve(
 
 
 def render(
-    series: Series, drafts: DraftSet, instalment: Instalment, *, create_key: bool = True
+    series: Series,
+    drafts: DraftSet,
+    instalment: Instalment,
+    *,
+    create_key: bool = True,
+    pin_urls: bool | None = None,
 ) -> PreparedMessage:
     """Render an instalment once, with the next instalment's title for the teaser.
 
     `create_key=False` for what only looks (a dry run, `preview`, `check`): with no
     unsubscribe key yet, the links use a throwaway one and nothing is written
     (`Series.unsubscribe_secret`). What sends keeps the default, which also pins the
-    site URLs the email links to (`site.urls.email_links`).
+    site URLs the email links to (`site.urls.email_links`); `pin_urls=False` for a send
+    only the author gets (`send test`): a draft renamed before readers get it still counts.
     """
     from seriespub.render.email import RenderInputs, prepare  # not for reports
 
@@ -156,7 +162,8 @@ def render(
     from seriespub.site.urls import email_links
 
     base_url = series.settings.site.base_url
-    links = email_links(base_url, series.state_dir, drafts, instalment, pin=create_key)
+    pin = create_key if pin_urls is None else pin_urls
+    links = email_links(base_url, series.state_dir, drafts, instalment, pin=pin)
     inputs = RenderInputs(
         series.settings.series,
         series.unsubscribe_secret(create=create_key),

@@ -30,7 +30,9 @@ class PlainProgress:
         self._send_at: dt.datetime | None = None
 
     def start(self, total: int, send_at: dt.datetime | None = None) -> None:
+        """A new run (each part of a round is one): its counts start from zero."""
         self.total, self._send_at = total, send_at
+        self.sent = self.failed = 0
         self._started = self._last = time.monotonic()
 
     def advance(self, sent: int, failed: int) -> None:

@@ -184,11 +184,14 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
         command = "send next" if options.only is None else "send retry"
         same_key(session, hooks, command, options.new_key)  # before anything is written
         require_newest_record(session, hooks)
+        if options.only is None:  # a retry resends a part whose page is up
+            require_site_builds(session)
         session.load_provider_ahead()
         write_back(session, hooks)  # first: even when nothing is left to send
     else:
         _dry_run_key_notes(session, hooks, options.new_key)
         _dry_run_record_note(session, hooks)
+        _dry_run_site_note(session, hooks)
     drafts = session.drafts()
     tracked = options.only is None and tracks_ops.mode(session) == tracks_ops.FROM_START
     try:
@@ -227,6 +230,33 @@ def require_newest_record(session: Session, hooks: SendHooks) -> None:
     """Refuse to send from a checkout behind its upstream's committed ledger
     (`seriespub.upstream`); warn when that could not be checked. Once per command."""
     _upstream_once(session, hooks, upstream.require_newest)
+
+
+def require_site_builds(session: Session) -> None:
+    """With `[site]`, refuse to send while a published part's draft is gone or set back to
+    draft: `site` refuses to build then, so the new part's page would never go up. (A slot
+    with only late joiners' parts is not refused: their pages are up already.)"""
+    unbuilt = _site_unbuilt(session)
+    if unbuilt is not None:
+        raise unbuilt
+
+
+def _dry_run_site_note(session: Session, hooks: SendHooks) -> None:
+    unbuilt = _site_unbuilt(session)
+    if unbuilt is not None:
+        hooks.notice(f"warning: {unbuilt}; the send would be refused", "warning")
+
+
+def _site_unbuilt(session: Session) -> InputError | None:
+    series = session.series
+    if series.settings.site.base_url is None:
+        return None
+    from seriespub.site.build import lost_pages
+    from seriespub.site.urls import read_record
+
+    records = session.ledger.instalment_records()
+    slugs = read_record(series.state_dir)
+    return lost_pages(series, session.drafts(), records, slugs, sending=True)
 
 
 def _dry_run_record_note(session: Session, hooks: SendHooks) -> None:
@@ -999,7 +1029,7 @@ def send_test(session: Session, ref: str, addresses: Sequence[str]) -> list[Reci
     if session.ledger.key_fingerprint() is None:
         _record_key_of_test(series)
     instalment = publishing.resolve(series, drafts, ref, session.ledger)
-    message = publishing.render(series, drafts, instalment)
+    message = publishing.render(series, drafts, instalment, pin_urls=False)
     message = message.for_test()  # "[TEST] …", with its own delivery and Message-IDs
     known = _known(session, addresses)
     recipients = [message.recipient(known.get(a.lower()) or Subscriber(a)) for a in addresses]

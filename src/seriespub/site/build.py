@@ -98,26 +98,33 @@ def _kept(series: Series, slugs: dict[int, str]) -> dict[int, dt.datetime]:
     return {n: w for n, w in urls.read_released(series.state_dir).items() if n in on_site}
 
 
+# What a send refused for a lost page says (`sending`): the site cannot be built then.
+_SEND_UNBUILT = (
+    "the site cannot be built until it is restored, so this send's "
+    '"View in browser" link would land on no page'
+)
+
+
 def lost_pages(
     series: Series,
     drafts: DraftSet,
     records: dict[int, InstalmentRecord],
     slugs: dict[int, str],
+    *,
+    sending: bool = False,
 ) -> InputError | None:
     """The error for published parts (`site.published`) the drafts no longer publish, or
-    None: building without them would drop their pages and break every reader's link."""
+    None: building without them would drop their pages and break every reader's link.
+    `sending`: said of a send, whose new page no build could then put up."""
     on_site = published.on_the_site(series.state_dir, slugs)
     lost = published.stranded(drafts.instalments, records, on_site)
     if not lost:
         return None
     base_url = require_site(series)
     named = "; ".join(_lost_part(base_url, p, slugs.get(p.number)) for p in lost)
-    return InputError(
-        f"{named}: a build would drop {'its page' if len(lost) == 1 else 'their pages'} "
-        "and break readers' links",
-        path=series.drafts_dir,
-        hint=_lost_hint(lost),
-    )
+    pages = "its page" if len(lost) == 1 else "their pages"
+    why = _SEND_UNBUILT if sending else f"a build would drop {pages} and break readers' links"
+    return InputError(f"{named}: {why}", path=series.drafts_dir, hint=_lost_hint(lost))
 
 
 def _lost_part(base_url: str, part: published.Stranded, slug: str | None) -> str:

@@ -1,6 +1,8 @@
 """What the site publishes: the released parts, each rendered once with its merge defaults.
 
 Pure: takes the drafts, the ledger's records, the calendar and `now`; reads no subscriber.
+A part's content in the feed has every link absolute (`absolute_links`): a feed reader shows
+it away from its page, where a footnote's `#fn-1` would resolve against the feed's URL.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -98,3 +101,22 @@ def render_body(body: str, back_label: str) -> str:
         return "" if slot.field == UNSUBSCRIBE_FIELD else html.escape(slot.default)
 
     return SLOT_RE.sub(default, rendered)
+
+
+# An href/src attribute the Markdown renderer (or the author's raw HTML) writes.
+_LINK_ATTRIBUTE = re.compile(r"""(\s(?:href|src)=)("[^"]*"|'[^']*')""", re.IGNORECASE)
+
+
+def absolute_links(fragment: str, page_url: str) -> str:
+    """`fragment` with each relative href/src resolved against `page_url`; absolute ones
+    (https:, mailto:) stay exactly as written."""
+
+    def resolved(match: re.Match[str]) -> str:
+        attribute, quoted = match.groups()
+        value = quoted[1:-1]
+        in_tag = fragment.rfind("<", 0, match.start()) > fragment.rfind(">", 0, match.start())
+        if not in_tag or urllib.parse.urlsplit(html.unescape(value)).scheme:
+            return match.group(0)  # text that only looks like one, or already absolute
+        return f"{attribute}{quoted[0]}{urllib.parse.urljoin(page_url, value)}{quoted[0]}"
+
+    return _LINK_ATTRIBUTE.sub(resolved, fragment)

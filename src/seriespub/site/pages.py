@@ -2,7 +2,8 @@
 
 Pure: `render_site` takes the released parts and the settings and returns {path: text};
 no clock, no disk beyond the package's own templates. Links between pages are relative, so
-the folder works wherever it is served; the 404 page, shown at any depth, links absolutely.
+the folder works wherever it is served; the 404 page, shown at any depth, links absolutely,
+and so does each feed entry's content, which feed readers show away from its page.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from seriespub.config import SeriesSettings
 from seriespub.render import markdown
 from seriespub.render.wording import wording
 from seriespub.schedule import zone
-from seriespub.site.content import Part
+from seriespub.site.content import Part, absolute_links
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -193,7 +194,12 @@ def render_site(parts: list[Part], inputs: SiteInputs) -> dict[str, str]:
             published=stamp(part.released),
             description=part.summary,
         )
-    files["feed.xml"] = _environment().get_template("feed.xml").render(**common)
+    feed_content = {
+        p.number: absolute_links(p.content, f"{inputs.base_url}{p.path}/") for p in parts
+    }
+    files["feed.xml"] = (
+        _environment().get_template("feed.xml").render(**common, feed_content=feed_content)
+    )
     files["sitemap.xml"] = _environment().get_template("sitemap.xml").render(**common)
     files["style.css"] = stylesheet()
     return files
