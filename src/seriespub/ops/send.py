@@ -234,8 +234,9 @@ def require_newest_record(session: Session, hooks: SendHooks) -> None:
 
 def require_site_builds(session: Session) -> None:
     """With `[site]`, refuse to send while a published part's draft is gone or set back to
-    draft: `site` refuses to build then, so the new part's page would never go up. (A slot
-    with only late joiners' parts is not refused: their pages are up already.)"""
+    draft: `site` refuses to build then, so the new part's page would never go up (and
+    "Previously" would leave the lost part out). `send retry` is not refused: it resends a
+    part whose page is up already."""
     unbuilt = _site_unbuilt(session)
     if unbuilt is not None:
         raise unbuilt
