@@ -183,6 +183,15 @@ def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]
         yield running
 
 
+def parts_by_reader(messages: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Address → the parts of the Postmark fake's accepted `messages` (their `part-N` tag)
+    addressed to it, in the order accepted."""
+    got: dict[str, list[int]] = {}
+    for message in messages:
+        got.setdefault(message["_to"], []).append(int(message["Tag"].split("-")[1]))
+    return got
+
+
 def delivery_log(
     cli: Callable[..., Any],
     root: Path,

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT, postmark_delivery
+from conftest import DRAFT, parts_by_reader, postmark_delivery
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -67,13 +67,6 @@ SIXTH = when(2, 17)  # part 6 is written (everyone has had parts 1–5 by then)
 def ok(result: Any) -> Any:
     assert result.exit_code == 0, result.output
     return result
-
-
-def parts_of(messages: list[dict[str, Any]]) -> dict[str, list[int]]:
-    got: dict[str, list[int]] = {}
-    for message in messages:
-        got.setdefault(message["_to"], []).append(int(message["Tag"].split("-")[1]))
-    return got
 
 
 def predict(cli: Cli, root: Path, at: dt.datetime) -> tuple[dict[int, int], dict[str, int]]:
@@ -160,7 +153,7 @@ def simulate(
             clock.move_to(previous)
             ok(cli(root, "send", "due"))
             ok(cli(root, "send", "due"))  # the next tick sends nothing more
-            sent = parts_of(state.accepted[before:])
+            sent = parts_by_reader(state.accepted[before:])
             for address, parts in sent.items():
                 history.setdefault(address, []).extend((at, p) for p in parts)
             tally = dict(Counter(p for parts in sent.values() for p in parts))

@@ -212,6 +212,21 @@ def test_ctrl_c_while_the_command_line_starts_ends_quietly(
     assert {code for _, code, err in seen if "Traceback" not in err} <= {130, -2, 0}, seen
 
 
+def ends_quietly(root: Path, code: str) -> None:
+    """`code` (which runs the command line with a Ctrl-C injected) exits 130, no traceback."""
+    source = str(Path(__file__).parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": source},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 130, done.stderr
+
+
 CTRL_C_INSIDE_IMPORT = """
 import builtins, sys
 real = builtins.__import__
@@ -243,17 +258,7 @@ def test_a_ctrl_c_that_python_wraps_in_another_error_still_ends_quietly(
     make_series: Callable[..., Path], target: str, argv: list[str]
 ) -> None:
     root = make_series(drafts=1, subscribers=1)
-    source = str(Path(__file__).parents[1] / "src")
-    done = subprocess.run(
-        [sys.executable, "-c", CTRL_C_INSIDE_IMPORT.format(target=target, argv=argv)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": source},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.returncode == 130, done.stderr
+    ends_quietly(root, CTRL_C_INSIDE_IMPORT.format(target=target, argv=argv))
 
 
 CTRL_C_WHILE_TYPER_BUILDS = """
@@ -274,14 +279,4 @@ def test_ctrl_c_while_typer_builds_the_command_line_ends_quietly(
     """Seen in CI: a Ctrl-C 75 ms into `seriespub status`, inside typing.get_origin while
     typer built the root group, printed a traceback through seriespub/__main__.py."""
     root = make_series(drafts=1, subscribers=1)
-    source = str(Path(__file__).parents[1] / "src")
-    done = subprocess.run(
-        [sys.executable, "-c", CTRL_C_WHILE_TYPER_BUILDS],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": source},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.returncode == 130, done.stderr
+    ends_quietly(root, CTRL_C_WHILE_TYPER_BUILDS)

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import TEST_SECRET, postmark_delivery
+from conftest import TEST_SECRET, parts_by_reader, postmark_delivery
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -76,14 +76,6 @@ def day(month: int, date: int, hour: int = 12) -> dt.datetime:
 def ok(result: Any) -> Any:
     assert result.exit_code == 0, result.output
     return result
-
-
-def parts_of(messages: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """Address → the parts of `messages` addressed to it, in the order accepted."""
-    got: dict[str, list[int]] = {}
-    for message in messages:
-        got.setdefault(message["_to"], []).append(int(message["Tag"].split("-")[1]))
-    return got
 
 
 def token_of(message: dict[str, Any]) -> str:
@@ -240,7 +232,7 @@ def test_two_months_of_a_weekly_series_send_each_reader_what_they_are_owed(
             counts, due = unsuppressed(*predict(cli, root, slot(week, 0)), state)
             before = len(state.accepted)
             killed = run_slot(cli, root, state, clock, week, monkeypatch)
-            sent = parts_of(state.accepted[before:])
+            sent = parts_by_reader(state.accepted[before:])
             if killed:
                 assert killed < len(state.accepted) - before, "the kill left nothing to resume"
             for address, parts in sent.items():
