@@ -101,16 +101,17 @@ def write_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def send_to_outbox(root: Path, parts: int) -> list[Path]:
+def send_to_outbox(
+    root: Path, parts: int, key: str = "outbox-test-key-" + "0123456789abcdef" * 2
+) -> list[Path]:
     """Send the series at `root` `parts` times with the real CLI (a child process, this
-    checkout's sources) to its outbox; the .eml of each part, in part order."""
+    checkout's sources, `key` the unsubscribe key) to its outbox; the .eml of each part."""
     import os
     import subprocess
     import sys
 
     source = str(REPO / "src")
     path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
-    key = "outbox-test-key-" + "0123456789abcdef" * 2  # the 32-byte minimum
     env = {**os.environ, "SERIESPUB_SECRET": key, "PYTHONPATH": path}
     for _ in range(parts):
         done = subprocess.run(
