@@ -200,3 +200,11 @@ def test_the_check_can_fail() -> None:
     problems = defects(found)
     assert any(p.startswith("gmail.desktop-webmail: position") for p in problems), problems
     assert any(p.startswith("outlook.windows: <video> element") for p in problems), problems
+
+
+def test_every_style_element_fits_gmail(sent_html: dict[str, str]) -> None:
+    """Gmail on the web drops a <style> over 16 KB whole (caniemail: <style>), and with it
+    the dark palette."""
+    for html in sent_html.values():
+        styles = re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.DOTALL)
+        assert styles and max(len(s.encode()) for s in styles) < 16 * 1024
