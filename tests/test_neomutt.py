@@ -149,7 +149,8 @@ def neomutt(muttrc: Path, keys: str, until: str | None) -> list[str]:
     screen = Screen(COLUMNS, ROWS)
     try:
         _watch(master, pyte.ByteStream(screen), screen, until)
-        os.write(master, b"qqq")  # the pager, the index, and NeoMutt
+        if child.poll() is None:
+            os.write(master, b"qqq")  # the pager, the index, and NeoMutt
         child.wait(10)
     finally:
         if child.poll() is None:
