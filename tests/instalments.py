@@ -99,3 +99,30 @@ def write_png(path: Path, width: int, height: int) -> Path:
         + chunk(b"IEND", b"")
     )
     return path
+
+
+def send_to_outbox(
+    root: Path, parts: int, key: str = "outbox-test-key-" + "0123456789abcdef" * 2
+) -> list[Path]:
+    """Send the series at `root` `parts` times with the real CLI (a child process, this
+    checkout's sources, `key` the unsubscribe key) to its outbox; the .eml of each part."""
+    import os
+    import subprocess
+    import sys
+
+    source = str(REPO / "src")
+    path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "SERIESPUB_SECRET": key, "PYTHONPATH": path}
+    for _ in range(parts):
+        done = subprocess.run(
+            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    outbox = root / ".seriespub" / "outbox"
+    return [next((outbox / f"{n:03d}").glob("*.eml")) for n in range(1, parts + 1)]

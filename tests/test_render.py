@@ -241,6 +241,23 @@ def test_footnotes_gather_at_the_end_and_link_both_ways() -> None:
     assert "footnote-definition" not in html
 
 
+def test_every_footnote_link_lands_on_a_named_anchor() -> None:
+    """Gmail on the web, Outlook for Windows and Yahoo on the web follow `#x` only to an empty
+    `<a name="x">`, not to an `id` (caniemail: local anchors, note 7): without one, a footnote
+    mark and its way back go nowhere there."""
+    html = html_of("First[^a] and again[^a], then[^b].\n\n[^a]: Note A.\n\n[^b]: Note B.\n")
+    targets = re.findall(r'href="#([^"]+)"', html)
+    assert set(targets) == {"fn-1", "fn-2", "fnref-1", "fnref-2"}
+    named = r'<a name="{}"[^>]*></a>'  # empty; the inlined link style paints nothing
+    for number in (1, 2):  # just before its note, and before its mark
+        assert re.search(
+            named.format(f"fn-{number}") + f'<div class="sp-footnote" id="fn-{number}"', html
+        )
+        mark = f'<sup class="sp-fnref"[^>]*><a href="#fn-{number}" id="fnref-{number}"'
+        assert re.search(named.format(f"fnref-{number}") + mark, html)
+    assert re.search(named.format("fnref-1-2"), html)  # the second citation of note 1
+
+
 def test_footer_carries_the_postal_address_in_html_and_text() -> None:
     settings = SeriesSettings(
         **{**SERIES.__dict__, "postal_address": "Ann Ltd\n 1 High St, Leeds LS1 1AA\n"}

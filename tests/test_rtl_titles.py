@@ -100,3 +100,23 @@ def test_site_pages_mark_rtl_titles_dir_auto(make_series: Callable[..., Path], c
         assert all(d == "auto" for _, _, d in found), (name, found)
     part = holders((site / "01-part-1" / "index.html").read_text(encoding="utf-8"), HEBREW)
     assert part == [(HEBREW, "h1", "auto")]
+
+
+def test_the_heading_aligns_to_its_own_start_without_flow_relative_css(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Yahoo and Outlook for Windows drop `text-align: start` (caniemail: text-align, note 1)
+    and a right-to-left heading fell back to the left: the side is written out instead."""
+    root = rtl_series(make_series)
+    for _ in range(3):
+        result = cli(root, "send", "next", "--yes")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    outbox = root / ".seriespub" / "outbox"
+    for folder, title, side in (
+        ("001", HEBREW, "right"),
+        ("002", ARABIC, "right"),
+        ("003", "Part 3 title", "left"),
+    ):
+        html = body_text(check_message(next((outbox / folder).glob("*.eml")).read_bytes()), "html")
+        assert f'<div dir="auto" style="text-align:{side};">{title}</div>' in html, folder
+        assert "text-align:start" not in html and "text-align: start" not in html

@@ -4,6 +4,9 @@ pulldown-cmark writes a definition where the author wrote it, as a bare `<div>` 
 superscript label and no way back. `rearrange` moves every definition, in number order, into
 one `sp-footnotes` block after the text; a citation links to `#fn-N` and carries the id
 `fnref-N` (`fnref-N-2` for the second citation of the same note) that the note links back to.
+Each target also has an empty `<a name>` of the same name just before it: Gmail on the web,
+Outlook for Windows and Yahoo on the web follow a local link only to a named anchor
+(caniemail, local anchors), other clients to the id.
 Ids are built from the numbers only, so no author text ever lands in an attribute.
 """
 
@@ -54,10 +57,16 @@ def _closing_div(html: str, start: int) -> int:
 def _citation(number: str, cited: dict[str, int]) -> str:
     cited[number] = cited.get(number, 0) + 1
     suffix = "" if cited[number] == 1 else f"-{cited[number]}"
+    target = f"fnref-{number}{suffix}"
     return (
-        f'<sup class="sp-fnref"><a href="#fn-{number}" id="fnref-{number}{suffix}">'
+        f'{_named_anchor(target)}<sup class="sp-fnref"><a href="#fn-{number}" id="{target}">'
         f"{number}</a></sup>"
     )
+
+
+def _named_anchor(name: str) -> str:
+    """The empty anchor that clients ignoring ids jump to; outside any styled element."""
+    return f'<a name="{name}"></a>'
 
 
 def _note(number: str, content: str, cited: bool, back_label: str) -> str:
@@ -73,4 +82,5 @@ def _note(number: str, content: str, cited: bool, back_label: str) -> str:
         content = (
             content[:-4] + back + "</p>" if content.endswith("</p>") else f"{content}<p>{back}</p>"
         )
-    return f'<div class="sp-footnote" id="fn-{number}">{content}</div>\n'
+    target = f"fn-{number}"
+    return f'{_named_anchor(target)}<div class="sp-footnote" id="{target}">{content}</div>\n'

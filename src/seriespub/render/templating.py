@@ -12,6 +12,8 @@ Guarantees:
   other template syntax outside code is refused with `file:line` (it is not evaluated and
   would reach readers as raw braces).
 - Slot tokens (`%%SPn%%`) are seriespub's own: one typed by an author is refused.
+- Besides Jinja's filters a template has `start_side` (`left` or `right`, by the text's first
+  strong character), for clients that drop `text-align: start`.
 - Every error while rendering (syntax, undefined names, ZeroDivisionError, recursion,
   sandbox violations) becomes an InputError naming the template and, where known, the line.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -108,6 +111,19 @@ def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
     return do_default(value, default_value, boolean)
 
 
+def start_side(text: Any) -> str:
+    """`right` when `text` is right-to-left by its first strong character (as `dir="auto"`
+    decides), else `left`: the side `text-align: start` means, written out for Yahoo and
+    Outlook for Windows, which drop flow-relative values."""
+    for character in str(text):
+        kind = unicodedata.bidirectional(character)
+        if kind in ("R", "AL"):
+            return "right"
+        if kind == "L":
+            return "left"
+    return "left"
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> Any:
     """The one template environment: sandboxed, immutable, no loader, strict undefined."""
@@ -142,6 +158,7 @@ def environment() -> Any:
 
     env = _Sandbox(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["default"] = env.filters["d"] = _default
+    env.filters["start_side"] = start_side
     del env.globals["lipsum"]  # `lipsum(999999)`: megabytes of nothing
     return env
 
