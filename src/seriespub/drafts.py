@@ -91,7 +91,7 @@ def read_draft(path: Path) -> Instalment:
 
 def _refuse_deep_nesting(path: Path, body: str, body_line: int) -> None:
     """Every command that reads the draft stops here, before a renderer recurses on it."""
-    from seriespub.render.markdown import MAX_NESTING, too_deep_at
+    from seriespub.render.nesting import MAX_NESTING, too_deep_at
 
     offset = too_deep_at(body)
     if offset is not None:

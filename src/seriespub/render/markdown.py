@@ -19,6 +19,7 @@ from typing import Any
 
 from seriespub.message import Slot
 from seriespub.render import footnotes
+from seriespub.render.nesting import parser_options
 
 MERGE_TAG = re.compile(
     r"\{\{\s*(?:subscriber\.)?([A-Za-z_][A-Za-z0-9_]*)\s*"
@@ -73,37 +74,8 @@ def code_spans(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
-# Deeper than any real text; past some thousands the MJML engine's stack overflows (a crash).
-MAX_NESTING = 100
-
-
-def too_deep_at(text: str) -> int | None:
-    """The source offset where Markdown `text` nests blocks or spans past MAX_NESTING, or None."""
-    import pyromark
-
-    depth = 0
-    events: Any = pyromark.events_with_range(text, options=_options())
-    for event, where in events:
-        if isinstance(event, dict) and "Start" in event:
-            depth += 1
-            if depth > MAX_NESTING:
-                return int(where["start"])
-        elif isinstance(event, dict) and "End" in event:
-            depth -= 1
-    return None
-
-
 def _is_code_block(payload: Any) -> bool:
     return (isinstance(payload, dict) and "CodeBlock" in payload) or payload == "CodeBlock"
-
-
-def _options() -> Any:
-    import pyromark
-
-    o = pyromark.Options
-    return (
-        o.ENABLE_TABLES | o.ENABLE_FOOTNOTES | o.ENABLE_STRIKETHROUGH | o.ENABLE_SMART_PUNCTUATION
-    )
 
 
 def to_html(markdown: str, back_label: str = "Back to the text") -> str:
@@ -115,7 +87,7 @@ def to_html(markdown: str, back_label: str = "Back to the text") -> str:
     """
     import pyromark
 
-    html: str = pyromark.html(markdown, options=_options())
+    html: str = pyromark.html(markdown, options=parser_options())
     html = html.replace("<table>", '<table class="sp-table">')
     return footnotes.rearrange(_IMAGE.sub(_sized_image, html), back_label)
 
@@ -174,9 +146,9 @@ def parse(markdown: str, *, offsets: bool = False) -> Node:
     import pyromark
 
     if offsets:
-        ranged = pyromark.events_with_range(markdown, options=_options())
+        ranged = pyromark.events_with_range(markdown, options=parser_options())
         return _tree((event, where["start"]) for event, where in ranged)
-    return _tree((event, 0) for event in pyromark.events(markdown, options=_options()))
+    return _tree((event, 0) for event in pyromark.events(markdown, options=parser_options()))
 
 
 def _tree(events: Iterable[tuple[Any, int]]) -> Node:
