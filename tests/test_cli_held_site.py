@@ -86,6 +86,19 @@ def test_a_held_part_whose_slot_is_still_ahead_stays_off_the_site(
         assert built(cli, root) == [1]
 
 
+def test_send_next_at_says_when_the_page_goes_up(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    url, _ = resend
+    root = held_series(make_series, url)
+    with time_machine.travel(london(1, 9), tick=False):
+        result = ok(cli(root, "send", "next", "--yes", "--at", AT))
+    assert (
+        f"part 1's page ({BASE}01-part-1/) goes up with the first `seriespub site` from "
+        "2026-12-08 09:00 UTC; the GitHub Actions workflow builds at every run"
+    ) in result.stderr
+
+
 def test_a_held_round_keeps_the_released_part_up_and_the_held_one_off(
     make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
 ) -> None:
@@ -100,12 +113,13 @@ def test_a_held_round_keeps_the_released_part_up_and_the_held_one_off(
         clock.move_to(london(2, 12))
         ok(cli(root, "subscribers", "add", LATE))
         clock.move_to(london(3, 12))
-        ok(cli(root, "send", "next", "--yes", "--at", AT))
+        said = ok(cli(root, "send", "next", "--yes", "--at", AT)).stderr
         assert built(cli, root) == [1]
         assert (root / "site" / "01-part-1" / "index.html").read_bytes() == page
         clock.move_to(london(8, 9))
         assert built(cli, root) == [1, 2]
     assert b"2026-12-01" in page
+    assert "part 2's page" in said and "part 1's page" not in said  # part 1's is up
 
 
 def test_a_cancelled_held_part_never_goes_up(
