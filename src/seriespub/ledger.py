@@ -514,6 +514,25 @@ class Ledger:
             out.setdefault(part, {}).setdefault(key, []).append((address, message_id))
         return out
 
+    def reached_by(self, number: int, now: dt.datetime) -> bool:
+        """Whether a reader has part `number` by `now`, or may have: a delivery sent, pending
+        or of unknown outcome outside a batch the provider holds until after `now`."""
+        row = self._conn.execute(
+            "SELECT 1 FROM deliveries d LEFT JOIN batches b ON b.key = d.batch_key "
+            "WHERE d.instalment=? AND d.status IN ('sent', 'pending', 'unknown') "
+            "AND (b.send_at IS NULL OR b.send_at <= ?) LIMIT 1",
+            (number, now.astimezone(dt.UTC).isoformat(timespec="seconds")),
+        ).fetchone()
+        return row is not None
+
+    def last_held_for(self, number: int) -> dt.datetime | None:
+        """The latest time part `number` was handed over to go out at (`send next --at`),
+        withdrawn since or not; None if it never was."""
+        row = self._conn.execute(
+            "SELECT max(send_at) FROM batches WHERE instalment=?", (number,)
+        ).fetchone()
+        return _parse(row[0]) if row else None
+
     def reset_instalment(self, number: int) -> None:
         """Forget that an instalment went out (its scheduled send was withdrawn)."""
         self._conn.execute(

@@ -68,6 +68,7 @@ from seriespub.sending import (
 )
 from seriespub.sending.plan import Picked, reached, require_same_part
 from seriespub.series import Series as Series  # re-exported for the CLI's types
+from seriespub.site import urls
 from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
 from seriespub.tracks import SlotPlan
 
@@ -568,6 +569,8 @@ def _resolve_send_at(
     send_at = _send_at(session, instalment, options.at)
     if send_at is not None and not SPECS[session.provider.name].can_cancel:
         hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
+    if send_at is not None and (page := _page_goes_up(session, instalment, send_at)):
+        hooks.notice(page, "info")
     return send_at
 
 
@@ -583,6 +586,27 @@ def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.dat
         at,
         release.get(instalment.number),
         session.now,
+    )
+
+
+def _page_goes_up(session: Session, instalment: Instalment, send_at: dt.datetime) -> str | None:
+    """With `[site]`, when a held part's page goes up (`site.build.held_only`): not at the
+    hand-over but with the first build from `send_at`. None for a part already released
+    (sent, or its slot passed): its page is up, or goes up with the next build."""
+    base_url = session.series.settings.site.base_url
+    record = session.ledger.instalment_records().get(instalment.number)
+    if base_url is None or (record is not None and record.started_at is not None):
+        return None
+    drafts = session.drafts()
+    release = releases_by_number(session.series, drafts, session.ledger, session.now)
+    slot = release.get(instalment.number)
+    if slot is not None and slot.release <= session.now:
+        return None
+    slug = urls.slug_for(instalment, urls.read_record(session.series.state_dir))
+    return (
+        f"part {instalment.number}'s page ({urls.page_url(base_url, instalment.number, slug)}) "
+        f"goes up with the first `seriespub site` from {send_at:%Y-%m-%d %H:%M %Z}; "
+        "the GitHub Actions workflow builds at every run"
     )
 
 

@@ -79,7 +79,14 @@ def site_files(
         raise lost
     back = wording(settings.series.language, settings.series.title, None).back
     parts = released_parts(
-        drafts.instalments, records, releases, slugs, now, back, _kept(series, slugs)
+        drafts.instalments,
+        records,
+        releases,
+        slugs,
+        now,
+        back,
+        _kept(series, slugs, ledger, records),
+        held_only(ledger, records, now),
     )
     inputs = SiteInputs(
         settings.series,
@@ -91,11 +98,37 @@ def site_files(
     return parts, render_site(parts, inputs)
 
 
-def _kept(series: Series, slugs: dict[int, str]) -> dict[int, dt.datetime]:
+def held_only(ledger: Ledger, records: dict[int, InstalmentRecord], now: dt.datetime) -> set[int]:
+    """The parts handed over to go out at a time still ahead (`send next --at`) that no
+    reader has yet: web and feed readers get them when mail readers do, not before."""
+    return {
+        n
+        for n, r in records.items()
+        if r.started_at is not None and r.started_at > now and not ledger.reached_by(n, now)
+    }
+
+
+def _kept(
+    series: Series, slugs: dict[int, str], ledger: Ledger, records: dict[int, InstalmentRecord]
+) -> dict[int, dt.datetime]:
     """The pages up now and when each first went up: a calendar change that moves an unsent
-    part's slot ahead must not take down a page readers may hold a link to."""
+    part's slot ahead, or a held send (withdrawn or not), must not take down a page readers
+    may hold a link to."""
     on_site = published.on_the_site(series.state_dir, slugs)
-    return {n: w for n, w in urls.read_released(series.state_dir).items() if n in on_site}
+    recorded = urls.read_released(series.state_dir)
+    kept = {n: recorded.get(n) or _date_of_older_build(ledger, records, n) for n in on_site}
+    return {n: when for n, when in kept.items() if when is not None}
+
+
+def _date_of_older_build(
+    ledger: Ledger, records: dict[int, InstalmentRecord], number: int
+) -> dt.datetime | None:
+    """The date a build from before `site.json` kept dates gave a page still up: when its
+    send started or was held for (such a build put a held part up at hand-over)."""
+    record = records.get(number)
+    if record is not None and record.started_at is not None:
+        return record.started_at
+    return ledger.last_held_for(number)
 
 
 # What a send refused for a lost page says (`sending`): the site cannot be built then.

@@ -11,7 +11,7 @@ import datetime as dt
 import html
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from seriespub.ledger import InstalmentRecord
@@ -44,14 +44,18 @@ def released_at(
     release: PlannedRelease | None,
     now: dt.datetime,
     went_up: dt.datetime | None = None,
+    held: bool = False,
 ) -> dt.datetime | None:
     """When `instalment` was released, or None while it is not (drafts never are).
-    `went_up`: when its page, still on the site, first went up (it stays released)."""
+    `went_up`: when its page, still on the site, first went up (it stays released).
+    `held`: its send is only held by the provider until `record.started_at`, still ahead,
+    and no reader has it yet: released then, not at the hand-over, unless its slot passed."""
     if not instalment.is_ready:
         return None
-    if record is not None and record.started_at is not None:
+    slot_passed = release is not None and release.release <= now
+    if record is not None and record.started_at is not None and (slot_passed or not held):
         return record.started_at
-    if release is not None and release.release <= now:
+    if release is not None and slot_passed:
         return release.release
     return went_up
 
@@ -64,9 +68,10 @@ def released_parts(
     now: dt.datetime,
     back_label: str,
     went_up: Mapping[int, dt.datetime] | None = None,
+    held: Collection[int] = (),
 ) -> list[Part]:
     """The released parts in number order, rendered; `went_up`: pages on the site now and
-    when each first went up (see `released_at`)."""
+    when each first went up; `held`: parts only held until a time ahead (see `released_at`)."""
     parts = []
     for instalment in instalments:
         number = instalment.number
@@ -76,6 +81,7 @@ def released_parts(
             releases.get(number),
             now,
             (went_up or {}).get(number),
+            number in held,
         )
         if when is not None:
             parts.append(
