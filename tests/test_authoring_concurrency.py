@@ -16,7 +16,8 @@ Cli = Callable[..., object]
 def finish_all(root: Path, *commands: list[str]) -> list[tuple[int, str]]:
     """Start every command in `root` at once; (exit code, stderr) of each."""
     procs = [seriespub_process(root, *words, output=True) for words in commands]
-    return [(p.wait(timeout=60), p.communicate()[1].decode()) for p in procs]
+    errs = [p.communicate(timeout=60)[1].decode() for p in procs]
+    return [(p.returncode, err) for p, err in zip(procs, errs, strict=True)]
 
 
 def test_six_news_at_once_number_six_drafts_apart(make_series: Callable[..., Path]) -> None:
