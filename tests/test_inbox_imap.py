@@ -433,3 +433,34 @@ def test_after_a_key_change_an_old_token_unsubscribes_with_the_old_key_as_previo
     assert statuses(root) == {"ann@example.com": "unsubscribed", "bob@example.com": "active"}
     assert set(ids(inbox.folder_flags("seriespub"))) == {"u-ann"}
     assert TEST_SECRET not in result.output
+
+
+def test_syncs_and_a_send_reading_the_inbox_at_once_all_finish_and_agree(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    """Three `subscribers sync` and a `send next` (which reads the inbox first), as real
+    processes at once over 40 readers' reports: each ends without an error, the temporary
+    bounces are counted once each, and every report ends in the done folder."""
+    from conftest import seriespub_process
+
+    readers = [f"r{i:02d}@example.com" for i in range(40)]
+    root = series_with(make_series, inbox, readers)
+    for i, reader in enumerate(readers[:30]):
+        for number in (1, 2, 3):
+            report = dsn(
+                reader, status="4.2.2", action="delayed", number=number, mid=f"d{i}-{number}"
+            )
+            inbox.append(report)
+    for i, reader in enumerate(readers[30:35]):
+        inbox.append(dsn(reader, mid=f"hard{i}"))
+    commands = [["subscribers", "sync"]] * 3 + [["send", "next", "--yes"]]
+    procs = [seriespub_process(root, *words, output=True) for words in commands]
+    results = [(p.communicate(timeout=120)[1].decode(), p.returncode) for p in procs]
+    for err, code in results:
+        assert code == 0 and "Traceback" not in err and "error" not in err, results
+    expected = dict.fromkeys(readers, "active") | dict.fromkeys(readers[:35], "bounced")
+    assert statuses(root) == expected
+    counts = json.loads((root / ".seriespub" / "soft-bounces.json").read_text())
+    assert counts == {reader: ["#1", "#2", "#3"] for reader in readers[:30]}
+    assert inbox.folder_flags("INBOX") == []
+    assert not list((root / ".seriespub").glob("*.tmp"))

@@ -289,3 +289,61 @@ def test_an_import_stopped_by_sigterm_at_any_instant_leaves_the_old_or_the_new_l
         assert finish([seriespub(root, "subscribers", "import", str(export))])[0][0] == 0
         assert (root / "subscribers.csv").read_bytes() == new
     assert all(state != "torn" for _, state in seen), seen
+
+
+def _save_by_rename(path: Path, text: bytes, until: Callable[[], bool], saves: list[int]) -> None:
+    """What vim, VS Code and most editors do: write a temp file beside it, rename over it."""
+    while not until():
+        temporary = path.with_name(".subscribers.csv.swp")
+        temporary.write_bytes(text)
+        os.replace(temporary, path)
+        saves.append(len(saves) + 1)
+        time.sleep(0.01)
+
+
+def test_an_editor_saving_by_rename_during_a_send_keeps_its_edit_and_the_bounces(
+    make_series: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """An editor renames its save over subscribers.csv again and again mid-send, with one
+    reader added and one renamed: the send finishes from its snapshot, its bounces are
+    written into the edited list (the edit kept), and the next run sends only to the
+    added reader. Nobody gets the part twice, nobody is skipped."""
+    with running_smtp_server() as server:
+        refused = [f"reader{i:04d}@example.com" for i in (7, 900)]
+        for address in refused:
+            server.handler.refuse[address] = f"550 5.1.1 <{address}>: user unknown"
+        delivery = server.delivery_toml().replace(
+            'provider = "smtp"\n', 'provider = "smtp"\nbatch_size = 40\nmax_rate = 600\n'
+        )
+        root = make_series(drafts=1, subscribers=0, delivery=delivery)
+        path = root / "subscribers.csv"
+        readers = write_subscribers(path, 1200)
+        edited = path.read_bytes().replace(b"Reader 5,", b"Fifth Reader,")
+        edited += b"late@example.com,Late,active,2026-01-02\n"
+        saves: list[int] = []
+        send = seriespub(root, "send", "next", "--yes")
+        editor = threading.Thread(
+            target=_save_by_rename,
+            args=(
+                path,
+                edited,
+                lambda: len(server.received) >= 800 or send.poll() is not None,
+                saves,
+            ),
+        )
+        _wait_for(lambda: len(server.received) >= 100 or send.poll() is not None)
+        editor.start()
+        first = finish([send])[0]
+        editor.join()
+        second = cli(root, "send", "next", "--yes")
+        per_reader = Counter(r.rcpt_tos[0] for r in server.received)
+    assert first[0] == 0 and "Traceback" not in first[2], first
+    assert len(saves) > 10  # the editor saved mid-send
+    assert second.exit_code == 0, second.output
+    final = rows(root)
+    assert {a: final[a] for a in refused} == dict.fromkeys(refused, "bounced")
+    assert final["late@example.com"] == "active" and len(final) == 1201
+    assert b"Fifth Reader," in path.read_bytes()
+    delivered = {*readers, "late@example.com"} - set(refused)
+    assert set(per_reader) == delivered  # nobody skipped
+    assert set(per_reader.values()) == {1}  # nobody twice

@@ -3,7 +3,8 @@
 A draft that loads has a title, subject and preheader that are text (a number, date or `yes`
 is taken as written; a list or table is refused with its line), a status of draft or ready,
 and a part number from 1 to MAX_NUMBER. `new_draft` never replaces a file, numbers after
-every `NN-*.md` whether it loads or not, and writes front matter that reads back as given.
+every `NN-*.md` whether it loads or not, gives two drafts made at once two numbers (a lock on
+the folder), and writes front matter that reads back as given.
 Front matter with aliases, nesting past YAML's recursion or a value YAML cannot build, and
 a body nested past MAX_NESTING, are refused with file:line before anything renders them.
 """
@@ -11,8 +12,12 @@ a body nested past MAX_NESTING, are refused with file:line before anything rende
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -352,8 +357,35 @@ def new_draft(folder: Path, title: str) -> Path:
         f'---\ntitle: {yaml_string(title)}\nstatus: draft\npreheader: ""\n---\n\n'
         "Write the instalment here.\n"
     )
-    path = folder / f"{_next_number(folder):02d}-{slugify(title)}.md"
     folder.mkdir(parents=True, exist_ok=True)
+    with _numbering(folder):
+        path = folder / f"{_next_number(folder):02d}-{slugify(title)}.md"
+        _create(path, text)
+    return path
+
+
+@contextmanager
+def _numbering(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the drafts folder itself while a number is picked and its file
+    made: two `new` at once (two terminals, a script) wait in turn instead of both taking
+    the same number under two titles. The kernel drops it when the process dies."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the drafts folder: {os_words(exc)}",
+            path=folder,
+            hint=os_hint(exc, folder),
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _create(path: Path, text: str) -> None:
+    """Write a draft that must not exist yet, whole or not at all."""
     try:
         with open(path, "x", encoding="utf-8") as handle:  # exclusive: a race loses, not a draft
             _write_or_remove(handle, path, text)
@@ -365,7 +397,6 @@ def new_draft(folder: Path, title: str) -> Path:
             path=path,
             hint=os_hint(exc, path),
         ) from None
-    return path
 
 
 def _write_or_remove(handle: TextIO, path: Path, text: str) -> None:

@@ -4,7 +4,8 @@ ledger, and the count of temporary bounces (`.seriespub/soft-bounces.json`).
 Every mark is idempotent: a status set twice is one change, a delivery already failed stays
 as it is, and a temporary bounce counts once per instalment (or per DSN when the instalment
 is unknown), so a DSN read twice — or Postfix's "delayed" warnings before its final notice
-about the same message — never adds up to more.
+about the same message — never adds up to more. The counts and the statuses are written
+under the list's lock (`seriespub.listlock`), so runs reading the inbox at once lose none.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seriespub import subscribers
+from seriespub import listlock, subscribers
 from seriespub.inbox.classify import Bounce, Complaint, Outcome, Unsubscribe
 from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.series import Series
@@ -62,12 +63,15 @@ class Applied:
 
 
 def apply(series: Series, marks: Marks) -> Applied:
-    """Write the marks; safe to repeat."""
-    worn_out = _count_soft(series.state_dir, marks.soft)
-    for address in worn_out:
-        marks._status(address, SubscriberStatus.BOUNCED)
+    """Write the marks; safe to repeat, and beside another run reading the inbox."""
     failed = _fail_deliveries(series, marks.failed)
-    changed = subscribers.update_statuses(series.subscribers_path, marks.statuses)
+    # Under the list's lock: two runs at once (a sync beside a send) never write the
+    # counts' one temp file together, nor count from the same old copy.
+    with listlock.locked(series.subscribers_path):
+        worn_out = _count_soft(series.state_dir, marks.soft)
+        for address in worn_out:
+            marks._status(address, SubscriberStatus.BOUNCED)
+        changed = subscribers.update_statuses(series.subscribers_path, marks.statuses)
     return Applied(changed, failed, worn_out)
 
 

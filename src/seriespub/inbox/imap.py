@@ -2,7 +2,8 @@
 
 Guarantees: messages are read with BODY.PEEK, so no \\Seen flag is ever set by reading;
 only the messages passed to `move` leave the folder, with their flags; the done folder is
-created when missing; every imaplib, socket or TLS error becomes one `InboxError` line.
+created when missing; two runs reading one inbox at once (a sync beside a send) both end
+well, the messages moved once; every imaplib, socket or TLS error becomes one `InboxError` line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from seriespub.errors import SeriespubError
 
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _CHUNK = 100  # messages per FETCH: bounded memory per round trip
+_MOVE_ATTEMPTS = 3  # other runs moving the same messages meanwhile
 # What an unsubscribe request, a bounce or a complaint has; the rest is never fetched.
 _CANDIDATES = (
     ("HEADER", "Content-Type", "report"),
@@ -89,12 +91,25 @@ class ImapInbox:
                     yield Fetched(m.group(1).decode(), item[1])
 
     def move(self, uids: Sequence[str]) -> None:
-        """Move to the done folder (created if missing); MOVE, else COPY and expunge them."""
-        if not uids:
-            return
-        self._ensure_done_folder()
+        """Move to the done folder (created if missing); MOVE, else COPY and expunge them.
+        Messages another run moved meanwhile (a second sync, a send reading the inbox) are
+        no error: the server refuses the whole command, so the rest are moved again."""
+        left = list(uids)
+        self._ensure_done_folder(left)
+        for attempt in range(1, _MOVE_ATTEMPTS + 1):
+            if not left:
+                return
+            try:
+                self._move_now(",".join(left))
+                return
+            except InboxError:
+                still = self._still_here(left)
+                if len(still) == len(left) or attempt == _MOVE_ATTEMPTS:
+                    raise  # not (only) a race with another run: a real refusal
+                left = still
+
+    def _move_now(self, uid_set: str) -> None:
         target = quote(self._settings.done_folder)
-        uid_set = ",".join(uids)
         if self._has("MOVE"):
             self._ok(self._conn.uid("MOVE", uid_set, target), "move")
             return
@@ -103,12 +118,25 @@ class ImapInbox:
         if self._has("UIDPLUS"):  # expunge these only, never another deleted message
             self._ok(self._conn.uid("EXPUNGE", uid_set), "expunge")
 
-    def _ensure_done_folder(self) -> None:
-        name = quote(self._settings.done_folder)
-        typ, data = self._conn.list('""', name)
-        if typ == "OK" and any(d for d in data if d):
+    def _still_here(self, uids: Sequence[str]) -> list[str]:
+        """Those of `uids` still in the folder (NOOP first: it hears of other sessions'
+        expunges)."""
+        self._conn.noop()
+        data = self._ok(self._conn.uid("SEARCH", "UID", ",".join(uids)), "search")
+        found = b" ".join(d for d in data if isinstance(d, bytes)).split()
+        return [uid for uid in uids if uid.encode() in found]
+
+    def _ensure_done_folder(self, uids: Sequence[str]) -> None:
+        if not uids or self._done_folder_exists():
             return
-        self._ok(self._conn.create(name), f"create folder {self._settings.done_folder!r}")
+        answer = self._conn.create(quote(self._settings.done_folder))
+        if answer[0] != "OK" and self._done_folder_exists():
+            return  # another run created it meanwhile
+        self._ok(answer, f"create folder {self._settings.done_folder!r}")
+
+    def _done_folder_exists(self) -> bool:
+        typ, data = self._conn.list('""', quote(self._settings.done_folder))
+        return typ == "OK" and any(d for d in data if d)
 
     def _has(self, capability: str) -> bool:
         return capability in self._conn.capabilities
