@@ -152,3 +152,30 @@ def test_cancelling_the_fronts_held_part_withdraws_the_whole_round(
 
 def _log(cli: Cli, root: Path, number: int) -> list[dict[str, Any]]:
     return list(json.loads(ok(cli(root, "log", str(number), "--json")).stdout)["deliveries"])
+
+
+def test_a_part_after_one_still_held_is_refused_unless_held_as_late(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    """Part 1 held until 8 Dec: a plain `send next` of part 2 on 3 Dec would reach readers
+    before part 1 (and link to its page before it goes up). Refused, nothing sent; held for
+    the same time or later, it goes."""
+    url, state = resend
+    root = resend_series(make_series, url)
+    with time_machine.travel(london(1, 9), tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes", "--at", AT))
+        clock.move_to(london(3, 12))
+        early = cli(root, "send", "next", "--yes")
+        sooner = cli(root, "send", "next", "--yes", "--at", "2026-12-07 09:00")
+        dry = cli(root, "send", "next", "--dry-run")
+        assert [len(state.messages_to(a)) for a in FRONT] == [1, 1, 1]
+        held = ok(cli(root, "send", "next", "--yes", "--at", "2026-12-08 10:00"))
+    assert early.exit_code == 1, early.output
+    [line] = [x for x in early.output.splitlines() if x.startswith("error:")]
+    assert "part 1 is held by the provider until 2026-12-08 09:00" in line, line
+    assert "part 2 would reach readers before it" in line, line
+    assert "--at" in early.output  # the hint: hold it too
+    assert sooner.exit_code == 1, sooner.output
+    assert dry.exit_code == 0 and "part 1 is held" in dry.output, dry.output
+    assert "Part 2: scheduled 3" in held.stdout
+    assert all(m.scheduled_at for a in FRONT for m in state.messages_to(a))

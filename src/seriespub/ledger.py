@@ -514,6 +514,15 @@ class Ledger:
             out.setdefault(part, {}).setdefault(key, []).append((address, message_id))
         return out
 
+    def held_until(self, number: int) -> dt.datetime | None:
+        """The latest time part `number`'s deliveries still scheduled are held until by the
+        provider (`send next --at`); None when none is."""
+        row = self._conn.execute(
+            "SELECT max(send_at) FROM deliveries WHERE instalment=? AND status='scheduled'",
+            (number,),
+        ).fetchone()
+        return _parse(row[0]) if row and row[0] else None
+
     def reached_by(self, number: int, now: dt.datetime) -> bool:
         """Whether a reader has part `number` by `now`, or may have: a delivery sent, pending
         or of unknown outcome outside a batch the provider holds until after `now`."""

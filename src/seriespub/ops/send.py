@@ -567,11 +567,43 @@ def _resolve_send_at(
     """`--at` as the time the provider holds a run (a round: all its runs) until; once per
     command, with the warning when the provider cannot withdraw it."""
     send_at = _send_at(session, instalment, options.at)
+    _require_in_order(session, instalment, send_at, options.dry_run, hooks)
     if send_at is not None and not SPECS[session.provider.name].can_cancel:
         hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
     if send_at is not None and (page := _page_goes_up(session, instalment, send_at)):
         hooks.notice(page, "info")
     return send_at
+
+
+def _require_in_order(
+    session: Session,
+    instalment: Instalment,
+    send_at: dt.datetime | None,
+    dry_run: bool,
+    hooks: SendHooks,
+) -> None:
+    """Refuse a run that would reach readers before an earlier part the provider still
+    holds (`send next --at`): read in order, and its "Previously" links would find no page
+    yet. Held for the same time or later, it goes; a dry run warns."""
+    goes = send_at or session.now
+    records = session.ledger.instalment_records()
+    for number in sorted(n for n, r in records.items() if n < instalment.number and r.started_at):
+        until = session.ledger.held_until(number)
+        if until is None or until <= goes:
+            continue
+        local = until.astimezone(schedule.zone(session.series.settings.schedule.timezone))
+        problem = (
+            f"part {number} is held by the provider until {local:%Y-%m-%d %H:%M %Z}: part "
+            f"{instalment.number} would reach readers before it"
+        )
+        if dry_run:
+            hooks.notice(f"warning: {problem}; the send would be refused", "warning")
+            return
+        raise InputError(
+            problem,
+            hint=f"hold it as long: seriespub send next --at '{local:%Y-%m-%d %H:%M}' (or "
+            f"later); or withdraw part {number} first: seriespub send cancel {number}",
+        )
 
 
 def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.datetime | None:
