@@ -8,11 +8,16 @@ is empty or half written, no temp file is read as a draft, and the next command 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from test_cli_init_faults import SOURCES, init_process, seriespub_process, tree
 
@@ -140,3 +145,27 @@ def test_ctrl_c_during_new_leaves_no_draft_and_no_temp_file(tmp_path: Path) -> N
     done = struck(book, "02-part-two", "ctrl-c", "new", "Part two")
     assert done.returncode == 130, done.stderr
     assert tree(book) == before
+
+
+def test_new_and_init_work_where_the_file_system_has_no_hard_links(
+    tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT and some network shares refuse os.link (EPERM): the temp file is renamed instead,
+    after a last look, and still never over an existing file."""
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    made = cli(tmp_path, "init", "book")
+    assert made.exit_code == 0, made.output
+    book = tmp_path / "book"
+    done = cli(book, "new", "Part two")
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in (book / "drafts").iterdir()) == [
+        "01-welcome.md",
+        "02-part-two.md",
+    ]
+    assert (book / "drafts" / "02-part-two.md").read_text().startswith('---\ntitle: "Part two"')
+    again = cli(tmp_path, "init", "book")
+    assert again.exit_code == 1 and "already exists" in again.stderr
