@@ -4,7 +4,9 @@ A draft that loads has a title, subject and preheader that are text (a number, d
 is taken as written; a list or table is refused with its line), a status of draft or ready,
 and a part number from 1 to MAX_NUMBER. `new_draft` never replaces a file, numbers after
 every `NN-*.md` whether it loads or not, gives two drafts made at once two numbers (a lock on
-the folder), and writes front matter that reads back as given.
+the folder), and writes front matter that reads back as given, whole or not at all: a `new`
+killed mid-write leaves no draft, only a temp file no `*.md` glob matches, which the next
+`new` removes.
 Front matter with aliases, nesting past YAML's recursion or a value YAML cannot build, and
 a body nested past MAX_NESTING, are refused with file:line before anything renders them.
 """
@@ -20,12 +22,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from seriespub.config import YEARS, in_calendar_years
 from seriespub.errors import InputError
 from seriespub.headers import check_header_value
 from seriespub.models import DraftStatus, Instalment
+from seriespub.newfiles import create_new, remove_cut_short_drafts
 from seriespub.render import TEMPLATE_VARIABLES
 from seriespub.statefiles import os_hint, os_words
 from seriespub.textfiles import is_utf8, read_text, yaml_string
@@ -359,6 +362,7 @@ def new_draft(folder: Path, title: str) -> Path:
     )
     folder.mkdir(parents=True, exist_ok=True)
     with _numbering(folder):
+        remove_cut_short_drafts(folder)  # a killed `new`'s temp file: no live writer now
         path = folder / f"{_next_number(folder):02d}-{slugify(title)}.md"
         _create(path, text)
     return path
@@ -385,10 +389,9 @@ def _numbering(folder: Path) -> Iterator[None]:
 
 
 def _create(path: Path, text: str) -> None:
-    """Write a draft that must not exist yet, whole or not at all."""
+    """Write a draft that must not exist yet, whole or not at all (`seriespub.newfiles`)."""
     try:
-        with open(path, "x", encoding="utf-8") as handle:  # exclusive: a race loses, not a draft
-            _write_or_remove(handle, path, text)
+        create_new(path, text)  # a link never replaces: a race loses, not a draft
     except FileExistsError:
         raise InputError("already exists; nothing was changed", path=path) from None
     except OSError as exc:
@@ -397,17 +400,6 @@ def _create(path: Path, text: str) -> None:
             path=path,
             hint=os_hint(exc, path),
         ) from None
-
-
-def _write_or_remove(handle: TextIO, path: Path, text: str) -> None:
-    """Write the new draft whole, or remove it: a half-written one (a full disk) would
-    break every later command that reads the drafts."""
-    try:
-        handle.write(text)
-        handle.flush()
-    except OSError:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def _new_title(title: str) -> str:

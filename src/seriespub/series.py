@@ -18,6 +18,7 @@ from seriespub.config import (
     secrets_for,
 )
 from seriespub.errors import ConfigError, InputError, SeriesNotFound
+from seriespub.newfiles import create_new
 from seriespub.previouskeys import MIN_SECRET_BYTES, PREVIOUS_ENV, previous_secrets
 from seriespub.providers import SPECS
 from seriespub.statefiles import fsync_folder, os_hint, os_words, private_dir
@@ -235,8 +236,9 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
 
     An existing `.gitignore` (`init .` in a repository) is kept and gets only the lines it
     lacks; the paths returned are those created or changed. All or nothing: when a write
-    fails part-way (a full disk), every file and folder this call made is removed again and
-    `.gitignore` cut back to what it was, so the next `init` starts afresh.
+    fails part-way (a full disk) or Ctrl-C stops it, every file and folder this call made is
+    removed again and `.gitignore` cut back to what it was, so the next `init` starts afresh.
+    Each file is written whole (`seriespub.newfiles`): even SIGKILL leaves none half written.
     """
     if folder.exists() and not folder.is_dir():
         raise InputError("is a file, not a folder; give a folder for the new series", path=folder)
@@ -269,8 +271,10 @@ def init_series(folder: Path, title: str, sender: str) -> list[Path]:
         if ignore_size is None:
             made.append(ignore)
         changed = _ignore_state(ignore)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C, or SIGTERM made an exception by the CLI, too
         _undo(made, ignore, ignore_size)
+        if not isinstance(exc, OSError):
+            raise
         where = exc.filename or writing
         raise InputError(
             f"cannot create the series: {os_words(exc)}; nothing was left behind",
@@ -288,10 +292,9 @@ def _make_folders(path: Path, made: list[Path]) -> None:
 
 
 def _write_new(path: Path, text: str, made: list[Path]) -> None:
-    """Write a file that must not exist yet, noted as made once it does."""
-    with open(path, "x", encoding="utf-8") as handle:
-        made.append(path)
-        handle.write(text)
+    """Write a file that must not exist yet, whole, noted as made once it is there."""
+    create_new(path, text)
+    made.append(path)
 
 
 def _undo(made: list[Path], ignore: Path, ignore_size: int | None) -> None:

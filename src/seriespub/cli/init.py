@@ -23,9 +23,12 @@ def init(
     ] = "Author <author@example.com>",
 ) -> None:
     """Create a series folder: seriespub.toml, drafts/, subscribers.csv (never overwrites)."""
+    from seriespub.cli.signals import signals_raise
     from seriespub.ops import init as ops
 
-    for created in ops.init(folder, title, sender):
+    with signals_raise():  # killed part-way, init still removes what it made
+        made = ops.init(folder, title, sender)
+    for created in made:
         out().print(f"{'updated' if created.updated else 'created'} {created.path}", markup=False)
     out().print(f"Next: edit {folder / 'seriespub.toml'}, then: seriespub preview 1", markup=False)
 

@@ -1,4 +1,5 @@
 """Ctrl-C, SIGTERM and SIGHUP during a send: stop between batches; a second one quits at once.
+During `init` (`signals_raise`): SIGTERM and SIGHUP raise as Ctrl-C does, so its undo runs.
 
 Exit codes follow the shell's rule, 128 + the signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP).
 """
@@ -10,6 +11,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from seriespub.cli.common import err
 
@@ -54,14 +56,57 @@ def signals_stop(stop: threading.Event, received: Received) -> Iterator[Received
             signal.signal(s, handler)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP, raised where the main thread was (as Python raises Ctrl-C)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise `Stopped`, so that the work's own clean-up (an `except
+    BaseException` that undoes) runs; then the process dies by that signal (128 + its
+    number), as it would have at once. Without a handler they end Python unwound."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    raising = [s for s in STOP_SIGNALS if s != signal.SIGINT]
+    previous: dict[int, Any] = {
+        s: signal.signal(s, on_signal) for s in raising if signal.getsignal(s) is not signal.SIG_IGN
+    }
+    try:
+        yield
+    except Stopped as stopped:
+        _restore(previous)
+        _die_by(stopped.signum)
+        raise SystemExit(128 + stopped.signum) from None  # should the signal not end us
+    finally:
+        _restore(previous)
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
+def _die_by(signum: int) -> None:
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def _quit_now(signum: int) -> None:
     """Die by the signal itself, so the caller sees 128 + its number. What is in flight stays
     `pending` in the ledger, and the next run settles it, as after a kill."""
     with contextlib.suppress(Exception):
         err().print("Quitting now; the next run settles what was in flight.")
         err().show_cursor(True)
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    _die_by(signum)
 
 
 def signal_name(signum: int | None) -> tuple[str, int]:

@@ -2,6 +2,8 @@
 
 Neither ever overwrites a file: `init` refuses a folder that already holds a series (and only
 appends missing lines to an existing `.gitignore`); `new` picks the next free number.
+Every file either is written whole or is not there, even after SIGKILL; an `init` that fails
+or is stopped (Ctrl-C; SIGTERM and SIGHUP too, through the CLI) removes what it made.
 """
 
 from __future__ import annotations
