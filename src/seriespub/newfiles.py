@@ -13,7 +13,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 from pathlib import Path
 
 from seriespub.statefiles import fsync_folder
@@ -26,7 +25,8 @@ _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV}
 
 def create_new(path: Path, text: str) -> None:
     """Write `text` as the new file `path` (mode 0666 less the umask), whole or not at all."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.urandom, not `secrets`: that imports hmac, and reading drafts (`status`) must not.
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     try:
         _write_temp(tmp, text.encode("utf-8"))
         _link(tmp, path)
