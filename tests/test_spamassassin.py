@@ -17,13 +17,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import seriespub
-from instalments import example_series
+from instalments import example_series, send_to_outbox
 
 pytestmark = pytest.mark.slow
 SPAMASSASSIN = shutil.which("spamassassin")
@@ -129,27 +127,8 @@ def with_old_preheader(raw: bytes) -> bytes:
 def sent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Parts 1 (the repository's example) and 2 (the rich one), sent to the outbox."""
     root = example_series(tmp_path_factory.mktemp("spamassassin") / "series")
-    # The sources under test, whatever the working folder of the child process:
-    source = str(Path(seriespub.__file__).resolve().parents[1])
-    path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
-    key = "spamassassin-test-" + "0123456789abcdef" * 2  # the 32-byte minimum
-    env = {**os.environ, "SERIESPUB_SECRET": key, "PYTHONPATH": path}
-    for _ in (1, 2):
-        done = subprocess.run(
-            [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    outbox = root / ".seriespub" / "outbox"
-    return {
-        name: next((outbox / folder).glob("*.eml"))
-        for name, folder in (("example", "001"), ("rich", "002"))
-    }
+    example, rich = send_to_outbox(root, 2, key="spamassassin-test-" + "0123456789abcdef" * 2)
+    return {"example": example, "rich": rich}
 
 
 @pytest.fixture(scope="module")
