@@ -566,13 +566,21 @@ def _resolve_send_at(
 ) -> dt.datetime | None:
     """`--at` as the time the provider holds a run (a round: all its runs) until; once per
     command, with the warning when the provider cannot withdraw it."""
-    send_at = _send_at(session, instalment, options.at)
+    slot = _slot_of(session, instalment) if options.at is not None else None
+    send_at = _send_at(session, instalment, options.at, slot)
     _require_in_order(session, instalment, send_at, options.dry_run, hooks)
     if send_at is not None and not SPECS[session.provider.name].can_cancel:
         hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
-    if send_at is not None and (page := _page_goes_up(session, instalment, send_at)):
+    if send_at is not None and (page := _page_goes_up(session, instalment, send_at, slot)):
         hooks.notice(page, "info")
     return send_at
+
+
+def _slot_of(session: Session, instalment: Instalment) -> PlannedRelease | None:
+    """The part's place on the calendar (None without one)."""
+    drafts = session.drafts()
+    release = releases_by_number(session.series, drafts, session.ledger, session.now)
+    return release.get(instalment.number)
 
 
 def _require_in_order(
@@ -606,22 +614,17 @@ def _require_in_order(
         )
 
 
-def _send_at(session: Session, instalment: Instalment, at: str | None) -> dt.datetime | None:
+def _send_at(
+    session: Session, instalment: Instalment, at: str | None, slot: PlannedRelease | None
+) -> dt.datetime | None:
     if at is None:
         return None
-    drafts = session.drafts()
-    release = releases_by_number(session.series, drafts, session.ledger, session.now)
-    return provider_send_time(
-        session.series,
-        session.provider,
-        instalment,
-        at,
-        release.get(instalment.number),
-        session.now,
-    )
+    return provider_send_time(session.series, session.provider, instalment, at, slot, session.now)
 
 
-def _page_goes_up(session: Session, instalment: Instalment, send_at: dt.datetime) -> str | None:
+def _page_goes_up(
+    session: Session, instalment: Instalment, send_at: dt.datetime, slot: PlannedRelease | None
+) -> str | None:
     """With `[site]`, when a held part's page goes up (`site.build.held_only`): not at the
     hand-over but with the first build from `send_at`. None for a part already released
     (sent, or its slot passed): its page is up, or goes up with the next build."""
@@ -629,9 +632,6 @@ def _page_goes_up(session: Session, instalment: Instalment, send_at: dt.datetime
     record = session.ledger.instalment_records().get(instalment.number)
     if base_url is None or (record is not None and record.started_at is not None):
         return None
-    drafts = session.drafts()
-    release = releases_by_number(session.series, drafts, session.ledger, session.now)
-    slot = release.get(instalment.number)
     if slot is not None and slot.release <= session.now:
         return None
     slug = urls.slug_for(instalment, urls.read_record(session.series.state_dir))
