@@ -183,7 +183,7 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
     spec = installers.installed_spec(series.settings.schedule.install, __version__)
     site = series.settings.site
     workflow = installers.github_workflow(
-        repo_path or _path_in_repo(series.root),
+        repo_path or path_in_repo(series.root),
         secrets=secrets,
         cron=cron,
         install=spec.requirement,
@@ -224,5 +224,6 @@ def repository_of(root: Path) -> Path:
     return root
 
 
-def _path_in_repo(root: Path) -> str:
+def path_in_repo(root: Path) -> str:
+    """The series folder `root` as the workflow names it: relative to its repository."""
     return root.relative_to(repository_of(root)).as_posix() or "."

@@ -57,7 +57,7 @@ def _workflow_findings(series: Series) -> list[Finding]:
     `schedule install` would write now (an upgrade since): an older one refuses a ledger
     this one has written (its schema), so the job stops at its next release."""
     from seriespub import __version__, installers
-    from seriespub.ops.calendar import repository_of
+    from seriespub.ops.calendar import path_in_repo, repository_of
 
     repo = repository_of(series.root)
     flows = repo / ".github" / "workflows"
@@ -67,7 +67,7 @@ def _workflow_findings(series: Series) -> list[Finding]:
     wanted = installers.installed_spec(series.settings.schedule.install, __version__).requirement
     problems = []
     for path in found:
-        installed = installers.workflow_install(path, series.root.relative_to(repo).as_posix())
+        installed = installers.workflow_install(path, path_in_repo(series.root))
         if installed is not None and wanted is not None and installed != wanted:
             problems.append(
                 Finding(
