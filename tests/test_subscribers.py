@@ -41,6 +41,35 @@ def test_stream_skips_and_reports_invalid_rows(tmp_path: Path) -> None:
     ]
 
 
+def test_an_unchecked_read_of_a_sound_file_gives_what_a_checked_one_does(
+    tmp_path: Path,
+) -> None:
+    # A send's second pass over its own snapshot skips the checks its plan made: the same
+    # readers, fields and statuses, quoted line breaks, semicolons and a BOM included.
+    path = write(
+        tmp_path / "s.csv",
+        "\ufeffemail;name;status;subscribed_at;city\n"
+        "a@example.com;A;active;2026-01-01;Oslo\n"
+        ' B@Example.com ;" Bee ";Active;;"Two\nLines"\n'
+        "c@example.com;C;unsubscribed;;\n"
+        "d@example.com;;;;\n",
+    )
+    checked = list(subscribers.active(path))
+    assert [s.email for s in checked] == ["a@example.com", "B@Example.com", "d@example.com"]
+    assert list(subscribers.active(path, checked=False)) == checked
+
+
+def test_an_unchecked_read_still_refuses_a_status_it_does_not_know(tmp_path: Path) -> None:
+    # Not a file a checked pass passed after all: that row is checked, and reported.
+    path = write(tmp_path / "s.csv", HEADER + "a@example.com,A,bogus,\nb@example.com,B,,\n")
+    problems: list[subscribers.RowProblem] = []
+    readers = list(subscribers.active(path, problems, checked=False))
+    assert [r.email for r in readers] == ["b@example.com"]
+    assert [(p.line, p.message) for p in problems] == [
+        (2, "unknown status 'bogus' for a@example.com")
+    ]
+
+
 def test_a_file_without_an_email_column_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path / "s.csv", "address,name\na@example.com,A\n")
     with pytest.raises(InputError, match=r"s.csv:1: no 'email' column"):

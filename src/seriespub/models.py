@@ -43,7 +43,10 @@ class SubscriberStatus(enum.StrEnum):
     COMPLAINED = "complained"
 
 
-@dataclass(frozen=True)
+# Subscriber and Recipient are built for every reader of every send: plain slotted classes,
+# not frozen ones, whose __init__ costs three times as much on Python 3.11 (0.9 against
+# 0.3 us). Neither could be hashed anyway (each holds a dict); treat them as read-only.
+@dataclass(slots=True)
 class Subscriber:
     email: str
     name: str = ""
@@ -81,7 +84,7 @@ class Outcome(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # see Subscriber
 class Recipient:
     """One subscriber as a provider needs them for one instalment."""
 

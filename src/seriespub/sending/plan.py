@@ -240,6 +240,9 @@ class Planner:
         self.use_snapshot = snapshot
         self.list_path = series.subscribers_path
         self.list_signature: Signature = None  # the live list's while it was copied
+        # The plan read the run's own copy of the list whole and found every row sound: the
+        # send's pass over it skips the checks (subscribers.active, checked=False).
+        self.rows_sound = False
         self.repeats: set[int] | None = None  # a first send: hashes that may repeat
         self.ledger = ledger
         self.provider = provider
@@ -265,6 +268,7 @@ class Planner:
         """What a run would do; with `limit`, it sends to at most that many readers (the
         first in list order) and the instalment stays open for the rest."""
         counts = self.ledger.counts(instalment.number)
+        self.rows_sound = False
         self.list_path = self._take_snapshot()
         invalid = ProblemTally()
         active = to_send = 0
@@ -289,6 +293,8 @@ class Planner:
                 to_send += (
                     len(chunk) if first else len(self._wanted(instalment.number, chunk, only))
                 )
+        # Only a copy no one else writes (never the live list a dry run reads).
+        self.rows_sound = not invalid.count and (self.use_snapshot or self.picked is not None)
         if self.picked is not None:
             invalid = self.picked.problems  # the copy's: its rows were read before
         self.repeats = repeats.candidates if repeats is not None else None
@@ -326,7 +332,10 @@ class Planner:
         without those the provider suppresses unless `keep_suppressed` (the plan counts
         them); errors name the author's file."""
         readers = subscriber_file.active(
-            path or self._rows_path(), problems, shown=self.series.subscribers_path
+            path or self._rows_path(),
+            problems,
+            shown=self.series.subscribers_path,
+            checked=path is not None or not self.rows_sound,
         )
         if self.who is not None:
             readers = filter(self.who, readers)
