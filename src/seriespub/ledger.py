@@ -523,6 +523,15 @@ class Ledger:
         ).fetchone()
         return _parse(row[0]) if row and row[0] else None
 
+    def held_only(self, now: dt.datetime) -> set[int]:
+        """The parts handed over to go out at a time still ahead (`send next --at`) that no
+        reader has yet: held, not sent (`schedule`, the site)."""
+        return {
+            n
+            for n, r in self.instalment_records().items()
+            if r.started_at is not None and r.started_at > now and not self.reached_by(n, now)
+        }
+
     def reached_by(self, number: int, now: dt.datetime) -> bool:
         """Whether a reader has part `number` by `now`, or may have: a delivery sent, pending
         or of unknown outcome outside a batch the provider holds until after `now`."""

@@ -65,6 +65,9 @@ class ReleaseStatus(enum.StrEnum):
     DUE = "due"  # its release has passed: `send due` sends it now
     WAITING = "waiting"  # its (pinned) release has passed, but an earlier one goes first
     UPCOMING = "upcoming"  # release still ahead
+    # Handed to the provider to go out at a time still ahead (`send next --at`), nobody has it
+    # yet: `schedule` shows it so (`ops.calendar`); the plan itself counts it as sent.
+    HELD = "held"
 
 
 class SendRecord(Protocol):

@@ -7,6 +7,7 @@ The calendar is read through a read-only session (`ops.session`): it changes not
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import shlex
@@ -48,21 +49,23 @@ class Calendar:
     warnings: list[str]
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "timezone": self.timezone,
-            "releases": [
-                {
-                    "number": p.number,
-                    "title": p.title,
-                    "release": p.release.isoformat(),
-                    "status": p.status.value,
-                    "pinned": p.pinned,
-                    "ready": p.ready,
-                    "sent_at": p.sent_at.isoformat() if p.sent_at else None,
-                }
-                for p in self.releases
-            ],
-        }
+        return {"timezone": self.timezone, "releases": [_release_json(p) for p in self.releases]}
+
+
+def _release_json(p: PlannedRelease) -> dict[str, object]:
+    """One release; a held part's time is `held_until`, its `sent_at` null (nobody has it)."""
+    held = p.status is schedule.ReleaseStatus.HELD
+    when = p.sent_at.isoformat() if p.sent_at else None
+    return {
+        "number": p.number,
+        "title": p.title,
+        "release": p.release.isoformat(),
+        "status": p.status.value,
+        "pinned": p.pinned,
+        "ready": p.ready,
+        "sent_at": None if held else when,
+        "held_until": when if held else None,
+    }
 
 
 def calendar(session: Session) -> Calendar:
@@ -73,10 +76,19 @@ def calendar(session: Session) -> Calendar:
     return Calendar(
         s.settings.series.title,
         s.settings.schedule.timezone,
-        releases,
+        _held_shown_as_held(releases, session.ledger.held_only(session.now)),
         session.now,
         schedule.warnings(releases, session.now),
     )
+
+
+def _held_shown_as_held(releases: list[PlannedRelease], held: set[int]) -> list[PlannedRelease]:
+    """A part the provider holds (`send next --at`) has reached nobody: shown as held, at
+    the time it is held until, never as sent (`send cancel` may still withdraw it)."""
+    return [
+        dataclasses.replace(p, status=schedule.ReleaseStatus.HELD) if p.number in held else p
+        for p in releases
+    ]
 
 
 @dataclass(frozen=True)

@@ -625,7 +625,7 @@ def _send_at(
 def _page_goes_up(
     session: Session, instalment: Instalment, send_at: dt.datetime, slot: PlannedRelease | None
 ) -> str | None:
-    """With `[site]`, when a held part's page goes up (`site.build.held_only`): not at the
+    """With `[site]`, when a held part's page goes up (`Ledger.held_only`): not at the
     hand-over but with the first build from `send_at`. None for a part already released
     (sent, or its slot passed): its page is up, or goes up with the next build."""
     base_url = session.series.settings.site.base_url

@@ -86,7 +86,7 @@ def site_files(
         now,
         back,
         _kept(series, slugs, ledger, records),
-        held_only(ledger, records, now),
+        ledger.held_only(now),
     )
     inputs = SiteInputs(
         settings.series,
@@ -96,16 +96,6 @@ def site_files(
         len(drafts.instalments),
     )
     return parts, render_site(parts, inputs)
-
-
-def held_only(ledger: Ledger, records: dict[int, InstalmentRecord], now: dt.datetime) -> set[int]:
-    """The parts handed over to go out at a time still ahead (`send next --at`) that no
-    reader has yet: web and feed readers get them when mail readers do, not before."""
-    return {
-        n
-        for n, r in records.items()
-        if r.started_at is not None and r.started_at > now and not ledger.reached_by(n, now)
-    }
 
 
 def _kept(
