@@ -341,6 +341,7 @@ def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
         ours.append(report["whole_seconds"])
         phases.append(report["seconds"])
     ratios = [c / o for o, c in zip(ours, ceilings, strict=True)]
+    floor_ratios = [c / f for f, c in zip(floors, ceilings, strict=True)]
     return {
         "provider": name,
         "n": n,
@@ -352,6 +353,7 @@ def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
         "spread": (min(ratios), max(ratios)),
         "floor": n / statistics.median(floors),
         "floor_of_ceiling": statistics.median(ceilings) / statistics.median(floors),
+        "floor_spread": (min(floor_ratios), max(floor_ratios)),
         "ours_of_floor": statistics.median(floors) / statistics.median(ours),
         "runs": runs,
     }
@@ -417,7 +419,8 @@ def line(row: dict[str, Any]) -> str:
     if "floor" in row:
         text += (
             f"; floor with a per-reader record {row['floor']:,.0f} msg/s:"
-            f" {row['floor_of_ceiling']:.2f} of the ceiling; seriespub"
+            f" {row['floor_of_ceiling']:.2f} of the ceiling"
+            f" [per round {row['floor_spread'][0]:.2f}–{row['floor_spread'][1]:.2f}]; seriespub"
             f" {row['ours_of_floor']:.2f} of the floor"
         )
     if "mailmerge" in row:
