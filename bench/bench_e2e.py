@@ -270,7 +270,8 @@ def floor(
     """Seconds for the ceiling's `count` requests on `threads` threads, each with the next
     `batch` readers streamed from `readers` (subscribers.csv), recorded `pending` in `ledger`
     before its request and settled after its answer. The main thread keeps the record, as
-    seriespub's does: at most `threads` requests in flight, none queued once pending."""
+    seriespub's does: at most `threads` requests in flight, none queued once pending. Timed
+    as the ceiling is, from warm connections (and here an empty ledger already open)."""
     conn = _floor_ledger(ledger)
     inflight: dict[cf.Future[None], list[str]] = {}
 
