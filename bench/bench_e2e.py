@@ -8,11 +8,19 @@ made, on as many threads as the adapter uses) with a warm bare httpx client to t
 For SMTP, `send next` to an aiosmtpd Sink (own process) against pre-serialised messages sent
 over the same number of connections, and against mailmerge (as bench/bench_smtp.py runs it).
 
+Beside the ceiling, the *floor with a per-reader record* (`floor`): the same warm bare client
+replaying the same requests on the same threads, plus the least any sender that promises
+exactly-once per reader must do around each request: stream that batch's readers from the
+series' subscribers.csv, record a `pending` row per reader in SQLite (seriespub's deliveries
+table and settings) in one transaction before the request, and mark each settled in one
+transaction after the answer. Where seriespub is far from the ceiling but near the floor, the
+gap is the record, not seriespub.
+
 seriespub's time excludes start-up (the interpreter, importing the CLI and the command's own
 module, `seriespub.cli.send`, which the CLI imports only when `send` runs): from just before
 the command runs to its exit, so importing httpx and the provider, building the client,
-rendering, planning, the ledger and the list are all in it. Prints messages/s for both and
-their ratio (target ≥ 0.8; SMTP also ≥ 5× mailmerge).
+rendering, planning, the ledger and the list are all in it. Prints messages/s for each and
+the ratios (target ≥ 0.8 of the ceiling; SMTP also ≥ 5× mailmerge).
 
     python bench/bench_e2e.py                   # 20,000 readers, 3 rounds each, SMTP 2,000 (~3 min)
     python bench/bench_e2e.py --n 5000 --provider postmark
@@ -21,20 +29,24 @@ their ratio (target ≥ 0.8; SMTP also ≥ 5× mailmerge).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
+import csv
 import importlib
 import json
 import multiprocessing
 import os
 import smtplib
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -178,8 +190,10 @@ def concurrency(name: str) -> int:
     return int(adapter.concurrency)
 
 
-def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
-    """Seconds for a warm bare client to post `count` requests round-robin from `requests`."""
+@contextmanager
+def _replayer(url: str, requests: list[Any], threads: int) -> Iterator[Callable[[int], None]]:
+    """`post(i)`: the i-th request, round-robin from `requests`, from a bare client whose
+    `threads` connections are already open."""
     prepared = [
         (path, {k: v for k, v in headers.items() if k not in SKIP_HEADERS}, body)
         for path, headers, body in requests
@@ -199,37 +213,136 @@ def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
 
         with ThreadPoolExecutor(threads) as pool:  # warm every connection
             list(pool.map(post, range(threads)))
+        yield post
+
+
+def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
+    """Seconds for a warm bare client to post `count` requests round-robin from `requests`."""
+    with _replayer(url, requests, threads) as post:
         start = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(post, range(count)))
         return time.perf_counter() - start
 
 
+# -- the floor with a per-reader record ----------------------------------------------------------
+# A reference, not a second sender: the least bookkeeping any exactly-once sender does per
+# batch, around the ceiling's own requests. No validation, no tokens, no delivery ids, no bodies
+# built, no per-reader outcome read from the answer (every reader is marked sent): each of
+# those would only lower the floor. SQLite as seriespub's ledger has it (ledgerfile.py): WAL,
+# synchronous=NORMAL, wal_autocheckpoint=10000, autocommit with explicit transactions, and
+# the same deliveries table (primary key (instalment, email), WITHOUT ROWID, the status index).
+_FLOOR_PENDING = (
+    "INSERT INTO deliveries(instalment, email, status, batch_key, provider, attempts, "
+    "updated_at) VALUES(1, ?, 'pending', ?, ?, 1, ?)"
+)
+_FLOOR_SETTLED = "UPDATE deliveries SET status='sent', updated_at=? WHERE instalment=1 AND email=?"
+
+
+def _floor_ledger(path: Path) -> sqlite3.Connection:
+    from seriespub.ledgerfile import SCHEMA  # the table shape only, not seriespub's code
+
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def _in_one_transaction(
+    conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[str, ...]]
+) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(sql, rows)
+    conn.execute("COMMIT")
+
+
+def floor(
+    url: str,
+    requests: list[Any],
+    count: int,
+    threads: int,
+    readers: Path,
+    ledger: Path,
+    batch: int,
+) -> float:
+    """Seconds for the ceiling's `count` requests on `threads` threads, each with the next
+    `batch` readers streamed from `readers` (subscribers.csv), recorded `pending` in `ledger`
+    before its request and settled after its answer. The main thread keeps the record, as
+    seriespub's does: at most `threads` requests in flight, none queued once pending. Timed
+    as the ceiling is, from warm connections (and here an empty ledger already open)."""
+    conn = _floor_ledger(ledger)
+    inflight: dict[cf.Future[None], list[str]] = {}
+
+    def settle_first_done() -> None:
+        done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            future.result()
+            now = time.strftime("%Y-%m-%dT%H:%M:%S")
+            _in_one_transaction(conn, _FLOOR_SETTLED, [(now, e) for e in inflight.pop(future)])
+
+    with (
+        _replayer(url, requests, threads) as post,
+        ThreadPoolExecutor(threads) as pool,
+        open(readers, newline="") as handle,
+    ):
+        start = time.perf_counter()
+        rows = csv.reader(handle)
+        next(rows)  # the header
+        for i in range(count):
+            emails = [row[0] for row in islice(rows, batch)]
+            while len(inflight) >= threads:
+                settle_first_done()
+            now = time.strftime("%Y-%m-%dT%H:%M:%S")
+            _in_one_transaction(
+                conn, _FLOOR_PENDING, [(e, f"floor-{i}", "bench", now) for e in emails]
+            )
+            inflight[pool.submit(post, i)] = emails
+        while inflight:
+            settle_first_done()
+        seconds = time.perf_counter() - start
+        assert next(rows, None) is None, "readers left over"
+    (unsettled,) = conn.execute("SELECT count(*) FROM deliveries WHERE status!='sent'").fetchone()
+    conn.close()
+    assert unsettled == 0, unsettled
+    return seconds
+
+
 def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
     """`runs` rounds of (seriespub's whole send next on a fresh series, then the ceiling
-    over the same server): medians of each, and the spread of the per-round ratios (this
-    machine is shared; one round can swing ±15 %)."""
+    and the floor over the same server): medians of each, and the spread of the per-round
+    ratios (this machine is shared; one round can swing ±15 %)."""
     case = _cases()[name]
     ours: list[float] = []
     phases: list[float] = []
     ceilings: list[float] = []
+    floors: list[float] = []
+    threads = concurrency(name)
     for _ in range(runs):
         # Each measured against a fresh fake (some keep every message they take, and a
         # fuller one is slower): ours records the requests the ceiling then replays.
-        with _fake(name) as (url, take), tempfile.TemporaryDirectory(dir=where) as tmp:
-            delivery = f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n' + case[
-                "toml"
-            ].format(url=url)
-            folder = make_series(Path(tmp) / "series", n, delivery)
-            report = send_next(folder, case["env"])
-            count, requests = take()
-            assert report["sent"] == n, report
-        with _fake(name) as (url, take):
-            ceilings.append(replay(url, requests, count, concurrency(name)))
-            take()
+        with tempfile.TemporaryDirectory(dir=where) as tmp:
+            with _fake(name) as (url, take):
+                delivery = f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n' + case[
+                    "toml"
+                ].format(url=url)
+                folder = make_series(Path(tmp) / "series", n, delivery)
+                report = send_next(folder, case["env"])
+                count, requests = take()
+                assert report["sent"] == n, report
+            with _fake(name) as (url, take):
+                ceilings.append(replay(url, requests, count, threads))
+                take()
+            with _fake(name) as (url, take):
+                readers, ledger = folder / "subscribers.csv", Path(tmp) / "floor.db"
+                batch = -(-n // count)  # readers a request, as seriespub sent them
+                floors.append(floor(url, requests, count, threads, readers, ledger, batch))
+                take()
         ours.append(report["whole_seconds"])
         phases.append(report["seconds"])
     ratios = [c / o for o, c in zip(ours, ceilings, strict=True)]
+    floor_ratios = [c / f for f, c in zip(floors, ceilings, strict=True)]
     return {
         "provider": name,
         "n": n,
@@ -239,6 +352,10 @@ def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
         "ceiling": n / statistics.median(ceilings),
         "ratio": statistics.median(ceilings) / statistics.median(ours),
         "spread": (min(ratios), max(ratios)),
+        "floor": n / statistics.median(floors),
+        "floor_of_ceiling": statistics.median(ceilings) / statistics.median(floors),
+        "floor_spread": (min(floor_ratios), max(floor_ratios)),
+        "ours_of_floor": statistics.median(floors) / statistics.median(ours),
         "runs": runs,
     }
 
@@ -300,6 +417,13 @@ def line(row: dict[str, Any]) -> str:
     if "spread" in row:
         low, high = row["spread"]
         text += f" [medians of {row['runs']} rounds; per round {low:.2f}–{high:.2f}]"
+    if "floor" in row:
+        text += (
+            f"; floor with a per-reader record {row['floor']:,.0f} msg/s:"
+            f" {row['floor_of_ceiling']:.2f} of the ceiling"
+            f" [per round {row['floor_spread'][0]:.2f}–{row['floor_spread'][1]:.2f}]; seriespub"
+            f" {row['ours_of_floor']:.2f} of the floor"
+        )
     if "mailmerge" in row:
         text += (
             f"; mailmerge {row['mailmerge']:,.0f} msg/s: {row['vs_mailmerge']:.1f}× (target ≥ 5×)"
