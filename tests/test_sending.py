@@ -173,6 +173,18 @@ def test_max_rate_spaces_the_batches(make_series: Callable[..., Path], rate: flo
     assert time.monotonic() - started >= 10 / rate  # second batch waited 10 messages
 
 
+def test_no_request_carries_more_than_a_seconds_worth_of_max_rate(
+    make_series: Callable[..., Path],
+) -> None:
+    # max_rate = 3 with requests of up to 10: a first request of 10 would put 10 messages
+    # into the first second (a provider's per-second quota counts recipients).
+    root = make_series(subscribers=7, delivery='[delivery]\nprovider = "outbox"\nmax_rate = 3\n')
+    sizes: list[int] = []
+    provider = MemoryProvider(script=lambda batch, call: sizes.append(len(batch.recipients)))
+    report, _ = run(root, provider)
+    assert report.sent == 7 and sizes == [3, 3, 1]
+
+
 def test_a_failed_retry_keeps_what_the_first_attempt_delivered(
     make_series: Callable[..., Path],
 ) -> None:

@@ -251,6 +251,10 @@ class Planner:
         self.clock = clock
         delivery = series.settings.delivery
         self.batch_size = min(delivery.batch_size or provider.max_batch, provider.max_batch)
+        if delivery.max_rate:
+            # No request carries more than a second's worth: a provider's per-second quota
+            # counts recipients, and the limiter waits only after a request goes out.
+            self.batch_size = min(self.batch_size, max(1, int(delivery.max_rate)))
         self.concurrency = delivery.concurrency or provider.concurrency
         self.policy = RetryPolicy(max_seconds=delivery.max_retry_seconds)
         self.limiter = RateLimiter(delivery.max_rate)
