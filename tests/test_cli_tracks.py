@@ -210,7 +210,9 @@ def test_a_front_reader_who_left_and_returned_resumes_where_they_left_off(
             ok(cli(root, "send", "due"))
             weekly.append(sorted(outbox(root)[FRONT[1]]))
     assert (readers["front"], readers["catching_up"]) == (1, 1)
-    assert readers["next_slot"]["parts"] == {"2": 1, "3": 1}
+    # Set active after slot 2, they have had nothing in it: `send due` sends part 2 now.
+    assert readers["due_now"] == {"parts": {"2": 1}}
+    assert readers["next_slot"]["parts"] == {"3": 2}
     assert {r["email"]: r["next_part"] for r in rows} == {FRONT[0]: 3, FRONT[1]: 2}
     assert [(p["number"], p["release"][:10]) for p in mine["parts"]] == [
         (2, "2026-12-15"),

@@ -49,7 +49,8 @@ def test_with_catch_up_all_the_next_slot_counts_every_overdue_part_it_sends(
     make_series: Callable[..., Path], cli: Cli
 ) -> None:
     """Slot 2 was missed: at slot 3 `send due` sends parts 2 and 3 to the front
-    (catch_up = "all"); `status` said only part 2 would go out."""
+    (catch_up = "all"); `status` said only part 2 would go out. Before slot 3, part 2 is
+    due now (a `send due` then sends it) and part 3 follows at the slot."""
     schedule = (
         '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
         'catch_up = "all"\n'
@@ -65,5 +66,6 @@ def test_with_catch_up_all_the_next_slot_counts_every_overdue_part_it_sends(
         report = json.loads(ok(cli(root, "send", "due", "--json")).stdout)
     sent = {r["instalment"]: r["sent"] for r in report["sent"]}
     assert sent == {2: 3, 3: 3}
-    assert readers["next_slot"]["parts"] == {"2": 3, "3": 3}
-    assert "At Tue 2026-12-15 09:00: part 2 → 3, part 3 → 3." in text
+    assert readers["due_now"] == {"parts": {"2": 3}}
+    assert readers["next_slot"]["parts"] == {"3": 3}
+    assert "Due now: part 2 → 3. At Tue 2026-12-15 09:00: part 3 → 3." in text

@@ -138,14 +138,17 @@ def next_slot(session: Session) -> dt.datetime | None:
     )
 
 
-def front_next(drafts: DraftSet, session: Session) -> int | None:
+def front_next(drafts: DraftSet, session: Session, after: Iterable[int] = ()) -> int | None:
     """The part the front gets next, as `send next` and `send due` choose it
     (`sending.choose_next`): the first not finished, when it is ready. One going out but
     not finished (`--limit`, a stopped run) is finished first: its readers who lack it get
-    it, the others nothing."""
+    it, the others nothing. `after`: parts the front gets before then (due now)."""
     records = session.ledger.instalment_records()
+    skipped = frozenset(after)
     for i in drafts.instalments:
         record = records.get(i.number)
+        if i.number in skipped:
+            continue
         if record is None or record.finished_at is None:
             return i.number if i.is_ready else None
     return None
@@ -558,12 +561,17 @@ def slot_plan(
     *,
     upcoming: bool = False,
     count_front: bool = True,
+    after: DueNow | None = None,
 ) -> tuple[SlotPlan, Inputs]:
     """Who gets which part at the current slot (with `upcoming`, the next one), and what
     it was planned from. One streamed pass over the list; with count_front=False (a send)
     and nobody who can be a late joiner (part 1 not released yet, or late_joiners =
-    "current"), none at all: the plan is then empty and `counted` is False."""
+    "current"), none at all: the plan is then empty and `counted` is False. `after`: what
+    `send due` sends before then (`due_now`), planned as if it had gone out."""
     given = inputs(session, drafts, new)
+    if after is not None:
+        released = set(given.released) | set(after.front_parts)
+        given = replace(given, released=sorted(released - {new}))
     at = given.slot
     if upcoming:
         given = replace(given, slot=next_slot(session))
@@ -591,6 +599,8 @@ def slot_plan(
         late = LateParts()
         try:
             listed = readers(session, new, given.part_one, late, given.latest)
+            if after is not None:
+                listed = _once_sent(listed, after, given.part_one, how)
             return plan(listed, late), given
         except ListChanged:
             continue  # rewritten mid-plan (an import, a sync): plan again from the new file
@@ -603,9 +613,74 @@ def slot_plan(
 
 
 @dataclass(frozen=True)
+class DueNow:
+    """What the next `send due` sends now, before the next slot (a part whose slot has
+    passed: the minutes before cron's run, or a calendar moved earlier): `plan` at the
+    current slot, and with catch_up = "all" the parts after its new one it sends the front
+    in the same run (`also`)."""
+
+    plan: SlotPlan
+    at: dt.datetime  # now
+    also: tuple[int, ...] = ()
+
+    @property
+    def front_parts(self) -> tuple[int, ...]:
+        """The parts the front gets now, in order."""
+        return ((self.plan.new,) if self.plan.new is not None else ()) + self.also
+
+    def counts(self) -> dict[int, int]:
+        """Part → how many readers get it now (the late joiners' and the front's)."""
+        parts = self.plan.counts()
+        for number in self.also:
+            parts[number] = parts.get(number, 0) + self.plan.front
+        return {n: c for n, c in sorted(parts.items()) if c}
+
+
+def due_now(
+    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease]
+) -> DueNow | None:
+    """What `send due` would send now (`ops.send.due`): the due part, if ready, with every
+    reader whose turn it is in the current slot; without a due part, the late joiners'
+    (late_joiners = "from_start"). None when it sends nothing, or without a calendar
+    (`planned` empty: the next send is a `send next`, planned at the current slot)."""
+    if not planned:
+        return None
+    due = schedule.due([planned[n] for n in sorted(planned)])
+    if due is not None and not due.ready:
+        return None  # `send due` refuses a draft: nothing goes out until it is ready
+    new = due.number if due is not None else None
+    if new is None and mode(session) == CURRENT:
+        return None  # nobody is a late joiner: nothing due but a new part
+    plan, given = slot_plan(session, drafts, new)
+    if given.slot is None and new is None:
+        return None  # before the first slot
+    found = DueNow(plan, session.now, _caught_up(session, drafts, planned, new, session.now))
+    return found if found.counts() else None
+
+
+def _once_sent(
+    listed: Iterable[Reader], due: DueNow, part_one: dt.datetime | None, how: str
+) -> Iterator[Reader]:
+    """`listed` as the ledger will hold them once `due` went out: the front with its parts,
+    each late joiner with theirs, received now (so one slot later they get the next)."""
+    front_parts = frozenset(due.front_parts)
+    for reader in listed:
+        if is_front(reader, part_one, how):
+            if front_parts:
+                reader = replace(reader, has=reader.has | front_parts, last=due.at)
+        else:
+            part = due.plan.late.get(reader.key)
+            if part is not None:
+                has, open_ = reader.has | {part}, reader.open - {part}
+                reader = replace(reader, has=has, open=open_, last=due.at)
+        yield reader
+
+
+@dataclass(frozen=True)
 class Upcoming:
     """What the next calendar slot brings (`plan`, at `inputs.slot`), and the front's next
-    part: in that plan when the calendar releases it by then, else at `front_at`."""
+    part: in that plan when the calendar releases it by then, else at `front_at`; and what
+    `send due` sends before then (`due`: a part whose slot has passed)."""
 
     plan: SlotPlan
     inputs: Inputs
@@ -613,6 +688,7 @@ class Upcoming:
     front_at: dt.datetime | None  # its release, when later than the next slot
     # With catch_up = "all", the parts after `front_part` the same slot sends the front.
     also: tuple[int, ...] = ()
+    due: DueNow | None = None
 
 
 def upcoming(
@@ -621,20 +697,22 @@ def upcoming(
     """Who gets which part at the next slot (`slot_plan(upcoming=True)`), as `send due` will
     send it: after a part went out late the next ones move to later slots (`schedule`), so
     the front's next part is planned for the next slot only when the calendar releases it
-    by then; that slot may bring only late joiners' parts, or nothing. `planned`: the
-    calendar (`releases_by_number`) when the caller has it already."""
-    new = front_next(drafts, session)
+    by then; that slot may bring only late joiners' parts, or nothing. What is due now
+    (`due_now`) goes first, and the next slot is planned as if it had gone out.
+    `planned`: the calendar (`releases_by_number`) when the caller has it already."""
     slot = next_slot(session)
+    if slot is not None and planned is None:
+        planned = releases_by_number(session.series, drafts, session.ledger, session.now)
+    now = due_now(session, drafts, planned) if planned else None
+    new = front_next(drafts, session, now.front_parts if now else ())
     later: dt.datetime | None = None
-    if new is not None and slot is not None:
-        if planned is None:
-            planned = releases_by_number(session.series, drafts, session.ledger, session.now)
+    if new is not None and slot is not None and planned is not None:
         release = planned[new].release if new in planned else None
         if release is not None and release > slot:
             later = release
-    plan, given = slot_plan(session, drafts, None if later else new, upcoming=True)
+    plan, given = slot_plan(session, drafts, None if later else new, upcoming=True, after=now)
     also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
-    return Upcoming(plan, given, new, later, also)
+    return Upcoming(plan, given, new, later, also, now)
 
 
 def _caught_up(

@@ -82,10 +82,12 @@ def _print_status(outcome: StatusOutcome) -> None:
         if readers.front_later is not None:
             part, count, at = readers.front_later
             parts += f"; part {part} → {count:,} at {at.strftime('%a %Y-%m-%d %H:%M')}"
+        due = ", ".join(f"part {n} → {c:,}" for n, c in readers.due_now.items())
         write(
             f"Readers: {readers.front:,} on the front, {readers.catching_up:,} "
             f"catching up, {readers.caught_up:,} caught up "
-            f"(late_joiners = {readers.mode}). At {when}: {parts}.\n"
+            f"(late_joiners = {readers.mode}). {f'Due now: {due}. ' if due else ''}"
+            f"At {when}: {parts}.\n"
         )
 
 

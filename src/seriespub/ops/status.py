@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from seriespub import publishing, runlog, subscribers
@@ -121,6 +121,9 @@ class ReadersState:
     # The front's next part when the calendar releases it after the next slot (a part went
     # out late): (part, readers on the front, release).
     front_later: tuple[int, int, dt.datetime] | None = None
+    # What the next `send due` sends now, before the next slot (a part whose slot has
+    # passed): part → readers; empty when nothing is due.
+    due_now: dict[int, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         later = self.front_later
@@ -129,6 +132,9 @@ class ReadersState:
             "front": self.front,
             "catching_up": self.catching_up,
             "caught_up": self.caught_up,
+            "due_now": (
+                {"parts": {str(n): c for n, c in self.due_now.items()}} if self.due_now else None
+            ),
             "next_slot": {
                 "at": self.next_slot.isoformat() if self.next_slot else None,
                 "parts": {str(n): c for n, c in self.parts.items()},
@@ -230,8 +236,9 @@ def owed(session: Session, drafts: DraftSet, number: int) -> int:
 def readers_state(
     session: Session, drafts: DraftSet, releases: Mapping[int, PlannedRelease] | None = None
 ) -> ReadersState:
-    """How many readers are on the front and catching up; who gets which part next slot,
-    and when the front's next part goes out if that is later."""
+    """How many readers are on the front and catching up; who gets which part now (a part
+    due: the next `send due` sends it) and at the next slot, and when the front's next part
+    goes out if that is later."""
     coming = tracks_ops.upcoming(session, drafts, releases)
     plan = coming.plan
     later = None
@@ -248,6 +255,7 @@ def readers_state(
         coming.inputs.slot,
         {n: c for n, c in parts.items() if c},
         later,
+        coming.due.counts() if coming.due else {},
     )
 
 

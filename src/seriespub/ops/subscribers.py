@@ -22,6 +22,8 @@ from seriespub.series import Series
 if TYPE_CHECKING:  # the importer and the inbox load only for the commands using them
     from seriespub.importer import ImportReport
     from seriespub.inbox import InboxReport
+    from seriespub.ops.session import Session
+    from seriespub.tracking import DueNow
 
 STATUSES = tuple(s.value for s in SubscriberStatus)
 
@@ -70,8 +72,13 @@ class NextParts:
     late: Mapping[str, int | None] = field(default_factory=dict)  # late joiner → part
     front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
     front_at: dt.datetime | None = None  # when `new` goes out, if later than `at`
+    now: DueParts | None = None  # what the next `send due` sends now, before `at`
 
     def part_of(self, subscriber: Subscriber) -> int | None:
+        due = self.now.part_of(subscriber) if self.now is not None else None
+        return due if due is not None else self._at_slot(subscriber)
+
+    def _at_slot(self, subscriber: Subscriber) -> int | None:
         key = subscriber.key
         late: int | None = self.late.get(key, _FRONT)
         if late is not _FRONT:
@@ -82,7 +89,10 @@ class NextParts:
 
     def at_of(self, subscriber: Subscriber) -> dt.datetime | None:
         """When `subscriber` gets `part_of(subscriber)`: the next slot, or for the front,
-        the later release of its next part (after a part went out late)."""
+        the later release of its next part (after a part went out late); now, for a
+        part due now."""
+        if self.now is not None and self.now.part_of(subscriber) is not None:
+            return self.now.at
         if self.front_at is not None and subscriber.key not in self.late:
             return self.front_at
         return self.at
@@ -91,8 +101,30 @@ class NextParts:
         """`at_of` in the series' zone, or "next send" without a calendar."""
         from seriespub import schedule
 
+        if self.now is not None and self.now.part_of(subscriber) is not None:
+            return "due now"
         at = self.at_of(subscriber)
         return schedule.format_local(at) if at is not None else "next send"
+
+
+@dataclass(frozen=True)
+class DueParts:
+    """Which part each active reader gets from the next `send due` now, before the next
+    slot (`tracking.due_now`): the front's first due part, or a late joiner's."""
+
+    at: dt.datetime  # now
+    new: int | None  # the front's first part due now
+    late: Mapping[str, int | None]  # late joiner → part now (None: nothing now)
+    front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
+
+    def part_of(self, subscriber: Subscriber) -> int | None:
+        key = subscriber.key
+        late: int | None = self.late.get(key, _FRONT)
+        if late is not _FRONT:
+            return late
+        if subscriber.status is not SubscriberStatus.ACTIVE or key in self.front_has:
+            return None
+        return self.new
 
 
 def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
@@ -106,9 +138,21 @@ def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
         coming = tracking.upcoming(held, drafts)
         new, plan = coming.front_part, coming.plan
         front_has = tracking.settled_keys(held, new)
+        due_now = _due_parts(held, coming.due)
     if not plan.front:  # nobody on the front (or an unreadable list): no front part
         new = None
-    return NextParts(coming.inputs.slot, new, plan.late, front_has, coming.front_at)
+    return NextParts(coming.inputs.slot, new, plan.late, front_has, coming.front_at, due_now)
+
+
+def _due_parts(held: Session, due: DueNow | None) -> DueParts | None:
+    """Each reader's part from `send due` now, or None when nothing is due."""
+    from seriespub import tracking
+
+    if due is None:
+        return None
+    plan = due.plan
+    new = plan.new if plan.front else None
+    return DueParts(due.at, new, plan.late, tracking.settled_keys(held, new))
 
 
 def import_file(

@@ -1,0 +1,101 @@
+"""What `status` and `subscribers list --next` promise beside what the next send does, when a
+part is due now (found by a newcomer's trial of the README):
+
+- a part overdue now (catch_up = "all" after `first_release` moved earlier, or the minutes
+  between a slot and the next cron tick) goes out with the next `send due`, not at the next
+  slot: the plan line says "Due now: …" first;
+- without a [schedule], a late joiner's catch-up goes out only with the front's next part
+  (`send next` refuses a round whose part is a draft): the plan line says they wait for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import time_machine
+
+from conftest import delivery_log
+
+Cli = Callable[..., Any]
+MakeSeries = Callable[..., Path]
+LONDON = ZoneInfo("Europe/London")
+SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
+LATE = "late@example.com"
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def local(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=LONDON)
+
+
+def sent_parts(cli: Cli, root: Path, address: str, parts: int) -> list[int]:
+    logs = [delivery_log(cli, root, n) for n in range(1, parts + 1)]
+    return [n for n, log in enumerate(logs, 1) if log.get(address, {}).get("status") == "sent"]
+
+
+def test_overdue_parts_after_first_release_moved_earlier_are_due_now(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Parts 1-2 went out on 1 and 8 Dec; on Wed 9 Dec the author moves first_release three
+    weeks earlier with catch_up = "all": parts 3 and 4 are due now and `send due` sends
+    them at once. `status` listed them at Tue 15 Dec."""
+    root = make_series(drafts=4, subscribers=2, extra_toml=SCHEDULE + 'catch_up = "all"\n')
+    with time_machine.travel(local(1, 9, 1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(local(3, 12))
+        ok(cli(root, "subscribers", "add", LATE))
+        clock.move_to(local(8, 9, 1))
+        ok(cli(root, "send", "due"))  # part 2 to the front, part 1 to LATE
+        clock.move_to(local(9, 10))
+        toml = root / "seriespub.toml"
+        toml.write_text(toml.read_text().replace("2026-12-01T09", "2026-11-10T09"))
+        text = ok(cli(root, "status")).stdout
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+        listed = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
+        lines = ok(cli(root, "subscribers", "list", "--next")).stdout.splitlines()
+        report = json.loads(ok(cli(root, "send", "due", "--json")).stdout)
+    sent = {r["instalment"]: r["sent"] for r in report["sent"]}
+    assert sent == {3: 2, 4: 2}
+    assert "Due now: part 3 → 2, part 4 → 2. At Tue 2026-12-15 09:00: part 2 → 1." in text
+    assert readers["due_now"] == {"parts": {"3": 2, "4": 2}}
+    assert readers["next_slot"] == {"at": local(15, 9).isoformat(), "parts": {"2": 1}}
+    promised = {r["email"]: (r["next_part"], r["next_at"]) for r in listed}
+    now = local(9, 10)
+    assert promised["reader0001@example.com"] == (3, now.astimezone(dt.UTC).isoformat())
+    assert promised[LATE] == (2, local(15, 9).isoformat())
+    assert [line.split("  ")[-1] for line in lines[1:]] == [
+        "part 3, due now",
+        "part 3, due now",
+        "part 2, Tue 2026-12-15 09:00 GMT",
+    ], lines
+
+
+def test_between_a_slot_and_the_next_cron_tick_the_part_is_due_now(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """At 09:02 on part 2's slot, before cron's 09:05 run: `send due` sends part 2 now
+    (and the late joiner's part 1); `status` listed them at next week's slot."""
+    root = make_series(drafts=3, subscribers=2, extra_toml=SCHEDULE)
+    with time_machine.travel(local(1, 9, 1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(local(3, 12))
+        ok(cli(root, "subscribers", "add", LATE))
+        clock.move_to(local(8, 9, 2))
+        text = ok(cli(root, "status")).stdout
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+        report = json.loads(ok(cli(root, "send", "due", "--json")).stdout)
+    sent = {r["instalment"]: r["sent"] for r in report["sent"]}
+    assert sent == {1: 1, 2: 2}
+    due = "Due now: part 1 → 1, part 2 → 2. At Tue 2026-12-15 09:00: part 2 → 1, part 3 → 2."
+    assert due in text, text
+    assert readers["due_now"] == {"parts": {"1": 1, "2": 2}}
+    assert readers["next_slot"] == {"at": local(15, 9).isoformat(), "parts": {"2": 1, "3": 2}}
