@@ -99,3 +99,34 @@ def test_between_a_slot_and_the_next_cron_tick_the_part_is_due_now(
     assert due in text, text
     assert readers["due_now"] == {"parts": {"1": 1, "2": 2}}
     assert readers["next_slot"] == {"at": local(15, 9).isoformat(), "parts": {"2": 1, "3": 2}}
+
+
+def test_without_a_calendar_a_late_joiner_waits_for_the_draft_send_next_refuses(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Part 1 went out, part 2 is still a draft, Cat joined since: `send next` refuses the
+    round (part 2 is not ready), so Cat gets nothing until it is; `status` said "At the
+    next send: part 1 → 1." and `subscribers list --next` "part 1, next send"."""
+    root = make_series(drafts=2, subscribers=2, ready=1)
+    with time_machine.travel(local(1, 9), tick=False) as clock:
+        ok(cli(root, "send", "next", "--yes"))
+        clock.move_to(local(3, 12))
+        ok(cli(root, "subscribers", "add", LATE))
+        clock.move_to(local(8, 9))
+        text = ok(cli(root, "status")).stdout
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+        lines = ok(cli(root, "subscribers", "list", "--next")).stdout.splitlines()
+        refused = cli(root, "send", "next", "--yes")
+        draft = root / "drafts" / "02-part-2.md"
+        draft.write_text(draft.read_text().replace("status: draft", "status: ready"))
+        ok(cli(root, "send", "next", "--yes"))
+    assert refused.exit_code != 0
+    assert sent_parts(cli, root, LATE, 2) == [1]
+    assert "At the next send, once part 2 is ready: part 1 → 1, part 2 → 2." in text, text
+    assert readers["waits_for"] == 2
+    assert readers["next_slot"] == {"at": None, "parts": {"1": 1, "2": 2}}
+    assert [line.split("  ")[-1] for line in lines[1:]] == [
+        "part 2, next send, once part 2 is ready",
+        "part 2, next send, once part 2 is ready",
+        "part 1, next send, once part 2 is ready",
+    ], lines

@@ -689,6 +689,9 @@ class Upcoming:
     # With catch_up = "all", the parts after `front_part` the same slot sends the front.
     also: tuple[int, ...] = ()
     due: DueNow | None = None
+    # The draft the next send waits for: planned as `front_part`, it goes out (and the
+    # late joiners' parts with it) once it is ready.
+    waits_for: int | None = None
 
 
 def upcoming(
@@ -705,6 +708,8 @@ def upcoming(
         planned = releases_by_number(session.series, drafts, session.ledger, session.now)
     now = due_now(session, drafts, planned) if planned else None
     new = front_next(drafts, session, now.front_parts if now else ())
+    waits = None if new is not None else _draft_ahead(session, drafts, now, slot, planned)
+    new = new if waits is None else waits
     later: dt.datetime | None = None
     if new is not None and slot is not None and planned is not None:
         release = planned[new].release if new in planned else None
@@ -712,7 +717,32 @@ def upcoming(
             later = release
     plan, given = slot_plan(session, drafts, None if later else new, upcoming=True, after=now)
     also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
-    return Upcoming(plan, given, new, later, also, now)
+    return Upcoming(plan, given, new, later, also, now, waits)
+
+
+def _draft_ahead(
+    session: Session,
+    drafts: DraftSet,
+    now: DueNow | None,
+    slot: dt.datetime | None,
+    planned: Mapping[int, PlannedRelease] | None,
+) -> int | None:
+    """The front's next part when it is still a draft and the next send takes it up (no
+    calendar: `send next`; else its release is by `slot`): the send refuses the whole
+    round (`publishing.ensure_ready`), late joiners' parts too, until it is ready."""
+    records = session.ledger.instalment_records()
+    skipped = frozenset(now.front_parts if now else ())
+    for i in drafts.instalments:
+        record = records.get(i.number)
+        if i.number in skipped or (record is not None and record.finished_at is not None):
+            continue
+        if i.is_ready:
+            return None
+        if slot is None:
+            return i.number
+        release = planned.get(i.number) if planned else None
+        return i.number if release is not None and release.release <= slot else None
+    return None
 
 
 def _caught_up(

@@ -78,6 +78,8 @@ def _print_status(outcome: StatusOutcome) -> None:
             if readers.next_slot
             else "the next send"
         )
+        if readers.waits_for is not None:
+            when += f", once part {readers.waits_for} is ready"
         parts = ", ".join(f"part {n} → {c:,}" for n, c in readers.parts.items()) or "nobody"
         if readers.front_later is not None:
             part, count, at = readers.front_later

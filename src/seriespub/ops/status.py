@@ -124,6 +124,8 @@ class ReadersState:
     # What the next `send due` sends now, before the next slot (a part whose slot has
     # passed): part → readers; empty when nothing is due.
     due_now: dict[int, int] = field(default_factory=dict)
+    # The draft the next send waits for (it refuses the round until it is ready).
+    waits_for: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         later = self.front_later
@@ -132,6 +134,7 @@ class ReadersState:
             "front": self.front,
             "catching_up": self.catching_up,
             "caught_up": self.caught_up,
+            "waits_for": self.waits_for,
             "due_now": (
                 {"parts": {str(n): c for n, c in self.due_now.items()}} if self.due_now else None
             ),
@@ -256,6 +259,7 @@ def readers_state(
         {n: c for n, c in parts.items() if c},
         later,
         coming.due.counts() if coming.due else {},
+        coming.waits_for,
     )
 
 

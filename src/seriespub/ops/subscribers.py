@@ -73,6 +73,7 @@ class NextParts:
     front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
     front_at: dt.datetime | None = None  # when `new` goes out, if later than `at`
     now: DueParts | None = None  # what the next `send due` sends now, before `at`
+    waits_for: int | None = None  # the draft the next send waits for
 
     def part_of(self, subscriber: Subscriber) -> int | None:
         due = self.now.part_of(subscriber) if self.now is not None else None
@@ -104,7 +105,9 @@ class NextParts:
         if self.now is not None and self.now.part_of(subscriber) is not None:
             return "due now"
         at = self.at_of(subscriber)
-        return schedule.format_local(at) if at is not None else "next send"
+        when = schedule.format_local(at) if at is not None else "next send"
+        waits = self.waits_for is not None and at == self.at
+        return f"{when}, once part {self.waits_for} is ready" if waits else when
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,9 @@ def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
         due_now = _due_parts(held, coming.due)
     if not plan.front:  # nobody on the front (or an unreadable list): no front part
         new = None
-    return NextParts(coming.inputs.slot, new, plan.late, front_has, coming.front_at, due_now)
+    return NextParts(
+        coming.inputs.slot, new, plan.late, front_has, coming.front_at, due_now, coming.waits_for
+    )
 
 
 def _due_parts(held: Session, due: DueNow | None) -> DueParts | None:
