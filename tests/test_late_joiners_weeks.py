@@ -6,9 +6,11 @@ and after the send, the day after, during the skipped week, after the last part 
 one late joiner leaves and comes back, one bounces (the provider's suppression); one cron
 slot is missed (29 Dec: two parts overdue at the next), and a sixth part is written after
 everyone has caught up. Before each slot `status --json` and `subscribers list --next
---json` predict it, and the slot must send exactly that. At the end every reader has each
-part once, in order, none before they joined, none while they were away, late joiners at
-most one a slot; the reader added before part 1's send moved with the front throughout.
+--json` predict it, and the slot must send exactly that; where they say something is due
+now (cron here runs only at the slots), what they say at the slot's minute instead. At
+the end every reader has each part once, in order, none before they joined, none while they
+were away, late joiners at most one a slot; the reader added before part 1's send moved
+with the front throughout.
 """
 
 from __future__ import annotations
@@ -69,11 +71,25 @@ def ok(result: Any) -> Any:
     return result
 
 
-def predict(cli: Cli, root: Path, at: dt.datetime) -> tuple[dict[int, int], dict[str, int]]:
-    """Part → readers (`status --json`) and reader → part (`subscribers list --next`)."""
+def due_now(cli: Cli, root: Path) -> bool:
+    """Whether `status` says the next `send due` sends something now, before the next slot
+    (a slot passed unsent, a reader back since it, a part written after its slot)."""
+    return json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]["due_now"] is not None
+
+
+def predict(
+    cli: Cli, root: Path, at: dt.datetime, now: bool = False
+) -> tuple[dict[int, int], dict[str, int]]:
+    """Part → readers (`status --json`) and reader → part (`subscribers list --next`) at the
+    slot `at`, or with `now`, what the next `send due` sends now (a slot has passed)."""
     readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
-    assert dt.datetime.fromisoformat(readers["next_slot"]["at"]) == at
-    counts = {int(part): n for part, n in readers["next_slot"]["parts"].items()}
+    if now:
+        counts = {
+            int(part): n for part, n in (readers["due_now"] or {"parts": {}})["parts"].items()
+        }
+    else:
+        assert dt.datetime.fromisoformat(readers["next_slot"]["at"]) == at
+        counts = {int(part): n for part, n in readers["next_slot"]["parts"].items()}
     rows = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
     due = {
         r["email"]: r["next_part"]
@@ -149,8 +165,14 @@ def simulate(
                 continue
             clock.move_to(at - dt.timedelta(minutes=30))
             counts, due = without_suppressed(*predict(cli, root, at), state)
-            before = len(state.accepted)
+            early = due_now(cli, root)
             clock.move_to(previous)
+            if early:
+                # Something is due before the slot: `status` says so, and its next slot
+                # assumes that went out first, which cron here does not do (it runs at the
+                # slots). Check the claim this slot's send can prove: at this minute.
+                counts, due = without_suppressed(*predict(cli, root, previous, now=True), state)
+            before = len(state.accepted)
             ok(cli(root, "send", "due"))
             ok(cli(root, "send", "due"))  # the next tick sends nothing more
             sent = parts_by_reader(state.accepted[before:])
@@ -178,7 +200,7 @@ def test_late_joiners_over_three_months_get_each_part_once_in_order(
     delivery = postmark_delivery(url, settle_delay=0, batch_size=2, concurrency=1)
     root = make_series(drafts=5, subscribers=2, delivery=delivery, extra_toml=config)
     history, mismatches = simulate(cli, root, state)
-    assert mismatches == []
+    assert mismatches == [], "\n".join(mismatches)
     for address, got in history.items():
         parts = [p for _, p in got]
         assert parts == sorted(set(parts)), f"{address}: each part once, in order: {parts}"
