@@ -130,3 +130,36 @@ def test_without_a_calendar_a_late_joiner_waits_for_the_draft_send_next_refuses(
         "part 2, next send, once part 2 is ready",
         "part 1, next send, once part 2 is ready",
     ], lines
+
+
+def test_schedule_reader_gives_a_part_due_now_now_and_the_next_one_a_slot_later(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """At 09:02 on part 2's slot, before cron's run: `send due` sends the front part 2 and
+    the late joiner part 1 now; `schedule --reader` put both at next week's slot."""
+    root = make_series(drafts=3, subscribers=2, extra_toml=SCHEDULE)
+    front = "reader0001@example.com"
+    with time_machine.travel(local(1, 9, 1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(local(3, 12))
+        ok(cli(root, "subscribers", "add", LATE))
+        clock.move_to(local(8, 9, 2))
+        shown = {
+            address: [
+                (p["number"], dt.datetime.fromisoformat(p["release"]))
+                for p in json.loads(
+                    ok(cli(root, "schedule", "--reader", address, "--json")).stdout
+                )["parts"]
+            ]
+            for address in (front, LATE)
+        }
+        ok(cli(root, "send", "due"))
+        now_sent = {a: sent_parts(cli, root, a, 3) for a in (front, LATE)}
+        clock.move_to(local(15, 9, 1))
+        ok(cli(root, "send", "due"))
+        next_sent = {a: sent_parts(cli, root, a, 3) for a in (front, LATE)}
+    now = local(8, 9, 2)
+    assert shown[front] == [(2, now), (3, local(15, 9))]
+    assert shown[LATE] == [(1, now), (2, local(15, 9)), (3, local(22, 9))]
+    assert now_sent == {front: [1, 2], LATE: [1]}
+    assert next_sent == {front: [1, 2, 3], LATE: [1, 2]}

@@ -600,7 +600,7 @@ def slot_plan(
         try:
             listed = readers(session, new, given.part_one, late, given.latest)
             if after is not None:
-                listed = _once_sent(listed, after, given.part_one, how)
+                listed = once_sent(listed, after, given.part_one, how)
             return plan(listed, late), given
         except ListChanged:
             continue  # rewritten mid-plan (an import, a sync): plan again from the new file
@@ -658,7 +658,7 @@ def due_now(
     return found if found.counts() else None
 
 
-def _once_sent(
+def once_sent(
     listed: Iterable[Reader], due: DueNow, part_one: dt.datetime | None, how: str
 ) -> Iterator[Reader]:
     """`listed` as the ledger will hold them once `due` went out: the front with its parts,

@@ -128,15 +128,25 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
         "front" if tracks.is_front(reader, given.part_one, tracks_ops.mode(session)) else "late"
     )
     titles = {p.number: p.title for p in releases}
-    unsent = [p for p in releases if p.sent_at is None]
+    # What the next `send due` gives them now (a slot passed before cron's run, a reader
+    # back since the last slot): those parts now, and the rest planned from there.
+    due = tracks_ops.due_now(session, drafts, {p.number: p for p in releases})
+    now_parts: list[int] = []
+    released = list(given.released)
+    if due is not None and found.status.value == "active":
+        how = tracks_ops.mode(session)
+        after = next(tracks_ops.once_sent([reader], due, given.part_one, how))
+        now_parts, reader = sorted(after.has - reader.has), after
+        released = sorted(set(released) | set(due.front_parts))
+    unsent = [p for p in releases if p.sent_at is None and p.number not in released]
     fronts = {p.number: p.release for p in unsent}
     slots = itertools.islice(
         itertools.dropwhile(lambda w: w < session.now, schedule.slot_times(s.settings.schedule)),
         520,
     )
-    coming = tracks.reader_calendar(
+    coming = [(n, session.now) for n in now_parts] + tracks.reader_calendar(
         reader,
-        released=given.released,
+        released=released,
         upcoming=[p.number for p in unsent],
         slots=slots,
         now=session.now,
