@@ -116,6 +116,7 @@ def test_a_dry_run_with_json_prints_one_document_describing_the_run(
         "provider": "outbox",
         "send_at": None,
         "active": 3,
+        "readers": "all",
         "to_send": 3,
         "done": 0,
         "left": 0,

@@ -254,3 +254,25 @@ def test_each_run_of_a_round_counts_only_its_own_readers(make_series: MakeSeries
     assert "Part 1: sent 1," in result.stdout and "Part 2: sent 2," in result.stdout
     assert counts_past_their_total(result.stderr) == [], result.stderr
     assert "sent 1/1, failed 0" in result.stderr and "sent 2/2, failed 0" in result.stderr
+
+
+def test_a_rounds_runs_say_whose_readers_they_count(make_series: MakeSeries, cli: Cli) -> None:
+    # Three readers: two on the front, one who joined after part 1. At part 2's slot the
+    # round has two runs; "1 of 1 active readers" read as if the list held one reader.
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    london = ZoneInfo("Europe/London")
+    schedule = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
+    root = make_series(drafts=2, subscribers=2, extra_toml=schedule)
+    with time_machine.travel(dt.datetime(2026, 12, 1, 9, 1, tzinfo=london), tick=False) as clock:
+        first = ok(cli(root, "send", "due")).stderr
+        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=london))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+        clock.move_to(dt.datetime(2026, 12, 8, 9, 1, tzinfo=london))
+        round_ = ok(cli(root, "send", "due")).stderr
+    assert "recipients: 2 of 2 active readers (0 already had it)" in first
+    assert "recipients: 1 of 1 reader catching up (0 already had it)" in round_, round_
+    assert "recipients: 2 of 2 active readers on the front (0 already had it)" in round_

@@ -970,6 +970,7 @@ def plan_json(plan: SendPlan, built: int | None) -> dict[str, object]:
         "provider": plan.provider,
         "send_at": plan.send_at.isoformat() if plan.send_at else None,
         "active": plan.active,
+        "readers": plan.readers,
         "to_send": plan.to_send,
         "done": plan.done,
         "left": plan.left,

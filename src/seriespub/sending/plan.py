@@ -80,6 +80,9 @@ class SendPlan:
     # Active readers of the run left out because the provider suppresses them (not yet
     # written to the list: that happens once the author says yes); not in `active`.
     suppressed: int = 0
+    # Whose readers `active` counts: the whole list ("all"), or in a round of several runs
+    # (seriespub.tracks) the front's ("front") or the late joiners' catching up ("late").
+    readers: str = "all"
 
     @property
     def left(self) -> int:
@@ -323,6 +326,7 @@ class Planner:
             limit,
             waiting,
             left_out,
+            "late" if not self.may_finish else "front" if self.who is not None else "all",
         )
 
     def _active(
