@@ -45,6 +45,17 @@ This is **part {number}** of the series, with a [link](https://example.com/part-
 """
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite started as a script's background job (`cmd &`) inherits SIGINT ignored, and
+    so would every process a test starts: seriespub keeps an ignored signal ignored (as
+    `nohup` asks), and the Ctrl-C tests would wait for a stop that never comes. The tests'
+    own processes get Ctrl-C as from a terminal."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No secret or provider setting leaks in from the machine; HOME points at tmp."""

@@ -7,8 +7,9 @@ one leaves and comes back, one bounces (the provider's suppressions); one slot i
 round starts with `send next --limit`, one `send due` is SIGKILLed mid-request (a real
 process) and resumed by the next tick, and the unsubscribe key is rotated on purpose. Before
 each slot `status --json` and `subscribers list --next --json` predict the slot, and the slot
-must send exactly that. At the end every reader has each part they are owed exactly once, in
-order, late joiners at most one a slot, nobody after they left and nobody before they joined.
+must send exactly that (where they say something is due now, what they say at its minute).
+At the end every reader has each part they are owed exactly once, in order, late joiners at
+most one a slot, nobody after they left and nobody before they joined.
 """
 
 from __future__ import annotations
@@ -84,20 +85,35 @@ def token_of(message: dict[str, Any]) -> str:
     return found.group(1)
 
 
-def predict(cli: Cli, root: Path, at: dt.datetime) -> tuple[dict[int, int], dict[str, int]]:
+def predict(
+    cli: Cli, root: Path, at: dt.datetime, now: bool = False
+) -> tuple[dict[int, int], dict[str, int]]:
     """What `status --json` and `subscribers list --next --json` say slot `at` will send:
-    part → readers, and reader → part (for those whose next part is due at `at`)."""
+    part → readers, and reader → part (for those whose next part is due at `at`); with
+    `now`, what they say the next `send due` sends now (`at`: the clock's time)."""
     readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
-    assert readers["next_slot"]["at"] is not None
-    assert dt.datetime.fromisoformat(readers["next_slot"]["at"]) == at.replace(minute=0)
-    counts = {int(part): n for part, n in readers["next_slot"]["parts"].items()}
+    if now:
+        when = at
+        counts = {
+            int(part): n for part, n in (readers["due_now"] or {"parts": {}})["parts"].items()
+        }
+    else:
+        when = at.replace(minute=0)
+        assert readers["next_slot"]["at"] is not None
+        assert dt.datetime.fromisoformat(readers["next_slot"]["at"]) == when
+        counts = {int(part): n for part, n in readers["next_slot"]["parts"].items()}
     rows = json.loads(ok(cli(root, "subscribers", "list", "--next", "--json")).stdout)
     due = {
         r["email"]: r["next_part"]
         for r in rows
-        if r["next_at"] and dt.datetime.fromisoformat(r["next_at"]) == at.replace(minute=0)
+        if r["next_at"] and dt.datetime.fromisoformat(r["next_at"]) == when
     }
     return counts, due
+
+
+def due_now(cli: Cli, root: Path) -> bool:
+    """Whether `status` says the next `send due` sends something before the next slot."""
+    return json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]["due_now"] is not None
 
 
 def unsuppressed(
@@ -230,6 +246,12 @@ def test_two_months_of_a_weekly_series_send_each_reader_what_they_are_owed(
             between_slots(cli, root, state, clock, week)
             clock.move_to(slot(week, -30))
             counts, due = unsuppressed(*predict(cli, root, slot(week, 0)), state)
+            if due_now(cli, root):
+                # Due before the slot (a slot missed): `status` says so, and its next slot
+                # assumes that went out first, which cron here does not do (it runs at the
+                # slots). Check the claim this slot's send can prove: at its minute.
+                clock.move_to(slot(week))
+                counts, due = unsuppressed(*predict(cli, root, slot(week), now=True), state)
             before = len(state.accepted)
             killed = run_slot(cli, root, state, clock, week, monkeypatch)
             sent = parts_by_reader(state.accepted[before:])
