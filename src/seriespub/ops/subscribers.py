@@ -72,14 +72,16 @@ class NextParts:
     late: Mapping[str, int | None] = field(default_factory=dict)  # late joiner → part
     front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
     front_at: dt.datetime | None = None  # when `new` goes out, if later than `at`
-    now: DueParts | None = None  # what the next `send due` sends now, before `at`
+    # What the next `send due` sends now, before `at` (its own `at`: now), or None.
+    now: NextParts | None = None
     waits_for: int | None = None  # the draft the next send waits for
 
     def part_of(self, subscriber: Subscriber) -> int | None:
-        due = self.now.part_of(subscriber) if self.now is not None else None
-        return due if due is not None else self._at_slot(subscriber)
+        due = self.now.slot_part(subscriber) if self.now is not None else None
+        return due if due is not None else self.slot_part(subscriber)
 
-    def _at_slot(self, subscriber: Subscriber) -> int | None:
+    def slot_part(self, subscriber: Subscriber) -> int | None:
+        """The reader's part at `at` alone (`part_of` puts a part due now first)."""
         key = subscriber.key
         late: int | None = self.late.get(key, _FRONT)
         if late is not _FRONT:
@@ -92,7 +94,7 @@ class NextParts:
         """When `subscriber` gets `part_of(subscriber)`: the next slot, or for the front,
         the later release of its next part (after a part went out late); now, for a
         part due now."""
-        if self.now is not None and self.now.part_of(subscriber) is not None:
+        if self.now is not None and self.now.slot_part(subscriber) is not None:
             return self.now.at
         if self.front_at is not None and subscriber.key not in self.late:
             return self.front_at
@@ -102,32 +104,12 @@ class NextParts:
         """`at_of` in the series' zone, or "next send" without a calendar."""
         from seriespub import schedule
 
-        if self.now is not None and self.now.part_of(subscriber) is not None:
+        if self.now is not None and self.now.slot_part(subscriber) is not None:
             return "due now"
         at = self.at_of(subscriber)
         when = schedule.format_local(at) if at is not None else "next send"
         waits = self.waits_for is not None and at == self.at
         return f"{when}, once part {self.waits_for} is ready" if waits else when
-
-
-@dataclass(frozen=True)
-class DueParts:
-    """Which part each active reader gets from the next `send due` now, before the next
-    slot (`tracking.due_now`): the front's first due part, or a late joiner's."""
-
-    at: dt.datetime  # now
-    new: int | None  # the front's first part due now
-    late: Mapping[str, int | None]  # late joiner → part now (None: nothing now)
-    front_has: frozenset[str] = frozenset()  # front readers the ledger has `new` for
-
-    def part_of(self, subscriber: Subscriber) -> int | None:
-        key = subscriber.key
-        late: int | None = self.late.get(key, _FRONT)
-        if late is not _FRONT:
-            return late
-        if subscriber.status is not SubscriberStatus.ACTIVE or key in self.front_has:
-            return None
-        return self.new
 
 
 def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
@@ -149,7 +131,7 @@ def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
     )
 
 
-def _due_parts(held: Session, due: DueNow | None) -> DueParts | None:
+def _due_parts(held: Session, due: DueNow | None) -> NextParts | None:
     """Each reader's part from `send due` now, or None when nothing is due."""
     from seriespub import tracking
 
@@ -157,7 +139,7 @@ def _due_parts(held: Session, due: DueNow | None) -> DueParts | None:
         return None
     plan = due.plan
     new = plan.new if plan.front else None
-    return DueParts(due.at, new, plan.late, tracking.settled_keys(held, new))
+    return NextParts(due.at, new, plan.late, tracking.settled_keys(held, new))
 
 
 def import_file(
