@@ -275,7 +275,7 @@ class Planner:
         """What a run would do; with `limit`, it sends to at most that many readers (the
         first in list order) and the instalment stays open for the rest."""
         counts = self.ledger.counts(instalment.number)
-        self.rows_sound = False
+        self.rows_sound = False  # until this plan's pass has read its rows with the checks
         self.list_path = self._take_snapshot()
         invalid = ProblemTally()
         active = to_send = 0
@@ -367,6 +367,7 @@ class Planner:
         if not self.use_snapshot:
             return live
         path, self.list_signature = snapshot_of(live)
+        self.rows_sound = False  # a new copy: nobody has read it with the checks yet
         return path
 
     def _wanted(
