@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 
 from conftest import delivery_log
@@ -193,3 +194,35 @@ def test_a_reader_who_joined_after_part_ones_slot_gets_it_in_its_late_round_on_t
     now = local(8, 9, 2)
     releases = [(p["number"], dt.datetime.fromisoformat(p["release"])) for p in shown["parts"]]
     assert releases == [(1, now), (2, local(15, 9)), (3, local(22, 9))]
+
+
+@pytest.mark.xfail(strict=True, reason="schedule --reader plans the slot at now as if a draft went")
+def test_at_a_slots_minute_schedule_reader_shows_no_draft_part_now(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Cron runs at 09:00 sharp on Tue 8 Dec and part 2 is still a draft: `send due` sends
+    nobody (the draft holds the round; `status` says "once part 2 is ready"), but
+    `schedule --reader` lists part 2 for the front, and part 1 for a late joiner, at now."""
+    root = make_series(drafts=3, subscribers=1, extra_toml=SCHEDULE)
+    draft = root / "drafts" / "02-part-2.md"
+    draft.write_text(draft.read_text().replace("status: ready", "status: draft"))
+    with time_machine.travel(local(1, 9, 1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(local(3, 12))
+        ok(cli(root, "subscribers", "add", LATE))
+        clock.move_to(local(8, 9))
+        shown = {
+            address: [
+                (p["number"], dt.datetime.fromisoformat(p["release"]))
+                for p in json.loads(
+                    ok(cli(root, "schedule", "--reader", address, "--json")).stdout
+                )["parts"]
+            ]
+            for address in ("reader0001@example.com", LATE)
+        }
+        refused = cli(root, "send", "due")
+    assert refused.exit_code == 1 and "is still a draft" in refused.output
+    assert sent_parts(cli, root, LATE, 3) == []
+    now = local(8, 9)
+    assert [n for n, at in shown["reader0001@example.com"] if at <= now] == []
+    assert [n for n, at in shown[LATE] if at <= now] == []
