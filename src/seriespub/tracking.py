@@ -661,15 +661,19 @@ def due_now(
 def once_sent(
     listed: Iterable[Reader], due: DueNow, part_one: dt.datetime | None, how: str
 ) -> Iterator[Reader]:
-    """`listed` as the ledger will hold them once `due` went out: the front with its parts,
-    each late joiner with theirs, received now (so one slot later they get the next)."""
+    """`listed` as the ledger will hold them once `due` went out: the front of `due`'s
+    round with its parts, each late joiner with theirs, received now (so one slot later
+    they get the next). A reader late by date whom `due` counts on the front (part 1's own
+    round, late: everyone gets it) had part 1 with everyone: the front from then on."""
     front_parts = frozenset(due.front_parts)
     for reader in listed:
-        if is_front(reader, part_one, how):
+        if reader.key not in due.plan.late:
             if front_parts:
-                reader = replace(reader, has=reader.has | front_parts, last=due.at)
+                with_front = reader.with_front or not is_front(reader, part_one, how)
+                has = reader.has | front_parts
+                reader = replace(reader, has=has, last=due.at, with_front=with_front)
         else:
-            part = due.plan.late.get(reader.key)
+            part = due.plan.late[reader.key]
             if part is not None:
                 has, open_ = reader.has | {part}, reader.open - {part}
                 reader = replace(reader, has=has, open=open_, last=due.at)
