@@ -1,0 +1,77 @@
+"""Secrets stay hidden in the commands added since the echo trial (session 8).
+
+The inbox's `IMAP_PASSWORD` is refused by a server that repeats the LOGIN line (imaplib
+shows a `BAD` reply as a Python bytes repr, so quotes and backslashes come back escaped
+twice), and secrets hold the characters that get escaped on the way: `"`, `'`, `\\`, `%`,
+`&`, `<>`, `+/=` and spaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.echo import echo_imap
+from seriespub import redact
+
+MakeSeries = Callable[..., Path]
+Cli = Callable[..., Any]
+
+# What imaplib's LOGIN quoting, then a bytes repr, escape: `"`, `\\` and `'`.
+IMAP_PASSWORD = 'imap pw "quoted" it\'s \\back +/=%&<> end'
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    """In-process runs share the registry: start each from nothing, as a new process does."""
+    redact.forget_all()
+    yield
+    redact.forget_all()
+
+
+def inbox_series(make_series: MakeSeries, port: int) -> Path:
+    inbox = (
+        f'[inbox]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        'username = "me@example.com"\n'
+    )
+    return make_series(drafts=1, subscribers=1, extra_toml=inbox)
+
+
+def password_shown(text: str) -> list[str]:
+    """Pieces of the password that would let a reader rebuild it, however escaped."""
+    return [piece for piece in ("quoted", "it's", "it\\'s", "back +/=") if piece in text]
+
+
+@pytest.mark.parametrize("reply", ["NO", "BAD"])
+def test_an_imap_server_echoing_the_login_line_never_shows_the_password(
+    make_series: MakeSeries,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_registry: None,
+    reply: str,
+) -> None:
+    monkeypatch.setenv("IMAP_PASSWORD", IMAP_PASSWORD)
+    with echo_imap(reply) as port:
+        root = inbox_series(make_series, port)
+        result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 1
+    assert "login as me@example.com refused" in result.stderr  # the echo reached the error
+    assert "got: LOGIN me@example.com" in result.stderr
+    assert not password_shown(result.stdout + result.stderr), result.stderr
+
+
+def test_a_password_imap_cannot_send_is_one_clear_line(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    monkeypatch.setenv("IMAP_PASSWORD", "imap-pässword-long-enough")
+    with echo_imap() as port:
+        root = inbox_series(make_series, port)
+        result = cli(root, "subscribers", "sync")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "IMAP_PASSWORD" in result.stderr and "ASCII" in result.stderr
+    assert "pässword" not in result.stderr
