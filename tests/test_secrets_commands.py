@@ -8,13 +8,14 @@ twice), and secrets hold the characters that get escaped on the way: `"`, `'`, `
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes.echo import echo_imap
+from fakes.echo import echo_imap, echo_smtp
 from seriespub import redact
 
 MakeSeries = Callable[..., Path]
@@ -38,6 +39,16 @@ def inbox_series(make_series: MakeSeries, port: int) -> Path:
         'username = "me@example.com"\n'
     )
     return make_series(drafts=1, subscribers=1, extra_toml=inbox)
+
+
+def ledger_and_log(root: Path) -> str:
+    """Every text value of the ledger, and the run log."""
+    state = root / ".seriespub"
+    texts = [(state / "log.jsonl").read_text()] if (state / "log.jsonl").exists() else []
+    if (state / "ledger.db").exists():
+        with sqlite3.connect(state / "ledger.db") as conn:
+            texts += list(conn.iterdump())
+    return "\n".join(texts)
 
 
 def password_shown(text: str) -> list[str]:
@@ -75,3 +86,31 @@ def test_a_password_imap_cannot_send_is_one_clear_line(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "IMAP_PASSWORD" in result.stderr and "ASCII" in result.stderr
     assert "pässword" not in result.stderr
+
+
+SMTP_PASSWORD = 'smtp pw "q" it\'s \\back +/=%&<> end'
+
+
+@pytest.mark.parametrize("refuse_auth", [True, False])
+@pytest.mark.parametrize(
+    "command", [("send", "test", "--to", "me@example.com"), ("send", "next", "--yes", "--json")]
+)
+def test_an_smtp_server_echoing_an_awkward_password_never_shows_it(
+    make_series: MakeSeries,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_registry: None,
+    refuse_auth: bool,
+    command: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", SMTP_PASSWORD)
+    with echo_smtp(refuse_auth=refuse_auth) as server:
+        delivery = server.delivery_toml() + 'username = "mailer"\n'
+        delivery = delivery.replace(
+            'provider = "smtp"\n', 'provider = "smtp"\nmax_retry_seconds = 0.2\n'
+        )
+        root = make_series(delivery=delivery, drafts=1, subscribers=1)
+        result = cli(root, *command)
+        shown = result.stdout + result.stderr + ledger_and_log(root)
+    assert "refused" in shown, shown  # the echo reached what seriespub shows
+    assert not [p for p in ("smtp pw", "it's", "it\\'s", "back +/=") if p in shown], shown
