@@ -114,3 +114,47 @@ def test_an_smtp_server_echoing_an_awkward_password_never_shows_it(
         shown = result.stdout + result.stderr + ledger_and_log(root)
     assert "refused" in shown, shown  # the echo reached what seriespub shows
     assert not [p for p in ("smtp pw", "it's", "it\\'s", "back +/=") if p in shown], shown
+
+
+UNSENDABLE = {
+    "POSTMARK_SERVER_TOKEN": ("postmark", "pm-token-café-0123456789"),
+    "SENDGRID_API_KEY": ("sendgrid", "SG.key-with-a-line-break\r\n"),
+    "MAILGUN_API_KEY": ("mailgun", "key-ünïcode-0123456789"),
+    "RESEND_API_KEY": ("resend", "re_key\twith-a-tab-0123456789"),
+    "AWS_SECRET_ACCESS_KEY": ("ses", "aws-secret-é-0123456789"),
+    "AWS_SESSION_TOKEN": ("ses", "session-tökén-0123456789"),
+    "SMTP_PASSWORD": ("smtp", "smtp-pässword-0123456789"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSENDABLE))
+@pytest.mark.parametrize("command", [("send", "test", "--to", "me@example.com"), ("check",)])
+def test_a_credential_no_protocol_can_send_is_one_clear_line(
+    make_series: MakeSeries,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_registry: None,
+    name: str,
+    command: tuple[str, ...],
+) -> None:
+    """HTTP headers and SMTP/IMAP logins carry ASCII only, with no control character:
+    anything else was a traceback from deep in httpx, botocore or smtplib."""
+    provider, value = UNSENDABLE[name]
+    for other in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SMTP_PASSWORD"):
+        monkeypatch.setenv(other, f"{other.lower()}-0123456789abcdef")
+    monkeypatch.setenv(name, value)
+    table = {
+        "mailgun": 'domain = "mg.example.com"\n',
+        "ses": 'region = "eu-west-1"\n',
+        "smtp": 'host = "127.0.0.1"\nport = 9\nusername = "mailer"\n',
+    }.get(provider, "")
+    quick = "max_retry_seconds = 0\n"  # a bug that let it through fails at once
+    delivery = f'[delivery]\nprovider = "{provider}"\n{quick}[delivery.{provider}]\n{table}'
+    if provider != "smtp":
+        delivery += 'api_url = "http://127.0.0.1:9"\n'
+    root = make_series(delivery=delivery, drafts=1, subscribers=1)
+    result = cli(root, *command)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"{name} holds a character" in result.stdout + result.stderr
+    assert value.strip() not in result.stdout + result.stderr

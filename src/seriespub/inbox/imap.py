@@ -168,7 +168,6 @@ def open_inbox(
 ) -> Iterator[ImapInbox]:
     """Connect, log in, select `folder` read-write; log out at the end."""
     where = f"IMAP {settings.host}:{settings.port or ''}".rstrip(":")
-    _check_sendable(password)
     try:
         conn = _connect(settings, context)
     except (OSError, imaplib.IMAP4.error) as exc:
@@ -182,18 +181,6 @@ def open_inbox(
         raise InboxError(f"{where}: {_reason(exc)}") from None
     finally:
         _logout(conn)
-
-
-def _check_sendable(password: Secret) -> None:
-    """LOGIN sends the password as an IMAP quoted string: ASCII, no line break, no NUL
-    (imaplib would fail with a traceback, or cut the command short)."""
-    value = password.reveal()
-    if not value.isascii() or any(c in value for c in "\r\n\0"):
-        raise InboxError(
-            "IMAP_PASSWORD holds a character IMAP LOGIN cannot send (only ASCII, no line "
-            "break): the inbox was not read",
-            hint="check IMAP_PASSWORD in the environment or .env (an app password is ASCII)",
-        )
 
 
 def _login_and_select(
