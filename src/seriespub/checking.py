@@ -65,9 +65,12 @@ def _delivery_findings(series: Series, where: str) -> list[Finding]:
     delivery = series.settings.delivery
     spec = SPECS[delivery.provider]
     findings = []
-    for name in spec.required_secrets:
+    for name in (*spec.required_secrets, *spec.optional_secrets):
         try:
-            series.secrets.require(name, f"the {spec.name} provider")
+            if name in spec.required_secrets:
+                series.secrets.require(name, f"the {spec.name} provider")
+            else:
+                series.secrets.credential(name)
         except ConfigError as exc:
             findings.append(Finding(Level.ERROR, where, str(exc)))
     if series.settings.inbox is not None and series.secrets.get(INBOX_PASSWORD) is None:

@@ -506,11 +506,28 @@ class Secrets:
         return [n for n in names if self._env.get(n) and not self._from_dotenv().get(n)]
 
     def require(self, name: str, why: str) -> Secret:
-        secret = self.get(name)
+        """A login credential that must be set and sendable (`credential`)."""
+        secret = self.credential(name)
         if secret is None:
             raise ConfigError(
                 f"{name} is not set: {why} needs it in the environment or in .env",
                 hint=f"export {name}=… or add it to .env beside {CONFIG_NAME}",
+            )
+        return secret
+
+    def credential(self, name: str) -> Secret | None:
+        """A login credential (an HTTP header, an SMTP or IMAP login), None when not set.
+
+        Those carry ASCII only, and no control character: anything else is refused here,
+        by name, rather than failing deep in httpx, botocore or smtplib with a traceback.
+        """
+        secret = self.get(name)
+        if secret is not None and not _sendable(secret.reveal()):
+            raise ConfigError(
+                f"{name} holds a character no login can carry (only ASCII letters, digits, "
+                "punctuation and spaces; no line break, tab or accented letter)",
+                hint=f"check {name} in the environment or .env: a stray line break or a "
+                "character pasted from a document?",
             )
         return secret
 
@@ -523,6 +540,10 @@ class Secrets:
                 values = dotenv_values(self._dotenv_path)
                 self._dotenv = {k: v for k, v in values.items() if v is not None}
         return self._dotenv
+
+
+def _sendable(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 def secrets_for(series_root: Path, env: Mapping[str, str] | None = None) -> Secrets:

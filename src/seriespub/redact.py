@@ -2,9 +2,11 @@
 
 Guarantee: once a secret has been registered, `scrub` replaces it with `***` — the raw
 value, its URL-encoded forms (`%XX` in either case, `+` for spaces), its JSON- and
-HTML-escaped forms, its base64 (standard and URL-safe, padded or not), and the base64 of
-any text that holds it (HTTP Basic `user:secret`, SMTP AUTH PLAIN `\\0user\\0secret` and
-LOGIN) — and so does every run of base64-looking text that decodes to something holding a
+HTML-escaped forms (JSON's is IMAP's quoted string too), how a Python repr of a str or
+bytes shows it or its JSON-escaped form (an exception's message quoting a server), its
+base64 (standard and URL-safe, padded or not), and the base64 of any text that holds it
+(HTTP Basic `user:secret`, SMTP AUTH PLAIN `\\0user\\0secret` and LOGIN) — and so does
+every run of base64-looking text that decodes to something holding a
 registered secret (two levels deep: base64 of base64). A secret cut short at the end of a
 text (a reason truncated to a length) is scrubbed too, and so is an AWS SigV4 signature.
 
@@ -167,10 +169,25 @@ def forms_of(value: str) -> set[str]:
         json.dumps(value, ensure_ascii=False)[1:-1],
         html.escape(value),
     }
+    for shown in (value, json.dumps(value)[1:-1]):  # JSON-escaped is IMAP's quoted string too
+        forms |= _repr_bodies(shown) | _repr_bodies(shown.encode())
     raw = value.encode()
     forms |= _b64_forms(raw)
     forms |= {core for core in _b64_cores(raw) if len(core) >= MIN_ANYWHERE}
     return forms
+
+
+def _repr_bodies(value: str | bytes) -> set[str]:
+    """`value` as it shows inside the Python repr of a longer str or bytes (an exception's
+    message often holds one: imaplib's `BAD [b'...']`, smtplib's `(535, b'...')`).
+
+    Backslashes and non-printable characters are escaped; a `'` is escaped or not, as the
+    quote the longer text's repr chose.
+    """
+    # With a `"` added, repr quotes in `'` and escapes any `'` of `value`.
+    quote_forced = repr(value + '"') if isinstance(value, str) else repr(value + b'"')
+    body = quote_forced[quote_forced.index("'") + 1 : -2]
+    return {body, body.replace("\\'", "'")}
 
 
 def _b64_forms(data: bytes) -> set[str]:

@@ -17,6 +17,12 @@ every other path 200 with nothing in it.
 
 `refuse_auth=False` takes the login and then refuses every RCPT (`rcpt_code`) with a reply
 that repeats them.
+
+    with echo_imap(reply="BAD") as port:
+        ...  # [inbox] on 127.0.0.1:port, security = "none"
+
+An IMAP server that refuses every LOGIN with a tagged `NO` or `BAD` reply repeating the
+command line it got, quoted password and all.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import socketserver
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -173,3 +181,45 @@ def echo_smtp(
         yield FakeSmtpServer("127.0.0.1", controller.port, handler, controller)
     finally:
         controller.stop()
+
+
+class _ImapEchoHandler(socketserver.StreamRequestHandler):
+    """Greets, answers CAPABILITY and LOGOUT, and refuses LOGIN repeating its line."""
+
+    server: _ImapEchoServer
+
+    def handle(self) -> None:
+        self.wfile.write(b"* OK IMAP4rev1 echo ready\r\n")
+        for line in self.rfile:
+            tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+            command = rest.split(b" ", 1)[0].upper()
+            if command == b"CAPABILITY":
+                self.wfile.write(b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n")
+            elif command == b"LOGIN":
+                reply = self.server.reply.encode()
+                self.wfile.write(
+                    tag + b" " + reply + b" [AUTHENTICATIONFAILED] got: " + rest + b"\r\n"
+                )
+            elif command == b"LOGOUT":
+                self.wfile.write(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                return
+            else:
+                self.wfile.write(tag + b" BAD unknown\r\n")
+
+
+class _ImapEchoServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    reply = "NO"
+
+
+@contextmanager
+def echo_imap(reply: str = "NO") -> Iterator[int]:
+    """An IMAP server on 127.0.0.1 refusing LOGIN with `reply` (NO or BAD); yields its port."""
+    server = _ImapEchoServer(("127.0.0.1", 0), _ImapEchoHandler)
+    server.reply = reply
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

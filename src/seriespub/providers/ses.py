@@ -209,7 +209,7 @@ def create(context: ProviderContext) -> SesProvider:
     auth = SigV4(
         context.secrets.require("AWS_ACCESS_KEY_ID", why),
         context.secrets.require("AWS_SECRET_ACCESS_KEY", why),
-        context.secrets.get("AWS_SESSION_TOKEN"),
+        context.secrets.credential("AWS_SESSION_TOKEN"),
         settings.ses.region,
     )
     client = make_client(settings.timeout, context.http_transport, auth=auth)
