@@ -158,3 +158,33 @@ def test_a_credential_no_protocol_can_send_is_one_clear_line(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"{name} holds a character" in result.stdout + result.stderr
     assert value.strip() not in result.stdout + result.stderr
+
+
+def test_a_bugs_traceback_never_shows_a_secret(make_series: MakeSeries) -> None:
+    # A genuine bug (here injected: `status` raising with a key in its message, as code
+    # formatting a server's answer might) still prints its traceback for the bug report,
+    # scrubbed: the key, and one no command had read yet.
+    import os
+    import subprocess
+    import sys
+
+    root = make_series(drafts=1)
+    key, other = "pm-key-" + "7" * 24, "sg-key-" + "8" * 24
+    code = (
+        "import os, sys\n"
+        "import seriespub.ops.status as ops\n"
+        "def boom(*args, **kwargs):\n"
+        "    raise RuntimeError('answer was ' + os.environ['POSTMARK_SERVER_TOKEN'] + ' / '"
+        " + os.environ['SENDGRID_API_KEY'])\n"
+        "ops.status = boom\n"
+        "from seriespub.__main__ import run\n"
+        "sys.argv = ['seriespub', 'status']\n"
+        "run()\n"
+    )
+    env = {**os.environ, "POSTMARK_SERVER_TOKEN": key, "SENDGRID_API_KEY": other}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "RuntimeError: answer was *** / ***" in done.stderr, done.stderr
+    assert key not in done.stderr + done.stdout and other not in done.stderr + done.stdout
