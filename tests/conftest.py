@@ -194,6 +194,17 @@ def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]
         yield running
 
 
+def set_active(root: Path, address: str) -> None:
+    """The author sets a reader who asked to come back to active by hand (`subscribers add`
+    will not), editing their row of subscribers.csv."""
+    path = root / "subscribers.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    mine = [i for i, line in enumerate(lines) if line.startswith(address + ",")]
+    assert len(mine) == 1 and ",unsubscribed," in lines[mine[0]], lines
+    lines[mine[0]] = lines[mine[0]].replace(",unsubscribed,", ",active,")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def parts_by_reader(messages: list[dict[str, Any]]) -> dict[str, list[int]]:
     """Address → the parts of the Postmark fake's accepted `messages` (their `part-N` tag)
     addressed to it, in the order accepted."""

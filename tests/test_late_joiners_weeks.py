@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT, parts_by_reader, postmark_delivery
+from conftest import DRAFT, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -107,16 +107,6 @@ def without_suppressed(
     for address in gone:
         counts[due[address]] -= 1
     return {p: n for p, n in counts.items() if n}, {a: p for a, p in due.items() if a not in gone}
-
-
-def set_active(root: Path, address: str) -> None:
-    """The author sets a reader who asked to come back to active (`subscribers add` will not)."""
-    path = root / "subscribers.csv"
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    mine = [i for i, line in enumerate(lines) if line.startswith(address + ",")]
-    assert len(mine) == 1 and ",unsubscribed," in lines[mine[0]], lines
-    lines[mine[0]] = lines[mine[0]].replace(",unsubscribed,", ",active,")
-    path.write_text("".join(lines), encoding="utf-8")
 
 
 def events_before(

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT
+from conftest import DRAFT, set_active
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -131,7 +131,7 @@ class World:
             self.active[h.who] = False
             self.away.setdefault(h.who, []).append((h.at, None))
         elif h.kind == "back" and h.who in self.active and not self.active[h.who]:
-            _set_active(self.root, h.who)
+            set_active(self.root, h.who)
             self.active[h.who] = True
             start, _ = self.away[h.who][-1]
             self.away[h.who][-1] = (start, h.at)
@@ -161,15 +161,6 @@ class World:
             parts.sort()
             self.history.setdefault(address, []).extend((at, p) for p in parts)
         return got
-
-
-def _set_active(root: Path, address: str) -> None:
-    path = root / "subscribers.csv"
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    mine = [i for i, line in enumerate(lines) if line.startswith(address + ",")]
-    assert len(mine) == 1 and ",unsubscribed," in lines[mine[0]], lines
-    lines[mine[0]] = lines[mine[0]].replace(",unsubscribed,", ",active,")
-    path.write_text("".join(lines), encoding="utf-8")
 
 
 def _write_part(root: Path, number: int, status: str) -> None:

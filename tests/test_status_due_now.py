@@ -43,6 +43,12 @@ def sent_parts(cli: Cli, root: Path, address: str, parts: int) -> list[int]:
     return [n for n, log in enumerate(logs, 1) if log.get(address, {}).get("status") == "sent"]
 
 
+def reader_parts(cli: Cli, root: Path, address: str) -> list[tuple[int, dt.datetime]]:
+    """`schedule --reader address --json`: (part, when) for each of their coming parts."""
+    listed = json.loads(ok(cli(root, "schedule", "--reader", address, "--json")).stdout)
+    return [(p["number"], dt.datetime.fromisoformat(p["release"])) for p in listed["parts"]]
+
+
 def test_overdue_parts_after_first_release_moved_earlier_are_due_now(
     make_series: MakeSeries, cli: Cli
 ) -> None:
@@ -145,15 +151,7 @@ def test_schedule_reader_gives_a_part_due_now_now_and_the_next_one_a_slot_later(
         clock.move_to(local(3, 12))
         ok(cli(root, "subscribers", "add", LATE))
         clock.move_to(local(8, 9, 2))
-        shown = {
-            address: [
-                (p["number"], dt.datetime.fromisoformat(p["release"]))
-                for p in json.loads(
-                    ok(cli(root, "schedule", "--reader", address, "--json")).stdout
-                )["parts"]
-            ]
-            for address in (front, LATE)
-        }
+        shown = {a: reader_parts(cli, root, a) for a in (front, LATE)}
         ok(cli(root, "send", "due"))
         now_sent = {a: sent_parts(cli, root, a, 3) for a in (front, LATE)}
         clock.move_to(local(15, 9, 1))
@@ -211,15 +209,7 @@ def test_at_a_slots_minute_schedule_reader_shows_no_draft_part_now(
         clock.move_to(local(3, 12))
         ok(cli(root, "subscribers", "add", LATE))
         clock.move_to(local(8, 9))
-        shown = {
-            address: [
-                (p["number"], dt.datetime.fromisoformat(p["release"]))
-                for p in json.loads(
-                    ok(cli(root, "schedule", "--reader", address, "--json")).stdout
-                )["parts"]
-            ]
-            for address in ("reader0001@example.com", LATE)
-        }
+        shown = {a: reader_parts(cli, root, a) for a in ("reader0001@example.com", LATE)}
         refused = cli(root, "send", "due")
     assert refused.exit_code == 1 and "is still a draft" in refused.output
     assert sent_parts(cli, root, LATE, 3) == []
