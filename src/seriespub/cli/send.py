@@ -330,11 +330,14 @@ def _recipients(plan: ops.SendPlan) -> str:
     """'3 of 5 active readers (2 already had it)': every number counts readers of the list
     as it is now, so they add up (the ledger's count of deliveries also holds readers who
     have left it since)."""
-    readers = f"{plan.to_send:,} of {plan.active:,} " + {
-        "all": "active readers",
-        "front": "active readers on the front",
-        "late": f"reader{'' if plan.active == 1 else 's'} catching up",
-    }.get(plan.readers, "active readers")
+    readers = (
+        f"{plan.to_send:,} of {plan.active:,} "
+        + {
+            "all": "active readers",
+            "front": "active readers on the front",
+            "late": f"reader{'' if plan.active == 1 else 's'} catching up",
+        }[plan.readers]
+    )
     if plan.only is not None:  # `send retry`: the others are not its business
         which = sorted(status.value for status in plan.only)
         return f"{readers} (those whose delivery was {', '.join(which[:-1])} or {which[-1]})"

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from seriespub import subscribers as subscriber_file
 from seriespub.errors import (
@@ -39,6 +39,7 @@ from seriespub.series import Series
 from seriespub.subscribers import ProblemTally, RowProblem, Signature, chunks
 
 _T = TypeVar("_T")
+Readers = Literal["all", "front", "late"]  # whose readers a plan counts (`SendPlan.readers`)
 
 # Who a run sends to when it is not limited to certain ledger statuses: nobody the ledger
 # has settled (sent, failed, scheduled) or is unsure about (pending, unknown).
@@ -82,7 +83,7 @@ class SendPlan:
     suppressed: int = 0
     # Whose readers `active` counts: the whole list ("all"), or in a round of several runs
     # (seriespub.tracks) the front's ("front") or the late joiners' catching up ("late").
-    readers: str = "all"
+    readers: Readers = "all"
 
     @property
     def left(self) -> int:
