@@ -194,6 +194,14 @@ def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]
         yield running
 
 
+def due_now(cli: Callable[..., Any], root: Path) -> bool:
+    """Whether `status` says the next `send due` sends something now, before the next slot
+    (a slot passed unsent, a reader back since it, a part written after its slot)."""
+    result = cli(root, "status", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["readers"]["due_now"] is not None
+
+
 def set_active(root: Path, address: str) -> None:
     """The author sets a reader who asked to come back to active by hand (`subscribers add`
     will not), editing their row of subscribers.csv."""

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT, parts_by_reader, postmark_delivery, set_active
+from conftest import DRAFT, due_now, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -69,12 +69,6 @@ SIXTH = when(2, 17)  # part 6 is written (everyone has had parts 1–5 by then)
 def ok(result: Any) -> Any:
     assert result.exit_code == 0, result.output
     return result
-
-
-def due_now(cli: Cli, root: Path) -> bool:
-    """Whether `status` says the next `send due` sends something now, before the next slot
-    (a slot passed unsent, a reader back since it, a part written after its slot)."""
-    return json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]["due_now"] is not None
 
 
 def predict(

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import TEST_SECRET, parts_by_reader, postmark_delivery
+from conftest import TEST_SECRET, due_now, parts_by_reader, postmark_delivery
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -109,11 +109,6 @@ def predict(
         if r["next_at"] and dt.datetime.fromisoformat(r["next_at"]) == when
     }
     return counts, due
-
-
-def due_now(cli: Cli, root: Path) -> bool:
-    """Whether `status` says the next `send due` sends something before the next slot."""
-    return json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]["due_now"] is not None
 
 
 def unsuppressed(
