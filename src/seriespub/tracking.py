@@ -637,12 +637,16 @@ class DueNow:
 
 
 def due_now(
-    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease]
+    session: Session,
+    drafts: DraftSet,
+    planned: Mapping[int, PlannedRelease],
+    only: Reader | None = None,
 ) -> DueNow | None:
     """What `send due` would send now (`ops.send.due`): the due part, if ready, with every
     reader whose turn it is in the current slot; without a due part, the late joiners'
     (late_joiners = "from_start"). None when it sends nothing, or without a calendar
-    (`planned` empty: the next send is a `send next`, planned at the current slot)."""
+    (`planned` empty: the next send is a `send next`, planned at the current slot).
+    `only` (`one_reader`): what it sends that one reader, without reading the list."""
     if not planned:
         return None
     due = schedule.due([planned[n] for n in sorted(planned)])
@@ -651,7 +655,19 @@ def due_now(
     new = due.number if due is not None else None
     if new is None and mode(session) == CURRENT:
         return None  # nobody is a late joiner: nothing due but a new part
-    plan, given = slot_plan(session, drafts, new)
+    if only is None:
+        plan, given = slot_plan(session, drafts, new)
+    else:
+        given = inputs(session, drafts, new)
+        plan = plan_slot(
+            [only],
+            released=given.released,
+            new=new,
+            slot=given.slot,
+            part_one=given.part_one,
+            mode=mode(session),
+            held=given.held,
+        )
     if given.slot is None and new is None:
         return None  # before the first slot
     found = DueNow(plan, session.now, _caught_up(session, drafts, planned, new, session.now))

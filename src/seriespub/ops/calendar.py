@@ -130,7 +130,7 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     titles = {p.number: p.title for p in releases}
     # What the next `send due` gives them now (a slot passed before cron's run, a reader
     # back since the last slot): those parts now, and the rest planned from there.
-    due = tracks_ops.due_now(session, drafts, {p.number: p for p in releases})
+    due = tracks_ops.due_now(session, drafts, {p.number: p for p in releases}, reader)
     now_parts: list[int] = []
     released = list(given.released)
     if due is not None and found.status.value == "active":
