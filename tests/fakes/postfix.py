@@ -99,9 +99,16 @@ class Postfix:
                 return found
             time.sleep(0.05)
 
-    def log(self) -> str:
+    def log(self, holding: str = "", timeout: float = 10.0) -> str:
+        """The mail log; with `holding`, once it holds that text (or at `timeout`): Postfix
+        logs through postlogd, so a line can land after the client already has its reply."""
         path = self.folder / "log" / "maillog"
-        return path.read_text(errors="replace") if path.exists() else ""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = path.read_text(errors="replace") if path.exists() else ""
+            if holding in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
 
 
 MAIN_CF = """\
