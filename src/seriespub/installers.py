@@ -21,7 +21,7 @@ from typing import Any
 
 from seriespub.config import ScheduleSettings
 from seriespub.providers import SPECS
-from seriespub.schedule import slot_times
+from seriespub.schedule import format_local, slot_times
 
 # Every 5 minutes: a release goes out at most 5 minutes after its slot, and a local tick
 # costs a fraction of a second; per minute would only add noise to cron.log.
@@ -95,6 +95,85 @@ def github_cron(settings: ScheduleSettings) -> str:
     year = itertools.islice(slot_times(settings), 53)
     minutes = sorted({slot.astimezone(dt.UTC).minute for slot in year}) or [0]
     return f"{','.join(map(str, minutes))} * * * *"
+
+
+@dataclass(frozen=True)
+class PinnedRun:
+    """A dated run for a part pinned at a minute the hourly schedule skips."""
+
+    part: int
+    release: dt.datetime  # aware, in the series' zone
+
+    @property
+    def cron(self) -> str:
+        """Minute, hour, day and month in UTC: once a year on that date (any year after is
+        one harmless `send due`)."""
+        at = self.release.astimezone(dt.UTC)
+        return f"{at.minute} {at.hour} {at.day} {at.month} *"
+
+    @property
+    def number_and_time(self) -> str:
+        """The workflow's comment: "2's pinned release, Thu 2026-12-10 14:37 EST"."""
+        return f"{self.part}'s pinned release, {format_local(self.release)}"
+
+
+def pinned_runs(
+    hourly: str, pinned: Mapping[int, dt.datetime], now: dt.datetime
+) -> list[PinnedRun]:
+    """A dated run for each release in `pinned` (part → aware time) still ahead of `now`
+    that no run of `hourly` starts at: it would go out at the next run, up to an hour late."""
+    return [
+        PinnedRun(part, when)
+        for part, when in sorted(pinned.items())
+        if when > now and not cron_fires_at(hourly, when)
+    ]
+
+
+def cron_fires_at(expression: str, when: dt.datetime) -> bool:
+    """Whether the 5-field cron `expression` (UTC, as GitHub Actions reads it) starts a run
+    at `when`'s minute: numbers, `*`, lists, ranges and steps; False for anything else."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return False
+    minute, hour, day, month, weekday = fields
+    at = when.astimezone(dt.UTC)
+    try:
+        if not (
+            _field_has(minute, at.minute, 0, 59)
+            and _field_has(hour, at.hour, 0, 23)
+            and _field_has(month, at.month, 1, 12)
+        ):
+            return False
+        on_day = _field_has(day, at.day, 1, 31)
+        sunday = at.isoweekday() == 7  # cron: Sunday is 0 or 7
+        on_weekday = _field_has(weekday, at.isoweekday() % 7, 0, 7) or (
+            sunday and _field_has(weekday, 7, 0, 7)
+        )
+    except ValueError:
+        return False
+    if day != "*" and weekday != "*":
+        return on_day or on_weekday  # both restricted: cron runs when either matches
+    return on_day and on_weekday
+
+
+def _field_has(field: str, value: int, low: int, high: int) -> bool:
+    """Whether one cron field (`*`, `5`, `1,15`, `9-17`, `*/15`, `0-30/10`) includes `value`."""
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = low, high
+        elif "-" in span:
+            first, last = (int(x) for x in span.split("-", 1))
+        else:
+            first = int(span)
+            last = high if step_text else first
+        if step > 0 and first <= value <= last and (value - first) % step == 0:
+            return True
+    return False
+
+
+_CRON_LINE = re.compile(r'^\s*-\s*cron:\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[^#\n]+)', re.M)
 
 
 def secret_names(provider: str) -> tuple[str, ...]:
@@ -208,6 +287,7 @@ def github_workflow(
     *,
     secrets: Sequence[str] = ALWAYS_SECRETS,
     cron: str = "0 * * * *",
+    pinned: Sequence[PinnedRun] = (),
     ledger_name: str = "ledger.db",
     install: str | None = "seriespub",
     python_version: str = "3.12",
@@ -218,6 +298,7 @@ def github_workflow(
     `install` None: the install step fails with a message saying to set `[schedule] install`.
     `site_dir` (the `[site] out_dir`): also build the site (before the record is committed,
     so the URL it fixes for a new part is kept) and publish it to GitHub Pages.
+    `pinned`: a dated run beside the hourly `cron` for each (`pinned_runs`).
     """
     names = list(dict.fromkeys([*ALWAYS_SECRETS, *secrets]))
     bad = [n for n in names if not _ENV_NAME.fullmatch(n)]
@@ -226,8 +307,12 @@ def github_workflow(
     if install is not None and (not install.isprintable() or not install.strip()):
         raise ValueError(f"not a pip requirement: {install!r}")
     env = "".join(f"          {n}: ${{{{ secrets.{n} }}}}\n" for n in names)
+    dated = "".join(
+        f"    - cron: {json.dumps(run.cron)}  # part {run.number_and_time}\n" for run in pinned
+    )
     text = _WORKFLOW.format(
         cron=json.dumps(cron),
+        dated=dated,
         path=json.dumps(series_path),
         python=json.dumps(python_version),
         install=_install_command(install),
@@ -257,6 +342,36 @@ _WORKFLOW_LINE = re.compile(r'^\s*(working-directory|run):\s*("(?:[^"\\]|\\.)*")
 def workflow_install(path: Path, series_path: str) -> str | None:
     """The pip requirement a workflow `github_workflow` wrote for the series at `series_path`
     (its folder in the repository) installs; None for any other file or one unreadable."""
+    found = _series_workflow(path, series_path)
+    if found is None:
+        return None
+    try:
+        words = shlex.split(found[1].get("run", ""))
+    except ValueError:
+        return None
+    return " ".join(words[2:]) if words[:2] == ["pip", "install"] and words[2:] else None
+
+
+def workflow_crons(path: Path, series_path: str) -> list[str] | None:
+    """The `cron:` entries of a workflow that runs `seriespub send due` for the series at
+    `series_path`; None for any other file or one unreadable."""
+    found = _series_workflow(path, series_path)
+    if found is None:
+        return None
+    crons = []
+    for value in _CRON_LINE.findall(found[0]):
+        if value.startswith('"'):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                continue
+        crons.append(value[1:-1] if value.startswith("'") else value.strip())
+    return crons
+
+
+def _series_workflow(path: Path, series_path: str) -> tuple[str, dict[str, str]] | None:
+    """The text of a workflow running `seriespub send due` in `series_path`, and its first
+    `working-directory:` and `run:` values; None for any other file or one unreadable."""
     try:
         with path.open("rb") as handle:
             text = handle.read(256 * 1024).decode("utf-8")
@@ -270,14 +385,10 @@ def workflow_install(path: Path, series_path: str) -> str | None:
             found.setdefault(key, json.loads(quoted))
         except ValueError:
             return None
-    where, run = found.get("working-directory"), found.get("run", "")
+    where = found.get("working-directory")
     if where is None or where.rstrip("/") != series_path.rstrip("/"):
         return None
-    try:
-        words = shlex.split(run)
-    except ValueError:
-        return None
-    return " ".join(words[2:]) if words[:2] == ["pip", "install"] and words[2:] else None
+    return text, found
 
 
 def _keep_record(ledger_name: str) -> str:
@@ -308,7 +419,7 @@ name: seriespub send due
 on:
   schedule:
     - cron: {cron}  # UTC; GitHub may start scheduled runs some minutes late
-  workflow_dispatch:
+{dated}  workflow_dispatch:
 permissions:
   contents: write
 concurrency:

@@ -15,12 +15,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seriespub import __version__, installers, outputs, publishing, schedule, tracks
+from seriespub import __version__, installers, notices, outputs, publishing, schedule, tracks
 from seriespub import tracking as tracks_ops
 from seriespub.config import INBOX_PASSWORD
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
-from seriespub.ops.session import Session
+from seriespub.ops.session import Session, utc_now
 from seriespub.previouskeys import PREVIOUS_ENV
 from seriespub.schedule import PlannedRelease, format_local, relative
 from seriespub.scheduling import calendar as plan_of
@@ -187,6 +187,19 @@ class Install:
     generated_key: str | None = None  # its path in the series folder
 
 
+def pinned_releases(series: Series) -> dict[int, dt.datetime]:
+    """Each draft's pinned `release:` (part → aware, in the series' zone); drafts that do
+    not load are left out (`check` and `schedule` say why)."""
+    with notices.muted():
+        drafts = publishing.drafts_of(series, strict=False)
+    tz = schedule.zone(series.settings.schedule.timezone)
+    return {
+        i.number: schedule.localize(i.release, tz)
+        for i in drafts.instalments
+        if i.release is not None
+    }
+
+
 def install(series: Series, repo_path: str | None = None, python: str = sys.executable) -> Install:
     """The lines for `series`; `repo_path` is its folder inside its git repository
     (default: worked out from the nearest `.git`)."""
@@ -208,6 +221,7 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
         repo_path or path_in_repo(series.root),
         secrets=secrets,
         cron=cron,
+        pinned=installers.pinned_runs(cron, pinned_releases(series), utc_now()),
         install=spec.requirement,
         site_dir=site.out_dir if site.base_url else None,
     )

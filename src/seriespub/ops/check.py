@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seriespub.checking import check_series
@@ -46,13 +47,22 @@ def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
     """Drafts, links, images, size and the subscriber list, in the order to fix them; then
     a release calendar that cannot be worked out, an unsubscribe key that is not the one
     the series sent with, the late joiners held back because their next part is still
-    a draft, and a GitHub Actions workflow that installs another seriespub."""
+    a draft, and a GitHub Actions workflow that installs another seriespub or starts no run
+    at a pinned release."""
     return CheckOutcome(
-        check_series(series) + _session_findings(series, now) + _workflow_findings(series)
+        check_series(series)
+        + _session_findings(series, now)
+        + _workflow_findings(series, now or _utc_now())
     )
 
 
-def _workflow_findings(series: Series) -> list[Finding]:
+def _utc_now() -> dt.datetime:
+    from seriespub.ops.session import utc_now
+
+    return utc_now()
+
+
+def _workflow_findings(series: Series, now: dt.datetime) -> list[Finding]:
     """A workflow of the series' repository that installs another seriespub than the one
     `schedule install` would write now (an upgrade since): an older one refuses a ledger
     this one has written (its schema), so the job stops at its next release."""
@@ -65,7 +75,7 @@ def _workflow_findings(series: Series) -> list[Finding]:
     if not found:
         return []
     wanted = installers.installed_spec(series.settings.schedule.install, __version__).requirement
-    problems = []
+    problems = _missed_pinned_releases(series, found, now, path_in_repo(series.root))
     for path in found:
         installed = installers.workflow_install(path, path_in_repo(series.root))
         if installed is not None and wanted is not None and installed != wanted:
@@ -78,6 +88,41 @@ def _workflow_findings(series: Series) -> list[Finding]:
                     "schedule install` again and commit the workflow",
                 )
             )
+    return problems
+
+
+def _missed_pinned_releases(
+    series: Series, found: list[Path], now: dt.datetime, series_path: str
+) -> list[Finding]:
+    """A workflow that starts no run at a pinned release still ahead (a part pinned after
+    it was installed): the part would go out at its next run, up to an hour late."""
+    from seriespub import installers
+    from seriespub.ops.calendar import pinned_releases
+    from seriespub.schedule import format_local
+
+    flows: dict[Path, list[str]] = {}
+    for path in found:
+        crons = installers.workflow_crons(path, series_path)
+        if crons:
+            flows[path] = crons
+    if not flows:
+        return []
+    problems = []
+    for part, when in sorted(pinned_releases(series).items()):
+        if when <= now:
+            continue
+        for path, crons in flows.items():
+            if not any(installers.cron_fires_at(c, when) for c in crons):
+                problems.append(
+                    Finding(
+                        Level.WARNING,
+                        str(path),
+                        f"no run of it starts at part {part}'s pinned release "
+                        f"({format_local(when)}): it would go out at the next run, up to an "
+                        "hour late; run `seriespub schedule install` again and commit the "
+                        "workflow",
+                    )
+                )
     return problems
 
 
