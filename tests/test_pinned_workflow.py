@@ -9,6 +9,7 @@ committed workflow misses one (a part pinned after it was installed).
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,12 @@ def test_a_hand_written_unquoted_entry_that_covers_the_release_is_not_warned_of(
         path = save(root, text)
         pin(root, 2, "2026-12-10 14:37")
         assert [f for f in findings(cli, root) if f["where"] == str(path)] == []
+
+
+def test_schedule_install_needs_no_drafts_folder(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(drafts=1, subscribers=1, extra_toml=SERIES)
+    shutil.rmtree(root / "drafts")
+    with time_machine.travel(TODAY, tick=False):
+        assert crons(workflow_of(cli, root)) == ["0 * * * *"]

@@ -189,9 +189,12 @@ class Install:
 
 def pinned_releases(series: Series) -> dict[int, dt.datetime]:
     """Each draft's pinned `release:` (part → aware, in the series' zone); drafts that do
-    not load are left out (`check` and `schedule` say why)."""
-    with notices.muted():
-        drafts = publishing.drafts_of(series, strict=False)
+    not load are left out (`check` and `schedule` say why), as is a missing drafts folder."""
+    try:
+        with notices.muted():
+            drafts = publishing.drafts_of(series, strict=False)
+    except InputError:
+        return {}
     tz = schedule.zone(series.settings.schedule.timezone)
     return {
         i.number: schedule.localize(i.release, tz)
