@@ -86,6 +86,26 @@ def test_a_held_part_whose_slot_is_still_ahead_stays_off_the_site(
         assert built(cli, root) == [1]
 
 
+def test_a_part_held_after_its_slot_passed_goes_up_when_readers_get_it(
+    make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
+) -> None:
+    """Its slot (1 Dec) passed unsent; on 2 Dec it is handed over for 4 Dec: the mail
+    arrives on the 4th, so the page does too, dated then."""
+    url, _ = resend
+    root = held_series(make_series, url, "first_release = 2026-12-01T09:00:00\n")
+    with time_machine.travel(london(2, 10), tick=False) as clock:
+        said = ok(cli(root, "send", "next", "--yes", "--at", "2026-12-04 09:00")).stderr
+        assert built(cli, root) == []
+        assert "01-part-1" not in site_text(root)
+        clock.move_to(london(4, 8, 59))
+        assert built(cli, root) == []
+        clock.move_to(london(4, 9))
+        assert built(cli, root) == [1]
+    page = (root / "site" / "01-part-1" / "index.html").read_text(encoding="utf-8")
+    assert "2026-12-04T09:00:00Z" in page
+    assert "part 1's page" in said and "2026-12-04 09:00 UTC" in said
+
+
 def test_send_next_at_says_when_the_page_goes_up(
     make_series: MakeSeries, cli: Cli, resend: tuple[str, ResendState]
 ) -> None:

@@ -571,7 +571,7 @@ def _resolve_send_at(
     _require_in_order(session, instalment, send_at, options.dry_run, hooks)
     if send_at is not None and not SPECS[session.provider.name].can_cancel:
         hooks.notice(_cannot_withdraw(session.provider.name, send_at), "warning")
-    if send_at is not None and (page := _page_goes_up(session, instalment, send_at, slot)):
+    if send_at is not None and (page := _page_goes_up(session, instalment, send_at)):
         hooks.notice(page, "info")
     return send_at
 
@@ -622,19 +622,20 @@ def _send_at(
     return provider_send_time(session.series, session.provider, instalment, at, slot, session.now)
 
 
-def _page_goes_up(
-    session: Session, instalment: Instalment, send_at: dt.datetime, slot: PlannedRelease | None
-) -> str | None:
+def _page_goes_up(session: Session, instalment: Instalment, send_at: dt.datetime) -> str | None:
     """With `[site]`, when a held part's page goes up (`Ledger.held_only`): not at the
-    hand-over but with the first build from `send_at`. None for a part already released
-    (sent, or its slot passed): its page is up, or goes up with the next build."""
+    hand-over (nor at its slot, if that passed) but with the first build from `send_at`.
+    None for a part already released (sent) or whose page is up: it stays up."""
+    from seriespub.site import published
+
     base_url = session.series.settings.site.base_url
     record = session.ledger.instalment_records().get(instalment.number)
     if base_url is None or (record is not None and record.started_at is not None):
         return None
-    if slot is not None and slot.release <= session.now:
+    slugs = urls.read_record(session.series.state_dir)
+    if instalment.number in published.on_the_site(session.series.state_dir, slugs):
         return None
-    slug = urls.slug_for(instalment, urls.read_record(session.series.state_dir))
+    slug = urls.slug_for(instalment, slugs)
     return (
         f"part {instalment.number}'s page ({urls.page_url(base_url, instalment.number, slug)}) "
         f"goes up with the first `seriespub site` from {send_at:%Y-%m-%d %H:%M %Z}; "

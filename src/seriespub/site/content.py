@@ -49,13 +49,15 @@ def released_at(
     """When `instalment` was released, or None while it is not (drafts never are).
     `went_up`: when its page, still on the site, first went up (it stays released).
     `held`: its send is only held by the provider until `record.started_at`, still ahead,
-    and no reader has it yet: released then, not at the hand-over, unless its slot passed."""
+    and no reader has it yet: released then, when mail readers get it, not at the hand-over
+    (nor at its slot, if that passed before the hand-over)."""
     if not instalment.is_ready:
         return None
-    slot_passed = release is not None and release.release <= now
-    if record is not None and record.started_at is not None and (slot_passed or not held):
+    if held:
+        return went_up
+    if record is not None and record.started_at is not None:
         return record.started_at
-    if release is not None and slot_passed:
+    if release is not None and release.release <= now:
         return release.release
     return went_up
 
