@@ -205,3 +205,9 @@ def test_a_part_some_readers_have_is_up_though_the_rest_is_held(
         assert built(cli, root) == []
         ok(cli(root, "send", "next", "--yes"))
         assert built(cli, root) == [1]
+        status = json.loads(ok(cli(root, "status", "--json")).stdout)
+    page = (root / "site" / "01-part-1" / "index.html").read_text(encoding="utf-8")
+    # Dated when the first readers got it (1 Dec), not when the held copy goes (8 Dec).
+    assert "2026-12-01T09:00:00Z" in page and "2026-12-08" not in page
+    part = next(p for p in status["instalments"] if p["number"] == 1)
+    assert part["sent_at"].startswith("2026-12-01T09:00"), part

@@ -173,6 +173,24 @@ class Ledger:
 
     # -- instalments -------------------------------------------------------------------
     def mark_started(self, number: int, title: str, subject: str, when: dt.datetime) -> None:
+        """Part `number` goes out from `when`: its start is the earliest any run gave (a
+        copy held for a later time, then the rest sent at once: readers have it from now)."""
+        row = self._conn.execute(
+            "SELECT started_at FROM instalments WHERE number=?", (number,)
+        ).fetchone()
+        started = _parse(row[0]) if row and row[0] else None
+        if started is not None and started <= when:
+            when = started  # times of any offset compared as times, not as text
+        self._conn.execute(
+            "INSERT INTO instalments(number, title, subject, started_at) VALUES(?,?,?,?) "
+            "ON CONFLICT(number) DO UPDATE SET title=excluded.title, subject=excluded.subject, "
+            "started_at=excluded.started_at",
+            (number, title, subject, when.isoformat(timespec="seconds")),
+        )
+
+    def ensure_started(self, number: int, title: str, subject: str, when: dt.datetime) -> None:
+        """Give part `number` a start at `when` unless a run gave it one (a part finished
+        with nobody owed it, which no send started)."""
         self._conn.execute(
             "INSERT INTO instalments(number, title, subject, started_at) VALUES(?,?,?,?) "
             "ON CONFLICT(number) DO UPDATE SET title=excluded.title, subject=excluded.subject, "

@@ -59,7 +59,10 @@ class Sender(Settler):
         except SendError as exc:
             report.stopped_by = exc
             return report
-        self.ledger.mark_started(
+        # A run that sends moves the part's start earlier (a copy held for later, then the
+        # rest sent now: readers have it from now); one with nothing to send does not.
+        start = self.ledger.mark_started if self._total(plan) else self.ledger.ensure_started
+        start(
             plan.instalment.number,
             plan.instalment.title,
             plan.instalment.subject,

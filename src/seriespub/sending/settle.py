@@ -229,7 +229,7 @@ class Settler(Planner):
         # A part nobody was owed (every reader left) was never started by a send; a
         # finished part without a start would stay "next" and be planned again forever.
         now = self._now()
-        self.ledger.mark_started(number, plan.instalment.title, plan.instalment.subject, now)
+        self.ledger.ensure_started(number, plan.instalment.title, plan.instalment.subject, now)
         self.ledger.mark_finished(number, now)
         return True
 
