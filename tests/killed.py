@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
+from fakes.resend import ResendHandler, ResendState
 
 READERS = 40
 
@@ -71,3 +73,28 @@ def killed_send(
         pending = kill_once_accepted(root, state)
         state.faults.delay = 0.0
         yield root, state, pending
+
+
+@contextmanager
+def killed_resend_send(
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, ResendState, set[str]]]:
+    """As `killed_send`, through the Resend fake (whose idempotency keys settle)."""
+    state = ResendState()
+    monkeypatch.setenv("RESEND_API_KEY", state.api_key)
+    state.faults.delay = 30.0
+    with serve(ResendHandler, state) as (url, _):
+        delivery = (
+            '[delivery]\nprovider = "resend"\nbatch_size = 10\nconcurrency = 1\n'
+            f'[delivery.resend]\napi_url = "{url}"\n'
+        )
+        root = make_series(drafts=2, subscribers=READERS, delivery=delivery)
+        # Its key is kept once the whole batch is created: killed a little after.
+        kill_when(root, lambda: bool(state.emails), after=0.2)
+        state.faults.delay = 0.0
+        yield root, state, {e.to[0] for e in state.emails.values()}
+
+
+def resend_counts(state: ResendState) -> Counter[str]:
+    """How many emails the Resend fake created for each reader, under any key."""
+    return Counter(e.to[0] for e in state.emails.values())

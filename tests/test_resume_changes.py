@@ -12,8 +12,7 @@ import datetime as dt
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,7 @@ import time_machine
 
 from fakes.httpserver import serve
 from fakes.postmark import PostmarkHandler, PostmarkState
-from fakes.resend import ResendHandler, ResendState
-from killed import READERS, kill_when, killed_send
+from killed import READERS, kill_when, killed_resend_send, killed_send, resend_counts
 
 
 def part_counts(state: PostmarkState, subject_word: str = "") -> Counter[str]:
@@ -305,30 +303,6 @@ def test_send_due_resumes_a_half_sent_part_after_a_schedule_was_added(
         counts = part_counts(state)
     assert result.exit_code == 0, result.output
     assert len(counts) == READERS and set(counts.values()) == {1}
-
-
-@contextmanager
-def killed_resend_send(
-    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Path, ResendState, set[str]]]:
-    """As `killed_send`, through the Resend fake (whose idempotency keys settle)."""
-    state = ResendState()
-    monkeypatch.setenv("RESEND_API_KEY", state.api_key)
-    state.faults.delay = 30.0
-    with serve(ResendHandler, state) as (url, _):
-        delivery = (
-            '[delivery]\nprovider = "resend"\nbatch_size = 10\nconcurrency = 1\n'
-            f'[delivery.resend]\napi_url = "{url}"\n'
-        )
-        root = make_series(drafts=2, subscribers=READERS, delivery=delivery)
-        # Its key is kept once the whole batch is created: killed a little after.
-        kill_when(root, lambda: bool(state.emails), after=0.2)
-        state.faults.delay = 0.0
-        yield root, state, {e.to[0] for e in state.emails.values()}
-
-
-def resend_counts(state: ResendState) -> Counter[str]:
-    return Counter(e.to[0] for e in state.emails.values())
 
 
 def test_a_resend_batch_is_settled_by_replaying_it(

@@ -1,6 +1,7 @@
 """A fake Postmark server API: /email/batch, outbound search, message streams, suppressions.
 
-Follows the documented contract: X-Postmark-Server-Token or 401 `{ErrorCode: 10}`; a batch
+Follows the documented contract: X-Postmark-Server-Token or 401 `{ErrorCode: 10}`, the token
+choosing the server whose messages are sent and searched (`PostmarkState.tokens`); a batch
 answers HTTP 200 with one `{ErrorCode, Message, MessageID, SubmittedAt, To}` per message in
 order, even when some fail (406 inactive, 300 invalid); a whole-request failure is one error
 object (422 + ErrorCode, e.g. 410 for more than 500 messages); 429 has no Retry-After.
@@ -22,6 +23,7 @@ from .faults import Faults
 from .httpserver import FakeHandler, Reply
 
 TOKEN = "pm-test-token"
+MAIN = "main"  # the server `PostmarkState.token` belongs to
 MAX_MESSAGES = 500
 MAX_BYTES = 50 * 1000 * 1000
 INACTIVE = (
@@ -34,6 +36,10 @@ INACTIVE = (
 @dataclass
 class PostmarkState:
     token: str = TOKEN
+    # More Server API tokens on the same API, token → its server: Postmark keeps each
+    # server's messages apart, so a search with another server's token finds none of
+    # MAIN's (a second token of the same server maps to MAIN).
+    tokens: dict[str, str] = field(default_factory=dict)
     streams: dict[str, str] = field(
         default_factory=lambda: {"outbound": "None", "broadcast": "Postmark"}
     )  # stream id → UnsubscribeHandlingType
@@ -53,6 +59,10 @@ class PostmarkState:
             INACTIVE.format(address) if code == 406 else f"Invalid 'To' address: '{address}'."
         )
         self.failures[address.lower()] = (code, text)
+
+    def server_of(self, token: str | None) -> str | None:
+        """The server a Server API token belongs to (None: no such token)."""
+        return MAIN if token == self.token else self.tokens.get(token or "")
 
     def to(self, address: str) -> list[dict[str, Any]]:
         """Accepted messages addressed to `address`."""
@@ -97,14 +107,15 @@ class PostmarkHandler(FakeHandler):
     def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         url = urllib.parse.urlsplit(path)
         self.state.requests.append((method, url.path))
-        if headers.get("x-postmark-server-token") != self.state.token:
+        server = self.state.server_of(headers.get("x-postmark-server-token"))
+        if server is None:
             return _error(401, 10, "Request does not contain a valid Server token.")
         query = dict(urllib.parse.parse_qsl(url.query))
         parts = url.path.strip("/").split("/")
         if method == "POST" and url.path == "/email/batch":
-            return self.batch(body)
+            return self.batch(body, server)
         if method == "GET" and url.path == "/messages/outbound":
-            return self.search(query)
+            return self.search(query, server)
         if method == "GET" and parts[0] == "message-streams" and len(parts) == 2:
             return self.stream(parts[1])
         if (
@@ -115,7 +126,7 @@ class PostmarkHandler(FakeHandler):
             return Reply.json(200, {"Suppressions": self.state.suppressions})
         return _error(404, 404, f"No route for {method} {url.path}")
 
-    def batch(self, body: bytes) -> Reply:
+    def batch(self, body: bytes, server: str = MAIN) -> Reply:
         faults = self.state.faults
         if faults.take("rate_limited"):
             return _error(
@@ -137,7 +148,7 @@ class PostmarkHandler(FakeHandler):
             return _error(
                 422, 410, f"Too many batch messages ({len(messages)}); the limit is {MAX_MESSAGES}."
             )
-        results = [self.one(m) for m in messages]
+        results = [self.one(m, server) for m in messages]
         return self.answer(Reply.json(200, results))
 
     def answer(self, reply: Reply) -> Reply:
@@ -145,7 +156,7 @@ class PostmarkHandler(FakeHandler):
             time.sleep(self.state.faults.delay)
         return Reply.dropped() if self.state.faults.take("drops") else reply
 
-    def one(self, message: Any) -> dict[str, Any]:
+    def one(self, message: Any, server: str = MAIN) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC).isoformat()
         invalid = _check(message, self.state.streams)
         to = email.utils.parseaddr(message.get("To", "") if isinstance(message, dict) else "")
@@ -160,6 +171,7 @@ class PostmarkHandler(FakeHandler):
                 "_name": to[0],
                 "ReceivedAt": now,
                 "_accepted": time.monotonic(),
+                "_server": server,
             }
             with self.state.lock:
                 self.state.accepted.append(record)
@@ -192,7 +204,7 @@ class PostmarkHandler(FakeHandler):
             self.state.bench_count += len(messages)
         return Reply.json(200, results)
 
-    def search(self, query: dict[str, str]) -> Reply:
+    def search(self, query: dict[str, str], server: str = MAIN) -> Reply:
         count, offset = int(query.get("count", 0)), int(query.get("offset", 0))
         if not 0 < count <= 500 or count + offset > 10000:
             return _error(422, 300, "count must be 1..500 and count + offset ≤ 10000.")
@@ -204,6 +216,7 @@ class PostmarkHandler(FakeHandler):
             m
             for m in self.state.accepted
             if m["_accepted"] <= visible_before
+            and m.get("_server", MAIN) == server
             and all(m.get("Metadata", {}).get(k) == v for k, v in filters.items())
             and query.get("messagestream", m.get("MessageStream"))
             == m.get("MessageStream", "outbound")

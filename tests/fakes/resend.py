@@ -2,9 +2,10 @@
 
 `POST /emails`, `POST /emails/batch` (≤100, strict or permissive `x-batch-validation`,
 no `scheduled_at`/`attachments`), `POST /emails/{id}/cancel`; Bearer auth, a required
-User-Agent (403), `Idempotency-Key` replay for 24 h with 409 `invalid_idempotent_request` /
-`concurrent_idempotent_requests`; the `{statusCode, name, message}` error envelope; 429 with
-`retry-after` and `ratelimit-*` headers. Every created email is recorded per recipient.
+User-Agent (403), `Idempotency-Key` replay for 24 h (the keys kept per team: see
+`ResendState.keys`) with 409 `invalid_idempotent_request` / `concurrent_idempotent_requests`;
+the `{statusCode, name, message}` error envelope; 429 with `retry-after` and `ratelimit-*`
+headers. Every created email is recorded per recipient.
 `GET /suppressions` and `GET /contacts` page with `limit` (1-100) / `after` (an id) and
 answer `{object: "list", has_more, data}`; a sending-only key gets 401 `restricted_api_key`.
 """
@@ -30,6 +31,7 @@ MAX_BATCH = 100
 MAX_TO = 50
 TAG_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 ADDRESS_RE = re.compile(r"^(?:[^<>]*<)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?$")
+MAIN = "main"  # the team `ResendState.api_key` belongs to
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Email:
 @dataclass
 class ResendState:
     api_key: str = "re_test_key"
+    # More API keys, key → its team (account): idempotency keys are kept per team, so a
+    # replay under another team's key is a new request (a second key of MAIN's maps to MAIN).
+    keys: dict[str, str] = field(default_factory=dict)
     accepted: dict[str, list[Email]] = field(default_factory=lambda: defaultdict(list))
     emails: dict[str, Email] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -57,6 +62,10 @@ class ResendState:
     quota_next: str = ""  # "daily_quota_exceeded" or "monthly_quota_exceeded"
     faults: Faults = field(default_factory=Faults)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def team_of(self, key: str) -> str | None:
+        """The team an API key belongs to (None: no such key)."""
+        return MAIN if key == self.api_key else self.keys.get(key)
 
     def messages_to(self, address: str) -> list[Email]:
         return [e for e in self.accepted.get(address.lower(), []) if not e.cancelled]
@@ -84,7 +93,8 @@ class ResendHandler(FakeHandler):
         if method != "POST" or path not in ("/emails", "/emails/batch"):
             return error(404, "not_found", "The requested endpoint does not exist.")
         before = len(state.emails)
-        reply = _idempotent(state, headers, body, path)
+        team = state.team_of(headers["authorization"][7:]) or MAIN
+        reply = _idempotent(state, headers, body, path, team)
         if len(state.emails) > before and state.faults.take("drops"):
             return Reply.dropped()  # the emails were created; the answer never arrives
         if state.faults.delay:
@@ -99,7 +109,7 @@ def _gate(state: ResendState, headers: dict[str, str]) -> Reply | None:
     auth = headers.get("authorization", "")
     if not auth.startswith("Bearer ") or not auth[7:]:
         return error(401, "missing_api_key", "Missing API key in the authorization header.")
-    if auth[7:] != state.api_key:
+    if state.team_of(auth[7:]) is None:
         return error(403, "invalid_api_key", "API key is invalid")
     if state.faults.take("rate_limited"):
         return error(
@@ -123,11 +133,14 @@ def _gate(state: ResendState, headers: dict[str, str]) -> Reply | None:
     return None
 
 
-def _idempotent(state: ResendState, headers: dict[str, str], body: bytes, path: str) -> Reply:
-    key = headers.get("idempotency-key")
-    if key is None:
+def _idempotent(
+    state: ResendState, headers: dict[str, str], body: bytes, path: str, team: str = MAIN
+) -> Reply:
+    sent_key = headers.get("idempotency-key")
+    if sent_key is None:
         return _create(state, headers, body, path)
-    if len(key) > 256 or not key:
+    key = sent_key if team == MAIN else f"{team}\0{sent_key}"  # each team's keys apart
+    if len(sent_key) > 256 or not sent_key:
         return error(400, "invalid_idempotency_key", "The key must be 1-256 characters.")
     if key in state.in_flight:
         return error(

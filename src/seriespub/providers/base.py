@@ -9,10 +9,12 @@ live once, in `seriespub.sending`; adapters only speak their provider's protocol
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from seriespub.config import Secret
 from seriespub.message import PreparedMessage
 from seriespub.models import Recipient, RecipientResult, Suppression
 from seriespub.providers.spec import ProviderSpec
@@ -50,8 +52,9 @@ class Provider(Protocol):
     settle_after: dt.timedelta
     # Latest time ahead the provider can hold a message; None = no provider-side scheduling.
     max_schedule_ahead: dt.timedelta | None
-    # Where requests go, as far as `settle` depends on it (Postmark: the API and the
-    # message stream): a batch sent along another route cannot be settled along this one.
+    # Where requests go, as far as `settle` depends on it (Postmark: the API, the message
+    # stream and the server token's `account_key`): a batch sent along another route cannot
+    # be settled along this one.
     route: str
 
     def open(self) -> None:
@@ -79,6 +82,30 @@ class Provider(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+# Between a route's place and its credential's `account_key` (`with_account`).
+_ACCOUNT = " key #"
+
+
+def account_key(credential: Secret) -> str:
+    """A short digest naming a credential (and so the account it opens) in the ledger and in
+    messages: 8 hex digits of a salted SHA-256, never the credential itself."""
+    digest = hashlib.sha256(b"seriespub account\0" + credential.reveal().encode())
+    return digest.hexdigest()[:8]
+
+
+def with_account(place: str, credential: Secret) -> str:
+    """The route of a provider that settles by asking the account that sent: `place` (the
+    API, the stream) and which credential, by `account_key`."""
+    return f"{place}{_ACCOUNT}{account_key(credential)}"
+
+
+def split_route(route: str) -> tuple[str, str]:
+    """(place, account key) of a route; the key is "" where none was recorded (a provider
+    that does not ask, or a ledger row of a seriespub from before keys were kept)."""
+    place, found, key = route.rpartition(_ACCOUNT)
+    return (place, key) if found else (route, "")
 
 
 class ProviderBase:

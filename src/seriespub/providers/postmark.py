@@ -42,7 +42,7 @@ from seriespub.models import (
     Suppression,
 )
 from seriespub.providers import SPECS, ProviderContext
-from seriespub.providers.base import Batch, ProviderBase
+from seriespub.providers.base import Batch, ProviderBase, with_account
 from seriespub.providers.http import make_client, request
 
 SPEC = SPECS["postmark"]
@@ -219,8 +219,9 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         self.client = client
         self.max_request_bytes = max_request_bytes
         self.settle_after = dt.timedelta(seconds=settings.settle_delay)
-        # Settling searches one stream of one server: a batch is found only along its own.
-        self.route = f"{settings.api_url} stream {settings.message_stream}"
+        # Settling searches one stream of one server (the token's): a batch is found only
+        # along its own.
+        self.route = with_account(f"{settings.api_url} stream {settings.message_stream}", token)
         self._token = token
         self._lock = threading.Lock()
         self._managed: bool | None = None

@@ -34,7 +34,7 @@ from seriespub.errors import (
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, RecipientResult, SubscriberStatus, Suppression
 from seriespub.providers import SPECS, ProviderContext
-from seriespub.providers.base import Batch, ProviderBase
+from seriespub.providers.base import Batch, ProviderBase, with_account
 from seriespub.providers.http import at_once, make_client, request
 
 SPEC = SPECS["resend"]
@@ -59,10 +59,11 @@ class ResendProvider(ProviderBase, spec=SPEC):
     # Resend keeps idempotency keys for 24 h; leave a margin for clock skew.
     settle_within: dt.timedelta | None = dt.timedelta(hours=23)
 
-    def __init__(self, client: httpx.Client, base_url: str) -> None:
+    def __init__(self, client: httpx.Client, base_url: str, key: Secret | None = None) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
-        self.route = self.base_url  # idempotency keys are the API's: replayed where sent
+        # Idempotency keys are kept per API and team: replayed where sent, with its key.
+        self.route = self.base_url if key is None else with_account(self.base_url, key)
 
     def __repr__(self) -> str:
         return f"ResendProvider(base_url={self.base_url!r})"
@@ -340,4 +341,4 @@ def create(context: ProviderContext) -> ResendProvider:
     settings = context.settings.delivery
     key = context.secrets.require("RESEND_API_KEY", "the resend provider")
     client = make_client(settings.timeout, context.http_transport, auth=BearerAuth(key))
-    return ResendProvider(client, settings.resend.api_url)
+    return ResendProvider(client, settings.resend.api_url, key)

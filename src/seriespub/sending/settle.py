@@ -32,7 +32,8 @@ from seriespub.models import (
     RecipientResult,
     Subscriber,
 )
-from seriespub.providers.base import Batch
+from seriespub.providers import SPECS
+from seriespub.providers.base import Batch, split_route
 from seriespub.sending.plan import Planner, SendPlan, SendReport
 from seriespub.series import Series
 from seriespub.subscribers import ProblemTally, chunks, signature
@@ -125,9 +126,8 @@ class Settler(Planner):
             if results is None and self.stop.is_set() and self.provider.can_settle:
                 return
             if results is None:
-                self.ledger.set_status(
-                    number, batch_of.emails, DeliveryStatus.UNKNOWN, self._why_unknown(batch_of)
-                )
+                why = self._why_unknown(batch_of, number)
+                self.ledger.set_status(number, batch_of.emails, DeliveryStatus.UNKNOWN, why)
                 continue
             scheduled = batch_of.send_at is not None
             self.ledger.record_results(number, batch_of.key, results, scheduled)
@@ -136,17 +136,21 @@ class Settler(Planner):
 
     def _ours(self, unsettled: UnsettledBatch) -> bool:
         """Sent through this run's provider, along its route: another provider (the series
-        switched after a kill), or another server or Postmark stream, cannot tell what
-        became of it, and its "not found" would resend it. Batches recorded without a
-        provider or route are taken as this run's (ledgers from before they were kept)."""
+        switched after a kill), another server or Postmark stream, or another account's
+        key, cannot tell what became of it, and its "not found" (or Resend's fresh replay)
+        would resend it. Batches recorded without a provider, route or key are taken as
+        this run's (ledgers from before they were kept): what both recorded is compared."""
         provider, route = unsettled.provider, unsettled.route
         same_provider = not provider or provider == self.provider.name
-        return same_provider and (not route or route == self.provider.route)
+        if not same_provider or not route:
+            return same_provider
+        (place, key), (here, key_now) = split_route(route), split_route(self.provider.route)
+        return place == here and (not key or key == key_now)
 
-    def _why_unknown(self, unsettled: UnsettledBatch) -> str:
+    def _why_unknown(self, unsettled: UnsettledBatch, number: int) -> str:
         """What the ledger says of a pending batch that could not be settled: why not."""
         if not self._ours(unsettled):
-            return self._why_elsewhere(unsettled)
+            return self._why_elsewhere(unsettled, number)
         stopped = "the run stopped before the provider answered"
         name, window = self.provider.name, self.provider.settle_within
         if window is not None and not self._still_settleable(unsettled):
@@ -157,17 +161,28 @@ class Settler(Planner):
             return f"{stopped}; asked since, {name} could not tell: {error}"
         return stopped
 
-    def _why_elsewhere(self, unsettled: UnsettledBatch) -> str:
-        """A batch sent through another provider, or along another route of this one."""
-        if unsettled.provider != self.provider.name:
+    def _why_elsewhere(self, unsettled: UnsettledBatch, number: int) -> str:
+        """A batch sent through another provider, along another route of this one, or with
+        another account's key."""
+        name = unsettled.provider
+        if name != self.provider.name:
             return (
-                f"the run stopped before {unsettled.provider} answered, and this series "
+                f"the run stopped before {name} answered, and this series "
                 f"now sends through {self.provider.name}, which cannot tell"
             )
+        place, key = split_route(unsettled.route)
+        here, key_now = split_route(self.provider.route)
+        if place != here:
+            return (
+                f"the run stopped before {name} answered; it went to {place}, and the "
+                f"series now sends to {here}, which cannot tell"
+            )
         return (
-            f"the run stopped before {unsettled.provider} answered; it went to "
-            f"{unsettled.route}, and the series now sends to {self.provider.route}, "
-            "which cannot tell"
+            f"the run stopped before {name} answered; it was sent with another "
+            f"{_credential(name)} (key #{key}) than the one set now (key #{key_now}), which "
+            "cannot tell; for a new key of the same account, check who got it in its "
+            f"activity, then: seriespub send settle {number} --assume-delivered, or "
+            f"seriespub send retry {number} --unknown"
         )
 
     def _still_settleable(self, unsettled: UnsettledBatch) -> bool:
@@ -252,6 +267,12 @@ class Settler(Planner):
     def _settled_in(self, path: Path, number: int) -> bool:
         problems = ProblemTally()
         return all_settled(self.ledger, number, self._active(problems, path), problems)
+
+
+def _credential(provider: str) -> str:
+    """What the author sets to choose the provider's account (POSTMARK_SERVER_TOKEN)."""
+    spec = SPECS.get(provider)
+    return spec.required_secrets[0] if spec and spec.required_secrets else f"{provider} key"
 
 
 def none_open(ledger: Ledger, number: int) -> bool:
