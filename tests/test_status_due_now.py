@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 import time_machine
 
 from conftest import delivery_log
@@ -194,14 +193,15 @@ def test_a_reader_who_joined_after_part_ones_slot_gets_it_in_its_late_round_on_t
     assert releases == [(1, now), (2, local(15, 9)), (3, local(22, 9))]
 
 
-@pytest.mark.xfail(strict=True, reason="schedule --reader plans the slot at now as if a draft went")
 def test_at_a_slots_minute_schedule_reader_shows_no_draft_part_now(
     make_series: MakeSeries, cli: Cli
 ) -> None:
     """Cron runs at 09:00 sharp on Tue 8 Dec and part 2 is still a draft: `send due` sends
     nobody (the draft holds the round; `status` says "once part 2 is ready"), but
-    `schedule --reader` lists part 2 for the front, and part 1 for a late joiner, at now."""
+    `schedule --reader` listed part 2 for the front, and part 1 for a late joiner, at now.
+    It gives them at the next slot, once part 2 is ready, as the sends then do."""
     root = make_series(drafts=3, subscribers=1, extra_toml=SCHEDULE)
+    front = "reader0001@example.com"
     draft = root / "drafts" / "02-part-2.md"
     draft.write_text(draft.read_text().replace("status: ready", "status: draft"))
     with time_machine.travel(local(1, 9, 1), tick=False) as clock:
@@ -209,10 +209,20 @@ def test_at_a_slots_minute_schedule_reader_shows_no_draft_part_now(
         clock.move_to(local(3, 12))
         ok(cli(root, "subscribers", "add", LATE))
         clock.move_to(local(8, 9))
-        shown = {a: reader_parts(cli, root, a) for a in ("reader0001@example.com", LATE)}
+        shown = {a: reader_parts(cli, root, a) for a in (front, LATE)}
+        said = json.loads(ok(cli(root, "schedule", "--reader", LATE, "--json")).stdout)
+        text = ok(cli(root, "schedule", "--reader", LATE)).stdout
         refused = cli(root, "send", "due")
+        draft.write_text(draft.read_text().replace("status: draft", "status: ready"))
+        clock.move_to(local(15, 9, 1))
+        ok(cli(root, "send", "due"))
+        then = {a: sent_parts(cli, root, a, 3) for a in (front, LATE)}
     assert refused.exit_code == 1 and "is still a draft" in refused.output
-    assert sent_parts(cli, root, LATE, 3) == []
     now = local(8, 9)
-    assert [n for n, at in shown["reader0001@example.com"] if at <= now] == []
+    assert [n for n, at in shown[front] if at <= now] == []
     assert [n for n, at in shown[LATE] if at <= now] == []
+    assert shown[front] == [(2, local(15, 9)), (3, local(22, 9))]
+    assert shown[LATE] == [(1, local(15, 9)), (2, local(22, 9)), (3, local(29, 9))]
+    assert said["waits_for"] == 2
+    assert "part 1  Tue 2026-12-15 09:00 GMT, once part 2 is ready  Part 1 title" in text, text
+    assert then == {front: [1, 2], LATE: [1]}

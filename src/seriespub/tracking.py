@@ -674,6 +674,18 @@ def due_now(
     return found if found.counts() else None
 
 
+def front_due(
+    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease]
+) -> tuple[int, ...]:
+    """The parts the front gets from the next `send due` now (`DueNow.front_parts`),
+    without planning anyone's: the due part when it is ready, and with catch_up = "all"
+    the ready ones after it that are due by now."""
+    due = schedule.due([planned[n] for n in sorted(planned)]) if planned else None
+    if due is None or not due.ready:
+        return ()
+    return (due.number, *_caught_up(session, drafts, planned, due.number, session.now))
+
+
 def once_sent(
     listed: Iterable[Reader], due: DueNow, part_one: dt.datetime | None, how: str
 ) -> Iterator[Reader]:
@@ -728,7 +740,8 @@ def upcoming(
         planned = releases_by_number(session.series, drafts, session.ledger, session.now)
     now = due_now(session, drafts, planned) if planned else None
     new = front_next(drafts, session, now.front_parts if now else ())
-    waits = None if new is not None else _draft_ahead(session, drafts, now, slot, planned)
+    skipped = now.front_parts if now else ()
+    waits = None if new is not None else draft_ahead(session, drafts, skipped, slot, planned)
     new = new if waits is None else waits
     later: dt.datetime | None = None
     if new is not None and slot is not None and planned is not None:
@@ -740,18 +753,19 @@ def upcoming(
     return Upcoming(plan, given, new, later, also, now, waits)
 
 
-def _draft_ahead(
+def draft_ahead(
     session: Session,
     drafts: DraftSet,
-    now: DueNow | None,
+    front_now: Iterable[int],
     slot: dt.datetime | None,
     planned: Mapping[int, PlannedRelease] | None,
 ) -> int | None:
-    """The front's next part when it is still a draft and the next send takes it up (no
-    calendar: `send next`; else its release is by `slot`): the send refuses the whole
-    round (`publishing.ensure_ready`), late joiners' parts too, until it is ready."""
+    """The front's next part after `front_now` (what it gets due now) when it is still a
+    draft and the next send takes it up (no calendar: `send next`; else its release is by
+    `slot`): the send refuses the whole round (`publishing.ensure_ready`), late joiners'
+    parts too, until it is ready."""
     records = session.ledger.instalment_records()
-    skipped = frozenset(now.front_parts if now else ())
+    skipped = frozenset(front_now)
     for i in drafts.instalments:
         record = records.get(i.number)
         if i.number in skipped or (record is not None and record.finished_at is not None):

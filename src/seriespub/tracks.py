@@ -223,7 +223,9 @@ def reader_calendar(
     """One reader's coming parts and their slots, as if every send went as planned.
 
     `slots` are the grid's slots from now on; `fronts` maps each unreleased part to the
-    slot the front gets it; `upcoming` are those parts in order.
+    slot the front gets it (with catch_up = "all", several parts may share one: the front
+    gets them all in that slot's run, a late joiner one part); `upcoming` are those parts
+    in order.
     """
     has, out = set(reader.has), list[tuple[int, dt.datetime]]()
     last, opened = reader.last, reader.open
@@ -233,7 +235,8 @@ def reader_calendar(
     for slot in slots:
         if len(out) >= limit or all(n in has or n in held for n in order):
             break
-        new = next((n for n in upcoming if fronts.get(n) == slot), None)
+        news = [n for n in upcoming if fronts.get(n) == slot]
+        new = news[0] if news else None
         done = [
             n for n in order if n in released or (fronts.get(n) is not None and fronts[n] < slot)
         ]
@@ -242,7 +245,10 @@ def reader_calendar(
             current, released=done, new=new, slot=slot, part_one=part_one, mode=mode, held=held
         )
         if part is not None and slot >= now:
-            out.append((part, slot))
-            has.add(part)
+            got = [part]
+            if part == new and is_front(current, part_one, mode):
+                got += [n for n in news[1:] if n not in has]  # the same run (catch_up)
+            out += [(n, slot) for n in got]
+            has.update(got)
             last, opened = slot, frozenset()
     return out

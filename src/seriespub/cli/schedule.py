@@ -67,7 +67,10 @@ def calendar(
             markup=False,
         )
         for number, title, when in mine.parts:
-            out().print(f"  part {number}  {ops.format_local(when)}  {title}", markup=False)
+            shown = ops.format_local(when)
+            if mine.waits_for is not None and when == mine.waits_at:
+                shown += f", once part {mine.waits_for} is ready"
+            out().print(f"  part {number}  {shown}  {title}", markup=False)
         if not mine.parts:
             out().print("  nothing planned", markup=False)
         return

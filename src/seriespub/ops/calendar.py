@@ -18,6 +18,7 @@ from pathlib import Path
 from seriespub import __version__, installers, notices, outputs, publishing, schedule, tracks
 from seriespub import tracking as tracks_ops
 from seriespub.config import INBOX_PASSWORD
+from seriespub.drafts import DraftSet
 from seriespub.errors import InputError
 from seriespub.ics import export_ics
 from seriespub.ops.session import Session, utc_now
@@ -99,6 +100,10 @@ class ReaderCalendar:
     cohort: str  # front | late
     received: list[int]
     parts: list[tuple[int, str, dt.datetime]]  # number, title, slot
+    # The front's draft the next slot's send waits for (`status`'s "once part N is ready"):
+    # the parts at `waits_at` go out once it is ready, none before (but those due now).
+    waits_for: int | None = None
+    waits_at: dt.datetime | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -108,11 +113,14 @@ class ReaderCalendar:
             "parts": [
                 {"number": n, "title": t, "release": w.isoformat()} for n, t, w in self.parts
             ],
+            "waits_for": self.waits_for,
         }
 
 
 def reader_calendar(session: Session, address: str) -> ReaderCalendar:
-    """`schedule --reader`: the parts `address` gets next and when; InputError if unknown."""
+    """`schedule --reader`: the parts `address` gets next and when, as the next sends give
+    them: a front part still a draft when the next send takes it up holds the whole round
+    until the next slot (`tracking.draft_ahead`); InputError if `address` is unknown."""
     s, drafts = session.series, session.drafts(strict=False)
     found = tracks_ops.find(session, address)
     if found is None:
@@ -121,27 +129,35 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
             hint="seriespub subscribers list shows who is",
         )
     releases = plan_of(s, drafts, session.ledger, session.now)
+    by_number = {p.number: p for p in releases}
     given = tracks_ops.inputs(session, drafts, None)
     reader = tracks_ops.one_reader(session, found, given.latest)
     received = sorted(reader.has)
-    cohort = (
-        "front" if tracks.is_front(reader, given.part_one, tracks_ops.mode(session)) else "late"
-    )
+    how = tracks_ops.mode(session)
+    cohort = "front" if tracks.is_front(reader, given.part_one, how) else "late"
     titles = {p.number: p.title for p in releases}
     # What the next `send due` gives them now (a slot passed before cron's run, a reader
     # back since the last slot): those parts now, and the rest planned from there.
-    due = tracks_ops.due_now(session, drafts, {p.number: p for p in releases}, reader)
+    due = tracks_ops.due_now(session, drafts, by_number, reader)
     now_parts: list[int] = []
     released = list(given.released)
     if due is not None and found.status.value == "active":
-        how = tracks_ops.mode(session)
         after = next(tracks_ops.once_sent([reader], due, given.part_one, how))
         now_parts, reader = sorted(after.has - reader.has), after
         released = sorted(set(released) | set(due.front_parts))
     unsent = [p for p in releases if p.sent_at is None and p.number not in released]
     fronts = {p.number: p.release for p in unsent}
+    # A draft the next send takes up holds the round: nothing (but what is due now) before
+    # the next slot, where it goes once ready, and the parts after it move from there.
+    front_now = tracks_ops.front_due(session, drafts, by_number)
+    at = tracks_ops.next_slot(session)
+    waits = tracks_ops.draft_ahead(session, drafts, front_now, at, by_number)
+    start = session.now
+    if waits is not None and at is not None:
+        fronts |= _fronts_once_ready(session, drafts, front_now, waits, at)
+        start = at
     slots = itertools.islice(
-        itertools.dropwhile(lambda w: w < session.now, schedule.slot_times(s.settings.schedule)),
+        itertools.dropwhile(lambda w: w < start, schedule.slot_times(s.settings.schedule)),
         520,
     )
     coming = [(n, session.now) for n in now_parts] + tracks.reader_calendar(
@@ -152,14 +168,38 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
         now=session.now,
         part_one=given.part_one or (releases[0].release if releases else None),
         fronts=fronts,
-        mode=tracks_ops.mode(session),
+        mode=how,
         held=given.held,
     )
     if found.status.value != "active":
         coming = []  # unsubscribing stops the track
-    return ReaderCalendar(
-        found.key, cohort, received, [(n, titles.get(n, ""), w) for n, w in coming]
-    )
+    if not any(w == at for _, w in coming):
+        waits = None  # nothing of theirs waits for it
+    parts = [(n, titles.get(n, ""), w) for n, w in coming]
+    return ReaderCalendar(found.key, cohort, received, parts, waits, at if waits else None)
+
+
+@dataclass(frozen=True)
+class _Went:
+    """A send record as if a part went out at `started_at` (`schedule.SendRecord`)."""
+
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+def _fronts_once_ready(
+    session: Session, drafts: DraftSet, front_now: tuple[int, ...], waits: int, at: dt.datetime
+) -> dict[int, dt.datetime]:
+    """When the front gets part `waits` (a draft the next send waits for) and each part
+    after it: `waits` at `at`, the next slot, and the others where the calendar puts them
+    once it went out then (`schedule.plan`: one cadence later; with catch_up = "all", their
+    own slots, those passed by then in its run); `front_now` go out now."""
+    records: dict[int, schedule.SendRecord] = dict(session.ledger.instalment_records())
+    for number in front_now:
+        records[number] = _Went(session.now, session.now)
+    records[waits] = _Went(at, at)
+    moved = schedule.plan(drafts.instalments, records, session.series.settings.schedule, at)
+    return {p.number: max(p.release, at) for p in moved if p.number >= waits}
 
 
 def write_ics(series: Series, cal: Calendar, path: Path) -> None:
