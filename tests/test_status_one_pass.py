@@ -170,3 +170,27 @@ def test_one_pass_after_a_limited_run_gives_what_two_passes_give(
         plan.catching_up,
         plan.caught_up,
     )
+
+
+def test_one_pass_with_nothing_due_after_all_gives_what_two_passes_give(
+    make_series: MakeSeries, cli: Cli, reads: list[Path]
+) -> None:
+    """The day after part 2's round (the late joiner had part 1 in it): no part is due, and
+    the late joiner's turn this slot is taken, so `send due` sends nothing now; the next
+    slot is planned as it stands, in the one pass that found nothing due."""
+    root = make_series(drafts=3, subscribers=3, extra_toml=SCHEDULE)
+    with time_machine.travel(local(1, 9, 1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(local(3, 12))
+        ok(cli(root, "subscribers", "add", "late@example.com"))
+        clock.move_to(local(8, 9, 1))
+        ok(cli(root, "send", "due"))
+    reads.clear()
+    with session(find_series(explicit=root), "test", now=local(9, 10), readonly=True) as s:
+        got = tracking.upcoming(s, s.drafts(strict=False))
+        assert len(reads) == 1
+        now, plan = sequential(s)
+    assert got.due is None and now is None
+    assert got.plan.counts() == plan.counts() == {2: 1, 3: 3}
+    assert dict(got.plan.late) == dict(plan.late) == {"late@example.com": 2}
+    assert (got.plan.front, got.front_part) == (plan.front, 3)

@@ -6,10 +6,11 @@ Read-only, but for a send's `late_rows` (the list's snapshot and scratch files i
 folder). A reader's position is the ledger's record of what they received
 (`Ledger.received`), never a second record.
 
-Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
-never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
-memory up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a
-fixed 8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
+Memory: one streamed pass over the list per plan (`_Readers`; `upcoming` plans what is due
+now and the next slot from the same pass). Front readers are counted, never held; late
+joiners are held once per plan, as key → part (`LateParts`: about 100 bytes each in memory
+up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a fixed
+8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
 (part 1 not out yet) does not read the list.
 
 A round's late parts (`late_rows`): one more pass, over the send's snapshot of the list
@@ -765,14 +766,16 @@ def _as_sent(
     how: str,
 ) -> Reader:
     """One reader of `once_sent`; `part`: theirs in the round due now, or _FRONT."""
+    # Built field by field: `dataclasses.replace` costs three times as much, per reader.
+    key, joined, returned = reader.key, reader.joined, reader.returned
     if part is _FRONT:
         if front_parts:
             with_front = reader.with_front or not is_front(reader, part_one, how)
             has = reader.has | front_parts
-            return replace(reader, has=has, last=at, with_front=with_front)
+            return Reader(key, joined, has, reader.open, at, returned, with_front)
     elif part is not None:
         has, open_ = reader.has | {part}, reader.open - {part}
-        return replace(reader, has=has, open=open_, last=at)
+        return Reader(key, joined, has, open_, at, returned, reader.with_front)
     return reader
 
 
@@ -864,22 +867,21 @@ def _with_due(
     session: Session, drafts: DraftSet, due: _DueRound, idle: _NextSlot, busy: _NextSlot
 ) -> tuple[DueNow | None, SlotPlan]:
     """What is due now (None: nothing), and the next slot's plan: `busy`'s, as if it had
-    gone out, else `idle`'s. One pass feeds the three plans (`_three_plans`) when their
-    readers are read alike (the same part 1 release and latest part: all but part 1's own
-    round); else two, one after the other."""
+    gone out, else `idle`'s. One pass feeds them all (`_one_pass`) when their readers are
+    read alike (the same part 1 release and latest part: all but part 1's own round); else
+    two, one after the other."""
     alike = (due.given.part_one, due.given.latest)
     if all((n.given.part_one, n.given.latest) == alike for n in (idle, busy)):
         for _ in range(3):
             try:
-                now, planned_idle, planned_busy = _three_plans(session, due, idle, busy)
+                now, later = _one_pass(session, due, idle, busy)
             except ListChanged:
                 continue  # rewritten mid-plan: plan again from the new file
             except SeriespubError:  # an unreadable list: nobody (check and send say why)
-                now, planned_idle, planned_busy = _empty_plans(session, due, idle, busy)
-            found = DueNow(now, session.now, due.also)
-            if found.counts():
-                return found, planned_busy
-            return None, planned_idle
+                now = _planner(session, due.new, due.given, due.given.slot)
+                later = _planner(session, idle.new, idle.given, idle.at)
+            found = DueNow(now.plan(), session.now, due.also)
+            return (found if found.counts() else None), later.plan()
         raise _kept_changing()
     plan, _ = slot_plan(session, drafts, due.new)
     found = DueNow(plan, session.now, due.also)
@@ -902,39 +904,33 @@ def _planner(
     )
 
 
-def _empty_plans(
+def _one_pass(
     session: Session, due: _DueRound, idle: _NextSlot, busy: _NextSlot
-) -> tuple[SlotPlan, SlotPlan, SlotPlan]:
-    due_slot = due.given.slot
-    return (
-        _planner(session, due.new, due.given, due_slot).plan(),
-        _planner(session, idle.new, idle.given, idle.at).plan(),
-        _planner(session, busy.new, busy.given, busy.at).plan(),
-    )
-
-
-def _three_plans(
-    session: Session, due: _DueRound, idle: _NextSlot, busy: _NextSlot
-) -> tuple[SlotPlan, SlotPlan, SlotPlan]:
-    """One pass over the list into the plan due now and both of the next slot's: `idle`'s
-    (nothing due goes out) and `busy`'s (each reader as `once_sent` leaves them, from their
-    own part in the round due now). Which one holds is known only after the pass."""
+) -> tuple[SlotPlanner, SlotPlanner]:
+    """One pass over the list into the plan due now and the next slot's that holds after
+    it: `busy`'s (each reader as `once_sent` leaves them, from their own part in the round
+    due now) once that round sends anyone anything (`DueNow.counts` is not empty), else
+    `idle`'s (nothing goes out before the next slot). Till the first reader the round
+    sends a part, `idle` is planned alongside."""
     given, how = due.given, mode(session)
     now = _planner(session, due.new, given, given.slot)
     later_idle = _planner(session, idle.new, idle.given, idle.at)
     later_busy = _planner(session, busy.new, busy.given, busy.at)
-    sent = frozenset(due.front_parts)
+    sent, idle_too = frozenset(due.front_parts), True
     listed = _Readers(
         session, due.new, given.part_one, now.late, given.latest, (idle.new, busy.new)
     )
     for reader, settled in listed.pairs():
         front, part = now.add(as_of(reader, settled, due.new))
-        later_idle.add(as_of(reader, settled, idle.new))
+        if idle_too:
+            later_idle.add(as_of(reader, settled, idle.new))
+            # `DueNow.counts` is not empty from here on: `idle` cannot hold.
+            idle_too = part is None and not (front and due.also)
         mine = as_of(reader, settled, busy.new)
         later_busy.add(
             _as_sent(mine, _FRONT if front else part, sent, session.now, given.part_one, how)
         )
-    return now.plan(), later_idle.plan(), later_busy.plan()
+    return now, later_idle if idle_too else later_busy
 
 
 def _draft_ahead(

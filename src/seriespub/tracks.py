@@ -219,19 +219,21 @@ class SlotPlanner:
 
     def add(self, reader: Reader) -> tuple[bool, int | None]:
         """Plan `reader`: whether they are on the front, and the part they get (or None)."""
+        new = self.new
+        if is_front(reader, self.part_one, self.mode):  # `decide`'s first case, inline
+            part = new if new is not None and new not in reader.has else None
+            self.tally["front"] += 1
+            self.tally["front_new"] += part is not None
+            return True, part
         part = decide(
             reader,
             released=self.released,
-            new=self.new,
+            new=new,
             slot=self.slot,
             part_one=self.part_one,
             mode=self.mode,
             held=self.held,
         )
-        if is_front(reader, self.part_one, self.mode):
-            self.tally["front"] += 1
-            self.tally["front_new"] += part is not None
-            return True, part
         self.tally["caught_up" if self.everything <= reader.has else "catching_up"] += 1
         self.late[reader.key] = part
         return False, part
