@@ -6,10 +6,11 @@ Read-only, but for a send's `late_rows` (the list's snapshot and scratch files i
 folder). A reader's position is the ledger's record of what they received
 (`Ledger.received`), never a second record.
 
-Memory: one streamed pass over the list per plan (`_Readers`). Front readers are counted,
-never held; late joiners are held once, as key → part (`LateParts`: about 100 bytes each in
-memory up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a
-fixed 8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
+Memory: one streamed pass over the list per plan (`_Readers`; `upcoming` plans what is due
+now and the next slot from the same pass). Front readers are counted, never held; late
+joiners are held once per plan, as key → part (`LateParts`: about 100 bytes each in memory
+up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a fixed
+8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
 (part 1 not out yet) does not read the list.
 
 A round's late parts (`late_rows`): one more pass, over the send's snapshot of the list
@@ -47,6 +48,7 @@ from seriespub.tracks import (
     FROM_START,
     Reader,
     SlotPlan,
+    SlotPlanner,
     fell_behind,
     first_owed,
     is_front,
@@ -251,6 +253,7 @@ class _Readers:
         part_one: dt.datetime | None,
         known: Mapping[str, object] | None = None,
         latest: int | None = None,
+        also: Iterable[int | None] = (),
     ) -> None:
         self.session, self.new, self.part_one = session, new, part_one
         self.latest = latest
@@ -260,8 +263,10 @@ class _Readers:
         self.path = session.series.subscribers_path
         # Who on the front already has the new part only matters for the counts, and only
         # after a run that was stopped part-way: otherwise nobody does and nothing is asked.
-        counts = session.ledger.counts(new) if new is not None else {}
-        self.ask_front = any(counts.get(status) for status in SETTLED)
+        # `also`: the new parts of other plans fed from the same pass (`pairs`).
+        self.asked: tuple[int, ...] = tuple(
+            n for n in dict.fromkeys((new, *also)) if n is not None and _settled_any(session, n)
+        )
         # Late joiners read so far: those yielded are in `known` when the caller keeps them
         # (no second copy of a key); `late_seen` holds the rest.
         self.known: Mapping[str, object] = known if known is not None else {}
@@ -273,6 +278,12 @@ class _Readers:
         self.signature = subscribers.signature(self.path)
 
     def __iter__(self) -> Iterator[Reader]:
+        for reader, settled in self.pairs():
+            yield as_of(reader, settled, self.new)
+
+    def pairs(self) -> Iterator[tuple[Reader, frozenset[int]]]:
+        """Each reader once, with the parts of `new` and `also` the ledger has settled for
+        them when they are on the front (`as_of` gives each plan its reader)."""
         repeats = subscribers.Repeats()
         late: list[Reader] = []
         for rows in _batches(self._active(), CHUNK):
@@ -311,15 +322,16 @@ class _Readers:
             if s.status is SubscriberStatus.ACTIVE:
                 yield read + problems.count, s
 
-    def _front(self, front: list[Reader]) -> Iterator[Reader]:
+    def _front(self, front: list[Reader]) -> Iterator[tuple[Reader, frozenset[int]]]:
         front = list(self._returning(front))
-        if not self.ask_front or self.new is None or not front:
-            yield from front
+        if not self.asked or not front:
+            for r in front:
+                yield r, NOTHING
             return
-        statuses = self.session.ledger.statuses(self.new, [r.key for r in front])
-        mine = frozenset({self.new})
+        keys = [r.key for r in front]
+        statuses = {n: self.session.ledger.statuses(n, keys) for n in self.asked}
         for r in front:
-            yield Reader(r.key, r.joined, mine) if statuses.get(r.key) in SETTLED else r
+            yield r, frozenset(n for n, st in statuses.items() if st.get(r.key) in SETTLED)
 
     def _returning(self, front: list[Reader]) -> Iterator[Reader]:
         """The front by date, with those who fell behind it (they left and came back) as
@@ -335,18 +347,18 @@ class _Readers:
             found = _with_ledger(r, received)
             yield _returned(found) if fell_behind(found.has, found.open, self.latest) else r
 
-    def _late(self, late: list[Reader]) -> Iterator[Reader]:
+    def _late(self, late: list[Reader]) -> Iterator[tuple[Reader, frozenset[int]]]:
         if not late:
             return
         received = self.session.ledger.received([r.key for r in late])
         found = [_with_ledger(r, received) for r in late]
         for r in _with_front(self.session, found, self.first_round):
-            yield _returned(r) if r.with_front and self._behind(r) else r
+            yield _returned(r) if r.with_front and self._behind(r) else r, NOTHING
 
     def _behind(self, reader: Reader) -> bool:
         return self.mode != CURRENT and fell_behind(reader.has, reader.open, self.latest)
 
-    def _settled_suspects(self) -> Iterator[Reader]:
+    def _settled_suspects(self) -> Iterator[tuple[Reader, frozenset[int]]]:
         if not self.suspects:
             return
         repeated = self._repeated()
@@ -388,6 +400,21 @@ class _Readers:
             except (csv.Error, UnicodeDecodeError, ValueError) as exc:
                 raise InputError(f"cannot read: {exc}", path=self.path) from None
         return repeated
+
+
+NOTHING: frozenset[int] = frozenset()
+
+
+def _settled_any(session: Session, new: int) -> bool:
+    """Whether the ledger has settled part `new` for anyone (a run of it stopped part-way)."""
+    counts = session.ledger.counts(new)
+    return any(counts.get(status) for status in SETTLED)
+
+
+def as_of(reader: Reader, settled: frozenset[int], new: int | None) -> Reader:
+    """A front reader as a plan of part `new` counts them: one the ledger has settled it
+    for has it (`_Readers.pairs`'s `settled`)."""
+    return Reader(reader.key, reader.joined, frozenset({new})) if new in settled else reader
 
 
 def _batches(
@@ -568,17 +595,9 @@ def slot_plan(
     and nobody who can be a late joiner (part 1 not released yet, or late_joiners =
     "current"), none at all: the plan is then empty and `counted` is False. `after`: what
     `send due` sends before then (`due_now`), planned as if it had gone out."""
-    given = inputs(session, drafts, new)
-    if after is not None:
-        released = set(given.released) | set(after.front_parts)
-        given = replace(given, released=sorted(released - {new}))
-    at = given.slot
-    if upcoming:
-        given = replace(given, slot=next_slot(session))
-        if has_calendar(session.series):
-            at = given.slot
-        # else the next send is a `send next` typed now: planned at the current slot, as it
-        # will be (`inputs.slot` stays None: "the next send")
+    given, at = _slot_inputs(
+        session, drafts, new, upcoming=upcoming, sent=after.front_parts if after else ()
+    )
     how = mode(session)
     if not count_front and (given.part_one is None or how == CURRENT):
         return SlotPlan(new, {}, 0, 0, 0, counted=False), given
@@ -606,10 +625,32 @@ def slot_plan(
             continue  # rewritten mid-plan (an import, a sync): plan again from the new file
         except SeriespubError:
             return plan((), {}), given  # an unreadable list: nobody (check and send say why)
-    raise ListChanged(
+    raise _kept_changing()
+
+
+def _kept_changing() -> ListChanged:
+    return ListChanged(
         "subscribers.csv kept changing while planning who gets which part",
         hint="run the command again when nothing else is editing the list",
     )
+
+
+def _slot_inputs(
+    session: Session, drafts: DraftSet, new: int | None, *, upcoming: bool, sent: Iterable[int]
+) -> tuple[Inputs, dt.datetime | None]:
+    """What `slot_plan` plans from, and the slot its readers' turns are taken at. `sent`:
+    the parts the front gets before then (due now), released by then."""
+    given = inputs(session, drafts, new)
+    released = set(given.released) | set(sent)
+    given = replace(given, released=sorted(released - {new}))
+    at = given.slot
+    if upcoming:
+        given = replace(given, slot=next_slot(session))
+        if has_calendar(session.series):
+            at = given.slot
+        # else the next send is a `send next` typed now: planned at the current slot, as it
+        # will be (`inputs.slot` stays None: "the next send")
+    return given, at
 
 
 @dataclass(frozen=True)
@@ -636,6 +677,39 @@ class DueNow:
         return {n: c for n, c in sorted(parts.items()) if c}
 
 
+@dataclass(frozen=True)
+class _DueRound:
+    """What `send due` would send now, before the list is read: its new part (None: only
+    late joiners' parts), the inputs of its plan and, with catch_up = "all", the parts it
+    sends the front after `new`."""
+
+    new: int | None
+    given: Inputs
+    also: tuple[int, ...]
+
+    @property
+    def front_parts(self) -> tuple[int, ...]:
+        return ((self.new,) if self.new is not None else ()) + self.also
+
+
+def _due_round(
+    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease]
+) -> _DueRound | None:
+    """The round `due_now` plans, or None when it sends nothing whoever the readers are."""
+    if not planned:
+        return None
+    due = schedule.due([planned[n] for n in sorted(planned)])
+    if due is not None and not due.ready:
+        return None  # `send due` refuses a draft: nothing goes out until it is ready
+    new = due.number if due is not None else None
+    if new is None and mode(session) == CURRENT:
+        return None  # nobody is a late joiner: nothing due but a new part
+    given = inputs(session, drafts, new)
+    if given.slot is None and new is None:
+        return None  # before the first slot
+    return _DueRound(new, given, _caught_up(session, drafts, planned, new, session.now))
+
+
 def due_now(
     session: Session,
     drafts: DraftSet,
@@ -647,30 +721,23 @@ def due_now(
     (late_joiners = "from_start"). None when it sends nothing, or without a calendar
     (`planned` empty: the next send is a `send next`, planned at the current slot).
     `only` (`one_reader`): what it sends that one reader, without reading the list."""
-    if not planned:
+    round_ = _due_round(session, drafts, planned)
+    if round_ is None:
         return None
-    due = schedule.due([planned[n] for n in sorted(planned)])
-    if due is not None and not due.ready:
-        return None  # `send due` refuses a draft: nothing goes out until it is ready
-    new = due.number if due is not None else None
-    if new is None and mode(session) == CURRENT:
-        return None  # nobody is a late joiner: nothing due but a new part
     if only is None:
-        plan, given = slot_plan(session, drafts, new)
+        plan, _ = slot_plan(session, drafts, round_.new)
     else:
-        given = inputs(session, drafts, new)
+        given = round_.given
         plan = plan_slot(
             [only],
             released=given.released,
-            new=new,
+            new=round_.new,
             slot=given.slot,
             part_one=given.part_one,
             mode=mode(session),
             held=given.held,
         )
-    if given.slot is None and new is None:
-        return None  # before the first slot
-    found = DueNow(plan, session.now, _caught_up(session, drafts, planned, new, session.now))
+    found = DueNow(plan, session.now, round_.also)
     return found if found.counts() else None
 
 
@@ -686,6 +753,9 @@ def front_due(
     return (due.number, *_caught_up(session, drafts, planned, due.number, session.now))
 
 
+_FRONT: Any = object()  # `once_sent`'s: not a late joiner of the round due now
+
+
 def once_sent(
     listed: Iterable[Reader], due: DueNow, part_one: dt.datetime | None, how: str
 ) -> Iterator[Reader]:
@@ -695,17 +765,30 @@ def once_sent(
     round, late: everyone gets it) had part 1 with everyone: the front from then on."""
     front_parts = frozenset(due.front_parts)
     for reader in listed:
-        if reader.key not in due.plan.late:
-            if front_parts:
-                with_front = reader.with_front or not is_front(reader, part_one, how)
-                has = reader.has | front_parts
-                reader = replace(reader, has=has, last=due.at, with_front=with_front)
-        else:
-            part = due.plan.late[reader.key]
-            if part is not None:
-                has, open_ = reader.has | {part}, reader.open - {part}
-                reader = replace(reader, has=has, open=open_, last=due.at)
-        yield reader
+        part = due.plan.late.get(reader.key, _FRONT)
+        yield _as_sent(reader, part, front_parts, due.at, part_one, how)
+
+
+def _as_sent(
+    reader: Reader,
+    part: Any,
+    front_parts: frozenset[int],
+    at: dt.datetime,
+    part_one: dt.datetime | None,
+    how: str,
+) -> Reader:
+    """One reader of `once_sent`; `part`: theirs in the round due now, or _FRONT."""
+    # Built field by field: `dataclasses.replace` costs three times as much, per reader.
+    key, joined, returned = reader.key, reader.joined, reader.returned
+    if part is _FRONT:
+        if front_parts:
+            with_front = reader.with_front or not is_front(reader, part_one, how)
+            has = reader.has | front_parts
+            return Reader(key, joined, has, reader.open, at, returned, with_front)
+    elif part is not None:
+        has, open_ = reader.has | {part}, reader.open - {part}
+        return Reader(key, joined, has, open_, at, returned, reader.with_front)
+    return reader
 
 
 @dataclass(frozen=True)
@@ -726,6 +809,44 @@ class Upcoming:
     waits_for: int | None = None
 
 
+@dataclass(frozen=True)
+class _NextSlot:
+    """The next slot's plan before the list is read, given the parts the front gets before
+    then (`sent`: what is due now): the front's part, and what it is planned from."""
+
+    front_part: int | None
+    front_at: dt.datetime | None
+    also: tuple[int, ...]
+    waits_for: int | None
+    given: Inputs
+    at: dt.datetime | None  # the slot readers' turns are taken at
+
+    @property
+    def new(self) -> int | None:
+        """The plan's new part: none when the front's comes later than the slot."""
+        return None if self.front_at else self.front_part
+
+
+def _next_slot(
+    session: Session,
+    drafts: DraftSet,
+    planned: Mapping[int, PlannedRelease] | None,
+    slot: dt.datetime | None,
+    sent: tuple[int, ...],
+) -> _NextSlot:
+    new = front_next(drafts, session, sent)
+    waits = None if new is not None else draft_ahead(session, drafts, sent, slot, planned)
+    new = new if waits is None else waits
+    later: dt.datetime | None = None
+    if new is not None and slot is not None and planned is not None:
+        release = planned[new].release if new in planned else None
+        if release is not None and release > slot:
+            later = release
+    given, at = _slot_inputs(session, drafts, None if later else new, upcoming=True, sent=sent)
+    also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
+    return _NextSlot(new, later, also, waits, given, at)
+
+
 def upcoming(
     session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease] | None = None
 ) -> Upcoming:
@@ -734,23 +855,94 @@ def upcoming(
     the front's next part is planned for the next slot only when the calendar releases it
     by then; that slot may bring only late joiners' parts, or nothing. What is due now
     (`due_now`) goes first, and the next slot is planned as if it had gone out.
-    `planned`: the calendar (`releases_by_number`) when the caller has it already."""
+    `planned`: the calendar (`releases_by_number`) when the caller has it already.
+    One pass over the list, for what is due now and the next slot alike (`_with_due`)."""
     slot = next_slot(session)
     if slot is not None and planned is None:
         planned = releases_by_number(session.series, drafts, session.ledger, session.now)
-    now = due_now(session, drafts, planned) if planned else None
-    new = front_next(drafts, session, now.front_parts if now else ())
-    skipped = now.front_parts if now else ()
-    waits = None if new is not None else draft_ahead(session, drafts, skipped, slot, planned)
-    new = new if waits is None else waits
-    later: dt.datetime | None = None
-    if new is not None and slot is not None and planned is not None:
-        release = planned[new].release if new in planned else None
-        if release is not None and release > slot:
-            later = release
-    plan, given = slot_plan(session, drafts, None if later else new, upcoming=True, after=now)
-    also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
-    return Upcoming(plan, given, new, later, also, now, waits)
+    due = _due_round(session, drafts, planned) if planned else None
+    idle = _next_slot(session, drafts, planned, slot, ())
+    if due is None:
+        plan, given = slot_plan(session, drafts, idle.new, upcoming=True)
+        return Upcoming(
+            plan, given, idle.front_part, idle.front_at, idle.also, None, idle.waits_for
+        )
+    busy = _next_slot(session, drafts, planned, slot, due.front_parts)
+    now, plan = _with_due(session, drafts, due, idle, busy)
+    chosen = busy if now is not None else idle
+    return Upcoming(
+        plan, chosen.given, chosen.front_part, chosen.front_at, chosen.also, now, chosen.waits_for
+    )
+
+
+def _with_due(
+    session: Session, drafts: DraftSet, due: _DueRound, idle: _NextSlot, busy: _NextSlot
+) -> tuple[DueNow | None, SlotPlan]:
+    """What is due now (None: nothing), and the next slot's plan: `busy`'s, as if it had
+    gone out, else `idle`'s. One pass feeds them all (`_one_pass`) when their readers are
+    read alike (the same part 1 release and latest part: all but part 1's own round); else
+    two, one after the other."""
+    alike = (due.given.part_one, due.given.latest)
+    if all((n.given.part_one, n.given.latest) == alike for n in (idle, busy)):
+        for _ in range(3):
+            try:
+                now, later = _one_pass(session, due, idle, busy)
+            except ListChanged:
+                continue  # rewritten mid-plan: plan again from the new file
+            except SeriespubError:  # an unreadable list: nobody (check and send say why)
+                now = _planner(session, due.new, due.given, due.given.slot)
+                later = _planner(session, idle.new, idle.given, idle.at)
+            found = DueNow(now.plan(), session.now, due.also)
+            return (found if found.counts() else None), later.plan()
+        raise _kept_changing()
+    plan, _ = slot_plan(session, drafts, due.new)
+    found = DueNow(plan, session.now, due.also)
+    if found.counts():
+        return found, slot_plan(session, drafts, busy.new, upcoming=True, after=found)[0]
+    return None, slot_plan(session, drafts, idle.new, upcoming=True)[0]
+
+
+def _planner(
+    session: Session, new: int | None, given: Inputs, at: dt.datetime | None
+) -> SlotPlanner:
+    return SlotPlanner(
+        released=given.released,
+        new=new,
+        slot=at,
+        part_one=given.part_one,
+        mode=mode(session),
+        held=given.held,
+        late=LateParts(),
+    )
+
+
+def _one_pass(
+    session: Session, due: _DueRound, idle: _NextSlot, busy: _NextSlot
+) -> tuple[SlotPlanner, SlotPlanner]:
+    """One pass over the list into the plan due now and the next slot's that holds after
+    it: `busy`'s (each reader as `once_sent` leaves them, from their own part in the round
+    due now) once that round sends anyone anything (`DueNow.counts` is not empty), else
+    `idle`'s (nothing goes out before the next slot). Till the first reader the round
+    sends a part, `idle` is planned alongside."""
+    given, how = due.given, mode(session)
+    now = _planner(session, due.new, given, given.slot)
+    later_idle = _planner(session, idle.new, idle.given, idle.at)
+    later_busy = _planner(session, busy.new, busy.given, busy.at)
+    sent, idle_too = frozenset(due.front_parts), True
+    listed = _Readers(
+        session, due.new, given.part_one, now.late, given.latest, (idle.new, busy.new)
+    )
+    for reader, settled in listed.pairs():
+        front, part = now.add(as_of(reader, settled, due.new))
+        if idle_too:
+            later_idle.add(as_of(reader, settled, idle.new))
+            # `DueNow.counts` is not empty from here on: `idle` cannot hold.
+            idle_too = part is None and not (front and due.also)
+        mine = as_of(reader, settled, busy.new)
+        later_busy.add(
+            _as_sent(mine, _FRONT if front else part, sent, session.now, given.part_one, how)
+        )
+    return now, later_idle if idle_too else later_busy
 
 
 def draft_ahead(

@@ -188,23 +188,67 @@ def plan_slot(
     """`decide` for every reader of a stream (each once: duplicates are the caller's to
     drop), keeping only the late joiners' parts; the front is counted. `late` is the map
     to fill (a streaming caller asks it who is in already, rather than keep a copy)."""
-    released = sorted(set(released) - ({new} if new is not None else set()))
-    everything = set(released) | ({new} if new is not None else set())
-    late = {} if late is None else late
-    tally: Counter[str] = Counter()
-    for reader in readers:
-        part = decide(
-            reader, released=released, new=new, slot=slot, part_one=part_one, mode=mode, held=held
-        )
-        if is_front(reader, part_one, mode):
-            tally["front"] += 1
-            tally["front_new"] += part is not None
-            continue
-        tally["caught_up" if everything <= reader.has else "catching_up"] += 1
-        late[reader.key] = part
-    return SlotPlan(
-        new, late, tally["front"], tally["catching_up"], tally["caught_up"], tally["front_new"]
+    planner = SlotPlanner(
+        released=released, new=new, slot=slot, part_one=part_one, mode=mode, held=held, late=late
     )
+    for reader in readers:
+        planner.add(reader)
+    return planner.plan()
+
+
+class SlotPlanner:
+    """`plan_slot` one reader at a time, for a caller that feeds one pass over the list
+    into several plans."""
+
+    def __init__(
+        self,
+        *,
+        released: Sequence[int],
+        new: int | None,
+        slot: dt.datetime | None,
+        part_one: dt.datetime | None,
+        mode: str = FROM_START,
+        held: frozenset[int] = frozenset(),
+        late: MutableMapping[str, int | None] | None = None,
+    ) -> None:
+        self.released = sorted(set(released) - ({new} if new is not None else set()))
+        self.everything = set(self.released) | ({new} if new is not None else set())
+        self.new, self.slot, self.part_one, self.mode, self.held = new, slot, part_one, mode, held
+        self.late: MutableMapping[str, int | None] = {} if late is None else late
+        self.tally: Counter[str] = Counter()
+
+    def add(self, reader: Reader) -> tuple[bool, int | None]:
+        """Plan `reader`: whether they are on the front, and the part they get (or None)."""
+        new = self.new
+        if is_front(reader, self.part_one, self.mode):  # `decide`'s first case, inline
+            part = new if new is not None and new not in reader.has else None
+            self.tally["front"] += 1
+            self.tally["front_new"] += part is not None
+            return True, part
+        part = decide(
+            reader,
+            released=self.released,
+            new=new,
+            slot=self.slot,
+            part_one=self.part_one,
+            mode=self.mode,
+            held=self.held,
+        )
+        self.tally["caught_up" if self.everything <= reader.has else "catching_up"] += 1
+        self.late[reader.key] = part
+        return False, part
+
+    def plan(self) -> SlotPlan:
+        """The plan of the readers added so far."""
+        tally = self.tally
+        return SlotPlan(
+            self.new,
+            self.late,
+            tally["front"],
+            tally["catching_up"],
+            tally["caught_up"],
+            tally["front_new"],
+        )
 
 
 def reader_calendar(
