@@ -98,3 +98,47 @@ def test_an_unreadable_bundle_is_one_line_naming_the_variable(
     assert "Traceback" not in result.output
     assert state.accepted == []
     assert delivery_log(cli, root) == {}  # nothing recorded, not even pending
+
+
+EXITS_WHILE_LOADING = """
+import sys
+from seriespub.providers import tls
+tls.load_ahead()
+print("exiting", flush=True)
+sys.exit(0)
+"""
+
+
+def test_a_command_that_ends_while_the_context_loads_waits_for_the_load(tmp_path: Path) -> None:
+    """A daemon thread still importing httpx or inside OpenSSL when the interpreter shuts
+    down can crash the process (CI once saw a `send next` with nothing to send end in
+    SIGSEGV): exit waits for the load. The bundle is a FIFO, so the load holds until the
+    test writes it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import certifi
+
+    fifo = tmp_path / "bundle.pem"
+    os.mkfifo(fifo)
+    env = {**os.environ, "SSL_CERT_FILE": str(fifo), "PYTHONFAULTHANDLER": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXITS_WHILE_LOADING],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "exiting\n"
+        time.sleep(0.5)
+        assert proc.poll() is None  # still waiting for the load, not gone from under it
+        with fifo.open("wb") as bundle:  # the load goes on, and the process ends
+            bundle.write(Path(certifi.where()).read_bytes())
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err

@@ -13,12 +13,14 @@ Guarantees:
   `SSL_CERT_DIR` or certifi), not a bare "No such file or directory";
 - it is loaded at most once per process and never shared half-made: `context()` waits for the
   load and raises what the load raised, in the caller's thread;
-- the background thread is a daemon: a command that ends before it needs a client does not
-  wait for it.
+- a command that ends before it needs a client waits for the load at exit (25-50 ms; at most
+  EXIT_WAIT seconds): a daemon thread still importing httpx or inside OpenSSL while the
+  interpreter shuts down can crash the process (CI once saw a SIGSEGV at such an exit).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import TYPE_CHECKING
@@ -33,6 +35,7 @@ _done = threading.Event()
 _started = False
 _result: ssl.SSLContext | None = None
 _error: BaseException | None = None
+EXIT_WAIT = 30.0  # seconds; a CA bundle that never arrives (a stuck network file) is left
 
 
 def load_ahead() -> None:
@@ -42,7 +45,9 @@ def load_ahead() -> None:
         if _started:
             return
         _started = True
+    # A daemon, so that a stuck load cannot hold the process past EXIT_WAIT.
     threading.Thread(target=_load, name="tls-context", daemon=True).start()
+    atexit.register(_done.wait, EXIT_WAIT)
 
 
 def context() -> ssl.SSLContext:
