@@ -684,7 +684,7 @@ class DueNow:
     def counts(self) -> dict[int, int]:
         """Part → how many readers get it now (the late joiners' and the front's)."""
         parts = self.plan.counts()
-        readers = self.plan.in_step() if self.also else 0
+        readers = self.plan.in_step_count() if self.also else 0
         for number in self.also:
             parts[number] = parts.get(number, 0) + readers
         return {n: c for n, c in sorted(parts.items()) if c}

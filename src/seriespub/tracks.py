@@ -177,12 +177,13 @@ class SlotPlan:
             tally[self.new] += self.front_new
         return dict(sorted(tally.items()))
 
-    def in_step(self) -> int:
+    def in_step_count(self) -> int:
         """How many readers get each part the same run sends the front after `new` (with
         catch_up = "all"): the front, and the late joiners who get `new` (caught up, they
         read with the front)."""
-        new = self.new
-        return self.front + sum(1 for p in self.late.values() if new is not None and p == new)
+        if self.new is None:
+            return self.front
+        return self.front + sum(1 for part in self.late.values() if part == self.new)
 
     def late_parts(self) -> list[int]:
         """The parts late joiners get this slot besides `new`, in order: one run each."""

@@ -248,7 +248,7 @@ def readers_state(
     if coming.front_part is not None and coming.front_at is not None and plan.front:
         later = (coming.front_part, plan.front, coming.front_at)
     parts = plan.counts()
-    readers = plan.in_step() if coming.also else 0  # the front, and who caught up with it
+    readers = plan.in_step_count() if coming.also else 0  # the front, and who caught up with it
     for number in coming.also:  # catch_up = "all": every overdue part goes to the front
         parts[number] = parts.get(number, 0) + readers
     return ReadersState(
