@@ -149,6 +149,39 @@ def test_open_part_is_finished_first_and_a_served_reader_waits() -> None:
     assert at(Reader("f", None, frozenset(), frozenset(), None)) == 4
 
 
+def test_a_late_joiner_caught_up_when_the_slot_began_reads_with_the_front_in_it() -> None:
+    """catch_up = "all": the front got part 3 in this slot and now gets 4. A late joiner
+    who got part 3 with it had every earlier part when the slot began: 4 as well. One who
+    got part 2 in this slot (the late run of a round killed before the front's run) was
+    catching up then: one part a slot, as before; so is one who lacks a released part."""
+    slot = dt.datetime(2027, 2, 2, 9, tzinfo=LONDON)
+    joined = dt.datetime(2027, 1, 6, tzinfo=LONDON)
+    one = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)
+    during = slot + dt.timedelta(minutes=1)
+
+    def at(has: set[int], fresh: frozenset[int]) -> int | None:
+        reader = Reader("a", joined, frozenset(has), frozenset(), during)
+        return decide(reader, released=[1, 2, 3], new=4, slot=slot, part_one=one, fresh=fresh)
+
+    assert at({1, 2, 3}, frozenset({3})) == 4
+    assert at({1, 2, 3}, frozenset()) is None  # part 3 came earlier in the slot: one a slot
+    assert at({1, 3}, frozenset({3})) is None
+    plan = plan_slot(
+        [
+            Reader("a", joined, frozenset({1, 2, 3}), frozenset(), during),
+            Reader("b", joined, frozenset({1}), frozenset(), slot - dt.timedelta(days=7)),
+            Reader("f", None),
+        ],
+        released=[1, 2, 3],
+        new=4,
+        slot=slot,
+        part_one=one,
+        fresh=frozenset({3}),
+    )
+    assert dict(plan.late) == {"a": 4, "b": 2}
+    assert plan.in_step_count() == 2, "the front and a: every part of the front's run"
+
+
 def test_a_front_reader_who_returned_resumes_at_the_first_part_they_missed() -> None:
     slot = dt.datetime(2027, 2, 2, 9, tzinfo=LONDON)
     one = dt.datetime(2027, 1, 5, 9, tzinfo=LONDON)

@@ -85,6 +85,9 @@ class Inputs:
     part_one: dt.datetime | None  # part 1's release (started_at, else its slot)
     slot: dt.datetime | None  # when this slot began (None: no calendar, no send)
     latest: int | None = None  # the last part the front finished: who lacks it fell behind
+    # Of `released`, those the front got in this slot: a late joiner who had one of them
+    # had caught up when the slot began, and reads with the front (`tracks.in_step`).
+    fresh: frozenset[int] = frozenset()
 
 
 def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
@@ -109,7 +112,15 @@ def inputs(session: Session, drafts: DraftSet, new: int | None) -> Inputs:
                 part_one = None  # not released yet: everyone is on the front
     finished = [n for n in released if records[n].finished_at is not None]
     latest = max(finished, default=None)
-    return Inputs(released, held, part_one, current_slot(session, new), latest)
+    slot = current_slot(session, new)
+    fresh = frozenset(n for n in released if _started_by(records[n].started_at, slot))
+    return Inputs(released, held, part_one, slot, latest, fresh)
+
+
+def _started_by(started_at: dt.datetime | None, slot: dt.datetime | None) -> bool:
+    """Whether a part the front got started going out at or after `slot` began."""
+    started = _aware(started_at)
+    return slot is not None and started is not None and started >= slot
 
 
 def current_slot(session: Session, new: int | None) -> dt.datetime | None:
@@ -612,6 +623,7 @@ def slot_plan(
             mode=how,
             held=given.held,
             late=late,
+            fresh=given.fresh,
         )
 
     for _ in range(3):
@@ -644,8 +656,8 @@ def _slot_inputs(
     released = set(given.released) | set(sent)
     given = replace(given, released=sorted(released - {new}))
     at = given.slot
-    if upcoming:
-        given = replace(given, slot=next_slot(session))
+    if upcoming:  # nothing has gone out in the next slot yet
+        given = replace(given, slot=next_slot(session), fresh=frozenset())
         if has_calendar(session.series):
             at = given.slot
         # else the next send is a `send next` typed now: planned at the current slot, as it
@@ -672,8 +684,9 @@ class DueNow:
     def counts(self) -> dict[int, int]:
         """Part → how many readers get it now (the late joiners' and the front's)."""
         parts = self.plan.counts()
+        readers = self.plan.in_step_count() if self.also else 0
         for number in self.also:
-            parts[number] = parts.get(number, 0) + self.plan.front
+            parts[number] = parts.get(number, 0) + readers
         return {n: c for n, c in sorted(parts.items()) if c}
 
 
@@ -736,6 +749,7 @@ def due_now(
             part_one=given.part_one,
             mode=mode(session),
             held=given.held,
+            fresh=given.fresh,
         )
     found = DueNow(plan, session.now, round_.also)
     return found if found.counts() else None
@@ -786,7 +800,9 @@ def _as_sent(
             has = reader.has | front_parts
             return Reader(key, joined, has, reader.open, at, returned, with_front)
     elif part is not None:
-        has, open_ = reader.has | {part}, reader.open - {part}
+        # A late joiner who gets the front's new part has caught up: its run's parts too.
+        got = front_parts if part in front_parts else frozenset({part})
+        has, open_ = reader.has | got, reader.open - got
         return Reader(key, joined, has, open_, at, returned, reader.with_front)
     return reader
 
@@ -913,6 +929,7 @@ def _planner(
         mode=mode(session),
         held=given.held,
         late=LateParts(),
+        fresh=given.fresh,
     )
 
 

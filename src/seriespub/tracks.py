@@ -17,7 +17,9 @@ Guarantees of `decide` (late_joiners = "from_start")
     - a late joiner gets at most one part per slot: nothing when the ledger shows any
       delivery of theirs at or after the slot began (`Reader.last >= slot`), except
       that a part left open for them (pending, deferred, unknown: a run killed or refused
-      mid-way) is always theirs to finish first;
+      mid-way) is always theirs to finish first, and that one who had caught up when the
+      slot began reads with the front (`in_step`): with catch_up = "all" they get every
+      part the front gets in the slot, one round after another;
     - they start at the first slot after they joined (`joined < slot`);
     - they get their lowest-numbered part they have not had, among the `released` parts
       (already sent to the front and not a draft) and the slot's `new` instalment (which
@@ -103,6 +105,18 @@ def first_owed(reader: Reader) -> int:
     return min(reader.has | reader.open, default=0) if reader.returned else 0
 
 
+def in_step(reader: Reader, released: Sequence[int], fresh: frozenset[int]) -> bool:
+    """Whether a late joiner who had a part in this slot reads with the front in it: they
+    got a part the front first got in this slot (`fresh`) and lack none released. A late
+    joiner's one part a slot is their lowest missing one, so a fresh part means they had
+    every earlier part when the slot began: caught up, not catching up. One who caught up
+    with a part sent earlier in the slot is still one part a slot until the next."""
+    if not reader.has & fresh:
+        return False
+    first = first_owed(reader)
+    return all(n in reader.has for n in released if n >= first)
+
+
 def decide(
     reader: Reader,
     *,
@@ -112,9 +126,11 @@ def decide(
     part_one: dt.datetime | None,
     mode: str = FROM_START,
     held: frozenset[int] = frozenset(),
+    fresh: frozenset[int] = frozenset(),
 ) -> int | None:
     """The part `reader` gets at `slot`, or None. `released` is sorted ascending; a part in
-    `held` (released, but a draft again) stops the track there: never a skip."""
+    `held` (released, but a draft again) stops the track there: never a skip. `fresh`: the
+    released parts the front got in this slot (`in_step`)."""
     if is_front(reader, part_one, mode):
         return new if new is not None and new not in reader.has else None
     if reader.open:
@@ -125,7 +141,8 @@ def decide(
     # A returned front reader may have no date at all: they have started.
     if slot is not None:
         waiting = not reader.has and reader.joined is not None and reader.joined >= slot
-        if waiting or (reader.last is not None and reader.last >= slot):
+        busy = reader.last is not None and reader.last >= slot
+        if waiting or (busy and not in_step(reader, released, fresh)):
             return None
     first = first_owed(reader)
     for number in released:
@@ -160,6 +177,14 @@ class SlotPlan:
             tally[self.new] += self.front_new
         return dict(sorted(tally.items()))
 
+    def in_step_count(self) -> int:
+        """How many readers get each part the same run sends the front after `new` (with
+        catch_up = "all"): the front, and the late joiners who get `new` (caught up, they
+        read with the front)."""
+        if self.new is None:
+            return self.front
+        return self.front + sum(1 for part in self.late.values() if part == self.new)
+
     def late_parts(self) -> list[int]:
         """The parts late joiners get this slot besides `new`, in order: one run each."""
         return sorted({p for p in self.late.values() if p is not None and p != self.new})
@@ -184,12 +209,20 @@ def plan_slot(
     mode: str = FROM_START,
     held: frozenset[int] = frozenset(),
     late: MutableMapping[str, int | None] | None = None,
+    fresh: frozenset[int] = frozenset(),
 ) -> SlotPlan:
     """`decide` for every reader of a stream (each once: duplicates are the caller's to
     drop), keeping only the late joiners' parts; the front is counted. `late` is the map
     to fill (a streaming caller asks it who is in already, rather than keep a copy)."""
     planner = SlotPlanner(
-        released=released, new=new, slot=slot, part_one=part_one, mode=mode, held=held, late=late
+        released=released,
+        new=new,
+        slot=slot,
+        part_one=part_one,
+        mode=mode,
+        held=held,
+        late=late,
+        fresh=fresh,
     )
     for reader in readers:
         planner.add(reader)
@@ -210,10 +243,12 @@ class SlotPlanner:
         mode: str = FROM_START,
         held: frozenset[int] = frozenset(),
         late: MutableMapping[str, int | None] | None = None,
+        fresh: frozenset[int] = frozenset(),
     ) -> None:
         self.released = sorted(set(released) - ({new} if new is not None else set()))
         self.everything = set(self.released) | ({new} if new is not None else set())
         self.new, self.slot, self.part_one, self.mode, self.held = new, slot, part_one, mode, held
+        self.fresh = fresh
         self.late: MutableMapping[str, int | None] = {} if late is None else late
         self.tally: Counter[str] = Counter()
 
@@ -233,6 +268,7 @@ class SlotPlanner:
             part_one=self.part_one,
             mode=self.mode,
             held=self.held,
+            fresh=self.fresh,
         )
         self.tally["caught_up" if self.everything <= reader.has else "catching_up"] += 1
         self.late[reader.key] = part
@@ -290,7 +326,7 @@ def reader_calendar(
         )
         if part is not None and slot >= now:
             got = [part]
-            if part == new and is_front(current, part_one, mode):
+            if part == new:  # the front, or a late joiner caught up: they read with it
                 got += [n for n in news[1:] if n not in has]  # the same run (catch_up)
             out += [(n, slot) for n in got]
             has.update(got)

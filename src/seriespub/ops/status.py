@@ -248,8 +248,9 @@ def readers_state(
     if coming.front_part is not None and coming.front_at is not None and plan.front:
         later = (coming.front_part, plan.front, coming.front_at)
     parts = plan.counts()
+    readers = plan.in_step_count() if coming.also else 0  # the front, and who caught up with it
     for number in coming.also:  # catch_up = "all": every overdue part goes to the front
-        parts[number] = parts.get(number, 0) + plan.front
+        parts[number] = parts.get(number, 0) + readers
     return ReadersState(
         tracks_ops.mode(session),
         plan.front,
