@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from seriespub import subscribers, tracking
+from seriespub import lateparts, laterows, subscribers
 from seriespub.errors import InputError
 from seriespub.ops import send as ops
 from test_tracks_scale import T0, WEEK, MakeSeries, append_rows, held, outbox, send_next
@@ -109,7 +109,7 @@ def test_a_round_with_three_late_parts_reads_the_list_no_more_than_with_one(
     spill: int | None,
 ) -> None:
     if spill is not None:
-        monkeypatch.setattr(tracking, "SPILL", spill)
+        monkeypatch.setattr(lateparts, "SPILL", spill)
     root = make_series(drafts=6, subscribers=FRONT)
     reads, late_parts = [], []
     for week in range(4):
@@ -254,7 +254,7 @@ def test_a_round_killed_after_picking_leaves_rows_the_next_send_removes(
 
 @pytest.mark.parametrize("spill", [None, 0], ids=["in-memory", "on-disk"])
 def test_late_parts_answer_many_keys_at_once_as_one_by_one(spill: int | None) -> None:
-    late = tracking.LateParts(spill)
+    late = lateparts.LateParts(spill)
     for k in range(2_000):
         late[f"r{k}@example.com"] = None if k % 7 == 0 else k % 5
     keys = [f"r{k}@example.com" for k in range(0, 4_000, 3)]
@@ -276,8 +276,8 @@ def test_a_dry_run_removes_what_a_killed_dry_run_left_and_only_that(
         capture_output=True,
         check=True,
     )
-    stale = scratch / f"{tracking.DRY_ROUND_PREFIX}{gone.stdout.strip()}-abc"
-    running = scratch / f"{tracking.DRY_ROUND_PREFIX}{os.getpid()}-def"
+    stale = scratch / f"{laterows.DRY_ROUND_PREFIX}{gone.stdout.strip()}-abc"
+    running = scratch / f"{laterows.DRY_ROUND_PREFIX}{os.getpid()}-def"
     for folder in (stale, running):
         folder.mkdir()
         (folder / "part-0002.csv").write_text("email\nlate@example.com\n")

@@ -1,5 +1,5 @@
 """`status`, `status --json` and `subscribers list --next` read subscribers.csv once to plan
-both what is due now and the next slot (`tracking.upcoming`): with late joiners and a part
+both what is due now and the next slot (`promises.upcoming`): with late joiners and a part
 due now, the due-now round and the next slot's plan come out of one streamed pass."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from seriespub import subscribers, tracking
+from seriespub import promises, subscribers, tracking
 from seriespub.models import Subscriber
 from seriespub.ops.session import Session, session
 from seriespub.scheduling import releases_by_number
@@ -101,7 +101,7 @@ def test_a_list_rewritten_mid_pass_is_planned_again_with_a_part_due_now(
     with (root / "subscribers.csv").open("a", encoding="utf-8") as handle:
         handle.write("READER0001@example.com,,active,\n")  # a repeat: the first row counts
     with session(find_series(explicit=root), "test", now=local(8, 9, 2), readonly=True) as s:
-        want = tracking.upcoming(s, s.drafts(strict=False))
+        want = promises.upcoming(s, s.drafts(strict=False))
     assert want.due is not None and want.due.counts() == {1: 1, 2: 2}
     attempts = 0
     real = subscribers.iter_subscribers
@@ -119,9 +119,9 @@ def test_a_list_rewritten_mid_pass_is_planned_again_with_a_part_due_now(
     with session(find_series(explicit=root), "test", now=local(8, 9, 2), readonly=True) as s:
         if rewrites == 3:
             with pytest.raises(tracking.ListChanged, match="kept changing"):
-                tracking.upcoming(s, s.drafts(strict=False))
+                promises.upcoming(s, s.drafts(strict=False))
             return
-        got = tracking.upcoming(s, s.drafts(strict=False))
+        got = promises.upcoming(s, s.drafts(strict=False))
     assert attempts == 2
     assert got.due is not None and want.due is not None
     assert got.due.counts() == want.due.counts()
@@ -136,7 +136,7 @@ def sequential(s: Session) -> tuple[tracking.DueNow | None, SlotPlan]:
     the next slot planned as if it had gone out."""
     drafts = s.drafts(strict=False)
     planned = releases_by_number(s.series, drafts, s.ledger, s.now)
-    now = tracking.due_now(s, drafts, planned)
+    now = promises.due_now(s, drafts, planned)
     new = tracking.front_next(drafts, s, now.front_parts if now else ())
     plan, _ = tracking.slot_plan(s, drafts, new, upcoming=True, after=now)
     return now, plan
@@ -157,7 +157,7 @@ def test_one_pass_after_a_limited_run_gives_what_two_passes_give(
         clock.move_to(local(8, 9, 1))
         ok(cli(root, "send", "next", "--yes", "--limit", "2"))
     with session(find_series(explicit=root), "test", now=local(8, 9, 30), readonly=True) as s:
-        got = tracking.upcoming(s, s.drafts(strict=False))
+        got = promises.upcoming(s, s.drafts(strict=False))
         now, plan = sequential(s)
     assert got.due is not None and now is not None
     assert got.due.counts() == now.counts() == {2: 3}
@@ -187,7 +187,7 @@ def test_one_pass_with_nothing_due_after_all_gives_what_two_passes_give(
         ok(cli(root, "send", "due"))
     reads.clear()
     with session(find_series(explicit=root), "test", now=local(9, 10), readonly=True) as s:
-        got = tracking.upcoming(s, s.drafts(strict=False))
+        got = promises.upcoming(s, s.drafts(strict=False))
         assert len(reads) == 1
         now, plan = sequential(s)
     assert got.due is None and now is None

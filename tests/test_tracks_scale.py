@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from seriespub import schedule, subscribers, tracking
+from seriespub import lateparts, schedule, subscribers, tracking
 from seriespub.models import SETTLED
 from seriespub.ops import send as ops
 from seriespub.ops.session import Session, session
@@ -147,7 +147,7 @@ def test_repeated_late_joiners_get_one_part_per_slot_and_each_part_once(
         monkeypatch.setattr(subscribers, "DUPLICATE_BITS", bits)
         monkeypatch.setattr(tracking, "CHUNK", 2)
     if spill is not None:
-        monkeypatch.setattr(tracking, "SPILL", spill)
+        monkeypatch.setattr(lateparts, "SPILL", spill)
     root = make_series(drafts=3, subscribers=2)
     send_next(root, T0)  # part 1 to the front
     joined = (T0 + dt.timedelta(days=1)).isoformat()
@@ -267,10 +267,10 @@ def test_the_streamed_plan_is_the_in_memory_plan_with_repeats_and_collisions(
         monkeypatch.setattr(subscribers, "DUPLICATE_BITS", 8)
         monkeypatch.setattr(tracking, "CHUNK", 3)
         collided, _ = tracking.slot_plan(s, s.drafts(), 3)
-        monkeypatch.setattr(tracking, "SPILL", 5)  # the late joiners move to disk mid-pass
+        monkeypatch.setattr(lateparts, "SPILL", 5)  # the late joiners move to disk mid-pass
         on_disk, _ = tracking.slot_plan(s, s.drafts(), 3)
     assert want.late and want.front
-    assert isinstance(on_disk.late, tracking.LateParts) and on_disk.late.spilled
+    assert isinstance(on_disk.late, lateparts.LateParts) and on_disk.late.spilled
     for plan in (got, one_by_one, collided, on_disk):
         assert dict(plan.late) == dict(want.late)
         assert plan.counts() == want.counts()
@@ -324,7 +324,7 @@ def test_a_list_rewritten_mid_plan_is_planned_again_from_the_new_file(
 
 @pytest.mark.parametrize("spill", [3, 0])
 def test_late_parts_on_disk_behave_as_a_dict(spill: int) -> None:
-    late, plain = tracking.LateParts(spill), dict[str, int | None]()
+    late, plain = lateparts.LateParts(spill), dict[str, int | None]()
     for i in range(12):
         late[f"r{i}@x"] = plain[f"r{i}@x"] = None if i % 4 == 0 else i % 3
     assert late.spilled
@@ -351,7 +351,7 @@ def test_check_counts_a_repeated_late_joiner_once(
     make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, spill: int | None
 ) -> None:
     if spill is not None:
-        monkeypatch.setattr(tracking, "SPILL", spill)
+        monkeypatch.setattr(lateparts, "SPILL", spill)
     monkeypatch.setattr(tracking, "CHUNK", 1)  # the repeat is checked against what check kept
     root = make_series(drafts=3, subscribers=2)
     send_next(root, T0)
@@ -374,7 +374,7 @@ def test_next_parts_hold_the_late_joiners_only(
     from seriespub.ops.subscribers import next_parts
 
     if spill is not None:
-        monkeypatch.setattr(tracking, "SPILL", spill)
+        monkeypatch.setattr(lateparts, "SPILL", spill)
     root = make_series(drafts=3, subscribers=2)
     send_next(root, T0)
     joined = (T0 + dt.timedelta(days=1)).isoformat()

@@ -2,45 +2,31 @@
 readers, the released parts and the slot that `seriespub.tracks` plans from, read from the
 list, the drafts, the calendar and the ledger.
 
-Read-only, but for a send's `late_rows` (the list's snapshot and scratch files in the state
-folder). A reader's position is the ledger's record of what they received
-(`Ledger.received`), never a second record.
+Read-only. A reader's position is the ledger's record of what they received
+(`Ledger.received`), never a second record. What the next sends will do, as `status`
+promises it, is `seriespub.promises`; a round's late joiners' rows, `seriespub.laterows`.
 
-Memory: one streamed pass over the list per plan (`_Readers`; `upcoming` plans what is due
-now and the next slot from the same pass). Front readers are counted, never held; late
-joiners are held once per plan, as key → part (`LateParts`: about 100 bytes each in memory
-up to SPILL = 10,000, beyond that in SQLite's private temporary database), plus a fixed
-8 MB bitmap for repeated addresses. A send that no reader can be a late joiner for
-(part 1 not out yet) does not read the list.
-
-A round's late parts (`late_rows`): one more pass, over the send's snapshot of the list
-(taken under the list's lock), copies every row of each late joiner's address into that
-part's file (on disk, in the series' state folder, removed after the round; in memory, a
-chunk of rows at a time), so each part's run reads its own readers' rows rather than the
-whole list twice: a round costs two passes plus work in proportion to its late joiners,
-whatever the number of parts.
+Memory: one streamed pass over the list per plan (`ListedReaders`). Front readers are
+counted, never held; late joiners are held once per plan, as key → part
+(`seriespub.lateparts`: about 100 bytes each in memory up to 10,000, beyond that in SQLite's
+private temporary database), plus a fixed 8 MB bitmap for repeated addresses. A send that no
+reader can be a late joiner for (part 1 not out yet) does not read the list.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import itertools
-import os
-import shutil
-import sqlite3
-import tempfile
-import weakref
 from collections import Counter
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
 from seriespub.errors import InputError, SeriespubError
+from seriespub.lateparts import LateParts
 from seriespub.models import SETTLED, Subscriber, SubscriberStatus
 from seriespub.scheduling import has_calendar, releases_by_number
 from seriespub.tracks import (
@@ -48,7 +34,6 @@ from seriespub.tracks import (
     FROM_START,
     Reader,
     SlotPlan,
-    SlotPlanner,
     fell_behind,
     first_owed,
     is_front,
@@ -58,7 +43,6 @@ from seriespub.tracks import (
 
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
-    from seriespub.schedule import PlannedRelease
 
 __all__ = [
     "FROM_START",
@@ -229,10 +213,10 @@ def readers(
     latest: int | None = None,
 ) -> Iterator[Reader]:
     """Every active reader once (the first row of a repeated address wins), with what the
-    ledger holds for them, streamed in flat memory (see `_Readers`). `known`: the late
+    ledger holds for them, streamed in flat memory (see `ListedReaders`). `known`: the late
     joiners yielded so far, if the caller keeps them (the plan's map); `latest`: the last
     part the front finished (a front reader without it who had others fell behind)."""
-    return iter(_Readers(session, new, part_one, known, latest))
+    return iter(ListedReaders(session, new, part_one, known, latest))
 
 
 CHUNK = 500  # readers per ledger query
@@ -242,7 +226,7 @@ class ListChanged(InputError):
     """The list was rewritten between the pass and the settling of its suspects."""
 
 
-class _Readers:
+class ListedReaders:
     """One streamed pass over the active readers: the front is yielded a chunk at a time
     (with the new part if the ledger has settled it for them) and never kept; late joiners
     are kept as keys, to drop their repeats, and looked up in the ledger 500 at a time.
@@ -424,7 +408,7 @@ def _settled_any(session: Session, new: int) -> bool:
 
 def as_of(reader: Reader, settled: frozenset[int], new: int | None) -> Reader:
     """A front reader as a plan of part `new` counts them: one the ledger has settled it
-    for has it (`_Readers.pairs`'s `settled`)."""
+    for has it (`ListedReaders.pairs`'s `settled`)."""
     return Reader(reader.key, reader.joined, frozenset({new})) if new in settled else reader
 
 
@@ -440,146 +424,6 @@ def _is_active(row: dict[str, str]) -> bool:
         return subscribers.parse_row(row).status is SubscriberStatus.ACTIVE
     except ValueError:
         return False
-
-
-SPILL = 10_000  # late joiners kept in a dict (~1 MB); beyond, in a temporary database
-LATE_BITS = 1 << 23  # 1 MB: a filter in front of it (a false hit costs one query)
-
-
-class LateParts(MutableMapping[str, "int | None"]):
-    """Late joiner's key → their part (None: nothing this slot): a dict up to SPILL
-    entries, then SQLite's private temporary database, which SQLite deletes itself (the
-    file is unlinked as soon as it is open, so not even a kill leaves it behind), behind a
-    fixed bitmap of the keys' hashes so that the front's rows are answered without a
-    query. A million late joiners (an evergreen course) then cost about 3 MB (the filter
-    and SQLite's page cache), not 100."""
-
-    def __init__(self, spill: int | None = None) -> None:
-        self.spill = SPILL if spill is None else spill
-        self.memory: dict[str, int | None] = {}
-        self.db: sqlite3.Connection | None = None
-        self.bits = bytearray()
-        self.pending: dict[str, int | None] = {}  # written in batches
-
-    @property
-    def spilled(self) -> bool:
-        return self.db is not None
-
-    def __setitem__(self, key: str, part: int | None) -> None:
-        if self.db is None:
-            self.memory[key] = part
-            if len(self.memory) > self.spill:
-                self._move()
-            return
-        self._mark(key)
-        self.pending[key] = part
-        if len(self.pending) >= 5_000:
-            self._flush()
-
-    def __getitem__(self, key: str) -> int | None:
-        if self.db is None:
-            return self.memory[key]
-        if key in self.pending:
-            return self.pending[key]
-        if not self._marked(key):
-            raise KeyError(key)  # the front, mostly: no query
-        row = self.db.execute("SELECT part FROM late WHERE key=?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        part: int | None = row[0]
-        return part
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            self[str(key)]
-        except KeyError:
-            return False
-        return True
-
-    def __delitem__(self, key: str) -> None:
-        if self.db is None:
-            del self.memory[key]
-            return
-        self[key]  # KeyError if absent
-        self._flush()
-        self.db.execute("DELETE FROM late WHERE key=?", (key,))
-
-    def __len__(self) -> int:
-        if self.db is None:
-            return len(self.memory)
-        self._flush()
-        count: int = self.db.execute("SELECT count(*) FROM late").fetchone()[0]
-        return count
-
-    def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._rows())
-
-    def items(self) -> ItemsView[str, int | None]:
-        return _Items(self)
-
-    def values(self) -> ValuesView[int | None]:
-        return _Values(self)
-
-    def parts_of(self, keys: Iterable[str]) -> dict[str, int | None]:
-        """The late joiners among `keys` → their part: the front answered by the filter,
-        the rest in one query per 500 (a round's pass asks for every row of the list)."""
-        if self.db is None:
-            return {key: self.memory[key] for key in keys if key in self.memory}
-        self._flush()
-        maybe = [key for key in keys if self._marked(key)]
-        found: dict[str, int | None] = {}
-        for start in range(0, len(maybe), 500):
-            some = maybe[start : start + 500]
-            query = f"SELECT key, part FROM late WHERE key IN ({','.join('?' * len(some))})"
-            found.update(self.db.execute(query, some))
-        return found
-
-    def _rows(self) -> Iterator[tuple[str, int | None]]:
-        if self.db is None:
-            yield from self.memory.items()
-            return
-        self._flush()
-        yield from self.db.execute("SELECT key, part FROM late")
-
-    def _move(self) -> None:
-        self.db = sqlite3.connect("", check_same_thread=False)  # "": private, temporary
-        weakref.finalize(self, self.db.close)  # the plan is dropped: SQLite deletes the file
-        self.db.execute("CREATE TABLE late(key TEXT PRIMARY KEY, part INTEGER) WITHOUT ROWID")
-        self.bits = bytearray(LATE_BITS // 8)
-        for key in self.memory:
-            self._mark(key)
-        self.pending, self.memory = self.memory, {}
-        self._flush()
-
-    def _marked(self, key: str) -> bool:
-        h = hash(key) % (len(self.bits) * 8)
-        return bool(self.bits[h >> 3] & (1 << (h & 7)))
-
-    def _mark(self, key: str) -> None:
-        h = hash(key) % (len(self.bits) * 8)
-        self.bits[h >> 3] |= 1 << (h & 7)
-
-    def _flush(self) -> None:
-        if self.db is not None and self.pending:
-            with self.db:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO late VALUES(?, ?)", self.pending.items()
-                )
-            self.pending = {}
-
-
-class _Items(ItemsView[str, "int | None"]):
-    _mapping: LateParts
-
-    def __iter__(self) -> Iterator[tuple[str, int | None]]:
-        return self._mapping._rows()
-
-
-class _Values(ValuesView["int | None"]):
-    _mapping: LateParts
-
-    def __iter__(self) -> Iterator[int | None]:
-        return (part for _, part in self._mapping._rows())
 
 
 def _with_ledger(
@@ -606,7 +450,7 @@ def slot_plan(
     and nobody who can be a late joiner (part 1 not released yet, or late_joiners =
     "current"), none at all: the plan is then empty and `counted` is False. `after`: what
     `send due` sends before then (`due_now`), planned as if it had gone out."""
-    given, at = _slot_inputs(
+    given, at = slot_inputs(
         session, drafts, new, upcoming=upcoming, sent=after.front_parts if after else ()
     )
     how = mode(session)
@@ -637,17 +481,17 @@ def slot_plan(
             continue  # rewritten mid-plan (an import, a sync): plan again from the new file
         except SeriespubError:
             return plan((), {}), given  # an unreadable list: nobody (check and send say why)
-    raise _kept_changing()
+    raise kept_changing()
 
 
-def _kept_changing() -> ListChanged:
+def kept_changing() -> ListChanged:
     return ListChanged(
         "subscribers.csv kept changing while planning who gets which part",
         hint="run the command again when nothing else is editing the list",
     )
 
 
-def _slot_inputs(
+def slot_inputs(
     session: Session, drafts: DraftSet, new: int | None, *, upcoming: bool, sent: Iterable[int]
 ) -> tuple[Inputs, dt.datetime | None]:
     """What `slot_plan` plans from, and the slot its readers' turns are taken at. `sent`:
@@ -690,84 +534,7 @@ class DueNow:
         return {n: c for n, c in sorted(parts.items()) if c}
 
 
-@dataclass(frozen=True)
-class _DueRound:
-    """What `send due` would send now, before the list is read: its new part (None: only
-    late joiners' parts), the inputs of its plan and, with catch_up = "all", the parts it
-    sends the front after `new`."""
-
-    new: int | None
-    given: Inputs
-    also: tuple[int, ...]
-
-    @property
-    def front_parts(self) -> tuple[int, ...]:
-        return ((self.new,) if self.new is not None else ()) + self.also
-
-
-def _due_round(
-    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease]
-) -> _DueRound | None:
-    """The round `due_now` plans, or None when it sends nothing whoever the readers are."""
-    if not planned:
-        return None
-    due = schedule.due([planned[n] for n in sorted(planned)])
-    if due is not None and not due.ready:
-        return None  # `send due` refuses a draft: nothing goes out until it is ready
-    new = due.number if due is not None else None
-    if new is None and mode(session) == CURRENT:
-        return None  # nobody is a late joiner: nothing due but a new part
-    given = inputs(session, drafts, new)
-    if given.slot is None and new is None:
-        return None  # before the first slot
-    return _DueRound(new, given, _caught_up(session, drafts, planned, new, session.now))
-
-
-def due_now(
-    session: Session,
-    drafts: DraftSet,
-    planned: Mapping[int, PlannedRelease],
-    only: Reader | None = None,
-) -> DueNow | None:
-    """What `send due` would send now (`ops.send.due`): the due part, if ready, with every
-    reader whose turn it is in the current slot; without a due part, the late joiners'
-    (late_joiners = "from_start"). None when it sends nothing, or without a calendar
-    (`planned` empty: the next send is a `send next`, planned at the current slot).
-    `only` (`one_reader`): what it sends that one reader, without reading the list."""
-    round_ = _due_round(session, drafts, planned)
-    if round_ is None:
-        return None
-    if only is None:
-        plan, _ = slot_plan(session, drafts, round_.new)
-    else:
-        given = round_.given
-        plan = plan_slot(
-            [only],
-            released=given.released,
-            new=round_.new,
-            slot=given.slot,
-            part_one=given.part_one,
-            mode=mode(session),
-            held=given.held,
-            fresh=given.fresh,
-        )
-    found = DueNow(plan, session.now, round_.also)
-    return found if found.counts() else None
-
-
-def front_due(
-    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease]
-) -> tuple[int, ...]:
-    """The parts the front gets from the next `send due` now (`DueNow.front_parts`),
-    without planning anyone's: the due part when it is ready, and with catch_up = "all"
-    the ready ones after it that are due by now."""
-    due = schedule.due([planned[n] for n in sorted(planned)]) if planned else None
-    if due is None or not due.ready:
-        return ()
-    return (due.number, *_caught_up(session, drafts, planned, due.number, session.now))
-
-
-_FRONT: Any = object()  # `once_sent`'s: not a late joiner of the round due now
+ON_THE_FRONT: Any = object()  # `once_sent`'s: not a late joiner of the round due now
 
 
 def once_sent(
@@ -779,11 +546,11 @@ def once_sent(
     round, late: everyone gets it) had part 1 with everyone: the front from then on."""
     front_parts = frozenset(due.front_parts)
     for reader in listed:
-        part = due.plan.late.get(reader.key, _FRONT)
-        yield _as_sent(reader, part, front_parts, due.at, part_one, how)
+        part = due.plan.late.get(reader.key, ON_THE_FRONT)
+        yield as_sent(reader, part, front_parts, due.at, part_one, how)
 
 
-def _as_sent(
+def as_sent(
     reader: Reader,
     part: Any,
     front_parts: frozenset[int],
@@ -791,10 +558,10 @@ def _as_sent(
     part_one: dt.datetime | None,
     how: str,
 ) -> Reader:
-    """One reader of `once_sent`; `part`: theirs in the round due now, or _FRONT."""
+    """One reader of `once_sent`; `part`: theirs in the round due now, or ON_THE_FRONT."""
     # Built field by field: `dataclasses.replace` costs three times as much, per reader.
     key, joined, returned = reader.key, reader.joined, reader.returned
-    if part is _FRONT:
+    if part is ON_THE_FRONT:
         if front_parts:
             with_front = reader.with_front or not is_front(reader, part_one, how)
             has = reader.has | front_parts
@@ -805,312 +572,6 @@ def _as_sent(
         has, open_ = reader.has | got, reader.open - got
         return Reader(key, joined, has, open_, at, returned, reader.with_front)
     return reader
-
-
-@dataclass(frozen=True)
-class Upcoming:
-    """What the next calendar slot brings (`plan`, at `inputs.slot`), and the front's next
-    part: in that plan when the calendar releases it by then, else at `front_at`; and what
-    `send due` sends before then (`due`: a part whose slot has passed)."""
-
-    plan: SlotPlan
-    inputs: Inputs
-    front_part: int | None  # the part the front gets next (None: none ready)
-    front_at: dt.datetime | None  # its release, when later than the next slot
-    # With catch_up = "all", the parts after `front_part` the same slot sends the front.
-    also: tuple[int, ...] = ()
-    due: DueNow | None = None
-    # The draft the next send waits for: planned as `front_part`, it goes out (and the
-    # late joiners' parts with it) once it is ready.
-    waits_for: int | None = None
-
-
-@dataclass(frozen=True)
-class _NextSlot:
-    """The next slot's plan before the list is read, given the parts the front gets before
-    then (`sent`: what is due now): the front's part, and what it is planned from."""
-
-    front_part: int | None
-    front_at: dt.datetime | None
-    also: tuple[int, ...]
-    waits_for: int | None
-    given: Inputs
-    at: dt.datetime | None  # the slot readers' turns are taken at
-
-    @property
-    def new(self) -> int | None:
-        """The plan's new part: none when the front's comes later than the slot."""
-        return None if self.front_at else self.front_part
-
-
-def _next_slot(
-    session: Session,
-    drafts: DraftSet,
-    planned: Mapping[int, PlannedRelease] | None,
-    slot: dt.datetime | None,
-    sent: tuple[int, ...],
-) -> _NextSlot:
-    new = front_next(drafts, session, sent)
-    waits = None if new is not None else draft_ahead(session, drafts, sent, slot, planned)
-    new = new if waits is None else waits
-    later: dt.datetime | None = None
-    if new is not None and slot is not None and planned is not None:
-        release = planned[new].release if new in planned else None
-        if release is not None and release > slot:
-            later = release
-    given, at = _slot_inputs(session, drafts, None if later else new, upcoming=True, sent=sent)
-    also = () if later or planned is None else _caught_up(session, drafts, planned, new, slot)
-    return _NextSlot(new, later, also, waits, given, at)
-
-
-def upcoming(
-    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease] | None = None
-) -> Upcoming:
-    """Who gets which part at the next slot (`slot_plan(upcoming=True)`), as `send due` will
-    send it: after a part went out late the next ones move to later slots (`schedule`), so
-    the front's next part is planned for the next slot only when the calendar releases it
-    by then; that slot may bring only late joiners' parts, or nothing. What is due now
-    (`due_now`) goes first, and the next slot is planned as if it had gone out.
-    `planned`: the calendar (`releases_by_number`) when the caller has it already.
-    One pass over the list, for what is due now and the next slot alike (`_with_due`)."""
-    slot = next_slot(session)
-    if slot is not None and planned is None:
-        planned = releases_by_number(session.series, drafts, session.ledger, session.now)
-    due = _due_round(session, drafts, planned) if planned else None
-    idle = _next_slot(session, drafts, planned, slot, ())
-    if due is None:
-        plan, given = slot_plan(session, drafts, idle.new, upcoming=True)
-        return Upcoming(
-            plan, given, idle.front_part, idle.front_at, idle.also, None, idle.waits_for
-        )
-    busy = _next_slot(session, drafts, planned, slot, due.front_parts)
-    now, plan = _with_due(session, drafts, due, idle, busy)
-    chosen = busy if now is not None else idle
-    return Upcoming(
-        plan, chosen.given, chosen.front_part, chosen.front_at, chosen.also, now, chosen.waits_for
-    )
-
-
-def _with_due(
-    session: Session, drafts: DraftSet, due: _DueRound, idle: _NextSlot, busy: _NextSlot
-) -> tuple[DueNow | None, SlotPlan]:
-    """What is due now (None: nothing), and the next slot's plan: `busy`'s, as if it had
-    gone out, else `idle`'s. One pass feeds them all (`_one_pass`) when their readers are
-    read alike (the same part 1 release and latest part: all but part 1's own round); else
-    two, one after the other."""
-    alike = (due.given.part_one, due.given.latest)
-    if all((n.given.part_one, n.given.latest) == alike for n in (idle, busy)):
-        for _ in range(3):
-            try:
-                now, later = _one_pass(session, due, idle, busy)
-            except ListChanged:
-                continue  # rewritten mid-plan: plan again from the new file
-            except SeriespubError:  # an unreadable list: nobody (check and send say why)
-                now = _planner(session, due.new, due.given, due.given.slot)
-                later = _planner(session, idle.new, idle.given, idle.at)
-            found = DueNow(now.plan(), session.now, due.also)
-            return (found if found.counts() else None), later.plan()
-        raise _kept_changing()
-    plan, _ = slot_plan(session, drafts, due.new)
-    found = DueNow(plan, session.now, due.also)
-    if found.counts():
-        return found, slot_plan(session, drafts, busy.new, upcoming=True, after=found)[0]
-    return None, slot_plan(session, drafts, idle.new, upcoming=True)[0]
-
-
-def _planner(
-    session: Session, new: int | None, given: Inputs, at: dt.datetime | None
-) -> SlotPlanner:
-    return SlotPlanner(
-        released=given.released,
-        new=new,
-        slot=at,
-        part_one=given.part_one,
-        mode=mode(session),
-        held=given.held,
-        late=LateParts(),
-        fresh=given.fresh,
-    )
-
-
-def _one_pass(
-    session: Session, due: _DueRound, idle: _NextSlot, busy: _NextSlot
-) -> tuple[SlotPlanner, SlotPlanner]:
-    """One pass over the list into the plan due now and the next slot's that holds after
-    it: `busy`'s (each reader as `once_sent` leaves them, from their own part in the round
-    due now) once that round sends anyone anything (`DueNow.counts` is not empty), else
-    `idle`'s (nothing goes out before the next slot). Till the first reader the round
-    sends a part, `idle` is planned alongside."""
-    given, how = due.given, mode(session)
-    now = _planner(session, due.new, given, given.slot)
-    later_idle = _planner(session, idle.new, idle.given, idle.at)
-    later_busy = _planner(session, busy.new, busy.given, busy.at)
-    sent, idle_too = frozenset(due.front_parts), True
-    listed = _Readers(
-        session, due.new, given.part_one, now.late, given.latest, (idle.new, busy.new)
-    )
-    for reader, settled in listed.pairs():
-        front, part = now.add(as_of(reader, settled, due.new))
-        if idle_too:
-            later_idle.add(as_of(reader, settled, idle.new))
-            # `DueNow.counts` is not empty from here on: `idle` cannot hold.
-            idle_too = part is None and not (front and due.also)
-        mine = as_of(reader, settled, busy.new)
-        later_busy.add(
-            _as_sent(mine, _FRONT if front else part, sent, session.now, given.part_one, how)
-        )
-    return now, later_idle if idle_too else later_busy
-
-
-def draft_ahead(
-    session: Session,
-    drafts: DraftSet,
-    front_now: Iterable[int],
-    slot: dt.datetime | None,
-    planned: Mapping[int, PlannedRelease] | None,
-) -> int | None:
-    """The front's next part after `front_now` (what it gets due now) when it is still a
-    draft and the next send takes it up (no calendar: `send next`; else its release is by
-    `slot`): the send refuses the whole round (`publishing.ensure_ready`), late joiners'
-    parts too, until it is ready."""
-    records = session.ledger.instalment_records()
-    skipped = frozenset(front_now)
-    for i in drafts.instalments:
-        record = records.get(i.number)
-        if i.number in skipped or (record is not None and record.finished_at is not None):
-            continue
-        if i.is_ready:
-            return None
-        if slot is None:
-            return i.number
-        release = planned.get(i.number) if planned else None
-        return i.number if release is not None and release.release <= slot else None
-    return None
-
-
-def _caught_up(
-    session: Session,
-    drafts: DraftSet,
-    planned: Mapping[int, PlannedRelease],
-    new: int | None,
-    slot: dt.datetime | None,
-) -> tuple[int, ...]:
-    """With catch_up = "all", the ready parts after `new` whose release is by `slot`:
-    `send due` sends each to the front after `new`, in the same slot."""
-    if new is None or slot is None or session.series.settings.schedule.catch_up != "all":
-        return ()
-    out: list[int] = []
-    for i in drafts.instalments:
-        if i.number <= new:
-            continue
-        release = planned.get(i.number)
-        if not i.is_ready or release is None or release.release > slot:
-            break
-        out.append(i.number)
-    return tuple(out)
-
-
-ROUND_PREFIX = "round-"  # the folder a send's round picks its late joiners' rows into
-DRY_ROUND_PREFIX = "seriespub-" + ROUND_PREFIX  # a dry run's, in the system's temp folder
-
-
-@dataclass(frozen=True)
-class LateRows:
-    """Each late part's readers, picked out of one copy of the list in one pass: a run per
-    part reads its own file (its late joiners' rows only), not the whole list again."""
-
-    source: Path  # the copy they were picked from: the send's snapshot (a dry run: the list)
-    problems: subscribers.ProblemTally  # its unreadable rows (every run reports them)
-    paths: dict[int, Path]  # part → a CSV of every row of its late joiners' addresses
-
-
-@contextlib.contextmanager
-def late_rows(
-    session: Session, late: Mapping[str, int | None], parts: Iterable[int], *, snapshot: bool
-) -> Iterator[LateRows]:
-    """The rows of the late joiners `late` gives one of `parts`, one file per part, taken
-    from a snapshot of the list (`listsnapshot`, under the list's lock) when `snapshot`,
-    else from the live list (a dry run, which writes nothing in the series). The files are
-    removed on the way out; a send killed meanwhile leaves them in the series' state folder
-    (0700), and the next send removes them (it holds the series lock: none is in use)."""
-    live = session.series.subscribers_path
-    if snapshot:
-        from seriespub.listsnapshot import snapshot_of  # a send's: not on a report's path
-
-        state = session.series.state_dir
-        for old in state.glob(ROUND_PREFIX + "*"):
-            shutil.rmtree(old, ignore_errors=True)
-        source = snapshot_of(live)[0]
-        folder = Path(tempfile.mkdtemp(prefix=ROUND_PREFIX, dir=state))
-    else:
-        _sweep_dry_runs()
-        prefix = f"{DRY_ROUND_PREFIX}{os.getpid()}-"
-        source, folder = live, Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield _pick(source, live, late, sorted(set(parts)), folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _sweep_dry_runs() -> None:
-    """Remove the folders of dry runs that were killed mid-round (readers' rows, 0700, in
-    the system's temp folder): each is named after its process, and a folder whose process
-    is gone is nobody's. Another dry run's, still running, is left alone."""
-    for old in Path(tempfile.gettempdir()).glob(DRY_ROUND_PREFIX + "*"):
-        pid = old.name.removeprefix(DRY_ROUND_PREFIX).split("-", 1)[0]
-        try:
-            if pid.isdigit() and old.stat().st_uid == os.getuid():
-                os.kill(int(pid), 0)  # only asks whether it exists
-        except ProcessLookupError:
-            shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass  # removed meanwhile, or a process that is alive
-
-
-def _pick(
-    source: Path, shown: Path, late: Mapping[str, int | None], parts: list[int], folder: Path
-) -> LateRows:
-    """One pass over `source`: each row whose address is a late joiner's with one of
-    `parts` is copied to that part's file (every row of the address, whatever its status,
-    in file order, as a run would have read them); unreadable rows are tallied."""
-    problems = subscribers.ProblemTally()
-    paths = {n: folder / f"part-{n:04d}.csv" for n in parts}
-    header, delimiter = _header(source, shown)
-    with contextlib.ExitStack() as files:
-        out: dict[int | None, Any] = {}
-        for n, path in paths.items():
-            handle = files.enter_context(path.open("w", newline="", encoding="utf-8"))
-            handle.write(header)
-            out[n] = csv.writer(handle, delimiter=delimiter)
-        rows = subscribers.keyed_rows(source, problems, shown)
-        while chunk := list(itertools.islice(rows, CHUNK)):
-            found = _parts_of(late, [key for key, _ in chunk])
-            for key, values in chunk:
-                writer = out.get(found.get(key))
-                if writer is not None:
-                    writer.writerow(values)
-    return LateRows(source, problems, paths)
-
-
-def _header(path: Path, shown: Path) -> tuple[str, str]:
-    """The list's header as it is written (so a copy's delimiter is guessed the same) and
-    its delimiter."""
-    reader, handle = subscribers.open_csv(path, shown)
-    with handle:
-        try:
-            subscribers.header_columns(next(reader, []), shown)
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", path=shown, line=1) from None
-        lines, delimiter = reader.line_num, reader.dialect.delimiter
-        handle.seek(0)
-        text = "".join(handle.readline() for _ in range(lines))
-    return text if text.endswith(("\n", "\r")) else text + "\r\n", delimiter
-
-
-def _parts_of(late: Mapping[str, int | None], keys: list[str]) -> dict[str, int | None]:
-    if isinstance(late, LateParts):
-        return late.parts_of(keys)
-    return {key: late[key] for key in keys if key in late}
 
 
 def settled_keys(session: Session, new: int | None) -> frozenset[str]:

@@ -15,7 +15,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seriespub import __version__, installers, notices, outputs, publishing, schedule, tracks
+from seriespub import (
+    __version__,
+    installers,
+    notices,
+    outputs,
+    promises,
+    publishing,
+    schedule,
+    tracks,
+)
 from seriespub import tracking as tracks_ops
 from seriespub.config import INBOX_PASSWORD
 from seriespub.drafts import DraftSet
@@ -120,7 +129,7 @@ class ReaderCalendar:
 def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     """`schedule --reader`: the parts `address` gets next and when, as the next sends give
     them: a front part still a draft when the next send takes it up holds the whole round
-    until the next slot (`tracking.draft_ahead`); InputError if `address` is unknown."""
+    until the next slot (`promises.draft_ahead`); InputError if `address` is unknown."""
     s, drafts = session.series, session.drafts(strict=False)
     found = tracks_ops.find(session, address)
     if found is None:
@@ -138,7 +147,7 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     titles = {p.number: p.title for p in releases}
     # What the next `send due` gives them now (a slot passed before cron's run, a reader
     # back since the last slot): those parts now, and the rest planned from there.
-    due = tracks_ops.due_now(session, drafts, by_number, reader)
+    due = promises.due_now(session, drafts, by_number, reader)
     now_parts: list[int] = []
     released = list(given.released)
     if due is not None and found.status.value == "active":
@@ -149,9 +158,9 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     fronts = {p.number: p.release for p in unsent}
     # A draft the next send takes up holds the round: nothing (but what is due now) before
     # the next slot, where it goes once ready, and the parts after it move from there.
-    front_now = tracks_ops.front_due(session, drafts, by_number)
+    front_now = promises.front_due(session, drafts, by_number)
     at = tracks_ops.next_slot(session)
-    waits = tracks_ops.draft_ahead(session, drafts, front_now, at, by_number)
+    waits = promises.draft_ahead(session, drafts, front_now, at, by_number)
     start = session.now
     if waits is not None and at is not None:
         fronts |= _fronts_once_ready(session, drafts, front_now, waits, at)

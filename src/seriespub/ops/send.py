@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from seriespub import keyguard, publishing, runlog, schedule, subscribers, upstream
+from seriespub import keyguard, laterows, publishing, runlog, schedule, subscribers, upstream
 from seriespub import tracking as tracks_ops
 from seriespub.addresses import invalid_address, is_valid_address
 from seriespub.drafts import DraftSet, require_part_number
@@ -392,7 +392,7 @@ def _late_runs(
     send_at = _resolve_send_at(session, held, options, hooks)  # a bad --at: nothing written
     _pull_before_send(session, hooks, dry_run=options.dry_run)
     # No `who`: a part's picked rows are its readers' and nobody else's (`late_rows`).
-    with tracks_ops.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
+    with laterows.late_rows(session, slot.late, parts, snapshot=not options.dry_run) as rows:
         steps = [
             _prepare(
                 session,

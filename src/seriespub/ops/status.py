@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from seriespub import publishing, runlog, subscribers
+from seriespub import promises, publishing, runlog, subscribers
 from seriespub import tracking as tracks_ops
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import InputError, SeriespubError
@@ -242,7 +242,7 @@ def readers_state(
     """How many readers are on the front and catching up; who gets which part now (a part
     due: the next `send due` sends it) and at the next slot, and when the front's next part
     goes out if that is later."""
-    coming = tracks_ops.upcoming(session, drafts, releases)
+    coming = promises.upcoming(session, drafts, releases)
     plan = coming.plan
     later = None
     if coming.front_part is not None and coming.front_at is not None and plan.front:

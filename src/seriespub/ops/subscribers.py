@@ -115,12 +115,12 @@ class NextParts:
 def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
     """Each active reader's part at the next slot: the front's new part, or a late joiner's
     next missing one (read-only; one streamed pass, holding the late joiners only)."""
-    from seriespub import tracking
+    from seriespub import promises, tracking
     from seriespub.ops.session import session, utc_now
 
     with session(series, "subscribers list", now=now or utc_now(), readonly=True) as held:
         drafts = held.drafts(strict=False)
-        coming = tracking.upcoming(held, drafts)
+        coming = promises.upcoming(held, drafts)
         new, plan = coming.front_part, coming.plan
         front_has = tracking.settled_keys(held, new)
         due_now = _due_parts(held, coming.due)

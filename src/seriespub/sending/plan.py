@@ -131,7 +131,7 @@ class SendReport:
 @dataclass(frozen=True)
 class Picked:
     """A run's readers picked by an earlier pass over a copy of the list (a round's late
-    joiners, `tracking.late_rows`), so that the run reads its own rows, not the whole list:
+    joiners, `laterows.late_rows`), so that the run reads its own rows, not the whole list:
     `rows` holds every row of their addresses in the copy's order, `source` is the whole
     copy (read only to rebuild batches left pending) and `problems` its unreadable rows,
     which the run reports as its own."""
