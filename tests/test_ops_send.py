@@ -21,6 +21,7 @@ from seriespub.errors import NothingToSend, UnresolvedDeliveries
 from seriespub.ledger import SCHEMA_VERSION, Ledger, LedgerError
 from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.ops import send as ops
+from seriespub.ops import send_due
 from seriespub.ops.session import Session, session
 from seriespub.series import find_series
 
@@ -309,7 +310,7 @@ def test_due_sends_what_the_calendar_says(make_series: Callable[..., Path]) -> N
     )
     seen: list[int] = []
     with session(find_series(explicit=root), "send due", now=now, provider=MemoryProvider()) as s:
-        outcome = ops.due(s, ops.SendHooks(sent=lambda report: seen.append(report.number)))
+        outcome = send_due.due(s, ops.SendHooks(sent=lambda report: seen.append(report.number)))
     assert [r.number for r in outcome.reports] == seen == [1]
     assert outcome.upcoming is not None and outcome.upcoming.number == 2
     events = [e["event"] for e in runlog.read(root / ".seriespub")]

@@ -29,6 +29,7 @@ import time_machine
 from seriespub import lateparts, schedule, subscribers, tracking
 from seriespub.models import SETTLED
 from seriespub.ops import send as ops
+from seriespub.ops import send_due
 from seriespub.ops.session import Session, session
 from seriespub.series import find_series
 from seriespub.tracks import Reader, SlotPlan, is_front, parse_joined, plan_slot
@@ -105,7 +106,7 @@ def test_send_due_of_part_one_reads_the_list_no_extra_time(
     for root in (tracked, plain):
         list_reads.clear()
         with time_machine.travel(now, tick=False), held(root, now) as s:
-            outcome = ops.due(s, ops.SendHooks())
+            outcome = send_due.due(s, ops.SendHooks())
         assert [r.sent for r in outcome.reports] == [5]
         reads.append(sum(list_reads.values()))
     assert reads[1] > 0 and reads[0] == reads[1]

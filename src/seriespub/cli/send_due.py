@@ -20,7 +20,7 @@ from seriespub.cli.common import (
 from seriespub.cli.send import NewKeyOption, app, exit_for, hooks_for, summary
 
 if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
-    from seriespub.ops import send as ops
+    from seriespub.ops import send_due as ops
 
 
 @app.command("due")
@@ -42,7 +42,7 @@ def due(
     While another send of this series runs on this host (a long, rate-limited one), it
     says so in one line and exits 0.
     """
-    from seriespub.ops import send as ops
+    from seriespub.ops import send_due as ops
     from seriespub.ops.session import session, utc_now
 
     hooks = hooks_for(yes=True)
@@ -68,7 +68,7 @@ def due(
 
 def _beside(s: ops.Series, running: ops.LockHolder, now: dt.datetime, as_json: bool) -> None:
     """Another send of this series is running here: nothing to do this tick."""
-    from seriespub.ops import send as ops
+    from seriespub.ops import send_due as ops
 
     if as_json:
         from seriespub.ops.session import session
@@ -84,7 +84,7 @@ def _due_json(
     upcoming: ops.PlannedRelease | None,
     running: ops.LockHolder | None,
 ) -> dict[str, object]:
-    from seriespub.ops import send as ops
+    from seriespub.ops import send_due as ops
 
     return {
         "sent": [ops.report_json(r) for r in reports],
@@ -99,7 +99,7 @@ def _due_json(
 
 
 def _nothing_due_line(upcoming: ops.PlannedRelease | None, now: dt.datetime) -> str:
-    from seriespub.ops import send as ops
+    from seriespub.ops import send_due as ops
 
     if upcoming is None:
         return "Nothing is due, and no release is planned: write the next instalment."
@@ -122,7 +122,7 @@ def cancel(
     withdrawn alone. With nothing held (never held, released, or cancelled already) there
     is nothing to do: it says so and exits 0.
     """
-    from seriespub.ops import send as ops
+    from seriespub.ops import send_due as ops
     from seriespub.ops.session import session, utc_now
 
     def ask(count: int, with_round: dict[int, int]) -> None:

@@ -1,4 +1,5 @@
-"""`seriespub send …` as library calls: next, retry, due, settle, cancel, test, suppression sync.
+"""`seriespub send …` as library calls: next, retry, settle, test, suppression sync (`send
+due` and `send cancel`: `ops.send_due`, over the round this module runs: `run_round`).
 
 Each operation takes a `Session` (the lock, the ledger, the provider; see `ops.session`), a
 typed options object and `SendHooks` (confirm, progress, stop, and where to show the plan and
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from seriespub import keyguard, laterows, publishing, runlog, schedule, subscribers, upstream
+from seriespub import keyguard, laterows, publishing, schedule, subscribers, upstream
 from seriespub import tracking as tracks_ops
 from seriespub.addresses import invalid_address, is_valid_address
 from seriespub.drafts import DraftSet, require_part_number
@@ -43,7 +44,7 @@ from seriespub.errors import (
     SeriespubError,
     UnresolvedDeliveries,
 )
-from seriespub.lock import LockHolder, alive_here, series_lock, since
+from seriespub.lock import LockHolder, series_lock
 from seriespub.models import (
     DeliveryStatus,
     Instalment,
@@ -56,7 +57,7 @@ from seriespub.providers import SPECS
 from seriespub.providers.base import Batch
 from seriespub.retry import RateLimiter, RetryPolicy, send_with_retries
 from seriespub.schedule import PlannedRelease, format_local, relative
-from seriespub.scheduling import calendar, has_calendar, provider_send_time, releases_by_number
+from seriespub.scheduling import has_calendar, provider_send_time, releases_by_number
 from seriespub.sending import (
     ProgressSink,
     Sender,
@@ -66,14 +67,13 @@ from seriespub.sending import (
     choose_next,
     finish_if_settled,
 )
-from seriespub.sending.plan import Picked, reached, require_same_part
+from seriespub.sending.plan import Picked, require_same_part
 from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.site import urls
 from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
 from seriespub.tracks import SlotPlan
 
 __all__ = [
-    "DueOutcome",
     "Level",
     "LockHeld",
     "LockHolder",
@@ -86,15 +86,10 @@ __all__ = [
     "SendPlan",
     "SendReport",
     "Settled",
-    "cancel",
     "dry_run_json",
-    "due",
     "format_local",
-    "next_release",
     "relative",
     "retry_statuses",
-    "running_line",
-    "running_send",
     "send",
     "send_test",
     "settle",
@@ -206,7 +201,7 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     late = True  # late joiners go once per round, not per part tried
     while True:
         if tracked:
-            outcome = _round(session, instalment, options, hooks, late=late)
+            outcome = run_round(session, instalment, options, hooks, late=late)
             late = False
         else:
             assert instalment is not None
@@ -298,7 +293,7 @@ def _dry_run_key_notes(session: Session, hooks: SendHooks, new_key: bool) -> Non
         hooks.notice(f"note: {note}", "info")
 
 
-def _round(
+def run_round(
     session: Session,
     instalment: Instalment | None,
     options: SendOptions,
@@ -790,149 +785,6 @@ def write_back(session: Session, hooks: SendHooks) -> int:
     return changed
 
 
-# -- send due ----------------------------------------------------------------------------------
-@dataclass
-class DueOutcome:
-    reports: list[SendReport]
-    upcoming: PlannedRelease | None
-
-
-def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutcome:
-    """Send the oldest due instalment (with catch_up = "all", every overdue one), and with
-    late_joiners = "from_start" each late joiner's next part (`seriespub.tracks`), also in
-    a slot where no new part is due.
-
-    Each step is written to the run log as it happens, so a failure part-way still leaves
-    the record of what went out before it. `hooks.sent` sees each report as it is made.
-    `new_key`: the unsubscribe key in use replaces the recorded one (`keyguard`).
-    """
-    same_key(session, hooks, "send due", new_key)  # also when nothing is due: cron says it now
-    write_back(session, hooks)  # even when nothing is due
-    reports: list[SendReport] = []
-    last: int | None = None
-    while True:
-        release = schedule.due(
-            calendar(session.series, session.drafts(), session.ledger, session.now)
-        )
-        if release is None or release.number == last:
-            break
-        last = release.number
-        step = _send_due(session, release, hooks)
-        if step is None:
-            break
-        reports.extend(step)
-        if not step[-1].finished:
-            break
-    if last is None and tracks_ops.mode(session) == tracks_ops.FROM_START:
-        reports.extend(_late_only(session, hooks))
-    return DueOutcome(reports, next_release(session))
-
-
-# What a command that holds the lock names itself (`session(..., purpose)`): `send next`,
-# `send retry` and `send due` send ("send next", "send 3", "send due"); these do not.
-NOT_SENDING = frozenset({"send settle", "send cancel"})
-
-
-def running_line(holder: LockHolder) -> str:
-    """What `send due` says when it leaves a running send alone."""
-    return f"another send (pid {holder.pid}, since {since(holder)}) is running: nothing to do"
-
-
-# A send holding the lock longer than this may be stuck: `send due` reports it again.
-QUIET_FOR = dt.timedelta(days=1)
-
-
-def running_send(held: LockHeld, now: dt.datetime) -> LockHolder | None:
-    """Who holds the lock, when it is another send of this series alive on this host and
-    started less than QUIET_FOR before `now`: what `send due` from cron waits out quietly.
-    None for any other holder, one on another host, one whose process is gone, one that
-    has run for longer, or one that cannot be told."""
-    holder = held.holder
-    if holder is None or not holder.purpose.startswith("send "):
-        return None
-    if holder.purpose in NOT_SENDING or not alive_here(holder):
-        return None
-    try:
-        started = dt.datetime.fromisoformat(holder.started_at)
-    except (TypeError, ValueError):
-        return None
-    if started.tzinfo is None or now - started > QUIET_FOR:
-        return None
-    return holder
-
-
-def _send_due(
-    session: Session, release: PlannedRelease, hooks: SendHooks
-) -> list[SendReport] | None:
-    state = session.series.state_dir
-    runlog.append(
-        state,
-        {"event": "due", "instalment": release.number, "release": release.release.isoformat()},
-    )
-    try:
-        outcome = send(session, SendOptions(ref=str(release.number)), hooks)
-    except SeriespubError as exc:
-        runlog.append(state, {"event": "error", "instalment": release.number, "error": str(exc)})
-        raise
-    return _log_round(session, outcome, hooks) or None
-
-
-def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
-    """A slot with no new part: the late joiners whose turn it is, if any."""
-    plan, given = tracks_ops.slot_plan(
-        session, session.drafts(strict=False), None, count_front=False
-    )
-    if given.slot is None or not plan.late_parts():
-        return []
-    state = session.series.state_dir
-    runlog.append(
-        state,
-        {
-            "event": "due",
-            "instalment": None,
-            "release": given.slot.isoformat(),
-            "late_joiners": True,
-        },
-    )
-    require_newest_record(session, hooks)
-    try:
-        outcome = _round(session, None, SendOptions(), hooks, slot=plan)
-    except SeriespubError as exc:
-        runlog.append(state, {"event": "error", "instalment": None, "error": str(exc)})
-        raise
-    return _log_round(session, outcome, hooks)
-
-
-def _log_round(session: Session, outcome: SendOutcome, hooks: SendHooks) -> list[SendReport]:
-    """Log who got which part (`tracks`), then each run's report; the front's last."""
-    state = session.series.state_dir
-    if outcome.slot is not None and (outcome.groups or outcome.slot.catching_up):
-        runlog.append(
-            state,
-            {
-                "event": "tracks",
-                "parts": {str(n): c for n, c in outcome.slot.counts().items()},
-                "front": outcome.slot.front,
-                "catching_up": outcome.slot.catching_up,
-            },
-        )
-    reports = []
-    for step in outcome.outcomes:
-        if step.report is None:
-            continue
-        hooks.sent(step.report)
-        front = outcome.slot is None or outcome.slot.new == step.number
-        cohort = "front" if step is outcome and front else "late"
-        runlog.append(state, {"event": "sent", "cohort": cohort, **report_json(step.report)})
-        reports.append(step.report)
-    return reports
-
-
-def next_release(session: Session) -> PlannedRelease | None:
-    drafts = session.drafts(strict=False)
-    return schedule.next_release(calendar(session.series, drafts, session.ledger, session.now))
-
-
 def report_json(report: SendReport) -> dict[str, object]:
     """A report as the stable keys of `--json` and the run log."""
     return {
@@ -1016,64 +868,6 @@ def require_part_exists(session: Session, number: int) -> None:
             f"part {number} does not exist: no draft and nothing in the ledger",
             hint="seriespub status lists the instalments",
         )
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    """What `send cancel N` withdrew."""
-
-    count: int  # part N's held deliveries (0: nothing held, nothing done)
-    # Late joiners' parts held in the same round as the front's part N: part → deliveries.
-    with_round: dict[int, int] = field(default_factory=dict)
-
-
-HeldBatches = dict[str, list[tuple[str, str]]]  # batch key → (address, provider message id)
-
-
-def cancel(
-    session: Session, number: int, confirm: Callable[[int, dict[int, int]], None]
-) -> Cancelled:
-    """Withdraw a send held by the provider (`send next --at`). The part is unreleased again
-    unless some reader had it already (`sending.plan.reached`).
-
-    Withdrawing the front's held part withdraws its round: the late joiners' parts that
-    `send next --at` held with it, for the same time. The author called off that release;
-    a late joiner's mail going out alone at that time would be a send they cancelled (and
-    the next round plans those readers again). A late joiner's held copy of a part the
-    front has (`send cancel` of that part) is withdrawn alone.
-
-    `confirm(count, with_round)` is asked first and raises to refuse.
-    """
-    require_part_exists(session, number)
-    batches = session.ledger.scheduled_batches(number)
-    if not batches:
-        return Cancelled(0)
-    count = sum(len(rows) for rows in batches.values())
-    others = session.ledger.held_with(number) if _fronts_held_part(session, number, count) else {}
-    with_round = {n: sum(len(rows) for rows in held.values()) for n, held in others.items()}
-    confirm(count, with_round)
-    _withdraw(session, number, batches)
-    for part, held in others.items():
-        _withdraw(session, part, held)
-    return Cancelled(count, with_round)
-
-
-def _fronts_held_part(session: Session, number: int, held: int) -> bool:
-    """Whether part `number`'s `held` scheduled deliveries are all it reached: nobody has it
-    yet, so this is the front's part of a held round, not a late joiner's copy."""
-    return reached(session.ledger, number) == held
-
-
-def _withdraw(session: Session, number: int, batches: HeldBatches) -> None:
-    for key, rows in batches.items():
-        session.provider.cancel_scheduled(key, [message_id for _, message_id in rows])
-        session.ledger.set_status(
-            number, [a for a, _ in rows], DeliveryStatus.CANCELLED, "cancelled by the author"
-        )
-    # Withdrawn before anyone had it: unreleased. A late joiners' held part withdrawn leaves
-    # the release of a part the front received as it was.
-    if not reached(session.ledger, number):
-        session.ledger.reset_instalment(number)
 
 
 # -- send test -------------------------------------------------------------------------------
