@@ -100,3 +100,18 @@ def test_the_size_shown_is_the_size_as_sent(make_series: Callable[..., Path], cl
     draft.write_text(draft.read_text() + "\n" + "Привет, мир. " * 3400 + "\n")
     result = cli(root, "preview", "1")
     assert "KB as sent: over Gmail's ~102 KB limit" in result.stdout
+
+
+def test_the_panel_shows_a_non_ascii_sender_as_written(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = make_series(drafts=1, subscribers=1)
+    toml = root / "seriespub.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace("Author <author@", "Jürgen Weiß <author@"), "utf-8"
+    )
+    result = cli(root, "preview", "1")
+    assert result.exit_code == 0, result.output
+    panel = result.stdout.split("╯\n", 1)[0]
+    assert "Jürgen Weiß <author@example.com>" in panel
+    assert "=?utf-8?" not in panel

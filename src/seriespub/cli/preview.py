@@ -92,7 +92,7 @@ def _show(shown: Preview) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("From", Text(message.from_header))
+    grid.add_row("From", Text(shown.sender))
     grid.add_row("To", Text(f"{reach} (shown as {shown.recipient.email})"))
     grid.add_row("Subject", Text(message.subject))
     grid.add_row("Preheader", Text(message.preheader) if message.preheader else "[dim](none)[/]")

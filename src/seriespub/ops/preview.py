@@ -41,6 +41,12 @@ class Preview:
     reach: int  # active subscribers
     release: str | None  # "Tue 2026-12-01 09:00 GMT (in 3 days, planned)", if scheduled
 
+    @property
+    def sender(self) -> str:
+        """The From line as the author wrote it: its name decoded, not RFC 2047-encoded."""
+        box = self.message.sender
+        return f"{box.name} <{box.address}>" if box.name else box.address
+
 
 def prepare(
     series: Series, ref: str, address: str | None = None, now: dt.datetime | None = None

@@ -178,7 +178,7 @@ def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: s
         f"{series.title} · {words.part} {instalment.number}",
         "",
         instalment.title,
-        "=" * min(len(instalment.title), 72),
+        "=" * min(text.display_width(instalment.title), text.WIDTH),
         "",
         body.rstrip("\n"),
     ]

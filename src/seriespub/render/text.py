@@ -2,13 +2,16 @@
 links as [n] references and footnotes as superscript numbers, each listed at the end.
 
 Guarantees: linear in the size of the document (links and notes are numbered through
-dicts), lines wrapped at WIDTH except words longer than it (URLs stay whole).
+dicts), lines wrapped at WIDTH columns (a wide character takes two) except words longer
+than it (URLs stay whole); Chinese and Japanese break between characters, never before
+closing punctuation, so no line of text without spaces runs past the width.
 """
 
 from __future__ import annotations
 
 import textwrap
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from seriespub.render.markdown import Node, parse
@@ -68,7 +71,7 @@ def _block(node: Node, links: _Links) -> str:
     if kind == "Heading":
         title = _inline(node, links)
         rule = {"H1": "=", "H2": "-"}.get(str(node.value.get("level")))
-        return f"{title}\n{rule * min(len(title), WIDTH)}" if rule else title.upper()
+        return f"{title}\n{rule * min(display_width(title), WIDTH)}" if rule else title.upper()
     if kind == "Paragraph":
         return _wrap(_inline(node, links))
     if kind == "List":
@@ -176,7 +179,7 @@ def _table(node: Node, links: _Links) -> str:
     ]
     count = max((len(r) for r in rows), default=0)
     rows = [r + [""] * (count - len(r)) for r in rows]
-    widths = [max(_width(r[i]) for r in rows) for i in range(count)]
+    widths = [max(display_width(r[i]) for r in rows) for i in range(count)]
     if not rows or sum(widths) + 3 * (count - 1) > WIDTH:
         return _records(rows)
     aligns = list(node.value) if isinstance(node.value, list | tuple) else []
@@ -199,7 +202,7 @@ def _records(rows: list[list[str]]) -> str:
 
 
 def _pad(cell: str, width: int, align: str) -> str:
-    space = width - _width(cell)
+    space = width - display_width(cell)
     if align == "Right":
         return " " * space + cell
     if align == "Center":
@@ -207,7 +210,7 @@ def _pad(cell: str, width: int, align: str) -> str:
     return cell + " " * space
 
 
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     """Terminal columns: East Asian wide characters take two, combining marks none."""
     if text.isascii():
         return len(text)
@@ -222,7 +225,30 @@ def _wrap(text: str) -> str:
 
 
 def _fill(line: str) -> str:
-    """Greedy word wrap at WIDTH; long words (URLs) stay whole. ~10× textwrap's speed."""
+    """Greedy word wrap at WIDTH columns; long words (URLs) stay whole. Chinese and Japanese,
+    written without spaces, may break between characters. ~10× textwrap's speed."""
+    if line.isascii():
+        return _fill_words(line)
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    for glue, piece in _pieces(line):
+        width = len(piece) if piece.isascii() else display_width(piece)
+        if current and size + len(glue) + width > WIDTH:
+            out.append("".join(current))
+            current, size = [], 0
+        if current:
+            current.append(glue)
+            size += len(glue)
+        current.append(piece)
+        size += width
+    if current:
+        out.append("".join(current))
+    return "\n".join(out)
+
+
+def _fill_words(line: str) -> str:
+    """The same for a line of ASCII, where a character is a column: the common case, fast."""
     out: list[str] = []
     current: list[str] = []
     size = 0
@@ -235,3 +261,51 @@ def _fill(line: str) -> str:
     if current:
         out.append(" ".join(current))
     return "\n".join(out)
+
+
+def _pieces(line: str) -> Iterator[tuple[str, str]]:
+    """(glue, piece): the words of `line` (glue " "); a word with CJK characters is cut
+    where a line may break inside it (glue ""), so it never runs past WIDTH unbroken."""
+    for word in line.split():
+        if word.isascii() or "://" in word:
+            yield " ", word
+            continue
+        glue = " "
+        for piece in _cjk_pieces(word):
+            yield glue, piece
+            glue = ""
+
+
+# Kinsoku: a line never starts with closing punctuation nor ends with opening punctuation.
+_NO_LINE_START = frozenset(
+    "、。，．・：；？！ー）」』】〕〉》］｝〙〗ゝゞヽヾぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ,.:;!?)]}%"
+)
+_NO_LINE_END = frozenset("（「『【〔〈《［｛〘〖([{")
+
+
+def _cjk_pieces(word: str) -> Iterator[str]:
+    start = 0
+    for at in range(1, len(word)):
+        before, here = word[at - 1], word[at]
+        if (
+            (_is_cjk(before) or _is_cjk(here))
+            and here not in _NO_LINE_START
+            and before not in _NO_LINE_END
+        ):
+            yield word[start:at]
+            start = at
+    yield word[start:]
+
+
+def _is_cjk(ch: str) -> bool:
+    """Scripts written without spaces between words: a line may break beside any of them."""
+    code = ord(ch)
+    return (
+        0x3000 <= code <= 0x30FF  # CJK punctuation, hiragana, katakana
+        or 0x31F0 <= code <= 0x31FF
+        or 0x3400 <= code <= 0x4DBF
+        or 0x4E00 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFF60  # full-width forms
+        or 0x20000 <= code <= 0x3FFFF
+    )
