@@ -135,11 +135,17 @@ def html_part(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def sent_html(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The HTML of parts 1 (the repository's example) and 2 (the rich one), as sent."""
+    """The HTML of parts 1 (the repository's example) and 2 (the rich one), as sent; and
+    the rich one in a right-to-left series (its body set right to left)."""
     caniemail_folder()  # skip before sending when the checker is missing
     root = example_series(tmp_path_factory.mktemp("caniemail") / "series")
     example, rich = send_to_outbox(root, 2)
-    return {"example": html_part(example), "rich": html_part(rich)}
+    rtl = example_series(tmp_path_factory.mktemp("caniemail-rtl") / "series")
+    config = rtl / "seriespub.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[series]\n", '[series]\nlanguage = "he"\n', 1))
+    _, rich_rtl = send_to_outbox(rtl, 2)
+    return {"example": html_part(example), "rich": html_part(rich), "rtl": html_part(rich_rtl)}
 
 
 def defects(found: dict[str, list[dict[str, object]]]) -> list[str]:
@@ -154,7 +160,7 @@ def defects(found: dict[str, list[dict[str, object]]]) -> list[str]:
     return sorted(set(out))
 
 
-@pytest.mark.parametrize("name", ["example", "rich"])
+@pytest.mark.parametrize("name", ["example", "rich", "rtl"])
 def test_no_feature_a_major_client_lacks_outside_the_allowed(
     sent_html: dict[str, str], name: str
 ) -> None:

@@ -120,3 +120,83 @@ def test_the_heading_aligns_to_its_own_start_without_flow_relative_css(
         html = body_text(check_message(next((outbox / folder).glob("*.eml")).read_bytes()), "html")
         assert f'<div dir="auto" style="text-align:{side};">{title}</div>' in html, folder
         assert "text-align:start" not in html and "text-align: start" not in html
+
+
+# -- the body of a right-to-left series ---------------------------------------------------
+BODY = "זהו משפט ראשון, עם פסיק."
+
+
+class Directions(HTMLParser):
+    """For each text node holding `needle`: the `dir` of its nearest element that has one,
+    and whether an element around it aligns its text to the right."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+        self.stack: list[tuple[str, str | None, str]] = []
+        self.found: list[tuple[str | None, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("br", "img", "meta", "link", "input", "hr"):
+            got = dict(attrs)
+            self.stack.append((tag, got.get("dir"), (got.get("style") or "").replace(" ", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.needle in data:
+            dirs = [d for _, d, _ in self.stack if d]
+            right = any("text-align:right" in s for _, _, s in self.stack)
+            self.found.append((dirs[-1] if dirs else None, right))
+
+
+def directions(html: str, needle: str) -> list[tuple[str | None, bool]]:
+    parser = Directions(needle)
+    parser.feed(html)
+    return parser.found
+
+
+def body_series(make_series: Callable[..., Path], language: str) -> Path:
+    root = make_series(drafts=1, extra_toml=SITE)
+    config = root / "seriespub.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[series]\n", f'[series]\nlanguage = "{language}"\n', 1))
+    draft = root / "drafts" / "01-part-1.md"
+    text = draft.read_text(encoding="utf-8")
+    draft.write_text(text.rstrip("\n") + f"\n\n{BODY}\n\n- {BODY}\n", encoding="utf-8")
+    return root
+
+
+def test_a_right_to_left_series_sets_its_body_right_to_left(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """`language = "he"`: paragraphs and lists read right to left, aligned right, in the
+    email and on the site (not only the titles: a body left-to-right puts the comma on the
+    wrong side and the lines against the wrong edge)."""
+    root = body_series(make_series, "he")
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    sent = next((root / ".seriespub" / "outbox" / "001").glob("*.eml")).read_bytes()
+    found = directions(body_text(check_message(sent), "html"), BODY)
+    assert found == [("rtl", True), ("rtl", True)], found
+    assert cli(root, "site").exit_code == 0  # type: ignore[attr-defined]
+    page = (root / "site" / "01-part-1" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="he" dir="rtl">' in page
+    assert [d for d, _ in directions(page, BODY)] == ["rtl", "rtl"]
+
+
+def test_a_left_to_right_series_keeps_its_body_left_to_right(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    root = body_series(make_series, "en")
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    sent = next((root / ".seriespub" / "outbox" / "001").glob("*.eml")).read_bytes()
+    found = directions(body_text(check_message(sent), "html"), BODY)
+    assert found and all(d != "rtl" and not right for d, right in found), found
+    assert cli(root, "site").exit_code == 0  # type: ignore[attr-defined]
+    page = (root / "site" / "01-part-1" / "index.html").read_text(encoding="utf-8")
+    assert 'dir="rtl"' not in page

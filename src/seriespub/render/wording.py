@@ -60,6 +60,9 @@ _TABLE: dict[str, tuple[str, str, str, str, str, str, str]] = {
     ),
 }
 LANGUAGES = tuple(_TABLE)
+# Languages written right to left (by their base subtag): a series in one has its body set
+# right to left, in the email and on the site; titles follow their own text (`dir="auto"`).
+RIGHT_TO_LEFT = frozenset({"ar", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"})
 # language: (view in browser, previously in this series): links to the series' site
 _SITE: dict[str, tuple[str, str]] = {
     "en": ("View in browser", "Previously in this series"),
@@ -82,6 +85,12 @@ class Wording:
     postal: str = ""  # the sender's postal address on one line, or ""
     view_in_browser: str = "View in browser"  # links to the site, with [site]
     previously: str = "Previously in this series"
+    direction: str = "ltr"  # the body's: "rtl" for a language in RIGHT_TO_LEFT
+
+    @property
+    def start(self) -> str:
+        """The side lines start from, written out (mail clients drop `text-align: start`)."""
+        return "right" if self.direction == "rtl" else "left"
 
 
 def wording(
@@ -99,5 +108,18 @@ def wording(
         label = weeks.format(n=_NUMBERS[lang] if every_weeks == 2 else every_weeks)
     postal = ", ".join(line.strip() for line in (postal_address or "").splitlines() if line.strip())
     return Wording(
-        part, label, subscribed.format(series=series_title), unsubscribe, back, postal, *_SITE[lang]
+        part,
+        label,
+        subscribed.format(series=series_title),
+        unsubscribe,
+        back,
+        postal,
+        *_SITE[lang],
+        direction=direction(language),
     )
+
+
+def direction(language: str) -> str:
+    """ "rtl" for a language written right to left (`he`, `ar-EG`, `fa_IR`), else "ltr"."""
+    base = language.split("-")[0].split("_")[0].lower()
+    return "rtl" if base in RIGHT_TO_LEFT else "ltr"

@@ -214,6 +214,7 @@ def _common(parts: list[Part], inputs: SiteInputs) -> dict[str, Any]:
     subscribe = inputs.subscribe
     return {
         "lang": s.language,
+        "direction": words.direction,
         "locale": s.language.replace("-", "_"),
         "series_title": s.title,
         "base_url": inputs.base_url,
