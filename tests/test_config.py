@@ -59,6 +59,9 @@ def test_good_addresses_load(tmp_path: Path) -> None:
         ("https://example.com/unsubscribe", "{token}"),
         ("https://example.com/" + "a" * 500 + "?t={token}", "longer than"),
         ("https://exämple.com/u?t={token}", "'ä'"),
+        # A domain is not percent-encoded: its IDNA form is the one to write.
+        ("https://exämple.com/u?t={token}", "https://xn--exmple-cua.com/"),
+        ("https://example.com/ü?t={token}", "percent-encode"),
     ],
 )
 def test_bad_unsubscribe_urls_are_refused(tmp_path: Path, url: str, why: str) -> None:

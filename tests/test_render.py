@@ -313,3 +313,22 @@ def test_publishing_passes_the_cadence_of_the_calendar(make_series: Callable[...
         message = publishing.render(series, drafts, drafts.instalments[0])
         html = message.html_for(message.recipient(Subscriber("x@example.com", "Xi")))
         assert f'{label}: <strong dir="auto">' in html
+
+
+def test_a_link_to_an_international_domain_keeps_its_host_as_idna() -> None:
+    """pulldown-cmark percent-encodes every non-ASCII byte of a URL, the host's too
+    (`https://b%C3%BCcher.example/`), which is no host name: browsers decode it, mail
+    clients and link checkers may not. The host goes out as IDNA; the path stays encoded."""
+    from seriespub.render.markdown import to_html
+
+    html = to_html("[a](https://bücher.example/päge?q=ü) and <https://Bücher.example/x>")
+    assert 'href="https://xn--bcher-kva.example/p%C3%A4ge?q=%C3%BC"' in html
+    assert 'href="https://xn--bcher-kva.example/x"' in html
+    assert "%C3%BCcher" not in html
+    image = to_html("![cover](https://bücher.example/c.png)")
+    assert 'src="https://xn--bcher-kva.example/c.png"' in image
+    mail = to_html("[c](mailto:ann@bücher.example?subject=hi)")
+    assert 'href="mailto:ann@xn--bcher-kva.example?subject=hi"' in mail
+    plain = to_html("[b](https://example.com/%C3%BC) [d](https://user@host.example:8080/)")
+    assert 'href="https://example.com/%C3%BC"' in plain  # nothing else changes
+    assert 'href="https://user@host.example:8080/"' in plain

@@ -104,6 +104,11 @@ def ascii_address(address: str) -> str:
     return f"{local}@{_ascii_domain(domain) or domain}"
 
 
+def ascii_domain(domain: str) -> str | None:
+    """`domain` as IDNA A-labels (unchanged when ASCII), or None when it is no domain."""
+    return _ascii_domain(domain)
+
+
 @functools.lru_cache(maxsize=4096)
 def _ascii_domain(domain: str) -> str | None:
     if domain.isascii():

@@ -283,6 +283,11 @@ def _check_unsubscribe_url(url: str) -> None:
         raise ConfigError(f"{key} must be an https:// URL (RFC 8058)")
     bare = url.replace("{token}", "").replace("{email}", "")
     bad = sorted({c for c in bare if c in _URL_FORBIDDEN or not c.isprintable() or not c.isascii()})
+    host = url[len("https://") :].split("/", 1)[0].split("?", 1)[0]
+    if not host.isascii() and (idna := _idna_url(url, host)) is not None:
+        raise ConfigError(
+            f"{key} has a domain with {', '.join(repr(c) for c in bad)}: write it as IDNA, {idna}"
+        )
     if bad:
         raise ConfigError(
             f"{key} has {', '.join(repr(c) for c in bad)}: percent-encode it "
@@ -294,6 +299,18 @@ def _check_unsubscribe_url(url: str) -> None:
         )
     if len(url) > _URL_MAX:
         raise ConfigError(f"{key} is longer than {_URL_MAX} characters")
+
+
+def _idna_url(url: str, host: str) -> str | None:
+    """`url` with its host as IDNA A-labels, or None if the host is no domain."""
+    from seriespub.addresses import ascii_domain
+
+    user, at, host_port = host.rpartition("@")
+    name, colon, port = host_port.partition(":")
+    ascii_host = ascii_domain(name)
+    if ascii_host is None or not (user + port).isascii():
+        return None
+    return url.replace(host, f"{user}{at}{ascii_host}{colon}{port}", 1)
 
 
 def _check_site(site: SiteSettings) -> None:

@@ -89,7 +89,34 @@ def to_html(markdown: str, back_label: str = "Back to the text") -> str:
 
     html: str = pyromark.html(markdown, options=parser_options())
     html = html.replace("<table>", '<table class="sp-table">')
+    html = _LINK_HOST.sub(_ascii_host, html)
     return footnotes.rearrange(_IMAGE.sub(_sized_image, html), back_label)
+
+
+# A link's or image's host, as pulldown-cmark writes it: every non-ASCII byte of the URL
+# percent-encoded, the host's too (`https://b%C3%BCcher.example/`, which is no host name:
+# browsers decode it, mail clients and link checkers may not). Group 3: the host (with any
+# user and port); for a mailto: link, the domain after the last @.
+_LINK_HOST = re.compile(r'((?:href|src)=")(https?://|mailto:[^"@?]*@)([^/?#"]*%[^/?#"]*)')
+
+
+def _ascii_host(match: re.Match[str]) -> str:
+    """The host as IDNA A-labels (`xn--bcher-kva.example`); left as it was if it is none."""
+    from urllib.parse import unquote
+
+    from seriespub.addresses import ascii_domain
+
+    before, scheme, authority = match.groups()
+    user, at, host_port = authority.rpartition("@")
+    host, colon, port = host_port.partition(":")
+    try:
+        decoded = unquote(host, errors="strict")
+    except UnicodeDecodeError:
+        return match.group(0)
+    ascii_host = ascii_domain(decoded)
+    if ascii_host is None:
+        return match.group(0)
+    return f"{before}{scheme}{user}{at}{ascii_host}{colon}{port}"
 
 
 # pulldown-cmark writes every Markdown image exactly so; the title may carry `width=N`.
