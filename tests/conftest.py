@@ -272,3 +272,29 @@ def seriespub_process(root: Path, *args: str, output: bool = False) -> subproces
         stdout=stream,
         stderr=stream,
     )
+
+
+def rewrite_in_place_of(path: Path) -> None:
+    """What `subscribers import` or an editor's save does: a new file under the same name."""
+    fresh = path.with_suffix(".new")
+    fresh.write_bytes(path.read_bytes())
+    fresh.replace(path)
+
+
+def rewritten_mid_read(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) -> list[int]:
+    """Replace the list at `path` under each of the first `times` reads of it, once its first
+    row has been read (`subscribers.iter_subscribers`); returns [reads so far]."""
+    from seriespub import subscribers
+
+    reads = [0]
+    real = subscribers.iter_subscribers
+
+    def rewriting(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        reads[0] += 1
+        for number, row in enumerate(real(*args, **kwargs)):
+            yield row
+            if number == 0 and reads[0] <= times:
+                rewrite_in_place_of(path)
+
+    monkeypatch.setattr(subscribers, "iter_subscribers", rewriting)
+    return reads

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from conftest import rewritten_mid_read
 from seriespub import promises, subscribers, tracking
 from seriespub.models import Subscriber
 from seriespub.ops.session import Session, session
@@ -79,13 +80,6 @@ def test_status_plans_due_now_and_the_next_slot_in_one_pass(
     assert listing_reads == 2  # the plan's pass, and the listing's own rows
 
 
-def rewrite_in_place_of(path: Path) -> None:
-    """What `subscribers import` or an editor's save does: a new file under the same name."""
-    fresh = path.with_suffix(".new")
-    fresh.write_bytes(path.read_bytes())
-    fresh.replace(path)
-
-
 @pytest.mark.parametrize("rewrites", [1, 3])
 def test_a_list_rewritten_mid_pass_is_planned_again_with_a_part_due_now(
     make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch, rewrites: int
@@ -103,26 +97,14 @@ def test_a_list_rewritten_mid_pass_is_planned_again_with_a_part_due_now(
     with session(find_series(explicit=root), "test", now=local(8, 9, 2), readonly=True) as s:
         want = promises.upcoming(s, s.drafts(strict=False))
     assert want.due is not None and want.due.counts() == {1: 1, 2: 2}
-    attempts = 0
-    real = subscribers.iter_subscribers
-
-    def rewriting(*args: Any, **kwargs: Any) -> Iterator[Subscriber]:
-        """The pass's read: the file is replaced once its first row has been read."""
-        nonlocal attempts
-        attempts += 1
-        for number, row in enumerate(real(*args, **kwargs)):
-            yield row
-            if number == 0 and attempts <= rewrites:
-                rewrite_in_place_of(root / "subscribers.csv")
-
-    monkeypatch.setattr(subscribers, "iter_subscribers", rewriting)
+    reads = rewritten_mid_read(monkeypatch, root / "subscribers.csv", rewrites)
     with session(find_series(explicit=root), "test", now=local(8, 9, 2), readonly=True) as s:
         if rewrites == 3:
             with pytest.raises(tracking.ListChanged, match="kept changing"):
                 promises.upcoming(s, s.drafts(strict=False))
             return
         got = promises.upcoming(s, s.drafts(strict=False))
-    assert attempts == 2
+    assert reads == [2]
     assert got.due is not None and want.due is not None
     assert got.due.counts() == want.due.counts()
     assert dict(got.due.plan.late) == dict(want.due.plan.late)

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from conftest import rewritten_mid_read
 from seriespub import lateparts, schedule, subscribers, tracking
 from seriespub.models import SETTLED
 from seriespub.ops import send as ops
@@ -283,13 +284,6 @@ def test_the_streamed_plan_is_the_in_memory_plan_with_repeats_and_collisions(
         )
 
 
-def rewrite_in_place_of(path: Path) -> None:
-    """What `subscribers import` or an editor's save does: a new file under the same name."""
-    fresh = path.with_suffix(".new")
-    fresh.write_bytes(path.read_bytes())
-    fresh.replace(path)
-
-
 @pytest.mark.parametrize("rewrites", [1, 3])
 def test_a_list_rewritten_mid_plan_is_planned_again_from_the_new_file(
     make_series: MakeSeries, monkeypatch: pytest.MonkeyPatch, rewrites: int
@@ -299,26 +293,14 @@ def test_a_list_rewritten_mid_plan_is_planned_again_from_the_new_file(
     joined = (T0 + dt.timedelta(days=1)).isoformat()
     # A front reader repeated: a suspect for sure, so the plan reads the list a second time.
     append_rows(root, [("late@example.com", joined), ("READER0001@example.com", "")])
-    attempts = 0
-    real = subscribers.iter_subscribers
-
-    def rewriting(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        """The pass's read: the file is replaced once its first row has been read."""
-        nonlocal attempts
-        attempts += 1
-        for number, row in enumerate(real(*args, **kwargs)):
-            yield row
-            if number == 0 and attempts <= rewrites:
-                rewrite_in_place_of(root / "subscribers.csv")
-
-    monkeypatch.setattr(subscribers, "iter_subscribers", rewriting)
+    reads = rewritten_mid_read(monkeypatch, root / "subscribers.csv", rewrites)
     with held(root, T0 + WEEK, readonly=True) as s:
         if rewrites == 3:
             with pytest.raises(tracking.ListChanged, match="kept changing"):
                 tracking.slot_plan(s, s.drafts(), 2)
             return
         plan, _ = tracking.slot_plan(s, s.drafts(), 2)
-    assert attempts == 2
+    assert reads == [2]
     assert dict(plan.late) == {"late@example.com": 1}
     assert (plan.front, plan.counts()) == (2, {1: 1, 2: 2})
 
