@@ -8,6 +8,7 @@ while the test edits something and resumes.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -98,3 +99,26 @@ def killed_resend_send(
 def resend_counts(state: ResendState) -> Counter[str]:
     """How many emails the Resend fake created for each reader, under any key."""
     return Counter(e.to[0] for e in state.emails.values())
+
+
+# `seriespub ARGS…` in a child process whose clock starts at argv[1] (and runs on).
+ON_CLOCK = (
+    "import sys, time_machine\n"
+    "from seriespub.__main__ import run\n"
+    "with time_machine.travel(sys.argv[1], tick=True):\n"
+    "    sys.argv = ['seriespub', *sys.argv[2:]]\n"
+    "    run()\n"
+)
+
+
+def send_due_at(root: Path, at: dt.datetime) -> subprocess.Popen[bytes]:
+    """`send due` in a real process of this checkout's sources, its clock at `at`."""
+    src = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", ON_CLOCK, at.isoformat(), "send", "due"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

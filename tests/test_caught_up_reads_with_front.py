@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +23,7 @@ import time_machine
 
 from conftest import DRAFT, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
+from killed import send_due_at
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -36,13 +34,6 @@ SCHEDULE = (
 )
 FRONT = "reader0001@example.com"
 BEN, CAT = "ben@example.com", "cat@example.com"
-ON_CLOCK = (
-    "import sys, time_machine\n"
-    "from seriespub.__main__ import run\n"
-    "with time_machine.travel(sys.argv[1], tick=True):\n"
-    "    sys.argv = ['seriespub', *sys.argv[2:]]\n"
-    "    run()\n"
-)
 
 
 def ok(result: Any) -> Any:
@@ -193,15 +184,7 @@ def test_a_returned_front_reader_who_caught_up_gets_every_overdue_part(
 def kill_mid_round(root: Path, state: PostmarkState, at: dt.datetime, taken: int) -> None:
     """`send due` in a real process at `at`, SIGKILLed once the fake has taken `taken`
     requests in all (the last one's answer held back: its batch is left pending)."""
-    src = str(Path(__file__).parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", ON_CLOCK, at.isoformat(), "send", "due"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = send_due_at(root, at)
     deadline = time.monotonic() + 60
     while len(state.accepted) < taken and time.monotonic() < deadline:
         if len(state.accepted) == taken - 1:

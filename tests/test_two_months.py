@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +29,7 @@ import time_machine
 
 from conftest import TEST_SECRET, due_now, parts_by_reader, postmark_delivery
 from fakes.postmark import PostmarkState
+from killed import send_due_at
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -54,13 +52,6 @@ R1, R2, R3 = (f"reader000{i}@example.com" for i in (1, 2, 3))
 DAN, BEN, OLD, CAT = "dan@example.com", "ben@example.com", "old@example.com", "cat@example.com"
 
 # `send due` in a real process on the test's clock (started at the given instant, ticking).
-ON_CLOCK = (
-    "import sys, time_machine\n"
-    "from seriespub.__main__ import run\n"
-    "with time_machine.travel(sys.argv[1], tick=True):\n"
-    "    sys.argv = ['seriespub', *sys.argv[2:]]\n"
-    "    run()\n"
-)
 
 
 def slot(week: int, minutes: int = 1) -> dt.datetime:
@@ -143,17 +134,9 @@ def rejoin(root: Path, address: str) -> None:
 def kill_mid_request(root: Path, state: PostmarkState, at: dt.datetime) -> int:
     """`send due` in a real process at `at`, SIGKILLed once the fake has taken its first
     request (whose answer is held back), so that request's batch is left pending."""
-    src = str(Path(__file__).parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     before = len(state.accepted)
     state.faults.delay = 5.0
-    proc = subprocess.Popen(
-        [sys.executable, "-c", ON_CLOCK, at.isoformat(), "send", "due"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = send_due_at(root, at)
     deadline = time.monotonic() + 60
     while len(state.accepted) == before and time.monotonic() < deadline:
         time.sleep(0.02)
