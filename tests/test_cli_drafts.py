@@ -294,3 +294,25 @@ def test_new_refuses_a_title_that_is_not_utf8(make_series: Callable[..., Path], 
     root = make_series(drafts=1)
     assert "not UTF-8 text" in one_error_line(cli(root, "new", "a\udcffb"))
     assert [p.name for p in (root / "drafts").iterdir()] == ["01-part-1.md"]
+
+
+@pytest.mark.parametrize(
+    ("title", "file_name"),
+    [
+        ("Größe und Maß", "02-grosse-und-mass.md"),
+        ("Søren og Æbler", "02-soren-og-aebler.md"),
+        ("Łódź, œuvre", "02-lodz-oeuvre.md"),
+        ("Лидерство", "02-instalment.md"),  # no Latin letters: the fallback
+    ],
+)
+def test_new_names_the_draft_after_its_title_in_latin_letters(
+    make_series: Callable[..., Path], cli: Cli, title: str, file_name: str
+) -> None:
+    """Its file name is the part's URL on the site: letters that have no accent to strip
+    (ß, æ, ø, ł, œ) are spelled out, not dropped ("Größe" was `groe`)."""
+    root = make_series(drafts=1)
+    result = cli(root, "new", title)
+    assert result.exit_code == 0, result.output
+    assert (root / "drafts" / file_name).is_file(), sorted(
+        p.name for p in (root / "drafts").iterdir()
+    )

@@ -348,8 +348,18 @@ def _release_time(path: Path, value: Any, line: int | None) -> dt.datetime | Non
         ) from None
 
 
+# Latin letters with no accent for NFKD to strip: spelled out, not dropped ("Größe": grosse).
+_SPELLED = str.maketrans(
+    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O"}
+    | {"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th"}
+    | {"ı": "i"}
+)
+
+
 def slugify(title: str) -> str:
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    """`title` as a file name and URL segment: ASCII letters, digits and hyphens."""
+    text = unicodedata.normalize("NFKD", title.translate(_SPELLED))
+    text = text.encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "instalment"
 
 
