@@ -1,8 +1,9 @@
 """Headless Chromium driven over the DevTools protocol, for tests that look at rendered mail.
 
 One browser per `Browser` (fresh profile in a temporary folder, no network: every host name
-resolves to nothing, so a page can only load file:// resources), one page, and the few
-commands the tests need. `decode_png` reads the screenshots without an imaging library.
+resolves to nothing, so a page can only load file:// resources, or with `loopback` a test's
+own server on 127.0.0.1), one page, and the few commands the tests need. `decode_png` reads
+the screenshots without an imaging library.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ FLAGS = (
     "--disable-extensions",
     "--hide-scrollbars",
     "--mute-audio",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 )
+
+
+RESOLVER_RULES = "--host-resolver-rules=MAP * ~NOTFOUND"
 
 
 def find_chromium() -> str | None:
@@ -45,12 +48,19 @@ def find_chromium() -> str | None:
 class Browser:
     """A headless Chromium with one page, closed (process and profile) on exit."""
 
-    def __init__(self, executable: str, timeout: float = 20.0) -> None:
+    def __init__(self, executable: str, timeout: float = 20.0, loopback: bool = False) -> None:
+        """`loopback`: 127.0.0.1 is reachable too (a test's own server); nothing else is."""
         import websocket
 
         self._profile = Path(tempfile.mkdtemp(prefix="seriespub-chromium-"))
         self._process = subprocess.Popen(
-            [executable, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+            [
+                executable,
+                *FLAGS,
+                *((f"{RESOLVER_RULES}, EXCLUDE 127.0.0.1",) if loopback else (RESOLVER_RULES,)),
+                f"--user-data-dir={self._profile}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -49,7 +49,7 @@ MINIMUM = 4.5
 # least one of the two instalments.
 TEXTS = {
     "kicker": ".sp-head div",
-    "title": ".sp-title div",
+    "title": ".sp-title h1",
     "body": ".sp-card p",
     "h2": ".sp-card h2",
     "h3": ".sp-card h3",
