@@ -52,6 +52,11 @@ def body_text(msg: email.message.EmailMessage, subtype: str) -> str:
     return content
 
 
+def html_of(path: Path) -> str:
+    """The decoded HTML part of the message file at `path`, checked as `check_message` does."""
+    return body_text(check_message(path.read_bytes()), "html")
+
+
 def body_bytes(msg: email.message.EmailMessage, subtype: str) -> bytes:
     """The `text/<subtype>` body's octets, transfer encoding undone, charset not."""
     payload = _body(msg, subtype).get_payload(decode=True)

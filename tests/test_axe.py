@@ -14,9 +14,6 @@ site, with the reason it is not one.
 
 from __future__ import annotations
 
-import email
-import email.message
-import email.policy
 import os
 import subprocess
 import sys
@@ -28,6 +25,7 @@ import pytest
 
 from cdp import Browser
 from instalments import REPO, example_series, send_to_outbox, write_png
+from mailcheck import html_of
 from seriespub.site.serve import Server, serve_site
 
 pytestmark = pytest.mark.slow
@@ -78,15 +76,6 @@ def axe_script() -> str:
     )
 
 
-def html_part(path: Path) -> str:
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    part = next(p for p in message.walk() if p.get_content_type() == "text/html")
-    assert isinstance(part, email.message.EmailMessage)
-    content: str = part.get_content()
-    return content
-
-
 def published_series(root: Path, language: str) -> Path:
     """The example series in `language`, both parts sent to the outbox, its site built."""
     example_series(root, image="table.png")
@@ -96,7 +85,7 @@ def published_series(root: Path, language: str) -> Path:
     text = text.replace("[series]\n", f'[series]\nlanguage = "{language}"\n', 1)
     config.write_text(text + SITE, encoding="utf-8")
     for number, eml in enumerate(send_to_outbox(root, 2), start=1):
-        (root / f"email-{number}.html").write_text(html_part(eml), encoding="utf-8")
+        (root / f"email-{number}.html").write_text(html_of(eml), encoding="utf-8")
     path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
     done = subprocess.run(
         [sys.executable, "-m", "seriespub", "site"],

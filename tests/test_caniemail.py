@@ -14,9 +14,6 @@ their own tests (named anchors for local links: tests/test_render.py).
 
 from __future__ import annotations
 
-import email
-import email.message
-import email.policy
 import json
 import os
 import re
@@ -27,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from instalments import example_series, send_to_outbox
+from mailcheck import html_of
 
 pytestmark = pytest.mark.slow
 VERSION = "2.0.2"
@@ -124,15 +122,6 @@ def unsupported(html: str) -> dict[str, list[dict[str, object]]]:
     return found
 
 
-def html_part(path: Path) -> str:
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    part = next(p for p in message.walk() if p.get_content_type() == "text/html")
-    assert isinstance(part, email.message.EmailMessage)
-    content: str = part.get_content()
-    return content
-
-
 @pytest.fixture(scope="module")
 def sent_html(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The HTML of parts 1 (the repository's example) and 2 (the rich one), as sent; and
@@ -145,7 +134,7 @@ def sent_html(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("[series]\n", '[series]\nlanguage = "he"\n', 1))
     _, rich_rtl = send_to_outbox(rtl, 2)
-    return {"example": html_part(example), "rich": html_part(rich), "rtl": html_part(rich_rtl)}
+    return {"example": html_of(example), "rich": html_of(rich), "rtl": html_of(rich_rtl)}
 
 
 def defects(found: dict[str, list[dict[str, object]]]) -> list[str]:
