@@ -120,6 +120,23 @@ class Browser:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def viewport(self, width: int, height: int = 900) -> None:
+        """The page's size in CSS pixels (a desktop, not a phone's touch emulation)."""
+        self.page(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    def colour_scheme(self, scheme: str) -> None:
+        """What `prefers-color-scheme` answers: "light" or "dark"."""
+        self.page(
+            "Emulation.setEmulatedMedia",
+            features=[{"name": "prefers-color-scheme", "value": scheme}],
+        )
+
     def open(self, path: Path) -> None:
         """Load a local file and wait until it (and its local images) finished loading."""
         self.page("Page.navigate", url=path.resolve().as_uri())

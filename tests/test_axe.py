@@ -124,16 +124,8 @@ def browser() -> Iterator[Browser]:
 
 def show(browser: Browser, url: str, mode: str, width: int) -> None:
     """Load `url` at `width` px in `mode` and wait until it has finished loading."""
-    browser.page(
-        "Emulation.setDeviceMetricsOverride",
-        width=width,
-        height=900,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
-    browser.page(
-        "Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": mode}]
-    )
+    browser.viewport(width)
+    browser.colour_scheme(mode)
     browser.page("Page.navigate", url=url)
     deadline = time.monotonic() + 10
     time.sleep(0.05)  # let the navigation replace the old document first

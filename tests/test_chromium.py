@@ -151,27 +151,11 @@ def browser() -> Iterator[Browser]:
 
 
 def show(browser: Browser, page: Page, mode: str, width: int) -> None:
-    browser.page(
-        "Emulation.setDeviceMetricsOverride",
-        width=width,
-        height=900,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
-    scheme = "dark" if mode == "dark" else "light"
-    browser.page(
-        "Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}]
-    )
+    browser.viewport(width)
+    browser.colour_scheme("dark" if mode == "dark" else "light")
     browser.page("Emulation.setAutoDarkModeOverride", enabled=mode == "forced-dark")
     browser.open(page.path)
-    height = browser.evaluate("document.documentElement.scrollHeight")
-    browser.page(
-        "Emulation.setDeviceMetricsOverride",
-        width=width,
-        height=height + 300,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
+    browser.viewport(width, browser.evaluate("document.documentElement.scrollHeight") + 300)
 
 
 def painted(browser: Browser, rect: dict[str, float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -224,13 +208,7 @@ def test_page_background_fills_the_window_below_a_short_email(
     rich = pages[1]
     show(browser, rich, mode, 600)
     height = browser.evaluate("document.documentElement.scrollHeight")
-    browser.page(
-        "Emulation.setDeviceMetricsOverride",
-        width=600,
-        height=height + 600,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
+    browser.viewport(600, height + 600)
     [[below]] = decode_png(
         browser.screenshot({"x": 300, "y": height + 500, "width": 1, "height": 1})
     )
