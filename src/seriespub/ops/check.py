@@ -49,17 +49,12 @@ def check(series: Series, now: dt.datetime | None = None) -> CheckOutcome:
     the series sent with, the late joiners held back because their next part is still
     a draft, and a GitHub Actions workflow that installs another seriespub or starts no run
     at a pinned release."""
-    return CheckOutcome(
-        check_series(series)
-        + _session_findings(series, now)
-        + _workflow_findings(series, now or _utc_now())
-    )
-
-
-def _utc_now() -> dt.datetime:
     from seriespub.ops.session import utc_now
 
-    return utc_now()
+    when = now or utc_now()  # one clock for the calendar and the workflow findings
+    return CheckOutcome(
+        check_series(series) + _session_findings(series, when) + _workflow_findings(series, when)
+    )
 
 
 def _workflow_findings(series: Series, now: dt.datetime) -> list[Finding]:
@@ -126,15 +121,15 @@ def _missed_pinned_releases(
     return problems
 
 
-def _session_findings(series: Series, now: dt.datetime | None) -> list[Finding]:
+def _session_findings(series: Series, now: dt.datetime) -> list[Finding]:
     from seriespub import notices
     from seriespub.errors import SeriespubError
-    from seriespub.ops.session import session, utc_now
+    from seriespub.ops.session import session
     from seriespub.tracking import draft_warnings
 
     try:
         # A draft that does not load is already an error above: no warning about it too.
-        with notices.muted(), session(series, "check", now=now or utc_now(), readonly=True) as held:
+        with notices.muted(), session(series, "check", now=now, readonly=True) as held:
             problems = _calendar_problems(held)
             lines = [] if problems else draft_warnings(held)
             problems = _lost_pages(held) + problems

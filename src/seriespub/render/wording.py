@@ -87,11 +87,6 @@ class Wording:
     previously: str = "Previously in this series"
     direction: str = "ltr"  # the body's: "rtl" for a language in RIGHT_TO_LEFT
 
-    @property
-    def start(self) -> str:
-        """The side lines start from, written out (mail clients drop `text-align: start`)."""
-        return "right" if self.direction == "rtl" else "left"
-
 
 def wording(
     language: str, series_title: str, every_weeks: int | None, postal_address: str | None = None
