@@ -68,36 +68,45 @@ WORDS = [
 ]
 
 
-def median_seconds(command: list[str], runs: int = 11) -> float:
-    # As installed for a user: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE,
-    # which would make every start recompile the package from source).
-    env = this_checkout({k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+def _timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
     subprocess.run(
         command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
-    times = []
+    return time.perf_counter() - started
+
+
+def paired(command: list[str], reference: list[str], runs: int = 11) -> dict[str, float]:
+    """`command` and `reference` run in turn (A B A B …, one warm-up each): the median of
+    each, and the median of the ratios pair by pair, which stays meaningful while the shared
+    machine's speed drifts (two medians taken one after the other do not)."""
+    # As installed for a user: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE,
+    # which would make every start recompile the package from source).
+    env = this_checkout({k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+    _timed(command, env), _timed(reference, env)
+    ours, theirs = [], []
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(
-            command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-        )
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        ours.append(_timed(command, env))
+        theirs.append(_timed(reference, env))
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return {
+        "ms": statistics.median(ours) * 1000,
+        "reference_ms": statistics.median(theirs) * 1000,
+        "ratio": statistics.median(ratios),
+        "low": min(ratios),
+        "high": max(ratios),
+    }
 
 
-def cold_start() -> dict[str, float]:
-    """`seriespub --help`, `status` and `send next --dry-run` on a copy of this repository's
-    example series, each against a one-command Typer app that parses an option and runs
-    (`hello --name x`): the floor any Typer CLI pays. Medians of 11 runs each."""
+def cold_start() -> dict[str, dict[str, float]]:
+    """`seriespub --help` against a one-command Typer app's `--help`; `status` and
+    `send next --dry-run` on a copy of this repository's example series, each against that
+    app parsing an option and running (`hello --name x`): the floor any Typer CLI pays.
+    Alternating runs, 11 pairs each."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(BARE_TYPER)
-    bare_help = median_seconds([sys.executable, handle.name, "--help"])
-    bare_run = median_seconds([sys.executable, handle.name, "--name", "x"])
-    out = {
-        "bare_typer_ms": bare_help * 1000,
-        "bare_typer_run_ms": bare_run * 1000,
-        "seriespub_ms": median_seconds([sys.executable, "-m", "seriespub", "--help"]) * 1000,
-    }
+    bare = [sys.executable, handle.name]
+    out = {"help": paired([sys.executable, "-m", "seriespub", "--help"], [*bare, "--help"])}
     with tempfile.TemporaryDirectory() as tmp:
         series = Path(tmp) / "example"
         series.mkdir()
@@ -106,8 +115,7 @@ def cold_start() -> dict[str, float]:
             shutil.copy(BENCH.parent / name, series / name)
         for label, args in [("status", ["status"]), ("dry_run", ["send", "next", "--dry-run"])]:
             command = [sys.executable, "-m", "seriespub", *args, "--series", str(series)]
-            out[f"{label}_ms"] = median_seconds(command) * 1000
-    out["ratio"] = out["seriespub_ms"] / out["bare_typer_ms"]
+            out[label] = paired(command, [*bare, "--name", "x"])
     return out
 
 
@@ -256,15 +264,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     start = cold_start()
-    print(
-        f"cold start   seriespub --help {start['seriespub_ms']:.0f} ms vs bare Typer "
-        f"{start['bare_typer_ms']:.0f} ms: {start['ratio']:.2f}× (target ≤ 1.20×)"
-    )
-    floor = start["bare_typer_run_ms"]
-    for label, key in [("status", "status_ms"), ("send next --dry-run", "dry_run_ms")]:
+    for key, label, reference, target in [
+        ("help", "--help", "a bare Typer app's --help", " (target ≤ 1.20×)"),
+        ("status", "status (example series)", "a bare Typer command", ""),
+        ("dry_run", "send next --dry-run (example series)", "a bare Typer command", ""),
+    ]:
+        row = start[key]
         print(
-            f"cold start   seriespub {label} (example series) {start[key]:.0f} ms vs a bare "
-            f"Typer command {floor:.0f} ms: {start[key] / floor:.2f}×"
+            f"cold start   seriespub {label} {row['ms']:.0f} ms vs {reference} "
+            f"{row['reference_ms']:.0f} ms: {row['ratio']:.2f}× [pairs {row['low']:.2f}–"
+            f"{row['high']:.2f}]{target}"
         )
     render = render_time()
     print(
