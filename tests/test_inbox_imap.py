@@ -6,7 +6,9 @@ the module; each test empties its mailbox first. Skipped where Dovecot cannot ru
 from __future__ import annotations
 
 import csv
+import email
 import json
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,10 @@ def series_with(
     readers: list[str],
     security: str = "tls",
     delivery: str = "",
+    name: str = "series",
 ) -> Path:
     root: Path = make_series(
-        subscribers=0, extra_toml=inbox_toml(dovecot, security), delivery=delivery
+        subscribers=0, extra_toml=inbox_toml(dovecot, security), delivery=delivery, name=name
     )
     with open(root / "subscribers.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -389,7 +392,9 @@ def test_a_headerless_bounce_is_read_after_the_series_title_changed(
     assert cli(root, "send", "next", "--yes").exit_code == 0
     inbox.append(headerless_dsn("ann@example.com", sent_message_ids(root)["ann@example.com"], "a"))
     toml = root / "seriespub.toml"
-    toml.write_text(toml.read_text().replace("Test Series", "Renamed Series"), encoding="utf-8")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("Test Series", "Renamed Series"), encoding="utf-8"
+    )
     result = cli(root, "subscribers", "sync")
     assert result.exit_code == 0, result.output
     assert statuses(root) == {"ann@example.com": "bounced"}
@@ -464,3 +469,61 @@ def test_syncs_and_a_send_reading_the_inbox_at_once_all_finish_and_agree(
     assert counts == {reader: ["#1", "#2", "#3"] for reader in readers[:30]}
     assert inbox.folder_flags("INBOX") == []
     assert not list((root / ".seriespub").glob("*.tmp"))
+
+
+def mailto_request(root: Path, reader: str, mid: str) -> bytes:
+    """What `reader`'s client sends from the mailto: List-Unsubscribe of the part 1 that
+    `root` sent them (its outbox): the subject the link sets, as the link sets it."""
+    for path in (root / ".seriespub" / "outbox" / "001").glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes())
+        if reader in str(msg["To"]):
+            link = str(msg["List-Unsubscribe"]).strip("<>")
+            target, _, query = link.removeprefix("mailto:").partition("?")
+            subject = urllib.parse.parse_qs(query)["subject"][0]
+            return (
+                f"From: {reader}\r\nTo: {target}\r\nSubject: {subject}\r\n"
+                f"Message-ID: <{mid}@x>\r\n\r\n\r\n"
+            ).encode()
+    raise AssertionError(f"no part 1 for {reader} in {root}")
+
+
+def test_two_series_sharing_a_key_and_an_inbox_each_take_only_their_own_unsubscribes(
+    make_series: Callable[..., Path], inbox: Dovecot, cli: Cli
+) -> None:
+    """One author, two series, one SERIESPUB_SECRET and one mailbox, Ann on both lists: her
+    token is the same in both. Leaving one series by its mailto: link leaves her on the
+    other, whichever series reads the inbox first."""
+    roots = {}
+    for name, title in (("first", "Test Series"), ("second", "Another Series")):
+        root = series_with(make_series, inbox, ["ann@example.com", "bob@example.com"], name=name)
+        toml = (root / "seriespub.toml").read_text(encoding="utf-8")
+        toml = toml.replace('title = "Test Series"', f'title = "{title}"')
+        toml = "\n".join(line for line in toml.splitlines() if "unsubscribe_url" not in line)
+        (root / "seriespub.toml").write_text(toml + "\n", encoding="utf-8")
+        sent = cli(root, "send", "next", "--yes")
+        assert sent.exit_code == 0, sent.output
+        roots[name] = root
+    inbox.append(mailto_request(roots["second"], "ann@example.com", "ann-leaves-second"))
+    inbox.append(mailto_request(roots["first"], "bob@example.com", "bob-leaves-first"))
+    # Retitled since: its tag is still the one its readers' links carry.
+    toml = roots["first"] / "seriespub.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("Test Series", "Renamed Series"), encoding="utf-8"
+    )
+
+    first = cli(roots["first"], "subscribers", "sync")
+    assert first.exit_code == 0, first.output
+    assert statuses(roots["first"]) == {
+        "ann@example.com": "active",
+        "bob@example.com": "unsubscribed",
+    }
+    assert set(ids(inbox.folder_flags("INBOX"))) == {"ann-leaves-second"}
+    assert "without a valid token" not in first.output  # another series' request, not a forgery
+
+    second = cli(roots["second"], "subscribers", "sync")
+    assert second.exit_code == 0, second.output
+    assert statuses(roots["second"]) == {
+        "ann@example.com": "unsubscribed",
+        "bob@example.com": "active",
+    }
+    assert not ids(inbox.folder_flags("INBOX"))

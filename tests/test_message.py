@@ -66,8 +66,10 @@ def test_without_url_the_unsubscribe_is_mailto_the_reply_address() -> None:
     message = make_message()
     message.unsubscribe_url = None
     msg = parse(message.mime_for(message.recipient(Subscriber("ann@example.com"))))
-    token = message.key.token("ann@example.com")
-    assert msg["List-Unsubscribe"] == f"<mailto:reply@example.com?subject=unsubscribe%20{token}>"
+    token, tag = message.key.token("ann@example.com"), f"s-{message.series_id[:8]}"
+    assert msg["List-Unsubscribe"] == (
+        f"<mailto:reply@example.com?subject=unsubscribe%20{token}%20{tag}>"
+    )
     assert msg["List-Unsubscribe-Post"] is None
     assert "mailto:reply@example.com" in body_text(msg, "html")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import shutil
 import struct
@@ -246,8 +247,9 @@ def test_list_unsubscribe_mails_a_request_seriespub_verifies(
     request = (tmp_path / "sent").read_text(encoding="utf-8")
     assert (tmp_path / "to").read_text(encoding="utf-8").split() == ["--", "zoe@example.com"]
     subject = next(line for line in request.splitlines() if line.startswith("Subject: "))
-    word, token = subject.removeprefix("Subject: ").split()
+    word, token, tag = subject.removeprefix("Subject: ").split()
     assert word == "unsubscribe"
+    assert re.fullmatch(r"s-[0-9a-f]{8}", tag), subject  # the series' tag is kept too
     series = sent["mailto"].parents[3]
     verified = subprocess.run(
         [sys.executable, "-m", "seriespub", "subscribers", "verify", "asa@example.org", token],

@@ -254,8 +254,15 @@ class PreparedMessage:
 
     def mailto_unsubscribe(self, address: str) -> str:
         """`mailto:` with the reader's token in the subject: `seriespub.inbox` unsubscribes
-        whoever the token belongs to, so a request without it (forged) changes nothing."""
-        return f"mailto:{self._mailto_target}?subject=unsubscribe%20{self.key.token(address)}"
+        whoever the token belongs to, so a request without it (forged) changes nothing. The
+        series' tag follows it: two series sharing a key give a reader the same token, and
+        the inbox of each takes only its own requests."""
+        token = self.key.token(address)
+        return f"mailto:{self._mailto_target}?subject=unsubscribe%20{token}%20{self._tag}"
+
+    @functools.cached_property
+    def _tag(self) -> str:
+        return series_tag(self.series_id)
 
     def slot_values(
         self,
@@ -420,6 +427,15 @@ def _header_mailboxes(value: str) -> tuple[Mailbox, ...]:
 def series_id_of(key: UnsubscribeKey, series_title: str, from_email: str) -> str:
     """`PreparedMessage.series_id` without a message (the inbox tells its own reports by it)."""
     return key.derive(f"\0series-id\0{series_title}\0{from_email.lower()}")
+
+
+def series_tag(series_id: str) -> str:
+    """What follows the token in a mailto: unsubscribe subject: `s-` and the first 8 hex of
+    the series id (kept from the first send, so a new title or sender keeps the tag)."""
+    return f"s-{series_id[:8]}"
+
+
+SERIES_TAG = re.compile(r"(?<![0-9a-z-])s-([0-9a-f]{8})(?![0-9a-z])")  # `series_tag`'s, lower
 
 
 def delivery_id_of(series_id: str, number: int, address: str) -> str:

@@ -10,6 +10,8 @@ Guarantees:
 - a bounce or complaint about another series' message is left for that series: its
   returned List-Id says so, or, when it returns no headers, the Message-IDs it quotes
   (derived per series) are none this series gave the reader;
+- an unsubscribe request whose subject carries another series' tag (the mailto: link of a
+  series sharing the key, where the reader's token is the same) is left for that series;
 - marks are written before the messages are moved, and are idempotent, so a crash between
   the two, or a second run, changes nothing more;
 - a message that cannot be read is skipped with a warning, never a traceback;
@@ -22,6 +24,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ssl
 from collections.abc import Callable
@@ -180,11 +183,18 @@ def _kept_series_id(series: Series) -> str | None:
 
 def _lookup(series: Series, by_message_id: bool, series_id: str | None = None) -> Lookup:
     """Token → address and address → address over the whole list, built on first use; the
-    series' List-Id; its delivery ids unless `by_message_id` is False (under another key
-    than the series sent with, none would match: reports are read as if they quoted none),
-    from `series_id` when the ledger kept one."""
+    series' List-Id; its delivery ids and its mailto: tag unless `by_message_id` is False
+    (under another key than the series sent with, none would match: reports are read as if
+    they quoted none, requests as if untagged), from `series_id` when the ledger kept one."""
     from seriespub.keyguard import verifying_keys
-    from seriespub.message import list_id_of, sender_domain
+    from seriespub.message import (
+        delivery_id_of,
+        list_id_of,
+        sender_address,
+        sender_domain,
+        series_id_of,
+        series_tag,
+    )
 
     tokens: dict[str, str] = {}
     addresses: set[str] = set()
@@ -216,25 +226,16 @@ def _lookup(series: Series, by_message_id: bool, series_id: str | None = None) -
 
     about = series.settings.series
     list_id = list_id_of(about.title, sender_domain(about.from_))
-    delivery_id = _delivery_ids(series, key, series_id) if by_message_id else None
-    return Lookup(by_token, by_address, list_id, delivery_id)
-
-
-def _delivery_ids(
-    series: Series, key: Callable[[], UnsubscribeKey], kept: str | None
-) -> Callable[[int, str], str]:
-    """The delivery id (`message.delivery_id_of`) this series gives an address for part N."""
-    from seriespub.message import delivery_id_of, sender_address, series_id_of
-
-    about = series.settings.series
-    ids: list[str] = [kept] if kept else []
-
-    def delivery_id(number: int, address: str) -> str:
-        if not ids:
-            ids.append(series_id_of(key(), about.title, sender_address(about.from_)))
-        return delivery_id_of(ids[0], number, address)
-
-    return delivery_id
+    if not by_message_id:
+        return Lookup(by_token, by_address, list_id)
+    own = series_id or series_id_of(key(), about.title, sender_address(about.from_))
+    return Lookup(
+        by_token,
+        by_address,
+        list_id,
+        functools.partial(delivery_id_of, own),
+        series_tag(own),
+    )
 
 
 def _tls(series: Series) -> ssl.SSLContext:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from email.parser import BytesParser
 
 from seriespub.inbox import dsn, ses
+from seriespub.message import SERIES_TAG
 
 HEX32 = re.compile(rb"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])")
 # A Message-ID seriespub makes: `<delivery id.instalment@domain>` (`message.message_id`).
@@ -81,6 +82,9 @@ class Lookup:
     # report that returns no headers (so no List-Id) but quotes a Message-ID of ours is read
     # by the series that sent it.
     delivery_id: Callable[[int, str], str] | None = None
+    # `message.series_tag` of this series: an unsubscribe request tagged with another is
+    # another series' (one sharing the key: the reader's token is the same), left for it.
+    series_tag: str | None = None
 
     def token_in(self, raw: bytes) -> str | None:
         # A mailto: List-Unsubscribe (ours) has `unsubscribe%20TOKEN`: the "0" of %20 would
@@ -214,10 +218,22 @@ def _subject(msg: email.message.Message) -> str:
 def _unsubscribe(msg: email.message.Message, raw: bytes, lookup: Lookup) -> Outcome:
     # The token is in the subject the mailto: set, or quoted in the body by a client that
     # moved it; the From line proves nothing (anyone can write it).
-    who = lookup.token_in(_subject(msg).encode()) or lookup.token_in(raw)
+    subject = _subject(msg)
+    if _tagged_for_another_series(subject, lookup):
+        return Ignored("")  # that series' sync reads it
+    who = lookup.token_in(subject.encode()) or lookup.token_in(raw)
     if who is None:
         return Ignored(NO_VALID_TOKEN)
     return Unsubscribe(who)
+
+
+def _tagged_for_another_series(subject: str, lookup: Lookup) -> bool:
+    """The subject's mailto: series tag names another series. A request without one (sent
+    before tags, or a client that dropped it) is this series' when its token matches."""
+    if lookup.series_tag is None:
+        return False
+    found = SERIES_TAG.search(subject.lower().replace("%20", " "))
+    return found is not None and found.group(0) != lookup.series_tag
 
 
 def _bounces(msg: email.message.Message, raw: bytes, lookup: Lookup) -> list[Outcome]:
