@@ -22,6 +22,10 @@ the command runs to its exit, so importing httpx and the provider, building the 
 rendering, planning, the ledger and the list are all in it. Prints messages/s for each and
 the ratios (target ≥ 0.8 of the ceiling; SMTP also ≥ 5× mailmerge).
 
+The list is in sign-up order (addresses in no alphabetical order, as a real list's are);
+`--order csv` lists reader0, reader1, … as earlier versions of this bench did, which writes
+the ledger's pages in nearly its own key order and hides what a real list costs it.
+
     python bench/bench_e2e.py                   # 20,000 readers, 3 rounds each, SMTP 2,000 (~3 min)
     python bench/bench_e2e.py --n 5000 --provider postmark
 """
@@ -56,7 +60,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
-from run import make_series, this_checkout  # noqa: E402
+from run import LIST_ORDERS, make_series, this_checkout  # noqa: E402
 
 KEEP = 16  # requests recorded for the replay (bodies of ~6 MB each for Postmark)
 SECRET = "bench-" + "0" * 40
@@ -231,7 +235,7 @@ def replay(url: str, requests: list[Any], count: int, threads: int) -> float:
 # built, no per-reader outcome read from the answer (every reader is marked sent): each of
 # those would only lower the floor. SQLite as seriespub's ledger has it (ledgerfile.py): WAL,
 # synchronous=NORMAL, wal_autocheckpoint=10000, autocommit with explicit transactions, and
-# the same deliveries table (primary key (instalment, email), WITHOUT ROWID, the status index).
+# the same tables (`ledgerfile.SCHEMA`: the deliveries table and its indexes).
 _FLOOR_PENDING = (
     "INSERT INTO deliveries(instalment, email, status, batch_key, provider, attempts, "
     "updated_at) VALUES(1, ?, 'pending', ?, ?, 1, ?)"
@@ -309,7 +313,9 @@ def floor(
     return seconds
 
 
-def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
+def bench_http(
+    name: str, n: int, where: Path, runs: int = 3, order: str = "signup"
+) -> dict[str, Any]:
     """`runs` rounds of (seriespub's whole send next on a fresh series, then the ceiling
     and the floor over the same server): medians of each, and the spread of the per-round
     ratios (this machine is shared; one round can swing ±15 %)."""
@@ -327,7 +333,7 @@ def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
                 delivery = f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n' + case[
                     "toml"
                 ].format(url=url)
-                folder = make_series(Path(tmp) / "series", n, delivery)
+                folder = make_series(Path(tmp) / "series", n, delivery, order)
                 report = send_next(folder, case["env"])
                 count, requests = take()
                 assert report["sent"] == n, report
@@ -357,6 +363,7 @@ def bench_http(name: str, n: int, where: Path, runs: int = 3) -> dict[str, Any]:
         "floor_spread": (min(floor_ratios), max(floor_ratios)),
         "ours_of_floor": statistics.median(floors) / statistics.median(ours),
         "runs": runs,
+        "order": order,
     }
 
 
@@ -410,7 +417,9 @@ def bench_smtp(n: int, where: Path) -> dict[str, Any]:
 
 def line(row: dict[str, Any]) -> str:
     text = (
-        f"e2e {row['provider']:<9} send next to {row['n']:,} ({row['requests']:,} requests):"
+        f"e2e {row['provider']:<9} send next to {row['n']:,}"
+        + (f" (list in {row['order']} order)" if "order" in row else "")
+        + f" ({row['requests']:,} requests):"
         f" {row['ours']:,.0f} msg/s (send phase {row['send_phase']:,.0f}) vs ceiling "
         f"{row['ceiling']:,.0f} msg/s: {row['ratio']:.2f} (target ≥ 0.8)"
     )
@@ -437,6 +446,12 @@ def main() -> None:
     parser.add_argument("--smtp-n", type=int, default=2_000, help="readers for SMTP")
     parser.add_argument("--provider", action="append", choices=[*PROVIDERS, "smtp"])
     parser.add_argument("--runs", type=int, default=3, help="rounds per HTTP provider (medians)")
+    parser.add_argument(
+        "--order",
+        choices=LIST_ORDERS,
+        default="signup",
+        help="the list's order: as people signed up (default), or reader0, reader1, …",
+    )
     args = parser.parse_args()
     where = Path("/dev/shm") if Path("/dev/shm").is_dir() else BENCH
     # mailmerge is installed beside this interpreter (a virtualenv need not be activated)
@@ -447,7 +462,7 @@ def main() -> None:
         row = (
             bench_smtp(args.smtp_n, where)
             if name == "smtp"
-            else bench_http(name, args.n, where, args.runs)
+            else bench_http(name, args.n, where, args.runs, args.order)
         )
         print(line(row), flush=True)
 

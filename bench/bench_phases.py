@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
 import bench_e2e  # noqa: E402
-from run import make_series, this_checkout  # noqa: E402
+from run import LIST_ORDERS, make_series, this_checkout  # noqa: E402
 
 # The steps of `ops.send` and `sending`, in the order a send reaches them.
 PHASES = [
@@ -78,14 +78,14 @@ print(json.dumps({"code": code, "whole": time.perf_counter() - started, "spans":
 """
 
 
-def phases(name: str, n: int) -> dict[str, Any]:
+def phases(name: str, n: int, order: str = "signup") -> dict[str, Any]:
     case = bench_e2e._cases()[name]
     where = Path("/dev/shm") if Path("/dev/shm").is_dir() else BENCH
     with bench_e2e._fake(name) as (url, take), tempfile.TemporaryDirectory(dir=where) as tmp:
         delivery = f'[delivery]\nprovider = "{name}"\n[delivery.{name}]\n' + case["toml"].format(
             url=url
         )
-        folder = make_series(Path(tmp) / "series", n, delivery)
+        folder = make_series(Path(tmp) / "series", n, delivery, order)
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env = this_checkout({**environ, "SERIESPUB_SECRET": bench_e2e.SECRET, **case["env"]})
         done = subprocess.run(
@@ -108,10 +108,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--provider", default="postmark", choices=bench_e2e.PROVIDERS)
+    parser.add_argument("--order", choices=LIST_ORDERS, default="signup", help="as bench_e2e's")
     args = parser.parse_args()
-    report = phases(args.provider, args.n)
+    report = phases(args.provider, args.n, args.order)
     whole = report["whole"]
-    print(f"send next, {args.provider}, {args.n:,} readers: {whole:.2f} s (start-up excluded)")
+    print(
+        f"send next, {args.provider}, {args.n:,} readers (list in {args.order} order): "
+        f"{whole:.2f} s (start-up excluded)"
+    )
     covered = 0.0
     for label, start, seconds in report["spans"]:
         covered += seconds if label != "send phase" else 0.0

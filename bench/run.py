@@ -172,7 +172,13 @@ def render_time() -> dict[str, float]:
 EXAMPLE = BENCH.parent / "drafts" / "01-leading-across-systems.md"
 
 
-def make_series(folder: Path, subscribers: int, delivery: str) -> Path:
+# How a bench list orders its addresses: `csv` reader0@, reader1@, … (nearly the ledger's own
+# key order, so each batch writes a few neighbouring pages); `signup` the same addresses in an
+# order unrelated to the alphabet, as a real list's sign-up order is.
+LIST_ORDERS = ("csv", "signup")
+
+
+def make_series(folder: Path, subscribers: int, delivery: str, order: str = "csv") -> Path:
     """A series with the repository's example instalment and `subscribers` readers."""
     (folder / "drafts").mkdir(parents=True)
     (folder / "seriespub.toml").write_text(
@@ -185,7 +191,10 @@ def make_series(folder: Path, subscribers: int, delivery: str) -> Path:
     with open(folder / "subscribers.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["email", "name", "status", "subscribed_at"])
-        for i in range(subscribers):
+        numbers = list(range(subscribers))
+        if order == "signup":
+            random.Random(29).shuffle(numbers)
+        for i in numbers:
             writer.writerow([f"reader{i}@example.com", f"Reader {i}", "active", "2026-01-01"])
     return folder
 
