@@ -506,9 +506,10 @@ def test_two_series_sharing_a_key_and_an_inbox_each_take_only_their_own_unsubscr
     inbox.append(mailto_request(roots["second"], "ann@example.com", "ann-leaves-second"))
     inbox.append(mailto_request(roots["first"], "bob@example.com", "bob-leaves-first"))
     # Retitled since: its tag is still the one its readers' links carry.
-    toml = roots["first"] / "seriespub.toml"
-    toml.write_text(
-        toml.read_text(encoding="utf-8").replace("Test Series", "Renamed Series"), encoding="utf-8"
+    config = roots["first"] / "seriespub.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("Test Series", "Renamed Series"),
+        encoding="utf-8",
     )
 
     first = cli(roots["first"], "subscribers", "sync")
