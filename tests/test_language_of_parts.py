@@ -99,7 +99,9 @@ def label_languages(html: str) -> dict[str, set[str | None]]:
     return found
 
 
-def series_in(make_series: Callable[..., Path], language: str, title: str = "Seria testowa") -> Path:
+def series_in(
+    make_series: Callable[..., Path], language: str, title: str = "Seria testowa"
+) -> Path:
     """Two parts in `language` (Polish words, whatever the tag), a footnote in part 1."""
     root = make_series(drafts=2, extra_toml=SITE)
     config = root / "seriespub.toml"

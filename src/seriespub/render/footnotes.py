@@ -85,7 +85,6 @@ def _named(label: str, words: NoteWords) -> str:
     return f' aria-label="{escape(label)}"{lang}'
 
 
-
 def _named_anchor(name: str) -> str:
     """The empty anchor that clients ignoring ids jump to; outside any styled element."""
     return f'<a name="{name}"></a>'
