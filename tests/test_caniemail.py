@@ -66,7 +66,11 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "border-radius": (WORD, "the card's corners are square in Word"),
     "white-space": (WORD, "`pre-wrap` on code; <pre> keeps its breaks, long lines just don't wrap"),
     "height property": (YAHOO, "only `height: auto` (test below): as `min-height: auto` the same"),
-    "aria-label attribute": (YAHOO, "screen-reader names of the article and the back link"),
+    "aria-label attribute": (
+        YAHOO,
+        "screen-reader names of the article, the footnote marks (read as their number there) "
+        "and the back link",
+    ),
     "word-break": (YAHOO, "MJML's `break-word` on text cells; Yahoo wraps long words its own way"),
     "<body> element": (
         frozenset({"outlook.macos", "yahoo.ios", "yahoo.android"}),

@@ -6,11 +6,12 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import re
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,7 @@ def parse_settings(text: str, path: Path) -> Settings:
     try:
         settings: Settings = _build(Settings, raw, "")
         _check_values(settings)
+        settings = replace(settings, site=_site_urls_in_ascii(settings.site))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return settings
@@ -311,6 +313,35 @@ def _idna_url(url: str, host: str) -> str | None:
     if ascii_host is None or not (user + port).isascii():
         return None
     return url.replace(host, f"{user}{at}{ascii_host}{colon}{port}", 1)
+
+
+def ascii_url(url: str) -> str | None:
+    """An http(s) `url` as RFC 3986 wants it: the host as IDNA A-labels, every non-ASCII
+    character of the rest percent-encoded as UTF-8 (what is ASCII stays as written, so an
+    ASCII URL is unchanged); None when the host is no domain name."""
+    import urllib.parse
+
+    host = urllib.parse.urlsplit(url).netloc
+    if not host.isascii():
+        url = _idna_url(url, host) or ""
+        if not url:
+            return None
+    return re.sub(r"[^\x00-\x7f]+", lambda m: urllib.parse.quote(m.group(0)), url)
+
+
+def _site_urls_in_ascii(site: SiteSettings) -> SiteSettings:
+    """`[site]` with its web addresses in ASCII, once on load: every page, feed entry,
+    sitemap and email that writes one writes that form (`bücher.example` → `xn--bcher-kva…`)."""
+    urls: dict[str, str] = {}
+    for key in ("base_url", "subscribe"):
+        url = getattr(site, key)
+        if url is None or url.isascii() or not url.startswith(("https://", "http://")):
+            continue
+        written = ascii_url(url)
+        if written is None:
+            raise ConfigError(f"'site.{key}' has a host that is no domain name: {url!r}")
+        urls[key] = written
+    return replace(site, **urls)
 
 
 def _check_site(site: SiteSettings) -> None:

@@ -34,7 +34,7 @@ def serve(series: Series, port: int = 8000) -> tuple[Server, str]:
         raise InputError("no site built here yet", path=out, hint="run: seriespub site")
     path = urllib.parse.urlsplit(base_url).path or "/"
     try:
-        server = serve_site(out, path, port)
+        server = serve_site(out, urllib.parse.unquote(path), port)  # as requests are matched
     except OSError as exc:
         raise InputError(
             f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", hint="choose another with --port"

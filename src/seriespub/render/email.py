@@ -55,7 +55,7 @@ def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
     slots = markdown.SlotTable()
     body = slots.replace_tags(instalment.body)
     unsubscribe = slots.token(UNSUBSCRIBE_FIELD)
-    content = markdown.to_html(body, inputs.words.back)
+    content = markdown.to_html(body, inputs.words.notes)
     source = _render_template(instalment, inputs, content, slots, unsubscribe)
     where = str(inputs.template_path or f"default template ({instalment.path.name})")
     html = mjml.compile_mjml(source, where)

@@ -8,12 +8,26 @@ Each target also has an empty `<a name>` of the same name just before it: Gmail 
 Outlook for Windows and Yahoo on the web follow a local link only to a named anchor
 (caniemail, local anchors), other clients to the id.
 Ids are built from the numbers only, so no author text ever lands in an attribute.
+A mark shows its number and is named "Footnote N" for screen readers (`aria-label`: Yahoo
+ignores it and reads the number, as before); both names carry `lang="en"` where they are
+English in a series of another language.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html import escape
+
+
+@dataclass(frozen=True)
+class NoteWords:
+    """The names of the footnote links, in the series' language."""
+
+    back: str = "Back to the text"  # the link from a note back to its citation
+    footnote: str = "Footnote"  # a mark is named "Footnote 1"; it shows "1"
+    lang: str = ""  # "en" where these are English in a series of another language
+
 
 _DEFINITION = re.compile(
     r'<div class="footnote-definition" id="[^"]*">'
@@ -24,14 +38,14 @@ _DIV = re.compile(r"<div\b|</div>")
 BACK_ARROW = "&#8617;&#65038;"  # ↩ with VS15: text, never an emoji on iOS
 
 
-def rearrange(html: str, back_label: str) -> str:
+def rearrange(html: str, words: NoteWords) -> str:
     """`html` with its footnote definitions moved to the end and linked both ways."""
     html, notes = _take_definitions(html)
     cited: dict[str, int] = {}
-    html = _REFERENCE.sub(lambda m: _citation(m.group(1), cited), html)
+    html = _REFERENCE.sub(lambda m: _citation(m.group(1), cited, words), html)
     if not notes:
         return html
-    body = "".join(_note(n, notes[n], n in cited, back_label) for n in sorted(notes, key=int))
+    body = "".join(_note(n, notes[n], n in cited, words) for n in sorted(notes, key=int))
     return f'{html}<div class="sp-footnotes">\n{body}</div>\n'
 
 
@@ -54,14 +68,21 @@ def _closing_div(html: str, start: int) -> int:
     return len(html)  # unbalanced raw HTML from the author: take the rest
 
 
-def _citation(number: str, cited: dict[str, int]) -> str:
+def _citation(number: str, cited: dict[str, int], words: NoteWords) -> str:
     cited[number] = cited.get(number, 0) + 1
     suffix = "" if cited[number] == 1 else f"-{cited[number]}"
     target = f"fnref-{number}{suffix}"
+    name = _named(f"{words.footnote} {number}", words)
     return (
-        f'{_named_anchor(target)}<sup class="sp-fnref"><a href="#fn-{number}" id="{target}">'
-        f"{number}</a></sup>"
+        f'{_named_anchor(target)}<sup class="sp-fnref"><a href="#fn-{number}" id="{target}"'
+        f"{name}>{number}</a></sup>"
     )
+
+
+def _named(label: str, words: NoteWords) -> str:
+    """The attributes naming a link for screen readers, in the language of `label`."""
+    lang = f' lang="{words.lang}"' if words.lang else ""
+    return f' aria-label="{escape(label)}"{lang}'
 
 
 def _named_anchor(name: str) -> str:
@@ -69,15 +90,15 @@ def _named_anchor(name: str) -> str:
     return f'<a name="{name}"></a>'
 
 
-def _note(number: str, content: str, cited: bool, back_label: str) -> str:
+def _note(number: str, content: str, cited: bool, words: NoteWords) -> str:
     mark = f'<span class="sp-fnnum">{number}.</span>&nbsp;'
     content = (
         content[:3] + mark + content[3:] if content.startswith("<p>") else f"<p>{mark}</p>{content}"
     )
     if cited:
         back = (
-            f'&nbsp;<a href="#fnref-{number}" class="sp-fnback" '
-            f'aria-label="{escape(back_label)}">{BACK_ARROW}</a>'
+            f'&nbsp;<a href="#fnref-{number}" class="sp-fnback"'
+            f"{_named(words.back, words)}>{BACK_ARROW}</a>"
         )
         content = (
             content[:-4] + back + "</p>" if content.endswith("</p>") else f"{content}<p>{back}</p>"

@@ -77,14 +77,14 @@ def site_files(
     lost = lost_pages(series, drafts, records, slugs)
     if lost is not None:
         raise lost
-    back = wording(settings.series.language, settings.series.title, None).back
+    notes = wording(settings.series.language, settings.series.title, None).notes
     parts = released_parts(
         drafts.instalments,
         records,
         releases,
         slugs,
         now,
-        back,
+        notes,
         _kept(series, slugs, ledger, records),
         ledger.held_only(now),
     )

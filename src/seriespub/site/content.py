@@ -18,6 +18,7 @@ from seriespub.ledger import InstalmentRecord
 from seriespub.message import SLOT_RE, UNSUBSCRIBE_FIELD
 from seriespub.models import Instalment
 from seriespub.render import markdown
+from seriespub.render.footnotes import NoteWords
 from seriespub.schedule import PlannedRelease
 from seriespub.site.urls import page_dir, slug_for
 
@@ -68,7 +69,7 @@ def released_parts(
     releases: Mapping[int, PlannedRelease],
     slugs: Mapping[int, str],
     now: dt.datetime,
-    back_label: str,
+    notes: NoteWords,
     went_up: Mapping[int, dt.datetime] | None = None,
     held: Collection[int] = (),
 ) -> list[Part]:
@@ -93,16 +94,16 @@ def released_parts(
                     instalment.preheader,
                     when,
                     slug_for(instalment, slugs),
-                    render_body(instalment.body, back_label),
+                    render_body(instalment.body, notes),
                 )
             )
     return parts
 
 
-def render_body(body: str, back_label: str) -> str:
+def render_body(body: str, notes: NoteWords) -> str:
     """The draft's Markdown as HTML, every merge field replaced by its default (escaped)."""
     slots = markdown.SlotTable()
-    rendered = markdown.to_html(slots.replace_tags(body), back_label)
+    rendered = markdown.to_html(slots.replace_tags(body), notes)
 
     def default(match: re.Match[str]) -> str:
         slot = slots.slots[int(match.group(1))]

@@ -222,11 +222,15 @@ def _common(parts: list[Part], inputs: SiteInputs) -> dict[str, Any]:
         "parts": parts,
         "total": max(inputs.total, len(parts), *(p.number for p in parts), 0),
         "dates": {p.number: p.released.astimezone(tz).date().isoformat() for p in parts},
-        "description_html": Markup(markdown.to_html(s.description or "", words.back)),
+        "description_html": Markup(markdown.to_html(s.description or "", words.notes)),
         "subscribe": subscribe,
         "subscribe_href": subscribe,
         "subscribe_is_form": bool(subscribe and not subscribe.startswith("mailto:")),
         "postal": words.postal,
+        "mark": words.mark,  # on an element holding only seriespub's phrase
+        "label_mark": words.label_mark,  # on one it names (aria-label) but which holds more
+        "own": words.own,  # on the author's text inside either
+        "phrase": words.phrase,
         "stamp": stamp,
         "author": _author(s.from_),
         "updated": stamp(max((p.released for p in parts), default=EPOCH)),
