@@ -11,6 +11,7 @@ import pytest
 from seriespub.config import SeriesSettings
 from seriespub.errors import InputError
 from seriespub.models import DraftStatus, Instalment, Subscriber
+from seriespub.render import markdown
 from seriespub.render.email import RenderInputs, prepare
 from seriespub.render.mjml import compile_mjml
 from seriespub.render.text import to_text
@@ -256,6 +257,16 @@ def test_every_footnote_link_lands_on_a_named_anchor() -> None:
         mark = f'<sup class="sp-fnref"[^>]*><a href="#fn-{number}" id="fnref-{number}"'
         assert re.search(named.format(f"fnref-{number}") + mark, html)
     assert re.search(named.format("fnref-1-2"), html)  # the second citation of note 1
+
+
+def test_a_web_page_gets_ids_and_no_named_anchor() -> None:
+    """The site's pages: browsers follow ids, and HTML has no `<a>` without href (the W3C's
+    checker reports each one; tests/test_validators.py)."""
+    source = "First[^a] and again[^a].\n\n[^a]: Note A.\n"
+    web = markdown.to_html(source, named_anchors=False)
+    assert "<a name=" not in web and "<a name=" in markdown.to_html(source)
+    assert {"fn-1", "fnref-1", "fnref-1-2"} <= set(re.findall(r'id="([^"]+)"', web))
+    assert set(re.findall(r'href="#([^"]+)"', web)) == {"fn-1", "fnref-1"}
 
 
 def test_footer_carries_the_postal_address_in_html_and_text() -> None:

@@ -6,7 +6,8 @@ one `sp-footnotes` block after the text; a citation links to `#fn-N` and carries
 `fnref-N` (`fnref-N-2` for the second citation of the same note) that the note links back to.
 Each target also has an empty `<a name>` of the same name just before it: Gmail on the web,
 Outlook for Windows and Yahoo on the web follow a local link only to a named anchor
-(caniemail, local anchors), other clients to the id.
+(caniemail, local anchors), other clients to the id. A web page needs no such anchor (and HTML
+has no `<a name>` without an href: the W3C's checker reports it), so the site asks for none.
 Ids are built from the numbers only, so no author text ever lands in an attribute.
 A mark shows its number and is named "Footnote N" for screen readers (`aria-label`: Yahoo
 ignores it and reads the number, as before); both names carry `lang="en"` where they are
@@ -16,6 +17,7 @@ English in a series of another language.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -38,14 +40,16 @@ _DIV = re.compile(r"<div\b|</div>")
 BACK_ARROW = "&#8617;&#65038;"  # ↩ with VS15: text, never an emoji on iOS
 
 
-def rearrange(html: str, words: NoteWords) -> str:
-    """`html` with its footnote definitions moved to the end and linked both ways."""
+def rearrange(html: str, words: NoteWords, named_anchors: bool = True) -> str:
+    """`html` with its footnote definitions moved to the end and linked both ways;
+    `named_anchors`: an `<a name>` before each target too, for mail clients."""
     html, notes = _take_definitions(html)
     cited: dict[str, int] = {}
-    html = _REFERENCE.sub(lambda m: _citation(m.group(1), cited, words), html)
+    anchor = _named_anchor if named_anchors else _no_anchor
+    html = _REFERENCE.sub(lambda m: _citation(m.group(1), cited, words, anchor), html)
     if not notes:
         return html
-    body = "".join(_note(n, notes[n], n in cited, words) for n in sorted(notes, key=int))
+    body = "".join(_note(n, notes[n], n in cited, words, anchor) for n in sorted(notes, key=int))
     return f'{html}<div class="sp-footnotes">\n{body}</div>\n'
 
 
@@ -68,13 +72,15 @@ def _closing_div(html: str, start: int) -> int:
     return len(html)  # unbalanced raw HTML from the author: take the rest
 
 
-def _citation(number: str, cited: dict[str, int], words: NoteWords) -> str:
+def _citation(
+    number: str, cited: dict[str, int], words: NoteWords, anchor: Callable[[str], str]
+) -> str:
     cited[number] = cited.get(number, 0) + 1
     suffix = "" if cited[number] == 1 else f"-{cited[number]}"
     target = f"fnref-{number}{suffix}"
     name = _named(f"{words.footnote} {number}", words)
     return (
-        f'{_named_anchor(target)}<sup class="sp-fnref"><a href="#fn-{number}" id="{target}"'
+        f'{anchor(target)}<sup class="sp-fnref"><a href="#fn-{number}" id="{target}"'
         f"{name}>{number}</a></sup>"
     )
 
@@ -90,7 +96,13 @@ def _named_anchor(name: str) -> str:
     return f'<a name="{name}"></a>'
 
 
-def _note(number: str, content: str, cited: bool, words: NoteWords) -> str:
+def _no_anchor(name: str) -> str:
+    return ""
+
+
+def _note(
+    number: str, content: str, cited: bool, words: NoteWords, anchor: Callable[[str], str]
+) -> str:
     mark = f'<span class="sp-fnnum">{number}.</span>&nbsp;'
     content = (
         content[:3] + mark + content[3:] if content.startswith("<p>") else f"<p>{mark}</p>{content}"
@@ -104,4 +116,4 @@ def _note(number: str, content: str, cited: bool, words: NoteWords) -> str:
             content[:-4] + back + "</p>" if content.endswith("</p>") else f"{content}<p>{back}</p>"
         )
     target = f"fn-{number}"
-    return f'{_named_anchor(target)}<div class="sp-footnote" id="{target}">{content}</div>\n'
+    return f'{anchor(target)}<div class="sp-footnote" id="{target}">{content}</div>\n'

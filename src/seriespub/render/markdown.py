@@ -78,19 +78,22 @@ def _is_code_block(payload: Any) -> bool:
     return (isinstance(payload, dict) and "CodeBlock" in payload) or payload == "CodeBlock"
 
 
-def to_html(markdown: str, notes: footnotes.NoteWords = footnotes.NoteWords()) -> str:
+def to_html(
+    markdown: str, notes: footnotes.NoteWords = footnotes.NoteWords(), named_anchors: bool = True
+) -> str:
     """Render Markdown to an HTML fragment (XHTML-style void tags, as MJML wants).
 
     Content tables get a class so the template's table styles never reach MJML's own
     layout tables; images get a width Outlook honours; footnotes move to the end, each with
-    a link back to where it was cited (`notes` names the links for screen readers).
+    a link back to where it was cited (`notes` names the links for screen readers),
+    with a named anchor for mail clients unless `named_anchors` is False (a web page).
     """
     import pyromark
 
     html: str = pyromark.html(markdown, options=parser_options())
     html = html.replace("<table>", '<table class="sp-table">')
     html = _LINK_HOST.sub(_ascii_host, html)
-    return footnotes.rearrange(_IMAGE.sub(_sized_image, html), notes)
+    return footnotes.rearrange(_IMAGE.sub(_sized_image, html), notes, named_anchors)
 
 
 # A link's or image's host, as pulldown-cmark writes it: every non-ASCII byte of the URL

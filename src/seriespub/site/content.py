@@ -103,7 +103,7 @@ def released_parts(
 def render_body(body: str, notes: NoteWords) -> str:
     """The draft's Markdown as HTML, every merge field replaced by its default (escaped)."""
     slots = markdown.SlotTable()
-    rendered = markdown.to_html(slots.replace_tags(body), notes)
+    rendered = markdown.to_html(slots.replace_tags(body), notes, named_anchors=False)
 
     def default(match: re.Match[str]) -> str:
         slot = slots.slots[int(match.group(1))]

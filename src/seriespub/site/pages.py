@@ -222,7 +222,9 @@ def _common(parts: list[Part], inputs: SiteInputs) -> dict[str, Any]:
         "parts": parts,
         "total": max(inputs.total, len(parts), *(p.number for p in parts), 0),
         "dates": {p.number: p.released.astimezone(tz).date().isoformat() for p in parts},
-        "description_html": Markup(markdown.to_html(s.description or "", words.notes)),
+        "description_html": Markup(
+            markdown.to_html(s.description or "", words.notes, named_anchors=False)
+        ),
         "subscribe": subscribe,
         "subscribe_href": subscribe,
         "subscribe_is_form": bool(subscribe and not subscribe.startswith("mailto:")),
