@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import os
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import yaml
 
@@ -107,3 +109,27 @@ def test_serve_redirects_a_part_without_its_slash_inside_the_base_path(
             assert answer.getheader("Location") == "/teaming/02-part-2/?x=1", method
     finally:
         server.stop()
+
+
+def test_a_site_with_nothing_out_yet_dates_its_feed_when_the_series_was_set_up(
+    make_series: Callable[..., Path], cli: Callable[..., object]
+) -> None:
+    """Before part 1 the feed has no entry, but Atom wants its `updated`, and the sitemap
+    may give the index a `lastmod`: the time the series' settings last changed, never 1970."""
+    root = make_series(drafts=2)
+    toml = root / "seriespub.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8")
+        + '[schedule]\nfirst_release = 2099-01-05T09:00:00\n[site]\nbase_url = "https://example.org/s/"\n',
+        encoding="utf-8",
+    )
+    set_up = dt.datetime(2026, 11, 20, 8, 30, 5, tzinfo=dt.UTC)
+    os.utime(toml, (set_up.timestamp(), set_up.timestamp()))
+    result = cli(root, "site")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = ElementTree.parse(root / "site" / "feed.xml").getroot()
+    assert feed.findall(f"{atom}entry") == []
+    assert feed.findtext(f"{atom}updated") == "2026-11-20T08:30:05Z"
+    sitemap = (root / "site" / "sitemap.xml").read_text(encoding="utf-8")
+    assert "1970" not in sitemap and "<lastmod>2026-11-20T08:30:05Z</lastmod>" in sitemap

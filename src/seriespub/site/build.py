@@ -22,7 +22,7 @@ from seriespub.outputs import check_not_own, remove_cut_short, write_whole
 from seriespub.series import Series
 from seriespub.site import published, urls
 from seriespub.site.content import Part, released_parts
-from seriespub.site.pages import SiteInputs, render_site
+from seriespub.site.pages import EPOCH, SiteInputs, render_site
 
 MANIFEST = published.MANIFEST
 
@@ -94,8 +94,17 @@ def site_files(
         settings.site.subscribe,
         settings.schedule.timezone,
         len(drafts.instalments),
+        _set_up(series),
     )
     return parts, render_site(parts, inputs)
+
+
+def _set_up(series: Series) -> dt.datetime:
+    """When the series' settings last changed (seriespub.toml's modification time)."""
+    try:
+        return dt.datetime.fromtimestamp(series.config_path.stat().st_mtime, dt.UTC)
+    except OSError:  # read a moment ago: gone since, the build says so elsewhere
+        return EPOCH
 
 
 def _kept(

@@ -119,6 +119,9 @@ class SiteInputs:
     subscribe: str | None
     timezone: str
     total: int  # "Part N of M": the parts the series has drafts for
+    # When the series' settings last changed: the feed's `updated` (which Atom requires)
+    # and the index's `lastmod` while no part is out, when that is all the site shows.
+    set_up: dt.datetime = EPOCH
 
 
 @cache
@@ -235,7 +238,7 @@ def _common(parts: list[Part], inputs: SiteInputs) -> dict[str, Any]:
         "phrase": words.phrase,
         "stamp": stamp,
         "author": _author(s.from_),
-        "updated": stamp(max((p.released for p in parts), default=EPOCH)),
+        "updated": stamp(max((p.released for p in parts), default=inputs.set_up)),
         "description": _plain(s.description),
     }
 
