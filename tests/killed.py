@@ -3,7 +3,8 @@
 `killed_send` makes a series sending through the Postmark fake in batches of 10, starts a
 real `seriespub send next`, and SIGKILLs it once the fake has taken its first request (whose
 answer is held back), so that batch is left `pending`; the fake then answers at once again
-while the test edits something and resumes.
+while the test edits something and resumes. `kill_mid_round` does the same to a `send due`
+on a clock the test sets, after any number of requests (a round's late runs, its front's).
 """
 
 from __future__ import annotations
@@ -113,12 +114,37 @@ ON_CLOCK = (
 
 def send_due_at(root: Path, at: dt.datetime) -> subprocess.Popen[bytes]:
     """`send due` in a real process of this checkout's sources, its clock at `at`."""
+    return seriespub_at(root, at, "send", "due")
+
+
+def seriespub_at(root: Path, at: dt.datetime, *args: str) -> subprocess.Popen[bytes]:
+    """`seriespub ARGS…` in a real process of this checkout's sources, its clock at `at`."""
     src = str(Path(__file__).parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
-        [sys.executable, "-c", ON_CLOCK, at.isoformat(), "send", "due"],
+        [sys.executable, "-c", ON_CLOCK, at.isoformat(), *args],
         cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def kill_mid_round(root: Path, state: PostmarkState, at: dt.datetime, taken: int) -> None:
+    """`send due` in a real process at `at`, SIGKILLed once the fake has taken `taken`
+    requests in all (the last one's answer held back: its batch is left pending)."""
+    kill_after(send_due_at(root, at), state, taken)
+
+
+def kill_after(proc: subprocess.Popen[bytes], state: PostmarkState, taken: int) -> None:
+    """SIGKILL `proc` once the fake has taken `taken` requests in all (the last one's
+    answer held back: its batch is left pending)."""
+    deadline = time.monotonic() + 60
+    while len(state.accepted) < taken and time.monotonic() < deadline:
+        if len(state.accepted) == taken - 1:
+            state.faults.delay = 5.0  # the request that reaches `taken` waits: killed then
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    state.faults.delay = 0.0
+    assert len(state.accepted) >= taken, "the killed run never got that far"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import time_machine
 
 from conftest import DRAFT, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
-from killed import send_due_at
+from killed import kill_mid_round
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -179,21 +178,6 @@ def test_a_returned_front_reader_who_caught_up_gets_every_overdue_part(
         ok(cli(root, "send", "due"))
         sent = parts_by_reader(state.accepted[before:])
     assert sent == {FRONT: [3, 4], back: [3, 4]}
-
-
-def kill_mid_round(root: Path, state: PostmarkState, at: dt.datetime, taken: int) -> None:
-    """`send due` in a real process at `at`, SIGKILLed once the fake has taken `taken`
-    requests in all (the last one's answer held back: its batch is left pending)."""
-    proc = send_due_at(root, at)
-    deadline = time.monotonic() + 60
-    while len(state.accepted) < taken and time.monotonic() < deadline:
-        if len(state.accepted) == taken - 1:
-            state.faults.delay = 5.0  # the request that reaches `taken` waits: killed then
-        time.sleep(0.005)
-    proc.kill()
-    proc.wait()
-    state.faults.delay = 0.0
-    assert len(state.accepted) >= taken, "the killed run never got that far"
 
 
 def test_a_catch_up_run_killed_mid_round_and_resumed_sends_nobody_a_part_twice(

@@ -459,6 +459,23 @@ class Ledger:
                     found[address] = when
         return found
 
+    def sent_later(self, number: int, after: dt.datetime, since: dt.datetime) -> frozenset[str]:
+        """Addresses (lower-cased) in part `number`'s batches created after `after` and at
+        or after `since`: at most a handful of batches, found among the part's (a few per
+        thousand readers) before any recipient list is read."""
+        keys = [
+            key
+            for key, created in self._conn.execute(
+                "SELECT key, created_at FROM batches WHERE instalment=?", (number,)
+            )
+            if (when := _parse(created)) is not None and when > after and when >= since
+        ]
+        found: set[str] = set()
+        for key in keys:
+            row = self._conn.execute("SELECT recipients FROM batches WHERE key=?", (key,))
+            found.update(e.lower() for e in json.loads(row.fetchone()[0]))
+        return frozenset(found)
+
     def counts(self, number: int) -> dict[DeliveryStatus, int]:
         rows = self._conn.execute(
             "SELECT status, COUNT(*) FROM deliveries WHERE instalment=? GROUP BY status", (number,)

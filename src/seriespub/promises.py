@@ -260,7 +260,13 @@ def _one_pass(
     later_busy = _planner(session, busy.new, busy.given, busy.at)
     sent, idle_too = frozenset(due.front_parts), True
     listed = ListedReaders(
-        session, due.new, given.part_one, now.late, given.latest, (idle.new, busy.new)
+        session,
+        due.new,
+        given.part_one,
+        now.late,
+        given.latest,
+        (idle.new, busy.new),
+        slot=given.slot,
     )
     for reader, settled in listed.pairs():
         front, part = now.add(as_of(reader, settled, due.new))

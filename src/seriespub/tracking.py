@@ -161,14 +161,36 @@ def find(session: Session, address: str) -> Subscriber | None:
     return None
 
 
-def one_reader(session: Session, subscriber: Subscriber, latest: int | None = None) -> Reader:
+def one_reader(
+    session: Session,
+    subscriber: Subscriber,
+    latest: int | None = None,
+    slot: dt.datetime | None = None,
+) -> Reader:
     """One reader with everything the ledger holds for them, front or not; `latest`: the
-    last part the front finished (`Inputs.latest`), to tell who fell behind it."""
+    last part the front finished (`Inputs.latest`), to tell who fell behind it, and
+    `slot` the current one (`Inputs.slot`), to tell who caught up with it in the slot."""
     tz = schedule.zone(session.series.settings.schedule.timezone)
     reader = Reader(subscriber.key, parse_joined(subscriber.subscribed_at, tz))
     found = _with_ledger(reader, session.ledger.received([subscriber.key]))
     [found] = _with_front(session, [found], first_round(session))
-    return _returned(found) if fell_behind(found.has, found.open, latest) else found
+    now = subscriber.key in caught_up_in_slot(session, latest, slot)
+    return _returned(found) if fell_behind(found.has, found.open, latest, now) else found
+
+
+def caught_up_in_slot(
+    session: Session, latest: int | None, slot: dt.datetime | None
+) -> frozenset[str]:
+    """Readers who got `latest` (the last part the front finished) in the slot that began
+    at `slot`, after the front's run of it had finished: on a track (a returned reader's
+    late run), not with the front. Empty but in a slot where someone caught up so."""
+    if latest is None or slot is None:
+        return frozenset()
+    record = session.ledger.instalment_records().get(latest)
+    finished = _aware(record.finished_at) if record is not None else None
+    if finished is None:
+        return frozenset()
+    return session.ledger.sent_later(latest, finished, slot)
 
 
 def first_round(session: Session) -> tuple[int, dt.datetime | None] | None:
@@ -211,12 +233,14 @@ def readers(
     part_one: dt.datetime | None,
     known: Mapping[str, object] | None = None,
     latest: int | None = None,
+    slot: dt.datetime | None = None,
 ) -> Iterator[Reader]:
     """Every active reader once (the first row of a repeated address wins), with what the
     ledger holds for them, streamed in flat memory (see `ListedReaders`). `known`: the late
     joiners yielded so far, if the caller keeps them (the plan's map); `latest`: the last
-    part the front finished (a front reader without it who had others fell behind)."""
-    return iter(ListedReaders(session, new, part_one, known, latest))
+    part the front finished (a front reader without it who had others fell behind, and
+    one who got it on their track since `slot` began is still on it)."""
+    return iter(ListedReaders(session, new, part_one, known, latest, slot=slot))
 
 
 CHUNK = 500  # readers per ledger query
@@ -249,11 +273,17 @@ class ListedReaders:
         known: Mapping[str, object] | None = None,
         latest: int | None = None,
         also: Iterable[int | None] = (),
+        *,
+        slot: dt.datetime | None = None,
     ) -> None:
         self.session, self.new, self.part_one = session, new, part_one
         self.latest = latest
-        self.first_round = first_round(session)
         self.mode = mode(session)
+        # Readers who got `latest` on their track in this slot: still on it (`fell_behind`).
+        self.caught_up = (
+            caught_up_in_slot(session, latest, slot) if self.mode != CURRENT else frozenset()
+        )
+        self.first_round = first_round(session)
         self.tz = schedule.zone(session.series.settings.schedule.timezone)
         self.path = session.series.subscribers_path
         # Who on the front already has the new part only matters for the counts, and only
@@ -336,11 +366,11 @@ class ListedReaders:
             yield from front
             return
         had = self.session.ledger.statuses(self.latest, [r.key for r in front])
-        lacking = [r.key for r in front if r.key not in had]
+        lacking = [r.key for r in front if r.key not in had or r.key in self.caught_up]
         received = self.session.ledger.received(lacking) if lacking else {}
         for r in front:
             found = _with_ledger(r, received)
-            yield _returned(found) if fell_behind(found.has, found.open, self.latest) else r
+            yield _returned(found) if self._behind(found) else r
 
     def _late(self, late: list[Reader]) -> Iterator[tuple[Reader, frozenset[int]]]:
         if not late:
@@ -351,7 +381,8 @@ class ListedReaders:
             yield _returned(r) if r.with_front and self._behind(r) else r, NOTHING
 
     def _behind(self, reader: Reader) -> bool:
-        return self.mode != CURRENT and fell_behind(reader.has, reader.open, self.latest)
+        now = reader.key in self.caught_up
+        return self.mode != CURRENT and fell_behind(reader.has, reader.open, self.latest, now)
 
     def _settled_suspects(self) -> Iterator[tuple[Reader, frozenset[int]]]:
         if not self.suspects:
@@ -473,7 +504,7 @@ def slot_plan(
     for _ in range(3):
         late = LateParts()
         try:
-            listed = readers(session, new, given.part_one, late, given.latest)
+            listed = readers(session, new, given.part_one, late, given.latest, given.slot)
             if after is not None:
                 listed = once_sent(listed, after, given.part_one, how)
             return plan(listed, late), given
@@ -606,7 +637,7 @@ def draft_warnings(session: Session) -> list[str]:
         return []  # nobody is a late joiner before part 1 is out: the list is not read
     waiting: Counter[int] = Counter()
     late = LateParts()  # the late joiners seen, to drop their repeats (on disk past SPILL)
-    for reader in readers(session, None, given.part_one, late, given.latest):
+    for reader in readers(session, None, given.part_one, late, given.latest, given.slot):
         if is_front(reader, given.part_one):
             continue
         first = first_owed(reader)  # a returned reader never had the parts before theirs

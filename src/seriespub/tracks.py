@@ -11,7 +11,8 @@ Cohorts
     the new instalment of the slot, and nothing else: for them nothing changes. Everyone
     else is a *late joiner*. A front reader who *returned* (the ledger shows a part they
     had, but not the latest part the front got: they left and came back) is on a track
-    too, from the first part they missed: never a gap.
+    too, from the first part they missed: never a gap; one who got that latest part on
+    their track in the current slot stays on it until the next slot (`fell_behind`).
 
 Guarantees of `decide` (late_joiners = "from_start")
     - a late joiner gets at most one part per slot: nothing when the ledger shows any
@@ -92,11 +93,18 @@ def is_front(reader: Reader, part_one: dt.datetime | None, mode: str = FROM_STAR
     return part_one is None or reader.joined is None or reader.joined < part_one
 
 
-def fell_behind(has: frozenset[int], open_: frozenset[int], latest: int | None) -> bool:
+def fell_behind(
+    has: frozenset[int], open_: frozenset[int], latest: int | None, caught_up_now: bool = False
+) -> bool:
     """Whether a reader the ledger shows with deliveries (`has`, `open_`) lacks `latest`,
     the last part the front got: they left and came back, and resume where they left off.
-    (A reader with no delivery at all is new, and the front if their date says so.)"""
-    return latest is not None and bool(has or open_) and latest not in has | open_
+    (A reader with no delivery at all is new, and the front if their date says so.)
+    `caught_up_now`: they got `latest` on their track in this slot (after the front's run
+    of it finished): still on it until the next slot, so a round killed after their late
+    run and resumed in the slot gives them nothing more (one part per reader per slot)."""
+    if latest is None or not (has or open_):
+        return False
+    return caught_up_now or latest not in has | open_
 
 
 def first_owed(reader: Reader) -> int:

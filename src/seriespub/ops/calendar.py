@@ -140,7 +140,7 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
     releases = plan_of(s, drafts, session.ledger, session.now)
     by_number = {p.number: p for p in releases}
     given = tracks_ops.inputs(session, drafts, None)
-    reader = tracks_ops.one_reader(session, found, given.latest)
+    reader = tracks_ops.one_reader(session, found, given.latest, given.slot)
     received = sorted(reader.has)
     how = tracks_ops.mode(session)
     cohort = "front" if tracks.is_front(reader, given.part_one, how) else "late"

@@ -75,6 +75,9 @@ class NextParts:
     # What the next `send due` sends now, before `at` (its own `at`: now), or None.
     now: NextParts | None = None
     waits_for: int | None = None  # the draft the next send waits for
+    # With catch_up = "all", the parts the same run sends the front after `new`: a front
+    # reader who has `new` already (a run stopped part-way) gets the first of them.
+    also: tuple[int, ...] = ()
 
     def part_of(self, subscriber: Subscriber) -> int | None:
         due = self.now.slot_part(subscriber) if self.now is not None else None
@@ -86,8 +89,10 @@ class NextParts:
         late: int | None = self.late.get(key, _FRONT)
         if late is not _FRONT:
             return late
-        if subscriber.status is not SubscriberStatus.ACTIVE or key in self.front_has:
+        if subscriber.status is not SubscriberStatus.ACTIVE:
             return None
+        if key in self.front_has:
+            return self.also[0] if self.also else None
         return self.new
 
     def at_of(self, subscriber: Subscriber) -> dt.datetime | None:
@@ -127,7 +132,14 @@ def next_parts(series: Series, now: dt.datetime | None = None) -> NextParts:
     if not plan.front:  # nobody on the front (or an unreadable list): no front part
         new = None
     return NextParts(
-        coming.inputs.slot, new, plan.late, front_has, coming.front_at, due_now, coming.waits_for
+        coming.inputs.slot,
+        new,
+        plan.late,
+        front_has,
+        coming.front_at,
+        due_now,
+        coming.waits_for,
+        coming.also if new is not None else (),
     )
 
 
@@ -139,7 +151,8 @@ def _due_parts(held: Session, due: DueNow | None) -> NextParts | None:
         return None
     plan = due.plan
     new = plan.new if plan.front else None
-    return NextParts(due.at, new, plan.late, tracking.settled_keys(held, new))
+    also = due.also if new is not None else ()
+    return NextParts(due.at, new, plan.late, tracking.settled_keys(held, new), also=also)
 
 
 def import_file(
