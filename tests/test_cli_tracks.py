@@ -285,7 +285,17 @@ def test_a_round_killed_mid_send_resumes_exactly_once_and_one_part_per_reader(
                 stderr=subprocess.PIPE,
             )
             try:
-                _, err = proc.communicate(timeout=rng.uniform(0.6, 1.6) if kills < 3 else 120)
+                if kills < 3:  # at a random point of the work left, whatever the machine's speed
+                    done = len(state.accepted)
+                    wanted = rng.randint(done + 1, max(done + 1, 300 + 600 - 1))
+                    deadline = time.monotonic() + 120
+                    while (
+                        proc.poll() is None
+                        and len(state.accepted) < wanted
+                        and time.monotonic() < deadline
+                    ):
+                        time.sleep(0.002)
+                _, err = proc.communicate(timeout=0 if kills < 3 else 120)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()

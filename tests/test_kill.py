@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +21,17 @@ from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 
 
-def send_until_done(root: Path, rng: random.Random, kills_wanted: int = 4) -> int:
+def send_until_done(
+    root: Path,
+    rng: random.Random,
+    kills_wanted: int = 4,
+    progress: Callable[[], int] | None = None,
+    total: int = 0,
+) -> int:
     """Run `send next --yes` in a subprocess, SIGKILLing it at random instants up to
-    `kills_wanted` times, then let it run to the end (so a slow machine still finishes)."""
+    `kills_wanted` times, then let it run to the end (so a slow machine still finishes).
+    With `progress` (how much of `total` is done so far) the instant is a random point of
+    the work still to do, not of the clock: a fast machine cannot finish before the kill."""
     kills = 0
     for _ in range(kills_wanted + 3):
         proc = subprocess.Popen(
@@ -33,8 +42,14 @@ def send_until_done(root: Path, rng: random.Random, kills_wanted: int = 4) -> in
             stderr=subprocess.PIPE,
         )
         try:
-            limit = rng.uniform(0.5, 1.8) if kills < kills_wanted else 120
-            _, err = proc.communicate(timeout=limit)
+            if kills >= kills_wanted:
+                _, err = proc.communicate(timeout=120)
+            elif progress is None:
+                _, err = proc.communicate(timeout=rng.uniform(0.5, 1.8))
+            else:
+                done = progress()
+                _wait_for(proc, progress, rng.randint(done + 1, max(done + 1, total - 1)))
+                _, err = proc.communicate(timeout=0)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -44,6 +59,13 @@ def send_until_done(root: Path, rng: random.Random, kills_wanted: int = 4) -> in
         if b"every instalment has been delivered" in err:
             return kills
     raise AssertionError("the send never finished")
+
+
+def _wait_for(proc: subprocess.Popen[bytes], progress: Callable[[], int], target: int) -> None:
+    """Until `progress()` reaches `target` or the process ends (at most 120 s)."""
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and progress() < target and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def ledger_statuses(cli: Callable[..., Any], root: Path) -> Counter[str]:
@@ -63,7 +85,9 @@ def test_postmark_killed_mid_send_delivers_exactly_once(
             subscribers=500,
             delivery=postmark_delivery(url, settle_delay=0.5, batch_size=25, concurrency=2),
         )
-        kills = send_until_done(root, random.Random(20261126))
+        kills = send_until_done(
+            root, random.Random(20261126), progress=lambda: len(state.accepted), total=500
+        )
         per_reader = Counter(m["_to"] for m in state.accepted)
     assert kills >= 1, "the test must actually interrupt sends"
     assert len(per_reader) == 500  # nobody skipped
@@ -75,8 +99,13 @@ def test_outbox_killed_mid_send_leaves_one_file_per_reader(
     make_series: Callable[..., Path], cli: Callable[..., Any]
 ) -> None:
     root = make_series(drafts=1, subscribers=12000)
-    kills = send_until_done(root, random.Random(7))
-    files = list((root / ".seriespub" / "outbox" / "001").iterdir())
+    outbox = root / ".seriespub" / "outbox" / "001"
+
+    def written() -> int:
+        return len(os.listdir(outbox)) if outbox.is_dir() else 0
+
+    kills = send_until_done(root, random.Random(7), progress=written, total=12000)
+    files = list(outbox.iterdir())
     assert kills >= 1
     assert len([f for f in files if f.suffix == ".eml"]) == 12000
     assert ledger_statuses(cli, root) == {"sent": 12000}
