@@ -126,3 +126,23 @@ def send_to_outbox(
         assert done.returncode == 0, done.stdout + done.stderr
     outbox = root / ".seriespub" / "outbox"
     return [next((outbox / f"{n:03d}").glob("*.eml")) for n in range(1, parts + 1)]
+
+
+def build_site(root: Path) -> None:
+    """`seriespub site` at `root` with the real CLI (a child process, this checkout's
+    sources), as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", "seriespub", "site"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -15,8 +15,6 @@ site, with the reason it is not one.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from cdp import Browser
-from instalments import REPO, example_series, send_to_outbox, write_png
+from instalments import REPO, build_site, example_series, send_to_outbox, write_png
 from mailcheck import html_of
 from seriespub.site.serve import Server, serve_site
 
@@ -86,17 +84,7 @@ def published_series(root: Path, language: str) -> Path:
     config.write_text(text + SITE, encoding="utf-8")
     for number, eml in enumerate(send_to_outbox(root, 2), start=1):
         (root / f"email-{number}.html").write_text(html_of(eml), encoding="utf-8")
-    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, "-m", "seriespub", "site"],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": path},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    build_site(root)
     write_png(root / "site" / "table.png", 1600, 600)
     return root
 

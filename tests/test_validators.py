@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from instalments import REPO, example_series, send_to_outbox
+from instalments import REPO, build_site, example_series, send_to_outbox
 from mailcheck import html_of
 
 pytestmark = pytest.mark.slow
@@ -152,21 +151,6 @@ def published_series(root: Path, language: str) -> Path:
         (root / f"email-{number}.html").write_text(html_of(eml), encoding="utf-8")
     build_site(root)
     return root
-
-
-def build_site(root: Path) -> None:
-    """`seriespub site` in `root`, as a user runs it."""
-    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, "-m", "seriespub", "site"],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": path},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
