@@ -197,6 +197,12 @@ def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ResendState]]
         yield running
 
 
+def ok(result: Any) -> Any:
+    """A CLI result that must have succeeded (its output in the failure), passed through."""
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def due_now(cli: Callable[..., Any], root: Path) -> bool:
     """Whether `status` says the next `send due` sends something now, before the next slot
     (a slot passed unsent, a reader back since it, a part written after its slot)."""

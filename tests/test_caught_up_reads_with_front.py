@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from conftest import DRAFT, parts_by_reader, postmark_delivery, set_active
+from conftest import DRAFT, ok, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
 from killed import kill_mid_round
 
@@ -33,11 +33,6 @@ SCHEDULE = (
 )
 FRONT = "reader0001@example.com"
 BEN, CAT = "ben@example.com", "cat@example.com"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def local(month: int, day: int, hour: int = 12, minute: int = 0) -> dt.datetime:

@@ -12,16 +12,13 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
+from conftest import ok
+
 Cli = Callable[..., Any]
 LONDON = ZoneInfo("Europe/London")
 # Weekly from Tue 17 Nov; part 1 goes out 11 days late, on Sat 28 Nov.
 SCHEDULE = '[schedule]\nfirst_release = 2026-11-17T09:00:00\ntimezone = "Europe/London"\n'
 LATE = dt.datetime(2026, 11, 28, 10, 0, tzinfo=LONDON)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def sent_parts(root: Path) -> set[int]:

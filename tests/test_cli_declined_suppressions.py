@@ -12,18 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import postmark_delivery
+from conftest import ok, postmark_delivery
 from fakes.postmark import PostmarkState
 from test_cli_refused_send import add_late_joiner, answer_on_a_terminal, ledger_rows
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
 BOUNCED = "reader0002@example.com"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def suppressed_at_postmark(state: PostmarkState, address: str = BOUNCED) -> None:

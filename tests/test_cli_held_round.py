@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
+from conftest import ok
 from fakes.resend import ResendState
 
 Cli = Callable[..., Any]
@@ -24,11 +25,6 @@ FRONT = [f"reader{i:04d}@example.com" for i in range(1, 4)]
 LATE = "late@example.com"
 AT = "2026-12-08 09:00"  # London, GMT in December
 AT_UTC = "2026-12-08T09:00:00Z"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def london(day: int, hour: int) -> dt.datetime:

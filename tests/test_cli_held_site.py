@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from conftest import ok
 from fakes.resend import ResendState
 
 Cli = Callable[..., Any]
@@ -25,11 +26,6 @@ BASE = "https://example.org/teaming/"
 SITE = f'[site]\nbase_url = "{BASE}"\n'
 AT = "2026-12-08 09:00"  # London, GMT in December
 LATE = "late@example.com"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def london(day: int, hour: int, minute: int = 0) -> dt.datetime:

@@ -17,18 +17,13 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from conftest import delivery_log
+from conftest import delivery_log, ok
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
 LONDON = ZoneInfo("Europe/London")
 FRONT = "reader0001@example.com"
 EARLY, AFTER = "early@example.com", "after@example.com"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def slot(week: int, minutes: int = 1) -> dt.datetime:

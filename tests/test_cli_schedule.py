@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from conftest import ok
 from fakes.resend import ResendState
 from fakes.sendgrid import SendgridState
 
@@ -54,11 +55,6 @@ def recipients(root: Path, number: int = 1) -> list[str]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         found.append(message["To"].addresses[0].addr_spec)
     return sorted(found)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def releases(cli: Cli, root: Path) -> list[dict[str, Any]]:

@@ -16,18 +16,13 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from conftest import sendgrid_delivery
+from conftest import ok, sendgrid_delivery
 from fakes.sendgrid import SendgridState
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
 LONDON = ZoneInfo("Europe/London")
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def held_series(make_series: MakeSeries, cli: Cli, url: str) -> Path:

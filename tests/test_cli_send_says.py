@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import postmark_delivery, sendgrid_delivery, write_subscribers
+from conftest import ok, postmark_delivery, sendgrid_delivery, write_subscribers
 from fakes.postmark import PostmarkState
 from fakes.resend import ResendState
 from fakes.sendgrid import SendgridState
@@ -20,11 +20,6 @@ from test_cli_subscriber_list import BAD_ROWS
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def reader(n: int) -> str:

@@ -8,13 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import ok
+
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def open_column(cli: Cli, root: Path) -> dict[int, str]:

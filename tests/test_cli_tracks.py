@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import postmark_delivery
+from conftest import ok, postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN as POSTMARK_TOKEN
 from fakes.postmark import PostmarkHandler, PostmarkState
@@ -46,11 +46,6 @@ JOINS = {
 def slot(week: int) -> dt.datetime:
     """Week 1 is part 1's slot, Tue 2026-12-01 09:00 London; a minute after, cron runs."""
     return dt.datetime(2026, 12, 1, 9, 1, tzinfo=LONDON) + dt.timedelta(weeks=week - 1)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def outbox(root: Path) -> dict[str, set[int]]:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import delivery_log
+from conftest import delivery_log, ok
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -31,11 +31,6 @@ SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/
 FRONT = "reader0001@example.com"
 LATE = "late@example.com"
 LATER = "later@example.com"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def local(day: int, hour: int, minute: int = 0) -> dt.datetime:

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT, parts_by_reader, postmark_delivery, set_active
+from conftest import DRAFT, ok, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
 from killed import kill_after, kill_mid_round, seriespub_at
 
@@ -69,11 +69,6 @@ EXPECTED = {
         {},
     ],
 }
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def write_part(root: Path, number: int) -> None:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT, due_now, parts_by_reader, postmark_delivery, set_active
+from conftest import DRAFT, due_now, ok, parts_by_reader, postmark_delivery, set_active
 from fakes.postmark import PostmarkState
 
 Cli = Callable[..., Any]
@@ -64,11 +64,6 @@ JOINS = {  # reader → when `subscribers add` ran
 LEFT, BACK = when(12, 23), when(1, 6)  # LEAVER unsubscribes, then is set back to active
 BOUNCED = when(12, 20)
 SIXTH = when(2, 17)  # part 6 is written (everyone has had parts 1–5 by then)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def predict(

@@ -12,16 +12,11 @@ from typing import Any
 
 import time_machine
 
-from conftest import delivery_log
+from conftest import delivery_log, ok
 
 Cli = Callable[..., Any]
 LATE = "late@example.com"
 START = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def sent_to(cli: Cli, root: Path, address: str, parts: int) -> list[int]:

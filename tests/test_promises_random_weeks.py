@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import DRAFT, set_active
+from conftest import DRAFT, ok, set_active
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -42,11 +42,6 @@ WEEK = dt.timedelta(weeks=1)
 WEEKS = 11
 PARTS = 7  # part 7 is written mid-series
 FRONT = [f"reader{i:04d}@example.com" for i in (1, 2, 3)]
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @dataclass(order=True)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from conftest import ok
 from seriespub.ops import site
 from seriespub.series import find_series
 from sitehelp import Links, site_series
@@ -80,11 +81,6 @@ PREVIOUSLY = re.compile(r"^- Part (\d+): (.+)\n  (\S+)$", re.MULTILINE)
 def slot(week: int, minutes: int = 1) -> dt.datetime:
     start = dt.datetime(2026, 12, 1, 9, tzinfo=LONDON)
     return start + dt.timedelta(weeks=week - 1, minutes=minutes)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def new_mail(root: Path, seen: set[Path]) -> list[tuple[int, EmailMessage]]:

@@ -19,18 +19,13 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from conftest import delivery_log
+from conftest import delivery_log, ok
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
 LONDON = ZoneInfo("Europe/London")
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
 LATE = "late@example.com"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def local(day: int, hour: int, minute: int = 0) -> dt.datetime:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import rewritten_mid_read
+from conftest import ok, rewritten_mid_read
 from seriespub import promises, subscribers, tracking
 from seriespub.models import Subscriber
 from seriespub.ops.session import Session, session
@@ -26,11 +26,6 @@ Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
 LONDON = ZoneInfo("Europe/London")
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def local(day: int, hour: int, minute: int = 0) -> dt.datetime:

@@ -14,12 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from conftest import ok
+
 Cli = Callable[..., Any]
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.mark.parametrize("late_joiners", ["from_start", "current"])

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from conftest import TEST_SECRET, due_now, parts_by_reader, postmark_delivery
+from conftest import TEST_SECRET, due_now, ok, parts_by_reader, postmark_delivery
 from fakes.postmark import PostmarkState
 from killed import send_due_at
 
@@ -63,11 +63,6 @@ def slot(week: int, minutes: int = 1) -> dt.datetime:
 def day(month: int, date: int, hour: int = 12) -> dt.datetime:
     year = 2026 if month == 12 else 2027
     return dt.datetime(year, month, date, hour, tzinfo=LONDON)
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def token_of(message: dict[str, Any]) -> str:

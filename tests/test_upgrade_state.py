@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import TEST_SECRET, postmark_delivery
+from conftest import TEST_SECRET, ok, postmark_delivery
 from fakes.postmark import PostmarkState
 from fakes.resend import Email, ResendState
 from seriespub.ledger import Ledger
@@ -135,11 +135,6 @@ def schema_of(path: Path) -> int:
         return int(conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0])
     finally:
         conn.close()
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_an_old_ledger_carries_on_with_the_next_part_only(
