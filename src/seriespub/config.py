@@ -315,7 +315,7 @@ def _idna_url(url: str, host: str) -> str | None:
     return url.replace(host, f"{user}{at}{ascii_host}{colon}{port}", 1)
 
 
-def ascii_url(url: str) -> str | None:
+def _ascii_url(url: str) -> str | None:
     """An http(s) `url` as RFC 3986 wants it: the host as IDNA A-labels, every non-ASCII
     character of the rest percent-encoded as UTF-8 (what is ASCII stays as written, so an
     ASCII URL is unchanged); None when the host is no domain name."""
@@ -337,7 +337,7 @@ def _site_urls_in_ascii(site: SiteSettings) -> SiteSettings:
         url = getattr(site, key)
         if url is None or url.isascii() or not url.startswith(("https://", "http://")):
             continue
-        written = ascii_url(url)
+        written = _ascii_url(url)
         if written is None:
             raise ConfigError(f"'site.{key}' has a host that is no domain name: {url!r}")
         urls[key] = written
