@@ -42,9 +42,9 @@ from seriespub.statefiles import FILE_MODE, fsync_folder, os_error, private_dir,
 # them in (instalment, address) order (WITHOUT ROWID) and stay so. The order matters to a
 # send: a list in sign-up order has its addresses in no alphabetical order, so in the older
 # layout each batch of 500 wrote rows, and rewrote them when settled, on pages all over the
-# table (about 40 µs a reader at 100,000); here a batch's rows sit together, and only the
-# small index takes the scattered writes (about 12 µs: `bench/bench_ledger.py --order
-# shuffled`).
+# table (59 µs a reader at 100,000); here a batch's rows sit together, and only the small
+# index takes the scattered writes (22 µs; `bench/bench_ledger.py --n 100000 --order
+# shuffled --vs OLD/src`, alternating runs).
 SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
