@@ -74,6 +74,17 @@ def test_without_url_the_unsubscribe_is_mailto_the_reply_address() -> None:
     assert "mailto:reply@example.com" in body_text(msg, "html")
 
 
+def test_the_mailto_tag_follows_the_kept_series_id_even_after_an_earlier_use() -> None:
+    """A send works with the series id its ledger kept (`with_series_id`); a mailto: link
+    made from the message before (a sample, a size check) must not leave the old tag."""
+    message = make_message()
+    message.unsubscribe_url = None
+    before = message.mailto_unsubscribe("ann@example.com")
+    kept = message.with_series_id("0123abcd" + "0" * 24)
+    assert before.endswith(f"%20s-{message.series_id[:8]}")
+    assert kept.mailto_unsubscribe("ann@example.com").endswith("%20s-0123abcd")
+
+
 def test_each_recipient_gets_a_distinct_message_id_and_token() -> None:
     message = make_message()
     a = parse(message.mime_for(message.recipient(Subscriber("a@example.com"))))

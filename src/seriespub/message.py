@@ -257,12 +257,9 @@ class PreparedMessage:
         whoever the token belongs to, so a request without it (forged) changes nothing. The
         series' tag follows it: two series sharing a key give a reader the same token, and
         the inbox of each takes only its own requests."""
-        token = self.key.token(address)
-        return f"mailto:{self._mailto_target}?subject=unsubscribe%20{token}%20{self._tag}"
-
-    @functools.cached_property
-    def _tag(self) -> str:
-        return series_tag(self.series_id)
+        # The tag is derived each time, not cached: `with_series_id` swaps the series id.
+        token, tag = self.key.token(address), series_tag(self.series_id)
+        return f"mailto:{self._mailto_target}?subject=unsubscribe%20{token}%20{tag}"
 
     def slot_values(
         self,
