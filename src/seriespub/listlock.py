@@ -7,8 +7,9 @@ before changing it, so two writers never start from the same old copy and lose e
 change. The holder writes its pid and command into the file for that message.
 
 Whoever takes it first removes the temp files that a writer of the list killed mid-write
-left (`.subscribers-XXXXXXXX.csv` beside the list, `.seriespub/.snapshot-XXXXXXXX.csv`):
-every writer of those holds this lock, so none of them is still being written.
+left (`.subscribers-XXXXXXXX.csv` beside the list, `.seriespub/.snapshot-XXXXXXXX.csv`),
+and undoes an append to the list a killed writer left part-written (`appendundo`): every
+writer of those holds this lock, so none of them is still being written.
 
 The lock is re-entrant within a process (a send that holds it may call `update_statuses`);
 threads of one process take turns. The kernel drops it when its holder dies, however it
@@ -30,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from seriespub import appendundo
 from seriespub.errors import InputError
 from seriespub.statefiles import remove_leftovers
 
@@ -108,9 +110,10 @@ def _acquire(where: Path, path: Path, timeout: float) -> int:
 
 def _remove_cut_short(path: Path) -> None:
     """The temp files of the list's rewrite (subscribers) and of a send's copy of it
-    (listsnapshot) that a killed holder of this lock left."""
+    (listsnapshot), and the part of an append, that a killed holder of this lock left."""
     remove_leftovers(path.parent, REWRITE_PREFIX, ".csv")
     remove_leftovers(path.parent / STATE_DIR, SNAPSHOT_PREFIX, ".csv")
+    appendundo.undo(path)
 
 
 def _open(where: Path, path: Path) -> int:

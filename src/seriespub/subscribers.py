@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from seriespub import appendundo
 from seriespub.addresses import invalid_address, is_valid_address, name_problem
 from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
@@ -929,15 +930,17 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
     the header lacks one of COLUMNS or the file does not end with a line break.
 
     Why an append cannot leave a half-written row: the rows are encoded first and handed to
-    one `os.write` on an O_APPEND descriptor. A process killed in that call (even kill -9)
-    either made the call or did not; the kernel copies the whole buffer into the file before
-    the process dies. A short write (a full disk) is cut back with `ftruncate` to the size the
-    file had, as is any error up to and including the `fsync`, so the caller sees "nothing
-    changed" together with the error. After a power cut before the fsync returns, the journal
-    (data=ordered, the default on ext4) never shows the new size without its data. The file
-    must end with a line break before we append (checked with pread), so an editor's last
-    row without one is never glued to ours: that case takes the rewrite. A last row left
-    inside an open quote is one of the scan's problems: the caller refuses before this.
+    one `os.write` on an O_APPEND descriptor, after `appendundo.begin` recorded the file's
+    size. A process killed in that call may die with part of the buffer written (Linux stops
+    a large write at a page when a fatal signal arrives); the next holder of the list's lock
+    cuts the list back to that size (`appendundo.undo`). A short write (a full disk) is cut
+    back with `ftruncate` to the size the file had, as is any error up to and including the
+    `fsync`, so the caller sees "nothing changed" together with the error. After a power cut
+    before the fsync returns, the journal (data=ordered, the default on ext4) never shows the
+    new size without its data. The file must end with a line break before we append (checked
+    with pread), so an editor's last row without one is never glued to ours: that case takes
+    the rewrite. A last row left inside an open quote is one of the scan's problems: the
+    caller refuses before this.
     """
     if not set(COLUMNS) <= set(scan.columns):
         return rewrite_rows(path, before, add=COLUMNS, new=new)
@@ -952,6 +955,10 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
             return rewrite_rows(path, before, new=new)
         data = _encode(scan, new, "\r\n" if last == b"\r\n" else "\n")
         try:
+            appendundo.begin(path, st, st.st_size + len(data))  # a kill mid-write is undone
+        except OSError as exc:  # nothing appended yet: say which file could not grow
+            raise os_error(exc, path, "cannot write") from None
+        try:
             written = os.write(fd, data)
             if written != len(data):
                 raise OSError(28, f"wrote {written} of {len(data)} bytes (disk full?)")
@@ -961,6 +968,7 @@ def append(path: Path, scan: Scan, new: list[Subscriber], before: Signature) -> 
             if isinstance(exc, OSError):  # cut back to what it was: say which file
                 raise os_error(exc, path, "cannot write") from None
             raise
+        appendundo.end(path)
     finally:
         os.close(fd)
     return True
