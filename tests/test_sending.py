@@ -14,7 +14,7 @@ from seriespub.errors import AmbiguousSendError, PermanentSendError, RateLimited
 from seriespub.ledger import Ledger
 from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.providers.base import Batch
-from seriespub.sending import Sender, SendReport
+from seriespub.sending import SHOWN_FAILURES, Sender, SendReport
 from seriespub.series import find_series
 
 
@@ -75,11 +75,26 @@ def test_permanent_refusal_fails_that_delivery_and_marks_the_subscriber(
     provider = MemoryProvider(refuse={"reader0002@example.com": "550 no such user"})
     report, ledger = run(root, provider)
     assert (report.sent, report.failed, report.finished) == (2, 1, True)
-    assert report.status_changes == {"reader0002@example.com": SubscriberStatus.BOUNCED}
+    assert ledger.unapplied_status_changes() == {"reader0002@example.com": SubscriberStatus.BOUNCED}
     row = next(ledger.deliveries(1, [DeliveryStatus.FAILED]))
     assert row.reason == "550 no such user"
     again, _ = run(root, provider)
     assert again.sent == again.failed == 0  # never retried
+
+
+def test_a_report_names_the_first_refusals_and_counts_them_all(
+    make_series: Callable[..., Path],
+) -> None:
+    """A list with many dead addresses must not make the run hold every refusal until it
+    ends: the report keeps the ones it shows, the ledger keeps them all."""
+    root = make_series(subscribers=40)
+    refused = {f"reader{i:04d}@example.com": "550 no such user" for i in range(1, 36)}
+    report, ledger = run(root, MemoryProvider(refuse=refused))
+    assert (report.sent, report.failed) == (5, 35)
+    shown = [f.email for f in report.failures]
+    assert shown == sorted(refused)[: len(shown)] and len(shown) == SHOWN_FAILURES
+    assert ledger.counts(1)[DeliveryStatus.FAILED] == 35
+    assert len(ledger.unapplied_status_changes()) == 35
 
 
 def test_a_refused_request_stops_the_run_and_nobody_is_marked_failed(

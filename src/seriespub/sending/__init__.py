@@ -9,6 +9,7 @@ one series and one provider.
 from seriespub.models import SETTLED
 from seriespub.sending.plan import (
     RESENDABLE,
+    SHOWN_FAILURES,
     ProgressSink,
     SendPlan,
     SendReport,
@@ -20,6 +21,7 @@ from seriespub.sending.settle import assume_delivered, finish_if_settled
 __all__ = [
     "RESENDABLE",
     "SETTLED",
+    "SHOWN_FAILURES",
     "ProgressSink",
     "SendPlan",
     "SendReport",

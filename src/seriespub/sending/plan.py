@@ -31,7 +31,6 @@ from seriespub.models import (
     Instalment,
     RecipientResult,
     Subscriber,
-    SubscriberStatus,
 )
 from seriespub.providers.base import Provider
 from seriespub.retry import RateLimiter, RetryPolicy
@@ -96,6 +95,10 @@ class SendPlan:
         return self.only is not None and DeliveryStatus.UNKNOWN in self.only
 
 
+# The refusals a report names (the CLI prints them); the ledger keeps every one.
+SHOWN_FAILURES = 10
+
+
 @dataclass
 class SendReport:
     number: int
@@ -113,7 +116,9 @@ class SendReport:
     stop_signal: int | None = None  # the signal that asked the run to stop (set by the CLI)
     stopped_by: SendError | None = None
     finished: bool = False
-    status_changes: dict[str, SubscriberStatus] = field(default_factory=dict)
+    # The first SHOWN_FAILURES refusals, to name them: a list with many dead addresses must
+    # not hold every one in memory (the ledger keeps them all, and what each means for the
+    # reader, for `log N --failed` and the list's write-back).
     failures: list[RecipientResult] = field(default_factory=list)
     elapsed: float = 0.0
 

@@ -32,7 +32,7 @@ from seriespub.models import (
 )
 from seriespub.providers.base import Batch
 from seriespub.retry import Stopped, send_with_retries
-from seriespub.sending.plan import SendPlan, SendReport
+from seriespub.sending.plan import SHOWN_FAILURES, SendPlan, SendReport
 from seriespub.sending.settle import Settler
 from seriespub.subscribers import chunks
 
@@ -227,9 +227,8 @@ class Sender(Settler):
                 sent += 1
             elif r.outcome is Outcome.FAILED:
                 failed += 1
-                report.failures.append(r)
-                if r.new_status is not None:
-                    report.status_changes[r.email.lower()] = r.new_status
+                if len(report.failures) < SHOWN_FAILURES:
+                    report.failures.append(r)
             elif r.outcome is Outcome.UNKNOWN:
                 report.unknown += 1
             else:
