@@ -35,6 +35,7 @@ from typing import Literal
 from seriespub import keyguard, laterows, publishing, schedule, subscribers, upstream
 from seriespub import tracking as tracks_ops
 from seriespub.addresses import invalid_address, is_valid_address
+from seriespub.arenas import limit_arenas
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import (
     InputError,
@@ -176,6 +177,7 @@ def send(session: Session, options: SendOptions, hooks: SendHooks) -> SendOutcom
     With late_joiners = "from_start" (`seriespub.tracks`), a send is a *round*: each late
     joiner also gets their next part, one Sender run per part, before the front's run.
     """
+    limit_arenas()  # before any thread (the provider's loads ahead): see seriespub.arenas
     if not options.dry_run:
         command = "send next" if options.only is None else "send retry"
         same_key(session, hooks, command, options.new_key)  # before anything is written

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from seriespub import runlog, schedule
 from seriespub import tracking as tracks_ops
+from seriespub.arenas import limit_arenas
 from seriespub.errors import LockHeld, SeriespubError
 from seriespub.lock import LockHolder, alive_here, since
 from seriespub.models import DeliveryStatus
@@ -72,6 +73,7 @@ def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutc
     the record of what went out before it. `hooks.sent` sees each report as it is made.
     `new_key`: the unsubscribe key in use replaces the recorded one (`keyguard`).
     """
+    limit_arenas()  # before any thread: see seriespub.arenas
     same_key(session, hooks, "send due", new_key)  # also when nothing is due: cron says it now
     write_back(session, hooks)  # even when nothing is due
     reports: list[SendReport] = []
