@@ -14,6 +14,10 @@ leaves the old list, as a failed one does. It does so only while the list is the
 record is dropped. An append that had finished when its writer died is undone too: its
 command never said it was done, and running it again does it.
 
+The commands that only read the list (`check`, `status`, `subscribers list`, a dry run) take
+no lock, so they cannot cut; they read the list only as far as its size before an append the
+record describes (`unfinished`): as it was before, as while a live append is under way.
+
 A record is a few bytes written in one call: a kill leaves it whole or unreadable, and an
 unreadable one is dropped (its append had not begun).
 """
@@ -49,13 +53,31 @@ def end(path: Path) -> None:
         record_path(path).unlink()
 
 
+def unfinished(path: Path, st: os.stat_result) -> int | None:
+    """The size of the list at `path` before an append under way or killed, when the record
+    describes the file `st` was taken of (the same file, its size between the record's two):
+    a reader without the lock reads no further. None: read it all."""
+    try:
+        dev, ino, before, after = _read(record_path(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or cut short while being written: its append never began
+    if (st.st_dev, st.st_ino) != (dev, ino) or not before < st.st_size <= after:
+        return None
+    return before
+
+
+def _read(where: Path) -> tuple[int, int, int, int]:
+    record = json.loads(where.read_text(encoding="utf-8"))
+    dev, ino, before, after = (int(record[k]) for k in ("dev", "ino", "before", "after"))
+    return dev, ino, before, after
+
+
 def undo(path: Path) -> bool:
     """Cut the list at `path` back to its size before a killed append; True if it was.
     Call it only under the list's lock (no append of a live writer is under way)."""
     where = record_path(path)
     try:
-        record = json.loads(where.read_text(encoding="utf-8"))
-        dev, ino, before, after = (int(record[k]) for k in ("dev", "ino", "before", "after"))
+        dev, ino, before, after = _read(where)
     except FileNotFoundError:
         return False
     except (OSError, ValueError, KeyError, TypeError):

@@ -116,6 +116,10 @@ def open_rows(
     real, shown = path, shown or path
     try:
         handle = open(path, newline="", encoding=encoding)  # noqa: SIM115
+        short = appendundo.unfinished(path, os.fstat(handle.fileno()))
+        if short is not None:  # read as before an append under way or killed
+            handle.close()
+            handle = _first_bytes(path, short, encoding)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=shown) from None
     try:
@@ -133,6 +137,39 @@ def open_rows(
     lines = _lines(handle, shown, ended) if checked else handle
     reader = csv.reader(lines, delimiter=csv_delimiter(header))
     return reader, handle, ended
+
+
+class _Prefix(io.RawIOBase):
+    """The first `size` bytes of a binary file."""
+
+    def __init__(self, raw: io.FileIO, size: int) -> None:
+        self.raw, self.size = raw, size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        room = self.size - self.raw.tell()
+        return self.raw.readinto(memoryview(buffer)[: max(0, min(len(buffer), room))]) or 0
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _first_bytes(path: Path, size: int, encoding: str) -> io.TextIOWrapper:
+    """The file at `path` as text, as far as its first `size` bytes."""
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115
+    return io.TextIOWrapper(io.BufferedReader(_Prefix(raw, size)), encoding=encoding, newline="")
 
 
 def header_columns(values: list[str], path: Path) -> list[str]:
