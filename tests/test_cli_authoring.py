@@ -148,3 +148,40 @@ def test_preview_open_writes_the_html_and_opens_it(
     assert len(opened) == 1 and opened[0].startswith("file://")
     html = Path(opened[0].removeprefix("file://")).read_text(encoding="utf-8")
     assert "Part 1 title" in html and "Hello Reader 1," in html
+
+
+def test_check_warns_of_a_second_top_heading_and_a_skipped_level(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """The part's title is the email's and the page's one <h1>; screen readers list the
+    headings by level, so a `#` in the text and a jump from ## to #### are warned of."""
+    root = make_series(drafts=1, subscribers=2)
+    (root / "drafts" / "02-headings.md").write_text(
+        "---\ntitle: Headings\nstatus: ready\n---\n# Introduction\n\ntext\n\n## Findings\n\n"
+        "#### Detail\n\n## Next\n\n### Fine\n\n```\n# a comment, not a heading\n```\n"
+    )
+    (root / "drafts" / "03-sound.md").write_text(
+        "---\ntitle: Sound\nstatus: ready\n---\n## One\n\n### Two\n\n## Three\n\n### Four\n"
+    )
+    result = cli(root, "check", "--json")
+    found = [
+        (f["where"].rsplit("/", 1)[-1], f["message"])
+        for f in json.loads(result.stdout)["findings"]
+        if "heading" in f["message"]
+    ]
+    assert found == [
+        (
+            "02-headings.md:5",
+            "a level-1 heading (#): the title is the part's only one; start sections at ##",
+        ),
+        (
+            "02-headings.md:11",
+            "heading level 4 (####) right after level 2: screen readers list headings by "
+            "level, so a level skipped reads as a missing section; use ###",
+        ),
+    ]
+    assert all(
+        f["level"] == "warning"
+        for f in json.loads(result.stdout)["findings"]
+        if "heading" in f["message"]
+    )

@@ -40,8 +40,13 @@ class Finding:
 def check_body(path: Path, body: str, body_line: int, fields: set[str]) -> Iterator[Finding]:
     """Links, images and merge fields of one draft's Markdown."""
     line_of = line_finder(body, body_line)
+    previous = 1  # the title: the email's and the page's <h1>
     for node in parse(body, offsets=True).walk():
         yield from _check_node(path, node, line_of(node.start))
+        if node.kind == "Heading":
+            level = int(str(node.value["level"]).removeprefix("H"))
+            yield from _check_heading(f"{path}:{line_of(node.start)}", level, previous)
+            previous = level
     for offset, problem in templating.draft_problems(body):
         yield Finding(Level.ERROR, f"{path}:{body_line + offset}", problem)
     for number, field in unknown_fields(body, body_line, fields):
@@ -95,6 +100,21 @@ def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
                 )
         elif not src.startswith("https://"):
             yield Finding(Level.WARNING, where, f"image {src!r} is not served over https")
+
+
+def _check_heading(where: str, level: int, previous: int) -> Iterator[Finding]:
+    """Headings as screen readers list them, by level, under the title's <h1>."""
+    if level == 1:
+        message = "a level-1 heading (#): the title is the part's only one; start sections at ##"
+        yield Finding(Level.WARNING, where, message)
+    elif level > previous + 1:
+        yield Finding(
+            Level.WARNING,
+            where,
+            f"heading level {level} ({'#' * level}) right after level {previous}: screen "
+            "readers list headings by level, so a level skipped reads as a missing section; "
+            f"use {'#' * (previous + 1)}",
+        )
 
 
 def check_size(path: Path, size: int, text_size: int | None = None) -> Iterator[Finding]:
