@@ -115,11 +115,7 @@ def open_rows(
     line cap, no end flag."""
     real, shown = path, shown or path
     try:
-        handle = open(path, newline="", encoding=encoding)  # noqa: SIM115
-        short = appendundo.unfinished(path, os.fstat(handle.fileno()))
-        if short is not None:  # read as before an append under way or killed
-            handle.close()
-            handle = _first_bytes(path, short, encoding)
+        handle = _open_text(path, encoding)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=shown) from None
     try:
@@ -166,10 +162,17 @@ class _Prefix(io.RawIOBase):
         super().close()
 
 
-def _first_bytes(path: Path, size: int, encoding: str) -> io.TextIOWrapper:
-    """The file at `path` as text, as far as its first `size` bytes."""
+def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
+    """The file at `path` as text; as far as its size before an append under way or killed
+    (`appendundo.unfinished`), the bytes after it not read."""
     raw = open(path, "rb", buffering=0)  # noqa: SIM115
-    return io.TextIOWrapper(io.BufferedReader(_Prefix(raw, size)), encoding=encoding, newline="")
+    try:
+        short = appendundo.unfinished(path, os.fstat(raw.fileno()))
+        binary = io.BufferedReader(raw if short is None else _Prefix(raw, short))
+        return io.TextIOWrapper(binary, encoding=encoding, newline="")
+    except BaseException:
+        raw.close()
+        raise
 
 
 def header_columns(values: list[str], path: Path) -> list[str]:
