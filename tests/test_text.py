@@ -77,3 +77,19 @@ def test_a_text_part_with_100k_links_renders() -> None:
     text = to_text(body)
     assert "l99999 [50000]" in text and "l50000 [1]" in text
     assert text.endswith("[50000] https://example.com/49999\n")
+
+
+def test_an_image_is_listed_with_its_url_as_the_html_part_links_it() -> None:
+    """The HTML part holds the image's URL; a text part without it differs in its links
+    (rspamd's URI_COUNT_ODD scored the rich instalment 1 point for it)."""
+    text = to_text(
+        "See ![the table](https://example.com/t.jpg) and [the notes](https://example.com/n).\n\n"
+        "![](https://example.com/t.jpg)\n\n[![cover](https://example.com/c.png)](https://e.com)\n"
+    )
+    assert text.startswith(
+        "See [image: the table] [1] and the notes [2].\n\n[image] [1]\n\n[image: cover] [3] [4]\n\n"
+    )
+    assert text.endswith(
+        "Links:\n[1] https://example.com/t.jpg\n[2] https://example.com/n\n"
+        "[3] https://example.com/c.png\n[4] https://e.com\n"
+    )
