@@ -93,3 +93,24 @@ def test_an_image_is_listed_with_its_url_as_the_html_part_links_it() -> None:
         "Links:\n[1] https://example.com/t.jpg\n[2] https://example.com/n\n"
         "[3] https://example.com/c.png\n[4] https://e.com\n"
     )
+
+
+def test_a_non_ascii_link_is_listed_as_the_html_part_links_it() -> None:
+    """The HTML part names an international host by its A-labels and percent-encodes the
+    rest (what every mail client follows); the text part lists the same URL, not another."""
+    from seriespub.render.markdown import to_html
+
+    source = (
+        "[Bücher](https://bücher.example/reihe-ü/?q=ä#s) "
+        "![Umschlag](https://bücher.example/u.png) [Anna](mailto:anna@bücher.example)\n"
+    )
+    html = to_html(source)
+    text = to_text(source)
+    listed = [line.split("] ", 1)[1] for line in text.splitlines() if line.startswith("[")]
+    assert listed == [
+        "https://xn--bcher-kva.example/reihe-%C3%BC/?q=%C3%A4#s",
+        "https://xn--bcher-kva.example/u.png",
+        "mailto:anna@xn--bcher-kva.example",
+    ]
+    for url in listed:
+        assert f'"{url}"' in html

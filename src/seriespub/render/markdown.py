@@ -105,21 +105,44 @@ _LINK_HOST = re.compile(r'((?:href|src)=")(https?://|mailto:[^"@?]*@)([^/?#"]*%[
 
 def _ascii_host(match: re.Match[str]) -> str:
     """The host as IDNA A-labels (`xn--bcher-kva.example`); left as it was if it is none."""
+    before, scheme, authority = match.groups()
+    converted = _ascii_authority(authority)
+    return match.group(0) if converted is None else f"{before}{scheme}{converted}"
+
+
+def _ascii_authority(authority: str) -> str | None:
+    """`user@host:port` with its percent-encoded host as IDNA A-labels; None if it is none."""
     from urllib.parse import unquote
 
     from seriespub.addresses import ascii_domain
 
-    before, scheme, authority = match.groups()
     user, at, host_port = authority.rpartition("@")
     host, colon, port = host_port.partition(":")
     try:
         decoded = unquote(host, errors="strict")
     except UnicodeDecodeError:
-        return match.group(0)
+        return None
     ascii_host = ascii_domain(decoded)
-    if ascii_host is None:
-        return match.group(0)
-    return f"{before}{scheme}{user}{at}{ascii_host}{colon}{port}"
+    return None if ascii_host is None else f"{user}{at}{ascii_host}{colon}{port}"
+
+
+# Every printable ASCII character: what `ascii_url` keeps as it is.
+_PRINTABLE = "".join(map(chr, range(0x21, 0x7F)))
+_URL_HOST = re.compile(r"(https?://|mailto:[^@?]*@)([^/?#]*%[^/?#]*)")
+
+
+def ascii_url(url: str) -> str:
+    """`url` as the HTML part writes it (pulldown-cmark, then `_ascii_host`): non-ASCII
+    characters percent-encoded as UTF-8, an international host as IDNA A-labels. The text
+    part lists links so, the same URL as the HTML part, which any mail client follows."""
+    from urllib.parse import quote
+
+    quoted = quote(url, safe=_PRINTABLE)
+    match = _URL_HOST.match(quoted)
+    if match is None:
+        return quoted
+    converted = _ascii_authority(match.group(2))
+    return quoted if converted is None else match.group(1) + converted + quoted[match.end() :]
 
 
 # pulldown-cmark writes every Markdown image exactly so; the title may carry `width=N`.

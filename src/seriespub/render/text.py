@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from seriespub.render.markdown import Node, parse
+from seriespub.render.markdown import Node, ascii_url, parse
 
 WIDTH = 72
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -162,15 +162,16 @@ def _inline_node(node: Node, links: _Links) -> str:
         src = str(node.value.get("dest_url", "")) if isinstance(node.value, dict) else ""
         # Listed like a link: the HTML part holds this URL, and a text part that lacks one
         # of its URLs differs from it (rspamd scores that, URI_COUNT_ODD).
-        return (
-            f"{label} [{links.number(src)}]" if src.startswith(("https://", "http://")) else label
-        )
+        if not src.startswith(("https://", "http://")):
+            return label
+        return f"{label} [{links.number(ascii_url(src))}]"
     if kind == "Link":
         label = _inline(node, links)
         href = str(node.value.get("dest_url", ""))
-        if label in (href, href.removeprefix("mailto:")):
+        url = ascii_url(href)  # as the HTML part links it
+        if label in (href, href.removeprefix("mailto:")) and url == href:
             return label
-        return f"{label} [{links.number(href)}]"
+        return f"{label} [{links.number(url)}]"
     if kind in ("Html", "InlineHtml"):
         return ""
     if kind == "FootnoteReference":
