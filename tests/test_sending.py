@@ -91,8 +91,8 @@ def test_a_report_names_the_first_refusals_and_counts_them_all(
     refused = {f"reader{i:04d}@example.com": "550 no such user" for i in range(1, 36)}
     report, ledger = run(root, MemoryProvider(refuse=refused))
     assert (report.sent, report.failed) == (5, 35)
-    shown = [f.email for f in report.failures]
-    assert shown == sorted(refused)[: len(shown)] and len(shown) == SHOWN_FAILURES
+    shown = [f.email for f in report.failures]  # the first recorded: batches end in any order
+    assert len(set(shown)) == len(shown) == SHOWN_FAILURES and set(shown) <= set(refused)
     assert ledger.counts(1)[DeliveryStatus.FAILED] == 35
     assert len(ledger.unapplied_status_changes()) == 35
 
