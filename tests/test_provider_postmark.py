@@ -126,7 +126,10 @@ def test_batch_request_carries_one_personal_message_per_reader() -> None:
     assert "&lt;b&gt;Ann &amp; &quot;Bo&quot;&lt;/b&gt;" in body[0]["HtmlBody"]
     assert body[0]["TextBody"].startswith(f"Hi {NASTY}\n")
     assert body[1]["TextBody"] == batch.message.text_for(bo)  # empty name → slot default
-    assert body[0]["Metadata"] == {"seriespub_delivery": ann.delivery_id}
+    assert body[0]["Metadata"] == {
+        "seriespub_delivery": ann.delivery_id,
+        "seriespub_batch": "key-1",
+    }
     assert body[0]["Tag"] == "part-1" and body[0]["MessageStream"] == "outbound"
     assert body[0]["Subject"] == "Part one"
     assert body[0]["From"] == "Author <author@example.com>"
@@ -297,7 +300,9 @@ def test_a_failed_second_chunk_does_not_resend_the_first() -> None:
     assert {r.outcome for r in results[calls[0] :]} == {Outcome.TRANSIENT}
 
 
-def test_settle_searches_by_delivery_metadata() -> None:
+def test_settle_searches_by_batch_then_by_delivery_metadata() -> None:
+    """As a batch sent before messages carried their batch's key: its search finds nothing,
+    and each reader is looked up by their delivery id."""
     batch = make_batch(("ann@example.com", "Ann"), ("bo@example.com", "Bo"))
     ann_id = batch.recipients[0].delivery_id
     queries: list[dict[str, str]] = []
@@ -305,7 +310,8 @@ def test_settle_searches_by_delivery_metadata() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         query = dict(request.url.params)
         queries.append(query)
-        found = [{"MessageID": "pm-1"}] if query["metadata_seriespub_delivery"] == ann_id else []
+        delivery = query.get("metadata_seriespub_delivery")
+        found = [{"MessageID": "pm-1"}] if delivery == ann_id else []
         return httpx.Response(200, json={"TotalCount": len(found), "Messages": found})
 
     results = make(transport=httpx.MockTransport(handler)).settle(batch)
@@ -317,6 +323,12 @@ def test_settle_searches_by_delivery_metadata() -> None:
         q["count"] == "500" and q["offset"] == "0" and q["messagestream"] == "outbound"
         for q in queries
     )
+    assert [sorted(k for k in q if k.startswith("metadata_")) for q in queries] == [
+        ["metadata_seriespub_batch"],
+        ["metadata_seriespub_delivery"],
+        ["metadata_seriespub_delivery"],
+    ]
+    assert queries[0]["metadata_seriespub_batch"] == "key-1"
 
 
 def test_suppressions_dump_maps_reasons() -> None:
@@ -478,3 +490,54 @@ def test_an_ambiguous_second_chunk_is_unknown_after_the_first_chunks_results() -
         7 - calls[0]
     )
     assert [r.email for r in results] == [e for e, _ in readers(7)]
+
+
+def searches(state: PostmarkState) -> int:
+    return sum(1 for method, path in state.requests if path == "/messages/outbound")
+
+
+def test_settling_a_batch_that_went_out_asks_postmark_once(
+    fake: tuple[str, PostmarkState],
+) -> None:
+    """Each message carries its batch's key in its metadata: a resume after a kill asks
+    Postmark one search per batch, not one per reader (4,000 for eight batches in flight)."""
+    url, state = fake
+    provider = make(url)
+    batch = Batch("001-1a2b3c", make_message(), make_batch(*readers(120)).recipients)
+    provider.send_batch(batch)
+    before = searches(state)
+    settled = provider.settle(batch)
+    assert [r.outcome for r in settled] == [Outcome.SENT] * 120
+    assert [r.message_id for r in settled] == [m["MessageID"] for m in state.accepted]
+    assert searches(state) - before == 1
+
+
+def test_a_retry_of_some_readers_is_found_with_its_batch(fake: tuple[str, PostmarkState]) -> None:
+    """The core retries a batch's transient readers under `KEY.rN`; their messages carry the
+    batch's own key, so the batch's one search finds them too."""
+    url, state = fake
+    provider = make(url)
+    batch = Batch("002-9f8e7d", make_message(), make_batch(*readers(4)).recipients)
+    provider.send_batch(Batch(batch.key, batch.message, batch.recipients[:2]))
+    provider.send_batch(Batch(f"{batch.key}.r1", batch.message, batch.recipients[2:]))
+    before = searches(state)
+    assert [r.outcome for r in provider.settle(batch)] == [Outcome.SENT] * 4
+    assert searches(state) - before == 1
+
+
+def test_readers_the_batch_search_misses_are_each_looked_up(
+    fake: tuple[str, PostmarkState],
+) -> None:
+    """A reader the batch's search does not find may have had the part in another batch (a
+    resend of unknown deliveries): each is looked up by their delivery id, as before; so is
+    every reader of a batch sent before messages carried their batch's key."""
+    url, state = fake
+    provider = make(url)
+    message = make_message()
+    people = make_batch(*readers(5), message=message).recipients
+    provider.send_batch(Batch("003-aaaa", message, people[:2]))  # in this batch
+    provider.send_batch(Batch("003-bbbb", message, people[2:3]))  # in an earlier one
+    before = searches(state)
+    settled = provider.settle(Batch("003-aaaa", message, people))
+    assert [r.outcome for r in settled] == [Outcome.SENT] * 3 + [Outcome.TRANSIENT] * 2
+    assert searches(state) - before == 1 + 3

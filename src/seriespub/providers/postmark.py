@@ -4,6 +4,11 @@ The JSON body is built from pieces: each literal segment of the HTML and text pa
 JSON-escaped once per instalment, and per reader only their (escaped) slot values are
 joined in. That keeps a 500 × 40 KB batch to a few string joins instead of 500 dumps.
 
+Each message's metadata carries its delivery id and its batch's key: settling a batch whose
+answer was lost (a kill, a timeout) is one outbound search for the batch's key, and a search
+by delivery id only for a reader that one does not find (they may have had the part in
+another batch; a batch sent before messages carried their key finds none).
+
 On a stream where Postmark manages unsubscribes (Broadcasts), the unsubscribe slot becomes
 Postmark's `{{{ pm:unsubscribe }}}` and our own List-Unsubscribe headers are left out;
 Postmark adds its own and will not let them be edited.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +57,8 @@ MAX_MESSAGES = SPEC.max_batch
 MAX_REQUEST_BYTES = 50 * 1000 * 1000  # Postmark counts "50 MB"; stay under the decimal MB
 PM_UNSUBSCRIBE = "{{{ pm:unsubscribe }}}"
 METADATA_KEY = "seriespub_delivery"
+BATCH_METADATA_KEY = "seriespub_batch"  # Postmark allows keys of up to 20 characters
+SEARCH_PAGE = 500  # Postmark's most per search; count + offset may not pass 10,000
 TRANSIENT_CODES = frozenset({100, 429})  # maintenance, rate limit: worth sending again
 SETTLE_THREADS = 4
 CHUNK = 1 << 18  # bytes per socket write of a batch body
@@ -100,14 +108,15 @@ class _Template:
         self.overrides = {UNSUBSCRIBE_FIELD: PM_UNSUBSCRIBE} if managed else None
         self.list_id = _header("List-Id", message.list_id_header)
 
-    def encode(self, recipient: Recipient) -> list[bytes]:
-        """One message object of the batch array, as pieces of UTF-8 JSON."""
+    def encode(self, recipient: Recipient, batch_tag: bytes) -> list[bytes]:
+        """One message object of the batch array, as pieces of UTF-8 JSON; `batch_tag`:
+        the metadata entry naming its batch (`_batch_tag`)."""
         values = self.message.slot_values(recipient, self.overrides)
         out = [self.head, _jv(self.message.to_header(recipient)), b',"HtmlBody":"']
         self.html.extend(out, [_js(escape(v)) for v in values])
         out.append(b'","TextBody":"')
         self.text.extend(out, [_js(v) for v in values])
-        out += (_METADATA, _jv(recipient.delivery_id))
+        out += (_METADATA, _jv(recipient.delivery_id), batch_tag)
         if self.managed:  # Postmark writes the list headers itself and lets no one edit them
             out.append(b"}}")
             return out
@@ -123,6 +132,17 @@ def _header(name: str, value: str) -> bytes:
 
 
 _METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'
+_RETRY_SUFFIX = re.compile(r"(?:\.r\d+)+$")
+
+
+def batch_of(key: str) -> str:
+    """The key of the batch a request belongs to: the core retries some of a batch's readers
+    under `KEY.rN`, and their messages are found with the batch's own."""
+    return _RETRY_SUFFIX.sub("", key)
+
+
+def _batch_tag(key: str) -> bytes:
+    return b',"' + BATCH_METADATA_KEY.encode() + b'":' + _jv(batch_of(key))
 
 
 @dataclass
@@ -236,7 +256,8 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         if batch.send_at is not None:
             raise PermanentSendError("Postmark cannot schedule sends", provider=NAME)
         template = self._template(batch.message, batch.test)
-        encoded = [template.encode(r) for r in batch.recipients]
+        tag = _batch_tag(batch.key)
+        encoded = [template.encode(r, tag) for r in batch.recipients]
         results: list[RecipientResult] = []
         for body in _requests(encoded, self.max_request_bytes):
             recipients = batch.recipients[len(results) : len(results) + body.count]
@@ -323,18 +344,48 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
     # -- settling, suppressions ----------------------------------------------------------
 
     def settle(self, batch: Batch) -> list[RecipientResult]:
-        """Look each reader's delivery id up in Postmark's outbound message search."""
-        with ThreadPoolExecutor(SETTLE_THREADS) as pool:
-            return list(pool.map(self._settle_one, batch.recipients))
+        """What became of `batch`: one search for its key, then each reader it did not find
+        looked up by their delivery id (see the module docstring)."""
+        found = self._sent_in_batch(batch_of(batch.key))
+        missing = [r for r in batch.recipients if r.delivery_id not in found]
+        looked_up: Iterator[RecipientResult] = iter(())
+        if missing:
+            with ThreadPoolExecutor(SETTLE_THREADS) as pool:
+                looked_up = iter(list(pool.map(self._settle_one, missing)))
+        return [
+            RecipientResult(r.email, Outcome.SENT, found[r.delivery_id])
+            if r.delivery_id in found
+            else next(looked_up)
+            for r in batch.recipients
+        ]
 
-    def _settle_one(self, recipient: Recipient) -> RecipientResult:
+    def _sent_in_batch(self, key: str) -> dict[str, str]:
+        """Delivery id → MessageID of each message Postmark holds with batch key `key`."""
+        found: dict[str, str] = {}
+        offset = 0
+        while offset + SEARCH_PAGE <= 10_000:
+            page = self._search({f"metadata_{BATCH_METADATA_KEY}": key}, offset)
+            messages = page.get("Messages") or []
+            for message in messages:
+                delivery = (message.get("Metadata") or {}).get(METADATA_KEY)
+                if delivery:
+                    found.setdefault(str(delivery), str(message.get("MessageID", "")))
+            offset += SEARCH_PAGE
+            if len(messages) < SEARCH_PAGE or offset >= int(page.get("TotalCount") or 0):
+                break
+        return found
+
+    def _search(self, metadata: dict[str, str], offset: int = 0) -> Any:
         params = {
-            "count": 500,
-            "offset": 0,
-            f"metadata_{METADATA_KEY}": recipient.delivery_id,
+            "count": SEARCH_PAGE,
+            "offset": offset,
+            **metadata,
             "messagestream": self.settings.message_stream,
         }
-        found = self._request("GET", "/messages/outbound", params=params).json()
+        return self._request("GET", "/messages/outbound", params=params).json()
+
+    def _settle_one(self, recipient: Recipient) -> RecipientResult:
+        found = self._search({f"metadata_{METADATA_KEY}": recipient.delivery_id})
         messages = found.get("Messages") or []
         if messages:
             return RecipientResult(
