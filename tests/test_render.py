@@ -68,7 +68,7 @@ def test_default_template_renders_a_complete_responsive_email() -> None:
     assert "The first part" in html
     assert 'Next time: <strong dir="auto">What comes next</strong>' in html  # no [schedule]
     # CSS inlined by the engine, not left in a <style> block only:
-    assert re.search(r'<h2 style="[^"]*font-size: 23px', html)
+    assert re.search(r'<h2 [^>]*style="[^"]*font-size: 23px', html)
     assert re.search(r'<a href="https://example.com/a" style="[^"]*color: #1a5fb4', html)
     # Per-recipient values filled in and HTML-escaped; no slot token left:
     assert "Hello Bo &lt;Admin&gt; &amp; Co from NHS" in html

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seriespub.message import Slot
-from seriespub.render import footnotes
+from seriespub.render import footnotes, headings
 from seriespub.render.nesting import parser_options
 
 MERGE_TAG = re.compile(
@@ -83,16 +83,18 @@ def to_html(
 ) -> str:
     """Render Markdown to an HTML fragment (XHTML-style void tags, as MJML wants).
 
-    Content tables get a class so the template's table styles never reach MJML's own
-    layout tables; images get a width Outlook honours; footnotes move to the end, each with
-    a link back to where it was cited (`notes` names the links for screen readers),
-    with a named anchor for mail clients unless `named_anchors` is False (a web page).
+    Headings get an id to link to (`headings`). Content tables get a class so the template's
+    table styles never reach MJML's own layout tables; images get a width Outlook honours;
+    footnotes move to the end, each with a link back to where it was cited (`notes` names
+    the links for screen readers); headings and notes get a named anchor for mail clients
+    unless `named_anchors` is False (a web page).
     """
     import pyromark
 
     html: str = pyromark.html(markdown, options=parser_options())
     html = html.replace("<table>", '<table class="sp-table">')
     html = _LINK_HOST.sub(_ascii_host, html)
+    html = headings.add_ids(html, named_anchors)
     return footnotes.rearrange(_IMAGE.sub(_sized_image, html), notes, named_anchors)
 
 
