@@ -69,12 +69,13 @@ EMAIL_ALLOWED: dict[str, tuple[str, str]] = {
         "the older name of color-scheme, which Apple Mail before 13 reads for dark mode",
     ),
     "Element “a” is missing required attribute “href”.": (
-        r'^<a name="fn(ref)?-\d+(-\d+)?"[ >]',
-        "the named anchor before each footnote and citation: Gmail on the web, Outlook for "
-        "Windows and Yahoo follow a local link only to one (render/footnotes.py)",
+        r'^<a name="[^"]+"[ >]',
+        "the named anchor before each footnote, citation and heading: Gmail on the web, "
+        "Outlook for Windows and Yahoo follow a local link only to one (render/footnotes.py, "
+        "render/headings.py)",
     ),
     "The “name” attribute on the “a” element is obsolete. Consider putting an “id” attribute "
-    "on the nearest container instead.": (r'^<a name="fn(ref)?-\d+', "the same named anchors"),
+    "on the nearest container instead.": (r'^<a name="[^"]+"', "the same named anchors"),
     "The “align” attribute on the “table” element is obsolete. Use CSS instead.": ("", LAYOUT),
     "The “align” attribute on the “td” element is obsolete. Use CSS instead.": ("", LAYOUT),
     "The “border” attribute on the “table” element is obsolete. Consider specifying "
