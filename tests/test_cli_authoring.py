@@ -185,3 +185,29 @@ def test_check_warns_of_a_second_top_heading_and_a_skipped_level(
         for f in json.loads(result.stdout)["findings"]
         if "heading" in f["message"]
     )
+
+
+def test_check_warns_of_a_link_to_no_heading_or_note_of_the_part(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """`[see](#a-heading)` works since headings have ids; a mistyped one leads nowhere."""
+    root = make_series(drafts=1, subscribers=2)
+    (root / "drafts" / "02-anchors.md").write_text(
+        "---\ntitle: Anchors\nstatus: ready\n---\n## What we asked\n\n"
+        "See [the question](#what-we-asked), [the note](#fn-1)[^1] and [a typo](#what-we-askd).\n"
+        "\n[^1]: A note.\n"
+    )
+    result = cli(root, "check", "--json")
+    found = [
+        (f["level"], f["where"].rsplit("/", 1)[-1], f["message"])
+        for f in json.loads(result.stdout)["findings"]
+        if "#" in f["message"] and "heading (" not in f["message"]
+    ]
+    assert found == [
+        (
+            "warning",
+            "02-anchors.md:7",
+            "link '#what-we-askd' leads to no heading or note of this part "
+            "(its headings: #what-we-asked)",
+        )
+    ]

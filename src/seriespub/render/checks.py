@@ -41,12 +41,17 @@ def check_body(path: Path, body: str, body_line: int, fields: set[str]) -> Itera
     """Links, images and merge fields of one draft's Markdown."""
     line_of = line_finder(body, body_line)
     previous = 1  # the title: the email's and the page's <h1>
+    fragments: list[tuple[int, str]] = []  # (line, "#target") of each link within the part
     for node in parse(body, offsets=True).walk():
         yield from _check_node(path, node, line_of(node.start))
         if node.kind == "Heading":
             level = int(str(node.value["level"]).removeprefix("H"))
             yield from _check_heading(f"{path}:{line_of(node.start)}", level, previous)
             previous = level
+        elif node.kind == "Link" and str(node.value.get("dest_url", "")).startswith("#"):
+            fragments.append((line_of(node.start), str(node.value["dest_url"])))
+    if fragments:
+        yield from _check_fragments(path, body, fragments)
     for offset, problem in templating.draft_problems(body):
         yield Finding(Level.ERROR, f"{path}:{body_line + offset}", problem)
     for number, field in unknown_fields(body, body_line, fields):
@@ -100,6 +105,28 @@ def _check_node(path: Path, node: Node, line: int) -> Iterator[Finding]:
                 )
         elif not src.startswith("https://"):
             yield Finding(Level.WARNING, where, f"image {src!r} is not served over https")
+
+
+def _check_fragments(path: Path, body: str, links: list[tuple[int, str]]) -> Iterator[Finding]:
+    """Links within the part (`#a-heading`, `#fn-1`) that lead to no heading or note of it,
+    as the email and the page give them ids (`render.headings`, `render.footnotes`)."""
+    from seriespub.render.markdown import to_html
+
+    fragment = to_html(body, named_anchors=False)
+    targets = set(_TARGET.findall(fragment))
+    headings = [f"#{t}" for t in _HEADING_ID.findall(fragment)]
+    for line, href in links:
+        if href[1:] not in targets:
+            listed = f" (its headings: {', '.join(headings)})" if headings else ""
+            yield Finding(
+                Level.WARNING,
+                f"{path}:{line}",
+                f"link {href!r} leads to no heading or note of this part{listed}",
+            )
+
+
+_TARGET = re.compile(r'\bid="([^"]+)"')
+_HEADING_ID = re.compile(r'<h[1-6] id="([^"]+)"')
 
 
 def _check_heading(where: str, level: int, previous: int) -> Iterator[Finding]:
