@@ -114,3 +114,16 @@ def test_a_non_ascii_link_is_listed_as_the_html_part_links_it() -> None:
     ]
     for url in listed:
         assert f'"{url}"' in html
+
+
+def test_a_link_within_the_part_points_at_its_page_or_is_left_as_its_words() -> None:
+    """`[below](#a-heading)` cannot be followed in a text part: with the part's page on the
+    web it is listed as the page's URL and the fragment; without one, its words stay."""
+    source = "## A heading\n\nSee [below](#a-heading) and [the site](https://example.org/).\n"
+    alone = to_text(source)
+    assert "See below and the site [1]." in alone
+    assert "#a-heading" not in alone
+    page = "https://letters.example/series/01-part/"
+    with_page = to_text(source, page=page)
+    assert "See below [1] and the site [2]." in with_page
+    assert f"[1] {page}#a-heading" in with_page.splitlines()

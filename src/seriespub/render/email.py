@@ -59,7 +59,8 @@ def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
     source = _render_template(instalment, inputs, content, slots, unsubscribe)
     where = str(inputs.template_path or f"default template ({instalment.path.name})")
     html = mjml.compile_mjml(source, where)
-    plain = _text_part(instalment, inputs, text.to_text(body), unsubscribe)
+    page = inputs.site.view if inputs.site else None
+    plain = _text_part(instalment, inputs, text.to_text(body, page), unsubscribe)
     message = PreparedMessage(
         number=instalment.number,
         subject=instalment.subject,

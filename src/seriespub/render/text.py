@@ -28,6 +28,7 @@ class _Links:
     urls: dict[str, int] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
     note_text: dict[str, str] = field(default_factory=dict)
+    page: str | None = None  # the part's page on the web: where `#fragment` links lead
 
     def number(self, url: str) -> int:
         return self.urls.setdefault(url, len(self.urls) + 1)
@@ -36,9 +37,11 @@ class _Links:
         return str(self.notes.setdefault(label, len(self.notes) + 1)).translate(_SUPERSCRIPT)
 
 
-def to_text(markdown: str) -> str:
-    """Plain text for the text/plain part, with its notes and numbered links at the end."""
-    links = _Links()
+def to_text(markdown: str, page: str | None = None) -> str:
+    """Plain text for the text/plain part, with its notes and numbered links at the end.
+    A link within the part (`#a-heading`) leads to `page` (the part's page on the web) and
+    the fragment; without one it keeps only its words: a text part has no anchors."""
+    links = _Links(page=page)
     text = _join(parse(markdown).children, links)
     notes = _notes(links)
     if notes:
@@ -168,6 +171,10 @@ def _inline_node(node: Node, links: _Links) -> str:
     if kind == "Link":
         label = _inline(node, links)
         href = str(node.value.get("dest_url", ""))
+        if href.startswith("#"):
+            if links.page is None:
+                return label
+            href = links.page + href
         url = ascii_url(href)  # as the HTML part links it
         if label in (href, href.removeprefix("mailto:")) and url == href:
             return label
