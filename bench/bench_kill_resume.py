@@ -1,8 +1,8 @@
 """A real `send next` killed -9 half-way; the resume beside a fresh send of what was left.
 
 Postmark's fake (tests/fakes, in its own process, keeping what it accepts: Postmark can be
-asked what became of a batch) and a list of N readers in sign-up order. A fresh process runs `send next
---yes`; once the fake has taken half the readers' requests it is killed -9, leaving the
+asked what became of a batch) and a list of N readers in sign-up order. A fresh process runs
+`send next --yes`; once the fake has accepted half the readers it is killed -9, leaving the
 batches in flight `pending`. The resume, `send next --yes --json` in a fresh process, settles
 them with the provider and sends the rest. Beside it, in the same run, a fresh send to a list
 of N/2 readers: the resume costs time proportional to what is left when the two are close
