@@ -105,14 +105,18 @@ class Rspamd:
     port: int
     log: Path
 
-    def scan(self, raw: bytes) -> dict[str, float]:
-        done = subprocess.run(
+    def rspamc(self, raw: bytes, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        """`rspamc -j` on `raw`, against this daemon."""
+        return subprocess.run(
             [*self.prefix, RSPAMC or "rspamc", "-h", f"127.0.0.1:{self.port}", "-j"],
             input=raw,
             capture_output=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
+
+    def scan(self, raw: bytes) -> dict[str, float]:
+        done = self.rspamc(raw)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
         found = json.loads(done.stdout)
         return {name: float(s["score"]) for name, s in found["symbols"].items()}
@@ -190,13 +194,7 @@ def wait_until_ready(running: Rspamd, daemon: subprocess.Popen[bytes], folder: P
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
             pytest.fail("rspamd stopped: " + (folder / "stderr").read_text(errors="replace"))
-        done = subprocess.run(
-            [*running.prefix, RSPAMC or "rspamc", "-h", f"127.0.0.1:{running.port}", "-j"],
-            input=probe,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
+        done = running.rspamc(probe, timeout=30)
         if done.returncode == 0 and b'"symbols"' in done.stdout:
             return
         time.sleep(0.3)
