@@ -3,8 +3,10 @@
     python bench/run.py            # cold start, render time, outbox rate and memory (~1 min)
     python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, memory at
                                    # 1k vs 100k subscribers, every command at 1k/10k/100k
-                                   # (bench_scale.py) and the whole `send next` per provider
-                                   # beside its ceiling (bench_e2e.py) (~10 min)
+                                   # (bench_scale.py), the whole `send next` per provider
+                                   # beside its ceiling (bench_e2e.py) and a resume after
+                                   # kill -9 beside a fresh send (bench_kill_resume.py)
+                                   # (~11 min)
     python bench/run.py --all --million   # the scale bench also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
@@ -311,6 +313,7 @@ def main() -> None:
         ("bench_http.py", "--n", "100000"),
         ("bench_smtp.py", "--n", "2000"),
         ("bench_e2e.py",),
+        ("bench_kill_resume.py",),
         ("bench_scale.py", *(["--million"] if args.million else [])),
     ]:
         subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
