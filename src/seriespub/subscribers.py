@@ -165,14 +165,18 @@ class _Prefix(io.RawIOBase):
 def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
     """The file at `path` as text; as far as its size before an append under way or killed
     (`appendundo.unfinished`), the bytes after it not read."""
-    raw = open(path, "rb", buffering=0)  # noqa: SIM115
+    handle = open(path, newline="", encoding=encoding)  # noqa: SIM115
     try:
-        short = appendundo.unfinished(path, os.fstat(raw.fileno()))
-        binary = io.BufferedReader(raw if short is None else _Prefix(raw, short))
-        return io.TextIOWrapper(binary, encoding=encoding, newline="")
+        short = appendundo.unfinished(path, os.fstat(handle.fileno()))
+        if short is None:
+            return handle
+        # The same open file, bounded: not the path again (an editor may have saved since).
+        raw = io.FileIO(os.dup(handle.fileno()), "rb")
     except BaseException:
-        raw.close()
+        handle.close()
         raise
+    handle.close()
+    return io.TextIOWrapper(io.BufferedReader(_Prefix(raw, short)), encoding=encoding, newline="")
 
 
 def header_columns(values: list[str], path: Path) -> list[str]:
