@@ -53,13 +53,15 @@ def unit_name(series_dir: Path) -> str:
 def systemd_units(
     series_dir: Path, seriespub_cmd: str, every_minutes: int = LOCAL_EVERY_MINUTES
 ) -> dict[str, str]:
-    """A user service + timer (file name → text) for ~/.config/systemd/user/."""
+    """A user service + timer (file name → text) for ~/.config/systemd/user/; systemd reads
+    back exactly `series_dir` and the words of `seriespub_cmd` (checked with
+    `systemd-analyze verify`)."""
     name = unit_name(series_dir)
-    where = _systemd_escape(str(series_dir))
+    where = _specifiers(str(series_dir))
     service = (
         f"[Unit]\nDescription=seriespub: send the due instalment in {where}\n\n"
         f"[Service]\nType=oneshot\nWorkingDirectory={where}\n"
-        f"ExecStart={_systemd_escape(seriespub_cmd)} send due\n"
+        f"ExecStart={_exec_line([*shlex.split(seriespub_cmd), 'send', 'due'])}\n"
     )
     timer = (
         f"[Unit]\nDescription=seriespub: check {where} every {every_minutes} minutes\n\n"
@@ -80,9 +82,31 @@ def systemd_enable_hint(series_dir: Path) -> str:
     )
 
 
-def _systemd_escape(text: str) -> str:
-    # `%` starts a specifier and `$` a variable in unit files.
-    return text.replace("%", "%%").replace("$", "$$")
+def _specifiers(text: str) -> str:
+    # `%` starts a specifier in every setting; `$` is a variable only in Exec lines' arguments.
+    return text.replace("%", "%%")
+
+
+# systemd refuses an executable path holding these ("contains special characters").
+_UNSAFE_EXECUTABLE = re.compile(r"[\x00-\x1f\x7f'\"\\]")
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def _exec_line(argv: Sequence[str]) -> str:
+    """An ExecStart= value that systemd splits back into `argv`."""
+    if _UNSAFE_EXECUTABLE.search(argv[0]):
+        # As an argument, any path can be quoted; env then runs it (no PATH look-up: a `/`).
+        argv = ["/usr/bin/env", *argv]
+    # The executable is taken literally; arguments expand `$NAME`, so `$$` stands for `$`.
+    words = [argv[0], *(word.replace("$", "$$") for word in argv[1:])]
+    return " ".join(_exec_word(word) for word in words)
+
+
+def _exec_word(word: str) -> str:
+    text = _specifiers(word)
+    if _PLAIN_WORD.fullmatch(word):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def github_cron(settings: ScheduleSettings) -> str:
