@@ -95,6 +95,8 @@ def _print_status(outcome: StatusOutcome) -> None:
 
 def _all_out(outcome: StatusOutcome) -> str:
     """Every part is past: sent, or handed to a provider that holds some until their time."""
+    if not outcome.states:  # no draft and nothing sent: not "all gone out"
+        return 'No instalment yet: write the first with: seriespub new "Title"\n'
     held = outcome.held
     if not held:
         return "Every instalment has gone out.\n"

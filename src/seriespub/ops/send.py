@@ -68,7 +68,7 @@ from seriespub.sending import (
     choose_next,
     finish_if_settled,
 )
-from seriespub.sending.plan import Picked, require_same_part
+from seriespub.sending.plan import NO_INSTALMENT_YET, Picked, require_same_part
 from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.site import urls
 from seriespub.suppressions import pull_suppressions, sync_inbox_before_send, sync_suppressions
@@ -323,6 +323,8 @@ def run_round(
         hooks.notice(tracks_line(slot), "info")
     if not parts:
         if instalment is None:
+            if not drafts.instalments and not session.ledger.instalment_records():
+                raise NothingToSend(NO_INSTALMENT_YET)
             raise NothingToSend(
                 "every instalment has been delivered and no late joiner is "
                 'owed one now; write the next one with: seriespub new "Title"'

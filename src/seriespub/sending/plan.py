@@ -161,6 +161,13 @@ def reached(ledger: Ledger, number: int) -> int:
     return sum(counts.get(status, 0) for status in REACHED)
 
 
+# A series with no draft and nothing sent: there is nothing to send, but not because it all
+# went out (a new user who moved the example draft aside must not read that).
+NO_INSTALMENT_YET = (
+    'no instalment yet: drafts/ holds none; write the first with: seriespub new "Title"'
+)
+
+
 def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment:
     """The lowest-numbered instalment that has not finished going out.
 
@@ -173,6 +180,8 @@ def choose_next(instalments: Iterable[Instalment], ledger: Ledger) -> Instalment
         record = records.get(instalment.number)
         if record is None or record.finished_at is None:
             return instalment
+    if not instalments and not records:
+        raise NothingToSend(NO_INSTALMENT_YET)
     raise NothingToSend(
         'every instalment has been delivered; write the next one with: seriespub new "Title"'
     )
