@@ -241,3 +241,16 @@ def test_log_of_some_deliveries_says_of_how_many(
     assert unknown == ["Part 1: 0 unknown of 3 deliveries", "Address  Status  Message id  Reason"]
     failed = cli(root, "log", "1", "--failed", "--unknown").stdout.splitlines()
     assert failed[0] == "Part 1: 0 failed or unknown of 3 deliveries"
+
+
+def test_a_retry_with_nothing_to_resend_says_so_not_that_everyone_has_it(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """A retry resends only failed and open deliveries: with none it must not claim that
+    every reader has the part (a late joiner may not, yet)."""
+    root = make_series(subscribers=3)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    result = cli(root, "send", "retry", "1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to send: no delivery of part 1 failed or was left open." in result.stderr
+    assert "everyone has had it" not in result.output

@@ -283,12 +283,16 @@ def _nothing_sent(outcome: ops.SendOutcome, as_json: bool) -> None:
 
 
 def _nothing_line(plan: ops.SendPlan, number: int) -> None:
-    err().print(
-        "Nothing to send: everyone has had it."
-        if not plan.invalid
-        else f"Nothing to send to the readers that can be read; part {number} "
-        f"stays open for the {plan.invalid:,} row(s) that cannot."
-    )
+    if plan.invalid:
+        line = (
+            f"Nothing to send to the readers that can be read; part {number} "
+            f"stays open for the {plan.invalid:,} row(s) that cannot."
+        )
+    elif plan.only is not None:  # a retry: a late joiner may not have the part yet
+        line = f"Nothing to send: no delivery of part {number} failed or was left open."
+    else:
+        line = "Nothing to send: everyone has had it."
+    err().print(line)
 
 
 def show_plan(plan: ops.SendPlan) -> None:
