@@ -25,6 +25,7 @@ from seriespub.errors import (
     ConfigError,
     PermanentSendError,
     RateLimited,
+    SendError,
     TransientSendError,
 )
 from seriespub.message import PreparedMessage, SlottedText
@@ -541,3 +542,24 @@ def test_readers_the_batch_search_misses_are_each_looked_up(
     settled = provider.settle(Batch("003-aaaa", message, people))
     assert [r.outcome for r in settled] == [Outcome.SENT] * 3 + [Outcome.TRANSIENT] * 2
     assert searches(state) - before == 1 + 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"not json",
+        b'["a list"]',
+        b'{"Messages": "none", "TotalCount": 1}',
+        b'{"Messages": [], "TotalCount": "many"}',
+    ],
+)
+def test_a_search_answer_that_is_no_message_list_fails_the_settle(answer: bytes) -> None:
+    """Read as "found nothing", a garbled answer would resend the batch; it is an error, and
+    the core records the batch unknown for the author to decide."""
+    batch = make_batch(("ann@example.com", "Ann"))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=answer, headers={"Content-Type": "application/json"})
+
+    with pytest.raises(SendError, match="search"):
+        make(transport=httpx.MockTransport(handler)).settle(batch)

@@ -375,14 +375,31 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
                 break
         return found
 
-    def _search(self, metadata: dict[str, str], offset: int = 0) -> Any:
+    def _search(self, metadata: dict[str, str], offset: int = 0) -> dict[str, Any]:
         params = {
             "count": SEARCH_PAGE,
             "offset": offset,
             **metadata,
             "messagestream": self.settings.message_stream,
         }
-        return self._request("GET", "/messages/outbound", params=params).json()
+        response = self._request("GET", "/messages/outbound", params=params)
+        try:
+            page = response.json()
+        except ValueError:
+            page = None
+        # Read as "found nothing", a garbled answer would resend the batch: it is an error,
+        # and the batch becomes unknown for the author to decide.
+        if (
+            not isinstance(page, dict)
+            or not isinstance(page.get("Messages") or [], list)
+            or not isinstance(page.get("TotalCount") or 0, int)
+        ):
+            raise AmbiguousSendError(
+                "Postmark's outbound search answered with no message list",
+                provider=NAME,
+                status=response.status_code,
+            )
+        return page
 
     def _settle_one(self, recipient: Recipient) -> RecipientResult:
         found = self._search({f"metadata_{METADATA_KEY}": recipient.delivery_id})
