@@ -825,3 +825,17 @@ def test_preview_of_a_sent_part_says_when_it_went_out_after_a_calendar_change(
     with frozen(london(2026, 12, 10, 12)):
         shown = ok(cli(root, "preview", "1")).stdout
     assert "Tue 2026-12-01 04:00 EST (9 days ago, sent)" in shown, shown
+
+
+def test_a_folder_with_a_line_break_is_refused_in_one_line(
+    make_series: Callable[..., Path], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """cron and systemd read one entry per line: a folder name holding a line break would
+    split the crontab line and the unit files, so `schedule install` says so instead."""
+    root = make_series()
+    odd = root.rename(tmp_path / "Letters\nfrom home")
+    result = cli(odd, "schedule", "install")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) <= 2 and "line break" in lines[0], result.stderr
+    assert "Traceback" not in result.output and "crontab" not in result.stdout

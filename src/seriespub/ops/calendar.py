@@ -255,6 +255,7 @@ def pinned_releases(series: Series) -> dict[int, dt.datetime]:
 def install(series: Series, repo_path: str | None = None, python: str = sys.executable) -> Install:
     """The lines for `series`; `repo_path` is its folder inside its git repository
     (default: worked out from the nearest `.git`)."""
+    _require_one_line(series.root, python)
     command = shlex.join([python, "-m", "seriespub"])
     secrets = [
         *installers.secret_names(series.settings.delivery.provider),
@@ -291,6 +292,18 @@ def install(series: Series, repo_path: str | None = None, python: str = sys.exec
         series.secrets.only_in_environment([*names, PREVIOUS_ENV]),
         _generated_key(series),
     )
+
+
+def _require_one_line(folder: Path, python: str) -> None:
+    """cron and systemd read one entry per line: a line break in the series' folder (or the
+    interpreter's path) would split the crontab line and the unit files."""
+    for what, text in (("the series folder", str(folder)), ("the Python it runs", python)):
+        if "\n" in text or "\r" in text:
+            raise InputError(
+                f"{what} has a line break in its path ({text!r}): cron and systemd read one "
+                "entry per line, so no line can run it",
+                hint="move the series to a folder whose name has no line break",
+            )
 
 
 def _generated_key(series: Series) -> str | None:
