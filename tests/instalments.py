@@ -11,6 +11,7 @@ import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DRAFT = "01-leading-across-systems.md"
@@ -128,21 +129,26 @@ def send_to_outbox(
     return [next((outbox / f"{n:03d}").glob("*.eml")) for n in range(1, parts + 1)]
 
 
-def build_site(root: Path) -> None:
-    """`seriespub site` at `root` with the real CLI (a child process, this checkout's
-    sources), as a user runs it."""
+def run_seriespub(root: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    """`seriespub ARGS` at `root` with the real CLI (a child process, this checkout's
+    sources), as a user runs it; `env` adds to the environment. Its CompletedProcess."""
     import os
     import subprocess
     import sys
 
     path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, "-m", "seriespub", "site"],
+    return subprocess.run(
+        [sys.executable, "-m", "seriespub", *args],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": path},
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def build_site(root: Path) -> None:
+    """`seriespub site` at `root`, as a user runs it; it must succeed."""
+    done = run_seriespub(root, "site")
     assert done.returncode == 0, done.stdout + done.stderr

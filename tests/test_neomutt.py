@@ -22,14 +22,13 @@ import select
 import shutil
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
 
 import pytest
 
-from instalments import send_to_outbox
+from instalments import run_seriespub, send_to_outbox
 
 pytestmark = pytest.mark.slow
 NEOMUTT = shutil.which("neomutt")
@@ -251,14 +250,8 @@ def test_list_unsubscribe_mails_a_request_seriespub_verifies(
     assert word == "unsubscribe"
     assert re.fullmatch(r"s-[0-9a-f]{8}", tag), subject  # the series' tag is kept too
     series = sent["mailto"].parents[3]
-    verified = subprocess.run(
-        [sys.executable, "-m", "seriespub", "subscribers", "verify", "asa@example.org", token],
-        cwd=series,
-        env={**os.environ, "SERIESPUB_SECRET": KEY},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    verified = run_seriespub(
+        series, "subscribers", "verify", "asa@example.org", token, env={"SERIESPUB_SECRET": KEY}
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
