@@ -37,7 +37,6 @@ import concurrent.futures as cf
 import csv
 import importlib
 import json
-import multiprocessing
 import os
 import smtplib
 import sqlite3
@@ -60,7 +59,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
-from run import LIST_ORDERS, make_series, this_checkout  # noqa: E402
+from run import LIST_ORDERS, in_child, make_series, this_checkout  # noqa: E402
 
 KEEP = 16  # requests recorded for the replay (bodies of ~6 MB each for Postmark)
 SECRET = "bench-" + "0" * 40
@@ -150,22 +149,10 @@ def _fake_main(name: str, conn: Connection) -> None:
 
 @contextmanager
 def _fake(name: str) -> Iterator[tuple[str, Callable[[], tuple[int, list[Any]]]]]:
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_fake_main, args=(name, child), daemon=True
-    )
-    process.start()
-
-    def take() -> tuple[int, list[Any]]:
-        parent.send("take")
-        answer: tuple[int, list[Any]] = parent.recv()
-        return answer
-
-    try:
-        yield parent.recv(), take
-    finally:
-        parent.send("stop")
-        process.join(10)
+    """Provider `name`'s fake in its own process; yields (url, take): the POSTs since the
+    last take, (count, the first KEEP recorded)."""
+    with in_child(_fake_main, name) as (url, ask):
+        yield url, lambda: ask("take")
 
 
 def send_next(folder: Path, env: dict[str, str]) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import resource
 import sys
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fakes.httpserver import FakeHandler, serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from fakes.sendgrid import API_KEY, SendgridHandler, SendgridState
+from run import in_child
 from seriespub.config import (
     DeliverySettings,
     PostmarkSettings,
@@ -183,22 +183,8 @@ def _fake_main(name: str, conn: Connection) -> None:
 @contextmanager
 def _fake(name: str) -> Iterator[tuple[str, Callable[[str], int]]]:
     """Run provider `name`'s fake in a child process; yields (url, ask)."""
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_fake_main, args=(name, child), daemon=True
-    )
-    process.start()
-
-    def ask(command: str) -> int:
-        parent.send(command)
-        count: int = parent.recv()
-        return count
-
-    try:
-        yield parent.recv(), ask
-    finally:
-        parent.send("stop")
-        process.join(5)
+    with in_child(_fake_main, name, join=5) as (url, ask):
+        yield url, ask
 
 
 def bench_one(

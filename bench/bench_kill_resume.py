@@ -19,7 +19,6 @@ that every reader is recorded sent exactly once in the ledger at the end.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import signal
 import sqlite3
@@ -36,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
 import bench_e2e  # noqa: E402
-from run import make_series, this_checkout  # noqa: E402
+from run import in_child, make_series, this_checkout  # noqa: E402
 
 
 def _fake_main(conn: Connection) -> None:
@@ -54,22 +53,9 @@ def _fake_main(conn: Connection) -> None:
 
 @contextmanager
 def postmark() -> Iterator[tuple[str, Callable[[], int]]]:
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_fake_main, args=(child,), daemon=True
-    )
-    process.start()
-
-    def accepted() -> int:
-        parent.send("take")
-        count: int = parent.recv()
-        return count
-
-    try:
-        yield parent.recv(), accepted
-    finally:
-        parent.send("stop")
-        process.join(10)
+    """Postmark's fake in its own process; yields (url, accepted): messages so far."""
+    with in_child(_fake_main) as (url, ask):
+        yield url, lambda: int(ask("take"))
 
 
 def series(folder: Path, n: int, url: str) -> Path:

@@ -38,21 +38,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing
 import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
-from run import LIST_ORDERS, make_series, this_checkout  # noqa: E402
+from run import LIST_ORDERS, in_child, make_series, this_checkout  # noqa: E402
 
 SECRET = "bench-" + "0" * 40
 REFERENCE = 1_000  # memory is compared with this size, time per reader with 10k
@@ -103,18 +102,11 @@ def _fake_main(bounced: list[str], conn: Connection) -> None:
 
 
 @contextmanager
-def sendgrid_fake(bounced: list[str]) -> Iterator[tuple[str, Connection]]:
-    """SendGrid's fake (bench mode) with `bounced` on its bounce list; yields its URL."""
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_fake_main, args=(bounced, child), daemon=True
-    )
-    process.start()
-    try:
-        yield parent.recv(), parent
-    finally:
-        parent.send("stop")
-        process.join(10)
+def sendgrid_fake(bounced: list[str]) -> Iterator[tuple[str, Callable[[str], int]]]:
+    """SendGrid's fake (bench mode) with `bounced` on its bounce list; yields its URL and
+    `ask`, whose every command answers the messages it has taken."""
+    with in_child(_fake_main, bounced) as (url, ask):
+        yield url, ask
 
 
 # -- the series -----------------------------------------------------------------------------------
@@ -243,8 +235,7 @@ def measure(
                 f"{results[label]['rss_mb']:7.0f} MB",
                 flush=True,
             )
-        fake.send("count")
-        results["(ledger)"] = {**ledger_size(folder), "accepted": fake.recv()}
+        results["(ledger)"] = {**ledger_size(folder), "accepted": fake("count")}
     return results
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -26,7 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 SRC = BENCH.parent / "src"
@@ -38,6 +42,31 @@ def this_checkout(env: dict[str, str]) -> dict[str, str]:
     a series folder, where a relative PYTHONPATH (or none) would import another copy."""
     paths = [str(SRC), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+@contextmanager
+def in_child(
+    target: Callable[..., None], *args: Any, join: float = 10.0
+) -> Iterator[tuple[Any, Callable[[str], Any]]]:
+    """`target(*args, conn)` in a forked child process (a fake server: in a process of its
+    own, it has a core of its own, as a provider's server would). Yields the first thing the
+    child sends (its URL) and `ask(command)`, which sends a command and returns the answer;
+    "stop" ends the child."""
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("fork").Process(
+        target=target, args=(*args, child), daemon=True
+    )
+    process.start()
+
+    def ask(command: str) -> Any:
+        parent.send(command)
+        return parent.recv()
+
+    try:
+        yield parent.recv(), ask
+    finally:
+        parent.send("stop")
+        process.join(join)
 
 
 BARE_TYPER = """
