@@ -520,7 +520,7 @@ def test_a_retry_of_some_readers_is_found_with_its_batch(fake: tuple[str, Postma
     provider = make(url)
     batch = Batch("002-9f8e7d", make_message(), make_batch(*readers(4)).recipients)
     provider.send_batch(Batch(batch.key, batch.message, batch.recipients[:2]))
-    provider.send_batch(Batch(f"{batch.key}.r1", batch.message, batch.recipients[2:]))
+    provider.send_batch(batch.retry(1, batch.recipients[2:]))
     before = searches(state)
     assert [r.outcome for r in provider.settle(batch)] == [Outcome.SENT] * 4
     assert searches(state) - before == 1

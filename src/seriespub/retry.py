@@ -87,8 +87,7 @@ def send_with_retries(
         if not retry or time.monotonic() + wait > deadline or stop.wait(wait):
             return [final[r.email.lower()] for r in batch.recipients]
         attempt += 1
-        # A smaller payload needs its own key: idempotency keys are bound to the payload.
-        current = Batch(f"{batch.key}.r{attempt}", batch.message, retry, batch.send_at, batch.test)
+        current = batch.retry(attempt, retry)
 
 
 def _attempt(

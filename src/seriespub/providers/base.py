@@ -33,6 +33,18 @@ class Batch:
     recipients: Sequence[Recipient]
     send_at: dt.datetime | None = None  # provider-side scheduling (aware, UTC)
     test: bool = False  # `send test`: the core has marked the subject
+    retry_of: str = ""  # a retry of some of a batch's readers: that batch's key
+
+    @property
+    def ledger_key(self) -> str:
+        """The key the ledger recorded this batch under (a retry's request has its own)."""
+        return self.retry_of or self.key
+
+    def retry(self, attempt: int, recipients: Sequence[Recipient]) -> Batch:
+        """Some of this batch's readers again, in a request of their own. It needs its own
+        key: idempotency keys are bound to the payload."""
+        key = self.ledger_key
+        return Batch(f"{key}.r{attempt}", self.message, recipients, self.send_at, self.test, key)
 
 
 @runtime_checkable

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -132,17 +131,12 @@ def _header(name: str, value: str) -> bytes:
 
 
 _METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'
-_RETRY_SUFFIX = re.compile(r"(?:\.r\d+)+$")
 
 
-def batch_of(key: str) -> str:
-    """The key of the batch a request belongs to: the core retries some of a batch's readers
-    under `KEY.rN`, and their messages are found with the batch's own."""
-    return _RETRY_SUFFIX.sub("", key)
-
-
-def _batch_tag(key: str) -> bytes:
-    return b',"' + BATCH_METADATA_KEY.encode() + b'":' + _jv(batch_of(key))
+def _batch_tag(batch: Batch) -> bytes:
+    """The metadata entry naming the batch the ledger recorded (a retry's messages are
+    found with its batch's own)."""
+    return b',"' + BATCH_METADATA_KEY.encode() + b'":' + _jv(batch.ledger_key)
 
 
 @dataclass
@@ -256,7 +250,7 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         if batch.send_at is not None:
             raise PermanentSendError("Postmark cannot schedule sends", provider=NAME)
         template = self._template(batch.message, batch.test)
-        tag = _batch_tag(batch.key)
+        tag = _batch_tag(batch)
         encoded = [template.encode(r, tag) for r in batch.recipients]
         results: list[RecipientResult] = []
         for body in _requests(encoded, self.max_request_bytes):
@@ -346,7 +340,7 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
     def settle(self, batch: Batch) -> list[RecipientResult]:
         """What became of `batch`: one search for its key, then each reader it did not find
         looked up by their delivery id (see the module docstring)."""
-        found = self._sent_in_batch(batch_of(batch.key))
+        found = self._sent_in_batch(batch.ledger_key)
         missing = [r for r in batch.recipients if r.delivery_id not in found]
         looked_up: Iterator[RecipientResult] = iter(())
         if missing:
