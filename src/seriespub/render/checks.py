@@ -23,6 +23,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 LINK_SCHEMES = ("http://", "https://", "mailto:")
 BUILTIN_FIELDS = {"name", "email", "unsubscribe_url"}
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+# In a rendered part: every id a link within it may lead to, and the headings' own.
+_TARGET = re.compile(r'\bid="([^"]+)"')
+_HEADING_ID = re.compile(r'<h[1-6] id="([^"]+)"')
 
 
 class Level(enum.StrEnum):
@@ -123,10 +126,6 @@ def _check_fragments(path: Path, body: str, links: list[tuple[int, str]]) -> Ite
                 f"{path}:{line}",
                 f"link {href!r} leads to no heading or note of this part{listed}",
             )
-
-
-_TARGET = re.compile(r'\bid="([^"]+)"')
-_HEADING_ID = re.compile(r'<h[1-6] id="([^"]+)"')
 
 
 def _check_heading(where: str, level: int, previous: int) -> Iterator[Finding]:
