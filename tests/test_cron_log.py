@@ -220,3 +220,31 @@ def child(root: Path, *args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> None:
+    """Two ticks find the log past its size: the second waits for the first's lock, then
+    sees the name holds a new file and leaves it (else it would move that new file over
+    the first's `.1`, and the older part of the log would be gone)."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    from seriespub.cronlog import CronLog
+
+    log, older = tmp_path / "cron.log", tmp_path / "cron.log.1"
+    log.write_bytes(b"old\n" * 10)
+    first = os.open(log, os.O_RDONLY)
+    fcntl.flock(first, fcntl.LOCK_EX)  # the first tick, in the middle of its rotation
+    second = threading.Thread(target=CronLog(log, None).rotate, kwargs={"limit": 8})
+    second.start()
+    deadline = time.monotonic() + 10
+    while "-> FLOCK" not in Path("/proc/locks").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the second tick waits for the lock
+    os.replace(log, older)
+    log.write_bytes(b"the first tick's new lines, past the size too\n")
+    os.close(first)
+    second.join(timeout=10)
+    assert older.read_bytes() == b"old\n" * 10
+    assert log.read_bytes() == b"the first tick's new lines, past the size too\n"
