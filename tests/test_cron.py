@@ -168,7 +168,7 @@ def ticks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ticks]:
         try:
             # Tick 1 sends part 1 and refuses the other series; tick 2 finds nothing due.
             wait_for(sends / ".seriespub" / "cron.log", "Nothing is due", TICKS_WAIT)
-            wait_for(shell_key / ".seriespub" / "cron.log", "\nerror:", 5)
+            wait_for(shell_key / ".seriespub" / "cron.log", " error:", 5)
             yield Ticks(sends, shell_key, state, crontab)
         finally:
             os.killpg(cron.pid, 15)
@@ -208,3 +208,17 @@ def test_a_key_only_in_the_shell_is_refused(ticks: Ticks) -> None:
 def test_the_command_part_is_the_printed_one(ticks: Ticks) -> None:
     """cron ran what `schedule install` printed: `\\%` is cron's escape of the folder's `%`."""
     assert r"cd '" + str(ticks.sends).replace("%", r"\%") + "' && " in ticks.crontab
+
+
+def test_every_line_cron_wrote_is_dated(ticks: Ticks) -> None:
+    """`--log` (in the printed line) stamps each line, the send's and the refusal's alike,
+    with cron's local time: no TZ in cron's environment, so the machine's zone."""
+    import datetime as dt
+    import re
+
+    for folder in (ticks.sends, ticks.shell_key):
+        lines = (folder / ".seriespub" / "cron.log").read_text(encoding="utf-8").splitlines()
+        stamps = [re.match(r"(\S+) ", line) for line in lines]
+        assert lines and all(stamps), lines
+        for match in stamps:
+            assert match and dt.datetime.fromisoformat(match.group(1)).utcoffset() is not None

@@ -115,7 +115,7 @@ def test_crontab_line_changes_to_the_series_folder() -> None:
     line = crontab_line(SERIES, CMD)
     assert line == (
         "*/5 * * * * cd '/home/ada/My Series' && mkdir -p -m 700 .seriespub && "
-        f"{CMD} send due >> .seriespub/cron.log 2>&1"
+        f"{CMD} send due --log .seriespub/cron.log >> .seriespub/cron.log 2>&1"
     )
 
 

@@ -35,10 +35,14 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 def crontab_line(
     series_dir: Path, seriespub_cmd: str, every_minutes: int = LOCAL_EVERY_MINUTES
 ) -> str:
-    """One crontab line that runs `send due` in `series_dir`, output to .seriespub/cron.log."""
+    """One crontab line that runs `send due` in `series_dir`, output to .seriespub/cron.log.
+
+    `--log` stamps and bounds what seriespub says there (`seriespub.cronlog`); the shell's
+    redirect catches what it cannot (`seriespub: not found`), instead of cron mailing it.
+    """
     command = (
         f"cd {shlex.quote(str(series_dir))} && mkdir -p -m 700 .seriespub && "
-        f"{seriespub_cmd} send due >> .seriespub/cron.log 2>&1"
+        f"{seriespub_cmd} send due --log .seriespub/cron.log >> .seriespub/cron.log 2>&1"
     )
     # cron turns an unescaped % into a newline.
     return f"*/{every_minutes} * * * * " + command.replace("%", r"\%")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,7 +22,25 @@ from seriespub.cli.common import (
 from seriespub.cli.send import NewKeyOption, app, exit_for, hooks_for, summary
 
 if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
+    from seriespub.cronlog import CronLog
     from seriespub.ops import send_due as ops
+
+# What the crontab line of earlier versions appends to: `send due >> .seriespub/cron.log 2>&1`.
+CRON_LOG = Path(".seriespub/cron.log")
+
+LogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log",
+        metavar="FILE",
+        help="Append what the run says to FILE instead of printing it (for cron): each line "
+        "with the local date and time (ISO 8601), a tick with nothing to do only when what "
+        "is next changes (and once a day), and past 1 MB the file moves to FILE.1. A FILE "
+        "that cannot be written never fails the send: its lines go to stderr. A crontab "
+        "line that appends to .seriespub/cron.log gets the same without the option.",
+        show_default=False,
+    ),
+]
 
 
 @app.command("due")
@@ -36,6 +56,7 @@ def due(
             "running (the other send this run left alone: pid, host, purpose, started_at).",
         ),
     ] = False,
+    log: LogOption = None,
 ) -> None:
     """Send what the calendar says is due now; safe to run every minute from cron.
 
@@ -45,6 +66,7 @@ def due(
     from seriespub.ops import send_due as ops
     from seriespub.ops.session import session, utc_now
 
+    cron_log = _log_to(log, as_json)  # first: every line after this one is stamped
     hooks = hooks_for(yes=True)
     if not as_json:
         hooks.sent = lambda report: summary(report, as_json=False)
@@ -56,17 +78,48 @@ def due(
         running = ops.running_send(exc, now)
         if running is None:
             raise
-        _beside(s, running, now, as_json)
+        _beside(s, running, now, as_json, cron_log)
         return
     if as_json:
         print_json(_due_json(outcome.reports, outcome.upcoming, None))
     if not outcome.reports:
-        err().print(_nothing_due_line(outcome.upcoming, now), markup=False)
+        _idle(cron_log, _nothing_due_line(outcome.upcoming, now, stamped=cron_log is not None))
     for report in outcome.reports:
         exit_for(report, resume="seriespub send due")
 
 
-def _beside(s: ops.Series, running: ops.LockHolder, now: dt.datetime, as_json: bool) -> None:
+def _log_to(path: Path | None, as_json: bool) -> CronLog | None:
+    """With --log (or output appended to .seriespub/cron.log by an earlier version's
+    crontab line), what the run prints goes to that log, stamped: stderr always, stdout
+    unless it carries the --json document. None: printed as always."""
+    from seriespub.cronlog import CronLog, StampedStream, is_output_of
+
+    if path is None and not (is_output_of(1, CRON_LOG) and is_output_of(2, CRON_LOG)):
+        return None
+    cron_log = CronLog(path or CRON_LOG, fallback=sys.stderr)
+    cron_log.rotate()
+    # Until the process ends: the error handler prints `error:` after this command returns.
+    sys.stderr = StampedStream(cron_log)
+    if not as_json:
+        sys.stdout = sys.stderr
+    return cron_log
+
+
+def _idle(cron_log: CronLog | None, line: str) -> None:
+    """A tick's "nothing to do": in the log only when it is news (`CronLog.idle`)."""
+    if cron_log is None:
+        err().print(line, markup=False)
+    else:
+        cron_log.idle(line)
+
+
+def _beside(
+    s: ops.Series,
+    running: ops.LockHolder,
+    now: dt.datetime,
+    as_json: bool,
+    cron_log: CronLog | None,
+) -> None:
     """Another send of this series is running here: nothing to do this tick."""
     from seriespub.ops import send_due as ops
 
@@ -76,7 +129,7 @@ def _beside(s: ops.Series, running: ops.LockHolder, now: dt.datetime, as_json: b
         with session(s, "send due", now=now, readonly=True) as held:  # reads beside it
             upcoming = ops.next_release(held)
         print_json(_due_json([], upcoming, running))
-    err().print(ops.running_line(running), markup=False)
+    _idle(cron_log, ops.running_line(running))
 
 
 def _due_json(
@@ -98,14 +151,19 @@ def _due_json(
     }
 
 
-def _nothing_due_line(upcoming: ops.PlannedRelease | None, now: dt.datetime) -> str:
+def _nothing_due_line(
+    upcoming: ops.PlannedRelease | None, now: dt.datetime, *, stamped: bool = False
+) -> str:
+    """In a stamped log without "in 3 days": the stamp says when, and the line stays the
+    same from tick to tick, so that it is written once."""
     from seriespub.ops import send_due as ops
 
     if upcoming is None:
         return "Nothing is due, and no release is planned: write the next instalment."
+    how_soon = "" if stamped else f", {ops.relative(upcoming.release, now)}"
     return (
         f"Nothing is due. Next release: part {upcoming.number} ({upcoming.title}) on "
-        f"{ops.format_local(upcoming.release)}, {ops.relative(upcoming.release, now)}."
+        f"{ops.format_local(upcoming.release)}{how_soon}."
     )
 
 

@@ -1,0 +1,151 @@
+"""The log an unattended `send due` writes (`.seriespub/cron.log`): stamped, bounded, never fatal.
+
+Guarantees:
+- Every line starts with the local date and time and its offset, ISO 8601
+  (`2026-11-29T10:05:00+01:00 Nothing is due. …`): the machine's zone, as cron's schedule
+  and `ls -l` read it; the offset makes it unambiguous wherever it is read.
+- Each line is one `write()` on the file opened afresh for appending: lines of two
+  overlapping runs never interleave, and a run never goes on writing into a file another
+  run has rotated away.
+- Bounded: a run that finds the file past LIMIT bytes renames it to `FILE.1` (replacing the
+  older one) before writing, holding an flock on it so that two overlapping runs rotate
+  once. A rename is atomic: a run killed there leaves the whole file under one name or the
+  other, never a half-trimmed one; at most about 2 × LIMIT stays on disk.
+- Never raises: a line that cannot be written (full disk, read-only, no folder) goes,
+  still stamped, to `fallback` (the run's stderr), and is dropped if that fails too. A
+  failed rotation leaves the file growing. A send never fails because of its log.
+- `idle(line)`: a tick with nothing to do writes its line only when the last line of the
+  log says something else, or said it a day ago or more (so that the author can tell cron
+  still runs): one line per change of what is next, instead of 288 a day.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+LIMIT = 1 << 20  # 1 MiB: years of a weekly series' lines; ~2 MiB on disk at most
+ALIVE_EVERY = dt.timedelta(days=1)
+_TAIL = 8192  # enough to hold the last line
+
+
+def local_now() -> dt.datetime:
+    """Now, in the machine's zone (TZ, else /etc/localtime), with its offset."""
+    return dt.datetime.now().astimezone()
+
+
+class CronLog:
+    """Appends stamped lines to `path`; see the module's guarantees."""
+
+    def __init__(
+        self,
+        path: Path,
+        fallback: TextIO | None,
+        clock: Callable[[], dt.datetime] = local_now,
+    ) -> None:
+        self.path, self.fallback, self.clock = path, fallback, clock
+
+    def rotate(self, limit: int = LIMIT) -> None:
+        """Move the file to `FILE.1` when it has passed `limit` bytes (once per run, first)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                # Another run may have rotated it while we waited: then the name is new.
+                mine = os.fstat(fd)
+                if mine.st_size > limit and _same_file(mine, os.stat(self.path)):
+                    os.replace(self.path, self._older())
+            finally:
+                os.close(fd)  # releases the lock
+
+    def write(self, text: str) -> None:
+        """Each line of `text`, stamped; never raises."""
+        stamp = self.clock().isoformat(timespec="seconds")
+        data = "".join(f"{stamp} {line}\n" for line in text.splitlines() or [""])
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, data.encode("utf-8", "backslashreplace"))
+            finally:
+                os.close(fd)
+        except OSError:
+            self._fall_back(data)
+
+    def idle(self, line: str) -> None:
+        """`line`, unless it is the log's last and was written less than a day ago."""
+        last = self.last_line()
+        if last is not None and last[1] == line and self.clock() - last[0] < ALIVE_EVERY:
+            return
+        self.write(line)
+
+    def last_line(self) -> tuple[dt.datetime, str] | None:
+        """The stamp and text of the log's last line; None if there is none or no stamp."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL))
+                tail = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        lines = tail.splitlines()
+        stamp, _, text = (lines[-1] if lines else "").partition(" ")
+        try:
+            return dt.datetime.fromisoformat(stamp), text
+        except ValueError:  # an earlier version's line, or a torn one
+            return None
+
+    def _older(self) -> Path:
+        return self.path.with_name(self.path.name + ".1")
+
+    def _fall_back(self, data: str) -> None:
+        if self.fallback is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.fallback.write(data)
+            self.fallback.flush()
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def is_output_of(fd: int, path: Path) -> bool:
+    """Whether `fd` is `path` itself, a regular file: a crontab line's `>> path` redirect."""
+    try:
+        mine = os.fstat(fd)
+        return os.path.isfile(path) and _same_file(mine, os.stat(path))
+    except OSError:
+        return False
+
+
+class StampedStream(io.TextIOBase):
+    """A text stream whose every complete line goes to a CronLog (for sys.stdout/stderr);
+    a line left unfinished is written when the stream is flushed at exit."""
+
+    def __init__(self, log: CronLog) -> None:
+        super().__init__()
+        self.log = log
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        done, newline, rest = (self._partial + text).rpartition("\n")
+        if newline:
+            self.log.write(done)
+        self._partial = rest
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self.log.write(self._partial)
+            self._partial = ""
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True

@@ -1,0 +1,250 @@
+"""`.seriespub/cron.log` as an author reads it: every line stamped with the local date and
+time, idle ticks written once per change of what is next (and once a day), the file kept
+under its size by one `.1` rotation, and a log that cannot be written never failing a send.
+
+Each test runs the real CLI as a child process (cron's job is one), on real files: the
+crontab line's own command (`send due --log .seriespub/cron.log`), the line earlier
+versions printed (`send due >> .seriespub/cron.log 2>&1`), and /dev/full for a full disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conftest import postmark_delivery
+from instalments import run_seriespub
+from seriespub.cronlog import LIMIT
+
+LOG = ".seriespub/cron.log"
+INDIA = {"TZ": "Asia/Kolkata"}  # +05:30 all year: the offset is the machine's, not UTC
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30) (.+)$")
+
+
+def due_series(make_series: Any, *, delivery: str = "") -> Path:
+    """Part 1's slot was yesterday (unsent: due now); part 2's is a cadence ahead."""
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    root: Path = make_series(
+        delivery=delivery,
+        extra_toml=f'[schedule]\nfirst_release = {yesterday}T09:00:00\ntimezone = "UTC"\n',
+    )
+    (root / ".seriespub").mkdir(mode=0o700, exist_ok=True)
+    return root
+
+
+def tick(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """One tick of the new crontab line's command."""
+    done: subprocess.CompletedProcess[str] = run_seriespub(
+        root, "send", "due", "--log", LOG, *extra, env=INDIA
+    )
+    return done
+
+
+def stamped(root: Path, name: str = LOG) -> list[tuple[dt.datetime, str]]:
+    """(stamp, text) of every line of the log; fails on a line without a stamp."""
+    return stamped_lines((root / name).read_text(encoding="utf-8").splitlines())
+
+
+def stamped_lines(lines: list[str]) -> list[tuple[dt.datetime, str]]:
+    found = []
+    for line in lines:
+        match = STAMP.match(line)
+        assert match, f"a line without its date and time: {line!r}"
+        found.append((dt.datetime.fromisoformat(match.group(1)), match.group(2)))
+    return found
+
+
+def test_a_send_and_the_idle_tick_after_it_are_stamped(make_series: Any) -> None:
+    root = due_series(make_series)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    done = tick(root)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")  # all of it went to the log
+    lines = stamped(root)
+    texts = [text for _, text in lines]
+    assert texts[0] == "Part 1: 'Part 1 title'", texts
+    assert "sent 3/3, failed 0, " in " ".join(texts)
+    assert any(text.startswith("Part 1: sent 3, scheduled 0, failed 0") for text in texts)
+    after = dt.datetime.now(dt.UTC)
+    assert all(before <= when <= after for when, _ in lines), lines
+
+    assert tick(root).returncode == 0
+    text = stamped(root)[-1][1]
+    assert text.startswith("Nothing is due. Next release: part 2 (Part 2 title) on "), text
+    assert ", in " not in text  # the stamp says when; "in 13 days" would only go stale
+
+
+def test_idle_ticks_write_once_per_change_and_once_a_day(make_series: Any) -> None:
+    root = due_series(make_series)
+    for _ in range(2):  # the send, then the first idle line
+        assert tick(root).returncode == 0
+    written = (root / LOG).read_bytes()
+    assert tick(root).returncode == 0
+    assert (root / LOG).read_bytes() == written  # the same news: nothing added
+
+    # A day after the last line, the same news again: the author sees cron is alive.
+    lines = (root / LOG).read_text(encoding="utf-8").splitlines(keepends=True)
+    stamp, _, text = lines[-1].partition(" ")
+    old = dt.datetime.fromisoformat(stamp) - dt.timedelta(hours=25)
+    lines[-1] = f"{old.isoformat()} {text}"
+    (root / LOG).write_text("".join(lines), encoding="utf-8")
+    assert tick(root).returncode == 0
+    assert [t for _, t in stamped(root)[-2:]] == [text.rstrip("\n")] * 2
+
+    # What is next changes (a new part written before part 2's slot): one new line.
+    (root / "drafts" / "02-part-2.md").unlink()
+    assert tick(root).returncode == 0
+    assert stamped(root)[-1][1] == (
+        "Nothing is due, and no release is planned: write the next instalment."
+    )
+
+
+def test_an_error_and_its_hint_are_stamped_and_the_exit_code_is_kept(
+    make_series: Any,
+) -> None:
+    root = due_series(make_series, delivery=postmark_delivery("http://127.0.0.1:9"))
+    done = tick(root)  # no POSTMARK_SERVER_TOKEN
+    assert done.returncode == 1, done.stderr
+    texts = [text for _, text in stamped(root)]
+    assert any(text.startswith("error: ") for text in texts), texts
+    assert any(text.startswith("hint: ") for text in texts), texts
+    assert "Traceback" not in (root / LOG).read_text(encoding="utf-8")
+
+
+def test_the_line_earlier_versions_installed_gets_the_same_log(make_series: Any) -> None:
+    """`schedule install` printed `send due >> .seriespub/cron.log 2>&1` before `--log`:
+    a crontab holding that line needs no change."""
+    root = due_series(make_series)
+    (root / LOG).write_text("Nothing is due. an unstamped line of an earlier version\n")
+    line = f"cd {root} && mkdir -p -m 700 .seriespub && {seriespub_words()} send due "
+    for _ in range(3):
+        done = subprocess.run(
+            ["/bin/sh", "-c", line + f">> {LOG} 2>&1"],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0 and (done.stdout, done.stderr) == ("", "")
+    lines = (root / LOG).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "Nothing is due. an unstamped line of an earlier version"
+    texts = [text for _, text in stamped_lines(lines[1:])]
+    assert "Part 1: 'Part 1 title'" in texts
+    idle = [text for text in texts if text.startswith("Nothing is due. Next release: part 2")]
+    assert len(idle) == 1, texts  # the third tick added nothing
+
+
+def test_a_pipe_still_gets_the_lines_of_before(make_series: Any) -> None:
+    root = due_series(make_series)
+    assert run_seriespub(root, "send", "due", env=INDIA).returncode == 0
+    done = run_seriespub(root, "send", "due", env=INDIA)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"Nothing is due\. Next release: part 2 \(Part 2 title\) on \w{3} [\d-]+ 09:00 UTC, "
+        r"in \d+ days\.\n",
+        done.stderr,
+    ), done.stderr
+    assert not (root / LOG).exists()
+
+
+def test_a_log_past_its_size_moves_whole_to_dot_1(make_series: Any) -> None:
+    root = due_series(make_series)
+    old = b"".join(b"line %07d of an old log\n" % n for n in range(LIMIT // 24 + 10))
+    (root / LOG).write_bytes(old)
+    assert tick(root).returncode == 0
+    assert (root / (LOG + ".1")).read_bytes() == old
+    assert stamped(root)[0][1] == "Part 1: 'Part 1 title'"
+    assert tick(root).returncode == 0  # under the size now: no second rotation
+    assert (root / (LOG + ".1")).read_bytes() == old
+    assert stamped(root)[-1][1].startswith("Nothing is due. Next release: part 2")
+
+
+def test_two_overlapping_ticks_rotate_once_and_keep_every_line(make_series: Any) -> None:
+    root = due_series(make_series)
+    old = b"x" * (LIMIT + 1) + b"\n"
+    (root / LOG).write_bytes(old)
+    both = [child(root, "send", "due", "--log", LOG) for _ in range(2)]
+    assert [p.wait(timeout=60) for p in both] == [0, 0]
+    assert (root / (LOG + ".1")).read_bytes() == old
+    texts = [text for _, text in stamped(root)]
+    assert texts.count("Part 1: 'Part 1 title'") == 1, texts
+    assert len(list((root / ".seriespub/outbox/001").glob("*.eml"))) == 3
+
+
+def test_a_full_disk_never_fails_the_send(make_series: Any) -> None:
+    """/dev/full refuses every write (ENOSPC): the lines go to stderr, stamped, instead."""
+    root = due_series(make_series)
+    done = run_seriespub(root, "send", "due", "--log", "/dev/full", env=INDIA)
+    assert done.returncode == 0, done.stderr
+    assert len(list((root / ".seriespub/outbox/001").glob("*.eml"))) == 3
+    lines = done.stderr.splitlines()
+    assert lines and all(STAMP.match(line) for line in lines), done.stderr
+    assert "Part 1: 'Part 1 title'" in done.stderr
+
+
+def test_the_option_is_in_the_help(cli: Any, tmp_path: Path) -> None:
+    result = cli(tmp_path, "send", "due", "--help")
+    assert result.exit_code == 0
+    assert "--log" in result.output and "FILE.1" in result.output
+
+
+# -- helpers: the CLI as cron runs it ---------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    import os
+
+    src = str(Path(__file__).parents[1] / "src")
+    path = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PYTHONPATH": path, **INDIA}
+
+
+def seriespub_words() -> str:
+    import shlex
+    import sys
+
+    return shlex.join([sys.executable, "-m", "seriespub"])
+
+
+def child(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "seriespub", *args],
+        cwd=root,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> None:
+    """Two ticks find the log past its size: the second waits for the first's lock, then
+    sees the name holds a new file and leaves it (else it would move that new file over
+    the first's `.1`, and the older part of the log would be gone)."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    from seriespub.cronlog import CronLog
+
+    log, older = tmp_path / "cron.log", tmp_path / "cron.log.1"
+    log.write_bytes(b"old\n" * 10)
+    first = os.open(log, os.O_RDONLY)
+    fcntl.flock(first, fcntl.LOCK_EX)  # the first tick, in the middle of its rotation
+    second = threading.Thread(target=CronLog(log, None).rotate, kwargs={"limit": 8})
+    second.start()
+    deadline = time.monotonic() + 10
+    while "-> FLOCK" not in Path("/proc/locks").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the second tick waits for the lock
+    os.replace(log, older)
+    log.write_bytes(b"the first tick's new lines, past the size too\n")
+    os.close(first)
+    second.join(timeout=10)
+    assert older.read_bytes() == b"old\n" * 10
+    assert log.read_bytes() == b"the first tick's new lines, past the size too\n"
