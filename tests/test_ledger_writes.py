@@ -187,8 +187,42 @@ _STEP: st.SearchStrategy[tuple[str, int, list[Any], bool]] = st.one_of(
         st.lists(_RESULT, max_size=20),
         st.booleans(),
     ),
+    # A batch of addresses no step used before: a first send's fresh rows, in flight
+    # beside each other (the list says how many).
+    st.tuples(
+        st.just("begin new"),
+        st.integers(1, 2),
+        st.lists(st.none(), min_size=1, max_size=20),
+        st.booleans(),
+    ),
+    # One result for every reader of a batch begun 1 to 3 steps before (`_settle_whole`'s
+    # case), others in flight beside it; the number says how far back.
+    st.tuples(
+        st.just("settle all"),
+        st.integers(1, 3),
+        st.lists(_RESULT, min_size=1, max_size=1),
+        st.booleans(),
+    ),
     st.tuples(st.just("reopen"), st.just(0), st.just([]), st.just(False)),
 )
+
+
+def _addresses(step: int, begun: tuple[str, int, list[Any], bool]) -> list[str]:
+    """The addresses step number `step` (`begun`) recorded `pending`; none if no batch."""
+    what, _, items, _ = begun
+    if what == "begin new":
+        return [f"s{step}.r{i}@example.com" for i in range(len(items))]
+    return items if what == "begin" else []
+
+
+def _for_all(template: RecipientResult, addresses: list[str]) -> list[Any]:
+    """`template`'s result for each of `addresses`."""
+    return [
+        RecipientResult(
+            a, template.outcome, template.message_id, template.reason, template.new_status
+        )
+        for a in addresses
+    ]
 
 
 # Readers sharing a result go in together above a threshold, one by one below it: both ways,
@@ -211,11 +245,18 @@ def test_the_write_path_stores_what_the_reference_statements_stored(
             for step, (what, number, items, flag) in enumerate(steps):
                 key, clock[0] = f"k{step}", f"2026-11-28T08:{step:02d}:00+00:00"
                 for ledger in pair:
-                    if what == "begin":
+                    if what in ("begin", "begin new"):
                         when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC) if flag else None
-                        ledger.begin_batch(number, key, "memory", items, when)
+                        addresses = _addresses(step, (what, number, items, flag))
+                        ledger.begin_batch(number, key, "memory", addresses, when)
                     elif what == "results":
                         ledger.record_results(number, f"k{step - 1}", items, scheduled=flag)
+                    elif what == "settle all" and step >= number:
+                        begun = steps[step - number]
+                        results = _for_all(items[0], _addresses(step - number, begun))
+                        ledger.record_results(
+                            begun[1], f"k{step - number}", results, scheduled=flag
+                        )
                 if what == "reopen":
                     for ledger in pair:
                         ledger.close()
@@ -255,3 +296,50 @@ def test_results_go_to_rows_that_exist_only_whichever_batch_wrote_them(tmp_path:
             2, "k3", [RecipientResult(f"r{i}@example.com", Outcome.SENT, "s") for i in range(20)]
         )
         assert ledger.counts(2) == {DeliveryStatus.SENT: 20}
+
+
+def test_a_batch_with_one_result_for_all_is_settled_where_its_rows_lie(tmp_path: Path) -> None:
+    """A first send's batch whose readers share one result (SendGrid's one id a request) is
+    settled by its rows' ids, not by a look-up per reader; neighbouring batches in flight keep
+    their own rows, and a batch with a reader left unanswered takes the general statement."""
+    seen: list[str] = []
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        ledger._conn.set_trace_callback(seen.append)
+        first = [f"a{i}@example.com" for i in range(30)]
+        second = [f"b{i}@example.com" for i in range(30)]
+        third = [f"c{i}@example.com" for i in range(30)]
+        for key, batch in (("k1", first), ("k2", second), ("k3", third)):
+            ledger.begin_batch(1, key, "sendgrid", batch)
+        ledger.record_results(1, "k2", [RecipientResult(e, Outcome.SENT, "req-2") for e in second])
+        by_rowid = [s for s in seen if "rowid BETWEEN" in s]
+        assert len(by_rowid) == 1
+        rows = {r.email: r for r in ledger.deliveries(1)}
+        assert {rows[e].status for e in first + third} == {DeliveryStatus.PENDING}
+        assert {(rows[e].status, rows[e].message_id, rows[e].batch_key) for e in second} == {
+            (DeliveryStatus.SENT, "req-2", "k2")
+        }
+        # All refused alike: the same path, with the reason and the reader's new status.
+        ledger.record_results(
+            1,
+            "k1",
+            [
+                RecipientResult(e, Outcome.FAILED, "", "550 gone", SubscriberStatus.BOUNCED)
+                for e in first
+            ],
+        )
+        assert len([s for s in seen if "rowid BETWEEN" in s]) == 2
+        assert ledger.unapplied_status_changes() == dict.fromkeys(first, SubscriberStatus.BOUNCED)
+        # One reader unanswered: it stays pending, the others are settled.
+        ledger.record_results(
+            1, "k3", [RecipientResult(e, Outcome.SENT, "req-3") for e in third[1:]]
+        )
+        assert len([s for s in seen if "rowid BETWEEN" in s]) == 2
+        assert ledger.statuses(1, third[:2]) == {
+            third[0]: DeliveryStatus.PENDING,
+            third[1]: DeliveryStatus.SENT,
+        }
+        assert ledger.counts(1) == {
+            DeliveryStatus.SENT: 59,
+            DeliveryStatus.FAILED: 30,
+            DeliveryStatus.PENDING: 1,
+        }
