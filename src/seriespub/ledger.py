@@ -144,8 +144,8 @@ class Ledger:
         self.path = path
         self._fresh: set[int] = set()  # instalments with no rows before this ledger's
         self._written: set[int] = set()  # instalments that had rows: always upsert
-        # batch key -> what it wrote `pending`, until it is settled
-        self._held: dict[str, _Held] = {}
+        # batch key -> (instalment, the addresses it wrote `pending`), until it is settled
+        self._held: dict[str, tuple[int, set[str]]] = {}
 
     @classmethod
     def open(
@@ -294,22 +294,15 @@ class Ledger:
             when,
             recipients.lower() if "\\" not in recipients else json.dumps(lowered),
         )
-        rows = None
         with self._transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO batches(key, instalment, provider, created_at, "
                 "send_at, settled, recipients) VALUES(?,?,?,?,?,0,?)",
                 (key, number, _VIA.join(filter(None, (provider, route))), now, when, recipients),
             )
-            if self._insert_fresh(conn, number, row):
-                # One INSERT of new rows in a write transaction: their rowids run unbroken
-                # (each is the largest so far plus one; rows are never deleted).
-                last, count = conn.execute("SELECT last_insert_rowid(), changes()").fetchone()
-                if count == len(lowered):
-                    rows = (last - count + 1, last)
-            else:
+            if not self._insert_fresh(conn, number, row):
                 conn.execute(_INSERT_DELIVERY + _RESEND, row)
-        self._held[key] = _Held(number, set(lowered), rows)
+        self._held[key] = (number, set(lowered))
 
     def _insert_fresh(self, conn: sqlite3.Connection, number: int, row: tuple[object, ...]) -> bool:
         """Plain INSERTs while the instalment had no rows when this ledger first wrote to it
@@ -340,7 +333,7 @@ class Ledger:
     ) -> None:
         """Settle a batch: one row per recipient result, then the batch itself."""
         held = self._held.pop(key, None)
-        known = held.emails if held is not None and held.number == number else set()
+        known = held[1] if held is not None and held[0] == number else set()
         status_of = _SCHEDULED_TEXT if scheduled else _STATUS_TEXT
         groups: dict[tuple[str, str, str | None], dict[str, str]] = {}
         each: list[tuple[str, str, str, str, str | None]] = []
@@ -356,13 +349,6 @@ class Ledger:
                 each.append((email, shape[0], r.message_id, shape[1], marks))
         now = _now()
         with self._transaction() as conn:
-            if (
-                held is not None
-                and known
-                and not each
-                and self._settle_whole(conn, held, groups, now)
-            ):
-                groups = {}
             for (status_, reason, marks), ids in groups.items():
                 if len(ids) < _OWN_GROUP:
                     each += [(e, status_, m, reason, marks) for e, m in ids.items()]
@@ -373,45 +359,6 @@ class Ledger:
             if each:
                 conn.execute(_RECORD_EACH, (number, now, json.dumps(each)))
             conn.execute("UPDATE batches SET settled=1 WHERE key=?", (key,))
-
-    @staticmethod
-    def _settle_whole(
-        conn: sqlite3.Connection,
-        held: _Held,
-        groups: dict[tuple[str, str, str | None], dict[str, str]],
-        now: str,
-    ) -> bool:
-        """The common case, cheaply: every reader of a batch this ledger inserted fresh has
-        one and the same result, message id included (SendGrid and Mailgun answer a request
-        with one id; a refused request refuses all). Its rows are updated where they lie, by
-        their rowids, instead of each being found again through the index of addresses.
-        False (nothing changed) when the batch is not such a case."""
-        if held.rows is None or len(groups) != 1:
-            return False
-        (((status_, reason, marks), ids),) = groups.items()
-        message_ids = set(ids.values())
-        if len(ids) != len(held.emails) or len(message_ids) != 1:
-            return False
-        first, last = held.rows
-        changed = conn.execute(
-            "UPDATE deliveries SET status=?, message_id=?, reason=?, updated_at=?, "
-            "subscriber_status=?, subscriber_applied=? "
-            "WHERE rowid BETWEEN ? AND ? AND instalment=? AND status='pending'",
-            (
-                status_,
-                message_ids.pop(),
-                reason,
-                now,
-                marks,
-                marks is None,
-                first,
-                last,
-                held.number,
-            ),
-        ).rowcount
-        # Every row of the range is the batch's and still pending (nothing else writes while
-        # a send holds the series); if not, the shared statement below sets them all again.
-        return changed == len(held.emails)
 
     def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
         """Batches with rows still `pending`, with their recipients in the original order."""
@@ -681,15 +628,6 @@ class Ledger:
             ):
                 out[email] = (_numbers(has), _numbers(open_), last or "")
         return out
-
-
-@dataclass(frozen=True)
-class _Held:
-    """A batch recorded `pending` by this ledger and not yet settled."""
-
-    number: int
-    emails: set[str]  # lower-cased
-    rows: tuple[int, int] | None  # the rowids of its rows when it inserted them all, fresh
 
 
 class _Transaction:
