@@ -4,7 +4,8 @@
 
 Target (issue 11): a full build of 100 released instalments in ≤ 2 s. Also timed: the
 incremental rebuild after one new instalment is released (every file is compared, only the
-changed ones are written) and a rebuild with nothing new (nothing written).
+changed ones are written), a rebuild with nothing new (nothing written) and one after a part
+is edited (its page, the feed and the sitemap, which date the edit).
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def main() -> None:
         )
         same, result = timed(root)
         print(f"rebuild, nothing new:        {same:.2f} s ({len(result.written)} written)")
+        edited = root / "drafts" / "050-part-50.md"
+        edited.write_text(edited.read_text(encoding="utf-8").replace("point", "gist", 1))
+        fix, result = timed(root)
+        print(f"rebuild, one part edited:    {fix:.2f} s ({', '.join(result.written)})")
         (root / "drafts" / f"{PARTS + 1:03d}-part-{PARTS + 1}.md").write_text(
             draft(PARTS + 1).replace("status: ready", "status: ready\nrelease: 2029-06-01"),
             encoding="utf-8",

@@ -8,9 +8,12 @@ Guarantees
       `.seriespub/site.json` the first time (from the draft's file name, not its title).
     - A sent part's page never goes silently: a part the ledger records as started (fully or
       partly sent) whose draft is missing stops the build before anything is written.
-    - The same drafts, ledger and settings give byte-identical files: no build timestamps;
-      every date comes from the ledger or the calendar.
+    - The same drafts, ledger, settings and `site.json` give byte-identical files: a
+      release date comes from the ledger or the calendar; the only build time written is
+      that of the build that first published an edit to a part (`edits`), kept in
+      `site.json`, so a rebuild with nothing new changes no byte.
 
-Modules: `urls` (slugs and page URLs), `content` (what is released, rendered), `pages` (HTML),
+Modules: `urls` (slugs and page URLs), `content` (what is released, rendered), `edits` (when
+a part last changed as readers see it), `pages` (HTML),
 `feed` (Atom and sitemap), `build` (writes the folder), `serve` (127.0.0.1 only).
 """

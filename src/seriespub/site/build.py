@@ -20,7 +20,7 @@ from seriespub.errors import ConfigError, InputError
 from seriespub.ledger import InstalmentRecord, Ledger
 from seriespub.outputs import check_not_own, remove_cut_short, write_whole
 from seriespub.series import Series
-from seriespub.site import published, urls
+from seriespub.site import edits, published, urls
 from seriespub.site.content import Part, released_parts
 from seriespub.site.pages import EPOCH, SiteInputs, render_site
 
@@ -88,6 +88,7 @@ def site_files(
         _kept(series, slugs, ledger, records),
         ledger.held_only(now),
     )
+    parts = edits.dated(parts, _recorded_shown(series), now)
     inputs = SiteInputs(
         settings.series,
         base_url,
@@ -97,6 +98,12 @@ def site_files(
         _set_up(series),
     )
     return parts, render_site(parts, inputs)
+
+
+def _recorded_shown(series: Series) -> dict[int, edits.Shown]:
+    """What earlier builds published of each part; entries this one cannot trust left out."""
+    recorded = {n: edits.from_json(v) for n, v in urls.read_shown(series.state_dir).items()}
+    return {n: shown for n, shown in recorded.items() if shown is not None}
 
 
 def _set_up(series: Series) -> dt.datetime:
@@ -190,7 +197,10 @@ def write_site(series: Series, parts: list[Part], files: dict[str, str]) -> Buil
         if name not in before:
             _refuse_if_authors(out / name, files[name].encode("utf-8"))
     urls.record_slugs(
-        series.state_dir, {p.number: p.slug for p in parts}, {p.number: p.released for p in parts}
+        series.state_dir,
+        {p.number: p.slug for p in parts},
+        {p.number: p.released for p in parts},
+        {n: shown.as_json() for n, shown in edits.shown(parts).items()},
     )
     remove_cut_short(series.state_dir / MANIFEST)  # only a build writes it, under its lock
     _record_written(series, before | set(files))

@@ -33,10 +33,21 @@ class Part:
     released: dt.datetime  # aware: when it went out, else its release slot
     slug: str
     content: str  # HTML fragment, merge fields filled with their defaults
+    changed: dt.datetime | None = None  # its last edit readers see (`edits`); None: none
 
     @property
     def path(self) -> str:
         return page_dir(self.number, self.slug)
+
+    @property
+    def updated(self) -> dt.datetime:
+        """When it last changed: its release, or a later edit (never before its release)."""
+        return max(self.released, self.changed or self.released)
+
+    @property
+    def edited(self) -> bool:
+        """Whether an edit since its release shows (to the second, as every date is written)."""
+        return self.updated.replace(microsecond=0) > self.released.replace(microsecond=0)
 
 
 def released_at(

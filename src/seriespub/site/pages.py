@@ -167,6 +167,7 @@ def render_site(parts: list[Part], inputs: SiteInputs) -> dict[str, str]:
             og_title=inputs.series.title,
             og_type="website",
             published=None,
+            modified=None,
             description=_plain(inputs.series.description),
         ),
         "404.html": _page(
@@ -178,6 +179,7 @@ def render_site(parts: list[Part], inputs: SiteInputs) -> dict[str, str]:
             page_title=f"{common['words'].not_found} · {inputs.series.title}",
             og_title=inputs.series.title,
             published=None,
+            modified=None,
             description="",
         ),
     }
@@ -195,6 +197,7 @@ def render_site(parts: list[Part], inputs: SiteInputs) -> dict[str, str]:
             og_title=part.title,
             og_type="article",
             published=stamp(part.released),
+            modified=stamp(part.updated) if part.edited else None,
             description=part.summary,
         )
     feed_content = {
@@ -238,7 +241,7 @@ def _common(parts: list[Part], inputs: SiteInputs) -> dict[str, Any]:
         "phrase": words.phrase,
         "stamp": stamp,
         "author": _author(s.from_),
-        "updated": stamp(max((p.released for p in parts), default=inputs.set_up)),
+        "updated": stamp(max((p.updated for p in parts), default=inputs.set_up)),
         "description": _plain(s.description),
     }
 

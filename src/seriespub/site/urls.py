@@ -7,7 +7,9 @@ build. A send pins its URLs while a build may record its own: both change the re
 `.seriespub/site.json.lock` (held for a read and a small write; a second waits), where a slug
 already recorded always wins, and where the temp file of a writer killed mid-write goes.
 The record also keeps the date each page first went up (`released`), so a page stays dated
-as readers saw it even if a calendar change later moves its unsent part's slot ahead.
+as readers saw it even if a calendar change later moves its unsent part's slot ahead, and
+what each part's page and feed entry last showed (`content`, kept by `site.edits`), so an
+edit is dated by the build that published it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ def read_released(state_dir: Path) -> dict[int, dt.datetime]:
     return dates
 
 
+def read_shown(state_dir: Path) -> dict[int, object]:
+    """What builds recorded of each part's content (number → the JSON value, unchecked:
+    `site.edits` reads it)."""
+    return {int(k): v for k, v in _content_of(_read_raw(state_dir)).items() if k.isdigit()}
+
+
 def _read_raw(state_dir: Path) -> dict[str, object]:
     path = state_dir / RECORD_NAME
     try:
@@ -91,9 +99,12 @@ def record_slugs(
     state_dir: Path,
     slugs: Mapping[int, str],
     released: Mapping[int, dt.datetime] | None = None,
+    shown: Mapping[int, object] | None = None,
 ) -> dict[int, str]:
     """Add `slugs` (and first `released` dates) to the record atomically, a value already
-    recorded winning; the slugs as they now are. Unchanged content leaves the file untouched."""
+    recorded winning, and `shown` (what a build published of each part), replacing what was
+    recorded of those parts; the slugs as they now are. Unchanged content leaves the file
+    untouched."""
     from seriespub.outputs import remove_cut_short, write_whole
 
     path = state_dir / RECORD_NAME
@@ -103,12 +114,27 @@ def record_slugs(
         record, dates = _numbered(raw, "slugs"), _numbered(raw, "released")
         merged = {**slugs, **record}
         new_dates = {**{n: w.isoformat() for n, w in (released or {}).items()}, **dates}
-        if merged != record or new_dates != dates:
-            data: dict[str, object] = {"slugs": {str(k): merged[k] for k in sorted(merged)}}
-            if new_dates:
-                data["released"] = {str(k): new_dates[k] for k in sorted(new_dates)}
+        content = _content_of(raw)
+        content.update({str(n): v for n, v in (shown or {}).items()})
+        data = dict(raw)  # a key this version does not know is kept
+        if merged or "slugs" in raw:
+            data["slugs"] = {str(k): merged[k] for k in sorted(merged)}
+        if new_dates:
+            data["released"] = {str(k): new_dates[k] for k in sorted(new_dates)}
+        if content:
+            data["content"] = {k: content[k] for k in sorted(content, key=_by_number)}
+        if data != raw:
             write_whole(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
     return merged
+
+
+def _content_of(raw: Mapping[str, object]) -> dict[str, object]:
+    values = raw.get("content")
+    return {str(k): v for k, v in values.items()} if isinstance(values, dict) else {}
+
+
+def _by_number(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (-1, key)
 
 
 @contextmanager
