@@ -102,6 +102,43 @@ def test_idle_ticks_write_once_per_change_and_once_a_day(make_series: Any) -> No
     )
 
 
+def test_the_same_refusal_tick_after_tick_is_written_once_a_day(make_series: Any) -> None:
+    """A due part left a draft refuses every tick (exit 1) until the author marks it ready:
+    its error and hint go in once, not twice every 5 minutes; again after a day, or when
+    the refusal changes."""
+    root = due_series(make_series)
+    draft = next((root / "drafts").glob("01-*.md"))
+    ready = draft.read_text()
+    draft.write_text(ready.replace("status: ready", "status: draft"))
+    for _ in range(3):
+        assert tick(root).returncode == 1
+    texts = [text for _, text in stamped(root)]
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("error: ") and "still a draft" in texts[0], texts
+    assert texts[1].startswith("hint: "), texts
+
+    # A day on, the same refusal again: the author sees it still stands.
+    older = []
+    for line in (root / LOG).read_text(encoding="utf-8").splitlines(keepends=True):
+        stamp, _, text = line.partition(" ")
+        when = dt.datetime.fromisoformat(stamp) - dt.timedelta(hours=25)
+        older.append(f"{when.isoformat()} {text}")
+    (root / LOG).write_text("".join(older), encoding="utf-8")
+    assert tick(root).returncode == 1
+    assert [t for _, t in stamped(root)] == texts * 2
+
+    # Another refusal (the draft unreadable): written at once.
+    draft.write_text("no front matter here\n")
+    assert tick(root).returncode == 1
+    last = [t for _, t in stamped(root)][4:]
+    assert last and last[0].startswith("error: ") and last[0] != texts[0], last
+
+    # Marked ready: it goes out, and the log says so.
+    draft.write_text(ready)
+    assert tick(root).returncode == 0
+    assert "Part 1: 'Part 1 title'" in [t for _, t in stamped(root)]
+
+
 def test_an_error_and_its_hint_are_stamped_and_the_exit_code_is_kept(
     make_series: Any,
 ) -> None:

@@ -14,9 +14,13 @@ Guarantees:
 - Never raises: a line that cannot be written (full disk, read-only, no folder) goes,
   still stamped, to `fallback` (the run's stderr), and is dropped if that fails too. A
   failed rotation leaves the file growing. A send never fails because of its log.
-- `idle(line)`: a tick with nothing to do writes its line only when the last line of the
-  log says something else, or said it a day ago or more (so that the author can tell cron
-  still runs): one line per change of what is next, instead of 288 a day.
+- A tick that only says the same as the tick before writes nothing: its quiet lines
+  (`warning:`, `error:`, `hint:` and the idle line, `idle`) are held until it ends, and go
+  in only when they differ from the log's last lines, or those are a day old or more (so the
+  author can tell cron still runs and the refusal still stands). One block per change of
+  what is next, or of why a tick refuses (a due part left a draft), instead of 288 a day.
+  The first other line (a send's plan, progress) writes the held ones before it, and every
+  line after it as it comes: a send's lines are never held, nor lost to a kill.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from typing import TextIO
 
 LIMIT = 1 << 20  # 1 MiB: years of a weekly series' lines; ~2 MiB on disk at most
 ALIVE_EVERY = dt.timedelta(days=1)
-_TAIL = 8192  # enough to hold the last line
+_TAIL = 8192  # enough to hold the last lines of a quiet tick
+QUIET = ("warning: ", "error: ", "hint: ")  # what a tick that does nothing may say
 
 
 def local_now() -> dt.datetime:
@@ -50,6 +55,8 @@ class CronLog:
         clock: Callable[[], dt.datetime] = local_now,
     ) -> None:
         self.path, self.fallback, self.clock = path, fallback, clock
+        # The tick's quiet lines so far, until a line that is not (None from then on).
+        self._held: list[str] | None = []
 
     def rotate(self, limit: int = LIMIT) -> None:
         """Move the file to `FILE.1` when it has passed `limit` bytes (once per run, first)."""
@@ -77,27 +84,55 @@ class CronLog:
         except OSError:
             self._fall_back(data)
 
-    def idle(self, line: str) -> None:
-        """`line`, unless it is the log's last and was written less than a day ago."""
-        last = self.last_line()
-        if last is not None and last[1] == line and self.clock() - last[0] < ALIVE_EVERY:
+    def say(self, line: str) -> None:
+        """One line the run printed: held while the tick has said only quiet lines (see the
+        module), else written at once, after any held before it."""
+        if self._held is not None and line.startswith(QUIET):
+            self._held.append(line)
             return
+        self._release()
         self.write(line)
 
-    def last_line(self) -> tuple[dt.datetime, str] | None:
-        """The stamp and text of the log's last line; None if there is none or no stamp."""
+    def idle(self, line: str) -> None:
+        """The tick's "nothing to do" line: quiet, as a warning is."""
+        if self._held is None:
+            self.write(line)
+        else:
+            self._held.append(line)
+
+    def finish(self) -> None:
+        """At the tick's end: its quiet lines, unless the log's last lines say the same and
+        are less than a day old."""
+        held, self._held = self._held, None
+        if not held:
+            return
+        last = self.last_lines(len(held))
+        if [text for _, text in last] == held and self.clock() - last[0][0] < ALIVE_EVERY:
+            return
+        self.write("\n".join(held))
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.write("\n".join(held))
+
+    def last_lines(self, count: int) -> list[tuple[dt.datetime, str]]:
+        """The stamp and text of the log's last `count` lines; fewer if it has fewer
+        stamped lines there (an earlier version's line, a torn one, the start)."""
         try:
             with self.path.open("rb") as handle:
                 handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL))
                 tail = handle.read().decode("utf-8", "replace")
         except OSError:
-            return None
-        lines = tail.splitlines()
-        stamp, _, text = (lines[-1] if lines else "").partition(" ")
-        try:
-            return dt.datetime.fromisoformat(stamp), text
-        except ValueError:  # an earlier version's line, or a torn one
-            return None
+            return []
+        found: list[tuple[dt.datetime, str]] = []
+        for line in tail.splitlines()[-count:] if count else []:
+            stamp, _, text = line.partition(" ")
+            try:
+                found.append((dt.datetime.fromisoformat(stamp), text))
+            except ValueError:
+                found = []  # only the unbroken run of stamped lines at the end counts
+        return found
 
     def _older(self) -> Path:
         return self.path.with_name(self.path.name + ".1")
@@ -135,13 +170,14 @@ class StampedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         done, newline, rest = (self._partial + text).rpartition("\n")
         if newline:
-            self.log.write(done)
+            for line in done.split("\n"):
+                self.log.say(line)
         self._partial = rest
         return len(text)
 
     def flush(self) -> None:
         if self._partial:
-            self.log.write(self._partial)
+            self.log.say(self._partial)
             self._partial = ""
 
     def isatty(self) -> bool:

@@ -96,12 +96,21 @@ def _log_to(path: Path | None, as_json: bool) -> CronLog | None:
 
     if path is None and not (is_output_of(1, CRON_LOG) and is_output_of(2, CRON_LOG)):
         return None
+    import atexit
+
     cron_log = CronLog(path or CRON_LOG, fallback=sys.stderr)
     cron_log.rotate()
     # Until the process ends: the error handler prints `error:` after this command returns.
-    sys.stderr = StampedStream(cron_log)
+    stream = StampedStream(cron_log)
+    sys.stderr = stream
     if not as_json:
-        sys.stdout = sys.stderr
+        sys.stdout = stream
+
+    def tick_ends() -> None:  # after the error handler's lines, before Python's own flush
+        stream.flush()
+        cron_log.finish()
+
+    atexit.register(tick_ends)
     return cron_log
 
 
