@@ -234,3 +234,56 @@ def test_send_due_beside_a_send_running_for_over_a_day_reports_it(
         result = cli(root, "send", "due")
     assert result.exit_code == 1, result.output
     assert "is sending for this series" in result.stderr
+
+
+# -- the lock between two runs: held, its note not yet (or no longer) written -------------
+# A run takes the flock, then writes its note; it blanks the note, then lets go. A second run
+# that comes in between finds the lock held by nobody it can name.
+BETWEEN = textwrap.dedent("""
+    import datetime as dt, fcntl, json, os, sys, time
+
+    path, then = sys.argv[1], sys.argv[2]
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.ftruncate(fd, 0)                       # held, with no note yet (or any more)
+    print("locked", flush=True)
+    time.sleep(0.3)
+    if then == "writes its note":             # a run starting: it names itself
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        note = {"pid": os.getpid(), "host": os.uname().nodename, "purpose": "send next",
+                "started_at": started}
+        os.pwrite(fd, json.dumps(note).encode(), 0)
+        sys.stdin.readline()
+    # else a run ending: it lets go
+""")
+
+
+@pytest.mark.parametrize("then", ["writes its note", "lets go"])
+def test_send_due_in_the_instant_between_two_runs_is_not_refused(
+    make_series: Callable[..., Path], cli: Cli, then: str
+) -> None:
+    """A cron tick that meets the lock in that instant waits for the note (then has nothing
+    to do, as beside any send) or for the lock (then sends): it is not refused."""
+    root = make_series(drafts=1, subscribers=2, extra_toml=SCHEDULE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    with subprocess.Popen(
+        [sys.executable, "-c", BETWEEN, str(root / ".seriespub" / "lock"), then],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as other:
+        try:
+            assert other.stdout is not None and other.stdout.readline() == "locked\n"
+            result = cli(root, "send", "due")
+        finally:
+            other.kill()
+            other.wait(10)
+    assert result.exit_code == 0, result.output
+    sent = list((root / ".seriespub" / "outbox").glob("*/*.eml"))
+    if then == "lets go":
+        assert len(sent) == 2, result.stderr
+    else:
+        assert result.stderr.startswith(f"another send (pid {other.pid}, since "), result.stderr
+        assert sent == []

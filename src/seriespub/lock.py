@@ -4,7 +4,10 @@
 (state_dir is the series' `.seriespub/` folder) and writes who holds it into the file. The
 kernel drops the lock when the holder's process dies, however it dies, so a stale file never
 blocks; the file itself is never deleted (deleting a lock file lets two processes lock two
-different inodes). A second run gets `LockHeld` naming the holder.
+different inodes). A second run gets `LockHeld` naming the holder. One that finds the lock held
+with no note to read (a run that has just taken it and not yet named itself, or one that has
+blanked its note and is letting go) tries again for up to NOTE_WAIT: it then takes the lock, or
+names the holder, as it would a moment later, instead of refusing in the name of nobody.
 
 `site_lock(state_dir)` is the same lock on `<state_dir>/site.lock`, held by a `site` build from
 before it reads the drafts until its last file is written: two builds never write the same
@@ -34,6 +37,7 @@ from seriespub.statefiles import open_private, private_dir
 LOCK_NAME = "lock"
 SITE_LOCK_NAME = "site.lock"
 SENDING = "is sending for this series"
+NOTE_WAIT = 1.0  # seconds: a holder names itself microseconds after it takes the lock
 BUILDING = "is building the site"
 
 
@@ -61,11 +65,7 @@ def _locked(state_dir: Path, name: str, purpose: str, doing: str) -> Iterator[Lo
     private_dir(state_dir)
     fd = open_private(state_dir / name, os.O_RDWR | os.O_CREAT)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read(fd)
-            raise LockHeld(held_message(holder, doing=doing), holder=holder) from None
+        _take(fd, doing)
         me = LockHolder(
             os.getpid(),
             _host(),
@@ -80,6 +80,22 @@ def _locked(state_dir: Path, name: str, purpose: str, doing: str) -> Iterator[Lo
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _take(fd: int, doing: str) -> None:
+    """The flock on `fd`, or LockHeld naming its holder (see NOTE_WAIT)."""
+    import time
+
+    deadline = time.monotonic() + NOTE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            holder = _read(fd)
+            if holder is not None or time.monotonic() >= deadline:
+                raise LockHeld(held_message(holder, doing=doing), holder=holder) from None
+        time.sleep(0.01)
 
 
 def current_holder(state_dir: Path) -> LockHolder | None:
