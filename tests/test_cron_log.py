@@ -17,7 +17,7 @@ from typing import Any
 
 from conftest import postmark_delivery
 from instalments import run_seriespub
-from seriespub.cronlog import LIMIT
+from seriespub.cli.cronlog import LIMIT
 
 LOG = ".seriespub/cron.log"
 INDIA = {"TZ": "Asia/Kolkata"}  # +05:30 all year: the offset is the machine's, not UTC
@@ -268,7 +268,7 @@ def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> N
     import threading
     import time
 
-    from seriespub.cronlog import CronLog
+    from seriespub.cli.cronlog import CronLog
 
     log, older = tmp_path / "cron.log", tmp_path / "cron.log.1"
     log.write_bytes(b"old\n" * 10)

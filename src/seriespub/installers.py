@@ -37,7 +37,7 @@ def crontab_line(
 ) -> str:
     """One crontab line that runs `send due` in `series_dir`, output to .seriespub/cron.log.
 
-    `--log` stamps and bounds what seriespub says there (`seriespub.cronlog`); the shell's
+    `--log` stamps and bounds what seriespub says there (`seriespub.cli.cronlog`); the shell's
     redirect catches what it cannot (`seriespub: not found`), instead of cron mailing it.
     """
     command = (

@@ -22,7 +22,7 @@ from seriespub.cli.common import (
 from seriespub.cli.send import NewKeyOption, app, exit_for, hooks_for, summary
 
 if TYPE_CHECKING:  # imported where used: `seriespub --help` loads none of the core
-    from seriespub.cronlog import CronLog
+    from seriespub.cli.cronlog import CronLog
     from seriespub.ops import send_due as ops
 
 # What the crontab line of earlier versions appends to: `send due >> .seriespub/cron.log 2>&1`.
@@ -92,7 +92,7 @@ def _log_to(path: Path | None, as_json: bool) -> CronLog | None:
     """With --log (or output appended to .seriespub/cron.log by an earlier version's
     crontab line), what the run prints goes to that log, stamped: stderr always, stdout
     unless it carries the --json document. None: printed as always."""
-    from seriespub.cronlog import CronLog, StampedStream, is_output_of
+    from seriespub.cli.cronlog import CronLog, StampedStream, is_output_of
 
     if path is None and not (is_output_of(1, CRON_LOG) and is_output_of(2, CRON_LOG)):
         return None

@@ -1,5 +1,8 @@
 """The log an unattended `send due` writes (`.seriespub/cron.log`): stamped, bounded, never fatal.
 
+Plumbing of the command line, as `progress` is: it takes the place of the process's own
+stdout and stderr (`StampedStream`), so it lives in `cli/`; the core knows nothing of it.
+
 Guarantees:
 - Every line starts with the local date and time and its offset, ISO 8601
   (`2026-11-29T10:05:00+01:00 Nothing is due. …`): the machine's zone, as cron's schedule
