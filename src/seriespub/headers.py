@@ -6,7 +6,8 @@ addresses) and never over 998 (a single token — a long URL in `List-Unsubscrib
 but each caller keeps it under 998); no folded line is whitespace only. Non-ASCII text becomes
 `=?utf-8?q?…?=` or `=?utf-8?b?…?=` encoded words (whichever is shorter) of at most 60
 characters (RFC 2047 allows 75), never splitting a character, so that every line holding one
-stays within RFC 2047's 76.
+stays within RFC 2047's 76. Of a run of B words only the last ends in `=` padding, so that a
+parser that decodes the run as one base64 stream (GMime: notmuch, Geary, Balsa) reads it all.
 
 A header value is built as *tokens*, each beginning with the whitespace before it, so folding
 is inserting CRLF before a token.
@@ -114,16 +115,32 @@ def _q_words(text: str) -> list[str]:
 
 
 def _b_words(text: str) -> list[str]:
+    """B words, each but the last of a run a whole number of 3-byte groups (no `=` padding).
+
+    RFC 2047 wants each word decoded alone, but GMime (notmuch, Geary, Balsa) decodes a run
+    of B words as one base64 stream and drops all that follows a padded word. So a word is cut
+    where its bytes are a multiple of 3; where no such cut falls on a character boundary
+    within the room ("a" and then only 3-byte characters), that one character goes as a Q
+    word, which ends the run and shifts the count."""
     room = (ENCODED_WORD - len(_PREFIX_B) - len(_SUFFIX)) // 4 * 3  # bytes per word
-    chunks, current = [], b""
-    for char in text:
-        data = char.encode("utf-8")
-        if len(current) + len(data) > room:
-            chunks.append(current)
-            current = b""
-        current += data
-    chunks.append(current)
-    return [f"{_PREFIX_B}{base64.b64encode(c).decode('ascii')}{_SUFFIX}" for c in chunks if c]
+    chars = [char.encode("utf-8") for char in text]
+    words, start = [], 0
+    while start < len(chars):
+        end, size, whole = start, 0, start  # whole: the last cut with no padding
+        while end < len(chars) and size + len(chars[end]) <= room:
+            size += len(chars[end])
+            end += 1
+            if size % 3 == 0:
+                whole = end
+        if end == len(chars) or whole > start:
+            cut = end if end == len(chars) else whole  # the last word may be padded
+            chunk = b"".join(chars[start:cut])
+            words.append(f"{_PREFIX_B}{base64.b64encode(chunk).decode('ascii')}{_SUFFIX}")
+            start = cut
+        else:
+            words += _q_words(text[start])
+            start += 1
+    return words
 
 
 def check_header_value(name: str, value: str, where: str = "") -> str:
