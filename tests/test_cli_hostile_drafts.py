@@ -29,6 +29,9 @@ HOSTILE = {
     "deep-yaml": (FRONT.format(extra="x: " + "[" * 20000 + "\n", body="Hi"), "nested too deeply"),
     "bad-date": (FRONT.format(extra="when: 2026-13-45\n", body="Hi"), "2026-13-45"),
     "deep-markdown": (FRONT.format(extra="", body=">" * 50000 + " deep"), "nested too deeply"),
+    # YAML allows no control character (found by tests/test_fuzz_inputs.py): a NUL typed
+    # or pasted into the front matter is named with its line.
+    "nul-in-front": (FRONT.format(extra="note: a\x00b\n", body="Hi"), ":4: front matter: "),
 }
 
 

@@ -133,7 +133,15 @@ def _parse_front(path: Path, front: str) -> tuple[dict[str, Any], Pairs]:
     """The front matter as values, and as YAML nodes (lines, and scalars as written)."""
     import yaml
 
-    loader = yaml.SafeLoader(front)
+    try:
+        loader = yaml.SafeLoader(front)
+    except yaml.reader.ReaderError as exc:  # YAML allows no control character, NUL included
+        line = front[: exc.position].count("\n") + 1  # `front` starts with the "---" line's end
+        raise InputError(
+            f"front matter: a control character (U+{exc.character:04X}) YAML does not allow",
+            path=path,
+            line=line,
+        ) from None
     try:
         node = loader.get_single_node()
         _refuse_aliases(path, node)
