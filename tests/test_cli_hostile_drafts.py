@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,26 @@ def test_status_leaves_a_hostile_draft_out_with_a_warning(
     assert warning.startswith("warning: ") and "01-part-1.md" in warning, warning
     assert expected in warning and "left out" in warning, warning
     assert "Part 2 title" in out.decode()
+
+
+# Explicit YAML tags on a value they cannot build: PyYAML fails with AttributeError,
+# KeyError or IndexError rather than its own error (found by tests/test_fuzz_inputs.py).
+@pytest.mark.parametrize(
+    "tagged", ["!!timestamp soon", "!!timestamp ''", "!!bool maybe", "!!int ''", "!!float ''"]
+)
+@pytest.mark.parametrize("command", [("check",), ("preview", "1"), ("send", "next", "--yes")])
+def test_a_tag_yaml_cannot_build_is_one_line_naming_it(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    tagged: str,
+    command: tuple[str, ...],
+) -> None:
+    root = make_series(drafts=1)
+    (root / "drafts" / "01-part-1.md").write_text(
+        FRONT.format(extra=f"subject: {tagged}\n", body="Hi"), encoding="utf-8"
+    )
+    result = cli(root, *command)
+    assert result.exit_code == 1, result.output
+    said = result.stderr if command != ("check",) else result.stdout
+    assert "01-part-1.md:4" in said and "cannot read" in said, said
+    assert not (root / ".seriespub" / "outbox").exists()

@@ -464,23 +464,28 @@ def hostile_csv(draw: st.DrawFn) -> bytes:
     delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
     quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONE, "raw"]))
     end = draw(st.sampled_from(["\n", "\r\n", "\r"]))
-    buffer = io.StringIO()
-    if quoting == "raw":  # no escaping at all: stray quotes and delimiters as typed
-        for row in [header, *rows]:
-            buffer.write(delimiter.join(row) + end)
-    else:
-        writer = csv.writer(
-            buffer, delimiter=delimiter, quoting=quoting, escapechar="\\", lineterminator=end
-        )
-        for row in [header, *rows]:
-            writer.writerow(row)
-    text = buffer.getvalue()
+    text = _csv_text([header, *rows], delimiter, quoting, end)
     encoding = draw(st.sampled_from(["utf-8"] * 5 + ["utf-8-sig", "utf-16", "utf-16-le", "cp1252"]))
     data = text.encode(encoding, errors="replace")
     if draw(st.integers(0, 5)) == 0:
         at = draw(st.integers(0, len(data)))
         data = data[:at] + draw(st.binary(min_size=1, max_size=3)) + data[at:]
     return data
+
+
+def _csv_text(rows: list[list[str]], delimiter: str, quoting: Any, end: str) -> str:
+    buffer = io.StringIO()
+    try:
+        if quoting != "raw":
+            writer = csv.writer(
+                buffer, delimiter=delimiter, quoting=quoting, escapechar="\\", lineterminator=end
+            )
+            writer.writerows(rows)
+            return buffer.getvalue()
+    except csv.Error:  # QUOTE_NONE cannot write a lone empty cell: write it raw
+        pass
+    # No escaping at all: stray quotes and delimiters as typed.
+    return "".join(delimiter.join(row) + end for row in rows)
 
 
 LIST_COMMANDS = [
