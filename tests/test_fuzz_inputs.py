@@ -165,21 +165,21 @@ def run(root: Path, *args: str, changes: tuple[str, ...] = ()) -> Any:
 # --- seriespub.toml ----------------------------------------------------------------------
 
 
-def documented_keys(cls: Any = None, prefix: str = "") -> list[str]:
-    """Every key of seriespub.toml (the settings' dataclasses), tables included."""
+def documented_keys(cls: Any = None, prefix: str = "") -> dict[str, Any]:
+    """Every key of seriespub.toml (the settings' dataclasses), tables included → its type."""
     from seriespub.config import Settings
 
     cls = cls or Settings
-    keys: list[str] = []
+    keys: dict[str, Any] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         dotted = prefix + f.name.rstrip("_")
-        keys.append(dotted)
         inner = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [
             hints[f.name]
         ]
+        keys[dotted] = inner[0]
         if dataclasses.is_dataclass(inner[0]):
-            keys += documented_keys(inner[0], dotted + ".")
+            keys.update(documented_keys(inner[0], dotted + "."))
     return keys
 
 
@@ -240,18 +240,35 @@ toml_value = st.recursive(
 )
 
 
+def right_type(hint: Any) -> st.SearchStrategy[str]:
+    """A value of the key's own type, at its edges: what the type check lets through."""
+    if hint is int:
+        return st.one_of(st.integers(-3, 3), st.integers(-(2**63), 2**63 - 1)).map(str)
+    if hint is float:
+        return st.one_of(st.floats(allow_nan=False).map(_toml_float), st.integers(-3, 10).map(str))
+    if hint is dt.datetime:
+        return toml_datetime()
+    if typing.get_origin(hint) is tuple:
+        return st.lists(st.dates().map(dt.date.isoformat), max_size=4).map(
+            lambda xs: "[" + ", ".join(xs) + "]"
+        )
+    if dataclasses.is_dataclass(hint):
+        return st.just("{}")
+    return hostile_text.map(toml_string)
+
+
 @st.composite
 def hostile_toml(draw: st.DrawFn) -> str | bytes:
     """A valid config with a few keys set to hostile values, or broken in its shape."""
     values = dict(BASE_TOML)
     for _ in range(draw(st.integers(1, 3))):
-        key = draw(st.sampled_from(KEYS))
+        key = draw(st.sampled_from(sorted(KEYS)))
         if key == "inbox" or key.startswith("inbox."):
             values.setdefault("inbox.host", '"127.0.0.1"')
             values.setdefault("inbox.username", '"ann"')
         if any(k.startswith(key + ".") for k in values):  # a table: replace it whole
             values = {k: v for k, v in values.items() if not k.startswith(key + ".")}
-        values[key] = draw(toml_value)
+        values[key] = draw(st.one_of(toml_value, right_type(KEYS[key])))
     text = render_toml(values)
     shape = draw(st.sampled_from(["plain"] * 6 + ["unknown", "duplicate", "garbage", "bytes"]))
     if shape == "unknown":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import math
 import os
 import re
@@ -585,9 +586,24 @@ class Secrets:
             if self._dotenv_path is not None and self._dotenv_path.is_file():
                 from dotenv import dotenv_values
 
-                values = dotenv_values(self._dotenv_path)
+                text = _dotenv_text(self._dotenv_path)
+                values = dotenv_values(stream=io.StringIO(text))
                 self._dotenv = {k: v for k, v in values.items() if v is not None}
         return self._dotenv
+
+
+def _dotenv_text(path: Path) -> str:
+    """`.env`'s text; one that is not UTF-8 is refused with the line of its first such byte
+    (never the line itself: it holds secrets). Notepad's byte-order mark is dropped."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02X})",
+            hint=f"save {path.name} as UTF-8 text (a secret pasted from a document?)",
+        ) from None
 
 
 def _sendable(value: str) -> bool:
