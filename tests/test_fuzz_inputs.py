@@ -137,11 +137,19 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
-def run(root: Path, *args: str, changes: tuple[str, ...] = ()) -> Any:
+def run(
+    root: Path,
+    *args: str,
+    changes: tuple[str, ...] = (),
+    secrets: tuple[str, ...] = (),
+    env: dict[str, str | None] | None = None,
+) -> Any:
     """`seriespub ARGS -C root` in-process, checked against the oracle; `changes` are the
-    files this command may change (appending readers to the list)."""
+    files this command may change (appending readers to the list), `secrets` more values
+    that must never be printed, `env` replaces the secrets set in the environment."""
     before = snapshot(root)
-    env = {"SERIESPUB_SECRET": TEST_SECRET, "POSTMARK_SERVER_TOKEN": PROVIDER_TOKEN}
+    if env is None:
+        env = {"SERIESPUB_SECRET": TEST_SECRET, "POSTMARK_SERVER_TOKEN": PROVIDER_TOKEN}
     from seriespub.cli import app
 
     result = CliRunner().invoke(app, [*args, "-C", str(root)], env=env, catch_exceptions=True)
@@ -153,7 +161,8 @@ def run(root: Path, *args: str, changes: tuple[str, ...] = ()) -> Any:
     assert result.exit_code in (0, 1, 2), (where, result.exit_code, said[-1500:])
     event(f"exit {result.exit_code}")  # --hypothesis-show-statistics: how many got through
     assert "Traceback" not in said, (where, said[-3000:])
-    assert TEST_SECRET not in said and PROVIDER_TOKEN not in said, (where, said)
+    for secret in (TEST_SECRET, PROVIDER_TOKEN, *secrets):
+        assert secret not in said, (where, said)
     after = snapshot(root)
     for name in before:  # new files are fine: a site, an outbox in a folder named so
         if name in changes:
@@ -192,7 +201,7 @@ hostile_text = st.one_of(
     st.sampled_from(["", " ", "\x00", "a\x00b", "\n", "..", "/", "/etc", ".seriespub", "{token}"]),
     st.sampled_from(["https://", "http://", "mailto:", "https://x/{token}", "https://bü.example/"]),
     st.integers(1, 200_000).map(lambda n: "x" * n),
-    st.sampled_from(PROVIDERS + ["oldest", "all", "from_start", "current", "tls", "none"]),
+    st.sampled_from([*PROVIDERS, "oldest", "all", "from_start", "current", "tls", "none"]),
 )
 
 
@@ -377,7 +386,9 @@ yaml_value = st.recursive(
     yaml_scalar,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
-        st.lists(inner, max_size=3).map(lambda xs: "{" + ", ".join(f"k{i}: {x}" for i, x in enumerate(xs)) + "}"),
+        st.lists(inner, max_size=3).map(
+            lambda xs: "{" + ", ".join(f"k{i}: {x}" for i, x in enumerate(xs)) + "}"
+        ),
     ),
     max_leaves=5,
 )
@@ -388,12 +399,23 @@ def hostile_draft(draw: st.DrawFn) -> str | bytes:
     """A ready draft whose front matter has a few hostile values (or extra keys)."""
     front = {"title": "Part 1", "status": "ready"}
     for _ in range(draw(st.integers(1, 3))):
-        key = draw(st.sampled_from(FRONT_KEYS + ["extra", "series", "content", "title "]))
+        key = draw(st.sampled_from([*FRONT_KEYS, "extra", "series", "content", "title "]))
         front[key] = draw(yaml_value)
     if draw(st.booleans()):
         front = dict(draw(st.permutations(list(front.items()))))
     lines = "".join(f"{k}: {v}\n" for k, v in front.items())
-    body = draw(st.sampled_from(["Hello {{ name }}.\n", "Body\n", "", "---\n", "# Head\n"]))
+    body = draw(
+        st.one_of(
+            st.sampled_from(["Hello {{ name }}.\n", "Body\n", "", "---\n", "# Head\n"]),
+            st.text(max_size=60),  # NULs, lone surrogates' neighbours, stray Jinja and Markdown
+            st.lists(
+                st.sampled_from(
+                    ["{{", "}}", "{%", "[x](", ")", "![a](", "<b>", "\n", "`", "> ", "- ", "|"]
+                ),
+                max_size=12,
+            ).map("".join),
+        )
+    )
     text = f"---\n{lines}---\n{body}"
     if draw(st.integers(0, 9)) == 0:
         raw = text.encode()
@@ -516,9 +538,7 @@ LIST_COMMANDS = [
 
 @fuzz_settings(default=20)
 @given(data=hostile_csv(), command=st.sampled_from(LIST_COMMANDS))
-def test_fuzzed_subscriber_list_is_one_line_or_works(
-    data: bytes, command: tuple[str, ...]
-) -> None:
+def test_fuzzed_subscriber_list_is_one_line_or_works(data: bytes, command: tuple[str, ...]) -> None:
     with a_series(render_toml(BASE_TOML), good_draft(), data) as root:
         run(root, *command)
 
@@ -538,3 +558,95 @@ def test_fuzzed_import_is_one_line_and_loses_no_reader(data: bytes) -> None:
         after = (root / "subscribers.csv").read_bytes()
         assert addresses(GOOD_LIST) <= addresses(after)
         assert source.read_bytes() == data
+
+
+# --- .env --------------------------------------------------------------------------------
+
+SECRET_NAMES = [
+    "SERIESPUB_SECRET",
+    "SENDGRID_API_KEY",
+    "IMAP_PASSWORD",
+    "SERIESPUB_SECRET_PREVIOUS",
+]
+
+
+@st.composite
+def hostile_dotenv(draw: st.DrawFn) -> tuple[bytes, tuple[str, ...]]:
+    """A .env of secrets (each holding a distinctive token) in hostile shapes."""
+    lines, tokens = [], []
+    for number in range(draw(st.integers(0, 5))):
+        token = f"tok{number}-" + "9f8e7d6c" * 3
+        tokens.append(token)
+        around = draw(st.sampled_from(["{}", '"{}', "'{}'", '"{}\\n"', "{} # c", " {} ", "{}\x00"]))
+        value = around.format(token) + draw(st.text(max_size=8))
+        name = draw(st.sampled_from([*SECRET_NAMES, "export SENDGRID_API_KEY", "", "A B", "="]))
+        lines.append(f"{name}={value}")
+    text = draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines)
+    data = text.encode(draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"])), "replace")
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.binary(min_size=1, max_size=3)) + data[at:]
+    return data, tuple(tokens)
+
+
+SENDGRID_TOML = {
+    **BASE_TOML,
+    "delivery.provider": '"sendgrid"',
+    "delivery.max_retry_seconds": "0",
+    "delivery.sendgrid.asm_group_id": "7",
+}
+
+
+@fuzz_settings(default=20)
+@given(
+    dotenv=hostile_dotenv(),
+    toml=st.sampled_from([BASE_TOML, SENDGRID_TOML]),
+    command=st.sampled_from([("check",), ("send", "next", "--dry-run"), ("send", "next", "--yes")]),
+)
+def test_fuzzed_dotenv_is_one_line_and_never_printed(
+    dotenv: tuple[bytes, tuple[str, ...]], toml: dict[str, str], command: tuple[str, ...]
+) -> None:
+    data, tokens = dotenv
+    with a_series(render_toml(toml), good_draft()) as root:
+        (root / ".env").write_bytes(data)
+        run(root, *command, secrets=tokens, env={name: None for name in SECRET_NAMES})
+
+
+# --- send next --at T ----------------------------------------------------------------------
+
+at_value = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "slot",
+            "",
+            " ",
+            "now",
+            "2026-12-01 09:00",
+            "2026-13-45 25:61",
+            "2026-12-01T09:00+14:00",
+            "2026-12-02 23:59:59.999999",
+            "2026-11-30 9:00",
+            "\x00",
+        ]
+    ),
+    st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)).map(str),
+    st.builds(
+        lambda t, z: t.isoformat() + z,
+        st.datetimes(),
+        st.sampled_from(["", "Z", "+23:59", "-99:00"]),
+    ),
+    st.integers().map(str),
+)
+
+
+@fuzz_settings(default=20)
+@given(at=at_value, dry=st.booleans())
+def test_fuzzed_send_at_is_one_line_or_works(at: str, dry: bool) -> None:
+    """Through SendGrid (it can hold messages until a time), on 127.0.0.1 where nothing listens."""
+    env: dict[str, str | None] = {
+        "SERIESPUB_SECRET": TEST_SECRET,
+        "SENDGRID_API_KEY": PROVIDER_TOKEN,
+    }
+    with a_series(render_toml(SENDGRID_TOML), good_draft()) as root:
+        run(root, "send", "next", "--at", at, "--dry-run" if dry else "--yes", env=env)

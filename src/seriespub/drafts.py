@@ -136,11 +136,10 @@ def _parse_front(path: Path, front: str) -> tuple[dict[str, Any], Pairs]:
     try:
         loader = yaml.SafeLoader(front)
     except yaml.reader.ReaderError as exc:  # YAML allows no control character, NUL included
-        line = front[: exc.position].count("\n") + 1  # `front` starts with the "---" line's end
         raise InputError(
             f"front matter: a control character (U+{exc.character:04X}) YAML does not allow",
             path=path,
-            line=line,
+            line=front[: exc.position].count("\n") + 1,  # `front` begins with "---"'s line end
         ) from None
     try:
         node = loader.get_single_node()
