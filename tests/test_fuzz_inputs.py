@@ -25,11 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+import pytest
+from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import DRAFT, TEST_SECRET, write_subscribers
+from conftest import DRAFT, TEST_SECRET, seriespub_process, write_subscribers
 
 LONG_RUN = int(os.environ.get("SERIESPUB_FUZZ_EXAMPLES", "0"))
 PROVIDER_TOKEN = "pm-token-" + "fedcba9876543210" * 2  # set for every run: never printed
@@ -159,7 +160,8 @@ def run(
         trace = "".join(traceback.format_exception(result.exception))
         raise AssertionError(f"{where}: uncaught exception\n{trace}\n{said[-1500:]}")
     assert result.exit_code in (0, 1, 2), (where, result.exit_code, said[-1500:])
-    event(f"exit {result.exit_code}")  # --hypothesis-show-statistics: how many got through
+    if currently_in_test_context():
+        event(f"exit {result.exit_code}")  # --hypothesis-show-statistics: how many got through
     assert "Traceback" not in said, (where, said[-3000:])
     for secret in (TEST_SECRET, PROVIDER_TOKEN, *secrets):
         assert secret not in said, (where, said)
@@ -650,3 +652,28 @@ def test_fuzzed_send_at_is_one_line_or_works(at: str, dry: bool) -> None:
     }
     with a_series(render_toml(SENDGRID_TOML), good_draft()) as root:
         run(root, "send", "next", "--at", at, "--dry-run" if dry else "--yes", env=env)
+
+
+# --- a sample as real processes ------------------------------------------------------------
+
+SAMPLE = {
+    "toml-nul-out-dir": (render_toml({**BASE_TOML, "site.out_dir": '"a\\u0000b"'}), None, None),
+    "toml-huge-port": (render_toml({**BASE_TOML, "delivery.smtp.port": "99999999999"}), None, None),
+    "front-tag": (None, "---\ntitle: T\nstatus: ready\nnumber: !!int ''\n---\nHi\n", None),
+    "front-nul": (None, "---\ntitle: T\x00\nstatus: ready\n---\nHi\n", None),
+    "list-cp1252": (None, None, "email,name\r\nann@example.com,Jos\xe9\r\n".encode("cp1252")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLE))
+@pytest.mark.parametrize("command", [("check",), ("send", "next", "--dry-run")])
+def test_a_sample_exits_as_a_process_as_in_process(kind: str, command: tuple[str, ...]) -> None:
+    """In-process runs share one interpreter; a process shows what the user's terminal does."""
+    toml, draft, data = SAMPLE[kind]
+    with a_series(toml or render_toml(BASE_TOML), draft or good_draft(), data or GOOD_LIST) as root:
+        inside = run(root, *command)
+        proc = seriespub_process(root, *command, output=True)
+        out, err = proc.communicate(timeout=60)
+        said = out.decode() + err.decode()
+        assert proc.returncode == inside.exit_code == 1, (proc.returncode, said[-2000:])
+        assert "Traceback" not in said and said.count("error") >= 1, said
