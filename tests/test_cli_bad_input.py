@@ -231,3 +231,21 @@ def test_a_seriespub_toml_saved_with_a_byte_order_mark_is_read(
     result = cli(root, "status")
     assert result.exit_code == 0, result.output
     assert "Part 1 title" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command", [("send", "next", "--dry-run"), ("send", "next", "--yes"), ("check",)]
+)
+def test_a_dotenv_that_is_not_utf8_is_one_line_naming_its_line(
+    make_series: Callable[..., Path], cli: Cli, command: tuple[str, ...]
+) -> None:
+    """Found by tests/test_fuzz_inputs.py: a .env saved as Windows-1252 (a key pasted with
+    an accented letter around it) was a UnicodeDecodeError traceback."""
+    root = make_series()
+    env = "# secrets\nPOSTMARK_SERVER_TOKEN=pm-s\xe9cret-123\n".encode("cp1252")
+    (root / ".env").write_bytes(env)
+    result = cli(root, *command)
+    said = result.stdout if command == ("check",) else one_line_error(result)  # check: a finding
+    assert result.exit_code == 1 and ".env:2: not UTF-8 text (byte 0xE9)" in said, said
+    assert "cret-123" not in result.output
+    assert (root / ".env").read_bytes() == env

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,9 @@ HOSTILE = {
     "deep-yaml": (FRONT.format(extra="x: " + "[" * 20000 + "\n", body="Hi"), "nested too deeply"),
     "bad-date": (FRONT.format(extra="when: 2026-13-45\n", body="Hi"), "2026-13-45"),
     "deep-markdown": (FRONT.format(extra="", body=">" * 50000 + " deep"), "nested too deeply"),
+    # YAML allows no control character (found by tests/test_fuzz_inputs.py): a NUL typed
+    # or pasted into the front matter is named with its line.
+    "nul-in-front": (FRONT.format(extra="note: a\x00b\n", body="Hi"), ":4: front matter: "),
 }
 
 
@@ -86,3 +90,26 @@ def test_status_leaves_a_hostile_draft_out_with_a_warning(
     assert warning.startswith("warning: ") and "01-part-1.md" in warning, warning
     assert expected in warning and "left out" in warning, warning
     assert "Part 2 title" in out.decode()
+
+
+# Explicit YAML tags on a value they cannot build: PyYAML fails with AttributeError,
+# KeyError or IndexError rather than its own error (found by tests/test_fuzz_inputs.py).
+@pytest.mark.parametrize(
+    "tagged", ["!!timestamp soon", "!!timestamp ''", "!!bool maybe", "!!int ''", "!!float ''"]
+)
+@pytest.mark.parametrize("command", [("check",), ("preview", "1"), ("send", "next", "--yes")])
+def test_a_tag_yaml_cannot_build_is_one_line_naming_it(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    tagged: str,
+    command: tuple[str, ...],
+) -> None:
+    root = make_series(drafts=1)
+    (root / "drafts" / "01-part-1.md").write_text(
+        FRONT.format(extra=f"subject: {tagged}\n", body="Hi"), encoding="utf-8"
+    )
+    result = cli(root, *command)
+    assert result.exit_code == 1, result.output
+    said = result.stderr if command != ("check",) else result.stdout
+    assert "01-part-1.md:4" in said and "cannot read" in said, said
+    assert not (root / ".seriespub" / "outbox").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import math
 import os
 import re
@@ -249,15 +250,6 @@ def _check_series(series: SeriesSettings) -> None:
     if any((c < " " and c != "\t") or c == "\x7f" for c in series.title):
         # It names the series in From, List-Id and every page: one line of text.
         raise ConfigError("'series.title' must be one line, without control characters")
-    for key, text in (
-        ("series.postal_address", series.postal_address),
-        ("series.description", series.description),
-    ):
-        # Lines are fine (an address has several); other control characters break the
-        # email's markup far from here (MJML: "unable to parse next template").
-        bad = next((c for c in text or "" if (c < " " and c not in "\t\n\r") or c == "\x7f"), None)
-        if bad is not None:
-            raise ConfigError(f"'{key}' has a control character (U+{ord(bad):04X})")
     for key, value, parse in (
         ("series.from", series.from_, parse_mailbox),
         ("series.reply_to", series.reply_to, parse_mailboxes),
@@ -468,7 +460,17 @@ def _scalar(hint: Any, value: Any, dotted: str) -> Any:
         raise ConfigError(f"'{dotted}' must be a finite number, not {value}")
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"'{dotted}' must be {_type_name(hint)}, not {type(value).__name__}")
+    if hint is str and (bad := _control_character(value)) is not None:
+        # A NUL in a path is a ValueError wherever the path is opened; elsewhere it breaks
+        # the email's markup (MJML) or a header far from here.
+        raise ConfigError(f"'{dotted}' has a control character (U+{ord(bad):04X})")
     return value
+
+
+def _control_character(text: str) -> str | None:
+    """The first control character of `text` other than a tab or a line break (lines are
+    the business of each key's own check: an address may have several, a title not)."""
+    return next((c for c in text if (c < " " and c not in "\t\n\r") or c == "\x7f"), None)
 
 
 def _to_datetime(value: Any, dotted: str) -> dt.datetime:
@@ -585,9 +587,24 @@ class Secrets:
             if self._dotenv_path is not None and self._dotenv_path.is_file():
                 from dotenv import dotenv_values
 
-                values = dotenv_values(self._dotenv_path)
+                text = _dotenv_text(self._dotenv_path)
+                values = dotenv_values(stream=io.StringIO(text))
                 self._dotenv = {k: v for k, v in values.items() if v is not None}
         return self._dotenv
+
+
+def _dotenv_text(path: Path) -> str:
+    """`.env`'s text; one that is not UTF-8 is refused with the line of its first such byte
+    (never the line itself: it holds secrets). Notepad's byte-order mark is dropped."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02X})",
+            hint=f"save {path.name} as UTF-8 text (a secret pasted from a document?)",
+        ) from None
 
 
 def _sendable(value: str) -> bool:

@@ -133,7 +133,14 @@ def _parse_front(path: Path, front: str) -> tuple[dict[str, Any], Pairs]:
     """The front matter as values, and as YAML nodes (lines, and scalars as written)."""
     import yaml
 
-    loader = yaml.SafeLoader(front)
+    try:
+        loader = yaml.SafeLoader(front)
+    except yaml.reader.ReaderError as exc:  # YAML allows no control character, NUL included
+        raise InputError(
+            f"front matter: a control character (U+{exc.character:04X}) YAML does not allow",
+            path=path,
+            line=front[: exc.position].count("\n") + 1,  # `front` begins with "---"'s line end
+        ) from None
     try:
         node = loader.get_single_node()
         _refuse_aliases(path, node)
@@ -185,11 +192,22 @@ def _construct(path: Path, loader: yaml.SafeLoader, node: yaml.Node | None) -> A
         return {}
     try:
         return loader.construct_document(node)
-    except ValueError as exc:
+    except _UNBUILDABLE as exc:
         bad = _first_unbuildable(node)
         line = bad.start_mark.line + 1 if bad is not None else None
         value = f" {bad.value!r}" if bad is not None else ""
-        raise InputError(f"front matter: cannot read{value}: {exc}", path=path, line=line) from None
+        why = str(exc) if isinstance(exc, ValueError) or bad is None else _not_a(bad.tag)
+        raise InputError(f"front matter: cannot read{value}: {why}", path=path, line=line) from None
+
+
+# What PyYAML raises for a scalar it cannot build: ValueError (a date 2026-13-45), and for
+# an explicit tag on the wrong text (`!!timestamp soon`, `!!bool maybe`, `!!int ''`) the
+# AttributeError, KeyError or IndexError of its constructor's own code.
+_UNBUILDABLE = (ValueError, AttributeError, KeyError, IndexError)
+
+
+def _not_a(tag: str) -> str:
+    return f"not a valid {tag.replace('tag:yaml.org,2002:', '!!')}"
 
 
 def _first_unbuildable(node: yaml.Node) -> yaml.ScalarNode | None:
@@ -202,7 +220,7 @@ def _first_unbuildable(node: yaml.Node) -> yaml.ScalarNode | None:
         if isinstance(current, yaml.ScalarNode):
             try:
                 loader.construct_object(current)
-            except ValueError:
+            except _UNBUILDABLE:
                 return current
         elif isinstance(current.value, list):
             stack.extend(reversed(_children(current.value)))
