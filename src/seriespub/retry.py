@@ -2,7 +2,10 @@
 
 Typed errors drive it: `RateLimited` waits `retry_after` (or backs off), other
 `TransientSendError`s back off exponentially with jitter, everything else is final.
-All waiting happens on a `threading.Event`, so Ctrl-C stops it at once.
+All waiting happens on a `threading.Event`, so Ctrl-C stops it at once. A wait is never
+silent: its reason goes to `seriespub.notices` as it begins (the CLI prints each reason once
+per command), so an author whose provider cannot be reached hears of it before the minutes
+`max_retry_seconds` allows, not after them.
 """
 
 from __future__ import annotations
@@ -127,7 +130,10 @@ def retry_passing(
             if isinstance(exc, AmbiguousSendError) and not lost_answers_too:
                 raise
             wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
-            _pause(wait if wait is not None else policy.backoff(attempt), deadline, stop, exc)
+            seconds = wait if wait is not None else policy.backoff(attempt)
+            if time.monotonic() + seconds <= deadline:
+                _tell(exc, policy)
+            _pause(seconds, deadline, stop, exc)
             attempt += 1
 
 
@@ -141,6 +147,17 @@ def _merge_after_failure(
     outcome = Outcome.UNKNOWN if isinstance(exc, AmbiguousSendError) else Outcome.TRANSIENT
     rest = {e: RecipientResult(final[e].email, outcome, reason=reason) for e in retried}
     return [rest.get(r.email.lower()) or final[r.email.lower()] for r in batch.recipients]
+
+
+def _tell(error: SendError, policy: RetryPolicy) -> None:
+    """Why a wait begins; the same text for the same reason, so that it is said once."""
+    from seriespub import notices
+    from seriespub.redact import scrub
+
+    notices.warn(
+        f"{scrub(str(error))}: trying again for up to {policy.max_seconds:g} s "
+        "(delivery.max_retry_seconds)"
+    )
 
 
 def _pause(seconds: float, deadline: float, stop: threading.Event, error: SendError) -> None:
