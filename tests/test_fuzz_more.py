@@ -13,14 +13,28 @@ CI runs few examples, derandomized. A longer, random run:
 from __future__ import annotations
 
 import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from test_fuzz_inputs import BASE_TOML, a_series, good_draft, render_toml, run
+from test_fuzz_inputs import (
+    BASE_TOML,
+    _toml_float,
+    a_series,
+    fuzz_settings,
+    good_draft,
+    hostile_text,
+    render_toml,
+    run,
+    toml_string,
+)
 
 DEADLINE = 20.0  # seconds: longer is a hang to understand, by design or not
 
@@ -52,7 +66,7 @@ def timed(root: Path, *args: str, **kwargs: Any) -> Any:
 
 
 def said(result: Any) -> str:
-    return result.output + (result.stderr if result.stderr_bytes is not None else "")
+    return str(result.output) + (str(result.stderr) if result.stderr_bytes is not None else "")
 
 
 TEMPLATE_COMMANDS = [
@@ -165,6 +179,18 @@ def test_a_template_too_large_to_be_one_is_refused() -> None:
         assert f"{path}: over 4 MB: a template is a page of MJML" in said(result)
 
 
+def test_a_template_without_the_unsubscribe_link_is_warned_of() -> None:
+    """Before: `check` said nothing and the HTML part went out with no way to leave (only
+    the text part and the List-Unsubscribe header had one)."""
+    with a_series(render_toml(BASE_TOML), good_draft()) as root:
+        path = with_template(root, mjml("{{ content }}").replace("{{ unsubscribe_url }}", "Bye"))
+        result = timed(root, "check")
+        assert f"{path}: the HTML part has no unsubscribe link" in said(result), said(result)
+        assert said(result).count("no unsubscribe link") == 1
+        with_template(root, mjml("{{ content }}"))
+        assert "no unsubscribe link" not in said(timed(root, "check"))
+
+
 # --- regressions: numbers in the settings ------------------------------------------------
 
 POSTMARK = {
@@ -211,3 +237,224 @@ def test_a_number_too_large_for_a_clock_is_refused_with_its_key(
         assert result.exit_code == 1, said(result)
         assert f"seriespub.toml: '{key}' must be {message}" in said(result), said(result)
         assert not (root / ".seriespub" / "outbox").exists()
+
+
+# --- fuzzing: the author's template ------------------------------------------------------
+
+JINJA_BITS = [
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{#",
+    "{{ series.title }}",
+    "{{ series.title | upper }}",
+    "{{ nosuch }}",
+    "{{ series.title | nosuch }}",
+    "{% if series is nosuch %}{% endif %}",
+    "{% for i in range(99999) %}",
+    "{% endfor %}",
+    "{% if next %}",
+    "{% endif %}",
+    "{% else %}",
+    "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    "{% for x in [[1]] recursive %}{{ loop([x]) }}{% endfor %}",
+    "{{ 1/0 }}",
+    "{{ unsubscribe_url }}",
+    "{{ unsubscribe_url | upper }}",
+    "{{ subscriber.name }}",
+    "{{ subscriber.name | default('reader') }}",
+    "{% if subscriber.name %}x{% endif %}",
+    "{{ content }}",
+    "{{ words.unsubscribe }}",
+    "{{ instalment.title | start_side }}",
+    "{{ next.title }}",
+    "{% set x = 'a' * 999999 %}{{ x | length }}",
+    "{{ 'x' | center(999999) | length }}",
+    "{{ ('%09999999d' % 1) | length }}",
+    "{{ 9 ** 9 ** 9 }}",
+    "{{ ''.__class__.__mro__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{% include 'x.mjml' %}",
+    "{% extends 'x.mjml' %}",
+    "{% raw %}",
+    "{% endraw %}",
+    "{{ lipsum(5) }}",
+    "{{ range(10) | batch(3) | list }}",
+    "{{ '{0.__class__}'.format(series) }}",
+    "%%SP0%%",
+    "{{ instalment.extra.update({}) }}",
+]
+MJML_BITS = [
+    "<mj-text>",
+    "</mj-text>",
+    "<mj-section>",
+    "</mj-section>",
+    "<mj-column>",
+    "<mj-image src='x.png'>",
+    '<mj-image src="https://example.com/a.png" />',
+    '<mj-button href="{{ unsubscribe_url }}">Leave</mj-button>',
+    "<mj-html-attributes>",
+    "<![CDATA[",
+    "<mj-raw><script>alert(1)</script></mj-raw>",
+    '<mj-include path="/etc/passwd" />',
+    "<mj-preview>{{ instalment.preheader }}</mj-preview>",
+    '<mj-text css-class="a\nb">',
+    "<",
+    ">",
+    "&",
+    "&nbsp;",
+    "</mjml>",
+    "<mjml>",
+    "\\",
+    '"',
+]
+
+
+@st.composite
+def hostile_template(draw: st.DrawFn) -> str | bytes:
+    """The default-like template with pieces of Jinja and MJML put in, or stranger text."""
+    base = draw(st.sampled_from(["mjml", "default", "empty"]))
+    if base == "default":
+        from seriespub.render.email import default_template
+
+        text = default_template()
+    else:
+        text = mjml("Hello") if base == "mjml" else ""
+    pieces = st.one_of(
+        st.sampled_from(JINJA_BITS),
+        st.sampled_from(MJML_BITS),
+        st.text(max_size=12),
+    )
+    for piece in draw(st.lists(pieces, max_size=5)):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + piece + text[at:]
+    if draw(st.integers(0, 7)) == 0:
+        raw = text.encode()
+        at = draw(st.integers(0, len(raw)))
+        return raw[:at] + draw(st.binary(min_size=1, max_size=3)) + raw[at:]
+    return text
+
+
+@fuzz_settings(default=30)
+@given(template=hostile_template(), command=st.sampled_from([*TEMPLATE_COMMANDS, ("site",)]))
+def test_fuzzed_template_is_one_line_or_works_in_time(
+    template: str | bytes, command: tuple[str, ...]
+) -> None:
+    with a_series(render_toml(BASE_TOML), good_draft()) as root, watchdog():
+        with_template(root, template)
+        timed(root, *command)
+
+
+# --- fuzzing: [inbox] through subscribers sync, and the commands' own options -------------
+
+inbox_value = {
+    "inbox.port": st.one_of(st.integers(-2, 70_000), st.sampled_from([9, 2**63 - 1])).map(str),
+    "inbox.security": st.sampled_from(['"tls"', '"starttls"', '"none"', '"ssl"', '""', "1"]),
+    "inbox.folder": hostile_text.map(toml_string),
+    "inbox.done_folder": hostile_text.map(toml_string),
+    "inbox.username": hostile_text.map(toml_string),
+    "inbox.timeout": st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False).map(_toml_float),
+        st.sampled_from(["0.001", "1e308", "86400", "86401", "-0.0", "1"]),
+    ),
+    "inbox.ca_file": st.sampled_from(['"/nonexistent"', '"."', '"seriespub.toml"', '""', "[]"]),
+}
+
+
+@fuzz_settings(default=20)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(sorted(inbox_value)),
+        st.sampled_from(sorted(inbox_value)).flatmap(lambda key: inbox_value[key]),
+        max_size=3,
+    ),
+    command=st.sampled_from([("subscribers", "sync"), ("check",), ("send", "next", "--yes")]),
+)
+def test_fuzzed_inbox_is_one_line_or_works_in_time(
+    values: dict[str, str], command: tuple[str, ...]
+) -> None:
+    """Only ever 127.0.0.1, on a port where nothing listens (or one the check refuses)."""
+    toml = {**INBOX, **values, "inbox.host": '"127.0.0.1"', "inbox.timeout": "2"}
+    if "inbox.timeout" in values:
+        toml["inbox.timeout"] = values["inbox.timeout"]
+    env = {"SERIESPUB_SECRET": os.environ["SERIESPUB_SECRET"], "IMAP_PASSWORD": "imap-pw-93a1"}
+    with a_series(render_toml(toml), good_draft()) as root, watchdog():
+        timed(root, *command, env=env, secrets=("imap-pw-93a1",))
+
+
+number = st.one_of(
+    st.integers(-3, 3),
+    st.integers(),
+    st.sampled_from([99999, 100000, 2**31, 2**63, 10**30]),
+).map(str)
+odd_text = st.one_of(
+    st.sampled_from(["", " ", "-", "--", ".", "..", "/", "~", "-x", "1e3", "0x10", "NaN"]),
+    st.text(st.characters(blacklist_characters="\x00"), max_size=12),
+)
+odd_path = st.one_of(
+    odd_text,
+    st.sampled_from(
+        [
+            "seriespub.toml",
+            "subscribers.csv",
+            ".env",
+            "drafts",
+            "drafts/x.ics",
+            "templates/x.ics",
+            ".seriespub/ledger.db",
+            "nodir/x.ics",
+            "/dev/null",
+            "/dev/full",
+            "/proc/self/status",
+            "a" * 300,
+            "x.ics/",
+        ]
+    ),
+)
+OPTION_COMMANDS = st.one_of(
+    st.tuples(st.just("log"), st.one_of(number, odd_text)),
+    st.tuples(st.just("log"), number, st.sampled_from(["--failed", "--unknown", "--json"])),
+    st.tuples(st.just("preview"), st.one_of(number, odd_text)),
+    st.tuples(st.just("preview"), st.just("1"), st.just("--html"), odd_path),
+    st.tuples(st.just("schedule"), st.just("--ics"), odd_path),
+    st.tuples(st.just("subscribers"), st.just("list"), st.just("--json")),
+    st.tuples(st.just("subscribers"), st.just("list"), st.just("--status"), odd_text),
+    st.tuples(st.just("send"), st.just("next"), st.just("--dry-run"), st.just("--limit"), number),
+    st.tuples(st.just("site"), st.just("--serve"), st.just("--port"), odd_text),
+    st.tuples(st.just("new"), odd_text),
+)
+
+
+@fuzz_settings(default=30)
+@given(command=OPTION_COMMANDS)
+def test_fuzzed_options_are_one_line_or_work_in_time(command: tuple[str, ...]) -> None:
+    """`site --serve` only with a port typer refuses: a served site would never return."""
+    assume(command[:2] != ("site", "--serve") or not _a_port(command[3]))
+    with a_series(render_toml(BASE_TOML), good_draft()) as root, watchdog():
+        changes = ("drafts",) if command[0] == "new" else ()
+        timed(root, *command, changes=changes)
+
+
+def _a_port(text: str) -> bool:
+    try:
+        return 0 <= int(text) <= 65535
+    except ValueError:
+        return False
+
+
+@contextmanager
+def watchdog(seconds: float = DEADLINE * 2) -> Iterator[None]:
+    """A hang becomes a failure naming where it hung (SIGALRM in the main thread), not a
+    suite that never ends."""
+
+    def hung(signum: int, frame: Any) -> None:
+        raise AssertionError(f"hung for {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
