@@ -10,7 +10,7 @@ from seriespub import publishing, subscribers
 from seriespub.config import INBOX_PASSWORD
 from seriespub.drafts import load_drafts
 from seriespub.errors import ConfigError, InputError, SeriespubError
-from seriespub.message import PreparedMessage
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
 from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
@@ -53,7 +53,25 @@ def check_series(series: Series) -> list[Finding]:
             continue
         html_size, text_size = sizes_as_sent(message, sorted(fields))
         findings += checks.check_size(instalment.path, html_size, text_size)
+        _add_once(findings, *_unsubscribe_in_html(series, message))
     return findings
+
+
+def _unsubscribe_in_html(series: Series, message: PreparedMessage) -> list[Finding]:
+    """An author's template that prints no `{{ unsubscribe_url }}` leaves HTML readers (most
+    of them) no visible way to leave: the text part and the List-Unsubscribe header keep one."""
+    if series.template_path is None or any(
+        message.slots[i].field == UNSUBSCRIBE_FIELD for i in message.html.slot_ids
+    ):
+        return []
+    return [
+        Finding(
+            Level.WARNING,
+            str(series.template_path),
+            "the HTML part has no unsubscribe link: print {{ unsubscribe_url }} in the "
+            "template: readers of the HTML part see no way to leave",
+        )
+    ]
 
 
 def _delivery_findings(series: Series, where: str) -> list[Finding]:
@@ -125,10 +143,11 @@ def require_known_fields(series: Series, instalment: Instalment, message: Prepar
             )
 
 
-def _add_once(findings: list[Finding], finding: Finding) -> None:
+def _add_once(findings: list[Finding], *found: Finding) -> None:
     """Rendering refuses what check_body already reported: say it once."""
-    if finding not in findings:
-        findings.append(finding)
+    for finding in found:
+        if finding not in findings:
+            findings.append(finding)
 
 
 def _where(problem: InputError) -> str:

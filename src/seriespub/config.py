@@ -20,6 +20,7 @@ from seriespub import redact
 from seriespub.errors import ConfigError
 
 CONFIG_NAME = "seriespub.toml"
+DAY_SECONDS = 86_400  # the longest timeout or wait a setting may ask for
 
 
 @dataclass(frozen=True)
@@ -235,10 +236,32 @@ def _check_numbers(d: DeliverySettings) -> None:
     ):
         if not number >= 0:
             raise ConfigError(f"'{name}' must be 0 or more, not {number}")
+    _check_clock_sized(d)
     if not 1 <= d.smtp.port <= 65535:
         raise ConfigError(f"'delivery.smtp.port' must be 1 to 65535, not {d.smtp.port}")
     if d.sendgrid.asm_group_id is not None and d.sendgrid.asm_group_id < 1:
         raise ConfigError("'delivery.sendgrid.asm_group_id' must be at least 1")
+
+
+def _check_clock_sized(d: DeliverySettings) -> None:
+    """A wait or timeout longer than a day is a typo, and past ~10^9 s no clock can hold it."""
+    for name, seconds in (
+        ("delivery.timeout", d.timeout),
+        ("delivery.smtp.timeout", d.smtp.timeout),
+        ("delivery.postmark.settle_delay", d.postmark.settle_delay),
+    ):
+        check_at_most_a_day(name, seconds)
+    if d.max_rate is not None and d.max_rate < 1 / DAY_SECONDS:
+        raise ConfigError(
+            f"'delivery.max_rate' must be at least 1/{DAY_SECONDS} (one message a day), "
+            f"not {d.max_rate}"
+        )
+
+
+def check_at_most_a_day(name: str, seconds: float) -> None:
+    """Refuse a number of seconds over a day, naming its key."""
+    if seconds > DAY_SECONDS:
+        raise ConfigError(f"'{name}' must be at most {DAY_SECONDS} (seconds: a day), not {seconds}")
 
 
 def _check_series(series: SeriesSettings) -> None:

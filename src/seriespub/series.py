@@ -58,8 +58,10 @@ class Series:
 
     @property
     def template_path(self) -> Path | None:
+        # Anything by that name is the author's template: a dangling symlink or a folder is
+        # reported when rendering, never passed over for the default design.
         path = self.root / "templates" / "email.mjml"
-        return path if path.is_file() else None
+        return path if os.path.lexists(path) else None
 
     @cached_property
     def secrets(self) -> Secrets:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from seriespub.config import InboxSettings
+from seriespub.config import InboxSettings, check_at_most_a_day
 from seriespub.errors import ConfigError
 
 TOKEN = "{token}"
@@ -31,6 +31,7 @@ def check_inbox(inbox: InboxSettings) -> None:
         raise ConfigError(f"'inbox.port' must be 1 to 65535, not {inbox.port}")
     if not inbox.timeout > 0:
         raise ConfigError(f"'inbox.timeout' must be more than 0, not {inbox.timeout}")
+    check_at_most_a_day("inbox.timeout", inbox.timeout)
 
 
 def check_bounce_address(address: str) -> None:

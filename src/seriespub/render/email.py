@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ from seriespub.render.wording import Wording, wording
 from seriespub.textfiles import read_text
 
 TEMPLATE_NAME = "email.mjml"
+MAX_TEMPLATE_BYTES = 4 * 1024 * 1024  # the default template is 10 KB; an email under 102 KB
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,26 @@ def default_template() -> str:
     return (resources.files("seriespub.render") / "templates" / TEMPLATE_NAME).read_text(
         encoding="utf-8"
     )
+
+
+def read_template(path: Path) -> str:
+    """The author's template, or an InputError naming it: missing (a dangling symlink), not a
+    regular file (a folder, a device that would never end), too large, or not UTF-8."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(
+            f"not a file: templates/{TEMPLATE_NAME} must be MJML text (or a symlink to it)",
+            path=path,
+        )
+    if info.st_size > MAX_TEMPLATE_BYTES:
+        raise InputError(
+            f"over {MAX_TEMPLATE_BYTES // (1024 * 1024)} MB: a template is a page of MJML",
+            path=path,
+        )
+    return read_text(path)
 
 
 def prepare(instalment: Instalment, inputs: RenderInputs) -> PreparedMessage:
@@ -113,7 +135,7 @@ def _render_template(
     from markupsafe import Markup
 
     if inputs.template_path is not None:
-        source, where = read_text(inputs.template_path), str(inputs.template_path)
+        source, where = read_template(inputs.template_path), str(inputs.template_path)
     else:
         source, where = default_template(), "default template"
     _refuse_draft_constructs(instalment)

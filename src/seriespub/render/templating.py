@@ -14,8 +14,13 @@ Guarantees:
 - Slot tokens (`%%SPn%%`) are seriespub's own: one typed by an author is refused.
 - Besides Jinja's filters a template has `start_side` (`left` or `right`, by the text's first
   strong character), for clients that drop `text-align: start`.
-- Every error while rendering (syntax, undefined names, ZeroDivisionError, recursion,
-  sandbox violations) becomes an InputError naming the template and, where known, the line.
+- Every error while rendering (syntax, undefined names, unknown filters and tests,
+  ZeroDivisionError, recursion, sandbox violations) becomes an InputError naming the template
+  and, where known, the line.
+- A render is bounded: it is stopped after MAX_RENDER_SECONDS of template code (a loop that
+  prints nothing runs as long as it likes otherwise), and, where the platform allows, may not
+  take more than MAX_RENDER_MEMORY more address space (`'{:>99999999999}'.format(1)`, or a
+  string doubled in a loop, would take the machine's memory before any other check could).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 from seriespub.errors import InputError
 from seriespub.message import SLOT_RE
+from seriespub.render import limits
 from seriespub.render.markdown import MERGE_TAG, code_spans
 
 PER_READER = ("subscriber", "unsubscribe_url")
@@ -43,6 +49,8 @@ _TYPED_TOKEN = re.compile(r"%%sp\d+%%", re.IGNORECASE)  # SLOT_RE, and what a fi
 _MAX_POWER = 128
 _MAX_REPEAT = 1_000_000
 MAX_OUTPUT = 16 * 1024 * 1024  # characters; an email is under 102 KB to be read whole
+MAX_RENDER_SECONDS = 5.0  # the default template renders in milliseconds
+MAX_RENDER_MEMORY = 1024 * 1024 * 1024  # bytes of address space beyond what the process has
 
 
 def slot_token_problem(text: str) -> tuple[int, str] | None:
@@ -174,7 +182,10 @@ def compile_template(source: str, where: str) -> Any:
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(f"template: {exc.message}", path=where, line=exc.lineno) from None
     _check_tree(tree, where)
-    return env.from_string(tree)
+    try:
+        return env.from_string(tree)
+    except jinja2.TemplateSyntaxError as exc:  # an unknown filter or test, found compiling
+        raise InputError(f"template: {exc.message}", path=where, line=exc.lineno) from None
 
 
 def _check_tree(tree: Any, where: str) -> None:
@@ -250,7 +261,8 @@ def render(
 ) -> str:
     """Render with every failure turned into an InputError naming `where` and the line."""
     try:
-        rendered = _bounded(template.generate(context))
+        with limits.bounded(MAX_RENDER_SECONDS, MAX_RENDER_MEMORY):
+            rendered = _bounded(template.generate(context))
     except InputError:
         raise
     except Exception as exc:  # whatever a template raises is the author's to fix
@@ -279,6 +291,10 @@ def _template_error(exc: BaseException, where: str) -> InputError:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     if isinstance(exc, RecursionError):
         text = "recursion too deep"
+    elif isinstance(exc, limits.OverBudget):
+        text = str(exc)
+    elif isinstance(exc, MemoryError):
+        text = f"uses more than {MAX_RENDER_MEMORY // (1024 * 1024)} MB of memory"
     elif not isinstance(exc, jinja2.TemplateError):
         text = f"{type(exc).__name__}: {text}"
     return InputError(f"template: {text}", path=where, line=line)
@@ -288,7 +304,7 @@ def _template_line(exc: BaseException) -> int | None:
     """The template line of the innermost template frame (Jinja rewrites tracebacks)."""
     line, tb = None, exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
+        if tb.tb_frame.f_code.co_filename == limits.TEMPLATE_FILE:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
