@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -304,3 +306,29 @@ def rewritten_mid_read(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) 
 
     monkeypatch.setattr(subscribers, "iter_subscribers", rewriting)
     return reads
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Name look-ups in this process reach only 127.0.0.1 (and ::1, `localhost`): a test that
+    feeds the CLI hostile settings (a fuzzer's `api_url` or `inbox.host`) can never send a
+    packet, not even a DNS query, anywhere else. Returns the hosts it refused."""
+    real = socket.getaddrinfo
+    refused: list[str] = []
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+        if name is not None and name != "localhost" and not _loopback(name):
+            refused.append(str(name))
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: the tests reach only 127.0.0.1")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    return refused
+
+
+def _loopback(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False

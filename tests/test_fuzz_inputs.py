@@ -32,6 +32,9 @@ from typer.testing import CliRunner
 
 from conftest import DRAFT, TEST_SECRET, seriespub_process, write_subscribers
 
+# Hostile settings name hosts: none of them is ever looked up (conftest.loopback_only).
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
 LONG_RUN = int(os.environ.get("SERIESPUB_FUZZ_EXAMPLES", "0"))
 PROVIDER_TOKEN = "pm-token-" + "fedcba9876543210" * 2  # set for every run: never printed
 
@@ -683,3 +686,28 @@ def test_a_sample_exits_as_a_process_as_in_process(kind: str, command: tuple[str
         said = out.decode() + err.decode()
         assert proc.returncode == inside.exit_code == 1, (proc.returncode, said[-2000:])
         assert "Traceback" not in said and said.count("error") >= 1, said
+
+
+def test_the_guard_lets_only_loopback_be_looked_up(
+    loopback_only: list[str], make_series: Any, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What keeps the fuzzers' hosts off the network: only loopback names resolve, and the
+    CLI's own connections (httpx) go through it."""
+    import socket
+
+    assert socket.getaddrinfo("127.0.0.1", 9)
+    assert socket.getaddrinfo("::1", 9)
+    assert socket.getaddrinfo("localhost", 9)
+    for host in ("example.invalid", "10.0.0.1", "8.8.8.8"):
+        with pytest.raises(socket.gaierror):
+            socket.getaddrinfo(host, 53)
+    root = make_series(
+        drafts=1,
+        subscribers=1,
+        delivery='[delivery]\nprovider = "postmark"\nmax_retry_seconds = 0\n'
+        '[delivery.postmark]\napi_url = "http://api.example.invalid:9/"\n',
+    )
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", PROVIDER_TOKEN)
+    result = cli(root, "send", "next", "--yes")
+    assert result.exit_code != 0
+    assert "api.example.invalid" in loopback_only

@@ -36,6 +36,9 @@ from test_fuzz_inputs import (
     toml_string,
 )
 
+# Hostile settings name hosts: none of them is ever looked up (conftest.loopback_only).
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
 DEADLINE = 20.0  # seconds: longer is a hang to understand, by design or not
 
 
