@@ -19,6 +19,7 @@ import time_machine
 from conftest import postmark_delivery, sendgrid_delivery
 from fakes.postmark import PostmarkState
 from fakes.sendgrid import SendgridState
+from sqlitefile import sqlite_file
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -123,9 +124,8 @@ def run_with_deadline(cli: Cli, root: Path, *args: str, seconds: int = 20) -> An
 # -- a round with late joiners (late_joiners = "from_start", no calendar) --------------------
 def ledger_rows(root: Path) -> list[tuple[Any, ...]]:
     """Every row of the ledger's record of parts and deliveries, to compare before/after."""
-    import sqlite3
 
-    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+    with sqlite_file(root / ".seriespub" / "ledger.db") as db:
         parts = db.execute("SELECT * FROM instalments ORDER BY number").fetchall()
         rows = db.execute("SELECT * FROM deliveries ORDER BY instalment, email").fetchall()
     return [*parts, *rows]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 
 from conftest import delivery_log, write_subscribers
+from sqlitefile import sqlite_file
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
@@ -26,7 +26,7 @@ BAD_ROWS = [  # what `check` rejects: an unknown status, an address without a do
 
 
 def finished(root: Path, number: int = 1) -> bool:
-    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+    with sqlite_file(root / ".seriespub" / "ledger.db") as db:
         row = db.execute(
             "SELECT finished_at FROM instalments WHERE number = ?", (number,)
         ).fetchone()

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from sqlitefile import sqlite_file
+
 Cli = Callable[..., Any]
 SCHEDULE = '[schedule]\nfirst_release = 2026-01-06T09:00:00\ntimezone = "Europe/London"\n'
 
@@ -66,11 +68,10 @@ def _outbox(root: Path, part: int = 1) -> list[Path]:
 
 
 def _sent(root: Path, part: int = 1) -> dict[str, int]:
-    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+    with sqlite_file(root / ".seriespub" / "ledger.db") as db:
         rows = db.execute(
             "SELECT status, COUNT(*) FROM deliveries WHERE instalment=? GROUP BY status", (part,)
         ).fetchall()
-    db.close()
     return dict(rows)
 
 
@@ -126,9 +127,8 @@ def test_a_full_disk_stops_the_send_in_one_line_and_the_resume_is_exact(
         resumed = cli(root, "send", "next", "--yes")
         assert resumed.exit_code == 0, resumed.output
         _exactly_once(root, 150)
-        with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+        with sqlite_file(root / ".seriespub" / "ledger.db") as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        db.close()
 
 
 def test_an_injected_enospc_in_the_outbox_is_one_line_and_resumes_exactly(

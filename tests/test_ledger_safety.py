@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from sqlitefile import sqlite_file
+
 Cli = Callable[..., Any]
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
 
@@ -79,9 +81,8 @@ def test_a_file_that_is_not_sqlite_is_refused(sent_series: Path, cli: Cli) -> No
 
 def test_a_ledger_from_a_newer_seriespub_is_refused(sent_series: Path, cli: Cli) -> None:
     ledger = sent_series / ".seriespub" / "ledger.db"
-    with sqlite3.connect(ledger) as conn:
+    with sqlite_file(ledger) as conn:
         conn.execute("UPDATE meta SET value='99' WHERE key='schema'")
-    conn.close()
     before = ledger.read_bytes()
     text = _refused(cli(sent_series, "send", "next", "--yes"))
     assert "newer seriespub (ledger schema 99" in text
@@ -153,7 +154,8 @@ def test_a_ledger_is_never_left_half_made(tmp_path: Path) -> None:
     with Ledger.open(path) as ledger:
         assert ledger.counts(1) == {}
     assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.db"]
-    row = sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()
+    with sqlite_file(path) as db:
+        row = db.execute("SELECT value FROM meta").fetchone()
     assert row == (str(SCHEMA_VERSION),)
 
 

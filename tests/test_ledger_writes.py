@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 import seriespub.ledger as ledger_module
 from seriespub.ledger import Ledger
 from seriespub.models import DeliveryStatus, Outcome, RecipientResult, SubscriberStatus
+from sqlitefile import sqlite_file
 
 
 def attempts(ledger: Ledger, number: int) -> dict[str, tuple[DeliveryStatus, int, str | None]]:
@@ -136,7 +136,7 @@ class ReferenceLedger(Ledger):
 
 
 def dump(path: Path) -> tuple[list[tuple[object, ...]], ...]:
-    with sqlite3.connect(path) as conn:
+    with sqlite_file(path) as conn:
         tables = (
             list(conn.execute("SELECT * FROM deliveries ORDER BY instalment, email")),
             list(conn.execute("SELECT * FROM batches ORDER BY key")),
@@ -148,7 +148,6 @@ def dump(path: Path) -> tuple[list[tuple[object, ...]], ...]:
                 )
             ),
         )
-    conn.close()
     return tables
 
 

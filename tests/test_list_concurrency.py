@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import pytest
 
 from conftest import delivery_log, write_subscribers
 from fakes.smtp import running_smtp_server
+from sqlitefile import sqlite_file
 
 pytestmark = pytest.mark.slow
 SRC = str(Path(__file__).parents[1] / "src")
@@ -138,7 +138,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
 
 
 def _finished(root: Path) -> bool:
-    with sqlite3.connect(root / ".seriespub" / "ledger.db") as db:
+    with sqlite_file(root / ".seriespub" / "ledger.db") as db:
         row = db.execute("SELECT finished_at FROM instalments WHERE number = 1").fetchone()
     return row is not None and row[0] is not None
 

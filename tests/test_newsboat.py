@@ -9,7 +9,6 @@ place, never a second item; no part that is not out.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 import urllib.request
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import pytest
 
 from conftest import ok
 from localsite import publish_at, serving
+from sqlitefile import sqlite_file
 
 NEWSBOAT = shutil.which("newsboat")
 pytestmark = [
@@ -45,7 +45,7 @@ def reload(tmp_path: Path, feed: str) -> list[tuple[str, str, str, str, int]]:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    with sqlite3.connect(home / "cache.db") as db:
+    with sqlite_file(home / "cache.db") as db:
         return list(
             db.execute(
                 "SELECT guid, title, url, author, pubDate FROM rss_item"

@@ -24,6 +24,7 @@ from seriespub.ops import send as ops
 from seriespub.ops import send_due
 from seriespub.ops.session import Session, session
 from seriespub.series import find_series
+from sqlitefile import sqlite_file
 
 NOW = dt.datetime(2027, 1, 5, 12, 0, tzinfo=dt.UTC)
 
@@ -274,18 +275,21 @@ def _v1_ledger(path: Path) -> None:
     conn.close()
 
 
+def _schema(path: Path) -> str:
+    with sqlite_file(path) as db:
+        return str(db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0])
+
+
 def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     _v1_ledger(path)
     with Ledger.open(path, readonly=True) as ledger:  # a report changes nothing
         assert ledger.counts(1) == {DeliveryStatus.FAILED: 1}
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("1",)
+    assert _schema(path) == "1"
     with Ledger.open(path) as ledger:
         assert ledger.counts(1) == {DeliveryStatus.FAILED: 1}
         assert ledger.unapplied_status_changes() == {}  # the old run wrote its own marks
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == (
-        str(SCHEMA_VERSION),
-    )
+    assert _schema(path) == str(SCHEMA_VERSION)
 
 
 def test_a_newer_ledger_is_still_refused(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ twice), and secrets hold the characters that get escaped on the way: `"`, `'`, `
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from fakes.echo import echo_imap, echo_smtp
 from seriespub import redact
+from sqlitefile import sqlite_file
 
 MakeSeries = Callable[..., Path]
 Cli = Callable[..., Any]
@@ -46,7 +46,7 @@ def ledger_and_log(root: Path) -> str:
     state = root / ".seriespub"
     texts = [(state / "log.jsonl").read_text()] if (state / "log.jsonl").exists() else []
     if (state / "ledger.db").exists():
-        with sqlite3.connect(state / "ledger.db") as conn:
+        with sqlite_file(state / "ledger.db") as conn:
             texts += list(conn.iterdump())
     return "\n".join(texts)
 

@@ -16,7 +16,6 @@ import datetime as dt
 import email
 import email.policy
 import random
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from seriespub.ops import send_due
 from seriespub.ops.session import Session, session
 from seriespub.series import find_series
 from seriespub.tracks import Reader, SlotPlan, is_front, parse_joined, plan_slot
+from sqlitefile import sqlite_file
 
 MakeSeries = Callable[..., Path]
 T0 = dt.datetime(2027, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -188,14 +188,13 @@ def scanned_received(
     `Ledger.received`, which looks them up by primary key)."""
     settled = ("sent", "failed", "scheduled")
     seen: dict[str, tuple[set[int], set[int], str]] = {}
-    with sqlite3.connect(f"file:{s.series.ledger_path}?mode=ro", uri=True) as conn:
+    with sqlite_file(f"file:{s.series.ledger_path}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT email, instalment, status, updated_at FROM deliveries")
         for email, number, status, updated in rows:
             if email in late:
                 has, open_, last = seen.get(email, (set(), set(), ""))
                 (has if status in settled else open_).add(number)
                 seen[email] = (has, open_, max(last, updated))
-    conn.close()
     return {e: (frozenset(h), frozenset(o), last) for e, (h, o, last) in seen.items()}
 
 
