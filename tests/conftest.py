@@ -332,3 +332,12 @@ def _loopback(name: str) -> bool:
         return ipaddress.ip_address(name.strip("[]").split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def _close_what_tests_left() -> Iterator[None]:
+    """Ledgers helpers handed to the test open (`sqlitefile.closed_after_test`), closed."""
+    from sqlitefile import close_what_tests_left
+
+    yield
+    close_what_tests_left()

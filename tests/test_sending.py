@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,28 +16,13 @@ from seriespub.models import DeliveryStatus, SubscriberStatus
 from seriespub.providers.base import Batch
 from seriespub.sending import SHOWN_FAILURES, Sender, SendReport
 from seriespub.series import find_series
-
-# Ledgers a helper returns open for the test to read; closed after each test (Python 3.13
-# warns, an error here, about a connection left to the garbage collector).
-_OPEN: list[Ledger] = []
-
-
-def _opened(ledger: Ledger) -> Ledger:
-    _OPEN.append(ledger)
-    return ledger
-
-
-@pytest.fixture(autouse=True)
-def _close_ledgers() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
+from sqlitefile import closed_after_test
 
 
 def run(root: Path, provider: MemoryProvider, **settings: float) -> tuple[SendReport, Ledger]:
     series = find_series(explicit=root)
     drafts = publishing.drafts_of(series)
-    ledger = _opened(Ledger.open(series.ledger_path))
+    ledger = closed_after_test(Ledger.open(series.ledger_path))
     instalment = drafts.by_number(1)
     assert instalment is not None
     sender = Sender(series, ledger, provider)
@@ -195,7 +180,7 @@ def test_max_rate_spaces_the_batches(make_series: Callable[..., Path], rate: flo
     series = find_series(explicit=root)
     provider = MemoryProvider()
     drafts = publishing.drafts_of(series)
-    ledger = _opened(Ledger.open(series.ledger_path))
+    ledger = closed_after_test(Ledger.open(series.ledger_path))
     sender = Sender(series, ledger, provider)
     sender.limiter.rate = rate
     instalment = drafts.instalments[0]
@@ -250,7 +235,7 @@ def test_the_send_reads_its_snapshot_and_finishes_only_when_the_list_is_covered(
     os.utime(path, (time.time() - 5, time.time() - 5))
     series = find_series(explicit=root)
     drafts = publishing.drafts_of(series)
-    ledger = _opened(Ledger.open(series.ledger_path))
+    ledger = closed_after_test(Ledger.open(series.ledger_path))
     provider = MemoryProvider()
     sender = Sender(series, ledger, provider)
     instalment = drafts.by_number(1)

@@ -16,23 +16,7 @@ from seriespub.models import DeliveryStatus, Outcome, RecipientResult
 from seriespub.providers.base import Batch
 from seriespub.sending import Sender, SendReport
 from seriespub.series import find_series
-
-# Ledgers a helper returns open for the test to read; closed after each test (Python 3.13
-# warns, an error here, about a connection left to the garbage collector).
-_OPEN: list[Ledger] = []
-
-
-def _opened(ledger: Ledger) -> Ledger:
-    _OPEN.append(ledger)
-    return ledger
-
-
-@pytest.fixture(autouse=True)
-def _close_ledgers() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
+from sqlitefile import closed_after_test
 
 READERS = 60  # 30 pending batches of 2
 
@@ -61,7 +45,7 @@ def settle(root: Path, provider: MemoryProvider) -> tuple[SendReport, Ledger]:
     drafts = publishing.drafts_of(series)
     instalment = drafts.by_number(1)
     assert instalment is not None
-    ledger = _opened(Ledger.open(series.ledger_path))
+    ledger = closed_after_test(Ledger.open(series.ledger_path))
     for start in range(0, READERS, 2):  # what a kill mid-send leaves: many pending batches
         ledger.begin_batch(
             1,
