@@ -68,8 +68,8 @@ def _unsubscribe_in_html(series: Series, message: PreparedMessage) -> list[Findi
         Finding(
             Level.WARNING,
             str(series.template_path),
-            "the HTML part has no unsubscribe link: print {{ unsubscribe_url }} in the "
-            "template: readers of the HTML part see no way to leave",
+            "the HTML part has no unsubscribe link (its readers see no way to leave); "
+            "print {{ unsubscribe_url }} in the template",
         )
     ]
 
