@@ -69,7 +69,7 @@ class CronLog:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 # Another run may have rotated it while we waited: then the name is new.
                 mine = os.fstat(fd)
-                if mine.st_size > limit and _same_file(mine, os.stat(self.path)):
+                if mine.st_size > limit and os.path.samestat(mine, os.stat(self.path)):
                     os.replace(self.path, self._older())
             finally:
                 os.close(fd)  # releases the lock
@@ -148,15 +148,11 @@ class CronLog:
             self.fallback.flush()
 
 
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def is_output_of(fd: int, path: Path) -> bool:
     """Whether `fd` is `path` itself, a regular file: a crontab line's `>> path` redirect."""
     try:
         mine = os.fstat(fd)
-        return os.path.isfile(path) and _same_file(mine, os.stat(path))
+        return os.path.isfile(path) and os.path.samestat(mine, os.stat(path))
     except OSError:
         return False
 
