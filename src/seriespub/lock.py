@@ -26,6 +26,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -84,8 +85,6 @@ def _locked(state_dir: Path, name: str, purpose: str, doing: str) -> Iterator[Lo
 
 def _take(fd: int, doing: str) -> None:
     """The flock on `fd`, or LockHeld naming its holder (see NOTE_WAIT)."""
-    import time
-
     deadline = time.monotonic() + NOTE_WAIT
     while True:
         try:

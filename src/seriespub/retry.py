@@ -130,10 +130,9 @@ def retry_passing(
             if isinstance(exc, AmbiguousSendError) and not lost_answers_too:
                 raise
             wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
-            seconds = wait if wait is not None else policy.backoff(attempt)
-            if time.monotonic() + seconds <= deadline:
-                _tell(exc, policy)
-            _pause(seconds, deadline, stop, exc)
+            _pause(
+                wait if wait is not None else policy.backoff(attempt), deadline, stop, exc, policy
+            )
             attempt += 1
 
 
@@ -160,8 +159,11 @@ def _tell(error: SendError, policy: RetryPolicy) -> None:
     )
 
 
-def _pause(seconds: float, deadline: float, stop: threading.Event, error: SendError) -> None:
+def _pause(
+    seconds: float, deadline: float, stop: threading.Event, error: SendError, policy: RetryPolicy
+) -> None:
     if time.monotonic() + seconds > deadline:
         raise error
+    _tell(error, policy)
     if stop.wait(seconds):
         raise Stopped
