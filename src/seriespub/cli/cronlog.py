@@ -87,10 +87,10 @@ class CronLog:
         except OSError:
             self._fall_back(data)
 
-    def say(self, line: str) -> None:
+    def say(self, line: str, *, quiet: bool = False) -> None:
         """One line the run printed: held while the tick has said only quiet lines (see the
         module), else written at once, after any held before it."""
-        if self._held is not None and line.startswith(QUIET):
+        if self._held is not None and (quiet or line.startswith(QUIET)):
             self._held.append(line)
             return
         self._release()
@@ -98,10 +98,7 @@ class CronLog:
 
     def idle(self, line: str) -> None:
         """The tick's "nothing to do" line: quiet, as a warning is."""
-        if self._held is None:
-            self.write(line)
-        else:
-            self._held.append(line)
+        self.say(line, quiet=True)
 
     def finish(self) -> None:
         """At the tick's end: its quiet lines, unless the log's last lines say the same and
