@@ -129,18 +129,48 @@ def send_to_outbox(
     return [next((outbox / f"{n:03d}").glob("*.eml")) for n in range(1, parts + 1)]
 
 
-def run_seriespub(root: Path, *args: str, env: dict[str, str] | None = None) -> Any:
-    """`seriespub ARGS` at `root` with the real CLI (a child process, this checkout's
-    sources), as a user runs it; `env` adds to the environment. Its CompletedProcess."""
+def seriespub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a child `seriespub` runs in: this checkout's sources first on
+    PYTHONPATH, whatever its working folder; `extra` added."""
     import os
+
+    path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+
+def start_seriespub(
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    text: bool = False,
+) -> Any:
+    """`seriespub ARGS` started at `root` (`seriespub_env(env)`); its Popen, not waited for.
+    stdout and stderr are piped unless given (`subprocess.DEVNULL`, …)."""
     import subprocess
     import sys
 
-    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-m", "seriespub", *args],
+        cwd=root,
+        env=seriespub_env(env),
+        stdout=subprocess.PIPE if stdout is None else stdout,
+        stderr=subprocess.PIPE if stderr is None else stderr,
+        text=text,
+    )
+
+
+def run_seriespub(root: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    """`seriespub ARGS` at `root` with the real CLI (a child process, this checkout's
+    sources), as a user runs it; `env` adds to the environment. Its CompletedProcess."""
+    import subprocess
+    import sys
+
     return subprocess.run(
         [sys.executable, "-m", "seriespub", *args],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        env=seriespub_env(env),
         capture_output=True,
         text=True,
         timeout=120,

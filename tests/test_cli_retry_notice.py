@@ -8,19 +8,16 @@ reason as the first wait begins, not when the time is up.
 
 from __future__ import annotations
 
-import os
 import selectors
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from conftest import sendgrid_delivery
-
-REPO = Path(__file__).resolve().parents[1]
+from instalments import start_seriespub
 
 
 def closed_port() -> int:
@@ -52,18 +49,14 @@ def test_a_provider_that_cannot_be_reached_is_named_before_the_wait(
 ) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     root = make_series(drafts=1, subscribers=2, delivery=sendgrid_delivery(url))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO / "src"),
-        "SENDGRID_API_KEY": "SG.test-key-not-shown",
-    }
     started = time.monotonic()
-    with subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=env,
+    with start_seriespub(
+        root,
+        "send",
+        "next",
+        "--yes",
+        env={"SENDGRID_API_KEY": "SG.test-key-not-shown"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
         text=True,
     ) as proc:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import postmark_delivery
-from instalments import run_seriespub
+from instalments import run_seriespub, seriespub_env, start_seriespub
 from seriespub.cli.cronlog import LIMIT
 
 LOG = ".seriespub/cron.log"
@@ -160,7 +160,7 @@ def test_the_line_earlier_versions_installed_gets_the_same_log(make_series: Any)
     for _ in range(3):
         done = subprocess.run(
             ["/bin/sh", "-c", line + f">> {LOG} 2>&1"],
-            env=child_env(),
+            env=seriespub_env(INDIA),
             capture_output=True,
             text=True,
             timeout=60,
@@ -232,14 +232,6 @@ def test_the_option_is_in_the_help(cli: Any, tmp_path: Path) -> None:
 # -- helpers: the CLI as cron runs it ---------------------------------------------------------
 
 
-def child_env() -> dict[str, str]:
-    import os
-
-    src = str(Path(__file__).parents[1] / "src")
-    path = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH", "")]))
-    return {**os.environ, "PYTHONPATH": path, **INDIA}
-
-
 def seriespub_words() -> str:
     import shlex
     import sys
@@ -248,15 +240,10 @@ def seriespub_words() -> str:
 
 
 def child(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    import sys
-
-    return subprocess.Popen(
-        [sys.executable, "-m", "seriespub", *args],
-        cwd=root,
-        env=child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    started: subprocess.Popen[bytes] = start_seriespub(
+        root, *args, env=INDIA, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    return started
 
 
 def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> None:

@@ -18,30 +18,15 @@ import pytest
 
 from conftest import delivery_log, write_subscribers
 from fakes.smtp import running_smtp_server
+from instalments import seriespub_env, start_seriespub
 from sqlitefile import sqlite_file
 
 pytestmark = pytest.mark.slow
-SRC = str(Path(__file__).parents[1] / "src")
-
-
-def environment() -> dict[str, str]:
-    """This checkout's sources first, whatever the subprocess's working folder."""
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        ),
-    }
 
 
 def seriespub(root: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "seriespub", *args],
-        cwd=root,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    started: subprocess.Popen[bytes] = start_seriespub(root, *args)
+    return started
 
 
 def finish(procs: list[subprocess.Popen[bytes]]) -> list[tuple[int, str, str]]:
@@ -389,7 +374,7 @@ def test_an_append_killed_mid_write_is_undone_by_the_next_writer(
     killed = subprocess.run(
         [sys.executable, "-c", DIES_MID_APPEND, "subscribers", "import", str(export)],
         cwd=root,
-        env=environment(),
+        env=seriespub_env(),
         capture_output=True,
         timeout=120,
     )
