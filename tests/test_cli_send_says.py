@@ -271,3 +271,23 @@ def test_a_rounds_runs_say_whose_readers_they_count(make_series: MakeSeries, cli
     assert "recipients: 2 of 2 active readers (0 already had it)" in first
     assert "recipients: 1 of 1 reader catching up (0 already had it)" in round_, round_
     assert "recipients: 2 of 2 active readers on the front (0 already had it)" in round_
+
+
+# -- text the author wrote is shown as written ---------------------------------------------------
+def test_a_title_with_colon_words_is_shown_as_written_not_as_emoji(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """Rich turns `:rocket:` into 🚀 in whatever it prints, markup or not: a title (or a
+    reader's name, a provider's reason) that holds such a word must reach the author as
+    typed, as `status` already shows it."""
+    root = make_series(drafts=1, subscribers=2)
+    draft = next((root / "drafts").glob("*.md"))
+    draft.write_text(
+        draft.read_text(encoding="utf-8").replace("Part 1 title", '"Ship it :rocket: :+1:"'),
+        encoding="utf-8",
+    )
+    dry = ok(cli(root, "send", "next", "--dry-run"))
+    sent = ok(cli(root, "send", "next", "--yes"))
+    for said in (dry.output, sent.output):
+        assert "Ship it :rocket: :+1:" in said, said
+        assert "🚀" not in said and "👍" not in said, said

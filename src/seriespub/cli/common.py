@@ -232,8 +232,10 @@ def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     console = _consoles.get(stderr)
     if console is None or console.file is not stream:  # CliRunner swaps the streams
-        # soft_wrap: a message is one line however narrow the terminal (logs, grep, tests)
-        console = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
+        # soft_wrap: a message is one line however narrow the terminal (logs, grep, tests);
+        # emoji=False: a title's ":rocket:" is the author's text, not 🚀 (and Rich's table
+        # of emoji codes, 2 ms to import, is never loaded)
+        console = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
         _consoles[stderr] = console
     return console
 
