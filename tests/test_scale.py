@@ -40,7 +40,7 @@ except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 heavy = ("httpx", "botocore", "icalendar", "jinja2", "mrml", "frontmatter", "sqlite3", "rich",
          *(f"seriespub.cli.{m}" for m in ("send", "subscribers", "site", "preview", "schedule")),
-         "seriespub.message", "socket", "hmac")
+         "seriespub.message", "socket", "hmac", "tempfile", "seriespub.lock", "rich._emoji_codes")
 sys.stdout.flush()
 print(json.dumps({"code": code, "modules": [m for m in heavy if m in sys.modules],
                   "rss_mb": peak()}),
@@ -85,11 +85,13 @@ def run(root: Path, *args: str) -> dict[str, Any]:
             ("status",),
             {"httpx", "botocore", "icalendar", "jinja2", "mrml", "seriespub.cli.send", "rich"}
             | {"seriespub.cli.subscribers", "seriespub.cli.site", "seriespub.cli.preview"}
-            | {"seriespub.message", "socket", "hmac"},  # the message machinery: sends only
+            | {"seriespub.message", "socket", "hmac"}  # the message machinery: sends only
+            | {"tempfile", "seriespub.lock"},  # what writes (keys, the list) and locks
         ),
         (
             ("send", "next", "--dry-run"),
-            {"httpx", "botocore", "icalendar", "seriespub.cli.subscribers", "seriespub.cli.site"},
+            {"httpx", "botocore", "icalendar", "seriespub.cli.subscribers", "seriespub.cli.site"}
+            | {"rich._emoji_codes"},  # the author's ":rocket:" is printed as typed
         ),
         (("send", "next", "--yes"), {"httpx", "botocore", "icalendar"}),
     ],

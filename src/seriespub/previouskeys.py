@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from seriespub import redact
@@ -64,6 +63,8 @@ def keep(state_dir: Path, key: bytes) -> None:
 def replace_generated(key_path: Path) -> None:
     """Keep the generated key at `key_path` (`keep`), then put a new random one in its place
     (a temp file, fsynced, renamed over it)."""
+    import tempfile  # here: a key is replaced rarely; reading commands never need it
+
     keep(key_path.parent, key_path.read_bytes().strip())
     fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=key_path.parent)  # mode 0600
     try:

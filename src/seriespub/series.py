@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -150,6 +149,8 @@ def _create_key(path: Path) -> None:
     The key goes to a temp file in the same folder, is fsynced, then hard-linked into place:
     a link never replaces, so when two first runs race, both use the key that won.
     """
+    import tempfile  # here: only the first send writes a key; reading commands never need it
+
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
     try:

@@ -15,7 +15,6 @@ import datetime as dt
 import io
 import itertools
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -543,6 +542,8 @@ def _replace_atomically(
     and a rename: never half-written. With `expect` (the file's signature when it was
     read), nothing is replaced and False is returned if the file changed since (an editor
     saved it in place); None, with nothing replaced, if `fill` declined (returned False)."""
+    import tempfile  # here: `status` and the other reports never rewrite the list
+
     fd, tmp = tempfile.mkstemp(prefix=REWRITE_PREFIX, suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from seriespub import publishing
 from seriespub.drafts import DraftSet
 from seriespub.ledger import Ledger
-from seriespub.lock import series_lock
 from seriespub.models import SubscriberStatus
 from seriespub.providers import SPECS
 from seriespub.series import Series
@@ -85,7 +84,12 @@ def session(
 ) -> Iterator[Session]:
     """Hold `series` for one command (see the module docstring); `provider`, when given,
     is used instead of the configured one (a library caller's or a test's), and closed too."""
-    lock = contextlib.nullcontext() if readonly else series_lock(series.state_dir, purpose)
+    if readonly:
+        lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    else:
+        from seriespub.lock import series_lock  # here: a read-only report imports no lock
+
+        lock = series_lock(series.state_dir, purpose)
     with lock, publishing.open_ledger(series, readonly=readonly) as ledger:
         held = Session(series, ledger, now, readonly, provider)
         try:
