@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import postmark_delivery
 from instalments import run_seriespub, seriespub_env, start_seriespub
 from seriespub.cli.cronlog import LIMIT
@@ -272,3 +274,76 @@ def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> N
     second.join(timeout=10)
     assert older.read_bytes() == b"old\n" * 10
     assert log.read_bytes() == b"the first tick's new lines, past the size too\n"
+
+
+def crontab_line(root: Path, words: str, *, python: str = "") -> subprocess.CompletedProcess[str]:
+    """The crontab line's command with its own redirect (`>> LOG 2>&1`), run by sh at
+    `root`; `python` in place of `-m seriespub` runs the CLI from that code instead."""
+    import shlex
+    import sys
+
+    command = shlex.join([sys.executable, "-c", python]) if python else seriespub_words()
+    done = subprocess.run(
+        ["/bin/sh", "-c", f"cd {shlex.quote(str(root))} && {command} {words} >> {LOG} 2>&1"],
+        env=seriespub_env(INDIA),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done
+
+
+@pytest.mark.parametrize(
+    "words", ["send due --log .seriespub/cron.log --yes", "send due --yes"], ids=["log", "earlier"]
+)
+def test_a_wrong_option_in_the_crontab_line_is_dated_once_a_day(
+    make_series: Any, words: str
+) -> None:
+    """Click refuses the line before the command runs (exit 2): its usage error is dated as
+    every other line, and, the same every tick, written once (as a refusal is)."""
+    root = due_series(make_series)
+    for _ in range(3):
+        done = crontab_line(root, words)
+        assert done.returncode == 2 and (done.stdout, done.stderr) == ("", "")
+    texts = [text for _, text in stamped(root)]
+    assert any("No such option: --yes" in text for text in texts), texts
+    assert sum(text.startswith("Usage: ") for text in texts) == 1, texts
+    assert not (root / ".seriespub/outbox").exists()  # nothing was sent
+
+
+def test_after_a_rotation_the_lines_own_redirect_follows_the_new_file(
+    make_series: Any,
+) -> None:
+    """What the process writes to its fds 1 and 2 after rotating (Python's own last words,
+    written at exit past seriespub's streams) goes to the new cron.log, not to cron.log.1."""
+    root = due_series(make_series)
+    old = b"x" * (LIMIT + 1) + b"\n"
+    (root / LOG).write_bytes(old)
+    late = (
+        "import atexit, os, sys; "
+        "atexit.register(os.write, 2, b'fd 2 at exit\\n'); "
+        "atexit.register(os.write, 1, b'fd 1 at exit\\n'); "
+        "sys.argv[0] = 'seriespub'; from seriespub.__main__ import run; run()"
+    )
+    done = crontab_line(root, "send due --log .seriespub/cron.log", python=late)
+    assert done.returncode == 0, done
+    assert (root / (LOG + ".1")).read_bytes() == old
+    lines = (root / LOG).read_text(encoding="utf-8").splitlines()
+    assert lines[-2:] == ["fd 1 at exit", "fd 2 at exit"], lines
+    assert "Part 1: 'Part 1 title'" in [text for _, text in stamped_lines(lines[:-2])]
+
+
+def test_a_send_that_takes_the_log_past_its_size_rotates_at_that_line(
+    make_series: Any,
+) -> None:
+    """The log just under its size when a send starts: the line that would take it past
+    moves it to `.1` first, so the file never grows past LIMIT, and no line is lost."""
+    root = due_series(make_series)
+    old = b"y" * (LIMIT - 20) + b"\n"  # the first line of the send would cross it
+    (root / LOG).write_bytes(old)
+    assert tick(root).returncode == 0
+    assert (root / (LOG + ".1")).read_bytes() == old
+    texts = [text for _, text in stamped(root)]
+    assert texts[0] == "Part 1: 'Part 1 title'", texts
+    assert any(text.startswith("Part 1: sent 3, scheduled 0, failed 0") for text in texts)
