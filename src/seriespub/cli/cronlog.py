@@ -10,10 +10,12 @@ Guarantees:
 - Each line is one `write()` on the file opened afresh for appending: lines of two
   overlapping runs never interleave, and a run never goes on writing into a file another
   run has rotated away.
-- Bounded: a run that finds the file past LIMIT bytes renames it to `FILE.1` (replacing the
-  older one) before writing, holding an flock on it so that two overlapping runs rotate
-  once. A rename is atomic: a run killed there leaves the whole file under one name or the
-  other, never a half-trimmed one; at most about 2 × LIMIT stays on disk.
+- Bounded: a run that finds the file past LIMIT bytes, or a line that would take it past
+  (a long send's), renames it to `FILE.1` (replacing the older one) first, holding an flock
+  on it so that two overlapping runs rotate once. A rename is atomic: a run killed there
+  leaves the whole file under one name or the other, never a half-trimmed one; at most about
+  2 × LIMIT stays on disk. The run's fds 1 and 2 that were the file (the crontab line's own
+  `>> FILE 2>&1`) are pointed at the new one: nothing more goes into `FILE.1`.
 - Never raises: a line that cannot be written (full disk, read-only, no folder) goes,
   still stamped, to `fallback` (the run's stderr), and is dropped if that fails too. A
   failed rotation leaves the file growing. A send never fails because of its log.
