@@ -9,6 +9,7 @@ versions printed (`send due >> .seriespub/cron.log 2>&1`), and /dev/full for a f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import subprocess
@@ -255,7 +256,6 @@ def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> N
     import fcntl
     import os
     import threading
-    import time
 
     from seriespub.cli.cronlog import CronLog
 
@@ -265,9 +265,7 @@ def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> N
     fcntl.flock(first, fcntl.LOCK_EX)  # the first tick, in the middle of its rotation
     second = threading.Thread(target=CronLog(log, None).rotate, kwargs={"limit": 8})
     second.start()
-    deadline = time.monotonic() + 10
-    while "-> FLOCK" not in Path("/proc/locks").read_text() and time.monotonic() < deadline:
-        time.sleep(0.01)  # until the second tick waits for the lock
+    waiting_for(os.getpid())  # the second tick (another process's waiter would not do)
     os.replace(log, older)
     log.write_bytes(b"the first tick's new lines, past the size too\n")
     os.close(first)
@@ -347,3 +345,61 @@ def test_a_send_that_takes_the_log_past_its_size_rotates_at_that_line(
     texts = [text for _, text in stamped(root)]
     assert texts[0] == "Part 1: 'Part 1 title'", texts
     assert any(text.startswith("Part 1: sent 3, scheduled 0, failed 0") for text in texts)
+
+
+@pytest.mark.parametrize("when", ["before", 0.0, 0.002, 0.01, "after"])
+def test_a_tick_killed_in_its_rotation_loses_no_line(make_series: Any, when: object) -> None:
+    """SIGKILL a real tick in its rotation: held at the lock just before the rename
+    ("before"), an instant after the lock is released (a number of seconds), or as soon as
+    `.1` exists ("after": between the rename and the first line). The old log is whole under
+    one name or the other, never trimmed, and the next tick rotates and sends as ever."""
+    import fcntl
+    import os
+    import time
+
+    root = due_series(make_series)
+    old = b"z" * (LIMIT + 1) + b"\n"
+    (root / LOG).write_bytes(old)
+    held = os.open(root / LOG, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # the rotation of an overlapping tick
+    proc = child(root, "send", "due", "--log", LOG)
+    try:
+        waiting_for(proc.pid)
+        if when != "before":
+            os.close(held)
+            if when == "after":
+                deadline = time.monotonic() + 30
+                while not (root / (LOG + ".1")).exists() and time.monotonic() < deadline:
+                    pass
+            else:
+                time.sleep(float(str(when)))
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(held)
+    older, log = root / (LOG + ".1"), root / LOG
+    if when in ("before", "after"):
+        assert older.exists() == (when == "after")
+    if older.exists():
+        assert older.read_bytes() == old
+        assert not log.exists() or old[:64] not in log.read_bytes()  # none of it twice
+    else:
+        assert log.read_bytes() == old
+    assert tick(root).returncode == 0
+    assert older.read_bytes() == old
+    assert "Part 1: 'Part 1 title'" in [text for _, text in stamped(root)]
+
+
+def waiting_for(pid: int) -> None:
+    """Until process `pid` waits for an flock (/proc/locks marks a waiter `->`)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in Path("/proc/locks").read_text().splitlines():
+            words = line.split()
+            if "->" in words and "FLOCK" in words and str(pid) in words:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never waited for the log's lock")
