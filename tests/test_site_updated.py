@@ -252,3 +252,12 @@ def test_a_record_of_the_rendering_only_dates_no_part_as_edited(root: Path, cli:
     assert entries(root) == (SLOT, UNEDITED)
     kept = json.loads(record.read_text(encoding="utf-8"))["content"]
     assert all(set(entry) == {"sha256", "source"} for entry in kept.values()), kept
+
+
+def test_an_edit_before_the_parts_first_build_is_not_dated(root: Path, cli: Cli) -> None:
+    """Fixed after its send, before any build put its page up: no feed reader or crawler
+    has seen another version, so the first build shows it as released, not updated."""
+    edit(root, 1, "with a [link]", "with a fixed [link]")
+    site_at(cli, root, EDITED)
+    assert entries(root) == (SLOT, UNEDITED)
+    assert "article:modified_time" not in meta(root, "01-part-1")
