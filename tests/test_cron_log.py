@@ -9,11 +9,14 @@ versions printed (`send due >> .seriespub/cron.log 2>&1`), and /dev/full for a f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import postmark_delivery
 from instalments import run_seriespub, seriespub_env, start_seriespub
@@ -253,7 +256,6 @@ def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> N
     import fcntl
     import os
     import threading
-    import time
 
     from seriespub.cli.cronlog import CronLog
 
@@ -263,12 +265,141 @@ def test_a_tick_waiting_on_a_rotation_does_not_rotate_again(tmp_path: Path) -> N
     fcntl.flock(first, fcntl.LOCK_EX)  # the first tick, in the middle of its rotation
     second = threading.Thread(target=CronLog(log, None).rotate, kwargs={"limit": 8})
     second.start()
-    deadline = time.monotonic() + 10
-    while "-> FLOCK" not in Path("/proc/locks").read_text() and time.monotonic() < deadline:
-        time.sleep(0.01)  # until the second tick waits for the lock
+    waiting_for(os.getpid())  # the second tick (another process's waiter would not do)
     os.replace(log, older)
     log.write_bytes(b"the first tick's new lines, past the size too\n")
     os.close(first)
     second.join(timeout=10)
     assert older.read_bytes() == b"old\n" * 10
     assert log.read_bytes() == b"the first tick's new lines, past the size too\n"
+
+
+def crontab_line(root: Path, words: str, *, python: str = "") -> subprocess.CompletedProcess[str]:
+    """The crontab line's command with its own redirect (`>> LOG 2>&1`), run by sh at
+    `root`; `python` in place of `-m seriespub` runs the CLI from that code instead."""
+    import shlex
+    import sys
+
+    command = shlex.join([sys.executable, "-c", python]) if python else seriespub_words()
+    done = subprocess.run(
+        ["/bin/sh", "-c", f"cd {shlex.quote(str(root))} && {command} {words} >> {LOG} 2>&1"],
+        env=seriespub_env(INDIA),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done
+
+
+@pytest.mark.parametrize(
+    "words", ["send due --log .seriespub/cron.log --yes", "send due --yes"], ids=["log", "earlier"]
+)
+def test_a_wrong_option_in_the_crontab_line_is_dated_once_a_day(
+    make_series: Any, words: str
+) -> None:
+    """Click refuses the line before the command runs (exit 2): its usage error is dated as
+    every other line, and, the same every tick, written once (as a refusal is)."""
+    root = due_series(make_series)
+    for _ in range(3):
+        done = crontab_line(root, words)
+        assert done.returncode == 2 and (done.stdout, done.stderr) == ("", "")
+    texts = [text for _, text in stamped(root)]
+    assert any("No such option: --yes" in text for text in texts), texts
+    assert sum(text.startswith("Usage: ") for text in texts) == 1, texts
+    assert not (root / ".seriespub/outbox").exists()  # nothing was sent
+
+
+def test_after_a_rotation_the_lines_own_redirect_follows_the_new_file(
+    make_series: Any,
+) -> None:
+    """What the process writes to its fds 1 and 2 after rotating (Python's own last words,
+    written at exit past seriespub's streams) goes to the new cron.log, not to cron.log.1."""
+    root = due_series(make_series)
+    old = b"x" * (LIMIT + 1) + b"\n"
+    (root / LOG).write_bytes(old)
+    late = (
+        "import atexit, os, sys; "
+        "atexit.register(os.write, 2, b'fd 2 at exit\\n'); "
+        "atexit.register(os.write, 1, b'fd 1 at exit\\n'); "
+        "sys.argv[0] = 'seriespub'; from seriespub.__main__ import run; run()"
+    )
+    done = crontab_line(root, "send due --log .seriespub/cron.log", python=late)
+    assert done.returncode == 0, done
+    assert (root / (LOG + ".1")).read_bytes() == old
+    lines = (root / LOG).read_text(encoding="utf-8").splitlines()
+    assert lines[-2:] == ["fd 1 at exit", "fd 2 at exit"], lines
+    assert "Part 1: 'Part 1 title'" in [text for _, text in stamped_lines(lines[:-2])]
+
+
+def test_a_send_that_takes_the_log_past_its_size_rotates_at_that_line(
+    make_series: Any,
+) -> None:
+    """The log just under its size when a send starts: the line that would take it past
+    moves it to `.1` first, so the file never grows past LIMIT, and no line is lost."""
+    root = due_series(make_series)
+    old = b"y" * (LIMIT - 20) + b"\n"  # the first line of the send would cross it
+    (root / LOG).write_bytes(old)
+    assert tick(root).returncode == 0
+    assert (root / (LOG + ".1")).read_bytes() == old
+    texts = [text for _, text in stamped(root)]
+    assert texts[0] == "Part 1: 'Part 1 title'", texts
+    assert any(text.startswith("Part 1: sent 3, scheduled 0, failed 0") for text in texts)
+
+
+@pytest.mark.parametrize("when", ["before", 0.0, 0.002, 0.01, "after"])
+def test_a_tick_killed_in_its_rotation_loses_no_line(make_series: Any, when: object) -> None:
+    """SIGKILL a real tick in its rotation: held at the lock just before the rename
+    ("before"), an instant after the lock is released (a number of seconds), or as soon as
+    `.1` exists ("after": between the rename and the first line). The old log is whole under
+    one name or the other, never trimmed, and the next tick rotates and sends as ever."""
+    import fcntl
+    import os
+    import time
+
+    root = due_series(make_series)
+    old = b"z" * (LIMIT + 1) + b"\n"
+    (root / LOG).write_bytes(old)
+    held = os.open(root / LOG, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # the rotation of an overlapping tick
+    proc = child(root, "send", "due", "--log", LOG)
+    try:
+        waiting_for(proc.pid)
+        if when != "before":
+            os.close(held)
+            if when == "after":
+                deadline = time.monotonic() + 30
+                while not (root / (LOG + ".1")).exists() and time.monotonic() < deadline:
+                    pass
+            else:
+                time.sleep(float(str(when)))
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(held)
+    older, log = root / (LOG + ".1"), root / LOG
+    if when in ("before", "after"):
+        assert older.exists() == (when == "after")
+    if older.exists():
+        assert older.read_bytes() == old
+        assert not log.exists() or old[:64] not in log.read_bytes()  # none of it twice
+    else:
+        assert log.read_bytes() == old
+    assert tick(root).returncode == 0
+    assert older.read_bytes() == old
+    assert "Part 1: 'Part 1 title'" in [text for _, text in stamped(root)]
+
+
+def waiting_for(pid: int) -> None:
+    """Until process `pid` waits for an flock (/proc/locks marks a waiter `->`)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in Path("/proc/locks").read_text().splitlines():
+            words = line.split()
+            if "->" in words and "FLOCK" in words and str(pid) in words:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never waited for the log's lock")

@@ -1,8 +1,9 @@
 """An edited part shows as updated: its feed entry's `<updated>`, the feed's, its sitemap
 `<lastmod>` and its page's `article:modified_time` move to the build that published the edit;
-`<published>` stays its release. What counts is the part's own title, summary and text as
-readers see them: a new part, a new "of M", a settings change leave its date alone, and a
-rebuild with nothing changed writes nothing.
+`<published>` stays its release. What counts is the part's own title, summary and text,
+changed both as the author wrote them and as readers see them: a new part, a new "of M", a
+settings change, a seriespub that renders the same Markdown otherwise leave its date alone,
+and a rebuild with nothing changed writes nothing.
 
 Through the real CLI (`seriespub site`) on the clock the test sets; the feed read by
 feedparser, the sitemap by the stdlib XML parser, the pages' meta tags by sitehelp.Links.
@@ -118,14 +119,20 @@ def test_an_edited_part_is_updated_at_the_build_that_publishes_the_edit(
 
 def test_a_source_change_that_shows_the_same_dates_nothing(root: Path, cli: Cli) -> None:
     """`__x__` renders as `**x**` does, and a trailing blank line as nothing: readers see no
-    change, so neither the files nor the dates move."""
+    change, so neither the site's files nor the dates move (site.json keeps the new source's
+    fingerprint: a later seriespub that renders it otherwise must not take that as an edit)."""
     site_at(cli, root, FIRST)
     before = files_of(root)
     edit(root, 1, "**part 1**", "__part 1__")
     draft = root / "drafts" / "01-part-1.md"
     draft.write_text(draft.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
     assert site_at(cli, root, EDITED)["written"] == []
-    assert files_of(root) == before
+    after = files_of(root)
+    record, recorded = json.loads(after.pop("site.json")), json.loads(before.pop("site.json"))
+    assert after == before
+    assert record["content"]["1"]["source"] != recorded["content"]["1"]["source"]
+    recorded["content"]["1"]["source"] = record["content"]["1"]["source"]
+    assert record == recorded
 
 
 def test_what_is_not_the_parts_own_leaves_its_date(root: Path, cli: Cli) -> None:
@@ -157,8 +164,9 @@ def test_what_is_not_the_parts_own_leaves_its_date(root: Path, cli: Cli) -> None
         3,
         {"1": "not a table", "2": {"sha256": 5, "changed": "2026-11-20T00:00:00+00:00"}},
         {"1": {"sha256": "0" * 64, "changed": "not a date"}},
+        {"1": {"sha256": "0" * 64, "source": ["not", "text"]}},
     ],
-    ids=["absent", "not-a-table", "wrong-types", "bad-date"],
+    ids=["absent", "not-a-table", "wrong-types", "bad-date", "bad-source"],
 )
 def test_an_older_or_damaged_record_loads_and_dates_no_part_as_edited(
     root: Path, cli: Cli, older: object
@@ -205,3 +213,51 @@ def test_a_send_that_pins_a_new_url_keeps_the_edit_dates(root: Path, cli: Cli) -
     assert '"3": "part-3"' in record.read_text() and '"3"' not in before.decode()
     site_at(cli, root, LATER)
     assert entries(root)[1][ONE] == (SENT, EDITED_STAMP)
+
+
+def test_a_seriespub_that_renders_differently_dates_no_part(
+    root: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade whose renderer writes other HTML for the same Markdown (`<b>` for
+    `<strong>`): the pages show it, but the author changed nothing, so no part is dated as
+    edited. An edit after it is dated as ever."""
+    from seriespub.site import content
+
+    site_at(cli, root, FIRST)
+    rendered = content.render_body
+
+    def upgraded(body: str, notes: Any) -> str:
+        return rendered(body, notes).replace("strong>", "b>")
+
+    monkeypatch.setattr(content, "render_body", upgraded)
+    report = site_at(cli, root, EDITED)
+    assert "01-part-1/index.html" in report["written"]
+    assert "<b>part 1</b>" in (root / "site" / "01-part-1" / "index.html").read_text()
+    assert entries(root) == (SLOT, UNEDITED)
+    edit(root, 1, "with a [link]", "with a fixed [link]")
+    site_at(cli, root, LATER)
+    assert entries(root)[1][ONE] == (SENT, "2026-11-30T08:00:00Z")
+
+
+def test_a_record_of_the_rendering_only_dates_no_part_as_edited(root: Path, cli: Cli) -> None:
+    """site.json as seriespub 0.x kept it (each part's rendering's fingerprint, not its
+    source's): the first build after the upgrade dates nothing, and keeps both."""
+    site_at(cli, root, FIRST)
+    record = root / ".seriespub" / "site.json"
+    data = json.loads(record.read_text(encoding="utf-8"))
+    for entry in data["content"].values():
+        entry.pop("source")
+    record.write_text(json.dumps(data), encoding="utf-8")
+    assert site_at(cli, root, EDITED)["written"] == []
+    assert entries(root) == (SLOT, UNEDITED)
+    kept = json.loads(record.read_text(encoding="utf-8"))["content"]
+    assert all(set(entry) == {"sha256", "source"} for entry in kept.values()), kept
+
+
+def test_an_edit_before_the_parts_first_build_is_not_dated(root: Path, cli: Cli) -> None:
+    """Fixed after its send, before any build put its page up: no feed reader or crawler
+    has seen another version, so the first build shows it as released, not updated."""
+    edit(root, 1, "with a [link]", "with a fixed [link]")
+    site_at(cli, root, EDITED)
+    assert entries(root) == (SLOT, UNEDITED)
+    assert "article:modified_time" not in meta(root, "01-part-1")

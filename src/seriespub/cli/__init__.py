@@ -101,4 +101,10 @@ def _root(
 
 
 def main() -> None:
+    import sys
+
+    if sys.argv[1:3] == ["send", "due"]:  # cron's: its usage errors go to its log too
+        from seriespub.cli.send_due import log_usage_errors
+
+        log_usage_errors(sys.argv[3:])
     app()

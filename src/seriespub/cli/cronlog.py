@@ -10,10 +10,12 @@ Guarantees:
 - Each line is one `write()` on the file opened afresh for appending: lines of two
   overlapping runs never interleave, and a run never goes on writing into a file another
   run has rotated away.
-- Bounded: a run that finds the file past LIMIT bytes renames it to `FILE.1` (replacing the
-  older one) before writing, holding an flock on it so that two overlapping runs rotate
-  once. A rename is atomic: a run killed there leaves the whole file under one name or the
-  other, never a half-trimmed one; at most about 2 × LIMIT stays on disk.
+- Bounded: a run that finds the file past LIMIT bytes, or a line that would take it past
+  (a long send's), renames it to `FILE.1` (replacing the older one) first, holding an flock
+  on it so that two overlapping runs rotate once. A rename is atomic: a run killed there
+  leaves the whole file under one name or the other, never a half-trimmed one; at most about
+  2 × LIMIT stays on disk. The run's fds 1 and 2 that were the file (the crontab line's own
+  `>> FILE 2>&1`) are pointed at the new one: nothing more goes into `FILE.1`.
 - Never raises: a line that cannot be written (full disk, read-only, no folder) goes,
   still stamped, to `fallback` (the run's stderr), and is dropped if that fails too. A
   failed rotation leaves the file growing. A send never fails because of its log.
@@ -33,6 +35,7 @@ import datetime as dt
 import fcntl
 import io
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -61,16 +64,19 @@ class CronLog:
         # The tick's quiet lines so far, until a line that is not (None from then on).
         self._held: list[str] | None = []
 
-    def rotate(self, limit: int = LIMIT) -> None:
-        """Move the file to `FILE.1` when it has passed `limit` bytes (once per run, first)."""
+    def rotate(self, limit: int = LIMIT, adding: int = 0) -> None:
+        """Move the file to `FILE.1` when it has passed `limit` bytes, or would with `adding`
+        more (a line of a long send); fds 1 and 2 that were the file follow the new one."""
         with contextlib.suppress(OSError):
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 # Another run may have rotated it while we waited: then the name is new.
                 mine = os.fstat(fd)
-                if mine.st_size > limit and os.path.samestat(mine, os.stat(self.path)):
+                crossing = mine.st_size + adding > limit and mine.st_size > 0
+                if crossing and os.path.samestat(mine, os.stat(self.path)):
                     os.replace(self.path, self._older())
+                    _follow(mine, self.path)
             finally:
                 os.close(fd)  # releases the lock
 
@@ -79,13 +85,24 @@ class CronLog:
         stamp = self.clock().isoformat(timespec="seconds")
         data = "".join(f"{stamp} {line}\n" for line in text.splitlines() or [""])
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            encoded = data.encode("utf-8", "backslashreplace")
+            fd = self._open_for(len(encoded))
             try:
-                os.write(fd, data.encode("utf-8", "backslashreplace"))
+                os.write(fd, encoded)
             finally:
                 os.close(fd)
         except OSError:
             self._fall_back(data)
+
+    def _open_for(self, size: int) -> int:
+        """The file opened for appending `size` bytes, rotated first if they would take it
+        past LIMIT (an fstat per line: a long send never grows it past the limit)."""
+        fd = _open_appending(self.path)
+        if os.fstat(fd).st_size + size <= LIMIT:
+            return fd
+        os.close(fd)
+        self.rotate(adding=size)
+        return _open_appending(self.path)
 
     def say(self, line: str, *, quiet: bool = False) -> None:
         """One line the run printed: held while the tick has said only quiet lines (see the
@@ -145,11 +162,39 @@ class CronLog:
             self.fallback.flush()
 
 
+def _open_appending(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _follow(rotated: os.stat_result, path: Path) -> None:
+    """Point fds 1 and 2 that were the `rotated` file (the crontab line's own `>> FILE
+    2>&1`) at the new FILE: what the process writes there later (Python's last words at
+    exit) lands with the rest, not in `FILE.1`."""
+    stale = [fd for fd in (1, 2) if _is(fd, rotated)]
+    if not stale:
+        return
+    for stream in (sys.__stdout__, sys.__stderr__):  # their bytes belong to the old file
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()  # type: ignore[union-attr]
+    fresh = _open_appending(path)
+    try:
+        for fd in stale:
+            os.dup2(fresh, fd)
+    finally:
+        os.close(fresh)
+
+
+def _is(fd: int, file: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), file)
+    except OSError:
+        return False
+
+
 def is_output_of(fd: int, path: Path) -> bool:
     """Whether `fd` is `path` itself, a regular file: a crontab line's `>> path` redirect."""
     try:
-        mine = os.fstat(fd)
-        return os.path.isfile(path) and os.path.samestat(mine, os.stat(path))
+        return os.path.isfile(path) and _is(fd, os.stat(path))
     except OSError:
         return False
 
@@ -158,22 +203,22 @@ class StampedStream(io.TextIOBase):
     """A text stream whose every complete line goes to a CronLog (for sys.stdout/stderr);
     a line left unfinished is written when the stream is flushed at exit."""
 
-    def __init__(self, log: CronLog) -> None:
+    def __init__(self, log: CronLog, *, quiet: bool = False) -> None:
         super().__init__()
-        self.log = log
+        self.log, self.quiet = log, quiet  # quiet: every line held as a warning is
         self._partial = ""
 
     def write(self, text: str) -> int:
         done, newline, rest = (self._partial + text).rpartition("\n")
         if newline:
             for line in done.split("\n"):
-                self.log.say(line)
+                self.log.say(line, quiet=self.quiet)
         self._partial = rest
         return len(text)
 
     def flush(self) -> None:
         if self._partial:
-            self.log.say(self._partial)
+            self.log.say(self._partial, quiet=self.quiet)
             self._partial = ""
 
     def isatty(self) -> bool:

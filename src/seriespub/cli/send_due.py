@@ -92,18 +92,63 @@ def _log_to(path: Path | None, as_json: bool) -> CronLog | None:
     """With --log (or output appended to .seriespub/cron.log by an earlier version's
     crontab line), what the run prints goes to that log, stamped: stderr always, stdout
     unless it carries the --json document. None: printed as always."""
-    from seriespub.cli.cronlog import CronLog, StampedStream, is_output_of
+    from seriespub.cli.cronlog import CronLog
 
-    if path is None and not (is_output_of(1, CRON_LOG) and is_output_of(2, CRON_LOG)):
+    path = _log_path(path)
+    if path is None:
         return None
+    cron_log = CronLog(path, fallback=sys.__stderr__)
+    cron_log.rotate()
+    _stamp(cron_log, stdout=not as_json)
+    return cron_log
+
+
+def log_usage_errors(words: list[str]) -> None:
+    """Before click parses `send due WORDS`: a usage error it prints (a wrong option in the
+    crontab line, exit 2) goes to the log the run would have written, dated, and held as a
+    refusal is (the same every tick: once a day). Help and the rest go where they went, and
+    on a terminal the error too: whoever typed it is there to read it."""
+    from seriespub.cli.cronlog import CronLog
+
+    if sys.stderr.isatty():
+        return
+    path = _log_path(_log_word(words))
+    if path is not None:
+        _stamp(CronLog(path, fallback=sys.__stderr__), stdout=False, quiet=True)
+
+
+def _log_word(words: list[str]) -> Path | None:
+    """The FILE of `--log FILE` or `--log=FILE` among `words` (before any `--`)."""
+    words = words[: words.index("--")] if "--" in words else words
+    for at, word in enumerate(words):
+        if word == "--log" and at + 1 < len(words):
+            return Path(words[at + 1])
+        if word.startswith("--log="):
+            return Path(word.removeprefix("--log="))
+    return None
+
+
+def _log_path(given: Path | None) -> Path | None:
+    """`given`, else .seriespub/cron.log when both outputs are appended to it."""
+    from seriespub.cli.cronlog import is_output_of
+
+    if given is not None:
+        return given
+    if is_output_of(1, CRON_LOG) and is_output_of(2, CRON_LOG):
+        return CRON_LOG
+    return None
+
+
+def _stamp(cron_log: CronLog, *, stdout: bool, quiet: bool = False) -> None:
+    """sys.stderr (and sys.stdout) write to `cron_log` until the process ends: the error
+    handler prints `error:` after the command returns."""
     import atexit
 
-    cron_log = CronLog(path or CRON_LOG, fallback=sys.stderr)
-    cron_log.rotate()
-    # Until the process ends: the error handler prints `error:` after this command returns.
-    stream = StampedStream(cron_log)
+    from seriespub.cli.cronlog import StampedStream
+
+    stream = StampedStream(cron_log, quiet=quiet)
     sys.stderr = stream
-    if not as_json:
+    if stdout:
         sys.stdout = stream
 
     def tick_ends() -> None:  # after the error handler's lines, before Python's own flush
@@ -111,7 +156,6 @@ def _log_to(path: Path | None, as_json: bool) -> CronLog | None:
         cron_log.finish()
 
     atexit.register(tick_ends)
-    return cron_log
 
 
 def _idle(cron_log: CronLog | None, line: str) -> None:

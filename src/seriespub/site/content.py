@@ -34,6 +34,7 @@ class Part:
     slug: str
     content: str  # HTML fragment, merge fields filled with their defaults
     changed: dt.datetime | None = None  # its last edit readers see (`edits`); None: none
+    body: str = ""  # the draft's Markdown as the author wrote it (`edits`)
 
     @property
     def path(self) -> str:
@@ -106,6 +107,7 @@ def released_parts(
                     when,
                     slug_for(instalment, slugs),
                     render_body(instalment.body, notes),
+                    body=instalment.body,
                 )
             )
     return parts
