@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from fakes.resend import ResendHandler, ResendState
 
 READERS = 40
+RUN_BETWEEN_CHECKS = 0.05  # seconds a stopped send runs between two checks
 
 
 def kill_once_accepted(root: Path, state: PostmarkState) -> set[str]:
@@ -53,6 +55,41 @@ def kill_when(root: Path, taken: Callable[[], bool], after: float = 0.0) -> None
     time.sleep(after)
     proc.kill()
     proc.wait()
+
+
+def kill_stopped_when(root: Path, taken: Callable[[], bool]) -> None:
+    """Start `send next` in `root` and SIGKILL it once `taken()` is true, asking `taken()`
+    only while the send is stopped (SIGSTOP): it cannot go on, nor finish, between the
+    answer and the kill, however loaded the machine. Fails if it ended first."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while _stopped(proc) and not taken():
+            assert time.monotonic() < deadline, "the send never got there in two minutes"
+            os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(RUN_BETWEEN_CHECKS)
+    finally:
+        proc.kill()
+        code = proc.wait()
+    assert code == -signal.SIGKILL, f"the send ended ({code}) before it could be killed"
+
+
+def _stopped(proc: subprocess.Popen[bytes]) -> bool:
+    """SIGSTOP `proc` and wait until it is stopped; False if it has ended instead."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    while proc.poll() is None:
+        with open(f"/proc/{proc.pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+        if state in (b"T", b"t"):
+            return True
+        time.sleep(0.001)
+    return False
 
 
 @contextmanager

@@ -249,3 +249,53 @@ def test_a_dotenv_that_is_not_utf8_is_one_line_naming_its_line(
     assert result.exit_code == 1 and ".env:2: not UTF-8 text (byte 0xE9)" in said, said
     assert "cret-123" not in result.output
     assert (root / ".env").read_bytes() == env
+
+
+INBOX = '[inbox]\nhost = "{host}"\nusername = "ann"\n'
+SMTP = '[delivery.smtp]\nhost = "{host}"\n'
+
+
+@pytest.mark.parametrize(
+    ("table", "key"), [(INBOX, "inbox"), (SMTP, "delivery.smtp")], ids=["inbox", "smtp"]
+)
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("127.0.0.1:9", 'host = "127.0.0.1" and port = 9'),
+        ("imap.example.com:993", 'host = "imap.example.com" and port = 993'),
+        ("imaps://imap.example.com", "a host name, not a URL"),
+        ("[::1]", "without brackets"),
+        ("[::1]:993", "without brackets"),
+        ("mail example.com", "a host name"),
+    ],
+)
+def test_a_host_with_a_port_or_a_scheme_is_one_line_naming_the_port_key(
+    make_series: Callable[..., Path],
+    cli: Cli,
+    loopback_only: list[str],
+    table: str,
+    key: str,
+    host: str,
+    said: str,
+) -> None:
+    """`host = "127.0.0.1:9"` was looked up as a host name (a resolver error); the port has
+    its own key in both tables, so the host names a host and nothing else."""
+    root = make_series(
+        delivery='[delivery]\nprovider = "smtp"\n', extra_toml=table.format(host=host)
+    )
+    line = one_line_error(cli(root, "status"))
+    assert f"'{key}.host'" in line and said in line
+    assert "port" not in said or f"{key}.port" in line
+    assert loopback_only == []  # refused before anything is looked up
+
+
+@pytest.mark.parametrize("host", ["::1", "127.0.0.1", "mail.example.org", "localhost"])
+def test_a_bare_host_or_ipv6_address_is_accepted(tmp_path: Path, host: str) -> None:
+    from seriespub.config import load_settings
+
+    path = tmp_path / "seriespub.toml"
+    toml = '[series]\ntitle = "T"\nfrom = "a@example.com"\n'
+    path.write_text(toml + INBOX.format(host=host) + "[delivery]\n" + SMTP.format(host=host))
+    settings = load_settings(path)
+    assert settings.inbox is not None and settings.inbox.host == host
+    assert settings.delivery.smtp.host == host

@@ -254,3 +254,75 @@ def test_schedule_ics_counts_its_releases_in_words(
     result = cli(root, "schedule", "--ics", "cal.ics")
     assert result.exit_code == 0, result.output
     assert f"wrote cal.ics {said}" in result.stderr
+
+
+def test_schedule_ics_dash_writes_the_calendar_on_stdout_and_nothing_else(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """`-` is standard output, as for any Unix tool: `schedule --ics - | other-tool`. The
+    table would corrupt the calendar, so stdout carries the calendar alone; no file `-`."""
+    root = make_series(drafts=2, extra_toml=SCHEDULE)
+    result = cli(root, "schedule", "--ics", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(b"BEGIN:VCALENDAR\r\n")  # as in the file: CRLF
+    assert result.stdout_bytes.endswith(b"END:VCALENDAR\r\n")
+    assert result.stdout_bytes.count(b"BEGIN:VEVENT") == 2
+    assert not (root / "-").exists()
+
+
+def test_preview_html_dash_writes_the_html_part_on_stdout_and_nothing_else(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = make_series(drafts=1)
+    result = cli(root, "preview", "1", "--html", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.lower().startswith("<!doctype html")
+    assert result.stdout.rstrip().endswith("</html>")
+    assert "Part 1 title" in result.stdout
+    assert "wrote" not in result.stdout
+    assert not (root / "-").exists()
+
+
+def test_a_file_named_dash_is_still_written_as_dot_slash_dash(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    root = make_series(drafts=1, extra_toml=SCHEDULE)
+    result = cli(root, "schedule", "--ics", "./-")
+    assert result.exit_code == 0, result.output
+    assert (root / "-").read_bytes().startswith(b"BEGIN:VCALENDAR")
+
+
+@pytest.mark.parametrize(
+    "words",
+    [("schedule", "--ics", "-", "--json"), ("preview", "1", "--html", "-", "--text")],
+    ids=["ics-json", "html-text"],
+)
+def test_two_things_for_stdout_is_misuse(
+    make_series: MakeSeries, cli: Cli, words: tuple[str, ...]
+) -> None:
+    root = make_series(drafts=1, extra_toml=SCHEDULE)
+    result = cli(root, *words)
+    assert result.exit_code == 2, result.output
+    assert f"{words[-3]} - and {words[-1]} both write to stdout" in result.stderr
+    assert "BEGIN:VCALENDAR" not in result.stdout and "<html" not in result.stdout.lower()
+
+
+def test_preview_text_with_an_html_file_writes_both(
+    make_series: MakeSeries, cli: Cli, tmp_path: Path
+) -> None:
+    """`--text --html FILE` used to print the text and silently write no FILE."""
+    root = make_series(drafts=1)
+    result = cli(root, "preview", "1", "--text", "--html", str(tmp_path / "p.html"))
+    assert result.exit_code == 0, result.output
+    assert "Part 1 title" in result.stdout and "<html" not in result.stdout.lower()
+    assert "Part 1 title" in (tmp_path / "p.html").read_text()
+
+
+@pytest.mark.parametrize("command", [("schedule",), ("preview",)], ids=["schedule", "preview"])
+def test_help_says_dash_is_stdout(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option: the words are not split
+    result = cli(tmp_path, *command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "'-': stdout" in result.stdout

@@ -276,6 +276,11 @@ def test_an_untrusted_certificate_is_refused(
     result = cli(root, "subscribers", "sync")
     assert result.exit_code == 1
     assert "certificate not trusted" in result.output
+    assert (
+        'hint: if the server\'s certificate comes from a private CA, set ca_file = "ca.pem" '
+        in result.stderr
+    )
+    assert "under [inbox]" in result.stderr
 
 
 def test_the_done_folder_is_found_when_it_exists(

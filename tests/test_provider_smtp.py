@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import email.utils
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -494,6 +496,59 @@ def test_ca_file_trusts_a_private_ca_relative_to_the_series(tmp_path: Path) -> N
         untrusted.close()
     assert [r.outcome for r in results] == [Outcome.SENT]
     assert len(server.received) == 1
+
+
+@pytest.fixture
+def strict_as_on_313(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verification as Python 3.13's default context does it (RFC 5280, strictly), on any
+    Python: the refusal below is the real one OpenSSL makes there."""
+    real = ssl.create_default_context
+
+    def strict(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = real(*args, **kwargs)
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", strict)
+
+
+def refusal(root: Path, server: FakeSmtpServer, **smtp: object) -> PermanentSendError:
+    provider = make_provider(
+        "smtp", smtp_context(root, host=server.host, port=server.port, security="starttls", **smtp)
+    )
+    try:
+        with pytest.raises(PermanentSendError, match="certificate not trusted") as caught:
+            provider.open()
+    finally:
+        provider.close()
+    return caught.value
+
+
+def test_a_ca_file_whose_ca_a_strict_check_refuses_says_why_not_to_set_ca_file(
+    tmp_path: Path, strict_as_on_313: None
+) -> None:
+    """A private CA made without key identifiers, already in ca_file: on Python 3.13 the
+    hint used to say to set ca_file, which was set. It says what OpenSSL refused instead."""
+    root = tmp_path / "series"
+    ca = make_private_ca(root / "certs", key_identifiers=False)
+    with running_smtp_server(tls=ca.server_files()) as server:
+        error = refusal(root, server, ca_file="certs/ca.pem")
+    hint = str(error.hint)
+    assert "Key Identifier" in str(error)  # OpenSSL's own words, e.g. "Missing Authority …"
+    assert "set ca_file" not in hint
+    assert "certs/ca.pem" in hint and "RFC 5280" in hint and "key identifiers" in hint
+    assert server.received == []
+
+
+def test_a_ca_file_without_the_servers_ca_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "series"
+    ca = make_private_ca(root / "certs")
+    make_private_ca(root / "other")  # a CA, but not the one that signed the server's
+    with running_smtp_server(tls=ca.server_files()) as server:
+        error = refusal(root, server, ca_file="other/ca.pem")
+        without = refusal(root, server)
+    assert "other/ca.pem" in str(error.hint) and "does not hold" in str(error.hint)
+    assert 'set ca_file = "ca.pem" under [delivery.smtp]' in str(without.hint)
 
 
 @pytest.mark.parametrize(

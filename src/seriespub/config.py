@@ -18,6 +18,7 @@ from typing import Any
 
 from seriespub import redact
 from seriespub.errors import ConfigError
+from seriespub.hostnames import check_host
 
 CONFIG_NAME = "seriespub.toml"
 DAY_SECONDS = 86_400  # the longest timeout or wait a setting may ask for
@@ -210,6 +211,7 @@ def _check_values(settings: Settings) -> None:
             "'schedule.install' must be one line: a pip requirement such as "
             '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"'
         )
+    check_host("delivery.smtp", d.smtp.host)
     if settings.inbox is not None:
         from seriespub.inbox.settings import check_inbox
 

@@ -215,19 +215,23 @@ class PrivateCa:
         return TlsFiles(self.server_cert, self.server_key)
 
 
-def make_private_ca(folder: Path) -> PrivateCa:
-    """A CA (not trusted by the system) and a server certificate for 127.0.0.1 and localhost."""
+def make_private_ca(folder: Path, *, key_identifiers: bool = True) -> PrivateCa:
+    """A CA (not trusted by the system) and a server certificate for 127.0.0.1 and localhost;
+    without `key_identifiers`, as older recipes made them (refused by a strict verifier)."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("seriespub test CA")
-    ca_cert = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
+    ids = {"key_identifiers": key_identifiers}
+    ca_cert = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True, **ids)
     key = ec.generate_private_key(ec.SECP256R1())
     san = x509.SubjectAlternativeName(
         [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
     )
-    cert = _certificate(_name("127.0.0.1"), ca_name, key.public_key(), ca_key, ca=False, san=san)
+    cert = _certificate(
+        _name("127.0.0.1"), ca_name, key.public_key(), ca_key, ca=False, san=san, **ids
+    )
     folder.mkdir(parents=True, exist_ok=True)
     files = PrivateCa(folder / "ca.pem", folder / "server.pem", folder / "server.key")
     _write_pem(files.ca_cert, ca_cert)
@@ -244,7 +248,14 @@ def _name(common_name: str) -> Any:
 
 
 def _certificate(
-    subject: Any, issuer: Any, public_key: Any, signing_key: Any, *, ca: bool, san: Any = None
+    subject: Any,
+    issuer: Any,
+    public_key: Any,
+    signing_key: Any,
+    *,
+    ca: bool,
+    san: Any = None,
+    key_identifiers: bool = True,
 ) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -259,14 +270,16 @@ def _certificate(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if key_identifiers:
         # RFC 5280's key identifiers: Python 3.13's default context (VERIFY_X509_STRICT)
         # refuses a chain without them ("Missing Authority Key Identifier").
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+        ).add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()),
             critical=False,
         )
-    )
     if ca:
         usage = x509.KeyUsage(
             digital_signature=True,

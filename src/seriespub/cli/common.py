@@ -268,6 +268,18 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(scrub_data(data), indent=2, default=scrub_default) + "\n")
 
 
+def is_stdout(typed: str | None) -> bool:
+    """Whether an output file option names standard output: `-` exactly (`./-` is a file)."""
+    return typed == "-"
+
+
+def write_stdout(data: bytes) -> None:
+    """`data` on stdout as it is (an export: bytes, not text re-encoded by the console)."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
 def serve_until_ctrl_c(stop: Callable[[], None]) -> None:
     """Keep a server (started by the caller) running until Ctrl-C, then `stop()` it."""
     import time

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriespub.cli.common import SeriesOption, err, load_series, out, serve_until_ctrl_c
+from seriespub.cli.common import (
+    SeriesOption,
+    err,
+    fail,
+    is_stdout,
+    load_series,
+    out,
+    serve_until_ctrl_c,
+    write_stdout,
+)
 
 if TYPE_CHECKING:
     from seriespub.ops.preview import Preview, Series
@@ -29,7 +38,13 @@ def preview(
     ] = "next",
     text: Annotated[bool, typer.Option("--text", help="Print exactly the text part.")] = False,
     html: Annotated[
-        Path | None, typer.Option("--html", help="Write exactly the HTML part.", show_default=False)
+        str | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write exactly the HTML part to FILE ('-': stdout, alone).",
+            show_default=False,
+        ),
     ] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False,
     as_: Annotated[
@@ -56,21 +71,24 @@ def preview(
     """Show an instalment: header, size, and the text, as a reader would get it."""
     from seriespub.ops import preview as ops
 
+    if text and is_stdout(html):
+        fail("--html - and --text both write to stdout: give --html a file name", code=2)
     s = load_series(series)
     if watch:
         _watch(s, ref, as_, port)
         return
     shown = ops.prepare(s, ref, as_)
     _note_throwaway_key(s)
-    if text:
-        out().file.write(shown.text)
-        return
-    if html is not None:
-        size = ops.write_html(s, html, shown.html)
+    if is_stdout(html):
+        write_stdout(shown.html.encode())
+    elif html is not None:
+        size = ops.write_html(s, Path(html), shown.html)
         err().print(f"wrote {html} ({size:,} bytes)", markup=False)
     if open_:
         _open_in_browser(shown.html)
-    if html is None and not open_:
+    if text:
+        out().file.write(shown.text)
+    elif html is None and not open_:
         _show(shown)
 
 

@@ -12,9 +12,12 @@ from seriespub.cli.common import (
     JsonOption,
     SeriesOption,
     err,
+    fail,
+    is_stdout,
     load_series,
     out,
     print_json,
+    write_stdout,
     write_table,
 )
 
@@ -32,9 +35,13 @@ def register(root: typer.Typer) -> None:
 def calendar(
     ctx: typer.Context,
     ics: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--ics", help="Also export the releases as an iCalendar file.", show_default=False
+            "--ics",
+            metavar="FILE",
+            help="Also export the releases as an iCalendar file ('-': stdout, in place of "
+            "the table).",
+            show_default=False,
         ),
     ] = None,
     reader: Annotated[
@@ -75,15 +82,20 @@ def calendar(
             out().print("  nothing planned", markup=False)
         return
 
+    if is_stdout(ics) and as_json:
+        fail("--ics - and --json both write to stdout: give --ics a file name", code=2)
     s = load_series(series)
     with session(s, "schedule", now=utc_now(), readonly=True) as held:
         cal = ops.calendar(held)
-    if ics is not None:
-        ops.write_ics(s, cal, ics)
-        count = len(cal.releases)
-        err().print(f"wrote {ics} ({count} release{'' if count == 1 else 's'})", markup=False)
     for warning in cal.warnings:
         err().print(f"warning: {warning}", markup=False, style="yellow", soft_wrap=True)
+    if is_stdout(ics):
+        write_stdout(ops.ics_data(cal))
+        return
+    if ics is not None:
+        ops.write_ics(s, cal, Path(ics))
+        count = len(cal.releases)
+        err().print(f"wrote {ics} ({count} release{'' if count == 1 else 's'})", markup=False)
     if as_json:
         print_json(cal.as_json())
     else:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from seriespub.config import InboxSettings, Secret
 from seriespub.errors import SeriespubError
+from seriespub.tlstrust import untrusted_hint
 
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _CHUNK = 100  # messages per FETCH: bounded memory per round trip
@@ -210,8 +211,11 @@ def _logout(conn: imaplib.IMAP4) -> None:
 
 
 def _port_hint(settings: InboxSettings, exc: BaseException) -> str | None:
-    """The usual mix-ups of port and `security`: TLS spoken to a port that greets in plain
-    text (143), or a plain greeting awaited from one that waits for TLS (993)."""
+    """What to do about a certificate not trusted (`seriespub.tlstrust`), and the usual
+    mix-ups of port and `security`: TLS spoken to a port that greets in plain text (143),
+    or a plain greeting awaited from one that waits for TLS (993)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return untrusted_hint(exc, "inbox", settings.ca_file)
     port = settings.port or (993 if settings.security == "tls" else 143)
     if settings.security == "tls" and isinstance(exc, ssl.SSLError) and "WRONG_VERSION" in str(exc):
         return f'port {port} greets in plain text: set security = "starttls" (or the TLS port)'

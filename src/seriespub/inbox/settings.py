@@ -6,6 +6,7 @@ import re
 
 from seriespub.config import InboxSettings, check_at_most_a_day
 from seriespub.errors import ConfigError
+from seriespub.hostnames import check_host
 
 TOKEN = "{token}"
 _TOKEN_RE = r"([0-9a-f]{32})"
@@ -25,6 +26,7 @@ def check_inbox(inbox: InboxSettings) -> None:
             raise ConfigError(f"'{key}' must not be empty")
         if not value.isascii() or not value.isprintable():
             raise ConfigError(f"'{key}' must be printable ASCII, not {value!r}")
+    check_host("inbox", inbox.host)
     if inbox.folder == inbox.done_folder:
         raise ConfigError("'inbox.done_folder' must differ from 'inbox.folder'")
     if inbox.port is not None and not 1 <= inbox.port <= 65535:

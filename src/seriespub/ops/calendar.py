@@ -43,6 +43,7 @@ __all__ = [
     "ReaderCalendar",
     "calendar",
     "format_local",
+    "ics_data",
     "install",
     "reader_calendar",
     "relative",
@@ -211,11 +212,15 @@ def _fronts_once_ready(
     return {p.number: max(p.release, at) for p in moved if p.number >= waits}
 
 
+def ics_data(cal: Calendar) -> bytes:
+    """The releases as an iCalendar document."""
+    return export_ics(cal.releases, cal.title, cal.timezone, cal.now)
+
+
 def write_ics(series: Series, cal: Calendar, path: Path) -> None:
     """Export the releases as an iCalendar file (`seriespub.outputs`: never over the
     series' own files, nor over a file that is not a calendar); a bad path is one line."""
-    data = export_ics(cal.releases, cal.title, cal.timezone, cal.now)
-    outputs.write_output(series, path, data, outputs.CALENDAR)
+    outputs.write_output(series, path, ics_data(cal), outputs.CALENDAR)
 
 
 @dataclass(frozen=True)

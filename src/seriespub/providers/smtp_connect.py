@@ -25,6 +25,7 @@ from pathlib import Path
 from seriespub import redact
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import PermanentSendError, SendError, TransientSendError
+from seriespub.tlstrust import untrusted_hint
 
 CONNECT_WAIT = 10.0  # connect, greeting, handshake: a healthy server answers at once
 PROBE_AFTER = 1.0  # silent this long: is it a TLS port waiting for our hello?
@@ -156,8 +157,7 @@ class Connector:
             return PermanentSendError(
                 f"{self.where}: TLS certificate not trusted: {exc.verify_message}",
                 provider=NAME,
-                hint="if the server's certificate comes from a private CA, "
-                'set ca_file = "ca.pem" under [delivery.smtp]',
+                hint=untrusted_hint(exc, "delivery.smtp", self.settings.ca_file),
             )
         if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
             return self._handshake_error(exc)
