@@ -326,3 +326,28 @@ def test_help_says_dash_is_stdout(
     result = cli(tmp_path, *command, "--help")
     assert result.exit_code == 0, result.output
     assert "'-': stdout" in result.stdout
+
+
+def test_schedule_reader_with_ics_is_misuse_not_silence(make_series: MakeSeries, cli: Cli) -> None:
+    """`--ics` exports the series' releases; with `--reader` it used to be dropped in
+    silence (exit 0, no file). It is refused, and nothing is written."""
+    root = make_series(drafts=2, extra_toml=SCHEDULE)
+    reader = next(iter((root / "subscribers.csv").read_text().splitlines()[1:])).split(",")[0]
+    result = cli(root, "schedule", "--reader", reader, "--ics", "cal.ics")
+    assert result.exit_code == 2, result.output
+    assert "--ics" in result.stderr and "--reader" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (root / "cal.ics").exists()
+
+
+@pytest.mark.parametrize("words", [("--log", "-"), ("--log=-",)], ids=["space", "equals"])
+def test_send_due_log_dash_is_refused_not_a_file_named_dash(
+    make_series: MakeSeries, cli: Cli, words: tuple[str, ...]
+) -> None:
+    """The cron log rotates and compares its last lines: stdout is not a log. `--log -`
+    used to write a file named `-`; it is refused (exit 2), and no such file appears."""
+    root = make_series(drafts=1, extra_toml=SCHEDULE)
+    result = cli(root, "send", "due", *words)
+    assert result.exit_code == 2, result.output
+    assert "--log" in result.stderr and "stdout" in result.stderr
+    assert not (root / "-").exists()

@@ -62,6 +62,8 @@ def calendar(
     from seriespub.ops.session import session, utc_now
 
     if reader is not None:
+        if ics is not None:  # a reader's calendar is not the series' releases
+            fail("--ics exports the series' releases: leave out --reader to export them", code=2)
         with session(load_series(series), "schedule", now=utc_now(), readonly=True) as held:
             mine = ops.reader_calendar(held, reader)
         if as_json:
