@@ -244,3 +244,19 @@ def test_size_is_measured_as_sent_not_as_written(
     assert error[2].startswith("HTML is ") and "KB as sent (text " in error[2]
     assert error[2].endswith("KB): Gmail clips messages over ~102 KB")
     assert int(error[2].split()[2]) > 102  # the figure itself is the encoded size
+
+
+def test_a_short_unsubscribe_key_is_one_error_not_one_per_draft(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is the series', not a draft's: with five drafts, one error, naming the
+    variable and never a draft (each draft's render met the same key)."""
+    root = make_series(drafts=5)
+    monkeypatch.setenv("SERIESPUB_SECRET", "Xq7#z")  # 5 bytes, in no path
+    code, found = findings(cli, root)
+    assert code == 1
+    key = [f for f in found if "the unsubscribe key has 5 bytes" in f[2]]
+    assert len(key) == 1, key
+    level, where, message = key[0]
+    assert level == "error" and "SERIESPUB_SECRET" in message
+    assert "drafts" not in where, where

@@ -25,6 +25,7 @@ PLUMBING = {
         "seriespub.redact",
         "seriespub.series",
         "seriespub.statefiles",
+        "seriespub.textwidth",  # the terminal columns text takes
     },
     "progress": set(),
 }

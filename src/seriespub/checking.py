@@ -48,6 +48,11 @@ def check_series(series: Series) -> list[Finding]:
                 findings, Finding(Level.ERROR, _where(exc) or str(instalment.path), _plain(exc))
             )
             continue
+        except ConfigError as exc:
+            # The series' settings or unsubscribe key, not this draft: every draft's render
+            # meets it, so it is said once, against the settings.
+            _add_once(findings, Finding(Level.ERROR, str(series.config_path), str(exc)))
+            continue
         except SeriespubError as exc:
             findings.append(Finding(Level.ERROR, str(instalment.path), str(exc)))
             continue

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from seriespub.textwidth import display_width, pad_left_to, pad_to
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -299,7 +301,7 @@ def write_aligned(
     """Plain aligned lines on stdout, a chunk at a time (flat memory at any size): the header
     aligned with the first chunk, columns widening (never narrowing) as rows come, the last
     column not padded. Returns how many rows were written."""
-    widths = [len(h) for h in header[:-1]]
+    widths = [display_width(h) for h in header[:-1]]
     count = 0
     cells: list[tuple[str, ...]] = []
     for row in rows:
@@ -320,9 +322,10 @@ def write_table(
     """A title line, then `header` and `rows` as plain aligned columns (`right`: the columns
     aligned right, numbers). Plain text: no Rich table to import, and greppable."""
     lines = [header, *rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    widths = [max(display_width(line[i]) for line in lines) for i in range(len(header))]
     head, *cells = [
-        tuple(c.rjust(widths[i]) if i in right else c for i, c in enumerate(line)) for line in lines
+        tuple(pad_left_to(c, widths[i]) if i in right else c for i, c in enumerate(line))
+        for line in lines
     ]
     sys.stdout.write(f"{title}\n")
     write_aligned(head, cells)
@@ -332,12 +335,12 @@ def _write_chunk(
     header: tuple[str, ...] | None, cells: list[tuple[str, ...]], widths: list[int]
 ) -> list[int]:
     if cells:
-        widths = [max(w, *(len(c[i]) for c in cells)) for i, w in enumerate(widths)]
+        widths = [max(w, *(display_width(c[i]) for c in cells)) for i, w in enumerate(widths)]
     lines = [header, *cells] if header is not None else cells
     sys.stdout.write("".join(_aligned(c, widths) for c in lines))
     return widths
 
 
 def _aligned(cells: tuple[str, ...], widths: list[int]) -> str:
-    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+    padded = [pad_to(cell, width) for cell, width in zip(cells, widths, strict=False)]
     return "  ".join([*padded, cells[-1]]).rstrip() + "\n"

@@ -15,6 +15,7 @@ from seriespub.models import Instalment
 from seriespub.render import markdown, mjml, templating, text
 from seriespub.render.wording import Wording, wording
 from seriespub.textfiles import read_text
+from seriespub.textwidth import display_width
 
 TEMPLATE_NAME = "email.mjml"
 MAX_TEMPLATE_BYTES = 4 * 1024 * 1024  # the default template is 10 KB; an email under 102 KB
@@ -201,7 +202,7 @@ def _text_part(instalment: Instalment, inputs: RenderInputs, body: str, unsub: s
         f"{series.title} · {words.part} {instalment.number}",
         "",
         instalment.title,
-        "=" * min(text.display_width(instalment.title), text.WIDTH),
+        "=" * min(display_width(instalment.title), text.WIDTH),
         "",
         body.rstrip("\n"),
     ]

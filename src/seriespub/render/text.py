@@ -11,11 +11,11 @@ closing punctuation, so no line of text without spaces runs past the width.
 from __future__ import annotations
 
 import textwrap
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from seriespub.render.markdown import Node, ascii_url, parse
+from seriespub.textwidth import display_width
 
 WIDTH = 72
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -223,16 +223,6 @@ def _pad(cell: str, width: int, align: str) -> str:
     if align == "Center":
         return " " * (space // 2) + cell + " " * (space - space // 2)
     return cell + " " * space
-
-
-def display_width(text: str) -> int:
-    """Terminal columns: East Asian wide characters take two, combining marks none."""
-    if text.isascii():
-        return len(text)
-    return sum(
-        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-        for ch in text
-    )
 
 
 def _wrap(text: str) -> str:
