@@ -403,3 +403,75 @@ def waiting_for(pid: int) -> None:
                 return
         time.sleep(0.01)
     raise AssertionError(f"process {pid} never waited for the log's lock")
+
+
+# -- what --log may name ----------------------------------------------------------------------
+
+
+def test_an_idle_tick_logging_to_a_device_reads_no_endless_tail(make_series: Any) -> None:
+    """An idle tick compares its line with the log's last lines. /dev/full reads as endless
+    zeros: reading it "to its end" grew a tick to 23 GB until the kernel killed it. Under a
+    1.5 GB address-space limit the tick must finish, say its line, and raise nothing."""
+    import resource
+    import sys
+
+    root = due_series(make_series)
+    assert tick(root).returncode == 0  # the send: nothing due after it
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "seriespub", "send", "due", "--log", "/dev/full"],
+        cwd=root,
+        env=seriespub_env(INDIA),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=bounded,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
+    assert "Nothing is due" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["seriespub.toml", "subscribers.csv", "drafts/01-part-1.md", "notes.txt"]
+)
+def test_a_log_that_is_not_a_log_is_refused_and_left_as_it_was(make_series: Any, name: str) -> None:
+    """`--log seriespub.toml` appended dated lines to the settings (every later command then
+    failed on invalid TOML), and a list past 1 MB was even rotated away to
+    `subscribers.csv.1`. An existing file is a log only when its name ends in .log, or it
+    is empty or begins with a dated line; anything else is refused (exit 2), untouched."""
+    root = due_series(make_series)
+    target = root / name
+    if name == "notes.txt":
+        target.write_text("my own notes\n", encoding="utf-8")
+    if name == "subscribers.csv":  # past the log's size: a tick would rotate it
+        rows = "".join(f"reader{i:06d}@example.com,Reader {i},active,\n" for i in range(40_000))
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(rows)
+        assert target.stat().st_size > LIMIT
+    before = target.read_bytes()
+    done = run_seriespub(root, "send", "due", "--log", name, env=INDIA)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--log" in done.stderr and "Traceback" not in done.stderr
+    assert target.read_bytes() == before
+    assert not target.with_name(target.name + ".1").exists()
+    assert not list((root / ".seriespub").glob("outbox/*/*.eml"))  # nothing was sent
+
+
+@pytest.mark.parametrize("name", ["ticks.log", "cron", "stamped"])
+def test_a_log_by_name_empty_or_stamped_is_taken(make_series: Any, name: str) -> None:
+    root = due_series(make_series)
+    target = root / name
+    if name == "ticks.log":
+        target.write_text("an earlier version's undated line\n", encoding="utf-8")
+    elif name == "cron":
+        target.touch()
+    else:
+        target.write_text("2026-11-29T10:05:00+05:30 Nothing is due.\n", encoding="utf-8")
+    done = run_seriespub(root, "send", "due", "--log", name, env=INDIA)
+    assert done.returncode == 0, done.stderr
+    assert "Part 1: 'Part 1 title'" in target.read_text(encoding="utf-8")

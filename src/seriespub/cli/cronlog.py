@@ -26,6 +26,11 @@ Guarantees:
   what is next, or of why a tick refuses (a due part left a draft), instead of 288 a day.
   The first other line (a send's plan, progress) writes the held ones before it, and every
   line after it as it comes: a send's lines are never held, nor lost to a kill.
+- Only a log is written (`refusal`): an existing regular file is appended to when its name
+  ends in `.log`, or it is empty, or it begins with a stamped line; any other file (the
+  settings, the list, a draft, the author's notes) is refused before anything is written or
+  rotated. A device (/dev/stderr, /dev/null, /dev/full) is written but never read back nor
+  rotated: only a regular file's last 8 KB are read.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import datetime as dt
 import fcntl
 import io
 import os
+import re
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +74,8 @@ class CronLog:
     def rotate(self, limit: int = LIMIT, adding: int = 0) -> None:
         """Move the file to `FILE.1` when it has passed `limit` bytes, or would with `adding`
         more (a line of a long send); fds 1 and 2 that were the file follow the new one."""
+        if not _is_regular(self.path):
+            return  # a device has no size to bound (and a FIFO would block the open)
         with contextlib.suppress(OSError):
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -136,10 +145,12 @@ class CronLog:
     def last_lines(self, count: int) -> list[tuple[dt.datetime, str]]:
         """The stamp and text of the log's last `count` lines; fewer if it has fewer
         stamped lines there (an earlier version's line, a torn one, the start)."""
+        if not _is_regular(self.path):
+            return []  # /dev/full reads as endless zeros: nothing to compare with
         try:
             with self.path.open("rb") as handle:
                 handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL))
-                tail = handle.read().decode("utf-8", "replace")
+                tail = handle.read(_TAIL).decode("utf-8", "replace")
         except OSError:
             return []
         found: list[tuple[dt.datetime, str]] = []
@@ -160,6 +171,45 @@ class CronLog:
         with contextlib.suppress(OSError, ValueError):
             self.fallback.write(data)
             self.fallback.flush()
+
+
+_STAMPED = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def refusal(path: Path) -> str | None:
+    """Why `path` cannot be the log (see the module), or None when it can."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None  # a new log
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{path} is a folder: give --log a file, e.g. .seriespub/cron.log"
+    if stat.S_ISCHR(info.st_mode):
+        return None  # /dev/stderr, /dev/null: written, never read back
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file: give --log a file, e.g. .seriespub/cron.log"
+    if path.name.lower().endswith(".log") or info.st_size == 0:
+        return None
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(32)
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if _STAMPED.match(head):
+        return None
+    return (
+        f"{path} is not a log (it holds other text): seriespub appends only to a file named "
+        "*.log, an empty one or one it wrote; e.g. --log .seriespub/cron.log"
+    )
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _open_appending(path: Path) -> int:

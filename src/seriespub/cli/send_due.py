@@ -95,11 +95,14 @@ def _log_to(path: Path | None, as_json: bool) -> CronLog | None:
     """With --log (or output appended to .seriespub/cron.log by an earlier version's
     crontab line), what the run prints goes to that log, stamped: stderr always, stdout
     unless it carries the --json document. None: printed as always."""
-    from seriespub.cli.cronlog import CronLog
+    from seriespub.cli.cronlog import CronLog, refusal
 
     path = _log_path(path)
     if path is None:
         return None
+    refused = refusal(path)
+    if refused is not None:  # before anything is written or rotated
+        fail(refused, code=2)
     cron_log = CronLog(path, fallback=sys.__stderr__)
     cron_log.rotate()
     _stamp(cron_log, stdout=not as_json)
@@ -111,12 +114,12 @@ def log_usage_errors(words: list[str]) -> None:
     crontab line, exit 2) goes to the log the run would have written, dated, and held as a
     refusal is (the same every tick: once a day). Help and the rest go where they went, and
     on a terminal the error too: whoever typed it is there to read it."""
-    from seriespub.cli.cronlog import CronLog
+    from seriespub.cli.cronlog import CronLog, refusal
 
     if sys.stderr.isatty():
         return
     path = _log_path(_log_word(words))
-    if path is not None:
+    if path is not None and refusal(path) is None:  # else the command refuses it
         _stamp(CronLog(path, fallback=sys.__stderr__), stdout=False, quiet=True)
 
 
