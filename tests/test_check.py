@@ -260,3 +260,36 @@ def test_a_short_unsubscribe_key_is_one_error_not_one_per_draft(
     level, where, message = key[0]
     assert level == "error" and "SERIESPUB_SECRET" in message
     assert "drafts" not in where, where
+
+
+def test_a_template_stopped_at_its_bound_is_rendered_once_not_once_per_draft(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A template that loops forever is stopped after its time bound, the same for every
+    draft: `check` used to wait that long once per draft (5 s × 20 drafts: a check that
+    seemed to hang). It renders until the first such stop, and says it once."""
+    from contextlib import AbstractContextManager
+
+    from seriespub.render import limits, templating
+
+    monkeypatch.setattr(templating, "MAX_RENDER_SECONDS", 0.3)
+    bounded, entered = limits.bounded, []
+
+    def counted(*args: Any) -> AbstractContextManager[None]:
+        entered.append(args)
+        return bounded(*args)
+
+    monkeypatch.setattr(limits, "bounded", counted)
+    root = make_series(drafts=4)
+    (root / "templates").mkdir()
+    (root / "templates" / "email.mjml").write_text(
+        "<mjml><mj-body><mj-section><mj-column>\n<mj-text>"
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+        "</mj-text>\n<mj-text>{{ unsubscribe_url }}</mj-text>\n"
+        "</mj-column></mj-section></mj-body></mjml>\n"
+    )
+    code, found = findings(cli, root)
+    assert code == 1
+    stopped = [f for f in found if "stopped after" in f[2]]
+    assert len(stopped) == 1 and "email.mjml" in stopped[0][1], found
+    assert len(entered) == 1, f"{len(entered)} renders"

@@ -14,6 +14,7 @@ from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
 from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
+from seriespub.render.templating import OverBound
 from seriespub.series import Series
 from seriespub.subscribers import RowProblem
 
@@ -36,13 +37,20 @@ def check_series(series: Series) -> list[Finding]:
     numbers = [i.number for i in drafts.instalments]
     findings += checks.check_numbers(numbers, str(series.drafts_dir))
     fields = set(_columns(series, findings))
+    rendering = True  # until a render stops at its bound: every other draft's would too
     for instalment in drafts.instalments:
         findings += checks.check_body(
             instalment.path, instalment.body, instalment.body_line, fields
         )
         findings += checks.check_subject(instalment.path, instalment.subject)
+        if not rendering:
+            continue
         try:
             message = publishing.render(series, drafts, instalment, create_key=False)
+        except OverBound as exc:  # seconds each: one is enough to name the template
+            _add_once(findings, Finding(Level.ERROR, _where(exc) or str(exc.path), _plain(exc)))
+            rendering = False
+            continue
         except InputError as exc:
             _add_once(
                 findings, Finding(Level.ERROR, _where(exc) or str(instalment.path), _plain(exc))

@@ -53,6 +53,11 @@ MAX_RENDER_SECONDS = 5.0  # the default template renders in milliseconds
 MAX_RENDER_MEMORY = 1024 * 1024 * 1024  # bytes of address space beyond what the process has
 
 
+class OverBound(InputError):
+    """A render stopped at its time or memory bound: the template's, met by every draft
+    (`check` renders no further draft after one)."""
+
+
 def slot_token_problem(text: str) -> tuple[int, str] | None:
     """(line offset, message) of the first `%%SPn%%` typed in `text`, or None."""
     match = _TYPED_TOKEN.search(text)
@@ -297,6 +302,8 @@ def _template_error(exc: BaseException, where: str) -> InputError:
         text = f"uses more than {MAX_RENDER_MEMORY // (1024 * 1024)} MB of memory"
     elif not isinstance(exc, jinja2.TemplateError):
         text = f"{type(exc).__name__}: {text}"
+    if isinstance(exc, limits.OverBudget | MemoryError):
+        return OverBound(f"template: {text}", path=where, line=line)
     return InputError(f"template: {text}", path=where, line=line)
 
 
