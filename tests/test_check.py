@@ -293,3 +293,15 @@ def test_a_template_stopped_at_its_bound_is_rendered_once_not_once_per_draft(
     stopped = [f for f in found if "stopped after" in f[2]]
     assert len(stopped) == 1 and "email.mjml" in stopped[0][1], found
     assert len(entered) == 1, f"{len(entered)} renders"
+
+
+def test_a_dotenv_line_that_is_not_name_value_is_a_warning_naming_its_line(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """python-dotenv skips such a line; its variable is then not set. `check` says which
+    line (never its text: it may hold a secret)."""
+    root = make_series(drafts=1)
+    (root / ".env").write_text("SENDGRID_API_KEY=abc\nhunter2 is my password\n")
+    _code, found = findings(cli, root)
+    assert ("warning", f"{root / '.env'}:2", "not a NAME=value line (skipped)") in found
+    assert not any("hunter2" in m for _, _, m in found)

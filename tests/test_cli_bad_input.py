@@ -299,3 +299,26 @@ def test_a_bare_host_or_ipv6_address_is_accepted(tmp_path: Path, host: str) -> N
     settings = load_settings(path)
     assert settings.inbox is not None and settings.inbox.host == host
     assert settings.delivery.smtp.host == host
+
+
+def test_a_dotenv_line_that_is_not_name_value_is_a_warning_naming_its_line(
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """python-dotenv skips a line it cannot parse and logs its own note on stderr
+    ("python-dotenv could not parse statement starting at line 2"): no `warning:`, in a
+    library's words. seriespub says it as its own warning, naming the file and the line,
+    never the line's text (it may hold a secret), and carries on."""
+    from instalments import run_seriespub
+
+    monkeypatch.delenv("SERIESPUB_SECRET")  # from .env, so .env is read
+    root = make_series(drafts=1)
+    key = "k3y-" + "q" * 44
+    (root / ".env").write_text(f"SERIESPUB_SECRET={key}\nhunter2 is my password\n")
+    done = run_seriespub(root, "send", "next", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "python-dotenv" not in done.stderr
+    assert ".env:2: not a NAME=value line" in done.stderr
+    assert next(line for line in done.stderr.splitlines() if ".env:2" in line).startswith(
+        "warning: "
+    )
+    assert "hunter2" not in done.stderr and key not in done.stderr

@@ -7,7 +7,7 @@ Whatever `check` calls an error in a draft or template also stops `preview` and 
 from __future__ import annotations
 
 from seriespub import publishing, subscribers
-from seriespub.config import INBOX_PASSWORD
+from seriespub.config import INBOX_PASSWORD, dotenv_problems
 from seriespub.drafts import load_drafts
 from seriespub.errors import ConfigError, InputError, SeriespubError
 from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
@@ -24,7 +24,9 @@ TYPICAL_VALUE = "x" * 40
 def check_series(series: Series) -> list[Finding]:
     """Every finding, errors and warnings, in the order an author would fix them."""
     settings, where = series.settings, str(series.config_path)
+    dotenv = series.root / ".env"
     findings = [
+        *(Finding(Level.WARNING, f"{dotenv}:{n}", why) for n, why in dotenv_problems(dotenv)),
         *checks.check_unsubscribe(settings.series, settings.delivery, where),
         *checks.check_api_urls(settings.delivery, where),
         *_delivery_findings(series, where),

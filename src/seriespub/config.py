@@ -610,12 +610,50 @@ class Secrets:
         if self._dotenv is None:
             self._dotenv = {}
             if self._dotenv_path is not None and self._dotenv_path.is_file():
-                from dotenv import dotenv_values
-
                 text = _dotenv_text(self._dotenv_path)
-                values = dotenv_values(stream=io.StringIO(text))
-                self._dotenv = {k: v for k, v in values.items() if v is not None}
+                self._dotenv = _dotenv_values(self._dotenv_path, text)
         return self._dotenv
+
+
+def _dotenv_values(path: Path, text: str) -> dict[str, str]:
+    """`.env`'s values; a line python-dotenv cannot parse is skipped, as it does, with our
+    own warning naming the line (never its text: it may hold a secret) instead of its log."""
+    import logging
+
+    from dotenv import dotenv_values
+
+    from seriespub import notices
+
+    for line in dotenv_unread_lines(text):
+        notices.warn(f"{path}:{line}: {DOTENV_UNREAD}")
+    said = logging.getLogger("dotenv.main")
+    was, said.disabled = said.disabled, True  # its note, in its words, would say it twice
+    try:
+        values = dotenv_values(stream=io.StringIO(text))
+    finally:
+        said.disabled = was
+    return {k: v for k, v in values.items() if v is not None}
+
+
+DOTENV_UNREAD = "not a NAME=value line (skipped)"
+
+
+def dotenv_unread_lines(text: str) -> list[int]:
+    """The lines of `.env`'s `text` python-dotenv cannot parse (and skips)."""
+    from dotenv.parser import parse_stream
+
+    return [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+
+
+def dotenv_problems(path: Path) -> list[tuple[int, str]]:
+    """For `check`: each line of the `.env` at `path` that is skipped, and why."""
+    if not path.is_file():
+        return []
+    try:
+        text = _dotenv_text(path)
+    except (ConfigError, OSError):
+        return []  # not UTF-8 or unreadable: reported where the secrets are read
+    return [(line, DOTENV_UNREAD) for line in dotenv_unread_lines(text)]
 
 
 def _dotenv_text(path: Path) -> str:
