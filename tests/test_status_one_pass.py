@@ -17,7 +17,6 @@ import time_machine
 
 from conftest import ok, rewritten_mid_read
 from seriespub import promises, subscribers, tracking
-from seriespub.models import Subscriber
 from seriespub.ops.session import Session, session
 from seriespub.scheduling import releases_by_number
 from seriespub.series import find_series
@@ -35,15 +34,19 @@ def local(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Each streamed read of a subscribers file, by path (the module's reader, wrapped)."""
+    """Each streamed read of a subscribers file, by path (the module's readers, wrapped:
+    records, and a plan's pass)."""
     seen: list[Path] = []
-    real = subscribers.iter_subscribers
 
-    def counted(path: Path, *args: Any, **kwargs: Any) -> Iterator[Subscriber]:
-        seen.append(path)
-        return real(path, *args, **kwargs)
+    def counting(real: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        def counted(path: Path, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            seen.append(path)
+            return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(subscribers, "iter_subscribers", counted)
+        return counted
+
+    for name in ("iter_subscribers", "active_joined"):
+        monkeypatch.setattr(subscribers, name, counting(getattr(subscribers, name)))
     return seen
 
 
