@@ -218,7 +218,7 @@ def _with_front(
     holders = [r.key for r in late if first in r.has | r.open]
     made = session.ledger.batch_times(first, holders) if holders else {}
     return [
-        replace(r, with_front=True)
+        r._replace(with_front=True)
         if r.key in made and (finished is None or made[r.key] <= finished)
         else r
         for r in late
