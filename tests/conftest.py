@@ -291,20 +291,24 @@ def rewrite_in_place_of(path: Path) -> None:
 
 def rewritten_mid_read(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) -> list[int]:
     """Replace the list at `path` under each of the first `times` reads of it, once its first
-    row has been read (`subscribers.iter_subscribers`); returns [reads so far]."""
+    row has been read (`subscribers.iter_subscribers`, or `active_joined`: a plan's pass);
+    returns [reads so far]."""
     from seriespub import subscribers
 
     reads = [0]
-    real = subscribers.iter_subscribers
 
-    def rewriting(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        reads[0] += 1
-        for number, row in enumerate(real(*args, **kwargs)):
-            yield row
-            if number == 0 and reads[0] <= times:
-                rewrite_in_place_of(path)
+    def rewriting(real: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        def read(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            reads[0] += 1
+            for number, row in enumerate(real(*args, **kwargs)):
+                yield row
+                if number == 0 and reads[0] <= times:
+                    rewrite_in_place_of(path)
 
-    monkeypatch.setattr(subscribers, "iter_subscribers", rewriting)
+        return read
+
+    for name in ("iter_subscribers", "active_joined"):
+        monkeypatch.setattr(subscribers, name, rewriting(getattr(subscribers, name)))
     return reads
 
 

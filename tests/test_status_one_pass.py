@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ import time_machine
 
 from conftest import ok, rewritten_mid_read
 from seriespub import promises, subscribers, tracking
-from seriespub.models import Subscriber
 from seriespub.ops.session import Session, session
 from seriespub.scheduling import releases_by_number
 from seriespub.series import find_series
@@ -34,15 +34,19 @@ def local(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Each streamed read of a subscribers file, by path (the module's reader, wrapped)."""
+    """Each streamed read of a subscribers file, by path (the module's readers, wrapped:
+    records, and a plan's pass)."""
     seen: list[Path] = []
-    real = subscribers.iter_subscribers
 
-    def counted(path: Path, *args: Any, **kwargs: Any) -> Iterator[Subscriber]:
-        seen.append(path)
-        return real(path, *args, **kwargs)
+    def counting(real: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        def counted(path: Path, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            seen.append(path)
+            return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(subscribers, "iter_subscribers", counted)
+        return counted
+
+    for name in ("iter_subscribers", "active_joined"):
+        monkeypatch.setattr(subscribers, name, counting(getattr(subscribers, name)))
     return seen
 
 
@@ -171,3 +175,72 @@ def test_one_pass_with_nothing_due_after_all_gives_what_two_passes_give(
     assert got.plan.counts() == plan.counts() == {2: 1, 3: 3}
     assert dict(got.plan.late) == dict(plan.late) == {"late@example.com": 2}
     assert (got.plan.front, got.front_part) == (plan.front, 3)
+
+
+def _random_list(path: Path, rng: random.Random) -> None:
+    """A list of 60 rows around part 1's release (09:00 on 1 December): readers who joined
+    before it, after it (late by date, on the front for part 1's own round), on its day (a
+    bare date), at no or an unreadable date; some not active, some invalid, and repeated
+    addresses (another case, another date: the first active row counts)."""
+    dates = [
+        "",
+        "soon",
+        "2026-11-30",
+        "2026-12-01",
+        "2026-11-20T08:00:00",
+        "2026-12-01T08:59:00",
+        "2026-12-01T09:00:00",
+        "2026-12-01T09:00:30Z",
+        "2026-12-01T10:00:00+01:00",
+    ]
+    rows, seen = ["email,name,status,subscribed_at"], list[str]()
+    for i in range(60):
+        if seen and rng.random() < 0.15:
+            address = rng.choice(seen).upper()
+        elif rng.random() < 0.05:
+            address = f"broken{i}"
+        else:
+            address = f"r{i:03d}@example.com"
+            seen.append(address)
+        status = rng.choice(["active"] * 6 + ["unsubscribed", "bounced", ""])
+        rows.append(f"{address},Reader {i},{status},{rng.choice(dates)}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("catch_up", ["oldest", "all"])
+@pytest.mark.parametrize("seed", range(4))
+def test_part_ones_own_round_is_planned_in_one_pass_as_two_passes_plan_it(
+    make_series: MakeSeries, cli: Cli, reads: list[Path], seed: int, catch_up: str
+) -> None:
+    """In part 1's own round everyone is on the front for what is due now, and the next
+    slot is planned by part 1's release: one pass over a random list (late joiners by
+    date, repeats, inactive and invalid rows) gives what two passes give, before part 1
+    goes out and after its run stopped part-way (`--limit`). With catch_up = "all", the
+    parts after part 1 whose slots passed go out to the front with it."""
+    first = "2026-12-01T09:00:00" if catch_up == "oldest" else "2026-11-17T09:00:00"
+    toml = SCHEDULE.replace("2026-12-01T09:00:00", first) + f'catch_up = "{catch_up}"\n'
+    root = make_series(drafts=4, subscribers=0, extra_toml=toml)
+    rng = random.Random(seed)
+    _random_list(root / "subscribers.csv", rng)
+    for stopped in (False, True):
+        if stopped:
+            with time_machine.travel(local(1, 9, 1), tick=False):
+                limit = str(rng.randint(3, 20))
+                ok(cli(root, "send", "next", "--yes", "--skip-invalid", "--limit", limit))
+        reads.clear()
+        with session(find_series(explicit=root), "test", now=local(1, 9, 30), readonly=True) as s:
+            got = promises.upcoming(s, s.drafts(strict=False))
+            assert len(reads) == 1
+            now, plan = sequential(s)
+        assert got.due is not None and now is not None
+        assert got.due.counts() == now.counts()
+        assert 1 in now.counts() and (catch_up == "oldest" or 2 in now.counts())
+        assert dict(got.due.plan.late) == dict(now.plan.late)
+        assert got.due.plan.front_new == now.plan.front_new
+        assert got.plan.counts() == plan.counts()
+        assert dict(got.plan.late) == dict(plan.late)
+        assert (got.plan.front, got.plan.catching_up, got.plan.caught_up) == (
+            plan.front,
+            plan.catching_up,
+            plan.caught_up,
+        )

@@ -222,6 +222,49 @@ def test_parse_joined() -> None:
     assert parse_joined("2027-07-20 10:00", LONDON) == dt.datetime(2027, 7, 20, 10, tzinfo=LONDON)
 
 
+def _joined_as_written(text: str, tz: ZoneInfo) -> dt.datetime | None:
+    """`parse_joined` as first written, plainly: the reference for its faster form."""
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            if day == dt.date.max:
+                return dt.datetime.max.replace(tzinfo=tz)
+            return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+    form=st.sampled_from(["date", "naive", "minutes", "Z", "offset", "spaced", "max", "junk"]),
+    zone=st.sampled_from(["Europe/London", "America/New_York", "Australia/Lord_Howe", "UTC"]),
+)
+def test_parse_joined_reads_every_form_as_written(when: dt.datetime, form: str, zone: str) -> None:
+    """Dates, naive times (a daylight-saving gap or fold included), UTC, offsets: the same
+    instant, zone and fold as the plain reading gives."""
+    text = {
+        "date": when.date().isoformat(),
+        "naive": when.isoformat(),
+        "minutes": when.strftime("%Y-%m-%d %H:%M"),
+        "Z": when.isoformat() + "Z",
+        "offset": when.isoformat() + "-05:30",
+        "spaced": f"  {when.isoformat(sep=' ')} ",
+        "max": "9999-12-31",
+        "junk": when.isoformat()[:-1] + "x",
+    }[form]
+    tz = ZoneInfo(zone)
+    got, want = parse_joined(text, tz), _joined_as_written(text, tz)
+    assert got == want
+    if got is not None and want is not None:
+        assert (got.tzinfo, got.fold, got.utcoffset()) == (want.tzinfo, want.fold, want.utcoffset())
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     joins=st.lists(st.one_of(st.none(), st.integers(-20, 40 * 7 * 24)), min_size=1, max_size=6),

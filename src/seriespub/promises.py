@@ -4,8 +4,10 @@ next slot brings (`upcoming`), planned from the list, the drafts, the calendar a
 as `seriespub.tracking` plans a send.
 
 Read-only. One streamed pass over the list plans both what is due now and the next slot
-(`_one_pass`), but in part 1's own round (two passes, one after the other). A front draft
-the next send takes up holds the whole round (`draft_ahead`), as the send refuses it.
+(`_one_pass`), part 1's own round included (everyone is on the front for it, so the pass
+reads the list by part 1's release, as the next slot's plan does); two passes, one after
+the other, only when the plans would read a reader differently (`_read_by`). A front
+draft the next send takes up holds the whole round (`draft_ahead`), as the send refuses it.
 """
 
 from __future__ import annotations
@@ -208,14 +210,13 @@ def _with_due(
     session: Session, drafts: DraftSet, due: _DueRound, idle: _NextSlot, busy: _NextSlot
 ) -> tuple[DueNow | None, SlotPlan]:
     """What is due now (None: nothing), and the next slot's plan: `busy`'s, as if it had
-    gone out, else `idle`'s. One pass feeds them all (`_one_pass`) when their readers are
-    read alike (the same part 1 release and latest part: all but part 1's own round); else
-    two, one after the other."""
-    alike = (due.given.part_one, due.given.latest)
-    if all((n.given.part_one, n.given.latest) == alike for n in (idle, busy)):
+    gone out, else `idle`'s. One pass feeds them all (`_one_pass`) when their readers can
+    be read alike (`_read_by`); else two, one after the other."""
+    alike, part_one = _read_by(due.given, idle.given, busy.given)
+    if alike:
         for _ in range(3):
             try:
-                now, later = _one_pass(session, due, idle, busy)
+                now, later = _one_pass(session, due, idle, busy, part_one)
             except ListChanged:
                 continue  # rewritten mid-plan: plan again from the new file
             except SeriespubError:  # an unreadable list: nobody (check and send say why)
@@ -246,14 +247,37 @@ def _planner(
     )
 
 
+def _read_by(*plans: Inputs) -> tuple[bool, dt.datetime | None]:
+    """Whether one pass over the list can feed every plan of `plans`, and the part 1
+    release it reads the list by (`ListedReaders`' front and late joiners by date).
+
+    Each plan asks a reader for their date and their ledger, and a plan whose part 1 is
+    not out (`part_one` None: everyone is its front) asks only whether they have its new
+    part: a late joiner by date is read with the ledger's record of every part (`has`, the
+    settled ones), a front reader with the new part's settled status, which say the same.
+    So plans with one part 1 release, or none, read alike, given one latest part (a reader
+    behind it is a returned one: `fell_behind`); with none, a plan without a release could
+    take a late joiner for a returned reader of the front (two passes then)."""
+    latest = {p.latest for p in plans}
+    dates = {p.part_one for p in plans}
+    dated = dates - {None}
+    if len(latest) > 1 or len(dated) > 1 or (None in dates and dated and latest != {None}):
+        return False, None
+    return True, next(iter(dated), None)
+
+
 def _one_pass(
-    session: Session, due: _DueRound, idle: _NextSlot, busy: _NextSlot
+    session: Session,
+    due: _DueRound,
+    idle: _NextSlot,
+    busy: _NextSlot,
+    part_one: dt.datetime | None,
 ) -> tuple[SlotPlanner, SlotPlanner]:
-    """One pass over the list into the plan due now and the next slot's that holds after
-    it: `busy`'s (each reader as `once_sent` leaves them, from their own part in the round
-    due now) once that round sends anyone anything (`DueNow.counts` is not empty), else
-    `idle`'s (nothing goes out before the next slot). Till the first reader the round
-    sends a part, `idle` is planned alongside."""
+    """One pass over the list, read by `part_one` (`_read_by`), into the plan due now and
+    the next slot's that holds after it: `busy`'s (each reader as `once_sent` leaves them,
+    from their own part in the round due now) once that round sends anyone anything
+    (`DueNow.counts` is not empty), else `idle`'s (nothing goes out before the next slot).
+    Till the first reader the round sends a part, `idle` is planned alongside."""
     given, how = due.given, mode(session)
     now = _planner(session, due.new, given, given.slot)
     later_idle = _planner(session, idle.new, idle.given, idle.at)
@@ -262,7 +286,7 @@ def _one_pass(
     listed = ListedReaders(
         session,
         due.new,
-        given.part_one,
+        part_one,
         now.late,
         given.latest,
         (idle.new, busy.new),
@@ -276,7 +300,9 @@ def _one_pass(
             idle_too = part is None and not (front and due.also)
         mine = as_of(reader, settled, busy.new)
         later_busy.add(
-            as_sent(mine, ON_THE_FRONT if front else part, sent, session.now, given.part_one, how)
+            as_sent(
+                mine, ON_THE_FRONT if front else part, sent, session.now, busy.given.part_one, how
+            )
         )
     return now, later_idle if idle_too else later_busy
 

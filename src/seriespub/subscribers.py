@@ -237,6 +237,33 @@ def active_keys(
     return _rows(path, problems, shown, _active_key)
 
 
+def active_joined(
+    path: Path,
+    problems: Problems | None = None,
+    shown: Path | None = None,
+) -> Iterator[tuple[int, str, str]]:
+    """Each active subscriber's data row number (counting every non-empty row after the
+    header, unreadable ones too, as a raw read of the file numbers them), ledger key and
+    `subscribed_at` (stripped), in file order, with the same checks and problems as
+    `active` but no record built per row: for a pass that plans who gets which part
+    (`tracking.ListedReaders`)."""
+    return _rows(path, problems, shown, _active_joined)
+
+
+def _active_joined(parse: _RowParser) -> Callable[[list[str]], tuple[int, str, str] | None]:
+    since, row = parse.since, 0
+
+    def joined(values: list[str]) -> tuple[int, str, str] | None:
+        nonlocal row
+        row += 1  # before the checks: an unreadable row has its number too
+        address, status = parse.checked(values)
+        if status is not SubscriberStatus.ACTIVE:
+            return None
+        return row, address.lower(), values[since].strip() if since < len(values) else ""
+
+    return joined
+
+
 def keyed_rows(
     path: Path,
     problems: Problems | None = None,

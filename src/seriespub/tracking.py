@@ -21,7 +21,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
@@ -43,6 +43,8 @@ from seriespub.tracks import (
 
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
+
+_T = TypeVar("_T")
 
 __all__ = [
     "FROM_START",
@@ -216,7 +218,7 @@ def _with_front(
     holders = [r.key for r in late if first in r.has | r.open]
     made = session.ledger.batch_times(first, holders) if holders else {}
     return [
-        replace(r, with_front=True)
+        r._replace(with_front=True)
         if r.key in made and (finished is None or made[r.key] <= finished)
         else r
         for r in late
@@ -311,18 +313,18 @@ class ListedReaders:
         them when they are on the front (`as_of` gives each plan its reader)."""
         repeats = subscribers.Repeats()
         late: list[Reader] = []
-        for rows in _batches(self._active(), CHUNK):
-            repeats.add([s.key for _, s in rows])
+        rows = subscribers.active_joined(self.path, subscribers.ProblemTally())
+        for chunk in _batches(rows, CHUNK):
+            repeats.add([key for _, key, _ in chunk])
             front: list[Reader] = []
-            for row, s in rows:
-                key = s.key
+            for row, key, since in chunk:
                 # A key seen before has its bit set: only a candidate's is looked up.
                 candidate = hash(key) in repeats.candidates
                 if candidate and (
                     key in self.late_seen or key in self.known or key in self.suspects
                 ):
                     continue  # a repeat: the first row counts
-                reader = Reader(key, parse_joined(s.subscribed_at, self.tz))
+                reader = Reader(key, parse_joined(since, self.tz))
                 if candidate:
                     self.suspects[key] = (row, reader)
                 elif is_front(reader, self.part_one, self.mode):
@@ -338,14 +340,6 @@ class ListedReaders:
                     self.late_seen.clear()  # yielded: in `known` now
         yield from self._late(late)
         yield from self._settled_suspects()
-
-    def _active(self) -> Iterator[tuple[int, Subscriber]]:
-        """Active readers with their data row's number (invalid rows count too: a raw
-        read numbers rows the same way)."""
-        problems = subscribers.ProblemTally()
-        for read, s in enumerate(subscribers.iter_subscribers(self.path, problems), start=1):
-            if s.status is SubscriberStatus.ACTIVE:
-                yield read + problems.count, s
 
     def _front(self, front: list[Reader]) -> Iterator[tuple[Reader, frozenset[int]]]:
         front = list(self._returning(front))
@@ -443,9 +437,7 @@ def as_of(reader: Reader, settled: frozenset[int], new: int | None) -> Reader:
     return Reader(reader.key, reader.joined, frozenset({new})) if new in settled else reader
 
 
-def _batches(
-    rows: Iterator[tuple[int, Subscriber]], size: int
-) -> Iterator[list[tuple[int, Subscriber]]]:
+def _batches(rows: Iterator[_T], size: int) -> Iterator[list[_T]]:
     while batch := list(itertools.islice(rows, size)):
         yield batch
 
