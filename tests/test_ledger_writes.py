@@ -338,3 +338,28 @@ def test_batches_in_flight_side_by_side_are_each_settled_on_their_own_rows(
             DeliveryStatus.FAILED: 30,
             DeliveryStatus.PENDING: 1,
         }
+
+
+def test_having_names_every_key_with_a_row_of_the_part_whatever_its_status(
+    tmp_path: Path,
+) -> None:
+    """`having` (the planner's "who had the latest part") answers from the index alone: a
+    pending, failed or sent row counts alike; a row of another part, or none, does not;
+    more keys than one query's 500 are asked in chunks."""
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        sent = [f"s{i}@example.com" for i in range(700)]
+        failed = [f"f{i}@example.com" for i in range(5)]
+        pending = [f"p{i}@example.com" for i in range(5)]
+        other = [f"o{i}@example.com" for i in range(5)]
+        ledger.begin_batch(1, "k1", "outbox", sent + failed + pending)
+        ledger.begin_batch(2, "k2", "outbox", other)
+        ledger.record_results(1, "k1", [RecipientResult(e, Outcome.SENT, "m") for e in sent])
+        ledger.record_results(
+            1, "k1", [RecipientResult(e, Outcome.FAILED, "", "550 gone") for e in failed]
+        )
+        nobody = [f"n{i}@example.com" for i in range(300)]
+        asked = [*nobody[:150], *sent, *failed, *pending, *other, *nobody[150:]]
+        assert ledger.having(1, asked) == set(sent + failed + pending)
+        assert ledger.having(2, asked) == set(other)
+        assert ledger.having(3, asked) == set()
+        assert ledger.having(1, []) == set()

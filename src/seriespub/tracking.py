@@ -359,7 +359,7 @@ class ListedReaders:
         if self.latest is None or self.mode == CURRENT or not front:
             yield from front
             return
-        had = self.session.ledger.statuses(self.latest, [r.key for r in front])
+        had = self.session.ledger.having(self.latest, [r.key for r in front])
         lacking = [r.key for r in front if r.key not in had or r.key in self.caught_up]
         received = self.session.ledger.received(lacking) if lacking else {}
         for r in front:
