@@ -65,3 +65,23 @@ def test_before_any_part_went_out_nobody_is_warned_about(
     result = cli(root, "subscribers", "import", str(export(tmp_path)))
     assert result.exit_code == 0, result.output
     assert "warning" not in result.stderr
+
+
+def test_buttondowns_creation_date_is_the_date_kept(
+    make_series: Callable[..., Path], cli: Cli, tmp_path: Path
+) -> None:
+    """Buttondown exports a reader's sign-up as `creation_date` (beside `subscriber_type`):
+    it was dropped, so every reader of an import after part 1 was dated today and sent the
+    series from part 1, against the README's "an import keeps the export's date"."""
+    root = make_series(drafts=2, subscribers=2)
+    assert cli(root, "send", "next", "--yes").exit_code == 0
+    source = tmp_path / "buttondown.csv"
+    source.write_text(
+        "email,creation_date,subscriber_type,notes\n"
+        "old@example.com,2020-01-01T10:00:00Z,regular,\n",
+        encoding="utf-8",
+    )
+    result = cli(root, "subscribers", "import", str(source))
+    assert result.exit_code == 0, result.output
+    assert dates(root)["old@example.com"] == "2020-01-01T10:00:00Z"
+    assert "1 added reader" in result.stderr  # taken for the front, and told so

@@ -44,7 +44,11 @@ def begin(path: Path, stat: os.stat_result, size_after: int) -> None:
     record = {"dev": stat.st_dev, "ino": stat.st_ino, "before": stat.st_size, "after": size_after}
     where = record_path(path)
     where.parent.mkdir(mode=0o700, exist_ok=True)
-    where.write_text(json.dumps(record), encoding="utf-8")
+    # 0600 like all state (an OSError is left to the caller, which names the list)
+    fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, 0o600)  # one an older version left loose
+        handle.write(json.dumps(record))
 
 
 def end(path: Path) -> None:

@@ -65,6 +65,7 @@ HEADER_ALIASES = {
         "subscribed at",
         "created",
         "created_at",
+        "creation_date",  # Buttondown
         "signup date",
         "optin_time",
         "date added",

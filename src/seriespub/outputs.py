@@ -119,11 +119,12 @@ def _write_through(real: Path, data: bytes, shown: Path) -> None:
         raise InputError(f"cannot write: {exc.strerror}", path=shown) from None
 
 
-def write_whole(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_whole(path: Path, data: bytes, *, durable: bool = True, mode: int | None = None) -> None:
     """`data` as the file at `path`, whole or not at all: a temp file beside it, renamed
     over it (fsynced first when `durable`); on failure the temp file is gone and an
-    InputError names `path`. For files seriespub owns (the site, its records)."""
-    _replace(path, data, None, path, durable=durable)
+    InputError names `path`. For files seriespub owns (the site, its records); `mode`: the
+    file's mode whatever the umask (`statefiles.FILE_MODE` for a record in `.seriespub/`)."""
+    _replace(path, data, mode, path, durable=durable)
 
 
 def _replace(
@@ -132,7 +133,9 @@ def _replace(
     """Temp file beside `real` (created 0666 less the umask, or `mode`), fsynced, renamed."""
     tmp = real.with_name(f".{real.name}.{secrets.token_hex(_TEMP_TOKEN_BYTES)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        # created with `mode` (less the umask) so that a private file is never readable
+        created = 0o666 if mode is None else mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, created)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -10,6 +10,7 @@ from seriespub.lock import site_lock
 from seriespub.series import Series as Series  # re-exported for the CLI's types
 from seriespub.site.build import BuildResult, out_dir_of, require_site, site_files, write_site
 from seriespub.site.serve import Server, serve_site
+from seriespub.statefiles import tighten_folder
 
 
 def build(series: Series, now: dt.datetime | None = None) -> BuildResult:
@@ -18,6 +19,7 @@ def build(series: Series, now: dt.datetime | None = None) -> BuildResult:
     require_site(series)
     now = now or dt.datetime.now(dt.UTC)
     with site_lock(series.state_dir):
+        tighten_folder(series.state_dir)  # a build writes there: loose modes of old go
         drafts = publishing.drafts_of(series, strict=False)
         with publishing.open_ledger(series, readonly=True) as ledger:
             parts, files = site_files(series, drafts, ledger, now)

@@ -23,6 +23,7 @@ from seriespub.series import Series
 from seriespub.site import edits, published, urls
 from seriespub.site.content import Part, released_parts
 from seriespub.site.pages import EPOCH, SiteInputs, render_site
+from seriespub.statefiles import FILE_MODE
 
 MANIFEST = published.MANIFEST
 
@@ -253,7 +254,7 @@ def _record_written(series: Series, names: set[str]) -> None:
     if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
         # Whole or not at all: a torn list would make every earlier page look like the
         # author's own file, refused by every later build.
-        write_whole(manifest, text.encode("utf-8"))
+        write_whole(manifest, text.encode("utf-8"), mode=FILE_MODE)
 
 
 def _remove_stale(series: Series, out: Path, before: set[str], current: set[str]) -> list[str]:

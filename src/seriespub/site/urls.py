@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from seriespub.drafts import NUMBER_PREFIX, DraftSet, slugify
 from seriespub.errors import InputError
 from seriespub.models import Instalment
-from seriespub.statefiles import open_private, private_dir
+from seriespub.statefiles import FILE_MODE, open_private, private_dir
 
 if TYPE_CHECKING:
     from seriespub.render.email import SiteLinks
@@ -124,7 +124,8 @@ def record_slugs(
         if content:
             data["content"] = {k: content[k] for k in sorted(content, key=_by_number)}
         if data != raw:
-            write_whole(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+            text = json.dumps(data, indent=1) + "\n"
+            write_whole(path, text.encode("utf-8"), mode=FILE_MODE)
     return merged
 
 
