@@ -204,7 +204,9 @@ def test_a_front_reader_who_left_and_returned_resumes_where_they_left_off(
             clock.move_to(slot(week))
             ok(cli(root, "send", "due"))
             weekly.append(sorted(outbox(root)[FRONT[1]]))
-    assert (readers["front"], readers["catching_up"]) == (1, 1)
+    # The Readers line plans the next slot, after what is due now went out: by then they
+    # have every part the front had (part 2 now), so they are caught up, and read with it.
+    assert (readers["front"], readers["catching_up"], readers["caught_up"]) == (1, 0, 1)
     # Set active after slot 2, they have had nothing in it: `send due` sends part 2 now.
     assert readers["due_now"] == {"parts": {"2": 1}}
     assert readers["next_slot"]["parts"] == {"3": 2}
@@ -472,3 +474,31 @@ def test_status_without_a_calendar_predicts_what_send_next_would_send_now(
     assert plan["late_joiners"] == [] and plan["to_send"] == 1
     assert "At the next send: part 2 → 1." in status.stdout
     assert readers["next_slot"]["parts"] == {"2": 1}
+
+
+def test_a_late_joiner_with_every_part_the_front_had_is_counted_caught_up(
+    make_series: MakeSeries, cli: Cli
+) -> None:
+    """`status`'s Readers line plans the next slot, whose new part nobody has yet. A late
+    joiner who had every part the front had was counted "catching up" there, against the
+    README's "caught up (every part the front had when a slot began)"."""
+    root = make_series(drafts=2, subscribers=2, extra_toml=SCHEDULE)
+    late = "w2@example.com"
+    with time_machine.travel(slot(1), tick=False) as clock:
+        ok(cli(root, "send", "due"))
+        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
+        ok(cli(root, "subscribers", "add", late))
+        for week in (2, 3):  # the late joiner: parts 1, 2; the front: 2, nothing
+            clock.move_to(slot(week))
+            ok(cli(root, "send", "due"))
+        assert sorted(outbox(root)[late]) == [1, 2]
+        # Part 3, pinned to week 5's slot: nothing is due before it.
+        (root / "drafts" / "03-part-3.md").write_text(
+            "---\ntitle: Part 3 title\nstatus: ready\nrelease: 2026-12-29 09:00\n---\nHello.\n",
+            encoding="utf-8",
+        )
+        clock.move_to(slot(4) + dt.timedelta(days=1))
+        ok(cli(root, "send", "due"))
+        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+    assert readers["next_slot"]["parts"] == {"3": 3}  # the front and the late joiner alike
+    assert (readers["front"], readers["catching_up"], readers["caught_up"]) == (2, 0, 1), readers

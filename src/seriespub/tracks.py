@@ -262,7 +262,6 @@ class SlotPlanner:
         fresh: frozenset[int] = frozenset(),
     ) -> None:
         self.released = sorted(set(released) - ({new} if new is not None else set()))
-        self.everything = set(self.released) | ({new} if new is not None else set())
         self.new, self.slot, self.part_one, self.mode, self.held = new, slot, part_one, mode, held
         self.fresh = fresh
         self.late: MutableMapping[str, int | None] = {} if late is None else late
@@ -289,7 +288,11 @@ class SlotPlanner:
             held=self.held,
             fresh=self.fresh,
         )
-        self.tally["caught_up" if self.everything <= reader.has else "catching_up"] += 1
+        # Caught up: every part the front had when the slot began (not `new`: it goes out in
+        # the slot; a returned reader owes none before their first).
+        first, has = first_owed(reader), reader.has
+        caught = all(n in has for n in self.released if n >= first)
+        self.tally["caught_up" if caught else "catching_up"] += 1
         self.late[reader.key] = part
         return False, part
 
