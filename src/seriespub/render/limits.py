@@ -9,6 +9,11 @@ Guarantees, for the block under `bounded(seconds, memory)` on the calling thread
   (Linux), the soft limit is lowered to that plus `memory` for the block, so an allocation
   past it raises MemoryError here instead of taking the machine's memory; the limit is
   put back after. A lower limit already set is kept. Elsewhere only the deadline holds.
+- Template code may nest at most DEPTH frames below the block's own (a macro that calls
+  itself ends in RecursionError there), whatever recursion limit the process has: a caller
+  that had raised it (Hypothesis does) let such a macro run the C stack out, a segfault.
+  The limit is put back after (it is the interpreter's: other threads see it meanwhile,
+  lowered only to DEPTH frames below this one, far more than theirs use).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 TEMPLATE_FILE = "<template>"  # what Jinja names the code it compiles from a string
+DEPTH = 900  # frames a render may nest (Python's default limit is 1,000 in all)
 
 
 class OverBudget(Exception):
@@ -35,10 +41,27 @@ def bounded(seconds: float, memory: int) -> Iterator[None]:
     previous = sys.gettrace()
     sys.settrace(_deadline_hook(time.monotonic() + seconds, seconds))
     try:
-        with _address_space(memory):
+        with _address_space(memory), _depth(DEPTH):
             yield
     finally:
         sys.settrace(previous)
+
+
+@contextmanager
+def _depth(frames: int) -> Iterator[None]:
+    """The recursion limit at most `frames` below the caller's frame, for the block."""
+    limit = sys.getrecursionlimit()
+    depth, frame = 0, sys._getframe()  # this thread's stack, this frame included
+    while True:
+        depth += 1
+        if frame.f_back is None:
+            break
+        frame = frame.f_back
+    sys.setrecursionlimit(min(limit, depth + frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _deadline_hook(deadline: float, seconds: float) -> Any:
