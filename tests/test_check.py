@@ -305,3 +305,61 @@ def test_a_dotenv_line_that_is_not_name_value_is_a_warning_naming_its_line(
     _code, found = findings(cli, root)
     assert ("warning", f"{root / '.env'}:2", "not a NAME=value line (skipped)") in found
     assert not any("hunter2" in m for _, _, m in found)
+
+
+def _template(root: Path, unsubscribe: str) -> Path:
+    (root / "templates").mkdir(exist_ok=True)
+    path = root / "templates" / "email.mjml"
+    path.write_text(
+        "<mjml><mj-head><mj-title>{{ instalment.subject }}</mj-title></mj-head><mj-body>"
+        "<mj-section><mj-column>\n<mj-text>{{ content }}</mj-text>\n"
+        + unsubscribe
+        + "\n</mj-column></mj-section></mj-body></mjml>\n"
+    )
+    return path
+
+
+NO_LINK = "the HTML part has no unsubscribe link"
+
+
+@pytest.mark.parametrize(
+    "unsubscribe",
+    [
+        "<mj-text><!-- {{ unsubscribe_url }} --></mj-text>",
+        "<mj-raw><!-- {{ unsubscribe_url }} --></mj-raw>",
+        "<mj-text><!--[if mso]>{{ unsubscribe_url }}<![endif]--></mj-text>",
+        '<mj-text><span title="{{ unsubscribe_url }}">Bye</span></mj-text>',
+        '<mj-raw><div style="display: none">{{ unsubscribe_url }}</div></mj-raw>',
+        "<mj-text><div hidden>{{ unsubscribe_url }}</div></mj-text>",
+    ],
+    ids=["comment", "raw-comment", "outlook-only", "attribute", "display-none", "hidden"],
+)
+def test_an_unsubscribe_url_no_reader_sees_is_warned_of(
+    make_series: Callable[..., Path], cli: Cli, unsubscribe: str
+) -> None:
+    """Before: a template that printed it only inside an HTML comment (which MJML keeps)
+    passed `check`, and HTML readers saw no way to leave."""
+    root = make_series(drafts=1)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    path = _template(root, unsubscribe)
+    _code, found = findings(cli, root)
+    assert [f[:2] for f in found if NO_LINK in f[2]] == [("warning", str(path))], found
+
+
+@pytest.mark.parametrize(
+    "unsubscribe",
+    [
+        '<mj-button href="{{ unsubscribe_url }}">Unsubscribe</mj-button>',
+        '<mj-text><a href="{{ unsubscribe_url }}">Unsubscribe</a></mj-text>',
+        "<mj-text>Leave: {{ unsubscribe_url }}</mj-text>",
+    ],
+    ids=["button", "link", "text"],
+)
+def test_an_unsubscribe_url_a_reader_can_follow_passes(
+    make_series: Callable[..., Path], cli: Cli, unsubscribe: str
+) -> None:
+    root = make_series(drafts=1)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    _template(root, unsubscribe)
+    code, found = findings(cli, root)
+    assert (code, found) == (0, set())

@@ -10,11 +10,12 @@ from seriespub import publishing, subscribers
 from seriespub.config import INBOX_PASSWORD, dotenv_problems
 from seriespub.drafts import load_drafts
 from seriespub.errors import ConfigError, InputError, SeriespubError
-from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, slot_token
 from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
 from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
 from seriespub.render.templating import OverBound
+from seriespub.render.visible import seen_slots
 from seriespub.series import Series
 from seriespub.subscribers import RowProblem
 
@@ -73,18 +74,21 @@ def check_series(series: Series) -> list[Finding]:
 
 
 def _unsubscribe_in_html(series: Series, message: PreparedMessage) -> list[Finding]:
-    """An author's template that prints no `{{ unsubscribe_url }}` leaves HTML readers (most
-    of them) no visible way to leave: the text part and the List-Unsubscribe header keep one."""
-    if series.template_path is None or any(
-        message.slots[i].field == UNSUBSCRIBE_FIELD for i in message.html.slot_ids
-    ):
+    """An author's template that prints no `{{ unsubscribe_url }}` a reader can see or click
+    (only in a comment, a `title`, a hidden element: `render.visible`) leaves HTML readers
+    (most of them) no way to leave: the text part and the List-Unsubscribe header keep one."""
+    if series.template_path is None:
+        return []
+    printed = {i for i in message.html.slot_ids if message.slots[i].field == UNSUBSCRIBE_FIELD}
+    if printed and printed & seen_slots(message.html.with_tokens(slot_token)):
         return []
     return [
         Finding(
             Level.WARNING,
             str(series.template_path),
             "the HTML part has no unsubscribe link (its readers see no way to leave); "
-            "print {{ unsubscribe_url }} in the template",
+            "print {{ unsubscribe_url }} in the template, in a link's href or its text "
+            "(not in a comment, a title or a hidden element)",
         )
     ]
 
