@@ -258,8 +258,9 @@ def test_a_short_unsubscribe_key_is_one_error_not_one_per_draft(
     key = [f for f in found if "the unsubscribe key has 5 bytes" in f[2]]
     assert len(key) == 1, key
     level, where, message = key[0]
-    assert level == "error" and "SERIESPUB_SECRET" in message
-    assert "drafts" not in where, where
+    # At the variable, as SERIESPUB_SECRET_PREVIOUS's are; once, not "toml: VARIABLE: …".
+    assert (level, where) == ("error", "SERIESPUB_SECRET")
+    assert message.startswith("the unsubscribe key has 5 bytes"), message
 
 
 def test_a_template_stopped_at_its_bound_is_rendered_once_not_once_per_draft(
@@ -363,3 +364,35 @@ def test_an_unsubscribe_url_a_reader_can_follow_passes(
     _template(root, unsubscribe)
     code, found = findings(cli, root)
     assert (code, found) == (0, set())
+
+
+@pytest.mark.parametrize("provider", ["outbox", "sendgrid"])
+def test_a_dotenv_that_is_not_utf8_is_named_once_at_its_line(
+    make_series: Callable[..., Path], cli: Cli, provider: str
+) -> None:
+    """Before: `error …/seriespub.toml: …/.env:2: not UTF-8 …`, the location twice (the
+    settings', then the error's own). The sendgrid series reads it for its key first."""
+    root = make_series(drafts=2, delivery=f'[delivery]\nprovider = "{provider}"\n')
+    (root / ".env").write_bytes(b"SENDGRID_API_KEY=abc\nNAME=caf\xe9\n")
+    code, found = findings(cli, root)
+    assert code == 1
+    utf8 = [f for f in found if "UTF-8" in f[2]]
+    assert [f[:2] for f in utf8] == [("error", f"{root / '.env'}:2")], found
+    assert utf8[0][2].startswith("not UTF-8 text (byte 0xE9)"), utf8
+    assert "save .env as UTF-8 text" in utf8[0][2]  # the error's hint, as `send` prints it
+
+
+def test_a_short_generated_key_is_named_at_its_file(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `error …/seriespub.toml: …/.seriespub/secret: the unsubscribe key has …`."""
+    monkeypatch.delenv("SERIESPUB_SECRET")  # the generated key is read only without it
+    root = make_series(drafts=2)
+    key = root / ".seriespub" / "secret"
+    key.parent.mkdir()
+    key.write_text("short")
+    code, found = findings(cli, root)
+    assert code == 1
+    short = [f for f in found if "unsubscribe key has 5 bytes" in f[2]]
+    assert [f[:2] for f in short] == [("error", str(key))], found
+    assert short[0][2].startswith("the unsubscribe key has 5 bytes")

@@ -61,8 +61,8 @@ def check_series(series: Series) -> list[Finding]:
             continue
         except ConfigError as exc:
             # The series' settings or unsubscribe key, not this draft: every draft's render
-            # meets it, so it is said once, against the settings.
-            _add_once(findings, Finding(Level.ERROR, str(series.config_path), str(exc)))
+            # meets it, so it is said once, against the settings (or the file it names).
+            _add_once(findings, config_finding(exc, str(series.config_path)))
             continue
         except SeriespubError as exc:
             findings.append(Finding(Level.ERROR, str(instalment.path), str(exc)))
@@ -109,7 +109,7 @@ def _delivery_findings(series: Series, where: str) -> list[Finding]:
             else:
                 series.secrets.credential(name)
         except ConfigError as exc:
-            findings.append(Finding(Level.ERROR, where, str(exc)))
+            findings.append(config_finding(exc, where))
     if series.settings.inbox is not None and series.secrets.get(INBOX_PASSWORD) is None:
         # A send then goes out without reading the inbox (a warning); `subscribers sync` fails.
         findings.append(
@@ -167,6 +167,13 @@ def _add_once(findings: list[Finding], *found: Finding) -> None:
     for finding in found:
         if finding not in findings:
             findings.append(finding)
+
+
+def config_finding(problem: ConfigError, where: str) -> Finding:
+    """A settings or secrets error as an error finding: at the file, `file:line` or variable
+    it names itself, else at `where`; its hint (what to do) in brackets, as `_columns`'s."""
+    hint = f" ({problem.hint})" if problem.hint else ""
+    return Finding(Level.ERROR, problem.where or where, problem.what + hint)
 
 
 def _where(problem: InputError) -> str:
