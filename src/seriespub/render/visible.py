@@ -14,9 +14,9 @@ from html.parser import HTMLParser
 
 from seriespub.message import SLOT_RE
 
-_VOID = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+# Elements without an end tag: never on the stack of open ones.
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
+_VOID |= {"source", "track", "wbr"}
 _UNSEEN = frozenset(("head", "title", "style", "script", "template"))
 _DISPLAY_NONE = re.compile(r"(?:^|;)\s*display\s*:\s*none\b", re.IGNORECASE)
 
