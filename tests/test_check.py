@@ -258,8 +258,9 @@ def test_a_short_unsubscribe_key_is_one_error_not_one_per_draft(
     key = [f for f in found if "the unsubscribe key has 5 bytes" in f[2]]
     assert len(key) == 1, key
     level, where, message = key[0]
-    assert level == "error" and "SERIESPUB_SECRET" in message
-    assert "drafts" not in where, where
+    # At the variable, as SERIESPUB_SECRET_PREVIOUS's are; once, not "toml: VARIABLE: …".
+    assert (level, where) == ("error", "SERIESPUB_SECRET")
+    assert message.startswith("the unsubscribe key has 5 bytes"), message
 
 
 def test_a_template_stopped_at_its_bound_is_rendered_once_not_once_per_draft(
@@ -305,3 +306,93 @@ def test_a_dotenv_line_that_is_not_name_value_is_a_warning_naming_its_line(
     _code, found = findings(cli, root)
     assert ("warning", f"{root / '.env'}:2", "not a NAME=value line (skipped)") in found
     assert not any("hunter2" in m for _, _, m in found)
+
+
+def _template(root: Path, unsubscribe: str) -> Path:
+    (root / "templates").mkdir(exist_ok=True)
+    path = root / "templates" / "email.mjml"
+    path.write_text(
+        "<mjml><mj-head><mj-title>{{ instalment.subject }}</mj-title></mj-head><mj-body>"
+        "<mj-section><mj-column>\n<mj-text>{{ content }}</mj-text>\n"
+        + unsubscribe
+        + "\n</mj-column></mj-section></mj-body></mjml>\n"
+    )
+    return path
+
+
+NO_LINK = "the HTML part has no unsubscribe link"
+
+
+@pytest.mark.parametrize(
+    "unsubscribe",
+    [
+        "<mj-text><!-- {{ unsubscribe_url }} --></mj-text>",
+        "<mj-raw><!-- {{ unsubscribe_url }} --></mj-raw>",
+        "<mj-text><!--[if mso]>{{ unsubscribe_url }}<![endif]--></mj-text>",
+        '<mj-text><span title="{{ unsubscribe_url }}">Bye</span></mj-text>',
+        '<mj-raw><div style="display: none">{{ unsubscribe_url }}</div></mj-raw>',
+        "<mj-text><div hidden>{{ unsubscribe_url }}</div></mj-text>",
+    ],
+    ids=["comment", "raw-comment", "outlook-only", "attribute", "display-none", "hidden"],
+)
+def test_an_unsubscribe_url_no_reader_sees_is_warned_of(
+    make_series: Callable[..., Path], cli: Cli, unsubscribe: str
+) -> None:
+    """Before: a template that printed it only inside an HTML comment (which MJML keeps)
+    passed `check`, and HTML readers saw no way to leave."""
+    root = make_series(drafts=1)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    path = _template(root, unsubscribe)
+    _code, found = findings(cli, root)
+    assert [f[:2] for f in found if NO_LINK in f[2]] == [("warning", str(path))], found
+
+
+@pytest.mark.parametrize(
+    "unsubscribe",
+    [
+        '<mj-button href="{{ unsubscribe_url }}">Unsubscribe</mj-button>',
+        '<mj-text><a href="{{ unsubscribe_url }}">Unsubscribe</a></mj-text>',
+        "<mj-text>Leave: {{ unsubscribe_url }}</mj-text>",
+    ],
+    ids=["button", "link", "text"],
+)
+def test_an_unsubscribe_url_a_reader_can_follow_passes(
+    make_series: Callable[..., Path], cli: Cli, unsubscribe: str
+) -> None:
+    root = make_series(drafts=1)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    _template(root, unsubscribe)
+    code, found = findings(cli, root)
+    assert (code, found) == (0, set())
+
+
+@pytest.mark.parametrize("provider", ["outbox", "sendgrid"])
+def test_a_dotenv_that_is_not_utf8_is_named_once_at_its_line(
+    make_series: Callable[..., Path], cli: Cli, provider: str
+) -> None:
+    """Before: `error …/seriespub.toml: …/.env:2: not UTF-8 …`, the location twice (the
+    settings', then the error's own). The sendgrid series reads it for its key first."""
+    root = make_series(drafts=2, delivery=f'[delivery]\nprovider = "{provider}"\n')
+    (root / ".env").write_bytes(b"SENDGRID_API_KEY=abc\nNAME=caf\xe9\n")
+    code, found = findings(cli, root)
+    assert code == 1
+    utf8 = [f for f in found if "UTF-8" in f[2]]
+    assert [f[:2] for f in utf8] == [("error", f"{root / '.env'}:2")], found
+    assert utf8[0][2].startswith("not UTF-8 text (byte 0xE9)"), utf8
+    assert "save .env as UTF-8 text" in utf8[0][2]  # the error's hint, as `send` prints it
+
+
+def test_a_short_generated_key_is_named_at_its_file(
+    make_series: Callable[..., Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `error …/seriespub.toml: …/.seriespub/secret: the unsubscribe key has …`."""
+    monkeypatch.delenv("SERIESPUB_SECRET")  # the generated key is read only without it
+    root = make_series(drafts=2)
+    key = root / ".seriespub" / "secret"
+    key.parent.mkdir()
+    key.write_text("short")
+    code, found = findings(cli, root)
+    assert code == 1
+    short = [f for f in found if "unsubscribe key has 5 bytes" in f[2]]
+    assert [f[:2] for f in short] == [("error", str(key))], found
+    assert short[0][2].startswith("the unsubscribe key has 5 bytes")

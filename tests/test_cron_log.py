@@ -475,3 +475,26 @@ def test_a_log_by_name_empty_or_stamped_is_taken(make_series: Any, name: str) ->
     done = run_seriespub(root, "send", "due", "--log", name, env=INDIA)
     assert done.returncode == 0, done.stderr
     assert "Part 1: 'Part 1 title'" in target.read_text(encoding="utf-8")
+
+
+def test_a_held_line_keeps_the_time_it_was_said(tmp_path: Path) -> None:
+    """Before: a tick's quiet lines were held to its end and stamped then (a retry warning
+    said at 09:38:23 read 09:38:25). Each keeps its own time, released at the end or by
+    the first line that is not quiet."""
+    from seriespub.cli.cronlog import CronLog
+
+    start = dt.datetime(2026, 11, 29, 9, 38, 23, tzinfo=dt.timezone(dt.timedelta(hours=5.5)))
+    ticks = iter(start + dt.timedelta(seconds=s) for s in range(100))  # a second a reading
+    log = CronLog(tmp_path / "cron.log", None, clock=lambda: next(ticks))
+    log.say("warning: retrying in 2 s")
+    log.idle("Nothing is due.")
+    log.finish()
+    log = CronLog(tmp_path / "cron.log", None, clock=lambda: next(ticks))
+    log.say("warning: the inbox was not read")
+    log.say("Sending part 2 to 3 readers")
+    assert stamped(tmp_path, "cron.log") == [
+        (start, "warning: retrying in 2 s"),
+        (start + dt.timedelta(seconds=1), "Nothing is due."),
+        (start + dt.timedelta(seconds=2), "warning: the inbox was not read"),
+        (start + dt.timedelta(seconds=3), "Sending part 2 to 3 readers"),
+    ]

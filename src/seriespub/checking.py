@@ -10,11 +10,12 @@ from seriespub import publishing, subscribers
 from seriespub.config import INBOX_PASSWORD, dotenv_problems
 from seriespub.drafts import load_drafts
 from seriespub.errors import ConfigError, InputError, SeriespubError
-from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, slot_token
 from seriespub.models import Instalment, Recipient, Subscriber
 from seriespub.render import checks
 from seriespub.render.checks import BUILTIN_FIELDS, Finding, Level
 from seriespub.render.templating import OverBound
+from seriespub.render.visible import seen_slots
 from seriespub.series import Series
 from seriespub.subscribers import RowProblem
 
@@ -60,8 +61,8 @@ def check_series(series: Series) -> list[Finding]:
             continue
         except ConfigError as exc:
             # The series' settings or unsubscribe key, not this draft: every draft's render
-            # meets it, so it is said once, against the settings.
-            _add_once(findings, Finding(Level.ERROR, str(series.config_path), str(exc)))
+            # meets it, so it is said once, against the settings (or the file it names).
+            _add_once(findings, config_finding(exc, str(series.config_path)))
             continue
         except SeriespubError as exc:
             findings.append(Finding(Level.ERROR, str(instalment.path), str(exc)))
@@ -73,18 +74,21 @@ def check_series(series: Series) -> list[Finding]:
 
 
 def _unsubscribe_in_html(series: Series, message: PreparedMessage) -> list[Finding]:
-    """An author's template that prints no `{{ unsubscribe_url }}` leaves HTML readers (most
-    of them) no visible way to leave: the text part and the List-Unsubscribe header keep one."""
-    if series.template_path is None or any(
-        message.slots[i].field == UNSUBSCRIBE_FIELD for i in message.html.slot_ids
-    ):
+    """An author's template that prints no `{{ unsubscribe_url }}` a reader can see or click
+    (only in a comment, a `title`, a hidden element: `render.visible`) leaves HTML readers
+    (most of them) no way to leave: the text part and the List-Unsubscribe header keep one."""
+    if series.template_path is None:
+        return []
+    printed = {i for i in message.html.slot_ids if message.slots[i].field == UNSUBSCRIBE_FIELD}
+    if printed and printed & seen_slots(message.html.with_tokens(slot_token)):
         return []
     return [
         Finding(
             Level.WARNING,
             str(series.template_path),
             "the HTML part has no unsubscribe link (its readers see no way to leave); "
-            "print {{ unsubscribe_url }} in the template",
+            "print {{ unsubscribe_url }} in the template, in a link's href or its text "
+            "(not in a comment, a title or a hidden element)",
         )
     ]
 
@@ -105,7 +109,7 @@ def _delivery_findings(series: Series, where: str) -> list[Finding]:
             else:
                 series.secrets.credential(name)
         except ConfigError as exc:
-            findings.append(Finding(Level.ERROR, where, str(exc)))
+            findings.append(config_finding(exc, where))
     if series.settings.inbox is not None and series.secrets.get(INBOX_PASSWORD) is None:
         # A send then goes out without reading the inbox (a warning); `subscribers sync` fails.
         findings.append(
@@ -163,6 +167,13 @@ def _add_once(findings: list[Finding], *found: Finding) -> None:
     for finding in found:
         if finding not in findings:
             findings.append(finding)
+
+
+def config_finding(problem: ConfigError, where: str) -> Finding:
+    """A settings or secrets error as an error finding: at the file, `file:line` or variable
+    it names itself, else at `where`; its hint (what to do) in brackets, as `_columns`'s."""
+    hint = f" ({problem.hint})" if problem.hint else ""
+    return Finding(Level.ERROR, problem.where or where, problem.what + hint)
 
 
 def _where(problem: InputError) -> str:

@@ -169,9 +169,9 @@ def load_settings(path: Path) -> Settings:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        raise ConfigError("not UTF-8 text", where=str(path)) from None
     return parse_settings(text.removeprefix("\ufeff"), path)  # the byte order mark Notepad writes
 
 
@@ -180,15 +180,15 @@ def parse_settings(text: str, path: Path) -> Settings:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"invalid TOML: {exc}", where=str(path)) from None
     if "series" not in raw:
-        raise ConfigError(f"{path}: missing [series] table")
+        raise ConfigError("missing [series] table", where=str(path))
     try:
         settings: Settings = _build(Settings, raw, "")
         _check_values(settings)
         settings = replace(settings, site=_site_urls_in_ascii(settings.site))
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(str(exc), where=str(path)) from None
     return settings
 
 
@@ -665,7 +665,8 @@ def _dotenv_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02X})",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02X})",
+            where=f"{path}:{line}",
             hint=f"save {path.name} as UTF-8 text (a secret pasted from a document?)",
         ) from None
 

@@ -40,7 +40,21 @@ class SeriespubError(Exception):
 
 
 class ConfigError(SeriespubError):
-    """Invalid settings, or a secret that is missing."""
+    """Invalid settings, or a secret that is missing.
+
+    `where` is the file (`path` or `path:line`) or variable the error is about when it is
+    not the settings themselves; the message then starts with it, as `path:line: ` does
+    an InputError's."""
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+        self.where = where
+
+    @property
+    def what(self) -> str:
+        """The message without its `where: ` (for a report that shows `where` on its own)."""
+        text = str(self)
+        return text.removeprefix(f"{self.where}: ") if self.where else text
 
 
 class InputError(SeriespubError):

@@ -41,6 +41,11 @@ UNSUBSCRIBE_FIELD = "unsubscribe_url"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
+def slot_token(slot_id: int) -> str:
+    """The token a slot is written as in the rendered text (what SLOT_RE finds)."""
+    return f"%%SP{slot_id}%%"
+
+
 @dataclass(frozen=True)
 class Slot:
     """A per-recipient value: a subscriber field with a fallback."""

@@ -33,16 +33,18 @@ _SEPARATORS = re.compile(r"[,\s]+")
 
 def previous_secrets(state_dir: Path, given: str | None) -> list[bytes]:
     """The keys of `given` (SERIESPUB_SECRET_PREVIOUS's value), then the kept ones."""
-    keys = [_strong(key, f"{PREVIOUS_ENV}: key {n}") for n, key in enumerate(_split(given), 1)]
+    keys = [_strong(k, PREVIOUS_ENV, f"key {n}") for n, k in enumerate(_split(given), 1)]
     path = state_dir / PREVIOUS_FILE
     try:
         kept = path.read_text(encoding="ascii").splitlines() if path.exists() else []
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the previous unsubscribe keys: {exc}") from None
+        raise ConfigError(
+            f"cannot read the previous unsubscribe keys: {exc}", where=str(path)
+        ) from None
     kept = [k.strip() for k in kept if k.strip()]
     for key in kept:
         redact.register(key)
-    keys += [_strong(k.encode(), f"{path}: line {n}") for n, k in enumerate(kept, 1)]
+    keys += [_strong(k.encode(), str(path), f"line {n}") for n, k in enumerate(kept, 1)]
     return list(dict.fromkeys(keys))
 
 
@@ -86,11 +88,13 @@ def _split(given: str | None) -> list[bytes]:
     return [k.encode() for k in keys]
 
 
-def _strong(key: bytes, where: str) -> bytes:
+def _strong(key: bytes, where: str, which: str) -> bytes:
+    """`key`, unless it is too short: then an error naming it by `which` (never the key)."""
     if len(key) < MIN_SECRET_BYTES:
         raise ConfigError(
-            f"{where} has {len(key)} bytes; an unsubscribe key must have at least "
+            f"{which} has {len(key)} bytes; an unsubscribe key must have at least "
             f"{MIN_SECRET_BYTES} bytes",
+            where=where,
             hint=f"remove it from {PREVIOUS_ENV} (or {PREVIOUS_FILE}): a short key makes "
             "tokens anyone could forge",
         )

@@ -29,7 +29,8 @@ def calendar(
     """Every instalment's release; a ConfigError with a hint when no calendar is set up."""
     if not has_calendar(series):
         raise ConfigError(
-            f"{series.config_path}: no [schedule] first_release",
+            "no [schedule] first_release",
+            where=str(series.config_path),
             hint="add [schedule] with first_release = 2027-01-05T09:00:00 and "
             'timezone = "Europe/London"',
         )

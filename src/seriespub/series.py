@@ -88,7 +88,8 @@ class Series:
             key = path.read_bytes().strip()
         except OSError as exc:
             raise ConfigError(
-                f"{path}: cannot {doing} the unsubscribe key: {exc.strerror}",
+                f"cannot {doing} the unsubscribe key: {exc.strerror}",
+                where=str(path),
                 hint="free some space (or fix the folder's permissions) and "
                 "run again, or set SERIESPUB_SECRET; " + _NEW_KEY,
             ) from None
@@ -136,8 +137,9 @@ def _strong(key: bytes, where: str) -> bytes:
             "stop working), or put a key in it or in SERIESPUB_SECRET"
         )
         raise ConfigError(
-            f"{where}: the unsubscribe key has {len(key)} bytes; it must have at "
+            f"the unsubscribe key has {len(key)} bytes; it must have at "
             f"least {MIN_SECRET_BYTES} bytes",
+            where=where,
             hint=f"{fix}; {_NEW_KEY}",
         )
     return key

@@ -22,8 +22,9 @@ Guarantees:
 - A tick that only says the same as the tick before writes nothing: its quiet lines
   (`warning:`, `error:`, `hint:` and the idle line, `idle`) are held until it ends, and go
   in only when they differ from the log's last lines, or those are a day old or more (so the
-  author can tell cron still runs and the refusal still stands). One block per change of
-  what is next, or of why a tick refuses (a due part left a draft), instead of 288 a day.
+  author can tell cron still runs and the refusal still stands), each stamped with the time
+  it was said. One block per change of what is next, or of why a tick refuses (a due part
+  left a draft), instead of 288 a day.
   The first other line (a send's plan, progress) writes the held ones before it, and every
   line after it as it comes: a send's lines are never held, nor lost to a kill.
 - Only a log is written (`refusal`): an existing regular file is appended to when its name
@@ -68,8 +69,9 @@ class CronLog:
         clock: Callable[[], dt.datetime] = local_now,
     ) -> None:
         self.path, self.fallback, self.clock = path, fallback, clock
-        # The tick's quiet lines so far, until a line that is not (None from then on).
-        self._held: list[str] | None = []
+        # The tick's quiet lines so far, each with when it was said, until a line that is
+        # not quiet (None from then on).
+        self._held: list[tuple[dt.datetime, str]] | None = []
 
     def rotate(self, limit: int = LIMIT, adding: int = 0) -> None:
         """Move the file to `FILE.1` when it has passed `limit` bytes, or would with `adding`
@@ -90,9 +92,13 @@ class CronLog:
                 os.close(fd)  # releases the lock
 
     def write(self, text: str) -> None:
-        """Each line of `text`, stamped; never raises."""
-        stamp = self.clock().isoformat(timespec="seconds")
-        data = "".join(f"{stamp} {line}\n" for line in text.splitlines() or [""])
+        """Each line of `text`, stamped now; never raises."""
+        now = self.clock()
+        self._write_lines([(now, line) for line in text.splitlines() or [""]])
+
+    def _write_lines(self, lines: list[tuple[dt.datetime, str]]) -> None:
+        """Each line with its own stamp, in one write; never raises."""
+        data = "".join(f"{when.isoformat(timespec='seconds')} {line}\n" for when, line in lines)
         try:
             encoded = data.encode("utf-8", "backslashreplace")
             fd = self._open_for(len(encoded))
@@ -117,7 +123,8 @@ class CronLog:
         """One line the run printed: held while the tick has said only quiet lines (see the
         module), else written at once, after any held before it."""
         if self._held is not None and (quiet or line.startswith(QUIET)):
-            self._held.append(line)
+            now = self.clock()  # its stamp: when it was said, not when it is written
+            self._held += [(now, part) for part in line.splitlines() or [""]]
             return
         self._release()
         self.write(line)
@@ -133,14 +140,15 @@ class CronLog:
         if not held:
             return
         last = self.last_lines(len(held))
-        if [text for _, text in last] == held and self.clock() - last[0][0] < ALIVE_EVERY:
+        same = [text for _, text in last] == [text for _, text in held]
+        if same and self.clock() - last[0][0] < ALIVE_EVERY:
             return
-        self.write("\n".join(held))
+        self._write_lines(held)
 
     def _release(self) -> None:
         held, self._held = self._held, None
         if held:
-            self.write("\n".join(held))
+            self._write_lines(held)
 
     def last_lines(self, count: int) -> list[tuple[dt.datetime, str]]:
         """The stamp and text of the log's last `count` lines; fewer if it has fewer

@@ -38,7 +38,8 @@ def new(
     series: SeriesOption = None,
 ) -> None:
     """Write the next numbered draft in drafts/."""
+    from seriespub.cli.paths import shown
     from seriespub.ops import init as ops
 
     path = ops.new(load_series(series), title)
-    out().print(f"created {path}", markup=False)
+    out().print(f"created {shown(path)}", markup=False)

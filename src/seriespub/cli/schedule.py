@@ -140,6 +140,8 @@ def install(
 
 
 def _print_install(lines: Install) -> None:
+    from seriespub.cli.paths import shown
+
     if lines.shell_only:
         err().print(
             f"warning: {', '.join(lines.shell_only)} set only in this shell: cron and systemd "
@@ -162,7 +164,7 @@ def _print_install(lines: Install) -> None:
     )
     if lines.generated_key is not None:
         console.print(
-            f"# SERIESPUB_SECRET: the content of {lines.generated_key}, the key "
+            f"# SERIESPUB_SECRET: the content of {shown(lines.generated_key)}, the key "
             "this series sends with (a new key would be refused: readers' unsubscribe links "
             "would stop working)",
             markup=False,

@@ -36,6 +36,7 @@ def site(
     as_json: JsonOption = False,
 ) -> None:
     """Build the static site of the released parts: pages, Atom feed, sitemap."""
+    from seriespub.cli.paths import shown
     from seriespub.ops import site as ops
 
     s = load_series(series)
@@ -53,7 +54,7 @@ def site(
     else:
         out().print(
             f"{len(result.parts)} part{'' if len(result.parts) == 1 else 's'} published in "
-            f"{result.out_dir} "
+            f"{shown(result.out_dir)} "
             f"({len(result.written)} files written, {result.unchanged} unchanged, "
             f"{len(result.removed)} removed)",
             markup=False,

@@ -238,7 +238,7 @@ class Install:
     shell_only: list[str] = field(default_factory=list)
     # The series' unsubscribe key is the one generated into .seriespub/secret: the job's
     # SERIESPUB_SECRET must be that key, which is never committed.
-    generated_key: str | None = None  # its path in the series folder
+    generated_key: Path | None = None  # the key file, when it is the one the series uses
 
 
 def pinned_releases(series: Series) -> dict[int, dt.datetime]:
@@ -311,11 +311,10 @@ def _require_one_line(folder: Path, python: str) -> None:
             )
 
 
-def _generated_key(series: Series) -> str | None:
-    """The generated key file (relative to the series), when it is the key the series
-    sends with."""
+def _generated_key(series: Series) -> Path | None:
+    """The generated key file, when it is the key the series sends with."""
     if series.secrets.get("SERIESPUB_SECRET") is None and series.key_path.exists():
-        return series.key_path.relative_to(series.root).as_posix()
+        return series.key_path
     return None
 
 

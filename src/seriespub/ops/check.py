@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seriespub.checking import check_series
+from seriespub.checking import check_series, config_finding
 from seriespub.render.checks import Finding, Level
 from seriespub.series import Series
 
@@ -164,9 +164,8 @@ def _key_problems(held: Session) -> list[Finding]:
 
     try:
         held.series.previous_unsubscribe_secrets()
-    except ConfigError as exc:
-        where, _, what = str(exc).partition(": ")  # the variable, or the file that holds it
-        return [Finding(Level.ERROR, where, what)]
+    except ConfigError as exc:  # named at the variable, or the file that holds the key
+        return [config_finding(exc, str(held.series.config_path))]
     found = keyguard.problem(held.series, held.ledger)
     return [] if found is None else [Finding(Level.ERROR, str(held.series.ledger_path), found)]
 
@@ -184,5 +183,5 @@ def _calendar_problems(held: Session) -> list[Finding]:
         where = str(exc.path or s.drafts_dir)
         return [Finding(Level.ERROR, where, str(exc).removeprefix(f"{where}: "))]
     except ConfigError as exc:
-        return [Finding(Level.ERROR, str(s.config_path), str(exc))]
+        return [config_finding(exc, str(s.config_path))]
     return []

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from seriespub.message import Slot
+from seriespub.message import Slot, slot_token
 from seriespub.render import footnotes, headings
 from seriespub.render.nesting import parser_options
 
@@ -37,7 +37,7 @@ class SlotTable:
         slot = Slot(field, default)
         if slot not in self.slots:
             self.slots.append(slot)
-        return f"%%SP{self.slots.index(slot)}%%"
+        return slot_token(self.slots.index(slot))
 
     def replace_tags(self, text: str) -> str:
         """Turn every merge tag of `text` outside code into its slot token."""

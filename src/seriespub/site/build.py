@@ -46,7 +46,8 @@ def require_site(series: Series) -> str:
     base_url = series.settings.site.base_url
     if base_url is None:
         raise ConfigError(
-            f"{series.config_path}: no [site] base_url",
+            "no [site] base_url",
+            where=str(series.config_path),
             hint='add [site] with base_url = "https://example.org/series/"',
         )
     return base_url
