@@ -141,6 +141,20 @@ def test_batch_request_carries_one_personal_message_per_reader() -> None:
     ]
 
 
+def test_without_an_unsubscribe_url_the_header_is_the_readers_mailto() -> None:
+    seen: list[httpx.Request] = []
+    provider = make(transport=mock(ok, seen=seen))
+    message = build_message(1, "Part one", unsubscribe_url="")
+    provider.send_batch(make_batch(("ann@example.com", "Ann"), message=message))
+    sent = json.loads(seen[-1].content)[0]
+    mailto = message.mailto_unsubscribe("ann@example.com")
+    assert sent["Headers"] == [
+        {"Name": "List-Id", "Value": message.list_id_header},
+        {"Name": "List-Unsubscribe", "Value": f"<{mailto}>"},
+    ]
+    assert sent["TextBody"] == f"Hi Ann\nUnsubscribe: {mailto}"
+
+
 def test_broadcast_stream_lets_postmark_manage_unsubscribes() -> None:
     seen: list[httpx.Request] = []
     provider = make(stream="broadcast", transport=mock(ok, "Postmark", seen))

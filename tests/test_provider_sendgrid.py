@@ -126,6 +126,21 @@ def test_one_request_with_content_once_and_substitutions() -> None:
     assert body["headers"] == {"List-Id": batch.message.list_id_header}  # every message's
 
 
+def test_mailto_unsubscribe_and_a_name_of_separators_only() -> None:
+    """Without an https unsubscribe URL the reader's mailto: is the header (no one-click
+    header), and a name that is only ',' and ';' leaves `to` without a name."""
+    seen: list[httpx.Request] = []
+    message = build_message(3, "Part three", unsubscribe_url="")
+    batch = make_batch(("ann@example.com", " , ; "), message=message)
+    make(transport=recording(seen)).send_batch(batch)
+    person = json.loads(seen[0].content)["personalizations"][0]
+    mailto = message.mailto_unsubscribe("ann@example.com")
+    assert person["to"] == [{"email": "ann@example.com"}]
+    assert person["headers"] == {"List-Unsubscribe": f"<{mailto}>"}
+    assert person["substitutions"]["-sp1t-"] == mailto
+    assert person["substitutions"]["-sp1h-"] == mailto  # nothing in it to escape
+
+
 def test_test_send_and_reply_to() -> None:
     seen: list[httpx.Request] = []
     batch = make_batch(

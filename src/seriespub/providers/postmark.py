@@ -38,7 +38,7 @@ from seriespub.errors import (
     PermanentSendError,
     SendError,
 )
-from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
+from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -111,17 +111,27 @@ class _Template:
         """One message object of the batch array, as pieces of UTF-8 JSON; `batch_tag`:
         the metadata entry naming its batch (`_batch_tag`)."""
         values = self.message.slot_values(recipient, self.overrides)
+        # A value with nothing to escape in HTML (most: names, URLs) is quoted once for both.
+        html, text = [], []
+        for v in values:
+            quoted, escaped = _js(v), escape(v)
+            html.append(quoted if escaped == v else _js(escaped))
+            text.append(quoted)
         out = [self.head, _jv(self.message.to_header(recipient)), b',"HtmlBody":"']
-        self.html.extend(out, [_js(escape(v)) for v in values])
+        self.html.extend(out, html)
         out.append(b'","TextBody":"')
-        self.text.extend(out, [_js(v) for v in values])
+        self.text.extend(out, text)
         out += (_METADATA, _jv(recipient.delivery_id), batch_tag)
         if self.managed:  # Postmark writes the list headers itself and lets no one edit them
             out.append(b"}}")
             return out
-        headers = self.message.list_unsubscribe_headers(recipient)
         out += (b'},"Headers":[', self.list_id)
-        out.append(b"".join([b"," + _header(k, v) for k, v in headers]))
+        url = recipient.unsubscribe_url
+        if url:  # as `PreparedMessage.list_unsubscribe_headers`, without a list per reader
+            out += (_UNSUBSCRIBE, _jv(f"<{url}>"), _ONE_CLICK)
+        else:
+            headers = self.message.list_unsubscribe_headers(recipient)
+            out.append(b"".join([b"," + _header(k, v) for k, v in headers]))
         out.append(b"]}")
         return out
 
@@ -130,6 +140,8 @@ def _header(name: str, value: str) -> bytes:
     return b'{"Name":' + _jv(name) + b',"Value":' + _jv(value) + b"}"
 
 
+_UNSUBSCRIBE = b',{"Name":"List-Unsubscribe","Value":'
+_ONE_CLICK = b"}," + _header("List-Unsubscribe-Post", ONE_CLICK)
 _METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'
 
 

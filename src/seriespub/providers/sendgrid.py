@@ -22,7 +22,7 @@ import httpx
 
 from seriespub.config import Secret, SendgridSettings
 from seriespub.errors import PermanentSendError
-from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -39,6 +39,9 @@ NAME = SPEC.name
 MAX_PERSONALIZATIONS = SPEC.max_batch
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 METADATA_KEY = "seriespub_delivery"
+_ASM_OVERRIDES = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE}
+# Beside an https List-Unsubscribe (as `PreparedMessage.list_unsubscribe_headers`).
+_ONE_CLICK = f'"List-Unsubscribe-Post":{_quote(ONE_CLICK)}'
 PAGE = 500  # the suppression endpoints' largest page
 SUPPRESSION_LISTS = (
     ("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
@@ -60,10 +63,13 @@ def _address(header: str) -> dict[str, str]:
     return {"email": addr, "name": name} if name else {"email": addr}
 
 
-def _to(recipient: Recipient) -> dict[str, str]:
-    # SendGrid refuses ';' and ',' in to.name (400); the name in the body is unaffected.
-    name = recipient.name.replace(",", " ").replace(";", " ").strip()
-    return {"email": recipient.email, "name": name} if name else {"email": recipient.email}
+def _to_name(name: str) -> str:
+    """The `"name"` member of a personalization's `to` (with its comma), or nothing.
+    SendGrid refuses ';' and ',' in to.name (400); the name in the body is unaffected."""
+    if not name:
+        return ""
+    name = name.replace(",", " ").replace(";", " ").strip()
+    return f',"name":{_quote(name)}' if name else ""
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -94,10 +100,6 @@ class SendgridProvider(ProviderBase, spec=SPEC):
 
     def __repr__(self) -> str:
         return f"SendgridProvider(api_url={self.settings.api_url!r})"
-
-    @property
-    def _asm(self) -> bool:
-        return self.settings.asm_group_id is not None
 
     # -- sending -------------------------------------------------------------------------
 
@@ -165,28 +167,28 @@ class SendgridProvider(ProviderBase, spec=SPEC):
     ) -> str:
         """One reader's personalization as JSON text, written directly: per-reader work is
         the whole cost of a 1,000-reader request, and dicts plus json.dumps double it."""
-        overrides = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE} if self._asm else None
-        values = message.slot_values(recipient, overrides)
-        # Lists, not generators, and the C escaper called directly: ~11 strings a reader.
-        subs = ",".join(
-            [
-                f"{th}:{_quote(escape(v))},{tt}:{_quote(v)}"
-                for (th, tt), v in zip(tokens, values, strict=True)
-            ]
-        )
-        to = _to(recipient)
-        name = f',"name":{_quote(to["name"])}' if "name" in to else ""
+        asm = self.settings.asm_group_id is not None
+        values = message.slot_values(recipient, _ASM_OVERRIDES if asm else None)
+        # Lists, not generators, and the C escaper called directly. A value with nothing
+        # to escape (most: names, URLs) is quoted once for both parts.
+        subs = []
+        for (th, tt), v in zip(tokens, values, strict=True):
+            quoted, escaped = _quote(v), escape(v)
+            subs.append(f"{th}:{quoted if escaped == v else _quote(escaped)},{tt}:{quoted}")
         item = (
-            f'{{"to":[{{"email":{_quote(to["email"])}{name}}}],"substitutions":{{{subs}}},'
+            f'{{"to":[{{"email":{_quote(recipient.email)}{_to_name(recipient.name)}}}],'
+            f'"substitutions":{{{",".join(subs)}}},'
             f'"custom_args":{{"{METADATA_KEY}":{_quote(recipient.delivery_id)}}}'
         )
-        if not self._asm:
-            # With an unsubscribe group SendGrid writes List-Unsubscribe itself.
-            headers = ",".join(
-                [f"{_quote(k)}:{_quote(v)}" for k, v in message.list_unsubscribe_headers(recipient)]
-            )
-            item += f',"headers":{{{headers}}}'
-        return item + "}"
+        if asm:  # with an unsubscribe group SendGrid writes List-Unsubscribe itself
+            return item + "}"
+        url = recipient.unsubscribe_url
+        if url:
+            return f'{item},"headers":{{"List-Unsubscribe":{_quote(f"<{url}>")},{_ONE_CLICK}}}}}'
+        headers = ",".join(
+            [f"{_quote(k)}:{_quote(v)}" for k, v in message.list_unsubscribe_headers(recipient)]
+        )
+        return f'{item},"headers":{{{headers}}}}}'
 
     # -- scheduling ----------------------------------------------------------------------
 
