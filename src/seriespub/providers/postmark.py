@@ -38,7 +38,7 @@ from seriespub.errors import (
     PermanentSendError,
     SendError,
 )
-from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -125,13 +125,9 @@ class _Template:
         if self.managed:  # Postmark writes the list headers itself and lets no one edit them
             out.append(b"}}")
             return out
+        headers = self.message.list_unsubscribe_headers(recipient)
         out += (b'},"Headers":[', self.list_id)
-        url = recipient.unsubscribe_url
-        if url:  # as `PreparedMessage.list_unsubscribe_headers`, without a list per reader
-            out += (_UNSUBSCRIBE, _jv(f"<{url}>"), _ONE_CLICK)
-        else:
-            headers = self.message.list_unsubscribe_headers(recipient)
-            out.append(b"".join([b"," + _header(k, v) for k, v in headers]))
+        out.append(b"".join([b"," + _header(k, v) for k, v in headers]))
         out.append(b"]}")
         return out
 
@@ -140,8 +136,6 @@ def _header(name: str, value: str) -> bytes:
     return b'{"Name":' + _jv(name) + b',"Value":' + _jv(value) + b"}"
 
 
-_UNSUBSCRIBE = b',{"Name":"List-Unsubscribe","Value":'
-_ONE_CLICK = b"}," + _header("List-Unsubscribe-Post", ONE_CLICK)
 _METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'
 
 

@@ -22,7 +22,7 @@ import httpx
 
 from seriespub.config import Secret, SendgridSettings
 from seriespub.errors import PermanentSendError
-from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -40,8 +40,6 @@ MAX_PERSONALIZATIONS = SPEC.max_batch
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 METADATA_KEY = "seriespub_delivery"
 _ASM_OVERRIDES = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE}
-# Beside an https List-Unsubscribe (as `PreparedMessage.list_unsubscribe_headers`).
-_ONE_CLICK = f'"List-Unsubscribe-Post":{_quote(ONE_CLICK)}'
 PAGE = 500  # the suppression endpoints' largest page
 SUPPRESSION_LISTS = (
     ("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
@@ -182,9 +180,6 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         )
         if asm:  # with an unsubscribe group SendGrid writes List-Unsubscribe itself
             return item + "}"
-        url = recipient.unsubscribe_url
-        if url:
-            return f'{item},"headers":{{"List-Unsubscribe":{_quote(f"<{url}>")},{_ONE_CLICK}}}}}'
         headers = ",".join(
             [f"{_quote(k)}:{_quote(v)}" for k, v in message.list_unsubscribe_headers(recipient)]
         )
