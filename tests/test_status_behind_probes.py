@@ -45,7 +45,7 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> set[str]:
 
         monkeypatch.setattr(Ledger, name, counted)
 
-    for name, at in (("having", 1), ("statuses", 1), ("received", 0), ("batch_times", 1)):
+    for name, at in (("statuses", 1), ("received", 0), ("batch_times", 1)):
         counting(name, at)
     return seen
 
