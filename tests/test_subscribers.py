@@ -427,16 +427,3 @@ def test_the_snapshot_reports_the_signature_it_copied(tmp_path: Path) -> None:
     assert copied == subscribers.signature(target)
     subscribers.add(target, "b@example.com")
     assert subscribers.signature(target) != copied
-
-
-def test_repeats_keeps_every_repeat_and_almost_no_lone_address() -> None:
-    """`Repeats` (the plan's repeated addresses, in 8 MB): a repeat is always a candidate,
-    and of 100,000 lone addresses hardly any (two bits each: about 0.3 expected; one bit
-    kept about 75, each a suspect the plan reads the list a second time for)."""
-    repeats = subscribers.Repeats()
-    lone = [f"reader{i}@example.com" for i in range(100_000)]
-    for start in range(0, len(lone), 500):
-        repeats.add(lone[start : start + 500])
-    assert len(repeats.candidates) <= 5
-    repeats.add(["reader7@example.com", "reader99999@example.com"])
-    assert {hash("reader7@example.com"), hash("reader99999@example.com")} <= repeats.candidates

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 BITS = 1 << 26  # 8 MB
+_MASK = BITS - 1
 
 
 class HashBits:
     """Addresses (or any strings) taken in, to be asked about with `in`."""
 
-    def __init__(self, bits: int = BITS) -> None:
-        """`bits`: a power of two (at least 8); tests make it small to force collisions."""
-        self.bits, self.mask = bytearray(bits // 8), bits - 1
+    def __init__(self) -> None:
+        self.bits = bytearray(BITS // 8)
 
     def add(self, key: str) -> bool:
         """Take `key` in; whether it was a "maybe" before (its two bits were set)."""
@@ -27,8 +27,7 @@ class HashBits:
 
     def add_hash(self, h: int) -> bool:
         """`add` for a key's `hash`, when the caller has it already."""
-        bits, mask = self.bits, self.mask
-        low, high = h & mask, (h >> 32) & mask
+        bits, low, high = self.bits, h & _MASK, (h >> 32) & _MASK
         there = bits[low >> 3] & (1 << (low & 7)) and bits[high >> 3] & (1 << (high & 7))
         bits[low >> 3] |= 1 << (low & 7)
         bits[high >> 3] |= 1 << (high & 7)
@@ -40,6 +39,6 @@ class HashBits:
             self.add_hash(hash(key))
 
     def __contains__(self, key: object) -> bool:
-        h, bits, mask = hash(key), self.bits, self.mask
-        low, high = h & mask, (h >> 32) & mask
+        h, bits = hash(key), self.bits
+        low, high = h & _MASK, (h >> 32) & _MASK
         return bool(bits[low >> 3] & (1 << (low & 7)) and bits[high >> 3] & (1 << (high & 7)))

@@ -25,7 +25,6 @@ from seriespub import appendundo
 from seriespub.addresses import invalid_address, is_valid_address, name_problem
 from seriespub.csvrows import encode_like
 from seriespub.errors import InputError
-from seriespub.hashbits import HashBits
 from seriespub.listlock import REWRITE_PREFIX, locked
 from seriespub.models import Subscriber, SubscriberStatus
 from seriespub.statefiles import os_error
@@ -445,26 +444,29 @@ def count_active(path: Path) -> int:
     return sum(1 for _ in active(path))
 
 
-DUPLICATE_BITS = 1 << 26  # 8 MB of Bloom filter: ~300 lone rows re-checked at 1M readers
+DUPLICATE_BITS = 1 << 26  # 8 MB of bitmap: ~1.5 % of rows are re-checked at 1M readers
 
 
 class Repeats:
     """Hashes of addresses that may appear twice in a list, in flat memory (as
-    `duplicate_addresses`): two bits per hash (`HashBits`); a hash whose bits are both set
-    already is kept. An address whose hash is not kept appears once."""
+    `duplicate_addresses`): a bit per hash; a hash whose bit is set already is kept. An
+    address whose hash is not kept appears once."""
 
     def __init__(self) -> None:
-        self.seen = HashBits(DUPLICATE_BITS)
+        self.seen = bytearray(DUPLICATE_BITS // 8)
         self.candidates: set[int] = set()
 
     def add(self, keys: Iterable[str]) -> int:
         """Take `keys` in; returns how many there were."""
-        seen, count = self.seen, 0
+        seen, bits, count = self.seen, DUPLICATE_BITS, 0
         for key in keys:
             count += 1
             h = hash(key)
-            if seen.add_hash(h):
+            bit = h % bits
+            if seen[bit >> 3] & (1 << (bit & 7)):
                 self.candidates.add(h)
+            else:
+                seen[bit >> 3] |= 1 << (bit & 7)
         return count
 
 
@@ -477,9 +479,8 @@ def duplicate_addresses(
     """Addresses that appear more than once (case-insensitive) → how often, in two streamed
     passes and flat memory (a set of a million addresses would be ~100 MB).
 
-    Pass one sets two bits per address hash in a fixed Bloom filter (`HashBits`); an
-    address whose bits are both set already is a candidate (a real repeat or a collision:
-    about 300 at a million addresses) and its 64-bit hash is kept.
+    Pass one sets a bit per address hash in a fixed bitmap; an address whose bit is already
+    set is a candidate (a real repeat or a bitmap collision) and its 64-bit hash is kept.
     Pass two counts, exactly, only the rows whose hash is a candidate's: every repeat of an
     address has the same hash, so none is missed, and collisions count once and drop out.
 
@@ -487,7 +488,7 @@ def duplicate_addresses(
     non-empty one: a trailing delimiter is nothing), which no column names. With `garbled`,
     the rows with a cell that reads as UTF-8 taken for Windows-1252 ("JosÃ©").
     """
-    seen = HashBits(DUPLICATE_BITS)
+    seen = bytearray(DUPLICATE_BITS // 8)
     candidates: set[int] = set()
     lines, width = [0, 0], len(columns_of(path))
     for key, cells, undone in _rows(path, problems, None, _key_and_width, lines):
@@ -496,8 +497,11 @@ def duplicate_addresses(
         if undone and garbled is not None:
             garbled.append(RowProblem(lines[0], undone))
         h = hash(key)
-        if seen.add_hash(h):
+        bit = h % DUPLICATE_BITS
+        if seen[bit >> 3] & (1 << (bit & 7)):
             candidates.add(h)
+        else:
+            seen[bit >> 3] |= 1 << (bit & 7)
     if not candidates:
         return {}
     counts = Counter(s.key for s in iter_subscribers(path) if hash(s.key) in candidates)

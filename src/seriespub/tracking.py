@@ -9,8 +9,8 @@ promises it, is `seriespub.promises`; a round's late joiners' rows, `seriespub.l
 Memory: one streamed pass over the list per plan (`ListedReaders`). Front readers are
 counted, never held; late joiners are held once per plan, as key → part
 (`seriespub.lateparts`: about 100 bytes each in memory up to 10,000, beyond that in SQLite's
-private temporary database), plus a fixed 8 MB Bloom filter for repeated addresses and
-another for who may have fallen behind the latest part, when anyone may have. A send that no
+private temporary database), plus a fixed 8 MB bitmap for repeated addresses and an
+8 MB filter of who may have fallen behind the latest part, when anyone may have. A send that no
 reader can be a late joiner for (part 1 not out yet) does not read the list.
 """
 
@@ -260,14 +260,13 @@ class ListedReaders:
     are kept as keys, to drop their repeats, and looked up in the ledger 500 at a time.
 
     Repeated addresses without a set of every key (~100 MB at a million readers): a row
-    whose address hash may have been seen (`subscribers.Repeats`, a fixed 8 MB filter)
+    whose address hash may have been seen (`subscribers.Repeats`, a fixed 8 MB bitmap)
     is set aside as a *suspect*, unless its key is a late joiner's or a suspect's already
     (then it is a repeat for sure). After the pass, suspects are settled exactly: one
     with an earlier active row of the same address repeats a front reader (a late row
     would have been kept) and is dropped; the others are yielded. That takes a second,
     raw read of the list (the address column only, up to the last suspect's row), only
-    when there are suspects: at 100,000 readers mostly none but real repeats, at
-    1,000,000 about 300 filter collisions.
+    when there are suspects: at 100,000 readers a few dozen, mostly bitmap collisions.
 
     A front reader's history is asked of the ledger only when they may have fallen behind
     the latest part (`Ledger.lacking`, kept in a fixed 8 MB filter; none when the ledger
