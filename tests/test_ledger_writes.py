@@ -340,26 +340,38 @@ def test_batches_in_flight_side_by_side_are_each_settled_on_their_own_rows(
         }
 
 
-def test_having_names_every_key_with_a_row_of_the_part_whatever_its_status(
+def test_lacking_names_every_address_with_a_row_of_another_part_but_none_of_this_one(
     tmp_path: Path,
 ) -> None:
-    """`having` (the planner's "who had the latest part") answers from the index alone: a
-    pending, failed or sent row counts alike; a row of another part, or none, does not;
-    more keys than one query's 500 are asked in chunks."""
+    """`lacking` (who may have fallen behind the latest part) walks the parts' indexes in
+    step: a row of any other part, before or after, whatever its status, names an address
+    unless it has a row of the part itself; an address with rows of that part only, or
+    none, is not named."""
     with Ledger.open(tmp_path / "ledger.db") as ledger:
-        sent = [f"s{i}@example.com" for i in range(700)]
-        failed = [f"f{i}@example.com" for i in range(5)]
-        pending = [f"p{i}@example.com" for i in range(5)]
-        other = [f"o{i}@example.com" for i in range(5)]
-        ledger.begin_batch(1, "k1", "outbox", sent + failed + pending)
-        ledger.begin_batch(2, "k2", "outbox", other)
-        ledger.record_results(1, "k1", [RecipientResult(e, Outcome.SENT, "m") for e in sent])
+        everyone = [f"e{i}@example.com" for i in range(600)]
+        left = ["left@example.com", "Gone@Example.com"]  # parts 1 and 2, not 3
+        late = ["late@example.com"]  # part 1 only (a late joiner on their track)
+        ahead = ["ahead@example.com"]  # part 4 only (a run going on)
+        ledger.begin_batch(1, "k1", "outbox", everyone + left + late)
+        ledger.begin_batch(2, "k2", "outbox", everyone + left)
+        ledger.begin_batch(3, "k3", "outbox", [*everyone, "only3@example.com"])
+        ledger.begin_batch(4, "k4", "outbox", ahead)
         ledger.record_results(
-            1, "k1", [RecipientResult(e, Outcome.FAILED, "", "550 gone") for e in failed]
+            1, "k1", [RecipientResult(e, Outcome.FAILED, "", "550 gone") for e in left]
         )
-        nobody = [f"n{i}@example.com" for i in range(300)]
-        asked = [*nobody[:150], *sent, *failed, *pending, *other, *nobody[150:]]
-        assert ledger.having(1, asked) == set(sent + failed + pending)
-        assert ledger.having(2, asked) == set(other)
-        assert ledger.having(3, asked) == set()
-        assert ledger.having(1, []) == set()
+        assert sorted(set(ledger.lacking(3))) == sorted(
+            ["left@example.com", "gone@example.com", *late, *ahead]
+        )
+        assert sorted(set(ledger.lacking(4))) == sorted(
+            [*everyone, "left@example.com", "gone@example.com", *late, "only3@example.com"]
+        )
+        assert list(ledger.lacking(5)) != []
+        ledger.begin_batch(
+            5, "k5", "outbox", [*everyone, *left, *late, *ahead, "only3@example.com"]
+        )
+        assert list(ledger.lacking(5)) == []
+
+
+def test_lacking_on_an_empty_ledger_names_nobody(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        assert list(ledger.lacking(1)) == []

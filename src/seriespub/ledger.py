@@ -441,23 +441,6 @@ class Ledger:
                 found[address] = DeliveryStatus(status)
         return found
 
-    def having(self, number: int, keys: Sequence[str]) -> set[str]:
-        """Those of `keys` (lower-cased addresses) with a row for part `number`, whatever
-        its status: answered from the `(instalment, email)` index alone, never the rows
-        (a quarter cheaper than `statuses` at 1,000,000 look-ups)."""
-        found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                address
-                for (address,) in self._conn.execute(
-                    f"SELECT email FROM deliveries WHERE instalment=? AND email IN ({marks})",
-                    (number, *chunk),
-                )
-            )
-        return found
-
     def batch_times(self, number: int, emails: Sequence[str]) -> dict[str, dt.datetime]:
         """Address (lower-cased) → when the batch that holds its delivery of part `number`
         was created, for those of `emails` whose delivery has a recorded batch."""
@@ -622,13 +605,7 @@ class Ledger:
         Looked up by primary key: the cost follows the addresses asked about and the parts,
         not the size of the ledger."""
         wanted = sorted({e.lower() for e in emails})
-        numbers: list[int] = []  # each instalment with deliveries, found by the primary key
-        row = self._conn.execute("SELECT min(instalment) FROM deliveries").fetchone()
-        while wanted and row[0] is not None:
-            numbers.append(row[0])
-            row = self._conn.execute(
-                "SELECT min(instalment) FROM deliveries WHERE instalment > ?", (row[0],)
-            ).fetchone()
+        numbers = self._parts() if wanted else []
         out: dict[str, tuple[frozenset[int], frozenset[int], str]] = {}
         parts = ",".join("?" * len(numbers))
         for start in range(0, len(wanted) if numbers else 0, 500):
@@ -645,6 +622,38 @@ class Ledger:
             ):
                 out[email] = (_numbers(has), _numbers(open_), last or "")
         return out
+
+    def lacking(self, number: int) -> Iterator[str]:
+        """Addresses (lower-cased) with a delivery of some other part but none of part
+        `number`, whatever the statuses: who may have fallen behind it (`tracks.fell_behind`).
+        Streamed, an address possibly more than once. Each part's slice of the
+        `(instalment, email)` index is read in order and merged with `number`'s by SQLite
+        (about 0.2 s a part at 1,000,000 readers): no look-up per address."""
+        others = [n for n in self._parts() if n != number]
+        for start in range(0, len(others), _PARTS_A_QUERY):
+            group = others[start : start + _PARTS_A_QUERY]
+            either = " UNION ".join([_EMAILS_OF_PART] * len(group))
+            for (address,) in self._conn.execute(
+                f"{either} EXCEPT {_EMAILS_OF_PART} ORDER BY email", (*group, number)
+            ):
+                yield address
+
+    def _parts(self) -> list[int]:
+        """Each instalment with deliveries, found by the primary key: no scan of the rows."""
+        numbers: list[int] = []
+        row = self._conn.execute("SELECT min(instalment) FROM deliveries").fetchone()
+        while row[0] is not None:
+            numbers.append(row[0])
+            row = self._conn.execute(
+                "SELECT min(instalment) FROM deliveries WHERE instalment > ?", (row[0],)
+            ).fetchone()
+        return numbers
+
+
+# `Ledger.lacking`'s terms: ORDER BY makes SQLite merge the sorted index slices rather than
+# build a temporary b-tree; a compound select holds at most 500 terms.
+_EMAILS_OF_PART = "SELECT email FROM deliveries WHERE instalment=?"
+_PARTS_A_QUERY = 100
 
 
 class _Transaction:

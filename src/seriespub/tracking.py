@@ -9,7 +9,8 @@ promises it, is `seriespub.promises`; a round's late joiners' rows, `seriespub.l
 Memory: one streamed pass over the list per plan (`ListedReaders`). Front readers are
 counted, never held; late joiners are held once per plan, as key → part
 (`seriespub.lateparts`: about 100 bytes each in memory up to 10,000, beyond that in SQLite's
-private temporary database), plus a fixed 8 MB bitmap for repeated addresses. A send that no
+private temporary database), plus a fixed 8 MB bitmap for repeated addresses and an
+8 MB filter of who may have fallen behind the latest part, when anyone may have. A send that no
 reader can be a late joiner for (part 1 not out yet) does not read the list.
 """
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
 from seriespub.errors import InputError, SeriespubError
+from seriespub.hashbits import HashBits
 from seriespub.lateparts import LateParts
 from seriespub.models import SETTLED, Subscriber, SubscriberStatus
 from seriespub.scheduling import has_calendar, releases_by_number
@@ -265,6 +267,10 @@ class ListedReaders:
     would have been kept) and is dropped; the others are yielded. That takes a second,
     raw read of the list (the address column only, up to the last suspect's row), only
     when there are suspects: at 100,000 readers a few dozen, mostly bitmap collisions.
+
+    A front reader's history is asked of the ledger only when they may have fallen behind
+    the latest part (`Ledger.lacking`, kept in a fixed 8 MB filter; none when the ledger
+    says nobody can have) or got it on their track in this slot.
     """
 
     def __init__(
@@ -284,6 +290,10 @@ class ListedReaders:
         # Readers who got `latest` on their track in this slot: still on it (`fell_behind`).
         self.caught_up = (
             caught_up_in_slot(session, latest, slot) if self.mode != CURRENT else frozenset()
+        )
+        # Front readers who may have fallen behind `latest`: only they are looked up.
+        self.maybe_behind = (
+            _maybe_behind(session, latest) if latest is not None and self.mode != CURRENT else None
         )
         self.first_round = first_round(session)
         self.tz = schedule.zone(session.series.settings.schedule.timezone)
@@ -354,17 +364,23 @@ class ListedReaders:
 
     def _returning(self, front: list[Reader]) -> Iterator[Reader]:
         """The front by date, with those who fell behind it (they left and came back) as
-        returned readers with their history: one look-up of the latest part by primary key
-        for the chunk, and the ledger's history only of those who lack it."""
-        if self.latest is None or self.mode == CURRENT or not front:
+        returned readers with their history: the ledger's history is asked only of those
+        who may lack the latest part (`maybe_behind`) or got it on their track in this slot;
+        the rest had it, and are yielded as they are."""
+        maybe, caught_up = self.maybe_behind, self.caught_up
+        if maybe is None and not caught_up:
             yield from front
             return
-        had = self.session.ledger.having(self.latest, [r.key for r in front])
-        lacking = [r.key for r in front if r.key not in had or r.key in self.caught_up]
-        received = self.session.ledger.received(lacking) if lacking else {}
+        lacking = [
+            r.key for r in front if r.key in caught_up or (maybe is not None and r.key in maybe)
+        ]
+        if not lacking:
+            yield from front
+            return
+        received = self.session.ledger.received(lacking)
         for r in front:
-            found = _with_ledger(r, received)
-            yield _returned(found) if self._behind(found) else r
+            found = _with_ledger(r, received) if r.key in received else r
+            yield _returned(found) if found is not r and self._behind(found) else r
 
     def _late(self, late: list[Reader]) -> Iterator[tuple[Reader, frozenset[int]]]:
         if not late:
@@ -423,6 +439,19 @@ class ListedReaders:
 
 
 NOTHING: frozenset[int] = frozenset()
+
+
+def _maybe_behind(session: Session, latest: int) -> HashBits | None:
+    """Who may have fallen behind part `latest` (`Ledger.lacking`: a row of another part,
+    none of it), or None when nobody can have: the front readers to look up."""
+    lacking = session.ledger.lacking(latest)
+    first = next(lacking, None)
+    if first is None:
+        return None
+    found = HashBits()
+    found.add(first)
+    found.update(lacking)
+    return found
 
 
 def _settled_any(session: Session, new: int) -> bool:
