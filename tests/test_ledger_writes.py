@@ -359,19 +359,66 @@ def test_lacking_names_every_address_with_a_row_of_another_part_but_none_of_this
         ledger.record_results(
             1, "k1", [RecipientResult(e, Outcome.FAILED, "", "550 gone") for e in left]
         )
-        assert sorted(set(ledger.lacking(3))) == sorted(
+        assert sorted(set(lacking(ledger, 3))) == sorted(
             ["left@example.com", "gone@example.com", *late, *ahead]
         )
-        assert sorted(set(ledger.lacking(4))) == sorted(
+        assert sorted(set(lacking(ledger, 4))) == sorted(
             [*everyone, "left@example.com", "gone@example.com", *late, "only3@example.com"]
         )
-        assert list(ledger.lacking(5)) != []
+        assert lacking(ledger, 5) != []
         ledger.begin_batch(
             5, "k5", "outbox", [*everyone, *left, *late, *ahead, "only3@example.com"]
         )
-        assert list(ledger.lacking(5)) == []
+        assert lacking(ledger, 5) == []
 
 
 def test_lacking_on_an_empty_ledger_names_nobody(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "ledger.db") as ledger:
-        assert list(ledger.lacking(1)) == []
+        assert lacking(ledger, 1) == []
+
+
+def lacking(ledger: Ledger, number: int) -> list[str]:
+    """`Ledger.lacking`, which must merge (not too many parts)."""
+    found = ledger.lacking(number)
+    assert found is not None
+    return list(found)
+
+
+def test_lacking_past_its_parts_asks_for_a_probe_a_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More other parts than LACKING_PARTS: no merge (None), the caller probes instead."""
+    monkeypatch.setattr(ledger_module, "LACKING_PARTS", 1)
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        for n in (1, 2, 3):
+            ledger.begin_batch(n, f"k{n}", "outbox", ["a@example.com"])
+        assert ledger.lacking(3) is None
+        assert ledger.lacking(4) is None
+        ledger.begin_batch(4, "k4", "outbox", [])
+        monkeypatch.setattr(ledger_module, "LACKING_PARTS", 3)
+        assert lacking(ledger, 3) == []
+
+
+def test_having_names_every_key_with_a_row_of_the_part_whatever_its_status(
+    tmp_path: Path,
+) -> None:
+    """`having` (the planner's "who had the latest part") answers from the index alone: a
+    pending, failed or sent row counts alike; a row of another part, or none, does not;
+    more keys than one query's 500 are asked in chunks."""
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        sent = [f"s{i}@example.com" for i in range(700)]
+        failed = [f"f{i}@example.com" for i in range(5)]
+        pending = [f"p{i}@example.com" for i in range(5)]
+        other = [f"o{i}@example.com" for i in range(5)]
+        ledger.begin_batch(1, "k1", "outbox", sent + failed + pending)
+        ledger.begin_batch(2, "k2", "outbox", other)
+        ledger.record_results(1, "k1", [RecipientResult(e, Outcome.SENT, "m") for e in sent])
+        ledger.record_results(
+            1, "k1", [RecipientResult(e, Outcome.FAILED, "", "550 gone") for e in failed]
+        )
+        nobody = [f"n{i}@example.com" for i in range(300)]
+        asked = [*nobody[:150], *sent, *failed, *pending, *other, *nobody[150:]]
+        assert ledger.having(1, asked) == set(sent + failed + pending)
+        assert ledger.having(2, asked) == set(other)
+        assert ledger.having(3, asked) == set()
+        assert ledger.having(1, []) == set()

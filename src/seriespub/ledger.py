@@ -623,20 +623,41 @@ class Ledger:
                 out[email] = (_numbers(has), _numbers(open_), last or "")
         return out
 
-    def lacking(self, number: int) -> Iterator[str]:
+    def lacking(self, number: int) -> Iterator[str] | None:
         """Addresses (lower-cased) with a delivery of some other part but none of part
         `number`, whatever the statuses: who may have fallen behind it (`tracks.fell_behind`).
         Streamed, an address possibly more than once. Each part's slice of the
         `(instalment, email)` index is read in order and merged with `number`'s by SQLite
-        (about 0.2 s a part at 1,000,000 readers): no look-up per address."""
+        (about 0.2 s a part at 1,000,000 readers): no look-up per address. None when there
+        are more than LACKING_PARTS other parts: a probe a reader (`having`, about 2.5 s at
+        1,000,000 whatever the parts) then costs less."""
         others = [n for n in self._parts() if n != number]
-        for start in range(0, len(others), _PARTS_A_QUERY):
-            group = others[start : start + _PARTS_A_QUERY]
-            either = " UNION ".join([_EMAILS_OF_PART] * len(group))
-            for (address,) in self._conn.execute(
-                f"{either} EXCEPT {_EMAILS_OF_PART} ORDER BY email", (*group, number)
-            ):
-                yield address
+        if len(others) > LACKING_PARTS:
+            return None
+        if not others:
+            return iter(())
+        either = " UNION ".join([_EMAILS_OF_PART] * len(others))
+        rows = self._conn.execute(
+            f"{either} EXCEPT {_EMAILS_OF_PART} ORDER BY email", (*others, number)
+        )
+        return (address for (address,) in rows)
+
+    def having(self, number: int, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` (lower-cased addresses) with a row for part `number`, whatever
+        its status: answered from the `(instalment, email)` index alone, never the rows
+        (a quarter cheaper than `statuses` at 1,000,000 look-ups)."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                address
+                for (address,) in self._conn.execute(
+                    f"SELECT email FROM deliveries WHERE instalment=? AND email IN ({marks})",
+                    (number, *chunk),
+                )
+            )
+        return found
 
     def _parts(self) -> list[int]:
         """Each instalment with deliveries, found by the primary key: no scan of the rows."""
@@ -651,9 +672,10 @@ class Ledger:
 
 
 # `Ledger.lacking`'s terms: ORDER BY makes SQLite merge the sorted index slices rather than
-# build a temporary b-tree; a compound select holds at most 500 terms.
+# build a temporary b-tree. Past LACKING_PARTS other parts (0.2 s each at 1,000,000 readers)
+# the merge would cost more than a probe a reader.
 _EMAILS_OF_PART = "SELECT email FROM deliveries WHERE instalment=?"
-_PARTS_A_QUERY = 100
+LACKING_PARTS = 12
 
 
 class _Transaction:

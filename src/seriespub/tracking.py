@@ -371,9 +371,13 @@ class ListedReaders:
         if maybe is None and not caught_up:
             yield from front
             return
-        lacking = [
-            r.key for r in front if r.key in caught_up or (maybe is not None and r.key in maybe)
-        ]
+        if isinstance(maybe, _ProbeEach):  # too many parts to merge: a probe a reader
+            had = self.session.ledger.having(maybe.latest, [r.key for r in front])
+            lacking = [r.key for r in front if r.key not in had or r.key in caught_up]
+        else:
+            lacking = [
+                r.key for r in front if r.key in caught_up or (maybe is not None and r.key in maybe)
+            ]
         if not lacking:
             yield from front
             return
@@ -441,10 +445,20 @@ class ListedReaders:
 NOTHING: frozenset[int] = frozenset()
 
 
-def _maybe_behind(session: Session, latest: int) -> HashBits | None:
+@dataclass(frozen=True)
+class _ProbeEach:
+    """`_maybe_behind`'s answer when the ledger has too many parts to merge: any front reader
+    may lack part `latest`, and each is asked (`Ledger.having`)."""
+
+    latest: int
+
+
+def _maybe_behind(session: Session, latest: int) -> HashBits | _ProbeEach | None:
     """Who may have fallen behind part `latest` (`Ledger.lacking`: a row of another part,
     none of it), or None when nobody can have: the front readers to look up."""
     lacking = session.ledger.lacking(latest)
+    if lacking is None:
+        return _ProbeEach(latest)
     first = next(lacking, None)
     if first is None:
         return None
