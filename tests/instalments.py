@@ -161,9 +161,12 @@ def start_seriespub(
     )
 
 
-def run_seriespub(root: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+def run_seriespub(
+    root: Path, *args: str, env: dict[str, str] | None = None, preexec_fn: Any = None
+) -> Any:
     """`seriespub ARGS` at `root` with the real CLI (a child process, this checkout's
-    sources), as a user runs it; `env` adds to the environment. Its CompletedProcess."""
+    sources), as a user runs it; `env` adds to the environment, `preexec_fn` runs in the
+    child before it starts (a resource limit). Its CompletedProcess."""
     import subprocess
     import sys
 
@@ -175,6 +178,7 @@ def run_seriespub(root: Path, *args: str, env: dict[str, str] | None = None) -> 
         text=True,
         timeout=120,
         check=False,
+        preexec_fn=preexec_fn,
     )
 
 

@@ -42,13 +42,7 @@ def kill_once_accepted(root: Path, state: PostmarkState) -> set[str]:
 def kill_when(root: Path, taken: Callable[[], bool], after: float = 0.0) -> None:
     """Start `send next` in `root` and SIGKILL it `after` seconds once `taken()` is true
     (a fake has the request), or after a minute."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _send_next(root)
     deadline = time.monotonic() + 60
     while not taken() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -61,13 +55,7 @@ def kill_stopped_when(root: Path, taken: Callable[[], bool]) -> None:
     """Start `send next` in `root` and SIGKILL it once `taken()` is true, asking `taken()`
     only while the send is stopped (SIGSTOP): it cannot go on, nor finish, between the
     answer and the kill, however loaded the machine. Fails if it ended first."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _send_next(root)
     deadline = time.monotonic() + 120
     try:
         while _stopped(proc) and not taken():
@@ -185,3 +173,14 @@ def kill_after(proc: subprocess.Popen[bytes], state: PostmarkState, taken: int) 
     proc.wait()
     state.faults.delay = 0.0
     assert len(state.accepted) >= taken, "the killed run never got that far"
+
+
+def _send_next(root: Path) -> subprocess.Popen[bytes]:
+    """`send next --yes` started in `root`, its output dropped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
+        cwd=root,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

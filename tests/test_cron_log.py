@@ -413,7 +413,6 @@ def test_an_idle_tick_logging_to_a_device_reads_no_endless_tail(make_series: Any
     zeros: reading it "to its end" grew a tick to 23 GB until the kernel killed it. Under a
     1.5 GB address-space limit the tick must finish, say its line, and raise nothing."""
     import resource
-    import sys
 
     root = due_series(make_series)
     assert tick(root).returncode == 0  # the send: nothing due after it
@@ -421,16 +420,7 @@ def test_an_idle_tick_logging_to_a_device_reads_no_endless_tail(make_series: Any
     def bounded() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
 
-    done = subprocess.run(
-        [sys.executable, "-m", "seriespub", "send", "due", "--log", "/dev/full"],
-        cwd=root,
-        env=seriespub_env(INDIA),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=bounded,
-        check=False,
-    )
+    done = run_seriespub(root, "send", "due", "--log", "/dev/full", env=INDIA, preexec_fn=bounded)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
     assert "Nothing is due" in done.stderr

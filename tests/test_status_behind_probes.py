@@ -50,12 +50,9 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     return seen
 
 
-def test_status_looks_up_only_who_may_have_fallen_behind(
-    make_series: MakeSeries, cli: Cli, asked: set[str]
-) -> None:
+def left_and_late(make_series: MakeSeries, cli: Cli, asked: set[str]) -> Any:
     """Reader 2 left after part 1 and is back after part 2; a late joiner had part 1 in
-    part 2's slot. `status` counts them as before (both owe part 2), and of the front asks
-    the ledger about reader 2 alone: the others had part 2."""
+    part 2's slot. `status --json`'s readers, the ledger's askings counted from there."""
     root = make_series(drafts=3, subscribers=6, extra_toml=SCHEDULE)
     with time_machine.travel(slot(1), tick=False) as clock:
         ok(cli(root, "send", "due"))
@@ -67,7 +64,16 @@ def test_status_looks_up_only_who_may_have_fallen_behind(
         clock.move_to(dt.datetime(2026, 12, 10, 12, tzinfo=LONDON))
         set_active(root, LEFT)
         asked.clear()
-        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+        return json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+
+
+def test_status_looks_up_only_who_may_have_fallen_behind(
+    make_series: MakeSeries, cli: Cli, asked: set[str]
+) -> None:
+    """Reader 2 left after part 1 and is back after part 2; a late joiner had part 1 in
+    part 2's slot. `status` counts them as before (both owe part 2), and of the front asks
+    the ledger about reader 2 alone: the others had part 2."""
+    readers = left_and_late(make_series, cli, asked)
     assert readers["due_now"] == {"parts": {"2": 1}}  # reader 2: nothing in slot 2 yet
     assert readers["next_slot"]["parts"] == {"2": 1, "3": 6}
     assert (readers["front"], readers["catching_up"], readers["caught_up"]) == (5, 1, 1)
@@ -108,18 +114,7 @@ def test_past_the_parts_a_merge_is_worth_each_front_reader_is_probed_and_counts_
         return having(self, number, keys)
 
     monkeypatch.setattr(Ledger, "having", counted)
-    root = make_series(drafts=3, subscribers=6, extra_toml=SCHEDULE)
-    with time_machine.travel(slot(1), tick=False) as clock:
-        ok(cli(root, "send", "due"))
-        clock.move_to(dt.datetime(2026, 12, 3, 12, tzinfo=LONDON))
-        ok(cli(root, "subscribers", "remove", LEFT))
-        ok(cli(root, "subscribers", "add", LATE))
-        clock.move_to(slot(2))
-        ok(cli(root, "send", "due"))
-        clock.move_to(dt.datetime(2026, 12, 10, 12, tzinfo=LONDON))
-        set_active(root, LEFT)
-        asked.clear()
-        readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
+    readers = left_and_late(make_series, cli, asked)
     assert readers["due_now"] == {"parts": {"2": 1}}
     assert readers["next_slot"]["parts"] == {"2": 1, "3": 6}
     assert (readers["front"], readers["catching_up"], readers["caught_up"]) == (5, 1, 1)
