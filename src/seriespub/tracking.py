@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from seriespub import schedule, subscribers
 from seriespub.drafts import DraftSet
@@ -45,8 +44,6 @@ from seriespub.tracks import (
 
 if TYPE_CHECKING:
     from seriespub.ops.session import Session
-
-_T = TypeVar("_T")
 
 __all__ = [
     "FROM_START",
@@ -324,7 +321,7 @@ class ListedReaders:
         repeats = subscribers.Repeats()
         late: list[Reader] = []
         rows = subscribers.active_joined(self.path, subscribers.ProblemTally())
-        for chunk in _batches(rows, CHUNK):
+        for chunk in subscribers.chunks(rows, CHUNK):
             repeats.add([key for _, key, _ in chunk])
             front: list[Reader] = []
             for row, key, since in chunk:
@@ -478,11 +475,6 @@ def as_of(reader: Reader, settled: frozenset[int], new: int | None) -> Reader:
     """A front reader as a plan of part `new` counts them: one the ledger has settled it
     for has it (`ListedReaders.pairs`'s `settled`)."""
     return Reader(reader.key, reader.joined, frozenset({new})) if new in settled else reader
-
-
-def _batches(rows: Iterator[_T], size: int) -> Iterator[list[_T]]:
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
 
 
 def _is_active(row: dict[str, str]) -> bool:

@@ -127,10 +127,13 @@ def in_step(reader: Reader, released: Sequence[int], fresh: frozenset[int]) -> b
     joiner's one part a slot is their lowest missing one, so a fresh part means they had
     every earlier part when the slot began: caught up, not catching up. One who caught up
     with a part sent earlier in the slot is still one part a slot until the next."""
-    if not reader.has & fresh:
-        return False
-    first = first_owed(reader)
-    return all(n in reader.has for n in released if n >= first)
+    return bool(reader.has & fresh) and has_every(reader, released)
+
+
+def has_every(reader: Reader, released: Sequence[int]) -> bool:
+    """Whether `reader` had every part of `released` they owe (`first_owed`): caught up."""
+    first, has = first_owed(reader), reader.has
+    return all(n in has for n in released if n >= first)
 
 
 def decide(
@@ -289,10 +292,8 @@ class SlotPlanner:
             fresh=self.fresh,
         )
         # Caught up: every part the front had when the slot began (not `new`: it goes out in
-        # the slot; a returned reader owes none before their first).
-        first, has = first_owed(reader), reader.has
-        caught = all(n in has for n in self.released if n >= first)
-        self.tally["caught_up" if caught else "catching_up"] += 1
+        # the slot).
+        self.tally["caught_up" if has_every(reader, self.released) else "catching_up"] += 1
         self.late[reader.key] = part
         return False, part
 
