@@ -186,6 +186,8 @@ _STAMPED = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 def refusal(path: Path) -> str | None:
     """Why `path` cannot be the log (see the module), or None when it can."""
+    if str(path) == "-":  # a log rotates and reads its own last lines: not stdout
+        return "--log takes a file, not stdout: leave --log out to print to stdout"
     try:
         info = os.stat(path)
     except FileNotFoundError:

@@ -67,8 +67,6 @@ def due(
     from seriespub.ops import send_due as ops
     from seriespub.ops.session import session, utc_now
 
-    if log is not None and str(log) == "-":  # a log rotates and reads its own last lines
-        fail("--log takes a file, not stdout: leave --log out to print to stdout", code=2)
     cron_log = _log_to(log, as_json)  # first: every line after this one is stamped
     hooks = hooks_for(yes=True)
     if not as_json:
@@ -128,15 +126,10 @@ def _log_word(words: list[str]) -> Path | None:
     words = words[: words.index("--")] if "--" in words else words
     for at, word in enumerate(words):
         if word == "--log" and at + 1 < len(words):
-            return _unless_dash(words[at + 1])
+            return Path(words[at + 1])
         if word.startswith("--log="):
-            return _unless_dash(word.removeprefix("--log="))
+            return Path(word.removeprefix("--log="))
     return None
-
-
-def _unless_dash(word: str) -> Path | None:
-    """`word` as the log's path; `-` names none (the command refuses it, to the terminal)."""
-    return None if word == "-" else Path(word)
 
 
 def _log_path(given: Path | None) -> Path | None:
