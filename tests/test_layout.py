@@ -22,6 +22,7 @@ PLUMBING = {
     "common": {
         "seriespub.errors",
         "seriespub.notices",
+        "seriespub.pathtext",  # a path as the user would type it from here
         "seriespub.redact",
         "seriespub.series",
         "seriespub.statefiles",

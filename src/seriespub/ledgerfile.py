@@ -20,6 +20,7 @@ import sqlite3
 from pathlib import Path
 
 from seriespub.errors import SeriespubError
+from seriespub.pathtext import shown
 from seriespub.statefiles import FILE_MODE, fsync_folder, os_error, private_dir, tighten
 
 # 2: deliveries remember what a refusal means for the reader (`subscriber_status`) and
@@ -82,7 +83,7 @@ def connect(
             raise LedgerError(
                 f"{path} is missing, but {history}. Nothing was sent: without "
                 "the record every reader would get every part again",
-                hint=f"restore it from git (git checkout HEAD -- {_shown(path)}) or from a "
+                hint=f"restore it from git (git checkout HEAD -- {shown(path)}) or from a "
                 "backup; if nothing real was ever sent from this series, move aside what "
                 "says it was",
             )
@@ -106,17 +107,10 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 
 def _restore_hint(path: Path) -> str:
     return (
-        f"restore it from git (git checkout HEAD -- {_shown(path)}) or from a backup; "
-        f"if this series has really never sent anything, delete {_shown(path)} "
+        f"restore it from git (git checkout HEAD -- {shown(path)}) or from a backup; "
+        f"if this series has really never sent anything, delete {shown(path)} "
         "(and its -wal and -shm files)"
     )
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _lost(path: Path, what: str, history: str | None) -> LedgerError:
@@ -239,7 +233,7 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
             f"{wal} holds deliveries not yet folded into the ledger, and SQLite cannot read "
             "them here (a read-only file system?)",
             hint="fold them in where the series is writable: "
-            f"sqlite3 {_shown(path)} 'PRAGMA wal_checkpoint(TRUNCATE)'",
+            f"sqlite3 {shown(path)} 'PRAGMA wal_checkpoint(TRUNCATE)'",
         )
     return _read_connection(uri + "?mode=ro&immutable=1")
 

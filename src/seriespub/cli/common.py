@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from seriespub.pathtext import shown as shown  # a path seriespub chose, as typed from here
 from seriespub.textwidth import display_width, pad_left_to, pad_to
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ def new(
     series: SeriesOption = None,
 ) -> None:
     """Write the next numbered draft in drafts/."""
-    from seriespub.cli.paths import shown
+    from seriespub.cli.common import shown
     from seriespub.ops import init as ops
 
     path = ops.new(load_series(series), title)

@@ -140,7 +140,7 @@ def install(
 
 
 def _print_install(lines: Install) -> None:
-    from seriespub.cli.paths import shown
+    from seriespub.cli.common import shown
 
     if lines.shell_only:
         err().print(

@@ -36,7 +36,7 @@ def site(
     as_json: JsonOption = False,
 ) -> None:
     """Build the static site of the released parts: pages, Atom feed, sitemap."""
-    from seriespub.cli.paths import shown
+    from seriespub.cli.common import shown
     from seriespub.ops import site as ops
 
     s = load_series(series)

@@ -1,9 +1,10 @@
-"""How a command shows a path it wrote: as the user would type it from where they are.
+"""How seriespub shows a path it chose: as the user would type it from where they are.
 
 A path the user typed (`init DIR`, `preview --html FILE`, `schedule --ics FILE`) is printed
 as typed. A path seriespub chose (`new`'s draft, `site`'s folder, the key `schedule install`
 names) is printed by `shown`: relative to the current folder when it is inside it, else in
-full. `--json` outputs keep full paths: a script reads them from anywhere.
+full: in a command's output and in an error's hint (`git checkout HEAD -- .seriespub/ledger.db`).
+`--json` outputs keep full paths: a script reads them from anywhere.
 """
 
 from __future__ import annotations
