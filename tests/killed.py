@@ -26,6 +26,7 @@ from conftest import postmark_delivery
 from fakes.httpserver import serve
 from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from fakes.resend import ResendHandler, ResendState
+from instalments import start_seriespub
 
 READERS = 40
 RUN_BETWEEN_CHECKS = 0.05  # seconds a stopped send runs between two checks
@@ -177,10 +178,7 @@ def kill_after(proc: subprocess.Popen[bytes], state: PostmarkState, taken: int) 
 
 def _send_next(root: Path) -> subprocess.Popen[bytes]:
     """`send next --yes` started in `root`, its output dropped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    started: subprocess.Popen[bytes] = start_seriespub(
+        root, "send", "next", "--yes", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    return started

@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import email
 import email.policy
-import os
 import random
 import signal
 import sqlite3
@@ -38,6 +37,7 @@ from fakes.postmark import TOKEN, PostmarkHandler, PostmarkState
 from fakes.resend import ResendHandler, ResendState
 from fakes.sendgrid import API_KEY as SENDGRID_KEY
 from fakes.sendgrid import SendgridHandler, SendgridState
+from instalments import start_seriespub
 
 pytestmark = pytest.mark.slow
 
@@ -283,13 +283,9 @@ def ledger_counts(root: Path) -> Counter[str]:
 
 
 def start(root: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "seriespub", "send", "next", "--yes"],
-        cwd=root,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    """`send next --yes` started in `root`, its output piped."""
+    started: subprocess.Popen[bytes] = start_seriespub(root, "send", "next", "--yes")
+    return started
 
 
 def stop_at_random(
