@@ -18,7 +18,7 @@ from typing import Any
 
 from seriespub import redact
 from seriespub.errors import ConfigError
-from seriespub.hostnames import check_host
+from seriespub.hostnames import check_helo_name, check_host
 
 CONFIG_NAME = "seriespub.toml"
 DAY_SECONDS = 86_400  # the longest timeout or wait a setting may ask for
@@ -84,6 +84,9 @@ class SmtpSettings:
     ca_file: str | None = None  # PEM CA certificates to trust too; relative to the series
     # Envelope sender; "{token}" becomes the reader's token (VERP), so a bounce names them.
     bounce_address: str | None = None
+    # The name given in EHLO; default: the machine's name when it is a domain, else the
+    # connection's own address as a literal (no DNS look-up either way).
+    helo_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,8 @@ def _check_values(settings: Settings) -> None:
             '"seriespub @ git+https://github.com/OWNER/seriespub@COMMIT"'
         )
     check_host("delivery.smtp", d.smtp.host)
+    if d.smtp.helo_name is not None:
+        check_helo_name(d.smtp.helo_name)
     if settings.inbox is not None:
         from seriespub.inbox.settings import check_inbox
 

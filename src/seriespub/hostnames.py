@@ -4,13 +4,51 @@ Both tables take the port under its own key (`port`), so `host = "127.0.0.1:9"`,
 a bracketed IPv6 address would only be looked up as a name and fail far from its cause (a
 resolver error). Each is refused on load, in one line naming the key and the port key, with
 the two values to write instead. A bare IPv6 address (`::1`: more than one colon) is a host.
+
+`[delivery.smtp] helo_name`, the name seriespub gives in EHLO, is a domain or an address
+literal (RFC 5321 4.1.2: `[192.0.2.1]`, `[IPv6:2001:db8::1]`); anything else (a space, a line
+break that would smuggle a command) is refused on load.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from seriespub.errors import ConfigError
 
 _NOT_IN_A_HOST = frozenset(" \t/@?#[]")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def is_domain(name: str) -> bool:
+    """Whether `name` is a domain name (letters, digits and hyphens, in dot-separated
+    labels of at most 63), 253 characters at most."""
+    labels = name.removesuffix(".").split(".")
+    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
+def address_literal(address: str) -> str:
+    """`address` as EHLO writes an address (RFC 5321 4.1.3)."""
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+
+def check_helo_name(name: str) -> None:
+    """Refuse a `helo_name` that is neither a domain nor an address literal."""
+    inner = name[1:-1].removeprefix("IPv6:") if name[:1] == "[" and name[-1:] == "]" else None
+    if inner is not None:
+        try:
+            ipaddress.ip_address(inner)
+        except ValueError:
+            pass
+        else:
+            return
+    elif is_domain(name):
+        return
+    raise ConfigError(
+        f"'delivery.smtp.helo_name' must be a domain or an address literal, not {name!r}",
+        hint='e.g. helo_name = "mail.example.org", or "[192.0.2.1]"',
+    )
 
 
 def check_host(table: str, host: str) -> None:

@@ -41,7 +41,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from fakes.httpserver import FakeHandler, Reply, serve
-from fakes.smtp import FakeSmtpServer, RecordingHandler, free_port
+from fakes.smtp import FAKE_NAME, FakeSmtpServer, RecordingHandler, free_port
 
 
 @dataclass
@@ -173,6 +173,7 @@ def echo_smtp(
         handler,
         hostname="127.0.0.1",
         port=free_port(),
+        server_hostname=FAKE_NAME,
         authenticator=_EchoAuthenticator(refuse_auth),
         auth_require_tls=False,
     )

@@ -30,6 +30,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+# The name the fake servers greet with. Without one, aiosmtpd asks `socket.getfqdn()` on each
+# connection: a DNS query off this machine (and a stall of seconds where no resolver answers).
+FAKE_NAME = "fake-smtp.seriespub.test"
+
 
 @dataclass
 class Received:
@@ -39,6 +43,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     peer: Any
+    helo: str | None = None  # the name the client gave in EHLO/HELO
 
     def parsed(self) -> EmailMessage:
         parsed: EmailMessage = email.message_from_bytes(self.data, policy=policy.default)
@@ -109,7 +114,13 @@ class RecordingHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         self.received.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), data, session.peer)
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                data,
+                session.peer,
+                session.host_name,
+            )
         )
         if any(a.lower() in self.drop_after_data for a in envelope.rcpt_tos):
             assert isinstance(server.transport, asyncio.Transport)
@@ -366,7 +377,9 @@ def running_smtp_server(
         kwargs.update(ssl_context=tls.server_context())
     elif tls is not None:
         kwargs.update(tls_context=tls.server_context(), require_starttls=True)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), server_hostname=FAKE_NAME, **kwargs
+    )
     controller.start()
     try:
         yield FakeSmtpServer("127.0.0.1", controller.port, handler, controller)

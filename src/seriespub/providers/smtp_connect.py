@@ -10,7 +10,10 @@ Guarantees:
   fails at the handshake with the hint to set `"starttls"`;
 - each failure is a SendError: PermanentSendError for what retrying cannot fix (TLS, login,
   settings), TransientSendError otherwise, each with a hint naming the setting to change;
-- the password never appears in a message, even when a server echoes it.
+- the password never appears in a message, even when a server echoes it;
+- EHLO names the client without a DNS look-up (smtplib's `socket.getfqdn()` is one per
+  connection): `helo_name` when set, else the machine's name when it is a domain, else the
+  connection's own address as a literal (RFC 5321 4.1.4).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from seriespub import redact
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import PermanentSendError, SendError, TransientSendError
+from seriespub.hostnames import address_literal, is_domain
 from seriespub.tlstrust import untrusted_hint
 
 CONNECT_WAIT = 10.0  # connect, greeting, handshake: a healthy server answers at once
@@ -60,6 +64,7 @@ class Connector:
         self._context = context
         self.where = f"{settings.host}:{settings.port}"
         self.wait = min(CONNECT_WAIT, settings.timeout)
+        self.name = settings.helo_name or _own_domain()
 
     def open(self) -> smtplib.SMTP:
         conn: smtplib.SMTP | None = None
@@ -87,13 +92,17 @@ class Connector:
     def _greeted(self) -> smtplib.SMTP:
         s = self.settings
         conn: smtplib.SMTP
+        # Any name stops smtplib's look-up; a literal of our own address replaces it below.
+        name = self.name or "[127.0.0.1]"
         if s.security == "tls":
-            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=self.wait, context=self._context)
+            conn = smtplib.SMTP_SSL(s.host, s.port, name, timeout=self.wait, context=self._context)
         else:
-            conn = _PlainClient(self.wait, s.host, s.port, timeout=self.wait)
+            conn = _PlainClient(self.wait, s.host, s.port, name, timeout=self.wait)
         conn.timeout = s.timeout
         if conn.sock is not None:
             conn.sock.settimeout(s.timeout)
+            if self.name is None:
+                conn.local_hostname = address_literal(conn.sock.getsockname()[0])
         return conn
 
     def _starttls(self, conn: smtplib.SMTP) -> None:
@@ -211,12 +220,18 @@ class Connector:
         return TransientSendError(f"cannot connect to {self.where}: {reason}", provider=NAME)
 
 
+def _own_domain() -> str | None:
+    """This machine's name, when it is a domain (`mail.example.org`, not `vm`)."""
+    name = socket.gethostname()
+    return name if "." in name and is_domain(name) else None
+
+
 class _PlainClient(smtplib.SMTP):
     """smtplib.SMTP that notices a silent start and asks whether the port wants TLS."""
 
-    def __init__(self, wait: float, host: str, port: int, timeout: float) -> None:
+    def __init__(self, wait: float, host: str, port: int, name: str, timeout: float) -> None:
         self._wait = wait
-        super().__init__(host, port, timeout=timeout)
+        super().__init__(host, port, name, timeout=timeout)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         deadline = time.monotonic() + self._wait
