@@ -312,23 +312,47 @@ def rewritten_mid_read(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) 
     return reads
 
 
-@pytest.fixture
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Name look-ups in this process reach only 127.0.0.1 (and ::1, `localhost`): a test that
-    feeds the CLI hostile settings (a fuzzer's `api_url` or `inbox.host`) can never send a
-    packet, not even a DNS query, anywhere else. Returns the hosts it refused."""
-    real = socket.getaddrinfo
+@pytest.fixture(autouse=True)
+def _lookups_stay_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Name look-ups in this process reach only 127.0.0.1 (and ::1, `localhost`), in every
+    test: no code path, ours or a library's (smtplib's and aiosmtpd's `getfqdn()` were one),
+    sends a DNS query off this machine. A refused look-up fails as an unknown name would.
+    Returns the names it refused."""
     refused: list[str] = []
+    real_info, real_addr = socket.getaddrinfo, socket.gethostbyaddr
+    real_name, real_name_ex = socket.gethostbyname, socket.gethostbyname_ex
 
-    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+    def allowed(host: Any) -> bool:
         name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
-        if name is not None and name != "localhost" and not _loopback(name):
-            refused.append(str(name))
-            raise socket.gaierror(socket.EAI_NONAME, f"{name}: the tests reach only 127.0.0.1")
-        return real(host, *args, **kwargs)
+        if name is None or name == "localhost" or _loopback(str(name)):
+            return True
+        refused.append(str(name))
+        return False
 
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    def guard(real: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if not allowed(host):
+                raise socket.gaierror(socket.EAI_NONAME, f"{host}: the tests reach only 127.0.0.1")
+            return real(host, *args, **kwargs)
+
+        return guarded
+
+    for name, real in (
+        ("getaddrinfo", real_info),
+        ("gethostbyaddr", real_addr),
+        ("gethostbyname", real_name),
+        ("gethostbyname_ex", real_name_ex),
+    ):
+        monkeypatch.setattr(socket, name, guard(real))
     return refused
+
+
+@pytest.fixture
+def loopback_only(_lookups_stay_on_this_machine: list[str]) -> list[str]:
+    """The names this test tried to look up off this machine, refused (every test is held to
+    loopback: `_lookups_stay_on_this_machine`); a test that feeds the CLI hostile settings (a
+    fuzzer's `api_url` or `inbox.host`) asserts on it."""
+    return _lookups_stay_on_this_machine
 
 
 def _loopback(name: str) -> bool:
