@@ -89,7 +89,8 @@ def calendar(session: Session) -> Calendar:
         s.settings.schedule.timezone,
         _held_shown_as_held(releases, session.ledger.held_only(session.now)),
         session.now,
-        schedule.warnings(releases, session.now),
+        schedule.warnings(releases, session.now)
+        + schedule.skip_warnings(s.settings.schedule, session.now),
     )
 
 
