@@ -383,3 +383,26 @@ def test_check_reports_a_weak_previous_key_without_showing_it(
     assert result.exit_code == 1, result.output
     assert "error SERIESPUB_SECRET_PREVIOUS: key 1 has 9 bytes" in result.output
     assert "shortkey1" not in result.output and "Traceback" not in result.output
+
+
+def test_moving_from_a_generated_key_to_seriespub_secret_says_the_old_links_are_kept(
+    make_series: MakeSeries, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The series sent with its generated .seriespub/secret; the author now sets
+    SERIESPUB_SECRET (for cron or CI). The refusal does not send them to copy the old key
+    into SERIESPUB_SECRET_PREVIOUS: the option keeps the generated one itself, and the
+    old links keep working once it is given."""
+    monkeypatch.delenv("SERIESPUB_SECRET")
+    root = sent_with_key_a(make_series, cli)
+    old = UnsubscribeKey((root / ".seriespub" / "secret").read_bytes().strip()).token(READER)
+    monkeypatch.setenv("SERIESPUB_SECRET", KEY_B)
+    result = cli(root, "send", "next", "--yes")
+    hint = result.stderr.split("hint:")[1]
+    assert "SERIESPUB_SECRET_PREVIOUS" not in hint, hint
+    assert (
+        "the links already sent keep working: the key in .seriespub/secret they were made "
+        "with is kept as a previous key" in " ".join(hint.split())
+    ), hint
+    ok = cli(root, "send", "next", "--yes", "--new-unsubscribe-key")
+    assert ok.exit_code == 0, ok.output
+    assert cli(root, "subscribers", "verify", READER, old).exit_code == 0

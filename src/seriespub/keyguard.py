@@ -96,7 +96,8 @@ def refuse_other_key(series: Series, ledger: Ledger, command: str = "send next")
     test` calls it first, and records the key only when none is recorded yet)."""
     found = problem(series, ledger)
     if found is not None:
-        raise ConfigError(f"{found}; nothing was sent", hint=hint(series, command))
+        recorded = ledger.key_fingerprint()
+        raise ConfigError(f"{found}; nothing was sent", hint=hint(series, command, recorded))
 
 
 def problem(series: Series, ledger: Ledger) -> str | None:
@@ -177,16 +178,35 @@ def _mismatch(series: Series, ledger: Ledger, recorded: str) -> tuple[str, str] 
     )
 
 
-def hint(series: Series, command: str = "send next") -> str:
-    """What to do about a `problem`; `command`: the send that accepts a new key."""
+def hint(series: Series, command: str = "send next", recorded: str | None = None) -> str:
+    """What to do about a `problem`; `command`: the send that accepts a new key; `recorded`:
+    the fingerprint the ledger keeps, when known. The generated key the links were made
+    with, still in .seriespub/secret beside a new SERIESPUB_SECRET, is kept by the option
+    itself (`_keep_generated_key`): the author need not copy it anywhere."""
     where = "SERIESPUB_SECRET (e.g. in .env or the CI job's secrets)"
     if series.secrets.get("SERIESPUB_SECRET") is None:
         where += f" or restore {STATE_DIR}/secret"
+    elif recorded is not None and _generated_print(series) == recorded:
+        return (
+            f"set the key the series sent with: unset SERIESPUB_SECRET, or give it the "
+            f"content of {STATE_DIR}/secret; to change keys on purpose: seriespub {command} "
+            f"{ACCEPT_OPTION} (the links already sent keep working: the key in "
+            f"{STATE_DIR}/secret they were made with is kept as a previous key)"
+        )
     return (
         f"set the key the series sent with: {where}; to change keys on purpose: seriespub "
         f"{command} {ACCEPT_OPTION} (to keep the links already sent working, set the old "
         f"key in {previouskeys.PREVIOUS_ENV} first)"
     )
+
+
+def _generated_print(series: Series) -> str | None:
+    """The fingerprint of the generated key in .seriespub/secret, None without one."""
+    try:
+        key = series.key_path.read_bytes().strip()
+    except OSError:
+        return None
+    return UnsubscribeKey(key).fingerprint() if key else None
 
 
 def _source(series: Series) -> str:

@@ -33,6 +33,7 @@ Public API
     plan(instalments, records, settings, now)   -> list[PlannedRelease], in number order
     due(plan) / overdue(plan) / next_release(plan)
     warnings(plan, now) -> list[str]            drafts close to (or past) their slot, gaps, pins
+    skip_warnings(settings, now) -> list[str]   coming `skip` dates no release falls on
     relative(when, now) / format_local(when)    "in 3 days" / "Tue 2026-03-10 09:00 GMT"
     parse_when(text, tz, now) -> datetime       `--at "2026-12-01 09:00"`, InputError if bad
 """
@@ -308,6 +309,31 @@ def warnings(releases: Sequence[PlannedRelease], now: dt.datetime) -> list[str]:
                 f"set status: ready in its front matter"
             )
     return out
+
+
+def skip_warnings(settings: ScheduleSettings, now: dt.datetime) -> list[str]:
+    """Each `skip` date from today on (in the series' zone) that is not a release day: it
+    skips nothing, so the week it was meant to keep free goes out as usual (a weekday
+    moved after the skip was written, a date mistyped). Past dates are history."""
+    if settings.first_release is None or not settings.skip:
+        return []
+    tz = zone(settings.timezone)
+    first = _first_local(settings, tz).date()
+    today = now.astimezone(tz).date()
+    days = 7 * settings.every_weeks
+    weekday = first.strftime("%A")
+    rhythm = (
+        f"releases are on {weekday}s"
+        if settings.every_weeks == 1
+        else f"releases are every {settings.every_weeks} weeks on {weekday}s from "
+        f"{first.strftime('%a %Y-%m-%d')}"
+    )
+    return [
+        f"schedule.skip: no release falls on {day.strftime('%a %Y-%m-%d')} ({rhythm}), "
+        "so it skips nothing"
+        for day in sorted(set(settings.skip))
+        if day >= today and (day < first or (day - first).days % days)
+    ]
 
 
 def _gaps(numbers: Sequence[int]) -> list[str]:

@@ -82,9 +82,10 @@ def due(
         _beside(s, running, now, as_json, cron_log)
         return
     if as_json:
-        print_json(_due_json(outcome.reports, outcome.upcoming, None))
+        print_json(_due_json(outcome.reports, outcome.upcoming, None, outcome.late_next))
     if not outcome.reports:
-        _idle(cron_log, _nothing_due_line(outcome.upcoming, now, stamped=cron_log is not None))
+        stamped = cron_log is not None
+        _idle(cron_log, _nothing_due_line(outcome.upcoming, now, outcome.late_next, stamped))
     for report in outcome.reports:
         exit_for(report, resume="seriespub send due")
 
@@ -193,6 +194,7 @@ def _due_json(
     reports: list[ops.SendReport],
     upcoming: ops.PlannedRelease | None,
     running: ops.LockHolder | None,
+    late_next: ops.LateNext | None = None,
 ) -> dict[str, object]:
     from seriespub.ops import send_due as ops
 
@@ -205,16 +207,31 @@ def _due_json(
             "release": upcoming.release.isoformat(),
         },
         "running": running and asdict(running),
+        "late_joiners_next": late_next
+        and {
+            "release": late_next.release.isoformat(),
+            "parts": {str(n): c for n, c in late_next.parts.items()},
+        },
     }
 
 
 def _nothing_due_line(
-    upcoming: ops.PlannedRelease | None, now: dt.datetime, *, stamped: bool = False
+    upcoming: ops.PlannedRelease | None,
+    now: dt.datetime,
+    late_next: ops.LateNext | None = None,
+    stamped: bool = False,
 ) -> str:
     """In a stamped log without "in 3 days": the stamp says when, and the line stays the
     same from tick to tick, so that it is written once."""
     from seriespub.ops import send_due as ops
 
+    if upcoming is None and late_next is not None:
+        parts = ", ".join(f"part {n} → {c:,}" for n, c in late_next.parts.items())
+        how_soon = "" if stamped else f", {ops.relative(late_next.release, now)}"
+        return (
+            f"Nothing is due. Every part has gone out; to readers catching up: {parts} on "
+            f"{ops.format_local(late_next.release)}{how_soon}."
+        )
     if upcoming is None:
         return "Nothing is due, and no release is planned: write the next instalment."
     how_soon = "" if stamped else f", {ops.relative(upcoming.release, now)}"

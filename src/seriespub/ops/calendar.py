@@ -89,7 +89,8 @@ def calendar(session: Session) -> Calendar:
         s.settings.schedule.timezone,
         _held_shown_as_held(releases, session.ledger.held_only(session.now)),
         session.now,
-        schedule.warnings(releases, session.now),
+        schedule.warnings(releases, session.now)
+        + schedule.skip_warnings(s.settings.schedule, session.now),
     )
 
 
@@ -170,7 +171,9 @@ def reader_calendar(session: Session, address: str) -> ReaderCalendar:
         itertools.dropwhile(lambda w: w < start, schedule.slot_times(s.settings.schedule)),
         520,
     )
-    coming = [(n, session.now) for n in now_parts] + tracks.reader_calendar(
+    # Due now: at the current time, in the series' zone as every other time shown.
+    now_local = session.now.astimezone(schedule.zone(s.settings.schedule.timezone))
+    coming = [(n, now_local) for n in now_parts] + tracks.reader_calendar(
         reader,
         released=released,
         upcoming=[p.number for p in unsent],

@@ -132,12 +132,27 @@ def _session_findings(series: Series, now: dt.datetime) -> list[Finding]:
         with notices.muted(), session(series, "check", now=now, readonly=True) as held:
             problems = _calendar_problems(held)
             lines = [] if problems else draft_warnings(held)
+            problems += [] if problems else _skip_findings(held)
             problems = _lost_pages(held) + problems
             problems += _key_problems(held)
     except SeriespubError:
         return []  # an unreadable list or ledger is reported by the checks above
     held_back = [Finding(Level.WARNING, str(series.drafts_dir), line) for line in lines]
     return problems + held_back
+
+
+def _skip_findings(held: Session) -> list[Finding]:
+    """Coming `skip` dates that skip nothing (`schedule.skip_warnings`), at the config."""
+    from seriespub import schedule
+
+    s = held.series
+    if s.settings.schedule.first_release is None:
+        return []
+    where = str(s.config_path)
+    return [
+        Finding(Level.WARNING, where, line)
+        for line in schedule.skip_warnings(s.settings.schedule, held.now)
+    ]
 
 
 def _lost_pages(held: Session) -> list[Finding]:

@@ -41,6 +41,7 @@ from seriespub.series import Series as Series  # re-exported for the CLI's types
 __all__ = [
     "Cancelled",
     "DueOutcome",
+    "LateNext",
     "LockHeld",
     "LockHolder",
     "PlannedRelease",
@@ -62,6 +63,17 @@ __all__ = [
 class DueOutcome:
     reports: list[SendReport]
     upcoming: PlannedRelease | None
+    # With no front release ahead (the series has ended), the next slot where late joiners
+    # still get a part: an idle tick names it rather than "no release is planned".
+    late_next: LateNext | None = None
+
+
+@dataclass(frozen=True)
+class LateNext:
+    """The next slot's parts for readers catching up: part → how many readers."""
+
+    release: dt.datetime
+    parts: dict[int, int]
 
 
 def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutcome:
@@ -93,7 +105,24 @@ def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutc
             break
     if last is None and tracks_ops.mode(session) == tracks_ops.FROM_START:
         reports.extend(_late_only(session, hooks))
-    return DueOutcome(reports, next_release(session))
+    upcoming = next_release(session)
+    if reports or upcoming is not None:
+        return DueOutcome(reports, upcoming)
+    return DueOutcome(reports, None, late_next(session))
+
+
+def late_next(session: Session) -> LateNext | None:
+    """After the front's last part: the next slot's late joiners' parts, if any (one
+    pass over the list, only then: the ticks of a series still going out pay nothing)."""
+    if tracks_ops.mode(session) != tracks_ops.FROM_START:
+        return None
+    plan, given = tracks_ops.slot_plan(
+        session, session.drafts(strict=False), None, upcoming=True, count_front=False
+    )
+    parts = plan.counts()
+    if given.slot is None or not parts:
+        return None
+    return LateNext(given.slot, parts)
 
 
 # What a command that holds the lock names itself (`session(..., purpose)`): `send next`,
