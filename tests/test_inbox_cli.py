@@ -117,3 +117,25 @@ def test_the_envelope_sender_is_the_verp_bounce_address() -> None:
         f"author+b-{message.key.token(a)}@example.com"
         for a in ("ann@example.com", "bob@example.com")
     ]
+
+
+def test_unsubscribe_token_takes_the_token_alone_from_a_url_that_carries_no_address(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """`unsubscribe_url = ".../unsubscribe?token={token}"` (what `init` writes) gives the
+    endpoint a token and no address: the token alone finds its reader."""
+    root = make_series()
+    before = statuses(root)
+    unknown = cli(root, "subscribers", "unsubscribe-token", "0" * 32)
+    assert unknown.exit_code == 1, unknown.output
+    assert "no reader" in unknown.output and "Traceback" not in unknown.output
+    assert statuses(root) == before
+    assert cli(root, "subscribers", "verify", TOKEN).exit_code == 0
+    done = cli(root, "subscribers", "unsubscribe-token", TOKEN.upper())
+    assert done.exit_code == 0, done.output
+    assert "unsubscribed reader0002@example.com" in done.output
+    assert statuses(root) == {**before, "reader0002@example.com": "unsubscribed"}
+    again = cli(root, "subscribers", "unsubscribe-token", TOKEN)
+    assert again.exit_code == 0 and "nothing to change" in again.output
+    lone = cli(root, "subscribers", "unsubscribe-token", "reader0002@example.com")
+    assert lone.exit_code == 2 and "token" in lone.output

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections import Counter
 
     from seriespub.ops.subscribers import NextParts, Subscriber, SubscriberStatus, SyncOutcome
+    from seriespub.series import Series
 
 app = typer.Typer(
     help="Manage subscribers.csv (locked; a change is never half-written).", no_args_is_help=True
@@ -239,29 +240,52 @@ def _print_inbox(outcome: SyncOutcome) -> None:
         )
 
 
-@app.command("verify")
-def verify(
-    address: Annotated[str, typer.Argument(help="The reader's email address.")],
-    token: Annotated[str, typer.Argument(help="The token from their unsubscribe link.")],
-    series: SeriesOption = None,
-) -> None:
-    """Exit 0 if TOKEN is this series' token for ADDRESS, else 1 (for unsubscribe endpoints)."""
+AddressOrToken = Annotated[
+    str,
+    typer.Argument(
+        help="The reader's email address, or the token alone (a URL without {email}).",
+        metavar="ADDRESS_OR_TOKEN",
+    ),
+]
+TokenAfter = Annotated[
+    str | None, typer.Argument(help="The token from their unsubscribe link.", show_default=False)
+]
+
+
+def _address_and_token(series: Series, first: str, second: str | None) -> tuple[str, str]:
+    """ADDRESS TOKEN as given, or TOKEN alone: its reader found in the list."""
     from seriespub.ops import subscribers as ops
 
-    ops.verify_token(load_series(series), address, token)
+    if second is not None:
+        return first, second
+    if "@" in first:
+        fail(f"give the token from {first}'s unsubscribe link after the address", code=2)
+    return ops.token_owner(series, first), first
+
+
+@app.command("verify")
+def verify(first: AddressOrToken, token: TokenAfter = None, series: SeriesOption = None) -> None:
+    """Exit 0 if TOKEN is this series' token for ADDRESS (or, given alone, any reader's),
+    else 1 (for unsubscribe endpoints)."""
+    from seriespub.ops import subscribers as ops
+
+    held = load_series(series)
+    address, given = _address_and_token(held, first, token)
+    ops.verify_token(held, address, given)
     out().print(f"token matches {address}", highlight=False, markup=False)
 
 
 @app.command("unsubscribe-token")
 def unsubscribe_token(
-    address: Annotated[str, typer.Argument(help="The reader's email address.")],
-    token: Annotated[str, typer.Argument(help="The token from their unsubscribe link.")],
-    series: SeriesOption = None,
+    first: AddressOrToken, token: TokenAfter = None, series: SeriesOption = None
 ) -> None:
-    """Verify TOKEN for ADDRESS and mark them unsubscribed; exit 1 (nothing changed) if not."""
+    """Verify TOKEN for ADDRESS (or find its reader, given alone) and mark them
+    unsubscribed; exit 1 (nothing changed) if it is not theirs."""
     from seriespub.ops import subscribers as ops
 
-    changed = ops.unsubscribe_with_token(load_series(series), address, token)
+    held = load_series(series)
+    address, given = _address_and_token(held, first, token)
+    changed = ops.unsubscribe_with_token(held, address, given)
     out().print(
         f"unsubscribed {address}" if changed else f"{address}: nothing to change",
         highlight=False,

@@ -1,7 +1,8 @@
 """Verify a reader's token, for an unsubscribe endpoint to call (RFC 8058 one-click).
 
 The token is the one in the reader's `unsubscribe_url` and `mailto:`: an HMAC of their
-address under the series key, compared in constant time. A token made with a previous key
+address under the series key, compared in constant time. A token alone (a URL without
+`{email}`) is matched against every reader's (`owner`). A token made with a previous key
 (`seriespub.previouskeys`: SERIESPUB_SECRET_PREVIOUS, .seriespub/secret.previous) verifies
 too. Verifying never makes a key (a new one matches no token ever sent), and a token refused
 while the key is not the one the series sent with, or was made with a replaced key that is
@@ -32,6 +33,21 @@ def verify(series: Series, address: str, token: str) -> bool:
         for key in keyguard.verifying_keys(series)
     ]
     return any(matches)
+
+
+def owner(series: Series, token: str) -> str | None:
+    """The address in the list whose token `token` is (under any verifying key), for an
+    `unsubscribe_url` that carries the token alone: one streamed pass, one HMAC per row and
+    key, no table kept."""
+    given = token.strip().lower()
+    if not given.isascii():
+        return None
+    keys = keyguard.verifying_keys(series)
+    tally = subscribers.ProblemTally()
+    for row in subscribers.iter_subscribers(series.subscribers_path, tally):
+        if any(hmac.compare_digest(key.token(row.email), given) for key in keys):
+            return row.email
+    return None
 
 
 def refused(series: Series, address: str, then: str = "") -> TokenRefused:

@@ -231,6 +231,19 @@ def verify_token(series: Series, address: str, token: str) -> None:
         raise inbox_tokens.refused(series, address)
 
 
+def token_owner(series: Series, token: str) -> str:
+    """The reader whose token `token` is; `TokenRefused` when it is nobody's."""
+    from seriespub.inbox import tokens as inbox_tokens
+
+    found = inbox_tokens.owner(series, token)
+    if found is None:
+        raise inbox_tokens.TokenRefused(
+            "no reader of this series has that token: nothing changed",
+            hint="a token from another series, or a reader removed from the list since",
+        )
+    return found
+
+
 def unsubscribe_with_token(series: Series, address: str, token: str) -> int:
     """Mark `address` unsubscribed if `token` is theirs; rows changed (0: already was)."""
     from seriespub.inbox import tokens as inbox_tokens
