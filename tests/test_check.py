@@ -366,6 +366,132 @@ def test_an_unsubscribe_url_a_reader_can_follow_passes(
     assert (code, found) == (0, set())
 
 
+def _styled_template(root: Path, head: str, unsubscribe: str) -> Path:
+    (root / "templates").mkdir(exist_ok=True)
+    path = root / "templates" / "email.mjml"
+    path.write_text(
+        "<mjml><mj-head><mj-title>{{ instalment.subject }}</mj-title>\n"
+        + head
+        + "\n</mj-head><mj-body><mj-section><mj-column>\n"
+        "<mj-text>{{ content }}</mj-text>\n" + unsubscribe + "\n"
+        "</mj-column></mj-section></mj-body></mjml>\n"
+    )
+    return path
+
+
+LINK = '<a href="{{ unsubscribe_url }}">Unsubscribe</a>'
+
+
+@pytest.mark.parametrize(
+    ("head", "unsubscribe"),
+    [
+        (
+            "<mj-style>.gone { display: none; }</mj-style>",
+            f'<mj-text css-class="gone">{LINK}</mj-text>',
+        ),
+        (
+            '<mj-attributes><mj-class name="quiet" css-class="gone" /></mj-attributes>'
+            "<mj-style>.gone{visibility:hidden}</mj-style>",
+            f'<mj-text mj-class="quiet">{LINK}</mj-text>',
+        ),
+        (
+            '<mj-attributes><mj-class name="tiny" font-size="0px" /></mj-attributes>',
+            '<mj-text mj-class="tiny">Leave: {{ unsubscribe_url }}</mj-text>',
+        ),
+        (
+            "<mj-raw><style>p.fold { max-height: 0; overflow: hidden }</style></mj-raw>",
+            f'<mj-text><p class="fold">{LINK}</p></mj-text>',
+        ),
+        (
+            "<mj-style>.a, .tiny { font-size: 0 !important }</mj-style>",
+            f'<mj-text><span class="x tiny">{LINK}</span></mj-text>',
+        ),
+        (
+            "<mj-style>.outlook-no { mso-hide: all; }</mj-style>",
+            f'<mj-text><div class="outlook-no">{LINK}</div></mj-text>',
+        ),
+        (
+            "<mj-style>.ghost { opacity: 0 }</mj-style>",
+            '<mj-button css-class="ghost" href="{{ unsubscribe_url }}">Bye</mj-button>',
+        ),
+        ("", f'<mj-text><div style="visibility:hidden">{LINK}</div></mj-text>'),
+    ],
+    ids=[
+        "mj-style",
+        "mj-class",
+        "mj-class-inline",
+        "style-block",
+        "important",
+        "mso-hide",
+        "opacity",
+        "inline-visibility",
+    ],
+)
+def test_an_unsubscribe_link_hidden_by_a_class_is_warned_of(
+    make_series: Callable[..., Path], cli: Cli, head: str, unsubscribe: str
+) -> None:
+    """Before: a link under an element a stylesheet's class hides (or an inline style other
+    than `display:none`) passed `check`."""
+    root = make_series(drafts=1)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    path = _styled_template(root, head, unsubscribe)
+    _code, found = findings(cli, root)
+    assert [f[:2] for f in found if NO_LINK in f[2]] == [("warning", str(path))], found
+
+
+@pytest.mark.parametrize(
+    ("head", "unsubscribe"),
+    [
+        (  # a dark-mode swap: media queries are not followed
+            "<mj-style>@media (prefers-color-scheme: dark) { .light { display: none !important } }"
+            "</mj-style>",
+            f'<mj-text css-class="light">{LINK}</mj-text>',
+        ),
+        (  # MJML's own columns set font-size:0px; the text inside sets its own size
+            "<mj-style>.hide { display: none }</mj-style>",
+            f'<mj-text css-class="show">{LINK}</mj-text>',
+        ),
+        (  # a later, inline or more specific rule shows it again
+            "<mj-style>.x { visibility: hidden } .y { visibility: visible }</mj-style>",
+            f'<mj-text><div class="x"><span class="y">{LINK}</span></div></mj-text>',
+        ),
+        (  # an image link inside a zero font size (MJML's mj-image) is still seen
+            "",
+            '<mj-image href="{{ unsubscribe_url }}" src="https://example.com/bye.png" alt="Bye" />',
+        ),
+        (  # combinators are not followed
+            "<mj-style>.card a { display: none }</mj-style>",
+            f'<mj-text css-class="card">{LINK}</mj-text>',
+        ),
+    ],
+    ids=["dark-mode", "other-class", "shown-again", "image-link", "combinator"],
+)
+def test_an_unsubscribe_link_under_classes_that_do_not_hide_it_passes(
+    make_series: Callable[..., Path], cli: Cli, head: str, unsubscribe: str
+) -> None:
+    root = make_series(drafts=1)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    _styled_template(root, head, unsubscribe)
+    code, found = findings(cli, root)
+    assert (code, found) == (0, set())
+
+
+def test_the_default_template_copied_as_the_series_template_passes(
+    make_series: Callable[..., Path], cli: Cli
+) -> None:
+    """Its preheader is hidden (`display:none`, `mso-hide:all`), its columns have
+    `font-size:0px`, its dark mode is a media query: none of it hides the link."""
+    from seriespub.render import email
+
+    root = make_series(drafts=2)
+    set_toml(root, PLACEHOLDER_URL, REAL_URL)
+    (root / "templates").mkdir()
+    default = Path(email.__file__).parent / "templates" / "email.mjml"
+    (root / "templates" / "email.mjml").write_text(default.read_text())
+    code, found = findings(cli, root)
+    assert (code, found) == (0, set())
+
+
 @pytest.mark.parametrize("provider", ["outbox", "sendgrid"])
 def test_a_dotenv_that_is_not_utf8_is_named_once_at_its_line(
     make_series: Callable[..., Path], cli: Cli, provider: str

@@ -488,3 +488,43 @@ def test_a_held_line_keeps_the_time_it_was_said(tmp_path: Path) -> None:
         (start + dt.timedelta(seconds=2), "warning: the inbox was not read"),
         (start + dt.timedelta(seconds=3), "Sending part 2 to 3 readers"),
     ]
+
+
+BROKEN_START = """
+import sys, types, warnings
+
+class Broken(types.ModuleType):  # as a dependency's broken upgrade: a warning, then a crash
+    def __getattr__(self, name):
+        warnings.warn("typer 99 is not supported", UserWarning, stacklevel=1)
+        raise ImportError("cannot import name 'main' (a broken upgrade)")
+
+sys.modules["seriespub.cli"] = Broken("seriespub.cli")
+from seriespub.__main__ import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    "words", ["send due --log .seriespub/cron.log", "send due"], ids=["log", "earlier"]
+)
+def test_a_warning_and_a_crash_before_the_command_runs_are_dated(
+    make_series: Any, words: str
+) -> None:
+    """Before: the warning and the traceback of a crash while importing the command line
+    went into the log undated, between its stamped lines."""
+    root = due_series(make_series)
+    done = crontab_line(root, words, python=BROKEN_START)
+    assert done.returncode == 1 and (done.stdout, done.stderr) == ("", "")
+    texts = [text for _, text in stamped(root)]
+    assert any("UserWarning: typer 99 is not supported" in text for text in texts), texts
+    assert texts[-1] == "ImportError: cannot import name 'main' (a broken upgrade)", texts
+    assert texts.count("Traceback (most recent call last):") == 1, texts
+
+
+def test_a_crash_before_any_other_command_is_not_dated(make_series: Any) -> None:
+    """Only cron's `send due` writes a log: `status 2>file` keeps the traceback as it was."""
+    root = due_series(make_series)
+    done = crontab_line(root, "status", python=BROKEN_START)
+    lines = (root / LOG).read_text(encoding="utf-8").splitlines()
+    assert done.returncode == 1 and "Traceback (most recent call last):" in lines, lines
+    assert not any(STAMP.match(line) for line in lines), lines

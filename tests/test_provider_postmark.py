@@ -315,9 +315,10 @@ def test_a_failed_second_chunk_does_not_resend_the_first() -> None:
     assert {r.outcome for r in results[calls[0] :]} == {Outcome.TRANSIENT}
 
 
-def test_settle_searches_by_batch_then_by_delivery_metadata() -> None:
-    """As a batch sent before messages carried their batch's key: its search finds nothing,
-    and each reader is looked up by their delivery id."""
+def test_settle_searches_by_batch_then_by_the_parts_tag_then_by_delivery_metadata() -> None:
+    """As a batch sent before messages carried their batch's key: its search finds nothing;
+    the part's tag lists Ann's message (with its delivery id) and no other. A lone reader
+    missing is looked up by their delivery id."""
     batch = make_batch(("ann@example.com", "Ann"), ("bo@example.com", "Bo"))
     ann_id = batch.recipients[0].delivery_id
     queries: list[dict[str, str]] = []
@@ -325,11 +326,13 @@ def test_settle_searches_by_batch_then_by_delivery_metadata() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         query = dict(request.url.params)
         queries.append(query)
-        delivery = query.get("metadata_seriespub_delivery")
-        found = [{"MessageID": "pm-1"}] if delivery == ann_id else []
+        ann = [{"MessageID": "pm-1", "Metadata": {"seriespub_delivery": ann_id}}]
+        hit = query.get("metadata_seriespub_delivery") == ann_id or query.get("tag") == "part-1"
+        found = ann if hit else []
         return httpx.Response(200, json={"TotalCount": len(found), "Messages": found})
 
-    results = make(transport=httpx.MockTransport(handler)).settle(batch)
+    provider = make(transport=httpx.MockTransport(handler))
+    results = provider.settle(batch)
     assert [(r.outcome, r.message_id) for r in results] == [
         (Outcome.SENT, "pm-1"),
         (Outcome.TRANSIENT, ""),
@@ -338,12 +341,21 @@ def test_settle_searches_by_batch_then_by_delivery_metadata() -> None:
         q["count"] == "500" and q["offset"] == "0" and q["messagestream"] == "outbound"
         for q in queries
     )
+    assert queries[0]["metadata_seriespub_batch"] == "key-1"
+    assert [
+        sorted(k for k in q if k not in ("count", "offset", "messagestream")) for q in queries
+    ] == [
+        ["metadata_seriespub_batch"],
+        ["tag"],
+    ]
+    queries.clear()
+    assert [r.outcome for r in provider.settle(make_batch(("ann@example.com", "Ann")))] == [
+        Outcome.SENT
+    ]
     assert [sorted(k for k in q if k.startswith("metadata_")) for q in queries] == [
         ["metadata_seriespub_batch"],
         ["metadata_seriespub_delivery"],
-        ["metadata_seriespub_delivery"],
     ]
-    assert queries[0]["metadata_seriespub_batch"] == "key-1"
 
 
 def test_suppressions_dump_maps_reasons() -> None:
@@ -540,22 +552,43 @@ def test_a_retry_of_some_readers_is_found_with_its_batch(fake: tuple[str, Postma
     assert searches(state) - before == 1
 
 
-def test_readers_the_batch_search_misses_are_each_looked_up(
+def test_readers_the_batch_search_misses_are_found_by_the_parts_tag(
     fake: tuple[str, PostmarkState],
 ) -> None:
     """A reader the batch's search does not find may have had the part in another batch (a
-    resend of unknown deliveries): each is looked up by their delivery id, as before; so is
-    every reader of a batch sent before messages carried their batch's key."""
+    resend of unknown deliveries). Before: each was looked up by their delivery id, one
+    search a reader (501 for a batch killed before its request: 500 readers, none sent).
+    Now: the part's tag (`part-N`) lists every message of it, 500 a search."""
     url, state = fake
     provider = make(url)
     message = make_message()
-    people = make_batch(*readers(5), message=message).recipients
+    people = make_batch(*readers(500), message=message).recipients
     provider.send_batch(Batch("003-aaaa", message, people[:2]))  # in this batch
     provider.send_batch(Batch("003-bbbb", message, people[2:3]))  # in an earlier one
+    other = make_batch(*readers(4), message=make_message(2)).recipients[3:]
+    provider.send_batch(Batch("004-cccc", make_message(2), other))  # another part's
     before = searches(state)
     settled = provider.settle(Batch("003-aaaa", message, people))
-    assert [r.outcome for r in settled] == [Outcome.SENT] * 3 + [Outcome.TRANSIENT] * 2
-    assert searches(state) - before == 1 + 3
+    assert [r.outcome for r in settled] == [Outcome.SENT] * 3 + [Outcome.TRANSIENT] * 497
+    assert [r.message_id for r in settled[:3]] == [m["MessageID"] for m in state.accepted[:3]]
+    assert searches(state) - before == 1 + 1
+
+
+def test_readers_are_each_looked_up_when_the_tag_lists_more_than_that(
+    fake: tuple[str, PostmarkState],
+) -> None:
+    """Two readers missing, and the part's tag lists 1,200 messages (3 searches): the two
+    lookups by delivery id are fewer, after the tag's first page says how many."""
+    url, state = fake
+    provider = make(url)
+    message = make_message()
+    people = make_batch(*readers(1202), message=message).recipients
+    for start in range(0, 1200, 500):
+        provider.send_batch(Batch(f"005-{start}", message, people[start : min(start + 500, 1200)]))
+    before = searches(state)
+    settled = provider.settle(Batch("006-dddd", message, [people[0], people[1201]]))
+    assert [r.outcome for r in settled] == [Outcome.SENT, Outcome.TRANSIENT]
+    assert searches(state) - before == 1 + 1 + 2
 
 
 @pytest.mark.parametrize(

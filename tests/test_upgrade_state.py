@@ -124,6 +124,7 @@ def accepted_before(state: PostmarkState, address: str) -> None:
             "ReceivedAt": "2026-11-20T09:00:00Z",
             "_accepted": time.monotonic() - 60,
             "MessageStream": "outbound",
+            "Tag": "part-1",  # every version's messages carry their part's tag
             "Metadata": {"seriespub_delivery": old_delivery_id(1, address)},
         }
     )

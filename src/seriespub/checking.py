@@ -75,8 +75,9 @@ def check_series(series: Series) -> list[Finding]:
 
 def _unsubscribe_in_html(series: Series, message: PreparedMessage) -> list[Finding]:
     """An author's template that prints no `{{ unsubscribe_url }}` a reader can see or click
-    (only in a comment, a `title`, a hidden element: `render.visible`) leaves HTML readers
-    (most of them) no way to leave: the text part and the List-Unsubscribe header keep one."""
+    (only in a comment, a `title`, an element hidden by a style, a class or `hidden`:
+    `render.visible`) leaves HTML readers (most of them) no way to leave: the text part and
+    the List-Unsubscribe header keep one."""
     if series.template_path is None:
         return []
     printed = {i for i in message.html.slot_ids if message.slots[i].field == UNSUBSCRIBE_FIELD}

@@ -17,6 +17,7 @@ from seriespub.drafts import DraftSet, load_drafts, read_draft
 from seriespub.errors import InputError
 from seriespub.ledger import Ledger
 from seriespub.models import Instalment
+from seriespub.pathtext import shown
 from seriespub.providers import ProviderContext, make_provider
 from seriespub.series import Series
 from seriespub.statefiles import not_a_folder, tighten_folder
@@ -192,5 +193,5 @@ def ensure_ready(instalment: Instalment) -> None:
             f"part {instalment.number} ({instalment.title!r}) is still a draft",
             path=instalment.path,
             hint=f"when it is ready, set 'status: ready' in its front matter "
-            f"({os.path.relpath(instalment.path)})",
+            f"({shown(instalment.path)})",
         )

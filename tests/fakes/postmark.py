@@ -218,6 +218,7 @@ class PostmarkHandler(FakeHandler):
             if m["_accepted"] <= visible_before
             and m.get("_server", MAIN) == server
             and all(m.get("Metadata", {}).get(k) == v for k, v in filters.items())
+            and query.get("tag", m.get("Tag")) == m.get("Tag")
             and query.get("messagestream", m.get("MessageStream"))
             == m.get("MessageStream", "outbound")
         ]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from seriespub.errors import PermanentSendError
 from seriespub.models import Outcome, RecipientResult
+from seriespub.pathtext import shown
 from seriespub.providers import SPECS, ProviderContext
 from seriespub.providers.base import Batch, ProviderBase
 from seriespub.statefiles import FILE_MODE, StateError, not_a_folder, os_error, private_dir
@@ -61,7 +62,7 @@ class OutboxProvider(ProviderBase, spec=SPEC):
         over?) since the batch was begun cannot tell: rewriting would give readers two."""
         if not self.folder.is_dir():
             raise PermanentSendError(
-                f"{os.path.relpath(self.folder)} is gone (moved or renamed since the run "
+                f"{shown(self.folder)} is gone (moved or renamed since the run "
                 "stopped?), so which of the batch's messages were written is not known",
                 provider=self.name,
             )

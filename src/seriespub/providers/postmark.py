@@ -4,10 +4,14 @@ The JSON body is built from pieces: each literal segment of the HTML and text pa
 JSON-escaped once per instalment, and per reader only their (escaped) slot values are
 joined in. That keeps a 500 × 40 KB batch to a few string joins instead of 500 dumps.
 
-Each message's metadata carries its delivery id and its batch's key: settling a batch whose
-answer was lost (a kill, a timeout) is one outbound search for the batch's key, and a search
-by delivery id only for a reader that one does not find (they may have had the part in
-another batch; a batch sent before messages carried their key finds none).
+Each message's metadata carries its delivery id and its batch's key, and its tag is its part's
+(`part-N`): settling a batch whose answer was lost (a kill, a timeout) is one outbound search
+for the batch's key. The readers that one does not find (they may have had the part in another
+batch; a batch killed before its request reached Postmark finds none) are found in one listing
+of the part's tag, 500 messages a search, when that takes fewer searches than one search by
+delivery id a reader (Postmark's search has no query for many ids at once, and lists at most
+10,000 messages: a part tag beyond that, on a server other series share too, is searched
+reader by reader).
 
 On a stream where Postmark manages unsubscribes (Broadcasts), the unsubscribe slot becomes
 Postmark's `{{{ pm:unsubscribe }}}` and our own List-Unsubscribe headers are left out;
@@ -58,6 +62,7 @@ PM_UNSUBSCRIBE = "{{{ pm:unsubscribe }}}"
 METADATA_KEY = "seriespub_delivery"
 BATCH_METADATA_KEY = "seriespub_batch"  # Postmark allows keys of up to 20 characters
 SEARCH_PAGE = 500  # Postmark's most per search; count + offset may not pass 10,000
+SEARCH_LIMIT = 10_000
 TRANSIENT_CODES = frozenset({100, 429})  # maintenance, rate limit: worth sending again
 SETTLE_THREADS = 4
 CHUNK = 1 << 18  # bytes per socket write of a batch body
@@ -202,6 +207,12 @@ def _inactive_status(reason: str) -> SubscriberStatus:
     return SubscriberStatus.BOUNCED
 
 
+def _not_found(recipient: Recipient) -> RecipientResult:
+    return RecipientResult(
+        recipient.email, Outcome.TRANSIENT, reason="not found in Postmark's outbound messages"
+    )
+
+
 def _result(recipient: Recipient, entry: Any) -> RecipientResult:
     """One entry of the batch answer → our result for that reader."""
     if not isinstance(entry, dict):
@@ -344,42 +355,64 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
     # -- settling, suppressions ----------------------------------------------------------
 
     def settle(self, batch: Batch) -> list[RecipientResult]:
-        """What became of `batch`: one search for its key, then each reader it did not find
-        looked up by their delivery id (see the module docstring)."""
-        found = self._sent_in_batch(batch.ledger_key)
+        """What became of `batch`: one search for its key, then the readers it did not find
+        (see the module docstring)."""
+        found = self._listed({f"metadata_{BATCH_METADATA_KEY}": batch.ledger_key})[0]
         missing = [r for r in batch.recipients if r.delivery_id not in found]
-        looked_up: Iterator[RecipientResult] = iter(())
-        if missing:
+        part = self._sent_of_part(batch.message.number, len(missing)) if len(missing) > 1 else None
+        looked_up: dict[str, RecipientResult] = {}
+        if part is not None:  # every message of the part: a reader not in it was not sent
+            found = {**part, **found}
+        elif missing:
             with ThreadPoolExecutor(SETTLE_THREADS) as pool:
-                looked_up = iter(list(pool.map(self._settle_one, missing)))
+                results = pool.map(self._settle_one, missing)
+                looked_up = {
+                    r.delivery_id: result for r, result in zip(missing, results, strict=True)
+                }
         return [
             RecipientResult(r.email, Outcome.SENT, found[r.delivery_id])
             if r.delivery_id in found
-            else next(looked_up)
+            else looked_up.get(r.delivery_id) or _not_found(r)
             for r in batch.recipients
         ]
 
-    def _sent_in_batch(self, key: str) -> dict[str, str]:
-        """Delivery id → MessageID of each message Postmark holds with batch key `key`."""
+    def _sent_of_part(self, number: int, readers: int) -> dict[str, str] | None:
+        """Delivery id → MessageID of every message tagged as part `number` on this stream
+        (every series' part `number` on this server), when listing them all takes fewer
+        searches than looking `readers` readers up one by one; else None."""
+        query = {"tag": f"part-{number}"}
+        first, total = self._listed(query, max_pages=1)
+        if total <= SEARCH_PAGE:
+            return first
+        if total > SEARCH_LIMIT or -(-total // SEARCH_PAGE) - 1 >= readers:
+            return None
+        return {**self._listed(query, start=SEARCH_PAGE)[0], **first}
+
+    def _listed(
+        self, query: dict[str, str], start: int = 0, max_pages: int | None = None
+    ) -> tuple[dict[str, str], int]:
+        """Delivery id → MessageID of the messages `query` finds, from the `start`th, and
+        how many it finds in all (Postmark lists the first 10,000)."""
         found: dict[str, str] = {}
-        offset = 0
-        while offset + SEARCH_PAGE <= 10_000:
-            page = self._search({f"metadata_{BATCH_METADATA_KEY}": key}, offset)
+        offset, pages, total = start, 0, 0
+        while offset + SEARCH_PAGE <= SEARCH_LIMIT and (max_pages is None or pages < max_pages):
+            page = self._search(query, offset)
             messages = page.get("Messages") or []
+            total, pages = int(page.get("TotalCount") or 0), pages + 1
             for message in messages:
                 delivery = (message.get("Metadata") or {}).get(METADATA_KEY)
                 if delivery:
                     found.setdefault(str(delivery), str(message.get("MessageID", "")))
             offset += SEARCH_PAGE
-            if len(messages) < SEARCH_PAGE or offset >= int(page.get("TotalCount") or 0):
+            if len(messages) < SEARCH_PAGE or offset >= total:
                 break
-        return found
+        return found, total
 
-    def _search(self, metadata: dict[str, str], offset: int = 0) -> dict[str, Any]:
+    def _search(self, query: dict[str, str], offset: int = 0) -> dict[str, Any]:
         params = {
             "count": SEARCH_PAGE,
             "offset": offset,
-            **metadata,
+            **query,
             "messagestream": self.settings.message_stream,
         }
         response = self._request("GET", "/messages/outbound", params=params)
@@ -408,9 +441,7 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
             return RecipientResult(
                 recipient.email, Outcome.SENT, str(messages[0].get("MessageID", ""))
             )
-        return RecipientResult(
-            recipient.email, Outcome.TRANSIENT, reason="not found in Postmark's outbound messages"
-        )
+        return _not_found(recipient)
 
     def suppressions(self) -> list[Suppression]:
         stream = self.settings.message_stream

@@ -10,7 +10,6 @@ and `SendReport` are the plain data a run starts from and ends with.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from seriespub.models import (
     RecipientResult,
     Subscriber,
 )
+from seriespub.pathtext import shown
 from seriespub.providers.base import Provider
 from seriespub.retry import RateLimiter, RetryPolicy
 from seriespub.series import Series
@@ -217,7 +217,7 @@ def require_same_part(ledger: Ledger, instalment: Instalment) -> None:
         return
     raise InputError(
         f'part {instalment.number} went out to {had} reader(s) as "{record.title}", but its '
-        f'draft is now "{instalment.title}" ({os.path.relpath(instalment.path)})',
+        f'draft is now "{instalment.title}" ({shown(instalment.path)})',
         hint=f'if another draft took number {instalment.number}, give "{record.title}" its '
         "number back; if you retitled it, set its title back until every reader has it, "
         "then change it",
