@@ -232,13 +232,12 @@ class PreparedMessage:
         lowered = email.lower()
         digest = self._delivery_prefix.copy()
         digest.update(f"{lowered}\0{self.send_tag}".encode())
-        template = self.unsubscribe_url
+        url, template = None, self.unsubscribe_url
         if template:
-            url: str | None = template.replace("{token}", self.key.derive(lowered))
+            filled = template.replace("{token}", self.key.derive(lowered))
             if self._url_has_email:
-                url = url.replace("{email}", urllib.parse.quote(email, safe=""))
-        else:
-            url = None
+                filled = filled.replace("{email}", urllib.parse.quote(email, safe=""))
+            url = filled
         values = {
             **subscriber.fields,
             "name": name,
