@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import threading
 from collections.abc import Sequence
 from html import escape
@@ -23,7 +22,7 @@ import httpx
 
 from seriespub.config import Secret, SendgridSettings
 from seriespub.errors import PermanentSendError
-from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage, html_special
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -41,9 +40,6 @@ MAX_PERSONALIZATIONS = SPEC.max_batch
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 METADATA_KEY = "seriespub_delivery"
 _ASM_OVERRIDES = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE}
-# Finds a character html.escape changes: a value without one (most: names, URLs) is its
-# own HTML form, told by one C call instead of escaping it to compare.
-_html_special = re.compile("[&<>\"']").search
 _LIST_UNSUBSCRIBE = _quote("List-Unsubscribe")
 _ONE_CLICK = f"{_quote('List-Unsubscribe-Post')}:{_quote(ONE_CLICK)}"
 PAGE = 500  # the suppression endpoints' largest page
@@ -178,7 +174,7 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         subs = []
         for (th, tt), v in zip(tokens, values, strict=True):
             quoted = _quote(v)
-            html = quoted if _html_special(v) is None else _quote(escape(v))
+            html = quoted if html_special(v) is None else _quote(escape(v))
             subs.append(f"{th}:{html},{tt}:{quoted}")
         item = (
             f'{{"to":[{{"email":{_quote(recipient.email)}{_to_name(recipient.name)}}}],'
