@@ -193,9 +193,8 @@ def test_hand_built_json_matches_rendered_bodies(name: str, extra: str) -> None:
     assert sent["HtmlBody"] == message.html_for(batch.recipients[0])
     assert sent["TextBody"] == message.text_for(batch.recipients[0])
     headers = [(h["Name"], h["Value"]) for h in sent["Headers"]]
-    assert headers == [("List-Id", message.list_id_header)] + [
-        *message.list_unsubscribe_headers(batch.recipients[0])
-    ]
+    one_click = message.list_unsubscribe_headers(batch.recipients[0])
+    assert headers == [("List-Id", message.list_id_header), *one_click]
 
 
 def test_per_message_errors_map_to_outcomes() -> None:
