@@ -226,33 +226,14 @@ class PreparedMessage:
         return headers.unfolded([*name, f" <{self.list_id}>"])
 
     def recipient(self, subscriber: Subscriber) -> Recipient:
-        """The recipient record for one subscriber: delivery id, merge values, unsubscribe URL.
-
-        Built for every reader of every send, so `delivery_id` and `unsubscribe_url_for` are
-        written out here with the address lowered once (the same formulas: the tests compare
-        them on random addresses)."""
-        email, name = subscriber.email, subscriber.name
-        lowered = email.lower()
-        digest = self._delivery_prefix.copy()
-        digest.update(f"{lowered}\0{self.send_tag}".encode())
-        url, template = None, self.unsubscribe_url
-        if template:
-            filled = template.replace("{token}", self.key.derive(lowered))
-            if self._url_has_email:
-                filled = filled.replace("{email}", urllib.parse.quote(email, safe=""))
-            url = filled
-        values = {
-            **subscriber.fields,
-            "name": name,
-            "email": email,
-            UNSUBSCRIBE_FIELD: url or self.mailto_unsubscribe(email),
-        }
-        return Recipient(email, name, digest.hexdigest()[:32], values, url)
-
-    @functools.cached_property
-    def _url_has_email(self) -> bool:
-        # A token is hex: it cannot bring "{email}" into the URL it fills.
-        return "{email}" in (self.unsubscribe_url or "")
+        """The recipient record for one subscriber: delivery id, merge values, unsubscribe URL."""
+        email = subscriber.email
+        values = dict(subscriber.fields)
+        values["name"] = subscriber.name
+        values["email"] = email
+        url = self.unsubscribe_url_for(email)
+        values[UNSUBSCRIBE_FIELD] = url or self.mailto_unsubscribe(email)
+        return Recipient(email, subscriber.name, self.delivery_id(email), values, url)
 
     def delivery_id(self, address: str) -> str:
         """Stable per (series, instalment, address), and per test send: see `series_id`.
