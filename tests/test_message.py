@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
+import hashlib
 import quopri
 import re
+import urllib.parse
 from typing import Literal
 
 import pytest
@@ -14,8 +17,14 @@ from hypothesis import strategies as st
 
 from mailcheck import body_bytes, body_text, check_message
 from seriespub.errors import InputError
-from seriespub.message import PreparedMessage, Slot, SlottedText, unsubscribe_token
-from seriespub.models import Subscriber
+from seriespub.message import (
+    UNSUBSCRIBE_FIELD,
+    PreparedMessage,
+    Slot,
+    SlottedText,
+    unsubscribe_token,
+)
+from seriespub.models import Recipient, Subscriber
 
 
 def make_message(
@@ -378,3 +387,50 @@ def test_a_quoted_printable_line_never_starts_with_from_even_after_quote_marks(t
         assert not line.lstrip(b">").startswith(b"From "), line
         assert len(line) <= 76, line
     assert quopri.decodestring(encoded).replace(b"\r\n", b"\n") == text.encode()
+
+
+def _recipient_by_the_old_formulas(
+    message: PreparedMessage, secret: bytes, subscriber: Subscriber
+) -> Recipient:
+    """`PreparedMessage.recipient` as it was written before it inlined its parts: the
+    token by `unsubscribe_token`, the delivery id by a fresh sha256, the URL by replace."""
+    email = subscriber.email
+    prefix = f"{message.series_id}\0{message.number}\0"
+    delivery = hashlib.sha256(f"{prefix}{email.lower()}\0{message.send_tag}".encode())
+    url = None
+    if message.unsubscribe_url:
+        url = message.unsubscribe_url.replace("{token}", unsubscribe_token(secret, email))
+        if "{email}" in url:
+            url = url.replace("{email}", urllib.parse.quote(email, safe=""))
+    values = dict(subscriber.fields)
+    values["name"] = subscriber.name
+    values["email"] = email
+    values[UNSUBSCRIBE_FIELD] = url or message.mailto_unsubscribe(email)
+    return Recipient(email, subscriber.name, delivery.hexdigest()[:32], values, url)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    local=st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=20),
+    domain=st.sampled_from(["example.com", "EXAMPLE.org", "bücher.de", "x.İo"]),
+    name=st.text(max_size=20),
+    fields=st.dictionaries(st.sampled_from(["city", "unsubscribe_url", "plan"]), st.text()),
+    template=st.sampled_from(
+        [None, "https://e.com/u?t={token}", "https://e.com/u/{token}?e={email}&t={token}"]
+    ),
+    copy=st.sampled_from(["real", "test", "kept id"]),
+)
+def test_recipient_matches_the_old_formulas_on_any_address(
+    local: str, domain: str, name: str, fields: dict[str, str], template: str | None, copy: str
+) -> None:
+    secret = b"random-key-" + local.encode()
+    message = dataclasses.replace(make_message(), unsubscribe_url=template, secret=secret)
+    if copy == "test":
+        message = message.for_test()
+    elif copy == "kept id":
+        message = message.with_series_id("f" * 32)
+    subscriber = Subscriber(f"{local}@{domain}", name, fields=fields)
+    expected = _recipient_by_the_old_formulas(message, secret, subscriber)
+    assert message.recipient(subscriber) == expected
+    assert message.delivery_id(subscriber.email) == expected.delivery_id
+    assert message.unsubscribe_url_for(subscriber.email) == expected.unsubscribe_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import threading
 import time
@@ -11,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fakes.httpserver import serve
 from fakes.messages import NASTY, build_provider
@@ -337,3 +340,27 @@ def test_the_suppression_lists_are_asked_for_together() -> None:
         ("spam_reports@example.com", SubscriberStatus.COMPLAINED),
         ("g@example.com", SubscriberStatus.UNSUBSCRIBED),
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.text(
+        st.sampled_from("&<>\"' ,;é") | st.characters(blacklist_categories=["Cc", "Cs"]),
+        max_size=12,
+    )
+)
+def test_substitutions_are_each_value_and_its_html_escape(name: str) -> None:
+    """The adapter writes the JSON itself and skips escaping a value with nothing to
+    escape: on any name, what SendGrid parses is the value and `html.escape` of it."""
+    seen: list[httpx.Request] = []
+    batch = make_batch(("ann@example.com", name))
+    make(transport=recording(seen)).send_batch(batch)
+    person = json.loads(seen[0].content)["personalizations"][0]
+    ann = batch.recipients[0]
+    shown = ann.values["name"] or "reader"
+    assert person["substitutions"]["-sp0h-"] == html.escape(shown)
+    assert person["substitutions"]["-sp0t-"] == shown
+    assert person["headers"] == {
+        "List-Unsubscribe": f"<{ann.unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }

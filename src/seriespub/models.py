@@ -104,9 +104,9 @@ class Recipient:
         return ascii_address(self.email)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # see Subscriber: one per reader of every send
 class RecipientResult:
-    """What the provider said about one recipient of a batch."""
+    """What the provider said about one recipient of a batch (treat it as read-only)."""
 
     email: str
     outcome: Outcome
@@ -117,7 +117,7 @@ class RecipientResult:
 
     def __post_init__(self) -> None:
         if self.reason:  # provider text (an SMTP reply, an API's message) may echo a secret
-            object.__setattr__(self, "reason", scrub(self.reason))
+            self.reason = scrub(self.reason)
 
 
 @dataclass(frozen=True)

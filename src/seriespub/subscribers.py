@@ -383,7 +383,7 @@ class _RowParser:
         n = len(values)
         name = values[self.name].strip() if self.name < n else ""
         since = values[self.since].strip() if self.since < n else ""
-        fields = {c: values[i] for i, c in self.extra if i < n}
+        fields = {c: values[i] for i, c in self.extra if i < n} if self.extra else {}
         return Subscriber(address, name, status, since, fields)
 
 

@@ -42,7 +42,13 @@ from seriespub.errors import (
     PermanentSendError,
     SendError,
 )
-from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage, SlottedText
+from seriespub.message import (
+    ONE_CLICK,
+    UNSUBSCRIBE_FIELD,
+    PreparedMessage,
+    SlottedText,
+    html_special,
+)
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -119,8 +125,8 @@ class _Template:
         # A value with nothing to escape in HTML (most: names, URLs) is quoted once for both.
         html, text = [], []
         for v in values:
-            quoted, escaped = _js(v), escape(v)
-            html.append(quoted if escaped == v else _js(escaped))
+            quoted = _js(v)
+            html.append(quoted if html_special(v) is None else _js(escape(v)))
             text.append(quoted)
         out = [self.head, _jv(self.message.to_header(recipient)), b',"HtmlBody":"']
         self.html.extend(out, html)
@@ -130,8 +136,12 @@ class _Template:
         if self.managed:  # Postmark writes the list headers itself and lets no one edit them
             out.append(b"}}")
             return out
-        headers = self.message.list_unsubscribe_headers(recipient)
         out += (b'},"Headers":[', self.list_id)
+        url = recipient.unsubscribe_url
+        if url:  # list_unsubscribe_headers' one-click pair, its fixed parts encoded once
+            out += (_LIST_UNSUBSCRIBE, _jv(f"<{url}>"), _ONE_CLICK)
+            return out
+        headers = self.message.list_unsubscribe_headers(recipient)
         out.append(b"".join([b"," + _header(k, v) for k, v in headers]))
         out.append(b"]}")
         return out
@@ -142,6 +152,8 @@ def _header(name: str, value: str) -> bytes:
 
 
 _METADATA = b'","Metadata":{"' + METADATA_KEY.encode() + b'":'
+_LIST_UNSUBSCRIBE = b',{"Name":' + _jv("List-Unsubscribe") + b',"Value":'
+_ONE_CLICK = b"}," + _header("List-Unsubscribe-Post", ONE_CLICK) + b"]}"
 
 
 def _batch_tag(batch: Batch) -> bytes:

@@ -22,7 +22,7 @@ import httpx
 
 from seriespub.config import Secret, SendgridSettings
 from seriespub.errors import PermanentSendError
-from seriespub.message import UNSUBSCRIBE_FIELD, PreparedMessage
+from seriespub.message import ONE_CLICK, UNSUBSCRIBE_FIELD, PreparedMessage, html_special
 from seriespub.models import (
     Outcome,
     Recipient,
@@ -40,6 +40,8 @@ MAX_PERSONALIZATIONS = SPEC.max_batch
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 METADATA_KEY = "seriespub_delivery"
 _ASM_OVERRIDES = {UNSUBSCRIBE_FIELD: ASM_UNSUBSCRIBE}
+_LIST_UNSUBSCRIBE = _quote("List-Unsubscribe")
+_ONE_CLICK = f"{_quote('List-Unsubscribe-Post')}:{_quote(ONE_CLICK)}"
 PAGE = 500  # the suppression endpoints' largest page
 SUPPRESSION_LISTS = (
     ("unsubscribes", SubscriberStatus.UNSUBSCRIBED),
@@ -171,8 +173,9 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         # to escape (most: names, URLs) is quoted once for both parts.
         subs = []
         for (th, tt), v in zip(tokens, values, strict=True):
-            quoted, escaped = _quote(v), escape(v)
-            subs.append(f"{th}:{quoted if escaped == v else _quote(escaped)},{tt}:{quoted}")
+            quoted = _quote(v)
+            html = quoted if html_special(v) is None else _quote(escape(v))
+            subs.append(f"{th}:{html},{tt}:{quoted}")
         item = (
             f'{{"to":[{{"email":{_quote(recipient.email)}{_to_name(recipient.name)}}}],'
             f'"substitutions":{{{",".join(subs)}}},'
@@ -180,6 +183,9 @@ class SendgridProvider(ProviderBase, spec=SPEC):
         )
         if asm:  # with an unsubscribe group SendGrid writes List-Unsubscribe itself
             return item + "}"
+        url = recipient.unsubscribe_url
+        if url:  # list_unsubscribe_headers' one-click pair, its fixed parts quoted once
+            return f'{item},"headers":{{{_LIST_UNSUBSCRIBE}:{_quote(f"<{url}>")},{_ONE_CLICK}}}}}'
         headers = ",".join(
             [f"{_quote(k)}:{_quote(v)}" for k, v in message.list_unsubscribe_headers(recipient)]
         )
