@@ -26,8 +26,13 @@ from seriespub.cli.common import (
 if TYPE_CHECKING:
     from collections import Counter
 
-    from seriespub.ops.subscribers import NextParts, Subscriber, SubscriberStatus, SyncOutcome
-    from seriespub.series import Series
+    from seriespub.ops.subscribers import (
+        NextParts,
+        Series,
+        Subscriber,
+        SubscriberStatus,
+        SyncOutcome,
+    )
 
 app = typer.Typer(
     help="Manage subscribers.csv (locked; a change is never half-written).", no_args_is_help=True

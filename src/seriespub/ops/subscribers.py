@@ -17,7 +17,7 @@ from seriespub import subscribers
 from seriespub.errors import InputError
 from seriespub.models import Subscriber as Subscriber  # re-exported for the CLI's types
 from seriespub.models import SubscriberStatus as SubscriberStatus  # re-exported, as Subscriber
-from seriespub.series import Series
+from seriespub.series import Series as Series  # re-exported for the CLI's types
 
 if TYPE_CHECKING:  # the importer and the inbox load only for the commands using them
     from seriespub.importer import ImportReport
