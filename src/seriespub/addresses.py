@@ -104,6 +104,12 @@ def ascii_address(address: str) -> str:
     return f"{local}@{_ascii_domain(domain) or domain}"
 
 
+def is_domain_name(name: str) -> bool:
+    """Whether `name` is an ASCII host name as an address's domain must be: two or more
+    labels, a TLD that is not all digits, 253 characters at most."""
+    return len(name) <= 253 and _DOMAIN_RE.fullmatch(name) is not None
+
+
 def ascii_domain(domain: str) -> str | None:
     """`domain` as IDNA A-labels (unchanged when ASCII), or None when it is no domain."""
     return _ascii_domain(domain)

@@ -13,19 +13,10 @@ break that would smuggle a command) is refused on load.
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from seriespub.errors import ConfigError
 
 _NOT_IN_A_HOST = frozenset(" \t/@?#[]")
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-
-
-def is_domain(name: str) -> bool:
-    """Whether `name` is a domain name (letters, digits and hyphens, in dot-separated
-    labels of at most 63), 253 characters at most."""
-    labels = name.removesuffix(".").split(".")
-    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in labels)
 
 
 def address_literal(address: str) -> str:
@@ -35,20 +26,25 @@ def address_literal(address: str) -> str:
 
 def check_helo_name(name: str) -> None:
     """Refuse a `helo_name` that is neither a domain nor an address literal."""
-    inner = name[1:-1].removeprefix("IPv6:") if name[:1] == "[" and name[-1:] == "]" else None
-    if inner is not None:
-        try:
-            ipaddress.ip_address(inner)
-        except ValueError:
-            pass
-        else:
-            return
-    elif is_domain(name):
-        return
-    raise ConfigError(
-        f"'delivery.smtp.helo_name' must be a domain or an address literal, not {name!r}",
-        hint='e.g. helo_name = "mail.example.org", or "[192.0.2.1]"',
-    )
+    from seriespub.addresses import is_domain_name
+
+    if name[:1] == "[" and name[-1:] == "]":
+        ok = _is_ip(name[1:-1].removeprefix("IPv6:"))
+    else:
+        ok = is_domain_name(name)
+    if not ok:
+        raise ConfigError(
+            f"'delivery.smtp.helo_name' must be a domain or an address literal, not {name!r}",
+            hint='e.g. helo_name = "mail.example.org", or "[192.0.2.1]"',
+        )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_host(table: str, host: str) -> None:

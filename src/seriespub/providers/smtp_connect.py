@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from seriespub import redact
+from seriespub.addresses import is_domain_name
 from seriespub.config import Secret, SmtpSettings
 from seriespub.errors import PermanentSendError, SendError, TransientSendError
-from seriespub.hostnames import address_literal, is_domain
+from seriespub.hostnames import address_literal
 from seriespub.tlstrust import untrusted_hint
 
 CONNECT_WAIT = 10.0  # connect, greeting, handshake: a healthy server answers at once
@@ -223,7 +224,7 @@ class Connector:
 def _own_domain() -> str | None:
     """This machine's name, when it is a domain (`mail.example.org`, not `vm`)."""
     name = socket.gethostname()
-    return name if "." in name and is_domain(name) else None
+    return name if is_domain_name(name) else None
 
 
 class _PlainClient(smtplib.SMTP):
