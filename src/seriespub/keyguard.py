@@ -78,7 +78,7 @@ def _keep_generated_key(series: Series, recorded: str) -> None:
     .seriespub/secret.previous; with no SERIESPUB_SECRET a new one replaces it (the change
     asked for). A key that is not the recorded one was never in readers' links."""
     path = series.key_path
-    if not path.exists() or UnsubscribeKey(path.read_bytes().strip()).fingerprint() != recorded:
+    if _generated_print(series) != recorded:
         return
     if series.secrets.get("SERIESPUB_SECRET") is not None:
         previouskeys.keep(series.state_dir, path.read_bytes().strip())

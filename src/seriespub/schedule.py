@@ -320,7 +320,7 @@ def skip_warnings(settings: ScheduleSettings, now: dt.datetime) -> list[str]:
     tz = zone(settings.timezone)
     first = _first_local(settings, tz).date()
     today = now.astimezone(tz).date()
-    days = 7 * settings.every_weeks
+    days = _cadence(settings).days
     weekday = first.strftime("%A")
     rhythm = (
         f"releases are on {weekday}s"
