@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from seriespub import runlog, schedule
+from seriespub import idletick, runlog, schedule
 from seriespub import tracking as tracks_ops
 from seriespub.arenas import limit_arenas
+from seriespub.drafts import DraftSet
 from seriespub.errors import LockHeld, SeriespubError
 from seriespub.lock import LockHolder, alive_here, since
 from seriespub.models import DeliveryStatus
@@ -113,16 +115,50 @@ def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutc
 
 def late_next(session: Session) -> LateNext | None:
     """After the front's last part: the next slot's late joiners' parts, if any (one
-    pass over the list, only then: the ticks of a series still going out pay nothing)."""
+    pass over the list, only then: the ticks of a series still going out pay nothing;
+    and a tick that asks again, with nothing changed, reuses the answer: `idletick`)."""
     if tracks_ops.mode(session) != tracks_ops.FROM_START:
         return None
-    plan, given = tracks_ops.slot_plan(
-        session, session.drafts(strict=False), None, upcoming=True, count_front=False
-    )
+    drafts = session.drafts(strict=False)
+    memo, slot = _memo(session, drafts, "late joiners next", upcoming=True)
+    kept = _parts_kept(memo.recalled())
+    if kept is not None:  # the key holds the slot: the one worked out now is the same
+        return LateNext(slot, kept) if slot is not None and kept else None
+    memo.start()
+    plan, given = tracks_ops.slot_plan(session, drafts, None, upcoming=True, count_front=False)
     parts = plan.counts()
+    memo.keep(list(parts.items()))
     if given.slot is None or not parts:
         return None
     return LateNext(given.slot, parts)
+
+
+def _parts_kept(kept: Any) -> dict[int, int] | None:
+    """A kept `late_next` answer (part → readers), or None when there is none."""
+    try:
+        return {int(n): int(c) for n, c in kept}
+    except (TypeError, ValueError):
+        return None
+
+
+def _memo(
+    session: Session, drafts: DraftSet, question: str, *, upcoming: bool
+) -> tuple[idletick.Memo, dt.datetime | None]:
+    """An idle tick's `question`, keyed by what its plan is made from (`tracking`), and
+    the slot it is planned for."""
+    given, at = tracks_ops.slot_inputs(session, drafts, None, upcoming=upcoming, sent=())
+    basis = [
+        tracks_ops.mode(session),
+        [(i.number, i.is_ready) for i in drafts.instalments],
+        given.released,
+        sorted(given.held),
+        given.part_one,
+        given.slot,
+        given.latest,
+        sorted(given.fresh),
+        at,
+    ]
+    return idletick.Memo(session, question, basis), given.slot
 
 
 # What a command that holds the lock names itself (`session(..., purpose)`): `send next`,
@@ -174,12 +210,20 @@ def _send_due(
     return _log_round(session, outcome, hooks) or None
 
 
+NOBODY = "nobody"  # what `_late_only` keeps: no late joiner's turn at this slot
+
+
 def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
-    """A slot with no new part: the late joiners whose turn it is, if any."""
-    plan, given = tracks_ops.slot_plan(
-        session, session.drafts(strict=False), None, count_front=False
-    )
+    """A slot with no new part: the late joiners whose turn it is, if any (a tick that
+    found nobody, asking again with nothing changed, does not read the list: `idletick`)."""
+    drafts = session.drafts(strict=False)
+    memo = _memo(session, drafts, "late joiners now", upcoming=False)[0]
+    if memo.recalled() == NOBODY:
+        return []
+    memo.start()
+    plan, given = tracks_ops.slot_plan(session, drafts, None, count_front=False)
     if given.slot is None or not plan.late_parts():
+        memo.keep(NOBODY)
         return []
     state = session.series.state_dir
     runlog.append(
