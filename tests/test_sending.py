@@ -271,3 +271,28 @@ def test_unreadable_rows_keep_the_instalment_open(make_series: Callable[..., Pat
     report, ledger = run(root, provider)
     assert report.sent == 4 and not report.finished
     assert ledger.instalment_records()[1].finished_at is None
+
+
+def test_a_first_send_sends_a_repeated_address_once_without_asking_the_ledger(
+    make_series: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run itself remembers which repeated addresses it has put in a batch: the ledger's
+    # rows of this run may not be written yet when the next batch is built (and asking it
+    # from the main thread costs a GIL hand-over while the workers send).
+    root = make_series(subscribers=25)
+    with open(root / "subscribers.csv", "a", encoding="utf-8") as handle:
+        handle.write("READER0001@example.com,Again,active,2026-01-01\n")
+        handle.write("reader0002@example.com,Again,active,2026-01-01\n")
+    asked: list[int] = []
+
+    def statuses(self: Ledger, number: int, emails: list[str]) -> dict[str, DeliveryStatus]:
+        asked.append(len(emails))
+        return {}  # as if this run's rows were not visible yet
+
+    monkeypatch.setattr(Ledger, "statuses", statuses)
+    provider = MemoryProvider()
+    report, ledger = run(root, provider)
+    assert report.sent == 25 and report.finished
+    assert sorted(provider.delivered.values()) == [1] * 25
+    assert ledger.counts(1) == {DeliveryStatus.SENT: 25}
+    assert asked == []

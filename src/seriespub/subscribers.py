@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import itertools
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ _BASE = frozenset((*COLUMNS, ""))
 _STATUSES = {s.value: s for s in SubscriberStatus}
 MAX_LINE = 1 << 16  # characters in one line of the file
 MAX_COLUMNS = 1000
+ABSENT = sys.maxsize  # the index of a column the header lacks
 ATTEMPTS = 5  # re-reads when an editor saves the file during a rewrite
 
 
@@ -338,7 +340,8 @@ class _RowParser:
 
     def __init__(self, columns: list[str]) -> None:
         def at(name: str) -> int:
-            return columns.index(name) if name in columns else MAX_COLUMNS
+            # A missing column's index is past any row (rows have no cell cap).
+            return columns.index(name) if name in columns else ABSENT
 
         self.email, self.name, self.status, self.since = (at(c) for c in COLUMNS)
         self.width = len(columns)

@@ -262,6 +262,7 @@ class Planner:
         # send's pass over it skips the checks (subscribers.active, checked=False).
         self.rows_sound = False
         self.repeats: set[int] | None = None  # a first send: hashes that may repeat
+        self.handed: set[str] = set()  # of those, the addresses this run put in a batch
         self.ledger = ledger
         self.provider = provider
         self.progress = progress or _NoProgress()
@@ -320,6 +321,7 @@ class Planner:
         if self.picked is not None:
             invalid = self.picked.problems  # the copy's: its rows were read before
         self.repeats = repeats.candidates if repeats is not None else None
+        self.handed = set()
         done = sum(
             counts.get(s, 0)
             for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SCHEDULED)
@@ -388,16 +390,10 @@ class Planner:
     def _wanted(
         self, number: int, chunk: list[Subscriber], only: frozenset[DeliveryStatus] | None
     ) -> list[Subscriber]:
-        # A first send asks the ledger only about addresses that may repeat in the list:
-        # nobody else can have a row yet.
         keys = [s.key for s in chunk]  # each lower-cased once, not four times
-        repeats = self.repeats
-        ask = (
-            chunk
-            if repeats is None
-            else [s for s, key in zip(chunk, keys, strict=True) if hash(key) in repeats]
-        )
-        statuses = self.ledger.statuses(number, [s.email for s in ask]) if ask else {}
+        if self.repeats is not None:
+            return self._first_time(chunk, keys, self.repeats)
+        statuses = self.ledger.statuses(number, keys)
         seen: set[str] = set()
         wanted = []
         for s, key in zip(chunk, keys, strict=True):
@@ -406,6 +402,25 @@ class Planner:
             if ok and key not in seen:
                 seen.add(key)
                 wanted.append(s)
+        return wanted
+
+    def _first_time(
+        self, chunk: list[Subscriber], keys: list[str], repeats: set[int]
+    ) -> list[Subscriber]:
+        """A first send's readers of `chunk`, each address once in the run. The part had no
+        ledger row when planned, so only this run's batches can hold a reader: the run
+        remembers the addresses that may repeat (their hash is a `Repeats` candidate, a
+        handful) as it hands them out, and never asks the ledger. Asking would be wrong
+        while this run's rows are not written yet, and each query from the main thread
+        waits for the GIL while the workers send (~3 ms against 15 us alone)."""
+        handed = self.handed
+        wanted = []
+        for s, key in zip(chunk, keys, strict=True):
+            if hash(key) in repeats:
+                if key in handed:
+                    continue
+                handed.add(key)
+            wanted.append(s)
         return wanted
 
     def _now(self) -> dt.datetime:
