@@ -6,8 +6,10 @@
                                    # (bench_scale.py), the whole `send next` per provider
                                    # beside its ceiling (bench_e2e.py) and a resume after
                                    # kill -9 beside a fresh send (bench_kill_resume.py)
+                                   # and an idle `send due` tick beside `status`
+                                   # (bench_idle.py)
                                    # (~11 min)
-    python bench/run.py --all --million   # the scale bench also at 1,000,000 readers
+    python bench/run.py --all --million   # the scale and idle benches also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
 in ≤ 10 ms; the outbox sends ≥ 5,000 messages/s; peak memory at 100k subscribers ≤ 1.5× at 1k.
@@ -344,6 +346,7 @@ def main() -> None:
         ("bench_e2e.py",),
         ("bench_kill_resume.py",),
         ("bench_scale.py", *(["--million"] if args.million else [])),
+        ("bench_idle.py", *(["--million"] if args.million else [])),
     ]:
         subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
 
