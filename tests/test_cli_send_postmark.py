@@ -10,6 +10,8 @@ import pytest
 
 from conftest import delivery_log as log
 from fakes.postmark import PostmarkState
+from seriespub.ledger import Ledger
+from seriespub.providers import postmark as postmark_provider
 
 pytest.importorskip("seriespub.cli")
 
@@ -104,3 +106,34 @@ def test_broadcast_stream_uses_postmarks_unsubscribe_link(
     assert result.exit_code == 0, result.output
     message = state.to(READERS[0])[0]
     assert "Headers" not in message
+
+
+def test_a_resume_asks_nothing_reader_by_reader_of_a_batch_killed_before_its_request(
+    make_series: Callable[..., Path],
+    cli: Callable[..., Any],
+    postmark: tuple[str, PostmarkState],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run killed between a batch's `pending` record and its request, the part already
+    past what Postmark's search lists (10,000 in pages of 500; 10 in pages of 10 here): the
+    resume settles the batch with its own search and one reader's lookup, then sends it.
+    Before: its search, the part's tag, then one search a reader (12)."""
+    url, state = postmark
+    monkeypatch.setattr(postmark_provider, "SEARCH_LIMIT", 10)
+    monkeypatch.setattr(postmark_provider, "SEARCH_PAGE", 10)
+    delivery = (
+        f'[delivery]\nprovider = "postmark"\nbatch_size = 10\n[delivery.postmark]\n'
+        f'api_url = "{url}"\nsettle_delay = 0\n'
+    )
+    root = make_series(delivery=delivery, subscribers=30)
+    assert cli(root, "send", "next", "--yes", "--limit", "20").exit_code == 0
+    unsent = [f"reader{i:04d}@example.com" for i in range(21, 31)]
+    with Ledger.open(root / ".seriespub" / "ledger.db") as ledger:
+        ledger.begin_batch(1, "001-killedbeforeitsrequest", "postmark", unsent)
+    searches = len([r for r in state.requests if r[1] == "/messages/outbound"])
+    resumed = cli(root, "send", "next", "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    assert len([r for r in state.requests if r[1] == "/messages/outbound"]) - searches == 2
+    assert all(len(state.to(a)) == 1 for a in unsent)
+    deliveries = log(cli, root)
+    assert len(deliveries) == 30 and {d["status"] for d in deliveries.values()} == {"sent"}

@@ -30,6 +30,7 @@ from seriespub.errors import (
 )
 from seriespub.message import PreparedMessage, SlottedText
 from seriespub.models import Outcome, SubscriberStatus
+from seriespub.providers import postmark
 from seriespub.providers.base import Batch
 from seriespub.providers.postmark import PostmarkProvider
 
@@ -619,3 +620,79 @@ def test_a_search_answer_that_is_no_message_list_fails_the_settle(answer: bytes)
 
     with pytest.raises(SendError, match="search"):
         make(transport=httpx.MockTransport(handler)).settle(batch)
+
+
+def _past_the_listing(
+    state_url: str, message: PreparedMessage, monkeypatch: pytest.MonkeyPatch, sent: int
+) -> list[Any]:
+    """`sent` messages of the part already on the server, more than Postmark's search lists
+    (10,000, lowered here to 500 to keep the test small): the part's tag cannot be listed."""
+    monkeypatch.setattr(postmark, "SEARCH_LIMIT", 500)
+    people = make_batch(*readers(sent + 500), message=message).recipients
+    provider = make(state_url)
+    for start in range(0, sent, 500):
+        provider.send_batch(Batch(f"007-{start}", message, people[start : start + 500]))
+    return list(people[sent:])
+
+
+def test_a_batch_that_never_went_out_is_settled_in_two_searches_however_big_the_part(
+    fake: tuple[str, PostmarkState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed before its request: Postmark has nothing of the batch. Its readers were in no
+    other batch of the part (the ledger's record, `Batch.never_elsewhere`), so the batch's
+    own search and one reader's lookup (is it an older seriespub's batch, sent without its
+    key?) tell for all of them. Before: past what the part's tag lists, one search a reader
+    (502 here; at 100,000 readers a resume spent 20-45 s on a few such batches)."""
+    url, state = fake
+    message = make_message()
+    unsent = _past_the_listing(url, message, monkeypatch, 1000)
+    batch = Batch(
+        "008-eeee", message, unsent, never_elsewhere=frozenset(r.email.lower() for r in unsent)
+    )
+    before = searches(state)
+    settled = make(url).settle(batch)
+    assert [r.outcome for r in settled] == [Outcome.TRANSIENT] * 500
+    assert searches(state) - before == 2
+
+
+def test_an_older_batch_sent_without_its_key_is_still_found_reader_by_reader(
+    fake: tuple[str, PostmarkState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch an older seriespub sent (no batch key in its messages' metadata) and left
+    pending: its search finds nothing, but the one reader looked up was sent, so every reader
+    is looked up, and none is sent twice."""
+    url, state = fake
+    message = make_message()
+    people = _past_the_listing(url, message, monkeypatch, 1000)[:20]
+    make(url).send_batch(Batch("009-ffff", message, people))
+    for sent in state.accepted[-20:]:
+        del sent["Metadata"][postmark.BATCH_METADATA_KEY]
+    batch = Batch(
+        "009-ffff", message, people, never_elsewhere=frozenset(r.email.lower() for r in people)
+    )
+    before = searches(state)
+    settled = make(url).settle(batch)
+    assert [r.outcome for r in settled] == [Outcome.SENT] * 20
+    assert searches(state) - before == 1 + 1 + 1 + 20
+
+
+def test_only_readers_another_batch_may_have_carried_are_looked_up(
+    fake: tuple[str, PostmarkState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of an unsent batch, the two readers who were also in an earlier batch (a resend of
+    unknown deliveries) are looked up; one of them had the part then."""
+    url, state = fake
+    message = make_message()
+    people = _past_the_listing(url, message, monkeypatch, 1000)
+    make(url).send_batch(Batch("010-gggg", message, people[:1]))  # an earlier batch's
+    elsewhere = {people[0].email.lower(), people[1].email.lower()}
+    batch = Batch(
+        "010-hhhh",
+        message,
+        people,
+        never_elsewhere=frozenset(r.email.lower() for r in people) - elsewhere,
+    )
+    before = searches(state)
+    settled = make(url).settle(batch)
+    assert [r.outcome for r in settled] == [Outcome.SENT] + [Outcome.TRANSIENT] * 499
+    assert searches(state) - before == 1 + 1 + 1 + 2

@@ -62,6 +62,8 @@ class UnsettledBatch:
     provider: str
     created_at: dt.datetime | None = None
     route: str = ""  # where its request went (`Provider.route`); "" when not recorded
+    # Its readers (lower-cased) whose row no other batch of the part wrote: `attempts` is 1.
+    first_tries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -363,11 +365,15 @@ class Ledger:
     def unsettled_batches(self, number: int) -> list[UnsettledBatch]:
         """Batches with rows still `pending`, with their recipients in the original order."""
         pending: dict[str, set[str]] = {}
-        for key, address in self._conn.execute(
-            "SELECT batch_key, email FROM deliveries WHERE instalment=? AND status='pending'",
+        first: dict[str, set[str]] = {}
+        for key, address, attempts in self._conn.execute(
+            "SELECT batch_key, email, attempts FROM deliveries "
+            "WHERE instalment=? AND status='pending'",
             (number,),
         ):
             pending.setdefault(key or "", set()).add(address)
+            if attempts == 1:
+                first.setdefault(key or "", set()).add(address)
         out = []
         for key, waiting in pending.items():
             row = self._conn.execute(
@@ -384,6 +390,7 @@ class Ledger:
                     provider,
                     _parse(row[3]) if row else None,
                     route,
+                    frozenset(first.get(key, ())),
                 )
             )
         return out

@@ -34,6 +34,10 @@ class Batch:
     send_at: dt.datetime | None = None  # provider-side scheduling (aware, UTC)
     test: bool = False  # `send test`: the core has marked the subject
     retry_of: str = ""  # a retry of some of a batch's readers: that batch's key
+    # Settling a pending batch: its readers (lower-cased) the ledger records in no other
+    # batch of the part. Whatever they got of it came in this batch, so a provider that
+    # finds nothing of the batch need not look for them elsewhere (`settle`).
+    never_elsewhere: frozenset[str] = frozenset()
 
     @property
     def ledger_key(self) -> str:

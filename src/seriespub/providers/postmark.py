@@ -11,7 +11,10 @@ batch; a batch killed before its request reached Postmark finds none) are found 
 of the part's tag, 500 messages a search, when that takes fewer searches than one search by
 delivery id a reader (Postmark's search has no query for many ids at once, and lists at most
 10,000 messages: a part tag beyond that, on a server other series share too, is searched
-reader by reader).
+reader by reader). Only readers another batch may have carried are looked for at all: one the
+ledger records in no other batch of the part, and whom the batch's search did not find, was
+not sent (once one such reader's own lookup has shown that a batch found empty is not an
+older seriespub's, whose messages carried no batch key).
 
 On a stream where Postmark manages unsubscribes (Broadcasts), the unsubscribe slot becomes
 Postmark's `{{{ pm:unsubscribe }}}` and our own List-Unsubscribe headers are left out;
@@ -371,6 +374,8 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
         (see the module docstring)."""
         found = self._listed({f"metadata_{BATCH_METADATA_KEY}": batch.ledger_key})[0]
         missing = [r for r in batch.recipients if r.delivery_id not in found]
+        if self._only_here_unsent(batch, found, missing):
+            missing = [r for r in missing if r.email.lower() not in batch.never_elsewhere]
         part = self._sent_of_part(batch.message.number, len(missing)) if len(missing) > 1 else None
         looked_up: dict[str, RecipientResult] = {}
         if part is not None:  # every message of the part: a reader not in it was not sent
@@ -387,6 +392,19 @@ class PostmarkProvider(ProviderBase, spec=SPEC):
             else looked_up.get(r.delivery_id) or _not_found(r)
             for r in batch.recipients
         ]
+
+    def _only_here_unsent(
+        self, batch: Batch, found: dict[str, str], missing: list[Recipient]
+    ) -> bool:
+        """Whether the missing readers no other batch carried (`Batch.never_elsewhere`) can
+        be taken as not sent without a search each: they could have had the part in this
+        batch only, and its search did not find them. When it found nothing at all, one of
+        them is looked up first: a batch an older seriespub sent had no key in its metadata,
+        and its search finds nothing though it went out."""
+        alone = [r for r in missing if r.email.lower() in batch.never_elsewhere]
+        if not alone:
+            return False
+        return bool(found) or self._settle_one(alone[0]).outcome is not Outcome.SENT
 
     def _sent_of_part(self, number: int, readers: int) -> dict[str, str] | None:
         """Delivery id → MessageID of every message tagged as part `number` on this stream

@@ -214,6 +214,7 @@ class Settler(Planner):
                 message,
                 [found.get(e.lower()) or message.recipient(Subscriber(e)) for e in u.emails],
                 u.send_at,
+                never_elsewhere=u.first_tries,
             )
             for u in unsettled
         }
