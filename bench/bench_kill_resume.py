@@ -225,7 +225,7 @@ def resume(folder: Path, env: dict[str, str]) -> dict[str, Any]:
         **first,
         "sent": first["sent"] + rest.get("sent", 0),
         "whole_seconds": first["whole_seconds"] + decided["whole_seconds"] + rest["whole_seconds"],
-        "commands": 3,
+        "steps": (first["whole_seconds"], decided["whole_seconds"], rest["whole_seconds"]),
     }
 
 
@@ -288,7 +288,10 @@ def line(row: dict[str, Any]) -> str:
     n, resumed, fresh, ledger = row["n"], row["resumed"], row["fresh"], row["ledger"]
     unknown = resumed.get("unknown", 0)
     how = (
-        f"; {unknown:,} unknown, assumed delivered (send settle), then send next" if unknown else ""
+        f"; {unknown:,} unknown, assumed delivered (send settle), then send next"
+        f" ({' + '.join(f'{t:.2f}' for t in resumed['steps'])} s)"
+        if unknown
+        else ""
     )
     return (
         f"{row['provider']:<8} kill -9 at {row['taken']:,} of {n:,} ({row['taken'] / n:.0%}); "
