@@ -52,6 +52,7 @@ OTHER_PROGRAMS_OPTIONS = {
     "--delete",
     "--check",
     "--resume",
+    "--provider",
 }
 
 
