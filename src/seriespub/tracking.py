@@ -6,7 +6,9 @@ Read-only. A reader's position is the ledger's record of what they received
 (`Ledger.received`), never a second record. What the next sends will do, as `status`
 promises it, is `seriespub.promises`; a round's late joiners' rows, `seriespub.laterows`.
 
-Memory: one streamed pass over the list per plan (`ListedReaders`). Front readers are
+Memory: one streamed pass over the list per plan (`ListedReaders`; an idle `send due`
+after the front's last part feeds its two plans, now and the next slot, from one pass:
+`idle_plans`). Front readers are
 counted, never held; late joiners are held once per plan, as key → part
 (`seriespub.lateparts`: about 100 bytes each in memory up to 10,000, beyond that in SQLite's
 private temporary database), plus a fixed 8 MB bitmap for repeated addresses and an
