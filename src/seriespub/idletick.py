@@ -1,9 +1,10 @@
 """What an idle `send due` found, remembered until anything that decides it changes.
 
 A cron tick with nothing to send still plans who of the late joiners gets a part now, and
-after the front's last part, in the next slot: one pass over the whole list each (seconds
-at a million readers), every tick. The answer of such a pass is kept in
-`.seriespub/idle-tick.json` and the next tick that would ask the same question reuses it.
+after the front's last part, in the next slot: one pass over the whole list for both
+(`tracking.idle_plans`; seconds at a million readers), every tick. The answer of such a
+pass is kept in `.seriespub/idle-tick.json` and the next tick that would ask the same
+question reuses it.
 
 Guarantees
     - An answer is reused only when its key is the same: the list (subscribers.csv) and an

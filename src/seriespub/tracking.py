@@ -6,7 +6,9 @@ Read-only. A reader's position is the ledger's record of what they received
 (`Ledger.received`), never a second record. What the next sends will do, as `status`
 promises it, is `seriespub.promises`; a round's late joiners' rows, `seriespub.laterows`.
 
-Memory: one streamed pass over the list per plan (`ListedReaders`). Front readers are
+Memory: one streamed pass over the list per plan (`ListedReaders`; an idle `send due`
+after the front's last part feeds its two plans, now and the next slot, from one pass:
+`idle_plans`). Front readers are
 counted, never held; late joiners are held once per plan, as key → part
 (`seriespub.lateparts`: about 100 bytes each in memory up to 10,000, beyond that in SQLite's
 private temporary database), plus a fixed 8 MB bitmap for repeated addresses and an
@@ -35,6 +37,7 @@ from seriespub.tracks import (
     FROM_START,
     Reader,
     SlotPlan,
+    SlotPlanner,
     fell_behind,
     first_owed,
     is_front,
@@ -48,7 +51,9 @@ if TYPE_CHECKING:
 __all__ = [
     "FROM_START",
     "Inputs",
+    "Planned",
     "draft_warnings",
+    "idle_plans",
     "inputs",
     "mode",
     "readers",
@@ -280,6 +285,7 @@ class ListedReaders:
         also: Iterable[int | None] = (),
         *,
         slot: dt.datetime | None = None,
+        also_caught_up: frozenset[str] | None = None,
     ) -> None:
         self.session, self.new, self.part_one = session, new, part_one
         self.latest = latest
@@ -288,6 +294,12 @@ class ListedReaders:
         self.caught_up = (
             caught_up_in_slot(session, latest, slot) if self.mode != CURRENT else frozenset()
         )
+        # A second plan fed from the pass at another slot (`twins`): who caught up there.
+        # Its reader is this plan's but for those who caught up in one slot only, kept
+        # apart (a handful) until `twins` yields them.
+        self.also_caught_up = also_caught_up if self.mode != CURRENT else None
+        self.look_up = self.caught_up | (self.also_caught_up or frozenset())
+        self.twin_of: dict[str, Reader] = {}
         # Front readers who may have fallen behind `latest`: only they are looked up.
         self.maybe_behind = (
             _maybe_behind(session, latest) if latest is not None and self.mode != CURRENT else None
@@ -314,6 +326,16 @@ class ListedReaders:
     def __iter__(self) -> Iterator[Reader]:
         for reader, settled in self.pairs():
             yield as_of(reader, settled, self.new)
+
+    def twins(self) -> Iterator[tuple[Reader, Reader]]:
+        """Each reader once as `__iter__` gives it (the plan at `slot`) and as a plan at a
+        second slot, where `also_caught_up` caught up, reads them: one pass for both."""
+        twin_of, new = self.twin_of, self.new
+        for reader, settled in self.pairs():
+            twin = twin_of.pop(reader.key, reader) if twin_of else reader
+            if settled:
+                reader, twin = as_of(reader, settled, new), as_of(twin, settled, new)
+            yield reader, twin
 
     def pairs(self) -> Iterator[tuple[Reader, frozenset[int]]]:
         """Each reader once, with the parts of `new` and `also` the ledger has settled for
@@ -364,7 +386,7 @@ class ListedReaders:
         returned readers with their history: the ledger's history is asked only of those
         who may lack the latest part (`maybe_behind`) or got it on their track in this slot;
         the rest had it, and are yielded as they are."""
-        maybe, caught_up = self.maybe_behind, self.caught_up
+        maybe, caught_up = self.maybe_behind, self.look_up
         if maybe is None and not caught_up:
             yield from front
             return
@@ -379,20 +401,30 @@ class ListedReaders:
             yield from front
             return
         received = self.session.ledger.received(lacking)
+        too = self.also_caught_up
         for r in front:
             found = _with_ledger(r, received) if r.key in received else r
-            yield _returned(found) if found is not r and self._behind(found) else r
+            behind = found is not r and self._behind(found, self.caught_up)
+            if too is not None and found is not r and self._behind(found, too) != behind:
+                self.twin_of[r.key] = r if behind else _returned(found)
+            yield _returned(found) if behind else r
 
     def _late(self, late: list[Reader]) -> Iterator[tuple[Reader, frozenset[int]]]:
         if not late:
             return
         received = self.session.ledger.received([r.key for r in late])
         found = [_with_ledger(r, received) for r in late]
+        too = self.also_caught_up
         for r in _with_front(self.session, found, self.first_round):
-            yield _returned(r) if r.with_front and self._behind(r) else r, NOTHING
+            behind = r.with_front and self._behind(r, self.caught_up)
+            if too is not None and r.with_front and self._behind(r, too) != behind:
+                self.twin_of[r.key] = r if behind else _returned(r)
+            yield _returned(r) if behind else r, NOTHING
 
-    def _behind(self, reader: Reader) -> bool:
-        now = reader.key in self.caught_up
+    def _behind(self, reader: Reader, caught_up: frozenset[str]) -> bool:
+        """Whether `reader` fell behind the latest part, in a slot where `caught_up` got
+        it on their track (still on it there)."""
+        now = reader.key in caught_up
         return self.mode != CURRENT and fell_behind(reader.has, reader.open, self.latest, now)
 
     def _settled_suspects(self) -> Iterator[tuple[Reader, frozenset[int]]]:
@@ -540,6 +572,64 @@ def slot_plan(
         except SeriespubError:
             return plan((), {}), given  # an unreadable list: nobody (check and send say why)
     raise kept_changing()
+
+
+Planned = tuple[SlotPlan, Inputs]  # a slot's plan and what it was planned from
+
+
+def idle_plans(session: Session, drafts: DraftSet) -> tuple[Planned, Planned]:
+    """`slot_plan` with no new part and count_front=False at the current slot and at the
+    next (`upcoming`), from one pass over the list: what an idle `send due` asks after the
+    front's last part (whose turn is it now, and whose next). Each plan is the one
+    `slot_plan` makes; the second reads a reader differently only when they caught up on
+    their track in one of the two slots (`ListedReaders.twins`)."""
+    given, at = slot_inputs(session, drafts, None, upcoming=False, sent=())
+    then, then_at = slot_inputs(session, drafts, None, upcoming=True, sent=())
+    how = mode(session)
+    if given.part_one != then.part_one or given.latest != then.latest:  # read alike, or:
+        return slot_plan(session, drafts, None, count_front=False), slot_plan(
+            session, drafts, None, upcoming=True, count_front=False
+        )
+    if given.part_one is None or how == CURRENT:  # nobody can be a late joiner: no pass
+        return (SlotPlan(None, {}, 0, 0, 0, counted=False), given), (
+            SlotPlan(None, {}, 0, 0, 0, counted=False),
+            then,
+        )
+    for _ in range(3):
+        now, later = _planner(how, given, at), _planner(how, then, then_at)
+        listed = ListedReaders(
+            session,
+            None,
+            given.part_one,
+            now.late,
+            given.latest,
+            slot=given.slot,
+            also_caught_up=caught_up_in_slot(session, then.latest, then.slot),
+        )
+        try:
+            for reader, twin in listed.twins():
+                now.add(reader)
+                later.add(twin)
+        except ListChanged:
+            continue  # rewritten mid-plan (an import, a sync): plan again from the new file
+        except SeriespubError:  # an unreadable list: nobody (check and send say why)
+            now, later = _planner(how, given, at), _planner(how, then, then_at)
+        return (now.plan(), given), (later.plan(), then)
+    raise kept_changing()
+
+
+def _planner(how: str, given: Inputs, at: dt.datetime | None) -> SlotPlanner:
+    """An empty plan of no new part at slot `at`, as `slot_plan` makes it."""
+    return SlotPlanner(
+        released=given.released,
+        new=None,
+        slot=at,
+        part_one=given.part_one,
+        mode=how,
+        held=given.held,
+        late=LateParts(),
+        fresh=given.fresh,
+    )
 
 
 def kept_changing() -> ListChanged:

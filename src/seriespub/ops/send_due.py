@@ -39,6 +39,7 @@ from seriespub.scheduling import calendar
 from seriespub.sending import SendReport
 from seriespub.sending.plan import reached
 from seriespub.series import Series as Series  # re-exported for the CLI's types
+from seriespub.tracks import SlotPlan
 
 __all__ = [
     "Cancelled",
@@ -105,12 +106,23 @@ def due(session: Session, hooks: SendHooks, *, new_key: bool = False) -> DueOutc
         reports.extend(step)
         if not step[-1].finished:
             break
+    found_next: _Found | None = None
     if last is None and tracks_ops.mode(session) == tracks_ops.FROM_START:
-        reports.extend(_late_only(session, hooks))
+        sent, found_next = _late_only(session, hooks)
+        reports.extend(sent)
     upcoming = next_release(session)
     if reports or upcoming is not None:
         return DueOutcome(reports, upcoming)
+    if found_next is not None:  # worked out in `_late_only`'s pass over the list
+        return DueOutcome(reports, None, found_next.answer)
     return DueOutcome(reports, None, late_next(session))
+
+
+@dataclass(frozen=True)
+class _Found:
+    """`late_next`'s answer, worked out with whose turn it is now (one pass for both)."""
+
+    answer: LateNext | None
 
 
 def late_next(session: Session) -> LateNext | None:
@@ -126,6 +138,12 @@ def late_next(session: Session) -> LateNext | None:
         return LateNext(slot, kept) if slot is not None and kept else None
     memo.start()
     plan, given = tracks_ops.slot_plan(session, drafts, None, upcoming=True, count_front=False)
+    return _late_next_of(memo, plan, given)
+
+
+def _late_next_of(memo: idletick.Memo, plan: SlotPlan, given: tracks_ops.Inputs) -> LateNext | None:
+    """`late_next`'s answer from the next slot's plan, kept in `memo` (started before the
+    plan was made)."""
     parts = plan.counts()
     memo.keep(list(parts.items()))
     if given.slot is None or not parts:
@@ -213,18 +231,29 @@ def _send_due(
 NOBODY = "nobody"  # what `_late_only` keeps: no late joiner's turn at this slot
 
 
-def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
+def _late_only(session: Session, hooks: SendHooks) -> tuple[list[SendReport], _Found | None]:
     """A slot with no new part: the late joiners whose turn it is, if any (a tick that
-    found nobody, asking again with nothing changed, does not read the list: `idletick`)."""
+    found nobody, asking again with nothing changed, does not read the list: `idletick`).
+    After the front's last part, when nobody's turn is now, `due` asks whose is next
+    (`late_next`): unless that is remembered, the same pass over the list answers it too
+    (`tracking.idle_plans`), returned as found."""
     drafts = session.drafts(strict=False)
     memo = _memo(session, drafts, "late joiners now", upcoming=False)[0]
     if memo.recalled() == NOBODY:
-        return []
+        return [], None
     memo.start()
-    plan, given = tracks_ops.slot_plan(session, drafts, None, count_front=False)
+    memo_next = _next_to_ask(session, drafts)
+    later: tracks_ops.Planned | None = None
+    if memo_next is None:
+        plan, given = tracks_ops.slot_plan(session, drafts, None, count_front=False)
+    else:
+        memo_next.start()
+        (plan, given), later = tracks_ops.idle_plans(session, drafts)
     if given.slot is None or not plan.late_parts():
         memo.keep(NOBODY)
-        return []
+        if memo_next is None or later is None:
+            return [], None
+        return [], _Found(_late_next_of(memo_next, *later))
     state = session.series.state_dir
     runlog.append(
         state,
@@ -241,7 +270,16 @@ def _late_only(session: Session, hooks: SendHooks) -> list[SendReport]:
     except SeriespubError as exc:
         runlog.append(state, {"event": "error", "instalment": None, "error": str(exc)})
         raise
-    return _log_round(session, outcome, hooks)
+    return _log_round(session, outcome, hooks), None
+
+
+def _next_to_ask(session: Session, drafts: DraftSet) -> idletick.Memo | None:
+    """`late_next`'s memo when `due` will ask it, if nobody's turn is now, and it is not
+    remembered: the series has ended (no front release ahead)."""
+    if next_release(session) is not None:
+        return None
+    memo = _memo(session, drafts, "late joiners next", upcoming=True)[0]
+    return None if _parts_kept(memo.recalled()) is not None else memo
 
 
 def _log_round(session: Session, outcome: SendOutcome, hooks: SendHooks) -> list[SendReport]:
