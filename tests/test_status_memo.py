@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -202,6 +203,27 @@ def test_a_part_sent_is_seen(make_series: MakeSeries, cli: Cli) -> None:
     assert after != before
     assert "Due now" not in after
     assert "At Tue 2026-12-15 09:00: part 2 → 1, part 3 → 2." in after, after
+
+
+def test_a_change_in_the_ledger_alone_is_seen(make_series: MakeSeries, cli: Cli) -> None:
+    """LATE's part 1 deleted by another connection (no part started or finished, the slots
+    the same): LATE is owed part 1 now."""
+    with time_machine.travel(local(1, 9, 1), tick=False) as clock:
+        root = between_parts(make_series, cli, clock)
+        ok(cli(root, "send", "due"))
+        clock.move_to(local(8, 10))
+        before = remembered(cli, root)
+        ledger = sqlite3.connect(root / ".seriespub" / "ledger.db")
+        with ledger:
+            changed = ledger.execute(
+                "DELETE FROM deliveries WHERE email=? AND instalment=1", (LATE,)
+            ).rowcount
+        ledger.close()
+        after = status(cli, root)
+        assert after == fresh(cli, root)
+    assert changed == 1
+    assert after.split("Readers:")[1] != before.split("Readers:")[1]
+    assert "Due now: part 1 → 1. At Tue 2026-12-15 09:00: part 2 → 1, part 3 → 2." in after, after
 
 
 def test_a_draft_made_a_draft_again_then_ready_and_one_added(

@@ -29,11 +29,14 @@ Guarantees
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
+import enum
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +103,27 @@ class Memo:
     def _key(self, stats: list[Stat]) -> str:
         text = json.dumps([*self.basis, stats], default=str, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plain(value: object) -> Any:
+    """`value` as JSON that is the same for equal values, for a memo's basis: a dataclass
+    by its fields, a set sorted, a time as ISO 8601 (its offset kept). A TypeError for any
+    other kind of object, rather than a text that could differ between equal ones."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return sorted(([plain(k), plain(v)] for k, v in value.items()), key=json.dumps)
+    if isinstance(value, set | frozenset):
+        return sorted((plain(v) for v in value), key=json.dumps)
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    raise TypeError(f"no plain form for {type(value).__name__}")
 
 
 def _stats(files: list[Path]) -> list[Stat] | None:
