@@ -66,7 +66,6 @@ def test_status_plans_due_now_and_the_next_slot_in_one_pass(
         text = ok(cli(root, "status")).stdout
         status_reads = len(reads)
         reads.clear()
-        (root / ".seriespub" / "idle-tick.json").unlink(missing_ok=True)  # `idletick`
         readers = json.loads(ok(cli(root, "status", "--json")).stdout)["readers"]
         json_reads = len(reads)
         reads.clear()

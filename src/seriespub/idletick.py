@@ -28,15 +28,12 @@ Guarantees
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import dataclasses
-import datetime as dt
-import enum
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,27 +102,6 @@ class Memo:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def plain(value: object) -> Any:
-    """`value` as JSON that is the same for equal values, for a memo's basis: a dataclass
-    by its fields, a set sorted, a time as ISO 8601 (its offset kept). A TypeError for any
-    other kind of object, rather than a text that could differ between equal ones."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return plain(value.value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return sorted(([plain(k), plain(v)] for k, v in value.items()), key=json.dumps)
-    if isinstance(value, set | frozenset):
-        return sorted((plain(v) for v in value), key=json.dumps)
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    raise TypeError(f"no plain form for {type(value).__name__}")
-
-
 def _stats(files: list[Path]) -> list[Stat] | None:
     """Each file's identity (None: no such file); None when one cannot be looked at."""
     found: list[Stat] = []
@@ -166,7 +142,7 @@ def _load(path: Path) -> dict[str, Any]:
 def _now_on_disk(folder: Path) -> int | None:
     """The file system's clock (ns) as it stamps a file written now; None if it cannot."""
     try:
-        fd, name = _mkstemp(folder, PROBE_PREFIX)
+        fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
     except OSError:
         return None
     try:
@@ -178,25 +154,13 @@ def _now_on_disk(folder: Path) -> int | None:
             os.unlink(name)
 
 
-def _mkstemp(folder: Path, prefix: str) -> tuple[int, str]:
-    """`tempfile.mkstemp`'s file (new, 0600, `prefix` + 8 characters of [a-z2-7], which
-    `remove_leftovers` knows), without importing `tempfile` (20 ms of a `status` start-up)."""
-    for _ in range(100):
-        name = str(folder / (prefix + base64.b32encode(os.urandom(5)).decode().lower()))
-        try:
-            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), name
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name in {folder}")
-
-
 def _write(path: Path, data: dict[str, Any]) -> None:
     """Written whole, or not at all (a temp file renamed over it)."""
     tmp: str | None = None
     remove_leftovers(path.parent, TEMP_PREFIX)  # a writer killed before its rename
     remove_leftovers(path.parent, PROBE_PREFIX)
     try:
-        fd, tmp = _mkstemp(path.parent, TEMP_PREFIX)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)
             json.dump(data, handle)

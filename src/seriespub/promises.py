@@ -178,52 +178,27 @@ def _next_slot(
     return _NextSlot(new, later, also, waits, given, at)
 
 
-@dataclass(frozen=True)
-class Ahead:
-    """What `upcoming` plans from, worked out before the list is read (the drafts, the
-    ledger, the calendar and the clock): all that the clock decides of its answer, so a
-    memory of that answer can be keyed by it (`ops.status`, `idletick`)."""
-
-    planned: Mapping[int, PlannedRelease] | None
-    due: _DueRound | None  # what is due now, if anything can be
-    idle: _NextSlot  # the next slot, if nothing goes out before it
-    busy: _NextSlot | None  # the next slot, once what is due now went out
-
-
-def ahead(
-    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease] | None = None
-) -> Ahead:
-    """`upcoming`'s inputs at `session.now`, without reading the list."""
-    slot = next_slot(session)
-    if slot is not None and planned is None:
-        planned = releases_by_number(session.series, drafts, session.ledger, session.now)
-    due = _due_round(session, drafts, planned) if planned else None
-    idle = _next_slot(session, drafts, planned, slot, ())
-    busy = None if due is None else _next_slot(session, drafts, planned, slot, due.front_parts)
-    return Ahead(planned, due, idle, busy)
-
-
 def upcoming(
-    session: Session,
-    drafts: DraftSet,
-    planned: Mapping[int, PlannedRelease] | None = None,
-    given: Ahead | None = None,
+    session: Session, drafts: DraftSet, planned: Mapping[int, PlannedRelease] | None = None
 ) -> Upcoming:
     """Who gets which part at the next slot (`slot_plan(upcoming=True)`), as `send due` will
     send it: after a part went out late the next ones move to later slots (`schedule`), so
     the front's next part is planned for the next slot only when the calendar releases it
     by then; that slot may bring only late joiners' parts, or nothing. What is due now
     (`due_now`) goes first, and the next slot is planned as if it had gone out.
-    `planned`: the calendar (`releases_by_number`) when the caller has it already; `given`:
-    `ahead`'s answer, when the caller has it already. One pass over the list, for what is
-    due now and the next slot alike (`_with_due`)."""
-    given = given if given is not None else ahead(session, drafts, planned)
-    due, idle, busy = given.due, given.idle, given.busy
-    if due is None or busy is None:
-        plan, inputs_ = slot_plan(session, drafts, idle.new, upcoming=True)
+    `planned`: the calendar (`releases_by_number`) when the caller has it already.
+    One pass over the list, for what is due now and the next slot alike (`_with_due`)."""
+    slot = next_slot(session)
+    if slot is not None and planned is None:
+        planned = releases_by_number(session.series, drafts, session.ledger, session.now)
+    due = _due_round(session, drafts, planned) if planned else None
+    idle = _next_slot(session, drafts, planned, slot, ())
+    if due is None:
+        plan, given = slot_plan(session, drafts, idle.new, upcoming=True)
         return Upcoming(
-            plan, inputs_, idle.front_part, idle.front_at, idle.also, None, idle.waits_for
+            plan, given, idle.front_part, idle.front_at, idle.also, None, idle.waits_for
         )
+    busy = _next_slot(session, drafts, planned, slot, due.front_parts)
     now, plan = _with_due(session, drafts, due, idle, busy)
     chosen = busy if now is not None else idle
     return Upcoming(

@@ -1,26 +1,18 @@
 """`seriespub status` and `seriespub log` as library calls: read-only reports.
 
 Every function here reads the ledger, the drafts and the run log through a read-only session
-(`ops.session`, `readonly=True`): no lock, nothing of the series created or changed, so a report
-works on a read-only copy of a series and beside a running send.
-
-`status` remembers what its pass over the list found (the readers' counts, and what each part
-going out still owes) in `.seriespub/idle-tick.json` (`idletick`, question "status"), when that
-folder is writable: a second `status` with nothing changed does not read the list. The key holds
-all that the answer is made from besides the files: the plans' inputs at this moment
-(`promises.ahead`: the slots, what is due now, the calendar), the drafts' readiness and, per part
-going out, its plan's inputs. Invalid and repeated rows change only counts, which are the answer.
+(`ops.session`, `readonly=True`): no lock, nothing created or changed, so a report works on a
+read-only copy of a series and beside a running send.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from seriespub import idletick, promises, publishing, runlog, subscribers
+from seriespub import promises, publishing, runlog, subscribers
 from seriespub import tracking as tracks_ops
 from seriespub.drafts import DraftSet, require_part_number
 from seriespub.errors import InputError, SeriespubError
@@ -203,123 +195,26 @@ def status(session: Session) -> StatusOutcome:
     publishing.warn_sent_without_draft(s, drafts, session.ledger)
     releases = releases_by_number(s, drafts, session.ledger, session.now)
     states = instalment_states(drafts, session.ledger, {n: r.release for n, r in releases.items()})
-    readers, owes = _from_the_list(session, drafts, releases, states)
-    states = [_with_owed(st, owes) for st in states]
+    states = [_with_owed(session, drafts, st) for st in states]
     return StatusOutcome(
         s.settings.series.title,
         s.settings.delivery.provider,
         states,
-        readers,
+        readers_state(session, drafts, releases),
         session.now,
         s.settings.schedule.timezone,
     )
 
 
-Owes = dict[int, int | None]  # part going out → readers it owes (None: the list unreadable)
-MEMO_QUESTION = "status"
-
-
-def _from_the_list(
-    session: Session,
-    drafts: DraftSet,
-    releases: Mapping[int, PlannedRelease],
-    states: Sequence[InstalmentState],
-) -> tuple[ReadersState, Owes]:
-    """What `status` reads the list for: where readers stand, and what each part going out
-    still owes; remembered (`idletick`) and reused while nothing it is made from changes."""
-    given = promises.ahead(session, drafts, releases)
-    sending = [st.number for st in states if st.state == "sending"]
-    basis = [
-        idletick.plain(given),
-        [(i.number, i.is_ready) for i in drafts.instalments],
-        [
-            (n, idletick.plain(tracks_ops.slot_inputs(session, drafts, n, upcoming=False, sent=())))
-            for n in sending
-        ],
-    ]
-    memo = idletick.Memo(session, MEMO_QUESTION, basis)
-    kept = _kept_answer(memo.recalled())
-    if kept is not None and sorted(kept[1]) == sorted(sending):
-        return kept
-    memo.start()
-    readers = readers_state(session, drafts, releases, given)
-    owes: Owes = {}
-    for number in sending:
-        try:
-            owes[number] = owed(session, drafts, number)
-        except SeriespubError:  # a list that cannot be read: what the ledger holds open
-            owes[number] = None
-    memo.keep({"readers": _readers_json(readers), "owes": list(owes.items())})
-    return readers, owes
-
-
-def _with_owed(st: InstalmentState, owes: Owes) -> InstalmentState:
+def _with_owed(session: Session, drafts: DraftSet, st: InstalmentState) -> InstalmentState:
     """`st` with its `open` count (the status table's Waiting): readers still owed it,
     for a part going out."""
     if st.state != "sending":
         return replace(st, open=0)
-    count = owes.get(st.number)
-    return st if count is None else replace(st, open=count)
-
-
-def _readers_json(r: ReadersState) -> dict[str, Any]:
-    """`r` as the memo keeps it: every field, its times with their zone, dicts in order."""
-    later = r.front_later
-    return {
-        "mode": r.mode,
-        "counts": [r.front, r.catching_up, r.caught_up],
-        "next_slot": _time_json(r.next_slot),
-        "parts": list(r.parts.items()),
-        "front_later": [later[0], later[1], _time_json(later[2])] if later else None,
-        "due_now": list(r.due_now.items()),
-        "waits_for": r.waits_for,
-    }
-
-
-def _kept_answer(kept: Any) -> tuple[ReadersState, Owes] | None:
-    """A kept answer, or None when there is none or it is not of the shape kept."""
     try:
-        r = kept["readers"]
-        front, catching_up, caught_up = (int(n) for n in r["counts"])
-        later = r["front_later"]
-        readers = ReadersState(
-            str(r["mode"]),
-            front,
-            catching_up,
-            caught_up,
-            _time_back(r["next_slot"]),
-            {int(n): int(c) for n, c in r["parts"]},
-            (int(later[0]), int(later[1]), _must(_time_back(later[2]))) if later else None,
-            {int(n): int(c) for n, c in r["due_now"]},
-            None if r["waits_for"] is None else int(r["waits_for"]),
-        )
-        owes: Owes = {int(n): None if c is None else int(c) for n, c in kept["owes"]}
-    except (KeyError, TypeError, ValueError, IndexError, ZoneInfoNotFoundError):
-        return None
-    return readers, owes
-
-
-def _time_json(when: dt.datetime | None) -> list[str | None] | None:
-    """A time as ISO 8601 with its zone's name, when it has one (the offset alone would
-    print the same, but a zone is kept as it was)."""
-    if when is None:
-        return None
-    zone = getattr(when.tzinfo, "key", None)
-    return [when.isoformat(), zone if isinstance(zone, str) else None]
-
-
-def _time_back(kept: Any) -> dt.datetime | None:
-    if kept is None:
-        return None
-    text, zone = kept
-    when = dt.datetime.fromisoformat(text)
-    return when.astimezone(ZoneInfo(zone)) if zone is not None else when
-
-
-def _must(when: dt.datetime | None) -> dt.datetime:
-    if when is None:
-        raise ValueError("no time")
-    return when
+        return replace(st, open=owed(session, drafts, st.number))
+    except SeriespubError:  # a list that cannot be read: what the ledger holds open
+        return st
 
 
 def owed(session: Session, drafts: DraftSet, number: int) -> int:
@@ -342,15 +237,12 @@ def owed(session: Session, drafts: DraftSet, number: int) -> int:
 
 
 def readers_state(
-    session: Session,
-    drafts: DraftSet,
-    releases: Mapping[int, PlannedRelease] | None = None,
-    given: promises.Ahead | None = None,
+    session: Session, drafts: DraftSet, releases: Mapping[int, PlannedRelease] | None = None
 ) -> ReadersState:
     """How many readers are on the front and catching up; who gets which part now (a part
     due: the next `send due` sends it) and at the next slot, and when the front's next part
-    goes out if that is later. `given`: `promises.ahead`'s answer, if the caller has it."""
-    coming = promises.upcoming(session, drafts, releases, given)
+    goes out if that is later."""
+    coming = promises.upcoming(session, drafts, releases)
     plan = coming.plan
     later = None
     if coming.front_part is not None and coming.front_at is not None and plan.front:
