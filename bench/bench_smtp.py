@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout
+
 from seriespub.config import SmtpSettings
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, Subscriber

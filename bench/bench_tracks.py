@@ -29,6 +29,7 @@ import argparse
 import csv
 import datetime as dt
 import sqlite3
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -36,6 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout
 
 from seriespub import tracking
 from seriespub.ops import send
