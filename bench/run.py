@@ -136,11 +136,11 @@ def cold_start() -> dict[str, dict[str, float]]:
     `send next --dry-run` on a copy of this repository's example series, each against that
     app parsing an option and running (`hello --name x`): the floor any Typer CLI pays.
     Alternating runs, 11 pairs each."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-        handle.write(BARE_TYPER)
-    bare = [sys.executable, handle.name]
-    out = {"help": paired([sys.executable, "-m", "seriespub", "--help"], [*bare, "--help"])}
     with tempfile.TemporaryDirectory() as tmp:
+        bare_app = Path(tmp) / "bare_typer.py"  # removed with the folder, run after run
+        bare_app.write_text(BARE_TYPER)
+        bare = [sys.executable, str(bare_app)]
+        out = {"help": paired([sys.executable, "-m", "seriespub", "--help"], [*bare, "--help"])}
         series = Path(tmp) / "example"
         series.mkdir()
         shutil.copytree(BENCH.parent / "drafts", series / "drafts")
