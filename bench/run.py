@@ -1,14 +1,16 @@
 """seriespub's speed and memory figures, each beside its reference measured in the same run.
 
-    python bench/run.py            # cold start, render time, outbox rate and memory (~1 min)
-    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, memory at
-                                   # 1k vs 100k subscribers, every command at 1k/10k/100k
+    python bench/run.py            # cold start, render time, outbox rate (~10 s)
+    python bench/run.py --all      # also memory at 1k vs 100k readers, the HTTP providers,
+                                   # SMTP vs mailmerge, every command at 1k/10k/100k
                                    # (bench_scale.py), the whole `send next` per provider
-                                   # beside its ceiling (bench_e2e.py) and a resume after
-                                   # kill -9 beside a fresh send (bench_kill_resume.py)
-                                   # and an idle `send due` tick beside `status`
-                                   # (bench_idle.py)
-                                   # (~11 min)
+                                   # beside its ceiling (bench_e2e.py), a resume after
+                                   # kill -9 beside a fresh send for every provider
+                                   # (bench_kill_resume.py --provider all), an idle
+                                   # `send due` tick beside `status` (bench_idle.py), the
+                                   # ledger at 1,000,000 deliveries (bench_ledger.py) and
+                                   # the site of 100 parts (bench_site.py)
+                                   # (~7 min on 2 shared cores)
     python bench/run.py --all --million   # the scale and idle benches also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
@@ -302,7 +304,7 @@ def main() -> None:
     parser.add_argument(
         "--million",
         action="store_true",
-        help="with --all: the scale bench also at 1,000,000 readers (minutes)",
+        help="with --all: the scale and idle benches also at 1,000,000 readers (minutes)",
     )
     args = parser.parse_args()
     start = cold_start()
@@ -344,9 +346,11 @@ def main() -> None:
         ("bench_http.py", "--n", "100000"),
         ("bench_smtp.py", "--n", "2000"),
         ("bench_e2e.py",),
-        ("bench_kill_resume.py",),
+        ("bench_kill_resume.py", "--provider", "all"),
         ("bench_scale.py", *(["--million"] if args.million else [])),
         ("bench_idle.py", *(["--million"] if args.million else [])),
+        ("bench_ledger.py",),
+        ("bench_site.py",),
     ]:
         subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
 
