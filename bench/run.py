@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +61,25 @@ def in_child(
         target=target, args=(*args, child), daemon=True
     )
     process.start()
+    child.close()  # the child's end lives on in the child only: its exit ends recv() here
 
     def ask(command: str) -> Any:
         parent.send(command)
         return parent.recv()
 
     try:
-        yield parent.recv(), ask
+        first = parent.recv()
+    except EOFError:
+        process.join(join)
+        raise SystemExit(
+            f"bench: {target.__name__} exited (code {process.exitcode}) before it started;"
+            " is the dev extra installed (pip install -e '.[dev]')?"
+        ) from None
+    try:
+        yield first, ask
     finally:
-        parent.send("stop")
+        with suppress(BrokenPipeError):  # a child that died already needs no "stop"
+            parent.send("stop")
         process.join(join)
 
 
