@@ -3,6 +3,7 @@ dev extra installs is missing, say) stops the bench with one line, instead of ha
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,21 @@ def test_a_fake_that_dies_before_it_starts_stops_the_bench_with_one_line() -> No
         " (pip install -e '.[dev]')?"
     )
     assert "Traceback" not in done.stderr
+
+
+def test_an_smtp_sink_that_cannot_start_stops_bench_smtp_with_one_line(tmp_path: Path) -> None:
+    # An aiosmtpd that fails to import stands in for one not installed.
+    (tmp_path / "aiosmtpd").mkdir()
+    (tmp_path / "aiosmtpd" / "__init__.py").write_text('raise ImportError("not installed")\n')
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_smtp.py"), "--n", "10"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "bench: the aiosmtpd sink exited (code 1) before it started; is the dev extra"
+        " installed (pip install -e '.[dev]')?"
+    ]
