@@ -12,7 +12,7 @@ unrelated to the alphabet, as a real list's sign-up order is (each batch touches
 over the ledger). `--vs SRC` times the writes of another checkout's `src` too (e.g. the main
 branch's), in alternating fresh processes, and prints the ratio round by round.
 
-    python bench/bench_ledger.py                # 1,000,000 deliveries (~1-2 min)
+    python bench/bench_ledger.py                # 1,000,000 deliveries (~10 s)
     python bench/bench_ledger.py --n 100000
     python bench/bench_ledger.py --n 100000 --order shuffled --vs /path/to/main/src --rounds 5
 """
