@@ -10,7 +10,7 @@
                                    # `send due` tick beside `status` (bench_idle.py), the
                                    # ledger at 1,000,000 deliveries (bench_ledger.py) and
                                    # the site of 100 parts (bench_site.py)
-                                   # (~7 min on 2 shared cores)
+                                   # (~6 min on 2 shared cores)
     python bench/run.py --all --million   # the scale and idle benches also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
