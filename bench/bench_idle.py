@@ -14,8 +14,8 @@ past) with part 2 still a draft, then, each command in its own fresh process:
 Prints per size and state the walls (start-up included) and the ratios: second tick /
 first tick, second tick / status.
 
-    python bench/bench_idle.py                 # 10k, 100k (~1 min on 2 shared cores)
-    python bench/bench_idle.py --million       # also 1M (~4 min; on /dev/shm)
+    python bench/bench_idle.py                 # 10k, 100k (~15 s on 2 shared cores)
+    python bench/bench_idle.py --million       # also 1M (~2 min; on /dev/shm)
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
+sys.path[:0] = [str(BENCH.parent / "src"), str(BENCH), str(BENCH.parent / "tests")]
 
 from fakes.memory import MemoryProvider  # noqa: E402
 from run import make_series  # noqa: E402

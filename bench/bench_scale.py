@@ -26,8 +26,8 @@ Prints, per command: wall and peak RSS at each size; then memory at each size vs
 linear; commands that do not read the whole list or ledger, such as `log` of the run log,
 are start-up only, so their figure falls with size). Also the ledger's size per delivery.
 
-    python bench/bench_scale.py                 # 1k, 10k, 100k (~1.5 min on 2 shared cores)
-    python bench/bench_scale.py --million       # also 1M (~8 min; ~60 MB of CSV and ~360 MB
+    python bench/bench_scale.py                 # 1k, 10k, 100k (~30 s on 2 shared cores)
+    python bench/bench_scale.py --million       # also 1M (~2.5 min; ~60 MB of CSV and ~360 MB
                                                 # of ledger on /dev/shm)
     python bench/bench_scale.py --sizes 1000 20000 --only status "log 1"
     python bench/bench_scale.py --late-joiners current   # without the per-reader planner

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout
+
 from seriespub.ledger import Ledger
 from seriespub.ops import site
 from seriespub.series import find_series

@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout
+
 from seriespub.config import SmtpSettings
 from seriespub.message import PreparedMessage
 from seriespub.models import Outcome, Recipient, Subscriber
@@ -71,16 +73,21 @@ def sink_server() -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(port)
+        _wait_for(port, proc)
         yield port
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def _wait_for(port: int) -> None:
+def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        if proc.poll() is not None:  # aiosmtpd missing, say: no use waiting out the deadline
+            raise SystemExit(
+                f"bench: the aiosmtpd sink exited (code {proc.returncode}) before it started;"
+                " is the dev extra installed (pip install -e '.[dev]')?"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), 0.5) as sock:
                 sock.recv(100)

@@ -8,7 +8,11 @@ the time proportional to the count (about 10× the 10k figure at 100k).
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout
 
 from seriespub.render.text import to_text
 

@@ -18,9 +18,9 @@ allocations: the fixed 8 MB bitmap for repeated addresses is in every figure). E
 ends with N vs 1,000: the peak-memory ratio (target ≤ 1.5×) and time per reader (≤ 1: no
 worse than linear).
 
-    PYTHONPATH=$PWD/src python bench/bench_tracks.py            # 1,000 and 100,000
-    PYTHONPATH=$PWD/src python bench/bench_tracks.py --n 20000
-    PYTHONPATH=$PWD/src python bench/bench_tracks.py --case 0 --spill 0   # late joiners on disk
+    python bench/bench_tracks.py            # 1,000 and 100,000
+    python bench/bench_tracks.py --n 20000
+    python bench/bench_tracks.py --case 0 --spill 0   # late joiners on disk
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import argparse
 import csv
 import datetime as dt
 import sqlite3
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -36,6 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout
 
 from seriespub import tracking
 from seriespub.ops import send

@@ -1,14 +1,16 @@
 """seriespub's speed and memory figures, each beside its reference measured in the same run.
 
-    python bench/run.py            # cold start, render time, outbox rate and memory (~1 min)
-    python bench/run.py --all      # also the HTTP providers, SMTP vs mailmerge, memory at
-                                   # 1k vs 100k subscribers, every command at 1k/10k/100k
+    python bench/run.py            # cold start, render time, outbox rate (~10 s)
+    python bench/run.py --all      # also memory at 1k vs 100k readers, the HTTP providers,
+                                   # SMTP vs mailmerge, every command at 1k/10k/100k
                                    # (bench_scale.py), the whole `send next` per provider
-                                   # beside its ceiling (bench_e2e.py) and a resume after
-                                   # kill -9 beside a fresh send (bench_kill_resume.py)
-                                   # and an idle `send due` tick beside `status`
-                                   # (bench_idle.py)
-                                   # (~11 min)
+                                   # beside its ceiling (bench_e2e.py), a resume after
+                                   # kill -9 beside a fresh send for every provider
+                                   # (bench_kill_resume.py --provider all), an idle
+                                   # `send due` tick beside `status` (bench_idle.py), the
+                                   # ledger at 1,000,000 deliveries (bench_ledger.py) and
+                                   # the site of 100 parts (bench_site.py)
+                                   # (~6 min on 2 shared cores)
     python bench/run.py --all --million   # the scale and idle benches also at 1,000,000 readers
 
 Targets (from the issues): cold start ≤ 1.2× a bare Typer app; a 3,000-word instalment renders
@@ -30,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +61,25 @@ def in_child(
         target=target, args=(*args, child), daemon=True
     )
     process.start()
+    child.close()  # the child's end lives on in the child only: its exit ends recv() here
 
     def ask(command: str) -> Any:
         parent.send(command)
         return parent.recv()
 
     try:
-        yield parent.recv(), ask
+        first = parent.recv()
+    except EOFError:
+        process.join(join)
+        raise SystemExit(
+            f"bench: {target.__name__} exited (code {process.exitcode}) before it started;"
+            " is the dev extra installed (pip install -e '.[dev]')?"
+        ) from None
+    try:
+        yield first, ask
     finally:
-        parent.send("stop")
+        with suppress(BrokenPipeError):  # a child that died already needs no "stop"
+            parent.send("stop")
         process.join(join)
 
 
@@ -136,11 +148,11 @@ def cold_start() -> dict[str, dict[str, float]]:
     `send next --dry-run` on a copy of this repository's example series, each against that
     app parsing an option and running (`hello --name x`): the floor any Typer CLI pays.
     Alternating runs, 11 pairs each."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-        handle.write(BARE_TYPER)
-    bare = [sys.executable, handle.name]
-    out = {"help": paired([sys.executable, "-m", "seriespub", "--help"], [*bare, "--help"])}
     with tempfile.TemporaryDirectory() as tmp:
+        bare_app = Path(tmp) / "bare_typer.py"  # removed with the folder, run after run
+        bare_app.write_text(BARE_TYPER)
+        bare = [sys.executable, str(bare_app)]
+        out = {"help": paired([sys.executable, "-m", "seriespub", "--help"], [*bare, "--help"])}
         series = Path(tmp) / "example"
         series.mkdir()
         shutil.copytree(BENCH.parent / "drafts", series / "drafts")
@@ -302,7 +314,7 @@ def main() -> None:
     parser.add_argument(
         "--million",
         action="store_true",
-        help="with --all: the scale bench also at 1,000,000 readers (minutes)",
+        help="with --all: the scale and idle benches also at 1,000,000 readers (minutes)",
     )
     args = parser.parse_args()
     start = cold_start()
@@ -344,9 +356,11 @@ def main() -> None:
         ("bench_http.py", "--n", "100000"),
         ("bench_smtp.py", "--n", "2000"),
         ("bench_e2e.py",),
-        ("bench_kill_resume.py",),
+        ("bench_kill_resume.py", "--provider", "all"),
         ("bench_scale.py", *(["--million"] if args.million else [])),
         ("bench_idle.py", *(["--million"] if args.million else [])),
+        ("bench_ledger.py",),
+        ("bench_site.py",),
     ]:
         subprocess.run([sys.executable, str(BENCH / script), *flags], check=True, env=env)
 
