@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seriespub import __version__
+from seriespub.errors import InputError
+from seriespub.outputs import remove_cut_short, write_whole
 from seriespub.statefiles import FILE_MODE, remove_leftovers
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 FILE_NAME = "idle-tick.json"
 FORMAT = 1
-TEMP_PREFIX, PROBE_PREFIX = ".idle-tick-", ".idle-probe-"  # + mkstemp's 8 characters
+PROBE_PREFIX = ".idle-probe-"  # + mkstemp's 8 characters
 WAL = "-wal"  # SQLite's write-ahead log beside the ledger; empty (or none) between commands
 MISSING: Any = object()  # `Memo.recalled`'s: nothing remembered for this key
 
@@ -155,20 +157,8 @@ def _now_on_disk(folder: Path) -> int | None:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    """Written whole, or not at all (a temp file renamed over it)."""
-    tmp: str | None = None
-    remove_leftovers(path.parent, TEMP_PREFIX)  # a writer killed before its rename
+    """Written whole, or not at all (`outputs.write_whole`: a temp file renamed over it)."""
+    remove_cut_short(path)  # a writer killed before its rename
     remove_leftovers(path.parent, PROBE_PREFIX)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            json.dump(data, handle)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass  # a cache: the next tick works it out again
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    with contextlib.suppress(InputError):  # a cache: the next tick works it out again
+        write_whole(path, json.dumps(data).encode(), durable=False, mode=FILE_MODE)
