@@ -5,27 +5,18 @@ keeps."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import time_machine
 
 from conftest import delivery_log, ok
+from evergreen import LATE, NONE_PLANNED, finished, local
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-LONDON = ZoneInfo("Europe/London")
-SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
-LATE = "late@example.com"
-NONE_PLANNED = "Nothing is due, and no release is planned: write the next instalment."
-
-
-def local(day: int, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2026, 12, day, hour, minute, tzinfo=LONDON)
 
 
 def test_an_idle_tick_after_the_last_part_names_the_late_joiners_next_slot(
@@ -35,14 +26,8 @@ def test_an_idle_tick_after_the_last_part_names_the_late_joiners_next_slot(
     and the late joiner part 1: the idle tick says part 2 goes to 1 reader catching up on
     Tue 15 Dec (as text and under `late_joiners_next` in --json); a week later it goes,
     and only then is no release planned."""
-    root = make_series(drafts=2, subscribers=1, extra_toml=SCHEDULE)
     with time_machine.travel(local(1, 9, 1), tick=False) as clock:
-        ok(cli(root, "send", "due"))
-        clock.move_to(local(3, 12))
-        ok(cli(root, "subscribers", "add", LATE))
-        clock.move_to(local(8, 9, 1))
-        ok(cli(root, "send", "due"))  # part 2 → the front, part 1 → LATE
-        clock.move_to(local(8, 10))
+        root = finished(make_series, cli, clock)
         idle = ok(cli(root, "send", "due"))
         as_json = json.loads(ok(cli(root, "send", "due", "--json")).stdout)
         clock.move_to(local(15, 9, 1))

@@ -6,16 +6,15 @@ rewritten mid-pass."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
 from conftest import ok, rewritten_mid_read, set_active
+from evergreen import LATE, SCHEDULE, local
 from seriespub import tracking
 from seriespub.lateparts import LateParts
 from seriespub.ops.session import Session, session
@@ -24,14 +23,7 @@ from seriespub.tracks import SlotPlan
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-LONDON = ZoneInfo("Europe/London")
-SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
 RETURNS = "reader0002@example.com"  # on the front, leaves after part 1 and comes back
-LATE = "late@example.com"  # joins after part 1
-
-
-def local(day: int, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2026, 12, day, hour, minute, tzinfo=LONDON)
 
 
 def caught_up_today(make_series: MakeSeries, cli: Cli) -> Path:

@@ -5,7 +5,6 @@ answer exactly as it would have without the memory."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -13,20 +12,16 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
 from conftest import delivery_log, ok, set_active
+from evergreen import LATE, NONE_PLANNED, SCHEDULE, finished, local
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-LONDON = ZoneInfo("Europe/London")
-SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
-LATE = "late@example.com"
 RETURNS = "reader0002@example.com"  # on the front, leaves and comes back
-NONE_PLANNED = "Nothing is due, and no release is planned: write the next instalment."
 PART_2_NEXT = (
     "Every part has gone out; to readers catching up: part 2 → 1 on Tue 2026-12-15 09:00 GMT"
 )
@@ -54,24 +49,6 @@ def list_reads() -> Iterator[list[str]]:
         yield _opened
     finally:
         _reading.clear()
-
-
-def local(day: int, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2026, 12, day, hour, minute, tzinfo=LONDON)
-
-
-def finished(make_series: MakeSeries, cli: Cli, clock: Any) -> Path:
-    """Two parts, both out to the front; LATE (joined after part 1) had part 1 on 8 Dec:
-    at 10:00 that day nobody's turn is now, and part 2 goes to LATE on 15 Dec."""
-    root = make_series(drafts=2, subscribers=1, extra_toml=SCHEDULE)
-    clock.move_to(local(1, 9, 1))
-    ok(cli(root, "send", "due"))
-    clock.move_to(local(3, 12))
-    ok(cli(root, "subscribers", "add", LATE))
-    clock.move_to(local(8, 9, 1))
-    ok(cli(root, "send", "due"))  # part 2 → the front, part 1 → LATE
-    clock.move_to(local(8, 10))
-    return root
 
 
 def idle(cli: Cli, root: Path) -> str:
