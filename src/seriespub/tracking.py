@@ -42,7 +42,6 @@ from seriespub.tracks import (
     first_owed,
     is_front,
     parse_joined,
-    plan_slot,
 )
 
 if TYPE_CHECKING:
@@ -548,17 +547,10 @@ def slot_plan(
         return SlotPlan(new, {}, 0, 0, 0, counted=False), given
 
     def plan(listed: Iterable[Reader], late: MutableMapping[str, int | None]) -> SlotPlan:
-        return plan_slot(
-            listed,
-            released=given.released,
-            new=new,
-            slot=at,
-            part_one=given.part_one,
-            mode=how,
-            held=given.held,
-            late=late,
-            fresh=given.fresh,
-        )
+        planner = _planner(how, given, at, new, late)
+        for reader in listed:
+            planner.add(reader)
+        return planner.plan()
 
     for _ in range(3):
         late = LateParts()
@@ -618,16 +610,23 @@ def idle_plans(session: Session, drafts: DraftSet) -> tuple[Planned, Planned]:
     raise kept_changing()
 
 
-def _planner(how: str, given: Inputs, at: dt.datetime | None) -> SlotPlanner:
-    """An empty plan of no new part at slot `at`, as `slot_plan` makes it."""
+def _planner(
+    how: str,
+    given: Inputs,
+    at: dt.datetime | None,
+    new: int | None = None,
+    late: MutableMapping[str, int | None] | None = None,
+) -> SlotPlanner:
+    """An empty plan of part `new` (None: no new part) at slot `at`, from `given`; its late
+    joiners kept in `late` (default: a new `LateParts`)."""
     return SlotPlanner(
         released=given.released,
-        new=None,
+        new=new,
         slot=at,
         part_one=given.part_one,
         mode=how,
         held=given.held,
-        late=LateParts(),
+        late=LateParts() if late is None else late,
         fresh=given.fresh,
     )
 
