@@ -280,3 +280,20 @@ def test_ctrl_c_while_typer_builds_the_command_line_ends_quietly(
     typer built the root group, printed a traceback through seriespub/__main__.py."""
     root = make_series(drafts=1, subscribers=1)
     ends_quietly(root, CTRL_C_WHILE_TYPER_BUILDS)
+
+
+def test_the_entry_point_imports_nothing_before_its_ctrl_c_guard() -> None:
+    """`python -m seriespub` runs `seriespub/__main__.py`'s module level before `run()` can
+    turn a Ctrl-C into exit 130: anything it imports that the interpreter has not loaded
+    already is a window in which Ctrl-C prints a traceback through seriespub's code. An
+    import of `typing` there was one (test above, failing now and then on a busy machine)."""
+    probe = (
+        "import sys; before = set(sys.modules); import seriespub.__main__; "
+        "print(sorted(set(sys.modules) - before - {'seriespub', 'seriespub.__main__'}))"
+    )
+    source = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": source}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

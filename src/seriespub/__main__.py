@@ -17,7 +17,12 @@ signal's dump (faulthandler writes to fd 2 itself)."""
 import io
 import os
 import sys
-from typing import TextIO  # typer imports it anyway
+
+# Nothing here may import a module the interpreter has not loaded already (`typing` is one):
+# until `run` is in its `try`, a Ctrl-C would print a traceback through this file.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 def run() -> None:
@@ -78,7 +83,7 @@ class _EarlyStamps(io.TextIOBase):
     (local time and offset): until the command's own log replaces it as sys.stderr. It
     imports nothing of seriespub's, which may be what failed."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: "TextIO") -> None:
         super().__init__()
         self._stream, self._partial = stream, ""
 
