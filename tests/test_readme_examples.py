@@ -53,6 +53,7 @@ OTHER_PROGRAMS_OPTIONS = {
     "--check",
     "--resume",
     "--provider",
+    "--without-record",
 }
 
 
