@@ -419,6 +419,51 @@ def test_duplicate_addresses_are_found_exactly_with_a_bitmap_that_collides(
     assert subscribers.duplicate_addresses(target) == {"r7@example.com": 2, "r9@example.com": 3}
 
 
+def test_a_repeat_counts_as_the_checks_read_it_whatever_the_bitmap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A repeat on a row the checks refuse is no repeat; one in another case or with spaces
+    # around it is. The second pass reads the address raw and checks only candidates' rows.
+    rows = [f"r{i}@example.com,R,active,\n" for i in range(300)]
+    rows += [
+        "r5@example.com,Bad\x01Name,active,\n",  # a control character in the name
+        "r6@example.com,R,nonsense,\n",  # an unknown status
+        "r6@example.com@,R,active,\n",  # not an address
+        " R8@example.COM ,Again,unsubscribed,\n",
+        "\n",
+        "r8@example.com\n",  # no other cell: active
+    ]
+    target = write(tmp_path / "subscribers.csv", HEADER + "".join(rows))
+    for bits in (64, 1 << 26):  # most rows collide; almost none do
+        monkeypatch.setattr(subscribers, "DUPLICATE_BITS", bits)
+        assert subscribers.duplicate_addresses(target) == {"r8@example.com": 3}
+
+
+def test_where_key_reads_the_rows_iter_subscribers_reads_for_those_keys(tmp_path: Path) -> None:
+    text = (
+        "Name,EMAIL,Status,City\n"
+        "Ann,ann@example.com,active,Leeds\n"
+        "Bad\x01,bo@example.com,active,York\n"  # refused by the checks: not read
+        'Bo,"  BO@Example.com ",unsubscribed,"Hull, East"\n'
+        "\n"
+        "Cy,cy@example.com,nonsense,\n"  # an unknown status: refused
+        "Cy,cy@example.com\n"  # short row: active, no city
+        "Di,di@example.com,active,Ely\n"
+        "Ann again,ANN@example.com,bounced,\n"
+    )
+    target = write(tmp_path / "subscribers.csv", text)
+    wanted = {"ann@example.com", "bo@example.com", "cy@example.com", "nobody@example.com"}
+    expected = [s for s in subscribers.iter_subscribers(target) if s.key in wanted]
+    assert [s.email for s in expected] == [
+        "ann@example.com",
+        "BO@Example.com",
+        "cy@example.com",
+        "ANN@example.com",
+    ]
+    assert list(subscribers.where_key(target, wanted.__contains__)) == expected
+    assert list(subscribers.where_key(target, lambda key: False)) == []
+
+
 def test_the_snapshot_reports_the_signature_it_copied(tmp_path: Path) -> None:
     target = write(tmp_path / "subscribers.csv", HEADER + "a@example.com,A,active,\n")
     os.utime(target, (time.time() - 5, time.time() - 5))  # not "being written"

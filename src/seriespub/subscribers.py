@@ -228,6 +228,31 @@ def iter_subscribers(
     return _rows(path, problems, shown, lambda parse: parse)
 
 
+def where_key(
+    path: Path, keep: Callable[[str], bool], shown: Path | None = None
+) -> Iterator[Subscriber]:
+    """The subscribers `iter_subscribers` gives whose key `keep` accepts, in file order, for
+    a pass that wants a few readers of a long list: each row's address cell is read raw
+    (stripped, lower-cased: the key of a sound row), and only a row `keep` accepts is
+    checked and read. Rows that fail the checks are skipped, none recorded as a problem."""
+    return _rows(path, None, shown, _keeping(keep))
+
+
+def _keeping(
+    keep: Callable[[str], bool],
+) -> Callable[[_RowParser], Callable[[list[str]], Subscriber | None]]:
+    def make(parse: _RowParser) -> Callable[[list[str]], Subscriber | None]:
+        at = parse.email
+
+        def row(values: list[str]) -> Subscriber | None:
+            key = values[at].strip().lower() if at < len(values) else ""
+            return parse(values) if keep(key) else None
+
+        return row
+
+    return make
+
+
 def active_keys(
     path: Path,
     problems: Problems | None = None,
@@ -507,7 +532,7 @@ def duplicate_addresses(
             seen[bit >> 3] |= 1 << (bit & 7)
     if not candidates:
         return {}
-    counts = Counter(s.key for s in iter_subscribers(path) if hash(s.key) in candidates)
+    counts = Counter(s.key for s in where_key(path, lambda key: hash(key) in candidates))
     return {key: n for key, n in counts.items() if n > 1}
 
 

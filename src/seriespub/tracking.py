@@ -158,12 +158,7 @@ def front_next(drafts: DraftSet, session: Session, after: Iterable[int] = ()) ->
 
 def find(session: Session, address: str) -> Subscriber | None:
     key = address.strip().lower()
-    for s in subscribers.iter_subscribers(
-        session.series.subscribers_path, subscribers.ProblemTally()
-    ):
-        if s.key == key:
-            return s
-    return None
+    return next(subscribers.where_key(session.series.subscribers_path, key.__eq__), None)
 
 
 def one_reader(

@@ -914,4 +914,4 @@ def _known(session: Session, addresses: Sequence[str]) -> dict[str, Subscriber]:
     path = session.series.subscribers_path
     if not path.exists():
         return {}
-    return {s.key: s for s in subscribers.iter_subscribers(path) if s.key in wanted}
+    return {s.key: s for s in subscribers.where_key(path, wanted.__contains__)}

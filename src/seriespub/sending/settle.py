@@ -203,10 +203,10 @@ class Settler(Planner):
             return {}
         wanted = {e.lower() for u in unsettled for e in u.emails}
         found: dict[str, Recipient] = {}
-        for s in subscriber_file.iter_subscribers(
-            self.list_path, shown=self.series.subscribers_path
+        for s in subscriber_file.where_key(
+            self.list_path, wanted.__contains__, shown=self.series.subscribers_path
         ):
-            if s.key in wanted and s.key not in found:
+            if s.key not in found:
                 found[s.key] = message.recipient(s)
         return {
             u.key: Batch(
