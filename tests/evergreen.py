@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import ok
+from conftest import ok, set_active
 
 LONDON = ZoneInfo("Europe/London")
 SCHEDULE = '[schedule]\nfirst_release = 2026-12-01T09:00:00\ntimezone = "Europe/London"\n'
 LATE = "late@example.com"  # joins after part 1
+RETURNS = "reader0002@example.com"  # on the front, leaves after part 1 and comes back
 NONE_PLANNED = "Nothing is due, and no release is planned: write the next instalment."
 
 
@@ -32,4 +33,26 @@ def finished(make_series: Callable[..., Path], cli: Callable[..., Any], clock: A
     clock.move_to(local(8, 9, 1))
     ok(cli(root, "send", "due"))  # part 2 → the front, part 1 → LATE
     clock.move_to(local(8, 10))
+    return root
+
+
+def caught_up_on_track(
+    make_series: Callable[..., Path], cli: Callable[..., Any], clock: Any, *, late: bool
+) -> Path:
+    """Two parts out to the front; RETURNS leaves after part 1, comes back on 10 Dec and
+    gets part 2 on their track on 15 Dec (with `late`, LATE too: joined on 3 Dec, part 1
+    on 8 Dec). Left just after that day's run, 15 Dec 09:01."""
+    root = make_series(drafts=2, subscribers=3 if late else 2, extra_toml=SCHEDULE)
+    clock.move_to(local(1, 9, 1))
+    ok(cli(root, "send", "due"))
+    clock.move_to(local(3, 12))
+    ok(cli(root, "subscribers", "remove", RETURNS))
+    if late:
+        ok(cli(root, "subscribers", "add", LATE))
+    clock.move_to(local(8, 9, 1))
+    ok(cli(root, "send", "due"))
+    clock.move_to(local(10, 12))
+    set_active(root, RETURNS)
+    clock.move_to(local(15, 9, 1))
+    ok(cli(root, "send", "due"))  # part 2 → RETURNS (and LATE), on their track
     return root

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import time_machine
 
-from conftest import ok, rewritten_mid_read, set_active
-from evergreen import LATE, SCHEDULE, local
+from conftest import rewritten_mid_read
+from evergreen import RETURNS, caught_up_on_track, local
 from seriespub import tracking
 from seriespub.lateparts import LateParts
 from seriespub.ops.session import Session, session
@@ -23,25 +23,12 @@ from seriespub.tracks import SlotPlan
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-RETURNS = "reader0002@example.com"  # on the front, leaves after part 1 and comes back
 
 
 def caught_up_today(make_series: MakeSeries, cli: Cli) -> Path:
-    """Two parts out to the front; on 15 Dec RETURNS gets part 2 on their track, and LATE,
-    who joined on 3 Dec, part 2 (they had part 1 on 8 Dec). Left at 15 Dec 10:00."""
-    root = make_series(drafts=2, subscribers=3, extra_toml=SCHEDULE)
+    """RETURNS and LATE got part 2 on their tracks on 15 Dec (the tests read it at 10:00)."""
     with time_machine.travel(local(1, 9, 1), tick=False) as clock:
-        ok(cli(root, "send", "due"))
-        clock.move_to(local(3, 12))
-        ok(cli(root, "subscribers", "remove", RETURNS))
-        ok(cli(root, "subscribers", "add", LATE))
-        clock.move_to(local(8, 9, 1))
-        ok(cli(root, "send", "due"))
-        clock.move_to(local(10, 12))
-        set_active(root, RETURNS)
-        clock.move_to(local(15, 9, 1))
-        ok(cli(root, "send", "due"))
-    return root
+        return caught_up_on_track(make_series, cli, clock, late=True)
 
 
 def alone(s: Session) -> tuple[SlotPlan, SlotPlan]:

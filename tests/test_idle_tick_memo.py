@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 import time_machine
 
-from conftest import delivery_log, ok, set_active
-from evergreen import LATE, NONE_PLANNED, SCHEDULE, finished, local
+from conftest import delivery_log, ok
+from evergreen import LATE, NONE_PLANNED, RETURNS, SCHEDULE, caught_up_on_track, finished, local
 
 Cli = Callable[..., Any]
 MakeSeries = Callable[..., Path]
-RETURNS = "reader0002@example.com"  # on the front, leaves and comes back
 PART_2_NEXT = (
     "Every part has gone out; to readers catching up: part 2 → 1 on Tue 2026-12-15 09:00 GMT"
 )
@@ -237,17 +236,8 @@ def test_a_returned_reader_who_caught_up_in_this_slot_is_read_in_the_same_one_pa
     """Reader 2 leaves after part 1, comes back after part 2 and gets part 2 on their track
     on 15 Dec: still on it in that slot (a returned reader), with the front from the next.
     The first idle tick that day reads the list once and finds nobody now and nobody next."""
-    root = make_series(drafts=2, subscribers=2, extra_toml=SCHEDULE)
     with time_machine.travel(local(1, 9, 1), tick=False) as clock:
-        ok(cli(root, "send", "due"))
-        clock.move_to(local(3, 12))
-        ok(cli(root, "subscribers", "remove", RETURNS))
-        clock.move_to(local(8, 9, 1))
-        ok(cli(root, "send", "due"))
-        clock.move_to(local(10, 12))
-        set_active(root, RETURNS)
-        clock.move_to(local(15, 9, 1))
-        ok(cli(root, "send", "due"))  # part 2 → RETURNS, on their track
+        root = caught_up_on_track(make_series, cli, clock, late=False)
         clock.move_to(local(15, 10))
         list_reads.clear()
         first = idle(cli, root)
